@@ -1,0 +1,55 @@
+# The two commands a newcomer runs on a fresh Debian 12 machine, as root:
+#   make run    monitor the whole host, events as JSON lines on stdout
+#   make test   install what is missing, build, run every test (privileged ones included)
+# Both install missing system packages first (scripts/install-deps.sh; apt-get only when something is missing).
+
+SWIFT ?= swift
+CLANG ?= $(shell command -v /opt/swift/usr/bin/clang 2>/dev/null || command -v clang)
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+CONFIGURATION ?= debug
+BPF_OBJECT := .build/bpf/flowsentry.bpf.o
+SKELETON := Sources/CFlowsentryLibbpf/generated/flowsentry.skel.h
+BPF_SOURCES := $(wildcard bpf/*.bpf.c) $(wildcard bpf/include/*.h)
+ARGS ?=
+
+.PHONY: deps bpf build release run test format lint bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+$(BPF_OBJECT): $(BPF_SOURCES)
+	@mkdir -p $(dir $@)
+	$(CLANG) -O2 -g -Wall -Werror -target bpf -I/usr/include/$(shell uname -m)-linux-gnu -Ibpf/include \
+		-c bpf/flowsentry.bpf.c -o $@
+
+$(SKELETON): $(BPF_OBJECT)
+	$(BPFTOOL) gen skeleton $< name flowsentry_bpf > $@.tmp && mv $@.tmp $@
+
+bpf: $(SKELETON)
+
+build: deps bpf
+	$(SWIFT) build -c $(CONFIGURATION) --product flowsentry
+
+release:
+	$(MAKE) build CONFIGURATION=release
+
+run: deps bpf
+	$(SWIFT) build -c release --product flowsentry
+	.build/release/flowsentry monitor $(ARGS)
+
+test: deps bpf
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --no-parallel
+	.build/debug/flowsentry version
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel Package.swift Sources Tests
+
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests
+
+bench: deps bpf
+	scripts/bench-datapath.sh
+
+clean:
+	rm -rf .build $(SKELETON)

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include "cflowsentry_libbpf.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#if __has_include("flowsentry.skel.h")
+#include "flowsentry.skel.h"
+#else
+#error "generated/flowsentry.skel.h is missing: run `make bpf` (or `make build`) first"
+#endif
+
+#define CFS_MAX_LINKS 3
+
+struct cfs_probe {
+	struct flowsentry_bpf *skeleton;
+	struct bpf_link *links[CFS_MAX_LINKS];
+	int link_count;
+	struct ring_buffer *ring;
+};
+
+static cfs_log_function log_function;
+static void *log_context;
+
+static int forward_libbpf_log(enum libbpf_print_level level, const char *format, va_list arguments)
+{
+	char line[4096];
+	if (!log_function)
+		return 0;
+	vsnprintf(line, sizeof(line), format, arguments);
+	log_function(log_context, (int)level, line);
+	return 0;
+}
+
+void cfs_set_log_function(cfs_log_function function, void *context)
+{
+	log_function = function;
+	log_context = context;
+	libbpf_set_print(forward_libbpf_log);
+}
+
+static int negative_errno(int fallback)
+{
+	return errno ? -errno : -fallback;
+}
+
+int cfs_probe_load(struct cfs_probe **result, uint32_t ring_buffer_bytes)
+{
+	struct cfs_probe *probe = calloc(1, sizeof(*probe));
+	if (!probe)
+		return -ENOMEM;
+	errno = 0;
+	probe->skeleton = flowsentry_bpf__open();
+	if (!probe->skeleton) {
+		int error = negative_errno(EINVAL);
+		free(probe);
+		return error;
+	}
+	int error = bpf_map__set_max_entries(probe->skeleton->maps.fs_records, ring_buffer_bytes);
+	if (!error)
+		error = flowsentry_bpf__load(probe->skeleton);
+	if (error) {
+		cfs_probe_destroy(probe);
+		return error < 0 ? error : -error;
+	}
+	*result = probe;
+	return 0;
+}
+
+int cfs_probe_attach(struct cfs_probe *probe, int cgroup_fd)
+{
+	struct bpf_program *programs[CFS_MAX_LINKS] = {
+		probe->skeleton->progs.fs_sock_create,
+		probe->skeleton->progs.fs_ingress,
+		probe->skeleton->progs.fs_egress,
+	};
+	/* Socket owners first, so no socket is created between the hooks without one. */
+	for (int i = 0; i < CFS_MAX_LINKS; i++) {
+		errno = 0;
+		struct bpf_link *link = bpf_program__attach_cgroup(programs[i], cgroup_fd);
+		if (!link)
+			return negative_errno(EINVAL);
+		probe->links[probe->link_count++] = link;
+	}
+	return 0;
+}
+
+int cfs_probe_open_ring(struct cfs_probe *probe, cfs_record_function function, void *context)
+{
+	errno = 0;
+	probe->ring = ring_buffer__new(bpf_map__fd(probe->skeleton->maps.fs_records),
+				       (ring_buffer_sample_fn)function, context, NULL);
+	return probe->ring ? 0 : negative_errno(EINVAL);
+}
+
+int cfs_probe_poll(struct cfs_probe *probe, int timeout_ms)
+{
+	int handled = ring_buffer__poll(probe->ring, timeout_ms);
+	if (handled == CFS_STOP_BATCH)
+		return 1;
+	if (handled == -EINTR)
+		return 0;
+	return handled;
+}
+
+int cfs_probe_read_counter(struct cfs_probe *probe, uint32_t counter, uint64_t *total)
+{
+	int cpus = libbpf_num_possible_cpus();
+	if (cpus <= 0)
+		return cpus;
+	uint64_t *values = calloc((size_t)cpus, sizeof(uint64_t));
+	if (!values)
+		return -ENOMEM;
+	int error = bpf_map__lookup_elem(probe->skeleton->maps.fs_counters, &counter, sizeof(counter), values,
+					 sizeof(uint64_t) * (size_t)cpus, 0);
+	if (!error) {
+		*total = 0;
+		for (int i = 0; i < cpus; i++)
+			*total += values[i];
+	}
+	free(values);
+	return error;
+}
+
+int cfs_probe_program_ids(struct cfs_probe *probe, uint32_t *ids, int capacity)
+{
+	int count = 0;
+	struct bpf_program *program;
+	bpf_object__for_each_program(program, probe->skeleton->obj)
+	{
+		if (count >= capacity)
+			break;
+		struct bpf_prog_info info;
+		uint32_t length = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &length) == 0)
+			ids[count++] = info.id;
+	}
+	return count;
+}
+
+void cfs_probe_destroy(struct cfs_probe *probe)
+{
+	if (!probe)
+		return;
+	ring_buffer__free(probe->ring);
+	for (int i = 0; i < probe->link_count; i++)
+		bpf_link__destroy(probe->links[i]);
+	flowsentry_bpf__destroy(probe->skeleton);
+	free(probe);
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The only door from Swift into libbpf (FlowsentryCapture is its only user).
+ * libbpf's option macros, iterators and varargs logging do not import into
+ * Swift, so this shim owns them and offers a handful of plain functions.
+ * Every function that can fail returns 0 or a negative errno.
+ */
+#ifndef CFLOWSENTRY_LIBBPF_H
+#define CFLOWSENTRY_LIBBPF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cfs_probe;
+
+/* Receives each libbpf log line already formatted (including the verifier's log on a failed load). */
+typedef void (*cfs_log_function)(void *context, int level, const char *line);
+void cfs_set_log_function(cfs_log_function function, void *context);
+
+/* A ring-buffer record; return 0 to go on, CFS_STOP_BATCH to end this poll after this record. */
+typedef int (*cfs_record_function)(void *context, const void *data, size_t size);
+#define CFS_STOP_BATCH (-10000)
+
+/* Opens the embedded object, sizes the ring buffer (a power of two, in bytes) and loads it. */
+int cfs_probe_load(struct cfs_probe **probe, uint32_t ring_buffer_bytes);
+
+/* Attaches every program to the cgroup v2 directory behind cgroup_fd through bpf_links:
+ * they go away with this process, however it ends. */
+int cfs_probe_attach(struct cfs_probe *probe, int cgroup_fd);
+
+int cfs_probe_open_ring(struct cfs_probe *probe, cfs_record_function function, void *context);
+
+/* Waits up to timeout_ms; returns the number of records handled or a negative errno. */
+int cfs_probe_poll(struct cfs_probe *probe, int timeout_ms);
+
+/* Sums one per-CPU counter of fs_counters (enum fs_counter). */
+int cfs_probe_read_counter(struct cfs_probe *probe, uint32_t counter, uint64_t *total);
+
+/* Kernel ids of the loaded programs, for diagnostics: fills up to capacity, returns the count. */
+int cfs_probe_program_ids(struct cfs_probe *probe, uint32_t *ids, int capacity);
+
+/* Detaches, frees the ring buffer and unloads. Safe with NULL. */
+void cfs_probe_destroy(struct cfs_probe *probe);
+
+#endif

@@ -1,0 +1,37 @@
+import SystemPackage
+
+/// Why capture could not start, worded for the operator who has to fix it.
+public enum CaptureError: Error, CustomStringConvertible, Sendable {
+  case notPrivileged
+  case cgroupV2NotMounted
+  case notACgroupV2Directory(path: String)
+  case cannotOpenCgroup(path: String, Errno)
+  case loadFailed(Errno, kernelLog: [String])
+  case attachFailed(path: String, Errno, kernelLog: [String])
+  case ringBufferFailed(Errno)
+
+  public var description: String {
+    switch self {
+    case .notPrivileged:
+      return "flowsentry needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON) to load eBPF programs; run it with sudo"
+    case .cgroupV2NotMounted:
+      return "no cgroup v2 hierarchy is mounted (none in /proc/mounts); mount one, e.g. "
+        + "`mount -t cgroup2 none /sys/fs/cgroup/unified`, or boot with systemd.unified_cgroup_hierarchy=1"
+    case .notACgroupV2Directory(let path):
+      return "\(path) is not a directory of a cgroup v2 hierarchy"
+    case .cannotOpenCgroup(let path, let errno):
+      return "cannot open cgroup \(path): \(errno)"
+    case .loadFailed(let errno, let log):
+      return "the kernel rejected the eBPF programs (\(errno))" + Self.render(log)
+    case .attachFailed(let path, let errno, let log):
+      return "cannot attach to cgroup \(path) (\(errno))" + Self.render(log)
+    case .ringBufferFailed(let errno):
+      return "cannot open the eBPF ring buffer (\(errno))"
+    }
+  }
+
+  private static func render(_ log: [String]) -> String {
+    guard !log.isEmpty else { return "" }
+    return "; libbpf and the verifier said:\n" + log.map { "  " + $0 }.joined(separator: "\n")
+  }
+}

@@ -1,0 +1,139 @@
+import CFlowsentryLibbpf
+import CFlowsentryRecord
+import FlowsentryCore
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Live capture from one cgroup: loads and attaches the eBPF programs, then reads their ring buffer
+/// on a dedicated thread (the poll blocks, so it never runs on Swift's cooperative pool) and hands
+/// batches of decoded packets to one consumer through a bounded queue whose drops are counted.
+public final class CaptureSession: @unchecked Sendable {
+  public struct Configuration: Sendable {
+    /// Kernel ring buffer size in bytes; a power of two, at least a page.
+    public var ringBufferBytes: UInt32 = 8 << 20
+    /// Packets waiting for the pipeline at most; beyond it, batches are dropped and counted.
+    public var queueCapacity: Int = 262_144
+    /// Packets handed over per batch at most.
+    public var batchLimit: Int = 1024
+
+    public init() {}
+  }
+
+  public struct Statistics: Sendable, Equatable {
+    /// Records the kernel could not reserve in the ring buffer (per-CPU counter fs_counters).
+    public var kernelDrops: UInt64 = 0
+    /// Packets dropped because the pipeline fell behind the bounded queue.
+    public var queueDrops: UInt64 = 0
+    /// Records read from the ring buffer.
+    public var records: UInt64 = 0
+    /// Records of an unknown kind or size.
+    public var malformedRecords: UInt64 = 0
+  }
+
+  public let cgroup: CgroupDirectory
+  public let configuration: Configuration
+  private let probe: KernelProbe
+  private let clockOffset = bootTimeToWallClockOffset()
+
+  private let running = Atomic<Bool>(false)
+  private let finished = Atomic<Bool>(false)
+  private let readerDone = DispatchSemaphore(value: 0)
+  private let counters = Mutex(Statistics())
+  // Touched only by the reader thread while it runs, then by stop() after it has ended.
+  private var batch: [TCPPacketObservation] = []
+  private var continuation: AsyncStream<[TCPPacketObservation]>.Continuation?
+
+  /// Loads and attaches. `cgroupPath` nil means the root of the cgroup v2 mount: the whole host.
+  public init(cgroupPath: String?, configuration: Configuration = Configuration()) throws(CaptureError) {
+    if geteuid() != 0 && !Self.hasBPFCapabilities() { throw .notPrivileged }
+    self.cgroup = try CgroupDirectory.resolve(cgroupPath)
+    self.configuration = configuration
+    self.probe = try KernelProbe(ringBufferBytes: configuration.ringBufferBytes, cgroup: cgroup)
+  }
+
+  /// Kernel ids of the attached programs (as `bpftool cgroup show` lists them).
+  public var programIDs: [UInt32] { probe.programIDs }
+
+  /// Starts the reader thread and returns the stream of packet batches. Call once.
+  public func packets() throws(CaptureError) -> AsyncStream<[TCPPacketObservation]> {
+    precondition(!running.load(ordering: .acquiring), "packets() is called once per session")
+    let batchesInQueue = max(1, configuration.queueCapacity / configuration.batchLimit)
+    let (stream, continuation) = AsyncStream.makeStream(
+      of: [TCPPacketObservation].self, bufferingPolicy: .bufferingOldest(batchesInQueue))
+    self.continuation = continuation
+    batch.reserveCapacity(configuration.batchLimit)
+    try probe.openRing(context: Unmanaged.passUnretained(self).toOpaque()) { context, data, size in
+      guard let context, let data else { return 0 }
+      let session = Unmanaged<CaptureSession>.fromOpaque(context).takeUnretainedValue()
+      return session.handleRecord(UnsafeRawBufferPointer(start: data, count: size))
+    }
+    running.store(true, ordering: .releasing)
+    let thread = Thread { [self] in
+      while running.load(ordering: .acquiring) {
+        let handled = probe.poll(timeoutMilliseconds: 100)
+        if handled < 0 { break }
+        deliverBatch()
+      }
+      readerDone.signal()
+    }
+    thread.name = "flowsentry-ringbuf"
+    thread.start()
+    return stream
+  }
+
+  /// Stops reading, hands over what is still in the ring buffer, ends the stream and detaches.
+  /// Idempotent.
+  public func stop() {
+    guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    if running.exchange(false, ordering: .acquiringAndReleasing) {
+      readerDone.wait()
+      while probe.poll(timeoutMilliseconds: 0) > 0 { deliverBatch() }
+      deliverBatch()
+    }
+    let finalKernelDrops = probe.counter(FS_COUNTER_RINGBUF_FULL)
+    counters.withLock { $0.kernelDrops = finalKernelDrops }
+    probe.close()
+    continuation?.finish()
+  }
+
+  public var statistics: Statistics {
+    var snapshot = counters.withLock { $0 }
+    if !finished.load(ordering: .acquiring) {
+      snapshot.kernelDrops = probe.counter(FS_COUNTER_RINGBUF_FULL)
+    }
+    return snapshot
+  }
+
+  private func handleRecord(_ bytes: UnsafeRawBufferPointer) -> Int32 {
+    guard let packet = RecordDecoder.decodeTCP(bytes, clockOffset: clockOffset) else {
+      counters.withLock { $0.malformedRecords += 1 }
+      return 0
+    }
+    batch.append(packet)
+    return batch.count >= configuration.batchLimit ? CFS_STOP_BATCH : 0
+  }
+
+  private func deliverBatch() {
+    guard !batch.isEmpty else { return }
+    let delivered = batch
+    batch.removeAll(keepingCapacity: true)
+    let result = continuation?.yield(delivered)
+    counters.withLock { counters in
+      counters.records += UInt64(delivered.count)
+      if case .dropped = result { counters.queueDrops += UInt64(delivered.count) }
+    }
+  }
+
+  /// CAP_BPF (39) and CAP_NET_ADMIN (12) in the effective set, for non-root operators.
+  private static func hasBPFCapabilities() -> Bool {
+    guard let status = try? readTextFile("/proc/self/status"),
+      let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+      let mask = UInt64(line.dropFirst("CapEff:".count).filter { !$0.isWhitespace }, radix: 16)
+    else { return false }
+    return mask & (1 << 39) != 0 && mask & (1 << 12) != 0
+  }
+}

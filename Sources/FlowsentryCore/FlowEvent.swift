@@ -1,0 +1,115 @@
+/// Event names, as Tracee names them.
+public enum EventName: String, CaseIterable, Hashable, Sendable {
+  case netFlowTCPBegin = "net_flow_tcp_begin"
+  case netFlowTCPEnd = "net_flow_tcp_end"
+
+  /// Named sets a user can select with `--events`, as Tracee's sets.
+  public static let sets: [String: Set<EventName>] = [
+    "flows": [.netFlowTCPBegin, .netFlowTCPEnd],
+    "network_events": Set(EventName.allCases),
+  ]
+
+  /// Parses a comma-separated selection of names and sets ("flows", "net_flow_tcp_end", ...).
+  public static func selection(from text: String) throws(EventSelectionError) -> Set<EventName> {
+    var selected: Set<EventName> = []
+    for item in text.split(separator: ",").map({ String($0.filter { $0 != " " }) }) where !item.isEmpty {
+      if let name = EventName(rawValue: item) {
+        selected.insert(name)
+      } else if let set = sets[item] {
+        selected.formUnion(set)
+      } else {
+        throw EventSelectionError(unknown: item)
+      }
+    }
+    guard !selected.isEmpty else { throw EventSelectionError(unknown: text) }
+    return selected
+  }
+}
+
+public struct EventSelectionError: Error, CustomStringConvertible {
+  public var unknown: String
+  public var description: String {
+    let known = EventName.allCases.map(\.rawValue) + EventName.sets.keys.sorted()
+    return "unknown event or set '\(unknown)'; known: \(known.joined(separator: ", "))"
+  }
+}
+
+/// Who opened the connection, from the local socket's side.
+public enum ConnectionDirection: String, Hashable, Sendable {
+  /// The local socket initiated (connect).
+  case outgoing
+  /// The local socket accepted (or, for a refused attempt, was asked to).
+  case incoming
+}
+
+public enum CloseReason: String, Hashable, Sendable {
+  case fin
+  case rst
+  /// A connection attempt (SYN) answered by RST: nothing listened, or a firewall rejected it.
+  case refused
+}
+
+public enum Side: String, Hashable, Sendable {
+  case local
+  case remote
+}
+
+/// A flow event: `net_flow_tcp_begin` or `net_flow_tcp_end`.
+///
+/// For a begin, `source` is the initiator and `destination` the responder.
+/// For an end, `source` is the side that terminated the flow (sent the first FIN or the RST).
+public struct FlowEvent: Hashable, Sendable {
+  public var name: EventName
+  public var timestamp: WallClockNanoseconds
+  public var direction: ConnectionDirection
+  public var source: Endpoint
+  public var destination: Endpoint
+  public var sourceNames: [String]
+  public var destinationNames: [String]
+  /// End events only.
+  public var closeReason: CloseReason?
+  /// End events only: whether `source` (the terminator) is the local socket or its peer.
+  public var terminatedBy: Side?
+  /// End events only, when the begin was seen: nanoseconds from begin to end.
+  public var durationNanoseconds: Int64?
+  public var cgroupID: UInt64
+  public var socketCookie: UInt64
+  public var process: ProcessIdentity?
+
+  public init(
+    name: EventName, timestamp: WallClockNanoseconds, direction: ConnectionDirection, source: Endpoint,
+    destination: Endpoint, sourceNames: [String] = [], destinationNames: [String] = [],
+    closeReason: CloseReason? = nil, terminatedBy: Side? = nil, durationNanoseconds: Int64? = nil,
+    cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil
+  ) {
+    self.name = name
+    self.timestamp = timestamp
+    self.direction = direction
+    self.source = source
+    self.destination = destination
+    self.sourceNames = sourceNames
+    self.destinationNames = destinationNames
+    self.closeReason = closeReason
+    self.terminatedBy = terminatedBy
+    self.durationNanoseconds = durationNanoseconds
+    self.cgroupID = cgroupID
+    self.socketCookie = socketCookie
+    self.process = process
+  }
+
+  /// The local socket's end of the flow.
+  public var local: Endpoint {
+    switch name {
+    case .netFlowTCPBegin: return direction == .outgoing ? source : destination
+    case .netFlowTCPEnd: return terminatedBy == .local ? source : destination
+    }
+  }
+
+  /// The peer's end of the flow.
+  public var remote: Endpoint {
+    switch name {
+    case .netFlowTCPBegin: return direction == .outgoing ? destination : source
+    case .netFlowTCPEnd: return terminatedBy == .local ? destination : source
+    }
+  }
+}

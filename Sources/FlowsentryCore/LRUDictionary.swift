@@ -1,0 +1,106 @@
+/// A dictionary with a fixed capacity that forgets its least recently used entry when full.
+///
+/// Nodes live in one array linked by indices, so inserting, touching and evicting are O(1)
+/// and the memory is bounded by `capacity` from the start.
+public struct LRUDictionary<Key: Hashable, Value> {
+  private struct Node {
+    var key: Key
+    var value: Value
+    var newer: Int
+    var older: Int
+  }
+
+  private static var none: Int { -1 }
+
+  public let capacity: Int
+  private var nodes: [Node] = []
+  private var slots: [Key: Int] = [:]
+  private var freeSlots: [Int] = []
+  private var newest = LRUDictionary.none
+  private var oldest = LRUDictionary.none
+
+  public init(capacity: Int) {
+    precondition(capacity > 0, "an LRU dictionary needs room for at least one entry")
+    self.capacity = capacity
+    slots.reserveCapacity(min(capacity, 1 << 16))
+  }
+
+  public var count: Int { slots.count }
+  public var isEmpty: Bool { slots.isEmpty }
+
+  /// Reads a value and marks it most recently used.
+  public mutating func touch(_ key: Key) -> Value? {
+    guard let slot = slots[key] else { return nil }
+    moveToNewest(slot)
+    return nodes[slot].value
+  }
+
+  /// Reads a value without changing its age.
+  public func peek(_ key: Key) -> Value? {
+    slots[key].map { nodes[$0].value }
+  }
+
+  /// Inserts or replaces a value as the most recently used; returns the entry evicted to make room.
+  @discardableResult
+  public mutating func insert(_ value: Value, for key: Key) -> (key: Key, value: Value)? {
+    if let slot = slots[key] {
+      nodes[slot].value = value
+      moveToNewest(slot)
+      return nil
+    }
+    var evicted: (key: Key, value: Value)?
+    if slots.count == capacity {
+      evicted = removeOldest()
+    }
+    let node = Node(key: key, value: value, newer: Self.none, older: newest)
+    let slot: Int
+    if let free = freeSlots.popLast() {
+      nodes[free] = node
+      slot = free
+    } else {
+      nodes.append(node)
+      slot = nodes.count - 1
+    }
+    if newest != Self.none { nodes[newest].newer = slot }
+    newest = slot
+    if oldest == Self.none { oldest = slot }
+    slots[key] = slot
+    return evicted
+  }
+
+  @discardableResult
+  public mutating func removeValue(for key: Key) -> Value? {
+    guard let slot = slots.removeValue(forKey: key) else { return nil }
+    unlink(slot)
+    freeSlots.append(slot)
+    return nodes[slot].value
+  }
+
+  /// The least recently used entry, if any.
+  public var oldestEntry: (key: Key, value: Value)? {
+    oldest == Self.none ? nil : (nodes[oldest].key, nodes[oldest].value)
+  }
+
+  @discardableResult
+  public mutating func removeOldest() -> (key: Key, value: Value)? {
+    guard let entry = oldestEntry else { return nil }
+    removeValue(for: entry.key)
+    return entry
+  }
+
+  private mutating func unlink(_ slot: Int) {
+    let node = nodes[slot]
+    if node.newer != Self.none { nodes[node.newer].older = node.older } else { newest = node.older }
+    if node.older != Self.none { nodes[node.older].newer = node.newer } else { oldest = node.newer }
+  }
+
+  private mutating func moveToNewest(_ slot: Int) {
+    guard slot != newest else { return }
+    unlink(slot)
+    nodes[slot].older = newest
+    nodes[slot].newer = Self.none
+    if newest != Self.none { nodes[newest].newer = slot }
+    newest = slot
+    if oldest == Self.none { oldest = slot }
+  }
+}

@@ -1,0 +1,70 @@
+import FlowsentryCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Where events go. Sinks are driven by the single pipeline task, one event at a time,
+/// and flushed when the pipeline has no more input at hand.
+public protocol EventSink: AnyObject {
+  func receive(_ event: FlowEvent)
+  func flush()
+}
+
+extension EventSink {
+  public func flush() {}
+}
+
+/// Sends every event to several sinks, in order.
+public final class MultiplexEventSink: EventSink {
+  public let sinks: [any EventSink]
+  public init(_ sinks: [any EventSink]) { self.sinks = sinks }
+  public func receive(_ event: FlowEvent) { for sink in sinks { sink.receive(event) } }
+  public func flush() { for sink in sinks { sink.flush() } }
+}
+
+/// Keeps events in memory, for tests and for tools that post-process a run.
+public final class InMemoryEventSink: EventSink {
+  public private(set) var events: [FlowEvent] = []
+  public init() {}
+  public func receive(_ event: FlowEvent) { events.append(event) }
+  public func removeAll() { events.removeAll() }
+}
+
+/// Writes events as JSON lines to a file descriptor (stdout by default), buffered and flushed per batch.
+public final class JSONLinesEventSink: EventSink {
+  private let descriptor: Int32
+  private let context: EventJSON.Context
+  private var buffer: [UInt8] = []
+  private let flushThreshold = 64 * 1024
+  /// Bytes that could not be written (the reader went away); counted, never silently dropped.
+  public private(set) var failedWrites: UInt64 = 0
+
+  public init(descriptor: Int32 = 1, context: EventJSON.Context) {
+    self.descriptor = descriptor
+    self.context = context
+    buffer.reserveCapacity(flushThreshold * 2)
+  }
+
+  public func receive(_ event: FlowEvent) {
+    buffer.append(contentsOf: EventJSON.line(for: event, context: context).utf8)
+    buffer.append(UInt8(ascii: "\n"))
+    if buffer.count >= flushThreshold { flush() }
+  }
+
+  public func flush() {
+    var offset = 0
+    while offset < buffer.count {
+      let written = buffer[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+      if written < 0 {
+        if errno == EINTR { continue }
+        failedWrites += 1
+        break
+      }
+      offset += written
+    }
+    buffer.removeAll(keepingCapacity: true)
+  }
+
+  deinit { flush() }
+}

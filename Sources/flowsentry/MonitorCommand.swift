@@ -1,0 +1,86 @@
+import ArgumentParser
+import FlowsentryCapture
+import FlowsentryCore
+import FlowsentryFlows
+import FlowsentryOutput
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+enum EventJSONSchema {
+  static let version = EventJSON.schemaVersion
+}
+
+struct MonitorCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "monitor",
+    abstract: "Attach to a cgroup and print flow events as JSON lines until SIGINT or SIGTERM.",
+    discussion: """
+      Needs root. Counters (events, drops, evictions) go to stderr on exit. The programs are attached
+      through bpf_links owned by this process: they are detached when it exits, even when killed.
+      """
+  )
+
+  @OptionGroup var common: CommonOptions
+
+  @Option(
+    help: "cgroup v2 directory to monitor, absolute or relative to the cgroup v2 mount (default: the whole host).")
+  var cgroup: String?
+
+  @Option(
+    help:
+      "Events to print: names or sets, comma-separated (flows, network_events, net_flow_tcp_begin, net_flow_tcp_end).")
+  var events = "network_events"
+
+  @Option(help: "Open flows tracked at most; the least recently active is evicted (and counted) beyond it.")
+  var maxFlows = 262_144
+
+  @Option(help: "Kernel ring buffer size in bytes (a power of two).")
+  var ringBufferBytes: UInt32 = 8 << 20
+
+  @Option(help: "Print counters to stderr every N seconds (0: only on exit).")
+  var statsInterval = 0
+
+  func validate() throws {
+    do { _ = try EventName.selection(from: events) } catch { throw ValidationError(error.description) }
+    guard maxFlows > 0 else { throw ValidationError("--max-flows must be positive") }
+    guard ringBufferBytes >= 4096, ringBufferBytes & (ringBufferBytes - 1) == 0 else {
+      throw ValidationError("--ring-buffer-bytes must be a power of two of at least 4096")
+    }
+    guard statsInterval >= 0 else { throw ValidationError("--stats-interval must not be negative") }
+  }
+
+  func run() async throws {
+    var logger = Logger(label: "flowsentry")
+    logger.logLevel = common.verbose ? .debug : .warning
+    var captureConfiguration = CaptureSession.Configuration()
+    captureConfiguration.ringBufferBytes = ringBufferBytes
+    let session: CaptureSession
+    do {
+      session = try CaptureSession(cgroupPath: cgroup, configuration: captureConfiguration)
+    } catch {
+      standardError("flowsentry: error: \(error)")
+      throw ExitCode.failure
+    }
+    let monitor = MonitorService(
+      session: session, selection: try EventName.selection(from: events),
+      trackerConfiguration: FlowTracker.Configuration(maximumOpenFlows: maxFlows),
+      statsIntervalSeconds: statsInterval, logger: logger)
+    standardError(
+      "flowsentry: monitoring cgroup \(session.cgroup.path) (id \(session.cgroup.id)); "
+        + "programs \(session.programIDs.map(String.init).joined(separator: ",")); Ctrl-C to stop")
+    let group = ServiceGroup(
+      configuration: .init(services: [monitor], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    try await group.run()
+    standardError("flowsentry: stopped. " + monitor.summary())
+  }
+}
+
+/// One line to stderr, unbuffered (stdout carries the events).
+func standardError(_ line: String) {
+  var bytes = Array((line + "\n").utf8)
+  bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+}

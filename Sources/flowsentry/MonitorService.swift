@@ -1,0 +1,88 @@
+import FlowsentryCapture
+import FlowsentryCore
+import FlowsentryFlows
+import FlowsentryOutput
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// capture → flow tracking → output, on one task; stops gracefully on SIGINT/SIGTERM after
+/// draining what the kernel had already handed over.
+final class MonitorService: Service, @unchecked Sendable {
+  private let session: CaptureSession
+  private let selection: Set<EventName>
+  private let trackerConfiguration: FlowTracker.Configuration
+  private let statsIntervalSeconds: Int
+  private let logger: Logger
+  private let startedAt = Date()
+  private let flowCounters = Mutex(FlowTracker.Counters())
+  private let printedEvents = Atomic<UInt64>(0)
+
+  init(
+    session: CaptureSession, selection: Set<EventName>, trackerConfiguration: FlowTracker.Configuration,
+    statsIntervalSeconds: Int, logger: Logger
+  ) {
+    self.session = session
+    self.selection = selection
+    self.trackerConfiguration = trackerConfiguration
+    self.statsIntervalSeconds = statsIntervalSeconds
+    self.logger = logger
+  }
+
+  func run() async throws {
+    let packets = try session.packets()
+    let listening = ListeningSockets()
+    var tracker = FlowTracker(configuration: trackerConfiguration, isListening: listening.isListening)
+    let sink = JSONLinesEventSink(context: EventJSON.Context(hostName: hostName()))
+    var events: [FlowEvent] = []
+
+    await withTaskGroup(of: Void.self) { group in
+      if statsIntervalSeconds > 0 {
+        group.addTask { [self] in
+          while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(statsIntervalSeconds))
+            if !Task.isCancelled { standardError("flowsentry: " + summary()) }
+          }
+        }
+      }
+      await withGracefulShutdownHandler {
+        for await batch in packets {
+          for packet in batch { tracker.observe(packet, into: &events) }
+          var printed: UInt64 = 0
+          for event in events where selection.contains(event.name) {
+            sink.receive(event)
+            printed += 1
+          }
+          events.removeAll(keepingCapacity: true)
+          sink.flush()
+          printedEvents.add(printed, ordering: .relaxed)
+          let counters = tracker.counters
+          flowCounters.withLock { $0 = counters }
+        }
+      } onGracefulShutdown: { [session] in
+        session.stop()
+      }
+      group.cancelAll()
+    }
+    session.stop()
+  }
+
+  func summary() -> String {
+    let flows = flowCounters.withLock { $0 }
+    let capture = session.statistics
+    let seconds = String(format: "%.1f", Date().timeIntervalSince(startedAt))
+    return "\(seconds)s: events printed \(printedEvents.load(ordering: .relaxed)) "
+      + "(begin \(flows.beginEvents), end \(flows.endEvents), ends without begin \(flows.endsWithoutBegin)); "
+      + "packets \(capture.records); drops: kernel ring buffer \(capture.kernelDrops), "
+      + "queue \(capture.queueDrops), malformed \(capture.malformedRecords); "
+      + "flows open \(flows.openFlows), evicted \(flows.evictedOpenFlows); "
+      + "repeats ignored: handshakes \(flows.repeatedHandshakes), terminations \(flows.repeatedTerminations)"
+  }
+}
+
+func hostName() -> String {
+  var buffer = [CChar](repeating: 0, count: 256)
+  guard gethostname(&buffer, buffer.count) == 0 else { return "unknown" }
+  return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

@@ -1,0 +1,96 @@
+import FlowsentryCapture
+import FlowsentryCore
+import FlowsentryFlows
+import Foundation
+import Synchronization
+
+/// The monitor's pipeline (capture → flow tracking) on a test cgroup, collecting events in memory.
+final class LiveCapture: Sendable {
+  let session: CaptureSession
+  private let collected = Collected()
+  private let consumer: Task<Void, Never>
+
+  init(cgroup: TestCgroup) throws {
+    session = try CaptureSession(cgroupPath: cgroup.path)
+    let packets = try session.packets()
+    let listening = ListeningSockets()
+    let collected = self.collected
+    consumer = Task.detached {
+      var tracker = FlowTracker(isListening: listening.isListening)
+      var events: [FlowEvent] = []
+      for await batch in packets {
+        for packet in batch { tracker.observe(packet, into: &events) }
+        let counters = tracker.counters
+        collected.withLock {
+          $0.events += events
+          $0.counters = counters
+        }
+        events.removeAll()
+      }
+    }
+  }
+
+  var events: [FlowEvent] { collected.withLock { $0.events } }
+  var counters: FlowTracker.Counters { collected.withLock { $0.counters } }
+
+  /// Waits until `count` events arrived (or the timeout), then a little longer so that any
+  /// duplicate or stray event has its chance to show up and fail the test.
+  func events(count: Int, timeout: Duration = .seconds(10)) async throws -> [FlowEvent] {
+    let deadline = ContinuousClock.now + timeout
+    while events.count < count && ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    try await Task.sleep(for: .milliseconds(400))
+    return events
+  }
+
+  func stop() async {
+    session.stop()
+    await consumer.value
+  }
+}
+
+final class Collected: Sendable {
+  private let state = Mutex<(events: [FlowEvent], counters: FlowTracker.Counters)>(([], .init()))
+  func withLock<T>(_ body: (inout (events: [FlowEvent], counters: FlowTracker.Counters)) -> T) -> T {
+    state.withLock { body(&$0) }
+  }
+}
+
+/// What a test knows about an event from its own sockets.
+struct EventShape: Hashable, Comparable, CustomStringConvertible {
+  var name: EventName
+  var direction: ConnectionDirection
+  var source: Endpoint
+  var destination: Endpoint
+  var reason: CloseReason?
+  var terminatedBy: Side?
+
+  static func begin(_ direction: ConnectionDirection, from source: Endpoint, to destination: Endpoint) -> EventShape {
+    EventShape(name: .netFlowTCPBegin, direction: direction, source: source, destination: destination)
+  }
+
+  static func end(
+    _ direction: ConnectionDirection, _ reason: CloseReason, by terminatedBy: Side, from source: Endpoint,
+    to destination: Endpoint
+  ) -> EventShape {
+    EventShape(
+      name: .netFlowTCPEnd, direction: direction, source: source, destination: destination, reason: reason,
+      terminatedBy: terminatedBy)
+  }
+
+  var description: String {
+    "\(name.rawValue) \(direction.rawValue) \(source) -> \(destination)"
+      + (reason.map { " \($0.rawValue) by \(terminatedBy?.rawValue ?? "?")" } ?? "")
+  }
+
+  static func < (lhs: EventShape, rhs: EventShape) -> Bool { lhs.description < rhs.description }
+}
+
+extension FlowEvent {
+  var shape: EventShape {
+    EventShape(
+      name: name, direction: direction, source: source, destination: destination, reason: closeReason,
+      terminatedBy: terminatedBy)
+  }
+}

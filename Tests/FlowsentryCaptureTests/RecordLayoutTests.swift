@@ -1,0 +1,57 @@
+import CFlowsentryRecord
+import Testing
+
+/// Swift's view of bpf/include/flowsentry_record.h must match the C compiler's. The header's static
+/// asserts pin the same numbers for clang -target bpf, so all three views agree.
+@Suite struct RecordLayoutTests {
+  func swiftOffset(_ name: String) -> (offset: Int, size: Int)? {
+    func field<T>(_ path: PartialKeyPath<T>, _ size: Int) -> (Int, Int)? {
+      MemoryLayout<T>.offset(of: path).map { ($0, size) }
+    }
+    typealias Header = fs_record_header
+    typealias TCP = fs_tcp_record
+    switch name {
+    case "fs_record_header.kind": return field(\Header.kind, MemoryLayout<UInt32>.size)
+    case "fs_record_header.hook": return field(\Header.hook, 1)
+    case "fs_record_header.family": return field(\Header.family, 1)
+    case "fs_record_header.source_port": return field(\Header.source_port, 2)
+    case "fs_record_header.destination_port": return field(\Header.destination_port, 2)
+    case "fs_record_header.socket_uid": return field(\Header.socket_uid, 4)
+    case "fs_record_header.timestamp_ns": return field(\Header.timestamp_ns, 8)
+    case "fs_record_header.cgroup_id": return field(\Header.cgroup_id, 8)
+    case "fs_record_header.socket_cookie": return field(\Header.socket_cookie, 8)
+    case "fs_record_header.source_address":
+      return field(\Header.source_address, MemoryLayout.size(ofValue: Header().source_address))
+    case "fs_record_header.destination_address":
+      return field(\Header.destination_address, MemoryLayout.size(ofValue: Header().destination_address))
+    case "fs_tcp_record.header": return field(\TCP.header, MemoryLayout<Header>.size)
+    case "fs_tcp_record.sequence": return field(\TCP.sequence, 4)
+    case "fs_tcp_record.acknowledgment": return field(\TCP.acknowledgment, 4)
+    case "fs_tcp_record.tcp_flags": return field(\TCP.tcp_flags, 1)
+    case "fs_tcp_record.socket_state": return field(\TCP.socket_state, 1)
+    case "fs_tcp_record.owner_known": return field(\TCP.owner_known, 1)
+    case "fs_tcp_record.owner_pid": return field(\TCP.owner_pid, 4)
+    case "fs_tcp_record.owner_uid": return field(\TCP.owner_uid, 4)
+    case "fs_tcp_record.owner_comm": return field(\TCP.owner_comm, MemoryLayout.size(ofValue: TCP().owner_comm))
+    default: return nil
+    }
+  }
+
+  @Test func everyFieldSitsWhereCPutsIt() throws {
+    #expect(fs_record_layout_count == 20)
+    for index in 0..<fs_record_layout_count {
+      let entry = fs_record_layout_entry(index).pointee
+      let name = String(cString: entry.name)
+      let swift = try #require(swiftOffset(name), "no Swift check for \(name): add it")
+      #expect(swift.offset == entry.offset, "\(name): Swift offset \(swift.offset), C \(entry.offset)")
+      #expect(swift.size == entry.size, "\(name): Swift size \(swift.size), C \(entry.size)")
+    }
+  }
+
+  @Test func recordSizesMatch() {
+    #expect(MemoryLayout<fs_tcp_record>.size == fs_tcp_record_size)
+    #expect(MemoryLayout<fs_tcp_record>.size == 112)
+    #expect(MemoryLayout<fs_record_header>.size == 72)
+    #expect(MemoryLayout<fs_socket_owner>.size == 24)
+  }
+}

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * cgroup skb programs: look at every packet of the monitored cgroup, never
+ * change or drop one (always return 1), and hand to user space only the TCP
+ * packets that move a flow between states: SYN+ACK, FIN and RST.
+ *
+ * The flow state machine itself lives in user space (FlowsentryFlows), so
+ * the kernel side stays a filter and the same tracker can replay captures.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "flowsentry_record.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPV4_FRAGMENT_OFFSET_MASK 0x1fff
+#define IPV6_MAX_EXTENSION_HEADERS 6
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* user space may resize before load */
+} fs_records SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FS_COUNTER_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} fs_counters SEC(".maps");
+
+/* BPF_F_CLONE: an accepted socket inherits its listener's owner. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct fs_socket_owner);
+} fs_socket_owners SEC(".maps");
+
+struct packet_location {
+	__u32 transport_offset;
+	__u8 family;
+	__u8 protocol;
+};
+
+/* The first 16 bytes of a TCP header: ports, sequence, acknowledgment, offset and flags. */
+struct tcp_prefix {
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+	__be32 ack_seq;
+	__u8 data_offset;
+	__u8 flags;
+	__be16 window;
+};
+
+static __always_inline void count(__u32 counter)
+{
+	__u64 *value = bpf_map_lookup_elem(&fs_counters, &counter);
+	if (value)
+		*value += 1;
+}
+
+static __always_inline int locate_ipv6_transport(struct __sk_buff *skb, struct packet_location *where)
+{
+	struct ipv6hdr ip6;
+	if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
+		return -1;
+	__u8 next = ip6.nexthdr;
+	__u32 offset = sizeof(ip6);
+
+#pragma unroll
+	for (int i = 0; i < IPV6_MAX_EXTENSION_HEADERS; i++) {
+		__u8 ext[2];
+		if (next == IPPROTO_TCP || next == IPPROTO_UDP)
+			break;
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
+		    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+			return -1;
+		if (bpf_skb_load_bytes(skb, offset, ext, sizeof(ext)) < 0)
+			return -1;
+		if (next == IPPROTO_FRAGMENT) {
+			__be16 fragment;
+			if (bpf_skb_load_bytes(skb, offset + 2, &fragment, sizeof(fragment)) < 0)
+				return -1;
+			/* Only the first fragment carries the transport header. */
+			if (bpf_ntohs(fragment) & 0xfff8)
+				return -1;
+			offset += 8;
+		} else if (next == IPPROTO_AH) {
+			offset += ((__u32)ext[1] + 2) * 4;
+		} else {
+			offset += ((__u32)ext[1] + 1) * 8;
+		}
+		next = ext[0];
+	}
+	where->family = AF_INET6;
+	where->protocol = next;
+	where->transport_offset = offset;
+	return 0;
+}
+
+static __always_inline int locate_transport(struct __sk_buff *skb, struct packet_location *where)
+{
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
+			return -1;
+		if (bpf_ntohs(ip.frag_off) & IPV4_FRAGMENT_OFFSET_MASK)
+			return -1;
+		where->family = AF_INET;
+		where->protocol = ip.protocol;
+		where->transport_offset = (__u32)ip.ihl * 4; /* options included */
+		return 0;
+	}
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return locate_ipv6_transport(skb, where);
+	return -1;
+}
+
+static __always_inline void copy_addresses(struct __sk_buff *skb, const struct packet_location *where,
+					   struct fs_record_header *header)
+{
+	if (where->family == AF_INET) {
+		bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr), header->source_address, 4);
+		bpf_skb_load_bytes(skb, offsetof(struct iphdr, daddr), header->destination_address, 4);
+	} else {
+		bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr), header->source_address, 16);
+		bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr), header->destination_address, 16);
+	}
+}
+
+static __always_inline void fill_owner(struct __sk_buff *skb, struct fs_tcp_record *record)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return;
+	record->socket_state = (__u8)sk->state;
+
+	/* A SYN+ACK of an accepted connection leaves from a request socket: ask its listener. */
+	struct bpf_sock *full = bpf_sk_fullsock(sk);
+	if (!full)
+		full = bpf_get_listener_sock(sk);
+	if (!full)
+		return;
+	struct fs_socket_owner *owner = bpf_sk_storage_get(&fs_socket_owners, full, 0, 0);
+	if (!owner)
+		return;
+	record->owner_known = 1;
+	record->owner_pid = owner->pid;
+	record->owner_uid = owner->uid;
+	__builtin_memcpy(record->owner_comm, owner->comm, FS_COMM_LEN);
+}
+
+static __always_inline int inspect(struct __sk_buff *skb, __u8 hook)
+{
+	struct packet_location where = {};
+	if (locate_transport(skb, &where) < 0 || where.protocol != IPPROTO_TCP)
+		return 1;
+
+	struct tcp_prefix tcp;
+	if (bpf_skb_load_bytes(skb, where.transport_offset, &tcp, sizeof(tcp)) < 0)
+		return 1;
+	__u8 flags = tcp.flags;
+	int handshake = (flags & (FS_TCP_SYN | FS_TCP_ACK)) == (FS_TCP_SYN | FS_TCP_ACK);
+	if (!handshake && !(flags & (FS_TCP_FIN | FS_TCP_RST)))
+		return 1;
+
+	struct fs_tcp_record *record = bpf_ringbuf_reserve(&fs_records, sizeof(*record), 0);
+	if (!record) {
+		count(FS_COUNTER_RINGBUF_FULL);
+		return 1;
+	}
+	__builtin_memset(record, 0, sizeof(*record));
+	record->header.kind = FS_RECORD_TCP;
+	record->header.hook = hook;
+	record->header.family = where.family;
+	record->header.source_port = bpf_ntohs(tcp.source);
+	record->header.destination_port = bpf_ntohs(tcp.dest);
+	record->header.socket_uid = bpf_get_socket_uid(skb);
+	record->header.timestamp_ns = bpf_ktime_get_boot_ns();
+	record->header.cgroup_id = bpf_skb_cgroup_id(skb);
+	record->header.socket_cookie = bpf_get_socket_cookie(skb);
+	copy_addresses(skb, &where, &record->header);
+	record->sequence = bpf_ntohl(tcp.seq);
+	record->acknowledgment = bpf_ntohl(tcp.ack_seq);
+	record->tcp_flags = flags;
+	fill_owner(skb, record);
+	bpf_ringbuf_submit(record, 0);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int fs_ingress(struct __sk_buff *skb)
+{
+	return inspect(skb, FS_HOOK_INGRESS);
+}
+
+SEC("cgroup_skb/egress")
+int fs_egress(struct __sk_buff *skb)
+{
+	return inspect(skb, FS_HOOK_EGRESS);
+}
+
+/* Runs in the creating task's context, the one moment its identity is at hand. */
+SEC("cgroup/sock_create")
+int fs_sock_create(struct bpf_sock *sk)
+{
+	if (sk->protocol != IPPROTO_TCP)
+		return 1;
+	struct fs_socket_owner *owner =
+		bpf_sk_storage_get(&fs_socket_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!owner)
+		return 1;
+	owner->pid = bpf_get_current_pid_tgid() >> 32;
+	owner->uid = (__u32)bpf_get_current_uid_gid();
+	bpf_get_current_comm(owner->comm, sizeof(owner->comm));
+	return 1;
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages flowsentry needs to build, test and benchmark, only those missing.
+set -euo pipefail
+
+packages=(
+  libbpf-dev libelf-dev zlib1g-dev libpcre2-dev # the C libraries we link
+  bpftool                                       # skeleton generation; tests read `bpftool cgroup show`
+  iproute2 procps                               # network namespaces for test hosts
+  curl nginx-light iperf3 wrk                   # run-command demo and the datapath benchmark
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root or install them with apt-get" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
