@@ -43,13 +43,13 @@ test: deps bpf
 	.build/debug/flowsentry version
 
 format:
-	$(SWIFT) format --in-place --recursive --parallel Package.swift Sources Tests
+	$(SWIFT) format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks
 
 lint:
-	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests Benchmarks
 
 bench: deps bpf
-	scripts/bench-datapath.sh
+	scripts/bench-datapath.sh --update-readme
 
 clean:
 	rm -rf .build $(SKELETON)

@@ -55,6 +55,12 @@ let package = Package(
       ]
     ),
 
+    .executableTarget(
+      name: "PipelineBenchmark",
+      dependencies: ["FlowsentryCore", "FlowsentryFlows", "FlowsentryOutput"],
+      path: "Benchmarks/PipelineBenchmark"
+    ),
+
     .testTarget(name: "FlowsentryCoreTests", dependencies: ["FlowsentryCore"]),
     .testTarget(name: "FlowsentryFlowsTests", dependencies: ["FlowsentryFlows", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),

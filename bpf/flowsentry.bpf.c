@@ -62,6 +62,17 @@ struct tcp_prefix {
 	__be16 window;
 };
 
+/*
+ * Waking the reader costs more than writing a record, so records accumulate until
+ * FS_WAKEUP_BYTES are pending; the reader also polls every FS_POLL_INTERVAL_MS, which
+ * bounds the delay at low rates.
+ */
+static __always_inline __u64 wakeup_flags(void)
+{
+	return bpf_ringbuf_query(&fs_records, BPF_RB_AVAIL_DATA) >= FS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										    : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count(__u32 counter)
 {
 	__u64 *value = bpf_map_lookup_elem(&fs_counters, &counter);
@@ -112,7 +123,12 @@ static __always_inline int locate_transport(struct __sk_buff *skb, struct packet
 {
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
+		void *data = (void *)(long)skb->data;
+		void *data_end = (void *)(long)skb->data_end;
+		/* Direct access when the header is in the linear area (nearly always), a copy otherwise. */
+		if (data + sizeof(ip) <= data_end)
+			__builtin_memcpy(&ip, data, sizeof(ip));
+		else if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
 			return -1;
 		if (bpf_ntohs(ip.frag_off) & IPV4_FRAGMENT_OFFSET_MASK)
 			return -1;
@@ -124,6 +140,21 @@ static __always_inline int locate_transport(struct __sk_buff *skb, struct packet
 	if (skb->protocol == bpf_htons(ETH_P_IPV6))
 		return locate_ipv6_transport(skb, where);
 	return -1;
+}
+
+/* The TCP header's first 16 bytes: directly from the packet when linear, else copied. */
+static __always_inline int load_tcp_prefix(struct __sk_buff *skb, __u32 offset, struct tcp_prefix *tcp)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (offset <= 60 + 40 * IPV6_MAX_EXTENSION_HEADERS) {
+		void *start = data + offset;
+		if (start + sizeof(*tcp) <= data_end) {
+			__builtin_memcpy(tcp, start, sizeof(*tcp));
+			return 0;
+		}
+	}
+	return bpf_skb_load_bytes(skb, offset, tcp, sizeof(*tcp));
 }
 
 static __always_inline void copy_addresses(struct __sk_buff *skb, const struct packet_location *where,
@@ -167,7 +198,7 @@ static __always_inline int inspect(struct __sk_buff *skb, __u8 hook)
 		return 1;
 
 	struct tcp_prefix tcp;
-	if (bpf_skb_load_bytes(skb, where.transport_offset, &tcp, sizeof(tcp)) < 0)
+	if (load_tcp_prefix(skb, where.transport_offset, &tcp) < 0)
 		return 1;
 	__u8 flags = tcp.flags;
 	int handshake = (flags & (FS_TCP_SYN | FS_TCP_ACK)) == (FS_TCP_SYN | FS_TCP_ACK);
@@ -194,7 +225,7 @@ static __always_inline int inspect(struct __sk_buff *skb, __u8 hook)
 	record->acknowledgment = bpf_ntohl(tcp.ack_seq);
 	record->tcp_flags = flags;
 	fill_owner(skb, record);
-	bpf_ringbuf_submit(record, 0);
+	bpf_ringbuf_submit(record, wakeup_flags());
 	return 1;
 }
 

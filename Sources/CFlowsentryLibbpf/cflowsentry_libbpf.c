@@ -99,14 +99,22 @@ int cfs_probe_open_ring(struct cfs_probe *probe, cfs_record_function function, v
 	return probe->ring ? 0 : negative_errno(EINVAL);
 }
 
-int cfs_probe_poll(struct cfs_probe *probe, int timeout_ms)
+static int batch_result(int handled)
 {
-	int handled = ring_buffer__poll(probe->ring, timeout_ms);
 	if (handled == CFS_STOP_BATCH)
 		return 1;
 	if (handled == -EINTR)
 		return 0;
 	return handled;
+}
+
+int cfs_probe_poll(struct cfs_probe *probe, int timeout_ms)
+{
+	int woken = batch_result(ring_buffer__poll(probe->ring, timeout_ms));
+	if (woken != 0)
+		return woken;
+	/* Records submitted without a wakeup (below FS_WAKEUP_BYTES) are read here. */
+	return batch_result(ring_buffer__consume(probe->ring));
 }
 
 int cfs_probe_read_counter(struct cfs_probe *probe, uint32_t counter, uint64_t *total)

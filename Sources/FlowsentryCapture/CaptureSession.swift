@@ -74,7 +74,7 @@ public final class CaptureSession: @unchecked Sendable {
     running.store(true, ordering: .releasing)
     let thread = Thread { [self] in
       while running.load(ordering: .acquiring) {
-        let handled = probe.poll(timeoutMilliseconds: 100)
+        let handled = probe.poll(timeoutMilliseconds: Int32(FS_POLL_INTERVAL_MS))
         if handled < 0 { break }
         deliverBatch()
       }

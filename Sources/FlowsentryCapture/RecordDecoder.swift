@@ -2,8 +2,17 @@ import CFlowsentryRecord
 import FlowsentryCore
 
 /// Swift's reading of the records defined in bpf/include/flowsentry_record.h.
+///
+/// Runs once per record on the reader thread, so it reads fields at their offsets with plain
+/// loads: no generic collection code, no allocation (a comm of up to 15 bytes is a small string).
 enum RecordDecoder {
   static let tcpRecordSize = MemoryLayout<fs_tcp_record>.size
+
+  private static let sourceAddressOffset = MemoryLayout<fs_tcp_record>.offset(of: \.header.source_address)!
+  private static let destinationAddressOffset = MemoryLayout<fs_tcp_record>.offset(of: \.header.destination_address)!
+  private static let ownerCommandOffset = MemoryLayout<fs_tcp_record>.offset(of: \.owner_comm)!
+  private static let afInet: UInt8 = 2
+  private static let afInet6: UInt8 = 10
 
   /// Decodes one ring-buffer record; nil for a record of another kind or a wrong size.
   static func decodeTCP(_ bytes: UnsafeRawBufferPointer, clockOffset: Int64) -> TCPPacketObservation? {
@@ -11,12 +20,12 @@ enum RecordDecoder {
     let record = bytes.loadUnaligned(as: fs_tcp_record.self)
     guard record.header.kind == FS_RECORD_TCP.rawValue else { return nil }
     let family = record.header.family
-    guard let source = address(record.header.source_address, family: family),
-      let destination = address(record.header.destination_address, family: family)
+    guard let source = address(bytes, at: sourceAddressOffset, family: family),
+      let destination = address(bytes, at: destinationAddressOffset, family: family)
     else { return nil }
     var process: ProcessIdentity?
     if record.owner_known != 0 {
-      process = ProcessIdentity(pid: record.owner_pid, uid: record.owner_uid, command: command(record.owner_comm))
+      process = ProcessIdentity(pid: record.owner_pid, uid: record.owner_uid, command: command(bytes))
     }
     return TCPPacketObservation(
       timestamp: Int64(bitPattern: record.header.timestamp_ns) &+ clockOffset,
@@ -32,26 +41,22 @@ enum RecordDecoder {
       process: process)
   }
 
-  static func recordKind(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
-    bytes.count >= 4 ? bytes.loadUnaligned(as: UInt32.self) : nil
-  }
-
-  private static let afInet: UInt8 = 2
-  private static let afInet6: UInt8 = 10
-
-  private static func address<Tuple>(_ raw: Tuple, family: UInt8) -> IPAddress? {
-    withUnsafeBytes(of: raw) { bytes in
-      switch family {
-      case afInet: return IPAddress(bytes: bytes.prefix(4))
-      case afInet6: return IPAddress(bytes: bytes)
-      default: return nil
-      }
+  private static func address(_ bytes: UnsafeRawBufferPointer, at offset: Int, family: UInt8) -> IPAddress? {
+    switch family {
+    case afInet:
+      return .v4(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+    case afInet6:
+      return .v6(
+        high: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
+        low: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
+    default:
+      return nil
     }
   }
 
-  private static func command<Tuple>(_ raw: Tuple) -> String {
-    withUnsafeBytes(of: raw) { bytes in
-      String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-    }
+  private static func command(_ bytes: UnsafeRawBufferPointer) -> String {
+    let field = UnsafeRawBufferPointer(rebasing: bytes[ownerCommandOffset..<ownerCommandOffset + Int(FS_COMM_LEN)])
+    let length = field.firstIndex(of: 0) ?? field.count
+    return String(decoding: UnsafeRawBufferPointer(rebasing: field[0..<length]), as: UTF8.self)
   }
 }

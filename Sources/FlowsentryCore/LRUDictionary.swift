@@ -1,34 +1,45 @@
 /// A dictionary with a fixed capacity that forgets its least recently used entry when full.
 ///
 /// Nodes live in one array linked by indices, so inserting, touching and evicting are O(1)
-/// and the memory is bounded by `capacity` from the start.
+/// and the memory is bounded by `capacity` from the start. Inlinable, so that users' modules
+/// specialize it for their key and value types (no generic dispatch on the hot path).
 public struct LRUDictionary<Key: Hashable, Value> {
-  private struct Node {
-    var key: Key
-    var value: Value
-    var newer: Int
-    var older: Int
+  @usableFromInline
+  struct Node {
+    @usableFromInline var key: Key
+    @usableFromInline var value: Value
+    @usableFromInline var newer: Int
+    @usableFromInline var older: Int
+
+    @inlinable init(key: Key, value: Value, newer: Int, older: Int) {
+      self.key = key
+      self.value = value
+      self.newer = newer
+      self.older = older
+    }
   }
 
-  private static var none: Int { -1 }
+  @usableFromInline static var none: Int { -1 }
 
   public let capacity: Int
-  private var nodes: [Node] = []
-  private var slots: [Key: Int] = [:]
-  private var freeSlots: [Int] = []
-  private var newest = LRUDictionary.none
-  private var oldest = LRUDictionary.none
+  @usableFromInline var nodes: [Node] = []
+  @usableFromInline var slots: [Key: Int] = [:]
+  @usableFromInline var freeSlots: [Int] = []
+  @usableFromInline var newest = LRUDictionary.none
+  @usableFromInline var oldest = LRUDictionary.none
 
+  @inlinable
   public init(capacity: Int) {
     precondition(capacity > 0, "an LRU dictionary needs room for at least one entry")
     self.capacity = capacity
-    slots.reserveCapacity(min(capacity, 1 << 16))
+    slots.reserveCapacity(min(capacity, 1024))
   }
 
-  public var count: Int { slots.count }
-  public var isEmpty: Bool { slots.isEmpty }
+  @inlinable public var count: Int { slots.count }
+  @inlinable public var isEmpty: Bool { slots.isEmpty }
 
   /// Reads a value and marks it most recently used.
+  @inlinable
   public mutating func touch(_ key: Key) -> Value? {
     guard let slot = slots[key] else { return nil }
     moveToNewest(slot)
@@ -36,12 +47,13 @@ public struct LRUDictionary<Key: Hashable, Value> {
   }
 
   /// Reads a value without changing its age.
+  @inlinable
   public func peek(_ key: Key) -> Value? {
     slots[key].map { nodes[$0].value }
   }
 
   /// Inserts or replaces a value as the most recently used; returns the entry evicted to make room.
-  @discardableResult
+  @inlinable @discardableResult
   public mutating func insert(_ value: Value, for key: Key) -> (key: Key, value: Value)? {
     if let slot = slots[key] {
       nodes[slot].value = value
@@ -68,7 +80,7 @@ public struct LRUDictionary<Key: Hashable, Value> {
     return evicted
   }
 
-  @discardableResult
+  @inlinable @discardableResult
   public mutating func removeValue(for key: Key) -> Value? {
     guard let slot = slots.removeValue(forKey: key) else { return nil }
     unlink(slot)
@@ -77,24 +89,27 @@ public struct LRUDictionary<Key: Hashable, Value> {
   }
 
   /// The least recently used entry, if any.
+  @inlinable
   public var oldestEntry: (key: Key, value: Value)? {
     oldest == Self.none ? nil : (nodes[oldest].key, nodes[oldest].value)
   }
 
-  @discardableResult
+  @inlinable @discardableResult
   public mutating func removeOldest() -> (key: Key, value: Value)? {
     guard let entry = oldestEntry else { return nil }
     removeValue(for: entry.key)
     return entry
   }
 
-  private mutating func unlink(_ slot: Int) {
+  @inlinable
+  mutating func unlink(_ slot: Int) {
     let node = nodes[slot]
     if node.newer != Self.none { nodes[node.newer].older = node.older } else { newest = node.older }
     if node.older != Self.none { nodes[node.older].newer = node.newer } else { oldest = node.newer }
   }
 
-  private mutating func moveToNewest(_ slot: Int) {
+  @inlinable
+  mutating func moveToNewest(_ slot: Int) {
     guard slot != newest else { return }
     unlink(slot)
     nodes[slot].older = newest

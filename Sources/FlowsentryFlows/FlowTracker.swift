@@ -47,10 +47,40 @@ public struct FlowTracker {
   /// Tells whether a local endpoint is a listening socket, to orient flows older than the monitor.
   public typealias ListeningCheck = (Endpoint) -> Bool
 
+  /// The flow's identity packed into plain words: hashed once per packet, so it avoids hashing
+  /// the address enums field by field.
   private struct FlowKey: Hashable {
-    var local: Endpoint
-    var remote: Endpoint
+    var localAddress: (UInt64, UInt64)
+    var remoteAddress: (UInt64, UInt64)
+    /// Local port, remote port and the address family tag.
+    var ports: UInt64
     var cgroupID: UInt64
+
+    init(local: Endpoint, remote: Endpoint, cgroupID: UInt64) {
+      localAddress = Self.words(local.address)
+      remoteAddress = Self.words(remote.address)
+      ports = UInt64(local.port) << 32 | UInt64(remote.port) << 16 | (local.address.isIPv4 ? 4 : 6)
+      self.cgroupID = cgroupID
+    }
+
+    private static func words(_ address: IPAddress) -> (UInt64, UInt64) {
+      switch address {
+      case .v4(let value): return (0, UInt64(value))
+      case .v6(let high, let low): return (high, low)
+      }
+    }
+
+    static func == (lhs: FlowKey, rhs: FlowKey) -> Bool {
+      lhs.localAddress == rhs.localAddress && lhs.remoteAddress == rhs.remoteAddress && lhs.ports == rhs.ports
+        && lhs.cgroupID == rhs.cgroupID
+    }
+
+    func hash(into hasher: inout Hasher) {
+      hasher.combine(localAddress.0 ^ remoteAddress.0 &* 0x9E37_79B9_7F4A_7C15)
+      hasher.combine(localAddress.1)
+      hasher.combine(remoteAddress.1)
+      hasher.combine(ports ^ cgroupID &* 0x9E37_79B9_7F4A_7C15)
+    }
   }
 
   private struct OpenFlow {
@@ -135,7 +165,7 @@ public struct FlowTracker {
       event.direction = terminatedBy == .remote ? .outgoing : .incoming
       counters.endsWithoutBegin += 1
     } else {
-      event.direction = isListening(key.local) ? .incoming : .outgoing
+      event.direction = isListening(packet.local) ? .incoming : .outgoing
       counters.endsWithoutBegin += 1
     }
     endedFlows.insert(packet.timestamp, for: key)

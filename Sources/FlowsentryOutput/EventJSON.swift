@@ -2,6 +2,8 @@ import FlowsentryCore
 
 /// The JSON-lines event schema (documented in README.md, "Event schema"). Keys are written in a
 /// fixed order so that lines are stable and diffable; bump `schemaVersion` on any incompatible change.
+///
+/// Encoding appends bytes to a reusable buffer: it runs once per event on the monitor's hot path.
 public enum EventJSON {
   public static let schemaVersion = 1
 
@@ -12,135 +14,210 @@ public enum EventJSON {
 
   /// One event as one line of JSON, without the trailing newline.
   public static func line(for event: FlowEvent, context: Context) -> String {
-    var json = JSONObjectWriter()
-    json.field("schema_version", schemaVersion)
-    json.field("event", event.name.rawValue)
-    json.field("time", RFC3339.format(nanoseconds: event.timestamp))
-    json.field("timestamp_ns", event.timestamp)
-    json.field("host", context.hostName)
-    json.field("cgroup_id", event.cgroupID)
-    json.field("socket_cookie", event.socketCookie)
+    var bytes: [UInt8] = []
+    append(event, context: context, to: &bytes)
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  /// Appends one event as JSON (no newline) to `bytes`.
+  public static func append(_ event: FlowEvent, context: Context, to bytes: inout [UInt8]) {
+    var json = JSONBytes(bytes: consume bytes)
+    json.raw(#"{"schema_version":1,"event":""#)
+    json.raw(event.name.jsonValue)
+    json.raw(#"","time":""#)
+    json.rfc3339(nanoseconds: event.timestamp)
+    json.raw(#"","timestamp_ns":"#)
+    json.integer(event.timestamp)
+    json.raw(#","host":"#)
+    json.string(context.hostName)
+    json.raw(#","cgroup_id":"#)
+    json.integer(event.cgroupID)
+    json.raw(#","socket_cookie":"#)
+    json.integer(event.socketCookie)
     if let process = event.process {
-      json.object("process") { processFields in
-        processFields.field("pid", process.pid)
-        processFields.field("comm", process.command)
-        processFields.field("uid", process.uid)
-      }
+      json.raw(#","process":{"pid":"#)
+      json.integer(process.pid)
+      json.raw(#","comm":"#)
+      json.string(process.command)
+      json.raw(#","uid":"#)
+      json.integer(process.uid)
+      json.raw("}")
     } else {
-      json.null("process")
+      json.raw(#","process":null"#)
     }
-    json.object("args") { args in
-      args.field("conn_direction", event.direction.rawValue)
-      args.field("src", event.source.address.description)
-      args.field("dst", event.destination.address.description)
-      args.field("src_port", event.source.port)
-      args.field("dst_port", event.destination.port)
-      args.field("src_dns", event.sourceNames)
-      args.field("dst_dns", event.destinationNames)
-      if let reason = event.closeReason { args.field("close_reason", reason.rawValue) }
-      if let side = event.terminatedBy { args.field("terminated_by", side.rawValue) }
-      if event.name == .netFlowTCPEnd {
-        if let duration = event.durationNanoseconds {
-          args.field("duration_ns", duration)
-        } else {
-          args.null("duration_ns")
-        }
-      }
+    json.raw(#","args":{"conn_direction":""#)
+    json.raw(event.direction == .outgoing ? "outgoing" : "incoming")
+    json.raw(#"","src":""#)
+    json.address(event.source.address)
+    json.raw(#"","dst":""#)
+    json.address(event.destination.address)
+    json.raw(#"","src_port":"#)
+    json.integer(event.source.port)
+    json.raw(#","dst_port":"#)
+    json.integer(event.destination.port)
+    json.raw(#","src_dns":"#)
+    json.strings(event.sourceNames)
+    json.raw(#","dst_dns":"#)
+    json.strings(event.destinationNames)
+    if event.name == .netFlowTCPEnd {
+      json.raw(#","close_reason":""#)
+      json.raw(event.closeReason?.jsonValue ?? "fin")
+      json.raw(#"","terminated_by":""#)
+      json.raw(event.terminatedBy == .remote ? "remote" : "local")
+      json.raw(#"","duration_ns":"#)
+      if let duration = event.durationNanoseconds { json.integer(duration) } else { json.raw("null") }
     }
-    return json.finish()
+    json.raw("}}")
+    bytes = json.bytes
   }
 }
 
-/// A minimal writer for JSON objects with keys in insertion order.
-struct JSONObjectWriter {
-  private var text = "{"
-  private var first = true
+extension EventName {
+  fileprivate var jsonValue: StaticString {
+    switch self {
+    case .netFlowTCPBegin: return "net_flow_tcp_begin"
+    case .netFlowTCPEnd: return "net_flow_tcp_end"
+    }
+  }
+}
 
-  private mutating func key(_ name: String) {
-    if !first { text += "," }
-    first = false
-    JSONString.append(name, to: &text)
-    text += ":"
+extension CloseReason {
+  fileprivate var jsonValue: StaticString {
+    switch self {
+    case .fin: return "fin"
+    case .rst: return "rst"
+    case .refused: return "refused"
+    }
+  }
+}
+
+/// Appends JSON fragments as UTF-8 bytes.
+struct JSONBytes {
+  var bytes: [UInt8]
+
+  mutating func raw(_ text: StaticString) {
+    text.withUTF8Buffer { bytes.append(contentsOf: $0) }
   }
 
-  mutating func field(_ name: String, _ value: String) {
-    key(name)
-    JSONString.append(value, to: &text)
+  /// A JSON string literal (RFC 8259 escaping; other control characters as \u00XX).
+  mutating func string(_ value: String) {
+    bytes.append(UInt8(ascii: "\""))
+    for byte in value.utf8 {
+      switch byte {
+      case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+      case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+      case UInt8(ascii: "\n"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+      case UInt8(ascii: "\r"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+      case UInt8(ascii: "\t"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+      case 0..<0x20:
+        raw("\\u00")
+        bytes.append(Self.hexDigits[Int(byte >> 4)])
+        bytes.append(Self.hexDigits[Int(byte & 0xf)])
+      default: bytes.append(byte)
+      }
+    }
+    bytes.append(UInt8(ascii: "\""))
   }
 
-  mutating func field<Number: BinaryInteger>(_ name: String, _ value: Number) {
-    key(name)
-    text += String(value)
-  }
-
-  mutating func field(_ name: String, _ values: [String]) {
-    key(name)
-    text += "["
+  mutating func strings(_ values: [String]) {
+    bytes.append(UInt8(ascii: "["))
     for (index, value) in values.enumerated() {
-      if index > 0 { text += "," }
-      JSONString.append(value, to: &text)
+      if index > 0 { bytes.append(UInt8(ascii: ",")) }
+      string(value)
     }
-    text += "]"
+    bytes.append(UInt8(ascii: "]"))
   }
 
-  mutating func null(_ name: String) {
-    key(name)
-    text += "null"
+  mutating func integer<Number: BinaryInteger>(_ value: Number) {
+    if value < 0 {
+      bytes.append(UInt8(ascii: "-"))
+      // Two's complement magnitude, so that the minimum value prints too.
+      unsigned(UInt64(truncatingIfNeeded: 0 &- Int64(value)))
+    } else {
+      unsigned(UInt64(value))
+    }
   }
 
-  mutating func object(_ name: String, _ build: (inout JSONObjectWriter) -> Void) {
-    key(name)
-    var nested = JSONObjectWriter()
-    build(&nested)
-    text += nested.finish()
+  mutating func unsigned(_ value: UInt64, minimumDigits: Int = 1) {
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for UInt64.max's 20 digits
+    var count = 0
+    var rest = value
+    withUnsafeMutableBytes(of: &digits) { buffer in
+      repeat {
+        buffer[count] = UInt8(ascii: "0") + UInt8(rest % 10)
+        rest /= 10
+        count += 1
+      } while rest > 0 || count < minimumDigits
+      for index in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[index]) }
+    }
   }
 
-  func finish() -> String { text + "}" }
+  mutating func address(_ address: IPAddress) {
+    guard case .v4(let value) = address else {
+      bytes.append(contentsOf: address.description.utf8)
+      return
+    }
+    unsigned(UInt64(value >> 24))
+    bytes.append(UInt8(ascii: "."))
+    unsigned(UInt64(value >> 16 & 0xff))
+    bytes.append(UInt8(ascii: "."))
+    unsigned(UInt64(value >> 8 & 0xff))
+    bytes.append(UInt8(ascii: "."))
+    unsigned(UInt64(value & 0xff))
+  }
+
+  /// RFC 3339 UTC with nanoseconds, from nanoseconds since the Unix epoch.
+  mutating func rfc3339(nanoseconds: Int64) {
+    let civil = CivilTime(nanoseconds: nanoseconds)
+    unsigned(UInt64(civil.year), minimumDigits: 4)
+    bytes.append(UInt8(ascii: "-"))
+    unsigned(UInt64(civil.month), minimumDigits: 2)
+    bytes.append(UInt8(ascii: "-"))
+    unsigned(UInt64(civil.day), minimumDigits: 2)
+    bytes.append(UInt8(ascii: "T"))
+    unsigned(UInt64(civil.secondOfDay / 3600), minimumDigits: 2)
+    bytes.append(UInt8(ascii: ":"))
+    unsigned(UInt64(civil.secondOfDay / 60 % 60), minimumDigits: 2)
+    bytes.append(UInt8(ascii: ":"))
+    unsigned(UInt64(civil.secondOfDay % 60), minimumDigits: 2)
+    bytes.append(UInt8(ascii: "."))
+    unsigned(UInt64(civil.nanosecond), minimumDigits: 9)
+    bytes.append(UInt8(ascii: "Z"))
+  }
+
+  private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }
 
-enum JSONString {
-  /// Appends `value` as a JSON string literal (RFC 8259 escaping; control characters as \u00XX).
-  static func append(_ value: String, to text: inout String) {
-    text += "\""
-    for scalar in value.unicodeScalars {
-      switch scalar {
-      case "\"": text += "\\\""
-      case "\\": text += "\\\\"
-      case "\n": text += "\\n"
-      case "\r": text += "\\r"
-      case "\t": text += "\\t"
-      case _ where scalar.value < 0x20:
-        let hex = String(scalar.value, radix: 16)
-        text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-      default: text.unicodeScalars.append(scalar)
-      }
-    }
-    text += "\""
-  }
-}
+/// A UTC calendar date and time of day (proleptic Gregorian calendar), without Foundation.
+struct CivilTime {
+  var year: Int64
+  var month: Int64
+  var day: Int64
+  var secondOfDay: Int64
+  var nanosecond: Int64
 
-/// RFC 3339 UTC timestamps with nanoseconds, computed without Foundation's formatters.
-public enum RFC3339 {
-  public static func format(nanoseconds: Int64) -> String {
+  init(nanoseconds: Int64) {
     let seconds = nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000
-    let fraction = nanoseconds - seconds * 1_000_000_000
+    nanosecond = nanoseconds - seconds * 1_000_000_000
     var days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-    let secondOfDay = seconds - days * 86_400
-    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
-    days += 719_468
+    secondOfDay = seconds - days * 86_400
+    days += 719_468  // days from 0000-03-01 to 1970-01-01
     let era = (days >= 0 ? days : days - 146_096) / 146_097
     let dayOfEra = days - era * 146_097
     let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
     let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
     let monthIndex = (5 * dayOfYear + 2) / 153
-    let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-    let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-    let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-    func pad(_ value: Int64, _ width: Int) -> String {
-      let digits = String(value)
-      return String(repeating: "0", count: max(0, width - digits.count)) + digits
-    }
-    return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
-      + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(fraction, 9))Z"
+    day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+    month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+    year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+  }
+}
+
+/// RFC 3339 UTC timestamps with nanoseconds.
+public enum RFC3339 {
+  public static func format(nanoseconds: Int64) -> String {
+    var json = JSONBytes(bytes: [])
+    json.rfc3339(nanoseconds: nanoseconds)
+    return String(decoding: json.bytes, as: UTF8.self)
   }
 }

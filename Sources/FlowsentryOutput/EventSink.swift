@@ -47,7 +47,7 @@ public final class JSONLinesEventSink: EventSink {
   }
 
   public func receive(_ event: FlowEvent) {
-    buffer.append(contentsOf: EventJSON.line(for: event, context: context).utf8)
+    EventJSON.append(event, context: context, to: &buffer)
     buffer.append(UInt8(ascii: "\n"))
     if buffer.count >= flushThreshold { flush() }
   }

@@ -65,9 +65,14 @@ import Testing
   }
 
   @Test func controlCharactersAreEscaped() {
-    var text = ""
-    JSONString.append("a\u{01}b\\", to: &text)
-    #expect(text == #""a\u0001b\\""#)
+    var json = JSONBytes(bytes: [])
+    json.string("a\u{01}b\\\"é")
+    #expect(String(decoding: json.bytes, as: UTF8.self) == #""a\u0001b\\\"é""#)
+    json = JSONBytes(bytes: [])
+    json.integer(Int64.min)
+    json.raw(" ")
+    json.integer(UInt64.max)
+    #expect(String(decoding: json.bytes, as: UTF8.self) == "-9223372036854775808 18446744073709551615")
   }
 
   @Test func sinksFanOutInOrder() {

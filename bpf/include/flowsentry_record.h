@@ -44,6 +44,10 @@ enum fs_counter {
 
 #define FS_COMM_LEN 16
 
+/* Pending bytes that make the kernel wake the reader; below it, the reader's poll interval rules. */
+#define FS_WAKEUP_BYTES (64 * 1024)
+#define FS_POLL_INTERVAL_MS 20
+
 /* Common start of every record. Addresses are network byte order; IPv4 uses the first 4 bytes. */
 struct fs_record_header {
 	__u32 kind;           /* enum fs_record_kind */

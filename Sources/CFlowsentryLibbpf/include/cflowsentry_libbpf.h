@@ -30,7 +30,8 @@ int cfs_probe_attach(struct cfs_probe *probe, int cgroup_fd);
 
 int cfs_probe_open_ring(struct cfs_probe *probe, cfs_record_function function, void *context);
 
-/* Waits up to timeout_ms; returns the number of records handled or a negative errno. */
+/* Waits up to timeout_ms for a wakeup, then reads what is pending either way;
+ * returns the number of records handled (> 0 when there may be more) or a negative errno. */
 int cfs_probe_poll(struct cfs_probe *probe, int timeout_ms);
 
 /* Sums one per-CPU counter of fs_counters (enum fs_counter). */

@@ -1,0 +1,184 @@
+import FlowsentryCore
+import Foundation
+import Testing
+
+/// `flowsentry monitor` as an operator runs it: a real process, its stdout and stderr, signals, and
+/// what `bpftool cgroup show` says is attached before and after.
+@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+struct MonitorCommandTests {
+  @Test func printsEventsAndDetachesOnSigterm() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let monitor = try MonitorProcess(["monitor", "--cgroup", cgroup.path, "--events", "flows"])
+    defer { monitor.kill() }
+    try await monitor.waitUntilAttached()
+    #expect(try attachedPrograms(cgroup.path).count == 3)
+
+    let listener = try cgroup.withMembership { try TestSocket(.v4) }
+    try listener.bind("127.0.0.1")
+    try listener.listen()
+    let client = try cgroup.withMembership { try TestSocket(.v4) }
+    #expect(try client.connect(to: listener.localEndpoint) == 0)
+    let accepted = try listener.accept()
+    let clientEndpoint = client.localEndpoint
+    client.close()
+    accepted.readToEnd()
+    accepted.close()
+
+    let lines = try await monitor.stdoutLines(count: 4)
+    let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    #expect(objects.compactMap { $0["schema_version"] as? Int } == [1, 1, 1, 1])
+    #expect(objects.filter { $0["event"] as? String == "net_flow_tcp_begin" }.count == 2)
+    for object in objects {
+      let args = try #require(object["args"] as? [String: Any])
+      #expect(args["src"] as? String == "127.0.0.1")
+      #expect(args["src_port"] as? Int == Int(clientEndpoint.port))
+      #expect((object["process"] as? [String: Any])?["pid"] as? Int == Int(getpid()))
+    }
+
+    monitor.signal(SIGTERM)
+    #expect(try await monitor.exitStatus() == 0)
+    #expect(monitor.stderr.contains("stopped."))
+    #expect(monitor.stderr.contains("drops: kernel ring buffer 0, queue 0"))
+    #expect(try attachedPrograms(cgroup.path).isEmpty)
+  }
+
+  @Test func killNineLeavesNothingAttached() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let monitor = try MonitorProcess(["monitor", "--cgroup", cgroup.path])
+    try await monitor.waitUntilAttached()
+    #expect(try attachedPrograms(cgroup.path).count == 3)
+    monitor.signal(SIGKILL)
+    _ = try await monitor.exitStatus()
+    // The bpf_links die with the process's file descriptors.
+    let deadline = ContinuousClock.now + .seconds(5)
+    while try !attachedPrograms(cgroup.path).isEmpty && ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    #expect(try attachedPrograms(cgroup.path).isEmpty)
+  }
+
+  @Test(arguments: [
+    (["monitor", "--cgroup", "/nonexistent-cgroup"], "cannot open cgroup /nonexistent-cgroup"),
+    (["monitor", "--cgroup", "/tmp"], "/tmp is not a directory of a cgroup v2 hierarchy"),
+    (["monitor", "--events", "flows,net_flow_udp"], "unknown event or set 'net_flow_udp'"),
+    (["monitor", "--ring-buffer-bytes", "5000"], "--ring-buffer-bytes must be a power of two"),
+  ])
+  func refusesBadInputWithAClearMessage(arguments: [String], message: String) async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let monitor = try MonitorProcess(arguments)
+    #expect(try await monitor.exitStatus() != 0)
+    #expect(monitor.stderr.contains(message), "stderr was: \(monitor.stderr)")
+  }
+
+  @Test func refusesToRunWithoutPrivileges() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let monitor = try MonitorProcess(
+      ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", MonitorProcess.binary, "monitor"],
+      executable: "/usr/bin/setpriv")
+    #expect(try await monitor.exitStatus() == 1)
+    #expect(monitor.stderr.contains("flowsentry needs root"), "stderr was: \(monitor.stderr)")
+  }
+
+  /// Program ids that `bpftool cgroup show` lists for a cgroup.
+  func attachedPrograms(_ path: String) throws -> [String] {
+    let output = try run("/usr/sbin/bpftool", ["cgroup", "show", path])
+    return output.split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first.map(String.init) }
+  }
+}
+
+/// The flowsentry executable running as a child process.
+final class MonitorProcess: @unchecked Sendable {
+  static var binary: String {
+    if let path = ProcessInfo.processInfo.environment["FLOWSENTRY_BIN"] { return path }
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let candidates = [beside.appendingPathComponent("flowsentry").path, ".build/debug/flowsentry"]
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
+  }
+
+  private let process = Process()
+  private let output = Pipe()
+  private let errors = Pipe()
+  private let lock = NSLock()
+  private var stdoutText = ""
+  private var stderrText = ""
+
+  init(_ arguments: [String], executable: String = MonitorProcess.binary) throws {
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = output
+    process.standardError = errors
+    output.fileHandleForReading.readabilityHandler = { [weak self] handle in
+      let text = String(decoding: handle.availableData, as: UTF8.self)
+      self?.lock.withLock { self?.stdoutText += text }
+    }
+    errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
+      let text = String(decoding: handle.availableData, as: UTF8.self)
+      self?.lock.withLock { self?.stderrText += text }
+    }
+    try process.run()
+  }
+
+  var stderr: String { lock.withLock { stderrText } }
+
+  func waitUntilAttached() async throws {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while !stderr.contains("monitoring cgroup") {
+      guard process.isRunning, ContinuousClock.now < deadline else {
+        throw MissingValue(description: "monitor did not attach; stderr: \(stderr)")
+      }
+      try await Task.sleep(for: .milliseconds(20))
+    }
+  }
+
+  func stdoutLines(count: Int) async throws -> [String] {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+      let lines = lock.withLock { stdoutText.split(separator: "\n").map(String.init) }
+      if lines.count >= count { return lines }
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    throw MissingValue(description: "fewer than \(count) lines on stdout: \(lock.withLock { stdoutText })")
+  }
+
+  func signal(_ signal: Int32) { Glibc.kill(process.processIdentifier, signal) }
+
+  func exitStatus() async throws -> Int32 {
+    let deadline = ContinuousClock.now + .seconds(15)
+    while process.isRunning {
+      guard ContinuousClock.now < deadline else { throw MissingValue(description: "monitor did not exit") }
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    try await Task.sleep(for: .milliseconds(100))  // let the pipe handlers take the last bytes
+    return process.terminationStatus
+  }
+
+  func kill() {
+    if process.isRunning { signal(SIGKILL) }
+  }
+}
+
+/// Runs a command to completion and returns its stdout; throws with its stderr when it fails.
+@discardableResult
+func run(_ executable: String, _ arguments: [String]) throws -> String {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = arguments
+  let output = Pipe()
+  let errors = Pipe()
+  process.standardOutput = output
+  process.standardError = errors
+  try process.run()
+  let data = output.fileHandleForReading.readDataToEndOfFile()
+  let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  guard process.terminationStatus == 0 else {
+    throw MissingValue(
+      description:
+        "\(executable) \(arguments.joined(separator: " ")) failed: \(String(decoding: errorData, as: UTF8.self))")
+  }
+  return String(decoding: data, as: UTF8.self)
+}

@@ -1,0 +1,137 @@
+import FlowsentryCore
+import Foundation
+import Testing
+
+/// A "remote" peer: a test host in a network namespace of its own, reached over a veth pair with
+/// documentation addresses (203.0.113.0/24). Traffic crosses a real interface, not loopback.
+@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+struct RemotePeerTests {
+  @Test func connectionsToAndFromANamespacedHost() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let capture = try LiveCapture(cgroup: cgroup)
+
+    // Incoming: the peer connects to our listener and closes first.
+    let listener = try cgroup.withMembership { try TestSocket(.v4) }
+    try listener.bind(TestHost.localAddress)
+    try listener.listen()
+    let server = listener.localEndpoint
+    let peerClient = try host.runPython(
+      """
+      import socket
+      s = socket.create_connection(("\(server.address)", \(server.port)))
+      print(s.getsockname()[1], flush=True)
+      s.close()
+      """)
+    let accepted = try listener.accept()
+    accepted.readToEnd()
+    accepted.close()
+    let peerPort = try #require(UInt16(try peerClient.finish().trimmingCharacters(in: .whitespacesAndNewlines)))
+    let peer = Endpoint(IPAddress(TestHost.peerAddress)!, peerPort)
+
+    // Outgoing: we connect to the peer's server, which closes first.
+    let peerServer = try host.runPython(
+      """
+      import socket
+      l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      l.bind(("\(TestHost.peerAddress)", 0)); l.listen(1)
+      print(l.getsockname()[1], flush=True)
+      c, _ = l.accept(); c.close(); l.close()
+      """)
+    let serverPort = try #require(UInt16(try peerServer.firstLine()))
+    let remoteServer = Endpoint(IPAddress(TestHost.peerAddress)!, serverPort)
+    let client = try cgroup.withMembership { try TestSocket(.v4) }
+    #expect(try client.connect(to: remoteServer) == 0)
+    let clientEndpoint = client.localEndpoint
+    client.readToEnd()
+    client.close()
+    _ = try peerServer.finish()
+
+    let expected: [EventShape] = [
+      .begin(.incoming, from: peer, to: server),
+      .end(.incoming, .fin, by: .remote, from: peer, to: server),
+      .begin(.outgoing, from: clientEndpoint, to: remoteServer),
+      .end(.outgoing, .fin, by: .remote, from: remoteServer, to: clientEndpoint),
+    ]
+    let events = try await capture.events(count: expected.count)
+    await capture.stop()
+    #expect(events.map(\.shape).sorted() == expected.sorted())
+  }
+}
+
+/// A network namespace joined to this one by a veth pair: 203.0.113.1 here, 203.0.113.2 there.
+final class TestHost {
+  static let localAddress = "203.0.113.1"
+  static let peerAddress = "203.0.113.2"
+  let namespace: String
+  private let hostLink: String
+
+  init() throws {
+    let tag = String(UInt32.random(in: 0...0xffff_ff), radix: 16)
+    namespace = "fs-test-\(tag)"
+    hostLink = "fsh\(tag)"
+    let peerLink = "fsp\(tag)"
+    do {
+      try run("/usr/sbin/ip", ["netns", "add", namespace])
+      try run("/usr/sbin/ip", ["link", "add", hostLink, "type", "veth", "peer", "name", peerLink])
+      try run("/usr/sbin/ip", ["link", "set", peerLink, "netns", namespace])
+      try run("/usr/sbin/ip", ["addr", "add", "\(Self.localAddress)/24", "dev", hostLink])
+      try run("/usr/sbin/ip", ["link", "set", hostLink, "up"])
+      try run("/usr/sbin/ip", ["-n", namespace, "addr", "add", "\(Self.peerAddress)/24", "dev", peerLink])
+      try run("/usr/sbin/ip", ["-n", namespace, "link", "set", peerLink, "up"])
+      try run("/usr/sbin/ip", ["-n", namespace, "link", "set", "lo", "up"])
+    } catch {
+      remove()
+      throw error
+    }
+  }
+
+  /// Runs a Python script inside the namespace, in the background.
+  func runPython(_ script: String) throws -> PeerProcess {
+    try PeerProcess("/usr/sbin/ip", ["netns", "exec", namespace, "python3", "-c", script])
+  }
+
+  func remove() {
+    _ = try? run("/usr/sbin/ip", ["link", "del", hostLink])
+    _ = try? run("/usr/sbin/ip", ["netns", "del", namespace])
+  }
+
+  deinit { remove() }
+}
+
+/// A process on the test host whose stdout the test reads.
+final class PeerProcess {
+  private let process = Process()
+  private let output = Pipe()
+
+  init(_ executable: String, _ arguments: [String]) throws {
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = output
+    try process.run()
+  }
+
+  func firstLine() throws -> String {
+    var line: [UInt8] = []
+    let handle = output.fileHandleForReading
+    while true {
+      let byte = handle.readData(ofLength: 1)
+      guard let first = byte.first else { break }
+      if first == UInt8(ascii: "\n") { break }
+      line.append(first)
+    }
+    return String(decoding: line, as: UTF8.self)
+  }
+
+  func finish() throws -> String {
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw MissingValue(description: "peer process failed") }
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  deinit { if process.isRunning { process.terminate() } }
+}

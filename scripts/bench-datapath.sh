@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Datapath overhead of flowsentry's eBPF programs, measured side by side in one run:
+#   bulk throughput   iperf3 over loopback
+#   connection rate   wrk with "Connection: close" against nginx on loopback
+# each with the programs attached (monitor running, events to /dev/null) and not attached,
+# alternating rounds so that the machine's noise hits both alike. Every process involved runs in
+# a child cgroup that this script creates, so both ends of each connection pass the hooks.
+# Prints a table and, with --update-readme, writes it into README.md between the bench markers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+NGINX_PORT=${NGINX_PORT:-18480}
+IPERF_PORT=${IPERF_PORT:-18481}
+UPDATE_README=0
+[ "${1:-}" = "--update-readme" ] && UPDATE_README=1
+
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (it attaches eBPF programs)" >&2; exit 1; }
+for tool in nginx wrk iperf3 bpftool python3; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "bench: $tool missing; run scripts/install-deps.sh" >&2; exit 1; }
+done
+
+swift build -c release --product flowsentry >/dev/null
+BIN=.build/release/flowsentry
+MOUNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+CGROUP="$MOUNT/flowsentry-bench-$$"
+WORK=$(mktemp -d)
+mkdir "$CGROUP"
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  sleep 0.5
+  for pid in $(cat "$CGROUP/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+  sleep 0.2
+  rmdir "$CGROUP" 2>/dev/null || true
+  rm -rf "$WORK"
+  sysctl -q -w kernel.bpf_stats_enabled="$STATS_BEFORE" >/dev/null 2>&1 || true
+}
+STATS_BEFORE=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
+trap cleanup EXIT
+
+# Runs a command inside the bench cgroup.
+in_cgroup() { sh -c 'echo $$ > "$0/cgroup.procs" && shift && exec "$@"' "$CGROUP" _ "$@"; }
+
+mkdir -p "$WORK/html" "$WORK/tmp"
+echo ok > "$WORK/html/index.html"
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp; fastcgi_temp_path $WORK/tmp;
+  uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
+  server { listen 127.0.0.1:$NGINX_PORT; root $WORK/html; }
+}
+CONF
+in_cgroup nginx -c "$WORK/nginx.conf"
+in_cgroup iperf3 -s -p "$IPERF_PORT" -B 127.0.0.1 >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.5
+
+bulk_gbits() {
+  in_cgroup iperf3 -c 127.0.0.1 -p "$IPERF_PORT" -t "$SECONDS_PER_RUN" -J |
+    python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'
+}
+connections_per_second() {
+  in_cgroup wrk -t 2 -c 32 -d "${SECONDS_PER_RUN}s" -H "Connection: close" "http://127.0.0.1:$NGINX_PORT/" |
+    awk '/Requests\/sec/ { printf "%.0f\n", $2 }'
+}
+
+declare -a BULK_OFF BULK_ON CONN_OFF CONN_ON
+DROPS_TOTAL=0
+EVENTS_TOTAL=0
+PROG_NS=""
+for round in $(seq 1 "$ROUNDS"); do
+  BULK_OFF+=("$(bulk_gbits)")
+  CONN_OFF+=("$(connections_per_second)")
+
+  "$BIN" monitor --cgroup "$CGROUP" >/dev/null 2>"$WORK/monitor.err" &
+  MONITOR=$!
+  for _ in $(seq 1 100); do grep -q "monitoring cgroup" "$WORK/monitor.err" && break; sleep 0.1; done
+  BULK_ON+=("$(bulk_gbits)")
+  CONN_ON+=("$(connections_per_second)")
+  kill -TERM "$MONITOR"
+  wait "$MONITOR" || true
+  DROPS=$(sed -n 's/.*drops: kernel ring buffer \([0-9]*\), queue \([0-9]*\).*/\1 \2/p' "$WORK/monitor.err" | awk '{ print $1 + $2 }')
+  EVENTS=$(sed -n 's/.*events printed \([0-9]*\).*/\1/p' "$WORK/monitor.err")
+  DROPS_TOTAL=$((DROPS_TOTAL + ${DROPS:-0}))
+  EVENTS_TOTAL=$((EVENTS_TOTAL + ${EVENTS:-0}))
+  echo "round $round: bulk ${BULK_OFF[-1]} -> ${BULK_ON[-1]} Gbit/s; connections ${CONN_OFF[-1]} -> ${CONN_ON[-1]} /s; events $EVENTS, drops $DROPS" >&2
+done
+
+# Per-program cost in a run of its own: bpf_stats timing taxes every run of the programs, so it
+# stays out of the rounds above.
+"$BIN" monitor --cgroup "$CGROUP" >/dev/null 2>"$WORK/monitor.err" &
+MONITOR=$!
+for _ in $(seq 1 100); do grep -q "monitoring cgroup" "$WORK/monitor.err" && break; sleep 0.1; done
+sysctl -q -w kernel.bpf_stats_enabled=1
+connections_per_second >/dev/null
+PROG_IDS=$(sed -n 's/.*programs \([0-9,]*\);.*/\1/p' "$WORK/monitor.err" | tr ',' ' ')
+PROG_NS=$(for id in $PROG_IDS; do bpftool prog show id "$id" -j; echo; done | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+print("; ".join("%s %.0f ns/run over %d runs" % (r["name"], r["run_time_ns"] / r["run_cnt"], r["run_cnt"])
+                for r in rows if r.get("run_cnt")))')
+sysctl -q -w kernel.bpf_stats_enabled=0
+MONITOR_CPU=$(awk '{ printf "%.1f", ($14 + $15) / 100 }' "/proc/$MONITOR/stat")
+kill -TERM "$MONITOR"
+wait "$MONITOR" || true
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ratio() { python3 -c "print('%.1f%%' % (100.0 * $2 / $1))"; }
+B_OFF=$(median "${BULK_OFF[@]}"); B_ON=$(median "${BULK_ON[@]}")
+C_OFF=$(median "${CONN_OFF[@]}"); C_ON=$(median "${CONN_ON[@]}")
+
+TABLE=$(cat <<TABLE
+| measure (median of $ROUNDS alternating rounds, ${SECONDS_PER_RUN}s each) | not attached | attached | ratio | target |
+|---|---|---|---|---|
+| loopback bulk throughput (iperf3), Gbit/s | $B_OFF | $B_ON | $(ratio "$B_OFF" "$B_ON") | ≥ 95% |
+| short connections (wrk, \`Connection: close\`, nginx), conn/s | $C_OFF | $C_ON | $(ratio "$C_OFF" "$C_ON") | ≥ 90% |
+| events printed / ring buffer + queue drops while attached | | $EVENTS_TOTAL | $DROPS_TOTAL drops | 0 drops |
+
+Per-program cost (kernel.bpf_stats_enabled, one extra wrk run of ${SECONDS_PER_RUN}s): $PROG_NS.
+The monitor process itself (decoding, flow tracking, JSON to /dev/null) used ${MONITOR_CPU}s of CPU in that run.
+Measured on $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%d).
+TABLE
+)
+echo "$TABLE"
+
+if [ "$UPDATE_README" = 1 ]; then
+  python3 - "$TABLE" <<'PY'
+import re, sys
+table = sys.argv[1]
+path = "README.md"
+text = open(path).read()
+start, end = "<!-- bench:datapath:start -->", "<!-- bench:datapath:end -->"
+if start not in text or end not in text:
+    sys.exit("README.md lacks the bench markers")
+head, rest = text.split(start, 1)
+_, tail = rest.split(end, 1)
+open(path, "w").write(head + start + "\n" + table + "\n" + end + tail)
+print("README.md updated", file=sys.stderr)
+PY
+fi
