@@ -2,7 +2,7 @@
 import PackageDescription
 
 // The pipeline, one target per stage, data flowing one way:
-//   FlowsentryCapture → FlowsentryFlows → (enrichment, rules) → FlowsentryOutput
+//   FlowsentryCapture → FlowsentryFlows → FlowsentryDNS (enrichment) → (rules) → FlowsentryOutput
 // FlowsentryCore holds the value types every stage shares and imports no C of ours.
 // libbpf is imported by exactly one Swift module, FlowsentryCapture, through CFlowsentryLibbpf.
 let package = Package(
@@ -44,11 +44,12 @@ let package = Package(
       ]
     ),
     .target(name: "FlowsentryFlows", dependencies: ["FlowsentryCore"]),
+    .target(name: "FlowsentryDNS", dependencies: ["FlowsentryCore"]),
     .target(name: "FlowsentryOutput", dependencies: ["FlowsentryCore"]),
     .executableTarget(
       name: "flowsentry",
       dependencies: [
-        "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryOutput",
+        "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -57,17 +58,19 @@ let package = Package(
 
     .executableTarget(
       name: "PipelineBenchmark",
-      dependencies: ["FlowsentryCore", "FlowsentryFlows", "FlowsentryOutput"],
+      dependencies: ["FlowsentryCore", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput"],
       path: "Benchmarks/PipelineBenchmark"
     ),
 
     .testTarget(name: "FlowsentryCoreTests", dependencies: ["FlowsentryCore"]),
     .testTarget(name: "FlowsentryFlowsTests", dependencies: ["FlowsentryFlows", "FlowsentryCore"]),
+    .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
     .testTarget(
       name: "FlowsentryCaptureTests",
       dependencies: [
-        "FlowsentryCapture", "FlowsentryFlows", "FlowsentryOutput", "FlowsentryCore", "CFlowsentryRecord",
+        "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput", "FlowsentryCore",
+        "CFlowsentryRecord",
         "flowsentry",
       ]
     ),

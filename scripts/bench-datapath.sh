@@ -132,18 +132,12 @@ TABLE
 )
 echo "$TABLE"
 
+# The user-space stages on one core, without the kernel: what the monitor can absorb.
+swift build -c release --product PipelineBenchmark >/dev/null
+PIPELINE=$(.build/release/PipelineBenchmark | sed 's/^/    /')
+echo "$PIPELINE"
+
 if [ "$UPDATE_README" = 1 ]; then
-  python3 - "$TABLE" <<'PY'
-import re, sys
-table = sys.argv[1]
-path = "README.md"
-text = open(path).read()
-start, end = "<!-- bench:datapath:start -->", "<!-- bench:datapath:end -->"
-if start not in text or end not in text:
-    sys.exit("README.md lacks the bench markers")
-head, rest = text.split(start, 1)
-_, tail = rest.split(end, 1)
-open(path, "w").write(head + start + "\n" + table + "\n" + end + tail)
-print("README.md updated", file=sys.stderr)
-PY
+  scripts/update-readme-section.py datapath "$TABLE"
+  scripts/update-readme-section.py pipeline "$PIPELINE"
 fi

@@ -7,6 +7,7 @@ packages=(
   bpftool                                       # skeleton generation; tests read `bpftool cgroup show`
   iproute2 procps                               # network namespaces for test hosts
   curl nginx-light iperf3 wrk                   # run-command demo and the datapath benchmark
+  dnsmasq-base bind9-dnsutils                   # a real resolver and client for the DNS tests
 )
 
 missing=()

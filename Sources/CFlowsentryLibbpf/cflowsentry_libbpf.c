@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include "cflowsentry_libbpf.h"
+#include "flowsentry_record.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -50,8 +51,11 @@ static int negative_errno(int fallback)
 	return errno ? -errno : -fallback;
 }
 
-int cfs_probe_load(struct cfs_probe **result, uint32_t ring_buffer_bytes)
+int cfs_probe_load(struct cfs_probe **result, uint32_t ring_buffer_bytes, const uint16_t *dns_ports,
+		   int dns_port_count)
 {
+	if (dns_port_count < 0 || dns_port_count > FS_DNS_PORTS_MAX)
+		return -E2BIG;
 	struct cfs_probe *probe = calloc(1, sizeof(*probe));
 	if (!probe)
 		return -ENOMEM;
@@ -62,6 +66,8 @@ int cfs_probe_load(struct cfs_probe **result, uint32_t ring_buffer_bytes)
 		free(probe);
 		return error;
 	}
+	for (int i = 0; i < FS_DNS_PORTS_MAX; i++)
+		probe->skeleton->rodata->fs_dns_ports[i] = i < dns_port_count ? dns_ports[i] : 0;
 	int error = bpf_map__set_max_entries(probe->skeleton->maps.fs_records, ring_buffer_bytes);
 	if (!error)
 		error = flowsentry_bpf__load(probe->skeleton);

@@ -9,6 +9,7 @@ public enum CaptureError: Error, CustomStringConvertible, Sendable {
   case loadFailed(Errno, kernelLog: [String])
   case attachFailed(path: String, Errno, kernelLog: [String])
   case ringBufferFailed(Errno)
+  case tooManyDNSPorts(maximum: Int)
 
   public var description: String {
     switch self {
@@ -27,6 +28,8 @@ public enum CaptureError: Error, CustomStringConvertible, Sendable {
       return "cannot attach to cgroup \(path) (\(errno))" + Self.render(log)
     case .ringBufferFailed(let errno):
       return "cannot open the eBPF ring buffer (\(errno))"
+    case .tooManyDNSPorts(let maximum):
+      return "at most \(maximum) DNS ports can be watched"
     }
   }
 

@@ -19,6 +19,8 @@ public final class CaptureSession: @unchecked Sendable {
     public var queueCapacity: Int = 262_144
     /// Packets handed over per batch at most.
     public var batchLimit: Int = 1024
+    /// Source ports whose UDP and TCP payloads are read as DNS responses.
+    public var dnsPorts: [UInt16] = [53]
 
     public init() {}
   }
@@ -32,7 +34,12 @@ public final class CaptureSession: @unchecked Sendable {
     public var records: UInt64 = 0
     /// Records of an unknown kind or size.
     public var malformedRecords: UInt64 = 0
+    /// DNS messages longer than the capture cap (FS_DNS_MAX_PAYLOAD bytes), copied in part.
+    public var dnsMessagesCut: UInt64 = 0
   }
+
+  /// How many DNS ports can be watched at most.
+  public static let maximumDNSPorts = Int(FS_DNS_PORTS_MAX)
 
   public let cgroup: CgroupDirectory
   public let configuration: Configuration
@@ -44,26 +51,30 @@ public final class CaptureSession: @unchecked Sendable {
   private let readerDone = DispatchSemaphore(value: 0)
   private let counters = Mutex(Statistics())
   // Touched only by the reader thread while it runs, then by stop() after it has ended.
-  private var batch: [TCPPacketObservation] = []
-  private var continuation: AsyncStream<[TCPPacketObservation]>.Continuation?
+  private var batch: [CapturedRecord] = []
+  private var continuation: AsyncStream<[CapturedRecord]>.Continuation?
 
   /// Loads and attaches. `cgroupPath` nil means the root of the cgroup v2 mount: the whole host.
   public init(cgroupPath: String?, configuration: Configuration = Configuration()) throws(CaptureError) {
     if geteuid() != 0 && !Self.hasBPFCapabilities() { throw .notPrivileged }
     self.cgroup = try CgroupDirectory.resolve(cgroupPath)
     self.configuration = configuration
-    self.probe = try KernelProbe(ringBufferBytes: configuration.ringBufferBytes, cgroup: cgroup)
+    guard configuration.dnsPorts.count <= Self.maximumDNSPorts else {
+      throw .tooManyDNSPorts(maximum: Self.maximumDNSPorts)
+    }
+    self.probe = try KernelProbe(
+      ringBufferBytes: configuration.ringBufferBytes, dnsPorts: configuration.dnsPorts, cgroup: cgroup)
   }
 
   /// Kernel ids of the attached programs (as `bpftool cgroup show` lists them).
   public var programIDs: [UInt32] { probe.programIDs }
 
   /// Starts the reader thread and returns the stream of packet batches. Call once.
-  public func packets() throws(CaptureError) -> AsyncStream<[TCPPacketObservation]> {
+  public func packets() throws(CaptureError) -> AsyncStream<[CapturedRecord]> {
     precondition(!running.load(ordering: .acquiring), "packets() is called once per session")
     let batchesInQueue = max(1, configuration.queueCapacity / configuration.batchLimit)
     let (stream, continuation) = AsyncStream.makeStream(
-      of: [TCPPacketObservation].self, bufferingPolicy: .bufferingOldest(batchesInQueue))
+      of: [CapturedRecord].self, bufferingPolicy: .bufferingOldest(batchesInQueue))
     self.continuation = continuation
     batch.reserveCapacity(configuration.batchLimit)
     try probe.openRing(context: Unmanaged.passUnretained(self).toOpaque()) { context, data, size in
@@ -95,7 +106,11 @@ public final class CaptureSession: @unchecked Sendable {
       deliverBatch()
     }
     let finalKernelDrops = probe.counter(FS_COUNTER_RINGBUF_FULL)
-    counters.withLock { $0.kernelDrops = finalKernelDrops }
+    let finalDNSCut = probe.counter(FS_COUNTER_DNS_CUT)
+    counters.withLock {
+      $0.kernelDrops = finalKernelDrops
+      $0.dnsMessagesCut = finalDNSCut
+    }
     probe.close()
     continuation?.finish()
   }
@@ -104,12 +119,13 @@ public final class CaptureSession: @unchecked Sendable {
     var snapshot = counters.withLock { $0 }
     if !finished.load(ordering: .acquiring) {
       snapshot.kernelDrops = probe.counter(FS_COUNTER_RINGBUF_FULL)
+      snapshot.dnsMessagesCut = probe.counter(FS_COUNTER_DNS_CUT)
     }
     return snapshot
   }
 
   private func handleRecord(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-    guard let packet = RecordDecoder.decodeTCP(bytes, clockOffset: clockOffset) else {
+    guard let packet = RecordDecoder.decode(bytes, clockOffset: clockOffset) else {
       counters.withLock { $0.malformedRecords += 1 }
       return 0
     }

@@ -14,11 +14,11 @@ final class KernelProbe: @unchecked Sendable {
   // polls on the reader thread, closes after that thread has ended.
   private var handle: OpaquePointer?
 
-  init(ringBufferBytes: UInt32, cgroup: CgroupDirectory) throws(CaptureError) {
+  init(ringBufferBytes: UInt32, dnsPorts: [UInt16], cgroup: CgroupDirectory) throws(CaptureError) {
     LibbpfLog.shared.install()
     LibbpfLog.shared.reset()
     var probe: OpaquePointer?
-    let loaded = cfs_probe_load(&probe, ringBufferBytes)
+    let loaded = cfs_probe_load(&probe, ringBufferBytes, dnsPorts, Int32(dnsPorts.count))
     guard loaded == 0, let probe else {
       let errno = Errno(rawValue: -loaded)
       if errno == .permissionDenied || errno == .notPermitted, geteuid() != 0 { throw .notPrivileged }

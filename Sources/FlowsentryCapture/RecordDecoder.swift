@@ -41,6 +41,39 @@ enum RecordDecoder {
       process: process)
   }
 
+  private static let dnsRecordSize = MemoryLayout<fs_dns_record>.size
+  private static let dnsPayloadOffset = MemoryLayout<fs_dns_record>.offset(of: \.payload)!
+
+  /// Decodes one record of either kind; nil for an unknown kind or a wrong size.
+  static func decode(_ bytes: UnsafeRawBufferPointer, clockOffset: Int64) -> CapturedRecord? {
+    guard bytes.count >= 4 else { return nil }
+    switch bytes.loadUnaligned(as: UInt32.self) {
+    case FS_RECORD_TCP.rawValue: return decodeTCP(bytes, clockOffset: clockOffset).map(CapturedRecord.tcp)
+    case FS_RECORD_DNS.rawValue: return decodeDNS(bytes, clockOffset: clockOffset).map(CapturedRecord.dns)
+    default: return nil
+    }
+  }
+
+  static func decodeDNS(_ bytes: UnsafeRawBufferPointer, clockOffset: Int64) -> DNSPacketObservation? {
+    guard bytes.count >= dnsRecordSize else { return nil }
+    let record = bytes.loadUnaligned(as: fs_dns_record.self)
+    let family = record.header.family
+    let length = Int(record.payload_length)
+    guard length <= Int(FS_DNS_MAX_PAYLOAD),
+      let source = address(bytes, at: sourceAddressOffset, family: family),
+      let destination = address(bytes, at: destinationAddressOffset, family: family)
+    else { return nil }
+    return DNSPacketObservation(
+      timestamp: Int64(bitPattern: record.header.timestamp_ns) &+ clockOffset,
+      hook: record.header.hook == UInt8(FS_HOOK_EGRESS.rawValue) ? .egress : .ingress,
+      source: Endpoint(source, record.header.source_port),
+      destination: Endpoint(destination, record.header.destination_port),
+      transport: record.transport == 6 ? .tcp : .udp,
+      cgroupID: record.header.cgroup_id,
+      messageLength: Int(record.message_length),
+      payload: Array(UnsafeRawBufferPointer(rebasing: bytes[dnsPayloadOffset..<dnsPayloadOffset + length])))
+  }
+
   private static func address(_ bytes: UnsafeRawBufferPointer, at offset: Int, family: UInt8) -> IPAddress? {
     switch family {
     case afInet:

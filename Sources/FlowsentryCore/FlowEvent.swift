@@ -2,6 +2,7 @@
 public enum EventName: String, CaseIterable, Hashable, Sendable {
   case netFlowTCPBegin = "net_flow_tcp_begin"
   case netFlowTCPEnd = "net_flow_tcp_end"
+  case netPacketDNS = "net_packet_dns"
 
   /// Named sets a user can select with `--events`, as Tracee's sets.
   public static let sets: [String: Set<EventName>] = [
@@ -101,7 +102,7 @@ public struct FlowEvent: Hashable, Sendable {
   public var local: Endpoint {
     switch name {
     case .netFlowTCPBegin: return direction == .outgoing ? source : destination
-    case .netFlowTCPEnd: return terminatedBy == .local ? source : destination
+    default: return terminatedBy == .local ? source : destination
     }
   }
 
@@ -109,7 +110,7 @@ public struct FlowEvent: Hashable, Sendable {
   public var remote: Endpoint {
     switch name {
     case .netFlowTCPBegin: return direction == .outgoing ? destination : source
-    case .netFlowTCPEnd: return terminatedBy == .local ? destination : source
+    default: return terminatedBy == .local ? destination : source
     }
   }
 }

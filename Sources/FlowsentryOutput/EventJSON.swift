@@ -13,14 +13,70 @@ public enum EventJSON {
   }
 
   /// One event as one line of JSON, without the trailing newline.
-  public static func line(for event: FlowEvent, context: Context) -> String {
+  public static func line(for event: SensorEvent, context: Context) -> String {
     var bytes: [UInt8] = []
     append(event, context: context, to: &bytes)
     return String(decoding: bytes, as: UTF8.self)
   }
 
+  public static func line(for event: FlowEvent, context: Context) -> String {
+    line(for: .flow(event), context: context)
+  }
+
   /// Appends one event as JSON (no newline) to `bytes`.
-  public static func append(_ event: FlowEvent, context: Context, to bytes: inout [UInt8]) {
+  public static func append(_ event: SensorEvent, context: Context, to bytes: inout [UInt8]) {
+    switch event {
+    case .flow(let flow): append(flow, context: context, to: &bytes)
+    case .dns(let dns): append(dns, context: context, to: &bytes)
+    }
+  }
+
+  static func append(_ event: DNSEvent, context: Context, to bytes: inout [UInt8]) {
+    var json = JSONBytes(bytes: consume bytes)
+    json.raw(#"{"schema_version":1,"event":"net_packet_dns","time":""#)
+    json.rfc3339(nanoseconds: event.timestamp)
+    json.raw(#"","timestamp_ns":"#)
+    json.integer(event.timestamp)
+    json.raw(#","host":"#)
+    json.string(context.hostName)
+    json.raw(#","cgroup_id":"#)
+    json.integer(event.cgroupID)
+    json.raw(#","process":null,"args":{"src":""#)
+    json.address(event.source.address)
+    json.raw(#"","dst":""#)
+    json.address(event.destination.address)
+    json.raw(#"","src_port":"#)
+    json.integer(event.source.port)
+    json.raw(#","dst_port":"#)
+    json.integer(event.destination.port)
+    json.raw(#","transport":""#)
+    json.raw(event.transport == .udp ? "udp" : "tcp")
+    json.raw(#"","id":"#)
+    json.integer(event.id)
+    json.raw(#","rcode":"#)
+    json.integer(event.responseCode)
+    json.raw(#","questions":"#)
+    json.strings(event.questions)
+    json.raw(#","answers":["#)
+    for (index, answer) in event.answers.enumerated() {
+      if index > 0 { json.raw(",") }
+      json.raw(#"{"name":"#)
+      json.string(answer.name)
+      json.raw(#","type":"#)
+      json.string(answer.type)
+      json.raw(#","ttl":"#)
+      json.integer(answer.timeToLive)
+      json.raw(#","data":"#)
+      json.string(answer.data)
+      json.raw("}")
+    }
+    json.raw(#"],"truncated":"#)
+    json.raw(event.truncated ? "true" : "false")
+    json.raw("}}")
+    bytes = json.bytes
+  }
+
+  static func append(_ event: FlowEvent, context: Context, to bytes: inout [UInt8]) {
     var json = JSONBytes(bytes: consume bytes)
     json.raw(#"{"schema_version":1,"event":""#)
     json.raw(event.name.jsonValue)
@@ -77,6 +133,7 @@ extension EventName {
     switch self {
     case .netFlowTCPBegin: return "net_flow_tcp_begin"
     case .netFlowTCPEnd: return "net_flow_tcp_end"
+    case .netPacketDNS: return "net_packet_dns"
     }
   }
 }

@@ -7,7 +7,7 @@ import FlowsentryCore
 /// Where events go. Sinks are driven by the single pipeline task, one event at a time,
 /// and flushed when the pipeline has no more input at hand.
 public protocol EventSink: AnyObject {
-  func receive(_ event: FlowEvent)
+  func receive(_ event: SensorEvent)
   func flush()
 }
 
@@ -19,15 +19,15 @@ extension EventSink {
 public final class MultiplexEventSink: EventSink {
   public let sinks: [any EventSink]
   public init(_ sinks: [any EventSink]) { self.sinks = sinks }
-  public func receive(_ event: FlowEvent) { for sink in sinks { sink.receive(event) } }
+  public func receive(_ event: SensorEvent) { for sink in sinks { sink.receive(event) } }
   public func flush() { for sink in sinks { sink.flush() } }
 }
 
 /// Keeps events in memory, for tests and for tools that post-process a run.
 public final class InMemoryEventSink: EventSink {
-  public private(set) var events: [FlowEvent] = []
+  public private(set) var events: [SensorEvent] = []
   public init() {}
-  public func receive(_ event: FlowEvent) { events.append(event) }
+  public func receive(_ event: SensorEvent) { events.append(event) }
   public func removeAll() { events.removeAll() }
 }
 
@@ -46,7 +46,7 @@ public final class JSONLinesEventSink: EventSink {
     buffer.reserveCapacity(flushThreshold * 2)
   }
 
-  public func receive(_ event: FlowEvent) {
+  public func receive(_ event: SensorEvent) {
     EventJSON.append(event, context: context, to: &buffer)
     buffer.append(UInt8(ascii: "\n"))
     if buffer.count >= flushThreshold { flush() }

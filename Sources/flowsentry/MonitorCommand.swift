@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowsentryCapture
 import FlowsentryCore
+import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryOutput
 import Logging
@@ -41,6 +42,12 @@ struct MonitorCommand: AsyncParsableCommand {
   @Option(help: "Kernel ring buffer size in bytes (a power of two).")
   var ringBufferBytes: UInt32 = 8 << 20
 
+  @Option(help: "Source ports whose UDP and TCP payloads are DNS responses, comma-separated.")
+  var dnsPorts = "53"
+
+  @Option(help: "IP addresses the DNS cache names at most (least recently used evicted beyond it).")
+  var dnsCacheSize = 100_000
+
   @Option(help: "Print counters to stderr every N seconds (0: only on exit).")
   var statsInterval = 0
 
@@ -50,7 +57,18 @@ struct MonitorCommand: AsyncParsableCommand {
     guard ringBufferBytes >= 4096, ringBufferBytes & (ringBufferBytes - 1) == 0 else {
       throw ValidationError("--ring-buffer-bytes must be a power of two of at least 4096")
     }
+    guard let ports = parsedDNSPorts, !ports.isEmpty, ports.count <= CaptureSession.maximumDNSPorts else {
+      throw ValidationError(
+        "--dns-ports takes 1 to \(CaptureSession.maximumDNSPorts) ports from 1 to 65535, comma-separated")
+    }
+    guard dnsCacheSize > 0 else { throw ValidationError("--dns-cache-size must be positive") }
     guard statsInterval >= 0 else { throw ValidationError("--stats-interval must not be negative") }
+  }
+
+  private var parsedDNSPorts: [UInt16]? {
+    let ports = dnsPorts.split(separator: ",").map { UInt16($0.filter { $0 != " " }) }
+    guard ports.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+    return ports.compactMap { $0 }
   }
 
   func run() async throws {
@@ -58,6 +76,9 @@ struct MonitorCommand: AsyncParsableCommand {
     logger.logLevel = common.verbose ? .debug : .warning
     var captureConfiguration = CaptureSession.Configuration()
     captureConfiguration.ringBufferBytes = ringBufferBytes
+    captureConfiguration.dnsPorts = parsedDNSPorts ?? [53]
+    var dnsConfiguration = DNSCache.Configuration()
+    dnsConfiguration.capacity = dnsCacheSize
     let session: CaptureSession
     do {
       session = try CaptureSession(cgroupPath: cgroup, configuration: captureConfiguration)
@@ -67,7 +88,7 @@ struct MonitorCommand: AsyncParsableCommand {
     }
     let monitor = MonitorService(
       session: session, selection: try EventName.selection(from: events),
-      trackerConfiguration: FlowTracker.Configuration(maximumOpenFlows: maxFlows),
+      trackerConfiguration: FlowTracker.Configuration(maximumOpenFlows: maxFlows), dnsConfiguration: dnsConfiguration,
       statsIntervalSeconds: statsInterval, logger: logger)
     standardError(
       "flowsentry: monitoring cgroup \(session.cgroup.path) (id \(session.cgroup.id)); "

@@ -1,5 +1,6 @@
 import FlowsentryCapture
 import FlowsentryCore
+import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryOutput
 import Foundation
@@ -7,12 +8,14 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// capture → flow tracking → output, on one task; stops gracefully on SIGINT/SIGTERM after
+/// capture → flow tracking → DNS enrichment → output, on one task; stops gracefully on SIGINT/SIGTERM after
 /// draining what the kernel had already handed over.
 final class MonitorService: Service, @unchecked Sendable {
   private let session: CaptureSession
   private let selection: Set<EventName>
   private let trackerConfiguration: FlowTracker.Configuration
+  private let dnsConfiguration: DNSCache.Configuration
+  private let dnsCounters = Mutex(DNSEnricher.Counters())
   private let statsIntervalSeconds: Int
   private let logger: Logger
   private let startedAt = Date()
@@ -21,8 +24,9 @@ final class MonitorService: Service, @unchecked Sendable {
 
   init(
     session: CaptureSession, selection: Set<EventName>, trackerConfiguration: FlowTracker.Configuration,
-    statsIntervalSeconds: Int, logger: Logger
+    dnsConfiguration: DNSCache.Configuration, statsIntervalSeconds: Int, logger: Logger
   ) {
+    self.dnsConfiguration = dnsConfiguration
     self.session = session
     self.selection = selection
     self.trackerConfiguration = trackerConfiguration
@@ -34,8 +38,10 @@ final class MonitorService: Service, @unchecked Sendable {
     let packets = try session.packets()
     let listening = ListeningSockets()
     var tracker = FlowTracker(configuration: trackerConfiguration, isListening: listening.isListening)
+    var enricher = DNSEnricher(configuration: dnsConfiguration)
     let sink = JSONLinesEventSink(context: EventJSON.Context(hostName: hostName()))
-    var events: [FlowEvent] = []
+    var flowEvents: [FlowEvent] = []
+    let printDNS = selection.contains(.netPacketDNS)
 
     await withTaskGroup(of: Void.self) { group in
       if statsIntervalSeconds > 0 {
@@ -48,17 +54,31 @@ final class MonitorService: Service, @unchecked Sendable {
       }
       await withGracefulShutdownHandler {
         for await batch in packets {
-          for packet in batch { tracker.observe(packet, into: &events) }
           var printed: UInt64 = 0
-          for event in events where selection.contains(event.name) {
-            sink.receive(event)
-            printed += 1
+          for record in batch {
+            switch record {
+            case .tcp(let packet):
+              tracker.observe(packet, into: &flowEvents)
+              for var event in flowEvents where selection.contains(event.name) {
+                enricher.enrich(&event)
+                sink.receive(.flow(event))
+                printed += 1
+              }
+              flowEvents.removeAll(keepingCapacity: true)
+            case .dns(let packet):
+              // Always cached, so that flows are named even when DNS events are not printed.
+              if let event = enricher.observe(packet), printDNS {
+                sink.receive(.dns(event))
+                printed += 1
+              }
+            }
           }
-          events.removeAll(keepingCapacity: true)
           sink.flush()
           printedEvents.add(printed, ordering: .relaxed)
           let counters = tracker.counters
           flowCounters.withLock { $0 = counters }
+          let dns = enricher.counters
+          dnsCounters.withLock { $0 = dns }
         }
       } onGracefulShutdown: { [session] in
         session.stop()
@@ -70,6 +90,7 @@ final class MonitorService: Service, @unchecked Sendable {
 
   func summary() -> String {
     let flows = flowCounters.withLock { $0 }
+    let dns = dnsCounters.withLock { $0 }
     let capture = session.statistics
     let seconds = String(format: "%.1f", Date().timeIntervalSince(startedAt))
     return "\(seconds)s: events printed \(printedEvents.load(ordering: .relaxed)) "
@@ -77,7 +98,10 @@ final class MonitorService: Service, @unchecked Sendable {
       + "packets \(capture.records); drops: kernel ring buffer \(capture.kernelDrops), "
       + "queue \(capture.queueDrops), malformed \(capture.malformedRecords); "
       + "flows open \(flows.openFlows), evicted \(flows.evictedOpenFlows); "
-      + "repeats ignored: handshakes \(flows.repeatedHandshakes), terminations \(flows.repeatedTerminations)"
+      + "repeats ignored: handshakes \(flows.repeatedHandshakes), terminations \(flows.repeatedTerminations); "
+      + "dns: messages \(dns.messages), malformed \(dns.malformed), incomplete \(dns.incomplete), "
+      + "cut by capture \(capture.dnsMessagesCut), cache entries \(dns.cache.entries), hits \(dns.cache.hits), "
+      + "misses \(dns.cache.misses), expired \(dns.cache.expired), evictions \(dns.cache.evictions)"
   }
 }
 

@@ -1,37 +1,53 @@
 import FlowsentryCapture
 import FlowsentryCore
+import FlowsentryDNS
 import FlowsentryFlows
 import Foundation
 import Synchronization
 
-/// The monitor's pipeline (capture → flow tracking) on a test cgroup, collecting events in memory.
+/// The monitor's pipeline (capture → flow tracking → DNS enrichment) on a test cgroup, collecting
+/// events in memory.
 final class LiveCapture: Sendable {
   let session: CaptureSession
   private let collected = Collected()
   private let consumer: Task<Void, Never>
 
-  init(cgroup: TestCgroup) throws {
-    session = try CaptureSession(cgroupPath: cgroup.path)
+  init(cgroup: TestCgroup, configuration: CaptureSession.Configuration = .init()) throws {
+    session = try CaptureSession(cgroupPath: cgroup.path, configuration: configuration)
     let packets = try session.packets()
     let listening = ListeningSockets()
     let collected = self.collected
     consumer = Task.detached {
       var tracker = FlowTracker(isListening: listening.isListening)
+      var enricher = DNSEnricher()
       var events: [FlowEvent] = []
+      var dnsEvents: [DNSEvent] = []
       for await batch in packets {
-        for packet in batch { tracker.observe(packet, into: &events) }
-        let counters = tracker.counters
-        collected.withLock {
-          $0.events += events
-          $0.counters = counters
+        for record in batch {
+          switch record {
+          case .tcp(let packet): tracker.observe(packet, into: &events)
+          case .dns(let packet): enricher.observe(packet).map { dnsEvents.append($0) }
+          }
+          for index in events.indices { enricher.enrich(&events[index]) }
+          let counters = tracker.counters
+          let dnsCounters = enricher.counters
+          collected.withLock {
+            $0.events += events
+            $0.dnsEvents += dnsEvents
+            $0.counters = counters
+            $0.dnsCounters = dnsCounters
+          }
+          events.removeAll()
+          dnsEvents.removeAll()
         }
-        events.removeAll()
       }
     }
   }
 
   var events: [FlowEvent] { collected.withLock { $0.events } }
+  var dnsEvents: [DNSEvent] { collected.withLock { $0.dnsEvents } }
   var counters: FlowTracker.Counters { collected.withLock { $0.counters } }
+  var dnsCounters: DNSEnricher.Counters { collected.withLock { $0.dnsCounters } }
 
   /// Waits until `count` events arrived (or the timeout), then a little longer so that any
   /// duplicate or stray event has its chance to show up and fail the test.
@@ -51,10 +67,14 @@ final class LiveCapture: Sendable {
 }
 
 final class Collected: Sendable {
-  private let state = Mutex<(events: [FlowEvent], counters: FlowTracker.Counters)>(([], .init()))
-  func withLock<T>(_ body: (inout (events: [FlowEvent], counters: FlowTracker.Counters)) -> T) -> T {
-    state.withLock { body(&$0) }
+  struct State {
+    var events: [FlowEvent] = []
+    var dnsEvents: [DNSEvent] = []
+    var counters = FlowTracker.Counters()
+    var dnsCounters = DNSEnricher.Counters()
   }
+  private let state = Mutex(State())
+  func withLock<T>(_ body: (inout State) -> T) -> T { state.withLock { body(&$0) } }
 }
 
 /// What a test knows about an event from its own sockets.

@@ -160,25 +160,3 @@ final class MonitorProcess: @unchecked Sendable {
     if process.isRunning { signal(SIGKILL) }
   }
 }
-
-/// Runs a command to completion and returns its stdout; throws with its stderr when it fails.
-@discardableResult
-func run(_ executable: String, _ arguments: [String]) throws -> String {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: executable)
-  process.arguments = arguments
-  let output = Pipe()
-  let errors = Pipe()
-  process.standardOutput = output
-  process.standardError = errors
-  try process.run()
-  let data = output.fileHandleForReading.readDataToEndOfFile()
-  let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  guard process.terminationStatus == 0 else {
-    throw MissingValue(
-      description:
-        "\(executable) \(arguments.joined(separator: " ")) failed: \(String(decoding: errorData, as: UTF8.self))")
-  }
-  return String(decoding: data, as: UTF8.self)
-}

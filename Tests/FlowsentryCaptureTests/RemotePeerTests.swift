@@ -104,34 +104,28 @@ final class TestHost {
 
 /// A process on the test host whose stdout the test reads.
 final class PeerProcess {
-  private let process = Process()
-  private let output = Pipe()
+  private let process: SpawnedProcess
+  private var finished = false
 
   init(_ executable: String, _ arguments: [String]) throws {
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.standardOutput = output
-    try process.run()
+    process = try SpawnedProcess(executable, arguments, captureOutput: true)
   }
 
   func firstLine() throws -> String {
     var line: [UInt8] = []
-    let handle = output.fileHandleForReading
-    while true {
-      let byte = handle.readData(ofLength: 1)
-      guard let first = byte.first else { break }
-      if first == UInt8(ascii: "\n") { break }
-      line.append(first)
+    var byte: UInt8 = 0
+    while let output = process.output, read(output, &byte, 1) == 1, byte != UInt8(ascii: "\n") {
+      line.append(byte)
     }
     return String(decoding: line, as: UTF8.self)
   }
 
   func finish() throws -> String {
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw MissingValue(description: "peer process failed") }
-    return String(decoding: data, as: UTF8.self)
+    finished = true
+    let result = process.finish()
+    guard result.status == 0 else { throw MissingValue(description: "peer process exited with \(result.status)") }
+    return result.output
   }
 
-  deinit { if process.isRunning { process.terminate() } }
+  deinit { if !finished { process.terminate() } }
 }

@@ -81,8 +81,8 @@ import Testing
     let both = MultiplexEventSink([first, second])
     let event = FlowEvent(
       name: .netFlowTCPBegin, timestamp: 1, direction: .incoming, source: client, destination: server)
-    both.receive(event)
-    both.receive(event)
+    both.receive(.flow(event))
+    both.receive(.flow(event))
     #expect(first.events.count == 2 && second.events == first.events)
   }
 
@@ -92,8 +92,8 @@ import Testing
     let sink = JSONLinesEventSink(descriptor: pipe[1], context: context)
     let event = FlowEvent(
       name: .netFlowTCPBegin, timestamp: 1, direction: .incoming, source: client, destination: server)
-    sink.receive(event)
-    sink.receive(event)
+    sink.receive(.flow(event))
+    sink.receive(.flow(event))
     sink.flush()
     close(pipe[1])
     let data = FileHandle(fileDescriptor: pipe[0], closeOnDealloc: true).readDataToEndOfFile()

@@ -19,6 +19,7 @@
 /* fs_record_header.kind */
 enum fs_record_kind {
 	FS_RECORD_TCP = 1,
+	FS_RECORD_DNS = 2,
 };
 
 /* fs_record_header.hook: which cgroup skb hook saw the packet. */
@@ -39,8 +40,19 @@ enum fs_tcp_flag {
 /* Index of each counter in the per-CPU array map fs_counters. */
 enum fs_counter {
 	FS_COUNTER_RINGBUF_FULL = 0, /* record lost: ring buffer reservation failed */
-	FS_COUNTER_COUNT = 1,
+	FS_COUNTER_DNS_CUT = 1,      /* DNS message longer than FS_DNS_MAX_PAYLOAD: copied in part */
+	FS_COUNTER_COUNT = 2,
 };
+
+/*
+ * DNS messages are copied up to this many bytes (the EDNS0 size DNS Flag Day 2020 recommends, so
+ * nearly every UDP answer fits whole). Longer ones are cut here, counted (FS_COUNTER_DNS_CUT) and
+ * parsed as far as the copy goes. Over TCP, only the segment that carries the message's
+ * length prefix is copied.
+ */
+#define FS_DNS_MAX_PAYLOAD 1232
+/* How many source ports can be declared DNS ports (53 by default). */
+#define FS_DNS_PORTS_MAX 8
 
 #define FS_COMM_LEN 16
 
@@ -79,6 +91,16 @@ struct fs_tcp_record {
 	__u32 reserved1;
 };
 
+/* A DNS message from a DNS port (a response), UDP or TCP. */
+struct fs_dns_record {
+	struct fs_record_header header;
+	__u16 message_length; /* the message's size on the wire (TCP: from its length prefix) */
+	__u16 payload_length; /* bytes in payload: at most FS_DNS_MAX_PAYLOAD */
+	__u8 transport;       /* IPPROTO_UDP (17) or IPPROTO_TCP (6) */
+	__u8 reserved[3];
+	__u8 payload[FS_DNS_MAX_PAYLOAD];
+};
+
 /* The process that created a socket, kept in socket-local storage (cloned to accepted sockets). */
 struct fs_socket_owner {
 	__u32 pid;
@@ -104,5 +126,10 @@ FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, tcp_flags), 80);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, owner_pid), 84);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, owner_comm), 92);
 FS_ASSERT_LAYOUT(sizeof(struct fs_socket_owner), 24);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, message_length), 72);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, payload_length), 74);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, transport), 76);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, payload), 80);
+FS_ASSERT_LAYOUT(sizeof(struct fs_dns_record), 1312);
 
 #endif /* FLOWSENTRY_RECORD_H */

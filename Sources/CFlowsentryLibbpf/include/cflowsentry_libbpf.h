@@ -21,8 +21,10 @@ void cfs_set_log_function(cfs_log_function function, void *context);
 typedef int (*cfs_record_function)(void *context, const void *data, size_t size);
 #define CFS_STOP_BATCH (-10000)
 
-/* Opens the embedded object, sizes the ring buffer (a power of two, in bytes) and loads it. */
-int cfs_probe_load(struct cfs_probe **probe, uint32_t ring_buffer_bytes);
+/* Opens the embedded object, sizes the ring buffer (a power of two, in bytes), sets the DNS source
+ * ports (at most FS_DNS_PORTS_MAX; -E2BIG beyond) and loads it. */
+int cfs_probe_load(struct cfs_probe **probe, uint32_t ring_buffer_bytes, const uint16_t *dns_ports,
+		   int dns_port_count);
 
 /* Attaches every program to the cgroup v2 directory behind cgroup_fd through bpf_links:
  * they go away with this process, however it ends. */

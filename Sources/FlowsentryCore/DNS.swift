@@ -1,0 +1,99 @@
+/// A DNS message seen leaving or reaching a local socket from a DNS port (a response).
+public struct DNSPacketObservation: Sendable {
+  public enum Transport: String, Sendable {
+    case udp
+    case tcp
+  }
+
+  public var timestamp: WallClockNanoseconds
+  public var hook: Hook
+  public var source: Endpoint
+  public var destination: Endpoint
+  public var transport: Transport
+  public var cgroupID: UInt64
+  /// The message's size on the wire; larger than `payload.count` when the capture cut it.
+  public var messageLength: Int
+  public var payload: [UInt8]
+
+  public init(
+    timestamp: WallClockNanoseconds, hook: Hook, source: Endpoint, destination: Endpoint, transport: Transport,
+    cgroupID: UInt64 = 0, messageLength: Int, payload: [UInt8]
+  ) {
+    self.timestamp = timestamp
+    self.hook = hook
+    self.source = source
+    self.destination = destination
+    self.transport = transport
+    self.cgroupID = cgroupID
+    self.messageLength = messageLength
+    self.payload = payload
+  }
+}
+
+/// What capture hands to the pipeline, in the kernel's order: an answer always comes before the
+/// flows it names.
+public enum CapturedRecord: Sendable {
+  case tcp(TCPPacketObservation)
+  case dns(DNSPacketObservation)
+}
+
+/// `net_packet_dns`: a DNS response and what it resolved.
+public struct DNSEvent: Hashable, Sendable {
+  public struct Answer: Hashable, Sendable {
+    public var name: String
+    /// "A", "AAAA" or "CNAME".
+    public var type: String
+    public var timeToLive: UInt32
+    /// The address, or the canonical name.
+    public var data: String
+
+    public init(name: String, type: String, timeToLive: UInt32, data: String) {
+      self.name = name
+      self.type = type
+      self.timeToLive = timeToLive
+      self.data = data
+    }
+  }
+
+  public var timestamp: WallClockNanoseconds
+  public var source: Endpoint
+  public var destination: Endpoint
+  public var transport: DNSPacketObservation.Transport
+  public var cgroupID: UInt64
+  public var id: UInt16
+  public var responseCode: UInt8
+  public var questions: [String]
+  public var answers: [Answer]
+  /// The message was cut (by the server's TC bit, in transit, or by the capture cap).
+  public var truncated: Bool
+
+  public init(
+    timestamp: WallClockNanoseconds, source: Endpoint, destination: Endpoint,
+    transport: DNSPacketObservation.Transport, cgroupID: UInt64, id: UInt16, responseCode: UInt8,
+    questions: [String], answers: [Answer], truncated: Bool
+  ) {
+    self.timestamp = timestamp
+    self.source = source
+    self.destination = destination
+    self.transport = transport
+    self.cgroupID = cgroupID
+    self.id = id
+    self.responseCode = responseCode
+    self.questions = questions
+    self.answers = answers
+    self.truncated = truncated
+  }
+}
+
+/// Every kind of event the sensor emits.
+public enum SensorEvent: Hashable, Sendable {
+  case flow(FlowEvent)
+  case dns(DNSEvent)
+
+  public var name: EventName {
+    switch self {
+    case .flow(let event): return event.name
+    case .dns: return .netPacketDNS
+    }
+  }
+}

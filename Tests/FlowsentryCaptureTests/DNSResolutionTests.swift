@@ -1,0 +1,116 @@
+import FlowsentryCapture
+import FlowsentryCore
+import Foundation
+import Testing
+
+/// A real resolver (dnsmasq on loopback, records the test defines), a real client (dig) in the
+/// monitored cgroup, then a real connection to the address it resolved: the flow events must carry
+/// the names, queried name first, then the CNAME chain.
+@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+struct DNSResolutionTests {
+  static let resolverAddress = "127.0.0.77"
+  static let serviceAddress = "127.0.0.88"
+
+  @Test func flowsAreNamedByTheAnswersThatPrecededThem() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let port = UInt16.random(in: 20_000...40_000)
+    let resolver = try Resolver(
+      address: Self.resolverAddress, port: port,
+      records: [
+        "--host-record=web.fs.test,\(Self.serviceAddress),::1,300",
+        "--cname=edge.fs.test,web.fs.test",
+        "--cname=www.fs.test,edge.fs.test",
+        "--host-record=short.fs.test,127.0.0.89,1",
+      ])
+    defer { resolver.stop() }
+    var configuration = CaptureSession.Configuration()
+    configuration.dnsPorts = [port]  // a port of the test's own: the port list is configurable
+    let capture = try LiveCapture(cgroup: cgroup, configuration: configuration)
+
+    let v4 = try dig(cgroup, resolver, "www.fs.test", "A")
+    #expect(v4.last == Self.serviceAddress)
+    let v6 = try dig(cgroup, resolver, "www.fs.test", "AAAA")
+    #expect(v6.last == "::1")
+    _ = try dig(cgroup, resolver, "short.fs.test", "A")
+
+    var expectedEnds: [Endpoint] = []
+    for (family, host) in [(TestSocket.Family.v4, Self.serviceAddress), (.v6, "::1")] {
+      let listener = try cgroup.withMembership { try TestSocket(family) }
+      try listener.bind(host)
+      try listener.listen()
+      let client = try cgroup.withMembership { try TestSocket(family) }
+      #expect(try client.connect(to: listener.localEndpoint) == 0)
+      let accepted = try listener.accept()
+      client.close()
+      accepted.readToEnd()
+      accepted.close()
+      expectedEnds.append(listener.localEndpoint)
+    }
+
+    let events = try await capture.events(count: 8)
+    let dnsEvents = capture.dnsEvents
+    await capture.stop()
+
+    let chain = ["www.fs.test", "edge.fs.test", "web.fs.test"]
+    for server in expectedEnds {
+      let outgoing = events.filter { $0.direction == .outgoing && $0.remote == server }
+      #expect(outgoing.map(\.name).sorted { $0.rawValue < $1.rawValue } == [.netFlowTCPBegin, .netFlowTCPEnd])
+      for event in outgoing {
+        let names = event.destination == server ? event.destinationNames : event.sourceNames
+        #expect(names == chain, "\(event.shape) names \(names)")
+      }
+    }
+    // The net_packet_dns events: what was asked and answered, TTLs included.
+    let www = try #require(dnsEvents.first { $0.questions == ["www.fs.test"] })
+    #expect(www.answers.map(\.type) == ["CNAME", "CNAME", "A"])
+    #expect(www.answers.last?.data == Self.serviceAddress)
+    let short = try #require(dnsEvents.first { $0.questions == ["short.fs.test"] })
+    #expect(short.answers.first?.timeToLive == 1)
+    #expect(capture.dnsCounters.malformed == 0)
+  }
+
+  /// Runs dig inside the cgroup; returns its answer lines (+short).
+  func dig(_ cgroup: TestCgroup, _ resolver: Resolver, _ name: String, _ type: String) throws -> [String] {
+    let output = try run(
+      "/bin/sh",
+      [
+        "-c", "echo $$ > \"$0/cgroup.procs\" && exec dig +short +tries=1 +time=2 @\"$1\" -p \"$2\" \"$3\" \"$4\"",
+        cgroup.path, resolver.address, String(resolver.port), name, type,
+      ])
+    return output.split(separator: "\n").map(String.init)
+  }
+}
+
+/// dnsmasq serving only the records a test gives it, on one loopback address and port.
+final class Resolver {
+  let address: String
+  let port: UInt16
+  private var process: SpawnedProcess?
+
+  init(address: String, port: UInt16, records: [String]) throws {
+    self.address = address
+    self.port = port
+    let arguments =
+      [
+        "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-dhcp-interface=", "--bind-interfaces",
+        "--listen-address=\(address)", "--port=\(port)", "--pid-file=", "--user=root", "--conf-file=/dev/null",
+      ] + records
+    process = try SpawnedProcess("/usr/sbin/dnsmasq", arguments, captureOutput: false)
+    // Ready when it answers.
+    for _ in 0..<100 {
+      let answer = try? run(
+        "/usr/bin/dig", ["+short", "+tries=1", "+time=1", "@\(address)", "-p", "\(port)", "web.fs.test"])
+      if answer?.isEmpty == false { return }
+      usleep(50_000)
+    }
+    stop()
+    throw MissingValue(description: "dnsmasq did not start on \(address):\(port)")
+  }
+
+  func stop() {
+    process?.terminate()
+    process = nil
+  }
+}
