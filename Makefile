@@ -12,7 +12,7 @@ SKELETON := Sources/CFlowsentryLibbpf/generated/flowsentry.skel.h
 BPF_SOURCES := $(wildcard bpf/*.bpf.c) $(wildcard bpf/include/*.h)
 ARGS ?=
 
-.PHONY: deps bpf build release run test format lint bench clean
+.PHONY: deps bpf build release run test format lint bench fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -43,13 +43,17 @@ test: deps bpf
 	.build/debug/flowsentry version
 
 format:
-	$(SWIFT) format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks
+	$(SWIFT) format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks Fuzz
 
 lint:
-	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests Benchmarks
+	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests Benchmarks Fuzz
 
 bench: deps bpf
 	scripts/bench-datapath.sh --update-readme
 
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz-dns.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf .build $(SKELETON)
+	rm -rf .build .build-fuzz $(SKELETON)

@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryOutput
 import Foundation
@@ -55,3 +56,47 @@ print(
   "flow tracker: \(rate(packets.count, trackerSeconds)) packets/s (\(String(format: "%.0f", trackerSeconds * 1e9 / Double(packets.count))) ns/packet)"
 )
 print("JSON encoding: \(rate(events.count, jsonSeconds)) events/s (\(bytes / max(1, events.count)) bytes/event)")
+
+// DNS: parse + cache insert, then lookups, on responses shaped like real ones
+// (www.bench.test → CNAME edge.bench.test → A), one distinct address per message.
+func dnsResponse(index: Int) -> [UInt8] {
+  var bytes: [UInt8] = [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0]
+  func name(_ text: String) {
+    for label in text.split(separator: ".") {
+      bytes.append(UInt8(label.utf8.count))
+      bytes += Array(label.utf8)
+    }
+    bytes.append(0)
+  }
+  name("www\(index).bench.test")
+  bytes += [0, 1, 0, 1]
+  bytes += [0xc0, 12, 0, 5, 0, 1, 0, 0, 1, 44]  // CNAME, TTL 300
+  let target = bytes.count + 2
+  var encoded: [UInt8] = []
+  swap(&bytes, &encoded)
+  name("edge.bench.test")
+  swap(&bytes, &encoded)
+  bytes += [UInt8(encoded.count >> 8), UInt8(encoded.count & 0xff)] + encoded
+  bytes += [0xc0, UInt8(target), 0, 1, 0, 1, 0, 0, 1, 44, 0, 4]
+  bytes += [10, UInt8(index >> 16 & 0xff), UInt8(index >> 8 & 0xff), UInt8(index & 0xff)]
+  return bytes
+}
+let dnsMessages = (0..<100_000).map(dnsResponse)
+var dnsCache = DNSCache()
+start = nanoseconds()
+for message in dnsMessages {
+  if let parsed = try? DNSParser.parse(message) { dnsCache.insert(parsed, at: 0) }
+}
+let insertSeconds = Double(nanoseconds() - start) / 1e9
+let lookups = 1_000_000
+start = nanoseconds()
+var named = 0
+for index in 0..<lookups {
+  let address = IPAddress.v4(0x0a00_0000 | UInt32(index % 100_000))
+  named &+= dnsCache.names(for: address, at: 1).count
+}
+let lookupSeconds = Double(nanoseconds() - start) / 1e9
+print(
+  "DNS parse + cache insert: \(rate(dnsMessages.count, insertSeconds)) messages/s "
+    + "(\(dnsCache.counters.entries) addresses cached)")
+print("DNS cache lookup: \(rate(lookups, lookupSeconds)) lookups/s (\(named / lookups) names per hit)")

@@ -36,7 +36,8 @@ import Testing
   @Test func namesAndSetsCombine() throws {
     #expect(try EventName.selection(from: "flows") == [.netFlowTCPBegin, .netFlowTCPEnd])
     #expect(try EventName.selection(from: "net_flow_tcp_end") == [.netFlowTCPEnd])
-    #expect(try EventName.selection(from: "net_flow_tcp_end, net_flow_tcp_begin") == [.netFlowTCPBegin, .netFlowTCPEnd])
+    #expect(
+      try EventName.selection(from: "net_flow_tcp_end, net_flow_tcp_begin") == [.netFlowTCPBegin, .netFlowTCPEnd])
     #expect(try EventName.selection(from: "flows,net_packet_dns") == Set(EventName.allCases))
     #expect(try EventName.selection(from: "network_events") == Set(EventName.allCases))
   }
