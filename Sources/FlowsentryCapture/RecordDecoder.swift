@@ -8,35 +8,49 @@ import FlowsentryCore
 enum RecordDecoder {
   static let tcpRecordSize = MemoryLayout<fs_tcp_record>.size
 
-  private static let sourceAddressOffset = MemoryLayout<fs_tcp_record>.offset(of: \.header.source_address)!
-  private static let destinationAddressOffset = MemoryLayout<fs_tcp_record>.offset(of: \.header.destination_address)!
+  fileprivate static let sourceAddressOffset = MemoryLayout<fs_tcp_record>.offset(of: \.header.source_address)!
+  fileprivate static let destinationAddressOffset = MemoryLayout<fs_tcp_record>.offset(
+    of: \.header.destination_address)!
   private static let ownerCommandOffset = MemoryLayout<fs_tcp_record>.offset(of: \.owner_comm)!
   private static let afInet: UInt8 = 2
   private static let afInet6: UInt8 = 10
 
-  /// Decodes one ring-buffer record; nil for a record of another kind or a wrong size.
+  /// The fields of `fs_record_header` every kind shares, in Swift's terms.
+  private struct Header {
+    var timestamp: WallClockNanoseconds
+    var hook: Hook
+    var source: Endpoint
+    var destination: Endpoint
+    var cgroupID: UInt64
+
+    init?(_ header: fs_record_header, _ bytes: UnsafeRawBufferPointer, clockOffset: Int64) {
+      guard let source = address(bytes, at: sourceAddressOffset, family: header.family),
+        let destination = address(bytes, at: destinationAddressOffset, family: header.family)
+      else { return nil }
+      timestamp = Int64(bitPattern: header.timestamp_ns) &+ clockOffset
+      hook = header.hook == UInt8(FS_HOOK_EGRESS.rawValue) ? .egress : .ingress
+      self.source = Endpoint(source, header.source_port)
+      self.destination = Endpoint(destination, header.destination_port)
+      cgroupID = header.cgroup_id
+    }
+  }
+
+  /// Decodes a TCP record (its kind already checked); nil for a wrong size or family.
   static func decodeTCP(_ bytes: UnsafeRawBufferPointer, clockOffset: Int64) -> TCPPacketObservation? {
     guard bytes.count >= tcpRecordSize else { return nil }
     let record = bytes.loadUnaligned(as: fs_tcp_record.self)
-    guard record.header.kind == FS_RECORD_TCP.rawValue else { return nil }
-    let family = record.header.family
-    guard let source = address(bytes, at: sourceAddressOffset, family: family),
-      let destination = address(bytes, at: destinationAddressOffset, family: family)
-    else { return nil }
+    guard let header = Header(record.header, bytes, clockOffset: clockOffset) else { return nil }
     var process: ProcessIdentity?
     if record.owner_known != 0 {
       process = ProcessIdentity(pid: record.owner_pid, uid: record.owner_uid, command: command(bytes))
     }
     return TCPPacketObservation(
-      timestamp: Int64(bitPattern: record.header.timestamp_ns) &+ clockOffset,
-      hook: record.header.hook == UInt8(FS_HOOK_EGRESS.rawValue) ? .egress : .ingress,
-      source: Endpoint(source, record.header.source_port),
-      destination: Endpoint(destination, record.header.destination_port),
+      timestamp: header.timestamp, hook: header.hook, source: header.source, destination: header.destination,
       flags: TCPFlags(rawValue: record.tcp_flags),
       sequence: record.sequence,
       acknowledgment: record.acknowledgment,
       socketState: record.socket_state == 0 ? nil : record.socket_state,
-      cgroupID: record.header.cgroup_id,
+      cgroupID: header.cgroupID,
       socketCookie: record.header.socket_cookie,
       process: process)
   }
@@ -57,24 +71,18 @@ enum RecordDecoder {
   static func decodeDNS(_ bytes: UnsafeRawBufferPointer, clockOffset: Int64) -> DNSPacketObservation? {
     guard bytes.count >= dnsRecordSize else { return nil }
     let record = bytes.loadUnaligned(as: fs_dns_record.self)
-    let family = record.header.family
     let length = Int(record.payload_length)
-    guard length <= Int(FS_DNS_MAX_PAYLOAD),
-      let source = address(bytes, at: sourceAddressOffset, family: family),
-      let destination = address(bytes, at: destinationAddressOffset, family: family)
+    guard length <= Int(FS_DNS_MAX_PAYLOAD), let header = Header(record.header, bytes, clockOffset: clockOffset)
     else { return nil }
     return DNSPacketObservation(
-      timestamp: Int64(bitPattern: record.header.timestamp_ns) &+ clockOffset,
-      hook: record.header.hook == UInt8(FS_HOOK_EGRESS.rawValue) ? .egress : .ingress,
-      source: Endpoint(source, record.header.source_port),
-      destination: Endpoint(destination, record.header.destination_port),
+      timestamp: header.timestamp, hook: header.hook, source: header.source, destination: header.destination,
       transport: record.transport == 6 ? .tcp : .udp,
-      cgroupID: record.header.cgroup_id,
+      cgroupID: header.cgroupID,
       messageLength: Int(record.message_length),
       payload: Array(UnsafeRawBufferPointer(rebasing: bytes[dnsPayloadOffset..<dnsPayloadOffset + length])))
   }
 
-  private static func address(_ bytes: UnsafeRawBufferPointer, at offset: Int, family: UInt8) -> IPAddress? {
+  fileprivate static func address(_ bytes: UnsafeRawBufferPointer, at offset: Int, family: UInt8) -> IPAddress? {
     switch family {
     case afInet:
       return .v4(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))

@@ -33,14 +33,7 @@ public enum EventJSON {
 
   static func append(_ event: DNSEvent, context: Context, to bytes: inout [UInt8]) {
     var json = JSONBytes(bytes: consume bytes)
-    json.raw(#"{"schema_version":1,"event":"net_packet_dns","time":""#)
-    json.rfc3339(nanoseconds: event.timestamp)
-    json.raw(#"","timestamp_ns":"#)
-    json.integer(event.timestamp)
-    json.raw(#","host":"#)
-    json.string(context.hostName)
-    json.raw(#","cgroup_id":"#)
-    json.integer(event.cgroupID)
+    json.envelope(.netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID)
     json.raw(#","process":null,"args":{"src":""#)
     json.address(event.source.address)
     json.raw(#"","dst":""#)
@@ -78,16 +71,7 @@ public enum EventJSON {
 
   static func append(_ event: FlowEvent, context: Context, to bytes: inout [UInt8]) {
     var json = JSONBytes(bytes: consume bytes)
-    json.raw(#"{"schema_version":1,"event":""#)
-    json.raw(event.name.jsonValue)
-    json.raw(#"","time":""#)
-    json.rfc3339(nanoseconds: event.timestamp)
-    json.raw(#"","timestamp_ns":"#)
-    json.integer(event.timestamp)
-    json.raw(#","host":"#)
-    json.string(context.hostName)
-    json.raw(#","cgroup_id":"#)
-    json.integer(event.cgroupID)
+    json.envelope(event.name, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID)
     json.raw(#","socket_cookie":"#)
     json.integer(event.socketCookie)
     if let process = event.process {
@@ -151,6 +135,22 @@ extension CloseReason {
 /// Appends JSON fragments as UTF-8 bytes.
 struct JSONBytes {
   var bytes: [UInt8]
+
+  /// The keys every event starts with, up to and including `cgroup_id`.
+  mutating func envelope(
+    _ name: EventName, timestamp: WallClockNanoseconds, context: EventJSON.Context, cgroupID: UInt64
+  ) {
+    raw(#"{"schema_version":1,"event":""#)
+    raw(name.jsonValue)
+    raw(#"","time":""#)
+    rfc3339(nanoseconds: timestamp)
+    raw(#"","timestamp_ns":"#)
+    integer(timestamp)
+    raw(#","host":"#)
+    string(context.hostName)
+    raw(#","cgroup_id":"#)
+    integer(cgroupID)
+  }
 
   mutating func raw(_ text: StaticString) {
     text.withUTF8Buffer { bytes.append(contentsOf: $0) }
