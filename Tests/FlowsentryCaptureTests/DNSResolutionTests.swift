@@ -34,6 +34,8 @@ struct DNSResolutionTests {
     let v6 = try dig(cgroup, resolver, "www.fs.test", "AAAA")
     #expect(v6.last == "::1")
     _ = try dig(cgroup, resolver, "short.fs.test", "A")
+    // Over TCP, a name of another address, so that the chains above stay the most recent ones.
+    #expect(try dig(cgroup, resolver, "short.fs.test", "A", tcp: true).last == "127.0.0.89")
 
     var expectedEnds: [Endpoint] = []
     for (family, host) in [(TestSocket.Family.v4, Self.serviceAddress), (.v6, "::1")] {
@@ -49,7 +51,7 @@ struct DNSResolutionTests {
       expectedEnds.append(listener.localEndpoint)
     }
 
-    let events = try await capture.events(count: 8)
+    let events = try await capture.events(count: 8 + 2)  // and the TCP lookup's own flow
     let dnsEvents = capture.dnsEvents
     await capture.stop()
 
@@ -68,16 +70,22 @@ struct DNSResolutionTests {
     #expect(www.answers.last?.data == Self.serviceAddress)
     let short = try #require(dnsEvents.first { $0.questions == ["short.fs.test"] })
     #expect(short.answers.first?.timeToLive == 1)
+    // Over TCP too: the message after its 2-byte length prefix.
+    let overTCP = try #require(dnsEvents.first { $0.transport == .tcp })
+    #expect(overTCP.questions == ["short.fs.test"] && overTCP.answers.first?.data == "127.0.0.89")
     #expect(capture.dnsCounters.malformed == 0)
   }
 
   /// Runs dig inside the cgroup; returns its answer lines (+short).
-  func dig(_ cgroup: TestCgroup, _ resolver: Resolver, _ name: String, _ type: String) throws -> [String] {
+  func dig(_ cgroup: TestCgroup, _ resolver: Resolver, _ name: String, _ type: String, tcp: Bool = false) throws
+    -> [String]
+  {
     let output = try run(
       "/bin/sh",
       [
-        "-c", "echo $$ > \"$0/cgroup.procs\" && exec dig +short +tries=1 +time=2 @\"$1\" -p \"$2\" \"$3\" \"$4\"",
-        cgroup.path, resolver.address, String(resolver.port), name, type,
+        "-c",
+        "echo $$ > \"$0/cgroup.procs\" && exec dig +short +tries=1 +time=2 $5 @\"$1\" -p \"$2\" \"$3\" \"$4\"",
+        cgroup.path, resolver.address, String(resolver.port), name, type, tcp ? "+tcp" : "+notcp",
       ])
     return output.split(separator: "\n").map(String.init)
   }
