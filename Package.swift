@@ -2,9 +2,10 @@
 import PackageDescription
 
 // The pipeline, one target per stage, data flowing one way:
-//   FlowsentryCapture → FlowsentryFlows → FlowsentryDNS (enrichment) → (rules) → FlowsentryOutput
+//   FlowsentryCapture → FlowsentryFlows → FlowsentryDNS (enrichment) → FlowsentryRules → FlowsentryOutput
 // FlowsentryCore holds the value types every stage shares and imports no C of ours.
-// libbpf is imported by exactly one Swift module, FlowsentryCapture, through CFlowsentryLibbpf.
+// libbpf is imported by exactly one Swift module, FlowsentryCapture, through CFlowsentryLibbpf;
+// PCRE2 by exactly one, FlowsentryRules, through CFlowsentryPCRE2.
 let package = Package(
   name: "flowsentry",
   platforms: [.macOS(.v15)],
@@ -16,6 +17,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
   ],
   targets: [
     .target(name: "FlowsentryCore"),
@@ -45,11 +47,18 @@ let package = Package(
     ),
     .target(name: "FlowsentryFlows", dependencies: ["FlowsentryCore"]),
     .target(name: "FlowsentryDNS", dependencies: ["FlowsentryCore"]),
+    // PCRE2 (8-bit), imported by FlowsentryRules only.
+    .systemLibrary(name: "CFlowsentryPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+    .target(
+      name: "FlowsentryRules",
+      dependencies: ["FlowsentryCore", "CFlowsentryPCRE2", .product(name: "Yams", package: "Yams")]
+    ),
     .target(name: "FlowsentryOutput", dependencies: ["FlowsentryCore"]),
     .executableTarget(
       name: "flowsentry",
       dependencies: [
-        "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput",
+        "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules",
+        "FlowsentryOutput",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -58,12 +67,13 @@ let package = Package(
 
     .executableTarget(
       name: "PipelineBenchmark",
-      dependencies: ["FlowsentryCore", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput"],
+      dependencies: ["FlowsentryCore", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules", "FlowsentryOutput"],
       path: "Benchmarks/PipelineBenchmark"
     ),
 
     .testTarget(name: "FlowsentryCoreTests", dependencies: ["FlowsentryCore"]),
     .testTarget(name: "FlowsentryFlowsTests", dependencies: ["FlowsentryFlows", "FlowsentryCore"]),
+    .testTarget(name: "FlowsentryRulesTests", dependencies: ["FlowsentryRules", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
     .testTarget(

@@ -4,10 +4,11 @@ import FlowsentryCore
   import Glibc
 #endif
 
-/// Where events go. Sinks are driven by the single pipeline task, one event at a time,
+/// Where events and alerts go. Sinks are driven by the single pipeline task, one at a time,
 /// and flushed when the pipeline has no more input at hand.
 public protocol EventSink: AnyObject {
   func receive(_ event: SensorEvent)
+  func receive(_ alert: Alert)
   func flush()
 }
 
@@ -20,15 +21,21 @@ public final class MultiplexEventSink: EventSink {
   public let sinks: [any EventSink]
   public init(_ sinks: [any EventSink]) { self.sinks = sinks }
   public func receive(_ event: SensorEvent) { for sink in sinks { sink.receive(event) } }
+  public func receive(_ alert: Alert) { for sink in sinks { sink.receive(alert) } }
   public func flush() { for sink in sinks { sink.flush() } }
 }
 
 /// Keeps events in memory, for tests and for tools that post-process a run.
 public final class InMemoryEventSink: EventSink {
   public private(set) var events: [SensorEvent] = []
+  public private(set) var alerts: [Alert] = []
   public init() {}
   public func receive(_ event: SensorEvent) { events.append(event) }
-  public func removeAll() { events.removeAll() }
+  public func receive(_ alert: Alert) { alerts.append(alert) }
+  public func removeAll() {
+    events.removeAll()
+    alerts.removeAll()
+  }
 }
 
 /// Writes events as JSON lines to a file descriptor (stdout by default), buffered and flushed per batch.
@@ -48,6 +55,15 @@ public final class JSONLinesEventSink: EventSink {
 
   public func receive(_ event: SensorEvent) {
     EventJSON.append(event, context: context, to: &buffer)
+    endLine()
+  }
+
+  public func receive(_ alert: Alert) {
+    AlertJSON.append(alert, context: context, to: &buffer)
+    endLine()
+  }
+
+  private func endLine() {
     buffer.append(UInt8(ascii: "\n"))
     if buffer.count >= flushThreshold { flush() }
   }

@@ -1,0 +1,41 @@
+/// An alert raised by a rule, with the events that caused it.
+public struct Alert: Sendable {
+  /// Stable for the same rule, group and first event: a re-run over the same events gives the same id.
+  public var id: String
+  public var timestamp: WallClockNanoseconds
+  public var ruleID: String
+  public var ruleName: String
+  public var severity: String
+  public var tags: [String]
+  public var message: String
+  /// The threshold's group_by fields and their values, in rule order.
+  public var group: [(field: String, value: String)]
+  /// Matching events (or distinct values) that made the rule fire.
+  public var count: Int
+  public var windowNanoseconds: Int64?
+  /// Alerts of the same rule and key folded into this one since the previous alert.
+  public var suppressed: Int
+  /// The triggering event, or for thresholds the window's events (the most recent, capped).
+  public var events: [SensorEvent]
+  public var eventsLeftOut: Int
+
+  public init(
+    id: String, timestamp: WallClockNanoseconds, ruleID: String, ruleName: String, severity: String, tags: [String],
+    message: String, group: [(field: String, value: String)], count: Int, windowNanoseconds: Int64?, suppressed: Int,
+    events: [SensorEvent], eventsLeftOut: Int
+  ) {
+    self.id = id
+    self.timestamp = timestamp
+    self.ruleID = ruleID
+    self.ruleName = ruleName
+    self.severity = severity
+    self.tags = tags
+    self.message = message
+    self.group = group
+    self.count = count
+    self.windowNanoseconds = windowNanoseconds
+    self.suppressed = suppressed
+    self.events = events
+    self.eventsLeftOut = eventsLeftOut
+  }
+}

@@ -1,0 +1,312 @@
+import FlowsentryCore
+
+/// A compiled condition: decides whether an event matches.
+typealias Predicate = (SensorEvent) -> Bool
+
+/// A condition's text and where it sits in its file, to turn offsets into positions. A YAML scalar
+/// may span lines (block or folded); each source line's text starts a segment of the value.
+struct ConditionText: Sendable {
+  var text: String
+  /// (offset in `text` where a source line's content starts, where that content is in the file)
+  var segments: [(offset: Int, location: SourceLocation)]
+
+  func location(at offset: Int) -> SourceLocation {
+    let segment = segments.last { $0.offset <= offset } ?? segments[0]
+    var location = segment.location
+    location.column += offset - segment.offset
+    return location
+  }
+}
+
+/// A compile error, positioned in a file.
+struct CompileError: Error {
+  var location: SourceLocation
+  var message: String
+}
+
+struct ListDefinition {
+  var name: String
+  var items: [(text: String, location: SourceLocation)]
+  var location: SourceLocation
+}
+
+struct MacroDefinition {
+  var name: String
+  var condition: ConditionText
+  var location: SourceLocation
+}
+
+/// Type-checks a condition tree against the field catalogue and turns it into closures. Regexes
+/// are compiled here, once; unknown fields, wrong types, bad regexes and undefined lists or macros
+/// are errors here, never at run time.
+final class ConditionCompiler {
+  private let lists: [String: ListDefinition]
+  private let macros: [String: MacroDefinition]
+  private(set) var usedLists: Set<String> = []
+  private(set) var usedMacros: Set<String> = []
+  private var expanding: [String] = []
+  private var parsedMacros: [String: ConditionNode] = [:]
+  /// Regexes compiled so far, shared by identical patterns.
+  private(set) var regexCount = 0
+
+  init(lists: [String: ListDefinition], macros: [String: MacroDefinition]) {
+    self.lists = lists
+    self.macros = macros
+  }
+
+  func compile(_ source: ConditionText) throws(CompileError) -> Predicate {
+    let node: ConditionNode
+    do {
+      node = try ConditionParser.parse(source.text)
+    } catch {
+      throw CompileError(location: source.location(at: error.offset), message: error.message)
+    }
+    return try compile(node, source)
+  }
+
+  private func compile(_ node: ConditionNode, _ source: ConditionText) throws(CompileError) -> Predicate {
+    switch node {
+    case .and(let left, let right):
+      let first = try compile(left, source)
+      let second = try compile(right, source)
+      return { first($0) && second($0) }
+    case .or(let left, let right):
+      let first = try compile(left, source)
+      let second = try compile(right, source)
+      return { first($0) || second($0) }
+    case .not(let inner):
+      let predicate = try compile(inner, source)
+      return { !predicate($0) }
+    case .macro(let name, let offset):
+      return try expandMacro(name, at: source.location(at: offset))
+    case .comparison(let fieldName, let fieldOffset, let comparison, let value):
+      guard let field = Fields.byName[fieldName] else {
+        let known = Fields.all.map(\.name)
+        let nearest = known.min { editDistance($0, fieldName) < editDistance($1, fieldName) }
+        let hint = nearest.flatMap { editDistance($0, fieldName) <= 2 ? "; did you mean '\($0)'?" : nil } ?? ""
+        throw CompileError(
+          location: source.location(at: fieldOffset),
+          message: "unknown field '\(fieldName)'\(hint) (fields: \(known.joined(separator: ", ")))")
+      }
+      return try compileComparison(field, comparison, value, source)
+    }
+  }
+
+  private func expandMacro(_ name: String, at location: SourceLocation) throws(CompileError) -> Predicate {
+    guard let macro = macros[name] else {
+      let hint = Fields.byName[name] != nil ? " ('\(name)' is a field: compare it with an operator)" : ""
+      throw CompileError(location: location, message: "undefined macro '\(name)'\(hint)")
+    }
+    guard !expanding.contains(name) else {
+      throw CompileError(
+        location: location,
+        message: "macro '\(name)' refers to itself (\((expanding + [name]).joined(separator: " → ")))")
+    }
+    usedMacros.insert(name)
+    expanding.append(name)
+    defer { expanding.removeLast() }
+    return try compile(macro.condition)
+  }
+
+  private func fail(_ source: ConditionText, _ offset: Int, _ message: String) -> CompileError {
+    CompileError(location: source.location(at: offset), message: message)
+  }
+
+  // MARK: - Comparisons by field type
+
+  private func compileComparison(
+    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
+  ) throws(CompileError) -> Predicate {
+    switch field.accessor {
+    case .string(let read):
+      let test = try stringTest(field, comparison, value, source)
+      return { event in read(event).map(test) ?? false }
+    case .strings(let read):
+      if comparison == .notEqual {
+        let test = try stringTest(field, .equal, value, source)
+        return { event in !read(event).contains(where: test) }
+      }
+      let test = try stringTest(field, comparison, value, source)
+      return { event in read(event).contains(where: test) }
+    case .integer(let read):
+      let test = try integerTest(field, comparison, value, source)
+      return { event in read(event).map(test) ?? false }
+    case .address(let read):
+      let test = try addressTest(field, comparison, value, source)
+      return { event in read(event).map(test) ?? false }
+    }
+  }
+
+  private func scalarText(_ value: ValueNode, _ source: ConditionText, _ field: Field) throws(CompileError) -> String {
+    switch value {
+    case .string(let text, _), .word(let text, _): return text
+    case .set(_, let offset):
+      throw fail(source, offset, "'\(field.name)' is compared with a single value here; use 'in' for a set")
+    }
+  }
+
+  /// The values on the right of `in`: a literal set, or a named list.
+  private func members(_ value: ValueNode, _ source: ConditionText) throws(CompileError) -> [(String, SourceLocation)] {
+    switch value {
+    case .set(let items, _):
+      return items.map { item -> (String, SourceLocation) in
+        switch item {
+        case .string(let text, let offset), .word(let text, let offset): return (text, source.location(at: offset))
+        case .set(_, let offset): return ("", source.location(at: offset))
+        }
+      }
+    case .word(let name, let offset):
+      guard let list = lists[name] else {
+        throw fail(source, offset, "undefined list '\(name)' (write a literal set as (a, b) or define a list)")
+      }
+      usedLists.insert(name)
+      return list.items.map { ($0.text, $0.location) }
+    case .string(_, let offset):
+      throw fail(source, offset, "'in' takes a set in parentheses or a list name, not a string")
+    }
+  }
+
+  private func stringTest(
+    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
+  ) throws(CompileError) -> (String) -> Bool {
+    switch comparison {
+    case .equal:
+      let expected = try scalarText(value, source, field)
+      return { $0 == expected }
+    case .notEqual:
+      let expected = try scalarText(value, source, field)
+      return { $0 != expected }
+    case .in:
+      let set = Set(try members(value, source).map(\.0))
+      return { set.contains($0) }
+    case .contains, .icontains, .startswith, .istartswith, .endswith, .iendswith:
+      // A quoted value is one needle; a set or a list name, several (any of them matches).
+      let insensitive = comparison.isCaseInsensitive
+      var needles: [String]
+      if case .string(let text, _) = value { needles = [text] } else { needles = try members(value, source).map(\.0) }
+      if insensitive { needles = needles.map { $0.lowercased() } }
+      let test: (String, String) -> Bool
+      switch comparison {
+      case .contains, .icontains: test = { $0.contains($1) }
+      case .startswith, .istartswith: test = { $0.hasPrefix($1) }
+      default: test = { $0.hasSuffix($1) }
+      }
+      return insensitive
+        ? { candidate in
+          let lowered = candidate.lowercased()
+          return needles.contains { test(lowered, $0) }
+        } : { candidate in needles.contains { test(candidate, $0) } }
+    case .matches, .imatches:
+      guard case .string(let pattern, let offset) = value else {
+        throw fail(source, value.offset, "'\(comparison.rawValue)' takes a quoted regular expression")
+      }
+      let regex: PCRE2Regex
+      do {
+        regex = try PCRE2Regex(pattern, caseInsensitive: comparison == .imatches)
+      } catch {
+        // +1: the opening quote.
+        throw fail(source, offset + 1 + error.offset, "bad regular expression: \(error.message)")
+      }
+      regexCount += 1
+      return { regex.matches($0) }
+    case .less, .lessOrEqual, .greater, .greaterOrEqual:
+      throw fail(
+        source, value.offset, "'\(comparison.rawValue)' compares numbers; '\(field.name)' is a \(field.type.rawValue)")
+    }
+  }
+
+  private func integer(_ text: String, _ location: SourceLocation, _ field: Field) throws(CompileError) -> ClosedRange<
+    Int64
+  > {
+    let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
+    if bounds.count == 2, let low = Int64(bounds[0]), let high = Int64(bounds[1]), low <= high {
+      return low...high
+    }
+    guard let value = Int64(text) else {
+      throw CompileError(
+        location: location,
+        message: "'\(field.name)' is an integer; '\(text)' is not a number or a range like 1000-2000")
+    }
+    return value...value
+  }
+
+  private func integerTest(
+    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
+  ) throws(CompileError) -> (Int64) -> Bool {
+    if comparison == .in {
+      let ranges = try members(value, source).map { item throws(CompileError) in try integer(item.0, item.1, field) }
+      return { candidate in ranges.contains { $0.contains(candidate) } }
+    }
+    let text = try scalarText(value, source, field)
+    guard let expected = Int64(text) else {
+      throw fail(source, value.offset, "'\(field.name)' is an integer; '\(text)' is not a number")
+    }
+    switch comparison {
+    case .equal: return { $0 == expected }
+    case .notEqual: return { $0 != expected }
+    case .less: return { $0 < expected }
+    case .lessOrEqual: return { $0 <= expected }
+    case .greater: return { $0 > expected }
+    case .greaterOrEqual: return { $0 >= expected }
+    default:
+      throw fail(source, value.offset, "'\(comparison.rawValue)' applies to strings; '\(field.name)' is an integer")
+    }
+  }
+
+  private func addressTest(
+    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
+  ) throws(CompileError) -> (IPAddress) -> Bool {
+    switch comparison {
+    case .equal, .notEqual:
+      let text = try scalarText(value, source, field)
+      guard let expected = IPAddress(text) else {
+        throw fail(source, value.offset, "'\(field.name)' is an address; '\(text)' is not an IPv4 or IPv6 address")
+      }
+      return comparison == .equal ? { $0 == expected } : { $0 != expected }
+    case .in:
+      let blocks = try members(value, source).map { item throws(CompileError) -> CIDRBlock in
+        guard let block = CIDRBlock(item.0) else {
+          throw CompileError(location: item.1, message: "'\(item.0)' is not an address or a CIDR block")
+        }
+        return block
+      }
+      return { address in blocks.contains { $0.contains(address) } }
+    default:
+      throw fail(source, value.offset, "'\(comparison.rawValue)' does not apply to addresses; use ==, != or in")
+    }
+  }
+}
+
+/// An IPv4 or IPv6 network: an address and a prefix length.
+struct CIDRBlock: Sendable, Equatable {
+  var network: IPAddress
+  var prefixLength: Int
+
+  init?(_ text: String) {
+    let parts = text.split(separator: "/", maxSplits: 1)
+    guard let address = IPAddress(parts[0]) else { return nil }
+    let maximum = address.isIPv4 ? 32 : 128
+    let length = parts.count == 2 ? Int(parts[1]) : maximum
+    guard let length, (0...maximum).contains(length) else { return nil }
+    network = address
+    prefixLength = length
+  }
+
+  func contains(_ address: IPAddress) -> Bool {
+    switch (network, address) {
+    case (.v4(let net), .v4(let candidate)):
+      guard prefixLength > 0 else { return true }
+      let mask = UInt32.max << (32 - prefixLength)
+      return net & mask == candidate & mask
+    case (.v6(let netHigh, let netLow), .v6(let high, let low)):
+      if prefixLength <= 64 {
+        let mask: UInt64 = prefixLength == 0 ? 0 : UInt64.max << (64 - prefixLength)
+        return netHigh & mask == high & mask
+      }
+      let mask = UInt64.max << (128 - prefixLength)
+      return netHigh == high && netLow & mask == low & mask
+    default:
+      return false
+    }
+  }
+}

@@ -1,0 +1,250 @@
+/// The condition language's syntax: tokens, a recursive-descent parser and the tree it builds.
+/// Offsets are in Unicode scalars from the start of the condition text, for diagnostics.
+
+enum ComparisonOperator: String, CaseIterable, Sendable {
+  case equal = "=="
+  case notEqual = "!="
+  case less = "<"
+  case lessOrEqual = "<="
+  case greater = ">"
+  case greaterOrEqual = ">="
+  case `in`
+  case contains, icontains, startswith, istartswith, endswith, iendswith, matches, imatches
+
+  var isCaseInsensitive: Bool { rawValue.hasPrefix("i") && self != .in }
+}
+
+indirect enum ConditionNode: Sendable {
+  case and(ConditionNode, ConditionNode)
+  case or(ConditionNode, ConditionNode)
+  case not(ConditionNode)
+  case comparison(field: String, fieldOffset: Int, operator: ComparisonOperator, value: ValueNode)
+  case macro(name: String, offset: Int)
+}
+
+enum ValueNode: Sendable {
+  /// A quoted string.
+  case string(String, offset: Int)
+  /// An unquoted word: a number, an address, a CIDR block, a port range, a bare string or a list name.
+  case word(String, offset: Int)
+  case set([ValueNode], offset: Int)
+
+  var offset: Int {
+    switch self {
+    case .string(_, let offset), .word(_, let offset), .set(_, let offset): return offset
+    }
+  }
+}
+
+struct ConditionSyntaxError: Error, Equatable {
+  var offset: Int
+  var message: String
+}
+
+struct Token: Equatable {
+  enum Kind: Equatable {
+    case word(String)
+    case string(String)
+    case symbol(String)  // ( ) , == != < <= > >=
+    case end
+  }
+
+  var kind: Kind
+  var offset: Int
+}
+
+enum ConditionLexer {
+  static func isWordScalar(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar {
+    case "a"..."z", "A"..."Z", "0"..."9", "_", ".", ":", "/", "-", "*": return true
+    default: return false
+    }
+  }
+
+  static func tokens(_ text: String) throws(ConditionSyntaxError) -> [Token] {
+    let scalars = Array(text.unicodeScalars)
+    var tokens: [Token] = []
+    var index = 0
+    while index < scalars.count {
+      let scalar = scalars[index]
+      let start = index
+      switch scalar {
+      case " ", "\t", "\n", "\r":
+        index += 1
+      case "(", ")", ",":
+        tokens.append(Token(kind: .symbol(String(scalar)), offset: start))
+        index += 1
+      case "=", "!", "<", ">":
+        let next = index + 1 < scalars.count ? scalars[index + 1] : " "
+        if next == "=" {
+          tokens.append(Token(kind: .symbol(String(scalar) + "="), offset: start))
+          index += 2
+        } else if scalar == "<" || scalar == ">" {
+          tokens.append(Token(kind: .symbol(String(scalar)), offset: start))
+          index += 1
+        } else {
+          throw ConditionSyntaxError(offset: start, message: "'\(scalar)' must be followed by '=' ('==' or '!=')")
+        }
+      case "'", "\"":
+        var value = String.UnicodeScalarView()
+        index += 1
+        var closed = false
+        while index < scalars.count {
+          let current = scalars[index]
+          if current == "\\" && index + 1 < scalars.count {
+            value.append(scalars[index + 1])
+            index += 2
+          } else if current == scalar {
+            closed = true
+            index += 1
+            break
+          } else {
+            value.append(current)
+            index += 1
+          }
+        }
+        guard closed else { throw ConditionSyntaxError(offset: start, message: "unterminated string") }
+        tokens.append(Token(kind: .string(String(value)), offset: start))
+      default:
+        guard isWordScalar(scalar) else {
+          throw ConditionSyntaxError(offset: start, message: "unexpected character '\(scalar)'")
+        }
+        var word = String.UnicodeScalarView()
+        while index < scalars.count && isWordScalar(scalars[index]) {
+          word.append(scalars[index])
+          index += 1
+        }
+        tokens.append(Token(kind: .word(String(word)), offset: start))
+      }
+    }
+    tokens.append(Token(kind: .end, offset: scalars.count))
+    return tokens
+  }
+}
+
+/// or := and ("or" and)* ; and := not ("and" not)* ; not := "not" not | primary ;
+/// primary := "(" or ")" | field operator value | macro-name
+struct ConditionParser {
+  private var tokens: [Token]
+  private var position = 0
+
+  static func parse(_ text: String) throws(ConditionSyntaxError) -> ConditionNode {
+    var parser = ConditionParser(tokens: try ConditionLexer.tokens(text))
+    guard parser.tokens.count > 1 else { throw ConditionSyntaxError(offset: 0, message: "empty condition") }
+    let node = try parser.parseOr()
+    guard case .end = parser.current.kind else {
+      throw ConditionSyntaxError(
+        offset: parser.current.offset, message: "expected 'and', 'or' or the end, found \(parser.current.kind.text)")
+    }
+    return node
+  }
+
+  private init(tokens: [Token]) { self.tokens = tokens }
+
+  private var current: Token { tokens[position] }
+
+  private mutating func advance() -> Token {
+    defer { position = min(position + 1, tokens.count - 1) }
+    return tokens[position]
+  }
+
+  private func isKeyword(_ word: String) -> Bool {
+    if case .word(let text) = current.kind { return text.lowercased() == word }
+    return false
+  }
+
+  private mutating func parseOr() throws(ConditionSyntaxError) -> ConditionNode {
+    var node = try parseAnd()
+    while isKeyword("or") {
+      _ = advance()
+      node = .or(node, try parseAnd())
+    }
+    return node
+  }
+
+  private mutating func parseAnd() throws(ConditionSyntaxError) -> ConditionNode {
+    var node = try parseNot()
+    while isKeyword("and") {
+      _ = advance()
+      node = .and(node, try parseNot())
+    }
+    return node
+  }
+
+  private mutating func parseNot() throws(ConditionSyntaxError) -> ConditionNode {
+    if isKeyword("not") {
+      _ = advance()
+      return .not(try parseNot())
+    }
+    return try parsePrimary()
+  }
+
+  private mutating func parsePrimary() throws(ConditionSyntaxError) -> ConditionNode {
+    let token = advance()
+    switch token.kind {
+    case .symbol("("):
+      let node = try parseOr()
+      guard case .symbol(")") = current.kind else {
+        throw ConditionSyntaxError(offset: current.offset, message: "expected ')', found \(current.kind.text)")
+      }
+      _ = advance()
+      return node
+    case .word(let name):
+      if let comparison = try comparisonOperator() {
+        _ = advance()
+        let value = try parseValue()
+        return .comparison(field: name, fieldOffset: token.offset, operator: comparison, value: value)
+      }
+      return .macro(name: name, offset: token.offset)
+    default:
+      throw ConditionSyntaxError(
+        offset: token.offset, message: "expected a field, a macro or '(', found \(token.kind.text)")
+    }
+  }
+
+  private func comparisonOperator() throws(ConditionSyntaxError) -> ComparisonOperator? {
+    switch current.kind {
+    case .symbol(let symbol): return ComparisonOperator(rawValue: symbol)
+    case .word(let word): return ComparisonOperator(rawValue: word.lowercased())
+    default: return nil
+    }
+  }
+
+  private mutating func parseValue() throws(ConditionSyntaxError) -> ValueNode {
+    let token = advance()
+    switch token.kind {
+    case .string(let text): return .string(text, offset: token.offset)
+    case .word(let text): return .word(text, offset: token.offset)
+    case .symbol("("):
+      var items: [ValueNode] = []
+      while true {
+        let item = advance()
+        switch item.kind {
+        case .string(let text): items.append(.string(text, offset: item.offset))
+        case .word(let text): items.append(.word(text, offset: item.offset))
+        default: throw ConditionSyntaxError(offset: item.offset, message: "expected a value, found \(item.kind.text)")
+        }
+        let separator = advance()
+        if case .symbol(")") = separator.kind { break }
+        guard case .symbol(",") = separator.kind else {
+          throw ConditionSyntaxError(
+            offset: separator.offset, message: "expected ',' or ')', found \(separator.kind.text)")
+        }
+      }
+      return .set(items, offset: token.offset)
+    default:
+      throw ConditionSyntaxError(offset: token.offset, message: "expected a value, found \(token.kind.text)")
+    }
+  }
+}
+
+extension Token.Kind {
+  var text: String {
+    switch self {
+    case .word(let word): return "'\(word)'"
+    case .string(let string): return "string '\(string)'"
+    case .symbol(let symbol): return "'\(symbol)'"
+    case .end: return "the end of the condition"
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/// A problem in a rule file, positioned so that an editor can jump to it.
+public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
+  public enum Severity: String, Sendable { case error, warning }
+
+  public var severity: Severity
+  public var file: String
+  /// 1-based.
+  public var line: Int
+  /// 1-based, in Unicode scalars.
+  public var column: Int
+  public var message: String
+  /// The offending source line, shown with a caret under `column`.
+  public var sourceLine: String?
+
+  public init(
+    _ severity: Severity, file: String, line: Int, column: Int, message: String, sourceLine: String? = nil
+  ) {
+    self.severity = severity
+    self.file = file
+    self.line = line
+    self.column = column
+    self.message = message
+    self.sourceLine = sourceLine
+  }
+
+  /// `file:line:col: error: message`, then the line and a caret, as compilers print them.
+  public var description: String {
+    var text = "\(file):\(line):\(column): \(severity.rawValue): \(message)"
+    if let sourceLine {
+      text += "\n" + sourceLine + "\n" + String(repeating: " ", count: max(0, column - 1)) + "^"
+    }
+    return text
+  }
+}
+
+/// Where a piece of a rule file sits, and how to point into a condition written there.
+struct SourceLocation: Sendable, Equatable {
+  var file: String
+  var line: Int
+  var column: Int
+}

@@ -1,0 +1,182 @@
+import FlowsentryCore
+
+/// Evaluates events against a rule set and raises alerts. Single-threaded: the pipeline task owns it.
+///
+/// Threshold state is kept per rule and group in an LRU bounded by `maximumGroupsPerRule`, so a
+/// flood of spoofed sources costs evictions (counted), not memory.
+public struct RuleEngine {
+  public struct Configuration: Sendable {
+    public var maximumGroupsPerRule = 10_000
+    public var maximumEventsPerAlert = 20
+    public init() {}
+  }
+
+  public struct Counters: Sendable, Equatable {
+    public var events: UInt64 = 0
+    public var matches: UInt64 = 0
+    public var alerts: UInt64 = 0
+    /// Alerts folded by suppression (reported in the next alert of the same key).
+    public var suppressed: UInt64 = 0
+    /// Threshold groups forgotten because a rule had too many at once.
+    public var groupEvictions: UInt64 = 0
+    public init() {}
+  }
+
+  private struct Window {
+    var times: [Int64] = []
+    var distinct: [String: Int64] = [:]
+    var sample: [SensorEvent] = []
+    var matched = 0
+  }
+
+  private struct Suppression {
+    var lastAlert: Int64
+    var folded: Int
+  }
+
+  private struct RuleState {
+    var rule: Rule
+    var windows: LRUDictionary<String, Window>
+    var suppressions: LRUDictionary<String, Suppression>
+  }
+
+  public let configuration: Configuration
+  public private(set) var counters = Counters()
+  private var states: [RuleState]
+  private var rulesByEvent: [EventName: [Int]] = [:]
+
+  public init(rules: RuleSet, configuration: Configuration = Configuration()) {
+    self.configuration = configuration
+    states = rules.rules.filter(\.enabled).map {
+      RuleState(
+        rule: $0, windows: LRUDictionary(capacity: configuration.maximumGroupsPerRule),
+        suppressions: LRUDictionary(capacity: configuration.maximumGroupsPerRule))
+    }
+    for (index, state) in states.enumerated() {
+      for event in state.rule.events { rulesByEvent[event, default: []].append(index) }
+    }
+  }
+
+  public var ruleCount: Int { states.count }
+
+  /// Evaluates one event; appends the alerts it raises.
+  public mutating func process(_ event: SensorEvent, at time: Int64, into alerts: inout [Alert]) {
+    counters.events += 1
+    guard let candidates = rulesByEvent[event.name] else { return }
+    for index in candidates where states[index].rule.matches(event) {
+      counters.matches += 1
+      if let alert = evaluate(index, event, at: time) { alerts.append(alert) }
+    }
+  }
+
+  private mutating func evaluate(_ index: Int, _ event: SensorEvent, at time: Int64) -> Alert? {
+    let rule = states[index].rule
+    let groupValues = rule.groupFields.map { ($0.name, Fields.text($0, of: event) ?? "-") }
+    let groupKey = groupValues.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+    var events = [event]
+    var leftOut = 0
+    var count = 1
+
+    if let threshold = rule.threshold {
+      var window = states[index].windows.touch(groupKey) ?? Window()
+      let since = time - threshold.windowNanoseconds
+      window.matched += 1
+      switch threshold.measure {
+      case .count:
+        window.times.removeAll { $0 <= since }
+        window.times.append(time)
+        count = window.times.count
+      case .distinct:
+        window.distinct = window.distinct.filter { $0.value > since }
+        window.distinct[rule.distinctField.flatMap { Fields.text($0, of: event) } ?? "-"] = time
+        count = window.distinct.count
+      }
+      window.sample.append(event)
+      if window.sample.count > configuration.maximumEventsPerAlert { window.sample.removeFirst() }
+      guard count >= threshold.atLeast else {
+        if states[index].windows.insert(window, for: groupKey) != nil { counters.groupEvictions += 1 }
+        return nil
+      }
+      // Fired: start a new window, so that a storm yields one alert per window, not one per event.
+      events = window.sample
+      leftOut = max(0, window.matched - window.sample.count)
+      states[index].windows.removeValue(for: groupKey)
+    }
+
+    let suppressKey = rule.suppressFields.map { Fields.text($0, of: event) ?? "-" }.joined(separator: ",")
+    var folded = 0
+    if rule.suppressWindowNanoseconds > 0 {
+      if var suppression = states[index].suppressions.touch(suppressKey),
+        time - suppression.lastAlert < rule.suppressWindowNanoseconds
+      {
+        suppression.folded += 1
+        states[index].suppressions.insert(suppression, for: suppressKey)
+        counters.suppressed += 1
+        return nil
+      } else if let previous = states[index].suppressions.peek(suppressKey) {
+        folded = previous.folded
+      }
+      states[index].suppressions.insert(Suppression(lastAlert: time, folded: 0), for: suppressKey)
+    }
+
+    counters.alerts += 1
+    let window = rule.threshold?.windowNanoseconds
+    return Alert(
+      id: alertID(rule.id, groupKey, events.first.map(Self.timestamp) ?? time), timestamp: Self.timestamp(of: event),
+      ruleID: rule.id, ruleName: rule.name, severity: rule.severity.rawValue, tags: rule.tags,
+      message: rule.output.render(event: event, count: count, windowNanoseconds: window ?? 0, group: groupKey),
+      group: groupValues.map { (field: $0.0, value: $0.1) }, count: count, windowNanoseconds: window,
+      suppressed: folded, events: events, eventsLeftOut: leftOut)
+  }
+
+  static func timestamp(of event: SensorEvent) -> Int64 {
+    switch event {
+    case .flow(let flow): return flow.timestamp
+    case .dns(let dns): return dns.timestamp
+    }
+  }
+
+  /// FNV-1a over the rule, the group and the first event's time: stable across runs.
+  private func alertID(_ rule: String, _ group: String, _ time: Int64) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in "\(rule)|\(group)|\(time)".utf8 {
+      hash ^= UInt64(byte)
+      hash = hash &* 0x100_0000_01b3
+    }
+    let hex = String(hash, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+  }
+}
+
+/// Runs the `tests:` of every rule, each in a fresh engine holding that rule alone.
+public enum RuleTestRunner {
+  public struct Result: Sendable {
+    public var ruleID: String
+    public var test: String
+    public var expected: Int
+    public var raised: Int
+    public var location: String
+    public var passed: Bool { expected == raised }
+  }
+
+  public static func run(_ rules: RuleSet) -> [Result] {
+    var results: [Result] = []
+    for rule in rules.rules {
+      for test in rule.tests {
+        var enabled = rule
+        enabled.enabled = true
+        var engine = RuleEngine(
+          rules: RuleSet(rules: [enabled], warnings: [], files: rules.files, regexCount: rules.regexCount))
+        var alerts: [Alert] = []
+        for event in test.events.sorted(by: { $0.at < $1.at }) {
+          engine.process(event.event, at: event.at, into: &alerts)
+        }
+        results.append(
+          Result(
+            ruleID: rule.id, test: test.name, expected: test.expectedAlerts, raised: alerts.count,
+            location: "\(test.location.file):\(test.location.line)"))
+      }
+    }
+    return results
+  }
+}

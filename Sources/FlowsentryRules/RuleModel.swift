@@ -1,0 +1,113 @@
+import FlowsentryCore
+
+public enum Severity: String, CaseIterable, Sendable, Comparable {
+  case info, low, medium, high, critical
+
+  public static func < (lhs: Severity, rhs: Severity) -> Bool {
+    allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+  }
+}
+
+/// `threshold:` — a rule fires when enough matching events fall in a sliding window.
+public struct Threshold: Sendable {
+  public enum Measure: Sendable, Equatable {
+    /// Matching events.
+    case count
+    /// Distinct values of a field among matching events (port scans: distinct dst_port).
+    case distinct(field: String)
+  }
+
+  public var measure: Measure
+  public var atLeast: Int
+  public var windowNanoseconds: Int64
+  public var groupBy: [String]
+}
+
+/// A compiled rule, ready to evaluate.
+public struct Rule: @unchecked Sendable {
+  public var id: String
+  public var name: String
+  public var description: String
+  public var severity: Severity
+  public var tags: [String]
+  public var references: [String]
+  public var enabled: Bool
+  public var events: Set<EventName>
+  public var threshold: Threshold?
+  /// Alerts of the same rule and key within this window are folded into one.
+  public var suppressWindowNanoseconds: Int64
+  public var suppressBy: [String]
+  public var output: OutputTemplate
+  public var tests: [RuleTest]
+  var location: SourceLocation
+  var condition: Predicate
+  var exceptions: [Predicate]
+  var groupFields: [Field]
+  var suppressFields: [Field]
+  var distinctField: Field?
+
+  func matches(_ event: SensorEvent) -> Bool {
+    events.contains(event.name) && condition(event) && !exceptions.contains { $0(event) }
+  }
+}
+
+/// `output:` with `{field}` placeholders, and `{count}`, `{window}`, `{group}` for thresholds.
+public struct OutputTemplate: @unchecked Sendable {
+  enum Piece {
+    case text(String)
+    case field(Field)
+    case count, window, group
+  }
+
+  var pieces: [Piece]
+
+  func render(event: SensorEvent, count: Int, windowNanoseconds: Int64, group: String) -> String {
+    var text = ""
+    for piece in pieces {
+      switch piece {
+      case .text(let literal): text += literal
+      case .field(let field): text += Fields.text(field, of: event) ?? "-"
+      case .count: text += String(count)
+      case .window: text += Duration.describe(windowNanoseconds)
+      case .group: text += group
+      }
+    }
+    return text
+  }
+}
+
+/// `tests:` inside a rule: a sequence of events and what should, or should not, be raised.
+public struct RuleTest: Sendable {
+  public var name: String
+  public var events: [TestEvent]
+  /// Alerts of this rule expected; 0 means "must not fire".
+  public var expectedAlerts: Int
+  var location: SourceLocation
+}
+
+/// One event of a rule test, at a time relative to the test's start.
+public struct TestEvent: Sendable {
+  public var at: Int64
+  public var event: SensorEvent
+}
+
+enum Duration {
+  /// "250ms", "10s", "5m", "1h" → nanoseconds.
+  static func parse(_ text: String) -> Int64? {
+    let units: [(String, Int64)] = [
+      ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000),
+    ]
+    for (suffix, scale) in units where text.hasSuffix(suffix) {
+      guard let value = Int64(text.dropLast(suffix.count)), value >= 0 else { return nil }
+      return value * scale
+    }
+    return nil
+  }
+
+  static func describe(_ nanoseconds: Int64) -> String {
+    if nanoseconds % 3_600_000_000_000 == 0 && nanoseconds > 0 { return "\(nanoseconds / 3_600_000_000_000)h" }
+    if nanoseconds % 60_000_000_000 == 0 && nanoseconds > 0 { return "\(nanoseconds / 60_000_000_000)m" }
+    if nanoseconds % 1_000_000_000 == 0 { return "\(nanoseconds / 1_000_000_000)s" }
+    return "\(nanoseconds / 1_000_000)ms"
+  }
+}

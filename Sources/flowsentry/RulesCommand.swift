@@ -1,0 +1,87 @@
+import ArgumentParser
+import FlowsentryRules
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+struct RulesCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "rules",
+    abstract: "Check, test and list rule files.",
+    subcommands: [Check.self, Test.self, List.self]
+  )
+
+  struct Paths: ParsableArguments {
+    @Argument(help: "Rule files or directories (their *.yaml, *.yml), loaded in order; later ones override.")
+    var paths: [String] = ["rules"]
+  }
+
+  /// Loads, printing every diagnostic to stderr; nil when there were errors.
+  static func load(_ paths: [String]) -> RuleSet? {
+    do {
+      let rules = try RuleLoader.load(paths: paths)
+      for warning in rules.warnings { standardError(warning.description) }
+      return rules
+    } catch {
+      for diagnostic in error.diagnostics { standardError(diagnostic.description) }
+      let errors = error.diagnostics.filter { $0.severity == .error }.count
+      standardError("\(errors) error\(errors == 1 ? "" : "s")")
+      return nil
+    }
+  }
+
+  struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Validate rule files: every problem as file:line:col, exit status 1 on errors.")
+    @OptionGroup var paths: Paths
+
+    func run() throws {
+      guard let rules = RulesCommand.load(paths.paths) else { throw ExitCode.failure }
+      let enabled = rules.rules.filter(\.enabled).count
+      print(
+        "\(rules.files.count) files, \(rules.rules.count) rules (\(enabled) enabled), \(rules.regexCount) regexes, "
+          + "\(rules.warnings.count) warnings: OK")
+    }
+  }
+
+  struct Test: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the tests written inside rule files.")
+    @OptionGroup var paths: Paths
+
+    func run() throws {
+      guard let rules = RulesCommand.load(paths.paths) else { throw ExitCode.failure }
+      let results = RuleTestRunner.run(rules)
+      for result in results {
+        let mark = result.passed ? "ok  " : "FAIL"
+        let detail =
+          result.passed ? "" : " (expected \(result.expected) alerts, raised \(result.raised)) at \(result.location)"
+        print("\(mark) \(result.ruleID): \(result.test)\(detail)")
+      }
+      let untested = rules.rules.filter { rule in
+        !rule.tests.contains { $0.expectedAlerts > 0 } || !rule.tests.contains { $0.expectedAlerts == 0 }
+      }
+      for rule in untested {
+        print("warn \(rule.id): needs a test that fires and one that does not")
+      }
+      let failed = results.filter { !$0.passed }.count
+      print("rules: \(results.count - failed) passed, \(failed) failed")
+      if failed > 0 { throw ExitCode.failure }
+    }
+  }
+
+  struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the rules that load.")
+    @OptionGroup var paths: Paths
+
+    func run() throws {
+      guard let rules = RulesCommand.load(paths.paths) else { throw ExitCode.failure }
+      for rule in rules.rules.sorted(by: { $0.id < $1.id }) {
+        let events = rule.events.map(\.rawValue).sorted().joined(separator: ",")
+        let state = rule.enabled ? "on " : "off"
+        let threshold = rule.threshold.map { " threshold \($0.atLeast)/\($0.windowNanoseconds / 1_000_000_000)s" } ?? ""
+        print("\(rule.id)\t\(state)\t\(rule.severity.rawValue)\t\(events)\(threshold)\t\(rule.name)")
+      }
+    }
+  }
+}
