@@ -35,12 +35,14 @@ release:
 
 run: deps bpf
 	$(SWIFT) build -c release --product flowsentry
-	.build/release/flowsentry monitor $(ARGS)
+	.build/release/flowsentry monitor --rules rules --events flows $(ARGS)
 
 test: deps bpf
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --no-parallel
 	.build/debug/flowsentry version
+	.build/debug/flowsentry rules check rules
+	.build/debug/flowsentry rules test rules
+	$(SWIFT) test --skip-build --no-parallel
 
 format:
 	$(SWIFT) format --in-place --recursive --parallel Package.swift Sources Tests Benchmarks Fuzz

@@ -4,6 +4,7 @@ import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryOutput
+import FlowsentryRules
 import Logging
 import ServiceLifecycle
 
@@ -32,9 +33,17 @@ struct MonitorCommand: AsyncParsableCommand {
   var cgroup: String?
 
   @Option(
-    help:
-      "Events to print: names or sets, comma-separated (flows, network_events, net_flow_tcp_begin, net_flow_tcp_end).")
-  var events = "network_events"
+    help: """
+      Events to print: names or sets, comma-separated (flows, network_events, net_flow_tcp_begin, \
+      net_flow_tcp_end, net_packet_dns), or none. Default: flows, or none when rules are loaded.
+      """
+  )
+  var events: String?
+
+  @Option(
+    name: .customLong("rules"),
+    help: "Rule files or directories, in order (repeatable); alerts go to stdout. SIGHUP reloads them.")
+  var rulePaths: [String] = []
 
   @Option(help: "Open flows tracked at most; the least recently active is evicted (and counted) beyond it.")
   var maxFlows = 262_144
@@ -52,7 +61,7 @@ struct MonitorCommand: AsyncParsableCommand {
   var statsInterval = 0
 
   func validate() throws {
-    do { _ = try EventName.selection(from: events) } catch { throw ValidationError(error.description) }
+    do { _ = try selection() } catch { throw ValidationError(error.description) }
     guard maxFlows > 0 else { throw ValidationError("--max-flows must be positive") }
     guard ringBufferBytes >= 4096, ringBufferBytes & (ringBufferBytes - 1) == 0 else {
       throw ValidationError("--ring-buffer-bytes must be a power of two of at least 4096")
@@ -65,6 +74,11 @@ struct MonitorCommand: AsyncParsableCommand {
     guard statsInterval >= 0 else { throw ValidationError("--stats-interval must not be negative") }
   }
 
+  private func selection() throws(EventSelectionError) -> Set<EventName> {
+    let text = events ?? (rulePaths.isEmpty ? "flows" : "none")
+    return text == "none" ? [] : try EventName.selection(from: text)
+  }
+
   private var parsedDNSPorts: [UInt16]? {
     let ports = dnsPorts.split(separator: ",").map { UInt16($0.filter { $0 != " " }) }
     guard ports.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
@@ -72,6 +86,15 @@ struct MonitorCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
+    // Broken rules stop the monitor before anything is attached.
+    var rules = RuleSet.empty
+    if !rulePaths.isEmpty {
+      guard let loaded = RulesCommand.load(rulePaths) else {
+        standardError("flowsentry: error: the rules do not validate; not starting")
+        throw ExitCode.failure
+      }
+      rules = loaded
+    }
     var logger = Logger(label: "flowsentry")
     logger.logLevel = common.verbose ? .debug : .warning
     var captureConfiguration = CaptureSession.Configuration()
@@ -87,12 +110,13 @@ struct MonitorCommand: AsyncParsableCommand {
       throw ExitCode.failure
     }
     let monitor = MonitorService(
-      session: session, selection: try EventName.selection(from: events),
+      session: session, selection: try selection(), rules: rules, rulePaths: rulePaths,
       trackerConfiguration: FlowTracker.Configuration(maximumOpenFlows: maxFlows), dnsConfiguration: dnsConfiguration,
       statsIntervalSeconds: statsInterval, logger: logger)
     standardError(
       "flowsentry: monitoring cgroup \(session.cgroup.path) (id \(session.cgroup.id)); "
-        + "programs \(session.programIDs.map(String.init).joined(separator: ",")); Ctrl-C to stop")
+        + "programs \(session.programIDs.map(String.init).joined(separator: ",")); "
+        + "\(rules.rules.filter(\.enabled).count) rules; Ctrl-C to stop")
     let group = ServiceGroup(
       configuration: .init(services: [monitor], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()

@@ -3,12 +3,14 @@ import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryOutput
+import FlowsentryRules
 import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
-/// capture → flow tracking → DNS enrichment → output, on one task; stops gracefully on SIGINT/SIGTERM after
+/// capture → flow tracking → DNS enrichment → rules → output, on one task; stops gracefully on SIGINT/SIGTERM after
 /// draining what the kernel had already handed over.
 final class MonitorService: Service, @unchecked Sendable {
   private let session: CaptureSession
@@ -16,6 +18,11 @@ final class MonitorService: Service, @unchecked Sendable {
   private let trackerConfiguration: FlowTracker.Configuration
   private let dnsConfiguration: DNSCache.Configuration
   private let dnsCounters = Mutex(DNSEnricher.Counters())
+  private let ruleCounters = Mutex(RuleEngine.Counters())
+  private let rulePaths: [String]
+  private let initialRules: RuleSet
+  /// A rule set validated after SIGHUP, waiting for the pipeline to swap it in between two batches.
+  private let pendingRules = Mutex<RuleSet?>(nil)
   private let statsIntervalSeconds: Int
   private let logger: Logger
   private let startedAt = Date()
@@ -23,10 +30,13 @@ final class MonitorService: Service, @unchecked Sendable {
   private let printedEvents = Atomic<UInt64>(0)
 
   init(
-    session: CaptureSession, selection: Set<EventName>, trackerConfiguration: FlowTracker.Configuration,
+    session: CaptureSession, selection: Set<EventName>, rules: RuleSet, rulePaths: [String],
+    trackerConfiguration: FlowTracker.Configuration,
     dnsConfiguration: DNSCache.Configuration, statsIntervalSeconds: Int, logger: Logger
   ) {
     self.dnsConfiguration = dnsConfiguration
+    self.initialRules = rules
+    self.rulePaths = rulePaths
     self.session = session
     self.selection = selection
     self.trackerConfiguration = trackerConfiguration
@@ -41,9 +51,14 @@ final class MonitorService: Service, @unchecked Sendable {
     var enricher = DNSEnricher(configuration: dnsConfiguration)
     let sink = JSONLinesEventSink(context: EventJSON.Context(hostName: hostName()))
     var flowEvents: [FlowEvent] = []
+    var engine = RuleEngine(rules: initialRules)
+    var alerts: [Alert] = []
     let printDNS = selection.contains(.netPacketDNS)
 
     await withTaskGroup(of: Void.self) { group in
+      if !rulePaths.isEmpty {
+        group.addTask { [self] in await reloadRulesOnHangup() }
+      }
       if statsIntervalSeconds > 0 {
         group.addTask { [self] in
           while !Task.isCancelled {
@@ -54,24 +69,35 @@ final class MonitorService: Service, @unchecked Sendable {
       }
       await withGracefulShutdownHandler {
         for await batch in packets {
+          if let replacement = pendingRules.withLock({ pending in pending.take() }) {
+            engine = RuleEngine(rules: replacement)
+            standardError("flowsentry: rules reloaded: \(engine.ruleCount) enabled")
+          }
           var printed: UInt64 = 0
           for record in batch {
             switch record {
             case .tcp(let packet):
               tracker.observe(packet, into: &flowEvents)
-              for var event in flowEvents where selection.contains(event.name) {
+              for var event in flowEvents {
                 enricher.enrich(&event)
-                sink.receive(.flow(event))
-                printed += 1
+                engine.process(.flow(event), at: event.timestamp, into: &alerts)
+                if selection.contains(event.name) {
+                  sink.receive(.flow(event))
+                  printed += 1
+                }
               }
               flowEvents.removeAll(keepingCapacity: true)
             case .dns(let packet):
               // Always cached, so that flows are named even when DNS events are not printed.
-              if let event = enricher.observe(packet), printDNS {
+              guard let event = enricher.observe(packet) else { break }
+              engine.process(.dns(event), at: event.timestamp, into: &alerts)
+              if printDNS {
                 sink.receive(.dns(event))
                 printed += 1
               }
             }
+            for alert in alerts { sink.receive(alert) }
+            alerts.removeAll(keepingCapacity: true)
           }
           sink.flush()
           printedEvents.add(printed, ordering: .relaxed)
@@ -79,6 +105,8 @@ final class MonitorService: Service, @unchecked Sendable {
           flowCounters.withLock { $0 = counters }
           let dns = enricher.counters
           dnsCounters.withLock { $0 = dns }
+          let ruleState = engine.counters
+          ruleCounters.withLock { $0 = ruleState }
         }
       } onGracefulShutdown: { [session] in
         session.stop()
@@ -88,9 +116,23 @@ final class MonitorService: Service, @unchecked Sendable {
     session.stop()
   }
 
+  /// SIGHUP: load the rules again; swap them in only when they validate, else keep the running set.
+  private func reloadRulesOnHangup() async {
+    for await _ in await UnixSignalsSequence(trapping: .sighup) {
+      do {
+        let rules = try RuleLoader.load(paths: rulePaths)
+        pendingRules.withLock { $0 = rules }
+      } catch {
+        for diagnostic in error.diagnostics { standardError(diagnostic.description) }
+        standardError("flowsentry: the new rules do not validate; keeping the current ones")
+      }
+    }
+  }
+
   func summary() -> String {
     let flows = flowCounters.withLock { $0 }
     let dns = dnsCounters.withLock { $0 }
+    let rules = ruleCounters.withLock { $0 }
     let capture = session.statistics
     let seconds = String(format: "%.1f", Date().timeIntervalSince(startedAt))
     return "\(seconds)s: events printed \(printedEvents.load(ordering: .relaxed)) "
@@ -101,7 +143,9 @@ final class MonitorService: Service, @unchecked Sendable {
       + "repeats ignored: handshakes \(flows.repeatedHandshakes), terminations \(flows.repeatedTerminations); "
       + "dns: messages \(dns.messages), malformed \(dns.malformed), incomplete \(dns.incomplete), "
       + "cut by capture \(capture.dnsMessagesCut), cache entries \(dns.cache.entries), hits \(dns.cache.hits), "
-      + "misses \(dns.cache.misses), expired \(dns.cache.expired), evictions \(dns.cache.evictions)"
+      + "misses \(dns.cache.misses), expired \(dns.cache.expired), evictions \(dns.cache.evictions); "
+      + "rules: matches \(rules.matches), alerts \(rules.alerts), suppressed \(rules.suppressed), "
+      + "group evictions \(rules.groupEvictions)"
   }
 }
 

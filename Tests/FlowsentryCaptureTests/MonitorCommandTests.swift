@@ -123,6 +123,7 @@ final class MonitorProcess: @unchecked Sendable {
   }
 
   var stderr: String { lock.withLock { stderrText } }
+  var stdoutSoFar: String { lock.withLock { stdoutText } }
 
   func waitUntilAttached() async throws {
     let deadline = ContinuousClock.now + .seconds(20)

@@ -1,0 +1,145 @@
+import FlowsentryCore
+import Foundation
+import Testing
+
+/// The shipped rules, live: `flowsentry monitor --rules rules` on a test cgroup, with a remote peer
+/// in a network namespace and a local dnsmasq. Alerts are read from the monitor's stdout.
+@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+struct RuleAlertTests {
+  static let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("rules").path
+
+  @Test func suspiciousTrafficRaisesAlertsAndOrdinaryTrafficDoesNot() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let dnsPort = UInt16.random(in: 20_000...40_000)
+    let resolver = try Resolver(
+      address: DNSResolutionTests.resolverAddress, port: dnsPort,
+      records: [
+        "--address=/web.fs.test/\(TestHost.peerAddress)", "--address=/c2.trycloudflare.com/\(TestHost.peerAddress)",
+      ])
+    defer { resolver.stop() }
+    // The peer serves port 443, accepting and closing.
+    let peerServer = try host.runPython(
+      """
+      import socket
+      l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      l.bind(("\(TestHost.peerAddress)", 443)); l.listen(128)
+      print("ready", flush=True)
+      while True:
+          c, _ = l.accept(); c.close()
+      """)
+    defer { _ = peerServer }
+    #expect(try peerServer.firstLine() == "ready")
+
+    let monitor = try MonitorProcess([
+      "monitor", "--cgroup", cgroup.path, "--rules", Self.shippedRules, "--dns-ports", String(dnsPort),
+    ])
+    defer { monitor.kill() }
+    try await monitor.waitUntilAttached()
+
+    // Ordinary traffic: 300 loopback connections and 60 to the peer's web port, all closed with FIN.
+    let listener = try cgroup.withMembership { try TestSocket(.v4) }
+    try listener.bind("127.0.0.1")
+    try listener.listen()
+    for _ in 0..<300 {
+      let client = try cgroup.withMembership { try TestSocket(.v4) }
+      #expect(try client.connect(to: listener.localEndpoint) == 0)
+      let accepted = try listener.accept()
+      client.close()
+      accepted.readToEnd()
+      accepted.close()
+    }
+    let web = Endpoint(IPAddress(TestHost.peerAddress)!, 443)
+    for _ in 0..<60 {
+      let client = try cgroup.withMembership { try TestSocket(.v4) }
+      #expect(try client.connect(to: web) == 0)
+      client.readToEnd()
+      client.close()
+    }
+    try await Task.sleep(for: .seconds(1))
+    let quiet = try monitor.alerts()
+    #expect(quiet.isEmpty, "ordinary traffic raised: \(quiet.map { $0["rule"] ?? "" })")
+
+    // A burst of refused connections to the peer: an RST storm.
+    let closed = Endpoint(IPAddress(TestHost.peerAddress)!, 9)
+    for _ in 0..<40 {
+      let client = try cgroup.withMembership { try TestSocket(.v4) }
+      #expect(try client.connect(to: closed) == ECONNREFUSED)
+      client.close()
+    }
+    // The peer connects to a port of ours outside the allow list.
+    let service = try cgroup.withMembership { try TestSocket(.v4) }
+    try service.bind(TestHost.localAddress)
+    try service.listen()
+    let peerClient = try host.runPython(
+      "import socket; s = socket.create_connection((\"\(TestHost.localAddress)\", \(service.localEndpoint.port))); s.close()"
+    )
+    let inbound = try service.accept()
+    inbound.readToEnd()
+    inbound.close()
+    _ = try peerClient.finish()
+    // A name of a tunnelling service, resolved by a real client, then connected to.
+    _ = try run(
+      "/bin/sh",
+      [
+        "-c", "echo $$ > \"$0/cgroup.procs\" && exec dig +short @\"$1\" -p \"$2\" c2.trycloudflare.com", cgroup.path,
+        resolver.address, String(dnsPort),
+      ])
+    let tunnel = try cgroup.withMembership { try TestSocket(.v4) }
+    #expect(try tunnel.connect(to: web) == 0)
+    tunnel.readToEnd()
+    tunnel.close()
+
+    let alerts = try await monitor.alerts(including: ["FS-NET-001", "FS-NET-003", "FS-DNS-002"])
+    let byRule = Dictionary(grouping: alerts) { ($0["rule"] as? [String: Any])?["id"] as? String ?? "" }
+    #expect(Set(byRule.keys) == ["FS-NET-001", "FS-NET-003", "FS-DNS-002"], "alerts: \(byRule.keys.sorted())")
+
+    let storm = try #require(byRule["FS-NET-001"]?.first)
+    let stormEvents = try #require(storm["events"] as? [[String: Any]])
+    #expect(stormEvents.count >= 20)
+    #expect(stormEvents.allSatisfy { ($0["args"] as? [String: Any])?["close_reason"] as? String == "refused" })
+    let inboundEvents = try #require(byRule["FS-NET-003"]?.first?["events"] as? [[String: Any]])
+    #expect((inboundEvents.first?["args"] as? [String: Any])?["dst_port"] as? Int == Int(service.localEndpoint.port))
+    let tunnelEvents = try #require(byRule["FS-DNS-002"]?.first?["events"] as? [[String: Any]])
+    #expect((tunnelEvents.first?["args"] as? [String: Any])?["dst_dns"] as? [String] == ["c2.trycloudflare.com"])
+    monitor.signal(SIGTERM)
+    #expect(try await monitor.exitStatus() == 0)
+  }
+
+  @Test func brokenRulesStopTheMonitorBeforeItAttaches() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("fs-broken-\(getpid()).yaml")
+    try "- rule:\n    id: X\n    name: x\n    condition: dst_port == 'ssh'\n".write(
+      to: file, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: file) }
+    let monitor = try MonitorProcess(["monitor", "--cgroup", "/nonexistent", "--rules", file.path])
+    #expect(try await monitor.exitStatus() == 1)
+    #expect(monitor.stderr.contains("\(file.path):4:28: error: 'dst_port' is an integer"), "\(monitor.stderr)")
+    #expect(monitor.stderr.contains("not starting"))
+  }
+}
+
+extension MonitorProcess {
+  /// Alert objects printed so far.
+  func alerts() throws -> [[String: Any]] {
+    stdoutSoFar.split(separator: "\n").compactMap {
+      try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }.filter { $0["type"] as? String == "alert" }
+  }
+
+  /// Waits until alerts of all these rules have been printed (or a timeout), then returns all alerts.
+  func alerts(including rules: Set<String>) async throws -> [[String: Any]] {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+      let seen = Set(try alerts().compactMap { ($0["rule"] as? [String: Any])?["id"] as? String })
+      if rules.isSubset(of: seen) { break }
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    return try alerts()
+  }
+}

@@ -1,0 +1,236 @@
+import FlowsentryCore
+import Foundation
+import Testing
+
+@testable import FlowsentryRules
+
+let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  .deletingLastPathComponent().appendingPathComponent("rules").path
+
+func flowEnd(
+  at seconds: Double, remote: String = "203.0.113.9", remotePort: UInt16 = 443, reason: CloseReason = .rst,
+  direction: ConnectionDirection = .outgoing, names: [String] = []
+) -> SensorEvent {
+  let local = Endpoint(IPAddress("198.51.100.2")!, 40_000)
+  let peer = Endpoint(IPAddress(remote)!, remotePort)
+  return .flow(
+    FlowEvent(
+      name: .netFlowTCPEnd, timestamp: Int64(seconds * 1e9), direction: direction, source: peer, destination: local,
+      sourceNames: names, closeReason: reason, terminatedBy: .remote))
+}
+
+@Suite struct ShippedRulesetTests {
+  @Test func loadsWithoutErrorsOrWarnings() throws {
+    let rules = try RuleLoader.load(paths: [shippedRules])
+    #expect(rules.rules.count >= 11)
+    #expect(rules.warnings.isEmpty, "\(rules.warnings)")
+    for rule in rules.rules {
+      #expect(!rule.description.isEmpty, "\(rule.id) has no description")
+      #expect(rule.tests.contains { $0.expectedAlerts > 0 }, "\(rule.id) has no test that fires")
+      #expect(rule.tests.contains { $0.expectedAlerts == 0 }, "\(rule.id) has no test that stays quiet")
+    }
+  }
+
+  @Test func everyInlineTestPasses() throws {
+    let results = RuleTestRunner.run(try RuleLoader.load(paths: [shippedRules]))
+    #expect(!results.isEmpty)
+    for result in results where !result.passed {
+      Issue.record("\(result.ruleID) \(result.test): expected \(result.expected), raised \(result.raised)")
+    }
+  }
+}
+
+@Suite struct RuleDiagnosticsTests {
+  /// The first error's position and message for a rule file.
+  func firstError(_ text: String) -> Diagnostic? {
+    do {
+      _ = try RuleLoader.load(text: text, file: "t.yaml")
+      return nil
+    } catch {
+      return error.diagnostics.first { $0.severity == .error }
+    }
+  }
+
+  func rule(_ condition: String, extra: String = "") -> String {
+    "- rule:\n    id: T-1\n    name: test\n    condition: \(condition)\n\(extra)"
+  }
+
+  @Test func yamlErrorsArePositioned() throws {
+    let error = try #require(firstError("- rule:\n    id: [oops\n"))
+    #expect(error.message.hasPrefix("YAML:") && error.line >= 2)
+  }
+
+  @Test func unknownFieldsPointAtTheField() throws {
+    let error = try #require(firstError(rule("dst_port == 1 and dts == 10.0.0.1")))
+    #expect(error.line == 4 && error.column == 34)
+    #expect(error.message.contains("unknown field 'dts'") && error.message.contains("did you mean 'dst'"))
+    #expect(error.description.contains("t.yaml:4:34: error:"))
+    #expect(error.description.hasSuffix("\n" + String(repeating: " ", count: 33) + "^"))
+  }
+
+  @Test func unknownKeysSuggestTheRightOne() throws {
+    let error = try #require(firstError(rule("dst_port == 1", extra: "    severty: high\n")))
+    #expect(error.line == 5 && error.column == 5 && error.message.contains("did you mean 'severity'"))
+  }
+
+  @Test func badRegexesPointIntoThePattern() throws {
+    let error = try #require(firstError(rule("remote_dns matches 'ab[c'")))
+    #expect(error.line == 4 && error.column > 35 && error.message.contains("bad regular expression"))
+  }
+
+  @Test func undefinedMacrosAndLists() throws {
+    #expect(try #require(firstError(rule("nonsense_macro"))).message.contains("undefined macro 'nonsense_macro'"))
+    #expect(try #require(firstError(rule("dst_port in some_ports"))).message.contains("undefined list 'some_ports'"))
+    let loop = "- macro:\n    name: a\n    condition: b\n- macro:\n    name: b\n    condition: a\n" + rule("a")
+    #expect(try #require(firstError(loop)).message.contains("refers to itself"))
+  }
+
+  @Test func typeMismatches() throws {
+    #expect(try #require(firstError(rule("dst_port == 'http'"))).message.contains("is an integer"))
+    #expect(try #require(firstError(rule("src == not-an-ip"))).message.contains("is an address"))
+    #expect(try #require(firstError(rule("src contains '10.'"))).message.contains("does not apply to addresses"))
+    #expect(try #require(firstError(rule("close_reason > 3"))).message.contains("compares numbers"))
+    #expect(try #require(firstError(rule("dst_port in (1, x-2)"))).message.contains("not a number or a range"))
+  }
+
+  @Test func syntaxErrors() throws {
+    let error = try #require(firstError(rule("(dst_port == 1")))
+    #expect(error.message.contains("expected ')'") && error.column == 30)  // just past the end
+    #expect(try #require(firstError(rule("dst_port = 1"))).message.contains("'=' must be followed by '='"))
+  }
+
+  @Test func foldedConditionsArePositionedOnTheirOwnLine() throws {
+    let text = "- rule:\n    id: T-1\n    name: t\n    condition: >\n      dst_port == 1 and\n      bogus == 2\n"
+    let error = try #require(firstError(text))
+    #expect(error.line == 6 && error.column == 7)
+  }
+
+  @Test func everyErrorIsReportedAtOnce() {
+    do {
+      _ = try RuleLoader.load(text: rule("bad1 == 1") + rule("bad2 == 2").replacingOccurrences(of: "T-1", with: "T-2"))
+    } catch {
+      #expect(error.diagnostics.filter { $0.severity == .error }.count == 2)
+    }
+  }
+
+  @Test func unusedListsAndMacrosWarn() throws {
+    let text =
+      "- list:\n    name: spare\n    items: [1]\n- macro:\n    name: idle\n    condition: dst_port == 1\n"
+      + rule("dst_port == 2")
+    let rules = try RuleLoader.load(text: text)
+    #expect(rules.warnings.map(\.message).sorted() == ["list 'spare' is not used", "macro 'idle' is not used"])
+  }
+}
+
+@Suite struct RuleEvaluationTests {
+  func engine(_ text: String) throws -> RuleEngine {
+    RuleEngine(rules: try RuleLoader.load(text: text))
+  }
+
+  func run(_ engine: inout RuleEngine, _ events: [SensorEvent]) -> [Alert] {
+    var alerts: [Alert] = []
+    for event in events { engine.process(event, at: RuleEngine.timestamp(of: event), into: &alerts) }
+    return alerts
+  }
+
+  @Test func cidrBlocksForBothFamilies() throws {
+    #expect(CIDRBlock("10.0.0.0/8")!.contains(IPAddress("10.200.1.1")!))
+    #expect(!CIDRBlock("10.0.0.0/8")!.contains(IPAddress("11.0.0.1")!))
+    #expect(CIDRBlock("2001:db8::/32")!.contains(IPAddress("2001:db8:ffff::1")!))
+    #expect(!CIDRBlock("2001:db8::/32")!.contains(IPAddress("2001:db9::1")!))
+    #expect(CIDRBlock("fe80::1/128")!.contains(IPAddress("fe80::1")!))
+    #expect(!CIDRBlock("0.0.0.0/0")!.contains(IPAddress("::1")!))
+    #expect(CIDRBlock("10.0.0.0/33") == nil)
+  }
+
+  @Test func stringListsUseAnyElement() throws {
+    var engine = try engine(
+      "- rule:\n    id: T\n    name: t\n    events: [net_flow_tcp_end]\n    condition: src_dns iendswith ('.evil.test')\n"
+    )
+    #expect(run(&engine, [flowEnd(at: 0, names: ["a.good.test", "B.Evil.TEST"])]).count == 1)
+    #expect(run(&engine, [flowEnd(at: 1, names: ["a.good.test"])]).isEmpty)
+    #expect(run(&engine, [flowEnd(at: 2)]).isEmpty)
+  }
+
+  @Test func thresholdsFireOncePerWindowAndCarryTheirEvents() throws {
+    var engine = try engine(
+      """
+      - rule:
+          id: T
+          name: t
+          events: [net_flow_tcp_end]
+          condition: close_reason == rst
+          threshold: {count: 5, window: 10s, group_by: [remote]}
+          suppress: {window: 1ms}
+          output: "{count} from {remote} in {window}"
+      """)
+    let storm = (0..<30).map { flowEnd(at: Double($0) * 0.1) }
+    let alerts = run(&engine, storm)
+    #expect(alerts.count == 6)  // 30 events, 5 per window
+    let first = try #require(alerts.first)
+    #expect(first.count == 5 && first.events.count == 5 && first.message == "5 from 203.0.113.9 in 10s")
+    #expect(first.group.map(\.field) == ["remote"] && first.group.map(\.value) == ["203.0.113.9"])
+    #expect(
+      alerts.map(\.id)
+        == Array(Set(alerts.map(\.id))).sorted { a, b in
+          alerts.firstIndex { $0.id == a }! < alerts.firstIndex { $0.id == b }!
+        })
+  }
+
+  @Test func suppressionFoldsAndCountsWhatItFolded() throws {
+    var engine = try engine(
+      "- rule:\n    id: T\n    name: t\n    events: [net_flow_tcp_end]\n    condition: close_reason == rst\n    suppress: {window: 60s, by: [remote]}\n"
+    )
+    let alerts = run(&engine, (0..<10).map { flowEnd(at: Double($0)) } + [flowEnd(at: 100)])
+    #expect(alerts.count == 2)
+    #expect(alerts.last?.suppressed == 9)
+    #expect(engine.counters.suppressed == 9)
+  }
+
+  @Test func groupStateIsBoundedAndEvictionsCounted() throws {
+    var configuration = RuleEngine.Configuration()
+    configuration.maximumGroupsPerRule = 100
+    var engine = RuleEngine(
+      rules: try RuleLoader.load(
+        text:
+          "- rule:\n    id: T\n    name: t\n    events: [net_flow_tcp_end]\n    condition: close_reason == rst\n    threshold: {count: 3, window: 60s, group_by: [remote]}\n"
+      ), configuration: configuration)
+    // 5000 spoofed sources, one event each: no alert, state capped.
+    var alerts: [Alert] = []
+    for index in 0..<5000 {
+      let event = flowEnd(at: Double(index) * 0.001, remote: "203.0.\(113 + index / 256 % 2).\(index % 256)")
+      engine.process(event, at: RuleEngine.timestamp(of: event), into: &alerts)
+    }
+    #expect(alerts.isEmpty)
+    #expect(engine.counters.groupEvictions >= 4900)
+  }
+
+  @Test func distinctCountsValuesNotEvents() throws {
+    var engine = try engine(
+      "- rule:\n    id: T\n    name: t\n    events: [net_flow_tcp_end]\n    condition: close_reason == refused\n    threshold: {distinct: remote_port, count: 10, window: 60s, group_by: [remote]}\n"
+    )
+    #expect(run(&engine, (0..<50).map { flowEnd(at: Double($0), remotePort: 80, reason: .refused) }).isEmpty)
+    #expect(
+      run(&engine, (0..<10).map { flowEnd(at: 60 + Double($0), remotePort: UInt16(1000 + $0), reason: .refused) }).count
+        == 1)
+  }
+
+  @Test func userFilesOverrideListsAndDisableRules() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-rules-\(getpid())")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let override = directory.appendingPathComponent("local.yaml")
+    try """
+    - list: {name: allowed_inbound_ports, items: [5900]}
+    - rule: {id: FS-NET-007, enabled: false}
+    """.write(to: override, atomically: true, encoding: .utf8)
+    let rules = try RuleLoader.load(paths: [shippedRules, override.path])
+    #expect(rules.rules.first { $0.id == "FS-NET-007" }?.enabled == false)
+    var engine = RuleEngine(rules: rules)
+    let vnc: SensorEvent = .flow(
+      FlowEvent(
+        name: .netFlowTCPBegin, timestamp: 0, direction: .incoming, source: Endpoint(IPAddress("203.0.113.7")!, 50_000),
+        destination: Endpoint(IPAddress("198.51.100.2")!, 5900)))
+    #expect(run(&engine, [vnc]).isEmpty)
+  }
+}
