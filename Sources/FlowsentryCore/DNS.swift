@@ -96,4 +96,11 @@ public enum SensorEvent: Hashable, Sendable {
     case .dns: return .netPacketDNS
     }
   }
+
+  public var timestamp: WallClockNanoseconds {
+    switch self {
+    case .flow(let event): return event.timestamp
+    case .dns(let event): return event.timestamp
+    }
+  }
 }

@@ -1,7 +1,7 @@
 import FlowsentryCore
 
 /// A compiled condition: decides whether an event matches.
-typealias Predicate = (SensorEvent) -> Bool
+typealias Predicate = (EventFields) -> Bool
 
 /// A condition's text and where it sits in its file, to turn offsets into positions. A YAML scalar
 /// may span lines (block or folded); each source line's text starts a segment of the value.
@@ -177,7 +177,10 @@ final class ConditionCompiler {
       let expected = try scalarText(value, source, field)
       return { $0 != expected }
     case .in:
-      let set = Set(try members(value, source).map(\.0))
+      let values = try members(value, source).map(\.0)
+      // Small sets (the usual case) are faster to scan than to hash.
+      if values.count <= 8 { return { candidate in values.contains(candidate) } }
+      let set = Set(values)
       return { set.contains($0) }
     case .contains, .icontains, .startswith, .istartswith, .endswith, .iendswith:
       // A quoted value is one needle; a set or a list name, several (any of them matches).
@@ -185,17 +188,22 @@ final class ConditionCompiler {
       var needles: [String]
       if case .string(let text, _) = value { needles = [text] } else { needles = try members(value, source).map(\.0) }
       if insensitive { needles = needles.map { $0.lowercased() } }
-      let test: (String, String) -> Bool
-      switch comparison {
-      case .contains, .icontains: test = { $0.contains($1) }
-      case .startswith, .istartswith: test = { $0.hasPrefix($1) }
-      default: test = { $0.hasSuffix($1) }
+      if insensitive {
+        // Compare bytes with ASCII case folding: no lowercased copy of each candidate.
+        let folded = needles.map { Array($0.utf8) }
+        let kind = comparison
+        return { candidate in
+          var candidate = candidate
+          return candidate.withUTF8 { bytes in
+            folded.contains { needle in ASCIIFolding.test(kind, bytes, needle) }
+          }
+        }
       }
-      return insensitive
-        ? { candidate in
-          let lowered = candidate.lowercased()
-          return needles.contains { test(lowered, $0) }
-        } : { candidate in needles.contains { test(candidate, $0) } }
+      switch comparison {
+      case .contains: return { candidate in needles.contains { candidate.contains($0) } }
+      case .startswith: return { candidate in needles.contains { candidate.hasPrefix($0) } }
+      default: return { candidate in needles.contains { candidate.hasSuffix($0) } }
+      }
     case .matches, .imatches:
       guard case .string(let pattern, let offset) = value else {
         throw fail(source, value.offset, "'\(comparison.rawValue)' takes a quoted regular expression")
@@ -307,6 +315,27 @@ struct CIDRBlock: Sendable, Equatable {
       return netHigh == high && netLow & mask == low & mask
     default:
       return false
+    }
+  }
+}
+
+/// Case-insensitive substring tests over UTF-8 bytes, folding ASCII letters only (domain names
+/// and process names are ASCII; other bytes must match exactly).
+enum ASCIIFolding {
+  @inline(__always)
+  static func fold(_ byte: UInt8) -> UInt8 { byte &- 65 < 26 ? byte | 0x20 : byte }
+
+  static func equal(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, _ needle: [UInt8]) -> Bool {
+    for index in needle.indices where fold(bytes[start + index]) != needle[index] { return false }
+    return true
+  }
+
+  static func test(_ comparison: ComparisonOperator, _ bytes: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+    guard needle.count <= bytes.count else { return false }
+    switch comparison {
+    case .istartswith: return equal(bytes, at: 0, needle)
+    case .iendswith: return equal(bytes, at: bytes.count - needle.count, needle)
+    default: return (0...(bytes.count - needle.count)).contains { equal(bytes, at: $0, needle) }
     }
   }
 }

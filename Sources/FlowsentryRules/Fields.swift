@@ -8,14 +8,86 @@ public enum FieldType: String, Sendable {
   case strings = "[]string"
 }
 
+/// One event, its fields read out once, so that every rule reads plain stored values instead of
+/// taking the event apart again (which would copy its strings and arrays for each comparison).
+final class EventFields {
+  private(set) var name: String = ""
+  private(set) var direction: String?
+  private(set) var source = Endpoint(.v4(0), 0)
+  private(set) var destination = Endpoint(.v4(0), 0)
+  private(set) var local: Endpoint?
+  private(set) var remote: Endpoint?
+  private(set) var sourceNames: [String] = []
+  private(set) var destinationNames: [String] = []
+  private(set) var closeReason: String?
+  private(set) var terminatedBy: String?
+  private(set) var duration: Int64?
+  private(set) var command: String?
+  private(set) var pid: Int64?
+  private(set) var uid: Int64?
+  private(set) var cgroupID: Int64 = 0
+  private(set) var questions: [String] = []
+  private(set) var answers: [String] = []
+
+  var remoteNames: [String] {
+    guard let remote else { return [] }
+    return remote == source ? sourceNames : destinationNames
+  }
+
+  init(_ event: SensorEvent) {
+    load(event)
+  }
+
+  /// Reads another event into this instance: the engine keeps one and refills it per event.
+  func load(_ event: SensorEvent) {
+    name = event.name.rawValue
+    switch event {
+    case .flow(let flow):
+      direction = flow.direction.rawValue
+      source = flow.source
+      destination = flow.destination
+      local = flow.local
+      remote = flow.remote
+      sourceNames = flow.sourceNames
+      destinationNames = flow.destinationNames
+      closeReason = flow.closeReason?.rawValue
+      terminatedBy = flow.terminatedBy?.rawValue
+      duration = flow.durationNanoseconds
+      command = flow.process?.command
+      pid = flow.process.map { Int64($0.pid) }
+      uid = flow.process.map { Int64($0.uid) }
+      cgroupID = Int64(bitPattern: flow.cgroupID)
+      questions = []
+      answers = []
+    case .dns(let dns):
+      direction = nil
+      source = dns.source
+      destination = dns.destination
+      local = nil
+      remote = nil
+      sourceNames = []
+      destinationNames = []
+      closeReason = nil
+      terminatedBy = nil
+      duration = nil
+      command = nil
+      pid = nil
+      uid = nil
+      cgroupID = Int64(bitPattern: dns.cgroupID)
+      questions = dns.questions
+      answers = dns.answers.map(\.data)
+    }
+  }
+}
+
 /// An event field a condition can read. Accessors return nil when the event lacks the field
 /// (a DNS event has no `close_reason`): every comparison on a missing field is false.
 struct Field: @unchecked Sendable {
   enum Accessor {
-    case string((SensorEvent) -> String?)
-    case integer((SensorEvent) -> Int64?)
-    case address((SensorEvent) -> IPAddress?)
-    case strings((SensorEvent) -> [String])
+    case string((EventFields) -> String?)
+    case integer((EventFields) -> Int64?)
+    case address((EventFields) -> IPAddress?)
+    case strings((EventFields) -> [String])
   }
 
   var name: String
@@ -25,113 +97,50 @@ struct Field: @unchecked Sendable {
 }
 
 enum Fields {
-  private static func flow<T>(_ read: @escaping (FlowEvent) -> T?) -> (SensorEvent) -> T? {
-    { event in
-      if case .flow(let flow) = event { return read(flow) }
-      return nil
-    }
-  }
-
-  private static func dns<T>(_ read: @escaping (DNSEvent) -> T?) -> (SensorEvent) -> T? {
-    { event in
-      if case .dns(let dns) = event { return read(dns) }
-      return nil
-    }
-  }
-
-  private static func endpoint(_ event: SensorEvent, source: Bool) -> Endpoint {
-    switch event {
-    case .flow(let flow): return source ? flow.source : flow.destination
-    case .dns(let dns): return source ? dns.source : dns.destination
-    }
-  }
-
   static let all: [Field] = [
-    Field(name: "event", type: .string, accessor: .string { $0.name.rawValue }, summary: "event name"),
+    Field(name: "event", type: .string, accessor: .string { $0.name }, summary: "event name"),
+    Field(name: "conn_direction", type: .string, accessor: .string { $0.direction }, summary: "outgoing or incoming"),
+    Field(name: "src", type: .address, accessor: .address { $0.source.address }, summary: "source address"),
+    Field(name: "dst", type: .address, accessor: .address { $0.destination.address }, summary: "destination address"),
+    Field(name: "src_port", type: .integer, accessor: .integer { Int64($0.source.port) }, summary: "source port"),
     Field(
-      name: "conn_direction", type: .string, accessor: .string(flow { $0.direction.rawValue }),
-      summary: "outgoing or incoming"),
+      name: "dst_port", type: .integer, accessor: .integer { Int64($0.destination.port) }, summary: "destination port"),
     Field(
-      name: "src", type: .address, accessor: .address { endpoint($0, source: true).address }, summary: "source address"),
+      name: "local", type: .address, accessor: .address { $0.local?.address }, summary: "the local socket's address"),
     Field(
-      name: "dst", type: .address, accessor: .address { endpoint($0, source: false).address },
-      summary: "destination address"),
-    Field(
-      name: "src_port", type: .integer, accessor: .integer { Int64(endpoint($0, source: true).port) },
-      summary: "source port"),
-    Field(
-      name: "dst_port", type: .integer, accessor: .integer { Int64(endpoint($0, source: false).port) },
-      summary: "destination port"),
-    Field(
-      name: "local", type: .address, accessor: .address(flow { $0.local.address }),
-      summary: "the local socket's address"),
-    Field(
-      name: "local_port", type: .integer, accessor: .integer(flow { Int64($0.local.port) }),
+      name: "local_port", type: .integer, accessor: .integer { $0.local.map { Int64($0.port) } },
       summary: "the local socket's port"),
+    Field(name: "remote", type: .address, accessor: .address { $0.remote?.address }, summary: "the peer's address"),
     Field(
-      name: "remote", type: .address, accessor: .address(flow { $0.remote.address }), summary: "the peer's address"),
-    Field(
-      name: "remote_port", type: .integer, accessor: .integer(flow { Int64($0.remote.port) }),
+      name: "remote_port", type: .integer, accessor: .integer { $0.remote.map { Int64($0.port) } },
       summary: "the peer's port"),
-    Field(name: "src_dns", type: .strings, accessor: .strings { flowNames($0, source: true) }, summary: "names of src"),
+    Field(name: "src_dns", type: .strings, accessor: .strings { $0.sourceNames }, summary: "names of src"),
+    Field(name: "dst_dns", type: .strings, accessor: .strings { $0.destinationNames }, summary: "names of dst"),
+    Field(name: "remote_dns", type: .strings, accessor: .strings { $0.remoteNames }, summary: "names of the peer"),
     Field(
-      name: "dst_dns", type: .strings, accessor: .strings { flowNames($0, source: false) }, summary: "names of dst"),
-    Field(
-      name: "remote_dns", type: .strings,
-      accessor: .strings { event in
-        guard case .flow(let flow) = event else { return [] }
-        return flow.remote == flow.source ? flow.sourceNames : flow.destinationNames
-      }, summary: "names of the peer"),
-    Field(
-      name: "close_reason", type: .string, accessor: .string(flow { $0.closeReason?.rawValue }),
+      name: "close_reason", type: .string, accessor: .string { $0.closeReason },
       summary: "fin, rst or refused (end events)"),
     Field(
-      name: "terminated_by", type: .string, accessor: .string(flow { $0.terminatedBy?.rawValue }),
+      name: "terminated_by", type: .string, accessor: .string { $0.terminatedBy },
       summary: "local or remote (end events)"),
     Field(
-      name: "duration_ns", type: .integer, accessor: .integer(flow { $0.durationNanoseconds }),
+      name: "duration_ns", type: .integer, accessor: .integer { $0.duration },
       summary: "flow duration (end events whose begin was seen)"),
+    Field(name: "process.comm", type: .string, accessor: .string { $0.command }, summary: "process name"),
+    Field(name: "process.pid", type: .integer, accessor: .integer { $0.pid }, summary: "process id"),
+    Field(name: "process.uid", type: .integer, accessor: .integer { $0.uid }, summary: "user id"),
+    Field(name: "cgroup_id", type: .integer, accessor: .integer { $0.cgroupID }, summary: "cgroup v2 id"),
     Field(
-      name: "process.comm", type: .string, accessor: .string(flow { $0.process?.command }),
-      summary: "process name"),
+      name: "dns.questions", type: .strings, accessor: .strings { $0.questions }, summary: "names asked (DNS events)"),
     Field(
-      name: "process.pid", type: .integer, accessor: .integer(flow { $0.process.map { Int64($0.pid) } }),
-      summary: "process id"),
-    Field(
-      name: "process.uid", type: .integer, accessor: .integer(flow { $0.process.map { Int64($0.uid) } }),
-      summary: "user id"),
-    Field(
-      name: "cgroup_id", type: .integer,
-      accessor: .integer { event in
-        switch event {
-        case .flow(let flow): return Int64(bitPattern: flow.cgroupID)
-        case .dns(let dns): return Int64(bitPattern: dns.cgroupID)
-        }
-      }, summary: "cgroup v2 id"),
-    Field(
-      name: "dns.questions", type: .strings, accessor: .strings { dnsNames($0) }, summary: "names asked (DNS events)"),
-    Field(
-      name: "dns.answers", type: .strings,
-      accessor: .strings { event in
-        guard case .dns(let dns) = event else { return [] }
-        return dns.answers.map(\.data)
-      }, summary: "answer data: addresses and canonical names (DNS events)"),
+      name: "dns.answers", type: .strings, accessor: .strings { $0.answers },
+      summary: "answer data: addresses and canonical names (DNS events)"),
   ]
-
-  private static func flowNames(_ event: SensorEvent, source: Bool) -> [String] {
-    guard case .flow(let flow) = event else { return [] }
-    return source ? flow.sourceNames : flow.destinationNames
-  }
-
-  private static func dnsNames(_ event: SensorEvent) -> [String] {
-    guard case .dns(let dns) = event else { return [] }
-    return dns.questions
-  }
 
   static let byName: [String: Field] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 
   /// A field's value as text, for group keys, distinct counts and output templates.
-  static func text(_ field: Field, of event: SensorEvent) -> String? {
+  static func text(_ field: Field, of event: EventFields) -> String? {
     switch field.accessor {
     case .string(let read): return read(event)
     case .integer(let read): return read(event).map(String.init)

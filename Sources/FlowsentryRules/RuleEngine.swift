@@ -34,27 +34,44 @@ public struct RuleEngine {
     var folded: Int
   }
 
-  private struct RuleState {
-    var rule: Rule
+  /// A class, so that evaluating a rule never copies it.
+  private final class RuleState {
+    let rule: Rule
+    let matches: Predicate
     var windows: LRUDictionary<String, Window>
     var suppressions: LRUDictionary<String, Suppression>
+
+    init(rule: Rule, maximumGroups: Int) {
+      self.rule = rule
+      matches = rule.matcher
+      windows = LRUDictionary(capacity: maximumGroups)
+      suppressions = LRUDictionary(capacity: maximumGroups)
+    }
   }
 
   public let configuration: Configuration
   public private(set) var counters = Counters()
-  private var states: [RuleState]
-  private var rulesByEvent: [EventName: [Int]] = [:]
+  private let states: [RuleState]
+  /// The rules' predicates, apart from their state, so that testing one touches nothing else.
+  private let matchers: [Predicate]
+  /// Refilled for each event instead of allocated.
+  private let scratch = EventFields(
+    .dns(
+      DNSEvent(
+        timestamp: 0, source: Endpoint(.v4(0), 0), destination: Endpoint(.v4(0), 0), transport: .udp, cgroupID: 0,
+        id: 0,
+        responseCode: 0, questions: [], answers: [], truncated: false)))
+  /// Rule indices by event name, in EventName.allCases order (see `index(of:)`).
+  private var rulesByEvent: [[Int]]
 
   public init(rules: RuleSet, configuration: Configuration = Configuration()) {
     self.configuration = configuration
-    states = rules.rules.filter(\.enabled).map {
-      RuleState(
-        rule: $0, windows: LRUDictionary(capacity: configuration.maximumGroupsPerRule),
-        suppressions: LRUDictionary(capacity: configuration.maximumGroupsPerRule))
+    let states = rules.rules.filter(\.enabled).map {
+      RuleState(rule: $0, maximumGroups: configuration.maximumGroupsPerRule)
     }
-    for (index, state) in states.enumerated() {
-      for event in state.rule.events { rulesByEvent[event, default: []].append(index) }
-    }
+    self.states = states
+    matchers = states.map(\.matches)
+    rulesByEvent = EventName.allCases.map { name in states.indices.filter { states[$0].rule.events.contains(name) } }
   }
 
   public var ruleCount: Int { states.count }
@@ -62,23 +79,38 @@ public struct RuleEngine {
   /// Evaluates one event; appends the alerts it raises.
   public mutating func process(_ event: SensorEvent, at time: Int64, into alerts: inout [Alert]) {
     counters.events += 1
-    guard let candidates = rulesByEvent[event.name] else { return }
-    for index in candidates where states[index].rule.matches(event) {
-      counters.matches += 1
-      if let alert = evaluate(index, event, at: time) { alerts.append(alert) }
+    let candidates = rulesByEvent[Self.index(of: event.name)]
+    guard !candidates.isEmpty else { return }
+    let fields = scratch
+    fields.load(event)
+    matchers.withUnsafeBufferPointer { matchers in
+      for index in candidates where matchers[index](fields) {
+        counters.matches += 1
+        if let alert = evaluate(states[index], fields, event, at: time) { alerts.append(alert) }
+      }
     }
   }
 
-  private mutating func evaluate(_ index: Int, _ event: SensorEvent, at time: Int64) -> Alert? {
-    let rule = states[index].rule
-    let groupValues = rule.groupFields.map { ($0.name, Fields.text($0, of: event) ?? "-") }
+  private static func index(of name: EventName) -> Int {
+    switch name {
+    case .netFlowTCPBegin: return 0
+    case .netFlowTCPEnd: return 1
+    case .netPacketDNS: return 2
+    }
+  }
+
+  private mutating func evaluate(_ state: RuleState, _ fields: EventFields, _ event: SensorEvent, at time: Int64)
+    -> Alert?
+  {
+    let rule = state.rule
+    let groupValues = rule.groupFields.map { ($0.name, Fields.text($0, of: fields) ?? "-") }
     let groupKey = groupValues.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
     var events = [event]
     var leftOut = 0
     var count = 1
 
     if let threshold = rule.threshold {
-      var window = states[index].windows.touch(groupKey) ?? Window()
+      var window = state.windows.touch(groupKey) ?? Window()
       let since = time - threshold.windowNanoseconds
       window.matched += 1
       switch threshold.measure {
@@ -88,52 +120,45 @@ public struct RuleEngine {
         count = window.times.count
       case .distinct:
         window.distinct = window.distinct.filter { $0.value > since }
-        window.distinct[rule.distinctField.flatMap { Fields.text($0, of: event) } ?? "-"] = time
+        window.distinct[rule.distinctField.flatMap { Fields.text($0, of: fields) } ?? "-"] = time
         count = window.distinct.count
       }
       window.sample.append(event)
       if window.sample.count > configuration.maximumEventsPerAlert { window.sample.removeFirst() }
       guard count >= threshold.atLeast else {
-        if states[index].windows.insert(window, for: groupKey) != nil { counters.groupEvictions += 1 }
+        if state.windows.insert(window, for: groupKey) != nil { counters.groupEvictions += 1 }
         return nil
       }
       // Fired: start a new window, so that a storm yields one alert per window, not one per event.
       events = window.sample
       leftOut = max(0, window.matched - window.sample.count)
-      states[index].windows.removeValue(for: groupKey)
+      state.windows.removeValue(for: groupKey)
     }
 
-    let suppressKey = rule.suppressFields.map { Fields.text($0, of: event) ?? "-" }.joined(separator: ",")
+    let suppressKey = rule.suppressFields.map { Fields.text($0, of: fields) ?? "-" }.joined(separator: ",")
     var folded = 0
     if rule.suppressWindowNanoseconds > 0 {
-      if var suppression = states[index].suppressions.touch(suppressKey),
+      if var suppression = state.suppressions.touch(suppressKey),
         time - suppression.lastAlert < rule.suppressWindowNanoseconds
       {
         suppression.folded += 1
-        states[index].suppressions.insert(suppression, for: suppressKey)
+        state.suppressions.insert(suppression, for: suppressKey)
         counters.suppressed += 1
         return nil
-      } else if let previous = states[index].suppressions.peek(suppressKey) {
+      } else if let previous = state.suppressions.peek(suppressKey) {
         folded = previous.folded
       }
-      states[index].suppressions.insert(Suppression(lastAlert: time, folded: 0), for: suppressKey)
+      state.suppressions.insert(Suppression(lastAlert: time, folded: 0), for: suppressKey)
     }
 
     counters.alerts += 1
     let window = rule.threshold?.windowNanoseconds
     return Alert(
-      id: alertID(rule.id, groupKey, events.first.map(Self.timestamp) ?? time), timestamp: Self.timestamp(of: event),
+      id: alertID(rule.id, groupKey, events.first?.timestamp ?? time), timestamp: event.timestamp,
       ruleID: rule.id, ruleName: rule.name, severity: rule.severity.rawValue, tags: rule.tags,
-      message: rule.output.render(event: event, count: count, windowNanoseconds: window ?? 0, group: groupKey),
+      message: rule.output.render(event: fields, count: count, windowNanoseconds: window ?? 0, group: groupKey),
       group: groupValues.map { (field: $0.0, value: $0.1) }, count: count, windowNanoseconds: window,
       suppressed: folded, events: events, eventsLeftOut: leftOut)
-  }
-
-  static func timestamp(of event: SensorEvent) -> Int64 {
-    switch event {
-    case .flow(let flow): return flow.timestamp
-    case .dns(let dns): return dns.timestamp
-    }
   }
 
   /// FNV-1a over the rule, the group and the first event's time: stable across runs.

@@ -46,8 +46,12 @@ public struct Rule: @unchecked Sendable {
   var suppressFields: [Field]
   var distinctField: Field?
 
-  func matches(_ event: SensorEvent) -> Bool {
-    events.contains(event.name) && condition(event) && !exceptions.contains { $0(event) }
+  /// The condition and the exceptions as one predicate (the event name is checked by the engine).
+  var matcher: Predicate {
+    let condition = self.condition
+    let exceptions = self.exceptions
+    if exceptions.isEmpty { return condition }
+    return { event in condition(event) && !exceptions.contains { $0(event) } }
   }
 }
 
@@ -61,7 +65,7 @@ public struct OutputTemplate: @unchecked Sendable {
 
   var pieces: [Piece]
 
-  func render(event: SensorEvent, count: Int, windowNanoseconds: Int64, group: String) -> String {
+  func render(event: EventFields, count: Int, windowNanoseconds: Int64, group: String) -> String {
     var text = ""
     for piece in pieces {
       switch piece {

@@ -129,7 +129,7 @@ func flowEnd(
 
   func run(_ engine: inout RuleEngine, _ events: [SensorEvent]) -> [Alert] {
     var alerts: [Alert] = []
-    for event in events { engine.process(event, at: RuleEngine.timestamp(of: event), into: &alerts) }
+    for event in events { engine.process(event, at: event.timestamp, into: &alerts) }
     return alerts
   }
 
@@ -199,7 +199,7 @@ func flowEnd(
     var alerts: [Alert] = []
     for index in 0..<5000 {
       let event = flowEnd(at: Double(index) * 0.001, remote: "203.0.\(113 + index / 256 % 2).\(index % 256)")
-      engine.process(event, at: RuleEngine.timestamp(of: event), into: &alerts)
+      engine.process(event, at: event.timestamp, into: &alerts)
     }
     #expect(alerts.isEmpty)
     #expect(engine.counters.groupEvictions >= 4900)
