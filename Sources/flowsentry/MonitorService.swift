@@ -71,7 +71,6 @@ final class MonitorService: Service, @unchecked Sendable {
         for await batch in packets {
           if let replacement = pendingRules.withLock({ pending in pending.take() }) {
             engine = RuleEngine(rules: replacement)
-            standardError("flowsentry: rules reloaded: \(engine.ruleCount) enabled")
           }
           var printed: UInt64 = 0
           for record in batch {
@@ -121,7 +120,10 @@ final class MonitorService: Service, @unchecked Sendable {
     for await _ in await UnixSignalsSequence(trapping: .sighup) {
       do {
         let rules = try RuleLoader.load(paths: rulePaths)
+        for warning in rules.warnings { standardError(warning.description) }
         pendingRules.withLock { $0 = rules }
+        // Swapped in before the next batch of packets: no event sees half of each set.
+        standardError("flowsentry: rules reloaded: \(rules.rules.filter(\.enabled).count) enabled")
       } catch {
         for diagnostic in error.diagnostics { standardError(diagnostic.description) }
         standardError("flowsentry: the new rules do not validate; keeping the current ones")

@@ -123,7 +123,73 @@ struct RuleAlertTests {
   }
 }
 
+@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+struct RuleReloadTests {
+  @Test func sighupSwapsValidRulesAndKeepsTheOldOnesOtherwise() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-reload-\(getpid())")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = directory.appendingPathComponent("rules.yaml")
+    func write(_ port: String) throws {
+      try """
+      - rule:
+          id: RELOAD
+          name: connection to the test port
+          events: [net_flow_tcp_begin]
+          condition: conn_direction == outgoing and dst_port == \(port)
+      """.write(to: file, atomically: true, encoding: .utf8)
+    }
+    try write("1")
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let monitor = try MonitorProcess(["monitor", "--cgroup", cgroup.path, "--rules", directory.path])
+    defer { monitor.kill() }
+    try await monitor.waitUntilAttached()
+
+    let listener = try cgroup.withMembership { try TestSocket(.v4) }
+    try listener.bind("127.0.0.1")
+    try listener.listen()
+    let port = listener.localEndpoint.port
+    func connect() throws {
+      let client = try cgroup.withMembership { try TestSocket(.v4) }
+      #expect(try client.connect(to: listener.localEndpoint) == 0)
+      let accepted = try listener.accept()
+      client.close()
+      accepted.readToEnd()
+      accepted.close()
+    }
+
+    // A broken file: the monitor says why and keeps the rules it has.
+    try write("'not a port'")
+    monitor.signal(SIGHUP)
+    try await monitor.waitForStderr("keeping the current ones")
+    #expect(monitor.stderr.contains("rules.yaml:5:"))
+    try connect()
+    try await Task.sleep(for: .milliseconds(500))
+    #expect(try monitor.alerts().isEmpty)
+
+    // A valid file that matches the test's port: swapped in, and it fires.
+    try write(String(port))
+    monitor.signal(SIGHUP)
+    try await monitor.waitForStderr("rules reloaded")
+    try connect()
+    let alerts = try await monitor.alerts(including: ["RELOAD"])
+    #expect(alerts.count == 1)
+    monitor.signal(SIGTERM)
+    #expect(try await monitor.exitStatus() == 0)
+  }
+}
+
 extension MonitorProcess {
+  func waitForStderr(_ text: String) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !stderr.contains(text) {
+      guard ContinuousClock.now < deadline else { throw MissingValue(description: "no '\(text)' on stderr: \(stderr)") }
+      try await Task.sleep(for: .milliseconds(20))
+    }
+  }
+
   /// Alert objects printed so far.
   func alerts() throws -> [[String: Any]] {
     stdoutSoFar.split(separator: "\n").compactMap {
