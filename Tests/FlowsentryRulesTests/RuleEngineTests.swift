@@ -26,6 +26,8 @@ func flowEnd(
     #expect(rules.warnings.isEmpty, "\(rules.warnings)")
     for rule in rules.rules {
       #expect(!rule.description.isEmpty, "\(rule.id) has no description")
+      #expect(!rule.references.isEmpty, "\(rule.id) has no references")
+      #expect(!rule.tags.isEmpty, "\(rule.id) has no ATT&CK tags")
       #expect(rule.tests.contains { $0.expectedAlerts > 0 }, "\(rule.id) has no test that fires")
       #expect(rule.tests.contains { $0.expectedAlerts == 0 }, "\(rule.id) has no test that stays quiet")
     }
