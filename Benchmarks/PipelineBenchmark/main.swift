@@ -105,7 +105,7 @@ print("DNS cache lookup: \(rate(lookups, lookupSeconds)) lookups/s (\(named / lo
 // Rules: the shipped ruleset, then 1,000 generated regex rules, over a mix of flow events
 // (begins and ends, some with names). Throughput over the whole run; latency per event sampled.
 @MainActor func ruleBenchmark(_ label: String, _ rules: RuleSet) {
-  var engine = RuleEngine(rules: rules)
+  let engine = RuleEngine(rules: rules)
   var sensorEvents: [SensorEvent] = []
   sensorEvents.reserveCapacity(events.count)
   for (index, event) in events.enumerated() {

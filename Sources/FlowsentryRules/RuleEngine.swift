@@ -1,10 +1,11 @@
 import FlowsentryCore
 
 /// Evaluates events against a rule set and raises alerts. Single-threaded: the pipeline task owns it.
+/// A class: its windows and suppressions are state that a copy must not fork.
 ///
 /// Threshold state is kept per rule and group in an LRU bounded by `maximumGroupsPerRule`, so a
 /// flood of spoofed sources costs evictions (counted), not memory.
-public struct RuleEngine {
+public final class RuleEngine {
   public struct Configuration: Sendable {
     public var maximumGroupsPerRule = 10_000
     public var maximumEventsPerAlert = 20
@@ -77,7 +78,7 @@ public struct RuleEngine {
   public var ruleCount: Int { states.count }
 
   /// Evaluates one event; appends the alerts it raises.
-  public mutating func process(_ event: SensorEvent, at time: Int64, into alerts: inout [Alert]) {
+  public func process(_ event: SensorEvent, at time: Int64, into alerts: inout [Alert]) {
     counters.events += 1
     let candidates = rulesByEvent[Self.index(of: event.name)]
     guard !candidates.isEmpty else { return }
@@ -99,7 +100,7 @@ public struct RuleEngine {
     }
   }
 
-  private mutating func evaluate(_ state: RuleState, _ fields: EventFields, _ event: SensorEvent, at time: Int64)
+  private func evaluate(_ state: RuleState, _ fields: EventFields, _ event: SensorEvent, at time: Int64)
     -> Alert?
   {
     let rule = state.rule
@@ -190,7 +191,7 @@ public enum RuleTestRunner {
       for test in rule.tests {
         var enabled = rule
         enabled.enabled = true
-        var engine = RuleEngine(
+        let engine = RuleEngine(
           rules: RuleSet(rules: [enabled], warnings: [], files: rules.files, regexCount: rules.regexCount))
         var alerts: [Alert] = []
         for event in test.events.sorted(by: { $0.at < $1.at }) {

@@ -406,12 +406,12 @@ struct RuleSetBuilder {
     }
     let output = compileTemplate(body["output"], file, here, default: name)
     let tests = compileTests(body["tests"], file)
-    guard diagnostics.count == errorsBefore || !diagnostics[errorsBefore...].contains(where: { $0.severity == .error })
-    else { return nil }
+    let tags = stringList(body["tags"], "tags", file).map(\.0)
+    let references = stringList(body["references"], "references", file).map(\.0)
+    guard !diagnostics[errorsBefore...].contains(where: { $0.severity == .error }) else { return nil }
     return Rule(
       id: id, name: name, description: description, severity: severity,
-      tags: stringList(body["tags"], "tags", file).map(\.0),
-      references: stringList(body["references"], "references", file).map(\.0),
+      tags: tags, references: references,
       enabled: enabled, events: events, threshold: threshold, suppressWindowNanoseconds: suppressWindow,
       suppressBy: suppressBy, output: output, tests: tests, location: here, condition: condition,
       exceptions: exceptions, groupFields: groupFields, suppressFields: suppressFields, distinctField: distinctField)

@@ -129,7 +129,7 @@ func flowEnd(
     RuleEngine(rules: try RuleLoader.load(text: text))
   }
 
-  func run(_ engine: inout RuleEngine, _ events: [SensorEvent]) -> [Alert] {
+  func run(_ engine: RuleEngine, _ events: [SensorEvent]) -> [Alert] {
     var alerts: [Alert] = []
     for event in events { engine.process(event, at: event.timestamp, into: &alerts) }
     return alerts
@@ -146,16 +146,16 @@ func flowEnd(
   }
 
   @Test func stringListsUseAnyElement() throws {
-    var engine = try engine(
+    let engine = try engine(
       "- rule:\n    id: T\n    name: t\n    events: [net_flow_tcp_end]\n    condition: src_dns iendswith ('.evil.test')\n"
     )
-    #expect(run(&engine, [flowEnd(at: 0, names: ["a.good.test", "B.Evil.TEST"])]).count == 1)
-    #expect(run(&engine, [flowEnd(at: 1, names: ["a.good.test"])]).isEmpty)
-    #expect(run(&engine, [flowEnd(at: 2)]).isEmpty)
+    #expect(run(engine, [flowEnd(at: 0, names: ["a.good.test", "B.Evil.TEST"])]).count == 1)
+    #expect(run(engine, [flowEnd(at: 1, names: ["a.good.test"])]).isEmpty)
+    #expect(run(engine, [flowEnd(at: 2)]).isEmpty)
   }
 
   @Test func thresholdsFireOncePerWindowAndCarryTheirEvents() throws {
-    var engine = try engine(
+    let engine = try engine(
       """
       - rule:
           id: T
@@ -167,7 +167,7 @@ func flowEnd(
           output: "{count} from {remote} in {window}"
       """)
     let storm = (0..<30).map { flowEnd(at: Double($0) * 0.1) }
-    let alerts = run(&engine, storm)
+    let alerts = run(engine, storm)
     #expect(alerts.count == 6)  // 30 events, 5 per window
     let first = try #require(alerts.first)
     #expect(first.count == 5 && first.events.count == 5 && first.message == "5 from 203.0.113.9 in 10s")
@@ -180,10 +180,10 @@ func flowEnd(
   }
 
   @Test func suppressionFoldsAndCountsWhatItFolded() throws {
-    var engine = try engine(
+    let engine = try engine(
       "- rule:\n    id: T\n    name: t\n    events: [net_flow_tcp_end]\n    condition: close_reason == rst\n    suppress: {window: 60s, by: [remote]}\n"
     )
-    let alerts = run(&engine, (0..<10).map { flowEnd(at: Double($0)) } + [flowEnd(at: 100)])
+    let alerts = run(engine, (0..<10).map { flowEnd(at: Double($0)) } + [flowEnd(at: 100)])
     #expect(alerts.count == 2)
     #expect(alerts.last?.suppressed == 9)
     #expect(engine.counters.suppressed == 9)
@@ -192,7 +192,7 @@ func flowEnd(
   @Test func groupStateIsBoundedAndEvictionsCounted() throws {
     var configuration = RuleEngine.Configuration()
     configuration.maximumGroupsPerRule = 100
-    var engine = RuleEngine(
+    let engine = RuleEngine(
       rules: try RuleLoader.load(
         text:
           "- rule:\n    id: T\n    name: t\n    events: [net_flow_tcp_end]\n    condition: close_reason == rst\n    threshold: {count: 3, window: 60s, group_by: [remote]}\n"
@@ -208,12 +208,12 @@ func flowEnd(
   }
 
   @Test func distinctCountsValuesNotEvents() throws {
-    var engine = try engine(
+    let engine = try engine(
       "- rule:\n    id: T\n    name: t\n    events: [net_flow_tcp_end]\n    condition: close_reason == refused\n    threshold: {distinct: remote_port, count: 10, window: 60s, group_by: [remote]}\n"
     )
-    #expect(run(&engine, (0..<50).map { flowEnd(at: Double($0), remotePort: 80, reason: .refused) }).isEmpty)
+    #expect(run(engine, (0..<50).map { flowEnd(at: Double($0), remotePort: 80, reason: .refused) }).isEmpty)
     #expect(
-      run(&engine, (0..<10).map { flowEnd(at: 60 + Double($0), remotePort: UInt16(1000 + $0), reason: .refused) }).count
+      run(engine, (0..<10).map { flowEnd(at: 60 + Double($0), remotePort: UInt16(1000 + $0), reason: .refused) }).count
         == 1)
   }
 
@@ -228,11 +228,11 @@ func flowEnd(
     """.write(to: override, atomically: true, encoding: .utf8)
     let rules = try RuleLoader.load(paths: [shippedRules, override.path])
     #expect(rules.rules.first { $0.id == "FS-NET-007" }?.enabled == false)
-    var engine = RuleEngine(rules: rules)
+    let engine = RuleEngine(rules: rules)
     let vnc: SensorEvent = .flow(
       FlowEvent(
         name: .netFlowTCPBegin, timestamp: 0, direction: .incoming, source: Endpoint(IPAddress("203.0.113.7")!, 50_000),
         destination: Endpoint(IPAddress("198.51.100.2")!, 5900)))
-    #expect(run(&engine, [vnc]).isEmpty)
+    #expect(run(engine, [vnc]).isEmpty)
   }
 }
