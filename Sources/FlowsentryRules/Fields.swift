@@ -139,7 +139,19 @@ enum Fields {
 
   static let byName: [String: Field] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 
-  /// A field's value as text, for group keys, distinct counts and output templates.
+  /// A field's value, typed, for group keys and distinct counts: hashed without formatting text.
+  static func value(_ field: Field, of event: EventFields) -> FieldValue {
+    switch field.accessor {
+    case .string(let read): return read(event).map(FieldValue.string) ?? .missing
+    case .integer(let read): return read(event).map(FieldValue.integer) ?? .missing
+    case .address(let read): return read(event).map(FieldValue.address) ?? .missing
+    case .strings(let read):
+      let values = read(event)
+      return values.isEmpty ? .missing : .strings(values)
+    }
+  }
+
+  /// A field's value as text, for output templates.
   static func text(_ field: Field, of event: EventFields) -> String? {
     switch field.accessor {
     case .string(let read): return read(event)
@@ -148,6 +160,25 @@ enum Fields {
     case .strings(let read):
       let values = read(event)
       return values.isEmpty ? nil : values.joined(separator: ",")
+    }
+  }
+}
+
+/// A field's value as a group key or distinct value; text only when an alert is written.
+enum FieldValue: Hashable {
+  case string(String)
+  case integer(Int64)
+  case address(IPAddress)
+  case strings([String])
+  case missing
+
+  var text: String {
+    switch self {
+    case .string(let value): return value
+    case .integer(let value): return String(value)
+    case .address(let value): return value.description
+    case .strings(let values): return values.joined(separator: ",")
+    case .missing: return "-"
     }
   }
 }

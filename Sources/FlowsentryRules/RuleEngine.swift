@@ -23,11 +23,56 @@ public final class RuleEngine {
     public init() {}
   }
 
-  private struct Window {
+  /// A class, mutated in place while it sits in the LRU (a struct would be copied on every write).
+  private final class Window {
     var times: [Int64] = []
-    var distinct: [String: Int64] = [:]
+    var distinct: [FieldValue: Int64] = [:]
+    /// When the oldest distinct value was last seen, to prune only when something expired.
+    var oldestDistinct = Int64.max
+    /// The most recent matching events, a ring of at most `capacity`.
     var sample: [SensorEvent] = []
+    var next = 0
     var matched = 0
+
+    func remember(_ event: SensorEvent, capacity: Int) {
+      if sample.count < capacity {
+        sample.append(event)
+      } else {
+        sample[next] = event
+        next = (next + 1) % capacity
+      }
+    }
+
+    /// The sample oldest first.
+    var events: [SensorEvent] { Array(sample[next...] + sample[..<next]) }
+  }
+
+  /// Group-by values, typed; the common one- and two-field keys need no array.
+  private struct GroupKey: Hashable {
+    var first: FieldValue
+    var second: FieldValue
+    var rest: [FieldValue]
+
+    init(_ values: [FieldValue]) {
+      first = values.first ?? .missing
+      second = values.count > 1 ? values[1] : .missing
+      rest = values.count > 2 ? Array(values[2...]) : []
+    }
+
+    init(_ fields: [Field], _ event: EventFields) {
+      switch fields.count {
+      case 0: self.init(first: .missing, second: .missing)
+      case 1: self.init(first: Fields.value(fields[0], of: event), second: .missing)
+      case 2: self.init(first: Fields.value(fields[0], of: event), second: Fields.value(fields[1], of: event))
+      default: self.init(fields.map { Fields.value($0, of: event) })
+      }
+    }
+
+    private init(first: FieldValue, second: FieldValue) {
+      self.first = first
+      self.second = second
+      rest = []
+    }
   }
 
   private struct Suppression {
@@ -39,8 +84,8 @@ public final class RuleEngine {
   private final class RuleState {
     let rule: Rule
     let matches: Predicate
-    var windows: LRUDictionary<String, Window>
-    var suppressions: LRUDictionary<String, Suppression>
+    var windows: LRUDictionary<GroupKey, Window>
+    var suppressions: LRUDictionary<GroupKey, Suppression>
 
     init(rule: Rule, maximumGroups: Int) {
       self.rule = rule
@@ -104,39 +149,46 @@ public final class RuleEngine {
     -> Alert?
   {
     let rule = state.rule
-    let groupValues = rule.groupFields.map { ($0.name, Fields.text($0, of: fields) ?? "-") }
-    let groupKey = groupValues.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-    var events = [event]
+    let groupKey = GroupKey(rule.groupFields, fields)
+    var events: [SensorEvent]
     var leftOut = 0
     var count = 1
 
     if let threshold = rule.threshold {
-      var window = state.windows.touch(groupKey) ?? Window()
+      let window: Window
+      if let existing = state.windows.touch(groupKey) {
+        window = existing
+      } else {
+        window = Window()
+        if state.windows.insert(window, for: groupKey) != nil { counters.groupEvictions += 1 }
+      }
       let since = time - threshold.windowNanoseconds
       window.matched += 1
       switch threshold.measure {
       case .count:
-        window.times.removeAll { $0 <= since }
+        if let first = window.times.first, first <= since { window.times.removeAll { $0 <= since } }
         window.times.append(time)
         count = window.times.count
       case .distinct:
-        window.distinct = window.distinct.filter { $0.value > since }
-        window.distinct[rule.distinctField.flatMap { Fields.text($0, of: fields) } ?? "-"] = time
+        if window.oldestDistinct <= since {
+          window.distinct = window.distinct.filter { $0.value > since }
+          window.oldestDistinct = window.distinct.values.min() ?? .max
+        }
+        window.distinct[rule.distinctField.map { Fields.value($0, of: fields) } ?? .missing] = time
+        window.oldestDistinct = min(window.oldestDistinct, time)
         count = window.distinct.count
       }
-      window.sample.append(event)
-      if window.sample.count > configuration.maximumEventsPerAlert { window.sample.removeFirst() }
-      guard count >= threshold.atLeast else {
-        if state.windows.insert(window, for: groupKey) != nil { counters.groupEvictions += 1 }
-        return nil
-      }
+      window.remember(event, capacity: configuration.maximumEventsPerAlert)
+      guard count >= threshold.atLeast else { return nil }
       // Fired: start a new window, so that a storm yields one alert per window, not one per event.
-      events = window.sample
+      events = window.events
       leftOut = max(0, window.matched - window.sample.count)
       state.windows.removeValue(for: groupKey)
+    } else {
+      events = [event]
     }
 
-    let suppressKey = rule.suppressFields.map { Fields.text($0, of: fields) ?? "-" }.joined(separator: ",")
+    let suppressKey = GroupKey(rule.suppressFields, fields)
     var folded = 0
     if rule.suppressWindowNanoseconds > 0 {
       if var suppression = state.suppressions.touch(suppressKey),
@@ -154,10 +206,12 @@ public final class RuleEngine {
 
     counters.alerts += 1
     let window = rule.threshold?.windowNanoseconds
+    let groupValues = rule.groupFields.map { ($0.name, Fields.value($0, of: fields).text) }
+    let groupText = groupValues.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
     return Alert(
-      id: alertID(rule.id, groupKey, events.first?.timestamp ?? time), timestamp: event.timestamp,
+      id: alertID(rule.id, groupText, events.first?.timestamp ?? time), timestamp: event.timestamp,
       ruleID: rule.id, ruleName: rule.name, severity: rule.severity.rawValue, tags: rule.tags,
-      message: rule.output.render(event: fields, count: count, windowNanoseconds: window ?? 0, group: groupKey),
+      message: rule.output.render(event: fields, count: count, windowNanoseconds: window ?? 0, group: groupText),
       group: groupValues.map { (field: $0.0, value: $0.1) }, count: count, windowNanoseconds: window,
       suppressed: folded, events: events, eventsLeftOut: leftOut)
   }
