@@ -45,7 +45,7 @@ public enum AlertJSON {
     bytes = json.bytes
     for (index, event) in alert.events.enumerated() {
       if index > 0 { bytes.append(UInt8(ascii: ",")) }
-      EventJSON.append(event, context: context, to: &bytes)
+      EventJSON.append(event, context: context, to: &bytes, cache: nil)
     }
     json = JSONBytes(bytes: consume bytes)
     json.raw(#"],"events_left_out":"#)

@@ -9,7 +9,15 @@ public enum EventJSON {
 
   public struct Context: Sendable {
     public var hostName: String
-    public init(hostName: String) { self.hostName = hostName }
+    /// The host name as a JSON string literal, escaped once rather than per event.
+    let hostNameJSON: [UInt8]
+
+    public init(hostName: String) {
+      self.hostName = hostName
+      var json = JSONBytes(bytes: [])
+      json.string(hostName)
+      hostNameJSON = json.bytes
+    }
   }
 
   /// One event as one line of JSON, without the trailing newline.
@@ -24,16 +32,18 @@ public enum EventJSON {
   }
 
   /// Appends one event as JSON (no newline) to `bytes`.
-  public static func append(_ event: SensorEvent, context: Context, to bytes: inout [UInt8]) {
+  public static func append(
+    _ event: SensorEvent, context: Context, to bytes: inout [UInt8], cache: SecondPrefixCache? = nil
+  ) {
     switch event {
-    case .flow(let flow): append(flow, context: context, to: &bytes)
-    case .dns(let dns): append(dns, context: context, to: &bytes)
+    case .flow(let flow): append(flow, context: context, to: &bytes, cache: cache)
+    case .dns(let dns): append(dns, context: context, to: &bytes, cache: cache)
     }
   }
 
-  static func append(_ event: DNSEvent, context: Context, to bytes: inout [UInt8]) {
+  static func append(_ event: DNSEvent, context: Context, to bytes: inout [UInt8], cache: SecondPrefixCache?) {
     var json = JSONBytes(bytes: consume bytes)
-    json.envelope(.netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID)
+    json.envelope(.netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
     json.raw(#","process":null,"args":{"src":""#)
     json.address(event.source.address)
     json.raw(#"","dst":""#)
@@ -69,9 +79,9 @@ public enum EventJSON {
     bytes = json.bytes
   }
 
-  static func append(_ event: FlowEvent, context: Context, to bytes: inout [UInt8]) {
+  static func append(_ event: FlowEvent, context: Context, to bytes: inout [UInt8], cache: SecondPrefixCache?) {
     var json = JSONBytes(bytes: consume bytes)
-    json.envelope(event.name, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID)
+    json.envelope(event.name, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
     json.raw(#","socket_cookie":"#)
     json.integer(event.socketCookie)
     if let process = event.process {
@@ -138,16 +148,17 @@ struct JSONBytes {
 
   /// The keys every event starts with, up to and including `cgroup_id`.
   mutating func envelope(
-    _ name: EventName, timestamp: WallClockNanoseconds, context: EventJSON.Context, cgroupID: UInt64
+    _ name: EventName, timestamp: WallClockNanoseconds, context: EventJSON.Context, cgroupID: UInt64,
+    cache: SecondPrefixCache?
   ) {
     raw(#"{"schema_version":1,"event":""#)
     raw(name.jsonValue)
     raw(#"","time":""#)
-    rfc3339(nanoseconds: timestamp)
+    rfc3339(nanoseconds: timestamp, cache: cache)
     raw(#"","timestamp_ns":"#)
     integer(timestamp)
     raw(#","host":"#)
-    string(context.hostName)
+    bytes.append(contentsOf: context.hostNameJSON)
     raw(#","cgroup_id":"#)
     integer(cgroupID)
   }
@@ -196,16 +207,17 @@ struct JSONBytes {
   }
 
   mutating func unsigned(_ value: UInt64, minimumDigits: Int = 1) {
-    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for UInt64.max's 20 digits
-    var count = 0
-    var rest = value
+    // Digits are written backwards into a 24-byte scratch (UInt64.max has 20), then appended at once.
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
     withUnsafeMutableBytes(of: &digits) { buffer in
+      var position = buffer.count
+      var rest = value
       repeat {
-        buffer[count] = UInt8(ascii: "0") + UInt8(rest % 10)
+        position -= 1
+        buffer[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
         rest /= 10
-        count += 1
-      } while rest > 0 || count < minimumDigits
-      for index in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[index]) }
+      } while rest > 0 || buffer.count - position < minimumDigits
+      bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position...]))
     }
   }
 
@@ -223,23 +235,36 @@ struct JSONBytes {
     unsigned(UInt64(value & 0xff))
   }
 
-  /// RFC 3339 UTC with nanoseconds, from nanoseconds since the Unix epoch.
-  mutating func rfc3339(nanoseconds: Int64) {
-    let civil = CivilTime(nanoseconds: nanoseconds)
-    unsigned(UInt64(civil.year), minimumDigits: 4)
-    bytes.append(UInt8(ascii: "-"))
-    unsigned(UInt64(civil.month), minimumDigits: 2)
-    bytes.append(UInt8(ascii: "-"))
-    unsigned(UInt64(civil.day), minimumDigits: 2)
-    bytes.append(UInt8(ascii: "T"))
-    unsigned(UInt64(civil.secondOfDay / 3600), minimumDigits: 2)
-    bytes.append(UInt8(ascii: ":"))
-    unsigned(UInt64(civil.secondOfDay / 60 % 60), minimumDigits: 2)
-    bytes.append(UInt8(ascii: ":"))
-    unsigned(UInt64(civil.secondOfDay % 60), minimumDigits: 2)
-    bytes.append(UInt8(ascii: "."))
-    unsigned(UInt64(civil.nanosecond), minimumDigits: 9)
+  /// RFC 3339 UTC with nanoseconds, from nanoseconds since the Unix epoch. Events come in bursts
+  /// within a second, so a sink passes a cache of the "YYYY-MM-DDTHH:MM:SS." part.
+  mutating func rfc3339(nanoseconds: Int64, cache: SecondPrefixCache? = nil) {
+    let second = nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000
+    if let cache {
+      bytes.append(contentsOf: cache.prefix(forSecond: second))
+    } else {
+      bytes.append(contentsOf: Self.secondPrefix(second))
+    }
+    unsigned(UInt64(nanoseconds - second * 1_000_000_000), minimumDigits: 9)
     bytes.append(UInt8(ascii: "Z"))
+  }
+
+  /// "YYYY-MM-DDTHH:MM:SS." for a second since the epoch.
+  static func secondPrefix(_ second: Int64) -> [UInt8] {
+    let civil = CivilTime(nanoseconds: second * 1_000_000_000)
+    var json = JSONBytes(bytes: [])
+    json.unsigned(UInt64(civil.year), minimumDigits: 4)
+    json.bytes.append(UInt8(ascii: "-"))
+    json.unsigned(UInt64(civil.month), minimumDigits: 2)
+    json.bytes.append(UInt8(ascii: "-"))
+    json.unsigned(UInt64(civil.day), minimumDigits: 2)
+    json.bytes.append(UInt8(ascii: "T"))
+    json.unsigned(UInt64(civil.secondOfDay / 3600), minimumDigits: 2)
+    json.bytes.append(UInt8(ascii: ":"))
+    json.unsigned(UInt64(civil.secondOfDay / 60 % 60), minimumDigits: 2)
+    json.bytes.append(UInt8(ascii: ":"))
+    json.unsigned(UInt64(civil.secondOfDay % 60), minimumDigits: 2)
+    json.bytes.append(UInt8(ascii: "."))
+    return json.bytes
   }
 
   private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
@@ -276,5 +301,21 @@ public enum RFC3339 {
     var json = JSONBytes(bytes: [])
     json.rfc3339(nanoseconds: nanoseconds)
     return String(decoding: json.bytes, as: UTF8.self)
+  }
+}
+
+/// The last second's date-time prefix. Owned by one sink, used by one task at a time.
+public final class SecondPrefixCache {
+  private var second = Int64.min
+  private var cached: [UInt8] = []
+
+  public init() {}
+
+  func prefix(forSecond second: Int64) -> [UInt8] {
+    if second != self.second {
+      self.second = second
+      cached = JSONBytes.secondPrefix(second)
+    }
+    return cached
   }
 }

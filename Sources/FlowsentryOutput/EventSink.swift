@@ -44,6 +44,7 @@ public final class JSONLinesEventSink: EventSink {
   private let context: EventJSON.Context
   private var buffer: [UInt8] = []
   private let flushThreshold = 64 * 1024
+  private let timeCache = SecondPrefixCache()
   /// Bytes that could not be written (the reader went away); counted, never silently dropped.
   public private(set) var failedWrites: UInt64 = 0
 
@@ -54,7 +55,7 @@ public final class JSONLinesEventSink: EventSink {
   }
 
   public func receive(_ event: SensorEvent) {
-    EventJSON.append(event, context: context, to: &buffer)
+    EventJSON.append(event, context: context, to: &buffer, cache: timeCache)
     endLine()
   }
 

@@ -64,6 +64,20 @@ import Testing
     #expect(RFC3339.format(nanoseconds: nanoseconds) == text)
   }
 
+  @Test func theSecondCacheChangesNothing() {
+    let cache = SecondPrefixCache()
+    for timestamp: Int64 in [
+      0, 999_999_999, 1_000_000_000, 1_700_000_000_123_456_789, 1_700_000_000_999_999_999,
+      1_700_000_001_000_000_000, 1_700_000_000_000_000_001, -1,
+    ] {
+      let event = FlowEvent(
+        name: .netFlowTCPBegin, timestamp: timestamp, direction: .incoming, source: client, destination: server)
+      var cached: [UInt8] = []
+      EventJSON.append(.flow(event), context: context, to: &cached, cache: cache)
+      #expect(String(decoding: cached, as: UTF8.self) == EventJSON.line(for: event, context: context))
+    }
+  }
+
   @Test func controlCharactersAreEscaped() {
     var json = JSONBytes(bytes: [])
     json.string("a\u{01}b\\\"é")
