@@ -17,7 +17,7 @@ public enum AlertJSON {
     json.raw(#"","timestamp_ns":"#)
     json.integer(alert.timestamp)
     json.raw(#","host":"#)
-    json.string(context.hostName)
+    json.bytes.append(contentsOf: context.hostNameJSON)
     json.raw(#","rule":{"id":"#)
     json.string(alert.ruleID)
     json.raw(#","name":"#)

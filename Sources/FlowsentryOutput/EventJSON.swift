@@ -44,14 +44,8 @@ public enum EventJSON {
   static func append(_ event: DNSEvent, context: Context, to bytes: inout [UInt8], cache: SecondPrefixCache?) {
     var json = JSONBytes(bytes: consume bytes)
     json.envelope(.netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
-    json.raw(#","process":null,"args":{"src":""#)
-    json.address(event.source.address)
-    json.raw(#"","dst":""#)
-    json.address(event.destination.address)
-    json.raw(#"","src_port":"#)
-    json.integer(event.source.port)
-    json.raw(#","dst_port":"#)
-    json.integer(event.destination.port)
+    json.raw(#","process":null,"args":{"#)
+    json.endpoints(event.source, event.destination)
     json.raw(#","transport":""#)
     json.raw(event.transport == .udp ? "udp" : "tcp")
     json.raw(#"","id":"#)
@@ -97,14 +91,8 @@ public enum EventJSON {
     }
     json.raw(#","args":{"conn_direction":""#)
     json.raw(event.direction == .outgoing ? "outgoing" : "incoming")
-    json.raw(#"","src":""#)
-    json.address(event.source.address)
-    json.raw(#"","dst":""#)
-    json.address(event.destination.address)
-    json.raw(#"","src_port":"#)
-    json.integer(event.source.port)
-    json.raw(#","dst_port":"#)
-    json.integer(event.destination.port)
+    json.raw(#"","#)
+    json.endpoints(event.source, event.destination)
     json.raw(#","src_dns":"#)
     json.strings(event.sourceNames)
     json.raw(#","dst_dns":"#)
@@ -145,6 +133,18 @@ extension CloseReason {
 /// Appends JSON fragments as UTF-8 bytes.
 struct JSONBytes {
   var bytes: [UInt8]
+
+  /// `"src":…,"dst":…,"src_port":…,"dst_port":…`, the four keys both event kinds' args start with.
+  mutating func endpoints(_ source: Endpoint, _ destination: Endpoint) {
+    raw(#""src":""#)
+    address(source.address)
+    raw(#"","dst":""#)
+    address(destination.address)
+    raw(#"","src_port":"#)
+    integer(source.port)
+    raw(#","dst_port":"#)
+    integer(destination.port)
+  }
 
   /// The keys every event starts with, up to and including `cgroup_id`.
   mutating func envelope(

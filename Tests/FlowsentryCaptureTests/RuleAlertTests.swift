@@ -45,14 +45,7 @@ struct RuleAlertTests {
     let listener = try cgroup.withMembership { try TestSocket(.v4) }
     try listener.bind("127.0.0.1")
     try listener.listen()
-    for _ in 0..<300 {
-      let client = try cgroup.withMembership { try TestSocket(.v4) }
-      #expect(try client.connect(to: listener.localEndpoint) == 0)
-      let accepted = try listener.accept()
-      client.close()
-      accepted.readToEnd()
-      accepted.close()
-    }
+    for _ in 0..<300 { try listener.acceptOneConnection(from: cgroup) }
     let web = Endpoint(IPAddress(TestHost.peerAddress)!, 443)
     for _ in 0..<60 {
       let client = try cgroup.withMembership { try TestSocket(.v4) }
@@ -151,21 +144,13 @@ struct RuleReloadTests {
     try listener.bind("127.0.0.1")
     try listener.listen()
     let port = listener.localEndpoint.port
-    func connect() throws {
-      let client = try cgroup.withMembership { try TestSocket(.v4) }
-      #expect(try client.connect(to: listener.localEndpoint) == 0)
-      let accepted = try listener.accept()
-      client.close()
-      accepted.readToEnd()
-      accepted.close()
-    }
 
     // A broken file: the monitor says why and keeps the rules it has.
     try write("'not a port'")
     monitor.signal(SIGHUP)
     try await monitor.waitForStderr("keeping the current ones")
     #expect(monitor.stderr.contains("rules.yaml:5:"))
-    try connect()
+    try listener.acceptOneConnection(from: cgroup)
     try await Task.sleep(for: .milliseconds(500))
     #expect(try monitor.alerts().isEmpty)
 
@@ -173,7 +158,7 @@ struct RuleReloadTests {
     try write(String(port))
     monitor.signal(SIGHUP)
     try await monitor.waitForStderr("rules reloaded")
-    try connect()
+    try listener.acceptOneConnection(from: cgroup)
     let alerts = try await monitor.alerts(including: ["RELOAD"])
     #expect(alerts.count == 1)
     monitor.signal(SIGTERM)

@@ -93,6 +93,17 @@ final class TestSocket {
     while recv(descriptor, &buffer, buffer.count, 0) > 0 {}
   }
 
+  /// One complete connection to this listener from a client made in `cgroup`: the client closes
+  /// first, the accepted end reads to the end and closes.
+  func acceptOneConnection(from cgroup: TestCgroup) throws {
+    let client = try cgroup.withMembership { try TestSocket(family) }
+    guard try client.connect(to: localEndpoint) == 0 else { throw SocketError("connect", ECONNREFUSED) }
+    let accepted = try accept()
+    client.close()
+    accepted.readToEnd()
+    accepted.close()
+  }
+
   func close() {
     guard !closed else { return }
     closed = true
