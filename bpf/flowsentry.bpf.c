@@ -263,20 +263,34 @@ static __always_inline void inspect_tcp_dns(struct __sk_buff *skb, __u8 hook, co
 		 bpf_ntohs(prefix), skb->len - payload_offset - 2);
 }
 
-static __always_inline void fill_owner(struct __sk_buff *skb, struct fs_tcp_record *record)
+/*
+ * The storage of the process that made the socket. For a request socket (the SYN+ACK of an
+ * accepted connection) it is the listener's: `own` then says 0, and nothing may be written to it.
+ */
+static __always_inline struct fs_socket_owner *socket_owner(struct __sk_buff *skb, int *own)
 {
 	struct bpf_sock *sk = skb->sk;
+	*own = 0;
 	if (!sk)
-		return;
-	record->socket_state = (__u8)sk->state;
-
-	/* A SYN+ACK of an accepted connection leaves from a request socket: ask its listener. */
+		return 0;
 	struct bpf_sock *full = bpf_sk_fullsock(sk);
-	if (!full)
+	if (full) {
+		/* A listener's storage is cloned into every socket it accepts: a stray RST to the
+		 * listening port must not mark it, or no accepted flow would ever end. */
+		*own = full->state != BPF_TCP_LISTEN;
+	} else {
 		full = bpf_get_listener_sock(sk);
-	if (!full)
-		return;
-	struct fs_socket_owner *owner = bpf_sk_storage_get(&fs_socket_owners, full, 0, 0);
+		if (!full)
+			return 0;
+	}
+	return bpf_sk_storage_get(&fs_socket_owners, full, 0, 0);
+}
+
+static __always_inline void fill_owner(struct __sk_buff *skb, const struct fs_socket_owner *owner,
+				       struct fs_tcp_record *record)
+{
+	if (skb->sk)
+		record->socket_state = (__u8)skb->sk->state;
 	if (!owner)
 		return;
 	record->owner_known = 1;
@@ -303,8 +317,17 @@ static __always_inline int inspect(struct __sk_buff *skb, __u8 hook)
 		inspect_tcp_dns(skb, hook, &where, &tcp);
 	__u8 flags = tcp.flags;
 	int handshake = (flags & (FS_TCP_SYN | FS_TCP_ACK)) == (FS_TCP_SYN | FS_TCP_ACK);
-	if (!handshake && !(flags & (FS_TCP_FIN | FS_TCP_RST)))
+	int termination = flags & (FS_TCP_FIN | FS_TCP_RST);
+	if (!handshake && !termination)
 		return 1;
+
+	int own = 0;
+	struct fs_socket_owner *owner = socket_owner(skb, &own);
+	if (termination && !handshake && own && owner) {
+		if (owner->end_sent)
+			return 1;
+		owner->end_sent = 1;
+	}
 
 	struct fs_tcp_record *record = bpf_ringbuf_reserve(&fs_records, sizeof(*record), 0);
 	if (!record) {
@@ -316,7 +339,7 @@ static __always_inline int inspect(struct __sk_buff *skb, __u8 hook)
 	record->sequence = bpf_ntohl(tcp.seq);
 	record->acknowledgment = bpf_ntohl(tcp.ack_seq);
 	record->tcp_flags = flags;
-	fill_owner(skb, record);
+	fill_owner(skb, owner, record);
 	bpf_ringbuf_submit(record, wakeup_flags());
 	return 1;
 }
@@ -343,6 +366,7 @@ int fs_sock_create(struct bpf_sock *sk)
 		bpf_sk_storage_get(&fs_socket_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!owner)
 		return 1;
+	owner->end_sent = 0;
 	owner->pid = bpf_get_current_pid_tgid() >> 32;
 	owner->uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(owner->comm, sizeof(owner->comm));

@@ -52,6 +52,6 @@ import Testing
     #expect(MemoryLayout<fs_tcp_record>.size == fs_tcp_record_size)
     #expect(MemoryLayout<fs_tcp_record>.size == 112)
     #expect(MemoryLayout<fs_record_header>.size == 72)
-    #expect(MemoryLayout<fs_socket_owner>.size == 24)
+    #expect(MemoryLayout<fs_socket_owner>.size == 28)
   }
 }

@@ -106,6 +106,9 @@ struct fs_socket_owner {
 	__u32 pid;
 	__u32 uid;
 	char comm[FS_COMM_LEN];
+	/* Set at the socket's first FIN or RST: later ones (the peer's FIN, retransmissions, RST
+	 * after FIN) end nothing new, so they are not sent to user space at all. */
+	__u32 end_sent;
 };
 
 #define FS_ASSERT_LAYOUT(what, expected) _Static_assert((what) == (expected), #what " changed: update Swift's view and the layout test")
@@ -125,7 +128,7 @@ FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, sequence), 72);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, tcp_flags), 80);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, owner_pid), 84);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, owner_comm), 92);
-FS_ASSERT_LAYOUT(sizeof(struct fs_socket_owner), 24);
+FS_ASSERT_LAYOUT(sizeof(struct fs_socket_owner), 28);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, message_length), 72);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, payload_length), 74);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, transport), 76);
