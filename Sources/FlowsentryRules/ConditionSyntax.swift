@@ -212,28 +212,26 @@ struct ConditionParser {
 
   private mutating func parseValue() throws(ConditionSyntaxError) -> ValueNode {
     let token = advance()
+    guard case .symbol("(") = token.kind else { return try scalarValue(token) }
+    var items: [ValueNode] = []
+    while true {
+      items.append(try scalarValue(advance()))
+      let separator = advance()
+      if case .symbol(")") = separator.kind { break }
+      guard case .symbol(",") = separator.kind else {
+        throw ConditionSyntaxError(
+          offset: separator.offset, message: "expected ',' or ')', found \(separator.kind.text)")
+      }
+    }
+    return .set(items, offset: token.offset)
+  }
+
+  /// A quoted string or a bare word: a value on its own, or one item of a set.
+  private func scalarValue(_ token: Token) throws(ConditionSyntaxError) -> ValueNode {
     switch token.kind {
     case .string(let text): return .string(text, offset: token.offset)
     case .word(let text): return .word(text, offset: token.offset)
-    case .symbol("("):
-      var items: [ValueNode] = []
-      while true {
-        let item = advance()
-        switch item.kind {
-        case .string(let text): items.append(.string(text, offset: item.offset))
-        case .word(let text): items.append(.word(text, offset: item.offset))
-        default: throw ConditionSyntaxError(offset: item.offset, message: "expected a value, found \(item.kind.text)")
-        }
-        let separator = advance()
-        if case .symbol(")") = separator.kind { break }
-        guard case .symbol(",") = separator.kind else {
-          throw ConditionSyntaxError(
-            offset: separator.offset, message: "expected ',' or ')', found \(separator.kind.text)")
-        }
-      }
-      return .set(items, offset: token.offset)
-    default:
-      throw ConditionSyntaxError(offset: token.offset, message: "expected a value, found \(token.kind.text)")
+    default: throw ConditionSyntaxError(offset: token.offset, message: "expected a value, found \(token.kind.text)")
     }
   }
 }

@@ -53,6 +53,9 @@ final class MonitorService: Service, @unchecked Sendable {
     var flowEvents: [FlowEvent] = []
     var engine = RuleEngine(rules: initialRules)
     var alerts: [Alert] = []
+    // Decided once here, not hashed per event.
+    let printBegins = selection.contains(.netFlowTCPBegin)
+    let printEnds = selection.contains(.netFlowTCPEnd)
     let printDNS = selection.contains(.netPacketDNS)
 
     await withTaskGroup(of: Void.self) { group in
@@ -80,7 +83,7 @@ final class MonitorService: Service, @unchecked Sendable {
               for var event in flowEvents {
                 enricher.enrich(&event)
                 engine.process(.flow(event), at: event.timestamp, into: &alerts)
-                if selection.contains(event.name) {
+                if event.name == .netFlowTCPBegin ? printBegins : printEnds {
                   sink.receive(.flow(event))
                   printed += 1
                 }
