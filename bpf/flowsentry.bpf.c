@@ -1,11 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * cgroup skb programs: look at every packet of the monitored cgroup, never
- * change or drop one (always return 1), and hand to user space only the TCP
- * packets that move a flow between states: SYN+ACK, FIN and RST.
+ * Two views of one cgroup, neither of which ever changes or drops anything:
  *
- * The flow state machine itself lives in user space (FlowsentryFlows), so
- * the kernel side stays a filter and the same tracker can replay captures.
+ * - cgroup/sock_ops sees what the local TCP stack accepted: a begin when a
+ *   socket's handshake completes (so a forged SYN+ACK or a half-open SYN makes
+ *   none) and an end at the socket's first state change out of ESTABLISHED or
+ *   into CLOSE (so an out-of-window RST or FIN, which the stack drops, ends
+ *   nothing). The close reason is the stack's own verdict, sk_err.
+ * - cgroup_skb sees packets: DNS questions and answers, incoming SYNs counted
+ *   per remote (half-open attempts), the kernel's RSTs refusing a closed port,
+ *   and the FIN/RST of sockets older than the monitor (which sock_ops cannot
+ *   follow), accepted only in sequence (RFC 5961's exact rule for RST).
+ *
+ * The flow state machine lives in user space (FlowsentryFlows), so the same
+ * tracker can replay captures.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -21,7 +29,34 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define IPV4_FRAGMENT_OFFSET_MASK 0x1fff
-#define IPV6_MAX_EXTENSION_HEADERS 6
+/* Kernel TCP states (include/net/tcp_states.h). */
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_FIN_WAIT1 4
+#define TCP_CLOSE 7
+#define TCP_CLOSE_WAIT 8
+#define TCP_LISTEN 10
+#define ECONNREFUSED 111
+#define ECONNRESET 104
+#define EPIPE 32
+
+/*
+ * The kernel's struct sock, reduced to the fields read here; libbpf relocates each access against
+ * the running kernel's BTF (CO-RE), so no offset is hard-coded.
+ */
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+} __attribute__((preserve_access_index));
+struct sock {
+	int sk_err;
+	struct sock_cgroup_data sk_cgrp_data;
+} __attribute__((preserve_access_index));
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -37,8 +72,18 @@ struct {
 	__type(value, __u64);
 } fs_counters SEC(".maps");
 
-/* Source ports whose UDP/TCP payloads are DNS responses; set by user space before load. */
+/* Ports whose UDP/TCP payloads are DNS (answers from them, questions to them); set before load. */
 const volatile __u16 fs_dns_ports[FS_DNS_PORTS_MAX] = {53};
+
+/* The layout this object was built with; user space refuses an object of another version. */
+const volatile __u32 fs_record_version = FS_RECORD_VERSION;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FS_HALF_OPEN_REMOTES);
+	__type(key, struct fs_half_open_key);
+	__type(value, struct fs_half_open_value);
+} fs_half_open SEC(".maps");
 
 /* BPF_F_CLONE: an accepted socket inherits its listener's owner. */
 struct {
@@ -86,28 +131,40 @@ static __always_inline void count(__u32 counter)
 static __always_inline int locate_ipv6_transport(struct __sk_buff *skb, struct packet_location *where)
 {
 	struct ipv6hdr ip6;
-	if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
+	if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0) {
+		count(FS_COUNTER_SHORT_PACKET);
 		return -1;
+	}
 	__u8 next = ip6.nexthdr;
 	__u32 offset = sizeof(ip6);
 
 #pragma unroll
-	for (int i = 0; i < IPV6_MAX_EXTENSION_HEADERS; i++) {
+	for (int i = 0; i < FS_IPV6_MAX_EXTENSION_HEADERS; i++) {
 		__u8 ext[2];
 		if (next == IPPROTO_TCP || next == IPPROTO_UDP)
 			break;
 		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
-		    next != IPPROTO_FRAGMENT && next != IPPROTO_AH)
+		    next != IPPROTO_FRAGMENT && next != IPPROTO_AH) {
+			/* ICMPv6, no next header, ESP...: nothing of ours behind it. */
+			if (next != IPPROTO_ICMPV6 && next != 59 && next != IPPROTO_ESP)
+				count(FS_COUNTER_IPV6_UNPARSED);
 			return -1;
-		if (bpf_skb_load_bytes(skb, offset, ext, sizeof(ext)) < 0)
+		}
+		if (bpf_skb_load_bytes(skb, offset, ext, sizeof(ext)) < 0) {
+			count(FS_COUNTER_SHORT_PACKET);
 			return -1;
+		}
 		if (next == IPPROTO_FRAGMENT) {
 			__be16 fragment;
-			if (bpf_skb_load_bytes(skb, offset + 2, &fragment, sizeof(fragment)) < 0)
+			if (bpf_skb_load_bytes(skb, offset + 2, &fragment, sizeof(fragment)) < 0) {
+				count(FS_COUNTER_SHORT_PACKET);
 				return -1;
+			}
 			/* Only the first fragment carries the transport header. */
-			if (bpf_ntohs(fragment) & 0xfff8)
+			if (bpf_ntohs(fragment) & 0xfff8) {
+				count(FS_COUNTER_IPV6_UNPARSED);
 				return -1;
+			}
 			offset += 8;
 		} else if (next == IPPROTO_AH) {
 			offset += ((__u32)ext[1] + 2) * 4;
@@ -115,6 +172,11 @@ static __always_inline int locate_ipv6_transport(struct __sk_buff *skb, struct p
 			offset += ((__u32)ext[1] + 1) * 8;
 		}
 		next = ext[0];
+	}
+	if (next != IPPROTO_TCP && next != IPPROTO_UDP) {
+		/* More extension headers than followed: counted, never skipped silently. */
+		count(FS_COUNTER_IPV6_UNPARSED);
+		return -1;
 	}
 	where->family = AF_INET6;
 	where->protocol = next;
@@ -131,10 +193,14 @@ static __always_inline int locate_transport(struct __sk_buff *skb, struct packet
 		/* Direct access when the header is in the linear area (nearly always), a copy otherwise. */
 		if (data + sizeof(ip) <= data_end)
 			__builtin_memcpy(&ip, data, sizeof(ip));
-		else if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
+		else if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0) {
+			count(FS_COUNTER_SHORT_PACKET);
 			return -1;
-		if (bpf_ntohs(ip.frag_off) & IPV4_FRAGMENT_OFFSET_MASK)
+		}
+		if (bpf_ntohs(ip.frag_off) & IPV4_FRAGMENT_OFFSET_MASK) {
+			count(FS_COUNTER_IPV4_FRAGMENT);
 			return -1;
+		}
 		where->family = AF_INET;
 		where->protocol = ip.protocol;
 		where->transport_offset = (__u32)ip.ihl * 4; /* options included */
@@ -142,6 +208,7 @@ static __always_inline int locate_transport(struct __sk_buff *skb, struct packet
 	}
 	if (skb->protocol == bpf_htons(ETH_P_IPV6))
 		return locate_ipv6_transport(skb, where);
+	count(FS_COUNTER_NOT_IP);
 	return -1;
 }
 
@@ -150,7 +217,7 @@ static __always_inline int load_tcp_prefix(struct __sk_buff *skb, __u32 offset, 
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	if (offset <= 60 + 40 * IPV6_MAX_EXTENSION_HEADERS) {
+	if (offset <= 60 + 40 * FS_IPV6_MAX_EXTENSION_HEADERS) {
 		void *start = data + offset;
 		if (start + sizeof(*tcp) <= data_end) {
 			__builtin_memcpy(tcp, start, sizeof(*tcp));
@@ -191,10 +258,11 @@ static __always_inline void fill_header(struct __sk_buff *skb, __u8 hook, const 
 	header->family = where->family;
 	header->source_port = source_port;
 	header->destination_port = destination_port;
-	header->socket_uid = bpf_get_socket_uid(skb);
+	header->reserved1 = 0;
 	header->timestamp_ns = bpf_ktime_get_boot_ns();
 	header->cgroup_id = bpf_skb_cgroup_id(skb);
 	header->socket_cookie = bpf_get_socket_cookie(skb);
+	header->netns_cookie = bpf_get_netns_cookie(skb);
 	copy_addresses(skb, where, header);
 }
 
@@ -235,21 +303,30 @@ static __always_inline void emit_dns(struct __sk_buff *skb, __u8 hook, const str
 	bpf_ringbuf_submit(record, wakeup_flags());
 }
 
+/* Answers come from a DNS port; questions go to one. User space matches the two. */
+static __always_inline int is_dns_traffic(__u16 source_port, __u16 destination_port)
+{
+	return is_dns_port(source_port) || is_dns_port(destination_port);
+}
+
 static __always_inline int inspect_udp(struct __sk_buff *skb, __u8 hook, const struct packet_location *where)
 {
 	__be16 ports[2];
-	if (bpf_skb_load_bytes(skb, where->transport_offset, ports, sizeof(ports)) < 0)
+	if (bpf_skb_load_bytes(skb, where->transport_offset, ports, sizeof(ports)) < 0) {
+		count(FS_COUNTER_SHORT_PACKET);
 		return 1;
+	}
 	__u16 source_port = bpf_ntohs(ports[0]);
-	if (!is_dns_port(source_port))
+	__u16 destination_port = bpf_ntohs(ports[1]);
+	if (!is_dns_traffic(source_port, destination_port))
 		return 1;
 	__u32 payload_offset = where->transport_offset + 8;
 	__u32 available = skb->len > payload_offset ? skb->len - payload_offset : 0;
-	emit_dns(skb, hook, where, source_port, bpf_ntohs(ports[1]), payload_offset, available, available);
+	emit_dns(skb, hook, where, source_port, destination_port, payload_offset, available, available);
 	return 1;
 }
 
-/* A TCP segment from a DNS port that starts a message: a 2-byte length, then the message. */
+/* A TCP segment to or from a DNS port that starts a message: a 2-byte length, then the message. */
 static __always_inline void inspect_tcp_dns(struct __sk_buff *skb, __u8 hook, const struct packet_location *where,
 					    const struct tcp_prefix *tcp)
 {
@@ -263,40 +340,113 @@ static __always_inline void inspect_tcp_dns(struct __sk_buff *skb, __u8 hook, co
 		 bpf_ntohs(prefix), skb->len - payload_offset - 2);
 }
 
-/*
- * The storage of the process that made the socket. For a request socket (the SYN+ACK of an
- * accepted connection) it is the listener's: `own` then says 0, and nothing may be written to it.
- */
-static __always_inline struct fs_socket_owner *socket_owner(struct __sk_buff *skb, int *own)
+static __always_inline struct fs_socket_owner *storage_of(struct bpf_sock *full, __u64 flags)
 {
-	struct bpf_sock *sk = skb->sk;
-	*own = 0;
-	if (!sk)
-		return 0;
-	struct bpf_sock *full = bpf_sk_fullsock(sk);
-	if (full) {
-		/* A listener's storage is cloned into every socket it accepts: a stray RST to the
-		 * listening port must not mark it, or no accepted flow would ever end. */
-		*own = full->state != BPF_TCP_LISTEN;
-	} else {
-		full = bpf_get_listener_sock(sk);
-		if (!full)
-			return 0;
-	}
-	return bpf_sk_storage_get(&fs_socket_owners, full, 0, 0);
+	return bpf_sk_storage_get(&fs_socket_owners, full, 0, flags);
 }
 
-static __always_inline void fill_owner(struct __sk_buff *skb, const struct fs_socket_owner *owner,
-				       struct fs_tcp_record *record)
+static __always_inline void fill_owner(const struct fs_socket_owner *owner, __u8 *known, __u32 *pid, __u32 *uid,
+				       char *comm)
 {
-	if (skb->sk)
-		record->socket_state = (__u8)skb->sk->state;
-	if (!owner)
+	if (!owner || !owner->owner_known)
 		return;
-	record->owner_known = 1;
-	record->owner_pid = owner->pid;
-	record->owner_uid = owner->uid;
-	__builtin_memcpy(record->owner_comm, owner->comm, FS_COMM_LEN);
+	*known = 1;
+	*pid = owner->pid;
+	*uid = owner->uid;
+	__builtin_memcpy(comm, owner->comm, FS_COMM_LEN);
+}
+
+/* The remote address of an incoming packet, as the half-open map keys it. */
+static __always_inline void half_open_key_of_packet(struct __sk_buff *skb, const struct packet_location *where,
+						    struct fs_half_open_key *key)
+{
+	key->family = where->family;
+	key->netns_cookie = bpf_get_netns_cookie(skb);
+	if (where->family == AF_INET)
+		bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr), key->address, 4);
+	else
+		bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr), key->address, 16);
+}
+
+/*
+ * An incoming SYN that reached a listening socket: counted per remote. The handshakes that complete
+ * are counted too (fs_sock_ops), so user space reports the difference as half-open attempts without a
+ * flow ever being created for them.
+ */
+static __always_inline void count_syn(struct __sk_buff *skb, const struct packet_location *where, __u16 local_port)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return;
+	struct bpf_sock *full = bpf_sk_fullsock(sk);
+	if (!full || full->state != TCP_LISTEN)
+		return;
+	count(FS_COUNTER_HALF_OPEN_SYN);
+	struct fs_half_open_key key = {};
+	half_open_key_of_packet(skb, where, &key);
+	struct fs_half_open_value *value = bpf_map_lookup_elem(&fs_half_open, &key);
+	if (!value) {
+		struct fs_half_open_value fresh = {};
+		bpf_map_update_elem(&fs_half_open, &key, &fresh, BPF_NOEXIST);
+		value = bpf_map_lookup_elem(&fs_half_open, &key);
+		if (!value)
+			return;
+	}
+	__sync_fetch_and_add(&value->syns, 1);
+	value->last_syn_ns = bpf_ktime_get_boot_ns();
+	value->last_port = local_port;
+}
+
+/*
+ * A FIN or RST that no socket state change will report: the end of a socket older than the monitor
+ * (sock_ops never saw its handshake) or a packet the kernel sent without a socket of ours (its RST
+ * refusing a closed port). Egress packets are what the stack sent; an incoming one counts only when
+ * it is exactly in sequence, as the stack would accept it.
+ */
+static __always_inline int inspect_termination(struct __sk_buff *skb, __u8 hook, const struct packet_location *where,
+					       const struct tcp_prefix *tcp)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct bpf_sock *full = sk ? bpf_sk_fullsock(sk) : 0;
+	struct fs_socket_owner *owner = 0;
+	if (hook == FS_HOOK_INGRESS) {
+		if (!full || full->state == TCP_LISTEN) {
+			count(FS_COUNTER_UNTRACKED_NO_SOCKET);
+			return 1;
+		}
+	}
+	if (full && full->state != TCP_LISTEN) {
+		owner = storage_of(full, 0);
+		if (owner && (owner->tracked || owner->end_sent))
+			return 1;
+		if (hook == FS_HOOK_INGRESS) {
+			struct bpf_tcp_sock *tp = bpf_tcp_sock(full);
+			if (!tp || bpf_ntohl(tcp->seq) != tp->rcv_nxt) {
+				count(FS_COUNTER_UNTRACKED_IGNORED);
+				return 1;
+			}
+		}
+	}
+
+	struct fs_tcp_record *record = bpf_ringbuf_reserve(&fs_records, sizeof(*record), 0);
+	if (!record) {
+		count(FS_COUNTER_RINGBUF_FULL);
+		count(FS_COUNTER_END_LOST);
+		return 1;
+	}
+	/* Marked only now that the record exists: an end lost to a full ring buffer can come again. */
+	if (owner)
+		owner->end_sent = 1;
+	__builtin_memset(record, 0, sizeof(*record));
+	fill_header(skb, hook, where, FS_RECORD_TCP, bpf_ntohs(tcp->source), bpf_ntohs(tcp->dest), &record->header);
+	record->sequence = bpf_ntohl(tcp->seq);
+	record->acknowledgment = bpf_ntohl(tcp->ack_seq);
+	record->tcp_flags = tcp->flags;
+	if (full)
+		record->socket_state = (__u8)full->state;
+	fill_owner(owner, &record->owner_known, &record->owner_pid, &record->owner_uid, record->owner_comm);
+	bpf_ringbuf_submit(record, wakeup_flags());
+	return 1;
 }
 
 static __always_inline int inspect(struct __sk_buff *skb, __u8 hook)
@@ -310,37 +460,27 @@ static __always_inline int inspect(struct __sk_buff *skb, __u8 hook)
 		return 1;
 
 	struct tcp_prefix tcp;
-	if (load_tcp_prefix(skb, where.transport_offset, &tcp) < 0)
+	if (load_tcp_prefix(skb, where.transport_offset, &tcp) < 0) {
+		count(FS_COUNTER_SHORT_PACKET);
 		return 1;
-	/* Before the TCP record, so that an answer is always read before the flows it names. */
-	if (is_dns_port(bpf_ntohs(tcp.source)))
+	}
+	__u16 source_port = bpf_ntohs(tcp.source);
+	__u16 destination_port = bpf_ntohs(tcp.dest);
+	/* Before any flow record, so that an answer is always read before the flows it names. */
+	if (is_dns_traffic(source_port, destination_port))
 		inspect_tcp_dns(skb, hook, &where, &tcp);
 	__u8 flags = tcp.flags;
-	int handshake = (flags & (FS_TCP_SYN | FS_TCP_ACK)) == (FS_TCP_SYN | FS_TCP_ACK);
-	int termination = flags & (FS_TCP_FIN | FS_TCP_RST);
-	if (!handshake && !termination)
-		return 1;
-
-	int own = 0;
-	struct fs_socket_owner *owner = socket_owner(skb, &own);
-	if (termination && !handshake && own && owner) {
-		if (owner->end_sent)
-			return 1;
-		owner->end_sent = 1;
-	}
-
-	struct fs_tcp_record *record = bpf_ringbuf_reserve(&fs_records, sizeof(*record), 0);
-	if (!record) {
-		count(FS_COUNTER_RINGBUF_FULL);
+	if (flags & FS_TCP_SYN) {
+		if (hook == FS_HOOK_INGRESS) {
+			if (!(flags & FS_TCP_ACK))
+				count_syn(skb, &where, destination_port);
+			else if (!skb->sk || skb->sk->state != TCP_SYN_SENT)
+				count(FS_COUNTER_UNEXPECTED_SYN_ACK);
+		}
 		return 1;
 	}
-	__builtin_memset(record, 0, sizeof(*record));
-	fill_header(skb, hook, &where, FS_RECORD_TCP, bpf_ntohs(tcp.source), bpf_ntohs(tcp.dest), &record->header);
-	record->sequence = bpf_ntohl(tcp.seq);
-	record->acknowledgment = bpf_ntohl(tcp.ack_seq);
-	record->tcp_flags = flags;
-	fill_owner(skb, owner, record);
-	bpf_ringbuf_submit(record, wakeup_flags());
+	if (flags & (FS_TCP_FIN | FS_TCP_RST))
+		return inspect_termination(skb, hook, &where, &tcp);
 	return 1;
 }
 
@@ -356,19 +496,213 @@ int fs_egress(struct __sk_buff *skb)
 	return inspect(skb, FS_HOOK_EGRESS);
 }
 
-/* Runs in the creating task's context, the one moment its identity is at hand. */
-SEC("cgroup/sock_create")
-int fs_sock_create(struct bpf_sock *sk)
+/* ---- cgroup/sock_ops: what the stack accepted ---- */
+
+/* One 32-bit load of a context field: the compiler must not merge neighbours into a 64-bit load,
+ * which the verifier refuses for bpf_sock_ops. */
+#define CTX_U32(field) (*(volatile __u32 *)&(field))
+
+static __always_inline void copy_ip6(__u8 *to, const __u32 *words)
 {
-	if (sk->protocol != IPPROTO_TCP)
-		return 1;
-	struct fs_socket_owner *owner =
-		bpf_sk_storage_get(&fs_socket_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	__u32 copy[4] = {CTX_U32(words[0]), CTX_U32(words[1]), CTX_U32(words[2]), CTX_U32(words[3])};
+	__builtin_memcpy(to, copy, 16);
+}
+
+static __always_inline struct sock *kernel_sock(struct bpf_sock_ops *ops)
+{
+	struct bpf_sock *sk = ops->sk;
+	if (!sk)
+		return 0;
+	return (struct sock *)bpf_skc_to_tcp_sock(sk);
+}
+
+static __always_inline struct fs_socket_owner *ops_storage(struct bpf_sock_ops *ops, __u64 flags)
+{
+	struct bpf_sock *sk = ops->sk;
+	if (!sk)
+		return 0;
+	struct fs_socket_owner *owner = bpf_sk_storage_get(&fs_socket_owners, sk, 0, flags);
+	if (!owner && flags)
+		count(FS_COUNTER_NO_STORAGE);
+	return owner;
+}
+
+static __always_inline void watch_state_changes(struct bpf_sock_ops *ops)
+{
+	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+/* connect(2) and listen(2) run in the caller's context: the one moment its identity is at hand.
+ * A listener's storage is cloned into every socket it accepts. */
+static __always_inline void remember_owner(struct bpf_sock_ops *ops, int connecting)
+{
+	struct fs_socket_owner *owner = ops_storage(ops, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!owner)
-		return 1;
-	owner->end_sent = 0;
+		return;
 	owner->pid = bpf_get_current_pid_tgid() >> 32;
 	owner->uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(owner->comm, sizeof(owner->comm));
+	owner->owner_known = 1;
+	owner->end_sent = 0;
+	/* A connecting socket is followed from SYN_SENT so that a refused or unanswered connect ends;
+	 * a listener never is (its state changes end no flow, and its children clone this storage). */
+	owner->tracked = connecting;
+	owner->direction = FS_DIRECTION_OUTGOING;
+	if (connecting)
+		watch_state_changes(ops);
+}
+
+static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, struct fs_record_header *header)
+{
+	header->kind = FS_RECORD_FLOW;
+	header->hook = FS_HOOK_SOCKET;
+	header->reserved0 = 0;
+	header->reserved1 = 0;
+	header->timestamp_ns = bpf_ktime_get_boot_ns();
+	header->socket_cookie = bpf_get_socket_cookie(ops);
+	header->netns_cookie = bpf_get_netns_cookie(ops);
+	header->source_port = (__u16)ops->local_port;
+	header->destination_port = (__u16)bpf_ntohl(ops->remote_port);
+	__builtin_memset(header->source_address, 0, 16);
+	__builtin_memset(header->destination_address, 0, 16);
+	if (ops->family == AF_INET) {
+		header->family = AF_INET;
+		__u32 local = CTX_U32(ops->local_ip4), remote = CTX_U32(ops->remote_ip4);
+		__builtin_memcpy(header->source_address, &local, 4);
+		__builtin_memcpy(header->destination_address, &remote, 4);
+	} else {
+		header->family = AF_INET6;
+		copy_ip6(header->source_address, ops->local_ip6);
+		copy_ip6(header->destination_address, ops->remote_ip6);
+	}
+	header->cgroup_id = 0;
+	struct sock *sk = kernel_sock(ops);
+	if (sk)
+		header->cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
+}
+
+static __always_inline int emit_flow(struct bpf_sock_ops *ops, struct fs_socket_owner *owner, __u8 transition,
+				     __u8 direction, __u8 reason, __u8 side, __u32 old_state, __u32 new_state,
+				     int socket_error)
+{
+	struct fs_flow_record *record = bpf_ringbuf_reserve(&fs_records, sizeof(*record), 0);
+	if (!record) {
+		count(FS_COUNTER_RINGBUF_FULL);
+		if (transition == FS_FLOW_END)
+			count(FS_COUNTER_END_LOST);
+		return -1;
+	}
+	__builtin_memset(record, 0, sizeof(*record));
+	fill_flow_header(ops, &record->header);
+	record->transition = transition;
+	record->direction = direction;
+	record->close_reason = reason;
+	record->terminated_by = side;
+	record->old_state = (__u8)old_state;
+	record->new_state = (__u8)new_state;
+	record->socket_error = socket_error;
+	fill_owner(owner, &record->owner_known, &record->owner_pid, &record->owner_uid, record->owner_comm);
+	bpf_ringbuf_submit(record, wakeup_flags());
+	return 0;
+}
+
+/* A handshake from this remote completed: it was not a half-open attempt. */
+static __always_inline void count_established(struct bpf_sock_ops *ops)
+{
+	struct fs_half_open_key key = {};
+	key.netns_cookie = bpf_get_netns_cookie(ops);
+	if (ops->family == AF_INET) {
+		key.family = AF_INET;
+		__u32 remote = CTX_U32(ops->remote_ip4);
+		__builtin_memcpy(key.address, &remote, 4);
+	} else {
+		key.family = AF_INET6;
+		copy_ip6(key.address, ops->remote_ip6);
+	}
+	struct fs_half_open_value *value = bpf_map_lookup_elem(&fs_half_open, &key);
+	if (value)
+		__sync_fetch_and_add(&value->established, 1);
+}
+
+static __always_inline void handshake_completed(struct bpf_sock_ops *ops, __u8 direction)
+{
+	struct fs_socket_owner *owner = ops_storage(ops, BPF_SK_STORAGE_GET_F_CREATE);
+	if (owner) {
+		owner->tracked = 1;
+		owner->end_sent = 0;
+		owner->direction = direction;
+	}
+	watch_state_changes(ops);
+	emit_flow(ops, owner, FS_FLOW_BEGIN, direction, 0, 0, 0, TCP_ESTABLISHED, 0);
+}
+
+/*
+ * The first state change that ends the flow: FIN sent (ESTABLISHED → FIN_WAIT1), FIN accepted
+ * (ESTABLISHED → CLOSE_WAIT), or the socket closed (→ CLOSE) with the stack's reason in sk_err:
+ * ECONNRESET/EPIPE an accepted RST, ECONNREFUSED a refused connect, ETIMEDOUT (or a soft ICMP
+ * error) a timeout, 0 an abort by the local process (RST sent).
+ */
+static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_state, __u32 new_state)
+{
+	struct fs_socket_owner *owner = ops_storage(ops, 0);
+	if (!owner || !owner->tracked || owner->end_sent)
+		return;
+	__u8 reason, side;
+	int error = 0;
+	if (old_state == TCP_ESTABLISHED && new_state == TCP_FIN_WAIT1) {
+		reason = FS_CLOSE_FIN;
+		side = FS_SIDE_LOCAL;
+	} else if (old_state == TCP_ESTABLISHED && new_state == TCP_CLOSE_WAIT) {
+		reason = FS_CLOSE_FIN;
+		side = FS_SIDE_REMOTE;
+	} else if (new_state == TCP_CLOSE) {
+		struct sock *sk = kernel_sock(ops);
+		if (sk)
+			error = sk->sk_err;
+		if (error == ECONNREFUSED) {
+			reason = FS_CLOSE_REFUSED;
+			side = FS_SIDE_REMOTE;
+		} else if (error == ECONNRESET || error == EPIPE) {
+			reason = FS_CLOSE_RST;
+			side = FS_SIDE_REMOTE;
+		} else if (error != 0) {
+			reason = FS_CLOSE_TIMEOUT;
+			side = FS_SIDE_LOCAL;
+		} else if (old_state == TCP_SYN_SENT) {
+			/* The process gave up on its own connect: no flow began, none ends. */
+			owner->end_sent = 1;
+			return;
+		} else {
+			reason = FS_CLOSE_RST;
+			side = FS_SIDE_LOCAL;
+		}
+	} else {
+		return;
+	}
+	if (emit_flow(ops, owner, FS_FLOW_END, owner->direction, reason, side, old_state, new_state, error) == 0)
+		owner->end_sent = 1;
+}
+
+SEC("sockops")
+int fs_sock_ops(struct bpf_sock_ops *ops)
+{
+	switch (ops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		remember_owner(ops, 1);
+		break;
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		remember_owner(ops, 0);
+		break;
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		handshake_completed(ops, FS_DIRECTION_OUTGOING);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		count_established(ops);
+		handshake_completed(ops, FS_DIRECTION_INCOMING);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		state_changed(ops, ops->args[0], ops->args[1]);
+		break;
+	}
 	return 1;
 }

@@ -11,12 +11,12 @@ static const struct fs_layout_entry fs_record_layout[] = {
 	FS_FIELD(fs_record_header, family),
 	FS_FIELD(fs_record_header, source_port),
 	FS_FIELD(fs_record_header, destination_port),
-	FS_FIELD(fs_record_header, socket_uid),
 	FS_FIELD(fs_record_header, timestamp_ns),
 	FS_FIELD(fs_record_header, cgroup_id),
 	FS_FIELD(fs_record_header, socket_cookie),
 	FS_FIELD(fs_record_header, source_address),
 	FS_FIELD(fs_record_header, destination_address),
+	FS_FIELD(fs_record_header, netns_cookie),
 	FS_FIELD(fs_tcp_record, header),
 	FS_FIELD(fs_tcp_record, sequence),
 	FS_FIELD(fs_tcp_record, acknowledgment),
@@ -26,11 +26,37 @@ static const struct fs_layout_entry fs_record_layout[] = {
 	FS_FIELD(fs_tcp_record, owner_pid),
 	FS_FIELD(fs_tcp_record, owner_uid),
 	FS_FIELD(fs_tcp_record, owner_comm),
+	FS_FIELD(fs_flow_record, header),
+	FS_FIELD(fs_flow_record, transition),
+	FS_FIELD(fs_flow_record, direction),
+	FS_FIELD(fs_flow_record, close_reason),
+	FS_FIELD(fs_flow_record, terminated_by),
+	FS_FIELD(fs_flow_record, old_state),
+	FS_FIELD(fs_flow_record, new_state),
+	FS_FIELD(fs_flow_record, owner_known),
+	FS_FIELD(fs_flow_record, owner_pid),
+	FS_FIELD(fs_flow_record, owner_uid),
+	FS_FIELD(fs_flow_record, owner_comm),
+	FS_FIELD(fs_flow_record, socket_error),
+	FS_FIELD(fs_dns_record, header),
+	FS_FIELD(fs_dns_record, message_length),
+	FS_FIELD(fs_dns_record, payload_length),
+	FS_FIELD(fs_dns_record, transport),
+	FS_FIELD(fs_dns_record, payload),
+	FS_FIELD(fs_half_open_key, family),
+	FS_FIELD(fs_half_open_key, address),
+	FS_FIELD(fs_half_open_key, netns_cookie),
+	FS_FIELD(fs_half_open_value, syns),
+	FS_FIELD(fs_half_open_value, established),
+	FS_FIELD(fs_half_open_value, last_syn_ns),
+	FS_FIELD(fs_half_open_value, last_port),
 #undef FS_FIELD
 };
 
 const size_t fs_record_layout_count = sizeof(fs_record_layout) / sizeof(fs_record_layout[0]);
 const size_t fs_tcp_record_size = sizeof(struct fs_tcp_record);
+const size_t fs_flow_record_size = sizeof(struct fs_flow_record);
+const size_t fs_dns_record_size = sizeof(struct fs_dns_record);
 
 const struct fs_layout_entry *fs_record_layout_entry(size_t index)
 {

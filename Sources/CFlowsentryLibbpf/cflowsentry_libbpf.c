@@ -82,11 +82,11 @@ int cfs_probe_load(struct cfs_probe **result, uint32_t ring_buffer_bytes, const 
 int cfs_probe_attach(struct cfs_probe *probe, int cgroup_fd)
 {
 	struct bpf_program *programs[CFS_MAX_LINKS] = {
-		probe->skeleton->progs.fs_sock_create,
+		probe->skeleton->progs.fs_sock_ops,
 		probe->skeleton->progs.fs_ingress,
 		probe->skeleton->progs.fs_egress,
 	};
-	/* Socket owners first, so no socket is created between the hooks without one. */
+	/* Socket state first, so that no handshake completes between the hooks unseen. */
 	for (int i = 0; i < CFS_MAX_LINKS; i++) {
 		errno = 0;
 		struct bpf_link *link = bpf_program__attach_cgroup(programs[i], cgroup_fd);
@@ -142,6 +142,31 @@ int cfs_probe_read_counter(struct cfs_probe *probe, uint32_t counter, uint64_t *
 	return error;
 }
 
+uint32_t cfs_probe_record_version(struct cfs_probe *probe)
+{
+	return probe->skeleton->rodata->fs_record_version;
+}
+
+int cfs_probe_half_open_scan(struct cfs_probe *probe, cfs_half_open_function function, void *context)
+{
+	int fd = bpf_map__fd(probe->skeleton->maps.fs_half_open);
+	struct fs_half_open_key key, next;
+	struct fs_half_open_value value;
+	int visited = 0;
+	void *previous = NULL;
+	/* Bounded by the map's size: entries evicted or deleted meanwhile only end the walk early. */
+	while (visited < FS_HALF_OPEN_REMOTES && bpf_map_get_next_key(fd, previous, &next) == 0) {
+		key = next;
+		previous = &key;
+		if (bpf_map_lookup_elem(fd, &key, &value) != 0)
+			continue;
+		visited++;
+		if (function(context, &key, &value))
+			bpf_map_delete_elem(fd, &key);
+	}
+	return visited;
+}
+
 int cfs_probe_program_ids(struct cfs_probe *probe, uint32_t *ids, int capacity)
 {
 	int count = 0;
@@ -157,6 +182,13 @@ int cfs_probe_program_ids(struct cfs_probe *probe, uint32_t *ids, int capacity)
 			ids[count++] = info.id;
 	}
 	return count;
+}
+
+void cfs_probe_detach(struct cfs_probe *probe)
+{
+	for (int i = 0; i < probe->link_count; i++)
+		bpf_link__destroy(probe->links[i]);
+	probe->link_count = 0;
 }
 
 void cfs_probe_destroy(struct cfs_probe *probe)

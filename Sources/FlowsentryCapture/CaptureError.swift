@@ -10,6 +10,7 @@ public enum CaptureError: Error, CustomStringConvertible, Sendable {
   case attachFailed(path: String, Errno, kernelLog: [String])
   case ringBufferFailed(Errno)
   case tooManyDNSPorts(maximum: Int)
+  case recordVersionMismatch(object: UInt32, expected: UInt32)
 
   public var description: String {
     switch self {
@@ -30,6 +31,9 @@ public enum CaptureError: Error, CustomStringConvertible, Sendable {
       return "cannot open the eBPF ring buffer (\(errno))"
     case .tooManyDNSPorts(let maximum):
       return "at most \(maximum) DNS ports can be watched"
+    case .recordVersionMismatch(let object, let expected):
+      return "the embedded eBPF object writes records of version \(object), this build reads version \(expected); "
+        + "rebuild with `make build`"
     }
   }
 

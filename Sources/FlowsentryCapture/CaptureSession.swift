@@ -26,16 +26,23 @@ public final class CaptureSession: @unchecked Sendable {
   }
 
   public struct Statistics: Sendable, Equatable {
-    /// Records the kernel could not reserve in the ring buffer (per-CPU counter fs_counters).
-    public var kernelDrops: UInt64 = 0
-    /// Packets dropped because the pipeline fell behind the bounded queue.
+    /// The eBPF programs' own counters: records lost, packets skipped by reason.
+    public var kernel = KernelCounters()
+    /// Records dropped because the pipeline fell behind the bounded queue.
     public var queueDrops: UInt64 = 0
+    /// Of those, flow ends: their flows stay open until evicted.
+    public var queueDroppedEnds: UInt64 = 0
     /// Records read from the ring buffer.
     public var records: UInt64 = 0
     /// Records of an unknown kind or size.
     public var malformedRecords: UInt64 = 0
+    /// Half-open attempts reported (incoming SYNs that never completed a handshake).
+    public var halfOpenAttempts: UInt64 = 0
+
+    /// Records the kernel could not reserve in the ring buffer.
+    public var kernelDrops: UInt64 { kernel.ringBufferFull }
     /// DNS messages longer than the capture cap (FS_DNS_MAX_PAYLOAD bytes), copied in part.
-    public var dnsMessagesCut: UInt64 = 0
+    public var dnsMessagesCut: UInt64 { kernel.dnsMessagesCut }
   }
 
   /// How many DNS ports can be watched at most.
@@ -44,7 +51,9 @@ public final class CaptureSession: @unchecked Sendable {
   public let cgroup: CgroupDirectory
   public let configuration: Configuration
   private let probe: KernelProbe
-  private let clockOffset = bootTimeToWallClockOffset()
+  /// Followed once a second, so that a stepped wall clock moves event times with it.
+  private let clockOffset = Atomic<Int64>(bootTimeToWallClockOffset())
+  private var halfOpen = HalfOpenScanner()
 
   private let running = Atomic<Bool>(false)
   private let finished = Atomic<Bool>(false)
@@ -84,9 +93,15 @@ public final class CaptureSession: @unchecked Sendable {
     }
     running.store(true, ordering: .releasing)
     let thread = Thread { [self] in
+      var nextSecond = bootTimeNanoseconds() + 1_000_000_000
       while running.load(ordering: .acquiring) {
         let handled = probe.poll(timeoutMilliseconds: Int32(FS_POLL_INTERVAL_MS))
         if handled < 0 { break }
+        let now = bootTimeNanoseconds()
+        if now >= nextSecond {
+          nextSecond = now + 1_000_000_000
+          everySecond(bootNow: now)
+        }
         deliverBatch()
       }
       readerDone.signal()
@@ -96,21 +111,19 @@ public final class CaptureSession: @unchecked Sendable {
     return stream
   }
 
-  /// Stops reading, hands over what is still in the ring buffer, ends the stream and detaches.
-  /// Idempotent.
+  /// Detaches, then hands over what is still in the ring buffer (nothing new can arrive, so the
+  /// drain ends), ends the stream and unloads. Idempotent.
   public func stop() {
     guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
-    if running.exchange(false, ordering: .acquiringAndReleasing) {
-      readerDone.wait()
+    let wasRunning = running.exchange(false, ordering: .acquiringAndReleasing)
+    if wasRunning { readerDone.wait() }
+    probe.detach()
+    if wasRunning {
       while probe.poll(timeoutMilliseconds: 0) > 0 { deliverBatch() }
       deliverBatch()
     }
-    let finalKernelDrops = probe.counter(FS_COUNTER_RINGBUF_FULL)
-    let finalDNSCut = probe.counter(FS_COUNTER_DNS_CUT)
-    counters.withLock {
-      $0.kernelDrops = finalKernelDrops
-      $0.dnsMessagesCut = finalDNSCut
-    }
+    let kernel = KernelCounters(reading: probe.counter)
+    counters.withLock { $0.kernel = kernel }
     probe.close()
     continuation?.finish()
   }
@@ -118,14 +131,23 @@ public final class CaptureSession: @unchecked Sendable {
   public var statistics: Statistics {
     var snapshot = counters.withLock { $0 }
     if !finished.load(ordering: .acquiring) {
-      snapshot.kernelDrops = probe.counter(FS_COUNTER_RINGBUF_FULL)
-      snapshot.dnsMessagesCut = probe.counter(FS_COUNTER_DNS_CUT)
+      snapshot.kernel = KernelCounters(reading: probe.counter)
     }
     return snapshot
   }
 
+  private func everySecond(bootNow: Int64) {
+    let offset = bootTimeToWallClockOffset()
+    clockOffset.store(offset, ordering: .relaxed)
+    for attempt in halfOpen.scan(probe, bootNow: bootNow, clockOffset: offset) {
+      batch.append(.halfOpen(attempt))
+    }
+    let reported = halfOpen.reportedAttempts
+    counters.withLock { $0.halfOpenAttempts = reported }
+  }
+
   private func handleRecord(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-    guard let packet = RecordDecoder.decode(bytes, clockOffset: clockOffset) else {
+    guard let packet = RecordDecoder.decode(bytes, clockOffset: clockOffset.load(ordering: .relaxed)) else {
       counters.withLock { $0.malformedRecords += 1 }
       return 0
     }
@@ -138,9 +160,18 @@ public final class CaptureSession: @unchecked Sendable {
     let delivered = batch
     batch.removeAll(keepingCapacity: true)
     let result = continuation?.yield(delivered)
+    var droppedEnds: UInt64 = 0
+    if case .dropped = result {
+      for record in delivered {
+        if case .socket(let change) = record, change.transition != .established { droppedEnds += 1 }
+      }
+    }
     counters.withLock { counters in
       counters.records += UInt64(delivered.count)
-      if case .dropped = result { counters.queueDrops += UInt64(delivered.count) }
+      if case .dropped = result {
+        counters.queueDrops += UInt64(delivered.count)
+        counters.queueDroppedEnds += droppedEnds
+      }
     }
   }
 

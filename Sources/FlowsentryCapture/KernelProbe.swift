@@ -25,6 +25,11 @@ final class KernelProbe: @unchecked Sendable {
       throw .loadFailed(errno, kernelLog: LibbpfLog.shared.takeLines())
     }
     handle = probe
+    let version = cfs_probe_record_version(probe)
+    guard version == UInt32(FS_RECORD_VERSION) else {
+      close()
+      throw .recordVersionMismatch(object: version, expected: UInt32(FS_RECORD_VERSION))
+    }
 
     let cgroupFD = open(cgroup.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     guard cgroupFD >= 0 else {
@@ -47,6 +52,18 @@ final class KernelProbe: @unchecked Sendable {
   /// Blocks up to `timeoutMilliseconds`; returns records handled or a negative errno.
   func poll(timeoutMilliseconds: Int32) -> Int32 {
     cfs_probe_poll(handle, timeoutMilliseconds)
+  }
+
+  /// Visits the half-open map; `visit` returns true to delete an entry it has accounted for.
+  func scanHalfOpen(context: UnsafeMutableRawPointer, visit: cfs_half_open_function) {
+    guard let handle else { return }
+    _ = cfs_probe_half_open_scan(handle, visit, context)
+  }
+
+  /// Detaches the programs: nothing new reaches the ring buffer, what it holds can still be read.
+  func detach() {
+    guard let handle else { return }
+    cfs_probe_detach(handle)
   }
 
   func counter(_ counter: fs_counter) -> UInt64 {

@@ -74,6 +74,12 @@ func monotonicNanoseconds() -> Int64 {
 }
 
 /// Adds to a CLOCK_BOOTTIME reading (what eBPF programs stamp) to get wall-clock time.
+func bootTimeNanoseconds() -> Int64 {
+  var boot = timespec()
+  clock_gettime(CLOCK_BOOTTIME, &boot)
+  return Int64(boot.tv_sec) * 1_000_000_000 + Int64(boot.tv_nsec)
+}
+
 func bootTimeToWallClockOffset() -> Int64 {
   var wall = timespec()
   var boot = timespec()

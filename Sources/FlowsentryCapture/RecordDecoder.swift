@@ -42,11 +42,13 @@ enum RecordDecoder {
     guard let header = Header(record.header, bytes, clockOffset: clockOffset) else { return nil }
     var process: ProcessIdentity?
     if record.owner_known != 0 {
-      process = ProcessIdentity(pid: record.owner_pid, uid: record.owner_uid, command: command(bytes))
+      process = ProcessIdentity(
+        pid: record.owner_pid, uid: record.owner_uid, command: command(bytes, at: ownerCommandOffset))
     }
     return TCPPacketObservation(
       timestamp: header.timestamp, hook: header.hook, source: header.source, destination: header.destination,
       flags: TCPFlags(rawValue: record.tcp_flags),
+      networkNamespace: record.header.netns_cookie,
       sequence: record.sequence,
       acknowledgment: record.acknowledgment,
       socketState: record.socket_state == 0 ? nil : record.socket_state,
@@ -64,6 +66,7 @@ enum RecordDecoder {
     switch bytes.loadUnaligned(as: UInt32.self) {
     case FS_RECORD_TCP.rawValue: return decodeTCP(bytes, clockOffset: clockOffset).map(CapturedRecord.tcp)
     case FS_RECORD_DNS.rawValue: return decodeDNS(bytes, clockOffset: clockOffset).map(CapturedRecord.dns)
+    case FS_RECORD_FLOW.rawValue: return decodeFlow(bytes, clockOffset: clockOffset).map(CapturedRecord.socket)
     default: return nil
     }
   }
@@ -78,8 +81,49 @@ enum RecordDecoder {
       timestamp: header.timestamp, hook: header.hook, source: header.source, destination: header.destination,
       transport: record.transport == 6 ? .tcp : .udp,
       cgroupID: header.cgroupID,
+      networkNamespace: record.header.netns_cookie,
       messageLength: Int(record.message_length),
       payload: Array(UnsafeRawBufferPointer(rebasing: bytes[dnsPayloadOffset..<dnsPayloadOffset + length])))
+  }
+
+  private static let flowRecordSize = MemoryLayout<fs_flow_record>.size
+  private static let flowOwnerCommandOffset = MemoryLayout<fs_flow_record>.offset(of: \.owner_comm)!
+
+  /// Decodes a socket state change; nil for a wrong size, family or an unknown transition.
+  static func decodeFlow(_ bytes: UnsafeRawBufferPointer, clockOffset: Int64) -> SocketStateChange? {
+    guard bytes.count >= flowRecordSize else { return nil }
+    let record = bytes.loadUnaligned(as: fs_flow_record.self)
+    guard let header = Header(record.header, bytes, clockOffset: clockOffset) else { return nil }
+    let direction: ConnectionDirection =
+      record.direction == UInt8(FS_DIRECTION_INCOMING.rawValue) ? .incoming : .outgoing
+    let transition: SocketStateChange.Transition
+    switch UInt32(record.transition) {
+    case FS_FLOW_BEGIN.rawValue:
+      transition = .established
+    case FS_FLOW_END.rawValue:
+      let side: Side = record.terminated_by == UInt8(FS_SIDE_REMOTE.rawValue) ? .remote : .local
+      switch UInt32(record.close_reason) {
+      case FS_CLOSE_FIN.rawValue: transition = .ended(.fin, by: side)
+      case FS_CLOSE_RST.rawValue: transition = .ended(.rst, by: side)
+      case FS_CLOSE_REFUSED.rawValue: transition = .ended(.refused, by: side)
+      case FS_CLOSE_TIMEOUT.rawValue: transition = .ended(.timeout, by: side)
+      default: return nil
+      }
+    default:
+      return nil
+    }
+    var process: ProcessIdentity?
+    if record.owner_known != 0 {
+      process = ProcessIdentity(
+        pid: record.owner_pid, uid: record.owner_uid, command: command(bytes, at: flowOwnerCommandOffset))
+    }
+    // A dual-stack socket sees IPv4 peers as ::ffff:a.b.c.d; the packets themselves are IPv4.
+    return SocketStateChange(
+      timestamp: header.timestamp, transition: transition, direction: direction,
+      local: Endpoint(header.source.address.unmappingIPv4, header.source.port),
+      remote: Endpoint(header.destination.address.unmappingIPv4, header.destination.port),
+      cgroupID: header.cgroupID, socketCookie: record.header.socket_cookie,
+      networkNamespace: record.header.netns_cookie, process: process)
   }
 
   fileprivate static func address(_ bytes: UnsafeRawBufferPointer, at offset: Int, family: UInt8) -> IPAddress? {
@@ -95,8 +139,8 @@ enum RecordDecoder {
     }
   }
 
-  private static func command(_ bytes: UnsafeRawBufferPointer) -> String {
-    let field = UnsafeRawBufferPointer(rebasing: bytes[ownerCommandOffset..<ownerCommandOffset + Int(FS_COMM_LEN)])
+  private static func command(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> String {
+    let field = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + Int(FS_COMM_LEN)])
     let length = field.firstIndex(of: 0) ?? field.count
     return String(decoding: UnsafeRawBufferPointer(rebasing: field[0..<length]), as: UTF8.self)
   }

@@ -1,4 +1,4 @@
-/// A DNS message seen leaving or reaching a local socket from a DNS port (a response).
+/// A DNS message seen leaving or reaching a local socket to or from a DNS port: a question or an answer.
 public struct DNSPacketObservation: Sendable {
   public enum Transport: String, Sendable {
     case udp
@@ -11,14 +11,17 @@ public struct DNSPacketObservation: Sendable {
   public var destination: Endpoint
   public var transport: Transport
   public var cgroupID: UInt64
+  /// The network namespace the message was seen in (0 when unknown): answers name flows only there.
+  public var networkNamespace: UInt64
   /// The message's size on the wire; larger than `payload.count` when the capture cut it.
   public var messageLength: Int
   public var payload: [UInt8]
 
   public init(
     timestamp: WallClockNanoseconds, hook: Hook, source: Endpoint, destination: Endpoint, transport: Transport,
-    cgroupID: UInt64 = 0, messageLength: Int, payload: [UInt8]
+    cgroupID: UInt64 = 0, networkNamespace: UInt64 = 0, messageLength: Int, payload: [UInt8]
   ) {
+    self.networkNamespace = networkNamespace
     self.timestamp = timestamp
     self.hook = hook
     self.source = source
@@ -34,7 +37,9 @@ public struct DNSPacketObservation: Sendable {
 /// flows it names.
 public enum CapturedRecord: Sendable {
   case tcp(TCPPacketObservation)
+  case socket(SocketStateChange)
   case dns(DNSPacketObservation)
+  case halfOpen(HalfOpenObservation)
 }
 
 /// `net_packet_dns`: a DNS response and what it resolved.

@@ -48,6 +48,9 @@ public enum CloseReason: String, Hashable, Sendable {
   case rst
   /// A connection attempt (SYN) answered by RST: nothing listened, or a firewall rejected it.
   case refused
+  /// The local stack gave up: retransmission, keepalive or connect timeout, or an ICMP error
+  /// (the peer, or the path to it, went silent).
+  case timeout
 }
 
 public enum Side: String, Hashable, Sendable {

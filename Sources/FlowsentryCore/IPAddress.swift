@@ -32,6 +32,16 @@ public enum IPAddress: Hashable, Sendable {
   }
 }
 
+extension IPAddress {
+  /// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it stands for; others unchanged.
+  public var unmappingIPv4: IPAddress {
+    if case .v6(let high, let low) = self, high == 0, low >> 32 == 0xffff {
+      return .v4(UInt32(truncatingIfNeeded: low))
+    }
+    return self
+  }
+}
+
 extension IPAddress: CustomStringConvertible {
   /// Dotted quad for IPv4; RFC 5952 canonical text for IPv6 (lower case, longest zero run as "::").
   public var description: String {

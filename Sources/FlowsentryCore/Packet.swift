@@ -49,7 +49,8 @@ public struct ProcessIdentity: Hashable, Sendable {
 public typealias WallClockNanoseconds = Int64
 
 /// A TCP packet that can move a flow between states (SYN+ACK, FIN or RST), seen from one local socket.
-/// Produced by live capture (FlowsentryCapture) or by any other source of packets.
+/// Live capture sends only FIN/RST of sockets older than the monitor and the kernel's refusals (the
+/// socket's own state changes, `SocketStateChange`, carry everything else); a capture file sends all.
 public struct TCPPacketObservation: Sendable {
   public var timestamp: WallClockNanoseconds
   public var hook: Hook
@@ -63,12 +64,15 @@ public struct TCPPacketObservation: Sendable {
   public var cgroupID: UInt64
   public var socketCookie: UInt64
   public var process: ProcessIdentity?
+  /// The network namespace the packet was seen in (0 when unknown).
+  public var networkNamespace: UInt64
 
   public init(
     timestamp: WallClockNanoseconds, hook: Hook, source: Endpoint, destination: Endpoint, flags: TCPFlags,
-    sequence: UInt32 = 1, acknowledgment: UInt32 = 1, socketState: UInt8? = nil, cgroupID: UInt64 = 0,
-    socketCookie: UInt64 = 0, process: ProcessIdentity? = nil
+    networkNamespace: UInt64 = 0, sequence: UInt32 = 1, acknowledgment: UInt32 = 1, socketState: UInt8? = nil,
+    cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil
   ) {
+    self.networkNamespace = networkNamespace
     self.timestamp = timestamp
     self.hook = hook
     self.source = source
@@ -85,4 +89,63 @@ public struct TCPPacketObservation: Sendable {
   /// The local socket's end: the sender of an egress packet, the receiver of an ingress one.
   public var local: Endpoint { hook == .egress ? source : destination }
   public var remote: Endpoint { hook == .egress ? destination : source }
+}
+
+/// A local socket's flow began or ended, as the TCP stack itself decided: the begin when the
+/// handshake completed (the socket reached ESTABLISHED), the end at its first state change out of
+/// ESTABLISHED (a FIN sent or accepted) or into CLOSE (an accepted RST, a timeout, an abort).
+/// Unlike a packet, it cannot be forged from the network: the stack has already validated it.
+public struct SocketStateChange: Sendable {
+  public enum Transition: Sendable, Equatable {
+    case established
+    case ended(CloseReason, by: Side)
+  }
+
+  public var timestamp: WallClockNanoseconds
+  public var transition: Transition
+  public var direction: ConnectionDirection
+  public var local: Endpoint
+  public var remote: Endpoint
+  public var cgroupID: UInt64
+  public var socketCookie: UInt64
+  public var networkNamespace: UInt64
+  public var process: ProcessIdentity?
+
+  public init(
+    timestamp: WallClockNanoseconds, transition: Transition, direction: ConnectionDirection, local: Endpoint,
+    remote: Endpoint, cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, networkNamespace: UInt64 = 0,
+    process: ProcessIdentity? = nil
+  ) {
+    self.timestamp = timestamp
+    self.transition = transition
+    self.direction = direction
+    self.local = local
+    self.remote = remote
+    self.cgroupID = cgroupID
+    self.socketCookie = socketCookie
+    self.networkNamespace = networkNamespace
+    self.process = process
+  }
+}
+
+/// Incoming SYNs from one remote that reached a listening socket but never completed a handshake,
+/// counted in the kernel and reported once settled. No flow exists for them.
+public struct HalfOpenObservation: Sendable, Equatable {
+  public var timestamp: WallClockNanoseconds
+  public var remote: IPAddress
+  /// The local port of the latest such SYN.
+  public var localPort: UInt16
+  public var attempts: UInt64
+  public var networkNamespace: UInt64
+
+  public init(
+    timestamp: WallClockNanoseconds, remote: IPAddress, localPort: UInt16, attempts: UInt64,
+    networkNamespace: UInt64 = 0
+  ) {
+    self.timestamp = timestamp
+    self.remote = remote
+    self.localPort = localPort
+    self.attempts = attempts
+    self.networkNamespace = networkNamespace
+  }
 }

@@ -1,32 +1,67 @@
 import FlowsentryCore
 
-/// The enrichment stage: reads DNS responses into the cache, names flow endpoints from it, and
-/// turns each response into a `net_packet_dns` event.
+/// The enrichment stage: matches DNS answers to the questions local sockets asked, reads the
+/// accepted ones into the cache, names flow endpoints from it, and turns each accepted answer into
+/// a `net_packet_dns` event.
 public struct DNSEnricher {
+  public struct Configuration: Sendable {
+    public var cache = DNSCache.Configuration()
+    /// Questions waiting for their answer at most; the least recently asked is evicted beyond it.
+    public var pendingQuestions = 16_384
+    /// How long a question waits for its answer.
+    public var questionTimeoutNanoseconds: Int64 = 30_000_000_000
+    public init() {}
+  }
+
   public struct Counters: Sendable, Equatable {
     public var messages: UInt64 = 0
     /// Messages that could not be parsed at all: counted and dropped.
     public var malformed: UInt64 = 0
     /// Messages whose answers ran out before their end (cut in transit or by the capture cap).
     public var incomplete: UInt64 = 0
+    /// Questions sent by local sockets.
+    public var questions: UInt64 = 0
+    /// Answers to those questions, accepted into the cache.
+    public var answered: UInt64 = 0
+    /// Answers that reached a local socket without a matching question: ignored.
+    public var unsolicited: UInt64 = 0
+    /// Answers that came after the question's timeout: ignored.
+    public var late: UInt64 = 0
+    /// Questions evicted unanswered because `pendingQuestions` were waiting.
+    public var questionsEvicted: UInt64 = 0
+    public var questionsPending: Int = 0
+    /// Questions that reached, and answers that left, a local DNS server: its clients' business.
+    public var served: UInt64 = 0
     public var cache = DNSCache.Counters()
     public init() {}
   }
 
   public private(set) var cache: DNSCache
   private var parsingCounters = Counters()
+  private var matcher: QuestionMatcher
 
-  public init(configuration: DNSCache.Configuration = DNSCache.Configuration()) {
-    cache = DNSCache(configuration: configuration)
+  public init(configuration: Configuration = Configuration()) {
+    cache = DNSCache(configuration: configuration.cache)
+    matcher = QuestionMatcher(
+      capacity: configuration.pendingQuestions, timeoutNanoseconds: configuration.questionTimeoutNanoseconds)
   }
 
   public var counters: Counters {
     var counters = parsingCounters
     counters.cache = cache.counters
+    let matching = matcher.counters
+    counters.questions = matching.asked
+    counters.answered = matching.answered
+    counters.unsolicited = matching.unsolicited
+    counters.late = matching.late
+    counters.questionsEvicted = matching.evicted
+    counters.questionsPending = matching.pending
     return counters
   }
 
-  /// Parses a response, caches what it resolved, and returns it as an event (nil when malformed).
+  /// Parses a message. A question a local socket sent is remembered; an answer that reached a
+  /// local socket is cached and returned as an event only when it answers such a question.
+  /// Everything else returns nil, counted.
   public mutating func observe(_ packet: DNSPacketObservation) -> DNSEvent? {
     parsingCounters.messages += 1
     let message: DNSMessage
@@ -34,6 +69,16 @@ public struct DNSEnricher {
       message = try DNSParser.parse(packet.payload)
     } catch {
       parsingCounters.malformed += 1
+      return nil
+    }
+    switch (message.isResponse, packet.hook) {
+    case (false, .egress):
+      matcher.asked(message, in: packet)
+      return nil
+    case (true, .ingress):
+      guard matcher.accepts(message, in: packet) else { return nil }
+    default:
+      parsingCounters.served += 1
       return nil
     }
     let cut = message.incomplete || packet.messageLength > packet.payload.count

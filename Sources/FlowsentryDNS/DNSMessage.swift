@@ -1,6 +1,7 @@
 import FlowsentryCore
 
-/// A parsed DNS response: only what the cache and the `net_packet_dns` event need.
+/// A parsed DNS message (question or answer): only what matching, the cache and the
+/// `net_packet_dns` event need.
 public struct DNSMessage: Equatable, Sendable {
   public enum RecordData: Equatable, Sendable {
     case address(IPAddress)
@@ -19,6 +20,8 @@ public struct DNSMessage: Equatable, Sendable {
   /// The TC bit: the server cut the message itself.
   public var isTruncated: Bool
   public var questions: [String]
+  /// The type (QTYPE) of each question, in order.
+  public var questionTypes: [UInt16] = []
   /// A, AAAA and CNAME answers of class IN; other types are skipped.
   public var answers: [Answer]
   /// Answers that could not be read because the bytes ran out (a message cut short in transit or by the capture cap).
@@ -60,6 +63,7 @@ public enum DNSParser {
       let name = try reader.name()
       guard reader.skip(4) else { throw .truncatedSection }
       message.questions.append(name)
+      message.questionTypes.append(reader.u16(at: reader.offset - 4))
     }
     for _ in 0..<min(answerCount, maximumRecordsPerSection) {
       do {

@@ -1,7 +1,8 @@
 import FlowsentryCore
 
-/// Turns SYN+ACK / FIN / RST observations into exactly one `net_flow_tcp_begin` and one
-/// `net_flow_tcp_end` per flow and local socket.
+/// Turns socket state changes (live) and SYN+ACK / FIN / RST packets (capture files, and sockets
+/// older than the monitor) into exactly one `net_flow_tcp_begin` and one `net_flow_tcp_end` per flow
+/// and local socket.
 ///
 /// A flow is keyed by its local and remote endpoints (and cgroup), so the two ends of a loopback
 /// connection are two flows: one outgoing, one incoming. Flows whose end was reported are kept a
@@ -105,70 +106,113 @@ public struct FlowTracker {
     self.isListening = isListening
   }
 
-  /// Feeds one observation; appends the events it causes (zero or one) to `events`.
+  /// Feeds one packet; appends the events it causes (zero or one) to `events`.
   public mutating func observe(_ packet: TCPPacketObservation, into events: inout [FlowEvent]) {
     counters.observations += 1
     forgetExpiredEndedFlows(now: packet.timestamp)
     let key = FlowKey(local: packet.local, remote: packet.remote, cgroupID: packet.cgroupID)
+    let flow = FlowContext(
+      timestamp: packet.timestamp, cgroupID: packet.cgroupID, socketCookie: packet.socketCookie,
+      process: packet.process)
 
-    if packet.flags.contains(.rst) {
-      terminate(key, packet, reason: .rst, into: &events)
-    } else if packet.flags.contains(.fin) {
-      terminate(key, packet, reason: .fin, into: &events)
+    if packet.flags.contains(.rst) || packet.flags.contains(.fin) {
+      let reason: CloseReason = packet.flags.contains(.rst) ? .rst : .fin
+      let terminatedBy: Side = packet.hook == .egress ? .local : .remote
+      let isListening = self.isListening
+      end(
+        key, flow, reason: reason, terminatedBy: terminatedBy, terminator: packet.source, other: packet.destination,
+        into: &events
+      ) {
+        if reason == .rst && Self.isRefusal(packet) {
+          // The refusing side sent the RST; the one refused is the one that asked.
+          return (terminatedBy == .remote ? .outgoing : .incoming, .refused)
+        }
+        return (isListening(packet.local) ? .incoming : .outgoing, reason)
+      }
     } else if packet.flags.isSuperset(of: [.syn, .ack]) {
-      begin(key, packet, into: &events)
+      // The SYN+ACK's sender is the responder, so the initiator is its receiver.
+      let direction: ConnectionDirection = packet.hook == .egress ? .incoming : .outgoing
+      begin(key, flow, direction: direction, initiator: packet.destination, responder: packet.source, into: &events)
     }
     counters.openFlows = openFlows.count
   }
 
-  private mutating func begin(_ key: FlowKey, _ packet: TCPPacketObservation, into events: inout [FlowEvent]) {
+  /// Feeds one socket state change (live capture's view of what the stack accepted).
+  public mutating func observe(_ change: SocketStateChange, into events: inout [FlowEvent]) {
+    counters.observations += 1
+    forgetExpiredEndedFlows(now: change.timestamp)
+    let key = FlowKey(local: change.local, remote: change.remote, cgroupID: change.cgroupID)
+    let flow = FlowContext(
+      timestamp: change.timestamp, cgroupID: change.cgroupID, socketCookie: change.socketCookie,
+      process: change.process)
+    switch change.transition {
+    case .established:
+      let outgoing = change.direction == .outgoing
+      begin(
+        key, flow, direction: change.direction, initiator: outgoing ? change.local : change.remote,
+        responder: outgoing ? change.remote : change.local, into: &events)
+    case .ended(let reason, let side):
+      end(
+        key, flow, reason: reason, terminatedBy: side, terminator: side == .local ? change.local : change.remote,
+        other: side == .local ? change.remote : change.local, into: &events
+      ) { (change.direction, reason) }
+    }
+    counters.openFlows = openFlows.count
+  }
+
+  /// What every event of one observation shares.
+  private struct FlowContext {
+    var timestamp: WallClockNanoseconds
+    var cgroupID: UInt64
+    var socketCookie: UInt64
+    var process: ProcessIdentity?
+  }
+
+  private mutating func begin(
+    _ key: FlowKey, _ flow: FlowContext, direction: ConnectionDirection, initiator: Endpoint, responder: Endpoint,
+    into events: inout [FlowEvent]
+  ) {
     if openFlows.touch(key) != nil {
       counters.repeatedHandshakes += 1
       return
     }
     // A new handshake on a recently ended tuple is a new connection reusing the ports.
     endedFlows.removeValue(for: key)
-    // The SYN+ACK's sender is the responder, so the initiator is its receiver.
-    let direction: ConnectionDirection = packet.hook == .egress ? .incoming : .outgoing
-    let flow = OpenFlow(beganAt: packet.timestamp, direction: direction, process: packet.process)
-    if openFlows.insert(flow, for: key) != nil {
+    let open = OpenFlow(beganAt: flow.timestamp, direction: direction, process: flow.process)
+    if openFlows.insert(open, for: key) != nil {
       counters.evictedOpenFlows += 1
     }
     counters.beginEvents += 1
     events.append(
       FlowEvent(
-        name: .netFlowTCPBegin, timestamp: packet.timestamp, direction: direction,
-        source: packet.destination, destination: packet.source, cgroupID: packet.cgroupID,
-        socketCookie: packet.socketCookie, process: packet.process))
+        name: .netFlowTCPBegin, timestamp: flow.timestamp, direction: direction, source: initiator,
+        destination: responder, cgroupID: flow.cgroupID, socketCookie: flow.socketCookie, process: flow.process))
   }
 
-  private mutating func terminate(
-    _ key: FlowKey, _ packet: TCPPacketObservation, reason: CloseReason, into events: inout [FlowEvent]
+  /// Ends a flow once. `withoutBegin` gives the direction and reason when no begin was seen.
+  private mutating func end(
+    _ key: FlowKey, _ flow: FlowContext, reason: CloseReason, terminatedBy: Side, terminator: Endpoint,
+    other: Endpoint, into events: inout [FlowEvent],
+    withoutBegin: () -> (ConnectionDirection, CloseReason)
   ) {
     if endedFlows.touch(key) != nil {
       counters.repeatedTerminations += 1
       return
     }
-    let terminatedBy: Side = packet.hook == .egress ? .local : .remote
     var event = FlowEvent(
-      name: .netFlowTCPEnd, timestamp: packet.timestamp, direction: .outgoing, source: packet.source,
-      destination: packet.destination, closeReason: reason, terminatedBy: terminatedBy,
-      cgroupID: packet.cgroupID, socketCookie: packet.socketCookie, process: packet.process)
+      name: .netFlowTCPEnd, timestamp: flow.timestamp, direction: .outgoing, source: terminator,
+      destination: other, closeReason: reason, terminatedBy: terminatedBy,
+      cgroupID: flow.cgroupID, socketCookie: flow.socketCookie, process: flow.process)
 
-    if let flow = openFlows.removeValue(for: key) {
-      event.direction = flow.direction
-      event.durationNanoseconds = packet.timestamp - flow.beganAt
-      event.process = packet.process ?? flow.process
-    } else if reason == .rst && isRefusal(packet) {
-      event.closeReason = .refused
-      // The refusing side sent the RST; the one refused is the one that asked.
-      event.direction = terminatedBy == .remote ? .outgoing : .incoming
-      counters.endsWithoutBegin += 1
+    if let open = openFlows.removeValue(for: key) {
+      event.direction = open.direction
+      event.durationNanoseconds = flow.timestamp - open.beganAt
+      event.process = flow.process ?? open.process
     } else {
-      event.direction = isListening(packet.local) ? .incoming : .outgoing
+      (event.direction, event.closeReason) = withoutBegin()
       counters.endsWithoutBegin += 1
     }
-    endedFlows.insert(packet.timestamp, for: key)
+    endedFlows.insert(flow.timestamp, for: key)
     counters.endEvents += 1
     events.append(event)
   }
@@ -176,8 +220,8 @@ public struct FlowTracker {
   /// A RST answering a SYN: the asking socket is still in SYN_SENT, or (when the state is not
   /// known, as for the kernel's own replies to a closed port) the RST acknowledges a segment
   /// that carried no ACK, which gives it sequence number 0 (RFC 9293, 3.10.7.1).
-  private func isRefusal(_ packet: TCPPacketObservation) -> Bool {
-    if packet.socketState == Self.synSentState { return true }
+  private static func isRefusal(_ packet: TCPPacketObservation) -> Bool {
+    if packet.socketState == synSentState { return true }
     return packet.flags.contains(.ack) && packet.sequence == 0
   }
 

@@ -126,6 +126,7 @@ extension CloseReason {
     case .fin: return "fin"
     case .rst: return "rst"
     case .refused: return "refused"
+    case .timeout: return "timeout"
     }
   }
 }

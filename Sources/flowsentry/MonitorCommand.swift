@@ -100,8 +100,8 @@ struct MonitorCommand: AsyncParsableCommand {
     var captureConfiguration = CaptureSession.Configuration()
     captureConfiguration.ringBufferBytes = ringBufferBytes
     captureConfiguration.dnsPorts = parsedDNSPorts ?? [53]
-    var dnsConfiguration = DNSCache.Configuration()
-    dnsConfiguration.capacity = dnsCacheSize
+    var dnsConfiguration = DNSEnricher.Configuration()
+    dnsConfiguration.cache.capacity = dnsCacheSize
     let session: CaptureSession
     do {
       session = try CaptureSession(cgroupPath: cgroup, configuration: captureConfiguration)

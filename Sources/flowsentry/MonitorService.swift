@@ -16,7 +16,7 @@ final class MonitorService: Service, @unchecked Sendable {
   private let session: CaptureSession
   private let selection: Set<EventName>
   private let trackerConfiguration: FlowTracker.Configuration
-  private let dnsConfiguration: DNSCache.Configuration
+  private let dnsConfiguration: DNSEnricher.Configuration
   private let dnsCounters = Mutex(DNSEnricher.Counters())
   private let ruleCounters = Mutex(RuleEngine.Counters())
   private let rulePaths: [String]
@@ -32,7 +32,7 @@ final class MonitorService: Service, @unchecked Sendable {
   init(
     session: CaptureSession, selection: Set<EventName>, rules: RuleSet, rulePaths: [String],
     trackerConfiguration: FlowTracker.Configuration,
-    dnsConfiguration: DNSCache.Configuration, statsIntervalSeconds: Int, logger: Logger
+    dnsConfiguration: DNSEnricher.Configuration, statsIntervalSeconds: Int, logger: Logger
   ) {
     self.dnsConfiguration = dnsConfiguration
     self.initialRules = rules
@@ -78,8 +78,9 @@ final class MonitorService: Service, @unchecked Sendable {
           var printed: UInt64 = 0
           for record in batch {
             switch record {
-            case .tcp(let packet):
-              tracker.observe(packet, into: &flowEvents)
+            case .tcp, .socket:
+              if case .tcp(let packet) = record { tracker.observe(packet, into: &flowEvents) }
+              if case .socket(let change) = record { tracker.observe(change, into: &flowEvents) }
               for var event in flowEvents {
                 enricher.enrich(&event)
                 engine.process(.flow(event), at: event.timestamp, into: &alerts)
@@ -97,6 +98,8 @@ final class MonitorService: Service, @unchecked Sendable {
                 sink.receive(.dns(event))
                 printed += 1
               }
+            case .halfOpen:
+              break
             }
             for alert in alerts { sink.receive(alert) }
             alerts.removeAll(keepingCapacity: true)
@@ -139,14 +142,22 @@ final class MonitorService: Service, @unchecked Sendable {
     let dns = dnsCounters.withLock { $0 }
     let rules = ruleCounters.withLock { $0 }
     let capture = session.statistics
+    let kernel = capture.kernel
     let seconds = String(format: "%.1f", Date().timeIntervalSince(startedAt))
     return "\(seconds)s: events printed \(printedEvents.load(ordering: .relaxed)) "
       + "(begin \(flows.beginEvents), end \(flows.endEvents), ends without begin \(flows.endsWithoutBegin)); "
-      + "packets \(capture.records); drops: kernel ring buffer \(capture.kernelDrops), "
-      + "queue \(capture.queueDrops), malformed \(capture.malformedRecords); "
+      + "records \(capture.records); drops: kernel ring buffer \(capture.kernelDrops) (ends \(kernel.endsLost)), "
+      + "queue \(capture.queueDrops) (ends \(capture.queueDroppedEnds)), malformed \(capture.malformedRecords); "
+      + "ignored by the kernel: unexpected syn-ack \(kernel.unexpectedSYNACKs), "
+      + "fin/rst out of sequence \(kernel.untrackedOutOfSequence), fin/rst without socket \(kernel.noSocket), "
+      + "short packets \(kernel.shortPackets), ipv4 fragments \(kernel.ipv4Fragments), "
+      + "ipv6 unparsed \(kernel.ipv6Unparsed), not ip \(kernel.notIP), no socket storage \(kernel.noStorage); "
+      + "incoming syns \(kernel.incomingSYNs), half-open \(capture.halfOpenAttempts); "
       + "flows open \(flows.openFlows), evicted \(flows.evictedOpenFlows); "
       + "repeats ignored: handshakes \(flows.repeatedHandshakes), terminations \(flows.repeatedTerminations); "
       + "dns: messages \(dns.messages), malformed \(dns.malformed), incomplete \(dns.incomplete), "
+      + "questions \(dns.questions), answered \(dns.answered), unsolicited \(dns.unsolicited), late \(dns.late), "
+      + "questions evicted \(dns.questionsEvicted), served \(dns.served), "
       + "cut by capture \(capture.dnsMessagesCut), cache entries \(dns.cache.entries), hits \(dns.cache.hits), "
       + "misses \(dns.cache.misses), expired \(dns.cache.expired), evictions \(dns.cache.evictions); "
       + "rules: matches \(rules.matches), alerts \(rules.alerts), suppressed \(rules.suppressed), "

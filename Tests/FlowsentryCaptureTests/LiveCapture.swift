@@ -22,11 +22,14 @@ final class LiveCapture: Sendable {
       var enricher = DNSEnricher()
       var events: [FlowEvent] = []
       var dnsEvents: [DNSEvent] = []
+      var halfOpen: [HalfOpenObservation] = []
       for await batch in packets {
         for record in batch {
           switch record {
           case .tcp(let packet): tracker.observe(packet, into: &events)
+          case .socket(let change): tracker.observe(change, into: &events)
           case .dns(let packet): enricher.observe(packet).map { dnsEvents.append($0) }
+          case .halfOpen(let attempt): halfOpen.append(attempt)
           }
           for index in events.indices { enricher.enrich(&events[index]) }
           let counters = tracker.counters
@@ -34,11 +37,13 @@ final class LiveCapture: Sendable {
           collected.withLock {
             $0.events += events
             $0.dnsEvents += dnsEvents
+            $0.halfOpen += halfOpen
             $0.counters = counters
             $0.dnsCounters = dnsCounters
           }
           events.removeAll()
           dnsEvents.removeAll()
+          halfOpen.removeAll()
         }
       }
     }
@@ -46,6 +51,7 @@ final class LiveCapture: Sendable {
 
   var events: [FlowEvent] { collected.withLock { $0.events } }
   var dnsEvents: [DNSEvent] { collected.withLock { $0.dnsEvents } }
+  var halfOpen: [HalfOpenObservation] { collected.withLock { $0.halfOpen } }
   var counters: FlowTracker.Counters { collected.withLock { $0.counters } }
   var dnsCounters: DNSEnricher.Counters { collected.withLock { $0.dnsCounters } }
 
@@ -70,6 +76,7 @@ final class Collected: Sendable {
   struct State {
     var events: [FlowEvent] = []
     var dnsEvents: [DNSEvent] = []
+    var halfOpen: [HalfOpenObservation] = []
     var counters = FlowTracker.Counters()
     var dnsCounters = DNSEnricher.Counters()
   }

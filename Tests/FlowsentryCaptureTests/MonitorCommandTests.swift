@@ -40,7 +40,7 @@ struct MonitorCommandTests {
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)
     #expect(monitor.stderr.contains("stopped."))
-    #expect(monitor.stderr.contains("drops: kernel ring buffer 0, queue 0"))
+    #expect(monitor.stderr.contains("drops: kernel ring buffer 0 (ends 0), queue 0 (ends 0)"))
     #expect(try attachedPrograms(cgroup.path).isEmpty)
   }
 

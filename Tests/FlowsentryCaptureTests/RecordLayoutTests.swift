@@ -10,13 +10,16 @@ import Testing
     }
     typealias Header = fs_record_header
     typealias TCP = fs_tcp_record
+    typealias Flow = fs_flow_record
+    typealias DNS = fs_dns_record
+    typealias HalfOpenKey = fs_half_open_key
+    typealias HalfOpenValue = fs_half_open_value
     switch name {
     case "fs_record_header.kind": return field(\Header.kind, MemoryLayout<UInt32>.size)
     case "fs_record_header.hook": return field(\Header.hook, 1)
     case "fs_record_header.family": return field(\Header.family, 1)
     case "fs_record_header.source_port": return field(\Header.source_port, 2)
     case "fs_record_header.destination_port": return field(\Header.destination_port, 2)
-    case "fs_record_header.socket_uid": return field(\Header.socket_uid, 4)
     case "fs_record_header.timestamp_ns": return field(\Header.timestamp_ns, 8)
     case "fs_record_header.cgroup_id": return field(\Header.cgroup_id, 8)
     case "fs_record_header.socket_cookie": return field(\Header.socket_cookie, 8)
@@ -24,6 +27,7 @@ import Testing
       return field(\Header.source_address, MemoryLayout.size(ofValue: Header().source_address))
     case "fs_record_header.destination_address":
       return field(\Header.destination_address, MemoryLayout.size(ofValue: Header().destination_address))
+    case "fs_record_header.netns_cookie": return field(\Header.netns_cookie, 8)
     case "fs_tcp_record.header": return field(\TCP.header, MemoryLayout<Header>.size)
     case "fs_tcp_record.sequence": return field(\TCP.sequence, 4)
     case "fs_tcp_record.acknowledgment": return field(\TCP.acknowledgment, 4)
@@ -33,12 +37,37 @@ import Testing
     case "fs_tcp_record.owner_pid": return field(\TCP.owner_pid, 4)
     case "fs_tcp_record.owner_uid": return field(\TCP.owner_uid, 4)
     case "fs_tcp_record.owner_comm": return field(\TCP.owner_comm, MemoryLayout.size(ofValue: TCP().owner_comm))
+    case "fs_flow_record.header": return field(\Flow.header, MemoryLayout<Header>.size)
+    case "fs_flow_record.transition": return field(\Flow.transition, 1)
+    case "fs_flow_record.direction": return field(\Flow.direction, 1)
+    case "fs_flow_record.close_reason": return field(\Flow.close_reason, 1)
+    case "fs_flow_record.terminated_by": return field(\Flow.terminated_by, 1)
+    case "fs_flow_record.old_state": return field(\Flow.old_state, 1)
+    case "fs_flow_record.new_state": return field(\Flow.new_state, 1)
+    case "fs_flow_record.owner_known": return field(\Flow.owner_known, 1)
+    case "fs_flow_record.owner_pid": return field(\Flow.owner_pid, 4)
+    case "fs_flow_record.owner_uid": return field(\Flow.owner_uid, 4)
+    case "fs_flow_record.owner_comm": return field(\Flow.owner_comm, MemoryLayout.size(ofValue: Flow().owner_comm))
+    case "fs_flow_record.socket_error": return field(\Flow.socket_error, 4)
+    case "fs_dns_record.header": return field(\DNS.header, MemoryLayout<Header>.size)
+    case "fs_dns_record.message_length": return field(\DNS.message_length, 2)
+    case "fs_dns_record.payload_length": return field(\DNS.payload_length, 2)
+    case "fs_dns_record.transport": return field(\DNS.transport, 1)
+    case "fs_dns_record.payload": return field(\DNS.payload, MemoryLayout.size(ofValue: DNS().payload))
+    case "fs_half_open_key.family": return field(\HalfOpenKey.family, 1)
+    case "fs_half_open_key.address":
+      return field(\HalfOpenKey.address, MemoryLayout.size(ofValue: HalfOpenKey().address))
+    case "fs_half_open_key.netns_cookie": return field(\HalfOpenKey.netns_cookie, 8)
+    case "fs_half_open_value.syns": return field(\HalfOpenValue.syns, 8)
+    case "fs_half_open_value.established": return field(\HalfOpenValue.established, 8)
+    case "fs_half_open_value.last_syn_ns": return field(\HalfOpenValue.last_syn_ns, 8)
+    case "fs_half_open_value.last_port": return field(\HalfOpenValue.last_port, 2)
     default: return nil
     }
   }
 
   @Test func everyFieldSitsWhereCPutsIt() throws {
-    #expect(fs_record_layout_count == 20)
+    #expect(fs_record_layout_count == 44)
     for index in 0..<fs_record_layout_count {
       let entry = fs_record_layout_entry(index).pointee
       let name = String(cString: entry.name)
@@ -50,8 +79,12 @@ import Testing
 
   @Test func recordSizesMatch() {
     #expect(MemoryLayout<fs_tcp_record>.size == fs_tcp_record_size)
-    #expect(MemoryLayout<fs_tcp_record>.size == 112)
-    #expect(MemoryLayout<fs_record_header>.size == 72)
+    #expect(MemoryLayout<fs_flow_record>.size == fs_flow_record_size)
+    #expect(MemoryLayout<fs_dns_record>.size == fs_dns_record_size)
+    #expect(MemoryLayout<fs_tcp_record>.size == 120)
+    #expect(MemoryLayout<fs_flow_record>.size == 120)
+    #expect(MemoryLayout<fs_dns_record>.size == 1320)
+    #expect(MemoryLayout<fs_record_header>.size == 80)
     #expect(MemoryLayout<fs_socket_owner>.size == 28)
   }
 }

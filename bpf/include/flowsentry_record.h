@@ -14,18 +14,47 @@
 
 #include <linux/types.h>
 
-#define FS_RECORD_VERSION 1
+#define FS_RECORD_VERSION 2
 
 /* fs_record_header.kind */
 enum fs_record_kind {
 	FS_RECORD_TCP = 1,
 	FS_RECORD_DNS = 2,
+	FS_RECORD_FLOW = 3,
 };
 
 /* fs_record_header.hook: which cgroup skb hook saw the packet. */
 enum fs_hook {
 	FS_HOOK_INGRESS = 0,
 	FS_HOOK_EGRESS = 1,
+	/* A socket's own state change (cgroup/sock_ops): source is the local end, destination the remote. */
+	FS_HOOK_SOCKET = 2,
+};
+
+/* fs_flow_record.transition */
+enum fs_flow_transition {
+	FS_FLOW_BEGIN = 1, /* the handshake completed: the local socket reached ESTABLISHED */
+	FS_FLOW_END = 2,   /* the stack accepted a FIN or RST, gave up (timeout), or the socket was aborted */
+};
+
+/* fs_flow_record.direction */
+enum fs_flow_direction {
+	FS_DIRECTION_OUTGOING = 1, /* the local socket connected */
+	FS_DIRECTION_INCOMING = 2, /* the local socket was accepted */
+};
+
+/* fs_flow_record.close_reason */
+enum fs_close_reason {
+	FS_CLOSE_FIN = 1,
+	FS_CLOSE_RST = 2,
+	FS_CLOSE_REFUSED = 3, /* the connect was answered by RST (ECONNREFUSED) */
+	FS_CLOSE_TIMEOUT = 4, /* the stack gave up: retransmission, keepalive or connect timeout (or an ICMP error) */
+};
+
+/* fs_flow_record.terminated_by */
+enum fs_side {
+	FS_SIDE_LOCAL = 1,
+	FS_SIDE_REMOTE = 2,
 };
 
 /* TCP header flag bits, as in byte 13 of the TCP header. */
@@ -37,12 +66,32 @@ enum fs_tcp_flag {
 	FS_TCP_ACK = 0x10,
 };
 
-/* Index of each counter in the per-CPU array map fs_counters. */
+/*
+ * Index of each counter in the per-CPU array map fs_counters. Every early return of the programs
+ * that skips a packet or a state change counts here, so nothing is ignored silently.
+ */
 enum fs_counter {
-	FS_COUNTER_RINGBUF_FULL = 0, /* record lost: ring buffer reservation failed */
-	FS_COUNTER_DNS_CUT = 1,      /* DNS message longer than FS_DNS_MAX_PAYLOAD: copied in part */
-	FS_COUNTER_COUNT = 2,
+	FS_COUNTER_RINGBUF_FULL = 0,      /* record lost: ring buffer reservation failed */
+	FS_COUNTER_DNS_CUT = 1,           /* DNS message longer than FS_DNS_MAX_PAYLOAD: copied in part */
+	FS_COUNTER_END_LOST = 2,          /* of RINGBUF_FULL: an end; the socket stays open to a later state change */
+	FS_COUNTER_SHORT_PACKET = 3,      /* a header could not be loaded (bpf_skb_load_bytes failed) */
+	FS_COUNTER_IPV4_FRAGMENT = 4,     /* an IPv4 fragment after the first: no transport header to read */
+	FS_COUNTER_IPV6_UNPARSED = 5,     /* IPv6: an unknown extension header, a later fragment, or more than
+					   * FS_IPV6_MAX_EXTENSION_HEADERS of them */
+	FS_COUNTER_NOT_IP = 6,            /* neither IPv4 nor IPv6 */
+	FS_COUNTER_NO_STORAGE = 7,        /* socket storage could not be created: no owner, no state tracking */
+	FS_COUNTER_UNTRACKED_IGNORED = 8, /* FIN/RST to a socket older than the monitor, out of sequence: ignored */
+	FS_COUNTER_UNTRACKED_NO_SOCKET = 9, /* incoming FIN/RST that no local socket owned: ignored */
+	FS_COUNTER_HALF_OPEN_SYN = 10,    /* incoming SYNs to a listener (counted per remote in fs_half_open) */
+	FS_COUNTER_UNEXPECTED_SYN_ACK = 11, /* incoming SYN+ACK to a socket that was not connecting: ignored */
+	FS_COUNTER_COUNT = 12,
 };
+
+/* How many IPv6 extension headers the packet parser follows before it counts the packet as unparsed. */
+#define FS_IPV6_MAX_EXTENSION_HEADERS 8
+
+/* Remotes whose incoming SYNs are counted at once (LRU: the least recent is forgotten beyond it). */
+#define FS_HALF_OPEN_REMOTES 16384
 
 /*
  * DNS messages are copied up to this many bytes (the EDNS0 size DNS Flag Day 2020 recommends, so
@@ -68,15 +117,19 @@ struct fs_record_header {
 	__u16 source_port;    /* host byte order */
 	__u16 destination_port; /* host byte order */
 	__u16 reserved0;
-	__u32 socket_uid;     /* bpf_get_socket_uid(); overflow uid when there is no socket */
+	__u32 reserved1;
 	__u64 timestamp_ns;   /* CLOCK_BOOTTIME */
 	__u64 cgroup_id;      /* cgroup v2 id of the socket that owns the packet */
-	__u64 socket_cookie;  /* bpf_get_socket_cookie() */
+	__u64 socket_cookie;  /* bpf_get_socket_cookie(): the socket of the packet or state change */
 	__u8 source_address[16];
 	__u8 destination_address[16];
+	__u64 netns_cookie;   /* bpf_get_netns_cookie(): the network namespace of the socket or packet */
 };
 
-/* A TCP packet with SYN+ACK, FIN or RST set: all that flow tracking needs. */
+/*
+ * A FIN or RST packet that no socket state change accounts for: the end of a flow older than the
+ * monitor (accepted only in sequence), or the kernel's RST refusing a SYN to a closed port.
+ */
 struct fs_tcp_record {
 	struct fs_record_header header;
 	__u32 sequence;       /* host byte order */
@@ -91,7 +144,29 @@ struct fs_tcp_record {
 	__u32 reserved1;
 };
 
-/* A DNS message from a DNS port (a response), UDP or TCP. */
+/*
+ * A local socket's flow began or ended, from cgroup/sock_ops: the begin when the handshake
+ * completed, the end at the first state change that leaves ESTABLISHED (FIN sent or accepted) or
+ * closes the socket (RST accepted or sent, timeout). What the stack accepted, never a raw packet.
+ */
+struct fs_flow_record {
+	struct fs_record_header header; /* source = local end, destination = remote end */
+	__u8 transition;    /* enum fs_flow_transition */
+	__u8 direction;     /* enum fs_flow_direction */
+	__u8 close_reason;  /* enum fs_close_reason, ends only */
+	__u8 terminated_by; /* enum fs_side, ends only */
+	__u8 old_state;     /* kernel TCP states of the change (TCP_ESTABLISHED = 1, ...) */
+	__u8 new_state;
+	__u8 owner_known;
+	__u8 reserved0;
+	__u32 owner_pid;
+	__u32 owner_uid;
+	char owner_comm[FS_COMM_LEN];
+	__s32 socket_error; /* sk_err at the change: ECONNRESET, ETIMEDOUT, ... or 0 */
+	__u32 reserved1;
+};
+
+/* A DNS message to or from a DNS port (a question or an answer), UDP or TCP. */
 struct fs_dns_record {
 	struct fs_record_header header;
 	__u16 message_length; /* the message's size on the wire (TCP: from its length prefix) */
@@ -101,38 +176,69 @@ struct fs_dns_record {
 	__u8 payload[FS_DNS_MAX_PAYLOAD];
 };
 
-/* The process that created a socket, kept in socket-local storage (cloned to accepted sockets). */
+/*
+ * Per-socket state in socket-local storage, cloned from a listener to the sockets it accepts: the
+ * process that connected or listened (recorded at connect(2)/listen(2), in its own context).
+ */
 struct fs_socket_owner {
 	__u32 pid;
 	__u32 uid;
 	char comm[FS_COMM_LEN];
-	/* Set at the socket's first FIN or RST: later ones (the peer's FIN, retransmissions, RST
-	 * after FIN) end nothing new, so they are not sent to user space at all. */
-	__u32 end_sent;
+	__u8 owner_known;
+	/* Set when sock_ops saw the handshake complete (or the connect start): ends then come from the
+	 * socket's state changes only, never from packets. */
+	__u8 tracked;
+	/* Set once the end record was reserved: later changes and packets end nothing new. Set only
+	 * after the reservation succeeded, so an end lost to a full ring buffer can still be sent later. */
+	__u8 end_sent;
+	__u8 direction; /* enum fs_flow_direction, once tracked */
+};
+
+/* Incoming SYNs and completed handshakes per remote address, for half-open counting. */
+struct fs_half_open_key {
+	__u8 family;
+	__u8 reserved[7];
+	__u8 address[16];
+	__u64 netns_cookie;
+};
+
+struct fs_half_open_value {
+	__u64 syns;        /* SYNs (without ACK) that reached a listening socket */
+	__u64 established; /* handshakes from this remote that completed */
+	__u64 last_syn_ns; /* CLOCK_BOOTTIME of the latest SYN */
+	__u16 last_port;   /* the local port of the latest SYN */
+	__u16 reserved[3];
 };
 
 #define FS_ASSERT_LAYOUT(what, expected) _Static_assert((what) == (expected), #what " changed: update Swift's view and the layout test")
 
-FS_ASSERT_LAYOUT(sizeof(struct fs_record_header), 72);
+FS_ASSERT_LAYOUT(sizeof(struct fs_record_header), 80);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_record_header, hook), 4);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_record_header, source_port), 6);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_record_header, destination_port), 8);
-FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_record_header, socket_uid), 12);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_record_header, timestamp_ns), 16);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_record_header, cgroup_id), 24);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_record_header, socket_cookie), 32);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_record_header, source_address), 40);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_record_header, destination_address), 56);
-FS_ASSERT_LAYOUT(sizeof(struct fs_tcp_record), 112);
-FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, sequence), 72);
-FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, tcp_flags), 80);
-FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, owner_pid), 84);
-FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, owner_comm), 92);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_record_header, netns_cookie), 72);
+FS_ASSERT_LAYOUT(sizeof(struct fs_tcp_record), 120);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, sequence), 80);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, tcp_flags), 88);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, owner_pid), 92);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, owner_comm), 100);
+FS_ASSERT_LAYOUT(sizeof(struct fs_flow_record), 120);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, transition), 80);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, owner_pid), 88);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, owner_comm), 96);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, socket_error), 112);
 FS_ASSERT_LAYOUT(sizeof(struct fs_socket_owner), 28);
-FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, message_length), 72);
-FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, payload_length), 74);
-FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, transport), 76);
-FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, payload), 80);
-FS_ASSERT_LAYOUT(sizeof(struct fs_dns_record), 1312);
+FS_ASSERT_LAYOUT(sizeof(struct fs_half_open_key), 32);
+FS_ASSERT_LAYOUT(sizeof(struct fs_half_open_value), 32);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, message_length), 80);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, payload_length), 82);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, transport), 84);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, payload), 88);
+FS_ASSERT_LAYOUT(sizeof(struct fs_dns_record), 1320);
 
 #endif /* FLOWSENTRY_RECORD_H */

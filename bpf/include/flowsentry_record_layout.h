@@ -13,4 +13,6 @@ struct fs_layout_entry {
 const struct fs_layout_entry *fs_record_layout_entry(size_t index);
 extern const size_t fs_record_layout_count;
 extern const size_t fs_tcp_record_size;
+extern const size_t fs_flow_record_size;
+extern const size_t fs_dns_record_size;
 #endif

@@ -39,8 +39,22 @@ int cfs_probe_poll(struct cfs_probe *probe, int timeout_ms);
 /* Sums one per-CPU counter of fs_counters (enum fs_counter). */
 int cfs_probe_read_counter(struct cfs_probe *probe, uint32_t counter, uint64_t *total);
 
+/* FS_RECORD_VERSION as the embedded eBPF object was built with it. */
+uint32_t cfs_probe_record_version(struct cfs_probe *probe);
+
+struct fs_half_open_key;
+struct fs_half_open_value;
+/* One entry of fs_half_open; return nonzero to delete it (it has been accounted for). */
+typedef int (*cfs_half_open_function)(void *context, const struct fs_half_open_key *key,
+				      const struct fs_half_open_value *value);
+/* Visits every remote of the half-open map; returns how many were visited. */
+int cfs_probe_half_open_scan(struct cfs_probe *probe, cfs_half_open_function function, void *context);
+
 /* Kernel ids of the loaded programs, for diagnostics: fills up to capacity, returns the count. */
 int cfs_probe_program_ids(struct cfs_probe *probe, uint32_t *ids, int capacity);
+
+/* Detaches every program; the ring buffer stays readable, so what was queued can be drained. */
+void cfs_probe_detach(struct cfs_probe *probe);
 
 /* Detaches, frees the ring buffer and unloads. Safe with NULL. */
 void cfs_probe_destroy(struct cfs_probe *probe);
