@@ -409,13 +409,13 @@ static __always_inline int inspect_termination(struct __sk_buff *skb, __u8 hook,
 	struct bpf_sock *sk = skb->sk;
 	struct bpf_sock *full = sk ? bpf_sk_fullsock(sk) : 0;
 	struct fs_socket_owner *owner = 0;
-	if (hook == FS_HOOK_INGRESS) {
-		if (!full || full->state == TCP_LISTEN) {
-			count(FS_COUNTER_UNTRACKED_NO_SOCKET);
-			return 1;
-		}
+	/* A listener has no flow to end: an RST it sends answers a stray segment (a forged SYN+ACK, an
+	 * unknown ACK), and one it receives is dropped by the stack. */
+	if ((hook == FS_HOOK_INGRESS && !full) || (full && full->state == TCP_LISTEN)) {
+		count(FS_COUNTER_UNTRACKED_NO_SOCKET);
+		return 1;
 	}
-	if (full && full->state != TCP_LISTEN) {
+	if (full) {
 		owner = storage_of(full, 0);
 		if (owner && (owner->tracked || owner->end_sent))
 			return 1;

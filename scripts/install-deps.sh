@@ -8,6 +8,7 @@ packages=(
   iproute2 procps                               # network namespaces for test hosts
   curl nginx-light iperf3 wrk                   # run-command demo and the datapath benchmark
   dnsmasq-base bind9-dnsutils                   # a real resolver and client for the DNS tests
+  python3-scapy                                 # crafted packets from a test host (attack tests)
 )
 
 missing=()

@@ -21,7 +21,8 @@ public struct KernelCounters: Sendable, Equatable {
   public var noStorage: UInt64 = 0
   /// FIN/RST to a socket older than the monitor, out of sequence: ignored, as the stack ignores it.
   public var untrackedOutOfSequence: UInt64 = 0
-  /// Incoming FIN/RST that no established local socket owned: ignored.
+  /// FIN/RST of no flow socket: incoming without a socket, or to or from a listener (its RSTs answer
+  /// stray segments such as a forged SYN+ACK): ignored.
   public var noSocket: UInt64 = 0
   /// Incoming SYNs that reached a listening socket (counted per remote for half-open attempts).
   public var incomingSYNs: UInt64 = 0

@@ -68,12 +68,13 @@ final class TestHost {
   static let peerAddress = "203.0.113.2"
   let namespace: String
   private let hostLink: String
+  private let peerLink: String
 
   init() throws {
     let tag = String(UInt32.random(in: 0...0xffff_ff), radix: 16)
     namespace = "fs-test-\(tag)"
     hostLink = "fsh\(tag)"
-    let peerLink = "fsp\(tag)"
+    peerLink = "fsp\(tag)"
     do {
       try run("/usr/sbin/ip", ["netns", "add", namespace])
       try run("/usr/sbin/ip", ["link", "add", hostLink, "type", "veth", "peer", "name", peerLink])
@@ -92,6 +93,16 @@ final class TestHost {
   /// Runs a Python script inside the namespace, in the background.
   func runPython(_ script: String) throws -> PeerProcess {
     try PeerProcess("/usr/sbin/ip", ["netns", "exec", namespace, "python3", "-c", script])
+  }
+
+  /// Runs a Python script with Debian's interpreter (the one python3-scapy installs for), in the background.
+  func runScapy(_ script: String) throws -> PeerProcess {
+    try PeerProcess("/usr/sbin/ip", ["netns", "exec", namespace, "/usr/bin/python3", "-c", script])
+  }
+
+  /// Takes the test host's end of the link down (it stops answering) or up again.
+  func setLink(up: Bool) throws {
+    try run("/usr/sbin/ip", ["-n", namespace, "link", "set", peerLink, up ? "up" : "down"])
   }
 
   func remove() {

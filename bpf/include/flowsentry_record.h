@@ -81,7 +81,7 @@ enum fs_counter {
 	FS_COUNTER_NOT_IP = 6,            /* neither IPv4 nor IPv6 */
 	FS_COUNTER_NO_STORAGE = 7,        /* socket storage could not be created: no owner, no state tracking */
 	FS_COUNTER_UNTRACKED_IGNORED = 8, /* FIN/RST to a socket older than the monitor, out of sequence: ignored */
-	FS_COUNTER_UNTRACKED_NO_SOCKET = 9, /* incoming FIN/RST that no local socket owned: ignored */
+	FS_COUNTER_UNTRACKED_NO_SOCKET = 9, /* FIN/RST of no flow socket (none, or a listener's): ignored */
 	FS_COUNTER_HALF_OPEN_SYN = 10,    /* incoming SYNs to a listener (counted per remote in fs_half_open) */
 	FS_COUNTER_UNEXPECTED_SYN_ACK = 11, /* incoming SYN+ACK to a socket that was not connecting: ignored */
 	FS_COUNTER_COUNT = 12,

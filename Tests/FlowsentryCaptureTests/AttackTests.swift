@@ -1,0 +1,184 @@
+import FlowsentryCore
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The sensor is attacked by the traffic it watches. A test host in a network namespace sends crafted
+/// packets (scapy), with spoofed sources only inside its own 203.0.113.0/24 on the veth: the host's
+/// answers to them find no neighbour and never leave the machine. None of them may create, end or
+/// name a flow; the counters must show what was ignored.
+@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+struct AttackTests {
+  static let spoofedSources = (100..<140).map { "203.0.113.\($0)" }
+  static let dnsSYNSource = "203.0.113.60"
+  static let forgedSYNACKSource = "203.0.113.50"
+
+  @Test func craftedPacketsNeitherMakeNorEndNorNameFlows() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let capture = try LiveCapture(cgroup: cgroup)
+
+    let listener = try cgroup.withMembership { try TestSocket(.v4) }
+    try listener.bind(TestHost.localAddress)
+    try listener.listen()
+    let server = listener.localEndpoint
+    let udp = try cgroup.withMembership { try UDPTestSocket(bindTo: TestHost.localAddress) }
+
+    // A live connection from the peer; it reports its port and its next sequence number (read
+    // through TCP_REPAIR), then waits for our "bye" before closing.
+    let peer = try host.runPython(
+      """
+      import socket
+      s = socket.create_connection(("\(server.address)", \(server.port)))
+      s.setsockopt(6, 19, 1); s.setsockopt(6, 20, 2)
+      seq = s.getsockopt(6, 21) & 0xffffffff
+      s.setsockopt(6, 19, 0)
+      print(s.getsockname()[1], seq, flush=True)
+      s.recv(16)
+      s.close()
+      """)
+    let accepted = try listener.accept()
+    let fields = try peer.firstLine().split(separator: " ")
+    let peerPort = try #require(fields.first.flatMap { UInt16($0) })
+    let peerSequence = try #require(fields.last.flatMap { UInt32($0) })
+    let peerEndpoint = Endpoint(IPAddress(TestHost.peerAddress)!, peerPort)
+
+    let spoofed = Self.spoofedSources.map { "\"\($0)\"" }.joined(separator: ",")
+    let attacker = try host.runScapy(
+      """
+      from scapy.all import IP, TCP, UDP, DNS, DNSQR, DNSRR, Raw, send, conf
+      import struct
+      conf.verb = 0
+      server, port, peer, peer_port, seq = "\(server.address)", \(server.port), "\(TestHost.peerAddress)", \(peerPort), \(peerSequence)
+      # A SYN+ACK to the listener: no SYN was ever sent.
+      send(IP(src="\(Self.forgedSYNACKSource)", dst=server)/TCP(sport=40001, dport=port, flags="SA", seq=1000, ack=2000))
+      # On the live connection: RST and FIN far outside the window, and an RST in the window but not exact.
+      send(IP(src=peer, dst=server)/TCP(sport=peer_port, dport=port, flags="R", seq=(seq + 0x40000000) & 0xffffffff))
+      send(IP(src=peer, dst=server)/TCP(sport=peer_port, dport=port, flags="FA", seq=(seq + 0x40000000) & 0xffffffff, ack=1))
+      send(IP(src=peer, dst=server)/TCP(sport=peer_port, dport=port, flags="R", seq=(seq + 100) & 0xffffffff))
+      # Half-open SYNs from 40 spoofed sources of the test's own /24.
+      send([IP(src=a, dst=server)/TCP(sport=20000 + i, dport=port, flags="S", seq=7) for i, a in enumerate([\(spoofed)])])
+      # Unsolicited DNS answers naming the peer, over UDP to a bound port and inside a TCP SYN.
+      answer = DNS(id=4242, qr=1, aa=1, qd=DNSQR(qname="evil.fs.test"), an=DNSRR(rrname="evil.fs.test", type="A", rdata=peer, ttl=300))
+      for i in range(4):
+          send(IP(src=peer, dst=server)/UDP(sport=53, dport=\(udp.port))/answer)
+      raw = bytes(answer)
+      send(IP(src="\(Self.dnsSYNSource)", dst=server)/TCP(sport=53, dport=port, flags="S", seq=9)/Raw(struct.pack("!H", len(raw)) + raw))
+      print("sent", flush=True)
+      """)
+    #expect(try attacker.finish().contains("sent"))
+
+    // The half-open attempts settle (3 s without a SYN from that remote) and are reported.
+    let halfOpenRemotes = Set(Self.spoofedSources + [Self.dnsSYNSource])
+    let deadline = ContinuousClock.now + .seconds(10)
+    while Set(capture.halfOpen.map(\.remote.description)).isSuperset(of: halfOpenRemotes) == false
+      && ContinuousClock.now < deadline
+    {
+      try await Task.sleep(for: .milliseconds(100))
+    }
+
+    // Only now does the live connection end, for real: the peer closes after our "bye".
+    try accepted.send("bye")
+    accepted.readToEnd()
+    accepted.close()
+    _ = try peer.finish()
+
+    let expected: [EventShape] = [
+      .begin(.incoming, from: peerEndpoint, to: server),
+      .end(.incoming, .fin, by: .remote, from: peerEndpoint, to: server),
+    ]
+    let events = try await capture.events(count: expected.count)
+    let statistics = capture.session.statistics
+    await capture.stop()
+
+    #expect(events.map(\.shape).sorted() == expected.sorted())
+    let end = try #require(events.first { $0.name == .netFlowTCPEnd })
+    #expect(end.durationNanoseconds != nil, "the live connection kept its begin")
+    #expect(events.allSatisfy { $0.sourceNames.isEmpty && $0.destinationNames.isEmpty }, "no forged name")
+    #expect(capture.dnsEvents.isEmpty)
+    #expect(capture.dnsCounters.unsolicited == 5)
+    #expect(capture.dnsCounters.cache.entries == 0)
+    #expect(statistics.kernel.unexpectedSYNACKs >= 1)
+    #expect(statistics.kernel.incomingSYNs >= 42)
+    // Counted per remote: each spoofed source once, none of them a flow.
+    var attemptsByRemote: [String: UInt64] = [:]
+    for attempt in capture.halfOpen { attemptsByRemote[attempt.remote.description, default: 0] += attempt.attempts }
+    for source in halfOpenRemotes { #expect(attemptsByRemote[source] == 1, "half-open attempts from \(source)") }
+    #expect(attemptsByRemote[TestHost.peerAddress] == nil, "the peer's real handshake is not half-open")
+    #expect(capture.counters.endsWithoutBegin == 0)
+  }
+
+  @Test func aConnectionThatDiesByTimeoutGetsItsEnd() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let capture = try LiveCapture(cgroup: cgroup)
+
+    let peerServer = try host.runPython(
+      """
+      import socket, time
+      l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      l.bind(("\(TestHost.peerAddress)", 0)); l.listen(1)
+      print(l.getsockname()[1], flush=True)
+      c, _ = l.accept(); time.sleep(30)
+      """)
+    let serverPort = try #require(UInt16(try peerServer.firstLine()))
+    let remote = Endpoint(IPAddress(TestHost.peerAddress)!, serverPort)
+    let client = try cgroup.withMembership { try TestSocket(.v4) }
+    var userTimeoutMilliseconds: UInt32 = 1000
+    setsockopt(
+      client.descriptor, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &userTimeoutMilliseconds,
+      socklen_t(MemoryLayout<UInt32>.size))
+    #expect(try client.connect(to: remote) == 0)
+    let local = client.localEndpoint
+
+    // The test host stops answering; what we send is retransmitted until the stack gives up.
+    try host.setLink(up: false)
+    try client.send("are you there?")
+    let expected: [EventShape] = [
+      .begin(.outgoing, from: local, to: remote),
+      .end(.outgoing, .timeout, by: .local, from: local, to: remote),
+    ]
+    let events = try await capture.events(count: expected.count, timeout: .seconds(15))
+    await capture.stop()
+    client.close()
+    #expect(events.map(\.shape).sorted() == expected.sorted())
+  }
+}
+
+/// A bound UDP socket: a port that unsolicited DNS answers can be aimed at.
+final class UDPTestSocket {
+  let descriptor: Int32
+  let port: UInt16
+
+  init(bindTo host: String) throws {
+    let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard descriptor >= 0 else { throw SocketError("socket", errno) }
+    self.descriptor = descriptor
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    inet_pton(AF_INET, host, &address.sin_addr)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(descriptor, $0, length) }
+    }
+    guard bound == 0 else {
+      close(descriptor)
+      throw SocketError("bind", errno)
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    port = UInt16(bigEndian: address.sin_port)
+  }
+
+  deinit { close(descriptor) }
+}
