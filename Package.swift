@@ -80,8 +80,8 @@ let package = Package(
     .testTarget(
       name: "FlowsentryCaptureTests",
       dependencies: [
-        "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput", "FlowsentryCore",
-        "CFlowsentryRecord",
+        "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput", "FlowsentryRules",
+        "FlowsentryCore", "CFlowsentryRecord",
         "flowsentry",
       ]
     ),

@@ -373,7 +373,8 @@ static __always_inline void half_open_key_of_packet(struct __sk_buff *skb, const
  * are counted too (fs_sock_ops), so user space reports the difference as half-open attempts without a
  * flow ever being created for them.
  */
-static __always_inline void count_syn(struct __sk_buff *skb, const struct packet_location *where, __u16 local_port)
+static __always_inline void count_syn(struct __sk_buff *skb, const struct packet_location *where, __u16 local_port,
+				      __u16 remote_port)
 {
 	struct bpf_sock *sk = skb->sk;
 	if (!sk)
@@ -395,6 +396,11 @@ static __always_inline void count_syn(struct __sk_buff *skb, const struct packet
 	__sync_fetch_and_add(&value->syns, 1);
 	value->last_syn_ns = bpf_ktime_get_boot_ns();
 	value->last_port = local_port;
+	value->last_remote_port = remote_port;
+	if (where->family == AF_INET)
+		bpf_skb_load_bytes(skb, offsetof(struct iphdr, daddr), value->last_local_address, 4);
+	else
+		bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr), value->last_local_address, 16);
 }
 
 /*
@@ -473,7 +479,7 @@ static __always_inline int inspect(struct __sk_buff *skb, __u8 hook)
 	if (flags & FS_TCP_SYN) {
 		if (hook == FS_HOOK_INGRESS) {
 			if (!(flags & FS_TCP_ACK))
-				count_syn(skb, &where, destination_port);
+				count_syn(skb, &where, destination_port, source_port);
 			else if (!skb->sk || skb->sk->state != TCP_SYN_SENT)
 				count(FS_COUNTER_UNEXPECTED_SYN_ACK);
 		}
@@ -527,9 +533,16 @@ static __always_inline struct fs_socket_owner *ops_storage(struct bpf_sock_ops *
 	return owner;
 }
 
-static __always_inline void watch_state_changes(struct bpf_sock_ops *ops)
+static __always_inline void watch_state_changes(struct bpf_sock_ops *ops, int watch)
 {
-	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	__u32 flags = ops->bpf_sock_ops_cb_flags;
+	bpf_sock_ops_cb_flags_set(ops, watch ? flags | BPF_SOCK_OPS_STATE_CB_FLAG : flags & ~BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline __u64 socket_cgroup_id(struct bpf_sock_ops *ops)
+{
+	struct sock *sk = kernel_sock(ops);
+	return sk ? sk->sk_cgrp_data.cgroup->kn->id : 0;
 }
 
 /* connect(2) and listen(2) run in the caller's context: the one moment its identity is at hand.
@@ -544,15 +557,17 @@ static __always_inline void remember_owner(struct bpf_sock_ops *ops, int connect
 	bpf_get_current_comm(owner->comm, sizeof(owner->comm));
 	owner->owner_known = 1;
 	owner->end_sent = 0;
+	owner->cgroup_id = socket_cgroup_id(ops);
 	/* A connecting socket is followed from SYN_SENT so that a refused or unanswered connect ends;
 	 * a listener never is (its state changes end no flow, and its children clone this storage). */
 	owner->tracked = connecting;
 	owner->direction = FS_DIRECTION_OUTGOING;
 	if (connecting)
-		watch_state_changes(ops);
+		watch_state_changes(ops, 1);
 }
 
-static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, struct fs_record_header *header)
+static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, const struct fs_socket_owner *owner,
+					     struct fs_record_header *header)
 {
 	header->kind = FS_RECORD_FLOW;
 	header->hook = FS_HOOK_SOCKET;
@@ -575,10 +590,7 @@ static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, struct fs
 		copy_ip6(header->source_address, ops->local_ip6);
 		copy_ip6(header->destination_address, ops->remote_ip6);
 	}
-	header->cgroup_id = 0;
-	struct sock *sk = kernel_sock(ops);
-	if (sk)
-		header->cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
+	header->cgroup_id = owner ? owner->cgroup_id : socket_cgroup_id(ops);
 }
 
 static __always_inline int emit_flow(struct bpf_sock_ops *ops, struct fs_socket_owner *owner, __u8 transition,
@@ -593,7 +605,7 @@ static __always_inline int emit_flow(struct bpf_sock_ops *ops, struct fs_socket_
 		return -1;
 	}
 	__builtin_memset(record, 0, sizeof(*record));
-	fill_flow_header(ops, &record->header);
+	fill_flow_header(ops, owner, &record->header);
 	record->transition = transition;
 	record->direction = direction;
 	record->close_reason = reason;
@@ -628,11 +640,14 @@ static __always_inline void handshake_completed(struct bpf_sock_ops *ops, __u8 d
 {
 	struct fs_socket_owner *owner = ops_storage(ops, BPF_SK_STORAGE_GET_F_CREATE);
 	if (owner) {
+		/* Storage made just now (a listener older than the monitor) has no cgroup yet. */
+		if (!owner->cgroup_id)
+			owner->cgroup_id = socket_cgroup_id(ops);
 		owner->tracked = 1;
 		owner->end_sent = 0;
 		owner->direction = direction;
 	}
-	watch_state_changes(ops);
+	watch_state_changes(ops, 1);
 	emit_flow(ops, owner, FS_FLOW_BEGIN, direction, 0, 0, 0, TCP_ESTABLISHED, 0);
 }
 
@@ -671,6 +686,7 @@ static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_st
 		} else if (old_state == TCP_SYN_SENT) {
 			/* The process gave up on its own connect: no flow began, none ends. */
 			owner->end_sent = 1;
+			watch_state_changes(ops, 0);
 			return;
 		} else {
 			reason = FS_CLOSE_RST;
@@ -679,8 +695,11 @@ static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_st
 	} else {
 		return;
 	}
-	if (emit_flow(ops, owner, FS_FLOW_END, owner->direction, reason, side, old_state, new_state, error) == 0)
+	if (emit_flow(ops, owner, FS_FLOW_END, owner->direction, reason, side, old_state, new_state, error) == 0) {
 		owner->end_sent = 1;
+		/* Nothing later ends anything: spare the socket's remaining state changes the call. */
+		watch_state_changes(ops, 0);
+	}
 }
 
 SEC("sockops")

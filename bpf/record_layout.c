@@ -50,6 +50,8 @@ static const struct fs_layout_entry fs_record_layout[] = {
 	FS_FIELD(fs_half_open_value, established),
 	FS_FIELD(fs_half_open_value, last_syn_ns),
 	FS_FIELD(fs_half_open_value, last_port),
+	FS_FIELD(fs_half_open_value, last_remote_port),
+	FS_FIELD(fs_half_open_value, last_local_address),
 #undef FS_FIELD
 };
 

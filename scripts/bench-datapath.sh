@@ -88,7 +88,7 @@ for round in $(seq 1 "$ROUNDS"); do
   CONN_ON+=("$(connections_per_second)")
   kill -TERM "$MONITOR"
   wait "$MONITOR" || true
-  DROPS=$(sed -n 's/.*drops: kernel ring buffer \([0-9]*\), queue \([0-9]*\).*/\1 \2/p' "$WORK/monitor.err" | awk '{ print $1 + $2 }')
+  DROPS=$(sed -n 's/.*drops: kernel ring buffer \([0-9]*\) (ends [0-9]*), queue \([0-9]*\).*/\1 \2/p' "$WORK/monitor.err" | awk '{ print $1 + $2 }')
   EVENTS=$(sed -n 's/.*events printed \([0-9]*\).*/\1/p' "$WORK/monitor.err")
   DROPS_TOTAL=$((DROPS_TOTAL + ${DROPS:-0}))
   EVENTS_TOTAL=$((EVENTS_TOTAL + ${EVENTS:-0}))

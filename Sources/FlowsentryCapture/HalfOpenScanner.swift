@@ -45,6 +45,10 @@ struct HalfOpenScanner {
     return found
   }
 
+  private static func address(_ family: UInt8, _ words: (UInt64, UInt64)) -> IPAddress {
+    family == 2 ? .v4(UInt32(truncatingIfNeeded: words.0 >> 32)) : .v6(high: words.0, low: words.1)
+  }
+
   private mutating func visit(_ key: fs_half_open_key, _ value: fs_half_open_value) -> Bool {
     let address = withUnsafeBytes(of: key.address) { bytes -> (UInt64, UInt64) in
       (
@@ -59,12 +63,18 @@ struct HalfOpenScanner {
     let settled = now - Int64(truncatingIfNeeded: value.last_syn_ns) > settleNanoseconds
     let fresh = unanswered - already - (settled ? 0 : inFlightAllowance)
     if fresh > 0 {
-      let remote: IPAddress =
-        key.family == 2 ? .v4(UInt32(truncatingIfNeeded: address.0 >> 32)) : .v6(high: address.0, low: address.1)
+      let local = withUnsafeBytes(of: value.last_local_address) { bytes -> (UInt64, UInt64) in
+        (
+          UInt64(bigEndian: bytes.loadUnaligned(as: UInt64.self)),
+          UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        )
+      }
       found.append(
         HalfOpenObservation(
-          timestamp: Int64(truncatingIfNeeded: value.last_syn_ns) &+ clockOffset, remote: remote,
-          localPort: value.last_port, attempts: UInt64(fresh), networkNamespace: key.netns_cookie))
+          timestamp: Int64(truncatingIfNeeded: value.last_syn_ns) &+ clockOffset,
+          remote: Endpoint(Self.address(key.family, address), value.last_remote_port),
+          local: Endpoint(Self.address(key.family, local), value.last_port), attempts: UInt64(fresh),
+          networkNamespace: key.netns_cookie))
       reportedAttempts += UInt64(fresh)
       reported[id] = already + fresh
     }

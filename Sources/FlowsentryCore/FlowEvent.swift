@@ -3,6 +3,8 @@ public enum EventName: String, CaseIterable, Hashable, Sendable {
   case netFlowTCPBegin = "net_flow_tcp_begin"
   case netFlowTCPEnd = "net_flow_tcp_end"
   case netPacketDNS = "net_packet_dns"
+  /// Incoming SYNs from one remote that never completed a handshake (a SYN flood, a SYN scan).
+  case netFlowTCPHalfOpen = "net_flow_tcp_half_open"
 
   /// Named sets a user can select with `--events`, as Tracee's sets.
   public static let sets: [String: Set<EventName>] = [
@@ -58,7 +60,8 @@ public enum Side: String, Hashable, Sendable {
   case remote
 }
 
-/// A flow event: `net_flow_tcp_begin` or `net_flow_tcp_end`.
+/// A flow event: `net_flow_tcp_begin`, `net_flow_tcp_end`, or `net_flow_tcp_half_open` (attempts
+/// that never became a flow, from `source`, the remote, to `destination`, the local socket).
 ///
 /// For a begin, `source` is the initiator and `destination` the responder.
 /// For an end, `source` is the side that terminated the flow (sent the first FIN or the RST).
@@ -79,13 +82,16 @@ public struct FlowEvent: Hashable, Sendable {
   public var cgroupID: UInt64
   public var socketCookie: UInt64
   public var process: ProcessIdentity?
+  /// Half-open events only: how many attempts this report counts.
+  public var attempts: UInt64?
 
   public init(
     name: EventName, timestamp: WallClockNanoseconds, direction: ConnectionDirection, source: Endpoint,
     destination: Endpoint, sourceNames: [String] = [], destinationNames: [String] = [],
     closeReason: CloseReason? = nil, terminatedBy: Side? = nil, durationNanoseconds: Int64? = nil,
-    cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil
+    cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil, attempts: UInt64? = nil
   ) {
+    self.attempts = attempts
     self.name = name
     self.timestamp = timestamp
     self.direction = direction
@@ -104,7 +110,7 @@ public struct FlowEvent: Hashable, Sendable {
   /// The local socket's end of the flow.
   public var local: Endpoint {
     switch name {
-    case .netFlowTCPBegin: return direction == .outgoing ? source : destination
+    case .netFlowTCPBegin, .netFlowTCPHalfOpen: return direction == .outgoing ? source : destination
     default: return terminatedBy == .local ? source : destination
     }
   }
@@ -112,7 +118,7 @@ public struct FlowEvent: Hashable, Sendable {
   /// The peer's end of the flow.
   public var remote: Endpoint {
     switch name {
-    case .netFlowTCPBegin: return direction == .outgoing ? destination : source
+    case .netFlowTCPBegin, .netFlowTCPHalfOpen: return direction == .outgoing ? destination : source
     default: return terminatedBy == .local ? destination : source
     }
   }

@@ -132,20 +132,27 @@ public struct SocketStateChange: Sendable {
 /// counted in the kernel and reported once settled. No flow exists for them.
 public struct HalfOpenObservation: Sendable, Equatable {
   public var timestamp: WallClockNanoseconds
-  public var remote: IPAddress
-  /// The local port of the latest such SYN.
-  public var localPort: UInt16
+  /// The remote address, with the source port of its latest such SYN.
+  public var remote: Endpoint
+  /// The local address and port its latest such SYN was sent to.
+  public var local: Endpoint
   public var attempts: UInt64
   public var networkNamespace: UInt64
 
   public init(
-    timestamp: WallClockNanoseconds, remote: IPAddress, localPort: UInt16, attempts: UInt64,
-    networkNamespace: UInt64 = 0
+    timestamp: WallClockNanoseconds, remote: Endpoint, local: Endpoint, attempts: UInt64, networkNamespace: UInt64 = 0
   ) {
     self.timestamp = timestamp
     self.remote = remote
-    self.localPort = localPort
+    self.local = local
     self.attempts = attempts
     self.networkNamespace = networkNamespace
+  }
+
+  /// As an event: `net_flow_tcp_half_open`, from the remote to the local endpoint.
+  public var event: FlowEvent {
+    FlowEvent(
+      name: .netFlowTCPHalfOpen, timestamp: timestamp, direction: .incoming, source: remote, destination: local,
+      attempts: attempts)
   }
 }

@@ -104,6 +104,9 @@ public enum EventJSON {
       json.raw(event.terminatedBy == .remote ? "remote" : "local")
       json.raw(#"","duration_ns":"#)
       if let duration = event.durationNanoseconds { json.integer(duration) } else { json.raw("null") }
+    } else if event.name == .netFlowTCPHalfOpen {
+      json.raw(#","attempts":"#)
+      json.integer(event.attempts ?? 0)
     }
     json.raw("}}")
     bytes = json.bytes
@@ -116,6 +119,7 @@ extension EventName {
     case .netFlowTCPBegin: return "net_flow_tcp_begin"
     case .netFlowTCPEnd: return "net_flow_tcp_end"
     case .netPacketDNS: return "net_packet_dns"
+    case .netFlowTCPHalfOpen: return "net_flow_tcp_half_open"
     }
   }
 }

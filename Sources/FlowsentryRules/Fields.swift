@@ -22,6 +22,7 @@ final class EventFields {
   private(set) var closeReason: String?
   private(set) var terminatedBy: String?
   private(set) var duration: Int64?
+  private(set) var attempts: Int64?
   private(set) var command: String?
   private(set) var pid: Int64?
   private(set) var uid: Int64?
@@ -53,6 +54,7 @@ final class EventFields {
       closeReason = flow.closeReason?.rawValue
       terminatedBy = flow.terminatedBy?.rawValue
       duration = flow.durationNanoseconds
+      attempts = flow.attempts.map { Int64(clamping: $0) }
       command = flow.process?.command
       pid = flow.process.map { Int64($0.pid) }
       uid = flow.process.map { Int64($0.uid) }
@@ -70,6 +72,7 @@ final class EventFields {
       closeReason = nil
       terminatedBy = nil
       duration = nil
+      attempts = nil
       command = nil
       pid = nil
       uid = nil
@@ -119,13 +122,16 @@ enum Fields {
     Field(name: "remote_dns", type: .strings, accessor: .strings { $0.remoteNames }, summary: "names of the peer"),
     Field(
       name: "close_reason", type: .string, accessor: .string { $0.closeReason },
-      summary: "fin, rst or refused (end events)"),
+      summary: "fin, rst, refused or timeout (end events)"),
     Field(
       name: "terminated_by", type: .string, accessor: .string { $0.terminatedBy },
       summary: "local or remote (end events)"),
     Field(
       name: "duration_ns", type: .integer, accessor: .integer { $0.duration },
       summary: "flow duration (end events whose begin was seen)"),
+    Field(
+      name: "attempts", type: .integer, accessor: .integer { $0.attempts },
+      summary: "half-open attempts in this report (half-open events)"),
     Field(name: "process.comm", type: .string, accessor: .string { $0.command }, summary: "process name"),
     Field(name: "process.pid", type: .integer, accessor: .integer { $0.pid }, summary: "process id"),
     Field(name: "process.uid", type: .integer, accessor: .integer { $0.uid }, summary: "user id"),

@@ -142,6 +142,7 @@ public final class RuleEngine {
     case .netFlowTCPBegin: return 0
     case .netFlowTCPEnd: return 1
     case .netPacketDNS: return 2
+    case .netFlowTCPHalfOpen: return 3
     }
   }
 

@@ -6,7 +6,7 @@ import Yams
 enum TestEventReader {
   static let keys = [
     "at", "event", "conn_direction", "src", "dst", "src_port", "dst_port", "src_dns", "dst_dns", "close_reason",
-    "terminated_by", "duration_ns", "process", "questions", "answers", "repeat", "every", "vary",
+    "terminated_by", "duration_ns", "attempts", "process", "questions", "answers", "repeat", "every", "vary",
   ]
 
   static func read(_ node: Node, _ file: String, into builder: inout RuleSetBuilder) -> [TestEvent] {
@@ -35,7 +35,7 @@ enum TestEventReader {
       return fail("conn_direction", "'conn_direction' is outgoing or incoming")
     }
     let reason = text("close_reason").map(CloseReason.init(rawValue:)) ?? CloseReason.fin
-    guard let reason else { return fail("close_reason", "'close_reason' is fin, rst or refused") }
+    guard let reason else { return fail("close_reason", "'close_reason' is fin, rst, refused or timeout") }
     let side = text("terminated_by").map(Side.init(rawValue:)) ?? Side.local
     guard let side else { return fail("terminated_by", "'terminated_by' is local or remote") }
     var vary: [String: Int64] = [:]
@@ -81,6 +81,11 @@ enum TestEventReader {
               .init(name: list("questions").first ?? "", type: "A", timeToLive: 60, data: $0)
             },
             truncated: false))
+      case .netFlowTCPHalfOpen:
+        event = .flow(
+          FlowEvent(
+            name: name, timestamp: timestamp, direction: .incoming, source: src, destination: dst,
+            attempts: UInt64(clamping: mapping["attempts"]?.int ?? 1)))
       case .netFlowTCPBegin, .netFlowTCPEnd:
         event = .flow(
           FlowEvent(

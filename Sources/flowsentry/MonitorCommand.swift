@@ -35,7 +35,8 @@ struct MonitorCommand: AsyncParsableCommand {
   @Option(
     help: """
       Events to print: names or sets, comma-separated (flows, network_events, net_flow_tcp_begin, \
-      net_flow_tcp_end, net_packet_dns), or none. Default: flows, or none when rules are loaded.
+      net_flow_tcp_end, net_flow_tcp_half_open, net_packet_dns), or none. Default: flows, or none when \
+      rules are loaded.
       """
   )
   var events: String?

@@ -57,6 +57,7 @@ final class MonitorService: Service, @unchecked Sendable {
     let printBegins = selection.contains(.netFlowTCPBegin)
     let printEnds = selection.contains(.netFlowTCPEnd)
     let printDNS = selection.contains(.netPacketDNS)
+    let printHalfOpen = selection.contains(.netFlowTCPHalfOpen)
 
     await withTaskGroup(of: Void.self) { group in
       if !rulePaths.isEmpty {
@@ -98,8 +99,14 @@ final class MonitorService: Service, @unchecked Sendable {
                 sink.receive(.dns(event))
                 printed += 1
               }
-            case .halfOpen:
-              break
+            case .halfOpen(let attempt):
+              var event = attempt.event
+              enricher.enrich(&event)
+              engine.process(.flow(event), at: event.timestamp, into: &alerts)
+              if printHalfOpen {
+                sink.receive(.flow(event))
+                printed += 1
+              }
             }
             for alert in alerts { sink.receive(alert) }
             alerts.removeAll(keepingCapacity: true)

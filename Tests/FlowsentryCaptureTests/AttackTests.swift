@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryRules
 import Foundation
 import Testing
 
@@ -77,7 +78,7 @@ struct AttackTests {
     // The half-open attempts settle (3 s without a SYN from that remote) and are reported.
     let halfOpenRemotes = Set(Self.spoofedSources + [Self.dnsSYNSource])
     let deadline = ContinuousClock.now + .seconds(10)
-    while Set(capture.halfOpen.map(\.remote.description)).isSuperset(of: halfOpenRemotes) == false
+    while Set(capture.halfOpen.map(\.remote.address.description)).isSuperset(of: halfOpenRemotes) == false
       && ContinuousClock.now < deadline
     {
       try await Task.sleep(for: .milliseconds(100))
@@ -108,10 +109,27 @@ struct AttackTests {
     #expect(statistics.kernel.incomingSYNs >= 42)
     // Counted per remote: each spoofed source once, none of them a flow.
     var attemptsByRemote: [String: UInt64] = [:]
-    for attempt in capture.halfOpen { attemptsByRemote[attempt.remote.description, default: 0] += attempt.attempts }
+    for attempt in capture.halfOpen {
+      attemptsByRemote[attempt.remote.address.description, default: 0] += attempt.attempts
+    }
     for source in halfOpenRemotes { #expect(attemptsByRemote[source] == 1, "half-open attempts from \(source)") }
     #expect(attemptsByRemote[TestHost.peerAddress] == nil, "the peer's real handshake is not half-open")
     #expect(capture.counters.endsWithoutBegin == 0)
+
+    // The shipped rules over all of it: the flood is seen for what it is (FS-NET-008); the only
+    // other alert may be the real connection to an unlisted port (FS-NET-003), from the real peer.
+    let engine = RuleEngine(rules: try RuleLoader.load(paths: [RuleAlertTests.shippedRules]))
+    var alerts: [Alert] = []
+    let observed = (events + capture.halfOpen.map(\.event)).sorted { $0.timestamp < $1.timestamp }
+    for event in observed { engine.process(.flow(event), at: event.timestamp, into: &alerts) }
+    #expect(alerts.filter { $0.ruleID == "FS-NET-008" }.count == 1)
+    let others = alerts.filter { $0.ruleID != "FS-NET-008" }
+    #expect(others.allSatisfy { $0.ruleID == "FS-NET-003" }, "\(others.map(\.ruleID))")
+    let remotes = others.flatMap(\.events).compactMap { event -> String? in
+      if case .flow(let flow) = event { return flow.remote.address.description }
+      return nil
+    }
+    #expect(remotes.allSatisfy { $0 == TestHost.peerAddress }, "alerts about forged addresses: \(remotes)")
   }
 
   @Test func aConnectionThatDiesByTimeoutGetsItsEnd() async throws {
@@ -151,6 +169,64 @@ struct AttackTests {
     await capture.stop()
     client.close()
     #expect(events.map(\.shape).sorted() == expected.sorted())
+  }
+}
+
+extension AttackTests {
+  /// Connections a server accepts through SYN cookies (every one, with tcp_syncookies=2: no request
+  /// socket exists between SYN and ACK) get their begin, direction and process like any other.
+  @Test func connectionsAcceptedThroughSYNCookiesBegin() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    try run("/usr/sbin/ip", ["netns", "exec", host.namespace, "sysctl", "-q", "-w", "net.ipv4.tcp_syncookies=2"])
+    let capture = try LiveCapture(cgroup: cgroup)
+
+    // The server lives in the test host's namespace and in the monitored cgroup.
+    let server = try PeerProcess(
+      "/bin/sh",
+      [
+        "-c", "echo $$ > \"$0/cgroup.procs\" && exec ip netns exec \"$1\" python3 -c \"$2\"", cgroup.path,
+        host.namespace,
+        """
+        import socket
+        l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        l.bind(("\(TestHost.peerAddress)", 0)); l.listen(8)
+        print(l.getsockname()[1], flush=True)
+        for _ in range(3):
+            c, _ = l.accept(); c.recv(16); c.close()
+        """,
+      ])
+    let port = try #require(UInt16(try server.firstLine()))
+    let serverEndpoint = Endpoint(IPAddress(TestHost.peerAddress)!, port)
+    var clients: [Endpoint] = []
+    for _ in 0..<3 {
+      let client = try TestSocket(.v4)
+      #expect(try client.connect(to: serverEndpoint) == 0)
+      clients.append(client.localEndpoint)
+      client.close()
+    }
+    _ = try server.finish()
+    let events = try await capture.events(count: 6)
+    await capture.stop()
+
+    let begins = events.filter { $0.name == .netFlowTCPBegin }
+    #expect(Set(begins.map(\.shape)) == Set(clients.map { EventShape.begin(.incoming, from: $0, to: serverEndpoint) }))
+    #expect(begins.allSatisfy { $0.process?.command == "python3" })
+    #expect(events.filter { $0.name == .netFlowTCPEnd && $0.durationNanoseconds != nil }.count == 3)
+    // The cookies really were used: the namespace's own counter says so.
+    let netstat = try run("/usr/sbin/ip", ["netns", "exec", host.namespace, "cat", "/proc/net/netstat"])
+    #expect(try Self.tcpExtension("SyncookiesRecv", in: netstat) >= 3)
+  }
+
+  static func tcpExtension(_ name: String, in netstat: String) throws -> Int {
+    let lines = netstat.split(separator: "\n").filter { $0.hasPrefix("TcpExt:") }
+    let names = try #require(lines.first).split(separator: " ")
+    let values = try #require(lines.dropFirst().first).split(separator: " ")
+    let index = try #require(names.firstIndex { $0 == name })
+    return try #require(Int(values[index]))
   }
 }
 

@@ -62,12 +62,15 @@ import Testing
     case "fs_half_open_value.established": return field(\HalfOpenValue.established, 8)
     case "fs_half_open_value.last_syn_ns": return field(\HalfOpenValue.last_syn_ns, 8)
     case "fs_half_open_value.last_port": return field(\HalfOpenValue.last_port, 2)
+    case "fs_half_open_value.last_remote_port": return field(\HalfOpenValue.last_remote_port, 2)
+    case "fs_half_open_value.last_local_address":
+      return field(\HalfOpenValue.last_local_address, MemoryLayout.size(ofValue: HalfOpenValue().last_local_address))
     default: return nil
     }
   }
 
   @Test func everyFieldSitsWhereCPutsIt() throws {
-    #expect(fs_record_layout_count == 44)
+    #expect(fs_record_layout_count == 46)
     for index in 0..<fs_record_layout_count {
       let entry = fs_record_layout_entry(index).pointee
       let name = String(cString: entry.name)
@@ -85,6 +88,6 @@ import Testing
     #expect(MemoryLayout<fs_flow_record>.size == 120)
     #expect(MemoryLayout<fs_dns_record>.size == 1320)
     #expect(MemoryLayout<fs_record_header>.size == 80)
-    #expect(MemoryLayout<fs_socket_owner>.size == 28)
+    #expect(MemoryLayout<fs_socket_owner>.size == 40)
   }
 }

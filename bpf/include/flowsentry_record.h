@@ -192,6 +192,9 @@ struct fs_socket_owner {
 	 * after the reservation succeeded, so an end lost to a full ring buffer can still be sent later. */
 	__u8 end_sent;
 	__u8 direction; /* enum fs_flow_direction, once tracked */
+	__u32 reserved;
+	/* The socket's cgroup, read once (through BTF) when the storage is made, not per record. */
+	__u64 cgroup_id;
 };
 
 /* Incoming SYNs and completed handshakes per remote address, for half-open counting. */
@@ -207,7 +210,9 @@ struct fs_half_open_value {
 	__u64 established; /* handshakes from this remote that completed */
 	__u64 last_syn_ns; /* CLOCK_BOOTTIME of the latest SYN */
 	__u16 last_port;   /* the local port of the latest SYN */
-	__u16 reserved[3];
+	__u16 last_remote_port;
+	__u32 reserved;
+	__u8 last_local_address[16]; /* network order; IPv4 in the first 4 bytes */
 };
 
 #define FS_ASSERT_LAYOUT(what, expected) _Static_assert((what) == (expected), #what " changed: update Swift's view and the layout test")
@@ -232,9 +237,9 @@ FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, transition), 80);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, owner_pid), 88);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, owner_comm), 96);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, socket_error), 112);
-FS_ASSERT_LAYOUT(sizeof(struct fs_socket_owner), 28);
+FS_ASSERT_LAYOUT(sizeof(struct fs_socket_owner), 40);
 FS_ASSERT_LAYOUT(sizeof(struct fs_half_open_key), 32);
-FS_ASSERT_LAYOUT(sizeof(struct fs_half_open_value), 32);
+FS_ASSERT_LAYOUT(sizeof(struct fs_half_open_value), 48);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, message_length), 80);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, payload_length), 82);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, transport), 84);
