@@ -55,7 +55,8 @@ bench: deps bpf
 
 FUZZ_SECONDS ?= 60
 fuzz:
-	scripts/fuzz-dns.sh $(FUZZ_SECONDS)
+	scripts/fuzz.sh dns $(FUZZ_SECONDS)
+	scripts/fuzz.sh rules $(FUZZ_SECONDS)
 
 clean:
 	rm -rf .build .build-fuzz $(SKELETON)

@@ -39,14 +39,38 @@ public final class InMemoryEventSink: EventSink {
 }
 
 /// Writes events as JSON lines to a file descriptor (stdout by default), buffered and flushed per batch.
+///
+/// Nothing is lost silently: a line counts as printed only once write(2) took all of it; a failed
+/// or short write (the reader went away, a full disk) counts the lines it lost and the failure.
 public final class JSONLinesEventSink: EventSink {
+  public struct Counters: Sendable, Equatable {
+    public var eventsWritten: UInt64 = 0
+    public var alertsWritten: UInt64 = 0
+    public var eventsLost: UInt64 = 0
+    public var alertsLost: UInt64 = 0
+    /// write(2) calls that failed (EPIPE, ENOSPC, EIO, …) or wrote nothing.
+    public var failedWrites: UInt64 = 0
+    public init(
+      eventsWritten: UInt64 = 0, alertsWritten: UInt64 = 0, eventsLost: UInt64 = 0, alertsLost: UInt64 = 0,
+      failedWrites: UInt64 = 0
+    ) {
+      self.eventsWritten = eventsWritten
+      self.alertsWritten = alertsWritten
+      self.eventsLost = eventsLost
+      self.alertsLost = alertsLost
+      self.failedWrites = failedWrites
+    }
+  }
+
   private let descriptor: Int32
   private let context: EventJSON.Context
   private var buffer: [UInt8] = []
+  /// Whether each buffered line is an alert, to count what was written or lost by kind.
+  private var bufferedAlerts: [Bool] = []
   private let flushThreshold = 64 * 1024
   private let timeCache = SecondPrefixCache()
-  /// Bytes that could not be written (the reader went away); counted, never silently dropped.
-  public private(set) var failedWrites: UInt64 = 0
+  public private(set) var counters = Counters()
+  public var failedWrites: UInt64 { counters.failedWrites }
 
   public init(descriptor: Int32 = 1, context: EventJSON.Context) {
     self.descriptor = descriptor
@@ -56,16 +80,17 @@ public final class JSONLinesEventSink: EventSink {
 
   public func receive(_ event: SensorEvent) {
     EventJSON.append(event, context: context, to: &buffer, cache: timeCache)
-    endLine()
+    endLine(alert: false)
   }
 
   public func receive(_ alert: Alert) {
     AlertJSON.append(alert, context: context, to: &buffer)
-    endLine()
+    endLine(alert: true)
   }
 
-  private func endLine() {
+  private func endLine(alert: Bool) {
     buffer.append(UInt8(ascii: "\n"))
+    bufferedAlerts.append(alert)
     if buffer.count >= flushThreshold { flush() }
   }
 
@@ -73,14 +98,25 @@ public final class JSONLinesEventSink: EventSink {
     var offset = 0
     while offset < buffer.count {
       let written = buffer[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-      if written < 0 {
-        if errno == EINTR { continue }
-        failedWrites += 1
+      if written < 0 && errno == EINTR { continue }
+      if written <= 0 {
+        counters.failedWrites += 1
         break
       }
       offset += written
     }
+    // Lines whose newline was written are printed; the rest, a partly written one included, lost.
+    let printed = offset == buffer.count ? bufferedAlerts.count : buffer[..<offset].lazy.filter { $0 == 10 }.count
+    for (index, isAlert) in bufferedAlerts.enumerated() {
+      switch (index < printed, isAlert) {
+      case (true, false): counters.eventsWritten += 1
+      case (true, true): counters.alertsWritten += 1
+      case (false, false): counters.eventsLost += 1
+      case (false, true): counters.alertsLost += 1
+      }
+    }
     buffer.removeAll(keepingCapacity: true)
+    bufferedAlerts.removeAll(keepingCapacity: true)
   }
 
   deinit { flush() }

@@ -46,8 +46,9 @@ final class ConditionCompiler {
   private(set) var usedMacros: Set<String> = []
   private var expanding: [String] = []
   private var parsedMacros: [String: ConditionNode] = [:]
-  /// Regexes compiled so far, shared by identical patterns.
-  private(set) var regexCount = 0
+  /// Regexes compiled so far, one per comparison, so that their limit hits count per rule.
+  private(set) var regexes: [PCRE2Regex] = []
+  var regexCount: Int { regexes.count }
 
   init(lists: [String: ListDefinition], macros: [String: MacroDefinition]) {
     self.lists = lists
@@ -215,7 +216,7 @@ final class ConditionCompiler {
         // +1: the opening quote.
         throw fail(source, offset + 1 + error.offset, "bad regular expression: \(error.message)")
       }
-      regexCount += 1
+      regexes.append(regex)
       return { regex.matches($0) }
     case .less, .lessOrEqual, .greater, .greaterOrEqual:
       throw fail(
@@ -291,10 +292,11 @@ struct CIDRBlock: Sendable, Equatable {
   var prefixLength: Int
 
   init?(_ text: String) {
-    let parts = text.split(separator: "/", maxSplits: 1)
-    guard let address = IPAddress(parts[0]) else { return nil }
+    // Empty pieces are kept, so "", "/8" and "10.0.0.0/" are refused rather than guessed at.
+    let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+    guard let first = parts.first, let address = IPAddress(first) else { return nil }
     let maximum = address.isIPv4 ? 32 : 128
-    let length = parts.count == 2 ? Int(parts[1]) : maximum
+    let length = parts.count == 2 ? (parts[1].allSatisfy(\.isASCII) ? Int(parts[1]) : nil) : maximum
     guard let length, (0...maximum).contains(length) else { return nil }
     network = address
     prefixLength = length

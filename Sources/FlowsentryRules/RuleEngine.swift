@@ -122,6 +122,16 @@ public final class RuleEngine {
 
   public var ruleCount: Int { states.count }
 
+  /// Regex matches a limit stopped, by rule id: only the rules that hit one.
+  public var regexLimitHits: [String: UInt64] {
+    var hits: [String: UInt64] = [:]
+    for state in states where !state.rule.regexes.isEmpty {
+      let count = state.rule.regexLimitHits
+      if count > 0 { hits[state.rule.id] = count }
+    }
+    return hits
+  }
+
   /// Evaluates one event; appends the alerts it raises.
   public func process(_ event: SensorEvent, at time: Int64, into alerts: inout [Alert]) {
     counters.events += 1

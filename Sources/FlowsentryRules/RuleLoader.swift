@@ -298,7 +298,9 @@ struct RuleSetBuilder {
     var rules: [Rule] = []
     var seen: [String: SourceLocation] = [:]
     for (file, body, here) in ruleNodes {
-      guard let rule = compileRule(body, file, here, compiler) else { continue }
+      let regexesBefore = compiler.regexes.count
+      guard var rule = compileRule(body, file, here, compiler) else { continue }
+      rule.regexes = Array(compiler.regexes[regexesBefore...])
       if let previous = seen[rule.id] {
         report(.error, here, "duplicate rule id '\(rule.id)' (first defined at \(previous.file):\(previous.line))")
         continue
@@ -429,7 +431,10 @@ struct RuleSetBuilder {
 
   private mutating func duration(_ node: Node, _ file: String) -> Int64? {
     guard let text = node.string, let value = Duration.parse(text), value > 0 else {
-      report(.error, location(node, file), "a duration is a number with ms, s, m or h, like 30s")
+      report(
+        .error, location(node, file),
+        "a duration is a whole number with ms, s, m, h or d, like 30s, of at most \(Duration.maximum / 86_400_000_000_000)d"
+      )
       return nil
     }
     return value

@@ -45,6 +45,11 @@ public struct Rule: @unchecked Sendable {
   var groupFields: [Field]
   var suppressFields: [Field]
   var distinctField: Field?
+  /// The regexes of the condition and exceptions, whose limit hits are this rule's.
+  var regexes: [PCRE2Regex] = []
+
+  /// Matches that a regex limit stopped (each counted as no match).
+  public var regexLimitHits: UInt64 { regexes.reduce(0) { $0 + $1.limitHits } }
 
   /// The condition and the exceptions as one predicate (the event name is checked by the engine).
   var matcher: Predicate {
@@ -96,14 +101,21 @@ public struct TestEvent: Sendable {
 }
 
 enum Duration {
-  /// "250ms", "10s", "5m", "1h" → nanoseconds.
+  /// The longest duration a rule may name: windows and suppression beyond a month keep state for
+  /// nothing, and larger numbers would overflow nanoseconds.
+  static let maximum: Int64 = 31 * 86_400 * 1_000_000_000
+
+  /// "250ms", "10s", "5m", "1h", "7d" → nanoseconds; nil when malformed, negative or above `maximum`.
   static func parse(_ text: String) -> Int64? {
     let units: [(String, Int64)] = [
       ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000),
+      ("d", 86_400_000_000_000),
     ]
     for (suffix, scale) in units where text.hasSuffix(suffix) {
       guard let value = Int64(text.dropLast(suffix.count)), value >= 0 else { return nil }
-      return value * scale
+      let (nanoseconds, overflow) = value.multipliedReportingOverflow(by: scale)
+      guard !overflow, nanoseconds <= maximum else { return nil }
+      return nanoseconds
     }
     return nil
   }

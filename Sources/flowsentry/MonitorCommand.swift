@@ -87,6 +87,9 @@ struct MonitorCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
+    // A reader that goes away makes writes fail with EPIPE, counted and reported in the summary,
+    // instead of killing the monitor before it can say what it lost.
+    signal(SIGPIPE, SIG_IGN)
     // Broken rules stop the monitor before anything is attached.
     var rules = RuleSet.empty
     if !rulePaths.isEmpty {

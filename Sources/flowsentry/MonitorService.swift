@@ -19,6 +19,7 @@ final class MonitorService: Service, @unchecked Sendable {
   private let dnsConfiguration: DNSEnricher.Configuration
   private let dnsCounters = Mutex(DNSEnricher.Counters())
   private let ruleCounters = Mutex(RuleEngine.Counters())
+  private let regexLimitHits = Mutex<[String: UInt64]>([:])
   private let rulePaths: [String]
   private let initialRules: RuleSet
   /// A rule set validated after SIGHUP, waiting for the pipeline to swap it in between two batches.
@@ -27,7 +28,7 @@ final class MonitorService: Service, @unchecked Sendable {
   private let logger: Logger
   private let startedAt = Date()
   private let flowCounters = Mutex(FlowTracker.Counters())
-  private let printedEvents = Atomic<UInt64>(0)
+  private let outputCounters = Mutex(JSONLinesEventSink.Counters())
 
   init(
     session: CaptureSession, selection: Set<EventName>, rules: RuleSet, rulePaths: [String],
@@ -76,7 +77,6 @@ final class MonitorService: Service, @unchecked Sendable {
           if let replacement = pendingRules.withLock({ pending in pending.take() }) {
             engine = RuleEngine(rules: replacement)
           }
-          var printed: UInt64 = 0
           for record in batch {
             switch record {
             case .tcp, .socket:
@@ -85,40 +85,34 @@ final class MonitorService: Service, @unchecked Sendable {
               for var event in flowEvents {
                 enricher.enrich(&event)
                 engine.process(.flow(event), at: event.timestamp, into: &alerts)
-                if event.name == .netFlowTCPBegin ? printBegins : printEnds {
-                  sink.receive(.flow(event))
-                  printed += 1
-                }
+                if event.name == .netFlowTCPBegin ? printBegins : printEnds { sink.receive(.flow(event)) }
               }
               flowEvents.removeAll(keepingCapacity: true)
             case .dns(let packet):
               // Always cached, so that flows are named even when DNS events are not printed.
               guard let event = enricher.observe(packet) else { break }
               engine.process(.dns(event), at: event.timestamp, into: &alerts)
-              if printDNS {
-                sink.receive(.dns(event))
-                printed += 1
-              }
+              if printDNS { sink.receive(.dns(event)) }
             case .halfOpen(let attempt):
               var event = attempt.event
               enricher.enrich(&event)
               engine.process(.flow(event), at: event.timestamp, into: &alerts)
-              if printHalfOpen {
-                sink.receive(.flow(event))
-                printed += 1
-              }
+              if printHalfOpen { sink.receive(.flow(event)) }
             }
             for alert in alerts { sink.receive(alert) }
             alerts.removeAll(keepingCapacity: true)
           }
           sink.flush()
-          printedEvents.add(printed, ordering: .relaxed)
+          let output = sink.counters
+          outputCounters.withLock { $0 = output }
           let counters = tracker.counters
           flowCounters.withLock { $0 = counters }
           let dns = enricher.counters
           dnsCounters.withLock { $0 = dns }
           let ruleState = engine.counters
           ruleCounters.withLock { $0 = ruleState }
+          let limitHits = engine.regexLimitHits
+          regexLimitHits.withLock { $0 = limitHits }
         }
       } onGracefulShutdown: { [session] in
         session.stop()
@@ -148,10 +142,14 @@ final class MonitorService: Service, @unchecked Sendable {
     let flows = flowCounters.withLock { $0 }
     let dns = dnsCounters.withLock { $0 }
     let rules = ruleCounters.withLock { $0 }
+    let limitHits = regexLimitHits.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
     let capture = session.statistics
     let kernel = capture.kernel
     let seconds = String(format: "%.1f", Date().timeIntervalSince(startedAt))
-    return "\(seconds)s: events printed \(printedEvents.load(ordering: .relaxed)) "
+    let output = outputCounters.withLock { $0 }
+    return "\(seconds)s: events printed \(output.eventsWritten), alerts printed \(output.alertsWritten) "
+      + "(lost to failed writes: events \(output.eventsLost), alerts \(output.alertsLost), "
+      + "failed writes \(output.failedWrites)) "
       + "(begin \(flows.beginEvents), end \(flows.endEvents), ends without begin \(flows.endsWithoutBegin)); "
       + "records \(capture.records); drops: kernel ring buffer \(capture.kernelDrops) (ends \(kernel.endsLost)), "
       + "queue \(capture.queueDrops) (ends \(capture.queueDroppedEnds)), malformed \(capture.malformedRecords); "
@@ -168,7 +166,7 @@ final class MonitorService: Service, @unchecked Sendable {
       + "cut by capture \(capture.dnsMessagesCut), cache entries \(dns.cache.entries), hits \(dns.cache.hits), "
       + "misses \(dns.cache.misses), expired \(dns.cache.expired), evictions \(dns.cache.evictions); "
       + "rules: matches \(rules.matches), alerts \(rules.alerts), suppressed \(rules.suppressed), "
-      + "group evictions \(rules.groupEvictions)"
+      + "group evictions \(rules.groupEvictions), regex limits hit \(limitHits.isEmpty ? "0" : limitHits.joined(separator: ", "))"
   }
 }
 

@@ -114,5 +114,40 @@ import Testing
     let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
     #expect(lines.count == 2)
     #expect(sink.failedWrites == 0)
+    #expect(sink.counters.eventsWritten == 2 && sink.counters.eventsLost == 0)
+  }
+
+  @Test func failedWritesCountWhatTheyLost() throws {
+    let event = SensorEvent.flow(
+      FlowEvent(name: .netFlowTCPBegin, timestamp: 1, direction: .incoming, source: client, destination: server))
+    // A full disk: /dev/full refuses every write with ENOSPC.
+    let full = open("/dev/full", O_WRONLY | O_CLOEXEC)
+    #expect(full >= 0)
+    defer { close(full) }
+    let onFullDisk = JSONLinesEventSink(descriptor: full, context: context)
+    onFullDisk.receive(event)
+    onFullDisk.receive(event)
+    onFullDisk.flush()
+    #expect(onFullDisk.counters.failedWrites == 1)
+    #expect(onFullDisk.counters.eventsLost == 2 && onFullDisk.counters.eventsWritten == 0)
+
+    // A reader that went away: EPIPE (the monitor ignores SIGPIPE, as here), counted, not fatal.
+    signal(SIGPIPE, SIG_IGN)
+    var pipe: [Int32] = [0, 0]
+    #expect(Foundation.pipe(&pipe) == 0)
+    close(pipe[0])
+    defer { close(pipe[1]) }
+    let toNobody = JSONLinesEventSink(descriptor: pipe[1], context: context)
+    toNobody.receive(event)
+    toNobody.flush()
+    #expect(toNobody.counters.failedWrites == 1 && toNobody.counters.eventsLost == 1)
+
+    // Positive control: the same sink kind on a working descriptor loses nothing.
+    let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
+    defer { close(devNull) }
+    let working = JSONLinesEventSink(descriptor: devNull, context: context)
+    working.receive(event)
+    working.flush()
+    #expect(working.counters == JSONLinesEventSink.Counters(eventsWritten: 1))
   }
 }

@@ -116,6 +116,28 @@ func flowEnd(
     }
   }
 
+  @Test func hostileNumbersAndCIDRsAreDiagnosedWithPositions() throws {
+    let window = try #require(
+      firstError(
+        "- rule:\n    id: T-1\n    name: t\n    condition: dst_port == 1\n    threshold: {count: 2, window: 99999999999h}\n"
+      ))
+    #expect(window.line == 5 && window.message.contains("a duration is"))
+    let empty = try #require(firstError(rule("remote in (\"\")")))
+    #expect(empty.line == 4 && empty.message.contains("is not an address or a CIDR block"))
+    for bad in ["10.0.0.0/", "/8", "10.0.0.0/33", "::1/129", "10.0.0.0/8/8", "10.0.0.0/-1"] {
+      let error = try #require(firstError(rule("remote in (\"\(bad)\")")), "\(bad) was accepted")
+      #expect(error.message.contains("is not an address or a CIDR block"), "\(bad): \(error.message)")
+    }
+    let suppress = try #require(
+      firstError(
+        "- rule:\n    id: T-1\n    name: t\n    condition: dst_port == 1\n    suppress: {window: 9223372036854775807ms}\n"
+      ))
+    #expect(suppress.line == 5)
+    // Positive control: the largest window allowed loads.
+    _ = try RuleLoader.load(
+      text: "- rule:\n    id: T-1\n    name: t\n    condition: dst_port == 1\n    threshold: {count: 2, window: 31d}\n")
+  }
+
   @Test func unusedListsAndMacrosWarn() throws {
     let text =
       "- list:\n    name: spare\n    items: [1]\n- macro:\n    name: idle\n    condition: dst_port == 1\n"
@@ -206,6 +228,25 @@ func flowEnd(
     }
     #expect(alerts.isEmpty)
     #expect(engine.counters.groupEvictions >= 4900)
+  }
+
+  @Test func aRegexThatBacktracksWithoutEndStopsAtItsLimitAndIsCounted() throws {
+    let engine = try engine(
+      "- rule:\n    id: T-SLOW\n    name: t\n    events: [net_flow_tcp_begin]\n    condition: process.comm matches \"^(a+)+$\"\n"
+    )
+    func begin(_ command: String) -> SensorEvent {
+      .flow(
+        FlowEvent(
+          name: .netFlowTCPBegin, timestamp: 0, direction: .outgoing, source: Endpoint(IPAddress("10.0.0.1")!, 1),
+          destination: Endpoint(IPAddress("10.0.0.2")!, 2),
+          process: ProcessIdentity(pid: 1, uid: 0, command: command)))
+    }
+    // Positive control: an ordinary subject matches, within the limits.
+    #expect(run(engine, [begin("aaaa")]).count == 1)
+    #expect(engine.regexLimitHits.isEmpty)
+    // 2^40 ways to split the a's before the final '!': the match limit stops it, counted, no alert.
+    #expect(run(engine, [begin(String(repeating: "a", count: 40) + "!")]).isEmpty)
+    #expect(engine.regexLimitHits == ["T-SLOW": 1])
   }
 
   @Test func distinctCountsValuesNotEvents() throws {
