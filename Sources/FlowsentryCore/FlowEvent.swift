@@ -84,14 +84,19 @@ public struct FlowEvent: Hashable, Sendable {
   public var process: ProcessIdentity?
   /// Half-open events only: how many attempts this report counts.
   public var attempts: UInt64?
+  /// The network namespace of the local socket (the kernel's cookie; 0 when unknown). Not printed:
+  /// it keeps DNS names from one namespace off the flows of another.
+  public var networkNamespace: UInt64
 
   public init(
     name: EventName, timestamp: WallClockNanoseconds, direction: ConnectionDirection, source: Endpoint,
     destination: Endpoint, sourceNames: [String] = [], destinationNames: [String] = [],
     closeReason: CloseReason? = nil, terminatedBy: Side? = nil, durationNanoseconds: Int64? = nil,
-    cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil, attempts: UInt64? = nil
+    cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil, attempts: UInt64? = nil,
+    networkNamespace: UInt64 = 0
   ) {
     self.attempts = attempts
+    self.networkNamespace = networkNamespace
     self.name = name
     self.timestamp = timestamp
     self.direction = direction

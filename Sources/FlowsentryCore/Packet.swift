@@ -153,6 +153,6 @@ public struct HalfOpenObservation: Sendable, Equatable {
   public var event: FlowEvent {
     FlowEvent(
       name: .netFlowTCPHalfOpen, timestamp: timestamp, direction: .incoming, source: remote, destination: local,
-      attempts: attempts)
+      attempts: attempts, networkNamespace: networkNamespace)
   }
 }

@@ -32,9 +32,16 @@ public struct DNSCache {
     var expiresAt: WallClockNanoseconds
   }
 
+  /// An address as seen from one network namespace: a name another namespace resolved (its own
+  /// resolver, its own view of the world) does not name it.
+  private struct Key: Hashable {
+    var address: IPAddress
+    var networkNamespace: UInt64
+  }
+
   public let configuration: Configuration
   public private(set) var counters = Counters()
-  private var entries: LRUDictionary<IPAddress, [Chain]>
+  private var entries: LRUDictionary<Key, [Chain]>
 
   /// CNAME chains longer than this are cut (a loop in the answers would otherwise never end).
   static let maximumChainLength = 16
@@ -44,8 +51,8 @@ public struct DNSCache {
     entries = LRUDictionary(capacity: configuration.capacity)
   }
 
-  /// Records what a response says; `at` is when it was seen.
-  public mutating func insert(_ message: DNSMessage, at now: WallClockNanoseconds) {
+  /// Records what a response says; `at` is when it was seen, `networkNamespace` where (0: unknown).
+  public mutating func insert(_ message: DNSMessage, at now: WallClockNanoseconds, networkNamespace: UInt64 = 0) {
     guard message.isResponse, message.responseCode == 0, !message.answers.isEmpty else { return }
     counters.responses += 1
     // alias → (target, ttl)
@@ -69,13 +76,14 @@ public struct DNSCache {
       }
       names.reverse()
       let chain = Chain(names: names, expiresAt: now + Int64(ttl) * 1_000_000_000 + configuration.graceNanoseconds)
-      var chains = entries.peek(address) ?? []
+      let key = Key(address: address, networkNamespace: networkNamespace)
+      var chains = entries.peek(key) ?? []
       chains.removeAll { $0.names == names || $0.expiresAt <= now }
       chains.insert(chain, at: 0)
       if chains.count > configuration.chainsPerAddress {
         chains.removeLast(chains.count - configuration.chainsPerAddress)
       }
-      if entries.insert(chains, for: address) != nil { counters.evictions += 1 }
+      if entries.insert(chains, for: key) != nil { counters.evictions += 1 }
       counters.addressesInserted += 1
     }
     counters.entries = entries.count
@@ -83,8 +91,11 @@ public struct DNSCache {
 
   /// The names for `address` still valid at `now`: most recent chain first, each chain from the
   /// queried name to the final one, without repeats.
-  public mutating func names(for address: IPAddress, at now: WallClockNanoseconds) -> [String] {
-    guard let chains = entries.touch(address) else {
+  public mutating func names(
+    for address: IPAddress, at now: WallClockNanoseconds, networkNamespace: UInt64 = 0
+  ) -> [String] {
+    let key = Key(address: address, networkNamespace: networkNamespace)
+    guard let chains = entries.touch(key) else {
       counters.misses += 1
       return []
     }
@@ -94,7 +105,7 @@ public struct DNSCache {
     }
     if names.isEmpty {
       counters.expired += 1
-      entries.removeValue(for: address)
+      entries.removeValue(for: key)
       counters.entries = entries.count
     } else {
       counters.hits += 1

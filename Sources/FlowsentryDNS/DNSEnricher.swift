@@ -83,7 +83,7 @@ public struct DNSEnricher {
     }
     let cut = message.incomplete || packet.messageLength > packet.payload.count
     if message.incomplete { parsingCounters.incomplete += 1 }
-    cache.insert(message, at: packet.timestamp)
+    cache.insert(message, at: packet.timestamp, networkNamespace: packet.networkNamespace)
     return DNSEvent(
       timestamp: packet.timestamp, source: packet.source, destination: packet.destination,
       transport: packet.transport, cgroupID: packet.cgroupID, id: message.id, responseCode: message.responseCode,
@@ -101,9 +101,12 @@ public struct DNSEnricher {
       truncated: cut || message.isTruncated)
   }
 
-  /// Fills `src_dns` and `dst_dns` from the cache, as of the event's time.
+  /// Fills `src_dns` and `dst_dns` from the cache, as of the event's time, with the names its own
+  /// network namespace resolved.
   public mutating func enrich(_ event: inout FlowEvent) {
-    event.sourceNames = cache.names(for: event.source.address, at: event.timestamp)
-    event.destinationNames = cache.names(for: event.destination.address, at: event.timestamp)
+    let namespace = event.networkNamespace
+    event.sourceNames = cache.names(for: event.source.address, at: event.timestamp, networkNamespace: namespace)
+    event.destinationNames = cache.names(
+      for: event.destination.address, at: event.timestamp, networkNamespace: namespace)
   }
 }

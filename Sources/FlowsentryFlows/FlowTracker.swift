@@ -113,7 +113,7 @@ public struct FlowTracker {
     let key = FlowKey(local: packet.local, remote: packet.remote, cgroupID: packet.cgroupID)
     let flow = FlowContext(
       timestamp: packet.timestamp, cgroupID: packet.cgroupID, socketCookie: packet.socketCookie,
-      process: packet.process)
+      networkNamespace: packet.networkNamespace, process: packet.process)
 
     if packet.flags.contains(.rst) || packet.flags.contains(.fin) {
       let reason: CloseReason = packet.flags.contains(.rst) ? .rst : .fin
@@ -144,7 +144,7 @@ public struct FlowTracker {
     let key = FlowKey(local: change.local, remote: change.remote, cgroupID: change.cgroupID)
     let flow = FlowContext(
       timestamp: change.timestamp, cgroupID: change.cgroupID, socketCookie: change.socketCookie,
-      process: change.process)
+      networkNamespace: change.networkNamespace, process: change.process)
     switch change.transition {
     case .established:
       let outgoing = change.direction == .outgoing
@@ -165,6 +165,7 @@ public struct FlowTracker {
     var timestamp: WallClockNanoseconds
     var cgroupID: UInt64
     var socketCookie: UInt64
+    var networkNamespace: UInt64
     var process: ProcessIdentity?
   }
 
@@ -186,7 +187,8 @@ public struct FlowTracker {
     events.append(
       FlowEvent(
         name: .netFlowTCPBegin, timestamp: flow.timestamp, direction: direction, source: initiator,
-        destination: responder, cgroupID: flow.cgroupID, socketCookie: flow.socketCookie, process: flow.process))
+        destination: responder, cgroupID: flow.cgroupID, socketCookie: flow.socketCookie, process: flow.process,
+        networkNamespace: flow.networkNamespace))
   }
 
   /// Ends a flow once. `withoutBegin` gives the direction and reason when no begin was seen.
@@ -202,7 +204,8 @@ public struct FlowTracker {
     var event = FlowEvent(
       name: .netFlowTCPEnd, timestamp: flow.timestamp, direction: .outgoing, source: terminator,
       destination: other, closeReason: reason, terminatedBy: terminatedBy,
-      cgroupID: flow.cgroupID, socketCookie: flow.socketCookie, process: flow.process)
+      cgroupID: flow.cgroupID, socketCookie: flow.socketCookie, process: flow.process,
+      networkNamespace: flow.networkNamespace)
 
     if let open = openFlows.removeValue(for: key) {
       event.direction = open.direction
