@@ -3,6 +3,7 @@ import PackageDescription
 
 // The pipeline, one target per stage, data flowing one way:
 //   FlowsentryCapture → FlowsentryFlows → FlowsentryDNS (enrichment) → FlowsentryRules → FlowsentryOutput
+// FlowsentryPipeline chains the stages after the source, once, for every source.
 // FlowsentryCore holds the value types every stage shares and imports no C of ours.
 // libbpf is imported by exactly one Swift module, FlowsentryCapture, through CFlowsentryLibbpf;
 // PCRE2 by exactly one, FlowsentryRules, through CFlowsentryPCRE2.
@@ -54,11 +55,17 @@ let package = Package(
       dependencies: ["FlowsentryCore", "CFlowsentryPCRE2", .product(name: "Yams", package: "Yams")]
     ),
     .target(name: "FlowsentryOutput", dependencies: ["FlowsentryCore"]),
+    // The stage chain, written once: flow tracking → DNS enrichment → rules → an output. Live
+    // capture feeds it, and any other source of records can.
+    .target(
+      name: "FlowsentryPipeline",
+      dependencies: ["FlowsentryCore", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules", "FlowsentryOutput"]
+    ),
     .executableTarget(
       name: "flowsentry",
       dependencies: [
         "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules",
-        "FlowsentryOutput",
+        "FlowsentryOutput", "FlowsentryPipeline",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -68,7 +75,10 @@ let package = Package(
 
     .executableTarget(
       name: "PipelineBenchmark",
-      dependencies: ["FlowsentryCore", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules", "FlowsentryOutput"],
+      dependencies: [
+        "FlowsentryCore", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules", "FlowsentryOutput",
+        "FlowsentryPipeline",
+      ],
       path: "Benchmarks/PipelineBenchmark"
     ),
 
@@ -78,10 +88,14 @@ let package = Package(
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
     .testTarget(
+      name: "FlowsentryPipelineTests",
+      dependencies: ["FlowsentryPipeline", "FlowsentryOutput", "FlowsentryRules", "FlowsentryCore"]
+    ),
+    .testTarget(
       name: "FlowsentryCaptureTests",
       dependencies: [
         "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput", "FlowsentryRules",
-        "FlowsentryCore", "CFlowsentryRecord",
+        "FlowsentryPipeline", "FlowsentryCore", "CFlowsentryRecord",
         "flowsentry",
       ]
     ),

@@ -2,6 +2,7 @@ import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryOutput
+import FlowsentryPipeline
 import FlowsentryRules
 import Foundation
 
@@ -161,4 +162,47 @@ do {
   ruleBenchmark("1000 regex rules", try RuleLoader.load(text: generated))
 } catch {
   print("rules benchmark: \(error)")
+}
+
+// The whole chain as `monitor` runs it: socket state changes (4 per loopback connection: two begins,
+// two ends) through `Pipeline` (tracking, DNS naming, the shipped rules) into JSON lines written to
+// /dev/null.
+do {
+  var records: [CapturedRecord] = []
+  records.reserveCapacity(connections * 4)
+  for index in 0..<connections {
+    let client = Endpoint(IPAddress.v4(0x7f00_0001), UInt16(1024 + index % 60_000))
+    let t = Int64(index) * 10_000
+    let owner = ProcessIdentity(pid: 4242, uid: 0, command: "wrk")
+    func change(_ transition: SocketStateChange.Transition, _ direction: ConnectionDirection, _ at: Int64)
+      -> CapturedRecord
+    {
+      let outgoing = direction == .outgoing
+      return .socket(
+        SocketStateChange(
+          timestamp: at, transition: transition, direction: direction, local: outgoing ? client : server,
+          remote: outgoing ? server : client, process: owner))
+    }
+    records += [
+      change(.established, .outgoing, t), change(.established, .incoming, t + 1),
+      change(.ended(.fin, by: .local), .outgoing, t + 2), change(.ended(.fin, by: .remote), .incoming, t + 3),
+    ]
+  }
+  let pipeline = Pipeline(rules: try RuleLoader.load(paths: [rulesDirectory]))
+  let devNull = open("/dev/null", O_WRONLY)
+  let sink = JSONLinesEventSink(descriptor: devNull, context: context)
+  start = nanoseconds()
+  for (index, record) in records.enumerated() {
+    pipeline.process(record, to: sink)
+    if index % 1024 == 1023 { sink.flush() }
+  }
+  sink.flush()
+  let seconds = Double(nanoseconds() - start) / 1e9
+  close(devNull)
+  print(
+    "whole pipeline (socket changes → tracking → DNS → shipped rules → JSON): \(rate(records.count, seconds)) "
+      + "records/s (\(String(format: "%.0f", seconds * 1e9 / Double(records.count))) ns/record, "
+      + "\(sink.counters.eventsWritten) events, \(sink.counters.alertsWritten) alerts)")
+} catch {
+  print("pipeline benchmark: \(error)")
 }

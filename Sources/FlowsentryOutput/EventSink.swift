@@ -25,6 +25,36 @@ public final class MultiplexEventSink: EventSink {
   public func flush() { for sink in sinks { sink.flush() } }
 }
 
+/// Passes on the events whose names are selected (`--events`) and every alert.
+public final class SelectingEventSink<Inner: EventSink>: EventSink {
+  public let inner: Inner
+  /// One bit per event name: decided once, not hashed per event.
+  private let selected: UInt8
+
+  public init(selection: Set<EventName>, _ inner: Inner) {
+    self.inner = inner
+    selected = selection.reduce(0) { $0 | $1.selectionBit }
+  }
+
+  public func receive(_ event: SensorEvent) {
+    if selected & event.name.selectionBit != 0 { inner.receive(event) }
+  }
+
+  public func receive(_ alert: Alert) { inner.receive(alert) }
+  public func flush() { inner.flush() }
+}
+
+extension EventName {
+  fileprivate var selectionBit: UInt8 {
+    switch self {
+    case .netFlowTCPBegin: return 1
+    case .netFlowTCPEnd: return 2
+    case .netPacketDNS: return 4
+    case .netFlowTCPHalfOpen: return 8
+    }
+  }
+}
+
 /// Keeps events in memory, for tests and for tools that post-process a run.
 public final class InMemoryEventSink: EventSink {
   public private(set) var events: [SensorEvent] = []

@@ -4,6 +4,7 @@ import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryOutput
+import FlowsentryPipeline
 import FlowsentryRules
 import Logging
 import ServiceLifecycle
@@ -104,8 +105,9 @@ struct MonitorCommand: AsyncParsableCommand {
     var captureConfiguration = CaptureSession.Configuration()
     captureConfiguration.ringBufferBytes = ringBufferBytes
     captureConfiguration.dnsPorts = parsedDNSPorts ?? [53]
-    var dnsConfiguration = DNSEnricher.Configuration()
-    dnsConfiguration.cache.capacity = dnsCacheSize
+    var pipelineConfiguration = Pipeline.Configuration()
+    pipelineConfiguration.dns.cache.capacity = dnsCacheSize
+    pipelineConfiguration.flows.maximumOpenFlows = maxFlows
     let session: CaptureSession
     do {
       session = try CaptureSession(cgroupPath: cgroup, configuration: captureConfiguration)
@@ -115,8 +117,7 @@ struct MonitorCommand: AsyncParsableCommand {
     }
     let monitor = MonitorService(
       session: session, selection: try selection(), rules: rules, rulePaths: rulePaths,
-      trackerConfiguration: FlowTracker.Configuration(maximumOpenFlows: maxFlows), dnsConfiguration: dnsConfiguration,
-      statsIntervalSeconds: statsInterval, logger: logger)
+      configuration: pipelineConfiguration, statsIntervalSeconds: statsInterval, logger: logger)
     standardError(
       "flowsentry: monitoring cgroup \(session.cgroup.path) (id \(session.cgroup.id)); "
         + "programs \(session.programIDs.map(String.init).joined(separator: ",")); "

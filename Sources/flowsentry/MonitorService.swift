@@ -3,6 +3,7 @@ import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryOutput
+import FlowsentryPipeline
 import FlowsentryRules
 import Foundation
 import Logging
@@ -10,16 +11,12 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
-/// capture → flow tracking → DNS enrichment → rules → output, on one task; stops gracefully on SIGINT/SIGTERM after
-/// draining what the kernel had already handed over.
+/// capture → the pipeline (flow tracking → DNS enrichment → rules) → output, on one task; stops gracefully on
+/// SIGINT/SIGTERM after draining what the kernel had already handed over.
 final class MonitorService: Service, @unchecked Sendable {
   private let session: CaptureSession
   private let selection: Set<EventName>
-  private let trackerConfiguration: FlowTracker.Configuration
-  private let dnsConfiguration: DNSEnricher.Configuration
-  private let dnsCounters = Mutex(DNSEnricher.Counters())
-  private let ruleCounters = Mutex(RuleEngine.Counters())
-  private let regexLimitHits = Mutex<[String: UInt64]>([:])
+  private let configuration: Pipeline.Configuration
   private let rulePaths: [String]
   private let initialRules: RuleSet
   /// A rule set validated after SIGHUP, waiting for the pipeline to swap it in between two batches.
@@ -27,20 +24,19 @@ final class MonitorService: Service, @unchecked Sendable {
   private let statsIntervalSeconds: Int
   private let logger: Logger
   private let startedAt = Date()
-  private let flowCounters = Mutex(FlowTracker.Counters())
+  /// Copied from the pipeline after every batch, for the summary (read by other tasks).
+  private let pipelineCounters = Mutex<Pipeline.Counters?>(nil)
   private let outputCounters = Mutex(JSONLinesEventSink.Counters())
 
   init(
     session: CaptureSession, selection: Set<EventName>, rules: RuleSet, rulePaths: [String],
-    trackerConfiguration: FlowTracker.Configuration,
-    dnsConfiguration: DNSEnricher.Configuration, statsIntervalSeconds: Int, logger: Logger
+    configuration: Pipeline.Configuration, statsIntervalSeconds: Int, logger: Logger
   ) {
-    self.dnsConfiguration = dnsConfiguration
+    self.configuration = configuration
     self.initialRules = rules
     self.rulePaths = rulePaths
     self.session = session
     self.selection = selection
-    self.trackerConfiguration = trackerConfiguration
     self.statsIntervalSeconds = statsIntervalSeconds
     self.logger = logger
   }
@@ -48,17 +44,9 @@ final class MonitorService: Service, @unchecked Sendable {
   func run() async throws {
     let packets = try session.packets()
     let listening = ListeningSockets()
-    var tracker = FlowTracker(configuration: trackerConfiguration, isListening: listening.isListening)
-    var enricher = DNSEnricher(configuration: dnsConfiguration)
-    let sink = JSONLinesEventSink(context: EventJSON.Context(hostName: hostName()))
-    var flowEvents: [FlowEvent] = []
-    var engine = RuleEngine(rules: initialRules)
-    var alerts: [Alert] = []
-    // Decided once here, not hashed per event.
-    let printBegins = selection.contains(.netFlowTCPBegin)
-    let printEnds = selection.contains(.netFlowTCPEnd)
-    let printDNS = selection.contains(.netPacketDNS)
-    let printHalfOpen = selection.contains(.netFlowTCPHalfOpen)
+    let pipeline = Pipeline(configuration: configuration, rules: initialRules, isListening: listening.isListening)
+    let output = JSONLinesEventSink(context: EventJSON.Context(hostName: hostName()))
+    let sink = SelectingEventSink(selection: selection, output)
 
     await withTaskGroup(of: Void.self) { group in
       if !rulePaths.isEmpty {
@@ -75,44 +63,14 @@ final class MonitorService: Service, @unchecked Sendable {
       await withGracefulShutdownHandler {
         for await batch in packets {
           if let replacement = pendingRules.withLock({ pending in pending.take() }) {
-            engine = RuleEngine(rules: replacement)
+            pipeline.replaceRules(replacement)
           }
-          for record in batch {
-            switch record {
-            case .tcp, .socket:
-              if case .tcp(let packet) = record { tracker.observe(packet, into: &flowEvents) }
-              if case .socket(let change) = record { tracker.observe(change, into: &flowEvents) }
-              for var event in flowEvents {
-                enricher.enrich(&event)
-                engine.process(.flow(event), at: event.timestamp, into: &alerts)
-                if event.name == .netFlowTCPBegin ? printBegins : printEnds { sink.receive(.flow(event)) }
-              }
-              flowEvents.removeAll(keepingCapacity: true)
-            case .dns(let packet):
-              // Always cached, so that flows are named even when DNS events are not printed.
-              guard let event = enricher.observe(packet) else { break }
-              engine.process(.dns(event), at: event.timestamp, into: &alerts)
-              if printDNS { sink.receive(.dns(event)) }
-            case .halfOpen(let attempt):
-              var event = attempt.event
-              enricher.enrich(&event)
-              engine.process(.flow(event), at: event.timestamp, into: &alerts)
-              if printHalfOpen { sink.receive(.flow(event)) }
-            }
-            for alert in alerts { sink.receive(alert) }
-            alerts.removeAll(keepingCapacity: true)
-          }
+          for record in batch { pipeline.process(record, to: sink) }
           sink.flush()
-          let output = sink.counters
-          outputCounters.withLock { $0 = output }
-          let counters = tracker.counters
-          flowCounters.withLock { $0 = counters }
-          let dns = enricher.counters
-          dnsCounters.withLock { $0 = dns }
-          let ruleState = engine.counters
-          ruleCounters.withLock { $0 = ruleState }
-          let limitHits = engine.regexLimitHits
-          regexLimitHits.withLock { $0 = limitHits }
+          let counters = pipeline.counters
+          pipelineCounters.withLock { $0 = counters }
+          let written = output.counters
+          outputCounters.withLock { $0 = written }
         }
       } onGracefulShutdown: { [session] in
         session.stop()
@@ -139,14 +97,15 @@ final class MonitorService: Service, @unchecked Sendable {
   }
 
   func summary() -> String {
-    let flows = flowCounters.withLock { $0 }
-    let dns = dnsCounters.withLock { $0 }
-    let rules = ruleCounters.withLock { $0 }
-    let limitHits = regexLimitHits.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+    let counters = pipelineCounters.withLock { $0 }
+    let flows = counters?.flows ?? FlowTracker.Counters()
+    let dns = counters?.dns ?? DNSEnricher.Counters()
+    let rules = counters?.rules ?? RuleEngine.Counters()
+    let limitHits = (counters?.regexLimitHits ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+    let output = outputCounters.withLock { $0 }
     let capture = session.statistics
     let kernel = capture.kernel
     let seconds = String(format: "%.1f", Date().timeIntervalSince(startedAt))
-    let output = outputCounters.withLock { $0 }
     return "\(seconds)s: events printed \(output.eventsWritten), alerts printed \(output.alertsWritten) "
       + "(lost to failed writes: events \(output.eventsLost), alerts \(output.alertsLost), "
       + "failed writes \(output.failedWrites)) "
@@ -166,7 +125,8 @@ final class MonitorService: Service, @unchecked Sendable {
       + "cut by capture \(capture.dnsMessagesCut), cache entries \(dns.cache.entries), hits \(dns.cache.hits), "
       + "misses \(dns.cache.misses), expired \(dns.cache.expired), evictions \(dns.cache.evictions); "
       + "rules: matches \(rules.matches), alerts \(rules.alerts), suppressed \(rules.suppressed), "
-      + "group evictions \(rules.groupEvictions), regex limits hit \(limitHits.isEmpty ? "0" : limitHits.joined(separator: ", "))"
+      + "group evictions \(rules.groupEvictions), "
+      + "regex limits hit \(limitHits.isEmpty ? "0" : limitHits.joined(separator: ", "))"
   }
 }
 

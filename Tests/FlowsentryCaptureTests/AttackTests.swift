@@ -110,7 +110,7 @@ struct AttackTests {
     // Counted per remote: each spoofed source once, none of them a flow.
     var attemptsByRemote: [String: UInt64] = [:]
     for attempt in capture.halfOpen {
-      attemptsByRemote[attempt.remote.address.description, default: 0] += attempt.attempts
+      attemptsByRemote[attempt.remote.address.description, default: 0] += attempt.attempts ?? 0
     }
     for source in halfOpenRemotes { #expect(attemptsByRemote[source] == 1, "half-open attempts from \(source)") }
     #expect(attemptsByRemote[TestHost.peerAddress] == nil, "the peer's real handshake is not half-open")
@@ -120,7 +120,7 @@ struct AttackTests {
     // other alert may be the real connection to an unlisted port (FS-NET-003), from the real peer.
     let engine = RuleEngine(rules: try RuleLoader.load(paths: [RuleAlertTests.shippedRules]))
     var alerts: [Alert] = []
-    let observed = (events + capture.halfOpen.map(\.event)).sorted { $0.timestamp < $1.timestamp }
+    let observed = (events + capture.halfOpen).sorted { $0.timestamp < $1.timestamp }
     for event in observed { engine.process(.flow(event), at: event.timestamp, into: &alerts) }
     #expect(alerts.filter { $0.ruleID == "FS-NET-008" }.count == 1)
     let others = alerts.filter { $0.ruleID != "FS-NET-008" }

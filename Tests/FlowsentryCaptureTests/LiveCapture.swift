@@ -2,11 +2,13 @@ import FlowsentryCapture
 import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
+import FlowsentryOutput
+import FlowsentryPipeline
 import Foundation
 import Synchronization
 
-/// The monitor's pipeline (capture → flow tracking → DNS enrichment) on a test cgroup, collecting
-/// events in memory.
+/// The monitor's pipeline on a test cgroup: capture → `Pipeline` (flow tracking → DNS enrichment,
+/// no rules), collecting events in memory.
 final class LiveCapture: Sendable {
   let session: CaptureSession
   private let collected = Collected()
@@ -18,40 +20,31 @@ final class LiveCapture: Sendable {
     let listening = ListeningSockets()
     let collected = self.collected
     consumer = Task.detached {
-      var tracker = FlowTracker(isListening: listening.isListening)
-      var enricher = DNSEnricher()
-      var events: [FlowEvent] = []
-      var dnsEvents: [DNSEvent] = []
-      var halfOpen: [HalfOpenObservation] = []
+      let pipeline = Pipeline(isListening: listening.isListening)
+      let sink = InMemoryEventSink()
       for await batch in packets {
-        for record in batch {
-          switch record {
-          case .tcp(let packet): tracker.observe(packet, into: &events)
-          case .socket(let change): tracker.observe(change, into: &events)
-          case .dns(let packet): enricher.observe(packet).map { dnsEvents.append($0) }
-          case .halfOpen(let attempt): halfOpen.append(attempt)
+        for record in batch { pipeline.process(record, to: sink) }
+        let counters = pipeline.counters
+        collected.withLock { state in
+          for event in sink.events {
+            switch event {
+            case .flow(let flow) where flow.name == .netFlowTCPHalfOpen: state.halfOpen.append(flow)
+            case .flow(let flow): state.events.append(flow)
+            case .dns(let dns): state.dnsEvents.append(dns)
+            }
           }
-          for index in events.indices { enricher.enrich(&events[index]) }
-          let counters = tracker.counters
-          let dnsCounters = enricher.counters
-          collected.withLock {
-            $0.events += events
-            $0.dnsEvents += dnsEvents
-            $0.halfOpen += halfOpen
-            $0.counters = counters
-            $0.dnsCounters = dnsCounters
-          }
-          events.removeAll()
-          dnsEvents.removeAll()
-          halfOpen.removeAll()
+          state.counters = counters.flows
+          state.dnsCounters = counters.dns
         }
+        sink.removeAll()
       }
     }
   }
 
   var events: [FlowEvent] { collected.withLock { $0.events } }
   var dnsEvents: [DNSEvent] { collected.withLock { $0.dnsEvents } }
-  var halfOpen: [HalfOpenObservation] { collected.withLock { $0.halfOpen } }
+  /// `net_flow_tcp_half_open` events: the remote is the source.
+  var halfOpen: [FlowEvent] { collected.withLock { $0.halfOpen } }
   var counters: FlowTracker.Counters { collected.withLock { $0.counters } }
   var dnsCounters: DNSEnricher.Counters { collected.withLock { $0.dnsCounters } }
 
@@ -76,7 +69,7 @@ final class Collected: Sendable {
   struct State {
     var events: [FlowEvent] = []
     var dnsEvents: [DNSEvent] = []
-    var halfOpen: [HalfOpenObservation] = []
+    var halfOpen: [FlowEvent] = []
     var counters = FlowTracker.Counters()
     var dnsCounters = DNSEnricher.Counters()
   }

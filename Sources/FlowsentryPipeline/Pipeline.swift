@@ -1,0 +1,91 @@
+import FlowsentryCore
+import FlowsentryDNS
+import FlowsentryFlows
+import FlowsentryOutput
+import FlowsentryRules
+
+/// The stage chain every source feeds: flow tracking → DNS enrichment → rules → an output.
+///
+/// Written once and driven by the records it is given, in their order and on their clock (the
+/// kernel's for live capture, a file's for replay): windows, TTLs and durations use the records'
+/// timestamps, never the wall clock. Rules see every event; which events are printed is the
+/// output's business (`SelectingEventSink`). A class: its stages' state must never fork on copy.
+public final class Pipeline {
+  public struct Configuration: Sendable {
+    public var flows = FlowTracker.Configuration()
+    public var dns = DNSEnricher.Configuration()
+    public var rules = RuleEngine.Configuration()
+    public init() {}
+  }
+
+  /// Every stage's counters, read together.
+  public struct Counters: Sendable {
+    public var flows: FlowTracker.Counters
+    public var dns: DNSEnricher.Counters
+    public var rules: RuleEngine.Counters
+    public var regexLimitHits: [String: UInt64]
+  }
+
+  public let configuration: Configuration
+  private var tracker: FlowTracker
+  private var enricher: DNSEnricher
+  private var engine: RuleEngine
+  private var flowEvents: [FlowEvent] = []
+  private var alerts: [Alert] = []
+
+  public init(
+    configuration: Configuration = Configuration(), rules: RuleSet = .empty,
+    isListening: @escaping FlowTracker.ListeningCheck = { _ in false }
+  ) {
+    self.configuration = configuration
+    tracker = FlowTracker(configuration: configuration.flows, isListening: isListening)
+    enricher = DNSEnricher(configuration: configuration.dns)
+    engine = RuleEngine(rules: rules, configuration: configuration.rules)
+  }
+
+  /// Swaps the rule set (its thresholds start empty); call between records, never within one.
+  public func replaceRules(_ rules: RuleSet) {
+    engine = RuleEngine(rules: rules, configuration: configuration.rules)
+  }
+
+  public var counters: Counters {
+    Counters(
+      flows: tracker.counters, dns: enricher.counters, rules: engine.counters,
+      regexLimitHits: engine.regexLimitHits)
+  }
+
+  /// Runs one record through every stage; the events it causes and the alerts they raise go to
+  /// `sink`, each event before the alerts it raised.
+  public func process<Sink: EventSink>(_ record: CapturedRecord, to sink: Sink) {
+    switch record {
+    case .tcp(let packet):
+      tracker.observe(packet, into: &flowEvents)
+      emitFlowEvents(to: sink)
+    case .socket(let change):
+      tracker.observe(change, into: &flowEvents)
+      emitFlowEvents(to: sink)
+    case .halfOpen(let attempt):
+      flowEvents.append(attempt.event)
+      emitFlowEvents(to: sink)
+    case .dns(let packet):
+      // Questions and answers are read whether or not DNS events are printed: they name flows.
+      guard let event = enricher.observe(packet) else { return }
+      emit(.dns(event), at: event.timestamp, to: sink)
+    }
+  }
+
+  private func emitFlowEvents<Sink: EventSink>(to sink: Sink) {
+    for index in flowEvents.indices {
+      enricher.enrich(&flowEvents[index])
+      emit(.flow(flowEvents[index]), at: flowEvents[index].timestamp, to: sink)
+    }
+    flowEvents.removeAll(keepingCapacity: true)
+  }
+
+  private func emit<Sink: EventSink>(_ event: SensorEvent, at time: Int64, to sink: Sink) {
+    engine.process(event, at: time, into: &alerts)
+    sink.receive(event)
+    for alert in alerts { sink.receive(alert) }
+    alerts.removeAll(keepingCapacity: true)
+  }
+}
