@@ -230,30 +230,96 @@ extension AttackTests {
   }
 }
 
+extension AttackTests {
+  /// The parser follows up to 8 IPv6 extension headers; the kernel accepts more (it has no such
+  /// limit for Destination Options headers). An answer behind 9 is delivered to the socket, and the
+  /// eBPF parser counts it as unparsed instead of skipping it silently; behind 8 it is parsed (and,
+  /// asked by nobody, refused as unsolicited).
+  @Test func ipv6ExtensionHeadersBeyondTheParserAreCounted() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let capture = try LiveCapture(cgroup: cgroup)
+    let udp = try cgroup.withMembership { try UDPTestSocket(bindTo: "::1") }
+
+    let sender = try PeerProcess(
+      "/usr/bin/python3",
+      [
+        "-c",
+        """
+        from scapy.all import IPv6, IPv6ExtHdrDestOpt, UDP, DNS, DNSQR, DNSRR, send, conf
+        conf.verb = 0
+        answer = DNS(id=99, qr=1, qd=DNSQR(qname="deep.fs.test"), an=DNSRR(rrname="deep.fs.test", type="A", rdata="192.0.2.7"))
+        for count in (8, 9):
+            headers = IPv6ExtHdrDestOpt()
+            for _ in range(count - 1):
+                headers = headers / IPv6ExtHdrDestOpt()
+            send(IPv6(src="::1", dst="::1") / headers / UDP(sport=53, dport=\(udp.port)) / answer)
+        print("sent", flush=True)
+        """,
+      ])
+    #expect(try sender.finish().contains("sent"))
+    // Both datagrams reached the socket: the kernel accepted them.
+    #expect(udp.receive(timeoutMilliseconds: 2000) && udp.receive(timeoutMilliseconds: 2000))
+    try await Task.sleep(for: .milliseconds(300))
+    let kernel = capture.session.statistics.kernel
+    let dns = capture.dnsCounters
+    await capture.stop()
+    #expect(dns.messages == 1 && dns.unsolicited == 1, "the answer behind 8 headers was parsed")
+    #expect(kernel.ipv6Unparsed >= 1, "the one behind 9 was counted")
+    #expect(capture.dnsEvents.isEmpty)
+  }
+}
+
 /// A bound UDP socket: a port that unsolicited DNS answers can be aimed at.
 final class UDPTestSocket {
   let descriptor: Int32
   let port: UInt16
 
   init(bindTo host: String) throws {
-    let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    let family = host.contains(":") ? AF_INET6 : AF_INET
+    let descriptor = socket(family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard descriptor >= 0 else { throw SocketError("socket", errno) }
     self.descriptor = descriptor
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    inet_pton(AF_INET, host, &address.sin_addr)
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
+    var storage = sockaddr_storage()
+    var length: socklen_t
+    if family == AF_INET6 {
+      var address = sockaddr_in6()
+      address.sin6_family = sa_family_t(AF_INET6)
+      inet_pton(AF_INET6, host, &address.sin6_addr)
+      length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+      withUnsafeBytes(of: address) { source in
+        withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) }
+      }
+    } else {
+      var address = sockaddr_in()
+      address.sin_family = sa_family_t(AF_INET)
+      inet_pton(AF_INET, host, &address.sin_addr)
+      length = socklen_t(MemoryLayout<sockaddr_in>.size)
+      withUnsafeBytes(of: address) { source in
+        withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: source) }
+      }
+    }
+    let bound = withUnsafePointer(to: &storage) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(descriptor, $0, length) }
     }
     guard bound == 0 else {
       close(descriptor)
       throw SocketError("bind", errno)
     }
-    _ = withUnsafeMutablePointer(to: &address) {
+    _ = withUnsafeMutablePointer(to: &storage) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
     }
-    port = UInt16(bigEndian: address.sin_port)
+    // sin_port and sin6_port sit at the same offset, right after the family.
+    port = withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) }
+  }
+
+  /// Waits for one datagram; true when one arrived.
+  func receive(timeoutMilliseconds: Int32) -> Bool {
+    var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+    guard poll(&poller, 1, timeoutMilliseconds) == 1 else { return false }
+    var buffer = [UInt8](repeating: 0, count: 2048)
+    return recv(descriptor, &buffer, buffer.count, 0) > 0
   }
 
   deinit { close(descriptor) }
