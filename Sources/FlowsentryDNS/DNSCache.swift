@@ -94,6 +94,11 @@ public struct DNSCache {
   public mutating func names(
     for address: IPAddress, at now: WallClockNanoseconds, networkNamespace: UInt64 = 0
   ) -> [String] {
+    // Nothing cached (no DNS seen yet, or all of it expired): a miss without hashing.
+    guard entries.count > 0 else {
+      counters.misses += 1
+      return []
+    }
     let key = Key(address: address, networkNamespace: networkNamespace)
     guard let chains = entries.touch(key) else {
       counters.misses += 1

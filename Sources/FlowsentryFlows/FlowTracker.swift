@@ -148,13 +148,15 @@ public struct FlowTracker {
     switch change.transition {
     case .established:
       let outgoing = change.direction == .outgoing
+      // The kernel sends one begin and one end per socket, so there are no late FIN/RST to absorb:
+      // socket changes skip the ended-flow memory (half the table work per flow).
       begin(
         key, flow, direction: change.direction, initiator: outgoing ? change.local : change.remote,
-        responder: outgoing ? change.remote : change.local, into: &events)
+        responder: outgoing ? change.remote : change.local, remembersEnds: false, into: &events)
     case .ended(let reason, let side):
       end(
         key, flow, reason: reason, terminatedBy: side, terminator: side == .local ? change.local : change.remote,
-        other: side == .local ? change.remote : change.local, into: &events
+        other: side == .local ? change.remote : change.local, remembersEnds: false, into: &events
       ) { (change.direction, reason) }
     }
     counters.openFlows = openFlows.count
@@ -171,14 +173,14 @@ public struct FlowTracker {
 
   private mutating func begin(
     _ key: FlowKey, _ flow: FlowContext, direction: ConnectionDirection, initiator: Endpoint, responder: Endpoint,
-    into events: inout [FlowEvent]
+    remembersEnds: Bool = true, into events: inout [FlowEvent]
   ) {
     if openFlows.touch(key) != nil {
       counters.repeatedHandshakes += 1
       return
     }
     // A new handshake on a recently ended tuple is a new connection reusing the ports.
-    endedFlows.removeValue(for: key)
+    if remembersEnds { endedFlows.removeValue(for: key) }
     let open = OpenFlow(beganAt: flow.timestamp, direction: direction, process: flow.process)
     if openFlows.insert(open, for: key) != nil {
       counters.evictedOpenFlows += 1
@@ -194,10 +196,10 @@ public struct FlowTracker {
   /// Ends a flow once. `withoutBegin` gives the direction and reason when no begin was seen.
   private mutating func end(
     _ key: FlowKey, _ flow: FlowContext, reason: CloseReason, terminatedBy: Side, terminator: Endpoint,
-    other: Endpoint, into events: inout [FlowEvent],
+    other: Endpoint, remembersEnds: Bool = true, into events: inout [FlowEvent],
     withoutBegin: () -> (ConnectionDirection, CloseReason)
   ) {
-    if endedFlows.touch(key) != nil {
+    if remembersEnds && endedFlows.touch(key) != nil {
       counters.repeatedTerminations += 1
       return
     }
@@ -215,7 +217,7 @@ public struct FlowTracker {
       (event.direction, event.closeReason) = withoutBegin()
       counters.endsWithoutBegin += 1
     }
-    endedFlows.insert(flow.timestamp, for: key)
+    if remembersEnds { endedFlows.insert(flow.timestamp, for: key) }
     counters.endEvents += 1
     events.append(event)
   }
