@@ -12,7 +12,7 @@ SKELETON := Sources/CFlowsentryLibbpf/generated/flowsentry.skel.h
 BPF_SOURCES := $(wildcard bpf/*.bpf.c) $(wildcard bpf/include/*.h)
 ARGS ?=
 
-.PHONY: deps bpf build release run test format lint bench fuzz clean
+.PHONY: deps bpf build release run test format lint bench fuzz clean embed-rules
 
 deps:
 	@scripts/install-deps.sh
@@ -35,13 +35,13 @@ release:
 
 run: deps bpf
 	$(SWIFT) build -c release --product flowsentry
-	.build/release/flowsentry monitor --rules rules --events flows $(ARGS)
+	.build/release/flowsentry monitor --events flows $(ARGS)
 
 test: deps bpf
 	$(SWIFT) build --build-tests
 	.build/debug/flowsentry version
-	.build/debug/flowsentry rules check rules
-	.build/debug/flowsentry rules test rules
+	.build/debug/flowsentry rules check --no-default-rules rules
+	.build/debug/flowsentry rules test --no-default-rules rules
 	$(SWIFT) test --skip-build --no-parallel
 
 format:
@@ -49,6 +49,11 @@ format:
 
 lint:
 	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests Benchmarks Fuzz
+	scripts/embed-rules.py --check
+
+# The shipped rules are built into the binary from a generated file; run this after editing rules/.
+embed-rules:
+	scripts/embed-rules.py
 
 bench: deps bpf
 	scripts/bench-datapath.sh --update-readme

@@ -19,11 +19,48 @@ public struct RuleLoadError: Error, CustomStringConvertible {
   public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
 
+/// A rule file's text and the name diagnostics and `rules list` give it.
+public struct RuleSource: Sendable {
+  public var name: String
+  public var text: String
+
+  public init(name: String, text: String) {
+    self.name = name
+    self.text = text
+  }
+}
+
 /// parse (YAML, with positions) → collect (lists, macros, rules; later files override earlier ones)
 /// → compile (conditions, thresholds, templates, tests), reporting every problem at its position.
 public enum RuleLoader {
+  /// The shipped rule files, built into the binary.
+  public static let builtInRules: [RuleSource] = DefaultRules.files
+  /// Where an administrator's own rule files go; loaded after the built-in ones when present.
+  public static let systemDirectory = "/etc/flowsentry/rules.d"
+
+  /// The chain `monitor` and `rules` load: the built-in rules (unless `builtIn` is false), then
+  /// `systemDirectory` when it exists, then `paths`; each may override lists and disable rules of
+  /// the ones before.
+  public static func loadChain(
+    builtIn: Bool = true, systemDirectory: String? = RuleLoader.systemDirectory, paths: [String]
+  ) throws(RuleLoadError) -> RuleSet {
+    var chain: [String] = []
+    var isDirectory: ObjCBool = false
+    if let systemDirectory, FileManager.default.fileExists(atPath: systemDirectory, isDirectory: &isDirectory),
+      isDirectory.boolValue
+    {
+      chain.append(systemDirectory)
+    }
+    return try load(sources: builtIn ? builtInRules : [], paths: chain + paths)
+  }
+
   /// Loads rule files and directories (their *.yaml and *.yml, in name order), in the order given.
   public static func load(paths: [String]) throws(RuleLoadError) -> RuleSet {
+    try load(sources: [], paths: paths)
+  }
+
+  /// Loads in-memory sources first, then files and directories, in the order given.
+  public static func load(sources builtIn: [RuleSource], paths: [String]) throws(RuleLoadError) -> RuleSet {
     var files: [String] = []
     var diagnostics: [Diagnostic] = []
     for path in paths {
@@ -39,7 +76,7 @@ public enum RuleLoader {
         files.append(path)
       }
     }
-    var sources: [(file: String, text: String)] = []
+    var sources: [(file: String, text: String)] = builtIn.map { ($0.name, $0.text) }
     for file in files {
       guard let data = FileManager.default.contents(atPath: file) else {
         diagnostics.append(Diagnostic(.error, file: file, line: 1, column: 1, message: "cannot read the file"))
@@ -50,7 +87,7 @@ public enum RuleLoader {
     var builder = RuleSetBuilder()
     builder.diagnostics = diagnostics
     for source in sources { builder.collect(file: source.file, text: source.text) }
-    let ruleSet = builder.compile(files: files)
+    let ruleSet = builder.compile(files: builtIn.map(\.name) + files)
     guard !builder.diagnostics.contains(where: { $0.severity == .error }) else {
       throw RuleLoadError(diagnostics: builder.sortedDiagnostics)
     }

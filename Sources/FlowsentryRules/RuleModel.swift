@@ -40,6 +40,8 @@ public struct Rule: @unchecked Sendable {
   public var output: OutputTemplate
   public var tests: [RuleTest]
   var location: SourceLocation
+  /// The file the rule came from (`built-in/…` for the rules built into the binary).
+  public var origin: String { location.file }
   var condition: Predicate
   var exceptions: [Predicate]
   var groupFields: [Field]

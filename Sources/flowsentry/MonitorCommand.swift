@@ -37,15 +37,21 @@ struct MonitorCommand: AsyncParsableCommand {
     help: """
       Events to print: names or sets, comma-separated (flows, network_events, net_flow_tcp_begin, \
       net_flow_tcp_end, net_flow_tcp_half_open, net_packet_dns), or none. Default: flows, or none when \
-      rules are loaded.
+      --rules is given.
       """
   )
   var events: String?
 
   @Option(
     name: .customLong("rules"),
-    help: "Rule files or directories, in order (repeatable); alerts go to stdout. SIGHUP reloads them.")
+    help: """
+      Rule files or directories, loaded in order (repeatable) after the built-in rules and \
+      /etc/flowsentry/rules.d; alerts go to stdout. SIGHUP reloads the whole chain.
+      """)
   var rulePaths: [String] = []
+
+  @Flag(help: "Do not load the built-in rules (start from /etc/flowsentry/rules.d and --rules only).")
+  var noDefaultRules = false
 
   @Option(help: "Open flows tracked at most; the least recently active is evicted (and counted) beyond it.")
   var maxFlows = 262_144
@@ -92,13 +98,9 @@ struct MonitorCommand: AsyncParsableCommand {
     // instead of killing the monitor before it can say what it lost.
     signal(SIGPIPE, SIG_IGN)
     // Broken rules stop the monitor before anything is attached.
-    var rules = RuleSet.empty
-    if !rulePaths.isEmpty {
-      guard let loaded = RulesCommand.load(rulePaths) else {
-        standardError("flowsentry: error: the rules do not validate; not starting")
-        throw ExitCode.failure
-      }
-      rules = loaded
+    guard let rules = RulesCommand.load(rulePaths, builtIn: !noDefaultRules) else {
+      standardError("flowsentry: error: the rules do not validate; not starting")
+      throw ExitCode.failure
     }
     var logger = Logger(label: "flowsentry")
     logger.logLevel = common.verbose ? .debug : .warning
@@ -116,7 +118,8 @@ struct MonitorCommand: AsyncParsableCommand {
       throw ExitCode.failure
     }
     let monitor = MonitorService(
-      session: session, selection: try selection(), rules: rules, rulePaths: rulePaths,
+      session: session, selection: try selection(), rules: rules,
+      ruleChain: MonitorService.RuleChain(builtIn: !noDefaultRules, paths: rulePaths),
       configuration: pipelineConfiguration, statsIntervalSeconds: statsInterval, logger: logger)
     standardError(
       "flowsentry: monitoring cgroup \(session.cgroup.path) (id \(session.cgroup.id)); "

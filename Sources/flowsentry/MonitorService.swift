@@ -17,7 +17,12 @@ final class MonitorService: Service, @unchecked Sendable {
   private let session: CaptureSession
   private let selection: Set<EventName>
   private let configuration: Pipeline.Configuration
-  private let rulePaths: [String]
+  /// What SIGHUP reloads: the same chain the monitor started with.
+  struct RuleChain: Sendable {
+    var builtIn: Bool
+    var paths: [String]
+  }
+  private let ruleChain: RuleChain
   private let initialRules: RuleSet
   /// A rule set validated after SIGHUP, waiting for the pipeline to swap it in between two batches.
   private let pendingRules = Mutex<RuleSet?>(nil)
@@ -29,12 +34,12 @@ final class MonitorService: Service, @unchecked Sendable {
   private let outputCounters = Mutex(JSONLinesEventSink.Counters())
 
   init(
-    session: CaptureSession, selection: Set<EventName>, rules: RuleSet, rulePaths: [String],
+    session: CaptureSession, selection: Set<EventName>, rules: RuleSet, ruleChain: RuleChain,
     configuration: Pipeline.Configuration, statsIntervalSeconds: Int, logger: Logger
   ) {
     self.configuration = configuration
     self.initialRules = rules
-    self.rulePaths = rulePaths
+    self.ruleChain = ruleChain
     self.session = session
     self.selection = selection
     self.statsIntervalSeconds = statsIntervalSeconds
@@ -49,9 +54,7 @@ final class MonitorService: Service, @unchecked Sendable {
     let sink = SelectingEventSink(selection: selection, output)
 
     await withTaskGroup(of: Void.self) { group in
-      if !rulePaths.isEmpty {
-        group.addTask { [self] in await reloadRulesOnHangup() }
-      }
+      group.addTask { [self] in await reloadRulesOnHangup() }
       if statsIntervalSeconds > 0 {
         group.addTask { [self] in
           while !Task.isCancelled {
@@ -84,7 +87,7 @@ final class MonitorService: Service, @unchecked Sendable {
   private func reloadRulesOnHangup() async {
     for await _ in await UnixSignalsSequence(trapping: .sighup) {
       do {
-        let rules = try RuleLoader.load(paths: rulePaths)
+        let rules = try RuleLoader.loadChain(builtIn: ruleChain.builtIn, paths: ruleChain.paths)
         for warning in rules.warnings { standardError(warning.description) }
         pendingRules.withLock { $0 = rules }
         // Swapped in before the next batch of packets: no event sees half of each set.

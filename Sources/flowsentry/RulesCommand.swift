@@ -13,14 +13,22 @@ struct RulesCommand: ParsableCommand {
   )
 
   struct Paths: ParsableArguments {
-    @Argument(help: "Rule files or directories (their *.yaml, *.yml), loaded in order; later ones override.")
-    var paths: [String] = ["rules"]
+    @Argument(
+      help: """
+        Rule files or directories (their *.yaml, *.yml), loaded in order after the built-in rules and \
+        /etc/flowsentry/rules.d; later ones override.
+        """)
+    var paths: [String] = []
+
+    @Flag(help: "Do not load the built-in rules first.")
+    var noDefaultRules = false
   }
 
-  /// Loads, printing every diagnostic to stderr; nil when there were errors.
-  static func load(_ paths: [String]) -> RuleSet? {
+  /// Loads the chain (built-in rules unless excluded, /etc/flowsentry/rules.d, then `paths`), printing
+  /// every diagnostic to stderr; nil when there were errors.
+  static func load(_ paths: [String], builtIn: Bool = true) -> RuleSet? {
     do {
-      let rules = try RuleLoader.load(paths: paths)
+      let rules = try RuleLoader.loadChain(builtIn: builtIn, paths: paths)
       for warning in rules.warnings { standardError(warning.description) }
       return rules
     } catch {
@@ -37,7 +45,7 @@ struct RulesCommand: ParsableCommand {
     @OptionGroup var paths: Paths
 
     func run() throws {
-      guard let rules = RulesCommand.load(paths.paths) else { throw ExitCode.failure }
+      guard let rules = RulesCommand.load(paths.paths, builtIn: !paths.noDefaultRules) else { throw ExitCode.failure }
       let enabled = rules.rules.filter(\.enabled).count
       print(
         "\(rules.files.count) files, \(rules.rules.count) rules (\(enabled) enabled), \(rules.regexCount) regexes, "
@@ -50,7 +58,7 @@ struct RulesCommand: ParsableCommand {
     @OptionGroup var paths: Paths
 
     func run() throws {
-      guard let rules = RulesCommand.load(paths.paths) else { throw ExitCode.failure }
+      guard let rules = RulesCommand.load(paths.paths, builtIn: !paths.noDefaultRules) else { throw ExitCode.failure }
       let results = RuleTestRunner.run(rules)
       for result in results {
         let mark = result.passed ? "ok  " : "FAIL"
@@ -71,16 +79,17 @@ struct RulesCommand: ParsableCommand {
   }
 
   struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the rules that load.")
+    static let configuration = CommandConfiguration(
+      abstract: "Show the rules that load: id, on/off, severity, events, threshold, name, and where each came from.")
     @OptionGroup var paths: Paths
 
     func run() throws {
-      guard let rules = RulesCommand.load(paths.paths) else { throw ExitCode.failure }
+      guard let rules = RulesCommand.load(paths.paths, builtIn: !paths.noDefaultRules) else { throw ExitCode.failure }
       for rule in rules.rules.sorted(by: { $0.id < $1.id }) {
         let events = rule.events.map(\.rawValue).sorted().joined(separator: ",")
         let state = rule.enabled ? "on " : "off"
         let threshold = rule.threshold.map { " threshold \($0.atLeast)/\($0.windowNanoseconds / 1_000_000_000)s" } ?? ""
-        print("\(rule.id)\t\(state)\t\(rule.severity.rawValue)\t\(events)\(threshold)\t\(rule.name)")
+        print("\(rule.id)\t\(state)\t\(rule.severity.rawValue)\t\(events)\(threshold)\t\(rule.name)\t\(rule.origin)")
       }
     }
   }

@@ -2,8 +2,9 @@ import FlowsentryCore
 import Foundation
 import Testing
 
-/// The shipped rules, live: `flowsentry monitor --rules rules` on a test cgroup, with a remote peer
-/// in a network namespace and a local dnsmasq. Alerts are read from the monitor's stdout.
+/// The shipped rules, live: `flowsentry monitor` with no rule options (the built-in rules) on a test
+/// cgroup, with a remote peer in a network namespace and a local dnsmasq. Alerts are read from the
+/// monitor's stdout.
 @Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
 struct RuleAlertTests {
   static let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -36,7 +37,7 @@ struct RuleAlertTests {
     #expect(try peerServer.firstLine() == "ready")
 
     let monitor = try MonitorProcess([
-      "monitor", "--cgroup", cgroup.path, "--rules", Self.shippedRules, "--dns-ports", String(dnsPort),
+      "monitor", "--cgroup", cgroup.path, "--events", "none", "--dns-ports", String(dnsPort),
     ])
     defer { monitor.kill() }
     try await monitor.waitUntilAttached()
@@ -136,7 +137,9 @@ struct RuleReloadTests {
     try write("1")
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
-    let monitor = try MonitorProcess(["monitor", "--cgroup", cgroup.path, "--rules", directory.path])
+    let monitor = try MonitorProcess([
+      "monitor", "--cgroup", cgroup.path, "--no-default-rules", "--rules", directory.path,
+    ])
     defer { monitor.kill() }
     try await monitor.waitUntilAttached()
 

@@ -20,6 +20,40 @@ func flowEnd(
 }
 
 @Suite struct ShippedRulesetTests {
+  /// The binary's built-in rules are rules/ as it is: `make embed-rules` after editing it.
+  @Test func builtInRulesAreTheRulesDirectory() throws {
+    let directory = URL(fileURLWithPath: shippedRules)
+    let names = try FileManager.default.contentsOfDirectory(atPath: shippedRules).filter { $0.hasSuffix(".yaml") }
+      .sorted()
+    #expect(RuleLoader.builtInRules.map(\.name) == names.map { "built-in/" + $0 })
+    for (source, name) in zip(RuleLoader.builtInRules, names) {
+      let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+      #expect(source.text == text, "built-in/\(name) differs from rules/\(name): run `make embed-rules`")
+    }
+  }
+
+  @Test func theChainLoadsBuiltInsThenUserFilesThatOverrideThem() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-chain-\(getpid())")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let override = directory.appendingPathComponent("local.yaml")
+    try "- rule: {id: FS-NET-007, enabled: false}\n".write(to: override, atomically: true, encoding: .utf8)
+    let chain = try RuleLoader.loadChain(systemDirectory: nil, paths: [override.path])
+    #expect(chain.rules.count == 13 && chain.rules.allSatisfy { $0.origin.hasPrefix("built-in/") })
+    #expect(chain.rules.first { $0.id == "FS-NET-007" }?.enabled == false)
+    // Without the built-ins, the override has nothing to disable: an error, with its position.
+    #expect(throws: RuleLoadError.self) {
+      try RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [override.path])
+    }
+    // A system directory is loaded between the two when it exists.
+    let system = directory.appendingPathComponent("rules.d")
+    try FileManager.default.createDirectory(at: system, withIntermediateDirectories: true)
+    try "- list: {name: allowed_inbound_ports, items: [5900]}\n".write(
+      to: system.appendingPathComponent("10-site.yaml"), atomically: true, encoding: .utf8)
+    let withSystem = try RuleLoader.loadChain(systemDirectory: system.path, paths: [override.path])
+    #expect(withSystem.files == RuleLoader.builtInRules.map(\.name) + [system.path + "/10-site.yaml", override.path])
+  }
+
   @Test func loadsWithoutErrorsOrWarnings() throws {
     let rules = try RuleLoader.load(paths: [shippedRules])
     #expect(rules.rules.count >= 11)
