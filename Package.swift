@@ -6,7 +6,7 @@ import PackageDescription
 // FlowsentryPipeline chains the stages after the source, once, for every source.
 // FlowsentryCore holds the value types every stage shares and imports no C of ours.
 // libbpf is imported by exactly one Swift module, FlowsentryCapture, through CFlowsentryLibbpf;
-// PCRE2 by exactly one, FlowsentryRules, through CFlowsentryPCRE2.
+// PCRE2 by exactly one, FlowsentryRules, through CFlowsentryPCRE2; libpcap by FlowsentryReplay.
 let package = Package(
   name: "flowsentry",
   platforms: [.macOS(.v15)],
@@ -55,6 +55,16 @@ let package = Package(
       dependencies: ["FlowsentryCore", "CFlowsentryPCRE2", .product(name: "Yams", package: "Yams")]
     ),
     .target(name: "FlowsentryOutput", dependencies: ["FlowsentryCore"]),
+    // Packets from capture files: the Swift twin of the eBPF parser, and what a packet means for flows.
+    .target(name: "FlowsentryPackets", dependencies: ["FlowsentryCore"]),
+    // libpcap, imported by FlowsentryReplay only.
+    .systemLibrary(name: "CFlowsentryPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+    .target(
+      name: "FlowsentryReplay",
+      dependencies: [
+        "FlowsentryCore", "FlowsentryPackets", "FlowsentryPipeline", "FlowsentryOutput", "CFlowsentryPcap",
+      ]
+    ),
     // The stage chain, written once: flow tracking → DNS enrichment → rules → an output. Live
     // capture feeds it, and any other source of records can.
     .target(
@@ -65,7 +75,7 @@ let package = Package(
       name: "flowsentry",
       dependencies: [
         "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules",
-        "FlowsentryOutput", "FlowsentryPipeline",
+        "FlowsentryOutput", "FlowsentryPipeline", "FlowsentryReplay",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +97,12 @@ let package = Package(
     .testTarget(name: "FlowsentryRulesTests", dependencies: ["FlowsentryRules", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
+    .testTarget(
+      name: "FlowsentryReplayTests",
+      dependencies: [
+        "FlowsentryPackets", "FlowsentryReplay", "FlowsentryPipeline", "FlowsentryOutput", "FlowsentryCore",
+      ]
+    ),
     .testTarget(
       name: "FlowsentryPipelineTests",
       dependencies: ["FlowsentryPipeline", "FlowsentryOutput", "FlowsentryRules", "FlowsentryCore"]

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Fuzzes hostile-input parsers with libFuzzer and AddressSanitizer:
 #   dns    the DNS parser and cache   (seeds: real responses in Fuzz/corpus/dns)
-#   rules  the rule loader, as SIGHUP reloads it, and the engine on what loads
-#          (seeds: the shipped rule files and inputs that once crashed, Fuzz/corpus/rules)
-# Usage: scripts/fuzz.sh dns|rules [seconds]   (default 60). Exits non-zero on a crash or a hang.
+#   rules    the rule loader, as SIGHUP reloads it, and the engine on what loads
+#            (seeds: the shipped rule files and inputs that once crashed, Fuzz/corpus/rules)
+#   packets  the capture-file packet decoder and what a packet means for flows and DNS
+#            (seeds: frames of every link type, Fuzz/corpus/packets; the first byte picks the link type)
+# Usage: scripts/fuzz.sh dns|rules|packets [seconds]   (default 60). Exits non-zero on a crash or a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGET=${1:?usage: scripts/fuzz.sh dns|rules [seconds]}
+TARGET=${1:?usage: scripts/fuzz.sh dns|rules|packets [seconds]}
 SECONDS_TO_RUN=${2:-60}
 SCRATCH=.build-fuzz
 FLAGS=(-c release --scratch-path "$SCRATCH" -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
@@ -33,8 +35,16 @@ case "$TARGET" in
     cp Fuzz/corpus/rules/* rules/*.yaml "$WORK/"
     FUZZER="$SCRATCH/rule-loader-fuzzer"
     ;;
+  packets)
+    swift build "${FLAGS[@]}" --target FlowsentryPackets >/dev/null
+    swiftc -O -sanitize=fuzzer,address -parse-as-library -I "$BIN/Modules" \
+      Fuzz/PacketDecoderFuzzer.swift "$BIN"/FlowsentryPackets.build/*.o "$BIN"/FlowsentryCore.build/*.o \
+      -o "$SCRATCH/packet-decoder-fuzzer"
+    cp Fuzz/corpus/packets/* "$WORK/"
+    FUZZER="$SCRATCH/packet-decoder-fuzzer"
+    ;;
   *)
-    echo "fuzz: unknown target '$TARGET' (dns or rules)" >&2
+    echo "fuzz: unknown target '$TARGET' (dns, rules or packets)" >&2
     exit 2
     ;;
 esac

@@ -273,8 +273,8 @@ final class ConditionCompiler {
       }
       return comparison == .equal ? { $0 == expected } : { $0 != expected }
     case .in:
-      let blocks = try members(value, source).map { item throws(CompileError) -> CIDRBlock in
-        guard let block = CIDRBlock(item.0) else {
+      let blocks = try members(value, source).map { item throws(CompileError) -> IPNetwork in
+        guard let block = IPNetwork(item.0) else {
           throw CompileError(location: item.1, message: "'\(item.0)' is not an address or a CIDR block")
         }
         return block
@@ -282,41 +282,6 @@ final class ConditionCompiler {
       return { address in blocks.contains { $0.contains(address) } }
     default:
       throw fail(source, value.offset, "'\(comparison.rawValue)' does not apply to addresses; use ==, != or in")
-    }
-  }
-}
-
-/// An IPv4 or IPv6 network: an address and a prefix length.
-struct CIDRBlock: Sendable, Equatable {
-  var network: IPAddress
-  var prefixLength: Int
-
-  init?(_ text: String) {
-    // Empty pieces are kept, so "", "/8" and "10.0.0.0/" are refused rather than guessed at.
-    let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-    guard let first = parts.first, let address = IPAddress(first) else { return nil }
-    let maximum = address.isIPv4 ? 32 : 128
-    let length = parts.count == 2 ? (parts[1].allSatisfy(\.isASCII) ? Int(parts[1]) : nil) : maximum
-    guard let length, (0...maximum).contains(length) else { return nil }
-    network = address
-    prefixLength = length
-  }
-
-  func contains(_ address: IPAddress) -> Bool {
-    switch (network, address) {
-    case (.v4(let net), .v4(let candidate)):
-      guard prefixLength > 0 else { return true }
-      let mask = UInt32.max << (32 - prefixLength)
-      return net & mask == candidate & mask
-    case (.v6(let netHigh, let netLow), .v6(let high, let low)):
-      if prefixLength <= 64 {
-        let mask: UInt64 = prefixLength == 0 ? 0 : UInt64.max << (64 - prefixLength)
-        return netHigh & mask == high & mask
-      }
-      let mask = UInt64.max << (128 - prefixLength)
-      return netHigh == high && netLow & mask == low & mask
-    default:
-      return false
     }
   }
 }

@@ -193,13 +193,13 @@ func flowEnd(
   }
 
   @Test func cidrBlocksForBothFamilies() throws {
-    #expect(CIDRBlock("10.0.0.0/8")!.contains(IPAddress("10.200.1.1")!))
-    #expect(!CIDRBlock("10.0.0.0/8")!.contains(IPAddress("11.0.0.1")!))
-    #expect(CIDRBlock("2001:db8::/32")!.contains(IPAddress("2001:db8:ffff::1")!))
-    #expect(!CIDRBlock("2001:db8::/32")!.contains(IPAddress("2001:db9::1")!))
-    #expect(CIDRBlock("fe80::1/128")!.contains(IPAddress("fe80::1")!))
-    #expect(!CIDRBlock("0.0.0.0/0")!.contains(IPAddress("::1")!))
-    #expect(CIDRBlock("10.0.0.0/33") == nil)
+    #expect(IPNetwork("10.0.0.0/8")!.contains(IPAddress("10.200.1.1")!))
+    #expect(!IPNetwork("10.0.0.0/8")!.contains(IPAddress("11.0.0.1")!))
+    #expect(IPNetwork("2001:db8::/32")!.contains(IPAddress("2001:db8:ffff::1")!))
+    #expect(!IPNetwork("2001:db8::/32")!.contains(IPAddress("2001:db9::1")!))
+    #expect(IPNetwork("fe80::1/128")!.contains(IPAddress("fe80::1")!))
+    #expect(!IPNetwork("0.0.0.0/0")!.contains(IPAddress("::1")!))
+    #expect(IPNetwork("10.0.0.0/33") == nil)
   }
 
   @Test func stringListsUseAnyElement() throws {

@@ -1,0 +1,104 @@
+import FlowsentryCore
+import FlowsentryOutput
+import FlowsentryPackets
+import FlowsentryPipeline
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Reads capture files through the decoder and the packet observer into a `Pipeline`: the same
+/// tracking, DNS and rules as `monitor`, in packet time.
+public final class Replayer {
+  /// What a replay read and what it could not use.
+  public struct Summary: Sendable {
+    public var files = 0
+    public var packets: UInt64 = 0
+    public var bytes: Int64 = 0
+    public var decoded: UInt64 = 0
+    public var skipped: [DecodeSkip: UInt64] = [:]
+    /// The first packet skipped for each reason, per file: where to look in Wireshark.
+    public var firstSkipped: [String] = []
+    /// Files that could not be opened or read to their end.
+    public var fileErrors: [String] = []
+    /// Of those, files that could not be opened at all.
+    public var unreadableFiles = 0
+    public init() {}
+  }
+
+  /// Reported while a file is read, at most every `progressInterval` seconds.
+  public struct Progress: Sendable {
+    public var path: String
+    public var bytesRead: Int64
+    public var size: Int64
+    public var packets: UInt64
+    public var packetsPerSecond: Double
+  }
+
+  public let pipeline: Pipeline
+  public private(set) var observer: PacketObserver
+  public private(set) var summary = Summary()
+  public var progressInterval: Double = 2
+  private var records: [CapturedRecord] = []
+
+  public init(pipeline: Pipeline, observer: PacketObserver = PacketObserver()) {
+    self.pipeline = pipeline
+    self.observer = observer
+    records.reserveCapacity(4)
+  }
+
+  /// Replays one file into `sink`; a file that cannot be opened or read to its end is recorded in
+  /// the summary's `fileErrors`, and what was read before the error still counts.
+  public func replay<Sink: EventSink>(path: String, to sink: Sink, progress: (Progress) -> Void = { _ in }) {
+    summary.files += 1
+    let file: CaptureFile
+    do {
+      file = try CaptureFile(path: path)
+    } catch {
+      summary.fileErrors.append(error.description)
+      summary.unreadableFiles += 1
+      return
+    }
+    let started = monotonicSeconds()
+    var lastReport = started
+    var packets: UInt64 = 0
+    var packet = DecodedPacket()
+    var firstSkip: [DecodeSkip: Int] = [:]
+    let linkType = file.linkType
+    let readError = file.forEachFrame { frame in
+      packets += 1
+      if let skip = PacketDecoder.decode(frame.bytes, linkType: linkType, into: &packet) {
+        summary.skipped[skip, default: 0] += 1
+        if firstSkip[skip] == nil { firstSkip[skip] = frame.number }
+      } else {
+        summary.decoded += 1
+        observer.observe(packet, frame: frame.bytes, at: frame.timestamp, into: &records)
+        for record in records { pipeline.process(record, to: sink) }
+        records.removeAll(keepingCapacity: true)
+      }
+      if packets & 0xffff == 0 {
+        let now = monotonicSeconds()
+        if now - lastReport >= progressInterval {
+          lastReport = now
+          progress(
+            Progress(
+              path: path, bytesRead: file.bytesRead, size: file.size, packets: packets,
+              packetsPerSecond: Double(packets) / max(now - started, 1e-9)))
+        }
+      }
+    }
+    sink.flush()
+    summary.packets += packets
+    summary.bytes += file.size
+    for (skip, number) in firstSkip.sorted(by: { $0.value < $1.value }) {
+      summary.firstSkipped.append("\(path): \(skip.label) first at packet \(number)")
+    }
+    if let readError { summary.fileErrors.append("\(path): \(readError)") }
+  }
+
+  private func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+  }
+}

@@ -1,0 +1,89 @@
+import FlowsentryCore
+import FlowsentryOutput
+import FlowsentryPackets
+import FlowsentryPipeline
+import FlowsentryReplay
+import FlowsentryRules
+import Foundation
+import Testing
+
+let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  .deletingLastPathComponent().appendingPathComponent("rules").path
+
+@Suite struct ReplayTests {
+  let client = IPAddress("10.0.0.2")!
+  let resolver = IPAddress("10.0.0.53")!
+  let web = IPAddress("203.0.113.80")!
+
+  /// A lookup of a tunnelling domain, then a connection to its address that the client closes,
+  /// and last a packet cut short by the end of the file.
+  func capture(at path: String) throws {
+    var pcap = PcapWriter(linkType: 1)
+    let second: Int64 = 1_700_000_000_000_000_000
+    func add(_ ip: [UInt8], _ at: Int64) { pcap.add(Frames.ethernet(ip), at: second + at) }
+    add(
+      Frames.ipv4(
+        client, resolver, protocolNumber: 17, Frames.udp(40_000, 53, Frames.dns(id: 9, "c2.trycloudflare.com"))), 0)
+    add(
+      Frames.ipv4(
+        resolver, client, protocolNumber: 17,
+        Frames.udp(53, 40_000, Frames.dns(id: 9, "c2.trycloudflare.com", answer: [203, 0, 113, 80]))), 1_000_000)
+    add(Frames.ipv4(client, web, protocolNumber: 6, Frames.tcp(40_001, 443, flags: [.syn], sequence: 100)), 2_000_000)
+    add(
+      Frames.ipv4(
+        web, client, protocolNumber: 6, Frames.tcp(443, 40_001, flags: [.syn, .ack], sequence: 900, ack: 101)),
+      3_000_000)
+    add(
+      Frames.ipv4(client, web, protocolNumber: 6, Frames.tcp(40_001, 443, flags: [.ack], sequence: 101, ack: 901)),
+      4_000_000)
+    add(
+      Frames.ipv4(
+        client, web, protocolNumber: 6, Frames.tcp(40_001, 443, flags: [.fin, .ack], sequence: 101, ack: 901)),
+      500_000_000)
+    add(
+      Frames.ipv4(
+        web, client, protocolNumber: 6, Frames.tcp(443, 40_001, flags: [.fin, .ack], sequence: 901, ack: 102)),
+      501_000_000)
+    pcap.add([0x02, 0x00], at: second + 600_000_000, claimedLength: 60)
+    try pcap.write(to: path)
+  }
+
+  @Test func aCaptureGivesTheFlowsNamesAndAlertsMonitorWould() throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("fs-replay-\(getpid()).pcap").path
+    try capture(at: path)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+
+    let replayer = Replayer(pipeline: Pipeline(rules: try RuleLoader.load(paths: [shippedRules])))
+    let sink = InMemoryEventSink()
+    replayer.replay(path: path, to: sink)
+
+    let flows = sink.events.compactMap { event -> FlowEvent? in
+      if case .flow(let flow) = event { return flow }
+      return nil
+    }
+    let local = Endpoint(client, 40_001)
+    let remote = Endpoint(web, 443)
+    #expect(flows.map(\.name) == [.netFlowTCPBegin, .netFlowTCPEnd])
+    #expect(flows.first?.direction == .outgoing && flows.first?.source == local && flows.first?.destination == remote)
+    #expect(flows.last?.closeReason == .fin && flows.last?.terminatedBy == .local)
+    // Packet time: the end comes 497 ms of capture time after the begin.
+    #expect(flows.last?.durationNanoseconds == 497_000_000)
+    #expect(flows.allSatisfy { $0.destinationNames == ["c2.trycloudflare.com"] })
+    #expect(sink.alerts.map(\.ruleID).contains("FS-DNS-002"))
+    // The cut last packet is reported with where it happened; everything before it counted.
+    let summary = replayer.summary
+    #expect(summary.packets == 7 && summary.decoded == 7 && summary.unreadableFiles == 0)
+    #expect(summary.fileErrors.count == 1 && summary.fileErrors[0].contains("after packet 7"), "\(summary.fileErrors)")
+  }
+
+  @Test func aFileThatIsNotACaptureIsReportedNotFatal() throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("fs-garbage-\(getpid()).pcap").path
+    try Data("not a capture at all".utf8).write(to: URL(fileURLWithPath: path))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let replayer = Replayer(pipeline: Pipeline())
+    replayer.replay(path: path, to: InMemoryEventSink())
+    replayer.replay(path: "/nonexistent/capture.pcap", to: InMemoryEventSink())
+    #expect(replayer.summary.unreadableFiles == 2 && replayer.summary.packets == 0)
+    #expect(replayer.summary.fileErrors.allSatisfy { $0.contains(".pcap:") })
+  }
+}
