@@ -111,7 +111,7 @@ let package = Package(
       name: "FlowsentryCaptureTests",
       dependencies: [
         "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput", "FlowsentryRules",
-        "FlowsentryPipeline", "FlowsentryCore", "CFlowsentryRecord",
+        "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryCore", "CFlowsentryRecord",
         "flowsentry",
       ]
     ),

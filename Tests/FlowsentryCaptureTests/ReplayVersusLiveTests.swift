@@ -1,0 +1,87 @@
+import FlowsentryCore
+import FlowsentryOutput
+import FlowsentryPipeline
+import FlowsentryReplay
+import Foundation
+import Testing
+
+/// One truth, two sources: real connections watched live by the eBPF programs while tcpdump writes
+/// them to a file, then the file replayed. Replay must give the flows monitor gave: 5-tuples,
+/// directions, orientation and close reasons, with one documented difference: replay also sees the
+/// refusing side of a refused attempt (live shows it only when watching the whole host).
+@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+struct ReplayVersusLiveTests {
+  @Test func aCaptureOfRealConnectionsReplaysAsTheyWereSeenLive() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("fs-live-\(getpid()).pcap").path
+    defer { try? FileManager.default.removeItem(atPath: file) }
+    let tcpdump = try SpawnedProcess(
+      "/usr/bin/tcpdump", ["-i", "lo", "-U", "-n", "-s", "0", "-Z", "root", "-w", file, "tcp"], captureOutput: false)
+    // Capturing once the file holds its header.
+    for _ in 0..<100 where ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0) < 24 {
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    try await Task.sleep(for: .milliseconds(300))
+    let capture = try LiveCapture(cgroup: cgroup)
+
+    var refusals: [EventShape] = []
+    for family in [TestSocket.Family.v4, .v6] {
+      let listener = try cgroup.withMembership { try TestSocket(family) }
+      try listener.bind(family.loopback)
+      try listener.listen()
+      let server = listener.localEndpoint
+      for kind in 0..<3 {
+        let client = try cgroup.withMembership { try TestSocket(family) }
+        #expect(try client.connect(to: server) == 0)
+        let accepted = try listener.accept()
+        switch kind {
+        case 0:
+          client.close()
+          accepted.readToEnd()
+          accepted.close()
+        case 1:
+          accepted.close()
+          client.readToEnd()
+          client.close()
+        default:
+          client.setLingerZero()
+          client.close()
+          accepted.readToEnd()
+          accepted.close()
+        }
+      }
+      let closedPort = try TestSocket(family)
+      try closedPort.bind(family.loopback)
+      let nobody = closedPort.localEndpoint
+      closedPort.close()
+      let refused = try cgroup.withMembership { try TestSocket(family) }
+      try refused.bind(family.loopback)
+      let asking = refused.localEndpoint
+      #expect(try refused.connect(to: nobody) == ECONNREFUSED)
+      refused.close()
+      refusals.append(.end(.incoming, .refused, by: .local, from: nobody, to: asking))
+    }
+    let live = try await capture.events(count: 2 * (3 * 4 + 1))
+    await capture.stop()
+    try await Task.sleep(for: .milliseconds(300))
+    tcpdump.terminate()
+
+    let replayer = Replayer(pipeline: Pipeline())
+    let sink = InMemoryEventSink()
+    replayer.replay(path: file, to: sink)
+    #expect(replayer.summary.fileErrors.isEmpty, "\(replayer.summary.fileErrors)")
+    // Other loopback traffic of the machine may be in the file: only the test's endpoints count.
+    let endpoints = Set(live.flatMap { [$0.source, $0.destination] })
+    let replayed = sink.events.compactMap { event -> FlowEvent? in
+      guard case .flow(let flow) = event, endpoints.contains(flow.source), endpoints.contains(flow.destination)
+      else { return nil }
+      return flow
+    }
+    #expect(live.count == 26)
+    #expect(replayed.map(\.shape).sorted() == (live.map(\.shape) + refusals).sorted())
+    let ends = replayed.filter { $0.name == .netFlowTCPEnd && $0.closeReason != .refused }
+    #expect(ends.allSatisfy { ($0.durationNanoseconds ?? -1) >= 0 }, "replayed flows keep their begin")
+  }
+}
