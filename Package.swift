@@ -87,7 +87,7 @@ let package = Package(
       name: "PipelineBenchmark",
       dependencies: [
         "FlowsentryCore", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules", "FlowsentryOutput",
-        "FlowsentryPipeline",
+        "FlowsentryPipeline", "FlowsentryReplay",
       ],
       path: "Benchmarks/PipelineBenchmark"
     ),

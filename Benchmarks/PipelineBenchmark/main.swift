@@ -3,6 +3,7 @@ import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryOutput
 import FlowsentryPipeline
+import FlowsentryReplay
 import FlowsentryRules
 import Foundation
 
@@ -213,4 +214,68 @@ do {
       + "\(sink.counters.eventsWritten) events, \(sink.counters.alertsWritten) alerts)")
 } catch {
   print("pipeline benchmark: \(error)")
+}
+
+// Replay: a generated capture (Ethernet, IPv4, 7 packets per connection: handshake, one data
+// segment, both FINs, the last ACK) read through libpcap, decoded, observed and run through the
+// pipeline with the shipped rules into JSON lines written to /dev/null.
+do {
+  let replayConnections = max(1, connections * 3 / 4)
+  let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowsentry-bench-\(getpid()).pcap").path
+  defer { try? FileManager.default.removeItem(atPath: path) }
+  var file = Data()
+  func append32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { file.append(contentsOf: $0) } }
+  append32(0xa1b2_3c4d)
+  append32(0x0004_0002)
+  append32(0)
+  append32(0)
+  append32(65_535)
+  append32(1)
+  var packetCount = 0
+  func frame(_ from: UInt32, _ to: UInt32, _ sourcePort: UInt16, _ destinationPort: UInt16, _ flags: UInt8, at: Int64) {
+    var bytes: [UInt8] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]
+    bytes += [0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0]
+    for address in [from, to] { withUnsafeBytes(of: address.bigEndian) { bytes += $0 } }
+    for port in [sourcePort, destinationPort] { withUnsafeBytes(of: port.bigEndian) { bytes += $0 } }
+    bytes += [0, 0, 0, 1, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]
+    append32(UInt32(at / 1_000_000_000))
+    append32(UInt32(at % 1_000_000_000))
+    append32(UInt32(bytes.count))
+    append32(UInt32(bytes.count))
+    file.append(contentsOf: bytes)
+    packetCount += 1
+  }
+  let serverAddress: UInt32 = 0xc0a8_0001
+  for index in 0..<replayConnections {
+    let clientAddress = 0x0a00_0000 | UInt32(index % 50_000)
+    let clientPort = UInt16(1024 + index % 60_000)
+    let t = 1_700_000_000_000_000_000 + Int64(index) * 10_000
+    frame(clientAddress, serverAddress, clientPort, 443, 0x02, at: t)
+    frame(serverAddress, clientAddress, 443, clientPort, 0x12, at: t + 1)
+    frame(clientAddress, serverAddress, clientPort, 443, 0x10, at: t + 2)
+    frame(clientAddress, serverAddress, clientPort, 443, 0x18, at: t + 3)
+    frame(clientAddress, serverAddress, clientPort, 443, 0x11, at: t + 4)
+    frame(serverAddress, clientAddress, 443, clientPort, 0x11, at: t + 5)
+    frame(clientAddress, serverAddress, clientPort, 443, 0x10, at: t + 6)
+  }
+  try file.write(to: URL(fileURLWithPath: path))
+  let megabytes = Double(file.count) / 1_000_000
+  // As `replay --events none` (alerts only) and as `replay` (flow events printed too).
+  for (label, selection) in [
+    ("alerts only", Set<EventName>()), ("flow events printed", [.netFlowTCPBegin, .netFlowTCPEnd]),
+  ] {
+    let replayer = Replayer(pipeline: Pipeline(rules: try RuleLoader.load(paths: [rulesDirectory])))
+    let devNull = open("/dev/null", O_WRONLY)
+    let output = JSONLinesEventSink(descriptor: devNull, context: context)
+    start = nanoseconds()
+    replayer.replay(path: path, to: SelectingEventSink(selection: selection, output))
+    let seconds = Double(nanoseconds() - start) / 1e9
+    close(devNull)
+    print(
+      "replay, \(label) (generated capture, \(packetCount) packets, \(String(format: "%.0f", megabytes)) MB, "
+        + "shipped rules): \(rate(packetCount, seconds)) packets/s, \(String(format: "%.0f", megabytes / seconds)) MB/s "
+        + "(\(replayer.pipeline.counters.flows.beginEvents) flows, \(output.counters.eventsWritten) events printed)")
+  }
+} catch {
+  print("replay benchmark: \(error)")
 }

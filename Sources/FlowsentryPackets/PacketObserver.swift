@@ -50,21 +50,21 @@ public struct PacketObserver {
     let (egress, ingress) = views(source: packet.source, destination: packet.destination, sourceIsInitiator)
 
     if dns, let message = dnsMessage(packet, frame) {
-      for hook in [egress ? Hook.egress : nil, ingress ? Hook.ingress : nil].compactMap({ $0 }) {
+      let payload = Array(message.bytes)
+      for hook in Self.hooks where hook == .egress ? egress : ingress {
         counters.dnsMessages += 1
         records.append(
           .dns(
             DNSPacketObservation(
               timestamp: timestamp, hook: hook, source: source, destination: destination,
-              transport: packet.transport == 6 ? .tcp : .udp, messageLength: message.wireLength,
-              payload: Array(message.bytes))))
+              transport: packet.transport == 6 ? .tcp : .udp, messageLength: message.wireLength, payload: payload)))
       }
     }
 
     guard packet.transport == 6 else { return }
     let flags = packet.tcpFlags
     guard flags.isSuperset(of: [.syn, .ack]) || flags.contains(.fin) || flags.contains(.rst) else { return }
-    for hook in [egress ? Hook.egress : nil, ingress ? Hook.ingress : nil].compactMap({ $0 }) {
+    for hook in Self.hooks where hook == .egress ? egress : ingress {
       counters.tcpObservations += 1
       records.append(
         .tcp(
@@ -73,6 +73,9 @@ public struct PacketObserver {
             sequence: packet.sequence, acknowledgment: packet.acknowledgment)))
     }
   }
+
+  /// Both views, in the order a packet passes them: sent by one socket, then received by the other.
+  private static let hooks: [Hook] = [.egress, .ingress]
 
   /// Which hooks see the packet: egress when its source is a local socket, ingress when its destination is.
   private func views(source: IPAddress, destination: IPAddress, _ sourceIsInitiator: Bool) -> (Bool, Bool) {

@@ -27,65 +27,78 @@ public final class Pipeline {
   }
 
   public let configuration: Configuration
-  private var tracker: FlowTracker
-  private var enricher: DNSEnricher
-  private var engine: RuleEngine
-  private var flowEvents: [FlowEvent] = []
-  private var alerts: [Alert] = []
+  /// All mutable state in one value, so that a record costs one exclusive access to it, not one
+  /// per stage and buffer.
+  private var stages: Stages
 
   public init(
     configuration: Configuration = Configuration(), rules: RuleSet = .empty,
     isListening: @escaping FlowTracker.ListeningCheck = { _ in false }
   ) {
     self.configuration = configuration
-    tracker = FlowTracker(configuration: configuration.flows, isListening: isListening)
-    enricher = DNSEnricher(configuration: configuration.dns)
-    engine = RuleEngine(rules: rules, configuration: configuration.rules)
+    stages = Stages(
+      tracker: FlowTracker(configuration: configuration.flows, isListening: isListening),
+      enricher: DNSEnricher(configuration: configuration.dns),
+      engine: RuleEngine(rules: rules, configuration: configuration.rules))
   }
 
   /// Swaps the rule set (its thresholds start empty); call between records, never within one.
   public func replaceRules(_ rules: RuleSet) {
-    engine = RuleEngine(rules: rules, configuration: configuration.rules)
+    stages.engine = RuleEngine(rules: rules, configuration: configuration.rules)
   }
 
   public var counters: Counters {
     Counters(
-      flows: tracker.counters, dns: enricher.counters, rules: engine.counters,
-      regexLimitHits: engine.regexLimitHits)
+      flows: stages.tracker.counters, dns: stages.enricher.counters, rules: stages.engine.counters,
+      regexLimitHits: stages.engine.regexLimitHits)
   }
 
   /// Runs one record through every stage; the events it causes and the alerts they raise go to
   /// `sink`, each event before the alerts it raised.
   public func process<Sink: EventSink>(_ record: CapturedRecord, to sink: Sink) {
-    switch record {
-    case .tcp(let packet):
-      tracker.observe(packet, into: &flowEvents)
-      emitFlowEvents(to: sink)
-    case .socket(let change):
-      tracker.observe(change, into: &flowEvents)
-      emitFlowEvents(to: sink)
-    case .halfOpen(let attempt):
-      flowEvents.append(attempt.event)
-      emitFlowEvents(to: sink)
-    case .dns(let packet):
-      // Questions and answers are read whether or not DNS events are printed: they name flows.
-      guard let event = enricher.observe(packet) else { return }
-      emit(.dns(event), at: event.timestamp, to: sink)
-    }
+    stages.process(record, to: sink)
   }
 
-  private func emitFlowEvents<Sink: EventSink>(to sink: Sink) {
-    for index in flowEvents.indices {
-      enricher.enrich(&flowEvents[index])
-      emit(.flow(flowEvents[index]), at: flowEvents[index].timestamp, to: sink)
-    }
-    flowEvents.removeAll(keepingCapacity: true)
-  }
+  private struct Stages {
+    var tracker: FlowTracker
+    var enricher: DNSEnricher
+    var engine: RuleEngine
+    var flowEvents: [FlowEvent] = []
+    var alerts: [Alert] = []
 
-  private func emit<Sink: EventSink>(_ event: SensorEvent, at time: Int64, to sink: Sink) {
-    engine.process(event, at: time, into: &alerts)
-    sink.receive(event)
-    for alert in alerts { sink.receive(alert) }
-    alerts.removeAll(keepingCapacity: true)
+    mutating func process<Sink: EventSink>(_ record: CapturedRecord, to sink: Sink) {
+      switch record {
+      case .tcp(let packet):
+        tracker.observe(packet, into: &flowEvents)
+        emitFlowEvents(to: sink)
+      case .socket(let change):
+        tracker.observe(change, into: &flowEvents)
+        emitFlowEvents(to: sink)
+      case .halfOpen(let attempt):
+        flowEvents.append(attempt.event)
+        emitFlowEvents(to: sink)
+      case .dns(let packet):
+        // Questions and answers are read whether or not DNS events are printed: they name flows.
+        guard let event = enricher.observe(packet) else { return }
+        emit(.dns(event), at: event.timestamp, to: sink)
+      }
+    }
+
+    private mutating func emitFlowEvents<Sink: EventSink>(to sink: Sink) {
+      guard !flowEvents.isEmpty else { return }
+      for index in flowEvents.indices {
+        enricher.enrich(&flowEvents[index])
+        emit(.flow(flowEvents[index]), at: flowEvents[index].timestamp, to: sink)
+      }
+      flowEvents.removeAll(keepingCapacity: true)
+    }
+
+    private mutating func emit<Sink: EventSink>(_ event: SensorEvent, at time: Int64, to sink: Sink) {
+      engine.process(event, at: time, into: &alerts)
+      sink.receive(event)
+      guard !alerts.isEmpty else { return }
+      for alert in alerts { sink.receive(alert) }
+      alerts.removeAll(keepingCapacity: true)
+    }
   }
 }

@@ -65,13 +65,19 @@ public final class Replayer {
     var packet = DecodedPacket()
     var firstSkip: [DecodeSkip: Int] = [:]
     let linkType = file.linkType
+    // The per-packet state in locals, written back once: no exclusive access to `self` per packet.
+    var observer = self.observer
+    var records = self.records
+    var skipped = summary.skipped
+    var decoded: UInt64 = 0
+    let pipeline = self.pipeline
     let readError = file.forEachFrame { frame in
       packets += 1
       if let skip = PacketDecoder.decode(frame.bytes, linkType: linkType, into: &packet) {
-        summary.skipped[skip, default: 0] += 1
+        skipped[skip, default: 0] += 1
         if firstSkip[skip] == nil { firstSkip[skip] = frame.number }
       } else {
-        summary.decoded += 1
+        decoded += 1
         observer.observe(packet, frame: frame.bytes, at: frame.timestamp, into: &records)
         for record in records { pipeline.process(record, to: sink) }
         records.removeAll(keepingCapacity: true)
@@ -88,6 +94,10 @@ public final class Replayer {
       }
     }
     sink.flush()
+    self.observer = observer
+    self.records = records
+    summary.skipped = skipped
+    summary.decoded += decoded
     summary.packets += packets
     summary.bytes += file.size
     for (skip, number) in firstSkip.sorted(by: { $0.value < $1.value }) {
