@@ -264,7 +264,10 @@ do {
   for (label, selection) in [
     ("alerts only", Set<EventName>()), ("flow events printed", [.netFlowTCPBegin, .netFlowTCPEnd]),
   ] {
-    let replayer = Replayer(pipeline: Pipeline(rules: try RuleLoader.load(paths: [rulesDirectory])))
+    let replayer = Replayer(
+      pipeline: Pipeline(
+        configuration: Pipeline.Configuration().validatingSegments, rules: try RuleLoader.load(paths: [rulesDirectory])
+      ))
     let devNull = open("/dev/null", O_WRONLY)
     let output = JSONLinesEventSink(descriptor: devNull, context: context)
     start = nanoseconds()

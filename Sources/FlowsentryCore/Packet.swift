@@ -66,13 +66,16 @@ public struct TCPPacketObservation: Sendable {
   public var process: ProcessIdentity?
   /// The network namespace the packet was seen in (0 when unknown).
   public var networkNamespace: UInt64
+  /// TCP payload bytes (capture files; live records leave it 0).
+  public var payloadLength: UInt32
 
   public init(
     timestamp: WallClockNanoseconds, hook: Hook, source: Endpoint, destination: Endpoint, flags: TCPFlags,
     networkNamespace: UInt64 = 0, sequence: UInt32 = 1, acknowledgment: UInt32 = 1, socketState: UInt8? = nil,
-    cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil
+    cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil, payloadLength: UInt32 = 0
   ) {
     self.networkNamespace = networkNamespace
+    self.payloadLength = payloadLength
     self.timestamp = timestamp
     self.hook = hook
     self.source = source

@@ -17,6 +17,15 @@ public struct FlowTracker {
     public var maximumEndedFlows: Int
     /// How long an ended flow is remembered.
     public var endedFlowMemoryNanoseconds: Int64
+    /// For packet sources without sockets (capture files), which hand over every TCP segment: a
+    /// SYN+ACK begins a flow only when it answers a SYN seen before (unless the source has shown no
+    /// SYN at all, as a one-way capture), and a FIN or RST ends one only near the sequence number
+    /// its sender has reached. Live capture leaves it off: the stack has already validated.
+    public var validatesSegments = false
+    /// How far from its sender's next sequence number a FIN or RST may be and still end a flow:
+    /// a capture does not show the receiver's window, so a generous bound that still refuses
+    /// blind guesses (a random sequence number is 4,096 times more likely to be outside it).
+    public var sequenceTolerance: UInt32 = 1 << 20
 
     public init(
       maximumOpenFlows: Int = 262_144, maximumEndedFlows: Int = 65_536,
@@ -40,6 +49,10 @@ public struct FlowTracker {
     public var endsWithoutBegin: UInt64 = 0
     /// Open flows evicted because the table was full: their begin was reported, their end will lack a duration.
     public var evictedOpenFlows: UInt64 = 0
+    /// Validating sources only: SYN+ACKs that answered no SYN seen (forged or stray): no begin.
+    public var synAcksWithoutSYN: UInt64 = 0
+    /// Validating sources only: FIN/RST far from their sender's sequence: no end.
+    public var outOfWindowTerminations: UInt64 = 0
     public var openFlows: Int = 0
 
     public init() {}
@@ -50,7 +63,7 @@ public struct FlowTracker {
 
   /// The flow's identity packed into plain words: hashed once per packet, so it avoids hashing
   /// the address enums field by field.
-  private struct FlowKey: Hashable {
+  struct FlowKey: Hashable {
     var localAddress: (UInt64, UInt64)
     var remoteAddress: (UInt64, UInt64)
     /// Local port, remote port and the address family tag.
@@ -84,15 +97,26 @@ public struct FlowTracker {
     }
   }
 
-  private struct OpenFlow {
+  struct OpenFlow {
     var beganAt: WallClockNanoseconds
     var direction: ConnectionDirection
     var process: ProcessIdentity?
+    /// Validating sources: the next sequence number each side will send.
+    var sequences: SequencePair?
+  }
+
+  struct SequencePair {
+    var local: UInt32
+    var remote: UInt32
   }
 
   public let configuration: Configuration
-  public private(set) var counters = Counters()
-  private var openFlows: LRUDictionary<FlowKey, OpenFlow>
+  public internal(set) var counters = Counters()
+  var openFlows: LRUDictionary<FlowKey, OpenFlow>
+  /// Validating sources: SYNs waiting for their SYN+ACK, by the view's key, with their sequence number.
+  var pendingSYNs: LRUDictionary<FlowKey, UInt32>
+  /// Validating sources: whether any SYN was seen (a one-way capture shows none).
+  var sawSYN = false
   private var endedFlows: LRUDictionary<FlowKey, WallClockNanoseconds>
   private let isListening: ListeningCheck
 
@@ -103,6 +127,7 @@ public struct FlowTracker {
     self.configuration = configuration
     self.openFlows = LRUDictionary(capacity: configuration.maximumOpenFlows)
     self.endedFlows = LRUDictionary(capacity: configuration.maximumEndedFlows)
+    self.pendingSYNs = LRUDictionary(capacity: configuration.validatesSegments ? 65_536 : 1)
     self.isListening = isListening
   }
 
@@ -114,6 +139,10 @@ public struct FlowTracker {
     let flow = FlowContext(
       timestamp: packet.timestamp, cgroupID: packet.cgroupID, socketCookie: packet.socketCookie,
       networkNamespace: packet.networkNamespace, process: packet.process)
+    if configuration.validatesSegments && !validate(key, packet) {
+      counters.openFlows = openFlows.count
+      return
+    }
 
     if packet.flags.contains(.rst) || packet.flags.contains(.fin) {
       let reason: CloseReason = packet.flags.contains(.rst) ? .rst : .fin
@@ -132,7 +161,15 @@ public struct FlowTracker {
     } else if packet.flags.isSuperset(of: [.syn, .ack]) {
       // The SYN+ACK's sender is the responder, so the initiator is its receiver.
       let direction: ConnectionDirection = packet.hook == .egress ? .incoming : .outgoing
-      begin(key, flow, direction: direction, initiator: packet.destination, responder: packet.source, into: &events)
+      // The responder's next sequence follows its SYN+ACK; the initiator's is what the SYN+ACK acknowledges.
+      let sequences =
+        configuration.validatesSegments
+        ? (packet.hook == .egress
+          ? SequencePair(local: packet.sequence &+ 1, remote: packet.acknowledgment)
+          : SequencePair(local: packet.acknowledgment, remote: packet.sequence &+ 1)) : nil
+      begin(
+        key, flow, direction: direction, initiator: packet.destination, responder: packet.source,
+        sequences: sequences, into: &events)
     }
     counters.openFlows = openFlows.count
   }
@@ -173,7 +210,7 @@ public struct FlowTracker {
 
   private mutating func begin(
     _ key: FlowKey, _ flow: FlowContext, direction: ConnectionDirection, initiator: Endpoint, responder: Endpoint,
-    remembersEnds: Bool = true, into events: inout [FlowEvent]
+    sequences: SequencePair? = nil, remembersEnds: Bool = true, into events: inout [FlowEvent]
   ) {
     if openFlows.touch(key) != nil {
       counters.repeatedHandshakes += 1
@@ -181,7 +218,7 @@ public struct FlowTracker {
     }
     // A new handshake on a recently ended tuple is a new connection reusing the ports.
     if remembersEnds { endedFlows.removeValue(for: key) }
-    let open = OpenFlow(beganAt: flow.timestamp, direction: direction, process: flow.process)
+    let open = OpenFlow(beganAt: flow.timestamp, direction: direction, process: flow.process, sequences: sequences)
     if openFlows.insert(open, for: key) != nil {
       counters.evictedOpenFlows += 1
     }

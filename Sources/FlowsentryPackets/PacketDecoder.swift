@@ -15,6 +15,9 @@ public struct DecodedPacket: Sendable {
   public var payloadOffset = 0
   /// Payload bytes present in the capture (a snaplen may have cut the rest).
   public var payloadLength = 0
+  /// Payload bytes the packet carried, from the IP length fields (what sequence numbers count);
+  /// the captured length when those say nothing (IPv4 total length 0 under segmentation offload).
+  public var payloadWireLength = 0
 
   public init() {}
 }
@@ -141,6 +144,8 @@ public enum PacketDecoder {
     packet.source = .v4(source)
     packet.destination = .v4(destination)
     reader.offset = start + headerLength
+    let totalLength = Int(reader.u16(at: start + 2) ?? 0)
+    reader.ipEnd = totalLength >= headerLength ? start + totalLength : nil
     return decodeTransport(protocolNumber, &reader, into: &packet)
   }
 
@@ -151,6 +156,8 @@ public enum PacketDecoder {
       let destinationHigh = reader.u64(at: start + 24), let destinationLow = reader.u64(at: start + 32)
     else { return .truncated }
     guard first >> 4 == 6 else { return .notIP }
+    let payloadLength = Int(reader.u16(at: start + 4) ?? 0)
+    reader.ipEnd = payloadLength > 0 ? start + 40 + payloadLength : nil
     packet.source = .v6(high: sourceHigh, low: sourceLow)
     packet.destination = .v6(high: destinationHigh, low: destinationLow)
     var offset = start + 40
@@ -189,6 +196,7 @@ public enum PacketDecoder {
   ) -> DecodeSkip? {
     let start = reader.offset
     packet.transport = protocolNumber
+    let headerEnd: Int
     switch protocolNumber {
     case 6:
       guard let sourcePort = reader.u16(at: start), let destinationPort = reader.u16(at: start + 2),
@@ -202,7 +210,7 @@ public enum PacketDecoder {
       packet.sequence = sequence
       packet.acknowledgment = acknowledgment
       packet.tcpFlags = TCPFlags(rawValue: flags)
-      packet.payloadOffset = min(start + headerLength, reader.bytes.count)
+      headerEnd = start + headerLength
     case 17:
       guard let sourcePort = reader.u16(at: start), let destinationPort = reader.u16(at: start + 2) else {
         return .truncated
@@ -210,11 +218,13 @@ public enum PacketDecoder {
       packet.sourcePort = sourcePort
       packet.destinationPort = destinationPort
       packet.tcpFlags = TCPFlags(rawValue: 0)
-      packet.payloadOffset = min(start + 8, reader.bytes.count)
+      headerEnd = start + 8
     default:
       return .otherTransport
     }
+    packet.payloadOffset = min(headerEnd, reader.bytes.count)
     packet.payloadLength = reader.bytes.count - packet.payloadOffset
+    packet.payloadWireLength = reader.ipEnd.map { max(0, $0 - headerEnd) } ?? packet.payloadLength
     return nil
   }
 
@@ -222,6 +232,8 @@ public enum PacketDecoder {
   struct Reader {
     let bytes: UnsafeRawBufferPointer
     var offset = 0
+    /// Where the IP packet ends by its own length field, which a snaplen does not change.
+    var ipEnd: Int?
 
     func u8(at position: Int) -> UInt8? {
       position >= 0 && position < bytes.count ? bytes[position] : nil

@@ -17,7 +17,7 @@ public struct PacketObserver {
   }
 
   public struct Counters: Sendable, Equatable {
-    /// SYN+ACK, FIN and RST packets handed to flow tracking (once per side seen).
+    /// TCP segments handed to flow tracking (once per side seen).
     public var tcpObservations: UInt64 = 0
     public var dnsMessages: UInt64 = 0
     /// TCP segments of a DNS port that do not start a message (no 2-byte length prefix in them).
@@ -61,16 +61,16 @@ public struct PacketObserver {
       }
     }
 
+    // Every segment: the tracker validates handshakes and terminations against what came before.
     guard packet.transport == 6 else { return }
-    let flags = packet.tcpFlags
-    guard flags.isSuperset(of: [.syn, .ack]) || flags.contains(.fin) || flags.contains(.rst) else { return }
     for hook in Self.hooks where hook == .egress ? egress : ingress {
       counters.tcpObservations += 1
       records.append(
         .tcp(
           TCPPacketObservation(
-            timestamp: timestamp, hook: hook, source: source, destination: destination, flags: flags,
-            sequence: packet.sequence, acknowledgment: packet.acknowledgment)))
+            timestamp: timestamp, hook: hook, source: source, destination: destination, flags: packet.tcpFlags,
+            sequence: packet.sequence, acknowledgment: packet.acknowledgment,
+            payloadLength: UInt32(clamping: packet.payloadWireLength))))
     }
   }
 

@@ -8,7 +8,8 @@ import FlowsentryPipeline
 #endif
 
 /// Reads capture files through the decoder and the packet observer into a `Pipeline`: the same
-/// tracking, DNS and rules as `monitor`, in packet time.
+/// tracking, DNS and rules as `monitor`, in packet time. Give it a pipeline made with
+/// `Configuration.validatingSegments`: without sockets, the tracker must check what it sees.
 public final class Replayer {
   /// What a replay read and what it could not use.
   public struct Summary: Sendable {
@@ -110,5 +111,15 @@ public final class Replayer {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+  }
+}
+
+extension Pipeline.Configuration {
+  /// The configuration for a source without sockets: the tracker validates every segment (handshakes
+  /// against their SYN, FIN/RST against their sender's sequence), as capture files need.
+  public var validatingSegments: Pipeline.Configuration {
+    var configuration = self
+    configuration.flows.validatesSegments = true
+    return configuration
   }
 }

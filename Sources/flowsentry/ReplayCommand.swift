@@ -58,7 +58,7 @@ struct ReplayCommand: ParsableCommand {
     if let local, let networks = localNetworks(local) { observing.localNetworks = networks }
     observing.dnsPorts = Set(pipeline.parsedDNSPorts ?? [53])
     let replayer = Replayer(
-      pipeline: Pipeline(configuration: pipeline.configuration, rules: rules),
+      pipeline: Pipeline(configuration: pipeline.configuration.validatingSegments, rules: rules),
       observer: PacketObserver(configuration: observing))
     let output = JSONLinesEventSink(context: EventJSON.Context(hostName: hostName()))
     let sink = AlertCountingSink(SelectingEventSink(selection: try pipeline.selection(), output))

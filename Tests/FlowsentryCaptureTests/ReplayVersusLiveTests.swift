@@ -68,7 +68,7 @@ struct ReplayVersusLiveTests {
     try await Task.sleep(for: .milliseconds(300))
     tcpdump.terminate()
 
-    let replayer = Replayer(pipeline: Pipeline())
+    let replayer = Replayer(pipeline: Pipeline(configuration: Pipeline.Configuration().validatingSegments))
     let sink = InMemoryEventSink()
     replayer.replay(path: file, to: sink)
     #expect(replayer.summary.fileErrors.isEmpty, "\(replayer.summary.fileErrors)")

@@ -46,8 +46,8 @@ import Testing
       ($0["rule"] as? [String: Any])?["id"]
     }
     #expect(alerts.contains { $0 as? String == "FS-DNS-002" })
-    #expect(result.stderr.contains("7 packets, 7 decoded"), "\(result.stderr)")
-    #expect(result.stderr.contains("error: \(path): after packet 7"), "\(result.stderr)")
+    #expect(result.stderr.contains("10 packets, 10 decoded"), "\(result.stderr)")
+    #expect(result.stderr.contains("error: \(path): after packet 10"), "\(result.stderr)")
 
     let missing = try run(["replay", "/nonexistent/capture.pcap"])
     #expect(missing.status == 1)

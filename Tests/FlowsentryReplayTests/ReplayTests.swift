@@ -36,14 +36,19 @@ let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     add(
       Frames.ipv4(client, web, protocolNumber: 6, Frames.tcp(40_001, 443, flags: [.ack], sequence: 101, ack: 901)),
       4_000_000)
-    add(
-      Frames.ipv4(
-        client, web, protocolNumber: 6, Frames.tcp(40_001, 443, flags: [.fin, .ack], sequence: 101, ack: 901)),
-      500_000_000)
-    add(
-      Frames.ipv4(
-        web, client, protocolNumber: 6, Frames.tcp(443, 40_001, flags: [.fin, .ack], sequence: 901, ack: 102)),
-      501_000_000)
+    // What no stack would have accepted: a SYN+ACK nobody asked for, and an RST far outside the window.
+    let forgedSYNACK = Frames.tcp(443, 40_999, flags: [.syn, .ack], sequence: 5, ack: 77)
+    add(Frames.ipv4(web, client, protocolNumber: 6, forgedSYNACK), 5_000_000)
+    let blindRST = Frames.tcp(443, 40_001, flags: [.rst], sequence: 901 &+ 0x4000_0000)
+    add(Frames.ipv4(web, client, protocolNumber: 6, blindRST), 6_000_000)
+    // 3,000 bytes of data move the client's sequence; its FIN comes after them.
+    let data = Frames.tcp(
+      40_001, 443, flags: [.psh, .ack], sequence: 101, ack: 901, [UInt8](repeating: 0x61, count: 3000))
+    add(Frames.ipv4(client, web, protocolNumber: 6, data), 7_000_000)
+    let clientFIN = Frames.tcp(40_001, 443, flags: [.fin, .ack], sequence: 3101, ack: 901)
+    add(Frames.ipv4(client, web, protocolNumber: 6, clientFIN), 500_000_000)
+    let serverFIN = Frames.tcp(443, 40_001, flags: [.fin, .ack], sequence: 901, ack: 3102)
+    add(Frames.ipv4(web, client, protocolNumber: 6, serverFIN), 501_000_000)
     pcap.add([0x02, 0x00], at: second + 600_000_000, claimedLength: 60)
     try pcap.write(to: path)
   }
@@ -53,7 +58,9 @@ let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     try capture(at: path)
     defer { try? FileManager.default.removeItem(atPath: path) }
 
-    let replayer = Replayer(pipeline: Pipeline(rules: try RuleLoader.load(paths: [shippedRules])))
+    let replayer = Replayer(
+      pipeline: Pipeline(
+        configuration: Pipeline.Configuration().validatingSegments, rules: try RuleLoader.load(paths: [shippedRules])))
     let sink = InMemoryEventSink()
     replayer.replay(path: path, to: sink)
 
@@ -72,8 +79,11 @@ let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     #expect(sink.alerts.map(\.ruleID).contains("FS-DNS-002"))
     // The cut last packet is reported with where it happened; everything before it counted.
     let summary = replayer.summary
-    #expect(summary.packets == 7 && summary.decoded == 7 && summary.unreadableFiles == 0)
-    #expect(summary.fileErrors.count == 1 && summary.fileErrors[0].contains("after packet 7"), "\(summary.fileErrors)")
+    #expect(summary.packets == 10 && summary.decoded == 10 && summary.unreadableFiles == 0)
+    #expect(summary.fileErrors.count == 1 && summary.fileErrors[0].contains("after packet 10"), "\(summary.fileErrors)")
+    // Each counted once per side that saw it (both ends are local).
+    let flowCounters = replayer.pipeline.counters.flows
+    #expect(flowCounters.synAcksWithoutSYN == 1 && flowCounters.outOfWindowTerminations == 1, "\(flowCounters)")
   }
 
   @Test func aFileThatIsNotACaptureIsReportedNotFatal() throws {
