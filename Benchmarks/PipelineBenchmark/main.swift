@@ -232,12 +232,16 @@ do {
   append32(65_535)
   append32(1)
   var packetCount = 0
-  func frame(_ from: UInt32, _ to: UInt32, _ sourcePort: UInt16, _ destinationPort: UInt16, _ flags: UInt8, at: Int64) {
+  func frame(
+    _ from: UInt32, _ to: UInt32, _ sourcePort: UInt16, _ destinationPort: UInt16, _ flags: UInt8,
+    sequence: UInt32, ack: UInt32, at: Int64
+  ) {
     var bytes: [UInt8] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]
     bytes += [0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0]
     for address in [from, to] { withUnsafeBytes(of: address.bigEndian) { bytes += $0 } }
     for port in [sourcePort, destinationPort] { withUnsafeBytes(of: port.bigEndian) { bytes += $0 } }
-    bytes += [0, 0, 0, 1, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]
+    for number in [sequence, ack] { withUnsafeBytes(of: number.bigEndian) { bytes += $0 } }
+    bytes += [0x50, flags, 0xff, 0xff, 0, 0, 0, 0]
     append32(UInt32(at / 1_000_000_000))
     append32(UInt32(at % 1_000_000_000))
     append32(UInt32(bytes.count))
@@ -247,16 +251,17 @@ do {
   }
   let serverAddress: UInt32 = 0xc0a8_0001
   for index in 0..<replayConnections {
-    let clientAddress = 0x0a00_0000 | UInt32(index % 50_000)
-    let clientPort = UInt16(1024 + index % 60_000)
+    let client = 0x0a00_0000 | UInt32(index % 50_000)
+    let port = UInt16(1024 + index % 60_000)
     let t = 1_700_000_000_000_000_000 + Int64(index) * 10_000
-    frame(clientAddress, serverAddress, clientPort, 443, 0x02, at: t)
-    frame(serverAddress, clientAddress, 443, clientPort, 0x12, at: t + 1)
-    frame(clientAddress, serverAddress, clientPort, 443, 0x10, at: t + 2)
-    frame(clientAddress, serverAddress, clientPort, 443, 0x18, at: t + 3)
-    frame(clientAddress, serverAddress, clientPort, 443, 0x11, at: t + 4)
-    frame(serverAddress, clientAddress, 443, clientPort, 0x11, at: t + 5)
-    frame(clientAddress, serverAddress, clientPort, 443, 0x10, at: t + 6)
+    let (c, s): (UInt32, UInt32) = (1000, 5000)  // the two initial sequence numbers
+    frame(client, serverAddress, port, 443, 0x02, sequence: c, ack: 0, at: t)
+    frame(serverAddress, client, 443, port, 0x12, sequence: s, ack: c + 1, at: t + 1)
+    frame(client, serverAddress, port, 443, 0x10, sequence: c + 1, ack: s + 1, at: t + 2)
+    frame(client, serverAddress, port, 443, 0x18, sequence: c + 1, ack: s + 1, at: t + 3)
+    frame(client, serverAddress, port, 443, 0x11, sequence: c + 1, ack: s + 1, at: t + 4)
+    frame(serverAddress, client, 443, port, 0x11, sequence: s + 1, ack: c + 2, at: t + 5)
+    frame(client, serverAddress, port, 443, 0x10, sequence: c + 2, ack: s + 2, at: t + 6)
   }
   try file.write(to: URL(fileURLWithPath: path))
   let megabytes = Double(file.count) / 1_000_000
