@@ -15,13 +15,24 @@ struct ReplayVersusLiveTests {
     try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("fs-live-\(getpid()).pcap").path
-    defer { try? FileManager.default.removeItem(atPath: file) }
-    let tcpdump = try SpawnedProcess(
-      "/usr/bin/tcpdump", ["-i", "lo", "-U", "-n", "-s", "0", "-Z", "root", "-w", file, "tcp"], captureOutput: false)
-    // Capturing once the file holds its header.
-    for _ in 0..<100 where ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0) < 24 {
-      try await Task.sleep(for: .milliseconds(50))
+    // Two captures of the same traffic: on lo (Ethernet headers) and on any (Linux cooked v2).
+    let files = ["lo", "any"].map {
+      (
+        interface: $0,
+        path: FileManager.default.temporaryDirectory.appendingPathComponent("fs-\($0)-\(getpid()).pcap").path
+      )
+    }
+    defer { for file in files { try? FileManager.default.removeItem(atPath: file.path) } }
+    let captures = try files.map { file in
+      try SpawnedProcess(
+        "/usr/bin/tcpdump", ["-i", file.interface, "-U", "-n", "-s", "0", "-Z", "root", "-w", file.path, "tcp"],
+        captureOutput: false)
+    }
+    // Capturing once the files hold their headers.
+    for file in files {
+      for _ in 0..<100 where ((try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0) < 24 {
+        try await Task.sleep(for: .milliseconds(50))
+      }
     }
     try await Task.sleep(for: .milliseconds(300))
     let capture = try LiveCapture(cgroup: cgroup)
@@ -66,22 +77,25 @@ struct ReplayVersusLiveTests {
     let live = try await capture.events(count: 2 * (3 * 4 + 1))
     await capture.stop()
     try await Task.sleep(for: .milliseconds(300))
-    tcpdump.terminate()
-
-    let replayer = Replayer(pipeline: Pipeline(configuration: Pipeline.Configuration().validatingSegments))
-    let sink = InMemoryEventSink()
-    replayer.replay(path: file, to: sink)
-    #expect(replayer.summary.fileErrors.isEmpty, "\(replayer.summary.fileErrors)")
-    // Other loopback traffic of the machine may be in the file: only the test's endpoints count.
-    let endpoints = Set(live.flatMap { [$0.source, $0.destination] })
-    let replayed = sink.events.compactMap { event -> FlowEvent? in
-      guard case .flow(let flow) = event, endpoints.contains(flow.source), endpoints.contains(flow.destination)
-      else { return nil }
-      return flow
-    }
+    for capture in captures { capture.terminate() }
     #expect(live.count == 26)
-    #expect(replayed.map(\.shape).sorted() == (live.map(\.shape) + refusals).sorted())
-    let ends = replayed.filter { $0.name == .netFlowTCPEnd && $0.closeReason != .refused }
-    #expect(ends.allSatisfy { ($0.durationNanoseconds ?? -1) >= 0 }, "replayed flows keep their begin")
+
+    for file in files {
+      let replayer = Replayer(pipeline: Pipeline(configuration: Pipeline.Configuration().validatingSegments))
+      let sink = InMemoryEventSink()
+      replayer.replay(path: file.path, to: sink)
+      #expect(replayer.summary.fileErrors.isEmpty, "\(file.interface): \(replayer.summary.fileErrors)")
+      #expect(try CaptureFile(path: file.path).linkType == (file.interface == "lo" ? 1 : 276))
+      // Other traffic of the machine may be in the file: only the test's endpoints count.
+      let endpoints = Set(live.flatMap { [$0.source, $0.destination] })
+      let replayed = sink.events.compactMap { event -> FlowEvent? in
+        guard case .flow(let flow) = event, endpoints.contains(flow.source), endpoints.contains(flow.destination)
+        else { return nil }
+        return flow
+      }
+      #expect(replayed.map(\.shape).sorted() == (live.map(\.shape) + refusals).sorted(), "\(file.interface)")
+      let ends = replayed.filter { $0.name == .netFlowTCPEnd && $0.closeReason != .refused }
+      #expect(ends.allSatisfy { ($0.durationNanoseconds ?? -1) >= 0 }, "\(file.interface): flows keep their begin")
+    }
   }
 }

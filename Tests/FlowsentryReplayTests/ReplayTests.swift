@@ -97,3 +97,55 @@ let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().d
     #expect(replayer.summary.fileErrors.allSatisfy { $0.contains(".pcap:") })
   }
 }
+
+extension ReplayTests {
+  /// pcapng with two interfaces of one link type (libpcap reads such files; one that mixes link
+  /// types it refuses, which is reported). Packets of both interfaces replay as one capture.
+  @Test func pcapngWithSeveralInterfacesReplays() throws {
+    var file = Data()
+    func append32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { file.append(contentsOf: $0) } }
+    func append16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { file.append(contentsOf: $0) } }
+    func block(_ type: UInt32, _ body: [UInt8]) {
+      let padded = body + [UInt8](repeating: 0, count: (4 - body.count % 4) % 4)
+      append32(type)
+      append32(UInt32(12 + padded.count))
+      file.append(contentsOf: padded)
+      append32(UInt32(12 + padded.count))
+    }
+    func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+    // Section header: byte-order magic, version 1.0, section length unknown.
+    block(0x0a0d_0d0a, le32(0x1a2b_3c4d) + [1, 0, 0, 0] + [UInt8](repeating: 0xff, count: 8))
+    // Two Ethernet interfaces, the second with nanosecond timestamps (if_tsresol option 9).
+    block(0x0000_0001, [1, 0, 0, 0] + le32(65_535) + [0, 0, 0, 0])
+    block(0x0000_0001, [1, 0, 0, 0] + le32(65_535) + [9, 0, 1, 0, 9, 0, 0, 0] + [0, 0, 0, 0])
+    func packet(_ interface: UInt32, _ frame: [UInt8], at units: UInt64) {
+      block(
+        0x0000_0006,
+        le32(interface) + le32(UInt32(units >> 32)) + le32(UInt32(units & 0xffff_ffff)) + le32(UInt32(frame.count))
+          + le32(UInt32(frame.count)) + frame)
+    }
+    let syn = Frames.ipv4(client, web, protocolNumber: 6, Frames.tcp(40_002, 443, flags: [.syn], sequence: 10))
+    let synAck = Frames.ipv4(
+      web, client, protocolNumber: 6, Frames.tcp(443, 40_002, flags: [.syn, .ack], sequence: 70, ack: 11))
+    let fin = Frames.ipv4(
+      client, web, protocolNumber: 6, Frames.tcp(40_002, 443, flags: [.fin, .ack], sequence: 11, ack: 71))
+    packet(0, Frames.ethernet(syn), at: 1_700_000_000_000_000)  // microseconds
+    packet(1, Frames.ethernet(synAck), at: 1_700_000_000_001_000_000)  // nanoseconds
+    packet(0, Frames.ethernet(fin), at: 1_700_000_000_250_000)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("fs-ng-\(getpid()).pcapng").path
+    try file.write(to: URL(fileURLWithPath: path))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+
+    let replayer = Replayer(pipeline: Pipeline(configuration: Pipeline.Configuration().validatingSegments))
+    let sink = InMemoryEventSink()
+    replayer.replay(path: path, to: sink)
+    #expect(replayer.summary.fileErrors.isEmpty, "\(replayer.summary.fileErrors)")
+    let flows = sink.events.compactMap { event -> FlowEvent? in
+      if case .flow(let flow) = event { return flow }
+      return nil
+    }
+    #expect(flows.map(\.name) == [.netFlowTCPBegin, .netFlowTCPEnd])
+    // Both interfaces' clocks, in nanoseconds: 249 ms from the SYN+ACK to the FIN.
+    #expect(flows.last?.durationNanoseconds == 249_000_000)
+  }
+}
