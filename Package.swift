@@ -111,7 +111,7 @@ let package = Package(
       name: "FlowsentryCaptureTests",
       dependencies: [
         "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput", "FlowsentryRules",
-        "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryCore", "CFlowsentryRecord",
+        "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryPackets", "FlowsentryCore", "CFlowsentryRecord",
         "flowsentry",
       ]
     ),

@@ -1,5 +1,9 @@
 import FlowsentryCapture
 import FlowsentryCore
+import FlowsentryOutput
+import FlowsentryPackets
+import FlowsentryPipeline
+import FlowsentryReplay
 import Foundation
 import Testing
 
@@ -27,6 +31,8 @@ struct DNSResolutionTests {
     defer { resolver.stop() }
     var configuration = CaptureSession.Configuration()
     configuration.dnsPorts = [port]  // a port of the test's own: the port list is configurable
+    let recording = try await PacketRecording(interface: "lo")
+    try await Task.sleep(for: .milliseconds(300))
     let capture = try LiveCapture(cgroup: cgroup, configuration: configuration)
 
     let v4 = try dig(cgroup, resolver, "www.fs.test", "A")
@@ -74,6 +80,26 @@ struct DNSResolutionTests {
     let overTCP = try #require(dnsEvents.first { $0.transport == .tcp })
     #expect(overTCP.questions == ["short.fs.test"] && overTCP.answers.first?.data == "127.0.0.89")
     #expect(capture.dnsCounters.malformed == 0)
+
+    // The same traffic replayed from tcpdump's file names the same flows the same way.
+    try await Task.sleep(for: .milliseconds(300))
+    recording.stop()
+    var observing = PacketObserver.Configuration()
+    observing.dnsPorts = [port]
+    let replayer = Replayer(
+      pipeline: Pipeline(configuration: Pipeline.Configuration().validatingSegments),
+      observer: PacketObserver(configuration: observing))
+    let replayed = InMemoryEventSink()
+    replayer.replay(path: recording.path, to: replayed)
+    for server in expectedEnds {
+      let outgoing = replayed.events.compactMap { event -> FlowEvent? in
+        guard case .flow(let flow) = event, flow.direction == .outgoing, flow.remote == server else { return nil }
+        return flow
+      }
+      #expect(outgoing.map(\.name) == [.netFlowTCPBegin, .netFlowTCPEnd], "replayed flows to \(server)")
+      #expect(
+        outgoing.allSatisfy { $0.destinationNames == chain }, "replayed names \(outgoing.map(\.destinationNames))")
+    }
   }
 
   /// Runs dig inside the cgroup; returns its answer lines (+short).

@@ -16,24 +16,7 @@ struct ReplayVersusLiveTests {
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     // Two captures of the same traffic: on lo (Ethernet headers) and on any (Linux cooked v2).
-    let files = ["lo", "any"].map {
-      (
-        interface: $0,
-        path: FileManager.default.temporaryDirectory.appendingPathComponent("fs-\($0)-\(getpid()).pcap").path
-      )
-    }
-    defer { for file in files { try? FileManager.default.removeItem(atPath: file.path) } }
-    let captures = try files.map { file in
-      try SpawnedProcess(
-        "/usr/bin/tcpdump", ["-i", file.interface, "-U", "-n", "-s", "0", "-Z", "root", "-w", file.path, "tcp"],
-        captureOutput: false)
-    }
-    // Capturing once the files hold their headers.
-    for file in files {
-      for _ in 0..<100 where ((try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0) < 24 {
-        try await Task.sleep(for: .milliseconds(50))
-      }
-    }
+    let recordings = try await [PacketRecording(interface: "lo"), PacketRecording(interface: "any")]
     try await Task.sleep(for: .milliseconds(300))
     let capture = try LiveCapture(cgroup: cgroup)
 
@@ -77,10 +60,10 @@ struct ReplayVersusLiveTests {
     let live = try await capture.events(count: 2 * (3 * 4 + 1))
     await capture.stop()
     try await Task.sleep(for: .milliseconds(300))
-    for capture in captures { capture.terminate() }
+    for recording in recordings { recording.stop() }
     #expect(live.count == 26)
 
-    for file in files {
+    for file in recordings {
       let replayer = Replayer(pipeline: Pipeline(configuration: Pipeline.Configuration().validatingSegments))
       let sink = InMemoryEventSink()
       replayer.replay(path: file.path, to: sink)
@@ -97,5 +80,37 @@ struct ReplayVersusLiveTests {
       let ends = replayed.filter { $0.name == .netFlowTCPEnd && $0.closeReason != .refused }
       #expect(ends.allSatisfy { ($0.durationNanoseconds ?? -1) >= 0 }, "\(file.interface): flows keep their begin")
     }
+  }
+}
+
+/// tcpdump writing one interface's TCP and UDP to a file of its own, removed with the recording.
+final class PacketRecording {
+  let interface: String
+  let path: String
+  private let process: SpawnedProcess
+  private var stopped = false
+
+  init(interface: String) async throws {
+    self.interface = interface
+    path = FileManager.default.temporaryDirectory.appendingPathComponent("fs-\(interface)-\(getpid()).pcap").path
+    process = try SpawnedProcess(
+      "/usr/bin/tcpdump", ["-i", interface, "-U", "-n", "-s", "0", "-Z", "root", "-w", path, "tcp or udp"],
+      captureOutput: false)
+    // Capturing once the file holds its header.
+    for _ in 0..<100 where ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) < 24 {
+      try await Task.sleep(for: .milliseconds(50))
+    }
+  }
+
+  /// Ends the capture; the file is complete afterwards.
+  func stop() {
+    guard !stopped else { return }
+    stopped = true
+    process.terminate()
+  }
+
+  deinit {
+    stop()
+    try? FileManager.default.removeItem(atPath: path)
   }
 }
