@@ -67,6 +67,10 @@ enum DefaultRules {
         events:
           - {at: 0s, event: net_flow_tcp_end, close_reason: fin, terminated_by: remote, src: 203.0.113.9, dst: 198.51.100.2, repeat: 100, every: 10ms}
         expect: 0
+      - name: a refused-connection storm in a capture fires once (scripts/make-rule-captures.py)
+        capture: captures/refused-storm.pcap
+        local: [198.51.100.0/24]
+        expect: 1
 
 - rule:
     id: FS-NET-002

@@ -247,25 +247,52 @@ public enum RuleTestRunner {
     public var expected: Int
     public var raised: Int
     public var location: String
-    public var passed: Bool { expected == raised }
+    /// Why the test could not run (a capture that cannot be replayed), when it could not.
+    public var error: String?
+    /// Why the test was not run at all (a capture test of the built-in copy, which has no files).
+    public var skipped: String?
+    public var passed: Bool { skipped == nil && error == nil && expected == raised }
   }
 
-  public static func run(_ rules: RuleSet) -> [Result] {
+  /// Replays a test's capture with `rules` (the rule under test alone) and returns the alerts raised,
+  /// or why it could not. Rules do not read captures themselves: replay provides this.
+  public typealias CaptureRunner = @Sendable (RuleTest.Capture, RuleSet) -> Swift.Result<Int, CaptureTestError>
+
+  public struct CaptureTestError: Error, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+  }
+
+  public static func run(_ rules: RuleSet, captures: CaptureRunner? = nil) -> [Result] {
     var results: [Result] = []
     for rule in rules.rules {
       for test in rule.tests {
         var enabled = rule
         enabled.enabled = true
-        let engine = RuleEngine(
-          rules: RuleSet(rules: [enabled], warnings: [], files: rules.files, regexCount: rules.regexCount))
-        var alerts: [Alert] = []
-        for event in test.events.sorted(by: { $0.at < $1.at }) {
-          engine.process(event.event, at: event.at, into: &alerts)
+        let alone = RuleSet(rules: [enabled], warnings: [], files: rules.files, regexCount: rules.regexCount)
+        var result = Result(
+          ruleID: rule.id, test: test.name, expected: test.expectedAlerts, raised: 0,
+          location: "\(test.location.file):\(test.location.line)")
+        if let capture = test.capture {
+          if rule.origin.hasPrefix("built-in/") {
+            result.skipped = "the built-in copy has no capture files (run it on the rule files themselves)"
+          } else if let captures {
+            switch captures(capture, alone) {
+            case .success(let raised): result.raised = raised
+            case .failure(let error): result.error = error.message
+            }
+          } else {
+            result.error = "a capture test needs replay to run it (flowsentry rules test)"
+          }
+        } else {
+          let engine = RuleEngine(rules: alone)
+          var alerts: [Alert] = []
+          for event in test.events.sorted(by: { $0.at < $1.at }) {
+            engine.process(event.event, at: event.at, into: &alerts)
+          }
+          result.raised = alerts.count
         }
-        results.append(
-          Result(
-            ruleID: rule.id, test: test.name, expected: test.expectedAlerts, raised: alerts.count,
-            location: "\(test.location.file):\(test.location.line)"))
+        results.append(result)
       }
     }
     return results

@@ -538,10 +538,10 @@ struct RuleSetBuilder {
     var tests: [RuleTest] = []
     for item in items {
       guard case .mapping(let mapping) = item else {
-        report(.error, location(item, file), "a test has name, events and expect")
+        report(.error, location(item, file), "a test has name, events (or capture) and expect")
         continue
       }
-      checkKeys(mapping, ["name", "events", "expect"], "a test", file)
+      checkKeys(mapping, ["name", "events", "capture", "local", "expect"], "a test", file)
       let name = mapping["name"]?.string ?? "test at line \(location(item, file).line)"
       guard let expect = mapping["expect"]?.int, expect >= 0 else {
         report(.error, location(mapping["expect"] ?? item, file), "'expect' is the number of alerts expected (0: none)")
@@ -555,9 +555,46 @@ struct RuleSetBuilder {
       for eventNode in eventNodes {
         events += TestEventReader.read(eventNode, file, into: &self)
       }
-      tests.append(RuleTest(name: name, events: events, expectedAlerts: expect, location: location(item, file)))
+      let capture = compileCapture(mapping, file)
+      if capture != nil && !eventNodes.isEmpty {
+        report(.error, location(item, file), "a test lists events or names a capture, not both")
+        continue
+      }
+      tests.append(
+        RuleTest(name: name, events: events, capture: capture, expectedAlerts: expect, location: location(item, file)))
     }
     return tests
+  }
+}
+
+extension RuleSetBuilder {
+  /// `capture: FILE` (relative to the rule file) with `local: [networks]`, or nil.
+  fileprivate mutating func compileCapture(_ mapping: Node.Mapping, _ file: String) -> RuleTest.Capture? {
+    guard let node = mapping["capture"] else {
+      if let local = mapping["local"] { report(.error, location(local, file), "'local' goes with 'capture'") }
+      return nil
+    }
+    guard let name = node.string, !name.isEmpty else {
+      report(.error, location(node, file), "'capture' names a pcap or pcapng file, relative to this rule file")
+      return nil
+    }
+    let directory = (file as NSString).deletingLastPathComponent
+    let path = name.hasPrefix("/") || directory.isEmpty ? name : directory + "/" + name
+    var networks: [IPNetwork] = []
+    if let local = mapping["local"] {
+      guard case .sequence(let items) = local else {
+        report(.error, location(local, file), "'local' is a list of addresses and networks")
+        return nil
+      }
+      for item in items {
+        guard let text = item.string, let network = IPNetwork(text) else {
+          report(.error, location(item, file), "'\(item.string ?? "")' is not an address or a CIDR block")
+          continue
+        }
+        networks.append(network)
+      }
+    }
+    return RuleTest.Capture(path: path, localNetworks: networks)
   }
 }
 

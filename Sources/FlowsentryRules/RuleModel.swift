@@ -89,8 +89,17 @@ public struct OutputTemplate: @unchecked Sendable {
 
 /// `tests:` inside a rule: a sequence of events and what should, or should not, be raised.
 public struct RuleTest: Sendable {
+  /// A capture file the test replays instead of listing events.
+  public struct Capture: Sendable {
+    /// Resolved against the rule file's directory.
+    public var path: String
+    /// The networks replay takes as local (empty: its default, the private address spaces).
+    public var localNetworks: [IPNetwork]
+  }
+
   public var name: String
   public var events: [TestEvent]
+  public var capture: Capture?
   /// Alerts of this rule expected; 0 means "must not fire".
   public var expectedAlerts: Int
   var location: SourceLocation

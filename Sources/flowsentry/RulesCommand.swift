@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowsentryReplay
 import FlowsentryRules
 
 #if canImport(Glibc)
@@ -59,11 +60,17 @@ struct RulesCommand: ParsableCommand {
 
     func run() throws {
       guard let rules = RulesCommand.load(paths.paths, builtIn: !paths.noDefaultRules) else { throw ExitCode.failure }
-      let results = RuleTestRunner.run(rules)
+      let results = RuleTestRunner.run(rules, captures: Replayer.ruleTestCaptures)
       for result in results {
-        let mark = result.passed ? "ok  " : "FAIL"
-        let detail =
-          result.passed ? "" : " (expected \(result.expected) alerts, raised \(result.raised)) at \(result.location)"
+        let mark = result.skipped != nil ? "skip" : result.passed ? "ok  " : "FAIL"
+        var detail = ""
+        if let reason = result.skipped {
+          detail = " (\(reason))"
+        } else if let error = result.error {
+          detail = " (\(error)) at \(result.location)"
+        } else if !result.passed {
+          detail = " (expected \(result.expected) alerts, raised \(result.raised)) at \(result.location)"
+        }
         print("\(mark) \(result.ruleID): \(result.test)\(detail)")
       }
       let untested = rules.rules.filter { rule in
@@ -72,8 +79,9 @@ struct RulesCommand: ParsableCommand {
       for rule in untested {
         print("warn \(rule.id): needs a test that fires and one that does not")
       }
-      let failed = results.filter { !$0.passed }.count
-      print("rules: \(results.count - failed) passed, \(failed) failed")
+      let skipped = results.filter { $0.skipped != nil }.count
+      let failed = results.filter { !$0.passed && $0.skipped == nil }.count
+      print("rules: \(results.count - failed - skipped) passed, \(failed) failed, \(skipped) skipped")
       if failed > 0 { throw ExitCode.failure }
     }
   }
