@@ -80,10 +80,12 @@ public final class JSONLinesEventSink: EventSink {
     public var alertsLost: UInt64 = 0
     /// write(2) calls that failed (EPIPE, ENOSPC, EIO, …) or wrote nothing.
     public var failedWrites: UInt64 = 0
+    public var bytesWritten: UInt64 = 0
     public init(
       eventsWritten: UInt64 = 0, alertsWritten: UInt64 = 0, eventsLost: UInt64 = 0, alertsLost: UInt64 = 0,
-      failedWrites: UInt64 = 0
+      failedWrites: UInt64 = 0, bytesWritten: UInt64 = 0
     ) {
+      self.bytesWritten = bytesWritten
       self.eventsWritten = eventsWritten
       self.alertsWritten = alertsWritten
       self.eventsLost = eventsLost
@@ -135,6 +137,7 @@ public final class JSONLinesEventSink: EventSink {
       }
       offset += written
     }
+    counters.bytesWritten += UInt64(offset)
     // Lines whose newline was written are printed; the rest, a partly written one included, lost.
     let printed = offset == buffer.count ? bufferedAlerts.count : buffer[..<offset].lazy.filter { $0 == 10 }.count
     for (index, isAlert) in bufferedAlerts.enumerated() {

@@ -59,6 +59,12 @@ public final class Pipeline {
     stages.process(record, to: sink)
   }
 
+  /// Runs a recorded event (`monitor --record`) through the rules alone: the flow was tracked and
+  /// named when it was recorded, so its names stand in for the DNS cache.
+  public func rerun<Sink: EventSink>(_ event: SensorEvent, to sink: Sink) {
+    stages.emit(event, at: event.timestamp, to: sink)
+  }
+
   private struct Stages {
     var tracker: FlowTracker
     var enricher: DNSEnricher
@@ -93,7 +99,7 @@ public final class Pipeline {
       flowEvents.removeAll(keepingCapacity: true)
     }
 
-    private mutating func emit<Sink: EventSink>(_ event: SensorEvent, at time: Int64, to sink: Sink) {
+    mutating func emit<Sink: EventSink>(_ event: SensorEvent, at time: Int64, to sink: Sink) {
       engine.process(event, at: time, into: &alerts)
       sink.receive(event)
       guard !alerts.isEmpty else { return }

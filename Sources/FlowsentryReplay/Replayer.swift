@@ -24,6 +24,9 @@ public final class Replayer {
     public var fileErrors: [String] = []
     /// Of those, files that could not be opened at all.
     public var unreadableFiles = 0
+    /// Events read back from recordings (`monitor --record`), and their lines that were not events.
+    public var recordedEvents: UInt64 = 0
+    public var malformedLines: UInt64 = 0
     public init() {}
   }
 
@@ -52,6 +55,10 @@ public final class Replayer {
   /// the summary's `fileErrors`, and what was read before the error still counts.
   public func replay<Sink: EventSink>(path: String, to sink: Sink, progress: (Progress) -> Void = { _ in }) {
     summary.files += 1
+    if Self.isRecording(path) {
+      rerunRecording(path, to: sink)
+      return
+    }
     let file: CaptureFile
     do {
       file = try CaptureFile(path: path)
@@ -105,6 +112,51 @@ public final class Replayer {
       summary.firstSkipped.append("\(path): \(skip.label) first at packet \(number)")
     }
     if let readError { summary.fileErrors.append("\(path): \(readError)") }
+  }
+
+  /// A recording is JSON lines: its first byte opens an object. Captures start with a binary magic.
+  static func isRecording(_ path: String) -> Bool {
+    guard let file = fopen(path, "r") else { return false }
+    defer { fclose(file) }
+    return fgetc(file) == Int32(UInt8(ascii: "{"))
+  }
+
+  /// Re-runs the events of a recording through the rules, line by line; a line that is not an
+  /// event is counted and the first one reported with its line number.
+  private func rerunRecording<Sink: EventSink>(_ path: String, to sink: Sink) {
+    guard let file = fopen(path, "r") else {
+      summary.fileErrors.append("\(path): cannot open: \(String(cString: strerror(errno)))")
+      summary.unreadableFiles += 1
+      return
+    }
+    defer { fclose(file) }
+    var line: UnsafeMutablePointer<CChar>?
+    var capacity = 0
+    var number = 0
+    var firstMalformed: (Int, String)?
+    while true {
+      let length = getline(&line, &capacity, file)
+      guard length >= 0, let line else { break }
+      number += 1
+      let text = String(decoding: UnsafeRawBufferPointer(start: line, count: length), as: UTF8.self)
+      guard !text.allSatisfy(\.isWhitespace) else { continue }
+      switch EventJSONReader.read(text) {
+      case .event(let event):
+        summary.recordedEvents += 1
+        pipeline.rerun(event, to: sink)
+      case .skipped:
+        break
+      case .malformed(let reason):
+        summary.malformedLines += 1
+        if firstMalformed == nil { firstMalformed = (number, reason) }
+      }
+    }
+    free(line)
+    sink.flush()
+    summary.bytes += Int64(ftello(file))
+    if let (number, reason) = firstMalformed {
+      summary.firstSkipped.append("\(path): malformed lines first at line \(number) (\(reason))")
+    }
   }
 
   private func monotonicSeconds() -> Double {

@@ -38,6 +38,19 @@ struct MonitorCommand: AsyncParsableCommand {
   @Option(help: "Kernel ring buffer size in bytes (a power of two).")
   var ringBufferBytes: UInt32 = 8 << 20
 
+  @Option(
+    help: """
+      Also write every event to FILE as JSON lines (rotated by size), for `flowsentry replay FILE` to \
+      run other rules on later.
+      """)
+  var record: String?
+
+  @Option(help: "With --record: bytes per file before it rotates to FILE.1.")
+  var recordMaxBytes: UInt64 = 100 << 20
+
+  @Option(help: "With --record: files kept (FILE and FILE.1 … FILE.N-1).")
+  var recordFiles = 5
+
   @Option(help: "Print counters to stderr every N seconds (0: only on exit).")
   var statsInterval = 0
 
@@ -46,6 +59,8 @@ struct MonitorCommand: AsyncParsableCommand {
       throw ValidationError("--ring-buffer-bytes must be a power of two of at least 4096")
     }
     guard statsInterval >= 0 else { throw ValidationError("--stats-interval must not be negative") }
+    guard recordMaxBytes >= 4096 else { throw ValidationError("--record-max-bytes must be at least 4096") }
+    guard (1...1000).contains(recordFiles) else { throw ValidationError("--record-files takes 1 to 1000") }
   }
 
   func run() async throws {
@@ -62,6 +77,17 @@ struct MonitorCommand: AsyncParsableCommand {
     var captureConfiguration = CaptureSession.Configuration()
     captureConfiguration.ringBufferBytes = ringBufferBytes
     captureConfiguration.dnsPorts = pipeline.parsedDNSPorts ?? [53]
+    var recorder: RotatingFileEventSink?
+    if let record {
+      do {
+        recorder = try RotatingFileEventSink(
+          path: record, maximumBytes: recordMaxBytes, keep: recordFiles,
+          context: EventJSON.Context(hostName: hostName()))
+      } catch {
+        standardError("flowsentry: error: \(error)")
+        throw ExitCode.failure
+      }
+    }
     let session: CaptureSession
     do {
       session = try CaptureSession(cgroupPath: cgroup, configuration: captureConfiguration)
@@ -72,7 +98,7 @@ struct MonitorCommand: AsyncParsableCommand {
     let monitor = MonitorService(
       session: session, selection: try pipeline.selection(), rules: rules,
       ruleChain: MonitorService.RuleChain(builtIn: !pipeline.noDefaultRules, paths: pipeline.rulePaths),
-      configuration: pipeline.configuration, statsIntervalSeconds: statsInterval, logger: logger)
+      configuration: pipeline.configuration, recorder: recorder, statsIntervalSeconds: statsInterval, logger: logger)
     standardError(
       "flowsentry: monitoring cgroup \(session.cgroup.path) (id \(session.cgroup.id)); "
         + "programs \(session.programIDs.map(String.init).joined(separator: ",")); "

@@ -32,11 +32,16 @@ final class MonitorService: Service, @unchecked Sendable {
   /// Copied from the pipeline after every batch, for the summary (read by other tasks).
   private let pipelineCounters = Mutex<Pipeline.Counters?>(nil)
   private let outputCounters = Mutex(JSONLinesEventSink.Counters())
+  /// `--record`: every event to a rotating file as well, for `replay` to run new rules on later.
+  private let recorder: RotatingFileEventSink?
+  private let recordCounters = Mutex((written: JSONLinesEventSink.Counters(), rotations: UInt64(0)))
 
   init(
     session: CaptureSession, selection: Set<EventName>, rules: RuleSet, ruleChain: RuleChain,
-    configuration: Pipeline.Configuration, statsIntervalSeconds: Int, logger: Logger
+    configuration: Pipeline.Configuration, recorder: RotatingFileEventSink?, statsIntervalSeconds: Int,
+    logger: Logger
   ) {
+    self.recorder = recorder
     self.configuration = configuration
     self.initialRules = rules
     self.ruleChain = ruleChain
@@ -51,8 +56,19 @@ final class MonitorService: Service, @unchecked Sendable {
     let listening = ListeningSockets()
     let pipeline = Pipeline(configuration: configuration, rules: initialRules, isListening: listening.isListening)
     let output = JSONLinesEventSink(context: EventJSON.Context(hostName: hostName()))
-    let sink = SelectingEventSink(selection: selection, output)
+    let printed = SelectingEventSink(selection: selection, output)
+    if let recorder {
+      await consume(packets, pipeline, TeeEventSink(printed, recorder), output)
+    } else {
+      await consume(packets, pipeline, printed, output)
+    }
+    session.stop()
+  }
 
+  /// The pipeline task: batches in, events and alerts out to `sink`, counters copied per batch.
+  private func consume<Sink: EventSink>(
+    _ packets: AsyncStream<[CapturedRecord]>, _ pipeline: Pipeline, _ sink: Sink, _ output: JSONLinesEventSink
+  ) async {
     await withTaskGroup(of: Void.self) { group in
       group.addTask { [self] in await reloadRulesOnHangup() }
       if statsIntervalSeconds > 0 {
@@ -74,13 +90,16 @@ final class MonitorService: Service, @unchecked Sendable {
           pipelineCounters.withLock { $0 = counters }
           let written = output.counters
           outputCounters.withLock { $0 = written }
+          if let recorder {
+            let recorded = (recorder.counters, recorder.rotations)
+            recordCounters.withLock { $0 = recorded }
+          }
         }
       } onGracefulShutdown: { [session] in
         session.stop()
       }
       group.cancelAll()
     }
-    session.stop()
   }
 
   /// SIGHUP: load the rules again; swap them in only when they validate, else keep the running set.
@@ -112,6 +131,11 @@ final class MonitorService: Service, @unchecked Sendable {
     return "\(seconds)s: events printed \(output.eventsWritten), alerts printed \(output.alertsWritten) "
       + "(lost to failed writes: events \(output.eventsLost), alerts \(output.alertsLost), "
       + "failed writes \(output.failedWrites)) "
+      + (recorder.map { recorder in
+        let recorded = recordCounters.withLock { $0 }
+        return "(recorded to \(recorder.path): events \(recorded.written.eventsWritten), "
+          + "lost \(recorded.written.eventsLost), rotations \(recorded.rotations)) "
+      } ?? "")
       + "(begin \(flows.beginEvents), end \(flows.endEvents), ends without begin \(flows.endsWithoutBegin)); "
       + "records \(capture.records); drops: kernel ring buffer \(capture.kernelDrops) (ends \(kernel.endsLost)), "
       + "queue \(capture.queueDrops) (ends \(capture.queueDroppedEnds)), malformed \(capture.malformedRecords); "

@@ -13,7 +13,7 @@ import Foundation
 struct ReplayCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "replay",
-    abstract: "Run capture files (pcap, pcapng) through the monitor's pipeline, without root.",
+    abstract: "Run capture files (pcap, pcapng) or recordings (monitor --record) through the pipeline, without root.",
     discussion: """
       The same flow tracking, DNS naming and rules as monitor, in packet time (windows, TTLs and \
       durations use the capture's timestamps). Events and alerts go to stdout as JSON lines; a summary \
@@ -32,7 +32,8 @@ struct ReplayCommand: ParsableCommand {
       """)
   var local: String?
 
-  @Argument(help: "Capture files, replayed in order through one pipeline.")
+  @Argument(
+    help: "Capture files or recordings (recognised by their content), replayed in order through one pipeline.")
   var files: [String]
 
   func validate() throws {
@@ -86,6 +87,7 @@ struct ReplayCommand: ParsableCommand {
     var lines = [
       "flowsentry: replay: \(summary.files) files, \(summary.bytes) bytes, \(summary.packets) packets, "
         + "\(summary.decoded) decoded; skipped: \(skipped); "
+        + "recorded events \(summary.recordedEvents), malformed lines \(summary.malformedLines); "
         + "flows: begin \(counters.flows.beginEvents), end \(counters.flows.endEvents), "
         + "ends without begin \(counters.flows.endsWithoutBegin), open at the end \(counters.flows.openFlows); "
         + "dns: answered \(counters.dns.answered), unsolicited \(counters.dns.unsolicited), "

@@ -10,7 +10,9 @@ struct MonitorCommandTests {
     try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
-    let monitor = try MonitorProcess(["monitor", "--cgroup", cgroup.path, "--events", "flows"])
+    let recording = FileManager.default.temporaryDirectory.appendingPathComponent("fs-rec-\(getpid()).jsonl").path
+    defer { try? FileManager.default.removeItem(atPath: recording) }
+    let monitor = try MonitorProcess(["monitor", "--cgroup", cgroup.path, "--events", "flows", "--record", recording])
     defer { monitor.kill() }
     try await monitor.waitUntilAttached()
     #expect(try attachedPrograms(cgroup.path).count == 3)
@@ -42,6 +44,13 @@ struct MonitorCommandTests {
     #expect(monitor.stderr.contains("stopped."))
     #expect(monitor.stderr.contains("drops: kernel ring buffer 0 (ends 0), queue 0 (ends 0)"))
     #expect(try attachedPrograms(cgroup.path).isEmpty)
+    // The recording holds what stdout printed, and replay prints it again.
+    #expect(monitor.stderr.contains("(recorded to \(recording): events 4, lost 0, rotations 0)"), "\(monitor.stderr)")
+    let recorded = try String(contentsOfFile: recording, encoding: .utf8).split(separator: "\n").map(String.init)
+    #expect(recorded == lines)
+    let replay = try MonitorProcess(["replay", recording])
+    #expect(try await replay.stdoutLines(count: 4) == lines, "\(replay.stderr)")
+    #expect(try await replay.exitStatus() == 0)
   }
 
   @Test func killNineLeavesNothingAttached() async throws {

@@ -148,6 +148,7 @@ import Testing
     let working = JSONLinesEventSink(descriptor: devNull, context: context)
     working.receive(event)
     working.flush()
-    #expect(working.counters == JSONLinesEventSink.Counters(eventsWritten: 1))
+    #expect(working.counters.eventsWritten == 1 && working.counters.eventsLost == 0)
+    #expect(working.counters.failedWrites == 0 && working.counters.bytesWritten > 0)
   }
 }
