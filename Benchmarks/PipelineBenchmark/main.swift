@@ -216,8 +216,8 @@ do {
   print("pipeline benchmark: \(error)")
 }
 
-// Replay: a generated capture (Ethernet, IPv4, 7 packets per connection: handshake, one data
-// segment, both FINs, the last ACK) read through libpcap, decoded, observed and run through the
+// Replay: a generated capture as a server records it (Ethernet, IPv4, 7 packets per connection:
+// handshake, one data segment, both FINs, the last ACK) read through libpcap, decoded, observed and run through the
 // pipeline with the shipped rules into JSON lines written to /dev/null.
 do {
   let replayConnections = max(1, connections * 3 / 4)
@@ -249,9 +249,10 @@ do {
     file.append(contentsOf: bytes)
     packetCount += 1
   }
-  let serverAddress: UInt32 = 0xc0a8_0001
+  // As a host's own capture: its address local (10.0.0.1), its clients on the internet (198.18.0.0/15).
+  let serverAddress: UInt32 = 0x0a00_0001
   for index in 0..<replayConnections {
-    let client = 0x0a00_0000 | UInt32(index % 50_000)
+    let client = 0xc612_0000 | UInt32(index % 50_000)
     let port = UInt16(1024 + index % 60_000)
     let t = 1_700_000_000_000_000_000 + Int64(index) * 10_000
     let (c, s): (UInt32, UInt32) = (1000, 5000)  // the two initial sequence numbers
