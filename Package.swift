@@ -92,6 +92,9 @@ let package = Package(
       path: "Benchmarks/PipelineBenchmark"
     ),
 
+    // Frame and capture builders shared by the test targets.
+    .target(name: "FlowsentryTestSupport", dependencies: ["FlowsentryCore"], path: "Tests/Support"),
+
     .testTarget(name: "FlowsentryCoreTests", dependencies: ["FlowsentryCore"]),
     .testTarget(name: "FlowsentryFlowsTests", dependencies: ["FlowsentryFlows", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryRulesTests", dependencies: ["FlowsentryRules", "FlowsentryCore"]),
@@ -112,6 +115,7 @@ let package = Package(
       dependencies: [
         "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput", "FlowsentryRules",
         "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryPackets", "FlowsentryCore", "CFlowsentryRecord",
+        "FlowsentryTestSupport",
         "flowsentry",
       ]
     ),

@@ -184,6 +184,17 @@ int cfs_probe_program_ids(struct cfs_probe *probe, uint32_t *ids, int capacity)
 	return count;
 }
 
+int cfs_probe_test_run(struct cfs_probe *probe, int egress, const void *frame, uint32_t size)
+{
+	struct bpf_program *program = egress ? probe->skeleton->progs.fs_egress : probe->skeleton->progs.fs_ingress;
+	LIBBPF_OPTS(bpf_test_run_opts, options, .data_in = frame, .data_size_in = size, .repeat = 1);
+	errno = 0;
+	int error = bpf_prog_test_run_opts(bpf_program__fd(program), &options);
+	if (error)
+		return negative_errno(EINVAL);
+	return (int)options.retval;
+}
+
 void cfs_probe_detach(struct cfs_probe *probe)
 {
 	for (int i = 0; i < probe->link_count; i++)

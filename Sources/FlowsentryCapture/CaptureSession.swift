@@ -3,6 +3,7 @@ import CFlowsentryRecord
 import FlowsentryCore
 import Foundation
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
   import Glibc
@@ -73,6 +74,14 @@ public final class CaptureSession: @unchecked Sendable {
     }
     self.probe = try KernelProbe(
       ringBufferBytes: configuration.ringBufferBytes, dnsPorts: configuration.dnsPorts, cgroup: cgroup)
+  }
+
+  /// Runs the loaded packet programs on one Ethernet frame, as if it crossed `hook` without a
+  /// socket (BPF_PROG_TEST_RUN); what they record arrives on the stream like any record. For tests
+  /// that give the kernel's parser and the replay decoder the same bytes.
+  public func testRun(frame: [UInt8], hook: Hook) throws(CaptureError) {
+    let verdict = probe.testRun(frame: frame, egress: hook == .egress)
+    guard verdict >= 0 else { throw .loadFailed(Errno(rawValue: -verdict), kernelLog: []) }
   }
 
   /// Kernel ids of the attached programs (as `bpftool cgroup show` lists them).

@@ -60,6 +60,12 @@ final class KernelProbe: @unchecked Sendable {
     _ = cfs_probe_half_open_scan(handle, visit, context)
   }
 
+  /// Runs a packet program on one frame (BPF_PROG_TEST_RUN); its verdict or a negative errno.
+  func testRun(frame: [UInt8], egress: Bool) -> Int32 {
+    guard let handle else { return -Int32(EBADF) }
+    return frame.withUnsafeBytes { cfs_probe_test_run(handle, egress ? 1 : 0, $0.baseAddress, UInt32($0.count)) }
+  }
+
   /// Detaches the programs: nothing new reaches the ring buffer, what it holds can still be read.
   func detach() {
     guard let handle else { return }

@@ -1,5 +1,6 @@
 import FlowsentryCore
 import FlowsentryPackets
+import FlowsentryTestSupport
 import Testing
 
 @Suite struct PacketDecoderTests {

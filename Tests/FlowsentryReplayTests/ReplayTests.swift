@@ -4,6 +4,7 @@ import FlowsentryPackets
 import FlowsentryPipeline
 import FlowsentryReplay
 import FlowsentryRules
+import FlowsentryTestSupport
 import Foundation
 import Testing
 

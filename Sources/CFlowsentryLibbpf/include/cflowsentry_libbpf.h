@@ -53,6 +53,11 @@ int cfs_probe_half_open_scan(struct cfs_probe *probe, cfs_half_open_function fun
 /* Kernel ids of the loaded programs, for diagnostics: fills up to capacity, returns the count. */
 int cfs_probe_program_ids(struct cfs_probe *probe, uint32_t *ids, int capacity);
 
+/* Runs fs_ingress (egress 0) or fs_egress on one Ethernet frame with BPF_PROG_TEST_RUN, as if it
+ * crossed that hook without a socket; what the program records goes to the ring buffer as usual.
+ * Returns the program's verdict (1) or a negative errno. */
+int cfs_probe_test_run(struct cfs_probe *probe, int egress, const void *frame, uint32_t size);
+
 /* Detaches every program; the ring buffer stays readable, so what was queued can be drained. */
 void cfs_probe_detach(struct cfs_probe *probe);
 
