@@ -10,7 +10,7 @@ packages=(
   curl nginx-light iperf3 wrk                   # run-command demo and the datapath benchmark
   dnsmasq-base bind9-dnsutils                   # a real resolver and client for the DNS tests
   python3-scapy                                 # crafted packets from a test host (attack tests)
-  tcpdump                                       # real captures for the replay-versus-live test
+  tcpdump tshark                                # real captures, and an independent count of their TCP conversations
 )
 
 missing=()

@@ -79,7 +79,38 @@ struct ReplayVersusLiveTests {
       #expect(replayed.map(\.shape).sorted() == (live.map(\.shape) + refusals).sorted(), "\(file.interface)")
       let ends = replayed.filter { $0.name == .netFlowTCPEnd && $0.closeReason != .refused }
       #expect(ends.allSatisfy { ($0.durationNanoseconds ?? -1) >= 0 }, "\(file.interface): flows keep their begin")
+
+      // An independent count: tshark's TCP conversations on the same file. Each conversation with a
+      // handshake is two flows here (both ends are local); a refused attempt is a conversation
+      // without one, reported from both sides too; nothing else differs.
+      let conversations = try tsharkConversations(file.path).filter {
+        endpoints.contains($0.0) && endpoints.contains($0.1)
+      }
+      let begins = replayed.filter { $0.name == .netFlowTCPBegin }.count
+      let refused = replayed.filter { $0.closeReason == .refused }.count
+      #expect(
+        conversations.count == begins / 2 + refused / 2, "\(file.interface): \(conversations.count) conversations")
+      let pairs = Set(replayed.map { Set([$0.source, $0.destination]) })
+      #expect(Set(conversations.map { Set([$0.0, $0.1]) }) == pairs, "\(file.interface): the same endpoint pairs")
     }
+  }
+}
+
+/// `tshark -z conv,tcp`: the TCP conversations of a capture, as endpoint pairs.
+func tsharkConversations(_ path: String) throws -> [(Endpoint, Endpoint)] {
+  let output = try run("/usr/bin/tshark", ["-n", "-r", path, "-q", "-z", "conv,tcp"])
+  func endpoint(_ text: Substring) -> Endpoint? {
+    guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]),
+      let address = IPAddress(String(text[..<colon]))
+    else { return nil }
+    return Endpoint(address, port)
+  }
+  return output.split(separator: "\n").compactMap { line in
+    let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+    guard fields.count >= 3, fields[1] == "<->", let a = endpoint(fields[0]), let b = endpoint(fields[2]) else {
+      return nil
+    }
+    return (a, b)
   }
 }
 
