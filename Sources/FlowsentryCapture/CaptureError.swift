@@ -11,6 +11,7 @@ public enum CaptureError: Error, CustomStringConvertible, Sendable {
   case ringBufferFailed(Errno)
   case tooManyDNSPorts(maximum: Int)
   case recordVersionMismatch(object: UInt32, expected: UInt32)
+  case testRunFailed(Errno)
 
   public var description: String {
     switch self {
@@ -34,6 +35,8 @@ public enum CaptureError: Error, CustomStringConvertible, Sendable {
     case .recordVersionMismatch(let object, let expected):
       return "the embedded eBPF object writes records of version \(object), this build reads version \(expected); "
         + "rebuild with `make build`"
+    case .testRunFailed(let errno):
+      return "BPF_PROG_TEST_RUN failed (\(errno))"
     }
   }
 

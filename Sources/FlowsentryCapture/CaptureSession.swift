@@ -81,7 +81,7 @@ public final class CaptureSession: @unchecked Sendable {
   /// that give the kernel's parser and the replay decoder the same bytes.
   public func testRun(frame: [UInt8], hook: Hook) throws(CaptureError) {
     let verdict = probe.testRun(frame: frame, egress: hook == .egress)
-    guard verdict >= 0 else { throw .loadFailed(Errno(rawValue: -verdict), kernelLog: []) }
+    guard verdict >= 0 else { throw .testRunFailed(Errno(rawValue: -verdict)) }
   }
 
   /// Kernel ids of the attached programs (as `bpftool cgroup show` lists them).

@@ -67,15 +67,7 @@ struct LoopbackFlowTests {
 
       // Nothing listens: the attempt is refused. The kernel's RST comes from outside the test
       // cgroup, so only the asking socket's side is in view.
-      let closedPort = try TestSocket(family)
-      try closedPort.bind(family.loopback)
-      let nobody = closedPort.localEndpoint
-      closedPort.close()
-      let refused = try cgroup.withMembership { try TestSocket(family) }
-      try refused.bind(family.loopback)
-      let asking = refused.localEndpoint
-      #expect(try refused.connect(to: nobody) == ECONNREFUSED)
-      refused.close()
+      let (nobody, asking) = try TestSocket.refusedAttempt(family, from: cgroup)
       expected.append(.end(.outgoing, .refused, by: .remote, from: nobody, to: asking))
     }
 

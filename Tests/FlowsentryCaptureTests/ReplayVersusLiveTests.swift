@@ -46,15 +46,7 @@ struct ReplayVersusLiveTests {
           accepted.close()
         }
       }
-      let closedPort = try TestSocket(family)
-      try closedPort.bind(family.loopback)
-      let nobody = closedPort.localEndpoint
-      closedPort.close()
-      let refused = try cgroup.withMembership { try TestSocket(family) }
-      try refused.bind(family.loopback)
-      let asking = refused.localEndpoint
-      #expect(try refused.connect(to: nobody) == ECONNREFUSED)
-      refused.close()
+      let (nobody, asking) = try TestSocket.refusedAttempt(family, from: cgroup)
       refusals.append(.end(.incoming, .refused, by: .local, from: nobody, to: asking))
     }
     let live = try await capture.events(count: 2 * (3 * 4 + 1))

@@ -93,6 +93,21 @@ final class TestSocket {
     while recv(descriptor, &buffer, buffer.count, 0) > 0 {}
   }
 
+  /// A connection attempt from a socket made in `cgroup` to a loopback port nothing listens on:
+  /// refused. Returns the port asked (`nobody`) and the asking socket's endpoint.
+  static func refusedAttempt(_ family: Family, from cgroup: TestCgroup) throws -> (nobody: Endpoint, asking: Endpoint) {
+    let closedPort = try TestSocket(family)
+    try closedPort.bind(family.loopback)
+    let nobody = closedPort.localEndpoint
+    closedPort.close()
+    let refused = try cgroup.withMembership { try TestSocket(family) }
+    try refused.bind(family.loopback)
+    let asking = refused.localEndpoint
+    guard try refused.connect(to: nobody) == ECONNREFUSED else { throw SocketError("refused connect", 0) }
+    refused.close()
+    return (nobody, asking)
+  }
+
   /// One complete connection to this listener from a client made in `cgroup`: the client closes
   /// first, the accepted end reads to the end and closes.
   func acceptOneConnection(from cgroup: TestCgroup) throws {
