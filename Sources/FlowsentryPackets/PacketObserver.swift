@@ -17,7 +17,7 @@ public struct PacketObserver {
   }
 
   public struct Counters: Sendable, Equatable {
-    /// TCP segments handed to flow tracking (once per side seen).
+    /// TCP segments handed to flow tracking (once per side seen): all but bare ACKs.
     public var tcpObservations: UInt64 = 0
     public var dnsMessages: UInt64 = 0
     /// TCP segments of a DNS port that do not start a message (no 2-byte length prefix in them).
@@ -61,8 +61,10 @@ public struct PacketObserver {
       }
     }
 
-    // Every segment: the tracker validates handshakes and terminations against what came before.
+    // Every segment that says something: the tracker validates handshakes and terminations against
+    // what came before. A bare ACK (no SYN, FIN or RST, no payload) moves no flow and no sequence.
     guard packet.transport == 6 else { return }
+    guard packet.payloadWireLength > 0 || !packet.tcpFlags.isDisjoint(with: [.syn, .fin, .rst]) else { return }
     for hook in Self.hooks where hook == .egress ? egress : ingress {
       counters.tcpObservations += 1
       records.append(
