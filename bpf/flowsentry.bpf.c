@@ -404,6 +404,37 @@ static __always_inline void count_syn(struct __sk_buff *skb, const struct packet
 }
 
 /*
+ * Whether a socket listens on the local end of a packet, in the network namespace the packet is in
+ * (the socket's own, for cgroup hooks): it orients a flow that began before the monitor. The lookup
+ * leaves the remote end empty, so no established socket matches and only a listener can.
+ */
+static __always_inline __u8 local_listening(struct __sk_buff *skb, __u8 hook, const struct packet_location *where,
+					    const struct tcp_prefix *tcp)
+{
+	struct bpf_sock_tuple tuple = {};
+	__u32 size;
+	__be16 port = hook == FS_HOOK_EGRESS ? tcp->source : tcp->dest;
+	__u32 address_offset = hook == FS_HOOK_EGRESS ? 0 : 1;
+	if (where->family == AF_INET) {
+		if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr) + address_offset * 4, &tuple.ipv4.daddr, 4) < 0)
+			return 2;
+		tuple.ipv4.dport = port;
+		size = sizeof(tuple.ipv4);
+	} else {
+		if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr) + address_offset * 16, tuple.ipv6.daddr, 16) < 0)
+			return 2;
+		tuple.ipv6.dport = port;
+		size = sizeof(tuple.ipv6);
+	}
+	struct bpf_sock *listener = bpf_sk_lookup_tcp(skb, &tuple, size, BPF_F_CURRENT_NETNS, 0);
+	if (!listener)
+		return 0;
+	__u8 listening = listener->state == TCP_LISTEN;
+	bpf_sk_release(listener);
+	return listening;
+}
+
+/*
  * A FIN or RST that no socket state change will report: the end of a socket older than the monitor
  * (sock_ops never saw its handshake) or a packet the kernel sent without a socket of ours (its RST
  * refusing a closed port). Egress packets are what the stack sent; an incoming one counts only when
@@ -448,8 +479,11 @@ static __always_inline int inspect_termination(struct __sk_buff *skb, __u8 hook,
 	record->sequence = bpf_ntohl(tcp->seq);
 	record->acknowledgment = bpf_ntohl(tcp->ack_seq);
 	record->tcp_flags = tcp->flags;
-	if (full)
+	record->local_listening = 2;
+	if (full) {
 		record->socket_state = (__u8)full->state;
+		record->local_listening = local_listening(skb, hook, where, tcp);
+	}
 	fill_owner(owner, &record->owner_known, &record->owner_pid, &record->owner_uid, record->owner_comm);
 	bpf_ringbuf_submit(record, wakeup_flags());
 	return 1;

@@ -23,6 +23,7 @@ static const struct fs_layout_entry fs_record_layout[] = {
 	FS_FIELD(fs_tcp_record, tcp_flags),
 	FS_FIELD(fs_tcp_record, socket_state),
 	FS_FIELD(fs_tcp_record, owner_known),
+	FS_FIELD(fs_tcp_record, local_listening),
 	FS_FIELD(fs_tcp_record, owner_pid),
 	FS_FIELD(fs_tcp_record, owner_uid),
 	FS_FIELD(fs_tcp_record, owner_comm),

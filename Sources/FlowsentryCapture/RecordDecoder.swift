@@ -54,7 +54,8 @@ enum RecordDecoder {
       socketState: record.socket_state == 0 ? nil : record.socket_state,
       cgroupID: header.cgroupID,
       socketCookie: record.header.socket_cookie,
-      process: process)
+      process: process,
+      localListening: record.local_listening > 1 ? nil : record.local_listening == 1)
   }
 
   private static let dnsRecordSize = MemoryLayout<fs_dns_record>.size

@@ -68,12 +68,17 @@ public struct TCPPacketObservation: Sendable {
   public var networkNamespace: UInt64
   /// TCP payload bytes (capture files; live records leave it 0).
   public var payloadLength: UInt32
+  /// Whether a socket listens on the local end, in the local socket's own network namespace (the
+  /// kernel looks it up for sockets older than the monitor); nil when unknown.
+  public var localListening: Bool?
 
   public init(
     timestamp: WallClockNanoseconds, hook: Hook, source: Endpoint, destination: Endpoint, flags: TCPFlags,
     networkNamespace: UInt64 = 0, sequence: UInt32 = 1, acknowledgment: UInt32 = 1, socketState: UInt8? = nil,
-    cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil, payloadLength: UInt32 = 0
+    cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil, payloadLength: UInt32 = 0,
+    localListening: Bool? = nil
   ) {
+    self.localListening = localListening
     self.networkNamespace = networkNamespace
     self.payloadLength = payloadLength
     self.timestamp = timestamp

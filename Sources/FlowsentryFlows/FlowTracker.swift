@@ -58,9 +58,6 @@ public struct FlowTracker {
     public init() {}
   }
 
-  /// Tells whether a local endpoint is a listening socket, to orient flows older than the monitor.
-  public typealias ListeningCheck = (Endpoint) -> Bool
-
   /// The flow's identity packed into plain words: hashed once per packet, so it avoids hashing
   /// the address enums field by field.
   struct FlowKey: Hashable {
@@ -118,17 +115,15 @@ public struct FlowTracker {
   /// Validating sources: whether any SYN was seen (a one-way capture shows none).
   var sawSYN = false
   private var endedFlows: LRUDictionary<FlowKey, WallClockNanoseconds>
-  private let isListening: ListeningCheck
 
   /// The kernel's TCP_SYN_SENT.
   private static let synSentState: UInt8 = 2
 
-  public init(configuration: Configuration = Configuration(), isListening: @escaping ListeningCheck = { _ in false }) {
+  public init(configuration: Configuration = Configuration()) {
     self.configuration = configuration
     self.openFlows = LRUDictionary(capacity: configuration.maximumOpenFlows)
     self.endedFlows = LRUDictionary(capacity: configuration.maximumEndedFlows)
     self.pendingSYNs = LRUDictionary(capacity: configuration.validatesSegments ? 65_536 : 1)
-    self.isListening = isListening
   }
 
   /// Feeds one packet; appends the events it causes (zero or one) to `events`.
@@ -147,7 +142,6 @@ public struct FlowTracker {
     if packet.flags.contains(.rst) || packet.flags.contains(.fin) {
       let reason: CloseReason = packet.flags.contains(.rst) ? .rst : .fin
       let terminatedBy: Side = packet.hook == .egress ? .local : .remote
-      let isListening = self.isListening
       end(
         key, flow, reason: reason, terminatedBy: terminatedBy, terminator: packet.source, other: packet.destination,
         into: &events
@@ -156,7 +150,9 @@ public struct FlowTracker {
           // The refusing side sent the RST; the one refused is the one that asked.
           return (terminatedBy == .remote ? .outgoing : .incoming, .refused)
         }
-        return (isListening(packet.local) ? .incoming : .outgoing, reason)
+        // A flow older than the monitor: accepted when its local end is a listening port (the kernel
+        // looked in the socket's own namespace); a capture cannot tell, and calls it outgoing.
+        return (packet.localListening == true ? .incoming : .outgoing, reason)
       }
     } else if packet.flags.isSuperset(of: [.syn, .ack]) {
       // The SYN+ACK's sender is the responder, so the initiator is its receiver.

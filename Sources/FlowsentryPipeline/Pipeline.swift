@@ -31,13 +31,10 @@ public final class Pipeline {
   /// per stage and buffer.
   private var stages: Stages
 
-  public init(
-    configuration: Configuration = Configuration(), rules: RuleSet = .empty,
-    isListening: @escaping FlowTracker.ListeningCheck = { _ in false }
-  ) {
+  public init(configuration: Configuration = Configuration(), rules: RuleSet = .empty) {
     self.configuration = configuration
     stages = Stages(
-      tracker: FlowTracker(configuration: configuration.flows, isListening: isListening),
+      tracker: FlowTracker(configuration: configuration.flows),
       enricher: DNSEnricher(configuration: configuration.dns),
       engine: RuleEngine(rules: rules, configuration: configuration.rules))
   }

@@ -53,8 +53,7 @@ final class MonitorService: Service, @unchecked Sendable {
 
   func run() async throws {
     let packets = try session.packets()
-    let listening = ListeningSockets()
-    let pipeline = Pipeline(configuration: configuration, rules: initialRules, isListening: listening.isListening)
+    let pipeline = Pipeline(configuration: configuration, rules: initialRules)
     let output = JSONLinesEventSink(context: EventJSON.Context(hostName: hostName()))
     let printed = SelectingEventSink(selection: selection, output)
     if let recorder {

@@ -17,10 +17,9 @@ final class LiveCapture: Sendable {
   init(cgroup: TestCgroup, configuration: CaptureSession.Configuration = .init()) throws {
     session = try CaptureSession(cgroupPath: cgroup.path, configuration: configuration)
     let packets = try session.packets()
-    let listening = ListeningSockets()
     let collected = self.collected
     consumer = Task.detached {
-      let pipeline = Pipeline(isListening: listening.isListening)
+      let pipeline = Pipeline()
       let sink = InMemoryEventSink()
       for await batch in packets {
         for record in batch { pipeline.process(record, to: sink) }

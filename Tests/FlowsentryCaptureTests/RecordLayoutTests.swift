@@ -34,6 +34,7 @@ import Testing
     case "fs_tcp_record.tcp_flags": return field(\TCP.tcp_flags, 1)
     case "fs_tcp_record.socket_state": return field(\TCP.socket_state, 1)
     case "fs_tcp_record.owner_known": return field(\TCP.owner_known, 1)
+    case "fs_tcp_record.local_listening": return field(\TCP.local_listening, 1)
     case "fs_tcp_record.owner_pid": return field(\TCP.owner_pid, 4)
     case "fs_tcp_record.owner_uid": return field(\TCP.owner_uid, 4)
     case "fs_tcp_record.owner_comm": return field(\TCP.owner_comm, MemoryLayout.size(ofValue: TCP().owner_comm))
@@ -70,7 +71,7 @@ import Testing
   }
 
   @Test func everyFieldSitsWhereCPutsIt() throws {
-    #expect(fs_record_layout_count == 46)
+    #expect(fs_record_layout_count == 47)
     for index in 0..<fs_record_layout_count {
       let entry = fs_record_layout_entry(index).pointee
       let name = String(cString: entry.name)

@@ -62,6 +62,49 @@ struct RemotePeerTests {
   }
 }
 
+extension RemotePeerTests {
+  /// A flow that began before the monitor, inside another network namespace: its end is oriented by
+  /// the listener in that namespace (the kernel looks there), not by this namespace's sockets.
+  @Test func aFlowOlderThanTheMonitorInAnotherNamespaceIsOrientedByItsOwnListener() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let trigger = FileManager.default.temporaryDirectory.appendingPathComponent("fs-go-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: trigger) }
+    let peer = try PeerProcess(
+      "/bin/sh",
+      [
+        "-c", "echo $$ > \"$0/cgroup.procs\" && exec ip netns exec \"$1\" python3 -c \"$2\"", cgroup.path,
+        host.namespace,
+        """
+        import os, socket, time
+        l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+        c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+        print(l.getsockname()[1], c.getsockname()[1], flush=True)
+        while not os.path.exists("\(trigger)"): time.sleep(0.02)
+        c.close(); s.recv(16); s.close(); l.close()
+        """,
+      ])
+    let ports = try peer.firstLine().split(separator: " ").compactMap { UInt16($0) }
+    let server = Endpoint(IPAddress("127.0.0.1")!, try #require(ports.first))
+    let client = Endpoint(IPAddress("127.0.0.1")!, try #require(ports.last))
+    let capture = try LiveCapture(cgroup: cgroup)
+    FileManager.default.createFile(atPath: trigger, contents: Data())
+    _ = try peer.finish()
+
+    let expected: [EventShape] = [
+      .end(.outgoing, .fin, by: .local, from: client, to: server),
+      .end(.incoming, .fin, by: .remote, from: client, to: server),
+    ]
+    let events = try await capture.events(count: expected.count)
+    await capture.stop()
+    #expect(events.map(\.shape).sorted() == expected.sorted())
+    #expect(events.allSatisfy { $0.durationNanoseconds == nil }, "their begins predate the monitor")
+  }
+}
+
 /// A network namespace joined to this one by a veth pair: 203.0.113.1 here, 203.0.113.2 there.
 final class TestHost {
   static let localAddress = "203.0.113.1"

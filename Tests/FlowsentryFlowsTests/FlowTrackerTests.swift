@@ -37,7 +37,12 @@ import Testing
   func run(_ packets: [TCPPacketObservation], listening: Bool = false) -> (
     events: [FlowEvent], counters: FlowTracker.Counters
   ) {
-    var tracker = FlowTracker(isListening: { _ in listening })
+    var tracker = FlowTracker()
+    let packets = packets.map { packet in
+      var packet = packet
+      packet.localListening = listening
+      return packet
+    }
     let events = run(&tracker, packets)
     return (events, tracker.counters)
   }

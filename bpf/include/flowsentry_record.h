@@ -136,9 +136,10 @@ struct fs_tcp_record {
 	__u32 acknowledgment; /* host byte order */
 	__u8 tcp_flags;       /* enum fs_tcp_flag bits */
 	__u8 socket_state;    /* kernel TCP state (TCP_SYN_SENT = 2, ...), 0 when unknown */
-	__u8 owner_known;     /* 1 when owner_* below were recorded at socket creation */
-	__u8 reserved0;
-	__u32 owner_pid;      /* thread group id of the process that created the socket */
+	__u8 owner_known;     /* 1 when owner_* below were recorded at connect(2)/listen(2) */
+	__u8 local_listening; /* 1 when a socket listens on the local address and port, in the socket's own
+			       * network namespace; 0 when none does; 2 when unknown (no socket) */
+	__u32 owner_pid;      /* thread group id of the process that connected or listened */
 	__u32 owner_uid;
 	char owner_comm[FS_COMM_LEN];
 	__u32 reserved1;
