@@ -103,7 +103,8 @@ let package = Package(
     .testTarget(
       name: "FlowsentryReplayTests",
       dependencies: [
-        "FlowsentryPackets", "FlowsentryReplay", "FlowsentryPipeline", "FlowsentryOutput", "FlowsentryCore",
+        "FlowsentryPackets", "FlowsentryReplay", "FlowsentryPipeline", "FlowsentryOutput", "FlowsentryRules",
+        "FlowsentryCore", "FlowsentryTestSupport",
       ]
     ),
     .testTarget(
