@@ -97,7 +97,8 @@ let package = Package(
 
     .testTarget(name: "FlowsentryCoreTests", dependencies: ["FlowsentryCore"]),
     .testTarget(name: "FlowsentryFlowsTests", dependencies: ["FlowsentryFlows", "FlowsentryCore"]),
-    .testTarget(name: "FlowsentryRulesTests", dependencies: ["FlowsentryRules", "FlowsentryCore"]),
+    .testTarget(
+      name: "FlowsentryRulesTests", dependencies: ["FlowsentryRules", "FlowsentryCore", "FlowsentryTestSupport"]),
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
     .testTarget(
@@ -109,7 +110,9 @@ let package = Package(
     ),
     .testTarget(
       name: "FlowsentryPipelineTests",
-      dependencies: ["FlowsentryPipeline", "FlowsentryOutput", "FlowsentryRules", "FlowsentryCore"]
+      dependencies: [
+        "FlowsentryPipeline", "FlowsentryOutput", "FlowsentryRules", "FlowsentryCore", "FlowsentryTestSupport",
+      ]
     ),
     .testTarget(
       name: "FlowsentryCaptureTests",

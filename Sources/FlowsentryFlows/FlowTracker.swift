@@ -131,13 +131,11 @@ public struct FlowTracker {
     counters.observations += 1
     forgetExpiredEndedFlows(now: packet.timestamp)
     let key = FlowKey(local: packet.local, remote: packet.remote, cgroupID: packet.cgroupID)
-    let flow = FlowContext(
-      timestamp: packet.timestamp, cgroupID: packet.cgroupID, socketCookie: packet.socketCookie,
-      networkNamespace: packet.networkNamespace, process: packet.process)
     if configuration.validatesSegments && !validate(key, packet) {
       counters.openFlows = openFlows.count
       return
     }
+    let flow = FlowContext(packet)
 
     if packet.flags.contains(.rst) || packet.flags.contains(.fin) {
       let reason: CloseReason = packet.flags.contains(.rst) ? .rst : .fin
@@ -175,9 +173,7 @@ public struct FlowTracker {
     counters.observations += 1
     forgetExpiredEndedFlows(now: change.timestamp)
     let key = FlowKey(local: change.local, remote: change.remote, cgroupID: change.cgroupID)
-    let flow = FlowContext(
-      timestamp: change.timestamp, cgroupID: change.cgroupID, socketCookie: change.socketCookie,
-      networkNamespace: change.networkNamespace, process: change.process)
+    let flow = FlowContext(change)
     switch change.transition {
     case .established:
       let outgoing = change.direction == .outgoing
@@ -202,6 +198,22 @@ public struct FlowTracker {
     var socketCookie: UInt64
     var networkNamespace: UInt64
     var process: ProcessIdentity?
+
+    init(_ packet: TCPPacketObservation) {
+      timestamp = packet.timestamp
+      cgroupID = packet.cgroupID
+      socketCookie = packet.socketCookie
+      networkNamespace = packet.networkNamespace
+      process = packet.process
+    }
+
+    init(_ change: SocketStateChange) {
+      timestamp = change.timestamp
+      cgroupID = change.cgroupID
+      socketCookie = change.socketCookie
+      networkNamespace = change.networkNamespace
+      process = change.process
+    }
   }
 
   private mutating func begin(

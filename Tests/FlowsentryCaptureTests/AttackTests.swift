@@ -185,20 +185,15 @@ extension AttackTests {
     let capture = try LiveCapture(cgroup: cgroup)
 
     // The server lives in the test host's namespace and in the monitored cgroup.
-    let server = try PeerProcess(
-      "/bin/sh",
-      [
-        "-c", "echo $$ > \"$0/cgroup.procs\" && exec ip netns exec \"$1\" python3 -c \"$2\"", cgroup.path,
-        host.namespace,
-        """
-        import socket
-        l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        l.bind(("\(TestHost.peerAddress)", 0)); l.listen(8)
-        print(l.getsockname()[1], flush=True)
-        for _ in range(3):
-            c, _ = l.accept(); c.recv(16); c.close()
-        """,
-      ])
+    let server = try host.runPython(
+      """
+      import socket
+      l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      l.bind(("\(TestHost.peerAddress)", 0)); l.listen(8)
+      print(l.getsockname()[1], flush=True)
+      for _ in range(3):
+          c, _ = l.accept(); c.recv(16); c.close()
+      """, in: cgroup)
     let port = try #require(UInt16(try server.firstLine()))
     let serverEndpoint = Endpoint(IPAddress(TestHost.peerAddress)!, port)
     var clients: [Endpoint] = []

@@ -73,20 +73,15 @@ extension RemotePeerTests {
     defer { cgroup.remove() }
     let trigger = FileManager.default.temporaryDirectory.appendingPathComponent("fs-go-\(getpid())").path
     defer { try? FileManager.default.removeItem(atPath: trigger) }
-    let peer = try PeerProcess(
-      "/bin/sh",
-      [
-        "-c", "echo $$ > \"$0/cgroup.procs\" && exec ip netns exec \"$1\" python3 -c \"$2\"", cgroup.path,
-        host.namespace,
-        """
-        import os, socket, time
-        l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
-        c = socket.create_connection(l.getsockname()); s, _ = l.accept()
-        print(l.getsockname()[1], c.getsockname()[1], flush=True)
-        while not os.path.exists("\(trigger)"): time.sleep(0.02)
-        c.close(); s.recv(16); s.close(); l.close()
-        """,
-      ])
+    let peer = try host.runPython(
+      """
+      import os, socket, time
+      l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+      c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+      print(l.getsockname()[1], c.getsockname()[1], flush=True)
+      while not os.path.exists("\(trigger)"): time.sleep(0.02)
+      c.close(); s.recv(16); s.close(); l.close()
+      """, in: cgroup)
     let ports = try peer.firstLine().split(separator: " ").compactMap { UInt16($0) }
     let server = Endpoint(IPAddress("127.0.0.1")!, try #require(ports.first))
     let client = Endpoint(IPAddress("127.0.0.1")!, try #require(ports.last))
@@ -136,6 +131,17 @@ final class TestHost {
   /// Runs a Python script inside the namespace, in the background.
   func runPython(_ script: String) throws -> PeerProcess {
     try PeerProcess("/usr/sbin/ip", ["netns", "exec", namespace, "python3", "-c", script])
+  }
+
+  /// Runs a Python script inside the namespace as a member of `cgroup` (a process the monitor
+  /// watches although its sockets live in another network namespace), in the background.
+  func runPython(_ script: String, in cgroup: TestCgroup) throws -> PeerProcess {
+    try PeerProcess(
+      "/bin/sh",
+      [
+        "-c", "echo $$ > \"$0/cgroup.procs\" && exec ip netns exec \"$1\" python3 -c \"$2\"", cgroup.path, namespace,
+        script,
+      ])
   }
 
   /// Runs a Python script with Debian's interpreter (the one python3-scapy installs for), in the background.

@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -7,8 +8,7 @@ import Testing
 /// monitor's stdout.
 @Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
 struct RuleAlertTests {
-  static let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("rules").path
+  static let shippedRules = FlowsentryTestSupport.shippedRules
 
   @Test func suspiciousTrafficRaisesAlertsAndOrdinaryTrafficDoesNot() async throws {
     try BPFTestEnvironment.requireAvailable()

@@ -2,11 +2,9 @@ import FlowsentryCore
 import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryRules
+import FlowsentryTestSupport
 import Foundation
 import Testing
-
-let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-  .deletingLastPathComponent().appendingPathComponent("rules").path
 
 @Suite struct PipelineTests {
   let client = Endpoint(IPAddress("10.0.0.2")!, 40_000)

@@ -3,6 +3,7 @@ import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryReplay
 import FlowsentryRules
+import FlowsentryTestSupport
 import Foundation
 import Testing
 

@@ -8,9 +8,6 @@ import FlowsentryTestSupport
 import Foundation
 import Testing
 
-let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-  .deletingLastPathComponent().appendingPathComponent("rules").path
-
 @Suite struct ReplayTests {
   let client = IPAddress("10.0.0.2")!
   let resolver = IPAddress("10.0.0.53")!

@@ -1,5 +1,6 @@
 import FlowsentryReplay
 import FlowsentryRules
+import FlowsentryTestSupport
 import Testing
 
 /// Every test written in the shipped rule files, those that replay a capture included.

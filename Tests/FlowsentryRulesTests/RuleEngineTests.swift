@@ -1,11 +1,9 @@
 import FlowsentryCore
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
 @testable import FlowsentryRules
-
-let shippedRules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-  .deletingLastPathComponent().appendingPathComponent("rules").path
 
 func flowEnd(
   at seconds: Double, remote: String = "203.0.113.9", remotePort: UInt16 = 443, reason: CloseReason = .rst,
