@@ -15,6 +15,7 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -54,7 +55,15 @@ let package = Package(
       name: "FlowsentryRules",
       dependencies: ["FlowsentryCore", "CFlowsentryPCRE2", .product(name: "Yams", package: "Yams")]
     ),
-    .target(name: "FlowsentryOutput", dependencies: ["FlowsentryCore"]),
+    .target(
+      name: "FlowsentryOutput",
+      dependencies: ["FlowsentryCore", .product(name: "Crypto", package: "swift-crypto")]
+    ),
+    // Each forwarding output's disk buffer: segments, checksums, recovery, severity-ordered drops.
+    .target(
+      name: "FlowsentrySpool",
+      dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+    ),
     // Packets from capture files: the Swift twin of the eBPF parser, and what a packet means for flows.
     .target(name: "FlowsentryPackets", dependencies: ["FlowsentryCore"]),
     // libpcap, imported by FlowsentryReplay only.
@@ -101,6 +110,7 @@ let package = Package(
       name: "FlowsentryRulesTests", dependencies: ["FlowsentryRules", "FlowsentryCore", "FlowsentryTestSupport"]),
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
+    .testTarget(name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool"]),
     .testTarget(
       name: "FlowsentryReplayTests",
       dependencies: [

@@ -11,9 +11,12 @@ public enum EventJSON {
     public var hostName: String
     /// The host name as a JSON string literal, escaped once rather than per event.
     let hostNameJSON: [UInt8]
+    /// Names every flow and DNS event (`community_id`), seed 0 unless the SIEM side uses another.
+    public var communityID: CommunityID
 
-    public init(hostName: String) {
+    public init(hostName: String, communityID: CommunityID = CommunityID()) {
       self.hostName = hostName
+      self.communityID = communityID
       var json = JSONBytes(bytes: [])
       json.string(hostName)
       hostNameJSON = json.bytes
@@ -46,6 +49,9 @@ public enum EventJSON {
     json.envelope(.netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
     json.raw(#","process":null,"args":{"#)
     json.endpoints(event.source, event.destination)
+    json.communityID(
+      context.communityID, event.source, event.destination,
+      transport: event.transport == .udp ? CommunityID.udp : CommunityID.tcp)
     json.raw(#","transport":""#)
     json.raw(event.transport == .udp ? "udp" : "tcp")
     json.raw(#"","id":"#)
@@ -93,6 +99,7 @@ public enum EventJSON {
     json.raw(event.direction == .outgoing ? "outgoing" : "incoming")
     json.raw(#"","#)
     json.endpoints(event.source, event.destination)
+    json.communityID(context.communityID, event.source, event.destination, transport: CommunityID.tcp)
     json.raw(#","src_dns":"#)
     json.strings(event.sourceNames)
     json.raw(#","dst_dns":"#)
@@ -149,6 +156,12 @@ struct JSONBytes {
     integer(source.port)
     raw(#","dst_port":"#)
     integer(destination.port)
+  }
+
+  mutating func communityID(_ id: CommunityID, _ source: Endpoint, _ destination: Endpoint, transport: UInt8) {
+    raw(#","community_id":""#)
+    id.append(source, destination, transport: transport, to: &bytes)
+    raw("\"")
   }
 
   /// The keys every event starts with, up to and including `cgroup_id`.

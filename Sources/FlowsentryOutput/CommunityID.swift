@@ -1,0 +1,101 @@
+import Crypto
+import FlowsentryCore
+
+/// Community ID v1 (corelight/community-id-spec): one string per flow, the same from either
+/// side and in every tool that implements it, so SIEM users can join flowsentry's flows with
+/// Zeek's and Suricata's.
+///
+/// `"1:" + base64(SHA-1(seed ‖ lower address ‖ higher address ‖ protocol ‖ 0 ‖ its port ‖ the other port))`,
+/// the endpoints ordered by address, then by port, so both directions hash alike.
+public struct CommunityID: Sendable {
+  public static let tcp: UInt8 = 6
+  public static let udp: UInt8 = 17
+
+  public var seed: UInt16
+
+  public init(seed: UInt16 = 0) { self.seed = seed }
+
+  public func string(_ source: Endpoint, _ destination: Endpoint, transport: UInt8) -> String {
+    var bytes: [UInt8] = []
+    append(source, destination, transport: transport, to: &bytes)
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  /// Appends the ID's text to `bytes`: the JSON encoder's path, which allocates nothing per event.
+  public func append(_ source: Endpoint, _ destination: Endpoint, transport: UInt8, to bytes: inout [UInt8]) {
+    var first = (address: source.address.unmappingIPv4, port: source.port)
+    var second = (address: destination.address.unmappingIPv4, port: destination.port)
+    if Self.isOrdered(second, before: first) { swap(&first, &second) }
+    let digest = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { buffer in
+      var count = 0
+      func put(_ byte: UInt8) {
+        buffer[count] = byte
+        count += 1
+      }
+      put(UInt8(seed >> 8))
+      put(UInt8(seed & 0xff))
+      func put(_ address: IPAddress) {
+        switch address {
+        case .v4(let value):
+          for shift in stride(from: 24, through: 0, by: -8) { put(UInt8(truncatingIfNeeded: value >> shift)) }
+        case .v6(let high, let low):
+          for shift in stride(from: 56, through: 0, by: -8) { put(UInt8(truncatingIfNeeded: high >> shift)) }
+          for shift in stride(from: 56, through: 0, by: -8) { put(UInt8(truncatingIfNeeded: low >> shift)) }
+        }
+      }
+      put(first.address)
+      put(second.address)
+      put(transport)
+      put(0)
+      put(UInt8(first.port >> 8))
+      put(UInt8(first.port & 0xff))
+      put(UInt8(second.port >> 8))
+      put(UInt8(second.port & 0xff))
+      return Insecure.SHA1.hash(data: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<count]))
+    }
+    bytes.append(UInt8(ascii: "1"))
+    bytes.append(UInt8(ascii: ":"))
+    digest.withUnsafeBytes { Self.appendBase64($0, to: &bytes) }
+  }
+
+  private static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+  /// RFC 4648 base64 with padding; a 20-byte digest becomes 28 characters, written in one append.
+  private static func appendBase64(_ input: UnsafeRawBufferPointer, to bytes: inout [UInt8]) {
+    let length = (input.count + 2) / 3 * 4
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { output in
+      base64Alphabet.withUnsafeBufferPointer { alphabet in
+        var index = 0
+        var written = 0
+        while index < input.count {
+          let remaining = input.count - index
+          let chunk =
+            UInt32(input[index]) << 16 | (remaining > 1 ? UInt32(input[index + 1]) << 8 : 0)
+            | (remaining > 2 ? UInt32(input[index + 2]) : 0)
+          for position in 0..<4 {
+            output[written] =
+              position <= min(remaining, 3) ? alphabet[Int(chunk >> (18 - 6 * position) & 0x3f)] : UInt8(ascii: "=")
+            written += 1
+          }
+          index += 3
+        }
+      }
+      bytes.append(contentsOf: UnsafeBufferPointer(output))
+    }
+  }
+
+  /// The spec compares the raw address bytes (IPv4 sorts before IPv6 only by length, which never
+  /// matters: both ends of a flow share a family), then the ports.
+  private static func isOrdered(
+    _ left: (address: IPAddress, port: UInt16), before right: (address: IPAddress, port: UInt16)
+  ) -> Bool {
+    switch (left.address, right.address) {
+    case (.v4(let a), .v4(let b)) where a != b: return a < b
+    case (.v6(let aHigh, let aLow), .v6(let bHigh, let bLow)) where aHigh != bHigh || aLow != bLow:
+      return (aHigh, aLow) < (bHigh, bLow)
+    case (.v4, .v6): return true
+    case (.v6, .v4): return false
+    default: return left.port < right.port
+    }
+  }
+}

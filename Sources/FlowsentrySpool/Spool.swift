@@ -1,0 +1,372 @@
+import Foundation
+import SystemPackage
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// One output's disk buffer: every record the output must deliver is appended here first, and
+/// the output advances the committed sequence only once its receiver accepted a record. What is
+/// not committed survives a restart or a `kill -9` and is sent again.
+///
+/// Segment files (`<first sequence>.seg`, append-only, a CRC-32C per record) and a `committed` file
+/// written by rename. Opening recovers: a damaged or truncated segment is kept up to its last good
+/// record and the rest counted, never a refusal to start. Full (`maximumBytes`), it drops the lowest
+/// rank first: a record of a lower rank than the one arriving leaves the disk, else the arriving one
+/// is dropped; both counted per rank. Not thread-safe: one output's thread owns it.
+public final class Spool {
+  public struct Configuration: Sendable {
+    public var maximumBytes: Int64 = 256 << 20
+    public var segmentBytes: Int64 = 8 << 20
+    /// Appends reach the disk (fsync) at most this long after they were made; a `kill -9` loses
+    /// nothing either way (the page cache survives the process), a power loss up to this much.
+    public var syncIntervalNanoseconds: Int64 = 1_000_000_000
+    public init() {}
+  }
+
+  public struct Counters: Sendable, Equatable {
+    public var appended: UInt64 = 0
+    public var committed: UInt64 = 0
+    /// Records dropped because the spool was full, by rank (index = rank).
+    public var droppedFull: [UInt64] = Array(repeating: 0, count: Int(Spool.ranks))
+    /// Appends that failed (a full disk, an I/O error): the record is lost, and counted here.
+    public var failedAppends: UInt64 = 0
+    /// Found at open: records recovered, and bytes past a segment's last good record.
+    public var recoveredRecords: UInt64 = 0
+    public var damagedBytes: UInt64 = 0
+    public var damagedSegments: UInt64 = 0
+    /// Records whose checksum failed at open (their neighbours were kept).
+    public var damagedRecords: UInt64 = 0
+  }
+
+  public struct Record: Sendable, Equatable {
+    public var sequence: UInt64
+    public var rank: UInt8
+    public var payload: [UInt8]
+  }
+
+  /// Ranks 0 ..< ranks; flowsentry uses 0 for events and 1...5 for alert severities info...critical.
+  public static let ranks: UInt8 = 6
+
+  public let directory: FilePath
+  public let configuration: Configuration
+  public private(set) var counters = Counters()
+  public private(set) var lastCommitted: UInt64
+  public private(set) var nextSequence: UInt64
+  /// The last error an append met, for the output's log (a full disk names itself here).
+  public private(set) var lastAppendError: Errno?
+
+  var segments: [Segment] = []
+  private var active: FileDescriptor?
+  private var readCursor: ReadCursor
+  private var encodeBuffer: [UInt8] = []
+  private var unsyncedSince: Int64?
+
+  struct Segment {
+    var firstSequence: UInt64
+    var lastSequence: UInt64
+    var bytes: Int64
+    /// Uncommitted records per rank: what a full spool can give up.
+    var pendingByRank: [Int]
+    var path: FilePath
+  }
+
+  private struct ReadCursor {
+    var segment = 0
+    var offset: Int64 = 0
+    /// Records with this sequence or lower have been handed out since the last rewind.
+    var lastRead: UInt64
+  }
+
+  /// Opens (creating, recovering) the spool in `directory`; fails only when the directory cannot be made.
+  public init(directory: FilePath, configuration: Configuration = Configuration()) throws(SpoolError) {
+    self.directory = directory
+    self.configuration = configuration
+    do { try Self.createDirectory(directory) } catch {
+      throw SpoolError(directory: directory.string, reason: "\(error)")
+    }
+    lastCommitted = Self.readCommitted(directory.appending("committed"))
+    nextSequence = lastCommitted + 1
+    readCursor = ReadCursor(lastRead: lastCommitted)
+    recover()
+  }
+
+  deinit { try? active?.close() }
+
+  /// Bytes on disk in segments, committed records of the oldest segment included until it is removed.
+  public var bytes: Int64 { segments.reduce(0) { $0 + $1.bytes } }
+
+  /// Records appended and not yet committed.
+  public var pendingRecords: Int { segments.reduce(0) { $0 + $1.pendingByRank.reduce(0, +) } }
+
+  /// Appends a record; returns its sequence, or nil when it was dropped (full spool, failed write),
+  /// which the counters say.
+  @discardableResult
+  public func append(_ payload: [UInt8], rank: UInt8, now: Int64) -> UInt64? {
+    let rank = min(rank, Self.ranks - 1)
+    let size = Int64(SegmentFormat.headerSize + payload.count)
+    guard makeRoom(for: size, rank: rank) else {
+      counters.droppedFull[Int(rank)] += 1
+      return nil
+    }
+    do {
+      if active == nil || segments[segments.count - 1].bytes + size > configuration.segmentBytes {
+        try startSegment()
+      }
+      let sequence = nextSequence
+      SegmentFormat.encode(sequence: sequence, rank: rank, payload: payload, into: &encodeBuffer)
+      try writeAll(encodeBuffer)
+      nextSequence += 1
+      let last = segments.count - 1
+      segments[last].lastSequence = sequence
+      segments[last].bytes += size
+      segments[last].pendingByRank[Int(rank)] += 1
+      counters.appended += 1
+      if unsyncedSince == nil { unsyncedSince = now }
+      return sequence
+    } catch {
+      lastAppendError = (error as? Errno) ?? .ioError
+      counters.failedAppends += 1
+      return nil
+    }
+  }
+
+  /// Up to `limit` records (and about `maximumBytes`) after the last one handed out, oldest first.
+  public func next(limit: Int, maximumBytes: Int = 1 << 20) -> [Record] {
+    var records: [Record] = []
+    var total = 0
+    while records.count < limit, total < maximumBytes, readCursor.segment < segments.count {
+      let segment = segments[readCursor.segment]
+      guard readCursor.offset < segment.bytes else {
+        guard readCursor.segment + 1 < segments.count else { break }
+        readCursor.segment += 1
+        readCursor.offset = 0
+        continue
+      }
+      // A bounded read, then the whole rest when not one record fitted in it.
+      var scanned = try? scan(segment.path, from: readCursor.offset, readLimit: maximumBytes + 64 << 10)
+      if scanned?.records.isEmpty ?? true { scanned = try? scan(segment.path, from: readCursor.offset) }
+      guard let scanned, !scanned.records.isEmpty else {
+        readCursor.offset = segment.bytes
+        continue
+      }
+      for (record, end) in scanned.records {
+        readCursor.offset = end
+        guard record.sequence > readCursor.lastRead else { continue }
+        readCursor.lastRead = record.sequence
+        records.append(record)
+        total += record.payload.count
+        if records.count == limit || total >= maximumBytes { break }
+      }
+    }
+    return records
+  }
+
+  /// Hands out every uncommitted record again, from the oldest (after a reconnect).
+  public func rewind() {
+    readCursor = ReadCursor(lastRead: lastCommitted)
+  }
+
+  /// Records up to `sequence` were accepted by the receiver: they leave the spool. The position is
+  /// written to disk (rename, then fsync) so that a restart resends only what followed it.
+  public func commit(through sequence: UInt64) {
+    guard sequence > lastCommitted else { return }
+    let sequence = min(sequence, nextSequence - 1)
+    for index in segments.indices where segments[index].firstSequence <= sequence {
+      if segments[index].lastSequence <= sequence {
+        let pending = segments[index].pendingByRank.reduce(0, +)
+        counters.committed += UInt64(pending)
+        segments[index].pendingByRank = Array(repeating: 0, count: Int(Self.ranks))
+      } else {
+        let committedHere = countPending(in: segments[index], after: lastCommitted, through: sequence)
+        for (rank, count) in committedHere.enumerated() {
+          segments[index].pendingByRank[rank] -= count
+          counters.committed += UInt64(count)
+        }
+      }
+    }
+    lastCommitted = sequence
+    if readCursor.lastRead < sequence { readCursor.lastRead = sequence }
+    writeCommitted()
+    removeFinishedSegments()
+  }
+
+  /// Makes appends durable when the sync interval has passed (the output's loop calls it).
+  public func syncIfDue(now: Int64) {
+    guard let since = unsyncedSince, now - since >= configuration.syncIntervalNanoseconds else { return }
+    sync()
+  }
+
+  public func sync() {
+    if let active { _ = fsync(active.rawValue) }
+    unsyncedSince = nil
+  }
+
+  // MARK: Files
+
+  private func startSegment() throws {
+    if let active {
+      _ = fsync(active.rawValue)
+      try? active.close()
+    }
+    let path = directory.appending(String(format: "%020llu.seg", nextSequence))
+    active = try FileDescriptor.open(
+      path, .writeOnly, options: [.create, .append, .truncate], permissions: [.ownerReadWrite])
+    segments.append(
+      Segment(
+        firstSequence: nextSequence, lastSequence: nextSequence - 1, bytes: 0,
+        pendingByRank: Array(repeating: 0, count: Int(Self.ranks)), path: path))
+  }
+
+  /// A short write (a full disk) is cut back off the segment so that the next append starts on a
+  /// record boundary.
+  private func writeAll(_ bytes: [UInt8]) throws {
+    guard let active else { throw Errno.badFileDescriptor }
+    let before = segments[segments.count - 1].bytes
+    do {
+      let written = try bytes.withUnsafeBytes { buffer in try active.writeAll(buffer) }
+      guard written == bytes.count else { throw Errno.noSpace }
+    } catch {
+      _ = ftruncate(active.rawValue, off_t(before))
+      throw error
+    }
+  }
+
+  struct Scan {
+    /// Good records and the offset each ends at.
+    var records: [(Record, Int64)] = []
+    /// Where the last whole frame (good or damaged) ends: what follows is a torn tail.
+    var goodEnd: Int64
+    /// Frames whose header held but whose checksum did not: skipped, the frames after them read.
+    var damagedRecords = 0
+    var fileSize: Int64
+  }
+
+  func scan(_ path: FilePath, from offset: Int64 = 0, readLimit: Int = .max) throws -> Scan {
+    let descriptor = try FileDescriptor.open(path, .readOnly)
+    defer { try? descriptor.close() }
+    let size = try descriptor.seek(offset: 0, from: .end)
+    guard size > offset else { return Scan(goodEnd: offset, fileSize: size) }
+    var contents = [UInt8](repeating: 0, count: Int(min(size - offset, Int64(readLimit))))
+    let read = try contents.withUnsafeMutableBytes { buffer in
+      try descriptor.read(fromAbsoluteOffset: offset, into: buffer)
+    }
+    let bytes = contents[0..<read]
+    var result = Scan(goodEnd: offset, fileSize: size)
+    var position = 0
+    while let header = SegmentFormat.header(bytes[position...]) {
+      let start = position + SegmentFormat.headerSize
+      let end = start + header.payloadLength
+      guard end <= bytes.count else { break }
+      let payload = bytes[start..<end]
+      position = end
+      result.goodEnd = offset + Int64(end)
+      guard SegmentFormat.checksum(sequence: header.sequence, rank: header.rank, payload: payload) == header.checksum,
+        header.rank < Self.ranks
+      else {
+        result.damagedRecords += 1
+        continue
+      }
+      result.records.append(
+        (Record(sequence: header.sequence, rank: header.rank, payload: Array(payload)), offset + Int64(end)))
+    }
+    return result
+  }
+
+  private func writeCommitted() {
+    let path = directory.appending("committed")
+    let temporary = directory.appending("committed.tmp")
+    let text = Array("\(lastCommitted)\n".utf8)
+    guard
+      let descriptor = try? FileDescriptor.open(
+        temporary, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
+    else { return }
+    _ = try? text.withUnsafeBytes { try descriptor.writeAll($0) }
+    _ = fsync(descriptor.rawValue)
+    try? descriptor.close()
+    _ = rename(temporary.string, path.string)
+  }
+
+  private static func readCommitted(_ path: FilePath) -> UInt64 {
+    guard let text = try? String(contentsOfFile: path.string, encoding: .utf8) else { return 0 }
+    return UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+  }
+
+  private static func createDirectory(_ path: FilePath) throws {
+    try FileManager.default.createDirectory(atPath: path.string, withIntermediateDirectories: true)
+    guard access(path.string, W_OK) == 0 else { throw Errno(rawValue: errno) }
+  }
+
+  func countPending(in segment: Segment, after low: UInt64, through high: UInt64) -> [Int] {
+    var counts = Array(repeating: 0, count: Int(Self.ranks))
+    guard let scanned = try? scan(segment.path) else { return counts }
+    for (record, _) in scanned.records where record.sequence > low && record.sequence <= high {
+      counts[Int(record.rank)] += 1
+    }
+    return counts
+  }
+
+  private func removeFinishedSegments() {
+    while let first = segments.first, first.lastSequence <= lastCommitted, segments.count > 1 {
+      removeSegment(at: 0)
+    }
+    // The active segment, fully committed and big enough, is closed and removed too; the next
+    // append starts a new one.
+    if segments.count == 1, segments[0].lastSequence <= lastCommitted,
+      segments[0].bytes >= configuration.segmentBytes / 4
+    {
+      removeSegment(at: 0)
+    }
+  }
+
+  func removeSegment(at index: Int) {
+    if index == segments.count - 1, let active {
+      try? active.close()
+      self.active = nil
+    }
+    _ = unlink(segments[index].path.string)
+    segments.remove(at: index)
+    if readCursor.segment > index {
+      readCursor.segment -= 1
+    } else if readCursor.segment == index {
+      readCursor.offset = 0
+    }
+  }
+
+  /// The read position in a segment rewritten under it: from its start, skipping what was read.
+  func segmentRewritten(at index: Int) {
+    if readCursor.segment == index { readCursor.offset = 0 }
+  }
+
+  /// Closes the active segment (before it is rewritten); the next append opens a new one.
+  func closeActive(ifAt index: Int) {
+    guard index == segments.count - 1, let active else { return }
+    _ = fsync(active.rawValue)
+    try? active.close()
+    self.active = nil
+  }
+
+  func noteRecovered(_ records: UInt64, damagedBytes: UInt64, damagedSegment: Bool) {
+    counters.recoveredRecords += records
+    counters.damagedBytes += damagedBytes
+    if damagedSegment { counters.damagedSegments += 1 }
+  }
+
+  func noteDamagedRecords(_ count: Int) {
+    counters.damagedRecords += UInt64(count)
+  }
+
+  func noteDropped(_ count: Int, rank: Int) {
+    counters.droppedFull[rank] += UInt64(count)
+  }
+
+  func advanceNextSequence(past sequence: UInt64) {
+    nextSequence = max(nextSequence, sequence + 1)
+  }
+}
+
+public struct SpoolError: Error, CustomStringConvertible {
+  public var directory: String
+  public var reason: String
+  public var description: String { "spool directory \(directory): \(reason)" }
+}
