@@ -17,6 +17,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -64,6 +66,21 @@ let package = Package(
       name: "FlowsentrySpool",
       dependencies: [.product(name: "SystemPackage", package: "swift-system")]
     ),
+    // Socket facts the kernel gives only through ioctl(2) (bytes the peer has not acknowledged).
+    .target(name: "CFlowsentrySocket"),
+    // Forwarding outputs: each a thread with a bounded queue, a spool and a transport (syslog over
+    // TCP, TLS, UDP), fed by the router that the pipeline hands events and alerts to.
+    .target(
+      name: "FlowsentryForwarding",
+      dependencies: [
+        "FlowsentryCore", "FlowsentryOutput", "FlowsentrySpool", "CFlowsentrySocket",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "NIOTLS", package: "swift-nio"),
+        .product(name: "SystemPackage", package: "swift-system"),
+      ]
+    ),
     // Packets from capture files: the Swift twin of the eBPF parser, and what a packet means for flows.
     .target(name: "FlowsentryPackets", dependencies: ["FlowsentryCore"]),
     // libpcap, imported by FlowsentryReplay only.
@@ -84,8 +101,9 @@ let package = Package(
       name: "flowsentry",
       dependencies: [
         "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules",
-        "FlowsentryOutput", "FlowsentryPipeline", "FlowsentryReplay",
+        "FlowsentryOutput", "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryForwarding",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -111,6 +129,12 @@ let package = Package(
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
     .testTarget(name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool"]),
+    .testTarget(
+      name: "FlowsentryForwardingTests",
+      dependencies: [
+        "FlowsentryForwarding", "FlowsentryOutput", "FlowsentrySpool", "FlowsentryCore", "FlowsentryTestSupport",
+      ]
+    ),
     .testTarget(
       name: "FlowsentryReplayTests",
       dependencies: [

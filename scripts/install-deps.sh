@@ -11,6 +11,7 @@ packages=(
   dnsmasq-base bind9-dnsutils                   # a real resolver and client for the DNS tests
   python3-scapy                                 # crafted packets from a test host (attack tests)
   tcpdump tshark                                # real captures, and an independent count of their TCP conversations
+  rsyslog rsyslog-gnutls rsyslog-relp openssl   # a real syslog receiver (TCP, TLS, RELP) and test certificates
 )
 
 missing=()

@@ -15,7 +15,7 @@ import SystemPackage
 /// rank first: a record of a lower rank than the one arriving leaves the disk, else the arriving one
 /// is dropped; both counted per rank. Not thread-safe: one output's thread owns it.
 public final class Spool {
-  public struct Configuration: Sendable {
+  public struct Configuration: Sendable, Equatable {
     public var maximumBytes: Int64 = 256 << 20
     public var segmentBytes: Int64 = 8 << 20
     /// Appends reach the disk (fsync) at most this long after they were made; a `kill -9` loses
@@ -25,6 +25,7 @@ public final class Spool {
   }
 
   public struct Counters: Sendable, Equatable {
+    public init() {}
     public var appended: UInt64 = 0
     public var committed: UInt64 = 0
     /// Records dropped because the spool was full, by rank (index = rank).
@@ -310,13 +311,9 @@ public final class Spool {
     while let first = segments.first, first.lastSequence <= lastCommitted, segments.count > 1 {
       removeSegment(at: 0)
     }
-    // The active segment, fully committed and big enough, is closed and removed too; the next
-    // append starts a new one.
-    if segments.count == 1, segments[0].lastSequence <= lastCommitted,
-      segments[0].bytes >= configuration.segmentBytes / 4
-    {
-      removeSegment(at: 0)
-    }
+    // The active segment, once fully committed, is closed and removed too (the next append starts
+    // a new one): a spool with nothing to deliver holds no segment.
+    if segments.count == 1, segments[0].lastSequence <= lastCommitted { removeSegment(at: 0) }
   }
 
   func removeSegment(at index: Int) {

@@ -3,6 +3,7 @@ import FlowsentryCapture
 import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
+import FlowsentryForwarding
 import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryRules
@@ -34,6 +35,7 @@ struct MonitorCommand: AsyncParsableCommand {
   var cgroup: String?
 
   @OptionGroup var pipeline: PipelineOptions
+  @OptionGroup var output: OutputOptions
 
   @Option(help: "Kernel ring buffer size in bytes (a power of two).")
   var ringBufferBytes: UInt32 = 8 << 20
@@ -89,7 +91,9 @@ struct MonitorCommand: AsyncParsableCommand {
       }
     }
     let session: CaptureSession
+    let outputs: [ForwardingOutput]
     do {
+      outputs = try output.startOutputs()
       session = try CaptureSession(cgroupPath: cgroup, configuration: captureConfiguration)
     } catch {
       standardError("flowsentry: error: \(error)")
@@ -98,7 +102,8 @@ struct MonitorCommand: AsyncParsableCommand {
     let monitor = MonitorService(
       session: session, selection: try pipeline.selection(), rules: rules,
       ruleChain: MonitorService.RuleChain(builtIn: !pipeline.noDefaultRules, paths: pipeline.rulePaths),
-      configuration: pipeline.configuration, recorder: recorder, statsIntervalSeconds: statsInterval, logger: logger)
+      configuration: pipeline.configuration, recorder: recorder, printsToStandardOutput: output.printsToStandardOutput,
+      outputs: outputs, statsIntervalSeconds: statsInterval, logger: logger)
     standardError(
       "flowsentry: monitoring cgroup \(session.cgroup.path) (id \(session.cgroup.id)); "
         + "programs \(session.programIDs.map(String.init).joined(separator: ",")); "

@@ -2,6 +2,7 @@ import FlowsentryCapture
 import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
+import FlowsentryForwarding
 import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryRules
@@ -35,12 +36,18 @@ final class MonitorService: Service, @unchecked Sendable {
   /// `--record`: every event to a rotating file as well, for `replay` to run new rules on later.
   private let recorder: RotatingFileEventSink?
   private let recordCounters = Mutex((written: JSONLinesEventSink.Counters(), rotations: UInt64(0)))
+  /// Whether stdout is one of the outputs (it is unless `--output` names others only).
+  private let printsToStandardOutput: Bool
+  /// The forwarding outputs, each on its own thread; stopped after the pipeline drained.
+  private let outputs: [ForwardingOutput]
 
   init(
     session: CaptureSession, selection: Set<EventName>, rules: RuleSet, ruleChain: RuleChain,
-    configuration: Pipeline.Configuration, recorder: RotatingFileEventSink?, statsIntervalSeconds: Int,
-    logger: Logger
+    configuration: Pipeline.Configuration, recorder: RotatingFileEventSink?, printsToStandardOutput: Bool,
+    outputs: [ForwardingOutput], statsIntervalSeconds: Int, logger: Logger
   ) {
+    self.printsToStandardOutput = printsToStandardOutput
+    self.outputs = outputs
     self.recorder = recorder
     self.configuration = configuration
     self.initialRules = rules
@@ -54,14 +61,21 @@ final class MonitorService: Service, @unchecked Sendable {
   func run() async throws {
     let packets = try session.packets()
     let pipeline = Pipeline(configuration: configuration, rules: initialRules)
-    let output = JSONLinesEventSink(context: EventJSON.Context(hostName: hostName()))
-    let printed = SelectingEventSink(selection: selection, output)
-    if let recorder {
-      await consume(packets, pipeline, TeeEventSink(printed, recorder), output)
-    } else {
+    let context = EventJSON.Context(hostName: hostName())
+    let output = JSONLinesEventSink(context: context)
+    let printed = SelectingEventSink(selection: printsToStandardOutput ? selection : [], output)
+    var others: [any EventSink] = []
+    if let recorder { others.append(recorder) }
+    if !outputs.isEmpty { others.append(OutputRouter(outputs: outputs, context: context, processID: getpid())) }
+    if others.isEmpty && printsToStandardOutput {
       await consume(packets, pipeline, printed, output)
+    } else {
+      await consume(
+        packets, pipeline, MultiplexEventSink((printsToStandardOutput ? [printed] : []) + others), output)
     }
     session.stop()
+    // The pipeline has drained: each output now delivers or spools what it holds.
+    await ForwardingOutput.stopAll(outputs)
   }
 
   /// The pipeline task: batches in, events and alerts out to `sink`, counters copied per batch.
@@ -153,6 +167,7 @@ final class MonitorService: Service, @unchecked Sendable {
       + "rules: matches \(rules.matches), alerts \(rules.alerts), suppressed \(rules.suppressed), "
       + "group evictions \(rules.groupEvictions), "
       + "regex limits hit \(limitHits.isEmpty ? "0" : limitHits.joined(separator: ", "))"
+      + outputs.map { "; " + $0.summary }.joined()
   }
 }
 

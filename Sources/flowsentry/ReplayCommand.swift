@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowsentryCore
+import FlowsentryForwarding
 import FlowsentryOutput
 import FlowsentryPackets
 import FlowsentryPipeline
@@ -23,6 +24,7 @@ struct ReplayCommand: ParsableCommand {
 
   @OptionGroup var common: CommonOptions
   @OptionGroup var pipeline: PipelineOptions
+  @OptionGroup var output: OutputOptions
 
   @Option(
     help: """
@@ -61,8 +63,21 @@ struct ReplayCommand: ParsableCommand {
     let replayer = Replayer(
       pipeline: Pipeline(configuration: pipeline.configuration.validatingSegments, rules: rules),
       observer: PacketObserver(configuration: observing))
-    let output = JSONLinesEventSink(context: EventJSON.Context(hostName: hostName()))
-    let sink = AlertCountingSink(SelectingEventSink(selection: try pipeline.selection(), output))
+    let outputs: [ForwardingOutput]
+    do {
+      outputs = try self.output.startOutputs()
+    } catch {
+      standardError("flowsentry: error: \(error)")
+      throw ExitCode.failure
+    }
+    let context = EventJSON.Context(hostName: hostName())
+    let output = JSONLinesEventSink(context: context)
+    var sinks: [any EventSink] = []
+    if self.output.printsToStandardOutput {
+      sinks.append(SelectingEventSink(selection: try pipeline.selection(), output))
+    }
+    if !outputs.isEmpty { sinks.append(OutputRouter(outputs: outputs, context: context, processID: getpid())) }
+    let sink = AlertCountingSink(MultiplexEventSink(sinks))
     for file in files {
       replayer.replay(path: file, to: sink) { progress in
         let percent = progress.size > 0 ? 100 * Double(progress.bytesRead) / Double(progress.size) : 0
@@ -72,7 +87,11 @@ struct ReplayCommand: ParsableCommand {
             + "\(Int(progress.packetsPerSecond)) packets/s")
       }
     }
+    sink.flush()
+    // Each output delivers what it holds within its drain timeout; the rest waits in its spool.
+    DispatchQueue.concurrentPerform(iterations: outputs.count) { outputs[$0].stop() }
     for line in report(replayer, output.counters, sink.alertsByRule) { standardError(line) }
+    for output in outputs { standardError("flowsentry: replay: " + output.summary) }
     // A file cut short was still replayed up to its last good packet; one that cannot be read at all was not.
     if replayer.summary.unreadableFiles > 0 { throw ExitCode.failure }
   }

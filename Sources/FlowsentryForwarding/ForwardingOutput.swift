@@ -1,0 +1,267 @@
+import FlowsentrySpool
+import Foundation
+import NIOSSL
+import SystemPackage
+
+/// One forwarding output: a bounded queue that the pipeline hands messages to without ever waiting,
+/// and a thread of its own that appends them to the output's spool and delivers the spool to the
+/// receiver, reconnecting with backoff. A receiver that is down or slow costs this output its queue
+/// and spool, never the pipeline or another output.
+public final class ForwardingOutput: @unchecked Sendable {
+  public struct Counters: Sendable, Equatable {
+    /// Messages waiting in memory for the output's thread.
+    public var queued = 0
+    /// Messages the pipeline offered while the queue was full: lost, counted.
+    public var queueDropped: UInt64 = 0
+    /// Records the receiver accepted.
+    public var delivered: UInt64 = 0
+    /// Failed connection attempts and broken connections, each followed by a backoff.
+    public var retries: UInt64 = 0
+    public var connections: UInt64 = 0
+    /// Records sent again after a reconnect (sent before, not acknowledged): possible duplicates.
+    public var resent: UInt64 = 0
+    /// UDP messages cut to the datagram limit.
+    public var truncated: UInt64 = 0
+    public var spoolBytes: Int64 = 0
+    public var spoolPending = 0
+    public var spool = Spool.Counters()
+    public var connected = false
+    public var lastError: String?
+  }
+
+  public let configuration: OutputConfiguration
+  public let spoolDirectory: FilePath
+  private let log: @Sendable (String) -> Void
+  private let tlsContext: NIOSSLContext?
+
+  private let condition = NSCondition()
+  private var queue: [(payload: [UInt8], rank: UInt8)] = []
+  private var stopping = false
+  private var stopDeadline: UInt64 = 0
+  private var shared = Counters()
+  private var thread: Thread?
+  private var finished = false
+
+  /// Opens the spool (recovering what a previous run left) and loads the TLS files; the thread
+  /// starts with `start()`.
+  public init(
+    configuration: OutputConfiguration, spoolDirectory: FilePath, log: @escaping @Sendable (String) -> Void
+  ) throws(OutputError) {
+    self.configuration = configuration
+    self.spoolDirectory = spoolDirectory
+    self.log = log
+    tlsContext = configuration.kind == .syslogTLS ? try Self.makeTLSContext(configuration) : nil
+    do {
+      spool = try Spool(directory: spoolDirectory, configuration: configuration.spool)
+    } catch {
+      throw .spool(configuration.name, "\(error)")
+    }
+    shared.spool = spool.counters
+    shared.spoolBytes = spool.bytes
+    shared.spoolPending = spool.pendingRecords
+  }
+
+  // Owned by the output's thread once it runs.
+  private let spool: Spool
+  private var transport: (any Transport)?
+  private var nextAttempt: UInt64 = 0
+  private var failures = 0
+  private var local = Counters()
+
+  public func start() {
+    let thread = Thread { [self] in run() }
+    thread.name = "flowsentry-output-\(configuration.name)"
+    self.thread = thread
+    thread.start()
+  }
+
+  /// Hands a message to the output; never blocks. False when the queue was full (counted).
+  @discardableResult
+  public func enqueue(_ payload: [UInt8], rank: UInt8) -> Bool {
+    condition.lock()
+    defer { condition.unlock() }
+    guard queue.count < configuration.queueCapacity, !stopping else {
+      shared.queueDropped += 1
+      return false
+    }
+    queue.append((payload, rank))
+    if queue.count == 1 { condition.signal() }
+    return true
+  }
+
+  /// Stops taking messages, delivers what it can within the drain timeout, and waits for the
+  /// thread; what is left stays in the spool for the next start.
+  public func stop() {
+    condition.lock()
+    stopping = true
+    stopDeadline = Self.now() + UInt64(configuration.drainTimeoutMilliseconds) * 1_000_000
+    condition.signal()
+    while thread != nil && !finished { condition.wait() }
+    condition.unlock()
+  }
+
+  public var counters: Counters {
+    condition.lock()
+    defer { condition.unlock() }
+    var snapshot = shared
+    snapshot.queued = queue.count
+    return snapshot
+  }
+
+  // MARK: The output's thread
+
+  private func run() {
+    while true {
+      condition.lock()
+      let incoming = queue
+      queue.removeAll(keepingCapacity: true)
+      let isStopping = stopping
+      let deadline = stopDeadline
+      condition.unlock()
+
+      let now = Self.now()
+      for message in incoming { spool.append(message.payload, rank: message.rank, now: Int64(now)) }
+      if !incoming.isEmpty, let error = spool.lastAppendError, spool.counters.failedAppends > local.spool.failedAppends
+      {
+        log("output \(configuration.name): spool append failed (\(error)); \(spool.counters.failedAppends) lost so far")
+      }
+      spool.syncIfDue(now: Int64(now))
+      deliver(now: now)
+      publish()
+
+      let drained = spool.pendingRecords == 0
+      if isStopping && (drained || now >= deadline) { break }
+      let pause: UInt64 =
+        transport?.unacknowledged ?? 0 > 0 ? 5 : (transport == nil && spool.pendingRecords > 0 ? 50 : 200)
+      condition.lock()
+      if queue.isEmpty && !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: Double(pause) / 1000)) }
+      condition.unlock()
+    }
+    spool.sync()
+    publish()
+    if spool.pendingRecords > 0 {
+      log(
+        "output \(configuration.name): \(spool.pendingRecords) records left in the spool (\(spoolDirectory)); "
+          + "they are sent at the next start")
+    }
+    condition.lock()
+    finished = true
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  private func deliver(now: UInt64) {
+    if transport == nil {
+      guard spool.pendingRecords > 0, now >= nextAttempt else { return }
+      connect(now: now)
+      guard transport != nil else { return }
+    }
+    guard let transport else { return }
+    do {
+      while transport.unacknowledged < configuration.maximumInFlight {
+        let records = spool.next(limit: configuration.batchRecords)
+        guard !records.isEmpty else { break }
+        local.resent += UInt64(records.count { $0.sequence <= highestSent })
+        highestSent = max(highestSent, records.last!.sequence)
+        try transport.send(records)
+      }
+      if let through = try transport.acknowledged() {
+        let before = spool.counters.committed
+        spool.commit(through: through)
+        local.delivered += spool.counters.committed - before
+      }
+      if let udp = transport as? SyslogDatagramTransport { local.truncated = udp.truncated }
+      failures = 0
+    } catch {
+      disconnect(because: error, now: now)
+    }
+  }
+
+  private var highestSent: UInt64 = 0
+
+  private func connect(now: UInt64) {
+    let configuration = self.configuration
+    do {
+      switch configuration.kind {
+      case .syslogTCP, .syslogTLS:
+        transport = try SyslogStreamTransport(
+          host: configuration.host, port: configuration.port, tls: tlsContext, serverName: configuration.tls.serverName,
+          timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+      case .syslogUDP:
+        transport = try SyslogDatagramTransport(
+          host: configuration.host, port: configuration.port, maximumSize: configuration.maximumDatagramBytes,
+          timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+      }
+      local.connections += 1
+      spool.rewind()
+      if failures > 0 { log("output \(configuration.name): connected to \(configuration.address) again") }
+      local.lastError = nil
+    } catch {
+      disconnect(because: error, now: now)
+    }
+  }
+
+  private func disconnect(because error: TransportError, now: UInt64) {
+    transport = nil
+    failures += 1
+    local.retries += 1
+    let text = "\(error)"
+    if local.lastError != text || failures == 1 {
+      log("output \(configuration.name): \(text); retrying with backoff, alerts are kept in the spool")
+    }
+    local.lastError = text
+    let exponent = min(failures - 1, 16)
+    let ceiling = min(configuration.retryMaximumMilliseconds, configuration.retryInitialMilliseconds << exponent)
+    let delay = UInt64.random(in: UInt64(ceiling / 2)...UInt64(max(ceiling, 1)))
+    nextAttempt = now + delay * 1_000_000
+  }
+
+  private func publish() {
+    condition.lock()
+    let dropped = shared.queueDropped
+    shared = local
+    shared.queueDropped = dropped
+    shared.spool = spool.counters
+    shared.spoolBytes = spool.bytes
+    shared.spoolPending = spool.pendingRecords
+    shared.connected = transport != nil
+    condition.unlock()
+  }
+
+  static func now() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+  }
+
+  private static func makeTLSContext(_ configuration: OutputConfiguration) throws(OutputError) -> NIOSSLContext {
+    var tls = TLSConfiguration.makeClientConfiguration()
+    do {
+      if let ca = configuration.tls.caFile {
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+      }
+      if let certificate = configuration.tls.certificateFile {
+        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+      }
+      if let key = configuration.tls.keyFile {
+        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+      }
+      if !configuration.tls.verify { tls.certificateVerification = .none }
+      return try NIOSSLContext(configuration: tls)
+    } catch {
+      throw .tls(configuration.name, "\(error)")
+    }
+  }
+}
+
+public enum OutputError: Error, CustomStringConvertible, Equatable {
+  case spool(String, String)
+  case tls(String, String)
+
+  public var description: String {
+    switch self {
+    case .spool(let name, let reason): return "output \(name): \(reason)"
+    case .tls(let name, let reason): return "output \(name): TLS files: \(reason)"
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import FlowsentryCore
+import FlowsentryOutput
+import FlowsentrySpool
+
+/// Everything one forwarding output is: where it sends, what, in which format, and its bounds.
+public struct OutputConfiguration: Sendable, Equatable {
+  public enum Kind: String, Sendable, CaseIterable {
+    case syslogTCP = "syslog+tcp"
+    case syslogTLS = "syslog+tls"
+    case syslogUDP = "syslog+udp"
+  }
+
+  public enum Format: String, Sendable, CaseIterable {
+    /// The alert and event schema that stdout prints.
+    case json
+  }
+
+  public struct TLS: Sendable, Equatable {
+    /// PEM bundle of the CAs that may sign the receiver's certificate; the system's when nil.
+    public var caFile: String?
+    /// PEM client certificate chain and key, for receivers that require mutual TLS.
+    public var certificateFile: String?
+    public var keyFile: String?
+    /// The name the receiver's certificate must carry; without it, the address it was reached at.
+    public var serverName: String?
+    /// Off only when asked for by name (`tls_verify=false`), with a warning at start.
+    public var verify = true
+    public init() {}
+  }
+
+  public var name: String
+  public var kind: Kind
+  public var host: String
+  public var port: UInt16
+  public var format = Format.json
+  /// Events sent besides every alert (flow logs for SIEMs that want them); none by default.
+  public var events: Set<EventName> = []
+  public var facility: UInt8 = 16
+  public var tls = TLS()
+  /// Records per write burst, and the most sent and not yet acknowledged at a time.
+  public var batchRecords = 256
+  public var maximumInFlight = 4_096
+  /// The in-memory queue between the pipeline and the output's thread; full, it drops (counted).
+  public var queueCapacity = 16_384
+  public var spool = Spool.Configuration()
+  public var connectTimeoutMilliseconds: Int32 = 5_000
+  /// UDP only: longer messages are cut (and counted); RFC 5426 asks receivers for at least 2048.
+  public var maximumDatagramBytes = 8_192
+  /// Reconnect delays: doubling from the first to the cap, each with random jitter.
+  public var retryInitialMilliseconds = 500
+  public var retryMaximumMilliseconds = 30_000
+  /// How long a stopping output keeps trying to deliver what it holds before leaving it spooled.
+  public var drainTimeoutMilliseconds = 5_000
+
+  public init(name: String, kind: Kind, host: String, port: UInt16) {
+    self.name = name
+    self.kind = kind
+    self.host = host
+    self.port = port
+  }
+
+  /// `syslog+tcp://host:port`, as `--output` takes it (options left out).
+  public var address: String {
+    let bracketed = host.contains(":") ? "[\(host)]" : host
+    return "\(kind.rawValue)://\(bracketed):\(port)"
+  }
+
+  /// The spool's rank of an alert of this rule severity: events 0, info 1 … critical 5.
+  static func rank(ofSeverity severity: String) -> UInt8 {
+    switch severity {
+    case "critical": return 5
+    case "high": return 4
+    case "medium": return 3
+    case "low": return 2
+    default: return 1
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import FlowsentryForwarding
+import FlowsentryOutput
+import Foundation
+import SystemPackage
+
+/// `--output` and `--spool-dir`, shared by `monitor` and `replay`.
+struct OutputOptions: ParsableArguments {
+  @Option(
+    name: .customLong("output"),
+    help: ArgumentHelp(
+      """
+      Where alerts go (repeatable): stdout, syslog+tcp://HOST[:PORT], syslog+tls://HOST[:PORT], \
+      syslog+udp://HOST[:PORT], with options as ?KEY=VALUE&… (name, format, events, facility, ca, cert, key, \
+      server_name, tls_verify, batch, queue, spool_max_bytes, max_datagram). Without it, stdout. Each \
+      network output has its own queue and disk spool and delivers through receiver outages and restarts.
+      """, valueName: "spec"))
+  var outputs: [String] = []
+
+  @Option(help: "Directory of the outputs' spools, one subdirectory per output.")
+  var spoolDir = "/var/lib/flowsentry/spool"
+
+  func validate() throws {
+    do { _ = try forwarding() } catch { throw ValidationError(error.description) }
+    let names = try forwarding().map(\.name)
+    if let repeated = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+      throw ValidationError("two outputs are named \(repeated); give one a name=… of its own")
+    }
+  }
+
+  /// Whether stdout prints events and alerts: by default, or when `stdout` is one of the outputs.
+  var printsToStandardOutput: Bool { outputs.isEmpty || outputs.contains("stdout") }
+
+  func forwarding() throws(OutputSpecificationError) -> [OutputConfiguration] {
+    var configurations: [OutputConfiguration] = []
+    for spec in outputs where spec != "stdout" { configurations.append(try OutputSpecification.parse(spec)) }
+    return configurations
+  }
+
+  /// Opens every forwarding output (spools recovered, TLS files loaded) and starts its thread.
+  func startOutputs() throws -> [ForwardingOutput] {
+    var started: [ForwardingOutput] = []
+    for configuration in try forwarding() {
+      if configuration.kind == .syslogTLS, !configuration.tls.verify {
+        standardError(
+          "flowsentry: warning: output \(configuration.name): TLS certificate verification is OFF (tls_verify=false); "
+            + "anyone on the path can read and forge what it sends")
+      }
+      let output = try ForwardingOutput(
+        configuration: configuration, spoolDirectory: FilePath(spoolDir).appending(configuration.name),
+        log: { standardError("flowsentry: " + $0) })
+      let spool = output.counters
+      if spool.spoolPending > 0 || spool.spool.damagedBytes > 0 {
+        standardError(
+          "flowsentry: output \(configuration.name): \(spool.spoolPending) records from a previous run to send"
+            + (spool.spool.damagedBytes > 0
+              ? "; spool damage recovered: \(spool.spool.damagedRecords) records and "
+                + "\(spool.spool.damagedBytes) bytes unreadable" : ""))
+      }
+      output.start()
+      started.append(output)
+    }
+    return started
+  }
+}
+
+extension ForwardingOutput {
+  /// One clause of the summary line.
+  var summary: String {
+    let counters = self.counters
+    let dropped = zip(["events", "info", "low", "medium", "high", "critical"], counters.spool.droppedFull)
+      .filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
+    return "output \(configuration.name) (\(configuration.address)): delivered \(counters.delivered), "
+      + "queued \(counters.queued), spooled \(counters.spoolPending) (\(counters.spoolBytes) bytes), "
+      + "retries \(counters.retries), resent \(counters.resent), "
+      + "dropped: queue full \(counters.queueDropped), spool full \(dropped.isEmpty ? "0" : dropped.joined(separator: ", ")), "
+      + "failed appends \(counters.spool.failedAppends)"
+      + (configuration.kind == .syslogUDP ? ", cut to datagram size \(counters.truncated)" : "")
+  }
+
+  /// Stops every output (each delivers what it can within its drain timeout) off the cooperative
+  /// pool: stopping waits on the outputs' threads.
+  static func stopAll(_ outputs: [ForwardingOutput]) async {
+    guard !outputs.isEmpty else { return }
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      let thread = Thread {
+        DispatchQueue.concurrentPerform(iterations: outputs.count) { outputs[$0].stop() }
+        continuation.resume()
+      }
+      thread.start()
+    }
+  }
+}
