@@ -18,12 +18,17 @@ public struct Alert: Sendable {
   /// The triggering event, or for thresholds the window's events (the most recent, capped).
   public var events: [SensorEvent]
   public var eventsLeftOut: Int
+  /// The rule's description and references, for SIEM formats that carry them (ECS `rule.*`).
+  public var ruleDescription: String
+  public var ruleReferences: [String]
 
   public init(
     id: String, timestamp: WallClockNanoseconds, ruleID: String, ruleName: String, severity: String, tags: [String],
     message: String, group: [(field: String, value: String)], count: Int, windowNanoseconds: Int64?, suppressed: Int,
-    events: [SensorEvent], eventsLeftOut: Int
+    events: [SensorEvent], eventsLeftOut: Int, ruleDescription: String = "", ruleReferences: [String] = []
   ) {
+    self.ruleDescription = ruleDescription
+    self.ruleReferences = ruleReferences
     self.id = id
     self.timestamp = timestamp
     self.ruleID = ruleID

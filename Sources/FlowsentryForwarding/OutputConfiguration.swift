@@ -13,6 +13,10 @@ public struct OutputConfiguration: Sendable, Equatable {
   public enum Format: String, Sendable, CaseIterable {
     /// The alert and event schema that stdout prints.
     case json
+    /// Elastic Common Schema 9.x documents.
+    case ecs
+    /// ArcSight Common Event Format lines.
+    case cef
   }
 
   public struct TLS: Sendable, Equatable {

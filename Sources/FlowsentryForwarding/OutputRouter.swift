@@ -7,18 +7,18 @@ public final class OutputRouter: EventSink {
   private struct Route {
     var output: ForwardingOutput
     var events: Set<EventName>
+    var format: OutputConfiguration.Format
     var syslog: SyslogMessage
   }
 
   private let routes: [Route]
   private let context: EventJSON.Context
-  private var body: [UInt8] = []
 
   public init(outputs: [ForwardingOutput], context: EventJSON.Context, processID: Int32) {
     self.context = context
     routes = outputs.map { output in
       Route(
-        output: output, events: output.configuration.events,
+        output: output, events: output.configuration.events, format: output.configuration.format,
         syslog: SyslogMessage(
           facility: output.configuration.facility, hostName: context.hostName, processID: processID))
     }
@@ -27,22 +27,58 @@ public final class OutputRouter: EventSink {
   public var outputs: [ForwardingOutput] { routes.map(\.output) }
 
   public func receive(_ event: SensorEvent) {
-    var encoded = false
+    var bodies = Bodies()
     for route in routes where route.events.contains(event.name) {
-      if !encoded {
-        body.removeAll(keepingCapacity: true)
-        EventJSON.append(event, context: context, to: &body)
-        encoded = true
+      let body = bodies.body(route.format) { format in
+        switch format {
+        case .json:
+          var bytes: [UInt8] = []
+          EventJSON.append(event, context: context, to: &bytes)
+          return bytes
+        case .ecs:
+          var bytes: [UInt8] = []
+          ECSJSON.append(event, context: context, to: &bytes)
+          return bytes
+        case .cef: return Array(CEFMessage.line(for: event, context: context).utf8)
+        }
       }
       route.output.enqueue(route.syslog.message(for: event, body: body), rank: 0)
     }
   }
 
   public func receive(_ alert: Alert) {
-    guard !routes.isEmpty else { return }
-    body.removeAll(keepingCapacity: true)
-    AlertJSON.append(alert, context: context, to: &body)
+    var bodies = Bodies()
     let rank = OutputConfiguration.rank(ofSeverity: alert.severity)
-    for route in routes { route.output.enqueue(route.syslog.message(for: alert, body: body), rank: rank) }
+    for route in routes {
+      let body = bodies.body(route.format) { format in
+        switch format {
+        case .json:
+          var bytes: [UInt8] = []
+          AlertJSON.append(alert, context: context, to: &bytes)
+          return bytes
+        case .ecs:
+          var bytes: [UInt8] = []
+          ECSJSON.append(alert, context: context, to: &bytes)
+          return bytes
+        case .cef: return Array(CEFMessage.line(for: alert, context: context).utf8)
+        }
+      }
+      route.output.enqueue(route.syslog.message(for: alert, body: body), rank: rank)
+    }
+  }
+
+  /// One record's bodies, each format encoded at most once whatever the number of outputs using it.
+  private struct Bodies {
+    private var encoded: [[UInt8]?] = Array(repeating: nil, count: OutputConfiguration.Format.allCases.count)
+
+    mutating func body(
+      _ format: OutputConfiguration.Format, _ encode: (OutputConfiguration.Format) -> [UInt8]
+    ) -> [UInt8] {
+      let index = OutputConfiguration.Format.allCases.firstIndex(of: format)!
+      if let body = encoded[index] { return body }
+      let body = encode(format)
+      encoded[index] = body
+      return body
+    }
   }
 }

@@ -11,7 +11,7 @@ public enum OutputSpecification {
   /// Keys the short form takes, with what each sets.
   public static let keys: [(key: String, meaning: String)] = [
     ("name", "the output's name in logs and counters, and its spool subdirectory"),
-    ("format", "message body: json"),
+    ("format", "message body: json (as stdout), ecs or cef"),
     ("events", "events sent besides alerts, as --events takes them (default: none)"),
     ("facility", "syslog facility name (default local0)"),
     ("ca", "PEM file of the CAs that may sign the receiver's certificate (TLS)"),

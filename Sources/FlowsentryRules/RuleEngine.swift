@@ -224,7 +224,8 @@ public final class RuleEngine {
       ruleID: rule.id, ruleName: rule.name, severity: rule.severity.rawValue, tags: rule.tags,
       message: rule.output.render(event: fields, count: count, windowNanoseconds: window ?? 0, group: groupText),
       group: groupValues.map { (field: $0.0, value: $0.1) }, count: count, windowNanoseconds: window,
-      suppressed: folded, events: events, eventsLeftOut: leftOut)
+      suppressed: folded, events: events, eventsLeftOut: leftOut, ruleDescription: rule.description,
+      ruleReferences: rule.references)
   }
 
   /// FNV-1a over the rule, the group and the first event's time: stable across runs.

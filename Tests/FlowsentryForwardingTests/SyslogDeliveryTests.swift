@@ -253,6 +253,37 @@ extension SyslogDeliveryTests {
     #expect(output.counters.spoolPending == 0)
   }
 
+  @Test func ecsAndCEFBodiesArriveAsEncodedEachFormatOnce() throws {
+    guard Rsyslog.available() else { return }
+    defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
+    let receiver = try Rsyslog(.tcp)
+    try receiver.start()
+    var ecs = configuration(.syslogTCP, port: receiver.port)
+    ecs.name = "ecs"
+    ecs.format = .ecs
+    var cef = ecs
+    cef.name = "cef"
+    cef.format = .cef
+    let outputs = [try output(ecs), try output(cef)]
+    for output in outputs { output.start() }
+    let alerts = (0..<5).map { Self.alert($0) }
+    let router = OutputRouter(outputs: outputs, context: EventJSON.Context(hostName: "sensor-1"), processID: 1)
+    for alert in alerts { router.receive(alert) }
+    let messages = receiver.waitForMessages(10)
+    for output in outputs { output.stop() }
+    #expect(messages.count == 10)
+    let fields = messages.compactMap { $0["fields"] as? [String: Any] }
+    let documents = fields.filter { $0["@timestamp"] != nil }
+    #expect(documents.count == 5)
+    #expect(
+      Set(documents.compactMap { ($0["event"] as? [String: Any])?["id"] as? String }) == Set(alerts.map(\.id)))
+    #expect(documents.allSatisfy { ($0["rule"] as? [String: Any])?["name"] as? String == alerts[0].ruleName })
+    // Not JSON: rsyslog keeps the body whole in msg.
+    let lines = fields.compactMap { $0["msg"] as? String }
+    #expect(
+      Set(lines) == Set(alerts.map { CEFMessage.line(for: $0, context: EventJSON.Context(hostName: "sensor-1")) }))
+  }
+
   @Test func aSensorKilledWithSIGKILLDeliversItsSpoolAtTheNextStart() throws {
     guard Rsyslog.available() else { return }
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }

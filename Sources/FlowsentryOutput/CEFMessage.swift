@@ -1,0 +1,114 @@
+import FlowsentryCore
+
+/// ArcSight Common Event Format (CEF:0) lines, for SIEMs that take CEF:
+///
+///     CEF:0|flowsentry|flowsentry|VERSION|SIGNATURE ID|NAME|SEVERITY|key=value key=value …
+///
+/// Header fields escape `\` and `|`; extension values escape `\`, `=`, newline and carriage return.
+/// Fields are cut to the lengths the CEF specification gives (in characters, before escaping).
+public enum CEFMessage {
+  /// CEF severity 0–10 of a rule severity: low 3, medium 5, high 8, critical 10, info 1.
+  public static func severity(ofRule severity: String) -> Int {
+    switch severity {
+    case "critical": return 10
+    case "high": return 8
+    case "medium": return 5
+    case "low": return 3
+    default: return 1
+    }
+  }
+
+  public static func line(for alert: Alert, context: EventJSON.Context) -> String {
+    var extensions: [(String, String)] = [
+      ("rt", String(alert.timestamp / 1_000_000)),
+      ("externalId", alert.id),
+      ("msg", alert.message),
+      ("cat", alert.tags.joined(separator: ",")),
+      ("cnt", String(alert.count)),
+      ("dvchost", context.hostName),
+    ]
+    let flow = alert.events.lazy.compactMap { event -> FlowEvent? in
+      if case .flow(let flow) = event { return flow }
+      return nil
+    }.first
+    if let flow { extensions += flowExtensions(flow, context: context) }
+    return header(signature: alert.ruleID, name: alert.ruleName, severity: severity(ofRule: alert.severity))
+      + extensionText(extensions)
+  }
+
+  public static func line(for event: SensorEvent, context: EventJSON.Context) -> String {
+    var extensions: [(String, String)] = [
+      ("rt", String(event.timestamp / 1_000_000)), ("dvchost", context.hostName),
+    ]
+    if case .flow(let flow) = event { extensions += flowExtensions(flow, context: context) }
+    if case .dns(let dns) = event {
+      extensions += [
+        ("src", "\(dns.source.address.unmappingIPv4)"), ("spt", String(dns.source.port)),
+        ("dst", "\(dns.destination.address.unmappingIPv4)"), ("dpt", String(dns.destination.port)),
+        ("proto", dns.transport == .udp ? "UDP" : "TCP"), ("request", dns.questions.first ?? ""),
+      ]
+    }
+    return header(signature: event.name.rawValue, name: event.name.rawValue, severity: 1) + extensionText(extensions)
+  }
+
+  private static func flowExtensions(_ flow: FlowEvent, context: EventJSON.Context) -> [(String, String)] {
+    var extensions: [(String, String)] = [
+      ("src", "\(flow.source.address.unmappingIPv4)"), ("spt", String(flow.source.port)),
+      ("dst", "\(flow.destination.address.unmappingIPv4)"), ("dpt", String(flow.destination.port)),
+      ("proto", "TCP"), ("deviceDirection", flow.direction == .outgoing ? "1" : "0"),
+      ("cs1Label", "communityId"),
+      ("cs1", context.communityID.string(flow.source, flow.destination, transport: CommunityID.tcp)),
+    ]
+    if let name = flow.sourceNames.first { extensions.append(("shost", name)) }
+    if let name = flow.destinationNames.first { extensions.append(("dhost", name)) }
+    if let process = flow.process {
+      extensions += [("sproc", process.command), ("spid", String(process.pid)), ("suid", String(process.uid))]
+    }
+    return extensions
+  }
+
+  /// The spec's maximum lengths of the extension keys flowsentry writes.
+  static let limits: [String: Int] = [
+    "externalId": 40, "msg": 1023, "cat": 1023, "dvchost": 100, "shost": 1023, "dhost": 1023, "sproc": 1023,
+    "suid": 1023, "cs1": 4000, "cs1Label": 1023, "request": 1023,
+  ]
+
+  static func header(signature: String, name: String, severity: Int) -> String {
+    "CEF:0|flowsentry|flowsentry|\(escapeHeader(FlowsentryVersion.current, limit: 31))|"
+      + "\(escapeHeader(signature, limit: 1023))|\(escapeHeader(name, limit: 512))|\(severity)|"
+  }
+
+  static func escapeHeader(_ value: String, limit: Int) -> String {
+    var result = ""
+    for character in value.prefix(limit) {
+      switch character {
+      case "\\": result += "\\\\"
+      case "|": result += "\\|"
+      // A header has no escape for line breaks: they would end the record.
+      case "\n", "\r", "\r\n": result += " "
+      default: result.append(character)
+      }
+    }
+    return result
+  }
+
+  static func escapeExtension(_ value: String, limit: Int) -> String {
+    var result = ""
+    for character in value.prefix(limit) {
+      switch character {
+      case "\\": result += "\\\\"
+      case "=": result += "\\="
+      case "\n": result += "\\n"
+      case "\r": result += "\\r"
+      case "\r\n": result += "\\r\\n"
+      default: result.append(character)
+      }
+    }
+    return result
+  }
+
+  private static func extensionText(_ extensions: [(String, String)]) -> String {
+    extensions.map { key, value in "\(key)=\(escapeExtension(value, limit: limits[key] ?? 1023))" }
+      .joined(separator: " ")
+  }
+}

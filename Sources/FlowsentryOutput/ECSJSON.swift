@@ -1,0 +1,184 @@
+import FlowsentryCore
+
+/// Alerts and events as Elastic Common Schema (9.x) documents, for SIEMs that index ECS.
+///
+/// Network, host and process fields come from the alert's first flow event (the one that raised it,
+/// or the oldest of a threshold's window); the rule's own fields, the ATT&CK techniques of its tags,
+/// and the native events under `flowsentry`.
+public enum ECSJSON {
+  public static let version: StaticString = "9.0.0"
+
+  /// `event.severity` of a rule severity, on Elastic Security's 0–100 risk scale.
+  public static func severity(ofRule severity: String) -> Int {
+    switch severity {
+    case "critical": return 99
+    case "high": return 73
+    case "medium": return 47
+    case "low": return 21
+    default: return 1
+    }
+  }
+
+  /// ATT&CK technique ids among the tags (T1046, T1071.004).
+  static func techniques(_ tags: [String]) -> [String] {
+    tags.filter { tag in
+      let parts = tag.split(separator: ".", omittingEmptySubsequences: false)
+      guard let head = parts.first, head.count == 5, head.first == "T", head.dropFirst().allSatisfy(\.isNumber),
+        parts.count <= 2
+      else { return false }
+      return parts.count == 1 || (parts[1].count == 3 && parts[1].allSatisfy(\.isNumber))
+    }
+  }
+
+  public static func append(_ alert: Alert, context: EventJSON.Context, to bytes: inout [UInt8]) {
+    var json = JSONBytes(bytes: consume bytes)
+    json.raw(#"{"@timestamp":""#)
+    json.rfc3339(nanoseconds: alert.timestamp)
+    json.raw(#"","ecs":{"version":""#)
+    json.raw(version)
+    json.raw(#""},"event":{"kind":"alert","category":["network","intrusion_detection"],"type":["info"],"#)
+    json.raw(#""severity":"#)
+    json.integer(severity(ofRule: alert.severity))
+    json.raw(#","id":"#)
+    json.string(alert.id)
+    json.raw(#","module":"flowsentry","dataset":"flowsentry.alert"},"message":"#)
+    json.string(alert.message)
+    json.raw(#","rule":{"id":"#)
+    json.string(alert.ruleID)
+    json.raw(#","name":"#)
+    json.string(alert.ruleName)
+    json.raw(#","description":"#)
+    json.string(alert.ruleDescription)
+    json.raw(#","reference":"#)
+    json.string(alert.ruleReferences.joined(separator: " "))
+    json.raw(#","ruleset":"flowsentry"}"#)
+    let techniques = techniques(alert.tags)
+    if !techniques.isEmpty {
+      json.raw(#","threat":{"framework":"MITRE ATT&CK","technique":{"id":"#)
+      json.strings(techniques)
+      json.raw("}}")
+    }
+    json.raw(#","tags":"#)
+    json.strings(alert.tags)
+    let flow = alert.events.lazy.compactMap { event -> FlowEvent? in
+      if case .flow(let flow) = event { return flow }
+      return nil
+    }.first
+    if let flow { json.flowFields(flow, context: context) } else { json.hostField(context) }
+    json.raw(#","flowsentry":{"alert":{"group":{"#)
+    for (index, entry) in alert.group.enumerated() {
+      if index > 0 { json.raw(",") }
+      json.string(entry.field)
+      json.raw(":")
+      json.string(entry.value)
+    }
+    json.raw(#"},"count":"#)
+    json.integer(alert.count)
+    json.raw(#","window_ns":"#)
+    if let window = alert.windowNanoseconds { json.integer(window) } else { json.raw("null") }
+    json.raw(#","suppressed":"#)
+    json.integer(alert.suppressed)
+    json.raw(#","events_left_out":"#)
+    json.integer(alert.eventsLeftOut)
+    json.raw(#"},"events":["#)
+    bytes = json.bytes
+    for (index, event) in alert.events.enumerated() {
+      if index > 0 { bytes.append(UInt8(ascii: ",")) }
+      EventJSON.append(event, context: context, to: &bytes)
+    }
+    bytes += Array("]}}".utf8)
+  }
+
+  public static func append(_ event: SensorEvent, context: EventJSON.Context, to bytes: inout [UInt8]) {
+    var json = JSONBytes(bytes: consume bytes)
+    json.raw(#"{"@timestamp":""#)
+    json.rfc3339(nanoseconds: event.timestamp)
+    json.raw(#"","ecs":{"version":""#)
+    json.raw(version)
+    json.raw(#""},"event":{"kind":"event","category":["network"],"type":"#)
+    switch event {
+    case .flow(let flow):
+      switch flow.name {
+      case .netFlowTCPBegin: json.raw(#"["connection","start"]"#)
+      case .netFlowTCPEnd: json.raw(#"["connection","end"]"#)
+      default: json.raw(#"["connection","info"]"#)
+      }
+      json.raw(#","action":"#)
+      json.string(flow.name.rawValue)
+      json.raw(#","module":"flowsentry","dataset":"flowsentry.flow"}"#)
+      json.flowFields(flow, context: context)
+    case .dns(let dns):
+      json.raw(#"["protocol"],"action":"net_packet_dns","module":"flowsentry","dataset":"flowsentry.dns"}"#)
+      json.raw(#","source":{"ip":""#)
+      json.address(dns.source.address)
+      json.raw(#"","port":"#)
+      json.integer(dns.source.port)
+      json.raw(#"},"destination":{"ip":""#)
+      json.address(dns.destination.address)
+      json.raw(#"","port":"#)
+      json.integer(dns.destination.port)
+      json.raw(#"},"network":{"transport":""#)
+      json.raw(dns.transport == .udp ? "udp" : "tcp")
+      json.raw(#"","protocol":"dns","community_id":""#)
+      context.communityID.append(
+        dns.source, dns.destination, transport: dns.transport == .udp ? CommunityID.udp : CommunityID.tcp,
+        to: &json.bytes)
+      json.raw(#""},"dns":{"id":""#)
+      json.integer(dns.id)
+      json.raw(#"","question":{"name":"#)
+      json.string(dns.questions.first ?? "")
+      json.raw(#"},"resolved_ip":"#)
+      json.strings(dns.answers.filter { $0.type == "A" || $0.type == "AAAA" }.map(\.data))
+      json.raw("}")
+      json.hostField(context)
+    }
+    json.raw(#","flowsentry":{"event":"#)
+    bytes = json.bytes
+    EventJSON.append(event, context: context, to: &bytes)
+    bytes += Array("}}".utf8)
+  }
+}
+
+extension JSONBytes {
+  /// `source`, `destination`, `network`, `host`, `process` and `user` of one flow.
+  fileprivate mutating func flowFields(_ flow: FlowEvent, context: EventJSON.Context) {
+    for (key, endpoint, names) in [
+      ("source", flow.source, flow.sourceNames), ("destination", flow.destination, flow.destinationNames),
+    ] {
+      raw(",")
+      string(key)
+      raw(#":{"ip":""#)
+      address(endpoint.address)
+      raw(#"","port":"#)
+      integer(endpoint.port)
+      if let name = names.first {
+        raw(#","domain":"#)
+        string(name)
+      }
+      raw("}")
+    }
+    raw(#","network":{"transport":"tcp","type":""#)
+    raw(flow.source.address.unmappingIPv4.isIPv4 ? "ipv4" : "ipv6")
+    raw(#"","direction":""#)
+    raw(flow.direction == .outgoing ? "egress" : "ingress")
+    raw(#"","community_id":""#)
+    context.communityID.append(flow.source, flow.destination, transport: CommunityID.tcp, to: &bytes)
+    raw(#""}"#)
+    hostField(context)
+    if let process = flow.process {
+      raw(#","process":{"pid":"#)
+      integer(process.pid)
+      raw(#","name":"#)
+      string(process.command)
+      raw(#"},"user":{"id":""#)
+      integer(process.uid)
+      raw(#""}"#)
+    }
+  }
+
+  fileprivate mutating func hostField(_ context: EventJSON.Context) {
+    raw(#","host":{"name":"#)
+    bytes.append(contentsOf: context.hostNameJSON)
+    raw("}")
+  }
+}

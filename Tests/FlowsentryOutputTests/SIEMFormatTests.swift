@@ -1,0 +1,140 @@
+import FlowsentryCore
+import Foundation
+import Testing
+
+@testable import FlowsentryOutput
+
+/// ECS and CEF, field by field, escaping included.
+@Suite struct SIEMFormatTests {
+  let context = EventJSON.Context(hostName: "sensor-1")
+
+  var flow: FlowEvent {
+    FlowEvent(
+      name: .netFlowTCPBegin, timestamp: 1_700_000_000_123_456_789, direction: .outgoing,
+      source: Endpoint(IPAddress("128.232.110.120")!, 34855), destination: Endpoint(IPAddress("66.35.250.204")!, 80),
+      destinationNames: ["c2.example.test", "cdn.example.test"],
+      process: ProcessIdentity(pid: 4242, uid: 1000, command: "cu|rl=x"))
+  }
+
+  func alert(message: String = "beacon to c2.example.test") -> Alert {
+    Alert(
+      id: "0123456789abcdef", timestamp: 1_700_000_000_223_456_789, ruleID: "FS-NET-006",
+      ruleName: "Outbound | beacon \\ pipe", severity: "high", tags: ["T1071.004", "T1046", "network", "TX1234"],
+      message: message, group: [(field: "remote", value: "66.35.250.204")], count: 3, windowNanoseconds: 60_000_000_000,
+      suppressed: 2, events: [.flow(flow)], eventsLeftOut: 0, ruleDescription: "Beacons to a known C2.",
+      ruleReferences: ["https://attack.mitre.org/techniques/T1071/004/", "https://example.test/r"])
+  }
+
+  func object(_ bytes: [UInt8]) throws -> [String: Any] {
+    try #require(JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+  }
+
+  @Test func ecsAlertHasTheSchemaFields() throws {
+    var bytes: [UInt8] = []
+    ECSJSON.append(alert(), context: context, to: &bytes)
+    let document = try object(bytes)
+    #expect(document["@timestamp"] as? String == "2023-11-14T22:13:20.223456789Z")
+    #expect((document["ecs"] as? [String: Any])?["version"] as? String == "9.0.0")
+    let event = try #require(document["event"] as? [String: Any])
+    #expect(event["kind"] as? String == "alert")
+    #expect(event["category"] as? [String] == ["network", "intrusion_detection"])
+    #expect(event["type"] as? [String] == ["info"])
+    #expect(event["severity"] as? Int == 73)
+    #expect(event["id"] as? String == "0123456789abcdef")
+    #expect(document["message"] as? String == "beacon to c2.example.test")
+    let rule = try #require(document["rule"] as? [String: Any])
+    #expect(rule["id"] as? String == "FS-NET-006")
+    #expect(rule["name"] as? String == "Outbound | beacon \\ pipe")
+    #expect(rule["description"] as? String == "Beacons to a known C2.")
+    #expect(rule["reference"] as? String == "https://attack.mitre.org/techniques/T1071/004/ https://example.test/r")
+    #expect(rule["ruleset"] as? String == "flowsentry")
+    let threat = try #require(document["threat"] as? [String: Any])
+    #expect(threat["framework"] as? String == "MITRE ATT&CK")
+    #expect((threat["technique"] as? [String: Any])?["id"] as? [String] == ["T1071.004", "T1046"])
+    let source = try #require(document["source"] as? [String: Any])
+    #expect(source["ip"] as? String == "128.232.110.120")
+    #expect(source["port"] as? Int == 34855)
+    #expect(source["domain"] == nil)
+    let destination = try #require(document["destination"] as? [String: Any])
+    #expect(destination["ip"] as? String == "66.35.250.204")
+    #expect(destination["port"] as? Int == 80)
+    #expect(destination["domain"] as? String == "c2.example.test")
+    let network = try #require(document["network"] as? [String: Any])
+    #expect(network["transport"] as? String == "tcp")
+    #expect(network["type"] as? String == "ipv4")
+    #expect(network["direction"] as? String == "egress")
+    #expect(network["community_id"] as? String == "1:LQU9qZlK+B5F3KDmev6m5PMibrg=")
+    #expect((document["host"] as? [String: Any])?["name"] as? String == "sensor-1")
+    let process = try #require(document["process"] as? [String: Any])
+    #expect(process["pid"] as? Int == 4242)
+    #expect(process["name"] as? String == "cu|rl=x")
+    #expect((document["user"] as? [String: Any])?["id"] as? String == "1000")
+    let native = try #require(document["flowsentry"] as? [String: Any])
+    #expect(((native["alert"] as? [String: Any])?["group"] as? [String: String]) == ["remote": "66.35.250.204"])
+    let events = try #require(native["events"] as? [[String: Any]])
+    #expect(events.first?["event"] as? String == "net_flow_tcp_begin")
+  }
+
+  @Test func ecsFlowEventsAreNetworkConnections() throws {
+    var end = flow
+    end.name = .netFlowTCPEnd
+    end.closeReason = .rst
+    end.terminatedBy = .remote
+    end.direction = .incoming
+    var bytes: [UInt8] = []
+    ECSJSON.append(.flow(end), context: context, to: &bytes)
+    let document = try object(bytes)
+    let event = try #require(document["event"] as? [String: Any])
+    #expect(event["kind"] as? String == "event")
+    #expect(event["type"] as? [String] == ["connection", "end"])
+    #expect(event["action"] as? String == "net_flow_tcp_end")
+    #expect((document["network"] as? [String: Any])?["direction"] as? String == "ingress")
+    #expect(
+      ((document["flowsentry"] as? [String: Any])?["event"] as? [String: Any])?["event"] as? String
+        == "net_flow_tcp_end")
+  }
+
+  @Test func cefHeaderAndExtensionsAreEscaped() throws {
+    let line = CEFMessage.line(
+      for: alert(message: "line1\nline2\r= back\\slash | pipe"), context: context)
+    #expect(
+      line.hasPrefix(
+        #"CEF:0|flowsentry|flowsentry|\#(FlowsentryVersion.current)|FS-NET-006|Outbound \| beacon \\ pipe|8|"#))
+    let extensions = String(line.split(separator: "|", maxSplits: 7, omittingEmptySubsequences: false)[7])
+    #expect(extensions.contains(#"msg=line1\nline2\r\= back\\slash | pipe "#))
+    #expect(extensions.contains("rt=1700000000223 "))
+    #expect(extensions.contains("externalId=0123456789abcdef "))
+    #expect(extensions.contains("src=128.232.110.120 spt=34855 dst=66.35.250.204 dpt=80 proto=TCP deviceDirection=1 "))
+    #expect(extensions.contains("cs1Label=communityId cs1=1:LQU9qZlK+B5F3KDmev6m5PMibrg\\= "))
+    #expect(extensions.contains("dhost=c2.example.test "))
+    #expect(extensions.contains(#"sproc=cu|rl\=x spid=4242 suid=1000"#))
+    #expect(extensions.contains("dvchost=sensor-1"))
+    #expect(!line.contains("\n") && !line.contains("\r"))
+  }
+
+  @Test(arguments: [("critical", 10), ("high", 8), ("medium", 5), ("low", 3), ("info", 1)])
+  func cefSeverityIsZeroToTen(_ severity: String, _ expected: Int) {
+    var alert = alert()
+    alert.severity = severity
+    alert.ruleName = "no pipes here"
+    #expect(CEFMessage.line(for: alert, context: context).split(separator: "|")[6] == Substring(String(expected)))
+  }
+
+  @Test func cefFieldsAreCutToTheSpecificationsLengths() {
+    let long = String(repeating: "é", count: 2000)
+    var alert = alert(message: long)
+    alert.id = String(repeating: "a", count: 100)
+    alert.ruleName = String(repeating: "n", count: 600) + "|"
+    let line = CEFMessage.line(for: alert, context: EventJSON.Context(hostName: String(repeating: "h", count: 200)))
+    let header = line.split(separator: "|", maxSplits: 7, omittingEmptySubsequences: false)
+    #expect(header[5].count == 512)
+    #expect(line.contains("msg=" + String(repeating: "é", count: 1023) + " "))
+    #expect(line.contains("externalId=" + String(repeating: "a", count: 40) + " "))
+    #expect(line.contains("dvchost=" + String(repeating: "h", count: 100)))
+    #expect(!line.contains(String(repeating: "h", count: 101)))
+  }
+
+  @Test func headerLineBreaksBecomeSpaces() {
+    #expect(CEFMessage.escapeHeader("a\nb\r\nc", limit: 100) == "a b c")
+  }
+}
