@@ -114,7 +114,8 @@ let package = Package(
       name: "PipelineBenchmark",
       dependencies: [
         "FlowsentryCore", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules", "FlowsentryOutput",
-        "FlowsentryPipeline", "FlowsentryReplay",
+        "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryForwarding", "FlowsentrySpool",
+        .product(name: "SystemPackage", package: "swift-system"),
       ],
       path: "Benchmarks/PipelineBenchmark"
     ),

@@ -149,7 +149,9 @@ extension ArraySlice {
 let rulesDirectory = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : "rules"
 /// `PipelineBenchmark N RULES pipeline` runs the whole-chain part only (for profiling it alone).
 let onlyWholePipeline = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "pipeline"
-if !onlyWholePipeline {
+/// `PipelineBenchmark N RULES forwarding` runs the forwarding part only.
+let onlyForwarding = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "forwarding"
+if !onlyWholePipeline && !onlyForwarding {
   ruleBenchmarks()
 }
 
@@ -212,6 +214,7 @@ do {
     "whole pipeline (socket changes → tracking → DNS → shipped rules → JSON): \(rate(records.count, seconds)) "
       + "records/s (\(String(format: "%.0f", seconds * 1e9 / Double(records.count))) ns/record, "
       + "\(sink.counters.eventsWritten) events, \(sink.counters.alertsWritten) alerts)")
+  if !onlyWholePipeline { forwardingBenchmarks(records: records, rulesDirectory: rulesDirectory) }
 } catch {
   print("pipeline benchmark: \(error)")
 }
@@ -219,72 +222,75 @@ do {
 // Replay: a generated capture as a server records it (Ethernet, IPv4, 7 packets per connection:
 // handshake, one data segment, both FINs, the last ACK) read through libpcap, decoded, observed and run through the
 // pipeline with the shipped rules into JSON lines written to /dev/null.
-do {
-  let replayConnections = max(1, connections * 3 / 4)
-  let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowsentry-bench-\(getpid()).pcap").path
-  defer { try? FileManager.default.removeItem(atPath: path) }
-  var file = Data()
-  func append32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { file.append(contentsOf: $0) } }
-  append32(0xa1b2_3c4d)
-  append32(0x0004_0002)
-  append32(0)
-  append32(0)
-  append32(65_535)
-  append32(1)
-  var packetCount = 0
-  func frame(
-    _ from: UInt32, _ to: UInt32, _ sourcePort: UInt16, _ destinationPort: UInt16, _ flags: UInt8,
-    sequence: UInt32, ack: UInt32, at: Int64
-  ) {
-    var bytes: [UInt8] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]
-    bytes += [0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0]
-    for address in [from, to] { withUnsafeBytes(of: address.bigEndian) { bytes += $0 } }
-    for port in [sourcePort, destinationPort] { withUnsafeBytes(of: port.bigEndian) { bytes += $0 } }
-    for number in [sequence, ack] { withUnsafeBytes(of: number.bigEndian) { bytes += $0 } }
-    bytes += [0x50, flags, 0xff, 0xff, 0, 0, 0, 0]
-    append32(UInt32(at / 1_000_000_000))
-    append32(UInt32(at % 1_000_000_000))
-    append32(UInt32(bytes.count))
-    append32(UInt32(bytes.count))
-    file.append(contentsOf: bytes)
-    packetCount += 1
+if !onlyForwarding {
+  do {
+    let replayConnections = max(1, connections * 3 / 4)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("flowsentry-bench-\(getpid()).pcap").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    var file = Data()
+    func append32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { file.append(contentsOf: $0) } }
+    append32(0xa1b2_3c4d)
+    append32(0x0004_0002)
+    append32(0)
+    append32(0)
+    append32(65_535)
+    append32(1)
+    var packetCount = 0
+    func frame(
+      _ from: UInt32, _ to: UInt32, _ sourcePort: UInt16, _ destinationPort: UInt16, _ flags: UInt8,
+      sequence: UInt32, ack: UInt32, at: Int64
+    ) {
+      var bytes: [UInt8] = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]
+      bytes += [0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0]
+      for address in [from, to] { withUnsafeBytes(of: address.bigEndian) { bytes += $0 } }
+      for port in [sourcePort, destinationPort] { withUnsafeBytes(of: port.bigEndian) { bytes += $0 } }
+      for number in [sequence, ack] { withUnsafeBytes(of: number.bigEndian) { bytes += $0 } }
+      bytes += [0x50, flags, 0xff, 0xff, 0, 0, 0, 0]
+      append32(UInt32(at / 1_000_000_000))
+      append32(UInt32(at % 1_000_000_000))
+      append32(UInt32(bytes.count))
+      append32(UInt32(bytes.count))
+      file.append(contentsOf: bytes)
+      packetCount += 1
+    }
+    // As a host's own capture: its address local (10.0.0.1), its clients on the internet (198.18.0.0/15).
+    let serverAddress: UInt32 = 0x0a00_0001
+    for index in 0..<replayConnections {
+      let client = 0xc612_0000 | UInt32(index % 50_000)
+      let port = UInt16(1024 + index % 60_000)
+      let t = 1_700_000_000_000_000_000 + Int64(index) * 10_000
+      let (c, s): (UInt32, UInt32) = (1000, 5000)  // the two initial sequence numbers
+      frame(client, serverAddress, port, 443, 0x02, sequence: c, ack: 0, at: t)
+      frame(serverAddress, client, 443, port, 0x12, sequence: s, ack: c + 1, at: t + 1)
+      frame(client, serverAddress, port, 443, 0x10, sequence: c + 1, ack: s + 1, at: t + 2)
+      frame(client, serverAddress, port, 443, 0x18, sequence: c + 1, ack: s + 1, at: t + 3)
+      frame(client, serverAddress, port, 443, 0x11, sequence: c + 1, ack: s + 1, at: t + 4)
+      frame(serverAddress, client, 443, port, 0x11, sequence: s + 1, ack: c + 2, at: t + 5)
+      frame(client, serverAddress, port, 443, 0x10, sequence: c + 2, ack: s + 2, at: t + 6)
+    }
+    try file.write(to: URL(fileURLWithPath: path))
+    let megabytes = Double(file.count) / 1_000_000
+    // As `replay --events none` (alerts only) and as `replay` (flow events printed too).
+    for (label, selection) in [
+      ("alerts only", Set<EventName>()), ("flow events printed", [.netFlowTCPBegin, .netFlowTCPEnd]),
+    ] {
+      let replayer = Replayer(
+        pipeline: Pipeline(
+          configuration: Pipeline.Configuration().validatingSegments,
+          rules: try RuleLoader.load(paths: [rulesDirectory])
+        ))
+      let devNull = open("/dev/null", O_WRONLY)
+      let output = JSONLinesEventSink(descriptor: devNull, context: context)
+      start = nanoseconds()
+      replayer.replay(path: path, to: SelectingEventSink(selection: selection, output))
+      let seconds = Double(nanoseconds() - start) / 1e9
+      close(devNull)
+      print(
+        "replay, \(label) (generated capture, \(packetCount) packets, \(String(format: "%.0f", megabytes)) MB, "
+          + "shipped rules): \(rate(packetCount, seconds)) packets/s, \(String(format: "%.0f", megabytes / seconds)) MB/s "
+          + "(\(replayer.pipeline.counters.flows.beginEvents) flows, \(output.counters.eventsWritten) events printed)")
+    }
+  } catch {
+    print("replay benchmark: \(error)")
   }
-  // As a host's own capture: its address local (10.0.0.1), its clients on the internet (198.18.0.0/15).
-  let serverAddress: UInt32 = 0x0a00_0001
-  for index in 0..<replayConnections {
-    let client = 0xc612_0000 | UInt32(index % 50_000)
-    let port = UInt16(1024 + index % 60_000)
-    let t = 1_700_000_000_000_000_000 + Int64(index) * 10_000
-    let (c, s): (UInt32, UInt32) = (1000, 5000)  // the two initial sequence numbers
-    frame(client, serverAddress, port, 443, 0x02, sequence: c, ack: 0, at: t)
-    frame(serverAddress, client, 443, port, 0x12, sequence: s, ack: c + 1, at: t + 1)
-    frame(client, serverAddress, port, 443, 0x10, sequence: c + 1, ack: s + 1, at: t + 2)
-    frame(client, serverAddress, port, 443, 0x18, sequence: c + 1, ack: s + 1, at: t + 3)
-    frame(client, serverAddress, port, 443, 0x11, sequence: c + 1, ack: s + 1, at: t + 4)
-    frame(serverAddress, client, 443, port, 0x11, sequence: s + 1, ack: c + 2, at: t + 5)
-    frame(client, serverAddress, port, 443, 0x10, sequence: c + 2, ack: s + 2, at: t + 6)
-  }
-  try file.write(to: URL(fileURLWithPath: path))
-  let megabytes = Double(file.count) / 1_000_000
-  // As `replay --events none` (alerts only) and as `replay` (flow events printed too).
-  for (label, selection) in [
-    ("alerts only", Set<EventName>()), ("flow events printed", [.netFlowTCPBegin, .netFlowTCPEnd]),
-  ] {
-    let replayer = Replayer(
-      pipeline: Pipeline(
-        configuration: Pipeline.Configuration().validatingSegments, rules: try RuleLoader.load(paths: [rulesDirectory])
-      ))
-    let devNull = open("/dev/null", O_WRONLY)
-    let output = JSONLinesEventSink(descriptor: devNull, context: context)
-    start = nanoseconds()
-    replayer.replay(path: path, to: SelectingEventSink(selection: selection, output))
-    let seconds = Double(nanoseconds() - start) / 1e9
-    close(devNull)
-    print(
-      "replay, \(label) (generated capture, \(packetCount) packets, \(String(format: "%.0f", megabytes)) MB, "
-        + "shipped rules): \(rate(packetCount, seconds)) packets/s, \(String(format: "%.0f", megabytes / seconds)) MB/s "
-        + "(\(replayer.pipeline.counters.flows.beginEvents) flows, \(output.counters.eventsWritten) events printed)")
-  }
-} catch {
-  print("replay benchmark: \(error)")
 }

@@ -111,16 +111,20 @@ public final class ForwardingOutput: @unchecked Sendable {
   // MARK: The output's thread
 
   private func run() {
+    // Two buffers swapped under the lock: the pipeline appends to one while this thread empties the
+    // other, and neither is copied or reallocated.
+    var incoming: [(payload: [UInt8], rank: UInt8)] = []
     while true {
+      incoming.removeAll(keepingCapacity: true)
       condition.lock()
-      let incoming = queue
-      queue.removeAll(keepingCapacity: true)
+      swap(&queue, &incoming)
       let isStopping = stopping
       let deadline = stopDeadline
       condition.unlock()
 
       let now = Self.now()
       for message in incoming { spool.append(message.payload, rank: message.rank, now: Int64(now)) }
+      spool.flushAppends()
       if !incoming.isEmpty, let error = spool.lastAppendError, spool.counters.failedAppends > local.spool.failedAppends
       {
         log("output \(configuration.name): spool append failed (\(error)); \(spool.counters.failedAppends) lost so far")

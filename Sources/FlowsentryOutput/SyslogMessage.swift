@@ -19,14 +19,17 @@ public struct SyslogMessage: Sendable {
   /// sets aside for documentation and examples; flowsentry has none of its own.
   public static let structuredDataID = "flowsentry@32473"
 
-  public var facility: UInt8
-  public var hostName: String
-  public var processID: Int32
+  public let facility: UInt8
+  public let hostName: String
+  public let processID: Int32
+  /// ` HOSTNAME flowsentry PROCID ` after the timestamp, made once.
+  private let headerBytes: [UInt8]
 
   public init(facility: UInt8 = 16, hostName: String, processID: Int32) {
     self.facility = facility
     self.hostName = Self.header(hostName, limit: 255)
     self.processID = processID
+    headerBytes = Array("\(self.hostName) flowsentry \(processID) ".utf8)
   }
 
   /// RFC 5424 severity (6.2.1) of a rule severity: critical 2, high 3, medium 4, low 5, info 6.
@@ -41,32 +44,50 @@ public struct SyslogMessage: Sendable {
   }
 
   public func message(for alert: Alert, body: [UInt8]) -> [UInt8] {
-    var bytes = prefix(
-      severity: Self.severity(ofRule: alert.severity), timestamp: alert.timestamp, messageID: alert.ruleID)
-    bytes += Array("[\(Self.structuredDataID)".utf8)
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(160 + body.count)
+    appendHeader(
+      severity: Self.severity(ofRule: alert.severity), timestamp: alert.timestamp, messageID: alert.ruleID,
+      to: &bytes)
+    bytes += Self.structuredDataOpening
     Self.parameter("alert_id", alert.id, to: &bytes)
     Self.parameter("rule_id", alert.ruleID, to: &bytes)
     Self.parameter("severity", alert.severity, to: &bytes)
-    bytes += Array("] ".utf8)
+    bytes += Self.structuredDataClosing
     bytes += body
     return bytes
   }
 
   public func message(for event: SensorEvent, body: [UInt8]) -> [UInt8] {
-    var bytes = prefix(severity: 6, timestamp: event.timestamp, messageID: event.name.rawValue)
-    bytes += Array("[\(Self.structuredDataID)".utf8)
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(120 + body.count)
+    appendHeader(severity: 6, timestamp: event.timestamp, messageID: event.name.rawValue, to: &bytes)
+    bytes += Self.structuredDataOpening
     Self.parameter("event", event.name.rawValue, to: &bytes)
-    bytes += Array("] ".utf8)
+    bytes += Self.structuredDataClosing
     bytes += body
     return bytes
   }
 
-  private func prefix(severity: UInt8, timestamp: WallClockNanoseconds, messageID: String) -> [UInt8] {
-    let priority = Int(facility) * 8 + Int(severity)
-    var text = "<\(priority)>1 "
-    text += Self.timestamp(timestamp)
-    text += " \(hostName) flowsentry \(processID) \(Self.header(messageID, limit: 32)) "
-    return Array(text.utf8)
+  private static let structuredDataOpening = Array("[\(structuredDataID)".utf8)
+  private static let structuredDataClosing = Array("] ".utf8)
+
+  /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID ` as bytes: it runs for every forwarded record.
+  private func appendHeader(
+    severity: UInt8, timestamp: WallClockNanoseconds, messageID: String, to bytes: inout [UInt8]
+  ) {
+    var json = JSONBytes(bytes: consume bytes)
+    json.raw("<")
+    json.integer(Int(facility) * 8 + Int(severity))
+    json.raw(">1 ")
+    json.rfc3339(nanoseconds: timestamp)
+    // "…:SS.nnnnnnnnnZ" → "…:SS.uuuuuuZ": RFC 5424 allows six fractional digits.
+    json.bytes.removeSubrange((json.bytes.count - 4)..<(json.bytes.count - 1))
+    json.bytes.append(UInt8(ascii: " "))
+    json.bytes += headerBytes
+    json.bytes += Array(Self.header(messageID, limit: 32).utf8)
+    json.bytes.append(UInt8(ascii: " "))
+    bytes = json.bytes
   }
 
   /// RFC 3339 in UTC with microseconds: RFC 5424 allows at most six fractional digits.

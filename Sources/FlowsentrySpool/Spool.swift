@@ -61,7 +61,22 @@ public final class Spool {
   private var active: FileDescriptor?
   private var readCursor: ReadCursor
   private var encodeBuffer: [UInt8] = []
+  /// Appended records not written yet, and their ranks (to undo a failed write).
+  private var unwritten: [UInt8] = []
+  private var unwrittenRanks: [UInt8] = []
   private var unsyncedSince: Int64?
+  /// The newest uncommitted records, consecutive by sequence: the output reads and commits them
+  /// from memory while they are here (the usual case: it runs just behind the appends), from the
+  /// segments once they fell out.
+  private var recent: [Record] = []
+  private var recentHead = 0
+  private var recentBytes = 0
+  private static let recentLimit = 16 << 20
+  /// The committed position reaches the disk at most this often, and at every sync: a crash
+  /// resends what was acknowledged after it (duplicates, never loss).
+  private static let commitWriteInterval: Int64 = 100_000_000
+  private var committedWrittenAt: Int64 = 0
+  private var committedDirty = false
 
   struct Segment {
     var firstSequence: UInt64
@@ -92,7 +107,11 @@ public final class Spool {
     recover()
   }
 
-  deinit { try? active?.close() }
+  deinit {
+    flushAppends()
+    if committedDirty { writeCommitted(now: 0) }
+    try? active?.close()
+  }
 
   /// Bytes on disk in segments, committed records of the oldest segment included until it is removed.
   public var bytes: Int64 { segments.reduce(0) { $0 + $1.bytes } }
@@ -100,8 +119,9 @@ public final class Spool {
   /// Records appended and not yet committed.
   public var pendingRecords: Int { segments.reduce(0) { $0 + $1.pendingByRank.reduce(0, +) } }
 
-  /// Appends a record; returns its sequence, or nil when it was dropped (full spool, failed write),
-  /// which the counters say.
+  /// Appends a record; returns its sequence, or nil when it was dropped (full spool, no segment
+  /// could be opened), which the counters say. Appends are buffered and written together by
+  /// `flushAppends()` (one write for a batch); a write that fails there drops its records, counted.
   @discardableResult
   public func append(_ payload: [UInt8], rank: UInt8, now: Int64) -> UInt64? {
     let rank = min(rank, Self.ranks - 1)
@@ -110,32 +130,73 @@ public final class Spool {
       counters.droppedFull[Int(rank)] += 1
       return nil
     }
-    do {
-      if active == nil || segments[segments.count - 1].bytes + size > configuration.segmentBytes {
+    if active == nil || segments[segments.count - 1].bytes + size > configuration.segmentBytes {
+      flushAppends()
+      do {
         try startSegment()
+      } catch {
+        lastAppendError = (error as? Errno) ?? .ioError
+        counters.failedAppends += 1
+        return nil
       }
-      let sequence = nextSequence
-      SegmentFormat.encode(sequence: sequence, rank: rank, payload: payload, into: &encodeBuffer)
-      try writeAll(encodeBuffer)
-      nextSequence += 1
-      let last = segments.count - 1
-      segments[last].lastSequence = sequence
-      segments[last].bytes += size
-      segments[last].pendingByRank[Int(rank)] += 1
-      counters.appended += 1
-      if unsyncedSince == nil { unsyncedSince = now }
-      return sequence
+    }
+    let sequence = nextSequence
+    SegmentFormat.encode(sequence: sequence, rank: rank, payload: payload, into: &encodeBuffer)
+    unwritten += encodeBuffer
+    unwrittenRanks.append(rank)
+    nextSequence += 1
+    let last = segments.count - 1
+    segments[last].lastSequence = sequence
+    segments[last].bytes += size
+    segments[last].pendingByRank[Int(rank)] += 1
+    counters.appended += 1
+    remember(Record(sequence: sequence, rank: rank, payload: payload))
+    if unsyncedSince == nil { unsyncedSince = now }
+    if unwritten.count >= 1 << 20 { flushAppends() }
+    return sequence
+  }
+
+  /// Writes the buffered appends to the active segment in one write(2). On failure (a full disk)
+  /// the segment is cut back and the batch's records are dropped and counted, never half-written.
+  public func flushAppends() {
+    guard !unwritten.isEmpty else { return }
+    defer {
+      unwritten.removeAll(keepingCapacity: true)
+      unwrittenRanks.removeAll(keepingCapacity: true)
+    }
+    let last = segments.count - 1
+    let before = segments[last].bytes - Int64(unwritten.count)
+    do {
+      try writeAll(unwritten, truncatingTo: before)
     } catch {
       lastAppendError = (error as? Errno) ?? .ioError
-      counters.failedAppends += 1
-      return nil
+      let count = unwrittenRanks.count
+      for rank in unwrittenRanks { segments[last].pendingByRank[Int(rank)] -= 1 }
+      segments[last].bytes = before
+      segments[last].lastSequence -= UInt64(count)
+      nextSequence -= UInt64(count)
+      counters.appended -= UInt64(count)
+      counters.failedAppends += UInt64(count)
+      forgetNewest(count)
     }
   }
 
   /// Up to `limit` records (and about `maximumBytes`) after the last one handed out, oldest first.
   public func next(limit: Int, maximumBytes: Int = 1 << 20) -> [Record] {
+    // Records are handed out only once they are on their way to the disk.
+    flushAppends()
     var records: [Record] = []
     var total = 0
+    if let first = recentFirst, readCursor.lastRead + 1 >= first {
+      var index = recentHead + Int(readCursor.lastRead + 1 - first)
+      while index < recent.count, records.count < limit, total < maximumBytes {
+        records.append(recent[index])
+        total += recent[index].payload.count
+        index += 1
+      }
+      if let last = records.last { readCursor.lastRead = last.sequence }
+      return records
+    }
     while records.count < limit, total < maximumBytes, readCursor.segment < segments.count {
       let segment = segments[readCursor.segment]
       guard readCursor.offset < segment.bytes else {
@@ -170,26 +231,91 @@ public final class Spool {
 
   /// Records up to `sequence` were accepted by the receiver: they leave the spool. The position is
   /// written to disk (rename, then fsync) so that a restart resends only what followed it.
-  public func commit(through sequence: UInt64) {
+  public func commit(through sequence: UInt64, now: Int64 = Spool.monotonicNow()) {
     guard sequence > lastCommitted else { return }
+    flushAppends()
     let sequence = min(sequence, nextSequence - 1)
-    for index in segments.indices where segments[index].firstSequence <= sequence {
+    for index in segments.indices
+    where segments[index].firstSequence <= sequence && segments[index].lastSequence > lastCommitted {
       if segments[index].lastSequence <= sequence {
-        let pending = segments[index].pendingByRank.reduce(0, +)
-        counters.committed += UInt64(pending)
+        counters.committed += UInt64(segments[index].pendingByRank.reduce(0, +))
         segments[index].pendingByRank = Array(repeating: 0, count: Int(Self.ranks))
-      } else {
-        let committedHere = countPending(in: segments[index], after: lastCommitted, through: sequence)
-        for (rank, count) in committedHere.enumerated() {
-          segments[index].pendingByRank[rank] -= count
-          counters.committed += UInt64(count)
-        }
+        continue
+      }
+      // The segment that holds `sequence`: the ranks of its newly committed records, from memory
+      // when they are there (the usual case), else from its file.
+      let low = max(lastCommitted, segments[index].firstSequence - 1)
+      let counts =
+        recentRanks(after: low, through: sequence) ?? countPending(in: segments[index], after: low, through: sequence)
+      for (rank, count) in counts.enumerated() {
+        let taken = min(count, segments[index].pendingByRank[rank])
+        segments[index].pendingByRank[rank] -= taken
+        counters.committed += UInt64(taken)
       }
     }
+    while recentHead < recent.count, recent[recentHead].sequence <= sequence {
+      recentBytes -= recent[recentHead].payload.count
+      recentHead += 1
+    }
+    compactRecent()
     lastCommitted = sequence
     if readCursor.lastRead < sequence { readCursor.lastRead = sequence }
-    writeCommitted()
+    committedDirty = true
+    if now - committedWrittenAt >= Self.commitWriteInterval { writeCommitted(now: now) }
     removeFinishedSegments()
+  }
+
+  /// Records per rank in (low, high] when memory holds all of them.
+  private func recentRanks(after low: UInt64, through high: UInt64) -> [Int]? {
+    guard let first = recentFirst, first <= low + 1 else { return nil }
+    var counts = Array(repeating: 0, count: Int(Self.ranks))
+    var index = recentHead + Int(low + 1 - first)
+    while index < recent.count, recent[index].sequence <= high {
+      counts[Int(recent[index].rank)] += 1
+      index += 1
+    }
+    return counts
+  }
+
+  public static func monotonicNow() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+  }
+
+  private var recentFirst: UInt64? { recentHead < recent.count ? recent[recentHead].sequence : nil }
+
+  private func remember(_ record: Record) {
+    recent.append(record)
+    recentBytes += record.payload.count
+    while recentBytes > Self.recentLimit, recentHead < recent.count {
+      recentBytes -= recent[recentHead].payload.count
+      recentHead += 1
+    }
+    compactRecent()
+  }
+
+  private func compactRecent() {
+    if recentHead == recent.count {
+      recent.removeAll(keepingCapacity: true)
+      recentHead = 0
+    } else if recentHead > 4096, recentHead * 2 > recent.count {
+      recent.removeFirst(recentHead)
+      recentHead = 0
+    }
+  }
+
+  private func forgetNewest(_ count: Int) {
+    for _ in 0..<min(count, recent.count - recentHead) {
+      recentBytes -= recent.removeLast().payload.count
+    }
+  }
+
+  /// Forgets the records in memory (the segments were rewritten under them).
+  func forgetRecent() {
+    recent.removeAll()
+    recentHead = 0
+    recentBytes = 0
   }
 
   /// Makes appends durable when the sync interval has passed (the output's loop calls it).
@@ -199,8 +325,10 @@ public final class Spool {
   }
 
   public func sync() {
+    flushAppends()
     if let active { _ = fsync(active.rawValue) }
     unsyncedSince = nil
+    if committedDirty { writeCommitted(now: Self.monotonicNow()) }
   }
 
   // MARK: Files
@@ -221,9 +349,8 @@ public final class Spool {
 
   /// A short write (a full disk) is cut back off the segment so that the next append starts on a
   /// record boundary.
-  private func writeAll(_ bytes: [UInt8]) throws {
+  private func writeAll(_ bytes: [UInt8], truncatingTo before: Int64) throws {
     guard let active else { throw Errno.badFileDescriptor }
-    let before = segments[segments.count - 1].bytes
     do {
       let written = try bytes.withUnsafeBytes { buffer in try active.writeAll(buffer) }
       guard written == bytes.count else { throw Errno.noSpace }
@@ -274,7 +401,9 @@ public final class Spool {
     return result
   }
 
-  private func writeCommitted() {
+  private func writeCommitted(now: Int64) {
+    committedWrittenAt = now
+    committedDirty = false
     let path = directory.appending("committed")
     let temporary = directory.appending("committed.tmp")
     let text = Array("\(lastCommitted)\n".utf8)
@@ -283,7 +412,6 @@ public final class Spool {
         temporary, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
     else { return }
     _ = try? text.withUnsafeBytes { try descriptor.writeAll($0) }
-    _ = fsync(descriptor.rawValue)
     try? descriptor.close()
     _ = rename(temporary.string, path.string)
   }

@@ -49,6 +49,8 @@ extension Spool {
   /// uncommitted records of the lowest rank below `rank`, oldest segment first. False when only
   /// records of `rank` or higher are left: the arriving record is the one to drop.
   func makeRoom(for size: Int64, rank: UInt8) -> Bool {
+    guard bytes + size > configuration.maximumBytes else { return true }
+    flushAppends()
     while bytes + size > configuration.maximumBytes {
       let lowest = (0..<Int(rank)).first { candidate in segments.contains { $0.pendingByRank[candidate] > 0 } }
       guard let lowest else {
@@ -70,6 +72,7 @@ extension Spool {
   /// (temporary file, fsync, rename: a crash leaves the old segment or the new one, never half).
   private func rewriteSegment(at index: Int, dropping rank: UInt8?) {
     closeActive(ifAt: index)
+    forgetRecent()
     let segment = segments[index]
     guard let scanned = try? scan(segment.path) else {
       removeSegment(at: index)

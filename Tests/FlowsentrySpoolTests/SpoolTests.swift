@@ -20,6 +20,22 @@ import Testing
 
   func remove() { try? FileManager.default.removeItem(atPath: directory.string) }
 
+  /// The check value and RFC 3720's (iSCSI, appendix B.4) test vectors.
+  @Test(
+    arguments: [
+      (Array("123456789".utf8), UInt32(0xE306_9283)), ([UInt8](repeating: 0, count: 32), UInt32(0x8A91_36AA)),
+      ([UInt8](repeating: 0xff, count: 32), UInt32(0x62A8_AB43)), ((0..<32).map { UInt8($0) }, UInt32(0x46DD_794E)),
+    ] as [([UInt8], UInt32)])
+  func crc32cMatchesPublishedVectors(_ input: [UInt8], _ expected: UInt32) {
+    var crc = CRC32C()
+    input.withUnsafeBytes { crc.update($0) }
+    #expect(crc.value == expected)
+    var split = CRC32C()
+    input.prefix(5).withUnsafeBytes { split.update($0) }
+    input.dropFirst(5).withUnsafeBytes { split.update($0) }
+    #expect(split.value == expected)
+  }
+
   @Test func whatIsNotCommittedSurvivesAReopenInOrder() throws {
     defer { remove() }
     do {

@@ -1,0 +1,148 @@
+import FlowsentryCore
+import FlowsentryForwarding
+import FlowsentryOutput
+import FlowsentryPipeline
+import FlowsentryRules
+import FlowsentrySpool
+import Foundation
+import SystemPackage
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A receiver on loopback that reads and discards everything (the cheapest possible SIEM), so that
+/// the figure is the sender's: framing, spool, TCP, acknowledgement tracking.
+final class DiscardingReceiver: @unchecked Sendable {
+  let port: UInt16
+  private let listener: Int32
+
+  init() {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    self.listener = listener
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        _ = bind(listener, $0, length)
+        _ = getsockname(listener, $0, &length)
+      }
+    }
+    _ = listen(listener, 16)
+    port = UInt16(bigEndian: address.sin_port)
+    Thread { [listener] in
+      while true {
+        let connection = accept(listener, nil, nil)
+        guard connection >= 0 else { return }
+        Thread {
+          var buffer = [UInt8](repeating: 0, count: 1 << 16)
+          while buffer.withUnsafeMutableBytes({ read(connection, $0.baseAddress, $0.count) }) > 0 {}
+          close(connection)
+        }.start()
+      }
+    }.start()
+  }
+}
+
+/// Spool appends, alerts delivered over TCP syslog, and detection with an output's receiver down
+/// against up, side by side in one run.
+func forwardingBenchmarks(records: [CapturedRecord], rulesDirectory: String) {
+  let root = FileManager.default.temporaryDirectory.appendingPathComponent("flowsentry-bench-spool-\(getpid())").path
+  defer { try? FileManager.default.removeItem(atPath: root) }
+  let context = EventJSON.Context(hostName: "bench-host")
+  let alert = Alert(
+    id: "0123456789abcdef", timestamp: 1_700_000_000_000_000_000, ruleID: "FS-NET-003", ruleName: "Bench rule",
+    severity: "high", tags: ["T1046"], message: "a benchmark alert", group: [(field: "remote", value: "198.51.100.7")],
+    count: 1, windowNanoseconds: nil, suppressed: 0,
+    events: [
+      .flow(
+        FlowEvent(
+          name: .netFlowTCPBegin, timestamp: 1_700_000_000_000_000_000, direction: .outgoing,
+          source: Endpoint(.v4(0x0a00_0001), 40_000), destination: Endpoint(.v4(0xc633_6407), 443)))
+    ], eventsLeftOut: 0)
+  var body: [UInt8] = []
+  AlertJSON.append(alert, context: context, to: &body)
+  let message = SyslogMessage(hostName: "bench-host", processID: getpid()).message(for: alert, body: body)
+
+  do {
+    var configuration = Spool.Configuration()
+    configuration.maximumBytes = 1 << 30
+    let spool = try Spool(directory: FilePath(root + "/appends"), configuration: configuration)
+    let count = 200_000
+    let start = nanoseconds()
+    for _ in 0..<count { spool.append(message, rank: 4, now: 0) }
+    spool.sync()
+    let seconds = Double(nanoseconds() - start) / 1e9
+    print(
+      "spool appends: \(rate(count, seconds)) records/s (\(message.count)-byte alerts, "
+        + "\(String(format: "%.0f", Double(count * message.count) / seconds / 1e6)) MB/s, one fsync at the end)")
+  } catch {
+    print("spool benchmark: \(error)")
+  }
+
+  let receiver = DiscardingReceiver()
+  func output(_ name: String, port: UInt16, events: Set<EventName> = []) throws -> ForwardingOutput {
+    var configuration = OutputConfiguration(name: name, kind: .syslogTCP, host: "127.0.0.1", port: port)
+    configuration.events = events
+    configuration.queueCapacity = 1 << 20
+    configuration.drainTimeoutMilliseconds = 100
+    return try ForwardingOutput(
+      configuration: configuration, spoolDirectory: FilePath(root + "/" + name), log: { _ in })
+  }
+
+  do {
+    let count = 200_000
+    let forwarding = try output("delivery", port: receiver.port)
+    forwarding.start()
+    let router = OutputRouter(outputs: [forwarding], context: context, processID: getpid())
+    let start = nanoseconds()
+    for _ in 0..<count { router.receive(alert) }
+    while forwarding.counters.delivered < count { usleep(1_000) }
+    let seconds = Double(nanoseconds() - start) / 1e9
+    forwarding.stop()
+    print(
+      "alerts delivered over TCP syslog (loopback receiver, acknowledged by its TCP): \(rate(count, seconds)) "
+        + "alerts/s (\(message.count + 5)-byte frames, encoded, spooled, sent, committed)")
+  } catch {
+    print("delivery benchmark: \(error)")
+  }
+
+  // Detection with flow logs forwarded: every flow event to one output, its receiver up, then down.
+  // Bound and never listening: every connection attempt is refused, as by a host whose SIEM is down.
+  let refusing = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  defer { close(refusing) }
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+  withUnsafeMutablePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+      _ = bind(refusing, $0, length)
+      _ = getsockname(refusing, $0, &length)
+    }
+  }
+  let downPort = UInt16(bigEndian: address.sin_port)
+  do {
+    var results: [String] = []
+    for (label, port) in [("receiver up", receiver.port), ("receiver down", downPort)] {
+      let forwarding = try output(
+        "detection-\(label.replacingOccurrences(of: " ", with: "-"))", port: port,
+        events: [.netFlowTCPBegin, .netFlowTCPEnd])
+      forwarding.start()
+      let pipeline = Pipeline(rules: try RuleLoader.load(paths: [rulesDirectory]))
+      let router = OutputRouter(outputs: [forwarding], context: context, processID: getpid())
+      let start = nanoseconds()
+      for record in records { pipeline.process(record, to: router) }
+      let seconds = Double(nanoseconds() - start) / 1e9
+      let counters = forwarding.counters
+      forwarding.stop()
+      results.append(
+        "\(label) \(rate(records.count, seconds)) records/s (queue drops \(counters.queueDropped))")
+    }
+    print("whole pipeline with every flow event forwarded over TCP syslog: " + results.joined(separator: ", "))
+  } catch {
+    print("detection benchmark: \(error)")
+  }
+}
