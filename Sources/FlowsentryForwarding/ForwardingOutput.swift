@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import FlowsentrySpool
 import Foundation
 import NIOSSL
@@ -22,6 +23,9 @@ public final class ForwardingOutput: @unchecked Sendable {
     public var resent: UInt64 = 0
     /// UDP messages cut to the datagram limit.
     public var truncated: UInt64 = 0
+    /// Records the receiver refused for good (HTTP 400/401/403/413, per-item 400), written to
+    /// `dead-letter.jsonl` in the output's spool directory.
+    public var deadLettered: UInt64 = 0
     public var spoolBytes: Int64 = 0
     public var spoolPending = 0
     public var spool = Spool.Counters()
@@ -51,6 +55,28 @@ public final class ForwardingOutput: @unchecked Sendable {
     self.spoolDirectory = spoolDirectory
     self.log = log
     tlsContext = configuration.kind == .syslogTLS ? try Self.makeTLSContext(configuration) : nil
+    if configuration.kind == .http || configuration.kind == .https {
+      let client = HTTPClient(
+        eventLoopGroupProvider: .singleton,
+        configuration: HTTPClient.Configuration(
+          tlsConfiguration: configuration.kind == .https ? try Self.makeTLSConfiguration(configuration) : nil,
+          timeout: .init(
+            connect: .milliseconds(Int64(configuration.connectTimeoutMilliseconds)),
+            read: .milliseconds(Int64(configuration.http.timeoutMilliseconds)))))
+      httpClient = client
+      do {
+        httpTransport = try HTTPTransport(
+          client: client, configuration: configuration,
+          deadLetters: DeadLetterFile(
+            path: spoolDirectory.appending("dead-letter.jsonl").string, output: configuration.name))
+      } catch {
+        try? client.syncShutdown()
+        throw .spool(configuration.name, error.description)
+      }
+    } else {
+      httpClient = nil
+      httpTransport = nil
+    }
     do {
       spool = try Spool(directory: spoolDirectory, configuration: configuration.spool)
     } catch {
@@ -60,6 +86,10 @@ public final class ForwardingOutput: @unchecked Sendable {
     shared.spoolBytes = spool.bytes
     shared.spoolPending = spool.pendingRecords
   }
+
+  private let httpClient: HTTPClient?
+  /// HTTP needs no connection of its own (the client pools them): one transport for the output's life.
+  private let httpTransport: HTTPTransport?
 
   // Owned by the output's thread once it runs.
   private let spool: Spool
@@ -105,6 +135,8 @@ public final class ForwardingOutput: @unchecked Sendable {
     defer { condition.unlock() }
     var snapshot = shared
     snapshot.queued = queue.count
+    // Dead letters leave the spool as delivered ones do, but they were not delivered.
+    snapshot.delivered -= min(snapshot.delivered, snapshot.deadLettered)
     return snapshot
   }
 
@@ -143,6 +175,7 @@ public final class ForwardingOutput: @unchecked Sendable {
     }
     spool.sync()
     publish()
+    try? httpClient?.syncShutdown()
     if spool.pendingRecords > 0 {
       log(
         "output \(configuration.name): \(spool.pendingRecords) records left in the spool (\(spoolDirectory)); "
@@ -169,19 +202,28 @@ public final class ForwardingOutput: @unchecked Sendable {
         highestSent = max(highestSent, records.last!.sequence)
         try transport.send(records)
       }
-      if let through = try transport.acknowledged() {
-        let before = spool.counters.committed
-        spool.commit(through: through)
-        local.delivered += spool.counters.committed - before
-      }
+      if let through = try transport.acknowledged() { commit(through: through) }
       if let udp = transport as? SyslogDatagramTransport { local.truncated = udp.truncated }
       failures = 0
     } catch {
+      if let through = transport.salvage() { commit(through: through) }
       disconnect(because: error, now: now)
+    }
+    if let http = transport as? HTTPTransport, http.deadLettered > local.deadLettered {
+      log(
+        "output \(configuration.name): \(http.deadLettered - local.deadLettered) records refused for good, see \(spoolDirectory)/dead-letter.jsonl"
+      )
+      local.deadLettered = http.deadLettered
     }
   }
 
   private var highestSent: UInt64 = 0
+
+  private func commit(through sequence: UInt64) {
+    let before = spool.counters.committed
+    spool.commit(through: sequence)
+    local.delivered += spool.counters.committed - before
+  }
 
   private func connect(now: UInt64) {
     let configuration = self.configuration
@@ -195,6 +237,8 @@ public final class ForwardingOutput: @unchecked Sendable {
         transport = try SyslogDatagramTransport(
           host: configuration.host, port: configuration.port, maximumSize: configuration.maximumDatagramBytes,
           timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+      case .http, .https:
+        transport = httpTransport
       }
       local.connections += 1
       spool.rewind()
@@ -216,7 +260,11 @@ public final class ForwardingOutput: @unchecked Sendable {
     local.lastError = text
     let exponent = min(failures - 1, 16)
     let ceiling = min(configuration.retryMaximumMilliseconds, configuration.retryInitialMilliseconds << exponent)
-    let delay = UInt64.random(in: UInt64(ceiling / 2)...UInt64(max(ceiling, 1)))
+    var delay = UInt64.random(in: UInt64(ceiling / 2)...UInt64(max(ceiling, 1)))
+    // A receiver that said when to come back is taken at its word (capped at the maximum delay).
+    if case .retryLater(_, let milliseconds?) = error {
+      delay = UInt64(min(milliseconds, configuration.retryMaximumMilliseconds))
+    }
     nextAttempt = now + delay * 1_000_000
   }
 
@@ -239,6 +287,18 @@ public final class ForwardingOutput: @unchecked Sendable {
   }
 
   private static func makeTLSContext(_ configuration: OutputConfiguration) throws(OutputError) -> NIOSSLContext {
+    do {
+      return try NIOSSLContext(configuration: try makeTLSConfiguration(configuration))
+    } catch let error as OutputError {
+      throw error
+    } catch {
+      throw .tls(configuration.name, "\(error)")
+    }
+  }
+
+  private static func makeTLSConfiguration(_ configuration: OutputConfiguration) throws(OutputError)
+    -> TLSConfiguration
+  {
     var tls = TLSConfiguration.makeClientConfiguration()
     do {
       if let ca = configuration.tls.caFile {
@@ -251,7 +311,7 @@ public final class ForwardingOutput: @unchecked Sendable {
         tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
       }
       if !configuration.tls.verify { tls.certificateVerification = .none }
-      return try NIOSSLContext(configuration: tls)
+      return tls
     } catch {
       throw .tls(configuration.name, "\(error)")
     }
@@ -261,11 +321,14 @@ public final class ForwardingOutput: @unchecked Sendable {
 public enum OutputError: Error, CustomStringConvertible, Equatable {
   case spool(String, String)
   case tls(String, String)
+  /// A secret could not be read; the text names where it was looked for, never its value.
+  case secret(String)
 
   public var description: String {
     switch self {
     case .spool(let name, let reason): return "output \(name): \(reason)"
     case .tls(let name, let reason): return "output \(name): TLS files: \(reason)"
+    case .secret(let reason): return reason
     }
   }
 }

@@ -1,6 +1,7 @@
 import FlowsentryCore
 import FlowsentryOutput
 import FlowsentrySpool
+import Foundation
 
 /// Everything one forwarding output is: where it sends, what, in which format, and its bounds.
 public struct OutputConfiguration: Sendable, Equatable {
@@ -8,6 +9,62 @@ public struct OutputConfiguration: Sendable, Equatable {
     case syslogTCP = "syslog+tcp"
     case syslogTLS = "syslog+tls"
     case syslogUDP = "syslog+udp"
+    case https
+    /// Plain HTTP, to a loopback receiver only (a local forwarder): nothing leaves the host in clear.
+    case http
+  }
+
+  /// What an HTTP output speaks.
+  public enum HTTPProfile: String, Sendable, CaseIterable {
+    /// Splunk HTTP Event Collector: `/services/collector/event`, `Authorization: Splunk TOKEN`.
+    case splunkHEC = "splunk-hec"
+    /// Elasticsearch `_bulk` with `create` and the alert id as `_id`: a resend is idempotent.
+    case elasticsearch
+    /// A JSON array (or NDJSON) of documents per request.
+    case webhook
+  }
+
+  /// Where a secret comes from: a file (its first line) or an environment variable; never the
+  /// command line, never a log.
+  public enum Secret: Sendable, Equatable {
+    case file(String)
+    case environment(String)
+
+    public func read() throws(OutputError) -> String {
+      switch self {
+      case .file(let path):
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+          throw .secret("cannot read the secret file \(path)")
+        }
+        let line = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        guard !line.isEmpty else { throw .secret("the secret file \(path) is empty") }
+        return line
+      case .environment(let name):
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+          throw .secret("the environment variable \(name) is not set")
+        }
+        return value
+      }
+    }
+  }
+
+  public struct HTTP: Sendable, Equatable {
+    public var profile = HTTPProfile.webhook
+    /// The URL path (`/services/collector/event` by default for HEC, `/INDEX/_bulk` for Elasticsearch).
+    public var path = "/"
+    /// Elasticsearch index (or data stream) the documents go to.
+    public var index = "flowsentry-alerts"
+    /// Webhook: NDJSON instead of a JSON array.
+    public var ndjson = false
+    /// HEC token, Elasticsearch API key, or `user:password` for basic authentication.
+    public var token: Secret?
+    public var apiKey: Secret?
+    public var basicAuthentication: Secret?
+    /// Extra request headers (`header=Name:Value`, repeatable).
+    public var headers: [String: String] = [:]
+    public var timeoutMilliseconds = 10_000
+    public var batchBytes = 4 << 20
+    public init() {}
   }
 
   public enum Format: String, Sendable, CaseIterable {
@@ -41,6 +98,7 @@ public struct OutputConfiguration: Sendable, Equatable {
   public var events: Set<EventName> = []
   public var facility: UInt8 = 16
   public var tls = TLS()
+  public var http = HTTP()
   /// Records per write burst, and the most sent and not yet acknowledged at a time.
   public var batchRecords = 256
   public var maximumInFlight = 4_096
@@ -63,10 +121,11 @@ public struct OutputConfiguration: Sendable, Equatable {
     self.port = port
   }
 
-  /// `syslog+tcp://host:port`, as `--output` takes it (options left out).
+  /// `syslog+tcp://host:port`, as `--output` takes it (options and secrets left out).
   public var address: String {
     let bracketed = host.contains(":") ? "[\(host)]" : host
-    return "\(kind.rawValue)://\(bracketed):\(port)"
+    let path = kind == .http || kind == .https ? http.path : ""
+    return "\(kind.rawValue)://\(bracketed):\(port)\(path)"
   }
 
   /// The spool's rank of an alert of this rule severity: events 0, info 1 … critical 5.

@@ -8,7 +8,7 @@ public final class OutputRouter: EventSink {
     var output: ForwardingOutput
     var events: Set<EventName>
     var format: OutputConfiguration.Format
-    var syslog: SyslogMessage
+    var framer: MessageFramer
   }
 
   private let routes: [Route]
@@ -19,8 +19,7 @@ public final class OutputRouter: EventSink {
     routes = outputs.map { output in
       Route(
         output: output, events: output.configuration.events, format: output.configuration.format,
-        syslog: SyslogMessage(
-          facility: output.configuration.facility, hostName: context.hostName, processID: processID))
+        framer: MessageFramer(configuration: output.configuration, hostName: context.hostName, processID: processID))
     }
   }
 
@@ -42,7 +41,7 @@ public final class OutputRouter: EventSink {
         case .cef: return Array(CEFMessage.line(for: event, context: context).utf8)
         }
       }
-      route.output.enqueue(route.syslog.message(for: event, body: body), rank: 0)
+      route.output.enqueue(route.framer.frame(event, body: body), rank: 0)
     }
   }
 
@@ -63,7 +62,7 @@ public final class OutputRouter: EventSink {
         case .cef: return Array(CEFMessage.line(for: alert, context: context).utf8)
         }
       }
-      route.output.enqueue(route.syslog.message(for: alert, body: body), rank: rank)
+      route.output.enqueue(route.framer.frame(alert, body: body), rank: rank)
     }
   }
 

@@ -5,7 +5,7 @@ import FlowsentryOutput
 /// keys as in a configuration file's `outputs:` list.
 public enum OutputSpecification {
   public static let defaultPorts: [OutputConfiguration.Kind: UInt16] = [
-    .syslogTCP: 514, .syslogTLS: 6514, .syslogUDP: 514,
+    .syslogTCP: 514, .syslogTLS: 6514, .syslogUDP: 514, .https: 443, .http: 80,
   ]
 
   /// Keys the short form takes, with what each sets.
@@ -23,23 +23,36 @@ public enum OutputSpecification {
     ("queue", "messages held in memory between the pipeline and the output"),
     ("spool_max_bytes", "the output's spool size; full, the lowest severity is dropped first"),
     ("max_datagram", "UDP: longer messages are cut (and counted)"),
+    ("profile", "HTTP: splunk-hec, elasticsearch or webhook"),
+    ("index", "Elasticsearch: the index or data stream (default flowsentry-alerts)"),
+    ("ndjson", "webhook: true sends NDJSON instead of a JSON array"),
+    ("token_file", "HEC token from a file (its first line)"),
+    ("token_env", "HEC token from an environment variable"),
+    ("api_key_file", "Elasticsearch API key from a file"),
+    ("api_key_env", "Elasticsearch API key from an environment variable"),
+    ("basic_auth_file", "user:password for basic authentication, from a file"),
+    ("basic_auth_env", "user:password for basic authentication, from an environment variable"),
+    ("header", "an extra request header, Name:Value (repeatable)"),
+    ("timeout_ms", "HTTP: the time a request may take"),
+    ("batch_bytes", "HTTP: bytes per request at most"),
   ]
 
   public static func parse(_ text: String) throws(OutputSpecificationError) -> OutputConfiguration {
     func fail(_ reason: String) -> OutputSpecificationError {
-      OutputSpecificationError(specification: text, reason: reason)
+      OutputSpecificationError(specification: redacted(text), reason: reason)
     }
     guard let schemeEnd = text.range(of: "://") else {
       throw fail("expected SCHEME://HOST:PORT, SCHEME one of \(OutputConfiguration.Kind.allCases.map(\.rawValue))")
     }
     let scheme = String(text[..<schemeEnd.lowerBound])
     guard let kind = OutputConfiguration.Kind(rawValue: scheme) else {
-      let planned = ["relp", "https", "http", "file"].contains(scheme) ? " (not available yet)" : ""
+      let planned = ["relp", "file"].contains(scheme) ? " (not available yet)" : ""
       throw fail("unknown output '\(scheme)'\(planned); known: \(OutputConfiguration.Kind.allCases.map(\.rawValue))")
     }
     let rest = text[schemeEnd.upperBound...]
     let authority = rest.prefix { $0 != "?" && $0 != "/" }
     let query = rest.drop { $0 != "?" }.dropFirst()
+    let path = rest.dropFirst(authority.count).prefix { $0 != "?" }
     var host: Substring
     var portText: Substring?
     if authority.hasPrefix("[") {
@@ -68,10 +81,32 @@ public enum OutputSpecification {
       guard parts.count == 2 else { throw fail("'\(pair)' is not KEY=VALUE") }
       try apply(String(parts[0]), String(parts[1]), to: &configuration, fail: fail)
     }
-    if kind != .syslogTLS,
-      configuration.tls != OutputConfiguration.TLS()
-    {
-      throw fail("TLS keys (ca, cert, key, server_name, tls_verify) apply to syslog+tls only")
+    let isHTTP = kind == .http || kind == .https
+    if isHTTP {
+      configuration.http.path = path.isEmpty ? "/" : String(path)
+      switch configuration.http.profile {
+      case .splunkHEC where configuration.http.path == "/": configuration.http.path = "/services/collector/event"
+      case .elasticsearch where configuration.http.path == "/":
+        configuration.http.path = "/\(configuration.http.index)/_bulk"
+      default: break
+      }
+      if kind == .http, !["127.0.0.1", "::1", "localhost"].contains(configuration.host),
+        !configuration.host.hasPrefix("127.")
+      {
+        throw fail("http:// is for a receiver on this host (loopback) only; use https://")
+      }
+    } else if !path.isEmpty, path != "/" {
+      throw fail("a syslog output has no path")
+    }
+    if kind != .syslogTLS, kind != .https, configuration.tls != OutputConfiguration.TLS() {
+      throw fail("TLS keys (ca, cert, key, server_name, tls_verify) apply to syslog+tls and https only")
+    }
+    if configuration.http.profile == .elasticsearch, configuration.format == .cef {
+      throw fail("Elasticsearch stores JSON documents: format json or ecs")
+    }
+    if !isHTTP, configuration.http != OutputConfiguration.HTTP() {
+      throw fail(
+        "HTTP keys (profile, index, ndjson, token_*, api_key_*, basic_auth_*, header, …) apply to http(s) only")
     }
     if (configuration.tls.certificateFile == nil) != (configuration.tls.keyFile == nil) {
       throw fail("mutual TLS needs both cert and key")
@@ -124,9 +159,49 @@ public enum OutputSpecification {
     case "queue": configuration.queueCapacity = try number(16...10_000_000)
     case "spool_max_bytes": configuration.spool.maximumBytes = Int64(try number(65_536...(1 << 40)))
     case "max_datagram": configuration.maximumDatagramBytes = try number(480...65_000)
+    case "profile":
+      guard let profile = OutputConfiguration.HTTPProfile(rawValue: value) else {
+        throw fail("unknown profile '\(value)'; known: \(OutputConfiguration.HTTPProfile.allCases.map(\.rawValue))")
+      }
+      configuration.http.profile = profile
+    case "index":
+      guard !value.isEmpty, !value.contains("/"), !value.contains(" ") else { throw fail("bad index name") }
+      configuration.http.index = value
+    case "ndjson":
+      guard value == "true" || value == "false" else { throw fail("ndjson takes true or false") }
+      configuration.http.ndjson = value == "true"
+    case "token_file": configuration.http.token = .file(value)
+    case "token_env": configuration.http.token = .environment(value)
+    case "api_key_file": configuration.http.apiKey = .file(value)
+    case "api_key_env": configuration.http.apiKey = .environment(value)
+    case "basic_auth_file": configuration.http.basicAuthentication = .file(value)
+    case "basic_auth_env": configuration.http.basicAuthentication = .environment(value)
+    case "token", "api_key", "basic_auth", "password":
+      throw fail("secrets are never taken on the command line: use \(key)_file or \(key)_env")
+    case "header":
+      guard let colon = value.firstIndex(of: ":"), colon != value.startIndex else {
+        throw fail("header takes Name:Value")
+      }
+      configuration.http.headers[String(value[..<colon])] = String(value[value.index(after: colon)...])
+    case "timeout_ms": configuration.http.timeoutMilliseconds = try number(100...600_000)
+    case "batch_bytes": configuration.http.batchBytes = try number(1_024...(64 << 20))
     default:
       throw fail("unknown key '\(key)'; known: \(keys.map(\.key).joined(separator: ", "))")
     }
+  }
+}
+
+extension OutputSpecification {
+  /// The spec with the values of secret-looking keys replaced, for error messages.
+  static func redacted(_ text: String) -> String {
+    guard let question = text.firstIndex(of: "?") else { return text }
+    let pairs = text[text.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map {
+      pair -> String in
+      let key = pair.prefix { $0 != "=" }
+      let secret = ["token", "api_key", "basic_auth", "password", "secret"].contains(String(key))
+      return secret ? "\(key)=…" : String(pair)
+    }
+    return text[...question] + pairs.joined(separator: "&")
   }
 }
 

@@ -140,10 +140,14 @@ public enum TransportError: Error, CustomStringConvertible, Equatable {
   case broken(String)
   /// The receiver refused the TLS handshake or its certificate did not verify.
   case tls(String)
+  /// The receiver asked to be left alone (HTTP 429, 503), for this long when it said (milliseconds).
+  case retryLater(String, Int?)
 
   public var description: String {
     switch self {
     case .unreachable(let text), .broken(let text): return text
+    case .retryLater(let text, let milliseconds):
+      return text + (milliseconds.map { " (retry after \($0) ms)" } ?? "")
     case .tls(let text): return "TLS: \(text)"
     }
   }

@@ -15,6 +15,12 @@ protocol Transport: AnyObject {
   func acknowledged() throws(TransportError) -> UInt64?
   /// Records sent and not acknowledged yet.
   var unacknowledged: Int { get }
+  /// After a failure: the highest sequence known delivered before it, to commit all the same.
+  func salvage() -> UInt64?
+}
+
+extension Transport {
+  func salvage() -> UInt64? { nil }
 }
 
 /// Syslog over TCP (RFC 6587 octet counting) or TLS (RFC 5425). A record counts as delivered once

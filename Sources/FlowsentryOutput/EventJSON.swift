@@ -337,3 +337,12 @@ public final class SecondPrefixCache {
     return cached
   }
 }
+
+/// A string as a JSON string literal, escaped as the event schema escapes them.
+public enum JSONText {
+  public static func quoted(_ text: String) -> [UInt8] {
+    var json = JSONBytes(bytes: [])
+    json.string(text)
+    return json.bytes
+  }
+}

@@ -11,9 +11,12 @@ struct OutputOptions: ParsableArguments {
     help: ArgumentHelp(
       """
       Where alerts go (repeatable): stdout, syslog+tcp://HOST[:PORT], syslog+tls://HOST[:PORT], \
-      syslog+udp://HOST[:PORT], with options as ?KEY=VALUE&… (name, format, events, facility, ca, cert, key, \
-      server_name, tls_verify, batch, queue, spool_max_bytes, max_datagram). Without it, stdout. Each \
-      network output has its own queue and disk spool and delivers through receiver outages and restarts.
+      syslog+udp://HOST[:PORT], https://HOST[:PORT][/PATH] (http:// to loopback) with \
+      profile=splunk-hec|elasticsearch|webhook; options as ?KEY=VALUE&… (name, format=json|ecs|cef, events, \
+      facility, ca, cert, key, server_name, tls_verify, batch, queue, spool_max_bytes, max_datagram, index, \
+      ndjson, token_file|token_env, api_key_file|api_key_env, basic_auth_file|basic_auth_env, header, \
+      timeout_ms, batch_bytes; see docs/FORWARDING.md). Without it, stdout. Each network output has its own \
+      queue and disk spool and delivers through receiver outages and restarts.
       """, valueName: "spec"))
   var outputs: [String] = []
 
@@ -41,7 +44,7 @@ struct OutputOptions: ParsableArguments {
   func startOutputs() throws -> [ForwardingOutput] {
     var started: [ForwardingOutput] = []
     for configuration in try forwarding() {
-      if configuration.kind == .syslogTLS, !configuration.tls.verify {
+      if configuration.kind == .syslogTLS || configuration.kind == .https, !configuration.tls.verify {
         standardError(
           "flowsentry: warning: output \(configuration.name): TLS certificate verification is OFF (tls_verify=false); "
             + "anyone on the path can read and forge what it sends")
@@ -75,6 +78,8 @@ extension ForwardingOutput {
       + "retries \(counters.retries), resent \(counters.resent), "
       + "dropped: queue full \(counters.queueDropped), spool full \(dropped.isEmpty ? "0" : dropped.joined(separator: ", ")), "
       + "failed appends \(counters.spool.failedAppends)"
+      + (configuration.kind == .http || configuration.kind == .https
+        ? ", dead-lettered \(counters.deadLettered)" : "")
       + (configuration.kind == .syslogUDP ? ", cut to datagram size \(counters.truncated)" : "")
   }
 
