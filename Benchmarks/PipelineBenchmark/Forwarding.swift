@@ -46,6 +46,55 @@ final class DiscardingReceiver: @unchecked Sendable {
   }
 }
 
+/// An HTTP/1.1 receiver on loopback that answers 200 to every POST, keeping the connection alive.
+final class AcceptingHTTPReceiver: @unchecked Sendable {
+  let port: UInt16
+
+  init() {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        _ = bind(listener, $0, length)
+        _ = getsockname(listener, $0, &length)
+      }
+    }
+    _ = listen(listener, 16)
+    port = UInt16(bigEndian: address.sin_port)
+    Thread {
+      while true {
+        let connection = accept(listener, nil, nil)
+        guard connection >= 0 else { return }
+        Thread { Self.serve(connection) }.start()
+      }
+    }.start()
+  }
+
+  private static func serve(_ connection: Int32) {
+    defer { close(connection) }
+    var pending: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    let answer = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".utf8)
+    while true {
+      let count = buffer.withUnsafeMutableBytes { read(connection, $0.baseAddress, $0.count) }
+      guard count > 0 else { return }
+      pending += buffer[0..<count]
+      while let end = pending.firstRange(of: Array("\r\n\r\n".utf8)) {
+        let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self).lowercased()
+        let length =
+          head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+          .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+        guard pending.count >= end.upperBound + length else { break }
+        pending.removeFirst(end.upperBound + length)
+        _ = answer.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+      }
+    }
+  }
+}
+
 /// Spool appends, alerts delivered over TCP syslog, and detection with an output's receiver down
 /// against up, side by side in one run.
 func forwardingBenchmarks(records: [CapturedRecord], rulesDirectory: String) {
@@ -107,6 +156,29 @@ func forwardingBenchmarks(records: [CapturedRecord], rulesDirectory: String) {
         + "alerts/s (\(message.count + 5)-byte frames, encoded, spooled, sent, committed)")
   } catch {
     print("delivery benchmark: \(error)")
+  }
+
+  do {
+    let count = 100_000
+    let http = AcceptingHTTPReceiver()
+    var configuration = OutputConfiguration(name: "webhook", kind: .http, host: "127.0.0.1", port: http.port)
+    configuration.http.path = "/hook"
+    configuration.queueCapacity = 1 << 20
+    configuration.batchRecords = 500
+    let forwarding = try ForwardingOutput(
+      configuration: configuration, spoolDirectory: FilePath(root + "/webhook"), log: { _ in })
+    forwarding.start()
+    let router = OutputRouter(outputs: [forwarding], context: context, processID: getpid())
+    let start = nanoseconds()
+    for _ in 0..<count { router.receive(alert) }
+    while forwarding.counters.delivered < count { usleep(1_000) }
+    let seconds = Double(nanoseconds() - start) / 1e9
+    forwarding.stop()
+    print(
+      "alerts delivered over HTTP (webhook, loopback receiver answering 200, batches of 500): "
+        + "\(rate(count, seconds)) alerts/s")
+  } catch {
+    print("HTTP delivery benchmark: \(error)")
   }
 
   // Detection with flow logs forwarded: every flow event to one output, its receiver up, then down.
