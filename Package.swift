@@ -84,6 +84,14 @@ let package = Package(
         .product(name: "SystemPackage", package: "swift-system"),
       ]
     ),
+    // The configuration file (and `config check/show`): every setting of a run, positioned errors.
+    .target(
+      name: "FlowsentryConfiguration",
+      dependencies: [
+        "FlowsentryCore", "FlowsentryCapture", "FlowsentryForwarding", "FlowsentryOutput", "FlowsentryPipeline",
+        .product(name: "Yams", package: "Yams"),
+      ]
+    ),
     // Packets from capture files: the Swift twin of the eBPF parser, and what a packet means for flows.
     .target(name: "FlowsentryPackets", dependencies: ["FlowsentryCore"]),
     // libpcap, imported by FlowsentryReplay only.
@@ -104,7 +112,7 @@ let package = Package(
       name: "flowsentry",
       dependencies: [
         "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules",
-        "FlowsentryOutput", "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryForwarding",
+        "FlowsentryOutput", "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryForwarding", "FlowsentryConfiguration",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "Logging", package: "swift-log"),
@@ -133,6 +141,10 @@ let package = Package(
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
     .testTarget(name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool"]),
+    .testTarget(
+      name: "FlowsentryConfigurationTests",
+      dependencies: ["FlowsentryConfiguration", "FlowsentryForwarding", "FlowsentryCore"]
+    ),
     .testTarget(
       name: "FlowsentryForwardingTests",
       dependencies: [

@@ -76,14 +76,26 @@ public enum OutputSpecification {
       name:
         "\(kind.rawValue.replacingOccurrences(of: "+", with: "-"))-\(host.replacingOccurrences(of: ":", with: "_"))-\(port)",
       kind: kind, host: String(host), port: port)
+    configuration.http.path = String(path)
     for pair in query.split(separator: "&") where !pair.isEmpty {
       let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
       guard parts.count == 2 else { throw fail("'\(pair)' is not KEY=VALUE") }
       try apply(String(parts[0]), String(parts[1]), to: &configuration, fail: fail)
     }
+    try finish(&configuration, fail: fail)
+    return configuration
+  }
+
+  /// What holds only for the whole output, once every key was applied: default paths, and the
+  /// keys that do not belong to its kind.
+  public static func finish(
+    _ configuration: inout OutputConfiguration, fail: (String) -> OutputSpecificationError
+  ) throws(OutputSpecificationError) {
+    let kind = configuration.kind
+    let path = configuration.http.path
     let isHTTP = kind == .http || kind == .https
     if isHTTP {
-      configuration.http.path = path.isEmpty ? "/" : String(path)
+      configuration.http.path = path.isEmpty ? "/" : path
       switch configuration.http.profile {
       case .splunkHEC where configuration.http.path == "/": configuration.http.path = "/services/collector/event"
       case .elasticsearch where configuration.http.path == "/":
@@ -104,14 +116,16 @@ public enum OutputSpecification {
     if configuration.http.profile == .elasticsearch, configuration.format == .cef {
       throw fail("Elasticsearch stores JSON documents: format json or ecs")
     }
-    if !isHTTP, configuration.http != OutputConfiguration.HTTP() {
+    var withoutPath = configuration.http
+    withoutPath.path = OutputConfiguration.HTTP().path
+    if !isHTTP, withoutPath != OutputConfiguration.HTTP() {
       throw fail(
         "HTTP keys (profile, index, ndjson, token_*, api_key_*, basic_auth_*, header, …) apply to http(s) only")
     }
     if (configuration.tls.certificateFile == nil) != (configuration.tls.keyFile == nil) {
       throw fail("mutual TLS needs both cert and key")
     }
-    return configuration
+    if !isHTTP { configuration.http.path = "" }
   }
 
   /// Sets one key (shared with the configuration file's loader, which reports positions).
@@ -177,7 +191,8 @@ public enum OutputSpecification {
     case "basic_auth_file": configuration.http.basicAuthentication = .file(value)
     case "basic_auth_env": configuration.http.basicAuthentication = .environment(value)
     case "token", "api_key", "basic_auth", "password":
-      throw fail("secrets are never taken on the command line: use \(key)_file or \(key)_env")
+      throw fail(
+        "secrets are never written out in the open (command line, configuration): use \(key)_file or \(key)_env")
     case "header":
       guard let colon = value.firstIndex(of: ":"), colon != value.startIndex else {
         throw fail("header takes Name:Value")
@@ -208,5 +223,11 @@ extension OutputSpecification {
 public struct OutputSpecificationError: Error, CustomStringConvertible {
   public var specification: String
   public var reason: String
+
+  public init(specification: String, reason: String) {
+    self.specification = specification
+    self.reason = reason
+  }
+
   public var description: String { "--output \(specification): \(reason)" }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowsentryCapture
+import FlowsentryConfiguration
 import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
@@ -37,8 +38,8 @@ struct MonitorCommand: AsyncParsableCommand {
   @OptionGroup var pipeline: PipelineOptions
   @OptionGroup var output: OutputOptions
 
-  @Option(help: "Kernel ring buffer size in bytes (a power of two).")
-  var ringBufferBytes: UInt32 = 8 << 20
+  @Option(help: "Kernel ring buffer size in bytes (a power of two; default 8 MiB).")
+  var ringBufferBytes: UInt32?
 
   @Option(
     help: """
@@ -53,14 +54,16 @@ struct MonitorCommand: AsyncParsableCommand {
   @Option(help: "With --record: files kept (FILE and FILE.1 … FILE.N-1).")
   var recordFiles = 5
 
-  @Option(help: "Print counters to stderr every N seconds (0: only on exit).")
-  var statsInterval = 0
+  @Option(help: "Print counters to stderr every N seconds (0, the default: only on exit).")
+  var statsInterval: Int?
 
   func validate() throws {
-    guard ringBufferBytes >= 4096, ringBufferBytes & (ringBufferBytes - 1) == 0 else {
-      throw ValidationError("--ring-buffer-bytes must be a power of two of at least 4096")
+    if let ringBufferBytes {
+      guard ringBufferBytes >= 4096, ringBufferBytes & (ringBufferBytes - 1) == 0 else {
+        throw ValidationError("--ring-buffer-bytes must be a power of two of at least 4096")
+      }
     }
-    guard statsInterval >= 0 else { throw ValidationError("--stats-interval must not be negative") }
+    if let statsInterval, statsInterval < 0 { throw ValidationError("--stats-interval must not be negative") }
     guard recordMaxBytes >= 4096 else { throw ValidationError("--record-max-bytes must be at least 4096") }
     guard (1...1000).contains(recordFiles) else { throw ValidationError("--record-files takes 1 to 1000") }
   }
@@ -69,16 +72,22 @@ struct MonitorCommand: AsyncParsableCommand {
     // A reader that goes away makes writes fail with EPIPE, counted and reported in the summary,
     // instead of killing the monitor before it can say what it lost.
     signal(SIGPIPE, SIG_IGN)
-    // Broken rules stop the monitor before anything is attached.
-    guard let rules = pipeline.loadRules() else {
+    // A broken configuration or broken rules stop the monitor before anything is attached.
+    guard var settings = pipeline.settings() else {
+      standardError("flowsentry: error: the configuration does not validate; not starting")
+      throw ExitCode.failure
+    }
+    output.apply(to: &settings)
+    if let cgroup { settings.cgroup = cgroup }
+    if let ringBufferBytes { settings.capture.ringBufferBytes = ringBufferBytes }
+    if let statsInterval { settings.statsIntervalSeconds = statsInterval }
+    guard let rules = PipelineOptions.loadRules(settings) else {
       standardError("flowsentry: error: the rules do not validate; not starting")
       throw ExitCode.failure
     }
     var logger = Logger(label: "flowsentry")
     logger.logLevel = common.verbose ? .debug : .warning
-    var captureConfiguration = CaptureSession.Configuration()
-    captureConfiguration.ringBufferBytes = ringBufferBytes
-    captureConfiguration.dnsPorts = pipeline.parsedDNSPorts ?? [53]
+    let captureConfiguration = settings.capture
     var recorder: RotatingFileEventSink?
     if let record {
       do {
@@ -93,17 +102,17 @@ struct MonitorCommand: AsyncParsableCommand {
     let session: CaptureSession
     let outputs: [ForwardingOutput]
     do {
-      outputs = try output.startOutputs()
-      session = try CaptureSession(cgroupPath: cgroup, configuration: captureConfiguration)
+      outputs = try OutputOptions.startOutputs(settings)
+      session = try CaptureSession(cgroupPath: settings.cgroup, configuration: captureConfiguration)
     } catch {
       standardError("flowsentry: error: \(error)")
       throw ExitCode.failure
     }
     let monitor = MonitorService(
-      session: session, selection: try pipeline.selection(), rules: rules,
-      ruleChain: MonitorService.RuleChain(builtIn: !pipeline.noDefaultRules, paths: pipeline.rulePaths),
-      configuration: pipeline.configuration, recorder: recorder, printsToStandardOutput: output.printsToStandardOutput,
-      outputs: outputs, statsIntervalSeconds: statsInterval, logger: logger)
+      session: session, selection: settings.effectiveEvents, rules: rules,
+      ruleChain: MonitorService.RuleChain(builtIn: settings.defaultRules, paths: settings.rulePaths),
+      configuration: settings.pipeline, recorder: recorder, printsToStandardOutput: settings.printsToStandardOutput,
+      outputs: outputs, statsIntervalSeconds: settings.statsIntervalSeconds, logger: logger)
     standardError(
       "flowsentry: monitoring cgroup \(session.cgroup.path) (id \(session.cgroup.id)); "
         + "programs \(session.programIDs.map(String.init).joined(separator: ",")); "

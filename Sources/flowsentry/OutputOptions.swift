@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowsentryConfiguration
 import FlowsentryForwarding
 import FlowsentryOutput
 import Foundation
@@ -20,8 +21,8 @@ struct OutputOptions: ParsableArguments {
       """, valueName: "spec"))
   var outputs: [String] = []
 
-  @Option(help: "Directory of the outputs' spools, one subdirectory per output.")
-  var spoolDir = "/var/lib/flowsentry/spool"
+  @Option(help: "Directory of the outputs' spools, one subdirectory per output (default /var/lib/flowsentry/spool).")
+  var spoolDir: String?
 
   func validate() throws {
     do { _ = try forwarding() } catch { throw ValidationError(error.description) }
@@ -31,26 +32,32 @@ struct OutputOptions: ParsableArguments {
     }
   }
 
-  /// Whether stdout prints events and alerts: by default, or when `stdout` is one of the outputs.
-  var printsToStandardOutput: Bool { outputs.isEmpty || outputs.contains("stdout") }
-
   func forwarding() throws(OutputSpecificationError) -> [OutputConfiguration] {
     var configurations: [OutputConfiguration] = []
     for spec in outputs where spec != "stdout" { configurations.append(try OutputSpecification.parse(spec)) }
     return configurations
   }
 
+  /// `--output` replaces the file's outputs (stdout prints only when listed); `--spool-dir` its directory.
+  func apply(to settings: inout SensorConfiguration) {
+    if !outputs.isEmpty {
+      settings.outputs = (try? forwarding()) ?? []
+      settings.printsToStandardOutput = outputs.contains("stdout")
+    }
+    if let spoolDir { settings.spoolDirectory = spoolDir }
+  }
+
   /// Opens every forwarding output (spools recovered, TLS files loaded) and starts its thread.
-  func startOutputs() throws -> [ForwardingOutput] {
+  static func startOutputs(_ settings: SensorConfiguration) throws -> [ForwardingOutput] {
     var started: [ForwardingOutput] = []
-    for configuration in try forwarding() {
+    for configuration in settings.outputs {
       if configuration.kind == .syslogTLS || configuration.kind == .https, !configuration.tls.verify {
         standardError(
           "flowsentry: warning: output \(configuration.name): TLS certificate verification is OFF (tls_verify=false); "
             + "anyone on the path can read and forge what it sends")
       }
       let output = try ForwardingOutput(
-        configuration: configuration, spoolDirectory: FilePath(spoolDir).appending(configuration.name),
+        configuration: configuration, spoolDirectory: FilePath(settings.spoolDirectory).appending(configuration.name),
         log: { standardError("flowsentry: " + $0) })
       let spool = output.counters
       if spool.spoolPending > 0 || spool.spool.damagedBytes > 0 {

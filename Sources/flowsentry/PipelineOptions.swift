@@ -1,12 +1,22 @@
 import ArgumentParser
+import FlowsentryConfiguration
 import FlowsentryCore
 import FlowsentryPipeline
 import FlowsentryRules
+import Foundation
 
-/// What `monitor` and `replay` both set: which events to print, the rule chain, and the stages' bounds.
+/// What `monitor` and `replay` both set: the configuration file, which events to print, the rule
+/// chain, and the stages' bounds. A flag given on the command line overrides the file; a flag not
+/// given leaves the file's value, or the stage's default.
 struct PipelineOptions: ParsableArguments {
   /// As many as the eBPF programs can watch (FS_DNS_PORTS_MAX); replay keeps the same bound.
   static let maximumDNSPorts = 8
+
+  @Option(
+    help: ArgumentHelp(
+      "Configuration file (YAML). Default: \(SensorConfiguration.defaultPath) when it exists. Flags override it.",
+      valueName: "file"))
+  var config: String?
 
   @Option(
     help: """
@@ -28,44 +38,65 @@ struct PipelineOptions: ParsableArguments {
   @Flag(help: "Do not load the built-in rules (start from /etc/flowsentry/rules.d and --rules only).")
   var noDefaultRules = false
 
-  @Option(help: "Open flows tracked at most; the least recently active is evicted (and counted) beyond it.")
-  var maxFlows = 262_144
+  @Option(help: "Open flows tracked at most (default 262144); the least recently active is evicted (and counted).")
+  var maxFlows: Int?
 
-  @Option(help: "Ports whose UDP and TCP payloads are DNS (answers from them, questions to them), comma-separated.")
-  var dnsPorts = "53"
+  @Option(help: "Ports whose UDP and TCP payloads are DNS (default 53), comma-separated.")
+  var dnsPorts: String?
 
-  @Option(help: "IP addresses the DNS cache names at most (least recently used evicted beyond it).")
-  var dnsCacheSize = 100_000
+  @Option(help: "IP addresses the DNS cache names at most (default 100000; least recently used evicted).")
+  var dnsCacheSize: Int?
 
   func validate() throws {
-    do { _ = try selection() } catch { throw ValidationError(error.description) }
-    guard maxFlows > 0 else { throw ValidationError("--max-flows must be positive") }
-    guard let ports = parsedDNSPorts, !ports.isEmpty, ports.count <= Self.maximumDNSPorts else {
-      throw ValidationError("--dns-ports takes 1 to \(Self.maximumDNSPorts) ports from 1 to 65535, comma-separated")
+    if events != nil { do { _ = try selectionFlag() } catch { throw ValidationError(error.description) } }
+    if let maxFlows, maxFlows <= 0 { throw ValidationError("--max-flows must be positive") }
+    if dnsPorts != nil {
+      guard let ports = parsedDNSPorts, !ports.isEmpty, ports.count <= Self.maximumDNSPorts else {
+        throw ValidationError("--dns-ports takes 1 to \(Self.maximumDNSPorts) ports from 1 to 65535, comma-separated")
+      }
     }
-    guard dnsCacheSize > 0 else { throw ValidationError("--dns-cache-size must be positive") }
+    if let dnsCacheSize, dnsCacheSize <= 0 { throw ValidationError("--dns-cache-size must be positive") }
   }
 
-  func selection() throws(EventSelectionError) -> Set<EventName> {
-    let text = events ?? (rulePaths.isEmpty ? "flows" : "none")
-    return text == "none" ? [] : try EventName.selection(from: text)
+  private func selectionFlag() throws(EventSelectionError) -> Set<EventName>? {
+    guard let events else { return nil }
+    return events == "none" ? [] : try EventName.selection(from: events)
   }
 
   var parsedDNSPorts: [UInt16]? {
+    guard let dnsPorts else { return nil }
     let ports = dnsPorts.split(separator: ",").map { UInt16($0.filter { $0 != " " }) }
     guard ports.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
     return ports.compactMap { $0 }
   }
 
-  var configuration: Pipeline.Configuration {
-    var configuration = Pipeline.Configuration()
-    configuration.flows.maximumOpenFlows = maxFlows
-    configuration.dns.cache.capacity = dnsCacheSize
-    return configuration
+  /// The file's settings (the named one, or the default path when it exists) with this command
+  /// line's flags over them; nil, every problem printed, when the file does not validate.
+  func settings() -> SensorConfiguration? {
+    var settings = SensorConfiguration()
+    let path =
+      config
+      ?? (FileManager.default.fileExists(atPath: SensorConfiguration.defaultPath)
+        ? SensorConfiguration.defaultPath : nil)
+    if let path {
+      do {
+        settings = try ConfigurationLoader.load(path: path)
+      } catch {
+        for diagnostic in error.diagnostics { standardError(diagnostic.description) }
+        return nil
+      }
+    }
+    if let selection = try? selectionFlag() { settings.events = selection }
+    if !rulePaths.isEmpty { settings.rulePaths = rulePaths }
+    if noDefaultRules { settings.defaultRules = false }
+    if let maxFlows { settings.pipeline.flows.maximumOpenFlows = maxFlows }
+    if let ports = parsedDNSPorts { settings.capture.dnsPorts = ports }
+    if let dnsCacheSize { settings.pipeline.dns.cache.capacity = dnsCacheSize }
+    return settings
   }
 
   /// The rule chain; nil (every problem printed) when it does not validate.
-  func loadRules() -> RuleSet? {
-    RulesCommand.load(rulePaths, builtIn: !noDefaultRules)
+  static func loadRules(_ settings: SensorConfiguration) -> RuleSet? {
+    RulesCommand.load(settings.rulePaths, builtIn: settings.defaultRules)
   }
 }

@@ -53,19 +53,24 @@ struct ReplayCommand: ParsableCommand {
 
   func run() throws {
     signal(SIGPIPE, SIG_IGN)
-    guard let rules = pipeline.loadRules() else {
+    guard var settings = pipeline.settings() else {
+      standardError("flowsentry: error: the configuration does not validate; not replaying")
+      throw ExitCode.failure
+    }
+    self.output.apply(to: &settings)
+    guard let rules = PipelineOptions.loadRules(settings) else {
       standardError("flowsentry: error: the rules do not validate; not replaying")
       throw ExitCode.failure
     }
     var observing = PacketObserver.Configuration()
     if let local, let networks = localNetworks(local) { observing.localNetworks = networks }
-    observing.dnsPorts = Set(pipeline.parsedDNSPorts ?? [53])
+    observing.dnsPorts = Set(settings.capture.dnsPorts)
     let replayer = Replayer(
-      pipeline: Pipeline(configuration: pipeline.configuration.validatingSegments, rules: rules),
+      pipeline: Pipeline(configuration: settings.pipeline.validatingSegments, rules: rules),
       observer: PacketObserver(configuration: observing))
     let outputs: [ForwardingOutput]
     do {
-      outputs = try self.output.startOutputs()
+      outputs = try OutputOptions.startOutputs(settings)
     } catch {
       standardError("flowsentry: error: \(error)")
       throw ExitCode.failure
@@ -73,8 +78,8 @@ struct ReplayCommand: ParsableCommand {
     let context = EventJSON.Context(hostName: hostName())
     let output = JSONLinesEventSink(context: context)
     var sinks: [any EventSink] = []
-    if self.output.printsToStandardOutput {
-      sinks.append(SelectingEventSink(selection: try pipeline.selection(), output))
+    if settings.printsToStandardOutput {
+      sinks.append(SelectingEventSink(selection: settings.effectiveEvents, output))
     }
     if !outputs.isEmpty { sinks.append(OutputRouter(outputs: outputs, context: context, processID: getpid())) }
     let sink = AlertCountingSink(MultiplexEventSink(sinks))

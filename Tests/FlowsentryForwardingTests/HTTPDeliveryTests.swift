@@ -181,7 +181,7 @@ final class HTTPReceiver {
       _ = try OutputSpecification.parse("https://siem.example?profile=splunk-hec&token=hunter2")
       Issue.record("a token on the command line was accepted")
     } catch {
-      #expect(error.description.contains("token_file or token_env"))
+      #expect(error.description.contains("use token_file or token_env"))
       #expect(!error.description.contains("hunter2"))
     }
     #expect(throws: OutputSpecificationError.self) { try OutputSpecification.parse("http://siem.example/hook") }

@@ -96,7 +96,7 @@ import Testing
     ("syslog+tcp://h?format=xml", "unknown format 'xml'"),
     ("syslog+tcp://h?facility=local9", "unknown facility"),
     ("syslog+tcp://h?events=bogus", "unknown event or set 'bogus'"),
-    ("syslog+tcp://h?ca=/c.pem", "apply to syslog+tls only"),
+    ("syslog+tcp://h?ca=/c.pem", "apply to syslog+tls and https only"),
     ("syslog+tls://h?cert=/c.pem", "needs both cert and key"),
     ("syslog+tls://h?tls_verify=maybe", "true or false"),
     ("syslog+tcp://h?batch=0", "batch takes 1 to"),

@@ -1,4 +1,4 @@
-/// A problem in a rule file, positioned so that an editor can jump to it.
+/// A problem in a rule or configuration file, positioned so that an editor can jump to it.
 public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
   public enum Severity: String, Sendable { case error, warning }
 
@@ -31,11 +31,4 @@ public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
     }
     return text
   }
-}
-
-/// Where a piece of a rule file sits, and how to point into a condition written there.
-struct SourceLocation: Sendable, Equatable {
-  var file: String
-  var line: Int
-  var column: Int
 }

@@ -1,0 +1,117 @@
+import FlowsentryCapture
+import FlowsentryCore
+import FlowsentryForwarding
+import FlowsentryOutput
+import FlowsentryPipeline
+
+/// Everything a sensor run is set up with, from the configuration file and then the command line.
+/// The defaults are the stages' own (`Pipeline.Configuration`, `CaptureSession.Configuration`),
+/// written once there.
+public struct SensorConfiguration: Sendable {
+  public static let defaultPath = "/etc/flowsentry/config.yaml"
+  public static let defaultSpoolDirectory = "/var/lib/flowsentry/spool"
+
+  /// monitor: the cgroup v2 directory watched; nil is the whole host.
+  public var cgroup: String?
+  /// Events printed on stdout; nil: `flows`, or none when rule paths are given.
+  public var events: Set<EventName>?
+  /// Rule files and directories after the built-in rules and /etc/flowsentry/rules.d.
+  public var rulePaths: [String] = []
+  public var defaultRules = true
+  public var pipeline = Pipeline.Configuration()
+  public var capture = CaptureSession.Configuration()
+  public var statsIntervalSeconds = 0
+  public var spoolDirectory = SensorConfiguration.defaultSpoolDirectory
+  /// Whether stdout is an output: by default, or when listed among `outputs`.
+  public var printsToStandardOutput = true
+  public var outputs: [OutputConfiguration] = []
+  /// Where the settings came from, for `config show`: the file, or nil for the defaults alone.
+  public var file: String?
+
+  public init() {}
+
+  /// The events stdout prints, once rule paths are known.
+  public var effectiveEvents: Set<EventName> {
+    events ?? (rulePaths.isEmpty ? [.netFlowTCPBegin, .netFlowTCPEnd] : [])
+  }
+
+  /// The effective settings as YAML that `--config` accepts (`flowsentry config show`).
+  public var yaml: String {
+    func quoted(_ text: String) -> String {
+      let plain = !text.isEmpty && text.allSatisfy { $0.isLetter || $0.isNumber || "/._-+:@".contains($0) }
+      guard !plain else { return text }
+      return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        + "\""
+    }
+    var lines = [
+      "# effective configuration"
+        + (file.map { " (from \($0) and the command line)" } ?? " (defaults and the command line)")
+    ]
+    lines.append("cgroup: " + (cgroup.map(quoted) ?? "null  # the whole host"))
+    lines.append(
+      "events: " + (effectiveEvents.isEmpty ? "none" : effectiveEvents.map(\.rawValue).sorted().joined(separator: ",")))
+    lines.append("default_rules: \(defaultRules)")
+    lines.append("rules: [" + rulePaths.map(quoted).joined(separator: ", ") + "]")
+    lines.append("max_flows: \(pipeline.flows.maximumOpenFlows)")
+    lines.append("dns:")
+    lines.append("  ports: [" + capture.dnsPorts.map(String.init).joined(separator: ", ") + "]")
+    lines.append("  cache_size: \(pipeline.dns.cache.capacity)")
+    lines.append("  pending_questions: \(pipeline.dns.pendingQuestions)")
+    lines.append("ring_buffer_bytes: \(capture.ringBufferBytes)")
+    lines.append("stats_interval: \(statsIntervalSeconds)")
+    lines.append("spool_dir: " + quoted(spoolDirectory))
+    lines.append("outputs:")
+    if printsToStandardOutput { lines.append("  - stdout") }
+    for output in outputs {
+      lines.append("  - url: " + quoted(output.address))
+      lines.append("    name: " + quoted(output.name))
+      lines.append("    format: \(output.format.rawValue)")
+      lines.append(
+        "    events: "
+          + (output.events.isEmpty ? "none" : output.events.map(\.rawValue).sorted().joined(separator: ",")))
+      if output.kind.rawValue.hasPrefix("syslog") {
+        let facility = SyslogFacility.name(output.facility)
+        lines.append("    facility: \(facility)")
+      }
+      if output.kind == .http || output.kind == .https {
+        lines.append("    profile: \(output.http.profile.rawValue)")
+        if output.http.profile == .elasticsearch { lines.append("    index: " + quoted(output.http.index)) }
+        if output.http.ndjson { lines.append("    ndjson: true") }
+        lines.append("    timeout_ms: \(output.http.timeoutMilliseconds)")
+        lines.append("    batch_bytes: \(output.http.batchBytes)")
+        if !output.http.headers.isEmpty {
+          lines.append("    headers:")
+          for (name, value) in output.http.headers.sorted(by: { $0.key < $1.key }) {
+            lines.append("      \(quoted(name)): \(quoted(value))")
+          }
+        }
+        // Secrets show where they come from, never their value.
+        for (key, secret) in [
+          ("token", output.http.token), ("api_key", output.http.apiKey),
+          ("basic_auth", output.http.basicAuthentication),
+        ] {
+          switch secret {
+          case .file(let path)?: lines.append("    \(key)_file: " + quoted(path))
+          case .environment(let name)?: lines.append("    \(key)_env: " + quoted(name))
+          case nil: break
+          }
+        }
+      }
+      if let ca = output.tls.caFile { lines.append("    ca: " + quoted(ca)) }
+      if let certificate = output.tls.certificateFile { lines.append("    cert: " + quoted(certificate)) }
+      if let key = output.tls.keyFile { lines.append("    key: " + quoted(key)) }
+      if let name = output.tls.serverName { lines.append("    server_name: " + quoted(name)) }
+      if !output.tls.verify { lines.append("    tls_verify: false") }
+      lines.append("    batch: \(output.batchRecords)")
+      lines.append("    queue: \(output.queueCapacity)")
+      lines.append("    spool_max_bytes: \(output.spool.maximumBytes)")
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+}
+
+enum SyslogFacility {
+  static func name(_ number: UInt8) -> String {
+    SyslogMessage.facilities.first { $0.value == number }?.key ?? String(number)
+  }
+}

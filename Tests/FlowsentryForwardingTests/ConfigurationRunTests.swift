@@ -1,0 +1,60 @@
+import FlowsentryTestSupport
+import Foundation
+import Testing
+
+/// A configuration file as an operator writes it, driving the command line tool.
+@Suite(.serialized) struct ConfigurationRunTests {
+  let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-config-\(UUID().uuidString)")
+
+  func write(_ text: String) throws -> String {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let path = directory.appendingPathComponent("config.yaml").path
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+  }
+
+  @Test func aBrokenConfigurationStopsTheSensorWithPositionedErrors() throws {
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = try write("max_flows: 0\noutputs:\n  - url: syslog+tcp://collector\n    facility: local99\n")
+    for command in [["monitor"], ["replay", shippedRules + "/captures/refused-storm.pcap"], ["config", "check"]] {
+      let run = try CommandLineRun(command == ["config", "check"] ? command + [path] : command + ["--config", path])
+      run.wait()
+      #expect(run.status == 1, "\(command)")
+      #expect(run.errors.contains("\(path):1:12: error: max_flows takes an integer"), "\(run.errors)")
+      #expect(run.errors.contains("\(path):4:5: error: unknown facility 'local99'"), "\(run.errors)")
+    }
+  }
+
+  @Test func theFileDrivesARunAndFlagsOverrideIt() throws {
+    guard Rsyslog.available() else { return }
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let receiver = try Rsyslog(.tcp)
+    try receiver.start()
+    let path = try write(
+      """
+      events: none
+      spool_dir: \(directory.appendingPathComponent("spool").path)
+      outputs:
+        - url: syslog+tcp://127.0.0.1:\(receiver.port)
+          name: siem
+          facility: local3
+
+      """)
+    let capture = shippedRules + "/captures/refused-storm.pcap"
+    let run = try CommandLineRun(["replay", "--config", path, capture])
+    run.wait()
+    #expect(run.status == 0, "\(run.errors)")
+    let messages = receiver.waitForMessages(2)
+    #expect(messages.compactMap { $0["msgid"] as? String }.sorted() == ["FS-NET-001", "FS-NET-004"])
+    #expect(messages.allSatisfy { ($0["pri"] as? String).flatMap(Int.init).map { $0 / 8 } == 19 })
+    #expect(run.errors.contains("output siem (syslog+tcp://127.0.0.1:\(receiver.port)): delivered 2"), "\(run.errors)")
+
+    // A flag over the file: no built-in rules, so nothing more arrives.
+    let overridden = try CommandLineRun(["replay", "--config", path, "--no-default-rules", capture])
+    overridden.wait()
+    #expect(overridden.status == 0)
+    #expect(overridden.errors.contains("delivered 0"), "\(overridden.errors)")
+    usleep(300_000)
+    #expect(receiver.messages().count == 2)
+  }
+}
