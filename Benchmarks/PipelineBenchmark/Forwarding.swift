@@ -95,6 +95,68 @@ final class AcceptingHTTPReceiver: @unchecked Sendable {
   }
 }
 
+/// A RELP receiver on loopback that answers `200 OK` to every frame (rsyslog's imrelp would also
+/// parse and store; this measures the sender).
+final class AnsweringRELPReceiver: @unchecked Sendable {
+  let port: UInt16
+
+  init() {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        _ = bind(listener, $0, length)
+        _ = getsockname(listener, $0, &length)
+      }
+    }
+    _ = listen(listener, 16)
+    port = UInt16(bigEndian: address.sin_port)
+    Thread {
+      while true {
+        let connection = accept(listener, nil, nil)
+        guard connection >= 0 else { return }
+        Thread { Self.serve(connection) }.start()
+      }
+    }.start()
+  }
+
+  private static func serve(_ connection: Int32) {
+    defer { close(connection) }
+    var pending: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+      let count = buffer.withUnsafeMutableBytes { read(connection, $0.baseAddress, $0.count) }
+      guard count > 0 else { return }
+      pending += buffer[0..<count]
+      var answers: [UInt8] = []
+      var start = 0
+      while true {
+        // TXNR SP COMMAND SP DATALEN [SP DATA] LF
+        let spaces = pending[start...].indices.lazy.filter { pending[$0] == UInt8(ascii: " ") }.prefix(2)
+        guard spaces.count == 2, let second = spaces.last, let first = spaces.first else { break }
+        guard
+          let lengthEnd = pending[(second + 1)...].firstIndex(where: {
+            $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n")
+          })
+        else { break }
+        let length = Int(String(decoding: pending[(second + 1)..<lengthEnd], as: UTF8.self)) ?? 0
+        let end = lengthEnd + (length > 0 ? 1 + length : 0)
+        guard end < pending.count else { break }
+        let transaction = String(decoding: pending[start..<first], as: UTF8.self)
+        let command = String(decoding: pending[(first + 1)..<second], as: UTF8.self)
+        let reply = command == "open" ? "200 OK\nrelp_version=0\ncommands=syslog" : "200 OK"
+        answers += Array("\(transaction) rsp \(reply.utf8.count) \(reply)\n".utf8)
+        start = end + 1
+      }
+      pending.removeFirst(start)
+      if !answers.isEmpty { _ = answers.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) } }
+    }
+  }
+}
+
 /// Spool appends, alerts delivered over TCP syslog, and detection with an output's receiver down
 /// against up, side by side in one run.
 func forwardingBenchmarks(records: [CapturedRecord], rulesDirectory: String) {
@@ -156,6 +218,25 @@ func forwardingBenchmarks(records: [CapturedRecord], rulesDirectory: String) {
         + "alerts/s (\(message.count + 5)-byte frames, encoded, spooled, sent, committed)")
   } catch {
     print("delivery benchmark: \(error)")
+  }
+
+  do {
+    let count = 200_000
+    let relp = AnsweringRELPReceiver()
+    var configuration = OutputConfiguration(name: "relp", kind: .relp, host: "127.0.0.1", port: relp.port)
+    configuration.queueCapacity = 1 << 20
+    let forwarding = try ForwardingOutput(
+      configuration: configuration, spoolDirectory: FilePath(root + "/relp"), log: { _ in })
+    forwarding.start()
+    let router = OutputRouter(outputs: [forwarding], context: context, processID: getpid())
+    let start = nanoseconds()
+    for _ in 0..<count { router.receive(alert) }
+    while forwarding.counters.delivered < count { usleep(1_000) }
+    let seconds = Double(nanoseconds() - start) / 1e9
+    forwarding.stop()
+    print("alerts delivered over RELP (loopback receiver answering each one): \(rate(count, seconds)) alerts/s")
+  } catch {
+    print("RELP delivery benchmark: \(error)")
   }
 
   do {

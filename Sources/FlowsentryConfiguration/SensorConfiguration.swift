@@ -69,7 +69,7 @@ public struct SensorConfiguration: Sendable {
       lines.append(
         "    events: "
           + (output.events.isEmpty ? "none" : output.events.map(\.rawValue).sorted().joined(separator: ",")))
-      if output.kind.rawValue.hasPrefix("syslog") {
+      if output.kind.rawValue.hasPrefix("syslog") || output.kind == .relp {
         let facility = SyslogFacility.name(output.facility)
         lines.append("    facility: \(facility)")
       }

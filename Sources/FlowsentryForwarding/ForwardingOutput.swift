@@ -237,6 +237,10 @@ public final class ForwardingOutput: @unchecked Sendable {
         transport = try SyslogDatagramTransport(
           host: configuration.host, port: configuration.port, maximumSize: configuration.maximumDatagramBytes,
           timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+      case .relp:
+        transport = try RELPTransport(
+          host: configuration.host, port: configuration.port,
+          timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
       case .http, .https:
         transport = httpTransport
       }

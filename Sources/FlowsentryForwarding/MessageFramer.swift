@@ -16,14 +16,14 @@ struct MessageFramer {
 
   func frame(_ alert: Alert, body: [UInt8]) -> [UInt8] {
     switch configuration.kind {
-    case .syslogTCP, .syslogTLS, .syslogUDP: return syslog.message(for: alert, body: body)
+    case .syslogTCP, .syslogTLS, .syslogUDP, .relp: return syslog.message(for: alert, body: body)
     case .http, .https: return http(body: body, time: alert.timestamp, id: alert.id, type: "alert")
     }
   }
 
   func frame(_ event: SensorEvent, body: [UInt8]) -> [UInt8] {
     switch configuration.kind {
-    case .syslogTCP, .syslogTLS, .syslogUDP: return syslog.message(for: event, body: body)
+    case .syslogTCP, .syslogTLS, .syslogUDP, .relp: return syslog.message(for: event, body: body)
     case .http, .https: return http(body: body, time: event.timestamp, id: nil, type: event.name.rawValue)
     }
   }

@@ -9,6 +9,8 @@ public struct OutputConfiguration: Sendable, Equatable {
     case syslogTCP = "syslog+tcp"
     case syslogTLS = "syslog+tls"
     case syslogUDP = "syslog+udp"
+    /// RFC 5424 messages over RELP: each one answered by the receiver's application.
+    case relp
     case https
     /// Plain HTTP, to a loopback receiver only (a local forwarder): nothing leaves the host in clear.
     case http

@@ -5,7 +5,7 @@ import FlowsentryOutput
 /// keys as in a configuration file's `outputs:` list.
 public enum OutputSpecification {
   public static let defaultPorts: [OutputConfiguration.Kind: UInt16] = [
-    .syslogTCP: 514, .syslogTLS: 6514, .syslogUDP: 514, .https: 443, .http: 80,
+    .syslogTCP: 514, .syslogTLS: 6514, .syslogUDP: 514, .relp: 20514, .https: 443, .http: 80,
   ]
 
   /// Keys the short form takes, with what each sets.
@@ -46,7 +46,7 @@ public enum OutputSpecification {
     }
     let scheme = String(text[..<schemeEnd.lowerBound])
     guard let kind = OutputConfiguration.Kind(rawValue: scheme) else {
-      let planned = ["relp", "file"].contains(scheme) ? " (not available yet)" : ""
+      let planned = ["file"].contains(scheme) ? " (not available yet)" : ""
       throw fail("unknown output '\(scheme)'\(planned); known: \(OutputConfiguration.Kind.allCases.map(\.rawValue))")
     }
     let rest = text[schemeEnd.upperBound...]

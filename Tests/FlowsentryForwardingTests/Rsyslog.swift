@@ -12,6 +12,7 @@ final class Rsyslog {
   enum Input {
     case tcp
     case udp
+    case relp
     /// TLS (RFC 5425) requiring a client certificate signed by the test's CA.
     case tls(TestCertificates)
   }
@@ -58,6 +59,9 @@ final class Rsyslog {
     case .udp:
       module = #"module(load="imudp")"#
       inputLine = #"input(type="imudp" port="\#(port)" address="127.0.0.1" ruleset="in")"#
+    case .relp:
+      module = #"module(load="imrelp")"#
+      inputLine = #"input(type="imrelp" port="\#(port)" address="127.0.0.1" ruleset="in")"#
     case .tls(let certificates):
       global +=
         #" defaultNetstreamDriver="gtls" defaultNetstreamDriverCAFile="\#(certificates.ca)""#
@@ -168,7 +172,7 @@ final class Rsyslog {
         }
       }
       return status != 0
-    case .tcp, .tls:
+    case .tcp, .tls, .relp:
       let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
       defer { close(descriptor) }
       var address = Self.loopback(port)

@@ -156,6 +156,32 @@ import Testing
     #expect(log.lines.contains { $0.contains("TLS") }, "\(log.lines)")
   }
 
+  @Test func relpDeliversEveryAlertIntactEachAnsweredByTheReceiver() throws {
+    guard Rsyslog.available() else { return }
+    defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
+    let receiver = try Rsyslog(.relp)
+    try receiver.start()
+    var configuration = configuration(.relp, port: receiver.port)
+    configuration.drainTimeoutMilliseconds = 500
+    let output = try output(configuration)
+    output.start()
+    let alerts = (0..<100).map { Self.alert($0) }
+    send(Array(alerts[..<60]), through: output)
+    #expect(receiver.waitForMessages(60).count == 60)
+    // The receiver dies; what it had not answered is sent again to the next one.
+    receiver.stop()
+    send(Array(alerts[60...]), through: output)
+    usleep(300_000)
+    #expect(output.counters.spoolPending == 40)
+    try receiver.start()
+    let messages = receiver.waitForMessages(100)
+    usleep(200_000)
+    output.stop()
+    try expectIntact(messages, alerts)
+    #expect(output.counters.delivered == 100)
+    #expect(output.counters.spoolPending == 0)
+  }
+
   @Test func udpSendsEachAlertAsOneDatagram() throws {
     guard Rsyslog.available() else { return }
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }

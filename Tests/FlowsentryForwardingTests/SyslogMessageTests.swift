@@ -88,7 +88,7 @@ import Testing
   @Test(arguments: [
     ("syslog+tcp//h", "expected SCHEME://"),
     ("kafka://h:1", "unknown output 'kafka'"),
-    ("relp://h:1", "not available yet"),
+    ("file:///tmp/x", "not available yet"),
     ("syslog+tcp://:514", "no host"),
     ("syslog+tcp://h:0", "not 1 to 65535"),
     ("syslog+tcp://h:99999", "not 1 to 65535"),
