@@ -198,8 +198,10 @@ public final class ForwardingOutput: @unchecked Sendable {
       while transport.unacknowledged < configuration.maximumInFlight {
         let records = spool.next(limit: configuration.batchRecords)
         guard !records.isEmpty else { break }
-        local.resent += UInt64(records.count { $0.sequence <= highestSent })
+        // Sent before (on a broken connection, or by a run that was killed): possibly duplicates.
+        local.resent += UInt64(records.count { $0.sequence <= max(highestSent, spool.previouslySent) })
         highestSent = max(highestSent, records.last!.sequence)
+        spool.markSent(through: highestSent)
         try transport.send(records)
       }
       if let through = try transport.acknowledged() { commit(through: through) }

@@ -53,6 +53,10 @@ public final class Spool {
   public let configuration: Configuration
   public private(set) var counters = Counters()
   public private(set) var lastCommitted: UInt64
+  /// The last record handed to a receiver before this run (from the state file): records up to it
+  /// that are sent again may already have been delivered.
+  public let previouslySent: UInt64
+  private var lastSent: UInt64
   public private(set) var nextSequence: UInt64
   /// The last error an append met, for the output's log (a full disk names itself here).
   public private(set) var lastAppendError: Errno?
@@ -101,7 +105,8 @@ public final class Spool {
     do { try Self.createDirectory(directory) } catch {
       throw SpoolError(directory: directory.string, reason: "\(error)")
     }
-    lastCommitted = Self.readCommitted(directory.appending("committed"))
+    (lastCommitted, previouslySent) = Self.readCommitted(directory.appending("committed"))
+    lastSent = previouslySent
     nextSequence = lastCommitted + 1
     readCursor = ReadCursor(lastRead: lastCommitted)
     recover()
@@ -406,7 +411,7 @@ public final class Spool {
     committedDirty = false
     let path = directory.appending("committed")
     let temporary = directory.appending("committed.tmp")
-    let text = Array("\(lastCommitted)\n".utf8)
+    let text = Array("\(lastCommitted) \(max(lastSent, lastCommitted))\n".utf8)
     guard
       let descriptor = try? FileDescriptor.open(
         temporary, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
@@ -416,9 +421,21 @@ public final class Spool {
     _ = rename(temporary.string, path.string)
   }
 
-  private static func readCommitted(_ path: FilePath) -> UInt64 {
-    guard let text = try? String(contentsOfFile: path.string, encoding: .utf8) else { return 0 }
-    return UInt64(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+  /// `COMMITTED SENT`: the last record the receiver accepted, and the last one handed to it.
+  private static func readCommitted(_ path: FilePath) -> (committed: UInt64, sent: UInt64) {
+    guard let text = try? String(contentsOfFile: path.string, encoding: .utf8) else { return (0, 0) }
+    let numbers = text.split(whereSeparator: \.isWhitespace).map { UInt64($0) }
+    guard let committed = numbers.first ?? nil else { return (0, 0) }
+    let sent = numbers.count > 1 ? (numbers[1] ?? committed) : committed
+    return (committed, max(sent, committed))
+  }
+
+  /// Records up to `sequence` are about to be handed to the receiver: noted on disk first, so that
+  /// after a crash the ones sent again are known as possible duplicates.
+  public func markSent(through sequence: UInt64) {
+    guard sequence > lastSent else { return }
+    lastSent = sequence
+    writeCommitted(now: Self.monotonicNow())
   }
 
   private static func createDirectory(_ path: FilePath) throws {

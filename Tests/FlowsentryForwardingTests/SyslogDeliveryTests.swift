@@ -310,6 +310,86 @@ extension SyslogDeliveryTests {
       Set(lines) == Set(alerts.map { CEFMessage.line(for: $0, context: EventJSON.Context(hostName: "sensor-1")) }))
   }
 
+  @Test func recordsInFlightWhenARunDiedAreSentAgainAndCountedAsPossibleDuplicates() throws {
+    guard Rsyslog.available() else { return }
+    defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
+    let receiver = try Rsyslog(.tcp)
+    try receiver.start()
+    let configuration = configuration(.syslogTCP, port: receiver.port)
+    let alerts = (0..<10).map { Self.alert($0) }
+    do {
+      // A run that appended ten records and had handed the first six to the receiver when it died.
+      let spool = try Spool(directory: spoolRoot.appending(configuration.name))
+      let syslog = SyslogMessage(facility: 16, hostName: "sensor-1", processID: 4242)
+      for alert in alerts {
+        var body: [UInt8] = []
+        AlertJSON.append(alert, context: EventJSON.Context(hostName: "sensor-1"), to: &body)
+        spool.append(syslog.message(for: alert, body: body), rank: 4, now: 0)
+      }
+      spool.markSent(through: 6)
+    }
+    let output = try output(configuration)
+    output.start()
+    let messages = receiver.waitForMessages(10)
+    usleep(200_000)
+    output.stop()
+    try expectIntact(messages, alerts)
+    #expect(output.counters.resent == 6)
+    #expect(output.counters.delivered == 10)
+  }
+
+  /// A spool on a 192 KiB tmpfs that fills up: the failed appends are counted and logged, the
+  /// output keeps running, and what reached the disk is delivered. Needs root (mount).
+  @Test func aFullDiskIsCountedNeverACrashOrAHang() throws {
+    guard Rsyslog.available() else { return }
+    guard geteuid() == 0 else {
+      if ProcessInfo.processInfo.environment["FLOWSENTRY_REQUIRE_BPF"] == "1" {
+        Issue.record("needs root to mount a small tmpfs")
+      }
+      return
+    }
+    let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("fs-full-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+    let mount = Process()
+    mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+    mount.arguments = ["-t", "tmpfs", "-o", "size=192k", "tmpfs", mountPoint]
+    try mount.run()
+    mount.waitUntilExit()
+    #expect(mount.terminationStatus == 0)
+    defer {
+      let unmount = Process()
+      unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+      unmount.arguments = [mountPoint]
+      try? unmount.run()
+      unmount.waitUntilExit()
+      try? FileManager.default.removeItem(atPath: mountPoint)
+    }
+    let port = Rsyslog.freePort()
+    var configuration = configuration(.syslogTCP, port: port)
+    configuration.drainTimeoutMilliseconds = 200
+    let log = Log()
+    let output = try ForwardingOutput(
+      configuration: configuration, spoolDirectory: FilePath(mountPoint).appending("siem"), log: { log.append($0) })
+    output.start()
+    let alerts = (0..<400).map { Self.alert($0) }
+    send(alerts, through: output)
+    usleep(500_000)
+    let full = output.counters
+    #expect(full.spool.failedAppends > 0)
+    #expect(full.spoolPending > 0)
+    #expect(full.spoolPending + Int(full.spool.failedAppends) + Int(full.queueDropped) == alerts.count)
+    #expect(log.lines.contains { $0.contains("spool append failed") && $0.contains("No space left") }, "\(log.lines)")
+    // The receiver comes back: every record that reached the disk is delivered.
+    let receiver = try Rsyslog(.tcp, port: port)
+    try receiver.start()
+    let messages = receiver.waitForMessages(full.spoolPending)
+    usleep(200_000)
+    output.stop()
+    #expect(messages.count == full.spoolPending)
+    #expect(output.counters.delivered == UInt64(full.spoolPending))
+    #expect(output.counters.spoolPending == 0)
+  }
+
   @Test func aSensorKilledWithSIGKILLDeliversItsSpoolAtTheNextStart() throws {
     guard Rsyslog.available() else { return }
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }

@@ -170,3 +170,20 @@ import Testing
     #expect(spool.counters.droppedFull[3] == 1)
   }
 }
+
+extension SpoolTests {
+  @Test func whatWasHandedToAReceiverIsRememberedAcrossAReopen() throws {
+    defer { remove() }
+    do {
+      let spool = try Spool(directory: directory)
+      for index in 1...8 { spool.append(payload(index), rank: 2, now: 0) }
+      _ = spool.next(limit: 5)
+      spool.markSent(through: 5)
+      spool.commit(through: 2)
+    }
+    let reopened = try Spool(directory: directory)
+    #expect(reopened.lastCommitted == 2)
+    #expect(reopened.previouslySent == 5)
+    #expect(reopened.next(limit: 100).map(\.sequence) == Array(3...8))
+  }
+}
