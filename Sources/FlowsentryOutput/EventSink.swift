@@ -81,6 +81,9 @@ public final class JSONLinesEventSink: EventSink {
     /// write(2) calls that failed (EPIPE, ENOSPC, EIO, …) or wrote nothing.
     public var failedWrites: UInt64 = 0
     public var bytesWritten: UInt64 = 0
+    /// Lines dropped because the reader of a background-written descriptor fell too far behind
+    /// (counted in the lost ones too).
+    public var droppedForSlowReader: UInt64 = 0
     public init(
       eventsWritten: UInt64 = 0, alertsWritten: UInt64 = 0, eventsLost: UInt64 = 0, alertsLost: UInt64 = 0,
       failedWrites: UInt64 = 0, bytesWritten: UInt64 = 0
@@ -96,18 +99,34 @@ public final class JSONLinesEventSink: EventSink {
 
   private let descriptor: Int32
   private let context: EventJSON.Context
+  /// When set, lines go out on a thread of their own (stdout of the monitor).
+  private let background: BackgroundWriter?
   private var buffer: [UInt8] = []
   /// Whether each buffered line is an alert, to count what was written or lost by kind.
   private var bufferedAlerts: [Bool] = []
   private let flushThreshold = 64 * 1024
   private let timeCache = SecondPrefixCache()
-  public private(set) var counters = Counters()
+  private var written = Counters()
+  public var counters: Counters {
+    guard let background else { return written }
+    return background.snapshot
+  }
   public var failedWrites: UInt64 { counters.failedWrites }
 
-  public init(descriptor: Int32 = 1, context: EventJSON.Context) {
+  /// With `backgroundCapacityBytes`, writes happen on a thread of their own and at most that many
+  /// bytes wait for a slow reader (beyond it, lines are dropped and counted); without it, on the
+  /// caller's thread at each flush.
+  public init(descriptor: Int32 = 1, context: EventJSON.Context, backgroundCapacityBytes: Int? = nil) {
     self.descriptor = descriptor
     self.context = context
+    background = backgroundCapacityBytes.map { BackgroundWriter(descriptor: descriptor, capacityBytes: $0) }
     buffer.reserveCapacity(flushThreshold * 2)
+  }
+
+  /// Flushes and, for a background writer, waits until everything was written (at exit).
+  public func finish() {
+    flush()
+    background?.finish()
   }
 
   public func receive(_ event: SensorEvent) {
@@ -127,9 +146,21 @@ public final class JSONLinesEventSink: EventSink {
   }
 
   public func flush() {
+    if let background {
+      background.submit(&buffer, &bufferedAlerts)
+      return
+    }
+    written.add(Self.write(buffer, alerts: bufferedAlerts, to: descriptor))
+    buffer.removeAll(keepingCapacity: true)
+    bufferedAlerts.removeAll(keepingCapacity: true)
+  }
+
+  /// Writes lines with write(2) until done or failed, and says what was printed and lost.
+  static func write(_ buffer: [UInt8], alerts bufferedAlerts: [Bool], to descriptor: Int32) -> Counters {
+    var counters = Counters()
     var offset = 0
     while offset < buffer.count {
-      let written = buffer[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+      let written = buffer[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
       if written < 0 && errno == EINTR { continue }
       if written <= 0 {
         counters.failedWrites += 1
@@ -148,9 +179,20 @@ public final class JSONLinesEventSink: EventSink {
       case (false, true): counters.alertsLost += 1
       }
     }
-    buffer.removeAll(keepingCapacity: true)
-    bufferedAlerts.removeAll(keepingCapacity: true)
+    return counters
   }
 
-  deinit { flush() }
+  deinit { finish() }
+}
+
+extension JSONLinesEventSink.Counters {
+  mutating func add(_ other: Self) {
+    eventsWritten += other.eventsWritten
+    alertsWritten += other.alertsWritten
+    eventsLost += other.eventsLost
+    alertsLost += other.alertsLost
+    failedWrites += other.failedWrites
+    bytesWritten += other.bytesWritten
+    droppedForSlowReader += other.droppedForSlowReader
+  }
 }

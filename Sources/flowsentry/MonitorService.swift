@@ -62,7 +62,9 @@ final class MonitorService: Service, @unchecked Sendable {
     let packets = try session.packets()
     let pipeline = Pipeline(configuration: configuration, rules: initialRules)
     let context = EventJSON.Context(hostName: hostName())
-    let output = JSONLinesEventSink(context: context)
+    // stdout is written on a thread of its own: a slow reader costs stdout (up to 64 MiB waiting,
+    // then dropped lines, counted), never the pipeline or the forwarding outputs.
+    let output = JSONLinesEventSink(context: context, backgroundCapacityBytes: 64 << 20)
     let printed = SelectingEventSink(selection: printsToStandardOutput ? selection : [], output)
     var others: [any EventSink] = []
     if let recorder { others.append(recorder) }
@@ -74,8 +76,13 @@ final class MonitorService: Service, @unchecked Sendable {
         packets, pipeline, MultiplexEventSink((printsToStandardOutput ? [printed] : []) + others), output)
     }
     session.stop()
-    // The pipeline has drained: each output now delivers or spools what it holds.
+    // The pipeline has drained: stdout writes what it holds, each output delivers or spools it.
+    // The pipeline task is done with the sink: handing it to the finishing thread is safe.
+    nonisolated(unsafe) let finishing = output
+    await runOffThePool { finishing.finish() }
     await ForwardingOutput.stopAll(outputs)
+    let written = output.counters
+    outputCounters.withLock { $0 = written }
   }
 
   /// The pipeline task: batches in, events and alerts out to `sink`, counters copied per batch.
@@ -143,7 +150,7 @@ final class MonitorService: Service, @unchecked Sendable {
     let seconds = String(format: "%.1f", Date().timeIntervalSince(startedAt))
     return "\(seconds)s: events printed \(output.eventsWritten), alerts printed \(output.alertsWritten) "
       + "(lost to failed writes: events \(output.eventsLost), alerts \(output.alertsLost), "
-      + "failed writes \(output.failedWrites)) "
+      + "failed writes \(output.failedWrites), dropped for a slow reader \(output.droppedForSlowReader)) "
       + (recorder.map { recorder in
         let recorded = recordCounters.withLock { $0 }
         return "(recorded to \(recorder.path): events \(recorded.written.eventsWritten), "

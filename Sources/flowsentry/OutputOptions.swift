@@ -94,12 +94,17 @@ extension ForwardingOutput {
   /// pool: stopping waits on the outputs' threads.
   static func stopAll(_ outputs: [ForwardingOutput]) async {
     guard !outputs.isEmpty else { return }
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-      let thread = Thread {
-        DispatchQueue.concurrentPerform(iterations: outputs.count) { outputs[$0].stop() }
-        continuation.resume()
-      }
-      thread.start()
-    }
+    await runOffThePool { DispatchQueue.concurrentPerform(iterations: outputs.count) { outputs[$0].stop() } }
+  }
+}
+
+/// Runs blocking work (waiting on writer threads) on a thread of its own, not on Swift's
+/// cooperative pool, and resumes when it is done.
+func runOffThePool(_ body: @escaping @Sendable () -> Void) async {
+  await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+    Thread {
+      body()
+      continuation.resume()
+    }.start()
   }
 }

@@ -151,4 +151,35 @@ import Testing
     #expect(working.counters.eventsWritten == 1 && working.counters.eventsLost == 0)
     #expect(working.counters.failedWrites == 0 && working.counters.bytesWritten > 0)
   }
+
+  @Test func aSlowReaderOfABackgroundWrittenDescriptorCostsDroppedLinesNeverAWait() throws {
+    var descriptors: [Int32] = [0, 0]
+    #expect(pipe(&descriptors) == 0)
+    defer { close(descriptors[0]) }
+    // Nobody reads yet: the pipe (64 KiB) fills, then the 256 KiB the writer may hold.
+    let sink = JSONLinesEventSink(descriptor: descriptors[1], context: context, backgroundCapacityBytes: 256 << 10)
+    let event = FlowEvent(
+      name: .netFlowTCPBegin, timestamp: 1, direction: .outgoing, source: client, destination: server)
+    let started = Date()
+    for _ in 0..<10_000 {
+      sink.receive(.flow(event))
+      sink.flush()
+    }
+    #expect(Date().timeIntervalSince(started) < 5)
+    let stalled = sink.counters
+    #expect(stalled.droppedForSlowReader > 0)
+    // The reader catches up; everything not dropped is written.
+    let readEnd = descriptors[0]
+    let reader = Thread {
+      var buffer = [UInt8](repeating: 0, count: 1 << 16)
+      while buffer.withUnsafeMutableBytes({ read(readEnd, $0.baseAddress, $0.count) }) > 0 {}
+    }
+    reader.start()
+    sink.finish()
+    close(descriptors[1])
+    let final = sink.counters
+    #expect(final.eventsWritten + final.eventsLost == 10_000)
+    #expect(final.eventsLost == final.droppedForSlowReader)
+    #expect(final.eventsWritten > 0)
+  }
 }
