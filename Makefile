@@ -12,7 +12,7 @@ SKELETON := Sources/CFlowsentryLibbpf/generated/flowsentry.skel.h
 BPF_SOURCES := $(wildcard bpf/*.bpf.c) $(wildcard bpf/include/*.h)
 ARGS ?=
 
-.PHONY: deps bpf build release run test format lint bench fuzz clean embed-rules
+.PHONY: deps bpf build release run test format lint bench fuzz clean embed-rules install
 
 deps:
 	@scripts/install-deps.sh
@@ -63,6 +63,16 @@ fuzz:
 	scripts/fuzz.sh dns $(FUZZ_SECONDS)
 	scripts/fuzz.sh rules $(FUZZ_SECONDS)
 	scripts/fuzz.sh packets $(FUZZ_SECONDS)
+
+# The sensor as a service: the binary (built-in rules inside), the example configuration (kept
+# when one exists), the rules.d directory, the systemd unit. DESTDIR stages it elsewhere.
+PREFIX ?= /usr/local
+install: release
+	install -D -m 0755 .build/release/flowsentry $(DESTDIR)$(PREFIX)/bin/flowsentry
+	install -d -m 0755 $(DESTDIR)/etc/flowsentry/rules.d
+	[ -e $(DESTDIR)/etc/flowsentry/config.yaml ] || install -m 0644 deploy/config.yaml $(DESTDIR)/etc/flowsentry/config.yaml
+	install -D -m 0644 deploy/flowsentry.service $(DESTDIR)/etc/systemd/system/flowsentry.service
+	@echo "installed; start it with: systemctl daemon-reload && systemctl enable --now flowsentry"
 
 clean:
 	rm -rf .build .build-fuzz $(SKELETON)

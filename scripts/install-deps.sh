@@ -14,6 +14,12 @@ packages=(
   rsyslog rsyslog-gnutls rsyslog-relp openssl   # a real syslog receiver (TCP, TLS, RELP) and test certificates
 )
 
+# Kubernetes' schemas, offline, for the DaemonSet test (PyPI, for the python3 first on PATH).
+if ! python3 -c "import kubernetes_validate" 2>/dev/null; then
+  echo "install-deps: installing kubernetes-validate (PyPI)" >&2
+  python3 -m pip install --quiet kubernetes-validate >/dev/null
+fi
+
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
