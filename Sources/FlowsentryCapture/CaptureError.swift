@@ -3,6 +3,10 @@ import SystemPackage
 /// Why capture could not start, worded for the operator who has to fix it.
 public enum CaptureError: Error, CustomStringConvertible, Sendable {
   case notPrivileged
+  /// Capabilities the process lacks, by name (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN).
+  case missingCapabilities([String])
+  /// The kernel publishes no BTF (/sys/kernel/btf/vmlinux): the programs' CO-RE reads need it.
+  case kernelBTFMissing
   case cgroupV2NotMounted
   case notACgroupV2Directory(path: String)
   case cannotOpenCgroup(path: String, Errno)
@@ -17,6 +21,13 @@ public enum CaptureError: Error, CustomStringConvertible, Sendable {
     switch self {
     case .notPrivileged:
       return "flowsentry needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON) to load eBPF programs; run it with sudo"
+    case .missingCapabilities(let names):
+      return "flowsentry lacks \(names.joined(separator: ", ")) (it needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, "
+        + "or root with them; CAP_SYS_ADMIN stands in for the first two); grant them, e.g. "
+        + "AmbientCapabilities= in its systemd unit or capabilities.add in its pod"
+    case .kernelBTFMissing:
+      return "the kernel publishes no BTF (/sys/kernel/btf/vmlinux is missing): flowsentry needs a kernel "
+        + "built with CONFIG_DEBUG_INFO_BTF=y, 5.15 or later"
     case .cgroupV2NotMounted:
       return "no cgroup v2 hierarchy is mounted (none in /proc/mounts); mount one, e.g. "
         + "`mount -t cgroup2 none /sys/fs/cgroup/unified`, or boot with systemd.unified_cgroup_hierarchy=1"

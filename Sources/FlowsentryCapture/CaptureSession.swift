@@ -66,7 +66,11 @@ public final class CaptureSession: @unchecked Sendable {
 
   /// Loads and attaches. `cgroupPath` nil means the root of the cgroup v2 mount: the whole host.
   public init(cgroupPath: String?, configuration: Configuration = Configuration()) throws(CaptureError) {
-    if geteuid() != 0 && !Self.hasBPFCapabilities() { throw .notPrivileged }
+    // Named before anything is loaded: root without the capabilities (a container, a hardened
+    // unit) fails the same way as a user without them.
+    let missing = Self.missingCapabilities()
+    if !missing.isEmpty { throw geteuid() == 0 || missing.count < 3 ? .missingCapabilities(missing) : .notPrivileged }
+    guard access("/sys/kernel/btf/vmlinux", R_OK) == 0 else { throw .kernelBTFMissing }
     self.cgroup = try CgroupDirectory.resolve(cgroupPath)
     self.configuration = configuration
     guard configuration.dnsPorts.count <= Self.maximumDNSPorts else {
@@ -185,11 +189,18 @@ public final class CaptureSession: @unchecked Sendable {
   }
 
   /// CAP_BPF (39) and CAP_NET_ADMIN (12) in the effective set, for non-root operators.
-  private static func hasBPFCapabilities() -> Bool {
+  /// The capabilities (of CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) missing from the effective set;
+  /// CAP_SYS_ADMIN stands in for the first two, as the kernel accepts it for them.
+  static func missingCapabilities() -> [String] {
     guard let status = try? readTextFile("/proc/self/status"),
       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
       let mask = UInt64(line.dropFirst("CapEff:".count).filter { !$0.isWhitespace }, radix: 16)
-    else { return false }
-    return mask & (1 << 39) != 0 && mask & (1 << 12) != 0
+    else { return ["CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN"] }
+    let systemAdministration = mask & (1 << 21) != 0
+    var missing: [String] = []
+    if mask & (1 << 39) == 0 && !systemAdministration { missing.append("CAP_BPF") }
+    if mask & (1 << 38) == 0 && !systemAdministration { missing.append("CAP_PERFMON") }
+    if mask & (1 << 12) == 0 { missing.append("CAP_NET_ADMIN") }
+    return missing
   }
 }

@@ -92,6 +92,22 @@ struct MonitorCommandTests {
     #expect(monitor.stderr.contains("flowsentry needs root"), "stderr was: \(monitor.stderr)")
   }
 
+  /// Root in a box that took capabilities away (a container, a hardened unit): the error names
+  /// exactly the ones missing, before anything is loaded.
+  @Test(arguments: [
+    ("-net_admin", ["CAP_NET_ADMIN"]), ("-bpf,-sys_admin", ["CAP_BPF"]),
+    ("-bpf,-perfmon,-sys_admin", ["CAP_BPF", "CAP_PERFMON"]),
+  ])
+  func namesTheCapabilitiesItLacks(dropped: String, named: [String]) async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let monitor = try MonitorProcess(
+      ["--bounding-set=\(dropped)", "--inh-caps=-all", MonitorProcess.binary, "monitor"],
+      executable: "/usr/bin/setpriv")
+    #expect(try await monitor.exitStatus() == 1)
+    #expect(
+      monitor.stderr.contains("flowsentry lacks \(named.joined(separator: ", ")) ("), "stderr was: \(monitor.stderr)")
+  }
+
   /// Program ids that `bpftool cgroup show` lists for a cgroup.
   func attachedPrograms(_ path: String) throws -> [String] {
     let output = try run("/usr/sbin/bpftool", ["cgroup", "show", path])
