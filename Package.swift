@@ -20,6 +20,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -92,6 +93,16 @@ let package = Package(
         .product(name: "Yams", package: "Yams"),
       ]
     ),
+    // /metrics: the sensor's counters in Prometheus' format (swift-prometheus), served with swift-nio.
+    .target(
+      name: "FlowsentryMetrics",
+      dependencies: [
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ]
+    ),
     // Packets from capture files: the Swift twin of the eBPF parser, and what a packet means for flows.
     .target(name: "FlowsentryPackets", dependencies: ["FlowsentryCore"]),
     // libpcap, imported by FlowsentryReplay only.
@@ -113,7 +124,9 @@ let package = Package(
       dependencies: [
         "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules",
         "FlowsentryOutput", "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryForwarding", "FlowsentryConfiguration",
+        "FlowsentryMetrics",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "SystemPackage", package: "swift-system"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -25,10 +25,23 @@ public struct SensorConfiguration: Sendable {
   /// Whether stdout is an output: by default, or when listed among `outputs`.
   public var printsToStandardOutput = true
   public var outputs: [OutputConfiguration] = []
+  /// monitor: where `/metrics` is served (`127.0.0.1:9464`); nil, not served.
+  public var metricsAddress: String?
   /// Where the settings came from, for `config show`: the file, or nil for the defaults alone.
   public var file: String?
 
   public init() {}
+
+  /// `HOST:PORT` or `[IPV6]:PORT` as a host and a port; nil when it is neither.
+  public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
+    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+      (0...65_535).contains(port)
+    else { return nil }
+    var host = String(text[..<colon])
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    guard !host.isEmpty else { return nil }
+    return (host, port)
+  }
 
   /// The events stdout prints, once rule paths are known.
   public var effectiveEvents: Set<EventName> {
@@ -60,6 +73,7 @@ public struct SensorConfiguration: Sendable {
     lines.append("ring_buffer_bytes: \(capture.ringBufferBytes)")
     lines.append("stats_interval: \(statsIntervalSeconds)")
     lines.append("spool_dir: " + quoted(spoolDirectory))
+    lines.append("metrics_address: " + (metricsAddress.map(quoted) ?? "null  # not served"))
     lines.append("outputs:")
     if printsToStandardOutput { lines.append("  - stdout") }
     for output in outputs {

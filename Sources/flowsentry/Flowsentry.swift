@@ -7,7 +7,10 @@ struct Flowsentry: AsyncParsableCommand {
     commandName: "flowsentry",
     abstract: "A host network security sensor: TCP flow events from eBPF, as JSON lines.",
     version: FlowsentryVersion.current,
-    subcommands: [MonitorCommand.self, ReplayCommand.self, RulesCommand.self, ConfigCommand.self, VersionCommand.self]
+    subcommands: [
+      MonitorCommand.self, ReplayCommand.self, RulesCommand.self, ConfigCommand.self, StatusCommand.self,
+      VersionCommand.self,
+    ]
   )
 }
 

@@ -54,6 +54,12 @@ struct MonitorCommand: AsyncParsableCommand {
   @Option(help: "With --record: files kept (FILE and FILE.1 … FILE.N-1).")
   var recordFiles = 5
 
+  @Option(
+    help: ArgumentHelp(
+      "Serve the counters for Prometheus at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464; off by default).",
+      valueName: "host:port"))
+  var metricsAddress: String?
+
   @Option(help: "Print counters to stderr every N seconds (0, the default: only on exit).")
   var statsInterval: Int?
 
@@ -64,6 +70,9 @@ struct MonitorCommand: AsyncParsableCommand {
       }
     }
     if let statsInterval, statsInterval < 0 { throw ValidationError("--stats-interval must not be negative") }
+    if let metricsAddress, SensorConfiguration.parseAddress(metricsAddress) == nil {
+      throw ValidationError("--metrics-address takes HOST:PORT, e.g. 127.0.0.1:9464")
+    }
     guard recordMaxBytes >= 4096 else { throw ValidationError("--record-max-bytes must be at least 4096") }
     guard (1...1000).contains(recordFiles) else { throw ValidationError("--record-files takes 1 to 1000") }
   }
@@ -81,6 +90,7 @@ struct MonitorCommand: AsyncParsableCommand {
     if let cgroup { settings.cgroup = cgroup }
     if let ringBufferBytes { settings.capture.ringBufferBytes = ringBufferBytes }
     if let statsInterval { settings.statsIntervalSeconds = statsInterval }
+    if let metricsAddress { settings.metricsAddress = metricsAddress }
     guard let rules = PipelineOptions.loadRules(settings) else {
       standardError("flowsentry: error: the rules do not validate; not starting")
       throw ExitCode.failure
@@ -112,7 +122,8 @@ struct MonitorCommand: AsyncParsableCommand {
       session: session, selection: settings.effectiveEvents, rules: rules,
       ruleChain: MonitorService.RuleChain(builtIn: settings.defaultRules, paths: settings.rulePaths),
       configuration: settings.pipeline, recorder: recorder, printsToStandardOutput: settings.printsToStandardOutput,
-      outputs: outputs, statsIntervalSeconds: settings.statsIntervalSeconds, logger: logger)
+      outputs: outputs, metricsAddress: settings.metricsAddress.flatMap(SensorConfiguration.parseAddress),
+      statsIntervalSeconds: settings.statsIntervalSeconds, logger: logger)
     standardError(
       "flowsentry: monitoring cgroup \(session.cgroup.path) (id \(session.cgroup.id)); "
         + "programs \(session.programIDs.map(String.init).joined(separator: ",")); "

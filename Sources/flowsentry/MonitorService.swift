@@ -3,6 +3,7 @@ import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryForwarding
+import FlowsentryMetrics
 import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryRules
@@ -40,12 +41,17 @@ final class MonitorService: Service, @unchecked Sendable {
   private let printsToStandardOutput: Bool
   /// The forwarding outputs, each on its own thread; stopped after the pipeline drained.
   private let outputs: [ForwardingOutput]
+  /// `--metrics-address`: where `/metrics` is served, when asked for.
+  private let metricsAddress: (host: String, port: Int)?
+  private let alertsByRule = Mutex<[String: Int]>([:])
 
   init(
     session: CaptureSession, selection: Set<EventName>, rules: RuleSet, ruleChain: RuleChain,
     configuration: Pipeline.Configuration, recorder: RotatingFileEventSink?, printsToStandardOutput: Bool,
-    outputs: [ForwardingOutput], statsIntervalSeconds: Int, logger: Logger
+    outputs: [ForwardingOutput], metricsAddress: (host: String, port: Int)?, statsIntervalSeconds: Int,
+    logger: Logger
   ) {
+    self.metricsAddress = metricsAddress
     self.printsToStandardOutput = printsToStandardOutput
     self.outputs = outputs
     self.recorder = recorder
@@ -58,7 +64,23 @@ final class MonitorService: Service, @unchecked Sendable {
     self.logger = logger
   }
 
+  /// The counters as metric samples, from the snapshots the pipeline task publishes.
+  func metricSamples() -> [MetricSample] {
+    MonitorMetrics(
+      pipeline: pipelineCounters.withLock { $0 }, capture: session.statistics, stdout: outputCounters.withLock { $0 },
+      alertsByRule: alertsByRule.withLock { $0 }, outputs: outputs
+    ).samples()
+  }
+
   func run() async throws {
+    var server: MetricsServer?
+    if let metricsAddress {
+      server = try MetricsServer(
+        host: metricsAddress.host, port: metricsAddress.port,
+        exporter: MetricsExporter { [self] in metricSamples() })
+      standardError("flowsentry: metrics on http://\(metricsAddress.host):\(server?.port ?? 0)/metrics")
+    }
+    defer { server?.stop() }
     let packets = try session.packets()
     let pipeline = Pipeline(configuration: configuration, rules: initialRules)
     let context = EventJSON.Context(hostName: hostName())
@@ -70,10 +92,11 @@ final class MonitorService: Service, @unchecked Sendable {
     if let recorder { others.append(recorder) }
     if !outputs.isEmpty { others.append(OutputRouter(outputs: outputs, context: context, processID: getpid())) }
     if others.isEmpty && printsToStandardOutput {
-      await consume(packets, pipeline, printed, output)
+      await consume(packets, pipeline, AlertCountingSink(printed), output)
     } else {
       await consume(
-        packets, pipeline, MultiplexEventSink((printsToStandardOutput ? [printed] : []) + others), output)
+        packets, pipeline,
+        AlertCountingSink(MultiplexEventSink((printsToStandardOutput ? [printed] : []) + others)), output)
     }
     session.stop()
     // The pipeline has drained: stdout writes what it holds, each output delivers or spools it.
@@ -86,8 +109,9 @@ final class MonitorService: Service, @unchecked Sendable {
   }
 
   /// The pipeline task: batches in, events and alerts out to `sink`, counters copied per batch.
-  private func consume<Sink: EventSink>(
-    _ packets: AsyncStream<[CapturedRecord]>, _ pipeline: Pipeline, _ sink: Sink, _ output: JSONLinesEventSink
+  private func consume<Inner: EventSink>(
+    _ packets: AsyncStream<[CapturedRecord]>, _ pipeline: Pipeline, _ sink: AlertCountingSink<Inner>,
+    _ output: JSONLinesEventSink
   ) async {
     await withTaskGroup(of: Void.self) { group in
       group.addTask { [self] in await reloadRulesOnHangup() }
@@ -108,6 +132,8 @@ final class MonitorService: Service, @unchecked Sendable {
           sink.flush()
           let counters = pipeline.counters
           pipelineCounters.withLock { $0 = counters }
+          let byRule = sink.alertsByRule
+          alertsByRule.withLock { $0 = byRule }
           let written = output.counters
           outputCounters.withLock { $0 = written }
           if let recorder {

@@ -108,6 +108,58 @@ struct MonitorCommandTests {
       monitor.stderr.contains("flowsentry lacks \(named.joined(separator: ", ")) ("), "stderr was: \(monitor.stderr)")
   }
 
+  /// `/metrics` scraped while connections are made: the counters move, drops stay 0, and `status`
+  /// reads them back for a person.
+  @Test func servesMetricsThatMoveWithTheTrafficAndStatusReadsThem() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let monitor = try MonitorProcess(
+      ["monitor", "--cgroup", cgroup.path, "--events", "none", "--metrics-address", "127.0.0.1:0"])
+    defer { monitor.kill() }
+    try await monitor.waitUntilAttached()
+    let announced = try #require(
+      monitor.stderr.split(separator: "\n").first { $0.contains("metrics on http://127.0.0.1:") })
+    let address = try #require(announced.split(separator: "http://").last?.split(separator: "/").first)
+    func scrape() throws -> MetricsLines {
+      MetricsLines(try run("/usr/bin/curl", ["-sf", "http://\(address)/metrics"]))
+    }
+    let before = try scrape()
+    #expect(before.value("flowsentry_events_total{event=\"net_flow_tcp_begin\"}") == 0)
+
+    let listener = try cgroup.withMembership { try TestSocket(.v4) }
+    try listener.bind("127.0.0.1")
+    try listener.listen()
+    for _ in 0..<5 {
+      let client = try cgroup.withMembership { try TestSocket(.v4) }
+      #expect(try client.connect(to: listener.localEndpoint) == 0)
+      let accepted = try listener.accept()
+      client.close()
+      accepted.readToEnd()
+      accepted.close()
+    }
+    var after = try scrape()
+    let deadline = ContinuousClock.now + .seconds(5)
+    while after.value("flowsentry_events_total{event=\"net_flow_tcp_end\"}") ?? 0 < 10 && ContinuousClock.now < deadline
+    {
+      try await Task.sleep(for: .milliseconds(100))
+      after = try scrape()
+    }
+    // Both ends of each connection are watched: two begins and two ends per connection.
+    #expect(after.value("flowsentry_events_total{event=\"net_flow_tcp_begin\"}") == 10)
+    #expect(after.value("flowsentry_events_total{event=\"net_flow_tcp_end\"}") == 10)
+    #expect(after.value("flowsentry_drops_total{where=\"ring_buffer\"}") == 0)
+    #expect(after.value("flowsentry_drops_total{where=\"queue\"}") == 0)
+    #expect((after.value("flowsentry_records_total") ?? 0) > (before.value("flowsentry_records_total") ?? 0))
+    #expect((after.value("process_resident_memory_bytes") ?? 0) > 1_000_000)
+
+    let status = try run(MonitorProcess.binary, ["status", "--metrics-address", String(address)])
+    #expect(status.contains("events: begin 10, end 10"), "\(status)")
+    #expect(status.contains("drops: ring buffer 0, queue 0"), "\(status)")
+    monitor.signal(SIGTERM)
+    #expect(try await monitor.exitStatus() == 0)
+  }
+
   /// Program ids that `bpftool cgroup show` lists for a cgroup.
   func attachedPrograms(_ path: String) throws -> [String] {
     let output = try run("/usr/sbin/bpftool", ["cgroup", "show", path])
@@ -185,4 +237,18 @@ final class MonitorProcess: @unchecked Sendable {
   func kill() {
     if process.isRunning { signal(SIGKILL) }
   }
+}
+
+/// Prometheus text lines by their series (`name{labels}`), for tests.
+struct MetricsLines {
+  let values: [String: Double]
+  init(_ text: String) {
+    var values: [String: Double] = [:]
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+      guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+      values[String(line[..<space])] = value
+    }
+    self.values = values
+  }
+  func value(_ series: String) -> Double? { values[series] }
 }
