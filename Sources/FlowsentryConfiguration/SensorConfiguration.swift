@@ -111,6 +111,10 @@ public struct SensorConfiguration: Sendable {
           }
         }
       }
+      if output.kind == .file {
+        lines.append("    max_bytes: \(output.fileMaximumBytes)")
+        lines.append("    keep: \(output.filesKept)")
+      }
       if let ca = output.tls.caFile { lines.append("    ca: " + quoted(ca)) }
       if let certificate = output.tls.certificateFile { lines.append("    cert: " + quoted(certificate)) }
       if let key = output.tls.keyFile { lines.append("    key: " + quoted(key)) }

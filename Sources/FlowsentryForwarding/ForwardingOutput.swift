@@ -245,6 +245,9 @@ public final class ForwardingOutput: @unchecked Sendable {
           timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
       case .http, .https:
         transport = httpTransport
+      case .file:
+        transport = try FileTransport(
+          path: configuration.host, maximumBytes: configuration.fileMaximumBytes, keep: configuration.filesKept)
       }
       local.connections += 1
       spool.rewind()

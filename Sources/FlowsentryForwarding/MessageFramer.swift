@@ -18,6 +18,7 @@ struct MessageFramer {
     switch configuration.kind {
     case .syslogTCP, .syslogTLS, .syslogUDP, .relp: return syslog.message(for: alert, body: body)
     case .http, .https: return http(body: body, time: alert.timestamp, id: alert.id, type: "alert")
+    case .file: return body
     }
   }
 
@@ -25,6 +26,7 @@ struct MessageFramer {
     switch configuration.kind {
     case .syslogTCP, .syslogTLS, .syslogUDP, .relp: return syslog.message(for: event, body: body)
     case .http, .https: return http(body: body, time: event.timestamp, id: nil, type: event.name.rawValue)
+    case .file: return body
     }
   }
 

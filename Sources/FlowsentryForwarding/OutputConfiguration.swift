@@ -11,6 +11,8 @@ public struct OutputConfiguration: Sendable, Equatable {
     case syslogUDP = "syslog+udp"
     /// RFC 5424 messages over RELP: each one answered by the receiver's application.
     case relp
+    /// Lines appended to a local file, rotated by size.
+    case file
     case https
     /// Plain HTTP, to a loopback receiver only (a local forwarder): nothing leaves the host in clear.
     case http
@@ -101,6 +103,9 @@ public struct OutputConfiguration: Sendable, Equatable {
   public var facility: UInt8 = 16
   public var tls = TLS()
   public var http = HTTP()
+  /// `file://` outputs: the file's size before it rotates, and how many files are kept.
+  public var fileMaximumBytes: Int64 = 100 << 20
+  public var filesKept = 5
   /// Records per write burst, and the most sent and not yet acknowledged at a time.
   public var batchRecords = 256
   public var maximumInFlight = 4_096
@@ -126,6 +131,7 @@ public struct OutputConfiguration: Sendable, Equatable {
   /// `syslog+tcp://host:port`, as `--output` takes it (options and secrets left out).
   public var address: String {
     let bracketed = host.contains(":") ? "[\(host)]" : host
+    if kind == .file { return "file://\(host)" }
     let path = kind == .http || kind == .https ? http.path : ""
     return "\(kind.rawValue)://\(bracketed):\(port)\(path)"
   }

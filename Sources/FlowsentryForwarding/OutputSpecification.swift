@@ -23,6 +23,8 @@ public enum OutputSpecification {
     ("queue", "messages held in memory between the pipeline and the output"),
     ("spool_max_bytes", "the output's spool size; full, the lowest severity is dropped first"),
     ("max_datagram", "UDP: longer messages are cut (and counted)"),
+    ("max_bytes", "file: the size at which the file rotates"),
+    ("keep", "file: how many files are kept (FILE, FILE.1, …)"),
     ("profile", "HTTP: splunk-hec, elasticsearch or webhook"),
     ("index", "Elasticsearch: the index or data stream (default flowsentry-alerts)"),
     ("ndjson", "webhook: true sends NDJSON instead of a JSON array"),
@@ -46,10 +48,26 @@ public enum OutputSpecification {
     }
     let scheme = String(text[..<schemeEnd.lowerBound])
     guard let kind = OutputConfiguration.Kind(rawValue: scheme) else {
-      let planned = ["file"].contains(scheme) ? " (not available yet)" : ""
+      let planned = ""
       throw fail("unknown output '\(scheme)'\(planned); known: \(OutputConfiguration.Kind.allCases.map(\.rawValue))")
     }
     let rest = text[schemeEnd.upperBound...]
+    if kind == .file {
+      // file:///var/log/flowsentry/alerts.jsonl — the path is all there is (the host kept it).
+      let path = String(rest.prefix { $0 != "?" })
+      guard path.hasPrefix("/"), path.count > 1, !path.hasSuffix("/") else {
+        throw fail("file:// takes an absolute file path, file:///var/log/flowsentry/alerts.jsonl")
+      }
+      var configuration = OutputConfiguration(
+        name: "file" + path.replacingOccurrences(of: "/", with: "-"), kind: .file, host: path, port: 0)
+      for pair in rest.drop(while: { $0 != "?" }).dropFirst().split(separator: "&") where !pair.isEmpty {
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw fail("'\(pair)' is not KEY=VALUE") }
+        try apply(String(parts[0]), String(parts[1]), to: &configuration, fail: fail)
+      }
+      try finish(&configuration, fail: fail)
+      return configuration
+    }
     let authority = rest.prefix { $0 != "?" && $0 != "/" }
     let query = rest.drop { $0 != "?" }.dropFirst()
     let path = rest.dropFirst(authority.count).prefix { $0 != "?" }
@@ -94,6 +112,12 @@ public enum OutputSpecification {
     let kind = configuration.kind
     let path = configuration.http.path
     let isHTTP = kind == .http || kind == .https
+    if kind != .file,
+      configuration.fileMaximumBytes != OutputConfiguration(name: "", kind: kind, host: "", port: 0).fileMaximumBytes
+        || configuration.filesKept != OutputConfiguration(name: "", kind: kind, host: "", port: 0).filesKept
+    {
+      throw fail("max_bytes and keep apply to file:// only")
+    }
     if isHTTP {
       configuration.http.path = path.isEmpty ? "/" : path
       switch configuration.http.profile {
@@ -107,7 +131,7 @@ public enum OutputSpecification {
       {
         throw fail("http:// is for a receiver on this host (loopback) only; use https://")
       }
-    } else if !path.isEmpty, path != "/" {
+    } else if kind != .file, !path.isEmpty, path != "/" {
       throw fail("a syslog output has no path")
     }
     if kind != .syslogTLS, kind != .https, configuration.tls != OutputConfiguration.TLS() {
@@ -173,6 +197,8 @@ public enum OutputSpecification {
     case "queue": configuration.queueCapacity = try number(16...10_000_000)
     case "spool_max_bytes": configuration.spool.maximumBytes = Int64(try number(65_536...(1 << 40)))
     case "max_datagram": configuration.maximumDatagramBytes = try number(480...65_000)
+    case "max_bytes": configuration.fileMaximumBytes = Int64(try number(4_096...(1 << 40)))
+    case "keep": configuration.filesKept = try number(1...1_000)
     case "profile":
       guard let profile = OutputConfiguration.HTTPProfile(rawValue: value) else {
         throw fail("unknown profile '\(value)'; known: \(OutputConfiguration.HTTPProfile.allCases.map(\.rawValue))")

@@ -12,7 +12,7 @@ struct OutputOptions: ParsableArguments {
     help: ArgumentHelp(
       """
       Where alerts go (repeatable): stdout, syslog+tcp://HOST[:PORT], syslog+tls://HOST[:PORT], \
-      syslog+udp://HOST[:PORT], relp://HOST[:PORT], https://HOST[:PORT][/PATH] (http:// to loopback) with \
+      syslog+udp://HOST[:PORT], relp://HOST[:PORT], file:///PATH, https://HOST[:PORT][/PATH] (http:// to loopback) with \
       profile=splunk-hec|elasticsearch|webhook; options as ?KEY=VALUE&… (name, format=json|ecs|cef, events, \
       facility, ca, cert, key, server_name, tls_verify, batch, queue, spool_max_bytes, max_datagram, index, \
       ndjson, token_file|token_env, api_key_file|api_key_env, basic_auth_file|basic_auth_env, header, \

@@ -390,6 +390,39 @@ extension SyslogDeliveryTests {
     #expect(output.counters.spoolPending == 0)
   }
 
+  @Test func aFileOutputWritesOneLinePerAlertAndRotatesBySize() throws {
+    defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-file-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = directory.appendingPathComponent("alerts.jsonl").path
+    var configuration = try OutputSpecification.parse("file://\(path)?max_bytes=8192&keep=3&format=ecs")
+    configuration.drainTimeoutMilliseconds = 2_000
+    let output = try output(configuration)
+    output.start()
+    let alerts = (0..<60).map { Self.alert($0) }
+    send(alerts, through: output)
+    let deadline = Date().addingTimeInterval(10)
+    while output.counters.delivered < 60 && Date() < deadline { usleep(20_000) }
+    output.stop()
+    #expect(output.counters.delivered == 60)
+    // Three files kept, each under the size, the oldest alerts rotated away.
+    let files = [path, path + ".1", path + ".2"]
+    #expect(files.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+    #expect(!FileManager.default.fileExists(atPath: path + ".3"))
+    var ids: [String] = []
+    for file in files.reversed() {
+      let text = try String(contentsOfFile: file, encoding: .utf8)
+      #expect(text.utf8.count <= 8192)
+      for line in text.split(separator: "\n") {
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        ids += [((document["event"] as? [String: Any])?["id"] as? String) ?? "?"]
+      }
+    }
+    #expect(ids.count > 3 && ids.count < 60)
+    #expect(ids == Array(alerts.map(\.id).suffix(ids.count)))
+  }
+
   @Test func aSensorKilledWithSIGKILLDeliversItsSpoolAtTheNextStart() throws {
     guard Rsyslog.available() else { return }
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }

@@ -88,7 +88,8 @@ import Testing
   @Test(arguments: [
     ("syslog+tcp//h", "expected SCHEME://"),
     ("kafka://h:1", "unknown output 'kafka'"),
-    ("file:///tmp/x", "not available yet"),
+    ("file://relative/x", "absolute file path"),
+    ("syslog+tcp://h?keep=3", "apply to file:// only"),
     ("syslog+tcp://:514", "no host"),
     ("syslog+tcp://h:0", "not 1 to 65535"),
     ("syslog+tcp://h:99999", "not 1 to 65535"),
