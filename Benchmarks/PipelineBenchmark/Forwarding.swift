@@ -11,46 +11,12 @@ import SystemPackage
   import Glibc
 #endif
 
-/// A receiver on loopback that reads and discards everything (the cheapest possible SIEM), so that
-/// the figure is the sender's: framing, spool, TCP, acknowledgement tracking.
-final class DiscardingReceiver: @unchecked Sendable {
-  let port: UInt16
-  private let listener: Int32
-
-  init() {
-    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    self.listener = listener
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        _ = bind(listener, $0, length)
-        _ = getsockname(listener, $0, &length)
-      }
-    }
-    _ = listen(listener, 16)
-    port = UInt16(bigEndian: address.sin_port)
-    Thread { [listener] in
-      while true {
-        let connection = accept(listener, nil, nil)
-        guard connection >= 0 else { return }
-        Thread {
-          var buffer = [UInt8](repeating: 0, count: 1 << 16)
-          while buffer.withUnsafeMutableBytes({ read(connection, $0.baseAddress, $0.count) }) > 0 {}
-          close(connection)
-        }.start()
-      }
-    }.start()
-  }
-}
-
-/// An HTTP/1.1 receiver on loopback that answers 200 to every POST, keeping the connection alive.
-final class AcceptingHTTPReceiver: @unchecked Sendable {
+/// A receiver on loopback, one thread per connection running `serve` on it: the benchmark's
+/// stand-ins for a SIEM, cheap enough that the figures are the sender's.
+final class LoopbackReceiver: @unchecked Sendable {
   let port: UInt16
 
-  init() {
+  init(serve: @escaping @Sendable (Int32) -> Void) {
     let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -68,13 +34,22 @@ final class AcceptingHTTPReceiver: @unchecked Sendable {
       while true {
         let connection = accept(listener, nil, nil)
         guard connection >= 0 else { return }
-        Thread { Self.serve(connection) }.start()
+        Thread {
+          serve(connection)
+          close(connection)
+        }.start()
       }
     }.start()
   }
 
-  private static func serve(_ connection: Int32) {
-    defer { close(connection) }
+  /// Reads and discards everything (a syslog receiver over TCP).
+  static func discard(_ connection: Int32) {
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while buffer.withUnsafeMutableBytes({ read(connection, $0.baseAddress, $0.count) }) > 0 {}
+  }
+
+  /// Answers 200 to every HTTP/1.1 request, keeping the connection alive.
+  static func answerHTTP(_ connection: Int32) {
     var pending: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     let answer = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".utf8)
@@ -93,38 +68,9 @@ final class AcceptingHTTPReceiver: @unchecked Sendable {
       }
     }
   }
-}
 
-/// A RELP receiver on loopback that answers `200 OK` to every frame (rsyslog's imrelp would also
-/// parse and store; this measures the sender).
-final class AnsweringRELPReceiver: @unchecked Sendable {
-  let port: UInt16
-
-  init() {
-    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        _ = bind(listener, $0, length)
-        _ = getsockname(listener, $0, &length)
-      }
-    }
-    _ = listen(listener, 16)
-    port = UInt16(bigEndian: address.sin_port)
-    Thread {
-      while true {
-        let connection = accept(listener, nil, nil)
-        guard connection >= 0 else { return }
-        Thread { Self.serve(connection) }.start()
-      }
-    }.start()
-  }
-
-  private static func serve(_ connection: Int32) {
-    defer { close(connection) }
+  /// Answers `200 OK` to every RELP frame (rsyslog's imrelp would also parse and store).
+  static func answerRELP(_ connection: Int32) {
     var pending: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     while true {
@@ -193,7 +139,7 @@ func forwardingBenchmarks(records: [CapturedRecord], rulesDirectory: String) {
     print("spool benchmark: \(error)")
   }
 
-  let receiver = DiscardingReceiver()
+  let receiver = LoopbackReceiver(serve: LoopbackReceiver.discard)
   func output(_ name: String, port: UInt16, events: Set<EventName> = []) throws -> ForwardingOutput {
     var configuration = OutputConfiguration(name: name, kind: .syslogTCP, host: "127.0.0.1", port: port)
     configuration.events = events
@@ -222,7 +168,7 @@ func forwardingBenchmarks(records: [CapturedRecord], rulesDirectory: String) {
 
   do {
     let count = 200_000
-    let relp = AnsweringRELPReceiver()
+    let relp = LoopbackReceiver(serve: LoopbackReceiver.answerRELP)
     var configuration = OutputConfiguration(name: "relp", kind: .relp, host: "127.0.0.1", port: relp.port)
     configuration.queueCapacity = 1 << 20
     let forwarding = try ForwardingOutput(
@@ -241,7 +187,7 @@ func forwardingBenchmarks(records: [CapturedRecord], rulesDirectory: String) {
 
   do {
     let count = 100_000
-    let http = AcceptingHTTPReceiver()
+    let http = LoopbackReceiver(serve: LoopbackReceiver.answerHTTP)
     var configuration = OutputConfiguration(name: "webhook", kind: .http, host: "127.0.0.1", port: http.port)
     configuration.http.path = "/hook"
     configuration.queueCapacity = 1 << 20

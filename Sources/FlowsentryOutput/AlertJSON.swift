@@ -1,6 +1,25 @@
 import FlowsentryCore
 
 /// Alerts as JSON lines (README.md, "Alert schema"), the events they carry in the event schema.
+extension JSONBytes {
+  /// The group's fields (the opening `{` written by the caller), then `count`, `window_ns` and
+  /// `suppressed`: what the native and the ECS alert share.
+  mutating func groupCountWindowSuppressed(_ alert: Alert) {
+    for (index, entry) in alert.group.enumerated() {
+      if index > 0 { raw(",") }
+      string(entry.field)
+      raw(":")
+      string(entry.value)
+    }
+    raw(#"},"count":"#)
+    integer(alert.count)
+    raw(#","window_ns":"#)
+    if let window = alert.windowNanoseconds { integer(window) } else { raw("null") }
+    raw(#","suppressed":"#)
+    integer(alert.suppressed)
+  }
+}
+
 public enum AlertJSON {
   public static func line(for alert: Alert, context: EventJSON.Context) -> String {
     var bytes: [UInt8] = []
@@ -29,18 +48,7 @@ public enum AlertJSON {
     json.raw(#"},"message":"#)
     json.string(alert.message)
     json.raw(#","group":{"#)
-    for (index, entry) in alert.group.enumerated() {
-      if index > 0 { json.raw(",") }
-      json.string(entry.field)
-      json.raw(":")
-      json.string(entry.value)
-    }
-    json.raw(#"},"count":"#)
-    json.integer(alert.count)
-    json.raw(#","window_ns":"#)
-    if let window = alert.windowNanoseconds { json.integer(window) } else { json.raw("null") }
-    json.raw(#","suppressed":"#)
-    json.integer(alert.suppressed)
+    json.groupCountWindowSuppressed(alert)
     json.raw(#","events":["#)
     bytes = json.bytes
     for (index, event) in alert.events.enumerated() {

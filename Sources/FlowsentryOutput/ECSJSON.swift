@@ -66,18 +66,7 @@ public enum ECSJSON {
     }.first
     if let flow { json.flowFields(flow, context: context) } else { json.hostField(context) }
     json.raw(#","flowsentry":{"alert":{"group":{"#)
-    for (index, entry) in alert.group.enumerated() {
-      if index > 0 { json.raw(",") }
-      json.string(entry.field)
-      json.raw(":")
-      json.string(entry.value)
-    }
-    json.raw(#"},"count":"#)
-    json.integer(alert.count)
-    json.raw(#","window_ns":"#)
-    if let window = alert.windowNanoseconds { json.integer(window) } else { json.raw("null") }
-    json.raw(#","suppressed":"#)
-    json.integer(alert.suppressed)
+    json.groupCountWindowSuppressed(alert)
     json.raw(#","events_left_out":"#)
     json.integer(alert.eventsLeftOut)
     json.raw(#"},"events":["#)

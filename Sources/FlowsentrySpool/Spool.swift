@@ -72,10 +72,10 @@ public final class Spool {
   /// The newest uncommitted records, consecutive by sequence: the output reads and commits them
   /// from memory while they are here (the usual case: it runs just behind the appends), from the
   /// segments once they fell out.
-  private var recent: [Record] = []
-  private var recentHead = 0
-  private var recentBytes = 0
-  private static let recentLimit = 16 << 20
+  var recent: [Record] = []
+  var recentHead = 0
+  var recentBytes = 0
+  static let recentLimit = 16 << 20
   /// The committed position reaches the disk at most this often, and at every sync: a crash
   /// resends what was acknowledged after it (duplicates, never loss).
   private static let commitWriteInterval: Int64 = 100_000_000
@@ -270,57 +270,10 @@ public final class Spool {
     removeFinishedSegments()
   }
 
-  /// Records per rank in (low, high] when memory holds all of them.
-  private func recentRanks(after low: UInt64, through high: UInt64) -> [Int]? {
-    guard let first = recentFirst, first <= low + 1 else { return nil }
-    var counts = Array(repeating: 0, count: Int(Self.ranks))
-    var index = recentHead + Int(low + 1 - first)
-    while index < recent.count, recent[index].sequence <= high {
-      counts[Int(recent[index].rank)] += 1
-      index += 1
-    }
-    return counts
-  }
-
   public static func monotonicNow() -> Int64 {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
-  }
-
-  private var recentFirst: UInt64? { recentHead < recent.count ? recent[recentHead].sequence : nil }
-
-  private func remember(_ record: Record) {
-    recent.append(record)
-    recentBytes += record.payload.count
-    while recentBytes > Self.recentLimit, recentHead < recent.count {
-      recentBytes -= recent[recentHead].payload.count
-      recentHead += 1
-    }
-    compactRecent()
-  }
-
-  private func compactRecent() {
-    if recentHead == recent.count {
-      recent.removeAll(keepingCapacity: true)
-      recentHead = 0
-    } else if recentHead > 4096, recentHead * 2 > recent.count {
-      recent.removeFirst(recentHead)
-      recentHead = 0
-    }
-  }
-
-  private func forgetNewest(_ count: Int) {
-    for _ in 0..<min(count, recent.count - recentHead) {
-      recentBytes -= recent.removeLast().payload.count
-    }
-  }
-
-  /// Forgets the records in memory (the segments were rewritten under them).
-  func forgetRecent() {
-    recent.removeAll()
-    recentHead = 0
-    recentBytes = 0
   }
 
   /// Makes appends durable when the sync interval has passed (the output's loop calls it).
@@ -365,47 +318,6 @@ public final class Spool {
     }
   }
 
-  struct Scan {
-    /// Good records and the offset each ends at.
-    var records: [(Record, Int64)] = []
-    /// Where the last whole frame (good or damaged) ends: what follows is a torn tail.
-    var goodEnd: Int64
-    /// Frames whose header held but whose checksum did not: skipped, the frames after them read.
-    var damagedRecords = 0
-    var fileSize: Int64
-  }
-
-  func scan(_ path: FilePath, from offset: Int64 = 0, readLimit: Int = .max) throws -> Scan {
-    let descriptor = try FileDescriptor.open(path, .readOnly)
-    defer { try? descriptor.close() }
-    let size = try descriptor.seek(offset: 0, from: .end)
-    guard size > offset else { return Scan(goodEnd: offset, fileSize: size) }
-    var contents = [UInt8](repeating: 0, count: Int(min(size - offset, Int64(readLimit))))
-    let read = try contents.withUnsafeMutableBytes { buffer in
-      try descriptor.read(fromAbsoluteOffset: offset, into: buffer)
-    }
-    let bytes = contents[0..<read]
-    var result = Scan(goodEnd: offset, fileSize: size)
-    var position = 0
-    while let header = SegmentFormat.header(bytes[position...]) {
-      let start = position + SegmentFormat.headerSize
-      let end = start + header.payloadLength
-      guard end <= bytes.count else { break }
-      let payload = bytes[start..<end]
-      position = end
-      result.goodEnd = offset + Int64(end)
-      guard SegmentFormat.checksum(sequence: header.sequence, rank: header.rank, payload: payload) == header.checksum,
-        header.rank < Self.ranks
-      else {
-        result.damagedRecords += 1
-        continue
-      }
-      result.records.append(
-        (Record(sequence: header.sequence, rank: header.rank, payload: Array(payload)), offset + Int64(end)))
-    }
-    return result
-  }
-
   private func writeCommitted(now: Int64) {
     committedWrittenAt = now
     committedDirty = false
@@ -421,35 +333,12 @@ public final class Spool {
     _ = rename(temporary.string, path.string)
   }
 
-  /// `COMMITTED SENT`: the last record the receiver accepted, and the last one handed to it.
-  private static func readCommitted(_ path: FilePath) -> (committed: UInt64, sent: UInt64) {
-    guard let text = try? String(contentsOfFile: path.string, encoding: .utf8) else { return (0, 0) }
-    let numbers = text.split(whereSeparator: \.isWhitespace).map { UInt64($0) }
-    guard let committed = numbers.first ?? nil else { return (0, 0) }
-    let sent = numbers.count > 1 ? (numbers[1] ?? committed) : committed
-    return (committed, max(sent, committed))
-  }
-
   /// Records up to `sequence` are about to be handed to the receiver: noted on disk first, so that
   /// after a crash the ones sent again are known as possible duplicates.
   public func markSent(through sequence: UInt64) {
     guard sequence > lastSent else { return }
     lastSent = sequence
     writeCommitted(now: Self.monotonicNow())
-  }
-
-  private static func createDirectory(_ path: FilePath) throws {
-    try FileManager.default.createDirectory(atPath: path.string, withIntermediateDirectories: true)
-    guard access(path.string, W_OK) == 0 else { throw Errno(rawValue: errno) }
-  }
-
-  func countPending(in segment: Segment, after low: UInt64, through high: UInt64) -> [Int] {
-    var counts = Array(repeating: 0, count: Int(Self.ranks))
-    guard let scanned = try? scan(segment.path) else { return counts }
-    for (record, _) in scanned.records where record.sequence > low && record.sequence <= high {
-      counts[Int(record.rank)] += 1
-    }
-    return counts
   }
 
   private func removeFinishedSegments() {
