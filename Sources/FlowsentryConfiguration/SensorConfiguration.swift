@@ -91,6 +91,7 @@ public struct SensorConfiguration: Sendable {
         lines.append("    profile: \(output.http.profile.rawValue)")
         if output.http.profile == .elasticsearch { lines.append("    index: " + quoted(output.http.index)) }
         if output.http.ndjson { lines.append("    ndjson: true") }
+        if output.http.gzip { lines.append("    gzip: true") }
         lines.append("    timeout_ms: \(output.http.timeoutMilliseconds)")
         lines.append("    batch_bytes: \(output.http.batchBytes)")
         if !output.http.headers.isEmpty {

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CompressNIO
 import FlowsentrySpool
 import Foundation
 import NIOCore
@@ -97,9 +98,19 @@ final class HTTPTransport: Transport {
         if record.payload.last != UInt8(ascii: "\n") { body.writeString("\n") }
       }
     }
+    var requestHeaders = headers
+    if configuration.http.gzip {
+      do {
+        body = try body.compress(with: .gzip())
+        requestHeaders.add(name: "Content-Encoding", value: "gzip")
+      } catch {
+        // Compression cannot fail on well-formed input; should it, the batch goes uncompressed.
+      }
+    }
     let response: HTTPClient.Response
     do {
-      let request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .byteBuffer(body))
+      let request = try HTTPClient.Request(
+        url: url, method: .POST, headers: requestHeaders, body: .byteBuffer(body))
       response = try client.execute(
         request: request, deadline: .now() + .milliseconds(Int64(configuration.http.timeoutMilliseconds))
       ).wait()

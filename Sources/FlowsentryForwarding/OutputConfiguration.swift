@@ -67,6 +67,8 @@ public struct OutputConfiguration: Sendable, Equatable {
     /// Extra request headers (`header=Name:Value`, repeatable).
     public var headers: [String: String] = [:]
     public var timeoutMilliseconds = 10_000
+    /// Request bodies gzip-compressed (`Content-Encoding: gzip`).
+    public var gzip = false
     public var batchBytes = 4 << 20
     public init() {}
   }

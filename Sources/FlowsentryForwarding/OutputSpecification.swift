@@ -36,6 +36,7 @@ public enum OutputSpecification {
     ("basic_auth_env", "user:password for basic authentication, from an environment variable"),
     ("header", "an extra request header, Name:Value (repeatable)"),
     ("timeout_ms", "HTTP: the time a request may take"),
+    ("gzip", "HTTP: true compresses request bodies (Content-Encoding: gzip)"),
     ("batch_bytes", "HTTP: bytes per request at most"),
   ]
 
@@ -225,6 +226,9 @@ public enum OutputSpecification {
       }
       configuration.http.headers[String(value[..<colon])] = String(value[value.index(after: colon)...])
     case "timeout_ms": configuration.http.timeoutMilliseconds = try number(100...600_000)
+    case "gzip":
+      guard value == "true" || value == "false" else { throw fail("gzip takes true or false") }
+      configuration.http.gzip = value == "true"
     case "batch_bytes": configuration.http.batchBytes = try number(1_024...(64 << 20))
     default:
       throw fail("unknown key '\(key)'; known: \(keys.map(\.key).joined(separator: ", "))")

@@ -104,7 +104,7 @@ final class HTTPReceiver {
     let receiver = try HTTPReceiver([
       "--unavailable-first", "3", "--throttle-next", "1", "--poison", "POISONED",
     ])
-    let output = try start("http://127.0.0.1:\(receiver.port)/hook?batch=8")
+    let output = try start("http://127.0.0.1:\(receiver.port)/hook?batch=8&gzip=true")
     var alerts = (0..<20).map { SyslogDeliveryTests.alert($0) }
     alerts[7].message = "a POISONED record"
     let started = Date()
@@ -118,6 +118,7 @@ final class HTTPReceiver {
     #expect(Set(ids).count == ids.count)
     let statuses = receiver.requests.compactMap { $0["status"] as? Int }
     #expect(Array(statuses.prefix(4)) == [503, 503, 503, 429])
+    #expect(receiver.requests.allSatisfy { $0["encoding"] as? String == "gzip" })
     #expect(statuses.contains(400))
     // Retry-After: 1 was honoured.
     #expect(Date().timeIntervalSince(started) >= 1)

@@ -4,6 +4,7 @@
 Answers as a SIEM would (a webhook, Splunk HEC, Elasticsearch _bulk), with outages, throttling and
 poisoned records on demand, and writes every document it accepted, one JSON line each."""
 import argparse
+import gzip
 import http.server
 import json
 import socketserver
@@ -63,13 +64,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
         with lock:
             state["requests"] += 1
             number = state["requests"]
             status, payload, headers, accepted = self.decide(number, body)
             with open(arguments.log, "a") as log:
                 log.write(json.dumps({"request": number, "status": status, "path": self.path,
-                                      "authorization": self.headers.get("Authorization")}) + "\n")
+                                      "authorization": self.headers.get("Authorization"),
+                                      "encoding": self.headers.get("Content-Encoding")}) + "\n")
             with open(arguments.out, "a") as out:
                 for document in accepted:
                     out.write(json.dumps(document) + "\n")
