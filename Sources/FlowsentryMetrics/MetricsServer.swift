@@ -8,7 +8,8 @@ public final class MetricsServer: Sendable {
   private let channel: any Channel
   public let port: Int
 
-  public init(host: String, port: Int, exporter: MetricsExporter) throws {
+  /// Binds and starts serving; awaits the bind rather than blocking a thread on it.
+  public init(host: String, port: Int, exporter: MetricsExporter) async throws {
     let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
@@ -17,12 +18,12 @@ public final class MetricsServer: Sendable {
           try channel.pipeline.syncOperations.addHandler(MetricsHandler(exporter: exporter))
         }
       }
-    channel = try bootstrap.bind(host: host, port: port).wait()
+    channel = try await bootstrap.bind(host: host, port: port).get()
     self.port = channel.localAddress?.port ?? port
   }
 
-  public func stop() {
-    try? channel.close().wait()
+  public func stop() async {
+    try? await channel.close().get()
   }
 }
 

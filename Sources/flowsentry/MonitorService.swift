@@ -75,12 +75,11 @@ final class MonitorService: Service, @unchecked Sendable {
   func run() async throws {
     var server: MetricsServer?
     if let metricsAddress {
-      server = try MetricsServer(
+      server = try await MetricsServer(
         host: metricsAddress.host, port: metricsAddress.port,
         exporter: MetricsExporter { [self] in metricSamples() })
       standardError("flowsentry: metrics on http://\(metricsAddress.host):\(server?.port ?? 0)/metrics")
     }
-    defer { server?.stop() }
     let packets = try session.packets()
     let pipeline = Pipeline(configuration: configuration, rules: initialRules)
     let context = EventJSON.Context(hostName: hostName())
@@ -106,6 +105,7 @@ final class MonitorService: Service, @unchecked Sendable {
     await ForwardingOutput.stopAll(outputs)
     let written = output.counters
     outputCounters.withLock { $0 = written }
+    await server?.stop()
   }
 
   /// The pipeline task: batches in, events and alerts out to `sink`, counters copied per batch.

@@ -118,6 +118,11 @@ struct MonitorCommandTests {
       ["monitor", "--cgroup", cgroup.path, "--events", "none", "--metrics-address", "127.0.0.1:0"])
     defer { monitor.kill() }
     try await monitor.waitUntilAttached()
+    // The endpoint is announced once it listens, just after the programs are attached.
+    let deadline = ContinuousClock.now + .seconds(5)
+    while !monitor.stderr.contains("metrics on http://") && ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(20))
+    }
     let announced = try #require(
       monitor.stderr.split(separator: "\n").first { $0.contains("metrics on http://127.0.0.1:") })
     let address = try #require(announced.split(separator: "http://").last?.split(separator: "/").first)
@@ -139,7 +144,7 @@ struct MonitorCommandTests {
       accepted.close()
     }
     var after = try scrape()
-    let deadline = ContinuousClock.now + .seconds(5)
+    let settled = ContinuousClock.now + .seconds(5)
     while after.value("flowsentry_events_total{event=\"net_flow_tcp_end\"}") ?? 0 < 10 && ContinuousClock.now < deadline
     {
       try await Task.sleep(for: .milliseconds(100))
