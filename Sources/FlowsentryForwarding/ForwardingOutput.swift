@@ -157,9 +157,10 @@ public final class ForwardingOutput: @unchecked Sendable {
       let now = Self.now()
       for message in incoming { spool.append(message.payload, rank: message.rank, now: Int64(now)) }
       spool.flushAppends()
-      if !incoming.isEmpty, let error = spool.lastAppendError, spool.counters.failedAppends > local.spool.failedAppends
-      {
-        log("output \(configuration.name): spool append failed (\(error)); \(spool.counters.failedAppends) lost so far")
+      // Logged when appends failed since the last report, not again for every later batch.
+      if spool.counters.failedAppends > reportedFailedAppends, let error = spool.lastAppendError {
+        reportedFailedAppends = spool.counters.failedAppends
+        log("output \(configuration.name): spool append failed (\(error)); \(reportedFailedAppends) lost so far")
       }
       spool.syncIfDue(now: Int64(now))
       deliver(now: now)
@@ -220,6 +221,7 @@ public final class ForwardingOutput: @unchecked Sendable {
   }
 
   private var highestSent: UInt64 = 0
+  private var reportedFailedAppends: UInt64 = 0
 
   private func commit(through sequence: UInt64) {
     let before = spool.counters.committed
