@@ -21,6 +21,24 @@ extension JSONBytes {
 }
 
 public enum AlertJSON {
+  /// The Community ID all of the alert's events share (one flow), or nil when they span several
+  /// flows or there are none; each event carries its own either way.
+  static func sharedCommunityID(_ alert: Alert, _ id: CommunityID) -> String? {
+    var shared: String?
+    for event in alert.events {
+      let value: String
+      switch event {
+      case .flow(let flow): value = id.string(flow.source, flow.destination, transport: CommunityID.tcp)
+      case .dns(let dns):
+        value = id.string(
+          dns.source, dns.destination, transport: dns.transport == .udp ? CommunityID.udp : CommunityID.tcp)
+      }
+      if let shared, shared != value { return nil }
+      shared = value
+    }
+    return shared
+  }
+
   public static func line(for alert: Alert, context: EventJSON.Context) -> String {
     var bytes: [UInt8] = []
     append(alert, context: context, to: &bytes)
@@ -47,6 +65,8 @@ public enum AlertJSON {
     json.strings(alert.tags)
     json.raw(#"},"message":"#)
     json.string(alert.message)
+    json.raw(#","community_id":"#)
+    if let shared = sharedCommunityID(alert, context.communityID) { json.string(shared) } else { json.raw("null") }
     json.raw(#","group":{"#)
     json.groupCountWindowSuppressed(alert)
     json.raw(#","events":["#)

@@ -137,4 +137,17 @@ import Testing
   @Test func headerLineBreaksBecomeSpaces() {
     #expect(CEFMessage.escapeHeader("a\nb\r\nc", limit: 100) == "a b c")
   }
+
+  @Test func theNativeAlertCarriesTheCommunityIDItsEventsShare() throws {
+    var bytes: [UInt8] = []
+    AlertJSON.append(alert(), context: context, to: &bytes)
+    #expect(try object(bytes)["community_id"] as? String == "1:LQU9qZlK+B5F3KDmev6m5PMibrg=")
+    var spread = alert()
+    var other = flow
+    other.source = Endpoint(IPAddress("128.232.110.121")!, 34855)
+    spread.events.append(.flow(other))
+    bytes = []
+    AlertJSON.append(spread, context: context, to: &bytes)
+    #expect(try object(bytes)["community_id"] is NSNull)
+  }
 }
