@@ -29,7 +29,6 @@ public final class ForwardingOutput: @unchecked Sendable {
     public var spoolBytes: Int64 = 0
     public var spoolPending = 0
     public var spool = Spool.Counters()
-    public var connected = false
     public var lastError: String?
   }
 
@@ -287,7 +286,6 @@ public final class ForwardingOutput: @unchecked Sendable {
     shared.spool = spool.counters
     shared.spoolBytes = spool.bytes
     shared.spoolPending = spool.pendingRecords
-    shared.connected = transport != nil
     condition.unlock()
   }
 

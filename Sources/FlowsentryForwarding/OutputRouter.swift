@@ -13,6 +13,8 @@ public final class OutputRouter: EventSink {
 
   private let routes: [Route]
   private let context: EventJSON.Context
+  /// Events at least one output forwards.
+  private let forwardedEvents: Set<EventName>
 
   public init(outputs: [ForwardingOutput], context: EventJSON.Context, processID: Int32) {
     self.context = context
@@ -21,25 +23,20 @@ public final class OutputRouter: EventSink {
         output: output, events: output.configuration.events, format: output.configuration.format,
         framer: MessageFramer(configuration: output.configuration, hostName: context.hostName, processID: processID))
     }
+    forwardedEvents = outputs.reduce(into: []) { $0.formUnion($1.configuration.events) }
   }
 
   public var outputs: [ForwardingOutput] { routes.map(\.output) }
 
   public func receive(_ event: SensorEvent) {
+    // The hot path: most events go to no output, and cost one lookup.
+    guard forwardedEvents.contains(event.name) else { return }
     var bodies = Bodies()
     for route in routes where route.events.contains(event.name) {
       let body = bodies.body(route.format) { format in
-        switch format {
-        case .json:
-          var bytes: [UInt8] = []
-          EventJSON.append(event, context: context, to: &bytes)
-          return bytes
-        case .ecs:
-          var bytes: [UInt8] = []
-          ECSJSON.append(event, context: context, to: &bytes)
-          return bytes
-        case .cef: return Array(CEFMessage.line(for: event, context: context).utf8)
-        }
+        encode(
+          format, json: { EventJSON.append(event, context: $0, to: &$1) },
+          ecs: { ECSJSON.append(event, context: $0, to: &$1) }, cef: { CEFMessage.line(for: event, context: $0) })
       }
       route.output.enqueue(route.framer.frame(event, body: body), rank: 0)
     }
@@ -50,20 +47,25 @@ public final class OutputRouter: EventSink {
     let rank = OutputConfiguration.rank(ofSeverity: alert.severity)
     for route in routes {
       let body = bodies.body(route.format) { format in
-        switch format {
-        case .json:
-          var bytes: [UInt8] = []
-          AlertJSON.append(alert, context: context, to: &bytes)
-          return bytes
-        case .ecs:
-          var bytes: [UInt8] = []
-          ECSJSON.append(alert, context: context, to: &bytes)
-          return bytes
-        case .cef: return Array(CEFMessage.line(for: alert, context: context).utf8)
-        }
+        encode(
+          format, json: { AlertJSON.append(alert, context: $0, to: &$1) },
+          ecs: { ECSJSON.append(alert, context: $0, to: &$1) }, cef: { CEFMessage.line(for: alert, context: $0) })
       }
       route.output.enqueue(route.framer.frame(alert, body: body), rank: rank)
     }
+  }
+
+  private func encode(
+    _ format: OutputConfiguration.Format, json: (EventJSON.Context, inout [UInt8]) -> Void,
+    ecs: (EventJSON.Context, inout [UInt8]) -> Void, cef: (EventJSON.Context) -> String
+  ) -> [UInt8] {
+    var bytes: [UInt8] = []
+    switch format {
+    case .json: json(context, &bytes)
+    case .ecs: ecs(context, &bytes)
+    case .cef: bytes = Array(cef(context).utf8)
+    }
+    return bytes
   }
 
   /// One record's bodies, each format encoded at most once whatever the number of outputs using it.

@@ -84,7 +84,8 @@ final class StreamSocket {
 
   /// Writes all of `bytes`, waiting for room up to `timeoutMilliseconds` in all.
   func write(_ bytes: some Collection<UInt8>, timeoutMilliseconds: Int32) throws(TransportError) {
-    let contiguous = Array(bytes)
+    // Frames arrive as arrays (no copy); other collections (TLS buffers' views) are copied once.
+    let contiguous = bytes as? [UInt8] ?? Array(bytes)
     var offset = 0
     while offset < contiguous.count {
       let result = contiguous.withUnsafeBytes { buffer in

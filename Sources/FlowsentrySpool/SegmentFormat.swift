@@ -10,9 +10,9 @@ enum SegmentFormat {
   /// Larger lengths are damage, not records: no alert comes near it.
   static let maximumPayload = 4 << 20
 
-  static func encode(sequence: UInt64, rank: UInt8, payload: [UInt8], into bytes: inout [UInt8]) {
-    bytes.removeAll(keepingCapacity: true)
-    bytes.reserveCapacity(headerSize + payload.count)
+  /// Appends one record's frame to `bytes` (a batch of appends, or a segment being rewritten).
+  static func append(sequence: UInt64, rank: UInt8, payload: [UInt8], to bytes: inout [UInt8]) {
+    bytes.reserveCapacity(bytes.count + headerSize + payload.count)
     append(magic, to: &bytes)
     append(UInt32(payload.count), to: &bytes)
     append(checksum(sequence: sequence, rank: rank, payload: payload[...]), to: &bytes)

@@ -64,7 +64,6 @@ public final class Spool {
   var segments: [Segment] = []
   private var active: FileDescriptor?
   private var readCursor: ReadCursor
-  private var encodeBuffer: [UInt8] = []
   /// Appended records not written yet, and their ranks (to undo a failed write).
   private var unwritten: [UInt8] = []
   private var unwrittenRanks: [UInt8] = []
@@ -146,8 +145,7 @@ public final class Spool {
       }
     }
     let sequence = nextSequence
-    SegmentFormat.encode(sequence: sequence, rank: rank, payload: payload, into: &encodeBuffer)
-    unwritten += encodeBuffer
+    SegmentFormat.append(sequence: sequence, rank: rank, payload: payload, to: &unwritten)
     unwrittenRanks.append(rank)
     nextSequence += 1
     let last = segments.count - 1

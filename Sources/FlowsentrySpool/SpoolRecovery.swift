@@ -79,7 +79,6 @@ extension Spool {
       return
     }
     var kept: [UInt8] = []
-    var frame: [UInt8] = []
     var byRank = Array(repeating: 0, count: Int(Self.ranks))
     var dropped = 0
     var first: UInt64?
@@ -89,8 +88,7 @@ extension Spool {
         dropped += 1
         continue
       }
-      SegmentFormat.encode(sequence: record.sequence, rank: record.rank, payload: record.payload, into: &frame)
-      kept += frame
+      SegmentFormat.append(sequence: record.sequence, rank: record.rank, payload: record.payload, to: &kept)
       byRank[Int(record.rank)] += 1
       first = first ?? record.sequence
       last = record.sequence
