@@ -99,11 +99,17 @@ let package = Package(
     .target(
       name: "FlowsentryMetrics",
       dependencies: [
+        "FlowsentryCore",
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
       ]
+    ),
+    // Logs through swift-log: text on a terminal, JSON lines otherwise; the counter table as metadata.
+    .target(
+      name: "FlowsentryLogging",
+      dependencies: ["FlowsentryCore", .product(name: "Logging", package: "swift-log")]
     ),
     // Packets from capture files: the Swift twin of the eBPF parser, and what a packet means for flows.
     .target(name: "FlowsentryPackets", dependencies: ["FlowsentryCore"]),
@@ -126,7 +132,7 @@ let package = Package(
       dependencies: [
         "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules",
         "FlowsentryOutput", "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryForwarding", "FlowsentryConfiguration",
-        "FlowsentryMetrics",
+        "FlowsentryMetrics", "FlowsentryLogging",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "SystemPackage", package: "swift-system"),
@@ -156,6 +162,10 @@ let package = Package(
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
     .testTarget(name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool"]),
+    .testTarget(
+      name: "FlowsentryLoggingTests",
+      dependencies: ["FlowsentryLogging", "FlowsentryCore", .product(name: "Logging", package: "swift-log")]
+    ),
     .testTarget(
       name: "FlowsentryConfigurationTests",
       dependencies: ["FlowsentryConfiguration", "FlowsentryForwarding", "FlowsentryCore"]

@@ -81,15 +81,16 @@ for round in $(seq 1 "$ROUNDS"); do
   BULK_OFF+=("$(bulk_gbits)")
   CONN_OFF+=("$(connections_per_second)")
 
-  "$BIN" monitor --cgroup "$CGROUP" >/dev/null 2>"$WORK/monitor.err" &
+  "$BIN" monitor --log-format text --cgroup "$CGROUP" >/dev/null 2>"$WORK/monitor.err" &
   MONITOR=$!
   for _ in $(seq 1 100); do grep -q "monitoring cgroup" "$WORK/monitor.err" && break; sleep 0.1; done
   BULK_ON+=("$(bulk_gbits)")
   CONN_ON+=("$(connections_per_second)")
   kill -TERM "$MONITOR"
   wait "$MONITOR" || true
-  DROPS=$(sed -n 's/.*drops: kernel ring buffer \([0-9]*\) (ends [0-9]*), queue \([0-9]*\).*/\1 \2/p' "$WORK/monitor.err" | awk '{ print $1 + $2 }')
-  EVENTS=$(sed -n 's/.*events printed \([0-9]*\).*/\1/p' "$WORK/monitor.err")
+  # The exit record (text): drops{queue=N ring_buffer=N} … lines_written{stdout{alert=N event=N} …}
+  DROPS=$(sed -n 's/.* drops{queue=\([0-9]*\) ring_buffer=\([0-9]*\)}.*/\1 \2/p' "$WORK/monitor.err" | awk '{ print $1 + $2 }')
+  EVENTS=$(sed -n 's/.* lines_written{.*stdout{alert=[0-9]* event=\([0-9]*\)}.*/\1/p' "$WORK/monitor.err")
   DROPS_TOTAL=$((DROPS_TOTAL + ${DROPS:-0}))
   EVENTS_TOTAL=$((EVENTS_TOTAL + ${EVENTS:-0}))
   echo "round $round: bulk ${BULK_OFF[-1]} -> ${BULK_ON[-1]} Gbit/s; connections ${CONN_OFF[-1]} -> ${CONN_ON[-1]} /s; events $EVENTS, drops $DROPS" >&2
@@ -97,12 +98,12 @@ done
 
 # Per-program cost in a run of its own: bpf_stats timing taxes every run of the programs, so it
 # stays out of the rounds above.
-"$BIN" monitor --cgroup "$CGROUP" >/dev/null 2>"$WORK/monitor.err" &
+"$BIN" monitor --log-format text --cgroup "$CGROUP" >/dev/null 2>"$WORK/monitor.err" &
 MONITOR=$!
 for _ in $(seq 1 100); do grep -q "monitoring cgroup" "$WORK/monitor.err" && break; sleep 0.1; done
 sysctl -q -w kernel.bpf_stats_enabled=1
 connections_per_second >/dev/null
-PROG_IDS=$(sed -n 's/.*programs \([0-9,]*\);.*/\1/p' "$WORK/monitor.err" | tr ',' ' ')
+PROG_IDS=$(sed -n 's/.* programs=\[\([0-9,]*\)\].*/\1/p' "$WORK/monitor.err" | tr ',' ' ')
 PROG_NS=$(for id in $PROG_IDS; do bpftool prog show id "$id" -j; echo; done | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]

@@ -49,7 +49,7 @@ let context = EventJSON.Context(hostName: "bench")
 var bytes = 0
 var line: [UInt8] = []
 line.reserveCapacity(4096)
-let timeCache = SecondPrefixCache()
+let timeCache = EncodingCache()
 start = nanoseconds()
 // As the stdout sink does: into a reused buffer, with a per-second cache of the date-time.
 for event in events {

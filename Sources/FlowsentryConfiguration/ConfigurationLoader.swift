@@ -9,7 +9,7 @@ import Yams
 public enum ConfigurationLoader {
   public static let keys = [
     "cgroup", "events", "rules", "default_rules", "max_flows", "dns", "ring_buffer_bytes", "stats_interval",
-    "spool_dir", "outputs", "metrics_address",
+    "spool_dir", "outputs", "metrics_address", "logging",
   ]
   static let dnsKeys = ["ports", "cache_size", "pending_questions"]
 
@@ -97,6 +97,7 @@ public enum ConfigurationLoader {
         }
         configuration.metricsAddress = text
       case "dns": readDNS(value, &configuration, &reader)
+      case "logging": readLogging(value, &configuration, &reader)
       case "outputs": readOutputs(value, &configuration, &reader)
       default:
         reader.report(keyNode, "unknown key '\(key)'; known: \(keys.joined(separator: ", "))")
@@ -131,6 +132,27 @@ public enum ConfigurationLoader {
         reader.report(
           keyNode, "unknown key '\(keyNode.string ?? "")' in dns; known: \(dnsKeys.joined(separator: ", "))")
       }
+    }
+  }
+
+  private static func readLogging(_ node: Node, _ configuration: inout SensorConfiguration, _ reader: inout Reader) {
+    guard case .mapping(let mapping) = node else {
+      return reader.report(node, "logging: takes a mapping (format, level)")
+    }
+    for (keyNode, value) in mapping {
+      let key = keyNode.string ?? ""
+      let known =
+        key == "format" ? SensorConfiguration.logFormats : key == "level" ? SensorConfiguration.logLevels : nil
+      guard let known else {
+        reader.report(keyNode, "unknown key '\(key)' in logging; known: format, level")
+        continue
+      }
+      guard let text = reader.string(value, key) else { continue }
+      guard known.contains(text) else {
+        reader.report(value, "logging \(key) takes one of \(known.joined(separator: ", "))")
+        continue
+      }
+      if key == "format" { configuration.logFormat = text } else { configuration.logLevel = text }
     }
   }
 

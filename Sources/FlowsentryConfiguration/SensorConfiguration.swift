@@ -27,6 +27,12 @@ public struct SensorConfiguration: Sendable {
   public var outputs: [OutputConfiguration] = []
   /// monitor: where `/metrics` is served (`127.0.0.1:9464`); nil, not served.
   public var metricsAddress: String?
+  /// Log records on stderr: `auto` (text on a terminal, JSON lines otherwise), `text` or `json`.
+  public var logFormat = "auto"
+  /// The lowest level logged: trace, debug, info, notice, warning, error, critical.
+  public var logLevel = "info"
+  public static let logFormats = ["auto", "text", "json"]
+  public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
   /// Where the settings came from, for `config show`: the file, or nil for the defaults alone.
   public var file: String?
 
@@ -74,6 +80,9 @@ public struct SensorConfiguration: Sendable {
     lines.append("stats_interval: \(statsIntervalSeconds)")
     lines.append("spool_dir: " + quoted(spoolDirectory))
     lines.append("metrics_address: " + (metricsAddress.map(quoted) ?? "null  # not served"))
+    lines.append("logging:")
+    lines.append("  format: \(logFormat)")
+    lines.append("  level: \(logLevel)")
     lines.append("outputs:")
     if printsToStandardOutput { lines.append("  - stdout") }
     for output in outputs {

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
+import FlowsentryCore
 import FlowsentrySpool
 import Foundation
+import NIOCore
 import NIOSSL
 import SystemPackage
 
@@ -30,6 +32,9 @@ public final class ForwardingOutput: @unchecked Sendable {
     public var spoolPending = 0
     public var spool = Spool.Counters()
     public var lastError: String?
+    /// From the pipeline's hand-over to the receiver's acknowledgment, for records of this run
+    /// (a spool left by an earlier run is delivered unmeasured).
+    public var deliveryLatency = LatencyHistogram()
   }
 
   public let configuration: OutputConfiguration
@@ -38,7 +43,7 @@ public final class ForwardingOutput: @unchecked Sendable {
   private let tlsContext: NIOSSLContext?
 
   private let condition = NSCondition()
-  private var queue: [(payload: [UInt8], rank: UInt8)] = []
+  private var queue: [(payload: [UInt8], rank: UInt8, enqueuedAt: UInt64)] = []
   private var stopping = false
   private var stopDeadline: UInt64 = 0
   private var shared = Counters()
@@ -113,7 +118,7 @@ public final class ForwardingOutput: @unchecked Sendable {
       shared.queueDropped += 1
       return false
     }
-    queue.append((payload, rank))
+    queue.append((payload, rank, Self.now()))
     if queue.count == 1 { condition.signal() }
     return true
   }
@@ -144,7 +149,7 @@ public final class ForwardingOutput: @unchecked Sendable {
   private func run() {
     // Two buffers swapped under the lock: the pipeline appends to one while this thread empties the
     // other, and neither is copied or reallocated.
-    var incoming: [(payload: [UInt8], rank: UInt8)] = []
+    var incoming: [(payload: [UInt8], rank: UInt8, enqueuedAt: UInt64)] = []
     while true {
       incoming.removeAll(keepingCapacity: true)
       condition.lock()
@@ -154,7 +159,12 @@ public final class ForwardingOutput: @unchecked Sendable {
       condition.unlock()
 
       let now = Self.now()
-      for message in incoming { spool.append(message.payload, rank: message.rank, now: Int64(now)) }
+      for message in incoming {
+        if let sequence = spool.append(message.payload, rank: message.rank, now: Int64(now)) {
+          handedOver.append((sequence, message.enqueuedAt))
+        }
+      }
+      if handedOver.count > Self.latencyTimesKept { handedOver.removeFirst(handedOver.count - Self.latencyTimesKept) }
       spool.flushAppends()
       // Logged when appends failed since the last report, not again for every later batch.
       if spool.counters.failedAppends > reportedFailedAppends, let error = spool.lastAppendError {
@@ -226,7 +236,17 @@ public final class ForwardingOutput: @unchecked Sendable {
     let before = spool.counters.committed
     spool.commit(through: sequence)
     local.delivered += spool.counters.committed - before
+    let now = Self.now()
+    while let oldest = handedOver.first, oldest.sequence <= sequence {
+      local.deliveryLatency.observe(seconds: Double(now &- oldest.enqueuedAt) / 1e9)
+      handedOver.removeFirst()
+    }
   }
+
+  /// When each spooled record of this run was handed over, oldest first, until delivered. Bounded:
+  /// beyond it (a long outage) the oldest go unmeasured, and the histogram says so by its count.
+  private var handedOver = CircularBuffer<(sequence: UInt64, enqueuedAt: UInt64)>()
+  private static let latencyTimesKept = 1 << 16
 
   private func connect(now: UInt64) {
     let configuration = self.configuration

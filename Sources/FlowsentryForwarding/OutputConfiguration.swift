@@ -138,6 +138,9 @@ public struct OutputConfiguration: Sendable, Equatable {
     return "\(kind.rawValue)://\(bracketed):\(port)\(path)"
   }
 
+  /// What each spool rank holds, by rank.
+  static let rankNames = ["events", "info", "low", "medium", "high", "critical"]
+
   /// The spool's rank of an alert of this rule severity: events 0, info 1 … critical 5.
   static func rank(ofSeverity severity: String) -> UInt8 {
     switch severity {

@@ -1,25 +1,7 @@
+import FlowsentryCore
 import Foundation
 import Prometheus
 import Synchronization
-
-/// One row of the sensor's counter table: what `/metrics` exposes and `status` reads back.
-public struct MetricSample: Sendable {
-  public enum Kind: Sendable { case counter, gauge }
-
-  public var name: String
-  public var help: String
-  public var kind: Kind
-  public var labels: [(String, String)]
-  public var value: Double
-
-  public init(_ name: String, _ kind: Kind, _ value: Double, labels: [(String, String)] = [], help: String) {
-    self.name = name
-    self.kind = kind
-    self.value = value
-    self.labels = labels
-    self.help = help
-  }
-}
 
 /// Turns the sensor's cumulative counters (snapshots taken at each scrape) into swift-prometheus
 /// metrics and renders the exposition format.
@@ -40,6 +22,7 @@ public final class MetricsExporter: Sendable {
   /// The current values in the Prometheus text format.
   public func render() -> [UInt8] {
     let samples = collect()
+    var histograms: [MetricSample] = []
     series.withLock { series in
       for sample in samples {
         let key = sample.name + "{" + sample.labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",") + "}"
@@ -59,10 +42,38 @@ public final class MetricsExporter: Sendable {
           let last = series[key]?.last ?? 0
           if sample.value > last { counter.increment(by: sample.value - last) }
           series[key] = Series(counter: counter, gauge: nil, last: sample.value)
+        case .histogram: histograms.append(sample)
         }
       }
     }
-    return registry.emitToBuffer()
+    return registry.emitToBuffer() + Self.exposition(histograms)
+  }
+
+  /// Histograms in the text format, written here: swift-prometheus' histograms take observations
+  /// one by one, and the outputs keep theirs as bucket counts (fixed memory, read at each scrape).
+  static func exposition(_ samples: [MetricSample]) -> [UInt8] {
+    var text = ""
+    var described: Set<String> = []
+    for sample in samples {
+      guard case .histogram(let histogram) = sample.kind else { continue }
+      if described.insert(sample.name).inserted {
+        text += "# HELP \(sample.name) \(sample.help)\n# TYPE \(sample.name) histogram\n"
+      }
+      let labels = sample.labels.map { "\($0.0)=\"\($0.1)\"" }
+      func series(_ suffix: String, _ extra: [String], _ value: String) {
+        let all = labels + extra
+        text += sample.name + suffix + (all.isEmpty ? "" : "{" + all.joined(separator: ",") + "}") + " " + value + "\n"
+      }
+      var cumulative: UInt64 = 0
+      for (index, count) in histogram.counts.enumerated() {
+        cumulative += count
+        let bound = index < LatencyHistogram.bounds.count ? "\(LatencyHistogram.bounds[index])" : "+Inf"
+        series("_bucket", ["le=\"\(bound)\""], "\(cumulative)")
+      }
+      series("_sum", [], "\(histogram.sum)")
+      series("_count", [], "\(histogram.count)")
+    }
+    return Array(text.utf8)
   }
 
   /// CPU seconds and resident memory of this process, as Prometheus' process collector names them.

@@ -23,9 +23,18 @@ public struct CommunityID: Sendable {
 
   /// Appends the ID's text to `bytes`: the JSON encoder's path, which allocates nothing per event.
   public func append(_ source: Endpoint, _ destination: Endpoint, transport: UInt8, to bytes: inout [UInt8]) {
-    var first = (address: source.address.unmappingIPv4, port: source.port)
-    var second = (address: destination.address.unmappingIPv4, port: destination.port)
-    if Self.isOrdered(second, before: first) { swap(&first, &second) }
+    let (first, second) = Self.ordered(source, destination)
+    appendOrdered(first, second, transport: transport, to: &bytes)
+  }
+
+  /// The endpoints as the hash takes them: IPv4-mapped addresses unmapped, the lower one first.
+  static func ordered(_ source: Endpoint, _ destination: Endpoint) -> (first: Endpoint, second: Endpoint) {
+    let first = Endpoint(source.address.unmappingIPv4, source.port)
+    let second = Endpoint(destination.address.unmappingIPv4, destination.port)
+    return isOrdered(second, before: first) ? (second, first) : (first, second)
+  }
+
+  func appendOrdered(_ first: Endpoint, _ second: Endpoint, transport: UInt8, to bytes: inout [UInt8]) {
     let digest = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { buffer in
       var count = 0
       func put(_ byte: UInt8) {
@@ -86,9 +95,7 @@ public struct CommunityID: Sendable {
 
   /// The spec compares the raw address bytes (IPv4 sorts before IPv6 only by length, which never
   /// matters: both ends of a flow share a family), then the ports.
-  private static func isOrdered(
-    _ left: (address: IPAddress, port: UInt16), before right: (address: IPAddress, port: UInt16)
-  ) -> Bool {
+  private static func isOrdered(_ left: Endpoint, before right: Endpoint) -> Bool {
     switch (left.address, right.address) {
     case (.v4(let a), .v4(let b)) where a != b: return a < b
     case (.v6(let aHigh, let aLow), .v6(let bHigh, let bLow)) where aHigh != bHigh || aLow != bLow:
@@ -97,5 +104,45 @@ public struct CommunityID: Sendable {
     case (.v6, .v4): return false
     default: return left.port < right.port
     }
+  }
+}
+
+/// The Community IDs of recently seen flows, in a direct-mapped table: a hit costs a hash of the
+/// endpoints instead of a SHA-1, a collision just computes again. Bounded by construction.
+final class CommunityIDCache {
+  private struct Key: Hashable {
+    var first: Endpoint
+    var second: Endpoint
+    var transport: UInt8
+    var seed: UInt16
+  }
+  /// "1:" and 28 base64 characters.
+  private static let textLength = 30
+  private struct Slot {
+    var key: Key
+    var text: (UInt64, UInt64, UInt64, UInt64)
+  }
+  private static let slotCount = 4096
+  private var slots = [Slot?](repeating: nil, count: slotCount)
+
+  func append(
+    _ id: CommunityID, _ source: Endpoint, _ destination: Endpoint, transport: UInt8, to bytes: inout [UInt8]
+  ) {
+    let (first, second) = CommunityID.ordered(source, destination)
+    let key = Key(first: first, second: second, transport: transport, seed: id.seed)
+    let index = key.hashValue & (Self.slotCount - 1)
+    if let slot = slots[index], slot.key == key {
+      withUnsafeBytes(of: slot.text) { bytes.append(contentsOf: $0.prefix(Self.textLength)) }
+      return
+    }
+    let start = bytes.count
+    id.appendOrdered(first, second, transport: transport, to: &bytes)
+    var slot = Slot(key: key, text: (0, 0, 0, 0))
+    withUnsafeMutableBytes(of: &slot.text) { text in
+      bytes[start...].withUnsafeBytes {
+        text.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(Self.textLength)))
+      }
+    }
+    slots[index] = slot
   }
 }

@@ -36,7 +36,7 @@ public enum EventJSON {
 
   /// Appends one event as JSON (no newline) to `bytes`.
   public static func append(
-    _ event: SensorEvent, context: Context, to bytes: inout [UInt8], cache: SecondPrefixCache? = nil
+    _ event: SensorEvent, context: Context, to bytes: inout [UInt8], cache: EncodingCache? = nil
   ) {
     switch event {
     case .flow(let flow): append(flow, context: context, to: &bytes, cache: cache)
@@ -44,14 +44,14 @@ public enum EventJSON {
     }
   }
 
-  static func append(_ event: DNSEvent, context: Context, to bytes: inout [UInt8], cache: SecondPrefixCache?) {
+  static func append(_ event: DNSEvent, context: Context, to bytes: inout [UInt8], cache: EncodingCache?) {
     var json = JSONBytes(bytes: consume bytes)
     json.envelope(.netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
     json.raw(#","process":null,"args":{"#)
     json.endpoints(event.source, event.destination)
     json.communityID(
       context.communityID, event.source, event.destination,
-      transport: event.transport == .udp ? CommunityID.udp : CommunityID.tcp)
+      transport: event.transport == .udp ? CommunityID.udp : CommunityID.tcp, cache: cache)
     json.raw(#","transport":""#)
     json.raw(event.transport == .udp ? "udp" : "tcp")
     json.raw(#"","id":"#)
@@ -79,7 +79,7 @@ public enum EventJSON {
     bytes = json.bytes
   }
 
-  static func append(_ event: FlowEvent, context: Context, to bytes: inout [UInt8], cache: SecondPrefixCache?) {
+  static func append(_ event: FlowEvent, context: Context, to bytes: inout [UInt8], cache: EncodingCache?) {
     var json = JSONBytes(bytes: consume bytes)
     json.envelope(event.name, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
     json.raw(#","socket_cookie":"#)
@@ -99,7 +99,7 @@ public enum EventJSON {
     json.raw(event.direction == .outgoing ? "outgoing" : "incoming")
     json.raw(#"","#)
     json.endpoints(event.source, event.destination)
-    json.communityID(context.communityID, event.source, event.destination, transport: CommunityID.tcp)
+    json.communityID(context.communityID, event.source, event.destination, transport: CommunityID.tcp, cache: cache)
     json.raw(#","src_dns":"#)
     json.strings(event.sourceNames)
     json.raw(#","dst_dns":"#)
@@ -158,16 +158,22 @@ struct JSONBytes {
     integer(destination.port)
   }
 
-  mutating func communityID(_ id: CommunityID, _ source: Endpoint, _ destination: Endpoint, transport: UInt8) {
+  mutating func communityID(
+    _ id: CommunityID, _ source: Endpoint, _ destination: Endpoint, transport: UInt8, cache: EncodingCache?
+  ) {
     raw(#","community_id":""#)
-    id.append(source, destination, transport: transport, to: &bytes)
+    if let cache {
+      cache.communityIDs.append(id, source, destination, transport: transport, to: &bytes)
+    } else {
+      id.append(source, destination, transport: transport, to: &bytes)
+    }
     raw("\"")
   }
 
   /// The keys every event starts with, up to and including `cgroup_id`.
   mutating func envelope(
     _ name: EventName, timestamp: WallClockNanoseconds, context: EventJSON.Context, cgroupID: UInt64,
-    cache: SecondPrefixCache?
+    cache: EncodingCache?
   ) {
     raw(#"{"schema_version":1,"event":""#)
     raw(name.jsonValue)
@@ -255,7 +261,7 @@ struct JSONBytes {
 
   /// RFC 3339 UTC with nanoseconds, from nanoseconds since the Unix epoch. Events come in bursts
   /// within a second, so a sink passes a cache of the "YYYY-MM-DDTHH:MM:SS." part.
-  mutating func rfc3339(nanoseconds: Int64, cache: SecondPrefixCache? = nil) {
+  mutating func rfc3339(nanoseconds: Int64, cache: EncodingCache? = nil) {
     let second = nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000
     if let cache {
       bytes.append(contentsOf: cache.prefix(forSecond: second))
@@ -322,10 +328,13 @@ public enum RFC3339 {
   }
 }
 
-/// The last second's date-time prefix. Owned by one sink, used by one task at a time.
-public final class SecondPrefixCache {
+/// What consecutive events repeat, kept by one sink for the next: the last second's date-time
+/// prefix, and the Community IDs of recent flows (a flow's begin and end share one, and so do
+/// both local ends of a loopback connection, so most lookups spare a SHA-1). Used by one task at a time.
+public final class EncodingCache {
   private var second = Int64.min
   private var cached: [UInt8] = []
+  let communityIDs = CommunityIDCache()
 
   public init() {}
 

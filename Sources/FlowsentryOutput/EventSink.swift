@@ -105,7 +105,7 @@ public final class JSONLinesEventSink: EventSink {
   /// Whether each buffered line is an alert, to count what was written or lost by kind.
   private var bufferedAlerts: [Bool] = []
   private let flushThreshold = 64 * 1024
-  private let timeCache = SecondPrefixCache()
+  private let timeCache = EncodingCache()
   private var written = Counters()
   public var counters: Counters {
     guard let background else { return written }

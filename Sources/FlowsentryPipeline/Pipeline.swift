@@ -23,7 +23,8 @@ public final class Pipeline {
     public var flows: FlowTracker.Counters
     public var dns: DNSEnricher.Counters
     public var rules: RuleEngine.Counters
-    public var regexLimitHits: [String: UInt64]
+    /// Per enabled rule, counted across reloads.
+    public var perRule: [RuleEngine.RuleCounters]
   }
 
   public let configuration: Configuration
@@ -39,15 +40,16 @@ public final class Pipeline {
       engine: RuleEngine(rules: rules, configuration: configuration.rules))
   }
 
-  /// Swaps the rule set (its thresholds start empty); call between records, never within one.
+  /// Swaps the rule set (its thresholds start empty, its counters go on); call between records,
+  /// never within one.
   public func replaceRules(_ rules: RuleSet) {
-    stages.engine = RuleEngine(rules: rules, configuration: configuration.rules)
+    stages.engine = RuleEngine(rules: rules, configuration: configuration.rules, continuing: stages.engine)
   }
 
   public var counters: Counters {
     Counters(
       flows: stages.tracker.counters, dns: stages.enricher.counters, rules: stages.engine.counters,
-      regexLimitHits: stages.engine.regexLimitHits)
+      perRule: stages.engine.perRule)
   }
 
   /// Runs one record through every stage; the events it causes and the alerts they raise go to

@@ -81,15 +81,29 @@ public final class RuleEngine {
   }
 
   /// A class, so that evaluating a rule never copies it.
+  /// One rule's counters; they outlive a reload for the rules the new set keeps (by id).
+  public struct RuleCounters: Sendable, Equatable {
+    public var ruleID: String
+    public var matches: UInt64 = 0
+    public var alerts: UInt64 = 0
+    public var suppressed: UInt64 = 0
+    /// Regex matches a limit stopped (counted as no match).
+    public var regexLimitHits: UInt64 = 0
+  }
+
   private final class RuleState {
     let rule: Rule
     let matches: Predicate
+    var counters: RuleCounters
+    /// Limit hits of the rule's regexes before a reload (the compiled regexes count from zero).
+    var regexLimitHitsBefore: UInt64 = 0
     var windows: LRUDictionary<GroupKey, Window>
     var suppressions: LRUDictionary<GroupKey, Suppression>
 
     init(rule: Rule, maximumGroups: Int) {
       self.rule = rule
       matches = rule.matcher
+      counters = RuleCounters(ruleID: rule.id)
       windows = LRUDictionary(capacity: maximumGroups)
       suppressions = LRUDictionary(capacity: maximumGroups)
     }
@@ -110,10 +124,21 @@ public final class RuleEngine {
   /// Rule indices by event name, in EventName.allCases order (see `index(of:)`).
   private var rulesByEvent: [[Int]]
 
-  public init(rules: RuleSet, configuration: Configuration = Configuration()) {
+  /// `continuing`: the engine this one replaces (a reload), whose counters go on here; its
+  /// thresholds and suppressions do not.
+  public init(rules: RuleSet, configuration: Configuration = Configuration(), continuing previous: RuleEngine? = nil) {
     self.configuration = configuration
     let states = rules.rules.filter(\.enabled).map {
       RuleState(rule: $0, maximumGroups: configuration.maximumGroupsPerRule)
+    }
+    if let previous {
+      counters = previous.counters
+      let before = Dictionary(previous.perRule.map { ($0.ruleID, $0) }, uniquingKeysWith: { first, _ in first })
+      for state in states {
+        guard let counters = before[state.rule.id] else { continue }
+        state.counters = counters
+        state.regexLimitHitsBefore = counters.regexLimitHits
+      }
     }
     self.states = states
     matchers = states.map(\.matches)
@@ -122,14 +147,18 @@ public final class RuleEngine {
 
   public var ruleCount: Int { states.count }
 
+  /// Each enabled rule's counters, in the rule set's order.
+  public var perRule: [RuleCounters] {
+    states.map { state in
+      var counters = state.counters
+      counters.regexLimitHits = state.regexLimitHitsBefore + state.rule.regexLimitHits
+      return counters
+    }
+  }
+
   /// Regex matches a limit stopped, by rule id: only the rules that hit one.
   public var regexLimitHits: [String: UInt64] {
-    var hits: [String: UInt64] = [:]
-    for state in states where !state.rule.regexes.isEmpty {
-      let count = state.rule.regexLimitHits
-      if count > 0 { hits[state.rule.id] = count }
-    }
-    return hits
+    Dictionary(perRule.filter { $0.regexLimitHits > 0 }.map { ($0.ruleID, $0.regexLimitHits) }, uniquingKeysWith: +)
   }
 
   /// Evaluates one event; appends the alerts it raises.
@@ -142,6 +171,7 @@ public final class RuleEngine {
     matchers.withUnsafeBufferPointer { matchers in
       for index in candidates where matchers[index](fields) {
         counters.matches += 1
+        states[index].counters.matches += 1
         if let alert = evaluate(states[index], fields, event, at: time) { alerts.append(alert) }
       }
     }
@@ -208,6 +238,7 @@ public final class RuleEngine {
         suppression.folded += 1
         state.suppressions.insert(suppression, for: suppressKey)
         counters.suppressed += 1
+        state.counters.suppressed += 1
         return nil
       } else if let previous = state.suppressions.peek(suppressKey) {
         folded = previous.folded
@@ -216,6 +247,7 @@ public final class RuleEngine {
     }
 
     counters.alerts += 1
+    state.counters.alerts += 1
     let window = rule.threshold?.windowNanoseconds
     let groupValues = rule.groupFields.map { ($0.name, Fields.value($0, of: fields).text) }
     let groupText = groupValues.map { "\($0.0)=\($0.1)" }.joined(separator: ",")

@@ -1,5 +1,8 @@
 import ArgumentParser
+import FlowsentryConfiguration
 import FlowsentryCore
+import FlowsentryLogging
+import Logging
 
 @main
 struct Flowsentry: AsyncParsableCommand {
@@ -14,10 +17,34 @@ struct Flowsentry: AsyncParsableCommand {
   )
 }
 
-/// Options every subcommand understands.
+/// How the long-running commands (monitor, replay) log.
 struct CommonOptions: ParsableArguments {
-  @Flag(name: .shortAndLong, help: "Log diagnostics (libbpf, lifecycle) to stderr.")
+  @Flag(name: .shortAndLong, help: "Log at debug level (libbpf, lifecycle); same as --log-level debug.")
   var verbose = false
+
+  @Option(help: "Log records as text, json (one object per line) or auto: text on a terminal, JSON otherwise.")
+  var logFormat: String?
+
+  @Option(help: "Lowest level logged: trace, debug, info (default), notice, warning, error, critical.")
+  var logLevel: String?
+
+  func validate() throws {
+    if let logFormat, LogFormat(rawValue: logFormat) == nil {
+      throw ValidationError("--log-format takes auto, text or json")
+    }
+    if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+      throw ValidationError("--log-level takes \(SensorConfiguration.logLevels.joined(separator: ", "))")
+    }
+  }
+
+  /// Makes swift-log write through the sensor's handler, flags over the configuration file, and
+  /// returns the command's logger. Once per process.
+  func bootstrapLogging(_ settings: SensorConfiguration) -> Logger {
+    let format = LogFormat(rawValue: logFormat ?? settings.logFormat) ?? .auto
+    let level = verbose ? .debug : Logger.Level(rawValue: logLevel ?? settings.logLevel) ?? .info
+    SensorLogHandler.bootstrap(format: format, level: level)
+    return Logger(label: "flowsentry")
+  }
 }
 
 struct VersionCommand: ParsableCommand {

@@ -5,6 +5,7 @@ import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryForwarding
+import FlowsentryLogging
 import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryRules
@@ -91,12 +92,11 @@ struct MonitorCommand: AsyncParsableCommand {
     if let ringBufferBytes { settings.capture.ringBufferBytes = ringBufferBytes }
     if let statsInterval { settings.statsIntervalSeconds = statsInterval }
     if let metricsAddress { settings.metricsAddress = metricsAddress }
+    let logger = common.bootstrapLogging(settings)
     guard let rules = PipelineOptions.loadRules(settings) else {
-      standardError("flowsentry: error: the rules do not validate; not starting")
+      logger.error("the rules do not validate; not starting")
       throw ExitCode.failure
     }
-    var logger = Logger(label: "flowsentry")
-    logger.logLevel = common.verbose ? .debug : .warning
     let captureConfiguration = settings.capture
     var recorder: RotatingFileEventSink?
     if let record {
@@ -105,17 +105,17 @@ struct MonitorCommand: AsyncParsableCommand {
           path: record, maximumBytes: recordMaxBytes, keep: recordFiles,
           context: EventJSON.Context(hostName: hostName()))
       } catch {
-        standardError("flowsentry: error: \(error)")
+        logger.error("\(error)")
         throw ExitCode.failure
       }
     }
     let session: CaptureSession
     let outputs: [ForwardingOutput]
     do {
-      outputs = try OutputOptions.startOutputs(settings)
+      outputs = try OutputOptions.startOutputs(settings, logger: logger)
       session = try CaptureSession(cgroupPath: settings.cgroup, configuration: captureConfiguration)
     } catch {
-      standardError("flowsentry: error: \(error)")
+      logger.error("\(error)")
       throw ExitCode.failure
     }
     let monitor = MonitorService(
@@ -124,14 +124,20 @@ struct MonitorCommand: AsyncParsableCommand {
       configuration: settings.pipeline, recorder: recorder, printsToStandardOutput: settings.printsToStandardOutput,
       outputs: outputs, metricsAddress: settings.metricsAddress.flatMap(SensorConfiguration.parseAddress),
       statsIntervalSeconds: settings.statsIntervalSeconds, logger: logger)
-    standardError(
-      "flowsentry: monitoring cgroup \(session.cgroup.path) (id \(session.cgroup.id)); "
-        + "programs \(session.programIDs.map(String.init).joined(separator: ",")); "
-        + "\(rules.rules.filter(\.enabled).count) rules; Ctrl-C to stop")
+    logger.info(
+      "monitoring cgroup \(session.cgroup.path)",
+      metadata: [
+        "cgroup_id": "\(session.cgroup.id)", "programs": .array(session.programIDs.map { "\($0)" }),
+        "rules": "\(rules.rules.filter(\.enabled).count)",
+      ])
+    // The service group's own records (lifecycle) only when debugging: the monitor logs its own.
+    var lifecycle = logger
+    lifecycle.logLevel = max(logger.logLevel, .warning)
+    if common.verbose { lifecycle.logLevel = .debug }
     let group = ServiceGroup(
-      configuration: .init(services: [monitor], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+      configuration: .init(services: [monitor], gracefulShutdownSignals: [.sigterm, .sigint], logger: lifecycle))
     try await group.run()
-    standardError("flowsentry: stopped. " + monitor.summary())
+    logger.info("stopped", metadata: monitor.counterMetadata())
   }
 }
 

@@ -3,6 +3,7 @@ import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryForwarding
+import FlowsentryLogging
 import FlowsentryMetrics
 import FlowsentryOutput
 import FlowsentryPipeline
@@ -43,7 +44,6 @@ final class MonitorService: Service, @unchecked Sendable {
   private let outputs: [ForwardingOutput]
   /// `--metrics-address`: where `/metrics` is served, when asked for.
   private let metricsAddress: (host: String, port: Int)?
-  private let alertsByRule = Mutex<[String: Int]>([:])
 
   init(
     session: CaptureSession, selection: Set<EventName>, rules: RuleSet, ruleChain: RuleChain,
@@ -64,12 +64,20 @@ final class MonitorService: Service, @unchecked Sendable {
     self.logger = logger
   }
 
-  /// The counters as metric samples, from the snapshots the pipeline task publishes.
+  /// The counter table, from the snapshots the pipeline task publishes.
   func metricSamples() -> [MetricSample] {
     MonitorMetrics(
       pipeline: pipelineCounters.withLock { $0 }, capture: session.statistics, stdout: outputCounters.withLock { $0 },
-      alertsByRule: alertsByRule.withLock { $0 }, outputs: outputs
+      recorded: recorder == nil ? nil : recordCounters.withLock { $0.written }, outputs: outputs
     ).samples()
+  }
+
+  /// The counter table as log metadata, with the time since the start: the exit record and
+  /// `--stats-interval`'s.
+  func counterMetadata() -> Logger.Metadata {
+    var metadata = CounterTable.metadata(metricSamples())
+    metadata["uptime_seconds"] = .stringConvertible((Date().timeIntervalSince(startedAt) * 10).rounded() / 10)
+    return metadata
   }
 
   func run() async throws {
@@ -78,10 +86,13 @@ final class MonitorService: Service, @unchecked Sendable {
       server = try await MetricsServer(
         host: metricsAddress.host, port: metricsAddress.port,
         exporter: MetricsExporter { [self] in metricSamples() })
-      standardError("flowsentry: metrics on http://\(metricsAddress.host):\(server?.port ?? 0)/metrics")
+      logger.info("metrics on http://\(metricsAddress.host):\(server?.port ?? 0)/metrics")
     }
     let packets = try session.packets()
     let pipeline = Pipeline(configuration: configuration, rules: initialRules)
+    // The table has every rule's rows from the start, before the first batch.
+    let initial = pipeline.counters
+    pipelineCounters.withLock { $0 = initial }
     let context = EventJSON.Context(hostName: hostName())
     // stdout is written on a thread of its own: a slow reader costs stdout (up to 64 MiB waiting,
     // then dropped lines, counted), never the pipeline or the forwarding outputs.
@@ -91,11 +102,9 @@ final class MonitorService: Service, @unchecked Sendable {
     if let recorder { others.append(recorder) }
     if !outputs.isEmpty { others.append(OutputRouter(outputs: outputs, context: context, processID: getpid())) }
     if others.isEmpty && printsToStandardOutput {
-      await consume(packets, pipeline, AlertCountingSink(printed), output)
+      await consume(packets, pipeline, printed, output)
     } else {
-      await consume(
-        packets, pipeline,
-        AlertCountingSink(MultiplexEventSink((printsToStandardOutput ? [printed] : []) + others)), output)
+      await consume(packets, pipeline, MultiplexEventSink((printsToStandardOutput ? [printed] : []) + others), output)
     }
     session.stop()
     // The pipeline has drained: stdout writes what it holds, each output delivers or spools it.
@@ -109,8 +118,8 @@ final class MonitorService: Service, @unchecked Sendable {
   }
 
   /// The pipeline task: batches in, events and alerts out to `sink`, counters copied per batch.
-  private func consume<Inner: EventSink>(
-    _ packets: AsyncStream<[CapturedRecord]>, _ pipeline: Pipeline, _ sink: AlertCountingSink<Inner>,
+  private func consume<Sink: EventSink>(
+    _ packets: AsyncStream<[CapturedRecord]>, _ pipeline: Pipeline, _ sink: Sink,
     _ output: JSONLinesEventSink
   ) async {
     await withTaskGroup(of: Void.self) { group in
@@ -119,7 +128,7 @@ final class MonitorService: Service, @unchecked Sendable {
         group.addTask { [self] in
           while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(statsIntervalSeconds))
-            if !Task.isCancelled { standardError("flowsentry: " + summary()) }
+            if !Task.isCancelled { logger.info("counters", metadata: counterMetadata()) }
           }
         }
       }
@@ -132,8 +141,6 @@ final class MonitorService: Service, @unchecked Sendable {
           sink.flush()
           let counters = pipeline.counters
           pipelineCounters.withLock { $0 = counters }
-          let byRule = sink.alertsByRule
-          alertsByRule.withLock { $0 = byRule }
           let written = output.counters
           outputCounters.withLock { $0 = written }
           if let recorder {
@@ -153,54 +160,15 @@ final class MonitorService: Service, @unchecked Sendable {
     for await _ in await UnixSignalsSequence(trapping: .sighup) {
       do {
         let rules = try RuleLoader.loadChain(builtIn: ruleChain.builtIn, paths: ruleChain.paths)
-        for warning in rules.warnings { standardError(warning.description) }
+        for warning in rules.warnings { logger.warning("\(warning)") }
         pendingRules.withLock { $0 = rules }
         // Swapped in before the next batch of packets: no event sees half of each set.
-        standardError("flowsentry: rules reloaded: \(rules.rules.filter(\.enabled).count) enabled")
+        logger.info("rules reloaded: \(rules.rules.filter(\.enabled).count) enabled")
       } catch {
-        for diagnostic in error.diagnostics { standardError(diagnostic.description) }
-        standardError("flowsentry: the new rules do not validate; keeping the current ones")
+        for diagnostic in error.diagnostics { logger.error("\(diagnostic)") }
+        logger.error("the new rules do not validate; keeping the current ones")
       }
     }
-  }
-
-  func summary() -> String {
-    let counters = pipelineCounters.withLock { $0 }
-    let flows = counters?.flows ?? FlowTracker.Counters()
-    let dns = counters?.dns ?? DNSEnricher.Counters()
-    let rules = counters?.rules ?? RuleEngine.Counters()
-    let limitHits = (counters?.regexLimitHits ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-    let output = outputCounters.withLock { $0 }
-    let capture = session.statistics
-    let kernel = capture.kernel
-    let seconds = String(format: "%.1f", Date().timeIntervalSince(startedAt))
-    return "\(seconds)s: events printed \(output.eventsWritten), alerts printed \(output.alertsWritten) "
-      + "(lost to failed writes: events \(output.eventsLost), alerts \(output.alertsLost), "
-      + "failed writes \(output.failedWrites), dropped for a slow reader \(output.droppedForSlowReader)) "
-      + (recorder.map { recorder in
-        let recorded = recordCounters.withLock { $0 }
-        return "(recorded to \(recorder.path): events \(recorded.written.eventsWritten), "
-          + "lost \(recorded.written.eventsLost), rotations \(recorded.rotations)) "
-      } ?? "")
-      + "(begin \(flows.beginEvents), end \(flows.endEvents), ends without begin \(flows.endsWithoutBegin)); "
-      + "records \(capture.records); drops: kernel ring buffer \(capture.kernelDrops) (ends \(kernel.endsLost)), "
-      + "queue \(capture.queueDrops) (ends \(capture.queueDroppedEnds)), malformed \(capture.malformedRecords); "
-      + "ignored by the kernel: unexpected syn-ack \(kernel.unexpectedSYNACKs), "
-      + "fin/rst out of sequence \(kernel.untrackedOutOfSequence), fin/rst without socket \(kernel.noSocket), "
-      + "short packets \(kernel.shortPackets), ipv4 fragments \(kernel.ipv4Fragments), "
-      + "ipv6 unparsed \(kernel.ipv6Unparsed), not ip \(kernel.notIP), no socket storage \(kernel.noStorage); "
-      + "incoming syns \(kernel.incomingSYNs), half-open \(capture.halfOpenAttempts); "
-      + "flows open \(flows.openFlows), evicted \(flows.evictedOpenFlows); "
-      + "repeats ignored: handshakes \(flows.repeatedHandshakes), terminations \(flows.repeatedTerminations); "
-      + "dns: messages \(dns.messages), malformed \(dns.malformed), incomplete \(dns.incomplete), "
-      + "questions \(dns.questions), answered \(dns.answered), unsolicited \(dns.unsolicited), late \(dns.late), "
-      + "questions evicted \(dns.questionsEvicted), served \(dns.served), "
-      + "cut by capture \(capture.dnsMessagesCut), cache entries \(dns.cache.entries), hits \(dns.cache.hits), "
-      + "misses \(dns.cache.misses), expired \(dns.cache.expired), evictions \(dns.cache.evictions); "
-      + "rules: matches \(rules.matches), alerts \(rules.alerts), suppressed \(rules.suppressed), "
-      + "group evictions \(rules.groupEvictions), "
-      + "regex limits hit \(limitHits.isEmpty ? "0" : limitHits.joined(separator: ", "))"
-      + outputs.map { "; " + $0.summary }.joined()
   }
 }
 

@@ -3,6 +3,7 @@ import FlowsentryConfiguration
 import FlowsentryForwarding
 import FlowsentryOutput
 import Foundation
+import Logging
 import SystemPackage
 
 /// `--output` and `--spool-dir`, shared by `monitor` and `replay`.
@@ -48,24 +49,25 @@ struct OutputOptions: ParsableArguments {
   }
 
   /// Opens every forwarding output (spools recovered, TLS files loaded) and starts its thread.
-  static func startOutputs(_ settings: SensorConfiguration) throws -> [ForwardingOutput] {
+  static func startOutputs(_ settings: SensorConfiguration, logger: Logger) throws -> [ForwardingOutput] {
     var started: [ForwardingOutput] = []
     for configuration in settings.outputs {
       if configuration.kind == .syslogTLS || configuration.kind == .https, !configuration.tls.verify {
-        standardError(
-          "flowsentry: warning: output \(configuration.name): TLS certificate verification is OFF (tls_verify=false); "
-            + "anyone on the path can read and forge what it sends")
+        let warning =
+          "output \(configuration.name): TLS certificate verification is OFF (tls_verify=false); "
+          + "anyone on the path can read and forge what it sends"
+        logger.warning("\(warning)")
       }
       let output = try ForwardingOutput(
         configuration: configuration, spoolDirectory: FilePath(settings.spoolDirectory).appending(configuration.name),
-        log: { standardError("flowsentry: " + $0) })
+        log: { logger.notice("\($0)") })
       let spool = output.counters
       if spool.spoolPending > 0 || spool.spool.damagedBytes > 0 {
-        standardError(
-          "flowsentry: output \(configuration.name): \(spool.spoolPending) records from a previous run to send"
-            + (spool.spool.damagedBytes > 0
-              ? "; spool damage recovered: \(spool.spool.damagedRecords) records and "
-                + "\(spool.spool.damagedBytes) bytes unreadable" : ""))
+        let damage =
+          spool.spool.damagedBytes > 0
+          ? "; spool damage recovered: \(spool.spool.damagedRecords) records and \(spool.spool.damagedBytes) bytes unreadable"
+          : ""
+        logger.info("output \(configuration.name): \(spool.spoolPending) records from a previous run to send\(damage)")
       }
       output.start()
       started.append(output)

@@ -1,11 +1,13 @@
 import ArgumentParser
 import FlowsentryCore
 import FlowsentryForwarding
+import FlowsentryLogging
 import FlowsentryOutput
 import FlowsentryPackets
 import FlowsentryPipeline
 import FlowsentryReplay
 import Foundation
+import Logging
 
 #if canImport(Glibc)
   import Glibc
@@ -58,8 +60,9 @@ struct ReplayCommand: ParsableCommand {
       throw ExitCode.failure
     }
     self.output.apply(to: &settings)
+    let logger = common.bootstrapLogging(settings)
     guard let rules = PipelineOptions.loadRules(settings) else {
-      standardError("flowsentry: error: the rules do not validate; not replaying")
+      logger.error("the rules do not validate; not replaying")
       throw ExitCode.failure
     }
     var observing = PacketObserver.Configuration()
@@ -70,9 +73,9 @@ struct ReplayCommand: ParsableCommand {
       observer: PacketObserver(configuration: observing))
     let outputs: [ForwardingOutput]
     do {
-      outputs = try OutputOptions.startOutputs(settings)
+      outputs = try OutputOptions.startOutputs(settings, logger: logger)
     } catch {
-      standardError("flowsentry: error: \(error)")
+      logger.error("\(error)")
       throw ExitCode.failure
     }
     let context = EventJSON.Context(hostName: hostName())
@@ -82,62 +85,50 @@ struct ReplayCommand: ParsableCommand {
       sinks.append(SelectingEventSink(selection: settings.effectiveEvents, output))
     }
     if !outputs.isEmpty { sinks.append(OutputRouter(outputs: outputs, context: context, processID: getpid())) }
-    let sink = AlertCountingSink(MultiplexEventSink(sinks))
+    let sink = MultiplexEventSink(sinks)
     for file in files {
       replayer.replay(path: file, to: sink) { progress in
         let percent = progress.size > 0 ? 100 * Double(progress.bytesRead) / Double(progress.size) : 0
-        standardError(
-          "flowsentry: replay: \(progress.path): \(String(format: "%.0f", percent))% "
-            + "(\(progress.bytesRead) of \(progress.size) bytes), \(progress.packets) packets, "
-            + "\(Int(progress.packetsPerSecond)) packets/s")
+        let line =
+          "replay: \(progress.path): \(String(format: "%.0f", percent))% "
+          + "(\(progress.bytesRead) of \(progress.size) bytes), \(progress.packets) packets, "
+          + "\(Int(progress.packetsPerSecond)) packets/s"
+        logger.info("\(line)")
       }
     }
     sink.flush()
     // Each output delivers what it holds within its drain timeout; the rest waits in its spool.
     DispatchQueue.concurrentPerform(iterations: outputs.count) { outputs[$0].stop() }
-    for line in report(replayer, output.counters, sink.alertsByRule) { standardError(line) }
-    for output in outputs { standardError("flowsentry: replay: " + output.summary) }
+    report(replayer, output.counters, logger)
+    for output in outputs {
+      logger.info(
+        "replay: output \(output.configuration.name) (\(output.configuration.address))",
+        metadata: CounterTable.metadata(output.counters.samples(output: output.configuration.name)))
+    }
     // A file cut short was still replayed up to its last good packet; one that cannot be read at all was not.
     if replayer.summary.unreadableFiles > 0 { throw ExitCode.failure }
   }
 
-  private func report(
-    _ replayer: Replayer, _ output: JSONLinesEventSink.Counters, _ alertsByRule: [String: Int]
-  ) -> [String] {
+  private func report(_ replayer: Replayer, _ output: JSONLinesEventSink.Counters, _ logger: Logger) {
     let summary = replayer.summary
     let counters = replayer.pipeline.counters
     let skipped = DecodeSkip.allCases.map { "\($0.label) \(summary.skipped[$0] ?? 0)" }.joined(separator: ", ")
-    let alerts = alertsByRule.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-    var lines = [
-      "flowsentry: replay: \(summary.files) files, \(summary.bytes) bytes, \(summary.packets) packets, "
-        + "\(summary.decoded) decoded; skipped: \(skipped); "
-        + "recorded events \(summary.recordedEvents), malformed lines \(summary.malformedLines); "
-        + "flows: begin \(counters.flows.beginEvents), end \(counters.flows.endEvents), "
-        + "ends without begin \(counters.flows.endsWithoutBegin), open at the end \(counters.flows.openFlows); "
-        + "dns: answered \(counters.dns.answered), unsolicited \(counters.dns.unsolicited), "
-        + "malformed \(counters.dns.malformed); events printed \(output.eventsWritten), "
-        + "alerts \(output.alertsWritten)\(alerts.isEmpty ? "" : " (\(alerts))"), "
-        + "lost to failed writes \(output.eventsLost + output.alertsLost)"
-    ]
-    lines += summary.firstSkipped.map { "flowsentry: replay: " + $0 }
-    lines += summary.fileErrors.map { "flowsentry: replay: error: " + $0 }
-    return lines
+    let alerts = counters.perRule.filter { $0.alerts > 0 }.map { "\($0.ruleID) \($0.alerts)" }
+      .joined(separator: ", ")
+    let flows = counters.flows
+    let lost = output.eventsLost + output.alertsLost
+    let line: String =
+      "replay: \(summary.files) files, \(summary.bytes) bytes, \(summary.packets) packets, "
+      + "\(summary.decoded) decoded; skipped: \(skipped); "
+      + "recorded events \(summary.recordedEvents), malformed lines \(summary.malformedLines); "
+      + "flows: begin \(flows.beginEvents), end \(flows.endEvents), "
+      + "ends without begin \(flows.endsWithoutBegin), open at the end \(flows.openFlows); "
+      + "dns: answered \(counters.dns.answered), unsolicited \(counters.dns.unsolicited), "
+      + "malformed \(counters.dns.malformed); events printed \(output.eventsWritten), "
+      + "alerts \(output.alertsWritten)\(alerts.isEmpty ? "" : " (\(alerts))"), "
+      + "lost to failed writes \(lost)"
+    logger.info("\(line)")
+    for skipped in summary.firstSkipped { logger.warning("replay: \(skipped)") }
+    for error in summary.fileErrors { logger.error("\(error)") }
   }
-}
-
-/// Counts alerts per rule on their way to the output, for the replay summary.
-final class AlertCountingSink<Inner: EventSink>: EventSink {
-  let inner: Inner
-  private(set) var alertsByRule: [String: Int] = [:]
-
-  init(_ inner: Inner) { self.inner = inner }
-
-  func receive(_ event: SensorEvent) { inner.receive(event) }
-
-  func receive(_ alert: Alert) {
-    alertsByRule[alert.ruleID, default: 0] += 1
-    inner.receive(alert)
-  }
-
-  func flush() { inner.flush() }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
+import FlowsentryCore
+import FlowsentryLogging
 import Foundation
 
 /// `flowsentry status`: a running monitor's counters, read from its metrics endpoint, for a person.
@@ -35,49 +37,16 @@ struct StatusCommand: AsyncParsableCommand {
     print(Self.summary(of: MetricsText(text), address: metricsAddress), terminator: "")
   }
 
+  /// The counter table read back from `/metrics`, one family a line, as the exit record prints it.
   static func summary(of metrics: MetricsText, address: String) -> String {
-    func count(_ name: String, _ labels: [String: String] = [:]) -> String {
-      metrics.value(name, labels).map { String(format: "%.0f", $0) } ?? "?"
+    // A histogram's buckets are for Prometheus; its _sum and _count say enough here.
+    let samples = metrics.all.filter { !$0.name.hasSuffix("_bucket") }.map { series in
+      MetricSample(
+        series.name, .counter, series.value,
+        labels: series.labels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+        help: "")
     }
-    var lines = ["flowsentry at \(address)"]
-    let cpu = metrics.value("process_cpu_seconds_total", [:]) ?? 0
-    let resident = (metrics.value("process_resident_memory_bytes", [:]) ?? 0) / 1_048_576
-    lines.append(String(format: "process: %.1f s of CPU, %.1f MiB resident", cpu, resident))
-    lines.append(
-      "events: begin \(count("flowsentry_events_total", ["event": "net_flow_tcp_begin"])), "
-        + "end \(count("flowsentry_events_total", ["event": "net_flow_tcp_end"])), "
-        + "dns \(count("flowsentry_events_total", ["event": "net_packet_dns"])); "
-        + "records \(count("flowsentry_records_total")); drops: ring buffer "
-        + "\(count("flowsentry_drops_total", ["where": "ring_buffer"])), queue \(count("flowsentry_drops_total", ["where": "queue"]))"
-    )
-    lines.append(
-      "flows: open \(count("flowsentry_flows_open")), evicted \(count("flowsentry_flows_evicted_total")); "
-        + "half-open attempts \(count("flowsentry_half_open_attempts_total"))")
-    lines.append(
-      "dns cache: \(count("flowsentry_dns_cache_entries")) entries, hits "
-        + "\(count("flowsentry_dns_cache_lookups_total", ["result": "hit"])), misses "
-        + "\(count("flowsentry_dns_cache_lookups_total", ["result": "miss"])); answers ignored: unsolicited "
-        + "\(count("flowsentry_dns_answers_ignored_total", ["reason": "unsolicited"]))")
-    let alerts = metrics.series("flowsentry_alerts_total").map {
-      "\($0.labels["rule"] ?? "?") \(String(format: "%.0f", $0.value))"
-    }
-    lines.append(
-      "rules: matches \(count("flowsentry_rule_matches_total")), alerts "
-        + (alerts.isEmpty ? "0" : alerts.joined(separator: ", "))
-        + ", suppressed \(count("flowsentry_alerts_suppressed_total"))")
-    lines.append(
-      "stdout: events \(count("flowsentry_stdout_lines_total", ["kind": "event"])), alerts "
-        + "\(count("flowsentry_stdout_lines_total", ["kind": "alert"])), lost \(count("flowsentry_stdout_lines_lost_total"))"
-    )
-    for output in Set(metrics.series("flowsentry_output_delivered_total").compactMap { $0.labels["output"] }).sorted() {
-      let name = ["output": output]
-      lines.append(
-        "output \(output): delivered \(count("flowsentry_output_delivered_total", name)), queued "
-          + "\(count("flowsentry_output_queue_depth", name)), spooled \(count("flowsentry_output_spool_records", name)) "
-          + "(\(count("flowsentry_output_spool_bytes", name)) bytes), retries \(count("flowsentry_output_retries_total", name)), "
-          + "dead letters \(count("flowsentry_output_dead_letters_total", name))")
-    }
-    return lines.joined(separator: "\n") + "\n"
+    return (["flowsentry at \(address)"] + CounterTable.lines(samples)).joined(separator: "\n") + "\n"
   }
 }
 

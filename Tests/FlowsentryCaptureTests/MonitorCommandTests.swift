@@ -41,11 +41,20 @@ struct MonitorCommandTests {
 
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)
-    #expect(monitor.stderr.contains("stopped."))
-    #expect(monitor.stderr.contains("drops: kernel ring buffer 0 (ends 0), queue 0 (ends 0)"))
+    // stderr is not a terminal: log records are JSON lines, the last one the counter table.
+    let records = monitor.logRecords()
+    #expect(records.count == monitor.stderr.split(separator: "\n").count, "every line a JSON record: \(monitor.stderr)")
+    let stopped = try #require(records.last { $0["message"] as? String == "stopped" }, "\(monitor.stderr)")
+    #expect(stopped["level"] as? String == "info" && stopped["logger"] as? String == "flowsentry")
+    #expect(stopped["drops"] as? [String: Int] == ["ring_buffer": 0, "queue": 0], "\(stopped)")
+    #expect(stopped["ends_dropped"] as? [String: Int] == ["ring_buffer": 0, "queue": 0], "\(stopped)")
+    #expect(
+      stopped["events"] as? [String: Int] == ["net_flow_tcp_begin": 2, "net_flow_tcp_end": 2, "net_packet_dns": 0])
     #expect(try attachedPrograms(cgroup.path).isEmpty)
     // The recording holds what stdout printed, and replay prints it again.
-    #expect(monitor.stderr.contains("(recorded to \(recording): events 4, lost 0, rotations 0)"), "\(monitor.stderr)")
+    let written = try #require(stopped["lines_written"] as? [String: [String: Int]], "\(stopped)")
+    #expect(written["record"] == ["event": 4, "alert": 0] && written["stdout"] == ["event": 4, "alert": 0])
+    #expect((stopped["lines_lost"] as? [String: [String: Int]])?["record"] == ["event": 0, "alert": 0])
     let recorded = try String(contentsOfFile: recording, encoding: .utf8).split(separator: "\n").map(String.init)
     #expect(recorded == lines)
     let replay = try MonitorProcess(["replay", recording])
@@ -157,10 +166,25 @@ struct MonitorCommandTests {
     #expect(after.value("flowsentry_drops_total{where=\"queue\"}") == 0)
     #expect((after.value("flowsentry_records_total") ?? 0) > (before.value("flowsentry_records_total") ?? 0))
     #expect((after.value("process_resident_memory_bytes") ?? 0) > 1_000_000)
+    // Every rule has its rows from the start; the built-in rules are loaded.
+    #expect(after.value("flowsentry_alerts_total{rule=\"FS-NET-001\"}") != nil)
+    // The README's table of what is counted names every family.
+    let readme = try String(contentsOfFile: "README.md", encoding: .utf8)
+    let counted = try #require(readme.components(separatedBy: "## What is counted").last)
+    #expect(after.families.count > 40)
+    for family in after.families {
+      var short = Substring(family)
+      if short.hasPrefix("flowsentry_") { short = short.dropFirst("flowsentry_".count) }
+      if short.hasSuffix("_total") { short = short.dropLast("_total".count) }
+      #expect(counted.contains("`\(short)"), "README.md does not explain \(family)")
+    }
 
+    // status prints the counter table read back, one family a line, as the exit record does.
     let status = try run(MonitorProcess.binary, ["status", "--metrics-address", String(address)])
-    #expect(status.contains("events: begin 10, end 10"), "\(status)")
-    #expect(status.contains("drops: ring buffer 0, queue 0"), "\(status)")
+    let lines = status.split(separator: "\n").map(String.init)
+    #expect(lines.contains("events{net_flow_tcp_begin=10 net_flow_tcp_end=10 net_packet_dns=0}"), "\(status)")
+    #expect(lines.contains("drops{queue=0 ring_buffer=0}"), "\(status)")
+    #expect(lines.contains { $0.hasPrefix("process_resident_memory_bytes=") }, "\(status)")
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)
   }
@@ -205,6 +229,13 @@ final class MonitorProcess: @unchecked Sendable {
   }
 
   var stderr: String { lock.withLock { stderrText } }
+
+  /// stderr's JSON log records (the format when stderr is not a terminal).
+  func logRecords() -> [[String: Any]] {
+    stderr.split(separator: "\n").compactMap { line in
+      (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+    }
+  }
   var stdoutSoFar: String { lock.withLock { stdoutText } }
 
   func waitUntilAttached() async throws {
@@ -247,7 +278,12 @@ final class MonitorProcess: @unchecked Sendable {
 /// Prometheus text lines by their series (`name{labels}`), for tests.
 struct MetricsLines {
   let values: [String: Double]
+  /// The families named by `# HELP` lines.
+  let families: [String]
   init(_ text: String) {
+    families = text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.compactMap {
+      $0.split(separator: " ").dropFirst(2).first.map(String.init)
+    }
     var values: [String: Double] = [:]
     for line in text.split(separator: "\n") where !line.hasPrefix("#") {
       guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }

@@ -34,6 +34,8 @@ import Testing
       """
       events: none
       spool_dir: \(directory.appendingPathComponent("spool").path)
+      logging:
+        format: text
       outputs:
         - url: syslog+tcp://127.0.0.1:\(receiver.port)
           name: siem
@@ -47,13 +49,18 @@ import Testing
     let messages = receiver.waitForMessages(2)
     #expect(messages.compactMap { $0["msgid"] as? String }.sorted() == ["FS-NET-001", "FS-NET-004"])
     #expect(messages.allSatisfy { ($0["pri"] as? String).flatMap(Int.init).map { $0 / 8 } == 19 })
-    #expect(run.errors.contains("output siem (syslog+tcp://127.0.0.1:\(receiver.port)): delivered 2"), "\(run.errors)")
+    // logging.format from the file: text records.
+    #expect(
+      run.errors.contains("flowsentry: replay: output siem (syslog+tcp://127.0.0.1:\(receiver.port))"), "\(run.errors)")
+    #expect(run.errors.contains(" output_delivered{siem=2} "), "\(run.errors)")
 
-    // A flag over the file: no built-in rules, so nothing more arrives.
-    let overridden = try CommandLineRun(["replay", "--config", path, "--no-default-rules", capture])
+    // Flags over the file: no built-in rules, so nothing more arrives; JSON records.
+    let overridden = try CommandLineRun([
+      "replay", "--config", path, "--no-default-rules", "--log-format", "json", capture,
+    ])
     overridden.wait()
     #expect(overridden.status == 0)
-    #expect(overridden.errors.contains("delivered 0"), "\(overridden.errors)")
+    #expect(overridden.errors.contains(#""output_delivered":{"siem":0}"#), "\(overridden.errors)")
     usleep(300_000)
     #expect(receiver.messages().count == 2)
   }

@@ -104,6 +104,10 @@ import Testing
     #expect(counters.delivered == 200)
     #expect(counters.spoolPending == 0)
     #expect(counters.queueDropped == 0)
+    // Each delivered alert's latency was measured, from the hand-over to the receiver's ACK.
+    #expect(counters.deliveryLatency.count == 200)
+    #expect(counters.deliveryLatency.sum > 0 && counters.deliveryLatency.sum < 200 * 30)
+    #expect(counters.deliveryLatency.quantileBound(0.5).map { $0 <= 30 } == true)
     #expect(
       try FileManager.default.contentsOfDirectory(atPath: output.spoolDirectory.string).filter {
         $0.hasSuffix(".seg")

@@ -65,7 +65,7 @@ import Testing
   }
 
   @Test func theSecondCacheChangesNothing() {
-    let cache = SecondPrefixCache()
+    let cache = EncodingCache()
     for timestamp: Int64 in [
       0, 999_999_999, 1_000_000_000, 1_700_000_000_123_456_789, 1_700_000_000_999_999_999,
       1_700_000_001_000_000_000, 1_700_000_000_000_000_001, -1,

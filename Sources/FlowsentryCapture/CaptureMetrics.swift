@@ -1,0 +1,38 @@
+import FlowsentryCore
+
+extension CaptureSession.Statistics {
+  /// The source's rows of the counter table: the ring buffer, the queue to the pipeline, and why
+  /// the eBPF programs skipped packets.
+  public var samples: [MetricSample] {
+    let drops = "Records dropped, by where."
+    let endsLost = "Of the dropped records, flow ends, by where (the socket's next state change sends them again)."
+    let ignored = "Packets the kernel side ignored, by reason."
+    func kernelIgnored(_ value: UInt64, _ reason: String) -> MetricSample {
+      .counter("flowsentry_kernel_ignored_total", value, [("reason", reason)], help: ignored)
+    }
+    return [
+      .counter("flowsentry_records_total", records, help: "Records read from the kernel's ring buffer."),
+      .counter("flowsentry_drops_total", kernelDrops, [("where", "ring_buffer")], help: drops),
+      .counter("flowsentry_drops_total", queueDrops, [("where", "queue")], help: drops),
+      .counter("flowsentry_ends_dropped_total", kernel.endsLost, [("where", "ring_buffer")], help: endsLost),
+      .counter("flowsentry_ends_dropped_total", queueDroppedEnds, [("where", "queue")], help: endsLost),
+      .counter(
+        "flowsentry_malformed_records_total", malformedRecords, help: "Ring-buffer records of an unknown kind or size."),
+      .counter("flowsentry_incoming_syns_total", kernel.incomingSYNs, help: "SYNs that reached a local listener."),
+      .counter(
+        "flowsentry_half_open_attempts_total", halfOpenAttempts,
+        help: "Incoming handshakes never completed (reported per remote)."),
+      .counter(
+        "flowsentry_dns_messages_cut_total", dnsMessagesCut,
+        help: "DNS messages longer than the kernel copies, read in part."),
+      kernelIgnored(kernel.unexpectedSYNACKs, "unexpected_syn_ack"),
+      kernelIgnored(kernel.untrackedOutOfSequence, "fin_rst_out_of_sequence"),
+      kernelIgnored(kernel.noSocket, "fin_rst_without_socket"),
+      kernelIgnored(kernel.shortPackets, "short_packet"),
+      kernelIgnored(kernel.ipv4Fragments, "ipv4_fragment"),
+      kernelIgnored(kernel.ipv6Unparsed, "ipv6_unparsed"),
+      kernelIgnored(kernel.notIP, "not_ip"),
+      kernelIgnored(kernel.noStorage, "no_socket_storage"),
+    ]
+  }
+}

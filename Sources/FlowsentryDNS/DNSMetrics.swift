@@ -1,0 +1,35 @@
+import FlowsentryCore
+
+extension DNSEnricher.Counters {
+  /// The DNS stage's rows of the counter table (the enricher's and its cache's).
+  public var samples: [MetricSample] {
+    let ignored = "DNS answers ignored, by reason."
+    let lookups = "DNS cache lookups, by result."
+    return [
+      .counter("flowsentry_events_total", served, [("event", "net_packet_dns")], help: "Events made, by name."),
+      .counter("flowsentry_dns_messages_total", messages, help: "DNS messages read (questions and answers)."),
+      .counter("flowsentry_dns_malformed_total", malformed, help: "DNS messages that did not parse."),
+      .counter("flowsentry_dns_incomplete_total", incomplete, help: "DNS messages cut short (by capture or TCP)."),
+      .counter("flowsentry_dns_questions_total", questions, help: "Questions asked by watched local sockets."),
+      .counter("flowsentry_dns_answers_accepted_total", answered, help: "Answers that matched a pending question."),
+      .counter("flowsentry_dns_answers_ignored_total", unsolicited, [("reason", "unsolicited")], help: ignored),
+      .counter("flowsentry_dns_answers_ignored_total", late, [("reason", "late")], help: ignored),
+      .gauge("flowsentry_dns_questions_pending", questionsPending, help: "Questions waiting for their answer."),
+      .counter(
+        "flowsentry_dns_questions_evicted_total", questionsEvicted,
+        help: "Pending questions forgotten at the pending_questions bound."),
+      .gauge("flowsentry_dns_cache_entries", cache.entries, help: "Addresses the DNS cache names."),
+      .counter(
+        "flowsentry_dns_cache_responses_total", cache.responses,
+        help: "Accepted answers that named addresses (NOERROR with records)."),
+      .counter(
+        "flowsentry_dns_cache_addresses_inserted_total", cache.addressesInserted,
+        help: "Addresses named by accepted answers."),
+      .counter("flowsentry_dns_cache_lookups_total", cache.hits, [("result", "hit")], help: lookups),
+      .counter("flowsentry_dns_cache_lookups_total", cache.misses, [("result", "miss")], help: lookups),
+      .counter("flowsentry_dns_cache_expired_total", cache.expired, help: "DNS cache names past their TTL."),
+      .counter(
+        "flowsentry_dns_cache_evictions_total", cache.evictions, help: "DNS cache entries evicted at the bound."),
+    ]
+  }
+}

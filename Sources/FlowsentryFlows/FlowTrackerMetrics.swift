@@ -1,0 +1,33 @@
+import FlowsentryCore
+
+extension FlowTracker.Counters {
+  /// The flow tracker's rows of the counter table.
+  public var samples: [MetricSample] {
+    let events = "Events made, by name."
+    let ignored = "Observations that changed no flow, by reason."
+    return [
+      .counter("flowsentry_events_total", beginEvents, [("event", "net_flow_tcp_begin")], help: events),
+      .counter("flowsentry_events_total", endEvents, [("event", "net_flow_tcp_end")], help: events),
+      .counter("flowsentry_flow_observations_total", observations, help: "Socket state changes and segments seen."),
+      .gauge("flowsentry_flows_open", openFlows, help: "Open flows tracked."),
+      .counter(
+        "flowsentry_flows_evicted_total", evictedOpenFlows,
+        help: "Open flows forgotten at the max_flows bound (their end has no duration)."),
+      .counter(
+        "flowsentry_flow_ends_without_begin_total", endsWithoutBegin,
+        help: "Ends of flows whose begin was not seen (older than the sensor, evicted, refused)."),
+      .counter(
+        "flowsentry_flow_observations_ignored_total", repeatedHandshakes, [("reason", "repeated_handshake")],
+        help: ignored),
+      .counter(
+        "flowsentry_flow_observations_ignored_total", repeatedTerminations, [("reason", "repeated_termination")],
+        help: ignored),
+      .counter(
+        "flowsentry_flow_observations_ignored_total", synAcksWithoutSYN, [("reason", "syn_ack_without_syn")],
+        help: ignored),
+      .counter(
+        "flowsentry_flow_observations_ignored_total", outOfWindowTerminations, [("reason", "out_of_window")],
+        help: ignored),
+    ]
+  }
+}

@@ -1,0 +1,44 @@
+import FlowsentryCore
+import FlowsentrySpool
+
+extension ForwardingOutput.Counters {
+  /// One forwarding output's rows of the counter table.
+  public func samples(output name: String) -> [MetricSample] {
+    let output = [("output", name)]
+    let dropped = "Records dropped, by output and reason."
+    var samples: [MetricSample] = [
+      .counter("flowsentry_output_delivered_total", delivered, output, help: "Records the receiver accepted."),
+      .gauge("flowsentry_output_queue_depth", queued, output, help: "Messages waiting in the output's memory queue."),
+      .gauge("flowsentry_output_spool_records", spoolPending, output, help: "Records spooled and not delivered."),
+      .gauge("flowsentry_output_spool_bytes", Int(spoolBytes), output, help: "Bytes in the output's spool."),
+      .counter("flowsentry_output_retries_total", retries, output, help: "Failed connections and broken ones."),
+      .counter("flowsentry_output_resent_total", resent, output, help: "Records sent again: possible duplicates."),
+      .counter(
+        "flowsentry_output_dead_letters_total", deadLettered, output,
+        help: "Records refused for good (written to dead-letter.jsonl)."),
+      .counter(
+        "flowsentry_output_truncated_total", truncated, output, help: "UDP messages cut to the datagram limit."),
+      .counter("flowsentry_output_dropped_total", queueDropped, output + [("reason", "queue_full")], help: dropped),
+    ]
+    for (rank, count) in spool.droppedFull.enumerated() {
+      samples.append(
+        .counter(
+          "flowsentry_output_dropped_total", count,
+          output + [
+            ("reason", "spool_full"),
+            ("severity", OutputConfiguration.rankNames[min(rank, OutputConfiguration.rankNames.count - 1)]),
+          ], help: dropped))
+    }
+    samples += [
+      .counter(
+        "flowsentry_output_dropped_total", spool.failedAppends, output + [("reason", "failed_append")], help: dropped),
+      .counter(
+        "flowsentry_output_spool_damaged_records_total", spool.damagedRecords, output,
+        help: "Spooled records found damaged at start (unreadable, skipped)."),
+      .histogram(
+        "flowsentry_output_delivery_latency_seconds", deliveryLatency, output,
+        help: "From the hand-over to the output to the receiver's acknowledgment."),
+    ]
+    return samples
+  }
+}

@@ -1,0 +1,159 @@
+import FlowsentryCore
+import Logging
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// How log records are written to stderr.
+public enum LogFormat: String, Sendable, CaseIterable {
+  /// Text on a terminal, JSON lines otherwise (a journal, a file, a log shipper).
+  case auto
+  /// `flowsentry: [level: ]message key=value …`, for people.
+  case text
+  /// One JSON object per line: `time`, `level`, `logger`, `message`, then the metadata.
+  case json
+
+  /// `auto` decided by whether stderr is a terminal.
+  public var resolved: LogFormat {
+    guard self == .auto else { return self }
+    return isatty(2) == 1 ? .text : .json
+  }
+}
+
+/// swift-log's handler for the sensor: one `write(2)` per record to stderr (unbuffered, so that a
+/// crash loses nothing already logged), as text or JSON lines. Metadata renders in key order,
+/// nested dictionaries as `key{…}` in text and as objects in JSON; numbers stay numbers in JSON.
+public struct SensorLogHandler: LogHandler {
+  public var logLevel: Logger.Level
+  public var metadata: Logger.Metadata = [:]
+  public let format: LogFormat
+  private let label: String
+  private let write: @Sendable ([UInt8]) -> Void
+
+  public init(
+    label: String, format: LogFormat, level: Logger.Level,
+    write: @escaping @Sendable ([UInt8]) -> Void = SensorLogHandler.standardError
+  ) {
+    self.label = label
+    self.format = format.resolved
+    self.logLevel = level
+    self.write = write
+  }
+
+  /// Makes every `Logger` of the process use this handler (once per process, before any logging).
+  public static func bootstrap(format: LogFormat, level: Logger.Level) {
+    LoggingSystem.bootstrap { label in SensorLogHandler(label: label, format: format, level: level) }
+  }
+
+  public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    get { metadata[key] }
+    set { metadata[key] = newValue }
+  }
+
+  public func log(event: LogEvent) {
+    var all = metadata
+    if let extra = event.metadata { all.merge(extra) { _, new in new } }
+    var line: [UInt8]
+    switch format {
+    case .json: line = Self.json(level: event.level, label: label, message: "\(event.message)", metadata: all)
+    case .text, .auto: line = Array(Self.text(level: event.level, message: "\(event.message)", metadata: all).utf8)
+    }
+    line.append(UInt8(ascii: "\n"))
+    write(line)
+  }
+
+  @Sendable public static func standardError(_ bytes: [UInt8]) {
+    var offset = 0
+    while offset < bytes.count {
+      let written = bytes[offset...].withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+      if written < 0 && errno == EINTR { continue }
+      if written <= 0 { return }
+      offset += written
+    }
+  }
+
+  // MARK: Text
+
+  static func text(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
+    var line = "flowsentry: "
+    if level != .info && level != .notice { line += "\(level): " }
+    line += message
+    for key in metadata.keys.sorted() { line += " " + text(key: key, metadata[key]!) }
+    return line
+  }
+
+  /// `key=value` or `key{…}`: also how `flowsentry status` prints the counter table, one key a line.
+  public static func text(key: String, _ value: Logger.Metadata.Value) -> String {
+    switch value {
+    case .dictionary(let nested):
+      return key + "{" + nested.keys.sorted().map { text(key: $0, nested[$0]!) }.joined(separator: " ") + "}"
+    case .array(let items):
+      return key + "=[" + items.map { "\($0)" }.joined(separator: ",") + "]"
+    case .string(let string):
+      return key + "=" + (string.contains(" ") || string.isEmpty ? "\"\(string)\"" : string)
+    case .stringConvertible(let value):
+      return key + "=\(value)"
+    }
+  }
+
+  // MARK: JSON
+
+  static func json(level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> [UInt8] {
+    var json = "{\"time\":" + quoted(RFC3339Clock.now()) + ",\"level\":" + quoted("\(level)")
+    json += ",\"logger\":" + quoted(label) + ",\"message\":" + quoted(message)
+    for key in metadata.keys.sorted() { json += "," + quoted(key) + ":" + jsonValue(metadata[key]!) }
+    return Array((json + "}").utf8)
+  }
+
+  private static func jsonValue(_ value: Logger.Metadata.Value) -> String {
+    switch value {
+    case .dictionary(let nested):
+      return "{" + nested.keys.sorted().map { quoted($0) + ":" + jsonValue(nested[$0]!) }.joined(separator: ",") + "}"
+    case .array(let items): return "[" + items.map(jsonValue).joined(separator: ",") + "]"
+    case .string(let string): return quoted(string)
+    case .stringConvertible(let value):
+      switch value {
+      case let number as any BinaryInteger: return "\(number)"
+      case let number as Double where number.isFinite: return "\(number)"
+      case let flag as Bool: return flag ? "true" : "false"
+      default: return quoted(value.description)
+      }
+    }
+  }
+
+  /// A JSON string literal (RFC 8259): quotes, backslashes and control characters escaped.
+  static func quoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      case _ where scalar.value < 0x20:
+        let hex = String(scalar.value, radix: 16)
+        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    return out + "\""
+  }
+}
+
+/// The wall clock as RFC 3339 UTC with microseconds, for log records.
+enum RFC3339Clock {
+  static func now() -> String {
+    var time = timespec()
+    clock_gettime(CLOCK_REALTIME, &time)
+    var seconds = time_t(time.tv_sec)
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    let microseconds = Int(time.tv_nsec) / 1000
+    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    let fraction = String(microseconds)
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
+      + "\(two(parts.tm_min)):\(two(parts.tm_sec)).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)Z"
+  }
+}

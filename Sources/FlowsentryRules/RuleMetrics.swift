@@ -1,0 +1,28 @@
+import FlowsentryCore
+
+extension RuleEngine.Counters {
+  /// The rule engine's rows of the counter table: totals, then per rule (whose zero rows the
+  /// exit line leaves out: most rules match nothing most of the time).
+  public func samples(perRule: [RuleEngine.RuleCounters]) -> [MetricSample] {
+    var samples: [MetricSample] = [
+      .counter("flowsentry_rule_events_total", events, help: "Events the rules were evaluated on."),
+      .counter(
+        "flowsentry_threshold_group_evictions_total", groupEvictions,
+        help: "Threshold groups forgotten at the bound (10,000 per rule)."),
+    ]
+    func perRuleRows(_ name: String, _ help: String, _ value: (RuleEngine.RuleCounters) -> UInt64) {
+      for rule in perRule {
+        var sample = MetricSample.counter(name, value(rule), [("rule", rule.ruleID)], help: help)
+        sample.quietWhenZero = true
+        samples.append(sample)
+      }
+    }
+    perRuleRows("flowsentry_rule_matches_total", "Events that matched a rule's condition, by rule.", \.matches)
+    perRuleRows("flowsentry_alerts_total", "Alerts raised, by rule.", \.alerts)
+    perRuleRows("flowsentry_alerts_suppressed_total", "Alerts folded by suppression, by rule.", \.suppressed)
+    perRuleRows(
+      "flowsentry_regex_limit_hits_total", "Regex matches a match or depth limit stopped (no match), by rule.",
+      \.regexLimitHits)
+    return samples
+  }
+}
