@@ -42,24 +42,9 @@ cleanup() {
 STATS_BEFORE=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
 trap cleanup EXIT
 
-# Runs a command inside the bench cgroup.
-in_cgroup() { sh -c 'echo $$ > "$0/cgroup.procs" && shift && exec "$@"' "$CGROUP" _ "$@"; }
+source scripts/lib-web.sh
 
-mkdir -p "$WORK/html" "$WORK/tmp"
-echo ok > "$WORK/html/index.html"
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp; fastcgi_temp_path $WORK/tmp;
-  uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
-  server { listen 127.0.0.1:$NGINX_PORT; root $WORK/html; }
-}
-CONF
-in_cgroup nginx -c "$WORK/nginx.conf"
+start_test_nginx "127.0.0.1:$NGINX_PORT"
 in_cgroup iperf3 -s -p "$IPERF_PORT" -B 127.0.0.1 >/dev/null 2>&1 &
 PIDS+=($!)
 sleep 0.5

@@ -58,7 +58,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-in_cgroup() { sh -c 'echo $$ > "$0/cgroup.procs" && shift && exec "$@"' "$CGROUP" _ "$@"; }
+source scripts/lib-web.sh
 
 # The test host: a namespace on a veth pair, the /24 routed on the veth alone.
 ip netns add "$NETNS"
@@ -81,21 +81,7 @@ CONF
 /usr/sbin/rsyslogd -n -f "$WORK/rsyslog.conf" -i "$WORK/rsyslog.pid" >"$WORK/rsyslog.out" 2>&1 &
 PIDS+=($!)
 
-mkdir -p "$WORK/html" "$WORK/tmp"
-echo ok >"$WORK/html/index.html"
-cat >"$WORK/nginx.conf" <<CONF
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp; fastcgi_temp_path $WORK/tmp;
-  uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
-  server { listen 127.0.0.1:$WEB_PORT; listen $HOST_ADDRESS:$FLOOD_PORT; root $WORK/html; }
-}
-CONF
-in_cgroup nginx -c "$WORK/nginx.conf"
+start_test_nginx "127.0.0.1:$WEB_PORT" "$HOST_ADDRESS:$FLOOD_PORT"
 sleep 0.5
 
 "$BIN" monitor --cgroup "$CGROUP" --log-format json --metrics-address "127.0.0.1:$METRICS_PORT" \

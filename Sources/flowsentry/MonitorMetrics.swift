@@ -14,7 +14,8 @@ struct MonitorMetrics {
   var pipeline: Pipeline.Counters?
   var capture: CaptureSession.Statistics
   var stdout: JSONLinesEventSink.Counters
-  var recorded: JSONLinesEventSink.Counters?
+  /// `--record`: what the file got, and how often it rotated.
+  var recorded: (written: JSONLinesEventSink.Counters, rotations: UInt64)?
   var outputs: [ForwardingOutput]
 
   func samples() -> [MetricSample] {
@@ -23,7 +24,11 @@ struct MonitorMetrics {
     samples += (pipeline?.dns ?? DNSEnricher.Counters()).samples
     samples += (pipeline?.rules ?? RuleEngine.Counters()).samples(perRule: pipeline?.perRule ?? [])
     samples += stdout.samples(destination: "stdout")
-    if let recorded { samples += recorded.samples(destination: "record") }
+    if let recorded {
+      samples += recorded.written.samples(destination: "record")
+      samples.append(
+        .counter("flowsentry_record_rotations_total", recorded.rotations, help: "Times the --record file rotated."))
+    }
     for output in outputs { samples += output.counters.samples(output: output.configuration.name) }
     return samples + MetricsExporter.processSamples()
   }

@@ -68,7 +68,7 @@ final class MonitorService: Service, @unchecked Sendable {
   func metricSamples() -> [MetricSample] {
     MonitorMetrics(
       pipeline: pipelineCounters.withLock { $0 }, capture: session.statistics, stdout: outputCounters.withLock { $0 },
-      recorded: recorder == nil ? nil : recordCounters.withLock { $0.written }, outputs: outputs
+      recorded: recorder == nil ? nil : recordCounters.withLock { $0 }, outputs: outputs
     ).samples()
   }
 

@@ -77,21 +77,6 @@ struct OutputOptions: ParsableArguments {
 }
 
 extension ForwardingOutput {
-  /// One clause of the summary line.
-  var summary: String {
-    let counters = self.counters
-    let dropped = zip(["events", "info", "low", "medium", "high", "critical"], counters.spool.droppedFull)
-      .filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
-    return "output \(configuration.name) (\(configuration.address)): delivered \(counters.delivered), "
-      + "queued \(counters.queued), spooled \(counters.spoolPending) (\(counters.spoolBytes) bytes), "
-      + "retries \(counters.retries), resent \(counters.resent), "
-      + "dropped: queue full \(counters.queueDropped), spool full \(dropped.isEmpty ? "0" : dropped.joined(separator: ", ")), "
-      + "failed appends \(counters.spool.failedAppends)"
-      + (configuration.kind == .http || configuration.kind == .https
-        ? ", dead-lettered \(counters.deadLettered)" : "")
-      + (configuration.kind == .syslogUDP ? ", cut to datagram size \(counters.truncated)" : "")
-  }
-
   /// Stops every output (each delivers what it can within its drain timeout) off the cooperative
   /// pool: stopping waits on the outputs' threads.
   static func stopAll(_ outputs: [ForwardingOutput]) async {

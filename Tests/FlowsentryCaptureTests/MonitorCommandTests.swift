@@ -55,6 +55,7 @@ struct MonitorCommandTests {
     let written = try #require(stopped["lines_written"] as? [String: [String: Int]], "\(stopped)")
     #expect(written["record"] == ["event": 4, "alert": 0] && written["stdout"] == ["event": 4, "alert": 0])
     #expect((stopped["lines_lost"] as? [String: [String: Int]])?["record"] == ["event": 0, "alert": 0])
+    #expect(stopped["record_rotations"] as? Int == 0, "\(stopped)")
     let recorded = try String(contentsOfFile: recording, encoding: .utf8).split(separator: "\n").map(String.init)
     #expect(recorded == lines)
     let replay = try MonitorProcess(["replay", recording])
