@@ -245,6 +245,7 @@ public final class ForwardingOutput: @unchecked Sendable {
 
   /// When each spooled record of this run was handed over, oldest first, until delivered. Bounded:
   /// beyond it (a long outage) the oldest go unmeasured, and the histogram says so by its count.
+  /// Records a full spool dropped are passed over by the commit after them and timed with it.
   private var handedOver = CircularBuffer<(sequence: UInt64, enqueuedAt: UInt64)>()
   private static let latencyTimesKept = 1 << 16
 

@@ -80,7 +80,6 @@ public final class RuleEngine {
     var folded: Int
   }
 
-  /// A class, so that evaluating a rule never copies it.
   /// One rule's counters; they outlive a reload for the rules the new set keeps (by id).
   public struct RuleCounters: Sendable, Equatable {
     public var ruleID: String
@@ -91,6 +90,7 @@ public final class RuleEngine {
     public var regexLimitHits: UInt64 = 0
   }
 
+  /// A class, so that evaluating a rule never copies it.
   private final class RuleState {
     let rule: Rule
     let matches: Predicate

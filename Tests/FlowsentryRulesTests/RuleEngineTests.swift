@@ -300,6 +300,22 @@ func flowEnd(
     // 2^40 ways to split the a's before the final '!': the match limit stops it, counted, no alert.
     #expect(run(engine, [begin(String(repeating: "a", count: 40) + "!")]).isEmpty)
     #expect(engine.regexLimitHits == ["T-SLOW": 1])
+
+    // A reload (a new engine continuing this one) keeps the rule's counters, limit hits included;
+    // a rule the new set does not have is gone, a new one starts at zero.
+    let reloaded = RuleEngine(
+      rules: try RuleLoader.load(
+        text:
+          "- rule:\n    id: T-SLOW\n    name: t\n    events: [net_flow_tcp_begin]\n    condition: process.comm matches \"^(a+)+$\"\n"
+          + "- rule:\n    id: T-NEW\n    name: n\n    events: [net_flow_tcp_begin]\n    condition: process.comm == \"aaaa\"\n",
+        file: "t.yaml"), continuing: engine)
+    #expect(run(reloaded, [begin("aaaa")]).count == 2)
+    #expect(
+      reloaded.perRule == [
+        RuleEngine.RuleCounters(ruleID: "T-SLOW", matches: 2, alerts: 2, suppressed: 0, regexLimitHits: 1),
+        RuleEngine.RuleCounters(ruleID: "T-NEW", matches: 1, alerts: 1, suppressed: 0, regexLimitHits: 0),
+      ])
+    #expect(reloaded.counters.matches == 3 && reloaded.counters.events == 3)
   }
 
   @Test func distinctCountsValuesNotEvents() throws {
