@@ -125,7 +125,10 @@ struct MonitorCommandTests {
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let monitor = try MonitorProcess(
-      ["monitor", "--cgroup", cgroup.path, "--events", "none", "--metrics-address", "127.0.0.1:0"])
+      [
+        "monitor", "--cgroup", cgroup.path, "--events", "none", "--metrics-address", "127.0.0.1:0",
+        "--stats-interval", "1",
+      ])
     defer { monitor.kill() }
     try await monitor.waitUntilAttached()
     // The endpoint is announced once it listens, just after the programs are attached.
@@ -186,6 +189,20 @@ struct MonitorCommandTests {
     #expect(lines.contains("events{net_flow_tcp_begin=10 net_flow_tcp_end=10 net_packet_dns=0}"), "\(status)")
     #expect(lines.contains("drops{queue=0 ring_buffer=0}"), "\(status)")
     #expect(lines.contains { $0.hasPrefix("process_resident_memory_bytes=") }, "\(status)")
+    // --stats-interval logs the same table: a periodic record catches up with the traffic.
+    let logged = ContinuousClock.now + .seconds(5)
+    func periodic() -> [String: Any]? {
+      monitor.logRecords().last { $0["message"] as? String == "counters" }
+    }
+    while (periodic()?["events"] as? [String: Int])?["net_flow_tcp_end"] != 10 && ContinuousClock.now < logged {
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    #expect(
+      periodic()?["events"] as? [String: Int] == [
+        "net_flow_tcp_begin": 10, "net_flow_tcp_end": 10, "net_packet_dns": 0,
+      ],
+      "\(monitor.stderr)")
+    #expect(periodic()?["drops"] as? [String: Int] == ["ring_buffer": 0, "queue": 0])
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)
   }
