@@ -162,6 +162,7 @@ let package = Package(
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
     .testTarget(name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool"]),
+    .testTarget(name: "FlowsentryMetricsTests", dependencies: ["FlowsentryMetrics", "FlowsentryCore"]),
     .testTarget(
       name: "FlowsentryLoggingTests",
       dependencies: ["FlowsentryLogging", "FlowsentryCore", .product(name: "Logging", package: "swift-log")]
