@@ -19,7 +19,7 @@ struct Flowsentry: AsyncParsableCommand {
 
 /// How the long-running commands (monitor, replay) log.
 struct CommonOptions: ParsableArguments {
-  @Flag(name: .shortAndLong, help: "Log at debug level (libbpf, lifecycle); same as --log-level debug.")
+  @Flag(name: .shortAndLong, help: "Log at debug level, the service lifecycle's records included.")
   var verbose = false
 
   @Option(help: "Log records as text, json (one object per line) or auto: text on a terminal, JSON otherwise.")
