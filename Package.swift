@@ -109,7 +109,7 @@ let package = Package(
     // Logs through swift-log: text on a terminal, JSON lines otherwise; the counter table as metadata.
     .target(
       name: "FlowsentryLogging",
-      dependencies: ["FlowsentryCore", .product(name: "Logging", package: "swift-log")]
+      dependencies: ["FlowsentryCore", "FlowsentryOutput", .product(name: "Logging", package: "swift-log")]
     ),
     // Packets from capture files: the Swift twin of the eBPF parser, and what a packet means for flows.
     .target(name: "FlowsentryPackets", dependencies: ["FlowsentryCore"]),

@@ -143,12 +143,7 @@ public struct OutputConfiguration: Sendable, Equatable {
 
   /// The spool's rank of an alert of this rule severity: events 0, info 1 … critical 5.
   static func rank(ofSeverity severity: String) -> UInt8 {
-    switch severity {
-    case "critical": return 5
-    case "high": return 4
-    case "medium": return 3
-    case "low": return 2
-    default: return 1
-    }
+    guard let rank = rankNames.firstIndex(of: severity), rank > 0 else { return 1 }
+    return UInt8(rank)
   }
 }

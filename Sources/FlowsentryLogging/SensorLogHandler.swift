@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryOutput
 import Logging
 
 #if canImport(Glibc)
@@ -122,38 +123,19 @@ public struct SensorLogHandler: LogHandler {
     }
   }
 
-  /// A JSON string literal (RFC 8259): quotes, backslashes and control characters escaped.
-  static func quoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      case _ where scalar.value < 0x20:
-        let hex = String(scalar.value, radix: 16)
-        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-      default: out.unicodeScalars.append(scalar)
-      }
-    }
-    return out + "\""
-  }
+  /// A JSON string literal, escaped as the event schema escapes strings.
+  static func quoted(_ text: String) -> String { String(decoding: JSONText.quoted(text), as: UTF8.self) }
 }
 
-/// The wall clock as RFC 3339 UTC with microseconds, for log records.
+/// The wall clock as RFC 3339 UTC with microseconds, for log records: the events' format, cut
+/// to microseconds (a log record needs no more).
 enum RFC3339Clock {
   static func now() -> String {
     var time = timespec()
     clock_gettime(CLOCK_REALTIME, &time)
-    var seconds = time_t(time.tv_sec)
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    let microseconds = Int(time.tv_nsec) / 1000
-    func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-    let fraction = String(microseconds)
-    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
-      + "\(two(parts.tm_min)):\(two(parts.tm_sec)).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)Z"
+    var text = RFC3339.format(nanoseconds: Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec))
+    let nanosecondDigits = text.index(text.endIndex, offsetBy: -4)..<text.index(before: text.endIndex)
+    text.removeSubrange(nanosecondDigits)
+    return text
   }
 }

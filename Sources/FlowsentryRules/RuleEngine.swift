@@ -94,9 +94,8 @@ public final class RuleEngine {
   private final class RuleState {
     let rule: Rule
     let matches: Predicate
+    /// Its `regexLimitHits` are those before a reload: the compiled regexes count from zero.
     var counters: RuleCounters
-    /// Limit hits of the rule's regexes before a reload (the compiled regexes count from zero).
-    var regexLimitHitsBefore: UInt64 = 0
     var windows: LRUDictionary<GroupKey, Window>
     var suppressions: LRUDictionary<GroupKey, Suppression>
 
@@ -135,9 +134,7 @@ public final class RuleEngine {
       counters = previous.counters
       let before = Dictionary(previous.perRule.map { ($0.ruleID, $0) }, uniquingKeysWith: { first, _ in first })
       for state in states {
-        guard let counters = before[state.rule.id] else { continue }
-        state.counters = counters
-        state.regexLimitHitsBefore = counters.regexLimitHits
+        if let counters = before[state.rule.id] { state.counters = counters }
       }
     }
     self.states = states
@@ -151,7 +148,7 @@ public final class RuleEngine {
   public var perRule: [RuleCounters] {
     states.map { state in
       var counters = state.counters
-      counters.regexLimitHits = state.regexLimitHitsBefore + state.rule.regexLimitHits
+      counters.regexLimitHits += state.rule.regexLimitHits
       return counters
     }
   }

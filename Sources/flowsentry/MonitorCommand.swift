@@ -141,8 +141,8 @@ struct MonitorCommand: AsyncParsableCommand {
   }
 }
 
-/// One line to stderr, unbuffered (stdout carries the events).
+/// One line to stderr, unbuffered (stdout carries the events), as log records are written:
+/// positioned diagnostics and command errors, which are for people as they are.
 func standardError(_ line: String) {
-  var bytes = Array((line + "\n").utf8)
-  bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+  SensorLogHandler.standardError(Array((line + "\n").utf8))
 }
