@@ -80,6 +80,38 @@ public struct LRUDictionary<Key: Hashable, Value> {
     return evicted
   }
 
+  /// Inserts a value as the most recently used unless the key is present, in which case that entry
+  /// becomes the most recently used and keeps its value. Hashes the key once when it is absent.
+  @inlinable
+  public mutating func insertIfAbsent(_ value: Value, for key: Key) -> (
+    inserted: Bool, evicted: (key: Key, value: Value)?
+  ) {
+    var evicted: (key: Key, value: Value)?
+    if slots.count == capacity {
+      if let slot = slots[key] {
+        moveToNewest(slot)
+        return (false, nil)
+      }
+      evicted = removeOldest()
+    }
+    let slot = freeSlots.last ?? nodes.count
+    if let existing = slots.updateValue(slot, forKey: key) {
+      slots[key] = existing
+      moveToNewest(existing)
+      return (false, evicted)
+    }
+    let node = Node(key: key, value: value, newer: Self.none, older: newest)
+    if freeSlots.popLast() != nil {
+      nodes[slot] = node
+    } else {
+      nodes.append(node)
+    }
+    if newest != Self.none { nodes[newest].newer = slot }
+    newest = slot
+    if oldest == Self.none { oldest = slot }
+    return (true, evicted)
+  }
+
   @inlinable @discardableResult
   public mutating func removeValue(for key: Key) -> Value? {
     guard let slot = slots.removeValue(forKey: key) else { return nil }

@@ -17,6 +17,9 @@ final class BackgroundWriter: @unchecked Sendable {
   private let capacityBytes: Int
   private let condition = NSCondition()
   private var chunks: [Chunk] = []
+  /// Written chunks' buffers, emptied with their capacity kept: handed back to `submit`, so that
+  /// the pipeline refills a buffer instead of growing a new one from nothing for every batch.
+  private var spare: [Chunk] = []
   private var queuedBytes = 0
   private var finishing = false
   private var finished = false
@@ -44,7 +47,7 @@ final class BackgroundWriter: @unchecked Sendable {
       alerts.removeAll(keepingCapacity: true)
       return
     }
-    var chunk = Chunk(bytes: [], alerts: [])
+    var chunk = spare.popLast() ?? Chunk(bytes: [], alerts: [])
     swap(&chunk.bytes, &bytes)
     swap(&chunk.alerts, &alerts)
     queuedBytes += chunk.bytes.count
@@ -77,13 +80,18 @@ final class BackgroundWriter: @unchecked Sendable {
         condition.unlock()
         return
       }
-      let chunk = chunks.removeFirst()
+      var chunk = chunks.removeFirst()
       condition.unlock()
 
       let result = JSONLinesEventSink.write(chunk.bytes, alerts: chunk.alerts, to: descriptor)
+      let size = chunk.bytes.count
+      chunk.bytes.removeAll(keepingCapacity: true)
+      chunk.alerts.removeAll(keepingCapacity: true)
       condition.lock()
-      queuedBytes -= chunk.bytes.count
+      queuedBytes -= size
       counters.add(result)
+      // A few spares cover the batches in flight; more would only hold memory.
+      if spare.count < 4 { spare.append(chunk) }
       condition.unlock()
     }
   }

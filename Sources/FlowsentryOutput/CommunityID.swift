@@ -21,10 +21,17 @@ public struct CommunityID: Sendable {
     return String(decoding: bytes, as: UTF8.self)
   }
 
-  /// Appends the ID's text to `bytes`: the JSON encoder's path, which allocates nothing per event.
+  /// Appends the ID's text to `bytes`.
   public func append(_ source: Endpoint, _ destination: Endpoint, transport: UInt8, to bytes: inout [UInt8]) {
+    bytes.appendWriting(atMost: JSONWriter.communityIDBound) {
+      write(source, destination, transport: transport, to: &$0)
+    }
+  }
+
+  /// Writes the ID's text: the JSON encoder's path, which allocates nothing per event.
+  func write(_ source: Endpoint, _ destination: Endpoint, transport: UInt8, to writer: inout JSONWriter) {
     let (first, second) = Self.ordered(source, destination)
-    appendOrdered(first, second, transport: transport, to: &bytes)
+    writeOrdered(first, second, transport: transport, to: &writer)
   }
 
   /// The endpoints as the hash takes them: IPv4-mapped addresses unmapped, the lower one first.
@@ -34,7 +41,7 @@ public struct CommunityID: Sendable {
     return isOrdered(second, before: first) ? (second, first) : (first, second)
   }
 
-  func appendOrdered(_ first: Endpoint, _ second: Endpoint, transport: UInt8, to bytes: inout [UInt8]) {
+  func writeOrdered(_ first: Endpoint, _ second: Endpoint, transport: UInt8, to writer: inout JSONWriter) {
     let digest = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { buffer in
       var count = 0
       func put(_ byte: UInt8) {
@@ -62,34 +69,27 @@ public struct CommunityID: Sendable {
       put(UInt8(second.port & 0xff))
       return Insecure.SHA1.hash(data: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<count]))
     }
-    bytes.append(UInt8(ascii: "1"))
-    bytes.append(UInt8(ascii: ":"))
-    digest.withUnsafeBytes { Self.appendBase64($0, to: &bytes) }
+    writer.raw("1:")
+    digest.withUnsafeBytes { Self.writeBase64($0, to: &writer) }
   }
 
-  private static let base64Alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+  private static let base64Alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
-  /// RFC 4648 base64 with padding; a 20-byte digest becomes 28 characters, written in one append.
-  private static func appendBase64(_ input: UnsafeRawBufferPointer, to bytes: inout [UInt8]) {
-    let length = (input.count + 2) / 3 * 4
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { output in
-      base64Alphabet.withUnsafeBufferPointer { alphabet in
-        var index = 0
-        var written = 0
-        while index < input.count {
-          let remaining = input.count - index
-          let chunk =
-            UInt32(input[index]) << 16 | (remaining > 1 ? UInt32(input[index + 1]) << 8 : 0)
-            | (remaining > 2 ? UInt32(input[index + 2]) : 0)
-          for position in 0..<4 {
-            output[written] =
-              position <= min(remaining, 3) ? alphabet[Int(chunk >> (18 - 6 * position) & 0x3f)] : UInt8(ascii: "=")
-            written += 1
-          }
-          index += 3
+  /// RFC 4648 base64 with padding; a 20-byte digest becomes 28 characters.
+  private static func writeBase64(_ input: UnsafeRawBufferPointer, to writer: inout JSONWriter) {
+    base64Alphabet.withUTF8Buffer { alphabet in
+      var index = 0
+      while index < input.count {
+        let remaining = input.count - index
+        let chunk =
+          UInt32(input[index]) << 16 | (remaining > 1 ? UInt32(input[index + 1]) << 8 : 0)
+          | (remaining > 2 ? UInt32(input[index + 2]) : 0)
+        for position in 0..<4 {
+          writer.byte(
+            position <= min(remaining, 3) ? alphabet[Int(chunk >> (18 - 6 * position) & 0x3f)] : UInt8(ascii: "="))
         }
+        index += 3
       }
-      bytes.append(contentsOf: UnsafeBufferPointer(output))
     }
   }
 
@@ -110,11 +110,25 @@ public struct CommunityID: Sendable {
 /// The Community IDs of recently seen flows, in a direct-mapped table: a hit costs a hash of the
 /// endpoints instead of a SHA-1, a collision just computes again. Bounded by construction.
 final class CommunityIDCache {
-  private struct Key: Hashable {
+  private struct Key: Equatable {
     var first: Endpoint
     var second: Endpoint
     var transport: UInt8
     var seed: UInt16
+
+    /// A multiplicative mix of the words, not a seeded hash: flows chosen to collide only cost
+    /// their SHA-1s again, which is what every flow cost without the cache.
+    var slot: Int {
+      func mix(_ mixed: UInt64, _ address: IPAddress) -> UInt64 {
+        switch address {
+        case .v4(let value): return (mixed ^ UInt64(value)) &* 0x9E37_79B9_7F4A_7C15
+        case .v6(let high, let low): return ((mixed ^ high) &* 0xBF58_476D_1CE4_E5B9 ^ low) &* 0x94D0_49BB_1331_11EB
+        }
+      }
+      let ports = (UInt64(first.port) << 32 | UInt64(second.port) << 16 | UInt64(transport)) ^ UInt64(seed) << 48
+      let mixed = mix(mix(ports, first.address), second.address)
+      return Int(truncatingIfNeeded: mixed ^ mixed >> 29)
+    }
   }
   /// "1:" and 28 base64 characters.
   private static let textLength = 30
@@ -125,24 +139,22 @@ final class CommunityIDCache {
   private static let slotCount = 4096
   private var slots = [Slot?](repeating: nil, count: slotCount)
 
-  func append(
-    _ id: CommunityID, _ source: Endpoint, _ destination: Endpoint, transport: UInt8, to bytes: inout [UInt8]
+  func write(
+    _ id: CommunityID, _ source: Endpoint, _ destination: Endpoint, transport: UInt8, to writer: inout JSONWriter
   ) {
     let (first, second) = CommunityID.ordered(source, destination)
     let key = Key(first: first, second: second, transport: transport, seed: id.seed)
-    let index = key.hashValue & (Self.slotCount - 1)
+    let index = key.slot & (Self.slotCount - 1)
     if let slot = slots[index], slot.key == key {
-      withUnsafeBytes(of: slot.text) { bytes.append(contentsOf: $0.prefix(Self.textLength)) }
+      withUnsafeBytes(of: slot.text) { writer.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(Self.textLength))) }
       return
     }
-    let start = bytes.count
-    id.appendOrdered(first, second, transport: transport, to: &bytes)
     var slot = Slot(key: key, text: (0, 0, 0, 0))
     withUnsafeMutableBytes(of: &slot.text) { text in
-      bytes[start...].withUnsafeBytes {
-        text.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(Self.textLength)))
-      }
+      var textWriter = JSONWriter(text.baseAddress!.assumingMemoryBound(to: UInt8.self))
+      id.writeOrdered(first, second, transport: transport, to: &textWriter)
     }
+    withUnsafeBytes(of: slot.text) { writer.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(Self.textLength))) }
     slots[index] = slot
   }
 }

@@ -45,78 +45,89 @@ public enum EventJSON {
   }
 
   static func append(_ event: DNSEvent, context: Context, to bytes: inout [UInt8], cache: EncodingCache?) {
-    var json = JSONBytes(bytes: consume bytes)
-    json.envelope(.netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
-    json.raw(#","process":null,"args":{"#)
-    json.endpoints(event.source, event.destination)
-    json.communityID(
-      context.communityID, event.source, event.destination,
-      transport: event.transport == .udp ? CommunityID.udp : CommunityID.tcp, cache: cache)
-    json.raw(#","transport":""#)
-    json.raw(event.transport == .udp ? "udp" : "tcp")
-    json.raw(#"","id":"#)
-    json.integer(event.id)
-    json.raw(#","rcode":"#)
-    json.integer(event.responseCode)
-    json.raw(#","questions":"#)
-    json.strings(event.questions)
-    json.raw(#","answers":["#)
-    for (index, answer) in event.answers.enumerated() {
-      if index > 0 { json.raw(",") }
-      json.raw(#"{"name":"#)
-      json.string(answer.name)
-      json.raw(#","type":"#)
-      json.string(answer.type)
-      json.raw(#","ttl":"#)
-      json.integer(answer.timeToLive)
-      json.raw(#","data":"#)
-      json.string(answer.data)
-      json.raw("}")
+    var bound = 512 + context.hostNameJSON.count + JSONWriter.stringsBound(event.questions)
+    for answer in event.answers {
+      bound += 64 + JSONWriter.stringBound(answer.name) + JSONWriter.stringBound(answer.type)
+      bound += JSONWriter.stringBound(answer.data)
     }
-    json.raw(#"],"truncated":"#)
-    json.raw(event.truncated ? "true" : "false")
-    json.raw("}}")
-    bytes = json.bytes
+    bytes.appendWriting(atMost: bound) { json in
+      json.envelope(
+        .netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
+      json.raw(#","process":null,"args":{"#)
+      json.endpoints(event.source, event.destination)
+      json.communityID(
+        context.communityID, event.source, event.destination,
+        transport: event.transport == .udp ? CommunityID.udp : CommunityID.tcp, cache: cache)
+      json.raw(#","transport":""#)
+      json.raw(event.transport == .udp ? "udp" : "tcp")
+      json.raw(#"","id":"#)
+      json.integer(event.id)
+      json.raw(#","rcode":"#)
+      json.integer(event.responseCode)
+      json.raw(#","questions":"#)
+      json.strings(event.questions)
+      json.raw(#","answers":["#)
+      for (index, answer) in event.answers.enumerated() {
+        if index > 0 { json.byte(UInt8(ascii: ",")) }
+        json.raw(#"{"name":"#)
+        json.string(answer.name)
+        json.raw(#","type":"#)
+        json.string(answer.type)
+        json.raw(#","ttl":"#)
+        json.integer(answer.timeToLive)
+        json.raw(#","data":"#)
+        json.string(answer.data)
+        json.byte(UInt8(ascii: "}"))
+      }
+      json.raw(#"],"truncated":"#)
+      json.raw(event.truncated ? "true" : "false")
+      json.raw("}}")
+    }
   }
 
   static func append(_ event: FlowEvent, context: Context, to bytes: inout [UInt8], cache: EncodingCache?) {
-    var json = JSONBytes(bytes: consume bytes)
-    json.envelope(event.name, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
-    json.raw(#","socket_cookie":"#)
-    json.integer(event.socketCookie)
-    if let process = event.process {
-      json.raw(#","process":{"pid":"#)
-      json.integer(process.pid)
-      json.raw(#","comm":"#)
-      json.string(process.command)
-      json.raw(#","uid":"#)
-      json.integer(process.uid)
-      json.raw("}")
-    } else {
-      json.raw(#","process":null"#)
+    // Keys, numbers and addresses fit in 1 KiB; the strings are bounded by their lengths.
+    let bound =
+      1024 + context.hostNameJSON.count + (event.process.map { JSONWriter.stringBound($0.command) } ?? 0)
+      + JSONWriter.stringsBound(event.sourceNames) + JSONWriter.stringsBound(event.destinationNames)
+    bytes.appendWriting(atMost: bound) { json in
+      json.envelope(
+        event.name, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
+      json.raw(#","socket_cookie":"#)
+      json.integer(event.socketCookie)
+      if let process = event.process {
+        json.raw(#","process":{"pid":"#)
+        json.integer(process.pid)
+        json.raw(#","comm":"#)
+        json.string(process.command)
+        json.raw(#","uid":"#)
+        json.integer(process.uid)
+        json.byte(UInt8(ascii: "}"))
+      } else {
+        json.raw(#","process":null"#)
+      }
+      json.raw(#","args":{"conn_direction":""#)
+      json.raw(event.direction == .outgoing ? "outgoing" : "incoming")
+      json.raw(#"","#)
+      json.endpoints(event.source, event.destination)
+      json.communityID(context.communityID, event.source, event.destination, transport: CommunityID.tcp, cache: cache)
+      json.raw(#","src_dns":"#)
+      json.strings(event.sourceNames)
+      json.raw(#","dst_dns":"#)
+      json.strings(event.destinationNames)
+      if event.name == .netFlowTCPEnd {
+        json.raw(#","close_reason":""#)
+        json.raw(event.closeReason?.jsonValue ?? "fin")
+        json.raw(#"","terminated_by":""#)
+        json.raw(event.terminatedBy == .remote ? "remote" : "local")
+        json.raw(#"","duration_ns":"#)
+        if let duration = event.durationNanoseconds { json.integer(duration) } else { json.raw("null") }
+      } else if event.name == .netFlowTCPHalfOpen {
+        json.raw(#","attempts":"#)
+        json.integer(event.attempts ?? 0)
+      }
+      json.raw("}}")
     }
-    json.raw(#","args":{"conn_direction":""#)
-    json.raw(event.direction == .outgoing ? "outgoing" : "incoming")
-    json.raw(#"","#)
-    json.endpoints(event.source, event.destination)
-    json.communityID(context.communityID, event.source, event.destination, transport: CommunityID.tcp, cache: cache)
-    json.raw(#","src_dns":"#)
-    json.strings(event.sourceNames)
-    json.raw(#","dst_dns":"#)
-    json.strings(event.destinationNames)
-    if event.name == .netFlowTCPEnd {
-      json.raw(#","close_reason":""#)
-      json.raw(event.closeReason?.jsonValue ?? "fin")
-      json.raw(#"","terminated_by":""#)
-      json.raw(event.terminatedBy == .remote ? "remote" : "local")
-      json.raw(#"","duration_ns":"#)
-      if let duration = event.durationNanoseconds { json.integer(duration) } else { json.raw("null") }
-    } else if event.name == .netFlowTCPHalfOpen {
-      json.raw(#","attempts":"#)
-      json.integer(event.attempts ?? 0)
-    }
-    json.raw("}}")
-    bytes = json.bytes
   }
 }
 
@@ -142,10 +153,7 @@ extension CloseReason {
   }
 }
 
-/// Appends JSON fragments as UTF-8 bytes.
-struct JSONBytes {
-  var bytes: [UInt8]
-
+extension JSONWriter {
   /// `"src":…,"dst":…,"src_port":…,"dst_port":…`, the four keys both event kinds' args start with.
   mutating func endpoints(_ source: Endpoint, _ destination: Endpoint) {
     raw(#""src":""#)
@@ -163,11 +171,11 @@ struct JSONBytes {
   ) {
     raw(#","community_id":""#)
     if let cache {
-      cache.communityIDs.append(id, source, destination, transport: transport, to: &bytes)
+      cache.communityIDs.write(id, source, destination, transport: transport, to: &self)
     } else {
-      id.append(source, destination, transport: transport, to: &bytes)
+      id.write(source, destination, transport: transport, to: &self)
     }
-    raw("\"")
+    byte(UInt8(ascii: "\""))
   }
 
   /// The keys every event starts with, up to and including `cgroup_id`.
@@ -182,116 +190,53 @@ struct JSONBytes {
     raw(#"","timestamp_ns":"#)
     integer(timestamp)
     raw(#","host":"#)
-    bytes.append(contentsOf: context.hostNameJSON)
+    bytes(context.hostNameJSON)
     raw(#","cgroup_id":"#)
     integer(cgroupID)
   }
+}
+
+/// Appends JSON fragments as UTF-8 bytes to an array, each reserving its own bound: for the
+/// documents that are not on the per-event path (alerts, ECS, syslog headers).
+struct JSONBytes {
+  var bytes: [UInt8]
 
   mutating func raw(_ text: StaticString) {
     text.withUTF8Buffer { bytes.append(contentsOf: $0) }
   }
 
-  /// A JSON string literal (RFC 8259 escaping; other control characters as \u00XX).
   mutating func string(_ value: String) {
-    bytes.append(UInt8(ascii: "\""))
-    for byte in value.utf8 {
-      switch byte {
-      case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-      case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-      case UInt8(ascii: "\n"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-      case UInt8(ascii: "\r"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-      case UInt8(ascii: "\t"): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-      case 0..<0x20:
-        raw("\\u00")
-        bytes.append(Self.hexDigits[Int(byte >> 4)])
-        bytes.append(Self.hexDigits[Int(byte & 0xf)])
-      default: bytes.append(byte)
-      }
-    }
-    bytes.append(UInt8(ascii: "\""))
+    bytes.appendWriting(atMost: JSONWriter.stringBound(value)) { $0.string(value) }
   }
 
   mutating func strings(_ values: [String]) {
-    bytes.append(UInt8(ascii: "["))
-    for (index, value) in values.enumerated() {
-      if index > 0 { bytes.append(UInt8(ascii: ",")) }
-      string(value)
-    }
-    bytes.append(UInt8(ascii: "]"))
+    bytes.appendWriting(atMost: JSONWriter.stringsBound(values)) { $0.strings(values) }
   }
 
   mutating func integer<Number: BinaryInteger>(_ value: Number) {
-    if value < 0 {
-      bytes.append(UInt8(ascii: "-"))
-      // Two's complement magnitude, so that the minimum value prints too.
-      unsigned(UInt64(truncatingIfNeeded: 0 &- Int64(value)))
-    } else {
-      unsigned(UInt64(value))
-    }
+    bytes.appendWriting(atMost: JSONWriter.integerBound) { $0.integer(value) }
   }
 
   mutating func unsigned(_ value: UInt64, minimumDigits: Int = 1) {
-    // Digits are written backwards into a 24-byte scratch (UInt64.max has 20), then appended at once.
-    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-    withUnsafeMutableBytes(of: &digits) { buffer in
-      var position = buffer.count
-      var rest = value
-      repeat {
-        position -= 1
-        buffer[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
-        rest /= 10
-      } while rest > 0 || buffer.count - position < minimumDigits
-      bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position...]))
+    bytes.appendWriting(atMost: max(minimumDigits, JSONWriter.integerBound)) {
+      $0.unsigned(value, minimumDigits: minimumDigits)
     }
   }
 
   mutating func address(_ address: IPAddress) {
-    guard case .v4(let value) = address else {
-      bytes.append(contentsOf: address.description.utf8)
-      return
-    }
-    unsigned(UInt64(value >> 24))
-    bytes.append(UInt8(ascii: "."))
-    unsigned(UInt64(value >> 16 & 0xff))
-    bytes.append(UInt8(ascii: "."))
-    unsigned(UInt64(value >> 8 & 0xff))
-    bytes.append(UInt8(ascii: "."))
-    unsigned(UInt64(value & 0xff))
+    bytes.appendWriting(atMost: JSONWriter.addressBound) { $0.address(address) }
   }
 
-  /// RFC 3339 UTC with nanoseconds, from nanoseconds since the Unix epoch. Events come in bursts
-  /// within a second, so a sink passes a cache of the "YYYY-MM-DDTHH:MM:SS." part.
   mutating func rfc3339(nanoseconds: Int64, cache: EncodingCache? = nil) {
-    let second = nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000
-    if let cache {
-      bytes.append(contentsOf: cache.prefix(forSecond: second))
-    } else {
-      bytes.append(contentsOf: Self.secondPrefix(second))
-    }
-    unsigned(UInt64(nanoseconds - second * 1_000_000_000), minimumDigits: 9)
-    bytes.append(UInt8(ascii: "Z"))
+    bytes.appendWriting(atMost: JSONWriter.timeBound) { $0.rfc3339(nanoseconds: nanoseconds, cache: cache) }
   }
 
   /// "YYYY-MM-DDTHH:MM:SS." for a second since the epoch.
   static func secondPrefix(_ second: Int64) -> [UInt8] {
-    let civil = CivilTime(nanoseconds: second * 1_000_000_000)
-    var json = JSONBytes(bytes: [])
-    json.unsigned(UInt64(civil.year), minimumDigits: 4)
-    json.bytes.append(UInt8(ascii: "-"))
-    json.unsigned(UInt64(civil.month), minimumDigits: 2)
-    json.bytes.append(UInt8(ascii: "-"))
-    json.unsigned(UInt64(civil.day), minimumDigits: 2)
-    json.bytes.append(UInt8(ascii: "T"))
-    json.unsigned(UInt64(civil.secondOfDay / 3600), minimumDigits: 2)
-    json.bytes.append(UInt8(ascii: ":"))
-    json.unsigned(UInt64(civil.secondOfDay / 60 % 60), minimumDigits: 2)
-    json.bytes.append(UInt8(ascii: ":"))
-    json.unsigned(UInt64(civil.secondOfDay % 60), minimumDigits: 2)
-    json.bytes.append(UInt8(ascii: "."))
-    return json.bytes
+    var bytes: [UInt8] = []
+    bytes.appendWriting(atMost: JSONWriter.timeBound) { $0.secondPrefix(second) }
+    return bytes
   }
-
-  private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }
 
 /// A UTC calendar date and time of day (proleptic Gregorian calendar), without Foundation.

@@ -52,4 +52,30 @@ import Testing
     #expect(lru.touch(2) == "y")
     #expect(lru.count == 1)
   }
+  @Test func insertIfAbsentKeepsAPresentValueAndRefreshesIt() {
+    var lru = LRUDictionary<String, Int>(capacity: 2)
+    let first = lru.insertIfAbsent(1, for: "a")
+    #expect(first.inserted && first.evicted == nil)
+    lru.insert(2, for: "b")
+    // Present: the old value stays and "a" becomes the newest, so that "b" goes first.
+    let again = lru.insertIfAbsent(9, for: "a")
+    #expect(again.inserted == false && again.evicted == nil)
+    #expect(lru.peek("a") == 1)
+    let full = lru.insertIfAbsent(3, for: "c")
+    #expect(full.inserted && full.evicted?.key == "b")
+    // Full and present: nothing is evicted.
+    let present = lru.insertIfAbsent(7, for: "c")
+    #expect(present.inserted == false && present.evicted == nil)
+    #expect(lru.count == 2 && lru.peek("c") == 3 && lru.oldestEntry?.key == "a")
+  }
+
+  @Test func insertIfAbsentReusesFreedSlots() {
+    var lru = LRUDictionary<Int, Int>(capacity: 3)
+    for round in 0...100 {
+      #expect(lru.insertIfAbsent(round, for: round).inserted)
+      if round % 3 == 0 { lru.removeValue(for: round) }
+    }
+    #expect(lru.count == 3)
+    #expect(lru.removeOldest()?.key == 97)
+  }
 }
