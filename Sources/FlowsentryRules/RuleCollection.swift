@@ -1,0 +1,190 @@
+import FlowsentryCore
+import Foundation
+import Yams
+
+/// Collect: a rule file's YAML into lists, macros and rule nodes, later files overriding earlier ones.
+extension RuleSetBuilder {
+  mutating func collect(file: String, text: String) {
+    sourceLines[file] = text.components(separatedBy: "\n")
+    let root: Node?
+    do {
+      root = try Yams.compose(yaml: text)
+    } catch let error as YamlError {
+      report(.error, yamlErrorLocation(error, file), "YAML: \(yamlErrorMessage(error))")
+      return
+    } catch {
+      report(.error, SourceLocation(file: file, line: 1, column: 1), "YAML: \(error)")
+      return
+    }
+    guard let root else { return }
+    guard case .sequence(let items) = root else {
+      report(.error, location(root, file), "a rule file is a list of items: '- rule:', '- list:' or '- macro:'")
+      return
+    }
+    for item in items {
+      guard case .mapping(let mapping) = item, mapping.count == 1, let (key, value) = mapping.first,
+        let kind = key.string, ["rule", "list", "macro"].contains(kind)
+      else {
+        report(.error, location(item, file), "expected one of 'rule:', 'list:' or 'macro:'")
+        continue
+      }
+      guard case .mapping(let body) = value else {
+        report(.error, location(value, file), "'\(kind)' takes a mapping of keys")
+        continue
+      }
+      switch kind {
+      case "list": collectList(body, file)
+      case "macro": collectMacro(body, file)
+      default: collectRule(body, file, location(value, file))
+      }
+    }
+  }
+
+  private func yamlErrorLocation(_ error: YamlError, _ file: String) -> SourceLocation {
+    switch error {
+    case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+      return SourceLocation(file: file, line: mark.line, column: mark.column)
+    default:
+      return SourceLocation(file: file, line: 1, column: 1)
+    }
+  }
+
+  private func yamlErrorMessage(_ error: YamlError) -> String {
+    switch error {
+    case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _):
+      return [context?.text, problem].compactMap { $0 }.joined(separator: ": ")
+    case .composer(let context, let problem, _, _):
+      return [context?.text, problem].compactMap { $0 }.joined(separator: ": ")
+    default:
+      return "\(error)"
+    }
+  }
+
+  /// Checks keys against the allowed ones; suggests the nearest for a typo.
+  mutating func checkKeys(_ mapping: Node.Mapping, _ allowed: [String], _ what: String, _ file: String) {
+    for (key, _) in mapping {
+      guard let name = key.string, !allowed.contains(name) else { continue }
+      let nearest = allowed.min { editDistance($0, name) < editDistance($1, name) }
+      let hint = nearest.map { editDistance($0, name) <= 2 ? "; did you mean '\($0)'?" : "" } ?? ""
+      report(
+        .error, location(key, file),
+        "unknown key '\(name)' in \(what)\(hint) (keys: \(allowed.joined(separator: ", ")))")
+    }
+  }
+
+  mutating func requiredString(
+    _ mapping: Node.Mapping, _ key: String, _ what: String, _ file: String, at: SourceLocation
+  )
+    -> String?
+  {
+    guard let node = mapping[key] else {
+      report(.error, at, "\(what) needs '\(key)'")
+      return nil
+    }
+    guard let text = node.scalar?.string, !text.isEmpty else {
+      report(.error, location(node, file), "'\(key)' must be a non-empty string")
+      return nil
+    }
+    return text
+  }
+
+  mutating func stringList(_ node: Node?, _ key: String, _ file: String) -> [(String, SourceLocation)] {
+    guard let node else { return [] }
+    guard case .sequence(let items) = node else {
+      report(.error, location(node, file), "'\(key)' must be a list")
+      return []
+    }
+    return items.compactMap { item in
+      guard let text = item.scalar?.string else {
+        report(.error, location(item, file), "items of '\(key)' must be scalars")
+        return nil
+      }
+      return (text, location(item, file))
+    }
+  }
+
+  private mutating func collectList(_ body: Node.Mapping, _ file: String) {
+    let here = location(.mapping(body), file)
+    checkKeys(body, ["name", "items", "append"], "a list", file)
+    guard let name = requiredString(body, "name", "a list", file, at: here) else { return }
+    let items = stringList(body["items"], "items", file)
+    if body["append"]?.bool == true, var existing = lists[name] {
+      existing.items += items.map { (text: $0.0, location: $0.1) }
+      lists[name] = existing
+    } else {
+      lists[name] = ListDefinition(name: name, items: items.map { (text: $0.0, location: $0.1) }, location: here)
+    }
+  }
+
+  private mutating func collectMacro(_ body: Node.Mapping, _ file: String) {
+    let here = location(.mapping(body), file)
+    checkKeys(body, ["name", "condition"], "a macro", file)
+    guard let name = requiredString(body, "name", "a macro", file, at: here) else { return }
+    guard let condition = conditionText(body["condition"], "condition", file, at: here) else { return }
+    macros[name] = MacroDefinition(name: name, condition: condition, location: here)
+  }
+
+  static let ruleKeys = [
+    "id", "name", "description", "severity", "tags", "references", "enabled", "events", "condition", "threshold",
+    "suppress", "output", "exceptions", "tests",
+  ]
+
+  private mutating func collectRule(_ body: Node.Mapping, _ file: String, _ here: SourceLocation) {
+    checkKeys(body, Self.ruleKeys, "a rule", file)
+    // `- rule: {id: X, enabled: false}` in a user's file turns a shipped rule off.
+    let keys = Set(body.keys.compactMap(\.string))
+    if keys == ["id", "enabled"], let id = body["id"]?.string {
+      guard let enabled = body["enabled"]?.bool else {
+        report(.error, location(body["enabled"]!, file), "'enabled' must be true or false")
+        return
+      }
+      enabledOverrides[id] = (enabled, here)
+      return
+    }
+    ruleNodes.append((file, body, here))
+  }
+
+  /// The text of a condition scalar, with the positions of its source lines.
+  mutating func conditionText(_ node: Node?, _ key: String, _ file: String, at: SourceLocation) -> ConditionText? {
+    guard let node else {
+      report(.error, at, "needs '\(key)'")
+      return nil
+    }
+    guard case .scalar(let scalar) = node, !scalar.string.isEmpty else {
+      report(.error, location(node, file), "'\(key)' must be a non-empty string")
+      return nil
+    }
+    let mark = location(node, file)
+    let lines = sourceLines[file] ?? []
+    let length = scalar.string.unicodeScalars.count
+    var segments: [(offset: Int, location: SourceLocation)] = []
+    var offset = 0
+    var lineIndex = mark.line - 1  // 0-based index of the mark's line
+    switch scalar.style {
+    case .literal, .folded:
+      lineIndex += 1  // the value starts on the line after '|' or '>'
+    default:
+      // Plain or quoted: the value starts at the mark (after the opening quote).
+      let quoted = scalar.style != .plain
+      let column = mark.column + (quoted ? 1 : 0)
+      segments.append((0, SourceLocation(file: file, line: mark.line, column: column)))
+      let firstLine = lines.indices.contains(lineIndex) ? lines[lineIndex] : ""
+      offset = max(0, firstLine.unicodeScalars.count - (column - 1)) + 1
+      lineIndex += 1
+    }
+    // Each following source line with content is the next piece of the value, joined by a newline
+    // (literal) or a space (folded, plain): one character either way.
+    while offset < length && lineIndex < lines.count {
+      let line = lines[lineIndex]
+      let content = line.drop { $0 == " " || $0 == "\t" }
+      if !content.isEmpty {
+        let indentation = line.unicodeScalars.count - content.unicodeScalars.count
+        segments.append((offset, SourceLocation(file: file, line: lineIndex + 1, column: indentation + 1)))
+        offset += content.unicodeScalars.count + 1
+      }
+      lineIndex += 1
+    }
+    if segments.isEmpty { segments = [(0, mark)] }
+    return ConditionText(text: scalar.string, segments: segments)
+  }
+}

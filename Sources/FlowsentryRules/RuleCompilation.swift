@@ -1,0 +1,288 @@
+import FlowsentryCore
+import Foundation
+import Yams
+
+/// Compile: rule nodes into rules (conditions, thresholds, templates, tests), every problem at its position.
+extension RuleSetBuilder {
+  mutating func compile(files: [String]) -> RuleSet {
+    let compiler = ConditionCompiler(lists: lists, macros: macros)
+    var rules: [Rule] = []
+    var seen: [String: SourceLocation] = [:]
+    for (file, body, here) in ruleNodes {
+      let regexesBefore = compiler.regexes.count
+      guard var rule = compileRule(body, file, here, compiler) else { continue }
+      rule.regexes = Array(compiler.regexes[regexesBefore...])
+      if let previous = seen[rule.id] {
+        report(.error, here, "duplicate rule id '\(rule.id)' (first defined at \(previous.file):\(previous.line))")
+        continue
+      }
+      seen[rule.id] = here
+      rules.append(rule)
+    }
+    for (id, (enabled, location)) in enabledOverrides {
+      if let index = rules.firstIndex(where: { $0.id == id }) {
+        rules[index].enabled = enabled
+      } else {
+        report(.error, location, "no rule with id '\(id)' to enable or disable")
+      }
+    }
+    for macro in macros.values.sorted(by: { $0.name < $1.name }) where !compiler.usedMacros.contains(macro.name) {
+      // A macro no rule uses is still checked, so that its mistakes show before it is used.
+      do { _ = try compiler.compile(macro.condition) } catch { report(.error, error.location, error.message) }
+      report(.warning, macro.location, "macro '\(macro.name)' is not used")
+    }
+    for list in lists.values.sorted(by: { $0.name < $1.name }) where !compiler.usedLists.contains(list.name) {
+      report(.warning, list.location, "list '\(list.name)' is not used")
+    }
+    return RuleSet(
+      rules: rules, warnings: diagnostics.filter { $0.severity == .warning }, files: files,
+      regexCount: compiler.regexCount)
+  }
+
+  private mutating func compileRule(
+    _ body: Node.Mapping, _ file: String, _ here: SourceLocation, _ compiler: ConditionCompiler
+  ) -> Rule? {
+    let errorsBefore = diagnostics.count
+    let id = requiredString(body, "id", "a rule", file, at: here) ?? ""
+    let name = requiredString(body, "name", "a rule", file, at: here) ?? id
+    let description = body["description"]?.string ?? ""
+    var severity = Severity.medium
+    if let node = body["severity"] {
+      if let value = node.string.flatMap(Severity.init(rawValue:)) {
+        severity = value
+      } else {
+        report(
+          .error, location(node, file),
+          "severity must be one of \(Severity.allCases.map(\.rawValue).joined(separator: ", "))")
+      }
+    }
+    var enabled = true
+    if let node = body["enabled"] {
+      if let value = node.bool {
+        enabled = value
+      } else {
+        report(.error, location(node, file), "'enabled' must be true or false")
+      }
+    }
+    var events: Set<EventName> = [.netFlowTCPBegin, .netFlowTCPEnd]
+    if body["events"] != nil {
+      events = []
+      for (text, at) in stringList(body["events"], "events", file) {
+        if let event = EventName(rawValue: text) {
+          events.insert(event)
+        } else if let set = EventName.sets[text] {
+          events.formUnion(set)
+        } else {
+          report(
+            .error, at,
+            "unknown event '\(text)' (events: \(EventName.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+      }
+    }
+    var condition: Predicate = { _ in false }
+    if let text = conditionText(body["condition"], "condition", file, at: here) {
+      do { condition = try compiler.compile(text) } catch { report(.error, error.location, error.message) }
+    }
+    var exceptions: [Predicate] = []
+    if let node = body["exceptions"] {
+      if case .sequence(let items) = node {
+        for item in items {
+          let conditionNode: Node? = item.scalar != nil ? item : item.mapping?["condition"]
+          if case .mapping(let mapping) = item { checkKeys(mapping, ["name", "condition"], "an exception", file) }
+          guard let text = conditionText(conditionNode, "condition", file, at: location(item, file)) else { continue }
+          do { exceptions.append(try compiler.compile(text)) } catch { report(.error, error.location, error.message) }
+        }
+      } else {
+        report(.error, location(node, file), "'exceptions' must be a list of conditions")
+      }
+    }
+    let threshold = compileThreshold(body["threshold"], file)
+    var suppressWindow = threshold?.windowNanoseconds ?? 0
+    var suppressBy = threshold?.groupBy ?? []
+    if let node = body["suppress"] {
+      if case .mapping(let mapping) = node {
+        checkKeys(mapping, ["window", "by"], "suppress", file)
+        if let window = mapping["window"] { suppressWindow = duration(window, file) ?? suppressWindow }
+        if mapping["by"] != nil { suppressBy = stringList(mapping["by"], "by", file).map(\.0) }
+      } else {
+        report(.error, location(node, file), "'suppress' takes 'window' and 'by'")
+      }
+    }
+    let groupFields = fields(threshold?.groupBy ?? [], body["threshold"]?.mapping?["group_by"], file)
+    let suppressFields = fields(suppressBy, body["suppress"]?.mapping?["by"], file)
+    var distinctField: Field?
+    if case .distinct(let name) = threshold?.measure {
+      distinctField = Fields.byName[name]
+      if distinctField == nil, let node = body["threshold"]?.mapping?["distinct"] {
+        report(.error, location(node, file), "unknown field '\(name)' to count distinct values of")
+      }
+    }
+    let output = compileTemplate(body["output"], file, here, default: name)
+    let tests = compileTests(body["tests"], file)
+    let tags = stringList(body["tags"], "tags", file).map(\.0)
+    let references = stringList(body["references"], "references", file).map(\.0)
+    guard !diagnostics[errorsBefore...].contains(where: { $0.severity == .error }) else { return nil }
+    return Rule(
+      id: id, name: name, description: description, severity: severity,
+      tags: tags, references: references,
+      enabled: enabled, events: events, threshold: threshold, suppressWindowNanoseconds: suppressWindow,
+      suppressBy: suppressBy, output: output, tests: tests, location: here, condition: condition,
+      exceptions: exceptions, groupFields: groupFields, suppressFields: suppressFields, distinctField: distinctField)
+  }
+
+  private mutating func fields(_ names: [String], _ node: Node?, _ file: String) -> [Field] {
+    var result: [Field] = []
+    let items =
+      node.map { stringList($0, "fields", file) } ?? names.map { ($0, SourceLocation(file: file, line: 1, column: 1)) }
+    for (name, at) in items {
+      if let field = Fields.byName[name] { result.append(field) } else { report(.error, at, "unknown field '\(name)'") }
+    }
+    return result
+  }
+
+  private mutating func duration(_ node: Node, _ file: String) -> Int64? {
+    guard let text = node.string, let value = Duration.parse(text), value > 0 else {
+      report(
+        .error, location(node, file),
+        "a duration is a whole number with ms, s, m, h or d, like 30s, of at most \(Duration.maximum / 86_400_000_000_000)d"
+      )
+      return nil
+    }
+    return value
+  }
+
+  private mutating func compileThreshold(_ node: Node?, _ file: String) -> Threshold? {
+    guard let node else { return nil }
+    guard case .mapping(let mapping) = node else {
+      report(.error, location(node, file), "'threshold' takes count, window, group_by and optionally distinct")
+      return nil
+    }
+    checkKeys(mapping, ["count", "distinct", "window", "group_by"], "threshold", file)
+    guard let countNode = mapping["count"], let count = countNode.int, count >= 1 else {
+      report(.error, location(mapping["count"] ?? node, file), "'count' must be a whole number of at least 1")
+      return nil
+    }
+    guard let windowNode = mapping["window"], let window = duration(windowNode, file) else {
+      if mapping["window"] == nil { report(.error, location(node, file), "a threshold needs 'window'") }
+      return nil
+    }
+    let measure: Threshold.Measure = mapping["distinct"]?.string.map { .distinct(field: $0) } ?? .count
+    return Threshold(
+      measure: measure, atLeast: count, windowNanoseconds: window,
+      groupBy: stringList(mapping["group_by"], "group_by", file).map(\.0))
+  }
+
+  private mutating func compileTemplate(_ node: Node?, _ file: String, _ here: SourceLocation, default fallback: String)
+    -> OutputTemplate
+  {
+    guard let node, let text = node.string else { return OutputTemplate(pieces: [.text(fallback)]) }
+    var pieces: [OutputTemplate.Piece] = []
+    var rest = Substring(text)
+    let start = location(node, file)
+    while let open = rest.firstIndex(of: "{") {
+      pieces.append(.text(String(rest[..<open])))
+      guard let close = rest[open...].firstIndex(of: "}") else {
+        report(.error, start, "unclosed '{' in output")
+        break
+      }
+      let name = String(rest[rest.index(after: open)..<close])
+      switch name {
+      case "count": pieces.append(.count)
+      case "window": pieces.append(.window)
+      case "group": pieces.append(.group)
+      default:
+        if let field = Fields.byName[name] {
+          pieces.append(.field(field))
+        } else {
+          report(.error, start, "unknown placeholder '{\(name)}' in output (fields, or count, window, group)")
+        }
+      }
+      rest = rest[rest.index(after: close)...]
+    }
+    pieces.append(.text(String(rest)))
+    return OutputTemplate(pieces: pieces)
+  }
+
+  private mutating func compileTests(_ node: Node?, _ file: String) -> [RuleTest] {
+    guard let node else { return [] }
+    guard case .sequence(let items) = node else {
+      report(.error, location(node, file), "'tests' must be a list")
+      return []
+    }
+    var tests: [RuleTest] = []
+    for item in items {
+      guard case .mapping(let mapping) = item else {
+        report(.error, location(item, file), "a test has name, events (or capture) and expect")
+        continue
+      }
+      checkKeys(mapping, ["name", "events", "capture", "local", "expect"], "a test", file)
+      let name = mapping["name"]?.string ?? "test at line \(location(item, file).line)"
+      guard let expect = mapping["expect"]?.int, expect >= 0 else {
+        report(.error, location(mapping["expect"] ?? item, file), "'expect' is the number of alerts expected (0: none)")
+        continue
+      }
+      guard case .sequence(let eventNodes) = mapping["events"] ?? .sequence([]) else {
+        report(.error, location(item, file), "'events' must be a list")
+        continue
+      }
+      var events: [TestEvent] = []
+      for eventNode in eventNodes {
+        events += TestEventReader.read(eventNode, file, into: &self)
+      }
+      let capture = compileCapture(mapping, file)
+      if capture != nil && !eventNodes.isEmpty {
+        report(.error, location(item, file), "a test lists events or names a capture, not both")
+        continue
+      }
+      tests.append(
+        RuleTest(name: name, events: events, capture: capture, expectedAlerts: expect, location: location(item, file)))
+    }
+    return tests
+  }
+}
+
+extension RuleSetBuilder {
+  /// `capture: FILE` (relative to the rule file) with `local: [networks]`, or nil.
+  fileprivate mutating func compileCapture(_ mapping: Node.Mapping, _ file: String) -> RuleTest.Capture? {
+    guard let node = mapping["capture"] else {
+      if let local = mapping["local"] { report(.error, location(local, file), "'local' goes with 'capture'") }
+      return nil
+    }
+    guard let name = node.string, !name.isEmpty else {
+      report(.error, location(node, file), "'capture' names a pcap or pcapng file, relative to this rule file")
+      return nil
+    }
+    let directory = (file as NSString).deletingLastPathComponent
+    let path = name.hasPrefix("/") || directory.isEmpty ? name : directory + "/" + name
+    var networks: [IPNetwork] = []
+    if let local = mapping["local"] {
+      guard case .sequence(let items) = local else {
+        report(.error, location(local, file), "'local' is a list of addresses and networks")
+        return nil
+      }
+      for item in items {
+        guard let text = item.string, let network = IPNetwork(text) else {
+          report(.error, location(item, file), "'\(item.string ?? "")' is not an address or a CIDR block")
+          continue
+        }
+        networks.append(network)
+      }
+    }
+    return RuleTest.Capture(path: path, localNetworks: networks)
+  }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+func editDistance(_ a: String, _ b: String) -> Int {
+  let a = Array(a)
+  let b = Array(b)
+  var previous = Array(0...b.count)
+  for i in 1...max(1, a.count) where !a.isEmpty {
+    var current = [i] + Array(repeating: 0, count: b.count)
+    for j in 1...max(1, b.count) where !b.isEmpty {
+      current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return a.isEmpty ? b.count : previous[b.count]
+}
