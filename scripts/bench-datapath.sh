@@ -86,16 +86,31 @@ done
 "$BIN" monitor --log-format text --cgroup "$CGROUP" >/dev/null 2>"$WORK/monitor.err" &
 MONITOR=$!
 for _ in $(seq 1 100); do grep -q "monitoring cgroup" "$WORK/monitor.err" && break; sleep 0.1; done
+CPU_BEFORE=$(awk '{ print $14 + $15 }' "/proc/$MONITOR/stat")
 sysctl -q -w kernel.bpf_stats_enabled=1
-connections_per_second >/dev/null
+STATS_RATE=$(connections_per_second)
 PROG_IDS=$(sed -n 's/.* programs=\[\([0-9,]*\)\].*/\1/p' "$WORK/monitor.err" | tr ',' ' ')
-PROG_NS=$(for id in $PROG_IDS; do bpftool prog show id "$id" -j; echo; done | python3 -c '
+PROG_JSON=$(for id in $PROG_IDS; do bpftool prog show id "$id" -j; echo; done)
+sysctl -q -w kernel.bpf_stats_enabled=0
+MONITOR_TICKS=$(awk -v before="$CPU_BEFORE" '{ print $14 + $15 - before }' "/proc/$MONITOR/stat")
+# Per connection of that run: what the programs and the monitor cost, beside what a connection
+# costs the machine without the sensor (its cores divided by the unattached rate).
+PROG_NS=$(echo "$PROG_JSON" | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]
 print("; ".join("%s %.0f ns/run over %d runs" % (r["name"], r["run_time_ns"] / r["run_cnt"], r["run_cnt"])
                 for r in rows if r.get("run_cnt")))')
-sysctl -q -w kernel.bpf_stats_enabled=0
-MONITOR_CPU=$(awk '{ printf "%.1f", ($14 + $15) / 100 }' "/proc/$MONITOR/stat")
+PER_CONNECTION=$(echo "$PROG_JSON" | python3 -c '
+import json, os, sys
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+connections = float(sys.argv[1]) * float(sys.argv[2])
+ticks = os.sysconf("SC_CLK_TCK")
+kernel = sum(r.get("run_time_ns", 0) for r in rows) / connections / 1000
+runs = sum(r.get("run_cnt", 0) for r in rows) / connections
+monitor = float(sys.argv[3]) / ticks * 1e6 / connections
+print("%.0f connections: the programs %.1f µs per connection (%.0f runs), the monitor process %.1f µs per connection "
+      "(%.2f s of CPU)" % (connections, kernel, runs, monitor, float(sys.argv[3]) / ticks))' \
+  "$STATS_RATE" "$SECONDS_PER_RUN" "$MONITOR_TICKS")
 kill -TERM "$MONITOR"
 wait "$MONITOR" || true
 
@@ -124,7 +139,8 @@ TABLE=$(cat <<TABLE
 | events printed / ring buffer + queue drops while attached | | $EVENTS_TOTAL | $DROPS_TOTAL drops | 0 drops |
 
 Per-program cost (kernel.bpf_stats_enabled, one extra wrk run of ${SECONDS_PER_RUN}s): $PROG_NS.
-The monitor process itself (decoding, flow tracking, JSON to /dev/null) used ${MONITOR_CPU}s of CPU in that run.
+In that run, $PER_CONNECTION (decoding, tracking, rules, JSON to /dev/null); without the sensor a
+connection costs the machine $(python3 -c "print('%.1f' % ($(nproc) * 1e6 / $C_OFF))") µs ($(nproc) cores / $C_OFF conn/s).
 Measured on $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%d).
 TABLE
 )

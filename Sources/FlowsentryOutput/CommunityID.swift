@@ -151,8 +151,10 @@ final class CommunityIDCache {
     }
     var slot = Slot(key: key, text: (0, 0, 0, 0))
     withUnsafeMutableBytes(of: &slot.text) { text in
-      var textWriter = JSONWriter(text.baseAddress!.assumingMemoryBound(to: UInt8.self))
-      id.writeOrdered(first, second, transport: transport, to: &textWriter)
+      text.withMemoryRebound(to: UInt8.self) { text in
+        var textWriter = JSONWriter(text.baseAddress!)
+        id.writeOrdered(first, second, transport: transport, to: &textWriter)
+      }
     }
     withUnsafeBytes(of: slot.text) { writer.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(Self.textLength))) }
     slots[index] = slot

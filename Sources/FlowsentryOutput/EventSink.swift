@@ -104,7 +104,9 @@ public final class JSONLinesEventSink: EventSink {
   private var buffer: [UInt8] = []
   /// Whether each buffered line is an alert, to count what was written or lost by kind.
   private var bufferedAlerts: [Bool] = []
-  private let flushThreshold = 64 * 1024
+  /// Lines are handed on at this size, or when the pipeline has no more input at hand. Handing a
+  /// batch to the background writer costs a lock and a wakeup of its thread, so it gets larger ones.
+  private let flushThreshold: Int
   private let timeCache = EncodingCache()
   private var written = Counters()
   public var counters: Counters {
@@ -120,6 +122,8 @@ public final class JSONLinesEventSink: EventSink {
     self.descriptor = descriptor
     self.context = context
     background = backgroundCapacityBytes.map { BackgroundWriter(descriptor: descriptor, capacityBytes: $0) }
+    // A small fraction of what the writer may hold, so that one batch never outgrows it.
+    flushThreshold = backgroundCapacityBytes.map { min(512 * 1024, max(64 * 1024, $0 / 8)) } ?? 64 * 1024
     buffer.reserveCapacity(flushThreshold * 2)
   }
 

@@ -112,7 +112,12 @@ public final class RuleEngine {
   public private(set) var counters = Counters()
   private let states: [RuleState]
   /// The rules' predicates, apart from their state, so that testing one touches nothing else.
-  private let matchers: [Predicate]
+  private let matchers: [Matcher]
+  /// A predicate in a struct: an array of bare closures holds them in their generic form, and each
+  /// call would go through a conversion thunk.
+  private struct Matcher {
+    let matches: Predicate
+  }
   /// Refilled for each event instead of allocated.
   private let scratch = EventFields(
     .dns(
@@ -138,7 +143,7 @@ public final class RuleEngine {
       }
     }
     self.states = states
-    matchers = states.map(\.matches)
+    matchers = states.map { Matcher(matches: $0.matches) }
     rulesByEvent = EventName.allCases.map { name in states.indices.filter { states[$0].rule.events.contains(name) } }
   }
 
@@ -166,7 +171,7 @@ public final class RuleEngine {
     let fields = scratch
     fields.load(event)
     matchers.withUnsafeBufferPointer { matchers in
-      for index in candidates where matchers[index](fields) {
+      for index in candidates where matchers[index].matches(fields) {
         counters.matches += 1
         states[index].counters.matches += 1
         if let alert = evaluate(states[index], fields, event, at: time) { alerts.append(alert) }

@@ -55,10 +55,9 @@ public struct Rule: @unchecked Sendable {
 
   /// The condition and the exceptions as one predicate (the event name is checked by the engine).
   var matcher: Predicate {
-    let condition = self.condition
-    let exceptions = self.exceptions
-    if exceptions.isEmpty { return condition }
-    return { event in condition(event) && !exceptions.contains { $0(event) } }
+    // Folded into nested closures rather than a loop over the array, whose elements would each be
+    // called through a conversion thunk.
+    exceptions.reduce(condition) { matched, exception in { event in matched(event) && !exception(event) } }
   }
 }
 
