@@ -230,6 +230,26 @@ func flowEnd(
     #expect(run(engine, [flowEnd(at: 2)]).isEmpty)
   }
 
+  @Test func exceptionsExemptWhatTheyMatchAndOnlyThat() throws {
+    let engine = try engine(
+      """
+      - rule:
+          id: T
+          name: t
+          events: [net_flow_tcp_end]
+          condition: close_reason == rst
+          exceptions:
+            - remote in (203.0.113.0/28)
+            - name: monitoring
+              condition: remote_port == 9100
+      """)
+    // Each exception alone exempts; an event neither matches alerts; the condition still decides.
+    #expect(run(engine, [flowEnd(at: 0, remote: "203.0.113.9")]).isEmpty)
+    #expect(run(engine, [flowEnd(at: 1, remote: "198.51.100.77", remotePort: 9100)]).isEmpty)
+    #expect(run(engine, [flowEnd(at: 2, remote: "198.51.100.77")]).count == 1)
+    #expect(run(engine, [flowEnd(at: 3, remote: "198.51.100.77", reason: .fin)]).isEmpty)
+  }
+
   @Test func thresholdsFireOncePerWindowAndCarryTheirEvents() throws {
     let engine = try engine(
       """
