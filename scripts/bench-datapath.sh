@@ -29,7 +29,10 @@ WORK=$(mktemp -d)
 mkdir "$CGROUP"
 PIDS=()
 
+MONITOR=""
 cleanup() {
+  # A monitor interrupted mid-round (perhaps stopped) must go too: it holds the programs attached.
+  if [ -n "$MONITOR" ]; then kill -CONT "$MONITOR" 2>/dev/null || true; kill -TERM "$MONITOR" 2>/dev/null || true; fi
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   sleep 0.5
