@@ -64,18 +64,8 @@ public struct LRUDictionary<Key: Hashable, Value> {
     if slots.count == capacity {
       evicted = removeOldest()
     }
-    let node = Node(key: key, value: value, newer: Self.none, older: newest)
-    let slot: Int
-    if let free = freeSlots.popLast() {
-      nodes[free] = node
-      slot = free
-    } else {
-      nodes.append(node)
-      slot = nodes.count - 1
-    }
-    if newest != Self.none { nodes[newest].newer = slot }
-    newest = slot
-    if oldest == Self.none { oldest = slot }
+    let slot = nextSlot
+    place(key, value, at: slot)
     slots[key] = slot
     return evicted
   }
@@ -94,21 +84,13 @@ public struct LRUDictionary<Key: Hashable, Value> {
       }
       evicted = removeOldest()
     }
-    let slot = freeSlots.last ?? nodes.count
+    let slot = nextSlot
     if let existing = slots.updateValue(slot, forKey: key) {
       slots[key] = existing
       moveToNewest(existing)
       return (false, evicted)
     }
-    let node = Node(key: key, value: value, newer: Self.none, older: newest)
-    if freeSlots.popLast() != nil {
-      nodes[slot] = node
-    } else {
-      nodes.append(node)
-    }
-    if newest != Self.none { nodes[newest].newer = slot }
-    newest = slot
-    if oldest == Self.none { oldest = slot }
+    place(key, value, at: slot)
     return (true, evicted)
   }
 
@@ -131,6 +113,25 @@ public struct LRUDictionary<Key: Hashable, Value> {
     guard let entry = oldestEntry else { return nil }
     removeValue(for: entry.key)
     return entry
+  }
+
+  /// Where the next entry goes: a slot freed by a removal, else a new one at the end.
+  @inlinable
+  var nextSlot: Int { freeSlots.last ?? nodes.count }
+
+  /// Stores an entry in `nextSlot` as the most recently used (the caller maps the key to it).
+  @inlinable
+  mutating func place(_ key: Key, _ value: Value, at slot: Int) {
+    let node = Node(key: key, value: value, newer: Self.none, older: newest)
+    if slot == nodes.count {
+      nodes.append(node)
+    } else {
+      freeSlots.removeLast()
+      nodes[slot] = node
+    }
+    if newest != Self.none { nodes[newest].newer = slot }
+    newest = slot
+    if oldest == Self.none { oldest = slot }
   }
 
   @inlinable

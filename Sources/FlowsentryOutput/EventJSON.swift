@@ -217,25 +217,12 @@ struct JSONBytes {
     bytes.appendWriting(atMost: JSONWriter.integerBound) { $0.integer(value) }
   }
 
-  mutating func unsigned(_ value: UInt64, minimumDigits: Int = 1) {
-    bytes.appendWriting(atMost: max(minimumDigits, JSONWriter.integerBound)) {
-      $0.unsigned(value, minimumDigits: minimumDigits)
-    }
-  }
-
   mutating func address(_ address: IPAddress) {
     bytes.appendWriting(atMost: JSONWriter.addressBound) { $0.address(address) }
   }
 
   mutating func rfc3339(nanoseconds: Int64, cache: EncodingCache? = nil) {
     bytes.appendWriting(atMost: JSONWriter.timeBound) { $0.rfc3339(nanoseconds: nanoseconds, cache: cache) }
-  }
-
-  /// "YYYY-MM-DDTHH:MM:SS." for a second since the epoch.
-  static func secondPrefix(_ second: Int64) -> [UInt8] {
-    var bytes: [UInt8] = []
-    bytes.appendWriting(atMost: JSONWriter.timeBound) { $0.secondPrefix(second) }
-    return bytes
   }
 }
 
@@ -286,7 +273,8 @@ public final class EncodingCache {
   func prefix(forSecond second: Int64) -> [UInt8] {
     if second != self.second {
       self.second = second
-      cached = JSONBytes.secondPrefix(second)
+      cached.removeAll(keepingCapacity: true)
+      cached.appendWriting(atMost: JSONWriter.timeBound) { $0.secondPrefix(second) }
     }
     return cached
   }
