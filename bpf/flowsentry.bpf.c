@@ -32,9 +32,11 @@
 /* Kernel TCP states (include/net/tcp_states.h). */
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 #define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
 #define TCP_CLOSE_WAIT 8
+#define TCP_LAST_ACK 9
 #define TCP_LISTEN 10
 #define ECONNREFUSED 111
 #define ECONNRESET 104
@@ -57,6 +59,19 @@ struct sock {
 	int sk_err;
 	struct sock_cgroup_data sk_cgrp_data;
 } __attribute__((preserve_access_index));
+struct tcp_sock {
+	__u8 bpf_sock_ops_cb_flags;
+} __attribute__((preserve_access_index));
+
+/*
+ * Per-socket marks, kept in the socket's own sock_ops callback flags: socket storage would cost an
+ * allocation per socket (and a clone per accepted one), the largest part of the programs' cost when
+ * it was used. The state-change flag is on while the socket's end is still to be sent; the flag of
+ * a callback that fires only on retransmissions says that sock_ops follows the socket, and which
+ * way it was opened. Those callbacks reach fs_sock_ops, which ignores them.
+ */
+#define FS_FOLLOWED_OUTGOING BPF_SOCK_OPS_RTO_CB_FLAG
+#define FS_FOLLOWED_INCOMING BPF_SOCK_OPS_RETRANS_CB_FLAG
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -85,13 +100,21 @@ struct {
 	__type(value, struct fs_half_open_value);
 } fs_half_open SEC(".maps");
 
-/* BPF_F_CLONE: an accepted socket inherits its listener's owner. */
+/* The process of each socket between connect(2) and the end of its handshake, by socket cookie. */
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
-	__type(key, int);
-	__type(value, struct fs_socket_owner);
-} fs_socket_owners SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FS_CONNECTING_SOCKETS);
+	__type(key, __u64);
+	__type(value, struct fs_process_owner);
+} fs_connecting SEC(".maps");
+
+/* The process of each listening socket, from listen(2) to its close; accepted sockets inherit it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FS_LISTENERS);
+	__type(key, struct fs_listener_key);
+	__type(value, struct fs_listener_value);
+} fs_listeners SEC(".maps");
 
 struct packet_location {
 	__u32 transport_offset;
@@ -340,20 +363,11 @@ static __always_inline void inspect_tcp_dns(struct __sk_buff *skb, __u8 hook, co
 		 bpf_ntohs(prefix), skb->len - payload_offset - 2);
 }
 
-static __always_inline struct fs_socket_owner *storage_of(struct bpf_sock *full, __u64 flags)
+/* Whether sock_ops follows (or followed) the socket: then its state changes, not packets, end it. */
+static __always_inline int followed_by_sock_ops(struct bpf_sock *full)
 {
-	return bpf_sk_storage_get(&fs_socket_owners, full, 0, flags);
-}
-
-static __always_inline void fill_owner(const struct fs_socket_owner *owner, __u8 *known, __u32 *pid, __u32 *uid,
-				       char *comm)
-{
-	if (!owner || !owner->owner_known)
-		return;
-	*known = 1;
-	*pid = owner->pid;
-	*uid = owner->uid;
-	__builtin_memcpy(comm, owner->comm, FS_COMM_LEN);
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(full);
+	return tp && (tp->bpf_sock_ops_cb_flags & (FS_FOLLOWED_OUTGOING | FS_FOLLOWED_INCOMING));
 }
 
 /* The remote address of an incoming packet, as the half-open map keys it. */
@@ -445,7 +459,6 @@ static __always_inline int inspect_termination(struct __sk_buff *skb, __u8 hook,
 {
 	struct bpf_sock *sk = skb->sk;
 	struct bpf_sock *full = sk ? bpf_sk_fullsock(sk) : 0;
-	struct fs_socket_owner *owner = 0;
 	/* A listener has no flow to end: an RST it sends answers a stray segment (a forged SYN+ACK, an
 	 * unknown ACK), and one it receives is dropped by the stack. */
 	if ((hook == FS_HOOK_INGRESS && !full) || (full && full->state == TCP_LISTEN)) {
@@ -453,8 +466,7 @@ static __always_inline int inspect_termination(struct __sk_buff *skb, __u8 hook,
 		return 1;
 	}
 	if (full) {
-		owner = storage_of(full, 0);
-		if (owner && (owner->tracked || owner->end_sent))
+		if (followed_by_sock_ops(full))
 			return 1;
 		if (hook == FS_HOOK_INGRESS) {
 			struct bpf_tcp_sock *tp = bpf_tcp_sock(full);
@@ -471,9 +483,6 @@ static __always_inline int inspect_termination(struct __sk_buff *skb, __u8 hook,
 		count(FS_COUNTER_END_LOST);
 		return 1;
 	}
-	/* Marked only now that the record exists: an end lost to a full ring buffer can come again. */
-	if (owner)
-		owner->end_sent = 1;
 	__builtin_memset(record, 0, sizeof(*record));
 	fill_header(skb, hook, where, FS_RECORD_TCP, bpf_ntohs(tcp->source), bpf_ntohs(tcp->dest), &record->header);
 	record->sequence = bpf_ntohl(tcp->seq);
@@ -484,7 +493,6 @@ static __always_inline int inspect_termination(struct __sk_buff *skb, __u8 hook,
 		record->socket_state = (__u8)full->state;
 		record->local_listening = local_listening(skb, hook, where, tcp);
 	}
-	fill_owner(owner, &record->owner_known, &record->owner_pid, &record->owner_uid, record->owner_comm);
 	bpf_ringbuf_submit(record, wakeup_flags());
 	return 1;
 }
@@ -556,51 +564,87 @@ static __always_inline struct sock *kernel_sock(struct bpf_sock_ops *ops)
 	return (struct sock *)bpf_skc_to_tcp_sock(sk);
 }
 
-static __always_inline struct fs_socket_owner *ops_storage(struct bpf_sock_ops *ops, __u64 flags)
-{
-	struct bpf_sock *sk = ops->sk;
-	if (!sk)
-		return 0;
-	struct fs_socket_owner *owner = bpf_sk_storage_get(&fs_socket_owners, sk, 0, flags);
-	if (!owner && flags)
-		count(FS_COUNTER_NO_STORAGE);
-	return owner;
-}
-
-static __always_inline void watch_state_changes(struct bpf_sock_ops *ops, int watch)
-{
-	__u32 flags = ops->bpf_sock_ops_cb_flags;
-	bpf_sock_ops_cb_flags_set(ops, watch ? flags | BPF_SOCK_OPS_STATE_CB_FLAG : flags & ~BPF_SOCK_OPS_STATE_CB_FLAG);
-}
-
 static __always_inline __u64 socket_cgroup_id(struct bpf_sock_ops *ops)
 {
 	struct sock *sk = kernel_sock(ops);
 	return sk ? sk->sk_cgrp_data.cgroup->kn->id : 0;
 }
 
-/* connect(2) and listen(2) run in the caller's context: the one moment its identity is at hand.
- * A listener's storage is cloned into every socket it accepts. */
-static __always_inline void remember_owner(struct bpf_sock_ops *ops, int connecting)
+static __always_inline void set_callback_flags(struct bpf_sock_ops *ops, __u32 set, __u32 clear)
 {
-	struct fs_socket_owner *owner = ops_storage(ops, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!owner)
-		return;
+	bpf_sock_ops_cb_flags_set(ops, (ops->bpf_sock_ops_cb_flags & ~clear) | set);
+}
+
+/* connect(2) and listen(2) run in the caller's context: the one moment its identity is at hand. */
+static __always_inline void current_owner(struct bpf_sock_ops *ops, struct fs_process_owner *owner)
+{
 	owner->pid = bpf_get_current_pid_tgid() >> 32;
 	owner->uid = (__u32)bpf_get_current_uid_gid();
 	bpf_get_current_comm(owner->comm, sizeof(owner->comm));
-	owner->owner_known = 1;
-	owner->end_sent = 0;
 	owner->cgroup_id = socket_cgroup_id(ops);
-	/* A connecting socket is followed from SYN_SENT so that a refused or unanswered connect ends;
-	 * a listener never is (its state changes end no flow, and its children clone this storage). */
-	owner->tracked = connecting;
-	owner->direction = FS_DIRECTION_OUTGOING;
-	if (connecting)
-		watch_state_changes(ops, 1);
 }
 
-static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, const struct fs_socket_owner *owner,
+static __always_inline void connecting(struct bpf_sock_ops *ops)
+{
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct fs_process_owner owner;
+	current_owner(ops, &owner);
+	bpf_map_update_elem(&fs_connecting, &cookie, &owner, BPF_ANY);
+	/* Followed from SYN_SENT, so that a refused or unanswered connect ends. */
+	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_OUTGOING, 0);
+}
+
+static __always_inline void listener_key_of(struct bpf_sock_ops *ops, struct fs_listener_key *key)
+{
+	key->netns_cookie = bpf_get_netns_cookie(ops);
+	key->port = (__u16)ops->local_port;
+	if (ops->family == AF_INET) {
+		key->family = AF_INET;
+		__u32 local = CTX_U32(ops->local_ip4);
+		__builtin_memcpy(key->address, &local, 4);
+	} else {
+		key->family = AF_INET6;
+		copy_ip6(key->address, ops->local_ip6);
+	}
+}
+
+static __always_inline void listening(struct bpf_sock_ops *ops)
+{
+	struct fs_listener_key key = {};
+	struct fs_listener_value value = {};
+	listener_key_of(ops, &key);
+	current_owner(ops, &value.owner);
+	value.socket_cookie = bpf_get_socket_cookie(ops);
+	bpf_map_update_elem(&fs_listeners, &key, &value, BPF_ANY);
+	/* Its close (LISTEN → CLOSE) removes the entry. */
+	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG, 0);
+}
+
+/* The listener that accepted a socket: bound to the socket's local address, or to the wildcard. */
+static __always_inline struct fs_process_owner *accepting_listener(struct bpf_sock_ops *ops)
+{
+	struct fs_listener_key key = {};
+	listener_key_of(ops, &key);
+	struct fs_listener_value *value = bpf_map_lookup_elem(&fs_listeners, &key);
+	if (!value) {
+		__builtin_memset(key.address, 0, sizeof(key.address));
+		value = bpf_map_lookup_elem(&fs_listeners, &key);
+	}
+	return value ? &value->owner : 0;
+}
+
+static __always_inline void listener_closed(struct bpf_sock_ops *ops)
+{
+	struct fs_listener_key key = {};
+	listener_key_of(ops, &key);
+	struct fs_listener_value *value = bpf_map_lookup_elem(&fs_listeners, &key);
+	/* SO_REUSEPORT: another listener may hold the entry now. */
+	if (value && value->socket_cookie == bpf_get_socket_cookie(ops))
+		bpf_map_delete_elem(&fs_listeners, &key);
+	set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, const struct fs_process_owner *owner,
 					     struct fs_record_header *header)
 {
 	header->kind = FS_RECORD_FLOW;
@@ -627,9 +671,9 @@ static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, const str
 	header->cgroup_id = owner ? owner->cgroup_id : socket_cgroup_id(ops);
 }
 
-static __always_inline int emit_flow(struct bpf_sock_ops *ops, struct fs_socket_owner *owner, __u8 transition,
-				     __u8 direction, __u8 reason, __u8 side, __u32 old_state, __u32 new_state,
-				     int socket_error)
+static __always_inline int emit_flow(struct bpf_sock_ops *ops, const struct fs_process_owner *owner,
+				     __u8 transition, __u8 direction, __u8 reason, __u8 side, __u32 old_state,
+				     __u32 new_state, int socket_error)
 {
 	struct fs_flow_record *record = bpf_ringbuf_reserve(&fs_records, sizeof(*record), 0);
 	if (!record) {
@@ -647,7 +691,12 @@ static __always_inline int emit_flow(struct bpf_sock_ops *ops, struct fs_socket_
 	record->old_state = (__u8)old_state;
 	record->new_state = (__u8)new_state;
 	record->socket_error = socket_error;
-	fill_owner(owner, &record->owner_known, &record->owner_pid, &record->owner_uid, record->owner_comm);
+	if (owner) {
+		record->owner_known = 1;
+		record->owner_pid = owner->pid;
+		record->owner_uid = owner->uid;
+		__builtin_memcpy(record->owner_comm, owner->comm, FS_COMM_LEN);
+	}
 	bpf_ringbuf_submit(record, wakeup_flags());
 	return 0;
 }
@@ -670,41 +719,57 @@ static __always_inline void count_established(struct bpf_sock_ops *ops)
 		__sync_fetch_and_add(&value->established, 1);
 }
 
-static __always_inline void handshake_completed(struct bpf_sock_ops *ops, __u8 direction)
+static __always_inline void connect_completed(struct bpf_sock_ops *ops)
 {
-	struct fs_socket_owner *owner = ops_storage(ops, BPF_SK_STORAGE_GET_F_CREATE);
-	if (owner) {
-		/* Storage made just now (a listener older than the monitor) has no cgroup yet. */
-		if (!owner->cgroup_id)
-			owner->cgroup_id = socket_cgroup_id(ops);
-		owner->tracked = 1;
-		owner->end_sent = 0;
-		owner->direction = direction;
-	}
-	watch_state_changes(ops, 1);
-	emit_flow(ops, owner, FS_FLOW_BEGIN, direction, 0, 0, 0, TCP_ESTABLISHED, 0);
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct fs_process_owner *owner = bpf_map_lookup_elem(&fs_connecting, &cookie);
+	if (!owner)
+		count(FS_COUNTER_OWNER_UNKNOWN);
+	/* A connect(2) older than the monitor is followed from here on. */
+	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_OUTGOING, 0);
+	emit_flow(ops, owner, FS_FLOW_BEGIN, FS_DIRECTION_OUTGOING, 0, 0, 0, TCP_ESTABLISHED, 0);
+	if (owner)
+		bpf_map_delete_elem(&fs_connecting, &cookie);
+}
+
+static __always_inline void accept_completed(struct bpf_sock_ops *ops)
+{
+	count_established(ops);
+	struct fs_process_owner *owner = accepting_listener(ops);
+	if (!owner)
+		count(FS_COUNTER_OWNER_UNKNOWN);
+	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_INCOMING, FS_FOLLOWED_OUTGOING);
+	emit_flow(ops, owner, FS_FLOW_BEGIN, FS_DIRECTION_INCOMING, 0, 0, 0, TCP_ESTABLISHED, 0);
 }
 
 /*
- * The first state change that ends the flow: FIN sent (ESTABLISHED → FIN_WAIT1), FIN accepted
- * (ESTABLISHED → CLOSE_WAIT), or the socket closed (→ CLOSE) with the stack's reason in sk_err:
+ * The end, at the first state change that leaves the handshake behind: FIN sent (→ FIN_WAIT1),
+ * FIN accepted (→ CLOSE_WAIT), or the socket closed (→ CLOSE) with the stack's reason in sk_err:
  * ECONNRESET/EPIPE an accepted RST, ECONNREFUSED a refused connect, ETIMEDOUT (or a soft ICMP
- * error) a timeout, 0 an abort by the local process (RST sent).
+ * error) a timeout, 0 an abort by the local process (RST sent). The state-change callback stays on
+ * until an end record was reserved, so an end lost to a full ring buffer goes out at the next
+ * change (FIN_WAIT2, LAST_ACK, TIME_WAIT, CLOSE), its reason read from the states.
  */
 static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_state, __u32 new_state)
 {
-	struct fs_socket_owner *owner = ops_storage(ops, 0);
-	if (!owner || !owner->tracked || owner->end_sent)
+	__u32 flags = ops->bpf_sock_ops_cb_flags;
+	if (old_state == TCP_LISTEN) {
+		listener_closed(ops);
 		return;
-	__u8 reason, side;
+	}
+	if (!(flags & (FS_FOLLOWED_OUTGOING | FS_FOLLOWED_INCOMING)) || new_state == TCP_ESTABLISHED ||
+	    new_state == TCP_SYN_RECV)
+		return; /* an accepted socket's way to ESTABLISHED; its begin is PASSIVE_ESTABLISHED */
+	__u8 direction = flags & FS_FOLLOWED_INCOMING ? FS_DIRECTION_INCOMING : FS_DIRECTION_OUTGOING;
+	struct fs_process_owner *owner = 0;
+	__u64 cookie = 0;
+	__u8 reason = FS_CLOSE_FIN, side = FS_SIDE_LOCAL;
 	int error = 0;
-	if (old_state == TCP_ESTABLISHED && new_state == TCP_FIN_WAIT1) {
-		reason = FS_CLOSE_FIN;
-		side = FS_SIDE_LOCAL;
-	} else if (old_state == TCP_ESTABLISHED && new_state == TCP_CLOSE_WAIT) {
-		reason = FS_CLOSE_FIN;
+	if (new_state == TCP_CLOSE_WAIT || new_state == TCP_LAST_ACK ||
+	    (new_state == TCP_CLOSE && (old_state == TCP_CLOSE_WAIT || old_state == TCP_LAST_ACK))) {
 		side = FS_SIDE_REMOTE;
-	} else if (new_state == TCP_CLOSE) {
+	} else if (new_state == TCP_CLOSE &&
+		   (old_state == TCP_ESTABLISHED || old_state == TCP_SYN_SENT || old_state == TCP_SYN_RECV)) {
 		struct sock *sk = kernel_sock(ops);
 		if (sk)
 			error = sk->sk_err;
@@ -716,23 +781,27 @@ static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_st
 			side = FS_SIDE_REMOTE;
 		} else if (error != 0) {
 			reason = FS_CLOSE_TIMEOUT;
-			side = FS_SIDE_LOCAL;
 		} else if (old_state == TCP_SYN_SENT) {
 			/* The process gave up on its own connect: no flow began, none ends. */
-			owner->end_sent = 1;
-			watch_state_changes(ops, 0);
+			cookie = bpf_get_socket_cookie(ops);
+			bpf_map_delete_elem(&fs_connecting, &cookie);
+			set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
 			return;
 		} else {
 			reason = FS_CLOSE_RST;
-			side = FS_SIDE_LOCAL;
 		}
-	} else {
-		return;
+		if (old_state == TCP_SYN_SENT) {
+			/* No begin carried the process: the end does. */
+			cookie = bpf_get_socket_cookie(ops);
+			owner = bpf_map_lookup_elem(&fs_connecting, &cookie);
+		}
 	}
-	if (emit_flow(ops, owner, FS_FLOW_END, owner->direction, reason, side, old_state, new_state, error) == 0) {
-		owner->end_sent = 1;
+	/* Otherwise a FIN sent (→ FIN_WAIT1) or, late, any state after it: the local side closed. */
+	if (emit_flow(ops, owner, FS_FLOW_END, direction, reason, side, old_state, new_state, error) == 0) {
 		/* Nothing later ends anything: spare the socket's remaining state changes the call. */
-		watch_state_changes(ops, 0);
+		set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
+		if (owner)
+			bpf_map_delete_elem(&fs_connecting, &cookie);
 	}
 }
 
@@ -741,17 +810,16 @@ int fs_sock_ops(struct bpf_sock_ops *ops)
 {
 	switch (ops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
-		remember_owner(ops, 1);
+		connecting(ops);
 		break;
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
-		remember_owner(ops, 0);
+		listening(ops);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-		handshake_completed(ops, FS_DIRECTION_OUTGOING);
+		connect_completed(ops);
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		count_established(ops);
-		handshake_completed(ops, FS_DIRECTION_INCOMING);
+		accept_completed(ops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		state_changed(ops, ops->args[0], ops->args[1]);

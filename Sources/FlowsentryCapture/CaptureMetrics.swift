@@ -20,6 +20,9 @@ extension CaptureSession.Statistics {
         "flowsentry_malformed_records_total", malformedRecords, help: "Ring-buffer records of an unknown kind or size."),
       .counter("flowsentry_incoming_syns_total", kernel.incomingSYNs, help: "SYNs that reached a local listener."),
       .counter(
+        "flowsentry_flows_owner_unknown_total", kernel.ownerUnknown,
+        help: "Handshakes completed with no connect(2)/listen(2) on record: the process is unknown."),
+      .counter(
         "flowsentry_half_open_attempts_total", halfOpenAttempts,
         help: "Incoming handshakes never completed (reported per remote)."),
       .counter(
@@ -32,7 +35,6 @@ extension CaptureSession.Statistics {
       kernelIgnored(kernel.ipv4Fragments, "ipv4_fragment"),
       kernelIgnored(kernel.ipv6Unparsed, "ipv6_unparsed"),
       kernelIgnored(kernel.notIP, "not_ip"),
-      kernelIgnored(kernel.noStorage, "no_socket_storage"),
     ]
   }
 }

@@ -17,8 +17,9 @@ public struct KernelCounters: Sendable, Equatable {
   public var ipv6Unparsed: UInt64 = 0
   /// Packets that are neither IPv4 nor IPv6.
   public var notIP: UInt64 = 0
-  /// Sockets whose storage could not be created (no owner, no state tracking).
-  public var noStorage: UInt64 = 0
+  /// Handshakes that completed with no connect(2)/listen(2) on record (the socket is older than the
+  /// monitor, or its entry was evicted): the flow is followed, its process unknown.
+  public var ownerUnknown: UInt64 = 0
   /// FIN/RST to a socket older than the monitor, out of sequence: ignored, as the stack ignores it.
   public var untrackedOutOfSequence: UInt64 = 0
   /// FIN/RST of no flow socket: incoming without a socket, or to or from a listener (its RSTs answer
@@ -39,7 +40,7 @@ public struct KernelCounters: Sendable, Equatable {
     ipv4Fragments = counter(FS_COUNTER_IPV4_FRAGMENT)
     ipv6Unparsed = counter(FS_COUNTER_IPV6_UNPARSED)
     notIP = counter(FS_COUNTER_NOT_IP)
-    noStorage = counter(FS_COUNTER_NO_STORAGE)
+    ownerUnknown = counter(FS_COUNTER_OWNER_UNKNOWN)
     untrackedOutOfSequence = counter(FS_COUNTER_UNTRACKED_IGNORED)
     noSocket = counter(FS_COUNTER_UNTRACKED_NO_SOCKET)
     incomingSYNs = counter(FS_COUNTER_HALF_OPEN_SYN)

@@ -158,6 +158,39 @@ struct LoopbackFlowTests {
     #expect(events.allSatisfy { $0.local == listener.localEndpoint && $0.direction == .incoming })
   }
 
+  /// An accepted socket carries the process of its listener, which sock_ops records at listen(2)
+  /// by namespace, address and port. SO_REUSEPORT listeners share that key: when one of them
+  /// closes, the others' process must stay.
+  @Test func acceptedFlowsKeepTheirListenersProcessWhenAnotherListenerOnThePortCloses() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let capture = try LiveCapture(cgroup: cgroup)
+
+    func listener(named name: String, port: UInt16) throws -> TestSocket {
+      try withThreadName(name) {
+        try cgroup.withMembership {
+          let socket = try TestSocket(.v4)
+          socket.setReusePort()
+          try socket.bind("127.0.0.1", port: port)
+          try socket.listen()
+          return socket
+        }
+      }
+    }
+    let first = try listener(named: "fs-listen-one", port: 0)
+    let second = try listener(named: "fs-listen-two", port: first.localEndpoint.port)
+    first.close()
+    try second.acceptOneConnection(from: cgroup)
+
+    let events = try await capture.events(count: 4)
+    await capture.stop()
+    let incoming = events.filter { $0.direction == .incoming }
+    #expect(incoming.count == 2)
+    #expect(incoming.allSatisfy { $0.process?.command == "fs-listen-two" }, "\(incoming.map(\.process))")
+    #expect(capture.session.statistics.kernel.ownerUnknown == 0)
+  }
+
   @Test func flowsOlderThanTheMonitorStillEnd() async throws {
     try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()

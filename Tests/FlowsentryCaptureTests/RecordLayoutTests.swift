@@ -89,6 +89,8 @@ import Testing
     #expect(MemoryLayout<fs_flow_record>.size == 120)
     #expect(MemoryLayout<fs_dns_record>.size == 1320)
     #expect(MemoryLayout<fs_record_header>.size == 80)
-    #expect(MemoryLayout<fs_socket_owner>.size == 40)
+    #expect(MemoryLayout<fs_process_owner>.size == 32)
+    #expect(MemoryLayout<fs_listener_key>.size == 32)
+    #expect(MemoryLayout<fs_listener_value>.size == 40)
   }
 }

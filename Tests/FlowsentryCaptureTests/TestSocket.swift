@@ -75,6 +75,11 @@ final class TestSocket {
   }
 
   /// Makes close() send RST instead of FIN.
+  func setReusePort() {
+    var one: Int32 = 1
+    setsockopt(descriptor, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+  }
+
   func setLingerZero() {
     var option = linger(l_onoff: 1, l_linger: 0)
     setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
@@ -168,4 +173,14 @@ final class TestSocket {
 struct SocketError: Error, CustomStringConvertible {
   var description: String
   init(_ what: String, _ code: Int32) { description = "\(what): \(String(cString: strerror(code)))" }
+}
+
+/// Runs `body` with the calling thread renamed: the kernel records the name (comm) of the thread
+/// that calls connect(2) or listen(2) as the socket's process.
+func withThreadName<T>(_ name: String, _ body: () throws -> T) throws -> T {
+  let path = "/proc/thread-self/comm"
+  let previous = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .newlines)
+  try name.write(toFile: path, atomically: false, encoding: .utf8)
+  defer { try? previous.write(toFile: path, atomically: false, encoding: .utf8) }
+  return try body()
 }

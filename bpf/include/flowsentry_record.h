@@ -14,7 +14,7 @@
 
 #include <linux/types.h>
 
-#define FS_RECORD_VERSION 2
+#define FS_RECORD_VERSION 3
 
 /* fs_record_header.kind */
 enum fs_record_kind {
@@ -79,7 +79,9 @@ enum fs_counter {
 	FS_COUNTER_IPV6_UNPARSED = 5,     /* IPv6: an unknown extension header, a later fragment, or more than
 					   * FS_IPV6_MAX_EXTENSION_HEADERS of them */
 	FS_COUNTER_NOT_IP = 6,            /* neither IPv4 nor IPv6 */
-	FS_COUNTER_NO_STORAGE = 7,        /* socket storage could not be created: no owner, no state tracking */
+	FS_COUNTER_OWNER_UNKNOWN = 7,     /* a handshake completed with no connect(2)/listen(2) recorded: the socket
+					   * is older than the monitor, or its entry was evicted (fs_connecting or
+					   * fs_listeners full): the flow is followed, its process unknown */
 	FS_COUNTER_UNTRACKED_IGNORED = 8, /* FIN/RST to a socket older than the monitor, out of sequence: ignored */
 	FS_COUNTER_UNTRACKED_NO_SOCKET = 9, /* FIN/RST of no flow socket (none, or a listener's): ignored */
 	FS_COUNTER_HALF_OPEN_SYN = 10,    /* incoming SYNs to a listener (counted per remote in fs_half_open) */
@@ -89,6 +91,11 @@ enum fs_counter {
 
 /* How many IPv6 extension headers the packet parser follows before it counts the packet as unparsed. */
 #define FS_IPV6_MAX_EXTENSION_HEADERS 8
+
+/* Connecting sockets (connect(2) called, handshake not yet complete) whose process is kept (LRU). */
+#define FS_CONNECTING_SOCKETS 16384
+/* Listening sockets whose process is kept (LRU). */
+#define FS_LISTENERS 4096
 
 /* Remotes whose incoming SYNs are counted at once (LRU: the least recent is forgotten beyond it). */
 #define FS_HALF_OPEN_REMOTES 16384
@@ -178,24 +185,29 @@ struct fs_dns_record {
 };
 
 /*
- * Per-socket state in socket-local storage, cloned from a listener to the sockets it accepts: the
- * process that connected or listened (recorded at connect(2)/listen(2), in its own context).
+ * The process that connected or listened, recorded at connect(2)/listen(2) in its own context
+ * (the handshake completes later, in softirq context, where the current task is unrelated).
  */
-struct fs_socket_owner {
+struct fs_process_owner {
 	__u32 pid;
 	__u32 uid;
 	char comm[FS_COMM_LEN];
-	__u8 owner_known;
-	/* Set when sock_ops saw the handshake complete (or the connect start): ends then come from the
-	 * socket's state changes only, never from packets. */
-	__u8 tracked;
-	/* Set once the end record was reserved: later changes and packets end nothing new. Set only
-	 * after the reservation succeeded, so an end lost to a full ring buffer can still be sent later. */
-	__u8 end_sent;
-	__u8 direction; /* enum fs_flow_direction, once tracked */
-	__u32 reserved;
-	/* The socket's cgroup, read once (through BTF) when the storage is made, not per record. */
-	__u64 cgroup_id;
+	__u64 cgroup_id; /* the socket's cgroup, read (through BTF) once at connect(2)/listen(2) */
+};
+
+/* A listening socket, by what an accepted socket can name of it: its namespace, local address and port. */
+struct fs_listener_key {
+	__u64 netns_cookie;
+	__u8 family;
+	__u8 reserved;
+	__u16 port;               /* host byte order */
+	__u8 address[16];         /* as bound, network order; all zero for a wildcard listener */
+	__u32 reserved1;
+};
+
+struct fs_listener_value {
+	struct fs_process_owner owner;
+	__u64 socket_cookie; /* the listener's: only its own close removes the entry */
 };
 
 /* Incoming SYNs and completed handshakes per remote address, for half-open counting. */
@@ -238,7 +250,9 @@ FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, transition), 80);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, owner_pid), 88);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, owner_comm), 96);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, socket_error), 112);
-FS_ASSERT_LAYOUT(sizeof(struct fs_socket_owner), 40);
+FS_ASSERT_LAYOUT(sizeof(struct fs_process_owner), 32);
+FS_ASSERT_LAYOUT(sizeof(struct fs_listener_key), 32);
+FS_ASSERT_LAYOUT(sizeof(struct fs_listener_value), 40);
 FS_ASSERT_LAYOUT(sizeof(struct fs_half_open_key), 32);
 FS_ASSERT_LAYOUT(sizeof(struct fs_half_open_value), 48);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_dns_record, message_length), 80);
