@@ -57,11 +57,11 @@ bulk_gbits() {
     python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'
 }
 connections_per_second() {
-  in_cgroup wrk -t 2 -c 32 -d "${SECONDS_PER_RUN}s" -H "Connection: close" "http://127.0.0.1:$NGINX_PORT/" |
+  ${1:-in_cgroup} wrk -t 2 -c 32 -d "${SECONDS_PER_RUN}s" -H "Connection: close" "http://127.0.0.1:$NGINX_PORT/" |
     awk '/Requests\/sec/ { printf "%.0f\n", $2 }'
 }
 
-declare -a BULK_OFF BULK_ON CONN_OFF CONN_ON CONN_KERNEL
+declare -a BULK_OFF BULK_ON CONN_OFF CONN_ON CONN_KERNEL CONN_SERVER
 DROPS_TOTAL=0
 EVENTS_TOTAL=0
 PROG_NS=""
@@ -74,6 +74,8 @@ for round in $(seq 1 "$ROUNDS"); do
   for _ in $(seq 1 100); do grep -q "monitoring cgroup" "$WORK/monitor.err" && break; sleep 0.1; done
   BULK_ON+=("$(bulk_gbits)")
   CONN_ON+=("$(connections_per_second)")
+  # A server host's view: wrk outside the cgroup, so only nginx's end of each connection is watched.
+  CONN_SERVER+=("$(connections_per_second env)")
   kill -TERM "$MONITOR"
   wait "$MONITOR" || true
   # The exit record (text): drops{queue=N ring_buffer=N} … lines_written{stdout{alert=N event=N} …}
@@ -93,7 +95,7 @@ for round in $(seq 1 "$ROUNDS"); do
   kill -CONT "$MONITOR"
   kill -TERM "$MONITOR"
   wait "$MONITOR" || true
-  echo "round $round: bulk ${BULK_OFF[-1]} -> ${BULK_ON[-1]} Gbit/s; connections ${CONN_OFF[-1]} -> ${CONN_ON[-1]} /s (programs alone ${CONN_KERNEL[-1]} /s); events $EVENTS, drops $DROPS" >&2
+  echo "round $round: bulk ${BULK_OFF[-1]} -> ${BULK_ON[-1]} Gbit/s; connections ${CONN_OFF[-1]} -> ${CONN_ON[-1]} /s (programs alone ${CONN_KERNEL[-1]} /s, server end only ${CONN_SERVER[-1]} /s); events $EVENTS, drops $DROPS" >&2
 done
 
 # Per-program cost in a run of its own: bpf_stats timing taxes every run of the programs, so it
@@ -147,6 +149,8 @@ B_RATIO=$(paired_ratio "${BULK_OFF[*]}" "${BULK_ON[*]}")
 C_RATIO=$(paired_ratio "${CONN_OFF[*]}" "${CONN_ON[*]}")
 K_CONN=$(median "${CONN_KERNEL[@]}")
 K_RATIO=$(paired_ratio "${CONN_OFF[*]}" "${CONN_KERNEL[*]}")
+S_CONN=$(median "${CONN_SERVER[@]}")
+S_RATIO=$(paired_ratio "${CONN_OFF[*]}" "${CONN_SERVER[*]}")
 
 TABLE=$(cat <<TABLE
 | measure ($ROUNDS alternating rounds, ${SECONDS_PER_RUN}s each) | not attached (median) | attached (median) | attached / not attached, per round | target |
@@ -154,6 +158,7 @@ TABLE=$(cat <<TABLE
 | loopback bulk throughput (iperf3), Gbit/s | $B_OFF | $B_ON | $B_RATIO | ≥ 95% |
 | short connections (wrk, \`Connection: close\`, nginx), conn/s | $C_OFF | $C_ON | $C_RATIO | ≥ 90% |
 | the same, the programs alone (monitor stopped with SIGSTOP: nothing read), conn/s | | $K_CONN | $K_RATIO | |
+| the same, only the server's end watched (wrk outside the cgroup, as on a server host), conn/s | | $S_CONN | $S_RATIO | |
 | events printed / ring buffer + queue drops while attached | | $EVENTS_TOTAL | $DROPS_TOTAL drops | 0 drops |
 
 Per-program cost (kernel.bpf_stats_enabled, one extra wrk run of ${SECONDS_PER_RUN}s): $PROG_NS.
