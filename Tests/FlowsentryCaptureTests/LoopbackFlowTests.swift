@@ -191,6 +191,43 @@ struct LoopbackFlowTests {
     #expect(capture.session.statistics.kernel.ownerUnknown == 0)
   }
 
+  /// A dual-stack listener bound to the wildcard address: the accepted sockets' own local addresses
+  /// (127.0.0.1 as ::ffff:127.0.0.1, and ::1) find its process through the wildcard entry.
+  @Test func aWildcardDualStackListenersProcessReachesEveryConnectionItAccepts() async throws {
+    try BPFTestEnvironment.requireAvailable()
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let capture = try LiveCapture(cgroup: cgroup)
+
+    let listener = try cgroup.withMembership { try TestSocket(.v6) }
+    try listener.bind("::")
+    try listener.listen()
+    let port = listener.localEndpoint.port
+    var expected: [EventShape] = []
+    for family in [TestSocket.Family.v4, .v6] {
+      let server = Endpoint(try requireValue(IPAddress(family.loopback), "loopback"), port)
+      let client = try cgroup.withMembership { try TestSocket(family) }
+      #expect(try client.connect(to: server) == 0)
+      let accepted = try listener.accept()
+      let endpoint = client.localEndpoint
+      client.close()
+      accepted.readToEnd()
+      accepted.close()
+      expected += [
+        .begin(.outgoing, from: endpoint, to: server), .begin(.incoming, from: endpoint, to: server),
+        .end(.outgoing, .fin, by: .local, from: endpoint, to: server),
+        .end(.incoming, .fin, by: .remote, from: endpoint, to: server),
+      ]
+    }
+    let events = try await capture.events(count: expected.count)
+    await capture.stop()
+    #expect(events.map(\.shape).sorted() == expected.sorted())
+    for event in events.filter({ $0.name == .netFlowTCPBegin }) {
+      #expect(event.process?.pid == UInt32(getpid()), "\(event.shape)")
+    }
+    #expect(capture.session.statistics.kernel.ownerUnknown == 0)
+  }
+
   @Test func flowsOlderThanTheMonitorStillEnd() async throws {
     try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
