@@ -9,7 +9,7 @@ BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 CONFIGURATION ?= debug
 BPF_OBJECT := .build/bpf/flowsentry.bpf.o
 SKELETON := Sources/CFlowsentryLibbpf/generated/flowsentry.skel.h
-BPF_SOURCES := $(wildcard bpf/*.bpf.c) $(wildcard bpf/include/*.h)
+BPF_SOURCES := $(wildcard bpf/*.bpf.c) $(wildcard bpf/*.bpf.h) $(wildcard bpf/include/*.h)
 ARGS ?=
 
 .PHONY: deps bpf build release run test format lint bench fuzz clean embed-rules install

@@ -29,11 +29,14 @@ let package = Package(
   targets: [
     .target(name: "FlowsentryCore"),
 
-    // The kernel/user record layout: bpf/include/flowsentry_record.h, shared with bpf/*.bpf.c.
+    // The kernel/user record layout: bpf/include/flowsentry_record.h, shared with the eBPF programs (bpf/flowsentry.bpf.c and its bpf/*.bpf.h).
     .target(
       name: "CFlowsentryRecord",
       path: "bpf",
-      exclude: ["flowsentry.bpf.c"],
+      exclude: [
+        "flowsentry.bpf.c", "kernel.bpf.h", "maps.bpf.h", "packet_parse.bpf.h", "packet_view.bpf.h",
+        "socket_view.bpf.h",
+      ],
       sources: ["record_layout.c"],
       publicHeadersPath: "include"
     ),

@@ -68,7 +68,7 @@ public enum LinkType {
   ]
 }
 
-/// The Swift twin of the eBPF programs' parser (bpf/flowsentry.bpf.c): link layer, IPv4 with
+/// The Swift twin of the eBPF programs' parser (bpf/packet_parse.bpf.h): link layer, IPv4 with
 /// options, IPv6 with up to 8 extension headers, TCP and UDP. Every read is bounds-checked against
 /// the captured bytes; anything else is a `DecodeSkip`, never a crash.
 public enum PacketDecoder {

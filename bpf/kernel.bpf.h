@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The kernel constants and structures the programs read, and the per-socket marks. Included by flowsentry.bpf.c only: one compilation unit, one object. */
+#ifndef FLOWSENTRY_KERNEL_BPF_H
+#define FLOWSENTRY_KERNEL_BPF_H
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPV4_FRAGMENT_OFFSET_MASK 0x1fff
+/* Kernel TCP states (include/net/tcp_states.h). */
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_FIN_WAIT1 4
+#define TCP_CLOSE 7
+#define TCP_CLOSE_WAIT 8
+#define TCP_LAST_ACK 9
+#define TCP_LISTEN 10
+#define ECONNREFUSED 111
+#define ECONNRESET 104
+#define EPIPE 32
+
+/*
+ * The kernel's struct sock, reduced to the fields read here; libbpf relocates each access against
+ * the running kernel's BTF (CO-RE), so no offset is hard-coded.
+ */
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+} __attribute__((preserve_access_index));
+struct sock {
+	int sk_err;
+	struct sock_cgroup_data sk_cgrp_data;
+} __attribute__((preserve_access_index));
+struct tcp_sock {
+	__u8 bpf_sock_ops_cb_flags;
+} __attribute__((preserve_access_index));
+
+/*
+ * Per-socket marks, kept in the socket's own sock_ops callback flags: socket storage would cost an
+ * allocation per socket (and a clone per accepted one), the largest part of the programs' cost when
+ * it was used. The state-change flag is on while the socket's end is still to be sent; the flag of
+ * a callback that fires only on retransmissions says that sock_ops follows the socket, and which
+ * way it was opened. Those callbacks reach fs_sock_ops, which ignores them.
+ */
+#define FS_FOLLOWED_OUTGOING BPF_SOCK_OPS_RTO_CB_FLAG
+#define FS_FOLLOWED_INCOMING BPF_SOCK_OPS_RETRANS_CB_FLAG
+
+#endif /* FLOWSENTRY_KERNEL_BPF_H */

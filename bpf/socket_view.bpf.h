@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* cgroup/sock_ops: flows as the local TCP stack accepted them. Included by flowsentry.bpf.c only: one compilation unit, one object. */
+#ifndef FLOWSENTRY_SOCKET_VIEW_BPF_H
+#define FLOWSENTRY_SOCKET_VIEW_BPF_H
+
+/* One 32-bit load of a context field: the compiler must not merge neighbours into a 64-bit load,
+ * which the verifier refuses for bpf_sock_ops. */
+#define CTX_U32(field) (*(volatile __u32 *)&(field))
+
+static __always_inline void copy_ip6(__u8 *to, const __u32 *words)
+{
+	__u32 copy[4] = {CTX_U32(words[0]), CTX_U32(words[1]), CTX_U32(words[2]), CTX_U32(words[3])};
+	__builtin_memcpy(to, copy, 16);
+}
+
+static __always_inline struct sock *kernel_sock(struct bpf_sock_ops *ops)
+{
+	struct bpf_sock *sk = ops->sk;
+	if (!sk)
+		return 0;
+	return (struct sock *)bpf_skc_to_tcp_sock(sk);
+}
+
+static __always_inline __u64 socket_cgroup_id(struct bpf_sock_ops *ops)
+{
+	struct sock *sk = kernel_sock(ops);
+	return sk ? sk->sk_cgrp_data.cgroup->kn->id : 0;
+}
+
+static __always_inline void set_callback_flags(struct bpf_sock_ops *ops, __u32 set, __u32 clear)
+{
+	bpf_sock_ops_cb_flags_set(ops, (ops->bpf_sock_ops_cb_flags & ~clear) | set);
+}
+
+/* connect(2) and listen(2) run in the caller's context: the one moment its identity is at hand. */
+static __always_inline void current_owner(struct bpf_sock_ops *ops, struct fs_process_owner *owner)
+{
+	owner->pid = bpf_get_current_pid_tgid() >> 32;
+	owner->uid = (__u32)bpf_get_current_uid_gid();
+	bpf_get_current_comm(owner->comm, sizeof(owner->comm));
+	owner->cgroup_id = socket_cgroup_id(ops);
+}
+
+static __always_inline void connecting(struct bpf_sock_ops *ops)
+{
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct fs_process_owner owner;
+	current_owner(ops, &owner);
+	bpf_map_update_elem(&fs_connecting, &cookie, &owner, BPF_ANY);
+	/* Followed from SYN_SENT, so that a refused or unanswered connect ends. */
+	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_OUTGOING, 0);
+}
+
+static __always_inline void listener_key_of(struct bpf_sock_ops *ops, struct fs_listener_key *key)
+{
+	key->netns_cookie = bpf_get_netns_cookie(ops);
+	key->port = (__u16)ops->local_port;
+	if (ops->family == AF_INET) {
+		key->family = AF_INET;
+		__u32 local = CTX_U32(ops->local_ip4);
+		__builtin_memcpy(key->address, &local, 4);
+	} else {
+		key->family = AF_INET6;
+		copy_ip6(key->address, ops->local_ip6);
+	}
+}
+
+static __always_inline void listening(struct bpf_sock_ops *ops)
+{
+	struct fs_listener_key key = {};
+	struct fs_listener_value value = {};
+	listener_key_of(ops, &key);
+	current_owner(ops, &value.owner);
+	value.socket_cookie = bpf_get_socket_cookie(ops);
+	bpf_map_update_elem(&fs_listeners, &key, &value, BPF_ANY);
+	/* Its close (LISTEN → CLOSE) removes the entry. */
+	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG, 0);
+}
+
+/* The listener that accepted a socket: bound to the socket's local address, or to the wildcard. */
+static __always_inline struct fs_process_owner *accepting_listener(struct bpf_sock_ops *ops)
+{
+	struct fs_listener_key key = {};
+	listener_key_of(ops, &key);
+	struct fs_listener_value *value = bpf_map_lookup_elem(&fs_listeners, &key);
+	if (!value) {
+		__builtin_memset(key.address, 0, sizeof(key.address));
+		value = bpf_map_lookup_elem(&fs_listeners, &key);
+	}
+	return value ? &value->owner : 0;
+}
+
+static __always_inline void listener_closed(struct bpf_sock_ops *ops)
+{
+	struct fs_listener_key key = {};
+	listener_key_of(ops, &key);
+	struct fs_listener_value *value = bpf_map_lookup_elem(&fs_listeners, &key);
+	/* SO_REUSEPORT: another listener may hold the entry now. */
+	if (value && value->socket_cookie == bpf_get_socket_cookie(ops))
+		bpf_map_delete_elem(&fs_listeners, &key);
+	set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, const struct fs_process_owner *owner,
+					     struct fs_record_header *header)
+{
+	header->kind = FS_RECORD_FLOW;
+	header->hook = FS_HOOK_SOCKET;
+	header->reserved0 = 0;
+	header->reserved1 = 0;
+	header->timestamp_ns = bpf_ktime_get_boot_ns();
+	header->socket_cookie = bpf_get_socket_cookie(ops);
+	header->netns_cookie = bpf_get_netns_cookie(ops);
+	header->source_port = (__u16)ops->local_port;
+	header->destination_port = (__u16)bpf_ntohl(ops->remote_port);
+	__builtin_memset(header->source_address, 0, 16);
+	__builtin_memset(header->destination_address, 0, 16);
+	if (ops->family == AF_INET) {
+		header->family = AF_INET;
+		__u32 local = CTX_U32(ops->local_ip4), remote = CTX_U32(ops->remote_ip4);
+		__builtin_memcpy(header->source_address, &local, 4);
+		__builtin_memcpy(header->destination_address, &remote, 4);
+	} else {
+		header->family = AF_INET6;
+		copy_ip6(header->source_address, ops->local_ip6);
+		copy_ip6(header->destination_address, ops->remote_ip6);
+	}
+	header->cgroup_id = owner ? owner->cgroup_id : socket_cgroup_id(ops);
+}
+
+static __always_inline int emit_flow(struct bpf_sock_ops *ops, const struct fs_process_owner *owner,
+				     __u8 transition, __u8 direction, __u8 reason, __u8 side, __u32 old_state,
+				     __u32 new_state, int socket_error)
+{
+	struct fs_flow_record *record = bpf_ringbuf_reserve(&fs_records, sizeof(*record), 0);
+	if (!record) {
+		count(FS_COUNTER_RINGBUF_FULL);
+		if (transition == FS_FLOW_END)
+			count(FS_COUNTER_END_LOST);
+		return -1;
+	}
+	__builtin_memset(record, 0, sizeof(*record));
+	fill_flow_header(ops, owner, &record->header);
+	record->transition = transition;
+	record->direction = direction;
+	record->close_reason = reason;
+	record->terminated_by = side;
+	record->old_state = (__u8)old_state;
+	record->new_state = (__u8)new_state;
+	record->socket_error = socket_error;
+	if (owner) {
+		record->owner_known = 1;
+		record->owner_pid = owner->pid;
+		record->owner_uid = owner->uid;
+		__builtin_memcpy(record->owner_comm, owner->comm, FS_COMM_LEN);
+	}
+	bpf_ringbuf_submit(record, wakeup_flags());
+	return 0;
+}
+
+/* A handshake from this remote completed: it was not a half-open attempt. */
+static __always_inline void count_established(struct bpf_sock_ops *ops)
+{
+	struct fs_half_open_key key = {};
+	key.netns_cookie = bpf_get_netns_cookie(ops);
+	if (ops->family == AF_INET) {
+		key.family = AF_INET;
+		__u32 remote = CTX_U32(ops->remote_ip4);
+		__builtin_memcpy(key.address, &remote, 4);
+	} else {
+		key.family = AF_INET6;
+		copy_ip6(key.address, ops->remote_ip6);
+	}
+	struct fs_half_open_value *value = bpf_map_lookup_elem(&fs_half_open, &key);
+	if (value)
+		__sync_fetch_and_add(&value->established, 1);
+}
+
+static __always_inline void connect_completed(struct bpf_sock_ops *ops)
+{
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	struct fs_process_owner *owner = bpf_map_lookup_elem(&fs_connecting, &cookie);
+	if (!owner)
+		count(FS_COUNTER_OWNER_UNKNOWN);
+	/* A connect(2) older than the monitor is followed from here on. */
+	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_OUTGOING, 0);
+	emit_flow(ops, owner, FS_FLOW_BEGIN, FS_DIRECTION_OUTGOING, 0, 0, 0, TCP_ESTABLISHED, 0);
+	if (owner)
+		bpf_map_delete_elem(&fs_connecting, &cookie);
+}
+
+static __always_inline void accept_completed(struct bpf_sock_ops *ops)
+{
+	count_established(ops);
+	struct fs_process_owner *owner = accepting_listener(ops);
+	if (!owner)
+		count(FS_COUNTER_OWNER_UNKNOWN);
+	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_INCOMING, FS_FOLLOWED_OUTGOING);
+	emit_flow(ops, owner, FS_FLOW_BEGIN, FS_DIRECTION_INCOMING, 0, 0, 0, TCP_ESTABLISHED, 0);
+}
+
+/*
+ * The end, at the first state change that leaves the handshake behind: FIN sent (→ FIN_WAIT1),
+ * FIN accepted (→ CLOSE_WAIT), or the socket closed (→ CLOSE) with the stack's reason in sk_err:
+ * ECONNRESET/EPIPE an accepted RST, ECONNREFUSED a refused connect, ETIMEDOUT (or a soft ICMP
+ * error) a timeout, 0 an abort by the local process (RST sent). The state-change callback stays on
+ * until an end record was reserved, so an end lost to a full ring buffer goes out at the next
+ * change (FIN_WAIT2, LAST_ACK, TIME_WAIT, CLOSE), its reason read from the states.
+ */
+static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_state, __u32 new_state)
+{
+	__u32 flags = ops->bpf_sock_ops_cb_flags;
+	if (old_state == TCP_LISTEN) {
+		listener_closed(ops);
+		return;
+	}
+	if (!(flags & (FS_FOLLOWED_OUTGOING | FS_FOLLOWED_INCOMING)) || new_state == TCP_ESTABLISHED ||
+	    new_state == TCP_SYN_RECV)
+		return; /* an accepted socket's way to ESTABLISHED; its begin is PASSIVE_ESTABLISHED */
+	__u8 direction = flags & FS_FOLLOWED_INCOMING ? FS_DIRECTION_INCOMING : FS_DIRECTION_OUTGOING;
+	struct fs_process_owner *owner = 0;
+	__u64 cookie = 0;
+	__u8 reason = FS_CLOSE_FIN, side = FS_SIDE_LOCAL;
+	int error = 0;
+	if (new_state == TCP_CLOSE_WAIT || new_state == TCP_LAST_ACK ||
+	    (new_state == TCP_CLOSE && (old_state == TCP_CLOSE_WAIT || old_state == TCP_LAST_ACK))) {
+		side = FS_SIDE_REMOTE;
+	} else if (new_state == TCP_CLOSE &&
+		   (old_state == TCP_ESTABLISHED || old_state == TCP_SYN_SENT || old_state == TCP_SYN_RECV)) {
+		struct sock *sk = kernel_sock(ops);
+		if (sk)
+			error = sk->sk_err;
+		if (error == ECONNREFUSED) {
+			reason = FS_CLOSE_REFUSED;
+			side = FS_SIDE_REMOTE;
+		} else if (error == ECONNRESET || error == EPIPE) {
+			reason = FS_CLOSE_RST;
+			side = FS_SIDE_REMOTE;
+		} else if (error != 0) {
+			reason = FS_CLOSE_TIMEOUT;
+		} else if (old_state == TCP_SYN_SENT) {
+			/* The process gave up on its own connect: no flow began, none ends. */
+			cookie = bpf_get_socket_cookie(ops);
+			bpf_map_delete_elem(&fs_connecting, &cookie);
+			set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
+			return;
+		} else {
+			reason = FS_CLOSE_RST;
+		}
+		if (old_state == TCP_SYN_SENT) {
+			/* No begin carried the process: the end does. */
+			cookie = bpf_get_socket_cookie(ops);
+			owner = bpf_map_lookup_elem(&fs_connecting, &cookie);
+		}
+	}
+	/* Otherwise a FIN sent (→ FIN_WAIT1) or, late, any state after it: the local side closed. */
+	if (emit_flow(ops, owner, FS_FLOW_END, direction, reason, side, old_state, new_state, error) == 0) {
+		/* Nothing later ends anything: spare the socket's remaining state changes the call. */
+		set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
+		if (owner)
+			bpf_map_delete_elem(&fs_connecting, &cookie);
+	}
+}
+
+#endif /* FLOWSENTRY_SOCKET_VIEW_BPF_H */
