@@ -55,9 +55,14 @@ public struct Rule: @unchecked Sendable {
 
   /// The condition and the exceptions as one predicate (the event name is checked by the engine).
   var matcher: Predicate {
-    // Folded into nested closures rather than a loop over the array, whose elements would each be
-    // called through a conversion thunk.
-    exceptions.reduce(condition) { matched, exception in { event in matched(event) && !exception(event) } }
+    // Folded into nested closures, and not with `reduce`: its generic result would wrap the
+    // condition of every rule in two conversion thunks, called on every event.
+    var combined = condition
+    for exception in exceptions {
+      let matched = combined
+      combined = { event in matched(event) && !exception(event) }
+    }
+    return combined
   }
 }
 
