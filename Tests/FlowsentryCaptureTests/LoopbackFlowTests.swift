@@ -202,17 +202,9 @@ struct LoopbackFlowTests {
     let listener = try cgroup.withMembership { try TestSocket(.v6) }
     try listener.bind("::")
     try listener.listen()
-    let port = listener.localEndpoint.port
     var expected: [EventShape] = []
     for family in [TestSocket.Family.v4, .v6] {
-      let server = Endpoint(try requireValue(IPAddress(family.loopback), "loopback"), port)
-      let client = try cgroup.withMembership { try TestSocket(family) }
-      #expect(try client.connect(to: server) == 0)
-      let accepted = try listener.accept()
-      let endpoint = client.localEndpoint
-      client.close()
-      accepted.readToEnd()
-      accepted.close()
+      let (endpoint, server) = try listener.acceptOneConnection(from: cgroup, clientFamily: family)
       expected += [
         .begin(.outgoing, from: endpoint, to: server), .begin(.incoming, from: endpoint, to: server),
         .end(.outgoing, .fin, by: .local, from: endpoint, to: server),

@@ -113,15 +113,25 @@ final class TestSocket {
     return (nobody, asking)
   }
 
-  /// One complete connection to this listener from a client made in `cgroup`: the client closes
-  /// first, the accepted end reads to the end and closes.
-  func acceptOneConnection(from cgroup: TestCgroup) throws {
-    let client = try cgroup.withMembership { try TestSocket(family) }
-    guard try client.connect(to: localEndpoint) == 0 else { throw SocketError("connect", ECONNREFUSED) }
+  /// One complete connection to this listener from a client made in `cgroup` (of `clientFamily`,
+  /// to that family's loopback address, when the listener is a dual-stack wildcard one): the client
+  /// closes first, the accepted end reads to the end and closes. Returns both ends as dialled.
+  @discardableResult
+  func acceptOneConnection(from cgroup: TestCgroup, clientFamily: Family? = nil) throws -> (
+    client: Endpoint, server: Endpoint
+  ) {
+    var server = localEndpoint
+    if let clientFamily {
+      server = Endpoint(try requireValue(IPAddress(clientFamily.loopback), "loopback"), server.port)
+    }
+    let client = try cgroup.withMembership { try TestSocket(clientFamily ?? family) }
+    guard try client.connect(to: server) == 0 else { throw SocketError("connect", ECONNREFUSED) }
     let accepted = try accept()
+    let endpoint = client.localEndpoint
     client.close()
     accepted.readToEnd()
     accepted.close()
+    return (endpoint, server)
   }
 
   func close() {
