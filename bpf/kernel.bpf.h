@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The kernel constants and structures the programs read, and the per-socket marks. Included by flowsentry.bpf.c only: one compilation unit, one object. */
+/*
+ * The kernel constants and structures the programs read, and the per-socket marks. Included by
+ * flowsentry.bpf.c only: one compilation unit, one object.
+ */
 #ifndef FLOWSENTRY_KERNEL_BPF_H
 #define FLOWSENTRY_KERNEL_BPF_H
 

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The maps, the load-time settings, and what every program uses: counting and waking the reader. Included by flowsentry.bpf.c only: one compilation unit, one object. */
+/*
+ * The maps, the load-time settings, and what every program uses: counting and waking the reader.
+ * Included by flowsentry.bpf.c only: one compilation unit, one object.
+ */
 #ifndef FLOWSENTRY_MAPS_BPF_H
 #define FLOWSENTRY_MAPS_BPF_H
 

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Finding the transport header of a packet (IPv4 options, IPv6 extension headers) and filling a record header from it. Included by flowsentry.bpf.c only: one compilation unit, one object. */
+/*
+ * Finding the transport header of a packet (IPv4 options, IPv6 extension headers) and filling a record
+ * header from it. Included by flowsentry.bpf.c only: one compilation unit, one object.
+ */
 #ifndef FLOWSENTRY_PACKET_PARSE_BPF_H
 #define FLOWSENTRY_PACKET_PARSE_BPF_H
 

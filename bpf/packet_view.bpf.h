@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* cgroup_skb: what packets show that no socket state does (DNS, incoming SYNs, FIN/RST of sockets sock_ops does not follow). Included by flowsentry.bpf.c only: one compilation unit, one object. */
+/*
+ * cgroup_skb: what packets show that no socket state does (DNS, incoming SYNs, FIN/RST of sockets
+ * sock_ops does not follow). Included by flowsentry.bpf.c only: one compilation unit, one object.
+ */
 #ifndef FLOWSENTRY_PACKET_VIEW_BPF_H
 #define FLOWSENTRY_PACKET_VIEW_BPF_H
 

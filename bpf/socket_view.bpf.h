@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* cgroup/sock_ops: flows as the local TCP stack accepted them. Included by flowsentry.bpf.c only: one compilation unit, one object. */
+/*
+ * cgroup/sock_ops: flows as the local TCP stack accepted them. Included by flowsentry.bpf.c only: one
+ * compilation unit, one object.
+ */
 #ifndef FLOWSENTRY_SOCKET_VIEW_BPF_H
 #define FLOWSENTRY_SOCKET_VIEW_BPF_H
 
@@ -73,7 +76,8 @@ static __always_inline void listening(struct bpf_sock_ops *ops)
 	current_owner(ops, &value.owner);
 	value.socket_cookie = bpf_get_socket_cookie(ops);
 	bpf_map_update_elem(&fs_listeners, &key, &value, BPF_ANY);
-	/* Its close (LISTEN → CLOSE) removes the entry. */
+	/* Its close (LISTEN → CLOSE) removes the entry. The sockets it accepts inherit the flag (the kernel
+	 * copies a listener's callback flags); their way to ESTABLISHED is ignored. */
 	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG, 0);
 }
 
@@ -254,12 +258,12 @@ static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_st
 		}
 	}
 	/* Otherwise a FIN sent (→ FIN_WAIT1) or, late, any state after it: the local side closed. */
-	if (emit_flow(ops, owner, FS_FLOW_END, direction, reason, side, old_state, new_state, error) == 0) {
-		/* Nothing later ends anything: spare the socket's remaining state changes the call. */
+	/* Nothing later ends anything: spare the socket's remaining state changes the call. */
+	if (emit_flow(ops, owner, FS_FLOW_END, direction, reason, side, old_state, new_state, error) == 0)
 		set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
-		if (owner)
-			bpf_map_delete_elem(&fs_connecting, &cookie);
-	}
+	/* A connect that ended has no later change to send it again, whether or not it was sent. */
+	if (owner)
+		bpf_map_delete_elem(&fs_connecting, &cookie);
 }
 
 #endif /* FLOWSENTRY_SOCKET_VIEW_BPF_H */
