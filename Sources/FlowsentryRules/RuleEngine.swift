@@ -93,7 +93,6 @@ public final class RuleEngine {
   /// A class, so that evaluating a rule never copies it.
   private final class RuleState {
     let rule: Rule
-    let matches: Predicate
     /// Its `regexLimitHits` are those before a reload: the compiled regexes count from zero.
     var counters: RuleCounters
     var windows: LRUDictionary<GroupKey, Window>
@@ -101,7 +100,6 @@ public final class RuleEngine {
 
     init(rule: Rule, maximumGroups: Int) {
       self.rule = rule
-      matches = rule.matcher
       counters = RuleCounters(ruleID: rule.id)
       windows = LRUDictionary(capacity: maximumGroups)
       suppressions = LRUDictionary(capacity: maximumGroups)
@@ -143,7 +141,7 @@ public final class RuleEngine {
       }
     }
     self.states = states
-    matchers = states.map { Matcher(matches: $0.matches) }
+    matchers = states.map { Matcher(matches: $0.rule.matcher) }
     rulesByEvent = EventName.allCases.map { name in states.indices.filter { states[$0].rule.events.contains(name) } }
   }
 
