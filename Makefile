@@ -12,7 +12,7 @@ SKELETON := Sources/CFlowsentryLibbpf/generated/flowsentry.skel.h
 BPF_SOURCES := $(wildcard bpf/*.bpf.c) $(wildcard bpf/*.bpf.h) $(wildcard bpf/include/*.h)
 ARGS ?=
 
-.PHONY: deps bpf build release run test format lint bench fuzz clean embed-rules install
+.PHONY: deps bpf build release run test format lint bench fuzz clean embed-rules install docs
 
 deps:
 	@scripts/install-deps.sh
@@ -42,6 +42,7 @@ test: deps bpf
 	.build/debug/flowsentry version
 	.build/debug/flowsentry rules check --no-default-rules rules
 	.build/debug/flowsentry rules test --no-default-rules rules
+	scripts/docs.py --check --binary .build/debug/flowsentry
 	$(SWIFT) test --skip-build --no-parallel
 
 format:
@@ -50,6 +51,12 @@ format:
 lint:
 	$(SWIFT) format lint --strict --recursive --parallel Package.swift Sources Tests Benchmarks Fuzz
 	scripts/embed-rules.py --check
+	scripts/check-links.py
+
+# docs/CLI.md and the counter table of docs/METRICS.md, from the code; `make test` checks them.
+docs: deps bpf
+	$(SWIFT) build -c debug --product flowsentry
+	scripts/docs.py --binary .build/debug/flowsentry
 
 # The shipped rules are built into the binary from a generated file; run this after editing rules/.
 embed-rules:

@@ -5,7 +5,8 @@
 # each with the programs attached (monitor running, events to /dev/null) and not attached,
 # alternating rounds so that the machine's noise hits both alike. Every process involved runs in
 # a child cgroup that this script creates, so both ends of each connection pass the hooks.
-# Prints a table and, with --update-readme, writes it into README.md between the bench markers.
+# Prints a table and, with --update-docs (or its old name --update-readme), writes it and the pipeline
+# benchmark into docs/PERFORMANCE.md between their bench markers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +14,8 @@ ROUNDS=${ROUNDS:-5}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 NGINX_PORT=${NGINX_PORT:-18480}
 IPERF_PORT=${IPERF_PORT:-18481}
-UPDATE_README=0
-[ "${1:-}" = "--update-readme" ] && UPDATE_README=1
+UPDATE_DOCS=0
+case "${1:-}" in --update-docs | --update-readme) UPDATE_DOCS=1 ;; esac
 
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (it attaches eBPF programs)" >&2; exit 1; }
 for tool in nginx wrk iperf3 bpftool python3; do
@@ -173,7 +174,7 @@ swift build -c release --product PipelineBenchmark >/dev/null
 PIPELINE=$(.build/release/PipelineBenchmark | sed 's/^/    /')
 echo "$PIPELINE"
 
-if [ "$UPDATE_README" = 1 ]; then
-  scripts/update-readme-section.py datapath "$TABLE"
-  scripts/update-readme-section.py pipeline "$PIPELINE"
+if [ "$UPDATE_DOCS" = 1 ]; then
+  scripts/update-doc-section.py datapath "$TABLE"
+  scripts/update-doc-section.py pipeline "$PIPELINE"
 fi

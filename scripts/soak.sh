@@ -8,16 +8,16 @@
 #     the machine.
 # Every process measured runs in a child cgroup that the script creates. It samples the sensor's
 # resident memory and CPU every SAMPLE_SECONDS, and prints at the end: RSS over time, CPU seconds per
-# 1,000 connections, drops, alerts raised vs received by rsyslog. --update-readme writes the result
-# into README.md between the soak markers.
+# 1,000 connections, drops, alerts raised vs received by rsyslog. --update-docs (or its old name
+# --update-readme) writes the result into docs/PERFORMANCE.md between the soak markers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 SAMPLE_SECONDS=${SAMPLE_SECONDS:-30}
 FLOOD_PPS=${FLOOD_PPS:-200}
-UPDATE_README=0
-[ "${1:-}" = "--update-readme" ] && UPDATE_README=1
+UPDATE_DOCS=0
+case "${1:-}" in --update-docs | --update-readme) UPDATE_DOCS=1 ;; esac
 
 [ "$(id -u)" -eq 0 ] || { echo "soak: needs root (eBPF, network namespaces)" >&2; exit 1; }
 for tool in nginx wrk ip curl /usr/sbin/rsyslogd; do
@@ -194,4 +194,4 @@ TABLE="$RESULT
 
 Measured by \`scripts/soak.sh\` on $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%d)."
 echo "$TABLE"
-if [ "$UPDATE_README" = 1 ]; then scripts/update-readme-section.py soak "$TABLE"; fi
+if [ "$UPDATE_DOCS" = 1 ]; then scripts/update-doc-section.py soak "$TABLE"; fi

@@ -12,6 +12,7 @@ struct Flowsentry: AsyncParsableCommand {
     version: FlowsentryVersion.current,
     subcommands: [
       MonitorCommand.self, ReplayCommand.self, RulesCommand.self, ConfigCommand.self, StatusCommand.self,
+      DocsCommand.self,
       VersionCommand.self,
     ]
   )
