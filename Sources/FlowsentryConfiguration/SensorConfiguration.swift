@@ -1,11 +1,10 @@
-import FlowsentryCapture
 import FlowsentryCore
 import FlowsentryForwarding
 import FlowsentryOutput
 import FlowsentryPipeline
 
 /// Everything a sensor run is set up with, from the configuration file and then the command line.
-/// The defaults are the stages' own (`Pipeline.Configuration`, `CaptureSession.Configuration`),
+/// The defaults are the stages' own (`Pipeline.Configuration`, `CaptureConfiguration`),
 /// written once there.
 public struct SensorConfiguration: Sendable {
   public static let defaultPath = "/etc/flowsentry/config.yaml"
@@ -19,7 +18,7 @@ public struct SensorConfiguration: Sendable {
   public var rulePaths: [String] = []
   public var defaultRules = true
   public var pipeline = Pipeline.Configuration()
-  public var capture = CaptureSession.Configuration()
+  public var capture = CaptureConfiguration()
   public var statsIntervalSeconds = 0
   public var spoolDirectory = SensorConfiguration.defaultSpoolDirectory
   /// Whether stdout is an output: by default, or when listed among `outputs`.
@@ -40,13 +39,7 @@ public struct SensorConfiguration: Sendable {
 
   /// `HOST:PORT` or `[IPV6]:PORT` as a host and a port; nil when it is neither.
   public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-      (0...65_535).contains(port)
-    else { return nil }
-    var host = String(text[..<colon])
-    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    guard !host.isEmpty else { return nil }
-    return (host, port)
+    HostAndPort.parse(text)
   }
 
   /// The events stdout prints, once rule paths are known.

@@ -1,5 +1,4 @@
 import FlowsentryCore
-import FlowsentryOutput
 import Logging
 
 #if canImport(Glibc)

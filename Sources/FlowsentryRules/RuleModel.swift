@@ -1,13 +1,5 @@
 import FlowsentryCore
 
-public enum Severity: String, CaseIterable, Sendable, Comparable {
-  case info, low, medium, high, critical
-
-  public static func < (lhs: Severity, rhs: Severity) -> Bool {
-    allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-  }
-}
-
 /// `threshold:` — a rule fires when enough matching events fall in a sliding window.
 public struct Threshold: Sendable {
   public enum Measure: Sendable, Equatable {
