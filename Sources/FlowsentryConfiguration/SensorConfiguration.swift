@@ -27,11 +27,11 @@ public struct SensorConfiguration: Sendable {
   /// monitor: where `/metrics` is served (`127.0.0.1:9464`); nil, not served.
   public var metricsAddress: String?
   /// Log records on stderr: `auto` (text on a terminal, JSON lines otherwise), `text` or `json`.
-  public var logFormat = "auto"
+  public var logFormat = LogFormat.auto
   /// The lowest level logged: trace, debug, info, notice, warning, error, critical.
-  public var logLevel = "info"
-  public static let logFormats = ["auto", "text", "json"]
-  public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+  public var logLevel = LogLevel.info
+  public static let logFormats = LogFormat.allCases.map(\.rawValue)
+  public static let logLevels = LogLevel.allCases.map(\.rawValue)
   /// Where the settings came from, for `config show`: the file, or nil for the defaults alone.
   public var file: String?
 
@@ -74,8 +74,8 @@ public struct SensorConfiguration: Sendable {
     lines.append("spool_dir: " + quoted(spoolDirectory))
     lines.append("metrics_address: " + (metricsAddress.map(quoted) ?? "null  # not served"))
     lines.append("logging:")
-    lines.append("  format: \(logFormat)")
-    lines.append("  level: \(logLevel)")
+    lines.append("  format: \(logFormat.rawValue)")
+    lines.append("  level: \(logLevel.rawValue)")
     lines.append("outputs:")
     if printsToStandardOutput { lines.append("  - stdout") }
     for output in outputs {

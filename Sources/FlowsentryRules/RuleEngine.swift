@@ -307,7 +307,7 @@ public enum RuleTestRunner {
           ruleID: rule.id, test: test.name, expected: test.expectedAlerts, raised: 0,
           location: "\(test.location.file):\(test.location.line)")
         if let capture = test.capture {
-          if rule.origin.hasPrefix("built-in/") {
+          if rule.isBuiltIn {
             result.skipped = "the built-in copy has no capture files (run it on the rule files themselves)"
           } else if let captures {
             switch captures(capture, alone) {
