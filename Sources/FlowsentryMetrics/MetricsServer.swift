@@ -32,22 +32,22 @@ public final class MetricsServer: Sendable {
     public init() {}
 
     public var samples: [MetricSample] {
-      [
+      let closedHelp = "Connections to /metrics the server closed: over its limit, idle, or a request head too slow."
+      return [
         .counter(
           "flowsentry_metrics_connections_total", accepted.load(ordering: .relaxed),
-          help: "Connections to /metrics accepted."),
+          help: "Connections to /metrics accepted (those over the limit not included)."),
         .counter(
-          "flowsentry_metrics_connections_refused_total", refused.load(ordering: .relaxed),
-          help: "Connections to /metrics closed at once: as many were open as the server allows."),
+          "flowsentry_metrics_connections_closed_total", refused.load(ordering: .relaxed), [("reason", "over_limit")],
+          help: closedHelp),
         .counter(
-          "flowsentry_metrics_connections_idle_closed_total", idleClosed.load(ordering: .relaxed),
-          help: "Connections to /metrics closed after sending and receiving nothing for the idle timeout."),
+          "flowsentry_metrics_connections_closed_total", idleClosed.load(ordering: .relaxed), [("reason", "idle")],
+          help: closedHelp),
         .counter(
-          "flowsentry_metrics_request_head_timeouts_total", headTimeouts.load(ordering: .relaxed),
-          help: "Connections to /metrics closed because a request's head did not arrive in time."),
+          "flowsentry_metrics_connections_closed_total", headTimeouts.load(ordering: .relaxed),
+          [("reason", "request_head_timeout")], help: closedHelp),
         .gauge(
-          "flowsentry_metrics_connections_open", open.load(ordering: .relaxed),
-          help: "Connections to /metrics open."),
+          "flowsentry_metrics_connections_open", open.load(ordering: .relaxed), help: "Connections to /metrics open."),
       ]
     }
   }
