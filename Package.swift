@@ -74,7 +74,7 @@ let package = Package(
     // Each forwarding output's disk buffer: segments, checksums, recovery, severity-ordered drops.
     .target(
       name: "FlowsentrySpool",
-      dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+      dependencies: ["FlowsentryCore", .product(name: "SystemPackage", package: "swift-system")]
     ),
     // Socket facts the kernel gives only through ioctl(2) (bytes the peer has not acknowledged).
     .target(name: "CFlowsentrySocket"),

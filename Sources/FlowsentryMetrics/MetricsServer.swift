@@ -166,7 +166,8 @@ private final class MetricsHandler: ChannelInboundHandler {
       if keepAlive {
         awaitHead(context)
       } else {
-        done.whenComplete { _ in context.close(promise: nil) }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        done.whenComplete { _ in loopBound.value.close(promise: nil) }
       }
       head = nil
     }

@@ -38,7 +38,14 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
   }
 
   func run() async throws {
-    let packets = try session.packets()
+    let packets: AsyncStream<[CapturedRecord]>
+    do {
+      packets = try session.packets()
+    } catch {
+      // Attached but not reading: detach before the error ends the group.
+      await stopper.wait()
+      throw error
+    }
     let pipeline = Pipeline(configuration: configuration, rules: initialRules)
     // The table has every rule's rows from the start, before the first batch.
     let initial = pipeline.counters
