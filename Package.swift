@@ -1,12 +1,16 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// The pipeline, one target per stage, data flowing one way:
-//   FlowsentryCapture → FlowsentryFlows → FlowsentryDNS (enrichment) → FlowsentryRules → FlowsentryOutput
-// FlowsentryPipeline chains the stages after the source, once, for every source.
-// FlowsentryCore holds the value types every stage shares and imports no C of ours.
-// libbpf is imported by exactly one Swift module, FlowsentryCapture, through CFlowsentryLibbpf;
-// PCRE2 by exactly one, FlowsentryRules, through CFlowsentryPCRE2; libpcap by FlowsentryReplay.
+// Dependencies run one way, from the sources of records to the command:
+//   FlowsentryCore: value types and settings every stage shares; no C, no other target.
+//   Sources: FlowsentryCapture (libbpf, live) and FlowsentryPackets → FlowsentryReplay (libpcap, files).
+//   Stages: FlowsentryFlows → FlowsentryDNS (enrichment) → FlowsentryRules → FlowsentryOutput (encoders),
+//     chained once by FlowsentryPipeline, which imports no source.
+//   After the stages: FlowsentrySpool → FlowsentryForwarding (outputs); FlowsentryMetrics, FlowsentryLogging.
+//   FlowsentryConfiguration reads settings for all of them without the capture layer (no BPF object needed).
+//   flowsentry, the command, is the only target that imports a source and the outputs together.
+// Each C library is imported by exactly one Swift module: libbpf by FlowsentryCapture (CFlowsentryLibbpf),
+// PCRE2 by FlowsentryRules (CFlowsentryPCRE2), libpcap by FlowsentryReplay (CFlowsentryPcap).
 let package = Package(
   name: "flowsentry",
   platforms: [.macOS(.v15)],
@@ -70,7 +74,7 @@ let package = Package(
     // Each forwarding output's disk buffer: segments, checksums, recovery, severity-ordered drops.
     .target(
       name: "FlowsentrySpool",
-      dependencies: [.product(name: "SystemPackage", package: "swift-system")]
+      dependencies: ["FlowsentryCore", .product(name: "SystemPackage", package: "swift-system")]
     ),
     // Socket facts the kernel gives only through ioctl(2) (bytes the peer has not acknowledged).
     .target(name: "CFlowsentrySocket"),
@@ -94,7 +98,7 @@ let package = Package(
     .target(
       name: "FlowsentryConfiguration",
       dependencies: [
-        "FlowsentryCore", "FlowsentryCapture", "FlowsentryForwarding", "FlowsentryOutput", "FlowsentryPipeline",
+        "FlowsentryCore", "FlowsentryForwarding", "FlowsentryOutput", "FlowsentryPipeline",
         .product(name: "Yams", package: "Yams"),
       ]
     ),
@@ -112,7 +116,7 @@ let package = Package(
     // Logs through swift-log: text on a terminal, JSON lines otherwise; the counter table as metadata.
     .target(
       name: "FlowsentryLogging",
-      dependencies: ["FlowsentryCore", "FlowsentryOutput", .product(name: "Logging", package: "swift-log")]
+      dependencies: ["FlowsentryCore", .product(name: "Logging", package: "swift-log")]
     ),
     // Packets from capture files: the Swift twin of the eBPF parser, and what a packet means for flows.
     .target(name: "FlowsentryPackets", dependencies: ["FlowsentryCore"]),
@@ -121,7 +125,8 @@ let package = Package(
     .target(
       name: "FlowsentryReplay",
       dependencies: [
-        "FlowsentryCore", "FlowsentryPackets", "FlowsentryPipeline", "FlowsentryOutput", "CFlowsentryPcap",
+        "FlowsentryCore", "FlowsentryPackets", "FlowsentryPipeline", "FlowsentryRules", "FlowsentryOutput",
+        "CFlowsentryPcap",
       ]
     ),
     // The stage chain, written once: flow tracking → DNS enrichment → rules → an output. Live
@@ -200,7 +205,6 @@ let package = Package(
         "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryOutput", "FlowsentryRules",
         "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryPackets", "FlowsentryCore", "CFlowsentryRecord",
         "FlowsentryTestSupport",
-        "flowsentry",
       ]
     ),
   ]

@@ -111,7 +111,7 @@ func forwardingBenchmarks(records: [CapturedRecord], rulesDirectory: String) {
   let context = EventJSON.Context(hostName: "bench-host")
   let alert = Alert(
     id: "0123456789abcdef", timestamp: 1_700_000_000_000_000_000, ruleID: "FS-NET-003", ruleName: "Bench rule",
-    severity: "high", tags: ["T1046"], message: "a benchmark alert", group: [(field: "remote", value: "198.51.100.7")],
+    severity: .high, tags: ["T1046"], message: "a benchmark alert", group: [(field: "remote", value: "198.51.100.7")],
     count: 1, windowNanoseconds: nil, suppressed: 0,
     events: [
       .flow(

@@ -13,18 +13,8 @@ import SystemPackage
 /// on a dedicated thread (the poll blocks, so it never runs on Swift's cooperative pool) and hands
 /// batches of decoded packets to one consumer through a bounded queue whose drops are counted.
 public final class CaptureSession: @unchecked Sendable {
-  public struct Configuration: Sendable {
-    /// Kernel ring buffer size in bytes; a power of two, at least a page.
-    public var ringBufferBytes: UInt32 = 8 << 20
-    /// Packets waiting for the pipeline at most; beyond it, batches are dropped and counted.
-    public var queueCapacity: Int = 262_144
-    /// Packets handed over per batch at most.
-    public var batchLimit: Int = 1024
-    /// Source ports whose UDP and TCP payloads are read as DNS responses.
-    public var dnsPorts: [UInt16] = [53]
-
-    public init() {}
-  }
+  /// The settings live in Core, where configuration reads them without the capture layer.
+  public typealias Configuration = CaptureConfiguration
 
   public struct Statistics: Sendable, Equatable {
     /// The eBPF programs' own counters: records lost, packets skipped by reason.

@@ -148,11 +148,13 @@ public enum ConfigurationLoader {
         continue
       }
       guard let text = reader.string(value, key) else { continue }
-      guard known.contains(text) else {
+      if key == "format", let format = LogFormat(rawValue: text) {
+        configuration.logFormat = format
+      } else if key == "level", let level = LogLevel(rawValue: text) {
+        configuration.logLevel = level
+      } else {
         reader.report(value, "logging \(key) takes one of \(known.joined(separator: ", "))")
-        continue
       }
-      if key == "format" { configuration.logFormat = text } else { configuration.logLevel = text }
     }
   }
 

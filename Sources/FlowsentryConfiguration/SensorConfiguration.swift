@@ -1,11 +1,10 @@
-import FlowsentryCapture
 import FlowsentryCore
 import FlowsentryForwarding
 import FlowsentryOutput
 import FlowsentryPipeline
 
 /// Everything a sensor run is set up with, from the configuration file and then the command line.
-/// The defaults are the stages' own (`Pipeline.Configuration`, `CaptureSession.Configuration`),
+/// The defaults are the stages' own (`Pipeline.Configuration`, `CaptureConfiguration`),
 /// written once there.
 public struct SensorConfiguration: Sendable {
   public static let defaultPath = "/etc/flowsentry/config.yaml"
@@ -19,7 +18,7 @@ public struct SensorConfiguration: Sendable {
   public var rulePaths: [String] = []
   public var defaultRules = true
   public var pipeline = Pipeline.Configuration()
-  public var capture = CaptureSession.Configuration()
+  public var capture = CaptureConfiguration()
   public var statsIntervalSeconds = 0
   public var spoolDirectory = SensorConfiguration.defaultSpoolDirectory
   /// Whether stdout is an output: by default, or when listed among `outputs`.
@@ -28,11 +27,11 @@ public struct SensorConfiguration: Sendable {
   /// monitor: where `/metrics` is served (`127.0.0.1:9464`); nil, not served.
   public var metricsAddress: String?
   /// Log records on stderr: `auto` (text on a terminal, JSON lines otherwise), `text` or `json`.
-  public var logFormat = "auto"
+  public var logFormat = LogFormat.auto
   /// The lowest level logged: trace, debug, info, notice, warning, error, critical.
-  public var logLevel = "info"
-  public static let logFormats = ["auto", "text", "json"]
-  public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+  public var logLevel = LogLevel.info
+  public static let logFormats = LogFormat.allCases.map(\.rawValue)
+  public static let logLevels = LogLevel.allCases.map(\.rawValue)
   /// Where the settings came from, for `config show`: the file, or nil for the defaults alone.
   public var file: String?
 
@@ -40,13 +39,7 @@ public struct SensorConfiguration: Sendable {
 
   /// `HOST:PORT` or `[IPV6]:PORT` as a host and a port; nil when it is neither.
   public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-      (0...65_535).contains(port)
-    else { return nil }
-    var host = String(text[..<colon])
-    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    guard !host.isEmpty else { return nil }
-    return (host, port)
+    HostAndPort.parse(text)
   }
 
   /// The events stdout prints, once rule paths are known.
@@ -81,8 +74,8 @@ public struct SensorConfiguration: Sendable {
     lines.append("spool_dir: " + quoted(spoolDirectory))
     lines.append("metrics_address: " + (metricsAddress.map(quoted) ?? "null  # not served"))
     lines.append("logging:")
-    lines.append("  format: \(logFormat)")
-    lines.append("  level: \(logLevel)")
+    lines.append("  format: \(logFormat.rawValue)")
+    lines.append("  level: \(logLevel.rawValue)")
     lines.append("outputs:")
     if printsToStandardOutput { lines.append("  - stdout") }
     for output in outputs {

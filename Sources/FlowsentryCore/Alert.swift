@@ -5,7 +5,7 @@ public struct Alert: Sendable {
   public var timestamp: WallClockNanoseconds
   public var ruleID: String
   public var ruleName: String
-  public var severity: String
+  public var severity: Severity
   public var tags: [String]
   public var message: String
   /// The threshold's group_by fields and their values, in rule order.
@@ -23,7 +23,7 @@ public struct Alert: Sendable {
   public var ruleReferences: [String]
 
   public init(
-    id: String, timestamp: WallClockNanoseconds, ruleID: String, ruleName: String, severity: String, tags: [String],
+    id: String, timestamp: WallClockNanoseconds, ruleID: String, ruleName: String, severity: Severity, tags: [String],
     message: String, group: [(field: String, value: String)], count: Int, windowNanoseconds: Int64?, suppressed: Int,
     events: [SensorEvent], eventsLeftOut: Int, ruleDescription: String = "", ruleReferences: [String] = []
   ) {

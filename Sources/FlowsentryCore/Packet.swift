@@ -9,7 +9,7 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
   }
 
   public var description: String {
-    address.isIPv4 ? "\(address):\(port)" : "[\(address)]:\(port)"
+    HostAndPort.text(host: address.description, port: Int(port))
   }
 }
 

@@ -138,12 +138,9 @@ public struct OutputConfiguration: Sendable, Equatable {
     return "\(kind.rawValue)://\(bracketed):\(port)\(path)"
   }
 
-  /// What each spool rank holds, by rank.
-  static let rankNames = ["events", "info", "low", "medium", "high", "critical"]
+  /// What each spool rank holds, by rank: events, then the severities from the lowest.
+  static let rankNames = ["events"] + Severity.allCases.map(\.rawValue)
 
   /// The spool's rank of an alert of this rule severity: events 0, info 1 … critical 5.
-  static func rank(ofSeverity severity: String) -> UInt8 {
-    guard let rank = rankNames.firstIndex(of: severity), rank > 0 else { return 1 }
-    return UInt8(rank)
-  }
+  static func rank(ofSeverity severity: Severity) -> UInt8 { UInt8(severity.rank + 1) }
 }

@@ -1,24 +1,22 @@
 import FlowsentryCore
-import FlowsentryOutput
 import Logging
 
 #if canImport(Glibc)
   import Glibc
 #endif
 
-/// How log records are written to stderr.
-public enum LogFormat: String, Sendable, CaseIterable {
-  /// Text on a terminal, JSON lines otherwise (a journal, a file, a log shipper).
-  case auto
-  /// `flowsentry: [level: ]message key=value …`, for people.
-  case text
-  /// One JSON object per line: `time`, `level`, `logger`, `message`, then the metadata.
-  case json
-
-  /// `auto` decided by whether stderr is a terminal.
-  public var resolved: LogFormat {
-    guard self == .auto else { return self }
-    return isatty(2) == 1 ? .text : .json
+extension Logger.Level {
+  /// The configuration's level as swift-log's (the same names).
+  public init(_ level: LogLevel) {
+    switch level {
+    case .trace: self = .trace
+    case .debug: self = .debug
+    case .info: self = .info
+    case .notice: self = .notice
+    case .warning: self = .warning
+    case .error: self = .error
+    case .critical: self = .critical
+    }
   }
 }
 

@@ -19,6 +19,11 @@ public final class MetricsExporter: Sendable {
     self.collect = collect
   }
 
+  /// A sample's full name as the descriptor's one part (the unit is already in the name).
+  private static func descriptor(_ sample: MetricSample) -> MetricNameDescriptor {
+    MetricNameDescriptor(metricName: sample.name, unitName: "", helpText: sample.help)
+  }
+
   /// The current values in the Prometheus text format.
   public func render() -> [UInt8] {
     let samples = collect()
@@ -30,13 +35,13 @@ public final class MetricsExporter: Sendable {
         case .gauge:
           let gauge =
             series[key]?.gauge
-            ?? registry.makeGauge(name: sample.name, labels: sample.labels, help: sample.help)
+            ?? registry.makeGauge(descriptor: Self.descriptor(sample), labels: sample.labels)
           gauge.set(sample.value)
           series[key] = Series(counter: nil, gauge: gauge, last: sample.value)
         case .counter:
           let counter =
             series[key]?.counter
-            ?? registry.makeCounter(name: sample.name, labels: sample.labels, help: sample.help)
+            ?? registry.makeCounter(descriptor: Self.descriptor(sample), labels: sample.labels)
           // A source that started over (rules reloaded) becomes the new baseline: a Prometheus
           // counter never goes down.
           let last = series[key]?.last ?? 0

@@ -60,7 +60,7 @@ public enum AlertJSON {
     json.raw(#","name":"#)
     json.string(alert.ruleName)
     json.raw(#","severity":"#)
-    json.string(alert.severity)
+    json.string(alert.severity.rawValue)
     json.raw(#","tags":"#)
     json.strings(alert.tags)
     json.raw(#"},"message":"#)

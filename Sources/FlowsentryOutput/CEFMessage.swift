@@ -8,13 +8,13 @@ import FlowsentryCore
 /// Fields are cut to the lengths the CEF specification gives (in characters, before escaping).
 public enum CEFMessage {
   /// CEF severity 0–10 of a rule severity: low 3, medium 5, high 8, critical 10, info 1.
-  public static func severity(ofRule severity: String) -> Int {
+  public static func severity(ofRule severity: Severity) -> Int {
     switch severity {
-    case "critical": return 10
-    case "high": return 8
-    case "medium": return 5
-    case "low": return 3
-    default: return 1
+    case .critical: 10
+    case .high: 8
+    case .medium: 5
+    case .low: 3
+    case .info: 1
     }
   }
 

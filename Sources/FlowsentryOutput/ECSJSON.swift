@@ -9,13 +9,13 @@ public enum ECSJSON {
   public static let version: StaticString = "9.0.0"
 
   /// `event.severity` of a rule severity, on Elastic Security's 0–100 risk scale.
-  public static func severity(ofRule severity: String) -> Int {
+  public static func severity(ofRule severity: Severity) -> Int {
     switch severity {
-    case "critical": return 99
-    case "high": return 73
-    case "medium": return 47
-    case "low": return 21
-    default: return 1
+    case .critical: 99
+    case .high: 73
+    case .medium: 47
+    case .low: 21
+    case .info: 1
     }
   }
 

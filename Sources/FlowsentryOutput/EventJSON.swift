@@ -226,40 +226,6 @@ struct JSONBytes {
   }
 }
 
-/// A UTC calendar date and time of day (proleptic Gregorian calendar), without Foundation.
-struct CivilTime {
-  var year: Int64
-  var month: Int64
-  var day: Int64
-  var secondOfDay: Int64
-  var nanosecond: Int64
-
-  init(nanoseconds: Int64) {
-    let seconds = nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000
-    nanosecond = nanoseconds - seconds * 1_000_000_000
-    var days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-    secondOfDay = seconds - days * 86_400
-    days += 719_468  // days from 0000-03-01 to 1970-01-01
-    let era = (days >= 0 ? days : days - 146_096) / 146_097
-    let dayOfEra = days - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let monthIndex = (5 * dayOfYear + 2) / 153
-    day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-    month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-    year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-  }
-}
-
-/// RFC 3339 UTC timestamps with nanoseconds.
-public enum RFC3339 {
-  public static func format(nanoseconds: Int64) -> String {
-    var json = JSONBytes(bytes: [])
-    json.rfc3339(nanoseconds: nanoseconds)
-    return String(decoding: json.bytes, as: UTF8.self)
-  }
-}
-
 /// What consecutive events repeat, kept by one sink for the next: the last second's date-time
 /// prefix, and the Community IDs of recent flows (a flow's begin and end share one, and so do
 /// both local ends of a loopback connection, so most lookups spare a SHA-1). Used by one task at a time.
@@ -277,14 +243,5 @@ public final class EncodingCache {
       cached.appendWriting(atMost: JSONWriter.timeBound) { $0.secondPrefix(second) }
     }
     return cached
-  }
-}
-
-/// A string as a JSON string literal, escaped as the event schema escapes them.
-public enum JSONText {
-  public static func quoted(_ text: String) -> [UInt8] {
-    var json = JSONBytes(bytes: [])
-    json.string(text)
-    return json.bytes
   }
 }

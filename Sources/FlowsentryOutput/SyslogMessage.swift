@@ -33,13 +33,13 @@ public struct SyslogMessage: Sendable {
   }
 
   /// RFC 5424 severity (6.2.1) of a rule severity: critical 2, high 3, medium 4, low 5, info 6.
-  public static func severity(ofRule severity: String) -> UInt8 {
+  public static func severity(ofRule severity: Severity) -> UInt8 {
     switch severity {
-    case "critical": return 2
-    case "high": return 3
-    case "medium": return 4
-    case "low": return 5
-    default: return 6
+    case .critical: 2
+    case .high: 3
+    case .medium: 4
+    case .low: 5
+    case .info: 6
     }
   }
 
@@ -52,7 +52,7 @@ public struct SyslogMessage: Sendable {
     bytes += Self.structuredDataOpening
     Self.parameter("alert_id", alert.id, to: &bytes)
     Self.parameter("rule_id", alert.ruleID, to: &bytes)
-    Self.parameter("severity", alert.severity, to: &bytes)
+    Self.parameter("severity", alert.severity.rawValue, to: &bytes)
     bytes += Self.structuredDataClosing
     bytes += body
     return bytes

@@ -253,7 +253,7 @@ public final class RuleEngine {
     let groupText = groupValues.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
     return Alert(
       id: alertID(rule.id, groupText, events.first?.timestamp ?? time), timestamp: event.timestamp,
-      ruleID: rule.id, ruleName: rule.name, severity: rule.severity.rawValue, tags: rule.tags,
+      ruleID: rule.id, ruleName: rule.name, severity: rule.severity, tags: rule.tags,
       message: rule.output.render(event: fields, count: count, windowNanoseconds: window ?? 0, group: groupText),
       group: groupValues.map { (field: $0.0, value: $0.1) }, count: count, windowNanoseconds: window,
       suppressed: folded, events: events, eventsLeftOut: leftOut, ruleDescription: rule.description,
@@ -307,7 +307,7 @@ public enum RuleTestRunner {
           ruleID: rule.id, test: test.name, expected: test.expectedAlerts, raised: 0,
           location: "\(test.location.file):\(test.location.line)")
         if let capture = test.capture {
-          if rule.origin.hasPrefix("built-in/") {
+          if rule.isBuiltIn {
             result.skipped = "the built-in copy has no capture files (run it on the rule files themselves)"
           } else if let captures {
             switch captures(capture, alone) {

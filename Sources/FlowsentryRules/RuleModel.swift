@@ -1,13 +1,5 @@
 import FlowsentryCore
 
-public enum Severity: String, CaseIterable, Sendable, Comparable {
-  case info, low, medium, high, critical
-
-  public static func < (lhs: Severity, rhs: Severity) -> Bool {
-    allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-  }
-}
-
 /// `threshold:` — a rule fires when enough matching events fall in a sliding window.
 public struct Threshold: Sendable {
   public enum Measure: Sendable, Equatable {
@@ -42,6 +34,8 @@ public struct Rule: @unchecked Sendable {
   var location: SourceLocation
   /// The file the rule came from (`built-in/…` for the rules built into the binary).
   public var origin: String { location.file }
+  /// Whether the rule came from a file built into the binary, not from one on disk.
+  public var isBuiltIn: Bool { RuleLoader.builtInRules.contains { $0.name == location.file } }
   var condition: Predicate
   var exceptions: [Predicate]
   var groupFields: [Field]

@@ -33,7 +33,7 @@ struct CommonOptions: ParsableArguments {
     if let logFormat, LogFormat(rawValue: logFormat) == nil {
       throw ValidationError("--log-format takes auto, text or json")
     }
-    if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+    if let logLevel, LogLevel(rawValue: logLevel) == nil {
       throw ValidationError("--log-level takes \(SensorConfiguration.logLevels.joined(separator: ", "))")
     }
   }
@@ -41,8 +41,8 @@ struct CommonOptions: ParsableArguments {
   /// Makes swift-log write through the sensor's handler, flags over the configuration file, and
   /// returns the command's logger. Once per process.
   func bootstrapLogging(_ settings: SensorConfiguration) -> Logger {
-    let format = LogFormat(rawValue: logFormat ?? settings.logFormat) ?? .auto
-    let level = verbose ? .debug : Logger.Level(rawValue: logLevel ?? settings.logLevel) ?? .info
+    let format = logFormat.flatMap(LogFormat.init(rawValue:)) ?? settings.logFormat
+    let level = verbose ? .debug : Logger.Level(logLevel.flatMap(LogLevel.init(rawValue:)) ?? settings.logLevel)
     SensorLogHandler.bootstrap(format: format, level: level)
     return Logger(label: "flowsentry")
   }

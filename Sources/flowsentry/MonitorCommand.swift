@@ -11,6 +11,7 @@ import FlowsentryPipeline
 import FlowsentryRules
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
   import Glibc
@@ -82,6 +83,8 @@ struct MonitorCommand: AsyncParsableCommand {
     // A reader that goes away makes writes fail with EPIPE, counted and reported in the summary,
     // instead of killing the monitor before it can say what it lost.
     signal(SIGPIPE, SIG_IGN)
+    // A SIGHUP before the reload service listens is ignored, not the default exit.
+    signal(SIGHUP, SIG_IGN)
     // A broken configuration or broken rules stop the monitor before anything is attached.
     guard var settings = pipeline.settings() else {
       standardError("flowsentry: error: the configuration does not validate; not starting")
@@ -118,26 +121,87 @@ struct MonitorCommand: AsyncParsableCommand {
       logger.error("\(error)")
       throw ExitCode.failure
     }
-    let monitor = MonitorService(
-      session: session, selection: settings.effectiveEvents, rules: rules,
-      ruleChain: MonitorService.RuleChain(builtIn: settings.defaultRules, paths: settings.rulePaths),
-      configuration: settings.pipeline, recorder: recorder, printsToStandardOutput: settings.printsToStandardOutput,
-      outputs: outputs, metricsAddress: settings.metricsAddress.flatMap(SensorConfiguration.parseAddress),
-      statsIntervalSeconds: settings.statsIntervalSeconds, logger: logger)
+    let hangups = await UnixSignalsSequence(trapping: .sighup)
     logger.info(
       "monitoring cgroup \(session.cgroup.path)",
       metadata: [
         "cgroup_id": "\(session.cgroup.id)", "programs": .array(session.programIDs.map { "\($0)" }),
         "rules": "\(rules.rules.filter(\.enabled).count)",
       ])
+    let counters = MonitorCounters(
+      session: session, outputs: outputs, recording: recorder != nil, servesMetrics: settings.metricsAddress != nil)
+    let services = monitorServices(
+      settings: settings, session: session, rules: rules, recorder: recorder, outputs: outputs, counters: counters,
+      hangups: hangups, logger: logger)
     // The service group's own records (lifecycle) only when debugging: the monitor logs its own.
     var lifecycle = logger
     lifecycle.logLevel = max(logger.logLevel, .warning)
     if common.verbose { lifecycle.logLevel = .debug }
     let group = ServiceGroup(
-      configuration: .init(services: [monitor], gracefulShutdownSignals: [.sigterm, .sigint], logger: lifecycle))
+      configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: lifecycle))
     try await group.run()
-    logger.info("stopped", metadata: monitor.counterMetadata())
+    logger.info("stopped", metadata: counters.metadata())
+  }
+
+  /// The monitor's services in the order they start; the group shuts them down in reverse: SIGHUP
+  /// reloads stop first, then capture detaches and the pipeline drains, then stdout, the recording
+  /// and the forwarding outputs deliver what they hold, and `/metrics` and the stats log last.
+  private func monitorServices(
+    settings: SensorConfiguration, session: CaptureSession, rules: RuleSet, recorder: RotatingFileEventSink?,
+    outputs: [ForwardingOutput], counters: MonitorCounters, hangups: UnixSignalsSequence, logger: Logger
+  ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    if let address = settings.metricsAddress.flatMap(HostAndPort.parse) {
+      services.append(
+        .init(service: MetricsService(host: address.host, port: address.port, counters: counters, logger: logger)))
+    }
+    if settings.statsIntervalSeconds > 0 {
+      services.append(
+        .init(
+          service: StatsLoggerService(
+            interval: .seconds(settings.statsIntervalSeconds), counters: counters, logger: logger)))
+    }
+    if !outputs.isEmpty { services.append(.init(service: ForwardingOutputsService(outputs: outputs))) }
+    let context = EventJSON.Context(hostName: hostName())
+    var sinks: [any EventSink] = []
+    if let recorder {
+      services.append(.init(service: RecorderService(recorder: recorder, counters: counters)))
+      sinks.append(recorder)
+    }
+    if !outputs.isEmpty { sinks.append(OutputRouter(outputs: outputs, context: context, processID: getpid())) }
+    // Up to 64 MiB waiting for a slow reader of stdout, then dropped lines, counted.
+    let standardOutput = JSONLinesEventSink(context: context, backgroundCapacityBytes: 64 << 20)
+    services.append(.init(service: StandardOutputService(sink: standardOutput, counters: counters)))
+    let printed = SelectingEventSink(
+      selection: settings.printsToStandardOutput ? settings.effectiveEvents : [], standardOutput)
+    let publish = {
+      let written = standardOutput.counters
+      counters.stdout.withLock { $0 = written }
+      if let recorder {
+        let recorded = (recorder.counters, recorder.rotations)
+        counters.recorded.withLock { $0 = recorded }
+      }
+    }
+    let reloader = RuleReloader(chain: .init(builtIn: settings.defaultRules, paths: settings.rulePaths))
+    // The capture service ends the group when its stream ends on its own, gracefully.
+    if sinks.isEmpty && settings.printsToStandardOutput {
+      services.append(
+        .init(
+          service: CaptureService(
+            session: session, configuration: settings.pipeline, rules: rules, reloader: reloader, sink: printed,
+            counters: counters, publishSinkCounters: publish),
+          successTerminationBehavior: .gracefullyShutdownGroup))
+    } else {
+      let sink = MultiplexEventSink((settings.printsToStandardOutput ? [printed] : []) + sinks)
+      services.append(
+        .init(
+          service: CaptureService(
+            session: session, configuration: settings.pipeline, rules: rules, reloader: reloader, sink: sink,
+            counters: counters, publishSinkCounters: publish),
+          successTerminationBehavior: .gracefullyShutdownGroup))
+    }
+    services.append(.init(service: RuleReloadService(reloader: reloader, hangups: hangups, logger: logger)))
+    return services
   }
 }
 

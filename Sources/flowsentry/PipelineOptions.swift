@@ -10,7 +10,7 @@ import Foundation
 /// given leaves the file's value, or the stage's default.
 struct PipelineOptions: ParsableArguments {
   /// As many as the eBPF programs can watch (FS_DNS_PORTS_MAX); replay keeps the same bound.
-  static let maximumDNSPorts = 8
+  static let maximumDNSPorts = CaptureConfiguration.maximumDNSPorts
 
   @Option(
     help: ArgumentHelp(

@@ -16,7 +16,7 @@ import Testing
 @Suite(.serialized) struct SyslogDeliveryTests {
   static let awkward = "line one\nline two \"quoted\" ] | = \\ back, Zürich ☃ 東京"
 
-  static func alert(_ index: Int, severity: String = "high") -> Alert {
+  static func alert(_ index: Int, severity: Severity = .high) -> Alert {
     let flow = FlowEvent(
       name: .netFlowTCPBegin, timestamp: 1_700_000_000_000_000_000 + Int64(index), direction: .outgoing,
       source: Endpoint(IPAddress("198.51.100.7")!, 40_000), destination: Endpoint(IPAddress("203.0.113.9")!, 443),
@@ -75,7 +75,7 @@ import Testing
         (fields["rfc5424-sd"] as? [String: Any])?[SyslogMessage.structuredDataID] as? [String: Any])
       #expect(structured["alert_id"] as? String == alert.id)
       #expect(structured["rule_id"] as? String == alert.ruleID)
-      #expect(structured["severity"] as? String == alert.severity)
+      #expect(structured["severity"] as? String == alert.severity.rawValue)
       // The body, parsed by rsyslog, is the alert as stdout prints it.
       let printed = try #require(
         JSONSerialization.jsonObject(

@@ -9,7 +9,7 @@ import Testing
 @Suite struct SyslogMessageTests {
   let syslog = SyslogMessage(facility: 20, hostName: "sensor 1\u{e9}", processID: 77)
 
-  func alert(severity: String = "critical", ruleID: String = "FS-NET-001") -> Alert {
+  func alert(severity: Severity = .critical, ruleID: String = "FS-NET-001") -> Alert {
     Alert(
       id: #"id"with]back\slash"#, timestamp: 1_700_000_000_123_456_789, ruleID: ruleID, ruleName: "n",
       severity: severity, tags: [], message: "m", group: [], count: 1, windowNanoseconds: nil, suppressed: 0,
@@ -30,8 +30,8 @@ import Testing
       fields[6] == #"[flowsentry@32473 alert_id="id\"with\]back\\slash" rule_id="FS-NET-001" severity="critical"] {}"#)
   }
 
-  @Test(arguments: [("critical", 2), ("high", 3), ("medium", 4), ("low", 5), ("info", 6)])
-  func severityMapsToSyslogSeverity(_ severity: String, _ expected: Int) {
+  @Test(arguments: [(Severity.critical, 2), (.high, 3), (.medium, 4), (.low, 5), (.info, 6)])
+  func severityMapsToSyslogSeverity(_ severity: Severity, _ expected: Int) {
     let message = String(decoding: syslog.message(for: alert(severity: severity), body: []), as: UTF8.self)
     #expect(message.hasPrefix("<\(20 * 8 + expected)>1 "))
   }

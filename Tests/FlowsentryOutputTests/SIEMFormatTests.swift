@@ -19,7 +19,7 @@ import Testing
   func alert(message: String = "beacon to c2.example.test") -> Alert {
     Alert(
       id: "0123456789abcdef", timestamp: 1_700_000_000_223_456_789, ruleID: "FS-NET-006",
-      ruleName: "Outbound | beacon \\ pipe", severity: "high", tags: ["T1071.004", "T1046", "network", "TX1234"],
+      ruleName: "Outbound | beacon \\ pipe", severity: .high, tags: ["T1071.004", "T1046", "network", "TX1234"],
       message: message, group: [(field: "remote", value: "66.35.250.204")], count: 3, windowNanoseconds: 60_000_000_000,
       suppressed: 2, events: [.flow(flow)], eventsLeftOut: 0, ruleDescription: "Beacons to a known C2.",
       ruleReferences: ["https://attack.mitre.org/techniques/T1071/004/", "https://example.test/r"])
@@ -112,8 +112,8 @@ import Testing
     #expect(!line.contains("\n") && !line.contains("\r"))
   }
 
-  @Test(arguments: [("critical", 10), ("high", 8), ("medium", 5), ("low", 3), ("info", 1)])
-  func cefSeverityIsZeroToTen(_ severity: String, _ expected: Int) {
+  @Test(arguments: [(Severity.critical, 10), (.high, 8), (.medium, 5), (.low, 3), (.info, 1)])
+  func cefSeverityIsZeroToTen(_ severity: Severity, _ expected: Int) {
     var alert = alert()
     alert.severity = severity
     alert.ruleName = "no pipes here"

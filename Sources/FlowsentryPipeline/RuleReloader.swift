@@ -1,0 +1,109 @@
+import FlowsentryCore
+import FlowsentryRules
+import Foundation
+import Synchronization
+
+/// Loads a rule chain again while the pipeline runs, so that nothing in a rule file can stop or
+/// stall the sensor: the load runs on a thread of its own (it reads files and compiles regexes,
+/// blocking, and may be slow), at most one at a time and within a time limit; a set that loaded
+/// waits in `pending` for the pipeline to take it between two batches, and a failure leaves the
+/// running set as it is.
+public final class RuleReloader: Sendable {
+  /// What a monitor loads: the built-in rules or not, then the paths.
+  public struct Chain: Sendable {
+    public var builtIn: Bool
+    public var paths: [String]
+
+    public init(builtIn: Bool, paths: [String]) {
+      self.builtIn = builtIn
+      self.paths = paths
+    }
+  }
+
+  public enum Outcome: Sendable {
+    /// Loaded and waiting in `pending` for the next batch.
+    case loaded(RuleSet)
+    /// The files do not validate (every problem, positioned); the running set stays.
+    case failed([Diagnostic])
+    /// Not loaded within the limit; the load finishes on its thread and is then discarded.
+    case timedOut(Duration)
+    /// The previous load is still running (it timed out); nothing was started.
+    case busy
+  }
+
+  /// Deep nesting in a file recurses in the parser and compiler: room for it beyond a default
+  /// thread's 8 MiB (only the pages touched are committed).
+  static let loaderStackBytes = 256 << 20
+
+  public let chain: Chain
+  public let timeLimit: Duration
+  private let load: @Sendable (Chain) throws(RuleLoadError) -> RuleSet
+  private let loading = Atomic<Bool>(false)
+  private let pendingRules = Mutex<RuleSet?>(nil)
+
+  /// `load` is `RuleLoader.loadChain` unless a test needs another.
+  public init(
+    chain: Chain, timeLimit: Duration = .seconds(60),
+    load: @escaping @Sendable (Chain) throws(RuleLoadError) -> RuleSet = { chain throws(RuleLoadError) in
+      try RuleLoader.loadChain(builtIn: chain.builtIn, paths: chain.paths)
+    }
+  ) {
+    self.chain = chain
+    self.timeLimit = timeLimit
+    self.load = load
+  }
+
+  /// The set loaded last, once: the pipeline swaps it in between batches, so that no event sees
+  /// half of each set.
+  public func takePending() -> RuleSet? {
+    pendingRules.withLock { $0.take() }
+  }
+
+  /// Loads the chain on the loader thread and waits for it, at most `timeLimit`.
+  public func reload() async -> Outcome {
+    guard !loading.exchange(true, ordering: .acquiringAndReleasing) else { return .busy }
+    return await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+      let first = FirstOutcome(continuation)
+      let timer = Task { [timeLimit] in
+        try? await Task.sleep(for: timeLimit)
+        if !Task.isCancelled { first.resume { .timedOut(timeLimit) } }
+      }
+      let thread = Thread { [self] in
+        let outcome: Outcome
+        do throws(RuleLoadError) {
+          outcome = .loaded(try load(chain))
+        } catch {
+          outcome = .failed(error.diagnostics)
+        }
+        // Offered only when still awaited: a load that timed out is discarded.
+        first.resume {
+          if case .loaded(let rules) = outcome { pendingRules.withLock { $0 = rules } }
+          return outcome
+        }
+        timer.cancel()
+        loading.store(false, ordering: .releasing)
+      }
+      thread.name = "flowsentry-rules"
+      thread.stackSize = Self.loaderStackBytes
+      thread.start()
+    }
+  }
+}
+
+/// Resumes a continuation with the first outcome offered; later ones are dropped.
+private final class FirstOutcome: Sendable {
+  private let continuation: Mutex<CheckedContinuation<RuleReloader.Outcome, Never>?>
+
+  init(_ continuation: CheckedContinuation<RuleReloader.Outcome, Never>) {
+    self.continuation = Mutex(continuation)
+  }
+
+  /// Runs `make` and resumes with its outcome when nothing came first, under the lock, so that
+  /// what `make` does happens before the waiter resumes.
+  func resume(_ make: () -> RuleReloader.Outcome) {
+    continuation.withLock { waiting in
+      guard let continuation = waiting.take() else { return }
+      continuation.resume(returning: make())
+    }
+  }
+}

@@ -1,0 +1,48 @@
+import FlowsentryCapture
+import FlowsentryCore
+import FlowsentryForwarding
+import FlowsentryLogging
+import FlowsentryMetrics
+import FlowsentryOutput
+import FlowsentryPipeline
+import Logging
+import Synchronization
+
+/// The counters the monitor's services publish, each its own, and read by others: `/metrics`, the
+/// stats logger and the exit record all make the same table from them.
+final class MonitorCounters: Sendable {
+  typealias Recorded = (written: JSONLinesEventSink.Counters, rotations: UInt64)
+
+  private let startedAt = MonotonicClock.nanoseconds()
+  private let session: CaptureSession
+  private let outputs: [ForwardingOutput]
+  private let recording: Bool
+  /// `/metrics`' own connection counters, when it is served.
+  let metricsConnections: MetricsServer.Counters?
+  /// The pipeline's, copied after every batch.
+  let pipeline = Mutex<Pipeline.Counters?>(nil)
+  let stdout = Mutex(JSONLinesEventSink.Counters())
+  let recorded = Mutex<Recorded>((JSONLinesEventSink.Counters(), 0))
+
+  init(session: CaptureSession, outputs: [ForwardingOutput], recording: Bool, servesMetrics: Bool) {
+    self.metricsConnections = servesMetrics ? MetricsServer.Counters() : nil
+    self.session = session
+    self.outputs = outputs
+    self.recording = recording
+  }
+
+  func samples() -> [MetricSample] {
+    MonitorMetrics(
+      pipeline: pipeline.withLock { $0 }, capture: session.statistics, stdout: stdout.withLock { $0 },
+      recorded: recording ? recorded.withLock { $0 } : nil, outputs: outputs
+    ).samples() + (metricsConnections?.samples ?? [])
+  }
+
+  /// The counter table as log metadata, with the time since the start.
+  func metadata() -> Logger.Metadata {
+    var metadata = CounterTable.metadata(samples())
+    let tenths = (MonotonicClock.nanoseconds() - startedAt) / 100_000_000
+    metadata["uptime_seconds"] = .stringConvertible(Double(tenths) / 10)
+    return metadata
+  }
+}

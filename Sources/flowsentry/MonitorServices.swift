@@ -1,0 +1,146 @@
+import FlowsentryCore
+import FlowsentryForwarding
+import FlowsentryLogging
+import FlowsentryMetrics
+import FlowsentryOutput
+import FlowsentryPipeline
+import FlowsentryRules
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+// The monitor's services besides capture, each one concern. Those that finish a sink wait for
+// their graceful shutdown, which the group gives them after the capture service has drained
+// (services shut down in the reverse of their order in the group).
+
+/// Returns when this service's graceful shutdown comes, or when the group is cancelled.
+private func untilShutdown() async {
+  do { try await gracefulShutdown() } catch {}
+}
+
+/// stdout: written on a thread of its own (a slow reader costs stdout, up to its bound, never the
+/// pipeline); on shutdown it writes what it holds.
+final class StandardOutputService: Service, @unchecked Sendable {
+  let sink: JSONLinesEventSink
+  private let counters: MonitorCounters
+
+  init(sink: JSONLinesEventSink, counters: MonitorCounters) {
+    self.sink = sink
+    self.counters = counters
+  }
+
+  func run() async throws {
+    await untilShutdown()
+    // The capture service has returned: nothing else writes to the sink now.
+    nonisolated(unsafe) let finishing = sink
+    await runOffThePool { finishing.finish() }
+    let written = sink.counters
+    counters.stdout.withLock { $0 = written }
+  }
+}
+
+/// `--record`: every event to a rotating file as well; on shutdown, what it holds is written.
+final class RecorderService: Service, @unchecked Sendable {
+  let recorder: RotatingFileEventSink
+  private let counters: MonitorCounters
+
+  init(recorder: RotatingFileEventSink, counters: MonitorCounters) {
+    self.recorder = recorder
+    self.counters = counters
+  }
+
+  func run() async throws {
+    await untilShutdown()
+    nonisolated(unsafe) let finishing = recorder
+    await runOffThePool { finishing.flush() }
+    let recorded = (recorder.counters, recorder.rotations)
+    counters.recorded.withLock { $0 = recorded }
+  }
+}
+
+/// The forwarding outputs, each on its own thread; on shutdown each delivers what it holds within
+/// its drain timeout, or keeps it in its spool.
+struct ForwardingOutputsService: Service {
+  let outputs: [ForwardingOutput]
+
+  func run() async throws {
+    await untilShutdown()
+    await ForwardingOutput.stopAll(outputs)
+  }
+}
+
+/// `/metrics`, served until the other services have stopped, so that a drain can be watched.
+struct MetricsService: Service {
+  let host: String
+  let port: Int
+  let counters: MonitorCounters
+  let logger: Logger
+
+  func run() async throws {
+    let server = try await MetricsServer(
+      host: host, port: port, exporter: MetricsExporter { [counters] in counters.samples() },
+      counters: counters.metricsConnections ?? MetricsServer.Counters())
+    logger.info("metrics on http://\(HostAndPort.text(host: host, port: server.port))/metrics")
+    await untilShutdown()
+    await server.stop()
+  }
+}
+
+/// `--stats-interval`: the counter table as a log record every so often.
+struct StatsLoggerService: Service {
+  let interval: Duration
+  let counters: MonitorCounters
+  let logger: Logger
+
+  func run() async throws {
+    try? await cancelWhenGracefulShutdown { [self] in
+      while !Task.isCancelled {
+        try await Task.sleep(for: interval)
+        logger.info("counters", metadata: counters.metadata())
+      }
+    }
+  }
+}
+
+/// SIGHUP: the rules are loaded again off the pool; a set that validates is swapped in between two
+/// batches, anything else keeps the running set and says why.
+struct RuleReloadService: Service {
+  let reloader: RuleReloader
+  /// Trapped before the monitor says it runs, so that no SIGHUP after that is missed.
+  let hangups: UnixSignalsSequence
+  let logger: Logger
+
+  func run() async throws {
+    await cancelWhenGracefulShutdown { [self] in
+      for await _ in hangups { await reloadOnce() }
+    }
+  }
+
+  private func reloadOnce() async {
+    switch await reloader.reload() {
+    case .loaded(let rules):
+      Self.announce(rules, logger: logger)
+      logger.info("rules reloaded: \(rules.rules.filter(\.enabled).count) enabled")
+    case .failed(let diagnostics):
+      for diagnostic in diagnostics { logger.error("\(diagnostic)") }
+      logger.error("the new rules do not validate; keeping the current ones")
+    case .timedOut(let limit):
+      logger.error("the rules did not load within \(limit); keeping the current ones")
+    case .busy:
+      logger.error("the previous reload is still running; keeping the current rules")
+    }
+  }
+
+  /// What a loaded set reports once, at the start and at each reload: its warnings (overrides
+  /// and replacements of earlier files' lists, macros and rules among them).
+  static func announce(_ rules: RuleSet, logger: Logger) {
+    for warning in rules.warnings { logger.warning("\(warning)") }
+  }
+}
+
+func hostName() -> String {
+  var buffer = [CChar](repeating: 0, count: 256)
+  guard gethostname(&buffer, buffer.count) == 0 else { return "unknown" }
+  return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
