@@ -70,7 +70,9 @@ enum CommittedFile {
   }
 
   private static func numbers(_ committedText: String, _ sentText: String) -> State {
-    let decimal = { (text: String) in !text.isEmpty && text.utf8.count <= 20 && text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
+    let decimal = { (text: String) in
+      !text.isEmpty && text.utf8.count <= 20 && text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+    }
     guard decimal(committedText), decimal(sentText), let committed = UInt64(committedText), let sent = UInt64(sentText)
     else { return .damaged("holds something other than two numbers") }
     guard committed <= SegmentFormat.maximumSequence, sent <= SegmentFormat.maximumSequence else {

@@ -63,7 +63,8 @@ enum SegmentFormat {
       var crc = CRC32C()
       crc.update(UnsafeRawBufferPointer(rebasing: bytes[0..<21]))
       guard crc.value == read32(bytes, 21) else { return nil }
-      return inRange(Header(size: headerSize, payloadLength: length, sequence: read64(bytes, 8), rank: bytes[16], verified: true))
+      return inRange(
+        Header(size: headerSize, payloadLength: length, sequence: read64(bytes, 8), rank: bytes[16], verified: true))
     case legacyMagic:
       return inRange(
         Header(

@@ -57,7 +57,7 @@ final class SegmentReader {
   }
 
   deinit {
-    // Callers close and check; this only keeps a thrown error from leaking the descriptor.
+    // Every caller closes (and counts a failure); this only keeps a missed path from leaking it.
     if !closed { _ = try? descriptor.close() }
   }
 

@@ -9,10 +9,10 @@ import SystemPackage
 /// the output advances the committed sequence only once its receiver accepted a record. What is
 /// not committed survives a restart or a `kill -9` and is sent again.
 ///
-/// Segment files (`<first sequence>.seg`, append-only, CRC-32Cs per record header and payload) and a
-/// checksummed `committed` file written by rename. Opening recovers (see `SpoolRecovery.swift`): damage
-/// costs only the records it touched, each case is counted and noted in `recoveryNotes`, and it is
-/// never a refusal to start. Full (`maximumBytes`), it drops the lowest
+/// Segment files (`<first sequence>.seg`, append-only, a CRC-32C over each record's header and one
+/// over its payload) and a checksummed `committed` file written by rename. Opening recovers (see
+/// `Spool.recover`): damage costs only the records it touched, each case is counted and noted in
+/// `recoveryNotes`, and it is never a refusal to start. Full (`maximumBytes`), it drops the lowest
 /// rank first: a record of a lower rank than the one arriving leaves the disk, else the arriving one
 /// is dropped; both counted per rank. Not thread-safe: one output's thread owns it.
 public final class Spool {
@@ -71,7 +71,7 @@ public final class Spool {
   /// The last record handed to a receiver before this run (from the state file): records up to it
   /// that are sent again may already have been delivered.
   public let previouslySent: UInt64
-  private var lastSent: UInt64
+  var lastSent: UInt64
   public private(set) var nextSequence: UInt64
   /// The last error an append met, for the output's log (a full disk names itself here).
   public private(set) var lastAppendError: Errno?
@@ -82,7 +82,7 @@ public final class Spool {
   public let recoveryNotes: [String]
 
   var segments: [Segment] = []
-  private var active: FileDescriptor?
+  var active: FileDescriptor?
   var readCursor: ReadCursor
   /// Appended records not written yet, and their ranks (to undo a failed write).
   private var unwritten: [UInt8] = []
@@ -102,7 +102,7 @@ public final class Spool {
   /// The committed position reaches the disk at most this often, and at every sync: a crash
   /// resends what was acknowledged after it (duplicates, never loss).
   private static let commitWriteInterval: Int64 = 100_000_000
-  private var committedWrittenAt: Int64 = 0
+  var committedWrittenAt: Int64 = 0
   var committedDirty = false
 
   struct Segment {
@@ -310,91 +310,6 @@ public final class Spool {
     if let active { syncChecked(active, segments.last?.path ?? directory) }
     unsyncedSince = nil
     if committedDirty { writeCommitted(now: Self.monotonicNow()) }
-  }
-
-  // MARK: Files
-
-  /// Opens a new active segment named after the next sequence, never over a file already there (a
-  /// FIFO or a directory under that name is passed over for a later name: recovery orders segments
-  /// by the records in them, not by name).
-  private func startSegment() throws {
-    if let active {
-      syncChecked(active, segments.last?.path ?? directory)
-      closeChecked(active, "close", segments.last?.path ?? directory)
-      self.active = nil
-    }
-    var name = nextSequence
-    while true {
-      let path = directory.appending(String(format: "%020llu.seg", name))
-      do {
-        active = try FileDescriptor.open(
-          path, .writeOnly, options: [.create, .exclusiveCreate, .append, .noFollow, .nonBlocking, .closeOnExec],
-          permissions: [.ownerReadWrite])
-      } catch Errno.fileExists where name < nextSequence + 16 {
-        name += 1
-        continue
-      }
-      segments.append(
-        Segment(
-          firstSequence: nextSequence, lastSequence: nextSequence - 1, bytes: 0,
-          pendingByRank: Array(repeating: 0, count: Int(Self.ranks)), path: path))
-      return
-    }
-  }
-
-  /// A short write (a full disk) is cut back off the segment so that the next append starts on a
-  /// record boundary. When even the cut fails, the segment is closed where it ends (the next append
-  /// starts another; readers skip the partial record as damage).
-  private func writeAll(_ bytes: [UInt8], truncatingTo before: Int64) throws {
-    guard let active else { throw Errno.badFileDescriptor }
-    do {
-      let written = try bytes.withUnsafeBytes { buffer in try active.writeAll(buffer) }
-      guard written == bytes.count else { throw Errno.noSpace }
-    } catch {
-      let last = segments.count - 1
-      if ftruncate(active.rawValue, off_t(before)) != 0 {
-        noteFileFailure("truncate", segments[last].path, Errno(rawValue: errno))
-        var status = stat()
-        if fstat(active.rawValue, &status) == 0 {
-          segments[last].bytes = Int64(status.st_size)
-        } else {
-          noteFileFailure("stat", segments[last].path, Errno(rawValue: errno))
-        }
-        closeChecked(active, "close", segments[last].path)
-        self.active = nil
-      }
-      throw error
-    }
-  }
-
-  /// Writes the committed position by rename. `durable` (a commit, a sync) also fsyncs the file and
-  /// then the directory, so that the rename itself survives a power loss; `markSent` skips that: a
-  /// lost or torn write of it fails the file's checksum and recovery falls back to at-least-once.
-  /// A failure is counted and the write tried again at the next commit interval.
-  func writeCommitted(now: Int64, durable: Bool = true) {
-    committedWrittenAt = now
-    let path = directory.appending("committed")
-    let temporary = directory.appending("committed.tmp")
-    let text = CommittedFile.text(committed: lastCommitted, sent: max(lastSent, lastCommitted))
-    do {
-      let descriptor = try FileDescriptor.open(
-        temporary, .writeOnly, options: [.create, .truncate, .noFollow, .nonBlocking, .closeOnExec],
-        permissions: [.ownerReadWrite])
-      do {
-        _ = try text.withUnsafeBytes { try descriptor.writeAll($0) }
-        if durable, fsync(descriptor.rawValue) != 0 { throw Errno(rawValue: errno) }
-      } catch {
-        closeChecked(descriptor, "close", temporary)
-        throw error
-      }
-      try descriptor.close()
-      guard rename(temporary.string, path.string) == 0 else { throw Errno(rawValue: errno) }
-      if durable { try Self.syncDirectory(directory) }
-      committedDirty = false
-    } catch {
-      committedDirty = true
-      noteFileFailure("write", path, error)
-    }
   }
 
   /// Records up to `sequence` are about to be handed to the receiver: noted on disk first, so that

@@ -171,15 +171,19 @@ extension Spool {
 
   private static func pendingAtOpen(_ path: FilePath, after committed: UInt64, _ recovery: inout Recovery) -> [Int] {
     var counts = Array(repeating: 0, count: Int(ranks))
+    let reader: SegmentReader
+    do { reader = try SegmentReader(path: path) } catch {
+      recovery.noteFailure("open", path, error)
+      return counts
+    }
     do {
-      let reader = try SegmentReader(path: path)
       while let (record, _) = try reader.next() {
         if record.sequence > committed { counts[Int(record.rank)] += 1 }
       }
-      try reader.close()
     } catch {
       recovery.noteFailure("read", path, error)
     }
+    do { try reader.close() } catch { recovery.noteFailure("close", path, error) }
     return counts
   }
 

@@ -19,7 +19,9 @@ import Testing
 
   func remove() { try? FileManager.default.removeItem(atPath: directory.string) }
 
-  static func payload(_ index: Int) -> [UInt8] { Array("alert \(index) \u{2603} \(String(repeating: "x", count: index))".utf8) }
+  static func payload(_ index: Int) -> [UInt8] {
+    Array("alert \(index) \u{2603} \(String(repeating: "x", count: index))".utf8)
+  }
 
   /// Ten records in one segment, written by the spool; returns the segment's path and bytes.
   func writeTenRecords() throws -> (String, [UInt8]) {

@@ -48,7 +48,9 @@ struct SeededGenerator: RandomNumberGenerator {
     do {
       let spool = try Spool(directory: directory, configuration: configuration)
       for _ in 0..<Int.random(in: 1...40, using: &generator) {
-        let payload = (0..<Int.random(in: 1...300, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let payload = (0..<Int.random(in: 1...300, using: &generator)).map { _ in
+          UInt8.random(in: 0...255, using: &generator)
+        }
         let sequence = try #require(spool.append(payload, rank: UInt8.random(in: 0...5, using: &generator), now: 0))
         payloads[sequence] = payload
       }
@@ -107,14 +109,18 @@ struct SeededGenerator: RandomNumberGenerator {
       }
       if let cut { bytes.removeSubrange(cut...) }
       if let inserted {
-        let garbage = (0..<Int.random(in: 1...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let garbage = (0..<Int.random(in: 1...64, using: &generator)).map { _ in
+          UInt8.random(in: 0...255, using: &generator)
+        }
         bytes.insert(contentsOf: garbage, at: inserted)
       }
       try Data(bytes).write(to: URL(fileURLWithPath: directory.appending(name).string))
     }
     var committedSpoiled = false
     let committedURL = URL(fileURLWithPath: directory.appending("committed").string)
-    if Int.random(in: 0..<4, using: &generator) == 0, var text = try? [UInt8](Data(contentsOf: committedURL)), !text.isEmpty {
+    if Int.random(in: 0..<4, using: &generator) == 0, var text = try? [UInt8](Data(contentsOf: committedURL)),
+      !text.isEmpty
+    {
       text[Int.random(in: 0..<text.count, using: &generator)] ^= UInt8.random(in: 1...255, using: &generator)
       try Data(text).write(to: committedURL)
       committedSpoiled = true
@@ -134,7 +140,9 @@ struct SeededGenerator: RandomNumberGenerator {
     #expect(fellBack || !committedSpoiled, "\(context): a spoiled committed file was trusted")
     let floor = fellBack || committed > highest ? 0 : committed
     let expected = intact.filter { $0 > floor }
-    #expect(expected.isSubset(of: Set(delivered.map(\.sequence))), "\(context): lost \(expected.subtracting(delivered.map(\.sequence)).sorted())")
+    #expect(
+      expected.isSubset(of: Set(delivered.map(\.sequence))),
+      "\(context): lost \(expected.subtracting(delivered.map(\.sequence)).sorted())")
     if damagedInside && intact.count < written.count { #expect(spool.counters.damagedRecords > 0, "\(context)") }
   }
 }

@@ -104,7 +104,8 @@ struct SpoolRewriteFailureTests {
     #expect(spool.counters.failedAppends == 2)
     #expect(Date().timeIntervalSince(started) < 1)
     #expect(spool.pendingRecords == held)
-    #expect(try FileManager.default.contentsOfDirectory(atPath: mount.path + "/spool").allSatisfy { !$0.hasSuffix(".tmp") })
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: mount.path + "/spool").allSatisfy { !$0.hasSuffix(".tmp") })
 
     // Room on the disk again, and the pause over: the info alerts make room for the critical one.
     #expect(unlink(filler) == 0)
