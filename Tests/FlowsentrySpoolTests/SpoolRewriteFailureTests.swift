@@ -144,4 +144,28 @@ struct SpoolRewriteFailureTests {
     #expect(spool.counters.failedFileOperations > 0)
     #expect(spool.lastFileError?.contains("committed") == true)
   }
+
+  /// Appends that meet a full disk (not the spool's limit): the batch is cut back off the segment,
+  /// counted, and the spool goes on, with no damage left for the next open.
+  @Test func appendsOnAFullDiskAreCutBackAndCounted() throws {
+    let mount = try TemporaryMount(kibibytes: 128)
+    let directory = FilePath(mount.path + "/spool")
+    var appended = 0
+    do {
+      let spool = try Spool(directory: directory)
+      while spool.append(Self.recordPayload, rank: 3, now: 0) != nil, spool.counters.failedAppends == 0 {
+        spool.flushAppends()
+        appended = Int(spool.counters.appended)
+      }
+      spool.flushAppends()  // the last one, buffered, meets the full disk too
+      #expect(spool.counters.failedAppends > 0)
+      #expect(spool.lastAppendError == .noSpace)
+      #expect(spool.counters.failedRewrites == 0)
+      #expect(spool.pendingRecords == appended)
+      #expect(spool.pendingRecords > 100)
+    }
+    let reopened = try Spool(directory: directory)
+    #expect(reopened.counters.recoveredRecords == UInt64(appended))
+    #expect(reopened.counters.damagedRecords == 0)
+  }
 }
