@@ -9,9 +9,10 @@ import SystemPackage
 /// the output advances the committed sequence only once its receiver accepted a record. What is
 /// not committed survives a restart or a `kill -9` and is sent again.
 ///
-/// Segment files (`<first sequence>.seg`, append-only, a CRC-32C per record) and a `committed` file
-/// written by rename. Opening recovers: a damaged or truncated segment is kept up to its last good
-/// record and the rest counted, never a refusal to start. Full (`maximumBytes`), it drops the lowest
+/// Segment files (`<first sequence>.seg`, append-only, a CRC-32C over each record's header and one
+/// over its payload) and a checksummed `committed` file written by rename. Opening recovers (see
+/// `Spool.recover`): damage costs only the records it touched, each case is counted and noted in
+/// `recoveryNotes`, and it is never a refusal to start. Full (`maximumBytes`), it drops the lowest
 /// rank first: a record of a lower rank than the one arriving leaves the disk, else the arriving one
 /// is dropped; both counted per rank. Not thread-safe: one output's thread owns it.
 public final class Spool {
@@ -32,12 +33,26 @@ public final class Spool {
     public var droppedFull: [UInt64] = Array(repeating: 0, count: Int(Spool.ranks))
     /// Appends that failed (a full disk, an I/O error): the record is lost, and counted here.
     public var failedAppends: UInt64 = 0
-    /// Found at open: records recovered, and bytes past a segment's last good record.
+    /// Found at open: records recovered, and bytes that were no good record (skipped over, or a
+    /// torn tail cut off).
     public var recoveredRecords: UInt64 = 0
     public var damagedBytes: UInt64 = 0
     public var damagedSegments: UInt64 = 0
-    /// Records whose checksum failed at open (their neighbours were kept).
+    /// Stretches of damage found at open, each at least one lost record (the records around them were kept).
     public var damagedRecords: UInt64 = 0
+    /// Found at open: files named like segments that are no regular file (a directory, a FIFO, a
+    /// link) or cannot be opened; left alone.
+    public var skippedFiles: UInt64 = 0
+    /// Opens whose `committed` file was damaged, out of range or past the last spooled record: every
+    /// spooled record is sent again (at-least-once), never discarded.
+    public var committedFallbacks: UInt64 = 0
+    /// Records sent again because of such a fallback (the receiver may have them already).
+    public var fallbackResends: UInt64 = 0
+    /// Segment rewrites (making room) that failed: a full disk, a read-only remount, an I/O error.
+    /// The arriving record is dropped and counted in `failedAppends`; rewrites pause for a second.
+    public var failedRewrites: UInt64 = 0
+    /// fsync, close, rename, truncate or unlink calls that failed (`Spool.lastFileError` says which).
+    public var failedFileOperations: UInt64 = 0
   }
 
   public struct Record: Sendable, Equatable {
@@ -51,23 +66,32 @@ public final class Spool {
 
   public let directory: FilePath
   public let configuration: Configuration
-  public private(set) var counters = Counters()
+  public internal(set) var counters = Counters()
   public private(set) var lastCommitted: UInt64
   /// The last record handed to a receiver before this run (from the state file): records up to it
   /// that are sent again may already have been delivered.
   public let previouslySent: UInt64
-  private var lastSent: UInt64
+  var lastSent: UInt64
   public private(set) var nextSequence: UInt64
   /// The last error an append met, for the output's log (a full disk names itself here).
   public private(set) var lastAppendError: Errno?
+  /// The last failed file operation (`counters.failedFileOperations`), for the output's log.
+  public internal(set) var lastFileError: String?
+  /// What opening found that an operator should read, one line each (damage, a committed-file
+  /// fallback, files left alone); empty for a clean spool.
+  public let recoveryNotes: [String]
 
   var segments: [Segment] = []
-  private var active: FileDescriptor?
-  private var readCursor: ReadCursor
+  var active: FileDescriptor?
+  var readCursor: ReadCursor
   /// Appended records not written yet, and their ranks (to undo a failed write).
   private var unwritten: [UInt8] = []
   private var unwrittenRanks: [UInt8] = []
   private var unsyncedSince: Int64?
+  /// After a failed segment rewrite, making room waits until then (monotonic), so that a full or
+  /// read-only disk costs one attempt a second, not one per append.
+  var rewritesPausedUntil: Int64 = 0
+  var lastRewriteError: Errno = .ioError
   /// The newest uncommitted records, consecutive by sequence: the output reads and commits them
   /// from memory while they are here (the usual case: it runs just behind the appends), from the
   /// segments once they fell out.
@@ -78,8 +102,8 @@ public final class Spool {
   /// The committed position reaches the disk at most this often, and at every sync: a crash
   /// resends what was acknowledged after it (duplicates, never loss).
   private static let commitWriteInterval: Int64 = 100_000_000
-  private var committedWrittenAt: Int64 = 0
-  private var committedDirty = false
+  var committedWrittenAt: Int64 = 0
+  var committedDirty = false
 
   struct Segment {
     var firstSequence: UInt64
@@ -90,7 +114,7 @@ public final class Spool {
     var path: FilePath
   }
 
-  private struct ReadCursor {
+  struct ReadCursor {
     var segment = 0
     var offset: Int64 = 0
     /// Records with this sequence or lower have been handed out since the last rewind.
@@ -104,17 +128,24 @@ public final class Spool {
     do { try Self.createDirectory(directory) } catch {
       throw SpoolError(directory: directory.string, reason: "\(error)")
     }
-    (lastCommitted, previouslySent) = Self.readCommitted(directory.appending("committed"))
+    let recovery = Self.recover(directory)
+    segments = recovery.segments
+    counters = recovery.counters
+    lastCommitted = recovery.lastCommitted
+    previouslySent = recovery.previouslySent
     lastSent = previouslySent
-    nextSequence = lastCommitted + 1
+    nextSequence = recovery.nextSequence
     readCursor = ReadCursor(lastRead: lastCommitted)
-    recover()
+    recoveryNotes = recovery.notes
+    lastFileError = recovery.lastFileError
+    // A fallback's position replaces the damaged file at the next write.
+    committedDirty = recovery.counters.committedFallbacks > 0
   }
 
   deinit {
     flushAppends()
     if committedDirty { writeCommitted(now: 0) }
-    try? active?.close()
+    if let active { closeChecked(active, "close", segments.last?.path ?? directory) }
   }
 
   /// Bytes on disk in segments, committed records of the oldest segment included until it is removed.
@@ -130,8 +161,14 @@ public final class Spool {
   public func append(_ payload: [UInt8], rank: UInt8, now: Int64) -> UInt64? {
     let rank = min(rank, Self.ranks - 1)
     let size = Int64(SegmentFormat.headerSize + payload.count)
-    guard makeRoom(for: size, rank: rank) else {
+    switch makeRoom(for: size, rank: rank) {
+    case .made: break
+    case .full:
       counters.droppedFull[Int(rank)] += 1
+      return nil
+    case .failed(let error):
+      lastAppendError = error
+      counters.failedAppends += 1
       return nil
     }
     if active == nil || segments[segments.count - 1].bytes + size > configuration.segmentBytes {
@@ -175,7 +212,8 @@ public final class Spool {
       lastAppendError = (error as? Errno) ?? .ioError
       let count = unwrittenRanks.count
       for rank in unwrittenRanks { segments[last].pendingByRank[Int(rank)] -= 1 }
-      segments[last].bytes = before
+      // Cut back, unless the cut failed and the segment was closed at its real end.
+      if active != nil { segments[last].bytes = before }
       segments[last].lastSequence -= UInt64(count)
       nextSequence -= UInt64(count)
       counters.appended -= UInt64(count)
@@ -208,21 +246,7 @@ public final class Spool {
         readCursor.offset = 0
         continue
       }
-      // A bounded read, then the whole rest when not one record fitted in it.
-      var scanned = try? scan(segment.path, from: readCursor.offset, readLimit: maximumBytes + 64 << 10)
-      if scanned?.records.isEmpty ?? true { scanned = try? scan(segment.path, from: readCursor.offset) }
-      guard let scanned, !scanned.records.isEmpty else {
-        readCursor.offset = segment.bytes
-        continue
-      }
-      for (record, end) in scanned.records {
-        readCursor.offset = end
-        guard record.sequence > readCursor.lastRead else { continue }
-        readCursor.lastRead = record.sequence
-        records.append(record)
-        total += record.payload.count
-        if records.count == limit || total >= maximumBytes { break }
-      }
+      readSegment(segment, limit: limit, maximumBytes: maximumBytes, into: &records, total: &total)
     }
     return records
   }
@@ -270,7 +294,8 @@ public final class Spool {
 
   public static func monotonicNow() -> Int64 {
     var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
+    // CLOCK_MONOTONIC exists on every Linux: a failure here is a broken libc, not a condition.
+    precondition(clock_gettime(CLOCK_MONOTONIC, &time) == 0, "clock_gettime(CLOCK_MONOTONIC) failed")
     return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
   }
 
@@ -282,53 +307,9 @@ public final class Spool {
 
   public func sync() {
     flushAppends()
-    if let active { _ = fsync(active.rawValue) }
+    if let active { syncChecked(active, segments.last?.path ?? directory) }
     unsyncedSince = nil
     if committedDirty { writeCommitted(now: Self.monotonicNow()) }
-  }
-
-  // MARK: Files
-
-  private func startSegment() throws {
-    if let active {
-      _ = fsync(active.rawValue)
-      try? active.close()
-    }
-    let path = directory.appending(String(format: "%020llu.seg", nextSequence))
-    active = try FileDescriptor.open(
-      path, .writeOnly, options: [.create, .append, .truncate], permissions: [.ownerReadWrite])
-    segments.append(
-      Segment(
-        firstSequence: nextSequence, lastSequence: nextSequence - 1, bytes: 0,
-        pendingByRank: Array(repeating: 0, count: Int(Self.ranks)), path: path))
-  }
-
-  /// A short write (a full disk) is cut back off the segment so that the next append starts on a
-  /// record boundary.
-  private func writeAll(_ bytes: [UInt8], truncatingTo before: Int64) throws {
-    guard let active else { throw Errno.badFileDescriptor }
-    do {
-      let written = try bytes.withUnsafeBytes { buffer in try active.writeAll(buffer) }
-      guard written == bytes.count else { throw Errno.noSpace }
-    } catch {
-      _ = ftruncate(active.rawValue, off_t(before))
-      throw error
-    }
-  }
-
-  private func writeCommitted(now: Int64) {
-    committedWrittenAt = now
-    committedDirty = false
-    let path = directory.appending("committed")
-    let temporary = directory.appending("committed.tmp")
-    let text = Array("\(lastCommitted) \(max(lastSent, lastCommitted))\n".utf8)
-    guard
-      let descriptor = try? FileDescriptor.open(
-        temporary, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
-    else { return }
-    _ = try? text.withUnsafeBytes { try descriptor.writeAll($0) }
-    try? descriptor.close()
-    _ = rename(temporary.string, path.string)
   }
 
   /// Records up to `sequence` are about to be handed to the receiver: noted on disk first, so that
@@ -336,7 +317,7 @@ public final class Spool {
   public func markSent(through sequence: UInt64) {
     guard sequence > lastSent else { return }
     lastSent = sequence
-    writeCommitted(now: Self.monotonicNow())
+    writeCommitted(now: Self.monotonicNow(), durable: false)
   }
 
   private func removeFinishedSegments() {
@@ -350,10 +331,13 @@ public final class Spool {
 
   func removeSegment(at index: Int) {
     if index == segments.count - 1, let active {
-      try? active.close()
+      closeChecked(active, "close", segments[index].path)
       self.active = nil
     }
-    _ = unlink(segments[index].path.string)
+    // A segment that cannot be removed stays on disk and is recovered (as committed) at the next open.
+    if unlink(segments[index].path.string) != 0 {
+      noteFileFailure("unlink", segments[index].path, Errno(rawValue: errno))
+    }
     segments.remove(at: index)
     if readCursor.segment > index {
       readCursor.segment -= 1
@@ -370,27 +354,13 @@ public final class Spool {
   /// Closes the active segment (before it is rewritten); the next append opens a new one.
   func closeActive(ifAt index: Int) {
     guard index == segments.count - 1, let active else { return }
-    _ = fsync(active.rawValue)
-    try? active.close()
+    syncChecked(active, segments[index].path)
+    closeChecked(active, "close", segments[index].path)
     self.active = nil
-  }
-
-  func noteRecovered(_ records: UInt64, damagedBytes: UInt64, damagedSegment: Bool) {
-    counters.recoveredRecords += records
-    counters.damagedBytes += damagedBytes
-    if damagedSegment { counters.damagedSegments += 1 }
-  }
-
-  func noteDamagedRecords(_ count: Int) {
-    counters.damagedRecords += UInt64(count)
   }
 
   func noteDropped(_ count: Int, rank: Int) {
     counters.droppedFull[rank] += UInt64(count)
-  }
-
-  func advanceNextSequence(past sequence: UInt64) {
-    nextSequence = max(nextSequence, sequence + 1)
   }
 }
 

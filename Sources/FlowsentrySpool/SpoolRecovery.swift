@@ -5,115 +5,197 @@ import SystemPackage
   import Glibc
 #endif
 
+/// What opening a spool found: its segments, its positions, and what an operator should read.
+struct Recovery {
+  var segments: [Spool.Segment] = []
+  var counters = Spool.Counters()
+  var notes: [String] = []
+  var lastFileError: String?
+  var lastCommitted: UInt64 = 0
+  var previouslySent: UInt64 = 0
+  var nextSequence: UInt64 = 1
+
+  mutating func noteFailure(_ operation: String, _ path: FilePath, _ error: any Error) {
+    counters.failedFileOperations += 1
+    lastFileError = "\(operation) \(path): \(error)"
+    notes.append("\(operation) \(path) failed: \(error)")
+  }
+}
+
 extension Spool {
-  /// Reads every segment at open. Damage (a torn tail after a power loss, a full disk, bytes
-  /// overwritten) costs only the damaged records, which are counted; the sensor always starts.
-  func recover() {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.string)) ?? []
-    let segmentFiles =
-      names
-      .filter { $0.hasSuffix(".seg") }
-      .compactMap { name in UInt64(name.dropLast(4)).map { (first: $0, path: directory.appending(name)) } }
-      .sorted { $0.first < $1.first }
-    for file in segmentFiles {
-      guard let scanned = try? scan(file.path) else {
-        _ = unlink(file.path.string)
-        continue
-      }
-      let tail = scanned.fileSize - scanned.goodEnd
-      if tail > 0, let descriptor = try? FileDescriptor.open(file.path, .writeOnly) {
-        _ = ftruncate(descriptor.rawValue, off_t(scanned.goodEnd))
-        try? descriptor.close()
-      }
-      let pending = scanned.records.filter { $0.0.sequence > lastCommitted }
-      noteRecovered(
-        UInt64(pending.count), damagedBytes: UInt64(tail),
-        damagedSegment: tail > 0 || scanned.damagedRecords > 0)
-      if scanned.damagedRecords > 0 { noteDamagedRecords(scanned.damagedRecords) }
-      if let last = scanned.records.last { advanceNextSequence(past: last.0.sequence) }
-      guard let first = pending.first, let last = pending.last else {
-        _ = unlink(file.path.string)
-        continue
-      }
-      var byRank = Array(repeating: 0, count: Int(Self.ranks))
-      for (record, _) in pending { byRank[Int(record.rank)] += 1 }
-      segments.append(
-        Segment(
-          firstSequence: min(file.first, first.0.sequence), lastSequence: last.0.sequence,
-          bytes: scanned.goodEnd, pendingByRank: byRank, path: file.path))
-    }
-    rewind()
+  /// A segment file as read at open: its good records' range and ranks.
+  private struct Found {
+    var path: FilePath
+    var first: UInt64
+    var last: UInt64
+    var records: Int
+    var byRank: [Int]
+    var bytes: Int64
   }
 
-  /// Frees room for a record of `size` bytes and `rank`: committed records first, then the
-  /// uncommitted records of the lowest rank below `rank`, oldest segment first. False when only
-  /// records of `rank` or higher are left: the arriving record is the one to drop.
-  func makeRoom(for size: Int64, rank: UInt8) -> Bool {
-    guard bytes + size > configuration.maximumBytes else { return true }
-    flushAppends()
-    while bytes + size > configuration.maximumBytes {
-      let lowest = (0..<Int(rank)).first { candidate in segments.contains { $0.pendingByRank[candidate] > 0 } }
-      guard let lowest else {
-        // Room held by committed records of a partly committed segment comes back on rewrite.
-        guard let index = segments.firstIndex(where: { $0.firstSequence <= lastCommitted }) else { return false }
-        rewriteSegment(at: index, dropping: nil)
-        if bytes + size > configuration.maximumBytes, !segments.contains(where: { $0.firstSequence <= lastCommitted }) {
-          return false
-        }
-        continue
-      }
-      guard let index = segments.firstIndex(where: { $0.pendingByRank[lowest] > 0 }) else { return false }
-      rewriteSegment(at: index, dropping: UInt8(lowest))
-    }
-    return true
-  }
-
-  /// Writes a segment anew without its committed records and, when given, those of one rank
-  /// (temporary file, fsync, rename: a crash leaves the old segment or the new one, never half).
-  private func rewriteSegment(at index: Int, dropping rank: UInt8?) {
-    closeActive(ifAt: index)
-    forgetRecent()
-    let segment = segments[index]
-    guard let scanned = try? scan(segment.path) else {
-      removeSegment(at: index)
-      return
-    }
-    var kept: [UInt8] = []
-    var byRank = Array(repeating: 0, count: Int(Self.ranks))
-    var dropped = 0
-    var first: UInt64?
-    var last = segment.firstSequence
-    for (record, _) in scanned.records where record.sequence > lastCommitted {
-      if record.rank == rank {
-        dropped += 1
-        continue
-      }
-      SegmentFormat.append(sequence: record.sequence, rank: record.rank, payload: record.payload, to: &kept)
-      byRank[Int(record.rank)] += 1
-      first = first ?? record.sequence
-      last = record.sequence
-    }
-    if let rank { noteDropped(dropped, rank: Int(rank)) }
-    guard let first else {
-      removeSegment(at: index)
-      return
-    }
-    let temporary = FilePath(segment.path.string + ".tmp")
+  /// Reads every segment at open, streaming. Damage (a torn tail after a power loss, a full disk,
+  /// bytes overwritten) costs only the damaged records; files named like segments that are not
+  /// regular files are left alone; a `committed` file that is damaged, out of range or past the last
+  /// spooled record makes every spooled record pending again (at-least-once). Each is counted and
+  /// noted; the sensor always starts.
+  static func recover(_ directory: FilePath) -> Recovery {
+    var recovery = Recovery()
+    let state = CommittedFile.read(directory.appending("committed"))
+    let names: [String]
     do {
-      let descriptor = try FileDescriptor.open(
-        temporary, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite])
-      _ = try kept.withUnsafeBytes { buffer in try descriptor.writeAll(buffer) }
-      _ = fsync(descriptor.rawValue)
-      try descriptor.close()
-      _ = rename(temporary.string, segment.path.string)
+      names = try FileManager.default.contentsOfDirectory(atPath: directory.string).sorted()
     } catch {
-      _ = unlink(temporary.string)
+      recovery.noteFailure("list", directory, error)
+      names = []
+    }
+    var found: [Found] = []
+    for name in names {
+      if name.hasSuffix(".tmp") {
+        removeLeftover(directory.appending(name), &recovery)
+      } else if isSegmentName(name) {
+        if let segment = readSegmentAtOpen(directory.appending(name), &recovery) { found.append(segment) }
+      }
+    }
+    found.sort { $0.first < $1.first }
+    (recovery.lastCommitted, recovery.previouslySent) = positions(state, found, &recovery)
+    for segment in found {
+      recovery.nextSequence = max(recovery.nextSequence, segment.last + 1)
+      guard segment.last > recovery.lastCommitted else {
+        if unlink(segment.path.string) != 0 { recovery.noteFailure("unlink", segment.path, Errno(rawValue: errno)) }
+        continue
+      }
+      var byRank = segment.byRank
+      if segment.first <= recovery.lastCommitted {
+        byRank = pendingAtOpen(segment.path, after: recovery.lastCommitted, &recovery)
+      }
+      recovery.counters.recoveredRecords += UInt64(byRank.reduce(0, +))
+      recovery.segments.append(
+        Segment(
+          firstSequence: segment.first, lastSequence: segment.last, bytes: segment.bytes, pendingByRank: byRank,
+          path: segment.path))
+    }
+    recovery.nextSequence = max(recovery.nextSequence, recovery.lastCommitted + 1)
+    return recovery
+  }
+
+  /// The committed and sent positions to start from: the file's, unless it cannot be trusted.
+  private static func positions(
+    _ state: CommittedFile.State, _ found: [Found], _ recovery: inout Recovery
+  ) -> (UInt64, UInt64) {
+    let highest = found.map(\.last).max()
+    let reason: String
+    switch state {
+    case .missing:
+      return (0, 0)
+    case .valid(let committed, let sent):
+      guard let highest, committed > highest else { return (committed, sent) }
+      reason = "points past the last spooled record (\(committed) > \(highest))"
+    case .damaged(let why):
+      reason = why
+    }
+    recovery.counters.committedFallbacks += 1
+    guard let lowest = found.map(\.first).min(), let highest else {
+      recovery.notes.append("the committed file \(reason); no records are spooled, nothing is lost")
+      return (0, 0)
+    }
+    let records = found.reduce(0) { $0 + $1.records }
+    recovery.counters.fallbackResends += UInt64(records)
+    recovery.notes.append(
+      "the committed file \(reason): all \(records) spooled records are sent again from the oldest "
+        + "(the receiver may already have some)")
+    // Everything spooled counts as sent before: the output counts them as possible duplicates.
+    return (lowest - 1, highest)
+  }
+
+  /// `<decimal>.seg`: what the spool names its segments.
+  static func isSegmentName(_ name: String) -> Bool {
+    let number = name.utf8.dropLast(4)
+    return name.hasSuffix(".seg") && !number.isEmpty && number.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+  }
+
+  private static func readSegmentAtOpen(_ path: FilePath, _ recovery: inout Recovery) -> Found? {
+    var status = stat()
+    guard lstat(path.string, &status) == 0 else {
+      recovery.noteFailure("stat", path, Errno(rawValue: errno))
+      return nil
+    }
+    guard status.st_mode & S_IFMT == S_IFREG else {
+      recovery.counters.skippedFiles += 1
+      recovery.notes.append("\(path) is named like a segment but is no regular file: left alone")
+      return nil
+    }
+    let reader: SegmentReader
+    do { reader = try SegmentReader(path: path) } catch {
+      recovery.counters.skippedFiles += 1
+      recovery.notes.append("\(path) cannot be opened (\(error)): left alone")
+      return nil
+    }
+    var found = Found(
+      path: path, first: 0, last: 0, records: 0, byRank: Array(repeating: 0, count: Int(ranks)), bytes: reader.fileSize)
+    var readToEnd = true
+    do {
+      while let (record, _) = try reader.next() {
+        if found.records == 0 { found.first = record.sequence }
+        found.last = record.sequence
+        found.records += 1
+        found.byRank[Int(record.rank)] += 1
+      }
+    } catch {
+      // What was read is kept; the rest stays on disk for the next open to try again.
+      readToEnd = false
+      recovery.noteFailure("read", path, error)
+    }
+    do { try reader.close() } catch { recovery.noteFailure("close", path, error) }
+    if reader.damagedRecords > 0 {
+      recovery.counters.damagedSegments += 1
+      recovery.counters.damagedRecords += UInt64(reader.damagedRecords)
+      recovery.counters.damagedBytes += UInt64(reader.damagedBytes)
+      recovery.notes.append(
+        "\(path): \(reader.damagedRecords) damaged stretches (\(reader.damagedBytes) bytes) skipped, "
+          + "\(found.records) good records kept")
+    }
+    guard found.records > 0 else {
+      if unlink(path.string) != 0 { recovery.noteFailure("unlink", path, Errno(rawValue: errno)) }
+      return nil
+    }
+    // A damaged tail is cut off, so that the segment ends on a record.
+    if readToEnd, reader.goodEnd < reader.fileSize {
+      if truncate(path.string, off_t(reader.goodEnd)) == 0 {
+        found.bytes = reader.goodEnd
+      } else {
+        recovery.noteFailure("truncate", path, Errno(rawValue: errno))
+      }
+    }
+    return found
+  }
+
+  private static func pendingAtOpen(_ path: FilePath, after committed: UInt64, _ recovery: inout Recovery) -> [Int] {
+    var counts = Array(repeating: 0, count: Int(ranks))
+    let reader: SegmentReader
+    do { reader = try SegmentReader(path: path) } catch {
+      recovery.noteFailure("open", path, error)
+      return counts
+    }
+    do {
+      while let (record, _) = try reader.next() {
+        if record.sequence > committed { counts[Int(record.rank)] += 1 }
+      }
+    } catch {
+      recovery.noteFailure("read", path, error)
+    }
+    do { try reader.close() } catch { recovery.noteFailure("close", path, error) }
+    return counts
+  }
+
+  /// A temporary file a crash left (a rewrite or a committed write that did not reach its rename):
+  /// the file it was to replace is whole, so it goes.
+  private static func removeLeftover(_ path: FilePath, _ recovery: inout Recovery) {
+    var status = stat()
+    guard lstat(path.string, &status) == 0 else {
+      recovery.noteFailure("stat", path, Errno(rawValue: errno))
       return
     }
-    segments[index].firstSequence = first
-    segments[index].lastSequence = last
-    segments[index].bytes = Int64(kept.count)
-    segments[index].pendingByRank = byRank
-    segmentRewritten(at: index)
+    guard status.st_mode & S_IFMT == S_IFREG else { return }
+    if unlink(path.string) != 0 { recovery.noteFailure("unlink", path, Errno(rawValue: errno)) }
   }
 }

@@ -14,6 +14,9 @@ import Testing
 
 /// The spool at work: damage, crashes, a full disk, restarts, and the file output.
 extension SyslogDeliveryTests {
+  /// A spooled record's header: magic, length, sequence, rank, payload and header checksums.
+  static let frameHeaderSize = 25
+
   @Test func aDamagedSpoolIsDeliveredUpToItsDamageAndTheRestCounted() throws {
     guard Rsyslog.available() else { return }
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
@@ -21,14 +24,15 @@ extension SyslogDeliveryTests {
     let alerts = (0..<10).map { Self.alert($0) }
     // A previous run's spool, as the router encodes alerts…
     let directory = spoolRoot.appending(configuration.name)
+    let syslog = SyslogMessage(facility: 16, hostName: "sensor-1", processID: 4242)
+    let payloads = alerts.map { alert in
+      var body: [UInt8] = []
+      AlertJSON.append(alert, context: EventJSON.Context(hostName: "sensor-1"), to: &body)
+      return syslog.message(for: alert, body: body)
+    }
     do {
       let spool = try Spool(directory: directory)
-      let syslog = SyslogMessage(facility: 16, hostName: "sensor-1", processID: 4242)
-      for alert in alerts {
-        var body: [UInt8] = []
-        AlertJSON.append(alert, context: EventJSON.Context(hostName: "sensor-1"), to: &body)
-        spool.append(syslog.message(for: alert, body: body), rank: 4, now: 0)
-      }
+      for payload in payloads { spool.append(payload, rank: 4, now: 0) }
       spool.sync()
     }
     // … then one record overwritten and a torn tail, as a power loss leaves them.
@@ -47,8 +51,9 @@ extension SyslogDeliveryTests {
     let receiver = try Rsyslog(.tcp, port: configuration.port)
     try receiver.start()
     let output = try output(configuration)
-    #expect(output.counters.spool.damagedRecords == 1)
-    #expect(output.counters.spool.damagedBytes == 6)
+    // Two damaged stretches: the fourth record (its header held, its payload did not) and the tail.
+    #expect(output.counters.spool.damagedRecords == 2)
+    #expect(output.counters.spool.damagedBytes == UInt64(Self.frameHeaderSize + payloads[3].count + 6))
     #expect(output.counters.spoolPending == 9)
     output.start()
     let messages = receiver.waitForMessages(9)
@@ -119,8 +124,10 @@ extension SyslogDeliveryTests {
     #expect(output.counters.delivered == 10)
   }
 
-  /// A spool on a 192 KiB tmpfs that fills up: the failed appends are counted and logged, the
-  /// output keeps running, and what reached the disk is delivered. Needs root (mount).
+  /// A spool on a 256 KiB tmpfs: first the spool reaches its own limit (96 KiB) and makes room by
+  /// rewriting segments without their low alerts; then the disk fills up, so that making room for
+  /// critical alerts fails. The failed rewrites and appends are counted and logged, the output
+  /// keeps running (no retry loop), and what reached the disk is delivered. Needs root (mount).
   @Test func aFullDiskIsCountedNeverACrashOrAHang() throws {
     guard Rsyslog.available() else { return }
     guard geteuid() == 0 else {
@@ -131,44 +138,83 @@ extension SyslogDeliveryTests {
     }
     let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("fs-full-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-    let mount = Process()
-    mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-    mount.arguments = ["-t", "tmpfs", "-o", "size=192k", "tmpfs", mountPoint]
-    try mount.run()
-    mount.waitUntilExit()
-    #expect(mount.terminationStatus == 0)
+    try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mountPoint])
     defer {
-      let unmount = Process()
-      unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
-      unmount.arguments = [mountPoint]
-      try? unmount.run()
-      unmount.waitUntilExit()
+      try? Self.run("/bin/umount", [mountPoint])
       try? FileManager.default.removeItem(atPath: mountPoint)
     }
     let port = Rsyslog.freePort()
     var configuration = configuration(.syslogTCP, port: port)
     configuration.drainTimeoutMilliseconds = 200
+    configuration.spool.maximumBytes = 96 << 10
+    configuration.spool.segmentBytes = 16 << 10
     let log = Log()
     let output = try ForwardingOutput(
       configuration: configuration, spoolDirectory: FilePath(mountPoint).appending("siem"), log: { log.append($0) })
     output.start()
-    let alerts = (0..<400).map { Self.alert($0) }
-    send(alerts, through: output)
-    usleep(500_000)
+    var sent = 0
+    let accounted = { () -> Bool in
+      let counters = output.counters
+      let dropped = counters.spool.droppedFull.reduce(0, +) + counters.spool.failedAppends + counters.queueDropped
+      return counters.spoolPending + Int(dropped) == sent
+    }
+    let waitUntilAccounted = {
+      let deadline = Date().addingTimeInterval(10)
+      while !accounted() && Date() < deadline { usleep(20_000) }
+    }
+    // The spool at its limit: mediums push lows out, and lows fill what that freed until one is
+    // dropped (so that the next, larger, critical alert needs room made).
+    let lowAndMedium =
+      (100..<220).map { Self.alert($0, severity: $0 % 2 == 0 ? "low" : "medium") }
+      + (300..<340).map { Self.alert($0, severity: "low") }
+    send(lowAndMedium, through: output)
+    sent += lowAndMedium.count
+    waitUntilAccounted()
+    let limited = output.counters
+    #expect(accounted(), "\(limited)")
+    #expect(limited.spool.droppedFull[2] > 0)
+    #expect(limited.spool.failedRewrites == 0)
+    #expect(limited.spoolBytes <= 96 << 10)
+
+    // Then the disk is full: room for the critical alerts cannot be made.
+    let filler = mountPoint + "/filler"
+    #expect(FileManager.default.createFile(atPath: filler, contents: nil))
+    let handle = try #require(FileHandle(forWritingAtPath: filler))
+    while (try? handle.write(contentsOf: Data(count: 4096))) != nil {}
+    try handle.close()
+    let critical = (400..<410).map { Self.alert($0, severity: "critical") }
+    send(critical, through: output)
+    sent += critical.count
+    waitUntilAccounted()
     let full = output.counters
+    #expect(accounted(), "\(full)")
+    #expect(full.spool.failedRewrites > 0)
+    #expect(full.spool.failedRewrites <= 2, "rewrites are paused a second after one fails")
     #expect(full.spool.failedAppends > 0)
     #expect(full.spoolPending > 0)
-    #expect(full.spoolPending + Int(full.spool.failedAppends) + Int(full.queueDropped) == alerts.count)
     #expect(log.lines.contains { $0.contains("spool append failed") && $0.contains("No space left") }, "\(log.lines)")
-    // The receiver comes back: every record that reached the disk is delivered.
+
+    // The disk has room again and the receiver comes back: every record that reached the disk is delivered.
+    #expect(unlink(filler) == 0)
     let receiver = try Rsyslog(.tcp, port: port)
     try receiver.start()
     let messages = receiver.waitForMessages(full.spoolPending)
     usleep(200_000)
+    let stopping = Date()
     output.stop()
+    #expect(Date().timeIntervalSince(stopping) < 5)
     #expect(messages.count == full.spoolPending)
     #expect(output.counters.delivered == UInt64(full.spoolPending))
     #expect(output.counters.spoolPending == 0)
+  }
+
+  static func run(_ tool: String, _ arguments: [String]) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: tool)
+    process.arguments = arguments
+    try process.run()
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, "\(tool) \(arguments)")
   }
 
   @Test func aFileOutputWritesOneLinePerAlertAndRotatesBySize() throws {
