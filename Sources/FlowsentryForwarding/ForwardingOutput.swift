@@ -28,6 +28,11 @@ public final class ForwardingOutput: @unchecked Sendable {
     /// Records the receiver refused for good (HTTP 400/401/403/413, per-item 400), written to
     /// `dead-letter.jsonl` in the output's spool directory.
     public var deadLettered: UInt64 = 0
+    /// Times delivery stopped on a configuration error (an HTTP redirect, an invalid header):
+    /// not retried, the records kept in the spool until the output is configured again.
+    public var configurationErrors: UInt64 = 0
+    /// HTTP answers whose body passed the output's cap (a receiver streaming without end).
+    public var oversizedResponses: UInt64 = 0
     public var spoolBytes: Int64 = 0
     public var spoolPending = 0
     public var spool = Spool.Counters()
@@ -101,6 +106,8 @@ public final class ForwardingOutput: @unchecked Sendable {
   private var nextAttempt: UInt64 = 0
   private var failures = 0
   private var local = Counters()
+  /// Set by a configuration error: no more attempts in this run (each would fail the same way).
+  private var halted = false
 
   public func start() {
     let thread = Thread { [self] in run() }
@@ -176,11 +183,20 @@ public final class ForwardingOutput: @unchecked Sendable {
       publish()
 
       let drained = spool.pendingRecords == 0
-      if isStopping && (drained || now >= deadline) { break }
-      let pause: UInt64 =
-        transport?.unacknowledged ?? 0 > 0 ? 5 : (transport == nil && spool.pendingRecords > 0 ? 50 : 200)
+      if isStopping && (drained || now >= deadline || halted) { break }
+      // Asleep until a message comes, `stop()` is called, the next reconnect is due, or (sent and
+      // not acknowledged yet) the next look at the socket; a stopping output never past its deadline.
+      var wakeAt = now + 200_000_000
+      if let transport, transport.unacknowledged > 0 {
+        wakeAt = now + 5_000_000
+      } else if transport == nil, spool.pendingRecords > 0, !halted {
+        wakeAt = max(nextAttempt, now + 1_000_000)
+      }
+      if isStopping { wakeAt = min(wakeAt, deadline) }
       condition.lock()
-      if queue.isEmpty && !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: Double(pause) / 1000)) }
+      if queue.isEmpty && stopping == isStopping {
+        _ = condition.wait(until: Date(timeIntervalSinceNow: Double(wakeAt - min(wakeAt, now)) / 1e9))
+      }
       condition.unlock()
     }
     spool.sync()
@@ -199,7 +215,7 @@ public final class ForwardingOutput: @unchecked Sendable {
 
   private func deliver(now: UInt64) {
     if transport == nil {
-      guard spool.pendingRecords > 0, now >= nextAttempt else { return }
+      guard spool.pendingRecords > 0, now >= nextAttempt, !halted else { return }
       connect(now: now)
       guard transport != nil else { return }
     }
@@ -221,6 +237,7 @@ public final class ForwardingOutput: @unchecked Sendable {
       if let through = transport.salvage() { commit(through: through) }
       disconnect(because: error, now: now)
     }
+    if let http = httpTransport { local.oversizedResponses = http.oversizedResponses }
     if let http = transport as? HTTPTransport, http.deadLettered > local.deadLettered {
       log(
         "output \(configuration.name): \(http.deadLettered - local.deadLettered) records refused for good, see \(spoolDirectory)/dead-letter.jsonl"
@@ -255,7 +272,8 @@ public final class ForwardingOutput: @unchecked Sendable {
       switch configuration.kind {
       case .syslogTCP, .syslogTLS:
         transport = try SyslogStreamTransport(
-          host: configuration.host, port: configuration.port, tls: tlsContext, serverName: configuration.tls.serverName,
+          host: configuration.host, port: configuration.port, tls: tlsContext,
+          serverName: configuration.tls.effectiveServerName(host: configuration.host),
           timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
       case .syslogUDP:
         transport = try SyslogDatagramTransport(
@@ -282,6 +300,15 @@ public final class ForwardingOutput: @unchecked Sendable {
 
   private func disconnect(because error: TransportError, now: UInt64) {
     transport = nil
+    if case .misconfigured(let reason) = error {
+      halted = true
+      local.configurationErrors += 1
+      local.lastError = reason
+      log(
+        "output \(configuration.name): \(reason); delivery stops until the output is configured again, "
+          + "\(spool.pendingRecords) records kept in its spool (\(spoolDirectory))")
+      return
+    }
     failures += 1
     local.retries += 1
     let text = "\(error)"
