@@ -69,6 +69,8 @@ public final class ForwardingOutput: @unchecked Sendable {
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(
           tlsConfiguration: configuration.kind == .https ? try Self.makeTLSConfiguration(configuration) : nil,
+          // Followed, a redirect would take the alerts to a host nobody configured.
+          redirectConfiguration: .disallow,
           timeout: .init(
             connect: .milliseconds(Int64(configuration.connectTimeoutMilliseconds)),
             read: .milliseconds(Int64(configuration.http.timeoutMilliseconds)))))
@@ -154,6 +156,7 @@ public final class ForwardingOutput: @unchecked Sendable {
   // MARK: The output's thread
 
   private func run() {
+    nameThread()
     // Two buffers swapped under the lock: the pipeline appends to one while this thread empties the
     // other, and neither is copied or reallocated.
     var incoming: [(payload: [UInt8], rank: UInt8, enqueuedAt: UInt64)] = []
@@ -211,6 +214,19 @@ public final class ForwardingOutput: @unchecked Sendable {
     finished = true
     condition.broadcast()
     condition.unlock()
+  }
+
+  /// Names the thread for the kernel (top -H, /proc/PID/task/*/comm keep 15 bytes): Foundation's
+  /// `Thread.name` does not reach it on Linux. Failing, the thread goes unnamed; nothing else.
+  private func nameThread() {
+    let name = Array("fs-out-\(configuration.name)".utf8.prefix(15))
+    do {
+      let file = try FileDescriptor.open("/proc/thread-self/comm", .writeOnly, options: [.closeOnExec])
+      defer { try? file.close() }
+      _ = try file.writeAll(name)
+    } catch {
+      log("output \(configuration.name): cannot name its thread (\(error))")
+    }
   }
 
   private func deliver(now: UInt64) {

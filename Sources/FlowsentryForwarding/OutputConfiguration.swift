@@ -115,7 +115,9 @@ public struct OutputConfiguration: Sendable, Equatable {
     public func effectiveServerName(host: String) -> String? {
       if let serverName { return serverName }
       var address = in6_addr()
-      let isAddress = host.withCString { inet_pton(AF_INET, $0, &address) == 1 || inet_pton(AF_INET6, $0, &address) == 1 }
+      let isAddress = host.withCString {
+        inet_pton(AF_INET, $0, &address) == 1 || inet_pton(AF_INET6, $0, &address) == 1
+      }
       return isAddress ? nil : host
     }
   }
