@@ -35,7 +35,7 @@ public enum OutputSpecification {
     ("api_key_env", "Elasticsearch API key from an environment variable"),
     ("basic_auth_file", "user:password for basic authentication, from a file"),
     ("basic_auth_env", "user:password for basic authentication, from an environment variable"),
-    ("header", "an extra request header, Name:Value (repeatable)"),
+    ("header", "an extra request header, Name:Value (repeatable; credential headers are refused)"),
     ("timeout_ms", "HTTP: the time a request may take"),
     ("gzip", "HTTP: true compresses request bodies (Content-Encoding: gzip)"),
     ("batch_bytes", "HTTP: bytes per request at most"),
