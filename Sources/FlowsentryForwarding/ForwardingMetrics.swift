@@ -17,6 +17,12 @@ extension ForwardingOutput.Counters {
         "flowsentry_output_dead_letters_total", deadLettered, output,
         help: "Records refused for good (written to dead-letter.jsonl)."),
       .counter(
+        "flowsentry_output_configuration_errors_total", configurationErrors, output,
+        help: "Times delivery stopped on a configuration error (an HTTP redirect): records kept, not retried."),
+      .counter(
+        "flowsentry_output_oversized_responses_total", oversizedResponses, output,
+        help: "HTTP answers whose body passed the output's cap: not read further, the batch failed."),
+      .counter(
         "flowsentry_output_truncated_total", truncated, output, help: "UDP messages cut to the datagram limit."),
       .counter("flowsentry_output_dropped_total", queueDropped, output + [("reason", "queue_full")], help: dropped),
     ]

@@ -28,6 +28,11 @@ public final class ForwardingOutput: @unchecked Sendable {
     /// Records the receiver refused for good (HTTP 400/401/403/413, per-item 400), written to
     /// `dead-letter.jsonl` in the output's spool directory.
     public var deadLettered: UInt64 = 0
+    /// Times delivery stopped on a configuration error (an HTTP redirect, an invalid header):
+    /// not retried, the records kept in the spool until the output is configured again.
+    public var configurationErrors: UInt64 = 0
+    /// HTTP answers whose body passed the output's cap (a receiver streaming without end).
+    public var oversizedResponses: UInt64 = 0
     public var spoolBytes: Int64 = 0
     public var spoolPending = 0
     public var spool = Spool.Counters()
@@ -64,6 +69,8 @@ public final class ForwardingOutput: @unchecked Sendable {
         eventLoopGroupProvider: .singleton,
         configuration: HTTPClient.Configuration(
           tlsConfiguration: configuration.kind == .https ? try Self.makeTLSConfiguration(configuration) : nil,
+          // Followed, a redirect would take the alerts to a host nobody configured.
+          redirectConfiguration: .disallow,
           timeout: .init(
             connect: .milliseconds(Int64(configuration.connectTimeoutMilliseconds)),
             read: .milliseconds(Int64(configuration.http.timeoutMilliseconds)))))
@@ -101,6 +108,8 @@ public final class ForwardingOutput: @unchecked Sendable {
   private var nextAttempt: UInt64 = 0
   private var failures = 0
   private var local = Counters()
+  /// Set by a configuration error: no more attempts in this run (each would fail the same way).
+  private var halted = false
 
   public func start() {
     let thread = Thread { [self] in run() }
@@ -147,6 +156,7 @@ public final class ForwardingOutput: @unchecked Sendable {
   // MARK: The output's thread
 
   private func run() {
+    nameThread()
     // Two buffers swapped under the lock: the pipeline appends to one while this thread empties the
     // other, and neither is copied or reallocated.
     var incoming: [(payload: [UInt8], rank: UInt8, enqueuedAt: UInt64)] = []
@@ -176,11 +186,20 @@ public final class ForwardingOutput: @unchecked Sendable {
       publish()
 
       let drained = spool.pendingRecords == 0
-      if isStopping && (drained || now >= deadline) { break }
-      let pause: UInt64 =
-        transport?.unacknowledged ?? 0 > 0 ? 5 : (transport == nil && spool.pendingRecords > 0 ? 50 : 200)
+      if isStopping && (drained || now >= deadline || halted) { break }
+      // Asleep until a message comes, `stop()` is called, the next reconnect is due, or (sent and
+      // not acknowledged yet) the next look at the socket; a stopping output never past its deadline.
+      var wakeAt = now + 200_000_000
+      if let transport, transport.unacknowledged > 0 {
+        wakeAt = now + 5_000_000
+      } else if transport == nil, spool.pendingRecords > 0, !halted {
+        wakeAt = max(nextAttempt, now + 1_000_000)
+      }
+      if isStopping { wakeAt = min(wakeAt, deadline) }
       condition.lock()
-      if queue.isEmpty && !stopping { _ = condition.wait(until: Date(timeIntervalSinceNow: Double(pause) / 1000)) }
+      if queue.isEmpty && stopping == isStopping {
+        _ = condition.wait(until: Date(timeIntervalSinceNow: Double(wakeAt - min(wakeAt, now)) / 1e9))
+      }
       condition.unlock()
     }
     spool.sync()
@@ -197,9 +216,22 @@ public final class ForwardingOutput: @unchecked Sendable {
     condition.unlock()
   }
 
+  /// Names the thread for the kernel (top -H, /proc/PID/task/*/comm keep 15 bytes): Foundation's
+  /// `Thread.name` does not reach it on Linux. Failing, the thread goes unnamed; nothing else.
+  private func nameThread() {
+    let name = Array("fs-out-\(configuration.name)".utf8.prefix(15))
+    do {
+      let file = try FileDescriptor.open("/proc/thread-self/comm", .writeOnly, options: [.closeOnExec])
+      defer { try? file.close() }
+      _ = try file.writeAll(name)
+    } catch {
+      log("output \(configuration.name): cannot name its thread (\(error))")
+    }
+  }
+
   private func deliver(now: UInt64) {
     if transport == nil {
-      guard spool.pendingRecords > 0, now >= nextAttempt else { return }
+      guard spool.pendingRecords > 0, now >= nextAttempt, !halted else { return }
       connect(now: now)
       guard transport != nil else { return }
     }
@@ -221,6 +253,7 @@ public final class ForwardingOutput: @unchecked Sendable {
       if let through = transport.salvage() { commit(through: through) }
       disconnect(because: error, now: now)
     }
+    if let http = httpTransport { local.oversizedResponses = http.oversizedResponses }
     if let http = transport as? HTTPTransport, http.deadLettered > local.deadLettered {
       log(
         "output \(configuration.name): \(http.deadLettered - local.deadLettered) records refused for good, see \(spoolDirectory)/dead-letter.jsonl"
@@ -255,7 +288,8 @@ public final class ForwardingOutput: @unchecked Sendable {
       switch configuration.kind {
       case .syslogTCP, .syslogTLS:
         transport = try SyslogStreamTransport(
-          host: configuration.host, port: configuration.port, tls: tlsContext, serverName: configuration.tls.serverName,
+          host: configuration.host, port: configuration.port, tls: tlsContext,
+          serverName: configuration.tls.effectiveServerName(host: configuration.host),
           timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
       case .syslogUDP:
         transport = try SyslogDatagramTransport(
@@ -282,6 +316,15 @@ public final class ForwardingOutput: @unchecked Sendable {
 
   private func disconnect(because error: TransportError, now: UInt64) {
     transport = nil
+    if case .misconfigured(let reason) = error {
+      halted = true
+      local.configurationErrors += 1
+      local.lastError = reason
+      log(
+        "output \(configuration.name): \(reason); delivery stops until the output is configured again, "
+          + "\(spool.pendingRecords) records kept in its spool (\(spoolDirectory))")
+      return
+    }
     failures += 1
     local.retries += 1
     let text = "\(error)"
@@ -314,51 +357,5 @@ public final class ForwardingOutput: @unchecked Sendable {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-  }
-
-  private static func makeTLSContext(_ configuration: OutputConfiguration) throws(OutputError) -> NIOSSLContext {
-    do {
-      return try NIOSSLContext(configuration: try makeTLSConfiguration(configuration))
-    } catch let error as OutputError {
-      throw error
-    } catch {
-      throw .tls(configuration.name, "\(error)")
-    }
-  }
-
-  private static func makeTLSConfiguration(_ configuration: OutputConfiguration) throws(OutputError)
-    -> TLSConfiguration
-  {
-    var tls = TLSConfiguration.makeClientConfiguration()
-    do {
-      if let ca = configuration.tls.caFile {
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
-      }
-      if let certificate = configuration.tls.certificateFile {
-        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
-      }
-      if let key = configuration.tls.keyFile {
-        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-      }
-      if !configuration.tls.verify { tls.certificateVerification = .none }
-      return tls
-    } catch {
-      throw .tls(configuration.name, "\(error)")
-    }
-  }
-}
-
-public enum OutputError: Error, CustomStringConvertible, Equatable {
-  case spool(String, String)
-  case tls(String, String)
-  /// A secret could not be read; the text names where it was looked for, never its value.
-  case secret(String)
-
-  public var description: String {
-    switch self {
-    case .spool(let name, let reason): return "output \(name): \(reason)"
-    case .tls(let name, let reason): return "output \(name): TLS files: \(reason)"
-    case .secret(let reason): return reason
-    }
   }
 }

@@ -19,11 +19,19 @@ final class HTTPTransport: Transport {
   private var delivered: UInt64?
   /// Records dead-lettered by this transport, for the output's counters.
   private(set) var deadLettered: UInt64 = 0
+  /// Answers whose body passed `maximumResponseBytes`: read no further, the batch failed.
+  private(set) var oversizedResponses: UInt64 = 0
+  /// The most of a response body read: Elasticsearch's `_bulk` answers one result per item, every
+  /// other receiver a short status.
+  let maximumResponseBytes: Int
 
   init(client: HTTPClient, configuration: OutputConfiguration, deadLetters: DeadLetterFile) throws(OutputError) {
     self.client = client
     self.configuration = configuration
     self.deadLetters = deadLetters
+    maximumResponseBytes =
+      configuration.http.profile == .elasticsearch
+      ? min(64 << 20, max(1 << 20, configuration.batchRecords * 1_024)) : 64 << 10
     let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
     url = "\(configuration.kind.rawValue)://\(host):\(configuration.port)\(configuration.http.path)"
     var headers = HTTPHeaders()
@@ -112,13 +120,27 @@ final class HTTPTransport: Transport {
       let request = try HTTPClient.Request(
         url: url, method: .POST, headers: requestHeaders, body: .byteBuffer(body))
       response = try client.execute(
-        request: request, deadline: .now() + .milliseconds(Int64(configuration.http.timeoutMilliseconds))
+        request: request, delegate: ResponseAccumulator(request: request, maxBodySize: maximumResponseBytes),
+        deadline: .now() + .milliseconds(Int64(configuration.http.timeoutMilliseconds))
       ).wait()
+    } catch is ResponseAccumulator.ResponseTooBigError {
+      oversizedResponses += 1
+      throw .broken("\(url): the answer's body passed \(maximumResponseBytes) bytes; not read further")
+    } catch let error as HTTPClientError {
+      // Its full text can quote a header: a secret, perhaps. The short one never has values.
+      if error.shortDescription.hasPrefix("Invalid header field") {
+        throw .misconfigured("\(url): \(error.shortDescription) (not shown)")
+      }
+      throw .unreachable("\(url): \(error.shortDescription)")
     } catch {
       throw .unreachable("\(url): \(error)")
     }
     let status = response.status.code
     switch status {
+    case 300..<400:
+      // Followed, a redirect would send the alerts (and credentials) to a host nobody configured.
+      throw .misconfigured(
+        "\(url): HTTP \(status), a redirect, is not followed; the output's URL must name the receiver itself")
     case 200..<300:
       guard configuration.http.profile == .elasticsearch else { return .delivered }
       return try bulkItems(response, batch)

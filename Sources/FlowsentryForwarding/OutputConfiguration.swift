@@ -37,18 +37,33 @@ public struct OutputConfiguration: Sendable, Equatable {
     public func read() throws(OutputError) -> String {
       switch self {
       case .file(let path):
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path) else {
           throw .secret("cannot read the secret file \(path)")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+          throw .secret("the secret file \(path) is not UTF-8 text (its value is not shown)")
         }
         let line = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
         guard !line.isEmpty else { throw .secret("the secret file \(path) is empty") }
+        guard Self.isPrintable(line) else {
+          throw .secret("the secret file \(path) holds a control character (a NUL?) (its value is not shown)")
+        }
         return line
       case .environment(let name):
         guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
           throw .secret("the environment variable \(name) is not set")
         }
+        guard Self.isPrintable(value) else {
+          throw .secret("the environment variable \(name) holds a control character (its value is not shown)")
+        }
         return value
       }
+    }
+
+    /// A secret goes into a request header: no control characters (HTTP refuses them, and its
+    /// error would quote the value).
+    static func isPrintable(_ text: String) -> Bool {
+      text.unicodeScalars.allSatisfy { $0.value >= 32 && $0.value != 127 }
     }
   }
 
@@ -88,11 +103,23 @@ public struct OutputConfiguration: Sendable, Equatable {
     /// PEM client certificate chain and key, for receivers that require mutual TLS.
     public var certificateFile: String?
     public var keyFile: String?
-    /// The name the receiver's certificate must carry; without it, the address it was reached at.
+    /// The name the receiver's certificate must carry; without it, the host when given by name, else
+    /// the address it was reached at.
     public var serverName: String?
     /// Off only when asked for by name (`tls_verify=false`), with a warning at start.
     public var verify = true
     public init() {}
+
+    /// The name the certificate is verified against: `serverName`, else a host given by name;
+    /// nil for a host given as an address (then the certificate must carry that address).
+    public func effectiveServerName(host: String) -> String? {
+      if let serverName { return serverName }
+      var address = in6_addr()
+      let isAddress = host.withCString {
+        inet_pton(AF_INET, $0, &address) == 1 || inet_pton(AF_INET6, $0, &address) == 1
+      }
+      return isAddress ? nil : host
+    }
   }
 
   public var name: String

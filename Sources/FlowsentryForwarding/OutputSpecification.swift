@@ -1,5 +1,6 @@
 import FlowsentryCore
 import FlowsentryOutput
+import Foundation
 
 /// `--output SPEC`: the short form of an output, `SCHEME://HOST[:PORT][?KEY=VALUE&…]`, the same
 /// keys as in a configuration file's `outputs:` list.
@@ -34,7 +35,7 @@ public enum OutputSpecification {
     ("api_key_env", "Elasticsearch API key from an environment variable"),
     ("basic_auth_file", "user:password for basic authentication, from a file"),
     ("basic_auth_env", "user:password for basic authentication, from an environment variable"),
-    ("header", "an extra request header, Name:Value (repeatable)"),
+    ("header", "an extra request header, Name:Value (repeatable; credential headers are refused)"),
     ("timeout_ms", "HTTP: the time a request may take"),
     ("gzip", "HTTP: true compresses request bodies (Content-Encoding: gzip)"),
     ("batch_bytes", "HTTP: bytes per request at most"),
@@ -61,15 +62,16 @@ public enum OutputSpecification {
       }
       var configuration = OutputConfiguration(
         name: "file" + path.replacingOccurrences(of: "/", with: "-"), kind: .file, host: path, port: 0)
-      for pair in rest.drop(while: { $0 != "?" }).dropFirst().split(separator: "&") where !pair.isEmpty {
-        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2 else { throw fail("'\(pair)' is not KEY=VALUE") }
-        try apply(String(parts[0]), String(parts[1]), to: &configuration, fail: fail)
-      }
+      try applyQuery(rest.drop(while: { $0 != "?" }).dropFirst(), to: &configuration, fail: fail)
       try finish(&configuration, fail: fail)
       return configuration
     }
     let authority = rest.prefix { $0 != "?" && $0 != "/" }
+    if authority.contains("@") {
+      throw fail(
+        "credentials in the URL (USER:PASSWORD@HOST) are refused: they would show in logs, the spool's "
+          + "directory and the process list; use basic_auth_file or basic_auth_env")
+    }
     let query = rest.drop { $0 != "?" }.dropFirst()
     let path = rest.dropFirst(authority.count).prefix { $0 != "?" }
     var host: Substring
@@ -96,14 +98,30 @@ public enum OutputSpecification {
         "\(kind.rawValue.replacingOccurrences(of: "+", with: "-"))-\(host.replacingOccurrences(of: ":", with: "_"))-\(port)",
       kind: kind, host: String(host), port: port)
     configuration.http.path = String(path)
-    for pair in query.split(separator: "&") where !pair.isEmpty {
-      let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-      guard parts.count == 2 else { throw fail("'\(pair)' is not KEY=VALUE") }
-      try apply(String(parts[0]), String(parts[1]), to: &configuration, fail: fail)
-    }
+    try applyQuery(query, to: &configuration, fail: fail)
     try finish(&configuration, fail: fail)
     return configuration
   }
+
+  /// `KEY=VALUE&…`, each value percent-decoded (`%20` is a space, `%26` an ampersand; `+` stays).
+  static func applyQuery(
+    _ query: Substring, to configuration: inout OutputConfiguration, fail: (String) -> OutputSpecificationError
+  ) throws(OutputSpecificationError) {
+    for pair in query.split(separator: "&") where !pair.isEmpty {
+      let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+      guard parts.count == 2 else { throw fail("'\(redacted(String(pair)))' is not KEY=VALUE") }
+      let key = String(parts[0])
+      guard let value = String(parts[1]).removingPercentEncoding else {
+        throw fail("the value of \(key) has a '%' that is not followed by two hexadecimal digits")
+      }
+      try apply(key, value, to: &configuration, fail: fail)
+    }
+  }
+
+  /// Header names that carry credentials: refused as `header=`, since they would be in the open.
+  static let credentialHeaders: Set<String> = [
+    "authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token",
+  ]
 
   /// What holds only for the whole output, once every key was applied: default paths, and the
   /// keys that do not belong to its kind.
@@ -224,7 +242,20 @@ public enum OutputSpecification {
       guard let colon = value.firstIndex(of: ":"), colon != value.startIndex else {
         throw fail("header takes Name:Value")
       }
-      configuration.http.headers[String(value[..<colon])] = String(value[value.index(after: colon)...])
+      let name = String(value[..<colon])
+      guard name.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: ":") }) else {
+        throw fail("a header name takes printable ASCII without spaces")
+      }
+      guard !credentialHeaders.contains(name.lowercased()) else {
+        throw fail(
+          "header \(name) carries credentials, never written out in the open: use token_file, api_key_file or "
+            + "basic_auth_file (or their _env forms)")
+      }
+      let headerValue = String(value[value.index(after: colon)...])
+      guard headerValue.unicodeScalars.allSatisfy({ $0.value >= 32 && $0.value != 127 }) else {
+        throw fail("the value of header \(name) holds a control character")
+      }
+      configuration.http.headers[name] = headerValue
     case "timeout_ms": configuration.http.timeoutMilliseconds = try number(100...600_000)
     case "gzip":
       guard value == "true" || value == "false" else { throw fail("gzip takes true or false") }
@@ -238,15 +269,32 @@ public enum OutputSpecification {
 
 extension OutputSpecification {
   /// The spec with the values of secret-looking keys replaced, for error messages.
+  /// A URL's user information (`USER:PASSWORD@`) and credential headers' values go too.
   static func redacted(_ text: String) -> String {
-    guard let question = text.firstIndex(of: "?") else { return text }
-    let pairs = text[text.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map {
-      pair -> String in
-      let key = pair.prefix { $0 != "=" }
-      let secret = ["token", "api_key", "basic_auth", "password", "secret"].contains(String(key))
-      return secret ? "\(key)=…" : String(pair)
+    var text = text
+    if let schemeEnd = text.range(of: "://") {
+      let authorityEnd = text[schemeEnd.upperBound...].firstIndex { $0 == "/" || $0 == "?" } ?? text.endIndex
+      if let at = text[schemeEnd.upperBound..<authorityEnd].lastIndex(of: "@") {
+        text.replaceSubrange(schemeEnd.upperBound...at, with: "…@")
+      }
     }
+    guard let question = text.firstIndex(of: "?") else {
+      // A lone pair (`KEY=VALUE`) is redacted the same way.
+      return text.contains("://") ? text : redactedPair(Substring(text))
+    }
+    let pairs = text[text.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map(
+      redactedPair)
     return text[...question] + pairs.joined(separator: "&")
+  }
+
+  private static func redactedPair(_ pair: Substring) -> String {
+    let key = pair.prefix { $0 != "=" }
+    let value = pair.dropFirst(key.count + 1)
+    let headerName = (value.removingPercentEncoding ?? String(value)).prefix { $0 != ":" }.lowercased()
+    let secret =
+      ["token", "api_key", "basic_auth", "password", "secret"].contains(String(key))
+      || (key == "header" && credentialHeaders.contains(headerName))
+    return secret ? "\(key)=…" : String(pair)
   }
 }
 

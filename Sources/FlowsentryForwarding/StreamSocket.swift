@@ -143,10 +143,13 @@ public enum TransportError: Error, CustomStringConvertible, Equatable {
   case tls(String)
   /// The receiver asked to be left alone (HTTP 429, 503), for this long when it said (milliseconds).
   case retryLater(String, Int?)
+  /// The output is configured so that no retry can succeed (a redirect, a header HTTP refuses):
+  /// delivery stops until it is configured again; its records stay in the spool.
+  case misconfigured(String)
 
   public var description: String {
     switch self {
-    case .unreachable(let text), .broken(let text): return text
+    case .unreachable(let text), .broken(let text), .misconfigured(let text): return text
     case .retryLater(let text, let milliseconds):
       return text + (milliseconds.map { " (retry after \($0) ms)" } ?? "")
     case .tls(let text): return "TLS: \(text)"

@@ -34,6 +34,9 @@ final class SyslogStreamTransport: Transport {
   /// Sent records' sequences and the byte offset (ciphertext for TLS) where each frame ends.
   private var inFlight: [(sequence: UInt64, end: Int64)] = []
   private var inFlightHead = 0
+  /// TLS: until the receiver showed it accepted us (see `TLSSession.receivedAfterHandshake`) or
+  /// this monotonic time passed without a complaint, nothing counts as delivered.
+  private let confirmationDeadline: UInt64
 
   init(
     host: String, port: UInt16, tls: NIOSSLContext?, serverName: String?, timeoutMilliseconds: Int32
@@ -47,7 +50,13 @@ final class SyslogStreamTransport: Transport {
     } else {
       self.tls = nil
     }
+    confirmationDeadline = ForwardingOutput.now() + Self.confirmationMilliseconds * 1_000_000
   }
+
+  /// A TLS 1.3 receiver that sends no session ticket is trusted after this long without an alert.
+  static let confirmationMilliseconds: UInt64 = 1_000
+
+  deinit { tls?.close(on: socket) }
 
   var unacknowledged: Int { inFlight.count - inFlightHead }
 
@@ -67,6 +76,7 @@ final class SyslogStreamTransport: Transport {
     // Syslog receivers do not talk back: what arrives is TLS housekeeping or the close.
     guard let incoming = try socket.readAvailable() else { throw .broken("\(socket.peer) closed the connection") }
     if let tls, !incoming.isEmpty { try tls.receive(incoming) }
+    if let tls, !tls.receivedAfterHandshake, ForwardingOutput.now() < confirmationDeadline { return nil }
     let acknowledgedBytes = try socket.acknowledgedBytes()
     var last: UInt64?
     while inFlightHead < inFlight.count, inFlight[inFlightHead].end <= acknowledgedBytes {
@@ -99,7 +109,7 @@ final class SyslogDatagramTransport: Transport {
   func send(_ records: [Spool.Record]) throws(TransportError) {
     for record in records {
       if record.payload.count > maximumSize { truncated += 1 }
-      try socket.write(record.payload.prefix(maximumSize), timeoutMilliseconds: 1_000)
+      try socket.write(Self.cut(record.payload, toBytes: maximumSize), timeoutMilliseconds: 1_000)
       lastSent = record.sequence
     }
   }
@@ -107,6 +117,16 @@ final class SyslogDatagramTransport: Transport {
   func acknowledged() throws(TransportError) -> UInt64? {
     defer { lastSent = nil }
     return lastSent
+  }
+
+  /// `message` cut to at most `limit` bytes at a UTF-8 character boundary (RFC 5424 MSG is UTF-8:
+  /// half a character would make the whole message invalid to a strict receiver).
+  static func cut(_ message: [UInt8], toBytes limit: Int) -> ArraySlice<UInt8> {
+    guard message.count > limit else { return message[...] }
+    var end = limit
+    // A character is at most 4 bytes: back over at most 3 continuation bytes (10xxxxxx).
+    while end > 0, limit - end < 3, message[end] & 0xC0 == 0x80 { end -= 1 }
+    return message[..<end]
   }
 }
 

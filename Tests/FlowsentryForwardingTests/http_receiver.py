@@ -20,6 +20,8 @@ parser.add_argument("--throttle-next", type=int, default=0, help="then 429 with 
 parser.add_argument("--poison", help="a record containing this text is refused (400, or a per-item 400)")
 parser.add_argument("--item-retry-first", type=int, default=0, help="bulk: a per-item 429 for the first item of N requests")
 parser.add_argument("--require-header", help="Name:Value every request must carry, else 401")
+parser.add_argument("--redirect-to", help="answer every request 307 with this Location")
+parser.add_argument("--endless-body", action="store_true", help="answer 200 with a body that never ends")
 arguments = parser.parse_args()
 
 lock = threading.Lock()
@@ -64,6 +66,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if arguments.redirect_to or arguments.endless_body:
+            with lock:
+                state["requests"] += 1
+                with open(arguments.log, "a") as log:
+                    log.write(json.dumps({"request": state["requests"], "path": self.path}) + "\n")
+        if arguments.redirect_to:
+            self.answer(307, b"", (("Location", arguments.redirect_to),))
+            return
+        if arguments.endless_body:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"x" * 65536
+            try:
+                while True:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except (BrokenPipeError, ConnectionResetError):
+                return
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         with lock:
