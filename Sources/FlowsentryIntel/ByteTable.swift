@@ -48,6 +48,24 @@ struct ByteTable: Sendable {
     }
   }
 
+  /// The first slot of each hash's probe sequence, read together so that their cache misses overlap
+  /// (a suffix lookup probes several unrelated slots); `find(hash:firstSlot:matching:)` goes on from there.
+  @inline(__always)
+  func firstSlots(_ hashes: UnsafeBufferPointer<UInt64>, into output: UnsafeMutableBufferPointer<UInt64>) {
+    slots.withUnsafeBufferPointer { slots in
+      for index in hashes.indices {
+        output[index] = slots[home(UInt32(truncatingIfNeeded: hashes[index] >> 32))]
+      }
+    }
+  }
+
+  /// As `find(hash:matching:)`, given the slot at the hash's home already read.
+  @inline(__always)
+  func find(hash: UInt64, firstSlot: UInt64, matching matches: (UnsafeRawBufferPointer) -> Bool) -> UInt32? {
+    if firstSlot == 0 { return nil }
+    return find(hash: hash, matching: matches)
+  }
+
   /// Adds `bytes` (at most 65,535) unless an equal string is held; `hash` must be the hash `find`
   /// will be given for it.
   mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64) -> Insertion {

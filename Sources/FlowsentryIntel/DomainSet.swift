@@ -19,14 +19,29 @@ struct DomainSet: Sendable {
   mutating func insert(normalized name: UnsafeRawBufferPointer) -> ByteTable.Insertion {
     var state = hasher.initialState
     var labelEnd = name.count
+    var labels = 0
     while labelEnd > 0 {
       var start = labelEnd
       while start > 0 && name[start - 1] != UInt8(ascii: ".") { start -= 1 }
       state = hasher.combine(state, name.baseAddress! + start, count: labelEnd - start, lowercasing: true)
+      labels += 1
       labelEnd = start - 1
     }
-    return table.insert(name, hash: state)
+    let insertion = table.insert(name, hash: state)
+    if case .inserted = insertion { labelCounts |= Self.labelCountBit(labels) }
+    return insertion
   }
+
+  /// Bit n-1 set when some listed name has n labels (bit 63: 64 or more). A suffix lookup probes only
+  /// the suffixes whose label count is listed, so `com` is not probed for every name unless a feed
+  /// lists a top-level domain.
+  private var labelCounts: UInt64 = 0
+
+  @inline(__always)
+  private static func labelCountBit(_ labels: Int) -> UInt64 { 1 << UInt64(min(labels, 64) - 1) }
+
+  /// Probes gathered before their slots are read together; a name with more is probed in batches.
+  private static let batchSize = 16
 
   /// The entry matching `name` (any case, a trailing dot ignored): for suffix sets the most specific
   /// listed name that is `name` or one of its parents. A name with an empty label matches only
@@ -35,23 +50,55 @@ struct DomainSet: Sendable {
     guard let base = name.baseAddress else { return nil }
     var end = name.count
     if end > 0 && name[end - 1] == UInt8(ascii: ".") { end -= 1 }
-    var state = hasher.initialState
-    var labelEnd = end
-    var best: UInt32?
-    while labelEnd > 0 {
-      var start = labelEnd
-      while start > 0 && base.load(fromByteOffset: start - 1, as: UInt8.self) != UInt8(ascii: ".") { start -= 1 }
-      guard start < labelEnd else { return best }
-      state = hasher.combine(state, base + start, count: labelEnd - start, lowercasing: true)
-      if matching == .suffix || start == 0 {
-        let query = UnsafeRawBufferPointer(start: base + start, count: end - start)
-        if let entry = table.find(hash: state, matching: { Self.equalIgnoringASCIICase(stored: $0, query) }) {
-          best = entry
+    return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.batchSize * 2) { scratch in
+      withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.batchSize) { starts in
+        var pending = 0
+        var best: UInt32?
+        var state = hasher.initialState
+        var labelEnd = end
+        var labels = 0
+        while labelEnd > 0 {
+          var start = labelEnd
+          while start > 0 && base.load(fromByteOffset: start - 1, as: UInt8.self) != UInt8(ascii: ".") { start -= 1 }
+          guard start < labelEnd else { break }
+          state = hasher.combine(state, base + start, count: labelEnd - start, lowercasing: true)
+          labels += 1
+          if (matching == .suffix || start == 0) && labelCounts & Self.labelCountBit(labels) != 0 {
+            scratch[pending] = state
+            starts[pending] = start
+            pending += 1
+            if pending == Self.batchSize {
+              best = probe(scratch, starts, pending, base: base, end: end) ?? best
+              pending = 0
+            }
+          }
+          labelEnd = start - 1
         }
+        return probe(scratch, starts, pending, base: base, end: end) ?? best
       }
-      labelEnd = start - 1
     }
-    return best
+  }
+
+  /// The most specific of `count` gathered probes that is listed.
+  @inline(__always)
+  private func probe(
+    _ scratch: UnsafeMutableBufferPointer<UInt64>, _ starts: UnsafeMutableBufferPointer<Int>, _ count: Int,
+    base: UnsafeRawPointer, end: Int
+  ) -> UInt32? {
+    guard count > 0 else { return nil }
+    let hashes = UnsafeBufferPointer(rebasing: scratch[0..<count])
+    let firstSlots = UnsafeMutableBufferPointer(rebasing: scratch[Self.batchSize..<(Self.batchSize + count)])
+    table.firstSlots(hashes, into: firstSlots)
+    for index in (0..<count).reversed() {
+      let query = UnsafeRawBufferPointer(start: base + starts[index], count: end - starts[index])
+      if let entry = table.find(
+        hash: hashes[index], firstSlot: firstSlots[index],
+        matching: { Self.equalIgnoringASCIICase(stored: $0, query) })
+      {
+        return entry
+      }
+    }
+    return nil
   }
 
   func name(of entry: UInt32) -> String {
