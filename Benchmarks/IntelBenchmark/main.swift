@@ -150,7 +150,8 @@ func measureAddressLookups(_ list: IntelList, listed: Int) {
   let start = now()
   for _ in 0..<3 { for query in queries where list.contains(address: query) { hits += 1 } }
   let seconds = now() - start
-  print("  address lookups: \(format(Double(queries.count * 3) / seconds / 1e6))M/s (\(hits / 3) hits of \(queries.count))")
+  print(
+    "  address lookups: \(format(Double(queries.count * 3) / seconds / 1e6))M/s (\(hits / 3) hits of \(queries.count))")
 }
 
 func report(_ label: String, _ list: IntelList, seconds: Double, residentDelta: Int) {
@@ -174,7 +175,8 @@ defer {
   rmdir(directory)
 }
 let domainCount = mode == "cidrs" ? 0 : counts.first ?? 1_000_000
-let cidrCount = mode == "domains" ? 0 : (mode == "combined" ? (counts.dropFirst().first ?? 1_000_000) : counts.first ?? 1_000_000)
+let cidrCount =
+  mode == "domains" ? 0 : (mode == "combined" ? (counts.dropFirst().first ?? 1_000_000) : counts.first ?? 1_000_000)
 if domainCount > 0 { writeFeed(directory + "/domains.txt", count: domainCount, appendDomain) }
 if cidrCount > 0 {
   writeFeed(directory + "/cidrs.txt", count: cidrCount) { index, output in
@@ -192,10 +194,14 @@ let cidrs = cidrCount > 0 ? load(directory + "/cidrs.txt", name: "cidrs", type: 
 let end = now()
 let residentAfter = residentBytes()
 if let domains {
-  report("\(domainCount) suffix domains", domains, seconds: afterDomains - start, residentDelta: residentAfterDomains - residentBefore)
+  report(
+    "\(domainCount) suffix domains", domains, seconds: afterDomains - start,
+    residentDelta: residentAfterDomains - residentBefore)
 }
 if let cidrs {
-  report("\(cidrCount) addresses and CIDRs", cidrs, seconds: end - afterDomains, residentDelta: residentAfter - residentAfterDomains)
+  report(
+    "\(cidrCount) addresses and CIDRs", cidrs, seconds: end - afterDomains,
+    residentDelta: residentAfter - residentAfterDomains)
 }
 if let domains, let cidrs {
   let total = domains.count + cidrs.count

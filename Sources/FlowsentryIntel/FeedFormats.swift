@@ -22,7 +22,8 @@ struct FeedCursor {
     self.format = format
     if case .csv(.index(let index)) = format {
       guard index >= 1 else {
-        throw .invalid(Diagnostic(.error, file: file, line: 1, column: 1, message: "CSV column \(index) is not 1-based"))
+        throw .invalid(
+          Diagnostic(.error, file: file, line: 1, column: 1, message: "CSV column \(index) is not 1-based"))
       }
       csvColumn = index - 1
     }
@@ -90,7 +91,9 @@ extension IntelListBuilder {
     }
   }
 
-  private mutating func insertField(_ range: Range<Int>, of line: UnsafeRawBufferPointer, number: Int, cursor: FeedCursor) {
+  private mutating func insertField(
+    _ range: Range<Int>, of line: UnsafeRawBufferPointer, number: Int, cursor: FeedCursor
+  ) {
     insert(
       UnsafeRawBufferPointer(rebasing: line[range]), file: cursor.file, line: number,
       column: scalarCount(line, 0..<range.lowerBound) + 1, sourceLine: line, origin: cursor.fileOrigin)

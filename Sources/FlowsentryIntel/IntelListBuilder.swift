@@ -153,7 +153,8 @@ public struct IntelListBuilder {
     case .inserted: _ = origins.append(line: line, origin: origin)
     case .duplicate: statistics.duplicates += 1
     case .full:
-      malformed(file: file, line: line, column: column, message: "list is full (4 GiB of names)", sourceLine: sourceLine)
+      malformed(
+        file: file, line: line, column: column, message: "list is full (4 GiB of names)", sourceLine: sourceLine)
     }
   }
 

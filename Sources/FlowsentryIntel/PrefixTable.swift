@@ -38,6 +38,8 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
       lengths.append(prefix.length)
       records.append(prefix.record)
     }
+    // An empty table (an address list holding one family only) costs nothing and answers nil.
+    guard !networks.isEmpty else { return }
     networks = ByteTable.exactCopy(networks)
     lengths = ByteTable.exactCopy(lengths)
     records = ByteTable.exactCopy(records)
@@ -50,6 +52,7 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
   /// The most specific prefix holding `key`.
   @inline(__always)
   func lookup(_ key: Key) -> UInt32? {
+    guard !bucketStarts.isEmpty else { return nil }
     let bucket = Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))
     return rangeStarts.withUnsafeBufferPointer { starts in
       var low = Int(bucketStarts[bucket])

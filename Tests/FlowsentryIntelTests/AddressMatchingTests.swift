@@ -29,14 +29,17 @@ import Testing
   }
 
   @Test func theEdgesOfTheSpace() throws {
-    let addresses = try list(["0.0.0.0/0", "255.255.255.255", "0.0.0.0/32", "::/0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"])
+    let addresses = try list([
+      "0.0.0.0/0", "255.255.255.255", "0.0.0.0/32", "::/0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ])
     #expect(indicator(addresses, "1.2.3.4") == "0.0.0.0/0")
     #expect(indicator(addresses, "255.255.255.255") == "255.255.255.255/32")
     #expect(indicator(addresses, "255.255.255.254") == "0.0.0.0/0")
     #expect(indicator(addresses, "0.0.0.0") == "0.0.0.0/32")
     #expect(indicator(addresses, "0.0.0.1") == "0.0.0.0/0")
     #expect(indicator(addresses, "2001:db8::1") == "::/0")
-    #expect(indicator(addresses, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128")
+    #expect(
+      indicator(addresses, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128")
   }
 
   @Test func longestPrefixWinsForIPv6() throws {

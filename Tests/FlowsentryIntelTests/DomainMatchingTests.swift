@@ -76,10 +76,15 @@ import Testing
   @Test func agreesWithASetOverManyNames() throws {
     var generator = SystemRandomNumberGenerator()
     func label() -> String {
-      String((0..<Int.random(in: 1...12, using: &generator)).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789-".randomElement(using: &generator)! })
+      String(
+        (0..<Int.random(in: 1...12, using: &generator)).map { _ in
+          "abcdefghijklmnopqrstuvwxyz0123456789-".randomElement(using: &generator)!
+        })
     }
     var listed = Set<String>()
-    while listed.count < 5_000 { listed.insert((0..<Int.random(in: 1...4)).map { _ in label() }.joined(separator: ".")) }
+    while listed.count < 5_000 {
+      listed.insert((0..<Int.random(in: 1...4)).map { _ in label() }.joined(separator: "."))
+    }
     let domains = try list(Array(listed), .suffix)
     #expect(domains.count == listed.count)
     func expectedSuffixMatch(_ name: String) -> Bool {

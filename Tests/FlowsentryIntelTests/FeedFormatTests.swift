@@ -84,7 +84,8 @@ import Testing
   }
 
   @Test func linesFormatTakesBOMCRLFCommentsAndBlankLines() throws {
-    let text = "\u{FEFF}# list\r\nevil.example\r\n\r\n   \r\n  second.example  # why\r\n10.0.0.1 ; note\r\ntwo words\r\n"
+    let text =
+      "\u{FEFF}# list\r\nevil.example\r\n\r\n   \r\n  second.example  # why\r\n10.0.0.1 ; note\r\ntwo words\r\n"
     var builder = IntelListBuilder(name: "d", type: .domain)
     try builder.loadFeed(text, file: "d.txt", format: .lines)
     let list = builder.build()
@@ -172,7 +173,9 @@ import Testing
     func lines(bufferSize: Int?) throws -> [String] {
       var seen: [String] = []
       let body: (FeedLine) throws(IntelFeedError) -> Void = { line in
-        if case .text(let bytes, let number) = line { seen.append("\(number):\(String(decoding: bytes, as: UTF8.self))") }
+        if case .text(let bytes, let number) = line {
+          seen.append("\(number):\(String(decoding: bytes, as: UTF8.self))")
+        }
       }
       if let bufferSize {
         _ = try forEachLine(ofFileAt: path, bufferSize: bufferSize, maximumLineLength: 16, body)
