@@ -3,7 +3,7 @@ import FlowsentryCore
 /// Loads feeds (and inline items) into one list, then `build()`s the immutable `IntelList`. A malformed
 /// line is a positioned diagnostic, counted and skipped; only a feed that cannot be used at all throws.
 /// Memory while loading stays bounded by the list itself: files are read through a fixed buffer.
-public struct IntelListBuilder {
+public struct IntelListBuilder: Sendable {
   public let name: String
   public let type: IndicatorType
   public let domainMatch: DomainMatch
