@@ -61,6 +61,8 @@ let package = Package(
     ),
     .target(name: "FlowsentryFlows", dependencies: ["FlowsentryCore"]),
     .target(name: "FlowsentryDNS", dependencies: ["FlowsentryCore"]),
+    // Threat-intel lists from feed files (lines, CSV, Zeek intel): domains, addresses, strings, ports.
+    .target(name: "FlowsentryIntel", dependencies: ["FlowsentryCore"]),
     // PCRE2 (8-bit), imported by FlowsentryRules only.
     .systemLibrary(name: "CFlowsentryPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
     .target(
@@ -160,6 +162,12 @@ let package = Package(
       path: "Benchmarks/PipelineBenchmark"
     ),
 
+    .executableTarget(
+      name: "IntelBenchmark",
+      dependencies: ["FlowsentryIntel", "FlowsentryCore"],
+      path: "Benchmarks/IntelBenchmark"
+    ),
+
     // Frame and capture builders shared by the test targets.
     .target(name: "FlowsentryTestSupport", dependencies: ["FlowsentryCore"], path: "Tests/Support"),
 
@@ -168,6 +176,7 @@ let package = Package(
     .testTarget(
       name: "FlowsentryRulesTests", dependencies: ["FlowsentryRules", "FlowsentryCore", "FlowsentryTestSupport"]),
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
+    .testTarget(name: "FlowsentryIntelTests", dependencies: ["FlowsentryIntel", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
     .testTarget(name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool"]),
     .testTarget(name: "FlowsentryMetricsTests", dependencies: ["FlowsentryMetrics", "FlowsentryCore"]),

@@ -1,0 +1,123 @@
+/// Byte strings kept end to end in one arena and found through an open-addressing table of their
+/// hashes: about 2 bytes of overhead a string in the arena, 4 for its offset, and 8 a slot at a load
+/// between 3/8 and 3/4. The caller hashes (so a domain can hash label by label) and says how a
+/// candidate is verified; the table never decides equality on a hash alone.
+struct ByteTable: Sendable {
+  enum Insertion: Equatable {
+    case inserted(UInt32)
+    case duplicate(UInt32)
+    /// The arena would pass 4 GiB or the table 2^31 entries.
+    case full
+  }
+
+  /// Each entry: its length (2 bytes, little-endian), then its bytes.
+  private var arena: [UInt8] = []
+  private var offsets: [UInt32] = []
+  /// 0 is empty; otherwise the hash's top 32 bits << 32 | (entry + 1). A slot's home is the hash's
+  /// top `bits` bits, so the table doubles without rehashing the strings.
+  private var slots: [UInt64] = Array(repeating: 0, count: 16)
+  private var bits = 4
+
+  var count: Int { offsets.count }
+
+  var memoryBytes: Int { arena.capacity + offsets.capacity * 4 + slots.capacity * 8 }
+
+  @inline(__always)
+  private func home(_ fingerprint: UInt32) -> Int { Int(fingerprint >> UInt32(32 - bits)) }
+
+  /// The entry whose hash is `hash` and whose bytes `matches` accepts.
+  @inline(__always)
+  func find(hash: UInt64, matching matches: (UnsafeRawBufferPointer) -> Bool) -> UInt32? {
+    let fingerprint = UInt32(truncatingIfNeeded: hash >> 32)
+    return slots.withUnsafeBufferPointer { slots in
+      arena.withUnsafeBytes { arena in
+        offsets.withUnsafeBufferPointer { offsets in
+          let mask = slots.count - 1
+          var index = home(fingerprint)
+          while true {
+            let slot = slots[index]
+            if slot == 0 { return nil }
+            if UInt32(truncatingIfNeeded: slot >> 32) == fingerprint {
+              let entry = UInt32(truncatingIfNeeded: slot) - 1
+              if matches(Self.entryBytes(arena, at: Int(offsets[Int(entry)]))) { return entry }
+            }
+            index = (index + 1) & mask
+          }
+        }
+      }
+    }
+  }
+
+  /// The first slot of each hash's probe sequence, read together so that their cache misses overlap
+  /// (a suffix lookup probes several unrelated slots); `find(hash:firstSlot:matching:)` goes on from there.
+  @inline(__always)
+  func firstSlots(_ hashes: UnsafeBufferPointer<UInt64>, into output: UnsafeMutableBufferPointer<UInt64>) {
+    slots.withUnsafeBufferPointer { slots in
+      for index in hashes.indices {
+        output[index] = slots[home(UInt32(truncatingIfNeeded: hashes[index] >> 32))]
+      }
+    }
+  }
+
+  /// As `find(hash:matching:)`, given the slot at the hash's home already read.
+  @inline(__always)
+  func find(hash: UInt64, firstSlot: UInt64, matching matches: (UnsafeRawBufferPointer) -> Bool) -> UInt32? {
+    if firstSlot == 0 { return nil }
+    return find(hash: hash, matching: matches)
+  }
+
+  /// Adds `bytes` (at most 65,535) unless an equal string is held; `hash` must be the hash `find`
+  /// will be given for it.
+  mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64) -> Insertion {
+    if let existing = find(hash: hash, matching: { $0.elementsEqual(bytes) }) { return .duplicate(existing) }
+    guard arena.count + 2 + bytes.count <= Int(UInt32.max), offsets.count < Int(Int32.max) else { return .full }
+    if (offsets.count + 1) * 4 > slots.count * 3 { grow() }
+    let entry = UInt32(offsets.count)
+    offsets.append(UInt32(arena.count))
+    arena.append(UInt8(truncatingIfNeeded: bytes.count))
+    arena.append(UInt8(truncatingIfNeeded: bytes.count >> 8))
+    arena.append(contentsOf: bytes)
+    place(fingerprint: UInt32(truncatingIfNeeded: hash >> 32), entry: entry)
+    return .inserted(entry)
+  }
+
+  func withBytes<Result>(of entry: UInt32, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+    arena.withUnsafeBytes { body(Self.entryBytes($0, at: Int(offsets[Int(entry)]))) }
+  }
+
+  /// Drops spare capacity once loading is done (arrays grow by doubling).
+  mutating func shrinkToFit() {
+    arena = Self.exactCopy(arena)
+    offsets = Self.exactCopy(offsets)
+  }
+
+  private mutating func place(fingerprint: UInt32, entry: UInt32) {
+    let mask = slots.count - 1
+    var index = home(fingerprint)
+    while slots[index] != 0 { index = (index + 1) & mask }
+    slots[index] = UInt64(fingerprint) << 32 | UInt64(entry + 1)
+  }
+
+  private mutating func grow() {
+    let old = slots
+    bits += 1
+    slots = Array(repeating: 0, count: 1 << bits)
+    for slot in old where slot != 0 {
+      place(fingerprint: UInt32(truncatingIfNeeded: slot >> 32), entry: UInt32(truncatingIfNeeded: slot) - 1)
+    }
+  }
+
+  @inline(__always)
+  private static func entryBytes(_ arena: UnsafeRawBufferPointer, at offset: Int) -> UnsafeRawBufferPointer {
+    let length = Int(arena[offset]) | Int(arena[offset + 1]) << 8
+    return UnsafeRawBufferPointer(rebasing: arena[(offset + 2)..<(offset + 2 + length)])
+  }
+
+  static func exactCopy<Element>(_ array: [Element]) -> [Element] {
+    guard array.capacity > array.count else { return array }
+    return [Element](unsafeUninitializedCapacity: array.count) { buffer, initialized in
+      _ = buffer.initialize(fromContentsOf: array)
+      initialized = array.count
+    }
+  }
+}

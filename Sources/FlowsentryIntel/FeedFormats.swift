@@ -1,0 +1,337 @@
+import FlowsentryCore
+
+/// What a reader has learned of one file so far: the CSV column once a header named it, the Zeek
+/// columns once `#fields` named them.
+struct FeedCursor {
+  let file: String
+  let format: FeedFormat
+  var fileOrigin: UInt32 = 0
+  /// 0-based.
+  var csvColumn: Int?
+  var sawData = false
+  var zeekColumns: (indicator: Int, type: Int, source: Int?)?
+  /// The last `meta.source` seen and its origin number, so a run of lines from one source is interned once.
+  var lastFeedSource: [UInt8] = []
+  var lastFeedSourceOrigin: UInt32?
+  /// Field ranges of the current line, reused from line to line.
+  var fields: [Range<Int>] = []
+  var quotedFields: [Bool] = []
+
+  init(file: String, format: FeedFormat) throws(IntelFeedError) {
+    self.file = file
+    self.format = format
+    if case .csv(.index(let index)) = format {
+      guard index >= 1 else {
+        throw .invalid(
+          Diagnostic(.error, file: file, line: 1, column: 1, message: "CSV column \(index) is not 1-based"))
+      }
+      csvColumn = index - 1
+    }
+  }
+}
+
+extension IntelListBuilder {
+  mutating func consume(_ feedLine: FeedLine, cursor: inout FeedCursor) throws(IntelFeedError) {
+    statistics.lines += 1
+    switch feedLine {
+    case .tooLong(let prefix, let number):
+      malformed(
+        file: cursor.file, line: number, column: 1,
+        message: "line longer than \(LineSplitter.defaultMaximumLineLength) bytes", sourceLine: prefix)
+    case .text(let line, let number):
+      var start = 0
+      if number == 1 && line.count >= 3 && line[0] == 0xEF && line[1] == 0xBB && line[2] == 0xBF { start = 3 }
+      var end = line.count
+      if end > start && line[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+      let content = UnsafeRawBufferPointer(rebasing: line[start..<end])
+      switch cursor.format {
+      case .lines: consumeLinesFormat(content, number: number, cursor: &cursor)
+      case .csv(let column): try consumeCSV(content, number: number, column: column, cursor: &cursor)
+      case .zeekIntel: try consumeZeek(content, number: number, cursor: &cursor)
+      }
+    }
+  }
+
+  // MARK: lines
+
+  /// One indicator a line. Except in string lists, text after a blank and `#` or `;` is a comment
+  /// (Spamhaus' DROP list writes `1.2.3.0/24 ; SBL123`), and in a domain list a hosts-file line,
+  /// an address then names (URLhaus' hostfile), gives its names.
+  private mutating func consumeLinesFormat(_ line: UnsafeRawBufferPointer, number: Int, cursor: inout FeedCursor) {
+    var range = trimmed(line, 0..<line.count)
+    guard !range.isEmpty, line[range.lowerBound] != UInt8(ascii: "#") else { return }
+    if type != .string {
+      for index in range.dropFirst()
+      where (line[index] == UInt8(ascii: "#") || line[index] == UInt8(ascii: ";")) && isBlank(line[index - 1]) {
+        range = trimmed(line, range.lowerBound..<index)
+        break
+      }
+    }
+    if type == .string {
+      insertField(range, of: line, number: number, cursor: cursor)
+      return
+    }
+    cursor.fields.removeAll(keepingCapacity: true)
+    var index = range.lowerBound
+    while index < range.upperBound {
+      while index < range.upperBound && isBlank(line[index]) { index += 1 }
+      let fieldStart = index
+      while index < range.upperBound && !isBlank(line[index]) { index += 1 }
+      if fieldStart < index { cursor.fields.append(fieldStart..<index) }
+    }
+    let fields = cursor.fields
+    if fields.count == 1 {
+      insertField(fields[0], of: line, number: number, cursor: cursor)
+    } else if type == .domain && IndicatorParsing.isAddress(UnsafeRawBufferPointer(rebasing: line[fields[0]])) {
+      for field in fields.dropFirst() { insertField(field, of: line, number: number, cursor: cursor) }
+    } else {
+      malformed(
+        file: cursor.file, line: number, column: scalarCount(line, 0..<fields[1].lowerBound) + 1,
+        message: "expected one indicator a line, found \(fields.count) fields", sourceLine: line)
+    }
+  }
+
+  private mutating func insertField(
+    _ range: Range<Int>, of line: UnsafeRawBufferPointer, number: Int, cursor: FeedCursor
+  ) {
+    insert(
+      UnsafeRawBufferPointer(rebasing: line[range]), file: cursor.file, line: number,
+      column: scalarCount(line, 0..<range.lowerBound) + 1, sourceLine: line, origin: cursor.fileOrigin)
+  }
+
+  // MARK: csv
+
+  private mutating func consumeCSV(
+    _ line: UnsafeRawBufferPointer, number: Int, column: CSVColumn, cursor: inout FeedCursor
+  ) throws(IntelFeedError) {
+    let range = trimmed(line, 0..<line.count)
+    guard !range.isEmpty else { return }
+    if line[range.lowerBound] == UInt8(ascii: "#") {
+      // abuse.ch puts its header in the last comment line before the data.
+      if case .name(let wanted) = column, !cursor.sawData {
+        let header = trimmed(line, (range.lowerBound + 1)..<range.upperBound)
+        if CSVFields.split(line, header, into: &cursor.fields, quoted: &cursor.quotedFields) == nil,
+          let index = Self.fieldIndex(named: wanted, in: line, fields: cursor.fields)
+        {
+          cursor.csvColumn = index
+        }
+      }
+      return
+    }
+    if let error = CSVFields.split(line, range, into: &cursor.fields, quoted: &cursor.quotedFields) {
+      malformed(
+        file: cursor.file, line: number, column: scalarCount(line, 0..<error.offset) + 1, message: error.message,
+        sourceLine: line)
+      return
+    }
+    if !cursor.sawData {
+      cursor.sawData = true
+      if case .name(let wanted) = column {
+        if let index = Self.fieldIndex(named: wanted, in: line, fields: cursor.fields) {
+          cursor.csvColumn = index
+          return
+        }
+        guard cursor.csvColumn != nil else {
+          throw .invalid(
+            Diagnostic(
+              .error, file: cursor.file, line: number, column: 1,
+              message: "no header line names the column '\(wanted)'",
+              sourceLine: String(decoding: line.prefix(200), as: UTF8.self)))
+        }
+      }
+    }
+    guard let column = cursor.csvColumn, column < cursor.fields.count else {
+      malformed(
+        file: cursor.file, line: number, column: 1,
+        message: "line has \(cursor.fields.count) fields; the indicator is in field \((cursor.csvColumn ?? 0) + 1)",
+        sourceLine: line)
+      return
+    }
+    let field = cursor.fields[column]
+    let position = scalarCount(line, 0..<field.lowerBound) + 1
+    if cursor.quotedFields[column] {
+      let value = CSVFields.unescape(UnsafeRawBufferPointer(rebasing: line[field]))
+      value.withUnsafeBytes {
+        insert($0, file: cursor.file, line: number, column: position, sourceLine: line, origin: cursor.fileOrigin)
+      }
+    } else {
+      insertField(field, of: line, number: number, cursor: cursor)
+    }
+  }
+
+  private static func fieldIndex(named name: String, in line: UnsafeRawBufferPointer, fields: [Range<Int>]) -> Int? {
+    let wanted = Array(name.utf8)
+    return fields.firstIndex { line[$0].elementsEqual(wanted) }
+  }
+
+  // MARK: zeek-intel
+
+  private mutating func consumeZeek(
+    _ line: UnsafeRawBufferPointer, number: Int, cursor: inout FeedCursor
+  ) throws(IntelFeedError) {
+    guard !trimmed(line, 0..<line.count).isEmpty else { return }
+    if line[0] == UInt8(ascii: "#") {
+      try consumeZeekHeader(line, number: number, cursor: &cursor)
+      return
+    }
+    guard let columns = cursor.zeekColumns else {
+      throw .invalid(
+        Diagnostic(
+          .error, file: cursor.file, line: number, column: 1, message: "Zeek intel data before its #fields header"))
+    }
+    ZeekFields.split(line, into: &cursor.fields)
+    let needed = max(columns.indicator, columns.type, columns.source ?? 0) + 1
+    guard cursor.fields.count >= needed else {
+      malformed(
+        file: cursor.file, line: number, column: 1,
+        message: "line has \(cursor.fields.count) tab-separated fields; #fields needs \(needed)", sourceLine: line)
+      return
+    }
+    let typeName = UnsafeRawBufferPointer(rebasing: line[cursor.fields[columns.type]])
+    guard ZeekFields.holds(type, typeName) else {
+      countSkippedType(typeName)
+      return
+    }
+    var origin = cursor.fileOrigin
+    if let sourceColumn = columns.source {
+      let source = UnsafeRawBufferPointer(rebasing: line[cursor.fields[sourceColumn]])
+      if !ZeekFields.isUnset(source) {
+        if let last = cursor.lastFeedSourceOrigin, cursor.lastFeedSource.elementsEqual(source) {
+          origin = last
+        } else {
+          origin = originNumber(
+            IndicatorOrigin(file: cursor.file, feedSource: String(decoding: source.prefix(256), as: UTF8.self)))
+          cursor.lastFeedSource = Array(source)
+          cursor.lastFeedSourceOrigin = origin
+        }
+      }
+    }
+    let field = cursor.fields[columns.indicator]
+    insert(
+      UnsafeRawBufferPointer(rebasing: line[field]), file: cursor.file, line: number,
+      column: scalarCount(line, 0..<field.lowerBound) + 1, sourceLine: line, origin: origin)
+  }
+
+  private mutating func consumeZeekHeader(
+    _ line: UnsafeRawBufferPointer, number: Int, cursor: inout FeedCursor
+  ) throws(IntelFeedError) {
+    func invalid(_ message: String) -> IntelFeedError {
+      .invalid(
+        Diagnostic(
+          .error, file: cursor.file, line: number, column: 1, message: message,
+          sourceLine: String(decoding: line.prefix(200), as: UTF8.self)))
+    }
+    if line.starts(with: "#separator".utf8) {
+      let value = trimmed(line, 10..<line.count)
+      guard line[value].elementsEqual("\\x09".utf8) || line[value].elementsEqual([0x09]) else {
+        throw invalid("only the tab separator (\\x09) is supported")
+      }
+    } else if line.starts(with: "#fields\t".utf8) {
+      ZeekFields.split(line, into: &cursor.fields)
+      func column(_ name: String) -> Int? {
+        cursor.fields.dropFirst().firstIndex { line[$0].elementsEqual(name.utf8) }
+      }
+      guard let indicator = column("indicator"), let type = column("indicator_type") else {
+        throw invalid("#fields names no 'indicator' and 'indicator_type' columns")
+      }
+      // Data lines have no "#fields" cell: columns count from the header's second cell.
+      cursor.zeekColumns = (indicator - 1, type - 1, column("meta.source").map { $0 - 1 })
+    }
+  }
+}
+
+/// RFC 4180 fields of one line: quoted fields may hold commas and doubled quotes; a field does not
+/// span lines (a newline inside quotes leaves an unterminated field, a malformed line).
+enum CSVFields {
+  struct Failure {
+    var offset: Int
+    var message: String
+  }
+
+  /// Fills `fields` with each field's content range (inside the quotes) and `quoted` with whether it
+  /// holds doubled quotes to unescape; nil, or where and why the line is not CSV.
+  static func split(
+    _ line: UnsafeRawBufferPointer, _ range: Range<Int>, into fields: inout [Range<Int>], quoted: inout [Bool]
+  ) -> Failure? {
+    fields.removeAll(keepingCapacity: true)
+    quoted.removeAll(keepingCapacity: true)
+    var index = range.lowerBound
+    let end = range.upperBound
+    while true {
+      while index < end && isBlank(line[index]) { index += 1 }
+      if index < end && line[index] == UInt8(ascii: "\"") {
+        let opening = index
+        index += 1
+        let contentStart = index
+        var escaped = false
+        while true {
+          guard index < end else { return Failure(offset: opening, message: "unterminated quoted field") }
+          if line[index] == UInt8(ascii: "\"") {
+            if index + 1 < end && line[index + 1] == UInt8(ascii: "\"") {
+              escaped = true
+              index += 2
+              continue
+            }
+            break
+          }
+          index += 1
+        }
+        fields.append(contentStart..<index)
+        quoted.append(escaped)
+        index += 1
+        while index < end && isBlank(line[index]) { index += 1 }
+        if index < end && line[index] != UInt8(ascii: ",") {
+          return Failure(offset: index, message: "text after a quoted field")
+        }
+      } else {
+        let start = index
+        while index < end && line[index] != UInt8(ascii: ",") { index += 1 }
+        fields.append(trimmed(line, start..<index))
+        quoted.append(false)
+      }
+      guard index < end else { return nil }
+      index += 1  // the comma
+    }
+  }
+
+  static func unescape(_ content: UnsafeRawBufferPointer) -> [UInt8] {
+    var output: [UInt8] = []
+    output.reserveCapacity(content.count)
+    var index = 0
+    while index < content.count {
+      output.append(content[index])
+      index += content[index] == UInt8(ascii: "\"") ? 2 : 1
+    }
+    return output
+  }
+}
+
+enum ZeekFields {
+  static func split(_ line: UnsafeRawBufferPointer, into fields: inout [Range<Int>]) {
+    fields.removeAll(keepingCapacity: true)
+    var start = 0
+    for index in 0..<line.count where line[index] == 0x09 {
+      fields.append(start..<index)
+      start = index + 1
+    }
+    fields.append(start..<line.count)
+  }
+
+  /// Whether a list of `type` keeps a Zeek `indicator_type`: addresses keep `Intel::ADDR` and
+  /// `Intel::SUBNET`, domains `Intel::DOMAIN`, strings every other type; ports none.
+  static func holds(_ type: IndicatorType, _ typeName: UnsafeRawBufferPointer) -> Bool {
+    let isAddress = typeName.elementsEqual("Intel::ADDR".utf8) || typeName.elementsEqual("Intel::SUBNET".utf8)
+    let isDomain = typeName.elementsEqual("Intel::DOMAIN".utf8)
+    switch type {
+    case .address: return isAddress
+    case .domain: return isDomain
+    case .string: return !isAddress && !isDomain
+    case .port: return false
+    }
+  }
+
+  /// Zeek writes `-` for an unset field and `(empty)` for an empty one.
+  static func isUnset(_ field: UnsafeRawBufferPointer) -> Bool {
+    field.isEmpty || field.elementsEqual("-".utf8) || field.elementsEqual("(empty)".utf8)
+  }
+}

@@ -1,0 +1,189 @@
+import FlowsentryCore
+
+/// Loads feeds (and inline items) into one list, then `build()`s the immutable `IntelList`. A malformed
+/// line is a positioned diagnostic, counted and skipped; only a feed that cannot be used at all throws.
+/// Memory while loading stays bounded by the list itself: files are read through a fixed buffer.
+public struct IntelListBuilder: Sendable {
+  public let name: String
+  public let type: IndicatorType
+  public let domainMatch: DomainMatch
+  /// Diagnostics kept in full; the rest are only counted (`statistics.malformed`).
+  public let diagnosticLimit: Int
+  public internal(set) var statistics = IntelListStatistics()
+  public private(set) var diagnostics: [Diagnostic] = []
+
+  private var domains: DomainSet
+  private var strings = StringSet()
+  private var ports = PortSet()
+  private var ipv4Prefixes: [(network: UInt32, length: UInt8, record: UInt32)] = []
+  private var ipv6Prefixes: [(network: UInt128, length: UInt8, record: UInt32)] = []
+  var origins = OriginTable()
+  private var originNumbers: [IndicatorOrigin: UInt32] = [:]
+  private var normalized: [UInt8] = []
+  /// Distinct Zeek types counted by name before the rest are counted as "other", so a hostile file
+  /// cannot grow the statistics without bound.
+  static let skippedTypeNameLimit = 64
+
+  public init(name: String, type: IndicatorType, domainMatch: DomainMatch = .exact, diagnosticLimit: Int = 100) {
+    self.name = name
+    self.type = type
+    self.domainMatch = type == .domain ? domainMatch : .exact
+    self.diagnosticLimit = diagnosticLimit
+    domains = DomainSet(matching: self.domainMatch)
+  }
+
+  /// Reads a feed file; `displayName` (default `path`) is what diagnostics and matches call it.
+  public mutating func loadFile(
+    atPath path: String, format: FeedFormat, displayName: String? = nil
+  ) throws(IntelFeedError) {
+    var cursor = try FeedCursor(file: displayName ?? path, format: format)
+    cursor.fileOrigin = originNumber(IndicatorOrigin(file: cursor.file))
+    statistics.files += 1
+    statistics.bytesRead += try forEachLine(ofFileAt: path) { (line) throws(IntelFeedError) in
+      try consume(line, cursor: &cursor)
+    }
+  }
+
+  /// Reads a feed held in memory, exactly as `loadFile` would read a file holding `bytes`.
+  public mutating func loadFeed(
+    bytes: UnsafeRawBufferPointer, file: String, format: FeedFormat
+  ) throws(IntelFeedError) {
+    var cursor = try FeedCursor(file: file, format: format)
+    cursor.fileOrigin = originNumber(IndicatorOrigin(file: file))
+    statistics.files += 1
+    statistics.bytesRead += bytes.count
+    try forEachLine(in: bytes) { (line) throws(IntelFeedError) in try consume(line, cursor: &cursor) }
+  }
+
+  public mutating func loadFeed(_ text: String, file: String, format: FeedFormat) throws(IntelFeedError) {
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: text.utf8.count, alignment: 1)
+    defer { buffer.deallocate() }
+    _ = buffer.initializeMemory(as: UInt8.self, from: text.utf8)
+    try loadFeed(bytes: UnsafeRawBufferPointer(buffer), file: file, format: format)
+  }
+
+  /// Adds one inline item (a rule file's `items:`), positioned at `file:line:column`; whitespace
+  /// around it is ignored. False, with a diagnostic, when it is not an indicator of this list's type.
+  @discardableResult
+  public mutating func addItem(_ item: String, file: String, line: Int, column: Int) -> Bool {
+    let origin = originNumber(IndicatorOrigin(file: file))
+    let malformedBefore = statistics.malformed
+    let bytes = Array(item.utf8)
+    bytes.withUnsafeBytes { buffer in
+      let range = trimmed(buffer, 0..<buffer.count)
+      insert(
+        UnsafeRawBufferPointer(rebasing: buffer[range]), file: file, line: line,
+        column: column + scalarCount(buffer, 0..<range.lowerBound), sourceLine: buffer, origin: origin)
+    }
+    return statistics.malformed == malformedBefore
+  }
+
+  /// The finished list: address blocks flattened into range tables, spare capacity dropped.
+  public consuming func build() -> IntelList {
+    let ipv4 = PrefixTable(prefixes: ipv4Prefixes)
+    ipv4Prefixes = []
+    let ipv6 = PrefixTable(prefixes: ipv6Prefixes)
+    ipv6Prefixes = []
+    domains.shrinkToFit()
+    strings.shrinkToFit()
+    origins.shrinkToFit()
+    var statistics = self.statistics
+    statistics.duplicates += ipv4.duplicates + ipv6.duplicates
+    statistics.indicators = domains.count + strings.count + ports.count + ipv4.count + ipv6.count
+    statistics.memoryBytes =
+      domains.memoryBytes + strings.memoryBytes + ports.memoryBytes + ipv4.memoryBytes + ipv6.memoryBytes
+      + origins.memoryBytes
+    return IntelList(
+      name: name, type: type, domainMatch: domainMatch, statistics: statistics, diagnostics: diagnostics,
+      domains: domains, strings: strings, ports: ports, ipv4: ipv4, ipv6: ipv6, origins: origins)
+  }
+
+  // MARK: Shared by the formats
+
+  mutating func originNumber(_ origin: IndicatorOrigin) -> UInt32 {
+    if let number = originNumbers[origin] { return number }
+    let number = origins.addOrigin(origin)
+    originNumbers[origin] = number
+    return number
+  }
+
+  mutating func countSkippedType(_ typeName: UnsafeRawBufferPointer) {
+    var key = String(decoding: typeName.prefix(64), as: UTF8.self)
+    if statistics.skippedTypes[key] == nil && statistics.skippedTypes.count >= Self.skippedTypeNameLimit {
+      key = "other"
+    }
+    statistics.skippedTypes[key, default: 0] += 1
+  }
+
+  /// Parses `field` as an indicator of the list's type and adds it; a failure is a malformed diagnostic.
+  mutating func insert(
+    _ field: UnsafeRawBufferPointer, file: String, line: Int, column: Int, sourceLine: UnsafeRawBufferPointer,
+    origin: UInt32
+  ) {
+    let insertion: ByteTable.Insertion
+    do throws(IndicatorError) {
+      switch type {
+      case .domain:
+        try IndicatorParsing.normalizeDomain(field, into: &normalized)
+        let name = normalized
+        insertion = name.withUnsafeBytes { domains.insert(normalized: $0) }
+      case .string:
+        guard !field.isEmpty else { throw IndicatorError(message: "empty string") }
+        guard field.count <= maximumStringLength else {
+          throw IndicatorError(message: "string longer than \(maximumStringLength) bytes")
+        }
+        insertion = strings.insert(field)
+      case .port:
+        insertion = ports.insert(try IndicatorParsing.parsePort(field))
+      case .address:
+        let (network, length) = try IndicatorParsing.parseNetwork(field)
+        guard origins.count < Int(UInt32.max) else { throw IndicatorError(message: "list is full (2^32 records)") }
+        let record = origins.append(line: line, origin: origin)
+        switch network {
+        case .v4(let value): ipv4Prefixes.append((value, UInt8(length), record))
+        case .v6(let high, let low): ipv6Prefixes.append((UInt128(high) << 64 | UInt128(low), UInt8(length), record))
+        }
+        return
+      }
+    } catch {
+      malformed(file: file, line: line, column: column, message: error.message, sourceLine: sourceLine)
+      return
+    }
+    switch insertion {
+    case .inserted: _ = origins.append(line: line, origin: origin)
+    case .duplicate: statistics.duplicates += 1
+    case .full:
+      malformed(
+        file: file, line: line, column: column, message: "list is full (4 GiB of names)", sourceLine: sourceLine)
+    }
+  }
+
+  mutating func malformed(
+    file: String, line: Int, column: Int, message: String, sourceLine: UnsafeRawBufferPointer
+  ) {
+    statistics.malformed += 1
+    guard diagnostics.count < diagnosticLimit else { return }
+    let shown = String(decoding: sourceLine.prefix(200), as: UTF8.self)
+    diagnostics.append(
+      Diagnostic(.warning, file: file, line: line, column: column, message: message, sourceLine: shown))
+  }
+}
+
+/// 1 + the Unicode scalars before `offset`: a diagnostic's column.
+func scalarCount(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int {
+  var count = 0
+  for index in range where line[index] & 0xC0 != 0x80 { count += 1 }
+  return count
+}
+
+@inline(__always)
+func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+
+/// `range` without the spaces and tabs at either end.
+func trimmed(_ line: UnsafeRawBufferPointer, _ range: Range<Int>) -> Range<Int> {
+  var start = range.lowerBound
+  var end = range.upperBound
+  while start < end && isBlank(line[start]) { start += 1 }
+  while end > start && isBlank(line[end - 1]) { end -= 1 }
+  return start..<end
+}

@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// A list as a rule file declares it: `{name, type, match, files, format}`.
+public struct IntelListSpecification: Sendable, Equatable {
+  public var name: String
+  public var type: IndicatorType
+  public var match: DomainMatch
+  /// Paths or globs (`*`, `?`, `[…]`), relative to the base directory the loader is given, or absolute.
+  public var files: [String]
+  public var format: FeedFormat
+
+  public init(
+    name: String, type: IndicatorType, match: DomainMatch = .exact, files: [String], format: FeedFormat = .lines
+  ) {
+    self.name = name
+    self.type = type
+    self.match = match
+    self.files = files
+    self.format = format
+  }
+}
+
+/// What loading a specification gave: the list, and the globs that matched no file (an empty list and
+/// a warning, so that rules naming feeds load on a host that has none).
+public struct IntelListLoad: Sendable {
+  public var list: IntelList
+  public var unmatchedPatterns: [String]
+}
+
+public enum IntelListLoader {
+  /// Expands `specification.files` against `baseDirectory` (sorted, so a reload reads the same order)
+  /// and reads every feed into one list. A plain path that cannot be read, or a directory a glob cannot
+  /// search, throws `IntelFeedError.unreadable` naming it; a glob that matches nothing does not.
+  public static func load(
+    _ specification: IntelListSpecification, baseDirectory: String, diagnosticLimit: Int = 100
+  ) throws(IntelFeedError) -> IntelListLoad {
+    var builder = IntelListBuilder(
+      name: specification.name, type: specification.type, domainMatch: specification.match,
+      diagnosticLimit: diagnosticLimit)
+    var unmatched: [String] = []
+    for pattern in specification.files {
+      let path = pattern.hasPrefix("/") || baseDirectory.isEmpty ? pattern : baseDirectory + "/" + pattern
+      guard pattern.contains(where: { "*?[".contains($0) }) else {
+        try builder.loadFile(atPath: path, format: specification.format, displayName: path)
+        continue
+      }
+      let matches = try expand(path)
+      if matches.isEmpty { unmatched.append(pattern) }
+      for match in matches {
+        try builder.loadFile(atPath: match, format: specification.format, displayName: match)
+      }
+    }
+    return IntelListLoad(list: builder.build(), unmatchedPatterns: unmatched)
+  }
+
+  /// The files `pattern` names, sorted; empty when none.
+  static func expand(_ pattern: String) throws(IntelFeedError) -> [String] {
+    var result = glob_t()
+    defer { globfree(&result) }
+    let status = glob(pattern, GLOB_ERR, nil, &result)
+    switch status {
+    case 0:
+      return (0..<Int(result.gl_pathc)).compactMap { index in result.gl_pathv[index].map { String(cString: $0) } }
+    case GLOB_NOMATCH:
+      return []
+    case GLOB_ABORTED:
+      throw .unreadable(path: pattern, reason: "cannot search a directory of the pattern")
+    default:
+      throw .unreadable(path: pattern, reason: "cannot expand the pattern (glob error \(status))")
+    }
+  }
+}

@@ -1,0 +1,106 @@
+import FlowsentryCore
+
+/// What a list holds; each type has its own parser and its own set structure.
+public enum IndicatorType: String, Sendable, CaseIterable {
+  /// Domain names, compared case-insensitively with a trailing dot ignored.
+  case domain
+  /// IPv4 and IPv6 addresses and CIDR blocks, matched by longest prefix.
+  case address
+  /// Byte strings, compared exactly (case-sensitive).
+  case string
+  /// TCP/UDP port numbers, 0–65535.
+  case port
+}
+
+/// How a domain list matches a name.
+public enum DomainMatch: String, Sendable, CaseIterable {
+  /// The listed name only.
+  case exact
+  /// The listed name or any name under it, at label boundaries: `evil.com` matches `a.evil.com`,
+  /// never `notevil.com`.
+  case suffix
+}
+
+/// The layout of a feed file.
+public enum FeedFormat: Sendable, Equatable {
+  /// One indicator a line; `#` comment lines, blank lines, CRLF and a UTF-8 BOM are accepted.
+  case lines
+  /// Comma-separated values; the indicator is in `column`.
+  case csv(column: CSVColumn)
+  /// Zeek's intel framework file: tab-separated, named by its `#fields` header.
+  case zeekIntel
+}
+
+/// Which CSV field holds the indicator.
+public enum CSVColumn: Sendable, Equatable {
+  /// 1-based.
+  case index(Int)
+  /// A field name of the header: the first uncommented line when it names the column, or the last
+  /// `#` comment line before the data that does (abuse.ch writes `# "first_seen_utc","dst_ip",…`).
+  case name(String)
+}
+
+/// Where an indicator was read: a feed file, and for Zeek intel files the `meta.source` its line gave.
+public struct IndicatorOrigin: Sendable, Hashable {
+  public var file: String
+  public var feedSource: String?
+
+  public init(file: String, feedSource: String? = nil) {
+    self.file = file
+    self.feedSource = feedSource
+  }
+}
+
+/// A listed indicator that matched, with the list and where the indicator came from.
+public struct IntelMatch: Sendable, Equatable, CustomStringConvertible {
+  /// The indicator as the list holds it: a normalized domain, `203.0.113.0/24`, the string, the port.
+  public var indicator: String
+  public var list: String
+  public var origin: IndicatorOrigin
+  /// 1-based line of the feed (or of the rule file for inline items); saturated at `UInt32.max`.
+  public var line: Int
+
+  /// `file:line`, or `meta.source (file:line)` when the feed named its source.
+  public var source: String {
+    let position = "\(origin.file):\(line)"
+    if let feedSource = origin.feedSource { return "\(feedSource) (\(position))" }
+    return position
+  }
+
+  public var description: String { "\(indicator) in \(list) from \(source)" }
+}
+
+/// What loading a list found.
+public struct IntelListStatistics: Sendable, Equatable {
+  /// Distinct indicators held.
+  public var indicators = 0
+  /// Indicators seen again (same normalized name, same network, same string or port); the first is kept.
+  public var duplicates = 0
+  /// Lines (or fields) that did not parse; each is a diagnostic.
+  public var malformed = 0
+  /// Zeek intel lines whose `indicator_type` this list does not hold, by type.
+  public var skippedTypes: [String: Int] = [:]
+  /// Lines read from feeds, comments and blank lines included.
+  public var lines = 0
+  public var bytesRead = 0
+  public var files = 0
+  /// Bytes of the list's structures (array capacities), the measure of its resident cost.
+  public var memoryBytes = 0
+
+  public var skipped: Int { skippedTypes.values.reduce(0, +) }
+}
+
+/// A feed that cannot be used at all (unlike a malformed line, which is counted and skipped).
+public enum IntelFeedError: Error, Sendable, Equatable, CustomStringConvertible {
+  /// The file could not be opened or read; `reason` is the system's message.
+  case unreadable(path: String, reason: String)
+  /// The file's structure is unusable (a CSV column no header names, a Zeek file without `#fields`).
+  case invalid(Diagnostic)
+
+  public var description: String {
+    switch self {
+    case .unreadable(let path, let reason): return "\(path): error: cannot read feed: \(reason)"
+    case .invalid(let diagnostic): return diagnostic.description
+    }
+  }
+}

@@ -1,0 +1,115 @@
+/// Prefixes of one address family flattened into sorted, non-overlapping ranges, each naming the most
+/// specific prefix that covers it; a lookup is a binary search in the ranges of the address's top 16
+/// bits (a 64 Ki index narrows it first). Nested prefixes cost at most two ranges each.
+struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendable {
+  static var none: UInt32 { .max }
+
+  /// Distinct prefixes, sorted; an entry is an index into these.
+  private(set) var networks: [Key] = []
+  private(set) var lengths: [UInt8] = []
+  /// The record (load order number) each prefix came from, for its origin and line.
+  private(set) var records: [UInt32] = []
+  private var rangeStarts: [Key] = [0]
+  private var rangeEntries: [UInt32] = [PrefixTable.none]
+  /// `bucketStarts[b]`: the first range starting at or after `b << (bitWidth - 16)`.
+  private var bucketStarts: [UInt32] = []
+  private(set) var duplicates = 0
+
+  var count: Int { networks.count }
+
+  var memoryBytes: Int {
+    let keyBytes = Key.bitWidth / 8
+    return networks.capacity * keyBytes + lengths.capacity + records.capacity * 4 + rangeStarts.capacity * keyBytes
+      + rangeEntries.capacity * 4 + bucketStarts.capacity * 4
+  }
+
+  /// `prefixes` hold masked networks; of equal ones the lowest record is kept, the others counted.
+  init(prefixes: [(network: Key, length: UInt8, record: UInt32)]) {
+    let sorted = prefixes.sorted { ($0.network, $0.length, $0.record) < ($1.network, $1.length, $1.record) }
+    networks.reserveCapacity(sorted.count)
+    lengths.reserveCapacity(sorted.count)
+    records.reserveCapacity(sorted.count)
+    for prefix in sorted {
+      if let last = networks.last, last == prefix.network, lengths.last == prefix.length {
+        duplicates += 1
+        continue
+      }
+      networks.append(prefix.network)
+      lengths.append(prefix.length)
+      records.append(prefix.record)
+    }
+    // An empty table (an address list holding one family only) costs nothing and answers nil.
+    guard !networks.isEmpty else { return }
+    networks = ByteTable.exactCopy(networks)
+    lengths = ByteTable.exactCopy(lengths)
+    records = ByteTable.exactCopy(records)
+    flatten()
+    rangeStarts = ByteTable.exactCopy(rangeStarts)
+    rangeEntries = ByteTable.exactCopy(rangeEntries)
+    indexBuckets()
+  }
+
+  /// The most specific prefix holding `key`.
+  @inline(__always)
+  func lookup(_ key: Key) -> UInt32? {
+    guard !bucketStarts.isEmpty else { return nil }
+    let bucket = Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))
+    return rangeStarts.withUnsafeBufferPointer { starts in
+      var low = Int(bucketStarts[bucket])
+      var high = Int(bucketStarts[bucket + 1])
+      while low < high {
+        let middle = (low + high) / 2
+        if starts[middle] <= key { low = middle + 1 } else { high = middle }
+      }
+      // Range 0 starts at 0, so there is always a range at or before `key`.
+      let entry = rangeEntries[low - 1]
+      return entry == Self.none ? nil : entry
+    }
+  }
+
+  static func mask(_ length: Int) -> Key {
+    length == 0 ? 0 : Key.max << (Key.bitWidth - length)
+  }
+
+  /// Sweeps the sorted prefixes with a stack of the open ones: each prefix starts a range, and where
+  /// one ends the range of the prefix around it (or none) resumes.
+  private mutating func flatten() {
+    var open: [(end: Key, entry: UInt32)] = []
+    for entry in networks.indices {
+      let start = networks[entry]
+      while let top = open.last, top.end < start {
+        open.removeLast()
+        emitRange(from: top.end + 1, entry: open.last?.entry ?? Self.none)
+      }
+      open.append((start | ~Self.mask(Int(lengths[entry])), UInt32(entry)))
+      emitRange(from: start, entry: UInt32(entry))
+    }
+    // Whatever ends at the top of the space closes nothing after it.
+    while let top = open.popLast(), top.end != Key.max {
+      emitRange(from: top.end + 1, entry: open.last?.entry ?? Self.none)
+    }
+  }
+
+  private mutating func emitRange(from start: Key, entry: UInt32) {
+    if rangeStarts.last == start {
+      rangeEntries[rangeEntries.count - 1] = entry
+    } else if rangeEntries.last != entry {
+      rangeStarts.append(start)
+      rangeEntries.append(entry)
+    }
+  }
+
+  private mutating func indexBuckets() {
+    bucketStarts = Array(repeating: 0, count: 65_537)
+    var range = 0
+    for bucket in 0...65_536 {
+      if bucket < 65_536 {
+        let bucketStart = Key(bucket) << (Key.bitWidth - 16)
+        while range < rangeStarts.count && rangeStarts[range] < bucketStart { range += 1 }
+      } else {
+        range = rangeStarts.count
+      }
+      bucketStarts[bucket] = UInt32(range)
+    }
+  }
+}
