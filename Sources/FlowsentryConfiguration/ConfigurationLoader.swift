@@ -181,7 +181,8 @@ public enum ConfigurationLoader {
       do {
         output = try OutputSpecification.parse(url)
       } catch {
-        reader.report(urlNode, error.reason)
+        // A URL with userinfo carries a secret: the line is not echoed back.
+        reader.report(urlNode, error.reason, showingSource: !url.contains("@"))
         continue
       }
       var failed = false
@@ -205,7 +206,7 @@ public enum ConfigurationLoader {
               fail: { OutputSpecificationError(specification: url, reason: $0) })
           } catch {
             // A line that holds a secret is never echoed back.
-            let secret = ["token", "api_key", "basic_auth", "password", "secret"].contains(key)
+            let secret = ["token", "api_key", "basic_auth", "password", "secret", "header", "headers"].contains(key)
             reader.report(keyNode, error.reason, showingSource: !secret)
             failed = true
           }

@@ -40,7 +40,27 @@ extension ForwardingOutput.Counters {
         "flowsentry_output_dropped_total", spool.failedAppends, output + [("reason", "failed_append")], help: dropped),
       .counter(
         "flowsentry_output_spool_damaged_records_total", spool.damagedRecords, output,
-        help: "Spooled records found damaged at start (unreadable, skipped)."),
+        help:
+          "Stretches of damaged spool found at start, each at least one lost record; the intact records around them are kept."
+      ),
+      .counter(
+        "flowsentry_output_spool_damaged_bytes_total", spool.damagedBytes, output,
+        help: "Spooled bytes found damaged at start (skipped, or a torn tail cut off)."),
+      .counter(
+        "flowsentry_output_spool_skipped_files_total", spool.skippedFiles, output,
+        help: "Files named like spool segments that are no regular file (a directory, FIFO or link); left alone."),
+      .counter(
+        "flowsentry_output_spool_committed_fallbacks_total", spool.committedFallbacks, output,
+        help: "Starts whose committed file was damaged, out of range or past the last record: every spooled record sent again."),
+      .counter(
+        "flowsentry_output_spool_fallback_resends_total", spool.fallbackResends, output,
+        help: "Records sent again because the committed file could not be trusted (possible duplicates)."),
+      .counter(
+        "flowsentry_output_spool_failed_rewrites_total", spool.failedRewrites, output,
+        help: "Spool segment rewrites (making room) that failed: full disk, read-only, I/O error."),
+      .counter(
+        "flowsentry_output_spool_file_errors_total", spool.failedFileOperations, output,
+        help: "Spool fsync, close, rename, truncate and unlink calls that failed."),
       .histogram(
         "flowsentry_output_delivery_latency_seconds", deliveryLatency, output,
         help: "From the hand-over to the output to the receiver's acknowledgment."),

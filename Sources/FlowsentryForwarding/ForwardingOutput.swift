@@ -40,6 +40,7 @@ public final class ForwardingOutput: @unchecked Sendable {
     /// From the pipeline's hand-over to the receiver's acknowledgment, for records of this run
     /// (a spool left by an earlier run is delivered unmeasured).
     public var deliveryLatency = LatencyHistogram()
+    public init() {}
   }
 
   public let configuration: OutputConfiguration
@@ -93,6 +94,7 @@ public final class ForwardingOutput: @unchecked Sendable {
     } catch {
       throw .spool(configuration.name, "\(error)")
     }
+    for note in spool.recoveryNotes { log("output \(configuration.name): spool: \(note)") }
     shared.spool = spool.counters
     shared.spoolBytes = spool.bytes
     shared.spoolPending = spool.pendingRecords
@@ -182,6 +184,10 @@ public final class ForwardingOutput: @unchecked Sendable {
         log("output \(configuration.name): spool append failed (\(error)); \(reportedFailedAppends) lost so far")
       }
       spool.syncIfDue(now: Int64(now))
+      if spool.counters.failedFileOperations > reportedFileErrors, let error = spool.lastFileError {
+        reportedFileErrors = spool.counters.failedFileOperations
+        log("output \(configuration.name): spool file operation failed (\(error)); \(reportedFileErrors) so far")
+      }
       deliver(now: now)
       publish()
 
@@ -264,6 +270,7 @@ public final class ForwardingOutput: @unchecked Sendable {
 
   private var highestSent: UInt64 = 0
   private var reportedFailedAppends: UInt64 = 0
+  private var reportedFileErrors: UInt64 = 0
 
   private func commit(through sequence: UInt64) {
     let before = spool.counters.committed
@@ -353,9 +360,5 @@ public final class ForwardingOutput: @unchecked Sendable {
     condition.unlock()
   }
 
-  static func now() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-  }
+  static func now() -> UInt64 { UInt64(MonotonicClock.nanoseconds()) }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CompressNIO
+import FlowsentryCore
 import FlowsentrySpool
 import Foundation
 import NIOCore
@@ -32,7 +33,7 @@ final class HTTPTransport: Transport {
     maximumResponseBytes =
       configuration.http.profile == .elasticsearch
       ? min(64 << 20, max(1 << 20, configuration.batchRecords * 1_024)) : 64 << 10
-    let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+    let host = HostAndPort.bracketed(configuration.host)
     url = "\(configuration.kind.rawValue)://\(host):\(configuration.port)\(configuration.http.path)"
     var headers = HTTPHeaders()
     switch configuration.http.profile {

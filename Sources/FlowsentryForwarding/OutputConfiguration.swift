@@ -159,7 +159,7 @@ public struct OutputConfiguration: Sendable, Equatable {
 
   /// `syslog+tcp://host:port`, as `--output` takes it (options and secrets left out).
   public var address: String {
-    let bracketed = host.contains(":") ? "[\(host)]" : host
+    let bracketed = HostAndPort.bracketed(host)
     if kind == .file { return "file://\(host)" }
     let path = kind == .http || kind == .https ? http.path : ""
     return "\(kind.rawValue)://\(bracketed):\(port)\(path)"

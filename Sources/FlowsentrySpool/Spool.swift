@@ -1,3 +1,4 @@
+import FlowsentryCore
 import Foundation
 import SystemPackage
 
@@ -292,12 +293,7 @@ public final class Spool {
     removeFinishedSegments()
   }
 
-  public static func monotonicNow() -> Int64 {
-    var time = timespec()
-    // CLOCK_MONOTONIC exists on every Linux: a failure here is a broken libc, not a condition.
-    precondition(clock_gettime(CLOCK_MONOTONIC, &time) == 0, "clock_gettime(CLOCK_MONOTONIC) failed")
-    return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
-  }
+  public static func monotonicNow() -> Int64 { MonotonicClock.nanoseconds() }
 
   /// Makes appends durable when the sync interval has passed (the output's loop calls it).
   public func syncIfDue(now: Int64) {

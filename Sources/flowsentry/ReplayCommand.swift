@@ -125,7 +125,7 @@ struct ReplayCommand: ParsableCommand {
       + "ends without begin \(flows.endsWithoutBegin), open at the end \(flows.openFlows); "
       + "dns: answered \(counters.dns.answered), unsolicited \(counters.dns.unsolicited), "
       + "malformed \(counters.dns.malformed); events printed \(output.eventsWritten), "
-      + "alerts \(output.alertsWritten)\(alerts.isEmpty ? "" : " (\(alerts))"), "
+      + "alerts \(counters.rules.alerts)\(alerts.isEmpty ? "" : " (\(alerts))"), printed \(output.alertsWritten), "
       + "lost to failed writes \(lost)"
     logger.info("\(line)")
     for skipped in summary.firstSkipped { logger.warning("replay: \(skipped)") }

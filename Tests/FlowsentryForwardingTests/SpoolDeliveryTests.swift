@@ -165,8 +165,8 @@ extension SyslogDeliveryTests {
     // The spool at its limit: mediums push lows out, and lows fill what that freed until one is
     // dropped (so that the next, larger, critical alert needs room made).
     let lowAndMedium =
-      (100..<220).map { Self.alert($0, severity: $0 % 2 == 0 ? "low" : "medium") }
-      + (300..<340).map { Self.alert($0, severity: "low") }
+      (100..<220).map { Self.alert($0, severity: $0 % 2 == 0 ? .low : .medium) }
+      + (300..<340).map { Self.alert($0, severity: .low) }
     send(lowAndMedium, through: output)
     sent += lowAndMedium.count
     waitUntilAccounted()
@@ -182,7 +182,7 @@ extension SyslogDeliveryTests {
     let handle = try #require(FileHandle(forWritingAtPath: filler))
     while (try? handle.write(contentsOf: Data(count: 4096))) != nil {}
     try handle.close()
-    let critical = (400..<410).map { Self.alert($0, severity: "critical") }
+    let critical = (400..<410).map { Self.alert($0, severity: .critical) }
     send(critical, through: output)
     sent += critical.count
     waitUntilAccounted()
