@@ -36,17 +36,27 @@ struct MacroDefinition {
   var location: SourceLocation
 }
 
+/// A condition compiled: its predicate, how many nodes and how deep it is with its macros expanded
+/// (what evaluating it costs), and the regexes in it.
+struct CompiledCondition {
+  var predicate: Predicate
+  var nodes: Int
+  var depth: Int
+  var regexes: [PCRE2Regex]
+}
+
 /// Type-checks a condition tree against the field catalogue and turns it into closures. Regexes
 /// are compiled here, once; unknown fields, wrong types, bad regexes and undefined lists or macros
-/// are errors here, never at run time.
+/// are errors here, never at run time. Each macro is compiled once, at its first use, and its
+/// predicate shared by every use; its size counts at every use, against `RuleLimits.maximumNodes`.
 final class ConditionCompiler {
   private let lists: [String: ListDefinition]
   private let macros: [String: MacroDefinition]
   private(set) var usedLists: Set<String> = []
   private(set) var usedMacros: Set<String> = []
   private var expanding: [String] = []
-  private var parsedMacros: [String: ConditionNode] = [:]
-  /// Regexes compiled so far, one per comparison, so that their limit hits count per rule.
+  private var compiledMacros: [String: Result<CompiledCondition, CompileError>] = [:]
+  /// Regexes compiled so far, each once (a macro's are compiled with the macro).
   private(set) var regexes: [PCRE2Regex] = []
   var regexCount: Int { regexes.count }
 
@@ -55,7 +65,47 @@ final class ConditionCompiler {
     self.macros = macros
   }
 
-  func compile(_ source: ConditionText) throws(CompileError) -> Predicate {
+  /// A rule's condition or exception, checked against the limits as expanded.
+  func compile(_ source: ConditionText) throws(CompileError) -> CompiledCondition {
+    let compiled = try compileTree(source)
+    guard compiled.nodes <= RuleLimits.maximumNodes else {
+      throw CompileError(
+        location: source.location(at: 0),
+        message:
+          "the condition expands to \(compiled.nodes) terms and operators with its macros, more than \(RuleLimits.maximumNodes)"
+      )
+    }
+    return compiled
+  }
+
+  /// A macro, compiled at its first use (or here) and kept.
+  func compileMacro(_ name: String, at location: SourceLocation) throws(CompileError) -> CompiledCondition {
+    guard let macro = macros[name] else {
+      let hint = Fields.byName[name] != nil ? " ('\(name)' is a field: compare it with an operator)" : ""
+      throw CompileError(location: location, message: "undefined macro '\(name)'\(hint)")
+    }
+    usedMacros.insert(name)
+    if let known = compiledMacros[name] { return try known.get() }
+    guard !expanding.contains(name) else {
+      throw CompileError(
+        location: location,
+        message: "macro '\(name)' refers to itself (\((expanding + [name]).joined(separator: " → ")))")
+    }
+    // Each macro in a chain adds a level, so a chain longer than the depth limit fails anyway; the
+    // check here keeps the compiler's own recursion bounded before that is known.
+    guard expanding.count < RuleLimits.maximumDepth else {
+      throw CompileError(
+        location: location, message: "macros use each other more than \(RuleLimits.maximumDepth) deep")
+    }
+    expanding.append(name)
+    defer { expanding.removeLast() }
+    let result: Result<CompiledCondition, CompileError>
+    do { result = .success(try compileTree(macro.condition)) } catch { result = .failure(error) }
+    compiledMacros[name] = result
+    return try result.get()
+  }
+
+  private func compileTree(_ source: ConditionText) throws(CompileError) -> CompiledCondition {
     let node: ConditionNode
     do {
       node = try ConditionParser.parse(source.text)
@@ -65,21 +115,23 @@ final class ConditionCompiler {
     return try compile(node, source)
   }
 
-  private func compile(_ node: ConditionNode, _ source: ConditionText) throws(CompileError) -> Predicate {
+  private func compile(_ node: ConditionNode, _ source: ConditionText) throws(CompileError) -> CompiledCondition {
     switch node {
-    case .and(let left, let right):
-      let first = try compile(left, source)
-      let second = try compile(right, source)
-      return { first($0) && second($0) }
-    case .or(let left, let right):
-      let first = try compile(left, source)
-      let second = try compile(right, source)
-      return { first($0) || second($0) }
+    case .all(let terms), .any(let terms):
+      var parts: [CompiledCondition] = []
+      for term in terms { parts.append(try compile(term, source)) }
+      let isAll = if case .all = node { true } else { false }
+      return try combine(parts, all: isAll, source)
     case .not(let inner):
-      let predicate = try compile(inner, source)
-      return { !predicate($0) }
+      let compiled = try compile(inner, source)
+      let predicate = compiled.predicate
+      return try checked(
+        CompiledCondition(
+          predicate: { !predicate($0) }, nodes: compiled.nodes &+ 1, depth: compiled.depth + 1,
+          regexes: compiled.regexes), source)
     case .macro(let name, let offset):
-      return try expandMacro(name, at: source.location(at: offset))
+      let macro = try compileMacro(name, at: source.location(at: offset))
+      return try checked(macro, source, at: offset)
     case .comparison(let fieldName, let fieldOffset, let comparison, let value):
       guard let field = Fields.byName[fieldName] else {
         let known = Fields.all.map(\.name)
@@ -89,24 +141,47 @@ final class ConditionCompiler {
           location: source.location(at: fieldOffset),
           message: "unknown field '\(fieldName)'\(hint) (fields: \(known.joined(separator: ", ")))")
       }
-      return try compileComparison(field, comparison, value, source)
+      let regexesBefore = regexes.count
+      let predicate = try compileComparison(field, comparison, value, source)
+      return CompiledCondition(
+        predicate: predicate, nodes: 1, depth: 1, regexes: Array(regexes[regexesBefore...]))
     }
   }
 
-  private func expandMacro(_ name: String, at location: SourceLocation) throws(CompileError) -> Predicate {
-    guard let macro = macros[name] else {
-      let hint = Fields.byName[name] != nil ? " ('\(name)' is a field: compare it with an operator)" : ""
-      throw CompileError(location: location, message: "undefined macro '\(name)'\(hint)")
+  /// `and`/`or` of several terms as a balanced tree of two-way closures: evaluation nests as deep
+  /// as the logarithm of the terms, and each call stays a direct closure call.
+  private func combine(_ parts: [CompiledCondition], all: Bool, _ source: ConditionText) throws(CompileError)
+    -> CompiledCondition
+  {
+    func tree(_ slice: ArraySlice<CompiledCondition>) -> Predicate {
+      if slice.count == 1 { return slice.first!.predicate }
+      let middle = slice.startIndex + slice.count / 2
+      let left = tree(slice[..<middle])
+      let right = tree(slice[middle...])
+      return all ? { left($0) && right($0) } : { left($0) || right($0) }
     }
-    guard !expanding.contains(name) else {
-      throw CompileError(
-        location: location,
-        message: "macro '\(name)' refers to itself (\((expanding + [name]).joined(separator: " → ")))")
+    let nodes = parts.reduce(parts.count - 1) { $0 &+ $1.nodes }
+    let depth = (parts.map(\.depth).max() ?? 0) + 1
+    return try checked(
+      CompiledCondition(predicate: tree(parts[...]), nodes: nodes, depth: depth, regexes: parts.flatMap(\.regexes)),
+      source)
+  }
+
+  /// Stops a tree past the limits as soon as it grows past them (a macro used twice per level
+  /// doubles at each level): the error is at the node where it happened.
+  private func checked(_ compiled: CompiledCondition, _ source: ConditionText, at offset: Int = 0) throws(CompileError)
+    -> CompiledCondition
+  {
+    if compiled.depth > RuleLimits.maximumDepth {
+      throw fail(
+        source, offset, "the condition nests deeper than \(RuleLimits.maximumDepth) levels with its macros expanded")
     }
-    usedMacros.insert(name)
-    expanding.append(name)
-    defer { expanding.removeLast() }
-    return try compile(macro.condition)
+    if compiled.nodes > RuleLimits.maximumNodes {
+      throw fail(
+        source, offset,
+        "the condition expands to more than \(RuleLimits.maximumNodes) terms and operators with its macros")
+    }
+    return compiled
   }
 
   private func fail(_ source: ConditionText, _ offset: Int, _ message: String) -> CompileError {
@@ -224,21 +299,34 @@ final class ConditionCompiler {
     }
   }
 
-  private func integer(_ text: String, _ location: SourceLocation, _ field: Field) throws(CompileError) -> ClosedRange<
-    Int64
-  > {
+  /// A number or a range `low-high` for `in`, every bound within the field's range: a set member
+  /// the field can never hold is a mistake, not a member that never matches.
+  private func integer(_ text: String, _ location: SourceLocation, _ field: Field) throws(CompileError)
+    -> ClosedRange<Int64>
+  {
     let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
+    let range: ClosedRange<Int64>
     if bounds.count == 2, let low = Int64(bounds[0]), let high = Int64(bounds[1]), low <= high {
-      return low...high
-    }
-    guard let value = Int64(text) else {
+      range = low...high
+    } else if let value = Int64(text) {
+      range = value...value
+    } else {
       throw CompileError(
         location: location,
         message: "'\(field.name)' is an integer; '\(text)' is not a number or a range like 1000-2000")
     }
-    return value...value
+    guard field.range.contains(range.lowerBound), field.range.contains(range.upperBound) else {
+      throw CompileError(location: location, message: outOfRange(text, field))
+    }
+    return range
   }
 
+  private func outOfRange(_ text: String, _ field: Field) -> String {
+    "'\(text)' is outside the values of '\(field.name)' (\(field.range.lowerBound) to \(field.range.upperBound))"
+  }
+
+  /// Comparisons that could never be true, or never false, with the field's values are errors:
+  /// `dst_port == 70000` or `process.pid != -5` is a rule that does not do what it says.
   private func integerTest(
     _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
   ) throws(CompileError) -> (Int64) -> Bool {
@@ -249,6 +337,20 @@ final class ConditionCompiler {
     let text = try scalarText(value, source, field)
     guard let expected = Int64(text) else {
       throw fail(source, value.offset, "'\(field.name)' is an integer; '\(text)' is not a number")
+    }
+    let range = field.range
+    let decided: Bool
+    switch comparison {
+    case .equal, .notEqual: decided = !range.contains(expected)
+    case .less, .greaterOrEqual: decided = expected <= range.lowerBound || expected > range.upperBound
+    case .lessOrEqual, .greater: decided = expected < range.lowerBound || expected >= range.upperBound
+    default: decided = false
+    }
+    if decided {
+      throw fail(
+        source, value.offset,
+        "'\(field.name) \(comparison.rawValue) \(text)' is decided before any event: '\(field.name)' holds "
+          + "\(range.lowerBound) to \(range.upperBound)")
     }
     switch comparison {
     case .equal: return { $0 == expected }
