@@ -172,9 +172,10 @@ final class ConditionCompiler {
   private func checked(_ compiled: CompiledCondition, _ source: ConditionText, at offset: Int = 0) throws(CompileError)
     -> CompiledCondition
   {
-    if compiled.depth > RuleLimits.maximumDepth {
+    if compiled.depth > RuleLimits.maximumExpandedDepth {
       throw fail(
-        source, offset, "the condition nests deeper than \(RuleLimits.maximumDepth) levels with its macros expanded")
+        source, offset,
+        "the condition nests deeper than \(RuleLimits.maximumExpandedDepth) levels with its macros expanded")
     }
     if compiled.nodes > RuleLimits.maximumNodes {
       throw fail(

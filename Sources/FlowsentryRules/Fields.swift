@@ -108,9 +108,12 @@ enum Fields {
     Field(name: "conn_direction", type: .string, accessor: .string { $0.direction }, summary: "outgoing or incoming"),
     Field(name: "src", type: .address, accessor: .address { $0.source.address }, summary: "source address"),
     Field(name: "dst", type: .address, accessor: .address { $0.destination.address }, summary: "destination address"),
-    Field(name: "src_port", type: .integer, accessor: .integer { Int64($0.source.port) }, summary: "source port", range: 0...Int64(UInt16.max)),
     Field(
-      name: "dst_port", type: .integer, accessor: .integer { Int64($0.destination.port) }, summary: "destination port", range: 0...Int64(UInt16.max)),
+      name: "src_port", type: .integer, accessor: .integer { Int64($0.source.port) }, summary: "source port",
+      range: 0...Int64(UInt16.max)),
+    Field(
+      name: "dst_port", type: .integer, accessor: .integer { Int64($0.destination.port) }, summary: "destination port",
+      range: 0...Int64(UInt16.max)),
     Field(
       name: "local", type: .address, accessor: .address { $0.local?.address }, summary: "the local socket's address"),
     Field(
@@ -136,8 +139,12 @@ enum Fields {
       name: "attempts", type: .integer, accessor: .integer { $0.attempts },
       summary: "half-open attempts in this report (half-open events)", range: 0...Int64.max),
     Field(name: "process.comm", type: .string, accessor: .string { $0.command }, summary: "process name"),
-    Field(name: "process.pid", type: .integer, accessor: .integer { $0.pid }, summary: "process id", range: 0...Int64(UInt32.max)),
-    Field(name: "process.uid", type: .integer, accessor: .integer { $0.uid }, summary: "user id", range: 0...Int64(UInt32.max)),
+    Field(
+      name: "process.pid", type: .integer, accessor: .integer { $0.pid }, summary: "process id",
+      range: 0...Int64(UInt32.max)),
+    Field(
+      name: "process.uid", type: .integer, accessor: .integer { $0.uid }, summary: "user id",
+      range: 0...Int64(UInt32.max)),
     Field(name: "cgroup_id", type: .integer, accessor: .integer { $0.cgroupID }, summary: "cgroup v2 id"),
     Field(
       name: "dns.questions", type: .strings, accessor: .strings { $0.questions }, summary: "names asked (DNS events)"),

@@ -119,7 +119,8 @@ extension RuleSetBuilder {
     if append {
       // Appending to nothing would quietly define a list a later file may expect to extend.
       guard var existing = lists[name] else {
-        report(.error, location(body["append"]!, file), "'append' extends a list defined before, and no list '\(name)' is")
+        report(
+          .error, location(body["append"]!, file), "'append' extends a list defined before, and no list '\(name)' is")
         return
       }
       existing.items += items.map { (text: $0.0, location: $0.1) }

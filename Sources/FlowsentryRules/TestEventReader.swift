@@ -70,7 +70,8 @@ enum TestEventReader {
     }
 
     guard let name = text("event").flatMap(EventName.init(rawValue:)) else {
-      fail(mapping["event"], "a test event needs 'event': \(EventName.allCases.map(\.rawValue).joined(separator: ", "))")
+      fail(
+        mapping["event"], "a test event needs 'event': \(EventName.allCases.map(\.rawValue).joined(separator: ", "))")
       return []
     }
     let at = duration("at")
