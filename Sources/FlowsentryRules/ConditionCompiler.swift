@@ -57,8 +57,7 @@ final class ConditionCompiler {
   private var expanding: [String] = []
   private var compiledMacros: [String: Result<CompiledCondition, CompileError>] = [:]
   /// Regexes compiled so far, each once (a macro's are compiled with the macro).
-  private(set) var regexes: [PCRE2Regex] = []
-  var regexCount: Int { regexes.count }
+  private var regexes: [PCRE2Regex] = []
 
   init(lists: [String: ListDefinition], macros: [String: MacroDefinition]) {
     self.lists = lists

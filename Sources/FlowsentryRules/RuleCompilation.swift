@@ -49,7 +49,7 @@ extension RuleSetBuilder {
     }
     return RuleSet(
       rules: rules, warnings: diagnostics.filter { $0.severity == .warning }, files: files,
-      regexCount: compiler.regexCount, replacements: replacements)
+      regexCount: Set(rules.flatMap { $0.regexes.map(ObjectIdentifier.init) }).count, replacements: replacements)
   }
 
   private mutating func compileRule(
@@ -98,11 +98,14 @@ extension RuleSetBuilder {
     }
     var condition: Predicate = { _ in false }
     var regexes: [PCRE2Regex] = []
+    // The condition and its exceptions together are what each event costs: one budget.
+    var nodes = 0
     if let text = conditionText(body["condition"], "condition", file, at: here) {
       do {
         let compiled = try compiler.compile(text)
         condition = compiled.predicate
         regexes += compiled.regexes
+        nodes = compiled.nodes
       } catch { report(.error, error.location, error.message) }
     }
     var exceptions: [Predicate] = []
@@ -116,7 +119,14 @@ extension RuleSetBuilder {
             let compiled = try compiler.compile(text)
             exceptions.append(compiled.predicate)
             regexes += compiled.regexes
+            nodes += compiled.nodes
           } catch { report(.error, error.location, error.message) }
+          if nodes > RuleLimits.maximumNodes {
+            report(
+              .error, location(item, file),
+              "the condition and its exceptions expand to more than \(RuleLimits.maximumNodes) terms and operators")
+            break
+          }
         }
       } else {
         report(.error, location(node, file), "'exceptions' must be a list of conditions")
@@ -188,8 +198,12 @@ extension RuleSetBuilder {
       return nil
     }
     checkKeys(mapping, ["count", "distinct", "window", "group_by"], "threshold", file)
-    guard let countNode = mapping["count"], let count = countNode.int, count >= 1 else {
-      report(.error, location(mapping["count"] ?? node, file), "'count' must be a whole number of at least 1")
+    guard let countNode = mapping["count"], let count = countNode.int,
+      (1...RuleLimits.maximumThresholdCount).contains(count)
+    else {
+      report(
+        .error, location(mapping["count"] ?? node, file),
+        "'count' must be a whole number from 1 to \(RuleLimits.maximumThresholdCount)")
       return nil
     }
     guard let windowNode = mapping["window"], let window = duration(windowNode, file) else {

@@ -8,6 +8,7 @@ public struct RuleSet: @unchecked Sendable {
   /// Warnings (unused lists and macros, overrides); errors make loading throw instead.
   public var warnings: [Diagnostic]
   public var files: [String]
+  /// Distinct compiled regexes in the rules that loaded (a macro's, once however many use it).
   public var regexCount: Int
   /// Each rule a later file replaced (same id), positioned at the replacement and naming the
   /// replaced rule's position; also among `warnings`, so that whoever logs those logs these once.

@@ -147,6 +147,25 @@ import Testing
     #expect(error.message.contains("more than 10000 terms") && error.line == 4)
   }
 
+  @Test func manyExceptionsShareTheBudgetAndEvaluateWithoutDeepRecursion() throws {
+    func exceptions(_ count: Int) -> String {
+      "    exceptions:\n" + (1...count).map { "      - remote_port == \($0)\n" }.joined()
+    }
+    let engine = RuleEngine(rules: try RuleLoader.load(text: rule("remote_port > 0", extra: exceptions(5000))))
+    var alerts: [Alert] = []
+    engine.process(flowEnd(at: 1, remotePort: 5000), at: 1, into: &alerts)
+    engine.process(flowEnd(at: 2, remotePort: 5001), at: 2, into: &alerts)
+    #expect(alerts.map(\.timestamp) == [2_000_000_000])
+    let error = try #require(errors(rule("remote_port > 0", extra: exceptions(10_000))).first)
+    #expect(error.message.contains("its exceptions expand to more than 10000") && error.line == 5 + 10_000)
+  }
+
+  @Test func thresholdCountsAreBounded() throws {
+    let error = try #require(errors(rule("dst_port > 0", extra: "    threshold: {count: 100001, window: 1s}\n")).first)
+    #expect(error.line == 5 && error.message.contains("from 1 to 100000"))
+    #expect(errors(rule("dst_port > 0", extra: "    threshold: {count: 100000, window: 1s}\n")).isEmpty)
+  }
+
   /// macro_n uses macro_(n-1) twice: 2^24 terms once expanded.
   func doublingMacros(_ depth: Int) -> String {
     var text = "- macro:\n    name: m0\n    condition: remote_port == 443\n"
