@@ -31,8 +31,8 @@ let numbers = [
   "99999999999999999999", "1e30", "0x10", "1_000", "+7", "~", "true", "abc", "100000", "100001",
 ]
 /// What a careful author writes: most inputs in this mode load, so the engine and tests run.
-let saneNumbers = ["0", "1", "2", "5", "22", "443", "1000", "65535", "100"]
-let saneDurations = ["0s", "1ms", "10ms", "1s", "10s", "5m", "1h", "31d"]
+let saneNumbers = ["1", "2", "5", "22", "100"]
+let saneDurations = ["10s", "1ms", "10ms", "1s", "5m", "1h", "31d"]
 let durations = ["0s", "1ms", "10s", "5m", "1h", "31d", "32d", "-1s", "9223372036854775807ms", "1e9s", "s", "10"]
 let integerFields = [
   "dst_port", "src_port", "local_port", "remote_port", "process.pid", "process.uid", "duration_ns", "attempts",
@@ -43,6 +43,7 @@ let addressFields = ["src", "dst", "local", "remote"]
 let listFields = ["dst_dns", "src_dns", "remote_dns", "dns.questions", "dns.answers"]
 let texts = ["a", "x.example", "sshd", "rst", "\\x07", "\\n", "\\u0085", "\u{FFFD}", "é", "{count}", "{dst_port}", "{"]
 let addresses = ["10.0.0.0/8", "203.0.113.7", "::1", "2001:db8::/32", "0.0.0.0/0", "255.255.255.255", "10.0.0.0/33"]
+let saneAddresses = ["203.0.113.7", "::1", "198.51.100.2"]
 let events = ["net_flow_tcp_begin", "net_flow_tcp_end", "net_flow_tcp_half_open", "net_packet_dns", "flows", "bogus"]
 
 struct Generator {
@@ -54,6 +55,8 @@ struct Generator {
   /// Whether numbers and durations come from the hostile pools or the sane ones.
   var hostile = true
 
+  mutating func words() -> String { choices.pick(hostile ? texts : Array(texts.prefix(4))) }
+  mutating func event() -> String { choices.pick(hostile ? events : Array(events.prefix(4))) }
   mutating func number() -> String { choices.pick(hostile ? numbers : saneNumbers) }
   mutating func duration() -> String { choices.pick(hostile ? durations : saneDurations) }
 
@@ -68,33 +71,34 @@ struct Generator {
     if integerFields.contains(field) {
       return choices.chance(4) ? "(\(number())-\(number()))" : number()
     }
-    if addressFields.contains(field) { return choices.pick(addresses) }
-    return "'\(choices.pick(texts))'"
+    if addressFields.contains(field) { return choices.pick(hostile ? addresses : saneAddresses) }
+    return "'\(words())'"
   }
 
   mutating func comparison() -> String {
     switch choices.below(5) {
     case 0:
       let field = choices.pick(integerFields)
-      let op = choices.pick(["==", "!=", "<", "<=", ">", ">="])
+      let op = choices.pick(hostile ? ["==", "!=", "<", "<=", ">", ">="] : ["==", "!="])
       return "\(field) \(op) \(number())"
     case 1:
       let field = choices.pick(integerFields)
       let items = (0...choices.below(4)).map { _ in
-        choices.chance(2) ? number() : "\(number())-\(number())"
+        choices.chance(2) || !hostile ? number() : "\(number())-\(number())"
       }
       return "\(field) in (\(items.joined(separator: ", ")))"
     case 2:
       let field = choices.pick(addressFields)
       return choices.chance(2)
-        ? "\(field) in (\(choices.pick(addresses)))" : "\(field) == \(choices.pick(addresses))"
+        ? "\(field) in (\(choices.pick(hostile ? addresses : saneAddresses)))"
+        : "\(field) == \(choices.pick(hostile ? addresses : saneAddresses))"
     case 3:
       let field = choices.pick(stringFields + listFields)
       let op = choices.pick(["==", "contains", "icontains", "startswith", "iendswith", "matches", "in"])
       if op == "in" { return listCount > 0 ? "\(field) in l\(choices.below(listCount))" : "\(field) in ('a')" }
-      return "\(field) \(op) '\(choices.pick(["a+", "(a+)+$", "x", "[", "^s"]))'"
+      return "\(field) \(op) '\(choices.pick(hostile ? ["a+", "(a+)+$", "x", "[", "^s"] : ["a+", "x", "^s"]))'"
     default:
-      return macroCount > 0 ? "m\(choices.below(macroCount))" : "undefined_macro"
+      return macroCount > 0 ? "m\(choices.below(macroCount))" : hostile ? "undefined_macro" : "dst_port == 22"
     }
   }
 
@@ -118,10 +122,13 @@ struct Generator {
   }
 
   mutating func list() -> String {
-    let name = "l\(choices.below(listCount + 2))"
-    listCount = max(listCount, Int(name.dropFirst())! + 1)
-    let items = (0..<choices.below(4)).map { _ in choices.chance(2) ? number() : choices.pick(addresses) }
-    let append = choices.pick(["", "\n    append: true", "\n    append: 3"])
+    let index = hostile ? choices.below(listCount + 2) : listCount
+    let name = "l\(index)"
+    listCount = max(listCount, index + 1)
+    let items = (0..<choices.below(4)).map { _ in
+      choices.chance(2) || !hostile ? number() : choices.pick(addresses)
+    }
+    let append = hostile ? choices.pick(["", "\n    append: true", "\n    append: 3"]) : ""
     return "- list:\n    name: \(name)\(append)\n    items: [\(items.joined(separator: ", "))]\n"
   }
 
@@ -140,7 +147,7 @@ struct Generator {
   }
 
   mutating func testEvent() -> String {
-    var fields = ["event: \(choices.pick(events))"]
+    var fields = ["event: \(event())"]
     let keys = [
       "src_port", "dst_port", "attempts", "duration_ns", "repeat", "every", "at", "vary", "process", "src", "dst",
     ]
@@ -150,7 +157,8 @@ struct Generator {
       case "vary": fields.append("vary: {\(choices.pick(["src", "dst", "src_port", "dst_port"])): \(number())}")
       case "process":
         fields.append("process: {pid: \(number()), uid: \(number()), comm: sshd}")
-      case "src", "dst": fields.append("\(choices.pick(["src", "dst"])): '\(choices.pick(addresses))'")
+      case "src", "dst":
+        fields.append("\(choices.pick(["src", "dst"])): '\(choices.pick(hostile ? addresses : saneAddresses))'")
       case let key: fields.append("\(key): \(number())")
       }
     }
@@ -161,7 +169,7 @@ struct Generator {
     let ids = ["R-0", "R-1", "R-2"] + (hostile ? ["\"R-\\x01\"", "\"R-\u{FFFD}\""] : [])
     var text = "- rule:\n    id: \(choices.pick(ids))\n"
     text += "    name: \(choices.pick(hostile ? ["n", "\"n\\nforged\"", "\"\""] : ["n"]))\n"
-    if choices.chance(3) { text += "    events: [\(choices.pick(events)), \(choices.pick(events))]\n" }
+    if choices.chance(3) { text += "    events: [\(event()), \(event())]\n" }
     text += "    condition: \"\(condition(3))\"\n"
     if choices.chance(3) {
       text += "    threshold: {count: \(number()), window: \(duration())"
@@ -169,15 +177,15 @@ struct Generator {
       text += choices.chance(3) ? ", distinct: \(choices.pick(integerFields))}\n" : "}\n"
     }
     if choices.chance(3) { text += "    suppress: {window: \(duration())}\n" }
-    if choices.chance(2) { text += "    output: \"\(choices.pick(texts)) {\(choices.pick(integerFields))} {count}\"\n" }
+    if choices.chance(2) { text += "    output: \"\(words()) {\(choices.pick(integerFields))} {count}\"\n" }
     if choices.chance(2) {
       text += "    exceptions:\n      - \"\(condition(1))\"\n"
     }
     if choices.chance(2) {
       text += "    tests:\n"
       for _ in 0...choices.below(2) {
-        text +=
-          "      - name: t\n        expect: \(choices.pick(["0", "1", "-1", "99999999999999999999"]))\n        events:\n"
+        let expect = choices.pick(hostile ? ["0", "1", "-1", "99999999999999999999"] : ["0", "1"])
+        text += "      - name: t\n        expect: \(expect)\n        events:\n"
         for _ in 0...choices.below(3) { text += testEvent() }
       }
     }
