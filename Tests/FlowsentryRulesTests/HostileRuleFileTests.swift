@@ -166,6 +166,15 @@ import Testing
     #expect(errors(rule("dst_port > 0", extra: "    threshold: {count: 100000, window: 1s}\n")).isEmpty)
   }
 
+  /// libyaml bounds nesting itself (yaml_set_max_nest_level, 1000 by default): deep YAML is a
+  /// positioned YAML error before any Swift code recurses over it.
+  @Test func deeplyNestedYAMLIsAPositionedError() throws {
+    let depth = 100_000
+    let text = "- rule:\n    id: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "\n"
+    let error = try #require(errors(text).first)
+    #expect(error.message.hasPrefix("YAML:") && error.message.contains("nesting") && error.line == 2)
+  }
+
   /// macro_n uses macro_(n-1) twice: 2^24 terms once expanded.
   func doublingMacros(_ depth: Int) -> String {
     var text = "- macro:\n    name: m0\n    condition: remote_port == 443\n"
