@@ -131,14 +131,19 @@ extension RuleSetBuilder {
   }
 
   /// Refuses control characters (a newline in an alert's text could forge a log line) and U+FFFD
-  /// (what bytes that are not UTF-8 became) in ids, names and outputs; false after the error.
+  /// (what bytes that are not UTF-8 became) in ids, names, outputs, tags and references; false
+  /// after the error.
   mutating func checkPrintable(_ text: String, _ node: Node, _ key: String, _ file: String) -> Bool {
+    checkPrintable(text, location(node, file), key)
+  }
+
+  mutating func checkPrintable(_ text: String, _ at: SourceLocation, _ key: String) -> Bool {
     for (index, scalar) in text.unicodeScalars.enumerated() {
       let isControl = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
       guard isControl || scalar == "\u{FFFD}" else { continue }
       let what = isControl ? "a control character" : "U+FFFD (bytes that are not UTF-8)"
       let code = "U+" + String(scalar.value, radix: 16, uppercase: true)
-      report(.error, location(node, file), "'\(key)' contains \(what), \(code) at character \(index + 1)")
+      report(.error, at, "'\(key)' contains \(what), \(code) at character \(index + 1)")
       return false
     }
     return true

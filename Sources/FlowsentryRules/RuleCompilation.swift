@@ -155,8 +155,14 @@ extension RuleSetBuilder {
     }
     let output = compileTemplate(body["output"], file, here, default: name)
     let tests = compileTests(body["tests"], file, testEvents: &testEvents)
-    let tags = stringList(body["tags"], "tags", file).map(\.0)
-    let references = stringList(body["references"], "references", file).map(\.0)
+    var tags: [String] = []
+    for (text, at) in stringList(body["tags"], "tags", file) where checkPrintable(text, at, "tags") {
+      tags.append(text)
+    }
+    var references: [String] = []
+    for (text, at) in stringList(body["references"], "references", file) where checkPrintable(text, at, "references") {
+      references.append(text)
+    }
     guard !diagnostics[errorsBefore...].contains(where: { $0.severity == .error }) else { return nil }
     var seenRegexes: Set<ObjectIdentifier> = []
     var rule = Rule(

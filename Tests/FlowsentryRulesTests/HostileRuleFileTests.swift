@@ -247,6 +247,8 @@ import Testing
     ("id: T-1\n    name: \"alert\\nforged: line\"", "'name' contains a control character"),
     ("id: T-1\n    output: \"x \\u0085 y\"", "'output' contains a control character, U+85"),
     ("id: \"T-\u{FFFD}\"", "'id' contains U+FFFD"),
+    ("id: T-1\n    tags: [ok, \"T1046\\r\"]", "'tags' contains a control character, U+D"),
+    ("id: T-1\n    references: [\"https://x\\u001b[2J\"]", "'references' contains a control character, U+1B"),
   ])
   func unprintableIdsNamesAndOutputsAreRefused(fields: String, message: String) throws {
     let text =
