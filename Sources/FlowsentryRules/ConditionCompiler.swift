@@ -56,6 +56,8 @@ final class ConditionCompiler {
   private(set) var usedMacros: Set<String> = []
   private var expanding: [String] = []
   private var compiledMacros: [String: Result<CompiledCondition, CompileError>] = [:]
+  /// Whether the compilation under way cut a chain of macros at the depth limit.
+  private var chainCut = false
   /// Regexes compiled so far, each once (a macro's are compiled with the macro).
   var regexes: [PCRE2Regex] = []
 
@@ -64,17 +66,10 @@ final class ConditionCompiler {
     self.macros = macros
   }
 
-  /// A rule's condition or exception, checked against the limits as expanded.
+  /// A rule's condition or exception; past a limit (`checked`), an error at the node that passed it.
   func compile(_ source: ConditionText) throws(CompileError) -> CompiledCondition {
-    let compiled = try compileTree(source)
-    guard compiled.nodes <= RuleLimits.maximumNodes else {
-      throw CompileError(
-        location: source.location(at: 0),
-        message:
-          "the condition expands to \(compiled.nodes) terms and operators with its macros, more than \(RuleLimits.maximumNodes)"
-      )
-    }
-    return compiled
+    chainCut = false
+    return try compileTree(source)
   }
 
   /// A macro, compiled at its first use (or here) and kept.
@@ -90,9 +85,12 @@ final class ConditionCompiler {
         location: location,
         message: "macro '\(name)' refers to itself (\((expanding + [name]).joined(separator: " → ")))")
     }
-    // Each macro in a chain adds a level, so a chain longer than the depth limit fails anyway; the
-    // check here keeps the compiler's own recursion bounded before that is known.
+    // A chain of macros each using the next recurses through the compiler before any size is
+    // known: cut here. Where a chain is cut depends on where it was entered, so the macros it
+    // passed through are not remembered as failed.
+    if expanding.isEmpty { chainCut = false }
     guard expanding.count < RuleLimits.maximumDepth else {
+      chainCut = true
       throw CompileError(
         location: location, message: "macros use each other more than \(RuleLimits.maximumDepth) deep")
     }
@@ -100,7 +98,7 @@ final class ConditionCompiler {
     defer { expanding.removeLast() }
     let result: Result<CompiledCondition, CompileError>
     do { result = .success(try compileTree(macro.condition)) } catch { result = .failure(error) }
-    compiledMacros[name] = result
+    if !chainCut { compiledMacros[name] = result }
     return try result.get()
   }
 

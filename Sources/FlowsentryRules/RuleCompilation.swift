@@ -37,7 +37,9 @@ extension RuleSetBuilder {
         report(.error, location, "no rule with id '\(id)' to enable or disable")
       }
     }
-    for macro in macros.values.sorted(by: { $0.name < $1.name }) where !compiler.usedMacros.contains(macro.name) {
+    // Taken before checking them: a macro only unused macros use is unused too.
+    let unusedMacros = macros.values.filter { !compiler.usedMacros.contains($0.name) }.sorted { $0.name < $1.name }
+    for macro in unusedMacros {
       // A macro no rule uses is still checked, so that its mistakes show before it is used.
       do { _ = try compiler.compileMacro(macro.name, at: macro.location) } catch {
         report(.error, error.location, error.message)

@@ -26,7 +26,8 @@ import Testing
 
   @Test(arguments: ["check", "test"], hostileFiles.keys.sorted())
   func hostileFilesEndWithAnErrorStatus(command: String, file: String) throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-cli-\(getpid())-\(command)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "fs-cli-\(getpid())-\(command)-\(file)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let path = directory.appendingPathComponent(file)
