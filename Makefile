@@ -69,6 +69,7 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz.sh dns $(FUZZ_SECONDS)
 	scripts/fuzz.sh rules $(FUZZ_SECONDS)
+	scripts/fuzz.sh rule-files $(FUZZ_SECONDS)
 	scripts/fuzz.sh packets $(FUZZ_SECONDS)
 
 # The sensor as a service: the binary (built-in rules inside), the example configuration (kept

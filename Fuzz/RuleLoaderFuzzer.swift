@@ -2,8 +2,8 @@ import FlowsentryCore
 import FlowsentryRules
 
 // libFuzzer entry point: every input is loaded as a rule file (YAML, lists, macros, conditions,
-// regexes, thresholds), as SIGHUP would; a set that loads is run over a few events. No input may
-// crash, hang or trip a sanitizer. Built and run by scripts/fuzz.sh rules.
+// regexes, thresholds, tests), as SIGHUP would; a set that loads runs its tests and a few events,
+// some at the edges of time. No input may crash, hang or trip a sanitizer. Built and run by scripts/fuzz.sh rules.
 let sampleEvents: [SensorEvent] = [
   .flow(
     FlowEvent(
@@ -32,8 +32,14 @@ let sampleEvents: [SensorEvent] = [
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
   let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
   guard let rules = try? RuleLoader.load(text: text, file: "fuzz.yaml") else { return 0 }
+  // What `rules test` does with a set that loads.
+  _ = RuleTestRunner.run(rules)
   let engine = RuleEngine(rules: rules)
   var alerts: [Alert] = []
   for event in sampleEvents { engine.process(event, at: event.timestamp, into: &alerts) }
+  // Times a recording may carry: the windows reach past both ends of Int64.
+  for (event, time) in zip(sampleEvents + sampleEvents, [Int64.min, .max, .min + 1, .max - 1, .min, 0, .max, .min]) {
+    engine.process(event, at: time, into: &alerts)
+  }
   return 0
 }

@@ -3,12 +3,15 @@
 #   dns    the DNS parser and cache   (seeds: real responses in Fuzz/corpus/dns)
 #   rules    the rule loader, as SIGHUP reloads it, and the engine on what loads
 #            (seeds: the shipped rule files and inputs that once crashed, Fuzz/corpus/rules)
+#   rule-files  rule files built from the input's bytes as choices (structure-aware: conditions nested
+#            and chained, macros, lists, numbers at and past their ranges, tests), some then mutated
+#            (seeds: Fuzz/corpus/rule-files)
 #   packets  the capture-file packet decoder and what a packet means for flows and DNS
 #            (seeds: frames of every link type, Fuzz/corpus/packets; the first byte picks the link type)
-# Usage: scripts/fuzz.sh dns|rules|packets [seconds]   (default 60). Exits non-zero on a crash or a hang.
+# Usage: scripts/fuzz.sh dns|rules|rule-files|packets [seconds]   (default 60). Exits non-zero on a crash or a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGET=${1:?usage: scripts/fuzz.sh dns|rules|packets [seconds]}
+TARGET=${1:?usage: scripts/fuzz.sh dns|rules|rule-files|packets [seconds]}
 SECONDS_TO_RUN=${2:-60}
 SCRATCH=.build-fuzz
 FLAGS=(-c release --scratch-path "$SCRATCH" -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
@@ -25,15 +28,17 @@ case "$TARGET" in
     cp Fuzz/corpus/dns/* "$WORK/"
     FUZZER="$SCRATCH/dns-parser-fuzzer"
     ;;
-  rules)
+  rules|rule-files)
+    SOURCE=Fuzz/RuleLoaderFuzzer.swift
+    FUZZER="$SCRATCH/rule-loader-fuzzer"
+    if [ "$TARGET" = rule-files ]; then SOURCE=Fuzz/RuleFileGeneratorFuzzer.swift FUZZER="$SCRATCH/rule-file-fuzzer"; fi
     swift build "${FLAGS[@]}" --target FlowsentryRules >/dev/null
     swiftc -O -sanitize=fuzzer,address -parse-as-library -I "$BIN/Modules" -I Sources/CFlowsentryPCRE2 \
       -I "$SCRATCH/checkouts/Yams/Sources/CYaml/include" \
-      Fuzz/RuleLoaderFuzzer.swift "$BIN"/FlowsentryRules.build/*.o "$BIN"/FlowsentryCore.build/*.o \
+      "$SOURCE" "$BIN"/FlowsentryRules.build/*.o "$BIN"/FlowsentryCore.build/*.o \
       "$BIN"/Yams.build/*.o "$BIN"/CYaml.build/src/*.o -lpcre2-8 \
-      -o "$SCRATCH/rule-loader-fuzzer"
-    cp Fuzz/corpus/rules/* rules/*.yaml "$WORK/"
-    FUZZER="$SCRATCH/rule-loader-fuzzer"
+      -o "$FUZZER"
+    if [ "$TARGET" = rules ]; then cp Fuzz/corpus/rules/* rules/*.yaml "$WORK/"; else cp Fuzz/corpus/rule-files/* "$WORK/"; fi
     ;;
   packets)
     swift build "${FLAGS[@]}" --target FlowsentryPackets >/dev/null
@@ -44,7 +49,7 @@ case "$TARGET" in
     FUZZER="$SCRATCH/packet-decoder-fuzzer"
     ;;
   *)
-    echo "fuzz: unknown target '$TARGET' (dns, rules or packets)" >&2
+    echo "fuzz: unknown target '$TARGET' (dns, rules, rule-files or packets)" >&2
     exit 2
     ;;
 esac

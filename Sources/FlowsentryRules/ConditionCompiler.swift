@@ -36,26 +36,73 @@ struct MacroDefinition {
   var location: SourceLocation
 }
 
+/// A condition compiled: its predicate, how many nodes and how deep it is with its macros expanded
+/// (what evaluating it costs), and the regexes in it.
+struct CompiledCondition {
+  var predicate: Predicate
+  var nodes: Int
+  var depth: Int
+  var regexes: [PCRE2Regex]
+}
+
 /// Type-checks a condition tree against the field catalogue and turns it into closures. Regexes
 /// are compiled here, once; unknown fields, wrong types, bad regexes and undefined lists or macros
-/// are errors here, never at run time.
+/// are errors here, never at run time. Each macro is compiled once, at its first use, and its
+/// predicate shared by every use; its size counts at every use, against `RuleLimits.maximumNodes`.
 final class ConditionCompiler {
-  private let lists: [String: ListDefinition]
+  let lists: [String: ListDefinition]
   private let macros: [String: MacroDefinition]
-  private(set) var usedLists: Set<String> = []
+  var usedLists: Set<String> = []
   private(set) var usedMacros: Set<String> = []
   private var expanding: [String] = []
-  private var parsedMacros: [String: ConditionNode] = [:]
-  /// Regexes compiled so far, one per comparison, so that their limit hits count per rule.
-  private(set) var regexes: [PCRE2Regex] = []
-  var regexCount: Int { regexes.count }
+  private var compiledMacros: [String: Result<CompiledCondition, CompileError>] = [:]
+  /// Whether the compilation under way cut a chain of macros at the depth limit.
+  private var chainCut = false
+  /// Regexes compiled so far, each once (a macro's are compiled with the macro).
+  var regexes: [PCRE2Regex] = []
 
   init(lists: [String: ListDefinition], macros: [String: MacroDefinition]) {
     self.lists = lists
     self.macros = macros
   }
 
-  func compile(_ source: ConditionText) throws(CompileError) -> Predicate {
+  /// A rule's condition or exception; past a limit (`checked`), an error at the node that passed it.
+  func compile(_ source: ConditionText) throws(CompileError) -> CompiledCondition {
+    chainCut = false
+    return try compileTree(source)
+  }
+
+  /// A macro, compiled at its first use (or here) and kept.
+  func compileMacro(_ name: String, at location: SourceLocation) throws(CompileError) -> CompiledCondition {
+    guard let macro = macros[name] else {
+      let hint = Fields.byName[name] != nil ? " ('\(name)' is a field: compare it with an operator)" : ""
+      throw CompileError(location: location, message: "undefined macro '\(name)'\(hint)")
+    }
+    usedMacros.insert(name)
+    if let known = compiledMacros[name] { return try known.get() }
+    guard !expanding.contains(name) else {
+      throw CompileError(
+        location: location,
+        message: "macro '\(name)' refers to itself (\((expanding + [name]).joined(separator: " → ")))")
+    }
+    // A chain of macros each using the next recurses through the compiler before any size is
+    // known: cut here. Where a chain is cut depends on where it was entered, so the macros it
+    // passed through are not remembered as failed.
+    if expanding.isEmpty { chainCut = false }
+    guard expanding.count < RuleLimits.maximumDepth else {
+      chainCut = true
+      throw CompileError(
+        location: location, message: "macros use each other more than \(RuleLimits.maximumDepth) deep")
+    }
+    expanding.append(name)
+    defer { expanding.removeLast() }
+    let result: Result<CompiledCondition, CompileError>
+    do { result = .success(try compileTree(macro.condition)) } catch { result = .failure(error) }
+    if !chainCut { compiledMacros[name] = result }
+    return try result.get()
+  }
+
+  private func compileTree(_ source: ConditionText) throws(CompileError) -> CompiledCondition {
     let node: ConditionNode
     do {
       node = try ConditionParser.parse(source.text)
@@ -65,21 +112,23 @@ final class ConditionCompiler {
     return try compile(node, source)
   }
 
-  private func compile(_ node: ConditionNode, _ source: ConditionText) throws(CompileError) -> Predicate {
+  private func compile(_ node: ConditionNode, _ source: ConditionText) throws(CompileError) -> CompiledCondition {
     switch node {
-    case .and(let left, let right):
-      let first = try compile(left, source)
-      let second = try compile(right, source)
-      return { first($0) && second($0) }
-    case .or(let left, let right):
-      let first = try compile(left, source)
-      let second = try compile(right, source)
-      return { first($0) || second($0) }
+    case .all(let terms), .any(let terms):
+      var parts: [CompiledCondition] = []
+      for term in terms { parts.append(try compile(term, source)) }
+      let isAll = if case .all = node { true } else { false }
+      return try combine(parts, all: isAll, source)
     case .not(let inner):
-      let predicate = try compile(inner, source)
-      return { !predicate($0) }
+      let compiled = try compile(inner, source)
+      let predicate = compiled.predicate
+      return try checked(
+        CompiledCondition(
+          predicate: { !predicate($0) }, nodes: compiled.nodes &+ 1, depth: compiled.depth + 1,
+          regexes: compiled.regexes), source)
     case .macro(let name, let offset):
-      return try expandMacro(name, at: source.location(at: offset))
+      let macro = try compileMacro(name, at: source.location(at: offset))
+      return try checked(macro, source, at: offset)
     case .comparison(let fieldName, let fieldOffset, let comparison, let value):
       guard let field = Fields.byName[fieldName] else {
         let known = Fields.all.map(\.name)
@@ -89,220 +138,51 @@ final class ConditionCompiler {
           location: source.location(at: fieldOffset),
           message: "unknown field '\(fieldName)'\(hint) (fields: \(known.joined(separator: ", ")))")
       }
-      return try compileComparison(field, comparison, value, source)
+      let regexesBefore = regexes.count
+      let predicate = try compileComparison(field, comparison, value, source)
+      return CompiledCondition(
+        predicate: predicate, nodes: 1, depth: 1, regexes: Array(regexes[regexesBefore...]))
     }
   }
 
-  private func expandMacro(_ name: String, at location: SourceLocation) throws(CompileError) -> Predicate {
-    guard let macro = macros[name] else {
-      let hint = Fields.byName[name] != nil ? " ('\(name)' is a field: compare it with an operator)" : ""
-      throw CompileError(location: location, message: "undefined macro '\(name)'\(hint)")
+  /// `and`/`or` of several terms as a balanced tree of two-way closures: evaluation nests as deep
+  /// as the logarithm of the terms, and each call stays a direct closure call.
+  private func combine(_ parts: [CompiledCondition], all: Bool, _ source: ConditionText) throws(CompileError)
+    -> CompiledCondition
+  {
+    func tree(_ slice: ArraySlice<CompiledCondition>) -> Predicate {
+      if slice.count == 1 { return slice.first!.predicate }
+      let middle = slice.startIndex + slice.count / 2
+      let left = tree(slice[..<middle])
+      let right = tree(slice[middle...])
+      return all ? { left($0) && right($0) } : { left($0) || right($0) }
     }
-    guard !expanding.contains(name) else {
-      throw CompileError(
-        location: location,
-        message: "macro '\(name)' refers to itself (\((expanding + [name]).joined(separator: " → ")))")
-    }
-    usedMacros.insert(name)
-    expanding.append(name)
-    defer { expanding.removeLast() }
-    return try compile(macro.condition)
+    let nodes = parts.reduce(parts.count - 1) { $0 &+ $1.nodes }
+    let depth = (parts.map(\.depth).max() ?? 0) + 1
+    return try checked(
+      CompiledCondition(predicate: tree(parts[...]), nodes: nodes, depth: depth, regexes: parts.flatMap(\.regexes)),
+      source)
   }
 
-  private func fail(_ source: ConditionText, _ offset: Int, _ message: String) -> CompileError {
-    CompileError(location: source.location(at: offset), message: message)
-  }
-
-  // MARK: - Comparisons by field type
-
-  private func compileComparison(
-    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
-  ) throws(CompileError) -> Predicate {
-    switch field.accessor {
-    case .string(let read):
-      let test = try stringTest(field, comparison, value, source)
-      return { event in read(event).map(test) ?? false }
-    case .strings(let read):
-      if comparison == .notEqual {
-        let test = try stringTest(field, .equal, value, source)
-        return { event in !read(event).contains(where: test) }
-      }
-      let test = try stringTest(field, comparison, value, source)
-      return { event in read(event).contains(where: test) }
-    case .integer(let read):
-      let test = try integerTest(field, comparison, value, source)
-      return { event in read(event).map(test) ?? false }
-    case .address(let read):
-      let test = try addressTest(field, comparison, value, source)
-      return { event in read(event).map(test) ?? false }
-    }
-  }
-
-  private func scalarText(_ value: ValueNode, _ source: ConditionText, _ field: Field) throws(CompileError) -> String {
-    switch value {
-    case .string(let text, _), .word(let text, _): return text
-    case .set(_, let offset):
-      throw fail(source, offset, "'\(field.name)' is compared with a single value here; use 'in' for a set")
-    }
-  }
-
-  /// The values on the right of `in`: a literal set, or a named list.
-  private func members(_ value: ValueNode, _ source: ConditionText) throws(CompileError) -> [(String, SourceLocation)] {
-    switch value {
-    case .set(let items, _):
-      return items.map { item -> (String, SourceLocation) in
-        switch item {
-        case .string(let text, let offset), .word(let text, let offset): return (text, source.location(at: offset))
-        case .set(_, let offset): return ("", source.location(at: offset))
-        }
-      }
-    case .word(let name, let offset):
-      guard let list = lists[name] else {
-        throw fail(source, offset, "undefined list '\(name)' (write a literal set as (a, b) or define a list)")
-      }
-      usedLists.insert(name)
-      return list.items.map { ($0.text, $0.location) }
-    case .string(_, let offset):
-      throw fail(source, offset, "'in' takes a set in parentheses or a list name, not a string")
-    }
-  }
-
-  private func stringTest(
-    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
-  ) throws(CompileError) -> (String) -> Bool {
-    switch comparison {
-    case .equal:
-      let expected = try scalarText(value, source, field)
-      return { $0 == expected }
-    case .notEqual:
-      let expected = try scalarText(value, source, field)
-      return { $0 != expected }
-    case .in:
-      let values = try members(value, source).map(\.0)
-      // Small sets (the usual case) are faster to scan than to hash.
-      if values.count <= 8 { return { candidate in values.contains(candidate) } }
-      let set = Set(values)
-      return { set.contains($0) }
-    case .contains, .icontains, .startswith, .istartswith, .endswith, .iendswith:
-      // A quoted value is one needle; a set or a list name, several (any of them matches).
-      let insensitive = comparison.isCaseInsensitive
-      var needles: [String]
-      if case .string(let text, _) = value { needles = [text] } else { needles = try members(value, source).map(\.0) }
-      if insensitive { needles = needles.map { $0.lowercased() } }
-      if insensitive {
-        // Compare bytes with ASCII case folding: no lowercased copy of each candidate.
-        let folded = needles.map { Array($0.utf8) }
-        let kind = comparison
-        return { candidate in
-          var candidate = candidate
-          return candidate.withUTF8 { bytes in
-            folded.contains { needle in ASCIIFolding.test(kind, bytes, needle) }
-          }
-        }
-      }
-      switch comparison {
-      case .contains: return { candidate in needles.contains { candidate.contains($0) } }
-      case .startswith: return { candidate in needles.contains { candidate.hasPrefix($0) } }
-      default: return { candidate in needles.contains { candidate.hasSuffix($0) } }
-      }
-    case .matches, .imatches:
-      guard case .string(let pattern, let offset) = value else {
-        throw fail(source, value.offset, "'\(comparison.rawValue)' takes a quoted regular expression")
-      }
-      let regex: PCRE2Regex
-      do {
-        regex = try PCRE2Regex(pattern, caseInsensitive: comparison == .imatches)
-      } catch {
-        // +1: the opening quote.
-        throw fail(source, offset + 1 + error.offset, "bad regular expression: \(error.message)")
-      }
-      regexes.append(regex)
-      return { regex.matches($0) }
-    case .less, .lessOrEqual, .greater, .greaterOrEqual:
+  /// Stops a tree past the limits as soon as it grows past them (a macro used twice per level
+  /// doubles at each level): the error is at the node where it happened.
+  private func checked(_ compiled: CompiledCondition, _ source: ConditionText, at offset: Int = 0) throws(CompileError)
+    -> CompiledCondition
+  {
+    if compiled.depth > RuleLimits.maximumExpandedDepth {
       throw fail(
-        source, value.offset, "'\(comparison.rawValue)' compares numbers; '\(field.name)' is a \(field.type.rawValue)")
+        source, offset,
+        "the condition nests deeper than \(RuleLimits.maximumExpandedDepth) levels with its macros expanded")
     }
+    if compiled.nodes > RuleLimits.maximumNodes {
+      throw fail(
+        source, offset,
+        "the condition expands to more than \(RuleLimits.maximumNodes) terms and operators with its macros")
+    }
+    return compiled
   }
 
-  private func integer(_ text: String, _ location: SourceLocation, _ field: Field) throws(CompileError) -> ClosedRange<
-    Int64
-  > {
-    let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
-    if bounds.count == 2, let low = Int64(bounds[0]), let high = Int64(bounds[1]), low <= high {
-      return low...high
-    }
-    guard let value = Int64(text) else {
-      throw CompileError(
-        location: location,
-        message: "'\(field.name)' is an integer; '\(text)' is not a number or a range like 1000-2000")
-    }
-    return value...value
-  }
-
-  private func integerTest(
-    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
-  ) throws(CompileError) -> (Int64) -> Bool {
-    if comparison == .in {
-      let ranges = try members(value, source).map { item throws(CompileError) in try integer(item.0, item.1, field) }
-      return { candidate in ranges.contains { $0.contains(candidate) } }
-    }
-    let text = try scalarText(value, source, field)
-    guard let expected = Int64(text) else {
-      throw fail(source, value.offset, "'\(field.name)' is an integer; '\(text)' is not a number")
-    }
-    switch comparison {
-    case .equal: return { $0 == expected }
-    case .notEqual: return { $0 != expected }
-    case .less: return { $0 < expected }
-    case .lessOrEqual: return { $0 <= expected }
-    case .greater: return { $0 > expected }
-    case .greaterOrEqual: return { $0 >= expected }
-    default:
-      throw fail(source, value.offset, "'\(comparison.rawValue)' applies to strings; '\(field.name)' is an integer")
-    }
-  }
-
-  private func addressTest(
-    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
-  ) throws(CompileError) -> (IPAddress) -> Bool {
-    switch comparison {
-    case .equal, .notEqual:
-      let text = try scalarText(value, source, field)
-      guard let expected = IPAddress(text) else {
-        throw fail(source, value.offset, "'\(field.name)' is an address; '\(text)' is not an IPv4 or IPv6 address")
-      }
-      return comparison == .equal ? { $0 == expected } : { $0 != expected }
-    case .in:
-      let blocks = try members(value, source).map { item throws(CompileError) -> IPNetwork in
-        guard let block = IPNetwork(item.0) else {
-          throw CompileError(location: item.1, message: "'\(item.0)' is not an address or a CIDR block")
-        }
-        return block
-      }
-      return { address in blocks.contains { $0.contains(address) } }
-    default:
-      throw fail(source, value.offset, "'\(comparison.rawValue)' does not apply to addresses; use ==, != or in")
-    }
-  }
-}
-
-/// Case-insensitive substring tests over UTF-8 bytes, folding ASCII letters only (domain names
-/// and process names are ASCII; other bytes must match exactly).
-enum ASCIIFolding {
-  @inline(__always)
-  static func fold(_ byte: UInt8) -> UInt8 { byte &- 65 < 26 ? byte | 0x20 : byte }
-
-  static func equal(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, _ needle: [UInt8]) -> Bool {
-    for index in needle.indices where fold(bytes[start + index]) != needle[index] { return false }
-    return true
-  }
-
-  static func test(_ comparison: ComparisonOperator, _ bytes: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
-    guard needle.count <= bytes.count else { return false }
-    switch comparison {
-    case .istartswith: return equal(bytes, at: 0, needle)
-    case .iendswith: return equal(bytes, at: bytes.count - needle.count, needle)
-    default: return (0...(bytes.count - needle.count)).contains { equal(bytes, at: $0, needle) }
-    }
+  func fail(_ source: ConditionText, _ offset: Int, _ message: String) -> CompileError {
+    CompileError(location: source.location(at: offset), message: message)
   }
 }

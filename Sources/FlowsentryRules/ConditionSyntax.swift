@@ -14,9 +14,11 @@ enum ComparisonOperator: String, CaseIterable, Sendable {
   var isCaseInsensitive: Bool { rawValue.hasPrefix("i") && self != .in }
 }
 
+/// `a and b and c` is one `.all` of three, not a chain of pairs: a long chain must not make the tree
+/// (and the recursion over it) as deep as it is long.
 indirect enum ConditionNode: Sendable {
-  case and(ConditionNode, ConditionNode)
-  case or(ConditionNode, ConditionNode)
+  case all([ConditionNode])
+  case any([ConditionNode])
   case not(ConditionNode)
   case comparison(field: String, fieldOffset: Int, operator: ComparisonOperator, value: ValueNode)
   case macro(name: String, offset: Int)
@@ -124,9 +126,15 @@ enum ConditionLexer {
 
 /// or := and ("or" and)* ; and := not ("and" not)* ; not := "not" not | primary ;
 /// primary := "(" or ")" | field operator value | macro-name
+///
+/// Bounded for hostile files: parentheses and `not`s nest at most `RuleLimits.maximumDepth`
+/// deep (the parser recurses once per level), and a condition has at most
+/// `RuleLimits.maximumNodes` nodes; beyond either, a positioned error.
 struct ConditionParser {
   private var tokens: [Token]
   private var position = 0
+  private var depth = 0
+  private var nodes = 0
 
   static func parse(_ text: String) throws(ConditionSyntaxError) -> ConditionNode {
     var parser = ConditionParser(tokens: try ConditionLexer.tokens(text))
@@ -153,27 +161,48 @@ struct ConditionParser {
     return false
   }
 
-  private mutating func parseOr() throws(ConditionSyntaxError) -> ConditionNode {
-    var node = try parseAnd()
-    while isKeyword("or") {
-      _ = advance()
-      node = .or(node, try parseAnd())
+  /// One level deeper (a parenthesis or a `not` at `offset`), or an error past the limit.
+  private mutating func descend(at offset: Int) throws(ConditionSyntaxError) {
+    depth += 1
+    guard depth <= RuleLimits.maximumDepth else {
+      throw ConditionSyntaxError(
+        offset: offset,
+        message: "the condition nests deeper than \(RuleLimits.maximumDepth) levels of parentheses and 'not'")
     }
-    return node
+  }
+
+  private mutating func count(at offset: Int) throws(ConditionSyntaxError) {
+    nodes += 1
+    guard nodes <= RuleLimits.maximumNodes else {
+      throw ConditionSyntaxError(
+        offset: offset, message: "the condition has more than \(RuleLimits.maximumNodes) terms and operators")
+    }
+  }
+
+  private mutating func parseOr() throws(ConditionSyntaxError) -> ConditionNode {
+    var terms = [try parseAnd()]
+    while isKeyword("or") {
+      try count(at: advance().offset)
+      terms.append(try parseAnd())
+    }
+    return terms.count == 1 ? terms[0] : .any(terms)
   }
 
   private mutating func parseAnd() throws(ConditionSyntaxError) -> ConditionNode {
-    var node = try parseNot()
+    var terms = [try parseNot()]
     while isKeyword("and") {
-      _ = advance()
-      node = .and(node, try parseNot())
+      try count(at: advance().offset)
+      terms.append(try parseNot())
     }
-    return node
+    return terms.count == 1 ? terms[0] : .all(terms)
   }
 
   private mutating func parseNot() throws(ConditionSyntaxError) -> ConditionNode {
     if isKeyword("not") {
-      _ = advance()
+      let token = advance()
+      try descend(at: token.offset)
+      try count(at: token.offset)
+      defer { depth -= 1 }
       return .not(try parseNot())
     }
     return try parsePrimary()
@@ -181,8 +210,11 @@ struct ConditionParser {
 
   private mutating func parsePrimary() throws(ConditionSyntaxError) -> ConditionNode {
     let token = advance()
+    try count(at: token.offset)
     switch token.kind {
     case .symbol("("):
+      try descend(at: token.offset)
+      defer { depth -= 1 }
       let node = try parseOr()
       guard case .symbol(")") = current.kind else {
         throw ConditionSyntaxError(offset: current.offset, message: "expected ')', found \(current.kind.text)")
@@ -215,6 +247,7 @@ struct ConditionParser {
     guard case .symbol("(") = token.kind else { return try scalarValue(token) }
     var items: [ValueNode] = []
     while true {
+      try count(at: current.offset)
       items.append(try scalarValue(advance()))
       let separator = advance()
       if case .symbol(")") = separator.kind { break }

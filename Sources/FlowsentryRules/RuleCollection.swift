@@ -108,12 +108,45 @@ extension RuleSetBuilder {
     checkKeys(body, ["name", "items", "append"], "a list", file)
     guard let name = requiredString(body, "name", "a list", file, at: here) else { return }
     let items = stringList(body["items"], "items", file)
-    if body["append"]?.bool == true, var existing = lists[name] {
+    var append = false
+    if let node = body["append"] {
+      guard let value = node.bool else {
+        report(.error, location(node, file), "'append' must be true or false")
+        return
+      }
+      append = value
+    }
+    if append {
+      // Appending to nothing would quietly define a list a later file may expect to extend.
+      guard var existing = lists[name] else {
+        report(
+          .error, location(body["append"]!, file), "'append' extends a list defined before, and no list '\(name)' is")
+        return
+      }
       existing.items += items.map { (text: $0.0, location: $0.1) }
       lists[name] = existing
     } else {
       lists[name] = ListDefinition(name: name, items: items.map { (text: $0.0, location: $0.1) }, location: here)
     }
+  }
+
+  /// Refuses control characters (a newline in an alert's text could forge a log line) and U+FFFD
+  /// (what bytes that are not UTF-8 became) in ids, names, outputs, tags and references; false
+  /// after the error.
+  mutating func checkPrintable(_ text: String, _ node: Node, _ key: String, _ file: String) -> Bool {
+    checkPrintable(text, location(node, file), key)
+  }
+
+  mutating func checkPrintable(_ text: String, _ at: SourceLocation, _ key: String) -> Bool {
+    for (index, scalar) in text.unicodeScalars.enumerated() {
+      let isControl = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+      guard isControl || scalar == "\u{FFFD}" else { continue }
+      let what = isControl ? "a control character" : "U+FFFD (bytes that are not UTF-8)"
+      let code = "U+" + String(scalar.value, radix: 16, uppercase: true)
+      report(.error, at, "'\(key)' contains \(what), \(code) at character \(index + 1)")
+      return false
+    }
+    return true
   }
 
   private mutating func collectMacro(_ body: Node.Mapping, _ file: String) {

@@ -8,16 +8,27 @@ extension RuleSetBuilder {
     let compiler = ConditionCompiler(lists: lists, macros: macros)
     var rules: [Rule] = []
     var seen: [String: SourceLocation] = [:]
+    var testEvents = 0
     for (file, body, here) in ruleNodes {
-      let regexesBefore = compiler.regexes.count
-      guard var rule = compileRule(body, file, here, compiler) else { continue }
-      rule.regexes = Array(compiler.regexes[regexesBefore...])
+      guard let rule = compileRule(body, file, here, compiler, testEvents: &testEvents) else { continue }
+      // A later file's rule replaces an earlier one's, in its place: a user may copy the shipped
+      // rules to edit them. Within one file the same id twice is a mistake.
       if let previous = seen[rule.id] {
-        report(.error, here, "duplicate rule id '\(rule.id)' (first defined at \(previous.file):\(previous.line))")
-        continue
+        if previous.file == here.file {
+          report(
+            .error, here,
+            "duplicate rule id '\(rule.id)' (first defined at \(previous.file):\(previous.line):\(previous.column))")
+          continue
+        }
+        report(
+          .warning, here,
+          "rule '\(rule.id)' replaces the one defined at \(previous.file):\(previous.line):\(previous.column)")
+        replacements.append(diagnostics[diagnostics.count - 1])
+        rules[rules.firstIndex { $0.id == rule.id }!] = rule
+      } else {
+        rules.append(rule)
       }
       seen[rule.id] = here
-      rules.append(rule)
     }
     for (id, (enabled, location)) in enabledOverrides {
       if let index = rules.firstIndex(where: { $0.id == id }) {
@@ -26,9 +37,13 @@ extension RuleSetBuilder {
         report(.error, location, "no rule with id '\(id)' to enable or disable")
       }
     }
-    for macro in macros.values.sorted(by: { $0.name < $1.name }) where !compiler.usedMacros.contains(macro.name) {
+    // Taken before checking them: a macro only unused macros use is unused too.
+    let unusedMacros = macros.values.filter { !compiler.usedMacros.contains($0.name) }.sorted { $0.name < $1.name }
+    for macro in unusedMacros {
       // A macro no rule uses is still checked, so that its mistakes show before it is used.
-      do { _ = try compiler.compile(macro.condition) } catch { report(.error, error.location, error.message) }
+      do { _ = try compiler.compileMacro(macro.name, at: macro.location) } catch {
+        report(.error, error.location, error.message)
+      }
       report(.warning, macro.location, "macro '\(macro.name)' is not used")
     }
     for list in lists.values.sorted(by: { $0.name < $1.name }) where !compiler.usedLists.contains(list.name) {
@@ -36,15 +51,19 @@ extension RuleSetBuilder {
     }
     return RuleSet(
       rules: rules, warnings: diagnostics.filter { $0.severity == .warning }, files: files,
-      regexCount: compiler.regexCount)
+      regexCount: Set(rules.flatMap { $0.regexes.map(ObjectIdentifier.init) }).count, replacements: replacements)
   }
 
   private mutating func compileRule(
-    _ body: Node.Mapping, _ file: String, _ here: SourceLocation, _ compiler: ConditionCompiler
+    _ body: Node.Mapping, _ file: String, _ here: SourceLocation, _ compiler: ConditionCompiler,
+    testEvents: inout Int
   ) -> Rule? {
     let errorsBefore = diagnostics.count
     let id = requiredString(body, "id", "a rule", file, at: here) ?? ""
     let name = requiredString(body, "name", "a rule", file, at: here) ?? id
+    for (key, text) in [("id", id), ("name", name)] {
+      if let node = body[key] { _ = checkPrintable(text, node, key, file) }
+    }
     let description = body["description"]?.string ?? ""
     var severity = Severity.medium
     if let node = body["severity"] {
@@ -80,8 +99,16 @@ extension RuleSetBuilder {
       }
     }
     var condition: Predicate = { _ in false }
+    var regexes: [PCRE2Regex] = []
+    // The condition and its exceptions together are what each event costs: one budget.
+    var nodes = 0
     if let text = conditionText(body["condition"], "condition", file, at: here) {
-      do { condition = try compiler.compile(text) } catch { report(.error, error.location, error.message) }
+      do {
+        let compiled = try compiler.compile(text)
+        condition = compiled.predicate
+        regexes += compiled.regexes
+        nodes = compiled.nodes
+      } catch { report(.error, error.location, error.message) }
     }
     var exceptions: [Predicate] = []
     if let node = body["exceptions"] {
@@ -90,7 +117,18 @@ extension RuleSetBuilder {
           let conditionNode: Node? = item.scalar != nil ? item : item.mapping?["condition"]
           if case .mapping(let mapping) = item { checkKeys(mapping, ["name", "condition"], "an exception", file) }
           guard let text = conditionText(conditionNode, "condition", file, at: location(item, file)) else { continue }
-          do { exceptions.append(try compiler.compile(text)) } catch { report(.error, error.location, error.message) }
+          do {
+            let compiled = try compiler.compile(text)
+            exceptions.append(compiled.predicate)
+            regexes += compiled.regexes
+            nodes += compiled.nodes
+          } catch { report(.error, error.location, error.message) }
+          if nodes > RuleLimits.maximumNodes {
+            report(
+              .error, location(item, file),
+              "the condition and its exceptions expand to more than \(RuleLimits.maximumNodes) terms and operators")
+            break
+          }
         }
       } else {
         report(.error, location(node, file), "'exceptions' must be a list of conditions")
@@ -118,16 +156,26 @@ extension RuleSetBuilder {
       }
     }
     let output = compileTemplate(body["output"], file, here, default: name)
-    let tests = compileTests(body["tests"], file)
-    let tags = stringList(body["tags"], "tags", file).map(\.0)
-    let references = stringList(body["references"], "references", file).map(\.0)
+    let tests = compileTests(body["tests"], file, testEvents: &testEvents)
+    var tags: [String] = []
+    for (text, at) in stringList(body["tags"], "tags", file) where checkPrintable(text, at, "tags") {
+      tags.append(text)
+    }
+    var references: [String] = []
+    for (text, at) in stringList(body["references"], "references", file) where checkPrintable(text, at, "references") {
+      references.append(text)
+    }
     guard !diagnostics[errorsBefore...].contains(where: { $0.severity == .error }) else { return nil }
-    return Rule(
+    var seenRegexes: Set<ObjectIdentifier> = []
+    var rule = Rule(
       id: id, name: name, description: description, severity: severity,
       tags: tags, references: references,
       enabled: enabled, events: events, threshold: threshold, suppressWindowNanoseconds: suppressWindow,
       suppressBy: suppressBy, output: output, tests: tests, location: here, condition: condition,
       exceptions: exceptions, groupFields: groupFields, suppressFields: suppressFields, distinctField: distinctField)
+    // A macro used twice is one compiled regex, whose limit hits count once for this rule.
+    rule.regexes = regexes.filter { seenRegexes.insert(ObjectIdentifier($0)).inserted }
+    return rule
   }
 
   private mutating func fields(_ names: [String], _ node: Node?, _ file: String) -> [Field] {
@@ -158,8 +206,12 @@ extension RuleSetBuilder {
       return nil
     }
     checkKeys(mapping, ["count", "distinct", "window", "group_by"], "threshold", file)
-    guard let countNode = mapping["count"], let count = countNode.int, count >= 1 else {
-      report(.error, location(mapping["count"] ?? node, file), "'count' must be a whole number of at least 1")
+    guard let countNode = mapping["count"], let count = countNode.int,
+      (1...RuleLimits.maximumThresholdCount).contains(count)
+    else {
+      report(
+        .error, location(mapping["count"] ?? node, file),
+        "'count' must be a whole number from 1 to \(RuleLimits.maximumThresholdCount)")
       return nil
     }
     guard let windowNode = mapping["window"], let window = duration(windowNode, file) else {
@@ -175,7 +227,10 @@ extension RuleSetBuilder {
   private mutating func compileTemplate(_ node: Node?, _ file: String, _ here: SourceLocation, default fallback: String)
     -> OutputTemplate
   {
-    guard let node, let text = node.string else { return OutputTemplate(pieces: [.text(fallback)]) }
+    guard let node, var text = node.string else { return OutputTemplate(pieces: [.text(fallback)]) }
+    // A block scalar ('output: >') ends with a line break that is not part of the text.
+    while text.hasSuffix("\n") { text.removeLast() }
+    _ = checkPrintable(text, node, "output", file)
     var pieces: [OutputTemplate.Piece] = []
     var rest = Substring(text)
     let start = location(node, file)
@@ -203,7 +258,8 @@ extension RuleSetBuilder {
     return OutputTemplate(pieces: pieces)
   }
 
-  private mutating func compileTests(_ node: Node?, _ file: String) -> [RuleTest] {
+  /// `testEvents`: the events the tests compiled so far generated, against `RuleLimits.maximumTestEvents`.
+  private mutating func compileTests(_ node: Node?, _ file: String, testEvents: inout Int) -> [RuleTest] {
     guard let node else { return [] }
     guard case .sequence(let items) = node else {
       report(.error, location(node, file), "'tests' must be a list")
@@ -227,7 +283,11 @@ extension RuleSetBuilder {
       }
       var events: [TestEvent] = []
       for eventNode in eventNodes {
-        events += TestEventReader.read(eventNode, file, into: &self)
+        let budget = TestEventReader.Budget(
+          test: RuleLimits.maximumEventsPerTest - events.count, load: RuleLimits.maximumTestEvents - testEvents)
+        let generated = TestEventReader.read(eventNode, file, budget: budget, into: &self)
+        events += generated
+        testEvents += generated.count
       }
       let capture = compileCapture(mapping, file)
       if capture != nil && !eventNodes.isEmpty {

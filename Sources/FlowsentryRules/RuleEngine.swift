@@ -1,6 +1,8 @@
 import FlowsentryCore
 
 /// Evaluates events against a rule set and raises alerts. Single-threaded: the pipeline task owns it.
+/// Event times may be any Int64 (a recording's clamped or hostile timestamps): all time arithmetic
+/// saturates, so that a window never traps; events out of order only shorten or lengthen windows.
 /// A class: its windows and suppressions are state that a copy must not fork.
 ///
 /// Threshold state is kept per rule and group in an LRU bounded by `maximumGroupsPerRule`, so a
@@ -203,7 +205,7 @@ public final class RuleEngine {
         window = Window()
         if state.windows.insert(window, for: groupKey) != nil { counters.groupEvictions += 1 }
       }
-      let since = time - threshold.windowNanoseconds
+      let since = time.saturatingSubtraction(threshold.windowNanoseconds)
       window.matched += 1
       switch threshold.measure {
       case .count:
@@ -233,7 +235,7 @@ public final class RuleEngine {
     var folded = 0
     if rule.suppressWindowNanoseconds > 0 {
       if var suppression = state.suppressions.touch(suppressKey),
-        time - suppression.lastAlert < rule.suppressWindowNanoseconds
+        time.saturatingSubtraction(suppression.lastAlert) < rule.suppressWindowNanoseconds
       {
         suppression.folded += 1
         state.suppressions.insert(suppression, for: suppressKey)
@@ -269,6 +271,16 @@ public final class RuleEngine {
     }
     let hex = String(hash, radix: 16)
     return String(repeating: "0", count: 16 - hex.count) + hex
+  }
+}
+
+extension Int64 {
+  /// `self - other` clamped to Int64's range. Event times come from recordings and files, and may
+  /// be anything: a window or suppression reaching before the earliest time starts at it instead.
+  func saturatingSubtraction(_ other: Int64) -> Int64 {
+    let (difference, overflow) = subtractingReportingOverflow(other)
+    guard overflow else { return difference }
+    return other > 0 ? .min : .max
   }
 }
 

@@ -8,7 +8,11 @@ public struct RuleSet: @unchecked Sendable {
   /// Warnings (unused lists and macros, overrides); errors make loading throw instead.
   public var warnings: [Diagnostic]
   public var files: [String]
+  /// Distinct compiled regexes in the rules that loaded (a macro's, once however many use it).
   public var regexCount: Int
+  /// Each rule a later file replaced (same id), positioned at the replacement and naming the
+  /// replaced rule's position; also among `warnings`, so that whoever logs those logs these once.
+  public var replacements: [Diagnostic] = []
 
   public static let empty = RuleSet(rules: [], warnings: [], files: [], regexCount: 0)
 }
@@ -82,6 +86,11 @@ public enum RuleLoader {
         diagnostics.append(Diagnostic(.error, file: file, line: 1, column: 1, message: "cannot read the file"))
         continue
       }
+      if let (line, column) = firstInvalidUTF8(data) {
+        diagnostics.append(
+          Diagnostic(.error, file: file, line: line, column: column, message: "the file is not UTF-8 from here"))
+        continue
+      }
       sources.append((file, String(decoding: data, as: UTF8.self)))
     }
     var builder = RuleSetBuilder()
@@ -106,6 +115,27 @@ public enum RuleLoader {
   }
 }
 
+/// Where the first byte sequence that is not UTF-8 starts (1-based line, column in scalars), if any.
+func firstInvalidUTF8(_ data: some Sequence<UInt8>) -> (line: Int, column: Int)? {
+  var iterator = data.makeIterator()
+  var decoder = UTF8()
+  var line = 1
+  var column = 1
+  while true {
+    switch decoder.decode(&iterator) {
+    case .scalarValue(let scalar):
+      if scalar == "\n" {
+        line += 1
+        column = 1
+      } else {
+        column += 1
+      }
+    case .emptyInput: return nil
+    case .error: return (line, column)
+    }
+  }
+}
+
 struct RuleSetBuilder {
   var diagnostics: [Diagnostic] = []
   var sourceLines: [String: [String]] = [:]
@@ -113,6 +143,7 @@ struct RuleSetBuilder {
   var macros: [String: MacroDefinition] = [:]
   var ruleNodes: [(file: String, node: Node.Mapping, location: SourceLocation)] = []
   var enabledOverrides: [String: (Bool, SourceLocation)] = [:]
+  var replacements: [Diagnostic] = []
 
   // MARK: - Diagnostics
 

@@ -49,14 +49,19 @@ public struct Rule: @unchecked Sendable {
 
   /// The condition and the exceptions as one predicate (the event name is checked by the engine).
   var matcher: Predicate {
-    // Folded into nested closures, and not with `reduce`: its generic result would wrap the
-    // condition of every rule in two conversion thunks, called on every event.
-    var combined = condition
-    for exception in exceptions {
-      let matched = combined
-      combined = { event in matched(event) && !exception(event) }
+    // Nested closures, and not `reduce`: its generic result would wrap the condition of every rule
+    // in two conversion thunks, called on every event. The exceptions form a balanced tree, so
+    // that many of them nest only as deep as their logarithm.
+    func any(_ slice: ArraySlice<Predicate>) -> Predicate {
+      if slice.count == 1 { return slice.first! }
+      let left = any(slice[..<(slice.startIndex + slice.count / 2)])
+      let right = any(slice[(slice.startIndex + slice.count / 2)...])
+      return { event in left(event) || right(event) }
     }
-    return combined
+    guard !exceptions.isEmpty else { return condition }
+    let condition = condition
+    let excepted = any(exceptions[...])
+    return { event in condition(event) && !excepted(event) }
   }
 }
 

@@ -48,9 +48,11 @@ struct RulesCommand: ParsableCommand {
     func run() throws {
       guard let rules = RulesCommand.load(paths.paths, builtIn: !paths.noDefaultRules) else { throw ExitCode.failure }
       let enabled = rules.rules.filter(\.enabled).count
+      // Each replacement was printed above as a warning, with both positions.
+      let replaced = rules.replacements.isEmpty ? "" : ", \(rules.replacements.count) replaced by a later file"
       print(
-        "\(rules.files.count) files, \(rules.rules.count) rules (\(enabled) enabled), \(rules.regexCount) regexes, "
-          + "\(rules.warnings.count) warnings: OK")
+        "\(rules.files.count) files, \(rules.rules.count) rules (\(enabled) enabled\(replaced)), \(rules.regexCount) "
+          + "regexes, \(rules.warnings.count) warnings: OK")
     }
   }
 

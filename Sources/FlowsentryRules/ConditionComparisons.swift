@@ -1,0 +1,222 @@
+import FlowsentryCore
+
+/// Comparisons by field type: each operator checked against the field's type and values once, here.
+extension ConditionCompiler {
+  func compileComparison(
+    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
+  ) throws(CompileError) -> Predicate {
+    switch field.accessor {
+    case .string(let read):
+      let test = try stringTest(field, comparison, value, source)
+      return { event in read(event).map(test) ?? false }
+    case .strings(let read):
+      if comparison == .notEqual {
+        let test = try stringTest(field, .equal, value, source)
+        return { event in !read(event).contains(where: test) }
+      }
+      let test = try stringTest(field, comparison, value, source)
+      return { event in read(event).contains(where: test) }
+    case .integer(let read):
+      let test = try integerTest(field, comparison, value, source)
+      return { event in read(event).map(test) ?? false }
+    case .address(let read):
+      let test = try addressTest(field, comparison, value, source)
+      return { event in read(event).map(test) ?? false }
+    }
+  }
+
+  private func scalarText(_ value: ValueNode, _ source: ConditionText, _ field: Field) throws(CompileError) -> String {
+    switch value {
+    case .string(let text, _), .word(let text, _): return text
+    case .set(_, let offset):
+      throw fail(source, offset, "'\(field.name)' is compared with a single value here; use 'in' for a set")
+    }
+  }
+
+  /// The values on the right of `in`: a literal set, or a named list.
+  private func members(_ value: ValueNode, _ source: ConditionText) throws(CompileError) -> [(String, SourceLocation)] {
+    switch value {
+    case .set(let items, _):
+      return items.map { item -> (String, SourceLocation) in
+        switch item {
+        case .string(let text, let offset), .word(let text, let offset): return (text, source.location(at: offset))
+        case .set(_, let offset): return ("", source.location(at: offset))
+        }
+      }
+    case .word(let name, let offset):
+      guard let list = lists[name] else {
+        throw fail(source, offset, "undefined list '\(name)' (write a literal set as (a, b) or define a list)")
+      }
+      usedLists.insert(name)
+      return list.items.map { ($0.text, $0.location) }
+    case .string(_, let offset):
+      throw fail(source, offset, "'in' takes a set in parentheses or a list name, not a string")
+    }
+  }
+
+  private func stringTest(
+    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
+  ) throws(CompileError) -> (String) -> Bool {
+    switch comparison {
+    case .equal:
+      let expected = try scalarText(value, source, field)
+      return { $0 == expected }
+    case .notEqual:
+      let expected = try scalarText(value, source, field)
+      return { $0 != expected }
+    case .in:
+      let values = try members(value, source).map(\.0)
+      // Small sets (the usual case) are faster to scan than to hash.
+      if values.count <= 8 { return { candidate in values.contains(candidate) } }
+      let set = Set(values)
+      return { set.contains($0) }
+    case .contains, .icontains, .startswith, .istartswith, .endswith, .iendswith:
+      // A quoted value is one needle; a set or a list name, several (any of them matches).
+      let insensitive = comparison.isCaseInsensitive
+      var needles: [String]
+      if case .string(let text, _) = value { needles = [text] } else { needles = try members(value, source).map(\.0) }
+      if insensitive { needles = needles.map { $0.lowercased() } }
+      if insensitive {
+        // Compare bytes with ASCII case folding: no lowercased copy of each candidate.
+        let folded = needles.map { Array($0.utf8) }
+        let kind = comparison
+        return { candidate in
+          var candidate = candidate
+          return candidate.withUTF8 { bytes in
+            folded.contains { needle in ASCIIFolding.test(kind, bytes, needle) }
+          }
+        }
+      }
+      switch comparison {
+      case .contains: return { candidate in needles.contains { candidate.contains($0) } }
+      case .startswith: return { candidate in needles.contains { candidate.hasPrefix($0) } }
+      default: return { candidate in needles.contains { candidate.hasSuffix($0) } }
+      }
+    case .matches, .imatches:
+      guard case .string(let pattern, let offset) = value else {
+        throw fail(source, value.offset, "'\(comparison.rawValue)' takes a quoted regular expression")
+      }
+      let regex: PCRE2Regex
+      do {
+        regex = try PCRE2Regex(pattern, caseInsensitive: comparison == .imatches)
+      } catch {
+        // +1: the opening quote.
+        throw fail(source, offset + 1 + error.offset, "bad regular expression: \(error.message)")
+      }
+      regexes.append(regex)
+      return { regex.matches($0) }
+    case .less, .lessOrEqual, .greater, .greaterOrEqual:
+      throw fail(
+        source, value.offset, "'\(comparison.rawValue)' compares numbers; '\(field.name)' is a \(field.type.rawValue)")
+    }
+  }
+
+  /// A number or a range `low-high` for `in`, every bound within the field's range: a set member
+  /// the field can never hold is a mistake, not a member that never matches.
+  private func integer(_ text: String, _ location: SourceLocation, _ field: Field) throws(CompileError)
+    -> ClosedRange<Int64>
+  {
+    let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
+    let range: ClosedRange<Int64>
+    if bounds.count == 2, let low = Int64(bounds[0]), let high = Int64(bounds[1]), low <= high {
+      range = low...high
+    } else if let value = Int64(text) {
+      range = value...value
+    } else {
+      throw CompileError(
+        location: location,
+        message: "'\(field.name)' is an integer; '\(text)' is not a number or a range like 1000-2000")
+    }
+    guard field.range.contains(range.lowerBound), field.range.contains(range.upperBound) else {
+      throw CompileError(location: location, message: outOfRange(text, field))
+    }
+    return range
+  }
+
+  private func outOfRange(_ text: String, _ field: Field) -> String {
+    "'\(text)' is outside the values of '\(field.name)' (\(field.range.lowerBound) to \(field.range.upperBound))"
+  }
+
+  /// Comparisons that could never be true, or never false, with the field's values are errors:
+  /// `dst_port == 70000` or `process.pid != -5` is a rule that does not do what it says.
+  private func integerTest(
+    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
+  ) throws(CompileError) -> (Int64) -> Bool {
+    if comparison == .in {
+      let ranges = try members(value, source).map { item throws(CompileError) in try integer(item.0, item.1, field) }
+      return { candidate in ranges.contains { $0.contains(candidate) } }
+    }
+    let text = try scalarText(value, source, field)
+    guard let expected = Int64(text) else {
+      throw fail(source, value.offset, "'\(field.name)' is an integer; '\(text)' is not a number")
+    }
+    let range = field.range
+    let decided: Bool
+    switch comparison {
+    case .equal, .notEqual: decided = !range.contains(expected)
+    case .less, .greaterOrEqual: decided = expected <= range.lowerBound || expected > range.upperBound
+    case .lessOrEqual, .greater: decided = expected < range.lowerBound || expected >= range.upperBound
+    default: decided = false
+    }
+    if decided {
+      throw fail(
+        source, value.offset,
+        "'\(field.name) \(comparison.rawValue) \(text)' is decided before any event: '\(field.name)' holds "
+          + "\(range.lowerBound) to \(range.upperBound)")
+    }
+    switch comparison {
+    case .equal: return { $0 == expected }
+    case .notEqual: return { $0 != expected }
+    case .less: return { $0 < expected }
+    case .lessOrEqual: return { $0 <= expected }
+    case .greater: return { $0 > expected }
+    case .greaterOrEqual: return { $0 >= expected }
+    default:
+      throw fail(source, value.offset, "'\(comparison.rawValue)' applies to strings; '\(field.name)' is an integer")
+    }
+  }
+
+  private func addressTest(
+    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
+  ) throws(CompileError) -> (IPAddress) -> Bool {
+    switch comparison {
+    case .equal, .notEqual:
+      let text = try scalarText(value, source, field)
+      guard let expected = IPAddress(text) else {
+        throw fail(source, value.offset, "'\(field.name)' is an address; '\(text)' is not an IPv4 or IPv6 address")
+      }
+      return comparison == .equal ? { $0 == expected } : { $0 != expected }
+    case .in:
+      let blocks = try members(value, source).map { item throws(CompileError) -> IPNetwork in
+        guard let block = IPNetwork(item.0) else {
+          throw CompileError(location: item.1, message: "'\(item.0)' is not an address or a CIDR block")
+        }
+        return block
+      }
+      return { address in blocks.contains { $0.contains(address) } }
+    default:
+      throw fail(source, value.offset, "'\(comparison.rawValue)' does not apply to addresses; use ==, != or in")
+    }
+  }
+}
+
+/// Case-insensitive substring tests over UTF-8 bytes, folding ASCII letters only (domain names
+/// and process names are ASCII; other bytes must match exactly).
+enum ASCIIFolding {
+  @inline(__always)
+  static func fold(_ byte: UInt8) -> UInt8 { byte &- 65 < 26 ? byte | 0x20 : byte }
+
+  static func equal(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, _ needle: [UInt8]) -> Bool {
+    for index in needle.indices where fold(bytes[start + index]) != needle[index] { return false }
+    return true
+  }
+
+  static func test(_ comparison: ComparisonOperator, _ bytes: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+    guard needle.count <= bytes.count else { return false }
+    switch comparison {
+    case .istartswith: return equal(bytes, at: 0, needle)
+    case .iendswith: return equal(bytes, at: bytes.count - needle.count, needle)
+    default: return (0...(bytes.count - needle.count)).contains { equal(bytes, at: $0, needle) }
+    }
+  }
+}
