@@ -14,10 +14,11 @@ extension CaptureSession.Statistics {
       .counter("flowsentry_records_total", records, help: "Records read from the kernel's ring buffer."),
       .counter("flowsentry_drops_total", kernelDrops, [("where", "ring_buffer")], help: drops),
       .counter("flowsentry_drops_total", queueDrops, [("where", "queue")], help: drops),
-      .counter("flowsentry_drops_total", consumerGoneDrops, [("where", "consumer_gone")], help: drops),
       .counter("flowsentry_ends_dropped_total", kernel.endsLost, [("where", "ring_buffer")], help: endsLost),
       .counter("flowsentry_ends_dropped_total", queueDroppedEnds, [("where", "queue")], help: endsLost),
-      .counter("flowsentry_ends_dropped_total", consumerGoneDroppedEnds, [("where", "consumer_gone")], help: endsLost),
+      .counter(
+        "flowsentry_records_after_consumer_end_total", recordsAfterConsumerEnd,
+        help: "Records read after the stream's consumer had ended, which no one could take."),
       .counter(
         "flowsentry_malformed_records_total", malformedRecords, help: "Ring-buffer records of an unknown kind or size."),
       .counter("flowsentry_incoming_syns_total", kernel.incomingSYNs, help: "SYNs that reached a local listener."),

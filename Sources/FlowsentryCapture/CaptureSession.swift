@@ -34,10 +34,8 @@ public final class CaptureSession: @unchecked Sendable {
     /// Of those, flow ends: their flows stay open until evicted.
     public var queueDroppedEnds: UInt64 = 0
     /// Records read after the stream's consumer had ended (cancelled, or stopped iterating): no
-    /// one could take them. The reader stops at the next poll.
-    public var consumerGoneDrops: UInt64 = 0
-    /// Of those, flow ends.
-    public var consumerGoneDroppedEnds: UInt64 = 0
+    /// one could take them. The reader stops at its next poll.
+    public var recordsAfterConsumerEnd: UInt64 = 0
     /// Half-open map walks the kernel refused (their remotes wait for the next walk).
     public var failedHalfOpenScans: UInt64 = 0
     /// Records read from the ring buffer.
@@ -198,23 +196,26 @@ public final class CaptureSession: @unchecked Sendable {
     let delivered = batch
     batch.removeAll(keepingCapacity: true)
     let result = continuation?.yield(delivered)
-    var enqueued = false
-    if case .enqueued? = result { enqueued = true }
+    let (enqueued, queueFull) = { () -> (Bool, Bool) in
+      switch result {
+      case .enqueued?: return (true, false)
+      case .dropped?: return (false, true)
+      default: return (false, false)  // terminated, or no stream: the consumer has ended
+      }
+    }()
     var droppedEnds: UInt64 = 0
-    if !enqueued {
+    if queueFull {
       for record in delivered {
         if case .socket(let change) = record, change.transition != .established { droppedEnds += 1 }
       }
     }
     counters.withLock { counters in
       counters.records += UInt64(delivered.count)
-      if enqueued { return }
-      if case .dropped? = result {
+      if queueFull {
         counters.queueDrops += UInt64(delivered.count)
         counters.queueDroppedEnds += droppedEnds
-      } else {
-        counters.consumerGoneDrops += UInt64(delivered.count)
-        counters.consumerGoneDroppedEnds += droppedEnds
+      } else if !enqueued {
+        counters.recordsAfterConsumerEnd += UInt64(delivered.count)
       }
     }
   }
