@@ -9,6 +9,8 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define IPV4_FRAGMENT_OFFSET_MASK 0x1fff
+/* IPv6's "no next header" (IPPROTO_NONE, RFC 8200). */
+#define IPV6_NO_NEXT_HEADER 59
 /* Kernel TCP states (include/net/tcp_states.h). */
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2

@@ -24,6 +24,13 @@ const volatile __u16 fs_dns_ports[FS_DNS_PORTS_MAX] = {53};
 /* The layout this object was built with; user space refuses an object of another version. */
 const volatile __u32 fs_record_version = FS_RECORD_VERSION;
 
+/* Never read: they put the record types in the object's BTF, where a test checks Swift's view of
+ * every field against clang's (Tests/FlowsentryCaptureTests/RecordLayoutTests.swift). */
+struct fs_record_header *const volatile fs_btf_record_header = 0;
+struct fs_tcp_record *const volatile fs_btf_tcp_record = 0;
+struct fs_flow_record *const volatile fs_btf_flow_record = 0;
+struct fs_dns_record *const volatile fs_btf_dns_record = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, FS_HALF_OPEN_REMOTES);

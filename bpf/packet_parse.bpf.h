@@ -41,7 +41,7 @@ static __always_inline int locate_ipv6_transport(struct __sk_buff *skb, struct p
 		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS &&
 		    next != IPPROTO_FRAGMENT && next != IPPROTO_AH) {
 			/* ICMPv6, no next header, ESP...: nothing of ours behind it. */
-			if (next != IPPROTO_ICMPV6 && next != 59 && next != IPPROTO_ESP)
+			if (next != IPPROTO_ICMPV6 && next != IPV6_NO_NEXT_HEADER && next != IPPROTO_ESP)
 				count(FS_COUNTER_IPV6_UNPARSED);
 			return -1;
 		}
@@ -107,12 +107,19 @@ static __always_inline int locate_transport(struct __sk_buff *skb, struct packet
 	return -1;
 }
 
+/* The largest IPv4 header (with options), and the IPv6 header with as many 40-byte extension
+ * headers as the parser follows: transport headers up to here are read in place. The verifier needs
+ * the offset of a direct read bounded; one beyond it (long extension headers) is copied instead. */
+#define IPV4_MAX_HEADER_BYTES 60
+#define IPV6_HEADER_BYTES 40
+#define DIRECT_READ_MAX_OFFSET (IPV4_MAX_HEADER_BYTES + IPV6_HEADER_BYTES * FS_IPV6_MAX_EXTENSION_HEADERS)
+
 /* The TCP header's first 16 bytes: directly from the packet when linear, else copied. */
 static __always_inline int load_tcp_prefix(struct __sk_buff *skb, __u32 offset, struct tcp_prefix *tcp)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	if (offset <= 60 + 40 * FS_IPV6_MAX_EXTENSION_HEADERS) {
+	if (offset <= DIRECT_READ_MAX_OFFSET) {
 		void *start = data + offset;
 		if (start + sizeof(*tcp) <= data_end) {
 			__builtin_memcpy(tcp, start, sizeof(*tcp));
@@ -122,16 +129,25 @@ static __always_inline int load_tcp_prefix(struct __sk_buff *skb, __u32 offset, 
 	return bpf_skb_load_bytes(skb, offset, tcp, sizeof(*tcp));
 }
 
+enum packet_end {
+	PACKET_SOURCE = 0,
+	PACKET_DESTINATION = 1,
+};
+
+/* One address of the packet's IP header: 4 bytes for IPv4, 16 for IPv6 (the destination follows the
+ * source in both). A failed load (< 0) leaves `to` as it was: zeroed, by every caller. */
+static __always_inline int load_packet_address(struct __sk_buff *skb, __u8 family, enum packet_end end, void *to)
+{
+	if (family == AF_INET)
+		return bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr) + end * 4, to, 4);
+	return bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr) + end * 16, to, 16);
+}
+
 static __always_inline void copy_addresses(struct __sk_buff *skb, const struct packet_location *where,
 					   struct fs_record_header *header)
 {
-	if (where->family == AF_INET) {
-		bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr), header->source_address, 4);
-		bpf_skb_load_bytes(skb, offsetof(struct iphdr, daddr), header->destination_address, 4);
-	} else {
-		bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr), header->source_address, 16);
-		bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr), header->destination_address, 16);
-	}
+	load_packet_address(skb, where->family, PACKET_SOURCE, header->source_address);
+	load_packet_address(skb, where->family, PACKET_DESTINATION, header->destination_address);
 }
 
 static __always_inline void fill_header(struct __sk_buff *skb, __u8 hook, const struct packet_location *where,

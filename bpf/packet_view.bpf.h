@@ -102,10 +102,7 @@ static __always_inline void half_open_key_of_packet(struct __sk_buff *skb, const
 {
 	key->family = where->family;
 	key->netns_cookie = bpf_get_netns_cookie(skb);
-	if (where->family == AF_INET)
-		bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr), key->address, 4);
-	else
-		bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr), key->address, 16);
+	load_packet_address(skb, where->family, PACKET_SOURCE, key->address);
 }
 
 /*
@@ -137,10 +134,7 @@ static __always_inline void count_syn(struct __sk_buff *skb, const struct packet
 	value->last_syn_ns = bpf_ktime_get_boot_ns();
 	value->last_port = local_port;
 	value->last_remote_port = remote_port;
-	if (where->family == AF_INET)
-		bpf_skb_load_bytes(skb, offsetof(struct iphdr, daddr), value->last_local_address, 4);
-	else
-		bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr), value->last_local_address, 16);
+	load_packet_address(skb, where->family, PACKET_DESTINATION, value->last_local_address);
 }
 
 /*
@@ -154,22 +148,22 @@ static __always_inline __u8 local_listening(struct __sk_buff *skb, __u8 hook, co
 	struct bpf_sock_tuple tuple = {};
 	__u32 size;
 	__be16 port = hook == FS_HOOK_EGRESS ? tcp->source : tcp->dest;
-	__u32 address_offset = hook == FS_HOOK_EGRESS ? 0 : 1;
+	enum packet_end local = hook == FS_HOOK_EGRESS ? PACKET_SOURCE : PACKET_DESTINATION;
 	if (where->family == AF_INET) {
-		if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr) + address_offset * 4, &tuple.ipv4.daddr, 4) < 0)
-			return 2;
+		if (load_packet_address(skb, AF_INET, local, &tuple.ipv4.daddr) < 0)
+			return FS_LISTENING_UNKNOWN;
 		tuple.ipv4.dport = port;
 		size = sizeof(tuple.ipv4);
 	} else {
-		if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr) + address_offset * 16, tuple.ipv6.daddr, 16) < 0)
-			return 2;
+		if (load_packet_address(skb, AF_INET6, local, tuple.ipv6.daddr) < 0)
+			return FS_LISTENING_UNKNOWN;
 		tuple.ipv6.dport = port;
 		size = sizeof(tuple.ipv6);
 	}
 	struct bpf_sock *listener = bpf_sk_lookup_tcp(skb, &tuple, size, BPF_F_CURRENT_NETNS, 0);
 	if (!listener)
-		return 0;
-	__u8 listening = listener->state == TCP_LISTEN;
+		return FS_LISTENING_NO;
+	__u8 listening = listener->state == TCP_LISTEN ? FS_LISTENING_YES : FS_LISTENING_NO;
 	bpf_sk_release(listener);
 	return listening;
 }
@@ -214,7 +208,7 @@ static __always_inline int inspect_termination(struct __sk_buff *skb, __u8 hook,
 	record->sequence = bpf_ntohl(tcp->seq);
 	record->acknowledgment = bpf_ntohl(tcp->ack_seq);
 	record->tcp_flags = tcp->flags;
-	record->local_listening = 2;
+	record->local_listening = FS_LISTENING_UNKNOWN;
 	if (full) {
 		record->socket_state = (__u8)full->state;
 		record->local_listening = local_listening(skb, hook, where, tcp);

@@ -53,6 +53,16 @@ static const struct fs_layout_entry fs_record_layout[] = {
 	FS_FIELD(fs_half_open_value, last_port),
 	FS_FIELD(fs_half_open_value, last_remote_port),
 	FS_FIELD(fs_half_open_value, last_local_address),
+	FS_FIELD(fs_process_owner, pid),
+	FS_FIELD(fs_process_owner, uid),
+	FS_FIELD(fs_process_owner, comm),
+	FS_FIELD(fs_process_owner, cgroup_id),
+	FS_FIELD(fs_listener_key, netns_cookie),
+	FS_FIELD(fs_listener_key, family),
+	FS_FIELD(fs_listener_key, port),
+	FS_FIELD(fs_listener_key, address),
+	FS_FIELD(fs_listener_value, owner),
+	FS_FIELD(fs_listener_value, socket_cookie),
 #undef FS_FIELD
 };
 

@@ -16,6 +16,26 @@ static __always_inline void copy_ip6(__u8 *to, const __u32 *words)
 	__builtin_memcpy(to, copy, 16);
 }
 
+enum socket_end {
+	SOCKET_LOCAL,
+	SOCKET_REMOTE,
+};
+
+/* One end's address of the socket: 4 bytes for IPv4, 16 for IPv6, into a 16-byte field. Its family. */
+static __always_inline __u8 copy_socket_address(struct bpf_sock_ops *ops, enum socket_end end, __u8 *to)
+{
+	if (ops->family == AF_INET) {
+		__u32 address = end == SOCKET_LOCAL ? CTX_U32(ops->local_ip4) : CTX_U32(ops->remote_ip4);
+		__builtin_memcpy(to, &address, 4);
+		return AF_INET;
+	}
+	if (end == SOCKET_LOCAL)
+		copy_ip6(to, ops->local_ip6);
+	else
+		copy_ip6(to, ops->remote_ip6);
+	return AF_INET6;
+}
+
 static __always_inline struct sock *kernel_sock(struct bpf_sock_ops *ops)
 {
 	struct bpf_sock *sk = ops->sk;
@@ -58,14 +78,7 @@ static __always_inline void listener_key_of(struct bpf_sock_ops *ops, struct fs_
 {
 	key->netns_cookie = bpf_get_netns_cookie(ops);
 	key->port = (__u16)ops->local_port;
-	if (ops->family == AF_INET) {
-		key->family = AF_INET;
-		__u32 local = CTX_U32(ops->local_ip4);
-		__builtin_memcpy(key->address, &local, 4);
-	} else {
-		key->family = AF_INET6;
-		copy_ip6(key->address, ops->local_ip6);
-	}
+	key->family = copy_socket_address(ops, SOCKET_LOCAL, key->address);
 }
 
 static __always_inline void listening(struct bpf_sock_ops *ops)
@@ -119,23 +132,26 @@ static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, const str
 	header->destination_port = (__u16)bpf_ntohl(ops->remote_port);
 	__builtin_memset(header->source_address, 0, 16);
 	__builtin_memset(header->destination_address, 0, 16);
-	if (ops->family == AF_INET) {
-		header->family = AF_INET;
-		__u32 local = CTX_U32(ops->local_ip4), remote = CTX_U32(ops->remote_ip4);
-		__builtin_memcpy(header->source_address, &local, 4);
-		__builtin_memcpy(header->destination_address, &remote, 4);
-	} else {
-		header->family = AF_INET6;
-		copy_ip6(header->source_address, ops->local_ip6);
-		copy_ip6(header->destination_address, ops->remote_ip6);
-	}
+	header->family = copy_socket_address(ops, SOCKET_LOCAL, header->source_address);
+	copy_socket_address(ops, SOCKET_REMOTE, header->destination_address);
 	header->cgroup_id = owner ? owner->cgroup_id : socket_cgroup_id(ops);
 }
 
+/* What a flow record says beside its socket and owner; a begin leaves the end's fields zero. */
+struct flow_change {
+	__u8 transition;   /* enum fs_flow_transition */
+	__u8 direction;    /* enum fs_flow_direction */
+	__u8 reason;       /* enum fs_close_reason, ends only */
+	__u8 side;         /* enum fs_side, ends only */
+	__u32 old_state;   /* kernel TCP states */
+	__u32 new_state;
+	int socket_error;  /* sk_err, ends only */
+};
+
 static __always_inline int emit_flow(struct bpf_sock_ops *ops, const struct fs_process_owner *owner,
-				     __u8 transition, __u8 direction, __u8 reason, __u8 side, __u32 old_state,
-				     __u32 new_state, int socket_error)
+				     const struct flow_change *change)
 {
+	__u8 transition = change->transition;
 	struct fs_flow_record *record = bpf_ringbuf_reserve(&fs_records, sizeof(*record), 0);
 	if (!record) {
 		count(FS_COUNTER_RINGBUF_FULL);
@@ -146,12 +162,12 @@ static __always_inline int emit_flow(struct bpf_sock_ops *ops, const struct fs_p
 	__builtin_memset(record, 0, sizeof(*record));
 	fill_flow_header(ops, owner, &record->header);
 	record->transition = transition;
-	record->direction = direction;
-	record->close_reason = reason;
-	record->terminated_by = side;
-	record->old_state = (__u8)old_state;
-	record->new_state = (__u8)new_state;
-	record->socket_error = socket_error;
+	record->direction = change->direction;
+	record->close_reason = change->reason;
+	record->terminated_by = change->side;
+	record->old_state = (__u8)change->old_state;
+	record->new_state = (__u8)change->new_state;
+	record->socket_error = change->socket_error;
 	if (owner) {
 		record->owner_known = 1;
 		record->owner_pid = owner->pid;
@@ -162,19 +178,20 @@ static __always_inline int emit_flow(struct bpf_sock_ops *ops, const struct fs_p
 	return 0;
 }
 
+/* A flow began: the local socket reached ESTABLISHED. */
+static __always_inline void emit_begin(struct bpf_sock_ops *ops, const struct fs_process_owner *owner,
+				       __u8 direction)
+{
+	struct flow_change begin = {.transition = FS_FLOW_BEGIN, .direction = direction, .new_state = TCP_ESTABLISHED};
+	emit_flow(ops, owner, &begin);
+}
+
 /* A handshake from this remote completed: it was not a half-open attempt. */
 static __always_inline void count_established(struct bpf_sock_ops *ops)
 {
 	struct fs_half_open_key key = {};
 	key.netns_cookie = bpf_get_netns_cookie(ops);
-	if (ops->family == AF_INET) {
-		key.family = AF_INET;
-		__u32 remote = CTX_U32(ops->remote_ip4);
-		__builtin_memcpy(key.address, &remote, 4);
-	} else {
-		key.family = AF_INET6;
-		copy_ip6(key.address, ops->remote_ip6);
-	}
+	key.family = copy_socket_address(ops, SOCKET_REMOTE, key.address);
 	struct fs_half_open_value *value = bpf_map_lookup_elem(&fs_half_open, &key);
 	if (value)
 		__sync_fetch_and_add(&value->established, 1);
@@ -188,7 +205,7 @@ static __always_inline void connect_completed(struct bpf_sock_ops *ops)
 		count(FS_COUNTER_OWNER_UNKNOWN);
 	/* A connect(2) older than the monitor is followed from here on. */
 	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_OUTGOING, 0);
-	emit_flow(ops, owner, FS_FLOW_BEGIN, FS_DIRECTION_OUTGOING, 0, 0, 0, TCP_ESTABLISHED, 0);
+	emit_begin(ops, owner, FS_DIRECTION_OUTGOING);
 	if (owner)
 		bpf_map_delete_elem(&fs_connecting, &cookie);
 }
@@ -200,7 +217,7 @@ static __always_inline void accept_completed(struct bpf_sock_ops *ops)
 	if (!owner)
 		count(FS_COUNTER_OWNER_UNKNOWN);
 	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_INCOMING, FS_FOLLOWED_OUTGOING);
-	emit_flow(ops, owner, FS_FLOW_BEGIN, FS_DIRECTION_INCOMING, 0, 0, 0, TCP_ESTABLISHED, 0);
+	emit_begin(ops, owner, FS_DIRECTION_INCOMING);
 }
 
 /*
@@ -259,7 +276,9 @@ static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_st
 	}
 	/* Otherwise a FIN sent (→ FIN_WAIT1) or, late, any state after it: the local side closed. */
 	/* Nothing later ends anything: spare the socket's remaining state changes the call. */
-	if (emit_flow(ops, owner, FS_FLOW_END, direction, reason, side, old_state, new_state, error) == 0)
+	struct flow_change end = {.transition = FS_FLOW_END, .direction = direction, .reason = reason, .side = side,
+				  .old_state = old_state, .new_state = new_state, .socket_error = error};
+	if (emit_flow(ops, owner, &end) == 0)
 		set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
 	/* A connect that ended has no later change to send it again, whether or not it was sent. */
 	if (owner)

@@ -147,22 +147,35 @@ uint32_t cfs_probe_record_version(struct cfs_probe *probe)
 	return probe->skeleton->rodata->fs_record_version;
 }
 
-int cfs_probe_half_open_scan(struct cfs_probe *probe, cfs_half_open_function function, void *context)
+int cfs_probe_half_open_scan(struct cfs_probe *probe, cfs_half_open_function function, void *context,
+			     int visit_limit, int *complete)
 {
 	int fd = bpf_map__fd(probe->skeleton->maps.fs_half_open);
 	struct fs_half_open_key key, next;
 	struct fs_half_open_value value;
 	int visited = 0;
-	void *previous = NULL;
-	/* Bounded by the map's size: entries evicted or deleted meanwhile only end the walk early. */
-	while (visited < FS_HALF_OPEN_REMOTES && bpf_map_get_next_key(fd, previous, &next) == 0) {
-		key = next;
-		previous = &key;
-		if (bpf_map_lookup_elem(fd, &key, &value) != 0)
-			continue;
+	*complete = 0;
+	errno = 0;
+	int step = bpf_map_get_next_key(fd, NULL, &key);
+	/* The successor is taken before the current key may be deleted: asked for the successor of a
+	 * key that is gone, the kernel starts over at the first bucket. Every turn counts a visit,
+	 * whatever happens to the key, so the walk ends within visit_limit turns. */
+	while (step == 0 && visited < visit_limit) {
 		visited++;
-		if (function(context, &key, &value))
-			bpf_map_delete_elem(fd, &key);
+		errno = 0;
+		step = bpf_map_get_next_key(fd, &key, &next);
+		int next_errno = errno;
+		/* An entry evicted (LRU) or deleted since the walk found it: nothing to account. */
+		if (bpf_map_lookup_elem(fd, &key, &value) == 0 && function(context, &key, &value) &&
+		    bpf_map_delete_elem(fd, &key) != 0 && errno != ENOENT)
+			return negative_errno(EINVAL);
+		errno = next_errno;
+		key = next;
+	}
+	if (step != 0) {
+		if (errno != ENOENT)
+			return negative_errno(EINVAL);
+		*complete = 1;
 	}
 	return visited;
 }

@@ -17,6 +17,9 @@ extension CaptureSession.Statistics {
       .counter("flowsentry_ends_dropped_total", kernel.endsLost, [("where", "ring_buffer")], help: endsLost),
       .counter("flowsentry_ends_dropped_total", queueDroppedEnds, [("where", "queue")], help: endsLost),
       .counter(
+        "flowsentry_records_after_consumer_end_total", recordsAfterConsumerEnd,
+        help: "Records read after the stream's consumer had ended, which no one could take."),
+      .counter(
         "flowsentry_malformed_records_total", malformedRecords, help: "Ring-buffer records of an unknown kind or size."),
       .counter("flowsentry_incoming_syns_total", kernel.incomingSYNs, help: "SYNs that reached a local listener."),
       .counter(
@@ -25,6 +28,9 @@ extension CaptureSession.Statistics {
       .counter(
         "flowsentry_half_open_attempts_total", halfOpenAttempts,
         help: "Incoming handshakes never completed (reported per remote)."),
+      .counter(
+        "flowsentry_half_open_scans_failed_total", failedHalfOpenScans,
+        help: "Walks of the kernel's half-open map that failed (its remotes wait for the next walk)."),
       .counter(
         "flowsentry_dns_messages_cut_total", dnsMessagesCut,
         help: "DNS messages longer than the kernel copies, read in part."),

@@ -23,6 +23,11 @@ public final class CaptureSession: @unchecked Sendable {
     public var queueDrops: UInt64 = 0
     /// Of those, flow ends: their flows stay open until evicted.
     public var queueDroppedEnds: UInt64 = 0
+    /// Records read after the stream's consumer had ended (cancelled, or stopped iterating): no
+    /// one could take them. The reader stops at its next poll.
+    public var recordsAfterConsumerEnd: UInt64 = 0
+    /// Half-open map walks the kernel refused (their remotes wait for the next walk).
+    public var failedHalfOpenScans: UInt64 = 0
     /// Records read from the ring buffer.
     public var records: UInt64 = 0
     /// Records of an unknown kind or size.
@@ -48,6 +53,8 @@ public final class CaptureSession: @unchecked Sendable {
 
   private let running = Atomic<Bool>(false)
   private let finished = Atomic<Bool>(false)
+  /// Set by the stream's termination: nothing will take another batch.
+  private let consumerGone = Atomic<Bool>(false)
   private let readerDone = DispatchSemaphore(value: 0)
   private let counters = Mutex(Statistics())
   // Touched only by the reader thread while it runs, then by stop() after it has ended.
@@ -78,6 +85,13 @@ public final class CaptureSession: @unchecked Sendable {
     guard verdict >= 0 else { throw .testRunFailed(Errno(rawValue: -verdict)) }
   }
 
+  /// Tests: how many half-open entries one walk visits at most, and how many unanswered SYNs of
+  /// a remote still sending are not yet reported. Call before `packets()`.
+  func tuneHalfOpenScan(visitLimit: Int, inFlightAllowance: Int64) {
+    halfOpen.visitLimit = visitLimit
+    halfOpen.inFlightAllowance = inFlightAllowance
+  }
+
   /// Kernel ids of the attached programs (as `bpftool cgroup show` lists them).
   public var programIDs: [UInt32] { probe.programIDs }
 
@@ -87,6 +101,9 @@ public final class CaptureSession: @unchecked Sendable {
     let batchesInQueue = max(1, configuration.queueCapacity / configuration.batchLimit)
     let (stream, continuation) = AsyncStream.makeStream(
       of: [CapturedRecord].self, bufferingPolicy: .bufferingOldest(batchesInQueue))
+    // Runs when the consumer ends (or stop() finishes the stream); it only flags, since it may run
+    // on the consumer's task: the reader thread ends at its next poll and stop() still unloads.
+    continuation.onTermination = { [weak self] _ in self?.consumerGone.store(true, ordering: .releasing) }
     self.continuation = continuation
     batch.reserveCapacity(configuration.batchLimit)
     try probe.openRing(context: Unmanaged.passUnretained(self).toOpaque()) { context, data, size in
@@ -97,7 +114,7 @@ public final class CaptureSession: @unchecked Sendable {
     running.store(true, ordering: .releasing)
     let thread = Thread { [self] in
       var nextSecond = bootTimeNanoseconds() + 1_000_000_000
-      while running.load(ordering: .acquiring) {
+      while running.load(ordering: .acquiring) && !consumerGone.load(ordering: .acquiring) {
         let handled = probe.poll(timeoutMilliseconds: Int32(FS_POLL_INTERVAL_MS))
         if handled < 0 { break }
         let now = bootTimeNanoseconds()
@@ -125,16 +142,19 @@ public final class CaptureSession: @unchecked Sendable {
       while probe.poll(timeoutMilliseconds: 0) > 0 { deliverBatch() }
       deliverBatch()
     }
-    let kernel = KernelCounters(reading: probe.counter)
-    counters.withLock { $0.kernel = kernel }
+    if let kernel = probe.counters() { counters.withLock { $0.kernel = kernel } }
     probe.close()
     continuation?.finish()
   }
 
+  /// Safe from any thread, during or after `stop()`: a probe closed meanwhile left its last
+  /// counters in the snapshot taken again here.
   public var statistics: Statistics {
     var snapshot = counters.withLock { $0 }
-    if !finished.load(ordering: .acquiring) {
-      snapshot.kernel = KernelCounters(reading: probe.counter)
+    if let kernel = probe.counters() {
+      snapshot.kernel = kernel
+    } else {
+      snapshot = counters.withLock { $0 }
     }
     return snapshot
   }
@@ -145,8 +165,11 @@ public final class CaptureSession: @unchecked Sendable {
     for attempt in halfOpen.scan(probe, bootNow: bootNow, clockOffset: offset) {
       batch.append(.halfOpen(attempt))
     }
-    let reported = halfOpen.reportedAttempts
-    counters.withLock { $0.halfOpenAttempts = reported }
+    let (reported, failed) = (halfOpen.reportedAttempts, halfOpen.failedScans)
+    counters.withLock {
+      $0.halfOpenAttempts = reported
+      $0.failedHalfOpenScans = failed
+    }
   }
 
   private func handleRecord(_ bytes: UnsafeRawBufferPointer) -> Int32 {
@@ -163,22 +186,30 @@ public final class CaptureSession: @unchecked Sendable {
     let delivered = batch
     batch.removeAll(keepingCapacity: true)
     let result = continuation?.yield(delivered)
+    let (enqueued, queueFull) = { () -> (Bool, Bool) in
+      switch result {
+      case .enqueued?: return (true, false)
+      case .dropped?: return (false, true)
+      default: return (false, false)  // terminated, or no stream: the consumer has ended
+      }
+    }()
     var droppedEnds: UInt64 = 0
-    if case .dropped = result {
+    if queueFull {
       for record in delivered {
         if case .socket(let change) = record, change.transition != .established { droppedEnds += 1 }
       }
     }
     counters.withLock { counters in
       counters.records += UInt64(delivered.count)
-      if case .dropped = result {
+      if queueFull {
         counters.queueDrops += UInt64(delivered.count)
         counters.queueDroppedEnds += droppedEnds
+      } else if !enqueued {
+        counters.recordsAfterConsumerEnd += UInt64(delivered.count)
       }
     }
   }
 
-  /// CAP_BPF (39) and CAP_NET_ADMIN (12) in the effective set, for non-root operators.
   /// The capabilities (of CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) missing from the effective set;
   /// CAP_SYS_ADMIN stands in for the first two, as the kernel accepts it for them.
   static func missingCapabilities() -> [String] {

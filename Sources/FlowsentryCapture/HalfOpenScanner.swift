@@ -12,7 +12,11 @@ import FlowsentryCore
 struct HalfOpenScanner {
   var settleNanoseconds: Int64 = 3_000_000_000
   var inFlightAllowance: Int64 = 32
+  /// Entries visited per scan at most: the map's size, so that a walk ends even if the map changes.
+  var visitLimit = Int(FS_HALF_OPEN_REMOTES)
   private(set) var reportedAttempts: UInt64 = 0
+  /// Scans the kernel refused (an errno from the map walk): their remotes wait for the next scan.
+  private(set) var failedScans: UInt64 = 0
   /// Attempts already reported per remote still present in the kernel map.
   private var reported: [HalfOpenKey: Int64] = [:]
   private var found: [HalfOpenObservation] = []
@@ -33,20 +37,30 @@ struct HalfOpenScanner {
     self.clockOffset = clockOffset
     found.removeAll(keepingCapacity: true)
     seen.removeAll(keepingCapacity: true)
-    withUnsafeMutablePointer(to: &self) { scanner in
-      probe.scanHalfOpen(context: UnsafeMutableRawPointer(scanner)) { context, key, value in
+    let limit = visitLimit
+    let walk = withUnsafeMutablePointer(to: &self) { scanner in
+      probe.scanHalfOpen(context: UnsafeMutableRawPointer(scanner), visitLimit: limit) { context, key, value in
         guard let context, let key, let value else { return 0 }
         let scanner = context.assumingMemoryBound(to: HalfOpenScanner.self)
         return scanner.pointee.visit(key.pointee, value.pointee) ? 1 : 0
       }
     }
-    // Entries the kernel evicted (LRU) or that were deleted: forget what was reported for them.
-    if reported.count > seen.count { reported = reported.filter { seen.contains($0.key) } }
+    switch walk {
+    case .success(true):
+      // Entries the kernel evicted (LRU) or that were deleted: forget what was reported for them.
+      if reported.count > seen.count { reported = reported.filter { seen.contains($0.key) } }
+    case .success(false):
+      // Cut at the limit: a remote not reached is still in the map, and what it was sent stands.
+      break
+    case .failure:
+      failedScans += 1
+    }
     return found
   }
 
   private static func address(_ family: UInt8, _ words: (UInt64, UInt64)) -> IPAddress {
-    family == 2 ? .v4(UInt32(truncatingIfNeeded: words.0 >> 32)) : .v6(high: words.0, low: words.1)
+    family == UInt8(FS_FAMILY_IPV4.rawValue)
+      ? .v4(UInt32(truncatingIfNeeded: words.0 >> 32)) : .v6(high: words.0, low: words.1)
   }
 
   private mutating func visit(_ key: fs_half_open_key, _ value: fs_half_open_value) -> Bool {

@@ -9,10 +9,15 @@ import SystemPackage
 
 /// The loaded eBPF object and its links to one cgroup. Owns the C handle; `close()` detaches.
 /// Links are not pinned, so the kernel also detaches them if this process dies, however it dies.
+///
+/// Any thread may read counters or program ids (the /metrics thread does) while another closes:
+/// every use but `poll` holds `lifetime`, which `close()` takes to destroy the handle, so a reader
+/// finishes first or finds it closed. `poll` runs on the reader thread only, which has ended
+/// before `close()`; it skips the lock so that a slow poll never stalls a counter read.
 final class KernelProbe: @unchecked Sendable {
-  // Guarded by the fact that only CaptureSession touches it: loads and attaches on its caller,
-  // polls on the reader thread, closes after that thread has ended.
-  private var handle: OpaquePointer?
+  private let handle: OpaquePointer
+  /// Whether the handle has been destroyed; held for the whole of every use of the handle.
+  private let lifetime = Mutex(false)
 
   init(ringBufferBytes: UInt32, dnsPorts: [UInt16], cgroup: CgroupDirectory) throws(CaptureError) {
     LibbpfLog.shared.install()
@@ -44,50 +49,71 @@ final class KernelProbe: @unchecked Sendable {
     }
   }
 
+  /// Runs `body` on the handle unless it has been destroyed; `close()` waits for it to return.
+  private func withHandle<Result: Sendable>(or closed: Result, _ body: (OpaquePointer) -> Result) -> Result {
+    lifetime.withLock { isClosed in isClosed ? closed : body(handle) }
+  }
+
   func openRing(context: UnsafeMutableRawPointer, callback: cfs_record_function) throws(CaptureError) {
-    let opened = cfs_probe_open_ring(handle, callback, context)
+    let opened = withHandle(or: -EBADF) { cfs_probe_open_ring($0, callback, context) }
     guard opened == 0 else { throw .ringBufferFailed(Errno(rawValue: -opened)) }
   }
 
-  /// Blocks up to `timeoutMilliseconds`; returns records handled or a negative errno.
+  /// Blocks up to `timeoutMilliseconds`; returns records handled or a negative errno. Only from
+  /// the reader thread, or after it has ended, and never after `close()` (see the type's comment).
   func poll(timeoutMilliseconds: Int32) -> Int32 {
     cfs_probe_poll(handle, timeoutMilliseconds)
   }
 
-  /// Visits the half-open map; `visit` returns true to delete an entry it has accounted for.
-  func scanHalfOpen(context: UnsafeMutableRawPointer, visit: cfs_half_open_function) {
-    guard let handle else { return }
-    _ = cfs_probe_half_open_scan(handle, visit, context)
+  /// Visits at most `visitLimit` entries of the half-open map; `visit` returns true to delete an
+  /// entry it has accounted for. Whether the walk reached the map's end, or the errno that stopped it.
+  func scanHalfOpen(context: UnsafeMutableRawPointer, visitLimit: Int, visit: cfs_half_open_function) -> Result<
+    Bool, Errno
+  > {
+    withHandle(or: .failure(.badFileDescriptor)) { handle in
+      var complete: Int32 = 0
+      let visited = cfs_probe_half_open_scan(handle, visit, context, Int32(clamping: visitLimit), &complete)
+      return visited < 0 ? .failure(Errno(rawValue: -visited)) : .success(complete != 0)
+    }
   }
 
   /// Runs a packet program on one frame (BPF_PROG_TEST_RUN); its verdict or a negative errno.
   func testRun(frame: [UInt8], egress: Bool) -> Int32 {
-    guard let handle else { return -Int32(EBADF) }
-    return frame.withUnsafeBytes { cfs_probe_test_run(handle, egress ? 1 : 0, $0.baseAddress, UInt32($0.count)) }
+    withHandle(or: -EBADF) { handle in
+      frame.withUnsafeBytes { cfs_probe_test_run(handle, egress ? 1 : 0, $0.baseAddress, UInt32($0.count)) }
+    }
   }
 
   /// Detaches the programs: nothing new reaches the ring buffer, what it holds can still be read.
   func detach() {
-    guard let handle else { return }
-    cfs_probe_detach(handle)
+    withHandle(or: ()) { cfs_probe_detach($0) }
   }
 
-  func counter(_ counter: fs_counter) -> UInt64 {
-    guard let handle else { return 0 }
-    var total: UInt64 = 0
-    return cfs_probe_read_counter(handle, counter.rawValue, &total) == 0 ? total : 0
+  /// The eBPF programs' counters, or nil once the probe is closed.
+  func counters() -> KernelCounters? {
+    withHandle(or: nil) { handle in
+      KernelCounters { counter in
+        var total: UInt64 = 0
+        return cfs_probe_read_counter(handle, counter.rawValue, &total) == 0 ? total : 0
+      }
+    }
   }
 
   var programIDs: [UInt32] {
-    guard let handle else { return [] }
-    var ids = [UInt32](repeating: 0, count: 8)
-    let count = cfs_probe_program_ids(handle, &ids, Int32(ids.count))
-    return Array(ids.prefix(Int(max(0, count))))
+    withHandle(or: []) { handle in
+      var ids = [UInt32](repeating: 0, count: 8)
+      let count = cfs_probe_program_ids(handle, &ids, Int32(ids.count))
+      return Array(ids.prefix(Int(max(0, count))))
+    }
   }
 
+  /// Destroys the handle once, after any use in progress on another thread has returned.
   func close() {
-    cfs_probe_destroy(handle)
-    handle = nil
+    lifetime.withLock { isClosed in
+      guard !isClosed else { return }
+      isClosed = true
+      cfs_probe_destroy(handle)
+    }
   }
 
   deinit { close() }

@@ -12,8 +12,8 @@ enum RecordDecoder {
   fileprivate static let destinationAddressOffset = MemoryLayout<fs_tcp_record>.offset(
     of: \.header.destination_address)!
   private static let ownerCommandOffset = MemoryLayout<fs_tcp_record>.offset(of: \.owner_comm)!
-  private static let afInet: UInt8 = 2
-  private static let afInet6: UInt8 = 10
+  private static let afInet = UInt8(FS_FAMILY_IPV4.rawValue)
+  private static let afInet6 = UInt8(FS_FAMILY_IPV6.rawValue)
 
   /// The fields of `fs_record_header` every kind shares, in Swift's terms.
   private struct Header {
@@ -55,7 +55,8 @@ enum RecordDecoder {
       cgroupID: header.cgroupID,
       socketCookie: record.header.socket_cookie,
       process: process,
-      localListening: record.local_listening > 1 ? nil : record.local_listening == 1)
+      localListening: record.local_listening == FS_LISTENING_UNKNOWN.rawValue
+        ? nil : record.local_listening == FS_LISTENING_YES.rawValue)
   }
 
   private static let dnsRecordSize = MemoryLayout<fs_dns_record>.size

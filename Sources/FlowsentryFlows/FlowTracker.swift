@@ -86,14 +86,15 @@ public struct FlowTracker {
         && lhs.cgroupID == rhs.cgroupID
     }
 
-    /// The words folded into one before the hasher sees them: it runs for every record, and the
-    /// seeded hash of one word is half the cost of four (an attacker still cannot aim at buckets).
+    /// Every word goes through the seeded hasher: the addresses and ports are the peer's choice, so
+    /// a fold with fixed constants first would let a peer aim every key at one bucket.
     func hash(into hasher: inout Hasher) {
-      var folded = localAddress.0 ^ remoteAddress.0 &* 0x9E37_79B9_7F4A_7C15
-      folded = (folded ^ localAddress.1) &* 0xBF58_476D_1CE4_E5B9
-      folded = (folded ^ remoteAddress.1) &* 0x94D0_49BB_1331_11EB
-      folded = (folded ^ ports) &* 0x9E37_79B9_7F4A_7C15
-      hasher.combine(folded ^ cgroupID)
+      hasher.combine(localAddress.0)
+      hasher.combine(localAddress.1)
+      hasher.combine(remoteAddress.0)
+      hasher.combine(remoteAddress.1)
+      hasher.combine(ports)
+      hasher.combine(cgroupID)
     }
   }
 
@@ -134,9 +135,15 @@ public struct FlowTracker {
     counters.observations += 1
     forgetExpiredEndedFlows(now: packet.timestamp)
     let key = FlowKey(local: packet.local, remote: packet.remote, cgroupID: packet.cgroupID)
-    if configuration.validatesSegments && !validate(key, packet) {
-      counters.openFlows = openFlows.count
-      return
+    var answersPendingSYN = false
+    if configuration.validatesSegments {
+      switch validate(key, packet) {
+      case .ignore:
+        counters.openFlows = openFlows.count
+        return
+      case .accept: break
+      case .refusal: answersPendingSYN = true
+      }
     }
     let flow = FlowContext(packet)
 
@@ -147,7 +154,7 @@ public struct FlowTracker {
         key, flow, reason: reason, terminatedBy: terminatedBy, terminator: packet.source, other: packet.destination,
         into: &events
       ) {
-        if reason == .rst && Self.isRefusal(packet) {
+        if reason == .rst && (answersPendingSYN || Self.isRefusal(packet)) {
           // The refusing side sent the RST; the one refused is the one that asked.
           return (terminatedBy == .remote ? .outgoing : .incoming, .refused)
         }
@@ -258,7 +265,8 @@ public struct FlowTracker {
 
     if let open = openFlows.removeValue(for: key) {
       event.direction = open.direction
-      event.durationNanoseconds = flow.timestamp - open.beganAt
+      // Saturated: a capture's timestamps are the file's to choose, years apart or out of order.
+      event.durationNanoseconds = Self.saturatingDifference(flow.timestamp, open.beganAt)
       event.process = flow.process ?? open.process
     } else {
       (event.direction, event.closeReason) = withoutBegin()
@@ -277,9 +285,16 @@ public struct FlowTracker {
     return packet.flags.contains(.ack) && packet.sequence == 0
   }
 
+  /// `later - earlier`, clamped to Int64's range instead of trapping.
+  static func saturatingDifference(_ later: Int64, _ earlier: Int64) -> Int64 {
+    let (difference, overflow) = later.subtractingReportingOverflow(earlier)
+    guard overflow else { return difference }
+    return later < earlier ? .min : .max
+  }
+
   private mutating func forgetExpiredEndedFlows(now: WallClockNanoseconds) {
     while let oldest = endedFlows.oldestEntry,
-      now - oldest.value > configuration.endedFlowMemoryNanoseconds
+      Self.saturatingDifference(now, oldest.value) > configuration.endedFlowMemoryNanoseconds
     {
       endedFlows.removeOldest()
     }

@@ -3,28 +3,46 @@ import FlowsentryCore
 /// What a packet source without sockets needs checked before a packet may move a flow: the
 /// stack's own judgement is not in a capture, so the tracker makes a coarser one.
 extension FlowTracker {
+  enum SegmentVerdict {
+    /// Moves no flow: a SYN remembered, data advancing a sequence, or a segment refused.
+    case ignore
+    /// May begin or end a flow.
+    case accept
+    /// An RST/ACK acknowledging a pending SYN that no SYN+ACK answered: the attempt was refused.
+    case refusal
+  }
+
   /// Whether `packet` may go on to begin or end a flow. SYNs are remembered, and data segments
-  /// advance their sender's sequence; neither moves a flow, so both return false.
-  mutating func validate(_ key: FlowKey, _ packet: TCPPacketObservation) -> Bool {
+  /// advance their sender's sequence; neither moves a flow.
+  mutating func validate(_ key: FlowKey, _ packet: TCPPacketObservation) -> SegmentVerdict {
     let flags = packet.flags
     if flags.contains(.syn) && !flags.contains(.ack) {
       sawSYN = true
       _ = pendingSYNs.insert(packet.sequence, for: key)
-      return false
+      return .ignore
     }
     if flags.isSuperset(of: [.syn, .ack]) {
       if let initial = pendingSYNs.peek(key), packet.acknowledgment == initial &+ 1 {
         _ = pendingSYNs.removeValue(for: key)
-        return true
+        return .accept
       }
       // A capture that shows SYNs shows this one's too, unless nobody sent it.
-      guard sawSYN else { return true }
+      guard sawSYN else { return .accept }
       if openFlows.peek(key) == nil { counters.synAcksWithoutSYN += 1 }
-      return openFlows.peek(key) != nil  // a retransmitted SYN+ACK of a begun flow: counted as a repeat
+      // A retransmitted SYN+ACK of a begun flow: counted as a repeat.
+      return openFlows.peek(key) != nil ? .accept : .ignore
+    }
+    // A refusal acknowledges the SYN; its own sequence number is the refuser's choice (a closed
+    // Linux port sends 0, firewalls and other stacks need not).
+    if flags.isSuperset(of: [.rst, .ack]), openFlows.peek(key) == nil, let initial = pendingSYNs.peek(key),
+      packet.acknowledgment == initial &+ 1
+    {
+      _ = pendingSYNs.removeValue(for: key)
+      return .refusal
     }
     guard var open = openFlows.peek(key), var sequences = open.sequences else {
       // A flow begun before the capture (or before validation knew its sequences) ends as live does.
-      return flags.contains(.fin) || flags.contains(.rst)
+      return flags.contains(.fin) || flags.contains(.rst) ? .accept : .ignore
     }
     let fromLocal = packet.hook == .egress
     let expected = fromLocal ? sequences.local : sequences.remote
@@ -32,16 +50,16 @@ extension FlowTracker {
       let distance = packet.sequence &- expected
       guard min(distance, 0 &- distance) <= configuration.sequenceTolerance else {
         counters.outOfWindowTerminations += 1
-        return false
+        return .ignore
       }
-      return true
+      return .accept
     }
     // Data (or a bare ACK): the sender's next sequence moves past what it sent.
     let end = packet.sequence &+ packet.payloadLength
-    guard Int32(bitPattern: end &- expected) > 0 else { return false }
+    guard Int32(bitPattern: end &- expected) > 0 else { return .ignore }
     if fromLocal { sequences.local = end } else { sequences.remote = end }
     open.sequences = sequences
     _ = openFlows.insert(open, for: key)
-    return false
+    return .ignore
   }
 }

@@ -2,85 +2,154 @@ import FlowsentryCore
 import Foundation
 
 /// Reads events back from the JSON-lines schema `EventJSON` writes (a `monitor --record` file), for
-/// hostile input: a line that is not an event of the schema is an error with its reason, never a
-/// crash. Alerts and unknown event names are not events to re-run, so they are skipped, not errors.
+/// hostile input: a line that is not an event of the schema is an error with its reason and column,
+/// never a crash. Alerts and unknown event names are not events to re-run, so they are skipped.
+///
+/// Numbers are range-checked, never clamped: `timestamp_ns` is an integer in `timestampRange`
+/// (1970 to 2116, so that time arithmetic downstream cannot overflow), and every other number must
+/// fit its field exactly (a port in 0...65535, a pid, uid or TTL in 32 bits, `duration_ns` in 64);
+/// anything else, a fraction or a boolean included, makes the line malformed.
 public enum EventJSONReader {
   public enum Outcome {
     case event(SensorEvent)
     /// An alert or a line of another kind: nothing to re-run.
     case skipped
-    case malformed(String)
+    /// Why the line is not an event, and the 1-based column of the offending key (1 for the line).
+    case malformed(String, column: Int)
   }
 
+  /// The times a recording may carry: 0 to 2^62 ns, 1970 to the year 2116.
+  public static let timestampRange: ClosedRange<Int64> = 0...(1 << 62)
+
   public static func read(_ line: some StringProtocol) -> Outcome {
+    let text = String(line)
+    do {
+      return try decode(text)
+    } catch {
+      return .malformed(error.reason, column: error.key.map { column(of: $0, in: text) } ?? 1)
+    }
+  }
+
+  private struct Malformed: Error {
+    var reason: String
+    /// The key whose value is wrong, to point at.
+    var key: String?
+
+    init(_ reason: String, at key: String? = nil) {
+      self.reason = reason
+      self.key = key
+    }
+  }
+
+  /// The column just after `"key":` (its value), or 1 when the key is absent.
+  private static func column(of key: String, in line: String) -> Int {
+    let utf8 = Array(line.utf8)
+    let quoted = Array("\"\(key)\"".utf8)
+    guard quoted.count <= utf8.count else { return 1 }
+    for start in 0...(utf8.count - quoted.count) where utf8[start..<start + quoted.count].elementsEqual(quoted) {
+      var position = start + quoted.count
+      while position < utf8.count, utf8[position] == UInt8(ascii: ":") || utf8[position] == UInt8(ascii: " ") {
+        position += 1
+      }
+      return position + 1
+    }
+    return 1
+  }
+
+  /// `value` as `T` when it is an integer that `T` holds exactly (never a rounded or wrapped one).
+  private static func exact<T: FixedWidthInteger>(_ value: Any?, _ key: String, as type: T.Type) throws(Malformed)
+    -> T?
+  {
+    guard let value else { return nil }
+    guard let number = value as? NSNumber else { throw Malformed("'\(key)' is not a number", at: key) }
+    // JSON's true and false arrive as NSNumbers of C type char; no JSON number does.
+    if number.objCType.pointee == CChar(UInt8(ascii: "c")) {
+      throw Malformed("'\(key)' is a number, not a boolean", at: key)
+    }
+    if let integer = value as? Int64, let exact = T(exactly: integer) { return exact }
+    if let integer = value as? UInt64, let exact = T(exactly: integer) { return exact }
+    throw Malformed("'\(key)' is not an integer in \(T.min)...\(T.max)", at: key)
+  }
+
+  private static func decode(_ line: String) throws(Malformed) -> Outcome {
     guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-      return .malformed("not a JSON object")
+      throw Malformed("not a JSON object")
     }
     if object["type"] as? String == "alert" { return .skipped }
-    guard let version = object["schema_version"] as? Int, version == EventJSON.schemaVersion else {
-      return .malformed("no schema_version \(EventJSON.schemaVersion)")
-    }
-    guard let nameText = object["event"] as? String else { return .malformed("no 'event'") }
+    guard let version = try? exact(object["schema_version"], "schema_version", as: Int.self),
+      version == EventJSON.schemaVersion
+    else { throw Malformed("no schema_version \(EventJSON.schemaVersion)", at: "schema_version") }
+    guard let nameText = object["event"] as? String else { throw Malformed("no 'event'", at: "event") }
     guard let name = EventName(rawValue: nameText) else { return .skipped }
-    guard let timestamp = (object["timestamp_ns"] as? NSNumber)?.int64Value else {
-      return .malformed("no 'timestamp_ns'")
+    guard let timestamp = try exact(object["timestamp_ns"], "timestamp_ns", as: Int64.self) else {
+      throw Malformed("no 'timestamp_ns'")
     }
-    guard let args = object["args"] as? [String: Any] else { return .malformed("no 'args'") }
-    guard let source = endpoint(args, "src", "src_port"), let destination = endpoint(args, "dst", "dst_port") else {
-      return .malformed("'args' needs src, dst, src_port and dst_port")
+    guard timestampRange.contains(timestamp) else {
+      throw Malformed("'timestamp_ns' is outside 0...2^62 (1970 to 2116)", at: "timestamp_ns")
     }
-    let cgroupID = (object["cgroup_id"] as? NSNumber)?.uint64Value ?? 0
+    guard let args = object["args"] as? [String: Any] else { throw Malformed("no 'args'", at: "args") }
+    guard let source = try endpoint(args, "src", "src_port"), let destination = try endpoint(args, "dst", "dst_port")
+    else { throw Malformed("'args' needs src, dst, src_port and dst_port", at: "args") }
+    let cgroupID = try exact(object["cgroup_id"], "cgroup_id", as: UInt64.self) ?? 0
 
     if name == .netPacketDNS {
-      let answers = (args["answers"] as? [[String: Any]] ?? []).compactMap { answer -> DNSEvent.Answer? in
+      var answers: [DNSEvent.Answer] = []
+      for answer in args["answers"] as? [[String: Any]] ?? [] {
         guard let owner = answer["name"] as? String, let type = answer["type"] as? String,
           let data = answer["data"] as? String
-        else { return nil }
-        return DNSEvent.Answer(
-          name: owner, type: type, timeToLive: (answer["ttl"] as? NSNumber)?.uint32Value ?? 0, data: data)
+        else { continue }
+        answers.append(
+          DNSEvent.Answer(
+            name: owner, type: type, timeToLive: try exact(answer["ttl"], "ttl", as: UInt32.self) ?? 0, data: data))
       }
       return .event(
         .dns(
           DNSEvent(
             timestamp: timestamp, source: source, destination: destination,
             transport: args["transport"] as? String == "tcp" ? .tcp : .udp, cgroupID: cgroupID,
-            id: (args["id"] as? NSNumber)?.uint16Value ?? 0,
-            responseCode: (args["rcode"] as? NSNumber)?.uint8Value ?? 0,
+            id: try exact(args["id"], "id", as: UInt16.self) ?? 0,
+            responseCode: try exact(args["rcode"], "rcode", as: UInt8.self) ?? 0,
             questions: args["questions"] as? [String] ?? [], answers: answers,
             truncated: args["truncated"] as? Bool ?? false)))
     }
 
     guard let directionText = args["conn_direction"] as? String,
       let direction = ConnectionDirection(rawValue: directionText)
-    else { return .malformed("'conn_direction' is outgoing or incoming") }
+    else { throw Malformed("'conn_direction' is outgoing or incoming", at: "conn_direction") }
     var event = FlowEvent(
       name: name, timestamp: timestamp, direction: direction, source: source, destination: destination,
       sourceNames: args["src_dns"] as? [String] ?? [], destinationNames: args["dst_dns"] as? [String] ?? [],
-      cgroupID: cgroupID, socketCookie: (object["socket_cookie"] as? NSNumber)?.uint64Value ?? 0)
-    if let process = object["process"] as? [String: Any], let pid = (process["pid"] as? NSNumber)?.uint32Value {
+      cgroupID: cgroupID, socketCookie: try exact(object["socket_cookie"], "socket_cookie", as: UInt64.self) ?? 0)
+    if let process = object["process"] as? [String: Any], let pid = try exact(process["pid"], "pid", as: UInt32.self) {
       event.process = ProcessIdentity(
-        pid: pid, uid: (process["uid"] as? NSNumber)?.uint32Value ?? 0, command: process["comm"] as? String ?? "")
+        pid: pid, uid: try exact(process["uid"], "uid", as: UInt32.self) ?? 0, command: process["comm"] as? String ?? ""
+      )
     }
     switch name {
     case .netFlowTCPEnd:
       guard let reason = (args["close_reason"] as? String).flatMap(CloseReason.init(rawValue:)),
         let side = (args["terminated_by"] as? String).flatMap(Side.init(rawValue:))
-      else { return .malformed("an end needs close_reason and terminated_by") }
+      else { throw Malformed("an end needs close_reason and terminated_by", at: "close_reason") }
       event.closeReason = reason
       event.terminatedBy = side
-      event.durationNanoseconds = (args["duration_ns"] as? NSNumber)?.int64Value
+      if let duration = args["duration_ns"], !(duration is NSNull) {
+        event.durationNanoseconds = try exact(duration, "duration_ns", as: Int64.self)
+      }
     case .netFlowTCPHalfOpen:
-      event.attempts = (args["attempts"] as? NSNumber)?.uint64Value ?? 0
+      event.attempts = try exact(args["attempts"], "attempts", as: UInt64.self) ?? 0
     default:
       break
     }
     return .event(.flow(event))
   }
 
-  private static func endpoint(_ args: [String: Any], _ addressKey: String, _ portKey: String) -> Endpoint? {
-    guard let text = args[addressKey] as? String, let address = IPAddress(text),
-      let port = (args[portKey] as? NSNumber)?.intValue, (0...65_535).contains(port)
-    else { return nil }
-    return Endpoint(address, UInt16(port))
+  private static func endpoint(_ args: [String: Any], _ addressKey: String, _ portKey: String) throws(Malformed)
+    -> Endpoint?
+  {
+    guard let text = args[addressKey] as? String, let port = try exact(args[portKey], portKey, as: UInt16.self) else {
+      return nil
+    }
+    guard let address = IPAddress(text) else { throw Malformed("'\(addressKey)' is not an IP address", at: addressKey) }
+    return Endpoint(address, port)
   }
 }

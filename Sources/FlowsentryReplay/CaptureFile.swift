@@ -10,8 +10,11 @@ public struct CaptureFileError: Error, CustomStringConvertible, Sendable {
 
 /// One frame of a capture file, valid only during the call that hands it over.
 public struct CapturedFrame {
-  /// Nanoseconds since the Unix epoch, as the capture recorded it.
+  /// Nanoseconds since the Unix epoch, as the capture recorded it, saturated to
+  /// `CaptureFile.timestampRange` (see there).
   public var timestamp: Int64
+  /// Whether the recorded time was outside `CaptureFile.timestampRange` and was clamped to it.
+  public var timestampClamped: Bool
   public var bytes: UnsafeRawBufferPointer
   /// The frame's length on the wire; more than `bytes.count` when the snaplen cut it.
   public var wireLength: Int
@@ -22,7 +25,15 @@ public struct CapturedFrame {
 /// A pcap or pcapng file read through libpcap, with nanosecond timestamps, one frame at a time.
 /// libpcap reads a pcapng file whose interfaces share one link type; it refuses one that mixes them,
 /// which is reported as the file's read error.
+///
+/// Of the numbers in the file, libpcap checks block and capture lengths against the snapshot
+/// length; a frame's time (with its interface's `if_tsresol` and `if_tsoffset`) is the file's
+/// choice, so it saturates: clamped to `timestampRange` and counted, never trapping.
 public final class CaptureFile {
+  /// 1970 to 2116 (0 to 2^62 ns): any two times are a representable distance apart, and a time
+  /// plus a DNS TTL or a rule window still fits in 64 bits.
+  public static let timestampRange: ClosedRange<Int64> = 0...(1 << 62)
+
   public let path: String
   public let linkType: Int32
   /// The file's size in bytes, for progress.
@@ -44,6 +55,23 @@ public final class CaptureFile {
 
   deinit { pcap_close(handle) }
 
+  /// A record's time in nanoseconds (with nanosecond precision, tv_usec holds nanoseconds),
+  /// saturated to `timestampRange`; whether it had to be.
+  static func nanoseconds(seconds: Int64, fraction: Int64) -> (Int64, clamped: Bool) {
+    let (scaled, scaleOverflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+    let (sum, sumOverflow) = scaled.addingReportingOverflow(fraction)
+    let exact: Int64
+    if scaleOverflow {
+      exact = seconds < 0 ? .min : .max
+    } else if sumOverflow {
+      exact = fraction < 0 ? .min : .max
+    } else {
+      exact = sum
+    }
+    let clamped = min(max(exact, timestampRange.lowerBound), timestampRange.upperBound)
+    return (clamped, clamped != exact || scaleOverflow || sumOverflow)
+  }
+
   /// Bytes of the file read so far.
   public var bytesRead: Int64 {
     guard let file = pcap_file(handle) else { return 0 }
@@ -62,12 +90,13 @@ public final class CaptureFile {
         guard let header, let data else { continue }
         number += 1
         let record = header.pointee
-        // With nanosecond precision, tv_usec holds nanoseconds.
-        let timestamp = Int64(record.ts.tv_sec) * 1_000_000_000 + Int64(record.ts.tv_usec)
+        let (timestamp, clamped) = Self.nanoseconds(
+          seconds: Int64(record.ts.tv_sec), fraction: Int64(record.ts.tv_usec))
         body(
           CapturedFrame(
-            timestamp: timestamp, bytes: UnsafeRawBufferPointer(start: data, count: Int(record.caplen)),
-            wireLength: Int(record.len), number: number))
+            timestamp: timestamp, timestampClamped: clamped,
+            bytes: UnsafeRawBufferPointer(start: data, count: Int(record.caplen)), wireLength: Int(record.len),
+            number: number))
       case PCAP_ERROR_BREAK:
         return nil
       default:

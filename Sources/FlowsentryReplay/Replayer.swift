@@ -24,6 +24,8 @@ public final class Replayer {
     public var fileErrors: [String] = []
     /// Of those, files that could not be opened at all.
     public var unreadableFiles = 0
+    /// Frames whose recorded time was outside `CaptureFile.timestampRange`, replayed at its nearer end.
+    public var clampedTimestamps: UInt64 = 0
     /// Events read back from recordings (`monitor --record`), and their lines that were not events.
     public var recordedEvents: UInt64 = 0
     public var malformedLines: UInt64 = 0
@@ -78,9 +80,15 @@ public final class Replayer {
     var records = self.records
     var skipped = summary.skipped
     var decoded: UInt64 = 0
+    var clamped: UInt64 = 0
+    var firstClamped: Int?
     let pipeline = self.pipeline
     let readError = file.forEachFrame { frame in
       packets += 1
+      if frame.timestampClamped {
+        clamped += 1
+        if firstClamped == nil { firstClamped = frame.number }
+      }
       if let skip = PacketDecoder.decode(frame.bytes, linkType: linkType, into: &packet) {
         skipped[skip, default: 0] += 1
         if firstSkip[skip] == nil { firstSkip[skip] = frame.number }
@@ -106,10 +114,15 @@ public final class Replayer {
     self.records = records
     summary.skipped = skipped
     summary.decoded += decoded
+    summary.clampedTimestamps += clamped
     summary.packets += packets
     summary.bytes += file.size
     for (skip, number) in firstSkip.sorted(by: { $0.value < $1.value }) {
       summary.firstSkipped.append("\(path): \(skip.label) first at packet \(number)")
+    }
+    if let firstClamped {
+      summary.firstSkipped.append(
+        "\(path): \(clamped) times outside 1970-2116 clamped to that range, first at packet \(firstClamped)")
     }
     if let readError { summary.fileErrors.append("\(path): \(readError)") }
   }
@@ -133,7 +146,7 @@ public final class Replayer {
     var line: UnsafeMutablePointer<CChar>?
     var capacity = 0
     var number = 0
-    var firstMalformed: (Int, String)?
+    var firstMalformed: (line: Int, column: Int, reason: String)?
     while true {
       let length = getline(&line, &capacity, file)
       guard length >= 0, let line else { break }
@@ -146,16 +159,16 @@ public final class Replayer {
         pipeline.rerun(event, to: sink)
       case .skipped:
         break
-      case .malformed(let reason):
+      case .malformed(let reason, let column):
         summary.malformedLines += 1
-        if firstMalformed == nil { firstMalformed = (number, reason) }
+        if firstMalformed == nil { firstMalformed = (number, column, reason) }
       }
     }
     free(line)
     sink.flush()
     summary.bytes += Int64(ftello(file))
-    if let (number, reason) = firstMalformed {
-      summary.firstSkipped.append("\(path): malformed lines first at line \(number) (\(reason))")
+    if let (number, column, reason) = firstMalformed {
+      summary.firstSkipped.append("\(path):\(number):\(column): malformed lines first here (\(reason))")
     }
   }
 

@@ -1,8 +1,8 @@
 import CFlowsentryRecord
 import Testing
 
-/// Swift's view of bpf/include/flowsentry_record.h must match the C compiler's. The header's static
-/// asserts pin the same numbers for clang -target bpf, so all three views agree.
+/// Swift's view of bpf/include/flowsentry_record.h must match the host C compiler's; the eBPF
+/// compiler's own view, from the object's BTF, is checked by RecordBTFLayoutTests.
 @Suite struct RecordLayoutTests {
   func swiftOffset(_ name: String) -> (offset: Int, size: Int)? {
     func field<T>(_ path: PartialKeyPath<T>, _ size: Int) -> (Int, Int)? {
@@ -14,6 +14,9 @@ import Testing
     typealias DNS = fs_dns_record
     typealias HalfOpenKey = fs_half_open_key
     typealias HalfOpenValue = fs_half_open_value
+    typealias Owner = fs_process_owner
+    typealias ListenerKey = fs_listener_key
+    typealias ListenerValue = fs_listener_value
     switch name {
     case "fs_record_header.kind": return field(\Header.kind, MemoryLayout<UInt32>.size)
     case "fs_record_header.hook": return field(\Header.hook, 1)
@@ -66,12 +69,23 @@ import Testing
     case "fs_half_open_value.last_remote_port": return field(\HalfOpenValue.last_remote_port, 2)
     case "fs_half_open_value.last_local_address":
       return field(\HalfOpenValue.last_local_address, MemoryLayout.size(ofValue: HalfOpenValue().last_local_address))
+    case "fs_process_owner.pid": return field(\Owner.pid, 4)
+    case "fs_process_owner.uid": return field(\Owner.uid, 4)
+    case "fs_process_owner.comm": return field(\Owner.comm, MemoryLayout.size(ofValue: Owner().comm))
+    case "fs_process_owner.cgroup_id": return field(\Owner.cgroup_id, 8)
+    case "fs_listener_key.netns_cookie": return field(\ListenerKey.netns_cookie, 8)
+    case "fs_listener_key.family": return field(\ListenerKey.family, 1)
+    case "fs_listener_key.port": return field(\ListenerKey.port, 2)
+    case "fs_listener_key.address":
+      return field(\ListenerKey.address, MemoryLayout.size(ofValue: ListenerKey().address))
+    case "fs_listener_value.owner": return field(\ListenerValue.owner, MemoryLayout<Owner>.size)
+    case "fs_listener_value.socket_cookie": return field(\ListenerValue.socket_cookie, 8)
     default: return nil
     }
   }
 
   @Test func everyFieldSitsWhereCPutsIt() throws {
-    #expect(fs_record_layout_count == 47)
+    #expect(fs_record_layout_count == 57)
     for index in 0..<fs_record_layout_count {
       let entry = fs_record_layout_entry(index).pointee
       let name = String(cString: entry.name)

@@ -80,6 +80,6 @@ import Testing
     #expect(sink.alerts.map(\.ruleID).contains("FS-NET-003"))
     #expect(replayer.summary.malformedLines == 1)
     let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count - 1
-    #expect(replayer.summary.firstSkipped == ["\(path): malformed lines first at line \(lines) (not a JSON object)"])
+    #expect(replayer.summary.firstSkipped == ["\(path):\(lines):1: malformed lines first here (not a JSON object)"])
   }
 }

@@ -23,6 +23,19 @@ enum fs_record_kind {
 	FS_RECORD_FLOW = 3,
 };
 
+/* fs_record_header.family and fs_half_open_key.family: Linux's AF_INET and AF_INET6. */
+enum fs_address_family {
+	FS_FAMILY_IPV4 = 2,
+	FS_FAMILY_IPV6 = 10,
+};
+
+/* fs_tcp_record.local_listening */
+enum fs_listening {
+	FS_LISTENING_NO = 0,
+	FS_LISTENING_YES = 1,
+	FS_LISTENING_UNKNOWN = 2, /* no socket to look from */
+};
+
 /* fs_record_header.hook: which cgroup skb hook saw the packet. */
 enum fs_hook {
 	FS_HOOK_INGRESS = 0,
@@ -120,7 +133,7 @@ enum fs_counter {
 struct fs_record_header {
 	__u32 kind;           /* enum fs_record_kind */
 	__u8 hook;            /* enum fs_hook */
-	__u8 family;          /* AF_INET (2) or AF_INET6 (10) */
+	__u8 family;          /* enum fs_address_family */
 	__u16 source_port;    /* host byte order */
 	__u16 destination_port; /* host byte order */
 	__u16 reserved0;
@@ -144,8 +157,8 @@ struct fs_tcp_record {
 	__u8 tcp_flags;       /* enum fs_tcp_flag bits */
 	__u8 socket_state;    /* kernel TCP state (TCP_SYN_SENT = 2, ...), 0 when unknown */
 	__u8 owner_known;     /* 1 when owner_* below were recorded at connect(2)/listen(2) */
-	__u8 local_listening; /* 1 when a socket listens on the local address and port, in the socket's own
-			       * network namespace; 0 when none does; 2 when unknown (no socket) */
+	__u8 local_listening; /* enum fs_listening: whether a socket listens on the local address and port,
+			       * in the socket's own network namespace */
 	__u32 owner_pid;      /* thread group id of the process that connected or listened */
 	__u32 owner_uid;
 	char owner_comm[FS_COMM_LEN];

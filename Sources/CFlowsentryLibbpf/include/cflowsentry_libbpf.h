@@ -47,8 +47,11 @@ struct fs_half_open_value;
 /* One entry of fs_half_open; return nonzero to delete it (it has been accounted for). */
 typedef int (*cfs_half_open_function)(void *context, const struct fs_half_open_key *key,
 				      const struct fs_half_open_value *value);
-/* Visits every remote of the half-open map; returns how many were visited. */
-int cfs_probe_half_open_scan(struct cfs_probe *probe, cfs_half_open_function function, void *context);
+/* Visits the remotes of the half-open map, at most visit_limit of them, in the map's order; sets
+ * *complete to 1 when the walk reached the map's end, 0 when the limit cut it. Returns how many
+ * were visited, or a negative errno when the map could not be read. */
+int cfs_probe_half_open_scan(struct cfs_probe *probe, cfs_half_open_function function, void *context,
+			     int visit_limit, int *complete);
 
 /* Kernel ids of the loaded programs, for diagnostics: fills up to capacity, returns the count. */
 int cfs_probe_program_ids(struct cfs_probe *probe, uint32_t *ids, int capacity);
