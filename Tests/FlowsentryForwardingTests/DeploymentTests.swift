@@ -38,7 +38,7 @@ import Testing
   @Test(.requires(.pythonModule("kubernetes_validate"))) func theKubernetesManifestValidates() throws {
     let manifest = Self.deploy.appendingPathComponent("kubernetes/daemonset.yaml").path
     let result = try run(
-      "/usr/bin/python3", ["-m", "kubernetes_validate", "--strict", "--kubernetes-version", "1.30.0", manifest])
+      "python3", ["-m", "kubernetes_validate", "--strict", "--kubernetes-version", "1.30.0", manifest])
     #expect(result.status == 0, "\(result.output)")
     // The ConfigMap's configuration is one flowsentry accepts.
     let text = try String(contentsOfFile: manifest, encoding: .utf8)

@@ -34,10 +34,13 @@ public struct Requirement: Sendable, CustomStringConvertible {
     Requirement(path, remedy: remedy) { FileManager.default.isExecutableFile(atPath: path) }
   }
 
-  /// A module that Debian's python3 imports.
-  public static func pythonModule(_ name: String, remedy: String = "run scripts/install-deps.sh") -> Requirement {
-    Requirement("the Python module \(name)", remedy: remedy) {
-      (try? ChildProcess.run("/usr/bin/python3", ["-c", "import \(name)"]).termination) == .exited(0)
+  /// A module that `interpreter` imports (by default the python3 first on PATH, which
+  /// scripts/install-deps.sh installs for).
+  public static func pythonModule(
+    _ name: String, interpreter: String = "python3", remedy: String = "run scripts/install-deps.sh"
+  ) -> Requirement {
+    Requirement("the Python module \(name) (\(interpreter))", remedy: remedy) {
+      (try? ChildProcess.run(interpreter, ["-c", "import \(name)"]).termination) == .exited(0)
     }
   }
 }
