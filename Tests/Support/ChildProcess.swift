@@ -114,6 +114,8 @@ public final class ChildProcess: Sendable {
   /// What the child printed so far (`.capture` only).
   public var stdout: String { state.withLock { String(decoding: $0.stdout.bytes, as: UTF8.self) } }
   public var stderr: String { state.withLock { String(decoding: $0.stderr.bytes, as: UTF8.self) } }
+  /// Bytes past `outputLimit`, read and not kept.
+  public var droppedOutput: (stdout: Int, stderr: Int) { state.withLock { ($0.stdout.dropped, $0.stderr.dropped) } }
 
   /// Sends `number` to the child alone (its own process group is left alone).
   public func signal(_ number: Int32) {

@@ -50,19 +50,23 @@ public enum TestEnvironment {
   /// (when it gated BPF only; CI machines still set it).
   public static let mustRunEverythingVariables = ["FLOWSENTRY_REQUIRE_ALL_TESTS", "FLOWSENTRY_REQUIRE_BPF"]
 
-  /// Set in CI: every test runs, and one whose requirements are missing fails.
-  public static let mustRunEverything = mustRunEverythingVariables.contains {
+  /// The one of `mustRunEverythingVariables` set to 1, if any.
+  static let mustRunEverythingVariable = mustRunEverythingVariables.first {
     ProcessInfo.processInfo.environment[$0] == "1"
   }
+
+  /// Set in CI: every test runs, and one whose requirements are missing fails.
+  public static let mustRunEverything = mustRunEverythingVariable != nil
 
   /// The message for requirements that are missing, or nil when all are met.
   public static func unmet(_ requirements: [Requirement]) -> String? {
     let missing = requirements.filter { !$0.isMet }
     guard !missing.isEmpty else { return nil }
     let reasons = missing.map { "\($0.description) (\($0.remedy))" }.joined(separator: ", ")
-    return mustRunEverything
-      ? "\(mustRunEverythingVariables[0])=1 and this test's requirements are missing: \(reasons)"
-      : "skipped: needs \(reasons); \(mustRunEverythingVariables[0])=1 makes this a failure"
+    if let variable = mustRunEverythingVariable {
+      return "\(variable)=1 and this test's requirements are missing: \(reasons)"
+    }
+    return "skipped: needs \(reasons); \(mustRunEverythingVariables[0])=1 makes this a failure"
   }
 
   /// For a requirement known only inside the test: returns when all are met; otherwise throws, a
