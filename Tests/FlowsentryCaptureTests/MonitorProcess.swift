@@ -70,7 +70,7 @@ final class MonitorProcess: Sendable {
   /// The exit status as a shell reports it; throws (the process killed) after 15 seconds.
   func exitStatus() async throws -> Int32 { try await child.exit().status }
 
-  func kill() { child.killGroup() }
+  func kill() { child.kill() }
 }
 
 /// Prometheus text lines by their series (`name{labels}`), for tests.

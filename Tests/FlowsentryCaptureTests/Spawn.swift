@@ -21,10 +21,10 @@ struct SpawnedProcess {
     if let output {
       var chunk = [UInt8](repeating: 0, count: 4096)
       while true {
-        // Past the deadline the group is killed, which ends the stream.
+        // Past the deadline the child is killed (with what it started), which ends the stream.
         var ready = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
         let waitMilliseconds = max(0, (deadline - ContinuousClock.now).timeInterval * 1000)
-        if poll(&ready, 1, Int32(min(waitMilliseconds, 60_000))) == 0 { child.killGroup() }
+        if poll(&ready, 1, Int32(min(waitMilliseconds, 60_000))) == 0 { child.kill() }
         let count = read(output, &chunk, chunk.count)
         if count > 0 {
           bytes += chunk[0..<count]

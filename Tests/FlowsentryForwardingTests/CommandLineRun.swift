@@ -14,7 +14,7 @@ final class CommandLineRun {
 
   /// SIGKILL, as a crash or the OOM killer ends it; returns once it is reaped.
   func kill() {
-    child.killGroup()
+    child.kill()
     _ = try? child.wait(timeout: .seconds(10))
   }
 

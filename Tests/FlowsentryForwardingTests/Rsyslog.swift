@@ -128,7 +128,7 @@ final class Rsyslog {
   /// Kills the receiver; omfile has written each message by the end of its transaction.
   func stop() {
     guard let process else { return }
-    process.killGroup()
+    process.kill()
     _ = try? process.wait(timeout: .seconds(10))
     self.process = nil
   }

@@ -4,11 +4,12 @@ import Foundation
   import Glibc
 #endif
 
-/// The one way tests start a process. posix_spawn puts the child in a process group of its own
-/// with the signal mask and dispositions reset (the test runner's threads block signals, and a child
-/// would inherit that and ignore SIGTERM); a thread of its own reaps it and one per captured stream
-/// reads it, so no wait can deadlock on a full pipe (Foundation's `waitUntilExit` can); every wait
-/// has a deadline, after which the whole group is killed.
+/// The one way tests start a process. posix_spawn resets the signal mask and dispositions (the test
+/// runner's threads block signals, and a child would inherit that and ignore SIGTERM); a thread of
+/// its own reaps it and one per captured stream reads it, so no wait can deadlock on a full pipe
+/// (Foundation's `waitUntilExit` can); every wait has a deadline, after which the child and all it
+/// started are killed. The child stays in the runner's process group, so that whatever kills the
+/// runner (a CI timeout) kills it too.
 public final class ChildProcess: Sendable {
   public enum Stream: Sendable {
     /// /dev/null.
@@ -46,8 +47,7 @@ public final class ChildProcess: Sendable {
     sigfillset(&allSignals)
     try check(posix_spawnattr_setsigmask(&attributes, &noSignals), "setsigmask")
     try check(posix_spawnattr_setsigdefault(&attributes, &allSignals), "setsigdefault")
-    try check(posix_spawnattr_setpgroup(&attributes, 0), "setpgroup")
-    let flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP
+    let flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
     try check(posix_spawnattr_setflags(&attributes, Int16(flags)), "setflags")
 
     var readEnds: [Int32?] = [nil, nil]
@@ -102,9 +102,9 @@ public final class ChildProcess: Sendable {
     state.startReaping(child)
   }
 
-  /// Kills the group of a child still running: nothing a test started outlives it.
+  /// Kills a child still running: nothing a test started outlives it.
   deinit {
-    killGroup()
+    kill()
     if let stdoutPipe { close(stdoutPipe) }
   }
 
@@ -117,25 +117,38 @@ public final class ChildProcess: Sendable {
   /// Bytes past `outputLimit`, read and not kept.
   public var droppedOutput: (stdout: Int, stderr: Int) { state.withLock { ($0.stdout.dropped, $0.stderr.dropped) } }
 
-  /// Sends `number` to the child alone (its own process group is left alone).
+  /// Sends `number` to the child alone.
   public func signal(_ number: Int32) {
-    state.withLock { if $0.termination == nil { kill(pid, number) } }
+    state.withLock { if $0.termination == nil { Glibc.kill(pid, number) } }
   }
 
-  /// SIGKILL to the child's process group: the child and whatever it started.
-  /// Once the child is reaped its id may name another test's group, so then nothing is sent.
-  public func killGroup() {
-    state.withLock { if $0.termination == nil { kill(-pid, SIGKILL) } }
+  /// SIGKILL to the child and every process it started. Once the child is reaped its id may be
+  /// another's and its children are init's, so then nothing is sent.
+  public func kill() {
+    state.withLock { streams in
+      guard streams.termination == nil else { return }
+      for process in [pid] + Self.descendants(of: pid) { Glibc.kill(process, SIGKILL) }
+    }
+  }
+
+  /// The processes `pid` started, and theirs, from /proc.
+  static func descendants(of pid: pid_t) -> [pid_t] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    let children = tasks.flatMap { task in
+      ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "")
+        .split(separator: " ").compactMap { pid_t($0) }
+    }
+    return children + children.flatMap { descendants(of: $0) }
   }
 
   /// Blocks this thread until the child ended and its captured streams reached their end. After
-  /// `timeout` the group is killed and `ChildProcessError.timedOut` thrown.
+  /// `timeout` it is killed (with what it started) and `ChildProcessError.timedOut` thrown.
   @discardableResult
   public func wait(timeout: Duration = .seconds(60)) throws -> Termination {
     if let termination = state.waitForEnd(until: Date(timeIntervalSinceNow: timeout.timeInterval)) {
       return termination
     }
-    killGroup()
+    kill()
     _ = state.waitForEnd(until: Date(timeIntervalSinceNow: 5))
     throw ChildProcessError.timedOut(commandLine, timeout, stderr: stderr)
   }
@@ -149,7 +162,7 @@ public final class ChildProcess: Sendable {
       guard ContinuousClock.now < deadline else { break }
       try await Task.sleep(for: .milliseconds(20))
     }
-    killGroup()
+    kill()
     _ = state.waitForEnd(until: Date(timeIntervalSinceNow: 5))
     throw ChildProcessError.timedOut(commandLine, timeout, stderr: stderr)
   }
@@ -235,7 +248,7 @@ public enum ChildProcessError: Error, CustomStringConvertible {
     switch self {
     case .system(let what, let code): "\(what): \(String(cString: strerror(code)))"
     case .timedOut(let command, let timeout, let stderr):
-      "\(command) did not end within \(timeout); its process group was killed. stderr: \(stderr)"
+      "\(command) did not end within \(timeout); it was killed with what it started. stderr: \(stderr)"
     case .failed(let command, let termination, let stderr): "\(command) ended with \(termination). stderr: \(stderr)"
     }
   }
