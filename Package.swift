@@ -168,7 +168,9 @@ let package = Package(
       path: "Benchmarks/IntelBenchmark"
     ),
 
-    // Frame and capture builders shared by the test targets.
+    // What the test targets share: frame and capture builders, paths (the built binary, which
+    // tests run as a process, never import), the one process runner (ChildProcess) and the one
+    // gate (Requirement, `.requires`).
     .target(name: "FlowsentryTestSupport", dependencies: ["FlowsentryCore"], path: "Tests/Support"),
 
     .testTarget(name: "FlowsentryCoreTests", dependencies: ["FlowsentryCore"]),

@@ -1,23 +1,29 @@
 import FlowsentryCapture
-import Foundation
+import FlowsentryTestSupport
 import Testing
 
-/// Privileged tests run as root on a machine with cgroup v2. Elsewhere they are skipped, with this
-/// reason, unless FLOWSENTRY_REQUIRE_BPF=1 (as in CI), where running without them is a failure.
+extension Requirement {
+  static let cgroup2 = Requirement("a cgroup v2 mount", remedy: "mount cgroup2 (systemd does)") {
+    CgroupDirectory.cgroup2Mount() != nil
+  }
+  static let bpftool = executable("/usr/sbin/bpftool")
+  static let dnsmasq = executable("/usr/sbin/dnsmasq")
+  static let dig = executable("/usr/bin/dig")
+  static let ip = executable("/usr/sbin/ip")
+  static let python3 = executable("/usr/bin/python3")
+  static let setpriv = executable("/usr/bin/setpriv")
+  static let tcpdump = executable("/usr/bin/tcpdump")
+  static let curl = executable("/usr/bin/curl")
+}
+
+/// The live tests' gate, kept for the suites that still use it: `.requires(.root, .cgroup2)` on a
+/// suite says the same in one place.
 enum BPFTestEnvironment {
-  static let required = ProcessInfo.processInfo.environment["FLOWSENTRY_REQUIRE_BPF"] == "1"
-  static let privileged = geteuid() == 0
-  static let cgroup2Mount = CgroupDirectory.cgroup2Mount()
-  static let available = privileged && cgroup2Mount != nil
+  static let enabled = TestEnvironment.mustRunEverything || (Requirement.root.isMet && Requirement.cgroup2.isMet)
 
-  /// Enables the test when it can run, or when it must (then `requireAvailable()` fails it).
-  static let enabled = available || required
+  static let skipReason: Comment = "needs root and a cgroup v2 mount (run `sudo make test`)"
 
-  static let skipReason: Comment =
-    "needs root and a cgroup v2 mount (run `sudo make test`); FLOWSENTRY_REQUIRE_BPF=1 turns this skip into a failure"
-
-  static func requireAvailable() throws {
-    try #require(privileged, "FLOWSENTRY_REQUIRE_BPF=1 but not running as root")
-    try #require(cgroup2Mount != nil, "FLOWSENTRY_REQUIRE_BPF=1 but no cgroup v2 is mounted")
+  static func requireAvailable(sourceLocation: SourceLocation = #_sourceLocation) throws {
+    try TestEnvironment.require(.root, .cgroup2, sourceLocation: sourceLocation)
   }
 }

@@ -4,19 +4,19 @@ import FlowsentryOutput
 import FlowsentryPackets
 import FlowsentryPipeline
 import FlowsentryReplay
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
 /// A real resolver (dnsmasq on loopback, records the test defines), a real client (dig) in the
 /// monitored cgroup, then a real connection to the address it resolved: the flow events must carry
 /// the names, queried name first, then the CNAME chain.
-@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+@Suite(.serialized, .requires(.root, .cgroup2, .dnsmasq, .dig, .tcpdump))
 struct DNSResolutionTests {
   static let resolverAddress = "127.0.0.77"
   static let serviceAddress = "127.0.0.88"
 
   @Test func flowsAreNamedByTheAnswersThatPrecededThem() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let port = UInt16.random(in: 20_000...40_000)
@@ -45,10 +45,8 @@ struct DNSResolutionTests {
 
     var expectedEnds: [Endpoint] = []
     for (family, host) in [(TestSocket.Family.v4, Self.serviceAddress), (.v6, "::1")] {
-      let listener = try cgroup.withMembership { try TestSocket(family) }
-      try listener.bind(host)
-      try listener.listen()
-      let client = try cgroup.withMembership { try TestSocket(family) }
+      let listener = try cgroup.listener(family, on: host)
+      let client = try cgroup.socket(family)
       #expect(try client.connect(to: listener.localEndpoint) == 0)
       let accepted = try listener.accept()
       client.close()
@@ -106,12 +104,11 @@ struct DNSResolutionTests {
   func dig(_ cgroup: TestCgroup, _ resolver: Resolver, _ name: String, _ type: String, tcp: Bool = false) throws
     -> [String]
   {
-    let output = try run(
-      "/bin/sh",
+    let output = try cgroup.run(
+      "/usr/bin/dig",
       [
-        "-c",
-        "echo $$ > \"$0/cgroup.procs\" && exec dig +short +tries=1 +time=2 $5 @\"$1\" -p \"$2\" \"$3\" \"$4\"",
-        cgroup.path, resolver.address, String(resolver.port), name, type, tcp ? "+tcp" : "+notcp",
+        "+short", "+tries=1", "+time=2", tcp ? "+tcp" : "+notcp", "@\(resolver.address)", "-p", String(resolver.port),
+        name, type,
       ])
     return output.split(separator: "\n").map(String.init)
   }
@@ -121,7 +118,7 @@ struct DNSResolutionTests {
 final class Resolver {
   let address: String
   let port: UInt16
-  private var process: SpawnedProcess?
+  private var process: ChildProcess?
 
   init(address: String, port: UInt16, records: [String]) throws {
     self.address = address
@@ -131,7 +128,7 @@ final class Resolver {
         "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-dhcp-interface=", "--bind-interfaces",
         "--listen-address=\(address)", "--port=\(port)", "--pid-file=", "--user=root", "--conf-file=/dev/null",
       ] + records
-    process = try SpawnedProcess("/usr/sbin/dnsmasq", arguments, captureOutput: false)
+    process = try ChildProcess("/usr/sbin/dnsmasq", arguments)
     // Ready when it answers.
     for _ in 0..<100 {
       let answer = try? run(
@@ -139,12 +136,14 @@ final class Resolver {
       if answer?.isEmpty == false { return }
       usleep(50_000)
     }
+    let stderr = process?.stderr ?? ""
     stop()
-    throw MissingValue(description: "dnsmasq did not start on \(address):\(port)")
+    throw MissingValue(description: "dnsmasq did not start on \(address):\(port): \(stderr)")
   }
 
   func stop() {
-    process?.terminate()
+    process?.signal(SIGTERM)
+    _ = try? process?.wait(timeout: .seconds(5))
     process = nil
   }
 }

@@ -1,26 +1,23 @@
 import FlowsentryCore
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
 /// `flowsentry monitor` as an operator runs it: a real process, its stdout and stderr, signals, and
 /// what `bpftool cgroup show` says is attached before and after.
-@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+@Suite(.serialized, .requires(.root, .cgroup2, .bpftool))
 struct MonitorCommandTests {
   @Test func printsEventsAndDetachesOnSigterm() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let recording = FileManager.default.temporaryDirectory.appendingPathComponent("fs-rec-\(getpid()).jsonl").path
     defer { try? FileManager.default.removeItem(atPath: recording) }
-    let monitor = try MonitorProcess(["monitor", "--cgroup", cgroup.path, "--events", "flows", "--record", recording])
+    let monitor = try await MonitorProcess.attached(to: cgroup, ["--events", "flows", "--record", recording])
     defer { monitor.kill() }
-    try await monitor.waitUntilAttached()
     #expect(try attachedPrograms(cgroup.path).count == 3)
 
-    let listener = try cgroup.withMembership { try TestSocket(.v4) }
-    try listener.bind("127.0.0.1")
-    try listener.listen()
-    let client = try cgroup.withMembership { try TestSocket(.v4) }
+    let listener = try cgroup.listener(.v4)
+    let client = try cgroup.socket(.v4)
     #expect(try client.connect(to: listener.localEndpoint) == 0)
     let accepted = try listener.accept()
     let clientEndpoint = client.localEndpoint
@@ -64,11 +61,9 @@ struct MonitorCommandTests {
   }
 
   @Test func killNineLeavesNothingAttached() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
-    let monitor = try MonitorProcess(["monitor", "--cgroup", cgroup.path])
-    try await monitor.waitUntilAttached()
+    let monitor = try await MonitorProcess.attached(to: cgroup)
     #expect(try attachedPrograms(cgroup.path).count == 3)
     monitor.signal(SIGKILL)
     _ = try await monitor.exitStatus()
@@ -87,14 +82,12 @@ struct MonitorCommandTests {
     (["monitor", "--ring-buffer-bytes", "5000"], "--ring-buffer-bytes must be a power of two"),
   ])
   func refusesBadInputWithAClearMessage(arguments: [String], message: String) async throws {
-    try BPFTestEnvironment.requireAvailable()
     let monitor = try MonitorProcess(arguments)
     #expect(try await monitor.exitStatus() != 0)
     #expect(monitor.stderr.contains(message), "stderr was: \(monitor.stderr)")
   }
 
-  @Test func refusesToRunWithoutPrivileges() async throws {
-    try BPFTestEnvironment.requireAvailable()
+  @Test(.requires(.setpriv)) func refusesToRunWithoutPrivileges() async throws {
     let monitor = try MonitorProcess(
       ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", MonitorProcess.binary, "monitor"],
       executable: "/usr/bin/setpriv")
@@ -104,12 +97,13 @@ struct MonitorCommandTests {
 
   /// Root in a box that took capabilities away (a container, a hardened unit): the error names
   /// exactly the ones missing, before anything is loaded.
-  @Test(arguments: [
-    ("-net_admin", ["CAP_NET_ADMIN"]), ("-bpf,-sys_admin", ["CAP_BPF"]),
-    ("-bpf,-perfmon,-sys_admin", ["CAP_BPF", "CAP_PERFMON"]),
-  ])
+  @Test(
+    .requires(.setpriv),
+    arguments: [
+      ("-net_admin", ["CAP_NET_ADMIN"]), ("-bpf,-sys_admin", ["CAP_BPF"]),
+      ("-bpf,-perfmon,-sys_admin", ["CAP_BPF", "CAP_PERFMON"]),
+    ])
   func namesTheCapabilitiesItLacks(dropped: String, named: [String]) async throws {
-    try BPFTestEnvironment.requireAvailable()
     let monitor = try MonitorProcess(
       ["--bounding-set=\(dropped)", "--inh-caps=-all", MonitorProcess.binary, "monitor"],
       executable: "/usr/bin/setpriv")
@@ -120,22 +114,14 @@ struct MonitorCommandTests {
 
   /// `/metrics` scraped while connections are made: the counters move, drops stay 0, and `status`
   /// reads them back for a person.
-  @Test func servesMetricsThatMoveWithTheTrafficAndStatusReadsThem() async throws {
-    try BPFTestEnvironment.requireAvailable()
+  @Test(.requires(.curl)) func servesMetricsThatMoveWithTheTrafficAndStatusReadsThem() async throws {
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
-    let monitor = try MonitorProcess(
-      [
-        "monitor", "--cgroup", cgroup.path, "--events", "none", "--metrics-address", "127.0.0.1:0",
-        "--stats-interval", "1",
-      ])
+    let monitor = try await MonitorProcess.attached(
+      to: cgroup, ["--events", "none", "--metrics-address", "127.0.0.1:0", "--stats-interval", "1"])
     defer { monitor.kill() }
-    try await monitor.waitUntilAttached()
     // The endpoint is announced once it listens, just after the programs are attached.
-    let deadline = ContinuousClock.now + .seconds(5)
-    while !monitor.stderr.contains("metrics on http://") && ContinuousClock.now < deadline {
-      try await Task.sleep(for: .milliseconds(20))
-    }
+    try await monitor.waitForStderr("metrics on http://", timeout: .seconds(5))
     let announced = try #require(
       monitor.stderr.split(separator: "\n").first { $0.contains("metrics on http://127.0.0.1:") })
     let address = try #require(announced.split(separator: "http://").last?.split(separator: "/").first)
@@ -145,11 +131,9 @@ struct MonitorCommandTests {
     let before = try scrape()
     #expect(before.value("flowsentry_events_total{event=\"net_flow_tcp_begin\"}") == 0)
 
-    let listener = try cgroup.withMembership { try TestSocket(.v4) }
-    try listener.bind("127.0.0.1")
-    try listener.listen()
+    let listener = try cgroup.listener(.v4)
     for _ in 0..<5 {
-      let client = try cgroup.withMembership { try TestSocket(.v4) }
+      let client = try cgroup.socket(.v4)
       #expect(try client.connect(to: listener.localEndpoint) == 0)
       let accepted = try listener.accept()
       client.close()
@@ -158,7 +142,7 @@ struct MonitorCommandTests {
     }
     var after = try scrape()
     let settled = ContinuousClock.now + .seconds(5)
-    while after.value("flowsentry_events_total{event=\"net_flow_tcp_end\"}") ?? 0 < 10 && ContinuousClock.now < deadline
+    while after.value("flowsentry_events_total{event=\"net_flow_tcp_end\"}") ?? 0 < 10 && ContinuousClock.now < settled
     {
       try await Task.sleep(for: .milliseconds(100))
       after = try scrape()
@@ -173,7 +157,7 @@ struct MonitorCommandTests {
     // Every rule has its rows from the start; the built-in rules are loaded.
     #expect(after.value("flowsentry_alerts_total{rule=\"FS-NET-001\"}") != nil)
     // The README's table of what is counted names every family.
-    let readme = try String(contentsOfFile: "README.md", encoding: .utf8)
+    let readme = try String(contentsOf: repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
     let counted = try #require(readme.components(separatedBy: "## What is counted").last)
     #expect(after.families.count > 40)
     for family in after.families {
@@ -212,102 +196,4 @@ struct MonitorCommandTests {
     let output = try run("/usr/sbin/bpftool", ["cgroup", "show", path])
     return output.split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first.map(String.init) }
   }
-}
-
-/// The flowsentry executable running as a child process.
-final class MonitorProcess: @unchecked Sendable {
-  static var binary: String {
-    if let path = ProcessInfo.processInfo.environment["FLOWSENTRY_BIN"] { return path }
-    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let candidates = [beside.appendingPathComponent("flowsentry").path, ".build/debug/flowsentry"]
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
-  }
-
-  private let process = Process()
-  private let output = Pipe()
-  private let errors = Pipe()
-  private let lock = NSLock()
-  private var stdoutText = ""
-  private var stderrText = ""
-
-  init(_ arguments: [String], executable: String = MonitorProcess.binary) throws {
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.standardOutput = output
-    process.standardError = errors
-    output.fileHandleForReading.readabilityHandler = { [weak self] handle in
-      let text = String(decoding: handle.availableData, as: UTF8.self)
-      self?.lock.withLock { self?.stdoutText += text }
-    }
-    errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-      let text = String(decoding: handle.availableData, as: UTF8.self)
-      self?.lock.withLock { self?.stderrText += text }
-    }
-    try process.run()
-  }
-
-  var stderr: String { lock.withLock { stderrText } }
-
-  /// stderr's JSON log records (the format when stderr is not a terminal).
-  func logRecords() -> [[String: Any]] {
-    stderr.split(separator: "\n").compactMap { line in
-      (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-    }
-  }
-  var stdoutSoFar: String { lock.withLock { stdoutText } }
-
-  func waitUntilAttached() async throws {
-    let deadline = ContinuousClock.now + .seconds(20)
-    while !stderr.contains("monitoring cgroup") {
-      guard process.isRunning, ContinuousClock.now < deadline else {
-        throw MissingValue(description: "monitor did not attach; stderr: \(stderr)")
-      }
-      try await Task.sleep(for: .milliseconds(20))
-    }
-  }
-
-  func stdoutLines(count: Int) async throws -> [String] {
-    let deadline = ContinuousClock.now + .seconds(10)
-    while ContinuousClock.now < deadline {
-      let lines = lock.withLock { stdoutText.split(separator: "\n").map(String.init) }
-      if lines.count >= count { return lines }
-      try await Task.sleep(for: .milliseconds(20))
-    }
-    throw MissingValue(description: "fewer than \(count) lines on stdout: \(lock.withLock { stdoutText })")
-  }
-
-  func signal(_ signal: Int32) { Glibc.kill(process.processIdentifier, signal) }
-
-  func exitStatus() async throws -> Int32 {
-    let deadline = ContinuousClock.now + .seconds(15)
-    while process.isRunning {
-      guard ContinuousClock.now < deadline else { throw MissingValue(description: "monitor did not exit") }
-      try await Task.sleep(for: .milliseconds(20))
-    }
-    try await Task.sleep(for: .milliseconds(100))  // let the pipe handlers take the last bytes
-    return process.terminationStatus
-  }
-
-  func kill() {
-    if process.isRunning { signal(SIGKILL) }
-  }
-}
-
-/// Prometheus text lines by their series (`name{labels}`), for tests.
-struct MetricsLines {
-  let values: [String: Double]
-  /// The families named by `# HELP` lines.
-  let families: [String]
-  init(_ text: String) {
-    families = text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.compactMap {
-      $0.split(separator: " ").dropFirst(2).first.map(String.init)
-    }
-    var values: [String: Double] = [:]
-    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-      guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-      values[String(line[..<space])] = value
-    }
-    self.values = values
-  }
-  func value(_ series: String) -> Double? { values[series] }
 }

@@ -6,12 +6,13 @@ import Testing
 /// The shipped rules, live: `flowsentry monitor` with no rule options (the built-in rules) on a test
 /// cgroup, with a remote peer in a network namespace and a local dnsmasq. Alerts are read from the
 /// monitor's stdout.
-@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+@Suite(.serialized, .requires(.root, .cgroup2))
 struct RuleAlertTests {
   static let shippedRules = FlowsentryTestSupport.shippedRules
 
-  @Test func suspiciousTrafficRaisesAlertsAndOrdinaryTrafficDoesNot() async throws {
-    try BPFTestEnvironment.requireAvailable()
+  @Test(.requires(.ip, .python3, .dnsmasq, .dig)) func suspiciousTrafficRaisesAlertsAndOrdinaryTrafficDoesNot()
+    async throws
+  {
     let host = try TestHost()
     defer { host.remove() }
     let cgroup = try TestCgroup()
@@ -36,20 +37,15 @@ struct RuleAlertTests {
     defer { _ = peerServer }
     #expect(try peerServer.firstLine() == "ready")
 
-    let monitor = try MonitorProcess([
-      "monitor", "--cgroup", cgroup.path, "--events", "none", "--dns-ports", String(dnsPort),
-    ])
+    let monitor = try await MonitorProcess.attached(to: cgroup, ["--events", "none", "--dns-ports", String(dnsPort)])
     defer { monitor.kill() }
-    try await monitor.waitUntilAttached()
 
     // Ordinary traffic: 300 loopback connections and 60 to the peer's web port, all closed with FIN.
-    let listener = try cgroup.withMembership { try TestSocket(.v4) }
-    try listener.bind("127.0.0.1")
-    try listener.listen()
+    let listener = try cgroup.listener(.v4)
     for _ in 0..<300 { try listener.acceptOneConnection(from: cgroup) }
     let web = Endpoint(IPAddress(TestHost.peerAddress)!, 443)
     for _ in 0..<60 {
-      let client = try cgroup.withMembership { try TestSocket(.v4) }
+      let client = try cgroup.socket(.v4)
       #expect(try client.connect(to: web) == 0)
       client.readToEnd()
       client.close()
@@ -61,14 +57,12 @@ struct RuleAlertTests {
     // A burst of refused connections to the peer: an RST storm.
     let closed = Endpoint(IPAddress(TestHost.peerAddress)!, 9)
     for _ in 0..<40 {
-      let client = try cgroup.withMembership { try TestSocket(.v4) }
+      let client = try cgroup.socket(.v4)
       #expect(try client.connect(to: closed) == ECONNREFUSED)
       client.close()
     }
     // The peer connects to a port of ours outside the allow list.
-    let service = try cgroup.withMembership { try TestSocket(.v4) }
-    try service.bind(TestHost.localAddress)
-    try service.listen()
+    let service = try cgroup.listener(.v4, on: TestHost.localAddress)
     let peerClient = try host.runPython(
       "import socket; s = socket.create_connection((\"\(TestHost.localAddress)\", \(service.localEndpoint.port))); s.close()"
     )
@@ -77,13 +71,8 @@ struct RuleAlertTests {
     inbound.close()
     _ = try peerClient.finish()
     // A name of a tunnelling service, resolved by a real client, then connected to.
-    _ = try run(
-      "/bin/sh",
-      [
-        "-c", "echo $$ > \"$0/cgroup.procs\" && exec dig +short @\"$1\" -p \"$2\" c2.trycloudflare.com", cgroup.path,
-        resolver.address, String(dnsPort),
-      ])
-    let tunnel = try cgroup.withMembership { try TestSocket(.v4) }
+    try cgroup.run("/usr/bin/dig", ["+short", "@\(resolver.address)", "-p", String(dnsPort), "c2.trycloudflare.com"])
+    let tunnel = try cgroup.socket(.v4)
     #expect(try tunnel.connect(to: web) == 0)
     tunnel.readToEnd()
     tunnel.close()
@@ -105,7 +94,6 @@ struct RuleAlertTests {
   }
 
   @Test func brokenRulesStopTheMonitorBeforeItAttaches() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let file = FileManager.default.temporaryDirectory.appendingPathComponent("fs-broken-\(getpid()).yaml")
     try "- rule:\n    id: X\n    name: x\n    condition: dst_port == 'ssh'\n".write(
       to: file, atomically: true, encoding: .utf8)
@@ -117,10 +105,9 @@ struct RuleAlertTests {
   }
 }
 
-@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+@Suite(.serialized, .requires(.root, .cgroup2))
 struct RuleReloadTests {
   @Test func sighupSwapsValidRulesAndKeepsTheOldOnesOtherwise() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-reload-\(getpid())")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -137,15 +124,10 @@ struct RuleReloadTests {
     try write("1")
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
-    let monitor = try MonitorProcess([
-      "monitor", "--cgroup", cgroup.path, "--no-default-rules", "--rules", directory.path,
-    ])
+    let monitor = try await MonitorProcess.attached(to: cgroup, ["--no-default-rules", "--rules", directory.path])
     defer { monitor.kill() }
-    try await monitor.waitUntilAttached()
 
-    let listener = try cgroup.withMembership { try TestSocket(.v4) }
-    try listener.bind("127.0.0.1")
-    try listener.listen()
+    let listener = try cgroup.listener(.v4)
     let port = listener.localEndpoint.port
 
     // A broken file: the monitor says why and keeps the rules it has.
@@ -166,34 +148,5 @@ struct RuleReloadTests {
     #expect(alerts.count == 1)
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)
-  }
-}
-
-extension MonitorProcess {
-  func waitForStderr(_ text: String) async throws {
-    let deadline = ContinuousClock.now + .seconds(10)
-    while !stderr.contains(text) {
-      guard ContinuousClock.now < deadline else { throw MissingValue(description: "no '\(text)' on stderr: \(stderr)") }
-      try await Task.sleep(for: .milliseconds(20))
-    }
-  }
-
-  /// Alert objects printed so far.
-  func alerts() throws -> [[String: Any]] {
-    stdoutSoFar.split(separator: "\n").compactMap {
-      try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-    }.filter { $0["type"] as? String == "alert" }
-  }
-
-  /// Waits until alerts of all these rules have been printed (or a timeout), then returns all alerts.
-  func alerts(including rules: Set<String>) async throws -> [[String: Any]] {
-    let deadline = ContinuousClock.now + .seconds(10)
-    while ContinuousClock.now < deadline {
-      let seen = Set(try alerts().compactMap { ($0["rule"] as? [String: Any])?["id"] as? String })
-      if rules.isSubset(of: seen) { break }
-      try await Task.sleep(for: .milliseconds(50))
-    }
-    try await Task.sleep(for: .milliseconds(300))
-    return try alerts()
   }
 }

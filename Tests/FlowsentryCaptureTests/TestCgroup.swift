@@ -1,4 +1,5 @@
 import FlowsentryCapture
+import FlowsentryTestSupport
 import Foundation
 
 /// A child cgroup that a test creates under the cgroup v2 mount and removes afterwards. The test
@@ -24,6 +25,27 @@ final class TestCgroup {
   }
 
   func add(pid: Int32) throws { try Self.move(pid, to: path) }
+
+  /// A socket of this cgroup's.
+  func socket(_ family: TestSocket.Family) throws -> TestSocket {
+    try withMembership { try TestSocket(family) }
+  }
+
+  /// A listening socket of this cgroup's on `host` (the family's loopback by default), any port.
+  func listener(_ family: TestSocket.Family, on host: String? = nil) throws -> TestSocket {
+    let listener = try socket(family)
+    try listener.bind(host ?? family.loopback)
+    try listener.listen()
+    return listener
+  }
+
+  /// Runs a command as a member of this cgroup from its first instruction (a shell joins, then
+  /// execs it); returns its stdout, throws unless it exits with 0.
+  @discardableResult
+  func run(_ executable: String, _ arguments: [String]) throws -> String {
+    try ChildProcess.output(
+      of: "/bin/sh", ["-c", #"echo $$ > "$0/cgroup.procs" && exec "$@""#, path, executable] + arguments)
+  }
 
   func remove() {
     for _ in 0..<50 {

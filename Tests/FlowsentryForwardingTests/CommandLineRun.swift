@@ -1,43 +1,31 @@
+import FlowsentryTestSupport
 import Foundation
+import Testing
 
-#if canImport(Glibc)
-  import Glibc
-#endif
-
-/// The flowsentry binary, run as a user runs it.
+/// The flowsentry binary, run as a user runs it: stdout discarded, stderr kept.
 final class CommandLineRun {
-  static var binary: String {
-    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let candidates = [beside.appendingPathComponent("flowsentry").path, ".build/debug/flowsentry"]
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
-  }
+  static var binary: String { flowsentryBinary }
 
-  private let process = Process()
-  private let errorFile: URL
+  private let child: ChildProcess
 
   init(_ arguments: [String]) throws {
-    errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("fs-run-\(UUID().uuidString).err")
-    _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
-    process.executableURL = URL(fileURLWithPath: Self.binary)
-    process.arguments = arguments
-    process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-    process.standardError = try FileHandle(forWritingTo: errorFile)
-    try process.run()
+    child = try ChildProcess(Self.binary, arguments, stdout: .discard)
   }
 
-  deinit {
-    if process.isRunning { kill() }
-    try? FileManager.default.removeItem(at: errorFile)
-  }
-
+  /// SIGKILL, as a crash or the OOM killer ends it; returns once it is reaped.
   func kill() {
-    Glibc.kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
+    child.kill()
+    _ = try? child.wait(timeout: .seconds(10))
   }
 
-  func wait() { process.waitUntilExit() }
-  var status: Int32 { process.terminationStatus }
-  var errors: String { (try? String(contentsOf: errorFile, encoding: .utf8)) ?? "" }
+  /// Waits for the end, at most `timeout`; after it the run is killed and the test fails.
+  func wait(timeout: Duration = .seconds(120)) {
+    do { try child.wait(timeout: timeout) } catch { Issue.record("\(error)") }
+  }
+
+  /// The status as a shell reports it (-1 while running).
+  var status: Int32 { child.termination?.status ?? -1 }
+  var errors: String { child.stderr }
 }
 
 /// Log lines an output wrote, for tests to read.

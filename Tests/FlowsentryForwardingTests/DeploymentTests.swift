@@ -5,19 +5,12 @@ import Testing
 /// The files an operator deploys with: the systemd unit, the example configuration, the
 /// Kubernetes manifest.
 @Suite struct DeploymentTests {
-  static let deploy = URL(fileURLWithPath: shippedRules).deletingLastPathComponent().appendingPathComponent("deploy")
+  static let deploy = repositoryRoot.appendingPathComponent("deploy")
 
+  /// Runs a command to its end; stdout and stderr together, as a person reads them.
   func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let result = try ChildProcess.run(executable, arguments)
+    return (result.status, result.stdout + result.stderr)
   }
 
   @Test func theExampleConfigurationChecks() throws {
@@ -27,13 +20,7 @@ import Testing
   }
 
   /// systemd's own verifier on the unit, its ExecStart pointed at the binary just built.
-  @Test func theSystemdUnitVerifies() throws {
-    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else {
-      if ProcessInfo.processInfo.environment["FLOWSENTRY_REQUIRE_BPF"] == "1" {
-        Issue.record("systemd-analyze is missing")
-      }
-      return
-    }
+  @Test(.requires(.executable("/usr/bin/systemd-analyze"))) func theSystemdUnitVerifies() throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-unit-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -48,17 +35,10 @@ import Testing
   }
 
   /// The manifest against Kubernetes' published schemas (kubernetes-validate from PyPI, offline).
-  @Test func theKubernetesManifestValidates() throws {
+  @Test(.requires(.pythonModule("kubernetes_validate"))) func theKubernetesManifestValidates() throws {
     let manifest = Self.deploy.appendingPathComponent("kubernetes/daemonset.yaml").path
-    let probe = try run("/usr/bin/env", ["python3", "-c", "import kubernetes_validate"])
-    guard probe.status == 0 else {
-      if ProcessInfo.processInfo.environment["FLOWSENTRY_REQUIRE_BPF"] == "1" {
-        Issue.record("kubernetes-validate is missing: run scripts/install-deps.sh")
-      }
-      return
-    }
     let result = try run(
-      "/usr/bin/env", ["python3", "-m", "kubernetes_validate", "--strict", "--kubernetes-version", "1.30.0", manifest])
+      "python3", ["-m", "kubernetes_validate", "--strict", "--kubernetes-version", "1.30.0", manifest])
     #expect(result.status == 0, "\(result.output)")
     // The ConfigMap's configuration is one flowsentry accepts.
     let text = try String(contentsOfFile: manifest, encoding: .utf8)

@@ -1,3 +1,4 @@
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -19,19 +20,30 @@ final class Rsyslog {
 
   static let binary = "/usr/sbin/rsyslogd"
 
-  /// Whether tests can run here; under CI (FLOWSENTRY_REQUIRE_BPF=1) a missing rsyslogd is a failure.
-  static func available() -> Bool {
-    if FileManager.default.isExecutableFile(atPath: binary) { return true }
-    if ProcessInfo.processInfo.environment["FLOWSENTRY_REQUIRE_BPF"] == "1" {
-      Issue.record("rsyslogd is missing: run scripts/install-deps.sh")
-    }
+  /// A receiver listening on `input`, for a test that needs one: skipped without rsyslogd, failed
+  /// without it under `TestEnvironment.mustRunEverything`.
+  static func started(
+    _ input: Input, port: UInt16 = Rsyslog.freePort(), sourceLocation: SourceLocation = #_sourceLocation
+  ) throws -> Rsyslog {
+    try TestEnvironment.require(.rsyslogd, sourceLocation: sourceLocation)
+    let receiver = try Rsyslog(input, port: port)
+    try receiver.start()
+    return receiver
+  }
+
+  /// Whether rsyslogd is here; without it, under `TestEnvironment.mustRunEverything`, the test has
+  /// failed. Tests that return when this is false pass without running: gate them with
+  /// `.requires(.rsyslogd)` or start the receiver with `started` instead.
+  static func available(sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+    guard let message = TestEnvironment.unmet([.rsyslogd]) else { return true }
+    if TestEnvironment.mustRunEverything { Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation) }
     return false
   }
 
   let directory: URL
   let port: UInt16
   let input: Input
-  private var process: Process?
+  private var process: ChildProcess?
 
   init(_ input: Input, port: UInt16 = Rsyslog.freePort()) throws {
     self.input = input
@@ -96,21 +108,12 @@ final class Rsyslog {
   }
 
   func start() throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Self.binary)
-    process.arguments = [
-      "-n", "-f", directory.appendingPathComponent("rsyslog.conf").path, "-i",
-      directory.appendingPathComponent("rsyslog.pid").path,
-    ]
-    let log = FileHandle(forWritingAtPath: "/dev/null")
-    process.standardOutput = log
-    process.standardError = try FileHandle(
-      forWritingTo: {
-        let url = directory.appendingPathComponent("rsyslog.err")
-        FileManager.default.createFile(atPath: url.path, contents: nil)
-        return url
-      }())
-    try process.run()
+    let process = try ChildProcess(
+      Self.binary,
+      [
+        "-n", "-f", directory.appendingPathComponent("rsyslog.conf").path, "-i",
+        directory.appendingPathComponent("rsyslog.pid").path,
+      ], stdout: .discard)
     self.process = process
     // Listening once a connection (or, for UDP, a bind attempt) shows the port taken.
     let deadline = Date().addingTimeInterval(10)
@@ -122,18 +125,15 @@ final class Rsyslog {
     throw RsyslogError(log: errors)
   }
 
-  /// Kills the receiver (SIGKILL: it inherits the test runner's blocked signal mask, SIGTERM
-  /// included); omfile has written each message by the end of its transaction.
+  /// Kills the receiver; omfile has written each message by the end of its transaction.
   func stop() {
-    guard let process, process.isRunning else { return }
-    kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
+    guard let process else { return }
+    process.kill()
+    _ = try? process.wait(timeout: .seconds(10))
     self.process = nil
   }
 
-  var errors: String {
-    (try? String(contentsOf: directory.appendingPathComponent("rsyslog.err"), encoding: .utf8)) ?? ""
-  }
+  var errors: String { process?.stderr ?? "" }
 
   /// Every message written so far, each parsed: the header fields and the parsed structured data and body.
   func messages() -> [[String: Any]] {
@@ -210,6 +210,11 @@ final class Rsyslog {
   }
 }
 
+extension Requirement {
+  static let rsyslogd = executable(Rsyslog.binary)
+  static let openssl = executable("/usr/bin/openssl")
+}
+
 struct RsyslogError: Error, CustomStringConvertible {
   var log: String
   var description: String { "rsyslogd did not start listening: \(log)" }
@@ -228,6 +233,7 @@ final class TestCertificates {
   var otherCA: String { directory.appendingPathComponent("other-ca.pem").path }
 
   init() throws {
+    try TestEnvironment.require(.openssl)
     directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-certs-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     let script = """
@@ -248,12 +254,10 @@ final class TestCertificates {
           -extfile $role.ext 2>/dev/null
       done
       """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", script]
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw RsyslogError(log: "openssl failed to make test certificates") }
+    let result = try ChildProcess.run("/bin/sh", ["-c", script])
+    guard result.termination == .exited(0) else {
+      throw RsyslogError(log: "openssl failed to make test certificates (\(result.termination)): \(result.stderr)")
+    }
   }
 
   deinit { try? FileManager.default.removeItem(at: directory) }

@@ -1,36 +1,21 @@
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
 /// `flowsentry replay` as an analyst runs it: an unprivileged user, a capture file, JSON lines out.
 @Suite struct ReplayCommandTests {
-  static var binary: String {
-    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let candidates = [beside.appendingPathComponent("flowsentry").path, ".build/debug/flowsentry"]
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
-  }
-
   /// Runs the binary; as root, first drops to nobody (uid and gid 65534, no groups) with setpriv.
   func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    if geteuid() == 0 {
-      process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-      process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", Self.binary] + arguments
-    } else {
-      process.executableURL = URL(fileURLWithPath: Self.binary)
-      process.arguments = arguments
-    }
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let stdout = output.fileHandleForReading.readDataToEndOfFile()
-    let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    let result =
+      geteuid() == 0
+      ? try ChildProcess.run(
+        "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", flowsentryBinary] + arguments)
+      : try ChildProcess.run(flowsentryBinary, arguments)
+    return (result.status, result.stdout, result.stderr)
   }
 
   @Test func replaysACaptureWithoutPrivileges() throws {
+    if geteuid() == 0 { try TestEnvironment.require(.executable("/usr/bin/setpriv")) }
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("fs-cli-\(getpid()).pcap").path
     try ReplayTests().capture(at: path)
     defer { try? FileManager.default.removeItem(atPath: path) }
