@@ -24,7 +24,7 @@ public final class ChildProcess: Sendable {
   public let pid: pid_t
   /// The command line, for messages.
   public let commandLine: String
-  /// The read end of a `.pipe` stdout; the caller closes it (deinit does when it has not).
+  /// The read end of a `.pipe` stdout, closed by deinit (not by the caller).
   public let stdoutPipe: Int32?
   let state: ChildState
 
@@ -119,7 +119,8 @@ public final class ChildProcess: Sendable {
 
   /// Sends `number` to the child alone.
   public func signal(_ number: Int32) {
-    state.withLock { if $0.termination == nil { Glibc.kill(pid, number) } }
+    // Unreaped, the child exists (a zombie at worst), so only a bad signal number can fail.
+    state.withLock { if $0.termination == nil { precondition(Glibc.kill(pid, number) == 0, "kill \(number)") } }
   }
 
   /// SIGKILL to the child and every process it started. Once the child is reaped its id may be
@@ -127,7 +128,8 @@ public final class ChildProcess: Sendable {
   public func kill() {
     state.withLock { streams in
       guard streams.termination == nil else { return }
-      for process in [pid] + Self.descendants(of: pid) { Glibc.kill(process, SIGKILL) }
+      // A descendant that ended since /proc listed it fails with ESRCH, which is what was wanted.
+      for process in [pid] + Self.descendants(of: pid) { _ = Glibc.kill(process, SIGKILL) }
     }
   }
 
