@@ -1,5 +1,6 @@
 import FlowsentryCore
 import FlowsentryRules
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -11,14 +12,14 @@ import Testing
 /// packets (scapy), with spoofed sources only inside its own 203.0.113.0/24 on the veth: the host's
 /// answers to them find no neighbour and never leave the machine. None of them may create, end or
 /// name a flow; the counters must show what was ignored.
-@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+@Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3))
 struct AttackTests {
   static let spoofedSources = (100..<140).map { "203.0.113.\($0)" }
   static let dnsSYNSource = "203.0.113.60"
   static let forgedSYNACKSource = "203.0.113.50"
 
-  @Test func craftedPacketsNeitherMakeNorEndNorNameFlows() async throws {
-    try BPFTestEnvironment.requireAvailable()
+  @Test(.requires(.pythonModule("scapy", interpreter: "/usr/bin/python3")))
+  func craftedPacketsNeitherMakeNorEndNorNameFlows() async throws {
     let host = try TestHost()
     defer { host.remove() }
     let cgroup = try TestCgroup()
@@ -133,7 +134,6 @@ struct AttackTests {
   }
 
   @Test func aConnectionThatDiesByTimeoutGetsItsEnd() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let host = try TestHost()
     defer { host.remove() }
     let cgroup = try TestCgroup()
@@ -176,7 +176,6 @@ extension AttackTests {
   /// Connections a server accepts through SYN cookies (every one, with tcp_syncookies=2: no request
   /// socket exists between SYN and ACK) get their begin, direction and process like any other.
   @Test func connectionsAcceptedThroughSYNCookiesBegin() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let host = try TestHost()
     defer { host.remove() }
     let cgroup = try TestCgroup()
@@ -231,7 +230,6 @@ extension AttackTests {
   /// eBPF parser counts it as unparsed instead of skipping it silently; behind 8 it is parsed (and,
   /// asked by nobody, refused as unsolicited).
   @Test func ipv6ExtensionHeadersBeyondTheParserAreCounted() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let capture = try LiveCapture(cgroup: cgroup)

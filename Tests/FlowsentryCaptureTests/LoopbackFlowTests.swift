@@ -1,17 +1,17 @@
 import FlowsentryCapture
 import FlowsentryCore
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
 /// Real sockets on loopback, a real kernel, the programs attached to a child cgroup the test makes.
 /// Expectations come from what the test's own sockets did, never from the program's output.
-@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+@Suite(.serialized, .requires(.root, .cgroup2))
 struct LoopbackFlowTests {
   static let connectionsPerKind = 4
 
   @Test(arguments: [TestSocket.Family.v4, .v6])
   func everyKindOfConnectionYieldsExactlyItsEvents(family: TestSocket.Family) async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let capture = try LiveCapture(cgroup: cgroup)
@@ -89,7 +89,6 @@ struct LoopbackFlowTests {
   }
 
   @Test func retransmittedSynAckMakesNoDuplicateBegin() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let capture = try LiveCapture(cgroup: cgroup)
@@ -126,7 +125,6 @@ struct LoopbackFlowTests {
   }
 
   @Test func trafficOutsideTheCgroupIsNotSeen() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let capture = try LiveCapture(cgroup: cgroup)
@@ -162,7 +160,6 @@ struct LoopbackFlowTests {
   /// by namespace, address and port. SO_REUSEPORT listeners share that key: when one of them
   /// closes, the others' process must stay.
   @Test func acceptedFlowsKeepTheirListenersProcessWhenAnotherListenerOnThePortCloses() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let capture = try LiveCapture(cgroup: cgroup)
@@ -194,7 +191,6 @@ struct LoopbackFlowTests {
   /// A dual-stack listener bound to the wildcard address: the accepted sockets' own local addresses
   /// (127.0.0.1 as ::ffff:127.0.0.1, and ::1) find its process through the wildcard entry.
   @Test func aWildcardDualStackListenersProcessReachesEveryConnectionItAccepts() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let capture = try LiveCapture(cgroup: cgroup)
@@ -221,7 +217,6 @@ struct LoopbackFlowTests {
   }
 
   @Test func flowsOlderThanTheMonitorStillEnd() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let listener = try cgroup.withMembership { try TestSocket(.v4) }

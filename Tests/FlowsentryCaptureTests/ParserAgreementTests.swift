@@ -8,7 +8,7 @@ import Testing
 /// Two packet parsers, one truth: the eBPF programs (run on each fixture with BPF_PROG_TEST_RUN) and
 /// the replay decoder read the same bytes to the same observations, and skip the same packets for
 /// the same reasons. (VLAN tags have no kernel side: cgroup hooks see packets without them.)
-@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+@Suite(.serialized, .requires(.root, .cgroup2))
 struct ParserAgreementTests {
   static let local4 = IPAddress("198.51.100.2")!
   static let remote4 = IPAddress("203.0.113.53")!
@@ -76,7 +76,6 @@ struct ParserAgreementTests {
   }
 
   @Test func theKernelAndTheReplayDecoderReadEveryFixtureAlike() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let session = try CaptureSession(cgroupPath: cgroup.path)

@@ -1,13 +1,13 @@
 import FlowsentryCore
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
 /// A "remote" peer: a test host in a network namespace of its own, reached over a veth pair with
 /// documentation addresses (203.0.113.0/24). Traffic crosses a real interface, not loopback.
-@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+@Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3))
 struct RemotePeerTests {
   @Test func connectionsToAndFromANamespacedHost() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let host = try TestHost()
     defer { host.remove() }
     let cgroup = try TestCgroup()
@@ -66,7 +66,6 @@ extension RemotePeerTests {
   /// A flow that began before the monitor, inside another network namespace: its end is oriented by
   /// the listener in that namespace (the kernel looks there), not by this namespace's sockets.
   @Test func aFlowOlderThanTheMonitorInAnotherNamespaceIsOrientedByItsOwnListener() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let host = try TestHost()
     defer { host.remove() }
     let cgroup = try TestCgroup()

@@ -2,6 +2,7 @@ import FlowsentryCore
 import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryReplay
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -9,10 +10,9 @@ import Testing
 /// them to a file, then the file replayed. Replay must give the flows monitor gave: 5-tuples,
 /// directions, orientation and close reasons, with one documented difference: replay also sees the
 /// refusing side of a refused attempt (live shows it only when watching the whole host).
-@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+@Suite(.serialized, .requires(.root, .cgroup2, .tcpdump, .executable("/usr/bin/tshark")))
 struct ReplayVersusLiveTests {
   @Test func aCaptureOfRealConnectionsReplaysAsTheyWereSeenLive() async throws {
-    try BPFTestEnvironment.requireAvailable()
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     // Two captures of the same traffic: on lo (Ethernet headers) and on any (Linux cooked v2).

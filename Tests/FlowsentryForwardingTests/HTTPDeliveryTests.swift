@@ -1,5 +1,6 @@
 import FlowsentryCore
 import FlowsentryOutput
+import FlowsentryTestSupport
 import Foundation
 import SystemPackage
 import Testing
@@ -18,18 +19,17 @@ final class HTTPReceiver {
   ).path
   let port = Rsyslog.freePort()
   let directory: URL
-  private let process = Process()
+  private let process: ChildProcess
 
   init(_ arguments: [String]) throws {
     directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-http-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments =
+    process = try ChildProcess(
+      "/usr/bin/python3",
       [
         Self.script, "--port", String(port), "--out", directory.appendingPathComponent("accepted.jsonl").path,
         "--log", directory.appendingPathComponent("requests.jsonl").path,
-      ] + arguments
-    try process.run()
+      ] + arguments)
     let deadline = Date().addingTimeInterval(10)
     while Date() < deadline {
       let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -43,12 +43,12 @@ final class HTTPReceiver {
       if connected { return }
       usleep(50_000)
     }
-    throw RsyslogError(log: "the HTTP test receiver did not start")
+    throw RsyslogError(log: "the HTTP test receiver did not start: \(process.stderr)")
   }
 
   deinit {
-    kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
+    process.kill()
+    _ = try? process.wait(timeout: .seconds(10))
     try? FileManager.default.removeItem(at: directory)
   }
 

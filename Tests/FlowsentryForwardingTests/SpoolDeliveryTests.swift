@@ -18,7 +18,7 @@ extension SyslogDeliveryTests {
   static let frameHeaderSize = 25
 
   @Test func aDamagedSpoolIsDeliveredUpToItsDamageAndTheRestCounted() throws {
-    guard Rsyslog.available() else { return }
+    try TestEnvironment.require(.rsyslogd)
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let configuration = configuration(.syslogTCP, port: Rsyslog.freePort())
     let alerts = (0..<10).map { Self.alert($0) }
@@ -66,7 +66,7 @@ extension SyslogDeliveryTests {
   }
 
   @Test func ecsAndCEFBodiesArriveAsEncodedEachFormatOnce() throws {
-    guard Rsyslog.available() else { return }
+    try TestEnvironment.require(.rsyslogd)
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let receiver = try Rsyslog(.tcp)
     try receiver.start()
@@ -97,7 +97,7 @@ extension SyslogDeliveryTests {
   }
 
   @Test func recordsInFlightWhenARunDiedAreSentAgainAndCountedAsPossibleDuplicates() throws {
-    guard Rsyslog.available() else { return }
+    try TestEnvironment.require(.rsyslogd)
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let receiver = try Rsyslog(.tcp)
     try receiver.start()
@@ -129,18 +129,12 @@ extension SyslogDeliveryTests {
   /// critical alerts fails. The failed rewrites and appends are counted and logged, the output
   /// keeps running (no retry loop), and what reached the disk is delivered. Needs root (mount).
   @Test func aFullDiskIsCountedNeverACrashOrAHang() throws {
-    guard Rsyslog.available() else { return }
-    guard geteuid() == 0 else {
-      if ProcessInfo.processInfo.environment["FLOWSENTRY_REQUIRE_BPF"] == "1" {
-        Issue.record("needs root to mount a small tmpfs")
-      }
-      return
-    }
+    try TestEnvironment.require(.rsyslogd, .root)
     let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("fs-full-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-    try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mountPoint])
+    try ChildProcess.output(of: "/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mountPoint])
     defer {
-      try? Self.run("/bin/umount", [mountPoint])
+      #expect(throws: Never.self) { try ChildProcess.output(of: "/bin/umount", [mountPoint]) }
       try? FileManager.default.removeItem(atPath: mountPoint)
     }
     let port = Rsyslog.freePort()
@@ -208,15 +202,6 @@ extension SyslogDeliveryTests {
     #expect(output.counters.spoolPending == 0)
   }
 
-  static func run(_ tool: String, _ arguments: [String]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = arguments
-    try process.run()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "\(tool) \(arguments)")
-  }
-
   @Test func aFileOutputWritesOneLinePerAlertAndRotatesBySize() throws {
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-file-\(UUID().uuidString)")
@@ -251,7 +236,7 @@ extension SyslogDeliveryTests {
   }
 
   @Test func aSensorKilledWithSIGKILLDeliversItsSpoolAtTheNextStart() throws {
-    guard Rsyslog.available() else { return }
+    try TestEnvironment.require(.rsyslogd)
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let port = Rsyslog.freePort()
     let spec = "syslog+tcp://127.0.0.1:\(port)?name=siem"

@@ -89,7 +89,7 @@ import Testing
   }
 
   @Test func tcpDeliversEveryAlertIntact() throws {
-    guard Rsyslog.available() else { return }
+    try TestEnvironment.require(.rsyslogd)
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let receiver = try Rsyslog(.tcp)
     try receiver.start()
@@ -115,7 +115,7 @@ import Testing
   }
 
   @Test func tlsWithMutualAuthenticationDeliversEveryAlertIntact() throws {
-    guard Rsyslog.available() else { return }
+    try TestEnvironment.require(.rsyslogd)
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let certificates = try TestCertificates()
     let receiver = try Rsyslog(.tls(certificates))
@@ -136,7 +136,7 @@ import Testing
   }
 
   @Test func tlsRefusesAReceiverItCannotVerify() throws {
-    guard Rsyslog.available() else { return }
+    try TestEnvironment.require(.rsyslogd)
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let certificates = try TestCertificates()
     let receiver = try Rsyslog(.tls(certificates))
@@ -161,7 +161,7 @@ import Testing
   }
 
   @Test func relpDeliversEveryAlertIntactEachAnsweredByTheReceiver() throws {
-    guard Rsyslog.available() else { return }
+    try TestEnvironment.require(.rsyslogd)
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let receiver = try Rsyslog(.relp)
     try receiver.start()
@@ -187,7 +187,7 @@ import Testing
   }
 
   @Test func udpSendsEachAlertAsOneDatagram() throws {
-    guard Rsyslog.available() else { return }
+    try TestEnvironment.require(.rsyslogd)
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let receiver = try Rsyslog(.udp)
     try receiver.start()
@@ -202,7 +202,7 @@ import Testing
   }
 
   @Test func alertsRaisedDuringAnOutageAndAcrossARestartAllArriveOnce() throws {
-    guard Rsyslog.available() else { return }
+    try TestEnvironment.require(.rsyslogd)
     defer { try? FileManager.default.removeItem(atPath: spoolRoot.string) }
     let receiver = try Rsyslog(.tcp)
     try receiver.start()
