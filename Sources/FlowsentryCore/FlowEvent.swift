@@ -87,14 +87,18 @@ public struct FlowEvent: Hashable, Sendable {
   /// The network namespace of the local socket (the kernel's cookie; 0 when unknown). Not printed:
   /// it keeps DNS names from one namespace off the flows of another.
   public var networkNamespace: UInt64
+  /// End (and update) events from a socket the kernel followed: its totals. Nil where nothing
+  /// counted them (a begin, a half-open report).
+  public var volume: FlowVolume?
 
   public init(
     name: EventName, timestamp: WallClockNanoseconds, direction: ConnectionDirection, source: Endpoint,
     destination: Endpoint, sourceNames: [String] = [], destinationNames: [String] = [],
     closeReason: CloseReason? = nil, terminatedBy: Side? = nil, durationNanoseconds: Int64? = nil,
     cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, process: ProcessIdentity? = nil, attempts: UInt64? = nil,
-    networkNamespace: UInt64 = 0
+    networkNamespace: UInt64 = 0, volume: FlowVolume? = nil
   ) {
+    self.volume = volume
     self.attempts = attempts
     self.networkNamespace = networkNamespace
     self.name = name
