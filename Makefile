@@ -63,7 +63,7 @@ embed-rules:
 	scripts/embed-rules.py
 
 bench: deps bpf
-	scripts/bench-datapath.sh --update-readme
+	scripts/bench-datapath.sh --update-docs
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -1,6 +1,6 @@
 import FlowsentryCore
 
-/// Alerts as JSON lines (README.md, "Alert schema"), the events they carry in the event schema.
+/// Alerts as JSON lines (docs/EVENTS.md, "Alert schema"), the events they carry in the event schema.
 extension JSONBytes {
   /// The group's fields (the opening `{` written by the caller), then `count`, `window_ns` and
   /// `suppressed`: what the native and the ECS alert share.

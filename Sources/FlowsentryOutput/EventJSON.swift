@@ -1,6 +1,6 @@
 import FlowsentryCore
 
-/// The JSON-lines event schema (documented in README.md, "Event schema"). Keys are written in a
+/// The JSON-lines event schema (documented in docs/EVENTS.md, "Event schema"). Keys are written in a
 /// fixed order so that lines are stable and diffable; bump `schemaVersion` on any incompatible change.
 ///
 /// Encoding appends bytes to a reusable buffer: it runs once per event on the monitor's hot path.
