@@ -59,7 +59,15 @@ final class TestSocket {
     }
   }
 
-  func accept() throws -> TestSocket {
+  /// Waits at most `timeoutMilliseconds` for a connection: a peer that never comes (a test host
+  /// set up wrong, another run's host on the same addresses) fails the test instead of hanging it
+  /// on a thread of the cooperative pool.
+  func accept(timeoutMilliseconds: Int32 = 10_000) throws -> TestSocket {
+    var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+    let ready = poll(&waiting, 1, timeoutMilliseconds)
+    guard ready > 0 else {
+      throw SocketError("accept: no connection within \(timeoutMilliseconds) ms", ready == 0 ? ETIMEDOUT : errno)
+    }
     let accepted = Glibc.accept(descriptor, nil, nil)
     guard accepted >= 0 else { throw SocketError("accept", errno) }
     return TestSocket(accepted: accepted, family: family, creatorCommand: creatorCommand)
