@@ -71,6 +71,8 @@ fuzz:
 	scripts/fuzz.sh rules $(FUZZ_SECONDS)
 	scripts/fuzz.sh rule-files $(FUZZ_SECONDS)
 	scripts/fuzz.sh packets $(FUZZ_SECONDS)
+	scripts/fuzz.sh captures $(FUZZ_SECONDS)
+	scripts/fuzz.sh intel $(FUZZ_SECONDS)
 
 # The sensor as a service: the binary (built-in rules inside), the example configuration (kept
 # when one exists), the rules.d directory, the systemd unit. DESTDIR stages it elsewhere.

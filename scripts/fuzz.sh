@@ -8,10 +8,14 @@
 #            (seeds: Fuzz/corpus/rule-files)
 #   packets  the capture-file packet decoder and what a packet means for flows and DNS
 #            (seeds: frames of every link type, Fuzz/corpus/packets; the first byte picks the link type)
-# Usage: scripts/fuzz.sh dns|rules|rule-files|packets [seconds]   (default 60). Exits non-zero on a crash or a hang.
+#   captures pcapng files (interface options, times) and recordings (JSON lines), replayed whole; the
+#            input is a recipe for a well-framed file (seeds: Fuzz/corpus/captures)
+#   intel    threat-intel feed readers (lines, CSV, Zeek intel) and the lists built from them
+#            (seeds: Fuzz/corpus/intel; the first byte picks the type and format)
+# Usage: scripts/fuzz.sh dns|rules|rule-files|packets|captures|intel [seconds]   (default 60). Exits non-zero on a crash or a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGET=${1:?usage: scripts/fuzz.sh dns|rules|rule-files|packets [seconds]}
+TARGET=${1:?usage: scripts/fuzz.sh dns|rules|rule-files|packets|captures|intel [seconds]}
 SECONDS_TO_RUN=${2:-60}
 SCRATCH=.build-fuzz
 FLAGS=(-c release --scratch-path "$SCRATCH" -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
@@ -48,8 +52,27 @@ case "$TARGET" in
     cp Fuzz/corpus/packets/* "$WORK/"
     FUZZER="$SCRATCH/packet-decoder-fuzzer"
     ;;
+  captures)
+    swift build "${FLAGS[@]}" --target FlowsentryReplay >/dev/null
+    swiftc -O -sanitize=fuzzer,address -parse-as-library -I "$BIN/Modules" -I Sources/CFlowsentryPCRE2 \
+      -I Sources/CFlowsentryPcap -I "$SCRATCH/checkouts/Yams/Sources/CYaml/include" \
+      $(find "$SCRATCH/checkouts/swift-crypto/Sources" -maxdepth 3 -type d -name include -printf '-I %p ') \
+      Fuzz/CaptureFileFuzzer.swift $(find "$BIN" -path '*.build/*.o' ! -path '*/flowsentry.build/*' \
+      ! -path '*Fuzzer*' ! -path '*Benchmark*' ! -path '*Tests.build/*') -lpcap -lpcre2-8 -lstdc++ \
+      -o "$SCRATCH/capture-file-fuzzer"
+    cp Fuzz/corpus/captures/* "$WORK/"
+    FUZZER="$SCRATCH/capture-file-fuzzer"
+    ;;
+  intel)
+    swift build "${FLAGS[@]}" --target FlowsentryIntel >/dev/null
+    swiftc -O -sanitize=fuzzer,address -parse-as-library -I "$BIN/Modules" \
+      Fuzz/IntelFeedFuzzer.swift "$BIN"/FlowsentryIntel.build/*.o "$BIN"/FlowsentryCore.build/*.o \
+      -o "$SCRATCH/intel-feed-fuzzer"
+    cp Fuzz/corpus/intel/* "$WORK/"
+    FUZZER="$SCRATCH/intel-feed-fuzzer"
+    ;;
   *)
-    echo "fuzz: unknown target '$TARGET' (dns, rules, rule-files or packets)" >&2
+    echo "fuzz: unknown target '$TARGET' (dns, rules, rule-files, packets, captures or intel)" >&2
     exit 2
     ;;
 esac

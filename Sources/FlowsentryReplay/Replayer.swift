@@ -127,6 +127,10 @@ public final class Replayer {
     if let readError { summary.fileErrors.append("\(path): \(readError)") }
   }
 
+  /// A recording's lines are read up to this many bytes (an event is under 4 KiB); a longer line is
+  /// skipped unread and counted malformed, so memory stays bounded whatever the file holds.
+  public static let maximumRecordingLineBytes = 1 << 20
+
   /// A recording is JSON lines: its first byte opens an object. Captures start with a binary magic.
   static func isRecording(_ path: String) -> Bool {
     guard let file = fopen(path, "r") else { return false }
@@ -143,17 +147,21 @@ public final class Replayer {
       return
     }
     defer { fclose(file) }
-    var line: UnsafeMutablePointer<CChar>?
-    var capacity = 0
+    var reader = BoundedLineReader(file: file, limit: Self.maximumRecordingLineBytes)
     var number = 0
     var firstMalformed: (line: Int, column: Int, reason: String)?
-    while true {
-      let length = getline(&line, &capacity, file)
-      guard length >= 0, let line else { break }
+    while let line = reader.next() {
       number += 1
-      let text = String(decoding: UnsafeRawBufferPointer(start: line, count: length), as: UTF8.self)
-      guard !text.allSatisfy(\.isWhitespace) else { continue }
-      switch EventJSONReader.read(text) {
+      let outcome: EventJSONReader.Outcome
+      switch line {
+      case .tooLong(let length):
+        outcome = .malformed("a line of \(length) bytes, over the \(Self.maximumRecordingLineBytes) read", column: 1)
+      case .text(let bytes):
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard !text.allSatisfy(\.isWhitespace) else { continue }
+        outcome = EventJSONReader.read(text)
+      }
+      switch outcome {
       case .event(let event):
         summary.recordedEvents += 1
         pipeline.rerun(event, to: sink)
@@ -164,11 +172,13 @@ public final class Replayer {
         if firstMalformed == nil { firstMalformed = (number, column, reason) }
       }
     }
-    free(line)
     sink.flush()
-    summary.bytes += Int64(ftello(file))
+    summary.bytes += reader.bytesRead
     if let (number, column, reason) = firstMalformed {
       summary.firstSkipped.append("\(path):\(number):\(column): malformed lines first here (\(reason))")
+    }
+    if let error = reader.readError {
+      summary.fileErrors.append("\(path): read failed after line \(number): \(String(cString: strerror(error)))")
     }
   }
 

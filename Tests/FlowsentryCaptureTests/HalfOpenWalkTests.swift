@@ -9,11 +9,12 @@ import Testing
 /// attempts are reported once in total, however the walks are cut and whatever they delete.
 @Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
 struct HalfOpenWalkTests {
-  /// One SYN each: they settle and are deleted while the flooding remotes are still in the map.
-  static let singleSources = (100..<140).map { "203.0.113.\($0)" }
-  /// A SYN each every 0.3 s for 6 s: unsettled, reported as they go (no in-flight allowance).
+  /// One SYN each, in four waves a second apart: they settle and are deleted while the flooding
+  /// remotes are still in the map, so walks delete entries between ones they must keep.
+  static let singleSources = (10..<130).map { "203.0.113.\($0)" }
+  /// A SYN each every 0.3 s for 7 s: unsettled, reported as they go (no in-flight allowance).
   static let floodSources = (200..<208).map { "203.0.113.\($0)" }
-  static let floodRounds = 20
+  static let floodRounds = 24
   static let visitLimit = 16
 
   @Test func moreRemotesThanOneWalkVisitsAreEachReportedOnce() async throws {
@@ -46,8 +47,11 @@ struct HalfOpenWalkTests {
       import time
       conf.verb = 0
       server, port = "\(server.address)", \(server.port)
-      send([IP(src=a, dst=server)/TCP(sport=21000 + i, dport=port, flags="S", seq=7) for i, a in enumerate([\(singles)])])
+      singles = [\(singles)]
       for round in range(\(Self.floodRounds)):
+          if round % 4 == 0 and round < 16:
+              wave = singles[round // 4 * 30:(round // 4 + 1) * 30]
+              send([IP(src=a, dst=server)/TCP(sport=21000 + i, dport=port, flags="S", seq=7) for i, a in enumerate(wave)])
           send([IP(src=a, dst=server)/TCP(sport=30000 + round * 16 + i, dport=port, flags="S", seq=9) for i, a in enumerate([\(floods)])])
           time.sleep(0.3)
       print("sent", flush=True)
@@ -57,7 +61,7 @@ struct HalfOpenWalkTests {
     var expected: [String: UInt64] = [:]
     for source in Self.singleSources { expected[source] = 1 }
     for source in Self.floodSources { expected[source] = UInt64(Self.floodRounds) }
-    let deadline = ContinuousClock.now + .seconds(30)
+    let deadline = ContinuousClock.now + .seconds(40)
     while reported.withLock({ $0 }) != expected && ContinuousClock.now < deadline {
       try await Task.sleep(for: .milliseconds(200))
     }

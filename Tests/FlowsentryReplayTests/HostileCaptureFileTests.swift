@@ -177,6 +177,24 @@ struct PcapngBuilder {
   }
 }
 
+extension HostileCaptureFileTests {
+  @Test func aLineLongerThanTheReadLimitIsSkippedAndCounted() throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("fs-long-line-\(getpid()).jsonl").path
+    let long = "{\"x\":\"" + String(repeating: "a", count: Replayer.maximumRecordingLineBytes * 2) + "\"}"
+    // The last line has no newline: it is read too.
+    let text = [flowLine(timestamp: "5"), long, flowLine(timestamp: "6")].joined(separator: "\n")
+    try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let (replayer, _) = replay(path)
+    #expect(replayer.summary.recordedEvents == 2 && replayer.summary.malformedLines == 1)
+    #expect(replayer.summary.bytes == Int64(text.utf8.count))
+    #expect(
+      replayer.summary.firstSkipped == [
+        "\(path):2:1: malformed lines first here (a line of \(long.utf8.count) bytes, over the 1048576 read)"
+      ])
+  }
+}
+
 extension Array where Element == UInt8 {
   /// The index just past `"key":`, where the key's value starts.
   fileprivate func firstIndex(of colon: UInt8, after key: String) -> Int {
