@@ -39,6 +39,8 @@ public final class CaptureSession: @unchecked Sendable {
     public var kernelDrops: UInt64 { kernel.ringBufferFull }
     /// DNS messages longer than the capture cap (FS_DNS_MAX_PAYLOAD bytes), copied in part.
     public var dnsMessagesCut: UInt64 { kernel.dnsMessagesCut }
+
+    public init() {}
   }
 
   /// How many DNS ports can be watched at most.

@@ -1,20 +1,11 @@
 import ArgumentParser
+import FlowsentryCapture
 import FlowsentryCore
+import FlowsentryForwarding
 import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryRules
 import Foundation
-
-// CaptureSession.Statistics and ForwardingOutput.Counters have no public initialiser yet, and the
-// catalogue needs an empty one of each; debug builds (where `make docs` runs) can reach the
-// internal one. Once both have `public init() {}`, these become plain imports and the `#if` goes.
-#if DEBUG
-  @testable import FlowsentryCapture
-  @testable import FlowsentryForwarding
-#else
-  import FlowsentryCapture
-  import FlowsentryForwarding
-#endif
 
 /// `flowsentry docs`: the reference pages that code can write, for `scripts/docs.py` (hidden: for
 /// the docs' generator, not for operators).
@@ -33,68 +24,61 @@ struct DocsCommand: ParsableCommand {
       abstract: "Print the counter table's families (name, kind, labels and their values, help) as JSON.")
 
     func run() throws {
-      #if DEBUG
-        let data = try JSONSerialization.data(
-          withJSONObject: DocsCommand.counterFamilies(), options: [.prettyPrinted, .sortedKeys])
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
-      #else
-        standardError("flowsentry: docs counters: run a debug build (make docs)")
-        throw ExitCode.failure
-      #endif
+      let data = try JSONSerialization.data(
+        withJSONObject: DocsCommand.counterFamilies(), options: [.prettyPrinted, .sortedKeys])
+      FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
   }
 
-  #if DEBUG
-    /// Stands for a value that is a name chosen at run time (a rule id, an output's name).
-    static let ruleIDPlaceholder = "RULE_ID"
-    static let outputNamePlaceholder = "OUTPUT_NAME"
+  /// Stands for a value that is a name chosen at run time (a rule id, an output's name).
+  static let ruleIDPlaceholder = "RULE_ID"
+  static let outputNamePlaceholder = "OUTPUT_NAME"
 
-    /// The monitor's counter table at zero with one row of each per-instance kind (one rule, one
-    /// output, `--record` on), folded into families in the table's order.
-    static func counterFamilies() throws -> [[String: Any]] {
-      // The monitor's own assembly of the table, so that the page lists what /metrics shows.
-      var pipeline = Pipeline(rules: try RuleLoader.load(sources: RuleLoader.builtInRules, paths: [])).counters
-      guard var rule = pipeline.perRule.first else {
-        throw ValidationError("the built-in rules are empty: no per-rule rows to describe")
-      }
-      rule.ruleID = ruleIDPlaceholder
-      pipeline.perRule = [rule]
-      var samples = MonitorMetrics(
-        pipeline: pipeline, capture: CaptureSession.Statistics(), stdout: JSONLinesEventSink.Counters(),
-        recorded: (JSONLinesEventSink.Counters(), 0), outputs: []
-      ).samples()
-      // A ForwardingOutput opens its spool when made: its rows come from its counters alone, where
-      // the monitor puts them (before the process's own rows).
-      let processRows = samples.firstIndex { !$0.name.hasPrefix("flowsentry_") } ?? samples.endIndex
-      samples.insert(contentsOf: ForwardingOutput.Counters().samples(output: outputNamePlaceholder), at: processRows)
+  /// The monitor's counter table at zero with one row of each per-instance kind (one rule, one
+  /// output, `--record` on), folded into families in the table's order.
+  static func counterFamilies() throws -> [[String: Any]] {
+    // The monitor's own assembly of the table, so that the page lists what /metrics shows.
+    var pipeline = Pipeline(rules: try RuleLoader.load(sources: RuleLoader.builtInRules, paths: [])).counters
+    guard var rule = pipeline.perRule.first else {
+      throw ValidationError("the built-in rules are empty: no per-rule rows to describe")
+    }
+    rule.ruleID = ruleIDPlaceholder
+    pipeline.perRule = [rule]
+    var samples = MonitorMetrics(
+      pipeline: pipeline, capture: CaptureSession.Statistics(), stdout: JSONLinesEventSink.Counters(),
+      recorded: (JSONLinesEventSink.Counters(), 0), outputs: []
+    ).samples()
+    // A ForwardingOutput opens its spool when made: its rows come from its counters alone, where
+    // the monitor puts them (before the process's own rows).
+    let processRows = samples.firstIndex { !$0.name.hasPrefix("flowsentry_") } ?? samples.endIndex
+    samples.insert(contentsOf: ForwardingOutput.Counters().samples(output: outputNamePlaceholder), at: processRows)
 
-      var order: [String] = []
-      var families: [String: (sample: MetricSample, labels: [String: [String]], labelOrder: [String])] = [:]
-      for sample in samples {
-        if families[sample.name] == nil {
-          order.append(sample.name)
-          families[sample.name] = (sample, [:], [])
-        }
-        for (label, value) in sample.labels {
-          if families[sample.name]!.labels[label] == nil { families[sample.name]!.labelOrder.append(label) }
-          if !(families[sample.name]!.labels[label, default: []].contains(value)) {
-            families[sample.name]!.labels[label, default: []].append(value)
-          }
-        }
+    var order: [String] = []
+    var families: [String: (sample: MetricSample, labels: [String: [String]], labelOrder: [String])] = [:]
+    for sample in samples {
+      if families[sample.name] == nil {
+        order.append(sample.name)
+        families[sample.name] = (sample, [:], [])
       }
-      return order.map { name in
-        let family = families[name]!
-        let kind: String
-        switch family.sample.kind {
-        case .counter: kind = "counter"
-        case .gauge: kind = "gauge"
-        case .histogram: kind = "histogram"
+      for (label, value) in sample.labels {
+        if families[sample.name]!.labels[label] == nil { families[sample.name]!.labelOrder.append(label) }
+        if !(families[sample.name]!.labels[label, default: []].contains(value)) {
+          families[sample.name]!.labels[label, default: []].append(value)
         }
-        return [
-          "name": name, "short_name": family.sample.shortName, "kind": kind, "help": family.sample.help,
-          "labels": family.labelOrder.map { ["name": $0, "values": family.labels[$0]!] },
-        ]
       }
     }
-  #endif
+    return order.map { name in
+      let family = families[name]!
+      let kind: String
+      switch family.sample.kind {
+      case .counter: kind = "counter"
+      case .gauge: kind = "gauge"
+      case .histogram: kind = "histogram"
+      }
+      return [
+        "name": name, "short_name": family.sample.shortName, "kind": kind, "help": family.sample.help,
+        "labels": family.labelOrder.map { ["name": $0, "values": family.labels[$0]!] },
+      ]
+    }
+  }
 }
