@@ -28,6 +28,8 @@ public final class ForwardingOutput: @unchecked Sendable {
     /// Records the receiver refused for good (HTTP 400/401/403/413, per-item 400), written to
     /// `dead-letter.jsonl` in the output's spool directory.
     public var deadLettered: UInt64 = 0
+    /// `nats://` only: published, acknowledged, duplicates and errors by kind.
+    public var nats = NATSPublishCounters()
     public var spoolBytes: Int64 = 0
     public var spoolPending = 0
     public var spool = Spool.Counters()
@@ -81,6 +83,12 @@ public final class ForwardingOutput: @unchecked Sendable {
       httpClient = nil
       httpTransport = nil
     }
+    natsTransport =
+      configuration.kind == .nats
+      ? NATSTransport(
+        configuration: configuration,
+        deadLetters: DeadLetterFile(path: spoolDirectory.appending("dead-letter.jsonl").string, output: configuration.name))
+      : nil
     do {
       spool = try Spool(directory: spoolDirectory, configuration: configuration.spool)
     } catch {
@@ -94,6 +102,8 @@ public final class ForwardingOutput: @unchecked Sendable {
   private let httpClient: HTTPClient?
   /// HTTP needs no connection of its own (the client pools them): one transport for the output's life.
   private let httpTransport: HTTPTransport?
+  /// NATS keeps one connection for the output's life too (libnats reconnects and fails over).
+  private let natsTransport: NATSTransport?
 
   // Owned by the output's thread once it runs.
   private let spool: Spool
@@ -221,11 +231,12 @@ public final class ForwardingOutput: @unchecked Sendable {
       if let through = transport.salvage() { commit(through: through) }
       disconnect(because: error, now: now)
     }
-    if let http = transport as? HTTPTransport, http.deadLettered > local.deadLettered {
+    if let nats = natsTransport { local.nats = nats.counters }
+    if let refusing = (transport ?? natsTransport) as? DeadLetteringTransport, refusing.deadLettered > local.deadLettered {
       log(
-        "output \(configuration.name): \(http.deadLettered - local.deadLettered) records refused for good, see \(spoolDirectory)/dead-letter.jsonl"
+        "output \(configuration.name): \(refusing.deadLettered - local.deadLettered) records refused for good, see \(spoolDirectory)/dead-letter.jsonl"
       )
-      local.deadLettered = http.deadLettered
+      local.deadLettered = refusing.deadLettered
     }
   }
 
@@ -267,6 +278,9 @@ public final class ForwardingOutput: @unchecked Sendable {
           timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
       case .http, .https:
         transport = httpTransport
+      case .nats:
+        try natsTransport?.open()
+        transport = natsTransport
       case .file:
         transport = try FileTransport(
           path: configuration.host, maximumBytes: configuration.fileMaximumBytes, keep: configuration.filesKept)

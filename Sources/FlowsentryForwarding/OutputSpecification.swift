@@ -38,7 +38,7 @@ public enum OutputSpecification {
     ("timeout_ms", "HTTP: the time a request may take"),
     ("gzip", "HTTP: true compresses request bodies (Content-Encoding: gzip)"),
     ("batch_bytes", "HTTP: bytes per request at most"),
-  ]
+  ] + NATSOutputSpecification.keys
 
   public static func parse(_ text: String) throws(OutputSpecificationError) -> OutputConfiguration {
     func fail(_ reason: String) -> OutputSpecificationError {
@@ -71,6 +71,19 @@ public enum OutputSpecification {
     }
     let authority = rest.prefix { $0 != "?" && $0 != "/" }
     let query = rest.drop { $0 != "?" }.dropFirst()
+    if kind == .nats {
+      var configuration = OutputConfiguration(name: "", kind: .nats, host: "", port: 0)
+      configuration.nats.servers = try NATSOutputSpecification.servers(authority, fail: fail)
+      (configuration.host, configuration.port) = (configuration.nats.servers[0].host, configuration.nats.servers[0].port)
+      configuration.name = "nats-\(configuration.host.replacingOccurrences(of: ":", with: "_"))-\(configuration.port)"
+      for pair in query.split(separator: "&") where !pair.isEmpty {
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw fail("'\(pair)' is not KEY=VALUE") }
+        try apply(String(parts[0]), String(parts[1]), to: &configuration, fail: fail)
+      }
+      try finish(&configuration, fail: fail)
+      return configuration
+    }
     let path = rest.dropFirst(authority.count).prefix { $0 != "?" }
     var host: Substring
     var portText: Substring?
@@ -113,6 +126,7 @@ public enum OutputSpecification {
     let kind = configuration.kind
     let path = configuration.http.path
     let isHTTP = kind == .http || kind == .https
+    if kind == .nats { try NATSOutputSpecification.finish(&configuration, fail: fail) }
     if kind != .file,
       configuration.fileMaximumBytes != OutputConfiguration(name: "", kind: kind, host: "", port: 0).fileMaximumBytes
         || configuration.filesKept != OutputConfiguration(name: "", kind: kind, host: "", port: 0).filesKept
@@ -135,8 +149,8 @@ public enum OutputSpecification {
     } else if kind != .file, !path.isEmpty, path != "/" {
       throw fail("a syslog output has no path")
     }
-    if kind != .syslogTLS, kind != .https, configuration.tls != OutputConfiguration.TLS() {
-      throw fail("TLS keys (ca, cert, key, server_name, tls_verify) apply to syslog+tls and https only")
+    if kind != .syslogTLS, kind != .https, kind != .nats, configuration.tls != OutputConfiguration.TLS() {
+      throw fail("TLS keys (ca, cert, key, server_name, tls_verify) apply to syslog+tls, https and nats only")
     }
     if configuration.http.profile == .elasticsearch, configuration.format == .cef {
       throw fail("Elasticsearch stores JSON documents: format json or ecs")
@@ -231,6 +245,9 @@ public enum OutputSpecification {
       configuration.http.gzip = value == "true"
     case "batch_bytes": configuration.http.batchBytes = try number(1_024...(64 << 20))
     default:
+      if configuration.kind == .nats, try NATSOutputSpecification.apply(key, value, to: &configuration, fail: fail) {
+        return
+      }
       throw fail("unknown key '\(key)'; known: \(keys.map(\.key).joined(separator: ", "))")
     }
   }
