@@ -192,6 +192,13 @@ let package = Package(
       exclude: ["http_receiver.py"]
     ),
     .testTarget(
+      name: "FlowsentryNATSTests",
+      dependencies: [
+        "FlowsentryNATS", "FlowsentryForwarding", "FlowsentryOutput", "FlowsentrySpool", "FlowsentryCore",
+        "FlowsentryTestSupport",
+      ]
+    ),
+    .testTarget(
       name: "FlowsentryReplayTests",
       dependencies: [
         "FlowsentryPackets", "FlowsentryReplay", "FlowsentryPipeline", "FlowsentryOutput", "FlowsentryRules",

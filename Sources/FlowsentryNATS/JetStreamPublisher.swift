@@ -88,7 +88,8 @@ public final class JetStreamPublisher: @unchecked Sendable {
     var code = jsErrCode(rawValue: 0)
     let status = js_PublishMsg(&ack, context, message, &options, &code)
     guard status == NATS_OK, let ack else {
-      if code.rawValue != 0 {
+      // libnats reports no responders with JetStream's "not enabled" code too: no stream took the subject.
+      if code.rawValue != 0, status != NATS_NO_RESPONDERS {
         throw NATSError.jetStream(code: Int(code.rawValue), String(cString: natsStatus_GetText(status)))
       }
       throw Self.error(status, subject: subject, size: payload.count, maximum: connection.maximumPayload)
