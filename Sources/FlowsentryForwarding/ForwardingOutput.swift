@@ -231,7 +231,6 @@ public final class ForwardingOutput: @unchecked Sendable {
       if let through = transport.salvage() { commit(through: through) }
       disconnect(because: error, now: now)
     }
-    if let nats = natsTransport { local.nats = nats.counters }
     if let refusing = (transport ?? natsTransport) as? DeadLetteringTransport, refusing.deadLettered > local.deadLettered {
       log(
         "output \(configuration.name): \(refusing.deadLettered - local.deadLettered) records refused for good, see \(spoolDirectory)/dead-letter.jsonl"
@@ -314,6 +313,7 @@ public final class ForwardingOutput: @unchecked Sendable {
   }
 
   private func publish() {
+    if let natsTransport { local.nats = natsTransport.counters }
     condition.lock()
     let dropped = shared.queueDropped
     shared = local

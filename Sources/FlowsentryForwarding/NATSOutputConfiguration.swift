@@ -108,34 +108,30 @@ public enum NATSOutputSpecification {
     }
     guard !configuration.nats.servers.isEmpty else { throw fail("nats:// needs at least one HOST:PORT") }
     var http = configuration.http
-    var given = 0
+    var given: [NATSConnectionOptions.Credentials] = []
+    if configuration.nats.credentials != .none { given.append(configuration.nats.credentials) }
     switch http.token {
-    case .file(let path)?:
-      configuration.nats.credentials = .tokenFile(path)
-      given += 1
+    case .file(let path)?: given.append(.tokenFile(path))
     case .environment?: throw fail("NATS credentials come from files only (token_file)")
     case nil: break
     }
     switch http.basicAuthentication {
-    case .file(let path)?:
-      configuration.nats.credentials = .userPasswordFile(path)
-      given += 1
+    case .file(let path)?: given.append(.userPasswordFile(path))
     case .environment?: throw fail("NATS credentials come from files only (basic_auth_file, user:password)")
     case nil: break
+    }
+    guard given.count <= 1 else {
+      throw fail("one kind of NATS credentials at a time: token_file, basic_auth_file, nkey_seed_file or creds_file")
     }
     http.token = nil
     http.basicAuthentication = nil
     configuration.http = http
+    configuration.nats.credentials = given.first ?? .none
     if case .nkeySeedFile(_, let path) = configuration.nats.credentials {
       guard let key = configuration.nats.nkeyPublicKey else { throw fail("nkey_seed_file needs nkey=PUBLIC_KEY") }
       configuration.nats.credentials = .nkeySeedFile(publicKey: key, path: path)
-      given += 1
     } else if configuration.nats.nkeyPublicKey != nil {
       throw fail("nkey needs nkey_seed_file")
-    }
-    if case .credentialsFile = configuration.nats.credentials { given += 1 }
-    guard given <= 1 else {
-      throw fail("one kind of NATS credentials at a time: token_file, basic_auth_file, nkey_seed_file or creds_file")
     }
   }
 }

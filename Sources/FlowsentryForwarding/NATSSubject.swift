@@ -21,6 +21,10 @@ public struct NATSSubjectTemplate: Sendable, Equatable {
     public var event: String
     public var remote: String
     public var name: String
+
+    public init(host: String, rule: String, severity: String, event: String, remote: String, name: String) {
+      (self.host, self.rule, self.severity, self.event, self.remote, self.name) = (host, rule, severity, event, remote, name)
+    }
   }
 
   public init(_ text: String) throws(OutputSpecificationError) {
