@@ -231,7 +231,9 @@ public final class ForwardingOutput: @unchecked Sendable {
       if let through = transport.salvage() { commit(through: through) }
       disconnect(because: error, now: now)
     }
-    if let refusing = (transport ?? natsTransport) as? DeadLetteringTransport, refusing.deadLettered > local.deadLettered {
+    if let refusing = (natsTransport as (any DeadLetteringTransport)?) ?? httpTransport,
+      refusing.deadLettered > local.deadLettered
+    {
       log(
         "output \(configuration.name): \(refusing.deadLettered - local.deadLettered) records refused for good, see \(spoolDirectory)/dead-letter.jsonl"
       )

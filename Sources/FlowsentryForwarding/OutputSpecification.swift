@@ -150,7 +150,7 @@ public enum OutputSpecification {
       throw fail("a syslog output has no path")
     }
     if kind != .syslogTLS, kind != .https, kind != .nats, configuration.tls != OutputConfiguration.TLS() {
-      throw fail("TLS keys (ca, cert, key, server_name, tls_verify) apply to syslog+tls, https and nats only")
+      throw fail("TLS keys (ca, cert, key, server_name, tls_verify) apply to syslog+tls and https only (and nats://)")
     }
     if configuration.http.profile == .elasticsearch, configuration.format == .cef {
       throw fail("Elasticsearch stores JSON documents: format json or ecs")
