@@ -87,7 +87,8 @@ public final class ForwardingOutput: @unchecked Sendable {
       configuration.kind == .nats
       ? NATSTransport(
         configuration: configuration,
-        deadLetters: DeadLetterFile(path: spoolDirectory.appending("dead-letter.jsonl").string, output: configuration.name))
+        deadLetters: DeadLetterFile(
+          path: spoolDirectory.appending("dead-letter.jsonl").string, output: configuration.name))
       : nil
     do {
       spool = try Spool(directory: spoolDirectory, configuration: configuration.spool)

@@ -42,7 +42,8 @@ public enum NATSOutputSpecification {
   ]
 
   /// The servers of `nats://HOST:PORT,HOST:PORT?…`; the query goes through `OutputSpecification.apply`.
-  static func servers(_ authority: Substring, fail: (String) -> OutputSpecificationError) throws(OutputSpecificationError)
+  static func servers(_ authority: Substring, fail: (String) -> OutputSpecificationError)
+    throws(OutputSpecificationError)
     -> [NATSOutputSettings.HostAndPortText]
   {
     var servers: [NATSOutputSettings.HostAndPortText] = []

@@ -23,7 +23,9 @@ public struct NATSSubjectTemplate: Sendable, Equatable {
     public var name: String
 
     public init(host: String, rule: String, severity: String, event: String, remote: String, name: String) {
-      (self.host, self.rule, self.severity, self.event, self.remote, self.name) = (host, rule, severity, event, remote, name)
+      (self.host, self.rule, self.severity, self.event, self.remote, self.name) = (
+        host, rule, severity, event, remote, name
+      )
     }
   }
 
@@ -120,7 +122,8 @@ enum NATSEnvelope {
       let second = payload[(first + 1)...].firstIndex(of: UInt8(ascii: "\n")), first > 0, second > first + 1
     else { return nil }
     return (
-      String(decoding: payload[..<first], as: UTF8.self), String(decoding: payload[(first + 1)..<second], as: UTF8.self),
+      String(decoding: payload[..<first], as: UTF8.self),
+      String(decoding: payload[(first + 1)..<second], as: UTF8.self),
       Array(payload[(second + 1)...])
     )
   }

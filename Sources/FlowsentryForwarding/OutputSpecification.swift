@@ -38,7 +38,7 @@ public enum OutputSpecification {
     ("timeout_ms", "HTTP: the time a request may take"),
     ("gzip", "HTTP: true compresses request bodies (Content-Encoding: gzip)"),
     ("batch_bytes", "HTTP: bytes per request at most"),
-  ] + NATSOutputSpecification.keys
+  ]
 
   public static func parse(_ text: String) throws(OutputSpecificationError) -> OutputConfiguration {
     func fail(_ reason: String) -> OutputSpecificationError {
@@ -74,7 +74,9 @@ public enum OutputSpecification {
     if kind == .nats {
       var configuration = OutputConfiguration(name: "", kind: .nats, host: "", port: 0)
       configuration.nats.servers = try NATSOutputSpecification.servers(authority, fail: fail)
-      (configuration.host, configuration.port) = (configuration.nats.servers[0].host, configuration.nats.servers[0].port)
+      (configuration.host, configuration.port) = (
+        configuration.nats.servers[0].host, configuration.nats.servers[0].port
+      )
       configuration.name = "nats-\(configuration.host.replacingOccurrences(of: ":", with: "_"))-\(configuration.port)"
       for pair in query.split(separator: "&") where !pair.isEmpty {
         let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -248,7 +250,8 @@ public enum OutputSpecification {
       if configuration.kind == .nats, try NATSOutputSpecification.apply(key, value, to: &configuration, fail: fail) {
         return
       }
-      throw fail("unknown key '\(key)'; known: \(keys.map(\.key).joined(separator: ", "))")
+      let known = keys.map(\.key) + (configuration.kind == .nats ? NATSOutputSpecification.keys.map(\.key) : [])
+      throw fail("unknown key '\(key)'; known: \(known.joined(separator: ", "))")
     }
   }
 }

@@ -29,7 +29,9 @@ public final class JetStreamPublisher: @unchecked Sendable {
   ///   - acknowledgementTimeoutMilliseconds: how long a message waits for its acknowledgement
   ///     before it is reported as timed out (stored or not: the caller sends it again, and the
   ///     stream drops the copy by its id).
-  public init(connection: NATSConnection, maximumPending: Int = 1_024, acknowledgementTimeoutMilliseconds: Int64 = 5_000)
+  public init(
+    connection: NATSConnection, maximumPending: Int = 1_024, acknowledgementTimeoutMilliseconds: Int64 = 5_000
+  )
     throws(NATSError)
   {
     self.connection = connection

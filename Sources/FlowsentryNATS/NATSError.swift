@@ -37,7 +37,8 @@ public enum NATSError: Error, Equatable, Sendable, CustomStringConvertible {
     switch self {
     case .noStream(let subject): "no JetStream stream listens on the subject \(subject) (no responders)"
     case .authentication(let text): "authentication refused: \(text)"
-    case .payloadTooLarge(let size, let maximum): "a message of \(size) bytes is over the server's max_payload (\(maximum))"
+    case .payloadTooLarge(let size, let maximum):
+      "a message of \(size) bytes is over the server's max_payload (\(maximum))"
     case .timeout(let text): "timed out: \(text)"
     case .disconnected(let text): "disconnected: \(text)"
     case .jetStream(let code, let text): "JetStream error \(code): \(text)"

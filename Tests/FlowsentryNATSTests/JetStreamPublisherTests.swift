@@ -84,7 +84,8 @@ import Testing
     #expect(client.connection.maximumPayload == 4_096)
     try client.addStream(JetStreamStreamSettings(name: "ALERTS", subjects: ["fs.>"]))
     #expect(throws: NATSError.payloadTooLarge(size: 10_000, maximum: 4_096)) {
-      try client.publishAsync(subject: "fs.big", messageID: "big", payload: Array(repeating: 65, count: 10_000), token: 1)
+      try client.publishAsync(
+        subject: "fs.big", messageID: "big", payload: Array(repeating: 65, count: 10_000), token: 1)
     }
     #expect(client.inFlight == 0)
     #expect(try client.streamState("ALERTS").messages == 0)

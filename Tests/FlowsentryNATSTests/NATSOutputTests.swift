@@ -56,7 +56,8 @@ import Testing
     let admin = try Self.management(server)
     try admin.addStream(JetStreamStreamSettings(name: "FLOWSENTRY", subjects: ["flowsentry.>"]))
     let alerts = (0..<500).map { Self.alert($0) }
-    let spec = "nats://127.0.0.1:\(NATSServer.freePort()),127.0.0.1:\(server.port)?subject=flowsentry.{host}.{severity}.{rule}"
+    let spec =
+      "nats://127.0.0.1:\(NATSServer.freePort()),127.0.0.1:\(server.port)?subject=flowsentry.{host}.{severity}.{rule}"
     for run in 0..<2 {
       let log = Lines()
       let spool = try Self.temporaryDirectory()

@@ -52,7 +52,8 @@ import Testing
     #expect(NATSSubjectTemplate.token("bücher") == "b%C3%BCcher")
     let template = try NATSSubjectTemplate("fleet.{host}.{severity}.{remote}.{name}")
     let subject = template.subject(
-      .init(host: "web 1.lab", rule: "r", severity: "high", event: "alert", remote: "203.0.113.9", name: "*.evil.example"))
+      .init(
+        host: "web 1.lab", rule: "r", severity: "high", event: "alert", remote: "203.0.113.9", name: "*.evil.example"))
     #expect(subject == "fleet.web%201%2Elab.high.203%2E0%2E113%2E9.%2A%2Eevil%2Eexample")
     #expect(subject.split(separator: ".").count == 5)
   }
