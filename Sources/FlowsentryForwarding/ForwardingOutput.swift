@@ -28,8 +28,8 @@ public final class ForwardingOutput: @unchecked Sendable {
     /// Records the receiver refused for good (HTTP 400/401/403/413, per-item 400), written to
     /// `dead-letter.jsonl` in the output's spool directory.
     public var deadLettered: UInt64 = 0
-    /// `nats://` only: published, acknowledged, duplicates and errors by kind.
-    public var nats = NATSPublishCounters()
+    /// `nats://` only (nil for the others): published, acknowledged, duplicates and errors by kind.
+    public var nats: NATSPublishCounters?
     public var spoolBytes: Int64 = 0
     public var spoolPending = 0
     public var spool = Spool.Counters()

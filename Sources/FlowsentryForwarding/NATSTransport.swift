@@ -1,3 +1,4 @@
+import FlowsentryCore
 import FlowsentryNATS
 import FlowsentrySpool
 
@@ -162,3 +163,28 @@ protocol DeadLetteringTransport: AnyObject {
 
 extension HTTPTransport: DeadLetteringTransport {}
 extension NATSTransport: DeadLetteringTransport {}
+
+extension NATSPublishCounters {
+  /// A `nats://` output's own rows of the counter table, every error kind listed at zero too.
+  public func samples(output name: String) -> [MetricSample] {
+    let output = [("output", name)]
+    var samples: [MetricSample] = [
+      .counter(
+        "flowsentry_output_nats_published_total", published, output,
+        help: "Messages published to JetStream, resends included."),
+      .counter(
+        "flowsentry_output_nats_acknowledged_total", acknowledged, output,
+        help: "JetStream acknowledgements (stream and sequence) received."),
+      .counter(
+        "flowsentry_output_nats_duplicates_total", duplicates, output,
+        help: "Acknowledgements flagged duplicate: resends the stream had stored already."),
+    ]
+    for kind in NATSError.kinds {
+      samples.append(
+        .counter(
+          "flowsentry_output_nats_errors_total", errors[kind] ?? 0, output + [("kind", kind)],
+          help: "NATS publish and connection failures, by kind."))
+    }
+    return samples
+  }
+}

@@ -18,6 +18,12 @@ public enum NATSError: Error, Equatable, Sendable, CustomStringConvertible {
   case configuration(String)
   case other(String)
 
+  /// Every `kind`, for counter tables that list each one at zero.
+  public static let kinds = [
+    "no_stream", "authentication", "payload_too_large", "timeout", "disconnected", "jetstream", "configuration",
+    "other",
+  ]
+
   /// A short label for counters: `no_stream`, `authentication`, `payload_too_large`, `timeout`,
   /// `disconnected`, `jetstream`, `configuration`, `other`.
   public var kind: String {

@@ -70,9 +70,12 @@ import Testing
       let counters = output.counters
       #expect(counters.delivered == 500)
       #expect(counters.spoolPending == 0)
-      #expect(counters.nats.acknowledged == 500)
+      #expect(counters.nats?.acknowledged == 500)
       // The second run sends the same alert ids: JetStream drops each one as a duplicate.
-      #expect(counters.nats.duplicates == (run == 0 ? 0 : 500), "\(counters.nats)")
+      #expect(counters.nats?.duplicates == (run == 0 ? 0 : 500), "\(String(describing: counters.nats))")
+      let rows = counters.samples(output: "fleet")
+      #expect(rows.first { $0.name == "flowsentry_output_nats_duplicates_total" }?.value == (run == 0 ? 0 : 500))
+      #expect(rows.filter { $0.name == "flowsentry_output_nats_errors_total" }.count == NATSError.kinds.count)
     }
     let stored = try admin.messages(stream: "FLOWSENTRY")
     #expect(stored.count == 500)
@@ -93,7 +96,7 @@ import Testing
     let output = try Self.output("nats://127.0.0.1:\(server.port)?subject=nowhere.{host}", spool: spool, log: log)
     let router = OutputRouter(outputs: [output], context: EventJSON.Context(hostName: "h1"), processID: 1)
     for index in 0..<20 { router.receive(Self.alert(index)) }
-    #expect(eventually(seconds: 10) { (output.counters.nats.errors["no_stream"] ?? 0) >= 3 })
+    #expect(eventually(seconds: 10) { (output.counters.nats?.errors["no_stream"] ?? 0) >= 3 })
     var counters = output.counters
     #expect(counters.delivered == 0)
     #expect(counters.spoolPending == 20)
@@ -129,7 +132,7 @@ import Testing
     let counters = output.counters
     #expect(counters.delivered == 9)
     #expect(counters.deadLettered == 1)
-    #expect(counters.nats.errors["payload_too_large"] == 1)
+    #expect(counters.nats?.errors["payload_too_large"] == 1)
     #expect(counters.retries == 0)
     #expect(try admin.streamState("FLOWSENTRY").messages == 9)
     let deadLetters = try String(contentsOfFile: spool.appending("dead-letter.jsonl").string, encoding: .utf8)
@@ -153,7 +156,8 @@ import Testing
       drainMilliseconds: 500)
     let router = OutputRouter(outputs: [output], context: EventJSON.Context(hostName: "h1"), processID: 1)
     for index in 0..<5 { router.receive(Self.alert(index)) }
-    #expect(eventually(seconds: 10) { (output.counters.nats.errors["authentication"] ?? 0) >= 2 }, "\(output.counters)")
+    #expect(
+      eventually(seconds: 10) { (output.counters.nats?.errors["authentication"] ?? 0) >= 2 }, "\(output.counters)")
     output.stop()
     let counters = output.counters
     #expect(counters.delivered == 0)
