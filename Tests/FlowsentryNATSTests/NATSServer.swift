@@ -29,6 +29,8 @@ final class NATSServer {
     var authorization: String?
     var clusterPort: UInt16?
     var routes: [UInt16] = []
+    /// Configuration appended as it is (a `tls { … }` block).
+    var extra: String?
   }
 
   let settings: Settings
@@ -63,6 +65,7 @@ final class NATSServer {
       """
     if let maximum = settings.maximumPayload { text += "max_payload: \(maximum)\n" }
     if let authorization = settings.authorization { text += "authorization { \(authorization) }\n" }
+    if let extra = settings.extra { text += extra + "\n" }
     if let clusterPort = settings.clusterPort {
       let routes = settings.routes.map { "nats-route://127.0.0.1:\($0)" }.joined(separator: ", ")
       text += "cluster { name: fs, listen: 127.0.0.1:\(clusterPort), routes: [\(routes)] }\n"

@@ -44,4 +44,13 @@ import Testing
       StableIdentifier.alert(host: "ab", ruleID: "c", group: [], firstEventTime: 1)
         != StableIdentifier.alert(host: "a", ruleID: "bc", group: [], firstEventTime: 1))
   }
+
+  @Test func eventIdsFollowTheSensorAndTheBody() {
+    let body = Array(#"{"type":"net_flow_tcp_begin","time":"2026-12-06T04:00:00Z"}"#.utf8)
+    let id = StableIdentifier.event(host: "a", name: "net_flow_tcp_begin", body: body)
+    #expect(id == StableIdentifier.event(host: "a", name: "net_flow_tcp_begin", body: body))
+    #expect(id != StableIdentifier.event(host: "b", name: "net_flow_tcp_begin", body: body))
+    #expect(id != StableIdentifier.event(host: "a", name: "net_flow_tcp_begin", body: body + [0x20]))
+    #expect(id.count == StableIdentifier.length)
+  }
 }
