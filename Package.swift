@@ -195,7 +195,7 @@ let package = Package(
       name: "FlowsentryNATSTests",
       dependencies: [
         "FlowsentryNATS", "FlowsentryForwarding", "FlowsentryOutput", "FlowsentrySpool", "FlowsentryCore",
-        "FlowsentryTestSupport",
+        "FlowsentryConfiguration", "FlowsentryTestSupport",
       ]
     ),
     .testTarget(

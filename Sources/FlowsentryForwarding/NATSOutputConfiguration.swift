@@ -31,6 +31,8 @@ public struct NATSOutputSettings: Sendable, Equatable {
 /// `nats://HOST:PORT[,HOST:PORT…]?subject=TEMPLATE&…`: the keys only NATS takes, and its checks.
 public enum NATSOutputSpecification {
   public static let defaultPort: UInt16 = 4222
+  /// Without `subject=`: the sensor, then `alert` or the event's name.
+  public static let defaultSubject = "flowsentry.{host}.{event}"
 
   public static let keys: [(key: String, meaning: String)] = [
     ("subject", "NATS: the subject template, with {host} {rule} {severity} {event} {remote} {name}"),
@@ -99,13 +101,13 @@ public enum NATSOutputSpecification {
     return true
   }
 
-  /// Once every key is applied: a subject is required; `token_file` and `basic_auth_file` (the HTTP
+  /// Once every key is applied: the default subject when none was given; `token_file` and `basic_auth_file` (the HTTP
   /// keys' names) are the token and `user:password` files; secrets from the environment are refused.
   static func finish(_ configuration: inout OutputConfiguration, fail: (String) -> OutputSpecificationError)
     throws(OutputSpecificationError)
   {
-    guard configuration.nats.subject != nil else {
-      throw fail("nats:// needs subject=TEMPLATE, e.g. subject=flowsentry.{host}.{event}")
+    if configuration.nats.subject == nil {
+      configuration.nats.subject = try NATSSubjectTemplate(NATSOutputSpecification.defaultSubject)
     }
     guard !configuration.nats.servers.isEmpty else { throw fail("nats:// needs at least one HOST:PORT") }
     var http = configuration.http

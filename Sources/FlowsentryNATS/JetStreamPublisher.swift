@@ -143,7 +143,14 @@ final class AcknowledgementBox: @unchecked Sendable {
 
   func forget(_ message: OpaquePointer) { _ = lock.withLock { pending.removeValue(forKey: UInt(bitPattern: message)) } }
 
-  func abandon() { lock.withLock { pending.removeAll() } }
+  /// Forgets what is in flight and the outcomes not taken yet: a stale failure must not fail the
+  /// next connection's records.
+  func abandon() {
+    lock.withLock {
+      pending.removeAll()
+      outcomes.removeAll()
+    }
+  }
 
   func take() -> [JetStreamPublisher.Outcome] {
     lock.withLock {

@@ -1,5 +1,7 @@
+import FlowsentryConfiguration
 import FlowsentryForwarding
 import FlowsentryNATS
+import Foundation
 import Testing
 
 @Suite struct NATSSpecificationTests {
@@ -13,6 +15,7 @@ import Testing
     #expect(configuration.tls.caFile == "/ca.pem")
     #expect(configuration.address == "nats://n1.example:4222,[::1]:4223,n3:4222")
     #expect(!configuration.events.isEmpty)
+    #expect(try OutputSpecification.parse("nats://h:1").nats.subject?.text == "flowsentry.{host}.{event}")
     let token = try OutputSpecification.parse("nats://h:1?subject=a.b&token_file=/t")
     #expect(token.nats.credentials == .tokenFile("/t"))
     #expect(token.http.token == nil)
@@ -23,7 +26,6 @@ import Testing
 
   @Test func refusesWhatCannotWork() {
     for (spec, reason) in [
-      ("nats://h:1", "needs subject"),
       ("nats://h:1?subject=a..b", "empty subject token"),
       ("nats://h:1?subject=a.*", "wildcards"),
       ("nats://h:1?subject=a.{nope}", "unknown placeholder"),
@@ -56,5 +58,28 @@ import Testing
         host: "web 1.lab", rule: "r", severity: "high", event: "alert", remote: "203.0.113.9", name: "*.evil.example"))
     #expect(subject == "fleet.web%201%2Elab.high.203%2E0%2E113%2E9.%2A%2Eevil%2Eexample")
     #expect(subject.split(separator: ".").count == 5)
+  }
+}
+
+@Suite struct NATSConfigurationFileTests {
+  @Test func anOutputsEntryTakesTheNATSKeys() throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("fs-nats-\(UUID().uuidString).yaml").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try """
+    host: web-1.lab
+    outputs:
+      - url: nats://n1:4222,n2:4222
+        subject: fleet.{host}.{severity}.{rule}
+        creds_file: /etc/flowsentry/web-1.creds
+        ack_timeout_ms: 2000
+    """.write(toFile: path, atomically: true, encoding: .utf8)
+    let settings = try ConfigurationLoader.load(path: path)
+    #expect(settings.host == "web-1.lab")
+    let output = try #require(settings.outputs.first)
+    #expect(output.kind == .nats)
+    #expect(output.nats.subject?.text == "fleet.{host}.{severity}.{rule}")
+    #expect(output.nats.credentials == .credentialsFile("/etc/flowsentry/web-1.creds"))
+    #expect(output.nats.acknowledgementTimeoutMilliseconds == 2_000)
+    #expect(output.nats.urls == ["nats://n1:4222", "nats://n2:4222"])
   }
 }
