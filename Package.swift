@@ -10,7 +10,8 @@ import PackageDescription
 //   FlowsentryConfiguration reads settings for all of them without the capture layer (no BPF object needed).
 //   flowsentry, the command, is the only target that imports a source and the outputs together.
 // Each C library is imported by exactly one Swift module: libbpf by FlowsentryCapture (CFlowsentryLibbpf),
-// PCRE2 by FlowsentryRules (CFlowsentryPCRE2), libpcap by FlowsentryReplay (CFlowsentryPcap).
+// PCRE2 by FlowsentryRules (CFlowsentryPCRE2), libpcap by FlowsentryReplay (CFlowsentryPcap), libnats by
+// FlowsentryNATS (CFlowsentryNATS).
 let package = Package(
   name: "flowsentry",
   platforms: [.macOS(.v15)],
@@ -85,7 +86,7 @@ let package = Package(
     .target(
       name: "FlowsentryForwarding",
       dependencies: [
-        "FlowsentryCore", "FlowsentryOutput", "FlowsentrySpool", "CFlowsentrySocket",
+        "FlowsentryCore", "FlowsentryOutput", "FlowsentrySpool", "CFlowsentrySocket", "FlowsentryNATS",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -96,6 +97,10 @@ let package = Package(
         .product(name: "SystemPackage", package: "swift-system"),
       ]
     ),
+    // libnats (NATS with JetStream), imported by FlowsentryNATS only.
+    .systemLibrary(name: "CFlowsentryNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+    // A NATS client for the outputs: connect and fail over, credentials from files, JetStream publish with acknowledgements.
+    .target(name: "FlowsentryNATS", dependencies: ["CFlowsentryNATS"]),
     // The configuration file (and `config check/show`): every setting of a run, positioned errors.
     .target(
       name: "FlowsentryConfiguration",
@@ -196,6 +201,13 @@ let package = Package(
         "FlowsentryForwarding", "FlowsentryOutput", "FlowsentrySpool", "FlowsentryCore", "FlowsentryTestSupport",
       ],
       exclude: ["http_receiver.py"]
+    ),
+    .testTarget(
+      name: "FlowsentryNATSTests",
+      dependencies: [
+        "FlowsentryNATS", "FlowsentryForwarding", "FlowsentryOutput", "FlowsentrySpool", "FlowsentryCore",
+        "FlowsentryConfiguration", "FlowsentryTestSupport",
+      ]
     ),
     .testTarget(
       name: "FlowsentryReplayTests",

@@ -12,6 +12,7 @@ packages=(
   python3-scapy                                 # crafted packets from a test host (attack tests)
   tcpdump tshark                                # real captures, and an independent count of their TCP conversations
   rsyslog rsyslog-gnutls rsyslog-relp openssl   # a real syslog receiver (TCP, TLS, RELP) and test certificates
+  libnats-dev nats-server                       # the NATS C client (nats:// output) and a real JetStream for its tests
 )
 
 # Kubernetes' schemas, offline, for the DaemonSet test (PyPI, for the python3 first on PATH).

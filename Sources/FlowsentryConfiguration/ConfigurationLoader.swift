@@ -9,7 +9,7 @@ import Yams
 public enum ConfigurationLoader {
   public static let keys = [
     "cgroup", "events", "rules", "default_rules", "max_flows", "dns", "ring_buffer_bytes", "stats_interval",
-    "spool_dir", "outputs", "metrics_address", "logging",
+    "spool_dir", "outputs", "metrics_address", "logging", "host",
   ]
   static let dnsKeys = ["ports", "cache_size", "pending_questions"]
 
@@ -55,6 +55,15 @@ public enum ConfigurationLoader {
         continue
       }
       switch key {
+      case "host":
+        if case .scalar(let scalar) = value, ["null", "~", ""].contains(scalar.string) { continue }
+        if let host = reader.string(value, key) {
+          guard host.utf8.count <= 253, host.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
+            reader.report(value, "host takes a name of at most 253 bytes without spaces or control characters")
+            continue
+          }
+          configuration.host = host
+        }
       case "cgroup":
         // null (or ~) is the default: the whole host.
         if case .scalar(let scalar) = value, ["null", "~", ""].contains(scalar.string) { continue }

@@ -12,6 +12,8 @@ public struct SensorConfiguration: Sendable {
 
   /// monitor: the cgroup v2 directory watched; nil is the whole host.
   public var cgroup: String?
+  /// The sensor's identity in alert ids, outputs and NATS subjects; nil: the host name.
+  public var host: String?
   /// Events printed on stdout; nil: `flows`, or none when rule paths are given.
   public var events: Set<EventName>?
   /// Rule files and directories after the built-in rules and /etc/flowsentry/rules.d.
@@ -59,6 +61,7 @@ public struct SensorConfiguration: Sendable {
       "# effective configuration"
         + (file.map { " (from \($0) and the command line)" } ?? " (defaults and the command line)")
     ]
+    lines.append("host: " + (host.map(quoted) ?? "null  # the host name"))
     lines.append("cgroup: " + (cgroup.map(quoted) ?? "null  # the whole host"))
     lines.append(
       "events: " + (effectiveEvents.isEmpty ? "none" : effectiveEvents.map(\.rawValue).sorted().joined(separator: ",")))

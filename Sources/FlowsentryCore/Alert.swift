@@ -1,6 +1,7 @@
 /// An alert raised by a rule, with the events that caused it.
 public struct Alert: Sendable {
-  /// Stable for the same rule, group and first event: a re-run over the same events gives the same id.
+  /// Stable for the same sensor (`host:`), rule, group and first event: a re-run over the same events
+  /// gives the same id, another sensor another one (SHA-256, 32 hex digits; `StableIdentifier`).
   public var id: String
   public var timestamp: WallClockNanoseconds
   public var ruleID: String

@@ -65,6 +65,7 @@ extension ForwardingOutput.Counters {
         "flowsentry_output_delivery_latency_seconds", deliveryLatency, output,
         help: "From the hand-over to the output to the receiver's acknowledgment."),
     ]
+    if let nats { samples += nats.samples(output: name) }
     return samples
   }
 }

@@ -33,6 +33,8 @@ public final class ForwardingOutput: @unchecked Sendable {
     public var configurationErrors: UInt64 = 0
     /// HTTP answers whose body passed the output's cap (a receiver streaming without end).
     public var oversizedResponses: UInt64 = 0
+    /// `nats://` only (nil for the others): published, acknowledged, duplicates and errors by kind.
+    public var nats: NATSPublishCounters?
     public var spoolBytes: Int64 = 0
     public var spoolPending = 0
     public var spool = Spool.Counters()
@@ -89,6 +91,13 @@ public final class ForwardingOutput: @unchecked Sendable {
       httpClient = nil
       httpTransport = nil
     }
+    natsTransport =
+      configuration.kind == .nats
+      ? NATSTransport(
+        configuration: configuration,
+        deadLetters: DeadLetterFile(
+          path: spoolDirectory.appending("dead-letter.jsonl").string, output: configuration.name))
+      : nil
     do {
       spool = try Spool(directory: spoolDirectory, configuration: configuration.spool)
     } catch {
@@ -103,6 +112,8 @@ public final class ForwardingOutput: @unchecked Sendable {
   private let httpClient: HTTPClient?
   /// HTTP needs no connection of its own (the client pools them): one transport for the output's life.
   private let httpTransport: HTTPTransport?
+  /// NATS keeps one connection for the output's life too (libnats reconnects and fails over).
+  private let natsTransport: NATSTransport?
 
   // Owned by the output's thread once it runs.
   private let spool: Spool
@@ -260,11 +271,13 @@ public final class ForwardingOutput: @unchecked Sendable {
       disconnect(because: error, now: now)
     }
     if let http = httpTransport { local.oversizedResponses = http.oversizedResponses }
-    if let http = transport as? HTTPTransport, http.deadLettered > local.deadLettered {
+    if let refusing = (natsTransport as (any DeadLetteringTransport)?) ?? httpTransport,
+      refusing.deadLettered > local.deadLettered
+    {
       log(
-        "output \(configuration.name): \(http.deadLettered - local.deadLettered) records refused for good, see \(spoolDirectory)/dead-letter.jsonl"
+        "output \(configuration.name): \(refusing.deadLettered - local.deadLettered) records refused for good, see \(spoolDirectory)/dead-letter.jsonl"
       )
-      local.deadLettered = http.deadLettered
+      local.deadLettered = refusing.deadLettered
     }
   }
 
@@ -308,6 +321,9 @@ public final class ForwardingOutput: @unchecked Sendable {
           timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
       case .http, .https:
         transport = httpTransport
+      case .nats:
+        try natsTransport?.open()
+        transport = natsTransport
       case .file:
         transport = try FileTransport(
           path: configuration.host, maximumBytes: configuration.fileMaximumBytes, keep: configuration.filesKept)
@@ -350,6 +366,7 @@ public final class ForwardingOutput: @unchecked Sendable {
   }
 
   private func publish() {
+    if let natsTransport { local.nats = natsTransport.counters }
     condition.lock()
     let dropped = shared.queueDropped
     shared = local

@@ -7,11 +7,13 @@ struct MessageFramer {
   let configuration: OutputConfiguration
   let syslog: SyslogMessage
   private let hostJSON: [UInt8]
+  let hostName: String
 
   init(configuration: OutputConfiguration, hostName: String, processID: Int32) {
     self.configuration = configuration
     syslog = SyslogMessage(facility: configuration.facility, hostName: hostName, processID: processID)
     hostJSON = Self.jsonString(hostName)
+    self.hostName = hostName
   }
 
   func frame(_ alert: Alert, body: [UInt8]) -> [UInt8] {
@@ -19,6 +21,7 @@ struct MessageFramer {
     case .syslogTCP, .syslogTLS, .syslogUDP, .relp: return syslog.message(for: alert, body: body)
     case .http, .https: return http(body: body, time: alert.timestamp, id: alert.id, type: "alert")
     case .file: return body
+    case .nats: return nats(alert, body: body)
     }
   }
 
@@ -27,6 +30,7 @@ struct MessageFramer {
     case .syslogTCP, .syslogTLS, .syslogUDP, .relp: return syslog.message(for: event, body: body)
     case .http, .https: return http(body: body, time: event.timestamp, id: nil, type: event.name.rawValue)
     case .file: return body
+    case .nats: return nats(event, body: body)
     }
   }
 

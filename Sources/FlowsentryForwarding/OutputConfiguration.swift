@@ -16,6 +16,8 @@ public struct OutputConfiguration: Sendable, Equatable {
     case https
     /// Plain HTTP, to a loopback receiver only (a local forwarder): nothing leaves the host in clear.
     case http
+    /// NATS JetStream: delivered when the stream acknowledged the message (NATSTransport.swift).
+    case nats
   }
 
   /// What an HTTP output speaks.
@@ -132,6 +134,7 @@ public struct OutputConfiguration: Sendable, Equatable {
   public var facility: UInt8 = 16
   public var tls = TLS()
   public var http = HTTP()
+  public var nats = NATSOutputSettings()
   /// `file://` outputs: the file's size before it rotates, and how many files are kept.
   public var fileMaximumBytes: Int64 = 100 << 20
   public var filesKept = 5
@@ -161,6 +164,7 @@ public struct OutputConfiguration: Sendable, Equatable {
   public var address: String {
     let bracketed = HostAndPort.bracketed(host)
     if kind == .file { return "file://\(host)" }
+    if kind == .nats { return nats.address }
     let path = kind == .http || kind == .https ? http.path : ""
     return "\(kind.rawValue)://\(bracketed):\(port)\(path)"
   }

@@ -73,6 +73,21 @@ public enum OutputSpecification {
           + "directory and the process list; use basic_auth_file or basic_auth_env")
     }
     let query = rest.drop { $0 != "?" }.dropFirst()
+    if kind == .nats {
+      var configuration = OutputConfiguration(name: "", kind: .nats, host: "", port: 0)
+      configuration.nats.servers = try NATSOutputSpecification.servers(authority, fail: fail)
+      (configuration.host, configuration.port) = (
+        configuration.nats.servers[0].host, configuration.nats.servers[0].port
+      )
+      configuration.name = "nats-\(configuration.host.replacingOccurrences(of: ":", with: "_"))-\(configuration.port)"
+      for pair in query.split(separator: "&") where !pair.isEmpty {
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw fail("'\(pair)' is not KEY=VALUE") }
+        try apply(String(parts[0]), String(parts[1]), to: &configuration, fail: fail)
+      }
+      try finish(&configuration, fail: fail)
+      return configuration
+    }
     let path = rest.dropFirst(authority.count).prefix { $0 != "?" }
     var host: Substring
     var portText: Substring?
@@ -131,6 +146,7 @@ public enum OutputSpecification {
     let kind = configuration.kind
     let path = configuration.http.path
     let isHTTP = kind == .http || kind == .https
+    if kind == .nats { try NATSOutputSpecification.finish(&configuration, fail: fail) }
     if kind != .file,
       configuration.fileMaximumBytes != OutputConfiguration(name: "", kind: kind, host: "", port: 0).fileMaximumBytes
         || configuration.filesKept != OutputConfiguration(name: "", kind: kind, host: "", port: 0).filesKept
@@ -153,8 +169,8 @@ public enum OutputSpecification {
     } else if kind != .file, !path.isEmpty, path != "/" {
       throw fail("a syslog output has no path")
     }
-    if kind != .syslogTLS, kind != .https, configuration.tls != OutputConfiguration.TLS() {
-      throw fail("TLS keys (ca, cert, key, server_name, tls_verify) apply to syslog+tls and https only")
+    if kind != .syslogTLS, kind != .https, kind != .nats, configuration.tls != OutputConfiguration.TLS() {
+      throw fail("TLS keys (ca, cert, key, server_name, tls_verify) apply to syslog+tls and https only (and nats://)")
     }
     if configuration.http.profile == .elasticsearch, configuration.format == .cef {
       throw fail("Elasticsearch stores JSON documents: format json or ecs")
@@ -262,7 +278,11 @@ public enum OutputSpecification {
       configuration.http.gzip = value == "true"
     case "batch_bytes": configuration.http.batchBytes = try number(1_024...(64 << 20))
     default:
-      throw fail("unknown key '\(key)'; known: \(keys.map(\.key).joined(separator: ", "))")
+      if configuration.kind == .nats, try NATSOutputSpecification.apply(key, value, to: &configuration, fail: fail) {
+        return
+      }
+      let known = keys.map(\.key) + (configuration.kind == .nats ? NATSOutputSpecification.keys.map(\.key) : [])
+      throw fail("unknown key '\(key)'; known: \(known.joined(separator: ", "))")
     }
   }
 }

@@ -15,6 +15,9 @@ public final class Pipeline {
     public var flows = FlowTracker.Configuration()
     public var dns = DNSEnricher.Configuration()
     public var rules = RuleEngine.Configuration()
+    /// The sensor's identity (`host:`, the host name by default): part of every alert's id, so that
+    /// sensors seeing the same events raise different ids (`StableIdentifier.alert`).
+    public var host = ""
     public init() {}
   }
 
@@ -37,7 +40,7 @@ public final class Pipeline {
     stages = Stages(
       tracker: FlowTracker(configuration: configuration.flows),
       enricher: DNSEnricher(configuration: configuration.dns),
-      engine: RuleEngine(rules: rules, configuration: configuration.rules))
+      engine: RuleEngine(rules: rules, configuration: configuration.rules), host: configuration.host)
   }
 
   /// Swaps the rule set (its thresholds start empty, its counters go on); call between records,
@@ -68,6 +71,7 @@ public final class Pipeline {
     var tracker: FlowTracker
     var enricher: DNSEnricher
     var engine: RuleEngine
+    let host: String
     var flowEvents: [FlowEvent] = []
     var alerts: [Alert] = []
 
@@ -102,7 +106,12 @@ public final class Pipeline {
       engine.process(event, at: time, into: &alerts)
       sink.receive(event)
       guard !alerts.isEmpty else { return }
-      for alert in alerts { sink.receive(alert) }
+      for var alert in alerts {
+        alert.id = StableIdentifier.alert(
+          host: host, ruleID: alert.ruleID, group: alert.group,
+          firstEventTime: alert.events.first?.timestamp ?? alert.timestamp)
+        sink.receive(alert)
+      }
       alerts.removeAll(keepingCapacity: true)
     }
   }

@@ -106,7 +106,7 @@ struct MonitorCommand: AsyncParsableCommand {
       do {
         recorder = try RotatingFileEventSink(
           path: record, maximumBytes: recordMaxBytes, keep: recordFiles,
-          context: EventJSON.Context(hostName: hostName()))
+          context: EventJSON.Context(hostName: settings.pipeline.host))
       } catch {
         logger.error("\(error)")
         throw ExitCode.failure
@@ -162,7 +162,7 @@ struct MonitorCommand: AsyncParsableCommand {
             interval: .seconds(settings.statsIntervalSeconds), counters: counters, logger: logger)))
     }
     if !outputs.isEmpty { services.append(.init(service: ForwardingOutputsService(outputs: outputs))) }
-    let context = EventJSON.Context(hostName: hostName())
+    let context = EventJSON.Context(hostName: settings.pipeline.host)
     var sinks: [any EventSink] = []
     if let recorder {
       services.append(.init(service: RecorderService(recorder: recorder, counters: counters)))

@@ -47,6 +47,11 @@ struct PipelineOptions: ParsableArguments {
   @Option(help: "IP addresses the DNS cache names at most (default 100000; least recently used evicted).")
   var dnsCacheSize: Int?
 
+  @Option(
+    help: ArgumentHelp(
+      "The sensor's identity in alert ids, outputs and NATS subjects (default: the host name).", valueName: "name"))
+  var host: String?
+
   func validate() throws {
     if events != nil { do { _ = try selectionFlag() } catch { throw ValidationError(error.description) } }
     if let maxFlows, maxFlows <= 0 { throw ValidationError("--max-flows must be positive") }
@@ -56,6 +61,9 @@ struct PipelineOptions: ParsableArguments {
       }
     }
     if let dnsCacheSize, dnsCacheSize <= 0 { throw ValidationError("--dns-cache-size must be positive") }
+    if let host, host.isEmpty || host.utf8.count > 253 || host.unicodeScalars.contains(where: { $0.value <= 0x20 }) {
+      throw ValidationError("--host takes a name of at most 253 bytes without spaces or control characters")
+    }
   }
 
   private func selectionFlag() throws(EventSelectionError) -> Set<EventName>? {
@@ -92,6 +100,8 @@ struct PipelineOptions: ParsableArguments {
     if let maxFlows { settings.pipeline.flows.maximumOpenFlows = maxFlows }
     if let ports = parsedDNSPorts { settings.capture.dnsPorts = ports }
     if let dnsCacheSize { settings.pipeline.dns.cache.capacity = dnsCacheSize }
+    if let host { settings.host = host }
+    settings.pipeline.host = settings.host ?? hostName()
     return settings
   }
 

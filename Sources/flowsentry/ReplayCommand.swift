@@ -78,7 +78,7 @@ struct ReplayCommand: ParsableCommand {
       logger.error("\(error)")
       throw ExitCode.failure
     }
-    let context = EventJSON.Context(hostName: hostName())
+    let context = EventJSON.Context(hostName: settings.pipeline.host)
     let output = JSONLinesEventSink(context: context)
     var sinks: [any EventSink] = []
     if settings.printsToStandardOutput {
