@@ -51,7 +51,10 @@ struct DocsCommand: ParsableCommand {
     // A ForwardingOutput opens its spool when made: its rows come from its counters alone, where
     // the monitor puts them (before the process's own rows).
     let processRows = samples.firstIndex { !$0.name.hasPrefix("flowsentry_") } ?? samples.endIndex
-    samples.insert(contentsOf: ForwardingOutput.Counters().samples(output: outputNamePlaceholder), at: processRows)
+    // A nats:// output's counters too, so that the page lists its rows.
+    var outputCounters = ForwardingOutput.Counters()
+    outputCounters.nats = NATSPublishCounters()
+    samples.insert(contentsOf: outputCounters.samples(output: outputNamePlaceholder), at: processRows)
 
     var order: [String] = []
     var families: [String: (sample: MetricSample, labels: [String: [String]], labelOrder: [String])] = [:]

@@ -1,4 +1,5 @@
 import FlowsentryNATS
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -23,7 +24,7 @@ import Testing
   }
 
   @Test func publishesOnceByMessageIDAndReportsDuplicates() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     let server = try NATSServer()
     let client = try publisher(server)
     try client.addStream(JetStreamStreamSettings(name: "ALERTS", subjects: ["fs.>"]))
@@ -57,7 +58,7 @@ import Testing
   }
 
   @Test func aSubjectWithoutAStreamIsNeverAcknowledged() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     let server = try NATSServer()
     let client = try publisher(server)
     try client.addStream(JetStreamStreamSettings(name: "ALERTS", subjects: ["fs.>"]))
@@ -76,7 +77,7 @@ import Testing
   }
 
   @Test func aMessageOverMaxPayloadIsRefusedBeforeItIsSent() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     var settings = NATSServer.Settings()
     settings.maximumPayload = 4_096
     let server = try NATSServer(settings)
@@ -92,7 +93,7 @@ import Testing
   }
 
   @Test func wrongCredentialsAreAClearError() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     var settings = NATSServer.Settings()
     settings.authorization = "user: sensor, password: right-password"
     let server = try NATSServer(settings)
@@ -117,7 +118,7 @@ import Testing
   }
 
   @Test func failsOverToAnotherServerOfTheList() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     let server = try NATSServer()
     var options = NATSConnectionOptions(servers: ["nats://127.0.0.1:\(NATSServer.freePort())", server.url])
     options.maximumReconnects = 2

@@ -1,5 +1,6 @@
 import FlowsentryNATS
 import FlowsentrySpool
+import FlowsentryTestSupport
 import Foundation
 import SystemPackage
 import Testing
@@ -84,7 +85,7 @@ import Testing
   }
 
   @Test func aReplayedSensorPublishesEachAlertOnce() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     let server = try NATSServer()
     let admin = try Self.admin([server.port])
     try Self.createStream(admin, replicas: 1)
@@ -115,7 +116,7 @@ import Testing
   }
 
   @Test func aClusterLosingANodeAndASensorStoresEachAlertOnce() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     let clientPorts = (0..<3).map { _ in NATSServer.freePort() }
     let clusterPorts = (0..<3).map { _ in NATSServer.freePort() }
     let nodes = try (0..<3).map { index in

@@ -2,6 +2,7 @@ import FlowsentryCore
 import FlowsentryForwarding
 import FlowsentryNATS
 import FlowsentryOutput
+import FlowsentryTestSupport
 import Foundation
 import SystemPackage
 import Testing
@@ -51,7 +52,7 @@ import Testing
   }
 
   @Test func deliversEachAlertOnceAndCountsResentDuplicates() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     let server = try NATSServer()
     let admin = try Self.management(server)
     try admin.addStream(JetStreamStreamSettings(name: "FLOWSENTRY", subjects: ["flowsentry.>"]))
@@ -87,7 +88,7 @@ import Testing
   }
 
   @Test func aSubjectNoStreamListensOnIsNeverDelivered() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     let server = try NATSServer()
     let admin = try Self.management(server)
     let log = Lines()
@@ -113,7 +114,7 @@ import Testing
   }
 
   @Test func aMessageOverMaxPayloadIsDeadLetteredNotRetried() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     var settings = NATSServer.Settings()
     settings.maximumPayload = 4_096
     let server = try NATSServer(settings)
@@ -142,7 +143,7 @@ import Testing
   }
 
   @Test func wrongCredentialsAreCountedAndNothingIsDelivered() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     var settings = NATSServer.Settings()
     settings.authorization = "user: sensor, password: right-password"
     let server = try NATSServer(settings)

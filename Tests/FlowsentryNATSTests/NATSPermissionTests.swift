@@ -2,13 +2,14 @@ import FlowsentryCore
 import FlowsentryForwarding
 import FlowsentryNATS
 import FlowsentryOutput
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
 /// FLEET.md's permissions, on a real server: a sensor publishes under its own subjects only.
 @Suite(.serialized) struct NATSPermissionTests {
   @Test func aSensorCannotPublishUnderAnotherHostsSubjects() throws {
-    guard NATSServer.available() else { return }
+    try TestEnvironment.require(.natsServer)
     var settings = NATSServer.Settings()
     settings.authorization = """
       users = [

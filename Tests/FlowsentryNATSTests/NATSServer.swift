@@ -1,3 +1,4 @@
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -9,17 +10,6 @@ import Testing
 /// temporary directory; optionally one node of a cluster routed to its peers.
 final class NATSServer {
   static let binary = "/usr/sbin/nats-server"
-
-  /// Whether tests can run here; under CI (CI=true or FLOWSENTRY_REQUIRE_BPF=1) a missing
-  /// nats-server is a failure.
-  static func available() -> Bool {
-    if FileManager.default.isExecutableFile(atPath: binary) { return true }
-    let environment = ProcessInfo.processInfo.environment
-    if environment["FLOWSENTRY_REQUIRE_BPF"] == "1" || environment["CI"] == "true" {
-      Issue.record("nats-server is missing: run scripts/install-deps.sh")
-    }
-    return false
-  }
 
   struct Settings {
     var name = "n1"
@@ -157,4 +147,8 @@ func eventually(seconds: Double, _ condition: () throws -> Bool) rethrows -> Boo
     usleep(20_000)
   }
   return try condition()
+}
+
+extension Requirement {
+  static let natsServer = executable(NATSServer.binary)
 }

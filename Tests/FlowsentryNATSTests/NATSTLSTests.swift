@@ -2,6 +2,7 @@ import FlowsentryCore
 import FlowsentryForwarding
 import FlowsentryNATS
 import FlowsentryOutput
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -30,7 +31,7 @@ import Testing
   }
 
   @Test func mutualTLSDeliversAndAMissingClientCertificateDoesNot() throws {
-    guard NATSServer.available(), FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") else { return }
+    try TestEnvironment.require(.natsServer, .executable("/usr/bin/openssl"))
     let certificates = FileManager.default.temporaryDirectory.appendingPathComponent("fs-nats-tls-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: certificates, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: certificates) }
