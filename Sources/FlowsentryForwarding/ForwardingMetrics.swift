@@ -51,7 +51,7 @@ extension ForwardingOutput.Counters {
         help: "Files named like spool segments that are no regular file (a directory, FIFO or link); left alone."),
       .counter(
         "flowsentry_output_spool_committed_fallbacks_total", spool.committedFallbacks, output,
-        help: "Starts whose committed file was damaged, out of range or past the last record: every spooled record sent again."),
+        help: "Starts whose committed file was damaged, out of range or past the end: all spooled records resent."),
       .counter(
         "flowsentry_output_spool_fallback_resends_total", spool.fallbackResends, output,
         help: "Records sent again because the committed file could not be trusted (possible duplicates)."),
