@@ -95,7 +95,7 @@ extension ConditionCompiler {
       }
       throw fail(
         source, offset,
-        "'\(definition.name)' is a \(declaration.type.rawValue) list, for \(fitting); "
+        "'\(definition.name)' holds \(declaration.type.rawValue) indicators, for \(fitting); "
           + "'\(field.name)' is a \(field.type.rawValue)")
     }
     intelTerms.append(
