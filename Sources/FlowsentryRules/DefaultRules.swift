@@ -358,7 +358,7 @@ enum DefaultRules {
     RuleSource(name: "built-in/30-intel.yaml", text: #"""
 # Threat-intel lists and the rules over them (docs/RULES.md, "Threat-intel lists"). No feed ships:
 # put feed files in /etc/flowsentry/intel/ (deploy/flowsentry-intel-refresh.* refreshes them) and
-# reload (SIGHUP, `systemctl reload flowsentry`). A pattern matching no file there is silent here.
+# reload (SIGHUP, `systemctl reload flowsentry`). `optional: true`: no file there is not a warning.
 #   *.ip.txt        addresses and CIDR blocks, one a line (Feodo Tracker's ipblocklist.txt)
 #   *.domains.txt   domains, one a line or a hosts file (URLhaus' hostfile); subdomains match too
 #   *.intel         Zeek intel files (Intel::ADDR, Intel::SUBNET, Intel::DOMAIN)
@@ -374,12 +374,14 @@ enum DefaultRules {
     items: [192.0.2.254]
     files: [/etc/flowsentry/intel/*.ip.txt]
     format: lines
+    optional: true
 
 - list:
     name: intel_zeek_addresses
     type: address
     files: [/etc/flowsentry/intel/*.intel]
     format: zeek-intel
+    optional: true
 
 - list:
     name: intel_domains
@@ -388,6 +390,7 @@ enum DefaultRules {
     items: [flowsentry-selftest.invalid]
     files: [/etc/flowsentry/intel/*.domains.txt]
     format: lines
+    optional: true
 
 - list:
     name: intel_zeek_domains
@@ -395,6 +398,7 @@ enum DefaultRules {
     match: suffix
     files: [/etc/flowsentry/intel/*.intel]
     format: zeek-intel
+    optional: true
 
 - list:
     name: intel_allow_addresses
@@ -402,6 +406,7 @@ enum DefaultRules {
     items: [192.0.2.253]
     files: [/etc/flowsentry/intel/allow/*.ip.txt]
     format: lines
+    optional: true
 
 - list:
     name: intel_allow_domains
@@ -410,6 +415,7 @@ enum DefaultRules {
     items: [allowed.flowsentry-selftest.invalid]
     files: [/etc/flowsentry/intel/allow/*.domains.txt]
     format: lines
+    optional: true
 
 - macro:
     name: remote_is_allowlisted

@@ -15,8 +15,8 @@ struct IntelListDeclaration {
   var severity: Severity?
   /// The rule file's directory, which relative paths and globs start from.
   var baseDirectory: String
-  /// Whether the rule file is built into the binary: its globs matching nothing is a default install, not news.
-  var isBuiltIn: Bool
+  /// `optional: true`: a glob matching nothing is expected (feeds an install may not have), not a warning.
+  var isOptional: Bool
   /// The loaded sets: the inline items' and the files', each non-empty one.
   var sets: [IntelList] = []
   var summary: IntelListSummary?
@@ -54,7 +54,7 @@ public struct IntelListSummary: Sendable, Equatable {
 }
 
 extension RuleSetBuilder {
-  static let intelListKeys = ["type", "match", "files", "format", "column", "severity"]
+  static let intelListKeys = ["type", "match", "files", "format", "column", "severity", "optional"]
   /// A CSV column past this is a typo, not a feed (abuse.ch's have fewer than twenty).
   static let maximumCSVColumn = 1_000
 
@@ -125,12 +125,20 @@ extension RuleSetBuilder {
         failed = true
       }
     }
+    var isOptional = false
+    if let node = body["optional"] {
+      guard let value = node.bool else {
+        report(.error, location(node, file), "'optional' must be true or false")
+        return nil
+      }
+      isOptional = value
+    }
     let files = stringList(body["files"], "files", file).map { (pattern: $0.0, location: $0.1) }
     guard !failed else { return nil }
     return IntelListDeclaration(
       type: type, match: match, format: format, files: files, severity: severity,
       baseDirectory: (file as NSString).deletingLastPathComponent,
-      isBuiltIn: RuleLoader.builtInRules.contains { $0.name == file })
+      isOptional: isOptional)
   }
 
   private static var typeNames: String { IndicatorType.allCases.map(\.rawValue).joined(separator: ", ") }
@@ -226,7 +234,7 @@ extension RuleSetBuilder {
     _ name: String, _ pattern: String, _ at: SourceLocation, _ declaration: IntelListDeclaration
   ) {
     // The shipped rules name /etc/flowsentry/intel/, which a default install leaves empty.
-    guard !declaration.isBuiltIn else { return }
+    guard !declaration.isOptional else { return }
     report(.warning, at, "list '\(name)': no file matches '\(pattern)'; it adds nothing to the list")
   }
 

@@ -227,6 +227,12 @@ import Testing
     #expect(rules.warnings.filter { $0.message.contains("no file matches") }.count == 2)
     #expect(rules.intelLists.first?.indicators == 0)
     #expect(Self.alerts(rules, [Self.connection(to: "203.0.113.1", names: ["a.example"])]).isEmpty)
+    let optional = try Self.load(
+      directory,
+      Self.rules(
+        "- list: {name: c2, type: domain, optional: true, files: [none/*.txt, \(directory.path)/*.txt]}",
+        condition: "remote_dns in c2"))
+    #expect(optional.warnings.isEmpty)
   }
 
   @Test(arguments: [
