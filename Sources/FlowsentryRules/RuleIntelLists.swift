@@ -225,7 +225,8 @@ extension RuleSetBuilder {
     if malformed > load.list.diagnostics.count, let at = declaration.files.first?.location {
       report(
         .warning, at,
-        "list '\(name)': \(malformed) malformed lines skipped in all; the first \(load.list.diagnostics.count) are shown")
+        "list '\(name)': \(malformed) malformed lines skipped in all; the first \(load.list.diagnostics.count) are shown"
+      )
     }
     return load.list
   }

@@ -20,7 +20,8 @@ import Testing
   }
 
   static let domain = IntelIndicatorMatch(
-    indicator: "evil.example", type: "domain", list: "c2_domains", source: "acme-feed (/etc/flowsentry/intel/a.intel:7)")
+    indicator: "evil.example", type: "domain", list: "c2_domains", source: "acme-feed (/etc/flowsentry/intel/a.intel:7)"
+  )
   static let host = IntelIndicatorMatch(
     indicator: "203.0.113.5/32", type: "address", list: "c2_addresses", source: "/etc/flowsentry/intel/f.ip.txt:3")
 

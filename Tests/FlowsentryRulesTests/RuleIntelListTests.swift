@@ -241,9 +241,16 @@ import Testing
     ("- list: {name: l, type: address, match: suffix, items: [203.0.113.1]}", "remote in l", "domain lists only"),
     ("- list: {name: l, type: domain, format: csv, items: [a.example]}", "remote_dns in l", "needs 'column'"),
     ("- list: {name: l, type: domain, column: 2, items: [a.example]}", "remote_dns in l", "goes with 'format: csv'"),
-    ("- list: {name: l, type: domain, format: json, items: [a.example]}", "remote_dns in l", "lines, csv or zeek-intel"),
-    ("- list: {name: l, type: domain, items: [a.example]}", "remote in l", "holds domain indicators, for string fields"),
-    ("- list: {name: l, type: address, items: [203.0.113.1]}", "remote_dns in l", "holds address indicators, for address fields"),
+    (
+      "- list: {name: l, type: domain, format: json, items: [a.example]}", "remote_dns in l", "lines, csv or zeek-intel"
+    ),
+    (
+      "- list: {name: l, type: domain, items: [a.example]}", "remote in l", "holds domain indicators, for string fields"
+    ),
+    (
+      "- list: {name: l, type: address, items: [203.0.113.1]}", "remote_dns in l",
+      "holds address indicators, for address fields"
+    ),
     ("- list: {name: l, type: domain, items: [a.example]}", "remote_dns iendswith l", "takes 'in' only"),
     ("- list: {name: l, type: domain, items: ['bad name!']}", "remote_dns in l", "list 'l'"),
     ("- list: {name: l, type: domain, severity: urgent, items: [a.example]}", "remote_dns in l", "severity must be"),
@@ -284,7 +291,8 @@ import Testing
     let alerts = Self.alerts(
       rules,
       [
-        Self.lookup(["www.evil.example"], at: 0), Self.connection(to: "203.0.113.1", names: ["www.evil.example"], at: 1),
+        Self.lookup(["www.evil.example"], at: 0),
+        Self.connection(to: "203.0.113.1", names: ["www.evil.example"], at: 1),
         Self.lookup(["other.example"], at: 2),
         // The allowlist beats the feed.
         Self.lookup(["x.cdn.evil.example"], at: 3),
