@@ -216,6 +216,18 @@ import Testing
     #expect(error.file == directory.path + "/rules.yaml" && error.line == 4 && error.column == 13)
   }
 
+  @Test func aFeedThatIsNotARegularFileIsAnErrorNotAHang() throws {
+    let directory = try Directory([:])
+    defer { directory.remove() }
+    let fifo = directory.path + "/feed.fifo"
+    #expect(mkfifo(fifo, 0o600) == 0)
+    for path in ["/dev/zero", fifo, directory.path] {
+      let errors = try Self.errors(
+        directory, Self.rules("- list: {name: c2, type: domain, files: [\(path)]}", condition: "remote_dns in c2"))
+      #expect(errors.contains { $0.message.contains(path) && $0.message.contains("not a regular file") }, "\(errors)")
+    }
+  }
+
   @Test func aGlobMatchingNothingIsAWarningAndAnEmptyList() throws {
     let directory = try Directory([:])
     defer { directory.remove() }
