@@ -57,6 +57,9 @@ extension RuleSetBuilder {
   static let intelListKeys = ["type", "match", "files", "format", "column", "severity", "optional"]
   /// A CSV column past this is a typo, not a feed (abuse.ch's have fewer than twenty).
   static let maximumCSVColumn = 1_000
+  /// Typed lists a rule chain may declare: an address or port list costs a fixed index of up to
+  /// 256 KiB a family whatever it holds, so a file declaring thousands would cost gigabytes.
+  static let maximumTypedLists = 128
 
   /// The typed part of a list's keys, nil when it has none (a plain list) or after an error.
   mutating func intelDeclaration(_ body: Node.Mapping, _ file: String) -> IntelListDeclaration? {
@@ -146,8 +149,16 @@ extension RuleSetBuilder {
   /// Reads every typed list's items and files. Malformed feed lines are warnings at their file:line:col
   /// (counted, skipped); malformed inline items and unreadable feeds are errors.
   mutating func loadIntelLists() {
+    var loaded = 0
     for name in lists.keys.sorted() {
       guard let definition = lists[name], var declaration = definition.intel else { continue }
+      loaded += 1
+      guard loaded <= Self.maximumTypedLists else {
+        report(
+          .error, definition.location, "more than \(Self.maximumTypedLists) typed lists; a list's files may be globs")
+        lists[name]?.intel?.sets = []
+        continue
+      }
       var summary = IntelListSummary(
         name: name, type: declaration.type.rawValue, match: declaration.match.rawValue,
         location: "\(definition.location.file):\(definition.location.line):\(definition.location.column)",

@@ -274,6 +274,15 @@ import Testing
     #expect(errors.contains { $0.message.contains(message) && $0.line >= 1 && $0.column > 1 }, "\(errors)")
   }
 
+  @Test func typedListsAreBoundedInNumber() throws {
+    let directory = try Directory([:])
+    defer { directory.remove() }
+    let lists = (0...RuleSetBuilder.maximumTypedLists).map { "- list: {name: p\($0), type: port, items: [1]}" }
+    let errors = try Self.errors(directory, Self.rules(lists.joined(separator: "\n"), condition: "dst_port in p0"))
+    #expect(
+      errors.count == 1 && errors[0].message.contains("more than \(RuleSetBuilder.maximumTypedLists) typed lists"))
+  }
+
   @Test func suppressingByIndicatorNeedsAnIntelTerm() throws {
     let directory = try Directory([:])
     defer { directory.remove() }
