@@ -26,6 +26,8 @@ struct IntelTerm: @unchecked Sendable {
       found = first(read(event)) { set, text in set.match(string: text) }
     case (.string(let read), .string):
       found = first(read(event).map { [$0] } ?? []) { set, text in set.match(string: text) }
+    case (.strings(let read), .address):
+      found = first(read(event).compactMap(IPAddress.init)) { set, address in set.match(address: address) }
     case (.address(let read), .address):
       found = read(event).flatMap { address in first([address]) { set, address in set.match(address: address) } }
     case (.integer(let read), .port):
@@ -62,6 +64,9 @@ struct IntelTerm: @unchecked Sendable {
 }
 
 extension ConditionCompiler {
+  /// The one string field whose values may be addresses (A and AAAA answers).
+  static let answersField = "dns.answers"
+
   /// `field in list` where the list is typed: the field's type must be one the list's indicators can be.
   func intelTest(_ field: Field, _ definition: ListDefinition, _ source: ConditionText, at offset: Int)
     throws(CompileError) -> Predicate
@@ -79,6 +84,13 @@ extension ConditionCompiler {
       predicate = { event in read(event).contains { text in sets.contains { $0.contains(string: text) } } }
     case (.string(let read), .string):
       predicate = { event in read(event).map { text in sets.contains { $0.contains(string: text) } } ?? false }
+    case (.strings(let read), .address) where field.name == Self.answersField:
+      // `dns.answers in c2_addresses`: an answer's data is an address (A, AAAA) or a name, which never matches.
+      predicate = { event in
+        read(event).contains { text in
+          IPAddress(text).map { address in sets.contains { $0.contains(address: address) } } ?? false
+        }
+      }
     case (.address(let read), .address):
       predicate = { event in read(event).map { address in sets.contains { $0.contains(address: address) } } ?? false }
     case (.integer(let read), .port):
@@ -90,7 +102,7 @@ extension ConditionCompiler {
       let fitting: String
       switch declaration.type {
       case .domain, .string: fitting = "string fields"
-      case .address: fitting = "address fields"
+      case .address: fitting = "address fields and dns.answers"
       case .port: fitting = "integer fields"
       }
       throw fail(

@@ -154,6 +154,21 @@ import Testing
     let mapped = Self.alerts(rules, [Self.connection(to: "::ffff:203.0.113.5")])
     #expect(mapped.first?.indicator?.indicator == "203.0.113.5/32")
     #expect(Self.alerts(rules, [Self.connection(to: "203.0.113.6")]).isEmpty)
+
+    // A lookup whose answer is a listed address.
+    let answers = try Self.load(
+      directory,
+      Self.rules(
+        "- list: {name: c2_addresses, type: address, files: [\(directory.path)/feodo/*.csv], format: csv, column: dst_ip}",
+        condition: "dns.answers in c2_addresses"))
+    guard case .dns(var dns) = Self.lookup(["x.example"]) else { return }
+    dns.answers = [
+      .init(name: "x.example", type: "CNAME", timeToLive: 1, data: "y.example"),
+      .init(name: "y.example", type: "A", timeToLive: 1, data: "198.51.100.200"),
+    ]
+    #expect(Self.alerts(answers, [.dns(dns)]).first?.indicator?.indicator == "198.51.100.0/24")
+    dns.answers.removeLast()
+    #expect(Self.alerts(answers, [.dns(dns)]).isEmpty)
   }
 
   @Test func aZeekIntelFileKeepsItsTypesAndMetaSource() throws {
@@ -261,7 +276,7 @@ import Testing
     ),
     (
       "- list: {name: l, type: address, items: [203.0.113.1]}", "remote_dns in l",
-      "holds address indicators, for address fields"
+      "holds address indicators, for address fields and dns.answers"
     ),
     ("- list: {name: l, type: domain, items: [a.example]}", "remote_dns iendswith l", "takes 'in' only"),
     ("- list: {name: l, type: domain, items: ['bad name!']}", "remote_dns in l", "list 'l'"),
