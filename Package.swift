@@ -68,7 +68,9 @@ let package = Package(
     .systemLibrary(name: "CFlowsentryPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
     .target(
       name: "FlowsentryRules",
-      dependencies: ["FlowsentryCore", "CFlowsentryPCRE2", .product(name: "Yams", package: "Yams")]
+      dependencies: [
+        "FlowsentryCore", "FlowsentryIntel", "CFlowsentryPCRE2", .product(name: "Yams", package: "Yams"),
+      ]
     ),
     .target(
       name: "FlowsentryOutput",

@@ -39,7 +39,7 @@ case "$TARGET" in
     swift build "${FLAGS[@]}" --target FlowsentryRules >/dev/null
     swiftc -O -sanitize=fuzzer,address -parse-as-library -I "$BIN/Modules" -I Sources/CFlowsentryPCRE2 \
       -I "$SCRATCH/checkouts/Yams/Sources/CYaml/include" \
-      "$SOURCE" "$BIN"/FlowsentryRules.build/*.o "$BIN"/FlowsentryCore.build/*.o \
+      "$SOURCE" "$BIN"/FlowsentryRules.build/*.o "$BIN"/FlowsentryIntel.build/*.o "$BIN"/FlowsentryCore.build/*.o \
       "$BIN"/Yams.build/*.o "$BIN"/CYaml.build/src/*.o -lpcre2-8 \
       -o "$FUZZER"
     if [ "$TARGET" = rules ]; then cp Fuzz/corpus/rules/* rules/*.yaml "$WORK/"; else cp Fuzz/corpus/rule-files/* "$WORK/"; fi

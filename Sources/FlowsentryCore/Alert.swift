@@ -22,12 +22,16 @@ public struct Alert: Sendable {
   /// The rule's description and references, for SIEM formats that carry them (ECS `rule.*`).
   public var ruleDescription: String
   public var ruleReferences: [String]
+  /// The listed indicator that decided the match, when a threat-intel list did.
+  public var indicator: IntelIndicatorMatch?
 
   public init(
     id: String, timestamp: WallClockNanoseconds, ruleID: String, ruleName: String, severity: Severity, tags: [String],
     message: String, group: [(field: String, value: String)], count: Int, windowNanoseconds: Int64?, suppressed: Int,
-    events: [SensorEvent], eventsLeftOut: Int, ruleDescription: String = "", ruleReferences: [String] = []
+    events: [SensorEvent], eventsLeftOut: Int, ruleDescription: String = "", ruleReferences: [String] = [],
+    indicator: IntelIndicatorMatch? = nil
   ) {
+    self.indicator = indicator
     self.ruleDescription = ruleDescription
     self.ruleReferences = ruleReferences
     self.id = id

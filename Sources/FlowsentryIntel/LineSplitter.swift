@@ -77,9 +77,16 @@ func forEachLine(
   ofFileAt path: String, bufferSize: Int = 1 << 20, maximumLineLength: Int = LineSplitter.defaultMaximumLineLength,
   _ body: (FeedLine) throws(IntelFeedError) -> Void
 ) throws(IntelFeedError) -> Int {
-  let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+  // O_NONBLOCK: opening a FIFO a rule file names must not wait for a writer. Only regular files
+  // end: /dev/zero or a FIFO would hold the loader forever.
+  let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
   guard descriptor >= 0 else { throw IntelFeedError.unreadable(path: path, reason: systemError()) }
   defer { _ = close(descriptor) }
+  var status = stat()
+  guard fstat(descriptor, &status) == 0 else { throw IntelFeedError.unreadable(path: path, reason: systemError()) }
+  guard status.st_mode & S_IFMT == S_IFREG else {
+    throw IntelFeedError.unreadable(path: path, reason: "not a regular file")
+  }
   let capacity = max(bufferSize, maximumLineLength + 1)
   let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 16)
   defer { buffer.deallocate() }

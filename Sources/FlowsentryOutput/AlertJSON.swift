@@ -67,6 +67,7 @@ public enum AlertJSON {
     json.string(alert.message)
     json.raw(#","community_id":"#)
     if let shared = sharedCommunityID(alert, context.communityID) { json.string(shared) } else { json.raw("null") }
+    json.nativeIndicator(alert)
     json.raw(#","group":{"#)
     json.groupCountWindowSuppressed(alert)
     json.raw(#","events":["#)

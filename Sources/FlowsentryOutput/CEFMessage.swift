@@ -32,6 +32,7 @@ public enum CEFMessage {
       return nil
     }.first
     if let flow { extensions += flowExtensions(flow, context: context) }
+    extensions += indicatorExtensions(alert)
     return header(signature: alert.ruleID, name: alert.ruleName, severity: severity(ofRule: alert.severity))
       + extensionText(extensions)
   }

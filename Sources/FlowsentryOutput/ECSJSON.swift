@@ -52,12 +52,7 @@ public enum ECSJSON {
     json.raw(#","reference":"#)
     json.string(alert.ruleReferences.joined(separator: " "))
     json.raw(#","ruleset":"flowsentry"}"#)
-    let techniques = techniques(alert.tags)
-    if !techniques.isEmpty {
-      json.raw(#","threat":{"framework":"MITRE ATT&CK","technique":{"id":"#)
-      json.strings(techniques)
-      json.raw("}}")
-    }
+    json.ecsThreat(techniques: techniques(alert.tags), indicator: alert.indicator)
     json.raw(#","tags":"#)
     json.strings(alert.tags)
     let flow = alert.events.lazy.compactMap { event -> FlowEvent? in

@@ -5,6 +5,9 @@ extension ConditionCompiler {
   func compileComparison(
     _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
   ) throws(CompileError) -> Predicate {
+    if comparison == .in, case .word(let name, let offset) = value, let list = lists[name], list.intel != nil {
+      return try intelTest(field, list, source, at: offset)
+    }
     switch field.accessor {
     case .string(let read):
       let test = try stringTest(field, comparison, value, source)
@@ -46,6 +49,9 @@ extension ConditionCompiler {
     case .word(let name, let offset):
       guard let list = lists[name] else {
         throw fail(source, offset, "undefined list '\(name)' (write a literal set as (a, b) or define a list)")
+      }
+      if list.intel != nil {
+        throw fail(source, offset, "'\(name)' is a typed list: it takes 'in' only ('field in \(name)')")
       }
       usedLists.insert(name)
       return list.items.map { ($0.text, $0.location) }

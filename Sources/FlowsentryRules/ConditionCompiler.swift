@@ -28,6 +28,8 @@ struct ListDefinition {
   var name: String
   var items: [(text: String, location: SourceLocation)]
   var location: SourceLocation
+  /// A typed (threat-intel) list: its declaration, then once loaded its sets (RuleIntelLists.swift).
+  var intel: IntelListDeclaration? = nil
 }
 
 struct MacroDefinition {
@@ -43,6 +45,8 @@ struct CompiledCondition {
   var nodes: Int
   var depth: Int
   var regexes: [PCRE2Regex]
+  /// The intel-list terms that can decide a match (not under `not`), to name the indicator in the alert.
+  var intelTerms: [IntelTerm] = []
 }
 
 /// Type-checks a condition tree against the field catalogue and turns it into closures. Regexes
@@ -60,6 +64,8 @@ final class ConditionCompiler {
   private var chainCut = false
   /// Regexes compiled so far, each once (a macro's are compiled with the macro).
   var regexes: [PCRE2Regex] = []
+  /// Intel-list terms compiled so far, as `regexes`.
+  var intelTerms: [IntelTerm] = []
 
   init(lists: [String: ListDefinition], macros: [String: MacroDefinition]) {
     self.lists = lists
@@ -139,9 +145,11 @@ final class ConditionCompiler {
           message: "unknown field '\(fieldName)'\(hint) (fields: \(known.joined(separator: ", ")))")
       }
       let regexesBefore = regexes.count
+      let termsBefore = intelTerms.count
       let predicate = try compileComparison(field, comparison, value, source)
       return CompiledCondition(
-        predicate: predicate, nodes: 1, depth: 1, regexes: Array(regexes[regexesBefore...]))
+        predicate: predicate, nodes: 1, depth: 1, regexes: Array(regexes[regexesBefore...]),
+        intelTerms: Array(intelTerms[termsBefore...]))
     }
   }
 
@@ -160,7 +168,9 @@ final class ConditionCompiler {
     let nodes = parts.reduce(parts.count - 1) { $0 &+ $1.nodes }
     let depth = (parts.map(\.depth).max() ?? 0) + 1
     return try checked(
-      CompiledCondition(predicate: tree(parts[...]), nodes: nodes, depth: depth, regexes: parts.flatMap(\.regexes)),
+      CompiledCondition(
+        predicate: tree(parts[...]), nodes: nodes, depth: depth, regexes: parts.flatMap(\.regexes),
+        intelTerms: parts.flatMap(\.intelTerms)),
       source)
   }
 

@@ -355,5 +355,136 @@ enum DefaultRules {
         expect: 0
 
 """#),
+    RuleSource(name: "built-in/30-intel.yaml", text: #"""
+# Threat-intel lists and the rules over them (docs/RULES.md, "Threat-intel lists"). No feed ships:
+# put feed files in /etc/flowsentry/intel/ (deploy/flowsentry-intel-refresh.* refreshes them) and
+# reload (SIGHUP, `systemctl reload flowsentry`). `optional: true`: no file there is not a warning.
+#   *.ip.txt        addresses and CIDR blocks, one a line (Feodo Tracker's ipblocklist.txt)
+#   *.domains.txt   domains, one a line or a hosts file (URLhaus' hostfile); subdomains match too
+#   *.intel         Zeek intel files (Intel::ADDR, Intel::SUBNET, Intel::DOMAIN)
+#   allow/*.ip.txt, allow/*.domains.txt   allowlists, which beat every feed (sinkholes, CDNs)
+# Each list holds one self-test indicator from the reserved ranges, so that the rules' tests run
+# and an operator can check the pipeline end to end: `getent hosts flowsentry-selftest.invalid`
+# raises FS-INTEL-002 (RFC 6761: .invalid never resolves); a connection to 192.0.2.254 (TEST-NET-1,
+# RFC 5737) raises FS-INTEL-001.
+
+- list:
+    name: intel_addresses
+    type: address
+    items: [192.0.2.254]
+    files: [/etc/flowsentry/intel/*.ip.txt]
+    format: lines
+    optional: true
+
+- list:
+    name: intel_zeek_addresses
+    type: address
+    files: [/etc/flowsentry/intel/*.intel]
+    format: zeek-intel
+    optional: true
+
+- list:
+    name: intel_domains
+    type: domain
+    match: suffix
+    items: [flowsentry-selftest.invalid]
+    files: [/etc/flowsentry/intel/*.domains.txt]
+    format: lines
+    optional: true
+
+- list:
+    name: intel_zeek_domains
+    type: domain
+    match: suffix
+    files: [/etc/flowsentry/intel/*.intel]
+    format: zeek-intel
+    optional: true
+
+- list:
+    name: intel_allow_addresses
+    type: address
+    items: [192.0.2.253]
+    files: [/etc/flowsentry/intel/allow/*.ip.txt]
+    format: lines
+    optional: true
+
+- list:
+    name: intel_allow_domains
+    type: domain
+    match: suffix
+    items: [allowed.flowsentry-selftest.invalid]
+    files: [/etc/flowsentry/intel/allow/*.domains.txt]
+    format: lines
+    optional: true
+
+- macro:
+    name: remote_is_allowlisted
+    condition: remote in intel_allow_addresses or remote_dns in intel_allow_domains
+
+- rule:
+    id: FS-INTEL-001
+    name: Connection with an address a threat-intel feed lists
+    description: >
+      A connection to or from an address, or into a block, that a threat-intel list holds (botnet
+      command-and-control, malware distribution). The alert names the indicator, the list and the
+      feed line it came from.
+    severity: high
+    tags: [T1071, T1105]
+    references: ["https://attack.mitre.org/techniques/T1071/", "https://feodotracker.abuse.ch/blocklist/"]
+    events: [net_flow_tcp_begin, net_flow_tcp_half_open]
+    condition: remote in intel_addresses or remote in intel_zeek_addresses
+    exceptions:
+      - remote_is_allowlisted
+    suppress: {window: 1h, by: [indicator]}
+    output: "{process.comm} {conn_direction} connection with listed address {remote}:{remote_port}"
+    tests:
+      - name: a connection to a listed address fires, once an hour per indicator
+        events:
+          - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443}
+          - {at: 5s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 8080}
+        expect: 1
+      - name: an allowlisted address and unlisted ones do not
+        events:
+          - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.253}
+          - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.7}
+        expect: 0
+
+- rule:
+    id: FS-INTEL-002
+    name: Connection to, or lookup of, a domain a threat-intel feed lists
+    description: >
+      A name asked in DNS, or a peer's name, is listed or under a listed domain. A lookup alone
+      fires (the connection may be blocked or sinkholed); the lookup and the connection that follows
+      it name the same indicator and make one alert.
+    severity: high
+    tags: [T1071.004, T1568]
+    references: ["https://attack.mitre.org/techniques/T1071/004/", "https://urlhaus.abuse.ch/api/#hostfile"]
+    events: [net_flow_tcp_begin, net_flow_tcp_half_open, net_packet_dns]
+    condition: >
+      remote_dns in intel_domains or remote_dns in intel_zeek_domains
+      or dns.questions in intel_domains or dns.questions in intel_zeek_domains
+    exceptions:
+      - remote_is_allowlisted
+      - dns.questions in intel_allow_domains
+    suppress: {window: 1h, by: [indicator]}
+    output: "listed domain: lookup of {dns.questions}, connection to {remote_dns} ({process.comm})"
+    tests:
+      - name: a lookup and the connection after it make one alert
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [c2.FlowSentry-SelfTest.invalid.]}
+          - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.9, dst_dns: [c2.flowsentry-selftest.invalid]}
+        expect: 1
+      - name: a lookup alone fires
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [flowsentry-selftest.invalid]}
+        expect: 1
+      - name: names that only end alike, and allowlisted names, do not
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [notflowsentry-selftest.invalid]}
+          - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.9, dst_dns: [x.allowed.flowsentry-selftest.invalid]}
+          - {at: 2s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [allowed.flowsentry-selftest.invalid]}
+        expect: 0
+
+"""#),
   ]
 }

@@ -105,7 +105,7 @@ extension RuleSetBuilder {
 
   private mutating func collectList(_ body: Node.Mapping, _ file: String) {
     let here = location(.mapping(body), file)
-    checkKeys(body, ["name", "items", "append"], "a list", file)
+    checkKeys(body, ["name", "items", "append"] + Self.intelListKeys, "a list", file)
     guard let name = requiredString(body, "name", "a list", file, at: here) else { return }
     let items = stringList(body["items"], "items", file)
     var append = false
@@ -123,10 +123,16 @@ extension RuleSetBuilder {
           .error, location(body["append"]!, file), "'append' extends a list defined before, and no list '\(name)' is")
         return
       }
+      if let key = Self.intelListKeys.first(where: { body[$0] != nil }) {
+        report(.error, location(body[key]!, file), "'append' adds items; '\(key)' belongs to the list it extends")
+        return
+      }
       existing.items += items.map { (text: $0.0, location: $0.1) }
       lists[name] = existing
     } else {
-      lists[name] = ListDefinition(name: name, items: items.map { (text: $0.0, location: $0.1) }, location: here)
+      lists[name] = ListDefinition(
+        name: name, items: items.map { (text: $0.0, location: $0.1) }, location: here,
+        intel: intelDeclaration(body, file))
     }
   }
 

@@ -5,6 +5,7 @@ import Yams
 /// Compile: rule nodes into rules (conditions, thresholds, templates, tests), every problem at its position.
 extension RuleSetBuilder {
   mutating func compile(files: [String]) -> RuleSet {
+    loadIntelLists()
     let compiler = ConditionCompiler(lists: lists, macros: macros)
     var rules: [Rule] = []
     var seen: [String: SourceLocation] = [:]
@@ -49,9 +50,11 @@ extension RuleSetBuilder {
     for list in lists.values.sorted(by: { $0.name < $1.name }) where !compiler.usedLists.contains(list.name) {
       report(.warning, list.location, "list '\(list.name)' is not used")
     }
-    return RuleSet(
+    var ruleSet = RuleSet(
       rules: rules, warnings: diagnostics.filter { $0.severity == .warning }, files: files,
       regexCount: Set(rules.flatMap { $0.regexes.map(ObjectIdentifier.init) }).count, replacements: replacements)
+    ruleSet.intelLists = intelListSummaries()
+    return ruleSet
   }
 
   private mutating func compileRule(
@@ -102,12 +105,14 @@ extension RuleSetBuilder {
     var regexes: [PCRE2Regex] = []
     // The condition and its exceptions together are what each event costs: one budget.
     var nodes = 0
+    var intelTerms: [IntelTerm] = []
     if let text = conditionText(body["condition"], "condition", file, at: here) {
       do {
         let compiled = try compiler.compile(text)
         condition = compiled.predicate
         regexes += compiled.regexes
         nodes = compiled.nodes
+        intelTerms = compiled.intelTerms
       } catch { report(.error, error.location, error.message) }
     }
     var exceptions: [Predicate] = []
@@ -147,7 +152,13 @@ extension RuleSetBuilder {
       }
     }
     let groupFields = fields(threshold?.groupBy ?? [], body["threshold"]?.mapping?["group_by"], file)
-    let suppressFields = fields(suppressBy, body["suppress"]?.mapping?["by"], file)
+    let suppressByIndicator = suppressBy.contains(IntelTerm.suppressionKey)
+    let suppressFields = fields(
+      suppressBy.filter { $0 != IntelTerm.suppressionKey }, body["suppress"]?.mapping?["by"], file,
+      allowing: [IntelTerm.suppressionKey])
+    if suppressByIndicator && intelTerms.isEmpty, let node = body["suppress"] {
+      report(.error, location(node, file), "suppress by 'indicator' needs a condition with 'field in <typed list>'")
+    }
     var distinctField: Field?
     if case .distinct(let name) = threshold?.measure {
       distinctField = Fields.byName[name]
@@ -175,14 +186,18 @@ extension RuleSetBuilder {
       exceptions: exceptions, groupFields: groupFields, suppressFields: suppressFields, distinctField: distinctField)
     // A macro used twice is one compiled regex, whose limit hits count once for this rule.
     rule.regexes = regexes.filter { seenRegexes.insert(ObjectIdentifier($0)).inserted }
+    rule.intelTerms = intelTerms
+    rule.suppressByIndicator = suppressByIndicator
     return rule
   }
 
-  private mutating func fields(_ names: [String], _ node: Node?, _ file: String) -> [Field] {
+  private mutating func fields(_ names: [String], _ node: Node?, _ file: String, allowing: Set<String> = [])
+    -> [Field]
+  {
     var result: [Field] = []
     let items =
       node.map { stringList($0, "fields", file) } ?? names.map { ($0, SourceLocation(file: file, line: 1, column: 1)) }
-    for (name, at) in items {
+    for (name, at) in items where !allowing.contains(name) {
       if let field = Fields.byName[name] { result.append(field) } else { report(.error, at, "unknown field '\(name)'") }
     }
     return result

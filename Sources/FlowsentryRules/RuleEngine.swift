@@ -231,7 +231,9 @@ public final class RuleEngine {
       events = [event]
     }
 
-    let suppressKey = GroupKey(rule.suppressFields, fields)
+    let indicator = rule.intelTerms.isEmpty ? nil : IntelTerm.firstMatch(rule.intelTerms, fields)
+    var suppressKey = GroupKey(rule.suppressFields, fields)
+    if rule.suppressByIndicator { suppressKey.rest.append(.string(indicator?.match.indicator ?? "")) }
     var folded = 0
     if rule.suppressWindowNanoseconds > 0 {
       if var suppression = state.suppressions.touch(suppressKey),
@@ -255,11 +257,11 @@ public final class RuleEngine {
     let groupText = groupValues.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
     return Alert(
       id: alertID(rule.id, groupText, events.first?.timestamp ?? time), timestamp: event.timestamp,
-      ruleID: rule.id, ruleName: rule.name, severity: rule.severity, tags: rule.tags,
+      ruleID: rule.id, ruleName: rule.name, severity: indicator?.severity ?? rule.severity, tags: rule.tags,
       message: rule.output.render(event: fields, count: count, windowNanoseconds: window ?? 0, group: groupText),
       group: groupValues.map { (field: $0.0, value: $0.1) }, count: count, windowNanoseconds: window,
       suppressed: folded, events: events, eventsLeftOut: leftOut, ruleDescription: rule.description,
-      ruleReferences: rule.references)
+      ruleReferences: rule.references, indicator: indicator?.match)
   }
 
   /// FNV-1a over the rule, the group and the first event's time: stable across runs.

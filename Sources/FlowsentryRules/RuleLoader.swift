@@ -13,6 +13,8 @@ public struct RuleSet: @unchecked Sendable {
   /// Each rule a later file replaced (same id), positioned at the replacement and naming the
   /// replaced rule's position; also among `warnings`, so that whoever logs those logs these once.
   public var replacements: [Diagnostic] = []
+  /// The typed (threat-intel) lists loaded, for `rules check`.
+  public var intelLists: [IntelListSummary] = []
 
   public static let empty = RuleSet(rules: [], warnings: [], files: [], regexCount: 0)
 }

@@ -43,6 +43,10 @@ public struct Rule: @unchecked Sendable {
   var distinctField: Field?
   /// The regexes of the condition and exceptions, whose limit hits are this rule's.
   var regexes: [PCRE2Regex] = []
+  /// The condition's intel-list terms, to name the indicator that matched (RuleIntelLists.swift).
+  var intelTerms: [IntelTerm] = []
+  /// `suppress: {by: [indicator]}`: alerts naming the same indicator fold into one.
+  var suppressByIndicator = false
 
   /// Matches that a regex limit stopped (each counted as no match).
   public var regexLimitHits: UInt64 { regexes.reduce(0) { $0 + $1.limitHits } }

@@ -48,6 +48,7 @@ struct RulesCommand: ParsableCommand {
     func run() throws {
       guard let rules = RulesCommand.load(paths.paths, builtIn: !paths.noDefaultRules) else { throw ExitCode.failure }
       let enabled = rules.rules.filter(\.enabled).count
+      for list in rules.intelLists { print(list.description) }
       // Each replacement was printed above as a warning, with both positions.
       let replaced = rules.replacements.isEmpty ? "" : ", \(rules.replacements.count) replaced by a later file"
       print(

@@ -1,0 +1,272 @@
+import FlowsentryCore
+import FlowsentryIntel
+import Foundation
+import Yams
+
+/// A typed (threat-intel) list as a rule file declares it: `- list: {name, type, match, files,
+/// format, column, severity, items}`. Loaded once the rule files are collected (a list a later file
+/// replaces is never read), through `IntelListLoader`.
+struct IntelListDeclaration {
+  var type: IndicatorType
+  var match: DomainMatch
+  var format: FeedFormat
+  /// Each `files:` item and where it is written.
+  var files: [(pattern: String, location: SourceLocation)]
+  var severity: Severity?
+  /// The rule file's directory, which relative paths and globs start from.
+  var baseDirectory: String
+  /// `optional: true`: a glob matching nothing is expected (feeds an install may not have), not a warning.
+  var isOptional: Bool
+  /// The loaded sets: the inline items' and the files', each non-empty one.
+  var sets: [IntelList] = []
+  var summary: IntelListSummary?
+}
+
+/// What `rules check` prints for a typed list.
+public struct IntelListSummary: Sendable, Equatable {
+  public var name: String
+  public var type: String
+  /// `exact` or `suffix` (domain lists).
+  public var match: String
+  /// `file:line:column` of the declaration.
+  public var location: String
+  public var indicators = 0
+  public var duplicates = 0
+  public var malformed = 0
+  /// Zeek intel lines of types the list does not hold.
+  public var skipped = 0
+  public var files = 0
+  public var lines = 0
+  public var memoryBytes = 0
+  public var severity: String?
+
+  /// One line: `c2_domains (domain, suffix): 2 indicators, 0 duplicates, 1 malformed, …`.
+  public var description: String {
+    let kind = type == "domain" ? "\(type), \(match)" : type
+    var text =
+      "list \(name) (\(kind)) at \(location): \(indicators) indicators, \(duplicates) duplicates, "
+      + "\(malformed) malformed lines"
+    if skipped > 0 { text += ", \(skipped) lines of other types skipped" }
+    text += ", \(files) files, \(memoryBytes) bytes"
+    if let severity { text += ", severity \(severity)" }
+    return text
+  }
+}
+
+extension RuleSetBuilder {
+  static let intelListKeys = ["type", "match", "files", "format", "column", "severity", "optional"]
+  /// A CSV column past this is a typo, not a feed (abuse.ch's have fewer than twenty).
+  static let maximumCSVColumn = 1_000
+  /// Typed lists a rule chain may declare: an address or port list costs a fixed index of up to
+  /// 256 KiB a family whatever it holds, so a file declaring thousands would cost gigabytes.
+  static let maximumTypedLists = 128
+
+  /// The typed part of a list's keys, nil when it has none (a plain list) or after an error.
+  mutating func intelDeclaration(_ body: Node.Mapping, _ file: String) -> IntelListDeclaration? {
+    let present = Self.intelListKeys.filter { body[$0] != nil }
+    guard !present.isEmpty else { return nil }
+    guard let typeNode = body["type"] else {
+      report(
+        .error, location(body[present[0]]!, file),
+        "'\(present[0])' belongs to a typed list: add 'type' (\(Self.typeNames))")
+      return nil
+    }
+    guard let type = typeNode.string.flatMap(IndicatorType.init(rawValue:)) else {
+      report(.error, location(typeNode, file), "'type' is one of \(Self.typeNames)")
+      return nil
+    }
+    var failed = false
+    var match = DomainMatch.exact
+    if let node = body["match"] {
+      if type != .domain {
+        report(.error, location(node, file), "'match' applies to domain lists only")
+        failed = true
+      } else if let value = node.string.flatMap(DomainMatch.init(rawValue:)) {
+        match = value
+      } else {
+        report(.error, location(node, file), "'match' is exact or suffix")
+        failed = true
+      }
+    }
+    var format = FeedFormat.lines
+    let formatName = body["format"]?.string ?? "lines"
+    switch formatName {
+    case "lines": format = .lines
+    case "zeek-intel": format = .zeekIntel
+    case "csv":
+      guard let node = body["column"] else {
+        report(.error, location(body["format"]!, file), "a csv list needs 'column' (a 1-based number or a header name)")
+        return nil
+      }
+      if let number = node.int {
+        guard (1...Self.maximumCSVColumn).contains(number) else {
+          report(.error, location(node, file), "'column' is from 1 to \(Self.maximumCSVColumn), or a header name")
+          return nil
+        }
+        format = .csv(column: .index(number))
+      } else if let name = node.string, !name.isEmpty {
+        format = .csv(column: .name(name))
+      } else {
+        report(.error, location(node, file), "'column' is a 1-based number or a header name")
+        return nil
+      }
+    default:
+      report(.error, location(body["format"]!, file), "'format' is lines, csv or zeek-intel")
+      return nil
+    }
+    if formatName != "csv", let node = body["column"] {
+      report(.error, location(node, file), "'column' goes with 'format: csv'")
+      failed = true
+    }
+    var severity: Severity?
+    if let node = body["severity"] {
+      severity = node.string.flatMap(Severity.init(rawValue:))
+      if severity == nil {
+        report(
+          .error, location(node, file),
+          "severity must be one of \(Severity.allCases.map(\.rawValue).joined(separator: ", "))")
+        failed = true
+      }
+    }
+    var isOptional = false
+    if let node = body["optional"] {
+      guard let value = node.bool else {
+        report(.error, location(node, file), "'optional' must be true or false")
+        return nil
+      }
+      isOptional = value
+    }
+    let files = stringList(body["files"], "files", file).map { (pattern: $0.0, location: $0.1) }
+    guard !failed else { return nil }
+    return IntelListDeclaration(
+      type: type, match: match, format: format, files: files, severity: severity,
+      baseDirectory: (file as NSString).deletingLastPathComponent,
+      isOptional: isOptional)
+  }
+
+  private static var typeNames: String { IndicatorType.allCases.map(\.rawValue).joined(separator: ", ") }
+
+  /// Reads every typed list's items and files. Malformed feed lines are warnings at their file:line:col
+  /// (counted, skipped); malformed inline items and unreadable feeds are errors.
+  mutating func loadIntelLists() {
+    var loaded = 0
+    for name in lists.keys.sorted() {
+      guard let definition = lists[name], var declaration = definition.intel else { continue }
+      loaded += 1
+      guard loaded <= Self.maximumTypedLists else {
+        report(
+          .error, definition.location, "more than \(Self.maximumTypedLists) typed lists; a list's files may be globs")
+        lists[name]?.intel?.sets = []
+        continue
+      }
+      var summary = IntelListSummary(
+        name: name, type: declaration.type.rawValue, match: declaration.match.rawValue,
+        location: "\(definition.location.file):\(definition.location.line):\(definition.location.column)",
+        severity: declaration.severity?.rawValue)
+      var sets: [IntelList] = []
+      var inline = IntelListBuilder(name: name, type: declaration.type, domainMatch: declaration.match)
+      for item in definition.items {
+        let before = inline.diagnostics.count
+        if !inline.addItem(item.text, file: item.location.file, line: item.location.line, column: item.location.column)
+        {
+          let message = inline.diagnostics.count > before ? inline.diagnostics[before].message : "not an indicator"
+          report(.error, item.location, "list '\(name)': \(message)")
+        }
+      }
+      sets.append(inline.build())
+      if let loaded = loadFiles(name, declaration) { sets.append(loaded) }
+      for set in sets {
+        summary.indicators += set.statistics.indicators
+        summary.duplicates += set.statistics.duplicates
+        summary.malformed += set.statistics.malformed
+        summary.skipped += set.statistics.skipped
+        summary.files += set.statistics.files
+        summary.lines += set.statistics.lines
+        summary.memoryBytes += set.statistics.memoryBytes
+      }
+      declaration.sets = sets.filter { $0.count > 0 }
+      declaration.summary = summary
+      lists[name]?.intel = declaration
+    }
+  }
+
+  private mutating func loadFiles(_ name: String, _ declaration: IntelListDeclaration) -> IntelList? {
+    guard !declaration.files.isEmpty else { return nil }
+    var patterns: [String] = []
+    for (pattern, at) in declaration.files {
+      let path = resolve(pattern, declaration.baseDirectory)
+      // A glob under a directory that does not exist matches nothing, as a glob should (glob(3) with
+      // GLOB_ERR would call that unsearchable): /etc/flowsentry/intel/ on a host without feeds.
+      if pattern.contains(where: { "*?[".contains($0) }), !FileManager.default.fileExists(atPath: fixedPrefix(path)) {
+        unmatched(name, pattern, at, declaration)
+        continue
+      }
+      patterns.append(pattern)
+    }
+    let specification = IntelListSpecification(
+      name: name, type: declaration.type, match: declaration.match, files: patterns, format: declaration.format)
+    let load: IntelListLoad
+    do {
+      load = try IntelListLoader.load(specification, baseDirectory: declaration.baseDirectory)
+    } catch {
+      switch error {
+      case .unreadable(let path, let reason):
+        let at =
+          declaration.files.first { resolve($0.pattern, declaration.baseDirectory) == path }?.location
+          ?? declaration.files[0].location
+        report(.error, at, "list '\(name)': cannot read feed \(path): \(reason)")
+      case .invalid(let diagnostic):
+        var diagnostic = diagnostic
+        diagnostic.severity = .error
+        diagnostic.message = "list '\(name)': \(diagnostic.message)"
+        diagnostics.append(diagnostic)
+      }
+      return nil
+    }
+    for pattern in load.unmatchedPatterns {
+      let at = declaration.files.first { $0.pattern == pattern }?.location ?? declaration.files[0].location
+      unmatched(name, pattern, at, declaration)
+    }
+    for var diagnostic in load.list.diagnostics {
+      diagnostic.severity = .warning
+      diagnostic.message = "list '\(name)': \(diagnostic.message) (line skipped)"
+      diagnostics.append(diagnostic)
+    }
+    let malformed = load.list.statistics.malformed
+    if malformed > load.list.diagnostics.count, let at = declaration.files.first?.location {
+      report(
+        .warning, at,
+        "list '\(name)': \(malformed) malformed lines skipped in all; the first \(load.list.diagnostics.count) are shown"
+      )
+    }
+    return load.list
+  }
+
+  private mutating func unmatched(
+    _ name: String, _ pattern: String, _ at: SourceLocation, _ declaration: IntelListDeclaration
+  ) {
+    // The shipped rules name /etc/flowsentry/intel/, which a default install leaves empty.
+    guard !declaration.isOptional else { return }
+    report(.warning, at, "list '\(name)': no file matches '\(pattern)'; it adds nothing to the list")
+  }
+
+  private func resolve(_ pattern: String, _ base: String) -> String {
+    pattern.hasPrefix("/") || base.isEmpty ? pattern : base + "/" + pattern
+  }
+
+  /// The directories of `path` before its first component with a glob character.
+  private func fixedPrefix(_ path: String) -> String {
+    var components: [Substring] = []
+    for component in path.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
+      if component.contains(where: { "*?[".contains($0) }) { break }
+      components.append(component)
+    }
+    let prefix = components.joined(separator: "/")
+    return prefix.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : prefix
+  }
+
+  /// Each typed list's summary, by name.
+  func intelListSummaries() -> [IntelListSummary] {
+    lists.keys.sorted().compactMap { lists[$0]?.intel?.summary }
+  }
+}

@@ -1,0 +1,73 @@
+import FlowsentryCore
+import FlowsentryTestSupport
+import Foundation
+import Testing
+
+/// FS-INTEL-002 live: a feed file of the operator's replaces the shipped domain list, dnsmasq answers
+/// names under a listed domain, and a process in the test cgroup looks them up (and connects).
+@Suite(.serialized, .requires(.root, .cgroup2))
+struct IntelAlertTests {
+  @Test(.requires(.ip, .python3, .dnsmasq, .dig)) func aListedDomainLookedUpAndConnectedToRaisesOneAlertNamingIt()
+    async throws
+  {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-intel-live-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let feed = directory + "/feed.domains.txt"
+    try "# test feed\nevil-feed.test\nlookup-only.test\n".write(toFile: feed, atomically: true, encoding: .utf8)
+    let rules = directory + "/intel.yaml"
+    try "- list: {name: intel_domains, type: domain, match: suffix, files: [feed.domains.txt]}\n".write(
+      toFile: rules, atomically: true, encoding: .utf8)
+
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let dnsPort = UInt16.random(in: 20_000...40_000)
+    let resolver = try Resolver(
+      address: DNSResolutionTests.resolverAddress, port: dnsPort,
+      records: [
+        // web.fs.test: the name Resolver asks to know that dnsmasq is up.
+        "--address=/web.fs.test/\(TestHost.peerAddress)",
+        "--address=/c2.evil-feed.test/\(TestHost.peerAddress)", "--address=/x.lookup-only.test/\(TestHost.peerAddress)",
+      ])
+    defer { resolver.stop() }
+    let peerServer = try host.runPython(
+      """
+      import socket
+      l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      l.bind(("\(TestHost.peerAddress)", 443)); l.listen(16)
+      print("ready", flush=True)
+      while True:
+          c, _ = l.accept(); c.close()
+      """)
+    defer { _ = peerServer }
+    #expect(try peerServer.firstLine() == "ready")
+    let monitor = try await MonitorProcess.attached(
+      to: cgroup, ["--events", "none", "--dns-ports", String(dnsPort), "--rules", rules])
+    defer { monitor.kill() }
+
+    try cgroup.run("/usr/bin/dig", ["+short", "@\(resolver.address)", "-p", String(dnsPort), "c2.evil-feed.test"])
+    let client = try cgroup.socket(.v4)
+    let connected = try client.connect(to: Endpoint(IPAddress(TestHost.peerAddress)!, 443))
+    #expect(connected == 0, "connect: \(String(cString: strerror(connected)))")
+    client.readToEnd()
+    client.close()
+    // A lookup that no connection follows.
+    try cgroup.run("/usr/bin/dig", ["+short", "@\(resolver.address)", "-p", String(dnsPort), "x.lookup-only.test"])
+
+    _ = try await monitor.alerts(including: ["FS-INTEL-002"])
+    try await Task.sleep(for: .seconds(1))
+    let alerts = try monitor.alerts().filter { ($0["rule"] as? [String: Any])?["id"] as? String == "FS-INTEL-002" }
+    let indicators = alerts.compactMap { $0["indicator"] as? [String: String] }
+    #expect(indicators.map { $0["value"] } == ["evil-feed.test", "lookup-only.test"], "\(alerts)")
+    #expect(indicators.first?["list"] == "intel_domains")
+    #expect(indicators.first?["source"] == "\(feed):2")
+    #expect(indicators.last?["source"] == "\(feed):3")
+    // The lookup raised the first alert; the connection to the same indicator was folded into it.
+    let events = try #require(alerts.first?["events"] as? [[String: Any]])
+    #expect(events.first?["event"] as? String == "net_packet_dns")
+    monitor.signal(SIGTERM)
+    #expect(try await monitor.exitStatus() == 0)
+  }
+}
