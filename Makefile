@@ -79,9 +79,12 @@ fuzz:
 PREFIX ?= /usr/local
 install: release
 	install -D -m 0755 .build/release/flowsentry $(DESTDIR)$(PREFIX)/bin/flowsentry
-	install -d -m 0755 $(DESTDIR)/etc/flowsentry/rules.d
+	install -d -m 0755 $(DESTDIR)/etc/flowsentry/rules.d $(DESTDIR)/etc/flowsentry/intel
 	[ -e $(DESTDIR)/etc/flowsentry/config.yaml ] || install -m 0644 deploy/config.yaml $(DESTDIR)/etc/flowsentry/config.yaml
 	install -D -m 0644 deploy/flowsentry.service $(DESTDIR)/etc/systemd/system/flowsentry.service
+	install -D -m 0644 deploy/flowsentry-intel-refresh.service $(DESTDIR)/etc/systemd/system/flowsentry-intel-refresh.service
+	install -D -m 0644 deploy/flowsentry-intel-refresh.timer $(DESTDIR)/etc/systemd/system/flowsentry-intel-refresh.timer
+	[ -e $(DESTDIR)/etc/flowsentry/intel-refresh.env ] || install -m 0600 deploy/intel-refresh.env $(DESTDIR)/etc/flowsentry/intel-refresh.env
 	@echo "installed; start it with: systemctl daemon-reload && systemctl enable --now flowsentry"
 
 clean:

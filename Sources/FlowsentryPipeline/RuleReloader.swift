@@ -66,7 +66,7 @@ public final class RuleReloader: Sendable {
       let first = FirstOutcome(continuation)
       let timer = Task { [timeLimit] in
         try? await Task.sleep(for: timeLimit)
-        if !Task.isCancelled { first.resume { .timedOut(timeLimit) } }
+        if !Task.isCancelled { first.take()?.resume(returning: .timedOut(timeLimit)) }
       }
       let thread = Thread { [self] in
         let outcome: Outcome
@@ -75,13 +75,14 @@ public final class RuleReloader: Sendable {
         } catch {
           outcome = .failed(error.diagnostics)
         }
-        // Offered only when still awaited: a load that timed out is discarded.
-        first.resume {
-          if case .loaded(let rules) = outcome { pendingRules.withLock { $0 = rules } }
-          return outcome
-        }
+        // Offered only when still awaited: a load that timed out is discarded. The set is pending
+        // and the loader free before the caller resumes, so a reload asked for right after this
+        // one finds it idle, and no older set can land after a newer one.
+        let waiter = first.take()
+        if waiter != nil, case .loaded(let rules) = outcome { pendingRules.withLock { $0 = rules } }
         timer.cancel()
         loading.store(false, ordering: .releasing)
+        waiter?.resume(returning: outcome)
       }
       thread.name = "flowsentry-rules"
       thread.stackSize = Self.loaderStackBytes
@@ -90,7 +91,7 @@ public final class RuleReloader: Sendable {
   }
 }
 
-/// Resumes a continuation with the first outcome offered; later ones are dropped.
+/// Hands a continuation to the first of the loader and the timer; the other's outcome is dropped.
 private final class FirstOutcome: Sendable {
   private let continuation: Mutex<CheckedContinuation<RuleReloader.Outcome, Never>?>
 
@@ -98,12 +99,8 @@ private final class FirstOutcome: Sendable {
     self.continuation = Mutex(continuation)
   }
 
-  /// Runs `make` and resumes with its outcome when nothing came first, under the lock, so that
-  /// what `make` does happens before the waiter resumes.
-  func resume(_ make: () -> RuleReloader.Outcome) {
-    continuation.withLock { waiting in
-      guard let continuation = waiting.take() else { return }
-      continuation.resume(returning: make())
-    }
+  /// The continuation, to the first caller only; later callers get nil.
+  func take() -> CheckedContinuation<RuleReloader.Outcome, Never>? {
+    continuation.withLock { $0.take() }
   }
 }

@@ -22,17 +22,6 @@ import Testing
     return alerts.compactMap { $0.indicator?.indicator }
   }
 
-  /// A reload, again while the previous one's thread is still finishing: `RuleReloader` resumes its
-  /// caller before it clears its busy flag, so a reload straight after another may find it busy.
-  static func reload(_ reloader: RuleReloader) async -> RuleReloader.Outcome {
-    for _ in 0..<100 {
-      let outcome = await reloader.reload()
-      guard case .busy = outcome else { return outcome }
-      try? await Task.sleep(for: .milliseconds(10))
-    }
-    return .busy
-  }
-
   @Test func aReplacedFeedIsReadByTheNextReloadAndAMissingOneKeepsTheRunningSet() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-intel-reload-\(UUID())").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -45,7 +34,7 @@ import Testing
     try "old.example\n".write(toFile: feed, atomically: true, encoding: .utf8)
     let reloader = RuleReloader(chain: .init(builtIn: false, paths: [directory + "/rules.yaml"]))
 
-    guard case .loaded = await Self.reload(reloader), let first = reloader.takePending() else {
+    guard case .loaded = await reloader.reload(), let first = reloader.takePending() else {
       Issue.record("the first load failed")
       return
     }
@@ -53,7 +42,7 @@ import Testing
 
     // The refresh job's atomic replacement.
     try "new.example\n".write(toFile: feed, atomically: true, encoding: .utf8)
-    guard case .loaded = await Self.reload(reloader), let second = reloader.takePending() else {
+    guard case .loaded = await reloader.reload(), let second = reloader.takePending() else {
       Issue.record("the reload failed")
       return
     }
@@ -61,7 +50,7 @@ import Testing
     #expect(Self.indicators(second, "b.new.example") == ["new.example"])
 
     try FileManager.default.removeItem(atPath: feed)
-    guard case .failed(let diagnostics) = await Self.reload(reloader) else {
+    guard case .failed(let diagnostics) = await reloader.reload() else {
       Issue.record("a missing feed loaded")
       return
     }
