@@ -54,7 +54,9 @@ struct Corpus {
     let tld = ["com", "net", "org", "ru", "top", "xyz", "io"].randomElement(using: &random)!
     var labels: [String] = []
     for _ in 0..<Int.random(in: 1...3, using: &random) { labels.append(word()) }
-    if Int.random(in: 0..<4, using: &random) == 0 { labels[labels.count - 1] += String(Int.random(in: 0...9999, using: &random)) }
+    if Int.random(in: 0..<4, using: &random) == 0 {
+      labels[labels.count - 1] += String(Int.random(in: 0...9999, using: &random))
+    }
     return labels.joined(separator: ".") + "." + tld
   }
 }

@@ -46,7 +46,9 @@ let subjects = (0..<subjectCount).map { _ in corpus.subject() }
 let cacheDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("patterns-benchmark-\(getpid())")
 defer { try? FileManager.default.removeItem(at: cacheDirectory) }
 
-print("| patterns | engine | compile s | cache load s | database MiB | subjects/s | p99 µs/subject | exact/confirmed/prefilter/pcre2-only |")
+print(
+  "| patterns | engine | compile s | cache load s | database MiB | subjects/s | p99 µs/subject | exact/confirmed/prefilter/pcre2-only |"
+)
 print("|---:|---|---:|---:|---:|---:|---:|---|")
 for patternCount in [1_000, 10_000] {
   let specs = (0..<patternCount).map { _ in
@@ -77,7 +79,8 @@ for patternCount in [1_000, 10_000] {
   let megabytes = Double(set.statistics.databaseBytes) / 1_048_576
   print(
     "| \(patternCount) | Hyperscan + PCRE2 confirm | \(format(compileSeconds, 2)) | \(format(loadSeconds, 2)) "
-      + "| \(format(megabytes, 2)) | \(format(hyperscan.subjectsPerSecond, 0)) | \(format(hyperscan.p99Microseconds, 2)) | \(counts) |")
+      + "| \(format(megabytes, 2)) | \(format(hyperscan.subjectsPerSecond, 0)) | \(format(hyperscan.p99Microseconds, 2)) | \(counts) |"
+  )
   print(
     "| \(patternCount) | PCRE2 one by one | \(format(pcre2Compile, 2)) | – | – | \(format(pcre2.subjectsPerSecond, 0)) "
       + "| \(format(pcre2.p99Microseconds, 2)) | \(baselineSubjects.count) subjects |")

@@ -1,4 +1,5 @@
 import CFlowsentryHyperscan
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -32,7 +33,9 @@ final class HyperscanDatabase: @unchecked Sendable {
     let strings = expressions.map { bytes -> UnsafeMutablePointer<CChar> in
       let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
       bytes.withUnsafeBytes { source in
-        if let base = source.baseAddress { UnsafeMutableRawPointer(copy).copyMemory(from: base, byteCount: source.count) }
+        if let base = source.baseAddress {
+          UnsafeMutableRawPointer(copy).copyMemory(from: base, byteCount: source.count)
+        }
       }
       copy[bytes.count] = 0
       return copy
@@ -74,7 +77,9 @@ final class HyperscanDatabase: @unchecked Sendable {
     var length = 0
     guard hs_serialize_database(database, &bytes, &length) == HS_SUCCESS, let bytes else { return nil }
     defer { free(bytes) }
-    return bytes.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) }
+    return bytes.withMemoryRebound(to: UInt8.self, capacity: length) {
+      Array(UnsafeBufferPointer(start: $0, count: length))
+    }
   }
 
   var byteSize: Int {

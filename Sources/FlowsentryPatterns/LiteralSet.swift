@@ -20,7 +20,9 @@ public final class LiteralSet: @unchecked Sendable {
   let database: HyperscanDatabase?
   let emptyNeedles: [Int]
 
-  public convenience init(_ needles: [String], operation: Operation, caseFolding: CaseFolding = .none) throws(BuildError) {
+  public convenience init(_ needles: [String], operation: Operation, caseFolding: CaseFolding = .none)
+    throws(BuildError)
+  {
     try self.init(bytes: needles.map { Array($0.utf8) }, operation: operation, caseFolding: caseFolding)
   }
 

@@ -32,7 +32,8 @@ public final class PCRE2Program: @unchecked Sendable {
     let options = UInt32(PCRE2_UTF) | (caseInsensitive ? UInt32(PCRE2_CASELESS) : 0)
     var text = pattern
     let compiled = text.withUTF8 { bytes in
-      pcre2_compile_8(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, bytes.count, options, &errorCode, &errorOffset, nil)
+      pcre2_compile_8(
+        bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, bytes.count, options, &errorCode, &errorOffset, nil)
     }
     guard let compiled else {
       var buffer = [UInt8](repeating: 0, count: 256)

@@ -75,7 +75,9 @@ public final class PatternDatabaseCache: Sendable {
   /// Layout: magic, SHA-256 of the rest, pattern count (UInt32 LE), one evaluation byte per
   /// pattern, then Hyperscan's serialized database (absent when no pattern is in one).
   private static func decode(_ data: Data?, patternCount: Int) -> Lookup? {
-    guard let data, data.count <= maximumFileBytes, data.count >= magic.count + 32 + 4 + patternCount else { return nil }
+    guard let data, data.count <= maximumFileBytes, data.count >= magic.count + 32 + 4 + patternCount else {
+      return nil
+    }
     let bytes = [UInt8](data)
     guard Array(bytes[0..<magic.count]) == magic else { return nil }
     let body = bytes[(magic.count + 32)...]

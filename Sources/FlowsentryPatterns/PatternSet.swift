@@ -134,7 +134,9 @@ public final class PatternSet: @unchecked Sendable {
       for prefilter in [false, true] {
         // A pattern that can match the empty string matches nearly everything; PCRE2 decides those.
         if case .success(let width) = HyperscanDatabase.analyze(expression, flags: flags(spec, prefilter: prefilter)) {
-          if width > 0 { evaluation[index] = prefilter ? .prefilter : (syntax[index].sharedSemantics ? .exact : .confirmed) }
+          if width > 0 {
+            evaluation[index] = prefilter ? .prefilter : (syntax[index].sharedSemantics ? .exact : .confirmed)
+          }
           break
         }
       }

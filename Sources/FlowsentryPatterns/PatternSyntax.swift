@@ -53,7 +53,9 @@ struct PatternSyntax: Equatable {
       if inClass {
         if byte == UInt8(ascii: "]"), index > classStart {
           inClass = false
-        } else if byte == UInt8(ascii: "["), index + 1 < bytes.count, [UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: ".")].contains(bytes[index + 1]) {
+        } else if byte == UInt8(ascii: "["), index + 1 < bytes.count,
+          [UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: ".")].contains(bytes[index + 1])
+        {
           sharedSemantics = false
           unicodeSensitive = true
         }

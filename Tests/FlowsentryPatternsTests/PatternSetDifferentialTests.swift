@@ -4,7 +4,9 @@ import Testing
 
 /// PCRE2 alone, pattern by pattern: the answer a PatternSet must give. The programs are compiled
 /// without the JIT, so PCRE2 itself checks each subject's UTF-8 (the JIT skips that check).
-func pcre2Answer(_ programs: [PCRE2Program], _ subject: [UInt8], _ state: PCRE2MatchState) -> (ids: [Int], limitHits: Int) {
+func pcre2Answer(_ programs: [PCRE2Program], _ subject: [UInt8], _ state: PCRE2MatchState) -> (
+  ids: [Int], limitHits: Int
+) {
   var ids: [Int] = []
   var limitHits = 0
   subject.withUnsafeBytes { bytes in
@@ -45,7 +47,9 @@ func pcre2Answer(_ programs: [PCRE2Program], _ subject: [UInt8], _ state: PCRE2M
       matchedPairs += actual.count
     }
     // The corpus exercises every path, and matches often enough to mean something.
-    for kind in PatternEvaluation.allCases { #expect(set.statistics.counts[kind, default: 0] > 0, "no \(kind) pattern") }
+    for kind in PatternEvaluation.allCases {
+      #expect(set.statistics.counts[kind, default: 0] > 0, "no \(kind) pattern")
+    }
     #expect(matchedPairs > 1_000)
     #expect(scanner.rejectedCandidates > 0)
     #expect(scanner.scanFailures == 0)

@@ -16,7 +16,10 @@ import Testing
       PatternSpec("\\x{212A}", caseInsensitive: true),  // caseless beyond ASCII: PCRE2 only
       PatternSpec("x*"),  // matches the empty string: PCRE2 only
     ])
-    #expect(set.evaluation == [.exact, .confirmed, .prefilter, .prefilter, .pcre2Only, .pcre2Only, .pcre2Only, .pcre2Only, .pcre2Only])
+    #expect(
+      set.evaluation == [
+        .exact, .confirmed, .prefilter, .prefilter, .pcre2Only, .pcre2Only, .pcre2Only, .pcre2Only, .pcre2Only,
+      ])
     let scanner = set.makeScanner()
     #expect(scanner.matches("mail.evil.com") == [0, 1, 3, 8])
     #expect(scanner.matches("ab.ab") == [2, 6, 8])  // the recursion matches its innermost "ab"
@@ -35,8 +38,10 @@ import Testing
   }
 
   @Test func caselessMatchingFoldsBeyondASCIIAsPCRE2Does() throws {
-    let scanner = try PatternSet([PatternSpec("kelvin", caseInsensitive: true), PatternSpec("\u{e9}t\u{e9}", caseInsensitive: true)])
-      .makeScanner()
+    let scanner = try PatternSet([
+      PatternSpec("kelvin", caseInsensitive: true), PatternSpec("\u{e9}t\u{e9}", caseInsensitive: true),
+    ])
+    .makeScanner()
     #expect(scanner.matches("\u{212A}ELVIN") == [0])
     #expect(scanner.matches("\u{c9}T\u{c9}") == [1])
     #expect(scanner.matches("KELVIN") == [0])
@@ -53,13 +58,15 @@ import Testing
       try PatternSet([PatternSpec("fine"), PatternSpec("also fine"), PatternSpec("bad(group")])
     } throws: { error in
       guard let error = error as? PatternSet.CompileError else { return false }
-      return error.index == 2 && error.offset == 9 && error.pattern == "bad(group" && error.description.contains("pattern 2")
+      return error.index == 2 && error.offset == 9 && error.pattern == "bad(group"
+        && error.description.contains("pattern 2")
     }
   }
 
   @Test func scannersOnSeveralThreadsAgree() async throws {
     var generator = CorpusGenerator(seed: 42)
-    let set = try PatternSet((0..<100).map { _ in PatternSpec(generator.pattern(), caseInsensitive: generator.chance(50)) })
+    let set = try PatternSet(
+      (0..<100).map { _ in PatternSpec(generator.pattern(), caseInsensitive: generator.chance(50)) })
     let subjects = (0..<400).map { _ in generator.subject() }
     let single = set.makeScanner()
     let expected = subjects.map { single.matches($0) }
@@ -99,7 +106,8 @@ import Testing
     var changed = specs
     changed[0].caseInsensitive = true
     #expect(try PatternSet(changed, cache: cache).statistics.source == .compiled)
-    #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".hsdb") }.count == 2)
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".hsdb") }.count == 2)
   }
 
   @Test(arguments: ["flip", "truncate", "empty"])
