@@ -32,7 +32,8 @@ struct Corpus {
   mutating func word() -> String { words.randomElement(using: &random)! }
 
   mutating func pattern() -> (String, Bool) {
-    var text = Int.random(in: 0..<3, using: &random) == 0 ? "^" : ""
+    let anchor = Int.random(in: 0..<3, using: &random) == 0 ? "^" : ""
+    var text = ""
     switch Int.random(in: 0..<4, using: &random) {
     case 0: text += "(?:\(word())|\(word())|\(word()))\\.[a-z0-9-]{0,40}\\.(?:com|net|org)"
     case 1: text += "[a-z0-9]{\(Int.random(in: 0...8, using: &random)),40}\\.\(word())\\.[a-z]{2,6}"
@@ -47,7 +48,7 @@ struct Corpus {
     default: break
     }
     if Int.random(in: 0..<5, using: &random) == 0 { text += "$" }
-    return (text, Bool.random(using: &random))
+    return (anchor + text, Bool.random(using: &random))
   }
 
   mutating func subject() -> String {

@@ -1,6 +1,6 @@
 // Regex signatures at scale: one Hyperscan database (PCRE2 confirming) against PCRE2 pattern by
 // pattern, on the same generated subjects, for 1,000 and 10,000 patterns. Run the release build:
-//   swift run -c release PatternsBenchmark [subjects]
+//   swift run -c release PatternsBenchmark [subjects [pattern counts...]]
 import FlowsentryPatterns
 import Foundation
 
@@ -8,9 +8,9 @@ import Foundation
   import Glibc
 #endif
 
-func now() -> UInt64 {
+func now(_ clock: clockid_t = CLOCK_MONOTONIC) -> UInt64 {
   var time = timespec()
-  clock_gettime(CLOCK_MONOTONIC, &time)
+  clock_gettime(clock, &time)
   return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }
 
@@ -50,15 +50,19 @@ print(
   "| patterns | engine | compile s | cache load s | database MiB | subjects/s | p99 µs/subject | exact/confirmed/prefilter/pcre2-only |"
 )
 print("|---:|---|---:|---:|---:|---:|---:|---|")
-for patternCount in [1_000, 10_000] {
+let patternCounts = CommandLine.arguments.dropFirst(2).compactMap { Int($0) }
+for patternCount in patternCounts.isEmpty ? [1_000, 10_000] : patternCounts {
   let specs = (0..<patternCount).map { _ in
     let (pattern, caseless) = corpus.pattern()
     return PatternSpec(pattern, caseInsensitive: caseless)
   }
   let cache = PatternDatabaseCache(directory: cacheDirectory)
   var start = now()
+  let cpuStart = now(CLOCK_PROCESS_CPUTIME_ID)
   let set = try PatternSet(specs, cache: cache)
   let compileSeconds = Double(now() - start) / 1e9
+  // The machine may be shared: CPU time says what the compile itself cost.
+  let compileCPUSeconds = Double(now(CLOCK_PROCESS_CPUTIME_ID) - cpuStart) / 1e9
   start = now()
   let loaded = try PatternSet(specs, cache: cache)
   let loadSeconds = Double(now() - start) / 1e9
@@ -78,12 +82,17 @@ for patternCount in [1_000, 10_000] {
   let counts = PatternEvaluation.allCases.map { String(set.statistics.counts[$0, default: 0]) }.joined(separator: "/")
   let megabytes = Double(set.statistics.databaseBytes) / 1_048_576
   print(
-    "| \(patternCount) | Hyperscan + PCRE2 confirm | \(format(compileSeconds, 2)) | \(format(loadSeconds, 2)) "
+    "| \(patternCount) | Hyperscan + PCRE2 confirm | \(format(compileSeconds, 2)) (CPU \(format(compileCPUSeconds, 2))) | \(format(loadSeconds, 2)) "
       + "| \(format(megabytes, 2)) | \(format(hyperscan.subjectsPerSecond, 0)) | \(format(hyperscan.p99Microseconds, 2)) | \(counts) |"
   )
   print(
     "| \(patternCount) | PCRE2 one by one | \(format(pcre2Compile, 2)) | – | – | \(format(pcre2.subjectsPerSecond, 0)) "
       + "| \(format(pcre2.p99Microseconds, 2)) | \(baselineSubjects.count) subjects |")
+  let refused = set.statistics.refusedByBuild.prefix(5).map { specs[$0].pattern }
+  print(
+    "<!-- builds \(set.statistics.buildAttempts), refused by the build \(set.statistics.refusedByBuild.count) "
+      + "(first: \(refused)); PCRE2-only: \(set.evaluation.indices.filter { set.evaluation[$0] == .pcre2Only }.prefix(5).map { specs[$0].pattern }) -->"
+  )
   let matched = hyperscan.matches.filter { !$0.isEmpty }.count
   print(
     "<!-- \(patternCount) patterns: \(matched) of \(subjects.count) subjects matched; disagreements with PCRE2 on "

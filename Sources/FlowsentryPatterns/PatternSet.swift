@@ -47,6 +47,10 @@ public final class PatternSet: @unchecked Sendable {
     public var source: DatabaseSource = .compiled
     /// Why a Hyperscan build failed as a whole (all patterns then run on PCRE2), if it did.
     public var hyperscanFailure: String?
+    /// Database builds it took (each refused pattern costs one more; 0 when loaded or not needed).
+    public var buildAttempts = 0
+    /// Patterns Hyperscan's parser accepted but its build refused (each moved down one step).
+    public var refusedByBuild: [Int] = []
   }
 
   public enum DatabaseSource: Equatable, Sendable {
@@ -96,6 +100,8 @@ public final class PatternSet: @unchecked Sendable {
     if built == nil {
       let compiled = Self.compile(patterns, syntax)
       statistics.hyperscanFailure = compiled.failure
+      statistics.buildAttempts = compiled.attempts
+      statistics.refusedByBuild = compiled.refused
       built = (compiled.evaluation, compiled.database)
       if let cache, let key { cache.store(key: key, evaluation: compiled.evaluation, database: compiled.database) }
     }
@@ -126,7 +132,7 @@ public final class PatternSet: @unchecked Sendable {
   /// Sorts each pattern into exact, prefilter or PCRE2-only (asking Hyperscan's parser one pattern
   /// at a time, then building the database and moving any pattern the build refuses), and builds.
   static func compile(_ patterns: [PatternSpec], _ syntax: [PatternSyntax]) -> (
-    evaluation: [PatternEvaluation], database: HyperscanDatabase?, failure: String?
+    evaluation: [PatternEvaluation], database: HyperscanDatabase?, failure: String?, attempts: Int, refused: [Int]
   ) {
     var evaluation = [PatternEvaluation](repeating: .pcre2Only, count: patterns.count)
     for (index, spec) in patterns.enumerated() where !syntax[index].pcre2Only {
@@ -141,22 +147,28 @@ public final class PatternSet: @unchecked Sendable {
         }
       }
     }
+    var attempts = 0
+    var refused: [Int] = []
     while true {
       let members = evaluation.indices.filter { evaluation[$0] != .pcre2Only }
-      if members.isEmpty { return (evaluation, nil, nil) }
+      if members.isEmpty { return (evaluation, nil, nil, attempts, refused) }
+      attempts += 1
       do {
         let database = try HyperscanDatabase(
           expressions: members.map { Array(patterns[$0].pattern.utf8) },
           flags: members.map { flags(patterns[$0], prefilter: evaluation[$0] == .prefilter) },
           ids: members.map { UInt32($0) })
-        return (evaluation, database, nil)
+        return (evaluation, database, nil, attempts, refused)
       } catch {
         guard let position = error.expression, position < members.count else {
           // Refused as a whole (resource limits): PCRE2 evaluates everything, and says why.
-          return ([PatternEvaluation](repeating: .pcre2Only, count: patterns.count), nil, error.message)
+          return (
+            [PatternEvaluation](repeating: .pcre2Only, count: patterns.count), nil, error.message, attempts, refused
+          )
         }
-        let refused = members[position]
-        evaluation[refused] = evaluation[refused] == .prefilter ? .pcre2Only : .prefilter
+        let pattern = members[position]
+        refused.append(pattern)
+        evaluation[pattern] = evaluation[pattern] == .prefilter ? .pcre2Only : .prefilter
       }
     }
   }

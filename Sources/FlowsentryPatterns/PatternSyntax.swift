@@ -47,7 +47,10 @@ struct PatternSyntax: Equatable {
         if Self.asciiClassEscapes.contains(escaped) { continue }
         sharedSemantics = false
         unicodeSensitive = true
-        if Self.codePointEscapes.contains(escaped) || Self.isDigit(escaped) { beyondASCII = true }
+        // `\1`-`\9` alone are back references; `\0` and longer numbers can be octal characters.
+        let octal =
+          escaped == UInt8(ascii: "0") || (Self.isDigit(escaped) && index < bytes.count && Self.isDigit(bytes[index]))
+        if Self.codePointEscapes.contains(escaped) || octal { beyondASCII = true }
         continue
       }
       if inClass {

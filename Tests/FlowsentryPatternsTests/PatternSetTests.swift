@@ -132,3 +132,21 @@ import Testing
     #expect(try PatternSet(specs, cache: cache).statistics.source == .cache)
   }
 }
+
+@Suite struct PatternSyntaxTests {
+  @Test func aCaselessBackReferenceStaysInHyperscanButAnOctalEscapeBeyondASCIIDoesNot() {
+    #expect(!PatternSyntax("(ab)\\.\\1", caseInsensitive: true).pcre2Only)
+    #expect(PatternSyntax("a\\377", caseInsensitive: true).pcre2Only)
+    #expect(PatternSyntax("a\\0", caseInsensitive: true).pcre2Only)
+    #expect(!PatternSyntax("a\\377", caseInsensitive: false).pcre2Only)
+  }
+
+  @Test func onlyTheSharedSubsetSkipsConfirmation() {
+    for shared in ["evil\\.com", "^[a-z0-9-]{0,40}\\.(?:ru|su)", "\\d+x*?y{2,}", "[]a]b", "a|b|(c)"] {
+      #expect(PatternSyntax(shared, caseInsensitive: false).sharedSemantics, "\(shared)")
+    }
+    for other in ["com$", "a\\sb", "\\bx", "[[:alpha:]]", "(?i)a", "a{,3}", "a++", "a{2}+", "x\\Qa\\E", "[ab"] {
+      #expect(!PatternSyntax(other, caseInsensitive: false).sharedSemantics, "\(other)")
+    }
+  }
+}
