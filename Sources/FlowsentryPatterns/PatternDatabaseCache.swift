@@ -41,7 +41,7 @@ public final class PatternDatabaseCache: Sendable {
       withUnsafeBytes(of: &length) { hash.update(bufferPointer: $0) }
       hash.update(data: Array(text.utf8))
     }
-    add("flowsentry-patterns-1")
+    add("flowsentry-patterns-2")
     add(HyperscanDatabase.version)
     add(HyperscanDatabase.platform)
     #if arch(x86_64)
@@ -51,7 +51,9 @@ public final class PatternDatabaseCache: Sendable {
     #endif
     for spec in patterns {
       add(spec.pattern)
-      add(String(PatternSet.flags(spec, prefilter: false)))
+      add(
+        String(
+          PatternSet.flags(spec, PatternSyntax(spec.pattern, caseInsensitive: spec.caseInsensitive), prefilter: false)))
     }
     return hash.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
   }

@@ -123,10 +123,11 @@ public final class PatternSet: @unchecked Sendable {
 
   public func makeScanner() -> PatternScanner { PatternScanner(self) }
 
-  static let baseFlags = UInt32(HS_FLAG_UTF8 | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY)
+  static let baseFlags = UInt32(HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY)
 
-  static func flags(_ spec: PatternSpec, prefilter: Bool) -> UInt32 {
-    baseFlags | (spec.caseInsensitive ? UInt32(HS_FLAG_CASELESS) : 0) | (prefilter ? UInt32(HS_FLAG_PREFILTER) : 0)
+  static func flags(_ spec: PatternSpec, _ syntax: PatternSyntax, prefilter: Bool) -> UInt32 {
+    baseFlags | (syntax.asciiOnly ? 0 : UInt32(HS_FLAG_UTF8)) | (spec.caseInsensitive ? UInt32(HS_FLAG_CASELESS) : 0)
+      | (prefilter ? UInt32(HS_FLAG_PREFILTER) : 0)
   }
 
   /// Sorts each pattern into exact, prefilter or PCRE2-only (asking Hyperscan's parser one pattern
@@ -139,7 +140,9 @@ public final class PatternSet: @unchecked Sendable {
       let expression = Array(spec.pattern.utf8)
       for prefilter in [false, true] {
         // A pattern that can match the empty string matches nearly everything; PCRE2 decides those.
-        if case .success(let width) = HyperscanDatabase.analyze(expression, flags: flags(spec, prefilter: prefilter)) {
+        if case .success(let width) = HyperscanDatabase.analyze(
+          expression, flags: flags(spec, syntax[index], prefilter: prefilter))
+        {
           if width > 0 {
             evaluation[index] = prefilter ? .prefilter : (syntax[index].sharedSemantics ? .exact : .confirmed)
           }
@@ -156,7 +159,7 @@ public final class PatternSet: @unchecked Sendable {
       do {
         let database = try HyperscanDatabase(
           expressions: members.map { Array(patterns[$0].pattern.utf8) },
-          flags: members.map { flags(patterns[$0], prefilter: evaluation[$0] == .prefilter) },
+          flags: members.map { flags(patterns[$0], syntax[$0], prefilter: evaluation[$0] == .prefilter) },
           ids: members.map { UInt32($0) })
         return (evaluation, database, nil, attempts, refused)
       } catch {

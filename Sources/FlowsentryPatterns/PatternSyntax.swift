@@ -15,6 +15,12 @@ struct PatternSyntax: Equatable {
   /// Caseless with characters beyond ASCII in the pattern (literally or by escape), or with
   /// PCRE2-only start verbs `(*...)`: PCRE2 always evaluates it, whatever the subject.
   var pcre2Only = false
+  /// Every construct matches ASCII characters only (no `.`, no negated class or escape, nothing
+  /// beyond ASCII): on valid UTF-8 such a pattern matches the same bytes whether read as UTF-8 or
+  /// as bytes, since an ASCII byte never occurs inside a multi-byte character. Hyperscan compiles
+  /// these without `HS_FLAG_UTF8` (smaller, faster to build: a caseless `k` need not also be U+212A,
+  /// which only matters on non-ASCII subjects, where PCRE2 evaluates caseless patterns anyway).
+  var asciiOnly = true
 
   init(_ pattern: String, caseInsensitive: Bool) {
     let bytes = Array(pattern.utf8)
@@ -32,6 +38,7 @@ struct PatternSyntax: Equatable {
       }
       if byte >= 0x80 {
         beyondASCII = true
+        asciiOnly = false
         sharedSemantics = false
         index += 1
         continue
@@ -43,6 +50,14 @@ struct PatternSyntax: Equatable {
         }
         let escaped = bytes[index + 1]
         index += 2
+        let backReference =
+          Self.isDigit(escaped) && escaped != UInt8(ascii: "0")
+          && !(index < bytes.count && Self.isDigit(bytes[index]))
+        if !(Self.isPunctuation(escaped) || Self.plainEscapes.contains(escaped)
+          || Self.asciiOnlyEscapes.contains(escaped) || backReference)
+        {
+          asciiOnly = false
+        }
         if Self.isPunctuation(escaped) || Self.plainEscapes.contains(escaped) { continue }
         if Self.asciiClassEscapes.contains(escaped) { continue }
         sharedSemantics = false
@@ -61,6 +76,7 @@ struct PatternSyntax: Equatable {
         {
           sharedSemantics = false
           unicodeSensitive = true
+          asciiOnly = false
         }
         index += 1
         continue
@@ -69,7 +85,10 @@ struct PatternSyntax: Equatable {
       case UInt8(ascii: "["):
         inClass = true
         index += 1
-        if index < bytes.count, bytes[index] == UInt8(ascii: "^") { index += 1 }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "^") {
+          index += 1
+          asciiOnly = false
+        }
         // A `]` first in a class is a member, not its end.
         classStart = index
         continue
@@ -85,6 +104,8 @@ struct PatternSyntax: Equatable {
             option += 1
           }
         }
+      case UInt8(ascii: "."):
+        asciiOnly = false
       case UInt8(ascii: "$"):
         sharedSemantics = false
       case UInt8(ascii: "*"), UInt8(ascii: "?"):
@@ -142,6 +163,8 @@ struct PatternSyntax: Equatable {
   private static let plainEscapes: Set<UInt8> = Set("tnrf".utf8)
   /// ASCII-only in both engines (PCRE2 without PCRE2_UCP, Hyperscan without HS_FLAG_UCP).
   private static let asciiClassEscapes: Set<UInt8> = Set("dDwW".utf8)
+  /// Escapes that match only ASCII characters, or no character (assertions).
+  private static let asciiOnlyEscapes: Set<UInt8> = Set("dwsbBAzZ".utf8)
   /// Escapes that can name a character beyond ASCII (a caseless pattern with one is PCRE2's alone).
   private static let codePointEscapes: Set<UInt8> = Set("xoNpPXuUC".utf8)
 }

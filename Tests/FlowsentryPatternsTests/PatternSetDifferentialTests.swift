@@ -25,8 +25,8 @@ func pcre2Answer(_ programs: [PCRE2Program], _ subject: [UInt8], _ state: PCRE2M
   @Test(arguments: [UInt64(1), 2, 3])
   func generatedPatternsMatchExactlyWhatPCRE2Matches(seed: UInt64) throws {
     var generator = CorpusGenerator(seed: seed)
-    let specs = (0..<300).map { _ in PatternSpec(generator.pattern(), caseInsensitive: generator.chance(50)) }
-    let subjects = (0..<500).map { _ in generator.subject() }
+    let specs = (0..<250).map { _ in PatternSpec(generator.pattern(), caseInsensitive: generator.chance(50)) }
+    let subjects = (0..<400).map { _ in generator.subject() }
     let set = try PatternSet(specs)
     let programs = try specs.map { try PCRE2Program($0.pattern, caseInsensitive: $0.caseInsensitive, jit: false) }
     let state = PCRE2MatchState()
@@ -50,7 +50,7 @@ func pcre2Answer(_ programs: [PCRE2Program], _ subject: [UInt8], _ state: PCRE2M
     for kind in PatternEvaluation.allCases {
       #expect(set.statistics.counts[kind, default: 0] > 0, "no \(kind) pattern")
     }
-    #expect(matchedPairs > 1_000)
+    #expect(matchedPairs > 500)
     #expect(scanner.rejectedCandidates > 0)
     #expect(scanner.scanFailures == 0)
   }

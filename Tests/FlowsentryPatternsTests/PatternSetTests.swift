@@ -150,3 +150,17 @@ import Testing
     }
   }
 }
+
+@Suite struct ByteModeTests {
+  @Test func patternsOfASCIIOnlyConstructsCompileAsBytesAndStillMatchUTF8AsPCRE2() throws {
+    #expect(PatternSyntax("^[a-z0-9]{0,40}\\.(ru|su)\\d*$", caseInsensitive: true).asciiOnly)
+    for unicode in [".", "[^a]", "\\W", "\\D", "\u{e9}", "\\x{e9}", "[[:alpha:]]"] {
+      #expect(!PatternSyntax(unicode, caseInsensitive: false).asciiOnly, "\(unicode)")
+    }
+    let scanner = try PatternSet([PatternSpec("a[a-z]{2}b"), PatternSpec("a.b"), PatternSpec("a[^x]b")]).makeScanner()
+    // One code point between a and b: the UTF-8 reading matches `.` and `[^x]`, the byte class never.
+    #expect(scanner.matches("a\u{e9}b") == [1, 2])
+    #expect(scanner.matches("a\u{e9}\u{e9}b") == [])
+    #expect(scanner.matches("axyb") == [0])
+  }
+}
