@@ -116,8 +116,9 @@ public final class PatternDatabaseCache: Sendable {
     }
     let file = Self.magic + Array(SHA256.hash(data: body)) + body
     let url = fileURL(key: key)
-    // Written beside, then renamed: a reader never sees half a file.
-    let temporary = directory.appendingPathComponent(".\(key).\(ProcessInfo.processInfo.processIdentifier).tmp")
+    // Written beside (a name of its own, so concurrent writers do not collide), then renamed: a
+    // reader never sees half a file.
+    let temporary = directory.appendingPathComponent(".\(key).\(UUID().uuidString).tmp")
     do {
       try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
       try Data(file).write(to: temporary)
