@@ -10,8 +10,8 @@ import PackageDescription
 //   FlowsentryConfiguration reads settings for all of them without the capture layer (no BPF object needed).
 //   flowsentry, the command, is the only target that imports a source and the outputs together.
 // Each C library is imported by exactly one Swift module: libbpf by FlowsentryCapture (CFlowsentryLibbpf),
-// PCRE2 by FlowsentryRules (CFlowsentryPCRE2), libpcap by FlowsentryReplay (CFlowsentryPcap), libnats by
-// FlowsentryNATS (CFlowsentryNATS).
+// PCRE2 and Hyperscan by FlowsentryPatterns (CFlowsentryPCRE2, CFlowsentryHyperscan), libpcap by
+// FlowsentryReplay (CFlowsentryPcap), libnats by FlowsentryNATS (CFlowsentryNATS).
 let package = Package(
   name: "flowsentry",
   platforms: [.macOS(.v15)],
@@ -64,12 +64,20 @@ let package = Package(
     .target(name: "FlowsentryDNS", dependencies: ["FlowsentryCore"]),
     // Threat-intel lists from feed files (lines, CSV, Zeek intel): domains, addresses, strings, ports.
     .target(name: "FlowsentryIntel", dependencies: ["FlowsentryCore"]),
-    // PCRE2 (8-bit), imported by FlowsentryRules only.
+    // PCRE2 (8-bit) and Hyperscan, imported by FlowsentryPatterns only.
     .systemLibrary(name: "CFlowsentryPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+    .systemLibrary(name: "CFlowsentryHyperscan", pkgConfig: "libhs", providers: [.apt(["libhyperscan-dev"])]),
+    // Regular expressions and literal lists at scale: Hyperscan databases whose answers are PCRE2's.
+    .target(
+      name: "FlowsentryPatterns",
+      dependencies: [
+        "CFlowsentryPCRE2", "CFlowsentryHyperscan", .product(name: "Crypto", package: "swift-crypto"),
+      ]
+    ),
     .target(
       name: "FlowsentryRules",
       dependencies: [
-        "FlowsentryCore", "FlowsentryIntel", "CFlowsentryPCRE2", .product(name: "Yams", package: "Yams"),
+        "FlowsentryCore", "FlowsentryIntel", "FlowsentryPatterns", .product(name: "Yams", package: "Yams"),
       ]
     ),
     .target(
@@ -170,6 +178,12 @@ let package = Package(
     ),
 
     .executableTarget(
+      name: "PatternsBenchmark",
+      dependencies: ["FlowsentryPatterns"],
+      path: "Benchmarks/PatternsBenchmark"
+    ),
+
+    .executableTarget(
       name: "IntelBenchmark",
       dependencies: ["FlowsentryIntel", "FlowsentryCore"],
       path: "Benchmarks/IntelBenchmark"
@@ -185,6 +199,7 @@ let package = Package(
     .testTarget(
       name: "FlowsentryRulesTests", dependencies: ["FlowsentryRules", "FlowsentryCore", "FlowsentryTestSupport"]),
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
+    .testTarget(name: "FlowsentryPatternsTests", dependencies: ["FlowsentryPatterns"]),
     .testTarget(name: "FlowsentryIntelTests", dependencies: ["FlowsentryIntel", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
     .testTarget(name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool"]),

@@ -37,11 +37,16 @@ case "$TARGET" in
     FUZZER="$SCRATCH/rule-loader-fuzzer"
     if [ "$TARGET" = rule-files ]; then SOURCE=Fuzz/RuleFileGeneratorFuzzer.swift FUZZER="$SCRATCH/rule-file-fuzzer"; fi
     swift build "${FLAGS[@]}" --target FlowsentryRules >/dev/null
+    # The rule module and what it links: intel lists, the pattern engine (PCRE2, Hyperscan, and
+    # swift-crypto for its cache keys), Yams.
     swiftc -O -sanitize=fuzzer,address -parse-as-library -I "$BIN/Modules" -I Sources/CFlowsentryPCRE2 \
-      -I "$SCRATCH/checkouts/Yams/Sources/CYaml/include" \
-      "$SOURCE" "$BIN"/FlowsentryRules.build/*.o "$BIN"/FlowsentryIntel.build/*.o "$BIN"/FlowsentryCore.build/*.o \
-      "$BIN"/Yams.build/*.o "$BIN"/CYaml.build/src/*.o -lpcre2-8 \
-      -o "$FUZZER"
+      -I Sources/CFlowsentryHyperscan -I "$SCRATCH/checkouts/Yams/Sources/CYaml/include" \
+      $(find "$SCRATCH/checkouts/swift-crypto/Sources" -maxdepth 3 -type d -name include -printf '-I %p ') \
+      "$SOURCE" $(find "$BIN" -path '*.build/*.o' \( -path '*/FlowsentryRules.build/*' -o -path '*/FlowsentryIntel.build/*' \
+      -o -path '*/FlowsentryPatterns.build/*' -o -path '*/FlowsentryCore.build/*' -o -path '*/Yams.build/*' \
+      -o -path '*/CYaml.build/*' -o -path '*/Crypto.build/*' -o -path '*/CCryptoBoringSSL.build/*' \
+      -o -path '*/CCryptoBoringSSLShims.build/*' -o -path '*/CryptoBoringWrapper.build/*' \)) \
+      -lpcre2-8 -lhs -lstdc++ -o "$FUZZER"
     if [ "$TARGET" = rules ]; then cp Fuzz/corpus/rules/* rules/*.yaml "$WORK/"; else cp Fuzz/corpus/rule-files/* "$WORK/"; fi
     ;;
   packets)
@@ -55,10 +60,10 @@ case "$TARGET" in
   captures)
     swift build "${FLAGS[@]}" --target FlowsentryReplay >/dev/null
     swiftc -O -sanitize=fuzzer,address -parse-as-library -I "$BIN/Modules" -I Sources/CFlowsentryPCRE2 \
-      -I Sources/CFlowsentryPcap -I "$SCRATCH/checkouts/Yams/Sources/CYaml/include" \
+      -I Sources/CFlowsentryHyperscan -I Sources/CFlowsentryPcap -I "$SCRATCH/checkouts/Yams/Sources/CYaml/include" \
       $(find "$SCRATCH/checkouts/swift-crypto/Sources" -maxdepth 3 -type d -name include -printf '-I %p ') \
       Fuzz/CaptureFileFuzzer.swift $(find "$BIN" -path '*.build/*.o' ! -path '*/flowsentry.build/*' \
-      ! -path '*Fuzzer*' ! -path '*Benchmark*' ! -path '*Tests.build/*') -lpcap -lpcre2-8 -lstdc++ \
+      ! -path '*Fuzzer*' ! -path '*Benchmark*' ! -path '*Tests.build/*') -lpcap -lpcre2-8 -lhs -lstdc++ \
       -o "$SCRATCH/capture-file-fuzzer"
     cp Fuzz/corpus/captures/* "$WORK/"
     FUZZER="$SCRATCH/capture-file-fuzzer"

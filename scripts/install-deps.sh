@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(
-  libbpf-dev libelf-dev zlib1g-dev libpcre2-dev # the C libraries we link
+  libbpf-dev libelf-dev zlib1g-dev libpcre2-dev libhyperscan-dev # the C libraries we link
   libpcap-dev                                   # capture files for flowsentry replay
   bpftool                                       # skeleton generation; tests read `bpftool cgroup show`
   iproute2 procps                               # network namespaces for test hosts

@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryPatterns
 
 /// Comparisons by field type: each operator checked against the field's type and values once, here.
 extension ConditionCompiler {

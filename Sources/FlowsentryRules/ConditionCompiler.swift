@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryPatterns
 
 /// A compiled condition: decides whether an event matches.
 typealias Predicate = (EventFields) -> Bool

@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryPatterns
 import Foundation
 import Yams
 

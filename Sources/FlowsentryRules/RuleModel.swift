@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryPatterns
 
 /// `threshold:` — a rule fires when enough matching events fall in a sliding window.
 public struct Threshold: Sendable {

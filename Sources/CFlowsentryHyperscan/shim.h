@@ -1,0 +1,5 @@
+/* Hyperscan's block-mode API, for FlowsentryPatterns only (the one Swift module that imports it). */
+#ifndef CFLOWSENTRY_HYPERSCAN_SHIM_H
+#define CFLOWSENTRY_HYPERSCAN_SHIM_H
+#include <hs.h>
+#endif

@@ -1,0 +1,137 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// Compiled pattern databases on disk, so a restart loads instead of compiling. A file is named by
+/// the SHA-256 of everything the database depends on (Hyperscan's version, the platform it tunes
+/// for, every pattern and flag) and carries a SHA-256 of its own contents: a damaged or foreign
+/// file is ignored, counted, and replaced by a rebuilt one.
+public final class PatternDatabaseCache: Sendable {
+  public struct Counters: Sendable, Equatable {
+    public var hits: UInt64 = 0
+    public var misses: UInt64 = 0
+    /// Files that failed their checksum, their layout or Hyperscan's own checks, or could not be read.
+    public var damaged: UInt64 = 0
+    /// Databases that could not be written (the set still works; the next start compiles again).
+    public var writeFailures: UInt64 = 0
+  }
+
+  enum Lookup {
+    case found([PatternEvaluation], HyperscanDatabase?)
+    case missing
+    case damaged
+  }
+
+  public let directory: URL
+  private let counters = Mutex(Counters())
+  /// A cache file larger than this is damage, not a database (10,000 patterns take a few MiB).
+  public static let maximumFileBytes = 1 << 30
+  private static let magic = Array("FSPATDB1".utf8)
+
+  public init(directory: URL) {
+    self.directory = directory
+  }
+
+  public var currentCounters: Counters { counters.withLock { $0 } }
+
+  static func key(for patterns: [PatternSpec]) -> String {
+    var hash = SHA256()
+    func add(_ text: String) {
+      var length = UInt64(text.utf8.count).littleEndian
+      withUnsafeBytes(of: &length) { hash.update(bufferPointer: $0) }
+      hash.update(data: Array(text.utf8))
+    }
+    add("flowsentry-patterns-2")
+    add(HyperscanDatabase.version)
+    add(HyperscanDatabase.platform)
+    #if arch(x86_64)
+      add("x86_64")
+    #else
+      add("other")
+    #endif
+    for spec in patterns {
+      add(spec.pattern)
+      add(
+        String(
+          PatternSet.flags(spec, PatternSyntax(spec.pattern, caseInsensitive: spec.caseInsensitive), prefilter: false)))
+    }
+    return hash.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+  }
+
+  func fileURL(key: String) -> URL { directory.appendingPathComponent("\(key).hsdb") }
+
+  func load(key: String, patternCount: Int) -> Lookup {
+    let url = fileURL(key: key)
+    guard FileManager.default.fileExists(atPath: url.path) else {
+      counters.withLock { $0.misses += 1 }
+      return .missing
+    }
+    guard let found = Self.decode(try? Data(contentsOf: url), patternCount: patternCount) else {
+      counters.withLock { $0.damaged += 1 }
+      return .damaged
+    }
+    counters.withLock { $0.hits += 1 }
+    return found
+  }
+
+  /// Layout: magic, SHA-256 of the rest, pattern count (UInt32 LE), one evaluation byte per
+  /// pattern, then Hyperscan's serialized database (absent when no pattern is in one).
+  private static func decode(_ data: Data?, patternCount: Int) -> Lookup? {
+    guard let data, data.count <= maximumFileBytes, data.count >= magic.count + 32 + 4 + patternCount else {
+      return nil
+    }
+    let bytes = [UInt8](data)
+    guard Array(bytes[0..<magic.count]) == magic else { return nil }
+    let body = bytes[(magic.count + 32)...]
+    guard Array(SHA256.hash(data: body)) == Array(bytes[magic.count..<(magic.count + 32)]) else { return nil }
+    var offset = body.startIndex
+    let count = body[offset..<(offset + 4)].reversed().reduce(0) { $0 << 8 | Int($1) }
+    offset += 4
+    guard count == patternCount else { return nil }
+    var evaluation: [PatternEvaluation] = []
+    for byte in body[offset..<(offset + count)] {
+      guard let kind = PatternEvaluation(rawValue: byte) else { return nil }
+      evaluation.append(kind)
+    }
+    offset += count
+    let serialized = Array(body[offset...])
+    let needsDatabase = evaluation.contains { $0 != .pcre2Only }
+    guard needsDatabase == !serialized.isEmpty else { return nil }
+    guard needsDatabase else { return .found(evaluation, nil) }
+    guard let database = try? HyperscanDatabase(serialized: serialized) else { return nil }
+    return .found(evaluation, database)
+  }
+
+  func store(key: String, evaluation: [PatternEvaluation], database: HyperscanDatabase?) {
+    var body: [UInt8] = []
+    var count = UInt32(evaluation.count).littleEndian
+    withUnsafeBytes(of: &count) { body.append(contentsOf: $0) }
+    body.append(contentsOf: evaluation.map(\.rawValue))
+    if let database {
+      guard let serialized = database.serialized() else {
+        counters.withLock { $0.writeFailures += 1 }
+        return
+      }
+      body.append(contentsOf: serialized)
+    }
+    let file = Self.magic + Array(SHA256.hash(data: body)) + body
+    let url = fileURL(key: key)
+    // Written beside (a name of its own, so concurrent writers do not collide), then renamed: a
+    // reader never sees half a file.
+    let temporary = directory.appendingPathComponent(".\(key).\(UUID().uuidString).tmp")
+    do {
+      try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+      try Data(file).write(to: temporary)
+      guard rename(temporary.path, url.path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+    } catch {
+      try? FileManager.default.removeItem(at: temporary)
+      counters.withLock { $0.writeFailures += 1 }
+    }
+  }
+}
+
+extension String {
+  fileprivate func leftPadded(to width: Int) -> String {
+    count >= width ? self : String(repeating: "0", count: width - count) + self
+  }
+}

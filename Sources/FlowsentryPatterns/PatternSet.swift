@@ -1,0 +1,178 @@
+import CFlowsentryHyperscan
+
+/// One regular expression as the rule engine compiles it: PCRE2 in UTF mode, caseless when asked.
+public struct PatternSpec: Hashable, Sendable {
+  public var pattern: String
+  public var caseInsensitive: Bool
+  public init(_ pattern: String, caseInsensitive: Bool = false) {
+    self.pattern = pattern
+    self.caseInsensitive = caseInsensitive
+  }
+}
+
+/// How a pattern of a ``PatternSet`` is evaluated.
+public enum PatternEvaluation: UInt8, Sendable, CaseIterable {
+  /// Hyperscan's match is the answer.
+  case exact = 0
+  /// Compiled exactly by Hyperscan, but written beyond the subset whose meaning both engines
+  /// share: PCRE2 confirms each Hyperscan match.
+  case confirmed = 1
+  /// Compiled by Hyperscan as a prefilter (a superset of the matches): PCRE2 confirms each.
+  case prefilter = 2
+  /// Not in the Hyperscan database: PCRE2 evaluates it on every subject.
+  case pcre2Only = 3
+}
+
+/// Many regular expressions compiled into one Hyperscan database, whose answer for any subject is
+/// exactly PCRE2's: the set of patterns PCRE2 alone would match. Immutable and shared by threads;
+/// each thread scans with its own ``PatternScanner`` (``makeScanner()``).
+public final class PatternSet: @unchecked Sendable {
+  /// A pattern PCRE2 does not accept (PCRE2 is the reference, so Hyperscan's view does not matter).
+  public struct CompileError: Error, CustomStringConvertible {
+    /// The pattern's position in the list given to ``PatternSet/init(_:cache:)``.
+    public var index: Int
+    public var pattern: String
+    /// PCRE2's byte offset in the pattern where it stopped.
+    public var offset: Int
+    public var message: String
+    public var description: String { "pattern \(index) (\(pattern)): \(message) at offset \(offset)" }
+  }
+
+  public struct Statistics: Sendable {
+    /// Patterns by evaluation.
+    public var counts: [PatternEvaluation: Int] = [:]
+    /// The Hyperscan database's size in bytes (0 without one).
+    public var databaseBytes = 0
+    /// Where the database came from.
+    public var source: DatabaseSource = .compiled
+    /// Why a Hyperscan build failed as a whole (all patterns then run on PCRE2), if it did.
+    public var hyperscanFailure: String?
+    /// Database builds it took (each refused pattern costs one more; 0 when loaded or not needed).
+    public var buildAttempts = 0
+    /// Patterns Hyperscan's parser accepted but its build refused (each moved down one step).
+    public var refusedByBuild: [Int] = []
+  }
+
+  public enum DatabaseSource: Equatable, Sendable {
+    case compiled, cache
+    /// The cache file for this set was unreadable or damaged; it was rebuilt (the cache counts it).
+    case rebuiltDamagedCache
+  }
+
+  public let patterns: [PatternSpec]
+  public let evaluation: [PatternEvaluation]
+  public let statistics: Statistics
+  let programs: [PCRE2Program]
+  let database: HyperscanDatabase?
+  /// Ids PCRE2 evaluates on every subject.
+  let alwaysEvaluated: [Int]
+  /// Ids in the database that PCRE2 evaluates instead on a subject beyond ASCII (see ``PatternSyntax``).
+  let unicodeSensitive: [Bool]
+  let nonASCIIEvaluated: [Int]
+
+  /// Compiles `patterns` (ids are their positions); with `cache`, loads the database compiled
+  /// for the same patterns, library and platform instead, and stores a newly compiled one.
+  public init(_ patterns: [PatternSpec], cache: PatternDatabaseCache? = nil) throws(CompileError) {
+    self.patterns = patterns
+    let syntax = patterns.map { PatternSyntax($0.pattern, caseInsensitive: $0.caseInsensitive) }
+    var programs: [PCRE2Program] = []
+    programs.reserveCapacity(patterns.count)
+    for (index, spec) in patterns.enumerated() {
+      do {
+        // PCRE2 runs exact patterns never; they skip the JIT.
+        programs.append(try PCRE2Program(spec.pattern, caseInsensitive: spec.caseInsensitive, jit: false))
+      } catch {
+        throw CompileError(index: index, pattern: spec.pattern, offset: error.offset, message: error.message)
+      }
+    }
+    var statistics = Statistics()
+    var built: (evaluation: [PatternEvaluation], database: HyperscanDatabase?)?
+    let key = cache.map { _ in PatternDatabaseCache.key(for: patterns) }
+    if let cache, let key {
+      switch cache.load(key: key, patternCount: patterns.count) {
+      case .found(let evaluation, let database):
+        built = (evaluation, database)
+        statistics.source = .cache
+      case .missing: break
+      case .damaged: statistics.source = .rebuiltDamagedCache
+      }
+    }
+    if built == nil {
+      let compiled = Self.compile(patterns, syntax)
+      statistics.hyperscanFailure = compiled.failure
+      statistics.buildAttempts = compiled.attempts
+      statistics.refusedByBuild = compiled.refused
+      built = (compiled.evaluation, compiled.database)
+      if let cache, let key { cache.store(key: key, evaluation: compiled.evaluation, database: compiled.database) }
+    }
+    let evaluation = built!.evaluation
+    self.evaluation = evaluation
+    database = built!.database
+    // JIT what PCRE2 will run; the validation compile above stays for the rest.
+    self.programs = programs.enumerated().map { index, program in
+      guard evaluation[index] != .exact || syntax[index].unicodeSensitive else { return program }
+      return (try? PCRE2Program(program.pattern, caseInsensitive: program.caseInsensitive)) ?? program
+    }
+    alwaysEvaluated = evaluation.indices.filter { evaluation[$0] == .pcre2Only }
+    unicodeSensitive = syntax.map(\.unicodeSensitive)
+    nonASCIIEvaluated = evaluation.indices.filter { evaluation[$0] != .pcre2Only && syntax[$0].unicodeSensitive }
+    for kind in evaluation { statistics.counts[kind, default: 0] += 1 }
+    statistics.databaseBytes = database?.byteSize ?? 0
+    self.statistics = statistics
+  }
+
+  public func makeScanner() -> PatternScanner { PatternScanner(self) }
+
+  static let baseFlags = UInt32(HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY)
+
+  static func flags(_ spec: PatternSpec, _ syntax: PatternSyntax, prefilter: Bool) -> UInt32 {
+    baseFlags | (syntax.asciiOnly ? 0 : UInt32(HS_FLAG_UTF8)) | (spec.caseInsensitive ? UInt32(HS_FLAG_CASELESS) : 0)
+      | (prefilter ? UInt32(HS_FLAG_PREFILTER) : 0)
+  }
+
+  /// Sorts each pattern into exact, prefilter or PCRE2-only (asking Hyperscan's parser one pattern
+  /// at a time, then building the database and moving any pattern the build refuses), and builds.
+  static func compile(_ patterns: [PatternSpec], _ syntax: [PatternSyntax]) -> (
+    evaluation: [PatternEvaluation], database: HyperscanDatabase?, failure: String?, attempts: Int, refused: [Int]
+  ) {
+    var evaluation = [PatternEvaluation](repeating: .pcre2Only, count: patterns.count)
+    for (index, spec) in patterns.enumerated() where !syntax[index].pcre2Only {
+      let expression = Array(spec.pattern.utf8)
+      for prefilter in [false, true] {
+        // A pattern that can match the empty string matches nearly everything; PCRE2 decides those.
+        if case .success(let width) = HyperscanDatabase.analyze(
+          expression, flags: flags(spec, syntax[index], prefilter: prefilter))
+        {
+          if width > 0 {
+            evaluation[index] = prefilter ? .prefilter : (syntax[index].sharedSemantics ? .exact : .confirmed)
+          }
+          break
+        }
+      }
+    }
+    var attempts = 0
+    var refused: [Int] = []
+    while true {
+      let members = evaluation.indices.filter { evaluation[$0] != .pcre2Only }
+      if members.isEmpty { return (evaluation, nil, nil, attempts, refused) }
+      attempts += 1
+      do {
+        let database = try HyperscanDatabase(
+          expressions: members.map { Array(patterns[$0].pattern.utf8) },
+          flags: members.map { flags(patterns[$0], syntax[$0], prefilter: evaluation[$0] == .prefilter) },
+          ids: members.map { UInt32($0) })
+        return (evaluation, database, nil, attempts, refused)
+      } catch {
+        guard let position = error.expression, position < members.count else {
+          // Refused as a whole (resource limits): PCRE2 evaluates everything, and says why.
+          return (
+            [PatternEvaluation](repeating: .pcre2Only, count: patterns.count), nil, error.message, attempts, refused
+          )
+        }
+        let pattern = members[position]
+        refused.append(pattern)
+        evaluation[pattern] = evaluation[pattern] == .prefilter ? .pcre2Only : .prefilter
+      }
+    }
+  }
+}
