@@ -9,14 +9,14 @@ import Testing
 #endif
 
 /// The sensor is attacked by the traffic it watches. A test host in a network namespace sends crafted
-/// packets (scapy), with spoofed sources only inside its own 203.0.113.0/24 on the veth: the host's
+/// packets (scapy), with spoofed sources only inside its own 198.51.100.0/24 on the veth: the host's
 /// answers to them find no neighbour and never leave the machine. None of them may create, end or
 /// name a flow; the counters must show what was ignored.
 @Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3))
 struct AttackTests {
-  static let spoofedSources = (100..<140).map { "203.0.113.\($0)" }
-  static let dnsSYNSource = "203.0.113.60"
-  static let forgedSYNACKSource = "203.0.113.50"
+  static let spoofedSources = (100..<140).map { "198.51.100.\($0)" }
+  static let dnsSYNSource = "198.51.100.60"
+  static let forgedSYNACKSource = "198.51.100.50"
 
   @Test(.requires(.pythonModule("scapy", interpreter: "/usr/bin/python3")))
   func craftedPacketsNeitherMakeNorEndNorNameFlows() async throws {

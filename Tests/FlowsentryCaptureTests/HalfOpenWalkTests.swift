@@ -11,9 +11,9 @@ import Testing
 struct HalfOpenWalkTests {
   /// One SYN each, in four waves a second apart: they settle and are deleted while the flooding
   /// remotes are still in the map, so walks delete entries between ones they must keep.
-  static let singleSources = (10..<130).map { "203.0.113.\($0)" }
+  static let singleSources = (10..<130).map { "198.51.100.\($0)" }
   /// A SYN each every 0.3 s for 7 s: unsettled, reported as they go (no in-flight allowance).
-  static let floodSources = (200..<208).map { "203.0.113.\($0)" }
+  static let floodSources = (200..<208).map { "198.51.100.\($0)" }
   static let floodRounds = 24
   static let visitLimit = 16
 

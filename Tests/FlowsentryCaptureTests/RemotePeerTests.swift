@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// A "remote" peer: a test host in a network namespace of its own, reached over a veth pair with
-/// documentation addresses (203.0.113.0/24). Traffic crosses a real interface, not loopback.
+/// documentation addresses (198.51.100.0/24). Traffic crosses a real interface, not loopback.
 @Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3))
 struct RemotePeerTests {
   @Test func connectionsToAndFromANamespacedHost() async throws {
@@ -99,15 +99,18 @@ extension RemotePeerTests {
   }
 }
 
-/// A network namespace joined to this one by a veth pair: 203.0.113.1 here, 203.0.113.2 there.
+/// A network namespace joined to this one by a veth pair: 198.51.100.1 here, 198.51.100.2 there.
+/// Not 203.0.113.0/24: the host's route to a test host takes the whole /24, and on some machines
+/// here a real service (the package proxy) has an address in that one.
 final class TestHost {
-  static let localAddress = "203.0.113.1"
-  static let peerAddress = "203.0.113.2"
+  static let localAddress = "198.51.100.1"
+  static let peerAddress = "198.51.100.2"
   let namespace: String
   private let hostLink: String
   private let peerLink: String
 
   init() throws {
+    Self.removeLeftovers()
     let tag = String(UInt32.random(in: 0...0xffff_ff), radix: 16)
     namespace = "fs-test-\(tag)"
     hostLink = "fsh\(tag)"
@@ -151,6 +154,21 @@ final class TestHost {
   /// Takes the test host's end of the link down (it stops answering) or up again.
   func setLink(up: Bool) throws {
     try run("/usr/sbin/ip", ["-n", namespace, "link", "set", peerLink, up ? "up" : "down"])
+  }
+
+  /// A run killed mid-test (a CI timeout, ^C) leaves its namespace and link behind, and their
+  /// route would take this run's traffic: what is older than any test run goes first.
+  static func removeLeftovers() {
+    let directory = "/run/netns"
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    for name in names where name.hasPrefix("fs-test-") {
+      guard
+        let modified = try? FileManager.default.attributesOfItem(atPath: "\(directory)/\(name)")[.modificationDate]
+          as? Date, Date().timeIntervalSince(modified) > 30 * 60
+      else { continue }
+      _ = try? run("/usr/sbin/ip", ["link", "del", "fsh" + name.dropFirst("fs-test-".count)])
+      _ = try? run("/usr/sbin/ip", ["netns", "del", name])
+    }
   }
 
   func remove() {
