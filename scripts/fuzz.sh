@@ -23,6 +23,20 @@ BIN=$(swift build "${FLAGS[@]}" --show-bin-path)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
+# The object files of these targets, as the last build wrote them: a Swift target's from its output
+# file map (so a source moved to another target leaves no stale object behind), a C target's all.
+objects_of() {
+  for target in "$@"; do
+    local map="$BIN/$target.build/output-file-map.json"
+    if [ -f "$map" ]; then
+      python3 -c 'import json, sys
+print("\n".join(v["object"] for k, v in json.load(open(sys.argv[1])).items() if k and "object" in v))' "$map"
+    else
+      find "$BIN/$target.build" -name '*.o'
+    fi
+  done
+}
+
 case "$TARGET" in
   dns)
     swift build "${FLAGS[@]}" --target FlowsentryDNS >/dev/null
@@ -42,10 +56,8 @@ case "$TARGET" in
     swiftc -O -sanitize=fuzzer,address -parse-as-library -I "$BIN/Modules" -I Sources/CFlowsentryPCRE2 \
       -I Sources/CFlowsentryHyperscan -I "$SCRATCH/checkouts/Yams/Sources/CYaml/include" \
       $(find "$SCRATCH/checkouts/swift-crypto/Sources" -maxdepth 3 -type d -name include -printf '-I %p ') \
-      "$SOURCE" $(find "$BIN" -path '*.build/*.o' \( -path '*/FlowsentryRules.build/*' -o -path '*/FlowsentryIntel.build/*' \
-      -o -path '*/FlowsentryPatterns.build/*' -o -path '*/FlowsentryCore.build/*' -o -path '*/Yams.build/*' \
-      -o -path '*/CYaml.build/*' -o -path '*/Crypto.build/*' -o -path '*/CCryptoBoringSSL.build/*' \
-      -o -path '*/CCryptoBoringSSLShims.build/*' -o -path '*/CryptoBoringWrapper.build/*' \)) \
+      "$SOURCE" $(objects_of FlowsentryRules FlowsentryIntel FlowsentryPatterns FlowsentryCore Yams CYaml Crypto \
+      CryptoBoringWrapper CCryptoBoringSSL CCryptoBoringSSLShims CXKCP CXKCPShims) \
       -lpcre2-8 -lhs -lstdc++ -o "$FUZZER"
     if [ "$TARGET" = rules ]; then cp Fuzz/corpus/rules/* rules/*.yaml "$WORK/"; else cp Fuzz/corpus/rule-files/* "$WORK/"; fi
     ;;
