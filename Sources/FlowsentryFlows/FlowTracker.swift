@@ -195,7 +195,8 @@ public struct FlowTracker {
     case .ended(let reason, let side):
       end(
         key, flow, reason: reason, terminatedBy: side, terminator: side == .local ? change.local : change.remote,
-        other: side == .local ? change.remote : change.local, remembersEnds: false, into: &events
+        other: side == .local ? change.remote : change.local, remembersEnds: false, volume: change.volume,
+        into: &events
       ) { (change.direction, reason) }
     }
     counters.openFlows = openFlows.count
@@ -250,7 +251,7 @@ public struct FlowTracker {
   /// Ends a flow once. `withoutBegin` gives the direction and reason when no begin was seen.
   private mutating func end(
     _ key: FlowKey, _ flow: FlowContext, reason: CloseReason, terminatedBy: Side, terminator: Endpoint,
-    other: Endpoint, remembersEnds: Bool = true, into events: inout [FlowEvent],
+    other: Endpoint, remembersEnds: Bool = true, volume: FlowVolume? = nil, into events: inout [FlowEvent],
     withoutBegin: () -> (ConnectionDirection, CloseReason)
   ) {
     if remembersEnds && endedFlows.touch(key) != nil {
@@ -261,7 +262,7 @@ public struct FlowTracker {
       name: .netFlowTCPEnd, timestamp: flow.timestamp, direction: .outgoing, source: terminator,
       destination: other, closeReason: reason, terminatedBy: terminatedBy,
       cgroupID: flow.cgroupID, socketCookie: flow.socketCookie, process: flow.process,
-      networkNamespace: flow.networkNamespace)
+      networkNamespace: flow.networkNamespace, volume: volume)
 
     if let open = openFlows.removeValue(for: key) {
       event.direction = open.direction
