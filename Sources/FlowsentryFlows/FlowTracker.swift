@@ -104,6 +104,8 @@ public struct FlowTracker {
     var process: ProcessIdentity?
     /// Validating sources: the next sequence number each side will send.
     var sequences: SequencePair?
+    /// Validating sources: what the segments carried, counted as the kernel counts a socket's.
+    var volume: FlowVolume?
   }
 
   struct SequencePair {
@@ -231,7 +233,9 @@ public struct FlowTracker {
     _ key: FlowKey, _ flow: FlowContext, direction: ConnectionDirection, initiator: Endpoint, responder: Endpoint,
     sequences: SequencePair? = nil, remembersEnds: Bool = true, into events: inout [FlowEvent]
   ) {
-    let open = OpenFlow(beganAt: flow.timestamp, direction: direction, process: flow.process, sequences: sequences)
+    let open = OpenFlow(
+      beganAt: flow.timestamp, direction: direction, process: flow.process, sequences: sequences,
+      volume: sequences == nil ? nil : FlowVolume())
     let (inserted, evicted) = openFlows.insertIfAbsent(open, for: key)
     if evicted != nil { counters.evictedOpenFlows += 1 }
     guard inserted else {
@@ -266,6 +270,7 @@ public struct FlowTracker {
 
     if let open = openFlows.removeValue(for: key) {
       event.direction = open.direction
+      if event.volume == nil { event.volume = open.volume }
       // Saturated: a capture's timestamps are the file's to choose, years apart or out of order.
       event.durationNanoseconds = Self.saturatingDifference(flow.timestamp, open.beganAt)
       event.process = flow.process ?? open.process

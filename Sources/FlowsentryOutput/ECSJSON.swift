@@ -133,7 +133,8 @@ extension JSONBytes {
   fileprivate mutating func flowFields(_ flow: FlowEvent, context: EventJSON.Context) {
     let sides = flow.volumeBySide
     for (key, endpoint, names, sent) in [
-      ("source", flow.source, flow.sourceNames, sides?.source), ("destination", flow.destination, flow.destinationNames, sides?.destination),
+      ("source", flow.source, flow.sourceNames, sides?.source),
+      ("destination", flow.destination, flow.destinationNames, sides?.destination),
     ] {
       raw(",")
       string(key)

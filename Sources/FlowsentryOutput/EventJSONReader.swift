@@ -147,7 +147,8 @@ public enum EventJSONReader {
   /// An end's volume: all six counters or none (an end nothing counted); each a UInt64, exactly.
   private static func volume(_ args: [String: Any]) throws(Malformed) -> FlowVolume? {
     guard let bytesSent = try exact(args["bytes_sent"], "bytes_sent", as: UInt64.self) else {
-      for key in ["bytes_received", "packets_sent", "packets_received", "retransmits", "rtt_us"] where args[key] != nil {
+      for key in ["bytes_received", "packets_sent", "packets_received", "retransmits", "rtt_us"] where args[key] != nil
+      {
         throw Malformed("'\(key)' without 'bytes_sent': volume is all six counters or none", at: key)
       }
       return nil

@@ -86,7 +86,7 @@ enum fs_tcp_flag {
 enum fs_counter {
 	FS_COUNTER_RINGBUF_FULL = 0,      /* record lost: ring buffer reservation failed */
 	FS_COUNTER_DNS_CUT = 1,           /* DNS message longer than FS_DNS_MAX_PAYLOAD: copied in part */
-	FS_COUNTER_END_LOST = 2,          /* of RINGBUF_FULL: an end; the socket stays open to a later state change */
+	FS_COUNTER_END_LOST = 2,          /* of RINGBUF_FULL: an end, at the socket's close: lost */
 	FS_COUNTER_SHORT_PACKET = 3,      /* a header could not be loaded (bpf_skb_load_bytes failed) */
 	FS_COUNTER_IPV4_FRAGMENT = 4,     /* an IPv4 fragment after the first: no transport header to read */
 	FS_COUNTER_IPV6_UNPARSED = 5,     /* IPv6: an unknown extension header, a later fragment, or more than
@@ -167,8 +167,8 @@ struct fs_tcp_record {
 
 /*
  * A local socket's flow began or ended, from cgroup/sock_ops: the begin when the handshake
- * completed, the end at the first state change that leaves ESTABLISHED (FIN sent or accepted) or
- * closes the socket (RST accepted or sent, timeout). What the stack accepted, never a raw packet.
+ * completed, the end when the socket reached TCP_CLOSE (after FINs, an RST accepted or sent, a
+ * timeout), with its counters then. What the stack accepted, never a raw packet.
  */
 struct fs_flow_record {
 	struct fs_record_header header; /* source = local end, destination = remote end */
