@@ -77,12 +77,12 @@ extension FlowTracker {
 
 extension FlowVolume {
   /// One captured data segment of `length` payload bytes from `sequence`, its sender having
-  /// reached `expected`, with the kernel's definitions: bytes beyond what the sender had reached
-  /// (a repeated range counts once), every data segment, and as a retransmission a segment that
-  /// starts before what its sender had reached. Saturating.
+  /// reached `expected`, with the kernel's definitions: bytes as far as the sender's sequence
+  /// advanced (a repeated range counts once, and bytes whose segments the capture missed count
+  /// too, as the kernel's acknowledged bytes and Zeek's conn.log do), every data segment, and as a
+  /// retransmission a segment that starts before what its sender had reached. Saturating.
   mutating func count(_ sequence: UInt32, _ length: UInt32, expected: UInt32, fromLocal: Bool) {
-    let newBytes = UInt64(max(0, Int64(Int32(bitPattern: sequence &+ length &- expected))))
-    let fresh = min(newBytes, UInt64(length))
+    let fresh = UInt64(max(0, Int64(Int32(bitPattern: sequence &+ length &- expected))))
     if fromLocal {
       bytesSent = bytesSent.addingReportingOverflow(fresh).overflow ? .max : bytesSent + fresh
       packetsSent = packetsSent == .max ? .max : packetsSent + 1

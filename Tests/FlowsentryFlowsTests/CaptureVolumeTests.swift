@@ -51,6 +51,23 @@ import Testing
     #expect(events.last?.direction == .incoming)
   }
 
+  @Test func bytesTheCaptureMissedStillCountAsTheSequenceAdvanced() throws {
+    let v = validation
+    var tracker = v.validatingTracker()
+    let events = v.run(
+      &tracker,
+      [
+        v.segment([.syn], sent: true, sequence: 100, at: 0),
+        v.segment([.syn, .ack], sent: false, sequence: 900, ack: 101, at: 1),
+        v.segment([.ack], sent: true, sequence: 101, ack: 901, payload: 1000, at: 2),
+        // 101 + 1000 ..< 101 + 3000 was sent but not captured.
+        v.segment([.ack], sent: true, sequence: 3101, ack: 901, payload: 1000, at: 3),
+        v.segment([.fin, .ack], sent: true, sequence: 4101, ack: 901, at: 4),
+      ])
+    let volume = try #require(events.last?.volume)
+    #expect(volume.bytesSent == 4000 && volume.packetsSent == 2 && volume.retransmits == 0)
+  }
+
   @Test func liveEndsFromPacketsCarryNoVolume() {
     let v = validation
     var tracker = FlowTracker()
