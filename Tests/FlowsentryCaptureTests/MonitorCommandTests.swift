@@ -156,15 +156,15 @@ struct MonitorCommandTests {
     #expect((after.value("process_resident_memory_bytes") ?? 0) > 1_000_000)
     // Every rule has its rows from the start; the built-in rules are loaded.
     #expect(after.value("flowsentry_alerts_total{rule=\"FS-NET-001\"}") != nil)
-    // The README's table of what is counted names every family.
-    let readme = try String(contentsOf: repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
-    let counted = try #require(readme.components(separatedBy: "## What is counted").last)
+    // docs/METRICS.md's table of what is counted names every family.
+    let metrics = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/METRICS.md"), encoding: .utf8)
+    let counted = try #require(metrics.components(separatedBy: "## What is counted").last)
     #expect(after.families.count > 40)
     for family in after.families {
       var short = Substring(family)
       if short.hasPrefix("flowsentry_") { short = short.dropFirst("flowsentry_".count) }
       if short.hasSuffix("_total") { short = short.dropLast("_total".count) }
-      #expect(counted.contains("`\(short)"), "README.md does not explain \(family)")
+      #expect(counted.contains("`\(short)"), "docs/METRICS.md does not explain \(family)")
     }
 
     // status prints the counter table read back, one family a line, as the exit record does.
