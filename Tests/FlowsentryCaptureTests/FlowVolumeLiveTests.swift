@@ -266,6 +266,53 @@ extension FlowVolumeLiveTests {
   }
 }
 
+extension FlowVolumeLiveTests {
+  /// The peer's FIN does not end the flow of a socket that keeps sending (CLOSE_WAIT): its end
+  /// comes at its close, with what it sent after the FIN, and still names the peer as terminator.
+  @Test func aSocketSendingAfterThePeersFINEndsAtItsCloseWithThoseBytes() async throws {
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let capture = try LiveCapture(cgroup: cgroup)
+    let trigger = FileManager.default.temporaryDirectory.appendingPathComponent("fs-volume-close-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: trigger) }
+    let script = try PeerProcess(
+      "/bin/sh",
+      [
+        "-c", "echo $$ > \"$0/cgroup.procs\" && exec python3 -c \"$1\"", cgroup.path,
+        """
+        import os, socket, time
+        l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+        c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+        c.sendall(b"q" * 1000); c.shutdown(socket.SHUT_WR)
+        received = 0
+        while received < 1000: received += len(s.recv(4096))
+        s.sendall(b"a" * 50000)
+        print(s.getsockname()[1], c.getsockname()[1], flush=True)
+        while not os.path.exists("\(trigger)"): time.sleep(0.02)
+        s.close()
+        while c.recv(65536): pass
+        c.close(); l.close()
+        """,
+      ])
+    let ports = try script.firstLine().split(separator: " ").compactMap { UInt16($0) }
+    let clientPort = try #require(ports.last)
+    // Both sockets are half-closed now: begins only.
+    let early = try await capture.events(count: 2)
+    #expect(early.map(\.name) == [.netFlowTCPBegin, .netFlowTCPBegin], "\(early)")
+    FileManager.default.createFile(atPath: trigger, contents: Data())
+    _ = try script.finish()
+    let events = try await capture.events(count: 4)
+    await capture.stop()
+    let server = try #require(events.first { $0.name == .netFlowTCPEnd && $0.direction == .incoming }, "\(events)")
+    #expect(server.terminatedBy == .remote && server.source.port == clientPort && server.closeReason == .fin)
+    #expect(
+      server.volume?.bytesSent == 50_000 && server.volume?.bytesReceived == 1000, "\(String(describing: server.volume))"
+    )
+    let client = try #require(events.first { $0.name == .netFlowTCPEnd && $0.direction == .outgoing })
+    #expect(client.terminatedBy == .local && client.volume?.bytesReceived == 50_000, "\(client)")
+  }
+}
+
 /// A network namespace joined to this one by a veth pair on a /30 of its own (198.51.100.236/30),
 /// so it shares no route with the other suites' test hosts.
 final class VolumeTestHost {
