@@ -4,9 +4,9 @@
  *
  * - cgroup/sock_ops sees what the local TCP stack accepted: a begin when a
  *   socket's handshake completes (so a forged SYN+ACK or a half-open SYN makes
- *   none) and an end at the socket's first state change out of ESTABLISHED or
- *   into CLOSE (so an out-of-window RST or FIN, which the stack drops, ends
- *   nothing). The close reason is the stack's own verdict, sk_err.
+ *   none) and an end when the socket reaches CLOSE, with its own counters (so
+ *   an out-of-window RST or FIN, which the stack drops, ends nothing). The
+ *   close reason comes from the states it closed through and sk_err.
  * - cgroup_skb sees packets: DNS questions and answers, incoming SYNs counted
  *   per remote (half-open attempts), the kernel's RSTs refusing a closed port,
  *   and the FIN/RST of sockets older than the monitor (which sock_ops cannot

@@ -16,10 +16,14 @@
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 #define TCP_FIN_WAIT1 4
+#define TCP_FIN_WAIT2 5
 #define TCP_CLOSE 7
 #define TCP_CLOSE_WAIT 8
 #define TCP_LAST_ACK 9
 #define TCP_LISTEN 10
+#define TCP_CLOSING 11
+/* sk_shutdown: the receive side was shut down (a FIN accepted, or shutdown(SHUT_RD)). */
+#define RCV_SHUTDOWN 1
 #define ECONNREFUSED 111
 #define ECONNRESET 104
 #define EPIPE 32
@@ -39,6 +43,7 @@ struct sock_cgroup_data {
 } __attribute__((preserve_access_index));
 struct sock {
 	int sk_err;
+	__u8 sk_shutdown;
 	struct sock_cgroup_data sk_cgrp_data;
 } __attribute__((preserve_access_index));
 struct tcp_sock {

@@ -148,6 +148,48 @@ struct flow_change {
 	int socket_error;  /* sk_err, ends only */
 };
 
+static __always_inline int fin_sent_state(__u32 state)
+{
+	return state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_CLOSING || state == TCP_LAST_ACK;
+}
+
+/* `total` less `overhead`, never below zero. */
+static __always_inline __u64 payload_of(__u64 total, __u64 overhead)
+{
+	return total > overhead ? total - overhead : 0;
+}
+
+/*
+ * The socket's own counters at its close, as payload: bytes_acked counts the SYN of an outgoing
+ * socket (its acknowledgment moves snd_una past the ISN; an accepted socket starts past its
+ * SYN+ACK) and our FIN once acknowledged (sent, and snd_una caught up with snd_nxt);
+ * bytes_received counts the peer's FIN once accepted (the receive side shut: the FIN, or in
+ * CLOSE_WAIT, LAST_ACK or CLOSING certainly), never the peer's SYN.
+ */
+static __always_inline void fill_volume(struct bpf_sock_ops *ops, const struct flow_change *change,
+					struct fs_flow_record *record)
+{
+	__u32 old_state = change->old_state;
+	__u64 sent_overhead = change->direction == FS_DIRECTION_OUTGOING ? 1 : 0;
+	if (fin_sent_state(old_state) && CTX_U32(ops->snd_una) == CTX_U32(ops->snd_nxt))
+		sent_overhead += 1;
+	__u64 received_overhead = 0;
+	if (old_state == TCP_CLOSE_WAIT || old_state == TCP_LAST_ACK || old_state == TCP_CLOSING) {
+		received_overhead = 1;
+	} else if (old_state == TCP_FIN_WAIT1 || old_state == TCP_FIN_WAIT2) {
+		struct sock *sk = kernel_sock(ops);
+		if (sk && (sk->sk_shutdown & RCV_SHUTDOWN))
+			received_overhead = 1;
+	}
+	record->bytes_sent = payload_of(ops->bytes_acked, sent_overhead);
+	record->bytes_received = payload_of(ops->bytes_received, received_overhead);
+	record->data_segments_sent = CTX_U32(ops->data_segs_out);
+	record->data_segments_received = CTX_U32(ops->data_segs_in);
+	record->retransmits = CTX_U32(ops->total_retrans);
+	record->rtt_us = CTX_U32(ops->srtt_us) >> 3;
+	record->volume_known = 1;
+}
+
 static __always_inline int emit_flow(struct bpf_sock_ops *ops, const struct fs_process_owner *owner,
 				     const struct flow_change *change)
 {
@@ -174,6 +216,8 @@ static __always_inline int emit_flow(struct bpf_sock_ops *ops, const struct fs_p
 		record->owner_uid = owner->uid;
 		__builtin_memcpy(record->owner_comm, owner->comm, FS_COMM_LEN);
 	}
+	if (transition == FS_FLOW_END)
+		fill_volume(ops, change, record);
 	bpf_ringbuf_submit(record, wakeup_flags());
 	return 0;
 }
@@ -221,12 +265,14 @@ static __always_inline void accept_completed(struct bpf_sock_ops *ops)
 }
 
 /*
- * The end, at the first state change that leaves the handshake behind: FIN sent (→ FIN_WAIT1),
- * FIN accepted (→ CLOSE_WAIT), or the socket closed (→ CLOSE) with the stack's reason in sk_err:
- * ECONNRESET/EPIPE an accepted RST, ECONNREFUSED a refused connect, ETIMEDOUT (or a soft ICMP
- * error) a timeout, 0 an abort by the local process (RST sent). The state-change callback stays on
- * until an end record was reserved, so an end lost to a full ring buffer goes out at the next
- * change (FIN_WAIT2, LAST_ACK, TIME_WAIT, CLOSE), its reason read from the states.
+ * The end, when the socket reaches TCP_CLOSE, so that its counters are its totals: a half-closed
+ * socket keeps sending after its FIN. The states it went through say who closed first: from
+ * FIN_WAIT1, FIN_WAIT2 or CLOSING the local side sent the first FIN; from CLOSE_WAIT or LAST_ACK
+ * the peer did; from ESTABLISHED (or the handshake) the stack's reason is in sk_err: ECONNRESET/EPIPE
+ * an accepted RST, ECONNREFUSED a refused connect, ETIMEDOUT (or a soft ICMP error) a timeout, 0 an
+ * abort by the local process (RST sent). A full socket reaches TCP_CLOSE on its way to TIME_WAIT
+ * too (the time-wait socket that replaces it is no full socket), so an end is not held for the
+ * time-wait period.
  */
 static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_state, __u32 new_state)
 {
@@ -235,19 +281,16 @@ static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_st
 		listener_closed(ops);
 		return;
 	}
-	if (!(flags & (FS_FOLLOWED_OUTGOING | FS_FOLLOWED_INCOMING)) || new_state == TCP_ESTABLISHED ||
-	    new_state == TCP_SYN_RECV)
-		return; /* an accepted socket's way to ESTABLISHED; its begin is PASSIVE_ESTABLISHED */
+	if (!(flags & (FS_FOLLOWED_OUTGOING | FS_FOLLOWED_INCOMING)) || new_state != TCP_CLOSE)
+		return; /* a way to ESTABLISHED (its begin is the ESTABLISHED callback) or to CLOSE */
 	__u8 direction = flags & FS_FOLLOWED_INCOMING ? FS_DIRECTION_INCOMING : FS_DIRECTION_OUTGOING;
 	struct fs_process_owner *owner = 0;
 	__u64 cookie = 0;
 	__u8 reason = FS_CLOSE_FIN, side = FS_SIDE_LOCAL;
 	int error = 0;
-	if (new_state == TCP_CLOSE_WAIT || new_state == TCP_LAST_ACK ||
-	    (new_state == TCP_CLOSE && (old_state == TCP_CLOSE_WAIT || old_state == TCP_LAST_ACK))) {
+	if (old_state == TCP_CLOSE_WAIT || old_state == TCP_LAST_ACK) {
 		side = FS_SIDE_REMOTE;
-	} else if (new_state == TCP_CLOSE &&
-		   (old_state == TCP_ESTABLISHED || old_state == TCP_SYN_SENT || old_state == TCP_SYN_RECV)) {
+	} else if (old_state == TCP_ESTABLISHED || old_state == TCP_SYN_SENT || old_state == TCP_SYN_RECV) {
 		struct sock *sk = kernel_sock(ops);
 		if (sk)
 			error = sk->sk_err;
@@ -274,13 +317,13 @@ static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_st
 			owner = bpf_map_lookup_elem(&fs_connecting, &cookie);
 		}
 	}
-	/* Otherwise a FIN sent (→ FIN_WAIT1) or, late, any state after it: the local side closed. */
-	/* Nothing later ends anything: spare the socket's remaining state changes the call. */
+	/* Otherwise from FIN_WAIT1, FIN_WAIT2 or CLOSING: the local side sent the first FIN. */
 	struct flow_change end = {.transition = FS_FLOW_END, .direction = direction, .reason = reason, .side = side,
 				  .old_state = old_state, .new_state = new_state, .socket_error = error};
-	if (emit_flow(ops, owner, &end) == 0)
-		set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
-	/* A connect that ended has no later change to send it again, whether or not it was sent. */
+	/* TCP_CLOSE is the socket's last change: an end lost to a full ring buffer has no later one to
+	 * go out at, and is counted (FS_COUNTER_END_LOST). */
+	emit_flow(ops, owner, &end);
+	set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
 	if (owner)
 		bpf_map_delete_elem(&fs_connecting, &cookie);
 }

@@ -5,7 +5,7 @@ extension CaptureSession.Statistics {
   /// the eBPF programs skipped packets.
   public var samples: [MetricSample] {
     let drops = "Records dropped, by where."
-    let endsLost = "Of the dropped records, flow ends, by where (the socket's next state change sends them again)."
+    let endsLost = "Of the dropped records, flow ends, by where (an end goes out once, at the socket's close)."
     let ignored = "Packets the kernel side ignored, by reason."
     func kernelIgnored(_ value: UInt64, _ reason: String) -> MetricSample {
       .counter("flowsentry_kernel_ignored_total", value, [("reason", reason)], help: ignored)

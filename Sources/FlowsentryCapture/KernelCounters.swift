@@ -5,7 +5,7 @@ import CFlowsentryRecord
 public struct KernelCounters: Sendable, Equatable {
   /// Records the kernel could not reserve in the ring buffer.
   public var ringBufferFull: UInt64 = 0
-  /// Of those, flow ends: the socket stays open to a later state change, which sends it again.
+  /// Of those, flow ends: reserved at the socket's close, its last state change, so lost.
   public var endsLost: UInt64 = 0
   /// DNS messages longer than the capture cap (FS_DNS_MAX_PAYLOAD bytes), copied in part.
   public var dnsMessagesCut: UInt64 = 0

@@ -125,7 +125,13 @@ enum RecordDecoder {
       local: Endpoint(header.source.address.unmappingIPv4, header.source.port),
       remote: Endpoint(header.destination.address.unmappingIPv4, header.destination.port),
       cgroupID: header.cgroupID, socketCookie: record.header.socket_cookie,
-      networkNamespace: record.header.netns_cookie, process: process)
+      networkNamespace: record.header.netns_cookie, process: process,
+      volume: record.volume_known == 0
+        ? nil
+        : FlowVolume(
+          bytesSent: record.bytes_sent, bytesReceived: record.bytes_received,
+          packetsSent: UInt64(record.data_segments_sent), packetsReceived: UInt64(record.data_segments_received),
+          retransmits: UInt64(record.retransmits), rttMicroseconds: UInt64(record.rtt_us)))
   }
 
   fileprivate static func address(_ bytes: UnsafeRawBufferPointer, at offset: Int, family: UInt8) -> IPAddress? {

@@ -100,8 +100,8 @@ public struct TCPPacketObservation: Sendable {
 }
 
 /// A local socket's flow began or ended, as the TCP stack itself decided: the begin when the
-/// handshake completed (the socket reached ESTABLISHED), the end at its first state change out of
-/// ESTABLISHED (a FIN sent or accepted) or into CLOSE (an accepted RST, a timeout, an abort).
+/// handshake completed (the socket reached ESTABLISHED), the end when it reached CLOSE (after a FIN
+/// sent or accepted, an accepted RST, a timeout, an abort), with the socket's totals.
 /// Unlike a packet, it cannot be forged from the network: the stack has already validated it.
 public struct SocketStateChange: Sendable {
   public enum Transition: Sendable, Equatable {
@@ -118,12 +118,15 @@ public struct SocketStateChange: Sendable {
   public var socketCookie: UInt64
   public var networkNamespace: UInt64
   public var process: ProcessIdentity?
+  /// Ends only: what the socket carried until it closed.
+  public var volume: FlowVolume?
 
   public init(
     timestamp: WallClockNanoseconds, transition: Transition, direction: ConnectionDirection, local: Endpoint,
     remote: Endpoint, cgroupID: UInt64 = 0, socketCookie: UInt64 = 0, networkNamespace: UInt64 = 0,
-    process: ProcessIdentity? = nil
+    process: ProcessIdentity? = nil, volume: FlowVolume? = nil
   ) {
+    self.volume = volume
     self.timestamp = timestamp
     self.transition = transition
     self.direction = direction

@@ -104,6 +104,8 @@ public struct FlowTracker {
     var process: ProcessIdentity?
     /// Validating sources: the next sequence number each side will send.
     var sequences: SequencePair?
+    /// Validating sources: what the segments carried, counted as the kernel counts a socket's.
+    var volume: FlowVolume?
   }
 
   struct SequencePair {
@@ -195,7 +197,8 @@ public struct FlowTracker {
     case .ended(let reason, let side):
       end(
         key, flow, reason: reason, terminatedBy: side, terminator: side == .local ? change.local : change.remote,
-        other: side == .local ? change.remote : change.local, remembersEnds: false, into: &events
+        other: side == .local ? change.remote : change.local, remembersEnds: false, volume: change.volume,
+        into: &events
       ) { (change.direction, reason) }
     }
     counters.openFlows = openFlows.count
@@ -230,7 +233,9 @@ public struct FlowTracker {
     _ key: FlowKey, _ flow: FlowContext, direction: ConnectionDirection, initiator: Endpoint, responder: Endpoint,
     sequences: SequencePair? = nil, remembersEnds: Bool = true, into events: inout [FlowEvent]
   ) {
-    let open = OpenFlow(beganAt: flow.timestamp, direction: direction, process: flow.process, sequences: sequences)
+    let open = OpenFlow(
+      beganAt: flow.timestamp, direction: direction, process: flow.process, sequences: sequences,
+      volume: sequences == nil ? nil : FlowVolume())
     let (inserted, evicted) = openFlows.insertIfAbsent(open, for: key)
     if evicted != nil { counters.evictedOpenFlows += 1 }
     guard inserted else {
@@ -250,7 +255,7 @@ public struct FlowTracker {
   /// Ends a flow once. `withoutBegin` gives the direction and reason when no begin was seen.
   private mutating func end(
     _ key: FlowKey, _ flow: FlowContext, reason: CloseReason, terminatedBy: Side, terminator: Endpoint,
-    other: Endpoint, remembersEnds: Bool = true, into events: inout [FlowEvent],
+    other: Endpoint, remembersEnds: Bool = true, volume: FlowVolume? = nil, into events: inout [FlowEvent],
     withoutBegin: () -> (ConnectionDirection, CloseReason)
   ) {
     if remembersEnds && endedFlows.touch(key) != nil {
@@ -261,10 +266,11 @@ public struct FlowTracker {
       name: .netFlowTCPEnd, timestamp: flow.timestamp, direction: .outgoing, source: terminator,
       destination: other, closeReason: reason, terminatedBy: terminatedBy,
       cgroupID: flow.cgroupID, socketCookie: flow.socketCookie, process: flow.process,
-      networkNamespace: flow.networkNamespace)
+      networkNamespace: flow.networkNamespace, volume: volume)
 
     if let open = openFlows.removeValue(for: key) {
       event.direction = open.direction
+      if event.volume == nil { event.volume = open.volume }
       // Saturated: a capture's timestamps are the file's to choose, years apart or out of order.
       event.durationNanoseconds = Self.saturatingDifference(flow.timestamp, open.beganAt)
       event.process = flow.process ?? open.process

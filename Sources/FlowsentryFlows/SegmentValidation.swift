@@ -52,14 +52,46 @@ extension FlowTracker {
         counters.outOfWindowTerminations += 1
         return .ignore
       }
+      // A FIN may carry the sender's last data; the end that follows reads the volume.
+      if flags.contains(.fin) && packet.payloadLength > 0 {
+        open.volume?.count(packet.sequence, packet.payloadLength, expected: expected, fromLocal: fromLocal)
+        _ = openFlows.insert(open, for: key)
+      }
       return .accept
     }
     // Data (or a bare ACK): the sender's next sequence moves past what it sent.
     let end = packet.sequence &+ packet.payloadLength
-    guard Int32(bitPattern: end &- expected) > 0 else { return .ignore }
-    if fromLocal { sequences.local = end } else { sequences.remote = end }
-    open.sequences = sequences
+    if packet.payloadLength > 0 {
+      open.volume?.count(packet.sequence, packet.payloadLength, expected: expected, fromLocal: fromLocal)
+    }
+    let advanced = Int32(bitPattern: end &- expected) > 0
+    if advanced {
+      if fromLocal { sequences.local = end } else { sequences.remote = end }
+      open.sequences = sequences
+    }
+    guard advanced || packet.payloadLength > 0 else { return .ignore }
     _ = openFlows.insert(open, for: key)
     return .ignore
+  }
+}
+
+extension FlowVolume {
+  /// One captured data segment of `length` payload bytes from `sequence`, its sender having
+  /// reached `expected`, with the kernel's definitions: bytes as far as the sender's sequence
+  /// advanced (a repeated range counts once, and bytes whose segments the capture missed count
+  /// too, as the kernel's acknowledged bytes and Zeek's conn.log do), every data segment, and as a
+  /// retransmission a segment that starts before what its sender had reached. Saturating.
+  mutating func count(_ sequence: UInt32, _ length: UInt32, expected: UInt32, fromLocal: Bool) {
+    let fresh = UInt64(max(0, Int64(Int32(bitPattern: sequence &+ length &- expected))))
+    if fromLocal {
+      bytesSent = bytesSent.addingReportingOverflow(fresh).overflow ? .max : bytesSent + fresh
+      packetsSent = packetsSent == .max ? .max : packetsSent + 1
+    } else {
+      bytesReceived = bytesReceived.addingReportingOverflow(fresh).overflow ? .max : bytesReceived + fresh
+      packetsReceived = packetsReceived == .max ? .max : packetsReceived + 1
+    }
+    if Int32(bitPattern: expected &- sequence) > 0 && fromLocal {
+      retransmits = retransmits == .max ? .max : retransmits + 1
+    }
   }
 }

@@ -60,6 +60,10 @@ public enum CEFMessage {
       ("cs1Label", "communityId"),
       ("cs1", context.communityID.string(flow.source, flow.destination, transport: CommunityID.tcp)),
     ]
+    // CEF's out/in are relative to src → dst: what src sent, and what it received.
+    if let sides = flow.volumeBySide {
+      extensions += [("out", String(sides.source.bytes)), ("in", String(sides.destination.bytes))]
+    }
     if let name = flow.sourceNames.first { extensions.append(("shost", name)) }
     if let name = flow.destinationNames.first { extensions.append(("dhost", name)) }
     if let process = flow.process {

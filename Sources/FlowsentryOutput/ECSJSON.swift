@@ -126,8 +126,10 @@ public enum ECSJSON {
 extension JSONBytes {
   /// `source`, `destination`, `network`, `host`, `process` and `user` of one flow.
   fileprivate mutating func flowFields(_ flow: FlowEvent, context: EventJSON.Context) {
-    for (key, endpoint, names) in [
-      ("source", flow.source, flow.sourceNames), ("destination", flow.destination, flow.destinationNames),
+    let sides = flow.volumeBySide
+    for (key, endpoint, names, sent) in [
+      ("source", flow.source, flow.sourceNames, sides?.source),
+      ("destination", flow.destination, flow.destinationNames, sides?.destination),
     ] {
       raw(",")
       string(key)
@@ -139,6 +141,12 @@ extension JSONBytes {
         raw(#","domain":"#)
         string(name)
       }
+      if let sent {
+        raw(#","bytes":"#)
+        integer(sent.bytes)
+        raw(#","packets":"#)
+        integer(sent.packets)
+      }
       raw("}")
     }
     raw(#","network":{"transport":"tcp","type":""#)
@@ -147,7 +155,15 @@ extension JSONBytes {
     raw(flow.direction == .outgoing ? "egress" : "ingress")
     raw(#"","community_id":""#)
     context.communityID.append(flow.source, flow.destination, transport: CommunityID.tcp, to: &bytes)
-    raw(#""}"#)
+    if let sides {
+      raw(#"","bytes":"#)
+      integer(sides.source.bytes.addingSaturating(sides.destination.bytes))
+      raw(#","packets":"#)
+      integer(sides.source.packets.addingSaturating(sides.destination.packets))
+      raw("}")
+    } else {
+      raw(#""}"#)
+    }
     hostField(context)
     if let process = flow.process {
       raw(#","process":{"pid":"#)

@@ -122,6 +122,20 @@ public enum EventJSON {
         json.raw(event.terminatedBy == .remote ? "remote" : "local")
         json.raw(#"","duration_ns":"#)
         if let duration = event.durationNanoseconds { json.integer(duration) } else { json.raw("null") }
+        if let volume = event.volume {
+          json.raw(#","bytes_sent":"#)
+          json.integer(volume.bytesSent)
+          json.raw(#","bytes_received":"#)
+          json.integer(volume.bytesReceived)
+          json.raw(#","packets_sent":"#)
+          json.integer(volume.packetsSent)
+          json.raw(#","packets_received":"#)
+          json.integer(volume.packetsReceived)
+          json.raw(#","retransmits":"#)
+          json.integer(volume.retransmits)
+          json.raw(#","rtt_us":"#)
+          json.integer(volume.rttMicroseconds)
+        }
       } else if event.name == .netFlowTCPHalfOpen {
         json.raw(#","attempts":"#)
         json.integer(event.attempts ?? 0)

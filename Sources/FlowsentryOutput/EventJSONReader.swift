@@ -135,12 +135,34 @@ public enum EventJSONReader {
       if let duration = args["duration_ns"], !(duration is NSNull) {
         event.durationNanoseconds = try exact(duration, "duration_ns", as: Int64.self)
       }
+      event.volume = try volume(args)
     case .netFlowTCPHalfOpen:
       event.attempts = try exact(args["attempts"], "attempts", as: UInt64.self) ?? 0
     default:
       break
     }
     return .event(.flow(event))
+  }
+
+  /// An end's volume: all six counters or none (an end nothing counted); each a UInt64, exactly.
+  private static func volume(_ args: [String: Any]) throws(Malformed) -> FlowVolume? {
+    guard let bytesSent = try exact(args["bytes_sent"], "bytes_sent", as: UInt64.self) else {
+      for key in ["bytes_received", "packets_sent", "packets_received", "retransmits", "rtt_us"] where args[key] != nil
+      {
+        throw Malformed("'\(key)' without 'bytes_sent': volume is all six counters or none", at: key)
+      }
+      return nil
+    }
+    func counter(_ key: String) throws(Malformed) -> UInt64 {
+      guard let value = try exact(args[key], key, as: UInt64.self) else {
+        throw Malformed("'\(key)' missing: volume is all six counters or none", at: key)
+      }
+      return value
+    }
+    return FlowVolume(
+      bytesSent: bytesSent, bytesReceived: try counter("bytes_received"), packetsSent: try counter("packets_sent"),
+      packetsReceived: try counter("packets_received"), retransmits: try counter("retransmits"),
+      rttMicroseconds: try counter("rtt_us"))
   }
 
   private static func endpoint(_ args: [String: Any], _ addressKey: String, _ portKey: String) throws(Malformed)

@@ -53,6 +53,13 @@ import Testing
     case "fs_flow_record.owner_uid": return field(\Flow.owner_uid, 4)
     case "fs_flow_record.owner_comm": return field(\Flow.owner_comm, MemoryLayout.size(ofValue: Flow().owner_comm))
     case "fs_flow_record.socket_error": return field(\Flow.socket_error, 4)
+    case "fs_flow_record.bytes_sent": return field(\Flow.bytes_sent, 8)
+    case "fs_flow_record.bytes_received": return field(\Flow.bytes_received, 8)
+    case "fs_flow_record.data_segments_sent": return field(\Flow.data_segments_sent, 4)
+    case "fs_flow_record.data_segments_received": return field(\Flow.data_segments_received, 4)
+    case "fs_flow_record.retransmits": return field(\Flow.retransmits, 4)
+    case "fs_flow_record.rtt_us": return field(\Flow.rtt_us, 4)
+    case "fs_flow_record.volume_known": return field(\Flow.volume_known, 1)
     case "fs_dns_record.header": return field(\DNS.header, MemoryLayout<Header>.size)
     case "fs_dns_record.message_length": return field(\DNS.message_length, 2)
     case "fs_dns_record.payload_length": return field(\DNS.payload_length, 2)
@@ -85,7 +92,7 @@ import Testing
   }
 
   @Test func everyFieldSitsWhereCPutsIt() throws {
-    #expect(fs_record_layout_count == 57)
+    #expect(fs_record_layout_count == 64)
     for index in 0..<fs_record_layout_count {
       let entry = fs_record_layout_entry(index).pointee
       let name = String(cString: entry.name)
@@ -100,7 +107,7 @@ import Testing
     #expect(MemoryLayout<fs_flow_record>.size == fs_flow_record_size)
     #expect(MemoryLayout<fs_dns_record>.size == fs_dns_record_size)
     #expect(MemoryLayout<fs_tcp_record>.size == 120)
-    #expect(MemoryLayout<fs_flow_record>.size == 120)
+    #expect(MemoryLayout<fs_flow_record>.size == 160)
     #expect(MemoryLayout<fs_dns_record>.size == 1320)
     #expect(MemoryLayout<fs_record_header>.size == 80)
     #expect(MemoryLayout<fs_process_owner>.size == 32)

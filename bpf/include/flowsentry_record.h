@@ -14,7 +14,7 @@
 
 #include <linux/types.h>
 
-#define FS_RECORD_VERSION 3
+#define FS_RECORD_VERSION 4
 
 /* fs_record_header.kind */
 enum fs_record_kind {
@@ -86,7 +86,7 @@ enum fs_tcp_flag {
 enum fs_counter {
 	FS_COUNTER_RINGBUF_FULL = 0,      /* record lost: ring buffer reservation failed */
 	FS_COUNTER_DNS_CUT = 1,           /* DNS message longer than FS_DNS_MAX_PAYLOAD: copied in part */
-	FS_COUNTER_END_LOST = 2,          /* of RINGBUF_FULL: an end; the socket stays open to a later state change */
+	FS_COUNTER_END_LOST = 2,          /* of RINGBUF_FULL: an end, at the socket's close: lost */
 	FS_COUNTER_SHORT_PACKET = 3,      /* a header could not be loaded (bpf_skb_load_bytes failed) */
 	FS_COUNTER_IPV4_FRAGMENT = 4,     /* an IPv4 fragment after the first: no transport header to read */
 	FS_COUNTER_IPV6_UNPARSED = 5,     /* IPv6: an unknown extension header, a later fragment, or more than
@@ -167,8 +167,8 @@ struct fs_tcp_record {
 
 /*
  * A local socket's flow began or ended, from cgroup/sock_ops: the begin when the handshake
- * completed, the end at the first state change that leaves ESTABLISHED (FIN sent or accepted) or
- * closes the socket (RST accepted or sent, timeout). What the stack accepted, never a raw packet.
+ * completed, the end when the socket reached TCP_CLOSE (after FINs, an RST accepted or sent, a
+ * timeout), with its counters then. What the stack accepted, never a raw packet.
  */
 struct fs_flow_record {
 	struct fs_record_header header; /* source = local end, destination = remote end */
@@ -185,6 +185,20 @@ struct fs_flow_record {
 	char owner_comm[FS_COMM_LEN];
 	__s32 socket_error; /* sk_err at the change: ECONNRESET, ETIMEDOUT, ... or 0 */
 	__u32 reserved1;
+	/*
+	 * Ends only (volume_known = 1): the socket's own counters when it reached TCP_CLOSE, from the
+	 * local socket's side. Payload bytes: the kernel's bytes_acked less the SYN (outgoing sockets:
+	 * its acknowledgment advances snd_una by one) and our FIN once acknowledged; bytes_received less
+	 * the peer's FIN once accepted (neither counter ever includes the peer's SYN).
+	 */
+	__u64 bytes_sent;          /* payload bytes the peer acknowledged */
+	__u64 bytes_received;      /* payload bytes received in order */
+	__u32 data_segments_sent;  /* data_segs_out: segments that carried payload, retransmissions included */
+	__u32 data_segments_received; /* data_segs_in: segments received that carried payload */
+	__u32 retransmits;         /* total_retrans: segments retransmitted */
+	__u32 rtt_us;              /* srtt_us >> 3: the smoothed round-trip time */
+	__u8 volume_known;         /* 1 on ends from sock_ops; 0 on begins */
+	__u8 reserved2[7];
 };
 
 /* A DNS message to or from a DNS port (a question or an answer), UDP or TCP. */
@@ -258,7 +272,14 @@ FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, sequence), 80);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, tcp_flags), 88);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, owner_pid), 92);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_tcp_record, owner_comm), 100);
-FS_ASSERT_LAYOUT(sizeof(struct fs_flow_record), 120);
+FS_ASSERT_LAYOUT(sizeof(struct fs_flow_record), 160);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, bytes_sent), 120);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, bytes_received), 128);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, data_segments_sent), 136);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, data_segments_received), 140);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, retransmits), 144);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, rtt_us), 148);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, volume_known), 152);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, transition), 80);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, owner_pid), 88);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, owner_comm), 96);
