@@ -2,6 +2,7 @@ import ArgumentParser
 import FlowsentryCapture
 import FlowsentryCore
 import FlowsentryForwarding
+import FlowsentryMetrics
 import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryRules
@@ -55,6 +56,8 @@ struct DocsCommand: ParsableCommand {
     var outputCounters = ForwardingOutput.Counters()
     outputCounters.nats = NATSPublishCounters()
     samples.insert(contentsOf: outputCounters.samples(output: outputNamePlaceholder), at: processRows)
+    // With --metrics-address, the server's own rows.
+    samples.insert(contentsOf: MetricsServer.Counters().samples, at: processRows)
 
     var order: [String] = []
     var families: [String: (sample: MetricSample, labels: [String: [String]], labelOrder: [String])] = [:]
