@@ -21,6 +21,8 @@ public struct Alert: Sendable {
   /// The rule's description and references, for SIEM formats that carry them (ECS `rule.*`).
   public var ruleDescription: String
   public var ruleReferences: [String]
+  /// What a behaviour rule measured (beaconing: score, period_ms, jitter_ms), in a fixed order.
+  public var measurements: [(name: String, value: Double)] = []
 
   public init(
     id: String, timestamp: WallClockNanoseconds, ruleID: String, ruleName: String, severity: Severity, tags: [String],

@@ -29,6 +29,7 @@ final class EventFields {
   private(set) var cgroupID: Int64 = 0
   private(set) var questions: [String] = []
   private(set) var answers: [String] = []
+  private(set) var volume: FlowVolume?
 
   var remoteNames: [String] {
     guard let remote else { return [] }
@@ -59,6 +60,7 @@ final class EventFields {
       pid = flow.process.map { Int64($0.pid) }
       uid = flow.process.map { Int64($0.uid) }
       cgroupID = Int64(bitPattern: flow.cgroupID)
+      volume = flow.volume
       questions = []
       answers = []
     case .dns(let dns):
@@ -77,6 +79,7 @@ final class EventFields {
       pid = nil
       uid = nil
       cgroupID = Int64(bitPattern: dns.cgroupID)
+      volume = nil
       questions = dns.questions
       answers = dns.answers.map(\.data)
     }
@@ -151,7 +154,7 @@ enum Fields {
     Field(
       name: "dns.answers", type: .strings, accessor: .strings { $0.answers },
       summary: "answer data: addresses and canonical names (DNS events)"),
-  ]
+  ] + VolumeFields.all
 
   static let byName: [String: Field] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 
