@@ -23,37 +23,42 @@ struct BeaconScore: Equatable {
     periodMilliseconds = shape.median
     jitterMilliseconds = shape.mad
     skewness = shape.skewness
-    let symmetry = Self.symmetryScore(shape.skewness)
+    let symmetry = Self.symmetryScore(shape)
     let dispersion = Self.dispersionScore(shape)
     guard !sizes.isEmpty else {
       score = (symmetry + dispersion) / 2
       return
     }
     let sizeShape = Self.shape(sizes.map(Double.init).sorted())
-    let sizeScore = (Self.symmetryScore(sizeShape.skewness) + Self.dispersionScore(sizeShape)) / 2
+    let sizeScore = (Self.symmetryScore(sizeShape) + Self.dispersionScore(sizeShape)) / 2
     score = (2 * symmetry + 2 * dispersion + sizeScore) / 5
   }
 
-  /// Skewness within ±0.2 is what a dozen samples of a symmetric jitter show: it scores 1.
-  private static func symmetryScore(_ skewness: Double) -> Double {
-    1 - max(0, abs(skewness) - 0.2) / 0.8
+  /// Skewness within ±0.2 scores 1; past it the penalty is scaled by how wide the quartiles are
+  /// against the median (full from an interquartile range of half the median): a dozen samples of
+  /// tight jitter can show any skewness, and are periodic whatever their shape.
+  private static func symmetryScore(_ shape: Shape) -> Double {
+    let width = shape.median > 0 ? min(1, shape.interquartileRange / (shape.median / 2)) : 1
+    return 1 - max(0, abs(shape.skewness) - 0.2) / 0.8 * width
   }
 
-  private static func dispersionScore(_ shape: (median: Double, mad: Double, skewness: Double)) -> Double {
+  private static func dispersionScore(_ shape: Shape) -> Double {
     guard shape.median > 0 else { return shape.mad == 0 ? 1 : 0 }
     return max(0, 1 - 1.5 * shape.mad / shape.median)
   }
 
-  /// Median, median absolute deviation and Bowley skewness of sorted values.
-  static func shape(_ sorted: [Double]) -> (median: Double, mad: Double, skewness: Double) {
-    guard !sorted.isEmpty else { return (0, 0, 0) }
+  typealias Shape = (median: Double, mad: Double, skewness: Double, interquartileRange: Double)
+
+  /// Median, median absolute deviation, Bowley skewness and interquartile range of sorted values.
+  static func shape(_ sorted: [Double]) -> Shape {
+    guard !sorted.isEmpty else { return (0, 0, 0, 0) }
     let q1 = quantile(sorted, 0.25)
     let median = quantile(sorted, 0.5)
     let q3 = quantile(sorted, 0.75)
     let spread = q3 - q1
     let skewness = spread > 0 ? (q3 + q1 - 2 * median) / spread : 0
     let mad = quantile(sorted.map { abs($0 - median) }.sorted(), 0.5)
-    return (median, mad, skewness)
+    return (median, mad, skewness, spread)
   }
 
   /// The `p` quantile of sorted values, interpolating linearly between the two nearest ranks.

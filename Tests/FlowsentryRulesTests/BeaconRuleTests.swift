@@ -78,7 +78,7 @@ import Testing
     let firstAt = try #require(result.firstAt)
     #expect(firstAt <= 15)
     let period = try #require(result.alerts.first?.measurements.first { $0.name == "period_ms" }?.value)
-    #expect((1_700...2_300).contains(period))
+    #expect((1_600...2_400).contains(period))
   }
 
   @Test(arguments: Array(1...32) as [UInt64])
