@@ -135,7 +135,7 @@ extension RuleSetBuilder {
       }
     }
     let threshold = compileThreshold(body["threshold"], file, compiler)
-    let beacon = compileBeacon(body["beacon"], file)
+    let beacon = compileBeacon(body["beacon"], file, compiler)
     let firstSeen = compileFirstSeen(body["first_seen"], file)
     if [threshold != nil, beacon != nil, firstSeen != nil].filter({ $0 }).count > 1 {
       report(.error, here, "a rule takes one of 'threshold', 'beacon' and 'first_seen'")

@@ -61,7 +61,7 @@ extension RuleSetBuilder {
     return value
   }
 
-  mutating func compileBeacon(_ node: Node?, _ file: String) -> BeaconRule? {
+  mutating func compileBeacon(_ node: Node?, _ file: String, _ compiler: ConditionCompiler) -> BeaconRule? {
     guard let node else { return nil }
     guard case .mapping(let mapping) = node else {
       report(.error, location(node, file), "'beacon' takes group_by, min_connections, min_score, min_period, suppress")
@@ -73,7 +73,7 @@ extension RuleSetBuilder {
     if beacon.groupBy.isEmpty { report(.error, location(node, file), "'beacon' needs 'group_by'") }
     if let count = mapping["min_connections"] {
       let range = Int64(BeaconRule.leastConnections)...Int64(RuleLimits.maximumThresholdCount)
-      guard let value = integerSetting(count, file, nil, in: range, "min_connections") else { return nil }
+      guard let value = integerSetting(count, file, compiler, in: range, "min_connections") else { return nil }
       beacon.minimumConnections = Int(value)
     }
     if let score = mapping["min_score"] {
