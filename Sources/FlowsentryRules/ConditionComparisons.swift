@@ -118,7 +118,9 @@ extension ConditionCompiler {
   {
     let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
     let range: ClosedRange<Int64>
-    if bounds.count == 2, let low = IntegerLiteral.parse(String(bounds[0])), let high = IntegerLiteral.parse(String(bounds[1])), low <= high {
+    if bounds.count == 2, let low = IntegerLiteral.parse(String(bounds[0])),
+      let high = IntegerLiteral.parse(String(bounds[1])), low <= high
+    {
       range = low...high
     } else if let value = IntegerLiteral.parse(text) {
       range = value...value

@@ -59,7 +59,10 @@ final class FirstSeenStore {
     self.ruleID = ruleID
     groups = LRUDictionary(capacity: maximumGroups)
     // The id becomes a file name: anything but letters, digits, '-', '_' and '.' is replaced.
-    let name = String(ruleID.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) ? Character($0) : "_" })
+    let name = String(
+      ruleID.unicodeScalars.map {
+        CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) ? Character($0) : "_"
+      })
     path = directory.map { "\($0)/first-seen/\(name).json" }
     load()
   }

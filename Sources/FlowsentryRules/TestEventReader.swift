@@ -7,10 +7,11 @@ import Yams
 /// Every number is range-checked, never wrapped or clamped: a value outside its field's range, one
 /// that `repeat` and `vary` carry out of it, or a time past the largest one is a positioned error.
 enum TestEventReader {
-  static let keys = [
-    "at", "event", "conn_direction", "src", "dst", "src_port", "dst_port", "src_dns", "dst_dns", "close_reason",
-    "terminated_by", "duration_ns", "attempts", "process", "questions", "answers", "repeat", "every", "vary",
-  ] + VolumeFields.all.map(\.name)
+  static let keys =
+    [
+      "at", "event", "conn_direction", "src", "dst", "src_port", "dst_port", "src_dns", "dst_dns", "close_reason",
+      "terminated_by", "duration_ns", "attempts", "process", "questions", "answers", "repeat", "every", "vary",
+    ] + VolumeFields.all.map(\.name)
   static let variableKeys = ["src", "dst", "src_port", "dst_port"]
   static let portRange: ClosedRange<Int64> = 0...Int64(UInt16.max)
   static let idRange: ClosedRange<Int64> = 0...Int64(UInt32.max)

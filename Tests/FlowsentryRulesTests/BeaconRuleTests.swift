@@ -55,7 +55,10 @@ import Testing
 
   func times(_ intervals: [Double]) -> [Double] {
     var time = 1_000.0
-    return [time] + intervals.map { time += $0; return time }
+    return [time]
+      + intervals.map {
+        time += $0; return time
+      }
   }
 
   @Test func aPerfectBeaconIsAlertedAtTheMinimumCount() throws {
@@ -124,7 +127,9 @@ import Testing
     let engine = RuleEngine(rules: try RuleLoader.load(text: Self.rule, file: "b.yaml"), configuration: configuration)
     var alerts: [Alert] = []
     // Six beacon connections, then two other remotes push the group out.
-    for index in 0..<6 { engine.process(end(at: Int64(index) * 60 * Self.second), at: Int64(index) * 60 * Self.second, into: &alerts) }
+    for index in 0..<6 {
+      engine.process(end(at: Int64(index) * 60 * Self.second), at: Int64(index) * 60 * Self.second, into: &alerts)
+    }
     for (offset, remote) in ["203.0.113.6", "203.0.113.7"].enumerated() {
       let time = Int64(400 + offset) * Self.second
       engine.process(end(at: time, remote: remote), at: time, into: &alerts)

@@ -29,7 +29,8 @@ import Testing
   ) -> SensorEvent {
     .flow(
       FlowEvent(
-        name: .netFlowTCPEnd, timestamp: time, direction: .outgoing, source: Endpoint(IPAddress("198.51.100.2")!, 40_000),
+        name: .netFlowTCPEnd, timestamp: time, direction: .outgoing,
+        source: Endpoint(IPAddress("198.51.100.2")!, 40_000),
         destination: Endpoint(IPAddress(remote)!, port), closeReason: .fin, terminatedBy: .local,
         process: ProcessIdentity(pid: 10, uid: 0, command: command),
         volume: sent.map { FlowVolume(bytesSent: $0, bytesReceived: received) }))

@@ -65,7 +65,8 @@ import Testing
     let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
     try FileManager.default.createDirectory(atPath: directory + "/first-seen", withIntermediateDirectories: true)
-    try Data("{\"version\":1,\"rule\":\"F-1\",\"gro".utf8).write(to: URL(fileURLWithPath: directory + "/first-seen/F-1.json"))
+    try Data("{\"version\":1,\"rule\":\"F-1\",\"gro".utf8).write(
+      to: URL(fileURLWithPath: directory + "/first-seen/F-1.json"))
     let engine = try engine(directory)
     #expect(engine.counters.stateFilesDamaged == 1)
     var alerts: [Alert] = []
