@@ -148,6 +148,8 @@ public final class RuleEngine {
   /// thresholds and suppressions do not.
   public init(rules: RuleSet, configuration: Configuration = Configuration(), continuing previous: RuleEngine? = nil) {
     self.configuration = configuration
+    // What the rules being replaced learned is written first, so that the new ones read it back.
+    previous?.saveState()
     let states = rules.rules.filter(\.enabled).map {
       RuleState(rule: $0, configuration: configuration)
     }
