@@ -251,6 +251,73 @@ enum DefaultRules {
         expect: 0
 
 """#),
+    RuleSource(name: "built-in/15-lateral.yaml", text: #"""
+# Lateral movement: hosts of home_networks scanning this host. The external-scan rules
+# (FS-NET-001, -005, -009) ignore home_networks so that internal traffic is not noise; these
+# watch it with their own, higher thresholds. Tune with trusted_scanners (e.g. a vulnerability
+# scanner's address).
+
+- list:
+    name: trusted_scanners
+    items: ["127.0.0.1", "::1"]
+
+- rule:
+    id: FS-LAT-001
+    name: Internal port scan
+    description: >
+      A host of home_networks tried many distinct local ports within a minute (nmap -sT or -sS
+      against this host): lateral movement from a compromised machine, or an inventory scanner
+      (list it in trusted_scanners).
+    severity: high
+    tags: [T1046, TA0008]
+    references: ["https://attack.mitre.org/techniques/T1046/"]
+    events: [net_flow_tcp_begin, net_flow_tcp_end, net_flow_tcp_half_open]
+    condition: incoming and remote_is_home and not remote in trusted_scanners
+    threshold: {distinct: local_port, count: 50, window: 60s, group_by: [remote]}
+    output: "internal host {remote} tried {count} distinct local ports within {window}"
+    tests:
+      - name: a connect scan of 200 ports from a LAN host fires once (scripts/make-rule-captures.py)
+        capture: captures/internal-connect-scan.pcap
+        local: [192.168.1.10/32]
+        expect: 1
+      - name: a SYN scan of 200 ports from a LAN host fires once
+        capture: captures/internal-syn-scan.pcap
+        local: [192.168.1.10/32]
+        expect: 1
+      - name: a LAN client of a few services does not
+        events:
+          - {at: 0s, event: net_flow_tcp_begin, conn_direction: incoming, src: 192.168.1.50, dst: 192.168.1.10, dst_port: 22, repeat: 100, every: 100ms, vary: {src_port: 1}}
+          - {at: 0s, event: net_flow_tcp_begin, conn_direction: incoming, src: 192.168.1.50, dst: 192.168.1.10, dst_port: 443, repeat: 100, every: 100ms, vary: {src_port: 1}}
+        expect: 0
+      - name: an external host is left to FS-NET-005
+        events:
+          - {at: 0s, event: net_flow_tcp_end, conn_direction: incoming, close_reason: refused, terminated_by: local, src: 203.0.113.66, dst: 198.51.100.2, dst_port: 1, repeat: 100, every: 10ms, vary: {dst_port: 1}}
+        expect: 0
+
+- rule:
+    id: FS-LAT-002
+    name: Internal half-open connections
+    description: >
+      A host of home_networks left many handshakes with this host unfinished: a SYN scan of its
+      open ports or a SYN flood from inside.
+    severity: high
+    tags: [T1046, T1498, TA0008]
+    references: ["https://attack.mitre.org/techniques/T1046/"]
+    events: [net_flow_tcp_half_open]
+    condition: attempts >= 20 and remote_is_home and not remote in trusted_scanners
+    suppress: {window: 1m, by: [remote]}
+    output: "{attempts} half-open attempts from internal host {remote} (latest to port {local_port})"
+    tests:
+      - name: many attempts from a LAN host fire once per minute
+        events:
+          - {at: 0s, event: net_flow_tcp_half_open, src: 192.168.1.50, dst: 192.168.1.10, dst_port: 22, attempts: 40, repeat: 3, every: 1s}
+        expect: 1
+      - name: a few lost handshakes do not
+        events:
+          - {at: 0s, event: net_flow_tcp_half_open, src: 192.168.1.50, dst: 192.168.1.10, dst_port: 22, attempts: 3}
+        expect: 0
+
+"""#),
     RuleSource(name: "built-in/20-dns.yaml", text: #"""
 - list:
     name: dynamic_dns_suffixes

@@ -305,7 +305,7 @@ import Testing
 
   @Test func theShippedRulesLoadedAgainOverTheBuiltInOnesReplaceThem() throws {
     let rules = try RuleLoader.loadChain(systemDirectory: nil, paths: [shippedRules])
-    #expect(rules.rules.count == 17 && rules.replacements.count == 17)
+    #expect(rules.rules.count == 19 && rules.replacements.count == 19)
     #expect(rules.rules.allSatisfy { !$0.origin.hasPrefix("built-in/") })
     #expect(RuleTestRunner.run(rules).allSatisfy { $0.passed || $0.error != nil })
   }

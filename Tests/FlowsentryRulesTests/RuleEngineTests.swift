@@ -37,7 +37,7 @@ func flowEnd(
     let override = directory.appendingPathComponent("local.yaml")
     try "- rule: {id: FS-NET-007, enabled: false}\n".write(to: override, atomically: true, encoding: .utf8)
     let chain = try RuleLoader.loadChain(systemDirectory: nil, paths: [override.path])
-    #expect(chain.rules.count == 17 && chain.rules.allSatisfy { $0.origin.hasPrefix("built-in/") })
+    #expect(chain.rules.count == 19 && chain.rules.allSatisfy { $0.origin.hasPrefix("built-in/") })
     #expect(chain.rules.first { $0.id == "FS-NET-007" }?.enabled == false)
     // Without the built-ins, the override has nothing to disable: an error, with its position.
     #expect(throws: RuleLoadError.self) {
