@@ -10,13 +10,20 @@ import Foundation
     ("sum", "threshold: {sum: bytes_sent, at_least: 1 TiB, window: 1h, group_by: [remote]}"),
     ("max", "threshold: {max: rtt_us, at_least: 10000000, window: 1h, group_by: [remote]}"),
     ("beaconing", "beacon: {group_by: [process.comm, remote], min_connections: 10}"),
-    ("first seen", "first_seen: {field: remote_port, group_by: [process.comm], learning: 0s, max_values: 1000}"),
+    ("first seen", "first_seen: {field: remote_port, group_by: [process.comm], learning: 1s, max_values: 1000}"),
   ]
   for remotes in [1_000, 100_000] {
     var sensorEvents: [SensorEvent] = []
     sensorEvents.reserveCapacity(count)
     let local = Endpoint(IPAddress("198.51.100.2")!, 40_000)
     let commands = (0..<16).map { "worker\($0)" }
+    // One event a millisecond on average, at random: intervals per group irregular, as most are.
+    var generator = SystemRandomNumberGenerator()
+    var clock: Int64 = 0
+    let times = (0..<count).map { _ in
+      clock += Int64.random(in: 0...2_000_000, using: &generator)
+      return clock
+    }
     for index in 0..<count {
       let remote = Endpoint(.v4(0xCB00_7100 &+ UInt32(index % remotes)), UInt16(1 + index % 2_000))
       let volume = FlowVolume(
@@ -25,7 +32,7 @@ import Foundation
       sensorEvents.append(
         .flow(
           FlowEvent(
-            name: .netFlowTCPEnd, timestamp: Int64(index) * 1_000_000, direction: .outgoing, source: local,
+            name: .netFlowTCPEnd, timestamp: times[index], direction: .outgoing, source: local,
             destination: remote, closeReason: .fin, terminatedBy: .local, durationNanoseconds: 5_000_000,
             process: ProcessIdentity(pid: 100, uid: 0, command: commands[index % 16]), volume: volume)))
     }

@@ -32,6 +32,8 @@ public struct BeaconRule: Sendable, Equatable {
 /// days or a connection past 4 GiB reads as the largest value), to keep a group near 300 bytes.
 final class BeaconHistory {
   private(set) var connections = 0
+  /// Until when the group, just alerted, is not scored again (its alerts would be folded anyway).
+  var quietUntil = Int64.min
   private var lastTime: Int64?
   private var intervals: [UInt32] = []
   private var nextInterval = 0
@@ -70,8 +72,9 @@ final class BeaconHistory {
   var events: [SensorEvent] { Array(sample[nextSample...] + sample[..<nextSample]) }
 
   /// The score when the group has enough connections and a period at least the rule's minimum.
-  func score(for rule: BeaconRule) -> BeaconScore? {
-    guard connections >= rule.minimumConnections, intervals.count >= BeaconRule.leastConnections - 1 else {
+  func score(for rule: BeaconRule, at time: Int64) -> BeaconScore? {
+    guard time >= quietUntil, connections >= rule.minimumConnections, intervals.count >= BeaconRule.leastConnections - 1
+    else {
       return nil
     }
     // Sizes count only when most connections had a volume (end events), else intervals alone.

@@ -19,7 +19,8 @@ extension RuleEngine {
       }
       let bytes = fields.volume.map { $0.bytesSent.addingSaturating($0.bytesReceived) }
       history.record(at: time, bytes: bytes, event: event)
-      guard let score = history.score(for: beacon), score.score >= beacon.minimumScore else { return nil }
+      guard let score = history.score(for: beacon, at: time), score.score >= beacon.minimumScore else { return nil }
+      history.quietUntil = time.saturatingAddition(beacon.suppressNanoseconds)
       let measured: [String: String] = [
         "score": String(format2(score.score)),
         "period": Duration.describeMilliseconds(score.periodMilliseconds),
@@ -52,6 +53,13 @@ extension RuleEngine {
       store.save()
       counters.stateWriteFailures += store.counters.writeFailures - failures
     }
+  }
+}
+
+extension Int64 {
+  func saturatingAddition(_ other: Int64) -> Int64 {
+    let (sum, overflow) = addingReportingOverflow(other)
+    return overflow ? (other > 0 ? .max : .min) : sum
   }
 }
 
