@@ -34,9 +34,11 @@ extension RuleEngine {
     if let firstSeen = rule.firstSeen, let store = state.learned, let field = rule.firstSeenField {
       let value = Fields.value(field, of: fields)
       guard value != .missing else { return nil }
-      let group = rule.groupFields.map { "\($0.name)=\(Fields.value($0, of: fields).text)" }.joined(separator: ",")
       let before = store.counters
-      let isNew = store.observe(group: group, value: firstSeen.learnedText(value), at: time)
+      let isNew = store.observe(
+        group: groupKey,
+        text: { rule.groupFields.map { "\($0.name)=\(Fields.value($0, of: fields).text)" }.joined(separator: ",") },
+        value: firstSeen.learnedText(value), at: time)
       counters.groupEvictions += store.counters.groupEvictions - before.groupEvictions
       counters.firstSeenValuesDropped += store.counters.valuesDropped - before.valuesDropped
       counters.stateWriteFailures += store.counters.writeFailures - before.writeFailures

@@ -23,9 +23,12 @@ final class FirstSeenStore {
   }
 
   private final class Group {
+    /// The group as written in the file (`process.comm=nginx`).
+    let text: String
     var since: Int64
     var values: Set<String>
-    init(since: Int64, values: Set<String>) {
+    init(text: String, since: Int64, values: Set<String>) {
+      self.text = text
       self.since = since
       self.values = values
     }
@@ -50,7 +53,10 @@ final class FirstSeenStore {
   /// nil: learned values live in memory only.
   let path: String?
   private(set) var counters = Counters()
-  private var groups: LRUDictionary<String, Group>
+  /// Keyed by the typed group values, so that an event costs no text; groups read from the file
+  /// wait in `loaded`, by text, until their first event (at most `maximumGroups` of them).
+  private var groups: LRUDictionary<RuleEngine.GroupKey, Group>
+  private var loaded: [String: Group] = [:]
   private var dirty = false
   private var lastSave = Int64.min
 
@@ -68,11 +74,25 @@ final class FirstSeenStore {
   }
 
   /// Whether `value` is new for `group` after the group's learning period (then it is learned too).
-  func observe(group: String, value: String, at time: Int64) -> Bool {
-    guard let entry = groups.touch(group) else {
-      if groups.insert(Group(since: time, values: [value]), for: group) != nil { counters.groupEvictions += 1 }
-      markDirty(at: time)
-      return false
+  /// `text` names the group in the file; it is called only for a group not in memory.
+  func observe(group: RuleEngine.GroupKey, text: () -> String, value: String, at time: Int64) -> Bool {
+    var entry: Group
+    if let existing = groups.touch(group) {
+      entry = existing
+    } else {
+      let name = text()
+      var isNew = false
+      if let learned = loaded.removeValue(forKey: name) {
+        entry = learned
+      } else {
+        entry = Group(text: name, since: time, values: [value])
+        isNew = true
+      }
+      if groups.insert(entry, for: group) != nil { counters.groupEvictions += 1 }
+      if isNew {
+        markDirty(at: time)
+        return false
+      }
     }
     guard !entry.values.contains(value) else { return false }
     guard entry.values.count < rule.maximumValues else {
@@ -96,9 +116,12 @@ final class FirstSeenStore {
   func save() {
     guard dirty, let path else { return }
     var entries: [Snapshot.Entry] = []
+    for group in loaded.values.sorted(by: { $0.text < $1.text }) {
+      entries.append(.init(group: group.text, since: group.since, values: group.values.sorted()))
+    }
     var remaining = groups
-    while let (key, group) = remaining.removeOldest() {
-      entries.append(.init(group: key, since: group.since, values: group.values.sorted()))
+    while let (_, group) = remaining.removeOldest() {
+      entries.append(.init(group: group.text, since: group.since, values: group.values.sorted()))
     }
     do {
       let data = try JSONEncoder().encode(Snapshot(version: 1, rule: ruleID, groups: entries))
@@ -124,12 +147,12 @@ final class FirstSeenStore {
       dirty = true  // rebuilt: the next save replaces the damaged file
       return
     }
-    // Oldest first, so that the LRU keeps the most recent groups when the file holds more.
-    for entry in snapshot.groups {
-      let values = Set(entry.values.prefix(rule.maximumValues))
-      if groups.insert(Group(since: entry.since, values: values), for: entry.group) != nil {
-        counters.groupEvictions += 1
-      }
+    // Oldest first in the file: past `maximumGroups`, the oldest are dropped (counted).
+    let kept = snapshot.groups.suffix(groups.capacity)
+    counters.groupEvictions += UInt64(snapshot.groups.count - kept.count)
+    for entry in kept {
+      loaded[entry.group] = Group(
+        text: entry.group, since: entry.since, values: Set(entry.values.prefix(rule.maximumValues)))
     }
   }
 }
