@@ -7,6 +7,8 @@ import Foundation
 // rule, 100,000 make it evict (the case of a busy host).
 @MainActor func behaviourRuleBenchmarks(events count: Int = 1_000_000) {
   let kinds: [(String, String)] = [
+    // The count threshold, for comparison: what group churn costs any threshold.
+    ("count", "threshold: {count: 100000, window: 1h, group_by: [remote]}"),
     ("sum", "threshold: {sum: bytes_sent, at_least: 1 TiB, window: 1h, group_by: [remote]}"),
     ("max", "threshold: {max: rtt_us, at_least: 10000000, window: 1h, group_by: [remote]}"),
     ("beaconing", "beacon: {group_by: [process.comm, remote], min_connections: 10}"),

@@ -7,30 +7,29 @@ import FlowsentryCore
 struct SlicedAggregate {
   static let slices = 32
 
-  /// The slice number each entry holds (time / slice width), or `Int64.min` for none yet.
-  private var sliceNumbers: [Int64] = []
-  private var values: [UInt64] = []
+  private struct Slice {
+    /// time / slice width, or `Int64.min` for none yet.
+    var number = Int64.min
+    var value: UInt64 = 0
+  }
+
+  /// Allocated at the first value (one allocation a group).
+  private var slices: [Slice] = []
 
   /// Adds `value` at `time` and returns the window's sum, or its maximum when `keepingMaximum`.
   mutating func add(_ value: UInt64, at time: Int64, window: Int64, keepingMaximum: Bool) -> UInt64 {
-    if sliceNumbers.isEmpty {
-      sliceNumbers = Array(repeating: .min, count: Self.slices)
-      values = Array(repeating: 0, count: Self.slices)
-    }
+    if slices.isEmpty { slices = Array(repeating: Slice(), count: Self.slices) }
     let width = max(1, window / Int64(Self.slices))
     // Floor division, so that times before zero (hostile recordings) still fall into one slice each.
     let number = time >= 0 ? time / width : -((-(time + 1)) / width) - 1
     let slot = Int(((number % Int64(Self.slices)) + Int64(Self.slices)) % Int64(Self.slices))
-    if sliceNumbers[slot] != number {
-      sliceNumbers[slot] = number
-      values[slot] = 0
-    }
-    values[slot] = keepingMaximum ? max(values[slot], value) : values[slot].addingSaturating(value)
+    if slices[slot].number != number { slices[slot] = Slice(number: number, value: 0) }
+    slices[slot].value = keepingMaximum ? max(slices[slot].value, value) : slices[slot].value.addingSaturating(value)
     var total: UInt64 = 0
-    for index in 0..<Self.slices {
-      let age = number.saturatingSubtraction(sliceNumbers[index])
+    for slice in slices {
+      let age = number.saturatingSubtraction(slice.number)
       guard age >= 0, age < Int64(Self.slices) else { continue }
-      total = keepingMaximum ? max(total, values[index]) : total.addingSaturating(values[index])
+      total = keepingMaximum ? max(total, slice.value) : total.addingSaturating(slice.value)
     }
     return total
   }
