@@ -153,6 +153,11 @@ let onlyWholePipeline = CommandLine.arguments.count > 3 && CommandLine.arguments
 let onlyForwarding = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "forwarding"
 /// `PipelineBenchmark N RULES rules` runs the shipped set's part only, five times (for profiling it alone).
 let onlyShippedRules = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "rules"
+/// `PipelineBenchmark N RULES behaviour` runs the behaviour rule kinds only (sum, max, beaconing, first seen).
+if CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "behaviour" {
+  behaviourRuleBenchmarks()
+  exit(0)
+}
 if onlyShippedRules {
   for _ in 0..<5 { ruleBenchmark("shipped set", try RuleLoader.load(paths: [rulesDirectory])) }
   exit(0)
@@ -176,6 +181,7 @@ if !onlyWholePipeline && !onlyForwarding {
         """
     }
     ruleBenchmark("1000 regex rules", try RuleLoader.load(text: generated))
+    behaviourRuleBenchmarks()
   } catch {
     print("rules benchmark: \(error)")
   }

@@ -9,7 +9,7 @@ import Yams
 public enum ConfigurationLoader {
   public static let keys = [
     "cgroup", "events", "rules", "default_rules", "max_flows", "dns", "ring_buffer_bytes", "stats_interval",
-    "spool_dir", "outputs", "metrics_address", "logging", "host",
+    "spool_dir", "state_dir", "outputs", "metrics_address", "logging", "host",
   ]
   static let dnsKeys = ["ports", "cache_size", "pending_questions"]
 
@@ -97,6 +97,7 @@ public enum ConfigurationLoader {
       case "stats_interval":
         if let number = reader.integer(value, key, 0...86_400) { configuration.statsIntervalSeconds = number }
       case "spool_dir": if let path = reader.string(value, key) { configuration.spoolDirectory = path }
+      case "state_dir": if let path = reader.string(value, key) { configuration.stateDirectory = path }
       case "metrics_address":
         if case .scalar(let scalar) = value, ["null", "~", ""].contains(scalar.string) { continue }
         guard let text = reader.string(value, key) else { continue }

@@ -9,6 +9,8 @@ import FlowsentryPipeline
 public struct SensorConfiguration: Sendable {
   public static let defaultPath = "/etc/flowsentry/config.yaml"
   public static let defaultSpoolDirectory = "/var/lib/flowsentry/spool"
+  /// Where rules keep state across restarts (first-seen values): `state_dir`.
+  public static let defaultStateDirectory = "/var/lib/flowsentry"
 
   /// monitor: the cgroup v2 directory watched; nil is the whole host.
   public var cgroup: String?
@@ -37,7 +39,15 @@ public struct SensorConfiguration: Sendable {
   /// Where the settings came from, for `config show`: the file, or nil for the defaults alone.
   public var file: String?
 
-  public init() {}
+  public init() {
+    pipeline.rules.stateDirectory = Self.defaultStateDirectory
+  }
+
+  /// `state_dir`: the rule engine's state directory (its `first-seen/` files).
+  public var stateDirectory: String {
+    get { pipeline.rules.stateDirectory ?? Self.defaultStateDirectory }
+    set { pipeline.rules.stateDirectory = newValue }
+  }
 
   /// `HOST:PORT` or `[IPV6]:PORT` as a host and a port; nil when it is neither.
   public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
@@ -75,6 +85,7 @@ public struct SensorConfiguration: Sendable {
     lines.append("ring_buffer_bytes: \(capture.ringBufferBytes)")
     lines.append("stats_interval: \(statsIntervalSeconds)")
     lines.append("spool_dir: " + quoted(spoolDirectory))
+    lines.append("state_dir: " + quoted(stateDirectory))
     lines.append("metrics_address: " + (metricsAddress.map(quoted) ?? "null  # not served"))
     lines.append("logging:")
     lines.append("  format: \(logFormat.rawValue)")

@@ -24,6 +24,8 @@ public struct Alert: Sendable {
   public var ruleReferences: [String]
   /// The listed indicator that decided the match, when a threat-intel list did.
   public var indicator: IntelIndicatorMatch?
+  /// What a behaviour rule measured (beaconing: score, period_ms, jitter_ms), in a fixed order.
+  public var measurements: [(name: String, value: Double)] = []
 
   public init(
     id: String, timestamp: WallClockNanoseconds, ruleID: String, ruleName: String, severity: Severity, tags: [String],

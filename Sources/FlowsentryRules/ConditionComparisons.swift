@@ -125,9 +125,11 @@ extension ConditionCompiler {
   {
     let bounds = text.split(separator: "-", omittingEmptySubsequences: false)
     let range: ClosedRange<Int64>
-    if bounds.count == 2, let low = Int64(bounds[0]), let high = Int64(bounds[1]), low <= high {
+    if bounds.count == 2, let low = IntegerLiteral.parse(String(bounds[0])),
+      let high = IntegerLiteral.parse(String(bounds[1])), low <= high
+    {
       range = low...high
-    } else if let value = Int64(text) {
+    } else if let value = IntegerLiteral.parse(text) {
       range = value...value
     } else {
       throw CompileError(
@@ -154,8 +156,10 @@ extension ConditionCompiler {
       return { candidate in ranges.contains { $0.contains(candidate) } }
     }
     let text = try scalarText(value, source, field)
-    guard let expected = Int64(text) else {
-      throw fail(source, value.offset, "'\(field.name)' is an integer; '\(text)' is not a number")
+    guard let expected = IntegerLiteral.parse(text) else {
+      throw fail(
+        source, value.offset,
+        "'\(field.name)' is an integer; '\(text)' is not a number (with KiB, MiB, GiB or TiB) within 64 bits")
     }
     let range = field.range
     let decided: Bool

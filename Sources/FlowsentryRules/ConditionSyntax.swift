@@ -260,12 +260,22 @@ struct ConditionParser {
   }
 
   /// A quoted string or a bare word: a value on its own, or one item of a set.
-  private func scalarValue(_ token: Token) throws(ConditionSyntaxError) -> ValueNode {
+  private func singleValue(_ token: Token) throws(ConditionSyntaxError) -> ValueNode {
     switch token.kind {
     case .string(let text): return .string(text, offset: token.offset)
     case .word(let text): return .word(text, offset: token.offset)
     default: throw ConditionSyntaxError(offset: token.offset, message: "expected a value, found \(token.kind.text)")
     }
+  }
+
+  /// A value, with a size unit written apart from its number (`100 MiB`) joined to it.
+  private mutating func scalarValue(_ token: Token) throws(ConditionSyntaxError) -> ValueNode {
+    let value = try singleValue(token)
+    guard case .word(let number, let offset) = value, number.allSatisfy(\.isNumber),
+      case .word(let unit) = current.kind, IntegerLiteral.isUnit(unit)
+    else { return value }
+    _ = advance()
+    return .word(number + unit, offset: offset)
   }
 }
 

@@ -251,6 +251,73 @@ enum DefaultRules {
         expect: 0
 
 """#),
+    RuleSource(name: "built-in/15-lateral.yaml", text: #"""
+# Lateral movement: hosts of home_networks scanning this host. The external-scan rules
+# (FS-NET-001, -005, -009) ignore home_networks so that internal traffic is not noise; these
+# watch it with their own, higher thresholds. Tune with trusted_scanners (e.g. a vulnerability
+# scanner's address).
+
+- list:
+    name: trusted_scanners
+    items: ["127.0.0.1", "::1"]
+
+- rule:
+    id: FS-LAT-001
+    name: Internal port scan
+    description: >
+      A host of home_networks tried many distinct local ports within a minute (nmap -sT or -sS
+      against this host): lateral movement from a compromised machine, or an inventory scanner
+      (list it in trusted_scanners).
+    severity: high
+    tags: [T1046, TA0008]
+    references: ["https://attack.mitre.org/techniques/T1046/"]
+    events: [net_flow_tcp_begin, net_flow_tcp_end, net_flow_tcp_half_open]
+    condition: incoming and remote_is_home and not remote in trusted_scanners
+    threshold: {distinct: local_port, count: 50, window: 60s, group_by: [remote]}
+    output: "internal host {remote} tried {count} distinct local ports within {window}"
+    tests:
+      - name: a connect scan of 200 ports from a LAN host fires once (scripts/make-rule-captures.py)
+        capture: captures/internal-connect-scan.pcap
+        local: [192.168.1.10/32]
+        expect: 1
+      - name: a SYN scan of 200 ports from a LAN host fires once
+        capture: captures/internal-syn-scan.pcap
+        local: [192.168.1.10/32]
+        expect: 1
+      - name: a LAN client of a few services does not
+        events:
+          - {at: 0s, event: net_flow_tcp_begin, conn_direction: incoming, src: 192.168.1.50, dst: 192.168.1.10, dst_port: 22, repeat: 100, every: 100ms, vary: {src_port: 1}}
+          - {at: 0s, event: net_flow_tcp_begin, conn_direction: incoming, src: 192.168.1.50, dst: 192.168.1.10, dst_port: 443, repeat: 100, every: 100ms, vary: {src_port: 1}}
+        expect: 0
+      - name: an external host is left to FS-NET-005
+        events:
+          - {at: 0s, event: net_flow_tcp_end, conn_direction: incoming, close_reason: refused, terminated_by: local, src: 203.0.113.66, dst: 198.51.100.2, dst_port: 1, repeat: 100, every: 10ms, vary: {dst_port: 1}}
+        expect: 0
+
+- rule:
+    id: FS-LAT-002
+    name: Internal half-open connections
+    description: >
+      A host of home_networks left many handshakes with this host unfinished: a SYN scan of its
+      open ports or a SYN flood from inside.
+    severity: high
+    tags: [T1046, T1498, TA0008]
+    references: ["https://attack.mitre.org/techniques/T1046/"]
+    events: [net_flow_tcp_half_open]
+    condition: attempts >= 20 and remote_is_home and not remote in trusted_scanners
+    suppress: {window: 1m, by: [remote]}
+    output: "{attempts} half-open attempts from internal host {remote} (latest to port {local_port})"
+    tests:
+      - name: many attempts from a LAN host fire once per minute
+        events:
+          - {at: 0s, event: net_flow_tcp_half_open, src: 192.168.1.50, dst: 192.168.1.10, dst_port: 22, attempts: 40, repeat: 3, every: 1s}
+        expect: 1
+      - name: a few lost handshakes do not
+        events:
+          - {at: 0s, event: net_flow_tcp_half_open, src: 192.168.1.50, dst: 192.168.1.10, dst_port: 22, attempts: 3}
+        expect: 0
+
+"""#),
     RuleSource(name: "built-in/20-dns.yaml", text: #"""
 - list:
     name: dynamic_dns_suffixes
@@ -352,6 +419,131 @@ enum DefaultRules {
       - name: long but pronounceable names do not
         events:
           - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.60, dst_dns: [internationalbusiness.com, www.example.com]}
+        expect: 0
+
+"""#),
+    RuleSource(name: "built-in/30-behaviour.yaml", text: #"""
+# Behaviour over time: volume, periodic calls home, long-lived channels, first-seen ports.
+# Their thresholds are lists and macros: redefine them in your own file to change them, e.g.
+#   - list: {name: large_upload_bytes, items: [4 GiB]}
+#   - macro: {name: long_lived_flow, condition: duration_ns >= 86400000000000}
+
+- list:
+    name: large_upload_bytes          # bytes sent to one remote within large_upload window (1 h)
+    items: [1 GiB]
+- list:
+    name: beacon_min_connections      # connections before a group's regularity is scored
+    items: [12]
+- macro:
+    name: long_lived_flow             # 4 hours, in nanoseconds
+    condition: duration_ns >= 14400000000000
+
+- rule:
+    id: FS-BEH-001
+    name: Large upload to a remote host
+    description: >
+      Over large_upload_bytes (1 GiB) sent to one remote outside home_networks within an hour,
+      whatever the number of connections: exfiltration or an unexpected backup.
+    severity: medium
+    tags: [T1048, T1567]
+    references: ["https://attack.mitre.org/techniques/T1048/"]
+    events: [net_flow_tcp_end]
+    condition: bytes_sent > 0 and not remote_is_home
+    threshold: {sum: bytes_sent, at_least: large_upload_bytes, window: 1h, group_by: [remote]}
+    output: "{count} bytes sent to {remote} within {window} ({process.comm})"
+    tests:
+      - name: five 300 MiB uploads to one host within an hour fire once
+        events:
+          - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 203.0.113.40, bytes_sent: 300 MiB, repeat: 5, every: 10m}
+        expect: 1
+      - name: the same uploads a day apart, or to a home network, do not
+        events:
+          - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 203.0.113.40, bytes_sent: 300 MiB, repeat: 5, every: 1d}
+          - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 10.1.2.3, bytes_sent: 2 GiB}
+        expect: 0
+      - name: downloads do not count
+        events:
+          - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 203.0.113.40, bytes_sent: 2 KiB, bytes_received: 4 GiB}
+        expect: 0
+
+- rule:
+    id: FS-BEH-002
+    name: Beaconing to a remote host
+    description: >
+      One process calls one remote outside home_networks at regular intervals with alike sizes:
+      command-and-control beaconing, or an update check (add an exception for those you know).
+    severity: medium
+    tags: [T1071, T1573]
+    references: ["https://attack.mitre.org/techniques/T1071/"]
+    events: [net_flow_tcp_end]
+    condition: outgoing and not remote_is_home
+    beacon: {group_by: [process.comm, remote], min_connections: beacon_min_connections, min_score: 0.75, min_period: 1s, suppress: 6h}
+    output: "{process.comm} calls {remote}:{remote_port} every {period} (jitter {jitter}, score {score}, {count} connections)"
+    tests:
+      - name: a call every minute fires once
+        events:
+          - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 203.0.113.50, dst_port: 8443, bytes_sent: 600, bytes_received: 1200, process: {comm: implant}, repeat: 30, every: 60s, vary: {src_port: 1}}
+        expect: 1
+      - name: a burst of page loads does not
+        events:
+          - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 203.0.113.50, bytes_sent: 600, process: {comm: firefox}, repeat: 40, every: 20ms, vary: {src_port: 1}}
+        expect: 0
+      - name: calls to a home network do not
+        events:
+          - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 192.168.1.10, process: {comm: implant}, repeat: 30, every: 60s}
+        expect: 0
+
+- rule:
+    id: FS-BEH-003
+    name: Long-lived outbound connection
+    description: >
+      An outgoing connection to a remote outside home_networks stayed open for long_lived_flow
+      (4 hours): a tunnel or a reverse shell, or a push channel (add an exception for those).
+      Reported when it ends; flow updates will report it while open.
+    severity: low
+    tags: [T1572, T1071]
+    references: ["https://attack.mitre.org/techniques/T1572/"]
+    events: [net_flow_tcp_end]
+    condition: outgoing and long_lived_flow and not remote_is_home
+    suppress: {window: 1h, by: [process.comm, remote]}
+    output: "{process.comm} kept a connection to {remote}:{remote_port} open for {duration_ns} ns"
+    tests:
+      - name: a five-hour connection fires
+        events:
+          - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 203.0.113.60, duration_ns: 18000000000000}
+        expect: 1
+      - name: an hour-long one, or one to a home network, does not
+        events:
+          - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 203.0.113.60, duration_ns: 3600000000000}
+          - {at: 1s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 10.0.0.5, duration_ns: 18000000000000}
+        expect: 0
+
+- rule:
+    id: FS-BEH-004
+    name: Process connecting to a port it never used
+    description: >
+      After learning for a week, a process connected to a remote port it had never used: a
+      compromised service opening a new channel. Off by default (noisy on hosts that change);
+      what it learned is kept under state_dir across restarts.
+    severity: low
+    enabled: false
+    tags: [T1571]
+    references: ["https://attack.mitre.org/techniques/T1571/"]
+    events: [net_flow_tcp_begin]
+    condition: outgoing and not remote_is_home
+    first_seen: {field: remote_port, group_by: [process.comm], learning: 7d, max_values: 1000}
+    output: "{process.comm} connected to port {remote_port} for the first time ({remote})"
+    tests:
+      - name: a new port after the learning week fires, a learned one does not
+        events:
+          - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.70, dst_port: 443, process: {comm: nginx}}
+          - {at: 8d, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.70, dst_port: 443, process: {comm: nginx}}
+          - {at: 8d, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.70, dst_port: 4444, process: {comm: nginx}}
+        expect: 1
+      - name: new ports during the learning week do not
+        events:
+          - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.70, dst_port: 443, process: {comm: nginx}}
+          - {at: 1d, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.70, dst_port: 4444, repeat: 20, every: 1m, vary: {dst_port: 1}, process: {comm: nginx}}
         expect: 0
 
 """#),

@@ -29,6 +29,7 @@ final class EventFields {
   private(set) var cgroupID: Int64 = 0
   private(set) var questions: [String] = []
   private(set) var answers: [String] = []
+  private(set) var volume: FlowVolume?
 
   var remoteNames: [String] {
     guard let remote else { return [] }
@@ -59,6 +60,7 @@ final class EventFields {
       pid = flow.process.map { Int64($0.pid) }
       uid = flow.process.map { Int64($0.uid) }
       cgroupID = Int64(bitPattern: flow.cgroupID)
+      volume = flow.volume
       questions = []
       answers = []
     case .dns(let dns):
@@ -77,6 +79,7 @@ final class EventFields {
       pid = nil
       uid = nil
       cgroupID = Int64(bitPattern: dns.cgroupID)
+      volume = nil
       questions = dns.questions
       answers = dns.answers.map(\.data)
     }
@@ -103,55 +106,57 @@ struct Field: @unchecked Sendable {
 }
 
 enum Fields {
-  static let all: [Field] = [
-    Field(name: "event", type: .string, accessor: .string { $0.name }, summary: "event name"),
-    Field(name: "conn_direction", type: .string, accessor: .string { $0.direction }, summary: "outgoing or incoming"),
-    Field(name: "src", type: .address, accessor: .address { $0.source.address }, summary: "source address"),
-    Field(name: "dst", type: .address, accessor: .address { $0.destination.address }, summary: "destination address"),
-    Field(
-      name: "src_port", type: .integer, accessor: .integer { Int64($0.source.port) }, summary: "source port",
-      range: 0...Int64(UInt16.max)),
-    Field(
-      name: "dst_port", type: .integer, accessor: .integer { Int64($0.destination.port) }, summary: "destination port",
-      range: 0...Int64(UInt16.max)),
-    Field(
-      name: "local", type: .address, accessor: .address { $0.local?.address }, summary: "the local socket's address"),
-    Field(
-      name: "local_port", type: .integer, accessor: .integer { $0.local.map { Int64($0.port) } },
-      summary: "the local socket's port", range: 0...Int64(UInt16.max)),
-    Field(name: "remote", type: .address, accessor: .address { $0.remote?.address }, summary: "the peer's address"),
-    Field(
-      name: "remote_port", type: .integer, accessor: .integer { $0.remote.map { Int64($0.port) } },
-      summary: "the peer's port", range: 0...Int64(UInt16.max)),
-    Field(name: "src_dns", type: .strings, accessor: .strings { $0.sourceNames }, summary: "names of src"),
-    Field(name: "dst_dns", type: .strings, accessor: .strings { $0.destinationNames }, summary: "names of dst"),
-    Field(name: "remote_dns", type: .strings, accessor: .strings { $0.remoteNames }, summary: "names of the peer"),
-    Field(
-      name: "close_reason", type: .string, accessor: .string { $0.closeReason },
-      summary: "fin, rst, refused or timeout (end events)"),
-    Field(
-      name: "terminated_by", type: .string, accessor: .string { $0.terminatedBy },
-      summary: "local or remote (end events)"),
-    Field(
-      name: "duration_ns", type: .integer, accessor: .integer { $0.duration },
-      summary: "flow duration (end events whose begin was seen)", range: 0...Int64.max),
-    Field(
-      name: "attempts", type: .integer, accessor: .integer { $0.attempts },
-      summary: "half-open attempts in this report (half-open events)", range: 0...Int64.max),
-    Field(name: "process.comm", type: .string, accessor: .string { $0.command }, summary: "process name"),
-    Field(
-      name: "process.pid", type: .integer, accessor: .integer { $0.pid }, summary: "process id",
-      range: 0...Int64(UInt32.max)),
-    Field(
-      name: "process.uid", type: .integer, accessor: .integer { $0.uid }, summary: "user id",
-      range: 0...Int64(UInt32.max)),
-    Field(name: "cgroup_id", type: .integer, accessor: .integer { $0.cgroupID }, summary: "cgroup v2 id"),
-    Field(
-      name: "dns.questions", type: .strings, accessor: .strings { $0.questions }, summary: "names asked (DNS events)"),
-    Field(
-      name: "dns.answers", type: .strings, accessor: .strings { $0.answers },
-      summary: "answer data: addresses and canonical names (DNS events)"),
-  ]
+  static let all: [Field] =
+    [
+      Field(name: "event", type: .string, accessor: .string { $0.name }, summary: "event name"),
+      Field(name: "conn_direction", type: .string, accessor: .string { $0.direction }, summary: "outgoing or incoming"),
+      Field(name: "src", type: .address, accessor: .address { $0.source.address }, summary: "source address"),
+      Field(name: "dst", type: .address, accessor: .address { $0.destination.address }, summary: "destination address"),
+      Field(
+        name: "src_port", type: .integer, accessor: .integer { Int64($0.source.port) }, summary: "source port",
+        range: 0...Int64(UInt16.max)),
+      Field(
+        name: "dst_port", type: .integer, accessor: .integer { Int64($0.destination.port) },
+        summary: "destination port",
+        range: 0...Int64(UInt16.max)),
+      Field(
+        name: "local", type: .address, accessor: .address { $0.local?.address }, summary: "the local socket's address"),
+      Field(
+        name: "local_port", type: .integer, accessor: .integer { $0.local.map { Int64($0.port) } },
+        summary: "the local socket's port", range: 0...Int64(UInt16.max)),
+      Field(name: "remote", type: .address, accessor: .address { $0.remote?.address }, summary: "the peer's address"),
+      Field(
+        name: "remote_port", type: .integer, accessor: .integer { $0.remote.map { Int64($0.port) } },
+        summary: "the peer's port", range: 0...Int64(UInt16.max)),
+      Field(name: "src_dns", type: .strings, accessor: .strings { $0.sourceNames }, summary: "names of src"),
+      Field(name: "dst_dns", type: .strings, accessor: .strings { $0.destinationNames }, summary: "names of dst"),
+      Field(name: "remote_dns", type: .strings, accessor: .strings { $0.remoteNames }, summary: "names of the peer"),
+      Field(
+        name: "close_reason", type: .string, accessor: .string { $0.closeReason },
+        summary: "fin, rst, refused or timeout (end events)"),
+      Field(
+        name: "terminated_by", type: .string, accessor: .string { $0.terminatedBy },
+        summary: "local or remote (end events)"),
+      Field(
+        name: "duration_ns", type: .integer, accessor: .integer { $0.duration },
+        summary: "flow duration (end events whose begin was seen)", range: 0...Int64.max),
+      Field(
+        name: "attempts", type: .integer, accessor: .integer { $0.attempts },
+        summary: "half-open attempts in this report (half-open events)", range: 0...Int64.max),
+      Field(name: "process.comm", type: .string, accessor: .string { $0.command }, summary: "process name"),
+      Field(
+        name: "process.pid", type: .integer, accessor: .integer { $0.pid }, summary: "process id",
+        range: 0...Int64(UInt32.max)),
+      Field(
+        name: "process.uid", type: .integer, accessor: .integer { $0.uid }, summary: "user id",
+        range: 0...Int64(UInt32.max)),
+      Field(name: "cgroup_id", type: .integer, accessor: .integer { $0.cgroupID }, summary: "cgroup v2 id"),
+      Field(
+        name: "dns.questions", type: .strings, accessor: .strings { $0.questions }, summary: "names asked (DNS events)"),
+      Field(
+        name: "dns.answers", type: .strings, accessor: .strings { $0.answers },
+        summary: "answer data: addresses and canonical names (DNS events)"),
+    ] + VolumeFields.all
 
   static let byName: [String: Field] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 

@@ -165,7 +165,7 @@ extension RuleSetBuilder {
 
   static let ruleKeys = [
     "id", "name", "description", "severity", "tags", "references", "enabled", "events", "condition", "threshold",
-    "suppress", "output", "exceptions", "tests",
+    "suppress", "output", "exceptions", "tests", "beacon", "first_seen",
   ]
 
   private mutating func collectRule(_ body: Node.Mapping, _ file: String, _ here: SourceLocation) {

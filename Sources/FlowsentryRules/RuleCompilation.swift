@@ -140,9 +140,16 @@ extension RuleSetBuilder {
         report(.error, location(node, file), "'exceptions' must be a list of conditions")
       }
     }
-    let threshold = compileThreshold(body["threshold"], file)
-    var suppressWindow = threshold?.windowNanoseconds ?? 0
-    var suppressBy = threshold?.groupBy ?? []
+    let threshold = compileThreshold(body["threshold"], file, compiler)
+    let beacon = compileBeacon(body["beacon"], file, compiler)
+    let firstSeen = compileFirstSeen(body["first_seen"], file)
+    if [threshold != nil, beacon != nil, firstSeen != nil].filter({ $0 }).count > 1 {
+      report(.error, here, "a rule takes one of 'threshold', 'beacon' and 'first_seen'")
+    }
+    let grouping = threshold?.groupBy ?? beacon?.groupBy ?? firstSeen?.groupBy ?? []
+    let groupingNode = (body["threshold"] ?? body["beacon"] ?? body["first_seen"])?.mapping?["group_by"]
+    var suppressWindow = threshold?.windowNanoseconds ?? beacon?.suppressNanoseconds ?? 0
+    var suppressBy = grouping
     if let node = body["suppress"] {
       if case .mapping(let mapping) = node {
         checkKeys(mapping, ["window", "by"], "suppress", file)
@@ -152,7 +159,7 @@ extension RuleSetBuilder {
         report(.error, location(node, file), "'suppress' takes 'window' and 'by'")
       }
     }
-    let groupFields = fields(threshold?.groupBy ?? [], body["threshold"]?.mapping?["group_by"], file)
+    let groupFields = fields(grouping, groupingNode, file)
     let suppressByIndicator = suppressBy.contains(IntelTerm.suppressionKey)
     let suppressFields = fields(
       suppressBy.filter { $0 != IntelTerm.suppressionKey }, body["suppress"]?.mapping?["by"], file,
@@ -161,7 +168,9 @@ extension RuleSetBuilder {
       report(.error, location(node, file), "suppress by 'indicator' needs a condition with 'field in <typed list>'")
     }
     var distinctField: Field?
-    if case .distinct(let name) = threshold?.measure {
+    if let name = threshold?.measure.aggregatedField {
+      distinctField = Fields.byName[name]
+    } else if case .distinct(let name) = threshold?.measure {
       distinctField = Fields.byName[name]
       if distinctField == nil, let node = body["threshold"]?.mapping?["distinct"] {
         report(.error, location(node, file), "unknown field '\(name)' to count distinct values of")
@@ -185,6 +194,9 @@ extension RuleSetBuilder {
       enabled: enabled, events: events, threshold: threshold, suppressWindowNanoseconds: suppressWindow,
       suppressBy: suppressBy, output: output, tests: tests, location: here, condition: condition,
       exceptions: exceptions, groupFields: groupFields, suppressFields: suppressFields, distinctField: distinctField)
+    rule.beacon = beacon
+    rule.firstSeen = firstSeen
+    rule.firstSeenField = firstSeen.flatMap { Fields.byName[$0.field] }
     // A macro used twice is one compiled regex, whose limit hits count once for this rule.
     rule.regexes = regexes.filter { seenRegexes.insert(ObjectIdentifier($0)).inserted }
     rule.intelTerms = intelTerms
@@ -204,7 +216,7 @@ extension RuleSetBuilder {
     return result
   }
 
-  private mutating func duration(_ node: Node, _ file: String) -> Int64? {
+  mutating func duration(_ node: Node, _ file: String) -> Int64? {
     guard let text = node.string, let value = Duration.parse(text), value > 0 else {
       report(
         .error, location(node, file),
@@ -215,11 +227,14 @@ extension RuleSetBuilder {
     return value
   }
 
-  private mutating func compileThreshold(_ node: Node?, _ file: String) -> Threshold? {
+  private mutating func compileThreshold(_ node: Node?, _ file: String, _ compiler: ConditionCompiler) -> Threshold? {
     guard let node else { return nil }
     guard case .mapping(let mapping) = node else {
       report(.error, location(node, file), "'threshold' takes count, window, group_by and optionally distinct")
       return nil
+    }
+    if mapping["sum"] != nil || mapping["max"] != nil {
+      return compileAggregateThreshold(mapping, node, file, compiler)
     }
     checkKeys(mapping, ["count", "distinct", "window", "group_by"], "threshold", file)
     guard let countNode = mapping["count"], let count = countNode.int,
@@ -261,6 +276,7 @@ extension RuleSetBuilder {
       case "count": pieces.append(.count)
       case "window": pieces.append(.window)
       case "group": pieces.append(.group)
+      case "score", "period", "jitter": pieces.append(.measurement(name))
       default:
         if let field = Fields.byName[name] {
           pieces.append(.field(field))

@@ -11,6 +11,8 @@ public final class RuleEngine {
   public struct Configuration: Sendable {
     public var maximumGroupsPerRule = 10_000
     public var maximumEventsPerAlert = 20
+    /// Where `first_seen` rules keep what they learned (`state_dir`); nil keeps it in memory only.
+    public var stateDirectory: String?
     public init() {}
   }
 
@@ -22,13 +24,19 @@ public final class RuleEngine {
     public var suppressed: UInt64 = 0
     /// Threshold groups forgotten because a rule had too many at once.
     public var groupEvictions: UInt64 = 0
+    /// `first_seen` state files that could not be read back and were rebuilt, and failed writes.
+    public var stateFilesDamaged: UInt64 = 0
+    public var stateWriteFailures: UInt64 = 0
+    /// New `first_seen` values not learned because their group was full.
+    public var firstSeenValuesDropped: UInt64 = 0
     public init() {}
   }
 
   /// A class, mutated in place while it sits in the LRU (a struct would be copied on every write).
-  private final class Window {
+  fileprivate final class Window {
     var times: [Int64] = []
     var distinct: [FieldValue: Int64] = [:]
+    var aggregate = SlicedAggregate()
     /// When the oldest distinct value was last seen, to prune only when something expired.
     var oldestDistinct = Int64.max
     /// The most recent matching events, a ring of at most `capacity`.
@@ -50,7 +58,7 @@ public final class RuleEngine {
   }
 
   /// Group-by values, typed; the common one- and two-field keys need no array.
-  private struct GroupKey: Hashable {
+  struct GroupKey: Hashable {
     var first: FieldValue
     var second: FieldValue
     var rest: [FieldValue]
@@ -77,7 +85,7 @@ public final class RuleEngine {
     }
   }
 
-  private struct Suppression {
+  fileprivate struct Suppression {
     var lastAlert: Int64
     var folded: Int
   }
@@ -93,23 +101,31 @@ public final class RuleEngine {
   }
 
   /// A class, so that evaluating a rule never copies it.
-  private final class RuleState {
+  final class RuleState {
     let rule: Rule
     /// Its `regexLimitHits` are those before a reload: the compiled regexes count from zero.
     var counters: RuleCounters
-    var windows: LRUDictionary<GroupKey, Window>
-    var suppressions: LRUDictionary<GroupKey, Suppression>
+    fileprivate var windows: LRUDictionary<GroupKey, Window>
+    fileprivate var suppressions: LRUDictionary<GroupKey, Suppression>
+    var beacons: LRUDictionary<GroupKey, BeaconHistory>
+    let learned: FirstSeenStore?
 
-    init(rule: Rule, maximumGroups: Int) {
+    init(rule: Rule, configuration: Configuration) {
       self.rule = rule
       counters = RuleCounters(ruleID: rule.id)
-      windows = LRUDictionary(capacity: maximumGroups)
-      suppressions = LRUDictionary(capacity: maximumGroups)
+      windows = LRUDictionary(capacity: configuration.maximumGroupsPerRule)
+      suppressions = LRUDictionary(capacity: configuration.maximumGroupsPerRule)
+      beacons = LRUDictionary(capacity: configuration.maximumGroupsPerRule)
+      learned = rule.firstSeen.map {
+        FirstSeenStore(
+          rule: $0, ruleID: rule.id, directory: configuration.stateDirectory,
+          maximumGroups: configuration.maximumGroupsPerRule)
+      }
     }
   }
 
   public let configuration: Configuration
-  public private(set) var counters = Counters()
+  public internal(set) var counters = Counters()
   private let states: [RuleState]
   /// The rules' predicates, apart from their state, so that testing one touches nothing else.
   private let matchers: [Matcher]
@@ -132,8 +148,10 @@ public final class RuleEngine {
   /// thresholds and suppressions do not.
   public init(rules: RuleSet, configuration: Configuration = Configuration(), continuing previous: RuleEngine? = nil) {
     self.configuration = configuration
+    // What the rules being replaced learned is written first, so that the new ones read it back.
+    previous?.saveState()
     let states = rules.rules.filter(\.enabled).map {
-      RuleState(rule: $0, maximumGroups: configuration.maximumGroupsPerRule)
+      RuleState(rule: $0, configuration: configuration)
     }
     if let previous {
       counters = previous.counters
@@ -143,11 +161,15 @@ public final class RuleEngine {
       }
     }
     self.states = states
+    for store in states.compactMap(\.learned) { counters.stateFilesDamaged += store.counters.damagedFiles }
     matchers = states.map { Matcher(matches: $0.rule.matcher) }
     rulesByEvent = EventName.allCases.map { name in states.indices.filter { states[$0].rule.events.contains(name) } }
   }
 
   public var ruleCount: Int { states.count }
+  /// A beaconing alert's measurements, from `evaluateBehaviour` to the alert it raises.
+  var pendingMeasurements: [(name: String, value: Double)] = []
+  var learnedStores: [FirstSeenStore] { states.compactMap(\.learned) }
 
   /// Each enabled rule's counters, in the rule set's order.
   public var perRule: [RuleCounters] {
@@ -196,8 +218,13 @@ public final class RuleEngine {
     var events: [SensorEvent]
     var leftOut = 0
     var count = 1
+    var measurements: [String: String] = [:]
+    pendingMeasurements = []
 
-    if let threshold = rule.threshold {
+    if rule.beacon != nil || rule.firstSeen != nil {
+      guard let raised = evaluateBehaviour(state, groupKey, fields, event, at: time) else { return nil }
+      (events, count, measurements) = raised
+    } else if let threshold = rule.threshold {
       let window: Window
       if let existing = state.windows.touch(groupKey) {
         window = existing
@@ -220,6 +247,11 @@ public final class RuleEngine {
         window.distinct[rule.distinctField.map { Fields.value($0, of: fields) } ?? .missing] = time
         window.oldestDistinct = min(window.oldestDistinct, time)
         count = window.distinct.count
+      case .sum, .maximum:
+        let amount = rule.distinctField.map { Fields.amount($0, of: fields) } ?? 0
+        let total = window.aggregate.add(
+          amount, at: time, window: threshold.windowNanoseconds, keepingMaximum: threshold.measure.isMaximum)
+        count = Int(clamping: total)
       }
       window.remember(event, capacity: configuration.maximumEventsPerAlert)
       guard count >= threshold.atLeast else { return nil }
@@ -255,13 +287,16 @@ public final class RuleEngine {
     let window = rule.threshold?.windowNanoseconds
     let groupValues = rule.groupFields.map { ($0.name, Fields.value($0, of: fields).text) }
     let groupText = groupValues.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-    return Alert(
+    var alert = Alert(
       id: alertID(rule.id, groupText, events.first?.timestamp ?? time), timestamp: event.timestamp,
       ruleID: rule.id, ruleName: rule.name, severity: indicator?.severity ?? rule.severity, tags: rule.tags,
-      message: rule.output.render(event: fields, count: count, windowNanoseconds: window ?? 0, group: groupText),
+      message: rule.output.render(
+        event: fields, count: count, windowNanoseconds: window ?? 0, group: groupText, measurements: measurements),
       group: groupValues.map { (field: $0.0, value: $0.1) }, count: count, windowNanoseconds: window,
       suppressed: folded, events: events, eventsLeftOut: leftOut, ruleDescription: rule.description,
       ruleReferences: rule.references, indicator: indicator?.match)
+    alert.measurements = pendingMeasurements
+    return alert
   }
 
   /// FNV-1a over the rule, the group and the first event's time: stable across runs.

@@ -8,6 +8,10 @@ public struct Threshold: Sendable {
     case count
     /// Distinct values of a field among matching events (port scans: distinct dst_port).
     case distinct(field: String)
+    /// The sum of an integer field (bytes_sent: an upload spread over connections), saturating.
+    case sum(field: String)
+    /// The largest value of an integer field.
+    case maximum(field: String)
   }
 
   public var measure: Measure
@@ -27,6 +31,10 @@ public struct Rule: @unchecked Sendable {
   public var enabled: Bool
   public var events: Set<EventName>
   public var threshold: Threshold?
+  /// `beacon:` — score how periodic each group's connections are (BeaconRule.swift).
+  public var beacon: BeaconRule? = nil
+  /// `first_seen:` — alert on a value new for its group after learning (FirstSeenRule.swift).
+  public var firstSeen: FirstSeenRule? = nil
   /// Alerts of the same rule and key within this window are folded into one.
   public var suppressWindowNanoseconds: Int64
   public var suppressBy: [String]
@@ -41,7 +49,10 @@ public struct Rule: @unchecked Sendable {
   var exceptions: [Predicate]
   var groupFields: [Field]
   var suppressFields: [Field]
+  /// The field a `distinct` threshold counts, or a `sum`/`max` threshold measures.
   var distinctField: Field?
+  /// The field whose values a `first_seen` rule learns.
+  var firstSeenField: Field?
   /// The regexes of the condition and exceptions, whose limit hits are this rule's.
   var regexes: [PCRE2Regex] = []
   /// The condition's intel-list terms, to name the indicator that matched (RuleIntelLists.swift).
@@ -76,11 +87,15 @@ public struct OutputTemplate: @unchecked Sendable {
     case text(String)
     case field(Field)
     case count, window, group
+    /// A beaconing alert's measurements (`{score}`, `{period}`, `{jitter}`).
+    case measurement(String)
   }
 
   var pieces: [Piece]
 
-  func render(event: EventFields, count: Int, windowNanoseconds: Int64, group: String) -> String {
+  func render(
+    event: EventFields, count: Int, windowNanoseconds: Int64, group: String, measurements: [String: String] = [:]
+  ) -> String {
     var text = ""
     for piece in pieces {
       switch piece {
@@ -89,6 +104,7 @@ public struct OutputTemplate: @unchecked Sendable {
       case .count: text += String(count)
       case .window: text += Duration.describe(windowNanoseconds)
       case .group: text += group
+      case .measurement(let name): text += measurements[name] ?? "-"
       }
     }
     return text

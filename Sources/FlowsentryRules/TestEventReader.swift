@@ -7,10 +7,11 @@ import Yams
 /// Every number is range-checked, never wrapped or clamped: a value outside its field's range, one
 /// that `repeat` and `vary` carry out of it, or a time past the largest one is a positioned error.
 enum TestEventReader {
-  static let keys = [
-    "at", "event", "conn_direction", "src", "dst", "src_port", "dst_port", "src_dns", "dst_dns", "close_reason",
-    "terminated_by", "duration_ns", "attempts", "process", "questions", "answers", "repeat", "every", "vary",
-  ]
+  static let keys =
+    [
+      "at", "event", "conn_direction", "src", "dst", "src_port", "dst_port", "src_dns", "dst_dns", "close_reason",
+      "terminated_by", "duration_ns", "attempts", "process", "questions", "answers", "repeat", "every", "vary",
+    ] + VolumeFields.all.map(\.name)
   static let variableKeys = ["src", "dst", "src_port", "dst_port"]
   static let portRange: ClosedRange<Int64> = 0...Int64(UInt16.max)
   static let idRange: ClosedRange<Int64> = 0...Int64(UInt32.max)
@@ -99,6 +100,23 @@ enum TestEventReader {
     let destinationPort = integer("dst_port", in: portRange, default: 443) ?? 0
     let attempts = integer("attempts", in: 0...Int64.max, default: 1) ?? 0
     let flowDuration = mapping["duration_ns"] == nil ? nil : integer("duration_ns", in: 0...Int64.max, default: 0)
+    // Volume fields (sizes like `2 MiB` allowed) make the event carry a volume, as end events do.
+    var volumeValues: [String: UInt64] = [:]
+    for name in VolumeFields.names.sorted() {
+      guard let node = mapping[name] else { continue }
+      guard let value = (node.scalar?.string).flatMap(IntegerLiteral.parse), value >= 0 else {
+        fail(node, "'\(name)' must be a whole number from 0 to \(Int64.max), KiB, MiB, GiB or TiB allowed")
+        continue
+      }
+      volumeValues[name] = UInt64(value)
+    }
+    let volume =
+      volumeValues.isEmpty
+      ? nil
+      : FlowVolume(
+        bytesSent: volumeValues["bytes_sent"] ?? 0, bytesReceived: volumeValues["bytes_received"] ?? 0,
+        packetsSent: volumeValues["packets_sent"] ?? 0, packetsReceived: volumeValues["packets_received"] ?? 0,
+        retransmits: volumeValues["retransmits"] ?? 0, rttMicroseconds: volumeValues["rtt_us"] ?? 0)
 
     // Steps: the first and the last event must both stay in range (the values move one way).
     var vary: [String: Int64] = [:]
@@ -184,7 +202,7 @@ enum TestEventReader {
             name: name, timestamp: timestamp, direction: direction, source: src, destination: dst,
             sourceNames: sourceNames, destinationNames: destinationNames,
             closeReason: name == .netFlowTCPEnd ? reason : nil, terminatedBy: name == .netFlowTCPEnd ? side : nil,
-            durationNanoseconds: flowDuration, process: process))
+            durationNanoseconds: flowDuration, process: process, volume: name == .netFlowTCPEnd ? volume : nil))
       }
       events.append(TestEvent(at: timestamp, event: event))
     }

@@ -305,7 +305,7 @@ import Testing
 
   @Test func theShippedRulesLoadedAgainOverTheBuiltInOnesReplaceThem() throws {
     let rules = try RuleLoader.loadChain(systemDirectory: nil, paths: [shippedRules])
-    #expect(rules.rules.count == 15 && rules.replacements.count == 15)
+    #expect(rules.rules.count == 21 && rules.replacements.count == 21)
     #expect(rules.rules.allSatisfy { !$0.origin.hasPrefix("built-in/") })
     #expect(RuleTestRunner.run(rules).allSatisfy { $0.passed || $0.error != nil })
   }

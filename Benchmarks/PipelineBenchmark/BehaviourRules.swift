@@ -1,0 +1,64 @@
+import FlowsentryCore
+import FlowsentryRules
+import Foundation
+
+// The behaviour rule kinds alone (sum threshold, beaconing, first seen), each over one million end
+// events carrying volumes, to `remotes` remote addresses: 1,000 fit the engine's 10,000 groups a
+// rule, 100,000 make it evict (the case of a busy host).
+@MainActor func behaviourRuleBenchmarks(events count: Int = 1_000_000) {
+  let kinds: [(String, String)] = [
+    // The count threshold, for comparison: what group churn costs any threshold.
+    ("count", "threshold: {count: 100000, window: 1h, group_by: [remote]}"),
+    ("sum", "threshold: {sum: bytes_sent, at_least: 1 TiB, window: 1h, group_by: [remote]}"),
+    ("max", "threshold: {max: rtt_us, at_least: 10000000, window: 1h, group_by: [remote]}"),
+    ("beaconing", "beacon: {group_by: [process.comm, remote], min_connections: 10}"),
+    ("first seen", "first_seen: {field: remote_port, group_by: [process.comm], learning: 1s, max_values: 1000}"),
+  ]
+  for remotes in [1_000, 100_000] {
+    var sensorEvents: [SensorEvent] = []
+    sensorEvents.reserveCapacity(count)
+    let local = Endpoint(IPAddress("198.51.100.2")!, 40_000)
+    let commands = (0..<16).map { "worker\($0)" }
+    // One event a millisecond on average, at random: intervals per group irregular, as most are.
+    var generator = SystemRandomNumberGenerator()
+    var clock: Int64 = 0
+    let times = (0..<count).map { _ in
+      clock += Int64.random(in: 0...2_000_000, using: &generator)
+      return clock
+    }
+    for index in 0..<count {
+      let remote = Endpoint(.v4(0xCB00_7100 &+ UInt32(index % remotes)), UInt16(1 + index % 2_000))
+      let volume = FlowVolume(
+        bytesSent: UInt64(500 + index % 7_000), bytesReceived: UInt64(1_000 + index % 13_000), packetsSent: 6,
+        packetsReceived: 8, retransmits: 0, rttMicroseconds: UInt64(100 + index % 900))
+      sensorEvents.append(
+        .flow(
+          FlowEvent(
+            name: .netFlowTCPEnd, timestamp: times[index], direction: .outgoing, source: local,
+            destination: remote, closeReason: .fin, terminatedBy: .local, durationNanoseconds: 5_000_000,
+            process: ProcessIdentity(pid: 100, uid: 0, command: commands[index % 16]), volume: volume)))
+    }
+    for (label, clause) in kinds {
+      let text = """
+        - rule:
+            id: BENCH-1
+            name: \(label)
+            events: [net_flow_tcp_end]
+            condition: conn_direction == outgoing
+            \(clause)
+        """
+      do {
+        let engine = RuleEngine(rules: try RuleLoader.load(text: text, file: "bench.yaml"))
+        var alerts: [Alert] = []
+        let start = nanoseconds()
+        for event in sensorEvents { engine.process(event, at: event.timestamp, into: &alerts) }
+        let seconds = Double(nanoseconds() - start) / 1e9
+        print(
+          "rules, \(label) (\(remotes) remotes): \(rate(sensorEvents.count, seconds)) events/s "
+            + "(\(engine.counters.alerts) alerts, \(engine.counters.groupEvictions) group evictions)")
+      } catch {
+        print("behaviour benchmark \(label): \(error)")
+      }
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import FlowsentryCore
+
+/// `beacon:` — a rule kind that scores how periodic each group's matching events are (a host
+/// calling home every minute), live: per group the last `intervalCapacity` intervals and sizes, not
+/// every timestamp, in the engine's LRU of groups (evictions counted).
+public struct BeaconRule: Sendable, Equatable {
+  /// Fewer connections give too few intervals for quartiles to mean anything.
+  public static let leastConnections = 4
+  /// Intervals (and sizes) kept per group: enough for stable quartiles, small enough for 10,000
+  /// groups a rule in a few megabytes.
+  public static let intervalCapacity = 32
+  /// Events kept per group for the alert.
+  public static let sampleCapacity = 4
+
+  public var groupBy: [String]
+  /// Connections the group must have made (its intervals are one fewer).
+  public var minimumConnections = 10
+  /// The score (0 to 1) from which the group is alerted.
+  public var minimumScore = 0.75
+  /// A median interval below this is a burst (a page loading), not a beacon.
+  public var minimumPeriodNanoseconds: Int64 = 1_000_000_000
+  /// Alerts of one group within this window are folded into one (default one hour).
+  public var suppressNanoseconds: Int64 = 3_600_000_000_000
+
+  public init(groupBy: [String]) {
+    self.groupBy = groupBy
+  }
+}
+
+/// One group's recent history: intervals between its matching events and their sizes, as rings.
+/// Intervals are milliseconds and sizes bytes, both 32-bit and saturating (an interval past 49
+/// days or a connection past 4 GiB reads as the largest value), to keep a group near 300 bytes.
+final class BeaconHistory {
+  private(set) var connections = 0
+  /// Until when the group, just alerted, is not scored again (its alerts would be folded anyway).
+  var quietUntil = Int64.min
+  private var lastTime: Int64?
+  private var intervals: [UInt32] = []
+  private var nextInterval = 0
+  private var sizes: [UInt32] = []
+  private var nextSize = 0
+  private var sample: [SensorEvent] = []
+  private var nextSample = 0
+
+  /// Records one connection at `time` (bytes sent and received when its volume is known).
+  func record(at time: Int64, bytes: UInt64?, event: SensorEvent) {
+    connections += 1
+    if let lastTime {
+      let milliseconds = max(0, time.saturatingSubtraction(lastTime)) / 1_000_000
+      Self.append(UInt32(clamping: milliseconds), to: &intervals, next: &nextInterval)
+    }
+    lastTime = max(lastTime ?? time, time)
+    if let bytes { Self.append(UInt32(clamping: bytes), to: &sizes, next: &nextSize) }
+    if sample.count < BeaconRule.sampleCapacity {
+      sample.append(event)
+    } else {
+      sample[nextSample] = event
+      nextSample = (nextSample + 1) % BeaconRule.sampleCapacity
+    }
+  }
+
+  private static func append(_ value: UInt32, to ring: inout [UInt32], next: inout Int) {
+    if ring.count < BeaconRule.intervalCapacity {
+      ring.append(value)
+    } else {
+      ring[next] = value
+      next = (next + 1) % BeaconRule.intervalCapacity
+    }
+  }
+
+  /// The sampled events, oldest first.
+  var events: [SensorEvent] { Array(sample[nextSample...] + sample[..<nextSample]) }
+
+  /// The score when the group has enough connections and a period at least the rule's minimum.
+  func score(for rule: BeaconRule, at time: Int64) -> BeaconScore? {
+    guard time >= quietUntil, connections >= rule.minimumConnections, intervals.count >= BeaconRule.leastConnections - 1
+    else {
+      return nil
+    }
+    // Sizes count only when most connections had a volume (end events), else intervals alone.
+    let score = BeaconScore(intervals: intervals, sizes: sizes.count * 2 >= intervals.count ? sizes : [])
+    guard score.periodMilliseconds * 1_000_000 >= Double(rule.minimumPeriodNanoseconds) else { return nil }
+    return score
+  }
+}

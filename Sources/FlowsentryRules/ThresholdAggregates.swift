@@ -1,0 +1,66 @@
+import FlowsentryCore
+
+/// The sum or the largest value of an integer field over a sliding window, in a fixed number of
+/// slices: a group's state is `slices` pairs whatever the number of events, and a value leaves the
+/// window with its slice, at most one slice (window / `slices`) after the window has passed it.
+/// Sums saturate at UInt64's largest value, never wrap.
+struct SlicedAggregate {
+  static let slices = 32
+
+  private struct Slice {
+    /// time / slice width, or `Int64.min` for none yet.
+    var number = Int64.min
+    var value: UInt64 = 0
+  }
+
+  /// Allocated at the first value (one allocation a group).
+  private var slices: [Slice] = []
+
+  /// Adds `value` at `time` and returns the window's sum, or its maximum when `keepingMaximum`.
+  mutating func add(_ value: UInt64, at time: Int64, window: Int64, keepingMaximum: Bool) -> UInt64 {
+    if slices.isEmpty { slices = Array(repeating: Slice(), count: Self.slices) }
+    let width = max(1, window / Int64(Self.slices))
+    // Floor division, so that times before zero (hostile recordings) still fall into one slice each.
+    let number = time >= 0 ? time / width : -((-(time + 1)) / width) - 1
+    let slot = Int(((number % Int64(Self.slices)) + Int64(Self.slices)) % Int64(Self.slices))
+    if slices[slot].number != number { slices[slot] = Slice(number: number, value: 0) }
+    slices[slot].value = keepingMaximum ? max(slices[slot].value, value) : slices[slot].value.addingSaturating(value)
+    var total: UInt64 = 0
+    for slice in slices {
+      let age = number.saturatingSubtraction(slice.number)
+      guard age >= 0, age < Int64(Self.slices) else { continue }
+      total = keepingMaximum ? max(total, slice.value) : total.addingSaturating(slice.value)
+    }
+    return total
+  }
+}
+
+extension UInt64 {
+  func addingSaturating(_ other: UInt64) -> UInt64 {
+    let (sum, overflow) = addingReportingOverflow(other)
+    return overflow ? .max : sum
+  }
+}
+
+extension Threshold.Measure {
+  /// The integer field a `sum` or `max` threshold measures.
+  var aggregatedField: String? {
+    switch self {
+    case .sum(let field), .maximum(let field): return field
+    case .count, .distinct: return nil
+    }
+  }
+
+  var isMaximum: Bool {
+    if case .maximum = self { return true }
+    return false
+  }
+}
+
+extension Fields {
+  /// An integer field's value as a count to add up: 0 when the event lacks it, negatives as 0.
+  static func amount(_ field: Field, of event: EventFields) -> UInt64 {
+    guard case .integer(let read) = field.accessor, let value = read(event) else { return 0 }
+    return UInt64(clamping: value)
+  }
+}
