@@ -202,7 +202,7 @@ let package = Package(
     .testTarget(name: "FlowsentryPatternsTests", dependencies: ["FlowsentryPatterns"]),
     .testTarget(name: "FlowsentryIntelTests", dependencies: ["FlowsentryIntel", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
-    .testTarget(name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool"]),
+    .testTarget(name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool", "FlowsentryTestSupport"]),
     .testTarget(name: "FlowsentryMetricsTests", dependencies: ["FlowsentryMetrics", "FlowsentryCore"]),
     .testTarget(
       name: "FlowsentryLoggingTests",

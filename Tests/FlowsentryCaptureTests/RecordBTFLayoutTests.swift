@@ -1,4 +1,5 @@
 import CFlowsentryRecord
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -24,15 +25,10 @@ import Testing
 
   /// `bpftool -j btf dump file`, by type id.
   static func btfTypes() throws -> [Int: BTFType] {
-    let bpftool = Process()
-    bpftool.executableURL = URL(fileURLWithPath: "/usr/sbin/bpftool")
-    bpftool.arguments = ["-j", "btf", "dump", "file", object]
-    let output = Pipe()
-    bpftool.standardOutput = output
-    try bpftool.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    bpftool.waitUntilExit()
-    try #require(bpftool.terminationStatus == 0, "bpftool btf dump failed on \(object) (run `make bpf`)")
+    let bpftool = try ChildProcess.run("/usr/sbin/bpftool", ["-j", "btf", "dump", "file", object])
+    try #require(
+      bpftool.termination == .exited(0), "bpftool btf dump failed on \(object) (run `make bpf`): \(bpftool.stderr)")
+    let data = Data(bpftool.stdout.utf8)
     let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     let types = try #require(json["types"] as? [[String: Any]])
     var byID: [Int: BTFType] = [:]

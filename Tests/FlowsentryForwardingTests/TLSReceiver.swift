@@ -1,3 +1,4 @@
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -12,7 +13,7 @@ final class TLSReceiver {
   let port: UInt16
   let directory: URL
   private let arguments: [String]
-  private var process: Process?
+  private var child: ChildProcess?
 
   init(certificates: TestCertificates, port: UInt16 = Rsyslog.freePort(), options: [String] = []) throws {
     self.port = port
@@ -33,11 +34,8 @@ final class TLSReceiver {
   }
 
   func start() throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments = arguments
-    try process.run()
-    self.process = process
+    let child = try ChildProcess("/usr/bin/python3", arguments, stdout: .discard)
+    self.child = child
     let deadline = Date().addingTimeInterval(10)
     while Date() < deadline {
       let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -51,14 +49,15 @@ final class TLSReceiver {
       if connected { return }
       usleep(50_000)
     }
-    throw RsyslogError(log: "the TLS test receiver did not start")
+    throw RsyslogError(log: "the TLS test receiver did not start: \(child.stderr)")
   }
 
   func stop() {
-    guard let process else { return }
-    kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
-    self.process = nil
+    guard let child else { return }
+    child.kill()
+    // Killed, it ends at once; the wait's own deadline only bounds a stuck reap.
+    _ = try? child.wait(timeout: .seconds(10))
+    self.child = nil
   }
 
   var messages: [String] {

@@ -25,7 +25,9 @@ final class NATSServer {
 
   let settings: Settings
   let directory: URL
-  private var process: Process?
+  private var child: ChildProcess?
+  /// What servers this one killed wrote to stderr, so that `log` spans its restarts.
+  private var earlierLogs = ""
 
   var port: UInt16 { settings.port }
   var url: String { "nats://127.0.0.1:\(settings.port)" }
@@ -64,33 +66,22 @@ final class NATSServer {
   }
 
   func start() throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Self.binary)
-    process.arguments = ["-c", configurationFile.path]
-    process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-    let log = directory.appendingPathComponent("server.log")
-    if !FileManager.default.fileExists(atPath: log.path) {
-      _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    }
-    let handle = try FileHandle(forWritingTo: log)
-    _ = try handle.seekToEnd()
-    process.standardError = handle
-    try process.run()
-    self.process = process
+    child = try ChildProcess(Self.binary, ["-c", configurationFile.path], stdout: .discard)
     try waitListening()
   }
 
   /// SIGKILL, as a crash.
   func kill() {
-    guard let process, process.isRunning else { return }
-    Glibc.kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
-    self.process = nil
+    guard let child else { return }
+    child.kill()
+    // Killed, it ends at once; the wait's own deadline only bounds a stuck reap.
+    _ = try? child.wait(timeout: .seconds(10))
+    earlierLogs += child.stderr
+    self.child = nil
   }
 
-  var log: String {
-    (try? String(contentsOf: directory.appendingPathComponent("server.log"), encoding: .utf8)) ?? ""
-  }
+  /// What this server wrote to stderr, across its restarts.
+  var log: String { earlierLogs + (child?.stderr ?? "") }
 
   private func waitListening() throws {
     let deadline = Date().addingTimeInterval(10)

@@ -22,12 +22,10 @@ import Testing
           -extfile $name.ext 2>/dev/null
       done
       """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", script]
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw NATSServerError.notListening(0, "openssl failed") }
+    let result = try ChildProcess.run("/bin/sh", ["-c", script])
+    guard result.termination == .exited(0) else {
+      throw NATSServerError.notListening(0, "openssl failed (\(result.termination)): \(result.stderr)")
+    }
   }
 
   @Test func mutualTLSDeliversAndAMissingClientCertificateDoesNot() throws {

@@ -2,10 +2,6 @@ import FlowsentryCore
 import FlowsentryTestSupport
 import Foundation
 
-#if canImport(Glibc)
-  import Glibc
-#endif
-
 /// The flowsentry binary, run as a user runs it, its standard error kept for the test.
 final class SensorRun {
   static var binary: String {
@@ -14,33 +10,29 @@ final class SensorRun {
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
   }
 
-  private let process = Process()
-  private let errorFile: URL
+  /// Killed (with what it started) when the run is dropped.
+  private let child: ChildProcess
+  /// Why `wait` gave up, for `errors`.
+  private var timedOut: String?
 
   init(_ arguments: [String]) throws {
-    errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("fs-sensor-\(UUID().uuidString).err")
-    _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
-    process.executableURL = URL(fileURLWithPath: Self.binary)
-    process.arguments = arguments
-    process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-    process.standardError = try FileHandle(forWritingTo: errorFile)
-    try process.run()
-  }
-
-  deinit {
-    if process.isRunning { kill() }
-    try? FileManager.default.removeItem(at: errorFile)
+    child = try ChildProcess(Self.binary, arguments, stdout: .discard)
   }
 
   func kill() {
-    Glibc.kill(process.processIdentifier, SIGKILL)
-    process.waitUntilExit()
+    child.kill()
+    _ = try? child.wait(timeout: .seconds(10))
   }
 
-  func wait() { process.waitUntilExit() }
-  var isRunning: Bool { process.isRunning }
-  var status: Int32 { process.terminationStatus }
-  var errors: String { (try? String(contentsOf: errorFile, encoding: .utf8)) ?? "" }
+  /// Waits for the run's end. Past `timeout` it is killed: `status` is then 137 and `errors` says so.
+  func wait(timeout: Duration = .seconds(120)) {
+    do { try child.wait(timeout: timeout) } catch { timedOut = "\(error)" }
+  }
+
+  var isRunning: Bool { child.isRunning }
+  /// The exit code, or 128 plus the signal's number; -1 while it runs.
+  var status: Int32 { child.termination?.status ?? -1 }
+  var errors: String { child.stderr + (timedOut.map { "\n" + $0 } ?? "") }
 }
 
 /// Captures and a rule that raise one alert per TCP connection, for delivery tests at scale.

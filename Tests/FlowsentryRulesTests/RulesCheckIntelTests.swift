@@ -1,3 +1,4 @@
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -16,18 +17,10 @@ import Testing
     - list: {name: c2, type: domain, match: suffix, files: [hosts.txt]}
     - rule: {id: T-1, name: t, condition: remote_dns in c2}
     """.write(to: rules, atomically: true, encoding: .utf8)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: RulesCommandExitTests.binary)
-    process.arguments = ["rules", "check", "--no-default-rules", rules.path]
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    let stdout = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "\(stderr)")
+    let result = try ChildProcess.run(
+      RulesCommandExitTests.binary, ["rules", "check", "--no-default-rules", rules.path])
+    let (stdout, stderr) = (result.stdout, result.stderr)
+    #expect(result.termination == .exited(0), "\(stderr)")
     #expect(
       stdout.contains("list c2 (domain, suffix) at \(rules.path):1:9: 1 indicators, 1 duplicates, 2 malformed lines"))
     #expect(stderr.contains("\(feed.path):4:1: warning: list 'c2'"), "\(stderr)")

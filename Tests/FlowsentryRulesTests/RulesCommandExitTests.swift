@@ -1,3 +1,4 @@
+import FlowsentryTestSupport
 import Foundation
 import Testing
 
@@ -32,17 +33,12 @@ import Testing
     defer { try? FileManager.default.removeItem(at: directory) }
     let path = directory.appendingPathComponent(file)
     try Self.hostileFiles[file]!.write(to: path, atomically: true, encoding: .utf8)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Self.binary)
-    process.arguments = ["rules", command, "--no-default-rules", path.path]
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = Pipe()
-    try process.run()
-    let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationReason == .exit, "\(command) \(file) ended by signal \(process.terminationStatus)")
-    #expect(process.terminationStatus == 1)
+    let result = try ChildProcess.run(Self.binary, ["rules", command, "--no-default-rules", path.path])
+    let stderr = result.stderr
+    if case .signaled(let signal) = result.termination {
+      Issue.record("\(command) \(file) ended by signal \(signal)")
+    }
+    #expect(result.termination == .exited(1), "\(command) \(file): \(result.termination)")
     #expect(stderr.contains(path.path + ":") && stderr.contains(": error: "), "\(stderr.prefix(500))")
   }
 }

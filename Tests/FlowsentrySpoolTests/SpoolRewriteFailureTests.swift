@@ -1,3 +1,4 @@
+import FlowsentryTestSupport
 import Foundation
 import SystemPackage
 import Testing
@@ -30,19 +31,9 @@ final class TemporaryMount {
     try? FileManager.default.removeItem(atPath: path)
   }
 
-  struct Failed: Error, CustomStringConvertible {
-    var description: String
-  }
-
+  /// Throws `ChildProcessError.failed` (with the tool's stderr) unless it exits with 0.
   static func run(_ tool: String, _ arguments: [String]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: tool)
-    process.arguments = arguments
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-      throw Failed(description: "\(tool) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
-    }
+    try ChildProcess.output(of: tool, arguments, timeout: .seconds(30))
   }
 
   /// Fills what is left of the filesystem; returns the filler's path.
