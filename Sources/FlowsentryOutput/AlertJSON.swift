@@ -68,6 +68,7 @@ public enum AlertJSON {
     json.raw(#","community_id":"#)
     if let shared = sharedCommunityID(alert, context.communityID) { json.string(shared) } else { json.raw("null") }
     json.nativeIndicator(alert)
+    json.measurements(alert)
     json.raw(#","group":{"#)
     json.groupCountWindowSuppressed(alert)
     json.raw(#","events":["#)
@@ -81,5 +82,21 @@ public enum AlertJSON {
     json.integer(alert.eventsLeftOut)
     json.raw("}")
     bytes = json.bytes
+  }
+}
+
+extension JSONBytes {
+  /// `,"measurements":{…}` when a behaviour rule measured something (beaconing: score, period_ms,
+  /// jitter_ms); nothing otherwise. A value that is not finite is written as null.
+  mutating func measurements(_ alert: Alert) {
+    guard !alert.measurements.isEmpty else { return }
+    raw(#","measurements":{"#)
+    for (index, measurement) in alert.measurements.enumerated() {
+      if index > 0 { raw(",") }
+      string(measurement.name)
+      raw(":")
+      if measurement.value.isFinite { bytes += "\(measurement.value)".utf8 } else { raw("null") }
+    }
+    raw("}")
   }
 }

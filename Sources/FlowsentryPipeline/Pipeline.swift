@@ -49,6 +49,12 @@ public final class Pipeline {
     stages.engine = RuleEngine(rules: rules, configuration: configuration.rules, continuing: stages.engine)
   }
 
+  /// Writes what stateful rules learned (first-seen values) to the state directory: at the end of
+  /// a run, so that the next one does not learn again.
+  public func saveState() {
+    stages.engine.saveState()
+  }
+
   public var counters: Counters {
     Counters(
       flows: stages.tracker.counters, dns: stages.enricher.counters, rules: stages.engine.counters,

@@ -288,7 +288,8 @@ public final class RuleEngine {
     let groupValues = rule.groupFields.map { ($0.name, Fields.value($0, of: fields).text) }
     let groupText = groupValues.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
     var alert = Alert(
-      id: alertID(rule.id, groupText, events.first?.timestamp ?? time), timestamp: event.timestamp,
+      // Named by the pipeline, which knows the sensor (StableIdentifier.alert: host, rule, group, time).
+      id: "", timestamp: event.timestamp,
       ruleID: rule.id, ruleName: rule.name, severity: indicator?.severity ?? rule.severity, tags: rule.tags,
       message: rule.output.render(
         event: fields, count: count, windowNanoseconds: window ?? 0, group: groupText, measurements: measurements),
@@ -299,16 +300,6 @@ public final class RuleEngine {
     return alert
   }
 
-  /// FNV-1a over the rule, the group and the first event's time: stable across runs.
-  private func alertID(_ rule: String, _ group: String, _ time: Int64) -> String {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in "\(rule)|\(group)|\(time)".utf8 {
-      hash ^= UInt64(byte)
-      hash = hash &* 0x100_0000_01b3
-    }
-    let hex = String(hash, radix: 16)
-    return String(repeating: "0", count: 16 - hex.count) + hex
-  }
 }
 
 extension Int64 {

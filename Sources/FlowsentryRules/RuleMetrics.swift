@@ -9,6 +9,15 @@ extension RuleEngine.Counters {
       .counter(
         "flowsentry_threshold_group_evictions_total", groupEvictions,
         help: "Threshold groups forgotten at the bound (10,000 per rule)."),
+      .counter(
+        "flowsentry_rule_state_files_damaged_total", stateFilesDamaged,
+        help: "First-seen state files found damaged at load: rebuilt, the rule learns again."),
+      .counter(
+        "flowsentry_rule_state_write_failures_total", stateWriteFailures,
+        help: "First-seen state files that could not be written to the state directory."),
+      .counter(
+        "flowsentry_first_seen_values_dropped_total", firstSeenValuesDropped,
+        help: "Values a first-seen group did not learn because it held its maximum."),
     ]
     func perRuleRows(_ name: String, _ help: String, _ value: (RuleEngine.RuleCounters) -> UInt64) {
       for rule in perRule {

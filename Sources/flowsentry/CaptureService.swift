@@ -65,6 +65,7 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
     }
     // Cancelled rather than shut down: the stream ended early; stop (and wait) all the same.
     await stopper.wait()
+    pipeline.saveState()
     let final = pipeline.counters
     counters.pipeline.withLock { $0 = final }
     publishSinkCounters()

@@ -68,8 +68,12 @@ struct ReplayCommand: ParsableCommand {
     var observing = PacketObserver.Configuration()
     if let local, let networks = localNetworks(local) { observing.localNetworks = networks }
     observing.dnsPorts = Set(settings.capture.dnsPorts)
+    // First-seen rules learn in memory only: a replay must neither read nor change what the live
+    // sensor learned in its state directory.
+    var pipelineSettings = settings.pipeline.validatingSegments
+    pipelineSettings.rules.stateDirectory = nil
     let replayer = Replayer(
-      pipeline: Pipeline(configuration: settings.pipeline.validatingSegments, rules: rules),
+      pipeline: Pipeline(configuration: pipelineSettings, rules: rules),
       observer: PacketObserver(configuration: observing))
     let outputs: [ForwardingOutput]
     do {
