@@ -13,7 +13,8 @@ public enum StableIdentifier {
   /// An alert's id: the sensor, the rule, its group's values and the first event's time. Each
   /// field is length-prefixed so that no two different inputs hash the same bytes.
   public static func alert(
-    host: String, ruleID: String, group: [(field: String, value: String)], firstEventTime: WallClockNanoseconds
+    host: String, ruleID: String, group: [(field: String, value: String)], firstEventTime: WallClockNanoseconds,
+    distinguishing: [String] = []
   ) -> String {
     var hasher = SHA256()
     field("flowsentry-alert-v1", into: &hasher)
@@ -24,6 +25,7 @@ public enum StableIdentifier {
       field(value, into: &hasher)
     }
     field(String(firstEventTime), into: &hasher)
+    for value in distinguishing { field(value, into: &hasher) }
     return hex(hasher.finalize())
   }
 

@@ -34,6 +34,30 @@ import Testing
     #expect(first.allSatisfy { $0.count == StableIdentifier.length && $0.allSatisfy(\.isHexDigit) })
   }
 
+  @Test func alertsOfAnUngroupedRuleAtTheSameTimeHaveTheirOwnIds() throws {
+    let rules = try RuleLoader.load(
+      text: """
+        - rule:
+            id: T-1
+            name: every refused connection
+            events: [net_flow_tcp_end]
+            condition: close_reason == refused
+            output: "{remote}"
+        """)
+    let pipeline = Pipeline(rules: rules)
+    let sink = InMemoryEventSink()
+    let local = Endpoint(IPAddress("198.51.100.2")!, 40_000)
+    for (index, remote) in ["203.0.113.7", "203.0.113.8"].enumerated() {
+      let end = FlowEvent(
+        name: .netFlowTCPEnd, timestamp: 5_000, direction: .outgoing, source: Endpoint(IPAddress(remote)!, 443),
+        destination: local, closeReason: .refused, terminatedBy: .remote, socketCookie: UInt64(index + 1))
+      pipeline.rerun(.flow(end), to: sink)
+    }
+    let ids = sink.alerts.map(\.id)
+    #expect(ids.count == 2)
+    #expect(Set(ids).count == 2, "two alerts, one id: a receiver deduplicating by id would keep one")
+  }
+
   @Test func theIdIsSHA256OfLengthPrefixedFields() {
     let id = StableIdentifier.alert(
       host: "h", ruleID: "FS-NET-008", group: [(field: "local", value: "198.51.100.2:8080")], firstEventTime: 4_000)

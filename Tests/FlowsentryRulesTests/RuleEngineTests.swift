@@ -268,11 +268,7 @@ func flowEnd(
     let first = try #require(alerts.first)
     #expect(first.count == 5 && first.events.count == 5 && first.message == "5 from 203.0.113.9 in 10s")
     #expect(first.group.map(\.field) == ["remote"] && first.group.map(\.value) == ["203.0.113.9"])
-    #expect(
-      alerts.map(\.id)
-        == Array(Set(alerts.map(\.id))).sorted { a, b in
-          alerts.firstIndex { $0.id == a }! < alerts.firstIndex { $0.id == b }!
-        })
+    // Alert ids are the pipeline's (AlertIdentityTests): it knows the sensor they name.
   }
 
   @Test func suppressionFoldsAndCountsWhatItFolded() throws {
