@@ -65,7 +65,7 @@ struct FlowVolumeLiveTests {
 
   /// The end of the flow `live` names in `recording`'s file, replayed with the test's address local.
   static func replayedVolume(of live: FlowEvent, from recording: HeaderRecording) async throws -> FlowVolume {
-    try await Task.sleep(for: .milliseconds(300))
+    try await Task.sleep(for: .seconds(1))  // the last segments reach tcpdump's file, on a loaded machine too
     recording.stop()
     var observing = PacketObserver.Configuration()
     observing.localNetworks = [try #require(IPNetwork("\(VolumeTestHost.localAddress)/32"))]
