@@ -292,11 +292,7 @@ public struct FlowTracker {
   }
 
   /// `later - earlier`, clamped to Int64's range instead of trapping.
-  static func saturatingDifference(_ later: Int64, _ earlier: Int64) -> Int64 {
-    let (difference, overflow) = later.subtractingReportingOverflow(earlier)
-    guard overflow else { return difference }
-    return later < earlier ? .min : .max
-  }
+  static func saturatingDifference(_ later: Int64, _ earlier: Int64) -> Int64 { later.saturatingSubtraction(earlier) }
 
   private mutating func forgetExpiredEndedFlows(now: WallClockNanoseconds) {
     while let oldest = endedFlows.oldestEntry,

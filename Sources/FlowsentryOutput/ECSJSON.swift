@@ -157,9 +157,9 @@ extension JSONBytes {
     context.communityID.append(flow.source, flow.destination, transport: CommunityID.tcp, to: &bytes)
     if let sides {
       raw(#"","bytes":"#)
-      integer(sides.source.bytes.addingSaturating(sides.destination.bytes))
+      integer(sides.source.bytes.saturatingAddition(sides.destination.bytes))
       raw(#","packets":"#)
-      integer(sides.source.packets.addingSaturating(sides.destination.packets))
+      integer(sides.source.packets.saturatingAddition(sides.destination.packets))
       raw("}")
     } else {
       raw(#""}"#)

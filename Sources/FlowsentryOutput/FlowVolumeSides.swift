@@ -6,13 +6,6 @@ struct SideVolume {
   var packets: UInt64
 }
 
-extension UInt64 {
-  func addingSaturating(_ other: UInt64) -> UInt64 {
-    let (sum, overflow) = addingReportingOverflow(other)
-    return overflow ? .max : sum
-  }
-}
-
 extension FlowEvent {
   /// The local socket's volume as what `source` and `destination` each sent, for formats (ECS, CEF)
   /// whose byte fields belong to the endpoints: on an end, `source` is the side that terminated,

@@ -17,7 +17,7 @@ extension RuleEngine {
         history = BeaconHistory()
         if state.beacons.insert(history, for: groupKey) != nil { counters.groupEvictions += 1 }
       }
-      let bytes = fields.volume.map { $0.bytesSent.addingSaturating($0.bytesReceived) }
+      let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
       history.record(at: time, bytes: bytes, event: event)
       guard let score = history.score(for: beacon, at: time), score.score >= beacon.minimumScore else { return nil }
       history.quietUntil = time.saturatingAddition(beacon.suppressNanoseconds)
@@ -55,13 +55,6 @@ extension RuleEngine {
       store.save()
       counters.stateWriteFailures += store.counters.writeFailures - failures
     }
-  }
-}
-
-extension Int64 {
-  func saturatingAddition(_ other: Int64) -> Int64 {
-    let (sum, overflow) = addingReportingOverflow(other)
-    return overflow ? (other > 0 ? .max : .min) : sum
   }
 }
 

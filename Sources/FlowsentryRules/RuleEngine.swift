@@ -302,16 +302,6 @@ public final class RuleEngine {
 
 }
 
-extension Int64 {
-  /// `self - other` clamped to Int64's range. Event times come from recordings and files, and may
-  /// be anything: a window or suppression reaching before the earliest time starts at it instead.
-  func saturatingSubtraction(_ other: Int64) -> Int64 {
-    let (difference, overflow) = subtractingReportingOverflow(other)
-    guard overflow else { return difference }
-    return other > 0 ? .min : .max
-  }
-}
-
 /// Runs the `tests:` of every rule, each in a fresh engine holding that rule alone.
 public enum RuleTestRunner {
   public struct Result: Sendable {

@@ -24,21 +24,14 @@ struct SlicedAggregate {
     let number = time >= 0 ? time / width : -((-(time + 1)) / width) - 1
     let slot = Int(((number % Int64(Self.slices)) + Int64(Self.slices)) % Int64(Self.slices))
     if slices[slot].number != number { slices[slot] = Slice(number: number, value: 0) }
-    slices[slot].value = keepingMaximum ? max(slices[slot].value, value) : slices[slot].value.addingSaturating(value)
+    slices[slot].value = keepingMaximum ? max(slices[slot].value, value) : slices[slot].value.saturatingAddition(value)
     var total: UInt64 = 0
     for slice in slices {
       let age = number.saturatingSubtraction(slice.number)
       guard age >= 0, age < Int64(Self.slices) else { continue }
-      total = keepingMaximum ? max(total, slice.value) : total.addingSaturating(slice.value)
+      total = keepingMaximum ? max(total, slice.value) : total.saturatingAddition(slice.value)
     }
     return total
-  }
-}
-
-extension UInt64 {
-  func addingSaturating(_ other: UInt64) -> UInt64 {
-    let (sum, overflow) = addingReportingOverflow(other)
-    return overflow ? .max : sum
   }
 }
 
