@@ -24,11 +24,15 @@ public final class JetStreamPublisher: @unchecked Sendable {
   let context: OpaquePointer
   private let box: AcknowledgementBox
 
+  /// The longest a publish waits for room in a full window of unacknowledged messages.
+  static let longestStallMilliseconds: Int64 = 250
+
   /// - Parameters:
   ///   - maximumPending: asynchronous publishes unacknowledged at a time.
   ///   - acknowledgementTimeoutMilliseconds: how long a message waits for its acknowledgement
   ///     before it is reported as timed out (stored or not: the caller sends it again, and the
   ///     stream drops the copy by its id).
+
   public init(
     connection: NATSConnection, maximumPending: Int = 1_024, acknowledgementTimeoutMilliseconds: Int64 = 5_000
   )
@@ -43,7 +47,9 @@ public final class JetStreamPublisher: @unchecked Sendable {
     try check(jsOptions_Init(&options), "jsOptions_Init")
     options.Wait = acknowledgementTimeoutMilliseconds
     options.PublishAsync.MaxPending = Int64(maximumPending)
-    options.PublishAsync.StallWait = acknowledgementTimeoutMilliseconds
+    // A full window waits at most this long inside js_PublishMsgAsync: the output's thread must
+    // get back to its queue and its stop deadline, whatever the acknowledgement timeout is.
+    options.PublishAsync.StallWait = min(acknowledgementTimeoutMilliseconds, Self.longestStallMilliseconds)
     options.PublishAsync.AckHandler = acknowledgementHandler
     options.PublishAsync.AckHandlerClosure = Unmanaged.passRetained(box).toOpaque()
     var context: OpaquePointer?
