@@ -289,6 +289,8 @@ public final class ForwardingOutput: @unchecked Sendable {
     let before = spool.counters.committed
     spool.commit(through: sequence)
     local.delivered += spool.counters.committed - before
+    // Something got through: the next failure, whatever it says, is news again.
+    if spool.counters.committed > before { local.lastError = nil }
     let now = Self.now()
     while let oldest = handedOver.first, oldest.sequence <= sequence {
       local.deliveryLatency.observe(seconds: Double(now &- oldest.enqueuedAt) / 1e9)
@@ -331,7 +333,6 @@ public final class ForwardingOutput: @unchecked Sendable {
       local.connections += 1
       spool.rewind()
       if failures > 0 { log("output \(configuration.name): connected to \(configuration.address) again") }
-      local.lastError = nil
     } catch {
       disconnect(because: error, now: now)
     }
@@ -351,7 +352,9 @@ public final class ForwardingOutput: @unchecked Sendable {
     failures += 1
     local.retries += 1
     let text = "\(error)"
-    if local.lastError != text || failures == 1 {
+    // Logged once until something is delivered: a receiver that accepts the connection and then
+    // refuses every record (no JetStream stream, say) would otherwise be logged at every reconnect.
+    if local.lastError != text {
       log("output \(configuration.name): \(text); retrying with backoff, alerts are kept in the spool")
     }
     local.lastError = text

@@ -98,6 +98,8 @@ import Testing
     let router = OutputRouter(outputs: [output], context: EventJSON.Context(hostName: "h1"), processID: 1)
     for index in 0..<20 { router.receive(Self.alert(index)) }
     #expect(eventually(seconds: 10) { (output.counters.nats?.errors["no_stream"] ?? 0) >= 3 })
+    // All twenty reach the spool (the last may still be on its way from the queue), none leaves it.
+    #expect(eventually(seconds: 10) { output.counters.spoolPending == 20 })
     var counters = output.counters
     #expect(counters.delivered == 0)
     #expect(counters.spoolPending == 20)
