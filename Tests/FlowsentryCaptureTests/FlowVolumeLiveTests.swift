@@ -366,7 +366,9 @@ final class HeaderRecording {
     path = FileManager.default.temporaryDirectory.appendingPathComponent("fs-volume-\(interface).pcap").path
     process = try SpawnedProcess(
       "/usr/bin/tcpdump",
-      ["-i", interface, "-U", "-n", "-s", "128", "-B", "32768", "-Z", "root", "-w", path, "tcp"],
+      // --immediate-mode: without it libpcap hands packets over a block at a time (up to a second
+      // late), and a capture stopped soon after the end lacks the closing segments.
+      ["-i", interface, "--immediate-mode", "-U", "-n", "-s", "128", "-B", "32768", "-Z", "root", "-w", path, "tcp"],
       captureOutput: false)
     for _ in 0..<100 where ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) < 24 {
       try await Task.sleep(for: .milliseconds(50))
