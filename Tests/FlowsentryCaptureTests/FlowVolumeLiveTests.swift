@@ -13,7 +13,7 @@ import Testing
 struct FlowVolumeLiveTests {
   /// curl downloads a body of known size: everything it received, headers included, is on the end.
   @Test func aDownloadEndsWithTheBytesReceived() async throws {
-    let host = try VolumeTestHost()
+    let host = try TestHost(VolumeTestHost.addressing)
     defer { host.remove() }
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
@@ -86,7 +86,7 @@ struct FlowVolumeLiveTests {
   /// An upload the client half-closes before the server answers: the bytes sent after the FIN
   /// are on the end, exactly, since the end waits for the socket's close.
   @Test func anUploadHalfClosedBeforeTheAnswerCountsEveryByteSent() async throws {
-    let host = try VolumeTestHost()
+    let host = try TestHost(VolumeTestHost.addressing)
     defer { host.remove() }
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
@@ -192,7 +192,7 @@ extension FlowVolumeLiveTests {
   /// segments are dropped there; this kernel has no netem, and no nft to drop with numgen): the end's counters agree with `ss -ti` read from the
   /// same socket once its FIN was acknowledged, before the server's answer.
   @Test func retransmissionsAndSegmentsAgreeWithSS() async throws {
-    let host = try VolumeTestHost()
+    let host = try TestHost(VolumeTestHost.addressing)
     defer { host.remove() }
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
@@ -313,46 +313,12 @@ extension FlowVolumeLiveTests {
   }
 }
 
-/// A network namespace joined to this one by a veth pair on a /30 of its own (198.51.100.236/30),
-/// so it shares no route with the other suites' test hosts.
-final class VolumeTestHost {
-  static let localAddress = "198.51.100.237"
-  static let peerAddress = "198.51.100.238"
-  let namespace: String
-  let hostLink: String
-  let peerLink: String
-
-  init() throws {
-    let tag = String(UInt32.random(in: 0...0xffff_ff), radix: 16)
-    namespace = "fs-volume-\(tag)"
-    hostLink = "fvh\(tag)"
-    peerLink = "fvp\(tag)"
-    do {
-      try run("/usr/sbin/ip", ["netns", "add", namespace])
-      try run("/usr/sbin/ip", ["link", "add", hostLink, "type", "veth", "peer", "name", peerLink])
-      try run("/usr/sbin/ip", ["link", "set", peerLink, "netns", namespace])
-      try run("/usr/sbin/ip", ["addr", "add", "\(Self.localAddress)/30", "dev", hostLink])
-      try run("/usr/sbin/ip", ["link", "set", hostLink, "up"])
-      try run("/usr/sbin/ip", ["-n", namespace, "addr", "add", "\(Self.peerAddress)/30", "dev", peerLink])
-      try run("/usr/sbin/ip", ["-n", namespace, "link", "set", peerLink, "up"])
-      try run("/usr/sbin/ip", ["-n", namespace, "link", "set", "lo", "up"])
-    } catch {
-      remove()
-      throw error
-    }
-  }
-
-  /// Runs a Python script inside the namespace, in the background.
-  func runPython(_ script: String) throws -> PeerProcess {
-    try PeerProcess("/usr/sbin/ip", ["netns", "exec", namespace, "python3", "-c", script])
-  }
-
-  func remove() {
-    _ = try? run("/usr/sbin/ip", ["link", "del", hostLink])
-    _ = try? run("/usr/sbin/ip", ["netns", "del", namespace])
-  }
-
-  deinit { remove() }
+/// The volume tests' test host: a /30 of its own (198.51.100.236/30), so that it shares no route with
+/// the other suites' test hosts.
+enum VolumeTestHost {
+  static let addressing = TestHost.Addressing(local: "198.51.100.237", peer: "198.51.100.238", prefixLength: 30)
+  static var localAddress: String { addressing.local }
+  static var peerAddress: String { addressing.peer }
 }
 
 /// tcpdump writing one interface's TCP headers (the first 128 bytes of each packet: lengths come

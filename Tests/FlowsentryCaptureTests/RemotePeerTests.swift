@@ -103,13 +103,22 @@ extension RemotePeerTests {
 /// Not 203.0.113.0/24: the host's route to a test host takes the whole /24, and on some machines
 /// here a real service (the package proxy) has an address in that one.
 final class TestHost {
-  static let localAddress = "198.51.100.1"
-  static let peerAddress = "198.51.100.2"
+  /// The addresses of the two ends and the prefix the host routes to the peer.
+  struct Addressing {
+    var local: String
+    var peer: String
+    var prefixLength: Int
+  }
+  /// What most suites use; a suite that must share no route with them takes its own (the volume
+  /// tests' /30).
+  static let standard = Addressing(local: "198.51.100.1", peer: "198.51.100.2", prefixLength: 24)
+  static var localAddress: String { standard.local }
+  static var peerAddress: String { standard.peer }
   let namespace: String
-  private let hostLink: String
-  private let peerLink: String
+  let hostLink: String
+  let peerLink: String
 
-  init() throws {
+  init(_ addressing: Addressing = TestHost.standard) throws {
     Self.removeLeftovers()
     let tag = String(UInt32.random(in: 0...0xffff_ff), radix: 16)
     namespace = "fs-test-\(tag)"
@@ -119,9 +128,11 @@ final class TestHost {
       try run("/usr/sbin/ip", ["netns", "add", namespace])
       try run("/usr/sbin/ip", ["link", "add", hostLink, "type", "veth", "peer", "name", peerLink])
       try run("/usr/sbin/ip", ["link", "set", peerLink, "netns", namespace])
-      try run("/usr/sbin/ip", ["addr", "add", "\(Self.localAddress)/24", "dev", hostLink])
+      try run("/usr/sbin/ip", ["addr", "add", "\(addressing.local)/\(addressing.prefixLength)", "dev", hostLink])
       try run("/usr/sbin/ip", ["link", "set", hostLink, "up"])
-      try run("/usr/sbin/ip", ["-n", namespace, "addr", "add", "\(Self.peerAddress)/24", "dev", peerLink])
+      try run(
+        "/usr/sbin/ip",
+        ["-n", namespace, "addr", "add", "\(addressing.peer)/\(addressing.prefixLength)", "dev", peerLink])
       try run("/usr/sbin/ip", ["-n", namespace, "link", "set", peerLink, "up"])
       try run("/usr/sbin/ip", ["-n", namespace, "link", "set", "lo", "up"])
     } catch {
