@@ -37,6 +37,23 @@ print("\n".join(v["object"] for k, v in json.load(open(sys.argv[1])).items() if 
   done
 }
 
+# Object files a Swift target's output file map no longer names (its source moved or went away):
+# a link that takes every object of the build would pull them in, stale.
+prune_stale_objects() {
+  for map in "$BIN"/*.build/output-file-map.json; do
+    python3 - "$map" <<'PY'
+import json, os, sys
+map_path = sys.argv[1]
+listed = {v["object"] for k, v in json.load(open(map_path)).items() if "object" in v}
+directory = os.path.dirname(map_path)
+for name in os.listdir(directory):
+    path = os.path.join(directory, name)
+    if name.endswith(".o") and path not in listed:
+        os.remove(path)
+PY
+  done
+}
+
 case "$TARGET" in
   dns)
     swift build "${FLAGS[@]}" --target FlowsentryDNS >/dev/null
@@ -71,6 +88,7 @@ case "$TARGET" in
     ;;
   captures)
     swift build "${FLAGS[@]}" --target FlowsentryReplay >/dev/null
+    prune_stale_objects
     swiftc -O -sanitize=fuzzer,address -parse-as-library -I "$BIN/Modules" -I Sources/CFlowsentryPCRE2 \
       -I Sources/CFlowsentryHyperscan -I Sources/CFlowsentryPcap -I "$SCRATCH/checkouts/Yams/Sources/CYaml/include" \
       $(find "$SCRATCH/checkouts/swift-crypto/Sources" -maxdepth 3 -type d -name include -printf '-I %p ') \
