@@ -1,3 +1,4 @@
+import FlowsentryOutput
 import FlowsentrySpool
 
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ import FlowsentrySpool
 final class FileTransport: Transport {
   private let path: String
   private let maximumBytes: Int64
-  private let keep: Int
+  private let files: RotatedFileSet
   private var descriptor: Int32
   private var size: Int64
   private var written: UInt64?
@@ -19,9 +20,15 @@ final class FileTransport: Transport {
   init(path: String, maximumBytes: Int64, keep: Int) throws(TransportError) {
     self.path = path
     self.maximumBytes = maximumBytes
-    self.keep = keep
+    files = RotatedFileSet(path: path, keep: keep)
     descriptor = try Self.open(path)
-    size = Int64(lseek(descriptor, 0, SEEK_END))
+    let end = lseek(descriptor, 0, SEEK_END)
+    guard end >= 0 else {
+      let failure = errno
+      close(descriptor)
+      throw .unreachable("cannot seek in \(path): \(String(cString: strerror(failure)))")
+    }
+    size = Int64(end)
   }
 
   deinit { close(descriptor) }
@@ -66,10 +73,10 @@ final class FileTransport: Transport {
   }
 
   private func rotate() throws(TransportError) {
+    // The current file stays open until the others moved: a failed move is retried with the
+    // records still in the spool, and the file is never left closed.
+    do { try files.shift() } catch { throw .broken(error.description) }
     close(descriptor)
-    func name(_ index: Int) -> String { index == 0 ? path : "\(path).\(index)" }
-    unlink(name(keep - 1))
-    for index in stride(from: keep - 1, to: 0, by: -1) { rename(name(index - 1), name(index)) }
     descriptor = try Self.open(path)
     size = 0
     rotations += 1

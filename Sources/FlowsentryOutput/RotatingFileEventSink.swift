@@ -18,17 +18,22 @@ public final class RotatingFileEventSink: EventSink {
   public let path: String
   public let maximumBytes: UInt64
   public let keep: Int
+  private let files: RotatedFileSet
   private let context: EventJSON.Context
   private var descriptor: Int32
   private var sink: JSONLinesEventSink
   /// What files already rotated away wrote and lost.
   private var previous = JSONLinesEventSink.Counters()
   public private(set) var rotations: UInt64 = 0
+  /// Rotations that could not move the files (the recording then grows past its size until one
+  /// succeeds): nothing is lost, but the operator should know the limit does not hold.
+  public private(set) var rotationFailures: UInt64 = 0
 
   public init(path: String, maximumBytes: UInt64, keep: Int, context: EventJSON.Context) throws(OpenError) {
     self.path = path
     self.maximumBytes = max(4096, maximumBytes)
     self.keep = max(1, keep)
+    files = RotatedFileSet(path: path, keep: keep)
     self.context = context
     descriptor = try Self.open(path)
     sink = JSONLinesEventSink(descriptor: descriptor, context: context)
@@ -59,21 +64,21 @@ public final class RotatingFileEventSink: EventSink {
   }
 
   private func rotate() {
+    do { try files.shift() } catch {
+      rotationFailures += 1
+      return
+    }
     let finished = sink.counters
     previous.eventsWritten += finished.eventsWritten
     previous.eventsLost += finished.eventsLost
     previous.failedWrites += finished.failedWrites
     previous.bytesWritten += finished.bytesWritten
     close(descriptor)
-    unlink(name(keep - 1))
-    for index in stride(from: keep - 1, to: 0, by: -1) { rename(name(index - 1), name(index)) }
     // Should the new file not open, the next writes fail and are counted as lost: detection goes on.
     descriptor = (try? Self.open(path)) ?? -1
     sink = JSONLinesEventSink(descriptor: descriptor, context: context)
     rotations += 1
   }
-
-  private func name(_ index: Int) -> String { index == 0 ? path : "\(path).\(index)" }
 
   private static func open(_ path: String) throws(OpenError) -> Int32 {
     let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)

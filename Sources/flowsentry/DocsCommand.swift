@@ -47,7 +47,7 @@ struct DocsCommand: ParsableCommand {
     pipeline.perRule = [rule]
     var samples = MonitorMetrics(
       pipeline: pipeline, capture: CaptureSession.Statistics(), stdout: JSONLinesEventSink.Counters(),
-      recorded: (JSONLinesEventSink.Counters(), 0), outputs: []
+      recorded: (JSONLinesEventSink.Counters(), 0, 0), outputs: []
     ).samples()
     // A ForwardingOutput opens its spool when made: its rows come from its counters alone, where
     // the monitor puts them (before the process's own rows).

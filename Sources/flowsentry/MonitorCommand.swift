@@ -178,7 +178,7 @@ struct MonitorCommand: AsyncParsableCommand {
       let written = standardOutput.counters
       counters.stdout.withLock { $0 = written }
       if let recorder {
-        let recorded = (recorder.counters, recorder.rotations)
+        let recorded = (recorder.counters, recorder.rotations, recorder.rotationFailures)
         counters.recorded.withLock { $0 = recorded }
       }
     }

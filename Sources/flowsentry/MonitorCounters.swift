@@ -11,7 +11,7 @@ import Synchronization
 /// The counters the monitor's services publish, each its own, and read by others: `/metrics`, the
 /// stats logger and the exit record all make the same table from them.
 final class MonitorCounters: Sendable {
-  typealias Recorded = (written: JSONLinesEventSink.Counters, rotations: UInt64)
+  typealias Recorded = (written: JSONLinesEventSink.Counters, rotations: UInt64, rotationFailures: UInt64)
 
   private let startedAt = MonotonicClock.nanoseconds()
   private let session: CaptureSession
@@ -22,7 +22,7 @@ final class MonitorCounters: Sendable {
   /// The pipeline's, copied after every batch.
   let pipeline = Mutex<Pipeline.Counters?>(nil)
   let stdout = Mutex(JSONLinesEventSink.Counters())
-  let recorded = Mutex<Recorded>((JSONLinesEventSink.Counters(), 0))
+  let recorded = Mutex<Recorded>((JSONLinesEventSink.Counters(), 0, 0))
 
   init(session: CaptureSession, outputs: [ForwardingOutput], recording: Bool, servesMetrics: Bool) {
     self.metricsConnections = servesMetrics ? MetricsServer.Counters() : nil

@@ -15,7 +15,7 @@ struct MonitorMetrics {
   var capture: CaptureSession.Statistics
   var stdout: JSONLinesEventSink.Counters
   /// `--record`: what the file got, and how often it rotated.
-  var recorded: (written: JSONLinesEventSink.Counters, rotations: UInt64)?
+  var recorded: MonitorCounters.Recorded?
   var outputs: [ForwardingOutput]
 
   func samples() -> [MetricSample] {
@@ -26,8 +26,13 @@ struct MonitorMetrics {
     samples += stdout.samples(destination: "stdout")
     if let recorded {
       samples += recorded.written.samples(destination: "record")
-      samples.append(
-        .counter("flowsentry_record_rotations_total", recorded.rotations, help: "Times the --record file rotated."))
+      samples += [
+        .counter("flowsentry_record_rotations_total", recorded.rotations, help: "Times the --record file rotated."),
+        .counter(
+          "flowsentry_record_rotation_failures_total", recorded.rotationFailures,
+          help: "Rotations of the --record file that could not move the older files (it grows past its size meanwhile)."
+        ),
+      ]
     }
     for output in outputs { samples += output.counters.samples(output: output.configuration.name) }
     return samples + MetricsExporter.processSamples()

@@ -54,7 +54,7 @@ final class RecorderService: Service, @unchecked Sendable {
     await untilShutdown()
     nonisolated(unsafe) let finishing = recorder
     await runOffThePool { finishing.flush() }
-    let recorded = (recorder.counters, recorder.rotations)
+    let recorded = (recorder.counters, recorder.rotations, recorder.rotationFailures)
     counters.recorded.withLock { $0 = recorded }
   }
 }
