@@ -13,6 +13,10 @@ public final class RuleEngine {
     public var maximumEventsPerAlert = 20
     /// Where `first_seen` rules keep what they learned (`state_dir`); nil keeps it in memory only.
     public var stateDirectory: String?
+    /// Regex tests through per-field pattern sets (Hyperscan, confirmed by PCRE2) and the rule index;
+    /// false keeps a set not yet prepared on PCRE2 alone, one regex at a time (the reference the
+    /// differential test and the benchmark compare with).
+    public var patternSets = true
     public init() {}
   }
 
@@ -171,7 +175,7 @@ public final class RuleEngine {
     matchers = states.map { Matcher(matches: $0.rule.matcher) }
     // Built here only when the loader did not (RuleSet.preparePatterns), with the cache under state_dir.
     let cacheDirectory = configuration.stateDirectory.map { RuleSet.patternCacheDirectory(stateDirectory: $0) }
-    for index in rules.patternIndexes {
+    for index in rules.patternIndexes where configuration.patternSets {
       _ = index.prepare(cacheDirectory: cacheDirectory)
       if let outcome = index.takeOutcomeForCounting() {
         counters.patternCacheHits &+= outcome.cacheHits
