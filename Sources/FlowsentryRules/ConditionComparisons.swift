@@ -105,10 +105,24 @@ extension ConditionCompiler {
           }
         }
       }
-      switch comparison {
-      case .contains: return { candidate in needles.contains { candidate.contains($0) } }
-      case .startswith: return { candidate in needles.contains { candidate.hasPrefix($0) } }
-      default: return { candidate in needles.contains { candidate.hasSuffix($0) } }
+      // UTF-8 bytes, as the `i…` forms and literal sets compare (not Swift's canonical equivalence).
+      let bytes = needles.map { Array($0.utf8) }
+      let kind = comparison
+      return { candidate in
+        var candidate = candidate
+        return candidate.withUTF8 { subject in
+          bytes.contains { needle in
+            guard needle.count <= subject.count else { return false }
+            switch kind {
+            case .startswith: return subject.prefix(needle.count).elementsEqual(needle)
+            case .endswith: return subject.suffix(needle.count).elementsEqual(needle)
+            default:
+              return (0...(subject.count - needle.count)).contains {
+                subject[$0..<($0 + needle.count)].elementsEqual(needle)
+              }
+            }
+          }
+        }
       }
     case .matches, .imatches:
       let regex = try regexTest(field, comparison, value, source)

@@ -66,9 +66,11 @@ import Testing
       let events = ["[net_flow_tcp_begin]", "[net_flow_tcp_end]", "[net_flow_tcp_begin, net_flow_tcp_end]"]
         .randomElement(using: &random)!
       text += "- rule:\n    id: R\(index)\n    name: r\(index)\n    events: \(events)\n"
-      text += "    condition: \"\(condition(&random, patterns: patterns).replacingOccurrences(of: "\\", with: "\\\\"))\"\n"
+      text +=
+        "    condition: \"\(condition(&random, patterns: patterns).replacingOccurrences(of: "\\", with: "\\\\"))\"\n"
       if Int.random(in: 0..<4, using: &random) == 0 {
-        text += "    exceptions:\n      - \"\(condition(&random, patterns: patterns).replacingOccurrences(of: "\\", with: "\\\\"))\"\n"
+        text +=
+          "    exceptions:\n      - \"\(condition(&random, patterns: patterns).replacingOccurrences(of: "\\", with: "\\\\"))\"\n"
       }
       if Int.random(in: 0..<5, using: &random) == 0 {
         text += "    threshold: {count: 2, window: 10s, group_by: [dst_port]}\n"
@@ -88,7 +90,8 @@ import Testing
       case 31...45: return "ᴋelvin.\u{212A}ELVIN.net"
       default:
         let labels = (0..<Int.random(in: 1...3, using: &random)).map { _ in
-          words.randomElement(using: &random)! + (Bool.random(using: &random) ? String(Int.random(in: 0...99, using: &random)) : "")
+          words.randomElement(using: &random)!
+            + (Bool.random(using: &random) ? String(Int.random(in: 0...99, using: &random)) : "")
         }
         return labels.joined(separator: ".") + [".com", ".net", ".org", ""].randomElement(using: &random)!
       }
