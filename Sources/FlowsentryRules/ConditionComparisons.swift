@@ -16,6 +16,17 @@ extension ConditionCompiler {
       regexLeaves.append(leaf)
       return { event in leaf.matches(event) }
     }
+    if [.contains, .icontains, .startswith, .istartswith, .endswith, .iendswith].contains(comparison),
+      field.type == .string || field.type == .strings
+    {
+      // Through the leaf, which reads its field's literal set once the rule set has one (RuleLiterals.swift).
+      let oneByOne = try stringTest(field, comparison, value, source)
+      var needles: [String]
+      if case .string(let text, _) = value { needles = [text] } else { needles = try members(value, source).map(\.0) }
+      let leaf = LiteralLeaf(field: field, comparison: comparison, needles: needles, oneByOne: oneByOne)
+      literalLeaves.append(leaf)
+      return { event in leaf.matches(event) }
+    }
     switch field.accessor {
     case .string(let read):
       let test = try stringTest(field, comparison, value, source)

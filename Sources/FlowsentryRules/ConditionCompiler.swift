@@ -71,6 +71,8 @@ final class ConditionCompiler {
   var regexes: [PCRE2Regex] = []
   /// Regex tests compiled so far, one per regex.
   var regexLeaves: [RegexLeaf] = []
+  /// Literal tests compiled so far (their sets are built per load, not per rule).
+  var literalLeaves: [LiteralLeaf] = []
   /// Intel-list terms compiled so far, as `regexes`.
   var intelTerms: [IntelTerm] = []
 

@@ -54,7 +54,8 @@ extension RuleSetBuilder {
     // One index for the load: its pattern sets are built later, off the pipeline (RulePatterns.swift).
     var seenLeaves: Set<ObjectIdentifier> = []
     let index = RulePatternIndex(
-      leaves: rules.flatMap(\.regexLeaves).filter { seenLeaves.insert(ObjectIdentifier($0)).inserted })
+      leaves: rules.flatMap(\.regexLeaves).filter { seenLeaves.insert(ObjectIdentifier($0)).inserted },
+      literalLeaves: compiler.literalLeaves)
     for position in rules.indices { rules[position].patternIndex = index }
     var ruleSet = RuleSet(
       rules: rules, warnings: diagnostics.filter { $0.severity == .warning }, files: files,

@@ -43,9 +43,7 @@ final class FieldScan {
   let field: Field
   let set: PatternSet
   private let scanner: PatternScanner
-  private var scanned = false
-  private var lastValue: String?
-  private var lastValues: [String] = []
+  private var value = ScannedValue()
   /// `matchStamp[id] == stamp`: the pattern matched some element of the value scanned last.
   private var stamp: UInt32 = 0
   private var matchStamp: [UInt32]
@@ -67,24 +65,7 @@ final class FieldScan {
 
   /// Scans the field's value in `event` unless it is the value scanned last.
   func update(_ event: EventFields) {
-    switch field.accessor {
-    case .string(let read):
-      let value = read(event)
-      if scanned && lastValues.isEmpty && value == lastValue { return }
-      begin()
-      lastValue = value
-      lastValues = []
-      if let value { add(value) }
-    case .strings(let read):
-      let values = read(event)
-      if scanned && lastValue == nil && values == lastValues { return }
-      begin()
-      lastValue = nil
-      lastValues = values
-      for value in values { add(value) }
-    case .integer, .address:
-      begin()
-    }
+    value.refresh(field, event, begin: begin, element: add)
   }
 
   /// Whether pattern `id` matches the field in `event`, as the regex alone would answer; a limit
@@ -108,7 +89,6 @@ final class FieldScan {
   }
 
   private func begin() {
-    scanned = true
     stamp &+= 1
     if stamp == 0 {
       for index in matchStamp.indices { matchStamp[index] = 0 }
@@ -144,12 +124,14 @@ final class FieldScan {
 /// ``RuleSet/preparePatterns(stateDirectory:)``, else by the first engine that evaluates them.
 final class RulePatternIndex: @unchecked Sendable {
   let leaves: [RegexLeaf]
+  let literalLeaves: [LiteralLeaf]
   private let prepared = Mutex<PatternPreparation?>(nil)
   /// Whether an engine has counted this index's cache lookups (once per load, not per engine).
   private let counted = Atomic<Bool>(false)
 
-  init(leaves: [RegexLeaf]) {
+  init(leaves: [RegexLeaf], literalLeaves: [LiteralLeaf]) {
     self.leaves = leaves
+    self.literalLeaves = literalLeaves
   }
 
   /// Builds one pattern set per field (loading each database from `cacheDirectory` when it holds
@@ -185,6 +167,7 @@ final class RulePatternIndex: @unchecked Sendable {
         outcome.patterns += specs.count
         for (kind, count) in set.statistics.counts { outcome.evaluation[kind, default: 0] += count }
       }
+      outcome.literalSets = LiteralLeaf.bind(literalLeaves)
       if let cache {
         let counters = cache.currentCounters
         outcome.cacheHits = counters.hits
@@ -209,6 +192,8 @@ public struct PatternPreparation: Sendable, Equatable {
   /// Fields with a pattern set, and the distinct patterns in them.
   public var fields = 0
   public var patterns = 0
+  /// Literal sets (one per field, operation and case folding of `contains`, `startswith`, `endswith`).
+  public var literalSets = 0
   /// Patterns by how they are evaluated (Hyperscan exact, confirmed, prefilter, PCRE2 only).
   public var evaluation: [PatternEvaluation: Int] = [:]
   /// Databases loaded from the on-disk cache, and built because it had none (or a damaged one).
@@ -235,6 +220,7 @@ extension RuleSet {
       let outcome = index.prepare(cacheDirectory: stateDirectory.map(Self.patternCacheDirectory))
       total.fields += outcome.fields
       total.patterns += outcome.patterns
+      total.literalSets += outcome.literalSets
       for (kind, count) in outcome.evaluation { total.evaluation[kind, default: 0] += count }
       total.cacheHits &+= outcome.cacheHits
       total.cacheMisses &+= outcome.cacheMisses

@@ -41,6 +41,19 @@ import Testing
 
   static func condition(_ random: inout Random, patterns: [String]) -> String {
     func leaf() -> String {
+      if Int.random(in: 0..<3, using: &random) == 0 {
+        // A literal test: one needle or a set, bytes, the `i…` forms folding ASCII only.
+        let field = ["dst_dns", "process.comm"].randomElement(using: &random)!
+        let operation = ["contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"]
+          .randomElement(using: &random)!
+        let needles = (0..<Int.random(in: 1...3, using: &random)).map { _ in
+          ["evil", "EVIL", "c2.", ".com", "www.", "kelvin", "\u{212A}elvin", "bad", "aaaa", "mail"]
+            .randomElement(using: &random)!
+        }
+        let quoted = needles.map { "'\($0)'" }
+        let value = quoted.count == 1 ? quoted[0] : "(\(quoted.joined(separator: ", ")))"
+        return "\(field) \(operation) \(value)"
+      }
       let field = ["dst_dns", "src_dns", "process.comm"].randomElement(using: &random)!
       let operation = Bool.random(using: &random) ? "imatches" : "matches"
       return "\(field) \(operation) '\(patterns.randomElement(using: &random)!)'"
@@ -123,6 +136,7 @@ import Testing
     for kind in [PatternEvaluation.exact, .prefilter, .pcre2Only] {
       #expect((preparation.evaluation[kind] ?? 0) > 0, "no \(kind) pattern")
     }
+    #expect(preparation.literalSets > 0)
     #expect(rules.rules.contains { $0.gate != nil })
 
     var expected: [Alert] = []
