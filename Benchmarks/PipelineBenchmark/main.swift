@@ -158,6 +158,11 @@ if CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "behaviour" {
   behaviourRuleBenchmarks()
   exit(0)
 }
+/// `PipelineBenchmark N RULES patterns` runs the regex rule rows only (RegexRules.swift).
+if CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "patterns" {
+  regexRuleBenchmarks()
+  exit(0)
+}
 if onlyShippedRules {
   for _ in 0..<5 { ruleBenchmark("shipped set", try RuleLoader.load(paths: [rulesDirectory])) }
   exit(0)

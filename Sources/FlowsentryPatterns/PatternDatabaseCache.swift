@@ -41,7 +41,7 @@ public final class PatternDatabaseCache: Sendable {
       withUnsafeBytes(of: &length) { hash.update(bufferPointer: $0) }
       hash.update(data: Array(text.utf8))
     }
-    add("flowsentry-patterns-2")
+    add("flowsentry-patterns-3")
     add(HyperscanDatabase.version)
     add(HyperscanDatabase.platform)
     #if arch(x86_64)

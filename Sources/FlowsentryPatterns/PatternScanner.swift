@@ -8,6 +8,9 @@ public final class PatternScanner {
   /// Per pattern: subjects on which PCRE2 stopped at a limit (each counted as no match, as
   /// PCRE2Regex counts them). Only subjects PCRE2 evaluated count: see docs/PATTERNS.md.
   public private(set) var limitHits: [UInt64]
+  /// The ids (ascending) PCRE2 stopped at a limit on the last subject ``matches(_:)`` was given:
+  /// a caller that counts limit hits its own way (the rule engine, per rule) reads them here.
+  public private(set) var lastLimitHits: [Int] = []
   /// Hyperscan matches PCRE2 was asked to confirm, and how many it turned down.
   public private(set) var confirmations: UInt64 = 0
   public private(set) var rejectedCandidates: UInt64 = 0
@@ -26,6 +29,7 @@ public final class PatternScanner {
   /// UTF-8 matches none: PCRE2 in UTF mode refuses it.
   public func matches(_ subject: UnsafeRawBufferPointer) -> [Int] {
     matched.removeAll(keepingCapacity: true)
+    if !lastLimitHits.isEmpty { lastLimitHits.removeAll(keepingCapacity: true) }
     var ascii = true
     for byte in subject where byte >= 0x80 {
       ascii = false
@@ -55,6 +59,7 @@ public final class PatternScanner {
     }
     for id in set.alwaysEvaluated where evaluate(id, subject) { matched.append(id) }
     matched.sort()
+    if lastLimitHits.count > 1 { lastLimitHits.sort() }
     return matched
   }
 
@@ -73,6 +78,7 @@ public final class PatternScanner {
     case .noMatch: return false
     case .limitHit:
       limitHits[id] += 1
+      lastLimitHits.append(id)
       return false
     }
   }

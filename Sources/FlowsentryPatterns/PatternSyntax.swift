@@ -21,6 +21,11 @@ struct PatternSyntax: Equatable {
   /// these without `HS_FLAG_UTF8` (smaller, faster to build: a caseless `k` need not also be U+212A,
   /// which only matters on non-ASCII subjects, where PCRE2 evaluates caseless patterns anyway).
   var asciiOnly = true
+  /// A group that repeats (`*`, `+`, or a bound above 1) holds a quantifier or an alternation, as in
+  /// `(a+)+` or `(a|aa)*`: PCRE2 may backtrack until its limit stops it, and counts that (per rule).
+  /// So that the count is the same as PCRE2 evaluating the pattern alone, PCRE2 evaluates such a
+  /// pattern on every subject (Hyperscan, never backtracking, would answer where PCRE2 gave up).
+  var backtracksWithoutBound = false
 
   init(_ pattern: String, caseInsensitive: Bool) {
     let bytes = Array(pattern.utf8)
@@ -30,6 +35,8 @@ struct PatternSyntax: Equatable {
     var inClass = false
     var classStart = 0
     var afterQuantifier = false
+    // Open groups (the pattern itself first): whether each holds a quantifier or an alternation.
+    var groups: [(quantified: Bool, alternation: Bool)] = [(false, false)]
     while index < bytes.count {
       let byte = bytes[index]
       var quantifier = false
@@ -92,7 +99,19 @@ struct PatternSyntax: Equatable {
         // A `]` first in a class is a member, not its end.
         classStart = index
         continue
+      case UInt8(ascii: "|"):
+        groups[groups.count - 1].alternation = true
+      case UInt8(ascii: ")"):
+        if groups.count > 1 {
+          let closed = groups.removeLast()
+          if (closed.quantified || closed.alternation) && Self.repeatsMoreThanOnce(bytes, after: index) {
+            backtracksWithoutBound = true
+          }
+          groups[groups.count - 1].quantified = groups[groups.count - 1].quantified || closed.quantified
+          groups[groups.count - 1].alternation = groups[groups.count - 1].alternation || closed.alternation
+        }
       case UInt8(ascii: "("):
+        groups.append((false, false))
         if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*") {
           pcre2Only = true
           sharedSemantics = false
@@ -103,6 +122,9 @@ struct PatternSyntax: Equatable {
             if bytes[option] == UInt8(ascii: "i") { caseless = true }
             option += 1
           }
+          // The `?` opens a group kind; it repeats nothing.
+          index += 2
+          continue
         }
       case UInt8(ascii: "."):
         asciiOnly = false
@@ -110,14 +132,17 @@ struct PatternSyntax: Equatable {
         sharedSemantics = false
       case UInt8(ascii: "*"), UInt8(ascii: "?"):
         quantifier = true
+        groups[groups.count - 1].quantified = true
       case UInt8(ascii: "+"):
         // A `+` after a quantifier makes it possessive (which can turn a match into none).
         if afterQuantifier { sharedSemantics = false }
         quantifier = true
+        groups[groups.count - 1].quantified = true
       case UInt8(ascii: "{"):
         if let end = Self.boundedRepeatEnd(bytes, from: index) {
           index = end
           quantifier = true
+          groups[groups.count - 1].quantified = true
           continue
         }
         sharedSemantics = false
@@ -131,7 +156,23 @@ struct PatternSyntax: Equatable {
       if beyondASCII { pcre2Only = true }
     }
     if beyondASCII { unicodeSensitive = true }
+    if backtracksWithoutBound { pcre2Only = true }
     if pcre2Only { sharedSemantics = false }
+  }
+
+  /// Whether a quantifier that allows more than one repetition follows `index` (`*`, `+`, `{n,}`,
+  /// `{n,m}` with m > 1, `{n}` with n > 1).
+  private static func repeatsMoreThanOnce(_ bytes: [UInt8], after index: Int) -> Bool {
+    let next = index + 1
+    guard next < bytes.count else { return false }
+    if bytes[next] == UInt8(ascii: "*") || bytes[next] == UInt8(ascii: "+") { return true }
+    guard bytes[next] == UInt8(ascii: "{"), let end = boundedRepeatEnd(bytes, from: next) else { return false }
+    let bounds = bytes[(next + 1)..<(end - 1)].split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
+    guard let last = bounds.last else { return false }
+    if bounds.count == 2 && last.isEmpty { return true }
+    // More than 9 digits is past any useful bound: treat as more than once.
+    guard last.count <= 9 else { return true }
+    return last.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) } > 1
   }
 
   /// The index after `{n}`, `{n,}` or `{n,m}` starting at `start`, or nil when the brace is not a

@@ -9,6 +9,24 @@ extension ConditionCompiler {
     if comparison == .in, case .word(let name, let offset) = value, let list = lists[name], list.intel != nil {
       return try intelTest(field, list, source, at: offset)
     }
+    if comparison == .matches || comparison == .imatches, field.type == .string || field.type == .strings {
+      // Through the leaf, which reads its field's pattern set once the rule set has one (RulePatterns.swift).
+      let regex = try regexTest(field, comparison, value, source)
+      let leaf = RegexLeaf(field: field, regex: regex)
+      regexLeaves.append(leaf)
+      return { event in leaf.matches(event) }
+    }
+    if [.contains, .icontains, .startswith, .istartswith, .endswith, .iendswith].contains(comparison),
+      field.type == .string || field.type == .strings
+    {
+      // Through the leaf, which reads its field's literal set once the rule set has one (RuleLiterals.swift).
+      let oneByOne = try stringTest(field, comparison, value, source)
+      var needles: [String]
+      if case .string(let text, _) = value { needles = [text] } else { needles = try members(value, source).map(\.0) }
+      let leaf = LiteralLeaf(field: field, comparison: comparison, needles: needles, oneByOne: oneByOne)
+      literalLeaves.append(leaf)
+      return { event in leaf.matches(event) }
+    }
     switch field.accessor {
     case .string(let read):
       let test = try stringTest(field, comparison, value, source)
@@ -79,43 +97,68 @@ extension ConditionCompiler {
       return { set.contains($0) }
     case .contains, .icontains, .startswith, .istartswith, .endswith, .iendswith:
       // A quoted value is one needle; a set or a list name, several (any of them matches).
-      let insensitive = comparison.isCaseInsensitive
       var needles: [String]
       if case .string(let text, _) = value { needles = [text] } else { needles = try members(value, source).map(\.0) }
-      if insensitive { needles = needles.map { $0.lowercased() } }
-      if insensitive {
-        // Compare bytes with ASCII case folding: no lowercased copy of each candidate.
-        let folded = needles.map { Array($0.utf8) }
+      if comparison.isCaseInsensitive {
+        // Bytes with ASCII case folding on both sides (docs/RULES.md): no lowered copy of each candidate.
+        let lowered = needles.map(ASCIICaseFolding.lowercased)
         let kind = comparison
         return { candidate in
           var candidate = candidate
           return candidate.withUTF8 { bytes in
-            folded.contains { needle in ASCIIFolding.test(kind, bytes, needle) }
+            lowered.contains { needle in
+              switch kind {
+              case .istartswith: ASCIICaseFolding.hasPrefix(bytes, lowered: needle)
+              case .iendswith: ASCIICaseFolding.hasSuffix(bytes, lowered: needle)
+              default: ASCIICaseFolding.contains(bytes, lowered: needle)
+              }
+            }
           }
         }
       }
-      switch comparison {
-      case .contains: return { candidate in needles.contains { candidate.contains($0) } }
-      case .startswith: return { candidate in needles.contains { candidate.hasPrefix($0) } }
-      default: return { candidate in needles.contains { candidate.hasSuffix($0) } }
+      // UTF-8 bytes, as the `i…` forms and literal sets compare (not Swift's canonical equivalence).
+      let bytes = needles.map { Array($0.utf8) }
+      let kind = comparison
+      return { candidate in
+        var candidate = candidate
+        return candidate.withUTF8 { subject in
+          bytes.contains { needle in
+            guard needle.count <= subject.count else { return false }
+            switch kind {
+            case .startswith: return subject.prefix(needle.count).elementsEqual(needle)
+            case .endswith: return subject.suffix(needle.count).elementsEqual(needle)
+            default:
+              return (0...(subject.count - needle.count)).contains {
+                subject[$0..<($0 + needle.count)].elementsEqual(needle)
+              }
+            }
+          }
+        }
       }
     case .matches, .imatches:
-      guard case .string(let pattern, let offset) = value else {
-        throw fail(source, value.offset, "'\(comparison.rawValue)' takes a quoted regular expression")
-      }
-      let regex: PCRE2Regex
-      do {
-        regex = try PCRE2Regex(pattern, caseInsensitive: comparison == .imatches)
-      } catch {
-        // +1: the opening quote.
-        throw fail(source, offset + 1 + error.offset, "bad regular expression: \(error.message)")
-      }
-      regexes.append(regex)
+      let regex = try regexTest(field, comparison, value, source)
       return { regex.matches($0) }
     case .less, .lessOrEqual, .greater, .greaterOrEqual:
       throw fail(
         source, value.offset, "'\(comparison.rawValue)' compares numbers; '\(field.name)' is a \(field.type.rawValue)")
     }
+  }
+
+  private func regexTest(
+    _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
+  ) throws(CompileError) -> PCRE2Regex {
+    guard case .string(let pattern, let offset) = value else {
+      throw fail(source, value.offset, "'\(comparison.rawValue)' takes a quoted regular expression")
+    }
+    let regex: PCRE2Regex
+    do {
+      regex = try PCRE2Regex(pattern, caseInsensitive: comparison == .imatches)
+    } catch {
+      // +1: the opening quote.
+      throw fail(source, offset + 1 + error.offset, "bad regular expression: \(error.message)")
+    }
+    regexes.append(regex)
+    return regex
   }
 
   /// A number or a range `low-high` for `in`, every bound within the field's range: a set member
@@ -207,27 +250,6 @@ extension ConditionCompiler {
       return { address in blocks.contains { $0.contains(address) } }
     default:
       throw fail(source, value.offset, "'\(comparison.rawValue)' does not apply to addresses; use ==, != or in")
-    }
-  }
-}
-
-/// Case-insensitive substring tests over UTF-8 bytes, folding ASCII letters only (domain names
-/// and process names are ASCII; other bytes must match exactly).
-enum ASCIIFolding {
-  @inline(__always)
-  static func fold(_ byte: UInt8) -> UInt8 { byte &- 65 < 26 ? byte | 0x20 : byte }
-
-  static func equal(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, _ needle: [UInt8]) -> Bool {
-    for index in needle.indices where fold(bytes[start + index]) != needle[index] { return false }
-    return true
-  }
-
-  static func test(_ comparison: ComparisonOperator, _ bytes: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
-    guard needle.count <= bytes.count else { return false }
-    switch comparison {
-    case .istartswith: return equal(bytes, at: 0, needle)
-    case .iendswith: return equal(bytes, at: bytes.count - needle.count, needle)
-    default: return (0...(bytes.count - needle.count)).contains { equal(bytes, at: $0, needle) }
     }
   }
 }

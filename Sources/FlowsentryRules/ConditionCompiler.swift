@@ -46,6 +46,10 @@ struct CompiledCondition {
   var nodes: Int
   var depth: Int
   var regexes: [PCRE2Regex]
+  /// The regex tests in it, and those among them that must match for it to be true (the terms of
+  /// an `and`, not those under `or` or `not`): an event none of those match cannot match it.
+  var leaves: [RegexLeaf] = []
+  var required: [RegexLeaf] = []
   /// The intel-list terms that can decide a match (not under `not`), to name the indicator in the alert.
   var intelTerms: [IntelTerm] = []
 }
@@ -65,6 +69,10 @@ final class ConditionCompiler {
   private var chainCut = false
   /// Regexes compiled so far, each once (a macro's are compiled with the macro).
   var regexes: [PCRE2Regex] = []
+  /// Regex tests compiled so far, one per regex.
+  var regexLeaves: [RegexLeaf] = []
+  /// Literal tests compiled so far (their sets are built per load, not per rule).
+  var literalLeaves: [LiteralLeaf] = []
   /// Intel-list terms compiled so far, as `regexes`.
   var intelTerms: [IntelTerm] = []
 
@@ -132,7 +140,7 @@ final class ConditionCompiler {
       return try checked(
         CompiledCondition(
           predicate: { !predicate($0) }, nodes: compiled.nodes &+ 1, depth: compiled.depth + 1,
-          regexes: compiled.regexes), source)
+          regexes: compiled.regexes, leaves: compiled.leaves), source)
     case .macro(let name, let offset):
       let macro = try compileMacro(name, at: source.location(at: offset))
       return try checked(macro, source, at: offset)
@@ -146,11 +154,13 @@ final class ConditionCompiler {
           message: "unknown field '\(fieldName)'\(hint) (fields: \(known.joined(separator: ", ")))")
       }
       let regexesBefore = regexes.count
+      let leavesBefore = regexLeaves.count
       let termsBefore = intelTerms.count
       let predicate = try compileComparison(field, comparison, value, source)
+      let leaves = Array(regexLeaves[leavesBefore...])
       return CompiledCondition(
-        predicate: predicate, nodes: 1, depth: 1, regexes: Array(regexes[regexesBefore...]),
-        intelTerms: Array(intelTerms[termsBefore...]))
+        predicate: predicate, nodes: 1, depth: 1, regexes: Array(regexes[regexesBefore...]), leaves: leaves,
+        required: leaves, intelTerms: Array(intelTerms[termsBefore...]))
     }
   }
 
@@ -171,6 +181,7 @@ final class ConditionCompiler {
     return try checked(
       CompiledCondition(
         predicate: tree(parts[...]), nodes: nodes, depth: depth, regexes: parts.flatMap(\.regexes),
+        leaves: parts.flatMap(\.leaves), required: all ? parts.flatMap(\.required) : [],
         intelTerms: parts.flatMap(\.intelTerms)),
       source)
   }

@@ -51,6 +51,12 @@ extension RuleSetBuilder {
     for list in lists.values.sorted(by: { $0.name < $1.name }) where !compiler.usedLists.contains(list.name) {
       report(.warning, list.location, "list '\(list.name)' is not used")
     }
+    // One index for the load: its pattern sets are built later, off the pipeline (RulePatterns.swift).
+    var seenLeaves: Set<ObjectIdentifier> = []
+    let index = RulePatternIndex(
+      leaves: rules.flatMap(\.regexLeaves).filter { seenLeaves.insert(ObjectIdentifier($0)).inserted },
+      literalLeaves: compiler.literalLeaves)
+    for position in rules.indices { rules[position].patternIndex = index }
     var ruleSet = RuleSet(
       rules: rules, warnings: diagnostics.filter { $0.severity == .warning }, files: files,
       regexCount: Set(rules.flatMap { $0.regexes.map(ObjectIdentifier.init) }).count, replacements: replacements)
@@ -104,6 +110,8 @@ extension RuleSetBuilder {
     }
     var condition: Predicate = { _ in false }
     var regexes: [PCRE2Regex] = []
+    var leaves: [RegexLeaf] = []
+    var required: [RegexLeaf] = []
     // The condition and its exceptions together are what each event costs: one budget.
     var nodes = 0
     var intelTerms: [IntelTerm] = []
@@ -112,6 +120,8 @@ extension RuleSetBuilder {
         let compiled = try compiler.compile(text)
         condition = compiled.predicate
         regexes += compiled.regexes
+        leaves += compiled.leaves
+        required = compiled.required
         nodes = compiled.nodes
         intelTerms = compiled.intelTerms
       } catch { report(.error, error.location, error.message) }
@@ -127,6 +137,7 @@ extension RuleSetBuilder {
             let compiled = try compiler.compile(text)
             exceptions.append(compiled.predicate)
             regexes += compiled.regexes
+            leaves += compiled.leaves
             nodes += compiled.nodes
           } catch { report(.error, error.location, error.message) }
           if nodes > RuleLimits.maximumNodes {
@@ -199,6 +210,9 @@ extension RuleSetBuilder {
     rule.firstSeenField = firstSeen.flatMap { Fields.byName[$0.field] }
     // A macro used twice is one compiled regex, whose limit hits count once for this rule.
     rule.regexes = regexes.filter { seenRegexes.insert(ObjectIdentifier($0)).inserted }
+    var seenLeaves: Set<ObjectIdentifier> = []
+    rule.regexLeaves = leaves.filter { seenLeaves.insert(ObjectIdentifier($0)).inserted }
+    rule.gate = required.first
     rule.intelTerms = intelTerms
     rule.suppressByIndicator = suppressByIndicator
     return rule

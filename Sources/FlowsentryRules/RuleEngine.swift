@@ -13,6 +13,10 @@ public final class RuleEngine {
     public var maximumEventsPerAlert = 20
     /// Where `first_seen` rules keep what they learned (`state_dir`); nil keeps it in memory only.
     public var stateDirectory: String?
+    /// Regex tests through per-field pattern sets (Hyperscan, confirmed by PCRE2) and the rule index;
+    /// false keeps a set not yet prepared on PCRE2 alone, one regex at a time (the reference the
+    /// differential test and the benchmark compare with).
+    public var patternSets = true
     public init() {}
   }
 
@@ -29,6 +33,10 @@ public final class RuleEngine {
     public var stateWriteFailures: UInt64 = 0
     /// New `first_seen` values not learned because their group was full.
     public var firstSeenValuesDropped: UInt64 = 0
+    /// Compiled pattern databases loaded from `state_dir/patterns`, and built because none was
+    /// there (or it was damaged), over the loads this engine and those it continues prepared.
+    public var patternCacheHits: UInt64 = 0
+    public var patternCacheMisses: UInt64 = 0
     public init() {}
   }
 
@@ -141,8 +149,10 @@ public final class RuleEngine {
         timestamp: 0, source: Endpoint(.v4(0), 0), destination: Endpoint(.v4(0), 0), transport: .udp, cgroupID: 0,
         id: 0,
         responseCode: 0, questions: [], answers: [], truncated: false)))
-  /// Rule indices by event name, in EventName.allCases order (see `index(of:)`).
-  private var rulesByEvent: [[Int]]
+  /// Which rules each event is tested against (RuleIndex.swift).
+  private let ruleIndex: RuleIndex
+  /// The rules selected for the event under way, reused.
+  private var selected: [Int] = []
 
   /// `continuing`: the engine this one replaces (a reload), whose counters go on here; its
   /// thresholds and suppressions do not.
@@ -163,7 +173,16 @@ public final class RuleEngine {
     self.states = states
     for store in states.compactMap(\.learned) { counters.stateFilesDamaged += store.counters.damagedFiles }
     matchers = states.map { Matcher(matches: $0.rule.matcher) }
-    rulesByEvent = EventName.allCases.map { name in states.indices.filter { states[$0].rule.events.contains(name) } }
+    // Built here only when the loader did not (RuleSet.preparePatterns), with the cache under state_dir.
+    let cacheDirectory = configuration.stateDirectory.map { RuleSet.patternCacheDirectory(stateDirectory: $0) }
+    for index in rules.patternIndexes where configuration.patternSets {
+      _ = index.prepare(cacheDirectory: cacheDirectory)
+      if let outcome = index.takeOutcomeForCounting() {
+        counters.patternCacheHits &+= outcome.cacheHits
+        counters.patternCacheMisses &+= outcome.cacheMisses
+      }
+    }
+    ruleIndex = RuleIndex(rules: states.map(\.rule), eventIndex: Self.index(of:))
   }
 
   public var ruleCount: Int { states.count }
@@ -188,10 +207,22 @@ public final class RuleEngine {
   /// Evaluates one event; appends the alerts it raises.
   public func process(_ event: SensorEvent, at time: Int64, into alerts: inout [Alert]) {
     counters.events += 1
-    let candidates = rulesByEvent[Self.index(of: event.name)]
-    guard !candidates.isEmpty else { return }
+    let bucket = ruleIndex.buckets[Self.index(of: event.name)]
+    guard !bucket.all.isEmpty else { return }
     let fields = scratch
     fields.load(event)
+    if bucket.gated.isEmpty {
+      test(bucket.all, fields, event, at: time, into: &alerts)
+    } else {
+      ruleIndex.select(bucket, fields, into: &selected)
+      let candidates = selected
+      test(candidates, fields, event, at: time, into: &alerts)
+    }
+  }
+
+  private func test(
+    _ candidates: [Int], _ fields: EventFields, _ event: SensorEvent, at time: Int64, into alerts: inout [Alert]
+  ) {
     matchers.withUnsafeBufferPointer { matchers in
       for index in candidates where matchers[index].matches(fields) {
         counters.matches += 1

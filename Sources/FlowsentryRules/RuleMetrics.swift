@@ -18,6 +18,12 @@ extension RuleEngine.Counters {
       .counter(
         "flowsentry_first_seen_values_dropped_total", firstSeenValuesDropped,
         help: "Values a first-seen group did not learn because it held its maximum."),
+      .counter(
+        "flowsentry_rule_pattern_cache_hits_total", patternCacheHits,
+        help: "Compiled regex databases loaded from state_dir/patterns instead of compiled."),
+      .counter(
+        "flowsentry_rule_pattern_cache_misses_total", patternCacheMisses,
+        help: "Regex databases compiled because state_dir/patterns had none (or a damaged one)."),
     ]
     func perRuleRows(_ name: String, _ help: String, _ value: (RuleEngine.RuleCounters) -> UInt64) {
       for rule in perRule {

@@ -55,13 +55,20 @@ public struct Rule: @unchecked Sendable {
   var firstSeenField: Field?
   /// The regexes of the condition and exceptions, whose limit hits are this rule's.
   var regexes: [PCRE2Regex] = []
+  /// The regex tests of the condition and exceptions (each once), which count those limit hits.
+  var regexLeaves: [RegexLeaf] = []
+  /// A regex test the condition cannot be true without (nil when every one sits under `or` or
+  /// `not`): the engine evaluates the rule only on events where it matched (RuleIndex.swift).
+  var gate: RegexLeaf?
+  /// The pattern sets of the load this rule came from (RulePatterns.swift).
+  var patternIndex: RulePatternIndex?
   /// The condition's intel-list terms, to name the indicator that matched (RuleIntelLists.swift).
   var intelTerms: [IntelTerm] = []
   /// `suppress: {by: [indicator]}`: alerts naming the same indicator fold into one.
   var suppressByIndicator = false
 
   /// Matches that a regex limit stopped (each counted as no match).
-  public var regexLimitHits: UInt64 { regexes.reduce(0) { $0 + $1.limitHits } }
+  public var regexLimitHits: UInt64 { regexLeaves.reduce(0) { $0 &+ $1.limitHits } }
 
   /// The condition and the exceptions as one predicate (the event name is checked by the engine).
   var matcher: Predicate {

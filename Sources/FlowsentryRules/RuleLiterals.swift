@@ -1,0 +1,136 @@
+import FlowsentryCore
+import FlowsentryPatterns
+
+/// One `contains`/`startswith`/`endswith` test (or its `i…` form) in a condition, with its needles.
+/// Until its rule set's literal sets are built it compares needle by needle; then it reads its
+/// field's scan, one ``LiteralSet`` per field, operation and folding, which tests every needle of
+/// every such test at once. Both compare UTF-8 bytes, folding ASCII letters only (docs/RULES.md).
+final class LiteralLeaf {
+  let field: Field
+  let operation: LiteralSet.Operation
+  let folding: LiteralSet.CaseFolding
+  let needles: [String]
+  private let oneByOne: (String) -> Bool
+  fileprivate(set) var scan: LiteralFieldScan?
+  /// This test's position among its scan's tests.
+  fileprivate(set) var slot = 0
+
+  init(field: Field, comparison: ComparisonOperator, needles: [String], oneByOne: @escaping (String) -> Bool) {
+    self.field = field
+    switch comparison {
+    case .startswith, .istartswith: operation = .startsWith
+    case .endswith, .iendswith: operation = .endsWith
+    default: operation = .contains
+    }
+    folding = comparison.isCaseInsensitive ? .ascii : .none
+    self.needles = needles
+    self.oneByOne = oneByOne
+  }
+
+  func matches(_ event: EventFields) -> Bool {
+    if let scan { return scan.test(slot, event) }
+    switch field.accessor {
+    case .string(let read): return read(event).map(oneByOne) ?? false
+    case .strings(let read): return read(event).contains(where: oneByOne)
+    case .integer, .address: return false
+    }
+  }
+
+  /// Builds one set per field, operation and folding from `leaves`, and points each at its scan.
+  static func bind(_ leaves: [LiteralLeaf]) -> Int {
+    var groups: [String: [LiteralLeaf]] = [:]
+    var order: [String] = []
+    for leaf in leaves {
+      let key = "\(leaf.field.name) \(leaf.operation) \(leaf.folding)"
+      if groups[key] == nil { order.append(key) }
+      groups[key, default: []].append(leaf)
+    }
+    var sets = 0
+    for key in order {
+      let members = groups[key]!
+      var needles: [String] = []
+      var owners: [Int32] = []
+      for (slot, leaf) in members.enumerated() {
+        needles += leaf.needles
+        owners += [Int32](repeating: Int32(slot), count: leaf.needles.count)
+      }
+      // Should Hyperscan refuse the set, its tests keep comparing one needle at a time.
+      guard
+        let set = try? LiteralSet(needles, operation: members[0].operation, caseFolding: members[0].folding)
+      else { continue }
+      let scan = LiteralFieldScan(field: members[0].field, set: set, owners: owners, tests: members.count)
+      for (slot, leaf) in members.enumerated() {
+        leaf.scan = scan
+        leaf.slot = slot
+      }
+      sets += 1
+    }
+    return sets
+  }
+}
+
+/// A field's literal set and which of its tests matched the value scanned last (kept until the field
+/// holds another value). Not thread-safe, as ``FieldScan``.
+final class LiteralFieldScan {
+  private let scanner: LiteralScanner
+  /// The test each needle belongs to.
+  private let owners: [Int32]
+  private var value = ScannedValue()
+  private var stamp: UInt32 = 0
+  private var testStamp: [UInt32]
+  let field: Field
+
+  init(field: Field, set: LiteralSet, owners: [Int32], tests: Int) {
+    self.field = field
+    scanner = set.makeScanner()
+    self.owners = owners
+    testStamp = [UInt32](repeating: 0, count: tests)
+  }
+
+  func test(_ slot: Int, _ event: EventFields) -> Bool {
+    value.refresh(field, event) {
+      stamp &+= 1
+      if stamp == 0 {
+        for index in testStamp.indices { testStamp[index] = 0 }
+        stamp = 1
+      }
+    } element: { element in
+      for id in scanner.matches(element) { testStamp[Int(owners[id])] = stamp }
+    }
+    return testStamp[slot] == stamp
+  }
+}
+
+/// The value of a field a scan saw last, to scan a value only when the field holds another.
+struct ScannedValue {
+  private var scanned = false
+  private var single: String?
+  private var list: [String] = []
+
+  /// When `field` in `event` holds another value than last time: `begin`, then `element` for each
+  /// element (none for a missing value).
+  mutating func refresh(_ field: Field, _ event: EventFields, begin: () -> Void, element: (String) -> Void) {
+    switch field.accessor {
+    case .string(let read):
+      let value = read(event)
+      if scanned && list.isEmpty && value == single { return }
+      scanned = true
+      single = value
+      list = []
+      begin()
+      if let value { element(value) }
+    case .strings(let read):
+      let values = read(event)
+      if scanned && single == nil && values == list { return }
+      scanned = true
+      single = nil
+      list = values
+      begin()
+      for value in values { element(value) }
+    case .integer, .address:
+      if scanned { return }
+      scanned = true
+      begin()
+    }
+  }
+}
