@@ -19,8 +19,7 @@ extension RuleEngine {
       }
       let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
       history.record(at: time, bytes: bytes, event: event)
-      guard let score = history.score(for: beacon, at: time), score.score >= beacon.minimumScore else { return nil }
-      history.quietUntil = time.saturatingAddition(beacon.suppressNanoseconds)
+      guard let score = history.score(for: beacon), score.score >= beacon.minimumScore else { return nil }
       let measured: [String: String] = [
         "score": String(format2(score.score)),
         "period": Duration.describeMilliseconds(score.periodMilliseconds),
@@ -34,30 +33,47 @@ extension RuleEngine {
     if let firstSeen = rule.firstSeen, let store = state.learned, let field = rule.firstSeenField {
       let value = Fields.value(field, of: fields)
       guard value != .missing else { return nil }
-      let before = store.counters
       let isNew = store.observe(
         group: groupKey,
         text: { rule.groupFields.map { "\($0.name)=\(Fields.value($0, of: fields).text)" }.joined(separator: ",") },
-        value: firstSeen.learnedText(value), at: time)
-      counters.groupEvictions += store.counters.groupEvictions - before.groupEvictions
-      counters.firstSeenValuesDropped += store.counters.valuesDropped - before.valuesDropped
-      counters.stateWriteFailures += store.counters.writeFailures - before.writeFailures
+        value: firstSeen.learnedValue(value), at: time)
+      absorb(store.takeNewCounts())
       guard isNew else { return nil }
       return ([event], 1, [:])
     }
     return nil
   }
 
-  /// Writes what `first_seen` rules learned since their last write (at shutdown, before a reload).
+  private func absorb(_ new: FirstSeenStore.Counters) {
+    counters.groupEvictions += new.groupEvictions
+    counters.firstSeenValuesDropped += new.valuesDropped
+    counters.stateFilesDamaged += new.damagedFiles
+    counters.stateWriteFailures += new.writeFailures + new.writesDropped
+  }
+
+  /// Writes what `first_seen` rules learned since their last write and waits until it is on disk
+  /// (at shutdown).
   public func saveState() {
+    for store in learnedStores { store.save() }
+    StateFileWriter.shared.flush()
+    for store in learnedStores { absorb(store.takeNewCounts()) }
+  }
+
+  /// Takes over what the engine being replaced (a reload) learned, in memory, for each
+  /// `first_seen` rule the new set keeps (by id, learning the same field by the same groups):
+  /// nothing is read back from disk, so a read-only state directory forgets nothing. What rules
+  /// left out learned is queued for writing.
+  func adoptBehaviourState(from previous: RuleEngine) {
+    var before: [String: FirstSeenStore] = [:]
+    for store in previous.learnedStores { before[store.ruleID] = store }
     for store in learnedStores {
-      let failures = store.counters.writeFailures
-      store.save()
-      counters.stateWriteFailures += store.counters.writeFailures - failures
+      guard let old = before[store.ruleID], store.adopt(old) else { continue }
+      absorb(store.takeNewCounts())
+      before[store.ruleID] = nil
     }
+    for store in before.values { store.save() }
   }
 }
-
 private func format2(_ value: Double) -> String {
   let hundredths = Int((value * 100).rounded())
   return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"

@@ -144,12 +144,10 @@ public final class RuleEngine {
   /// Rule indices by event name, in EventName.allCases order (see `index(of:)`).
   private var rulesByEvent: [[Int]]
 
-  /// `continuing`: the engine this one replaces (a reload), whose counters go on here; its
-  /// thresholds and suppressions do not.
+  /// `continuing`: the engine this one replaces (a reload), whose counters and first-seen state go
+  /// on here; its thresholds and suppressions do not.
   public init(rules: RuleSet, configuration: Configuration = Configuration(), continuing previous: RuleEngine? = nil) {
     self.configuration = configuration
-    // What the rules being replaced learned is written first, so that the new ones read it back.
-    previous?.saveState()
     let states = rules.rules.filter(\.enabled).map {
       RuleState(rule: $0, configuration: configuration)
     }
@@ -164,6 +162,7 @@ public final class RuleEngine {
     for store in states.compactMap(\.learned) { counters.stateFilesDamaged += store.counters.damagedFiles }
     matchers = states.map { Matcher(matches: $0.rule.matcher) }
     rulesByEvent = EventName.allCases.map { name in states.indices.filter { states[$0].rule.events.contains(name) } }
+    if let previous { adoptBehaviourState(from: previous) }
   }
 
   public var ruleCount: Int { states.count }
