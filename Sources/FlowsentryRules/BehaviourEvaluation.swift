@@ -20,6 +20,8 @@ extension RuleEngine {
       let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
       history.record(at: time, bytes: bytes, event: event)
       guard let score = history.score(for: beacon), score.score >= beacon.minimumScore else { return nil }
+      // A group that keeps beaconing: the engine folds (and counts) this alert; not built for it.
+      if wouldBeSuppressed(state, fields, at: time) { return ([], history.connections, [:]) }
       let measured: [String: String] = [
         "score": String(format2(score.score)),
         "period": Duration.describeMilliseconds(score.periodMilliseconds),
@@ -42,6 +44,16 @@ extension RuleEngine {
       return ([event], 1, [:])
     }
     return nil
+  }
+
+  /// Whether the rule's suppression will fold an alert of this event (the engine folds it and
+  /// counts it either way; this only spares building what it would drop).
+  private func wouldBeSuppressed(_ state: RuleState, _ fields: EventFields, at time: Int64) -> Bool {
+    let rule = state.rule
+    guard rule.suppressWindowNanoseconds > 0, !rule.suppressByIndicator,
+      let suppression = state.suppressions.peek(GroupKey(rule.suppressFields, fields))
+    else { return false }
+    return time.saturatingSubtraction(suppression.lastAlert) < rule.suppressWindowNanoseconds
   }
 
   private func absorb(_ new: FirstSeenStore.Counters) {

@@ -85,7 +85,7 @@ public final class RuleEngine {
     }
   }
 
-  fileprivate struct Suppression {
+  struct Suppression {
     var lastAlert: Int64
     var folded: Int
   }
@@ -106,7 +106,7 @@ public final class RuleEngine {
     /// Its `regexLimitHits` are those before a reload: the compiled regexes count from zero.
     var counters: RuleCounters
     fileprivate var windows: LRUDictionary<GroupKey, Window>
-    fileprivate var suppressions: LRUDictionary<GroupKey, Suppression>
+    var suppressions: LRUDictionary<GroupKey, Suppression>
     var beacons: LRUDictionary<GroupKey, BeaconHistory>
     let learned: FirstSeenStore?
 
