@@ -111,19 +111,30 @@ struct SortedRing {
   var count: Int { ring.count }
 
   mutating func append(_ value: UInt32, capacity: Int) {
-    if ring.count < capacity {
+    guard ring.count == capacity else {
       if ring.isEmpty {
         ring.reserveCapacity(capacity)
         sorted.reserveCapacity(capacity)
       }
       ring.append(value)
-    } else {
-      let leaving = ring[next]
-      ring[next] = value
-      next = (next + 1) % capacity
-      sorted.remove(at: sorted.partitionPoint { $0 >= leaving })
+      sorted.insert(value, at: sorted.partitionPoint { $0 > value })
+      return
     }
-    sorted.insert(value, at: sorted.partitionPoint { $0 > value })
+    let leaving = ring[next]
+    ring[next] = value
+    next = (next + 1) % capacity
+    // One move of the values between where the old one leaves and where the new one goes.
+    let from = sorted.partitionPoint { $0 >= leaving }
+    let to = sorted.partitionPoint { $0 > value }
+    sorted.withUnsafeMutableBufferPointer { values in
+      if to > from {
+        for index in from..<(to - 1) { values[index] = values[index + 1] }
+        values[to - 1] = value
+      } else {
+        for index in stride(from: from, to: to, by: -1) { values[index] = values[index - 1] }
+        values[to] = value
+      }
+    }
   }
 }
 

@@ -8,8 +8,8 @@ extension RuleEngine {
   func evaluateBehaviour(
     _ state: RuleState, _ groupKey: GroupKey, _ fields: EventFields, _ event: SensorEvent, at time: Int64
   ) -> Raised? {
-    let rule = state.rule
-    if let beacon = rule.beacon {
+    // Fields read through `state.rule`, never a copy of the whole rule (one retain per reference in it).
+    if let beacon = state.rule.beacon {
       let history: BeaconHistory
       if let existing = state.beacons.touch(groupKey) {
         history = existing
@@ -32,13 +32,15 @@ extension RuleEngine {
       ]
       return (history.events, history.connections, measured)
     }
-    if let firstSeen = rule.firstSeen, let store = state.learned, let field = rule.firstSeenField {
+    if let store = state.learned, let field = state.rule.firstSeenField {
       let value = Fields.value(field, of: fields)
       guard value != .missing else { return nil }
       let isNew = store.observe(
         group: groupKey,
-        text: { rule.groupFields.map { "\($0.name)=\(Fields.value($0, of: fields).text)" }.joined(separator: ",") },
-        value: firstSeen.learnedValue(value), at: time)
+        text: {
+          state.rule.groupFields.map { "\($0.name)=\(Fields.value($0, of: fields).text)" }.joined(separator: ",")
+        },
+        value: value, at: time)
       absorb(store.takeNewCounts())
       guard isNew else { return nil }
       return ([event], 1, [:])
@@ -49,11 +51,11 @@ extension RuleEngine {
   /// Whether the rule's suppression will fold an alert of this event (the engine folds it and
   /// counts it either way; this only spares building what it would drop).
   private func wouldBeSuppressed(_ state: RuleState, _ fields: EventFields, at time: Int64) -> Bool {
-    let rule = state.rule
-    guard rule.suppressWindowNanoseconds > 0, !rule.suppressByIndicator,
-      let suppression = state.suppressions.peek(GroupKey(rule.suppressFields, fields))
+    let window = state.rule.suppressWindowNanoseconds
+    guard window > 0, !state.rule.suppressByIndicator,
+      let suppression = state.suppressions.peek(GroupKey(state.rule.suppressFields, fields))
     else { return false }
-    return time.saturatingSubtraction(suppression.lastAlert) < rule.suppressWindowNanoseconds
+    return time.saturatingSubtraction(suppression.lastAlert) < window
   }
 
   private func absorb(_ new: FirstSeenStore.Counters) {

@@ -100,10 +100,11 @@ final class FirstSeenStore {
       })
   }
 
-  /// Whether `value` (as learned: `FirstSeenRule.learnedValue`) is new for `group` after the
-  /// group's learning period (then it is learned too). `text` names the group in the file; it is
-  /// called only for a group not in memory.
-  func observe(group: RuleEngine.GroupKey, text: () -> String, value: FieldValue, at time: Int64) -> Bool {
+  /// Whether `value` (masked to its network when the rule learns networks) is new for `group`
+  /// after the group's learning period (then it is learned too). `text` names the group in the
+  /// file; it is called only for a group not in memory.
+  func observe(group: RuleEngine.GroupKey, text: () -> String, value field: FieldValue, at time: Int64) -> Bool {
+    let value = rule.prefixV4 == nil && rule.prefixV6 == nil ? field : rule.learnedValue(field)
     let entry: Group
     if let existing = groups.touch(group) {
       entry = existing

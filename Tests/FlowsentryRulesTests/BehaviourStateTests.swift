@@ -184,7 +184,8 @@ import Testing
     let first = try engine(Self.firstSeenRule(), directory: unwritable)
     for port: UInt16 in [443, 80] { first.process(begin(port), at: 0, into: &alerts) }
     first.saveState()
-    #expect(first.counters.stateWriteFailures == 1)
+    // The write queued at the first value and the one at saveState (one when they coalesced).
+    #expect((1...2).contains(first.counters.stateWriteFailures))
     // Reloaded twice (the second with another learning period): still knows 443 and 80.
     let second = try engine(Self.firstSeenRule(), directory: unwritable, continuing: first)
     let third = try engine(
