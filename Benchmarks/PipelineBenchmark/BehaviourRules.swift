@@ -14,7 +14,13 @@ import Foundation
     ("beaconing", "beacon: {group_by: [process.comm, remote], min_connections: 10}"),
     ("first seen", "first_seen: {field: remote_port, group_by: [process.comm], learning: 1s, max_values: 1000}"),
   ]
-  for remotes in [1_000, 100_000] {
+  // FLOWSENTRY_BENCH_KINDS=beaconing,sum (labels, comma-separated) and FLOWSENTRY_BENCH_REMOTES=1000
+  // run only those, for profiling.
+  let only = ProcessInfo.processInfo.environment["FLOWSENTRY_BENCH_KINDS"].map {
+    Set($0.split(separator: ",").map(String.init))
+  }
+  let remoteCounts = ProcessInfo.processInfo.environment["FLOWSENTRY_BENCH_REMOTES"].flatMap { Int($0) }.map { [$0] }
+  for remotes in remoteCounts ?? [1_000, 100_000] {
     var sensorEvents: [SensorEvent] = []
     sensorEvents.reserveCapacity(count)
     let local = Endpoint(IPAddress("198.51.100.2")!, 40_000)
@@ -38,7 +44,7 @@ import Foundation
             destination: remote, closeReason: .fin, terminatedBy: .local, durationNanoseconds: 5_000_000,
             process: ProcessIdentity(pid: 100, uid: 0, command: commands[index % 16]), volume: volume)))
     }
-    for (label, clause) in kinds {
+    for (label, clause) in kinds where only?.contains(label) ?? true {
       let text = """
         - rule:
             id: BENCH-1

@@ -19,7 +19,8 @@ public struct BeaconRule: Sendable, Equatable {
   public var minimumScore = 0.75
   /// A median interval below this is a burst (a page loading), not a beacon.
   public var minimumPeriodNanoseconds: Int64 = 1_000_000_000
-  /// Alerts of one group within this window are folded into one (default one hour).
+  /// Alerts of one group within this window are folded into one, counted (default one hour): the
+  /// rule's suppression window unless the rule sets `suppress:` itself.
   public var suppressNanoseconds: Int64 = 3_600_000_000_000
 
   public init(groupBy: [String]) {
@@ -27,18 +28,15 @@ public struct BeaconRule: Sendable, Equatable {
   }
 }
 
-/// One group's recent history: intervals between its matching events and their sizes, as rings.
-/// Intervals are milliseconds and sizes bytes, both 32-bit and saturating (an interval past 49
-/// days or a connection past 4 GiB reads as the largest value), to keep a group near 300 bytes.
+/// One group's recent history: intervals between its matching events and their sizes, as rings
+/// kept sorted too. Intervals are milliseconds and sizes bytes, both 32-bit and saturating (an
+/// interval past 49 days or a connection past 4 GiB reads as the largest value): a group holds
+/// four arrays of 32 and four sampled events, under 1 KB.
 final class BeaconHistory {
   private(set) var connections = 0
-  /// Until when the group, just alerted, is not scored again (its alerts would be folded anyway).
-  var quietUntil = Int64.min
   private var lastTime: Int64?
-  private var intervals: [UInt32] = []
-  private var nextInterval = 0
-  private var sizes: [UInt32] = []
-  private var nextSize = 0
+  private var intervals = SortedRing()
+  private var sizes = SortedRing()
   private var sample: [SensorEvent] = []
   private var nextSample = 0
 
@@ -47,10 +45,10 @@ final class BeaconHistory {
     connections += 1
     if let lastTime {
       let milliseconds = max(0, time.saturatingSubtraction(lastTime)) / 1_000_000
-      Self.append(UInt32(clamping: milliseconds), to: &intervals, next: &nextInterval)
+      intervals.append(UInt32(clamping: milliseconds), capacity: BeaconRule.intervalCapacity)
     }
     lastTime = max(lastTime ?? time, time)
-    if let bytes { Self.append(UInt32(clamping: bytes), to: &sizes, next: &nextSize) }
+    if let bytes { sizes.append(UInt32(clamping: bytes), capacity: BeaconRule.intervalCapacity) }
     if sample.count < BeaconRule.sampleCapacity {
       sample.append(event)
     } else {
@@ -59,26 +57,20 @@ final class BeaconHistory {
     }
   }
 
-  private static func append(_ value: UInt32, to ring: inout [UInt32], next: inout Int) {
-    if ring.count < BeaconRule.intervalCapacity {
-      ring.append(value)
-    } else {
-      ring[next] = value
-      next = (next + 1) % BeaconRule.intervalCapacity
-    }
-  }
-
   /// The sampled events, oldest first.
   var events: [SensorEvent] { Array(sample[nextSample...] + sample[..<nextSample]) }
 
   /// The score when the group has enough connections and a period at least the rule's minimum.
-  func score(for rule: BeaconRule, at time: Int64) -> BeaconScore? {
-    guard time >= quietUntil, connections >= rule.minimumConnections, intervals.count >= BeaconRule.leastConnections - 1
-    else {
+  /// Alerts of a group that keeps beaconing are folded by the rule's suppression (counted there).
+  func score(for rule: BeaconRule) -> BeaconScore? {
+    guard connections >= rule.minimumConnections, intervals.count >= BeaconRule.leastConnections - 1 else {
       return nil
     }
+    // Cheap before the rest: the upper middle value bounds the median from above.
+    guard Int64(intervals.sorted[intervals.count / 2]) * 1_000_000 >= rule.minimumPeriodNanoseconds else { return nil }
     // Sizes count only when most connections had a volume (end events), else intervals alone.
-    let score = BeaconScore(intervals: intervals, sizes: sizes.count * 2 >= intervals.count ? sizes : [])
+    let score = BeaconScore(
+      sortedIntervals: intervals.sorted, sortedSizes: sizes.count * 2 >= intervals.count ? sizes.sorted : [])
     guard score.periodMilliseconds * 1_000_000 >= Double(rule.minimumPeriodNanoseconds) else { return nil }
     return score
   }

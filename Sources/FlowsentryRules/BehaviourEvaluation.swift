@@ -8,8 +8,8 @@ extension RuleEngine {
   func evaluateBehaviour(
     _ state: RuleState, _ groupKey: GroupKey, _ fields: EventFields, _ event: SensorEvent, at time: Int64
   ) -> Raised? {
-    let rule = state.rule
-    if let beacon = rule.beacon {
+    // Fields read through `state.rule`, never a copy of the whole rule (one retain per reference in it).
+    if let beacon = state.rule.beacon {
       let history: BeaconHistory
       if let existing = state.beacons.touch(groupKey) {
         history = existing
@@ -19,8 +19,9 @@ extension RuleEngine {
       }
       let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
       history.record(at: time, bytes: bytes, event: event)
-      guard let score = history.score(for: beacon, at: time), score.score >= beacon.minimumScore else { return nil }
-      history.quietUntil = time.saturatingAddition(beacon.suppressNanoseconds)
+      guard let score = history.score(for: beacon), score.score >= beacon.minimumScore else { return nil }
+      // A group that keeps beaconing: the engine folds (and counts) this alert; not built for it.
+      if wouldBeSuppressed(state, fields, at: time) { return ([], history.connections, [:]) }
       let measured: [String: String] = [
         "score": String(format2(score.score)),
         "period": Duration.describeMilliseconds(score.periodMilliseconds),
@@ -31,33 +32,62 @@ extension RuleEngine {
       ]
       return (history.events, history.connections, measured)
     }
-    if let firstSeen = rule.firstSeen, let store = state.learned, let field = rule.firstSeenField {
+    if let store = state.learned, let field = state.rule.firstSeenField {
       let value = Fields.value(field, of: fields)
       guard value != .missing else { return nil }
-      let before = store.counters
       let isNew = store.observe(
         group: groupKey,
-        text: { rule.groupFields.map { "\($0.name)=\(Fields.value($0, of: fields).text)" }.joined(separator: ",") },
-        value: firstSeen.learnedText(value), at: time)
-      counters.groupEvictions += store.counters.groupEvictions - before.groupEvictions
-      counters.firstSeenValuesDropped += store.counters.valuesDropped - before.valuesDropped
-      counters.stateWriteFailures += store.counters.writeFailures - before.writeFailures
+        text: {
+          state.rule.groupFields.map { "\($0.name)=\(Fields.value($0, of: fields).text)" }.joined(separator: ",")
+        },
+        value: value, at: time)
+      absorb(store.takeNewCounts())
       guard isNew else { return nil }
       return ([event], 1, [:])
     }
     return nil
   }
 
-  /// Writes what `first_seen` rules learned since their last write (at shutdown, before a reload).
+  /// Whether the rule's suppression will fold an alert of this event (the engine folds it and
+  /// counts it either way; this only spares building what it would drop).
+  private func wouldBeSuppressed(_ state: RuleState, _ fields: EventFields, at time: Int64) -> Bool {
+    let window = state.rule.suppressWindowNanoseconds
+    guard window > 0, !state.rule.suppressByIndicator,
+      let suppression = state.suppressions.peek(GroupKey(state.rule.suppressFields, fields))
+    else { return false }
+    return time.saturatingSubtraction(suppression.lastAlert) < window
+  }
+
+  private func absorb(_ new: FirstSeenStore.Counters) {
+    counters.groupEvictions += new.groupEvictions
+    counters.firstSeenValuesDropped += new.valuesDropped
+    counters.stateFilesDamaged += new.damagedFiles
+    counters.stateWriteFailures += new.writeFailures + new.writesDropped
+  }
+
+  /// Writes what `first_seen` rules learned since their last write and waits until it is on disk
+  /// (at shutdown).
   public func saveState() {
+    for store in learnedStores { store.save() }
+    StateFileWriter.shared.flush()
+    for store in learnedStores { absorb(store.takeNewCounts()) }
+  }
+
+  /// Takes over what the engine being replaced (a reload) learned, in memory, for each
+  /// `first_seen` rule the new set keeps (by id, learning the same field by the same groups):
+  /// nothing is read back from disk, so a read-only state directory forgets nothing. What rules
+  /// left out learned is queued for writing.
+  func adoptBehaviourState(from previous: RuleEngine) {
+    var before: [String: FirstSeenStore] = [:]
+    for store in previous.learnedStores { before[store.ruleID] = store }
     for store in learnedStores {
-      let failures = store.counters.writeFailures
-      store.save()
-      counters.stateWriteFailures += store.counters.writeFailures - failures
+      guard let old = before[store.ruleID], store.adopt(old) else { continue }
+      absorb(store.takeNewCounts())
+      before[store.ruleID] = nil
     }
+    for store in before.values { store.save() }
   }
 }
-
 private func format2(_ value: Double) -> String {
   let hundredths = Int((value * 100).rounded())
   return "\(hundredths / 100).\(hundredths % 100 < 10 ? "0" : "")\(hundredths % 100)"

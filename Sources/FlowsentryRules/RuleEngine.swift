@@ -93,7 +93,7 @@ public final class RuleEngine {
     }
   }
 
-  fileprivate struct Suppression {
+  struct Suppression {
     var lastAlert: Int64
     var folded: Int
   }
@@ -114,7 +114,7 @@ public final class RuleEngine {
     /// Its `regexLimitHits` are those before a reload: the compiled regexes count from zero.
     var counters: RuleCounters
     fileprivate var windows: LRUDictionary<GroupKey, Window>
-    fileprivate var suppressions: LRUDictionary<GroupKey, Suppression>
+    var suppressions: LRUDictionary<GroupKey, Suppression>
     var beacons: LRUDictionary<GroupKey, BeaconHistory>
     let learned: FirstSeenStore?
 
@@ -154,12 +154,10 @@ public final class RuleEngine {
   /// The rules selected for the event under way, reused.
   private var selected: [Int] = []
 
-  /// `continuing`: the engine this one replaces (a reload), whose counters go on here; its
-  /// thresholds and suppressions do not.
+  /// `continuing`: the engine this one replaces (a reload), whose counters and first-seen state go
+  /// on here; its thresholds and suppressions do not.
   public init(rules: RuleSet, configuration: Configuration = Configuration(), continuing previous: RuleEngine? = nil) {
     self.configuration = configuration
-    // What the rules being replaced learned is written first, so that the new ones read it back.
-    previous?.saveState()
     let states = rules.rules.filter(\.enabled).map {
       RuleState(rule: $0, configuration: configuration)
     }
@@ -183,6 +181,7 @@ public final class RuleEngine {
       }
     }
     ruleIndex = RuleIndex(rules: states.map(\.rule), eventIndex: Self.index(of:))
+    if let previous { adoptBehaviourState(from: previous) }
   }
 
   public var ruleCount: Int { states.count }

@@ -97,10 +97,13 @@ extension RuleSetBuilder {
   mutating func compileFirstSeen(_ node: Node?, _ file: String) -> FirstSeenRule? {
     guard let node else { return nil }
     guard case .mapping(let mapping) = node else {
-      report(.error, location(node, file), "'first_seen' takes field, group_by, learning and max_values")
+      report(
+        .error, location(node, file), "'first_seen' takes field, group_by, learning, max_values and max_total_values")
       return nil
     }
-    checkKeys(mapping, ["field", "group_by", "learning", "max_values", "prefix_v4", "prefix_v6"], "first_seen", file)
+    checkKeys(
+      mapping, ["field", "group_by", "learning", "max_values", "max_total_values", "prefix_v4", "prefix_v6"],
+      "first_seen", file)
     guard let fieldNode = mapping["field"], let name = fieldNode.string, Fields.byName[name] != nil else {
       report(.error, location(mapping["field"] ?? node, file), "'first_seen' needs 'field', the name of a field")
       return nil
@@ -114,6 +117,11 @@ extension RuleSetBuilder {
       let range = Int64(1)...Int64(FirstSeenRule.largestValueLimit)
       guard let value = integerSetting(values, file, nil, in: range, "max_values") else { return nil }
       rule.maximumValues = Int(value)
+    }
+    if let values = mapping["max_total_values"] {
+      let range = Int64(rule.maximumValues)...Int64(RuleLimits.maximumFirstSeenValues)
+      guard let value = integerSetting(values, file, nil, in: range, "max_total_values") else { return nil }
+      rule.maximumTotalValues = Int(value)
     }
     for (key, bits) in [("prefix_v4", 32), ("prefix_v6", 128)] {
       guard let prefix = mapping[key] else { continue }

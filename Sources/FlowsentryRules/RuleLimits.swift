@@ -18,4 +18,7 @@ public enum RuleLimits {
   public static let maximumEventsPerTest = 100_000
   /// Events all the tests of one load generate together.
   public static let maximumTestEvents = 200_000
+  /// `first_seen: {max_total_values}`: values one first-seen rule keeps in memory and in its
+  /// state file, all its groups together (about 100 bytes each).
+  public static let maximumFirstSeenValues = 1_000_000
 }

@@ -40,7 +40,7 @@ import Testing
 
   /// Connections at the given times (seconds); the alerts raised and at which connection the first came.
   func run(_ times: [Double], bytes: [UInt64?]? = nil, engine: RuleEngine? = nil, remote: String = "203.0.113.5")
-    throws -> (alerts: [Alert], firstAt: Int?)
+    throws -> (alerts: [Alert], firstAt: Int?, engine: RuleEngine)
   {
     let engine = try engine ?? RuleEngine(rules: RuleLoader.load(text: Self.rule, file: "b.yaml"))
     var alerts: [Alert] = []
@@ -50,7 +50,7 @@ import Testing
       engine.process(end(at: nanoseconds, remote: remote, bytes: bytes?[index] ?? 640), at: nanoseconds, into: &alerts)
       if firstAt == nil && !alerts.isEmpty { firstAt = index + 1 }
     }
-    return (alerts, firstAt)
+    return (alerts, firstAt, engine)
   }
 
   func times(_ intervals: [Double]) -> [Double] {
@@ -69,8 +69,9 @@ import Testing
     #expect(alert.message == "beacon to 203.0.113.5 every 1m (jitter 0ms, score 1.00, 10 connections)")
     #expect(alert.measurements.map(\.name) == ["score", "period_ms", "jitter_ms"])
     #expect(alert.events.count == BeaconRule.sampleCapacity)
-    // The suppression window (1 h) folds the next 30 minutes of the same beacon.
+    // The suppression window (1 h) folds the next 31 connections of the same beacon, counted.
     #expect(result.alerts.count == 1)
+    #expect(result.engine.counters.suppressed == 31)
   }
 
   @Test(arguments: Array(1...32) as [UInt64])

@@ -46,7 +46,7 @@ import Testing
     first.process(begin(8443), at: Self.day / 24, into: &alerts)
     #expect(alerts.isEmpty)
     first.saveState()
-    #expect(FileManager.default.fileExists(atPath: directory + "/first-seen/F-1.json"))
+    #expect(FileManager.default.fileExists(atPath: directory + "/first-seen/\(FirstSeenStore.fileName("F-1")).json"))
 
     let restarted = try engine(directory)
     #expect(restarted.counters.stateFilesDamaged == 0)
@@ -66,7 +66,7 @@ import Testing
     defer { try? FileManager.default.removeItem(atPath: directory) }
     try FileManager.default.createDirectory(atPath: directory + "/first-seen", withIntermediateDirectories: true)
     try Data("{\"version\":1,\"rule\":\"F-1\",\"gro".utf8).write(
-      to: URL(fileURLWithPath: directory + "/first-seen/F-1.json"))
+      to: URL(fileURLWithPath: directory + "/first-seen/\(FirstSeenStore.fileName("F-1")).json"))
     let engine = try engine(directory)
     #expect(engine.counters.stateFilesDamaged == 1)
     var alerts: [Alert] = []
