@@ -57,6 +57,8 @@ static const struct fs_layout_entry fs_record_layout[] = {
 	FS_FIELD(fs_update_record, data_segments_received),
 	FS_FIELD(fs_update_record, retransmits),
 	FS_FIELD(fs_update_record, rtt_us),
+	FS_FIELD(fs_walk_listener_key, netns_cookie),
+	FS_FIELD(fs_walk_listener_key, port),
 	FS_FIELD(fs_dns_record, header),
 	FS_FIELD(fs_dns_record, message_length),
 	FS_FIELD(fs_dns_record, payload_length),
