@@ -154,8 +154,10 @@ public enum EventJSONReader {
 
   /// An update's or end's deltas: all five or none, each a UInt64, exactly.
   private static func volumeDelta(_ args: [String: Any], rtt: UInt64?) throws(Malformed) -> FlowVolume? {
-    let keys = ["bytes_sent_delta", "bytes_received_delta", "packets_sent_delta", "packets_received_delta",
-      "retransmits_delta"]
+    let keys = [
+      "bytes_sent_delta", "bytes_received_delta", "packets_sent_delta", "packets_received_delta",
+      "retransmits_delta",
+    ]
     guard keys.contains(where: { args[$0] != nil }) else { return nil }
     var values: [UInt64] = []
     for key in keys {

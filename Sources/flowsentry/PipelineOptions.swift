@@ -62,7 +62,8 @@ struct PipelineOptions: ParsableArguments {
     if events != nil { do { _ = try selectionFlag() } catch { throw ValidationError(error.description) } }
     if let maxFlows, maxFlows <= 0 { throw ValidationError("--max-flows must be positive") }
     if let flowUpdateInterval, !SensorConfiguration.flowUpdateIntervals.contains(flowUpdateInterval) {
-      throw ValidationError("--flow-update-interval takes 0 to \(SensorConfiguration.flowUpdateIntervals.upperBound) seconds")
+      throw ValidationError(
+        "--flow-update-interval takes 0 to \(SensorConfiguration.flowUpdateIntervals.upperBound) seconds")
     }
     if dnsPorts != nil {
       guard let ports = parsedDNSPorts, !ports.isEmpty, ports.count <= Self.maximumDNSPorts else {

@@ -76,7 +76,8 @@ struct FlowUpdateLiveTests {
       events.contains { $0.name == .netFlowTCPEnd && $0.direction == .outgoing && $0.local == endpoint }
     }
     await capture.stop()
-    let end = try #require(events.first { $0.name == .netFlowTCPEnd && $0.direction == .outgoing && $0.local == endpoint })
+    let end = try #require(
+      events.first { $0.name == .netFlowTCPEnd && $0.direction == .outgoing && $0.local == endpoint })
     #expect(end.volume?.bytesSent == 3000)
     let reported = Self.updates(events, of: endpoint, .outgoing).reduce(0) { $0 + ($1.volumeDelta?.bytesSent ?? 0) }
     #expect(reported + (end.volumeDelta?.bytesSent ?? 0) == 3000, "updates \(reported), end \(end)")

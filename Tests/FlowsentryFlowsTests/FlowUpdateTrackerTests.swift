@@ -26,7 +26,9 @@ import Testing
   }
 
   func sent(_ bytes: UInt64, packets: UInt64 = 1, retransmits: UInt64 = 0) -> FlowVolume {
-    FlowVolume(bytesSent: bytes, bytesReceived: bytes / 10, packetsSent: packets, packetsReceived: 1, retransmits: retransmits, rttMicroseconds: 250)
+    FlowVolume(
+      bytesSent: bytes, bytesReceived: bytes / 10, packetsSent: packets, packetsReceived: 1, retransmits: retransmits,
+      rttMicroseconds: 250)
   }
 
   func feed(_ tracker: inout FlowTracker, _ changes: [SocketStateChange]) -> [FlowEvent] {
@@ -54,7 +56,9 @@ import Testing
     #expect(first.durationNanoseconds == 10 * Self.second)
     #expect(first.process == process, "from the begin")
     #expect(first.source == local && first.destination == remote && first.local == local)
-    #expect(second.volumeDelta == FlowVolume(bytesSent: 5_000, bytesReceived: 500, packetsSent: 4, packetsReceived: 0, rttMicroseconds: 250))
+    #expect(
+      second.volumeDelta
+        == FlowVolume(bytesSent: 5_000, bytesReceived: 500, packetsSent: 4, packetsReceived: 0, rttMicroseconds: 250))
     #expect(end.volumeDelta?.bytesSent == 500)
     #expect(events.dropFirst().reduce(0) { $0 + ($1.volumeDelta?.bytesSent ?? 0) } == end.volume?.bytesSent)
     #expect(tracker.counters.updateEvents == 2)
