@@ -10,7 +10,7 @@ public enum EventName: String, CaseIterable, Hashable, Sendable {
 
   /// Named sets a user can select with `--events`, as Tracee's sets.
   public static let sets: [String: Set<EventName>] = [
-    "flows": [.netFlowTCPBegin, .netFlowTCPEnd, .netFlowTCPUpdate],
+    "flows": [.netFlowTCPBegin, .netFlowTCPEnd],
     "network_events": Set(EventName.allCases),
   ]
 

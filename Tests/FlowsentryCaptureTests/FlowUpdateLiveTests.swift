@@ -135,4 +135,54 @@ struct FlowUpdateLiveTests {
     #expect(capture.counters.preexistingFlows == 2)
     #expect(capture.session.statistics.kernel.walkFollowFailures == 0)
   }
+
+  /// A process of the cgroup in another network namespace (a container): the walk enters that
+  /// namespace, finds its connection open before the monitor, orients it by the listener it met
+  /// there, reports it while open, and its end comes through sock_ops with counters.
+  @Test func aConnectionInAnotherNamespaceOfTheCgroupIsWalkedThere() async throws {
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let trigger = FileManager.default.temporaryDirectory.appendingPathComponent("fs-walk-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: trigger) }
+    let peer = try host.runPython(
+      """
+      import os, socket, time
+      l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+      c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+      c.sendall(b"n" * 300)
+      print(l.getsockname()[1], c.getsockname()[1], flush=True)
+      while not os.path.exists("\(trigger)"): time.sleep(0.02)
+      c.sendall(b"m" * 400); time.sleep(0.2); c.close()
+      while s.recv(4096): pass
+      s.close(); l.close()
+      """, in: cgroup)
+    let ports = try peer.firstLine().split(separator: " ").compactMap { UInt16($0) }
+    let server = Endpoint(IPAddress("127.0.0.1")!, try #require(ports.first))
+    let client = Endpoint(IPAddress("127.0.0.1")!, try #require(ports.last))
+
+    let capture = try Self.capture(cgroup, updateEvery: 1)
+    var events = try await Self.events(of: capture) { events in
+      Self.updates(events, of: client, .outgoing).count >= 1 && Self.updates(events, of: client, .incoming).count >= 1
+    }
+    let begins = events.filter { $0.name == .netFlowTCPBegin && $0.source == client }
+    #expect(begins.count == 2 && begins.allSatisfy { $0.preexisting && $0.destination == server }, "\(events)")
+    #expect(Set(begins.map(\.direction)) == [.outgoing, .incoming], "oriented by the listener in its namespace")
+    let update = try #require(Self.updates(events, of: client, .outgoing).first, "\(events)")
+    #expect(update.volume?.bytesSent == 300 && update.volumeDelta?.bytesSent == 0, "\(update)")
+    #expect(update.networkNamespace != 0 && update.networkNamespace == begins[0].networkNamespace)
+    #expect(capture.session.statistics.socketWalks.lastNamespaces >= 2, "this one and the test host's")
+
+    FileManager.default.createFile(atPath: trigger, contents: Data())
+    _ = try peer.finish()
+    events = try await Self.events(of: capture) { events in
+      events.filter { $0.name == .netFlowTCPEnd && $0.local == client }.count >= 1
+    }
+    await capture.stop()
+    let end = try #require(events.first { $0.name == .netFlowTCPEnd && $0.local == client }, "\(events)")
+    #expect(end.volume?.bytesSent == 700, "\(end)")
+    let deltas = Self.updates(events, of: client, .outgoing).reduce(0) { $0 + ($1.volumeDelta?.bytesSent ?? 0) }
+    #expect(deltas + (end.volumeDelta?.bytesSent ?? 0) == 400, "what it sent after the monitor started")
+  }
 }

@@ -1,4 +1,4 @@
-import FlowsentryCapture
+@testable import FlowsentryCapture
 import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
@@ -16,9 +16,10 @@ final class LiveCapture: Sendable {
 
   init(
     cgroup: TestCgroup, configuration: CaptureSession.Configuration = .init(),
-    pipeline pipelineConfiguration: Pipeline.Configuration = .init()
+    pipeline pipelineConfiguration: Pipeline.Configuration = .init(), walksSockets: Bool = true
   ) throws {
     session = try CaptureSession(cgroupPath: cgroup.path, configuration: configuration)
+    if !walksSockets { session.disableSocketWalks() }
     let packets = try session.packets()
     let collected = self.collected
     consumer = Task.detached {
