@@ -25,11 +25,11 @@ MOUNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CGROUP="$MOUNT/flowsentry-bench-updates-$$"
 WORK=$(mktemp -d)
 mkdir "$CGROUP"
-HOLDER=""
+HOLDERS=()
 MONITOR=""
 cleanup() {
   [ -n "$MONITOR" ] && kill -TERM "$MONITOR" 2>/dev/null || true
-  [ -n "$HOLDER" ] && kill -TERM "$HOLDER" 2>/dev/null || true
+  for pid in "${HOLDERS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   sleep 0.5
   for pid in $(cat "$CGROUP/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
   sleep 0.2
@@ -45,12 +45,18 @@ trap cleanup EXIT
 MONITOR=$!
 sleep 2
 
-# FLOWS sockets need more descriptors than the default limit; connections go to several listening
-# ports so that the ephemeral ports do not run out.
+# FLOWS sockets need more descriptors than the default limit: each helper raises its soft limit to
+# the hard one and holds at most PAIRS_PER_HELPER pairs (where the hard limit cannot be raised, as
+# in a container without CAP_SYS_RESOURCE, more helpers share the flows). Connections go to several
+# listening ports so that the ephemeral ports do not run out.
+HARD=$(ulimit -Hn)
+PAIRS_PER_HELPER=$(( (HARD - 1024) / 2 ))
+[ "$PAIRS_PER_HELPER" -gt 0 ] || { echo "bench-updates: open-file hard limit $HARD too low" >&2; exit 1; }
 cat >"$WORK/hold.py" <<'PY'
 import resource, socket, sys, time
-pairs = int(sys.argv[1]) // 2
-resource.setrlimit(resource.RLIMIT_NOFILE, (2 * pairs + 1024, 2 * pairs + 1024))
+pairs = int(sys.argv[1])
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 listeners = []
 for _ in range(8):
     l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4096); listeners.append(l)
@@ -65,12 +71,25 @@ print("ready", len(held), flush=True)
 sys.stdin.read()
 PY
 mkfifo "$WORK/hold.in"
-sh -c 'echo $$ > "$0/cgroup.procs" && ulimit -n 1048576 && exec python3 "$1" "$2"' "$CGROUP" "$WORK/hold.py" "$FLOWS" \
-  <"$WORK/hold.in" >"$WORK/hold.out" 2>&1 &
-HOLDER=$!
+HOLDERS=()
+remaining=$((FLOWS / 2))
+index=0
+while [ "$remaining" -gt 0 ]; do
+  pairs=$((remaining < PAIRS_PER_HELPER ? remaining : PAIRS_PER_HELPER))
+  sh -c 'echo $$ > "$0/cgroup.procs" && ulimit -n "$(ulimit -Hn)" && exec python3 "$1" "$2"' "$CGROUP" "$WORK/hold.py" \
+    "$pairs" <"$WORK/hold.in" >"$WORK/hold.$index.out" 2>&1 &
+  HOLDERS+=($!)
+  remaining=$((remaining - pairs))
+  index=$((index + 1))
+done
 exec 7>"$WORK/hold.in"
-for _ in $(seq 600); do grep -q ready "$WORK/hold.out" 2>/dev/null && break; kill -0 "$HOLDER" || break; sleep 0.5; done
-grep -q ready "$WORK/hold.out" || { echo "bench-updates: the helper did not open its flows:" >&2; cat "$WORK/hold.out" >&2; exit 1; }
+for holder in $(seq 0 $((index - 1))); do
+  for _ in $(seq 600); do grep -q ready "$WORK/hold.$holder.out" 2>/dev/null && break; sleep 0.5; done
+  grep -q ready "$WORK/hold.$holder.out" || {
+    echo "bench-updates: a helper did not open its flows:" >&2; cat "$WORK/hold.$holder.out" >&2; exit 1; }
+done
+HELD=$(cat "$WORK"/hold.*.out | awk '/ready/ { n += $2 } END { print n }')
+echo "bench-updates: $HELD sockets held open by $index helpers" >&2
 
 metric() {
   python3 - "$METRICS_PORT" "$1" <<'PY'
@@ -106,7 +125,7 @@ RESULT=$(python3 - "${CPU[*]}" "${SOCKETS[*]}" "$FLOWS" "$INTERVAL" <<'PY'
 import statistics, sys
 cpu = [float(x) * 1000 for x in sys.argv[1].split()]
 sockets = [int(x) for x in sys.argv[2].split()]
-print("    socket walk: %d open loopback flows in the watched cgroup, a walk every %s s" % (int(sys.argv[3]), sys.argv[4]))
+print("    socket walk: %d open loopback flows (sockets) in the watched cgroup, a walk every %s s" % (int(sys.argv[3]), sys.argv[4]))
 print("    sockets reported per walk: %s" % " ".join(map(str, sockets)))
 print("    CPU per walk (walking thread: iter/tcp in the kernel, read, decode): median %.1f ms, range %.1f–%.1f ms (target ≤ 100 ms)"
       % (statistics.median(cpu), min(cpu), max(cpu)))
