@@ -40,7 +40,12 @@ static __always_inline int in_watched_cgroup(struct sock *sk)
 	if (level == 0)
 		return 1;
 	struct cgroup *cgroup = sk->sk_cgrp_data.cgroup;
-	if (!cgroup || level > FS_MAX_CGROUP_LEVEL || (__u32)cgroup->level < level)
+	if (!cgroup)
+		return 0;
+	/* The common case, a socket of the watched cgroup itself, without the probe reads below. */
+	if (cgroup->kn->id == fs_watched_cgroup_id)
+		return 1;
+	if (level > FS_MAX_CGROUP_LEVEL || (__u32)cgroup->level <= level)
 		return 0;
 	struct cgroup *ancestor = 0;
 	__u64 slot = (__u64)cgroup + bpf_core_field_offset(struct cgroup, ancestors) + (__u64)level * sizeof(ancestor);

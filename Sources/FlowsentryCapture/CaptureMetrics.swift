@@ -47,6 +47,9 @@ extension CaptureSession.Statistics {
       MetricSample(
         "flowsentry_socket_walk_last_cpu_seconds", .gauge, Double(socketWalks.lastCPUNanoseconds) / 1e9,
         help: "CPU time of the last socket walk (kernel iterator, read and decoding)."),
+      MetricSample(
+        "flowsentry_socket_walk_last_system_cpu_seconds", .gauge, Double(socketWalks.lastSystemNanoseconds) / 1e9,
+        help: "Of the last socket walk's CPU time, the part in the kernel."),
       .counter(
         "flowsentry_socket_walk_follow_failed_total", kernel.walkFollowFailures,
         help: "Sockets older than the sensor whose callback flags could not be set: ends from packets."),

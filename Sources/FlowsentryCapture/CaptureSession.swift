@@ -200,6 +200,7 @@ public final class CaptureSession: @unchecked Sendable {
     while probe.poll(timeoutMilliseconds: 0) > 0 { deliverBatch() }
     deliverBatch()
     let startCPU = threadCPUNanoseconds()
+    let startSystem = threadSystemNanoseconds()
     var walked: UInt64 = 0
     var failed: UInt64 = 0
     var found: UInt64 = 0
@@ -232,6 +233,7 @@ public final class CaptureSession: @unchecked Sendable {
     walkStatistics.lastNamespaces = walked
     walkStatistics.lastSockets = found
     walkStatistics.lastCPUNanoseconds = threadCPUNanoseconds() &- startCPU
+    walkStatistics.lastSystemNanoseconds = threadSystemNanoseconds() &- startSystem
     let snapshot = walkStatistics
     counters.withLock { $0.socketWalks = snapshot }
     return !lost

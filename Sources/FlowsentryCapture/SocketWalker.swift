@@ -86,8 +86,18 @@ public struct SocketWalkStatistics: Sendable, Equatable {
   public var lastNamespaces: UInt64 = 0
   public var lastSockets: UInt64 = 0
   public var lastCPUNanoseconds: UInt64 = 0
+  /// Of that, in the kernel (the iterator and its program, read(2), setns(2)).
+  public var lastSystemNanoseconds: UInt64 = 0
 
   public init() {}
+}
+
+/// This thread's CPU time in the kernel, in nanoseconds (microsecond resolution).
+func threadSystemNanoseconds() -> UInt64 {
+  var usage = rusage()
+  // RUSAGE_THREAD (1, Linux) is defined only under _GNU_SOURCE, which Swift's Glibc module lacks.
+  guard getrusage(__rusage_who_t(1), &usage) == 0 else { return 0 }
+  return UInt64(usage.ru_stime.tv_sec) * 1_000_000_000 + UInt64(usage.ru_stime.tv_usec) * 1_000
 }
 
 /// This thread's CPU time (user and system), in nanoseconds.
