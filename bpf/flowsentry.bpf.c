@@ -11,6 +11,8 @@
  *   per remote (half-open attempts), the kernel's RSTs refusing a closed port,
  *   and the FIN/RST of sockets older than the monitor (which sock_ops cannot
  *   follow), accepted only in sequence (RFC 5961's exact rule for RST).
+ * - iter/tcp (walk_view.bpf.h) walks the open sockets of the cgroup on demand: their counters so far
+ *   (net_flow_tcp_update), and sock_ops made to follow those older than the monitor.
  *
  * The flow state machine lives in user space (FlowsentryFlows), so the same
  * tracker can replay captures.
@@ -30,6 +32,7 @@
 #include "packet_parse.bpf.h"
 #include "packet_view.bpf.h"
 #include "socket_view.bpf.h"
+#include "walk_view.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -30,6 +30,7 @@ struct fs_record_header *const volatile fs_btf_record_header = 0;
 struct fs_tcp_record *const volatile fs_btf_tcp_record = 0;
 struct fs_flow_record *const volatile fs_btf_flow_record = 0;
 struct fs_dns_record *const volatile fs_btf_dns_record = 0;
+struct fs_update_record *const volatile fs_btf_update_record = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

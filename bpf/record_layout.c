@@ -46,6 +46,19 @@ static const struct fs_layout_entry fs_record_layout[] = {
 	FS_FIELD(fs_flow_record, retransmits),
 	FS_FIELD(fs_flow_record, rtt_us),
 	FS_FIELD(fs_flow_record, volume_known),
+	FS_FIELD(fs_update_record, header),
+	FS_FIELD(fs_update_record, direction),
+	FS_FIELD(fs_update_record, follow),
+	FS_FIELD(fs_update_record, state),
+	FS_FIELD(fs_update_record, follow_error),
+	FS_FIELD(fs_update_record, bytes_sent),
+	FS_FIELD(fs_update_record, bytes_received),
+	FS_FIELD(fs_update_record, data_segments_sent),
+	FS_FIELD(fs_update_record, data_segments_received),
+	FS_FIELD(fs_update_record, retransmits),
+	FS_FIELD(fs_update_record, rtt_us),
+	FS_FIELD(fs_walk_listener_key, netns_cookie),
+	FS_FIELD(fs_walk_listener_key, port),
 	FS_FIELD(fs_dns_record, header),
 	FS_FIELD(fs_dns_record, message_length),
 	FS_FIELD(fs_dns_record, payload_length),
@@ -76,6 +89,7 @@ static const struct fs_layout_entry fs_record_layout[] = {
 const size_t fs_record_layout_count = sizeof(fs_record_layout) / sizeof(fs_record_layout[0]);
 const size_t fs_tcp_record_size = sizeof(struct fs_tcp_record);
 const size_t fs_flow_record_size = sizeof(struct fs_flow_record);
+const size_t fs_update_record_size = sizeof(struct fs_update_record);
 const size_t fs_dns_record_size = sizeof(struct fs_dns_record);
 
 const struct fs_layout_entry *fs_record_layout_entry(size_t index)

@@ -5,6 +5,7 @@
 # each with the programs attached (monitor running, events to /dev/null) and not attached,
 # alternating rounds so that the machine's noise hits both alike. Every process involved runs in
 # a child cgroup that this script creates, so both ends of each connection pass the hooks.
+# Then scripts/bench-updates.sh: the CPU of one socket walk over 100,000 open flows.
 # Prints a table and, with --update-docs (or its old name --update-readme), writes it and the pipeline
 # benchmark into docs/PERFORMANCE.md between their bench markers.
 set -euo pipefail
@@ -178,3 +179,6 @@ if [ "$UPDATE_DOCS" = 1 ]; then
   scripts/update-doc-section.py datapath "$TABLE"
   scripts/update-doc-section.py pipeline "$PIPELINE"
 fi
+
+# One socket walk (net_flow_tcp_update) over 100,000 open flows: its own script, its own cgroup.
+scripts/bench-updates.sh $([ "$UPDATE_DOCS" = 1 ] && echo --update-docs)

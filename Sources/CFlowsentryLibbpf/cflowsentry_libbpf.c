@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#define _GNU_SOURCE /* setns */
 #include "cflowsentry_libbpf.h"
 #include "flowsentry_record.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +28,7 @@ struct cfs_probe {
 	struct bpf_link *links[CFS_MAX_LINKS];
 	int link_count;
 	struct ring_buffer *ring;
+	struct bpf_link *walk_link; /* the iter/tcp program's: each walk opens an iterator from it */
 };
 
 static cfs_log_function log_function;
@@ -52,7 +57,7 @@ static int negative_errno(int fallback)
 }
 
 int cfs_probe_load(struct cfs_probe **result, uint32_t ring_buffer_bytes, const uint16_t *dns_ports,
-		   int dns_port_count)
+		   int dns_port_count, uint64_t cgroup_id, uint32_t cgroup_level)
 {
 	if (dns_port_count < 0 || dns_port_count > FS_DNS_PORTS_MAX)
 		return -E2BIG;
@@ -68,6 +73,8 @@ int cfs_probe_load(struct cfs_probe **result, uint32_t ring_buffer_bytes, const 
 	}
 	for (int i = 0; i < FS_DNS_PORTS_MAX; i++)
 		probe->skeleton->rodata->fs_dns_ports[i] = i < dns_port_count ? dns_ports[i] : 0;
+	probe->skeleton->rodata->fs_watched_cgroup_id = cgroup_id;
+	probe->skeleton->rodata->fs_watched_cgroup_level = cgroup_level;
 	int error = bpf_map__set_max_entries(probe->skeleton->maps.fs_records, ring_buffer_bytes);
 	if (!error)
 		error = flowsentry_bpf__load(probe->skeleton);
@@ -94,7 +101,69 @@ int cfs_probe_attach(struct cfs_probe *probe, int cgroup_fd)
 			return negative_errno(EINVAL);
 		probe->links[probe->link_count++] = link;
 	}
-	return 0;
+	errno = 0;
+	probe->walk_link = bpf_program__attach_iter(probe->skeleton->progs.fs_walk_tcp, NULL);
+	return probe->walk_link ? 0 : negative_errno(EINVAL);
+}
+
+/* Reads an iterator's output to its end, handing each whole record to function. */
+static int read_walk(int iterator_fd, cfs_record_function function, void *context)
+{
+	enum { RECORD = sizeof(struct fs_update_record) };
+	char buffer[RECORD * 512];
+	size_t held = 0;
+	int records = 0;
+	for (;;) {
+		ssize_t count = read(iterator_fd, buffer + held, sizeof(buffer) - held);
+		if (count < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (count == 0)
+			break;
+		held += (size_t)count;
+		size_t offset = 0;
+		for (; held - offset >= RECORD; offset += RECORD, records++)
+			function(context, buffer + offset, RECORD);
+		memmove(buffer, buffer + offset, held - offset);
+		held -= offset;
+	}
+	return held == 0 ? records : -EPROTO;
+}
+
+int cfs_probe_walk(struct cfs_probe *probe, int netns_fd, cfs_record_function function, void *context)
+{
+	if (!probe->walk_link)
+		return -ENOTCONN;
+	int own = -1;
+	if (netns_fd >= 0) {
+		own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (own < 0)
+			return -errno;
+		if (setns(netns_fd, CLONE_NEWNET) != 0) {
+			int error = -errno;
+			close(own);
+			return error;
+		}
+	}
+	/* The iterator walks the namespace it is created in. */
+	int iterator_fd = bpf_iter_create(bpf_link__fd(probe->walk_link));
+	int create_error = iterator_fd < 0 ? -errno : 0;
+	if (own >= 0) {
+		int returned = setns(own, CLONE_NEWNET);
+		close(own);
+		if (returned != 0) {
+			if (iterator_fd >= 0)
+				close(iterator_fd);
+			return -EIO;
+		}
+	}
+	if (iterator_fd < 0)
+		return create_error;
+	int records = read_walk(iterator_fd, function, context);
+	close(iterator_fd);
+	return records;
 }
 
 int cfs_probe_open_ring(struct cfs_probe *probe, cfs_record_function function, void *context)
@@ -213,6 +282,8 @@ void cfs_probe_detach(struct cfs_probe *probe)
 	for (int i = 0; i < probe->link_count; i++)
 		bpf_link__destroy(probe->links[i]);
 	probe->link_count = 0;
+	bpf_link__destroy(probe->walk_link);
+	probe->walk_link = NULL;
 }
 
 void cfs_probe_destroy(struct cfs_probe *probe)
@@ -220,6 +291,7 @@ void cfs_probe_destroy(struct cfs_probe *probe)
 	if (!probe)
 		return;
 	ring_buffer__free(probe->ring);
+	bpf_link__destroy(probe->walk_link);
 	for (int i = 0; i < probe->link_count; i++)
 		bpf_link__destroy(probe->links[i]);
 	flowsentry_bpf__destroy(probe->skeleton);

@@ -34,6 +34,25 @@ extension CaptureSession.Statistics {
       .counter(
         "flowsentry_dns_messages_cut_total", dnsMessagesCut,
         help: "DNS messages longer than the kernel copies, read in part."),
+      .counter("flowsentry_socket_walks_total", socketWalks.walks, help: "Walks of the cgroup's open TCP sockets."),
+      .counter(
+        "flowsentry_socket_walk_sockets_total", socketWalks.sockets,
+        help: "Open sockets of the cgroup the walks reported."),
+      .counter(
+        "flowsentry_socket_walk_namespaces_failed_total", socketWalks.failedNamespaces,
+        help: "Network namespaces whose walk failed (walked again next time)."),
+      .counter(
+        "flowsentry_socket_walk_searches_truncated_total", socketWalks.truncatedNamespaceSearches,
+        help: "Namespace searches cut at a bound (cgroups, processes or namespaces)."),
+      MetricSample(
+        "flowsentry_socket_walk_last_cpu_seconds", .gauge, Double(socketWalks.lastCPUNanoseconds) / 1e9,
+        help: "CPU time of the last socket walk (kernel iterator, read and decoding)."),
+      MetricSample(
+        "flowsentry_socket_walk_last_system_cpu_seconds", .gauge, Double(socketWalks.lastSystemNanoseconds) / 1e9,
+        help: "Of the last socket walk's CPU time, the part in the kernel."),
+      .counter(
+        "flowsentry_socket_walk_follow_failed_total", kernel.walkFollowFailures,
+        help: "Sockets older than the sensor whose callback flags could not be set: ends from packets."),
       kernelIgnored(kernel.unexpectedSYNACKs, "unexpected_syn_ack"),
       kernelIgnored(kernel.untrackedOutOfSequence, "fin_rst_out_of_sequence"),
       kernelIgnored(kernel.noSocket, "fin_rst_without_socket"),

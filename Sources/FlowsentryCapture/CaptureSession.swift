@@ -34,6 +34,8 @@ public final class CaptureSession: @unchecked Sendable {
     public var malformedRecords: UInt64 = 0
     /// Half-open attempts reported (incoming SYNs that never completed a handshake).
     public var halfOpenAttempts: UInt64 = 0
+    /// The walks of the cgroup's open TCP sockets.
+    public var socketWalks = SocketWalkStatistics()
 
     /// Records the kernel could not reserve in the ring buffer.
     public var kernelDrops: UInt64 { kernel.ringBufferFull }
@@ -52,6 +54,8 @@ public final class CaptureSession: @unchecked Sendable {
   /// Followed once a second, so that a stepped wall clock moves event times with it.
   private let clockOffset = Atomic<Int64>(bootTimeToWallClockOffset())
   private var halfOpen = HalfOpenScanner()
+  private var namespaces = NamespaceFinder()
+  private var walkStatistics = SocketWalkStatistics()
 
   private let running = Atomic<Bool>(false)
   private let finished = Atomic<Bool>(false)
@@ -94,6 +98,12 @@ public final class CaptureSession: @unchecked Sendable {
     halfOpen.inFlightAllowance = inFlightAllowance
   }
 
+  /// Tests: no socket walk at all (neither at start nor later), so that flows older than the monitor
+  /// end through their packets, the path left for sockets whose callback flags cannot be set.
+  /// Call before `packets()`.
+  func disableSocketWalks() { walksSockets = false }
+  private var walksSockets = true
+
   /// Kernel ids of the attached programs (as `bpftool cgroup show` lists them).
   public var programIDs: [UInt32] { probe.programIDs }
 
@@ -114,15 +124,23 @@ public final class CaptureSession: @unchecked Sendable {
       return session.handleRecord(UnsafeRawBufferPointer(start: data, count: size))
     }
     running.store(true, ordering: .releasing)
+    let updateInterval = Int64(max(0, configuration.flowUpdateIntervalSeconds)) * 1_000_000_000
     let thread = Thread { [self] in
       var nextSecond = bootTimeNanoseconds() + 1_000_000_000
-      while running.load(ordering: .acquiring) && !consumerGone.load(ordering: .acquiring) {
+      // The start-up walk reports the connections already open and makes sock_ops follow them.
+      var walking = walksSockets ? walkSockets() : true
+      var nextWalk = bootTimeNanoseconds() + updateInterval
+      while walking && running.load(ordering: .acquiring) && !consumerGone.load(ordering: .acquiring) {
         let handled = probe.poll(timeoutMilliseconds: Int32(FS_POLL_INTERVAL_MS))
         if handled < 0 { break }
         let now = bootTimeNanoseconds()
         if now >= nextSecond {
           nextSecond = now + 1_000_000_000
           everySecond(bootNow: now)
+        }
+        if walksSockets && updateInterval > 0 && now >= nextWalk {
+          nextWalk = now + updateInterval
+          walking = walkSockets()
         }
         deliverBatch()
       }
@@ -174,6 +192,62 @@ public final class CaptureSession: @unchecked Sendable {
     }
   }
 
+  /// Walks the cgroup's open TCP sockets in each network namespace its processes use, on the reader
+  /// thread: what the ring buffer holds is read first, so a socket's begin reaches the flow tracker
+  /// before the walk's record of it. False when the thread could not return to its own namespace,
+  /// and so must stop reading.
+  private func walkSockets() -> Bool {
+    while probe.poll(timeoutMilliseconds: 0) > 0 { deliverBatch() }
+    deliverBatch()
+    let startCPU = threadCPUNanoseconds()
+    let startSystem = threadSystemNanoseconds()
+    var walked: UInt64 = 0
+    var failed: UInt64 = 0
+    var found: UInt64 = 0
+    var lost = false
+    let context = Unmanaged.passUnretained(self).toOpaque()
+    let visit: cfs_record_function = { context, data, size in
+      guard let context, let data else { return 0 }
+      let session = Unmanaged<CaptureSession>.fromOpaque(context).takeUnretainedValue()
+      session.handleWalkRecord(UnsafeRawBufferPointer(start: data, count: size))
+      return 0
+    }
+    let others = namespaces.otherNamespaces(of: cgroup)
+    for namespace in [nil] + others.map(\.rawValue) {
+      switch probe.walk(namespaceFD: namespace, context: context, visit: visit) {
+      case .success(let records):
+        walked += 1
+        found += UInt64(records)
+      case .failure(let errno):
+        failed += 1
+        if errno == .ioError { lost = true }
+      }
+      if lost { break }
+    }
+    for descriptor in others { try? descriptor.close() }
+    deliverBatch()
+    walkStatistics.walks += 1
+    walkStatistics.sockets += found
+    walkStatistics.failedNamespaces += failed
+    walkStatistics.truncatedNamespaceSearches = namespaces.truncatedSearches
+    walkStatistics.lastNamespaces = walked
+    walkStatistics.lastSockets = found
+    walkStatistics.lastCPUNanoseconds = threadCPUNanoseconds() &- startCPU
+    walkStatistics.lastSystemNanoseconds = threadSystemNanoseconds() &- startSystem
+    let snapshot = walkStatistics
+    counters.withLock { $0.socketWalks = snapshot }
+    return !lost
+  }
+
+  private func handleWalkRecord(_ bytes: UnsafeRawBufferPointer) {
+    guard let change = RecordDecoder.decodeUpdate(bytes, clockOffset: clockOffset.load(ordering: .relaxed)) else {
+      counters.withLock { $0.malformedRecords += 1 }
+      return
+    }
+    batch.append(.socket(change))
+    if batch.count >= configuration.batchLimit { deliverBatch() }
+  }
+
   private func handleRecord(_ bytes: UnsafeRawBufferPointer) -> Int32 {
     guard let packet = RecordDecoder.decode(bytes, clockOffset: clockOffset.load(ordering: .relaxed)) else {
       counters.withLock { $0.malformedRecords += 1 }
@@ -198,7 +272,7 @@ public final class CaptureSession: @unchecked Sendable {
     var droppedEnds: UInt64 = 0
     if queueFull {
       for record in delivered {
-        if case .socket(let change) = record, change.transition != .established { droppedEnds += 1 }
+        if case .socket(let change) = record, case .ended = change.transition { droppedEnds += 1 }
       }
     }
     counters.withLock { counters in

@@ -9,6 +9,8 @@ public struct CgroupDirectory: Sendable, Equatable {
   public var path: String
   /// The cgroup id the kernel reports in events (the directory's inode number on cgroup v2).
   public var id: UInt64
+  /// How deep below the mount's root it is (the root is 0): the kernel's cgroup level.
+  public var level: Int = 0
 
   /// The root of the cgroup v2 mount (the whole host), or `path` when given: absolute, or relative to the mount.
   public static func resolve(_ path: String?, mounts: String = "/proc/mounts") throws(CaptureError) -> CgroupDirectory {
@@ -21,7 +23,9 @@ public struct CgroupDirectory: Sendable, Equatable {
     guard status.st_mode & S_IFMT == S_IFDIR,
       mountPoints.contains(where: { target == $0 || target.hasPrefix($0 + "/") })
     else { throw .notACgroupV2Directory(path: target) }
-    return CgroupDirectory(path: target, id: UInt64(status.st_ino))
+    let mount = mountPoints.filter { target == $0 || target.hasPrefix($0 + "/") }.max { $0.count < $1.count } ?? root
+    let below = target.dropFirst(mount.count).split(separator: "/").count
+    return CgroupDirectory(path: target, id: UInt64(status.st_ino), level: below)
   }
 
   /// The first cgroup2 mount point listed in /proc/mounts.

@@ -29,6 +29,9 @@ public struct KernelCounters: Sendable, Equatable {
   public var incomingSYNs: UInt64 = 0
   /// Incoming SYN+ACKs to a socket that was not connecting: ignored (a forged or stray handshake).
   public var unexpectedSYNACKs: UInt64 = 0
+  /// Sockets older than the monitor whose callback flags a walk could not set: their end comes from
+  /// their FIN/RST packets, without counters.
+  public var walkFollowFailures: UInt64 = 0
 
   public init() {}
 
@@ -45,5 +48,6 @@ public struct KernelCounters: Sendable, Equatable {
     noSocket = counter(FS_COUNTER_UNTRACKED_NO_SOCKET)
     incomingSYNs = counter(FS_COUNTER_HALF_OPEN_SYN)
     unexpectedSYNACKs = counter(FS_COUNTER_UNEXPECTED_SYN_ACK)
+    walkFollowFailures = counter(FS_COUNTER_WALK_FOLLOW_FAILED)
   }
 }

@@ -23,7 +23,8 @@ final class KernelProbe: @unchecked Sendable {
     LibbpfLog.shared.install()
     LibbpfLog.shared.reset()
     var probe: OpaquePointer?
-    let loaded = cfs_probe_load(&probe, ringBufferBytes, dnsPorts, Int32(dnsPorts.count))
+    let loaded = cfs_probe_load(
+      &probe, ringBufferBytes, dnsPorts, Int32(dnsPorts.count), cgroup.id, UInt32(clamping: cgroup.level))
     guard loaded == 0, let probe else {
       let errno = Errno(rawValue: -loaded)
       if errno == .permissionDenied || errno == .notPermitted, geteuid() != 0 { throw .notPrivileged }
@@ -74,6 +75,16 @@ final class KernelProbe: @unchecked Sendable {
       var complete: Int32 = 0
       let visited = cfs_probe_half_open_scan(handle, visit, context, Int32(clamping: visitLimit), &complete)
       return visited < 0 ? .failure(Errno(rawValue: -visited)) : .success(complete != 0)
+    }
+  }
+
+  /// Walks the TCP sockets of one network namespace (`namespaceFD`, or nil for this thread's own),
+  /// handing each record to `visit`; the records handed, or the errno that stopped the walk (EIO:
+  /// the thread could not return to its own namespace). Blocks: only on the reader thread.
+  func walk(namespaceFD: Int32?, context: UnsafeMutableRawPointer, visit: cfs_record_function) -> Result<Int, Errno> {
+    withHandle(or: .failure(.badFileDescriptor)) { handle in
+      let walked = cfs_probe_walk(handle, namespaceFD ?? -1, visit, context)
+      return walked < 0 ? .failure(Errno(rawValue: -walked)) : .success(Int(walked))
     }
   }
 

@@ -134,6 +134,27 @@ enum RecordDecoder {
           retransmits: UInt64(record.retransmits), rttMicroseconds: UInt64(record.rtt_us)))
   }
 
+  static let updateRecordSize = MemoryLayout<fs_update_record>.size
+
+  /// Decodes a record of a socket walk; nil for a wrong kind, size or family.
+  static func decodeUpdate(_ bytes: UnsafeRawBufferPointer, clockOffset: Int64) -> SocketStateChange? {
+    guard bytes.count >= updateRecordSize, bytes.loadUnaligned(as: UInt32.self) == FS_RECORD_UPDATE.rawValue
+    else { return nil }
+    let record = bytes.loadUnaligned(as: fs_update_record.self)
+    guard let header = Header(record.header, bytes, clockOffset: clockOffset) else { return nil }
+    return SocketStateChange(
+      timestamp: header.timestamp, transition: .open(preexisting: record.follow != UInt8(FS_FOLLOW_ALREADY.rawValue)),
+      direction: record.direction == UInt8(FS_DIRECTION_INCOMING.rawValue) ? .incoming : .outgoing,
+      local: Endpoint(header.source.address.unmappingIPv4, header.source.port),
+      remote: Endpoint(header.destination.address.unmappingIPv4, header.destination.port),
+      cgroupID: header.cgroupID, socketCookie: record.header.socket_cookie,
+      networkNamespace: record.header.netns_cookie, process: nil,
+      volume: FlowVolume(
+        bytesSent: record.bytes_sent, bytesReceived: record.bytes_received,
+        packetsSent: UInt64(record.data_segments_sent), packetsReceived: UInt64(record.data_segments_received),
+        retransmits: UInt64(record.retransmits), rttMicroseconds: UInt64(record.rtt_us)))
+  }
+
   fileprivate static func address(_ bytes: UnsafeRawBufferPointer, at offset: Int, family: UInt8) -> IPAddress? {
     switch family {
     case afInet:

@@ -9,7 +9,7 @@ import Yams
 public enum ConfigurationLoader {
   public static let keys = [
     "cgroup", "events", "rules", "default_rules", "max_flows", "dns", "ring_buffer_bytes", "stats_interval",
-    "spool_dir", "state_dir", "outputs", "metrics_address", "logging", "host",
+    "spool_dir", "state_dir", "outputs", "metrics_address", "logging", "host", "flow_update_interval",
   ]
   static let dnsKeys = ["ports", "cache_size", "pending_questions"]
 
@@ -93,6 +93,10 @@ public enum ConfigurationLoader {
           } else {
             configuration.capture.ringBufferBytes = UInt32(number)
           }
+        }
+      case "flow_update_interval":
+        if let number = reader.integer(value, key, SensorConfiguration.flowUpdateIntervals) {
+          configuration.flowUpdateIntervalSeconds = number
         }
       case "stats_interval":
         if let number = reader.integer(value, key, 0...86_400) { configuration.statsIntervalSeconds = number }

@@ -49,6 +49,18 @@ public struct SensorConfiguration: Sendable {
     set { pipeline.rules.stateDirectory = newValue }
   }
 
+  /// `flow_update_interval`: seconds between walks of the open sockets, and the age past which the
+  /// flow tracker reports a flow still open; 0 reports none (the start-up walk still runs).
+  public var flowUpdateIntervalSeconds: Int {
+    get { capture.flowUpdateIntervalSeconds }
+    set {
+      capture.flowUpdateIntervalSeconds = newValue
+      pipeline.flows.updateIntervalNanoseconds = Int64(newValue) * 1_000_000_000
+    }
+  }
+  /// At most a week.
+  public static let flowUpdateIntervals = 0...604_800
+
   /// `HOST:PORT` or `[IPV6]:PORT` as a host and a port; nil when it is neither.
   public static func parseAddress(_ text: String) -> (host: String, port: Int)? {
     HostAndPort.parse(text)
@@ -83,6 +95,7 @@ public struct SensorConfiguration: Sendable {
     lines.append("  cache_size: \(pipeline.dns.cache.capacity)")
     lines.append("  pending_questions: \(pipeline.dns.pendingQuestions)")
     lines.append("ring_buffer_bytes: \(capture.ringBufferBytes)")
+    lines.append("flow_update_interval: \(flowUpdateIntervalSeconds)")
     lines.append("stats_interval: \(statsIntervalSeconds)")
     lines.append("spool_dir: " + quoted(spoolDirectory))
     lines.append("state_dir: " + quoted(stateDirectory))

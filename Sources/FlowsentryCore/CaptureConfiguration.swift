@@ -14,6 +14,9 @@ public struct CaptureConfiguration: Sendable, Equatable {
   public var batchLimit: Int = 1024
   /// Ports whose UDP and TCP payloads are read as DNS messages, as source or destination port.
   public var dnsPorts: [UInt16] = [53]
+  /// Seconds between walks of the cgroup's open TCP sockets (`net_flow_tcp_update` for flows open
+  /// longer); 0: only the start-up walk, which reports the connections already open.
+  public var flowUpdateIntervalSeconds: Int = 60
 
   public init() {}
 }

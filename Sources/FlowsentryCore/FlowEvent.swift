@@ -5,6 +5,8 @@ public enum EventName: String, CaseIterable, Hashable, Sendable {
   case netPacketDNS = "net_packet_dns"
   /// Incoming SYNs from one remote that never completed a handshake (a SYN flood, a SYN scan).
   case netFlowTCPHalfOpen = "net_flow_tcp_half_open"
+  /// A flow still open after the update interval: its totals so far and what changed since the last report.
+  case netFlowTCPUpdate = "net_flow_tcp_update"
 
   /// Named sets a user can select with `--events`, as Tracee's sets.
   public static let sets: [String: Set<EventName>] = [
@@ -63,7 +65,7 @@ public enum Side: String, Hashable, Sendable {
 /// A flow event: `net_flow_tcp_begin`, `net_flow_tcp_end`, or `net_flow_tcp_half_open` (attempts
 /// that never became a flow, from `source`, the remote, to `destination`, the local socket).
 ///
-/// For a begin, `source` is the initiator and `destination` the responder.
+/// For a begin and an update, `source` is the initiator and `destination` the responder.
 /// For an end, `source` is the side that terminated the flow (sent the first FIN or the RST).
 public struct FlowEvent: Hashable, Sendable {
   public var name: EventName
@@ -90,6 +92,13 @@ public struct FlowEvent: Hashable, Sendable {
   /// End (and update) events from a socket the kernel followed: its totals. Nil where nothing
   /// counted them (a begin, a half-open report).
   public var volume: FlowVolume?
+  /// Update and end events with `volume`: what the flow carried since its previous report (the begin
+  /// of a flow older than the monitor, or the last update), so that adding these up over a flow's
+  /// updates and end counts each byte once. `rttMicroseconds` is the current value, not a difference.
+  public var volumeDelta: FlowVolume?
+  /// Begins (and their flow's updates and end) of a connection already open when the monitor started:
+  /// found by the start-up socket walk, its process unknown.
+  public var preexisting = false
 
   public init(
     name: EventName, timestamp: WallClockNanoseconds, direction: ConnectionDirection, source: Endpoint,
@@ -119,7 +128,7 @@ public struct FlowEvent: Hashable, Sendable {
   /// The local socket's end of the flow.
   public var local: Endpoint {
     switch name {
-    case .netFlowTCPBegin, .netFlowTCPHalfOpen: return direction == .outgoing ? source : destination
+    case .netFlowTCPBegin, .netFlowTCPHalfOpen, .netFlowTCPUpdate: return direction == .outgoing ? source : destination
     default: return terminatedBy == .local ? source : destination
     }
   }
@@ -127,7 +136,7 @@ public struct FlowEvent: Hashable, Sendable {
   /// The peer's end of the flow.
   public var remote: Endpoint {
     switch name {
-    case .netFlowTCPBegin, .netFlowTCPHalfOpen: return direction == .outgoing ? destination : source
+    case .netFlowTCPBegin, .netFlowTCPHalfOpen, .netFlowTCPUpdate: return direction == .outgoing ? destination : source
     default: return terminatedBy == .local ? destination : source
     }
   }

@@ -107,6 +107,9 @@ public struct SocketStateChange: Sendable {
   public enum Transition: Sendable, Equatable {
     case established
     case ended(CloseReason, by: Side)
+    /// Seen open by a socket walk, with its totals so far in `volume`. `preexisting`: older than the
+    /// monitor (sock_ops had not followed it; the walk made it follow, when the kernel allowed).
+    case open(preexisting: Bool)
   }
 
   public var timestamp: WallClockNanoseconds
@@ -118,7 +121,7 @@ public struct SocketStateChange: Sendable {
   public var socketCookie: UInt64
   public var networkNamespace: UInt64
   public var process: ProcessIdentity?
-  /// Ends only: what the socket carried until it closed.
+  /// Ends: what the socket carried until it closed; walks (`open`): what it carried so far.
   public var volume: FlowVolume?
 
   public init(

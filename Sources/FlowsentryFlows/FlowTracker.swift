@@ -26,6 +26,9 @@ public struct FlowTracker {
     /// a capture does not show the receiver's window, so a generous bound that still refuses
     /// blind guesses (a random sequence number is 4,096 times more likely to be outside it).
     public var sequenceTolerance: UInt32 = 1 << 20
+    /// A flow seen open by a socket walk is reported (`net_flow_tcp_update`) once this long has
+    /// passed since its begin or its last update; 0 never reports.
+    public var updateIntervalNanoseconds: Int64 = 60_000_000_000
 
     public init(
       maximumOpenFlows: Int = 262_144, maximumEndedFlows: Int = 65_536,
@@ -53,6 +56,16 @@ public struct FlowTracker {
     public var synAcksWithoutSYN: UInt64 = 0
     /// Validating sources only: FIN/RST far from their sender's sequence: no end.
     public var outOfWindowTerminations: UInt64 = 0
+    /// `net_flow_tcp_update` events reported.
+    public var updateEvents: UInt64 = 0
+    /// Flows older than the monitor found open by a socket walk (reported as begins, `preexisting`).
+    public var preexistingFlows: UInt64 = 0
+    /// Sockets a walk found open, followed by sock_ops, whose flow is not open here (evicted, or
+    /// followed by an earlier monitor): not reported until their end.
+    public var walkedUnknownFlows: UInt64 = 0
+    /// Walked totals below the last reported ones (the tuple reused by a new socket, or a counter
+    /// wrap): the delta counts from zero for a counter that went down below 64 bits' wrap.
+    public var countersWentDown: UInt64 = 0
     public var openFlows: Int = 0
 
     public init() {}
@@ -106,6 +119,11 @@ public struct FlowTracker {
     var sequences: SequencePair?
     /// Validating sources: what the segments carried, counted as the kernel counts a socket's.
     var volume: FlowVolume?
+    /// The totals of the last report (an update, or a preexisting begin): deltas count from them.
+    var reported: FlowVolume?
+    /// When the flow was last reported (its begin or its last update).
+    var reportedAt: WallClockNanoseconds = 0
+    var preexisting = false
   }
 
   struct SequencePair {
@@ -194,6 +212,8 @@ public struct FlowTracker {
       begin(
         key, flow, direction: change.direction, initiator: outgoing ? change.local : change.remote,
         responder: outgoing ? change.remote : change.local, remembersEnds: false, into: &events)
+    case .open(let preexisting):
+      walked(key, flow, change, preexisting: preexisting, into: &events)
     case .ended(let reason, let side):
       end(
         key, flow, reason: reason, terminatedBy: side, terminator: side == .local ? change.local : change.remote,
@@ -252,6 +272,55 @@ public struct FlowTracker {
         networkNamespace: flow.networkNamespace))
   }
 
+  /// A socket a walk found open: reported when the update interval has passed since its last report;
+  /// one older than the monitor begins here, `preexisting`, with its totals so far as the base of
+  /// its deltas (what it carried before the monitor is in its totals, never in a delta).
+  private mutating func walked(
+    _ key: FlowKey, _ flow: FlowContext, _ change: SocketStateChange, preexisting: Bool,
+    into events: inout [FlowEvent]
+  ) {
+    let totals = change.volume ?? FlowVolume()
+    let outgoing = change.direction == .outgoing
+    let (initiator, responder) = outgoing ? (change.local, change.remote) : (change.remote, change.local)
+    // Touched: the kernel says the socket is open, so it is not the one to evict.
+    guard var open = openFlows.touch(key) else {
+      guard preexisting else {
+        counters.walkedUnknownFlows += 1
+        return
+      }
+      var flowState = OpenFlow(beganAt: flow.timestamp, direction: change.direction, process: nil, sequences: nil)
+      flowState.reported = totals
+      flowState.reportedAt = flow.timestamp
+      flowState.preexisting = true
+      if openFlows.insertIfAbsent(flowState, for: key).evicted != nil { counters.evictedOpenFlows += 1 }
+      counters.beginEvents += 1
+      counters.preexistingFlows += 1
+      var event = FlowEvent(
+        name: .netFlowTCPBegin, timestamp: flow.timestamp, direction: change.direction, source: initiator,
+        destination: responder, cgroupID: flow.cgroupID, socketCookie: flow.socketCookie,
+        networkNamespace: flow.networkNamespace, volume: totals)
+      event.preexisting = true
+      events.append(event)
+      return
+    }
+    let interval = configuration.updateIntervalNanoseconds
+    guard interval > 0, Self.saturatingDifference(flow.timestamp, open.reportedAt) >= interval else { return }
+    let previous = open.reported ?? FlowVolume()
+    if totals.wentBelow(previous) { counters.countersWentDown += 1 }
+    var event = FlowEvent(
+      name: .netFlowTCPUpdate, timestamp: flow.timestamp, direction: open.direction, source: initiator,
+      destination: responder, durationNanoseconds: Self.saturatingDifference(flow.timestamp, open.beganAt),
+      cgroupID: flow.cgroupID, socketCookie: flow.socketCookie, process: open.process,
+      networkNamespace: flow.networkNamespace, volume: totals)
+    event.volumeDelta = totals.since(previous)
+    event.preexisting = open.preexisting
+    open.reported = totals
+    open.reportedAt = flow.timestamp
+    openFlows.insert(open, for: key)
+    counters.updateEvents += 1
+    events.append(event)
+  }
+
   /// Ends a flow once. `withoutBegin` gives the direction and reason when no begin was seen.
   private mutating func end(
     _ key: FlowKey, _ flow: FlowContext, reason: CloseReason, terminatedBy: Side, terminator: Endpoint,
@@ -271,11 +340,18 @@ public struct FlowTracker {
     if let open = openFlows.removeValue(for: key) {
       event.direction = open.direction
       if event.volume == nil { event.volume = open.volume }
+      if let volume = event.volume {
+        let previous = open.reported ?? FlowVolume()
+        if volume.wentBelow(previous) { counters.countersWentDown += 1 }
+        event.volumeDelta = volume.since(previous)
+      }
+      event.preexisting = open.preexisting
       // Saturated: a capture's timestamps are the file's to choose, years apart or out of order.
       event.durationNanoseconds = Self.saturatingDifference(flow.timestamp, open.beganAt)
       event.process = flow.process ?? open.process
     } else {
       (event.direction, event.closeReason) = withoutBegin()
+      event.volumeDelta = event.volume
       counters.endsWithoutBegin += 1
     }
     if remembersEnds { endedFlows.insert(flow.timestamp, for: key) }

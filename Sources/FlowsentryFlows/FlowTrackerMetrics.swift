@@ -8,6 +8,13 @@ extension FlowTracker.Counters {
     return [
       .counter("flowsentry_events_total", beginEvents, [("event", "net_flow_tcp_begin")], help: events),
       .counter("flowsentry_events_total", endEvents, [("event", "net_flow_tcp_end")], help: events),
+      .counter("flowsentry_events_total", updateEvents, [("event", "net_flow_tcp_update")], help: events),
+      .counter(
+        "flowsentry_flows_preexisting_total", preexistingFlows,
+        help: "Flows older than the sensor found open by a socket walk (begins with preexisting: true)."),
+      .counter(
+        "flowsentry_flow_counters_went_down_total", countersWentDown,
+        help: "Socket totals below the last reported ones (tuple reused, or a 32-bit counter wrapped)."),
       .counter("flowsentry_flow_observations_total", observations, help: "Socket state changes and segments seen."),
       .gauge("flowsentry_flows_open", openFlows, help: "Open flows tracked."),
       .counter(
@@ -27,6 +34,9 @@ extension FlowTracker.Counters {
         help: ignored),
       .counter(
         "flowsentry_flow_observations_ignored_total", outOfWindowTerminations, [("reason", "out_of_window")],
+        help: ignored),
+      .counter(
+        "flowsentry_flow_observations_ignored_total", walkedUnknownFlows, [("reason", "walked_unknown_flow")],
         help: ignored),
     ]
   }

@@ -122,24 +122,16 @@ public enum EventJSON {
         json.raw(event.terminatedBy == .remote ? "remote" : "local")
         json.raw(#"","duration_ns":"#)
         if let duration = event.durationNanoseconds { json.integer(duration) } else { json.raw("null") }
-        if let volume = event.volume {
-          json.raw(#","bytes_sent":"#)
-          json.integer(volume.bytesSent)
-          json.raw(#","bytes_received":"#)
-          json.integer(volume.bytesReceived)
-          json.raw(#","packets_sent":"#)
-          json.integer(volume.packetsSent)
-          json.raw(#","packets_received":"#)
-          json.integer(volume.packetsReceived)
-          json.raw(#","retransmits":"#)
-          json.integer(volume.retransmits)
-          json.raw(#","rtt_us":"#)
-          json.integer(volume.rttMicroseconds)
-        }
+        json.volume(event)
+      } else if event.name == .netFlowTCPUpdate {
+        json.raw(#","duration_ns":"#)
+        if let duration = event.durationNanoseconds { json.integer(duration) } else { json.raw("null") }
+        json.volume(event)
       } else if event.name == .netFlowTCPHalfOpen {
         json.raw(#","attempts":"#)
         json.integer(event.attempts ?? 0)
       }
+      if event.preexisting { json.raw(#","preexisting":true"#) }
       json.raw("}}")
     }
   }
@@ -152,6 +144,7 @@ extension EventName {
     case .netFlowTCPEnd: return "net_flow_tcp_end"
     case .netPacketDNS: return "net_packet_dns"
     case .netFlowTCPHalfOpen: return "net_flow_tcp_half_open"
+    case .netFlowTCPUpdate: return "net_flow_tcp_update"
     }
   }
 }
@@ -168,6 +161,36 @@ extension CloseReason {
 }
 
 extension JSONWriter {
+  /// An end's or update's counters: the totals, then what changed since the flow's last report.
+  fileprivate mutating func volume(_ event: FlowEvent) {
+    if let volume = event.volume {
+      raw(#","bytes_sent":"#)
+      integer(volume.bytesSent)
+      raw(#","bytes_received":"#)
+      integer(volume.bytesReceived)
+      raw(#","packets_sent":"#)
+      integer(volume.packetsSent)
+      raw(#","packets_received":"#)
+      integer(volume.packetsReceived)
+      raw(#","retransmits":"#)
+      integer(volume.retransmits)
+      raw(#","rtt_us":"#)
+      integer(volume.rttMicroseconds)
+    }
+    if let delta = event.volumeDelta {
+      raw(#","bytes_sent_delta":"#)
+      integer(delta.bytesSent)
+      raw(#","bytes_received_delta":"#)
+      integer(delta.bytesReceived)
+      raw(#","packets_sent_delta":"#)
+      integer(delta.packetsSent)
+      raw(#","packets_received_delta":"#)
+      integer(delta.packetsReceived)
+      raw(#","retransmits_delta":"#)
+      integer(delta.retransmits)
+    }
+  }
+
   /// `"src":…,"dst":…,"src_port":…,"dst_port":…`, the four keys both event kinds' args start with.
   mutating func endpoints(_ source: Endpoint, _ destination: Endpoint) {
     raw(#""src":""#)

@@ -136,12 +136,39 @@ public enum EventJSONReader {
         event.durationNanoseconds = try exact(duration, "duration_ns", as: Int64.self)
       }
       event.volume = try volume(args)
+      event.volumeDelta = try volumeDelta(args, rtt: event.volume?.rttMicroseconds)
+    case .netFlowTCPUpdate:
+      if let duration = args["duration_ns"], !(duration is NSNull) {
+        event.durationNanoseconds = try exact(duration, "duration_ns", as: Int64.self)
+      }
+      event.volume = try volume(args)
+      event.volumeDelta = try volumeDelta(args, rtt: event.volume?.rttMicroseconds)
     case .netFlowTCPHalfOpen:
       event.attempts = try exact(args["attempts"], "attempts", as: UInt64.self) ?? 0
     default:
       break
     }
+    event.preexisting = args["preexisting"] as? Bool ?? false
     return .event(.flow(event))
+  }
+
+  /// An update's or end's deltas: all five or none, each a UInt64, exactly.
+  private static func volumeDelta(_ args: [String: Any], rtt: UInt64?) throws(Malformed) -> FlowVolume? {
+    let keys = [
+      "bytes_sent_delta", "bytes_received_delta", "packets_sent_delta", "packets_received_delta",
+      "retransmits_delta",
+    ]
+    guard keys.contains(where: { args[$0] != nil }) else { return nil }
+    var values: [UInt64] = []
+    for key in keys {
+      guard let value = try exact(args[key], key, as: UInt64.self) else {
+        throw Malformed("'\(key)' missing: the deltas are all five counters or none", at: key)
+      }
+      values.append(value)
+    }
+    return FlowVolume(
+      bytesSent: values[0], bytesReceived: values[1], packetsSent: values[2], packetsReceived: values[3],
+      retransmits: values[4], rttMicroseconds: rtt ?? 0)
   }
 
   /// An end's volume: all six counters or none (an end nothing counted); each a UInt64, exactly.

@@ -51,6 +51,7 @@ extension EventName {
     case .netFlowTCPEnd: return 2
     case .netPacketDNS: return 4
     case .netFlowTCPHalfOpen: return 8
+    case .netFlowTCPUpdate: return 16
     }
   }
 }

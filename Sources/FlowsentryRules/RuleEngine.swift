@@ -237,6 +237,7 @@ public final class RuleEngine {
     case .netFlowTCPEnd: return 1
     case .netPacketDNS: return 2
     case .netFlowTCPHalfOpen: return 3
+    case .netFlowTCPUpdate: return 4
     }
   }
 

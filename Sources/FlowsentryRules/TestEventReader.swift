@@ -196,13 +196,13 @@ enum TestEventReader {
           FlowEvent(
             name: name, timestamp: timestamp, direction: .incoming, source: src, destination: dst,
             attempts: UInt64(attempts)))
-      case .netFlowTCPBegin, .netFlowTCPEnd:
+      case .netFlowTCPBegin, .netFlowTCPEnd, .netFlowTCPUpdate:
         event = .flow(
           FlowEvent(
             name: name, timestamp: timestamp, direction: direction, source: src, destination: dst,
             sourceNames: sourceNames, destinationNames: destinationNames,
             closeReason: name == .netFlowTCPEnd ? reason : nil, terminatedBy: name == .netFlowTCPEnd ? side : nil,
-            durationNanoseconds: flowDuration, process: process, volume: name == .netFlowTCPEnd ? volume : nil))
+            durationNanoseconds: flowDuration, process: process, volume: name == .netFlowTCPBegin ? nil : volume))
       }
       events.append(TestEvent(at: timestamp, event: event))
     }

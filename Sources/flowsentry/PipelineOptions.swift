@@ -44,6 +44,12 @@ struct PipelineOptions: ParsableArguments {
   @Option(help: "Ports whose UDP and TCP payloads are DNS (default 53), comma-separated.")
   var dnsPorts: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "monitor: seconds between reports of flows still open (net_flow_tcp_update; default 60; 0: none).",
+      valueName: "seconds"))
+  var flowUpdateInterval: Int?
+
   @Option(help: "IP addresses the DNS cache names at most (default 100000; least recently used evicted).")
   var dnsCacheSize: Int?
 
@@ -55,6 +61,10 @@ struct PipelineOptions: ParsableArguments {
   func validate() throws {
     if events != nil { do { _ = try selectionFlag() } catch { throw ValidationError(error.description) } }
     if let maxFlows, maxFlows <= 0 { throw ValidationError("--max-flows must be positive") }
+    if let flowUpdateInterval, !SensorConfiguration.flowUpdateIntervals.contains(flowUpdateInterval) {
+      throw ValidationError(
+        "--flow-update-interval takes 0 to \(SensorConfiguration.flowUpdateIntervals.upperBound) seconds")
+    }
     if dnsPorts != nil {
       guard let ports = parsedDNSPorts, !ports.isEmpty, ports.count <= Self.maximumDNSPorts else {
         throw ValidationError("--dns-ports takes 1 to \(Self.maximumDNSPorts) ports from 1 to 65535, comma-separated")
@@ -100,6 +110,7 @@ struct PipelineOptions: ParsableArguments {
     if let maxFlows { settings.pipeline.flows.maximumOpenFlows = maxFlows }
     if let ports = parsedDNSPorts { settings.capture.dnsPorts = ports }
     if let dnsCacheSize { settings.pipeline.dns.cache.capacity = dnsCacheSize }
+    if let flowUpdateInterval { settings.flowUpdateIntervalSeconds = flowUpdateInterval }
     if let host { settings.host = host }
     settings.pipeline.host = settings.host ?? hostName()
     return settings

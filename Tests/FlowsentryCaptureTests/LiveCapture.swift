@@ -1,4 +1,4 @@
-import FlowsentryCapture
+@testable import FlowsentryCapture
 import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
@@ -14,12 +14,16 @@ final class LiveCapture: Sendable {
   private let collected = Collected()
   private let consumer: Task<Void, Never>
 
-  init(cgroup: TestCgroup, configuration: CaptureSession.Configuration = .init()) throws {
+  init(
+    cgroup: TestCgroup, configuration: CaptureSession.Configuration = .init(),
+    pipeline pipelineConfiguration: Pipeline.Configuration = .init(), walksSockets: Bool = true
+  ) throws {
     session = try CaptureSession(cgroupPath: cgroup.path, configuration: configuration)
+    if !walksSockets { session.disableSocketWalks() }
     let packets = try session.packets()
     let collected = self.collected
     consumer = Task.detached {
-      let pipeline = Pipeline()
+      let pipeline = Pipeline(configuration: pipelineConfiguration)
       let sink = InMemoryEventSink()
       for await batch in packets {
         for record in batch { pipeline.process(record, to: sink) }

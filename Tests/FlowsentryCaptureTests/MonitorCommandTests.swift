@@ -46,7 +46,9 @@ struct MonitorCommandTests {
     #expect(stopped["drops"] as? [String: Int] == ["ring_buffer": 0, "queue": 0], "\(stopped)")
     #expect(stopped["ends_dropped"] as? [String: Int] == ["ring_buffer": 0, "queue": 0], "\(stopped)")
     #expect(
-      stopped["events"] as? [String: Int] == ["net_flow_tcp_begin": 2, "net_flow_tcp_end": 2, "net_packet_dns": 0])
+      stopped["events"] as? [String: Int] == [
+        "net_flow_tcp_begin": 2, "net_flow_tcp_end": 2, "net_flow_tcp_update": 0, "net_packet_dns": 0,
+      ])
     #expect(try attachedPrograms(cgroup.path).isEmpty)
     // The recording holds what stdout printed, and replay prints it again.
     let written = try #require(stopped["lines_written"] as? [String: [String: Int]], "\(stopped)")
@@ -170,7 +172,9 @@ struct MonitorCommandTests {
     // status prints the counter table read back, one family a line, as the exit record does.
     let status = try run(MonitorProcess.binary, ["status", "--metrics-address", String(address)])
     let lines = status.split(separator: "\n").map(String.init)
-    #expect(lines.contains("events{net_flow_tcp_begin=10 net_flow_tcp_end=10 net_packet_dns=0}"), "\(status)")
+    #expect(
+      lines.contains("events{net_flow_tcp_begin=10 net_flow_tcp_end=10 net_flow_tcp_update=0 net_packet_dns=0}"),
+      "\(status)")
     #expect(lines.contains("drops{queue=0 ring_buffer=0}"), "\(status)")
     #expect(lines.contains { $0.hasPrefix("process_resident_memory_bytes=") }, "\(status)")
     // --stats-interval logs the same table: a periodic record catches up with the traffic.
@@ -183,7 +187,7 @@ struct MonitorCommandTests {
     }
     #expect(
       periodic()?["events"] as? [String: Int] == [
-        "net_flow_tcp_begin": 10, "net_flow_tcp_end": 10, "net_packet_dns": 0,
+        "net_flow_tcp_begin": 10, "net_flow_tcp_end": 10, "net_flow_tcp_update": 0, "net_packet_dns": 0,
       ],
       "\(monitor.stderr)")
     #expect(periodic()?["drops"] as? [String: Int] == ["ring_buffer": 0, "queue": 0])

@@ -11,7 +11,7 @@ import Testing
     .deletingLastPathComponent().appendingPathComponent(".build/bpf/flowsentry.bpf.o").path
   static let recordStructs = [
     "fs_record_header", "fs_tcp_record", "fs_flow_record", "fs_dns_record", "fs_half_open_key", "fs_half_open_value",
-    "fs_process_owner", "fs_listener_key", "fs_listener_value",
+    "fs_process_owner", "fs_listener_key", "fs_listener_value", "fs_update_record", "fs_walk_listener_key",
   ]
 
   struct BTFType {
@@ -97,6 +97,8 @@ import Testing
       "fs_half_open_value": MemoryLayout<fs_half_open_value>.size,
       "fs_process_owner": MemoryLayout<fs_process_owner>.size, "fs_listener_key": MemoryLayout<fs_listener_key>.size,
       "fs_listener_value": MemoryLayout<fs_listener_value>.size,
+      "fs_update_record": MemoryLayout<fs_update_record>.size,
+      "fs_walk_listener_key": MemoryLayout<fs_walk_listener_key>.size,
     ]
     for (name, size) in swiftSizes {
       #expect(structs[name]?.size == size, "\(name): Swift size \(size), BPF \(structs[name]?.size ?? -1)")

@@ -87,12 +87,25 @@ import Testing
       return field(\ListenerKey.address, MemoryLayout.size(ofValue: ListenerKey().address))
     case "fs_listener_value.owner": return field(\ListenerValue.owner, MemoryLayout<Owner>.size)
     case "fs_listener_value.socket_cookie": return field(\ListenerValue.socket_cookie, 8)
+    case "fs_walk_listener_key.netns_cookie": return field(\fs_walk_listener_key.netns_cookie, 8)
+    case "fs_walk_listener_key.port": return field(\fs_walk_listener_key.port, 2)
+    case "fs_update_record.header": return field(\fs_update_record.header, MemoryLayout<Header>.size)
+    case "fs_update_record.direction": return field(\fs_update_record.direction, 1)
+    case "fs_update_record.follow": return field(\fs_update_record.follow, 1)
+    case "fs_update_record.state": return field(\fs_update_record.state, 1)
+    case "fs_update_record.follow_error": return field(\fs_update_record.follow_error, 4)
+    case "fs_update_record.bytes_sent": return field(\fs_update_record.bytes_sent, 8)
+    case "fs_update_record.bytes_received": return field(\fs_update_record.bytes_received, 8)
+    case "fs_update_record.data_segments_sent": return field(\fs_update_record.data_segments_sent, 4)
+    case "fs_update_record.data_segments_received": return field(\fs_update_record.data_segments_received, 4)
+    case "fs_update_record.retransmits": return field(\fs_update_record.retransmits, 4)
+    case "fs_update_record.rtt_us": return field(\fs_update_record.rtt_us, 4)
     default: return nil
     }
   }
 
   @Test func everyFieldSitsWhereCPutsIt() throws {
-    #expect(fs_record_layout_count == 64)
+    #expect(fs_record_layout_count == 77)
     for index in 0..<fs_record_layout_count {
       let entry = fs_record_layout_entry(index).pointee
       let name = String(cString: entry.name)
@@ -106,6 +119,8 @@ import Testing
     #expect(MemoryLayout<fs_tcp_record>.size == fs_tcp_record_size)
     #expect(MemoryLayout<fs_flow_record>.size == fs_flow_record_size)
     #expect(MemoryLayout<fs_dns_record>.size == fs_dns_record_size)
+    #expect(MemoryLayout<fs_update_record>.size == fs_update_record_size)
+    #expect(MemoryLayout<fs_update_record>.size == 120)
     #expect(MemoryLayout<fs_tcp_record>.size == 120)
     #expect(MemoryLayout<fs_flow_record>.size == 160)
     #expect(MemoryLayout<fs_dns_record>.size == 1320)

@@ -14,13 +14,14 @@
 
 #include <linux/types.h>
 
-#define FS_RECORD_VERSION 4
+#define FS_RECORD_VERSION 5
 
 /* fs_record_header.kind */
 enum fs_record_kind {
 	FS_RECORD_TCP = 1,
 	FS_RECORD_DNS = 2,
 	FS_RECORD_FLOW = 3,
+	FS_RECORD_UPDATE = 4, /* fs_update_record: written by the socket walk (iter/tcp), never to the ring buffer */
 };
 
 /* fs_record_header.family and fs_half_open_key.family: Linux's AF_INET and AF_INET6. */
@@ -99,7 +100,8 @@ enum fs_counter {
 	FS_COUNTER_UNTRACKED_NO_SOCKET = 9, /* FIN/RST of no flow socket (none, or a listener's): ignored */
 	FS_COUNTER_HALF_OPEN_SYN = 10,    /* incoming SYNs to a listener (counted per remote in fs_half_open) */
 	FS_COUNTER_UNEXPECTED_SYN_ACK = 11, /* incoming SYN+ACK to a socket that was not connecting: ignored */
-	FS_COUNTER_COUNT = 12,
+	FS_COUNTER_WALK_FOLLOW_FAILED = 12, /* a socket older than the monitor whose callback flags a walk could not set */
+	FS_COUNTER_COUNT = 13,
 };
 
 /* How many IPv6 extension headers the packet parser follows before it counts the packet as unparsed. */
@@ -109,6 +111,8 @@ enum fs_counter {
 #define FS_CONNECTING_SOCKETS 16384
 /* Listening sockets whose process is kept (LRU). */
 #define FS_LISTENERS 4096
+/* Listening ports a socket walk remembers (LRU), to tell which sockets older than the monitor were accepted. */
+#define FS_WALK_LISTENERS 4096
 
 /* Remotes whose incoming SYNs are counted at once (LRU: the least recent is forgotten beyond it). */
 #define FS_HALF_OPEN_REMOTES 16384
@@ -201,6 +205,34 @@ struct fs_flow_record {
 	__u8 reserved2[7];
 };
 
+/* fs_update_record.follow */
+enum fs_follow {
+	FS_FOLLOW_ALREADY = 1, /* sock_ops followed the socket before this walk (it saw its handshake) */
+	FS_FOLLOW_STARTED = 2, /* older than the monitor: the walk set its callback flags, its end comes from sock_ops */
+	FS_FOLLOW_FAILED = 3,  /* older than the monitor, and bpf_setsockopt refused (follow_error): its end comes
+				* from its FIN/RST packets, without counters */
+};
+
+/*
+ * An open socket of the watched cgroup as one walk (iter/tcp) found it: its counters so far, the same
+ * definitions as fs_flow_record's (payload bytes, from the local socket's side).
+ */
+struct fs_update_record {
+	struct fs_record_header header; /* hook FS_HOOK_SOCKET; source = local end, destination = remote end */
+	__u8 direction;      /* enum fs_flow_direction: from the callback flags; for a socket older than the
+			      * monitor, incoming when a socket listens on its local port in its namespace */
+	__u8 follow;         /* enum fs_follow */
+	__u8 state;          /* kernel TCP state */
+	__u8 reserved0;
+	__s32 follow_error;  /* bpf_setsockopt's result when follow is FS_FOLLOW_FAILED, else 0 */
+	__u64 bytes_sent;
+	__u64 bytes_received;
+	__u32 data_segments_sent;
+	__u32 data_segments_received;
+	__u32 retransmits;
+	__u32 rtt_us;
+};
+
 /* A DNS message to or from a DNS port (a question or an answer), UDP or TCP. */
 struct fs_dns_record {
 	struct fs_record_header header;
@@ -235,6 +267,13 @@ struct fs_listener_key {
 struct fs_listener_value {
 	struct fs_process_owner owner;
 	__u64 socket_cookie; /* the listener's: only its own close removes the entry */
+};
+
+/* A listening port, as a socket walk found it: a socket older than the monitor on that port was accepted. */
+struct fs_walk_listener_key {
+	__u64 netns_cookie;
+	__u16 port; /* host byte order */
+	__u8 reserved[6];
 };
 
 /* Incoming SYNs and completed handshakes per remote address, for half-open counting. */
@@ -284,6 +323,18 @@ FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, transition), 80);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, owner_pid), 88);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, owner_comm), 96);
 FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_flow_record, socket_error), 112);
+FS_ASSERT_LAYOUT(sizeof(struct fs_update_record), 120);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_update_record, direction), 80);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_update_record, follow), 81);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_update_record, state), 82);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_update_record, follow_error), 84);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_update_record, bytes_sent), 88);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_update_record, bytes_received), 96);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_update_record, data_segments_sent), 104);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_update_record, data_segments_received), 108);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_update_record, retransmits), 112);
+FS_ASSERT_LAYOUT(__builtin_offsetof(struct fs_update_record, rtt_us), 116);
+FS_ASSERT_LAYOUT(sizeof(struct fs_walk_listener_key), 16);
 FS_ASSERT_LAYOUT(sizeof(struct fs_process_owner), 32);
 FS_ASSERT_LAYOUT(sizeof(struct fs_listener_key), 32);
 FS_ASSERT_LAYOUT(sizeof(struct fs_listener_value), 40);

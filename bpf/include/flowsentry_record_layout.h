@@ -15,4 +15,5 @@ extern const size_t fs_record_layout_count;
 extern const size_t fs_tcp_record_size;
 extern const size_t fs_flow_record_size;
 extern const size_t fs_dns_record_size;
+extern const size_t fs_update_record_size;
 #endif

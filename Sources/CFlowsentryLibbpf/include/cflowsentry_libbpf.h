@@ -22,9 +22,10 @@ typedef int (*cfs_record_function)(void *context, const void *data, size_t size)
 #define CFS_STOP_BATCH (-10000)
 
 /* Opens the embedded object, sizes the ring buffer (a power of two, in bytes), sets the DNS source
- * ports (at most FS_DNS_PORTS_MAX; -E2BIG beyond) and loads it. */
+ * ports (at most FS_DNS_PORTS_MAX; -E2BIG beyond), the watched cgroup for the socket walk (its id
+ * and its depth below the root, 0 for the root) and loads it. */
 int cfs_probe_load(struct cfs_probe **probe, uint32_t ring_buffer_bytes, const uint16_t *dns_ports,
-		   int dns_port_count);
+		   int dns_port_count, uint64_t cgroup_id, uint32_t cgroup_level);
 
 /* Attaches every program to the cgroup v2 directory behind cgroup_fd through bpf_links:
  * they go away with this process, however it ends. */
@@ -52,6 +53,14 @@ typedef int (*cfs_half_open_function)(void *context, const struct fs_half_open_k
  * were visited, or a negative errno when the map could not be read. */
 int cfs_probe_half_open_scan(struct cfs_probe *probe, cfs_half_open_function function, void *context,
 			     int visit_limit, int *complete);
+
+/* Walks the TCP sockets of one network namespace with the iter/tcp program: netns_fd is a
+ * namespace file (/proc/PID/ns/net), or -1 for the caller's own. The iterator is created from this
+ * thread moved into that namespace for the moment (setns), then read here; each record it wrote
+ * (struct fs_update_record) goes to function, whose return value is ignored. Returns the records
+ * handed over, or a negative errno: -EIO when the thread could not return to its own namespace
+ * (the caller must then end the thread), -EPROTO for output that is not whole records. */
+int cfs_probe_walk(struct cfs_probe *probe, int netns_fd, cfs_record_function function, void *context);
 
 /* Kernel ids of the loaded programs, for diagnostics: fills up to capacity, returns the count. */
 int cfs_probe_program_ids(struct cfs_probe *probe, uint32_t *ids, int capacity);
