@@ -90,6 +90,9 @@ public struct FlowEvent: Hashable, Sendable {
   /// End (and update) events from a socket the kernel followed: its totals. Nil where nothing
   /// counted them (a begin, a half-open report).
   public var volume: FlowVolume?
+  /// The sensor that saw it (`host:`); empty until an output or a recording names it. The
+  /// aggregate's rules read it (`host`), and an alert's events keep their own.
+  public var host = ""
 
   public init(
     name: EventName, timestamp: WallClockNanoseconds, direction: ConnectionDirection, source: Endpoint,
