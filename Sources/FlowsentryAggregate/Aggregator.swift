@@ -65,7 +65,7 @@ public final class Aggregator: @unchecked Sendable {
         // Below the server's bound, so that the server never stops delivering to a full hold.
         capacity: Int(input.maximumAcknowledgementsPending) - input.batch)
       var recoveringUntil: Date?
-      let pending = try consumer.pendingAcknowledgements(stream: input.stream, durable: durable)
+      let pending = try publisher.consumerState(stream: input.stream, durable: durable).acknowledgementsPending
       if pending > 0 {
         hold.recovering = true
         recoveringUntil = Date().addingTimeInterval(Double(input.acknowledgementWaitMilliseconds) / 1000 + 1)

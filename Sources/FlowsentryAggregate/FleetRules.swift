@@ -26,5 +26,6 @@ public enum FleetRules {
           and (event == net_flow_tcp_begin or event == net_flow_tcp_half_open or close_reason == refused)
         threshold: {distinct: host, count: 30, window: 10m, group_by: [remote]}
         output: "{remote} reached {count} hosts of the fleet within {window}"
+
     """#
 }

@@ -59,6 +59,22 @@ extension JetStreamPublisher {
     }
   }
 
+  /// A durable consumer's state: messages of its subjects not yet delivered, and messages delivered
+  /// and not yet acknowledged (a restarted reader gets these again once their ack wait runs out).
+  public func consumerState(stream: String, durable: String) throws(NATSError) -> (
+    undelivered: UInt64, acknowledgementsPending: Int64
+  ) {
+    var info: UnsafeMutablePointer<jsConsumerInfo>?
+    var code = jsErrCode(rawValue: 0)
+    let status = js_GetConsumerInfo(&info, context, stream, durable, nil, &code)
+    guard status == NATS_OK, let info else {
+      if code.rawValue != 0 { throw NATSError.jetStream(code: Int(code.rawValue), "consumer \(durable) on \(stream)") }
+      throw NATSError.from(status, "consumer \(durable) on \(stream)")
+    }
+    defer { jsConsumerInfo_Destroy(info) }
+    return (info.pointee.NumPending, info.pointee.NumAckPending)
+  }
+
   /// The number of messages a stream holds and its last sequence.
   public func streamState(_ name: String) throws(NATSError) -> (messages: UInt64, lastSequence: UInt64) {
     var info: UnsafeMutablePointer<jsStreamInfo>?

@@ -100,20 +100,6 @@ public final class JetStreamPullConsumer: @unchecked Sendable {
 
   deinit { natsSubscription_Destroy(subscription) }
 
-  /// Messages delivered and not yet acknowledged, as the server counts them now (a restarted
-  /// reader gets these again once their ack wait runs out).
-  public func pendingAcknowledgements(stream: String, durable: String) throws(NATSError) -> Int64 {
-    var info: UnsafeMutablePointer<jsConsumerInfo>?
-    var code = jsErrCode(rawValue: 0)
-    let status = js_GetConsumerInfo(&info, publisher.context, stream, durable, nil, &code)
-    guard status == NATS_OK, let info else {
-      if code.rawValue != 0 { throw NATSError.jetStream(code: Int(code.rawValue), "consumer \(durable) on \(stream)") }
-      throw NATSError.from(status, "consumer \(durable) on \(stream)")
-    }
-    defer { jsConsumerInfo_Destroy(info) }
-    return info.pointee.NumAckPending
-  }
-
   /// Up to `batch` messages, waiting at most `timeoutMilliseconds` for the first; empty when none came.
   public func fetch(batch: Int, timeoutMilliseconds: Int64) throws(NATSError) -> [JetStreamDelivery] {
     var list = natsMsgList()
