@@ -11,6 +11,8 @@ public struct JetStreamStreamSettings: Sendable, Equatable {
   public var maximumAgeNanoseconds: Int64 = 0
   public var maximumBytes: Int64 = -1
   public var memoryStorage = false
+  /// The largest message the stream stores (`max_msg_size`); -1: the server's `max_payload`.
+  public var maximumMessageBytes: Int32 = -1
 
   public init(name: String, subjects: [String]) {
     self.name = name
@@ -47,6 +49,7 @@ extension JetStreamPublisher {
       configuration.Duplicates = settings.duplicateWindowNanoseconds
       configuration.MaxAge = settings.maximumAgeNanoseconds
       configuration.MaxBytes = settings.maximumBytes
+      configuration.MaxMsgSize = settings.maximumMessageBytes
       configuration.Storage = settings.memoryStorage ? js_MemoryStorage : js_FileStorage
       return js_AddStream(&info, context, &configuration, nil, &code)
     }
