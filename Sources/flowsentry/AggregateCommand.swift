@@ -63,12 +63,19 @@ struct AggregateCommand: ParsableCommand {
   @Option(help: "Events an alert lists at most (default 100).")
   var maxEventsPerAlert = 100
 
+  @Option(
+    help: ArgumentHelp(
+      "Stop once nothing arrived for this many seconds after the first event (a backlog's catch-up, benchmarks).",
+      valueName: "seconds"))
+  var untilIdle: Double?
+
   func validate() throws {
     do { _ = try AggregateInput.parse(input) } catch { throw ValidationError(error.description) }
     do { _ = try layout(partitions: try AggregateInput.parse(input).partitions) } catch {
       throw ValidationError("\(error)")
     }
     if let problem = SensorIdentity.problem(host) { throw ValidationError("--\(problem)") }
+    if let untilIdle, !(0.1...86_400).contains(untilIdle) { throw ValidationError("--until-idle takes 0.1 to 86400") }
     guard (1...10_000).contains(maxEventsPerAlert) else {
       throw ValidationError("--max-events-per-alert takes 1 to 10000")
     }
@@ -138,10 +145,27 @@ struct AggregateCommand: ParsableCommand {
       return source
     }
     var lastReport = Date()
+    var lastFetched: (count: UInt64, at: Date) = (0, Date())
+    var firstFetched: (count: UInt64, at: Date)?
     aggregator.run(shouldStop: {
       if Date().timeIntervalSince(lastReport) >= 10 {
         lastReport = Date()
         report(aggregator, pipeline, logger)
+      }
+      if let untilIdle {
+        let fetched = aggregator.counters.fetched
+        if fetched != lastFetched.count {
+          if firstFetched == nil { firstFetched = (fetched, Date()) }
+          lastFetched = (fetched, Date())
+        } else if fetched > 0, Date().timeIntervalSince(lastFetched.at) >= untilIdle {
+          let first = firstFetched ?? lastFetched
+          let busy = lastFetched.at.timeIntervalSince(first.at)
+          let line =
+            "aggregate: idle for \(untilIdle) s; \(fetched) messages, \(fetched - first.count) of them after the "
+            + "first batch in \(String(format: "%.3f", busy)) s"
+          logger.info("\(line)")
+          return true
+        }
       }
       return stop.requested
     }) { event in
