@@ -78,6 +78,9 @@ public final class JetStreamPullConsumer: @unchecked Sendable {
     }
     if let info { jsConsumerInfo_Destroy(info) }
     guard created == NATS_OK else {
+      if code == JSStreamNotFoundErr {
+        throw NATSError.jetStream(code: Int(code.rawValue), "no stream named \(stream) (for the consumer \(durable))")
+      }
       if code.rawValue != 0 { throw NATSError.jetStream(code: Int(code.rawValue), "consumer \(durable) on \(stream)") }
       throw NATSError.from(created, "consumer \(durable) on \(stream)")
     }

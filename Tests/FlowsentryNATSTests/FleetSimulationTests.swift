@@ -205,6 +205,6 @@ import Testing
     ])
     missing.wait(timeout: .seconds(30))
     #expect(missing.status == 1)
-    #expect(missing.errors.contains("stream NOPE"), "\(missing.errors)")
+    #expect(missing.errors.contains("no stream named NOPE"), "\(missing.errors)")
   }
 }
