@@ -1,5 +1,6 @@
 import FlowsentryCore
 import FlowsentryNATS
+import FlowsentryOutput
 import FlowsentryTestSupport
 import Foundation
 import Testing
@@ -206,5 +207,32 @@ import Testing
     missing.wait(timeout: .seconds(30))
     #expect(missing.status == 1)
     #expect(missing.errors.contains("no stream named NOPE"), "\(missing.errors)")
+  }
+
+  @Test func whatCannotBeEvaluatedIsAcknowledgedAndCounted() throws {
+    let server = try NATSServer()
+    let publisher = try JetStreamPublisher(connection: NATSConnection(NATSConnectionOptions(servers: [server.url])))
+    try publisher.addStream(JetStreamStreamSettings(name: "EV", subjects: ["ev.>"]))
+    func event(at seconds: Int64) -> [UInt8] {
+      let flow = FlowEvent(
+        name: .netFlowTCPBegin, timestamp: seconds * 1_000_000_000, direction: .incoming,
+        source: Endpoint(IPAddress(Self.scanner)!, 40_000), destination: Endpoint(IPAddress("203.0.113.1")!, 22))
+      return Array(EventJSON.line(for: .flow(flow), context: EventJSON.Context(hostName: "web-1")).utf8)
+    }
+    for (index, payload) in [
+      event(at: Self.start), event(at: Self.start - 3_600), Array(#"{"type":"alert"}"#.utf8), Array("not json".utf8),
+    ].enumerated() {
+      _ = try publisher.publish(subject: "ev.\(index)", messageID: "m\(index)", payload: payload)
+    }
+    let run = try SensorRun([
+      "aggregate", "--until-idle", "1", "--input", "nats://127.0.0.1:\(server.port)?stream=EV&consumer=c&subject=ev.>",
+    ])
+    run.wait(timeout: .seconds(30))
+    #expect(run.status == 0, "\(run.errors)")
+    for counted in ["fetched 4", "evaluated 1", "held 1", "acknowledged 3", "late 1", "skipped 1", "malformed 1"] {
+      #expect(run.errors.contains(counted), "\(counted): \(run.errors)")
+    }
+    // The evaluated event is still in its window: left unacknowledged for the next instance.
+    #expect(try publisher.consumerState(stream: "EV", durable: "c-p0").acknowledgementsPending == 1)
   }
 }
