@@ -26,6 +26,13 @@ public enum FleetRules {
           and (event == net_flow_tcp_begin or event == net_flow_tcp_half_open or close_reason == refused)
         threshold: {distinct: host, count: 30, window: 10m, group_by: [remote]}
         output: "{remote} reached {count} hosts of the fleet within {window}"
+        tests:
+          # Tests that fire need events of many sensors (`host`), which rule tests cannot write yet:
+          # Tests/FlowsentryNATSTests (FleetRuleTests and the fleet simulation) cover them.
+          - name: one remote connecting to one host many times does not fire
+            events:
+              - {at: 0s, event: net_flow_tcp_begin, conn_direction: incoming, src: 198.51.100.66, dst: 203.0.113.1, dst_port: 22, repeat: 100, every: 1s, vary: {src_port: 1}}
+            expect: 0
 
     """#
 }
