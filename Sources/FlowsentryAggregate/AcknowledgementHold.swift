@@ -30,7 +30,9 @@ public struct AcknowledgementHold<Message> {
   /// restart's first ack wait), nothing is late and nothing is released: their events are older
   /// than what arrives new, and must still rebuild the windows.
   public var recovering = false
-  private var messages: [(time: Int64, message: Message)] = []
+  private var messages: [(time: Int64, sequence: UInt64, message: Message)] = []
+  /// The stream sequences held, to know a redelivery of a message already evaluated.
+  private var sequences: Set<UInt64> = []
 
   public init(windowNanoseconds: Int64, latenessNanoseconds: Int64, capacity: Int) {
     self.windowNanoseconds = max(0, windowNanoseconds)
@@ -45,14 +47,26 @@ public struct AcknowledgementHold<Message> {
 
   public mutating func countLate() { counters.late += 1 }
 
+  /// Whether the message of this stream sequence is held: delivered again while this instance
+  /// holds it (an in-progress lost in an outage), it must not be evaluated twice.
+  public func holds(sequence: UInt64) -> Bool { sequences.contains(sequence) }
+
+  /// Keeps the newest delivery of a held message (acknowledging the older one would not count).
+  public mutating func replace(sequence: UInt64, with message: Message) {
+    if let index = messages.firstIndex(where: { $0.sequence == sequence }) { messages[index].message = message }
+  }
+
   /// Holds an evaluated message; returns those to acknowledge now (left every window, or forced
   /// out, oldest first, by a full hold).
-  public mutating func hold(_ message: Message, at time: Int64) -> [Message] {
+  public mutating func hold(_ message: Message, at time: Int64, sequence: UInt64) -> [Message] {
     watermark = max(watermark, time)
-    messages.append((time, message))
+    messages.append((time, sequence, message))
+    sequences.insert(sequence)
     var out = recovering ? [] : releasable()
     while messages.count > capacity, let oldest = messages.indices.min(by: { messages[$0].time < messages[$1].time }) {
-      out.append(messages.remove(at: oldest).message)
+      let entry = messages.remove(at: oldest)
+      sequences.remove(entry.sequence)
+      out.append(entry.message)
       counters.forced += 1
     }
     counters.held = messages.count
@@ -68,6 +82,7 @@ public struct AcknowledgementHold<Message> {
     messages.removeAll { entry in
       guard entry.time < horizon else { return false }
       out.append(entry.message)
+      sequences.remove(entry.sequence)
       return true
     }
     counters.released += UInt64(out.count)

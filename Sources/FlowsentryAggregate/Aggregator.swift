@@ -20,6 +20,9 @@ public final class Aggregator: @unchecked Sendable {
     public var extended: UInt64 = 0
     /// Deliveries seen more than once (after a crash, or an ack wait that ran out).
     public var redelivered: UInt64 = 0
+    /// Redeliveries of messages this instance holds already (an in-progress lost in an outage):
+    /// not evaluated again.
+    public var repeated: UInt64 = 0
     public var errors: UInt64 = 0
     public var held = 0
     public init() {}
@@ -41,6 +44,8 @@ public final class Aggregator: @unchecked Sendable {
   private var current = Counters()
   private let log: (String) -> Void
   private var loggedMalformed = false
+  /// The last fetch failure logged, so that an outage is logged once, not at each retry.
+  private var lastFailure: String?
 
   /// Connects and binds one durable consumer per owned partition (created when missing, with the
   /// input's ack wait and pending bound). Throws with the server's reason: wrong credentials, no
@@ -94,9 +99,16 @@ public final class Aggregator: @unchecked Sendable {
           deliveries = try partitions[index].consumer.fetch(batch: input.batch, timeoutMilliseconds: wait)
         } catch {
           count { $0.errors += 1 }
-          log("partition \(partitions[index].number): \(error)")
+          if lastFailure != error.description {
+            lastFailure = error.description
+            log("partition \(partitions[index].number): \(error) (counted; retried until it mends)")
+          }
           Thread.sleep(forTimeInterval: 0.5)
           continue
+        }
+        if lastFailure != nil, !deliveries.isEmpty {
+          lastFailure = nil
+          log("partition \(partitions[index].number): reading again")
         }
         for delivery in deliveries { handle(delivery, in: index, evaluate: evaluate) }
         if let until = partitions[index].recoveringUntil, Date() >= until {
@@ -118,6 +130,12 @@ public final class Aggregator: @unchecked Sendable {
       $0.fetched += 1
       if delivery.deliveries > 1 { $0.redelivered += 1 }
     }
+    if delivery.deliveries > 1, partitions[index].hold.holds(sequence: delivery.streamSequence) {
+      // Evaluated already by this instance, and still held: only the newest delivery can be acknowledged.
+      partitions[index].hold.replace(sequence: delivery.streamSequence, with: delivery)
+      count { $0.repeated += 1 }
+      return
+    }
     switch EventJSONReader.read(String(decoding: delivery.data, as: UTF8.self)) {
     case .event(let event):
       if partitions[index].hold.isLate(event.timestamp) {
@@ -129,7 +147,7 @@ public final class Aggregator: @unchecked Sendable {
       evaluate(event)
       count { $0.evaluated += 1 }
       let forcedBefore = partitions[index].hold.counters.forced
-      let out = partitions[index].hold.hold(delivery, at: event.timestamp)
+      let out = partitions[index].hold.hold(delivery, at: event.timestamp, sequence: delivery.streamSequence)
       let forced = partitions[index].hold.counters.forced - forcedBefore
       if forced > 0 { count { $0.forced += forced } }
       acknowledge(out)

@@ -180,7 +180,7 @@ struct AggregateCommand: ParsableCommand {
   private func report(_ aggregator: Aggregator, _ pipeline: Pipeline, _ logger: Logger) {
     let counters = aggregator.counters
     let line =
-      "aggregate: fetched \(counters.fetched) (redelivered \(counters.redelivered)), evaluated \(counters.evaluated), "
+      "aggregate: fetched \(counters.fetched) (redelivered \(counters.redelivered), held already \(counters.repeated)), evaluated \(counters.evaluated), "
       + "held \(counters.held), acknowledged \(counters.acknowledged) (forced \(counters.forced)), late \(counters.late), "
       + "skipped \(counters.skipped), malformed \(counters.malformed), in-progress \(counters.extended), "
       + "errors \(counters.errors); alerts \(pipeline.counters.rules.alerts)"

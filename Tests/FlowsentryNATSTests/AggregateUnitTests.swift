@@ -75,33 +75,43 @@ import Testing
 
   @Test func releasesAnEventOnceItLeftEveryWindow() {
     var hold = AcknowledgementHold<Int>(windowNanoseconds: 60 * second, latenessNanoseconds: 10 * second, capacity: 100)
-    #expect(hold.hold(1, at: 0).isEmpty)
-    #expect(hold.hold(2, at: 30 * second).isEmpty)
+    #expect(hold.hold(1, at: 0, sequence: 1).isEmpty)
+    #expect(hold.hold(2, at: 30 * second, sequence: 2).isEmpty)
     // 70 s: event 1 is exactly window + lateness old; it could still share a window with a late event.
-    #expect(hold.hold(3, at: 70 * second).isEmpty)
-    #expect(hold.hold(4, at: 70 * second + 1) == [1])
-    #expect(hold.hold(5, at: 200 * second).sorted() == [2, 3, 4])
+    #expect(hold.hold(3, at: 70 * second, sequence: 3).isEmpty)
+    #expect(hold.hold(4, at: 70 * second + 1, sequence: 4) == [1])
+    #expect(hold.hold(5, at: 200 * second, sequence: 5).sorted() == [2, 3, 4])
     #expect(hold.counters.held == 1 && hold.counters.released == 4)
   }
 
   @Test func lateEventsAndAFullHoldAreCounted() {
     var hold = AcknowledgementHold<Int>(windowNanoseconds: 60 * second, latenessNanoseconds: 10 * second, capacity: 2)
-    _ = hold.hold(1, at: 100 * second)
+    _ = hold.hold(1, at: 100 * second, sequence: 1)
     #expect(hold.isLate(89 * second))
     #expect(!hold.isLate(90 * second))
-    _ = hold.hold(2, at: 95 * second)
-    #expect(hold.hold(3, at: 101 * second) == [2])
+    _ = hold.hold(2, at: 95 * second, sequence: 2)
+    #expect(hold.hold(3, at: 101 * second, sequence: 3) == [2])
     #expect(hold.counters.forced == 1)
   }
 
   @Test func aRestartedInstanceReleasesNothingWhileRedeliveriesMayCome() {
     var hold = AcknowledgementHold<Int>(windowNanoseconds: 60 * second, latenessNanoseconds: 0, capacity: 100)
     hold.recovering = true
-    _ = hold.hold(1, at: 1000 * second)
+    _ = hold.hold(1, at: 1000 * second, sequence: 1)
     #expect(!hold.isLate(0))
-    #expect(hold.hold(2, at: 0).isEmpty)
+    #expect(hold.hold(2, at: 0, sequence: 2).isEmpty)
     hold.recovering = false
     #expect(hold.releasable() == [2])
+  }
+
+  @Test func aRedeliveryOfAHeldMessageIsKnown() {
+    var hold = AcknowledgementHold<Int>(windowNanoseconds: 60 * second, latenessNanoseconds: 0, capacity: 100)
+    _ = hold.hold(1, at: 0, sequence: 7)
+    #expect(hold.holds(sequence: 7) && !hold.holds(sequence: 8))
+    hold.replace(sequence: 7, with: 70)
+    #expect(hold.held == [70])
+    #expect(hold.hold(2, at: 61 * second, sequence: 8) == [70])
+    #expect(!hold.holds(sequence: 7))
   }
 }
 
