@@ -111,6 +111,12 @@ let package = Package(
     .systemLibrary(name: "CFlowsentryNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
     // A NATS client for the outputs: connect and fail over, credentials from files, JetStream publish with acknowledgements.
     .target(name: "FlowsentryNATS", dependencies: ["CFlowsentryNATS"]),
+    // Fleet-wide rules (`flowsentry aggregate`): the fleet's events from JetStream partitions, each
+    // acknowledged once it left every window it can feed.
+    .target(
+      name: "FlowsentryAggregate",
+      dependencies: ["FlowsentryCore", "FlowsentryNATS", "FlowsentryOutput", "FlowsentryRules"]
+    ),
     // The configuration file (and `config check/show`): every setting of a run, positioned errors.
     .target(
       name: "FlowsentryConfiguration",
@@ -157,7 +163,7 @@ let package = Package(
       dependencies: [
         "FlowsentryCore", "FlowsentryCapture", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules",
         "FlowsentryOutput", "FlowsentryPipeline", "FlowsentryReplay", "FlowsentryForwarding", "FlowsentryConfiguration",
-        "FlowsentryMetrics", "FlowsentryLogging",
+        "FlowsentryMetrics", "FlowsentryLogging", "FlowsentryAggregate",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "SystemPackage", package: "swift-system"),
@@ -223,7 +229,7 @@ let package = Package(
       name: "FlowsentryNATSTests",
       dependencies: [
         "FlowsentryNATS", "FlowsentryForwarding", "FlowsentryOutput", "FlowsentrySpool", "FlowsentryCore",
-        "FlowsentryConfiguration", "FlowsentryTestSupport",
+        "FlowsentryConfiguration", "FlowsentryTestSupport", "FlowsentryAggregate", "FlowsentryRules",
       ]
     ),
     .testTarget(

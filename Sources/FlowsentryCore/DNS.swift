@@ -71,6 +71,8 @@ public struct DNSEvent: Hashable, Sendable {
   public var answers: [Answer]
   /// The message was cut (by the server's TC bit, in transit, or by the capture cap).
   public var truncated: Bool
+  /// The sensor that saw it (`host:`); empty until an output or a recording names it.
+  public var host = ""
 
   public init(
     timestamp: WallClockNanoseconds, source: Endpoint, destination: Endpoint,
@@ -106,6 +108,14 @@ public enum SensorEvent: Hashable, Sendable {
     switch self {
     case .flow(let event): return event.timestamp
     case .dns(let event): return event.timestamp
+    }
+  }
+
+  /// The sensor that saw it; empty when not named.
+  public var host: String {
+    switch self {
+    case .flow(let event): return event.host
+    case .dns(let event): return event.host
     }
   }
 }

@@ -99,6 +99,9 @@ public struct FlowEvent: Hashable, Sendable {
   /// Begins (and their flow's updates and end) of a connection already open when the monitor started:
   /// found by the start-up socket walk, its process unknown.
   public var preexisting = false
+  /// The sensor that saw it (`host:`); empty until an output or a recording names it. The
+  /// aggregate's rules read it (`host`), and an alert's events keep their own.
+  public var host = ""
 
   public init(
     name: EventName, timestamp: WallClockNanoseconds, direction: ConnectionDirection, source: Endpoint,

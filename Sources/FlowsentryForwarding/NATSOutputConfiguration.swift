@@ -20,11 +20,11 @@ public struct NATSOutputSettings: Sendable, Equatable {
 
   /// `nats://h:p,h:p` as the servers are given to libnats (TLS is asked for separately).
   public var urls: [String] {
-    servers.map { "nats://\($0.host.contains(":") ? "[\($0.host)]" : $0.host):\($0.port)" }
+    servers.map { "nats://" + HostAndPort.text(host: $0.host, port: Int($0.port)) }
   }
 
   public var address: String {
-    "nats://" + servers.map { "\($0.host.contains(":") ? "[\($0.host)]" : $0.host):\($0.port)" }.joined(separator: ",")
+    "nats://" + servers.map { HostAndPort.text(host: $0.host, port: Int($0.port)) }.joined(separator: ",")
   }
 }
 
@@ -50,24 +50,12 @@ public enum NATSOutputSpecification {
   {
     var servers: [NATSOutputSettings.HostAndPortText] = []
     for entry in authority.split(separator: ",", omittingEmptySubsequences: false) {
-      var host = entry
-      var portText: Substring?
-      if entry.hasPrefix("[") {
-        guard let close = entry.firstIndex(of: "]") else { throw fail("an IPv6 address needs its closing ']'") }
-        host = entry[entry.index(after: entry.startIndex)..<close]
-        let after = entry[entry.index(after: close)...]
-        if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty { throw fail("bad address") }
-      } else if let colon = entry.lastIndex(of: ":") {
-        host = entry[..<colon]
-        portText = entry[entry.index(after: colon)...]
+      do {
+        let (host, port) = try HostAndPort.parse(authority: entry, defaultPort: Int(defaultPort))
+        servers.append(.init(host: host, port: UInt16(port)))
+      } catch {
+        throw fail(error.reason)
       }
-      guard !host.isEmpty else { throw fail("a server without a host in '\(authority)'") }
-      var port = defaultPort
-      if let portText {
-        guard let value = UInt16(portText), value > 0 else { throw fail("port '\(portText)' is not 1 to 65535") }
-        port = value
-      }
-      servers.append(.init(host: String(host), port: port))
     }
     guard servers.count <= 64 else { throw fail("at most 64 servers") }
     return servers

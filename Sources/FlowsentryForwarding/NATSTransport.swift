@@ -36,6 +36,9 @@ final class NATSTransport: Transport {
   private var sentHead = 0
   private var settled: Set<UInt64> = []
   private var settledThrough: UInt64?
+  /// What is in flight by sequence, so that a refusal that comes with the acknowledgement (over the
+  /// stream's `max_msg_size`) can still write the record to the dead-letter file.
+  private var inFlight: [UInt64: Spool.Record] = [:]
 
   init(configuration: OutputConfiguration, deadLetters: DeadLetterFile) {
     self.configuration = configuration
@@ -70,6 +73,7 @@ final class NATSTransport: Transport {
     sentHead = 0
     settled.removeAll()
     settledThrough = nil
+    inFlight.removeAll()
   }
 
   var unacknowledged: Int { sent.count - sentHead }
@@ -86,6 +90,7 @@ final class NATSTransport: Transport {
         try publisher.publishAsync(
           subject: envelope.subject, messageID: envelope.messageID, payload: envelope.body, token: record.sequence)
         counters.published += 1
+        inFlight[record.sequence] = record
       } catch .payloadTooLarge(let size, let maximum) {
         count(.payloadTooLarge(size: size, maximum: maximum))
         deadLetter(record, reason: "\(size) bytes is over the server's max_payload \(maximum)")
@@ -99,6 +104,7 @@ final class NATSTransport: Transport {
   func acknowledged() throws(TransportError) -> UInt64? {
     var failure: NATSError?
     for outcome in publisher?.takeResults() ?? [] {
+      let record = inFlight.removeValue(forKey: outcome.token)
       switch outcome.result {
       case .success(let ack):
         counters.acknowledged += 1
@@ -107,7 +113,7 @@ final class NATSTransport: Transport {
       case .failure(let error):
         count(error)
         if case .payloadTooLarge = error {
-          settled.insert(outcome.token)
+          if let record { deadLetter(record, reason: error.description) } else { settled.insert(outcome.token) }
         } else if failure == nil {
           failure = error
         }

@@ -89,29 +89,18 @@ public enum OutputSpecification {
       return configuration
     }
     let path = rest.dropFirst(authority.count).prefix { $0 != "?" }
-    var host: Substring
-    var portText: Substring?
-    if authority.hasPrefix("[") {
-      guard let close = authority.firstIndex(of: "]") else { throw fail("an IPv6 address needs its closing ']'") }
-      host = authority[authority.index(after: authority.startIndex)..<close]
-      let after = authority[authority.index(after: close)...]
-      if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty { throw fail("bad address") }
-    } else if let colon = authority.lastIndex(of: ":") {
-      host = authority[..<colon]
-      portText = authority[authority.index(after: colon)...]
-    } else {
-      host = authority
-    }
-    guard !host.isEmpty else { throw fail("no host") }
-    var port = defaultPorts[kind] ?? 514
-    if let portText {
-      guard let value = UInt16(portText), value > 0 else { throw fail("port '\(portText)' is not 1 to 65535") }
-      port = value
+    let host: String
+    let port: UInt16
+    do {
+      let parsed = try HostAndPort.parse(authority: authority, defaultPort: Int(defaultPorts[kind] ?? 514))
+      (host, port) = (parsed.host, UInt16(parsed.port))
+    } catch {
+      throw fail(error.reason)
     }
     var configuration = OutputConfiguration(
       name:
         "\(kind.rawValue.replacingOccurrences(of: "+", with: "-"))-\(host.replacingOccurrences(of: ":", with: "_"))-\(port)",
-      kind: kind, host: String(host), port: port)
+      kind: kind, host: host, port: port)
     configuration.http.path = String(path)
     try applyQuery(query, to: &configuration, fail: fail)
     try finish(&configuration, fail: fail)

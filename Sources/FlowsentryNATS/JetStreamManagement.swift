@@ -11,6 +11,8 @@ public struct JetStreamStreamSettings: Sendable, Equatable {
   public var maximumAgeNanoseconds: Int64 = 0
   public var maximumBytes: Int64 = -1
   public var memoryStorage = false
+  /// The largest message the stream stores (`max_msg_size`); -1: the server's `max_payload`.
+  public var maximumMessageBytes: Int32 = -1
 
   public init(name: String, subjects: [String]) {
     self.name = name
@@ -47,6 +49,7 @@ extension JetStreamPublisher {
       configuration.Duplicates = settings.duplicateWindowNanoseconds
       configuration.MaxAge = settings.maximumAgeNanoseconds
       configuration.MaxBytes = settings.maximumBytes
+      configuration.MaxMsgSize = settings.maximumMessageBytes
       configuration.Storage = settings.memoryStorage ? js_MemoryStorage : js_FileStorage
       return js_AddStream(&info, context, &configuration, nil, &code)
     }
@@ -57,6 +60,22 @@ extension JetStreamPublisher {
       }
       throw NATSError.from(status, "creating the stream \(settings.name)")
     }
+  }
+
+  /// A durable consumer's state: messages of its subjects not yet delivered, and messages delivered
+  /// and not yet acknowledged (a restarted reader gets these again once their ack wait runs out).
+  public func consumerState(stream: String, durable: String) throws(NATSError) -> (
+    undelivered: UInt64, acknowledgementsPending: Int64
+  ) {
+    var info: UnsafeMutablePointer<jsConsumerInfo>?
+    var code = jsErrCode(rawValue: 0)
+    let status = js_GetConsumerInfo(&info, context, stream, durable, nil, &code)
+    guard status == NATS_OK, let info else {
+      if code.rawValue != 0 { throw NATSError.jetStream(code: Int(code.rawValue), "consumer \(durable) on \(stream)") }
+      throw NATSError.from(status, "consumer \(durable) on \(stream)")
+    }
+    defer { jsConsumerInfo_Destroy(info) }
+    return (info.pointee.NumPending, info.pointee.NumAckPending)
   }
 
   /// The number of messages a stream holds and its last sequence.

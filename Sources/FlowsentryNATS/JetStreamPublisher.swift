@@ -187,6 +187,11 @@ private let acknowledgementHandler: jsPubAckHandler = { _, message, ack, failure
     let status = failure?.pointee.Err ?? NATS_ERR
     let code = Int(failure?.pointee.ErrCode.rawValue ?? 0)
     let text = failure?.pointee.ErrText.map { String(cString: $0) } ?? String(cString: natsStatus_GetText(status))
+    // Over the stream's max_msg_size (below the server's max_payload, so the client let it go):
+    // refused asynchronously, and as final as the synchronous refusal.
+    if code == Int(JSStreamMessageExceedsMaximumErr.rawValue) || status == NATS_MAX_PAYLOAD {
+      return .failure(.payloadTooLarge(size: Int(natsMsg_GetDataLength(message)), maximum: 0))
+    }
     switch status {
     case NATS_NO_RESPONDERS: return .failure(.noStream(subject: subject))
     case NATS_TIMEOUT: return .failure(.timeout("no acknowledgement for a message to \(subject)"))

@@ -36,6 +36,12 @@ public final class JetStreamDelivery: @unchecked Sendable {
   public func acknowledge() throws(NATSError) {
     try check(natsMsg_Ack(message, nil), "acknowledging \(subject) #\(streamSequence)")
   }
+
+  /// Tells the server the message is still being worked on: its ack wait starts again, so a
+  /// message held longer than the ack wait (an aggregate's window) is not delivered twice.
+  public func extend() throws(NATSError) {
+    try check(natsMsg_InProgress(message, nil), "in-progress for \(subject) #\(streamSequence)")
+  }
 }
 
 /// A durable pull consumer on a stream (created when missing): fetch in batches, acknowledge each
@@ -72,6 +78,9 @@ public final class JetStreamPullConsumer: @unchecked Sendable {
     }
     if let info { jsConsumerInfo_Destroy(info) }
     guard created == NATS_OK else {
+      if code == JSStreamNotFoundErr {
+        throw NATSError.jetStream(code: Int(code.rawValue), "no stream named \(stream) (for the consumer \(durable))")
+      }
       if code.rawValue != 0 { throw NATSError.jetStream(code: Int(code.rawValue), "consumer \(durable) on \(stream)") }
       throw NATSError.from(created, "consumer \(durable) on \(stream)")
     }

@@ -6,7 +6,8 @@ public enum NATSError: Error, Equatable, Sendable, CustomStringConvertible {
   case noStream(subject: String)
   /// The servers refused the credentials, or the account may not publish there.
   case authentication(String)
-  /// The message is larger than the server's `max_payload`: sending it again cannot help.
+  /// The message is larger than the server's `max_payload` (or, `maximum` 0, than the stream's
+  /// `max_msg_size`, which only the acknowledgement tells): sending it again cannot help.
   case payloadTooLarge(size: Int, maximum: Int)
   /// No acknowledgement within the time allowed: the message may or may not be stored.
   case timeout(String)
@@ -44,7 +45,9 @@ public enum NATSError: Error, Equatable, Sendable, CustomStringConvertible {
     case .noStream(let subject): "no JetStream stream listens on the subject \(subject) (no responders)"
     case .authentication(let text): "authentication refused: \(text)"
     case .payloadTooLarge(let size, let maximum):
-      "a message of \(size) bytes is over the server's max_payload (\(maximum))"
+      maximum == 0
+        ? "a message of \(size) bytes is over the stream's max_msg_size"
+        : "a message of \(size) bytes is over the server's max_payload (\(maximum))"
     case .timeout(let text): "timed out: \(text)"
     case .disconnected(let text): "disconnected: \(text)"
     case .jetStream(let code, let text): "JetStream error \(code): \(text)"

@@ -45,14 +45,16 @@ public enum EventJSON {
   }
 
   static func append(_ event: DNSEvent, context: Context, to bytes: inout [UInt8], cache: EncodingCache?) {
-    var bound = 512 + context.hostNameJSON.count + JSONWriter.stringsBound(event.questions)
+    var bound =
+      512 + context.hostNameJSON.count + JSONWriter.stringBound(event.host) + JSONWriter.stringsBound(event.questions)
     for answer in event.answers {
       bound += 64 + JSONWriter.stringBound(answer.name) + JSONWriter.stringBound(answer.type)
       bound += JSONWriter.stringBound(answer.data)
     }
     bytes.appendWriting(atMost: bound) { json in
       json.envelope(
-        .netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
+        .netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache,
+        host: event.host)
       json.raw(#","process":null,"args":{"#)
       json.endpoints(event.source, event.destination)
       json.communityID(
@@ -88,11 +90,13 @@ public enum EventJSON {
   static func append(_ event: FlowEvent, context: Context, to bytes: inout [UInt8], cache: EncodingCache?) {
     // Keys, numbers and addresses fit in 1 KiB; the strings are bounded by their lengths.
     let bound =
-      1024 + context.hostNameJSON.count + (event.process.map { JSONWriter.stringBound($0.command) } ?? 0)
+      1024 + context.hostNameJSON.count + JSONWriter.stringBound(event.host)
+      + (event.process.map { JSONWriter.stringBound($0.command) } ?? 0)
       + JSONWriter.stringsBound(event.sourceNames) + JSONWriter.stringsBound(event.destinationNames)
     bytes.appendWriting(atMost: bound) { json in
       json.envelope(
-        event.name, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache)
+        event.name, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache,
+        host: event.host)
       json.raw(#","socket_cookie":"#)
       json.integer(event.socketCookie)
       if let process = event.process {
@@ -215,10 +219,11 @@ extension JSONWriter {
     byte(UInt8(ascii: "\""))
   }
 
-  /// The keys every event starts with, up to and including `cgroup_id`.
+  /// The keys every event starts with, up to and including `cgroup_id`. `host`: the event's own
+  /// sensor when it names one (an aggregate's alert lists events of many), else the context's.
   mutating func envelope(
     _ name: EventName, timestamp: WallClockNanoseconds, context: EventJSON.Context, cgroupID: UInt64,
-    cache: EncodingCache?
+    cache: EncodingCache?, host: String = ""
   ) {
     raw(#"{"schema_version":1,"event":""#)
     raw(name.jsonValue)
@@ -227,7 +232,7 @@ extension JSONWriter {
     raw(#"","timestamp_ns":"#)
     integer(timestamp)
     raw(#","host":"#)
-    bytes(context.hostNameJSON)
+    if host.isEmpty { bytes(context.hostNameJSON) } else { string(host) }
     raw(#","cgroup_id":"#)
     integer(cgroupID)
   }

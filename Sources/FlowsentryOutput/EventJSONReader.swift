@@ -91,6 +91,7 @@ public enum EventJSONReader {
     guard let source = try endpoint(args, "src", "src_port"), let destination = try endpoint(args, "dst", "dst_port")
     else { throw Malformed("'args' needs src, dst, src_port and dst_port", at: "args") }
     let cgroupID = try exact(object["cgroup_id"], "cgroup_id", as: UInt64.self) ?? 0
+    let host = object["host"] as? String ?? ""
 
     if name == .netPacketDNS {
       var answers: [DNSEvent.Answer] = []
@@ -102,15 +103,15 @@ public enum EventJSONReader {
           DNSEvent.Answer(
             name: owner, type: type, timeToLive: try exact(answer["ttl"], "ttl", as: UInt32.self) ?? 0, data: data))
       }
-      return .event(
-        .dns(
-          DNSEvent(
-            timestamp: timestamp, source: source, destination: destination,
-            transport: args["transport"] as? String == "tcp" ? .tcp : .udp, cgroupID: cgroupID,
-            id: try exact(args["id"], "id", as: UInt16.self) ?? 0,
-            responseCode: try exact(args["rcode"], "rcode", as: UInt8.self) ?? 0,
-            questions: args["questions"] as? [String] ?? [], answers: answers,
-            truncated: args["truncated"] as? Bool ?? false)))
+      var event = DNSEvent(
+        timestamp: timestamp, source: source, destination: destination,
+        transport: args["transport"] as? String == "tcp" ? .tcp : .udp, cgroupID: cgroupID,
+        id: try exact(args["id"], "id", as: UInt16.self) ?? 0,
+        responseCode: try exact(args["rcode"], "rcode", as: UInt8.self) ?? 0,
+        questions: args["questions"] as? [String] ?? [], answers: answers,
+        truncated: args["truncated"] as? Bool ?? false)
+      event.host = host
+      return .event(.dns(event))
     }
 
     guard let directionText = args["conn_direction"] as? String,
@@ -120,6 +121,7 @@ public enum EventJSONReader {
       name: name, timestamp: timestamp, direction: direction, source: source, destination: destination,
       sourceNames: args["src_dns"] as? [String] ?? [], destinationNames: args["dst_dns"] as? [String] ?? [],
       cgroupID: cgroupID, socketCookie: try exact(object["socket_cookie"], "socket_cookie", as: UInt64.self) ?? 0)
+    event.host = host
     if let process = object["process"] as? [String: Any], let pid = try exact(process["pid"], "pid", as: UInt32.self) {
       event.process = ProcessIdentity(
         pid: pid, uid: try exact(process["uid"], "uid", as: UInt32.self) ?? 0, command: process["comm"] as? String ?? ""

@@ -30,6 +30,8 @@ final class EventFields {
   private(set) var questions: [String] = []
   private(set) var answers: [String] = []
   private(set) var volume: FlowVolume?
+  /// The sensor that saw the event: empty on a sensor's own events, set on those an aggregate reads.
+  private(set) var host = ""
 
   var remoteNames: [String] {
     guard let remote else { return [] }
@@ -61,6 +63,7 @@ final class EventFields {
       uid = flow.process.map { Int64($0.uid) }
       cgroupID = Int64(bitPattern: flow.cgroupID)
       volume = flow.volume
+      host = flow.host
       questions = []
       answers = []
     case .dns(let dns):
@@ -80,6 +83,7 @@ final class EventFields {
       uid = nil
       cgroupID = Int64(bitPattern: dns.cgroupID)
       volume = nil
+      host = dns.host
       questions = dns.questions
       answers = dns.answers.map(\.data)
     }
@@ -109,6 +113,9 @@ enum Fields {
   static let all: [Field] =
     [
       Field(name: "event", type: .string, accessor: .string { $0.name }, summary: "event name"),
+      Field(
+        name: "host", type: .string, accessor: .string { $0.host.isEmpty ? nil : $0.host },
+        summary: "the sensor that saw the event (its host: setting; fleet rules of flowsentry aggregate)"),
       Field(name: "conn_direction", type: .string, accessor: .string { $0.direction }, summary: "outgoing or incoming"),
       Field(name: "src", type: .address, accessor: .address { $0.source.address }, summary: "source address"),
       Field(name: "dst", type: .address, accessor: .address { $0.destination.address }, summary: "destination address"),

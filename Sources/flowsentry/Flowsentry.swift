@@ -11,7 +11,8 @@ struct Flowsentry: AsyncParsableCommand {
     abstract: "A host network security sensor: TCP flow events from eBPF, as JSON lines.",
     version: FlowsentryVersion.current,
     subcommands: [
-      MonitorCommand.self, ReplayCommand.self, RulesCommand.self, ConfigCommand.self, StatusCommand.self,
+      MonitorCommand.self, ReplayCommand.self, AggregateCommand.self, RulesCommand.self, ConfigCommand.self,
+      StatusCommand.self,
       DocsCommand.self,
       VersionCommand.self,
     ]

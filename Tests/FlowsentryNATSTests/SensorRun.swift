@@ -19,6 +19,9 @@ final class SensorRun {
     child = try ChildProcess(Self.binary, arguments, stdout: .discard)
   }
 
+  /// SIGTERM, as a supervisor's stop.
+  func terminate() { child.signal(SIGTERM) }
+
   func kill() {
     child.kill()
     _ = try? child.wait(timeout: .seconds(10))
