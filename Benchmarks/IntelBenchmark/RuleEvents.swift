@@ -107,3 +107,58 @@ func ruleBenchmarkEvents(domainCount: Int, cidrCount: Int) -> [SensorEvent] {
     }
   }
 }
+
+/// The highest resident size of the process so far (`VmHWM`), in bytes.
+func peakResidentBytes() -> Int {
+  guard let file = fopen("/proc/self/status", "r") else { return 0 }
+  defer { fclose(file) }
+  var line = [CChar](repeating: 0, count: 256)
+  while fgets(&line, Int32(line.count), file) != nil {
+    let text = String(cString: line)
+    if text.hasPrefix("VmHWM:") {
+      return (Int(text.dropFirst(6).trimmingPrefix(while: { $0 == " " || $0 == "\t" }).prefix { $0.isNumber }) ?? 0)
+        * 1024
+    }
+  }
+  return 0
+}
+
+/// `IntelBenchmark reload DOMAINS CIDRS RULES_DIRECTORY`: the shipped rules with the feeds loaded,
+/// then loaded again while the first set is held (as a reload does: the pipeline keeps the running
+/// set until the new one is ready), reporting the set's resident size, the peak during the second
+/// load against it, and the resident size once the first set is dropped.
+func measureReloadMemory(rulesDirectory: String, feedDirectory: String) {
+  let override = feedDirectory + "/99-feeds.yaml"
+  let text = """
+    - list: {name: intel_domains, type: domain, match: suffix, files: [\(feedDirectory)/domains.txt], format: lines}
+    - list: {name: intel_addresses, type: address, files: [\(feedDirectory)/cidrs.txt], format: lines}
+
+    """
+  let descriptor = open(override, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+  precondition(descriptor >= 0)
+  let written = text.utf8CString.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count - 1) }
+  precondition(written == text.utf8.count && close(descriptor) == 0)
+  defer { unlink(override) }
+  func load() -> RuleSet {
+    do { return try RuleLoader.load(paths: [rulesDirectory, override]) } catch { fatalError("\(error)") }
+  }
+  let base = residentBytes()
+  var running: RuleSet? = load()
+  let afterFirst = residentBytes()
+  let set = afterFirst - base
+  let peakBefore = peakResidentBytes()
+  let start = now()
+  var replacement: RuleSet? = load()
+  let seconds = now() - start
+  let peak = max(peakResidentBytes(), peakBefore) - base
+  running = nil
+  let afterSwap = residentBytes() - base
+  let indicators = replacement!.intelLists.reduce(0) { $0 + $1.indicators }
+  replacement = nil
+  _ = running
+  _ = replacement
+  print(
+    "reload of \(indicators) indicators: set \(set / 1_048_576) MiB, reloaded in \(format(seconds)) s,"
+      + " peak during the reload \(peak / 1_048_576) MiB = \(format(Double(peak) / Double(max(1, set))))x the set,"
+      + " \(afterSwap / 1_048_576) MiB once the old set is dropped")
+}

@@ -2,7 +2,7 @@
 // loads them, and reports load time, resident bytes per indicator (RSS delta from /proc/self/statm)
 // and lookups a second on one core. Each scenario should run in its own process so that one
 // scenario's freed memory does not hide in the next one's delta:
-//   IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS | rules DOMAINS CIDRS RULES_DIRECTORY
+//   IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS | rules DOMAINS CIDRS RULES_DIRECTORY | reload DOMAINS CIDRS RULES_DIRECTORY
 import FlowsentryCore
 import FlowsentryIntel
 
@@ -204,7 +204,8 @@ func report(_ label: String, _ list: IntelList, seconds: Double, residentDelta: 
 let arguments = CommandLine.arguments.dropFirst()
 guard let mode = arguments.first else {
   print(
-    "usage: IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS | rules DOMAINS CIDRS RULES_DIRECTORY")
+    "usage: IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS | rules DOMAINS CIDRS RULES_DIRECTORY | reload DOMAINS CIDRS RULES_DIRECTORY"
+  )
   exit(2)
 }
 let counts = arguments.dropFirst().compactMap { Int($0) }
@@ -218,7 +219,8 @@ let domainCount = mode == "cidrs" ? 0 : counts.first ?? 1_000_000
 let cidrCount =
   mode == "domains"
   ? 0
-  : (mode == "combined" || mode == "rules" ? (counts.dropFirst().first ?? 1_000_000) : counts.first ?? 1_000_000)
+  : (mode == "combined" || mode == "rules" || mode == "reload"
+    ? (counts.dropFirst().first ?? 1_000_000) : counts.first ?? 1_000_000)
 if domainCount > 0 { writeFeed(directory + "/domains.txt", count: domainCount, appendDomain) }
 if cidrCount > 0 {
   writeFeed(directory + "/cidrs.txt", count: cidrCount) { index, output in
@@ -231,6 +233,13 @@ if mode == "rules" {
   let rulesDirectory = arguments.count > 3 ? arguments[arguments.startIndex + 3] : "rules"
   measureRuleEvents(
     rulesDirectory: rulesDirectory, feedDirectory: directory, domainCount: domainCount, cidrCount: cidrCount)
+  removeFeeds()
+  exit(0)
+}
+
+if mode == "reload" {
+  let rulesDirectory = arguments.count > 3 ? arguments[arguments.startIndex + 3] : "rules"
+  measureReloadMemory(rulesDirectory: rulesDirectory, feedDirectory: directory)
   removeFeeds()
   exit(0)
 }

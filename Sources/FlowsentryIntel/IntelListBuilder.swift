@@ -28,7 +28,8 @@ public struct IntelListBuilder: Sendable {
   let maximumRecords: Int
 
   public init(name: String, type: IndicatorType, domainMatch: DomainMatch = .exact, diagnosticLimit: Int = 100) {
-    self.init(name: name, type: type, domainMatch: domainMatch, diagnosticLimit: diagnosticLimit,
+    self.init(
+      name: name, type: type, domainMatch: domainMatch, diagnosticLimit: diagnosticLimit,
       maximumRecords: IntelLimits.maximumIndicatorsPerList)
   }
 

@@ -222,7 +222,9 @@ public enum EventJSONReader {
     guard let text = string(document, document.member(args, addressKey)),
       let port = try exact(document, document.member(args, portKey), "\(portKey)", as: UInt16.self)
     else { return nil }
-    guard let address = IPAddress(text) else { throw Malformed("'\(addressKey)' is not an IP address", at: "\(addressKey)") }
+    guard let address = IPAddress(text) else {
+      throw Malformed("'\(addressKey)' is not an IP address", at: "\(addressKey)")
+    }
     return Endpoint(address, port)
   }
 }

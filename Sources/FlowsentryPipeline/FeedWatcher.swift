@@ -103,9 +103,13 @@ public final class FeedWatcher: Sendable {
     var changed: Set<String> = []
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
     defer { buffer.deallocate() }
-    let settleMilliseconds = Int32(clamping: settle.components.seconds * 1000 + settle.components.attoseconds / 1_000_000_000_000_000)
+    let settleMilliseconds = Int32(
+      clamping: settle.components.seconds * 1000 + settle.components.attoseconds / 1_000_000_000_000_000)
     while !stopping.load(ordering: .acquiring) {
-      var descriptors = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0), pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
+      var descriptors = [
+        pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0),
+      ]
       // Waits for the first change without limit, then until the directories have been quiet for `settle`.
       let ready = poll(&descriptors, 2, changed.isEmpty ? -1 : settleMilliseconds)
       if ready < 0 {

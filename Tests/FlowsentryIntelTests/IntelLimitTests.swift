@@ -7,7 +7,8 @@ import Testing
 @Suite struct IntelLimitTests {
   @Test(arguments: [IndicatorType.domain, .address, .string])
   func linesPastTheLimitAreCountedAndSkipped(type: IndicatorType) throws {
-    var builder = IntelListBuilder(name: "capped", type: type, domainMatch: .exact, diagnosticLimit: 10, maximumRecords: 3)
+    var builder = IntelListBuilder(
+      name: "capped", type: type, domainMatch: .exact, diagnosticLimit: 10, maximumRecords: 3)
     let lines = (1...5).map { index in type == .address ? "192.0.2.\(index)" : "item\(index).example" }
     try builder.loadFeed(lines.joined(separator: "\n"), file: "feed.txt", format: .lines)
     let list = builder.build()

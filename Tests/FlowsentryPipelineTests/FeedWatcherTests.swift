@@ -6,7 +6,8 @@ import Testing
 /// A feed replaced by rename, as refresh jobs do, is reported once it settles; other files are not.
 @Suite struct FeedWatcherTests {
   @Test func aFeedRenamedIntoPlaceIsReportedOnceAfterItSettles() async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-feeds-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "fs-feeds-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     let watcher = try FeedWatcher(
@@ -25,11 +26,18 @@ import Testing
     }
     try Data("x".utf8).write(to: directory.appendingPathComponent("notes.txt"))
     let deadline = ContinuousClock.now + .seconds(10)
-    while reports.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+    while reports.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(50))
+    }
     try await Task.sleep(for: .milliseconds(500))
     let seen = reports.withLock { $0 }
     #expect(
-      seen == [[directory.appendingPathComponent("a.domains.txt").path, directory.appendingPathComponent("b.domains.txt").path]])
+      seen == [
+        [
+          directory.appendingPathComponent("a.domains.txt").path,
+          directory.appendingPathComponent("b.domains.txt").path,
+        ]
+      ])
 
     // Only a change to a watched feed reports again.
     try Data("x".utf8).write(to: directory.appendingPathComponent("notes.txt"))

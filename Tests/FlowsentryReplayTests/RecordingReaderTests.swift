@@ -29,13 +29,16 @@ import Testing
     #expect(flow(duplicate)?.timestamp == 9)
     // A number written with a fraction or exponent that is an integer is that integer; 5.5 is not.
     #expect(flow(begin.replacingOccurrences(of: #""timestamp_ns":5"#, with: #""timestamp_ns":5.0e0"#))?.timestamp == 5)
-    guard case .malformed(_, let column) = EventJSONReader.read(
-      begin.replacingOccurrences(of: #""timestamp_ns":5"#, with: #""timestamp_ns":5.5"#))
+    guard
+      case .malformed(_, let column) = EventJSONReader.read(
+        begin.replacingOccurrences(of: #""timestamp_ns":5"#, with: #""timestamp_ns":5.5"#))
     else {
       Issue.record("a fractional timestamp was accepted")
       return
     }
-    #expect(column == begin.utf8.distance(from: begin.utf8.startIndex, to: begin.range(of: "5,")!.lowerBound.samePosition(in: begin.utf8)!) + 1)
+    #expect(
+      column == begin.utf8.distance(
+        from: begin.utf8.startIndex, to: begin.range(of: "5,")!.lowerBound.samePosition(in: begin.utf8)!) + 1)
   }
 
   @Test func linesThatAreNotJSONAreMalformedAsFoundationSaysSo() {
@@ -76,7 +79,8 @@ import Testing
     var decoder = EventJSONReader.Decoder()
     var events = 0
     for index in 0..<50 {
-      let line = index % 5 == 4 ? "{" : begin.replacingOccurrences(of: #""timestamp_ns":5"#, with: "\"timestamp_ns\":\(index)")
+      let line =
+        index % 5 == 4 ? "{" : begin.replacingOccurrences(of: #""timestamp_ns":5"#, with: "\"timestamp_ns\":\(index)")
       var bytes = Array(line.utf8)
       let outcome = bytes.withUnsafeMutableBytes { decoder.read(UnsafeRawBufferPointer($0)) }
       if case .event(.flow(let event)) = outcome {
