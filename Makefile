@@ -12,7 +12,7 @@ SKELETON := Sources/CFlowsentryLibbpf/generated/flowsentry.skel.h
 BPF_SOURCES := $(wildcard bpf/*.bpf.c) $(wildcard bpf/*.bpf.h) $(wildcard bpf/include/*.h)
 ARGS ?=
 
-.PHONY: deps bpf build release run test format lint bench fuzz clean embed-rules install docs
+.PHONY: deps bpf build release run test format lint bench bench-intel fuzz clean embed-rules install docs
 
 deps:
 	@scripts/install-deps.sh
@@ -64,6 +64,10 @@ embed-rules:
 
 bench: deps bpf
 	scripts/bench-datapath.sh --update-docs
+
+# Threat-intel load, lookup and recording-replay figures (docs/PERFORMANCE.md, bench:intel).
+bench-intel:
+	scripts/bench-intel.sh --update-docs
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -191,7 +191,7 @@ let package = Package(
 
     .executableTarget(
       name: "IntelBenchmark",
-      dependencies: ["FlowsentryIntel", "FlowsentryCore"],
+      dependencies: ["FlowsentryIntel", "FlowsentryCore", "FlowsentryRules"],
       path: "Benchmarks/IntelBenchmark"
     ),
 

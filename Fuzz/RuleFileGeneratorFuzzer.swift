@@ -1,10 +1,14 @@
 import FlowsentryCore
 import FlowsentryRules
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 // libFuzzer entry point, structure-aware: the input is a stream of choices that builds one to three
 // rule files (lists, macros that use each other, rules with conditions nested or chained, numeric
 // fields at and past their ranges, thresholds, suppression, outputs, tests with repeated and varied
-// events), optionally mutated byte by byte, then loaded in order as `rules check` and a SIGHUP
+// events, typed lists over feed files in each format that it writes), optionally mutated byte by byte, then loaded in order as `rules check` and a SIGHUP
 // reload load them. A set that loads runs its tests (`rules test`) and events at the edges of time.
 // No input may crash, hang or trip a sanitizer. Built and run by scripts/fuzz.sh rule-files.
 
@@ -44,6 +48,19 @@ let listFields = ["dst_dns", "src_dns", "remote_dns", "dns.questions", "dns.answ
 let texts = ["a", "x.example", "sshd", "rst", "\\x07", "\\n", "\\u0085", "\u{FFFD}", "é", "{count}", "{dst_port}", "{"]
 let addresses = ["10.0.0.0/8", "203.0.113.7", "::1", "2001:db8::/32", "0.0.0.0/0", "255.255.255.255", "10.0.0.0/33"]
 let saneAddresses = ["203.0.113.7", "::1", "198.51.100.2"]
+/// Feed lines: indicators of each type, and what a broken feed holds.
+let feedValues = [
+  "evil.example", "A.Example.", "xn--bcher-kva.example", "203.0.113.0/24", "2001:db8::/32", "::ffff:198.51.100.7",
+  "198.51.100.7", "4444", "65536", "-1", "10.0.0.0/33", "1.2.3.04", "é.example", "a..b", "", " ", "\"quoted,field\"",
+  "\"unterminated", "127.0.0.1 hosted.example other.example", String(repeating: "x", count: 300),
+]
+let zeekTypes = ["Intel::ADDR", "Intel::SUBNET", "Intel::DOMAIN", "Intel::URL", "Intel::FILE_HASH", "", "x"]
+/// Where typed lists' feeds are written, one directory a fuzzing process.
+let feedDirectory: String = {
+  let path = "/tmp/flowsentry-fuzz-feeds-\(getpid())"
+  mkdir(path, 0o700)
+  return path
+}()
 let events = ["net_flow_tcp_begin", "net_flow_tcp_end", "net_flow_tcp_half_open", "net_packet_dns", "flows", "bogus"]
 
 struct Generator {
@@ -132,6 +149,48 @@ struct Generator {
     return "- list:\n    name: \(name)\(append)\n    items: [\(items.joined(separator: ", "))]\n"
   }
 
+  /// A typed list over a feed file the fuzzer writes, in one of the formats, of lines valid and not
+  /// (hostile numbers, over-long lines, missing headers, a BOM, CRLF), or over a glob.
+  mutating func typedList() -> String {
+    let index = hostile ? choices.below(listCount + 2) : listCount
+    listCount = max(listCount, index + 1)
+    let type = choices.pick(["domain", "address", "string", "port"])
+    let format = choices.pick(["lines", "csv", "zeek-intel"])
+    let path = feedDirectory + "/feed\(choices.below(4)).\(format)"
+    var lines: [String] = []
+    if choices.chance(4) { lines.append("\u{FEFF}# comment") }
+    switch format {
+    case "csv": lines.append(choices.pick(["# id,dst_ip,host,port", "id,dst_ip,host,port", "\"id\",\"host\""]))
+    case "zeek-intel":
+      if !choices.chance(6) {
+        lines.append(choices.pick(["#fields\tindicator\tindicator_type\tmeta.source", "#separator \\x09"]))
+      }
+    default: break
+    }
+    for _ in 0..<choices.count(6, large: 300) {
+      let value = choices.pick(feedValues)
+      switch format {
+      case "csv": lines.append("\(choices.byte()),\(value),\(choices.pick(feedValues)),\(number())")
+      case "zeek-intel":
+        lines.append("\(value)\t\(choices.pick(zeekTypes))\t\(choices.pick(["src", "", "-"]))")
+      default: lines.append(value + choices.pick(["", " # note", " ; SBL1", "\r"]))
+      }
+    }
+    if choices.chance(16) { lines.append(String(repeating: "a", count: 70_000)) }
+    let text = lines.joined(separator: "\n")
+    _ = text.withCString { pointer in
+      let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+      defer { if descriptor >= 0 { close(descriptor) } }
+      return descriptor >= 0 ? write(descriptor, pointer, strlen(pointer)) : -1
+    }
+    let files = choices.chance(4) ? feedDirectory + "/*.\(format)" : path
+    var keys = "type: \(type), files: [\"\(files)\"], format: \(format)"
+    if format == "csv" { keys += ", column: \(choices.pick(["2", "host", "dst_ip", "0", "1001", "nope"]))" }
+    if type == "domain" && choices.chance(2) { keys += ", match: suffix" }
+    if choices.chance(4) { keys += ", optional: true" }
+    return "- list: {name: l\(index), \(keys)}\n"
+  }
+
   /// Macros may use the ones before twice (doubling at each level) or refer ahead (loops).
   mutating func macro() -> String {
     let name = "m\(macroCount)"
@@ -195,8 +254,9 @@ struct Generator {
   mutating func file() -> String {
     var text = ""
     for _ in 0..<(1 + choices.below(6)) {
-      switch choices.below(4) {
+      switch choices.below(5) {
       case 0: text += list()
+      case 4: text += typedList()
       case 1: text += macro()
       default: text += rule()
       }

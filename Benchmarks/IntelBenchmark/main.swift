@@ -2,7 +2,7 @@
 // loads them, and reports load time, resident bytes per indicator (RSS delta from /proc/self/statm)
 // and lookups a second on one core. Each scenario should run in its own process so that one
 // scenario's freed memory does not hide in the next one's delta:
-//   IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS
+//   IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS | rules DOMAINS CIDRS RULES_DIRECTORY | reload DOMAINS CIDRS RULES_DIRECTORY
 import FlowsentryCore
 import FlowsentryIntel
 
@@ -203,24 +203,45 @@ func report(_ label: String, _ list: IntelList, seconds: Double, residentDelta: 
 
 let arguments = CommandLine.arguments.dropFirst()
 guard let mode = arguments.first else {
-  print("usage: IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS")
+  print(
+    "usage: IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS | rules DOMAINS CIDRS RULES_DIRECTORY | reload DOMAINS CIDRS RULES_DIRECTORY"
+  )
   exit(2)
 }
 let counts = arguments.dropFirst().compactMap { Int($0) }
 let directory = String(cString: mkdtemp(strdup("/tmp/intel-benchmark-XXXXXX")))
-defer {
+func removeFeeds() {
   for file in ["domains.txt", "cidrs.txt"] { unlink(directory + "/" + file) }
   rmdir(directory)
 }
+defer { removeFeeds() }
 let domainCount = mode == "cidrs" ? 0 : counts.first ?? 1_000_000
 let cidrCount =
-  mode == "domains" ? 0 : (mode == "combined" ? (counts.dropFirst().first ?? 1_000_000) : counts.first ?? 1_000_000)
+  mode == "domains"
+  ? 0
+  : (mode == "combined" || mode == "rules" || mode == "reload"
+    ? (counts.dropFirst().first ?? 1_000_000) : counts.first ?? 1_000_000)
 if domainCount > 0 { writeFeed(directory + "/domains.txt", count: domainCount, appendDomain) }
 if cidrCount > 0 {
   writeFeed(directory + "/cidrs.txt", count: cidrCount) { index, output in
     let (address, length) = network(index)
     output.append(contentsOf: "\(address)/\(length)".utf8)
   }
+}
+
+if mode == "rules" {
+  let rulesDirectory = arguments.count > 3 ? arguments[arguments.startIndex + 3] : "rules"
+  measureRuleEvents(
+    rulesDirectory: rulesDirectory, feedDirectory: directory, domainCount: domainCount, cidrCount: cidrCount)
+  removeFeeds()
+  exit(0)
+}
+
+if mode == "reload" {
+  let rulesDirectory = arguments.count > 3 ? arguments[arguments.startIndex + 3] : "rules"
+  measureReloadMemory(rulesDirectory: rulesDirectory, feedDirectory: directory)
+  removeFeeds()
+  exit(0)
 }
 
 let residentBefore = residentBytes()

@@ -163,6 +163,11 @@ if CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "patterns" {
   regexRuleBenchmarks()
   exit(0)
 }
+/// `PipelineBenchmark N RULES recording` runs the recording replay only.
+if CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "recording" {
+  recordingReplayBenchmark(events, rulesDirectory: rulesDirectory)
+  exit(0)
+}
 if onlyShippedRules {
   for _ in 0..<5 { ruleBenchmark("shipped set", try RuleLoader.load(paths: [rulesDirectory])) }
   exit(0)
@@ -314,3 +319,4 @@ if !onlyForwarding && !onlyWholePipeline {
     print("replay benchmark: \(error)")
   }
 }
+if !onlyForwarding && !onlyWholePipeline { recordingReplayBenchmark(events, rulesDirectory: rulesDirectory) }

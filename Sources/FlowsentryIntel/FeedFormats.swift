@@ -37,7 +37,7 @@ extension IntelListBuilder {
     case .tooLong(let prefix, let number):
       malformed(
         file: cursor.file, line: number, column: 1,
-        message: "line longer than \(LineSplitter.defaultMaximumLineLength) bytes", sourceLine: prefix)
+        message: "line longer than \(FeedLines.maximumLineLength) bytes", sourceLine: prefix)
     case .text(let line, let number):
       var start = 0
       if number == 1 && line.count >= 3 && line[0] == 0xEF && line[1] == 0xBB && line[2] == 0xBF { start = 3 }

@@ -4,20 +4,66 @@ import FlowsentryCore
 /// (`IntelListBuilder`), then shared by the rule engine's threads. `contains` is the hot path;
 /// `match` says what matched and where it came from, for the alert.
 public struct IntelList: Sendable {
-  public let name: String
-  public let type: IndicatorType
-  /// How domain lookups match; `.exact` for lists of other types.
-  public let domainMatch: DomainMatch
-  public let statistics: IntelListStatistics
-  /// The first malformed lines (up to the builder's limit); `statistics.malformed` counts them all.
-  public let diagnostics: [Diagnostic]
+  /// The list's structures behind one reference: a rule's predicate copies its lists for every
+  /// lookup, and a struct of a dozen arrays would cost a dozen retains and releases each time.
+  final class Storage: Sendable {
+    let name: String
+    let type: IndicatorType
+    let domainMatch: DomainMatch
+    let statistics: IntelListStatistics
+    let diagnostics: [Diagnostic]
+    let domains: DomainSet
+    let strings: StringSet
+    let ports: PortSet
+    let ipv4: PrefixTable<UInt32>
+    let ipv6: PrefixTable<UInt128>
+    let origins: OriginTable
 
-  let domains: DomainSet
-  let strings: StringSet
-  let ports: PortSet
-  let ipv4: PrefixTable<UInt32>
-  let ipv6: PrefixTable<UInt128>
-  let origins: OriginTable
+    init(
+      name: String, type: IndicatorType, domainMatch: DomainMatch, statistics: IntelListStatistics,
+      diagnostics: [Diagnostic], domains: DomainSet, strings: StringSet, ports: PortSet, ipv4: PrefixTable<UInt32>,
+      ipv6: PrefixTable<UInt128>, origins: OriginTable
+    ) {
+      self.name = name
+      self.type = type
+      self.domainMatch = domainMatch
+      self.statistics = statistics
+      self.diagnostics = diagnostics
+      self.domains = domains
+      self.strings = strings
+      self.ports = ports
+      self.ipv4 = ipv4
+      self.ipv6 = ipv6
+      self.origins = origins
+    }
+  }
+
+  let storage: Storage
+
+  init(
+    name: String, type: IndicatorType, domainMatch: DomainMatch, statistics: IntelListStatistics,
+    diagnostics: [Diagnostic], domains: DomainSet, strings: StringSet, ports: PortSet, ipv4: PrefixTable<UInt32>,
+    ipv6: PrefixTable<UInt128>, origins: OriginTable
+  ) {
+    storage = Storage(
+      name: name, type: type, domainMatch: domainMatch, statistics: statistics, diagnostics: diagnostics,
+      domains: domains, strings: strings, ports: ports, ipv4: ipv4, ipv6: ipv6, origins: origins)
+  }
+
+  public var name: String { storage.name }
+  public var type: IndicatorType { storage.type }
+  /// How domain lookups match; `.exact` for lists of other types.
+  public var domainMatch: DomainMatch { storage.domainMatch }
+  public var statistics: IntelListStatistics { storage.statistics }
+  /// The first malformed lines (up to the builder's limit); `statistics.malformed` counts them all.
+  public var diagnostics: [Diagnostic] { storage.diagnostics }
+
+  var domains: DomainSet { storage.domains }
+  var strings: StringSet { storage.strings }
+  var ports: PortSet { storage.ports }
+  var ipv4: PrefixTable<UInt32> { storage.ipv4 }
+  var ipv6: PrefixTable<UInt128> { storage.ipv6 }
+  var origins: OriginTable { storage.origins }
 
   /// Distinct indicators held.
   public var count: Int { statistics.indicators }
@@ -26,17 +72,17 @@ public struct IntelList: Sendable {
 
   /// Whether `name` (any case, trailing dot ignored) is listed, or for a suffix list is under a listed name.
   public func contains(domain name: some StringProtocol) -> Bool {
-    Self.withUTF8(name) { domains.lookup($0) } != nil
+    Self.withUTF8(name) { storage.domains.lookup($0) } != nil
   }
 
   /// As `contains(domain:)`, for a name already in bytes (a DNS question, say).
   public func contains(domainBytes name: UnsafeRawBufferPointer) -> Bool {
-    domains.lookup(name) != nil
+    storage.domains.lookup(name) != nil
   }
 
   /// The listed name that `name` matches (for suffix lists the most specific), with its origin.
   public func match(domain name: some StringProtocol) -> IntelMatch? {
-    guard let entry = Self.withUTF8(name, { domains.lookup($0) }) else { return nil }
+    guard let entry = Self.withUTF8(name, { storage.domains.lookup($0) }) else { return nil }
     return describe(record: entry, indicator: domains.name(of: entry))
   }
 
@@ -70,9 +116,9 @@ public struct IntelList: Sendable {
   private func lookup(_ address: IPAddress) -> (isIPv4: Bool, entry: UInt32)? {
     switch address.unmappingIPv4 {
     case .v4(let value):
-      return ipv4.lookup(value).map { (true, $0) }
+      return storage.ipv4.lookup(value).map { (true, $0) }
     case .v6(let high, let low):
-      return ipv6.lookup(UInt128(high) << 64 | UInt128(low)).map { (false, $0) }
+      return storage.ipv6.lookup(UInt128(high) << 64 | UInt128(low)).map { (false, $0) }
     }
   }
 
@@ -80,20 +126,20 @@ public struct IntelList: Sendable {
 
   /// Whether `string` is listed, byte for byte.
   public func contains(string: some StringProtocol) -> Bool {
-    Self.withUTF8(string) { strings.lookup($0) } != nil
+    Self.withUTF8(string) { storage.strings.lookup($0) } != nil
   }
 
   public func match(string: some StringProtocol) -> IntelMatch? {
-    guard let entry = Self.withUTF8(string, { strings.lookup($0) }) else { return nil }
+    guard let entry = Self.withUTF8(string, { storage.strings.lookup($0) }) else { return nil }
     return describe(record: entry, indicator: strings.string(of: entry))
   }
 
   public func contains(port: UInt16) -> Bool {
-    ports.lookup(port) != nil
+    storage.ports.lookup(port) != nil
   }
 
   public func match(port: UInt16) -> IntelMatch? {
-    guard let entry = ports.lookup(port) else { return nil }
+    guard let entry = storage.ports.lookup(port) else { return nil }
     return describe(record: entry, indicator: String(port))
   }
 

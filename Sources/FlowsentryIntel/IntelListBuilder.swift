@@ -24,7 +24,17 @@ public struct IntelListBuilder: Sendable {
   /// cannot grow the statistics without bound.
   static let skippedTypeNameLimit = 64
 
+  /// Indicators this list holds at most (`IntelLimits.maximumIndicatorsPerList`; tests give less).
+  let maximumRecords: Int
+
   public init(name: String, type: IndicatorType, domainMatch: DomainMatch = .exact, diagnosticLimit: Int = 100) {
+    self.init(
+      name: name, type: type, domainMatch: domainMatch, diagnosticLimit: diagnosticLimit,
+      maximumRecords: IntelLimits.maximumIndicatorsPerList)
+  }
+
+  init(name: String, type: IndicatorType, domainMatch: DomainMatch, diagnosticLimit: Int, maximumRecords: Int) {
+    self.maximumRecords = maximumRecords
     self.name = name
     self.type = type
     self.domainMatch = type == .domain ? domainMatch : .exact
@@ -122,6 +132,9 @@ public struct IntelListBuilder: Sendable {
   ) {
     let insertion: ByteTable.Insertion
     do throws(IndicatorError) {
+      guard origins.count < maximumRecords else {
+        throw IndicatorError(message: "list is full (\(maximumRecords) indicators, IntelLimits)")
+      }
       switch type {
       case .domain:
         try IndicatorParsing.normalizeDomain(field, into: &normalized)
@@ -137,7 +150,6 @@ public struct IntelListBuilder: Sendable {
         insertion = ports.insert(try IndicatorParsing.parsePort(field))
       case .address:
         let (network, length) = try IndicatorParsing.parseNetwork(field)
-        guard origins.count < Int(UInt32.max) else { throw IndicatorError(message: "list is full (2^32 records)") }
         let record = origins.append(line: line, origin: origin)
         switch network {
         case .v4(let value): ipv4Prefixes.append((value, UInt8(length), record))

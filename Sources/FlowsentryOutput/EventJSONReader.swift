@@ -1,5 +1,4 @@
 import FlowsentryCore
-import Foundation
 
 /// Reads events back from the JSON-lines schema `EventJSON` writes (a `monitor --record` file), for
 /// hostile input: a line that is not an event of the schema is an error with its reason and column,
@@ -22,15 +21,30 @@ public enum EventJSONReader {
   public static let timestampRange: ClosedRange<Int64> = 0...(1 << 62)
 
   public static func read(_ line: some StringProtocol) -> Outcome {
-    let text = String(line)
-    do {
-      return try decode(text)
-    } catch {
-      return .malformed(error.reason, column: error.key.map { column(of: $0, in: text) } ?? 1)
+    var decoder = Decoder()
+    var text = String(line)
+    return text.withUTF8 { decoder.read(UnsafeRawBufferPointer($0)) }
+  }
+
+  /// Reads lines one after another with one parse buffer (a recording's reader keeps one).
+  public struct Decoder {
+    private var document = JSONLineDocument()
+
+    public init() {}
+
+    /// As `EventJSONReader.read(_:)`, for a line's bytes (invalid UTF-8 in strings is repaired, as
+    /// `String(decoding:as:)` does).
+    public mutating func read(_ line: UnsafeRawBufferPointer) -> Outcome {
+      do throws(Malformed) {
+        guard document.parse(line), document.kind(0) == .object else { throw Malformed("not a JSON object") }
+        return try EventJSONReader.decode(document)
+      } catch {
+        return .malformed(error.reason, column: error.key.map { column(of: $0, in: line) } ?? 1)
+      }
     }
   }
 
-  private struct Malformed: Error {
+  fileprivate struct Malformed: Error {
     var reason: String
     /// The key whose value is wrong, to point at.
     var key: String?
@@ -42,13 +56,13 @@ public enum EventJSONReader {
   }
 
   /// The column just after `"key":` (its value), or 1 when the key is absent.
-  private static func column(of key: String, in line: String) -> Int {
-    let utf8 = Array(line.utf8)
+  fileprivate static func column(of key: String, in line: UnsafeRawBufferPointer) -> Int {
     let quoted = Array("\"\(key)\"".utf8)
-    guard quoted.count <= utf8.count else { return 1 }
-    for start in 0...(utf8.count - quoted.count) where utf8[start..<start + quoted.count].elementsEqual(quoted) {
+    guard quoted.count <= line.count else { return 1 }
+    for start in 0...(line.count - quoted.count)
+    where UnsafeRawBufferPointer(rebasing: line[start..<start + quoted.count]).elementsEqual(quoted) {
       var position = start + quoted.count
-      while position < utf8.count, utf8[position] == UInt8(ascii: ":") || utf8[position] == UInt8(ascii: " ") {
+      while position < line.count, line[position] == UInt8(ascii: ":") || line[position] == UInt8(ascii: " ") {
         position += 1
       }
       return position + 1
@@ -56,115 +70,151 @@ public enum EventJSONReader {
     return 1
   }
 
-  /// `value` as `T` when it is an integer that `T` holds exactly (never a rounded or wrapped one).
-  private static func exact<T: FixedWidthInteger>(_ value: Any?, _ key: String, as type: T.Type) throws(Malformed)
-    -> T?
-  {
-    guard let value else { return nil }
-    guard let number = value as? NSNumber else { throw Malformed("'\(key)' is not a number", at: key) }
-    // JSON's true and false arrive as NSNumbers of C type char; no JSON number does.
-    if number.objCType.pointee == CChar(UInt8(ascii: "c")) {
-      throw Malformed("'\(key)' is a number, not a boolean", at: key)
+  /// The value at `index` as `T` when it is an integer that `T` holds exactly (never a rounded or
+  /// wrapped one); nil when absent.
+  private static func exact<T: FixedWidthInteger>(
+    _ document: JSONLineDocument, _ index: Int?, _ key: String, as type: T.Type
+  ) throws(Malformed) -> T? {
+    guard let index else { return nil }
+    switch document.kind(index) {
+    case .number:
+      if let value = document.integer(index, as: T.self) { return value }
+      throw Malformed("'\(key)' is not an integer in \(T.min)...\(T.max)", at: key)
+    case .boolean: throw Malformed("'\(key)' is a number, not a boolean", at: key)
+    default: throw Malformed("'\(key)' is not a number", at: key)
     }
-    if let integer = value as? Int64, let exact = T(exactly: integer) { return exact }
-    if let integer = value as? UInt64, let exact = T(exactly: integer) { return exact }
-    throw Malformed("'\(key)' is not an integer in \(T.min)...\(T.max)", at: key)
   }
 
-  private static func decode(_ line: String) throws(Malformed) -> Outcome {
-    guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-      throw Malformed("not a JSON object")
+  /// An array of strings, or nil when the value is absent or anything else (one non-string element included).
+  private static func strings(_ document: JSONLineDocument, _ index: Int?) -> [String]? {
+    guard let index, document.kind(index) == .array else { return nil }
+    var result: [String] = []
+    for element in document.elements(index) {
+      guard let text = document.string(element) else { return nil }
+      result.append(text)
     }
-    if object["type"] as? String == "alert" { return .skipped }
-    guard let version = try? exact(object["schema_version"], "schema_version", as: Int.self),
+    return result
+  }
+
+  private static func string(_ document: JSONLineDocument, _ index: Int?) -> String? {
+    index.flatMap { document.string($0) }
+  }
+
+  fileprivate static func decode(_ document: JSONLineDocument) throws(Malformed) -> Outcome {
+    let root = 0
+    if let type = document.member(root, "type"), document.stringEquals(type, "alert") { return .skipped }
+    guard let version = try? exact(document, document.member(root, "schema_version"), "schema_version", as: Int.self),
       version == EventJSON.schemaVersion
     else { throw Malformed("no schema_version \(EventJSON.schemaVersion)", at: "schema_version") }
-    guard let nameText = object["event"] as? String else { throw Malformed("no 'event'", at: "event") }
-    guard let name = EventName(rawValue: nameText) else { return .skipped }
-    guard let timestamp = try exact(object["timestamp_ns"], "timestamp_ns", as: Int64.self) else {
-      throw Malformed("no 'timestamp_ns'")
+    guard let nameText = string(document, document.member(root, "event")) else {
+      throw Malformed("no 'event'", at: "event")
     }
+    guard let name = EventName(rawValue: nameText) else { return .skipped }
+    guard let timestamp = try exact(document, document.member(root, "timestamp_ns"), "timestamp_ns", as: Int64.self)
+    else { throw Malformed("no 'timestamp_ns'") }
     guard timestampRange.contains(timestamp) else {
       throw Malformed("'timestamp_ns' is outside 0...2^62 (1970 to 2116)", at: "timestamp_ns")
     }
-    guard let args = object["args"] as? [String: Any] else { throw Malformed("no 'args'", at: "args") }
-    guard let source = try endpoint(args, "src", "src_port"), let destination = try endpoint(args, "dst", "dst_port")
+    guard let args = document.member(root, "args"), document.kind(args) == .object else {
+      throw Malformed("no 'args'", at: "args")
+    }
+    guard let source = try endpoint(document, args, "src", "src_port"),
+      let destination = try endpoint(document, args, "dst", "dst_port")
     else { throw Malformed("'args' needs src, dst, src_port and dst_port", at: "args") }
-    let cgroupID = try exact(object["cgroup_id"], "cgroup_id", as: UInt64.self) ?? 0
-    let host = object["host"] as? String ?? ""
+    let cgroupID = try exact(document, document.member(root, "cgroup_id"), "cgroup_id", as: UInt64.self) ?? 0
+    let host = string(document, document.member(root, "host")) ?? ""
 
     if name == .netPacketDNS {
       var answers: [DNSEvent.Answer] = []
-      for answer in args["answers"] as? [[String: Any]] ?? [] {
-        guard let owner = answer["name"] as? String, let type = answer["type"] as? String,
-          let data = answer["data"] as? String
-        else { continue }
-        answers.append(
-          DNSEvent.Answer(
-            name: owner, type: type, timeToLive: try exact(answer["ttl"], "ttl", as: UInt32.self) ?? 0, data: data))
+      if let list = document.member(args, "answers"), document.kind(list) == .array {
+        let elements = document.elements(list)
+        // An array holding anything but objects is no answers at all.
+        if elements.allSatisfy({ document.kind($0) == .object }) {
+          for answer in elements {
+            guard let owner = string(document, document.member(answer, "name")),
+              let type = string(document, document.member(answer, "type")),
+              let data = string(document, document.member(answer, "data"))
+            else { continue }
+            answers.append(
+              DNSEvent.Answer(
+                name: owner, type: type,
+                timeToLive: try exact(document, document.member(answer, "ttl"), "ttl", as: UInt32.self) ?? 0,
+                data: data))
+          }
+        }
       }
       var event = DNSEvent(
         timestamp: timestamp, source: source, destination: destination,
-        transport: args["transport"] as? String == "tcp" ? .tcp : .udp, cgroupID: cgroupID,
-        id: try exact(args["id"], "id", as: UInt16.self) ?? 0,
-        responseCode: try exact(args["rcode"], "rcode", as: UInt8.self) ?? 0,
-        questions: args["questions"] as? [String] ?? [], answers: answers,
-        truncated: args["truncated"] as? Bool ?? false)
+        transport: document.member(args, "transport").map { document.stringEquals($0, "tcp") } ?? false
+          ? .tcp : .udp,
+        cgroupID: cgroupID,
+        id: try exact(document, document.member(args, "id"), "id", as: UInt16.self) ?? 0,
+        responseCode: try exact(document, document.member(args, "rcode"), "rcode", as: UInt8.self) ?? 0,
+        questions: strings(document, document.member(args, "questions")) ?? [], answers: answers,
+        truncated: document.member(args, "truncated").flatMap { document.boolean($0) } ?? false)
       event.host = host
       return .event(.dns(event))
     }
 
-    guard let directionText = args["conn_direction"] as? String,
+    guard let directionText = string(document, document.member(args, "conn_direction")),
       let direction = ConnectionDirection(rawValue: directionText)
     else { throw Malformed("'conn_direction' is outgoing or incoming", at: "conn_direction") }
     var event = FlowEvent(
       name: name, timestamp: timestamp, direction: direction, source: source, destination: destination,
-      sourceNames: args["src_dns"] as? [String] ?? [], destinationNames: args["dst_dns"] as? [String] ?? [],
-      cgroupID: cgroupID, socketCookie: try exact(object["socket_cookie"], "socket_cookie", as: UInt64.self) ?? 0)
+      sourceNames: strings(document, document.member(args, "src_dns")) ?? [],
+      destinationNames: strings(document, document.member(args, "dst_dns")) ?? [],
+      cgroupID: cgroupID,
+      socketCookie: try exact(document, document.member(root, "socket_cookie"), "socket_cookie", as: UInt64.self) ?? 0)
     event.host = host
-    if let process = object["process"] as? [String: Any], let pid = try exact(process["pid"], "pid", as: UInt32.self) {
+    if let process = document.member(root, "process"), document.kind(process) == .object,
+      let pid = try exact(document, document.member(process, "pid"), "pid", as: UInt32.self)
+    {
       event.process = ProcessIdentity(
-        pid: pid, uid: try exact(process["uid"], "uid", as: UInt32.self) ?? 0, command: process["comm"] as? String ?? ""
-      )
+        pid: pid, uid: try exact(document, document.member(process, "uid"), "uid", as: UInt32.self) ?? 0,
+        command: string(document, document.member(process, "comm")) ?? "")
     }
     switch name {
     case .netFlowTCPEnd:
-      guard let reason = (args["close_reason"] as? String).flatMap(CloseReason.init(rawValue:)),
-        let side = (args["terminated_by"] as? String).flatMap(Side.init(rawValue:))
+      guard let reason = string(document, document.member(args, "close_reason")).flatMap(CloseReason.init(rawValue:)),
+        let side = string(document, document.member(args, "terminated_by")).flatMap(Side.init(rawValue:))
       else { throw Malformed("an end needs close_reason and terminated_by", at: "close_reason") }
       event.closeReason = reason
       event.terminatedBy = side
-      if let duration = args["duration_ns"], !(duration is NSNull) {
-        event.durationNanoseconds = try exact(duration, "duration_ns", as: Int64.self)
+      if let duration = document.member(args, "duration_ns"), document.kind(duration) != .null {
+        event.durationNanoseconds = try exact(document, duration, "duration_ns", as: Int64.self)
       }
-      event.volume = try volume(args)
-      event.volumeDelta = try volumeDelta(args, rtt: event.volume?.rttMicroseconds)
+      event.volume = try volume(document, args)
+      event.volumeDelta = try volumeDelta(document, args, rtt: event.volume?.rttMicroseconds)
     case .netFlowTCPUpdate:
-      if let duration = args["duration_ns"], !(duration is NSNull) {
-        event.durationNanoseconds = try exact(duration, "duration_ns", as: Int64.self)
+      if let duration = document.member(args, "duration_ns"), document.kind(duration) != .null {
+        event.durationNanoseconds = try exact(document, duration, "duration_ns", as: Int64.self)
       }
-      event.volume = try volume(args)
-      event.volumeDelta = try volumeDelta(args, rtt: event.volume?.rttMicroseconds)
+      event.volume = try volume(document, args)
+      event.volumeDelta = try volumeDelta(document, args, rtt: event.volume?.rttMicroseconds)
     case .netFlowTCPHalfOpen:
-      event.attempts = try exact(args["attempts"], "attempts", as: UInt64.self) ?? 0
+      event.attempts = try exact(document, document.member(args, "attempts"), "attempts", as: UInt64.self) ?? 0
     default:
       break
     }
-    event.preexisting = args["preexisting"] as? Bool ?? false
+    event.preexisting = document.member(args, "preexisting").flatMap { document.boolean($0) } ?? false
     return .event(.flow(event))
   }
 
+  /// An end's volume: all six counters or none (an end nothing counted); each a UInt64, exactly.
   /// An update's or end's deltas: all five or none, each a UInt64, exactly.
-  private static func volumeDelta(_ args: [String: Any], rtt: UInt64?) throws(Malformed) -> FlowVolume? {
-    let keys = [
+  private static func volumeDelta(_ document: JSONLineDocument, _ args: Int, rtt: UInt64?) throws(Malformed)
+    -> FlowVolume?
+  {
+    let keys: [StaticString] = [
       "bytes_sent_delta", "bytes_received_delta", "packets_sent_delta", "packets_received_delta",
       "retransmits_delta",
     ]
-    guard keys.contains(where: { args[$0] != nil }) else { return nil }
+    guard keys.contains(where: { document.member(args, $0) != nil }) else { return nil }
     var values: [UInt64] = []
     for key in keys {
-      guard let value = try exact(args[key], key, as: UInt64.self) else {
-        throw Malformed("'\(key)' missing: the deltas are all five counters or none", at: key)
+      let name = "\(key)"
+      guard let value = try exact(document, document.member(args, key), name, as: UInt64.self) else {
+        throw Malformed("'\(name)' missing: the deltas are all five counters or none", at: name)
       }
       values.append(value)
     }
@@ -173,18 +223,22 @@ public enum EventJSONReader {
       retransmits: values[4], rttMicroseconds: rtt ?? 0)
   }
 
-  /// An end's volume: all six counters or none (an end nothing counted); each a UInt64, exactly.
-  private static func volume(_ args: [String: Any]) throws(Malformed) -> FlowVolume? {
-    guard let bytesSent = try exact(args["bytes_sent"], "bytes_sent", as: UInt64.self) else {
-      for key in ["bytes_received", "packets_sent", "packets_received", "retransmits", "rtt_us"] where args[key] != nil
-      {
-        throw Malformed("'\(key)' without 'bytes_sent': volume is all six counters or none", at: key)
+  private static func volume(_ document: JSONLineDocument, _ args: Int) throws(Malformed) -> FlowVolume? {
+    guard let bytesSent = try exact(document, document.member(args, "bytes_sent"), "bytes_sent", as: UInt64.self)
+    else {
+      let others: [(StaticString, String)] = [
+        ("bytes_received", "bytes_received"), ("packets_sent", "packets_sent"),
+        ("packets_received", "packets_received"), ("retransmits", "retransmits"), ("rtt_us", "rtt_us"),
+      ]
+      for (key, name) in others where document.member(args, key) != nil {
+        throw Malformed("'\(name)' without 'bytes_sent': volume is all six counters or none", at: name)
       }
       return nil
     }
-    func counter(_ key: String) throws(Malformed) -> UInt64 {
-      guard let value = try exact(args[key], key, as: UInt64.self) else {
-        throw Malformed("'\(key)' missing: volume is all six counters or none", at: key)
+    func counter(_ key: StaticString) throws(Malformed) -> UInt64 {
+      let name = "\(key)"
+      guard let value = try exact(document, document.member(args, key), name, as: UInt64.self) else {
+        throw Malformed("'\(name)' missing: volume is all six counters or none", at: name)
       }
       return value
     }
@@ -194,13 +248,15 @@ public enum EventJSONReader {
       rttMicroseconds: try counter("rtt_us"))
   }
 
-  private static func endpoint(_ args: [String: Any], _ addressKey: String, _ portKey: String) throws(Malformed)
-    -> Endpoint?
-  {
-    guard let text = args[addressKey] as? String, let port = try exact(args[portKey], portKey, as: UInt16.self) else {
-      return nil
+  private static func endpoint(
+    _ document: JSONLineDocument, _ args: Int, _ addressKey: StaticString, _ portKey: StaticString
+  ) throws(Malformed) -> Endpoint? {
+    guard let text = string(document, document.member(args, addressKey)),
+      let port = try exact(document, document.member(args, portKey), "\(portKey)", as: UInt16.self)
+    else { return nil }
+    guard let address = IPAddress(text) else {
+      throw Malformed("'\(addressKey)' is not an IP address", at: "\(addressKey)")
     }
-    guard let address = IPAddress(text) else { throw Malformed("'\(addressKey)' is not an IP address", at: addressKey) }
     return Endpoint(address, port)
   }
 }

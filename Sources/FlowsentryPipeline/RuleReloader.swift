@@ -31,6 +31,14 @@ public final class RuleReloader: Sendable {
     case busy
   }
 
+  /// What asked for a reload, counted by `reloads(by:)`.
+  public enum Cause: String, Sendable, CaseIterable {
+    /// SIGHUP (`systemctl reload`).
+    case signal
+    /// A feed file of a typed list was replaced (`FeedWatcher`).
+    case feedChange = "feed_change"
+  }
+
   /// Deep nesting in a file recurses in the parser and compiler: room for it beyond a default
   /// thread's 8 MiB (only the pages touched are committed).
   static let loaderStackBytes = 256 << 20
@@ -40,6 +48,12 @@ public final class RuleReloader: Sendable {
   private let load: @Sendable (Chain) throws(RuleLoadError) -> RuleSet
   private let loading = Atomic<Bool>(false)
   private let pendingRules = Mutex<RuleSet?>(nil)
+  private let reloadCounts = Mutex<[Cause: Int]>([:])
+
+  /// Reloads asked for with `cause`, whatever their outcome.
+  public func reloads(by cause: Cause) -> Int {
+    reloadCounts.withLock { $0[cause, default: 0] }
+  }
 
   /// `load` is `RuleLoader.loadChain` unless a test needs another.
   public init(
@@ -59,8 +73,10 @@ public final class RuleReloader: Sendable {
     pendingRules.withLock { $0.take() }
   }
 
-  /// Loads the chain on the loader thread and waits for it, at most `timeLimit`.
-  public func reload() async -> Outcome {
+  /// Loads the chain on the loader thread and waits for it, at most `timeLimit`. The running set
+  /// stays in use (and in memory) until the new one is taken, so a reload peaks at both sets.
+  public func reload(cause: Cause = .signal) async -> Outcome {
+    reloadCounts.withLock { $0[cause, default: 0] += 1 }
     guard !loading.exchange(true, ordering: .acquiringAndReleasing) else { return .busy }
     return await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
       let first = FirstOutcome(continuation)

@@ -141,45 +141,57 @@ public final class Replayer {
   /// Re-runs the events of a recording through the rules, line by line; a line that is not an
   /// event is counted and the first one reported with its line number.
   private func rerunRecording<Sink: EventSink>(_ path: String, to sink: Sink) {
-    guard let file = fopen(path, "r") else {
-      summary.fileErrors.append("\(path): cannot open: \(String(cString: strerror(errno)))")
+    var file: BoundedLineFile
+    do {
+      file = try BoundedLineFile(path: path)
+    } catch {
+      summary.fileErrors.append("\(path): cannot open: \(error.reason)")
       summary.unreadableFiles += 1
       return
     }
-    defer { fclose(file) }
-    var reader = BoundedLineReader(file: file, limit: Self.maximumRecordingLineBytes)
-    var number = 0
+    var decoder = EventJSONReader.Decoder()
+    var lastLine = 0
     var firstMalformed: (line: Int, column: Int, reason: String)?
-    while let line = reader.next() {
-      number += 1
+    var recorded: UInt64 = 0
+    var malformed: UInt64 = 0
+    let pipeline = self.pipeline
+    let readError = file.forEachLine(maximumLineLength: Self.maximumRecordingLineBytes) { line in
       let outcome: EventJSONReader.Outcome
       switch line {
-      case .tooLong(let length):
-        outcome = .malformed("a line of \(length) bytes, over the \(Self.maximumRecordingLineBytes) read", column: 1)
-      case .text(let bytes):
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard !text.allSatisfy(\.isWhitespace) else { continue }
-        outcome = EventJSONReader.read(text)
+      case .tooLong(_, let number):
+        lastLine = number
+        outcome = .malformed("a line over the \(Self.maximumRecordingLineBytes) bytes read", column: 1)
+      case .text(let bytes, let number):
+        lastLine = number
+        guard !Self.isBlank(bytes) else { return }
+        outcome = decoder.read(bytes)
       }
       switch outcome {
       case .event(let event):
-        summary.recordedEvents += 1
+        recorded += 1
         pipeline.rerun(event, to: sink)
       case .skipped:
         break
       case .malformed(let reason, let column):
-        summary.malformedLines += 1
-        if firstMalformed == nil { firstMalformed = (number, column, reason) }
+        malformed += 1
+        if firstMalformed == nil { firstMalformed = (lastLine, column, reason) }
       }
     }
     sink.flush()
-    summary.bytes += reader.bytesRead
+    summary.recordedEvents += recorded
+    summary.malformedLines += malformed
+    summary.bytes += Int64(file.bytesRead)
     if let (number, column, reason) = firstMalformed {
       summary.firstSkipped.append("\(path):\(number):\(column): malformed lines first here (\(reason))")
     }
-    if let error = reader.readError {
-      summary.fileErrors.append("\(path): read failed after line \(number): \(String(cString: strerror(error)))")
+    if let readError {
+      summary.fileErrors.append("\(path): read failed after line \(lastLine): \(readError.reason)")
     }
+  }
+
+  /// A line of JSON whitespace only (a trailing newline, a blank line) is no line at all.
+  private static func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    bytes.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0B || $0 == 0x0C }
   }
 
   private func monotonicSeconds() -> Double {

@@ -39,6 +39,8 @@ public struct IntelListSummary: Sendable, Equatable {
   public var lines = 0
   public var memoryBytes = 0
   public var severity: String?
+  /// The `files:` paths and globs, resolved against the rule file's directory: what a feed watcher watches.
+  public var filePatterns: [String] = []
 
   /// One line: `c2_domains (domain, suffix): 2 indicators, 0 duplicates, 1 malformed, …`.
   public var description: String {
@@ -163,6 +165,7 @@ extension RuleSetBuilder {
         name: name, type: declaration.type.rawValue, match: declaration.match.rawValue,
         location: "\(definition.location.file):\(definition.location.line):\(definition.location.column)",
         severity: declaration.severity?.rawValue)
+      summary.filePatterns = declaration.files.map { resolve($0.pattern, declaration.baseDirectory) }
       var sets: [IntelList] = []
       var inline = IntelListBuilder(name: name, type: declaration.type, domainMatch: declaration.match)
       for item in definition.items {

@@ -201,6 +201,7 @@ struct MonitorCommand: AsyncParsableCommand {
           successTerminationBehavior: .gracefullyShutdownGroup))
     }
     services.append(.init(service: RuleReloadService(reloader: reloader, hangups: hangups, logger: logger)))
+    services.append(.init(service: FeedWatchService(reloader: reloader, rules: rules, logger: logger)))
     return services
   }
 }

@@ -1,0 +1,164 @@
+import FlowsentryCore
+import FlowsentryRules
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `IntelBenchmark rules DOMAINS CIDRS RULES_DIRECTORY`: the shipped rules with their intel lists
+/// (`intel_domains`, `intel_addresses`) replaced by generated feeds, as an operator's later rule file
+/// would, and the rule engine over flow and DNS events on one core. The event mix: of every four,
+/// two connection begins (a remote address, one or two peer names), one end, one DNS lookup (one
+/// question); names come from a skewed working set of 200,000 (one in a hundred listed), remote
+/// addresses from one of 5,000 (one in a thousand listed). The same events run first over the
+/// shipped rules with no feed (the lists hold their self-test items only), then with the feeds.
+func measureRuleEvents(rulesDirectory: String, feedDirectory: String, domainCount: Int, cidrCount: Int) {
+  let events = ruleBenchmarkEvents(domainCount: domainCount, cidrCount: cidrCount)
+  runRuleEvents(events, rulesDirectory: rulesDirectory, feedDirectory: feedDirectory, withFeeds: false)
+  runRuleEvents(events, rulesDirectory: rulesDirectory, feedDirectory: feedDirectory, withFeeds: true)
+}
+
+func runRuleEvents(_ events: [SensorEvent], rulesDirectory: String, feedDirectory: String, withFeeds: Bool) {
+  let override = feedDirectory + "/99-feeds.yaml"
+  let domainFiles = withFeeds ? "\(feedDirectory)/domains.txt" : ""
+  let addressFiles = withFeeds ? "\(feedDirectory)/cidrs.txt" : ""
+  let text = """
+    - list: {name: intel_domains, type: domain, match: suffix, items: [flowsentry-selftest.invalid], \
+    files: [\(domainFiles)], format: lines}
+    - list: {name: intel_addresses, type: address, items: [192.0.2.254], \
+    files: [\(addressFiles)], format: lines}
+
+    """
+  writeFeed(override, count: 0) { _, _ in }
+  let descriptor = open(override, O_WRONLY | O_TRUNC | O_CLOEXEC)
+  precondition(descriptor >= 0)
+  let written = text.utf8CString.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count - 1) }
+  precondition(written == text.utf8.count && close(descriptor) == 0)
+  defer { unlink(override) }
+
+  let loadStart = now()
+  let rules: RuleSet
+  do {
+    rules = try RuleLoader.load(paths: [rulesDirectory, override])
+  } catch {
+    fatalError("\(error)")
+  }
+  let loadSeconds = now() - loadStart
+  let indicators = rules.intelLists.reduce(0) { $0 + $1.indicators }
+  print(
+    "rules: shipped set + \(indicators) indicators loaded in \(format(loadSeconds)) s"
+      + " (\(rules.rules.filter(\.enabled).count) enabled rules)")
+  var best = 0.0
+  var alerts = 0
+  for _ in 0..<3 {
+    let engine = RuleEngine(rules: rules)
+    var output: [Alert] = []
+    let start = now()
+    for event in events {
+      engine.process(event, at: event.timestamp, into: &output)
+      output.removeAll(keepingCapacity: true)
+    }
+    best = max(best, Double(events.count) / (now() - start))
+    alerts = Int(engine.counters.alerts)
+  }
+  print(
+    "  rule events, shipped rules \(withFeeds ? "+ \(indicators) indicators" : "without feeds")"
+      + " (2 begins, 1 end, 1 lookup in 4): \(format(best / 1e6))M events/s (best of 3, \(alerts) alerts)")
+}
+
+func ruleBenchmarkEvents(domainCount: Int, cidrCount: Int) -> [SensorEvent] {
+  let workingSet = 200_000
+  let names: [String] = (0..<workingSet).map { index in
+    index % 100 == 37 ? "cdn." + domain(UInt64(index * 31 % max(1, domainCount))) : domain(UInt64(domainCount + index))
+  }
+  let addresses: [IPAddress] = (0..<5_000).map { index in
+    if index % 1000 == 537 && cidrCount > 0 { return network(UInt64(index % cidrCount)).0 }
+    return .v4(UInt32(truncatingIfNeeded: mix(UInt64(index: index))))
+  }
+  var random = UInt64(42)
+  func skewedIndex() -> Int {
+    random = mix(random)
+    let uniform = Double(random >> 11) / Double(1 << 53)
+    return min(workingSet - 1, Int(uniform * uniform * uniform * Double(workingSet)))
+  }
+  let local = Endpoint(IPAddress("198.51.100.2")!, 40_000)
+  let resolver = Endpoint(IPAddress("198.51.100.53")!, 53)
+  return (0..<1_000_000).map { index in
+    let time = Int64(1_700_000_000_000_000_000) + Int64(index) * 1_000
+    let remote = Endpoint(addresses[skewedIndex() / 40], 443)
+    switch index % 4 {
+    case 0, 1:
+      let chain = index % 8 < 4 ? [names[skewedIndex()]] : [names[skewedIndex()], names[skewedIndex()]]
+      return .flow(
+        FlowEvent(
+          name: .netFlowTCPBegin, timestamp: time, direction: .outgoing, source: local, destination: remote,
+          destinationNames: chain, process: ProcessIdentity(pid: 4242, uid: 1000, command: "curl")))
+    case 2:
+      return .flow(
+        FlowEvent(
+          name: .netFlowTCPEnd, timestamp: time, direction: .outgoing, source: local, destination: remote,
+          closeReason: .fin, terminatedBy: .local, durationNanoseconds: 1_000_000,
+          process: ProcessIdentity(pid: 4242, uid: 1000, command: "curl")))
+    default:
+      return .dns(
+        DNSEvent(
+          timestamp: time, source: local, destination: resolver, transport: .udp, cgroupID: 0, id: 1,
+          responseCode: 0, questions: [names[skewedIndex()] + "."], answers: [], truncated: false))
+    }
+  }
+}
+
+/// The highest resident size of the process so far (`VmHWM`), in bytes.
+func peakResidentBytes() -> Int {
+  guard let file = fopen("/proc/self/status", "r") else { return 0 }
+  defer { fclose(file) }
+  var line = [CChar](repeating: 0, count: 256)
+  while fgets(&line, Int32(line.count), file) != nil {
+    let text = String(cString: line)
+    if text.hasPrefix("VmHWM:") {
+      return (Int(text.dropFirst(6).trimmingPrefix(while: { $0 == " " || $0 == "\t" }).prefix { $0.isNumber }) ?? 0)
+        * 1024
+    }
+  }
+  return 0
+}
+
+/// `IntelBenchmark reload DOMAINS CIDRS RULES_DIRECTORY`: the shipped rules with the feeds loaded,
+/// then loaded again while the first set is held (as a reload does: the pipeline keeps the running
+/// set until the new one is ready), reporting the set's resident size, the peak during the second
+/// load against it, and the resident size once the first set is dropped.
+func measureReloadMemory(rulesDirectory: String, feedDirectory: String) {
+  let override = feedDirectory + "/99-feeds.yaml"
+  let text = """
+    - list: {name: intel_domains, type: domain, match: suffix, files: [\(feedDirectory)/domains.txt], format: lines}
+    - list: {name: intel_addresses, type: address, files: [\(feedDirectory)/cidrs.txt], format: lines}
+
+    """
+  let descriptor = open(override, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+  precondition(descriptor >= 0)
+  let written = text.utf8CString.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count - 1) }
+  precondition(written == text.utf8.count && close(descriptor) == 0)
+  defer { unlink(override) }
+  func load() -> RuleSet {
+    do { return try RuleLoader.load(paths: [rulesDirectory, override]) } catch { fatalError("\(error)") }
+  }
+  let base = residentBytes()
+  var running: RuleSet? = load()
+  let afterFirst = residentBytes()
+  let set = afterFirst - base
+  let peakBefore = peakResidentBytes()
+  let start = now()
+  var replacement: RuleSet? = load()
+  let seconds = now() - start
+  let peak = max(peakResidentBytes(), peakBefore) - base
+  running = nil
+  let afterSwap = residentBytes() - base
+  let indicators = replacement!.intelLists.reduce(0) { $0 + $1.indicators }
+  replacement = nil
+  _ = running
+  _ = replacement
+  print(
+    "reload of \(indicators) indicators: set \(set / 1_048_576) MiB, reloaded in \(format(seconds)) s,"
+      + " peak during the reload \(peak / 1_048_576) MiB = \(format(Double(peak) / Double(max(1, set))))x the set,"
+      + " \(afterSwap / 1_048_576) MiB once the old set is dropped")
+}
