@@ -122,7 +122,7 @@ public struct FlowTracker {
     /// The totals of the last report (an update, or a preexisting begin): deltas count from them.
     var reported: FlowVolume?
     /// When the flow was last reported (its begin or its last update).
-    var reportedAt: WallClockNanoseconds = 0
+    var reportedAt: WallClockNanoseconds
     var preexisting = false
   }
 
@@ -255,7 +255,7 @@ public struct FlowTracker {
   ) {
     let open = OpenFlow(
       beganAt: flow.timestamp, direction: direction, process: flow.process, sequences: sequences,
-      volume: sequences == nil ? nil : FlowVolume())
+      volume: sequences == nil ? nil : FlowVolume(), reportedAt: flow.timestamp)
     let (inserted, evicted) = openFlows.insertIfAbsent(open, for: key)
     if evicted != nil { counters.evictedOpenFlows += 1 }
     guard inserted else {
@@ -288,9 +288,10 @@ public struct FlowTracker {
         counters.walkedUnknownFlows += 1
         return
       }
-      var flowState = OpenFlow(beganAt: flow.timestamp, direction: change.direction, process: nil, sequences: nil)
+      var flowState = OpenFlow(
+        beganAt: flow.timestamp, direction: change.direction, process: nil, sequences: nil,
+        reportedAt: flow.timestamp)
       flowState.reported = totals
-      flowState.reportedAt = flow.timestamp
       flowState.preexisting = true
       if openFlows.insertIfAbsent(flowState, for: key).evicted != nil { counters.evictedOpenFlows += 1 }
       counters.beginEvents += 1

@@ -42,12 +42,13 @@ import Testing
     let events = feed(
       &tracker,
       [
-        change(.established, at: 0),
-        change(.open(preexisting: false), at: 5, sent(1_000)),  // younger than the interval: nothing
-        change(.open(preexisting: false), at: 10, sent(4_000, packets: 3)),
-        change(.open(preexisting: false), at: 15, sent(5_000, packets: 4)),  // 5 s after the last report
-        change(.open(preexisting: false), at: 20, sent(9_000, packets: 7)),
-        change(.ended(.fin, by: .local), at: 21, sent(9_500, packets: 8)),
+        change(.established, at: 1000),
+        change(.open(preexisting: false), at: 1005, sent(1_000)),  // younger than the interval: nothing
+        // (a begin at 1000 s, not at 0: its report time is the begin's, never the clock's zero)
+        change(.open(preexisting: false), at: 1010, sent(4_000, packets: 3)),
+        change(.open(preexisting: false), at: 1015, sent(5_000, packets: 4)),  // 5 s after the last report
+        change(.open(preexisting: false), at: 1020, sent(9_000, packets: 7)),
+        change(.ended(.fin, by: .local), at: 1021, sent(9_500, packets: 8)),
       ])
     #expect(events.map(\.name) == [.netFlowTCPBegin, .netFlowTCPUpdate, .netFlowTCPUpdate, .netFlowTCPEnd])
     let (first, second, end) = (events[1], events[2], events[3])
