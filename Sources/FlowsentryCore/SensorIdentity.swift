@@ -14,3 +14,17 @@ public enum SensorIdentity {
     return nil
   }
 }
+
+extension SensorEvent {
+  /// The same event, seen by the sensor `host`.
+  public func withHost(_ host: String) -> SensorEvent {
+    switch self {
+    case .flow(var event):
+      event.host = host
+      return .flow(event)
+    case .dns(var event):
+      event.host = host
+      return .dns(event)
+    }
+  }
+}
