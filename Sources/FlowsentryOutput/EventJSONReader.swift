@@ -251,10 +251,12 @@ public enum EventJSONReader {
   private static func endpoint(
     _ document: JSONLineDocument, _ args: Int, _ addressKey: StaticString, _ portKey: StaticString
   ) throws(Malformed) -> Endpoint? {
-    guard let text = string(document, document.member(args, addressKey)),
+    guard let addressIndex = document.member(args, addressKey), document.kind(addressIndex) == .string,
       let port = try exact(document, document.member(args, portKey), "\(portKey)", as: UInt16.self)
     else { return nil }
-    guard let address = IPAddress(text) else {
+    // A dotted quad, most addresses, without the general parser's string work.
+    if let quad = document.dottedQuad(addressIndex) { return Endpoint(.v4(quad), port) }
+    guard let text = document.string(addressIndex), let address = IPAddress(text) else {
       throw Malformed("'\(addressKey)' is not an IP address", at: "\(addressKey)")
     }
     return Endpoint(address, port)

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// One JSON text parsed in place (RFC 8259): its values are nodes in a flat array that point into the
 /// line's bytes, so reading an event allocates only the strings it keeps. The parse is strict (what
 /// `JSONSerialization` refuses, this refuses) and nesting is bounded by `maximumDepth`.
@@ -349,10 +353,45 @@ struct JSONLineDocument {
     return true
   }
 
+  @inline(__always)
   private func keyEquals(_ index: Int, _ wanted: UnsafeRawBufferPointer) -> Bool {
     let node = nodes[index]
+    let count = Int(node.end - node.start)
+    if !node.escaped {
+      return count == wanted.count
+        && (count == 0 || memcmp(bytes.baseAddress! + Int(node.start), wanted.baseAddress!, count) == 0)
+    }
     let raw = UnsafeRawBufferPointer(rebasing: bytes[Int(node.start)..<Int(node.end)])
-    if !node.escaped { return raw.elementsEqual(wanted) }
     return Self.unescape(raw).elementsEqual(wanted)
+  }
+
+  /// The string at `index` as an IPv4 address when it is a plain dotted quad (no leading zeros);
+  /// nil otherwise, for the caller's general parser.
+  func dottedQuad(_ index: Int) -> UInt32? {
+    let node = nodes[index]
+    guard node.kind == .string, !node.escaped else { return nil }
+    var value: UInt32 = 0
+    var octet: UInt32 = 0
+    var digits = 0
+    var dots = 0
+    for position in Int(node.start)..<Int(node.end) {
+      let byte = bytes[position]
+      if byte == UInt8(ascii: ".") {
+        guard digits > 0, dots < 3 else { return nil }
+        value = value << 8 | octet
+        octet = 0
+        digits = 0
+        dots += 1
+      } else if (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
+        guard digits < 3, !(digits == 1 && octet == 0) else { return nil }
+        octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))
+        digits += 1
+        guard octet <= 255 else { return nil }
+      } else {
+        return nil
+      }
+    }
+    guard dots == 3, digits > 0 else { return nil }
+    return value << 8 | octet
   }
 }
