@@ -42,6 +42,8 @@ test: deps bpf
 	.build/debug/flowsentry version
 	.build/debug/flowsentry rules check --no-default-rules rules
 	.build/debug/flowsentry rules test --no-default-rules rules
+	.build/debug/flowsentry rules check --no-default-rules rules/fleet
+	.build/debug/flowsentry rules test --no-default-rules rules/fleet
 	scripts/docs.py --check --binary .build/debug/flowsentry
 	$(SWIFT) test --skip-build --no-parallel
 

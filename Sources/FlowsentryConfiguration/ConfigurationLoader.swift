@@ -58,8 +58,8 @@ public enum ConfigurationLoader {
       case "host":
         if case .scalar(let scalar) = value, ["null", "~", ""].contains(scalar.string) { continue }
         if let host = reader.string(value, key) {
-          guard host.utf8.count <= 253, host.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
-            reader.report(value, "host takes a name of at most 253 bytes without spaces or control characters")
+          if let problem = SensorIdentity.problem(host) {
+            reader.report(value, problem)
             continue
           }
           configuration.host = host

@@ -109,6 +109,9 @@ public final class Pipeline {
     }
 
     mutating func emit<Sink: EventSink>(_ event: SensorEvent, at time: Int64, to sink: Sink) {
+      // A sensor's own events name it, so that `host` in its rules reads what the aggregate's do;
+      // events the aggregate reads keep the sensor that saw them.
+      let event = event.host.isEmpty && !host.isEmpty ? event.withHost(host) : event
       engine.process(event, at: time, into: &alerts)
       sink.receive(event)
       guard !alerts.isEmpty else { return }

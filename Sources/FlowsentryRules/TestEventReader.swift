@@ -11,8 +11,9 @@ enum TestEventReader {
     [
       "at", "event", "conn_direction", "src", "dst", "src_port", "dst_port", "src_dns", "dst_dns", "close_reason",
       "terminated_by", "duration_ns", "attempts", "process", "questions", "answers", "repeat", "every", "vary",
+      "host",
     ] + VolumeFields.all.map(\.name)
-  static let variableKeys = ["src", "dst", "src_port", "dst_port"]
+  static let variableKeys = ["src", "dst", "src_port", "dst_port", "host"]
   static let portRange: ClosedRange<Int64> = 0...Int64(UInt16.max)
   static let idRange: ClosedRange<Int64> = 0...Int64(UInt32.max)
 
@@ -125,6 +126,12 @@ enum TestEventReader {
         builder.checkKeys(steps, variableKeys, "'vary'", file)
         for (key, _) in steps {
           guard let field = key.string, variableKeys.contains(field) else { continue }
+          if field == "host" {
+            // `host-0`, `host-STEP`, …: as many sensors as events, for fleet rules.
+            guard let step = integer(field, in: 1...1_000_000, default: 1, of: steps) else { continue }
+            vary[field] = step
+            continue
+          }
           let isPort = field.hasSuffix("_port")
           let limit = isPort ? portRange.upperBound : Int64(UInt32.max)
           guard let step = integer(field, in: -limit...limit, default: 0, of: steps) else { continue }
@@ -145,7 +152,7 @@ enum TestEventReader {
           vary[field] = step
         }
       } else {
-        fail(node, "'vary' takes src, dst, src_port or dst_port with a step")
+        fail(node, "'vary' takes src, dst, src_port, dst_port or host with a step")
       }
     }
     var process: ProcessIdentity?
@@ -165,6 +172,8 @@ enum TestEventReader {
       let items = builder.stringList(mapping[key], key, file)
       return items.map(\.0)
     }
+    let host = text("host", in: mapping) ?? ""
+    if !host.isEmpty, let problem = SensorIdentity.problem(host) { fail(mapping["host"], problem) }
     let questions = list("questions")
     let answers = list("answers")
     let sourceNames = list("src_dns")
@@ -204,7 +213,8 @@ enum TestEventReader {
             closeReason: name == .netFlowTCPEnd ? reason : nil, terminatedBy: name == .netFlowTCPEnd ? side : nil,
             durationNanoseconds: flowDuration, process: process, volume: name == .netFlowTCPBegin ? nil : volume))
       }
-      events.append(TestEvent(at: timestamp, event: event))
+      let sensor = vary["host"].map { "\(host.isEmpty ? "host" : host)-\(i * $0)" } ?? host
+      events.append(TestEvent(at: timestamp, event: sensor.isEmpty ? event : event.withHost(sensor)))
     }
     return events
   }

@@ -94,7 +94,7 @@ struct AggregateCommand: ParsableCommand {
     let layout = try layout(partitions: input.partitions)
     let rules: RuleSet
     do {
-      rules = try RuleLoader.load(sources: noFleetRules ? [] : [FleetRules.source], paths: rulePaths)
+      rules = try RuleLoader.load(sources: noFleetRules ? [] : FleetRules.files, paths: rulePaths)
       for warning in rules.warnings { logger.warning("\(warning.description)") }
     } catch {
       for diagnostic in error.diagnostics { logger.error("\(diagnostic.description)") }

@@ -71,8 +71,8 @@ struct PipelineOptions: ParsableArguments {
       }
     }
     if let dnsCacheSize, dnsCacheSize <= 0 { throw ValidationError("--dns-cache-size must be positive") }
-    if let host, host.isEmpty || host.utf8.count > 253 || host.unicodeScalars.contains(where: { $0.value <= 0x20 }) {
-      throw ValidationError("--host takes a name of at most 253 bytes without spaces or control characters")
+    if let host, let problem = SensorIdentity.problem(host) {
+      throw ValidationError("--\(problem)")
     }
   }
 

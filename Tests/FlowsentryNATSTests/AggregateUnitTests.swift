@@ -133,15 +133,15 @@ import Testing
   @Test func theShippedFileIsTheBuiltInOne() throws {
     let file = try String(
       contentsOf: Self.repository.appendingPathComponent("rules/fleet/10-fleet.yaml"), encoding: .utf8)
-    #expect(file == FleetRules.source.text)
-    let rules = try RuleLoader.load(sources: [FleetRules.source], paths: [])
+    #expect(FleetRules.files.map(\.text) == [file])
+    let rules = try RuleLoader.load(sources: FleetRules.files, paths: [])
     #expect(rules.rules.map(\.id) == ["FS-FLEET-001"])
     #expect(PartitionLayout.problems(rules, partitionKey: "remote", partitions: 4).isEmpty)
     #expect(PartitionLayout.longestWindowNanoseconds(rules) == 600 * 1_000_000_000)
   }
 
   @Test func oneRemoteReachingThirtyHostsRaisesOneAlert() throws {
-    let rules = try RuleLoader.load(sources: [FleetRules.source], paths: [])
+    let rules = try RuleLoader.load(sources: FleetRules.files, paths: [])
     var configuration = RuleEngine.Configuration()
     configuration.maximumEventsPerAlert = 100
     let engine = RuleEngine(rules: rules, configuration: configuration)
@@ -185,7 +185,7 @@ import Testing
   }
 
   @Test func aRestartedWindowRaisesTheSameIdWhateverTheOrder() throws {
-    let rules = try RuleLoader.load(sources: [FleetRules.source], paths: [])
+    let rules = try RuleLoader.load(sources: FleetRules.files, paths: [])
     var configuration = RuleEngine.Configuration()
     configuration.maximumEventsPerAlert = 100
     var ids: [String] = []
