@@ -39,7 +39,8 @@ import Testing
     #expect(
       try EventName.selection(from: "net_flow_tcp_end, net_flow_tcp_begin") == [.netFlowTCPBegin, .netFlowTCPEnd])
     #expect(
-      try EventName.selection(from: "flows,net_packet_dns,net_flow_tcp_half_open") == Set(EventName.allCases))
+      try EventName.selection(from: "flows,net_packet_dns,net_flow_tcp_half_open,net_flow_tcp_update")
+        == Set(EventName.allCases))
     #expect(try EventName.selection(from: "network_events") == Set(EventName.allCases))
   }
 

@@ -54,7 +54,7 @@ import Testing
     ("src_port: 0, repeat: 2, vary: {src_port: -1}", "'vary' takes 'src_port' out of its range"),
     ("src: 255.255.255.255, repeat: 2, vary: {src: 1}", "'vary' takes 'src' out of its range"),
     ("src: '2001:db8::1', repeat: 2, vary: {src: 1}", "'vary' steps an IPv4 address"),
-    ("vary: 3", "'vary' takes src, dst, src_port or dst_port"),
+    ("vary: 3", "'vary' takes src, dst, src_port, dst_port or host"),
     ("process: 7", "'process' takes pid, uid and comm"),
     ("src: [1, 2]", "'src' takes a single value"),
   ])
