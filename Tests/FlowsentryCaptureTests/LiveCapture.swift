@@ -1,4 +1,3 @@
-@testable import FlowsentryCapture
 import FlowsentryCore
 import FlowsentryDNS
 import FlowsentryFlows
@@ -6,6 +5,8 @@ import FlowsentryOutput
 import FlowsentryPipeline
 import Foundation
 import Synchronization
+
+@testable import FlowsentryCapture
 
 /// The monitor's pipeline on a test cgroup: capture → `Pipeline` (flow tracking → DNS enrichment,
 /// no rules), collecting events in memory.
