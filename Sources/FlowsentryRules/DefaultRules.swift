@@ -447,9 +447,11 @@ enum DefaultRules {
     severity: medium
     tags: [T1048, T1567]
     references: ["https://attack.mitre.org/techniques/T1048/"]
-    events: [net_flow_tcp_end]
-    condition: bytes_sent > 0 and not remote_is_home
-    threshold: {sum: bytes_sent, at_least: large_upload_bytes, window: 1h, group_by: [remote]}
+    # Updates too, so that an upload over one long connection is seen before it ends; the deltas
+    # count each byte once across a flow's updates and its end.
+    events: [net_flow_tcp_update, net_flow_tcp_end]
+    condition: bytes_sent_delta > 0 and not remote_is_home
+    threshold: {sum: bytes_sent_delta, at_least: large_upload_bytes, window: 1h, group_by: [remote]}
     output: "{count} bytes sent to {remote} within {window} ({process.comm})"
     tests:
       - name: five 300 MiB uploads to one host within an hour fire once
@@ -460,6 +462,18 @@ enum DefaultRules {
         events:
           - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 203.0.113.40, bytes_sent: 300 MiB, repeat: 5, every: 1d}
           - {at: 0s, event: net_flow_tcp_end, src: 198.51.100.2, dst: 10.1.2.3, bytes_sent: 2 GiB}
+        expect: 0
+      - name: one connection's updates and end add up once, and fire before the end
+        events:
+          - {at: 0s, event: net_flow_tcp_update, src: 198.51.100.2, dst: 203.0.113.40, bytes_sent: 600 MiB, bytes_sent_delta: 600 MiB}
+          - {at: 1m, event: net_flow_tcp_update, src: 198.51.100.2, dst: 203.0.113.40, bytes_sent: 900 MiB, bytes_sent_delta: 300 MiB}
+          - {at: 2m, event: net_flow_tcp_update, src: 198.51.100.2, dst: 203.0.113.40, bytes_sent: 1100 MiB, bytes_sent_delta: 200 MiB}
+        expect: 1
+      - name: updates whose totals pass the threshold but whose deltas do not, do not
+        events:
+          - {at: 0s, event: net_flow_tcp_update, src: 198.51.100.2, dst: 203.0.113.40, bytes_sent: 600 MiB, bytes_sent_delta: 600 MiB}
+          - {at: 1m, event: net_flow_tcp_update, src: 198.51.100.2, dst: 203.0.113.40, bytes_sent: 700 MiB, bytes_sent_delta: 100 MiB}
+          - {at: 2m, event: net_flow_tcp_end, src: 198.51.100.2, dst: 203.0.113.40, bytes_sent: 800 MiB, bytes_sent_delta: 100 MiB}
         expect: 0
       - name: downloads do not count
         events:

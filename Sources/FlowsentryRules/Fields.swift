@@ -30,7 +30,9 @@ final class EventFields {
   private(set) var questions: [String] = []
   private(set) var answers: [String] = []
   private(set) var volume: FlowVolume?
-  /// The sensor that saw the event: empty on a sensor's own events, set on those an aggregate reads.
+  /// Since the flow's previous report; an event without one (no update before it) adds its volume.
+  private(set) var volumeDelta: FlowVolume?
+  /// The sensor that saw the event (`host:`); empty only where none was set (rule tests, the library).
   private(set) var host = ""
 
   var remoteNames: [String] {
@@ -63,6 +65,7 @@ final class EventFields {
       uid = flow.process.map { Int64($0.uid) }
       cgroupID = Int64(bitPattern: flow.cgroupID)
       volume = flow.volume
+      volumeDelta = flow.volumeDelta ?? flow.volume
       host = flow.host
       questions = []
       answers = []
@@ -83,6 +86,7 @@ final class EventFields {
       uid = nil
       cgroupID = Int64(bitPattern: dns.cgroupID)
       volume = nil
+      volumeDelta = nil
       host = dns.host
       questions = dns.questions
       answers = dns.answers.map(\.data)
@@ -163,7 +167,7 @@ enum Fields {
       Field(
         name: "dns.answers", type: .strings, accessor: .strings { $0.answers },
         summary: "answer data: addresses and canonical names (DNS events)"),
-    ] + VolumeFields.all
+    ] + VolumeFields.all + VolumeFields.deltas
 
   static let byName: [String: Field] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 

@@ -12,7 +12,7 @@ enum TestEventReader {
       "at", "event", "conn_direction", "src", "dst", "src_port", "dst_port", "src_dns", "dst_dns", "close_reason",
       "terminated_by", "duration_ns", "attempts", "process", "questions", "answers", "repeat", "every", "vary",
       "host",
-    ] + VolumeFields.all.map(\.name)
+    ] + VolumeFields.all.map(\.name) + VolumeFields.deltas.map(\.name)
   static let variableKeys = ["src", "dst", "src_port", "dst_port", "host"]
   static let portRange: ClosedRange<Int64> = 0...Int64(UInt16.max)
   static let idRange: ClosedRange<Int64> = 0...Int64(UInt32.max)
@@ -103,7 +103,7 @@ enum TestEventReader {
     let flowDuration = mapping["duration_ns"] == nil ? nil : integer("duration_ns", in: 0...Int64.max, default: 0)
     // Volume fields (sizes like `2 MiB` allowed) make the event carry a volume, as end events do.
     var volumeValues: [String: UInt64] = [:]
-    for name in VolumeFields.names.sorted() {
+    for name in VolumeFields.names.union(VolumeFields.deltaNames).sorted() {
       guard let node = mapping[name] else { continue }
       guard let value = (node.scalar?.string).flatMap(IntegerLiteral.parse), value >= 0 else {
         fail(node, "'\(name)' must be a whole number from 0 to \(Int64.max), KiB, MiB, GiB or TiB allowed")
@@ -112,12 +112,21 @@ enum TestEventReader {
       volumeValues[name] = UInt64(value)
     }
     let volume =
-      volumeValues.isEmpty
+      VolumeFields.names.allSatisfy({ volumeValues[$0] == nil })
       ? nil
       : FlowVolume(
         bytesSent: volumeValues["bytes_sent"] ?? 0, bytesReceived: volumeValues["bytes_received"] ?? 0,
         packetsSent: volumeValues["packets_sent"] ?? 0, packetsReceived: volumeValues["packets_received"] ?? 0,
         retransmits: volumeValues["retransmits"] ?? 0, rttMicroseconds: volumeValues["rtt_us"] ?? 0)
+    // Deltas given apart (an update after another); without them an end's delta is its volume.
+    let volumeDelta =
+      VolumeFields.deltaNames.allSatisfy({ volumeValues[$0] == nil })
+      ? nil
+      : FlowVolume(
+        bytesSent: volumeValues["bytes_sent_delta"] ?? 0, bytesReceived: volumeValues["bytes_received_delta"] ?? 0,
+        packetsSent: volumeValues["packets_sent_delta"] ?? 0,
+        packetsReceived: volumeValues["packets_received_delta"] ?? 0,
+        retransmits: volumeValues["retransmits_delta"] ?? 0, rttMicroseconds: volumeValues["rtt_us"] ?? 0)
 
     // Steps: the first and the last event must both stay in range (the values move one way).
     var vary: [String: Int64] = [:]
@@ -206,12 +215,13 @@ enum TestEventReader {
             name: name, timestamp: timestamp, direction: .incoming, source: src, destination: dst,
             attempts: UInt64(attempts)))
       case .netFlowTCPBegin, .netFlowTCPEnd, .netFlowTCPUpdate:
-        event = .flow(
-          FlowEvent(
-            name: name, timestamp: timestamp, direction: direction, source: src, destination: dst,
-            sourceNames: sourceNames, destinationNames: destinationNames,
-            closeReason: name == .netFlowTCPEnd ? reason : nil, terminatedBy: name == .netFlowTCPEnd ? side : nil,
-            durationNanoseconds: flowDuration, process: process, volume: name == .netFlowTCPBegin ? nil : volume))
+        var flow = FlowEvent(
+          name: name, timestamp: timestamp, direction: direction, source: src, destination: dst,
+          sourceNames: sourceNames, destinationNames: destinationNames,
+          closeReason: name == .netFlowTCPEnd ? reason : nil, terminatedBy: name == .netFlowTCPEnd ? side : nil,
+          durationNanoseconds: flowDuration, process: process, volume: name == .netFlowTCPBegin ? nil : volume)
+        flow.volumeDelta = name == .netFlowTCPBegin ? nil : volumeDelta
+        event = .flow(flow)
       }
       let sensor = vary["host"].map { "\(host.isEmpty ? "host" : host)-\(i * $0)" } ?? host
       events.append(TestEvent(at: timestamp, event: sensor.isEmpty ? event : event.withHost(sensor)))

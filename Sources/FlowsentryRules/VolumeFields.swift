@@ -12,7 +12,29 @@ enum VolumeFields {
     field("rtt_us", "smoothed round-trip time in microseconds (end events)") { $0.rttMicroseconds },
   ]
 
+  /// What an update or an end adds since the flow's previous report (`FlowEvent.volumeDelta`), so
+  /// that a `sum` over a flow's updates and its end counts each byte once. An end with no delta (no
+  /// update came before it, a replayed capture) adds its whole volume.
+  static let deltas: [Field] = [
+    delta("bytes_sent_delta", "payload bytes sent since the flow's previous report (update and end events)") {
+      $0.bytesSent
+    },
+    delta("bytes_received_delta", "payload bytes received since the previous report (update and end events)") {
+      $0.bytesReceived
+    },
+    delta("packets_sent_delta", "segments sent since the previous report (update and end events)") {
+      $0.packetsSent
+    },
+    delta("packets_received_delta", "segments received since the previous report (update and end events)") {
+      $0.packetsReceived
+    },
+    delta("retransmits_delta", "retransmissions since the previous report (update and end events)") {
+      $0.retransmits
+    },
+  ]
+
   static let names: Set<String> = Set(all.map(\.name))
+  static let deltaNames: Set<String> = Set(deltas.map(\.name))
 
   private static func field(_ name: String, _ summary: String, _ read: @escaping @Sendable (FlowVolume) -> UInt64)
     -> Field
@@ -20,6 +42,14 @@ enum VolumeFields {
     Field(
       name: name, type: .integer, accessor: .integer { $0.volume.map { Int64(clamping: read($0)) } }, summary: summary,
       range: 0...Int64.max)
+  }
+
+  private static func delta(_ name: String, _ summary: String, _ read: @escaping @Sendable (FlowVolume) -> UInt64)
+    -> Field
+  {
+    Field(
+      name: name, type: .integer, accessor: .integer { $0.volumeDelta.map { Int64(clamping: read($0)) } },
+      summary: summary, range: 0...Int64.max)
   }
 }
 
