@@ -1,3 +1,5 @@
+import FlowsentryCore
+
 /// Domain names for exact or suffix matching. A name is stored once, normalized (lower case, no
 /// trailing dot), in a `ByteTable`; its hash is chained label by label from the right, so a lookup
 /// hashes a query name once, right to left, and probes the table at each label boundary: the cost is
@@ -110,7 +112,7 @@ struct DomainSet: Sendable {
   @inline(__always)
   private static func equalIgnoringASCIICase(stored: UnsafeRawBufferPointer, _ query: UnsafeRawBufferPointer) -> Bool {
     guard stored.count == query.count else { return false }
-    for index in 0..<stored.count where stored[index] != asciiLowercased(query[index]) { return false }
+    for index in 0..<stored.count where stored[index] != ASCIICaseFolding.lowercased(query[index]) { return false }
     return true
   }
 }

@@ -1,3 +1,5 @@
+import FlowsentryCore
+
 /// A fast keyed hash of byte strings (wyhash-style multiply-fold), seeded per set at random so that
 /// a hostile feed or hostile query names cannot aim at one slot. Not cryptographic; the tables that
 /// use it verify every candidate against the stored bytes, so a collision costs time, never a wrong answer.
@@ -26,7 +28,7 @@ struct KeyedHash: Sendable {
     var offset = 0
     while offset + 8 <= count {
       var word = UInt64(littleEndian: start.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-      if lowercasing { word = Self.asciiLowercased(word) }
+      if lowercasing { word = ASCIICaseFolding.lowercased(word: word) }
       state = Self.fold(word ^ seedA, state ^ 0x8ebc_6af0_9c88_c6e3)
       offset += 8
     }
@@ -38,25 +40,9 @@ struct KeyedHash: Sendable {
         shift += 8
         offset += 1
       }
-      if lowercasing { word = Self.asciiLowercased(word) }
+      if lowercasing { word = ASCIICaseFolding.lowercased(word: word) }
       state = Self.fold(word ^ seedA, state ^ 0x5899_65cc_7537_4cc3)
     }
     return Self.fold(state ^ seedB, 0x1d8e_4e27_c47d_124f)
   }
-
-  /// ASCII upper-case letters of the eight bytes to lower case; every other byte as is.
-  @inline(__always)
-  static func asciiLowercased(_ word: UInt64) -> UInt64 {
-    let ones: UInt64 = 0x0101_0101_0101_0101
-    let heptets = word & (0x7f &* ones)
-    let atLeastA = heptets &+ (0x3f &* ones)  // high bit set where the byte is >= 'A'
-    let aboveZ = heptets &+ (0x25 &* ones)  // high bit set where the byte is > 'Z'
-    let upper = (atLeastA ^ aboveZ) & ~word & (0x80 &* ones)
-    return word | (upper >> 2)
-  }
-}
-
-@inline(__always)
-func asciiLowercased(_ byte: UInt8) -> UInt8 {
-  (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
 }

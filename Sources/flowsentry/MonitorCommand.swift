@@ -182,7 +182,15 @@ struct MonitorCommand: AsyncParsableCommand {
         counters.recorded.withLock { $0 = recorded }
       }
     }
-    let reloader = RuleReloader(chain: .init(builtIn: settings.defaultRules, paths: settings.rulePaths))
+    let stateDirectory = settings.pipeline.rules.stateDirectory
+    let reloader = RuleReloader(chain: .init(builtIn: settings.defaultRules, paths: settings.rulePaths)) {
+      chain throws(RuleLoadError) in
+      let rules = try RuleLoader.loadChain(builtIn: chain.builtIn, paths: chain.paths)
+      // The pattern databases are built (or read from their cache) here, on the loader thread: the
+      // pipeline swaps in a set that is ready and never compiles between two batches.
+      _ = rules.preparePatterns(stateDirectory: stateDirectory)
+      return rules
+    }
     // The capture service ends the group when its stream ends on its own, gracefully.
     if sinks.isEmpty && settings.printsToStandardOutput {
       services.append(
