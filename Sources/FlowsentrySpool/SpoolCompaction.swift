@@ -1,3 +1,4 @@
+import FlowsentryCore
 import SystemPackage
 
 #if canImport(Glibc)
@@ -89,7 +90,7 @@ extension Spool {
         }
         output = nil
         guard rename(temporary.string, segment.path.string) == 0 else { throw Errno(rawValue: errno) }
-        do { try Self.syncDirectory(directory) } catch { noteFileFailure("fsync", directory, error) }
+        do { try AtomicFile.syncDirectory(directory.string) } catch { noteFileFailure("fsync", directory, error) }
       }
     } catch {
       if let output { closeChecked(output, "close", temporary) }

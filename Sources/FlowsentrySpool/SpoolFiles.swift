@@ -61,17 +61,6 @@ extension Spool {
     if fsync(descriptor.rawValue) != 0 { noteFileFailure("fsync", path, Errno(rawValue: errno)) }
   }
 
-  /// fsync of a directory: what makes a rename or a new file in it survive a power loss.
-  static func syncDirectory(_ directory: FilePath) throws {
-    let descriptor = try FileDescriptor.open(directory, .readOnly, options: [.directory, .closeOnExec])
-    guard fsync(descriptor.rawValue) == 0 else {
-      let error = Errno(rawValue: errno)
-      try descriptor.close()
-      throw error
-    }
-    try descriptor.close()
-  }
-
   static func createDirectory(_ path: FilePath) throws {
     try FileManager.default.createDirectory(atPath: path.string, withIntermediateDirectories: true)
     guard access(path.string, W_OK) == 0 else { throw Errno(rawValue: errno) }

@@ -1,3 +1,4 @@
+import FlowsentryCore
 import SystemPackage
 
 #if canImport(Glibc)
@@ -81,7 +82,7 @@ extension Spool {
       }
       try descriptor.close()
       guard rename(temporary.string, path.string) == 0 else { throw Errno(rawValue: errno) }
-      if durable { try Self.syncDirectory(directory) }
+      if durable { try AtomicFile.syncDirectory(directory.string) }
       committedDirty = false
     } catch {
       committedDirty = true

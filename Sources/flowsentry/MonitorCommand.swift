@@ -209,7 +209,11 @@ struct MonitorCommand: AsyncParsableCommand {
           successTerminationBehavior: .gracefullyShutdownGroup))
     }
     services.append(.init(service: RuleReloadService(reloader: reloader, hangups: hangups, logger: logger)))
-    services.append(.init(service: FeedWatchService(reloader: reloader, rules: rules, logger: logger)))
+    // With no feed files to watch (or no inotify) the watcher returns at once: reloads stay on SIGHUP.
+    services.append(
+      .init(
+        service: FeedWatchService(reloader: reloader, rules: rules, logger: logger), successTerminationBehavior: .ignore
+      ))
     return services
   }
 }
