@@ -16,6 +16,10 @@
 const volatile __u64 fs_watched_cgroup_id = 0;
 const volatile __u32 fs_watched_cgroup_level = 0;
 
+/* When the walk began (CLOCK_BOOTTIME): every record of one walk carries it, one clock read per walk
+ * rather than one per socket. Only the reader thread opens iterators, one at a time. */
+__u64 fs_walk_started_ns = 0;
+
 /* The deepest cgroup level the walk looks up: cgroups nest far less deep in practice. */
 #define FS_MAX_CGROUP_LEVEL 256
 
@@ -34,16 +38,15 @@ static __always_inline __u64 walked_netns_cookie(struct sock *sk)
 
 /* Whether the socket was opened in the watched cgroup or one below it. The ancestor at the watched
  * depth is read with bpf_probe_read_kernel: the verifier refuses a variable index into a BTF pointer. */
-static __always_inline int in_watched_cgroup(struct sock *sk)
+static __always_inline int in_watched_cgroup(struct cgroup *cgroup, __u64 cgroup_id)
 {
 	__u32 level = fs_watched_cgroup_level;
 	if (level == 0)
 		return 1;
-	struct cgroup *cgroup = sk->sk_cgrp_data.cgroup;
 	if (!cgroup)
 		return 0;
 	/* The common case, a socket of the watched cgroup itself, without the probe reads below. */
-	if (cgroup->kn->id == fs_watched_cgroup_id)
+	if (cgroup_id == fs_watched_cgroup_id)
 		return 1;
 	if (level > FS_MAX_CGROUP_LEVEL || (__u32)cgroup->level <= level)
 		return 0;
@@ -83,18 +86,17 @@ static __always_inline void fill_walk_volume(struct tcp_sock *tp, struct sock *s
 	record->rtt_us = tp->srtt_us >> 3;
 }
 
-static __always_inline void fill_walk_header(struct sock *sk, struct fs_update_record *record)
+static __always_inline void fill_walk_header(struct sock *sk, __u64 cgroup_id, struct fs_update_record *record)
 {
 	struct fs_record_header *header = &record->header;
 	header->kind = FS_RECORD_UPDATE;
 	header->hook = FS_HOOK_SOCKET;
-	header->timestamp_ns = bpf_ktime_get_boot_ns();
+	header->timestamp_ns = fs_walk_started_ns;
 	header->socket_cookie = bpf_get_socket_cookie(sk);
 	header->netns_cookie = walked_netns_cookie(sk);
 	header->source_port = sk->__sk_common.skc_num;
 	header->destination_port = bpf_ntohs(sk->__sk_common.skc_dport);
-	struct cgroup *cgroup = sk->sk_cgrp_data.cgroup;
-	header->cgroup_id = cgroup ? cgroup->kn->id : 0;
+	header->cgroup_id = cgroup_id;
 	if (sk->__sk_common.skc_family == AF_INET) {
 		header->family = AF_INET;
 		__u32 local = sk->__sk_common.skc_rcv_saddr, remote = sk->__sk_common.skc_daddr;
@@ -130,6 +132,8 @@ static __always_inline void start_following(struct tcp_sock *tp, struct sock *sk
 SEC("iter/tcp")
 int fs_walk_tcp(struct bpf_iter__tcp *ctx)
 {
+	if (ctx->meta->seq_num == 0)
+		fs_walk_started_ns = bpf_ktime_get_boot_ns();
 	struct sock_common *common = ctx->sk_common;
 	if (!common)
 		return 0;
@@ -146,11 +150,15 @@ int fs_walk_tcp(struct bpf_iter__tcp *ctx)
 		bpf_map_update_elem(&fs_walk_listeners, &key, &seen, BPF_ANY);
 		return 0;
 	}
-	if (!reportable_state(state) || !in_watched_cgroup(sk))
+	if (!reportable_state(state))
+		return 0;
+	struct cgroup *cgroup = sk->sk_cgrp_data.cgroup;
+	__u64 cgroup_id = cgroup ? cgroup->kn->id : 0;
+	if (!in_watched_cgroup(cgroup, cgroup_id))
 		return 0;
 	struct fs_update_record record;
 	__builtin_memset(&record, 0, sizeof(record));
-	fill_walk_header(sk, &record);
+	fill_walk_header(sk, cgroup_id, &record);
 	record.state = state;
 	__u8 flags = tp->bpf_sock_ops_cb_flags;
 	if (flags & (FS_FOLLOWED_OUTGOING | FS_FOLLOWED_INCOMING)) {

@@ -19,8 +19,13 @@ case "${1:-}" in --update-docs) UPDATE_DOCS=1 ;; esac
 [ "$(id -u)" -eq 0 ] || { echo "bench-updates: needs root (it attaches eBPF programs)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "bench-updates: python3 missing" >&2; exit 1; }
 
-swift build -c release --product flowsentry >/dev/null
-BIN=.build/release/flowsentry
+# FLOWSENTRY_BIN: an already built binary (to compare two builds under the same conditions).
+if [ -n "${FLOWSENTRY_BIN:-}" ]; then
+  BIN=$FLOWSENTRY_BIN
+else
+  swift build -c release --product flowsentry >/dev/null
+  BIN=.build/release/flowsentry
+fi
 MOUNT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 CGROUP="$MOUNT/flowsentry-bench-updates-$$"
 WORK=$(mktemp -d)

@@ -120,8 +120,11 @@ public final class CaptureSession: @unchecked Sendable {
     batch.reserveCapacity(configuration.batchLimit)
     try probe.openRing(context: Unmanaged.passUnretained(self).toOpaque()) { context, data, size in
       guard let context, let data else { return 0 }
-      let session = Unmanaged<CaptureSession>.fromOpaque(context).takeUnretainedValue()
-      return session.handleRecord(UnsafeRawBufferPointer(start: data, count: size))
+      // No retain per record: onTermination's weak reference moved the session's count to a side
+      // table, where each retain and release is slow; the reader thread keeps the session alive.
+      return Unmanaged<CaptureSession>.fromOpaque(context)._withUnsafeGuaranteedRef {
+        $0.handleRecord(UnsafeRawBufferPointer(start: data, count: size))
+      }
     }
     running.store(true, ordering: .releasing)
     let updateInterval = Int64(max(0, configuration.flowUpdateIntervalSeconds)) * 1_000_000_000
@@ -208,8 +211,10 @@ public final class CaptureSession: @unchecked Sendable {
     let context = Unmanaged.passUnretained(self).toOpaque()
     let visit: cfs_record_function = { context, data, size in
       guard let context, let data else { return 0 }
-      let session = Unmanaged<CaptureSession>.fromOpaque(context).takeUnretainedValue()
-      session.handleWalkRecord(UnsafeRawBufferPointer(start: data, count: size))
+      // Without a retain per record, as for the ring buffer's.
+      Unmanaged<CaptureSession>.fromOpaque(context)._withUnsafeGuaranteedRef {
+        $0.handleWalkRecord(UnsafeRawBufferPointer(start: data, count: size))
+      }
       return 0
     }
     let others = namespaces.otherNamespaces(of: cgroup)

@@ -136,7 +136,9 @@ enum RecordDecoder {
 
   static let updateRecordSize = MemoryLayout<fs_update_record>.size
 
-  /// Decodes a record of a socket walk; nil for a wrong kind, size or family.
+  /// Decodes a record of a socket walk; nil for a wrong kind, size or family. Inlined into the
+  /// walk's record handler, so that the change is built where the batch keeps it, not copied there.
+  @inline(__always)
   static func decodeUpdate(_ bytes: UnsafeRawBufferPointer, clockOffset: Int64) -> SocketStateChange? {
     guard bytes.count >= updateRecordSize, bytes.loadUnaligned(as: UInt32.self) == FS_RECORD_UPDATE.rawValue
     else { return nil }

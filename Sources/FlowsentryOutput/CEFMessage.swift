@@ -64,6 +64,16 @@ public enum CEFMessage {
     if let sides = flow.volumeBySide {
       extensions += [("out", String(sides.source.bytes)), ("in", String(sides.destination.bytes))]
     }
+    // CEF has no keys for what a flow carried since its previous report: custom numbers, the same
+    // src → dst sides as out/in.
+    var sinceLastReport = flow
+    sinceLastReport.volume = flow.volumeDelta
+    if let delta = sinceLastReport.volumeBySide {
+      extensions += [
+        ("cn1Label", "bytesOutDelta"), ("cn1", String(delta.source.bytes)),
+        ("cn2Label", "bytesInDelta"), ("cn2", String(delta.destination.bytes)),
+      ]
+    }
     if let name = flow.sourceNames.first { extensions.append(("shost", name)) }
     if let name = flow.destinationNames.first { extensions.append(("dhost", name)) }
     if let process = flow.process {
@@ -75,7 +85,7 @@ public enum CEFMessage {
   /// The spec's maximum lengths of the extension keys flowsentry writes.
   static let limits: [String: Int] = [
     "externalId": 40, "msg": 1023, "cat": 1023, "dvchost": 100, "shost": 1023, "dhost": 1023, "sproc": 1023,
-    "suid": 1023, "cs1": 4000, "cs1Label": 1023, "request": 1023,
+    "suid": 1023, "cs1": 4000, "cs1Label": 1023, "cn1Label": 1023, "cn2Label": 1023, "request": 1023,
   ]
 
   static func header(signature: String, name: String, severity: Int) -> String {
