@@ -51,6 +51,34 @@ public final class PatternSet: @unchecked Sendable {
     public var buildAttempts = 0
     /// Patterns Hyperscan's parser accepted but its build refused (each moved down one step).
     public var refusedByBuild: [Int] = []
+    /// Where the set's construction spent its time.
+    public var phases = Phases()
+  }
+
+  /// Wall time of each step of building a set (zero for a step it skipped).
+  public struct Phases: Sendable, Equatable {
+    /// Reading each pattern's syntax, and compiling each with PCRE2 (validation, no JIT).
+    public var syntax: Duration = .zero
+    public var pcre2Compile: Duration = .zero
+    /// Asking Hyperscan's parser about each pattern (exact, then prefilter).
+    public var classification: Duration = .zero
+    /// `hs_compile_multi`, all attempts.
+    public var hyperscanCompile: Duration = .zero
+    /// Loading from, or writing to, the cache (with hashing the key).
+    public var cache: Duration = .zero
+    /// JIT-compiling the patterns PCRE2 runs on subjects.
+    public var pcre2JIT: Duration = .zero
+
+    public init() {}
+
+    public static func += (total: inout Phases, phases: Phases) {
+      total.syntax += phases.syntax
+      total.pcre2Compile += phases.pcre2Compile
+      total.classification += phases.classification
+      total.hyperscanCompile += phases.hyperscanCompile
+      total.cache += phases.cache
+      total.pcre2JIT += phases.pcre2JIT
+    }
   }
 
   public enum DatabaseSource: Equatable, Sendable {
@@ -74,7 +102,12 @@ public final class PatternSet: @unchecked Sendable {
   /// for the same patterns, library and platform instead, and stores a newly compiled one.
   public init(_ patterns: [PatternSpec], cache: PatternDatabaseCache? = nil) throws(CompileError) {
     self.patterns = patterns
+    let clock = ContinuousClock()
+    var phases = Phases()
+    var started = clock.now
     let syntax = patterns.map { PatternSyntax($0.pattern, caseInsensitive: $0.caseInsensitive) }
+    phases.syntax = clock.now - started
+    started = clock.now
     var programs: [PCRE2Program] = []
     programs.reserveCapacity(patterns.count)
     for (index, spec) in patterns.enumerated() {
@@ -85,8 +118,10 @@ public final class PatternSet: @unchecked Sendable {
         throw CompileError(index: index, pattern: spec.pattern, offset: error.offset, message: error.message)
       }
     }
+    phases.pcre2Compile = clock.now - started
     var statistics = Statistics()
     var built: (evaluation: [PatternEvaluation], database: HyperscanDatabase?)?
+    started = clock.now
     let key = cache.map { _ in PatternDatabaseCache.key(for: patterns) }
     if let cache, let key {
       switch cache.load(key: key, patternCount: patterns.count) {
@@ -97,18 +132,22 @@ public final class PatternSet: @unchecked Sendable {
       case .damaged: statistics.source = .rebuiltDamagedCache
       }
     }
+    phases.cache = clock.now - started
     if built == nil {
-      let compiled = Self.compile(patterns, syntax)
+      let compiled = Self.compile(patterns, syntax, phases: &phases)
       statistics.hyperscanFailure = compiled.failure
       statistics.buildAttempts = compiled.attempts
       statistics.refusedByBuild = compiled.refused
       built = (compiled.evaluation, compiled.database)
+      started = clock.now
       if let cache, let key { cache.store(key: key, evaluation: compiled.evaluation, database: compiled.database) }
+      phases.cache += clock.now - started
     }
     let evaluation = built!.evaluation
     self.evaluation = evaluation
     database = built!.database
     // JIT what PCRE2 will run; the validation compile above stays for the rest.
+    started = clock.now
     self.programs = programs.enumerated().map { index, program in
       guard evaluation[index] != .exact || syntax[index].unicodeSensitive else { return program }
       return (try? PCRE2Program(program.pattern, caseInsensitive: program.caseInsensitive)) ?? program
@@ -117,7 +156,9 @@ public final class PatternSet: @unchecked Sendable {
     unicodeSensitive = syntax.map(\.unicodeSensitive)
     nonASCIIEvaluated = evaluation.indices.filter { evaluation[$0] != .pcre2Only && syntax[$0].unicodeSensitive }
     for kind in evaluation { statistics.counts[kind, default: 0] += 1 }
+    phases.pcre2JIT = clock.now - started
     statistics.databaseBytes = database?.byteSize ?? 0
+    statistics.phases = phases
     self.statistics = statistics
   }
 
@@ -132,9 +173,12 @@ public final class PatternSet: @unchecked Sendable {
 
   /// Sorts each pattern into exact, prefilter or PCRE2-only (asking Hyperscan's parser one pattern
   /// at a time, then building the database and moving any pattern the build refuses), and builds.
-  static func compile(_ patterns: [PatternSpec], _ syntax: [PatternSyntax]) -> (
+  static func compile(_ patterns: [PatternSpec], _ syntax: [PatternSyntax], phases: inout Phases) -> (
     evaluation: [PatternEvaluation], database: HyperscanDatabase?, failure: String?, attempts: Int, refused: [Int]
   ) {
+    let clock = ContinuousClock()
+    let started = clock.now
+    defer { phases.hyperscanCompile = clock.now - started - phases.classification }
     var evaluation = [PatternEvaluation](repeating: .pcre2Only, count: patterns.count)
     for (index, spec) in patterns.enumerated() where !syntax[index].pcre2Only {
       let expression = Array(spec.pattern.utf8)
@@ -150,6 +194,7 @@ public final class PatternSet: @unchecked Sendable {
         }
       }
     }
+    phases.classification = clock.now - started
     var attempts = 0
     var refused: [Int] = []
     while true {

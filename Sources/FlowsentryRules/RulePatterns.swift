@@ -166,8 +166,12 @@ final class RulePatternIndex: @unchecked Sendable {
         outcome.fields += 1
         outcome.patterns += specs.count
         for (kind, count) in set.statistics.counts { outcome.evaluation[kind, default: 0] += count }
+        outcome.phases += set.statistics.phases
+        outcome.databaseBytes += set.statistics.databaseBytes
       }
+      let literalsStarted = ContinuousClock.now
       outcome.literalSets = LiteralLeaf.bind(literalLeaves)
+      outcome.literalDuration = ContinuousClock.now - literalsStarted
       if let cache {
         let counters = cache.currentCounters
         outcome.cacheHits = counters.hits
@@ -200,8 +204,12 @@ public struct PatternPreparation: Sendable, Equatable {
   public var cacheHits: UInt64 = 0
   public var cacheMisses: UInt64 = 0
   public var cacheWriteFailures: UInt64 = 0
-  /// Building (or loading) them all.
+  /// Building (or loading) them all; of which, the pattern sets' steps and the literal sets.
   public var duration: Swift.Duration = .zero
+  public var phases = PatternSet.Phases()
+  public var literalDuration: Swift.Duration = .zero
+  /// The pattern sets' Hyperscan databases, in bytes.
+  public var databaseBytes = 0
 }
 
 extension RuleSet {
@@ -226,6 +234,9 @@ extension RuleSet {
       total.cacheMisses &+= outcome.cacheMisses
       total.cacheWriteFailures &+= outcome.cacheWriteFailures
       total.duration += outcome.duration
+      total.phases += outcome.phases
+      total.literalDuration += outcome.literalDuration
+      total.databaseBytes += outcome.databaseBytes
     }
     return total
   }
