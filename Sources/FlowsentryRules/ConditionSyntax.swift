@@ -94,7 +94,11 @@ enum ConditionLexer {
         while index < scalars.count {
           let current = scalars[index]
           if current == "\\" && index + 1 < scalars.count {
-            value.append(scalars[index + 1])
+            // Only the quote and the backslash are escapes; any other backslash is kept, so that a
+            // regex reads as PCRE2 reads it (`'\.'` is a dot, never "any character").
+            let next = scalars[index + 1]
+            if next != scalar && next != "\\" { value.append(current) }
+            value.append(next)
             index += 2
           } else if current == scalar {
             closed = true

@@ -356,6 +356,11 @@ enum DefaultRules {
           - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.31, dst_dns: [top.example.com]}
           - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.32}
         expect: 0
+      - name: a TLD that only ends like a listed one does not (the dot is a dot)
+        events:
+          - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.33, dst_dns: [corp.network]}
+          - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.34, dst_dns: [example.webcam]}
+        expect: 0
 
 - rule:
     id: FS-DNS-002
