@@ -71,7 +71,8 @@ let package = Package(
     .target(
       name: "FlowsentryPatterns",
       dependencies: [
-        "CFlowsentryPCRE2", "CFlowsentryHyperscan", .product(name: "Crypto", package: "swift-crypto"),
+        "FlowsentryCore", "CFlowsentryPCRE2", "CFlowsentryHyperscan",
+        .product(name: "Crypto", package: "swift-crypto"),
       ]
     ),
     .target(

@@ -1,4 +1,5 @@
 import CFlowsentryHyperscan
+import FlowsentryCore
 
 /// Many literal strings tested at once against a subject, for `contains`, `startswith`,
 /// `endswith` (and equality) over a list. Semantics, the same as the rule engine's one-by-one
@@ -105,7 +106,7 @@ public final class LiteralScanner {
   /// The definition the database implements, one needle at a time.
   static func test(_ set: LiteralSet, _ needle: [UInt8], _ subject: UnsafeRawBufferPointer) -> Bool {
     let fold: (UInt8) -> UInt8 =
-      set.caseFolding == .ascii ? { $0 >= 0x41 && $0 <= 0x5a ? $0 | 0x20 : $0 } : { $0 }
+      set.caseFolding == .ascii ? ASCIICaseFolding.lowercased : { $0 }
     func equal(at start: Int) -> Bool {
       for index in needle.indices where fold(needle[index]) != fold(subject[start + index]) { return false }
       return true

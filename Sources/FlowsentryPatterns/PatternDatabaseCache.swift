@@ -1,4 +1,5 @@
 import Crypto
+import FlowsentryCore
 import Foundation
 import Synchronization
 
@@ -115,16 +116,11 @@ public final class PatternDatabaseCache: Sendable {
       body.append(contentsOf: serialized)
     }
     let file = Self.magic + Array(SHA256.hash(data: body)) + body
-    let url = fileURL(key: key)
-    // Written beside (a name of its own, so concurrent writers do not collide), then renamed: a
-    // reader never sees half a file.
-    let temporary = directory.appendingPathComponent(".\(key).\(UUID().uuidString).tmp")
+    // Replaced whole and fsynced (a temporary name of its own, so concurrent writers do not
+    // collide): a reader never sees half a file, and a crash leaves the old one or the new one.
     do {
-      try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-      try Data(file).write(to: temporary)
-      guard rename(temporary.path, url.path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+      try AtomicFile.write(file, to: fileURL(key: key).path, permissions: 0o600, creatingDirectories: true)
     } catch {
-      try? FileManager.default.removeItem(at: temporary)
       counters.withLock { $0.writeFailures += 1 }
     }
   }
