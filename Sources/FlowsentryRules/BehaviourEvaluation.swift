@@ -67,7 +67,8 @@ extension RuleEngine {
   {
     let window = state.rule.suppressWindowNanoseconds
     guard window > 0, !state.rule.suppressByIndicator else { return nil }
-    let key = Self.sameFields(state.rule.suppressFields, state.rule.groupFields)
+    let key =
+      Self.sameFields(state.rule.suppressFields, state.rule.groupFields)
       ? groupKey : GroupKey(state.rule.suppressFields, fields)
     guard let suppression = state.suppressions.peek(key),
       time.saturatingSubtraction(suppression.lastAlert) < window
