@@ -63,15 +63,31 @@ final class BeaconHistory {
   /// The score when the group has enough connections and a period at least the rule's minimum.
   /// Alerts of a group that keeps beaconing are folded by the rule's suppression (counted there).
   func score(for rule: BeaconRule) -> BeaconScore? {
+    intervalShape(for: rule).map(score(intervals:))
+  }
+
+  /// The intervals' shape when the group has enough connections and a period at least the rule's
+  /// minimum, else nil (no score).
+  func intervalShape(for rule: BeaconRule) -> BeaconScore.Shape? {
     guard connections >= rule.minimumConnections, intervals.count >= BeaconRule.leastConnections - 1 else {
       return nil
     }
     // Cheap before the rest: the upper middle value bounds the median from above.
     guard Int64(intervals.sorted[intervals.count / 2]) * 1_000_000 >= rule.minimumPeriodNanoseconds else { return nil }
-    // Sizes count only when most connections had a volume (end events), else intervals alone.
-    let score = BeaconScore(
-      sortedIntervals: intervals.sorted, sortedSizes: sizes.count * 2 >= intervals.count ? sizes.sorted : [])
-    guard score.periodMilliseconds * 1_000_000 >= Double(rule.minimumPeriodNanoseconds) else { return nil }
-    return score
+    let shape = BeaconScore.shape(intervals.sorted)
+    guard shape.median * 1_000_000 >= Double(rule.minimumPeriodNanoseconds) else { return nil }
+    return shape
+  }
+
+  /// Sizes count only when most connections had a volume (end events), else intervals alone.
+  private var sizesCount: Bool { sizes.count * 2 >= intervals.count }
+
+  func score(intervals shape: BeaconScore.Shape) -> BeaconScore {
+    BeaconScore(intervals: shape, sortedSizes: sizesCount ? sizes.sorted : [])
+  }
+
+  /// At most the score: enough to know that a group reaches the rule's minimum without its sizes.
+  func leastScore(intervals shape: BeaconScore.Shape) -> Double {
+    BeaconScore.leastScore(intervals: shape, withSizes: sizesCount)
   }
 }

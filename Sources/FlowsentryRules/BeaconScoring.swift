@@ -22,7 +22,11 @@ struct BeaconScore: Equatable {
 
   /// `intervals` and `sizes` sorted ascending; `sizes` empty when not known.
   init(sortedIntervals intervals: [UInt32], sortedSizes sizes: [UInt32]) {
-    let shape = Self.shape(intervals)
+    self.init(intervals: Self.shape(intervals), sortedSizes: sizes)
+  }
+
+  /// From the intervals' shape (`shape` of the sorted intervals) and the sorted sizes.
+  init(intervals shape: Shape, sortedSizes sizes: [UInt32]) {
     periodMilliseconds = shape.median
     jitterMilliseconds = shape.mad
     skewness = shape.skewness
@@ -35,6 +39,15 @@ struct BeaconScore: Equatable {
     let sizeShape = Self.shape(sizes)
     let sizeScore = (Self.symmetryScore(sizeShape) + Self.dispersionScore(sizeShape)) / 2
     score = (2 * symmetry + 2 * dispersion + sizeScore) / 5
+  }
+
+  /// The least score intervals of this shape can have whatever the sizes (each size score is
+  /// from 0 to 1): the score itself without sizes, else the score's sum with a size score of 0,
+  /// which rounding keeps at or below the sum with any size score.
+  static func leastScore(intervals shape: Shape, withSizes: Bool) -> Double {
+    let symmetry = symmetryScore(shape)
+    let dispersion = dispersionScore(shape)
+    return withSizes ? (2 * symmetry + 2 * dispersion + 0) / 5 : (symmetry + dispersion) / 2
   }
 
   /// Skewness within ±0.2 scores 1; past it the penalty is scaled by how wide the quartiles are

@@ -19,9 +19,21 @@ extension RuleEngine {
       }
       let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
       history.record(at: time, bytes: bytes, event: event)
-      guard let score = history.score(for: beacon), score.score >= beacon.minimumScore else { return nil }
-      // A group that keeps beaconing: the engine folds (and counts) this alert; not built for it.
-      if wouldBeSuppressed(state, fields, at: time) { return ([], history.connections, [:]) }
+      guard let shape = history.intervalShape(for: beacon) else { return nil }
+      // A group that keeps beaconing: its alert is folded and counted here, as the engine would,
+      // without building it or the group's key again, nor scoring its sizes when its intervals
+      // alone reach the minimum.
+      let suppression = activeSuppression(state, groupKey, fields, at: time)
+      if let suppression, history.leastScore(intervals: shape) >= beacon.minimumScore {
+        fold(state, suppression)
+        return nil
+      }
+      let score = history.score(intervals: shape)
+      guard score.score >= beacon.minimumScore else { return nil }
+      if let suppression {
+        fold(state, suppression)
+        return nil
+      }
       let measured: [String: String] = [
         "score": String(format2(score.score)),
         "period": Duration.describeMilliseconds(score.periodMilliseconds),
@@ -48,14 +60,36 @@ extension RuleEngine {
     return nil
   }
 
-  /// Whether the rule's suppression will fold an alert of this event (the engine folds it and
-  /// counts it either way; this only spares building what it would drop).
-  private func wouldBeSuppressed(_ state: RuleState, _ fields: EventFields, at time: Int64) -> Bool {
+  /// The suppression that would fold an alert of this event (the same key and window as
+  /// `evaluate`'s), if one is running.
+  private func activeSuppression(_ state: RuleState, _ groupKey: GroupKey, _ fields: EventFields, at time: Int64)
+    -> (key: GroupKey, suppression: Suppression)?
+  {
     let window = state.rule.suppressWindowNanoseconds
-    guard window > 0, !state.rule.suppressByIndicator,
-      let suppression = state.suppressions.peek(GroupKey(state.rule.suppressFields, fields))
-    else { return false }
-    return time.saturatingSubtraction(suppression.lastAlert) < window
+    guard window > 0, !state.rule.suppressByIndicator else { return nil }
+    let key =
+      Self.sameFields(state.rule.suppressFields, state.rule.groupFields)
+      ? groupKey : GroupKey(state.rule.suppressFields, fields)
+    guard let suppression = state.suppressions.peek(key),
+      time.saturatingSubtraction(suppression.lastAlert) < window
+    else { return nil }
+    return (key, suppression)
+  }
+
+  /// Folds an alert into its running suppression and counts it, as `evaluate` does.
+  private func fold(_ state: RuleState, _ running: (key: GroupKey, suppression: Suppression)) {
+    var suppression = running.suppression
+    suppression.folded += 1
+    // Most recently used, as `evaluate`'s touch and insert leave it.
+    state.suppressions.insert(suppression, for: running.key)
+    counters.suppressed += 1
+    state.counters.suppressed += 1
+  }
+
+  private static func sameFields(_ some: [Field], _ others: [Field]) -> Bool {
+    guard some.count == others.count else { return false }
+    for index in some.indices where some[index].name != others[index].name { return false }
+    return true
   }
 
   private func absorb(_ new: FirstSeenStore.Counters) {

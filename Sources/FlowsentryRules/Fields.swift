@@ -46,14 +46,21 @@ final class EventFields {
 
   /// Reads another event into this instance: the engine keeps one and refills it per event.
   func load(_ event: SensorEvent) {
-    name = event.name.rawValue
+    name = event.eventName.rawValue
     switch event {
     case .flow(let flow):
       direction = flow.direction.rawValue
       source = flow.source
       destination = flow.destination
-      local = flow.local
-      remote = flow.remote
+      // As FlowEvent's `local` and `remote` say, read here from stored fields: calling those
+      // getters (not inlinable from Core) copies the whole event out of the enum first.
+      let sourceIsLocal: Bool
+      switch flow.name {
+      case .netFlowTCPBegin, .netFlowTCPHalfOpen, .netFlowTCPUpdate: sourceIsLocal = flow.direction == .outgoing
+      default: sourceIsLocal = flow.terminatedBy == .local
+      }
+      local = sourceIsLocal ? flow.source : flow.destination
+      remote = sourceIsLocal ? flow.destination : flow.source
       sourceNames = flow.sourceNames
       destinationNames = flow.destinationNames
       closeReason = flow.closeReason?.rawValue
@@ -90,6 +97,17 @@ final class EventFields {
       host = dns.host
       questions = dns.questions
       answers = dns.answers.map(\.data)
+    }
+  }
+}
+
+extension SensorEvent {
+  /// `name`, read in place: Core's getter is not inlinable here, and calling it copies the whole
+  /// event (300 bytes) first, on every event.
+  var eventName: EventName {
+    switch self {
+    case .flow(let flow): return flow.name
+    case .dns: return .netPacketDNS
     }
   }
 }

@@ -206,7 +206,7 @@ public final class RuleEngine {
   /// Evaluates one event; appends the alerts it raises.
   public func process(_ event: SensorEvent, at time: Int64, into alerts: inout [Alert]) {
     counters.events += 1
-    let bucket = ruleIndex.buckets[Self.index(of: event.name)]
+    let bucket = ruleIndex.buckets[Self.index(of: event.eventName)]
     guard !bucket.all.isEmpty else { return }
     let fields = scratch
     fields.load(event)
@@ -244,18 +244,19 @@ public final class RuleEngine {
   private func evaluate(_ state: RuleState, _ fields: EventFields, _ event: SensorEvent, at time: Int64)
     -> Alert?
   {
-    let rule = state.rule
-    let groupKey = GroupKey(rule.groupFields, fields)
+    // The rule is read through `state` until an alert is due: a copy of it costs a retain per
+    // reference it holds, on every event.
+    let groupKey = GroupKey(state.rule.groupFields, fields)
     var events: [SensorEvent]
     var leftOut = 0
     var count = 1
     var measurements: [String: String] = [:]
     pendingMeasurements = []
 
-    if rule.beacon != nil || rule.firstSeen != nil {
+    if state.rule.beacon != nil || state.rule.firstSeen != nil {
       guard let raised = evaluateBehaviour(state, groupKey, fields, event, at: time) else { return nil }
       (events, count, measurements) = raised
-    } else if let threshold = rule.threshold {
+    } else if let threshold = state.rule.threshold {
       let window: Window
       if let existing = state.windows.touch(groupKey) {
         window = existing
@@ -275,11 +276,11 @@ public final class RuleEngine {
           window.distinct = window.distinct.filter { $0.value > since }
           window.oldestDistinct = window.distinct.values.min() ?? .max
         }
-        window.distinct[rule.distinctField.map { Fields.value($0, of: fields) } ?? .missing] = time
+        window.distinct[state.rule.distinctField.map { Fields.value($0, of: fields) } ?? .missing] = time
         window.oldestDistinct = min(window.oldestDistinct, time)
         count = window.distinct.count
       case .sum, .maximum:
-        let amount = rule.distinctField.map { Fields.amount($0, of: fields) } ?? 0
+        let amount = state.rule.distinctField.map { Fields.amount($0, of: fields) } ?? 0
         let total = window.aggregate.add(
           amount, at: time, window: threshold.windowNanoseconds, keepingMaximum: threshold.measure.isMaximum)
         count = Int(clamping: total)
@@ -294,6 +295,7 @@ public final class RuleEngine {
       events = [event]
     }
 
+    let rule = state.rule
     let indicator = rule.intelTerms.isEmpty ? nil : IntelTerm.firstMatch(rule.intelTerms, fields)
     var suppressKey = GroupKey(rule.suppressFields, fields)
     if rule.suppressByIndicator { suppressKey.rest.append(.string(indicator?.match.indicator ?? "")) }
