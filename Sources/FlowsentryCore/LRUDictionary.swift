@@ -136,9 +136,11 @@ public struct LRUDictionary<Key: Hashable, Value> {
 
   @inlinable
   mutating func unlink(_ slot: Int) {
-    let node = nodes[slot]
-    if node.newer != Self.none { nodes[node.newer].older = node.older } else { newest = node.older }
-    if node.older != Self.none { nodes[node.older].newer = node.newer } else { oldest = node.newer }
+    // The two links only: copying the node would retain its key and value on every touch.
+    let newer = nodes[slot].newer
+    let older = nodes[slot].older
+    if newer != Self.none { nodes[newer].older = older } else { newest = older }
+    if older != Self.none { nodes[older].newer = newer } else { oldest = newer }
   }
 
   @inlinable
