@@ -50,15 +50,19 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
     // The table has every rule's rows from the start, before the first batch.
     let initial = pipeline.counters
     counters.pipeline.withLock { $0 = initial }
+    counters.reloader.withLock { $0 = reloader }
     await withGracefulShutdownHandler {
       // Ends when the session finishes the stream: after its drain on shutdown, or on its own.
       for await batch in packets {
+        // From the batch's arrival to the counters' copy: the time the capture is not drained.
+        let started = MonotonicClock.nanoseconds()
         if let replacement = reloader.takePending() { pipeline.replaceRules(replacement) }
         for record in batch { pipeline.process(record, to: sink) }
         sink.flush()
         let latest = pipeline.counters
         counters.pipeline.withLock { $0 = latest }
         publishSinkCounters()
+        counters.batchPauses.record(nanoseconds: MonotonicClock.nanoseconds() - started)
       }
     } onGracefulShutdown: { [stopper] in
       stopper.begin()
