@@ -53,7 +53,7 @@ if [ "$(id -u)" -eq 0 ] && command -v wrk >/dev/null && { command -v nginx >/dev
   echo "$live" >&2
   get() { sed -n "s/^$1=//p" <<<"$live"; }
   row "a reload of $(get indicators) indicators in a running monitor, connections at half the maximum rate ($(get rate) of $(get maximum) connections/s)" \
-    "drops $(get drops), longest batch $(get longest_batch_ms) ms, reload $(get reload_seconds) s (monitor CPU $(get monitor_cpu_seconds) s over the run, peak RSS $(get monitor_peak_mib) MiB)"
+    "drops $(get drops), longest batch $(get longest_batch_ms) ms (before the reload $(get longest_batch_before_reload_ms) ms), reload $(get reload_seconds) s (monitor CPU $(get monitor_cpu_seconds) s over the run, peak RSS $(get monitor_peak_mib) MiB)"
 else
   echo "bench-intel: the reload under load needs root, nginx and wrk; skipped" >&2
 fi
