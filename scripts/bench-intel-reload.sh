@@ -85,7 +85,7 @@ for _ in $(seq 1 50); do [ -n "$(metric flowsentry_records_total)" ] && break; s
 CPU_BEFORE=$(awk '{ print $14 + $15 }' "/proc/$MONITOR/stat")
 
 # wrk prints its rate only when it ends by itself: a run long enough for the reload, waited for.
-in_cgroup wrk -t 2 -c "$CONNECTIONS" -d "${LOAD_SECONDS:-75}s" -s "$WORK/pace.lua" -H "Connection: close" \
+in_cgroup wrk -t 2 -c "$CONNECTIONS" -d "${LOAD_SECONDS:-120}s" -s "$WORK/pace.lua" -H "Connection: close" \
   "http://127.0.0.1:$NGINX_PORT/" >"$WORK/wrk.out" 2>&1 &
 LOAD=$!
 sleep 5
