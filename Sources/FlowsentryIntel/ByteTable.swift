@@ -110,8 +110,8 @@ struct ByteTable: Sendable {
   /// reserved tail that was never written costs address space, not resident memory, while the exact
   /// copy would hold the arena twice for a moment.
   mutating func shrinkToFit() {
-    if arena.capacity - arena.count > arena.count / 8 { arena = Self.exactCopy(arena) }
-    if offsets.capacity - offsets.count > offsets.count / 8 { offsets = Self.exactCopy(offsets) }
+    arena = Self.fitted(arena)
+    offsets = Self.fitted(offsets)
   }
 
   private mutating func place(fingerprint: UInt32, entry: UInt32) {
@@ -135,6 +135,12 @@ struct ByteTable: Sendable {
   private static func entryBytes(_ arena: UnsafeRawBufferPointer, at offset: Int) -> UnsafeRawBufferPointer {
     let length = Int(arena[offset]) | Int(arena[offset + 1]) << 8
     return UnsafeRawBufferPointer(rebasing: arena[(offset + 2)..<(offset + 2 + length)])
+  }
+
+  /// `array`, copied to its exact size only when more than an eighth of its capacity is spare: the
+  /// copy holds the array twice for a moment, and a tail reserved and never written is not resident.
+  static func fitted<Element>(_ array: [Element]) -> [Element] {
+    array.capacity - array.count > array.count / 8 ? exactCopy(array) : array
   }
 
   static func exactCopy<Element>(_ array: [Element]) -> [Element] {

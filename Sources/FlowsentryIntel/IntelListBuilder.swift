@@ -119,10 +119,12 @@ public struct IntelListBuilder: Sendable {
 
   /// The finished list: address blocks flattened into range tables, spare capacity dropped.
   public consuming func build() -> IntelList {
-    let ipv4 = PrefixTable(prefixes: ipv4Prefixes)
+    let ipv4Source = ipv4Prefixes
     ipv4Prefixes = []
-    let ipv6 = PrefixTable(prefixes: ipv6Prefixes)
+    let ipv4 = PrefixTable(prefixes: consume ipv4Source)
+    let ipv6Source = ipv6Prefixes
     ipv6Prefixes = []
+    let ipv6 = PrefixTable(prefixes: consume ipv6Source)
     domains.shrinkToFit()
     strings.shrinkToFit()
     origins.shrinkToFit()

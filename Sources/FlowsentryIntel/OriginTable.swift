@@ -40,7 +40,7 @@ struct OriginTable: Sendable {
   mutating func reserveCapacity(records: Int) { lines.reserveCapacity(lines.count + records) }
 
   mutating func shrinkToFit() {
-    if lines.capacity - lines.count > lines.count / 8 { lines = ByteTable.exactCopy(lines) }
+    lines = ByteTable.fitted(lines)
     runStarts = ByteTable.exactCopy(runStarts)
     runOrigins = ByteTable.exactCopy(runOrigins)
   }

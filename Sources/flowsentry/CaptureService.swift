@@ -15,7 +15,8 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
   private let session: CaptureSession
   private let stopper: CaptureStopper
   private let configuration: Pipeline.Configuration
-  private let initialRules: RuleSet
+  /// Taken by `run()`: kept here, the first set would stay in memory beside every reloaded one.
+  private let initialRules: Mutex<RuleSet?>
   private let reloader: RuleReloader
   private let sink: Sink
   private let publishSinkCounters: () -> Void
@@ -30,7 +31,7 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
     self.session = session
     self.stopper = CaptureStopper(session)
     self.configuration = configuration
-    self.initialRules = rules
+    self.initialRules = Mutex(rules)
     self.reloader = reloader
     self.sink = sink
     self.counters = counters
@@ -46,7 +47,7 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
       await stopper.wait()
       throw error
     }
-    let pipeline = Pipeline(configuration: configuration, rules: initialRules)
+    let pipeline = Pipeline(configuration: configuration, rules: initialRules.withLock { $0.take() } ?? .empty)
     // The table has every rule's rows from the start, before the first batch.
     let initial = pipeline.counters
     counters.pipeline.withLock { $0 = initial }
