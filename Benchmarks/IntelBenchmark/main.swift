@@ -208,6 +208,23 @@ guard let mode = arguments.first else {
   )
   exit(2)
 }
+// `feeds DIRECTORY DOMAINS CIDRS SEED`: only writes the feeds (domains.txt, cidrs.txt) into DIRECTORY,
+// for scripts/bench-intel-reload.sh; each SEED gives other indicators.
+if mode == "feeds" {
+  let values = Array(arguments.dropFirst())
+  guard values.count == 4, let domains = Int(values[1]), let cidrs = Int(values[2]), let seed = UInt64(values[3])
+  else {
+    print("usage: IntelBenchmark feeds DIRECTORY DOMAINS CIDRS SEED")
+    exit(2)
+  }
+  let offset = seed << 40
+  writeFeed(values[0] + "/domains.txt", count: domains) { index, output in appendDomain(index + offset, to: &output) }
+  writeFeed(values[0] + "/cidrs.txt", count: cidrs) { index, output in
+    let (address, length) = network(index + offset)
+    output.append(contentsOf: "\(address)/\(length)".utf8)
+  }
+  exit(0)
+}
 let counts = arguments.dropFirst().compactMap { Int($0) }
 let directory = String(cString: mkdtemp(strdup("/tmp/intel-benchmark-XXXXXX")))
 func removeFeeds() {

@@ -20,7 +20,12 @@ struct ByteTable: Sendable {
 
   var count: Int { offsets.count }
 
-  var memoryBytes: Int { arena.capacity + offsets.capacity * 4 + slots.capacity * 8 }
+  /// Times an insertion outgrew the arena, the offsets or the slots (each a copy with the old buffer
+  /// alive): zero for a load sized from its feeds.
+  private(set) var growths = 0
+
+  /// What is written: room reserved and never filled costs address space, not resident memory.
+  var memoryBytes: Int { arena.count + offsets.count * 4 + slots.capacity * 8 }
 
   @inline(__always)
   private func home(_ fingerprint: UInt32) -> Int { Int(fingerprint >> UInt32(32 - bits)) }
@@ -72,6 +77,7 @@ struct ByteTable: Sendable {
     if let existing = find(hash: hash, matching: { $0.elementsEqual(bytes) }) { return .duplicate(existing) }
     guard arena.count + 2 + bytes.count <= Int(UInt32.max), offsets.count < Int(Int32.max) else { return .full }
     if (offsets.count + 1) * 4 > slots.count * 3 { grow() }
+    if arena.count + 2 + bytes.count > arena.capacity || offsets.count == offsets.capacity { growths += 1 }
     let entry = UInt32(offsets.count)
     offsets.append(UInt32(arena.count))
     arena.append(UInt8(truncatingIfNeeded: bytes.count))
@@ -85,10 +91,27 @@ struct ByteTable: Sendable {
     arena.withUnsafeBytes { body(Self.entryBytes($0, at: Int(offsets[Int(entry)]))) }
   }
 
-  /// Drops spare capacity once loading is done (arrays grow by doubling).
+  /// Makes room for `entries` more strings of `bytes` bytes in all (their length prefixes included),
+  /// so that a load sized from its feeds never doubles an array: a doubling holds the old buffer and
+  /// the new one at once, which a reload (two sets side by side) cannot afford.
+  mutating func reserveCapacity(entries: Int, bytes: Int) {
+    arena.reserveCapacity(arena.count + bytes)
+    offsets.reserveCapacity(offsets.count + entries)
+    let wanted = offsets.count + entries
+    if offsets.isEmpty {
+      while wanted * 4 > (1 << bits) * 3 && bits < 32 { bits += 1 }
+      if slots.count != 1 << bits { slots = Array(repeating: 0, count: 1 << bits) }
+    } else {
+      while wanted * 4 > slots.count * 3 && bits < 32 { grow() }
+    }
+  }
+
+  /// Drops spare capacity once loading is done, unless it is at most an eighth of what is used: a
+  /// reserved tail that was never written costs address space, not resident memory, while the exact
+  /// copy would hold the arena twice for a moment.
   mutating func shrinkToFit() {
-    arena = Self.exactCopy(arena)
-    offsets = Self.exactCopy(offsets)
+    arena = Self.fitted(arena)
+    offsets = Self.fitted(offsets)
   }
 
   private mutating func place(fingerprint: UInt32, entry: UInt32) {
@@ -99,6 +122,7 @@ struct ByteTable: Sendable {
   }
 
   private mutating func grow() {
+    growths += 1
     let old = slots
     bits += 1
     slots = Array(repeating: 0, count: 1 << bits)
@@ -111,6 +135,12 @@ struct ByteTable: Sendable {
   private static func entryBytes(_ arena: UnsafeRawBufferPointer, at offset: Int) -> UnsafeRawBufferPointer {
     let length = Int(arena[offset]) | Int(arena[offset + 1]) << 8
     return UnsafeRawBufferPointer(rebasing: arena[(offset + 2)..<(offset + 2 + length)])
+  }
+
+  /// `array`, copied to its exact size only when more than an eighth of its capacity is spare: the
+  /// copy holds the array twice for a moment, and a tail reserved and never written is not resident.
+  static func fitted<Element>(_ array: [Element]) -> [Element] {
+    array.capacity - array.count > array.count / 8 ? exactCopy(array) : array
   }
 
   static func exactCopy<Element>(_ array: [Element]) -> [Element] {

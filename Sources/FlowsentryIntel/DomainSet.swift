@@ -16,6 +16,7 @@ struct DomainSet: Sendable {
 
   var count: Int { table.count }
   var memoryBytes: Int { table.memoryBytes }
+  var growths: Int { table.growths }
 
   /// `name` must be normalized (`IndicatorParsing.normalizeDomain`).
   mutating func insert(normalized name: UnsafeRawBufferPointer) -> ByteTable.Insertion {
@@ -109,6 +110,8 @@ struct DomainSet: Sendable {
 
   mutating func shrinkToFit() { table.shrinkToFit() }
 
+  mutating func reserveCapacity(entries: Int, bytes: Int) { table.reserveCapacity(entries: entries, bytes: bytes) }
+
   @inline(__always)
   private static func equalIgnoringASCIICase(stored: UnsafeRawBufferPointer, _ query: UnsafeRawBufferPointer) -> Bool {
     guard stored.count == query.count else { return false }
@@ -140,6 +143,8 @@ struct StringSet: Sendable {
   }
 
   mutating func shrinkToFit() { table.shrinkToFit() }
+
+  mutating func reserveCapacity(entries: Int, bytes: Int) { table.reserveCapacity(entries: entries, bytes: bytes) }
 
   @inline(__always)
   private func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {

@@ -42,10 +42,19 @@ public struct IntelListBuilder: Sendable {
     domains = DomainSet(matching: self.domainMatch)
   }
 
-  /// Reads a feed file; `displayName` (default `path`) is what diagnostics and matches call it.
+  /// Reads a feed file; `displayName` (default `path`) is what diagnostics and matches call it. The
+  /// structures are first sized from the file's bytes and lines (one counting pass, unless `sized`
+  /// says the caller reserved for it already).
   public mutating func loadFile(
     atPath path: String, format: FeedFormat, displayName: String? = nil
   ) throws(IntelFeedError) {
+    try loadFile(atPath: path, format: format, displayName: displayName, sized: false)
+  }
+
+  mutating func loadFile(
+    atPath path: String, format: FeedFormat, displayName: String?, sized: Bool
+  ) throws(IntelFeedError) {
+    if !sized, let extent = feedExtent(ofFileAt: path) { reserveCapacity(feedBytes: extent.bytes, lines: extent.lines) }
     var cursor = try FeedCursor(file: displayName ?? path, format: format)
     cursor.fileOrigin = originNumber(IndicatorOrigin(file: cursor.file))
     statistics.files += 1
@@ -72,6 +81,26 @@ public struct IntelListBuilder: Sendable {
     try loadFeed(bytes: UnsafeRawBufferPointer(buffer), file: file, format: format)
   }
 
+  /// Sizes the structures for feeds of `feedBytes` bytes in `lines` lines more, taking a line for at
+  /// most one indicator and an indicator's bytes for at most its line's: loading them then appends
+  /// without ever doubling an array, and `build()` keeps what it filled instead of copying it. The
+  /// room reserved beyond what the feeds fill (comments, duplicates) is never written, so it costs
+  /// address space rather than resident memory; a hosts-file line of several names can pass the
+  /// estimate, and then the arrays grow as they would have.
+  mutating func reserveCapacity(feedBytes: Int, lines: Int) {
+    let records = max(0, min(lines, maximumRecords - origins.count))
+    guard records > 0 else { return }
+    origins.reserveCapacity(records: records)
+    // An entry in the arena is its bytes and a 2-byte length, where its line had at least a newline.
+    let arenaBytes = min(feedBytes + records, Int(UInt32.max))
+    switch type {
+    case .domain: domains.reserveCapacity(entries: records, bytes: arenaBytes)
+    case .string: strings.reserveCapacity(entries: records, bytes: arenaBytes)
+    case .address: ipv4Prefixes.reserveCapacity(ipv4Prefixes.count + records)
+    case .port: break
+    }
+  }
+
   /// Adds one inline item (a rule file's `items:`), positioned at `file:line:column`; whitespace
   /// around it is ignored. False, with a diagnostic, when it is not an indicator of this list's type.
   @discardableResult
@@ -90,10 +119,12 @@ public struct IntelListBuilder: Sendable {
 
   /// The finished list: address blocks flattened into range tables, spare capacity dropped.
   public consuming func build() -> IntelList {
-    let ipv4 = PrefixTable(prefixes: ipv4Prefixes)
+    let ipv4Source = ipv4Prefixes
     ipv4Prefixes = []
-    let ipv6 = PrefixTable(prefixes: ipv6Prefixes)
+    let ipv4 = PrefixTable(prefixes: consume ipv4Source)
+    let ipv6Source = ipv6Prefixes
     ipv6Prefixes = []
+    let ipv6 = PrefixTable(prefixes: consume ipv6Source)
     domains.shrinkToFit()
     strings.shrinkToFit()
     origins.shrinkToFit()

@@ -42,17 +42,28 @@ public enum IntelListLoader {
       name: specification.name, type: specification.type, domainMatch: specification.match,
       diagnosticLimit: diagnosticLimit)
     var unmatched: [String] = []
+    var paths: [String] = []
     for pattern in specification.files {
       let path = pattern.hasPrefix("/") || baseDirectory.isEmpty ? pattern : baseDirectory + "/" + pattern
       guard pattern.contains(where: { "*?[".contains($0) }) else {
-        try builder.loadFile(atPath: path, format: specification.format, displayName: path)
+        paths.append(path)
         continue
       }
       let matches = try expand(path)
       if matches.isEmpty { unmatched.append(pattern) }
-      for match in matches {
-        try builder.loadFile(atPath: match, format: specification.format, displayName: match)
-      }
+      paths.append(contentsOf: matches)
+    }
+    // Sized once for all the files, so that the second file does not reallocate what the first filled.
+    var feedBytes = 0
+    var lines = 0
+    for path in paths {
+      guard let extent = feedExtent(ofFileAt: path) else { continue }
+      feedBytes += extent.bytes
+      lines += extent.lines
+    }
+    builder.reserveCapacity(feedBytes: feedBytes, lines: lines)
+    for path in paths {
+      try builder.loadFile(atPath: path, format: specification.format, displayName: path, sized: true)
     }
     return IntelListLoad(list: builder.build(), unmatchedPatterns: unmatched)
   }

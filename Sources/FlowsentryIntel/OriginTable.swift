@@ -7,7 +7,7 @@ struct OriginTable: Sendable {
   private var runOrigins: [UInt32] = []
 
   var count: Int { lines.count }
-  var memoryBytes: Int { lines.capacity * 4 + runStarts.capacity * 4 + runOrigins.capacity * 4 }
+  var memoryBytes: Int { lines.count * 4 + runStarts.capacity * 4 + runOrigins.capacity * 4 }
 
   /// A new origin's number; the builder interns, so each distinct origin is added once.
   mutating func addOrigin(_ origin: IndicatorOrigin) -> UInt32 {
@@ -37,8 +37,10 @@ struct OriginTable: Sendable {
     return (origins[Int(runOrigins[low - 1])], Int(lines[Int(record)]))
   }
 
+  mutating func reserveCapacity(records: Int) { lines.reserveCapacity(lines.count + records) }
+
   mutating func shrinkToFit() {
-    lines = ByteTable.exactCopy(lines)
+    lines = ByteTable.fitted(lines)
     runStarts = ByteTable.exactCopy(runStarts)
     runOrigins = ByteTable.exactCopy(runOrigins)
   }

@@ -24,12 +24,13 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
   }
 
   /// `prefixes` hold masked networks; of equal ones the lowest record is kept, the others counted.
-  init(prefixes: [(network: Key, length: UInt8, record: UInt32)]) {
-    let sorted = prefixes.sorted { ($0.network, $0.length, $0.record) < ($1.network, $1.length, $1.record) }
-    networks.reserveCapacity(sorted.count)
-    lengths.reserveCapacity(sorted.count)
-    records.reserveCapacity(sorted.count)
-    for prefix in sorted {
+  /// Sorted in place: pass the builder's array with `consume`, so that no second copy is made.
+  init(prefixes: consuming [(network: Key, length: UInt8, record: UInt32)]) {
+    prefixes.sort { ($0.network, $0.length, $0.record) < ($1.network, $1.length, $1.record) }
+    networks.reserveCapacity(prefixes.count)
+    lengths.reserveCapacity(prefixes.count)
+    records.reserveCapacity(prefixes.count)
+    for prefix in prefixes {
       if let last = networks.last, last == prefix.network, lengths.last == prefix.length {
         duplicates += 1
         continue
@@ -40,12 +41,16 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
     }
     // An empty table (an address list holding one family only) costs nothing and answers nil.
     guard !networks.isEmpty else { return }
-    networks = ByteTable.exactCopy(networks)
-    lengths = ByteTable.exactCopy(lengths)
-    records = ByteTable.exactCopy(records)
+    prefixes = []
+    networks = ByteTable.fitted(networks)
+    lengths = ByteTable.fitted(lengths)
+    records = ByteTable.fitted(records)
+    // Each prefix starts a range and ends at most one: sized once, so the ranges never double.
+    rangeStarts.reserveCapacity(2 * networks.count + 1)
+    rangeEntries.reserveCapacity(2 * networks.count + 1)
     flatten()
-    rangeStarts = ByteTable.exactCopy(rangeStarts)
-    rangeEntries = ByteTable.exactCopy(rangeEntries)
+    rangeStarts = ByteTable.fitted(rangeStarts)
+    rangeEntries = ByteTable.fitted(rangeEntries)
     indexBuckets()
   }
 

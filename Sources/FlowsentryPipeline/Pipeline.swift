@@ -3,6 +3,7 @@ import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryOutput
 import FlowsentryRules
+import Foundation
 
 /// The stage chain every source feeds: flow tracking → DNS enrichment → rules → an output.
 ///
@@ -46,7 +47,19 @@ public final class Pipeline {
   /// Swaps the rule set (its thresholds start empty, its counters go on); call between records,
   /// never within one.
   public func replaceRules(_ rules: RuleSet) {
-    stages.engine = RuleEngine(rules: rules, configuration: configuration.rules, continuing: stages.engine)
+    let previous = stages.engine
+    stages.engine = RuleEngine(rules: rules, configuration: configuration.rules, continuing: previous)
+    Self.releaseOnItsOwnThread(previous)
+  }
+
+  /// Drops the replaced engine, and with it the set that only it held, on a thread of its own:
+  /// unmapping a set of millions of indicators takes long enough to show as a pause between batches.
+  /// Nothing uses the engine any more; the thread only drops the last reference.
+  private static func releaseOnItsOwnThread(_ engine: consuming RuleEngine) {
+    let last = ReleasedEngine(engine)
+    let thread = Thread { last.drop() }
+    thread.name = "flowsentry-release"
+    thread.start()
   }
 
   /// Writes what stateful rules learned (first-seen values) to the state directory: at the end of
@@ -141,4 +154,14 @@ public final class Pipeline {
     }
     return values
   }
+}
+
+/// The replaced engine on its way to the releasing thread. Unchecked: nothing reads or writes the
+/// engine after the hand-over; the thread only drops the reference it is given.
+private final class ReleasedEngine: @unchecked Sendable {
+  private var engine: RuleEngine?
+
+  init(_ engine: consuming RuleEngine) { self.engine = engine }
+
+  func drop() { engine = nil }
 }

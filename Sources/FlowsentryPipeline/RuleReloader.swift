@@ -55,6 +55,18 @@ public final class RuleReloader: Sendable {
     reloadCounts.withLock { $0[cause, default: 0] }
   }
 
+  /// The counter table's rows: reloads asked for, by cause, every cause listed from the start.
+  public var samples: [MetricSample] { Self.samples { reloads(by: $0) } }
+
+  /// The rows for reloads counted by `reloads` (the table at zero, before a reloader exists).
+  public static func samples(reloads: (Cause) -> Int) -> [MetricSample] {
+    Cause.allCases.map { cause in
+      .counter(
+        "flowsentry_rule_reloads_total", UInt64(max(0, reloads(cause))), [("cause", cause.rawValue)],
+        help: "Rule reloads asked for (SIGHUP, or a feed file replaced), whatever their outcome.")
+    }
+  }
+
   /// `load` is `RuleLoader.loadChain` unless a test needs another.
   public init(
     chain: Chain, timeLimit: Duration = .seconds(60),

@@ -15,7 +15,8 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
   private let session: CaptureSession
   private let stopper: CaptureStopper
   private let configuration: Pipeline.Configuration
-  private let initialRules: RuleSet
+  /// Taken by `run()`: kept here, the first set would stay in memory beside every reloaded one.
+  private let initialRules: Mutex<RuleSet?>
   private let reloader: RuleReloader
   private let sink: Sink
   private let publishSinkCounters: () -> Void
@@ -30,7 +31,7 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
     self.session = session
     self.stopper = CaptureStopper(session)
     self.configuration = configuration
-    self.initialRules = rules
+    self.initialRules = Mutex(rules)
     self.reloader = reloader
     self.sink = sink
     self.counters = counters
@@ -46,19 +47,23 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
       await stopper.wait()
       throw error
     }
-    let pipeline = Pipeline(configuration: configuration, rules: initialRules)
+    let pipeline = Pipeline(configuration: configuration, rules: initialRules.withLock { $0.take() } ?? .empty)
     // The table has every rule's rows from the start, before the first batch.
     let initial = pipeline.counters
     counters.pipeline.withLock { $0 = initial }
+    counters.reloader.withLock { $0 = reloader }
     await withGracefulShutdownHandler {
       // Ends when the session finishes the stream: after its drain on shutdown, or on its own.
       for await batch in packets {
+        // From the batch's arrival to the counters' copy: the time the capture is not drained.
+        let started = MonotonicClock.nanoseconds()
         if let replacement = reloader.takePending() { pipeline.replaceRules(replacement) }
         for record in batch { pipeline.process(record, to: sink) }
         sink.flush()
         let latest = pipeline.counters
         counters.pipeline.withLock { $0 = latest }
         publishSinkCounters()
+        counters.batchPauses.record(nanoseconds: MonotonicClock.nanoseconds() - started)
       }
     } onGracefulShutdown: { [stopper] in
       stopper.begin()

@@ -23,6 +23,10 @@ final class MonitorCounters: Sendable {
   let pipeline = Mutex<Pipeline.Counters?>(nil)
   let stdout = Mutex(JSONLinesEventSink.Counters())
   let recorded = Mutex<Recorded>((JSONLinesEventSink.Counters(), 0, 0))
+  /// The longest batch, recorded by the capture service.
+  let batchPauses = BatchPauses()
+  /// Set by the capture service, which takes the sets it reloads: its reloads by cause.
+  let reloader = Mutex<RuleReloader?>(nil)
 
   init(session: CaptureSession, outputs: [ForwardingOutput], recording: Bool, servesMetrics: Bool) {
     self.metricsConnections = servesMetrics ? MetricsServer.Counters() : nil
@@ -34,7 +38,8 @@ final class MonitorCounters: Sendable {
   func samples() -> [MetricSample] {
     MonitorMetrics(
       pipeline: pipeline.withLock { $0 }, capture: session.statistics, stdout: stdout.withLock { $0 },
-      recorded: recording ? recorded.withLock { $0 } : nil, outputs: outputs
+      recorded: recording ? recorded.withLock { $0 } : nil, outputs: outputs, reloader: reloader.withLock { $0 },
+      batchPauses: batchPauses
     ).samples() + (metricsConnections?.samples ?? [])
   }
 

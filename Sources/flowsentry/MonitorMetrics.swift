@@ -17,12 +17,17 @@ struct MonitorMetrics {
   /// `--record`: what the file got, and how often it rotated.
   var recorded: MonitorCounters.Recorded?
   var outputs: [ForwardingOutput]
+  /// Reloads by cause; zero rows until the capture service hands its reloader over.
+  var reloader: RuleReloader? = nil
+  var batchPauses = BatchPauses()
 
   func samples() -> [MetricSample] {
     var samples = capture.samples
     samples += (pipeline?.flows ?? FlowTracker.Counters()).samples
     samples += (pipeline?.dns ?? DNSEnricher.Counters()).samples
     samples += (pipeline?.rules ?? RuleEngine.Counters()).samples(perRule: pipeline?.perRule ?? [])
+    samples += reloader?.samples ?? RuleReloader.samples { _ in 0 }
+    samples += batchPauses.samples
     samples += stdout.samples(destination: "stdout")
     if let recorded {
       samples += recorded.written.samples(destination: "record")

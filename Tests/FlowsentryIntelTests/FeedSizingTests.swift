@@ -1,0 +1,54 @@
+import FlowsentryCore
+import Testing
+
+@testable import FlowsentryIntel
+
+/// A load is sized from its feeds before it reads them, so that no array doubles (a doubling holds
+/// the old buffer and the new one at once, and a reload already holds two sets).
+@Suite struct FeedSizingTests {
+  static func domains(_ count: Int, from first: Int = 0) -> String {
+    (first..<(first + count)).map { "host\($0).example\(($0 % 7) == 0 ? "." : "")\n" }.joined()
+  }
+
+  @Test func feedExtentCountsBytesAndLinesWithOrWithoutAFinalNewline() throws {
+    let directory = try FeedDirectory()
+    #expect(feedExtent(ofFileAt: try directory.write("a", "x\r\ny\n")).map { [$0.bytes, $0.lines] } == [5, 2])
+    #expect(feedExtent(ofFileAt: try directory.write("b", "x\ny")).map { [$0.bytes, $0.lines] } == [3, 2])
+    #expect(feedExtent(ofFileAt: try directory.write("c", "")).map { [$0.bytes, $0.lines] } == [0, 0])
+    // Spanning several buffers.
+    let large = try directory.write("d", Self.domains(5_000))
+    #expect(feedExtent(ofFileAt: large, bufferSize: 4_096)?.lines == 5_000)
+    #expect(feedExtent(ofFileAt: directory.url.path + "/missing") == nil)
+    #expect(feedExtent(ofFileAt: directory.url.path) == nil)
+  }
+
+  @Test func aListLoadedFromFilesNeverGrowsItsArrays() throws {
+    let directory = try FeedDirectory()
+    _ = try directory.write("1.txt", "# a comment\n" + Self.domains(30_000))
+    _ = try directory.write("2.txt", Self.domains(20_000, from: 25_000))
+    let load = try IntelListLoader.load(
+      IntelListSpecification(name: "c2", type: .domain, match: .suffix, files: ["*.txt"]),
+      baseDirectory: directory.url.path)
+    #expect(load.list.count == 45_000)
+    #expect(load.list.statistics.duplicates == 5_000)
+    #expect(load.list.domains.growths == 0)
+    #expect(load.list.contains(domain: "a.host44999.example"))
+
+    // Unsized, the same feed grows its arrays as they fill.
+    var builder = IntelListBuilder(name: "c2", type: .domain, domainMatch: .suffix)
+    try builder.loadFeed(Self.domains(30_000), file: "inline", format: .lines)
+    #expect(builder.build().domains.growths > 10)
+  }
+
+  @Test func aSingleFileIsSizedByLoadFileToo() throws {
+    let directory = try FeedDirectory()
+    let path = try directory.write("feed.txt", Self.domains(10_000))
+    var builder = IntelListBuilder(name: "c2", type: .domain, domainMatch: .suffix)
+    try builder.loadFile(atPath: path, format: .lines)
+    let list = builder.build()
+    #expect(list.count == 10_000)
+    #expect(list.domains.growths == 0)
+    // The arena written, not the address space reserved: 10,000 names of 14-17 bytes and their lengths.
+    #expect(list.statistics.memoryBytes < 10_000 * 64)
+  }
+}
