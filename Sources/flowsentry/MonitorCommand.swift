@@ -130,9 +130,10 @@ struct MonitorCommand: AsyncParsableCommand {
       ])
     let counters = MonitorCounters(
       session: session, outputs: outputs, recording: recorder != nil, servesMetrics: settings.metricsAddress != nil)
+    // Consumed: the services hold the first set, and once a reload replaces it nothing keeps it alive.
     let services = monitorServices(
-      settings: settings, session: session, rules: rules, recorder: recorder, outputs: outputs, counters: counters,
-      hangups: hangups, logger: logger)
+      settings: settings, session: session, rules: consume rules, recorder: recorder, outputs: outputs,
+      counters: counters, hangups: hangups, logger: logger)
     // The service group's own records (lifecycle) only when debugging: the monitor logs its own.
     var lifecycle = logger
     lifecycle.logLevel = max(logger.logLevel, .warning)
