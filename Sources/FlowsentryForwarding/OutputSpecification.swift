@@ -23,6 +23,10 @@ public enum OutputSpecification {
     ("batch", "records per write burst"),
     ("queue", "messages held in memory between the pipeline and the output"),
     ("spool_max_bytes", "the output's spool size; full, the lowest severity is dropped first"),
+    (
+      "drain_timeout_ms",
+      "at stop (replay's end, the monitor's shutdown), how long the output may deliver what it holds"
+    ),
     ("max_datagram", "UDP: longer messages are cut (and counted)"),
     ("max_bytes", "file: the size at which the file rotates"),
     ("keep", "file: how many files are kept (FILE, FILE.1, …)"),
@@ -223,6 +227,7 @@ public enum OutputSpecification {
     case "max_datagram": configuration.maximumDatagramBytes = try number(480...65_000)
     case "max_bytes": configuration.fileMaximumBytes = Int64(try number(4_096...(1 << 40)))
     case "keep": configuration.filesKept = try number(1...1_000)
+    case "drain_timeout_ms": configuration.drainTimeoutMilliseconds = try number(0...3_600_000)
     case "profile":
       guard let profile = OutputConfiguration.HTTPProfile(rawValue: value) else {
         throw fail("unknown profile '\(value)'; known: \(OutputConfiguration.HTTPProfile.allCases.map(\.rawValue))")

@@ -16,7 +16,7 @@ struct OutputOptions: ParsableArguments {
       syslog+udp://HOST[:PORT], relp://HOST[:PORT], file:///PATH, https://HOST[:PORT][/PATH] (http:// to loopback) with \
       profile=splunk-hec|elasticsearch|webhook, nats://HOST:PORT[,HOST:PORT…] (JetStream, subject=TEMPLATE; \
       docs/FLEET.md); options as ?KEY=VALUE&…, values percent-decoded (name, format=json|ecs|cef, events, \
-      facility, ca, cert, key, server_name, tls_verify, batch, queue, spool_max_bytes, max_datagram, index, \
+      facility, ca, cert, key, server_name, tls_verify, batch, queue, spool_max_bytes, drain_timeout_ms, max_datagram, index, \
       ndjson, token_file|token_env, api_key_file|api_key_env, basic_auth_file|basic_auth_env, header, \
       timeout_ms, batch_bytes; for nats: subject, creds_file, nkey, nkey_seed_file, ack_timeout_ms, \
       max_in_flight; see docs/FORWARDING.md). Without it, stdout. Each network output has its own \

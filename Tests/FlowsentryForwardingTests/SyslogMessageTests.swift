@@ -61,7 +61,7 @@ import Testing
 
   @Test func theShortFormSetsWhatItSays() throws {
     let tls = try OutputSpecification.parse(
-      "syslog+tls://[::1]:6515?name=siem&events=flows&facility=local3&ca=/c.pem&cert=/x.pem&key=/k.pem&server_name=siem.test&batch=10&queue=100&spool_max_bytes=1048576"
+      "syslog+tls://[::1]:6515?name=siem&events=flows&facility=local3&ca=/c.pem&cert=/x.pem&key=/k.pem&server_name=siem.test&batch=10&queue=100&spool_max_bytes=1048576&drain_timeout_ms=0"
     )
     #expect(tls.kind == .syslogTLS)
     #expect(tls.host == "::1")
@@ -76,12 +76,14 @@ import Testing
     #expect(tls.batchRecords == 10)
     #expect(tls.queueCapacity == 100)
     #expect(tls.spool.maximumBytes == 1_048_576)
+    #expect(tls.drainTimeoutMilliseconds == 0)
     #expect(tls.address == "syslog+tls://[::1]:6515")
 
     let defaults = try OutputSpecification.parse("syslog+udp://collector.example")
     #expect(defaults.port == 514)
     #expect(defaults.events.isEmpty)
     #expect(defaults.name == "syslog-udp-collector.example-514")
+    #expect(defaults.drainTimeoutMilliseconds == 5_000)
     #expect(try OutputSpecification.parse("syslog+tls://h").port == 6514)
   }
 
@@ -95,6 +97,7 @@ import Testing
     ("syslog+tcp://h:99999", "not 1 to 65535"),
     ("syslog+tcp://[::1:514", "closing ']'"),
     ("syslog+tcp://h?format=xml", "unknown format 'xml'"),
+    ("syslog+tcp://h?drain_timeout_ms=-1", "drain_timeout_ms takes 0 to 3600000"),
     ("syslog+tcp://h?facility=local9", "unknown facility"),
     ("syslog+tcp://h?events=bogus", "unknown event or set 'bogus'"),
     ("syslog+tcp://h?ca=/c.pem", "apply to syslog+tls and https only"),
