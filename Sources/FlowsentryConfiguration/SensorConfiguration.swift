@@ -153,6 +153,7 @@ public struct SensorConfiguration: Sendable {
       lines.append("    batch: \(output.batchRecords)")
       lines.append("    queue: \(output.queueCapacity)")
       lines.append("    spool_max_bytes: \(output.spool.maximumBytes)")
+      lines.append("    drain_timeout_ms: \(output.drainTimeoutMilliseconds)")
     }
     return lines.joined(separator: "\n") + "\n"
   }
