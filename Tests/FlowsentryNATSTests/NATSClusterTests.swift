@@ -47,6 +47,21 @@ import Testing
       guard FileManager.default.fileExists(atPath: directory) else { return 0 }
       return try Spool(directory: FilePath(directory)).pendingRecords
     }
+
+    /// The `Nats-Msg-Id`s of the records the spool holds: each record is `SUBJECT\nID\nBODY`.
+    func spooledIDs() throws -> Set<String> {
+      let directory = spool.appendingPathComponent("fleet").path
+      guard FileManager.default.fileExists(atPath: directory) else { return [] }
+      let spool = try Spool(directory: FilePath(directory))
+      var ids: Set<String> = []
+      while case let records = spool.next(limit: 1_000, maximumBytes: 16 << 20), !records.isEmpty {
+        for record in records {
+          let lines = record.payload.split(separator: UInt8(ascii: "\n"), maxSplits: 2)
+          if lines.count == 3 { ids.insert(String(decoding: lines[1], as: UTF8.self)) }
+        }
+      }
+      return ids
+    }
   }
 
   static func admin(_ ports: [UInt16]) throws -> JetStreamPublisher {
@@ -148,12 +163,22 @@ import Testing
     nodes[1].kill()
     #expect(eventually(seconds: 90) { ((try? admin.streamState("FLEET").messages) ?? 0) >= 3_000 })
     // Still running unless it delivered all 10,000 in the 20 ms since the last look.
-    let storedAtKill = (try? admin.streamState("FLEET").messages) ?? 0
-    #expect(sensor.isRunning || storedAtKill >= 10_000, "\(sensor.errors)")
+    let countAtKill = (try? admin.streamState("FLEET").messages) ?? 0
+    #expect(sensor.isRunning || countAtKill >= 10_000, "\(sensor.errors)")
     sensor.kill()
     try nodes[1].start()
-    // The sensor restarted replays the recording from its start: what was stored before the kill
-    // comes again with the same ids and the stream drops it; the spool's leftovers go out too.
+    // What the killed sensor had spooled reaches the stream from its spool alone, each record once:
+    // runs over an empty capture deliver it, and nothing else can.
+    let storedAtKill = Set(try Self.storedIDs(admin).keys)
+    let spooledAtKill = try workspace.spooledIDs()
+    #expect(!spooledAtKill.isEmpty || countAtKill >= 10_000)
+    try Self.drain(workspace, servers: clientPorts)
+    let fromTheSpool = try Self.storedIDs(admin)
+    #expect(Set(fromTheSpool.keys) == storedAtKill.union(spooledAtKill))
+    #expect(fromTheSpool.values.allSatisfy { $0 == 1 })
+    #expect(try workspace.spooled() == 0)
+    // A replay restarts from the recording's start: what the killed sensor still held in memory
+    // comes again, and what the stream holds already is dropped by its id.
     let restarted = try workspace.sensor(capture, servers: clientPorts)
     restarted.wait()
     try Self.drain(workspace, servers: clientPorts)
