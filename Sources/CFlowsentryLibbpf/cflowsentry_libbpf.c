@@ -156,7 +156,8 @@ int cfs_probe_walk(struct cfs_probe *probe, int netns_fd, cfs_record_function fu
 		if (returned != 0) {
 			if (iterator_fd >= 0)
 				close(iterator_fd);
-			return -EIO;
+			/* Its own code: no read(2) of the iterator returns it, and the thread must stop. */
+			return -ENOTRECOVERABLE;
 		}
 	}
 	if (iterator_fd < 0)

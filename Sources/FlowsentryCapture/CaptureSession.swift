@@ -62,6 +62,7 @@ public final class CaptureSession: @unchecked Sendable {
   /// Set by the stream's termination: nothing will take another batch.
   private let consumerGone = Atomic<Bool>(false)
   private let readerDone = DispatchSemaphore(value: 0)
+  private let stoppedReading = Mutex<String?>(nil)
   private let counters = Mutex(Statistics())
   // Touched only by the reader thread while it runs, then by stop() after it has ended.
   private var batch: [CapturedRecord] = []
@@ -133,9 +134,13 @@ public final class CaptureSession: @unchecked Sendable {
       // The start-up walk reports the connections already open and makes sock_ops follow them.
       var walking = walksSockets ? walkSockets() : true
       var nextWalk = bootTimeNanoseconds() + updateInterval
+      var failure: String?
       while walking && running.load(ordering: .acquiring) && !consumerGone.load(ordering: .acquiring) {
         let handled = probe.poll(timeoutMilliseconds: Int32(FS_POLL_INTERVAL_MS))
-        if handled < 0 { break }
+        if handled < 0 {
+          failure = "reading the ring buffer failed: \(Errno(rawValue: -handled))"
+          break
+        }
         let now = bootTimeNanoseconds()
         if now >= nextSecond {
           nextSecond = now + 1_000_000_000
@@ -146,6 +151,16 @@ public final class CaptureSession: @unchecked Sendable {
           walking = walkSockets()
         }
         deliverBatch()
+      }
+      if !walking {
+        failure = "the socket walk could not bring the reader thread back to its own network namespace"
+      }
+      if let failure, running.load(ordering: .acquiring) {
+        // Nothing more would ever arrive: end the stream, so that the monitor stops with the reason
+        // instead of running on, healthy-looking and blind.
+        deliverBatch()
+        stoppedReading.withLock { $0 = failure }
+        continuation.finish()
       }
       readerDone.signal()
     }
@@ -169,6 +184,9 @@ public final class CaptureSession: @unchecked Sendable {
     probe.close()
     continuation?.finish()
   }
+
+  /// Why the reader thread stopped on its own (the stream then ended without `stop()`), or nil.
+  public var readerFailure: String? { stoppedReading.withLock { $0 } }
 
   /// Safe from any thread, during or after `stop()`: a probe closed meanwhile left its last
   /// counters in the snapshot taken again here.
@@ -225,7 +243,7 @@ public final class CaptureSession: @unchecked Sendable {
         found += UInt64(records)
       case .failure(let errno):
         failed += 1
-        if errno == .ioError { lost = true }
+        if errno.rawValue == ENOTRECOVERABLE { lost = true }
       }
       if lost { break }
     }

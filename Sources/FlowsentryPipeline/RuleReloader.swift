@@ -27,7 +27,8 @@ public final class RuleReloader: Sendable {
     case failed([Diagnostic])
     /// Not loaded within the limit; the load finishes on its thread and is then discarded.
     case timedOut(Duration)
-    /// The previous load is still running (it timed out); nothing was started.
+    /// Another load is still running (a reload asked for meanwhile, or one that timed out);
+    /// nothing was started.
     case busy
   }
 
@@ -89,6 +90,25 @@ public final class RuleReloader: Sendable {
   /// stays in use (and in memory) until the new one is taken, so a reload peaks at both sets.
   public func reload(cause: Cause = .signal) async -> Outcome {
     reloadCounts.withLock { $0[cause, default: 0] += 1 }
+    return await loadOnce()
+  }
+
+  /// As `reload`, for a change that a load already running may have missed (it may have read a
+  /// feed before the operator's job replaced it): waits for that load to end, then loads again.
+  /// `.busy` only when the task is cancelled first.
+  public func reloadAfterTheRunningOne(cause: Cause) async -> Outcome {
+    reloadCounts.withLock { $0[cause, default: 0] += 1 }
+    while !Task.isCancelled {
+      while loading.load(ordering: .acquiring), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
+      guard !Task.isCancelled else { break }
+      let outcome = await loadOnce()
+      if case .busy = outcome { continue }
+      return outcome
+    }
+    return .busy
+  }
+
+  private func loadOnce() async -> Outcome {
     guard !loading.exchange(true, ordering: .acquiringAndReleasing) else { return .busy }
     return await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
       let first = FirstOutcome(continuation)

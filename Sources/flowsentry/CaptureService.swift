@@ -74,7 +74,15 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
     let final = pipeline.counters
     counters.pipeline.withLock { $0 = final }
     publishSinkCounters()
+    // The reader thread gave up on its own: the group ends with the reason (and the monitor with a
+    // failure status, for its supervisor to restart it).
+    if let failure = session.readerFailure { throw CaptureStopped(reason: failure) }
   }
+}
+
+struct CaptureStopped: Error, CustomStringConvertible {
+  var reason: String
+  var description: String { "capture stopped: \(reason)" }
 }
 
 /// Stops a capture session once, on a thread of its own: stopping waits for the reader thread and

@@ -39,7 +39,8 @@ struct FeedWatchService: Service {
 
   private func reloadOnce(_ paths: [String]) async {
     let cause = "feed changed: \(paths.prefix(3).joined(separator: ", "))\(paths.count > 3 ? ", …" : "")"
-    switch await reloader.reload(cause: .feedChange) {
+    let outcome = await reloader.reloadAfterTheRunningOne(cause: .feedChange)
+    switch outcome {
     case .loaded(let rules):
       RuleReloadService.announce(rules, logger: logger)
       let indicators = rules.intelLists.reduce(0) { $0 + $1.indicators }
@@ -50,7 +51,7 @@ struct FeedWatchService: Service {
     case .timedOut(let limit):
       logger.error("the rules did not load within \(limit) after a feed change; keeping the current ones")
     case .busy:
-      logger.error("a reload is still running; the feed change (\(cause)) waits for the next one")
+      logger.warning("shutting down while another reload ran; the feed change (\(cause)) was not loaded")
     }
   }
 }
