@@ -9,12 +9,21 @@ struct NKeyPair {
   var seed: String
   var publicKey: String
 
-  /// The prefix bytes of the NKey encoding: a seed, and a user's key.
+  /// The prefix byte of the NKey encoding of a seed.
   static let seedPrefix: UInt8 = 18 << 3
-  static let userPrefix: UInt8 = 20 << 3
 
-  /// A fresh user key pair; its files are written to `directory` (removed by the caller).
-  static func make(in directory: URL, name: String) throws -> NKeyPair {
+  /// Whose key: the prefix byte of its public key's encoding (its first letter: O, A, U).
+  enum Kind: UInt8 {
+    case `operator` = 112  // 14 << 3
+    case account = 0
+    case user = 160  // 20 << 3
+  }
+
+  /// The Ed25519 key file openssl wrote, for signing JWTs.
+  var privateKeyFile = ""
+
+  /// A fresh key pair; its files are written to `directory` (removed by the caller).
+  static func make(in directory: URL, name: String, kind: Kind = .user) throws -> NKeyPair {
     let key = directory.appendingPathComponent("\(name).der").path
     let script = """
       set -e
@@ -33,14 +42,10 @@ struct NKeyPair {
     }
     let seed = Array(privateDER.suffix(32))
     let publicKey = Array(publicDER.suffix(32))
+    let prefix = kind.rawValue
     return NKeyPair(
-      seed: encode([seedPrefix | (userPrefix >> 5), (userPrefix & 31) << 3] + seed),
-      publicKey: encode([userPrefix] + publicKey))
-  }
-
-  /// The Ed25519 private key file openssl wrote for `name`, for signing JWTs.
-  static func privateKeyFile(in directory: URL, name: String) -> String {
-    directory.appendingPathComponent("\(name).der").path
+      seed: encode([seedPrefix | (prefix >> 5), (prefix & 31) << 3] + seed),
+      publicKey: encode([prefix] + publicKey), privateKeyFile: key)
   }
 
   static func encode(_ bytes: [UInt8]) -> String {
