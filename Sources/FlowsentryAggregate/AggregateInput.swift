@@ -45,7 +45,9 @@ public struct AggregateInput: Sendable, Equatable {
     options.keyFile = keyFile
     options.serverName = serverName
     options.verifyCertificate = verifyCertificate
-    options.requireTLS = caFile != nil || certificateFile != nil || serverName != nil
+    // Any TLS key asks for TLS (tls_verify=false too): never plaintext with a token in clear.
+    options.requireTLS =
+      caFile != nil || certificateFile != nil || keyFile != nil || serverName != nil || !verifyCertificate
     return options
   }
 

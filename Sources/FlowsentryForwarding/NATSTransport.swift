@@ -11,6 +11,8 @@ public struct NATSPublishCounters: Sendable, Equatable {
   /// Acknowledgements flagged `duplicate`: a resend the stream had already stored within its
   /// duplicate window, stored once.
   public var duplicates: UInt64 = 0
+  /// Connections built anew because libnats had closed the previous one for good.
+  public var connectionsRebuilt: UInt64 = 0
   /// Failures by `NATSError.kind` (`no_stream`, `authentication`, `payload_too_large`, `timeout`, …).
   public var errors: [String: UInt64] = [:]
   public init() {}
@@ -45,8 +47,14 @@ final class NATSTransport: Transport {
     self.deadLetters = deadLetters
   }
 
-  /// Connects the first time; afterwards forgets what was in flight, which the output sends again.
+  /// Connects the first time, and again once libnats closed the connection for good (it then never
+  /// reconnects: a rotated credential refused twice, say), so that the credential files are read
+  /// anew; afterwards forgets what was in flight, which the output sends again.
   func open() throws(TransportError) {
+    if publisher?.connection.isClosed == true {
+      publisher = nil
+      counters.connectionsRebuilt += 1
+    }
     if publisher == nil {
       var options = NATSConnectionOptions(servers: configuration.nats.urls)
       options.name = "flowsentry-\(configuration.name)"
@@ -56,6 +64,8 @@ final class NATSTransport: Transport {
       options.keyFile = configuration.tls.keyFile
       options.serverName = configuration.tls.serverName
       options.verifyCertificate = configuration.tls.verify
+      // Any TLS key asks for TLS, whichever it is: never plaintext because only server_name was given.
+      options.requireTLS = configuration.tls != OutputConfiguration.TLS()
       options.connectTimeoutMilliseconds = Int64(configuration.connectTimeoutMilliseconds)
       options.reconnectWaitMilliseconds = Int64(configuration.retryInitialMilliseconds)
       do {
@@ -122,6 +132,13 @@ final class NATSTransport: Transport {
     advance()
     if let failure {
       throw Self.transportError(failure)
+    }
+    // A closed connection reports nothing more for what is in flight: without this, the output
+    // would wait on those records for ever.
+    if let publisher, publisher.connection.isClosed {
+      let error = publisher.connection.lastError ?? .disconnected("the connection was closed")
+      count(error)
+      throw Self.transportError(error)
     }
     defer { settledThrough = nil }
     return settledThrough

@@ -41,7 +41,7 @@ public final class JetStreamPublisher: @unchecked Sendable {
     self.connection = connection
     self.acknowledgementTimeoutMilliseconds = acknowledgementTimeoutMilliseconds
     // Released never: libnats may call the handler until the connection is gone, and one box per
-    // publisher (one per output) is a few bytes.
+    // publisher (one per output, and one more each time a closed connection is built anew) is a few bytes.
     box = AcknowledgementBox()
     var options = jsOptions()
     try check(jsOptions_Init(&options), "jsOptions_Init")

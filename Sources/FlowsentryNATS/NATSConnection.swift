@@ -21,7 +21,7 @@ public struct NATSConnectionOptions: Sendable, Equatable {
   /// The client name the servers show in their connection lists.
   public var name = "flowsentry"
   public var credentials = Credentials.none
-  /// TLS: required when any of these is set, or a URL says `tls://`.
+  /// TLS: required when any of these is set (see `usesTLS`), or a URL says `tls://`.
   public var caFile: String?
   public var certificateFile: String?
   public var keyFile: String?
@@ -37,6 +37,14 @@ public struct NATSConnectionOptions: Sendable, Equatable {
   public var reconnectBufferBytes: Int32 = 8 << 20
 
   public init(servers: [String]) { self.servers = servers }
+
+  /// Whether the connection must be TLS: asked for, or any TLS setting given. A server name or
+  /// verification turned off without a CA (the system's trust store) must never mean plaintext,
+  /// where a token or password would cross the network in clear.
+  public var usesTLS: Bool {
+    requireTLS || caFile != nil || certificateFile != nil || keyFile != nil || serverName != nil || !verifyCertificate
+      || servers.contains { $0.hasPrefix("tls://") }
+  }
 }
 
 /// One connection to a NATS cluster (libnats reconnects and fails over by itself). Every call
@@ -68,6 +76,18 @@ public final class NATSConnection: @unchecked Sendable {
   public var maximumPayload: Int { Int(natsConnection_GetMaxPayload(handle)) }
 
   public var isConnected: Bool { natsConnection_Status(handle) == NATS_CONN_STATUS_CONNECTED }
+
+  /// libnats gave up on this connection for good (the same authentication error twice in a row
+  /// while reconnecting, or no server left to try): it never reconnects again, only a new one can.
+  public var isClosed: Bool { natsConnection_Status(handle) == NATS_CONN_STATUS_CLOSED }
+
+  /// Why the connection last failed (the server's refusal of a reconnect, say), nil when it did not.
+  public var lastError: NATSError? {
+    var text: UnsafePointer<CChar>?
+    let status = natsConnection_GetLastError(handle, &text)
+    guard status != NATS_OK else { return nil }
+    return NATSError.from(status, "connection", detail: text.map { String(cString: $0) } ?? "")
+  }
 
   /// The URL of the server currently connected to, for logs.
   public var connectedURL: String {
@@ -116,10 +136,7 @@ public final class NATSConnection: @unchecked Sendable {
       try check(natsOptions_SetUserCredentialsFromFiles(natsOptions, path, nil), "credentials file \(path)")
     }
 
-    let tls =
-      options.requireTLS || options.caFile != nil || options.certificateFile != nil
-      || options.servers.contains { $0.hasPrefix("tls://") }
-    if tls {
+    if options.usesTLS {
       try check(natsOptions_SetSecure(natsOptions, true), "TLS")
       if let ca = options.caFile {
         try check(natsOptions_LoadCATrustedCertificates(natsOptions, ca), "CA file \(ca)")

@@ -57,12 +57,18 @@ public enum NATSError: Error, Equatable, Sendable, CustomStringConvertible {
   }
 
   /// The error for a failed libnats call, with the library's own last error text when it has one.
-  static func from(_ status: natsStatus, _ context: String, subject: String = "") -> NATSError {
+  static func from(_ status: natsStatus, _ context: String, subject: String = "", detail given: String? = nil)
+    -> NATSError
+  {
     var lastStatus = NATS_OK
-    let detail = nats_GetLastError(&lastStatus).map { String(cString: $0) } ?? ""
+    let detail = given ?? nats_GetLastError(&lastStatus).map { String(cString: $0) } ?? ""
     let text = "\(context): \(String(cString: natsStatus_GetText(status)))" + (detail.isEmpty ? "" : " (\(detail))")
     switch status {
     case NATS_NO_RESPONDERS: return .noStream(subject: subject)
+    case NATS_SECURE_CONNECTION_WANTED:
+      return .configuration(
+        "\(text): TLS is asked for (ca, cert, key, server_name or tls_verify) and the server has none")
+    case NATS_SECURE_CONNECTION_REQUIRED: return .configuration("\(text): the server requires TLS")
     case NATS_CONNECTION_AUTH_FAILED, NATS_NOT_PERMITTED: return .authentication(text)
     case NATS_TIMEOUT: return .timeout(text)
     case NATS_CONNECTION_CLOSED, NATS_CONNECTION_DISCONNECTED, NATS_NO_SERVER, NATS_STALE_CONNECTION:
