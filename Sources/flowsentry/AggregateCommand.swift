@@ -91,6 +91,10 @@ struct AggregateCommand: ParsableCommand {
     output.apply(to: &settings)
     let logger = common.bootstrapLogging(settings)
     let input = try AggregateInput.parse(input)
+    if !input.verifyCertificate {
+      logger.warning(
+        "input: TLS certificate verification is OFF (tls_verify=false); anyone on the path can read and forge events")
+    }
     let layout = try layout(partitions: input.partitions)
     let rules: RuleSet
     do {

@@ -54,7 +54,7 @@ struct OutputOptions: ParsableArguments {
   static func startOutputs(_ settings: SensorConfiguration, logger: Logger) throws -> [ForwardingOutput] {
     var started: [ForwardingOutput] = []
     for configuration in settings.outputs {
-      if configuration.kind == .syslogTLS || configuration.kind == .https, !configuration.tls.verify {
+      if [.syslogTLS, .https, .nats].contains(configuration.kind), !configuration.tls.verify {
         let warning =
           "output \(configuration.name): TLS certificate verification is OFF (tls_verify=false); "
           + "anyone on the path can read and forge what it sends"
