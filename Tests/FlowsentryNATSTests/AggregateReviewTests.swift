@@ -169,8 +169,14 @@ import Testing
     #expect(problems.count == 1)
     #expect(problems.first?.contains("net_packet_dns events, which have no 'remote' field") == true)
     // Flows carry remote; DNS events carry host; one partition splits nothing.
-    #expect(PartitionLayout.problems(try Self.threshold(events: "net_flow_tcp_begin", groupBy: "remote"), partitionKey: "remote", partitions: 4).isEmpty)
-    #expect(PartitionLayout.problems(try Self.threshold(events: "net_packet_dns", groupBy: "host"), partitionKey: "host", partitions: 4).isEmpty)
+    #expect(
+      PartitionLayout.problems(
+        try Self.threshold(events: "net_flow_tcp_begin", groupBy: "remote"), partitionKey: "remote", partitions: 4
+      ).isEmpty)
+    #expect(
+      PartitionLayout.problems(
+        try Self.threshold(events: "net_packet_dns", groupBy: "host"), partitionKey: "host", partitions: 4
+      ).isEmpty)
     #expect(PartitionLayout.problems(dns, partitionKey: "remote", partitions: 1).isEmpty)
   }
 }
