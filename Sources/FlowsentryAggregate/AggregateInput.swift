@@ -61,8 +61,7 @@ public struct AggregateInput: Sendable, Equatable {
   public static let keys = [
     "stream", "consumer", "partitions", "subject", "partition_key", "ack_wait_ms", "max_ack_pending", "lateness_ms",
     "future_skew_ms", "batch", "creds_file", "token_file", "basic_auth_file", "nkey", "nkey_seed_file", "ca", "cert",
-    "key",
-    "server_name", "tls_verify",
+    "key", "server_name", "tls_verify",
   ]
 
   public static func parse(_ text: String) throws(AggregateInputError) -> AggregateInput {
