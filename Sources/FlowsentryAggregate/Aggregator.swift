@@ -196,8 +196,10 @@ public final class Aggregator: @unchecked Sendable {
     if let last = lastFutureLog, Date().timeIntervalSince(last) < Self.futureLogInterval { return }
     lastFutureLog = Date()
     let ahead = (event.timestamp - now) / 1_000_000_000
+    // Quoted and escaped: the name comes from the event, which any sensor can write.
+    let host = String(event.host.prefix(253)).debugDescription
     log(
-      "partition \(partition): an event of host '\(event.host)' is dated \(ahead) s ahead of this clock "
+      "partition \(partition): an event of host \(host) is dated \(ahead) s ahead of this clock "
         + "(beyond future_skew_ms \(input.futureSkewMilliseconds)); \(futureSinceLog) such events since the last "
         + "line acknowledged unevaluated, counted future")
     futureSinceLog = 0
