@@ -25,6 +25,9 @@ public struct AggregateInput: Sendable, Equatable {
   public var maximumAcknowledgementsPending: Int64 = 20_000
   /// How far behind the newest event of its partition an event may be and still be evaluated.
   public var latenessMilliseconds: Int64 = 60_000
+  /// How far ahead of this instance's clock an event may be dated and still be evaluated; a later
+  /// one is acknowledged unevaluated (counted `future`) and never moves the watermark.
+  public var futureSkewMilliseconds: Int64 = 300_000
   public var batch = 256
   public var credentials = NATSConnectionOptions.Credentials.none
   public var nkeyPublicKey: String?
@@ -59,8 +62,8 @@ public struct AggregateInput: Sendable, Equatable {
 
   public static let keys = [
     "stream", "consumer", "partitions", "subject", "partition_key", "ack_wait_ms", "max_ack_pending", "lateness_ms",
-    "batch", "creds_file", "token_file", "basic_auth_file", "nkey", "nkey_seed_file", "ca", "cert", "key",
-    "server_name", "tls_verify",
+    "future_skew_ms", "batch", "creds_file", "token_file", "basic_auth_file", "nkey", "nkey_seed_file", "ca", "cert",
+    "key", "server_name", "tls_verify",
   ]
 
   public static func parse(_ text: String) throws(AggregateInputError) -> AggregateInput {
@@ -109,6 +112,7 @@ public struct AggregateInput: Sendable, Equatable {
       case "ack_wait_ms": input.acknowledgementWaitMilliseconds = try number(1_000...3_600_000)
       case "max_ack_pending": input.maximumAcknowledgementsPending = try number(16...1_000_000)
       case "lateness_ms": input.latenessMilliseconds = try number(0...86_400_000)
+      case "future_skew_ms": input.futureSkewMilliseconds = try number(0...86_400_000)
       case "batch": input.batch = Int(try number(1...4096))
       case "creds_file": input.credentials = .credentialsFile(value)
       case "token_file": tokenFile = value
@@ -127,6 +131,11 @@ public struct AggregateInput: Sendable, Equatable {
     }
     guard !input.stream.isEmpty, !input.consumer.isEmpty else {
       throw fail("stream=NAME and consumer=NAME are required")
+    }
+    guard input.batch < input.maximumAcknowledgementsPending else {
+      throw fail(
+        "batch (\(input.batch)) must be below max_ack_pending (\(input.maximumAcknowledgementsPending)): "
+          + "an instance holds max_ack_pending minus batch messages per partition")
     }
     if input.partitions > 1, !input.subject.contains("{partition}") {
       throw fail("subject needs {partition} when there are several partitions")

@@ -15,6 +15,8 @@ public final class Aggregator: @unchecked Sendable {
     /// Not an event of the schema: acknowledged (a resend would not mend it), counted, logged once.
     public var malformed: UInt64 = 0
     public var late: UInt64 = 0
+    /// Dated beyond this instance's clock plus `future_skew_ms`: acknowledged, not evaluated.
+    public var future: UInt64 = 0
     public var acknowledged: UInt64 = 0
     public var forced: UInt64 = 0
     public var extended: UInt64 = 0
@@ -44,6 +46,10 @@ public final class Aggregator: @unchecked Sendable {
   private var current = Counters()
   private let log: (String) -> Void
   private var loggedMalformed = false
+  /// When a future-dated event was last logged, and how many came since: one line per interval.
+  private var lastFutureLog: Date?
+  private var futureSinceLog: UInt64 = 0
+  private static let futureLogInterval: TimeInterval = 60
   /// The last fetch failure logged, so that an outage is logged once, not at each retry.
   private var lastFailure: String?
 
@@ -68,7 +74,8 @@ public final class Aggregator: @unchecked Sendable {
       var hold = AcknowledgementHold<JetStreamDelivery>(
         windowNanoseconds: windowNanoseconds, latenessNanoseconds: input.latenessMilliseconds * 1_000_000,
         // Below the server's bound, so that the server never stops delivering to a full hold.
-        capacity: Int(input.maximumAcknowledgementsPending) - input.batch)
+        capacity: Int(input.maximumAcknowledgementsPending) - input.batch,
+        futureSkewNanoseconds: input.futureSkewMilliseconds * 1_000_000)
       var recoveringUntil: Date?
       let pending = try publisher.consumerState(stream: input.stream, durable: durable).acknowledgementsPending
       if pending > 0 {
@@ -110,7 +117,8 @@ public final class Aggregator: @unchecked Sendable {
           lastFailure = nil
           log("partition \(partitions[index].number): reading again")
         }
-        for delivery in deliveries { handle(delivery, in: index, evaluate: evaluate) }
+        let now = Self.wallClockNanoseconds()
+        for delivery in deliveries { handle(delivery, in: index, now: now, evaluate: evaluate) }
         if let until = partitions[index].recoveringUntil, Date() >= until {
           partitions[index].recoveringUntil = nil
           partitions[index].hold.recovering = false
@@ -125,7 +133,13 @@ public final class Aggregator: @unchecked Sendable {
     }
   }
 
-  private func handle(_ delivery: JetStreamDelivery, in index: Int, evaluate: (SensorEvent) -> Void) {
+  private static func wallClockNanoseconds() -> Int64 {
+    Int64(Date().timeIntervalSince1970 * 1_000_000_000)
+  }
+
+  private func handle(
+    _ delivery: JetStreamDelivery, in index: Int, now: Int64, evaluate: (SensorEvent) -> Void
+  ) {
     count {
       $0.fetched += 1
       if delivery.deliveries > 1 { $0.redelivered += 1 }
@@ -138,16 +152,25 @@ public final class Aggregator: @unchecked Sendable {
     }
     switch EventJSONReader.read(String(decoding: delivery.data, as: UTF8.self)) {
     case .event(let event):
-      if partitions[index].hold.isLate(event.timestamp) {
+      switch partitions[index].hold.admission(of: event.timestamp, now: now) {
+      case .future:
+        partitions[index].hold.countFuture()
+        count { $0.future += 1 }
+        logFuture(event, in: partitions[index].number, now: now)
+        acknowledge([delivery])
+        return
+      case .late:
         partitions[index].hold.countLate()
         count { $0.late += 1 }
         acknowledge([delivery])
         return
+      case .evaluate: break
       }
       evaluate(event)
       count { $0.evaluated += 1 }
       let forcedBefore = partitions[index].hold.counters.forced
-      let out = partitions[index].hold.hold(delivery, at: event.timestamp, sequence: delivery.streamSequence)
+      let out = partitions[index].hold.hold(
+        delivery, at: event.timestamp, sequence: delivery.streamSequence, now: now)
       let forced = partitions[index].hold.counters.forced - forcedBefore
       if forced > 0 { count { $0.forced += forced } }
       acknowledge(out)
@@ -164,6 +187,22 @@ public final class Aggregator: @unchecked Sendable {
       }
       acknowledge([delivery])
     }
+  }
+
+  /// One line per interval, naming the sensor of the event that opened it: a clock gone wrong (or
+  /// a sensor lying) is worth knowing, but not once per event.
+  private func logFuture(_ event: SensorEvent, in partition: Int, now: Int64) {
+    futureSinceLog += 1
+    if let last = lastFutureLog, Date().timeIntervalSince(last) < Self.futureLogInterval { return }
+    lastFutureLog = Date()
+    let ahead = (event.timestamp - now) / 1_000_000_000
+    // Quoted and escaped: the name comes from the event, which any sensor can write.
+    let host = String(event.host.prefix(253)).debugDescription
+    log(
+      "partition \(partition): an event of host \(host) is dated \(ahead) s ahead of this clock "
+        + "(beyond future_skew_ms \(input.futureSkewMilliseconds)); \(futureSinceLog) such events since the last "
+        + "line acknowledged unevaluated, counted future")
+    futureSinceLog = 0
   }
 
   private func acknowledge(_ deliveries: [JetStreamDelivery]) {

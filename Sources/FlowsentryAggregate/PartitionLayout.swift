@@ -28,8 +28,19 @@ public struct PartitionLayout: Sendable, Equatable {
   /// A threshold's group must lie in one partition, so it must group by the partition key (or
   /// there must be one partition). Beaconing and first-seen rules keep state for longer than any
   /// window an acknowledgement can wait for, so the aggregate refuses them: they belong on sensors.
+  ///
+  /// The key must be a rule field (what the rules group by); a threshold grouped by it that reads
+  /// DNS events is refused when DNS events lack the field: the subject's `{remote}` of a DNS event
+  /// is its resolver, but its rule field `remote` is missing, so every lookup would fall in one
+  /// group, counted in pieces on every partition.
   public static func problems(_ rules: RuleSet, partitionKey key: String, partitions: Int) -> [String] {
     var problems: [String] = []
+    guard RuleFieldCatalog.isField(key) else {
+      return [
+        "partition_key '\(key)' is not a rule field: the rules group by fields, and the partition key must be the one "
+          + "the stream's mapping hashes (remote, host, …; see docs/RULES.md)"
+      ]
+    }
     for rule in rules.rules where rule.enabled {
       if rule.beacon != nil || rule.firstSeen != nil {
         problems.append(
@@ -38,7 +49,14 @@ public struct PartitionLayout: Sendable, Equatable {
         continue
       }
       guard partitions > 1 else { continue }
-      if let threshold = rule.threshold, !threshold.groupBy.contains(key) {
+      if let threshold = rule.threshold, threshold.groupBy.contains(key), rule.events.contains(.netPacketDNS),
+        !RuleFieldCatalog.dnsEventsCarry(key)
+      {
+        problems.append(
+          "rule \(rule.id) (\(rule.origin)): it reads net_packet_dns events, which have no '\(key)' field, so all of "
+            + "them would fall in one group spread over every partition (partitioned by '\(key)'); "
+            + "drop net_packet_dns from its events, or run it on its own layout (partitions=1)")
+      } else if let threshold = rule.threshold, !threshold.groupBy.contains(key) {
         let groups =
           threshold.groupBy.isEmpty ? "no group_by" : "group_by [\(threshold.groupBy.joined(separator: ", "))]"
         problems.append(
