@@ -23,6 +23,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -116,7 +117,10 @@ let package = Package(
     // acknowledged once it left every window it can feed.
     .target(
       name: "FlowsentryAggregate",
-      dependencies: ["FlowsentryCore", "FlowsentryNATS", "FlowsentryOutput", "FlowsentryRules"]
+      dependencies: [
+        "FlowsentryCore", "FlowsentryNATS", "FlowsentryOutput", "FlowsentryRules",
+        .product(name: "HeapModule", package: "swift-collections"),
+      ]
     ),
     // The configuration file (and `config check/show`): every setting of a run, positioned errors.
     .target(

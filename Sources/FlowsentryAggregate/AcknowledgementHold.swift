@@ -1,4 +1,5 @@
 import FlowsentryCore
+import HeapModule
 
 /// The messages of one partition that an instance has evaluated and not yet acknowledged.
 ///
@@ -49,7 +50,7 @@ public struct AcknowledgementHold<Message> {
   public var recovering = false
   /// Held entries by arrival number (unique, increasing), ordered by `order`.
   private var entries: [UInt64: (sequence: UInt64, message: Message)] = [:]
-  private var order = TimeOrderedHeap()
+  private var order = Heap<HeldOrder>()
   private var arrivals: UInt64 = 0
   /// The arrival number of each stream sequence held, to know a redelivery of a message already
   /// evaluated.
@@ -102,10 +103,10 @@ public struct AcknowledgementHold<Message> {
     let arrival = arrivals
     arrivals += 1
     entries[arrival] = (sequence, message)
-    order.insert(time: time, arrival: arrival)
+    order.insert(HeldOrder(time: time, arrival: arrival))
     if sequences[sequence] == nil { sequences[sequence] = arrival }
     var out = recovering ? [] : releasable()
-    while entries.count > capacity, let oldest = order.popMinimum() {
+    while entries.count > capacity, let oldest = order.popMin() {
       out.append(remove(arrival: oldest.arrival))
       counters.forced += 1
     }
@@ -118,8 +119,8 @@ public struct AcknowledgementHold<Message> {
     guard !recovering, watermark != .min else { return [] }
     let horizon = watermark.saturatingSubtraction(latenessNanoseconds).saturatingSubtraction(windowNanoseconds)
     var arrived: [UInt64] = []
-    while let oldest = order.minimum, oldest.time < horizon {
-      _ = order.popMinimum()
+    while let oldest = order.min, oldest.time < horizon {
+      _ = order.popMin()
       arrived.append(oldest.arrival)
     }
     guard !arrived.isEmpty else { return [] }
@@ -141,45 +142,12 @@ public struct AcknowledgementHold<Message> {
   public var held: [Message] { entries.sorted { $0.key < $1.key }.map(\.value.message) }
 }
 
-/// A binary min-heap of (event time, arrival number): the held message to release first is at
-/// its head, the earliest arrival among equal times.
-struct TimeOrderedHeap {
-  typealias Entry = (time: Int64, arrival: UInt64)
-  private var storage: [Entry] = []
+/// A held message's place in release order: the earliest event time first, then the earliest arrival.
+struct HeldOrder: Comparable {
+  var time: Int64
+  var arrival: UInt64
 
-  var count: Int { storage.count }
-  var minimum: Entry? { storage.first }
-
-  private static func precedes(_ a: Entry, _ b: Entry) -> Bool {
+  static func < (a: HeldOrder, b: HeldOrder) -> Bool {
     a.time != b.time ? a.time < b.time : a.arrival < b.arrival
-  }
-
-  mutating func insert(time: Int64, arrival: UInt64) {
-    storage.append((time, arrival))
-    var child = storage.count - 1
-    while child > 0 {
-      let parent = (child - 1) / 2
-      guard Self.precedes(storage[child], storage[parent]) else { break }
-      storage.swapAt(child, parent)
-      child = parent
-    }
-  }
-
-  mutating func popMinimum() -> Entry? {
-    guard let top = storage.first else { return nil }
-    let last = storage.removeLast()
-    guard !storage.isEmpty else { return top }
-    storage[0] = last
-    var parent = 0
-    while true {
-      let left = 2 * parent + 1
-      let right = left + 1
-      var smallest = parent
-      if left < storage.count, Self.precedes(storage[left], storage[smallest]) { smallest = left }
-      if right < storage.count, Self.precedes(storage[right], storage[smallest]) { smallest = right }
-      guard smallest != parent else { return top }
-      storage.swapAt(parent, smallest)
-      parent = smallest
-    }
   }
 }

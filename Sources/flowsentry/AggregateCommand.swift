@@ -35,7 +35,7 @@ struct AggregateCommand: ParsableCommand {
     help: ArgumentHelp(
       """
       nats://HOST:PORT[,HOST:PORT…]?stream=NAME&consumer=NAME[&partitions=N&subject=PREFIX.{partition}.>\
-      &partition_key=remote&ack_wait_ms=30000&max_ack_pending=20000&lateness_ms=60000&batch=256] with \
+      &partition_key=remote&ack_wait_ms=30000&max_ack_pending=20000&lateness_ms=60000&future_skew_ms=300000&batch=256] with \
       creds_file, token_file, basic_auth_file, nkey and nkey_seed_file, ca, cert, key, server_name, tls_verify.
       """, valueName: "spec"))
   var input: String
@@ -185,7 +185,7 @@ struct AggregateCommand: ParsableCommand {
     let counters = aggregator.counters
     let line =
       "aggregate: fetched \(counters.fetched) (redelivered \(counters.redelivered), held already \(counters.repeated)), evaluated \(counters.evaluated), "
-      + "held \(counters.held), acknowledged \(counters.acknowledged) (forced \(counters.forced)), late \(counters.late), "
+      + "held \(counters.held), acknowledged \(counters.acknowledged) (forced \(counters.forced)), late \(counters.late), future \(counters.future), "
       + "skipped \(counters.skipped), malformed \(counters.malformed), in-progress \(counters.extended), "
       + "errors \(counters.errors); alerts \(pipeline.counters.rules.alerts)"
     logger.info("\(line)")
