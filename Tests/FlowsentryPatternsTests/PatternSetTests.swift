@@ -116,7 +116,8 @@ import Testing
     defer { try? FileManager.default.removeItem(at: directory) }
     let cache = PatternDatabaseCache(directory: directory)
     _ = try PatternSet(specs, cache: cache)
-    let file = cache.fileURL(key: PatternDatabaseCache.key(for: specs))
+    let file = cache.fileURL(
+      key: PatternDatabaseCache.key(for: specs, patternsPerDatabase: PatternSet.BuildOptions().patternsPerDatabase))
     var bytes = [UInt8](try Data(contentsOf: file))
     switch damage {
     case "flip": bytes[bytes.count / 2] ^= 0x40
