@@ -186,7 +186,7 @@ let package = Package(
 
     .executableTarget(
       name: "PatternsBenchmark",
-      dependencies: ["FlowsentryPatterns"],
+      dependencies: ["FlowsentryPatterns", "FlowsentryRules", "FlowsentryCore"],
       path: "Benchmarks/PatternsBenchmark"
     ),
 
