@@ -43,7 +43,7 @@ public final class PatternDatabaseCache: Sendable {
       withUnsafeBytes(of: &length) { hash.update(bufferPointer: $0) }
       hash.update(data: Array(text.utf8))
     }
-    add("flowsentry-patterns-4")
+    add("flowsentry-patterns-5")
     add("patterns per database \(patternsPerDatabase)")
     add(HyperscanDatabase.version)
     add(HyperscanDatabase.platform)

@@ -60,7 +60,7 @@ enum PatternSetBuild {
     let started = clock.now
     var part = Part(evaluation: [PatternEvaluation](repeating: .pcre2Only, count: patterns.count))
     for (index, spec) in patterns.enumerated() where !syntax[index].pcre2Only {
-      let expression = Array(spec.pattern.utf8)
+      let expression = syntax[index].hyperscanExpression(spec.pattern)
       for prefilter in [false, true] {
         // A pattern that can match the empty string matches nearly everything; PCRE2 decides those.
         if case .success(let width) = HyperscanDatabase.analyze(
@@ -88,7 +88,7 @@ enum PatternSetBuild {
       part.attempts += 1
       do {
         part.database = try HyperscanDatabase(
-          expressions: members.map { Array(patterns[$0].pattern.utf8) },
+          expressions: members.map { syntax[$0].hyperscanExpression(patterns[$0].pattern) },
           flags: members.map {
             PatternSet.flags(patterns[$0], syntax[$0], prefilter: part.evaluation[$0] == .prefilter)
           },
