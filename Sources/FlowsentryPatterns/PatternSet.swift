@@ -95,7 +95,7 @@ public final class PatternSet: @unchecked Sendable {
     public var patternsPerDatabase: Int
     public var threads: Int
 
-    public init(patternsPerDatabase: Int = 2_500, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public init(patternsPerDatabase: Int = 5_000, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
       self.patternsPerDatabase = max(1, patternsPerDatabase)
       self.threads = max(1, threads)
     }
