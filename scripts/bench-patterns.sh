@@ -25,8 +25,8 @@ reference, its backslashes escaped in the condition string as a rule author writ
 mostly benign, as on a real network: 200,000 flow begins each naming one destination built from
 words no rule names, one in 100 built to match some rule. Load: parsing the rules and compiling each
 regex with PCRE2. Pattern databases: the field's patterns cut into databases of 5,000, built cold on
-the machine's cores (wall time, and the CPU time of all threads; the build phases line sums each
-step over the threads), then loaded from the cache (\`state_dir/patterns\`) as a restart does.
+the machine's cores (wall time, and the CPU time of all threads; the build phases line gives the
+threads' CPU time for the steps they share), then loaded from the cache (\`state_dir/patterns\`) as a restart does.
 Events/s are given per wall second and per CPU second of the evaluating thread (the second says
 what the work costs when other work shares the cores); p50/p99 are wall times of single events, and
 the p99 of the thread's CPU time per event (its clock read included). PCRE2 alone runs on a prefix

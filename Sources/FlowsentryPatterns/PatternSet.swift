@@ -59,8 +59,8 @@ public final class PatternSet: @unchecked Sendable {
     public var phases = Phases()
   }
 
-  /// Time of each step of building a set (zero for a step it skipped); the steps shared by threads
-  /// (classification and `hs_compile_multi`) are summed over them, so they can exceed the wall time.
+  /// Time of each step of building a set (zero for a step it skipped): wall time, but for the steps
+  /// the threads share (classification and `hs_compile_multi`), the CPU time of those threads, summed.
   public struct Phases: Sendable, Equatable {
     /// Reading each pattern's syntax, and compiling each with PCRE2 (validation, no JIT).
     public var syntax: Duration = .zero

@@ -1,6 +1,10 @@
 import CFlowsentryHyperscan
 import Foundation
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// Building a ``PatternSet``'s databases: the patterns, in order, cut into parts of
 /// `patternsPerDatabase`; each part classified (exact, prefilter or PCRE2-only, asking Hyperscan's
 /// parser one pattern at a time) and compiled into one database by the same thread, the parts
@@ -14,7 +18,7 @@ enum PatternSetBuild {
     var attempts = 0
     var refused: [Int] = []
     var threads = 1
-    /// Summed over the threads.
+    /// CPU time, summed over the threads (wall time would count the waits of a shared machine).
     var classification: Duration = .zero
     var compile: Duration = .zero
   }
@@ -56,8 +60,7 @@ enum PatternSetBuild {
 
   /// Classifies and compiles the patterns of one part; their Hyperscan ids are `firstID` on.
   static func buildPart(_ patterns: [PatternSpec], _ syntax: [PatternSyntax], firstID: Int) -> Part {
-    let clock = ContinuousClock()
-    let started = clock.now
+    let started = threadCPUTime()
     var part = Part(evaluation: [PatternEvaluation](repeating: .pcre2Only, count: patterns.count))
     for (index, spec) in patterns.enumerated() where !syntax[index].pcre2Only {
       let expression = syntax[index].hyperscanExpression(spec.pattern)
@@ -73,11 +76,18 @@ enum PatternSetBuild {
         }
       }
     }
-    let classified = clock.now
+    let classified = threadCPUTime()
     part.classification = classified - started
     compile(&part, patterns, syntax, firstID: firstID)
-    part.compile = clock.now - classified
+    part.compile = threadCPUTime() - classified
     return part
+  }
+
+  /// The calling thread's CPU time.
+  static func threadCPUTime() -> Duration {
+    var time = timespec()
+    guard clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time) == 0 else { return .zero }
+    return .seconds(time.tv_sec) + .nanoseconds(time.tv_nsec)
   }
 
   /// Builds the part's database, moving each pattern the build refuses one step down and retrying.
