@@ -190,7 +190,7 @@ let package = Package(
 
     .executableTarget(
       name: "PatternsBenchmark",
-      dependencies: ["FlowsentryPatterns"],
+      dependencies: ["FlowsentryPatterns", "FlowsentryRules", "FlowsentryCore"],
       path: "Benchmarks/PatternsBenchmark"
     ),
 

@@ -4,8 +4,8 @@ import CFlowsentryHyperscan
   import Glibc
 #endif
 
-/// A Hyperscan block-mode database and a prototype scratch that each scanner clones: the database
-/// is read-only while scanning (shared by every thread), a scratch belongs to one thread.
+/// A Hyperscan block-mode database: read-only while scanning, shared by every thread (a scratch,
+/// ``HyperscanScan``, belongs to one thread).
 final class HyperscanDatabase: @unchecked Sendable {
   struct Failure: Error {
     /// The expression Hyperscan refused (its position in the compiled list), or nil for the whole database.
@@ -14,7 +14,6 @@ final class HyperscanDatabase: @unchecked Sendable {
   }
 
   let database: OpaquePointer
-  private let prototypeScratch: OpaquePointer
 
   /// The library's version string, part of every cache key.
   static let version = String(cString: hs_version())
@@ -51,7 +50,6 @@ final class HyperscanDatabase: @unchecked Sendable {
       throw Self.failure(status, error)
     }
     database = compiled
-    prototypeScratch = try Self.allocateScratch(compiled)
   }
 
   /// Rebuilds a database from ``serialized()`` bytes; Hyperscan checks the version, platform and checksum.
@@ -64,12 +62,6 @@ final class HyperscanDatabase: @unchecked Sendable {
       throw Failure(expression: nil, message: "hs_deserialize_database failed (\(status))")
     }
     database = loaded
-    do {
-      prototypeScratch = try Self.allocateScratch(loaded)
-    } catch {
-      hs_free_database(loaded)
-      throw error
-    }
   }
 
   func serialized() -> [UInt8]? {
@@ -85,12 +77,6 @@ final class HyperscanDatabase: @unchecked Sendable {
   var byteSize: Int {
     var size = 0
     return hs_database_size(database, &size) == HS_SUCCESS ? size : 0
-  }
-
-  /// A scratch for one thread; nil only when Hyperscan is out of memory.
-  func makeScratch() -> OpaquePointer? {
-    var scratch: OpaquePointer?
-    return hs_clone_scratch(prototypeScratch, &scratch) == HS_SUCCESS ? scratch : nil
   }
 
   /// Parses one expression without building a database: nil when Hyperscan accepts it with these
@@ -113,64 +99,76 @@ final class HyperscanDatabase: @unchecked Sendable {
     return Failure(expression: error.pointee.expression >= 0 ? Int(error.pointee.expression) : nil, message: message)
   }
 
-  private static func allocateScratch(_ database: OpaquePointer) throws(Failure) -> OpaquePointer {
-    var scratch: OpaquePointer?
-    let status = hs_alloc_scratch(database, &scratch)
-    guard status == HS_SUCCESS, let scratch else {
-      throw Failure(expression: nil, message: "hs_alloc_scratch failed (\(status))")
-    }
-    return scratch
-  }
-
-  deinit {
-    hs_free_scratch(prototypeScratch)
-    hs_free_database(database)
-  }
+  deinit { hs_free_database(database) }
 }
 
-/// The ids one scan reported, in a buffer sized for every pattern: with `HS_FLAG_SINGLEMATCH` an
-/// id is reported at most once, so the buffer cannot overflow (and the callback checks anyway).
+/// One thread's means to scan a subject with several databases in turn (one scratch sized for all of
+/// them), and the ids they reported, in a buffer sized for every pattern: with
+/// `HS_FLAG_SINGLEMATCH` a database reports an id at most once and no id is in two databases, so the
+/// buffer cannot overflow (the callback checks anyway). The ids and their count live behind a
+/// pointer, the callback's context, so that scanning touches no class property.
 final class HyperscanScan {
+  struct Found {
+    var ids: UnsafeMutablePointer<UInt32>
+    var count: Int
+    var capacity: Int
+  }
+
+  private let databases: [HyperscanDatabase]
   private let scratch: OpaquePointer?
-  private(set) var ids: UnsafeMutablePointer<UInt32>
-  private(set) var count = 0
-  private let capacity: Int
+  private let found: UnsafeMutablePointer<Found>
   /// Scans that Hyperscan failed (no scratch, or a scan error): the caller evaluates those subjects with PCRE2.
   private(set) var failures: UInt64 = 0
 
-  init(database: HyperscanDatabase?, capacity: Int) {
-    scratch = database?.makeScratch()
-    self.capacity = max(1, capacity)
-    ids = .allocate(capacity: self.capacity)
+  var ids: UnsafeMutablePointer<UInt32> { found.pointee.ids }
+  var count: Int { found.pointee.count }
+
+  init(databases: [HyperscanDatabase], capacity: Int) {
+    self.databases = databases
+    var scratch: OpaquePointer?
+    for database in databases where hs_alloc_scratch(database.database, &scratch) != HS_SUCCESS {
+      if let allocated = scratch { hs_free_scratch(allocated) }
+      scratch = nil
+      break
+    }
+    self.scratch = scratch
+    found = .allocate(capacity: 1)
+    found.initialize(to: Found(ids: .allocate(capacity: max(1, capacity)), count: 0, capacity: max(1, capacity)))
   }
 
-  /// Scans `subject` with `database`; false when Hyperscan could not scan it (then nothing was reported).
-  func scan(_ database: HyperscanDatabase, _ subject: UnsafeRawBufferPointer) -> Bool {
-    count = 0
+  /// Scans `subject` with every database; false when Hyperscan could not (then none is reported).
+  func scan(_ subject: UnsafeRawBufferPointer) -> Bool {
+    found.pointee.count = 0
+    guard !databases.isEmpty else { return true }
     guard let scratch, subject.count <= Int(UInt32.max) else {
       failures += 1
       return false
     }
     let base = subject.baseAddress?.assumingMemoryBound(to: CChar.self)
-    let status = hs_scan(
-      database.database, base, UInt32(subject.count), 0, scratch,
-      { id, _, _, _, context in
-        let scan = Unmanaged<HyperscanScan>.fromOpaque(context!).takeUnretainedValue()
-        guard scan.count < scan.capacity else { return 1 }
-        scan.ids[scan.count] = id
-        scan.count += 1
-        return 0
-      }, Unmanaged.passUnretained(self).toOpaque())
-    guard status == HS_SUCCESS else {
-      failures += 1
-      count = 0
-      return false
+    for database in databases {
+      let status = hs_scan(database.database, base, UInt32(subject.count), 0, scratch, onMatch, found)
+      guard status == HS_SUCCESS else {
+        failures += 1
+        found.pointee.count = 0
+        return false
+      }
     }
     return true
   }
 
   deinit {
     if let scratch { hs_free_scratch(scratch) }
-    ids.deallocate()
+    found.pointee.ids.deallocate()
+    found.deallocate()
   }
+}
+
+private func onMatch(
+  id: UInt32, from: UInt64, to: UInt64, flags: UInt32, context: UnsafeMutableRawPointer?
+) -> Int32 {
+  let found = context!.assumingMemoryBound(to: HyperscanScan.Found.self)
+  guard found.pointee.count < found.pointee.capacity else { return 1 }
+  found.pointee.ids[found.pointee.count] = id
+  found.pointee.count += 1
+  return 0
 }

@@ -76,15 +76,15 @@ public final class LiteralScanner {
 
   init(_ set: LiteralSet) {
     self.set = set
-    scan = HyperscanScan(database: set.database, capacity: set.needles.count)
+    scan = HyperscanScan(databases: set.database.map { [$0] } ?? [], capacity: set.needles.count)
   }
 
   /// The ids (ascending) of the needles that the operation accepts for `subject`.
   public func matches(_ subject: UnsafeRawBufferPointer) -> [Int] {
     matched.removeAll(keepingCapacity: true)
     for id in set.emptyNeedles where set.operation != .equals || subject.isEmpty { matched.append(id) }
-    if let database = set.database {
-      if scan.scan(database, subject) {
+    if set.database != nil {
+      if scan.scan(subject) {
         for slot in 0..<scan.count { matched.append(Int(scan.ids[slot])) }
       } else {
         for id in set.needles.indices where !set.needles[id].isEmpty && Self.test(set, set.needles[id], subject) {

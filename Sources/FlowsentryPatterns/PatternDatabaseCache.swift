@@ -3,10 +3,11 @@ import FlowsentryCore
 import Foundation
 import Synchronization
 
-/// Compiled pattern databases on disk, so a restart loads instead of compiling. A file is named by
-/// the SHA-256 of everything the database depends on (Hyperscan's version, the platform it tunes
-/// for, every pattern and flag) and carries a SHA-256 of its own contents: a damaged or foreign
-/// file is ignored, counted, and replaced by a rebuilt one.
+/// Compiled pattern databases on disk, so a restart loads instead of compiling. A file holds a set's
+/// databases, is named by the SHA-256 of everything they depend on (Hyperscan's version, the
+/// platform it tunes for, every pattern and flag, the partition into databases) and carries a
+/// SHA-256 of its own contents: a damaged or foreign file is ignored, counted, and replaced by a
+/// rebuilt one.
 public final class PatternDatabaseCache: Sendable {
   public struct Counters: Sendable, Equatable {
     public var hits: UInt64 = 0
@@ -18,7 +19,7 @@ public final class PatternDatabaseCache: Sendable {
   }
 
   enum Lookup {
-    case found([PatternEvaluation], HyperscanDatabase?)
+    case found([PatternEvaluation], [HyperscanDatabase])
     case missing
     case damaged
   }
@@ -27,7 +28,7 @@ public final class PatternDatabaseCache: Sendable {
   private let counters = Mutex(Counters())
   /// A cache file larger than this is damage, not a database (10,000 patterns take a few MiB).
   public static let maximumFileBytes = 1 << 30
-  private static let magic = Array("FSPATDB1".utf8)
+  private static let magic = Array("FSPATDB2".utf8)
 
   public init(directory: URL) {
     self.directory = directory
@@ -35,14 +36,15 @@ public final class PatternDatabaseCache: Sendable {
 
   public var currentCounters: Counters { counters.withLock { $0 } }
 
-  static func key(for patterns: [PatternSpec]) -> String {
+  static func key(for patterns: [PatternSpec], patternsPerDatabase: Int) -> String {
     var hash = SHA256()
     func add(_ text: String) {
       var length = UInt64(text.utf8.count).littleEndian
       withUnsafeBytes(of: &length) { hash.update(bufferPointer: $0) }
       hash.update(data: Array(text.utf8))
     }
-    add("flowsentry-patterns-3")
+    add("flowsentry-patterns-5")
+    add("patterns per database \(patternsPerDatabase)")
     add(HyperscanDatabase.version)
     add(HyperscanDatabase.platform)
     #if arch(x86_64)
@@ -76,9 +78,10 @@ public final class PatternDatabaseCache: Sendable {
   }
 
   /// Layout: magic, SHA-256 of the rest, pattern count (UInt32 LE), one evaluation byte per
-  /// pattern, then Hyperscan's serialized database (absent when no pattern is in one).
+  /// pattern, the database count (UInt32 LE), then each database as its length (UInt64 LE) and
+  /// Hyperscan's serialized bytes.
   private static func decode(_ data: Data?, patternCount: Int) -> Lookup? {
-    guard let data, data.count <= maximumFileBytes, data.count >= magic.count + 32 + 4 + patternCount else {
+    guard let data, data.count <= maximumFileBytes, data.count >= magic.count + 32 + 8 + patternCount else {
       return nil
     }
     let bytes = [UInt8](data)
@@ -86,33 +89,48 @@ public final class PatternDatabaseCache: Sendable {
     let body = bytes[(magic.count + 32)...]
     guard Array(SHA256.hash(data: body)) == Array(bytes[magic.count..<(magic.count + 32)]) else { return nil }
     var offset = body.startIndex
-    let count = body[offset..<(offset + 4)].reversed().reduce(0) { $0 << 8 | Int($1) }
-    offset += 4
-    guard count == patternCount else { return nil }
+    func integer(_ width: Int) -> Int? {
+      guard body.endIndex - offset >= width else { return nil }
+      defer { offset += width }
+      let value = body[offset..<(offset + width)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+      return value <= UInt64(maximumFileBytes) ? Int(value) : nil
+    }
+    guard integer(4) == patternCount, body.endIndex - offset >= patternCount else { return nil }
     var evaluation: [PatternEvaluation] = []
-    for byte in body[offset..<(offset + count)] {
+    for byte in body[offset..<(offset + patternCount)] {
       guard let kind = PatternEvaluation(rawValue: byte) else { return nil }
       evaluation.append(kind)
     }
-    offset += count
-    let serialized = Array(body[offset...])
-    let needsDatabase = evaluation.contains { $0 != .pcre2Only }
-    guard needsDatabase == !serialized.isEmpty else { return nil }
-    guard needsDatabase else { return .found(evaluation, nil) }
-    guard let database = try? HyperscanDatabase(serialized: serialized) else { return nil }
-    return .found(evaluation, database)
+    offset += patternCount
+    guard let count = integer(4) else { return nil }
+    var databases: [HyperscanDatabase] = []
+    for _ in 0..<count {
+      guard let length = integer(8), length > 0, body.endIndex - offset >= length,
+        let database = try? HyperscanDatabase(serialized: Array(body[offset..<(offset + length)]))
+      else { return nil }
+      databases.append(database)
+      offset += length
+    }
+    guard offset == body.endIndex, evaluation.contains(where: { $0 != .pcre2Only }) == !databases.isEmpty else {
+      return nil
+    }
+    return .found(evaluation, databases)
   }
 
-  func store(key: String, evaluation: [PatternEvaluation], database: HyperscanDatabase?) {
+  func store(key: String, evaluation: [PatternEvaluation], databases: [HyperscanDatabase]) {
     var body: [UInt8] = []
-    var count = UInt32(evaluation.count).littleEndian
-    withUnsafeBytes(of: &count) { body.append(contentsOf: $0) }
+    func append<Integer: FixedWidthInteger>(_ value: Integer) {
+      withUnsafeBytes(of: value.littleEndian) { body.append(contentsOf: $0) }
+    }
+    append(UInt32(evaluation.count))
     body.append(contentsOf: evaluation.map(\.rawValue))
-    if let database {
+    append(UInt32(databases.count))
+    for database in databases {
       guard let serialized = database.serialized() else {
         counters.withLock { $0.writeFailures += 1 }
         return
       }
+      append(UInt64(serialized.count))
       body.append(contentsOf: serialized)
     }
     let file = Self.magic + Array(SHA256.hash(data: body)) + body

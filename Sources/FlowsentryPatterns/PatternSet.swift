@@ -1,4 +1,5 @@
 import CFlowsentryHyperscan
+import Foundation
 
 /// One regular expression as the rule engine compiles it: PCRE2 in UTF mode, caseless when asked.
 public struct PatternSpec: Hashable, Sendable {
@@ -41,11 +42,14 @@ public final class PatternSet: @unchecked Sendable {
   public struct Statistics: Sendable {
     /// Patterns by evaluation.
     public var counts: [PatternEvaluation: Int] = [:]
-    /// The Hyperscan database's size in bytes (0 without one).
+    /// The Hyperscan databases, and their size in bytes (0 without one).
+    public var databases = 0
     public var databaseBytes = 0
+    /// Threads that built them (classification and compiles share them).
+    public var buildThreads = 0
     /// Where the database came from.
     public var source: DatabaseSource = .compiled
-    /// Why a Hyperscan build failed as a whole (all patterns then run on PCRE2), if it did.
+    /// Why a database's build failed as a whole (its patterns then run on PCRE2), if one did.
     public var hyperscanFailure: String?
     /// Database builds it took (each refused pattern costs one more; 0 when loaded or not needed).
     public var buildAttempts = 0
@@ -55,14 +59,15 @@ public final class PatternSet: @unchecked Sendable {
     public var phases = Phases()
   }
 
-  /// Wall time of each step of building a set (zero for a step it skipped).
+  /// Time of each step of building a set (zero for a step it skipped): wall time, but for the steps
+  /// the threads share (classification and `hs_compile_multi`), the CPU time of those threads, summed.
   public struct Phases: Sendable, Equatable {
     /// Reading each pattern's syntax, and compiling each with PCRE2 (validation, no JIT).
     public var syntax: Duration = .zero
     public var pcre2Compile: Duration = .zero
     /// Asking Hyperscan's parser about each pattern (exact, then prefilter).
     public var classification: Duration = .zero
-    /// `hs_compile_multi`, all attempts.
+    /// `hs_compile_multi`, all attempts of every database.
     public var hyperscanCompile: Duration = .zero
     /// Loading from, or writing to, the cache (with hashing the key).
     public var cache: Duration = .zero
@@ -81,6 +86,21 @@ public final class PatternSet: @unchecked Sendable {
     }
   }
 
+  /// How the databases are built. The patterns are cut into databases of `patternsPerDatabase`
+  /// (in order), built in parallel: Hyperscan's compile time grows faster than the number of
+  /// patterns, and a pattern its build refuses costs a rebuild of its database alone; each database
+  /// costs a scan, so they are few. The partition is part of the cache key; the threads are not (the
+  /// databases do not depend on them).
+  public struct BuildOptions: Sendable, Equatable {
+    public var patternsPerDatabase: Int
+    public var threads: Int
+
+    public init(patternsPerDatabase: Int = 5_000, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+      self.patternsPerDatabase = max(1, patternsPerDatabase)
+      self.threads = max(1, threads)
+    }
+  }
+
   public enum DatabaseSource: Equatable, Sendable {
     case compiled, cache
     /// The cache file for this set was unreadable or damaged; it was rebuilt (the cache counts it).
@@ -91,16 +111,18 @@ public final class PatternSet: @unchecked Sendable {
   public let evaluation: [PatternEvaluation]
   public let statistics: Statistics
   let programs: [PCRE2Program]
-  let database: HyperscanDatabase?
+  let databases: [HyperscanDatabase]
   /// Ids PCRE2 evaluates on every subject.
   let alwaysEvaluated: [Int]
   /// Ids in the database that PCRE2 evaluates instead on a subject beyond ASCII (see ``PatternSyntax``).
   let unicodeSensitive: [Bool]
   let nonASCIIEvaluated: [Int]
 
-  /// Compiles `patterns` (ids are their positions); with `cache`, loads the database compiled
-  /// for the same patterns, library and platform instead, and stores a newly compiled one.
-  public init(_ patterns: [PatternSpec], cache: PatternDatabaseCache? = nil) throws(CompileError) {
+  /// Compiles `patterns` (ids are their positions); with `cache`, loads the databases compiled
+  /// for the same patterns, partition, library and platform instead, and stores newly compiled ones.
+  public init(_ patterns: [PatternSpec], cache: PatternDatabaseCache? = nil, options: BuildOptions = BuildOptions())
+    throws(CompileError)
+  {
     self.patterns = patterns
     let clock = ContinuousClock()
     var phases = Phases()
@@ -120,13 +142,14 @@ public final class PatternSet: @unchecked Sendable {
     }
     phases.pcre2Compile = clock.now - started
     var statistics = Statistics()
-    var built: (evaluation: [PatternEvaluation], database: HyperscanDatabase?)?
+    var built: (evaluation: [PatternEvaluation], databases: [HyperscanDatabase])?
     started = clock.now
-    let key = cache.map { _ in PatternDatabaseCache.key(for: patterns) }
+    let key = cache.map { _ in PatternDatabaseCache.key(for: patterns, patternsPerDatabase: options.patternsPerDatabase)
+    }
     if let cache, let key {
       switch cache.load(key: key, patternCount: patterns.count) {
-      case .found(let evaluation, let database):
-        built = (evaluation, database)
+      case .found(let evaluation, let databases):
+        built = (evaluation, databases)
         statistics.source = .cache
       case .missing: break
       case .damaged: statistics.source = .rebuiltDamagedCache
@@ -134,18 +157,23 @@ public final class PatternSet: @unchecked Sendable {
     }
     phases.cache = clock.now - started
     if built == nil {
-      let compiled = Self.compile(patterns, syntax, phases: &phases)
+      let compiled = PatternSetBuild.build(patterns, syntax, options: options)
+      phases.classification = compiled.classification
+      phases.hyperscanCompile = compiled.compile
       statistics.hyperscanFailure = compiled.failure
       statistics.buildAttempts = compiled.attempts
       statistics.refusedByBuild = compiled.refused
-      built = (compiled.evaluation, compiled.database)
+      statistics.buildThreads = compiled.threads
+      built = (compiled.evaluation, compiled.databases)
       started = clock.now
-      if let cache, let key { cache.store(key: key, evaluation: compiled.evaluation, database: compiled.database) }
+      if let cache, let key {
+        cache.store(key: key, evaluation: compiled.evaluation, databases: compiled.databases)
+      }
       phases.cache += clock.now - started
     }
     let evaluation = built!.evaluation
     self.evaluation = evaluation
-    database = built!.database
+    databases = built!.databases
     // JIT what PCRE2 will run; the validation compile above stays for the rest.
     started = clock.now
     self.programs = programs.enumerated().map { index, program in
@@ -157,7 +185,8 @@ public final class PatternSet: @unchecked Sendable {
     nonASCIIEvaluated = evaluation.indices.filter { evaluation[$0] != .pcre2Only && syntax[$0].unicodeSensitive }
     for kind in evaluation { statistics.counts[kind, default: 0] += 1 }
     phases.pcre2JIT = clock.now - started
-    statistics.databaseBytes = database?.byteSize ?? 0
+    statistics.databases = databases.count
+    statistics.databaseBytes = databases.reduce(0) { $0 + $1.byteSize }
     statistics.phases = phases
     self.statistics = statistics
   }
@@ -169,55 +198,5 @@ public final class PatternSet: @unchecked Sendable {
   static func flags(_ spec: PatternSpec, _ syntax: PatternSyntax, prefilter: Bool) -> UInt32 {
     baseFlags | (syntax.asciiOnly ? 0 : UInt32(HS_FLAG_UTF8)) | (spec.caseInsensitive ? UInt32(HS_FLAG_CASELESS) : 0)
       | (prefilter ? UInt32(HS_FLAG_PREFILTER) : 0)
-  }
-
-  /// Sorts each pattern into exact, prefilter or PCRE2-only (asking Hyperscan's parser one pattern
-  /// at a time, then building the database and moving any pattern the build refuses), and builds.
-  static func compile(_ patterns: [PatternSpec], _ syntax: [PatternSyntax], phases: inout Phases) -> (
-    evaluation: [PatternEvaluation], database: HyperscanDatabase?, failure: String?, attempts: Int, refused: [Int]
-  ) {
-    let clock = ContinuousClock()
-    let started = clock.now
-    defer { phases.hyperscanCompile = clock.now - started - phases.classification }
-    var evaluation = [PatternEvaluation](repeating: .pcre2Only, count: patterns.count)
-    for (index, spec) in patterns.enumerated() where !syntax[index].pcre2Only {
-      let expression = Array(spec.pattern.utf8)
-      for prefilter in [false, true] {
-        // A pattern that can match the empty string matches nearly everything; PCRE2 decides those.
-        if case .success(let width) = HyperscanDatabase.analyze(
-          expression, flags: flags(spec, syntax[index], prefilter: prefilter))
-        {
-          if width > 0 {
-            evaluation[index] = prefilter ? .prefilter : (syntax[index].sharedSemantics ? .exact : .confirmed)
-          }
-          break
-        }
-      }
-    }
-    phases.classification = clock.now - started
-    var attempts = 0
-    var refused: [Int] = []
-    while true {
-      let members = evaluation.indices.filter { evaluation[$0] != .pcre2Only }
-      if members.isEmpty { return (evaluation, nil, nil, attempts, refused) }
-      attempts += 1
-      do {
-        let database = try HyperscanDatabase(
-          expressions: members.map { Array(patterns[$0].pattern.utf8) },
-          flags: members.map { flags(patterns[$0], syntax[$0], prefilter: evaluation[$0] == .prefilter) },
-          ids: members.map { UInt32($0) })
-        return (evaluation, database, nil, attempts, refused)
-      } catch {
-        guard let position = error.expression, position < members.count else {
-          // Refused as a whole (resource limits): PCRE2 evaluates everything, and says why.
-          return (
-            [PatternEvaluation](repeating: .pcre2Only, count: patterns.count), nil, error.message, attempts, refused
-          )
-        }
-        let pattern = members[position]
-        refused.append(pattern)
-        evaluation[pattern] = evaluation[pattern] == .prefilter ? .pcre2Only : .prefilter
-      }
-    }
   }
 }

@@ -26,9 +26,18 @@ struct PatternSyntax: Equatable {
   /// So that the count is the same as PCRE2 evaluating the pattern alone, PCRE2 evaluates such a
   /// pattern on every subject (Hyperscan, never backtracking, would answer where PCRE2 gave up).
   var backtracksWithoutBound = false
+  /// The pattern starts with `^` (not quantified). Hyperscan is given the pattern without it, a
+  /// superset of its matches, and PCRE2 confirms each: anchored patterns of different shapes make
+  /// Hyperscan build them together into an anchored automaton whose size, build time and scan time
+  /// grow far faster than the patterns' (see docs/PATTERNS.md), while the unanchored forms are
+  /// matched by their literals like the rest. The price is a confirmation where the pattern occurs
+  /// past the start of a subject.
+  var relaxedAnchor = false
 
   init(_ pattern: String, caseInsensitive: Bool) {
     let bytes = Array(pattern.utf8)
+    relaxedAnchor =
+      bytes.first == UInt8(ascii: "^") && (bytes.count == 1 || !Self.quantifierStarts.contains(bytes[1]))
     var caseless = caseInsensitive
     var beyondASCII = false
     var index = 0
@@ -157,7 +166,12 @@ struct PatternSyntax: Equatable {
     }
     if beyondASCII { unicodeSensitive = true }
     if backtracksWithoutBound { pcre2Only = true }
-    if pcre2Only { sharedSemantics = false }
+    if pcre2Only || relaxedAnchor { sharedSemantics = false }
+  }
+
+  /// What Hyperscan is given for `pattern`: without its leading `^` when ``relaxedAnchor``.
+  func hyperscanExpression(_ pattern: String) -> [UInt8] {
+    relaxedAnchor ? Array(pattern.utf8.dropFirst()) : Array(pattern.utf8)
   }
 
   /// Whether a quantifier that allows more than one repetition follows `index` (`*`, `+`, `{n,}`,
@@ -193,6 +207,7 @@ struct PatternSyntax: Equatable {
     return index + 1
   }
 
+  private static let quantifierStarts: Set<UInt8> = Set("*+?{".utf8)
   private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
   private static func isLetter(_ byte: UInt8) -> Bool {
     (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")

@@ -13,14 +13,23 @@ struct RuleIndex {
     var rulesByPattern: [[Int]]
   }
 
-  struct Bucket {
+  /// A class, read in place for every event (a struct would be copied out of the array, a retain
+  /// and a release per array it holds).
+  final class Bucket {
     /// Every rule of the event name (ascending), and those without a gate.
-    var all: [Int] = []
-    var ungated: [Int] = []
-    var gated: [GatedField] = []
+    let all: [Int]
+    let ungated: [Int]
+    let gated: [GatedField]
     /// The scans of every field a gated rule tests (each field once): a limit hit in any of them
     /// means testing every rule.
-    var scans: [FieldScan] = []
+    let scans: [FieldScan]
+
+    init(all: [Int] = [], ungated: [Int] = [], gated: [GatedField] = [], scans: [FieldScan] = []) {
+      self.all = all
+      self.ungated = ungated
+      self.gated = gated
+      self.scans = scans
+    }
   }
 
   /// By event name, in `RuleEngine.index(of:)` order.
@@ -29,28 +38,30 @@ struct RuleIndex {
   init(rules: [Rule], eventIndex: (EventName) -> Int) {
     var buckets = [Bucket](repeating: Bucket(), count: EventName.allCases.count)
     for name in EventName.allCases {
-      var bucket = Bucket()
+      var all: [Int] = []
+      var ungated: [Int] = []
+      var gated: [GatedField] = []
+      var scans: [FieldScan] = []
       var gatedByField: [ObjectIdentifier: Int] = [:]
       var scanned: Set<ObjectIdentifier> = []
       for (position, rule) in rules.enumerated() where rule.events.contains(name) {
-        bucket.all.append(position)
+        all.append(position)
         // Gated only when every regex test of the rule reads a scan (none runs its own regex).
         guard let gate = rule.gate, let scan = gate.scan, rule.regexLeaves.allSatisfy({ $0.scan != nil }) else {
-          bucket.ungated.append(position)
+          ungated.append(position)
           continue
         }
         let key = ObjectIdentifier(scan)
         if gatedByField[key] == nil {
-          gatedByField[key] = bucket.gated.count
-          bucket.gated.append(
-            GatedField(scan: scan, rulesByPattern: [[Int]](repeating: [], count: scan.set.patterns.count)))
+          gatedByField[key] = gated.count
+          gated.append(GatedField(scan: scan, rulesByPattern: [[Int]](repeating: [], count: scan.set.patterns.count)))
         }
-        bucket.gated[gatedByField[key]!].rulesByPattern[gate.pattern].append(position)
+        gated[gatedByField[key]!].rulesByPattern[gate.pattern].append(position)
         for leaf in rule.regexLeaves {
-          if let scan = leaf.scan, scanned.insert(ObjectIdentifier(scan)).inserted { bucket.scans.append(scan) }
+          if let scan = leaf.scan, scanned.insert(ObjectIdentifier(scan)).inserted { scans.append(scan) }
         }
       }
-      buckets[eventIndex(name)] = bucket
+      buckets[eventIndex(name)] = Bucket(all: all, ungated: ungated, gated: gated, scans: scans)
     }
     self.buckets = buckets
   }
@@ -61,14 +72,14 @@ struct RuleIndex {
     var limitHit = false
     for scan in bucket.scans {
       scan.update(event)
-      if !scan.limitIDs.isEmpty { limitHit = true }
+      if scan.hasLimitHits { limitHit = true }
     }
     if limitHit {
       selected.append(contentsOf: bucket.all)
       return
     }
     for field in bucket.gated {
-      for id in field.scan.matchedIDs { selected.append(contentsOf: field.rulesByPattern[id]) }
+      for id in field.scan.matchedIDs { selected.append(contentsOf: field.rulesByPattern[Int(id)]) }
     }
     if selected.isEmpty {
       selected.append(contentsOf: bucket.ungated)

@@ -38,84 +38,105 @@ final class RegexLeaf {
 /// last. A value is scanned once, however many rules test it: the result is a function of the
 /// value alone, so it is kept until the field holds another value. Not thread-safe, as a rule set's
 /// compiled regexes never were: one engine evaluates a rule set at a time (its Hyperscan scratch and
-/// PCRE2 match data are this object's).
+/// PCRE2 match data are this object's). The answers live behind pointers, allocated once: a scan
+/// allocates nothing and touches no class property (each such access is checked at run time).
 final class FieldScan {
+  struct Answers {
+    /// `matchStamp[id] == stamp`: pattern `id` matched some element of the value scanned last,
+    /// first the element `firstElement[id]` (elements in order: a name list has several).
+    var stamp: UInt32 = 0
+    var matchStamp: UnsafeMutablePointer<UInt32>
+    var firstElement: UnsafeMutablePointer<Int32>
+    /// The patterns that matched some element, each once, in the order found.
+    var matched: UnsafeMutablePointer<Int32>
+    var matchedCount = 0
+    var element: Int32 = 0
+    /// Each element and pattern a PCRE2 limit stopped, in order (rare: patterns that can meet the
+    /// limit are few, and PCRE2 meets it only on subjects made for it).
+    var limits: [(element: Int32, id: Int32)] = []
+  }
+
   let field: Field
   let set: PatternSet
   private let scanner: PatternScanner
-  private var value = ScannedValue()
-  /// `matchStamp[id] == stamp`: the pattern matched some element of the value scanned last.
-  private var stamp: UInt32 = 0
-  private var matchStamp: [UInt32]
-  /// Patterns that matched some element, and patterns a PCRE2 limit stopped on some element.
-  private(set) var matchedIDs: [Int] = []
-  private(set) var limitIDs: [Int] = []
-  /// Per element in order (a name list has several): its matches and limit hits, flat.
-  private var elementMatches: [Int32] = []
-  private var elementMatchEnds: [Int] = []
-  private var elementLimits: [Int32] = []
-  private var elementLimitEnds: [Int] = []
+  private let value: UnsafeMutablePointer<ScannedValue>
+  private let answers: UnsafeMutablePointer<Answers>
 
   init(field: Field, set: PatternSet) {
     self.field = field
     self.set = set
     scanner = set.makeScanner()
-    matchStamp = [UInt32](repeating: 0, count: set.patterns.count)
+    let count = max(1, set.patterns.count)
+    value = .allocate(capacity: 1)
+    value.initialize(to: ScannedValue())
+    let matchStamp = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
+    matchStamp.initialize(repeating: 0, count: count)
+    answers = .allocate(capacity: 1)
+    answers.initialize(
+      to: Answers(matchStamp: matchStamp, firstElement: .allocate(capacity: count), matched: .allocate(capacity: count))
+    )
   }
+
+  deinit {
+    value.deinitialize(count: 1)
+    value.deallocate()
+    answers.pointee.matchStamp.deallocate()
+    answers.pointee.firstElement.deallocate()
+    answers.pointee.matched.deallocate()
+    answers.deinitialize(count: 1)
+    answers.deallocate()
+  }
+
+  /// The patterns that matched some element of the value scanned last, in no particular order.
+  var matchedIDs: UnsafeBufferPointer<Int32> {
+    UnsafeBufferPointer(start: answers.pointee.matched, count: answers.pointee.matchedCount)
+  }
+
+  /// Whether a PCRE2 limit stopped some pattern on the value scanned last.
+  var hasLimitHits: Bool { !answers.pointee.limits.isEmpty }
 
   /// Scans the field's value in `event` unless it is the value scanned last.
   func update(_ event: EventFields) {
-    value.refresh(field, event, begin: begin, element: add)
+    value.pointee.refresh(field, event, begin: begin, element: add)
   }
 
   /// Whether pattern `id` matches the field in `event`, as the regex alone would answer; a limit
   /// hit on an element tested before the first match counts for `leaf`, as it would alone.
   func test(_ id: Int, _ leaf: RegexLeaf, _ event: EventFields) -> Bool {
     update(event)
-    if limitIDs.isEmpty { return matchStamp[id] == stamp }
-    var matchStart = 0
-    var limitStart = 0
-    for element in elementMatchEnds.indices {
-      let matchEnd = elementMatchEnds[element]
-      let limitEnd = elementLimitEnds[element]
-      defer {
-        matchStart = matchEnd
-        limitStart = limitEnd
-      }
-      if elementMatches[matchStart..<matchEnd].contains(Int32(id)) { return true }
-      if elementLimits[limitStart..<limitEnd].contains(Int32(id)) { leaf.scannedLimitHits &+= 1 }
+    let matched = answers.pointee.matchStamp[id] == answers.pointee.stamp
+    if answers.pointee.limits.isEmpty { return matched }
+    let matchedAt = matched ? answers.pointee.firstElement[id] : Int32.max
+    for limit in answers.pointee.limits where Int(limit.id) == id && limit.element < matchedAt {
+      leaf.scannedLimitHits &+= 1
     }
-    return false
+    return matched
   }
 
   private func begin() {
-    stamp &+= 1
-    if stamp == 0 {
-      for index in matchStamp.indices { matchStamp[index] = 0 }
-      stamp = 1
+    answers.pointee.stamp &+= 1
+    if answers.pointee.stamp == 0 {
+      answers.pointee.matchStamp.update(repeating: 0, count: max(1, set.patterns.count))
+      answers.pointee.stamp = 1
     }
-    matchedIDs.removeAll(keepingCapacity: true)
-    limitIDs.removeAll(keepingCapacity: true)
-    elementMatches.removeAll(keepingCapacity: true)
-    elementMatchEnds.removeAll(keepingCapacity: true)
-    elementLimits.removeAll(keepingCapacity: true)
-    elementLimitEnds.removeAll(keepingCapacity: true)
+    answers.pointee.matchedCount = 0
+    answers.pointee.element = 0
+    if !answers.pointee.limits.isEmpty { answers.pointee.limits.removeAll(keepingCapacity: true) }
   }
 
   private func add(_ value: String) {
-    for id in scanner.matches(value) {
-      elementMatches.append(Int32(id))
-      if matchStamp[id] != stamp {
-        matchStamp[id] = stamp
-        matchedIDs.append(id)
-      }
+    var value = value
+    value.withUTF8 { scanner.scan(UnsafeRawBufferPointer($0)) }
+    let stamp = answers.pointee.stamp
+    let element = answers.pointee.element
+    for id in scanner.matchedIDs where answers.pointee.matchStamp[Int(id)] != stamp {
+      answers.pointee.matchStamp[Int(id)] = stamp
+      answers.pointee.firstElement[Int(id)] = element
+      answers.pointee.matched[answers.pointee.matchedCount] = id
+      answers.pointee.matchedCount += 1
     }
-    elementMatchEnds.append(elementMatches.count)
-    for id in scanner.lastLimitHits {
-      elementLimits.append(Int32(id))
-      if !limitIDs.contains(id) { limitIDs.append(id) }
-    }
-    elementLimitEnds.append(elementLimits.count)
+    for id in scanner.limitedIDs { answers.pointee.limits.append((element, id)) }
+    answers.pointee.element = element &+ 1
   }
 }
 
@@ -167,6 +188,7 @@ final class RulePatternIndex: @unchecked Sendable {
         outcome.patterns += specs.count
         for (kind, count) in set.statistics.counts { outcome.evaluation[kind, default: 0] += count }
         outcome.phases += set.statistics.phases
+        outcome.databases += set.statistics.databases
         outcome.databaseBytes += set.statistics.databaseBytes
       }
       let literalsStarted = ContinuousClock.now
@@ -208,7 +230,8 @@ public struct PatternPreparation: Sendable, Equatable {
   public var duration: Swift.Duration = .zero
   public var phases = PatternSet.Phases()
   public var literalDuration: Swift.Duration = .zero
-  /// The pattern sets' Hyperscan databases, in bytes.
+  /// The pattern sets' Hyperscan databases, and their size in bytes.
+  public var databases = 0
   public var databaseBytes = 0
 }
 
@@ -236,6 +259,7 @@ extension RuleSet {
       total.duration += outcome.duration
       total.phases += outcome.phases
       total.literalDuration += outcome.literalDuration
+      total.databases += outcome.databases
       total.databaseBytes += outcome.databaseBytes
     }
     return total
