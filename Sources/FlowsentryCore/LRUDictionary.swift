@@ -46,6 +46,17 @@ public struct LRUDictionary<Key: Hashable, Value> {
     return nodes[slot].value
   }
 
+  /// Lets `body` change a present value in place, hashing the key once; when `body` returns true
+  /// the entry becomes the most recently used (as a touch and an insert would leave it), else its
+  /// age is unchanged (as a peek). Nil when the key is absent.
+  @inlinable
+  public mutating func updateIfPresent(_ key: Key, _ body: (inout Value) -> Bool) -> Bool? {
+    guard let slot = slots[key] else { return nil }
+    guard body(&nodes[slot].value) else { return false }
+    moveToNewest(slot)
+    return true
+  }
+
   /// Reads a value without changing its age.
   @inlinable
   public func peek(_ key: Key) -> Value? {
