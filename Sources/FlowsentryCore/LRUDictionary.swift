@@ -103,7 +103,14 @@ public struct LRUDictionary<Key: Hashable, Value> {
   /// Reads a value and marks it most recently used.
   @inlinable
   public mutating func touch(_ key: Key) -> Value? {
-    guard let slot = slot(of: key) else { return nil }
+    touch(key, hashValue: key.hashValue)
+  }
+
+  /// As `touch(_:)`, with the key's `hashValue` already computed (a caller looking one key up in
+  /// several dictionaries hashes it once).
+  @inlinable
+  public mutating func touch(_ key: Key, hashValue: Int) -> Value? {
+    guard entries > 0, let slot = position(of: key, hash: hashValue).slot else { return nil }
     moveToNewest(slot)
     return nodes[slot].value
   }
@@ -113,7 +120,13 @@ public struct LRUDictionary<Key: Hashable, Value> {
   /// age is unchanged (as a peek). Nil when the key is absent.
   @inlinable
   public mutating func updateIfPresent(_ key: Key, _ body: (inout Value) -> Bool) -> Bool? {
-    guard let slot = slot(of: key) else { return nil }
+    updateIfPresent(key, hashValue: key.hashValue, body)
+  }
+
+  /// As `updateIfPresent(_:_:)`, with the key's `hashValue` already computed.
+  @inlinable
+  public mutating func updateIfPresent(_ key: Key, hashValue: Int, _ body: (inout Value) -> Bool) -> Bool? {
+    guard entries > 0, let slot = position(of: key, hash: hashValue).slot else { return nil }
     guard body(&nodes[slot].value) else { return false }
     moveToNewest(slot)
     return true
@@ -128,7 +141,12 @@ public struct LRUDictionary<Key: Hashable, Value> {
   /// Inserts or replaces a value as the most recently used; returns the entry evicted to make room.
   @inlinable @discardableResult
   public mutating func insert(_ value: Value, for key: Key) -> (key: Key, value: Value)? {
-    let hash = key.hashValue
+    insert(value, for: key, hashValue: key.hashValue)
+  }
+
+  /// As `insert(_:for:)`, with the key's `hashValue` already computed.
+  @inlinable @discardableResult
+  public mutating func insert(_ value: Value, for key: Key, hashValue hash: Int) -> (key: Key, value: Value)? {
     if entries > 0, let slot = position(of: key, hash: hash).slot {
       nodes[slot].value = value
       moveToNewest(slot)

@@ -10,12 +10,14 @@ extension RuleEngine {
   ) -> Raised? {
     // Fields read through `state.rule`, never a copy of the whole rule (one retain per reference in it).
     if let beacon = state.rule.beacon {
+      // Hashed once for the group's history and its suppression.
+      let hash = groupKey.hashValue
       let history: BeaconHistory
-      if let existing = state.beacons.touch(groupKey) {
+      if let existing = state.beacons.touch(groupKey, hashValue: hash) {
         history = existing
       } else {
         history = BeaconHistory()
-        if state.beacons.insert(history, for: groupKey) != nil { counters.groupEvictions += 1 }
+        if state.beacons.insert(history, for: groupKey, hashValue: hash) != nil { counters.groupEvictions += 1 }
       }
       let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
       history.record(at: time, bytes: bytes, event: event)
@@ -31,7 +33,7 @@ extension RuleEngine {
       }
       // A group that keeps beaconing: its alert is folded and counted here, as the engine would,
       // without building it or the group's key again, in one lookup of its suppression.
-      if foldIfSuppressed(state, groupKey, fields, at: time) { return nil }
+      if foldIfSuppressed(state, groupKey, hash, fields, at: time) { return nil }
       let score = scored ?? history.score(intervals: shape)
       let measured: [String: String] = [
         "score": String(format2(score.score)),
@@ -61,16 +63,16 @@ extension RuleEngine {
 
   /// Folds an alert of this event into its running suppression (the same key and window as
   /// `evaluate`'s) and counts it, as `evaluate` does; false when none is running.
-  private func foldIfSuppressed(_ state: RuleState, _ groupKey: GroupKey, _ fields: EventFields, at time: Int64)
-    -> Bool
-  {
+  private func foldIfSuppressed(
+    _ state: RuleState, _ groupKey: GroupKey, _ groupHash: Int, _ fields: EventFields, at time: Int64
+  ) -> Bool {
     let window = state.rule.suppressWindowNanoseconds
     guard window > 0, !state.rule.suppressByIndicator else { return false }
-    let key =
-      Self.sameFields(state.rule.suppressFields, state.rule.groupFields)
-      ? groupKey : GroupKey(state.rule.suppressFields, fields)
+    let sameKey = Self.sameFields(state.rule.suppressFields, state.rule.groupFields)
+    let key = sameKey ? groupKey : GroupKey(state.rule.suppressFields, fields)
     // Most recently used when folded, as `evaluate`'s touch and insert leave it.
-    let folded = state.suppressions.updateIfPresent(key) { suppression in
+    let folded = state.suppressions.updateIfPresent(key, hashValue: sameKey ? groupHash : key.hashValue) {
+      suppression in
       guard time.saturatingSubtraction(suppression.lastAlert) < window else { return false }
       suppression.folded += 1
       return true
