@@ -29,9 +29,10 @@ public struct BeaconRule: Sendable, Equatable {
 }
 
 /// One group's recent history: intervals between its matching events and their sizes, as rings
-/// kept sorted too (inline: one allocation a group, with the sample's). Intervals are milliseconds and sizes bytes, both 32-bit and saturating (an
+/// kept sorted too. Intervals are milliseconds and sizes bytes, both 32-bit and saturating (an
 /// interval past 49 days or a connection past 4 GiB reads as the largest value): a group holds
-/// four arrays of 32 and four sampled events, under 1 KB.
+/// two rings of 32 and their sorted copies inline (512 bytes, no array of their own) and four
+/// sampled events, under 1 KB.
 final class BeaconHistory {
   private(set) var connections = 0
   private var lastTime: Int64?
