@@ -85,36 +85,42 @@ struct BeaconScore: Equatable {
   }
 
   /// The median of |value − median|: the deviations below the median grow leftwards from it and
-  /// those above rightwards, two sorted runs merged up to the middle rank. In halves, as integers:
-  /// the median of integers is a whole or a half, so every deviation is exact.
+  /// those above rightwards, two sorted runs whose middle rank is found by a binary search on how
+  /// many of it come from the left run. In halves, as integers: the median of integers is a whole
+  /// or a half, so every deviation is exact.
   private static func medianDeviation(_ sorted: UnsafeBufferPointer<UInt32>, from median: Double) -> Double {
     let count = sorted.count
     let twiceMedian = Int64(median * 2)
-    let lowerRank = (count - 1) / 2
-    let upperRank = min(lowerRank + 1, count - 1)
     // The first value at or above the median: the middle ranks bound it.
-    var above = lowerRank
+    var above = (count - 1) / 2
     while above > 0, Int64(sorted[above - 1]) * 2 >= twiceMedian { above -= 1 }
     while above < count, Int64(sorted[above]) * 2 < twiceMedian { above += 1 }
-    var below = above - 1
-    var lower: Int64 = 0
-    var upper: Int64 = 0
-    for rank in 0...upperRank {
-      let left = below >= 0 ? twiceMedian - Int64(sorted[below]) * 2 : .max
-      let right = above < count ? Int64(sorted[above]) * 2 - twiceMedian : .max
-      let deviation: Int64
-      if left <= right {
-        deviation = left
-        below -= 1
+    let leftCount = above
+    let rightCount = count - above
+    func left(_ index: Int) -> Int64 { twiceMedian - Int64(sorted[above - 1 - index]) * 2 }
+    func right(_ index: Int) -> Int64 { Int64(sorted[above + index]) * 2 - twiceMedian }
+    // The lower middle rank's deviation is the largest of the first `taken` deviations merged:
+    // `fromLeft` of them from the left run, the rest from the right, the least `fromLeft` for
+    // which the right run's last taken is no larger than the left run's first not taken.
+    let taken = (count - 1) / 2 + 1
+    var low = max(0, taken - rightCount)
+    var high = min(taken, leftCount)
+    while low < high {
+      let fromLeft = (low + high) / 2
+      let fromRight = taken - fromLeft
+      if fromRight > 0, fromLeft < leftCount, right(fromRight - 1) > left(fromLeft) {
+        low = fromLeft + 1
       } else {
-        deviation = right
-        above += 1
+        high = fromLeft
       }
-      if rank == lowerRank { lower = deviation }
-      upper = deviation
     }
-    // The middle rank, or halfway between the two middle ones for an even count.
-    return count % 2 == 1 ? Double(lower) / 2 : Double(lower + upper) / 4
+    let fromLeft = low
+    let fromRight = taken - fromLeft
+    let lower = max(fromLeft > 0 ? left(fromLeft - 1) : .min, fromRight > 0 ? right(fromRight - 1) : .min)
+    guard count % 2 == 0 else { return Double(lower) / 2 }
+    // An even count: halfway to the next deviation, the least of the two runs' next ones.
+    let upper = min(fromLeft < leftCount ? left(fromLeft) : .max, fromRight < rightCount ? right(fromRight) : .max)
+    return Double(lower + upper) / 4
   }
 
   /// The `p` quantile of `count` sorted values read by `value`, interpolating linearly between
