@@ -21,6 +21,15 @@ func nanoseconds() -> Int64 {
 }
 
 let connections = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 200_000
+/// `PipelineBenchmark N RULES behaviour [KINDS [REMOTES]]` runs the rule-kind rows only (count, sum, max,
+/// beaconing, first seen), before anything else is generated: KINDS comma-separated labels
+/// (`beaconing,first seen`, or `all`), REMOTES one remote count (1000 or 100000).
+if CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "behaviour" {
+  let arguments = CommandLine.arguments
+  let kinds = arguments.count > 4 && arguments[4] != "all" ? arguments[4] : nil
+  behaviourRuleBenchmarks(kinds: kinds, remotes: arguments.count > 5 ? Int(arguments[5]) : nil)
+  exit(0)
+}
 let server = Endpoint(IPAddress("127.0.0.1")!, 8080)
 var packets: [TCPPacketObservation] = []
 packets.reserveCapacity(connections * 6)
@@ -153,11 +162,6 @@ let onlyWholePipeline = CommandLine.arguments.count > 3 && CommandLine.arguments
 let onlyForwarding = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "forwarding"
 /// `PipelineBenchmark N RULES rules` runs the shipped set's part only, five times (for profiling it alone).
 let onlyShippedRules = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "rules"
-/// `PipelineBenchmark N RULES behaviour` runs the behaviour rule kinds only (sum, max, beaconing, first seen).
-if CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "behaviour" {
-  behaviourRuleBenchmarks()
-  exit(0)
-}
 /// `PipelineBenchmark N RULES patterns` runs the regex rule rows only (RegexRules.swift).
 if CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "patterns" {
   regexRuleBenchmarks()

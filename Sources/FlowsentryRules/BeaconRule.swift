@@ -31,7 +31,8 @@ public struct BeaconRule: Sendable, Equatable {
 /// One group's recent history: intervals between its matching events and their sizes, as rings
 /// kept sorted too. Intervals are milliseconds and sizes bytes, both 32-bit and saturating (an
 /// interval past 49 days or a connection past 4 GiB reads as the largest value): a group holds
-/// four arrays of 32 and four sampled events, under 1 KB.
+/// two rings of 32 and their sorted copies inline (512 bytes, no array of their own) and four
+/// sampled events, under 1 KB.
 final class BeaconHistory {
   private(set) var connections = 0
   private var lastTime: Int64?
@@ -72,18 +73,23 @@ final class BeaconHistory {
     guard connections >= rule.minimumConnections, intervals.count >= BeaconRule.leastConnections - 1 else {
       return nil
     }
-    // Cheap before the rest: the upper middle value bounds the median from above.
-    guard Int64(intervals.sorted[intervals.count / 2]) * 1_000_000 >= rule.minimumPeriodNanoseconds else { return nil }
-    let shape = BeaconScore.shape(intervals.sorted)
-    guard shape.median * 1_000_000 >= Double(rule.minimumPeriodNanoseconds) else { return nil }
-    return shape
+    return intervals.withSorted { sorted in
+      // Cheap before the rest: the upper middle value bounds the median from above.
+      guard Int64(sorted[sorted.count / 2]) * 1_000_000 >= rule.minimumPeriodNanoseconds else { return nil }
+      let shape = BeaconScore.shape(sorted)
+      guard shape.median * 1_000_000 >= Double(rule.minimumPeriodNanoseconds) else { return nil }
+      return shape
+    }
   }
 
   /// Sizes count only when most connections had a volume (end events), else intervals alone.
   private var sizesCount: Bool { sizes.count * 2 >= intervals.count }
 
   func score(intervals shape: BeaconScore.Shape) -> BeaconScore {
-    BeaconScore(intervals: shape, sortedSizes: sizesCount ? sizes.sorted : [])
+    let withSizes = sizesCount
+    return sizes.withSorted {
+      BeaconScore(intervals: shape, sortedSizes: withSizes ? $0 : UnsafeBufferPointer(rebasing: $0[..<0]))
+    }
   }
 
   /// At most the score: enough to know that a group reaches the rule's minimum without its sizes.

@@ -27,6 +27,10 @@ struct BeaconScore: Equatable {
 
   /// From the intervals' shape (`shape` of the sorted intervals) and the sorted sizes.
   init(intervals shape: Shape, sortedSizes sizes: [UInt32]) {
+    self = sizes.withUnsafeBufferPointer { BeaconScore(intervals: shape, sortedSizes: $0) }
+  }
+
+  init(intervals shape: Shape, sortedSizes sizes: UnsafeBufferPointer<UInt32>) {
     periodMilliseconds = shape.median
     jitterMilliseconds = shape.mad
     skewness = shape.skewness
@@ -67,6 +71,10 @@ struct BeaconScore: Equatable {
 
   /// Median, median absolute deviation, Bowley skewness and interquartile range of sorted values.
   static func shape(_ sorted: [UInt32]) -> Shape {
+    sorted.withUnsafeBufferPointer { shape($0) }
+  }
+
+  static func shape(_ sorted: UnsafeBufferPointer<UInt32>) -> Shape {
     guard !sorted.isEmpty else { return (0, 0, 0, 0) }
     let q1 = quantile(sorted.count, 0.25) { Double(sorted[$0]) }
     let median = quantile(sorted.count, 0.5) { Double(sorted[$0]) }
@@ -77,31 +85,42 @@ struct BeaconScore: Equatable {
   }
 
   /// The median of |value − median|: the deviations below the median grow leftwards from it and
-  /// those above rightwards, two sorted runs merged up to the middle rank.
-  private static func medianDeviation(_ sorted: [UInt32], from median: Double) -> Double {
+  /// those above rightwards, two sorted runs whose middle rank is found by a binary search on how
+  /// many of it come from the left run. In halves, as integers: the median of integers is a whole
+  /// or a half, so every deviation is exact.
+  private static func medianDeviation(_ sorted: UnsafeBufferPointer<UInt32>, from median: Double) -> Double {
     let count = sorted.count
-    let position = 0.5 * Double(count - 1)
-    let lowerRank = Int(position.rounded(.down))
-    let upperRank = min(lowerRank + 1, count - 1)
-    var above = sorted.partitionPoint { Double($0) >= median }
-    var below = above - 1
-    var lower = 0.0
-    var upper = 0.0
-    for rank in 0...upperRank {
-      let deviation: Double
-      let left = below >= 0 ? median - Double(sorted[below]) : .infinity
-      let right = above < count ? Double(sorted[above]) - median : .infinity
-      if left <= right {
-        deviation = left
-        below -= 1
+    let twiceMedian = Int64(median * 2)
+    // The first value at or above the median: the middle ranks bound it.
+    var above = (count - 1) / 2
+    while above > 0, Int64(sorted[above - 1]) * 2 >= twiceMedian { above -= 1 }
+    while above < count, Int64(sorted[above]) * 2 < twiceMedian { above += 1 }
+    let leftCount = above
+    let rightCount = count - above
+    func left(_ index: Int) -> Int64 { twiceMedian - Int64(sorted[above - 1 - index]) * 2 }
+    func right(_ index: Int) -> Int64 { Int64(sorted[above + index]) * 2 - twiceMedian }
+    // The lower middle rank's deviation is the largest of the first `taken` deviations merged:
+    // `fromLeft` of them from the left run, the rest from the right, the least `fromLeft` for
+    // which the right run's last taken is no larger than the left run's first not taken.
+    let taken = (count - 1) / 2 + 1
+    var low = max(0, taken - rightCount)
+    var high = min(taken, leftCount)
+    while low < high {
+      let fromLeft = (low + high) / 2
+      let fromRight = taken - fromLeft
+      if fromRight > 0, fromLeft < leftCount, right(fromRight - 1) > left(fromLeft) {
+        low = fromLeft + 1
       } else {
-        deviation = right
-        above += 1
+        high = fromLeft
       }
-      if rank == lowerRank { lower = deviation }
-      upper = deviation
     }
-    return lower + (upper - lower) * (position - Double(lowerRank))
+    let fromLeft = low
+    let fromRight = taken - fromLeft
+    let lower = max(fromLeft > 0 ? left(fromLeft - 1) : .min, fromRight > 0 ? right(fromRight - 1) : .min)
+    guard count % 2 == 0 else { return Double(lower) / 2 }
+    // An even count: halfway to the next deviation, the least of the two runs' next ones.
+    let upper = min(fromLeft < leftCount ? left(fromLeft) : .max, fromRight < rightCount ? right(fromRight) : .max)
+    return Double(lower + upper) / 4
   }
 
   /// The `p` quantile of `count` sorted values read by `value`, interpolating linearly between
@@ -114,52 +133,71 @@ struct BeaconScore: Equatable {
   }
 }
 
-/// The last `capacity` values in arrival order, and the same values sorted, kept both at each
-/// append (a binary search and a move of at most `capacity` elements).
+/// The last `capacity` values (at most `storage`) in arrival order, and the same values sorted,
+/// kept both at each append (a binary search and a move of at most `capacity` elements). Stored
+/// inline: a history holding two is one allocation, and no append checks an array's uniqueness.
 struct SortedRing {
-  private(set) var sorted: [UInt32] = []
-  private var ring: [UInt32] = []
+  static let storage = 32
+  private var ring = InlineArray<32, UInt32>(repeating: 0)
+  private var ordered = InlineArray<32, UInt32>(repeating: 0)
+  private(set) var count = 0
   private var next = 0
 
-  var count: Int { ring.count }
+  /// The values sorted ascending (a copy: for tests; the scoring reads them in place).
+  var sorted: [UInt32] { (0..<count).map { ordered[$0] } }
+
+  /// The sorted values read in place. Mutating, so that a ring stored in a class is not copied
+  /// out of it for the call.
+  mutating func withSorted<Result>(_ body: (UnsafeBufferPointer<UInt32>) -> Result) -> Result {
+    let count = self.count
+    var span = ordered.mutableSpan
+    return span.withUnsafeMutableBufferPointer { body(UnsafeBufferPointer(rebasing: $0[..<count])) }
+  }
 
   mutating func append(_ value: UInt32, capacity: Int) {
-    guard ring.count == capacity else {
-      if ring.isEmpty {
-        ring.reserveCapacity(capacity)
-        sorted.reserveCapacity(capacity)
+    precondition(capacity > 0 && capacity <= Self.storage, "a sorted ring holds 1 to \(Self.storage) values")
+    let count = self.count
+    guard count == capacity else {
+      ring[count] = value
+      var span = ordered.mutableSpan
+      span.withUnsafeMutableBufferPointer { values in
+        var index = count
+        while index > 0, values[index - 1] > value {
+          values[index] = values[index - 1]
+          index -= 1
+        }
+        values[index] = value
       }
-      ring.append(value)
-      sorted.insert(value, at: sorted.partitionPoint { $0 > value })
+      self.count = count + 1
       return
     }
     let leaving = ring[next]
     ring[next] = value
-    next = (next + 1) % capacity
-    // One move of the values between where the old one leaves and where the new one goes.
-    let from = sorted.partitionPoint { $0 >= leaving }
-    let to = sorted.partitionPoint { $0 > value }
-    sorted.withUnsafeMutableBufferPointer { values in
-      if to > from {
-        for index in from..<(to - 1) { values[index] = values[index + 1] }
-        values[to - 1] = value
-      } else {
-        for index in stride(from: from, to: to, by: -1) { values[index] = values[index - 1] }
-        values[to] = value
+    next = next + 1 == capacity ? 0 : next + 1
+    guard leaving != value else { return }
+    var span = ordered.mutableSpan
+    span.withUnsafeMutableBufferPointer { values in
+      // Where the leaving value sits (any of its copies), then a shift towards it until the new
+      // value's place: one pass over the elements between the two.
+      var low = 0
+      var high = count
+      while low < high {
+        let middle = (low + high) / 2
+        if values[middle] >= leaving { high = middle } else { low = middle + 1 }
       }
+      var index = low
+      if value > leaving {
+        while index + 1 < count, values[index + 1] < value {
+          values[index] = values[index + 1]
+          index += 1
+        }
+      } else {
+        while index > 0, values[index - 1] > value {
+          values[index] = values[index - 1]
+          index -= 1
+        }
+      }
+      values[index] = value
     }
-  }
-}
-
-fileprivate extension Array {
-  /// The first index whose element satisfies `predicate`, which must be false then true along the array.
-  func partitionPoint(_ predicate: (Element) -> Bool) -> Int {
-    var low = 0
-    var high = count
-    while low < high {
-      let middle = (low + high) / 2
-      if predicate(self[middle]) { high = middle } else { low = middle + 1 }
-    }
-    return low
   }
 }

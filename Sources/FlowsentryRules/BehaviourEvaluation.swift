@@ -10,30 +10,31 @@ extension RuleEngine {
   ) -> Raised? {
     // Fields read through `state.rule`, never a copy of the whole rule (one retain per reference in it).
     if let beacon = state.rule.beacon {
+      // Hashed once for the group's history and its suppression.
+      let hash = groupKey.hashValue
       let history: BeaconHistory
-      if let existing = state.beacons.touch(groupKey) {
+      if let existing = state.beacons.touch(groupKey, hashValue: hash) {
         history = existing
       } else {
         history = BeaconHistory()
-        if state.beacons.insert(history, for: groupKey) != nil { counters.groupEvictions += 1 }
+        if state.beacons.insert(history, for: groupKey, hashValue: hash) != nil { counters.groupEvictions += 1 }
       }
       let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
       history.record(at: time, bytes: bytes, event: event)
       guard let shape = history.intervalShape(for: beacon) else { return nil }
+      // Scored before the suppression is looked up: most groups do not beacon and need no lookup.
+      // The least score (intervals alone) decides without the sizes when it reaches the minimum;
+      // the score is at least it, so this folds and raises exactly what the score alone would.
+      var scored: BeaconScore?
+      if history.leastScore(intervals: shape) < beacon.minimumScore {
+        let score = history.score(intervals: shape)
+        guard score.score >= beacon.minimumScore else { return nil }
+        scored = score
+      }
       // A group that keeps beaconing: its alert is folded and counted here, as the engine would,
-      // without building it or the group's key again, nor scoring its sizes when its intervals
-      // alone reach the minimum.
-      let suppression = activeSuppression(state, groupKey, fields, at: time)
-      if let suppression, history.leastScore(intervals: shape) >= beacon.minimumScore {
-        fold(state, suppression)
-        return nil
-      }
-      let score = history.score(intervals: shape)
-      guard score.score >= beacon.minimumScore else { return nil }
-      if let suppression {
-        fold(state, suppression)
-        return nil
-      }
+      // without building it or the group's key again, in one lookup of its suppression.
+      if foldIfSuppressed(state, groupKey, hash, fields, at: time) { return nil }
+      let score = scored ?? history.score(intervals: shape)
       let measured: [String: String] = [
         "score": String(format2(score.score)),
         "period": Duration.describeMilliseconds(score.periodMilliseconds),
@@ -60,30 +61,26 @@ extension RuleEngine {
     return nil
   }
 
-  /// The suppression that would fold an alert of this event (the same key and window as
-  /// `evaluate`'s), if one is running.
-  private func activeSuppression(_ state: RuleState, _ groupKey: GroupKey, _ fields: EventFields, at time: Int64)
-    -> (key: GroupKey, suppression: Suppression)?
-  {
+  /// Folds an alert of this event into its running suppression (the same key and window as
+  /// `evaluate`'s) and counts it, as `evaluate` does; false when none is running.
+  private func foldIfSuppressed(
+    _ state: RuleState, _ groupKey: GroupKey, _ groupHash: Int, _ fields: EventFields, at time: Int64
+  ) -> Bool {
     let window = state.rule.suppressWindowNanoseconds
-    guard window > 0, !state.rule.suppressByIndicator else { return nil }
-    let key =
-      Self.sameFields(state.rule.suppressFields, state.rule.groupFields)
-      ? groupKey : GroupKey(state.rule.suppressFields, fields)
-    guard let suppression = state.suppressions.peek(key),
-      time.saturatingSubtraction(suppression.lastAlert) < window
-    else { return nil }
-    return (key, suppression)
-  }
-
-  /// Folds an alert into its running suppression and counts it, as `evaluate` does.
-  private func fold(_ state: RuleState, _ running: (key: GroupKey, suppression: Suppression)) {
-    var suppression = running.suppression
-    suppression.folded += 1
-    // Most recently used, as `evaluate`'s touch and insert leave it.
-    state.suppressions.insert(suppression, for: running.key)
+    guard window > 0, !state.rule.suppressByIndicator else { return false }
+    let sameKey = Self.sameFields(state.rule.suppressFields, state.rule.groupFields)
+    let key = sameKey ? groupKey : GroupKey(state.rule.suppressFields, fields)
+    // Most recently used when folded, as `evaluate`'s touch and insert leave it.
+    let folded = state.suppressions.updateIfPresent(key, hashValue: sameKey ? groupHash : key.hashValue) {
+      suppression in
+      guard time.saturatingSubtraction(suppression.lastAlert) < window else { return false }
+      suppression.folded += 1
+      return true
+    }
+    guard folded == true else { return false }
     counters.suppressed += 1
     state.counters.suppressed += 1
+    return true
   }
 
   private static func sameFields(_ some: [Field], _ others: [Field]) -> Bool {

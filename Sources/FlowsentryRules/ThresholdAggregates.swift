@@ -13,16 +13,28 @@ struct SlicedAggregate {
     var value: UInt64 = 0
   }
 
-  /// Allocated at the first value (one allocation a group).
+  /// The first slice a group fills, inline: a group seen within one slice (most groups of a host
+  /// with many remotes) allocates nothing.
+  private var first = Slice()
+  /// Allocated when a second slice begins (one allocation a group), then holding them all.
   private var slices: [Slice] = []
 
   /// Adds `value` at `time` and returns the window's sum, or its maximum when `keepingMaximum`.
   mutating func add(_ value: UInt64, at time: Int64, window: Int64, keepingMaximum: Bool) -> UInt64 {
-    if slices.isEmpty { slices = Array(repeating: Slice(), count: Self.slices) }
     let width = max(1, window / Int64(Self.slices))
     // Floor division, so that times before zero (hostile recordings) still fall into one slice each.
     let number = time >= 0 ? time / width : -((-(time + 1)) / width) - 1
-    let slot = Int(((number % Int64(Self.slices)) + Int64(Self.slices)) % Int64(Self.slices))
+    if slices.isEmpty {
+      if first.number == Int64.min || first.number == number {
+        first.number = number
+        first.value = keepingMaximum ? max(first.value, value) : first.value.saturatingAddition(value)
+        return first.value
+      }
+      // A second slice: from here on all live in the ring, the first one where its number puts it.
+      slices = Array(repeating: Slice(), count: Self.slices)
+      slices[Self.slot(first.number)] = first
+    }
+    let slot = Self.slot(number)
     if slices[slot].number != number { slices[slot] = Slice(number: number, value: 0) }
     slices[slot].value = keepingMaximum ? max(slices[slot].value, value) : slices[slot].value.saturatingAddition(value)
     var total: UInt64 = 0
@@ -32,6 +44,10 @@ struct SlicedAggregate {
       total = keepingMaximum ? max(total, slice.value) : total.saturatingAddition(slice.value)
     }
     return total
+  }
+
+  private static func slot(_ number: Int64) -> Int {
+    Int(((number % Int64(slices)) + Int64(slices)) % Int64(slices))
   }
 }
 
