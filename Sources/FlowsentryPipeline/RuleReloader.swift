@@ -3,10 +3,6 @@ import FlowsentryRules
 import Foundation
 import Synchronization
 
-#if canImport(Glibc)
-  import Glibc
-#endif
-
 /// Loads a rule chain again while the pipeline runs, so that nothing in a rule file can stop or
 /// stall the sensor: the load runs on a thread of its own (it reads files and compiles regexes,
 /// blocking, and may be slow), at most one at a time and within a time limit; a set that loaded
@@ -53,7 +49,6 @@ public final class RuleReloader: Sendable {
   private let loading = Atomic<Bool>(false)
   private let pendingRules = Mutex<RuleSet?>(nil)
   private let reloadCounts = Mutex<[Cause: Int]>([:])
-  fileprivate let priorityFailures = Atomic<Int>(0)
 
   /// Reloads asked for with `cause`, whatever their outcome.
   public func reloads(by cause: Cause) -> Int {
@@ -102,7 +97,6 @@ public final class RuleReloader: Sendable {
         if !Task.isCancelled { first.take()?.resume(returning: .timedOut(timeLimit)) }
       }
       let thread = Thread { [self] in
-        lowerLoaderPriority()
         let outcome: Outcome
         do throws(RuleLoadError) {
           outcome = .loaded(try load(chain))
@@ -123,34 +117,6 @@ public final class RuleReloader: Sendable {
       thread.start()
     }
   }
-}
-
-extension RuleReloader {
-  /// The loader thread's nice value: a load of millions of indicators takes a core for seconds,
-  /// and on a busy host the pipeline's thread must win the CPU from it, or its batches stretch
-  /// into pauses (the reload is background work; the pipeline keeps the running set meanwhile).
-  public static let loaderNice: Int32 = 10
-
-  /// Gives the calling (loader) thread at least `loaderNice` (a thread already nicer keeps its
-  /// value); where the kernel refuses, the load runs at the priority it inherited and
-  /// `loaderPriorityFailures` counts it.
-  fileprivate func lowerLoaderPriority() {
-    #if os(Linux)
-      let which = __priority_which_t(PRIO_PROCESS.rawValue)
-      // On Linux a nice value is per thread: 0 names the calling thread, not the process.
-      let thread: id_t = 0
-      // -1 is a valid nice value: only errno tells a failure apart.
-      errno = 0
-      let current = getpriority(which, thread)
-      let inherited = errno == 0 ? current : 0
-      if setpriority(which, thread, max(inherited, Self.loaderNice)) != 0 {
-        priorityFailures.add(1, ordering: .relaxed)
-      }
-    #endif
-  }
-
-  /// Loads that ran at the default priority because lowering the loader thread's was refused.
-  public var loaderPriorityFailures: Int { priorityFailures.load(ordering: .relaxed) }
 }
 
 /// Hands a continuation to the first of the loader and the timer; the other's outcome is dropped.
