@@ -112,6 +112,22 @@ func load(_ path: String, name: String, type: IndicatorType, match: DomainMatch 
   return builder.build()
 }
 
+/// CPU time of the calling thread, in seconds: what a figure costs on one core, whatever else runs
+/// on the machine (wall time on a shared machine counts the other work's time slices too).
+func threadCPUSeconds() -> Double {
+  var time = timespec()
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+  return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// CPU time of the whole process (every thread), in seconds.
+func processCPUSeconds() -> Double {
+  var usage = rusage()
+  getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+  return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
 func format(_ value: Double) -> String {
   let rounded = (value * 100).rounded() / 100
   return "\(rounded)"
@@ -119,9 +135,9 @@ func format(_ value: Double) -> String {
 
 func lookupsPerSecond(_ queries: [String], _ list: IntelList) -> (rate: Double, hits: Int) {
   var hits = 0
-  let start = now()
+  let start = threadCPUSeconds()
   for _ in 0..<3 { for query in queries where list.contains(domain: query) { hits += 1 } }
-  return (Double(queries.count * 3) / (now() - start), hits / 3)
+  return (Double(queries.count * 3) / (threadCPUSeconds() - start), hits / 3)
 }
 
 func measureDomainLookups(_ list: IntelList, listed: Int) {
@@ -147,9 +163,9 @@ func measureAddressLookups(_ list: IntelList, listed: Int) {
     return .v4(UInt32(truncatingIfNeeded: mix(UInt64(index) ^ 0xabcdef)))
   }
   var hits = 0
-  let start = now()
+  let start = threadCPUSeconds()
   for _ in 0..<3 { for query in queries where list.contains(address: query) { hits += 1 } }
-  let seconds = now() - start
+  let seconds = threadCPUSeconds() - start
   print(
     "  address lookups: \(format(Double(queries.count * 3) / seconds / 1e6))M/s (\(hits / 3) hits of \(queries.count))")
 }
@@ -175,14 +191,14 @@ func measureEvents(domains: IntelList, listedDomains: Int, cidrs: IntelList) {
     return (addresses[skewedIndex()], chain)
   }
   var alerts = 0
-  let start = now()
+  let start = threadCPUSeconds()
   for _ in 0..<3 {
     for (address, chain) in events {
       if cidrs.contains(address: address) { alerts += 1 }
       for name in chain where domains.contains(domain: name) { alerts += 1 }
     }
   }
-  let seconds = now() - start
+  let seconds = threadCPUSeconds() - start
   print(
     "  events (1 address + 1.5 names each, skewed working sets of \(workingSet)):"
       + " \(format(Double(events.count * 3) / seconds / 1e6))M events/s (\(alerts / 3) matches)")
@@ -192,11 +208,11 @@ extension UInt64 {
   init(index: Int) { self = UInt64(index) ^ 0x1234_5678 }
 }
 
-func report(_ label: String, _ list: IntelList, seconds: Double, residentDelta: Int) {
+func report(_ label: String, _ list: IntelList, seconds: Double, wall: Double, residentDelta: Int) {
   let statistics = list.statistics
   print(
     "\(label): \(statistics.indicators) indicators (\(statistics.duplicates) duplicates, \(statistics.malformed) malformed)"
-      + " loaded in \(format(seconds)) s; RSS +\(residentDelta / 1_048_576) MiB"
+      + " loaded in \(format(seconds)) s of CPU time (wall \(format(wall)) s); RSS +\(residentDelta / 1_048_576) MiB"
       + " = \(format(Double(residentDelta) / Double(max(1, statistics.indicators)))) bytes/indicator"
       + " (structures \(format(Double(statistics.memoryBytes) / Double(max(1, statistics.indicators)))))")
 }
@@ -225,6 +241,15 @@ if mode == "feeds" {
   }
   exit(0)
 }
+if mode == "recording" {
+  let values = Array(arguments.dropFirst())
+  guard values.count == 2, let count = Int(values[1]) else {
+    print("usage: IntelBenchmark recording PATH EVENTS")
+    exit(2)
+  }
+  writeRecording(path: values[0], count: count)
+  exit(0)
+}
 let counts = arguments.dropFirst().compactMap { Int($0) }
 let directory = String(cString: mkdtemp(strdup("/tmp/intel-benchmark-XXXXXX")))
 func removeFeeds() {
@@ -236,7 +261,7 @@ let domainCount = mode == "cidrs" ? 0 : counts.first ?? 1_000_000
 let cidrCount =
   mode == "domains"
   ? 0
-  : (mode == "combined" || mode == "rules" || mode == "reload"
+  : (mode == "combined" || mode == "rules" || mode == "rule-costs" || mode == "reload"
     ? (counts.dropFirst().first ?? 1_000_000) : counts.first ?? 1_000_000)
 if domainCount > 0 { writeFeed(directory + "/domains.txt", count: domainCount, appendDomain) }
 if cidrCount > 0 {
@@ -246,10 +271,11 @@ if cidrCount > 0 {
   }
 }
 
-if mode == "rules" {
+if mode == "rules" || mode == "rule-costs" {
   let rulesDirectory = arguments.count > 3 ? arguments[arguments.startIndex + 3] : "rules"
   measureRuleEvents(
-    rulesDirectory: rulesDirectory, feedDirectory: directory, domainCount: domainCount, cidrCount: cidrCount)
+    rulesDirectory: rulesDirectory, feedDirectory: directory, domainCount: domainCount, cidrCount: cidrCount,
+    perRule: mode == "rule-costs")
   removeFeeds()
   exit(0)
 }
@@ -263,26 +289,29 @@ if mode == "reload" {
 
 let residentBefore = residentBytes()
 let start = now()
+let cpuStart = threadCPUSeconds()
 let domains = domainCount > 0 ? load(directory + "/domains.txt", name: "domains", type: .domain, match: .suffix) : nil
 let afterDomains = now()
+let cpuAfterDomains = threadCPUSeconds()
 let residentAfterDomains = residentBytes()
 let cidrs = cidrCount > 0 ? load(directory + "/cidrs.txt", name: "cidrs", type: .address) : nil
 let end = now()
+let cpuEnd = threadCPUSeconds()
 let residentAfter = residentBytes()
 if let domains {
   report(
-    "\(domainCount) suffix domains", domains, seconds: afterDomains - start,
+    "\(domainCount) suffix domains", domains, seconds: cpuAfterDomains - cpuStart, wall: afterDomains - start,
     residentDelta: residentAfterDomains - residentBefore)
 }
 if let cidrs {
   report(
-    "\(cidrCount) addresses and CIDRs", cidrs, seconds: end - afterDomains,
+    "\(cidrCount) addresses and CIDRs", cidrs, seconds: cpuEnd - cpuAfterDomains, wall: end - afterDomains,
     residentDelta: residentAfter - residentAfterDomains)
 }
 if let domains, let cidrs {
   let total = domains.count + cidrs.count
   print(
-    "combined: \(total) indicators in \(format(end - start)) s,"
+    "combined: \(total) indicators in \(format(cpuEnd - cpuStart)) s of CPU time (wall \(format(end - start)) s),"
       + " \(format(Double(residentAfter - residentBefore) / Double(total))) bytes/indicator of RSS")
 }
 if let domains { measureDomainLookups(domains, listed: domainCount) }
