@@ -8,6 +8,7 @@ packages=(
   bpftool                                       # skeleton generation; tests read `bpftool cgroup show`
   iproute2 procps                               # network namespaces for test hosts
   curl nginx-light iperf3 wrk                   # run-command demo and the datapath benchmark
+  time                                          # /usr/bin/time: the CPU time of a whole run (bench-intel)
   dnsmasq-base bind9-dnsutils                   # a real resolver and client for the DNS tests
   python3-scapy                                 # crafted packets from a test host (attack tests)
   tcpdump tshark                                # real captures, and an independent count of their TCP conversations
