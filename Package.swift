@@ -210,10 +210,11 @@ let package = Package(
     .testTarget(
       name: "FlowsentryRulesTests", dependencies: ["FlowsentryRules", "FlowsentryCore", "FlowsentryTestSupport"]),
     .testTarget(name: "FlowsentryDNSTests", dependencies: ["FlowsentryDNS", "FlowsentryCore"]),
-    .testTarget(name: "FlowsentryPatternsTests", dependencies: ["FlowsentryPatterns"]),
+    .testTarget(name: "FlowsentryPatternsTests", dependencies: ["FlowsentryPatterns", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryIntelTests", dependencies: ["FlowsentryIntel", "FlowsentryCore"]),
     .testTarget(name: "FlowsentryOutputTests", dependencies: ["FlowsentryOutput", "FlowsentryCore"]),
-    .testTarget(name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool", "FlowsentryTestSupport"]),
+    .testTarget(
+      name: "FlowsentrySpoolTests", dependencies: ["FlowsentrySpool", "FlowsentryCore", "FlowsentryTestSupport"]),
     .testTarget(name: "FlowsentryMetricsTests", dependencies: ["FlowsentryMetrics", "FlowsentryCore"]),
     .testTarget(
       name: "FlowsentryLoggingTests",

@@ -1,27 +1,18 @@
+import FlowsentryCore
+
 /// The regex rules corpus of issue #18 (seeded, the same every run): domain-like patterns with
 /// alternations, classes and bounded repeats up to `{0,40}`, a third anchored with `^`, a tenth
 /// with a lookahead, a lookbehind or a back reference. Traffic is mostly benign: names made of words
 /// no pattern names, and, for the events built to match, a name made for one pattern.
 struct RuleCorpus {
-  struct Random: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var value = state
-      value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-      return value ^ (value >> 31)
-    }
-  }
-
-  var random = Random(state: 0x0F10_5E47)
+  var random = SeededRandom(seed: 0x0F10_5E47)
   /// Words the patterns name, and words the traffic names: drawn apart, so that an event matches a
   /// pattern only when built to (plus the rare chance overlap a real corpus has too).
   let words: [String]
   let trafficWords: [String]
 
   init() {
-    var random = Random(state: 18)
+    var random = SeededRandom(seed: 18)
     let letters = Array("abcdefghijklmnopqrstuvwxyz")
     func draw(_ count: Int) -> [String] {
       (0..<count).map { _ in

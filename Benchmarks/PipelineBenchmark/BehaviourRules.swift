@@ -12,18 +12,6 @@ func threadCPUNanoseconds() -> Int64 {
   return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
 }
 
-/// Deterministic (SplitMix64), so that two binaries run on the same events; seeded by the remote count.
-struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var mixed = state
-    mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-    return mixed ^ (mixed >> 31)
-  }
-}
-
 /// `kinds`: comma-separated labels to run (all when nil), also read from FLOWSENTRY_BENCH_KINDS;
 /// `remotes`: one remote count (both when nil), also read from FLOWSENTRY_BENCH_REMOTES.
 @MainActor func behaviourRuleBenchmarks(
@@ -51,7 +39,7 @@ struct SplitMix64: RandomNumberGenerator {
     // back every 2,000 events, so its intervals are sums of ~2,000 random steps: regular within
     // about 1%. Every beaconing group is scored at each connection from its tenth on, alerts once
     // and is folded after (suppressed for an hour); with 100,000 remotes groups are evicted first.
-    var generator = SplitMix64(state: UInt64(remotes))
+    var generator = SeededRandom(seed: UInt64(remotes))
     var clock: Int64 = 0
     let times = (0..<count).map { _ in
       clock += Int64.random(in: 0...2_000_000, using: &generator)

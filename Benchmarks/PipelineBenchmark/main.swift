@@ -162,11 +162,6 @@ let onlyWholePipeline = CommandLine.arguments.count > 3 && CommandLine.arguments
 let onlyForwarding = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "forwarding"
 /// `PipelineBenchmark N RULES rules` runs the shipped set's part only, five times (for profiling it alone).
 let onlyShippedRules = CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "rules"
-/// `PipelineBenchmark N RULES patterns` runs the regex rule rows only (RegexRules.swift).
-if CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "patterns" {
-  regexRuleBenchmarks()
-  exit(0)
-}
 /// `PipelineBenchmark N RULES recording` runs the recording replay only.
 if CommandLine.arguments.count > 3 && CommandLine.arguments[3] == "recording" {
   recordingReplayBenchmark(events, rulesDirectory: rulesDirectory)

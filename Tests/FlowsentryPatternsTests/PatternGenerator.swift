@@ -1,22 +1,10 @@
-/// Seeded generators for the differential tests: the same seed gives the same corpus on every run.
-struct SeededGenerator: RandomNumberGenerator {
-  private var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    // SplitMix64.
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var value = state
-    value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-    return value ^ (value >> 31)
-  }
-}
+import FlowsentryCore
 
 struct CorpusGenerator {
-  var random: SeededGenerator
+  var random: SeededRandom
   static let labels = ["mail", "cdn", "evil", "ex", "a1", "login", "b-c", "xyz", "k8s", "sso"]
 
-  init(seed: UInt64) { random = SeededGenerator(seed: seed) }
+  init(seed: UInt64) { random = SeededRandom(seed: seed) }
 
   mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &random) < percent }
   mutating func pick<T>(_ items: [T]) -> T { items.randomElement(using: &random)! }

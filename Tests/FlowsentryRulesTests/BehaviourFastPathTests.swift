@@ -42,7 +42,7 @@ import Testing
     let local = Endpoint(IPAddress("198.51.100.2")!, 40_000)
     let remote = Endpoint(IPAddress("203.0.113.9")!, 443)
     var time: Int64 = 0
-    var generator = SplitMix(seed: 7)
+    var generator = SeededRandom(seed: 7)
     for index in 0..<400 {
       // Periodic with jitter, sizes from alike to scattered, so that some scores pass and some not.
       time += 60_000_000_000 + Int64(generator.next() % 8_000_000_000)
@@ -61,18 +61,5 @@ import Testing
     // Each event whose group reached the score raised an alert or was folded into one.
     #expect(UInt64(scored) == engine.counters.alerts + engine.counters.suppressed)
     #expect(UInt64(alerts.count) == engine.counters.alerts)
-  }
-}
-
-/// A small deterministic generator (SplitMix64), so that the test's series is the same each run.
-private struct SplitMix {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

@@ -7,21 +7,10 @@ import Testing
 /// Regex rules through pattern sets and the rule index give exactly what PCRE2 alone gives: the
 /// same alerts in the same order, the same matches per rule, the same limit hits per rule.
 @Suite struct RegexRuleDifferentialTests {
-  struct Random: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var value = state
-      value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-      return value ^ (value >> 31)
-    }
-  }
-
   static let words = ["evil", "bad", "c2", "mail", "cdn", "www", "api", "Evil", "BAD", "kelvin"]
 
   /// A pattern of one of the kinds rules use, Hyperscan-exact, confirmed, prefiltered or PCRE2's alone.
-  static func pattern(_ random: inout Random) -> String {
+  static func pattern(_ random: inout SeededRandom) -> String {
     func word() -> String { words.randomElement(using: &random)! }
     let anchor = Bool.random(using: &random) ? "^" : ""
     switch Int.random(in: 0..<11, using: &random) {
@@ -39,7 +28,7 @@ import Testing
     }
   }
 
-  static func condition(_ random: inout Random, patterns: [String]) -> String {
+  static func condition(_ random: inout SeededRandom, patterns: [String]) -> String {
     func leaf() -> String {
       if Int.random(in: 0..<3, using: &random) == 0 {
         // A literal test: one needle or a set, bytes, the `i…` forms folding ASCII only.
@@ -70,7 +59,7 @@ import Testing
   }
 
   static func ruleText(seed: UInt64, rules: Int) -> String {
-    var random = Random(state: seed)
+    var random = SeededRandom(seed: seed)
     // One pattern that backtracks without bound, so that PCRE2's limit is met (each hit costs its
     // million steps: it is kept rare).
     let patterns = ["^(a+)+$"] + (0..<40).map { _ in pattern(&random) }
@@ -93,7 +82,7 @@ import Testing
   }
 
   static func events(seed: UInt64, count: Int) -> [SensorEvent] {
-    var random = Random(state: seed ^ 0x5555)
+    var random = SeededRandom(seed: seed ^ 0x5555)
     func name() -> String {
       switch Int.random(in: 0..<150, using: &random) {
       // 2^21 ways to split the a's: PCRE2 stops at its limit.

@@ -1,20 +1,9 @@
+import FlowsentryCore
 import Foundation
 import SystemPackage
 import Testing
 
 @testable import FlowsentrySpool
-
-/// SplitMix64: a seeded generator, so that a failing round can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var value = state
-    value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-    return value ^ (value >> 31)
-  }
-}
 
 /// Random spools damaged at random (bytes flipped, stretches overwritten or zeroed, garbage inserted,
 /// tails cut, the committed file spoiled), from a fixed seed. Whatever the damage: no crash, every
@@ -30,7 +19,7 @@ struct SeededGenerator: RandomNumberGenerator {
   }
 
   @Test func randomDamageNeverCostsAnIntactRecord() throws {
-    var generator = SeededGenerator(state: 0x5EED_F10E)
+    var generator = SeededRandom(seed: 0x5EED_F10E)
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("flowsentry-fuzz-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: root) }
     for round in 0..<300 {
@@ -40,7 +29,7 @@ struct SeededGenerator: RandomNumberGenerator {
     }
   }
 
-  func fuzzRound(_ directory: FilePath, _ generator: inout SeededGenerator, _ round: Int) throws {
+  func fuzzRound(_ directory: FilePath, _ generator: inout SeededRandom, _ round: Int) throws {
     var configuration = Spool.Configuration()
     configuration.segmentBytes = Int64.random(in: 300...3000, using: &generator)
     var committed: UInt64 = 0
