@@ -11,29 +11,12 @@ import FlowsentryCore
 /// malformed lines: the script checks that every line was read as an event.
 func writeRecording(path: String, count: Int) {
   let events = ruleBenchmarkEvents(domainCount: 1_000_000, cidrCount: 0, count: count)
-  var index = 0
-  let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-  precondition(descriptor >= 0, "cannot write \(path)")
-  var buffer: [UInt8] = []
-  buffer.reserveCapacity(1 << 20 + 4096)
-  func flush() {
-    buffer.withUnsafeBytes { bytes in
-      var offset = 0
-      while offset < bytes.count {
-        let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-        precondition(written > 0, "write to \(path) failed")
-        offset += written
-      }
-    }
-    buffer.removeAll(keepingCapacity: true)
+  var file = GeneratedFile(path)
+  for (index, event) in events.enumerated() {
+    appendRecordLine(event, cookie: UInt64(index / 4), to: &file.buffer)
+    file.flushIfFull()
   }
-  for event in events {
-    appendRecordLine(event, cookie: UInt64(index / 4), to: &buffer)
-    index += 1
-    if buffer.count >= 1 << 20 { flush() }
-  }
-  flush()
-  precondition(close(descriptor) == 0)
+  file.close()
 }
 
 private func appendRecordLine(_ event: SensorEvent, cookie: UInt64, to output: inout [UInt8]) {

@@ -50,20 +50,9 @@ import Testing
     }
   }
 
-  /// xorshift64*: the same sequence on every run, so that a failure can be replayed.
-  struct Generator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state ^= state >> 12
-      state ^= state << 25
-      state ^= state >> 27
-      return state &* 2_685_821_657_736_338_717
-    }
-  }
-
   @Test(arguments: [(capacity: 8, seed: 1), (capacity: 64, seed: 2), (capacity: 1000, seed: 3), (capacity: 1, seed: 4)])
   func releasesAndForcesAsTheLinearScanDid(capacity: Int, seed: UInt64) throws {
-    var random = Generator(state: 0x9E37_79B9_7F4A_7C15 ^ seed)
+    var random = SeededRandom(seed: 0x9E37_79B9_7F4A_7C15 ^ seed)
     var hold = AcknowledgementHold<Int>(windowNanoseconds: 50, latenessNanoseconds: 20, capacity: capacity)
     var reference = LinearHold(window: 50, lateness: 20, capacity: capacity)
     var clock: Int64 = 0
