@@ -29,6 +29,33 @@ public enum StableIdentifier {
     return hex(hasher.finalize())
   }
 
+  /// An alert's id as the pipeline and the aggregate name it: `host` is the sensor (or aggregate)
+  /// raising it; the time is the earliest event's. What tells apart two alerts of one rule and
+  /// group that start at the same time (an ungrouped rule, two sockets, two indicators, two
+  /// sensors in the same nanosecond) is the indicator and the earliest event's flow tuple and
+  /// socket cookie or DNS questions, with the sensor that saw it: without them the two would share
+  /// an id, and a receiver that deduplicates by id (JetStream, Elasticsearch) would drop one. Among
+  /// events of equal time the smallest description counts, whatever order they arrived in.
+  public static func alert(_ alert: Alert, host: String) -> String {
+    let earliest = alert.events.lazy.map(\.timestamp).min() ?? alert.timestamp
+    var distinguishing: [String] = []
+    if let indicator = alert.indicator { distinguishing.append(indicator.indicator) }
+    if let first = alert.events.lazy.filter({ $0.timestamp == earliest }).map(describe).min() {
+      distinguishing.append(first)
+    }
+    return Self.alert(
+      host: host, ruleID: alert.ruleID, group: alert.group, firstEventTime: earliest, distinguishing: distinguishing)
+  }
+
+  private static func describe(_ event: SensorEvent) -> String {
+    switch event {
+    case .flow(let event):
+      return "\(event.name.rawValue) \(event.source) \(event.destination) \(event.socketCookie) \(event.host)"
+    case .dns(let event):
+      return "dns \(event.timestamp) \(event.questions.joined(separator: ",")) \(event.host)"
+    }
+  }
+
   /// An event's id: the sensor, the event's name and its encoded body (which holds its time,
   /// endpoints and socket cookie, so two events of one sensor differ).
   public static func event(host: String, name: String, body: [UInt8]) -> String {

@@ -129,30 +129,11 @@ public final class Pipeline {
       sink.receive(event)
       guard !alerts.isEmpty else { return }
       for var alert in alerts {
-        alert.id = StableIdentifier.alert(
-          host: host, ruleID: alert.ruleID, group: alert.group,
-          firstEventTime: alert.events.first?.timestamp ?? alert.timestamp,
-          distinguishing: Pipeline.distinguishing(alert))
+        alert.id = StableIdentifier.alert(alert, host: host)
         sink.receive(alert)
       }
       alerts.removeAll(keepingCapacity: true)
     }
-  }
-
-  /// What tells apart two alerts of one rule and group that start at the same time (an ungrouped
-  /// rule, two sockets, two indicators): without it they would share an id, and a receiver that
-  /// deduplicates by id (JetStream, Elasticsearch) would drop one.
-  static func distinguishing(_ alert: Alert) -> [String] {
-    var values: [String] = []
-    if let indicator = alert.indicator { values.append(indicator.indicator) }
-    switch alert.events.first {
-    case .flow(let event):
-      values.append("\(event.name.rawValue) \(event.source) \(event.destination) \(event.socketCookie)")
-    case .dns(let event):
-      values.append("dns \(event.timestamp) \(event.questions.joined(separator: ","))")
-    case nil: break
-    }
-    return values
   }
 }
 
