@@ -3,6 +3,7 @@ import FlowsentryAggregate
 import FlowsentryConfiguration
 import FlowsentryCore
 import FlowsentryForwarding
+import FlowsentryMetrics
 import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryRules
@@ -65,6 +66,12 @@ struct AggregateCommand: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
+      "Serve the counters for Prometheus at http://HOST:PORT/metrics (e.g. 127.0.0.1:9465; off by default).",
+      valueName: "host:port"))
+  var metricsAddress: String?
+
+  @Option(
+    help: ArgumentHelp(
       "Stop once nothing arrived for this many seconds after the first event (a backlog's catch-up, benchmarks).",
       valueName: "seconds"))
   var untilIdle: Double?
@@ -75,6 +82,9 @@ struct AggregateCommand: ParsableCommand {
       throw ValidationError("\(error)")
     }
     if let problem = SensorIdentity.problem(host) { throw ValidationError("--\(problem)") }
+    if let metricsAddress, HostAndPort.parse(metricsAddress) == nil {
+      throw ValidationError("--metrics-address takes HOST:PORT, e.g. 127.0.0.1:9465")
+    }
     if let untilIdle, !(0.1...86_400).contains(untilIdle) { throw ValidationError("--until-idle takes 0.1 to 86400") }
     guard (1...10_000).contains(maxEventsPerAlert) else {
       throw ValidationError("--max-events-per-alert takes 1 to 10000")
@@ -140,6 +150,17 @@ struct AggregateCommand: ParsableCommand {
     logger.info(
       "aggregate: instance \(layout.instance) of \(layout.instances), partitions \(layout.owned.map(String.init).joined(separator: ",")) of \(input.partitions) on \(input.stream), \(rules.rules.filter(\.enabled).count) rules, longest window \(window / 1_000_000_000) s, lateness \(input.latenessMilliseconds) ms"
     )
+    let metrics = AggregateMetrics(aggregator: aggregator, outputs: outputs)
+    var metricsServer: MetricsServer?
+    if let address = metricsAddress.flatMap(HostAndPort.parse) {
+      do {
+        metricsServer = try metrics.serve(host: address.host, port: address.port)
+        logger.info("metrics on http://\(HostAndPort.text(host: address.host, port: metricsServer!.port))/metrics")
+      } catch {
+        logger.error("metrics: cannot listen on \(address.host):\(address.port): \(error)")
+        throw ExitCode.failure
+      }
+    }
     let stop = StopRequest()
     let signals = [SIGTERM, SIGINT].map { number in
       signal(number, SIG_IGN)
@@ -152,6 +173,7 @@ struct AggregateCommand: ParsableCommand {
     var lastFetched: (count: UInt64, at: Date) = (0, Date())
     var firstFetched: (count: UInt64, at: Date)?
     aggregator.run(shouldStop: {
+      metrics.refresh(pipeline)
       if Date().timeIntervalSince(lastReport) >= 10 {
         lastReport = Date()
         report(aggregator, pipeline, logger)
@@ -176,9 +198,11 @@ struct AggregateCommand: ParsableCommand {
       pipeline.rerun(event, to: sink)
     }
     signals.forEach { $0.cancel() }
+    metrics.refresh(pipeline, force: true)
     sink.flush()
     DispatchQueue.concurrentPerform(iterations: outputs.count) { outputs[$0].stop() }
     report(aggregator, pipeline, logger)
+    if let metricsServer { AggregateMetrics.stop(metricsServer) }
   }
 
   private func report(_ aggregator: Aggregator, _ pipeline: Pipeline, _ logger: Logger) {

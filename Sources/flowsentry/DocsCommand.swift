@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowsentryAggregate
 import FlowsentryCapture
 import FlowsentryCore
 import FlowsentryForwarding
@@ -58,6 +59,8 @@ struct DocsCommand: ParsableCommand {
     samples.insert(contentsOf: outputCounters.samples(output: outputNamePlaceholder), at: processRows)
     // With --metrics-address, the server's own rows.
     samples.insert(contentsOf: MetricsServer.Counters().samples, at: processRows)
+    // `aggregate --metrics-address`: its input's rows (beside the rules', outputs' and process's).
+    samples.insert(contentsOf: Aggregator.Counters().samples, at: processRows)
 
     var order: [String] = []
     var families: [String: (sample: MetricSample, labels: [String: [String]], labelOrder: [String])] = [:]
