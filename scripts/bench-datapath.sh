@@ -93,8 +93,13 @@ connections_of_last_run() { awk '/requests in/ { print $1; exit }' "$WORK/wrk.ou
 start_monitor() {
   "$1" monitor --log-format text --cgroup "$CGROUP" >/dev/null 2>"$2" &
   MONITOR=$!
-  for _ in $(seq 1 600); do grep -qs "monitoring cgroup" "$2" && break; sleep 0.1; done
-  grep -q "monitoring cgroup" "$2" || { echo "bench: $1 did not start:" >&2; cat "$2" >&2; exit 1; }
+  for _ in $(seq 1 1200); do grep -qs "monitoring cgroup" "$2" && break; sleep 0.1; done
+  # Seen twice while other work created and removed cgroups: say where it waits.
+  grep -qs "monitoring cgroup" "$2" || {
+    echo "bench: $1 did not start in 120 s; its log, then its kernel stack:" >&2
+    cat "$2" "/proc/$MONITOR/stack" >&2 2>/dev/null || true
+    exit 1
+  }
 }
 stop_monitor() {
   kill -TERM "$MONITOR"
@@ -107,8 +112,11 @@ stop_monitor() {
 program_stats() {
   local binary=$1 label=$2 index=$3
   start_monitor "$binary" "$WORK/stats.err"
+  local ticks_before
+  ticks_before=$(awk '{ print $14 + $15 }' "/proc/$MONITOR/stat")
   sysctl -q -w kernel.bpf_stats_enabled=1
   connections_per_second >/dev/null
+  awk -v before="$ticks_before" '{ print $14 + $15 - before }' "/proc/$MONITOR/stat" >"$WORK/stats.$label.$index.ticks"
   local ids
   ids=$(sed -n 's/.* programs=\[\([0-9,]*\)\].*/\1/p' "$WORK/stats.err" | tr ',' ' ')
   for id in $ids; do bpftool prog show id "$id" -j; echo; done >"$WORK/stats.$label.$index.json"
@@ -116,10 +124,12 @@ program_stats() {
   connections_of_last_run >"$WORK/stats.$label.$index.connections"
   stop_monitor
   python3 - "$WORK/stats.$label.$index" "$label $index" <<'PY' >&2
-import json, sys
+import json, os, sys
 connections = int(open(sys.argv[1] + ".connections").read().split()[0])
+ticks = int(open(sys.argv[1] + ".ticks").read().split()[0])
 rows = [json.loads(l) for l in open(sys.argv[1] + ".json") if l.strip()]
-print("stats %s: %d connections; %s" % (sys.argv[2], connections, "; ".join(
+print("stats %s: %d connections; monitor %.1f µs/connection; %s" % (
+    sys.argv[2], connections, ticks * 1e6 / os.sysconf("SC_CLK_TCK") / max(1, connections), "; ".join(
     "%s %.1f runs x %.0f ns" % (r["name"], r["run_cnt"] / max(1, connections), r["run_time_ns"] / r["run_cnt"])
     for r in rows if r.get("run_cnt"))))
 PY
@@ -155,7 +165,7 @@ if [ -n "$OLD_BIN" ]; then
     fi
   done
   COMPARE_TABLE=$(python3 - "${CMP_OFF[*]}" "${CMP_OLD[*]}" "${CMP_NEW[*]}" "$WORK" "$ROUNDS" "$SECONDS_PER_RUN" "$OLD_BIN" <<'PY'
-import glob, json, statistics, sys
+import glob, json, os, statistics, sys
 off, old, new = ([float(x) for x in arg.split()] for arg in sys.argv[1:4])
 work, rounds, seconds, old_binary = sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 old_ratios = [100 * o / b for b, o in zip(off, old)]
@@ -182,6 +192,11 @@ def programs(label):
                     runs[row["name"]] = runs.get(row["name"], 0) + row["run_cnt"]
                     per_run.setdefault(row["name"], []).append(row["run_time_ns"] / row["run_cnt"])
     return runs, connections, per_run
+def monitor_cpu(label):
+    """The monitor process's CPU (user and system) per connection over the same runs, in µs."""
+    ticks = sum(int(open(path).read().split()[0]) for path in glob.glob("%s/stats.%s.*.ticks" % (work, label)))
+    connections = sum(int(open(path).read().split()[0]) for path in glob.glob("%s/stats.%s.*.connections" % (work, label)))
+    return ticks * 1e6 / os.sysconf("SC_CLK_TCK") / max(1, connections)
 print("| per connection (bpf_stats, %d wrk runs of their own each; ns per run: median of the runs, range) | old sensor | new sensor |"
       % len(glob.glob("%s/stats.old.*.json" % work)))
 print("|---|---|---|")
@@ -201,6 +216,8 @@ for name in sorted(set(old_stats[0]) | set(new_stats[0])):
         print("| `%s` | %s | %s |" % (name, cell(old_stats, name), cell(new_stats, name)))
 print("| all programs | %.2f µs (%d connections) | %.2f µs (%d connections) |"
       % (total(old_stats), old_stats[1], total(new_stats), new_stats[1]))
+print("| the monitor process (decoding, tracking, rules, JSON to /dev/null), CPU | %.1f µs | %.1f µs |"
+      % (monitor_cpu("old"), monitor_cpu("new")))
 print()
 print("Old sensor: `%s`." % old_binary)
 PY
