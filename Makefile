@@ -64,8 +64,11 @@ docs: deps bpf
 embed-rules:
 	scripts/embed-rules.py
 
+# OLD_FLOWSENTRY=PATH (a release binary of another commit) adds the paired A/B of short connections
+# against it (docs/PERFORMANCE.md, bench:datapath-compare).
+OLD_FLOWSENTRY ?=
 bench: deps bpf
-	scripts/bench-datapath.sh --update-docs
+	scripts/bench-datapath.sh --update-docs $(if $(OLD_FLOWSENTRY),--compare $(OLD_FLOWSENTRY))
 
 # Threat-intel load, lookup and recording-replay figures (docs/PERFORMANCE.md, bench:intel).
 bench-intel:

@@ -44,10 +44,14 @@ static __always_inline struct sock *kernel_sock(struct bpf_sock_ops *ops)
 	return (struct sock *)bpf_skc_to_tcp_sock(sk);
 }
 
+static __always_inline __u64 cgroup_id_of(struct sock *sk)
+{
+	return sk ? sk->sk_cgrp_data.cgroup->kn->id : 0;
+}
+
 static __always_inline __u64 socket_cgroup_id(struct bpf_sock_ops *ops)
 {
-	struct sock *sk = kernel_sock(ops);
-	return sk ? sk->sk_cgrp_data.cgroup->kn->id : 0;
+	return cgroup_id_of(kernel_sock(ops));
 }
 
 static __always_inline void set_callback_flags(struct bpf_sock_ops *ops, __u32 set, __u32 clear)
@@ -74,9 +78,9 @@ static __always_inline void connecting(struct bpf_sock_ops *ops)
 	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_OUTGOING, 0);
 }
 
-static __always_inline void listener_key_of(struct bpf_sock_ops *ops, struct fs_listener_key *key)
+static __always_inline void listener_key_of(struct bpf_sock_ops *ops, __u64 netns_cookie, struct fs_listener_key *key)
 {
-	key->netns_cookie = bpf_get_netns_cookie(ops);
+	key->netns_cookie = netns_cookie;
 	key->port = (__u16)ops->local_port;
 	key->family = copy_socket_address(ops, SOCKET_LOCAL, key->address);
 }
@@ -85,7 +89,7 @@ static __always_inline void listening(struct bpf_sock_ops *ops)
 {
 	struct fs_listener_key key = {};
 	struct fs_listener_value value = {};
-	listener_key_of(ops, &key);
+	listener_key_of(ops, bpf_get_netns_cookie(ops), &key);
 	current_owner(ops, &value.owner);
 	value.socket_cookie = bpf_get_socket_cookie(ops);
 	bpf_map_update_elem(&fs_listeners, &key, &value, BPF_ANY);
@@ -95,10 +99,10 @@ static __always_inline void listening(struct bpf_sock_ops *ops)
 }
 
 /* The listener that accepted a socket: bound to the socket's local address, or to the wildcard. */
-static __always_inline struct fs_process_owner *accepting_listener(struct bpf_sock_ops *ops)
+static __always_inline struct fs_process_owner *accepting_listener(struct bpf_sock_ops *ops, __u64 netns_cookie)
 {
 	struct fs_listener_key key = {};
-	listener_key_of(ops, &key);
+	listener_key_of(ops, netns_cookie, &key);
 	struct fs_listener_value *value = bpf_map_lookup_elem(&fs_listeners, &key);
 	if (!value) {
 		__builtin_memset(key.address, 0, sizeof(key.address));
@@ -110,7 +114,7 @@ static __always_inline struct fs_process_owner *accepting_listener(struct bpf_so
 static __always_inline void listener_closed(struct bpf_sock_ops *ops)
 {
 	struct fs_listener_key key = {};
-	listener_key_of(ops, &key);
+	listener_key_of(ops, bpf_get_netns_cookie(ops), &key);
 	struct fs_listener_value *value = bpf_map_lookup_elem(&fs_listeners, &key);
 	/* SO_REUSEPORT: another listener may hold the entry now. */
 	if (value && value->socket_cookie == bpf_get_socket_cookie(ops))
@@ -118,8 +122,9 @@ static __always_inline void listener_closed(struct bpf_sock_ops *ops)
 	set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
+/* sk: the kernel socket when the caller has it already (0: looked up when needed). */
 static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, const struct fs_process_owner *owner,
-					     struct fs_record_header *header)
+					     __u64 netns_cookie, struct sock *sk, struct fs_record_header *header)
 {
 	header->kind = FS_RECORD_FLOW;
 	header->hook = FS_HOOK_SOCKET;
@@ -127,14 +132,14 @@ static __always_inline void fill_flow_header(struct bpf_sock_ops *ops, const str
 	header->reserved1 = 0;
 	header->timestamp_ns = bpf_ktime_get_boot_ns();
 	header->socket_cookie = bpf_get_socket_cookie(ops);
-	header->netns_cookie = bpf_get_netns_cookie(ops);
+	header->netns_cookie = netns_cookie;
 	header->source_port = (__u16)ops->local_port;
 	header->destination_port = (__u16)bpf_ntohl(ops->remote_port);
 	__builtin_memset(header->source_address, 0, 16);
 	__builtin_memset(header->destination_address, 0, 16);
 	header->family = copy_socket_address(ops, SOCKET_LOCAL, header->source_address);
 	copy_socket_address(ops, SOCKET_REMOTE, header->destination_address);
-	header->cgroup_id = owner ? owner->cgroup_id : socket_cgroup_id(ops);
+	header->cgroup_id = owner ? owner->cgroup_id : cgroup_id_of(sk ? sk : kernel_sock(ops));
 }
 
 /* What a flow record says beside its socket and owner; a begin leaves the end's fields zero. */
@@ -166,7 +171,7 @@ static __always_inline __u64 payload_of(__u64 total, __u64 overhead)
  * bytes_received counts the peer's FIN once accepted (the receive side shut: the FIN, or in
  * CLOSE_WAIT, LAST_ACK or CLOSING certainly), never the peer's SYN.
  */
-static __always_inline void fill_volume(struct bpf_sock_ops *ops, const struct flow_change *change,
+static __always_inline void fill_volume(struct bpf_sock_ops *ops, struct sock *sk, const struct flow_change *change,
 					struct fs_flow_record *record)
 {
 	__u32 old_state = change->old_state;
@@ -177,7 +182,6 @@ static __always_inline void fill_volume(struct bpf_sock_ops *ops, const struct f
 	if (old_state == TCP_CLOSE_WAIT || old_state == TCP_LAST_ACK || old_state == TCP_CLOSING) {
 		received_overhead = 1;
 	} else if (old_state == TCP_FIN_WAIT1 || old_state == TCP_FIN_WAIT2) {
-		struct sock *sk = kernel_sock(ops);
 		if (sk && (sk->sk_shutdown & RCV_SHUTDOWN))
 			received_overhead = 1;
 	}
@@ -191,7 +195,7 @@ static __always_inline void fill_volume(struct bpf_sock_ops *ops, const struct f
 }
 
 static __always_inline int emit_flow(struct bpf_sock_ops *ops, const struct fs_process_owner *owner,
-				     const struct flow_change *change)
+				     const struct flow_change *change, __u64 netns_cookie, struct sock *sk)
 {
 	__u8 transition = change->transition;
 	struct fs_flow_record *record = bpf_ringbuf_reserve(&fs_records, sizeof(*record), 0);
@@ -202,7 +206,7 @@ static __always_inline int emit_flow(struct bpf_sock_ops *ops, const struct fs_p
 		return -1;
 	}
 	__builtin_memset(record, 0, sizeof(*record));
-	fill_flow_header(ops, owner, &record->header);
+	fill_flow_header(ops, owner, netns_cookie, sk, &record->header);
 	record->transition = transition;
 	record->direction = change->direction;
 	record->close_reason = change->reason;
@@ -217,24 +221,24 @@ static __always_inline int emit_flow(struct bpf_sock_ops *ops, const struct fs_p
 		__builtin_memcpy(record->owner_comm, owner->comm, FS_COMM_LEN);
 	}
 	if (transition == FS_FLOW_END)
-		fill_volume(ops, change, record);
+		fill_volume(ops, sk, change, record);
 	bpf_ringbuf_submit(record, wakeup_flags());
 	return 0;
 }
 
 /* A flow began: the local socket reached ESTABLISHED. */
 static __always_inline void emit_begin(struct bpf_sock_ops *ops, const struct fs_process_owner *owner,
-				       __u8 direction)
+				       __u8 direction, __u64 netns_cookie)
 {
 	struct flow_change begin = {.transition = FS_FLOW_BEGIN, .direction = direction, .new_state = TCP_ESTABLISHED};
-	emit_flow(ops, owner, &begin);
+	emit_flow(ops, owner, &begin, netns_cookie, 0);
 }
 
 /* A handshake from this remote completed: it was not a half-open attempt. */
-static __always_inline void count_established(struct bpf_sock_ops *ops)
+static __always_inline void count_established(struct bpf_sock_ops *ops, __u64 netns_cookie)
 {
 	struct fs_half_open_key key = {};
-	key.netns_cookie = bpf_get_netns_cookie(ops);
+	key.netns_cookie = netns_cookie;
 	key.family = copy_socket_address(ops, SOCKET_REMOTE, key.address);
 	struct fs_half_open_value *value = bpf_map_lookup_elem(&fs_half_open, &key);
 	if (value)
@@ -249,19 +253,21 @@ static __always_inline void connect_completed(struct bpf_sock_ops *ops)
 		count(FS_COUNTER_OWNER_UNKNOWN);
 	/* A connect(2) older than the monitor is followed from here on. */
 	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_OUTGOING, 0);
-	emit_begin(ops, owner, FS_DIRECTION_OUTGOING);
+	emit_begin(ops, owner, FS_DIRECTION_OUTGOING, bpf_get_netns_cookie(ops));
 	if (owner)
 		bpf_map_delete_elem(&fs_connecting, &cookie);
 }
 
 static __always_inline void accept_completed(struct bpf_sock_ops *ops)
 {
-	count_established(ops);
-	struct fs_process_owner *owner = accepting_listener(ops);
+	/* One netns cookie for the three keys and the record. */
+	__u64 netns_cookie = bpf_get_netns_cookie(ops);
+	count_established(ops, netns_cookie);
+	struct fs_process_owner *owner = accepting_listener(ops, netns_cookie);
 	if (!owner)
 		count(FS_COUNTER_OWNER_UNKNOWN);
 	set_callback_flags(ops, BPF_SOCK_OPS_STATE_CB_FLAG | FS_FOLLOWED_INCOMING, FS_FOLLOWED_OUTGOING);
-	emit_begin(ops, owner, FS_DIRECTION_INCOMING);
+	emit_begin(ops, owner, FS_DIRECTION_INCOMING, netns_cookie);
 }
 
 /*
@@ -276,14 +282,20 @@ static __always_inline void accept_completed(struct bpf_sock_ops *ops)
  */
 static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_state, __u32 new_state)
 {
-	__u32 flags = ops->bpf_sock_ops_cb_flags;
+	/* Most calls: a way to ESTABLISHED (its begin is the ESTABLISHED callback) or towards CLOSE;
+	 * CLOSE again (the end went out at the first) ends nothing either. */
+	if (new_state != TCP_CLOSE || old_state == TCP_CLOSE)
+		return;
 	if (old_state == TCP_LISTEN) {
 		listener_closed(ops);
 		return;
 	}
-	if (!(flags & (FS_FOLLOWED_OUTGOING | FS_FOLLOWED_INCOMING)) || new_state != TCP_CLOSE)
-		return; /* a way to ESTABLISHED (its begin is the ESTABLISHED callback) or to CLOSE */
+	__u32 flags = ops->bpf_sock_ops_cb_flags;
+	if (!(flags & (FS_FOLLOWED_OUTGOING | FS_FOLLOWED_INCOMING)))
+		return;
 	__u8 direction = flags & FS_FOLLOWED_INCOMING ? FS_DIRECTION_INCOMING : FS_DIRECTION_OUTGOING;
+	/* Once for sk_err, sk_shutdown and the cgroup. */
+	struct sock *sk = kernel_sock(ops);
 	struct fs_process_owner *owner = 0;
 	__u64 cookie = 0;
 	__u8 reason = FS_CLOSE_FIN, side = FS_SIDE_LOCAL;
@@ -291,7 +303,6 @@ static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_st
 	if (old_state == TCP_CLOSE_WAIT || old_state == TCP_LAST_ACK) {
 		side = FS_SIDE_REMOTE;
 	} else if (old_state == TCP_ESTABLISHED || old_state == TCP_SYN_SENT || old_state == TCP_SYN_RECV) {
-		struct sock *sk = kernel_sock(ops);
 		if (sk)
 			error = sk->sk_err;
 		if (error == ECONNREFUSED) {
@@ -322,8 +333,9 @@ static __always_inline void state_changed(struct bpf_sock_ops *ops, __u32 old_st
 				  .old_state = old_state, .new_state = new_state, .socket_error = error};
 	/* TCP_CLOSE is the socket's last change: an end lost to a full ring buffer has no later one to
 	 * go out at, and is counted (FS_COUNTER_END_LOST). */
-	emit_flow(ops, owner, &end);
-	set_callback_flags(ops, 0, BPF_SOCK_OPS_STATE_CB_FLAG);
+	emit_flow(ops, owner, &end, bpf_get_netns_cookie(ops), sk);
+	/* The state-change flag stays: a closed socket changes state again only when connect(2) or
+	 * listen(2) reuses it, whose callback sets the flags anew; clearing it costs a helper call. */
 	if (owner)
 		bpf_map_delete_elem(&fs_connecting, &cookie);
 }

@@ -30,9 +30,9 @@ struct {
 	__type(value, __u8);
 } fs_walk_listeners SEC(".maps");
 
-static __always_inline __u64 walked_netns_cookie(struct sock *sk)
+static __always_inline __u64 walked_netns_cookie(struct sock_common *common)
 {
-	struct net *net = sk->__sk_common.skc_net.net;
+	struct net *net = common->skc_net.net;
 	return net ? net->net_cookie : 0;
 }
 
@@ -67,9 +67,21 @@ static __always_inline int reportable_state(__u8 state)
 	return state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT || fin_sent_state(state);
 }
 
-/* The same payload definitions as fill_volume's, from the socket itself. */
-static __always_inline void fill_walk_volume(struct tcp_sock *tp, struct sock *sk, __u8 state,
-					     struct fs_update_record *record)
+/* The socket's counters, as they are: read before anything else of the record, since the walk
+ * meets most sockets out of cache and loads issued together wait for memory together. */
+static __always_inline void read_walk_counters(struct tcp_sock *tp, struct fs_update_record *record)
+{
+	record->bytes_sent = tp->bytes_acked;
+	record->bytes_received = tp->bytes_received;
+	record->data_segments_sent = tp->data_segs_out;
+	record->data_segments_received = tp->data_segs_in;
+	record->retransmits = tp->total_retrans;
+	record->rtt_us = tp->srtt_us >> 3;
+}
+
+/* The same payload definitions as fill_volume's: the SYN and FINs taken out of the counters. */
+static __always_inline void walk_counters_as_payload(struct tcp_sock *tp, struct sock *sk, __u8 state,
+						     struct fs_update_record *record)
 {
 	__u64 sent_overhead = record->direction == FS_DIRECTION_OUTGOING ? 1 : 0;
 	if (fin_sent_state(state) && tp->snd_una == tp->snd_nxt)
@@ -78,12 +90,8 @@ static __always_inline void fill_walk_volume(struct tcp_sock *tp, struct sock *s
 	if (state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK || state == TCP_CLOSING ||
 	    ((state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2) && (sk->sk_shutdown & RCV_SHUTDOWN)))
 		received_overhead = 1;
-	record->bytes_sent = payload_of(tp->bytes_acked, sent_overhead);
-	record->bytes_received = payload_of(tp->bytes_received, received_overhead);
-	record->data_segments_sent = tp->data_segs_out;
-	record->data_segments_received = tp->data_segs_in;
-	record->retransmits = tp->total_retrans;
-	record->rtt_us = tp->srtt_us >> 3;
+	record->bytes_sent = payload_of(record->bytes_sent, sent_overhead);
+	record->bytes_received = payload_of(record->bytes_received, received_overhead);
 }
 
 static __always_inline void fill_walk_header(struct sock *sk, __u64 cgroup_id, struct fs_update_record *record)
@@ -93,7 +101,7 @@ static __always_inline void fill_walk_header(struct sock *sk, __u64 cgroup_id, s
 	header->hook = FS_HOOK_SOCKET;
 	header->timestamp_ns = fs_walk_started_ns;
 	header->socket_cookie = bpf_get_socket_cookie(sk);
-	header->netns_cookie = walked_netns_cookie(sk);
+	header->netns_cookie = walked_netns_cookie(&sk->__sk_common);
 	header->source_port = sk->__sk_common.skc_num;
 	header->destination_port = bpf_ntohs(sk->__sk_common.skc_dport);
 	header->cgroup_id = cgroup_id;
@@ -137,37 +145,38 @@ int fs_walk_tcp(struct bpf_iter__tcp *ctx)
 	struct sock_common *common = ctx->sk_common;
 	if (!common)
 		return 0;
-	/* Time-wait and request sockets are no full sockets: nothing to report. */
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(common);
-	if (!tp)
-		return 0;
-	struct sock *sk = (struct sock *)tp;
-	__u8 state = sk->__sk_common.skc_state;
+	/* The cheapest rejection first: the state, in the line the iterator has just read. Time-wait
+	 * and request sockets (no full sockets) and closed ones go without a helper call. */
+	__u8 state = common->skc_state;
 	if (state == TCP_LISTEN) {
-		struct fs_walk_listener_key key = {.netns_cookie = walked_netns_cookie(sk),
-						   .port = sk->__sk_common.skc_num};
+		struct fs_walk_listener_key key = {.netns_cookie = walked_netns_cookie(common), .port = common->skc_num};
 		__u8 seen = 1;
 		bpf_map_update_elem(&fs_walk_listeners, &key, &seen, BPF_ANY);
 		return 0;
 	}
 	if (!reportable_state(state))
 		return 0;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(common);
+	if (!tp)
+		return 0;
+	struct sock *sk = (struct sock *)tp;
 	struct cgroup *cgroup = sk->sk_cgrp_data.cgroup;
 	__u64 cgroup_id = cgroup ? cgroup->kn->id : 0;
 	if (!in_watched_cgroup(cgroup, cgroup_id))
 		return 0;
 	struct fs_update_record record;
 	__builtin_memset(&record, 0, sizeof(record));
+	__u8 flags = tp->bpf_sock_ops_cb_flags;
+	read_walk_counters(tp, &record);
 	fill_walk_header(sk, cgroup_id, &record);
 	record.state = state;
-	__u8 flags = tp->bpf_sock_ops_cb_flags;
 	if (flags & (FS_FOLLOWED_OUTGOING | FS_FOLLOWED_INCOMING)) {
 		record.follow = FS_FOLLOW_ALREADY;
 		record.direction = flags & FS_FOLLOWED_INCOMING ? FS_DIRECTION_INCOMING : FS_DIRECTION_OUTGOING;
 	} else {
 		start_following(tp, sk, flags, &record);
 	}
-	fill_walk_volume(tp, sk, state, &record);
+	walk_counters_as_payload(tp, sk, state, &record);
 	bpf_seq_write(ctx->meta->seq, &record, sizeof(record));
 	return 0;
 }

@@ -6,6 +6,10 @@
 # from /metrics after each walk. The pipeline's work on the update events is not in it (measured by
 # the pipeline benchmark). With --update-docs, writes the result into docs/PERFORMANCE.md between the
 # bench:updates markers.
+#
+# --compare OLD_BINARY: the same held flows walked by OLD_BINARY's monitor and this one's, one
+# monitor at a time, ROUNDS rounds of WALKS walks each in alternating order; prints both (never
+# written to the docs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +18,15 @@ WALKS=${WALKS:-5}
 INTERVAL=${INTERVAL:-4}
 METRICS_PORT=${METRICS_PORT:-19464}
 UPDATE_DOCS=0
-case "${1:-}" in --update-docs) UPDATE_DOCS=1 ;; esac
+OLD_BIN=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --update-docs) UPDATE_DOCS=1 ;;
+    --compare) OLD_BIN=${2:?--compare needs the old binary}; shift ;;
+    *) echo "bench-updates: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 [ "$(id -u)" -eq 0 ] || { echo "bench-updates: needs root (it attaches eBPF programs)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "bench-updates: python3 missing" >&2; exit 1; }
@@ -43,12 +55,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+start_monitor() {
+  "$1" monitor --no-default-rules --events none --cgroup "$CGROUP" --flow-update-interval "$INTERVAL" \
+    --metrics-address "127.0.0.1:$METRICS_PORT" >/dev/null 2>"$WORK/monitor.log" &
+  MONITOR=$!
+  for _ in $(seq 300); do grep -qs "monitoring cgroup" "$WORK/monitor.log" && break; sleep 0.2; done
+}
+stop_monitor() {
+  kill -TERM "$MONITOR"
+  wait "$MONITOR" || true
+  MONITOR=""
+}
 # The monitor first, so that sock_ops follows every connection from its handshake (the steady
-# state: each walk reports followed sockets, none preexisting).
-"$BIN" monitor --no-default-rules --events none --cgroup "$CGROUP" --flow-update-interval "$INTERVAL" \
-  --metrics-address "127.0.0.1:$METRICS_PORT" >/dev/null 2>"$WORK/monitor.log" &
-MONITOR=$!
-sleep 2
+# state: each walk reports followed sockets, none preexisting; the marks stay on the sockets for a
+# later monitor's walks).
+start_monitor "$BIN"
 
 # FLOWS sockets need more descriptors than the default limit: each helper raises its soft limit to
 # the hard one and holds at most PAIRS_PER_HELPER pairs (where the hard limit cannot be raised, as
@@ -108,24 +129,88 @@ else:
 PY
 }
 
-CPU=()
-SYSTEM=()
-SOCKETS=()
-last=$(metric flowsentry_socket_walks_total)
-# The first walk after the helper opened everything may have begun while it was still opening.
-skip=1
-while [ "${#CPU[@]}" -lt "$WALKS" ]; do
-  sleep 0.5
-  now=$(metric flowsentry_socket_walks_total)
-  [ "$now" = "$last" ] && continue
-  total_before=${total_sockets:-$(metric flowsentry_socket_walk_sockets_total)}
-  last=$now
-  if [ "$skip" = 1 ]; then skip=0; total_sockets=$(metric flowsentry_socket_walk_sockets_total); continue; fi
-  total_sockets=$(metric flowsentry_socket_walk_sockets_total)
-  CPU+=("$(metric flowsentry_socket_walk_last_cpu_seconds)")
-  SYSTEM+=("$(metric flowsentry_socket_walk_last_system_cpu_seconds)")
-  SOCKETS+=("$(python3 -c "print(int(float('$total_sockets') - float('$total_before')))")")
-done
+# WALKS walks of the running monitor, a line "cpu_seconds system_seconds sockets" each, appended to
+# FILE. A sample is taken after each walk; one that spans two walks (a slow poll) is left out.
+collect_walks() {
+  local file=$1 taken=0 last now before after
+  last=$(metric flowsentry_socket_walks_total)
+  # The first walk may have begun while the helpers were still opening (or before this monitor
+  # attached): it only starts the count.
+  while [ "$(metric flowsentry_socket_walks_total)" = "$last" ]; do sleep 0.2; done
+  last=$(metric flowsentry_socket_walks_total)
+  before=$(metric flowsentry_socket_walk_sockets_total)
+  while [ "$taken" -lt "$WALKS" ]; do
+    sleep 0.5
+    now=$(metric flowsentry_socket_walks_total)
+    [ "$now" = "$last" ] && continue
+    after=$(metric flowsentry_socket_walk_sockets_total)
+    if [ "$(python3 -c "print(int(float('$now') - float('$last')))")" = 1 ]; then
+      echo "$(metric flowsentry_socket_walk_last_cpu_seconds) $(metric flowsentry_socket_walk_last_system_cpu_seconds)" \
+        "$(python3 -c "print(int(float('$after') - float('$before')))")" >>"$file"
+      taken=$((taken + 1))
+    fi
+    last=$now
+    before=$after
+  done
+}
+
+# The running monitor's iter/tcp program over one more walk with kernel.bpf_stats_enabled:
+# "run_time_ns run_cnt" appended to FILE (its id from the monitor's log: other monitors may run).
+walk_program_stats() {
+  local file=$1 last before ids
+  before=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
+  ids=$(grep -o 'programs[^0-9]*[0-9][0-9, "]*' "$WORK/monitor.log" | head -1 | grep -o '[0-9][0-9]*' | tr '\n' ' ')
+  sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null 2>&1 || true
+  last=$(metric flowsentry_socket_walks_total)
+  while [ "$(metric flowsentry_socket_walks_total)" = "$last" ]; do sleep 0.2; done
+  for id in $ids; do bpftool -j prog show id "$id"; echo; done | python3 -c '
+import json, sys
+for line in sys.stdin:
+    if line.strip():
+        row = json.loads(line)
+        if row.get("name") == "fs_walk_tcp" and row.get("run_cnt"):
+            print(row["run_time_ns"], row["run_cnt"])' >>"$file"
+  sysctl -q -w kernel.bpf_stats_enabled="$before" >/dev/null 2>&1 || true
+}
+
+if [ -n "$OLD_BIN" ]; then
+  ROUNDS=${ROUNDS:-3}
+  for round in $(seq 1 "$ROUNDS"); do
+    if [ $((round % 2)) = 1 ]; then order="new old"; else order="old new"; fi
+    for which in $order; do
+      [ -n "$MONITOR" ] || start_monitor "$([ "$which" = old ] && echo "$OLD_BIN" || echo "$BIN")"
+      collect_walks "$WORK/walks.$which"
+      walk_program_stats "$WORK/program.$which"
+      stop_monitor
+    done
+    echo "bench-updates: compare round $round ($order) done" >&2
+  done
+  python3 - "$WORK" "$OLD_BIN" <<'PY'
+import statistics, sys
+for label, name in (("old", sys.argv[2]), ("new", "this tree")):
+    rows = [line.split() for line in open("%s/walks.%s" % (sys.argv[1], label))]
+    cpu = [float(r[0]) * 1000 for r in rows]
+    system = [float(r[1]) * 1000 for r in rows]
+    sockets = [int(r[2]) for r in rows]
+    try:
+        program = [line.split() for line in open("%s/program.%s" % (sys.argv[1], label)) if line.strip()]
+    except OSError:
+        program = []
+    per_walk = [int(p[0]) / 1e6 for p in program]
+    per_run = [int(p[0]) / int(p[1]) for p in program]
+    program_text = ("; iter/tcp program (bpf_stats) median %.1f ms per walk, %.0f ns per socket"
+                    % (statistics.median(per_walk), statistics.median(per_run))) if program else ""
+    print("    %s (%s): CPU per walk median %.1f ms, range %.1f–%.1f ms over %d walks; kernel median %.1f ms; sockets per walk %s%s"
+          % (label, name, statistics.median(cpu), min(cpu), max(cpu), len(cpu), statistics.median(system),
+             "/".join(sorted(set(map(str, sockets)))), program_text))
+PY
+  exit 0
+fi
+
+collect_walks "$WORK/walks"
+CPU=($(awk '{ print $1 }' "$WORK/walks"))
+SYSTEM=($(awk '{ print $2 }' "$WORK/walks"))
+SOCKETS=($(awk '{ print $3 }' "$WORK/walks"))
 # The iter/tcp program's own share (kernel.bpf_stats_enabled over one more walk).
 STATS_BEFORE=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
 sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null 2>&1 || true

@@ -229,9 +229,9 @@ public final class CaptureSession: @unchecked Sendable {
     let context = Unmanaged.passUnretained(self).toOpaque()
     let visit: cfs_record_function = { context, data, size in
       guard let context, let data else { return 0 }
-      // Without a retain per record, as for the ring buffer's.
+      // Without a retain per call, as for the ring buffer's.
       Unmanaged<CaptureSession>.fromOpaque(context)._withUnsafeGuaranteedRef {
-        $0.handleWalkRecord(UnsafeRawBufferPointer(start: data, count: size))
+        $0.handleWalkRecords(UnsafeRawBufferPointer(start: data, count: size))
       }
       return 0
     }
@@ -262,13 +262,34 @@ public final class CaptureSession: @unchecked Sendable {
     return !lost
   }
 
-  private func handleWalkRecord(_ bytes: UnsafeRawBufferPointer) {
-    guard let change = RecordDecoder.decodeUpdate(bytes, clockOffset: clockOffset.load(ordering: .relaxed)) else {
-      counters.withLock { $0.malformedRecords += 1 }
-      return
+  /// The whole records of one read of the walk. The batch is moved out of the property for the
+  /// loop and back, so that appending checks no exclusive access per record.
+  private func handleWalkRecords(_ bytes: UnsafeRawBufferPointer) {
+    let size = RecordDecoder.updateRecordSize
+    let clockOffset = clockOffset.load(ordering: .relaxed)
+    let limit = configuration.batchLimit
+    var records: [CapturedRecord] = []
+    swap(&records, &batch)
+    var malformed: UInt64 = 0
+    var offset = 0
+    while offset + size <= bytes.count {
+      let record = UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + size])
+      offset += size
+      guard let change = RecordDecoder.decodeUpdate(record, clockOffset: clockOffset) else {
+        malformed += 1
+        continue
+      }
+      records.append(.socket(change))
+      if records.count >= limit {
+        swap(&records, &batch)
+        deliverBatch()
+        swap(&records, &batch)
+      }
     }
-    batch.append(.socket(change))
-    if batch.count >= configuration.batchLimit { deliverBatch() }
+    swap(&records, &batch)
+    // A part shorter than a record: read_walk hands whole records only, so this is a damaged call.
+    if offset != bytes.count { malformed += 1 }
+    if malformed > 0 { counters.withLock { $0.malformedRecords += malformed } }
   }
 
   private func handleRecord(_ bytes: UnsafeRawBufferPointer) -> Int32 {

@@ -56,8 +56,9 @@ int cfs_probe_half_open_scan(struct cfs_probe *probe, cfs_half_open_function fun
 
 /* Walks the TCP sockets of one network namespace with the iter/tcp program: netns_fd is a
  * namespace file (/proc/PID/ns/net), or -1 for the caller's own. The iterator is created from this
- * thread moved into that namespace for the moment (setns), then read here; each record it wrote
- * (struct fs_update_record) goes to function, whose return value is ignored. Returns the records
+ * thread moved into that namespace for the moment (setns), then read here; the records it wrote
+ * (struct fs_update_record) go to function, as many whole records per call as one read(2) brought
+ * (size a multiple of the record's), its return value ignored. Returns the records
  * handed over, or a negative errno: -ENOTRECOVERABLE when the thread could not return to its own namespace
  * (the caller must then end the thread), -EPROTO for output that is not whole records. */
 int cfs_probe_walk(struct cfs_probe *probe, int netns_fd, cfs_record_function function, void *context);
