@@ -205,15 +205,12 @@ public final class RuleEngine {
         window.times.append(time)
         count = window.times.count
       case .distinct:
-        if window.oldestDistinct <= since {
-          window.distinct = window.distinct.filter { $0.value > since }
-          window.oldestDistinct = window.distinct.values.min() ?? .max
-        }
-        window.distinct[state.rule.distinctField.map { Fields.value($0, of: fields) } ?? .missing] = time
+        if window.oldestDistinct <= since { window.oldestDistinct = window.distinct.forget(through: since) }
+        window.distinct.record(state.distinctValue(fields), at: time)
         window.oldestDistinct = min(window.oldestDistinct, time)
         count = window.distinct.count
       default:
-        let amount = state.rule.distinctField.map { Fields.amount($0, of: fields) } ?? 0
+        let amount = state.measuredAmount(fields)
         let total = window.aggregate.add(
           amount, at: time, window: state.windowNanoseconds, keepingMaximum: state.behaviour == .maximum)
         count = Int(clamping: total)

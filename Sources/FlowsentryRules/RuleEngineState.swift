@@ -8,7 +8,7 @@ extension RuleEngine {
   /// A window evicted from a full LRU is emptied and reused for the group that evicted it.
   final class Window {
     var times: [Int64] = []
-    var distinct: [FieldValue: Int64] = [:]
+    var distinct = DistinctTimes()
     var aggregate = SlicedAggregate()
     /// When the oldest distinct value was last seen, to prune only when something expired.
     var oldestDistinct = Int64.max
@@ -32,7 +32,7 @@ extension RuleEngine {
     /// As a new window, keeping the storage the arrays had (each at most what one group held).
     func reset() {
       times.removeAll(keepingCapacity: true)
-      if !distinct.isEmpty { distinct.removeAll(keepingCapacity: true) }
+      distinct.removeAll()
       aggregate = SlicedAggregate()
       oldestDistinct = .max
       sample.removeAll(keepingCapacity: true)
@@ -96,6 +96,8 @@ extension RuleEngine {
     /// Indexes of the group-by and suppress-by field lists in the engine's `GroupKeyCache`.
     let grouping: Int
     let suppressGrouping: Int
+    /// The field a `distinct` threshold counts, or a `sum`/`max` threshold measures.
+    private let measuredField: Field?
 
     init(rule: Rule, configuration: Configuration, groupings: inout [[Field]]) {
       self.rule = rule
@@ -127,6 +129,19 @@ extension RuleEngine {
       suppressWindowNanoseconds = rule.suppressWindowNanoseconds
       grouping = GroupKeyCache.index(of: rule.groupFields, in: &groupings)
       suppressGrouping = GroupKeyCache.index(of: rule.suppressFields, in: &groupings)
+      measuredField = rule.distinctField
+    }
+
+    /// The value a `distinct` threshold counts in `fields`.
+    func distinctValue(_ fields: EventFields) -> FieldValue {
+      guard let measuredField else { return .missing }
+      return Fields.value(measuredField, of: fields)
+    }
+
+    /// The amount a `sum`/`max` threshold measures in `fields`.
+    func measuredAmount(_ fields: EventFields) -> UInt64 {
+      guard let measuredField else { return 0 }
+      return Fields.amount(measuredField, of: fields)
     }
   }
 }
@@ -180,5 +195,47 @@ final class GroupKeyCache {
       stamps[grouping] = event
     }
     return (keys[grouping], hashes[grouping])
+  }
+}
+
+/// A `distinct` threshold's values, each with when it was last seen. The first value is kept
+/// inline and a table made only for a second: a group that shows one value (a remote reached on
+/// one port) hashes nothing and allocates no table.
+struct DistinctTimes {
+  private var only: FieldValue?
+  private var onlyTime: Int64 = 0
+  /// Every value, once there were two (until emptied by expiry).
+  private var table: [FieldValue: Int64] = [:]
+
+  var count: Int { table.isEmpty ? (only == nil ? 0 : 1) : table.count }
+
+  /// Records `value` as last seen at `time` (replacing its previous time, as a dictionary would).
+  mutating func record(_ value: FieldValue, at time: Int64) {
+    if table.isEmpty {
+      guard let known = only, known != value else {
+        only = value
+        onlyTime = time
+        return
+      }
+      table[known] = onlyTime
+      only = nil
+    }
+    table[value] = time
+  }
+
+  /// Forgets the values last seen at or before `since`; returns when the oldest left was seen
+  /// (`Int64.max` when none is).
+  mutating func forget(through since: Int64) -> Int64 {
+    if table.isEmpty {
+      if only != nil, onlyTime <= since { only = nil }
+      return only == nil ? .max : onlyTime
+    }
+    table = table.filter { $0.value > since }
+    return table.values.min() ?? .max
+  }
+
+  mutating func removeAll() {
+    only = nil
+    if !table.isEmpty { table.removeAll(keepingCapacity: true) }
   }
 }
