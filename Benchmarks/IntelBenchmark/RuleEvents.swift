@@ -49,7 +49,8 @@ func runRuleEvents(
     fatalError("\(error)")
   }
   // FLOWSENTRY_BENCH_RULES=ID,ID: only those rules enabled (to profile one rule alone).
-  if let only = getenv("FLOWSENTRY_BENCH_RULES").map({ Set(String(cString: $0).split(separator: ",").map(String.init)) }) {
+  if let only = getenv("FLOWSENTRY_BENCH_RULES").map({ Set(String(cString: $0).split(separator: ",").map(String.init)) }
+  ) {
     rules.rules = rules.rules.map { rule in
       var rule = rule
       rule.enabled = rule.enabled && only.contains(rule.id)
