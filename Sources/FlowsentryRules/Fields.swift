@@ -197,7 +197,12 @@ enum Fields {
 
   /// A field's value, typed, for group keys and distinct counts: hashed without formatting text.
   static func value(_ field: Field, of event: EventFields) -> FieldValue {
-    switch field.accessor {
+    value(field.accessor, of: event)
+  }
+
+  /// As `value(_:of:)`, from the accessor alone: copying a whole `Field` retains its texts.
+  static func value(_ accessor: Field.Accessor, of event: EventFields) -> FieldValue {
+    switch accessor {
     case .string(let read): return read(event).map(FieldValue.string) ?? .missing
     case .integer(let read): return read(event).map(FieldValue.integer) ?? .missing
     case .address(let read): return read(event).map(FieldValue.address) ?? .missing

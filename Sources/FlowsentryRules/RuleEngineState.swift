@@ -62,6 +62,16 @@ extension RuleEngine {
       }
     }
 
+    /// From the fields' accessors alone (the per-event path: no `Field` is copied).
+    init(_ accessors: UnsafeBufferPointer<Field.Accessor>, _ event: EventFields) {
+      switch accessors.count {
+      case 0: self.init(first: .missing, second: .missing)
+      case 1: self.init(first: Fields.value(accessors[0], of: event), second: .missing)
+      case 2: self.init(first: Fields.value(accessors[0], of: event), second: Fields.value(accessors[1], of: event))
+      default: self.init(accessors.map { Fields.value($0, of: event) })
+      }
+    }
+
     private init(first: FieldValue, second: FieldValue) {
       self.first = first
       self.second = second
@@ -150,7 +160,7 @@ extension RuleEngine {
 /// fields among the rules, each built and hashed at its first use in the event. Not thread-safe,
 /// as the engine; its slots are allocated once.
 final class GroupKeyCache {
-  private let groupings: [[Field]]
+  private let groupings: [[Field.Accessor]]
   private let keys: UnsafeMutablePointer<RuleEngine.GroupKey>
   private let hashes: UnsafeMutablePointer<Int>
   private let stamps: UnsafeMutablePointer<UInt64>
@@ -158,7 +168,7 @@ final class GroupKeyCache {
   private var event: UInt64 = 1
 
   init(groupings: [[Field]]) {
-    self.groupings = groupings
+    self.groupings = groupings.map { $0.map(\.accessor) }
     let count = max(1, groupings.count)
     keys = .allocate(capacity: count)
     keys.initialize(repeating: RuleEngine.GroupKey([]), count: count)
@@ -189,7 +199,7 @@ final class GroupKeyCache {
   /// The key of `grouping` in the event under way (`fields`) and its `hashValue`.
   func key(_ grouping: Int, _ fields: EventFields) -> (key: RuleEngine.GroupKey, hash: Int) {
     if stamps[grouping] != event {
-      let key = RuleEngine.GroupKey(groupings[grouping], fields)
+      let key = groupings[grouping].withUnsafeBufferPointer { RuleEngine.GroupKey($0, fields) }
       hashes[grouping] = key.hashValue
       keys[grouping] = key
       stamps[grouping] = event
