@@ -138,6 +138,13 @@ public struct LRUDictionary<Key: Hashable, Value> {
     slot(of: key).map { nodes[$0].value }
   }
 
+  /// As `peek(_:)`, with the key's `hashValue` already computed.
+  @inlinable
+  public func peek(_ key: Key, hashValue: Int) -> Value? {
+    guard entries > 0 else { return nil }
+    return position(of: key, hash: hashValue).slot.map { nodes[$0].value }
+  }
+
   /// Inserts or replaces a value as the most recently used; returns the entry evicted to make room.
   @inlinable @discardableResult
   public mutating func insert(_ value: Value, for key: Key) -> (key: Key, value: Value)? {
@@ -177,8 +184,14 @@ public struct LRUDictionary<Key: Hashable, Value> {
 
   @inlinable @discardableResult
   public mutating func removeValue(for key: Key) -> Value? {
+    removeValue(for: key, hashValue: key.hashValue)
+  }
+
+  /// As `removeValue(for:)`, with the key's `hashValue` already computed.
+  @inlinable @discardableResult
+  public mutating func removeValue(for key: Key, hashValue: Int) -> Value? {
     guard entries > 0 else { return nil }
-    let found = position(of: key, hash: key.hashValue)
+    let found = position(of: key, hash: hashValue)
     guard let slot = found.slot else { return nil }
     return remove(slot, at: found.position).value
   }

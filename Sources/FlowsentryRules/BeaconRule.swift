@@ -54,8 +54,18 @@ final class BeaconHistory {
       sample.append(event)
     } else {
       sample[nextSample] = event
-      nextSample = (nextSample + 1) % BeaconRule.sampleCapacity
+      nextSample = nextSample + 1 == BeaconRule.sampleCapacity ? 0 : nextSample + 1
     }
+  }
+
+  /// As a new history, keeping the sample's storage (a group the LRU evicted leaves it to the next).
+  func reset() {
+    connections = 0
+    lastTime = nil
+    intervals = SortedRing()
+    sizes = SortedRing()
+    sample.removeAll(keepingCapacity: true)
+    nextSample = 0
   }
 
   /// The sampled events, oldest first.

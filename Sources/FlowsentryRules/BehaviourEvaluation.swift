@@ -6,18 +6,25 @@ extension RuleEngine {
 
   /// The alert's events, count and measurements when the rule fires on this event, else nil.
   func evaluateBehaviour(
-    _ state: RuleState, _ groupKey: GroupKey, _ fields: EventFields, _ event: SensorEvent, at time: Int64
+    _ state: RuleState, _ groupKey: GroupKey, _ hash: Int, _ fields: EventFields, _ event: SensorEvent,
+    at time: Int64
   ) -> Raised? {
     // Fields read through `state.rule`, never a copy of the whole rule (one retain per reference in it).
-    if let beacon = state.rule.beacon {
-      // Hashed once for the group's history and its suppression.
-      let hash = groupKey.hashValue
+    if state.behaviour == .beacon, let beacon = state.rule.beacon {
+      // `hash`: hashed once for the group's history and its suppression.
       let history: BeaconHistory
       if let existing = state.beacons.touch(groupKey, hashValue: hash) {
         history = existing
       } else {
-        history = BeaconHistory()
-        if state.beacons.insert(history, for: groupKey, hashValue: hash) != nil { counters.groupEvictions += 1 }
+        // The group a full LRU evicts leaves its history, emptied, to this one.
+        var reused: BeaconHistory?
+        if state.beacons.count == state.beacons.capacity, let evicted = state.beacons.removeOldest() {
+          counters.groupEvictions += 1
+          evicted.value.reset()
+          reused = evicted.value
+        }
+        history = reused ?? BeaconHistory()
+        state.beacons.insert(history, for: groupKey, hashValue: hash)
       }
       let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
       history.record(at: time, bytes: bytes, event: event)
@@ -33,7 +40,7 @@ extension RuleEngine {
       }
       // A group that keeps beaconing: its alert is folded and counted here, as the engine would,
       // without building it or the group's key again, in one lookup of its suppression.
-      if foldIfSuppressed(state, groupKey, hash, fields, at: time) { return nil }
+      if foldIfSuppressed(state, fields, at: time) { return nil }
       let score = scored ?? history.score(intervals: shape)
       let measured: [String: String] = [
         "score": String(format2(score.score)),
@@ -63,16 +70,13 @@ extension RuleEngine {
 
   /// Folds an alert of this event into its running suppression (the same key and window as
   /// `evaluate`'s) and counts it, as `evaluate` does; false when none is running.
-  private func foldIfSuppressed(
-    _ state: RuleState, _ groupKey: GroupKey, _ groupHash: Int, _ fields: EventFields, at time: Int64
-  ) -> Bool {
-    let window = state.rule.suppressWindowNanoseconds
+  private func foldIfSuppressed(_ state: RuleState, _ fields: EventFields, at time: Int64) -> Bool {
+    let window = state.suppressWindowNanoseconds
     guard window > 0, !state.rule.suppressByIndicator else { return false }
-    let sameKey = Self.sameFields(state.rule.suppressFields, state.rule.groupFields)
-    let key = sameKey ? groupKey : GroupKey(state.rule.suppressFields, fields)
+    // The group's own key when the rule suppresses by its group (the cache built it already).
+    let (key, hash) = groupKeys.key(state.suppressGrouping, fields)
     // Most recently used when folded, as `evaluate`'s touch and insert leave it.
-    let folded = state.suppressions.updateIfPresent(key, hashValue: sameKey ? groupHash : key.hashValue) {
-      suppression in
+    let folded = state.suppressions.updateIfPresent(key, hashValue: hash) { suppression in
       guard time.saturatingSubtraction(suppression.lastAlert) < window else { return false }
       suppression.folded += 1
       return true
@@ -80,12 +84,6 @@ extension RuleEngine {
     guard folded == true else { return false }
     counters.suppressed += 1
     state.counters.suppressed += 1
-    return true
-  }
-
-  private static func sameFields(_ some: [Field], _ others: [Field]) -> Bool {
-    guard some.count == others.count else { return false }
-    for index in some.indices where some[index].name != others[index].name { return false }
     return true
   }
 

@@ -1,5 +1,6 @@
 import FlowsentryCore
 import FlowsentryPatterns
+import Synchronization
 
 /// A compiled condition: decides whether an event matches.
 typealias Predicate = (EventFields) -> Bool
@@ -112,7 +113,13 @@ final class ConditionCompiler {
     expanding.append(name)
     defer { expanding.removeLast() }
     let result: Result<CompiledCondition, CompileError>
-    do { result = .success(try compileTree(macro.condition)) } catch { result = .failure(error) }
+    do {
+      var compiled = try compileTree(macro.condition)
+      // A macro used by many rules (`remote_is_home`) is evaluated once per event. Not one with a
+      // regex test: each use counts the regex limit hits it meets, as if evaluated alone.
+      if compiled.leaves.isEmpty { compiled.predicate = MacroAnswer.memoized(compiled.predicate) }
+      result = .success(compiled)
+    } catch { result = .failure(error) }
     if !chainCut { compiledMacros[name] = result }
     return try result.get()
   }
@@ -206,5 +213,23 @@ final class ConditionCompiler {
 
   func fail(_ source: ConditionText, _ offset: Int, _ message: String) -> CompileError {
     CompileError(location: source.location(at: offset), message: message)
+  }
+}
+
+/// A macro's answer for the event loaded last (`EventFields.generation`), packed with that
+/// generation in one word, so that an engine on another thread (rule tests run in parallel) reads
+/// either its own event's answer or none, never half of another's.
+final class MacroAnswer: Sendable {
+  private let packed = Atomic<UInt64>(0)
+
+  static func memoized(_ predicate: @escaping Predicate) -> Predicate {
+    let answer = MacroAnswer()
+    return { event in
+      let known = answer.packed.load(ordering: .relaxed)
+      if known >> 1 == event.generation { return known & 1 == 1 }
+      let result = predicate(event)
+      answer.packed.store(event.generation << 1 | (result ? 1 : 0), ordering: .relaxed)
+      return result
+    }
   }
 }

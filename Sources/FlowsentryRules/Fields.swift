@@ -1,4 +1,5 @@
 import FlowsentryCore
+import Synchronization
 
 /// The type of an event field, which decides the operators it takes.
 public enum FieldType: String, Sendable {
@@ -34,6 +35,10 @@ final class EventFields {
   private(set) var volumeDelta: FlowVolume?
   /// The sensor that saw the event (`host:`); empty only where none was set (rule tests, the library).
   private(set) var host = ""
+  /// Which load this is, unique among all instances (from 1): what is computed from one event
+  /// (a scan, a macro's answer) is kept under it and holds until the next load.
+  private(set) var generation: UInt64 = 0
+  private static let generations = Atomic<UInt64>(0)
 
   var remoteNames: [String] {
     guard let remote else { return [] }
@@ -46,6 +51,7 @@ final class EventFields {
 
   /// Reads another event into this instance: the engine keeps one and refills it per event.
   func load(_ event: SensorEvent) {
+    generation = Self.generations.wrappingAdd(1, ordering: .relaxed).newValue
     name = event.eventName.rawValue
     switch event {
     case .flow(let flow):
@@ -191,7 +197,12 @@ enum Fields {
 
   /// A field's value, typed, for group keys and distinct counts: hashed without formatting text.
   static func value(_ field: Field, of event: EventFields) -> FieldValue {
-    switch field.accessor {
+    value(field.accessor, of: event)
+  }
+
+  /// As `value(_:of:)`, from the accessor alone: copying a whole `Field` retains its texts.
+  static func value(_ accessor: Field.Accessor, of event: EventFields) -> FieldValue {
+    switch accessor {
     case .string(let read): return read(event).map(FieldValue.string) ?? .missing
     case .integer(let read): return read(event).map(FieldValue.integer) ?? .missing
     case .address(let read): return read(event).map(FieldValue.address) ?? .missing

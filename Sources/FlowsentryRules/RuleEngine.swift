@@ -40,64 +40,6 @@ public final class RuleEngine {
     public init() {}
   }
 
-  /// A class, mutated in place while it sits in the LRU (a struct would be copied on every write).
-  fileprivate final class Window {
-    var times: [Int64] = []
-    var distinct: [FieldValue: Int64] = [:]
-    var aggregate = SlicedAggregate()
-    /// When the oldest distinct value was last seen, to prune only when something expired.
-    var oldestDistinct = Int64.max
-    /// The most recent matching events, a ring of at most `capacity`.
-    var sample: [SensorEvent] = []
-    var next = 0
-    var matched = 0
-
-    func remember(_ event: SensorEvent, capacity: Int) {
-      if sample.count < capacity {
-        sample.append(event)
-      } else {
-        sample[next] = event
-        next = (next + 1) % capacity
-      }
-    }
-
-    /// The sample oldest first.
-    var events: [SensorEvent] { Array(sample[next...] + sample[..<next]) }
-  }
-
-  /// Group-by values, typed; the common one- and two-field keys need no array.
-  struct GroupKey: Hashable {
-    var first: FieldValue
-    var second: FieldValue
-    var rest: [FieldValue]
-
-    init(_ values: [FieldValue]) {
-      first = values.first ?? .missing
-      second = values.count > 1 ? values[1] : .missing
-      rest = values.count > 2 ? Array(values[2...]) : []
-    }
-
-    init(_ fields: [Field], _ event: EventFields) {
-      switch fields.count {
-      case 0: self.init(first: .missing, second: .missing)
-      case 1: self.init(first: Fields.value(fields[0], of: event), second: .missing)
-      case 2: self.init(first: Fields.value(fields[0], of: event), second: Fields.value(fields[1], of: event))
-      default: self.init(fields.map { Fields.value($0, of: event) })
-      }
-    }
-
-    private init(first: FieldValue, second: FieldValue) {
-      self.first = first
-      self.second = second
-      rest = []
-    }
-  }
-
-  struct Suppression {
-    var lastAlert: Int64
-    var folded: Int
-  }
-
   /// One rule's counters; they outlive a reload for the rules the new set keeps (by id).
   public struct RuleCounters: Sendable, Equatable {
     public var ruleID: String
@@ -106,30 +48,6 @@ public final class RuleEngine {
     public var suppressed: UInt64 = 0
     /// Regex matches a limit stopped (counted as no match).
     public var regexLimitHits: UInt64 = 0
-  }
-
-  /// A class, so that evaluating a rule never copies it.
-  final class RuleState {
-    let rule: Rule
-    /// Its `regexLimitHits` are those before a reload: the compiled regexes count from zero.
-    var counters: RuleCounters
-    fileprivate var windows: LRUDictionary<GroupKey, Window>
-    var suppressions: LRUDictionary<GroupKey, Suppression>
-    var beacons: LRUDictionary<GroupKey, BeaconHistory>
-    let learned: FirstSeenStore?
-
-    init(rule: Rule, configuration: Configuration) {
-      self.rule = rule
-      counters = RuleCounters(ruleID: rule.id)
-      windows = LRUDictionary(capacity: configuration.maximumGroupsPerRule)
-      suppressions = LRUDictionary(capacity: configuration.maximumGroupsPerRule)
-      beacons = LRUDictionary(capacity: configuration.maximumGroupsPerRule)
-      learned = rule.firstSeen.map {
-        FirstSeenStore(
-          rule: $0, ruleID: rule.id, directory: configuration.stateDirectory,
-          maximumGroups: configuration.maximumGroupsPerRule)
-      }
-    }
   }
 
   public let configuration: Configuration
@@ -153,14 +71,18 @@ public final class RuleEngine {
   private let ruleIndex: RuleIndex
   /// The rules selected for the event under way, reused.
   private var selected: [Int] = []
+  /// The group keys of the event under way.
+  let groupKeys: GroupKeyCache
 
   /// `continuing`: the engine this one replaces (a reload), whose counters and first-seen state go
   /// on here; its thresholds and suppressions do not.
   public init(rules: RuleSet, configuration: Configuration = Configuration(), continuing previous: RuleEngine? = nil) {
     self.configuration = configuration
+    var groupings: [[Field]] = []
     let states = rules.rules.filter(\.enabled).map {
-      RuleState(rule: $0, configuration: configuration)
+      RuleState(rule: $0, configuration: configuration, groupings: &groupings)
     }
+    groupKeys = GroupKeyCache(groupings: groupings)
     if let previous {
       counters = previous.counters
       let before = Dictionary(previous.perRule.map { ($0.ruleID, $0) }, uniquingKeysWith: { first, _ in first })
@@ -210,6 +132,7 @@ public final class RuleEngine {
     guard !bucket.all.isEmpty else { return }
     let fields = scratch
     fields.load(event)
+    groupKeys.nextEvent()
     if bucket.gated.isEmpty {
       test(bucket.all, fields, event, at: time, into: &alerts)
     } else {
@@ -241,78 +164,92 @@ public final class RuleEngine {
     }
   }
 
+  /// The group's window, made (or taken from the group the full LRU evicts, emptied) when new.
+  private func window(_ state: RuleState, _ groupKey: GroupKey, _ hash: Int) -> Window {
+    if let existing = state.windows.touch(groupKey, hashValue: hash) { return existing }
+    var window: Window?
+    if state.windows.count == state.windows.capacity, let evicted = state.windows.removeOldest() {
+      counters.groupEvictions += 1
+      evicted.value.reset()
+      window = evicted.value
+    }
+    let made = window ?? Window()
+    state.windows.insert(made, for: groupKey, hashValue: hash)
+    return made
+  }
+
   private func evaluate(_ state: RuleState, _ fields: EventFields, _ event: SensorEvent, at time: Int64)
     -> Alert?
   {
     // The rule is read through `state` until an alert is due: a copy of it costs a retain per
-    // reference it holds, on every event.
-    let groupKey = GroupKey(state.rule.groupFields, fields)
+    // reference it holds, on every event. Its kind and numbers are plain values of `state`.
     var events: [SensorEvent]
     var leftOut = 0
     var count = 1
     var measurements: [String: String] = [:]
-    pendingMeasurements = []
+    if !pendingMeasurements.isEmpty { pendingMeasurements = [] }
 
-    if state.rule.beacon != nil || state.rule.firstSeen != nil {
-      guard let raised = evaluateBehaviour(state, groupKey, fields, event, at: time) else { return nil }
+    switch state.behaviour {
+    case .beacon, .firstSeen:
+      let (groupKey, hash) = groupKeys.key(state.grouping, fields)
+      guard let raised = evaluateBehaviour(state, groupKey, hash, fields, event, at: time) else { return nil }
       (events, count, measurements) = raised
-    } else if let threshold = state.rule.threshold {
-      let window: Window
-      if let existing = state.windows.touch(groupKey) {
-        window = existing
-      } else {
-        window = Window()
-        if state.windows.insert(window, for: groupKey) != nil { counters.groupEvictions += 1 }
-      }
-      let since = time.saturatingSubtraction(threshold.windowNanoseconds)
+    case .count, .distinct, .sum, .maximum:
+      let (groupKey, hash) = groupKeys.key(state.grouping, fields)
+      let window = self.window(state, groupKey, hash)
+      let since = time.saturatingSubtraction(state.windowNanoseconds)
       window.matched += 1
-      switch threshold.measure {
+      switch state.behaviour {
       case .count:
         if let first = window.times.first, first <= since { window.times.removeAll { $0 <= since } }
         window.times.append(time)
         count = window.times.count
       case .distinct:
-        if window.oldestDistinct <= since {
-          window.distinct = window.distinct.filter { $0.value > since }
-          window.oldestDistinct = window.distinct.values.min() ?? .max
-        }
-        window.distinct[state.rule.distinctField.map { Fields.value($0, of: fields) } ?? .missing] = time
+        if window.oldestDistinct <= since { window.oldestDistinct = window.distinct.forget(through: since) }
+        window.distinct.record(state.distinctValue(fields), at: time)
         window.oldestDistinct = min(window.oldestDistinct, time)
         count = window.distinct.count
-      case .sum, .maximum:
-        let amount = state.rule.distinctField.map { Fields.amount($0, of: fields) } ?? 0
+      default:
+        let amount = state.measuredAmount(fields)
         let total = window.aggregate.add(
-          amount, at: time, window: threshold.windowNanoseconds, keepingMaximum: threshold.measure.isMaximum)
+          amount, at: time, window: state.windowNanoseconds, keepingMaximum: state.behaviour == .maximum)
         count = Int(clamping: total)
       }
       window.remember(event, capacity: configuration.maximumEventsPerAlert)
-      guard count >= threshold.atLeast else { return nil }
+      guard count >= state.atLeast else { return nil }
       // Fired: start a new window, so that a storm yields one alert per window, not one per event.
       events = window.events
       leftOut = max(0, window.matched - window.sample.count)
-      state.windows.removeValue(for: groupKey)
-    } else {
+      state.windows.removeValue(for: groupKey, hashValue: hash)
+    case .alert:
       events = [event]
     }
 
     let rule = state.rule
     let indicator = rule.intelTerms.isEmpty ? nil : IntelTerm.firstMatch(rule.intelTerms, fields)
-    var suppressKey = GroupKey(rule.suppressFields, fields)
-    if rule.suppressByIndicator { suppressKey.rest.append(.string(indicator?.match.indicator ?? "")) }
+    var suppressKey: GroupKey
+    let suppressHash: Int
+    if rule.suppressByIndicator {
+      suppressKey = GroupKey(rule.suppressFields, fields)
+      suppressKey.rest.append(.string(indicator?.match.indicator ?? ""))
+      suppressHash = suppressKey.hashValue
+    } else {
+      (suppressKey, suppressHash) = groupKeys.key(state.suppressGrouping, fields)
+    }
     var folded = 0
-    if rule.suppressWindowNanoseconds > 0 {
-      if var suppression = state.suppressions.touch(suppressKey),
-        time.saturatingSubtraction(suppression.lastAlert) < rule.suppressWindowNanoseconds
+    if state.suppressWindowNanoseconds > 0 {
+      if var suppression = state.suppressions.touch(suppressKey, hashValue: suppressHash),
+        time.saturatingSubtraction(suppression.lastAlert) < state.suppressWindowNanoseconds
       {
         suppression.folded += 1
-        state.suppressions.insert(suppression, for: suppressKey)
+        state.suppressions.insert(suppression, for: suppressKey, hashValue: suppressHash)
         counters.suppressed += 1
         state.counters.suppressed += 1
         return nil
-      } else if let previous = state.suppressions.peek(suppressKey) {
+      } else if let previous = state.suppressions.peek(suppressKey, hashValue: suppressHash) {
         folded = previous.folded
       }
-      state.suppressions.insert(Suppression(lastAlert: time, folded: 0), for: suppressKey)
+      state.suppressions.insert(Suppression(lastAlert: time, folded: 0), for: suppressKey, hashValue: suppressHash)
     }
 
     counters.alerts += 1

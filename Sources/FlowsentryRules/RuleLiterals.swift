@@ -106,10 +106,14 @@ struct ScannedValue {
   private var scanned = false
   private var single: String?
   private var list: [String] = []
+  /// The event loaded when the value was last read: within one, it cannot have changed.
+  private var generation: UInt64 = 0
 
   /// When `field` in `event` holds another value than last time: `begin`, then `element` for each
   /// element (none for a missing value).
   mutating func refresh(_ field: Field, _ event: EventFields, begin: () -> Void, element: (String) -> Void) {
+    if scanned && generation == event.generation { return }
+    generation = event.generation
     switch field.accessor {
     case .string(let read):
       let value = read(event)

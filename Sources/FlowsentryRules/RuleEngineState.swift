@@ -1,0 +1,251 @@
+import FlowsentryCore
+
+/// The engine's state per rule and group, shaped for the per-event path: what a rule's kind needs
+/// is read out of the rule once, when the engine is made, and a group's key is built and hashed
+/// once per event for every rule that groups by the same fields.
+extension RuleEngine {
+  /// A class, mutated in place while it sits in the LRU (a struct would be copied on every write).
+  /// A window evicted from a full LRU is emptied and reused for the group that evicted it.
+  final class Window {
+    var times: [Int64] = []
+    var distinct = DistinctTimes()
+    var aggregate = SlicedAggregate()
+    /// When the oldest distinct value was last seen, to prune only when something expired.
+    var oldestDistinct = Int64.max
+    /// The most recent matching events, a ring of at most `capacity`.
+    var sample: [SensorEvent] = []
+    var next = 0
+    var matched = 0
+
+    func remember(_ event: SensorEvent, capacity: Int) {
+      if sample.count < capacity {
+        sample.append(event)
+      } else if capacity > 0 {
+        sample[next] = event
+        next = next + 1 == capacity ? 0 : next + 1
+      }
+    }
+
+    /// The sample oldest first.
+    var events: [SensorEvent] { Array(sample[next...] + sample[..<next]) }
+
+    /// As a new window, keeping the storage the arrays had (each at most what one group held).
+    func reset() {
+      times.removeAll(keepingCapacity: true)
+      distinct.removeAll()
+      aggregate = SlicedAggregate()
+      oldestDistinct = .max
+      sample.removeAll(keepingCapacity: true)
+      next = 0
+      matched = 0
+    }
+  }
+
+  /// Group-by values, typed; the common one- and two-field keys need no array.
+  struct GroupKey: Hashable {
+    var first: FieldValue
+    var second: FieldValue
+    var rest: [FieldValue]
+
+    init(_ values: [FieldValue]) {
+      first = values.first ?? .missing
+      second = values.count > 1 ? values[1] : .missing
+      rest = values.count > 2 ? Array(values[2...]) : []
+    }
+
+    init(_ fields: [Field], _ event: EventFields) {
+      switch fields.count {
+      case 0: self.init(first: .missing, second: .missing)
+      case 1: self.init(first: Fields.value(fields[0], of: event), second: .missing)
+      case 2: self.init(first: Fields.value(fields[0], of: event), second: Fields.value(fields[1], of: event))
+      default: self.init(fields.map { Fields.value($0, of: event) })
+      }
+    }
+
+    /// From the fields' accessors alone (the per-event path: no `Field` is copied).
+    init(_ accessors: UnsafeBufferPointer<Field.Accessor>, _ event: EventFields) {
+      switch accessors.count {
+      case 0: self.init(first: .missing, second: .missing)
+      case 1: self.init(first: Fields.value(accessors[0], of: event), second: .missing)
+      case 2: self.init(first: Fields.value(accessors[0], of: event), second: Fields.value(accessors[1], of: event))
+      default: self.init(accessors.map { Fields.value($0, of: event) })
+      }
+    }
+
+    private init(first: FieldValue, second: FieldValue) {
+      self.first = first
+      self.second = second
+      rest = []
+    }
+  }
+
+  struct Suppression {
+    var lastAlert: Int64
+    var folded: Int
+  }
+
+  /// What a rule does with a matching event, decided once from its kind.
+  enum Behaviour {
+    case alert, count, distinct, sum, maximum, beacon, firstSeen
+  }
+
+  /// A class, so that evaluating a rule never copies it.
+  final class RuleState {
+    let rule: Rule
+    /// Its `regexLimitHits` are those before a reload: the compiled regexes count from zero.
+    var counters: RuleCounters
+    var windows: LRUDictionary<GroupKey, Window>
+    var suppressions: LRUDictionary<GroupKey, Suppression>
+    var beacons: LRUDictionary<GroupKey, BeaconHistory>
+    let learned: FirstSeenStore?
+    /// Read from `rule` once: the per-event path reads these plain values, not the rule's optionals.
+    let behaviour: Behaviour
+    let windowNanoseconds: Int64
+    let atLeast: Int
+    let suppressWindowNanoseconds: Int64
+    /// Indexes of the group-by and suppress-by field lists in the engine's `GroupKeyCache`.
+    let grouping: Int
+    let suppressGrouping: Int
+    /// The field a `distinct` threshold counts, or a `sum`/`max` threshold measures.
+    private let measuredField: Field?
+
+    init(rule: Rule, configuration: Configuration, groupings: inout [[Field]]) {
+      self.rule = rule
+      counters = RuleCounters(ruleID: rule.id)
+      windows = LRUDictionary(capacity: configuration.maximumGroupsPerRule)
+      suppressions = LRUDictionary(capacity: configuration.maximumGroupsPerRule)
+      beacons = LRUDictionary(capacity: configuration.maximumGroupsPerRule)
+      learned = rule.firstSeen.map {
+        FirstSeenStore(
+          rule: $0, ruleID: rule.id, directory: configuration.stateDirectory,
+          maximumGroups: configuration.maximumGroupsPerRule)
+      }
+      if rule.beacon != nil {
+        behaviour = .beacon
+      } else if rule.firstSeen != nil {
+        behaviour = .firstSeen
+      } else if let threshold = rule.threshold {
+        switch threshold.measure {
+        case .count: behaviour = .count
+        case .distinct: behaviour = .distinct
+        case .sum: behaviour = .sum
+        case .maximum: behaviour = .maximum
+        }
+      } else {
+        behaviour = .alert
+      }
+      windowNanoseconds = rule.threshold?.windowNanoseconds ?? 0
+      atLeast = rule.threshold?.atLeast ?? 0
+      suppressWindowNanoseconds = rule.suppressWindowNanoseconds
+      grouping = GroupKeyCache.index(of: rule.groupFields, in: &groupings)
+      suppressGrouping = GroupKeyCache.index(of: rule.suppressFields, in: &groupings)
+      measuredField = rule.distinctField
+    }
+
+    /// The value a `distinct` threshold counts in `fields`.
+    func distinctValue(_ fields: EventFields) -> FieldValue {
+      guard let measuredField else { return .missing }
+      return Fields.value(measuredField, of: fields)
+    }
+
+    /// The amount a `sum`/`max` threshold measures in `fields`.
+    func measuredAmount(_ fields: EventFields) -> UInt64 {
+      guard let measuredField else { return 0 }
+      return Fields.amount(measuredField, of: fields)
+    }
+  }
+}
+
+/// The group keys of the event under way, one per distinct list of group-by (or suppress-by)
+/// fields among the rules, each built and hashed at its first use in the event. Not thread-safe,
+/// as the engine; its slots are allocated once.
+final class GroupKeyCache {
+  private let groupings: [[Field.Accessor]]
+  private let keys: UnsafeMutablePointer<RuleEngine.GroupKey>
+  private let hashes: UnsafeMutablePointer<Int>
+  private let stamps: UnsafeMutablePointer<UInt64>
+  /// The event under way; a slot holds its key when its stamp is this.
+  private var event: UInt64 = 1
+
+  init(groupings: [[Field]]) {
+    self.groupings = groupings.map { $0.map(\.accessor) }
+    let count = max(1, groupings.count)
+    keys = .allocate(capacity: count)
+    keys.initialize(repeating: RuleEngine.GroupKey([]), count: count)
+    hashes = .allocate(capacity: count)
+    hashes.initialize(repeating: 0, count: count)
+    stamps = .allocate(capacity: count)
+    stamps.initialize(repeating: 0, count: count)
+  }
+
+  deinit {
+    keys.deinitialize(count: max(1, groupings.count))
+    keys.deallocate()
+    hashes.deallocate()
+    stamps.deallocate()
+  }
+
+  /// The position of `fields` (by name) in `groupings`, appended when new.
+  static func index(of fields: [Field], in groupings: inout [[Field]]) -> Int {
+    let names = fields.map(\.name)
+    if let known = groupings.firstIndex(where: { $0.map(\.name) == names }) { return known }
+    groupings.append(fields)
+    return groupings.count - 1
+  }
+
+  /// Forgets the keys of the previous event.
+  func nextEvent() { event &+= 1 }
+
+  /// The key of `grouping` in the event under way (`fields`) and its `hashValue`.
+  func key(_ grouping: Int, _ fields: EventFields) -> (key: RuleEngine.GroupKey, hash: Int) {
+    if stamps[grouping] != event {
+      let key = groupings[grouping].withUnsafeBufferPointer { RuleEngine.GroupKey($0, fields) }
+      hashes[grouping] = key.hashValue
+      keys[grouping] = key
+      stamps[grouping] = event
+    }
+    return (keys[grouping], hashes[grouping])
+  }
+}
+
+/// A `distinct` threshold's values, each with when it was last seen. The first value is kept
+/// inline and a table made only for a second: a group that shows one value (a remote reached on
+/// one port) hashes nothing and allocates no table.
+struct DistinctTimes {
+  private var only: FieldValue?
+  private var onlyTime: Int64 = 0
+  /// Every value, once there were two (until emptied by expiry).
+  private var table: [FieldValue: Int64] = [:]
+
+  var count: Int { table.isEmpty ? (only == nil ? 0 : 1) : table.count }
+
+  /// Records `value` as last seen at `time` (replacing its previous time, as a dictionary would).
+  mutating func record(_ value: FieldValue, at time: Int64) {
+    if table.isEmpty {
+      guard let known = only, known != value else {
+        only = value
+        onlyTime = time
+        return
+      }
+      table[known] = onlyTime
+      only = nil
+    }
+    table[value] = time
+  }
+
+  /// Forgets the values last seen at or before `since`; returns when the oldest left was seen
+  /// (`Int64.max` when none is).
+  mutating func forget(through since: Int64) -> Int64 {
+    if table.isEmpty {
+      if only != nil, onlyTime <= since { only = nil }
+      return only == nil ? .max : onlyTime
+    }
+    table = table.filter { $0.value > since }
+    return table.values.min() ?? .max
+  }
+
+  mutating func removeAll() {
+    only = nil
+    if !table.isEmpty { table.removeAll(keepingCapacity: true) }
+  }
+}
