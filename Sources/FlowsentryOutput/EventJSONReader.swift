@@ -86,45 +86,50 @@ public enum EventJSONReader {
   }
 
   /// A list's strings, or nil when the value is absent or not an array of strings only.
-  private static func strings(_ line: EventLineScanner, _ value: LineValue, _ elements: [LineValue], allStrings: Bool)
+  private static func strings(_ line: EventLineScanner, _ value: LineValue, _ list: EventLineScanner.List)
     -> [String]?
   {
-    guard value.kind == .array, allStrings else { return nil }
+    guard value.kind == .array, line.listIsRegular(list) else { return nil }
+    let elements = line.list(list)
+    if elements.isEmpty { return [] }
     var result: [String] = []
     result.reserveCapacity(elements.count)
     for element in elements { result.append(line.string(element)!) }
     return result
   }
 
+  private static let eventNames = RawValues<EventName>(EventName.allCases)
+  private static let directions = RawValues<ConnectionDirection>([.outgoing, .incoming])
+  private static let closeReasons = RawValues<CloseReason>([.fin, .rst, .refused, .timeout])
+  private static let sides = RawValues<Side>([.local, .remote])
+
   fileprivate static func decode(_ line: EventLineScanner) throws(Malformed) -> Outcome {
-    let root = line.root
-    let args = line.args
-    if line.stringEquals(root[RootKey.type.rawValue], "alert") { return .skipped }
+    if line.stringEquals(line.root(.type), "alert") { return .skipped }
     guard
-      let version = try? exact(line, root[RootKey.schemaVersion.rawValue], "schema_version", as: Int.self),
+      let version = try? exact(line, line.root(.schemaVersion), "schema_version", as: Int.self),
       version == EventJSON.schemaVersion
     else { throw Malformed("no schema_version \(EventJSON.schemaVersion)", at: "schema_version") }
-    guard let nameText = line.string(root[RootKey.event.rawValue]) else { throw Malformed("no 'event'", at: "event") }
-    guard let name = EventName(rawValue: nameText) else { return .skipped }
-    guard let timestamp = try exact(line, root[RootKey.timestampNanoseconds.rawValue], "timestamp_ns", as: Int64.self)
+    guard line.root(.event).kind == .string else { throw Malformed("no 'event'", at: "event") }
+    guard let name = line.rawValued(line.root(.event), Self.eventNames) else { return .skipped }
+    guard let timestamp = try exact(line, line.root(.timestampNanoseconds), "timestamp_ns", as: Int64.self)
     else { throw Malformed("no 'timestamp_ns'") }
     guard timestampRange.contains(timestamp) else {
       throw Malformed("'timestamp_ns' is outside 0...2^62 (1970 to 2116)", at: "timestamp_ns")
     }
-    guard root[RootKey.args.rawValue].kind == .object else { throw Malformed("no 'args'", at: "args") }
-    guard let source = try endpoint(line, args[ArgsKey.src.rawValue], args[ArgsKey.srcPort.rawValue], "src", "src_port"),
-      let destination = try endpoint(line, args[ArgsKey.dst.rawValue], args[ArgsKey.dstPort.rawValue], "dst", "dst_port")
+    guard line.root(.args).kind == .object else { throw Malformed("no 'args'", at: "args") }
+    guard let source = try endpoint(line, line.args(.src), line.args(.srcPort), "src", "src_port"),
+      let destination = try endpoint(line, line.args(.dst), line.args(.dstPort), "dst", "dst_port")
     else { throw Malformed("'args' needs src, dst, src_port and dst_port", at: "args") }
-    let cgroupID = try exact(line, root[RootKey.cgroupID.rawValue], "cgroup_id", as: UInt64.self) ?? 0
-    let host = line.string(root[RootKey.host.rawValue]) ?? ""
+    let cgroupID = try exact(line, line.root(.cgroupID), "cgroup_id", as: UInt64.self) ?? 0
+    let host = line.string(line.root(.host)) ?? ""
 
     if name == .netPacketDNS {
       var answers: [DNSEvent.Answer] = []
       // An array holding anything but objects is no answers at all.
-      if args[ArgsKey.answers.rawValue].kind == .array, line.answersAllObjects {
+      if line.args(.answers).kind == .array, line.listIsRegular(.answers) {
+        let answer = line.list(.answers)
         let stride = AnswerKey.allCases.count
-        for first in Swift.stride(from: 0, to: line.answers.count, by: stride) {
-          let answer = line.answers[first..<first + stride]
+        for first in Swift.stride(from: 0, to: answer.count, by: stride) {
           guard let owner = line.string(answer[first + AnswerKey.name.rawValue]),
             let type = line.string(answer[first + AnswerKey.type.rawValue]),
             let data = line.string(answer[first + AnswerKey.data.rawValue])
@@ -136,87 +141,82 @@ public enum EventJSONReader {
               data: data))
         }
       }
-      let transport = args[ArgsKey.transport.rawValue]
+      let transport = line.args(.transport)
       var event = DNSEvent(
         timestamp: timestamp, source: source, destination: destination,
         transport: transport.kind != .absent && line.stringEquals(transport, "tcp") ? .tcp : .udp,
         cgroupID: cgroupID,
-        id: try exact(line, args[ArgsKey.id.rawValue], "id", as: UInt16.self) ?? 0,
-        responseCode: try exact(line, args[ArgsKey.rcode.rawValue], "rcode", as: UInt8.self) ?? 0,
-        questions: strings(
-          line, args[ArgsKey.questions.rawValue], line.questions, allStrings: line.listsAllStrings.questions) ?? [],
+        id: try exact(line, line.args(.id), "id", as: UInt16.self) ?? 0,
+        responseCode: try exact(line, line.args(.rcode), "rcode", as: UInt8.self) ?? 0,
+        questions: strings(line, line.args(.questions), .questions) ?? [],
         answers: answers,
-        truncated: line.boolean(args[ArgsKey.truncated.rawValue]) ?? false)
+        truncated: line.boolean(line.args(.truncated)) ?? false)
       event.host = host
       return .event(.dns(event))
     }
 
-    guard let directionText = line.string(args[ArgsKey.connDirection.rawValue]),
-      let direction = ConnectionDirection(rawValue: directionText)
+    guard let direction = line.rawValued(line.args(.connDirection), Self.directions)
     else { throw Malformed("'conn_direction' is outgoing or incoming", at: "conn_direction") }
     var event = FlowEvent(
       name: name, timestamp: timestamp, direction: direction, source: source, destination: destination,
-      sourceNames: strings(
-        line, args[ArgsKey.srcDNS.rawValue], line.sourceNames, allStrings: line.listsAllStrings.sourceNames) ?? [],
-      destinationNames: strings(
-        line, args[ArgsKey.dstDNS.rawValue], line.destinationNames,
-        allStrings: line.listsAllStrings.destinationNames) ?? [],
+      sourceNames: strings(line, line.args(.srcDNS), .sourceNames) ?? [],
+      destinationNames: strings(line, line.args(.dstDNS), .destinationNames) ?? [],
       cgroupID: cgroupID,
-      socketCookie: try exact(line, root[RootKey.socketCookie.rawValue], "socket_cookie", as: UInt64.self) ?? 0)
+      socketCookie: try exact(line, line.root(.socketCookie), "socket_cookie", as: UInt64.self) ?? 0)
     event.host = host
-    if root[RootKey.process.rawValue].kind == .object,
-      let pid = try exact(line, line.process[ProcessKey.pid.rawValue], "pid", as: UInt32.self)
+    if line.root(.process).kind == .object,
+      let pid = try exact(line, line.process(.pid), "pid", as: UInt32.self)
     {
       event.process = ProcessIdentity(
-        pid: pid, uid: try exact(line, line.process[ProcessKey.uid.rawValue], "uid", as: UInt32.self) ?? 0,
-        command: line.string(line.process[ProcessKey.comm.rawValue]) ?? "")
+        pid: pid, uid: try exact(line, line.process(.uid), "uid", as: UInt32.self) ?? 0,
+        command: line.string(line.process(.comm)) ?? "")
     }
     switch name {
     case .netFlowTCPEnd:
-      guard let reason = line.string(args[ArgsKey.closeReason.rawValue]).flatMap(CloseReason.init(rawValue:)),
-        let side = line.string(args[ArgsKey.terminatedBy.rawValue]).flatMap(Side.init(rawValue:))
+      guard let reason = line.rawValued(line.args(.closeReason), Self.closeReasons),
+        let side = line.rawValued(line.args(.terminatedBy), Self.sides)
       else { throw Malformed("an end needs close_reason and terminated_by", at: "close_reason") }
       event.closeReason = reason
       event.terminatedBy = side
-      try readVolumes(line, args, into: &event)
+      try readVolumes(line, into: &event)
     case .netFlowTCPUpdate:
-      try readVolumes(line, args, into: &event)
+      try readVolumes(line, into: &event)
     case .netFlowTCPHalfOpen:
-      event.attempts = try exact(line, args[ArgsKey.attempts.rawValue], "attempts", as: UInt64.self) ?? 0
+      event.attempts = try exact(line, line.args(.attempts), "attempts", as: UInt64.self) ?? 0
     default:
       break
     }
-    event.preexisting = line.boolean(args[ArgsKey.preexisting.rawValue]) ?? false
+    event.preexisting = line.boolean(line.args(.preexisting)) ?? false
     return .event(.flow(event))
   }
 
   /// An update's or end's duration (null: none), volume and deltas.
-  private static func readVolumes(_ line: EventLineScanner, _ args: [LineValue], into event: inout FlowEvent)
+  private static func readVolumes(_ line: EventLineScanner, into event: inout FlowEvent)
     throws(Malformed)
   {
-    let duration = args[ArgsKey.duration.rawValue]
+    let duration = line.args(.duration)
     if duration.kind != .absent, duration.kind != .null {
       event.durationNanoseconds = try exact(line, duration, "duration_ns", as: Int64.self)
     }
-    event.volume = try volume(line, args)
-    event.volumeDelta = try volumeDelta(line, args, rtt: event.volume?.rttMicroseconds)
+    event.volume = try volume(line)
+    event.volumeDelta = try volumeDelta(line, rtt: event.volume?.rttMicroseconds)
   }
 
   /// An end's volume: all six counters or none (an end nothing counted); each a UInt64, exactly.
-  private static func volume(_ line: EventLineScanner, _ args: [LineValue]) throws(Malformed) -> FlowVolume? {
+  private static func volume(_ line: EventLineScanner) throws(Malformed) -> FlowVolume? {
     let keys: [(ArgsKey, String)] = [
       (.bytesSent, "bytes_sent"), (.bytesReceived, "bytes_received"), (.packetsSent, "packets_sent"),
       (.packetsReceived, "packets_received"), (.retransmits, "retransmits"), (.rtt, "rtt_us"),
     ]
-    guard let bytesSent = try exact(line, args[ArgsKey.bytesSent.rawValue], "bytes_sent", as: UInt64.self) else {
-      for (key, name) in keys.dropFirst() where args[key.rawValue].kind != .absent {
+    guard let bytesSent = try exact(line, line.args(.bytesSent), "bytes_sent", as: UInt64.self) else {
+      for (key, name) in keys.dropFirst() where line.args(key).kind != .absent {
         throw Malformed("'\(name)' without 'bytes_sent': volume is all six counters or none", at: name)
       }
       return nil
     }
     var values: [UInt64] = [bytesSent]
     for (key, name) in keys.dropFirst() {
-      guard let value = try exact(line, args[key.rawValue], name, as: UInt64.self) else {
+      guard let value = try exact(line, line.args(key), name, as: UInt64.self) else {
         throw Malformed("'\(name)' missing: volume is all six counters or none", at: name)
       }
       values.append(value)
@@ -227,7 +227,7 @@ public enum EventJSONReader {
   }
 
   /// An update's or end's deltas: all five or none, each a UInt64, exactly.
-  private static func volumeDelta(_ line: EventLineScanner, _ args: [LineValue], rtt: UInt64?) throws(Malformed)
+  private static func volumeDelta(_ line: EventLineScanner, rtt: UInt64?) throws(Malformed)
     -> FlowVolume?
   {
     let keys: [(ArgsKey, String)] = [
@@ -235,10 +235,10 @@ public enum EventJSONReader {
       (.packetsSentDelta, "packets_sent_delta"), (.packetsReceivedDelta, "packets_received_delta"),
       (.retransmitsDelta, "retransmits_delta"),
     ]
-    guard keys.contains(where: { args[$0.0.rawValue].kind != .absent }) else { return nil }
+    guard keys.contains(where: { line.args($0.0).kind != .absent }) else { return nil }
     var values: [UInt64] = []
     for (key, name) in keys {
-      guard let value = try exact(line, args[key.rawValue], name, as: UInt64.self) else {
+      guard let value = try exact(line, line.args(key), name, as: UInt64.self) else {
         throw Malformed("'\(name)' missing: the deltas are all five counters or none", at: name)
       }
       values.append(value)

@@ -14,12 +14,14 @@ struct LineValue {
 
 /// The members an event is read from, by object: the line's own, `args`'s, `process`'s and one DNS
 /// answer's. Their order is the order `EventJSON` writes them, which the scanner tries first.
+/// `time` and `community_id` are kept but never read: listed, they keep the writer's order for the
+/// keys after them, and an unlisted key costs a search of the whole table.
 enum RootKey: Int, CaseIterable {
-  case schemaVersion, event, type, timestampNanoseconds, host, cgroupID, socketCookie, process, args
+  case schemaVersion, event, type, time, timestampNanoseconds, host, cgroupID, socketCookie, process, args
 }
 
 enum ArgsKey: Int, CaseIterable {
-  case connDirection, src, dst, srcPort, dstPort, transport, id, rcode, questions, answers, srcDNS, dstDNS
+  case connDirection, src, dst, srcPort, dstPort, communityID, transport, id, rcode, questions, answers, srcDNS, dstDNS
   case closeReason, terminatedBy, duration, bytesSent, bytesReceived, packetsSent, packetsReceived
   case retransmits, rtt, bytesSentDelta, bytesReceivedDelta, packetsSentDelta, packetsReceivedDelta
   case retransmitsDelta, attempts, truncated, preexisting
@@ -35,358 +37,420 @@ enum AnswerKey: Int, CaseIterable {
 
 /// One pass over a line's bytes (RFC 8259, as strict as `JSONSerialization`, nesting at most
 /// `maximumDepth`) that keeps, as it goes, the values of the members an event is read from: a key is
-/// matched once, when it is read, and the last of duplicate keys wins. Nothing is allocated for a
-/// line but the lists' growth the first time they are used.
+/// matched once, when it is read, and the last of duplicate keys wins. The values live in buffers the
+/// scanner keeps from line to line, so a line allocates nothing.
 struct EventLineScanner {
   /// Deeper than any event (three levels); JSON's own grammar has no limit.
   static let maximumDepth = 64
 
-  private(set) var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-  private(set) var root = [LineValue](repeating: LineValue(), count: RootKey.allCases.count)
-  private(set) var args = [LineValue](repeating: LineValue(), count: ArgsKey.allCases.count)
-  private(set) var process = [LineValue](repeating: LineValue(), count: ProcessKey.allCases.count)
-  /// The string elements of `questions`, `src_dns` and `dst_dns`, and whether every element was one.
-  private(set) var questions: [LineValue] = []
-  private(set) var sourceNames: [LineValue] = []
-  private(set) var destinationNames: [LineValue] = []
-  private(set) var listsAllStrings = (questions: true, sourceNames: true, destinationNames: true)
-  /// The members of each object of `answers`, four values an object, and whether every element was one.
-  private(set) var answers: [LineValue] = []
-  private(set) var answersAllObjects = true
+  /// The kept values, from line to line. A copy of the scanner shares them, so a copy must not
+  /// scan while another one's values are read (`EventJSONReader.Decoder` keeps one, unshared).
+  final class Storage {
+    static let rootSlots = 0
+    static let argsSlots = RootKey.allCases.count
+    static let processSlots = argsSlots + ArgsKey.allCases.count
+    static let slotCount = processSlots + ProcessKey.allCases.count
 
-  private var rootHint = 0
-  private var argsHint = 0
-  private var processHint = 0
-  private var answerHint = 0
+    let slots = UnsafeMutablePointer<LineValue>.allocate(capacity: slotCount)
+    /// The string elements of `questions`, `src_dns` and `dst_dns`; four values per object of `answers`.
+    let lists = UnsafeMutablePointer<ValueList>.allocate(capacity: 4)
+    /// Whether every element of each list was a string (an object for `answers`).
+    let listsRegular = UnsafeMutablePointer<Bool>.allocate(capacity: 4)
+    /// The index after the last key matched, per object kind: tried first.
+    let hints = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+    /// The keys of the four kinds of object, one table after another (`keyTableStarts`).
+    let keys = UnsafeMutablePointer<KeyWords>.allocate(capacity: keyTableStarts[4])
+    let keyStarts = UnsafeMutablePointer<Int>.allocate(capacity: 5)
+    static let keyTableStarts = [
+      0, RootKey.allCases.count, RootKey.allCases.count + ArgsKey.allCases.count,
+      RootKey.allCases.count + ArgsKey.allCases.count + ProcessKey.allCases.count,
+      RootKey.allCases.count + ArgsKey.allCases.count + ProcessKey.allCases.count + AnswerKey.allCases.count,
+    ]
 
-  private enum Context {
-    case plain, root, args, process, answer(Int)
+    init() {
+      slots.initialize(repeating: LineValue(), count: Self.slotCount)
+      lists.initialize(repeating: ValueList(), count: 4)
+      listsRegular.initialize(repeating: true, count: 4)
+      hints.initialize(repeating: 0, count: 4)
+      keyStarts.initialize(from: Self.keyTableStarts, count: 5)
+      let names =
+        RootKey.allCases.map(\.name) + ArgsKey.allCases.map(\.name) + ProcessKey.allCases.map(\.name)
+        + AnswerKey.allCases.map(\.name)
+      for (index, name) in names.enumerated() {
+        (keys + index).initialize(
+          to: KeyWords(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))!)
+      }
+    }
+
+    deinit {
+      for list in 0..<4 { lists[list].elements?.deallocate() }
+      slots.deallocate()
+      lists.deallocate()
+      listsRegular.deallocate()
+      hints.deallocate()
+      keys.deallocate()
+      keyStarts.deallocate()
+    }
   }
 
+  /// A growable buffer of values that keeps its memory from line to line.
+  struct ValueList {
+    var elements: UnsafeMutablePointer<LineValue>?
+    var count = 0
+    var capacity = 0
+
+    mutating func append(_ value: LineValue) {
+      if count == capacity {
+        let grown = UnsafeMutablePointer<LineValue>.allocate(capacity: max(16, capacity * 2))
+        if let elements {
+          grown.moveInitialize(from: elements, count: count)
+          elements.deallocate()
+        }
+        elements = grown
+        capacity = max(16, capacity * 2)
+      }
+      (elements! + count).initialize(to: value)
+      count += 1
+    }
+
+    var values: UnsafeBufferPointer<LineValue> { UnsafeBufferPointer(start: elements, count: count) }
+  }
+
+  enum List: Int {
+    case questions, sourceNames, destinationNames, answers
+  }
+
+  private let storage = Storage()
+  private(set) var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+
   init() {}
+
+  func root(_ key: RootKey) -> LineValue { storage.slots[Storage.rootSlots + key.rawValue] }
+  func args(_ key: ArgsKey) -> LineValue { storage.slots[Storage.argsSlots + key.rawValue] }
+  func process(_ key: ProcessKey) -> LineValue { storage.slots[Storage.processSlots + key.rawValue] }
+  func list(_ list: List) -> UnsafeBufferPointer<LineValue> { storage.lists[list.rawValue].values }
+  /// Every element a string (`answers`: an object); true for an empty list.
+  func listIsRegular(_ list: List) -> Bool { storage.listsRegular[list.rawValue] }
 
   /// Scans `line`, which must outlive every later read; false when it is not one JSON object.
   mutating func scan(_ line: UnsafeRawBufferPointer) -> Bool {
     bytes = line
     guard line.count < Int(Int32.max), let base = line.baseAddress else { return false }
-    for index in root.indices { root[index].kind = .absent }
-    resetArgs()
-    resetProcess()
+    let pass = Pass(base: base.assumingMemoryBound(to: UInt8.self), count: line.count, storage: storage)
+    for index in 0..<Storage.slotCount { storage.slots[index].kind = .absent }
+    pass.resetArgs()
     var position = 0
-    skipBlanks(base, &position)
-    guard position < line.count, base.load(fromByteOffset: position, as: UInt8.self) == UInt8(ascii: "{"),
-      object(base, &position, depth: 0, context: .root)
+    pass.skipBlanks(&position)
+    guard position < line.count, pass.base[position] == UInt8(ascii: "{"),
+      pass.object(&position, depth: 0, context: .root)
     else { return false }
-    skipBlanks(base, &position)
+    pass.skipBlanks(&position)
     return position == line.count
   }
 
-  private mutating func resetArgs() {
-    for index in args.indices { args[index].kind = .absent }
-    questions.removeAll(keepingCapacity: true)
-    sourceNames.removeAll(keepingCapacity: true)
-    destinationNames.removeAll(keepingCapacity: true)
-    listsAllStrings = (true, true, true)
-    answers.removeAll(keepingCapacity: true)
-    answersAllObjects = true
+  fileprivate enum Context {
+    case plain, root, args, process, answer(Int)
   }
 
-  private mutating func resetProcess() {
-    for index in process.indices { process[index].kind = .absent }
-  }
+  /// One line's scan: the line and where its values go, all constant while it runs.
+  fileprivate struct Pass {
+    let base: UnsafePointer<UInt8>
+    let count: Int
+    let storage: Storage
 
-  // MARK: Grammar
+    var slots: UnsafeMutablePointer<LineValue> { storage.slots }
 
-  @inline(__always)
-  private func byte(_ base: UnsafeRawPointer, _ position: Int) -> UInt8 {
-    base.load(fromByteOffset: position, as: UInt8.self)
-  }
-
-  @inline(__always)
-  private func skipBlanks(_ base: UnsafeRawPointer, _ position: inout Int) {
-    while position < bytes.count {
-      switch byte(base, position) {
-      case 0x20, 0x09, 0x0A, 0x0D: position += 1
-      default: return
+    func resetArgs() {
+      for index in Storage.argsSlots..<Storage.processSlots { slots[index].kind = .absent }
+      for list in 0..<4 {
+        storage.lists[list].count = 0
+        storage.listsRegular[list] = true
       }
     }
-  }
 
-  /// Any value, checked and located; nil when it is not one.
-  private mutating func value(_ base: UnsafeRawPointer, _ position: inout Int, depth: Int) -> LineValue? {
-    guard position < bytes.count, depth <= Self.maximumDepth else { return nil }
-    let start = position
-    switch byte(base, position) {
-    case UInt8(ascii: "{"):
-      guard object(base, &position, depth: depth, context: .plain) else { return nil }
-      return LineValue(kind: .object, start: Int32(start), end: Int32(position))
-    case UInt8(ascii: "["):
-      guard array(base, &position, depth: depth) else { return nil }
-      return LineValue(kind: .array, start: Int32(start), end: Int32(position))
-    case UInt8(ascii: "\""): return string(base, &position)
-    case UInt8(ascii: "t"): return literal(base, &position, "true", .boolean)
-    case UInt8(ascii: "f"): return literal(base, &position, "false", .boolean)
-    case UInt8(ascii: "n"): return literal(base, &position, "null", .null)
-    default: return number(base, &position)
+    func resetProcess() {
+      for index in Storage.processSlots..<Storage.slotCount { slots[index].kind = .absent }
     }
-  }
 
-  private func literal(_ base: UnsafeRawPointer, _ position: inout Int, _ text: StaticString, _ kind: LineValue.Kind)
-    -> LineValue?
-  {
-    let count = text.utf8CodeUnitCount
-    guard position + count <= bytes.count else { return nil }
-    for offset in 0..<count where byte(base, position + offset) != text.utf8Start[offset] { return nil }
-    defer { position += count }
-    return LineValue(kind: kind, start: Int32(position), end: Int32(position + count))
-  }
-
-  private func number(_ base: UnsafeRawPointer, _ position: inout Int) -> LineValue? {
-    let start = position
-    func digits(_ position: inout Int) -> Int {
-      let first = position
-      while position < bytes.count, byte(base, position) &- UInt8(ascii: "0") < 10 { position += 1 }
-      return position - first
-    }
-    if byte(base, position) == UInt8(ascii: "-") { position += 1 }
-    let integerStart = position
-    let integerDigits = digits(&position)
-    guard integerDigits > 0, integerDigits == 1 || byte(base, integerStart) != UInt8(ascii: "0") else { return nil }
-    var irregular = false
-    if position < bytes.count, byte(base, position) == UInt8(ascii: ".") {
-      irregular = true
-      position += 1
-      guard digits(&position) > 0 else { return nil }
-    }
-    if position < bytes.count, byte(base, position) | 0x20 == UInt8(ascii: "e") {
-      irregular = true
-      position += 1
-      if position < bytes.count, byte(base, position) == UInt8(ascii: "+") || byte(base, position) == UInt8(ascii: "-") {
-        position += 1
-      }
-      guard digits(&position) > 0 else { return nil }
-    }
-    return LineValue(kind: .number, start: Int32(start), end: Int32(position), irregular: irregular)
-  }
-
-  /// A string's bytes must be valid JSON: no raw control characters, escapes of JSON's set, and
-  /// `\u` surrogates in pairs. Eight bytes at a time until one of `"`, `\` or a control character.
-  private func string(_ base: UnsafeRawPointer, _ position: inout Int) -> LineValue? {
-    position += 1
-    let start = position
-    var escaped = false
-    let ones: UInt64 = 0x0101_0101_0101_0101
-    let highs: UInt64 = 0x8080_8080_8080_8080
-    while true {
-      while position + 8 <= bytes.count {
-        let word = base.loadUnaligned(fromByteOffset: position, as: UInt64.self)
-        let quote = word ^ (ones &* 0x22)
-        let backslash = word ^ (ones &* 0x5C)
-        // Bytes equal to 0 (of the two xors) or below 0x20; the lowest one flagged is exact.
-        let flags =
-          ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash | (word &- ones &* 0x20) & ~word) & highs
-        if flags != 0 {
-          position += flags.trailingZeroBitCount >> 3
-          break
+    @inline(__always)
+    func skipBlanks(_ position: inout Int) {
+      while position < count {
+        switch base[position] {
+        case 0x20, 0x09, 0x0A, 0x0D: position += 1
+        default: return
         }
-        position += 8
-      }
-      guard position < bytes.count else { return nil }
-      let current = byte(base, position)
-      if current == UInt8(ascii: "\"") {
-        position += 1
-        return LineValue(kind: .string, start: Int32(start), end: Int32(position - 1), irregular: escaped)
-      }
-      if current < 0x20 { return nil }
-      if current == UInt8(ascii: "\\") {
-        escaped = true
-        guard let after = JSONStringEscapes.escapeEnd(bytes, position) else { return nil }
-        position = after
-      } else {
-        position += 1
       }
     }
-  }
 
-  private mutating func array(_ base: UnsafeRawPointer, _ position: inout Int, depth: Int) -> Bool {
-    elements(base, &position, depth: depth) { _, _ in }
-  }
-
-  /// An array's elements, each handed to `element` with its index once checked.
-  @inline(__always)
-  private mutating func elements(
-    _ base: UnsafeRawPointer, _ position: inout Int, depth: Int, _ element: (inout Self, LineValue) -> Void
-  ) -> Bool {
-    position += 1
-    skipBlanks(base, &position)
-    if position < bytes.count, byte(base, position) == UInt8(ascii: "]") {
-      position += 1
-      return true
-    }
-    while true {
-      guard let item = value(base, &position, depth: depth + 1) else { return false }
-      element(&self, item)
-      skipBlanks(base, &position)
-      guard position < bytes.count else { return false }
-      if byte(base, position) == UInt8(ascii: "]") {
-        position += 1
-        return true
-      }
-      guard byte(base, position) == UInt8(ascii: ",") else { return false }
-      position += 1
-      skipBlanks(base, &position)
-    }
-  }
-
-  private mutating func object(_ base: UnsafeRawPointer, _ position: inout Int, depth: Int, context: Context) -> Bool
-  {
-    position += 1
-    skipBlanks(base, &position)
-    if position < bytes.count, byte(base, position) == UInt8(ascii: "}") {
-      position += 1
-      return true
-    }
-    while true {
-      guard position < bytes.count, byte(base, position) == UInt8(ascii: "\""), let key = string(base, &position)
-      else { return false }
-      skipBlanks(base, &position)
-      guard position < bytes.count, byte(base, position) == UInt8(ascii: ":") else { return false }
-      position += 1
-      skipBlanks(base, &position)
-      guard member(base, &position, depth: depth + 1, key: key, context: context) else { return false }
-      skipBlanks(base, &position)
-      guard position < bytes.count else { return false }
-      if byte(base, position) == UInt8(ascii: "}") {
-        position += 1
-        return true
-      }
-      guard byte(base, position) == UInt8(ascii: ",") else { return false }
-      position += 1
-      skipBlanks(base, &position)
-    }
-  }
-
-  /// A member's value, kept when its key is one an event is read from.
-  private mutating func member(
-    _ base: UnsafeRawPointer, _ position: inout Int, depth: Int, key: LineValue, context: Context
-  ) -> Bool {
-    switch context {
-    case .plain:
-      return value(base, &position, depth: depth) != nil
-    case .root:
-      let index = match(key, Self.rootKeys, hint: rootHint)
-      if index >= 0 { rootHint = index + 1 }
-      guard let field = RootKey(rawValue: index) else {
-        return value(base, &position, depth: depth) != nil
-      }
+    /// Any value, checked and located; nil when it is not one.
+    func value(_ position: inout Int, depth: Int) -> LineValue? {
+      guard position < count, depth <= EventLineScanner.maximumDepth else { return nil }
       let start = position
-      if field == .args || field == .process {
-        if field == .args { resetArgs() } else { resetProcess() }
-        if position < bytes.count, byte(base, position) == UInt8(ascii: "{"), depth <= Self.maximumDepth {
-          guard object(base, &position, depth: depth, context: field == .args ? .args : .process) else { return false }
-          root[field.rawValue] = LineValue(kind: .object, start: Int32(start), end: Int32(position))
+      switch base[position] {
+      case UInt8(ascii: "\""): return string(&position)
+      case UInt8(ascii: "{"):
+        guard object(&position, depth: depth, context: .plain) else { return nil }
+        return LineValue(kind: .object, start: Int32(start), end: Int32(position))
+      case UInt8(ascii: "["):
+        guard elements(&position, depth: depth, into: nil) else { return nil }
+        return LineValue(kind: .array, start: Int32(start), end: Int32(position))
+      case UInt8(ascii: "t"): return literal(&position, "true", .boolean)
+      case UInt8(ascii: "f"): return literal(&position, "false", .boolean)
+      case UInt8(ascii: "n"): return literal(&position, "null", .null)
+      default: return number(&position)
+      }
+    }
+
+    func literal(_ position: inout Int, _ text: StaticString, _ kind: LineValue.Kind) -> LineValue? {
+      let length = text.utf8CodeUnitCount
+      guard position + length <= count else { return nil }
+      for offset in 0..<length where base[position + offset] != text.utf8Start[offset] { return nil }
+      defer { position += length }
+      return LineValue(kind: kind, start: Int32(position), end: Int32(position + length))
+    }
+
+    func number(_ position: inout Int) -> LineValue? {
+      let start = position
+      @inline(__always) func digits(_ position: inout Int) -> Int {
+        let first = position
+        while position < count, base[position] &- UInt8(ascii: "0") < 10 { position += 1 }
+        return position - first
+      }
+      if base[position] == UInt8(ascii: "-") { position += 1 }
+      let integerStart = position
+      let integerDigits = digits(&position)
+      guard integerDigits > 0, integerDigits == 1 || base[integerStart] != UInt8(ascii: "0") else { return nil }
+      var irregular = false
+      if position < count, base[position] == UInt8(ascii: ".") {
+        irregular = true
+        position += 1
+        guard digits(&position) > 0 else { return nil }
+      }
+      if position < count, base[position] | 0x20 == UInt8(ascii: "e") {
+        irregular = true
+        position += 1
+        if position < count, base[position] == UInt8(ascii: "+") || base[position] == UInt8(ascii: "-") {
+          position += 1
+        }
+        guard digits(&position) > 0 else { return nil }
+      }
+      return LineValue(kind: .number, start: Int32(start), end: Int32(position), irregular: irregular)
+    }
+
+    /// A string's bytes must be valid JSON: no raw control characters, escapes of JSON's set, and
+    /// `\u` surrogates in pairs. Eight bytes at a time until one of `"`, `\` or a control character.
+    @inline(__always)
+    func string(_ position: inout Int) -> LineValue? {
+      position += 1
+      let start = position
+      var escaped = false
+      let ones: UInt64 = 0x0101_0101_0101_0101
+      let highs: UInt64 = 0x8080_8080_8080_8080
+      while true {
+        while position + 8 <= count {
+          let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
+          let quote = word ^ (ones &* 0x22)
+          let backslash = word ^ (ones &* 0x5C)
+          // Bytes equal to 0 (of the two xors) or below 0x20; the lowest one flagged is exact.
+          let flags =
+            ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash | (word &- ones &* 0x20) & ~word) & highs
+          if flags != 0 {
+            position += flags.trailingZeroBitCount >> 3
+            break
+          }
+          position += 8
+        }
+        guard position < count else { return nil }
+        let current = base[position]
+        if current == UInt8(ascii: "\"") {
+          position += 1
+          return LineValue(kind: .string, start: Int32(start), end: Int32(position - 1), irregular: escaped)
+        }
+        if current < 0x20 { return nil }
+        if current == UInt8(ascii: "\\") {
+          escaped = true
+          guard let after = JSONStringEscapes.escapeEnd(UnsafeRawBufferPointer(start: base, count: count), position)
+          else { return nil }
+          position = after
+        } else {
+          position += 1
+        }
+      }
+    }
+
+    /// An array; with `list`, its string elements (objects, for `answers`) kept there.
+    func elements(_ position: inout Int, depth: Int, into list: List?) -> Bool {
+      position += 1
+      skipBlanks(&position)
+      if position < count, base[position] == UInt8(ascii: "]") {
+        position += 1
+        return true
+      }
+      while true {
+        if let list {
+          guard element(&position, depth: depth + 1, into: list) else { return false }
+        } else {
+          guard value(&position, depth: depth + 1) != nil else { return false }
+        }
+        skipBlanks(&position)
+        guard position < count else { return false }
+        if base[position] == UInt8(ascii: "]") {
+          position += 1
           return true
         }
+        guard base[position] == UInt8(ascii: ",") else { return false }
+        position += 1
+        skipBlanks(&position)
       }
-      guard let found = value(base, &position, depth: depth) else { return false }
-      root[field.rawValue] = found
-      return true
-    case .args:
-      let index = match(key, Self.argsKeys, hint: argsHint)
-      if index >= 0 { argsHint = index + 1 }
-      guard let field = ArgsKey(rawValue: index) else {
-        return value(base, &position, depth: depth) != nil
-      }
-      let start = position
-      if position < bytes.count, byte(base, position) == UInt8(ascii: "["), depth <= Self.maximumDepth {
-        let kept: Bool
-        switch field {
-        case .questions:
-          questions.removeAll(keepingCapacity: true)
-          listsAllStrings.questions = true
-          kept = elements(base, &position, depth: depth) { scanner, element in
-            if element.kind == .string { scanner.questions.append(element) } else {
-              scanner.listsAllStrings.questions = false
-            }
-          }
-        case .srcDNS:
-          sourceNames.removeAll(keepingCapacity: true)
-          listsAllStrings.sourceNames = true
-          kept = elements(base, &position, depth: depth) { scanner, element in
-            if element.kind == .string { scanner.sourceNames.append(element) } else {
-              scanner.listsAllStrings.sourceNames = false
-            }
-          }
-        case .dstDNS:
-          destinationNames.removeAll(keepingCapacity: true)
-          listsAllStrings.destinationNames = true
-          kept = elements(base, &position, depth: depth) { scanner, element in
-            if element.kind == .string { scanner.destinationNames.append(element) } else {
-              scanner.listsAllStrings.destinationNames = false
-            }
-          }
-        case .answers:
-          answers.removeAll(keepingCapacity: true)
-          answersAllObjects = true
-          kept = answerList(base, &position, depth: depth)
-        default:
-          kept = array(base, &position, depth: depth)
-        }
-        guard kept else { return false }
-        args[field.rawValue] = LineValue(kind: .array, start: Int32(start), end: Int32(position))
-        return true
-      }
-      guard let found = value(base, &position, depth: depth) else { return false }
-      args[field.rawValue] = found
-      return true
-    case .process:
-      let index = match(key, Self.processKeys, hint: processHint)
-      if index >= 0 { processHint = index + 1 }
-      guard let field = ProcessKey(rawValue: index) else {
-        return value(base, &position, depth: depth) != nil
-      }
-      guard let found = value(base, &position, depth: depth) else { return false }
-      process[field.rawValue] = found
-      return true
-    case .answer(let first):
-      let index = match(key, Self.answerKeys, hint: answerHint)
-      if index >= 0 { answerHint = index + 1 }
-      guard let field = AnswerKey(rawValue: index) else {
-        return value(base, &position, depth: depth) != nil
-      }
-      guard let found = value(base, &position, depth: depth) else { return false }
-      answers[first + field.rawValue] = found
-      return true
     }
-  }
 
-  /// `answers`: an object element's members go to four new values of `answers`.
-  private mutating func answerList(_ base: UnsafeRawPointer, _ position: inout Int, depth: Int) -> Bool {
-    position += 1
-    skipBlanks(base, &position)
-    if position < bytes.count, byte(base, position) == UInt8(ascii: "]") {
-      position += 1
+    private func element(_ position: inout Int, depth: Int, into list: List) -> Bool {
+      if list == .answers {
+        guard position < count, base[position] == UInt8(ascii: "{"), depth <= EventLineScanner.maximumDepth else {
+          storage.listsRegular[list.rawValue] = false
+          return value(&position, depth: depth) != nil
+        }
+        let first = storage.lists[list.rawValue].count
+        for _ in AnswerKey.allCases { storage.lists[list.rawValue].append(LineValue()) }
+        return object(&position, depth: depth, context: .answer(first))
+      }
+      guard let found = value(&position, depth: depth) else { return false }
+      if found.kind == .string {
+        storage.lists[list.rawValue].append(found)
+      } else {
+        storage.listsRegular[list.rawValue] = false
+      }
       return true
     }
-    while true {
-      let elementDepth = depth + 1
-      if position < bytes.count, byte(base, position) == UInt8(ascii: "{"), elementDepth <= Self.maximumDepth {
-        let first = answers.count
-        answers.append(contentsOf: repeatElement(LineValue(), count: AnswerKey.allCases.count))
-        guard object(base, &position, depth: elementDepth, context: .answer(first)) else { return false }
-      } else {
-        guard value(base, &position, depth: elementDepth) != nil else { return false }
-        answersAllObjects = false
-      }
-      skipBlanks(base, &position)
-      guard position < bytes.count else { return false }
-      if byte(base, position) == UInt8(ascii: "]") {
+
+    func object(_ position: inout Int, depth: Int, context: Context) -> Bool {
+      position += 1
+      skipBlanks(&position)
+      if position < count, base[position] == UInt8(ascii: "}") {
         position += 1
         return true
       }
-      guard byte(base, position) == UInt8(ascii: ",") else { return false }
-      position += 1
-      skipBlanks(base, &position)
+      while true {
+        guard position < count, base[position] == UInt8(ascii: "\""), let key = string(&position) else { return false }
+        skipBlanks(&position)
+        guard position < count, base[position] == UInt8(ascii: ":") else { return false }
+        position += 1
+        skipBlanks(&position)
+        guard member(&position, depth: depth + 1, key: key, context: context) else { return false }
+        skipBlanks(&position)
+        guard position < count else { return false }
+        if base[position] == UInt8(ascii: "}") {
+          position += 1
+          return true
+        }
+        guard base[position] == UInt8(ascii: ",") else { return false }
+        position += 1
+        skipBlanks(&position)
+      }
+    }
+
+    /// A member's value, kept when its key is one an event is read from.
+    private func member(_ position: inout Int, depth: Int, key: LineValue, context: Context) -> Bool {
+      let slot: Int
+      switch context {
+      case .plain:
+        return value(&position, depth: depth) != nil
+      case .root:
+        guard let field = RootKey(rawValue: match(key, table: 0)) else {
+          return value(&position, depth: depth) != nil
+        }
+        if field == .args || field == .process {
+          if field == .args { resetArgs() } else { resetProcess() }
+          if position < count, base[position] == UInt8(ascii: "{") {
+            let start = position
+            guard object(&position, depth: depth, context: field == .args ? .args : .process) else { return false }
+            slots[Storage.rootSlots + field.rawValue] = LineValue(
+              kind: .object, start: Int32(start), end: Int32(position))
+            return true
+          }
+        }
+        slot = Storage.rootSlots + field.rawValue
+      case .args:
+        guard let field = ArgsKey(rawValue: match(key, table: 1)) else {
+          return value(&position, depth: depth) != nil
+        }
+        let list: List? =
+          switch field {
+          case .questions: .questions
+          case .srcDNS: .sourceNames
+          case .dstDNS: .destinationNames
+          case .answers: .answers
+          default: nil
+          }
+        if let list, position < count, base[position] == UInt8(ascii: "["), depth <= EventLineScanner.maximumDepth {
+          storage.lists[list.rawValue].count = 0
+          storage.listsRegular[list.rawValue] = true
+          let start = position
+          guard elements(&position, depth: depth, into: list) else { return false }
+          slots[Storage.argsSlots + field.rawValue] = LineValue(kind: .array, start: Int32(start), end: Int32(position))
+          return true
+        }
+        slot = Storage.argsSlots + field.rawValue
+      case .process:
+        guard let field = ProcessKey(rawValue: match(key, table: 2)) else {
+          return value(&position, depth: depth) != nil
+        }
+        slot = Storage.processSlots + field.rawValue
+      case .answer(let first):
+        guard let field = AnswerKey(rawValue: match(key, table: 3)) else {
+          return value(&position, depth: depth) != nil
+        }
+        guard let found = value(&position, depth: depth) else { return false }
+        storage.lists[List.answers.rawValue].elements![first + field.rawValue] = found
+        return true
+      }
+      guard let found = value(&position, depth: depth) else { return false }
+      slots[slot] = found
+      return true
+    }
+
+    /// The index in key table `table` (0 root, 1 args, 2 process, 3 answer) of the key `key` names
+    /// (its escapes decoded), -1 when none; the entry after the last one matched in that table is
+    /// tried first, since lines keep the writer's order.
+    @inline(__always)
+    private func match(_ key: LineValue, table: Int) -> Int {
+      let length = Int(key.end - key.start)
+      let words: KeyWords
+      if !key.irregular, length <= 24, count - Int(key.start) >= 24 {
+        let start = UnsafeRawPointer(base + Int(key.start))
+        let bits = length * 8
+        @inline(__always) func mask(_ offset: Int) -> UInt64 {
+          bits >= offset + 64 ? ~0 : bits <= offset ? 0 : (1 << UInt64(bits - offset)) &- 1
+        }
+        words = KeyWords(
+          count: length,
+          words: (
+            start.loadUnaligned(as: UInt64.self) & mask(0),
+            start.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & mask(64),
+            start.loadUnaligned(fromByteOffset: 16, as: UInt64.self) & mask(128)
+          ))
+      } else {
+        let raw = UnsafeRawBufferPointer(start: base + Int(key.start), count: length)
+        let found =
+          key.irregular
+          ? JSONStringEscapes.unescape(raw).withUnsafeBytes { KeyWords($0) }
+          : KeyWords(raw)
+        guard let found else { return -1 }
+        words = found
+      }
+      let first = storage.keyStarts[table]
+      let entries = storage.keyStarts[table + 1] - first
+      let keys = storage.keys + first
+      let next = storage.hints[table]
+      if next < entries, keys[next] == words {
+        storage.hints[table] = next + 1
+        return next
+      }
+      for index in 0..<entries where keys[index] == words {
+        storage.hints[table] = index + 1
+        return index
+      }
+      return -1
     }
   }
 
@@ -402,25 +466,17 @@ struct EventLineScanner {
         && left.words.2 == right.words.2
     }
 
+    init(count: Int, words: (UInt64, UInt64, UInt64)) {
+      self.count = count
+      self.words = words
+    }
+
     /// Nil for a key longer than any the tables hold.
-    init?(_ bytes: UnsafeRawBufferPointer, available: Int) {
+    init?(_ bytes: UnsafeRawBufferPointer) {
       guard bytes.count <= 24 else { return nil }
       count = bytes.count
       words = (0, 0, 0)
       guard let base = bytes.baseAddress else { return }
-      if available >= 24 {
-        let count = bytes.count
-        func masked(_ word: UInt64, _ offset: Int) -> UInt64 {
-          let kept = min(max(count - offset, 0), 8)
-          return kept == 8 ? word : kept == 0 ? 0 : word & (1 << UInt64(kept * 8) - 1)
-        }
-        words = (
-          masked(base.loadUnaligned(as: UInt64.self), 0),
-          masked(base.loadUnaligned(fromByteOffset: 8, as: UInt64.self), 8),
-          masked(base.loadUnaligned(fromByteOffset: 16, as: UInt64.self), 16)
-        )
-        return
-      }
       var packed: (UInt64, UInt64, UInt64) = (0, 0, 0)
       for (offset, byte) in bytes.enumerated() {
         let shifted = UInt64(byte) << UInt64(offset % 8 * 8)
@@ -432,31 +488,6 @@ struct EventLineScanner {
       }
       words = packed
     }
-
-    init(_ key: StaticString) {
-      let buffer = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
-      self = KeyWords(buffer, available: 0)!
-    }
-  }
-
-  static let rootKeys: [KeyWords] = RootKey.allCases.map { KeyWords($0.name) }
-  static let argsKeys: [KeyWords] = ArgsKey.allCases.map { KeyWords($0.name) }
-  static let processKeys: [KeyWords] = ProcessKey.allCases.map { KeyWords($0.name) }
-  static let answerKeys: [KeyWords] = AnswerKey.allCases.map { KeyWords($0.name) }
-
-  /// The index in `table` of the key `key` names (its escapes decoded), -1 when none; `hint` (the
-  /// entry after the last one matched) is tried first, since lines keep the writer's order.
-  private func match(_ key: LineValue, _ table: [KeyWords], hint: Int) -> Int {
-    let raw = UnsafeRawBufferPointer(rebasing: bytes[Int(key.start)..<Int(key.end)])
-    let words: KeyWords?
-    if key.irregular {
-      words = JSONStringEscapes.unescape(raw).withUnsafeBytes { KeyWords($0, available: 0) }
-    } else {
-      words = KeyWords(raw, available: bytes.count - Int(key.start))
-    }
-    guard let words else { return -1 }
-    if hint < table.count, table[hint] == words { return hint }
-    return table.firstIndex(of: words) ?? -1
   }
 }
 
@@ -466,6 +497,7 @@ extension RootKey {
     case .schemaVersion: "schema_version"
     case .event: "event"
     case .type: "type"
+    case .time: "time"
     case .timestampNanoseconds: "timestamp_ns"
     case .host: "host"
     case .cgroupID: "cgroup_id"
@@ -484,6 +516,7 @@ extension ArgsKey {
     case .dst: "dst"
     case .srcPort: "src_port"
     case .dstPort: "dst_port"
+    case .communityID: "community_id"
     case .transport: "transport"
     case .id: "id"
     case .rcode: "rcode"

@@ -19,6 +19,22 @@ extension EventLineScanner {
     return JSONStringEscapes.unescape(raw(value)).elementsEqual(wanted)
   }
 
+  /// The string `value` as the case of `table` it spells; nil when it is not a string or spells
+  /// none. Bytes are compared; the text is built only for a string whose escapes or non-ASCII bytes
+  /// could still make it equal to a case as a String (canonical equivalence).
+  func rawValued<Value: RawRepresentable & Sendable>(_ value: LineValue, _ table: RawValues<Value>) -> Value?
+  where Value.RawValue == String {
+    guard value.kind == .string else { return nil }
+    let text = raw(value)
+    if !value.irregular {
+      for (candidate, spelling) in table.cases where spelling.count == text.count {
+        if spelling.withUnsafeBytes({ $0.elementsEqual(text) }) { return candidate }
+      }
+      if text.allSatisfy({ $0 < 0x80 }) { return nil }
+    }
+    return string(value).flatMap(Value.init(rawValue:))
+  }
+
   /// A boolean's value; nil for anything else.
   func boolean(_ value: LineValue) -> Bool? {
     guard value.kind == .boolean else { return nil }
@@ -81,4 +97,11 @@ extension EventLineScanner {
     guard dots == 3, digits > 0 else { return nil }
     return address << 8 | octet
   }
+}
+
+/// The cases of a String-valued enumeration with their spellings' bytes, for `rawValued`.
+struct RawValues<Value: RawRepresentable & Sendable>: Sendable where Value.RawValue == String {
+  let cases: [(Value, [UInt8])]
+
+  init(_ values: [Value]) { cases = values.map { ($0, Array($0.rawValue.utf8)) } }
 }
