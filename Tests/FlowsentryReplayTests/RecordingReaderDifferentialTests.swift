@@ -71,7 +71,9 @@ import Testing
         case .skipped: break
         case .malformed(let reason, let column):
           expected.malformed += 1
-          if expected.first == nil { expected.first = "\(path):\(number):\(column): malformed lines first here (\(reason))" }
+          if expected.first == nil {
+            expected.first = "\(path):\(number):\(column): malformed lines first here (\(reason))"
+          }
         }
       }
       text += line + [UInt8(ascii: "\n")]
@@ -129,7 +131,8 @@ enum RecordingLines {
   static func flowEvent(_ random: inout SeededRandom) -> FlowEvent {
     let name = pick(&random, [EventName.netFlowTCPBegin, .netFlowTCPEnd, .netFlowTCPUpdate, .netFlowTCPHalfOpen])
     var event = FlowEvent(
-      name: name, timestamp: Int64(random.next() % (1 << 62)), direction: random.next() % 2 == 0 ? .outgoing : .incoming,
+      name: name, timestamp: Int64(random.next() % (1 << 62)),
+      direction: random.next() % 2 == 0 ? .outgoing : .incoming,
       source: endpoint(&random), destination: endpoint(&random),
       sourceNames: (0..<Int(random.next() % 2)).map { _ in pick(&random, names) },
       destinationNames: (0..<Int(random.next() % 3)).map { _ in pick(&random, names) },
@@ -279,7 +282,8 @@ enum RecordingLines {
     default:
       // Invalid UTF-8 inside a string value.
       if let quote = line.lastIndex(of: UInt8(ascii: "\"")), quote > 0 {
-        line.insert(contentsOf: pick(&random, [[0xFF], [0xC3], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80]]), at: quote)
+        line.insert(
+          contentsOf: pick(&random, [[0xFF], [0xC3], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80]]), at: quote)
       }
     }
   }
