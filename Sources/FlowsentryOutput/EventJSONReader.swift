@@ -121,7 +121,7 @@ public enum EventJSONReader {
       let destination = try endpoint(line, line.args(.dst), line.args(.dstPort), "dst", "dst_port")
     else { throw Malformed("'args' needs src, dst, src_port and dst_port", at: "args") }
     let cgroupID = try exact(line, line.root(.cgroupID), "cgroup_id", as: UInt64.self) ?? 0
-    let host = line.string(line.root(.host)) ?? ""
+    let host = line.repeatedString(line.root(.host), slot: 0) ?? ""
 
     if name == .netPacketDNS {
       var answers: [DNSEvent.Answer] = []
@@ -169,7 +169,7 @@ public enum EventJSONReader {
     {
       event.process = ProcessIdentity(
         pid: pid, uid: try exact(line, line.process(.uid), "uid", as: UInt32.self) ?? 0,
-        command: line.string(line.process(.comm)) ?? "")
+        command: line.repeatedString(line.process(.comm), slot: 1) ?? "")
     }
     switch name {
     case .netFlowTCPEnd:

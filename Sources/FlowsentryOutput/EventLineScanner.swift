@@ -23,10 +23,12 @@ struct EventLineScanner {
   /// The kept values, from line to line. A copy of the scanner shares them, so a copy must not
   /// scan while another one's values are read (`EventJSONReader.Decoder` keeps one, unshared).
   final class Storage {
+    // Literals, not counts of `allCases`, which would be computed lazily behind a check on every
+    // use; `init` checks that they agree.
     static let rootSlots = 0
-    static let argsSlots = RootKey.allCases.count
-    static let processSlots = argsSlots + ArgsKey.allCases.count
-    static let slotCount = processSlots + ProcessKey.allCases.count
+    static let argsSlots = 10
+    static let processSlots = 40
+    static let slotCount = 43
 
     let slots = UnsafeMutablePointer<LineValue>.allocate(capacity: slotCount)
     /// The string elements of `questions`, `src_dns` and `dst_dns`; four values per object of `answers`.
@@ -35,9 +37,26 @@ struct EventLineScanner {
     let listsRegular = UnsafeMutablePointer<Bool>.allocate(capacity: 4)
     /// The index after the last key matched, per object kind: tried first.
     let hints = UnsafeMutablePointer<Int>.allocate(capacity: 4)
-    /// The keys of the four kinds of object, one table after another (`keyTableStarts`).
-    let keys = UnsafeMutablePointer<KeyWords>.allocate(capacity: keyTableStarts[4])
-    let keyStarts = UnsafeMutablePointer<Int>.allocate(capacity: 5)
+    /// The keys of the four kinds of object, one table after another from `keyStarts`: built once
+    /// for the process and never changed, so every scanner reads them unsynchronised.
+    nonisolated(unsafe) static let keys: UnsafePointer<KeyWords> = {
+      let names =
+        RootKey.allCases.map(\.name) + ArgsKey.allCases.map(\.name) + ProcessKey.allCases.map(\.name)
+        + AnswerKey.allCases.map(\.name)
+      let table = UnsafeMutablePointer<KeyWords>.allocate(capacity: names.count)
+      for (index, name) in names.enumerated() {
+        (table + index).initialize(
+          to: KeyWords(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))!)
+      }
+      return UnsafePointer(table)
+    }()
+    nonisolated(unsafe) static let keyStarts: UnsafePointer<Int> = {
+      let starts = UnsafeMutablePointer<Int>.allocate(capacity: 5)
+      starts.initialize(from: keyTableStarts, count: 5)
+      return UnsafePointer(starts)
+    }()
+    /// The last text read by `repeatedString` per cache slot, with its bytes.
+    let repeatedTexts = UnsafeMutablePointer<(bytes: [UInt8], text: String)>.allocate(capacity: 2)
     static let keyTableStarts = [
       0, RootKey.allCases.count, RootKey.allCases.count + ArgsKey.allCases.count,
       RootKey.allCases.count + ArgsKey.allCases.count + ProcessKey.allCases.count,
@@ -45,18 +64,14 @@ struct EventLineScanner {
     ]
 
     init() {
+      precondition(
+        Self.argsSlots == RootKey.allCases.count && Self.processSlots == Self.argsSlots + ArgsKey.allCases.count
+          && Self.slotCount == Self.processSlots + ProcessKey.allCases.count)
       slots.initialize(repeating: LineValue(), count: Self.slotCount)
       lists.initialize(repeating: ValueList(), count: 4)
       listsRegular.initialize(repeating: true, count: 4)
       hints.initialize(repeating: 0, count: 4)
-      keyStarts.initialize(from: Self.keyTableStarts, count: 5)
-      let names =
-        RootKey.allCases.map(\.name) + ArgsKey.allCases.map(\.name) + ProcessKey.allCases.map(\.name)
-        + AnswerKey.allCases.map(\.name)
-      for (index, name) in names.enumerated() {
-        (keys + index).initialize(
-          to: KeyWords(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))!)
-      }
+      repeatedTexts.initialize(repeating: ([], ""), count: 2)
     }
 
     deinit {
@@ -65,8 +80,8 @@ struct EventLineScanner {
       lists.deallocate()
       listsRegular.deallocate()
       hints.deallocate()
-      keys.deallocate()
-      keyStarts.deallocate()
+      repeatedTexts.deinitialize(count: 2)
+      repeatedTexts.deallocate()
     }
   }
 
@@ -97,7 +112,7 @@ struct EventLineScanner {
     case questions, sourceNames, destinationNames, answers
   }
 
-  private let storage = Storage()
+  let storage = Storage()
   private(set) var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
 
   init() {}
@@ -113,7 +128,9 @@ struct EventLineScanner {
   mutating func scan(_ line: UnsafeRawBufferPointer) -> Bool {
     bytes = line
     guard line.count < Int(Int32.max), let base = line.baseAddress else { return false }
-    let pass = Pass(base: base.assumingMemoryBound(to: UInt8.self), count: line.count, storage: storage)
+    let pass = Pass(
+      base: base.assumingMemoryBound(to: UInt8.self), count: line.count, storage: storage, keys: Storage.keys,
+      keyStarts: Storage.keyStarts)
     for index in 0..<Storage.slotCount { storage.slots[index].kind = .absent }
     pass.resetArgs()
     var position = 0
@@ -134,6 +151,8 @@ struct EventLineScanner {
     let base: UnsafePointer<UInt8>
     let count: Int
     let storage: Storage
+    let keys: UnsafePointer<KeyWords>
+    let keyStarts: UnsafePointer<Int>
 
     var slots: UnsafeMutablePointer<LineValue> { storage.slots }
 
@@ -415,9 +434,9 @@ struct EventLineScanner {
         guard let found else { return -1 }
         words = found
       }
-      let first = storage.keyStarts[table]
-      let entries = storage.keyStarts[table + 1] - first
-      let keys = storage.keys + first
+      let first = keyStarts[table]
+      let entries = keyStarts[table + 1] - first
+      let keys = self.keys + first
       let next = storage.hints[table]
       if next < entries, keys[next] == words {
         storage.hints[table] = next + 1

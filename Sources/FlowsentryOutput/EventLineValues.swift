@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// Reading the values a scan kept, from the line's bytes: strings are built only for these.
 extension EventLineScanner {
   private func raw(_ value: LineValue) -> UnsafeRawBufferPointer {
@@ -9,6 +13,21 @@ extension EventLineScanner {
     guard value.kind == .string else { return nil }
     guard value.irregular else { return String(decoding: raw(value), as: UTF8.self) }
     return String(decoding: JSONStringEscapes.unescape(raw(value)), as: UTF8.self)
+  }
+
+  /// As `string`, but a plain string with the same bytes as the last one read through `slot` is
+  /// that text again, not built anew: a recording's host and command repeat line after line.
+  func repeatedString(_ value: LineValue, slot: Int) -> String? {
+    guard value.kind == .string, !value.irregular, value.end > value.start else { return string(value) }
+    let text = raw(value)
+    let cached = storage.repeatedTexts + slot
+    let same = cached.pointee.bytes.withUnsafeBytes { bytes in
+      bytes.count == text.count && memcmp(bytes.baseAddress!, text.baseAddress!, text.count) == 0
+    }
+    if same { return cached.pointee.text }
+    let built = String(decoding: text, as: UTF8.self)
+    cached.pointee = (Array(text), built)
+    return built
   }
 
   /// Whether `value` is the string `text` exactly, its escapes decoded.
