@@ -26,9 +26,9 @@ public enum EventJSONReader {
     return text.withUTF8 { decoder.read(UnsafeRawBufferPointer($0)) }
   }
 
-  /// Reads lines one after another with one parse buffer (a recording's reader keeps one).
+  /// Reads lines one after another with one scanner (a recording's reader keeps one).
   public struct Decoder {
-    private var document = JSONLineDocument()
+    private var scanner = EventLineScanner()
 
     public init() {}
 
@@ -36,8 +36,8 @@ public enum EventJSONReader {
     /// `String(decoding:as:)` does).
     public mutating func read(_ line: UnsafeRawBufferPointer) -> Outcome {
       do throws(Malformed) {
-        guard document.parse(line), document.kind(0) == .object else { throw Malformed("not a JSON object") }
-        return try EventJSONReader.decode(document)
+        guard scanner.scan(line) else { throw Malformed("not a JSON object") }
+        return try EventJSONReader.decode(scanner)
       } catch {
         return .malformed(error.reason, column: error.key.map { column(of: $0, in: line) } ?? 1)
       }
@@ -70,150 +70,175 @@ public enum EventJSONReader {
     return 1
   }
 
-  /// The value at `index` as `T` when it is an integer that `T` holds exactly (never a rounded or
-  /// wrapped one); nil when absent.
+  /// `value` as `T` when it is an integer that `T` holds exactly (never a rounded or wrapped one);
+  /// nil when absent.
   private static func exact<T: FixedWidthInteger>(
-    _ document: JSONLineDocument, _ index: Int?, _ key: String, as type: T.Type
+    _ line: EventLineScanner, _ value: LineValue, _ key: String, as type: T.Type
   ) throws(Malformed) -> T? {
-    guard let index else { return nil }
-    switch document.kind(index) {
+    switch value.kind {
+    case .absent: return nil
     case .number:
-      if let value = document.integer(index, as: T.self) { return value }
+      if let number = line.integer(value, as: T.self) { return number }
       throw Malformed("'\(key)' is not an integer in \(T.min)...\(T.max)", at: key)
     case .boolean: throw Malformed("'\(key)' is a number, not a boolean", at: key)
     default: throw Malformed("'\(key)' is not a number", at: key)
     }
   }
 
-  /// An array of strings, or nil when the value is absent or anything else (one non-string element included).
-  private static func strings(_ document: JSONLineDocument, _ index: Int?) -> [String]? {
-    guard let index, document.kind(index) == .array else { return nil }
+  /// A list's strings, or nil when the value is absent or not an array of strings only.
+  private static func strings(_ line: EventLineScanner, _ value: LineValue, _ list: EventLineScanner.List)
+    -> [String]?
+  {
+    guard value.kind == .array, line.listIsRegular(list) else { return nil }
+    let elements = line.list(list)
+    if elements.isEmpty { return [] }
     var result: [String] = []
-    for element in document.elements(index) {
-      guard let text = document.string(element) else { return nil }
-      result.append(text)
-    }
+    result.reserveCapacity(elements.count)
+    for element in elements { result.append(line.string(element)!) }
     return result
   }
 
-  private static func string(_ document: JSONLineDocument, _ index: Int?) -> String? {
-    index.flatMap { document.string($0) }
-  }
+  private static let eventNames = RawValues<EventName>(EventName.allCases)
+  private static let directions = RawValues<ConnectionDirection>([.outgoing, .incoming])
+  private static let closeReasons = RawValues<CloseReason>([.fin, .rst, .refused, .timeout])
+  private static let sides = RawValues<Side>([.local, .remote])
 
-  fileprivate static func decode(_ document: JSONLineDocument) throws(Malformed) -> Outcome {
-    let root = 0
-    if let type = document.member(root, "type"), document.stringEquals(type, "alert") { return .skipped }
-    guard let version = try? exact(document, document.member(root, "schema_version"), "schema_version", as: Int.self),
+  fileprivate static func decode(_ line: EventLineScanner) throws(Malformed) -> Outcome {
+    if line.stringEquals(line.root(.type), "alert") { return .skipped }
+    guard
+      let version = try? exact(line, line.root(.schemaVersion), "schema_version", as: Int.self),
       version == EventJSON.schemaVersion
     else { throw Malformed("no schema_version \(EventJSON.schemaVersion)", at: "schema_version") }
-    guard let nameText = string(document, document.member(root, "event")) else {
-      throw Malformed("no 'event'", at: "event")
-    }
-    guard let name = EventName(rawValue: nameText) else { return .skipped }
-    guard let timestamp = try exact(document, document.member(root, "timestamp_ns"), "timestamp_ns", as: Int64.self)
+    guard line.root(.event).kind == .string else { throw Malformed("no 'event'", at: "event") }
+    guard let name = line.rawValued(line.root(.event), Self.eventNames) else { return .skipped }
+    guard let timestamp = try exact(line, line.root(.timestampNanoseconds), "timestamp_ns", as: Int64.self)
     else { throw Malformed("no 'timestamp_ns'") }
     guard timestampRange.contains(timestamp) else {
       throw Malformed("'timestamp_ns' is outside 0...2^62 (1970 to 2116)", at: "timestamp_ns")
     }
-    guard let args = document.member(root, "args"), document.kind(args) == .object else {
-      throw Malformed("no 'args'", at: "args")
-    }
-    guard let source = try endpoint(document, args, "src", "src_port"),
-      let destination = try endpoint(document, args, "dst", "dst_port")
+    guard line.root(.args).kind == .object else { throw Malformed("no 'args'", at: "args") }
+    guard let source = try endpoint(line, line.args(.src), line.args(.srcPort), "src", "src_port"),
+      let destination = try endpoint(line, line.args(.dst), line.args(.dstPort), "dst", "dst_port")
     else { throw Malformed("'args' needs src, dst, src_port and dst_port", at: "args") }
-    let cgroupID = try exact(document, document.member(root, "cgroup_id"), "cgroup_id", as: UInt64.self) ?? 0
-    let host = string(document, document.member(root, "host")) ?? ""
+    let cgroupID = try exact(line, line.root(.cgroupID), "cgroup_id", as: UInt64.self) ?? 0
+    let host = line.repeatedString(line.root(.host), slot: 0) ?? ""
 
     if name == .netPacketDNS {
       var answers: [DNSEvent.Answer] = []
-      if let list = document.member(args, "answers"), document.kind(list) == .array {
-        let elements = document.elements(list)
-        // An array holding anything but objects is no answers at all.
-        if elements.allSatisfy({ document.kind($0) == .object }) {
-          for answer in elements {
-            guard let owner = string(document, document.member(answer, "name")),
-              let type = string(document, document.member(answer, "type")),
-              let data = string(document, document.member(answer, "data"))
-            else { continue }
-            answers.append(
-              DNSEvent.Answer(
-                name: owner, type: type,
-                timeToLive: try exact(document, document.member(answer, "ttl"), "ttl", as: UInt32.self) ?? 0,
-                data: data))
-          }
+      // An array holding anything but objects is no answers at all.
+      if line.args(.answers).kind == .array, line.listIsRegular(.answers) {
+        let answer = line.list(.answers)
+        let stride = AnswerKey.allCases.count
+        for first in Swift.stride(from: 0, to: answer.count, by: stride) {
+          guard let owner = line.string(answer[first + AnswerKey.name.rawValue]),
+            let type = line.string(answer[first + AnswerKey.type.rawValue]),
+            let data = line.string(answer[first + AnswerKey.data.rawValue])
+          else { continue }
+          answers.append(
+            DNSEvent.Answer(
+              name: owner, type: type,
+              timeToLive: try exact(line, answer[first + AnswerKey.ttl.rawValue], "ttl", as: UInt32.self) ?? 0,
+              data: data))
         }
       }
+      let transport = line.args(.transport)
       var event = DNSEvent(
         timestamp: timestamp, source: source, destination: destination,
-        transport: document.member(args, "transport").map { document.stringEquals($0, "tcp") } ?? false
-          ? .tcp : .udp,
+        transport: transport.kind != .absent && line.stringEquals(transport, "tcp") ? .tcp : .udp,
         cgroupID: cgroupID,
-        id: try exact(document, document.member(args, "id"), "id", as: UInt16.self) ?? 0,
-        responseCode: try exact(document, document.member(args, "rcode"), "rcode", as: UInt8.self) ?? 0,
-        questions: strings(document, document.member(args, "questions")) ?? [], answers: answers,
-        truncated: document.member(args, "truncated").flatMap { document.boolean($0) } ?? false)
+        id: try exact(line, line.args(.id), "id", as: UInt16.self) ?? 0,
+        responseCode: try exact(line, line.args(.rcode), "rcode", as: UInt8.self) ?? 0,
+        questions: strings(line, line.args(.questions), .questions) ?? [],
+        answers: answers,
+        truncated: line.boolean(line.args(.truncated)) ?? false)
       event.host = host
       return .event(.dns(event))
     }
 
-    guard let directionText = string(document, document.member(args, "conn_direction")),
-      let direction = ConnectionDirection(rawValue: directionText)
+    guard let direction = line.rawValued(line.args(.connDirection), Self.directions)
     else { throw Malformed("'conn_direction' is outgoing or incoming", at: "conn_direction") }
     var event = FlowEvent(
       name: name, timestamp: timestamp, direction: direction, source: source, destination: destination,
-      sourceNames: strings(document, document.member(args, "src_dns")) ?? [],
-      destinationNames: strings(document, document.member(args, "dst_dns")) ?? [],
+      sourceNames: strings(line, line.args(.srcDNS), .sourceNames) ?? [],
+      destinationNames: strings(line, line.args(.dstDNS), .destinationNames) ?? [],
       cgroupID: cgroupID,
-      socketCookie: try exact(document, document.member(root, "socket_cookie"), "socket_cookie", as: UInt64.self) ?? 0)
+      socketCookie: try exact(line, line.root(.socketCookie), "socket_cookie", as: UInt64.self) ?? 0)
     event.host = host
-    if let process = document.member(root, "process"), document.kind(process) == .object,
-      let pid = try exact(document, document.member(process, "pid"), "pid", as: UInt32.self)
+    if line.root(.process).kind == .object,
+      let pid = try exact(line, line.process(.pid), "pid", as: UInt32.self)
     {
       event.process = ProcessIdentity(
-        pid: pid, uid: try exact(document, document.member(process, "uid"), "uid", as: UInt32.self) ?? 0,
-        command: string(document, document.member(process, "comm")) ?? "")
+        pid: pid, uid: try exact(line, line.process(.uid), "uid", as: UInt32.self) ?? 0,
+        command: line.repeatedString(line.process(.comm), slot: 1) ?? "")
     }
     switch name {
     case .netFlowTCPEnd:
-      guard let reason = string(document, document.member(args, "close_reason")).flatMap(CloseReason.init(rawValue:)),
-        let side = string(document, document.member(args, "terminated_by")).flatMap(Side.init(rawValue:))
+      guard let reason = line.rawValued(line.args(.closeReason), Self.closeReasons),
+        let side = line.rawValued(line.args(.terminatedBy), Self.sides)
       else { throw Malformed("an end needs close_reason and terminated_by", at: "close_reason") }
       event.closeReason = reason
       event.terminatedBy = side
-      if let duration = document.member(args, "duration_ns"), document.kind(duration) != .null {
-        event.durationNanoseconds = try exact(document, duration, "duration_ns", as: Int64.self)
-      }
-      event.volume = try volume(document, args)
-      event.volumeDelta = try volumeDelta(document, args, rtt: event.volume?.rttMicroseconds)
+      try readVolumes(line, into: &event)
     case .netFlowTCPUpdate:
-      if let duration = document.member(args, "duration_ns"), document.kind(duration) != .null {
-        event.durationNanoseconds = try exact(document, duration, "duration_ns", as: Int64.self)
-      }
-      event.volume = try volume(document, args)
-      event.volumeDelta = try volumeDelta(document, args, rtt: event.volume?.rttMicroseconds)
+      try readVolumes(line, into: &event)
     case .netFlowTCPHalfOpen:
-      event.attempts = try exact(document, document.member(args, "attempts"), "attempts", as: UInt64.self) ?? 0
+      event.attempts = try exact(line, line.args(.attempts), "attempts", as: UInt64.self) ?? 0
     default:
       break
     }
-    event.preexisting = document.member(args, "preexisting").flatMap { document.boolean($0) } ?? false
+    event.preexisting = line.boolean(line.args(.preexisting)) ?? false
     return .event(.flow(event))
   }
 
+  /// An update's or end's duration (null: none), volume and deltas.
+  private static func readVolumes(_ line: EventLineScanner, into event: inout FlowEvent)
+    throws(Malformed)
+  {
+    let duration = line.args(.duration)
+    if duration.kind != .absent, duration.kind != .null {
+      event.durationNanoseconds = try exact(line, duration, "duration_ns", as: Int64.self)
+    }
+    event.volume = try volume(line)
+    event.volumeDelta = try volumeDelta(line, rtt: event.volume?.rttMicroseconds)
+  }
+
   /// An end's volume: all six counters or none (an end nothing counted); each a UInt64, exactly.
+  private static func volume(_ line: EventLineScanner) throws(Malformed) -> FlowVolume? {
+    let keys: [(ArgsKey, String)] = [
+      (.bytesSent, "bytes_sent"), (.bytesReceived, "bytes_received"), (.packetsSent, "packets_sent"),
+      (.packetsReceived, "packets_received"), (.retransmits, "retransmits"), (.rtt, "rtt_us"),
+    ]
+    guard let bytesSent = try exact(line, line.args(.bytesSent), "bytes_sent", as: UInt64.self) else {
+      for (key, name) in keys.dropFirst() where line.args(key).kind != .absent {
+        throw Malformed("'\(name)' without 'bytes_sent': volume is all six counters or none", at: name)
+      }
+      return nil
+    }
+    var values: [UInt64] = [bytesSent]
+    for (key, name) in keys.dropFirst() {
+      guard let value = try exact(line, line.args(key), name, as: UInt64.self) else {
+        throw Malformed("'\(name)' missing: volume is all six counters or none", at: name)
+      }
+      values.append(value)
+    }
+    return FlowVolume(
+      bytesSent: values[0], bytesReceived: values[1], packetsSent: values[2], packetsReceived: values[3],
+      retransmits: values[4], rttMicroseconds: values[5])
+  }
+
   /// An update's or end's deltas: all five or none, each a UInt64, exactly.
-  private static func volumeDelta(_ document: JSONLineDocument, _ args: Int, rtt: UInt64?) throws(Malformed)
+  private static func volumeDelta(_ line: EventLineScanner, rtt: UInt64?) throws(Malformed)
     -> FlowVolume?
   {
-    let keys: [StaticString] = [
-      "bytes_sent_delta", "bytes_received_delta", "packets_sent_delta", "packets_received_delta",
-      "retransmits_delta",
+    let keys: [(ArgsKey, String)] = [
+      (.bytesSentDelta, "bytes_sent_delta"), (.bytesReceivedDelta, "bytes_received_delta"),
+      (.packetsSentDelta, "packets_sent_delta"), (.packetsReceivedDelta, "packets_received_delta"),
+      (.retransmitsDelta, "retransmits_delta"),
     ]
-    guard keys.contains(where: { document.member(args, $0) != nil }) else { return nil }
+    guard keys.contains(where: { line.args($0.0).kind != .absent }) else { return nil }
     var values: [UInt64] = []
-    for key in keys {
-      let name = "\(key)"
-      guard let value = try exact(document, document.member(args, key), name, as: UInt64.self) else {
+    for (key, name) in keys {
+      guard let value = try exact(line, line.args(key), name, as: UInt64.self) else {
         throw Malformed("'\(name)' missing: the deltas are all five counters or none", at: name)
       }
       values.append(value)
@@ -223,42 +248,15 @@ public enum EventJSONReader {
       retransmits: values[4], rttMicroseconds: rtt ?? 0)
   }
 
-  private static func volume(_ document: JSONLineDocument, _ args: Int) throws(Malformed) -> FlowVolume? {
-    guard let bytesSent = try exact(document, document.member(args, "bytes_sent"), "bytes_sent", as: UInt64.self)
-    else {
-      let others: [(StaticString, String)] = [
-        ("bytes_received", "bytes_received"), ("packets_sent", "packets_sent"),
-        ("packets_received", "packets_received"), ("retransmits", "retransmits"), ("rtt_us", "rtt_us"),
-      ]
-      for (key, name) in others where document.member(args, key) != nil {
-        throw Malformed("'\(name)' without 'bytes_sent': volume is all six counters or none", at: name)
-      }
-      return nil
-    }
-    func counter(_ key: StaticString) throws(Malformed) -> UInt64 {
-      let name = "\(key)"
-      guard let value = try exact(document, document.member(args, key), name, as: UInt64.self) else {
-        throw Malformed("'\(name)' missing: volume is all six counters or none", at: name)
-      }
-      return value
-    }
-    return FlowVolume(
-      bytesSent: bytesSent, bytesReceived: try counter("bytes_received"), packetsSent: try counter("packets_sent"),
-      packetsReceived: try counter("packets_received"), retransmits: try counter("retransmits"),
-      rttMicroseconds: try counter("rtt_us"))
-  }
-
   private static func endpoint(
-    _ document: JSONLineDocument, _ args: Int, _ addressKey: StaticString, _ portKey: StaticString
+    _ line: EventLineScanner, _ address: LineValue, _ port: LineValue, _ addressKey: String, _ portKey: String
   ) throws(Malformed) -> Endpoint? {
-    guard let addressIndex = document.member(args, addressKey), document.kind(addressIndex) == .string,
-      let port = try exact(document, document.member(args, portKey), "\(portKey)", as: UInt16.self)
-    else { return nil }
+    guard address.kind == .string, let port = try exact(line, port, portKey, as: UInt16.self) else { return nil }
     // A dotted quad, most addresses, without the general parser's string work.
-    if let quad = document.dottedQuad(addressIndex) { return Endpoint(.v4(quad), port) }
-    guard let text = document.string(addressIndex), let address = IPAddress(text) else {
-      throw Malformed("'\(addressKey)' is not an IP address", at: "\(addressKey)")
+    if let quad = line.dottedQuad(address) { return Endpoint(.v4(quad), port) }
+    guard let text = line.string(address), let parsed = IPAddress(text) else {
+      throw Malformed("'\(addressKey)' is not an IP address", at: addressKey)
     }
-    return Endpoint(address, port)
+    return Endpoint(parsed, port)
   }
 }

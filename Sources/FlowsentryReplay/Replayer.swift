@@ -166,7 +166,8 @@ public final class Replayer {
         guard !Self.isBlank(bytes) else { return }
         outcome = decoder.read(bytes)
       }
-      switch outcome {
+      // Consumed, so that the event is moved out rather than copied (an event holds a dozen references).
+      switch consume outcome {
       case .event(let event):
         recorded += 1
         pipeline.rerun(event, to: sink)

@@ -2,10 +2,11 @@
   import Glibc
 #endif
 
-/// One JSON text parsed in place (RFC 8259): its values are nodes in a flat array that point into the
+/// The recording reader's parser before the single-pass scanner, kept unchanged as the oracle of
+/// `RecordingReaderDifferentialTests`. One JSON text parsed in place (RFC 8259): its values are nodes in a flat array that point into the
 /// line's bytes, so reading an event allocates only the strings it keeps. The parse is strict (what
 /// `JSONSerialization` refuses, this refuses) and nesting is bounded by `maximumDepth`.
-struct JSONLineDocument {
+struct OracleJSONLineDocument {
   enum Kind: UInt8 {
     case null, boolean, number, string, array, object
   }
