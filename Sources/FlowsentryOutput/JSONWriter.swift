@@ -60,6 +60,11 @@ struct JSONWriter {
 
   /// Decimal digits, two per 64-bit division, written back to front into their place.
   mutating func unsigned(_ value: UInt64, minimumDigits: Int = 1) {
+    // Most integers of an event are counters and deltas that are still 0–9.
+    if value < 10 && minimumDigits <= 1 {
+      byte(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
+      return
+    }
     let digits = max(minimumDigits, Self.digitCount(value))
     var end = position + digits
     var rest = value
@@ -83,13 +88,15 @@ struct JSONWriter {
   }
 
   private static func digitCount(_ value: UInt64) -> Int {
-    var count = 1
-    var limit: UInt64 = 10
-    while count < 20 && value >= limit {
-      count += 1
-      limit = limit &* 10
-    }
-    return count
+    // The bit length gives the digit count or one less (2^b spans at most one power of ten).
+    let bits = 64 - value.leadingZeroBitCount
+    let guess = (bits &* 1233) >> 12
+    return max(1, guess + (value >= powersOfTen[guess] ? 1 : 0))
+  }
+
+  /// 10^0 … 10^19, the largest that fits.
+  private static let powersOfTen: [UInt64] = (0..<20).map { exponent in
+    (0..<exponent).reduce(1) { power, _ in power &* 10 }
   }
 
   mutating func address(_ address: IPAddress) {

@@ -107,7 +107,8 @@ public final class Pipeline {
         emitFlowEvents(to: sink)
       case .dns(let packet):
         // Questions and answers are read whether or not DNS events are printed: they name flows.
-        guard let event = enricher.observe(packet) else { return }
+        guard var event = enricher.observe(packet) else { return }
+        if event.host.isEmpty { event.host = host }
         emit(.dns(event), at: event.timestamp, to: sink)
       }
     }
@@ -116,6 +117,8 @@ public final class Pipeline {
       guard !flowEvents.isEmpty else { return }
       for index in flowEvents.indices {
         enricher.enrich(&flowEvents[index])
+        // Named here, in place, so that `emit` need not copy the event to name it.
+        if flowEvents[index].host.isEmpty { flowEvents[index].host = host }
         emit(.flow(flowEvents[index]), at: flowEvents[index].timestamp, to: sink)
       }
       flowEvents.removeAll(keepingCapacity: true)
