@@ -17,6 +17,7 @@ struct DomainSet: Sendable {
   var count: Int { table.count }
   var memoryBytes: Int { table.memoryBytes }
   var growths: Int { table.growths }
+  var filterBytes: Int { table.filterBytes }
 
   /// `name` must be normalized (`IndicatorParsing.normalizeDomain`).
   mutating func insert(normalized name: UnsafeRawBufferPointer) -> ByteTable.Insertion {
@@ -129,6 +130,7 @@ struct StringSet: Sendable {
 
   var count: Int { table.count }
   var memoryBytes: Int { table.memoryBytes }
+  var filterBytes: Int { table.filterBytes }
 
   mutating func insert(_ bytes: UnsafeRawBufferPointer) -> ByteTable.Insertion {
     table.insert(bytes, hash: hash(bytes))
