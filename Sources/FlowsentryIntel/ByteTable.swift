@@ -120,8 +120,6 @@ struct ByteTable: Sendable {
   mutating func reserveCapacity(entries: Int, bytes: Int) {
     arena.reserveCapacity(arena.count + bytes)
     offsets.reserveCapacity(offsets.count + entries)
-    Self.adviseHugePages(&arena)
-    Self.adviseHugePages(&offsets)
     let wanted = offsets.count + entries
     if offsets.isEmpty {
       while wanted * 4 > (1 << bits) * 3 && bits < 32 { bits += 1 }
