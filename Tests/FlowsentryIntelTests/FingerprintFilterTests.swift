@@ -53,3 +53,39 @@ import Testing
     #expect(!list.contains(string: "Agent/5000"))
   }
 }
+
+/// A lookup stops at the deepest label count a list holds, and an empty list answers without hashing.
+@Suite struct DomainLookupDepthTests {
+  func list(_ names: [String], _ match: DomainMatch) throws -> IntelList {
+    var builder = IntelListBuilder(name: "domains", type: .domain, domainMatch: match)
+    try builder.loadFeed(names.joined(separator: "\n"), file: "d.txt", format: .lines)
+    return builder.build()
+  }
+
+  @Test func namesDeeperThanAnyListedOneMatchTheirListedParents() throws {
+    let suffixes = try list(["example.com", "a.b.c.example.com"], .suffix)
+    #expect(suffixes.match(domain: "x.y.z.a.b.c.example.com")?.indicator == "a.b.c.example.com")
+    #expect(suffixes.match(domain: "x.y.z.q.b.c.example.com")?.indicator == "example.com")
+    #expect(!suffixes.contains(domain: "x.y.z.a.b.c.example.org"))
+    let exact = try list(["b.example.com"], .exact)
+    #expect(exact.contains(domain: "B.example.com."))
+    #expect(!exact.contains(domain: "a.b.example.com"))
+    #expect(!exact.contains(domain: "example.com"))
+  }
+
+  @Test func aNameOfSixtyFourLabelsOrMoreIsStillFound() throws {
+    // 67 labels: the walk cannot stop early, since bit 63 stands for every count from 64 up.
+    let deep = Array(repeating: "a", count: 66).joined(separator: ".") + ".test"
+    let suffixes = try list([deep], .suffix)
+    #expect(suffixes.count == 1)
+    #expect(suffixes.contains(domain: "x." + deep))
+    #expect(!suffixes.contains(domain: "b." + deep.dropFirst(2)))
+  }
+
+  @Test func anEmptyListMatchesNothing() throws {
+    let empty = try list([], .suffix)
+    #expect(empty.count == 0)
+    #expect(!empty.contains(domain: "example.com"))
+    #expect(!empty.contains(domain: ""))
+  }
+}
