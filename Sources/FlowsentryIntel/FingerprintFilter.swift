@@ -7,8 +7,8 @@
 /// A blocked Bloom filter over a table's 32-bit fingerprints, in front of the table: a query the
 /// table does not hold (nearly every one) reads one cache line of a filter of 2 bytes a string
 /// instead of a slot of a table 4–8 times its size. A fingerprint sets one bit in each of the eight
-/// words of one 64-byte block; a listed fingerprint always passes (no false negatives), and about
-/// 0.5% of other queries pass too and go on to the table, which decides.
+/// words of one 64-byte block; a listed fingerprint always passes (no false negatives), and a few
+/// in a thousand other queries pass too and go on to the table, which decides.
 ///
 /// Built once from a finished table and never changed, so the threads share it without locks.
 final class FingerprintFilter: @unchecked Sendable {
@@ -51,7 +51,7 @@ final class FingerprintFilter: @unchecked Sendable {
     }
   }
 
-  /// False when the fingerprint was never inserted; true when it was, or for ~0.5% of others.
+  /// False when the fingerprint was never inserted; true when it was, or for a few in a thousand others.
   @inline(__always)
   func mayContain(_ fingerprint: UInt32) -> Bool {
     let (first, bits) = locate(fingerprint)
