@@ -89,3 +89,15 @@ import Testing
     #expect(!empty.contains(domain: ""))
   }
 }
+
+@Suite struct IPv4BlockDescriptionTests {
+  @Test func writesWhatTheAddressDescriptionWrites() {
+    var random = SeededRandom(seed: 11)
+    var networks: [UInt32] = [0, .max, 0x0a00_0000, 0xc000_02fe, 0x6464_0a0a]
+    for _ in 0..<10_000 { networks.append(UInt32(truncatingIfNeeded: random.next())) }
+    for (index, network) in networks.enumerated() {
+      let length = UInt8(index % 33)
+      #expect(IntelList.describeIPv4Block(network, length: length) == "\(IPAddress.v4(network))/\(length)")
+    }
+  }
+}
