@@ -9,12 +9,8 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
   private(set) var lengths: [UInt8] = []
   /// The record (load order number) each prefix came from, for its origin and line.
   private(set) var records: [UInt32] = []
-  /// A range's start beside its entry, so that the search's last probe and the answer share a line.
-  private struct RangeStart {
-    var start: Key
-    var entry: UInt32
-  }
-  private var ranges: [RangeStart] = [RangeStart(start: 0, entry: PrefixTable.none)]
+  private var rangeStarts: [Key] = [0]
+  private var rangeEntries: [UInt32] = [PrefixTable.none]
   /// `bucketStarts[b]`: the first range starting at or after `b << (bitWidth - 16)`.
   private var bucketStarts: [UInt32] = []
   private(set) var duplicates = 0
@@ -23,8 +19,8 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
 
   var memoryBytes: Int {
     let keyBytes = Key.bitWidth / 8
-    return networks.capacity * keyBytes + lengths.capacity + records.capacity * 4
-      + ranges.capacity * MemoryLayout<RangeStart>.stride + bucketStarts.capacity * 4
+    return networks.capacity * keyBytes + lengths.capacity + records.capacity * 4 + rangeStarts.capacity * keyBytes
+      + rangeEntries.capacity * 4 + bucketStarts.capacity * 4
   }
 
   /// `prefixes` hold masked networks; of equal ones the lowest record is kept, the others counted.
@@ -53,10 +49,12 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
     // exact size holds them twice (a reload's peak is two sets side by side, and nothing more).
     var counting = RangeSink.fresh
     flatten(into: &counting)
-    ranges.reserveCapacity(counting.count)
+    rangeStarts.reserveCapacity(counting.count)
+    rangeEntries.reserveCapacity(counting.count)
     // Read at random by every lookup: on huge pages where they span them (a 4 KiB page's TLB miss
     // costs more than the search).
-    ByteTable.adviseHugePages(&ranges)
+    ByteTable.adviseHugePages(&rangeStarts)
+    ByteTable.adviseHugePages(&rangeEntries)
     var storing = RangeSink.storing
     flatten(into: &storing)
     indexBuckets()
@@ -67,15 +65,15 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
   func lookup(_ key: Key) -> UInt32? {
     guard !bucketStarts.isEmpty else { return nil }
     let bucket = Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))
-    return ranges.withUnsafeBufferPointer { ranges in
+    return rangeStarts.withUnsafeBufferPointer { starts in
       var low = Int(bucketStarts[bucket])
       var high = Int(bucketStarts[bucket + 1])
       while low < high {
         let middle = (low + high) / 2
-        if ranges[middle].start <= key { low = middle + 1 } else { high = middle }
+        if starts[middle] <= key { low = middle + 1 } else { high = middle }
       }
       // Range 0 starts at 0, so there is always a range at or before `key`.
-      let entry = ranges[low - 1].entry
+      let entry = rangeEntries[low - 1]
       return entry == Self.none ? nil : entry
     }
   }
@@ -127,10 +125,11 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
         sink = .counting(count: count + 1, lastStart: start, lastEntry: entry)
       }
     case .storing:
-      if ranges[ranges.count - 1].start == start {
-        ranges[ranges.count - 1].entry = entry
-      } else if ranges[ranges.count - 1].entry != entry {
-        ranges.append(RangeStart(start: start, entry: entry))
+      if rangeStarts.last == start {
+        rangeEntries[rangeEntries.count - 1] = entry
+      } else if rangeEntries.last != entry {
+        rangeStarts.append(start)
+        rangeEntries.append(entry)
       }
     }
   }
@@ -141,9 +140,9 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
     for bucket in 0...65_536 {
       if bucket < 65_536 {
         let bucketStart = Key(bucket) << (Key.bitWidth - 16)
-        while range < ranges.count && ranges[range].start < bucketStart { range += 1 }
+        while range < rangeStarts.count && rangeStarts[range] < bucketStart { range += 1 }
       } else {
-        range = ranges.count
+        range = rangeStarts.count
       }
       bucketStarts[bucket] = UInt32(range)
     }
