@@ -2,7 +2,8 @@
 // loads them, and reports load time, resident bytes per indicator (RSS delta from /proc/self/statm)
 // and lookups a second on one core. Each scenario should run in its own process so that one
 // scenario's freed memory does not hide in the next one's delta:
-//   IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS | rules DOMAINS CIDRS RULES_DIRECTORY | reload DOMAINS CIDRS RULES_DIRECTORY
+//   IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS | rules DOMAINS CIDRS RULES_DIRECTORY
+//   | lookup-costs DOMAINS CIDRS | reload DOMAINS CIDRS RULES_DIRECTORY | reload-costs DOMAINS CIDRS RULES_DIRECTORY
 import FlowsentryCore
 import FlowsentryIntel
 
@@ -239,7 +240,8 @@ func report(_ label: String, _ list: IntelList, seconds: Double, wall: Double, r
 let arguments = CommandLine.arguments.dropFirst()
 guard let mode = arguments.first else {
   print(
-    "usage: IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS | rules DOMAINS CIDRS RULES_DIRECTORY | reload DOMAINS CIDRS RULES_DIRECTORY"
+    "usage: IntelBenchmark domains COUNT | cidrs COUNT | combined DOMAINS CIDRS | rules DOMAINS CIDRS RULES_DIRECTORY"
+      + " | lookup-costs DOMAINS CIDRS | reload DOMAINS CIDRS RULES_DIRECTORY | reload-costs DOMAINS CIDRS RULES_DIRECTORY"
   )
   exit(2)
 }
@@ -280,7 +282,8 @@ let domainCount = mode == "cidrs" ? 0 : counts.first ?? 1_000_000
 let cidrCount =
   mode == "domains"
   ? 0
-  : (mode == "combined" || mode == "rules" || mode == "rule-costs" || mode == "reload"
+  : (mode == "combined" || mode == "rules" || mode == "rule-costs" || mode == "reload" || mode == "lookup-costs"
+    || mode == "reload-costs"
     ? (counts.dropFirst().first ?? 1_000_000) : counts.first ?? 1_000_000)
 if domainCount > 0 { writeFeed(directory + "/domains.txt", count: domainCount, appendDomain) }
 if cidrCount > 0 {
@@ -295,6 +298,20 @@ if mode == "rules" || mode == "rule-costs" {
   measureRuleEvents(
     rulesDirectory: rulesDirectory, feedDirectory: directory, domainCount: domainCount, cidrCount: cidrCount,
     perRule: mode == "rule-costs")
+  removeFeeds()
+  exit(0)
+}
+
+if mode == "lookup-costs" {
+  measureLookupCosts(feedDirectory: directory, domainCount: domainCount, cidrCount: cidrCount)
+  removeFeeds()
+  exit(0)
+}
+
+if mode == "reload-costs" {
+  let rulesDirectory = arguments.count > 3 ? arguments[arguments.startIndex + 3] : "rules"
+  measureReloadCosts(
+    rulesDirectory: rulesDirectory, feedDirectory: directory, domainCount: domainCount, cidrCount: cidrCount)
   removeFeeds()
   exit(0)
 }

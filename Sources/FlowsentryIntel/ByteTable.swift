@@ -17,6 +17,8 @@ struct ByteTable: Sendable {
   /// top `bits` bits, so the table doubles without rehashing the strings.
   private var slots: [UInt64] = Array(repeating: 0, count: 16)
   private var bits = 4
+  /// Built by `shrinkToFit` once the table is loaded; a later insertion drops it.
+  private var filter: FingerprintFilter?
 
   var count: Int { offsets.count }
 
@@ -24,8 +26,11 @@ struct ByteTable: Sendable {
   /// alive): zero for a load sized from its feeds.
   private(set) var growths = 0
 
+  /// The filter's bytes: 0 until `shrinkToFit` builds it.
+  var filterBytes: Int { filter?.memoryBytes ?? 0 }
+
   /// What is written: room reserved and never filled costs address space, not resident memory.
-  var memoryBytes: Int { arena.count + offsets.count * 4 + slots.capacity * 8 }
+  var memoryBytes: Int { arena.count + offsets.count * 4 + slots.capacity * 8 + (filter?.memoryBytes ?? 0) }
 
   @inline(__always)
   private func home(_ fingerprint: UInt32) -> Int { Int(fingerprint >> UInt32(32 - bits)) }
@@ -33,6 +38,14 @@ struct ByteTable: Sendable {
   /// The entry whose hash is `hash` and whose bytes `matches` accepts.
   @inline(__always)
   func find(hash: UInt64, matching matches: (UnsafeRawBufferPointer) -> Bool) -> UInt32? {
+    let fingerprint = UInt32(truncatingIfNeeded: hash >> 32)
+    if let filter, !filter.mayContain(fingerprint) { return nil }
+    return findInSlots(hash: hash, matching: matches)
+  }
+
+  /// As `find(hash:matching:)`, without asking the filter.
+  @inline(__always)
+  private func findInSlots(hash: UInt64, matching matches: (UnsafeRawBufferPointer) -> Bool) -> UInt32? {
     let fingerprint = UInt32(truncatingIfNeeded: hash >> 32)
     return slots.withUnsafeBufferPointer { slots in
       arena.withUnsafeBytes { arena in
@@ -53,12 +66,21 @@ struct ByteTable: Sendable {
     }
   }
 
-  /// The first slot of each hash's probe sequence, read together so that their cache misses overlap
-  /// (a suffix lookup probes several unrelated slots); `find(hash:firstSlot:matching:)` goes on from there.
+  /// The first slot of each hash's probe sequence, 0 (empty) for those the filter rules out; the
+  /// filter's blocks, then the slots of those that pass, are read together so that their cache
+  /// misses overlap (a suffix lookup probes several unrelated hashes). `find(hash:firstSlot:matching:)`
+  /// goes on from there.
   @inline(__always)
   func firstSlots(_ hashes: UnsafeBufferPointer<UInt64>, into output: UnsafeMutableBufferPointer<UInt64>) {
-    slots.withUnsafeBufferPointer { slots in
+    if let filter {
       for index in hashes.indices {
+        output[index] = filter.mayContain(UInt32(truncatingIfNeeded: hashes[index] >> 32)) ? 1 : 0
+      }
+    } else {
+      for index in hashes.indices { output[index] = 1 }
+    }
+    slots.withUnsafeBufferPointer { slots in
+      for index in hashes.indices where output[index] != 0 {
         output[index] = slots[home(UInt32(truncatingIfNeeded: hashes[index] >> 32))]
       }
     }
@@ -68,12 +90,13 @@ struct ByteTable: Sendable {
   @inline(__always)
   func find(hash: UInt64, firstSlot: UInt64, matching matches: (UnsafeRawBufferPointer) -> Bool) -> UInt32? {
     if firstSlot == 0 { return nil }
-    return find(hash: hash, matching: matches)
+    return findInSlots(hash: hash, matching: matches)
   }
 
   /// Adds `bytes` (at most 65,535) unless an equal string is held; `hash` must be the hash `find`
   /// will be given for it.
   mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64) -> Insertion {
+    filter = nil
     if let existing = find(hash: hash, matching: { $0.elementsEqual(bytes) }) { return .duplicate(existing) }
     guard arena.count + 2 + bytes.count <= Int(UInt32.max), offsets.count < Int(Int32.max) else { return .full }
     if (offsets.count + 1) * 4 > slots.count * 3 { grow() }
@@ -100,7 +123,7 @@ struct ByteTable: Sendable {
     let wanted = offsets.count + entries
     if offsets.isEmpty {
       while wanted * 4 > (1 << bits) * 3 && bits < 32 { bits += 1 }
-      if slots.count != 1 << bits { slots = Array(repeating: 0, count: 1 << bits) }
+      if slots.count != 1 << bits { slots = Self.emptySlots(count: 1 << bits) }
     } else {
       while wanted * 4 > slots.count * 3 && bits < 32 { grow() }
     }
@@ -109,9 +132,13 @@ struct ByteTable: Sendable {
   /// Drops spare capacity once loading is done, unless it is at most an eighth of what is used: a
   /// reserved tail that was never written costs address space, not resident memory, while the exact
   /// copy would hold the arena twice for a moment.
+  /// Then builds the filter from the slots' fingerprints.
   mutating func shrinkToFit() {
     arena = Self.fitted(arena)
     offsets = Self.fitted(offsets)
+    guard !offsets.isEmpty, let filter = FingerprintFilter(capacity: offsets.count) else { return }
+    for slot in slots where slot != 0 { filter.insert(UInt32(truncatingIfNeeded: slot >> 32)) }
+    self.filter = filter
   }
 
   private mutating func place(fingerprint: UInt32, entry: UInt32) {
@@ -125,7 +152,7 @@ struct ByteTable: Sendable {
     growths += 1
     let old = slots
     bits += 1
-    slots = Array(repeating: 0, count: 1 << bits)
+    slots = Self.emptySlots(count: 1 << bits)
     for slot in old where slot != 0 {
       place(fingerprint: UInt32(truncatingIfNeeded: slot >> 32), entry: UInt32(truncatingIfNeeded: slot) - 1)
     }
@@ -146,8 +173,33 @@ struct ByteTable: Sendable {
   static func exactCopy<Element>(_ array: [Element]) -> [Element] {
     guard array.capacity > array.count else { return array }
     return [Element](unsafeUninitializedCapacity: array.count) { buffer, initialized in
+      if let base = buffer.baseAddress {
+        LargeAllocation.adviseHugePages(base, byteCount: buffer.count * MemoryLayout<Element>.stride)
+      }
       _ = buffer.initialize(fromContentsOf: array)
       initialized = array.count
+    }
+  }
+
+  /// A slot table of `count` empty slots, on huge pages where it spans them (advised before the
+  /// zeros are written, so that it faults in 2 MiB at a time).
+  static func emptySlots(count: Int) -> [UInt64] {
+    [UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
+      if let base = buffer.baseAddress { LargeAllocation.adviseHugePages(base, byteCount: count * 8) }
+      buffer.initialize(repeating: 0)
+      initialized = count
+    }
+  }
+
+  /// Advises huge pages for an array's reserved storage, before the loader writes into it: a large
+  /// table read at random then costs far fewer TLB misses.
+  static func adviseHugePages<Element>(_ array: inout [Element]) {
+    let capacity = array.capacity
+    array.withUnsafeMutableBufferPointer { buffer in
+      if let base = buffer.baseAddress {
+        LargeAllocation.adviseHugePages(
+          UnsafeMutableRawPointer(base), byteCount: capacity * MemoryLayout<Element>.stride)
+      }
     }
   }
 }

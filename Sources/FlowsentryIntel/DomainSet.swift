@@ -17,6 +17,7 @@ struct DomainSet: Sendable {
   var count: Int { table.count }
   var memoryBytes: Int { table.memoryBytes }
   var growths: Int { table.growths }
+  var filterBytes: Int { table.filterBytes }
 
   /// `name` must be normalized (`IndicatorParsing.normalizeDomain`).
   mutating func insert(normalized name: UnsafeRawBufferPointer) -> ByteTable.Insertion {
@@ -50,7 +51,11 @@ struct DomainSet: Sendable {
   /// listed name that is `name` or one of its parents. A name with an empty label matches only
   /// through the labels right of it.
   func lookup(_ name: UnsafeRawBufferPointer) -> UInt32? {
-    guard let base = name.baseAddress else { return nil }
+    // An empty list (an optional feed not there) costs nothing, not a hash of the name.
+    guard let base = name.baseAddress, labelCounts != 0 else { return nil }
+    // No listed name has more labels than this: the labels left of it are neither hashed nor probed
+    // (unbounded when some name has 64 or more).
+    let deepest = 64 - labelCounts.leadingZeroBitCount
     var end = name.count
     if end > 0 && name[end - 1] == UInt8(ascii: ".") { end -= 1 }
     return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.batchSize * 2) { scratch in
@@ -76,6 +81,7 @@ struct DomainSet: Sendable {
             }
           }
           labelEnd = start - 1
+          if labels >= deepest && deepest < 64 { break }
         }
         return probe(scratch, starts, pending, base: base, end: end) ?? best
       }
@@ -129,6 +135,7 @@ struct StringSet: Sendable {
 
   var count: Int { table.count }
   var memoryBytes: Int { table.memoryBytes }
+  var filterBytes: Int { table.filterBytes }
 
   mutating func insert(_ bytes: UnsafeRawBufferPointer) -> ByteTable.Insertion {
     table.insert(bytes, hash: hash(bytes))

@@ -100,7 +100,7 @@ public struct IntelList: Sendable {
     let record: UInt32
     if hit.isIPv4 {
       let entry = Int(hit.entry)
-      text = "\(IPAddress.v4(ipv4.networks[entry]))/\(ipv4.lengths[entry])"
+      text = Self.describeIPv4Block(ipv4.networks[entry], length: ipv4.lengths[entry])
       record = ipv4.records[entry]
     } else {
       let entry = Int(hit.entry)
@@ -144,6 +144,34 @@ public struct IntelList: Sendable {
   }
 
   // MARK: -
+
+  /// `a.b.c.d/n`, as `"\(IPAddress.v4(network))/\(length)"` writes it, in a tenth of the time: a
+  /// rule describes the match of every event whose address is listed (its suppression key), not
+  /// only those it alerts on.
+  static func describeIPv4Block(_ network: UInt32, length: UInt8) -> String {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+      var count = 0
+      func append(_ value: Int) {
+        if value >= 100 {
+          buffer[count] = UInt8(ascii: "0") + UInt8(value / 100)
+          count += 1
+        }
+        if value >= 10 {
+          buffer[count] = UInt8(ascii: "0") + UInt8(value / 10 % 10)
+          count += 1
+        }
+        buffer[count] = UInt8(ascii: "0") + UInt8(value % 10)
+        count += 1
+      }
+      for shift in stride(from: 24, through: 0, by: -8) {
+        append(Int(network >> UInt32(shift) & 0xff))
+        buffer[count] = shift == 0 ? UInt8(ascii: "/") : UInt8(ascii: ".")
+        count += 1
+      }
+      append(Int(length))
+      return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self)
+    }
+  }
 
   private func describe(record: UInt32, indicator: String) -> IntelMatch {
     let (origin, line) = origins.origin(of: record)

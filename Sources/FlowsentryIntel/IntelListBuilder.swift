@@ -96,7 +96,10 @@ public struct IntelListBuilder: Sendable {
     switch type {
     case .domain: domains.reserveCapacity(entries: records, bytes: arenaBytes)
     case .string: strings.reserveCapacity(entries: records, bytes: arenaBytes)
-    case .address: ipv4Prefixes.reserveCapacity(ipv4Prefixes.count + records)
+    case .address:
+      // Either family may take every line; what the other leaves unwritten is never resident.
+      ipv4Prefixes.reserveCapacity(ipv4Prefixes.count + records)
+      ipv6Prefixes.reserveCapacity(ipv6Prefixes.count + records)
     case .port: break
     }
   }

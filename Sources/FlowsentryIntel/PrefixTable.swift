@@ -45,12 +45,18 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
     networks = ByteTable.fitted(networks)
     lengths = ByteTable.fitted(lengths)
     records = ByteTable.fitted(records)
-    // Each prefix starts a range and ends at most one: sized once, so the ranges never double.
-    rangeStarts.reserveCapacity(2 * networks.count + 1)
-    rangeEntries.reserveCapacity(2 * networks.count + 1)
-    flatten()
-    rangeStarts = ByteTable.fitted(rangeStarts)
-    rangeEntries = ByteTable.fitted(rangeEntries)
+    // Sized exactly by a first sweep that only counts: the ranges never double, and no copy to the
+    // exact size holds them twice (a reload's peak is two sets side by side, and nothing more).
+    var counting = RangeSink.fresh
+    flatten(into: &counting)
+    rangeStarts.reserveCapacity(counting.count)
+    rangeEntries.reserveCapacity(counting.count)
+    // Read at random by every lookup: on huge pages where they span them (a 4 KiB page's TLB miss
+    // costs more than the search).
+    ByteTable.adviseHugePages(&rangeStarts)
+    ByteTable.adviseHugePages(&rangeEntries)
+    var storing = RangeSink.storing
+    flatten(into: &storing)
     indexBuckets()
   }
 
@@ -76,31 +82,55 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
     length == 0 ? 0 : Key.max << (Key.bitWidth - length)
   }
 
+  /// Where a sweep's ranges go: counted only (to size the arrays), or stored.
+  private enum RangeSink {
+    case counting(count: Int, lastStart: Key?, lastEntry: UInt32)
+    case storing
+
+    static var fresh: RangeSink { .counting(count: 1, lastStart: 0, lastEntry: PrefixTable.none) }
+
+    var count: Int {
+      if case .counting(let count, _, _) = self { return count }
+      return 0
+    }
+  }
+
   /// Sweeps the sorted prefixes with a stack of the open ones: each prefix starts a range, and where
   /// one ends the range of the prefix around it (or none) resumes.
-  private mutating func flatten() {
+  private mutating func flatten(into sink: inout RangeSink) {
     var open: [(end: Key, entry: UInt32)] = []
     for entry in networks.indices {
       let start = networks[entry]
       while let top = open.last, top.end < start {
         open.removeLast()
-        emitRange(from: top.end + 1, entry: open.last?.entry ?? Self.none)
+        emitRange(from: top.end + 1, entry: open.last?.entry ?? Self.none, into: &sink)
       }
       open.append((start | ~Self.mask(Int(lengths[entry])), UInt32(entry)))
-      emitRange(from: start, entry: UInt32(entry))
+      emitRange(from: start, entry: UInt32(entry), into: &sink)
     }
     // Whatever ends at the top of the space closes nothing after it.
     while let top = open.popLast(), top.end != Key.max {
-      emitRange(from: top.end + 1, entry: open.last?.entry ?? Self.none)
+      emitRange(from: top.end + 1, entry: open.last?.entry ?? Self.none, into: &sink)
     }
   }
 
-  private mutating func emitRange(from start: Key, entry: UInt32) {
-    if rangeStarts.last == start {
-      rangeEntries[rangeEntries.count - 1] = entry
-    } else if rangeEntries.last != entry {
-      rangeStarts.append(start)
-      rangeEntries.append(entry)
+  /// A range from `start`: replaces the last one when it starts there too, and is left out when it
+  /// names the same entry as the last (the counting sweep follows the same rule on its own copy).
+  private mutating func emitRange(from start: Key, entry: UInt32, into sink: inout RangeSink) {
+    switch sink {
+    case .counting(let count, let lastStart, let lastEntry):
+      if lastStart == start {
+        sink = .counting(count: count, lastStart: lastStart, lastEntry: entry)
+      } else if lastEntry != entry {
+        sink = .counting(count: count + 1, lastStart: start, lastEntry: entry)
+      }
+    case .storing:
+      if rangeStarts.last == start {
+        rangeEntries[rangeEntries.count - 1] = entry
+      } else if rangeEntries.last != entry {
+        rangeStarts.append(start)
+        rangeEntries.append(entry)
+      }
     }
   }
 
