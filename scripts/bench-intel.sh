@@ -40,7 +40,7 @@ load_row() {
 }
 load_row "1M suffix domains" domains 1000000
 load_row "10M suffix domains" domains 10000000
-load_row "1M addresses and CIDRs (4/5 IPv4)" cidrs 1000000
+load_row "1M addresses and CIDRs (4/5 IPv4, mostly single addresses as in blocklists)" cidrs 1000000
 
 rules=$("$INTEL" rules 10000000 1000000 rules)
 echo "$rules" >&2
@@ -78,18 +78,27 @@ if [ ! -x .build/release/flowsentry ]; then
 else
   recording=$(mktemp /tmp/bench-intel-recording-XXXXXX.jsonl)
   "$INTEL" recording "$recording" 800000
-  timing=$(mktemp)
-  /usr/bin/time -f "%U %S %e" -o "$timing" .build/release/flowsentry replay --no-default-rules --rules rules \
-    --events none "$recording" 2>"$timing.log" >/dev/null
-  summary=$(grep -m1 "replay: 1 files" "$timing.log")
-  recorded=$(sed -E 's/.*recorded events ([0-9]+), malformed lines ([0-9]+).*/\1/' <<<"$summary")
-  malformed=$(sed -E 's/.*recorded events ([0-9]+), malformed lines ([0-9]+).*/\2/' <<<"$summary")
-  read -r user system wall <"$timing"
-  rm -f "$recording" "$timing" "$timing.log"
-  echo "replay: $recorded events, $malformed malformed lines, CPU $user s user + $system s system, wall $wall s" >&2
-  [ "$recorded" = 800000 ] && [ "$malformed" = 0 ] || { echo "bench-intel: the recording did not replay whole" >&2; exit 1; }
-  row "recording replayed through the shipped rules (800k events: 2 begins, 1 end, 1 lookup in 4; \`flowsentry replay\`)" \
-    "$(awk -v n="$recorded" -v u="$user" -v s="$system" -v w="$wall" 'BEGIN { printf "%.0f events/s of CPU time (wall %.0f events/s)", n / (u + s), n / w }')"
+  # replay_row LABEL ARGS...: one `flowsentry replay` of the recording with ARGS, as a row.
+  replay_row() {
+    local label=$1 timing summary recorded malformed user system wall
+    shift
+    timing=$(mktemp)
+    /usr/bin/time -f "%U %S %e" -o "$timing" .build/release/flowsentry replay "$@" \
+      --events none "$recording" 2>"$timing.log" >/dev/null
+    summary=$(grep -m1 "replay: 1 files" "$timing.log")
+    recorded=$(sed -E 's/.*recorded events ([0-9]+), malformed lines ([0-9]+).*/\1/' <<<"$summary")
+    malformed=$(sed -E 's/.*recorded events ([0-9]+), malformed lines ([0-9]+).*/\2/' <<<"$summary")
+    read -r user system wall <"$timing"
+    rm -f "$timing" "$timing.log"
+    echo "replay $*: $recorded events, $malformed malformed lines, CPU $user s user + $system s system, wall $wall s" >&2
+    [ "$recorded" = 800000 ] && [ "$malformed" = 0 ] || { echo "bench-intel: the recording did not replay whole" >&2; exit 1; }
+    row "$label" \
+      "$(awk -v n="$recorded" -v u="$user" -v s="$system" -v w="$wall" 'BEGIN { printf "%.0f events/s of CPU time (wall %.0f events/s)", n / (u + s), n / w }')"
+  }
+  replay_row "recording replayed through the shipped rules (800k events: 2 begins, 1 end, 1 lookup in 4; \`flowsentry replay\`)" \
+    --no-default-rules --rules rules
+  replay_row "the same recording replayed with no rules (the reader and the pipeline alone)" --no-default-rules
+  rm -f "$recording"
 fi
 
 TABLE=$(
