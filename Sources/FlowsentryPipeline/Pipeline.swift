@@ -109,7 +109,7 @@ public final class Pipeline {
         // Questions and answers are read whether or not DNS events are printed: they name flows.
         guard var event = enricher.observe(packet) else { return }
         if event.host.isEmpty { event.host = host }
-        emit(.dns(event), at: event.timestamp, to: sink)
+        deliver(.dns(event), at: event.timestamp, to: sink)
       }
     }
 
@@ -119,15 +119,26 @@ public final class Pipeline {
         enricher.enrich(&flowEvents[index])
         // Named here, in place, so that `emit` need not copy the event to name it.
         if flowEvents[index].host.isEmpty { flowEvents[index].host = host }
-        emit(.flow(flowEvents[index]), at: flowEvents[index].timestamp, to: sink)
       }
-      flowEvents.removeAll(keepingCapacity: true)
+      // Moved out of the array, last first, rather than copied (a copy retains every name and
+      // text an event holds, and the array's clearing releases them again).
+      flowEvents.reverse()
+      while let event = flowEvents.popLast() {
+        deliver(.flow(event), at: event.timestamp, to: sink)
+      }
     }
 
     mutating func emit<Sink: EventSink>(_ event: SensorEvent, at time: Int64, to sink: Sink) {
       // A sensor's own events name it, so that `host` in its rules reads what the aggregate's do;
       // events the aggregate reads keep the sensor that saw them.
-      let event = event.host.isEmpty && !host.isEmpty ? event.withHost(host) : event
+      if !host.isEmpty && event.host.isEmpty {
+        deliver(event.withHost(host), at: time, to: sink)
+      } else {
+        deliver(event, at: time, to: sink)
+      }
+    }
+
+    private mutating func deliver<Sink: EventSink>(_ event: SensorEvent, at time: Int64, to sink: Sink) {
       engine.process(event, at: time, into: &alerts)
       sink.receive(event)
       guard !alerts.isEmpty else { return }
