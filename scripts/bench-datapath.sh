@@ -13,7 +13,10 @@
 # OLD_BINARY and this tree's sensor (same rules, same output to /dev/null), in an order that rotates
 # from round to round, then each sensor's per-program cost (bpf_stats) in runs of their own; it
 # prints (and with --update-docs writes, bench:datapath-compare) each sensor's ratio to no sensor and
-# the per-round difference new minus old. --only-compare stops after it.
+# the per-round difference new minus old. --only-compare stops after it. --compare-rules DIR runs
+# both sensors on the rules of DIR alone (--no-default-rules --rules DIR), so that the comparison
+# holds the rule set still (the old sensor's shipped rules, say) and measures the datapath and the
+# pipeline; its table goes to bench:datapath-compare-rules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,11 +27,13 @@ IPERF_PORT=${IPERF_PORT:-18481}
 UPDATE_DOCS=0
 OLD_BIN=""
 ONLY_COMPARE=0
+COMPARE_RULES=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --update-docs | --update-readme) UPDATE_DOCS=1 ;;
     --compare) OLD_BIN=${2:?--compare needs the old binary}; shift ;;
     --only-compare) ONLY_COMPARE=1 ;;
+    --compare-rules) COMPARE_RULES=${2:?--compare-rules needs a rule directory}; shift ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -91,7 +96,9 @@ connections_of_last_run() { awk '/requests in/ { print $1; exit }' "$WORK/wrk.ou
 # Starts a monitor of BINARY on the cgroup, events to /dev/null, its log in LOG; returns once it
 # watches (MONITOR holds its pid).
 start_monitor() {
-  "$1" monitor --log-format text --cgroup "$CGROUP" >/dev/null 2>"$2" &
+  local rules=()
+  [ -z "$COMPARE_RULES" ] || rules=(--no-default-rules --rules "$COMPARE_RULES")
+  "$1" monitor --log-format text --cgroup "$CGROUP" "${rules[@]}" >/dev/null 2>"$2" &
   MONITOR=$!
   for _ in $(seq 1 1200); do grep -qs "monitoring cgroup" "$2" && break; sleep 0.1; done
   # Seen twice while other work created and removed cgroups: say where it waits.
@@ -222,10 +229,16 @@ print()
 print("Old sensor: `%s`." % old_binary)
 PY
 )
+  [ -z "$COMPARE_RULES" ] || COMPARE_TABLE="Both sensors on the rules of \`$COMPARE_RULES\` alone ($(
+    .build/release/flowsentry rules check --no-default-rules "$COMPARE_RULES" 2>&1 | grep -o '[0-9]* rules' | head -1)).
+
+$COMPARE_TABLE"
   COMPARE_TABLE="$COMPARE_TABLE
 Measured on $(nproc) cores, kernel $(uname -r), $(date -u +%Y-%m-%d), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end."
   echo "$COMPARE_TABLE"
-  if [ "$UPDATE_DOCS" = 1 ]; then scripts/update-doc-section.py datapath-compare "$COMPARE_TABLE"; fi
+  if [ "$UPDATE_DOCS" = 1 ]; then
+    scripts/update-doc-section.py "datapath-compare${COMPARE_RULES:+-rules}" "$COMPARE_TABLE"
+  fi
   [ "$ONLY_COMPARE" = 0 ] || exit 0
 fi
 
