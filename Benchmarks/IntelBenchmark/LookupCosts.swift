@@ -10,20 +10,9 @@ func measureLookupCosts(feedDirectory: String, domainCount: Int, cidrCount: Int)
   let domains =
     domainCount > 0 ? load(feedDirectory + "/domains.txt", name: "domains", type: .domain, match: .suffix) : nil
   let cidrs = cidrCount > 0 ? load(feedDirectory + "/cidrs.txt", name: "cidrs", type: .address) : nil
-  let workingSet = 200_000
-  let names: [String] = (0..<workingSet).map { index in
-    index % 100 == 37 ? "cdn." + domain(UInt64(index * 31 % max(1, domainCount))) : domain(UInt64(domainCount + index))
-  }
-  let addresses: [IPAddress] = (0..<5_000).map { index in
-    if index % 1000 == 537 && cidrCount > 0 { return network(UInt64(index % cidrCount)).0 }
-    return .v4(UInt32(truncatingIfNeeded: mix(UInt64(index: index))))
-  }
-  var random = UInt64(42)
-  func skewedIndex() -> Int {
-    random = mix(random)
-    let uniform = Double(random >> 11) / Double(1 << 53)
-    return min(workingSet - 1, Int(uniform * uniform * uniform * Double(workingSet)))
-  }
+  var workingSet = RuleBenchmarkWorkingSet(domainCount: domainCount, cidrCount: cidrCount)
+  let (names, addresses) = (workingSet.names, workingSet.addresses)
+  func skewedIndex() -> Int { workingSet.skewedIndex() }
   let queryCount = 1_000_000
   let nameQueries = (0..<queryCount).map { _ in names[skewedIndex()] }
   let uniformNames = (0..<queryCount).map { index in domain(mix(UInt64(index)) | 1 << 62) }

@@ -104,21 +104,37 @@ func bestRun(_ events: [SensorEvent], _ rules: RuleSet) -> (cpu: Double, wall: D
   return best
 }
 
-func ruleBenchmarkEvents(domainCount: Int, cidrCount: Int, count: Int = 1_000_000) -> [SensorEvent] {
-  let workingSet = 200_000
-  let names: [String] = (0..<workingSet).map { index in
-    index % 100 == 37 ? "cdn." + domain(UInt64(index * 31 % max(1, domainCount))) : domain(UInt64(domainCount + index))
+/// What the rule events draw from, shared with `lookup-costs`: 200,000 names (one in a hundred
+/// under a listed name) and 5,000 remote addresses (one in a thousand listed), picked with a skew
+/// (the cube of a uniform draw) so that a few are frequent, as on a real network.
+struct RuleBenchmarkWorkingSet {
+  static let nameCount = 200_000
+  let names: [String]
+  let addresses: [IPAddress]
+  private var random = UInt64(42)
+
+  init(domainCount: Int, cidrCount: Int) {
+    names = (0..<Self.nameCount).map { index in
+      index % 100 == 37
+        ? "cdn." + domain(UInt64(index * 31 % max(1, domainCount))) : domain(UInt64(domainCount + index))
+    }
+    addresses = (0..<5_000).map { index in
+      if index % 1000 == 537 && cidrCount > 0 { return network(UInt64(index % cidrCount)).0 }
+      return .v4(UInt32(truncatingIfNeeded: mix(UInt64(index: index))))
+    }
   }
-  let addresses: [IPAddress] = (0..<5_000).map { index in
-    if index % 1000 == 537 && cidrCount > 0 { return network(UInt64(index % cidrCount)).0 }
-    return .v4(UInt32(truncatingIfNeeded: mix(UInt64(index: index))))
-  }
-  var random = UInt64(42)
-  func skewedIndex() -> Int {
+
+  mutating func skewedIndex() -> Int {
     random = mix(random)
     let uniform = Double(random >> 11) / Double(1 << 53)
-    return min(workingSet - 1, Int(uniform * uniform * uniform * Double(workingSet)))
+    return min(Self.nameCount - 1, Int(uniform * uniform * uniform * Double(Self.nameCount)))
   }
+}
+
+func ruleBenchmarkEvents(domainCount: Int, cidrCount: Int, count: Int = 1_000_000) -> [SensorEvent] {
+  var workingSet = RuleBenchmarkWorkingSet(domainCount: domainCount, cidrCount: cidrCount)
+  let (names, addresses) = (workingSet.names, workingSet.addresses)
+  func skewedIndex() -> Int { workingSet.skewedIndex() }
   let local = Endpoint(IPAddress("198.51.100.2")!, 40_000)
   let resolver = Endpoint(IPAddress("198.51.100.53")!, 53)
   return (0..<count).map { index in

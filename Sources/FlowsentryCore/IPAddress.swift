@@ -93,6 +93,33 @@ extension IPAddress {
     }
   }
 
+  /// A strict dotted quad over bytes: 1–3 digits an octet, 0–255, and a leading zero ("010", octal
+  /// to some parsers) refused. For the hostile-input readers (feeds, recordings), which read bytes.
+  public static func strictDottedQuad(_ bytes: UnsafeRawBufferPointer) -> UInt32? {
+    var value: UInt32 = 0
+    var octet: UInt32 = 0
+    var digits = 0
+    var dots = 0
+    for byte in bytes {
+      if byte == UInt8(ascii: ".") {
+        guard digits > 0, dots < 3 else { return nil }
+        value = value << 8 | octet
+        octet = 0
+        digits = 0
+        dots += 1
+      } else if byte &- UInt8(ascii: "0") < 10 {
+        guard digits < 3, !(digits == 1 && octet == 0) else { return nil }
+        octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))
+        digits += 1
+        guard octet <= 255 else { return nil }
+      } else {
+        return nil
+      }
+    }
+    guard digits > 0, dots == 3 else { return nil }
+    return value << 8 | octet
+  }
+
   private static func parseIPv4(_ text: Substring) -> UInt32? {
     let parts = text.split(separator: ".", omittingEmptySubsequences: false)
     guard parts.count == 4 else { return nil }

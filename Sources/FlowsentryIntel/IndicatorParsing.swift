@@ -109,30 +109,7 @@ enum IndicatorParsing {
   }
 
   /// Dotted quad, 1–3 digits an octet, 0–255; a leading zero ("010", octal to some parsers) is refused.
-  static func parseIPv4(_ field: UnsafeRawBufferPointer) -> UInt32? {
-    var value: UInt32 = 0
-    var octet: UInt32 = 0
-    var digits = 0
-    var dots = 0
-    for byte in field {
-      if byte == UInt8(ascii: ".") {
-        guard digits > 0, dots < 3 else { return nil }
-        value = value << 8 | octet
-        octet = 0
-        digits = 0
-        dots += 1
-      } else if (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) {
-        guard digits < 3, !(digits == 1 && octet == 0) else { return nil }
-        octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))
-        digits += 1
-        guard octet <= 255 else { return nil }
-      } else {
-        return nil
-      }
-    }
-    guard digits > 0, dots == 3 else { return nil }
-    return value << 8 | octet
-  }
+  static func parseIPv4(_ field: UnsafeRawBufferPointer) -> UInt32? { IPAddress.strictDottedQuad(field) }
 
   fileprivate static func parseOtherAddress(_ field: UnsafeRawBufferPointer) -> IPAddress? {
     guard field.count <= 45, field.contains(UInt8(ascii: ":")) else { return nil }

@@ -1,3 +1,5 @@
+import FlowsentryCore
+
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -93,28 +95,7 @@ extension EventLineScanner {
   /// otherwise, for the caller's general parser.
   func dottedQuad(_ value: LineValue) -> UInt32? {
     guard value.kind == .string, !value.irregular else { return nil }
-    var address: UInt32 = 0
-    var octet: UInt32 = 0
-    var digits = 0
-    var dots = 0
-    for byte in raw(value) {
-      if byte == UInt8(ascii: ".") {
-        guard digits > 0, dots < 3 else { return nil }
-        address = address << 8 | octet
-        octet = 0
-        digits = 0
-        dots += 1
-      } else if byte &- UInt8(ascii: "0") < 10 {
-        guard digits < 3, !(digits == 1 && octet == 0) else { return nil }
-        octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))
-        digits += 1
-        guard octet <= 255 else { return nil }
-      } else {
-        return nil
-      }
-    }
-    guard dots == 3, digits > 0 else { return nil }
-    return address << 8 | octet
+    return IPAddress.strictDottedQuad(raw(value))
   }
 }
 

@@ -16,20 +16,30 @@ import Testing
     return Array(EventJSON.line(for: .flow(flow), context: EventJSON.Context(hostName: host)).utf8)
   }
 
-  @Test(.timeLimit(.minutes(2))) func aFutureDatedEventDoesNotSilenceTheFleetRule() throws {
-    let server = try NATSServer()
+  /// The events' stream EV (ev.>) and the alerts' stream AL (al.>).
+  static func streams(on server: NATSServer) throws -> JetStreamPublisher {
     let publisher = try JetStreamPublisher(connection: NATSConnection(NATSConnectionOptions(servers: [server.url])))
     try publisher.addStream(JetStreamStreamSettings(name: "EV", subjects: ["ev.>"]))
     try publisher.addStream(JetStreamStreamSettings(name: "AL", subjects: ["al.>"]))
+    return publisher
+  }
+
+  /// A year-2100 event from host "liar", then one remote reaching 30 hosts: FS-FLEET-001's scan.
+  static func publishFutureEventAndScan(_ publisher: JetStreamPublisher) throws {
     let year2100: Int64 = 4_102_444_800_000_000_000
     _ = try publisher.publish(
-      subject: "ev.liar", messageID: "future", payload: Self.event(host: "liar", index: 99, at: year2100))
+      subject: "ev.liar", messageID: "future", payload: event(host: "liar", index: 99, at: year2100))
     for index in 0..<30 {
       let time = 1_780_000_000_000_000_000 + Int64(index) * 100_000_000
       _ = try publisher.publish(
-        subject: "ev.\(index)", messageID: "e\(index)",
-        payload: Self.event(host: "host-\(index)", index: index, at: time))
+        subject: "ev.\(index)", messageID: "e\(index)", payload: event(host: "host-\(index)", index: index, at: time))
     }
+  }
+
+  @Test(.timeLimit(.minutes(2))) func aFutureDatedEventDoesNotSilenceTheFleetRule() throws {
+    let server = try NATSServer()
+    let publisher = try Self.streams(on: server)
+    try Self.publishFutureEventAndScan(publisher)
     let spool = server.directory.appendingPathComponent("aggregate-spool").path
     let aggregate = try SensorRun([
       "aggregate", "--input", "nats://127.0.0.1:\(server.port)?stream=EV&consumer=c&subject=ev.>",

@@ -30,20 +30,9 @@ import Testing
   @Test(.timeLimit(.minutes(2))) func aScrapeCountsWhatBecameOfEachMessage() throws {
     try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is needed to scrape")
     let server = try NATSServer()
-    let publisher = try JetStreamPublisher(connection: NATSConnection(NATSConnectionOptions(servers: [server.url])))
-    try publisher.addStream(JetStreamStreamSettings(name: "EV", subjects: ["ev.>"]))
-    try publisher.addStream(JetStreamStreamSettings(name: "AL", subjects: ["al.>"]))
-    let year2100: Int64 = 4_102_444_800_000_000_000
-    _ = try publisher.publish(
-      subject: "ev.liar", messageID: "future",
-      payload: AggregateFutureEventTests.event(host: "liar", index: 99, at: year2100))
+    let publisher = try AggregateFutureEventTests.streams(on: server)
     _ = try publisher.publish(subject: "ev.garbage", messageID: "garbage", payload: Array("{\"not\":".utf8))
-    for index in 0..<30 {
-      let time = 1_780_000_000_000_000_000 + Int64(index) * 100_000_000
-      _ = try publisher.publish(
-        subject: "ev.\(index)", messageID: "e\(index)",
-        payload: AggregateFutureEventTests.event(host: "host-\(index)", index: index, at: time))
-    }
+    try AggregateFutureEventTests.publishFutureEventAndScan(publisher)
     let aggregate = try SensorRun([
       "aggregate", "--input", "nats://127.0.0.1:\(server.port)?stream=EV&consumer=c&subject=ev.>",
       "--output", "nats://127.0.0.1:\(server.port)?subject=al.{rule}",
