@@ -51,7 +51,7 @@ public enum EventJSON {
       bound += 64 + JSONWriter.stringBound(answer.name) + JSONWriter.stringBound(answer.type)
       bound += JSONWriter.stringBound(answer.data)
     }
-    bytes.appendWriting(atMost: bound) { json in
+    bytes.appendWriting(atMost: bound, scratch: cache) { json in
       json.envelope(
         .netPacketDNS, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache,
         host: event.host)
@@ -93,7 +93,7 @@ public enum EventJSON {
       1024 + context.hostNameJSON.count + JSONWriter.stringBound(event.host)
       + (event.process.map { JSONWriter.stringBound($0.command) } ?? 0)
       + JSONWriter.stringsBound(event.sourceNames) + JSONWriter.stringsBound(event.destinationNames)
-    bytes.appendWriting(atMost: bound) { json in
+    bytes.appendWriting(atMost: bound, scratch: cache) { json in
       json.envelope(
         event.name, timestamp: event.timestamp, context: context, cgroupID: event.cgroupID, cache: cache,
         host: event.host)
@@ -270,20 +270,55 @@ struct JSONBytes {
 
 /// What consecutive events repeat, kept by one sink for the next: the last second's date-time
 /// prefix, and the Community IDs of recent flows (a flow's begin and end share one, and so do
-/// both local ends of a loopback connection, so most lookups spare a SHA-1). Used by one task at a time.
+/// both local ends of a loopback connection, so most lookups spare a SHA-1); and the scratch space
+/// events are written into before they are appended. Used by one task at a time.
 public final class EncodingCache {
-  private var second = Int64.min
-  private var cached: [UInt8] = []
+  /// The cached prefix and the scratch space behind one pointer, allocated once: an event reads and
+  /// writes them without a retain of an array or an exclusivity check of a property.
+  private struct State {
+    var second = Int64.min
+    var prefix: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    var prefixCount = 0
+    var scratch: UnsafeMutablePointer<UInt8>
+    var scratchCapacity: Int
+  }
+  private let state: UnsafeMutablePointer<State>
   let communityIDs = CommunityIDCache()
 
-  public init() {}
+  public init() {
+    state = .allocate(capacity: 1)
+    let capacity = 4096
+    state.initialize(to: State(scratch: .allocate(capacity: capacity), scratchCapacity: capacity))
+  }
 
-  func prefix(forSecond second: Int64) -> [UInt8] {
-    if second != self.second {
-      self.second = second
-      cached.removeAll(keepingCapacity: true)
-      cached.appendWriting(atMost: JSONWriter.timeBound) { $0.secondPrefix(second) }
+  deinit {
+    state.pointee.scratch.deallocate()
+    state.deinitialize(count: 1)
+    state.deallocate()
+  }
+
+  /// Writes "YYYY-MM-DDTHH:MM:SS." for `second`, computed again only when the second changes.
+  func writePrefix(forSecond second: Int64, to writer: inout JSONWriter) {
+    if second != state.pointee.second {
+      state.pointee.second = second
+      state.pointee.prefixCount = withUnsafeMutableBytes(of: &state.pointee.prefix) { prefix in
+        var prefixWriter = JSONWriter(prefix.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        prefixWriter.secondPrefix(second)
+        return prefixWriter.count
+      }
     }
-    return cached
+    let count = state.pointee.prefixCount
+    withUnsafeBytes(of: &state.pointee.prefix) { writer.bytes(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+  }
+
+  /// Space for at least `count` bytes, valid until the next call.
+  func scratch(atLeast count: Int) -> UnsafeMutablePointer<UInt8> {
+    if count > state.pointee.scratchCapacity {
+      let capacity = max(count, state.pointee.scratchCapacity * 2)
+      state.pointee.scratch.deallocate()
+      state.pointee.scratch = .allocate(capacity: capacity)
+      state.pointee.scratchCapacity = capacity
+    }
+    return state.pointee.scratch
   }
 }

@@ -102,9 +102,8 @@ public final class JSONLinesEventSink: EventSink {
   private let context: EventJSON.Context
   /// When set, lines go out on a thread of their own (stdout of the monitor).
   private let background: BackgroundWriter?
-  private var buffer: [UInt8] = []
-  /// Whether each buffered line is an alert, to count what was written or lost by kind.
-  private var bufferedAlerts: [Bool] = []
+  /// The buffered lines: one stored property, so that a line costs one exclusivity check of it.
+  private var lines = Lines()
   /// Lines are handed on at this size, or when the pipeline has no more input at hand. Handing a
   /// batch to the background writer costs a lock and a wakeup of its thread, so it gets larger ones.
   private let flushThreshold: Int
@@ -125,7 +124,7 @@ public final class JSONLinesEventSink: EventSink {
     background = backgroundCapacityBytes.map { BackgroundWriter(descriptor: descriptor, capacityBytes: $0) }
     // A small fraction of what the writer may hold, so that one batch never outgrows it.
     flushThreshold = backgroundCapacityBytes.map { min(512 * 1024, max(64 * 1024, $0 / 8)) } ?? 64 * 1024
-    buffer.reserveCapacity(flushThreshold * 2)
+    lines.bytes.reserveCapacity(flushThreshold * 2)
   }
 
   /// Flushes and, for a background writer, waits until everything was written (at exit).
@@ -135,29 +134,56 @@ public final class JSONLinesEventSink: EventSink {
   }
 
   public func receive(_ event: SensorEvent) {
-    EventJSON.append(event, context: context, to: &buffer, cache: timeCache)
-    endLine(alert: false)
+    if lines.append(event, context: context, cache: timeCache) >= flushThreshold { flush() }
   }
 
   public func receive(_ alert: Alert) {
-    AlertJSON.append(alert, context: context, to: &buffer)
-    endLine(alert: true)
-  }
-
-  private func endLine(alert: Bool) {
-    buffer.append(UInt8(ascii: "\n"))
-    bufferedAlerts.append(alert)
-    if buffer.count >= flushThreshold { flush() }
+    if lines.append(alert, context: context) >= flushThreshold { flush() }
   }
 
   public func flush() {
     if let background {
-      background.submit(&buffer, &bufferedAlerts)
+      lines.submit(to: background)
       return
     }
-    written.add(Self.write(buffer, alerts: bufferedAlerts, to: descriptor))
-    buffer.removeAll(keepingCapacity: true)
-    bufferedAlerts.removeAll(keepingCapacity: true)
+    written.add(lines.write(to: descriptor))
+  }
+
+  private struct Lines {
+    var bytes: [UInt8] = []
+    /// Whether each buffered line is an alert, to count what was written or lost by kind.
+    var alerts: [Bool] = []
+
+    /// Appends the event's line; returns the bytes buffered.
+    mutating func append(_ event: SensorEvent, context: EventJSON.Context, cache: EncodingCache) -> Int {
+      EventJSON.append(event, context: context, to: &bytes, cache: cache)
+      return endLine(alert: false)
+    }
+
+    mutating func append(_ alert: Alert, context: EventJSON.Context) -> Int {
+      AlertJSON.append(alert, context: context, to: &bytes)
+      return endLine(alert: true)
+    }
+
+    /// Hands the lines to the writer thread, leaving the buffers empty.
+    mutating func submit(to background: BackgroundWriter) {
+      background.submit(&bytes, &alerts)
+    }
+
+    /// Writes the lines and empties the buffers.
+    mutating func write(to descriptor: Int32) -> Counters {
+      defer {
+        bytes.removeAll(keepingCapacity: true)
+        alerts.removeAll(keepingCapacity: true)
+      }
+      return JSONLinesEventSink.write(bytes, alerts: alerts, to: descriptor)
+    }
+
+    private mutating func endLine(alert: Bool) -> Int {
+      bytes.append(UInt8(ascii: "\n"))
+      alerts.append(alert)
+      return bytes.count
+    }
   }
 
   /// Writes lines with write(2) until done or failed, and says what was printed and lost.

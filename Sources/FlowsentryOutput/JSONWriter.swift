@@ -68,12 +68,13 @@ struct JSONWriter {
     let digits = max(minimumDigits, Self.digitCount(value))
     var end = position + digits
     var rest = value
+    let pairs = Self.digitPairs.utf8Start
     while rest >= 10 {
-      let pair = UInt8(truncatingIfNeeded: rest % 100)
+      let pair = Int(truncatingIfNeeded: rest % 100)
       rest /= 100
       end -= 2
-      end[0] = UInt8(ascii: "0") &+ pair / 10
-      end[1] = UInt8(ascii: "0") &+ pair % 10
+      end[0] = pairs[2 &* pair]
+      end[1] = pairs[2 &* pair &+ 1]
     }
     // Left: one digit (0 when the pairs used them all), then the zeros of `minimumDigits`.
     if end > position {
@@ -86,6 +87,10 @@ struct JSONWriter {
     }
     position += digits
   }
+
+  /// "00", "01", … "99": two digits per table read instead of a division and a remainder.
+  private static let digitPairs: StaticString =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
   private static func digitCount(_ value: UInt64) -> Int {
     // The bit length gives the digit count or one less (2^b spans at most one power of ten).
@@ -160,7 +165,7 @@ struct JSONWriter {
   mutating func rfc3339(nanoseconds: Int64, cache: EncodingCache? = nil) {
     let second = nanoseconds >= 0 ? nanoseconds / 1_000_000_000 : (nanoseconds - 999_999_999) / 1_000_000_000
     if let cache {
-      bytes(cache.prefix(forSecond: second))
+      cache.writePrefix(forSecond: second, to: &self)
     } else {
       secondPrefix(second)
     }
@@ -199,5 +204,20 @@ extension Array where Element == UInt8 {
     }
     precondition(written <= maximum, "JSON fragment longer than its bound")
     removeLast(maximum - written)
+  }
+
+  /// The same, written first into the cache's scratch space and then copied: what is copied is
+  /// what was written, where the other form fills the whole bound with zeros first.
+  @inline(__always)
+  mutating func appendWriting(
+    atMost maximum: Int, scratch cache: EncodingCache?, _ body: (inout JSONWriter) -> Void
+  ) {
+    guard let cache else { return appendWriting(atMost: maximum, body) }
+    let scratch = cache.scratch(atLeast: maximum)
+    var writer = JSONWriter(scratch)
+    body(&writer)
+    let written = writer.count
+    precondition(written <= maximum, "JSON fragment longer than its bound")
+    append(contentsOf: UnsafeBufferPointer(start: scratch, count: written))
   }
 }
