@@ -137,7 +137,18 @@ final class CommunityIDCache {
     var text: (UInt64, UInt64, UInt64, UInt64)
   }
   private static let slotCount = 4096
-  private var slots = [Slot?](repeating: nil, count: slotCount)
+  /// Allocated once and never resized: read and written through the pointer, without an exclusivity
+  /// check of a property per event.
+  private let slots: UnsafeMutablePointer<Slot?> = {
+    let slots = UnsafeMutablePointer<Slot?>.allocate(capacity: slotCount)
+    slots.initialize(repeating: nil, count: slotCount)
+    return slots
+  }()
+
+  deinit {
+    slots.deinitialize(count: Self.slotCount)
+    slots.deallocate()
+  }
 
   func write(
     _ id: CommunityID, _ source: Endpoint, _ destination: Endpoint, transport: UInt8, to writer: inout JSONWriter

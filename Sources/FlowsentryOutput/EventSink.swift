@@ -37,7 +37,13 @@ public final class SelectingEventSink<Inner: EventSink>: EventSink {
   }
 
   public func receive(_ event: SensorEvent) {
-    if selected & event.name.selectionBit != 0 { inner.receive(event) }
+    // The name read here, where the flow's other fields need not be copied out with it.
+    let name: EventName
+    switch event {
+    case .flow(let flow): name = flow.name
+    case .dns: name = .netPacketDNS
+    }
+    if selected & name.selectionBit != 0 { inner.receive(event) }
   }
 
   public func receive(_ alert: Alert) { inner.receive(alert) }

@@ -58,7 +58,10 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
         // From the batch's arrival to the counters' copy: the time the capture is not drained.
         let started = MonotonicClock.nanoseconds()
         if let replacement = reloader.takePending() { pipeline.replaceRules(replacement) }
-        for record in batch { pipeline.process(record, to: sink) }
+        // Each record lent from the batch's storage, not copied out of it as an iterator would.
+        batch.withUnsafeBufferPointer { records in
+          for index in records.indices { pipeline.process(records[index], to: sink) }
+        }
         sink.flush()
         let latest = pipeline.counters
         counters.pipeline.withLock { $0 = latest }
