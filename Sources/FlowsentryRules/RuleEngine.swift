@@ -215,7 +215,8 @@ public final class RuleEngine {
           amount, at: time, window: state.windowNanoseconds, keepingMaximum: state.behaviour == .maximum)
         count = Int(clamping: total)
       }
-      window.remember(event, capacity: configuration.maximumEventsPerAlert)
+      // Events too far from any alert to be in its sample are not copied (`sampledAboveCount`).
+      if count > state.sampledAboveCount { window.remember(event, capacity: configuration.maximumEventsPerAlert) }
       guard count >= state.atLeast else { return nil }
       // Fired: start a new window, so that a storm yields one alert per window, not one per event.
       events = window.events

@@ -102,6 +102,12 @@ extension RuleEngine {
     let behaviour: Behaviour
     let windowNanoseconds: Int64
     let atLeast: Int
+    /// A `count` or `distinct` window samples an event only when its count after it is above this.
+    /// Each matching event adds at most one to such a count, so after an event leaving it at c the
+    /// alert is at least `atLeast` − c events away; when that is `maximumEventsPerAlert` or more,
+    /// the event cannot be among the alert's last `maximumEventsPerAlert`, and copying it into the
+    /// ring would be undone before anyone reads it. `Int.min` (sample every event) for `sum`/`max`.
+    let sampledAboveCount: Int
     let suppressWindowNanoseconds: Int64
     /// Indexes of the group-by and suppress-by field lists in the engine's `GroupKeyCache`.
     let grouping: Int
@@ -136,6 +142,9 @@ extension RuleEngine {
       }
       windowNanoseconds = rule.threshold?.windowNanoseconds ?? 0
       atLeast = rule.threshold?.atLeast ?? 0
+      let leastToSample = atLeast.subtractingReportingOverflow(configuration.maximumEventsPerAlert)
+      let bounded = (behaviour == .count || behaviour == .distinct) && !leastToSample.overflow
+      sampledAboveCount = bounded ? leastToSample.partialValue : .min
       suppressWindowNanoseconds = rule.suppressWindowNanoseconds
       grouping = GroupKeyCache.index(of: rule.groupFields, in: &groupings)
       suppressGrouping = GroupKeyCache.index(of: rule.suppressFields, in: &groupings)
