@@ -182,9 +182,11 @@ public final class RuleEngine {
     -> Alert?
   {
     // The rule is read through `state` until an alert is due: a copy of it costs a retain per
-    // reference it holds, on every event. Its kind and numbers are plain values of `state`.
-    var events: [SensorEvent]
-    var leftOut = 0
+    // reference it holds, on every event. Its kind and numbers are plain values of `state`. What
+    // only the alert carries (its events, the indicator's description) is taken after the
+    // suppression, so that a folded alert builds none of it.
+    var behaviourEvents: [SensorEvent]?
+    var firedWindow: Window?
     var count = 1
     var measurements: [String: String] = [:]
     if !pendingMeasurements.isEmpty { pendingMeasurements = [] }
@@ -193,7 +195,7 @@ public final class RuleEngine {
     case .beacon, .firstSeen:
       let (groupKey, hash) = groupKeys.key(state.grouping, fields)
       guard let raised = evaluateBehaviour(state, groupKey, hash, fields, event, at: time) else { return nil }
-      (events, count, measurements) = raised
+      (behaviourEvents, count, measurements) = raised
     case .count, .distinct, .sum, .maximum:
       let (groupKey, hash) = groupKeys.key(state.grouping, fields)
       let window = self.window(state, groupKey, hash)
@@ -219,40 +221,62 @@ public final class RuleEngine {
       if count > state.sampledAboveCount { window.remember(event, capacity: configuration.maximumEventsPerAlert) }
       guard count >= state.atLeast else { return nil }
       // Fired: start a new window, so that a storm yields one alert per window, not one per event.
-      events = window.events
-      leftOut = max(0, window.matched - window.sample.count)
+      firedWindow = window
       state.windows.removeValue(for: groupKey, hashValue: hash)
     case .alert:
-      events = [event]
+      break
     }
 
-    let rule = state.rule
-    let indicator = rule.intelTerms.isEmpty ? nil : IntelTerm.firstMatch(rule.intelTerms, fields)
-    var suppressKey: GroupKey
-    let suppressHash: Int
-    if rule.suppressByIndicator {
-      suppressKey = GroupKey(rule.suppressFields, fields)
-      suppressKey.rest.append(.string(indicator?.match.indicator ?? ""))
-      suppressHash = suppressKey.hashValue
-    } else {
-      (suppressKey, suppressHash) = groupKeys.key(state.suppressGrouping, fields)
-    }
+    // The indicator is looked up before the suppression only when it is part of the key.
+    var indicator: (match: IntelIndicatorMatch, severity: Severity?)?
+    var indicatorLooked = false
     var folded = 0
     if state.suppressWindowNanoseconds > 0 {
-      if var suppression = state.suppressions.touch(suppressKey, hashValue: suppressHash),
-        time.saturatingSubtraction(suppression.lastAlert) < state.suppressWindowNanoseconds
-      {
-        suppression.folded += 1
-        state.suppressions.insert(suppression, for: suppressKey, hashValue: suppressHash)
+      var (suppressKey, suppressHash) = groupKeys.key(state.suppressGrouping, fields)
+      if state.rule.suppressByIndicator {
+        indicator = IntelTerm.firstMatch(state.rule.intelTerms, fields)
+        indicatorLooked = true
+        let named = FieldValue.string(indicator?.match.indicator ?? "")
+        if state.indicatorKeyedInline {
+          suppressKey.second = named
+        } else {
+          suppressKey.rest.append(named)
+        }
+        suppressHash = suppressKey.hashValue
+      }
+      let window = state.suppressWindowNanoseconds
+      var folds = false
+      // One lookup when the key is present; it becomes the most recently used either way.
+      let present = state.suppressions.updateIfPresent(suppressKey, hashValue: suppressHash) { suppression in
+        if time.saturatingSubtraction(suppression.lastAlert) < window {
+          suppression.folded += 1
+          folds = true
+        } else {
+          folded = suppression.folded
+          suppression = Suppression(lastAlert: time, folded: 0)
+        }
+        return true
+      }
+      if folds {
         counters.suppressed += 1
         state.counters.suppressed += 1
         return nil
-      } else if let previous = state.suppressions.peek(suppressKey, hashValue: suppressHash) {
-        folded = previous.folded
       }
-      state.suppressions.insert(Suppression(lastAlert: time, folded: 0), for: suppressKey, hashValue: suppressHash)
+      if present == nil {
+        state.suppressions.insert(Suppression(lastAlert: time, folded: 0), for: suppressKey, hashValue: suppressHash)
+      }
     }
 
+    let rule = state.rule
+    if !indicatorLooked && !rule.intelTerms.isEmpty { indicator = IntelTerm.firstMatch(rule.intelTerms, fields) }
+    let events: [SensorEvent]
+    var leftOut = 0
+    if let firedWindow {
+      events = firedWindow.events
+      leftOut = max(0, firedWindow.matched - firedWindow.sample.count)
+    } else {
+      events = behaviourEvents ?? [event]
+    }
     counters.alerts += 1
     state.counters.alerts += 1
     let window = rule.threshold?.windowNanoseconds

@@ -109,6 +109,9 @@ extension RuleEngine {
     /// ring would be undone before anyone reads it. `Int.min` (sample every event) for `sum`/`max`.
     let sampledAboveCount: Int
     let suppressWindowNanoseconds: Int64
+    /// A key suppressing by indicator holds it in the second slot, which fewer than two
+    /// `suppress: {by:}` fields leave empty, rather than in an array of its own.
+    let indicatorKeyedInline: Bool
     /// Indexes of the group-by and suppress-by field lists in the engine's `GroupKeyCache`.
     let grouping: Int
     let suppressGrouping: Int
@@ -146,6 +149,7 @@ extension RuleEngine {
       let bounded = (behaviour == .count || behaviour == .distinct) && !leastToSample.overflow
       sampledAboveCount = bounded ? leastToSample.partialValue : .min
       suppressWindowNanoseconds = rule.suppressWindowNanoseconds
+      indicatorKeyedInline = rule.suppressFields.count < 2
       grouping = GroupKeyCache.index(of: rule.groupFields, in: &groupings)
       suppressGrouping = GroupKeyCache.index(of: rule.suppressFields, in: &groupings)
       measuredField = rule.distinctField
