@@ -233,7 +233,7 @@ public final class RuleEngine {
     var folded = 0
     if state.suppressWindowNanoseconds > 0 {
       var (suppressKey, suppressHash) = groupKeys.key(state.suppressGrouping, fields)
-      if state.rule.suppressByIndicator {
+      if state.suppressByIndicator {
         indicator = IntelTerm.firstMatch(state.rule.intelTerms, fields)
         indicatorLooked = true
         let named = FieldValue.string(indicator?.match.indicator ?? "")

@@ -112,11 +112,13 @@ extension RuleEngine {
     /// A key suppressing by indicator holds it in the second slot, which fewer than two
     /// `suppress: {by:}` fields leave empty, rather than in an array of its own.
     let indicatorKeyedInline: Bool
+    let suppressByIndicator: Bool
     /// Indexes of the group-by and suppress-by field lists in the engine's `GroupKeyCache`.
     let grouping: Int
     let suppressGrouping: Int
-    /// The field a `distinct` threshold counts, or a `sum`/`max` threshold measures.
-    private let measuredField: Field?
+    /// How to read the field a `distinct` threshold counts, or a `sum`/`max` threshold measures:
+    /// the accessor alone, as a copy of the whole `Field` would retain its texts on every event.
+    private let measuredAccessor: Field.Accessor?
 
     init(rule: Rule, configuration: Configuration, groupings: inout [[Field]]) {
       self.rule = rule
@@ -150,21 +152,22 @@ extension RuleEngine {
       sampledAboveCount = bounded ? leastToSample.partialValue : .min
       suppressWindowNanoseconds = rule.suppressWindowNanoseconds
       indicatorKeyedInline = rule.suppressFields.count < 2
+      suppressByIndicator = rule.suppressByIndicator
       grouping = GroupKeyCache.index(of: rule.groupFields, in: &groupings)
       suppressGrouping = GroupKeyCache.index(of: rule.suppressFields, in: &groupings)
-      measuredField = rule.distinctField
+      measuredAccessor = rule.distinctField?.accessor
     }
 
     /// The value a `distinct` threshold counts in `fields`.
     func distinctValue(_ fields: EventFields) -> FieldValue {
-      guard let measuredField else { return .missing }
-      return Fields.value(measuredField, of: fields)
+      guard let measuredAccessor else { return .missing }
+      return Fields.value(measuredAccessor, of: fields)
     }
 
     /// The amount a `sum`/`max` threshold measures in `fields`.
     func measuredAmount(_ fields: EventFields) -> UInt64 {
-      guard let measuredField else { return 0 }
-      return Fields.amount(measuredField, of: fields)
+      guard let measuredAccessor else { return 0 }
+      return Fields.amount(measuredAccessor, of: fields)
     }
   }
 }
