@@ -164,18 +164,29 @@ public final class RuleEngine {
     }
   }
 
-  /// The group's window, made (or taken from the group the full LRU evicts, emptied) when new.
-  private func window(_ state: RuleState, _ groupKey: GroupKey, _ hash: Int) -> Window {
-    if let existing = state.windows.touch(groupKey, hashValue: hash) { return existing }
-    var window: Window?
-    if state.windows.count == state.windows.capacity, let evicted = state.windows.removeOldest() {
-      counters.groupEvictions += 1
-      evicted.value.reset()
-      window = evicted.value
+  /// Counts the event in its group's window, made when new (the full LRU evicting its least
+  /// recently used group, counted); returns the count, and the window when it fired, removed so
+  /// that a storm yields one alert per window, not one per event.
+  private func window(
+    _ state: RuleState, _ groupKey: GroupKey, _ hash: Int, adding event: SensorEvent, _ fields: EventFields,
+    at time: Int64
+  ) -> (count: Int, fired: Window?) {
+    let capacity = configuration.maximumEventsPerAlert
+    var count = 0
+    let present = state.windows.updateIfPresent(groupKey, hashValue: hash) { window in
+      count = window.add(event, fields, at: time, for: state, sampling: capacity)
+      return true
     }
-    let made = window ?? Window()
-    state.windows.insert(made, for: groupKey, hashValue: hash)
-    return made
+    if present == nil {
+      if state.windows.count == state.windows.capacity, state.windows.removeOldest() != nil {
+        counters.groupEvictions += 1
+      }
+      var window = Window()
+      count = window.add(event, fields, at: time, for: state, sampling: capacity)
+      state.windows.insert(window, for: groupKey, hashValue: hash)
+    }
+    guard count >= state.atLeast else { return (count, nil) }
+    return (count, state.windows.removeValue(for: groupKey, hashValue: hash))
   }
 
   private func evaluate(_ state: RuleState, _ fields: EventFields, _ event: SensorEvent, at time: Int64)
@@ -198,31 +209,9 @@ public final class RuleEngine {
       (behaviourEvents, count, measurements) = raised
     case .count, .distinct, .sum, .maximum:
       let (groupKey, hash) = groupKeys.key(state.grouping, fields)
-      let window = self.window(state, groupKey, hash)
-      let since = time.saturatingSubtraction(state.windowNanoseconds)
-      window.matched += 1
-      switch state.behaviour {
-      case .count:
-        if let first = window.times.first, first <= since { window.times.removeAll { $0 <= since } }
-        window.times.append(time)
-        count = window.times.count
-      case .distinct:
-        if window.oldestDistinct <= since { window.oldestDistinct = window.distinct.forget(through: since) }
-        window.distinct.record(state.distinctValue(fields), at: time)
-        window.oldestDistinct = min(window.oldestDistinct, time)
-        count = window.distinct.count
-      default:
-        let amount = state.measuredAmount(fields)
-        let total = window.aggregate.add(
-          amount, at: time, window: state.windowNanoseconds, keepingMaximum: state.behaviour == .maximum)
-        count = Int(clamping: total)
-      }
-      // Events too far from any alert to be in its sample are not copied (`sampledAboveCount`).
-      if count > state.sampledAboveCount { window.remember(event, capacity: configuration.maximumEventsPerAlert) }
-      guard count >= state.atLeast else { return nil }
-      // Fired: start a new window, so that a storm yields one alert per window, not one per event.
-      firedWindow = window
-      state.windows.removeValue(for: groupKey, hashValue: hash)
+      let added = window(state, groupKey, hash, adding: event, fields, at: time)
+      guard let fired = added.fired else { return nil }
+      (count, firedWindow) = (added.count, fired)
     case .alert:
       break
     }

@@ -4,9 +4,10 @@ import FlowsentryCore
 /// is read out of the rule once, when the engine is made, and a group's key is built and hashed
 /// once per event for every rule that groups by the same fields.
 extension RuleEngine {
-  /// A class, mutated in place while it sits in the LRU (a struct would be copied on every write).
-  /// A window evicted from a full LRU is emptied and reused for the group that evicted it.
-  final class Window {
+  /// A group's threshold window, held in its LRU node and changed there in place (`add` through
+  /// `updateIfPresent`): reading it costs no pointer chase to an object of its own, and a group
+  /// seen with one `distinct` value, or not yet sampled, allocates nothing.
+  struct Window {
     var times: [Int64] = []
     var distinct = DistinctTimes()
     var aggregate = SlicedAggregate()
@@ -17,7 +18,35 @@ extension RuleEngine {
     var next = 0
     var matched = 0
 
-    func remember(_ event: SensorEvent, capacity: Int) {
+    /// Counts one matching event of the rule `state` at `time` and returns the window's count;
+    /// samples the event unless it is too far from any alert to be in one (`sampledAboveCount`).
+    mutating func add(
+      _ event: SensorEvent, _ fields: EventFields, at time: Int64, for state: RuleState, sampling capacity: Int
+    ) -> Int {
+      let since = time.saturatingSubtraction(state.windowNanoseconds)
+      matched += 1
+      let count: Int
+      switch state.behaviour {
+      case .count:
+        if let first = times.first, first <= since { times.removeAll { $0 <= since } }
+        times.append(time)
+        count = times.count
+      case .distinct:
+        if oldestDistinct <= since { oldestDistinct = distinct.forget(through: since) }
+        distinct.record(state.distinctValue(fields), at: time)
+        oldestDistinct = min(oldestDistinct, time)
+        count = distinct.count
+      default:
+        let total = aggregate.add(
+          state.measuredAmount(fields), at: time, window: state.windowNanoseconds,
+          keepingMaximum: state.behaviour == .maximum)
+        count = Int(clamping: total)
+      }
+      if count > state.sampledAboveCount { remember(event, capacity: capacity) }
+      return count
+    }
+
+    mutating func remember(_ event: SensorEvent, capacity: Int) {
       if sample.count < capacity {
         sample.append(event)
       } else if capacity > 0 {
@@ -28,17 +57,6 @@ extension RuleEngine {
 
     /// The sample oldest first.
     var events: [SensorEvent] { Array(sample[next...] + sample[..<next]) }
-
-    /// As a new window, keeping the storage the arrays had (each at most what one group held).
-    func reset() {
-      times.removeAll(keepingCapacity: true)
-      distinct.removeAll()
-      aggregate = SlicedAggregate()
-      oldestDistinct = .max
-      sample.removeAll(keepingCapacity: true)
-      next = 0
-      matched = 0
-    }
   }
 
   /// Group-by values, typed; the common one- and two-field keys need no array.
