@@ -277,9 +277,4 @@ struct DistinctTimes {
     table = table.filter { $0.value > since }
     return table.values.min() ?? .max
   }
-
-  mutating func removeAll() {
-    only = nil
-    if !table.isEmpty { table.removeAll(keepingCapacity: true) }
-  }
 }
