@@ -194,7 +194,8 @@ extension RuleEngine {
 /// fields among the rules, each built and hashed at its first use in the event. Not thread-safe,
 /// as the engine; its slots are allocated once.
 final class GroupKeyCache {
-  private let groupings: [[Field.Accessor]]
+  /// Each grouping's accessors, in buffers of their own: reading one retains no array.
+  private let groupings: UnsafeMutableBufferPointer<UnsafeMutableBufferPointer<Field.Accessor>>
   private let keys: UnsafeMutablePointer<RuleEngine.GroupKey>
   private let hashes: UnsafeMutablePointer<Int>
   private let stamps: UnsafeMutablePointer<UInt64>
@@ -202,7 +203,12 @@ final class GroupKeyCache {
   private var event: UInt64 = 1
 
   init(groupings: [[Field]]) {
-    self.groupings = groupings.map { $0.map(\.accessor) }
+    self.groupings = .allocate(capacity: groupings.count)
+    for (index, fields) in groupings.enumerated() {
+      let accessors = UnsafeMutableBufferPointer<Field.Accessor>.allocate(capacity: fields.count)
+      _ = accessors.initialize(from: fields.map(\.accessor))
+      self.groupings.initializeElement(at: index, to: accessors)
+    }
     let count = max(1, groupings.count)
     keys = .allocate(capacity: count)
     keys.initialize(repeating: RuleEngine.GroupKey([]), count: count)
@@ -213,6 +219,11 @@ final class GroupKeyCache {
   }
 
   deinit {
+    for accessors in groupings {
+      accessors.deinitialize()
+      accessors.deallocate()
+    }
+    groupings.deallocate()
     keys.deinitialize(count: max(1, groupings.count))
     keys.deallocate()
     hashes.deallocate()
@@ -233,7 +244,7 @@ final class GroupKeyCache {
   /// The key of `grouping` in the event under way (`fields`) and its `hashValue`.
   func key(_ grouping: Int, _ fields: EventFields) -> (key: RuleEngine.GroupKey, hash: Int) {
     if stamps[grouping] != event {
-      let key = groupings[grouping].withUnsafeBufferPointer { RuleEngine.GroupKey($0, fields) }
+      let key = RuleEngine.GroupKey(UnsafeBufferPointer(groupings[grouping]), fields)
       hashes[grouping] = key.hashValue
       keys[grouping] = key
       stamps[grouping] = event
