@@ -41,8 +41,10 @@ final class BeaconHistory {
   private var sample: [SensorEvent] = []
   private var nextSample = 0
 
-  /// Records one connection at `time` (bytes sent and received when its volume is known).
-  func record(at time: Int64, bytes: UInt64?, event: SensorEvent) {
+  /// Records one connection at `time` (bytes sent and received when its volume is known). A group
+  /// alerts from its `minimumConnections`th connection, whose sample holds it and the ones just
+  /// before: a connection further back is never in an alert's sample, and is not copied into it.
+  func record(at time: Int64, bytes: UInt64?, event: SensorEvent, minimumConnections: Int = 0) {
     connections += 1
     if let lastTime {
       let milliseconds = max(0, time.saturatingSubtraction(lastTime)) / 1_000_000
@@ -50,7 +52,9 @@ final class BeaconHistory {
     }
     lastTime = max(lastTime ?? time, time)
     if let bytes { sizes.append(UInt32(clamping: bytes), capacity: BeaconRule.intervalCapacity) }
-    if sample.count < BeaconRule.sampleCapacity {
+    if connections + BeaconRule.sampleCapacity <= minimumConnections {
+      return
+    } else if sample.count < BeaconRule.sampleCapacity {
       sample.append(event)
     } else {
       sample[nextSample] = event

@@ -164,27 +164,40 @@ public final class RuleEngine {
     }
   }
 
-  /// The group's window, made (or taken from the group the full LRU evicts, emptied) when new.
-  private func window(_ state: RuleState, _ groupKey: GroupKey, _ hash: Int) -> Window {
-    if let existing = state.windows.touch(groupKey, hashValue: hash) { return existing }
-    var window: Window?
-    if state.windows.count == state.windows.capacity, let evicted = state.windows.removeOldest() {
-      counters.groupEvictions += 1
-      evicted.value.reset()
-      window = evicted.value
+  /// Counts the event in its group's window, made when new (the full LRU evicting its least
+  /// recently used group, counted); returns the count, and the window when it fired, removed so
+  /// that a storm yields one alert per window, not one per event.
+  private func window(
+    _ state: RuleState, _ groupKey: GroupKey, _ hash: Int, adding event: SensorEvent, _ fields: EventFields,
+    at time: Int64
+  ) -> (count: Int, fired: Window?) {
+    let capacity = configuration.maximumEventsPerAlert
+    var count = 0
+    let present = state.windows.updateIfPresent(groupKey, hashValue: hash) { window in
+      count = window.add(event, fields, at: time, for: state, sampling: capacity)
+      return true
     }
-    let made = window ?? Window()
-    state.windows.insert(made, for: groupKey, hashValue: hash)
-    return made
+    if present == nil {
+      if state.windows.count == state.windows.capacity, state.windows.removeOldest() != nil {
+        counters.groupEvictions += 1
+      }
+      var window = Window()
+      count = window.add(event, fields, at: time, for: state, sampling: capacity)
+      state.windows.insert(window, for: groupKey, hashValue: hash)
+    }
+    guard count >= state.atLeast else { return (count, nil) }
+    return (count, state.windows.removeValue(for: groupKey, hashValue: hash))
   }
 
   private func evaluate(_ state: RuleState, _ fields: EventFields, _ event: SensorEvent, at time: Int64)
     -> Alert?
   {
     // The rule is read through `state` until an alert is due: a copy of it costs a retain per
-    // reference it holds, on every event. Its kind and numbers are plain values of `state`.
-    var events: [SensorEvent]
-    var leftOut = 0
+    // reference it holds, on every event. Its kind and numbers are plain values of `state`. What
+    // only the alert carries (its events, the indicator's description) is taken after the
+    // suppression, so that a folded alert builds none of it.
+    var behaviourEvents: [SensorEvent]?
+    var firedWindow: Window?
     var count = 1
     var measurements: [String: String] = [:]
     if !pendingMeasurements.isEmpty { pendingMeasurements = [] }
@@ -193,65 +206,66 @@ public final class RuleEngine {
     case .beacon, .firstSeen:
       let (groupKey, hash) = groupKeys.key(state.grouping, fields)
       guard let raised = evaluateBehaviour(state, groupKey, hash, fields, event, at: time) else { return nil }
-      (events, count, measurements) = raised
+      (behaviourEvents, count, measurements) = raised
     case .count, .distinct, .sum, .maximum:
       let (groupKey, hash) = groupKeys.key(state.grouping, fields)
-      let window = self.window(state, groupKey, hash)
-      let since = time.saturatingSubtraction(state.windowNanoseconds)
-      window.matched += 1
-      switch state.behaviour {
-      case .count:
-        if let first = window.times.first, first <= since { window.times.removeAll { $0 <= since } }
-        window.times.append(time)
-        count = window.times.count
-      case .distinct:
-        if window.oldestDistinct <= since { window.oldestDistinct = window.distinct.forget(through: since) }
-        window.distinct.record(state.distinctValue(fields), at: time)
-        window.oldestDistinct = min(window.oldestDistinct, time)
-        count = window.distinct.count
-      default:
-        let amount = state.measuredAmount(fields)
-        let total = window.aggregate.add(
-          amount, at: time, window: state.windowNanoseconds, keepingMaximum: state.behaviour == .maximum)
-        count = Int(clamping: total)
-      }
-      window.remember(event, capacity: configuration.maximumEventsPerAlert)
-      guard count >= state.atLeast else { return nil }
-      // Fired: start a new window, so that a storm yields one alert per window, not one per event.
-      events = window.events
-      leftOut = max(0, window.matched - window.sample.count)
-      state.windows.removeValue(for: groupKey, hashValue: hash)
+      let added = window(state, groupKey, hash, adding: event, fields, at: time)
+      guard let fired = added.fired else { return nil }
+      (count, firedWindow) = (added.count, fired)
     case .alert:
-      events = [event]
+      break
     }
 
-    let rule = state.rule
-    let indicator = rule.intelTerms.isEmpty ? nil : IntelTerm.firstMatch(rule.intelTerms, fields)
-    var suppressKey: GroupKey
-    let suppressHash: Int
-    if rule.suppressByIndicator {
-      suppressKey = GroupKey(rule.suppressFields, fields)
-      suppressKey.rest.append(.string(indicator?.match.indicator ?? ""))
-      suppressHash = suppressKey.hashValue
-    } else {
-      (suppressKey, suppressHash) = groupKeys.key(state.suppressGrouping, fields)
-    }
+    // The indicator is looked up before the suppression only when it is part of the key.
+    var indicator: (match: IntelIndicatorMatch, severity: Severity?)?
+    var indicatorLooked = false
     var folded = 0
     if state.suppressWindowNanoseconds > 0 {
-      if var suppression = state.suppressions.touch(suppressKey, hashValue: suppressHash),
-        time.saturatingSubtraction(suppression.lastAlert) < state.suppressWindowNanoseconds
-      {
-        suppression.folded += 1
-        state.suppressions.insert(suppression, for: suppressKey, hashValue: suppressHash)
+      var (suppressKey, suppressHash) = groupKeys.key(state.suppressGrouping, fields)
+      if state.suppressByIndicator {
+        indicator = IntelTerm.firstMatch(state.rule.intelTerms, fields)
+        indicatorLooked = true
+        let named = FieldValue.string(indicator?.match.indicator ?? "")
+        if state.indicatorKeyedInline {
+          suppressKey.second = named
+        } else {
+          suppressKey.rest.append(named)
+        }
+        suppressHash = suppressKey.hashValue
+      }
+      let window = state.suppressWindowNanoseconds
+      var folds = false
+      // One lookup when the key is present; it becomes the most recently used either way.
+      let present = state.suppressions.updateIfPresent(suppressKey, hashValue: suppressHash) { suppression in
+        if time.saturatingSubtraction(suppression.lastAlert) < window {
+          suppression.folded += 1
+          folds = true
+        } else {
+          folded = suppression.folded
+          suppression = Suppression(lastAlert: time, folded: 0)
+        }
+        return true
+      }
+      if folds {
         counters.suppressed += 1
         state.counters.suppressed += 1
         return nil
-      } else if let previous = state.suppressions.peek(suppressKey, hashValue: suppressHash) {
-        folded = previous.folded
       }
-      state.suppressions.insert(Suppression(lastAlert: time, folded: 0), for: suppressKey, hashValue: suppressHash)
+      if present == nil {
+        state.suppressions.insert(Suppression(lastAlert: time, folded: 0), for: suppressKey, hashValue: suppressHash)
+      }
     }
 
+    let rule = state.rule
+    if !indicatorLooked && !rule.intelTerms.isEmpty { indicator = IntelTerm.firstMatch(rule.intelTerms, fields) }
+    let events: [SensorEvent]
+    var leftOut = 0
+    if let firedWindow {
+      events = firedWindow.events
+      leftOut = max(0, firedWindow.matched - firedWindow.sample.count)
+    } else {
+      events = behaviourEvents ?? [event]
+    }
     counters.alerts += 1
     state.counters.alerts += 1
     let window = rule.threshold?.windowNanoseconds

@@ -4,9 +4,10 @@ import FlowsentryCore
 /// is read out of the rule once, when the engine is made, and a group's key is built and hashed
 /// once per event for every rule that groups by the same fields.
 extension RuleEngine {
-  /// A class, mutated in place while it sits in the LRU (a struct would be copied on every write).
-  /// A window evicted from a full LRU is emptied and reused for the group that evicted it.
-  final class Window {
+  /// A group's threshold window, held in its LRU node and changed there in place (`add` through
+  /// `updateIfPresent`): reading it costs no pointer chase to an object of its own, and a group
+  /// seen with one `distinct` value, or not yet sampled, allocates nothing.
+  struct Window {
     var times: [Int64] = []
     var distinct = DistinctTimes()
     var aggregate = SlicedAggregate()
@@ -17,7 +18,35 @@ extension RuleEngine {
     var next = 0
     var matched = 0
 
-    func remember(_ event: SensorEvent, capacity: Int) {
+    /// Counts one matching event of the rule `state` at `time` and returns the window's count;
+    /// samples the event unless it is too far from any alert to be in one (`sampledAboveCount`).
+    mutating func add(
+      _ event: SensorEvent, _ fields: EventFields, at time: Int64, for state: RuleState, sampling capacity: Int
+    ) -> Int {
+      let since = time.saturatingSubtraction(state.windowNanoseconds)
+      matched += 1
+      let count: Int
+      switch state.behaviour {
+      case .count:
+        if let first = times.first, first <= since { times.removeAll { $0 <= since } }
+        times.append(time)
+        count = times.count
+      case .distinct:
+        if oldestDistinct <= since { oldestDistinct = distinct.forget(through: since) }
+        distinct.record(state.distinctValue(fields), at: time)
+        oldestDistinct = min(oldestDistinct, time)
+        count = distinct.count
+      default:
+        let total = aggregate.add(
+          state.measuredAmount(fields), at: time, window: state.windowNanoseconds,
+          keepingMaximum: state.behaviour == .maximum)
+        count = Int(clamping: total)
+      }
+      if count > state.sampledAboveCount { remember(event, capacity: capacity) }
+      return count
+    }
+
+    mutating func remember(_ event: SensorEvent, capacity: Int) {
       if sample.count < capacity {
         sample.append(event)
       } else if capacity > 0 {
@@ -28,17 +57,6 @@ extension RuleEngine {
 
     /// The sample oldest first.
     var events: [SensorEvent] { Array(sample[next...] + sample[..<next]) }
-
-    /// As a new window, keeping the storage the arrays had (each at most what one group held).
-    func reset() {
-      times.removeAll(keepingCapacity: true)
-      distinct.removeAll()
-      aggregate = SlicedAggregate()
-      oldestDistinct = .max
-      sample.removeAll(keepingCapacity: true)
-      next = 0
-      matched = 0
-    }
   }
 
   /// Group-by values, typed; the common one- and two-field keys need no array.
@@ -102,12 +120,23 @@ extension RuleEngine {
     let behaviour: Behaviour
     let windowNanoseconds: Int64
     let atLeast: Int
+    /// A `count` or `distinct` window samples an event only when its count after it is above this.
+    /// Each matching event adds at most one to such a count, so after an event leaving it at c the
+    /// alert is at least `atLeast` − c events away; when that is `maximumEventsPerAlert` or more,
+    /// the event cannot be among the alert's last `maximumEventsPerAlert`, and copying it into the
+    /// ring would be undone before anyone reads it. `Int.min` (sample every event) for `sum`/`max`.
+    let sampledAboveCount: Int
     let suppressWindowNanoseconds: Int64
+    /// A key suppressing by indicator holds it in the second slot, which fewer than two
+    /// `suppress: {by:}` fields leave empty, rather than in an array of its own.
+    let indicatorKeyedInline: Bool
+    let suppressByIndicator: Bool
     /// Indexes of the group-by and suppress-by field lists in the engine's `GroupKeyCache`.
     let grouping: Int
     let suppressGrouping: Int
-    /// The field a `distinct` threshold counts, or a `sum`/`max` threshold measures.
-    private let measuredField: Field?
+    /// How to read the field a `distinct` threshold counts, or a `sum`/`max` threshold measures:
+    /// the accessor alone, as a copy of the whole `Field` would retain its texts on every event.
+    private let measuredAccessor: Field.Accessor?
 
     init(rule: Rule, configuration: Configuration, groupings: inout [[Field]]) {
       self.rule = rule
@@ -136,22 +165,27 @@ extension RuleEngine {
       }
       windowNanoseconds = rule.threshold?.windowNanoseconds ?? 0
       atLeast = rule.threshold?.atLeast ?? 0
+      let leastToSample = atLeast.subtractingReportingOverflow(configuration.maximumEventsPerAlert)
+      let bounded = (behaviour == .count || behaviour == .distinct) && !leastToSample.overflow
+      sampledAboveCount = bounded ? leastToSample.partialValue : .min
       suppressWindowNanoseconds = rule.suppressWindowNanoseconds
+      indicatorKeyedInline = rule.suppressFields.count < 2
+      suppressByIndicator = rule.suppressByIndicator
       grouping = GroupKeyCache.index(of: rule.groupFields, in: &groupings)
       suppressGrouping = GroupKeyCache.index(of: rule.suppressFields, in: &groupings)
-      measuredField = rule.distinctField
+      measuredAccessor = rule.distinctField?.accessor
     }
 
     /// The value a `distinct` threshold counts in `fields`.
     func distinctValue(_ fields: EventFields) -> FieldValue {
-      guard let measuredField else { return .missing }
-      return Fields.value(measuredField, of: fields)
+      guard let measuredAccessor else { return .missing }
+      return Fields.value(measuredAccessor, of: fields)
     }
 
     /// The amount a `sum`/`max` threshold measures in `fields`.
     func measuredAmount(_ fields: EventFields) -> UInt64 {
-      guard let measuredField else { return 0 }
-      return Fields.amount(measuredField, of: fields)
+      guard let measuredAccessor else { return 0 }
+      return Fields.amount(measuredAccessor, of: fields)
     }
   }
 }
@@ -160,7 +194,8 @@ extension RuleEngine {
 /// fields among the rules, each built and hashed at its first use in the event. Not thread-safe,
 /// as the engine; its slots are allocated once.
 final class GroupKeyCache {
-  private let groupings: [[Field.Accessor]]
+  /// Each grouping's accessors, in buffers of their own: reading one retains no array.
+  private let groupings: UnsafeMutableBufferPointer<UnsafeMutableBufferPointer<Field.Accessor>>
   private let keys: UnsafeMutablePointer<RuleEngine.GroupKey>
   private let hashes: UnsafeMutablePointer<Int>
   private let stamps: UnsafeMutablePointer<UInt64>
@@ -168,7 +203,12 @@ final class GroupKeyCache {
   private var event: UInt64 = 1
 
   init(groupings: [[Field]]) {
-    self.groupings = groupings.map { $0.map(\.accessor) }
+    self.groupings = .allocate(capacity: groupings.count)
+    for (index, fields) in groupings.enumerated() {
+      let accessors = UnsafeMutableBufferPointer<Field.Accessor>.allocate(capacity: fields.count)
+      _ = accessors.initialize(from: fields.map(\.accessor))
+      self.groupings.initializeElement(at: index, to: accessors)
+    }
     let count = max(1, groupings.count)
     keys = .allocate(capacity: count)
     keys.initialize(repeating: RuleEngine.GroupKey([]), count: count)
@@ -179,6 +219,11 @@ final class GroupKeyCache {
   }
 
   deinit {
+    for accessors in groupings {
+      accessors.deinitialize()
+      accessors.deallocate()
+    }
+    groupings.deallocate()
     keys.deinitialize(count: max(1, groupings.count))
     keys.deallocate()
     hashes.deallocate()
@@ -199,7 +244,7 @@ final class GroupKeyCache {
   /// The key of `grouping` in the event under way (`fields`) and its `hashValue`.
   func key(_ grouping: Int, _ fields: EventFields) -> (key: RuleEngine.GroupKey, hash: Int) {
     if stamps[grouping] != event {
-      let key = groupings[grouping].withUnsafeBufferPointer { RuleEngine.GroupKey($0, fields) }
+      let key = RuleEngine.GroupKey(UnsafeBufferPointer(groupings[grouping]), fields)
       hashes[grouping] = key.hashValue
       keys[grouping] = key
       stamps[grouping] = event
@@ -242,10 +287,5 @@ struct DistinctTimes {
     }
     table = table.filter { $0.value > since }
     return table.values.min() ?? .max
-  }
-
-  mutating func removeAll() {
-    only = nil
-    if !table.isEmpty { table.removeAll(keepingCapacity: true) }
   }
 }

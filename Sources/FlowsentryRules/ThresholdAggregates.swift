@@ -69,7 +69,12 @@ extension Threshold.Measure {
 extension Fields {
   /// An integer field's value as a count to add up: 0 when the event lacks it, negatives as 0.
   static func amount(_ field: Field, of event: EventFields) -> UInt64 {
-    guard case .integer(let read) = field.accessor, let value = read(event) else { return 0 }
+    amount(field.accessor, of: event)
+  }
+
+  /// As `amount(_:of:)`, from the accessor alone (the per-event path: no `Field` is copied).
+  static func amount(_ accessor: Field.Accessor, of event: EventFields) -> UInt64 {
+    guard case .integer(let read) = accessor, let value = read(event) else { return 0 }
     return UInt64(clamping: value)
   }
 }
