@@ -97,6 +97,7 @@ final class FieldScan {
 
   /// Scans the field's value in `event` unless it is the value scanned last.
   func update(_ event: EventFields) {
+    if value.pointee.isCurrent(event) { return }
     value.pointee.refresh(field, event, begin: begin, element: add)
   }
 
