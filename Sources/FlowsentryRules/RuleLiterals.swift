@@ -11,7 +11,12 @@ final class LiteralLeaf {
   let folding: LiteralSet.CaseFolding
   let needles: [String]
   private let oneByOne: (String) -> Bool
-  fileprivate(set) var scan: LiteralFieldScan?
+  fileprivate(set) var scan: LiteralFieldScan? {
+    didSet { scanInPlace = scan.map { Unmanaged.passUnretained($0) } }
+  }
+  /// `scan`, called without a retain on every test (a class `var` read for a call is retained):
+  /// `scan` keeps it alive, and is set once, when the rule set's sets are built.
+  private var scanInPlace: Unmanaged<LiteralFieldScan>?
   /// This test's position among its scan's tests.
   fileprivate(set) var slot = 0
 
@@ -28,7 +33,7 @@ final class LiteralLeaf {
   }
 
   func matches(_ event: EventFields) -> Bool {
-    if let scan { return scan.test(slot, event) }
+    if let scanInPlace { return scanInPlace._withUnsafeGuaranteedRef { $0.test(slot, event) } }
     switch field.accessor {
     case .string(let read): return read(event).map(oneByOne) ?? false
     case .strings(let read): return read(event).contains(where: oneByOne)
