@@ -80,6 +80,15 @@ public struct IntelList: Sendable {
     storage.domains.lookup(name) != nil
   }
 
+  /// Whether any of `lists` holds `name` (bytes, as `contains(domainBytes:)`): one call for a
+  /// rule's term over several lists, whose loop reads each list's tables in place.
+  public static func anyContains(domainBytes name: UnsafeRawBufferPointer, in lists: [IntelList]) -> Bool {
+    lists.withUnsafeBufferPointer { lists in
+      for index in lists.indices where lists[index].contains(domainBytes: name) { return true }
+      return false
+    }
+  }
+
   /// The listed name that `name` matches (for suffix lists the most specific), with its origin.
   public func match(domain name: some StringProtocol) -> IntelMatch? {
     guard let entry = Self.withUTF8(name, { storage.domains.lookup($0) }) else { return nil }

@@ -19,6 +19,8 @@ public final class LiteralSet: @unchecked Sendable {
   public let operation: Operation
   public let caseFolding: CaseFolding
   let database: HyperscanDatabase?
+  /// The anchored operations' needles, walked instead of scanned (no database then).
+  let trie: AnchoredLiteralTrie?
   let emptyNeedles: [Int]
 
   public convenience init(_ needles: [String], operation: Operation, caseFolding: CaseFolding = .none)
@@ -35,8 +37,15 @@ public final class LiteralSet: @unchecked Sendable {
     let members = needles.indices.filter { !needles[$0].isEmpty }
     guard !members.isEmpty else {
       database = nil
+      trie = nil
       return
     }
+    if operation != .contains {
+      trie = AnchoredLiteralTrie(needles: needles, members: members, operation: operation, caseFolding: caseFolding)
+      database = nil
+      return
+    }
+    trie = nil
     // Byte mode (no HS_FLAG_UTF8): every needle byte as `\xHH`, so nothing in a needle is syntax,
     // and HS_FLAG_CASELESS folds ASCII letters only.
     let flags = UInt32(HS_FLAG_SINGLEMATCH) | (caseFolding == .ascii ? UInt32(HS_FLAG_CASELESS) : 0)
@@ -70,6 +79,7 @@ public final class LiteralSet: @unchecked Sendable {
 public final class LiteralScanner {
   public let set: LiteralSet
   private let scan: HyperscanScan
+  private let trie: AnchoredLiteralTrie?
   private var matched: [Int] = []
   /// Subjects Hyperscan could not scan: compared one needle at a time instead.
   public var scanFailures: UInt64 { scan.failures }
@@ -77,23 +87,32 @@ public final class LiteralScanner {
   init(_ set: LiteralSet) {
     self.set = set
     scan = HyperscanScan(databases: set.database.map { [$0] } ?? [], capacity: set.needles.count)
+    trie = set.trie
   }
 
   /// The ids (ascending) of the needles that the operation accepts for `subject`.
   public func matches(_ subject: UnsafeRawBufferPointer) -> [Int] {
     matched.removeAll(keepingCapacity: true)
-    for id in set.emptyNeedles where set.operation != .equals || subject.isEmpty { matched.append(id) }
-    if set.database != nil {
+    forEachMatch(subject) { matched.append($0) }
+    matched.sort()
+    return matched
+  }
+
+  /// Calls `body` with the id of each needle the operation accepts for `subject`, each once, in no
+  /// particular order: what ``matches(_:)`` returns, without building the array.
+  public func forEachMatch(_ subject: UnsafeRawBufferPointer, _ body: (Int) -> Void) {
+    for id in set.emptyNeedles where set.operation != .equals || subject.isEmpty { body(id) }
+    if let trie {
+      trie.walk(subject, body)
+    } else if set.database != nil {
       if scan.scan(subject) {
-        for slot in 0..<scan.count { matched.append(Int(scan.ids[slot])) }
+        for slot in 0..<scan.count { body(Int(scan.ids[slot])) }
       } else {
         for id in set.needles.indices where !set.needles[id].isEmpty && Self.test(set, set.needles[id], subject) {
-          matched.append(id)
+          body(id)
         }
       }
     }
-    matched.sort()
-    return matched
   }
 
   public func matches(_ subject: String) -> [Int] {

@@ -11,53 +11,90 @@ public enum FieldType: String, Sendable {
 
 /// One event, its fields read out once, so that every rule reads plain stored values instead of
 /// taking the event apart again (which would copy its strings and arrays for each comparison).
+/// The values live behind a pointer, allocated once: a class's stored `var` costs a run-time
+/// exclusivity check at each read and write, and a load writes twenty of them per event.
 final class EventFields {
-  private(set) var name: String = ""
-  private(set) var direction: String?
-  private(set) var source = Endpoint(.v4(0), 0)
-  private(set) var destination = Endpoint(.v4(0), 0)
-  private(set) var local: Endpoint?
-  private(set) var remote: Endpoint?
-  private(set) var sourceNames: [String] = []
-  private(set) var destinationNames: [String] = []
-  private(set) var closeReason: String?
-  private(set) var terminatedBy: String?
-  private(set) var duration: Int64?
-  private(set) var attempts: Int64?
-  private(set) var command: String?
-  private(set) var pid: Int64?
-  private(set) var uid: Int64?
-  private(set) var cgroupID: Int64 = 0
-  private(set) var questions: [String] = []
-  private(set) var answers: [String] = []
-  private(set) var volume: FlowVolume?
+  struct Values {
+    var name: String = ""
+    var direction: String?
+    var source = Endpoint(.v4(0), 0)
+    var destination = Endpoint(.v4(0), 0)
+    var local: Endpoint?
+    var remote: Endpoint?
+    var sourceNames: [String] = []
+    var destinationNames: [String] = []
+    var closeReason: String?
+    var terminatedBy: String?
+    var duration: Int64?
+    var attempts: Int64?
+    var command: String?
+    var pid: Int64?
+    var uid: Int64?
+    var cgroupID: Int64 = 0
+    var questions: [String] = []
+    var answers: [String] = []
+    var volume: FlowVolume?
+    var volumeDelta: FlowVolume?
+    var host = ""
+    var generation: UInt64 = 0
+  }
+
+  private let values: UnsafeMutablePointer<Values>
+
+  var name: String { values.pointee.name }
+  var direction: String? { values.pointee.direction }
+  var source: Endpoint { values.pointee.source }
+  var destination: Endpoint { values.pointee.destination }
+  var local: Endpoint? { values.pointee.local }
+  var remote: Endpoint? { values.pointee.remote }
+  var sourceNames: [String] { values.pointee.sourceNames }
+  var destinationNames: [String] { values.pointee.destinationNames }
+  var closeReason: String? { values.pointee.closeReason }
+  var terminatedBy: String? { values.pointee.terminatedBy }
+  var duration: Int64? { values.pointee.duration }
+  var attempts: Int64? { values.pointee.attempts }
+  var command: String? { values.pointee.command }
+  var pid: Int64? { values.pointee.pid }
+  var uid: Int64? { values.pointee.uid }
+  var cgroupID: Int64 { values.pointee.cgroupID }
+  var questions: [String] { values.pointee.questions }
+  var answers: [String] { values.pointee.answers }
+  var volume: FlowVolume? { values.pointee.volume }
   /// Since the flow's previous report; an event without one (no update before it) adds its volume.
-  private(set) var volumeDelta: FlowVolume?
+  var volumeDelta: FlowVolume? { values.pointee.volumeDelta }
   /// The sensor that saw the event (`host:`); empty only where none was set (rule tests, the library).
-  private(set) var host = ""
+  var host: String { values.pointee.host }
   /// Which load this is, unique among all instances (from 1): what is computed from one event
   /// (a scan, a macro's answer) is kept under it and holds until the next load.
-  private(set) var generation: UInt64 = 0
+  var generation: UInt64 { values.pointee.generation }
   private static let generations = Atomic<UInt64>(0)
 
   var remoteNames: [String] {
-    guard let remote else { return [] }
-    return remote == source ? sourceNames : destinationNames
+    guard let remote = values.pointee.remote else { return [] }
+    return remote == values.pointee.source ? values.pointee.sourceNames : values.pointee.destinationNames
   }
 
   init(_ event: SensorEvent) {
+    values = .allocate(capacity: 1)
+    values.initialize(to: Values())
     load(event)
+  }
+
+  deinit {
+    values.deinitialize(count: 1)
+    values.deallocate()
   }
 
   /// Reads another event into this instance: the engine keeps one and refills it per event.
   func load(_ event: SensorEvent) {
-    generation = Self.generations.wrappingAdd(1, ordering: .relaxed).newValue
-    name = event.eventName.rawValue
+    let fields = values
+    fields.pointee.generation = Self.generations.wrappingAdd(1, ordering: .relaxed).newValue
+    fields.pointee.name = event.eventName.rawValue
     switch event {
     case .flow(let flow):
-      direction = flow.direction.rawValue
-      source = flow.source
-      destination = flow.destination
+      fields.pointee.direction = flow.direction.rawValue
+      fields.pointee.source = flow.source
+      fields.pointee.destination = flow.destination
       // As FlowEvent's `local` and `remote` say, read here from stored fields: calling those
       // getters (not inlinable from Core) copies the whole event out of the enum first.
       let sourceIsLocal: Bool
@@ -65,44 +102,44 @@ final class EventFields {
       case .netFlowTCPBegin, .netFlowTCPHalfOpen, .netFlowTCPUpdate: sourceIsLocal = flow.direction == .outgoing
       default: sourceIsLocal = flow.terminatedBy == .local
       }
-      local = sourceIsLocal ? flow.source : flow.destination
-      remote = sourceIsLocal ? flow.destination : flow.source
-      sourceNames = flow.sourceNames
-      destinationNames = flow.destinationNames
-      closeReason = flow.closeReason?.rawValue
-      terminatedBy = flow.terminatedBy?.rawValue
-      duration = flow.durationNanoseconds
-      attempts = flow.attempts.map { Int64(clamping: $0) }
-      command = flow.process?.command
-      pid = flow.process.map { Int64($0.pid) }
-      uid = flow.process.map { Int64($0.uid) }
-      cgroupID = Int64(bitPattern: flow.cgroupID)
-      volume = flow.volume
-      volumeDelta = flow.volumeDelta ?? flow.volume
-      host = flow.host
-      questions = []
-      answers = []
+      fields.pointee.local = sourceIsLocal ? flow.source : flow.destination
+      fields.pointee.remote = sourceIsLocal ? flow.destination : flow.source
+      fields.pointee.sourceNames = flow.sourceNames
+      fields.pointee.destinationNames = flow.destinationNames
+      fields.pointee.closeReason = flow.closeReason?.rawValue
+      fields.pointee.terminatedBy = flow.terminatedBy?.rawValue
+      fields.pointee.duration = flow.durationNanoseconds
+      fields.pointee.attempts = flow.attempts.map { Int64(clamping: $0) }
+      fields.pointee.command = flow.process?.command
+      fields.pointee.pid = flow.process.map { Int64($0.pid) }
+      fields.pointee.uid = flow.process.map { Int64($0.uid) }
+      fields.pointee.cgroupID = Int64(bitPattern: flow.cgroupID)
+      fields.pointee.volume = flow.volume
+      fields.pointee.volumeDelta = flow.volumeDelta ?? flow.volume
+      fields.pointee.host = flow.host
+      if !fields.pointee.questions.isEmpty { fields.pointee.questions = [] }
+      if !fields.pointee.answers.isEmpty { fields.pointee.answers = [] }
     case .dns(let dns):
-      direction = nil
-      source = dns.source
-      destination = dns.destination
-      local = nil
-      remote = nil
-      sourceNames = []
-      destinationNames = []
-      closeReason = nil
-      terminatedBy = nil
-      duration = nil
-      attempts = nil
-      command = nil
-      pid = nil
-      uid = nil
-      cgroupID = Int64(bitPattern: dns.cgroupID)
-      volume = nil
-      volumeDelta = nil
-      host = dns.host
-      questions = dns.questions
-      answers = dns.answers.map(\.data)
+      fields.pointee.direction = nil
+      fields.pointee.source = dns.source
+      fields.pointee.destination = dns.destination
+      fields.pointee.local = nil
+      fields.pointee.remote = nil
+      if !fields.pointee.sourceNames.isEmpty { fields.pointee.sourceNames = [] }
+      if !fields.pointee.destinationNames.isEmpty { fields.pointee.destinationNames = [] }
+      fields.pointee.closeReason = nil
+      fields.pointee.terminatedBy = nil
+      fields.pointee.duration = nil
+      fields.pointee.attempts = nil
+      fields.pointee.command = nil
+      fields.pointee.pid = nil
+      fields.pointee.uid = nil
+      fields.pointee.cgroupID = Int64(bitPattern: dns.cgroupID)
+      fields.pointee.volume = nil
+      fields.pointee.volumeDelta = nil
+      fields.pointee.host = dns.host
+      fields.pointee.questions = dns.questions
+      fields.pointee.answers = dns.answers.isEmpty ? [] : dns.answers.map(\.data)
     }
   }
 }

@@ -55,10 +55,14 @@ public final class RuleEngine {
   private let states: [RuleState]
   /// The rules' predicates, apart from their state, so that testing one touches nothing else.
   private let matchers: [Matcher]
-  /// A predicate in a struct: an array of bare closures holds them in their generic form, and each
+  /// `matchers`, unretained: a closure read out of an array is retained for its call, on every
+  /// event and rule; `matchers` keeps them alive.
+  private let matchersInPlace: [Unmanaged<Matcher>]
+  /// A predicate in a class: an array of bare closures holds them in their generic form, and each
   /// call would go through a conversion thunk.
-  private struct Matcher {
+  private final class Matcher {
     let matches: Predicate
+    init(matches: @escaping Predicate) { self.matches = matches }
   }
   /// Refilled for each event instead of allocated.
   private let scratch = EventFields(
@@ -93,6 +97,7 @@ public final class RuleEngine {
     self.states = states
     for store in states.compactMap(\.learned) { counters.stateFilesDamaged += store.counters.damagedFiles }
     matchers = states.map { Matcher(matches: $0.rule.matcher) }
+    matchersInPlace = matchers.map { Unmanaged.passUnretained($0) }
     // Built here only when the loader did not (RuleSet.preparePatterns), with the cache under state_dir.
     let cacheDirectory = configuration.stateDirectory.map { RuleSet.patternCacheDirectory(stateDirectory: $0) }
     for index in rules.patternIndexes where configuration.patternSets {
@@ -145,8 +150,8 @@ public final class RuleEngine {
   private func test(
     _ candidates: [Int], _ fields: EventFields, _ event: SensorEvent, at time: Int64, into alerts: inout [Alert]
   ) {
-    matchers.withUnsafeBufferPointer { matchers in
-      for index in candidates where matchers[index].matches(fields) {
+    matchersInPlace.withUnsafeBufferPointer { matchers in
+      for index in candidates where matchers[index]._withUnsafeGuaranteedRef({ $0.matches(fields) }) {
         counters.matches += 1
         states[index].counters.matches += 1
         if let alert = evaluate(states[index], fields, event, at: time) { alerts.append(alert) }

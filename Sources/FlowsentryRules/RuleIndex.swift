@@ -7,10 +7,21 @@ import FlowsentryCore
 /// counters too: when a PCRE2 limit stopped any scan of the event, every rule is tested, in order,
 /// so that each condition counts the limit hits its own evaluation meets.
 struct RuleIndex {
-  struct GatedField {
+  /// A class, read in place (a struct copied out of the bucket costs a retain per reference).
+  final class GatedField {
     let scan: FieldScan
-    /// Rules (ascending) by the pattern id of their gate in this field's set.
-    var rulesByPattern: [[Int]]
+    /// The rules (ascending) whose gate is pattern `id` in this field's set:
+    /// `rules[ruleStart[id]..<ruleStart[id + 1]]`, flat so that reading them retains nothing.
+    let ruleStart: [Int]
+    let rules: [Int]
+
+    init(scan: FieldScan, rulesByPattern: [[Int]]) {
+      self.scan = scan
+      var ruleStart = [0]
+      for rules in rulesByPattern { ruleStart.append(ruleStart.last! + rules.count) }
+      self.ruleStart = ruleStart
+      rules = rulesByPattern.flatMap { $0 }
+    }
   }
 
   /// A class, read in place for every event (a struct would be copied out of the array, a retain
@@ -40,7 +51,7 @@ struct RuleIndex {
     for name in EventName.allCases {
       var all: [Int] = []
       var ungated: [Int] = []
-      var gated: [GatedField] = []
+      var gated: [(scan: FieldScan, rulesByPattern: [[Int]])] = []
       var scans: [FieldScan] = []
       var gatedByField: [ObjectIdentifier: Int] = [:]
       var scanned: Set<ObjectIdentifier> = []
@@ -54,14 +65,16 @@ struct RuleIndex {
         let key = ObjectIdentifier(scan)
         if gatedByField[key] == nil {
           gatedByField[key] = gated.count
-          gated.append(GatedField(scan: scan, rulesByPattern: [[Int]](repeating: [], count: scan.set.patterns.count)))
+          gated.append((scan, [[Int]](repeating: [], count: scan.set.patterns.count)))
         }
         gated[gatedByField[key]!].rulesByPattern[gate.pattern].append(position)
         for leaf in rule.regexLeaves {
           if let scan = leaf.scan, scanned.insert(ObjectIdentifier(scan)).inserted { scans.append(scan) }
         }
       }
-      buckets[eventIndex(name)] = Bucket(all: all, ungated: ungated, gated: gated, scans: scans)
+      buckets[eventIndex(name)] = Bucket(
+        all: all, ungated: ungated, gated: gated.map { GatedField(scan: $0.scan, rulesByPattern: $0.rulesByPattern) },
+        scans: scans)
     }
     self.buckets = buckets
   }
@@ -70,40 +83,37 @@ struct RuleIndex {
   func select(_ bucket: Bucket, _ event: EventFields, into selected: inout [Int]) {
     selected.removeAll(keepingCapacity: true)
     var limitHit = false
-    for scan in bucket.scans {
-      scan.update(event)
-      if scan.hasLimitHits { limitHit = true }
+    // By index, each element unowned: the bucket holds them, and iterating retains each one.
+    bucket.scans.withUnsafeBufferPointer { scans in
+      for index in scans.indices {
+        unowned(unsafe) let scan = scans[index]
+        scan.update(event)
+        if scan.hasLimitHits { limitHit = true }
+      }
     }
     if limitHit {
       selected.append(contentsOf: bucket.all)
       return
     }
-    for field in bucket.gated {
-      for id in field.scan.matchedIDs { selected.append(contentsOf: field.rulesByPattern[Int(id)]) }
+    bucket.gated.withUnsafeBufferPointer { gated in
+      for index in gated.indices {
+        unowned(unsafe) let field = gated[index]
+        field.ruleStart.withUnsafeBufferPointer { ruleStart in
+          field.rules.withUnsafeBufferPointer { rules in
+            for id in field.scan.matchedIDs {
+              for slot in ruleStart[Int(id)]..<ruleStart[Int(id) + 1] { selected.append(rules[slot]) }
+            }
+          }
+        }
+      }
     }
     if selected.isEmpty {
       selected.append(contentsOf: bucket.ungated)
       return
     }
-    selected.sort()
-    // Merged with the ungated rules, in rule order (the order alerts are raised in).
-    let gated = selected.count
+    // With the ungated rules, in rule order (the order alerts are raised in); a gate matches
+    // seldom, and sorting the few selected allocates nothing.
     selected.append(contentsOf: bucket.ungated)
-    if !bucket.ungated.isEmpty {
-      var merged: [Int] = []
-      merged.reserveCapacity(selected.count)
-      var left = 0
-      var right = gated
-      while left < gated || right < selected.count {
-        if right == selected.count || (left < gated && selected[left] < selected[right]) {
-          merged.append(selected[left])
-          left += 1
-        } else {
-          merged.append(selected[right])
-          right += 1
-        }
-      }
-      selected = merged
-    }
+    selected.sort()
   }
 }

@@ -67,6 +67,13 @@ extension ConditionCompiler {
   /// The one string field whose values may be addresses (A and AAAA answers).
   static let answersField = "dns.answers"
 
+  /// Whether a set lists `name`, its bytes read once for all of them: `contains(domain:)` is generic
+  /// over the string type, and unspecialised here it reaches the bytes through witness calls.
+  private static func listed(_ name: String, in sets: [IntelList]) -> Bool {
+    var name = name
+    return name.withUTF8 { IntelList.anyContains(domainBytes: UnsafeRawBufferPointer($0), in: sets) }
+  }
+
   /// `field in list` where the list is typed: the field's type must be one the list's indicators can be.
   func intelTest(_ field: Field, _ definition: ListDefinition, _ source: ConditionText, at offset: Int)
     throws(CompileError) -> Predicate
@@ -77,9 +84,9 @@ extension ConditionCompiler {
     let predicate: Predicate
     switch (field.accessor, declaration.type) {
     case (.strings(let read), .domain):
-      predicate = { event in read(event).contains { name in sets.contains { $0.contains(domain: name) } } }
+      predicate = { event in read(event).contains { name in Self.listed(name, in: sets) } }
     case (.string(let read), .domain):
-      predicate = { event in read(event).map { name in sets.contains { $0.contains(domain: name) } } ?? false }
+      predicate = { event in read(event).map { name in Self.listed(name, in: sets) } ?? false }
     case (.strings(let read), .string):
       predicate = { event in read(event).contains { text in sets.contains { $0.contains(string: text) } } }
     case (.string(let read), .string):

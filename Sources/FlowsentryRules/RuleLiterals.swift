@@ -11,7 +11,12 @@ final class LiteralLeaf {
   let folding: LiteralSet.CaseFolding
   let needles: [String]
   private let oneByOne: (String) -> Bool
-  fileprivate(set) var scan: LiteralFieldScan?
+  fileprivate(set) var scan: LiteralFieldScan? {
+    didSet { scanInPlace = scan.map { Unmanaged.passUnretained($0) } }
+  }
+  /// `scan`, called without a retain on every test (a class `var` read for a call is retained):
+  /// `scan` keeps it alive, and is set once, when the rule set's sets are built.
+  private var scanInPlace: Unmanaged<LiteralFieldScan>?
   /// This test's position among its scan's tests.
   fileprivate(set) var slot = 0
 
@@ -28,7 +33,7 @@ final class LiteralLeaf {
   }
 
   func matches(_ event: EventFields) -> Bool {
-    if let scan { return scan.test(slot, event) }
+    if let scanInPlace { return scanInPlace._withUnsafeGuaranteedRef { $0.test(slot, event) } }
     switch field.accessor {
     case .string(let read): return read(event).map(oneByOne) ?? false
     case .strings(let read): return read(event).contains(where: oneByOne)
@@ -70,34 +75,58 @@ final class LiteralLeaf {
 }
 
 /// A field's literal set and which of its tests matched the value scanned last (kept until the field
-/// holds another value). Not thread-safe, as ``FieldScan``.
+/// holds another value). Not thread-safe, as ``FieldScan``. Its state lives behind pointers,
+/// allocated once, as ``FieldScan``'s: a test of a value already scanned reads two words.
 final class LiteralFieldScan {
   private let scanner: LiteralScanner
   /// The test each needle belongs to.
   private let owners: [Int32]
-  private var value = ScannedValue()
-  private var stamp: UInt32 = 0
-  private var testStamp: [UInt32]
+  private let value: UnsafeMutablePointer<ScannedValue>
+  /// `testStamp[slot] == stamp.pointee`: test `slot` matched the value scanned last.
+  private let stamp: UnsafeMutablePointer<UInt32>
+  private let testStamp: UnsafeMutablePointer<UInt32>
+  private let tests: Int
   let field: Field
 
   init(field: Field, set: LiteralSet, owners: [Int32], tests: Int) {
     self.field = field
     scanner = set.makeScanner()
     self.owners = owners
-    testStamp = [UInt32](repeating: 0, count: tests)
+    self.tests = max(1, tests)
+    value = .allocate(capacity: 1)
+    value.initialize(to: ScannedValue())
+    stamp = .allocate(capacity: 1)
+    stamp.initialize(to: 0)
+    testStamp = .allocate(capacity: self.tests)
+    testStamp.initialize(repeating: 0, count: self.tests)
+  }
+
+  deinit {
+    value.deinitialize(count: 1)
+    value.deallocate()
+    stamp.deallocate()
+    testStamp.deallocate()
   }
 
   func test(_ slot: Int, _ event: EventFields) -> Bool {
-    value.refresh(field, event) {
-      stamp &+= 1
-      if stamp == 0 {
-        for index in testStamp.indices { testStamp[index] = 0 }
-        stamp = 1
+    if !value.pointee.isCurrent(event) { update(event) }
+    return testStamp[slot] == stamp.pointee
+  }
+
+  private func update(_ event: EventFields) {
+    value.pointee.refresh(field, event) {
+      stamp.pointee &+= 1
+      if stamp.pointee == 0 {
+        testStamp.update(repeating: 0, count: tests)
+        stamp.pointee = 1
       }
     } element: { element in
-      for id in scanner.matches(element) { testStamp[Int(owners[id])] = stamp }
+      var element = element
+      let current = stamp.pointee
+      element.withUTF8 { bytes in
+        scanner.forEachMatch(UnsafeRawBufferPointer(bytes)) { id in testStamp[Int(owners[id])] = current }
+      }
     }
-    return testStamp[slot] == stamp
   }
 }
 
@@ -108,6 +137,10 @@ struct ScannedValue {
   private var list: [String] = []
   /// The event loaded when the value was last read: within one, it cannot have changed.
   private var generation: UInt64 = 0
+
+  /// Whether the value was read from the event loaded now (then `refresh` does nothing).
+  @inline(__always)
+  func isCurrent(_ event: EventFields) -> Bool { scanned && generation == event.generation }
 
   /// When `field` in `event` holds another value than last time: `begin`, then `element` for each
   /// element (none for a missing value).

@@ -11,7 +11,11 @@ final class RegexLeaf {
   let field: Field
   let regex: PCRE2Regex
   /// The field's scan and this pattern's id in it, once built (``RulePatternIndex/prepare``).
-  fileprivate(set) var scan: FieldScan?
+  fileprivate(set) var scan: FieldScan? {
+    didSet { scanInPlace = scan.map { Unmanaged.passUnretained($0) } }
+  }
+  /// `scan`, called without a retain on every test (as ``LiteralLeaf``'s): `scan` keeps it alive.
+  private var scanInPlace: Unmanaged<FieldScan>?
   fileprivate(set) var pattern = 0
   /// Limit hits read from scans (the regex counts those it evaluated itself).
   fileprivate(set) var scannedLimitHits: UInt64 = 0
@@ -25,7 +29,7 @@ final class RegexLeaf {
   var spec: PatternSpec { PatternSpec(regex.pattern, caseInsensitive: regex.program.caseInsensitive) }
 
   func matches(_ event: EventFields) -> Bool {
-    if let scan { return scan.test(pattern, self, event) }
+    if let scanInPlace { return scanInPlace._withUnsafeGuaranteedRef { $0.test(pattern, self, event) } }
     switch field.accessor {
     case .string(let read): return read(event).map(regex.matches) ?? false
     case .strings(let read): return read(event).contains(where: regex.matches)
@@ -97,6 +101,7 @@ final class FieldScan {
 
   /// Scans the field's value in `event` unless it is the value scanned last.
   func update(_ event: EventFields) {
+    if value.pointee.isCurrent(event) { return }
     value.pointee.refresh(field, event, begin: begin, element: add)
   }
 
