@@ -35,8 +35,8 @@ public enum EventJSONReader {
     /// As `EventJSONReader.read(_:)`, for a line's bytes (invalid UTF-8 in strings is repaired, as
     /// `String(decoding:as:)` does).
     public mutating func read(_ line: UnsafeRawBufferPointer) -> Outcome {
+      guard scanner.scan(line) else { return .malformed("not a JSON object", column: 1) }
       do throws(Malformed) {
-        guard scanner.scan(line) else { throw Malformed("not a JSON object") }
         return try EventJSONReader.decode(scanner)
       } catch {
         return .malformed(error.reason, column: error.key.map { column(of: $0, in: line) } ?? 1)

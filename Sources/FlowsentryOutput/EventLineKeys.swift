@@ -57,6 +57,42 @@ extension EventLineScanner {
   }
 }
 
+extension EventLineScanner {
+  /// A key as a line written by `EventJSON` holds it after its opening quote, `name":`, as up to
+  /// three little-endian words and the masks of their bytes: compared with a line at once.
+  struct WrittenKey {
+    var count: Int
+    var words: (UInt64, UInt64, UInt64)
+    var masks: (UInt64, UInt64, UInt64)
+
+    init(_ name: StaticString) {
+      let bytes = Array(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) + Array("\":".utf8)
+      precondition(bytes.count <= 24, "a key longer than the written-key words")
+      count = bytes.count
+      var words: [UInt64] = [0, 0, 0]
+      var masks: [UInt64] = [0, 0, 0]
+      for (offset, byte) in bytes.enumerated() {
+        words[offset / 8] |= UInt64(byte) << UInt64(offset % 8 * 8)
+        masks[offset / 8] |= 0xFF << UInt64(offset % 8 * 8)
+      }
+      self.words = (words[0], words[1], words[2])
+      self.masks = (masks[0], masks[1], masks[2])
+    }
+  }
+}
+
+extension EventLineScanner.Storage {
+  /// Every table's keys as written, in the order of `keys`; built once, never changed.
+  nonisolated(unsafe) static let writtenKeys: UnsafePointer<EventLineScanner.WrittenKey> = {
+    let names =
+      RootKey.allCases.map(\.name) + ArgsKey.allCases.map(\.name) + ProcessKey.allCases.map(\.name)
+      + AnswerKey.allCases.map(\.name)
+    let table = UnsafeMutablePointer<EventLineScanner.WrittenKey>.allocate(capacity: names.count)
+    for (index, name) in names.enumerated() { (table + index).initialize(to: EventLineScanner.WrittenKey(name)) }
+    return UnsafePointer(table)
+  }()
+}
+
 extension RootKey {
   var name: StaticString {
     switch self {
