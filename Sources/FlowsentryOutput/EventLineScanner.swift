@@ -426,24 +426,46 @@ struct EventLineScanner {
     }
 
     /// The index in key table `table` of the key that `position` (its opening quote) starts when
-    /// it is the one tried first (the entry after the last one matched) and written as the writer
-    /// writes it, `"name":`, compared at once; `position` is then past the colon. -1 (and
-    /// `position` unmoved) otherwise: the key is scanned as any string and looked up.
+    /// it is one of the three tried first (from the entry after the last one matched: the writer's
+    /// order, an absent optional key or two skipped) and written as the writer writes it,
+    /// `"name":`, compared at once; `position` is then past the colon. -1 (and `position` unmoved)
+    /// otherwise: the key is scanned as any string and looked up.
     @inline(__always)
     private func writtenKey(_ position: inout Int, table: Int) -> Int {
-      guard count - position > 24 else { return -1 }
       let first = keyStarts[table]
-      let next = storage.hints[table]
-      guard next < keyStarts[table + 1] - first else { return -1 }
-      let written = writtenKeys[first + next]
-      let start = UnsafeRawPointer(base + position + 1)
-      guard start.loadUnaligned(as: UInt64.self) & written.masks.0 == written.words.0,
-        start.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & written.masks.1 == written.words.1,
-        start.loadUnaligned(fromByteOffset: 16, as: UInt64.self) & written.masks.2 == written.words.2
-      else { return -1 }
-      storage.hints[table] = next + 1
-      position += 1 + written.count
-      return next
+      let entries = keyStarts[table + 1] - first
+      var candidate = storage.hints[table]
+      for _ in 0..<3 where candidate < entries {
+        let written = writtenKeys[first + candidate]
+        if isWritten(written, at: position + 1) {
+          storage.hints[table] = candidate + 1
+          position += 1 + written.count
+          return candidate
+        }
+        candidate += 1
+      }
+      return -1
+    }
+
+    /// Whether the bytes from `start` are `written`'s: three words at once, or byte by byte near
+    /// the line's end.
+    @inline(__always)
+    private func isWritten(_ written: WrittenKey, at start: Int) -> Bool {
+      let bytes = UnsafeRawPointer(base + start)
+      if count - start >= 24 {
+        return bytes.loadUnaligned(as: UInt64.self) & written.masks.0 == written.words.0
+          && bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & written.masks.1 == written.words.1
+          && bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self) & written.masks.2 == written.words.2
+      }
+      guard count - start >= written.count else { return false }
+      for offset in 0..<written.count {
+        let word = offset < 8 ? written.words.0 : offset < 16 ? written.words.1 : written.words.2
+        guard
+          bytes.load(fromByteOffset: offset, as: UInt8.self)
+            == UInt8(truncatingIfNeeded: word >> UInt64(offset % 8 * 8))
+        else { return false }
+      }
+      return true
     }
 
     /// The index in key table `table` (0 root, 1 args, 2 process, 3 answer) of the key `key` names

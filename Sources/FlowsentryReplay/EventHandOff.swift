@@ -69,9 +69,9 @@ final class EventHandOff: @unchecked Sendable {
     filledCount = 0
   }
 
-  /// Hands `body` the next batch's events, in place, waiting for one; false once every batch was
+  /// Hands `body` the next batch's events, moved out, waiting for one; false once every batch was
   /// taken and the putting side finished.
-  func take(_ body: (borrowing SensorEvent) -> Void) -> Bool {
+  func take(_ body: (consuming SensorEvent) -> Void) -> Bool {
     condition.lock()
     while taken == published && !finished { condition.wait() }
     guard taken < published else {
@@ -82,8 +82,8 @@ final class EventHandOff: @unchecked Sendable {
     let count = counts[batch]
     condition.unlock()
     let first = events + batch * Self.batchCapacity
-    for index in 0..<count { body(first[index]) }
-    first.deinitialize(count: count)
+    // Moved, not copied: a copy would retain every reference the event holds.
+    for index in 0..<count { body((first + index).move()) }
     condition.lock()
     taken += 1
     condition.broadcast()

@@ -42,13 +42,12 @@ enum RecordingReader {
       case .text(let bytes, let number):
         result.lastLine = number
         guard !isBlank(bytes) else { return }
-        // Read straight into the switch, so that the event is moved on rather than copied (an event
-        // holds a dozen references).
-        switch decoder.read(bytes) {
-        case .event(let event):
+        let delivery = decoder.read(bytes) { event in
           result.recorded += 1
           deliver(event)
-        case .skipped:
+        }
+        switch delivery {
+        case .delivered, .skipped:
           break
         case .malformed(let reason, let column):
           result.malformed(at: number, column: column, reason)
