@@ -42,7 +42,7 @@ extension EventLineScanner {
       guard bytes.count <= 24 else { return nil }
       count = bytes.count
       words = (0, 0, 0)
-      guard let base = bytes.baseAddress else { return }
+      guard bytes.baseAddress != nil else { return }
       var packed: (UInt64, UInt64, UInt64) = (0, 0, 0)
       for (offset, byte) in bytes.enumerated() {
         let shifted = UInt64(byte) << UInt64(offset % 8 * 8)

@@ -4,7 +4,8 @@ import Foundation
 /// Events on their way from the thread that reads a recording to the one that runs the pipeline, in
 /// order: a ring of fixed batches, so memory stays bounded, and the reader waits for room (a file can
 /// wait; nothing is dropped). Events are moved in and out, never copied. One thread puts, another
-/// takes; the lock is taken once per batch.
+/// takes; the lock is taken once per batch, and a side that waits is woken only once half the ring
+/// is there for it (or the end), so that it sleeps once per half ring, not once per batch.
 final class EventHandOff: @unchecked Sendable {
   static let batchCount = 8
   static let batchCapacity = 256
@@ -63,7 +64,7 @@ final class EventHandOff: @unchecked Sendable {
     condition.lock()
     counts[filling] = filledCount
     published += 1
-    condition.broadcast()
+    if published - taken >= Self.batchCount / 2 { condition.broadcast() }
     condition.unlock()
     holdsBatch = false
     filledCount = 0
@@ -86,7 +87,7 @@ final class EventHandOff: @unchecked Sendable {
     for index in 0..<count { body((first + index).move()) }
     condition.lock()
     taken += 1
-    condition.broadcast()
+    if published - taken <= Self.batchCount / 2 { condition.broadcast() }
     condition.unlock()
     return true
   }
