@@ -17,6 +17,15 @@ public enum EventJSONReader {
     case malformed(String, column: Int)
   }
 
+  /// What `Decoder.read(_:delivering:)` did with a line.
+  public enum Delivery {
+    case delivered
+    /// An alert or a line of another kind: nothing to re-run.
+    case skipped
+    /// Why the line is not an event, and the 1-based column of the offending key (1 for the line).
+    case malformed(String, column: Int)
+  }
+
   /// The times a recording may carry: 0 to 2^62 ns, 1970 to the year 2116.
   public static let timestampRange: ClosedRange<Int64> = 0...(1 << 62)
 
@@ -35,9 +44,22 @@ public enum EventJSONReader {
     /// As `EventJSONReader.read(_:)`, for a line's bytes (invalid UTF-8 in strings is repaired, as
     /// `String(decoding:as:)` does).
     public mutating func read(_ line: UnsafeRawBufferPointer) -> Outcome {
+      var event: SensorEvent?
+      switch read(line, delivering: { event = $0 }) {
+      case .delivered: return .event(event!)
+      case .skipped: return .skipped
+      case .malformed(let reason, let column): return .malformed(reason, column: column)
+      }
+    }
+
+    /// As `read(_:)`, but the event goes to `deliver` as it is made: moved on, never copied or moved
+    /// through a returned outcome (an event is hundreds of bytes).
+    public mutating func read(_ line: UnsafeRawBufferPointer, delivering deliver: (consuming SensorEvent) -> Void)
+      -> Delivery
+    {
+      guard scanner.scan(line) else { return .malformed("not a JSON object", column: 1) }
       do throws(Malformed) {
-        guard scanner.scan(line) else { throw Malformed("not a JSON object") }
-        return try EventJSONReader.decode(scanner)
+        return try EventJSONReader.decode(scanner, deliver) ? .delivered : .skipped
       } catch {
         return .malformed(error.reason, column: error.key.map { column(of: $0, in: line) } ?? 1)
       }
@@ -103,14 +125,17 @@ public enum EventJSONReader {
   private static let closeReasons = RawValues<CloseReason>([.fin, .rst, .refused, .timeout])
   private static let sides = RawValues<Side>([.local, .remote])
 
-  fileprivate static func decode(_ line: EventLineScanner) throws(Malformed) -> Outcome {
-    if line.stringEquals(line.root(.type), "alert") { return .skipped }
+  /// Hands the line's event to `deliver` and returns true; false for a line that is no event to re-run.
+  fileprivate static func decode(_ line: EventLineScanner, _ deliver: (consuming SensorEvent) -> Void)
+    throws(Malformed) -> Bool
+  {
+    if line.stringEquals(line.root(.type), "alert") { return false }
     guard
       let version = try? exact(line, line.root(.schemaVersion), "schema_version", as: Int.self),
       version == EventJSON.schemaVersion
     else { throw Malformed("no schema_version \(EventJSON.schemaVersion)", at: "schema_version") }
     guard line.root(.event).kind == .string else { throw Malformed("no 'event'", at: "event") }
-    guard let name = line.rawValued(line.root(.event), Self.eventNames) else { return .skipped }
+    guard let name = line.rawValued(line.root(.event), Self.eventNames) else { return false }
     guard let timestamp = try exact(line, line.root(.timestampNanoseconds), "timestamp_ns", as: Int64.self)
     else { throw Malformed("no 'timestamp_ns'") }
     guard timestampRange.contains(timestamp) else {
@@ -152,7 +177,8 @@ public enum EventJSONReader {
         answers: answers,
         truncated: line.boolean(line.args(.truncated)) ?? false)
       event.host = host
-      return .event(.dns(event))
+      deliver(.dns(event))
+      return true
     }
 
     guard let direction = line.rawValued(line.args(.connDirection), Self.directions)
@@ -187,7 +213,8 @@ public enum EventJSONReader {
       break
     }
     event.preexisting = line.boolean(line.args(.preexisting)) ?? false
-    return .event(.flow(event))
+    deliver(.flow(event))
+    return true
   }
 
   /// An update's or end's duration (null: none), volume and deltas.

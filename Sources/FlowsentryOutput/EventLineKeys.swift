@@ -42,7 +42,7 @@ extension EventLineScanner {
       guard bytes.count <= 24 else { return nil }
       count = bytes.count
       words = (0, 0, 0)
-      guard let base = bytes.baseAddress else { return }
+      guard bytes.baseAddress != nil else { return }
       var packed: (UInt64, UInt64, UInt64) = (0, 0, 0)
       for (offset, byte) in bytes.enumerated() {
         let shifted = UInt64(byte) << UInt64(offset % 8 * 8)
@@ -55,6 +55,42 @@ extension EventLineScanner {
       words = packed
     }
   }
+}
+
+extension EventLineScanner {
+  /// A key as a line written by `EventJSON` holds it after its opening quote, `name":`, as up to
+  /// three little-endian words and the masks of their bytes: compared with a line at once.
+  struct WrittenKey {
+    var count: Int
+    var words: (UInt64, UInt64, UInt64)
+    var masks: (UInt64, UInt64, UInt64)
+
+    init(_ name: StaticString) {
+      let bytes = Array(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) + Array("\":".utf8)
+      precondition(bytes.count <= 24, "a key longer than the written-key words")
+      count = bytes.count
+      var words: [UInt64] = [0, 0, 0]
+      var masks: [UInt64] = [0, 0, 0]
+      for (offset, byte) in bytes.enumerated() {
+        words[offset / 8] |= UInt64(byte) << UInt64(offset % 8 * 8)
+        masks[offset / 8] |= 0xFF << UInt64(offset % 8 * 8)
+      }
+      self.words = (words[0], words[1], words[2])
+      self.masks = (masks[0], masks[1], masks[2])
+    }
+  }
+}
+
+extension EventLineScanner.Storage {
+  /// Every table's keys as written, in the order of `keys`; built once, never changed.
+  nonisolated(unsafe) static let writtenKeys: UnsafePointer<EventLineScanner.WrittenKey> = {
+    let names =
+      RootKey.allCases.map(\.name) + ArgsKey.allCases.map(\.name) + ProcessKey.allCases.map(\.name)
+      + AnswerKey.allCases.map(\.name)
+    let table = UnsafeMutablePointer<EventLineScanner.WrittenKey>.allocate(capacity: names.count)
+    for (index, name) in names.enumerated() { (table + index).initialize(to: EventLineScanner.WrittenKey(name)) }
+    return UnsafePointer(table)
+  }()
 }
 
 extension RootKey {
@@ -129,5 +165,95 @@ extension AnswerKey {
     case .ttl: "ttl"
     case .data: "data"
     }
+  }
+}
+
+/// Matching a member's key against the tables, as a scan reads it.
+extension EventLineScanner.Pass {
+  /// The index in key table `table` of the key that `position` (its opening quote) starts when
+  /// it is one of the three tried first (from the entry after the last one matched: the writer's
+  /// order, an absent optional key or two skipped) and written as the writer writes it,
+  /// `"name":`, compared at once; `position` is then past the colon. -1 (and `position` unmoved)
+  /// otherwise: the key is scanned as any string and looked up.
+  @inline(__always)
+  func writtenKey(_ position: inout Int, table: Int) -> Int {
+    let first = keyStarts[table]
+    let entries = keyStarts[table + 1] - first
+    var candidate = storage.hints[table]
+    for _ in 0..<3 where candidate < entries {
+      let written = writtenKeys[first + candidate]
+      if isWritten(written, at: position + 1) {
+        storage.hints[table] = candidate + 1
+        position += 1 + written.count
+        return candidate
+      }
+      candidate += 1
+    }
+    return -1
+  }
+
+  /// Whether the bytes from `start` are `written`'s: three words at once, or byte by byte near
+  /// the line's end.
+  @inline(__always)
+  private func isWritten(_ written: EventLineScanner.WrittenKey, at start: Int) -> Bool {
+    let bytes = UnsafeRawPointer(base + start)
+    if count - start >= 24 {
+      return bytes.loadUnaligned(as: UInt64.self) & written.masks.0 == written.words.0
+        && bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & written.masks.1 == written.words.1
+        && bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self) & written.masks.2 == written.words.2
+    }
+    guard count - start >= written.count else { return false }
+    for offset in 0..<written.count {
+      let word = offset < 8 ? written.words.0 : offset < 16 ? written.words.1 : written.words.2
+      guard
+        bytes.load(fromByteOffset: offset, as: UInt8.self)
+          == UInt8(truncatingIfNeeded: word >> UInt64(offset % 8 * 8))
+      else { return false }
+    }
+    return true
+  }
+
+  /// The index in key table `table` (0 root, 1 args, 2 process, 3 answer) of the key `key` names
+  /// (its escapes decoded), -1 when none; the entry after the last one matched in that table is
+  /// tried first, since lines keep the writer's order.
+  @inline(__always)
+  func match(_ key: LineValue, table: Int) -> Int {
+    let length = Int(key.end - key.start)
+    let words: EventLineScanner.KeyWords
+    if !key.irregular, length <= 24, count - Int(key.start) >= 24 {
+      let start = UnsafeRawPointer(base + Int(key.start))
+      let bits = length * 8
+      @inline(__always) func mask(_ offset: Int) -> UInt64 {
+        bits >= offset + 64 ? ~0 : bits <= offset ? 0 : (1 << UInt64(bits - offset)) &- 1
+      }
+      words = EventLineScanner.KeyWords(
+        count: length,
+        words: (
+          start.loadUnaligned(as: UInt64.self) & mask(0),
+          start.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & mask(64),
+          start.loadUnaligned(fromByteOffset: 16, as: UInt64.self) & mask(128)
+        ))
+    } else {
+      let raw = UnsafeRawBufferPointer(start: base + Int(key.start), count: length)
+      let found =
+        key.irregular
+        ? JSONStringEscapes.unescape(raw).withUnsafeBytes { EventLineScanner.KeyWords($0) }
+        : EventLineScanner.KeyWords(raw)
+      guard let found else { return -1 }
+      words = found
+    }
+    let first = keyStarts[table]
+    let entries = keyStarts[table + 1] - first
+    let keys = self.keys + first
+    let next = storage.hints[table]
+    if next < entries, keys[next] == words {
+      storage.hints[table] = next + 1
+      return next
+    }
+    for index in 0..<entries where keys[index] == words {
+      storage.hints[table] = index + 1
+      return index
+    }
+    return -1
   }
 }

@@ -130,7 +130,7 @@ struct EventLineScanner {
     guard line.count < Int(Int32.max), let base = line.baseAddress else { return false }
     let pass = Pass(
       base: base.assumingMemoryBound(to: UInt8.self), count: line.count, storage: storage, keys: Storage.keys,
-      keyStarts: Storage.keyStarts)
+      writtenKeys: Storage.writtenKeys, keyStarts: Storage.keyStarts)
     for index in 0..<Storage.slotCount { storage.slots[index].kind = .absent }
     pass.resetArgs()
     var position = 0
@@ -142,16 +142,28 @@ struct EventLineScanner {
     return position == line.count
   }
 
-  fileprivate enum Context {
+  enum Context {
     case plain, root, args, process, answer(Int)
+
+    /// The key table of the object's kind (0 root, 1 args, 2 process, 3 answer); -1 for any other.
+    var keyTable: Int {
+      switch self {
+      case .plain: -1
+      case .root: 0
+      case .args: 1
+      case .process: 2
+      case .answer: 3
+      }
+    }
   }
 
   /// One line's scan: the line and where its values go, all constant while it runs.
-  fileprivate struct Pass {
+  struct Pass {
     let base: UnsafePointer<UInt8>
     let count: Int
     let storage: Storage
     let keys: UnsafePointer<KeyWords>
+    let writtenKeys: UnsafePointer<WrittenKey>
     let keyStarts: UnsafePointer<Int>
 
     var slots: UnsafeMutablePointer<LineValue> { storage.slots }
@@ -326,13 +338,20 @@ struct EventLineScanner {
         position += 1
         return true
       }
+      let table = context.keyTable
       while true {
-        guard position < count, base[position] == UInt8(ascii: "\""), let key = string(&position) else { return false }
+        guard position < count, base[position] == UInt8(ascii: "\"") else { return false }
+        var key = LineValue()
+        let matched = table < 0 ? -1 : writtenKey(&position, table: table)
+        if matched < 0 {
+          guard let scanned = string(&position) else { return false }
+          key = scanned
+          skipBlanks(&position)
+          guard position < count, base[position] == UInt8(ascii: ":") else { return false }
+          position += 1
+        }
         skipBlanks(&position)
-        guard position < count, base[position] == UInt8(ascii: ":") else { return false }
-        position += 1
-        skipBlanks(&position)
-        guard member(&position, depth: depth + 1, key: key, context: context) else { return false }
+        guard member(&position, depth: depth + 1, key: key, matched: matched, context: context) else { return false }
         skipBlanks(&position)
         guard position < count else { return false }
         if base[position] == UInt8(ascii: "}") {
@@ -345,14 +364,15 @@ struct EventLineScanner {
       }
     }
 
-    /// A member's value, kept when its key is one an event is read from.
-    private func member(_ position: inout Int, depth: Int, key: LineValue, context: Context) -> Bool {
+    /// A member's value, kept when its key is one an event is read from: the key's index in its
+    /// table is `matched` when it is not -1, else looked up.
+    private func member(_ position: inout Int, depth: Int, key: LineValue, matched: Int, context: Context) -> Bool {
       let slot: Int
       switch context {
       case .plain:
         return value(&position, depth: depth) != nil
       case .root:
-        guard let field = RootKey(rawValue: match(key, table: 0)) else {
+        guard let field = RootKey(rawValue: matched >= 0 ? matched : match(key, table: 0)) else {
           return value(&position, depth: depth) != nil
         }
         if field == .args || field == .process {
@@ -367,7 +387,7 @@ struct EventLineScanner {
         }
         slot = Storage.rootSlots + field.rawValue
       case .args:
-        guard let field = ArgsKey(rawValue: match(key, table: 1)) else {
+        guard let field = ArgsKey(rawValue: matched >= 0 ? matched : match(key, table: 1)) else {
           return value(&position, depth: depth) != nil
         }
         let list: List? =
@@ -388,12 +408,12 @@ struct EventLineScanner {
         }
         slot = Storage.argsSlots + field.rawValue
       case .process:
-        guard let field = ProcessKey(rawValue: match(key, table: 2)) else {
+        guard let field = ProcessKey(rawValue: matched >= 0 ? matched : match(key, table: 2)) else {
           return value(&position, depth: depth) != nil
         }
         slot = Storage.processSlots + field.rawValue
       case .answer(let first):
-        guard let field = AnswerKey(rawValue: match(key, table: 3)) else {
+        guard let field = AnswerKey(rawValue: matched >= 0 ? matched : match(key, table: 3)) else {
           return value(&position, depth: depth) != nil
         }
         guard let found = value(&position, depth: depth) else { return false }
@@ -405,48 +425,5 @@ struct EventLineScanner {
       return true
     }
 
-    /// The index in key table `table` (0 root, 1 args, 2 process, 3 answer) of the key `key` names
-    /// (its escapes decoded), -1 when none; the entry after the last one matched in that table is
-    /// tried first, since lines keep the writer's order.
-    @inline(__always)
-    private func match(_ key: LineValue, table: Int) -> Int {
-      let length = Int(key.end - key.start)
-      let words: KeyWords
-      if !key.irregular, length <= 24, count - Int(key.start) >= 24 {
-        let start = UnsafeRawPointer(base + Int(key.start))
-        let bits = length * 8
-        @inline(__always) func mask(_ offset: Int) -> UInt64 {
-          bits >= offset + 64 ? ~0 : bits <= offset ? 0 : (1 << UInt64(bits - offset)) &- 1
-        }
-        words = KeyWords(
-          count: length,
-          words: (
-            start.loadUnaligned(as: UInt64.self) & mask(0),
-            start.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & mask(64),
-            start.loadUnaligned(fromByteOffset: 16, as: UInt64.self) & mask(128)
-          ))
-      } else {
-        let raw = UnsafeRawBufferPointer(start: base + Int(key.start), count: length)
-        let found =
-          key.irregular
-          ? JSONStringEscapes.unescape(raw).withUnsafeBytes { KeyWords($0) }
-          : KeyWords(raw)
-        guard let found else { return -1 }
-        words = found
-      }
-      let first = keyStarts[table]
-      let entries = keyStarts[table + 1] - first
-      let keys = self.keys + first
-      let next = storage.hints[table]
-      if next < entries, keys[next] == words {
-        storage.hints[table] = next + 1
-        return next
-      }
-      for index in 0..<entries where keys[index] == words {
-        storage.hints[table] = index + 1
-        return index
-      }
-      return -1
-    }
   }
 }

@@ -73,6 +73,12 @@ extension EventLineScanner {
       let negative = token[0] == UInt8(ascii: "-")
       if negative { position = 1 }
       var magnitude: UInt64 = 0
+      // The first eighteen digits cannot overflow 64 bits: checked only from the nineteenth on.
+      let unchecked = min(token.count, position + 18)
+      while position < unchecked {
+        magnitude = magnitude &* 10 &+ UInt64(token[position] &- UInt8(ascii: "0"))
+        position += 1
+      }
       while position < token.count {
         let (times, overflow1) = magnitude.multipliedReportingOverflow(by: 10)
         let (sum, overflow2) = times.addingReportingOverflow(UInt64(token[position] &- UInt8(ascii: "0")))

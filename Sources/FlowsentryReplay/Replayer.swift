@@ -2,6 +2,7 @@ import FlowsentryCore
 import FlowsentryOutput
 import FlowsentryPackets
 import FlowsentryPipeline
+import Foundation
 
 #if canImport(Glibc)
   import Glibc
@@ -45,6 +46,9 @@ public final class Replayer {
   public private(set) var observer: PacketObserver
   public private(set) var summary = Summary()
   public var progressInterval: Double = 2
+  /// Whether a recording is read and decoded on a thread of its own, beside the pipeline's: on by
+  /// default where there are two processors or more.
+  public var readsOnItsOwnThread = sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1
   private var records: [CapturedRecord] = []
 
   public init(pipeline: Pipeline, observer: PacketObserver = PacketObserver()) {
@@ -139,60 +143,40 @@ public final class Replayer {
   }
 
   /// Re-runs the events of a recording through the rules, line by line; a line that is not an
-  /// event is counted and the first one reported with its line number.
+  /// event is counted and the first one reported with its line number. With `readsOnItsOwnThread`,
+  /// lines are read and decoded on a thread of their own while this one runs the pipeline.
   private func rerunRecording<Sink: EventSink>(_ path: String, to sink: Sink) {
-    var file: BoundedLineFile
-    do {
-      file = try BoundedLineFile(path: path)
-    } catch {
-      summary.fileErrors.append("\(path): cannot open: \(error.reason)")
+    let pipeline = self.pipeline
+    let limit = Self.maximumRecordingLineBytes
+    var result: RecordingReader.Result
+    if readsOnItsOwnThread {
+      let handOff = EventHandOff()
+      let reader = Thread {
+        handOff.finish(RecordingReader.read(path, maximumLineBytes: limit) { handOff.put($0) })
+      }
+      reader.name = "flowsentry-replay-reader"
+      reader.start()
+      while handOff.take({ pipeline.rerun($0, to: sink) }) {}
+      // Set before the last take returned false.
+      result = handOff.result ?? RecordingReader.Result()
+    } else {
+      result = RecordingReader.read(path, maximumLineBytes: limit) { pipeline.rerun($0, to: sink) }
+    }
+    if let reason = result.openFailure {
+      summary.fileErrors.append("\(path): cannot open: \(reason)")
       summary.unreadableFiles += 1
       return
     }
-    var decoder = EventJSONReader.Decoder()
-    var lastLine = 0
-    var firstMalformed: (line: Int, column: Int, reason: String)?
-    var recorded: UInt64 = 0
-    var malformed: UInt64 = 0
-    let pipeline = self.pipeline
-    let readError = file.forEachLine(maximumLineLength: Self.maximumRecordingLineBytes) { line in
-      let outcome: EventJSONReader.Outcome
-      switch line {
-      case .tooLong(_, let number):
-        lastLine = number
-        outcome = .malformed("a line over the \(Self.maximumRecordingLineBytes) bytes read", column: 1)
-      case .text(let bytes, let number):
-        lastLine = number
-        guard !Self.isBlank(bytes) else { return }
-        outcome = decoder.read(bytes)
-      }
-      // Consumed, so that the event is moved out rather than copied (an event holds a dozen references).
-      switch consume outcome {
-      case .event(let event):
-        recorded += 1
-        pipeline.rerun(event, to: sink)
-      case .skipped:
-        break
-      case .malformed(let reason, let column):
-        malformed += 1
-        if firstMalformed == nil { firstMalformed = (lastLine, column, reason) }
-      }
-    }
     sink.flush()
-    summary.recordedEvents += recorded
-    summary.malformedLines += malformed
-    summary.bytes += Int64(file.bytesRead)
-    if let (number, column, reason) = firstMalformed {
+    summary.recordedEvents += result.recorded
+    summary.malformedLines += result.malformed
+    summary.bytes += Int64(result.bytesRead)
+    if let (number, column, reason) = result.firstMalformed {
       summary.firstSkipped.append("\(path):\(number):\(column): malformed lines first here (\(reason))")
     }
-    if let readError {
-      summary.fileErrors.append("\(path): read failed after line \(lastLine): \(readError.reason)")
+    if let reason = result.readFailure {
+      summary.fileErrors.append("\(path): read failed after line \(result.lastLine): \(reason)")
     }
-  }
-
-  /// A line of JSON whitespace only (a trailing newline, a blank line) is no line at all.
-  private static func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {
-    bytes.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0B || $0 == 0x0C }
   }
 
   private func monotonicSeconds() -> Double {

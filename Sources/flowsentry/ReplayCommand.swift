@@ -84,12 +84,10 @@ struct ReplayCommand: ParsableCommand {
     }
     let context = EventJSON.Context(hostName: settings.pipeline.host)
     let output = JSONLinesEventSink(context: context)
-    var sinks: [any EventSink] = []
-    if settings.printsToStandardOutput {
-      sinks.append(SelectingEventSink(selection: settings.effectiveEvents, output))
-    }
-    if !outputs.isEmpty { sinks.append(OutputRouter(outputs: outputs, context: context, processID: getpid())) }
-    let sink = MultiplexEventSink(sinks)
+    let sink = ReplaySink(
+      printed: settings.printsToStandardOutput ? SelectingEventSink(selection: settings.effectiveEvents, output) : nil,
+      printsEvents: settings.printsToStandardOutput && !settings.effectiveEvents.isEmpty,
+      router: outputs.isEmpty ? nil : OutputRouter(outputs: outputs, context: context, processID: getpid()))
     for file in files {
       replayer.replay(path: file, to: sink) { progress in
         let percent = progress.size > 0 ? 100 * Double(progress.bytesRead) / Double(progress.size) : 0
@@ -134,5 +132,35 @@ struct ReplayCommand: ParsableCommand {
     logger.info("\(line)")
     for skipped in summary.firstSkipped { logger.warning("replay: \(skipped)") }
     for error in summary.fileErrors { logger.error("\(error)") }
+  }
+}
+
+/// Where a replay's events and alerts go: standard output (events as `--events` selects) and the
+/// outputs. One concrete sink, so that the pipeline calls it directly, and an event nothing prints
+/// (`--events none`, the retro-hunt's usual case) goes nowhere at no cost.
+private final class ReplaySink: EventSink {
+  let printed: SelectingEventSink<JSONLinesEventSink>?
+  let printsEvents: Bool
+  let router: OutputRouter?
+
+  init(printed: SelectingEventSink<JSONLinesEventSink>?, printsEvents: Bool, router: OutputRouter?) {
+    self.printed = printed
+    self.printsEvents = printsEvents
+    self.router = router
+  }
+
+  func receive(_ event: SensorEvent) {
+    if printsEvents { printed?.receive(event) }
+    router?.receive(event)
+  }
+
+  func receive(_ alert: Alert) {
+    printed?.receive(alert)
+    router?.receive(alert)
+  }
+
+  func flush() {
+    printed?.flush()
+    router?.flush()
   }
 }

@@ -1,0 +1,66 @@
+import FlowsentryCore
+import FlowsentryOutput
+
+/// Reads a recording's events (`monitor --record`) line by line, on whichever thread calls it.
+enum RecordingReader {
+  /// What reading found besides the events it delivered.
+  struct Result: Sendable {
+    var recorded: UInt64 = 0
+    var malformed: UInt64 = 0
+    /// Where the first line that is not an event is, and why.
+    var firstMalformed: (line: Int, column: Int, reason: String)?
+    var lastLine = 0
+    var bytesRead = 0
+    /// The file could not be opened: nothing was read.
+    var openFailure: String?
+    /// The read that ended the lines early.
+    var readFailure: String?
+
+    mutating func malformed(at line: Int, column: Int, _ reason: String) {
+      malformed += 1
+      if firstMalformed == nil { firstMalformed = (line, column, reason) }
+    }
+  }
+
+  /// Hands `deliver` every event of the recording at `path`, in order; a line that is not an event
+  /// is counted and the first one kept with its line and column.
+  static func read(_ path: String, maximumLineBytes: Int, _ deliver: (consuming SensorEvent) -> Void) -> Result {
+    var result = Result()
+    var file: BoundedLineFile
+    do {
+      file = try BoundedLineFile(path: path)
+    } catch {
+      result.openFailure = error.reason
+      return result
+    }
+    var decoder = EventJSONReader.Decoder()
+    let readError = file.forEachLine(maximumLineLength: maximumLineBytes) { line in
+      switch line {
+      case .tooLong(_, let number):
+        result.lastLine = number
+        result.malformed(at: number, column: 1, "a line over the \(maximumLineBytes) bytes read")
+      case .text(let bytes, let number):
+        result.lastLine = number
+        guard !isBlank(bytes) else { return }
+        let delivery = decoder.read(bytes) { event in
+          result.recorded += 1
+          deliver(event)
+        }
+        switch delivery {
+        case .delivered, .skipped:
+          break
+        case .malformed(let reason, let column):
+          result.malformed(at: number, column: column, reason)
+        }
+      }
+    }
+    result.bytesRead = file.bytesRead
+    result.readFailure = readError?.reason
+    return result
+  }
+
+  /// A line of JSON whitespace only (a trailing newline, a blank line) is no line at all.
+  private static func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    bytes.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0B || $0 == 0x0C }
+  }
+}
