@@ -76,6 +76,12 @@ public final class Pipeline {
 
   /// Runs one record through every stage; the events it causes and the alerts they raise go to
   /// `sink`, each event before the alerts it raised.
+  ///
+  /// Specialised here for the monitor's sinks: a generic body across the module boundary would
+  /// reach every sink call and every stage through witness tables, once per event.
+  @_specialize(exported:true,where Sink == SelectingEventSink<JSONLinesEventSink>)
+  @_specialize(exported:true,where Sink == MultiplexEventSink)
+  @_specialize(exported:true,where Sink == JSONLinesEventSink)
   public func process<Sink: EventSink>(_ record: CapturedRecord, to sink: Sink) {
     stages.process(record, to: sink)
   }
