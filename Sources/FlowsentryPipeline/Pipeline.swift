@@ -115,7 +115,8 @@ public final class Pipeline {
         // Questions and answers are read whether or not DNS events are printed: they name flows.
         guard var event = enricher.observe(packet) else { return }
         if event.host.isEmpty { event.host = host }
-        deliver(.dns(event), at: event.timestamp, to: sink)
+        let time = event.timestamp
+        deliver(.dns(event), at: time, to: sink)
       }
     }
 
@@ -129,8 +130,11 @@ public final class Pipeline {
       // Moved out of the array, last first, rather than copied (a copy retains every name and
       // text an event holds, and the array's clearing releases them again).
       flowEvents.reverse()
+      // The time read first: read after, it would keep the event alive past its wrapping, and the
+      // wrapping would copy it (retaining every name) instead of moving it.
       while let event = flowEvents.popLast() {
-        deliver(.flow(event), at: event.timestamp, to: sink)
+        let time = event.timestamp
+        deliver(.flow(event), at: time, to: sink)
       }
     }
 
