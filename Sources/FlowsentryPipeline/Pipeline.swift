@@ -76,6 +76,12 @@ public final class Pipeline {
 
   /// Runs one record through every stage; the events it causes and the alerts they raise go to
   /// `sink`, each event before the alerts it raised.
+  ///
+  /// Specialised here for the monitor's sinks: a generic body across the module boundary would
+  /// reach every sink call and every stage through witness tables, once per event.
+  @_specialize(exported:true,where Sink == SelectingEventSink<JSONLinesEventSink>)
+  @_specialize(exported:true,where Sink == MultiplexEventSink)
+  @_specialize(exported:true,where Sink == JSONLinesEventSink)
   public func process<Sink: EventSink>(_ record: CapturedRecord, to sink: Sink) {
     stages.process(record, to: sink)
   }
@@ -109,7 +115,8 @@ public final class Pipeline {
         // Questions and answers are read whether or not DNS events are printed: they name flows.
         guard var event = enricher.observe(packet) else { return }
         if event.host.isEmpty { event.host = host }
-        deliver(.dns(event), at: event.timestamp, to: sink)
+        let time = event.timestamp
+        deliver(.dns(event), at: time, to: sink)
       }
     }
 
@@ -123,8 +130,11 @@ public final class Pipeline {
       // Moved out of the array, last first, rather than copied (a copy retains every name and
       // text an event holds, and the array's clearing releases them again).
       flowEvents.reverse()
+      // The time read first: read after, it would keep the event alive past its wrapping, and the
+      // wrapping would copy it (retaining every name) instead of moving it.
       while let event = flowEvents.popLast() {
-        deliver(.flow(event), at: event.timestamp, to: sink)
+        let time = event.timestamp
+        deliver(.flow(event), at: time, to: sink)
       }
     }
 

@@ -38,6 +38,22 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
     self.publishSinkCounters = publishSinkCounters
   }
 
+  /// The service is generic, and reached through `Service`, so its own body never specialises:
+  /// the sinks the monitor uses are picked out once per batch, so that the pipeline's entry
+  /// specialised for them (and every sink call in it) is called, not the one dispatching each
+  /// call through witness tables.
+  private static func process(
+    _ records: UnsafeBufferPointer<CapturedRecord>, through pipeline: Pipeline, to sink: Sink
+  ) {
+    if let printed = sink as? SelectingEventSink<JSONLinesEventSink> {
+      for index in records.indices { pipeline.process(records[index], to: printed) }
+    } else if let multiplex = sink as? MultiplexEventSink {
+      for index in records.indices { pipeline.process(records[index], to: multiplex) }
+    } else {
+      for index in records.indices { pipeline.process(records[index], to: sink) }
+    }
+  }
+
   func run() async throws {
     let packets: AsyncStream<[CapturedRecord]>
     do {
@@ -59,9 +75,7 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
         let started = MonotonicClock.nanoseconds()
         if let replacement = reloader.takePending() { pipeline.replaceRules(replacement) }
         // Each record lent from the batch's storage, not copied out of it as an iterator would.
-        batch.withUnsafeBufferPointer { records in
-          for index in records.indices { pipeline.process(records[index], to: sink) }
-        }
+        batch.withUnsafeBufferPointer { records in Self.process(records, through: pipeline, to: sink) }
         sink.flush()
         let latest = pipeline.counters
         counters.pipeline.withLock { $0 = latest }
