@@ -14,9 +14,6 @@ struct IntelTerm: @unchecked Sendable {
   /// The list's `severity:`, which its alerts take instead of the rule's.
   var severity: Severity?
 
-  /// The predicate's memo of verdicts by value (domain and address terms over non-empty sets).
-  var memo: ValueMemo?
-
   /// The first value of the field that a set holds, described.
   func match(_ event: EventFields) -> (match: IntelIndicatorMatch, severity: Severity?)? {
     guard let found = firstListed(event) else { return nil }
@@ -97,30 +94,6 @@ extension ConditionCompiler {
     return name.withUTF8 { IntelList.anyContains(domainBytes: UnsafeRawBufferPointer($0), in: sets) }
   }
 
-  /// ``listed(_:in:)`` through `memo`: a name seen before costs a hash and a compare, not a table walk.
-  private static func listed(_ name: String, in sets: [IntelList], memo: ValueMemo) -> Bool {
-    var name = name
-    return name.withUTF8 { bytes in
-      memo.answer(UnsafeRawBufferPointer(bytes)) {
-        (IntelList.anyContains(domainBytes: UnsafeRawBufferPointer(bytes), in: sets) ? 1 : 0, true)
-      } != 0
-    }
-  }
-
-  /// Whether a set holds `address`, through `memo` (keyed by the family and the address bytes).
-  private static func listed(_ address: IPAddress, in sets: [IntelList], memo: ValueMemo) -> Bool {
-    var key: (UInt64, UInt64, UInt8)
-    switch address {
-    case .v4(let value): key = (UInt64(value), 0, 4)
-    case .v6(let high, let low): key = (high, low, 6)
-    }
-    return withUnsafeBytes(of: &key) { bytes in
-      memo.answer(UnsafeRawBufferPointer(rebasing: bytes[0..<17])) {
-        (sets.contains { $0.contains(address: address) } ? 1 : 0, true)
-      } != 0
-    }
-  }
-
   /// `field in list` where the list is typed: the field's type must be one the list's indicators can be.
   func intelTest(_ field: Field, _ definition: ListDefinition, _ source: ConditionText, at offset: Int)
     throws(CompileError) -> Predicate
@@ -128,23 +101,12 @@ extension ConditionCompiler {
     guard let declaration = definition.intel else { throw fail(source, offset, "'\(definition.name)' is not typed") }
     usedLists.insert(definition.name)
     let sets = declaration.sets
-    // An empty list answers false at once; a memo would only cost.
-    let memo =
-      sets.isEmpty || ValueMemo.defaultEntries == 0 || [.port, .string].contains(declaration.type) ? nil : ValueMemo()
     let predicate: Predicate
     switch (field.accessor, declaration.type) {
     case (.strings(let read), .domain):
-      if let memo {
-        predicate = { event in read(event).contains { name in Self.listed(name, in: sets, memo: memo) } }
-      } else {
-        predicate = { event in read(event).contains { name in Self.listed(name, in: sets) } }
-      }
+      predicate = { event in read(event).contains { name in Self.listed(name, in: sets) } }
     case (.string(let read), .domain):
-      if let memo {
-        predicate = { event in read(event).map { name in Self.listed(name, in: sets, memo: memo) } ?? false }
-      } else {
-        predicate = { event in read(event).map { name in Self.listed(name, in: sets) } ?? false }
-      }
+      predicate = { event in read(event).map { name in Self.listed(name, in: sets) } ?? false }
     case (.strings(let read), .string):
       predicate = { event in read(event).contains { text in sets.contains { $0.contains(string: text) } } }
     case (.string(let read), .string):
@@ -157,11 +119,7 @@ extension ConditionCompiler {
         }
       }
     case (.address(let read), .address):
-      if let memo {
-        predicate = { event in read(event).map { address in Self.listed(address, in: sets, memo: memo) } ?? false }
-      } else {
-        predicate = { event in read(event).map { address in sets.contains { $0.contains(address: address) } } ?? false }
-      }
+      predicate = { event in read(event).map { address in sets.contains { $0.contains(address: address) } } ?? false }
     case (.integer(let read), .port):
       predicate = { event in
         guard let port = read(event).flatMap(UInt16.init(exactly:)) else { return false }
@@ -181,8 +139,7 @@ extension ConditionCompiler {
     }
     intelTerms.append(
       IntelTerm(
-        field: field, list: definition.name, type: declaration.type, sets: sets, severity: declaration.severity,
-        memo: memo))
+        field: field, list: definition.name, type: declaration.type, sets: sets, severity: declaration.severity))
     return predicate
   }
 }

@@ -87,13 +87,10 @@ final class LiteralFieldScan {
   private let testStamp: UnsafeMutablePointer<UInt32>
   private let tests: Int
   let field: Field
-  /// Each element's matched tests (a bit per slot); nil for a set serving more than 64 tests.
-  let memo: ValueMemo?
 
-  init(field: Field, set: LiteralSet, owners: [Int32], tests: Int, memoEntries: Int = ValueMemo.defaultEntries) {
+  init(field: Field, set: LiteralSet, owners: [Int32], tests: Int) {
     self.field = field
     scanner = set.makeScanner()
-    memo = tests <= 64 && memoEntries > 0 ? ValueMemo(entries: memoEntries) : nil
     self.owners = owners
     self.tests = max(1, tests)
     value = .allocate(capacity: 1)
@@ -126,22 +123,8 @@ final class LiteralFieldScan {
     } element: { element in
       var element = element
       let current = stamp.pointee
-      guard let memo else {
-        element.withUTF8 { bytes in
-          scanner.forEachMatch(UnsafeRawBufferPointer(bytes)) { id in testStamp[Int(owners[id])] = current }
-        }
-        return
-      }
-      var matched = element.withUTF8 { bytes in
-        memo.answer(UnsafeRawBufferPointer(bytes)) {
-          var matched: UInt64 = 0
-          scanner.forEachMatch(UnsafeRawBufferPointer(bytes)) { id in matched |= 1 << UInt64(owners[id]) }
-          return (matched, true)
-        }
-      }
-      while matched != 0 {
-        testStamp[matched.trailingZeroBitCount] = current
-        matched &= matched &- 1
+      element.withUTF8 { bytes in
+        scanner.forEachMatch(UnsafeRawBufferPointer(bytes)) { id in testStamp[Int(owners[id])] = current }
       }
     }
   }

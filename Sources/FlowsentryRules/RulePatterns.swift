@@ -65,15 +65,11 @@ final class FieldScan {
   private let scanner: PatternScanner
   private let value: UnsafeMutablePointer<ScannedValue>
   private let answers: UnsafeMutablePointer<Answers>
-  /// Each element's matched patterns (a bit per id) as scanning found them; nil for a set of more
-  /// than 64 patterns. A scan a PCRE2 limit stopped is never kept, so a hit counts no limit.
-  let memo: ValueMemo?
 
-  init(field: Field, set: PatternSet, memoEntries: Int = ValueMemo.defaultEntries) {
+  init(field: Field, set: PatternSet) {
     self.field = field
     self.set = set
     scanner = set.makeScanner()
-    memo = set.patterns.count <= 64 && memoEntries > 0 ? ValueMemo(entries: memoEntries) : nil
     let count = max(1, set.patterns.count)
     value = .allocate(capacity: 1)
     value.initialize(to: ScannedValue(field))
@@ -135,37 +131,17 @@ final class FieldScan {
 
   private func add(_ value: String) {
     var value = value
-    guard let memo else {
-      value.withUTF8 { scanner.scan(UnsafeRawBufferPointer($0)) }
-      for id in scanner.matchedIDs { mark(id) }
-      for id in scanner.limitedIDs { answers.pointee.limits.append((answers.pointee.element, id)) }
-      answers.pointee.element &+= 1
-      return
-    }
-    var found = value.withUTF8 { bytes in
-      memo.answer(UnsafeRawBufferPointer(bytes)) {
-        scanner.scan(UnsafeRawBufferPointer(bytes))
-        var found: UInt64 = 0
-        for id in scanner.matchedIDs { found |= 1 << UInt64(id) }
-        for id in scanner.limitedIDs { answers.pointee.limits.append((answers.pointee.element, id)) }
-        return (found, scanner.limitedIDs.isEmpty)
-      }
-    }
-    while found != 0 {
-      mark(Int32(found.trailingZeroBitCount))
-      found &= found &- 1
-    }
-    answers.pointee.element &+= 1
-  }
-
-  @inline(__always)
-  private func mark(_ id: Int32) {
+    value.withUTF8 { scanner.scan(UnsafeRawBufferPointer($0)) }
     let stamp = answers.pointee.stamp
-    guard answers.pointee.matchStamp[Int(id)] != stamp else { return }
-    answers.pointee.matchStamp[Int(id)] = stamp
-    answers.pointee.firstElement[Int(id)] = answers.pointee.element
-    answers.pointee.matched[answers.pointee.matchedCount] = id
-    answers.pointee.matchedCount += 1
+    let element = answers.pointee.element
+    for id in scanner.matchedIDs where answers.pointee.matchStamp[Int(id)] != stamp {
+      answers.pointee.matchStamp[Int(id)] = stamp
+      answers.pointee.firstElement[Int(id)] = element
+      answers.pointee.matched[answers.pointee.matchedCount] = id
+      answers.pointee.matchedCount += 1
+    }
+    for id in scanner.limitedIDs { answers.pointee.limits.append((element, id)) }
+    answers.pointee.element = element &+ 1
   }
 }
 
