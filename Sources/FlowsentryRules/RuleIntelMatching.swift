@@ -16,38 +16,58 @@ struct IntelTerm: @unchecked Sendable {
 
   /// The first value of the field that a set holds, described.
   func match(_ event: EventFields) -> (match: IntelIndicatorMatch, severity: Severity?)? {
-    var found: IntelMatch?
-    switch (field.accessor, type) {
-    case (.strings(let read), .domain):
-      found = first(read(event)) { set, name in set.match(domain: name) }
-    case (.string(let read), .domain):
-      found = first(read(event).map { [$0] } ?? []) { set, name in set.match(domain: name) }
-    case (.strings(let read), .string):
-      found = first(read(event)) { set, text in set.match(string: text) }
-    case (.string(let read), .string):
-      found = first(read(event).map { [$0] } ?? []) { set, text in set.match(string: text) }
-    case (.strings(let read), .address):
-      found = first(read(event).compactMap(IPAddress.init)) { set, address in set.match(address: address) }
-    case (.address(let read), .address):
-      found = read(event).flatMap { address in first([address]) { set, address in set.match(address: address) } }
-    case (.integer(let read), .port):
-      found = read(event).flatMap(UInt16.init(exactly:)).flatMap { port in
-        first([port]) { set, port in set.match(port: port) }
-      }
-    default:
-      found = nil
-    }
-    guard let found else { return nil }
+    guard let found = firstListed(event) else { return nil }
     return (
       IntelIndicatorMatch(indicator: found.indicator, type: type.rawValue, list: list, source: found.source), severity
     )
   }
 
-  private func first<Value>(_ values: [Value], _ lookup: (IntelList, Value) -> IntelMatch?) -> IntelMatch? {
-    for value in values {
-      for set in sets {
-        if let match = lookup(set, value) { return match }
+  /// The indicator ``match`` would name, without describing the match (a suppression key).
+  func firstIndicator(_ event: EventFields) -> String? {
+    firstListed(event)?.indicator
+  }
+
+  private func firstListed(_ event: EventFields) -> IntelMatch? {
+    switch (field.accessor, type) {
+    case (.strings(let read), .domain):
+      for name in read(event) {
+        if let found = first({ $0.match(domain: name) }) { return found }
       }
+    case (.string(let read), .domain):
+      if let name = read(event) { return first { $0.match(domain: name) } }
+    case (.strings(let read), .string):
+      for text in read(event) {
+        if let found = first({ $0.match(string: text) }) { return found }
+      }
+    case (.string(let read), .string):
+      if let text = read(event) { return first { $0.match(string: text) } }
+    case (.strings(let read), .address):
+      for text in read(event) {
+        guard let address = IPAddress(text) else { continue }
+        if let found = first({ $0.match(address: address) }) { return found }
+      }
+    case (.address(let read), .address):
+      if let address = read(event) { return first { $0.match(address: address) } }
+    case (.integer(let read), .port):
+      if let port = read(event).flatMap(UInt16.init(exactly:)) { return first { $0.match(port: port) } }
+    default:
+      break
+    }
+    return nil
+  }
+
+  /// The first set's match, in the list's order (inline items, then files).
+  private func first(_ lookup: (IntelList) -> IntelMatch?) -> IntelMatch? {
+    for set in sets {
+      if let match = lookup(set) { return match }
+    }
+    return nil
+  }
+
+  /// The first term, in the condition's order, whose indicator ``firstMatch`` would name.
+  static func firstIndicator(_ terms: [IntelTerm], _ event: EventFields) -> String? {
+    for term in terms {
+      if let found = term.firstIndicator(event) { return found }
     }
     return nil
   }

@@ -94,7 +94,7 @@ final class LiteralFieldScan {
     self.owners = owners
     self.tests = max(1, tests)
     value = .allocate(capacity: 1)
-    value.initialize(to: ScannedValue())
+    value.initialize(to: ScannedValue(field))
     stamp = .allocate(capacity: 1)
     stamp.initialize(to: 0)
     testStamp = .allocate(capacity: self.tests)
@@ -114,7 +114,7 @@ final class LiteralFieldScan {
   }
 
   private func update(_ event: EventFields) {
-    value.pointee.refresh(field, event) {
+    value.pointee.refresh(event) {
       stamp.pointee &+= 1
       if stamp.pointee == 0 {
         testStamp.update(repeating: 0, count: tests)
@@ -130,6 +130,32 @@ final class LiteralFieldScan {
   }
 }
 
+/// A field's reader, kept by its scan's ``ScannedValue`` and called through an unretained reference:
+/// binding the closure out of `Field.Accessor` retained and released its context on every event.
+final class FieldReader {
+  enum Kind { case string, strings, other }
+  let kind: Kind
+  let string: (EventFields) -> String?
+  let strings: (EventFields) -> [String]
+
+  init(_ field: Field) {
+    switch field.accessor {
+    case .string(let read):
+      kind = .string
+      string = read
+      strings = { _ in [] }
+    case .strings(let read):
+      kind = .strings
+      string = { _ in nil }
+      strings = read
+    case .integer, .address:
+      kind = .other
+      string = { _ in nil }
+      strings = { _ in [] }
+    }
+  }
+}
+
 /// The value of a field a scan saw last, to scan a value only when the field holds another.
 struct ScannedValue {
   private var scanned = false
@@ -137,34 +163,43 @@ struct ScannedValue {
   private var list: [String] = []
   /// The event loaded when the value was last read: within one, it cannot have changed.
   private var generation: UInt64 = 0
+  /// The field's reader, which the owning scan keeps alive (`reader`).
+  private let readerInPlace: Unmanaged<FieldReader>
+  let reader: FieldReader
+
+  init(_ field: Field) {
+    reader = FieldReader(field)
+    readerInPlace = Unmanaged.passUnretained(reader)
+  }
 
   /// Whether the value was read from the event loaded now (then `refresh` does nothing).
   @inline(__always)
   func isCurrent(_ event: EventFields) -> Bool { scanned && generation == event.generation }
 
-  /// When `field` in `event` holds another value than last time: `begin`, then `element` for each
-  /// element (none for a missing value).
-  mutating func refresh(_ field: Field, _ event: EventFields, begin: () -> Void, element: (String) -> Void) {
+  /// When the field in `event` holds another value than last time: `begin`, then `element` for
+  /// each element (none for a missing value).
+  mutating func refresh(_ event: EventFields, begin: () -> Void, element: (String) -> Void) {
     if scanned && generation == event.generation { return }
     generation = event.generation
-    switch field.accessor {
-    case .string(let read):
-      let value = read(event)
+    let reader = readerInPlace
+    switch reader._withUnsafeGuaranteedRef({ $0.kind }) {
+    case .string:
+      let value = reader._withUnsafeGuaranteedRef { $0.string(event) }
       if scanned && list.isEmpty && value == single { return }
       scanned = true
       single = value
-      list = []
+      if !list.isEmpty { list = [] }
       begin()
       if let value { element(value) }
-    case .strings(let read):
-      let values = read(event)
+    case .strings:
+      let values = reader._withUnsafeGuaranteedRef { $0.strings(event) }
       if scanned && single == nil && values == list { return }
       scanned = true
       single = nil
       list = values
       begin()
       for value in values { element(value) }
-    case .integer, .address:
+    case .other:
       if scanned { return }
       scanned = true
       begin()

@@ -72,7 +72,7 @@ final class FieldScan {
     scanner = set.makeScanner()
     let count = max(1, set.patterns.count)
     value = .allocate(capacity: 1)
-    value.initialize(to: ScannedValue())
+    value.initialize(to: ScannedValue(field))
     let matchStamp = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
     matchStamp.initialize(repeating: 0, count: count)
     answers = .allocate(capacity: 1)
@@ -102,7 +102,7 @@ final class FieldScan {
   /// Scans the field's value in `event` unless it is the value scanned last.
   func update(_ event: EventFields) {
     if value.pointee.isCurrent(event) { return }
-    value.pointee.refresh(field, event, begin: begin, element: add)
+    value.pointee.refresh(event, begin: begin, element: add)
   }
 
   /// Whether pattern `id` matches the field in `event`, as the regex alone would answer; a limit
