@@ -33,7 +33,6 @@ public struct LRUDictionary<Key: Hashable, Value> {
   /// Node indices by hash; a power of two in size, at least twice `count`.
   @usableFromInline var table: [Int32] = Array(repeating: -1, count: 16)
   @usableFromInline var entries = 0
-  @usableFromInline var freeSlots: [Int] = []
   @usableFromInline var newest = LRUDictionary.none
   @usableFromInline var oldest = LRUDictionary.none
 
@@ -213,28 +212,42 @@ public struct LRUDictionary<Key: Hashable, Value> {
     return remove(slot, at: position)
   }
 
-  /// Unlinks the node at `slot` (found at table `position`) and frees its slot.
+  /// Unlinks the node at `slot` (found at table `position`) and moves it out, the last node taking
+  /// its slot: the nodes stay dense, and a removed entry leaves no copy behind (which would keep
+  /// its value's storage alive, and cost a retain to return it, until the slot's reuse).
   @inlinable
   mutating func remove(_ slot: Int, at position: Int) -> (key: Key, value: Value) {
     vacate(position)
     entries -= 1
     unlink(slot)
-    freeSlots.append(slot)
-    return (nodes[slot].key, nodes[slot].value)
+    let last = nodes.count - 1
+    if slot != last {
+      nodes.swapAt(slot, last)
+      relink(movedFrom: last, to: slot)
+    }
+    let removed = nodes.removeLast()
+    return (removed.key, removed.value)
+  }
+
+  /// Points the list and the table at the node just moved from slot `old` to slot `new`.
+  @inlinable
+  mutating func relink(movedFrom old: Int, to new: Int) {
+    let newer = nodes[new].newer
+    let older = nodes[new].older
+    if newer != Self.none { nodes[newer].older = new } else { newest = new }
+    if older != Self.none { nodes[older].newer = new } else { oldest = new }
+    let mask = table.count - 1
+    var position = nodes[new].hash & mask
+    while Int(table[position]) != old { position = (position + 1) & mask }
+    table[position] = Int32(new)
   }
 
   /// Stores a new entry (its key absent) as the most recently used.
   @inlinable
   mutating func add(_ key: Key, _ value: Value, hash: Int) {
     reserveForOneMore()
-    let slot = freeSlots.last ?? nodes.count
-    let node = Node(key: key, value: value, newer: Self.none, older: newest, hash: hash)
-    if slot == nodes.count {
-      nodes.append(node)
-    } else {
-      freeSlots.removeLast()
-      nodes[slot] = node
-    }
+    let slot = nodes.count
+    nodes.append(Node(key: key, value: value, newer: Self.none, older: newest, hash: hash))
     if newest != Self.none { nodes[newest].newer = slot }
     newest = slot
     if oldest == Self.none { oldest = slot }

@@ -53,6 +53,9 @@ struct CompiledCondition {
   var required: [RegexLeaf] = []
   /// The intel-list terms that can decide a match (not under `not`), to name the indicator in the alert.
   var intelTerms: [IntelTerm] = []
+  /// The direction or close-reason test evaluated first, which the condition cannot be true without
+  /// (RuleEventGate.swift).
+  var gate: EventGate? = nil
 }
 
 /// Type-checks a condition tree against the field catalogue and turns it into closures. Regexes
@@ -165,9 +168,14 @@ final class ConditionCompiler {
       let termsBefore = intelTerms.count
       let predicate = try compileComparison(field, comparison, value, source)
       let leaves = Array(regexLeaves[leavesBefore...])
+      let terms = Array(intelTerms[termsBefore...])
+      var gate: EventGate?
+      if let gated = EventGate.field(named: field.name), leaves.isEmpty, terms.isEmpty {
+        gate = EventGate(field: gated, predicate: predicate)
+      }
       return CompiledCondition(
         predicate: predicate, nodes: 1, depth: 1, regexes: Array(regexes[regexesBefore...]), leaves: leaves,
-        required: leaves, intelTerms: Array(intelTerms[termsBefore...]))
+        required: leaves, intelTerms: terms, gate: gate)
     }
   }
 
@@ -189,7 +197,8 @@ final class ConditionCompiler {
       CompiledCondition(
         predicate: tree(parts[...]), nodes: nodes, depth: depth, regexes: parts.flatMap(\.regexes),
         leaves: parts.flatMap(\.leaves), required: all ? parts.flatMap(\.required) : [],
-        intelTerms: parts.flatMap(\.intelTerms)),
+        // The first term is evaluated first (the leftmost leaf of the tree): its gate is the whole's.
+        intelTerms: parts.flatMap(\.intelTerms), gate: all ? parts.first?.gate : nil),
       source)
   }
 

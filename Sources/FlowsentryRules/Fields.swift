@@ -69,6 +69,11 @@ final class EventFields {
   var generation: UInt64 { values.pointee.generation }
   private static let generations = Atomic<UInt64>(0)
 
+  static func nextGeneration() -> UInt64 { generations.wrappingAdd(1, ordering: .relaxed).newValue }
+
+  /// Sets every value at once (a probe event, `loadGateProbe`).
+  func replaceValues(with new: Values) { values.pointee = new }
+
   var remoteNames: [String] {
     guard let remote = values.pointee.remote else { return [] }
     return remote == values.pointee.source ? values.pointee.sourceNames : values.pointee.destinationNames
@@ -88,7 +93,7 @@ final class EventFields {
   /// Reads another event into this instance: the engine keeps one and refills it per event.
   func load(_ event: SensorEvent) {
     let fields = values
-    fields.pointee.generation = Self.generations.wrappingAdd(1, ordering: .relaxed).newValue
+    fields.pointee.generation = Self.nextGeneration()
     fields.pointee.name = event.eventName.rawValue
     switch event {
     case .flow(let flow):

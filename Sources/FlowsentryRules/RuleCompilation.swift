@@ -112,6 +112,7 @@ extension RuleSetBuilder {
     var regexes: [PCRE2Regex] = []
     var leaves: [RegexLeaf] = []
     var required: [RegexLeaf] = []
+    var eventGate: EventGate?
     // The condition and its exceptions together are what each event costs: one budget.
     var nodes = 0
     var intelTerms: [IntelTerm] = []
@@ -124,6 +125,7 @@ extension RuleSetBuilder {
         required = compiled.required
         nodes = compiled.nodes
         intelTerms = compiled.intelTerms
+        eventGate = compiled.gate
       } catch { report(.error, error.location, error.message) }
     }
     var exceptions: [Predicate] = []
@@ -213,6 +215,7 @@ extension RuleSetBuilder {
     var seenLeaves: Set<ObjectIdentifier> = []
     rule.regexLeaves = leaves.filter { seenLeaves.insert(ObjectIdentifier($0)).inserted }
     rule.gate = required.first
+    rule.eventGate = eventGate
     rule.intelTerms = intelTerms
     rule.suppressByIndicator = suppressByIndicator
     return rule

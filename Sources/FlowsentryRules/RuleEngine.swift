@@ -73,8 +73,8 @@ public final class RuleEngine {
         responseCode: 0, questions: [], answers: [], truncated: false)))
   /// Which rules each event is tested against (RuleIndex.swift).
   private let ruleIndex: RuleIndex
-  /// The rules selected for the event under way, reused.
-  private var selected: [Int] = []
+  /// The rules selected for the event under way: room for every rule, allocated once.
+  private let selected: UnsafeMutableBufferPointer<Int>
   /// The group keys of the event under way.
   let groupKeys: GroupKeyCache
 
@@ -107,9 +107,12 @@ public final class RuleEngine {
         counters.patternCacheMisses &+= outcome.cacheMisses
       }
     }
-    ruleIndex = RuleIndex(rules: states.map(\.rule), eventIndex: Self.index(of:))
+    ruleIndex = RuleIndex(rules: states.map(\.rule))
+    selected = .allocate(capacity: max(1, states.count))
     if let previous { adoptBehaviourState(from: previous) }
   }
+
+  deinit { selected.deallocate() }
 
   public var ruleCount: Int { states.count }
   /// A beaconing alert's measurements, from `evaluateBehaviour` to the alert it raises.
@@ -133,22 +136,22 @@ public final class RuleEngine {
   /// Evaluates one event; appends the alerts it raises.
   public func process(_ event: SensorEvent, at time: Int64, into alerts: inout [Alert]) {
     counters.events += 1
-    let bucket = ruleIndex.buckets[Self.index(of: event.eventName)]
+    let bucket = ruleIndex.buckets[event.gateBucket]
     guard !bucket.all.isEmpty else { return }
     let fields = scratch
     fields.load(event)
     groupKeys.nextEvent()
     if bucket.gated.isEmpty {
-      test(bucket.all, fields, event, at: time, into: &alerts)
+      test(UnsafeBufferPointer(bucket.all), fields, event, at: time, into: &alerts)
     } else {
-      ruleIndex.select(bucket, fields, into: &selected)
-      let candidates = selected
-      test(candidates, fields, event, at: time, into: &alerts)
+      let count = ruleIndex.select(bucket, fields, into: selected)
+      test(UnsafeBufferPointer(rebasing: selected[..<count]), fields, event, at: time, into: &alerts)
     }
   }
 
   private func test(
-    _ candidates: [Int], _ fields: EventFields, _ event: SensorEvent, at time: Int64, into alerts: inout [Alert]
+    _ candidates: UnsafeBufferPointer<Int>, _ fields: EventFields, _ event: SensorEvent, at time: Int64,
+    into alerts: inout [Alert]
   ) {
     matchersInPlace.withUnsafeBufferPointer { matchers in
       for index in candidates where matchers[index]._withUnsafeGuaranteedRef({ $0.matches(fields) }) {
@@ -156,16 +159,6 @@ public final class RuleEngine {
         states[index].counters.matches += 1
         if let alert = evaluate(states[index], fields, event, at: time) { alerts.append(alert) }
       }
-    }
-  }
-
-  private static func index(of name: EventName) -> Int {
-    switch name {
-    case .netFlowTCPBegin: return 0
-    case .netFlowTCPEnd: return 1
-    case .netPacketDNS: return 2
-    case .netFlowTCPHalfOpen: return 3
-    case .netFlowTCPUpdate: return 4
     }
   }
 

@@ -60,6 +60,9 @@ public struct Rule: @unchecked Sendable {
   /// A regex test the condition cannot be true without (nil when every one sits under `or` or
   /// `not`): the engine evaluates the rule only on events where it matched (RuleIndex.swift).
   var gate: RegexLeaf?
+  /// The direction or close-reason test the condition starts with, if any: the engine calls the
+  /// rule only on events it lets through (RuleEventGate.swift).
+  var eventGate: EventGate?
   /// The pattern sets of the load this rule came from (RulePatterns.swift).
   var patternIndex: RulePatternIndex?
   /// The condition's intel-list terms, to name the indicator that matched (RuleIntelLists.swift).
