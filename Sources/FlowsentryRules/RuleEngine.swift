@@ -214,16 +214,13 @@ public final class RuleEngine {
       break
     }
 
-    // The indicator is looked up before the suppression only when it is part of the key.
-    var indicator: (match: IntelIndicatorMatch, severity: Severity?)?
-    var indicatorLooked = false
+    // A suppression keyed by indicator names it without describing the match: a folded event
+    // needs only the name, and the match is built once an alert is due.
     var folded = 0
     if state.suppressWindowNanoseconds > 0 {
       var (suppressKey, suppressHash) = groupKeys.key(state.suppressGrouping, fields)
       if state.suppressByIndicator {
-        indicator = IntelTerm.firstMatch(state.rule.intelTerms, fields)
-        indicatorLooked = true
-        let named = FieldValue.string(indicator?.match.indicator ?? "")
+        let named = FieldValue.string(IntelTerm.firstIndicator(state.rule.intelTerms, fields) ?? "")
         if state.indicatorKeyedInline {
           suppressKey.second = named
         } else {
@@ -255,7 +252,7 @@ public final class RuleEngine {
     }
 
     let rule = state.rule
-    if !indicatorLooked && !rule.intelTerms.isEmpty { indicator = IntelTerm.firstMatch(rule.intelTerms, fields) }
+    let indicator = rule.intelTerms.isEmpty ? nil : IntelTerm.firstMatch(rule.intelTerms, fields)
     let events: [SensorEvent]
     var leftOut = 0
     if let firedWindow {
