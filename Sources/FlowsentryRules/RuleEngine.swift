@@ -214,8 +214,8 @@ public final class RuleEngine {
       break
     }
 
-    // A suppression keyed by indicator names it without describing the match: a folded event
-    // needs only the name, and the match is built once an alert is due.
+    // A suppression keyed by indicator needs only its name: the alert's `IntelIndicatorMatch` is
+    // built once an alert is due, not for a folded event.
     var folded = 0
     if state.suppressWindowNanoseconds > 0 {
       var (suppressKey, suppressHash) = groupKeys.key(state.suppressGrouping, fields)

@@ -22,7 +22,8 @@ struct IntelTerm: @unchecked Sendable {
     )
   }
 
-  /// The indicator ``match`` would name, without describing the match (a suppression key).
+  /// The indicator ``match`` would name, without building the alert's `IntelIndicatorMatch` (a
+  /// suppression key).
   func firstIndicator(_ event: EventFields) -> String? {
     firstListed(event)?.indicator
   }
