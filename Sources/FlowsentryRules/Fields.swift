@@ -79,10 +79,68 @@ final class EventFields {
     return remote == values.pointee.source ? values.pointee.sourceNames : values.pointee.destinationNames
   }
 
-  init(_ event: SensorEvent) {
+  /// The event's lists of names (`Field.names`).
+  enum NameList {
+    case source, destination, remote, questions
+
+    /// Whether the list holds names from the DNS cache, which recur as the same values
+    /// (``NameVerdicts``); a question is decoded anew from each packet.
+    var recurs: Bool { self != .questions }
+  }
+
+  /// The engine's table of answers by name, when this is its scratch instance.
+  let nameVerdicts: NameVerdicts?
+
+  /// Whether `test` holds for some name of `list`, given each name's UTF-8 bytes; with
+  /// `nameVerdicts`, a name of the DNS cache met before answers from there, under `consumer`.
+  /// The names are read where the event holds them: copying the list out retains it, and each
+  /// name copied out of it is retained, a write to a cache line that `test` may never read.
+  @inline(__always)
+  func anyName(in list: NameList, consumer: UInt32, where test: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+    if list.recurs, let verdicts = nameVerdicts {
+      return anyName(in: list) { name in
+        verdicts.answer(name, consumer: consumer) { (name.withUTF8Bytes(test) ? 1 : 0, true) } != 0
+      }
+    }
+    return anyName(in: list) { $0.withUTF8Bytes(test) }
+  }
+
+  /// Whether `test` holds for some name of `list`, each read in place.
+  @inline(__always)
+  func anyName(in list: NameList, where test: (String) -> Bool) -> Bool {
+    switch list {
+    case .source: return values.pointee.sourceNames.withUnsafeBufferPointer { Self.any($0, test) }
+    case .destination: return values.pointee.destinationNames.withUnsafeBufferPointer { Self.any($0, test) }
+    case .questions: return values.pointee.questions.withUnsafeBufferPointer { Self.any($0, test) }
+    case .remote:
+      guard let remote = values.pointee.remote else { return false }
+      return remote == values.pointee.source
+        ? values.pointee.sourceNames.withUnsafeBufferPointer { Self.any($0, test) }
+        : values.pointee.destinationNames.withUnsafeBufferPointer { Self.any($0, test) }
+    }
+  }
+
+  @inline(__always)
+  private static func any(_ names: UnsafeBufferPointer<String>, _ test: (String) -> Bool) -> Bool {
+    for index in names.indices where test(names[index]) { return true }
+    return false
+  }
+
+  init(_ event: SensorEvent, nameVerdicts: NameVerdicts? = nil) {
     values = .allocate(capacity: 1)
     values.initialize(to: Values())
+    self.nameVerdicts = nameVerdicts
     load(event)
+  }
+
+  /// An instance to be refilled (the engine's per-event scratch, the event gate's probe): a DNS
+  /// event with nothing in it.
+  static func blank(nameVerdicts: NameVerdicts? = nil) -> EventFields {
+    EventFields(
+      .dns(
+        DNSEvent(
+          timestamp: 0, source: Endpoint(.v4(0), 0), destination: Endpoint(.v4(0), 0), transport: .udp, cgroupID: 0,
+          id: 0, responseCode: 0, questions: [], answers: [], truncated: false)), nameVerdicts: nameVerdicts)
   }
 
   deinit {
@@ -174,6 +232,10 @@ struct Field: @unchecked Sendable {
   var type: FieldType
   var accessor: Accessor
   var summary: String
+  /// The event's list of names this field reads, for a `strings` field of names: a test of every
+  /// name walks them in place (``EventFields/anyName(in:where:)``), without the retain per name and
+  /// per list that a copy out of the event costs.
+  var names: EventFields.NameList?
   /// The values an integer field can hold: a condition comparing it with a value outside can never
   /// (or always) match, which is a mistake in the rule, reported where it is written.
   var range: ClosedRange<Int64> = Int64.min...Int64.max
@@ -205,9 +267,14 @@ enum Fields {
       Field(
         name: "remote_port", type: .integer, accessor: .integer { $0.remote.map { Int64($0.port) } },
         summary: "the peer's port", range: 0...Int64(UInt16.max)),
-      Field(name: "src_dns", type: .strings, accessor: .strings { $0.sourceNames }, summary: "names of src"),
-      Field(name: "dst_dns", type: .strings, accessor: .strings { $0.destinationNames }, summary: "names of dst"),
-      Field(name: "remote_dns", type: .strings, accessor: .strings { $0.remoteNames }, summary: "names of the peer"),
+      Field(
+        name: "src_dns", type: .strings, accessor: .strings { $0.sourceNames }, summary: "names of src", names: .source),
+      Field(
+        name: "dst_dns", type: .strings, accessor: .strings { $0.destinationNames }, summary: "names of dst",
+        names: .destination),
+      Field(
+        name: "remote_dns", type: .strings, accessor: .strings { $0.remoteNames }, summary: "names of the peer",
+        names: .remote),
       Field(
         name: "close_reason", type: .string, accessor: .string { $0.closeReason },
         summary: "fin, rst, refused or timeout (end events)"),
@@ -229,7 +296,8 @@ enum Fields {
         range: 0...Int64(UInt32.max)),
       Field(name: "cgroup_id", type: .integer, accessor: .integer { $0.cgroupID }, summary: "cgroup v2 id"),
       Field(
-        name: "dns.questions", type: .strings, accessor: .strings { $0.questions }, summary: "names asked (DNS events)"),
+        name: "dns.questions", type: .strings, accessor: .strings { $0.questions }, summary: "names asked (DNS events)",
+        names: .questions),
       Field(
         name: "dns.answers", type: .strings, accessor: .strings { $0.answers },
         summary: "answer data: addresses and canonical names (DNS events)"),
@@ -283,5 +351,17 @@ enum FieldValue: Hashable {
     case .strings(let values): return values.joined(separator: ",")
     case .missing: return "-"
     }
+  }
+}
+
+extension String {
+  /// `body` over the string's UTF-8 bytes where they are stored: unlike `withUTF8`, which needs a
+  /// mutable copy, this reads a borrowed string without retaining it.
+  @inline(__always)
+  func withUTF8Bytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+    if let result = utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return result }
+    // A string not stored as contiguous UTF-8 (none the sensor makes) is copied into one.
+    var copy = self
+    return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
   }
 }

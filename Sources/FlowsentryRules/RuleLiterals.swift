@@ -87,12 +87,16 @@ final class LiteralFieldScan {
   private let testStamp: UnsafeMutablePointer<UInt32>
   private let tests: Int
   let field: Field
+  /// This scan's id in the engine's ``NameVerdicts``, when its field holds names of the DNS cache
+  /// and its tests fit an answer's bits; else 0 (every name scanned).
+  private let verdictConsumer: UInt32
 
   init(field: Field, set: LiteralSet, owners: [Int32], tests: Int) {
     self.field = field
     scanner = set.makeScanner()
     self.owners = owners
     self.tests = max(1, tests)
+    verdictConsumer = field.names?.recurs == true && tests <= UInt64.bitWidth ? NameVerdicts.nextConsumerID() : 0
     value = .allocate(capacity: 1)
     value.initialize(to: ScannedValue(field))
     stamp = .allocate(capacity: 1)
@@ -121,10 +125,21 @@ final class LiteralFieldScan {
         stamp.pointee = 1
       }
     } element: { element in
-      var element = element
       let current = stamp.pointee
-      element.withUTF8 { bytes in
-        scanner.forEachMatch(UnsafeRawBufferPointer(bytes)) { id in testStamp[Int(owners[id])] = current }
+      guard verdictConsumer != 0, let verdicts = event.nameVerdicts else {
+        element.withUTF8Bytes { bytes in
+          scanner.forEachMatch(bytes) { id in testStamp[Int(owners[id])] = current }
+        }
+        return
+      }
+      var matched = verdicts.answer(element, consumer: verdictConsumer) {
+        var matched: UInt64 = 0
+        element.withUTF8Bytes { bytes in scanner.forEachMatch(bytes) { id in matched |= 1 << UInt64(owners[id]) } }
+        return (matched, true)
+      }
+      while matched != 0 {
+        testStamp[matched.trailingZeroBitCount] = current
+        matched &= matched &- 1
       }
     }
   }
@@ -198,7 +213,9 @@ struct ScannedValue {
       single = nil
       list = values
       begin()
-      for value in values { element(value) }
+      values.withUnsafeBufferPointer { values in
+        for index in values.indices { element(values[index]) }
+      }
     case .other:
       if scanned { return }
       scanned = true
