@@ -86,13 +86,8 @@ func runRuleEvents(
 /// seconds, and the alerts raised.
 func bestRun(_ events: [SensorEvent], _ rules: RuleSet) -> (cpu: Double, wall: Double, alerts: Int) {
   var best = (cpu: Double.infinity, wall: Double.infinity, alerts: 0)
-  var configuration = RuleEngine.Configuration()
-  // FLOWSENTRY_BENCH_NAME_VERDICTS=N: the engine's table of answers by name at N entries (0: none).
-  if let entries = getenv("FLOWSENTRY_BENCH_NAME_VERDICTS").flatMap({ Int(String(cString: $0)) }) {
-    configuration.nameVerdictEntries = entries
-  }
   for _ in 0..<3 {
-    let engine = RuleEngine(rules: rules, configuration: configuration)
+    let engine = RuleEngine(rules: rules)
     var output: [Alert] = []
     let cpuStart = threadCPUSeconds()
     let start = now()
@@ -105,12 +100,6 @@ func bestRun(_ events: [SensorEvent], _ rules: RuleSet) -> (cpu: Double, wall: D
     let wall = now() - start
     let cpu = threadCPUSeconds() - cpuStart
     if cpu < best.cpu { best = (cpu, wall, Int(engine.counters.alerts)) }
-    if getenv("FLOWSENTRY_BENCH_VERBOSE") != nil {
-      let counters = engine.counters
-      print(
-        "    names: \(counters.nameVerdictHits) answers read, \(counters.nameVerdictMisses) computed and kept,"
-          + " \(counters.nameVerdictEvictions) evictions")
-    }
   }
   return best
 }

@@ -19,7 +19,7 @@ extension RuleEngine {
         // The group a full LRU evicts leaves its history, emptied, to this one.
         var reused: BeaconHistory?
         if state.beacons.count == state.beacons.capacity, let evicted = state.beacons.removeOldest() {
-          tally.groupEvictions += 1
+          counters.groupEvictions += 1
           evicted.value.reset()
           reused = evicted.value
         }
@@ -82,16 +82,16 @@ extension RuleEngine {
       return true
     }
     guard folded == true else { return false }
-    tally.suppressed += 1
+    counters.suppressed += 1
     state.counters.suppressed += 1
     return true
   }
 
   private func absorb(_ new: FirstSeenStore.Counters) {
-    tally.groupEvictions += new.groupEvictions
-    tally.firstSeenValuesDropped += new.valuesDropped
-    tally.stateFilesDamaged += new.damagedFiles
-    tally.stateWriteFailures += new.writeFailures + new.writesDropped
+    counters.groupEvictions += new.groupEvictions
+    counters.firstSeenValuesDropped += new.valuesDropped
+    counters.stateFilesDamaged += new.damagedFiles
+    counters.stateWriteFailures += new.writeFailures + new.writesDropped
   }
 
   /// Writes what `first_seen` rules learned since their last write and waits until it is on disk

@@ -80,34 +80,13 @@ final class EventFields {
   }
 
   /// The event's lists of names (`Field.names`).
-  enum NameList {
-    case source, destination, remote, questions
+  enum NameList { case source, destination, remote, questions }
 
-    /// Whether the list holds names from the DNS cache, which recur as the same values
-    /// (``NameVerdicts``); a question is decoded anew from each packet.
-    var recurs: Bool { self != .questions }
-  }
-
-  /// The engine's table of answers by name, when this is its scratch instance.
-  let nameVerdicts: NameVerdicts?
-
-  /// Whether `test` holds for some name of `list`, given each name's UTF-8 bytes; with
-  /// `nameVerdicts`, a name of the DNS cache met before answers from there, under `consumer`.
-  /// The names are read where the event holds them: copying the list out retains it, and each
-  /// name copied out of it is retained, a write to a cache line that `test` may never read.
+  /// Whether `test` holds for some name of `list`, given each name's UTF-8 bytes. The names are
+  /// read where the event holds them: copying the list out retains it, and each name copied out
+  /// of it is retained, a write to a cache line that `test` may never read.
   @inline(__always)
-  func anyName(in list: NameList, consumer: UInt32, where test: (UnsafeRawBufferPointer) -> Bool) -> Bool {
-    if list.recurs, let verdicts = nameVerdicts {
-      return anyName(in: list) { name in
-        verdicts.answer(name, consumer: consumer) { (name.withUTF8Bytes(test) ? 1 : 0, true) } != 0
-      }
-    }
-    return anyName(in: list) { $0.withUTF8Bytes(test) }
-  }
-
-  /// Whether `test` holds for some name of `list`, each read in place.
-  @inline(__always)
-  func anyName(in list: NameList, where test: (String) -> Bool) -> Bool {
+  func anyName(in list: NameList, where test: (UnsafeRawBufferPointer) -> Bool) -> Bool {
     switch list {
     case .source: return values.pointee.sourceNames.withUnsafeBufferPointer { Self.any($0, test) }
     case .destination: return values.pointee.destinationNames.withUnsafeBufferPointer { Self.any($0, test) }
@@ -121,26 +100,25 @@ final class EventFields {
   }
 
   @inline(__always)
-  private static func any(_ names: UnsafeBufferPointer<String>, _ test: (String) -> Bool) -> Bool {
-    for index in names.indices where test(names[index]) { return true }
+  private static func any(_ names: UnsafeBufferPointer<String>, _ test: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+    for index in names.indices where names[index].withUTF8Bytes(test) { return true }
     return false
   }
 
-  init(_ event: SensorEvent, nameVerdicts: NameVerdicts? = nil) {
+  init(_ event: SensorEvent) {
     values = .allocate(capacity: 1)
     values.initialize(to: Values())
-    self.nameVerdicts = nameVerdicts
     load(event)
   }
 
   /// An instance to be refilled (the engine's per-event scratch, the event gate's probe): a DNS
   /// event with nothing in it.
-  static func blank(nameVerdicts: NameVerdicts? = nil) -> EventFields {
+  static func blank() -> EventFields {
     EventFields(
       .dns(
         DNSEvent(
           timestamp: 0, source: Endpoint(.v4(0), 0), destination: Endpoint(.v4(0), 0), transport: .udp, cgroupID: 0,
-          id: 0, responseCode: 0, questions: [], answers: [], truncated: false)), nameVerdicts: nameVerdicts)
+          id: 0, responseCode: 0, questions: [], answers: [], truncated: false)))
   }
 
   deinit {

@@ -17,9 +17,6 @@ public final class RuleEngine {
     /// false keeps a set not yet prepared on PCRE2 alone, one regex at a time (the reference the
     /// differential test and the benchmark compare with).
     public var patternSets = true
-    /// Entries of the table of answers by peer name (``NameVerdicts``); 0 computes every answer
-    /// (the reference its differential test compares with).
-    public var nameVerdictEntries = NameVerdicts.defaultCapacity
     public init() {}
   }
 
@@ -40,11 +37,6 @@ public final class RuleEngine {
     /// there (or it was damaged), over the loads this engine and those it continues prepared.
     public var patternCacheHits: UInt64 = 0
     public var patternCacheMisses: UInt64 = 0
-    /// Answers about peer names read from the engine's name table (``NameVerdicts``), computed
-    /// and kept there, and names that took another's entry.
-    public var nameVerdictHits: UInt64 = 0
-    public var nameVerdictMisses: UInt64 = 0
-    public var nameVerdictEvictions: UInt64 = 0
     public init() {}
   }
 
@@ -59,17 +51,7 @@ public final class RuleEngine {
   }
 
   public let configuration: Configuration
-  /// The counters this engine keeps itself; `counters` adds those of its name table.
-  var tally = Counters()
-  public var counters: Counters {
-    var counters = tally
-    if let verdicts = scratch.nameVerdicts {
-      counters.nameVerdictHits &+= verdicts.counters.hits
-      counters.nameVerdictMisses &+= verdicts.counters.misses
-      counters.nameVerdictEvictions &+= verdicts.counters.evictions
-    }
-    return counters
-  }
+  public internal(set) var counters = Counters()
   private let states: [RuleState]
   /// The rules' predicates, apart from their state, so that testing one touches nothing else.
   private let matchers: [Matcher]
@@ -83,7 +65,7 @@ public final class RuleEngine {
     init(matches: @escaping Predicate) { self.matches = matches }
   }
   /// Refilled for each event instead of allocated.
-  private let scratch: EventFields
+  private let scratch = EventFields.blank()
   /// Which rules each event is tested against (RuleIndex.swift).
   private let ruleIndex: RuleIndex
   /// The rules selected for the event under way: room for every rule, allocated once.
@@ -95,23 +77,20 @@ public final class RuleEngine {
   /// on here; its thresholds and suppressions do not.
   public init(rules: RuleSet, configuration: Configuration = Configuration(), continuing previous: RuleEngine? = nil) {
     self.configuration = configuration
-    scratch = EventFields.blank(
-      nameVerdicts: configuration.nameVerdictEntries > 0
-        ? NameVerdicts(capacity: min(configuration.nameVerdictEntries, 1 << 24)) : nil)
     var groupings: [[Field]] = []
     let states = rules.rules.filter(\.enabled).map {
       RuleState(rule: $0, configuration: configuration, groupings: &groupings)
     }
     groupKeys = GroupKeyCache(groupings: groupings)
     if let previous {
-      tally = previous.counters
+      counters = previous.counters
       let before = Dictionary(previous.perRule.map { ($0.ruleID, $0) }, uniquingKeysWith: { first, _ in first })
       for state in states {
         if let counters = before[state.rule.id] { state.counters = counters }
       }
     }
     self.states = states
-    for store in states.compactMap(\.learned) { tally.stateFilesDamaged += store.counters.damagedFiles }
+    for store in states.compactMap(\.learned) { counters.stateFilesDamaged += store.counters.damagedFiles }
     matchers = states.map { Matcher(matches: $0.rule.matcher) }
     matchersInPlace = matchers.map { Unmanaged.passUnretained($0) }
     // Built here only when the loader did not (RuleSet.preparePatterns), with the cache under state_dir.
@@ -119,8 +98,8 @@ public final class RuleEngine {
     for index in rules.patternIndexes where configuration.patternSets {
       _ = index.prepare(cacheDirectory: cacheDirectory)
       if let outcome = index.takeOutcomeForCounting() {
-        tally.patternCacheHits &+= outcome.cacheHits
-        tally.patternCacheMisses &+= outcome.cacheMisses
+        counters.patternCacheHits &+= outcome.cacheHits
+        counters.patternCacheMisses &+= outcome.cacheMisses
       }
     }
     ruleIndex = RuleIndex(rules: states.map(\.rule))
@@ -151,7 +130,7 @@ public final class RuleEngine {
 
   /// Evaluates one event; appends the alerts it raises.
   public func process(_ event: SensorEvent, at time: Int64, into alerts: inout [Alert]) {
-    tally.events += 1
+    counters.events += 1
     let bucket = ruleIndex.buckets[event.gateBucket]
     guard !bucket.all.isEmpty else { return }
     let fields = scratch
@@ -171,7 +150,7 @@ public final class RuleEngine {
   ) {
     matchersInPlace.withUnsafeBufferPointer { matchers in
       for index in candidates where matchers[index]._withUnsafeGuaranteedRef({ $0.matches(fields) }) {
-        tally.matches += 1
+        counters.matches += 1
         states[index].counters.matches += 1
         if let alert = evaluate(states[index], fields, event, at: time) { alerts.append(alert) }
       }
@@ -193,7 +172,7 @@ public final class RuleEngine {
     }
     if present == nil {
       if state.windows.count == state.windows.capacity, state.windows.removeOldest() != nil {
-        tally.groupEvictions += 1
+        counters.groupEvictions += 1
       }
       var window = Window()
       count = window.add(event, fields, at: time, for: state, sampling: capacity)
@@ -258,7 +237,7 @@ public final class RuleEngine {
         return true
       }
       if folds {
-        tally.suppressed += 1
+        counters.suppressed += 1
         state.counters.suppressed += 1
         return nil
       }
@@ -277,7 +256,7 @@ public final class RuleEngine {
     } else {
       events = behaviourEvents ?? [event]
     }
-    tally.alerts += 1
+    counters.alerts += 1
     state.counters.alerts += 1
     let window = rule.threshold?.windowNanoseconds
     let groupValues = rule.groupFields.map { ($0.name, Fields.value($0, of: fields).text) }

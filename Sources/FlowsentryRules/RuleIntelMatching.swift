@@ -106,10 +106,7 @@ extension ConditionCompiler {
     switch (field.accessor, declaration.type) {
     case (.strings, .domain) where field.names != nil:
       let names = field.names!
-      let consumer = NameVerdicts.nextConsumerID()
-      predicate = { event in
-        event.anyName(in: names, consumer: consumer) { IntelList.anyContains(domainBytes: $0, in: sets) }
-      }
+      predicate = { event in event.anyName(in: names) { IntelList.anyContains(domainBytes: $0, in: sets) } }
     case (.strings(let read), .domain):
       predicate = { event in read(event).contains { name in Self.listed(name, in: sets) } }
     case (.string(let read), .domain):

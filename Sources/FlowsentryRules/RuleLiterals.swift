@@ -87,16 +87,12 @@ final class LiteralFieldScan {
   private let testStamp: UnsafeMutablePointer<UInt32>
   private let tests: Int
   let field: Field
-  /// This scan's id in the engine's ``NameVerdicts``, when its field holds names of the DNS cache
-  /// and its tests fit an answer's bits; else 0 (every name scanned).
-  private let verdictConsumer: UInt32
 
   init(field: Field, set: LiteralSet, owners: [Int32], tests: Int) {
     self.field = field
     scanner = set.makeScanner()
     self.owners = owners
     self.tests = max(1, tests)
-    verdictConsumer = field.names?.recurs == true && tests <= UInt64.bitWidth ? NameVerdicts.nextConsumerID() : 0
     value = .allocate(capacity: 1)
     value.initialize(to: ScannedValue(field))
     stamp = .allocate(capacity: 1)
@@ -126,20 +122,8 @@ final class LiteralFieldScan {
       }
     } element: { element in
       let current = stamp.pointee
-      guard verdictConsumer != 0, let verdicts = event.nameVerdicts else {
-        element.withUTF8Bytes { bytes in
-          scanner.forEachMatch(bytes) { id in testStamp[Int(owners[id])] = current }
-        }
-        return
-      }
-      var matched = verdicts.answer(element, consumer: verdictConsumer) {
-        var matched: UInt64 = 0
-        element.withUTF8Bytes { bytes in scanner.forEachMatch(bytes) { id in matched |= 1 << UInt64(owners[id]) } }
-        return (matched, true)
-      }
-      while matched != 0 {
-        testStamp[matched.trailingZeroBitCount] = current
-        matched &= matched &- 1
+      element.withUTF8Bytes { bytes in
+        scanner.forEachMatch(bytes) { id in testStamp[Int(owners[id])] = current }
       }
     }
   }

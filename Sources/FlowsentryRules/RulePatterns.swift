@@ -66,16 +66,10 @@ final class FieldScan {
   private let value: UnsafeMutablePointer<ScannedValue>
   private let answers: UnsafeMutablePointer<Answers>
 
-  /// This scan's id in the engine's ``NameVerdicts``, when its field holds names of the DNS cache
-  /// and its patterns fit an answer's bits; else 0 (every name scanned).
-  private let verdictConsumer: UInt32
-
   init(field: Field, set: PatternSet) {
     self.field = field
     self.set = set
     scanner = set.makeScanner()
-    verdictConsumer =
-      field.names?.recurs == true && set.patterns.count <= UInt64.bitWidth ? NameVerdicts.nextConsumerID() : 0
     let count = max(1, set.patterns.count)
     value = .allocate(capacity: 1)
     value.initialize(to: ScannedValue(field))
@@ -108,11 +102,7 @@ final class FieldScan {
   /// Scans the field's value in `event` unless it is the value scanned last.
   func update(_ event: EventFields) {
     if value.pointee.isCurrent(event) { return }
-    guard verdictConsumer != 0, let verdicts = event.nameVerdicts else {
-      value.pointee.refresh(event, begin: begin, element: add)
-      return
-    }
-    value.pointee.refresh(event, begin: begin) { add($0, through: verdicts) }
+    value.pointee.refresh(event, begin: begin, element: add)
   }
 
   /// Whether pattern `id` matches the field in `event`, as the regex alone would answer; a limit
@@ -137,33 +127,6 @@ final class FieldScan {
     answers.pointee.matchedCount = 0
     answers.pointee.element = 0
     if !answers.pointee.limits.isEmpty { answers.pointee.limits.removeAll(keepingCapacity: true) }
-  }
-
-  /// `add`, with the patterns that match a name of the DNS cache kept in `verdicts` as bits: a
-  /// name a PCRE2 limit stopped on is not kept, so that each evaluation counts its limit hits.
-  private func add(_ value: String, through verdicts: NameVerdicts) {
-    var computed = false
-    var matched = verdicts.answer(value, consumer: verdictConsumer) {
-      computed = true
-      add(value)
-      guard scanner.limitedIDs.isEmpty else { return (0, false) }
-      var matched: UInt64 = 0
-      for id in scanner.matchedIDs { matched |= 1 << UInt64(id) }
-      return (matched, true)
-    }
-    if computed { return }
-    let stamp = answers.pointee.stamp
-    let element = answers.pointee.element
-    while matched != 0 {
-      let id = matched.trailingZeroBitCount
-      matched &= matched &- 1
-      guard answers.pointee.matchStamp[id] != stamp else { continue }
-      answers.pointee.matchStamp[id] = stamp
-      answers.pointee.firstElement[id] = element
-      answers.pointee.matched[answers.pointee.matchedCount] = Int32(id)
-      answers.pointee.matchedCount += 1
-    }
-    answers.pointee.element = element &+ 1
   }
 
   private func add(_ value: String) {
