@@ -79,12 +79,13 @@ final class EventFields {
     return remote == values.pointee.source ? values.pointee.sourceNames : values.pointee.destinationNames
   }
 
-  /// The event's lists of names (`Field.names`).
+  /// The event's lists of names (`Field.nameList`).
   enum NameList { case source, destination, remote, questions }
 
   /// Whether `test` holds for some name of `list`, given each name's UTF-8 bytes. The names are
   /// read where the event holds them: copying the list out retains it, and each name copied out
-  /// of it is retained, a write to a cache line that `test` may never read.
+  /// of it is retained, a write to a cache line that `test` may never read. `test` must neither
+  /// load another event into this instance nor keep the pointer: the bytes are the event's.
   @inline(__always)
   func anyName(in list: NameList, where test: (UnsafeRawBufferPointer) -> Bool) -> Bool {
     switch list {
@@ -210,10 +211,10 @@ struct Field: @unchecked Sendable {
   var type: FieldType
   var accessor: Accessor
   var summary: String
-  /// The event's list of names this field reads, for a `strings` field of names: a test of every
-  /// name walks them in place (``EventFields/anyName(in:where:)``), without the retain per name and
+  /// The event's list of names this field reads, for a `strings` field of names: a domain-list
+  /// test walks them in place (``EventFields/anyName(in:where:)``), without the retain per name and
   /// per list that a copy out of the event costs.
-  var names: EventFields.NameList?
+  var nameList: EventFields.NameList?
   /// The values an integer field can hold: a condition comparing it with a value outside can never
   /// (or always) match, which is a mistake in the rule, reported where it is written.
   var range: ClosedRange<Int64> = Int64.min...Int64.max
@@ -246,13 +247,14 @@ enum Fields {
         name: "remote_port", type: .integer, accessor: .integer { $0.remote.map { Int64($0.port) } },
         summary: "the peer's port", range: 0...Int64(UInt16.max)),
       Field(
-        name: "src_dns", type: .strings, accessor: .strings { $0.sourceNames }, summary: "names of src", names: .source),
+        name: "src_dns", type: .strings, accessor: .strings { $0.sourceNames }, summary: "names of src",
+        nameList: .source),
       Field(
         name: "dst_dns", type: .strings, accessor: .strings { $0.destinationNames }, summary: "names of dst",
-        names: .destination),
+        nameList: .destination),
       Field(
         name: "remote_dns", type: .strings, accessor: .strings { $0.remoteNames }, summary: "names of the peer",
-        names: .remote),
+        nameList: .remote),
       Field(
         name: "close_reason", type: .string, accessor: .string { $0.closeReason },
         summary: "fin, rst, refused or timeout (end events)"),
@@ -275,7 +277,7 @@ enum Fields {
       Field(name: "cgroup_id", type: .integer, accessor: .integer { $0.cgroupID }, summary: "cgroup v2 id"),
       Field(
         name: "dns.questions", type: .strings, accessor: .strings { $0.questions }, summary: "names asked (DNS events)",
-        names: .questions),
+        nameList: .questions),
       Field(
         name: "dns.answers", type: .strings, accessor: .strings { $0.answers },
         summary: "answer data: addresses and canonical names (DNS events)"),

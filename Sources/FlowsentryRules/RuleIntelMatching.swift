@@ -91,8 +91,7 @@ extension ConditionCompiler {
   /// Whether a set lists `name`, its bytes read once for all of them: `contains(domain:)` is generic
   /// over the string type, and unspecialised here it reaches the bytes through witness calls.
   private static func listed(_ name: String, in sets: [IntelList]) -> Bool {
-    var name = name
-    return name.withUTF8 { IntelList.anyContains(domainBytes: UnsafeRawBufferPointer($0), in: sets) }
+    name.withUTF8Bytes { IntelList.anyContains(domainBytes: $0, in: sets) }
   }
 
   /// `field in list` where the list is typed: the field's type must be one the list's indicators can be.
@@ -104,9 +103,9 @@ extension ConditionCompiler {
     let sets = declaration.sets
     let predicate: Predicate
     switch (field.accessor, declaration.type) {
-    case (.strings, .domain) where field.names != nil:
-      let names = field.names!
-      predicate = { event in event.anyName(in: names) { IntelList.anyContains(domainBytes: $0, in: sets) } }
+    case (.strings, .domain) where field.nameList != nil:
+      let nameList = field.nameList!
+      predicate = { event in event.anyName(in: nameList) { IntelList.anyContains(domainBytes: $0, in: sets) } }
     case (.strings(let read), .domain):
       predicate = { event in read(event).contains { name in Self.listed(name, in: sets) } }
     case (.string(let read), .domain):

@@ -197,8 +197,9 @@ struct ScannedValue {
       single = nil
       list = values
       begin()
-      values.withUnsafeBufferPointer { values in
-        for index in values.indices { element(values[index]) }
+      // Each name borrowed, not retained per element (as EventFields.anyName).
+      values.withUnsafeBufferPointer { buffer in
+        for index in buffer.indices { element(buffer[index]) }
       }
     case .other:
       if scanned { return }
