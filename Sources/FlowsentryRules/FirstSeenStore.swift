@@ -9,8 +9,9 @@ import Foundation
 /// The file is replaced whole and atomically by `StateFileWriter`'s thread, at most once a
 /// `saveInterval` of event time and when the engine is told to (`RuleEngine.saveState`); the
 /// pipeline only copies the values out (sets are shared, not copied). A file that cannot be read
-/// back (damaged, not this format, another rule's, larger than `maximumFileBytes`) is counted and
-/// rebuilt from nothing: the rule learns again. It is read when the store is made.
+/// back (damaged, not this format, another rule's, written when the rule learned another field or by
+/// other groups, larger than `maximumFileBytes`) is counted and rebuilt from nothing: the rule
+/// learns again. It is read when the store is made.
 final class FirstSeenStore {
   struct Counters: Equatable {
     var groupEvictions: UInt64 = 0
@@ -44,8 +45,25 @@ final class FirstSeenStore {
       var since: Int64
       var values: [String]
     }
+    /// What the rule learned when it wrote the file: a rule that now learns another field, by other
+    /// groups or prefixes, must not take those values for its own. Absent in files written before
+    /// it was kept (taken as they are).
+    struct Learns: Codable, Equatable {
+      var field: String
+      var groupBy: [String]
+      var prefixV4: Int?
+      var prefixV6: Int?
+
+      init(_ rule: FirstSeenRule) {
+        field = rule.field
+        groupBy = rule.groupBy
+        prefixV4 = rule.prefixV4
+        prefixV6 = rule.prefixV6
+      }
+    }
     var version: Int
     var rule: String
+    var learns: Learns?
     var groups: [Entry]
   }
 
@@ -202,7 +220,9 @@ final class FirstSeenStore {
           group: entry.group, since: entry.since,
           values: (entry.values.map { rule.text(ofLearned: $0) } + entry.fromFile).sorted())
       }
-      return (try? JSONEncoder().encode(Snapshot(version: 1, rule: ruleID, groups: groups))).map { Array($0) }
+      return
+        (try? JSONEncoder().encode(Snapshot(version: 1, rule: ruleID, learns: Snapshot.Learns(rule), groups: groups)))
+        .map { Array($0) }
     }
     if submitted == .dropped {
       counters.writesDropped += 1
@@ -279,7 +299,9 @@ final class FirstSeenStore {
       source = legacyPath
       dirty = true
     }
-    guard let snapshot = Self.read(source), snapshot.version == 1, snapshot.rule == ruleID else {
+    guard let snapshot = Self.read(source), snapshot.version == 1, snapshot.rule == ruleID,
+      snapshot.learns.map({ $0 == Snapshot.Learns(rule) }) ?? true
+    else {
       counters.damagedFiles += 1
       dirty = true  // rebuilt: the next save replaces the damaged file
       return

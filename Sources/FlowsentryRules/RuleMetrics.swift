@@ -11,7 +11,9 @@ extension RuleEngine.Counters {
         help: "Threshold groups forgotten at the bound (10,000 per rule)."),
       .counter(
         "flowsentry_rule_state_files_damaged_total", stateFilesDamaged,
-        help: "First-seen state files found damaged at load: rebuilt, the rule learns again."),
+        help:
+          "First-seen state files found damaged (or of a rule learning other values) at load: rebuilt, the rule learns again."
+      ),
       .counter(
         "flowsentry_rule_state_write_failures_total", stateWriteFailures,
         help: "First-seen state files that could not be written to the state directory."),
