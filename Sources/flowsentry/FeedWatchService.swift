@@ -45,7 +45,7 @@ struct FeedWatchService: Service {
     switch await reloader.reloadUnlessFeedsUnchanged() {
     case .feedsUnchanged(let files):
       logger.info(
-        "feeds unchanged; keeping the running rules (\(files) files compared after: \(cause))",
+        "feeds unchanged; keeping the running rules (\(files) file\(files == 1 ? "" : "s") compared; \(cause))",
         metadata: ["files_compared": "\(files)"])
       return
     case .reloaded(let reloaded):
