@@ -82,7 +82,9 @@ public final class RuleReloader: Sendable {
     Cause.allCases.map { cause in
       .counter(
         "flowsentry_rule_reloads_total", UInt64(max(0, reloads(cause))), [("cause", cause.rawValue)],
-        help: "Rule reloads asked for (SIGHUP, or a feed file replaced), whatever their outcome.")
+        help:
+          "Rule reloads asked for (SIGHUP, or a feed file replaced), whatever their outcome; a feed change "
+          + "that left every feed's bytes as loaded is counted as skipped instead.")
     } + [
       .counter(
         "flowsentry_rule_reloads_skipped_total", UInt64(max(0, skipped)), [("reason", "feeds_unchanged")],

@@ -96,7 +96,8 @@ import Testing
     let feed = try directory.write("plain.txt", "evil.example\n")
     let recorder = FeedFingerprintRecorder()
     let specification = IntelListSpecification(name: "c2", type: .domain, files: [feed])
-    _ = try recorder.recording { () throws(IntelFeedError) in try IntelListLoader.load(specification, baseDirectory: "")
+    _ = try recorder.recording { () throws(IntelFeedError) in
+      try IntelListLoader.load(specification, baseDirectory: "")
     }
     let absent = directory.url.path + "/absent/*.txt"
     let loaded = LoadedFeeds(patterns: [feed, absent], files: recorder.files)
