@@ -107,13 +107,21 @@ public final class RuleReloader: Sendable {
   /// The feed files of the set running or pending, as it loaded them.
   public var loadedFeeds: LoadedFeeds? { runningFeeds.withLock { $0 } }
 
-  /// Runs the monitor's first load, `load`, on the caller's thread, recording the feed files it reads
-  /// as the running set's, so that a feed change that changes no byte is skipped from the start.
-  public func recordingFeeds(of load: () -> RuleSet?) -> RuleSet? {
-    let recorder = FeedFingerprintRecorder()
-    guard let rules = recorder.recording(load) else { return nil }
-    runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
-    return rules
+  /// Runs the monitor's first load, `load`, on a loader thread (it reads every rule file and feed,
+  /// blocking), recording the feed files it reads as the running set's, so that a feed change that
+  /// changes no byte is skipped from the start.
+  public func loadFirst(_ load: @escaping @Sendable () -> RuleSet?) async -> RuleSet? {
+    await withCheckedContinuation { (continuation: CheckedContinuation<RuleSet?, Never>) in
+      let thread = Thread { [self] in
+        let recorder = FeedFingerprintRecorder()
+        let rules = recorder.recording(load)
+        if let rules { runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) } }
+        continuation.resume(returning: rules)
+      }
+      thread.name = "flowsentry-rules"
+      thread.stackSize = Self.loaderStackBytes
+      thread.start()
+    }
   }
 
   /// The set loaded last, once: the pipeline swaps it in between batches, so that no event sees

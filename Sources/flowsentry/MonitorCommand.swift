@@ -107,7 +107,7 @@ struct MonitorCommand: AsyncParsableCommand {
     }
     // The feeds the first set reads are fingerprinted in the pass that sizes their lists, so that a
     // refresh that changes none of them reloads nothing.
-    guard let rules = reloader.recordingFeeds(of: { PipelineOptions.loadRules(settings) }) else {
+    guard let rules = await reloader.loadFirst({ [settings] in PipelineOptions.loadRules(settings) }) else {
       logger.error("the rules do not validate; not starting")
       throw ExitCode.failure
     }

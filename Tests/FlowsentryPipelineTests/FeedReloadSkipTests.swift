@@ -115,7 +115,7 @@ import Testing
     #expect(Self.counts(reloader).skipped == 0)
   }
 
-  @Test func theFirstSetLoadedOutsideTheReloaderIsRecordedToo() async throws {
+  @Test func theMonitorsFirstSetIsRecordedToo() async throws {
     let chain = try Chain()
     let reloader = chain.reloader()
     #expect(reloader.loadedFeeds == nil)
@@ -125,7 +125,8 @@ import Testing
       return
     }
     let reloaderAtStart = chain.reloader()
-    let first = reloaderAtStart.recordingFeeds { try? RuleLoader.loadChain(builtIn: false, paths: [chain.rules]) }
+    let rules = chain.rules
+    let first = await reloaderAtStart.loadFirst { try? RuleLoader.loadChain(builtIn: false, paths: [rules]) }
     #expect(first?.intelLists.first?.indicators == 1)
     #expect(reloaderAtStart.loadedFeeds?.files.count == 1)
     try chain.replace("a.txt", "evil.example\n")
