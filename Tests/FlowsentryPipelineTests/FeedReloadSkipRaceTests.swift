@@ -1,0 +1,80 @@
+import FlowsentryCore
+import FlowsentryPipeline
+import FlowsentryRules
+import Foundation
+import Synchronization
+import Testing
+
+/// A feed change during a reload is compared with the set that reload made, not the one before:
+/// the bytes that reload read are the running ones once it ends.
+@Suite struct FeedReloadSkipRaceTests {
+  /// A chain load held at a gate, either before it reads the files or after.
+  final class GatedChain: Sendable {
+    let rules: String
+    let holdsBeforeReading: Bool
+    let entered = DispatchSemaphore(value: 0)
+    let released = DispatchSemaphore(value: 0)
+    let gated = Atomic<Bool>(false)
+
+    init(rules: String, holdsBeforeReading: Bool) {
+      self.rules = rules
+      self.holdsBeforeReading = holdsBeforeReading
+    }
+
+    /// Holds only the load that `gated` was set for.
+    func load() throws(RuleLoadError) -> RuleSet {
+      let holds = gated.exchange(false, ordering: .acquiringAndReleasing)
+      if holds && holdsBeforeReading { hold() }
+      let set = try RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules])
+      if holds && !holdsBeforeReading { hold() }
+      return set
+    }
+
+    private func hold() {
+      entered.signal()
+      released.wait()
+    }
+  }
+
+  /// Starts a SIGHUP reload held at the gate, replaces the feed while it is held, asks for the feed
+  /// change's reload, then releases the first.
+  static func feedChangeDuringAReload(holdsBeforeReading: Bool) async throws -> RuleReloader.FeedChangeOutcome {
+    let chain = try FeedReloadSkipTests.Chain()
+    let gate = GatedChain(rules: chain.rules, holdsBeforeReading: holdsBeforeReading)
+    let reloader = RuleReloader(chain: .init(builtIn: false, paths: [])) { _ throws(RuleLoadError) in
+      try gate.load()
+    }
+    _ = await reloader.reload(cause: .signal)
+    gate.gated.store(true, ordering: .releasing)
+    let held = Task { await reloader.reload(cause: .signal) }
+    await withCheckedContinuation { continuation in
+      Thread {
+        gate.entered.wait()
+        continuation.resume()
+      }.start()
+    }
+    try chain.replace("a.txt", "evil.example\nc2.example\n")
+    let feedChange = Task { await reloader.reloadUnlessFeedsUnchanged() }
+    try await Task.sleep(for: .milliseconds(200))
+    gate.released.signal()
+    guard case .loaded = await held.value else {
+      Issue.record("the held reload did not load")
+      return .reloaded(.busy)
+    }
+    return await feedChange.value
+  }
+
+  @Test func aChangeTheRunningReloadReadIsSkippedAfterIt() async throws {
+    guard case .feedsUnchanged(1) = try await Self.feedChangeDuringAReload(holdsBeforeReading: true) else {
+      Issue.record("a feed the running reload read again was loaded a second time")
+      return
+    }
+  }
+
+  @Test func aChangeAfterTheRunningReloadReadItReloads() async throws {
+    guard case .reloaded(.loaded) = try await Self.feedChangeDuringAReload(holdsBeforeReading: false) else {
+      Issue.record("a feed replaced after the running reload read it was not loaded")
+      return
+    }
+  }
+}
