@@ -77,4 +77,30 @@ import Testing
       return
     }
   }
+
+  /// A load that timed out is discarded with the feeds it read: the running set's stay.
+  @Test func aReloadThatTimedOutLeavesTheRunningSetsFeeds() async throws {
+    let chain = try FeedReloadSkipTests.Chain()
+    let rules = chain.rules
+    let slow = Atomic<Bool>(false)
+    let reloader = RuleReloader(chain: .init(builtIn: false, paths: []), timeLimit: .milliseconds(200)) {
+      _ throws(RuleLoadError) in
+      let set = try RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules])
+      if slow.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.5) }
+      return set
+    }
+    _ = await reloader.reload(cause: .signal)
+    try chain.replace("a.txt", "evil.example\nc2.example\n")
+    slow.store(true, ordering: .releasing)
+    guard case .timedOut = await reloader.reload(cause: .signal) else {
+      Issue.record("the slow load did not time out")
+      return
+    }
+    slow.store(false, ordering: .releasing)
+    guard case .reloaded(.loaded) = await reloader.reloadUnlessFeedsUnchanged() else {
+      Issue.record("the feeds of a discarded load were taken for the running set's")
+      return
+    }
+    #expect(reloader.takePending()?.intelLists.first?.indicators == 2)
+  }
 }
