@@ -80,15 +80,23 @@ import Testing
 
   @Test func aFileThatCannotBeReadIsAChange() throws {
     let directory = try FeedDirectory()
-    let feed = try directory.write("a.domains.txt", "evil.example\n")
+    let feed = directory.url.appendingPathComponent("a.domains.txt").path
+    // Root reads any mode, so the feed becomes what no feed can be: a directory of the feed's size,
+    // which passes the size check and fails the read.
+    let standIn = directory.url.appendingPathComponent("stand-in").path
+    try FileManager.default.createDirectory(atPath: standIn, withIntermediateDirectories: false)
+    var status = stat()
+    #expect(stat(standIn, &status) == 0)
+    _ = try directory.write("a.domains.txt", bytes: Array(repeating: UInt8(ascii: "\n"), count: Int(status.st_size)))
     let loaded = try Self.load(directory)
-    // Root reads any mode, so the feed becomes something no feed can be: a FIFO of the same name.
     try FileManager.default.removeItem(atPath: feed)
+    #expect(rename(standIn, feed) == 0)
+    #expect(loaded.compareWithFiles() == .changed("\(feed): error: cannot read feed: not a regular file"))
+
+    // And a FIFO, which a feed's size tells apart before anything is read.
+    #expect(rmdir(feed) == 0)
     #expect(mkfifo(feed, 0o600) == 0)
-    guard case .changed = loaded.compareWithFiles() else {
-      Issue.record("a FIFO in place of the feed compared unchanged")
-      return
-    }
+    #expect(loaded.compareWithFiles() == .changed("\(feed) changed size or cannot be read"))
   }
 
   @Test func aPlainPathThatVanishedIsAChangeAndAMissingGlobDirectoryMatchesNothing() throws {
