@@ -64,7 +64,7 @@ public final class FeedFingerprintRecorder: Sendable {
     let now = FeedFileIdentity(path: path)
     state.withLock { state in
       var recorded = RecordedFeed.unverified
-      if let scan = state.scans.removeValue(forKey: path), let now, now == scan.identity {
+      if let scan = state.scans[path], let now, now == scan.identity {
         recorded = .read(scan.fingerprint)
       }
       if let earlier = state.files[path], earlier != recorded { recorded = .unverified }

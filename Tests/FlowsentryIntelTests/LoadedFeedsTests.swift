@@ -61,6 +61,19 @@ import Testing
     #expect(loaded.compareWithFiles() == .changed(directory.url.path + "/big.domains.txt changed"))
   }
 
+  /// A file two patterns name is read twice, and fingerprinted once it gave the same bytes both times.
+  @Test func aFileTwoPatternsNameIsRecordedOnce() throws {
+    let directory = try FeedDirectory()
+    let feed = try directory.write("a.domains.txt", "evil.example\n")
+    let recorder = FeedFingerprintRecorder()
+    let specification = IntelListSpecification(
+      name: "c2", type: .domain, files: ["a.domains.txt", "*.domains.txt"])
+    _ = try recorder.recording { () throws(IntelFeedError) in
+      try IntelListLoader.load(specification, baseDirectory: directory.url.path)
+    }
+    #expect(recorder.files == [feed: .read(FeedFingerprint(size: 13, hash: Self.hash(Array("evil.example\n".utf8))))])
+  }
+
   @Test func aFileAddedToTheGlobIsAChange() throws {
     let directory = try FeedDirectory()
     _ = try directory.write("a.domains.txt", "evil.example\n")
