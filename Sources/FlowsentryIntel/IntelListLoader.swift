@@ -54,16 +54,22 @@ public enum IntelListLoader {
       paths.append(contentsOf: matches)
     }
     // Sized once for all the files, so that the second file does not reallocate what the first filled.
+    // A load that records its feeds (a monitor's, for skipping a reload that would read the same
+    // bytes) fingerprints each file in this pass, the one read it already makes before loading.
+    let recorder = FeedFingerprintRecorder.current
     var feedBytes = 0
     var lines = 0
     for path in paths {
-      guard let extent = feedExtent(ofFileAt: path) else { continue }
+      let extent: (bytes: Int, lines: Int)?
+      if let recorder { extent = recorder.scanBeforeLoading(path) } else { extent = feedExtent(ofFileAt: path) }
+      guard let extent else { continue }
       feedBytes += extent.bytes
       lines += extent.lines
     }
     builder.reserveCapacity(feedBytes: feedBytes, lines: lines)
     for path in paths {
       try builder.loadFile(atPath: path, format: specification.format, displayName: path, sized: true)
+      recorder?.loaded(path)
     }
     return IntelListLoad(list: builder.build(), unmatchedPatterns: unmatched)
   }

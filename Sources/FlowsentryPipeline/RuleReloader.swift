@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryIntel
 import FlowsentryRules
 import Foundation
 import Synchronization
@@ -32,6 +33,15 @@ public final class RuleReloader: Sendable {
     case busy
   }
 
+  /// What a feed change came to.
+  public enum FeedChangeOutcome: Sendable {
+    /// Nothing loaded: the feed patterns of the running set match the files it loaded, each holding
+    /// the bytes it loaded; `filesCompared` were read.
+    case feedsUnchanged(filesCompared: Int)
+    /// A feed differs (or could not be compared): the chain was loaded again.
+    case reloaded(Outcome)
+  }
+
   /// What asked for a reload, counted by `reloads(by:)`.
   public enum Cause: String, Sendable, CaseIterable {
     /// SIGHUP (`systemctl reload`).
@@ -50,22 +60,36 @@ public final class RuleReloader: Sendable {
   private let loading = Atomic<Bool>(false)
   private let pendingRules = Mutex<RuleSet?>(nil)
   private let reloadCounts = Mutex<[Cause: Int]>([:])
+  private let skippedCount = Atomic<Int>(0)
+  /// The feed files of the set running or pending (the last one handed to the pipeline); nil until
+  /// one loaded, and then a feed change reloads.
+  private let runningFeeds = Mutex<LoadedFeeds?>(nil)
 
-  /// Reloads asked for with `cause`, whatever their outcome.
+  /// Reloads asked for with `cause`, whatever their outcome; a feed change skipped is not one.
   public func reloads(by cause: Cause) -> Int {
     reloadCounts.withLock { $0[cause, default: 0] }
   }
 
-  /// The counter table's rows: reloads asked for, by cause, every cause listed from the start.
-  public var samples: [MetricSample] { Self.samples { reloads(by: $0) } }
+  /// Feed changes that loaded nothing, every feed holding the running set's bytes.
+  public var skippedReloads: Int { skippedCount.load(ordering: .relaxed) }
 
-  /// The rows for reloads counted by `reloads` (the table at zero, before a reloader exists).
-  public static func samples(reloads: (Cause) -> Int) -> [MetricSample] {
+  /// The counter table's rows: reloads asked for, by cause, every cause listed from the start, and
+  /// the feed changes skipped.
+  public var samples: [MetricSample] { Self.samples(reloads: { reloads(by: $0) }, skipped: skippedReloads) }
+
+  /// The rows for reloads counted by `reloads` and `skipped` (the table at zero, before a reloader exists).
+  public static func samples(reloads: (Cause) -> Int, skipped: Int = 0) -> [MetricSample] {
     Cause.allCases.map { cause in
       .counter(
         "flowsentry_rule_reloads_total", UInt64(max(0, reloads(cause))), [("cause", cause.rawValue)],
-        help: "Rule reloads asked for (SIGHUP, or a feed file replaced), whatever their outcome.")
-    }
+        help:
+          "Rule reloads asked for (SIGHUP, or a feed file replaced), whatever their outcome; a feed change "
+          + "that left every feed's bytes as loaded is counted as skipped instead.")
+    } + [
+      .counter(
+        "flowsentry_rule_reloads_skipped_total", UInt64(max(0, skipped)), [("reason", "feeds_unchanged")],
+        help: "Feed changes that reloaded nothing: every feed file held the bytes the running rules were loaded from.")
+    ]
   }
 
   /// `load` is `RuleLoader.loadChain` unless a test needs another.
@@ -80,6 +104,26 @@ public final class RuleReloader: Sendable {
     self.load = load
   }
 
+  /// The feed files of the set running or pending, as it loaded them.
+  public var loadedFeeds: LoadedFeeds? { runningFeeds.withLock { $0 } }
+
+  /// Runs the monitor's first load, `load`, on a loader thread (it reads every rule file and feed,
+  /// blocking), recording the feed files it reads as the running set's, so that a feed change that
+  /// changes no byte is skipped from the start.
+  public func loadFirst(_ load: @escaping @Sendable () -> RuleSet?) async -> RuleSet? {
+    await withCheckedContinuation { (continuation: CheckedContinuation<RuleSet?, Never>) in
+      let thread = Thread { [self] in
+        let recorder = FeedFingerprintRecorder()
+        let rules = recorder.recording(load)
+        if let rules { runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) } }
+        continuation.resume(returning: rules)
+      }
+      thread.name = "flowsentry-rules"
+      thread.stackSize = Self.loaderStackBytes
+      thread.start()
+    }
+  }
+
   /// The set loaded last, once: the pipeline swaps it in between batches, so that no event sees
   /// half of each set.
   public func takePending() -> RuleSet? {
@@ -90,7 +134,7 @@ public final class RuleReloader: Sendable {
   /// stays in use (and in memory) until the new one is taken, so a reload peaks at both sets.
   public func reload(cause: Cause = .signal) async -> Outcome {
     reloadCounts.withLock { $0[cause, default: 0] += 1 }
-    return await loadOnce()
+    return await loadOnce(skippingUnchangedFeeds: false).outcome
   }
 
   /// As `reload`, for a change that a load already running may have missed (it may have read a
@@ -98,39 +142,86 @@ public final class RuleReloader: Sendable {
   /// `.busy` only when the task is cancelled first.
   public func reloadAfterTheRunningOne(cause: Cause) async -> Outcome {
     reloadCounts.withLock { $0[cause, default: 0] += 1 }
+    return await attemptAfterTheRunningOne(skippingUnchangedFeeds: false).outcome
+  }
+
+  /// As `reloadAfterTheRunningOne(cause: .feedChange)`, unless the running set's feed patterns match
+  /// the files it loaded, each still holding the bytes it loaded (`LoadedFeeds.compareWithFiles`,
+  /// on the loader thread): then nothing loads, and the change counts in `skippedReloads` instead
+  /// of as a reload. A file that cannot be compared reloads, which then reports it.
+  public func reloadUnlessFeedsUnchanged() async -> FeedChangeOutcome {
+    let attempt = await attemptAfterTheRunningOne(skippingUnchangedFeeds: true)
+    if case .skipped(let files) = attempt {
+      skippedCount.add(1, ordering: .relaxed)
+      return .feedsUnchanged(filesCompared: files)
+    }
+    reloadCounts.withLock { $0[.feedChange, default: 0] += 1 }
+    return .reloaded(attempt.outcome)
+  }
+
+  private func attemptAfterTheRunningOne(skippingUnchangedFeeds: Bool) async -> Attempt {
     while !Task.isCancelled {
       while loading.load(ordering: .acquiring), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
       guard !Task.isCancelled else { break }
-      let outcome = await loadOnce()
-      if case .busy = outcome { continue }
-      return outcome
+      let attempt = await loadOnce(skippingUnchangedFeeds: skippingUnchangedFeeds)
+      if case .finished(.busy) = attempt { continue }
+      return attempt
     }
-    return .busy
+    return .finished(.busy)
   }
 
-  private func loadOnce() async -> Outcome {
-    guard !loading.exchange(true, ordering: .acquiringAndReleasing) else { return .busy }
-    return await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+  /// A load, or a feed change found to change nothing.
+  enum Attempt: Sendable {
+    case skipped(files: Int)
+    case finished(Outcome)
+
+    var outcome: Outcome {
+      switch self {
+      case .finished(let outcome): return outcome
+      // Only a feed change is skipped, and it says so before asking for the outcome.
+      case .skipped: return .busy
+      }
+    }
+  }
+
+  private func loadOnce(skippingUnchangedFeeds: Bool) async -> Attempt {
+    guard !loading.exchange(true, ordering: .acquiringAndReleasing) else { return .finished(.busy) }
+    return await withCheckedContinuation { (continuation: CheckedContinuation<Attempt, Never>) in
       let first = FirstOutcome(continuation)
       let timer = Task { [timeLimit] in
         try? await Task.sleep(for: timeLimit)
-        if !Task.isCancelled { first.take()?.resume(returning: .timedOut(timeLimit)) }
+        if !Task.isCancelled { first.take()?.resume(returning: .finished(.timedOut(timeLimit))) }
       }
       let thread = Thread { [self] in
+        // Compared here, holding the loader, so that no load can change the running feeds meanwhile.
+        if skippingUnchangedFeeds, let feeds = runningFeeds.withLock({ $0 }),
+          case .unchanged(let files) = feeds.compareWithFiles()
+        {
+          let waiter = first.take()
+          timer.cancel()
+          loading.store(false, ordering: .releasing)
+          waiter?.resume(returning: .skipped(files: files))
+          return
+        }
+        let recorder = FeedFingerprintRecorder()
         let outcome: Outcome
         do throws(RuleLoadError) {
-          outcome = .loaded(try load(chain))
+          outcome = .loaded(try recorder.recording { () throws(RuleLoadError) in try load(chain) })
         } catch {
           outcome = .failed(error.diagnostics)
         }
         // Offered only when still awaited: a load that timed out is discarded. The set is pending
         // and the loader free before the caller resumes, so a reload asked for right after this
-        // one finds it idle, and no older set can land after a newer one.
+        // one finds it idle, and no older set can land after a newer one. The feeds recorded go with
+        // the set: a set that failed or came too late leaves the running one's.
         let waiter = first.take()
-        if waiter != nil, case .loaded(let rules) = outcome { pendingRules.withLock { $0 = rules } }
+        if waiter != nil, case .loaded(let rules) = outcome {
+          pendingRules.withLock { $0 = rules }
+          runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
+        }
         timer.cancel()
         loading.store(false, ordering: .releasing)
-        waiter?.resume(returning: outcome)
+        waiter?.resume(returning: .finished(outcome))
       }
       thread.name = "flowsentry-rules"
       thread.stackSize = Self.loaderStackBytes
@@ -141,14 +232,21 @@ public final class RuleReloader: Sendable {
 
 /// Hands a continuation to the first of the loader and the timer; the other's outcome is dropped.
 private final class FirstOutcome: Sendable {
-  private let continuation: Mutex<CheckedContinuation<RuleReloader.Outcome, Never>?>
+  private let continuation: Mutex<CheckedContinuation<RuleReloader.Attempt, Never>?>
 
-  init(_ continuation: CheckedContinuation<RuleReloader.Outcome, Never>) {
+  init(_ continuation: CheckedContinuation<RuleReloader.Attempt, Never>) {
     self.continuation = Mutex(continuation)
   }
 
   /// The continuation, to the first caller only; later callers get nil.
-  func take() -> CheckedContinuation<RuleReloader.Outcome, Never>? {
+  func take() -> CheckedContinuation<RuleReloader.Attempt, Never>? {
     continuation.withLock { $0.take() }
+  }
+}
+
+extension LoadedFeeds {
+  /// The feeds `recorder` saw `rules` load, under the patterns its lists name.
+  init(_ rules: RuleSet, _ recorder: FeedFingerprintRecorder) {
+    self.init(patterns: rules.intelLists.flatMap(\.filePatterns), files: recorder.files)
   }
 }

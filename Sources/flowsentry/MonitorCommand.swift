@@ -96,7 +96,18 @@ struct MonitorCommand: AsyncParsableCommand {
     if let statsInterval { settings.statsIntervalSeconds = statsInterval }
     if let metricsAddress { settings.metricsAddress = metricsAddress }
     let logger = common.bootstrapLogging(settings)
-    guard let rules = PipelineOptions.loadRules(settings) else {
+    let stateDirectory = settings.pipeline.rules.stateDirectory
+    let reloader = RuleReloader(chain: .init(builtIn: settings.defaultRules, paths: settings.rulePaths)) {
+      chain throws(RuleLoadError) in
+      let rules = try RuleLoader.loadChain(builtIn: chain.builtIn, paths: chain.paths)
+      // The pattern databases are built (or read from their cache) here, on the loader thread: the
+      // pipeline swaps in a set that is ready and never compiles between two batches.
+      _ = rules.preparePatterns(stateDirectory: stateDirectory)
+      return rules
+    }
+    // The feeds the first set reads are fingerprinted in the pass that sizes their lists, so that a
+    // refresh that changes none of them reloads nothing.
+    guard let rules = await reloader.loadFirst({ [settings] in PipelineOptions.loadRules(settings) }) else {
       logger.error("the rules do not validate; not starting")
       throw ExitCode.failure
     }
@@ -132,8 +143,8 @@ struct MonitorCommand: AsyncParsableCommand {
       session: session, outputs: outputs, recording: recorder != nil, servesMetrics: settings.metricsAddress != nil)
     // Consumed: the services hold the first set, and once a reload replaces it nothing keeps it alive.
     let services = monitorServices(
-      settings: settings, session: session, rules: consume rules, recorder: recorder, outputs: outputs,
-      counters: counters, hangups: hangups, logger: logger)
+      settings: settings, session: session, rules: consume rules, reloader: reloader, recorder: recorder,
+      outputs: outputs, counters: counters, hangups: hangups, logger: logger)
     // The service group's own records (lifecycle) only when debugging: the monitor logs its own.
     var lifecycle = logger
     lifecycle.logLevel = max(logger.logLevel, .warning)
@@ -148,8 +159,9 @@ struct MonitorCommand: AsyncParsableCommand {
   /// reloads stop first, then capture detaches and the pipeline drains, then stdout, the recording
   /// and the forwarding outputs deliver what they hold, and `/metrics` and the stats log last.
   private func monitorServices(
-    settings: SensorConfiguration, session: CaptureSession, rules: RuleSet, recorder: RotatingFileEventSink?,
-    outputs: [ForwardingOutput], counters: MonitorCounters, hangups: UnixSignalsSequence, logger: Logger
+    settings: SensorConfiguration, session: CaptureSession, rules: RuleSet, reloader: RuleReloader,
+    recorder: RotatingFileEventSink?, outputs: [ForwardingOutput], counters: MonitorCounters,
+    hangups: UnixSignalsSequence, logger: Logger
   ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let address = settings.metricsAddress.flatMap(HostAndPort.parse) {
@@ -182,15 +194,6 @@ struct MonitorCommand: AsyncParsableCommand {
         let recorded = (recorder.counters, recorder.rotations, recorder.rotationFailures)
         counters.recorded.withLock { $0 = recorded }
       }
-    }
-    let stateDirectory = settings.pipeline.rules.stateDirectory
-    let reloader = RuleReloader(chain: .init(builtIn: settings.defaultRules, paths: settings.rulePaths)) {
-      chain throws(RuleLoadError) in
-      let rules = try RuleLoader.loadChain(builtIn: chain.builtIn, paths: chain.paths)
-      // The pattern databases are built (or read from their cache) here, on the loader thread: the
-      // pipeline swaps in a set that is ready and never compiles between two batches.
-      _ = rules.preparePatterns(stateDirectory: stateDirectory)
-      return rules
     }
     // The capture service ends the group when its stream ends on its own, gracefully.
     if sinks.isEmpty && settings.printsToStandardOutput {

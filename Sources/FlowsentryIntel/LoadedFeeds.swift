@@ -1,0 +1,150 @@
+import FlowsentryCore
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// What a feed file was to the load that read it.
+public enum RecordedFeed: Sendable, Equatable {
+  /// The bytes the builder read, fingerprinted in the pass that sized it.
+  case read(FeedFingerprint)
+  /// Not known: the file changed between the two reads, or could not be fingerprinted.
+  case unverified
+}
+
+/// Records the feed files the loads run inside `recording(_:)` read (`IntelListLoader.load`, on
+/// the same thread): each path's fingerprint, taken in the pass that sizes the builder, is kept
+/// only when the path still names the same unchanged file once the builder has read it, so that
+/// the fingerprint is of the bytes loaded.
+public final class FeedFingerprintRecorder: Sendable {
+  @TaskLocal static var current: FeedFingerprintRecorder?
+
+  private struct State {
+    var scans: [String: FeedScan] = [:]
+    var files: [String: RecordedFeed] = [:]
+  }
+  private let state = Mutex(State())
+
+  public init() {}
+
+  /// Runs `body`, recording the feeds the loads it runs on this thread read.
+  public func recording<Value, Failure: Error>(_ body: () throws(Failure) -> Value) throws(Failure) -> Value {
+    let result: Result<Value, Failure> = Self.$current.withValue(self) {
+      do throws(Failure) {
+        return .success(try body())
+      } catch {
+        return .failure(error)
+      }
+    }
+    return try result.get()
+  }
+
+  /// Every feed path read so far.
+  public var files: [String: RecordedFeed] { state.withLock { $0.files } }
+
+  /// The sizing pass over `path`: its bytes and lines, nil when it cannot be read (the load that
+  /// follows reports why, naming it).
+  func scanBeforeLoading(_ path: String) -> (bytes: Int, lines: Int)? {
+    switch FeedScanning.scan(path: path, countingLines: true) {
+    case .success(let scan):
+      state.withLock { $0.scans[path] = scan }
+      return (scan.fingerprint.size, scan.lines)
+    case .failure:
+      state.withLock { $0.scans[path] = nil }
+      return nil
+    }
+  }
+
+  /// After the builder read `path`: its fingerprint holds when the path names the file it named when
+  /// scanned, unchanged. A path read twice (two lists) must give the same bytes both times.
+  func loaded(_ path: String) {
+    let now = FeedFileIdentity(path: path)
+    state.withLock { state in
+      var recorded = RecordedFeed.unverified
+      if let scan = state.scans[path], let now, now == scan.identity {
+        recorded = .read(scan.fingerprint)
+      }
+      if let earlier = state.files[path], earlier != recorded { recorded = .unverified }
+      state.files[path] = recorded
+    }
+  }
+}
+
+/// The feed files a rule set was loaded from: what its lists' `files:` patterns matched, each with
+/// its fingerprint. A feed event leaves the set as it is when the patterns match the same files
+/// now, each with the same bytes.
+public struct LoadedFeeds: Sendable {
+  /// The lists' resolved paths and globs (`IntelListSummary.filePatterns`).
+  public let patterns: [String]
+  public let files: [String: RecordedFeed]
+
+  public init(patterns: [String], files: [String: RecordedFeed]) {
+    self.patterns = patterns
+    self.files = files
+  }
+
+  public enum Comparison: Sendable, Equatable {
+    /// The same files with the same bytes; `files` were compared.
+    case unchanged(files: Int)
+    /// What differs, for the log: a file added, removed, changed or unreadable.
+    case changed(String)
+  }
+
+  /// Compares the files on disk with the loaded ones: the paths the patterns match first, then every
+  /// size (a `stat` each), then every file's bytes. Reads whole files, blocking: call it from a
+  /// thread of its own, never the shared pool.
+  public func compareWithFiles() -> Comparison {
+    var current: Set<String> = []
+    for pattern in patterns {
+      switch Self.paths(matching: pattern) {
+      case .success(let paths): current.formUnion(paths)
+      case .failure(let error): return .changed("\(error)")
+      }
+    }
+    if let added = current.subtracting(files.keys).min() { return .changed("\(added) is new") }
+    if let removed = Set(files.keys).subtracting(current).min() { return .changed("\(removed) is gone") }
+    var fingerprints: [(path: String, fingerprint: FeedFingerprint)] = []
+    for path in current.sorted() {
+      guard case .read(let fingerprint) = files[path] else { return .changed("\(path) changed while it loaded") }
+      guard let identity = FeedFileIdentity(path: path), identity.size == Int64(fingerprint.size) else {
+        return .changed("\(path) changed size or cannot be read")
+      }
+      fingerprints.append((path, fingerprint))
+    }
+    for (path, fingerprint) in fingerprints {
+      switch FeedScanning.scan(path: path, countingLines: false) {
+      case .success(let scan) where scan.fingerprint == fingerprint: continue
+      case .success: return .changed("\(path) changed")
+      case .failure(let error): return .changed("\(error)")
+      }
+    }
+    return .unchanged(files: fingerprints.count)
+  }
+
+  /// The files a pattern names now, as the loader finds them: a plain path is read whatever it is, a
+  /// glob under a directory that does not exist matches nothing (`RuleSetBuilder.loadFiles`).
+  static func paths(matching pattern: String) -> Result<[String], IntelFeedError> {
+    guard pattern.contains(where: { "*?[".contains($0) }) else { return .success([pattern]) }
+    var status = stat()
+    guard stat(globDirectory(pattern), &status) == 0 else { return .success([]) }
+    do throws(IntelFeedError) {
+      return .success(try IntelListLoader.expand(pattern))
+    } catch {
+      return .failure(error)
+    }
+  }
+
+  /// The directories of `pattern` before its first component with a glob character.
+  static func globDirectory(_ pattern: String) -> String {
+    var components: [Substring] = []
+    for component in pattern.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
+      if component.contains(where: { "*?[".contains($0) }) { break }
+      components.append(component)
+    }
+    let prefix = components.joined(separator: "/")
+    return prefix.isEmpty ? (pattern.hasPrefix("/") ? "/" : ".") : prefix
+  }
+}
