@@ -161,7 +161,9 @@ let package = Package(
     // capture feeds it, and any other source of records can.
     .target(
       name: "FlowsentryPipeline",
-      dependencies: ["FlowsentryCore", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryRules", "FlowsentryOutput"]
+      dependencies: [
+        "FlowsentryCore", "FlowsentryFlows", "FlowsentryDNS", "FlowsentryIntel", "FlowsentryRules", "FlowsentryOutput",
+      ]
     ),
     .executableTarget(
       name: "flowsentry",
