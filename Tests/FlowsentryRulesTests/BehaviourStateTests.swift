@@ -199,7 +199,7 @@ import Testing
     #expect(first.learnedStores.first?.totalValues == 0, "the old store hands its values over, not a copy")
   }
 
-  @Test func aReloadThatChangesWhatIsLearnedStartsFromTheFile() throws {
+  @Test func aReloadThatChangesWhatIsLearnedStartsAfresh() throws {
     let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(atPath: directory) }
     var alerts: [Alert] = []
@@ -209,9 +209,14 @@ import Testing
     first.saveState()
     let regrouped = Self.firstSeenRule().replacingOccurrences(of: "[process.comm]", with: "[process.uid]")
     let second = try engine(regrouped, directory: directory, continuing: first)
-    // Read from the file, not handed over: the old store keeps its value.
-    #expect(second.learnedStores.first?.totalValues == 1)
+    // Not handed over, and not read from the file either: the file records the groups it was
+    // learned by, so the regrouped rule starts afresh (counted); the old store keeps its value.
+    #expect(second.learnedStores.first?.totalValues == 0)
+    #expect(second.counters.stateFilesDamaged == first.counters.stateFilesDamaged + 1)
     #expect(first.learnedStores.first?.totalValues == 1)
+    // The same rule again reads it back.
+    let same = try engine(Self.firstSeenRule(), directory: directory)
+    #expect(same.learnedStores.first?.totalValues == 1)
   }
 
   @Test func theWriterCoalescesPerFileAndCountsWhatItDrops() throws {
