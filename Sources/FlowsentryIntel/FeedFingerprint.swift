@@ -10,17 +10,28 @@ import FlowsentryCore
 /// same size and hash holds what the running rules were loaded from, whatever its inode or times.
 public struct FeedFingerprint: Sendable, Equatable {
   public var size: Int
-  /// `KeyedHash` chained over the file's blocks, seeded once a process (fingerprints never outlive
-  /// it). Not collision-resistant, and it need not be: whoever can write a feed's directory can
-  /// change the rules outright, and a collision would only keep the set loaded from the older bytes.
+  /// `KeyedHash` chained over the file's blocks, under a key drawn at random once a process and
+  /// never shown (fingerprints never outlive it): a feed's publisher cannot aim at a collision it
+  /// cannot compute, and a chance one would only keep the set loaded from the older bytes.
   public var hash: UInt64
+  /// The file the bytes were read from, unchanged since (`FeedFileIdentity`): a file that still
+  /// is that file has not been written, which a periodic check trusts without reading it again.
+  var file: FeedFileIdentity?
+
+  public init(size: Int, hash: UInt64) {
+    self.size = size
+    self.hash = hash
+  }
+
+  /// The same bytes, wherever they were read from.
+  public static func == (left: Self, right: Self) -> Bool { left.size == right.size && left.hash == right.hash }
 }
 
 /// Which file a path named while it was read: its device and inode, its size and its modification
 /// and change times. A rename or a write changes one of them (the change time even where the
 /// modification time is set back), so a path with the same identity before and after two reads
 /// gave both the same bytes.
-struct FeedFileIdentity: Equatable {
+struct FeedFileIdentity: Equatable, Sendable {
   var device: UInt64
   var inode: UInt64
   var size: Int64
@@ -113,9 +124,8 @@ enum FeedScanning {
     guard identity == FeedFileIdentity(after), Int64(size) == identity.size else {
       return failure("it changed while it was read")
     }
-    return .success(
-      FeedScan(
-        fingerprint: FeedFingerprint(size: size, hash: state), lines: newlines + (endsInNewline ? 0 : 1),
-        identity: identity))
+    var fingerprint = FeedFingerprint(size: size, hash: state)
+    fingerprint.file = identity
+    return .success(FeedScan(fingerprint: fingerprint, lines: newlines + (endsInNewline ? 0 : 1), identity: identity))
   }
 }

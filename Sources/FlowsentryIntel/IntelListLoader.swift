@@ -68,8 +68,9 @@ public enum IntelListLoader {
     }
     builder.reserveCapacity(feedBytes: feedBytes, lines: lines)
     for path in paths {
+      let before = builder.statistics.bytesRead
       try builder.loadFile(atPath: path, format: specification.format, displayName: path, sized: true)
-      recorder?.loaded(path)
+      recorder?.loaded(path, bytesRead: builder.statistics.bytesRead - before)
     }
     return IntelListLoad(list: builder.build(), unmatchedPatterns: unmatched)
   }

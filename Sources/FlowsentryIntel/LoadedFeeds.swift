@@ -58,13 +58,15 @@ public final class FeedFingerprintRecorder: Sendable {
     }
   }
 
-  /// After the builder read `path`: its fingerprint holds when the path names the file it named when
-  /// scanned, unchanged. A path read twice (two lists) must give the same bytes both times.
-  func loaded(_ path: String) {
+  /// After the builder read `bytesRead` bytes of `path`: its fingerprint holds when the path names
+  /// the file it named when scanned, unchanged, and the builder read as many bytes as the scan (a
+  /// file truncated and written again within one tick of the file system's clock keeps its times).
+  /// A path read twice (two lists) must give the same bytes both times.
+  func loaded(_ path: String, bytesRead: Int) {
     let now = FeedFileIdentity(path: path)
     state.withLock { state in
       var recorded = RecordedFeed.unverified
-      if let scan = state.scans[path], let now, now == scan.identity {
+      if let scan = state.scans[path], let now, now == scan.identity, bytesRead == scan.fingerprint.size {
         recorded = .read(scan.fingerprint)
       }
       if let earlier = state.files[path], earlier != recorded { recorded = .unverified }
@@ -94,9 +96,12 @@ public struct LoadedFeeds: Sendable {
   }
 
   /// Compares the files on disk with the loaded ones: the paths the patterns match first, then every
-  /// size (a `stat` each), then every file's bytes. Reads whole files, blocking: call it from a
-  /// thread of its own, never the shared pool.
-  public func compareWithFiles() -> Comparison {
+  /// size (a `stat` each), then every file's bytes. With `trustingUnwrittenFiles`, a file that is
+  /// still the one read (same device, inode, size and times) is not read again: a periodic check
+  /// costs a `stat` a file, while a feed event, which may come from a write within one tick of the
+  /// file system's clock, reads every byte. Reads whole files, blocking: call it from a thread of
+  /// its own, never the shared pool.
+  public func compareWithFiles(trustingUnwrittenFiles: Bool = false) -> Comparison {
     var current: Set<String> = []
     for pattern in patterns {
       switch Self.paths(matching: pattern) {
@@ -112,6 +117,7 @@ public struct LoadedFeeds: Sendable {
       guard let identity = FeedFileIdentity(path: path), identity.size == Int64(fingerprint.size) else {
         return .changed("\(path) changed size or cannot be read")
       }
+      if trustingUnwrittenFiles && fingerprint.file == identity { continue }
       fingerprints.append((path, fingerprint))
     }
     for (path, fingerprint) in fingerprints {
@@ -121,7 +127,7 @@ public struct LoadedFeeds: Sendable {
       case .failure(let error): return .changed("\(error)")
       }
     }
-    return .unchanged(files: fingerprints.count)
+    return .unchanged(files: current.count)
   }
 
   /// The files a pattern names now, as the loader finds them: a plain path is read whatever it is, a

@@ -159,11 +159,25 @@ public final class RuleReloader: Sendable {
     return .reloaded(attempt.outcome)
   }
 
-  private func attemptAfterTheRunningOne(skippingUnchangedFeeds: Bool) async -> Attempt {
+  /// The periodic check behind the feed watch, for what no watch reports (a feed directory made
+  /// or replaced after the start, one past the watch limit, a change before the watch began): as
+  /// `reloadUnlessFeedsUnchanged`, but a file still the one read (not written since) is not read
+  /// again, and finding nothing changed counts nothing. A reload it makes counts as a feed change.
+  public func checkFeeds() async -> FeedChangeOutcome {
+    let attempt = await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, trustingUnwrittenFiles: true)
+    if case .skipped(let files) = attempt { return .feedsUnchanged(filesCompared: files) }
+    reloadCounts.withLock { $0[.feedChange, default: 0] += 1 }
+    return .reloaded(attempt.outcome)
+  }
+
+  private func attemptAfterTheRunningOne(skippingUnchangedFeeds: Bool, trustingUnwrittenFiles: Bool = false) async
+    -> Attempt
+  {
     while !Task.isCancelled {
       while loading.load(ordering: .acquiring), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
       guard !Task.isCancelled else { break }
-      let attempt = await loadOnce(skippingUnchangedFeeds: skippingUnchangedFeeds)
+      let attempt = await loadOnce(
+        skippingUnchangedFeeds: skippingUnchangedFeeds, trustingUnwrittenFiles: trustingUnwrittenFiles)
       if case .finished(.busy) = attempt { continue }
       return attempt
     }
@@ -184,7 +198,7 @@ public final class RuleReloader: Sendable {
     }
   }
 
-  private func loadOnce(skippingUnchangedFeeds: Bool) async -> Attempt {
+  private func loadOnce(skippingUnchangedFeeds: Bool, trustingUnwrittenFiles: Bool = false) async -> Attempt {
     guard !loading.exchange(true, ordering: .acquiringAndReleasing) else { return .finished(.busy) }
     return await withCheckedContinuation { (continuation: CheckedContinuation<Attempt, Never>) in
       let first = FirstOutcome(continuation)
@@ -195,7 +209,7 @@ public final class RuleReloader: Sendable {
       let thread = Thread { [self] in
         // Compared here, holding the loader, so that no load can change the running feeds meanwhile.
         if skippingUnchangedFeeds, let feeds = runningFeeds.withLock({ $0 }),
-          case .unchanged(let files) = feeds.compareWithFiles()
+          case .unchanged(let files) = feeds.compareWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles)
         {
           let waiter = first.take()
           timer.cancel()

@@ -7,49 +7,85 @@ import ServiceLifecycle
 /// the rules as SIGHUP does, off the pipeline: the running set stays until the new one is ready.
 /// A refresh that leaves every feed's bytes as the running set loaded them reloads nothing (a
 /// reload of millions of indicators costs seconds of CPU and twice their memory). The directories
-/// watched are those of the set loaded at start.
+/// watched are those of the set loaded at start; what no watch can report (a feed directory made
+/// or replaced later, one past the watch limit, no inotify, a change before the watch began) is
+/// found by a check right after the watch starts and every `checkInterval` after it, which costs a
+/// `stat` a feed file unless one was written.
 struct FeedWatchService: Service {
+  static let defaultCheckInterval: Duration = .seconds(300)
+
   let reloader: RuleReloader
   let patterns: [String]
+  let checkInterval: Duration
   let logger: Logger
 
-  init(reloader: RuleReloader, rules: RuleSet, logger: Logger) {
+  init(reloader: RuleReloader, rules: RuleSet, logger: Logger, checkInterval: Duration = defaultCheckInterval) {
     self.reloader = reloader
     self.patterns = Array(Set(rules.intelLists.flatMap(\.filePatterns))).sorted()
+    self.checkInterval = checkInterval
     self.logger = logger
   }
 
   func run() async throws {
     guard !patterns.isEmpty else { return }
-    let watcher: FeedWatcher
+    let requests = FeedCheckRequests()
+    let (wakeUps, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    var watcher: FeedWatcher?
     do {
       watcher = try FeedWatcher(patterns: patterns)
     } catch {
-      logger.error("\(error); feeds reload on SIGHUP only")
-      return
+      logger.error("\(error); feeds are checked every \(checkInterval) and on SIGHUP")
     }
-    for (directory, reason) in watcher.unwatched {
-      logger.warning("feed directory \(directory) is not watched: \(reason)")
+    for (directory, reason) in watcher?.unwatched ?? [] {
+      logger.warning("feed directory \(directory) is not watched (\(reason)); checked every \(checkInterval)")
     }
-    let (changes, continuation) = AsyncStream.makeStream(of: [String].self, bufferingPolicy: .bufferingNewest(1))
-    watcher.start { paths in continuation.yield(paths) }
-    defer { watcher.stop() }
+    watcher?.start { paths in
+      requests.noteFeedEvent(paths: paths)
+      continuation.yield()
+    }
+    defer { watcher?.stop() }
+    // The first check covers a refresh between the first load and the watch's start.
+    requests.notePeriodicCheck()
+    continuation.yield()
+    let timer = Task { [checkInterval] in
+      while !Task.isCancelled {
+        try? await Task.sleep(for: checkInterval)
+        requests.notePeriodicCheck()
+        continuation.yield()
+      }
+    }
+    defer { timer.cancel() }
     await cancelWhenGracefulShutdown { [self] in
-      for await paths in changes { await reloadOnce(paths) }
+      for await _ in wakeUps {
+        while let request = requests.take() { await handle(request) }
+      }
     }
   }
 
-  private func reloadOnce(_ paths: [String]) async {
-    let cause = "feed changed: \(paths.prefix(3).joined(separator: ", "))\(paths.count > 3 ? ", …" : "")"
+  private func handle(_ request: FeedCheckRequests.Request) async {
+    let cause: String
     let outcome: RuleReloader.Outcome
-    switch await reloader.reloadUnlessFeedsUnchanged() {
-    case .feedsUnchanged(let files):
-      logger.info(
-        "feeds unchanged; keeping the running rules (\(files) file\(files == 1 ? "" : "s") compared; \(cause))",
-        metadata: ["files_compared": "\(files)"])
-      return
-    case .reloaded(let reloaded):
-      outcome = reloaded
+    switch request {
+    case .feedEvent(let paths):
+      cause = "feed event: \(paths.prefix(3).joined(separator: ", "))\(paths.count > 3 ? ", …" : "")"
+      switch await reloader.reloadUnlessFeedsUnchanged() {
+      case .feedsUnchanged(let files):
+        logger.info(
+          "feeds unchanged; keeping the running rules (\(files) file\(files == 1 ? "" : "s") compared; \(cause))",
+          metadata: ["files_compared": "\(files)"])
+        return
+      case .reloaded(let reloaded):
+        outcome = reloaded
+      }
+    case .periodicCheck:
+      cause = "periodic feed check"
+      switch await reloader.checkFeeds() {
+      case .feedsUnchanged(let files):
+        logger.debug("periodic feed check: \(files) file\(files == 1 ? "" : "s") unchanged")
+        return
+      case .reloaded(let reloaded):
+        outcome = reloaded
+      }
     }
     switch outcome {
     case .loaded(let rules):

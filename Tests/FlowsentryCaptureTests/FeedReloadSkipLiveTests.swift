@@ -50,7 +50,7 @@ struct FeedReloadSkipLiveTests {
     #expect(!monitor.stderr.contains("rules reloaded"), "\(monitor.stderr)")
 
     try refresh("evil.example\nc2.example\n")
-    try await monitor.waitForStderr("rules reloaded (feed changed", occurrences: 1)
+    try await monitor.waitForStderr("rules reloaded (feed event", occurrences: 1)
     #expect(try counts() == (1, 1))
     #expect(monitor.stderr.contains("2 indicators"), "\(monitor.stderr)")
 

@@ -139,7 +139,7 @@ import Testing
     #expect(recorder.scanBeforeLoading(feed)?.bytes == 13)
     try Self.replace(directory, "a.domains.txt", bytes: Array("other.example\n".utf8))
     try Self.replace(directory, "a.domains.txt", bytes: Array("evil.example\n".utf8))
-    recorder.loaded(feed)
+    recorder.loaded(feed, bytesRead: 13)
     #expect(recorder.files == [feed: .unverified])
     let loaded = LoadedFeeds(patterns: [directory.url.path + "/*.domains.txt"], files: recorder.files)
     #expect(loaded.compareWithFiles() == .changed(feed + " changed while it loaded"))

@@ -1,0 +1,69 @@
+import FlowsentryCore
+import FlowsentryPipeline
+import FlowsentryRules
+import Foundation
+import Testing
+
+/// The periodic feed check behind the watch: it finds what no watch reported (a feed directory
+/// made after the load), counts nothing when nothing changed, and requests made meanwhile coalesce.
+@Suite struct FeedPeriodicCheckTests {
+  @Test func aCheckThatFindsNothingCountsNothing() async throws {
+    let chain = try FeedReloadSkipTests.Chain()
+    let reloader = chain.reloader()
+    _ = await reloader.reload(cause: .signal)
+    _ = reloader.takePending()
+    // Renamed over with the same bytes: a new inode, so the check reads it, and finds it the same.
+    try chain.replace("a.txt", "evil.example\n")
+    guard case .feedsUnchanged(let files) = await reloader.checkFeeds() else {
+      Issue.record("an unchanged feed reloaded")
+      return
+    }
+    #expect(files == 1)
+    #expect(FeedReloadSkipTests.counts(reloader) == (0, 0))
+    try chain.replace("a.txt", "evil.example\nc2.example\n")
+    guard case .reloaded(.loaded) = await reloader.checkFeeds() else {
+      Issue.record("a changed feed did not reload")
+      return
+    }
+    #expect(FeedReloadSkipTests.counts(reloader) == (1, 0))
+    #expect(FeedReloadSkipTests.indicators(reloader) == 2)
+  }
+
+  @Test func aFeedDirectoryMadeAfterTheLoadIsFound() async throws {
+    let chain = try FeedReloadSkipTests.Chain()
+    let late = chain.directory + "/late"
+    try """
+    - list: {name: c2, type: domain, match: suffix, files: [late/*.txt], optional: true}
+    - rule: {id: T-INTEL, name: listed, condition: remote_dns in c2}
+    """.write(toFile: chain.rules, atomically: true, encoding: .utf8)
+    let reloader = chain.reloader()
+    _ = await reloader.reload(cause: .signal)
+    #expect(FeedReloadSkipTests.indicators(reloader) == 0)
+    guard case .feedsUnchanged = await reloader.checkFeeds() else {
+      Issue.record("a glob that still matches nothing reloaded")
+      return
+    }
+    // No watch could have seen this: the directory did not exist when the watch began.
+    try FileManager.default.createDirectory(atPath: late, withIntermediateDirectories: false)
+    try "evil.example\n".write(toFile: late + "/a.txt", atomically: true, encoding: .utf8)
+    guard case .reloaded(.loaded) = await reloader.checkFeeds() else {
+      Issue.record("a feed in a directory made after the load was not found")
+      return
+    }
+    #expect(FeedReloadSkipTests.indicators(reloader) == 1)
+  }
+
+  @Test func requestsCoalesceAndAFeedEventServesACheck() {
+    let requests = FeedCheckRequests()
+    #expect(requests.take() == nil)
+    requests.notePeriodicCheck()
+    requests.noteFeedEvent(paths: ["/f/b.txt"])
+    requests.noteFeedEvent(paths: ["/f/a.txt", "/f/b.txt"])
+    #expect(requests.take() == .feedEvent(paths: ["/f/a.txt", "/f/b.txt"]))
+    #expect(requests.take() == nil)
+    requests.notePeriodicCheck()
+    requests.notePeriodicCheck()
+    #expect(requests.take() == .periodicCheck)
+    #expect(requests.take() == nil)
+  }
+}
