@@ -6,7 +6,8 @@ import Testing
 /// process on the machine, take turns. They all route parts of 198.51.100.0/24 to their namespace,
 /// so two runs at once (two clones' `swift test`) would take each other's traffic. The turn is an
 /// exclusive `flock` held for the whole suite, which the kernel releases if the run dies.
-/// `TestHost` refuses to be made outside one. Suites with the trait must not be nested.
+/// `TestHost` refuses to be made while no suite of this process holds the turn. Suites with the
+/// trait must not be nested: the inner one would wait for the outer.
 struct TestHostTurnTrait: SuiteTrait, TestScoping {
   static let lockPath = "/run/flowsentry-test-hosts.lock"
   /// How many suites of this process are inside their turn (more than one only when suites run in
