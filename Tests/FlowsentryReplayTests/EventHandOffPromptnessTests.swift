@@ -96,4 +96,35 @@ import Testing
     #expect(taker.done.wait(timeout: .now() + 30) == .success)
     #expect(taker.taken == Array(0..<total))
   }
+
+  /// A reader and a pipeline that each pause now and then, for longer than the wait for a batch or
+  /// not: events taken early, from published batches and around the ring's wrap all arrive once, in
+  /// order, and neither side is left waiting.
+  @Test func pausesOnEitherSideLoseNothingAndKeepTheOrder() {
+    let handOff = EventHandOff()
+    let total = 6 * EventHandOff.batchCount * EventHandOff.batchCapacity
+    let reader = Thread {
+      var generator = SystemRandomNumberGenerator()
+      for number in 0..<total {
+        handOff.put(Self.event(number))
+        if Int.random(in: 0..<500, using: &generator) == 0 { usleep(UInt32.random(in: 100...3_000)) }
+      }
+      handOff.finish(RecordingReader.Result())
+    }
+    reader.start()
+    let taken = Mutex<[Int]>([])
+    let done = DispatchSemaphore(value: 0)
+    let taker = Thread {
+      var generator = SystemRandomNumberGenerator()
+      while handOff.take({ event in
+        taken.withLock { $0.append(Self.number(event)) }
+        if Int.random(in: 0..<700, using: &generator) == 0 { usleep(UInt32.random(in: 100...3_000)) }
+      }) {}
+      done.signal()
+    }
+    taker.start()
+    #expect(done.wait(timeout: .now() + 60) == .success)
+    #expect(taken.withLock { $0 } == Array(0..<total))
+    #expect(handOff.result != nil)
+  }
 }
