@@ -12,7 +12,7 @@ import Testing
 /// packets (scapy), with spoofed sources only inside its own 198.51.100.0/24 on the veth: the host's
 /// answers to them find no neighbour and never leave the machine. None of them may create, end or
 /// name a flow; the counters must show what was ignored.
-@Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3))
+@Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3), .testHostsInTurn)
 struct AttackTests {
   static let spoofedSources = (100..<140).map { "198.51.100.\($0)" }
   static let dnsSYNSource = "198.51.100.60"

@@ -4,7 +4,7 @@ import Testing
 
 /// Behaviour rules on a real monitor: clients in the test cgroup call a test host in a network
 /// namespace (198.51.100.0/24, outside the shipped home_networks).
-@Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3))
+@Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3), .testHostsInTurn)
 struct BehaviourLiveTests {
   /// Each suite's own /30, so that its route is not another suite's.
   static let beaconHost = TestHost.Addressing(local: "198.51.100.213", peer: "198.51.100.214", prefixLength: 30)

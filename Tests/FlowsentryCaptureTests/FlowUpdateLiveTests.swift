@@ -7,7 +7,7 @@ import Testing
 
 /// Long flows reported while open (the iter/tcp walk), and connections older than the monitor:
 /// real loopback sockets in a test cgroup, expectations from what the test's sockets sent.
-@Suite(.serialized, .requires(.root, .cgroup2))
+@Suite(.serialized, .requires(.root, .cgroup2), .testHostsInTurn)
 struct FlowUpdateLiveTests {
   /// A capture whose walks and flow tracker both use `seconds` as the update interval.
   static func capture(_ cgroup: TestCgroup, updateEvery seconds: Int) throws -> LiveCapture {

@@ -9,7 +9,7 @@ import Testing
 
 /// Real transfers to a test host in a network namespace: the end carries the socket's totals at
 /// its close, payload bytes exactly (the SYN and FIN subtracted), from the local socket's side.
-@Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3, .curl, .tcpdump))
+@Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3, .curl, .tcpdump), .testHostsInTurn)
 struct FlowVolumeLiveTests {
   /// curl downloads a body of known size: everything it received, headers included, is on the end.
   @Test func aDownloadEndsWithTheBytesReceived() async throws {

@@ -7,7 +7,7 @@ import Testing
 
 /// The walk of the kernel's half-open map, with more remotes than one walk may visit: each remote's
 /// attempts are reported once in total, however the walks are cut and whatever they delete.
-@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason))
+@Suite(.serialized, .enabled(if: BPFTestEnvironment.enabled, BPFTestEnvironment.skipReason), .testHostsInTurn)
 struct HalfOpenWalkTests {
   /// One SYN each, in four waves a second apart: they settle and are deleted while the flooding
   /// remotes are still in the map, so walks delete entries between ones they must keep.

@@ -5,7 +5,7 @@ import Testing
 
 /// FS-INTEL-002 live: a feed file of the operator's replaces the shipped domain list, dnsmasq answers
 /// names under a listed domain, and a process in the test cgroup looks them up (and connects).
-@Suite(.serialized, .requires(.root, .cgroup2))
+@Suite(.serialized, .requires(.root, .cgroup2), .testHostsInTurn)
 struct IntelAlertTests {
   @Test(.requires(.ip, .python3, .dnsmasq, .dig)) func aListedDomainLookedUpAndConnectedToRaisesOneAlertNamingIt()
     async throws

@@ -1,11 +1,12 @@
 import FlowsentryCore
 import FlowsentryTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// A "remote" peer: a test host in a network namespace of its own, reached over a veth pair with
 /// documentation addresses (198.51.100.0/24). Traffic crosses a real interface, not loopback.
-@Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3))
+@Suite(.serialized, .requires(.root, .cgroup2, .ip, .python3), .testHostsInTurn)
 struct RemotePeerTests {
   @Test func connectionsToAndFromANamespacedHost() async throws {
     let host = try TestHost()
@@ -102,7 +103,8 @@ extension RemotePeerTests {
 
 /// A network namespace joined to this one by a veth pair: 198.51.100.1 here, 198.51.100.2 there.
 /// Not 203.0.113.0/24: the host's route to a test host takes the whole /24, and on some machines
-/// here a real service (the package proxy) has an address in that one.
+/// here a real service (the package proxy) has an address in that one. Every run's hosts use these
+/// addresses, so they are made only in a suite's turn (`.testHostsInTurn`).
 final class TestHost {
   /// The addresses of the two ends and the prefix the host routes to the peer.
   struct Addressing {
@@ -119,12 +121,24 @@ final class TestHost {
   let hostLink: String
   let peerLink: String
 
+  /// Their tag: the pid of the run that made them, then a count, so that runs in two processes never
+  /// pick the same names and a run tells its own and dead runs' leftovers from a live run's
+  /// (`fsh` and the longest tag, 4194303-999, is within IFNAMSIZ's 15 characters).
+  let tag: String
+  private static let made = Atomic<Int>(0)
+  /// The tags of this process's hosts not yet removed.
+  private static let live = Mutex<Set<String>>([])
+
   init(_ addressing: Addressing = TestHost.standard) throws {
+    guard TestHostTurnTrait.suitesInTurn.load(ordering: .relaxed) > 0 else {
+      throw TestHostTurnTrait.LockFailure(description: "a suite that makes test hosts takes .testHostsInTurn")
+    }
     Self.removeLeftovers()
-    let tag = String(UInt32.random(in: 0...0xffff_ff), radix: 16)
+    tag = "\(getpid())-\(Self.made.add(1, ordering: .relaxed).newValue % 1000)"
     namespace = "fs-test-\(tag)"
     hostLink = "fsh\(tag)"
     peerLink = "fsp\(tag)"
+    Self.live.withLock { _ = $0.insert(tag) }
     do {
       try run("/usr/sbin/ip", ["netns", "add", namespace])
       try run("/usr/sbin/ip", ["link", "add", hostLink, "type", "veth", "peer", "name", peerLink])
@@ -168,24 +182,57 @@ final class TestHost {
     try run("/usr/sbin/ip", ["-n", namespace, "link", "set", peerLink, up ? "up" : "down"])
   }
 
-  /// A run killed mid-test (a CI timeout, ^C) leaves its namespace and link behind, and their
-  /// route would take this run's traffic: what is older than any test run goes first.
+  /// A run killed mid-test (a CI timeout, ^C) leaves its namespace and link behind, and their route
+  /// would take this run's traffic. What this run made and no longer holds goes, and what a run that
+  /// is gone made; another live run's stays. Names without a pid (made before they had one) go once
+  /// older than any run.
   static func removeLeftovers() {
-    let directory = "/run/netns"
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-    for name in names where name.hasPrefix("fs-test-") {
-      guard
-        let modified = try? FileManager.default.attributesOfItem(atPath: "\(directory)/\(name)")[.modificationDate]
-          as? Date, Date().timeIntervalSince(modified) > 30 * 60
-      else { continue }
-      _ = try? run("/usr/sbin/ip", ["link", "del", "fsh" + name.dropFirst("fs-test-".count)])
+    let namespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
+    for name in namespaces where name.hasPrefix("fs-test-") {
+      let tag = String(name.dropFirst("fs-test-".count))
+      if let owner = owner(of: tag) {
+        guard isLeftover(tag, owner: owner) else { continue }
+      } else {
+        guard
+          let modified = try? FileManager.default.attributesOfItem(atPath: "/run/netns/\(name)")[.modificationDate]
+            as? Date, Date().timeIntervalSince(modified) > 30 * 60
+        else { continue }
+      }
+      _ = try? run("/usr/sbin/ip", ["link", "del", "fsh" + tag])
       _ = try? run("/usr/sbin/ip", ["netns", "del", name])
     }
+    // A host link outlives its namespace's name while a process still runs in the namespace.
+    let links = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []
+    for link in links where link.hasPrefix("fsh") {
+      let tag = String(link.dropFirst("fsh".count))
+      guard let owner = owner(of: tag), isLeftover(tag, owner: owner) else { continue }
+      _ = try? run("/usr/sbin/ip", ["link", "del", link])
+    }
+  }
+
+  /// The pid in a tag `pid-count`; nil for a name made before tags had one.
+  private static func owner(of tag: String) -> Int32? {
+    let parts = tag.split(separator: "-", omittingEmptySubsequences: false)
+    guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, Int(parts[1]) != nil else { return nil }
+    return pid
+  }
+
+  /// This run's and not held by a live host, or made by a process that is gone. A pid taken since
+  /// by another program (its command is not this run's) counts as gone.
+  private static func isLeftover(_ tag: String, owner: Int32) -> Bool {
+    if owner == getpid() { return !live.withLock { $0.contains(tag) } }
+    guard kill(owner, 0) == 0 || errno == EPERM else { return errno == ESRCH }
+    return command(of: owner) != command(of: getpid())
+  }
+
+  private static func command(of pid: Int32) -> String? {
+    try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)
   }
 
   func remove() {
     _ = try? run("/usr/sbin/ip", ["link", "del", hostLink])
     _ = try? run("/usr/sbin/ip", ["netns", "del", namespace])
+    Self.live.withLock { _ = $0.remove(tag) }
   }
 
   deinit { remove() }

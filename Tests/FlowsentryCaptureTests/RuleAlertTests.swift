@@ -6,7 +6,7 @@ import Testing
 /// The shipped rules, live: `flowsentry monitor` with no rule options (the built-in rules) on a test
 /// cgroup, with a remote peer in a network namespace and a local dnsmasq. Alerts are read from the
 /// monitor's stdout.
-@Suite(.serialized, .requires(.root, .cgroup2))
+@Suite(.serialized, .requires(.root, .cgroup2), .testHostsInTurn)
 struct RuleAlertTests {
   static let shippedRules = FlowsentryTestSupport.shippedRules
 
