@@ -61,6 +61,11 @@ public final class Replayer {
   /// the summary's `fileErrors`, and what was read before the error still counts.
   public func replay<Sink: EventSink>(path: String, to sink: Sink, progress: (Progress) -> Void = { _ in }) {
     summary.files += 1
+    if let reason = Self.notAFile(path) {
+      summary.fileErrors.append("\(path): \(reason)")
+      summary.unreadableFiles += 1
+      return
+    }
     if Self.isRecording(path) {
       rerunRecording(path, to: sink)
       return
@@ -134,6 +139,24 @@ public final class Replayer {
   /// A recording's lines are read up to this many bytes (an event is under 4 KiB); a longer line is
   /// skipped unread and counted malformed, so memory stays bounded whatever the file holds.
   public static let maximumRecordingLineBytes = 1 << 20
+
+  /// Why `path` cannot be replayed, when it is not a regular file: telling a recording from a
+  /// capture reads the first byte, which a pipe or a device would not give back, and the file would
+  /// then replay as empty, without a word. nil for a regular file, or one that cannot be stat'ed
+  /// (opening it then reports why).
+  static func notAFile(_ path: String) -> String? {
+    var status = stat()
+    guard stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG else { return nil }
+    let kind: String
+    switch status.st_mode & S_IFMT {
+    case S_IFIFO: kind = "a pipe"
+    case S_IFDIR: kind = "a directory"
+    case S_IFCHR, S_IFBLK: kind = "a device"
+    case S_IFSOCK: kind = "a socket"
+    default: kind = "not a regular file"
+    }
+    return "\(kind): replay reads capture files and recordings (save the stream to a file first)"
+  }
 
   /// A recording is JSON lines: its first byte opens an object. Captures start with a binary magic.
   static func isRecording(_ path: String) -> Bool {
