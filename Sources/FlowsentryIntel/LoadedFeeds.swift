@@ -130,6 +130,20 @@ public struct LoadedFeeds: Sendable {
     return .unchanged(files: current.count)
   }
 
+  /// The files the patterns match now, each as it stands (a `stat` each, nothing read): two equal
+  /// snapshots mean no feed was added, removed or written in between.
+  public func snapshotOfFiles() -> FeedFilesSnapshot {
+    var snapshot = FeedFilesSnapshot()
+    for pattern in patterns {
+      switch Self.paths(matching: pattern) {
+      case .success(let paths):
+        for path in paths { snapshot.files[path] = FeedFileIdentity(path: path) }
+      case .failure(let error): snapshot.unreadable.append("\(error)")
+      }
+    }
+    return snapshot
+  }
+
   /// The files a pattern names now, as the loader finds them: a plain path is read whatever it is, a
   /// glob under a directory that does not exist matches nothing (`RuleSetBuilder.loadFiles`).
   static func paths(matching pattern: String) -> Result<[String], IntelFeedError> {
@@ -153,4 +167,11 @@ public struct LoadedFeeds: Sendable {
     let prefix = components.joined(separator: "/")
     return prefix.isEmpty ? (pattern.hasPrefix("/") ? "/" : ".") : prefix
   }
+}
+
+/// The feed files a rule set's patterns matched at one moment, each by its identity
+/// (``LoadedFeeds/snapshotOfFiles()``).
+public struct FeedFilesSnapshot: Sendable, Equatable {
+  fileprivate var files: [String: FeedFileIdentity?] = [:]
+  fileprivate var unreadable: [String] = []
 }

@@ -40,6 +40,9 @@ public final class RuleReloader: Sendable {
     case feedsUnchanged(filesCompared: Int)
     /// A feed differs (or could not be compared): the chain was loaded again.
     case reloaded(Outcome)
+    /// A periodic check found the feeds as they were when its last load of them failed or timed
+    /// out: not loaded again (a feed event or SIGHUP still loads).
+    case unloadableAsBefore
   }
 
   /// What asked for a reload, counted by `reloads(by:)`.
@@ -64,6 +67,9 @@ public final class RuleReloader: Sendable {
   /// The feed files of the set running or pending (the last one handed to the pipeline); nil until
   /// one loaded, and then a feed change reloads.
   private let runningFeeds = Mutex<LoadedFeeds?>(nil)
+  /// The feed files as a periodic check found them when the load it started did not load (failed
+  /// or timed out): while they stay so, a check does not load them again every few minutes.
+  private let unloadableFeeds = Mutex<FeedFilesSnapshot?>(nil)
 
   /// Reloads asked for with `cause`, whatever their outcome; a feed change skipped is not one.
   public func reloads(by cause: Cause) -> Int {
@@ -165,9 +171,14 @@ public final class RuleReloader: Sendable {
   /// again, and finding nothing changed counts nothing. A reload it makes counts as a feed change.
   public func checkFeeds() async -> FeedChangeOutcome {
     let attempt = await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, trustingUnwrittenFiles: true)
-    if case .skipped(let files) = attempt { return .feedsUnchanged(filesCompared: files) }
-    reloadCounts.withLock { $0[.feedChange, default: 0] += 1 }
-    return .reloaded(attempt.outcome)
+    switch attempt {
+    case .skipped(let files): return .feedsUnchanged(filesCompared: files)
+    case .unloadableAsBefore: return .unloadableAsBefore
+    case .finished(.busy): return .reloaded(.busy)
+    case .finished(let outcome):
+      reloadCounts.withLock { $0[.feedChange, default: 0] += 1 }
+      return .reloaded(outcome)
+    }
   }
 
   private func attemptAfterTheRunningOne(skippingUnchangedFeeds: Bool, trustingUnwrittenFiles: Bool = false) async
@@ -187,13 +198,14 @@ public final class RuleReloader: Sendable {
   /// A load, or a feed change found to change nothing.
   enum Attempt: Sendable {
     case skipped(files: Int)
+    case unloadableAsBefore
     case finished(Outcome)
 
     var outcome: Outcome {
       switch self {
       case .finished(let outcome): return outcome
       // Only a feed change is skipped, and it says so before asking for the outcome.
-      case .skipped: return .busy
+      case .skipped, .unloadableAsBefore: return .busy
       }
     }
   }
@@ -208,13 +220,23 @@ public final class RuleReloader: Sendable {
       }
       let thread = Thread { [self] in
         // Compared here, holding the loader, so that no load can change the running feeds meanwhile.
-        if skippingUnchangedFeeds, let feeds = runningFeeds.withLock({ $0 }),
+        let feeds = skippingUnchangedFeeds ? runningFeeds.withLock({ $0 }) : nil
+        if let feeds,
           case .unchanged(let files) = feeds.compareWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles)
         {
           let waiter = first.take()
           timer.cancel()
           loading.store(false, ordering: .releasing)
           waiter?.resume(returning: .skipped(files: files))
+          return
+        }
+        // A periodic check that would load again what failed to load, unchanged, does not.
+        let snapshot = trustingUnwrittenFiles ? feeds?.snapshotOfFiles() : nil
+        if let snapshot, unloadableFeeds.withLock({ $0 }) == snapshot {
+          let waiter = first.take()
+          timer.cancel()
+          loading.store(false, ordering: .releasing)
+          waiter?.resume(returning: .unloadableAsBefore)
           return
         }
         let recorder = FeedFingerprintRecorder()
@@ -232,6 +254,9 @@ public final class RuleReloader: Sendable {
         if waiter != nil, case .loaded(let rules) = outcome {
           pendingRules.withLock { $0 = rules }
           runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
+          unloadableFeeds.withLock { $0 = nil }
+        } else if let snapshot {
+          unloadableFeeds.withLock { $0 = snapshot }
         }
         timer.cancel()
         loading.store(false, ordering: .releasing)

@@ -8,7 +8,7 @@ import Synchronization
 /// takes; the lock is taken once per batch. A side that waits is woken once half the ring is there
 /// for it (or the end), so that it sleeps once per half ring, not once per batch; the pipeline's side
 /// waits at most `partialBatchWait`, then takes what is published, else what the batch being filled
-/// holds, so that a slow reader's events (a pipe, a file still being written) are not held back. With
+/// holds, so that a slow reader's events (a file still being written, a slow disk) are not held back. With
 /// none put at all it sleeps until the next one is.
 final class EventHandOff: @unchecked Sendable {
   static let batchCount = 8

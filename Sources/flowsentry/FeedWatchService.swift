@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// watched are those of the set loaded at start; what no watch can report (a feed directory made
 /// or replaced later, one past the watch limit, no inotify, a change before the watch began) is
 /// found by a check right after the watch starts and every `checkInterval` after it, which costs a
-/// `stat` a feed file unless one was written.
+/// `stat` a feed file, and a read of one replaced since the set loaded it.
 struct FeedWatchService: Service {
   static let defaultCheckInterval: Duration = .seconds(300)
 
@@ -76,12 +76,17 @@ struct FeedWatchService: Service {
         return
       case .reloaded(let reloaded):
         outcome = reloaded
+      case .unloadableAsBefore:
+        return
       }
     case .periodicCheck:
       cause = "periodic feed check"
       switch await reloader.checkFeeds() {
       case .feedsUnchanged(let files):
         logger.debug("periodic feed check: \(files) file\(files == 1 ? "" : "s") unchanged")
+        return
+      case .unloadableAsBefore:
+        logger.debug("periodic feed check: the feeds are as they were when they last failed to load")
         return
       case .reloaded(let reloaded):
         outcome = reloaded

@@ -53,6 +53,44 @@ import Testing
     #expect(FeedReloadSkipTests.indicators(reloader) == 1)
   }
 
+  @Test func aCheckDoesNotLoadAgainWhatFailedToLoadUntilAFeedChanges() async throws {
+    let chain = try FeedReloadSkipTests.Chain()
+    let reloader = chain.reloader()
+    _ = await reloader.reload(cause: .signal)
+    _ = reloader.takePending()
+    // A directory the glob matches cannot be read as a feed: the load fails.
+    try FileManager.default.createDirectory(
+      atPath: chain.directory + "/feeds/x.txt", withIntermediateDirectories: false)
+    guard case .reloaded(.failed) = await reloader.checkFeeds() else {
+      Issue.record("a feed that cannot be read did not fail the load")
+      return
+    }
+    #expect(FeedReloadSkipTests.counts(reloader) == (1, 0))
+    guard case .unloadableAsBefore = await reloader.checkFeeds() else {
+      Issue.record("the same unloadable feeds were loaded again")
+      return
+    }
+    #expect(FeedReloadSkipTests.counts(reloader) == (1, 0))
+    // A feed event still loads (and fails again); the check, once the feeds change, loads too.
+    guard case .reloaded(.failed) = await reloader.reloadUnlessFeedsUnchanged() else {
+      Issue.record("a feed event did not load")
+      return
+    }
+    // Mended: the feeds are the running set's again, so there is nothing to load.
+    try FileManager.default.removeItem(atPath: chain.directory + "/feeds/x.txt")
+    guard case .feedsUnchanged = await reloader.checkFeeds() else {
+      Issue.record("the mended feeds, the running set's, loaded")
+      return
+    }
+    try chain.replace("b.txt", "other.example\n")
+    guard case .reloaded(.loaded) = await reloader.checkFeeds() else {
+      Issue.record("a new feed did not load")
+      return
+    }
+    #expect(FeedReloadSkipTests.counts(reloader) == (3, 0))
+    #expect(FeedReloadSkipTests.indicators(reloader) == 2)
+  }
+
   @Test func requestsCoalesceAndAFeedEventServesACheck() {
     let requests = FeedCheckRequests()
     #expect(requests.take() == nil)

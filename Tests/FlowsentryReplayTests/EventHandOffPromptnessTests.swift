@@ -6,7 +6,7 @@ import Testing
 @testable import FlowsentryReplay
 
 /// The pipeline takes a slow reader's events as they come, not once a batch, or half the ring, is
-/// full: a recording read from a pipe or a file still being written is replayed as it grows.
+/// full: a recording read from a file still being written is replayed as it grows.
 @Suite struct EventHandOffPromptnessTests {
   private static func event(_ number: Int) -> SensorEvent {
     .flow(
