@@ -100,10 +100,10 @@ mv "$WORK/next/domains.txt" "$WORK/feeds/domains.txt"
 mv "$WORK/next/cidrs.txt" "$WORK/feeds/cidrs.txt"
 RENAMED=$(date +%s.%N)
 for _ in $(seq 1 1800); do
-  grep -q "rules reloaded (feed changed" "$WORK/monitor.err" && break
+  grep -q "rules reloaded (feed event" "$WORK/monitor.err" && break
   sleep 0.1
 done
-grep -q "rules reloaded (feed changed" "$WORK/monitor.err" || { tail -5 "$WORK/monitor.err" >&2; exit 1; }
+grep -q "rules reloaded (feed event" "$WORK/monitor.err" || { tail -5 "$WORK/monitor.err" >&2; exit 1; }
 RELOADED=$(date +%s.%N)
 # A few seconds of batches with the new set, so the swap and the old set's release are counted.
 sleep 5
