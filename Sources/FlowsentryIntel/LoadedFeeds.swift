@@ -102,6 +102,21 @@ public struct LoadedFeeds: Sendable {
   /// file system's clock, reads every byte. Reads whole files, blocking: call it from a thread of
   /// its own, never the shared pool.
   public func compareWithFiles(trustingUnwrittenFiles: Bool = false) -> Comparison {
+    comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles).comparison
+  }
+
+  /// `compareWithFiles`, and these feeds with each file it read and found unchanged known as the
+  /// file it is now (a feed renamed over with the same bytes): a periodic check then trusts it
+  /// without reading it again.
+  public func comparedWithFiles(trustingUnwrittenFiles: Bool = false) -> (comparison: Comparison, feeds: LoadedFeeds) {
+    var refreshed = files
+    let comparison = compare(trustingUnwrittenFiles: trustingUnwrittenFiles) { path, scan in
+      refreshed[path] = .read(scan.fingerprint)
+    }
+    return (comparison, LoadedFeeds(patterns: patterns, files: refreshed))
+  }
+
+  private func compare(trustingUnwrittenFiles: Bool, foundUnchanged: (String, FeedScan) -> Void) -> Comparison {
     var current: Set<String> = []
     for pattern in patterns {
       switch Self.paths(matching: pattern) {
@@ -122,7 +137,7 @@ public struct LoadedFeeds: Sendable {
     }
     for (path, fingerprint) in fingerprints {
       switch FeedScanning.scan(path: path, countingLines: false) {
-      case .success(let scan) where scan.fingerprint == fingerprint: continue
+      case .success(let scan) where scan.fingerprint == fingerprint: foundUnchanged(path, scan)
       case .success: return .changed("\(path) changed")
       case .failure(let error): return .changed("\(error)")
       }

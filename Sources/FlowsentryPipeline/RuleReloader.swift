@@ -221,14 +221,17 @@ public final class RuleReloader: Sendable {
       let thread = Thread { [self] in
         // Compared here, holding the loader, so that no load can change the running feeds meanwhile.
         let feeds = skippingUnchangedFeeds ? runningFeeds.withLock({ $0 }) : nil
-        if let feeds,
-          case .unchanged(let files) = feeds.compareWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles)
-        {
-          let waiter = first.take()
-          timer.cancel()
-          loading.store(false, ordering: .releasing)
-          waiter?.resume(returning: .skipped(files: files))
-          return
+        if let feeds {
+          let compared = feeds.comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles)
+          if case .unchanged(let files) = compared.comparison {
+            // The same bytes under new files: known as those files now, so a check need not read them.
+            runningFeeds.withLock { $0 = compared.feeds }
+            let waiter = first.take()
+            timer.cancel()
+            loading.store(false, ordering: .releasing)
+            waiter?.resume(returning: .skipped(files: files))
+            return
+          }
         }
         // A periodic check that would load again what failed to load, unchanged, does not.
         let snapshot = trustingUnwrittenFiles ? feeds?.snapshotOfFiles() : nil

@@ -10,7 +10,8 @@ import ServiceLifecycle
 /// watched are those of the set loaded at start; what no watch can report (a feed directory made
 /// or replaced later, one past the watch limit, no inotify, a change before the watch began) is
 /// found by a check right after the watch starts and every `checkInterval` after it, which costs a
-/// `stat` a feed file, and a read of one replaced since the set loaded it.
+/// `stat` a feed file (a feed renamed over with the same bytes is read once, then known as the new
+/// file). The checks follow the running set's feeds, so lists a SIGHUP adds are checked too.
 struct FeedWatchService: Service {
   static let defaultCheckInterval: Duration = .seconds(300)
 
@@ -27,12 +28,12 @@ struct FeedWatchService: Service {
   }
 
   func run() async throws {
-    guard !patterns.isEmpty else { return }
     let requests = FeedCheckRequests()
     let (wakeUps, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    // With no feed at start there is nothing to watch, but the checks run: a SIGHUP may add lists.
     var watcher: FeedWatcher?
     do {
-      watcher = try FeedWatcher(patterns: patterns)
+      if !patterns.isEmpty { watcher = try FeedWatcher(patterns: patterns) }
     } catch {
       logger.error("\(error); feeds are checked every \(checkInterval) and on SIGHUP")
     }

@@ -43,6 +43,26 @@ import Testing
     }
   }
 
+  @Test func aFeedRenamedOverWithTheSameBytesIsReadOnceThenKnownAsTheNewFile() throws {
+    let directory = try FeedDirectory()
+    let feed = try directory.write("a.domains.txt", "evil.example\n")
+    let loaded = try LoadedFeedsTests.load(directory)
+    try LoadedFeedsTests.replace(directory, "a.domains.txt", bytes: Array("evil.example\n".utf8))
+    let compared = loaded.comparedWithFiles(trustingUnwrittenFiles: true)
+    #expect(compared.comparison == .unchanged(files: 1))
+    guard case .read(var fingerprint) = compared.feeds.files[feed], case .read(let before) = loaded.files[feed] else {
+      Issue.record("the feed lost its fingerprint")
+      return
+    }
+    #expect(fingerprint == before)
+    #expect(fingerprint.file != before.file)
+    #expect(fingerprint.file == FeedFileIdentity(path: feed))
+    // Known as the new file: a periodic check trusts it (a wrong hash shows it was not read).
+    fingerprint.hash &+= 1
+    let misrecorded = LoadedFeeds(patterns: loaded.patterns, files: [feed: .read(fingerprint)])
+    #expect(misrecorded.compareWithFiles(trustingUnwrittenFiles: true) == .unchanged(files: 1))
+  }
+
   @Test func aBuilderThatReadOtherThanTheScannedBytesRecordsNothingToSkipOn() throws {
     let directory = try FeedDirectory()
     let feed = try directory.write("a.domains.txt", "evil.example\n")

@@ -91,6 +91,31 @@ import Testing
     #expect(FeedReloadSkipTests.indicators(reloader) == 2)
   }
 
+  @Test func aCheckFollowsTheFeedsOfListsASighupAdded() async throws {
+    let chain = try FeedReloadSkipTests.Chain()
+    try "- rule: {id: T-PLAIN, name: plain, condition: dst_port == 4444}\n".write(
+      toFile: chain.rules, atomically: true, encoding: .utf8)
+    let reloader = chain.reloader()
+    _ = await reloader.reload(cause: .signal)
+    guard case .feedsUnchanged(let none) = await reloader.checkFeeds() else {
+      Issue.record("a set without feeds reloaded")
+      return
+    }
+    #expect(none == 0)
+    try """
+    - list: {name: c2, type: domain, match: suffix, files: [feeds/*.txt]}
+    - rule: {id: T-INTEL, name: listed, condition: remote_dns in c2}
+    """.write(toFile: chain.rules, atomically: true, encoding: .utf8)
+    _ = await reloader.reload(cause: .signal)
+    _ = reloader.takePending()
+    try chain.replace("a.txt", "evil.example\nc2.example\n")
+    guard case .reloaded(.loaded) = await reloader.checkFeeds() else {
+      Issue.record("a feed of a list the SIGHUP added was not checked")
+      return
+    }
+    #expect(FeedReloadSkipTests.indicators(reloader) == 2)
+  }
+
   @Test func requestsCoalesceAndAFeedEventServesACheck() {
     let requests = FeedCheckRequests()
     #expect(requests.take() == nil)
