@@ -60,12 +60,11 @@ struct FeedFileIdentity: Equatable, Sendable {
   }
 }
 
-/// One pass over a feed file: its fingerprint, its lines (for sizing the builder) and the file it
-/// was, unchanged from the first byte read to the last.
+/// One pass over a feed file: its fingerprint (with the file it was, unchanged from the first byte
+/// read to the last) and its lines (for sizing the builder).
 struct FeedScan {
   var fingerprint: FeedFingerprint
   var lines: Int
-  var identity: FeedFileIdentity
 }
 
 enum FeedScanning {
@@ -126,6 +125,6 @@ enum FeedScanning {
     }
     var fingerprint = FeedFingerprint(size: size, hash: state)
     fingerprint.file = identity
-    return .success(FeedScan(fingerprint: fingerprint, lines: newlines + (endsInNewline ? 0 : 1), identity: identity))
+    return .success(FeedScan(fingerprint: fingerprint, lines: newlines + (endsInNewline ? 0 : 1)))
   }
 }

@@ -32,6 +32,18 @@ public struct IntelListLoad: Sendable {
 }
 
 public enum IntelListLoader {
+  /// The directories of `pattern` before its first component with a glob character: what must
+  /// exist for the glob to match anything, and what a watch of its files watches.
+  public static func globDirectory(_ pattern: String) -> String {
+    var components: [Substring] = []
+    for component in pattern.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
+      if component.contains(where: { "*?[".contains($0) }) { break }
+      components.append(component)
+    }
+    let prefix = components.joined(separator: "/")
+    return prefix.isEmpty ? (pattern.hasPrefix("/") ? "/" : ".") : prefix
+  }
+
   /// Expands `specification.files` against `baseDirectory` (sorted, so a reload reads the same order)
   /// and reads every feed into one list. A plain path that cannot be read, or a directory a glob cannot
   /// search, throws `IntelFeedError.unreadable` naming it; a glob that matches nothing does not.

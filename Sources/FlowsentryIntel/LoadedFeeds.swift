@@ -66,7 +66,7 @@ public final class FeedFingerprintRecorder: Sendable {
     let now = FeedFileIdentity(path: path)
     state.withLock { state in
       var recorded = RecordedFeed.unverified
-      if let scan = state.scans[path], let now, now == scan.identity, bytesRead == scan.fingerprint.size {
+      if let scan = state.scans[path], let now, now == scan.fingerprint.file, bytesRead == scan.fingerprint.size {
         recorded = .read(scan.fingerprint)
       }
       if let earlier = state.files[path], earlier != recorded { recorded = .unverified }
@@ -164,7 +164,7 @@ public struct LoadedFeeds: Sendable {
   static func paths(matching pattern: String) -> Result<[String], IntelFeedError> {
     guard pattern.contains(where: { "*?[".contains($0) }) else { return .success([pattern]) }
     var status = stat()
-    guard stat(globDirectory(pattern), &status) == 0 else { return .success([]) }
+    guard stat(IntelListLoader.globDirectory(pattern), &status) == 0 else { return .success([]) }
     do throws(IntelFeedError) {
       return .success(try IntelListLoader.expand(pattern))
     } catch {
@@ -172,16 +172,6 @@ public struct LoadedFeeds: Sendable {
     }
   }
 
-  /// The directories of `pattern` before its first component with a glob character.
-  static func globDirectory(_ pattern: String) -> String {
-    var components: [Substring] = []
-    for component in pattern.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
-      if component.contains(where: { "*?[".contains($0) }) { break }
-      components.append(component)
-    }
-    let prefix = components.joined(separator: "/")
-    return prefix.isEmpty ? (pattern.hasPrefix("/") ? "/" : ".") : prefix
-  }
 }
 
 /// The feed files a rule set's patterns matched at one moment, each by its identity

@@ -1,3 +1,4 @@
+import FlowsentryIntel
 import Foundation
 import Synchronization
 
@@ -40,7 +41,7 @@ public final class FeedWatcher: Sendable {
     var directories: [String] = []
     var watches: [Int32: String] = [:]
     var unwatched: [(String, String)] = []
-    for directory in Set(patterns.map(Self.directory(of:))).sorted() {
+    for directory in Set(patterns.map(IntelListLoader.globDirectory)).sorted() {
       guard directories.count < Self.maximumDirectories else {
         unwatched.append((directory, "more than \(Self.maximumDirectories) feed directories"))
         continue
@@ -67,17 +68,6 @@ public final class FeedWatcher: Sendable {
     _ = close(descriptor)
     _ = close(stopPipe.read)
     _ = close(stopPipe.write)
-  }
-
-  /// The directory holding a path, or a glob's directories before its first glob character.
-  static func directory(of pattern: String) -> String {
-    var components: [Substring] = []
-    for component in pattern.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
-      if component.contains(where: { "*?[".contains($0) }) { break }
-      components.append(component)
-    }
-    let prefix = components.joined(separator: "/")
-    return prefix.isEmpty ? (pattern.hasPrefix("/") ? "/" : ".") : prefix
   }
 
   /// Whether a file at `path` is one a pattern names.

@@ -200,7 +200,9 @@ extension RuleSetBuilder {
       let path = resolve(pattern, declaration.baseDirectory)
       // A glob under a directory that does not exist matches nothing, as a glob should (glob(3) with
       // GLOB_ERR would call that unsearchable): /etc/flowsentry/intel/ on a host without feeds.
-      if pattern.contains(where: { "*?[".contains($0) }), !FileManager.default.fileExists(atPath: fixedPrefix(path)) {
+      if pattern.contains(where: { "*?[".contains($0) }),
+        !FileManager.default.fileExists(atPath: IntelListLoader.globDirectory(path))
+      {
         unmatched(name, pattern, at, declaration)
         continue
       }
@@ -255,17 +257,6 @@ extension RuleSetBuilder {
 
   private func resolve(_ pattern: String, _ base: String) -> String {
     pattern.hasPrefix("/") || base.isEmpty ? pattern : base + "/" + pattern
-  }
-
-  /// The directories of `path` before its first component with a glob character.
-  private func fixedPrefix(_ path: String) -> String {
-    var components: [Substring] = []
-    for component in path.split(separator: "/", omittingEmptySubsequences: false).dropLast() {
-      if component.contains(where: { "*?[".contains($0) }) { break }
-      components.append(component)
-    }
-    let prefix = components.joined(separator: "/")
-    return prefix.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : prefix
   }
 
   /// Each typed list's summary, by name.
