@@ -1,8 +1,13 @@
 /// Prefixes of one address family flattened into sorted, non-overlapping ranges, each naming the most
-/// specific prefix that covers it; a lookup is a binary search in the ranges of the address's top 16
-/// bits (a 64 Ki index narrows it first). Nested prefixes cost at most two ranges each.
+/// specific prefix that covers it; a lookup is a binary search in the ranges. Past `indexedFrom`
+/// ranges, a 64 Ki index by the address's top 16 bits narrows the search first (256 KiB, more than a
+/// short list itself: a rule's inline items or a small allowlist search all their ranges instead).
+/// Nested prefixes cost at most two ranges each.
 struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendable {
   static var none: UInt32 { .max }
+  /// From this many ranges on a lookup goes through the index (below it, at most ten steps of a
+  /// search over 16 KiB at most).
+  static var indexedFrom: Int { 1_024 }
 
   /// Distinct prefixes, sorted; an entry is an index into these.
   private(set) var networks: [Key] = []
@@ -11,7 +16,8 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
   private(set) var records: [UInt32] = []
   private var rangeStarts: [Key] = [0]
   private var rangeEntries: [UInt32] = [PrefixTable.none]
-  /// `bucketStarts[b]`: the first range starting at or after `b << (bitWidth - 16)`.
+  /// `bucketStarts[b]`: the first range starting at or after `b << (bitWidth - 16)`; empty below
+  /// `indexedFrom` ranges.
   private var bucketStarts: [UInt32] = []
   private(set) var duplicates = 0
 
@@ -57,17 +63,20 @@ struct PrefixTable<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendabl
     ByteTable.adviseHugePages(&rangeEntries)
     var storing = RangeSink.storing
     flatten(into: &storing)
-    indexBuckets()
+    if rangeStarts.count >= Self.indexedFrom { indexBuckets() }
   }
 
   /// The most specific prefix holding `key`.
   @inline(__always)
   func lookup(_ key: Key) -> UInt32? {
-    guard !bucketStarts.isEmpty else { return nil }
-    let bucket = Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))
+    // An empty table (one family absent) answers before any search; `/0` alone is one range.
+    guard !networks.isEmpty else { return nil }
     return rangeStarts.withUnsafeBufferPointer { starts in
-      var low = Int(bucketStarts[bucket])
-      var high = Int(bucketStarts[bucket + 1])
+      var (low, high) = (0, starts.count)
+      if !bucketStarts.isEmpty {
+        let bucket = Int(truncatingIfNeeded: key >> (Key.bitWidth - 16))
+        (low, high) = (Int(bucketStarts[bucket]), Int(bucketStarts[bucket + 1]))
+      }
       while low < high {
         let middle = (low + high) / 2
         if starts[middle] <= key { low = middle + 1 } else { high = middle }
