@@ -134,8 +134,8 @@ struct ByteTable: Sendable {
   /// copy would hold the arena twice for a moment.
   /// Then builds the filter from the slots' fingerprints.
   mutating func shrinkToFit() {
-    arena = Self.fitted(arena)
-    offsets = Self.fitted(offsets)
+    arena = Self.fitted(arena, readAtRandom: true)
+    offsets = Self.fitted(offsets, readAtRandom: true)
     guard !offsets.isEmpty, let filter = FingerprintFilter(capacity: offsets.count) else { return }
     for slot in slots where slot != 0 { filter.insert(UInt32(truncatingIfNeeded: slot >> 32)) }
     self.filter = filter
@@ -166,14 +166,16 @@ struct ByteTable: Sendable {
 
   /// `array`, copied to its exact size only when more than an eighth of its capacity is spare: the
   /// copy holds the array twice for a moment, and a tail reserved and never written is not resident.
-  static func fitted<Element>(_ array: [Element]) -> [Element] {
-    array.capacity - array.count > array.count / 8 ? exactCopy(array) : array
+  /// `readAtRandom`: the copy is advised onto huge pages (what every lookup reads: an arena's
+  /// bytes, its offsets), which an array read only to describe a match does not need.
+  static func fitted<Element>(_ array: [Element], readAtRandom: Bool = false) -> [Element] {
+    array.capacity - array.count > array.count / 8 ? exactCopy(array, readAtRandom: readAtRandom) : array
   }
 
-  static func exactCopy<Element>(_ array: [Element]) -> [Element] {
+  static func exactCopy<Element>(_ array: [Element], readAtRandom: Bool = false) -> [Element] {
     guard array.capacity > array.count else { return array }
     return [Element](unsafeUninitializedCapacity: array.count) { buffer, initialized in
-      if let base = buffer.baseAddress {
+      if readAtRandom, let base = buffer.baseAddress {
         LargeAllocation.adviseHugePages(base, byteCount: buffer.count * MemoryLayout<Element>.stride)
       }
       _ = buffer.initialize(fromContentsOf: array)
