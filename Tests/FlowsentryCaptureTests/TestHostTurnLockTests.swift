@@ -89,6 +89,26 @@ import Testing
     #expect(error?.description.contains("held by a process that wrote no pid in it") == true)
   }
 
+  /// A pid left in the file by a holder that is gone is not the holder's (the kernel released the
+  /// gone one's lock).
+  @Test func aWaiterDoesNotNameAGonePidAsTheHolder() throws {
+    let (directory, path) = try lockFile()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    // A pid no process has now.
+    let gone = try #require((3_000_000..<4_194_303).lazy.map(Int32.init).first { ProcessLookup.of($0) == .gone })
+    try Data("\(gone)\n".utf8).write(to: URL(fileURLWithPath: path))
+    let holder = open(path, O_RDWR | O_CLOEXEC)
+    try #require(holder >= 0)
+    defer { close(holder) }
+    try #require(flock(holder, LOCK_EX) == 0)
+    let error = #expect(throws: TestHostTurnTrait.LockFailure.self) {
+      close(try TestHostTurnLock.takeBlocking(path, within: .milliseconds(100)))
+    }
+    #expect(
+      error?.description.contains("held by a process that wrote no pid (pid \(gone), which did, is gone)") == true,
+      "\(String(describing: error))")
+  }
+
   @Test func theRecordReadBackIsAPidOrNothing() {
     func pid(_ text: String) -> Int32? { TestHostTurnLock.recordedPid(ArraySlice(Array(text.utf8))) }
     #expect(pid("1234\n") == 1234)
