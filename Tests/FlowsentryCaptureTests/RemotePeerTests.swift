@@ -121,24 +121,39 @@ final class TestHost {
   let hostLink: String
   let peerLink: String
 
-  /// Their tag: the pid of the run that made them, then a count, so that runs in two processes never
-  /// pick the same names and a run tells its own and dead runs' leftovers from a live run's
-  /// (`fsh` and the longest tag, 4194303-999, is within IFNAMSIZ's 15 characters).
+  /// Their tag (`TestHostTag`): the run that made them, then a count, so that runs in two processes
+  /// never pick the same names and a run tells its own and gone runs' leftovers from a live run's.
   let tag: String
+  private let heldTag: TestHostTag
+  private let removed = Atomic<Bool>(false)
+  /// Hosts made by this run: the next one's count starts from it, so that a name just given up is
+  /// not given again at once.
   private static let made = Atomic<Int>(0)
   /// The tags of this process's hosts not yet removed.
-  private static let live = Mutex<Set<String>>([])
+  private static let live = Mutex<Set<TestHostTag>>([])
 
   init(_ addressing: Addressing = TestHost.standard) throws {
     guard TestHostTurnTrait.suitesInTurn.load(ordering: .relaxed) > 0 else {
       throw TestHostTurnTrait.LockFailure(description: "a suite that makes test hosts takes .testHostsInTurn")
     }
     Self.removeLeftovers()
-    tag = "\(getpid())-\(Self.made.add(1, ordering: .relaxed).newValue % 1000)"
+    let thisRun = try TestHostRun.current.get()
+    let first = Self.made.add(1, ordering: .relaxed).oldValue
+    let claimed = Self.live.withLock { live in
+      let free = (first..<first + TestHostTag.countLimit).lazy
+        .map { TestHostTag(pid: thisRun.pid, startTime: thisRun.startTime, count: $0 % TestHostTag.countLimit) }
+        .first { !live.contains($0) }
+      if let free { live.insert(free) }
+      return free
+    }
+    guard let claimed else {
+      throw TestHostTurnTrait.LockFailure(description: "this run holds \(TestHostTag.countLimit) test hosts already")
+    }
+    heldTag = claimed
+    tag = claimed.description
     namespace = "fs-test-\(tag)"
     hostLink = "fsh\(tag)"
     peerLink = "fsp\(tag)"
-    Self.live.withLock { _ = $0.insert(tag) }
     do {
       try run("/usr/sbin/ip", ["netns", "add", namespace])
       try run("/usr/sbin/ip", ["link", "add", hostLink, "type", "veth", "peer", "name", peerLink])
@@ -184,14 +199,14 @@ final class TestHost {
 
   /// A run killed mid-test (a CI timeout, ^C) leaves its namespace and link behind, and their route
   /// would take this run's traffic. What this run made and no longer holds goes, and what a run that
-  /// is gone made; another live run's stays. Names without a pid (made before they had one) go once
+  /// is gone made; another live run's stays. Names without a run (made before they had one) go once
   /// older than any run.
   static func removeLeftovers() {
     let namespaces = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
     for name in namespaces where name.hasPrefix("fs-test-") {
-      let tag = String(name.dropFirst("fs-test-".count))
-      if let owner = owner(of: tag) {
-        guard isLeftover(tag, owner: owner) else { continue }
+      let tag = name.dropFirst("fs-test-".count)
+      if let isLeftover = isLeftover(tag) {
+        guard isLeftover else { continue }
       } else {
         guard
           let modified = try? FileManager.default.attributesOfItem(atPath: "/run/netns/\(name)")[.modificationDate]
@@ -204,23 +219,32 @@ final class TestHost {
     // A host link outlives its namespace's name while a process still runs in the namespace.
     let links = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []
     for link in links where link.hasPrefix("fsh") {
-      let tag = String(link.dropFirst("fsh".count))
-      guard let owner = owner(of: tag), isLeftover(tag, owner: owner) else { continue }
+      guard isLeftover(link.dropFirst("fsh".count)) == true else { continue }
       _ = try? run("/usr/sbin/ip", ["link", "del", link])
     }
   }
 
-  /// The pid in a tag `pid-count`; nil for a name made before tags had one.
-  private static func owner(of tag: String) -> Int32? {
+  /// Whether the hosts tagged `tag` are leftovers; nil for a tag that names no run. Without this
+  /// run's start time nothing is a leftover: a live run's hosts could not be told from a gone one's.
+  private static func isLeftover(_ tag: Substring) -> Bool? {
+    if let parsed = TestHostTag(tag) {
+      guard case .success(let thisRun) = TestHostRun.current else { return false }
+      return parsed.isLeftover(thisRun: thisRun, held: live.withLock { $0 }, lookup: ProcessLookup.of)
+    }
+    return legacyOwner(of: tag).map(isLegacyLeftover)
+  }
+
+  /// The pid in a tag `pid-count` of older code, which named hosts by pid alone.
+  private static func legacyOwner(of tag: Substring) -> Int32? {
     let parts = tag.split(separator: "-", omittingEmptySubsequences: false)
     guard parts.count == 2, let pid = Int32(parts[0]), pid > 0, Int(parts[1]) != nil else { return nil }
     return pid
   }
 
-  /// This run's and not held by a live host, or made by a process that is gone. A pid taken since
-  /// by another program (its command is not this run's) counts as gone.
-  private static func isLeftover(_ tag: String, owner: Int32) -> Bool {
-    if owner == getpid() { return !live.withLock { $0.contains(tag) } }
+  /// A `pid-count` tag's hosts are leftovers when its pid is this run's (which makes none), or is
+  /// gone, or is another program's (its command is not this run's): by pid alone, the best guess.
+  private static func isLegacyLeftover(owner: Int32) -> Bool {
+    if owner == getpid() { return true }
     guard kill(owner, 0) == 0 || errno == EPERM else { return errno == ESRCH }
     return command(of: owner) != command(of: getpid())
   }
@@ -229,10 +253,12 @@ final class TestHost {
     try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)
   }
 
+  /// Once: the count may name another host of this run afterwards.
   func remove() {
+    guard !removed.exchange(true, ordering: .relaxed) else { return }
     _ = try? run("/usr/sbin/ip", ["link", "del", hostLink])
     _ = try? run("/usr/sbin/ip", ["netns", "del", namespace])
-    Self.live.withLock { _ = $0.remove(tag) }
+    Self.live.withLock { _ = $0.remove(heldTag) }
   }
 
   deinit { remove() }
