@@ -289,6 +289,6 @@ private final class FirstOutcome: Sendable {
 extension LoadedFeeds {
   /// The feeds `recorder` saw `rules` load, under the patterns its lists name.
   init(_ rules: RuleSet, _ recorder: FeedFingerprintRecorder) {
-    self.init(patterns: rules.intelLists.flatMap(\.filePatterns), files: recorder.files)
+    self.init(patterns: rules.intelLists.flatMap(\.filePatterns), recorder: recorder)
   }
 }
