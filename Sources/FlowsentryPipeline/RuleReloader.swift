@@ -26,7 +26,8 @@ public final class RuleReloader: Sendable {
     case loaded(RuleSet)
     /// The files do not validate (every problem, positioned); the running set stays.
     case failed([Diagnostic])
-    /// Not loaded within the limit; the load finishes on its thread and is then discarded.
+    /// Not loaded within the limit; the load finishes on its thread and is then discarded. For a
+    /// feed change, also a comparison that ran past its own limit: then nothing loads after it.
     case timedOut(Duration)
     /// Another load is still running (a reload asked for meanwhile, or one that timed out);
     /// nothing was started.
