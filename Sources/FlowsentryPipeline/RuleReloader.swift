@@ -187,8 +187,9 @@ public final class RuleReloader: Sendable {
 
   /// The periodic check behind the feed watch, for what no watch reports (a feed directory made
   /// or replaced after the start, one past the watch limit, a change before the watch began): as
-  /// `reloadUnlessFeedsUnchanged`, but a file still the one read (not written since) is not read
-  /// again, and finding nothing changed counts nothing. A reload it makes counts as a feed change.
+  /// `reloadUnlessFeedsUnchanged`, but a file still the one read (not written since, nor within
+  /// 2 s before that read) is not read again, and finding nothing changed counts nothing. A reload
+  /// it makes counts as a feed change.
   public func checkFeeds() async -> FeedChangeOutcome {
     let attempt = await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, trustingUnwrittenFiles: true)
     switch attempt {
