@@ -18,17 +18,22 @@ public enum RecordedFeed: Sendable, Equatable {
 /// Records the feed files the loads run inside `recording(_:)` read (`IntelListLoader.load`, on
 /// the same thread): each path's fingerprint, taken in the pass that sizes the builder, is kept
 /// only when the path still names the same unchanged file once the builder has read it, so that
-/// the fingerprint is of the bytes loaded.
+/// the fingerprint is of the bytes loaded; and when that pass began, for the periodic check.
 public final class FeedFingerprintRecorder: Sendable {
   @TaskLocal static var current: FeedFingerprintRecorder?
 
   private struct State {
     var scans: [String: FeedScan] = [:]
     var files: [String: RecordedFeed] = [:]
+    var readStarts: [String: FileClockInstant] = [:]
   }
   private let state = Mutex(State())
+  private let clock: @Sendable () -> FileClockInstant
 
-  public init() {}
+  public convenience init() { self.init(clock: { .now }) }
+
+  /// `clock` tells when a read begins; a test's may run ahead of the files' times.
+  init(clock: @escaping @Sendable () -> FileClockInstant) { self.clock = clock }
 
   /// Runs `body`, recording the feeds the loads it runs on this thread read.
   public func recording<Value, Failure: Error>(_ body: () throws(Failure) -> Value) throws(Failure) -> Value {
@@ -45,12 +50,22 @@ public final class FeedFingerprintRecorder: Sendable {
   /// Every feed path read so far.
   public var files: [String: RecordedFeed] { state.withLock { $0.files } }
 
+  /// The feeds read so far and when each was first read.
+  var recorded: (files: [String: RecordedFeed], readStarts: [String: FileClockInstant]) {
+    state.withLock { ($0.files, $0.readStarts) }
+  }
+
   /// The sizing pass over `path`: its bytes and lines, nil when it cannot be read (the load that
   /// follows reports why, naming it).
   func scanBeforeLoading(_ path: String) -> (bytes: Int, lines: Int)? {
+    let start = clock()
     switch FeedScanning.scan(path: path, countingLines: true) {
     case .success(let scan):
-      state.withLock { $0.scans[path] = scan }
+      state.withLock {
+        $0.scans[path] = scan
+        // A path two lists name keeps its first read's start, the earlier and so the stricter.
+        $0.readStarts[path] = $0.readStarts[path] ?? start
+      }
       return (scan.fingerprint.size, scan.lines)
     case .failure:
       state.withLock { $0.scans[path] = nil }
@@ -82,10 +97,24 @@ public struct LoadedFeeds: Sendable {
   /// The lists' resolved paths and globs (`IntelListSummary.filePatterns`).
   public let patterns: [String]
   public let files: [String: RecordedFeed]
+  /// When each file's bytes began to be read; a file without one is read again by the next check.
+  let readStarts: [String: FileClockInstant]
 
+  /// Feeds read at moments not known: a periodic check reads each again before it trusts it.
   public init(patterns: [String], files: [String: RecordedFeed]) {
+    self.init(patterns: patterns, files: files, readStarts: [:])
+  }
+
+  /// The feeds `recorder` saw a load read, under `patterns`.
+  public init(patterns: [String], recorder: FeedFingerprintRecorder) {
+    let recorded = recorder.recorded
+    self.init(patterns: patterns, files: recorded.files, readStarts: recorded.readStarts)
+  }
+
+  init(patterns: [String], files: [String: RecordedFeed], readStarts: [String: FileClockInstant]) {
     self.patterns = patterns
     self.files = files
+    self.readStarts = readStarts
   }
 
   public enum Comparison: Sendable, Equatable {
@@ -97,26 +126,46 @@ public struct LoadedFeeds: Sendable {
 
   /// Compares the files on disk with the loaded ones: the paths the patterns match first, then every
   /// size (a `stat` each), then every file's bytes. With `trustingUnwrittenFiles`, a file that is
-  /// still the one read (same device, inode, size and times) is not read again: a periodic check
-  /// costs a `stat` a file, while a feed event, which may come from a write within one tick of the
-  /// file system's clock, reads every byte. Reads whole files, blocking: call it from a thread of
-  /// its own, never the shared pool.
+  /// still the one read (same device, inode, size and times) is not read again, unless its times
+  /// were within `racyWindowSeconds` of its read (a write landing in the same tick of the file
+  /// system's clock right after the read would have left them as they were): a periodic check
+  /// costs a `stat` a file, while a feed event, which may come from such a write, reads every
+  /// byte. Reads whole files, blocking: call it from a thread of its own, never the shared pool.
   public func compareWithFiles(trustingUnwrittenFiles: Bool = false) -> Comparison {
     comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles).comparison
   }
 
   /// `compareWithFiles`, and these feeds with each file it read and found unchanged known as the
-  /// file it is now (a feed renamed over with the same bytes): a periodic check then trusts it
-  /// without reading it again.
+  /// file it is now, read now (a feed renamed over with the same bytes, or one written too close to
+  /// its read to be trusted): a periodic check then trusts it without reading it again once its
+  /// times are older than the read by `racyWindowSeconds`.
   public func comparedWithFiles(trustingUnwrittenFiles: Bool = false) -> (comparison: Comparison, feeds: LoadedFeeds) {
-    var refreshed = files
-    let comparison = compare(trustingUnwrittenFiles: trustingUnwrittenFiles) { path, scan in
-      refreshed[path] = .read(scan.fingerprint)
-    }
-    return (comparison, LoadedFeeds(patterns: patterns, files: refreshed))
+    comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles, clock: { .now })
   }
 
-  private func compare(trustingUnwrittenFiles: Bool, foundUnchanged: (String, FeedScan) -> Void) -> Comparison {
+  /// As `comparedWithFiles(trustingUnwrittenFiles:)`, with `clock` telling when each read begins.
+  func comparedWithFiles(trustingUnwrittenFiles: Bool, clock: () -> FileClockInstant) -> (
+    comparison: Comparison, feeds: LoadedFeeds
+  ) {
+    var refreshed = files
+    var refreshedStarts = readStarts
+    let comparison = compare(trustingUnwrittenFiles: trustingUnwrittenFiles, clock: clock) { path, scan, start in
+      refreshed[path] = .read(scan.fingerprint)
+      refreshedStarts[path] = start
+    }
+    return (comparison, LoadedFeeds(patterns: patterns, files: refreshed, readStarts: refreshedStarts))
+  }
+
+  /// How many seconds older than its read a file's times must be for a periodic check to trust it
+  /// unread: a tick of the coarsest file system clock (FAT's, 2 s), far more than the lag of the
+  /// kernel's coarse clock behind the one reads are timed by. A network file system whose server's
+  /// clock runs behind this host's by more than that may still hide a write within its tick.
+  static let racyWindowSeconds = 2
+
+  private func compare(
+    trustingUnwrittenFiles: Bool, clock: () -> FileClockInstant,
+    foundUnchanged: (String, FeedScan, FileClockInstant) -> Void
+  ) -> Comparison {
     var current: Set<String> = []
     for pattern in patterns {
       switch Self.paths(matching: pattern) {
@@ -132,12 +181,17 @@ public struct LoadedFeeds: Sendable {
       guard let identity = FeedFileIdentity(path: path), identity.size == Int64(fingerprint.size) else {
         return .changed("\(path) changed size or cannot be read")
       }
-      if trustingUnwrittenFiles && fingerprint.file == identity { continue }
+      if trustingUnwrittenFiles, fingerprint.file == identity, let start = readStarts[path],
+        identity.isSettled(before: start)
+      {
+        continue
+      }
       fingerprints.append((path, fingerprint))
     }
     for (path, fingerprint) in fingerprints {
+      let start = clock()
       switch FeedScanning.scan(path: path, countingLines: false) {
-      case .success(let scan) where scan.fingerprint == fingerprint: foundUnchanged(path, scan)
+      case .success(let scan) where scan.fingerprint == fingerprint: foundUnchanged(path, scan, start)
       case .success: return .changed("\(path) changed")
       case .failure(let error): return .changed("\(error)")
       }
@@ -179,4 +233,45 @@ public struct LoadedFeeds: Sendable {
 public struct FeedFilesSnapshot: Sendable, Equatable {
   fileprivate var files: [String: FeedFileIdentity?] = [:]
   fileprivate var unreadable: [String] = []
+}
+
+/// A moment on the clock the kernel takes file times from (`CLOCK_REALTIME`), to nanoseconds.
+struct FileClockInstant: Sendable, Comparable {
+  var seconds: Int
+  var nanoseconds: Int
+
+  init(seconds: Int, nanoseconds: Int) {
+    self.seconds = seconds
+    self.nanoseconds = nanoseconds
+  }
+
+  init(_ time: timespec) { self.init(seconds: time.tv_sec, nanoseconds: time.tv_nsec) }
+
+  /// Now; the epoch if the clock cannot be read, which trusts no file unread.
+  static var now: FileClockInstant {
+    var time = timespec()
+    guard clock_gettime(CLOCK_REALTIME, &time) == 0 else { return FileClockInstant(seconds: 0, nanoseconds: 0) }
+    return FileClockInstant(time)
+  }
+
+  /// `seconds` later (earlier when negative), saturating.
+  func advanced(bySeconds seconds: Int) -> FileClockInstant {
+    let (sum, overflowed) = self.seconds.addingReportingOverflow(seconds)
+    return FileClockInstant(seconds: overflowed ? (seconds < 0 ? .min : .max) : sum, nanoseconds: nanoseconds)
+  }
+
+  static func < (left: Self, right: Self) -> Bool {
+    (left.seconds, left.nanoseconds) < (right.seconds, right.nanoseconds)
+  }
+}
+
+extension FeedFileIdentity {
+  /// Whether the file was last written (or its times set) more than `LoadedFeeds.racyWindowSeconds`
+  /// before `readStart`, so that any write after that read moves its times. The later of the modification
+  /// and change times counts: a modification time set back or ahead (`touch`, `curl -R`) still
+  /// moves the change time, and one set in the future keeps the file read every check.
+  func isSettled(before readStart: FileClockInstant) -> Bool {
+    max(FileClockInstant(modified), FileClockInstant(changed))
+      < readStart.advanced(bySeconds: -LoadedFeeds.racyWindowSeconds)
+  }
 }

@@ -26,7 +26,8 @@ public final class RuleReloader: Sendable {
     case loaded(RuleSet)
     /// The files do not validate (every problem, positioned); the running set stays.
     case failed([Diagnostic])
-    /// Not loaded within the limit; the load finishes on its thread and is then discarded.
+    /// Not loaded within the limit; the load finishes on its thread and is then discarded. For a
+    /// feed change, also a comparison that ran past its own limit: then nothing loads after it.
     case timedOut(Duration)
     /// Another load is still running (a reload asked for meanwhile, or one that timed out);
     /// nothing was started.
@@ -58,8 +59,12 @@ public final class RuleReloader: Sendable {
   static let loaderStackBytes = 256 << 20
 
   public let chain: Chain
+  /// How long a load may run, from its start, before its caller is answered `.timedOut` (the load
+  /// runs on, and its set is discarded). A feed change's comparison before it has a limit of its
+  /// own, as long: hashing the feeds takes none of the load's time.
   public let timeLimit: Duration
   private let load: @Sendable (Chain) throws(RuleLoadError) -> RuleSet
+  private let compareFeeds: @Sendable (LoadedFeeds, _ trustingUnwrittenFiles: Bool) -> FeedComparison
   private let loading = Atomic<Bool>(false)
   private let pendingRules = Mutex<RuleSet?>(nil)
   private let reloadCounts = Mutex<[Cause: Int]>([:])
@@ -71,7 +76,10 @@ public final class RuleReloader: Sendable {
   /// or timed out): while they stay so, a check does not load them again every few minutes.
   private let unloadableFeeds = Mutex<FeedFilesSnapshot?>(nil)
 
-  /// Reloads asked for with `cause`, whatever their outcome; a feed change skipped is not one.
+  /// Reloads asked for with `cause`, whatever their outcome, counted when asked for: a SIGHUP's when
+  /// it arrives, a feed change's when its comparison finds a feed changed and the load starts (or
+  /// the comparison runs past its limit). A feed change skipped, or ended by shutdown before it
+  /// loaded, is not one.
   public func reloads(by cause: Cause) -> Int {
     reloadCounts.withLock { $0[cause, default: 0] }
   }
@@ -99,16 +107,29 @@ public final class RuleReloader: Sendable {
   }
 
   /// `load` is `RuleLoader.loadChain` unless a test needs another.
-  public init(
+  public convenience init(
     chain: Chain, timeLimit: Duration = .seconds(60),
     load: @escaping @Sendable (Chain) throws(RuleLoadError) -> RuleSet = { chain throws(RuleLoadError) in
       try RuleLoader.loadChain(builtIn: chain.builtIn, paths: chain.paths)
     }
   ) {
+    self.init(chain: chain, timeLimit: timeLimit, load: load) { feeds, trustingUnwrittenFiles in
+      feeds.comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles)
+    }
+  }
+
+  /// With `compareFeeds` in place of `LoadedFeeds.comparedWithFiles`, for a test that times it.
+  init(
+    chain: Chain, timeLimit: Duration, load: @escaping @Sendable (Chain) throws(RuleLoadError) -> RuleSet,
+    compareFeeds: @escaping @Sendable (LoadedFeeds, _ trustingUnwrittenFiles: Bool) -> FeedComparison
+  ) {
     self.chain = chain
     self.timeLimit = timeLimit
     self.load = load
+    self.compareFeeds = compareFeeds
   }
+
+  typealias FeedComparison = (comparison: LoadedFeeds.Comparison, feeds: LoadedFeeds)
 
   /// The feed files of the set running or pending, as it loaded them.
   public var loadedFeeds: LoadedFeeds? { runningFeeds.withLock { $0 } }
@@ -139,7 +160,7 @@ public final class RuleReloader: Sendable {
   /// Loads the chain on the loader thread and waits for it, at most `timeLimit`. The running set
   /// stays in use (and in memory) until the new one is taken, so a reload peaks at both sets.
   public func reload(cause: Cause = .signal) async -> Outcome {
-    reloadCounts.withLock { $0[cause, default: 0] += 1 }
+    count(cause)
     return await loadOnce(skippingUnchangedFeeds: false).outcome
   }
 
@@ -147,7 +168,7 @@ public final class RuleReloader: Sendable {
   /// feed before the operator's job replaced it): waits for that load to end, then loads again.
   /// `.busy` only when the task is cancelled first.
   public func reloadAfterTheRunningOne(cause: Cause) async -> Outcome {
-    reloadCounts.withLock { $0[cause, default: 0] += 1 }
+    count(cause)
     return await attemptAfterTheRunningOne(skippingUnchangedFeeds: false).outcome
   }
 
@@ -161,23 +182,20 @@ public final class RuleReloader: Sendable {
       skippedCount.add(1, ordering: .relaxed)
       return .feedsUnchanged(filesCompared: files)
     }
-    reloadCounts.withLock { $0[.feedChange, default: 0] += 1 }
     return .reloaded(attempt.outcome)
   }
 
   /// The periodic check behind the feed watch, for what no watch reports (a feed directory made
   /// or replaced after the start, one past the watch limit, a change before the watch began): as
-  /// `reloadUnlessFeedsUnchanged`, but a file still the one read (not written since) is not read
-  /// again, and finding nothing changed counts nothing. A reload it makes counts as a feed change.
+  /// `reloadUnlessFeedsUnchanged`, but a file still the one read (not written since, nor within
+  /// 2 s before that read) is not read again, and finding nothing changed counts nothing. A reload
+  /// it makes counts as a feed change.
   public func checkFeeds() async -> FeedChangeOutcome {
     let attempt = await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, trustingUnwrittenFiles: true)
     switch attempt {
     case .skipped(let files): return .feedsUnchanged(filesCompared: files)
     case .unloadableAsBefore: return .unloadableAsBefore
-    case .finished(.busy): return .reloaded(.busy)
-    case .finished(let outcome):
-      reloadCounts.withLock { $0[.feedChange, default: 0] += 1 }
-      return .reloaded(outcome)
+    case .finished(let outcome): return .reloaded(outcome)
     }
   }
 
@@ -210,24 +228,23 @@ public final class RuleReloader: Sendable {
     }
   }
 
+  /// One attempt on the loader thread. For a feed change, the comparison first, within `timeLimit`:
+  /// past it, the caller is answered `.timedOut`, the change counted, and nothing loads. Then the
+  /// load, within `timeLimit` from its start, a feed change counted as it starts.
   private func loadOnce(skippingUnchangedFeeds: Bool, trustingUnwrittenFiles: Bool = false) async -> Attempt {
     guard !loading.exchange(true, ordering: .acquiringAndReleasing) else { return .finished(.busy) }
     return await withCheckedContinuation { (continuation: CheckedContinuation<Attempt, Never>) in
-      let first = FirstOutcome(continuation)
-      let timer = Task { [timeLimit] in
-        try? await Task.sleep(for: timeLimit)
-        if !Task.isCancelled { first.take()?.resume(returning: .finished(.timedOut(timeLimit))) }
-      }
+      let caller = WaitingCaller(continuation, timeLimit: timeLimit)
+      if skippingUnchangedFeeds { caller.startPhase { [self] in count(.feedChange) } }
       let thread = Thread { [self] in
         // Compared here, holding the loader, so that no load can change the running feeds meanwhile.
         let feeds = skippingUnchangedFeeds ? runningFeeds.withLock({ $0 }) : nil
         if let feeds {
-          let compared = feeds.comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles)
+          let compared = compareFeeds(feeds, trustingUnwrittenFiles)
           if case .unchanged(let files) = compared.comparison {
             // The same bytes under new files: known as those files now, so a check need not read them.
             runningFeeds.withLock { $0 = compared.feeds }
-            let waiter = first.take()
-            timer.cancel()
+            let waiter = caller.take()
             loading.store(false, ordering: .releasing)
             waiter?.resume(returning: .skipped(files: files))
             return
@@ -236,12 +253,17 @@ public final class RuleReloader: Sendable {
         // A periodic check that would load again what failed to load, unchanged, does not.
         let snapshot = trustingUnwrittenFiles ? feeds?.snapshotOfFiles() : nil
         if let snapshot, unloadableFeeds.withLock({ $0 }) == snapshot {
-          let waiter = first.take()
-          timer.cancel()
+          let waiter = caller.take()
           loading.store(false, ordering: .releasing)
           waiter?.resume(returning: .unloadableAsBefore)
           return
         }
+        // A comparison past its limit was answered and counted: loading now would only be discarded.
+        guard caller.startPhase() else {
+          loading.store(false, ordering: .releasing)
+          return
+        }
+        if skippingUnchangedFeeds { count(.feedChange) }
         let recorder = FeedFingerprintRecorder()
         let outcome: Outcome
         do throws(RuleLoadError) {
@@ -253,7 +275,7 @@ public final class RuleReloader: Sendable {
         // and the loader free before the caller resumes, so a reload asked for right after this
         // one finds it idle, and no older set can land after a newer one. The feeds recorded go with
         // the set: a set that failed or came too late leaves the running one's.
-        let waiter = first.take()
+        let waiter = caller.take()
         if waiter != nil, case .loaded(let rules) = outcome {
           pendingRules.withLock { $0 = rules }
           runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
@@ -261,7 +283,6 @@ public final class RuleReloader: Sendable {
         } else if let snapshot {
           unloadableFeeds.withLock { $0 = snapshot }
         }
-        timer.cancel()
         loading.store(false, ordering: .releasing)
         waiter?.resume(returning: .finished(outcome))
       }
@@ -270,25 +291,66 @@ public final class RuleReloader: Sendable {
       thread.start()
     }
   }
+
+  private func count(_ cause: Cause) {
+    reloadCounts.withLock { $0[cause, default: 0] += 1 }
+  }
 }
 
-/// Hands a continuation to the first of the loader and the timer; the other's outcome is dropped.
-private final class FirstOutcome: Sendable {
-  private let continuation: Mutex<CheckedContinuation<RuleReloader.Attempt, Never>?>
+/// The caller of one attempt, answered once: by the loader thread, or by the timer of the phase the
+/// thread is in (a feed change's comparison, then the load), each phase given `timeLimit`.
+private final class WaitingCaller: Sendable {
+  private struct State {
+    var continuation: CheckedContinuation<RuleReloader.Attempt, Never>?
+    var phase = 0
+    var timer: Task<Void, Never>?
+  }
+  private let state: Mutex<State>
+  private let timeLimit: Duration
 
-  init(_ continuation: CheckedContinuation<RuleReloader.Attempt, Never>) {
-    self.continuation = Mutex(continuation)
+  init(_ continuation: CheckedContinuation<RuleReloader.Attempt, Never>, timeLimit: Duration) {
+    state = Mutex(State(continuation: continuation))
+    self.timeLimit = timeLimit
   }
 
-  /// The continuation, to the first caller only; later callers get nil.
+  /// Starts the next phase, with a timer of its own in place of the last one's: if it runs out
+  /// first, `timedOut` runs and the caller is answered `.timedOut`. False when the caller has been
+  /// answered already (the phase before ran out).
+  @discardableResult
+  func startPhase(timedOut: @escaping @Sendable () -> Void = {}) -> Bool {
+    state.withLock { state in
+      guard state.continuation != nil else { return false }
+      state.timer?.cancel()
+      state.phase += 1
+      let phase = state.phase
+      state.timer = Task { [self, timeLimit] in
+        try? await Task.sleep(for: timeLimit)
+        guard !Task.isCancelled, let continuation = take(inPhase: phase) else { return }
+        timedOut()
+        continuation.resume(returning: .finished(.timedOut(timeLimit)))
+      }
+      return true
+    }
+  }
+
+  /// The continuation, to the loader, unless a timer took it first; the timer is stopped.
   func take() -> CheckedContinuation<RuleReloader.Attempt, Never>? {
-    continuation.withLock { $0.take() }
+    state.withLock { state in
+      state.timer?.cancel()
+      state.timer = nil
+      return state.continuation.take()
+    }
+  }
+
+  /// The continuation, to the timer of `phase` only while that phase runs.
+  private func take(inPhase phase: Int) -> CheckedContinuation<RuleReloader.Attempt, Never>? {
+    state.withLock { $0.phase == phase ? $0.continuation.take() : nil }
   }
 }
 
 extension LoadedFeeds {
   /// The feeds `recorder` saw `rules` load, under the patterns its lists name.
   init(_ rules: RuleSet, _ recorder: FeedFingerprintRecorder) {
-    self.init(patterns: rules.intelLists.flatMap(\.filePatterns), files: recorder.files)
+    self.init(patterns: rules.intelLists.flatMap(\.filePatterns), recorder: recorder)
   }
 }

@@ -5,13 +5,18 @@ import Testing
 @testable import FlowsentryIntel
 
 /// The periodic feed check trusts a file that is still the file read (no write since) without
-/// reading it; a feed event reads every byte; and a load whose builder read other than the bytes
-/// the fingerprinting pass saw records nothing it could skip on.
+/// reading it, once its times are older than the read by more than a tick of the file system's
+/// clock; a feed event reads every byte; and a load whose builder read other than the bytes the
+/// fingerprinting pass saw records nothing it could skip on.
 @Suite struct FeedCheckShortcutTests {
+  /// The clock of a read 10 s after now: the files a test has just written are old to it, as feeds
+  /// left alone since their last refresh are.
+  static let later: @Sendable () -> FileClockInstant = { FileClockInstant.now.advanced(bySeconds: 10) }
+
   @Test func aPeriodicCheckTrustsAnUnwrittenFileAndAFeedEventReadsIt() throws {
     let directory = try FeedDirectory()
     let feed = try directory.write("a.domains.txt", "evil.example\n")
-    let loaded = try LoadedFeedsTests.load(directory)
+    let loaded = try LoadedFeedsTests.load(directory, clock: Self.later)
     guard case .read(var fingerprint) = loaded.files[feed] else {
       Issue.record("the feed was not fingerprinted")
       return
@@ -20,7 +25,7 @@ import Testing
     // The same file, never written, but recorded under a hash its bytes do not have: only a check
     // that reads the bytes sees it.
     fingerprint.hash &+= 1
-    let misrecorded = LoadedFeeds(patterns: loaded.patterns, files: [feed: .read(fingerprint)])
+    let misrecorded = loaded.recording(feed, as: .read(fingerprint))
     #expect(misrecorded.compareWithFiles(trustingUnwrittenFiles: true) == .unchanged(files: 1))
     #expect(misrecorded.compareWithFiles() == .changed(feed + " changed"))
   }
@@ -48,7 +53,7 @@ import Testing
     let feed = try directory.write("a.domains.txt", "evil.example\n")
     let loaded = try LoadedFeedsTests.load(directory)
     try LoadedFeedsTests.replace(directory, "a.domains.txt", bytes: Array("evil.example\n".utf8))
-    let compared = loaded.comparedWithFiles(trustingUnwrittenFiles: true)
+    let compared = loaded.comparedWithFiles(trustingUnwrittenFiles: true, clock: Self.later)
     #expect(compared.comparison == .unchanged(files: 1))
     guard case .read(var fingerprint) = compared.feeds.files[feed], case .read(let before) = loaded.files[feed] else {
       Issue.record("the feed lost its fingerprint")
@@ -59,8 +64,73 @@ import Testing
     #expect(fingerprint.file == FeedFileIdentity(path: feed))
     // Known as the new file: a periodic check trusts it (a wrong hash shows it was not read).
     fingerprint.hash &+= 1
-    let misrecorded = LoadedFeeds(patterns: loaded.patterns, files: [feed: .read(fingerprint)])
+    let misrecorded = compared.feeds.recording(feed, as: .read(fingerprint))
     #expect(misrecorded.compareWithFiles(trustingUnwrittenFiles: true) == .unchanged(files: 1))
+  }
+
+  /// A write that lands in the same tick of the file system's clock as the read leaves the file's
+  /// identity as it was: a file whose times are that close to its read is read by the next check.
+  @Test func aSameSizeRewriteWithinATickOfTheReadIsFoundByAPeriodicCheck() throws {
+    let directory = try FeedDirectory()
+    let feed = try directory.write("a.domains.txt", "evil.example\n")
+    let loaded = try LoadedFeedsTests.load(directory)
+    guard case .read(var fingerprint) = loaded.files[feed], let read = fingerprint.file else {
+      Issue.record("the feed was not fingerprinted")
+      return
+    }
+    // Rewritten in place at the same size, its modification time set back to the one read.
+    try Self.rewriteInPlace(feed, "live.example\n", modified: read.modified)
+    // The kernel moved the change time (no program can set it); a write within the tick would not have.
+    let rewritten = try #require(FeedFileIdentity(path: feed))
+    #expect(rewritten.inode == read.inode && rewritten.size == read.size)
+    #expect(rewritten.modified.tv_sec == read.modified.tv_sec && rewritten.modified.tv_nsec == read.modified.tv_nsec)
+    fingerprint.file = rewritten
+    let sameTick = loaded.recording(feed, as: .read(fingerprint))
+    #expect(sameTick.compareWithFiles(trustingUnwrittenFiles: true) == .changed(feed + " changed"))
+
+    // Back to the bytes loaded, and checked 10 s on: read once, then trusted on a stat again.
+    try Self.rewriteInPlace(feed, "evil.example\n", modified: read.modified)
+    let checked = sameTick.comparedWithFiles(trustingUnwrittenFiles: true, clock: Self.later)
+    #expect(checked.comparison == .unchanged(files: 1))
+    guard case .read(var refreshed) = checked.feeds.files[feed] else {
+      Issue.record("the feed lost its fingerprint")
+      return
+    }
+    refreshed.hash &+= 1
+    #expect(
+      checked.feeds.recording(feed, as: .read(refreshed)).compareWithFiles(trustingUnwrittenFiles: true)
+        == .unchanged(files: 1))
+  }
+
+  /// Not written since, but read within the window: every check reads it until one that reads it
+  /// finds its times old enough.
+  @Test func aFeedReadRightAfterItsWriteIsReadByEachCheckUntilItIsOld() throws {
+    let directory = try FeedDirectory()
+    let feed = try directory.write("a.domains.txt", "evil.example\n")
+    let loaded = try LoadedFeedsTests.load(directory)
+    guard case .read(var fingerprint) = loaded.files[feed] else {
+      Issue.record("the feed was not fingerprinted")
+      return
+    }
+    // A wrong hash shows whether a check read the file.
+    fingerprint.hash &+= 1
+    let misrecorded = loaded.recording(feed, as: .read(fingerprint))
+    #expect(misrecorded.compareWithFiles(trustingUnwrittenFiles: true) == .changed(feed + " changed"))
+    let readAgainAtOnce = loaded.comparedWithFiles(trustingUnwrittenFiles: true)
+    #expect(readAgainAtOnce.comparison == .unchanged(files: 1))
+    #expect(
+      readAgainAtOnce.feeds.recording(feed, as: .read(fingerprint)).compareWithFiles(trustingUnwrittenFiles: true)
+        == .changed(feed + " changed"))
+    let readLater = loaded.comparedWithFiles(trustingUnwrittenFiles: true, clock: Self.later)
+    #expect(readLater.comparison == .unchanged(files: 1))
+    #expect(
+      readLater.feeds.recording(feed, as: .read(fingerprint)).compareWithFiles(trustingUnwrittenFiles: true)
+        == .unchanged(files: 1))
+    // Feeds recorded without the moments they were read are read by a check before they are trusted.
+    let unknownReads = LoadedFeeds(patterns: loaded.patterns, files: readLater.feeds.files)
+    #expect(
+      unknownReads.recording(feed, as: .read(fingerprint)).compareWithFiles(trustingUnwrittenFiles: true)
+        == .changed(feed + " changed"))
   }
 
   @Test func aBuilderThatReadOtherThanTheScannedBytesRecordsNothingToSkipOn() throws {
@@ -77,5 +147,28 @@ import Testing
       Issue.record("a whole read was not recorded")
       return
     }
+  }
+}
+
+extension FeedCheckShortcutTests {
+  /// Writes `text` over the file at `path` in place (same inode), then sets its access and
+  /// modification times to `modified`.
+  static func rewriteInPlace(_ path: String, _ text: String, modified: timespec) throws {
+    let descriptor = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+    try #require(descriptor >= 0)
+    defer { #expect(close(descriptor) == 0) }
+    let bytes = Array(text.utf8)
+    #expect(write(descriptor, bytes, bytes.count) == bytes.count)
+    var times = [modified, modified]
+    #expect(futimens(descriptor, &times) == 0)
+  }
+}
+
+extension LoadedFeeds {
+  /// These feeds with `path` recorded as `record`, read when it was.
+  func recording(_ path: String, as record: RecordedFeed) -> LoadedFeeds {
+    var files = files
+    files[path] = record
+    return LoadedFeeds(patterns: patterns, files: files, readStarts: readStarts)
   }
 }

@@ -7,14 +7,17 @@ import Testing
 /// A feed change is told from a refresh that rewrote the same bytes: by content, whatever the
 /// inode, and any file added, removed, changed or unreadable counts as a change.
 @Suite struct LoadedFeedsTests {
-  /// Loads `*.domains.txt` in `directory` as a monitor's reload does, recording what it read.
-  static func load(_ directory: FeedDirectory) throws -> LoadedFeeds {
-    let recorder = FeedFingerprintRecorder()
+  /// Loads `*.domains.txt` in `directory` as a monitor's reload does, recording what it read and
+  /// when, by `clock`.
+  static func load(
+    _ directory: FeedDirectory, clock: @escaping @Sendable () -> FileClockInstant = { .now }
+  ) throws -> LoadedFeeds {
+    let recorder = FeedFingerprintRecorder(clock: clock)
     let specification = IntelListSpecification(name: "c2", type: .domain, files: ["*.domains.txt"])
     _ = try recorder.recording { () throws(IntelFeedError) in
       try IntelListLoader.load(specification, baseDirectory: directory.url.path)
     }
-    return LoadedFeeds(patterns: [directory.url.path + "/*.domains.txt"], files: recorder.files)
+    return LoadedFeeds(patterns: [directory.url.path + "/*.domains.txt"], recorder: recorder)
   }
 
   /// The refresh job's way: a temporary name, then rename(2) over the feed.

@@ -1,0 +1,148 @@
+import FlowsentryCore
+import FlowsentryIntel
+import FlowsentryRules
+import Foundation
+import Synchronization
+import Testing
+
+@testable import FlowsentryPipeline
+
+/// A feed change's reload is counted when it is asked for (its load starts), however it ends, and
+/// the reload's time limit is the load's alone: hashing the feeds before it takes none of it.
+@Suite struct FeedReloadAccountingTests {
+  static func feedChanges(_ reloader: RuleReloader) -> Double? {
+    ReloadMetricsTests.value(reloader.samples, "flowsentry_rule_reloads_total", cause: "feed_change")
+  }
+
+  /// Waits, off the shared pool, for `semaphore`.
+  static func wait(for semaphore: DispatchSemaphore) async {
+    await withCheckedContinuation { continuation in
+      Thread {
+        semaphore.wait()
+        continuation.resume()
+      }.start()
+    }
+  }
+
+  @Test func aFeedChangeIsCountedAsItsLoadStartsAndStaysCountedWhenItTimesOutOrFails() async throws {
+    let chain = try FeedReloadSkipTests.Chain()
+    let rules = chain.rules
+    let held = Atomic<Bool>(false)
+    let entered = DispatchSemaphore(value: 0)
+    let released = DispatchSemaphore(value: 0)
+    // The held load waits until it has timed out, however late the timer runs on a busy machine.
+    let reloader = RuleReloader(chain: .init(builtIn: false, paths: []), timeLimit: .milliseconds(300)) {
+      _ throws(RuleLoadError) in
+      if held.exchange(false, ordering: .acquiringAndReleasing) {
+        entered.signal()
+        released.wait()
+      }
+      return try RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules])
+    }
+    #expect(
+      await reloader.loadFirst { try? RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules]) }
+        != nil)
+    #expect(Self.feedChanges(reloader) == 0)
+
+    try chain.replace("a.txt", "evil.example\nc2.example\n")
+    held.store(true, ordering: .releasing)
+    let change = Task { await reloader.reloadUnlessFeedsUnchanged() }
+    await Self.wait(for: entered)
+    // Counted while it loads: a scrape during a long reload shows it asked for.
+    #expect(Self.feedChanges(reloader) == 1)
+    guard case .reloaded(.timedOut) = await change.value else {
+      Issue.record("the held load did not time out")
+      released.signal()
+      return
+    }
+    #expect(Self.feedChanges(reloader) == 1)
+    released.signal()
+
+    // A directory the glob matches cannot be read as a feed: the load fails, and was asked for.
+    try FileManager.default.createDirectory(
+      atPath: chain.directory + "/feeds/x.txt", withIntermediateDirectories: false)
+    guard case .reloaded(.failed) = await reloader.reloadUnlessFeedsUnchanged() else {
+      Issue.record("a feed that cannot be read did not fail the load")
+      return
+    }
+    #expect(Self.feedChanges(reloader) == 2)
+    // A periodic check's load is counted as it starts too.
+    held.store(true, ordering: .releasing)
+    try FileManager.default.removeItem(atPath: chain.directory + "/feeds/x.txt")
+    try chain.replace("b.txt", "other.example\n")
+    let check = Task { await reloader.checkFeeds() }
+    await Self.wait(for: entered)
+    #expect(Self.feedChanges(reloader) == 3)
+    released.signal()
+    _ = await check.value
+    #expect(Self.feedChanges(reloader) == 3)
+    #expect(ReloadMetricsTests.value(reloader.samples, "flowsentry_rule_reloads_total", cause: "signal") == 0)
+  }
+
+  /// A comparison and a load that each take most of the limit, and together more, load.
+  @Test func theTimeLimitIsTheLoadsAloneNotTheComparisonsBeforeIt() async throws {
+    let chain = try FeedReloadSkipTests.Chain()
+    let rules = chain.rules
+    let phase = Duration.milliseconds(1200)
+    let reloader = RuleReloader(
+      chain: .init(builtIn: false, paths: []), timeLimit: .seconds(2),
+      load: { _ throws(RuleLoadError) in
+        Thread.sleep(forTimeInterval: 1.2)
+        return try RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules])
+      },
+      compareFeeds: { feeds, trustingUnwrittenFiles in
+        Thread.sleep(forTimeInterval: 1.2)
+        return feeds.comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles)
+      })
+    #expect(
+      await reloader.loadFirst { try? RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules]) }
+        != nil)
+    try chain.replace("a.txt", "evil.example\nc2.example\n")
+    let started = ContinuousClock.now
+    guard case .reloaded(.loaded(let set)) = await reloader.reloadUnlessFeedsUnchanged() else {
+      Issue.record("a load within its limit timed out because the comparison before it was counted")
+      return
+    }
+    #expect(ContinuousClock.now - started >= phase * 2)
+    #expect(set.intelLists.first?.indicators == 2)
+    #expect(Self.feedChanges(reloader) == 1)
+  }
+
+  /// A comparison that never ends (a feed on a hung file system) answers its caller at the limit,
+  /// counted as a change asked for, and nothing loads after it.
+  @Test func aComparisonPastItsLimitAnswersTimedOutAndLoadsNothing() async throws {
+    let chain = try FeedReloadSkipTests.Chain()
+    let rules = chain.rules
+    let loads = Atomic<Int>(0)
+    let compared = DispatchSemaphore(value: 0)
+    let comparing = Atomic<Bool>(true)
+    let reloader = RuleReloader(
+      chain: .init(builtIn: false, paths: []), timeLimit: .milliseconds(200),
+      load: { _ throws(RuleLoadError) in
+        loads.add(1, ordering: .relaxed)
+        return try RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules])
+      },
+      compareFeeds: { feeds, trustingUnwrittenFiles in
+        if comparing.exchange(false, ordering: .acquiringAndReleasing) { compared.wait() }
+        return feeds.comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles)
+      })
+    #expect(
+      await reloader.loadFirst { try? RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules]) }
+        != nil)
+    try chain.replace("a.txt", "evil.example\nc2.example\n")
+    guard case .reloaded(.timedOut) = await reloader.reloadUnlessFeedsUnchanged() else {
+      Issue.record("a comparison that never ended was waited for")
+      compared.signal()
+      return
+    }
+    #expect(Self.feedChanges(reloader) == 1)
+    compared.signal()
+    // The next feed change waits for the late comparison to end, and loads: only it loaded.
+    guard case .reloaded(.loaded) = await reloader.reloadUnlessFeedsUnchanged() else {
+      Issue.record("no reload after the comparison that ran past its limit")
+      return
+    }
+    #expect(loads.load(ordering: .relaxed) == 1)
+    #expect(Self.feedChanges(reloader) == 2)
+  }
+}
