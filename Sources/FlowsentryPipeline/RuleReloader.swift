@@ -97,7 +97,8 @@ public final class RuleReloader: Sendable {
       .counter(
         "flowsentry_rule_reloads_total", UInt64(max(0, reloads(cause))), [("cause", cause.rawValue)],
         help:
-          "Rule reloads asked for (SIGHUP, or a feed file replaced), whatever their outcome; a feed change "
+          "Rule reloads asked for (SIGHUP, or a feed file replaced), whatever their outcome: a feed change "
+          + "counts as its load starts, so a reload under way, timed out or failed counts; a feed change "
           + "that left every feed's bytes as loaded is counted as skipped instead.")
     } + [
       .counter(
