@@ -36,7 +36,13 @@ enum ProcessLookup: Equatable {
       let error = errno
       return error == ENOENT || error == ESRCH ? .gone : .unknown("open: \(String(cString: strerror(error)))")
     }
-    defer { close(descriptor) }
+    let lookup = readStat(descriptor)
+    // Not expected of a file only read; should it fail, .unknown (taken as alive) says so.
+    guard close(descriptor) == 0 else { return .unknown("close: \(String(cString: strerror(errno)))") }
+    return lookup
+  }
+
+  private static func readStat(_ descriptor: Int32) -> ProcessLookup {
     var bytes = [UInt8](repeating: 0, count: 1024)
     var filled = 0
     while filled < bytes.count {

@@ -29,12 +29,20 @@ struct TestHostTurnTrait: SuiteTrait, TestScoping {
     let timeout = try Self.timeout(in: ProcessInfo.processInfo.environment)
     let descriptor = try await TestHostTurnLock.take(Self.lockPath, within: timeout)
     Self.suitesInTurn.add(1, ordering: .relaxed)
-    defer {
-      Self.suitesInTurn.subtract(1, ordering: .relaxed)
-      // Closing the descriptor releases the lock.
-      close(descriptor)
+    let outcome: Result<Void, any Error>
+    do {
+      try await function()
+      outcome = .success(())
+    } catch {
+      outcome = .failure(error)
     }
-    try await function()
+    Self.suitesInTurn.subtract(1, ordering: .relaxed)
+    // Closing the descriptor releases the lock (Linux frees it even when close reports an error).
+    if let closing = TestHostTurnLock.closeFailure(descriptor, path: Self.lockPath) {
+      guard case .failure(let error) = outcome else { throw LockFailure(description: closing) }
+      throw LockFailure(description: "\(error); and \(closing)")
+    }
+    try outcome.get()
   }
 
   struct LockFailure: Error, CustomStringConvertible {
@@ -55,12 +63,9 @@ extension Trait where Self == TestHostTurnTrait {
   static var testHostsInTurn: Self { Self() }
 }
 
-/// The turn's lock file: an exclusive `flock`, and the pid of the process that holds it written in
-/// the file, so that a run that waits too long can say which one keeps it.
+/// The turn's lock file: an exclusive `flock`, and the holder's pid and start time written in the
+/// file (`TestHostTurnHolder`), so that a run that waits too long can say which one keeps it.
 enum TestHostTurnLock {
-  /// The longest pid text read back: a pid has at most 7 digits.
-  static let recordLimit = 32
-
   /// Waits on a thread of its own: another run may hold the lock for minutes, and a blocked thread
   /// of the concurrency pool would stall this run's other tests. Returns the descriptor that holds
   /// the lock (closing it releases the lock).
@@ -73,70 +78,62 @@ enum TestHostTurnLock {
   }
 
   /// Polls with `LOCK_NB` until the lock is this process's or `timeout` passed, then throws naming
-  /// the file and the pid written in it.
-  static func takeBlocking(_ path: String, within timeout: Duration) throws -> Int32 {
+  /// the file and its holder. Blocks: call it through `take`.
+  private static func takeBlocking(_ path: String, within timeout: Duration) throws -> Int32 {
+    let record = Array(try TestHostTurnHolder.current().record.utf8)
     let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else { throw failure("cannot open \(path)") }
     let deadline = ContinuousClock.now + timeout
     while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
       let error = errno
       guard error == EWOULDBLOCK || error == EINTR else {
-        close(descriptor)
-        throw failure("cannot lock \(path)", errno: error)
+        let what = "cannot lock \(path): \(String(cString: strerror(error)))"
+        throw TestHostTurnTrait.LockFailure(description: what + closingNote(descriptor, path: path))
       }
       guard ContinuousClock.now < deadline else {
         let holder = holderDescription(descriptor)
-        close(descriptor)
         throw TestHostTurnTrait.LockFailure(
           description:
             "waited \(timeout) for the test-host turn: \(path) is held by \(holder); a stopped or hung test run? "
-            + "End it, or set \(TestHostTurnTrait.timeoutVariable) (seconds) to wait longer")
+            + "End it, or set \(TestHostTurnTrait.timeoutVariable) (seconds) to wait longer"
+            + closingNote(descriptor, path: path))
       }
       Thread.sleep(forTimeInterval: min(0.1, max(0.001, (deadline - ContinuousClock.now).timeInterval)))
     }
     do {
-      try recordHolder(descriptor, path: path)
+      try write(record, to: descriptor, path: path)
     } catch {
-      close(descriptor)
-      throw error
+      throw TestHostTurnTrait.LockFailure(description: "\(error)" + closingNote(descriptor, path: path))
     }
     return descriptor
   }
 
-  /// Writes this process's pid over the file's text.
-  private static func recordHolder(_ descriptor: Int32, path: String) throws {
+  /// Closes `descriptor`; what went wrong, naming `path`, or nil.
+  static func closeFailure(_ descriptor: Int32, path: String) -> String? {
+    close(descriptor) == 0 ? nil : "cannot close \(path): \(String(cString: strerror(errno)))"
+  }
+
+  /// Closes `descriptor` on the way out of a failure: what to add to its message.
+  private static func closingNote(_ descriptor: Int32, path: String) -> String {
+    closeFailure(descriptor, path: path).map { " (and \($0))" } ?? ""
+  }
+
+  /// Writes `record` over the file's text.
+  private static func write(_ record: [UInt8], to descriptor: Int32, path: String) throws {
     guard ftruncate(descriptor, 0) == 0 else { throw failure("cannot truncate \(path)") }
-    let record = Array("\(getpid())\n".utf8)
     let written = record.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
     guard written == record.count else {
       throw failure(written < 0 ? "cannot write to \(path)" : "short write to \(path) (\(written) bytes)")
     }
   }
 
-  /// The pid the holder wrote and what /proc says of it. Older code wrote none, and the holder may
-  /// be between taking the lock and writing.
+  /// The holder the file names, if /proc confirms it.
   private static func holderDescription(_ descriptor: Int32) -> String {
-    var bytes = [UInt8](repeating: 0, count: recordLimit)
+    // One byte past the longest record, so a longer text is read as no record.
+    var bytes = [UInt8](repeating: 0, count: TestHostTurnHolder.recordLimit + 1)
     let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
     guard count >= 0 else { return "a process whose pid cannot be read (\(String(cString: strerror(errno))))" }
-    guard let pid = recordedPid(bytes[..<count]) else {
-      return "a process that wrote no pid in it (a run of older code?)"
-    }
-    let holder = ProcessLookup.of(pid)
-    // The kernel releases a dead holder's lock, so another process holds it and wrote nothing.
-    guard holder != .gone else { return "a process that wrote no pid (pid \(pid), which did, is gone)" }
-    return "pid \(pid) (\(holder.summary))"
-  }
-
-  /// A pid in decimal on a line of its own, the whole of `bytes`; nil for anything else, or for a
-  /// number no pid can be (0, or PID_MAX_LIMIT, 2^22, and above).
-  static func recordedPid(_ bytes: ArraySlice<UInt8>) -> Int32? {
-    let digits = bytes.dropLast()
-    guard bytes.last == UInt8(ascii: "\n"), (1...7).contains(digits.count),
-      digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-      let pid = Int32(String(decoding: digits, as: UTF8.self)), (1..<(1 << 22)).contains(pid)
-    else { return nil }
-    return pid
+    return TestHostTurnHolder.describe(record: TestHostTurnHolder(record: bytes[..<count]), lookup: ProcessLookup.of)
   }
 
   private static func failure(_ what: String, errno error: Int32 = errno) -> TestHostTurnTrait.LockFailure {
