@@ -637,13 +637,16 @@ enum DefaultRules {
     name: Connection with an address a threat-intel feed lists
     description: >
       A connection to or from an address, or into a block, that a threat-intel list holds (botnet
-      command-and-control, malware distribution). The alert names the indicator, the list and the
-      feed line it came from.
+      command-and-control, malware distribution), or an attempt at one that was refused or timed
+      out (a server taken down or a firewall dropping it: the host still tried). The alert names
+      the indicator, the list and the feed line it came from.
     severity: high
     tags: [T1071, T1105]
     references: ["https://attack.mitre.org/techniques/T1071/", "https://feodotracker.abuse.ch/blocklist/"]
-    events: [net_flow_tcp_begin, net_flow_tcp_half_open]
-    condition: remote in intel_addresses or remote in intel_zeek_addresses
+    events: [net_flow_tcp_begin, net_flow_tcp_half_open, net_flow_tcp_end]
+    condition: >
+      (event != net_flow_tcp_end or close_reason in (refused, timeout))
+      and (remote in intel_addresses or remote in intel_zeek_addresses)
     exceptions:
       - remote_is_allowlisted
     suppress: {window: 1h, by: [indicator]}
@@ -658,6 +661,19 @@ enum DefaultRules {
         events:
           - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.253}
           - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.7}
+        expect: 0
+      - name: an attempt that timed out fires (the self-test address never answers)
+        events:
+          - {at: 0s, event: net_flow_tcp_end, close_reason: timeout, terminated_by: local, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443}
+        expect: 1
+      - name: a refused attempt fires
+        events:
+          - {at: 0s, event: net_flow_tcp_end, close_reason: refused, terminated_by: remote, src: 192.0.2.254, dst: 198.51.100.2, src_port: 8080}
+        expect: 1
+      - name: the end of a connection that closed normally adds nothing to its begin
+        events:
+          - {at: 0s, event: net_flow_tcp_end, close_reason: fin, terminated_by: local, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443}
+          - {at: 1s, event: net_flow_tcp_end, close_reason: rst, terminated_by: remote, src: 192.0.2.254, dst: 198.51.100.2, src_port: 443}
         expect: 0
 
 - rule:

@@ -5,6 +5,7 @@ import Testing
 
 /// FS-INTEL-002 live: a feed file of the operator's replaces the shipped domain list, dnsmasq answers
 /// names under a listed domain, and a process in the test cgroup looks them up (and connects).
+/// FS-INTEL-001 live: an attempt at a listed address that the peer refuses.
 @Suite(.serialized, .requires(.root, .cgroup2), .testHostsInTurn)
 struct IntelAlertTests {
   @Test(.requires(.ip, .python3, .dnsmasq, .dig)) func aListedDomainLookedUpAndConnectedToRaisesOneAlertNamingIt()
@@ -67,6 +68,44 @@ struct IntelAlertTests {
     // The lookup raised the first alert; the connection to the same indicator was folded into it.
     let events = try #require(alerts.first?["events"] as? [[String: Any]])
     #expect(events.first?["event"] as? String == "net_packet_dns")
+    monitor.signal(SIGTERM)
+    #expect(try await monitor.exitStatus() == 0)
+  }
+
+  /// A listed server that is down still shows the host trying: the refused attempt (an end with no
+  /// begin) raises FS-INTEL-001 naming the feed line; a connection to an unlisted port of the same
+  /// peer that closes normally adds nothing.
+  @Test(.requires(.ip, .python3)) func aRefusedAttemptAtAListedAddressRaisesAnAlertNamingIt() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-intel-live-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let feed = directory + "/feed.ip.txt"
+    try "# test feed\n\(TestHost.peerAddress)\n".write(toFile: feed, atomically: true, encoding: .utf8)
+    let rules = directory + "/intel.yaml"
+    try "- list: {name: intel_addresses, type: address, files: [feed.ip.txt]}\n".write(
+      toFile: rules, atomically: true, encoding: .utf8)
+
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let monitor = try await MonitorProcess.attached(to: cgroup, ["--events", "none", "--rules", rules])
+    defer { monitor.kill() }
+
+    let client = try cgroup.socket(.v4)
+    #expect(try client.connect(to: Endpoint(IPAddress(TestHost.peerAddress)!, 9)) == ECONNREFUSED)
+    client.close()
+
+    let alerts = try await monitor.alerts(including: ["FS-INTEL-001"])
+      .filter { ($0["rule"] as? [String: Any])?["id"] as? String == "FS-INTEL-001" }
+    #expect(alerts.count == 1, "\(alerts)")
+    let indicator = try #require(alerts.first?["indicator"] as? [String: String])
+    #expect(indicator["value"] == "\(TestHost.peerAddress)/32")
+    #expect(indicator["list"] == "intel_addresses")
+    #expect(indicator["source"] == "\(feed):2")
+    let events = try #require(alerts.first?["events"] as? [[String: Any]])
+    #expect(events.first?["event"] as? String == "net_flow_tcp_end")
+    #expect((events.first?["args"] as? [String: Any])?["close_reason"] as? String == "refused")
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)
   }
