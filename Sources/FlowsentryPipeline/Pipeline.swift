@@ -29,6 +29,8 @@ public final class Pipeline {
     public var rules: RuleEngine.Counters
     /// Per enabled rule, counted across reloads.
     public var perRule: [RuleEngine.RuleCounters]
+    /// The running set's typed lists, as last loaded.
+    public var intelLists: [IntelListSummary]
   }
 
   public let configuration: Configuration
@@ -71,7 +73,7 @@ public final class Pipeline {
   public var counters: Counters {
     Counters(
       flows: stages.tracker.counters, dns: stages.enricher.counters, rules: stages.engine.counters,
-      perRule: stages.engine.perRule)
+      perRule: stages.engine.perRule, intelLists: stages.engine.intelLists)
   }
 
   /// Runs one record through every stage; the events it causes and the alerts they raise go to

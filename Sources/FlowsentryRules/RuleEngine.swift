@@ -52,6 +52,8 @@ public final class RuleEngine {
 
   public let configuration: Configuration
   public internal(set) var counters = Counters()
+  /// What the set's typed lists hold (indicators, malformed lines, memory), for their gauges.
+  public let intelLists: [IntelListSummary]
   private let states: [RuleState]
   /// The rules' predicates, apart from their state, so that testing one touches nothing else.
   private let matchers: [Matcher]
@@ -77,6 +79,7 @@ public final class RuleEngine {
   /// on here; its thresholds and suppressions do not.
   public init(rules: RuleSet, configuration: Configuration = Configuration(), continuing previous: RuleEngine? = nil) {
     self.configuration = configuration
+    intelLists = rules.intelLists
     var groupings: [[Field]] = []
     let states = rules.rules.filter(\.enabled).map {
       RuleState(rule: $0, configuration: configuration, groupings: &groupings)

@@ -43,3 +43,27 @@ extension RuleEngine.Counters {
     return samples
   }
 }
+
+extension IntelListSummary {
+  /// Gauges of the running set's typed lists, by list: what each held at its last load, so that a
+  /// feed replaced by an error page or an empty file (a list that drops to nothing, or whose lines
+  /// turn malformed) shows on a dashboard, not only in the reload's log.
+  public static func samples(_ lists: [IntelListSummary]) -> [MetricSample] {
+    var samples: [MetricSample] = []
+    // Lists with no malformed line or no file (inline items) are left out of the exit line.
+    func rows(_ name: String, _ help: String, quietWhenZero: Bool = false, _ value: (IntelListSummary) -> Int) {
+      for list in lists {
+        var sample = MetricSample.gauge(name, value(list), [("list", list.name)], help: help)
+        sample.quietWhenZero = quietWhenZero
+        samples.append(sample)
+      }
+    }
+    rows("flowsentry_intel_list_indicators", "Distinct indicators a typed list holds, as last loaded.", \.indicators)
+    rows(
+      "flowsentry_intel_list_malformed_lines", "Feed lines a typed list skipped as malformed at its last load.",
+      quietWhenZero: true, \.malformed)
+    rows("flowsentry_intel_list_files", "Feed files a typed list read at its last load.", quietWhenZero: true, \.files)
+    rows("flowsentry_intel_list_memory_bytes", "Bytes a typed list's structures take.", \.memoryBytes)
+    return samples
+  }
+}

@@ -35,6 +35,7 @@ struct DocsCommand: ParsableCommand {
   /// Stands for a value that is a name chosen at run time (a rule id, an output's name).
   static let ruleIDPlaceholder = "RULE_ID"
   static let outputNamePlaceholder = "OUTPUT_NAME"
+  static let listNamePlaceholder = "LIST_NAME"
 
   /// The monitor's counter table at zero with one row of each per-instance kind (one rule, one
   /// output, `--record` on), folded into families in the table's order.
@@ -46,6 +47,11 @@ struct DocsCommand: ParsableCommand {
     }
     rule.ruleID = ruleIDPlaceholder
     pipeline.perRule = [rule]
+    guard var list = pipeline.intelLists.first else {
+      throw ValidationError("the built-in rules have no typed list: no per-list rows to describe")
+    }
+    list.name = listNamePlaceholder
+    pipeline.intelLists = [list]
     var samples = MonitorMetrics(
       pipeline: pipeline, capture: CaptureSession.Statistics(), stdout: JSONLinesEventSink.Counters(),
       recorded: (JSONLinesEventSink.Counters(), 0, 0), outputs: []

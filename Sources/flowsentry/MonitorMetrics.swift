@@ -26,6 +26,7 @@ struct MonitorMetrics {
     samples += (pipeline?.flows ?? FlowTracker.Counters()).samples
     samples += (pipeline?.dns ?? DNSEnricher.Counters()).samples
     samples += (pipeline?.rules ?? RuleEngine.Counters()).samples(perRule: pipeline?.perRule ?? [])
+    samples += IntelListSummary.samples(pipeline?.intelLists ?? [])
     samples += reloader?.samples ?? RuleReloader.samples { _ in 0 }
     samples += batchPauses.samples
     samples += stdout.samples(destination: "stdout")
