@@ -41,6 +41,7 @@ public struct FeedWatchLoop: Sendable {
   /// end), handing `report` what it does.
   public func run(report: (Report) -> Void) async {
     let requests = FeedCheckRequests()
+    // A wake-up dropped loses nothing: the requests wait, coalesced, in `requests`.
     let (wakeUps, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     // With no feed at start there is nothing to watch, but the checks run: a SIGHUP may add lists.
     var watcher: FeedWatcher?
