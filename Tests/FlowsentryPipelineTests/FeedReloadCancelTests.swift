@@ -86,6 +86,54 @@ extension FeedReloadSkipTests.Chain {
     #expect(FeedReloadSkipTests.indicators(reloader) == 2)
   }
 
+  /// The monitor's shutdown cancels the feed watch first: a loop whose load is held ends at once.
+  @Test func aFeedWatchLoopCancelledDuringAHeldLoadEndsAtOnce() async throws {
+    let chain = try FeedReloadSkipTests.Chain()
+    let held = Atomic<Bool>(false)
+    let entered = DispatchSemaphore(value: 0)
+    let released = DispatchSemaphore(value: 0)
+    defer { released.signal() }
+    let reloader = chain.reloader(
+      snapshotClock: { .now },
+      load: {
+        if held.exchange(false, ordering: .acquiringAndReleasing) {
+          entered.signal()
+          released.wait()
+        }
+      })
+    let rules = chain.rules
+    let first = try #require(
+      await reloader.loadFirst { try? RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules]) })
+    let loop = FeedWatchLoop(
+      reloader: reloader, patterns: first.intelLists.flatMap(\.filePatterns), checkInterval: .seconds(3600),
+      settle: .milliseconds(100))
+    let (reports, continuation) = AsyncStream.makeStream(of: FeedWatchLoop.Report.self)
+    let task = Task {
+      await loop.run { continuation.yield($0) }
+      continuation.finish()
+    }
+    var next = reports.makeAsyncIterator()
+    guard case .handled(.periodicCheck, .feedsUnchanged(1)) = await next.next() else {
+      Issue.record("the first check did not find the feed unchanged")
+      task.cancel()
+      return
+    }
+    held.store(true, ordering: .releasing)
+    try chain.replace("a.txt", "evil.example\nc2.example\n")
+    guard await FeedReloadAccountingTests.wait(for: entered) else {
+      task.cancel()
+      return
+    }
+    let cancelled = ContinuousClock.now
+    task.cancel()
+    await task.value
+    #expect(ContinuousClock.now - cancelled < .seconds(10))
+    guard case .handled(.feedEvent, .reloaded(.busy)) = await next.next() else {
+      Issue.record("the held feed event was not answered as ended by shutdown")
+      return
+    }
+  }
+
   @Test func aCallerCancelledBeforeItsAttemptStartsNothing() async throws {
     let chain = try FeedReloadSkipTests.Chain()
     let loads = Atomic<Int>(0)
