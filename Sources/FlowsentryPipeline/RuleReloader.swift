@@ -204,8 +204,9 @@ public final class RuleReloader: Sendable {
   /// The periodic check behind the feed watch, for what no watch reports (a feed directory made
   /// or replaced after the start, one past the watch limit, a change before the watch began): as
   /// `reloadUnlessFeedsUnchanged`, but a file still the one read (not written since, nor within
-  /// 2 s before that read) is not read again, and finding nothing changed counts nothing. A reload
-  /// it makes counts as a feed change.
+  /// 2 s before that read, the wall clock not stepped since) is not read again, feeds that failed
+  /// to load or to be compared are left alone while they stay so, by the same rule, and finding
+  /// nothing changed counts nothing. A reload it makes counts as a feed change.
   public func checkFeeds() async -> FeedChangeOutcome {
     await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, trustingSettledFiles: true).feedChangeOutcome
   }
