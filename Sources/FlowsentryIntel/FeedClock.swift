@@ -34,7 +34,7 @@ struct FileClockInstant: Sendable, Comparable {
 
 /// When a feed was read or checked: the file-time clock, and beside it `CLOCK_BOOTTIME`, which no
 /// one sets, so that a wall clock stepped between two readings shows.
-public struct FeedClockReading: Sendable {
+struct FeedClockReading: Sendable {
   var realtime: FileClockInstant
   var sinceBoot: Duration
 
@@ -44,7 +44,7 @@ public struct FeedClockReading: Sendable {
   }
 
   /// Now; the epoch on both clocks if either cannot be read, which trusts no file unread.
-  public static var now: FeedClockReading {
+  static var now: FeedClockReading {
     var realtime = timespec()
     var boottime = timespec()
     guard clock_gettime(CLOCK_REALTIME, &realtime) == 0, clock_gettime(CLOCK_BOOTTIME, &boottime) == 0 else {
