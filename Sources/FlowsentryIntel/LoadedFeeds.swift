@@ -25,15 +25,15 @@ public final class FeedFingerprintRecorder: Sendable {
   private struct State {
     var scans: [String: FeedScan] = [:]
     var files: [String: RecordedFeed] = [:]
-    var readStarts: [String: FileClockInstant] = [:]
+    var readStarts: [String: FeedClockReading] = [:]
   }
   private let state = Mutex(State())
-  private let clock: @Sendable () -> FileClockInstant
+  private let clock: @Sendable () -> FeedClockReading
 
   public convenience init() { self.init(clock: { .now }) }
 
   /// `clock` tells when a read begins; a test's may run ahead of the files' times.
-  init(clock: @escaping @Sendable () -> FileClockInstant) { self.clock = clock }
+  init(clock: @escaping @Sendable () -> FeedClockReading) { self.clock = clock }
 
   /// Runs `body`, recording the feeds the loads it runs on this thread read.
   public func recording<Value, Failure: Error>(_ body: () throws(Failure) -> Value) throws(Failure) -> Value {
@@ -51,7 +51,7 @@ public final class FeedFingerprintRecorder: Sendable {
   public var files: [String: RecordedFeed] { state.withLock { $0.files } }
 
   /// The feeds read so far and when each was first read.
-  var recorded: (files: [String: RecordedFeed], readStarts: [String: FileClockInstant]) {
+  var recorded: (files: [String: RecordedFeed], readStarts: [String: FeedClockReading]) {
     state.withLock { ($0.files, $0.readStarts) }
   }
 
@@ -98,7 +98,7 @@ public struct LoadedFeeds: Sendable {
   public let patterns: [String]
   public let files: [String: RecordedFeed]
   /// When each file's bytes began to be read; a file without one is read again by the next check.
-  let readStarts: [String: FileClockInstant]
+  let readStarts: [String: FeedClockReading]
 
   /// Feeds read at moments not known: a periodic check reads each again before it trusts it.
   public init(patterns: [String], files: [String: RecordedFeed]) {
@@ -111,7 +111,7 @@ public struct LoadedFeeds: Sendable {
     self.init(patterns: patterns, files: recorded.files, readStarts: recorded.readStarts)
   }
 
-  init(patterns: [String], files: [String: RecordedFeed], readStarts: [String: FileClockInstant]) {
+  init(patterns: [String], files: [String: RecordedFeed], readStarts: [String: FeedClockReading]) {
     self.patterns = patterns
     self.files = files
     self.readStarts = readStarts
@@ -125,31 +125,32 @@ public struct LoadedFeeds: Sendable {
   }
 
   /// Compares the files on disk with the loaded ones: the paths the patterns match first, then every
-  /// size (a `stat` each), then every file's bytes. With `trustingUnwrittenFiles`, a file that is
+  /// size (a `stat` each), then every file's bytes. With `trustingSettledFiles`, a file that is
   /// still the one read (same device, inode, size and times) is not read again, unless its times
   /// were within `racyWindowSeconds` of its read (a write landing in the same tick of the file
-  /// system's clock right after the read would have left them as they were): a periodic check
-  /// costs a `stat` a file, while a feed event, which may come from such a write, reads every
-  /// byte. Reads whole files, blocking: call it from a thread of its own, never the shared pool.
-  public func compareWithFiles(trustingUnwrittenFiles: Bool = false) -> Comparison {
-    comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles).comparison
+  /// system's clock right after the read would have left them as they were) or the wall clock was
+  /// stepped since: a periodic check costs a `stat` a file, while a feed event, which may come from
+  /// such a write, reads every byte. Reads whole files, blocking: call it from a thread of its own,
+  /// never the shared pool.
+  public func compareWithFiles(trustingSettledFiles: Bool = false) -> Comparison {
+    comparedWithFiles(trustingSettledFiles: trustingSettledFiles).comparison
   }
 
   /// `compareWithFiles`, and these feeds with each file it read and found unchanged known as the
   /// file it is now, read now (a feed renamed over with the same bytes, or one written too close to
   /// its read to be trusted): a periodic check then trusts it without reading it again once its
   /// times are older than the read by `racyWindowSeconds`.
-  public func comparedWithFiles(trustingUnwrittenFiles: Bool = false) -> (comparison: Comparison, feeds: LoadedFeeds) {
-    comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles, clock: { .now })
+  public func comparedWithFiles(trustingSettledFiles: Bool = false) -> (comparison: Comparison, feeds: LoadedFeeds) {
+    comparedWithFiles(trustingSettledFiles: trustingSettledFiles, clock: { .now })
   }
 
-  /// As `comparedWithFiles(trustingUnwrittenFiles:)`, with `clock` telling when each read begins.
-  func comparedWithFiles(trustingUnwrittenFiles: Bool, clock: () -> FileClockInstant) -> (
+  /// As `comparedWithFiles(trustingSettledFiles:)`, with `clock` telling when each read begins.
+  func comparedWithFiles(trustingSettledFiles: Bool, clock: () -> FeedClockReading) -> (
     comparison: Comparison, feeds: LoadedFeeds
   ) {
     var refreshed = files
     var refreshedStarts = readStarts
-    let comparison = compare(trustingUnwrittenFiles: trustingUnwrittenFiles, clock: clock) { path, scan, start in
+    let comparison = compare(trustingSettledFiles: trustingSettledFiles, clock: clock) { path, scan, start in
       refreshed[path] = .read(scan.fingerprint)
       refreshedStarts[path] = start
     }
@@ -163,9 +164,10 @@ public struct LoadedFeeds: Sendable {
   static let racyWindowSeconds = 2
 
   private func compare(
-    trustingUnwrittenFiles: Bool, clock: () -> FileClockInstant,
-    foundUnchanged: (String, FeedScan, FileClockInstant) -> Void
+    trustingSettledFiles: Bool, clock: () -> FeedClockReading,
+    foundUnchanged: (String, FeedScan, FeedClockReading) -> Void
   ) -> Comparison {
+    let checked = clock()
     var current: Set<String> = []
     for pattern in patterns {
       switch Self.paths(matching: pattern) {
@@ -181,8 +183,8 @@ public struct LoadedFeeds: Sendable {
       guard let identity = FeedFileIdentity(path: path), identity.size == Int64(fingerprint.size) else {
         return .changed("\(path) changed size or cannot be read")
       }
-      if trustingUnwrittenFiles, fingerprint.file == identity, let start = readStarts[path],
-        identity.isSettled(before: start)
+      if trustingSettledFiles, fingerprint.file == identity, let start = readStarts[path],
+        identity.isSettled(before: start, checkedAt: checked)
       {
         continue
       }
@@ -199,10 +201,13 @@ public struct LoadedFeeds: Sendable {
     return .unchanged(files: current.count)
   }
 
-  /// The files the patterns match now, each as it stands (a `stat` each, nothing read): two equal
-  /// snapshots mean no feed was added, removed or written in between.
-  public func snapshotOfFiles() -> FeedFilesSnapshot {
-    var snapshot = FeedFilesSnapshot()
+  /// The files the patterns match now, each as it stands (a `stat` each, nothing read), to tell by
+  /// `FeedFilesSnapshot.matches` whether any was added, removed or written since.
+  public func snapshotOfFiles() -> FeedFilesSnapshot { snapshotOfFiles(takenAt: .now) }
+
+  /// As `snapshotOfFiles()`, taken at `reading` (a test's may run ahead of the files' times).
+  func snapshotOfFiles(takenAt reading: FeedClockReading) -> FeedFilesSnapshot {
+    var snapshot = FeedFilesSnapshot(taken: reading)
     for pattern in patterns {
       switch Self.paths(matching: pattern) {
       case .success(let paths):
@@ -230,48 +235,22 @@ public struct LoadedFeeds: Sendable {
 
 /// The feed files a rule set's patterns matched at one moment, each by its identity
 /// (``LoadedFeeds/snapshotOfFiles()``).
-public struct FeedFilesSnapshot: Sendable, Equatable {
+public struct FeedFilesSnapshot: Sendable {
   fileprivate var files: [String: FeedFileIdentity?] = [:]
   fileprivate var unreadable: [String] = []
-}
+  /// When the identities were taken.
+  let taken: FeedClockReading
 
-/// A moment on the clock the kernel takes file times from (`CLOCK_REALTIME`), to nanoseconds.
-struct FileClockInstant: Sendable, Comparable {
-  var seconds: Int
-  var nanoseconds: Int
+  fileprivate init(taken: FeedClockReading) { self.taken = taken }
 
-  init(seconds: Int, nanoseconds: Int) {
-    self.seconds = seconds
-    self.nanoseconds = nanoseconds
-  }
-
-  init(_ time: timespec) { self.init(seconds: time.tv_sec, nanoseconds: time.tv_nsec) }
-
-  /// Now; the epoch if the clock cannot be read, which trusts no file unread.
-  static var now: FileClockInstant {
-    var time = timespec()
-    guard clock_gettime(CLOCK_REALTIME, &time) == 0 else { return FileClockInstant(seconds: 0, nanoseconds: 0) }
-    return FileClockInstant(time)
-  }
-
-  /// `seconds` later (earlier when negative), saturating.
-  func advanced(bySeconds seconds: Int) -> FileClockInstant {
-    let (sum, overflowed) = self.seconds.addingReportingOverflow(seconds)
-    return FileClockInstant(seconds: overflowed ? (seconds < 0 ? .min : .max) : sum, nanoseconds: nanoseconds)
-  }
-
-  static func < (left: Self, right: Self) -> Bool {
-    (left.seconds, left.nanoseconds) < (right.seconds, right.nanoseconds)
-  }
-}
-
-extension FeedFileIdentity {
-  /// Whether the file was last written (or its times set) more than `LoadedFeeds.racyWindowSeconds`
-  /// before `readStart`, so that any write after that read moves its times. The later of the modification
-  /// and change times counts: a modification time set back or ahead (`touch`, `curl -R`) still
-  /// moves the change time, and one set in the future keeps the file read every check.
-  func isSettled(before readStart: FileClockInstant) -> Bool {
-    max(FileClockInstant(modified), FileClockInstant(changed))
-      < readStart.advanced(bySeconds: -LoadedFeeds.racyWindowSeconds)
+  /// Whether `later` finds the same files unwritten since this snapshot: the same identities, each
+  /// settled before this one was taken (`FeedFileIdentity.isSettled`), as the periodic check trusts
+  /// a file unread. An equal identity written within a tick of the file system's clock of this
+  /// snapshot, or across a step of the wall clock, may hide a write, so it never matches.
+  public func matches(_ later: FeedFilesSnapshot) -> Bool {
+    files == later.files && unreadable == later.unreadable
+      && files.values.allSatisfy { identity in
+        identity.map { $0.isSettled(before: taken, checkedAt: later.taken) } ?? true
+      }
   }
 }

@@ -37,10 +37,11 @@ public struct FeedWatchLoop: Sendable {
     self.settle = settle
   }
 
-  /// Watches and checks until the task is cancelled (a request being handled first runs to its
-  /// end), handing `report` what it does.
+  /// Watches and checks until the task is cancelled, handing `report` what it does. A request being
+  /// handled is answered `.busy` at once then, its load left to end on its thread, discarded.
   public func run(report: (Report) -> Void) async {
     let requests = FeedCheckRequests()
+    // A wake-up dropped loses nothing: the requests wait, coalesced, in `requests`.
     let (wakeUps, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     // With no feed at start there is nothing to watch, but the checks run: a SIGHUP may add lists.
     var watcher: FeedWatcher?

@@ -26,11 +26,11 @@ public final class RuleReloader: Sendable {
     case loaded(RuleSet)
     /// The files do not validate (every problem, positioned); the running set stays.
     case failed([Diagnostic])
-    /// Not loaded within the limit; the load finishes on its thread and is then discarded. For a
-    /// feed change, also a comparison that ran past its own limit: then nothing loads after it.
+    /// Not loaded within the limit; the load finishes on its thread and is then discarded.
     case timedOut(Duration)
-    /// Another load is still running (a reload asked for meanwhile, or one that timed out);
-    /// nothing was started.
+    /// Another load is still running (a reload asked for meanwhile, or one that timed out), so
+    /// nothing was started; or the caller was cancelled (shutdown) first, and what it started
+    /// finishes on its thread and is discarded.
     case busy
   }
 
@@ -41,8 +41,12 @@ public final class RuleReloader: Sendable {
     case feedsUnchanged(filesCompared: Int)
     /// A feed differs (or could not be compared): the chain was loaded again.
     case reloaded(Outcome)
+    /// The comparison ran past its limit (a feed on a slow or hung file system): nothing loaded, and
+    /// the comparison finishes on its thread, loading nothing after it.
+    case comparisonTimedOut(Duration)
     /// A periodic check found the feeds as they were when its last load of them failed or timed
-    /// out: not loaded again (a feed event or SIGHUP still loads).
+    /// out, or its last comparison ran past its limit: not loaded again (a feed event or SIGHUP
+    /// still loads).
     case unloadableAsBefore
   }
 
@@ -62,9 +66,11 @@ public final class RuleReloader: Sendable {
   /// How long a load may run, from its start, before its caller is answered `.timedOut` (the load
   /// runs on, and its set is discarded). A feed change's comparison before it has a limit of its
   /// own, as long: hashing the feeds takes none of the load's time.
-  public let timeLimit: Duration
+  public var timeLimit: Duration { limit.withLock { $0 } }
+  private let limit: Mutex<Duration>
   private let load: @Sendable (Chain) throws(RuleLoadError) -> RuleSet
-  private let compareFeeds: @Sendable (LoadedFeeds, _ trustingUnwrittenFiles: Bool) -> FeedComparison
+  private let compareFeeds: @Sendable (LoadedFeeds, _ trustingSettledFiles: Bool) -> FeedComparison
+  private let snapshotFeeds: @Sendable (LoadedFeeds) -> FeedFilesSnapshot
   private let loading = Atomic<Bool>(false)
   private let pendingRules = Mutex<RuleSet?>(nil)
   private let reloadCounts = Mutex<[Cause: Int]>([:])
@@ -73,13 +79,14 @@ public final class RuleReloader: Sendable {
   /// one loaded, and then a feed change reloads.
   private let runningFeeds = Mutex<LoadedFeeds?>(nil)
   /// The feed files as a periodic check found them when the load it started did not load (failed
-  /// or timed out): while they stay so, a check does not load them again every few minutes.
+  /// or timed out) or its comparison ran past its limit: while they match (`FeedFilesSnapshot.matches`),
+  /// a check does not load or hash them again every few minutes.
   private let unloadableFeeds = Mutex<FeedFilesSnapshot?>(nil)
 
   /// Reloads asked for with `cause`, whatever their outcome, counted when asked for: a SIGHUP's when
   /// it arrives, a feed change's when its comparison finds a feed changed and the load starts (or
-  /// the comparison runs past its limit). A feed change skipped, or ended by shutdown before it
-  /// loaded, is not one.
+  /// the comparison runs past its limit, as it may have found a change). A feed change skipped, or
+  /// ended by shutdown before its load started, is not one.
   public func reloads(by cause: Cause) -> Int {
     reloadCounts.withLock { $0[cause, default: 0] }
   }
@@ -98,8 +105,9 @@ public final class RuleReloader: Sendable {
         "flowsentry_rule_reloads_total", UInt64(max(0, reloads(cause))), [("cause", cause.rawValue)],
         help:
           "Rule reloads asked for (SIGHUP, or a feed file replaced), whatever their outcome: a feed change "
-          + "counts as its load starts, so a reload under way, timed out or failed counts; a feed change "
-          + "that left every feed's bytes as loaded is counted as skipped instead.")
+          + "counts as its load starts, so a reload under way, timed out or failed counts, or when the "
+          + "comparison of its feeds runs past its limit (then nothing loads); a feed change that left "
+          + "every feed's bytes as loaded is counted as skipped instead.")
     } + [
       .counter(
         "flowsentry_rule_reloads_skipped_total", UInt64(max(0, skipped)), [("reason", "feeds_unchanged")],
@@ -114,23 +122,30 @@ public final class RuleReloader: Sendable {
       try RuleLoader.loadChain(builtIn: chain.builtIn, paths: chain.paths)
     }
   ) {
-    self.init(chain: chain, timeLimit: timeLimit, load: load) { feeds, trustingUnwrittenFiles in
-      feeds.comparedWithFiles(trustingUnwrittenFiles: trustingUnwrittenFiles)
+    self.init(chain: chain, timeLimit: timeLimit, load: load) { feeds, trustingSettledFiles in
+      feeds.comparedWithFiles(trustingSettledFiles: trustingSettledFiles)
     }
   }
 
-  /// With `compareFeeds` in place of `LoadedFeeds.comparedWithFiles`, for a test that times it.
+  /// With `compareFeeds` in place of `LoadedFeeds.comparedWithFiles`, for a test that times it, and
+  /// `snapshotFeeds` in place of `LoadedFeeds.snapshotOfFiles`, for one whose clock runs ahead.
   init(
     chain: Chain, timeLimit: Duration, load: @escaping @Sendable (Chain) throws(RuleLoadError) -> RuleSet,
-    compareFeeds: @escaping @Sendable (LoadedFeeds, _ trustingUnwrittenFiles: Bool) -> FeedComparison
+    compareFeeds: @escaping @Sendable (LoadedFeeds, _ trustingSettledFiles: Bool) -> FeedComparison,
+    snapshotFeeds: @escaping @Sendable (LoadedFeeds) -> FeedFilesSnapshot = { $0.snapshotOfFiles() }
   ) {
     self.chain = chain
-    self.timeLimit = timeLimit
+    limit = Mutex(timeLimit)
     self.load = load
     self.compareFeeds = compareFeeds
+    self.snapshotFeeds = snapshotFeeds
   }
 
   typealias FeedComparison = (comparison: LoadedFeeds.Comparison, feeds: LoadedFeeds)
+
+  /// From the next attempt on: a test's parts that must succeed on a loaded machine get a longer
+  /// limit than the part before them that times out.
+  func setTimeLimit(_ timeLimit: Duration) { limit.withLock { $0 = timeLimit } }
 
   /// The feed files of the set running or pending, as it loaded them.
   public var loadedFeeds: LoadedFeeds? { runningFeeds.withLock { $0 } }
@@ -183,169 +198,149 @@ public final class RuleReloader: Sendable {
       skippedCount.add(1, ordering: .relaxed)
       return .feedsUnchanged(filesCompared: files)
     }
-    return .reloaded(attempt.outcome)
+    return attempt.feedChangeOutcome
   }
 
   /// The periodic check behind the feed watch, for what no watch reports (a feed directory made
   /// or replaced after the start, one past the watch limit, a change before the watch began): as
   /// `reloadUnlessFeedsUnchanged`, but a file still the one read (not written since, nor within
-  /// 2 s before that read) is not read again, and finding nothing changed counts nothing. A reload
-  /// it makes counts as a feed change.
+  /// 2 s before that read, the wall clock not stepped since) is not read again, feeds that failed
+  /// to load or to be compared are left alone while they stay so, by the same rule, and finding
+  /// nothing changed counts nothing. A reload it makes counts as a feed change.
   public func checkFeeds() async -> FeedChangeOutcome {
-    let attempt = await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, trustingUnwrittenFiles: true)
-    switch attempt {
-    case .skipped(let files): return .feedsUnchanged(filesCompared: files)
-    case .unloadableAsBefore: return .unloadableAsBefore
-    case .finished(let outcome): return .reloaded(outcome)
-    }
+    await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, trustingSettledFiles: true).feedChangeOutcome
   }
 
-  private func attemptAfterTheRunningOne(skippingUnchangedFeeds: Bool, trustingUnwrittenFiles: Bool = false) async
+  private func attemptAfterTheRunningOne(skippingUnchangedFeeds: Bool, trustingSettledFiles: Bool = false) async
     -> Attempt
   {
     while !Task.isCancelled {
       while loading.load(ordering: .acquiring), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
       guard !Task.isCancelled else { break }
       let attempt = await loadOnce(
-        skippingUnchangedFeeds: skippingUnchangedFeeds, trustingUnwrittenFiles: trustingUnwrittenFiles)
+        skippingUnchangedFeeds: skippingUnchangedFeeds, trustingSettledFiles: trustingSettledFiles)
       if case .finished(.busy) = attempt { continue }
       return attempt
     }
     return .finished(.busy)
   }
 
-  /// A load, or a feed change found to change nothing.
+  /// A load, or a feed change found to change nothing or not compared in time.
   enum Attempt: Sendable {
     case skipped(files: Int)
     case unloadableAsBefore
+    case comparisonTimedOut(Duration)
     case finished(Outcome)
 
     var outcome: Outcome {
       switch self {
       case .finished(let outcome): return outcome
-      // Only a feed change is skipped, and it says so before asking for the outcome.
-      case .skipped, .unloadableAsBefore: return .busy
+      // Only a feed change compares, and it asks for `feedChangeOutcome` instead.
+      case .skipped, .unloadableAsBefore, .comparisonTimedOut: return .busy
+      }
+    }
+
+    var feedChangeOutcome: FeedChangeOutcome {
+      switch self {
+      case .skipped(let files): return .feedsUnchanged(filesCompared: files)
+      case .unloadableAsBefore: return .unloadableAsBefore
+      case .comparisonTimedOut(let limit): return .comparisonTimedOut(limit)
+      case .finished(let outcome): return .reloaded(outcome)
       }
     }
   }
 
   /// One attempt on the loader thread. For a feed change, the comparison first, within `timeLimit`:
-  /// past it, the caller is answered `.timedOut`, the change counted, and nothing loads. Then the
-  /// load, within `timeLimit` from its start, a feed change counted as it starts.
-  private func loadOnce(skippingUnchangedFeeds: Bool, trustingUnwrittenFiles: Bool = false) async -> Attempt {
+  /// past it, the caller is answered `.comparisonTimedOut`, the change counted, and nothing loads.
+  /// Then the load, within `timeLimit` from its start, a feed change counted as it starts. A caller
+  /// cancelled meanwhile is answered `.busy` at once; the thread runs on and its result is discarded,
+  /// as a timed-out one is.
+  private func loadOnce(skippingUnchangedFeeds: Bool, trustingSettledFiles: Bool = false) async -> Attempt {
     guard !loading.exchange(true, ordering: .acquiringAndReleasing) else { return .finished(.busy) }
-    return await withCheckedContinuation { (continuation: CheckedContinuation<Attempt, Never>) in
-      let caller = WaitingCaller(continuation, timeLimit: timeLimit)
-      if skippingUnchangedFeeds { caller.startPhase { [self] in count(.feedChange) } }
-      let thread = Thread { [self] in
-        // Compared here, holding the loader, so that no load can change the running feeds meanwhile.
-        let feeds = skippingUnchangedFeeds ? runningFeeds.withLock({ $0 }) : nil
-        if let feeds {
-          let compared = compareFeeds(feeds, trustingUnwrittenFiles)
-          if case .unchanged(let files) = compared.comparison {
-            // The same bytes under new files: known as those files now, so a check need not read them.
-            runningFeeds.withLock { $0 = compared.feeds }
-            let waiter = caller.take()
-            loading.store(false, ordering: .releasing)
-            waiter?.resume(returning: .skipped(files: files))
-            return
-          }
+    let timeLimit = timeLimit
+    let caller = WaitingCaller(timeLimit: timeLimit)
+    return await withTaskCancellationHandler {
+      await withCheckedContinuation { (continuation: CheckedContinuation<Attempt, Never>) in
+        guard caller.attach(continuation) else {
+          loading.store(false, ordering: .releasing)
+          continuation.resume(returning: .finished(.busy))
+          return
         }
-        // A periodic check that would load again what failed to load, unchanged, does not.
-        let snapshot = trustingUnwrittenFiles ? feeds?.snapshotOfFiles() : nil
-        if let snapshot, unloadableFeeds.withLock({ $0 }) == snapshot {
+        startLoaderThread(
+          caller, timeLimit: timeLimit, skippingUnchangedFeeds: skippingUnchangedFeeds,
+          trustingSettledFiles: trustingSettledFiles)
+      }
+    } onCancel: {
+      caller.cancel()
+    }
+  }
+
+  private func startLoaderThread(
+    _ caller: WaitingCaller, timeLimit: Duration, skippingUnchangedFeeds: Bool, trustingSettledFiles: Bool
+  ) {
+    if skippingUnchangedFeeds {
+      caller.startPhase(onTimeout: { [self] in count(.feedChange) }, answer: .comparisonTimedOut(timeLimit))
+    }
+    let thread = Thread { [self] in
+      // Compared here, holding the loader, so that no load can change the running feeds meanwhile.
+      let feeds = skippingUnchangedFeeds ? runningFeeds.withLock({ $0 }) : nil
+      // A periodic check neither compares nor loads again what failed to load (or to be compared)
+      // if unwritten since. Its snapshot precedes the comparison: a write after it is seen next time.
+      let snapshot = trustingSettledFiles ? feeds.map(snapshotFeeds) : nil
+      if let snapshot, unloadableFeeds.withLock({ $0 })?.matches(snapshot) == true {
+        let waiter = caller.take()
+        loading.store(false, ordering: .releasing)
+        waiter?.resume(returning: .unloadableAsBefore)
+        return
+      }
+      if let feeds {
+        let compared = compareFeeds(feeds, trustingSettledFiles)
+        if case .unchanged(let files) = compared.comparison {
+          // The same bytes under new files: known as those files now, so a check need not read them.
+          runningFeeds.withLock { $0 = compared.feeds }
           let waiter = caller.take()
           loading.store(false, ordering: .releasing)
-          waiter?.resume(returning: .unloadableAsBefore)
+          waiter?.resume(returning: .skipped(files: files))
           return
         }
-        // A comparison past its limit was answered and counted: loading now would only be discarded.
-        guard caller.startPhase() else {
-          loading.store(false, ordering: .releasing)
-          return
-        }
-        if skippingUnchangedFeeds { count(.feedChange) }
-        let recorder = FeedFingerprintRecorder()
-        let outcome: Outcome
-        do throws(RuleLoadError) {
-          outcome = .loaded(try recorder.recording { () throws(RuleLoadError) in try load(chain) })
-        } catch {
-          outcome = .failed(error.diagnostics)
-        }
-        // Offered only when still awaited: a load that timed out is discarded. The set is pending
-        // and the loader free before the caller resumes, so a reload asked for right after this
-        // one finds it idle, and no older set can land after a newer one. The feeds recorded go with
-        // the set: a set that failed or came too late leaves the running one's.
-        let waiter = caller.take()
-        if waiter != nil, case .loaded(let rules) = outcome {
-          pendingRules.withLock { $0 = rules }
-          runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
-          unloadableFeeds.withLock { $0 = nil }
-        } else if let snapshot {
-          unloadableFeeds.withLock { $0 = snapshot }
-        }
-        loading.store(false, ordering: .releasing)
-        waiter?.resume(returning: .finished(outcome))
       }
-      thread.name = "flowsentry-rules"
-      thread.stackSize = Self.loaderStackBytes
-      thread.start()
+      // A comparison past its limit (or a caller cancelled) was answered: loading now would only be
+      // discarded. A periodic check's feeds, as found, are not compared again while they stay so.
+      guard caller.startPhase(answer: .finished(.timedOut(timeLimit))) else {
+        if let snapshot, !caller.wasCancelled { unloadableFeeds.withLock { $0 = snapshot } }
+        loading.store(false, ordering: .releasing)
+        return
+      }
+      if skippingUnchangedFeeds { count(.feedChange) }
+      let recorder = FeedFingerprintRecorder()
+      let outcome: Outcome
+      do throws(RuleLoadError) {
+        outcome = .loaded(try recorder.recording { () throws(RuleLoadError) in try load(chain) })
+      } catch {
+        outcome = .failed(error.diagnostics)
+      }
+      // Offered only when still awaited: a load that timed out is discarded. The set is pending
+      // and the loader free before the caller resumes, so a reload asked for right after this
+      // one finds it idle, and no older set can land after a newer one. The feeds recorded go with
+      // the set: a set that failed or came too late leaves the running one's.
+      let waiter = caller.take()
+      if waiter != nil, case .loaded(let rules) = outcome {
+        pendingRules.withLock { $0 = rules }
+        runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
+        unloadableFeeds.withLock { $0 = nil }
+      } else if let snapshot, !caller.wasCancelled {
+        unloadableFeeds.withLock { $0 = snapshot }
+      }
+      loading.store(false, ordering: .releasing)
+      waiter?.resume(returning: .finished(outcome))
     }
+    thread.name = "flowsentry-rules"
+    thread.stackSize = Self.loaderStackBytes
+    thread.start()
   }
 
   private func count(_ cause: Cause) {
     reloadCounts.withLock { $0[cause, default: 0] += 1 }
-  }
-}
-
-/// The caller of one attempt, answered once: by the loader thread, or by the timer of the phase the
-/// thread is in (a feed change's comparison, then the load), each phase given `timeLimit`.
-private final class WaitingCaller: Sendable {
-  private struct State {
-    var continuation: CheckedContinuation<RuleReloader.Attempt, Never>?
-    var phase = 0
-    var timer: Task<Void, Never>?
-  }
-  private let state: Mutex<State>
-  private let timeLimit: Duration
-
-  init(_ continuation: CheckedContinuation<RuleReloader.Attempt, Never>, timeLimit: Duration) {
-    state = Mutex(State(continuation: continuation))
-    self.timeLimit = timeLimit
-  }
-
-  /// Starts the next phase, with a timer of its own in place of the last one's: if it runs out
-  /// first, `timedOut` runs and the caller is answered `.timedOut`. False when the caller has been
-  /// answered already (the phase before ran out).
-  @discardableResult
-  func startPhase(timedOut: @escaping @Sendable () -> Void = {}) -> Bool {
-    state.withLock { state in
-      guard state.continuation != nil else { return false }
-      state.timer?.cancel()
-      state.phase += 1
-      let phase = state.phase
-      state.timer = Task { [self, timeLimit] in
-        try? await Task.sleep(for: timeLimit)
-        guard !Task.isCancelled, let continuation = take(inPhase: phase) else { return }
-        timedOut()
-        continuation.resume(returning: .finished(.timedOut(timeLimit)))
-      }
-      return true
-    }
-  }
-
-  /// The continuation, to the loader, unless a timer took it first; the timer is stopped.
-  func take() -> CheckedContinuation<RuleReloader.Attempt, Never>? {
-    state.withLock { state in
-      state.timer?.cancel()
-      state.timer = nil
-      return state.continuation.take()
-    }
-  }
-
-  /// The continuation, to the timer of `phase` only while that phase runs.
-  private func take(inPhase phase: Int) -> CheckedContinuation<RuleReloader.Attempt, Never>? {
-    state.withLock { $0.phase == phase ? $0.continuation.take() : nil }
   }
 }
 

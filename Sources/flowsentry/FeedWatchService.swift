@@ -48,6 +48,9 @@ struct FeedWatchService: Service {
         return
       case .reloaded(let reloaded):
         outcome = reloaded
+      case .comparisonTimedOut(let limit):
+        logComparisonTimedOut(limit, cause)
+        return
       case .unloadableAsBefore:
         return
       }
@@ -58,7 +61,11 @@ struct FeedWatchService: Service {
         logger.debug("periodic feed check: \(files) file\(files == 1 ? "" : "s") unchanged")
         return
       case .unloadableAsBefore:
-        logger.debug("periodic feed check: the feeds are as they were when they last failed to load")
+        logger.debug(
+          "periodic feed check: the feeds are as they were when they last failed to load or to be compared")
+        return
+      case .comparisonTimedOut(let limit):
+        logComparisonTimedOut(limit, cause)
         return
       case .reloaded(let reloaded):
         outcome = reloaded
@@ -75,7 +82,11 @@ struct FeedWatchService: Service {
     case .timedOut(let limit):
       logger.error("the rules did not load within \(limit) after a feed change; keeping the current ones")
     case .busy:
-      logger.warning("shutting down while another reload ran; the feed change (\(cause)) was not loaded")
+      logger.warning("shutting down before the feed change (\(cause)) loaded; keeping the current rules")
     }
+  }
+
+  private func logComparisonTimedOut(_ limit: Duration, _ cause: String) {
+    logger.error("feeds not compared within \(limit); nothing loaded (cause: \(cause)); keeping the current rules")
   }
 }

@@ -10,7 +10,7 @@ import Testing
   /// Loads `*.domains.txt` in `directory` as a monitor's reload does, recording what it read and
   /// when, by `clock`.
   static func load(
-    _ directory: FeedDirectory, clock: @escaping @Sendable () -> FileClockInstant = { .now }
+    _ directory: FeedDirectory, clock: @escaping @Sendable () -> FeedClockReading = { .now }
   ) throws -> LoadedFeeds {
     let recorder = FeedFingerprintRecorder(clock: clock)
     let specification = IntelListSpecification(name: "c2", type: .domain, files: ["*.domains.txt"])
