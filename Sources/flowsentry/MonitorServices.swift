@@ -128,7 +128,12 @@ struct RuleReloadService: Service {
     case .timedOut(let limit):
       logger.error("the rules did not load within \(limit); keeping the current ones")
     case .busy:
-      logger.error("the previous reload is still running; keeping the current rules")
+      // A reload whose caller is cancelled at shutdown is answered busy at once, its load discarded.
+      if Task.isCancelled {
+        logger.warning("shutting down before the reload finished; keeping the current rules")
+      } else {
+        logger.error("the previous reload is still running; keeping the current rules")
+      }
     }
   }
 
