@@ -132,3 +132,67 @@ extension IndicatorParsing {
     parseIPv4(field) != nil || parseOtherAddress(field) != nil
   }
 }
+
+extension IndicatorParsing {
+  /// The broadest blocks kept without a warning: a feed entry broader than these is more likely a
+  /// mistake (`::ffff:0:0/96` is 0.0.0.0/0) than a network someone means to alert on.
+  static let broadestQuietIPv4Prefix = 8
+  static let broadestQuietIPv6Prefix = 16
+
+  /// Refuses an IP address or block (`1.2.3.4`, `[::1]`, `::1`, `10.0.0.0/8`) in a domain list,
+  /// where no name ever equals it.
+  static func refuseAddressLiteral(_ field: UnsafeRawBufferPointer) throws(IndicatorError) {
+    var body = field
+    if body.count >= 2 && body[0] == UInt8(ascii: "[") && body[body.count - 1] == UInt8(ascii: "]") {
+      body = UnsafeRawBufferPointer(rebasing: body[1..<(body.count - 1)])
+    }
+    if let slash = body.firstIndex(of: UInt8(ascii: "/")) {
+      body = UnsafeRawBufferPointer(rebasing: body[..<slash])
+    }
+    guard isAddress(body) else { return }
+    throw IndicatorError(
+      message: "'\(text(field))' is an IP address, which a domain list never matches; put it in an address list "
+        + "(type: address)")
+  }
+
+  /// Refuses a single-label name read from a feed (`normalized`, as `normalizeDomain` wrote it): in a
+  /// suffix list it would match every name under that top-level domain, and in either kind it is
+  /// usually a hosts file's header (`127.0.0.1 localhost`). A rule's `items:` may still list one.
+  static func checkFeedDomain(_ normalized: [UInt8], match: DomainMatch) throws(IndicatorError) {
+    guard !normalized.contains(UInt8(ascii: ".")) else { return }
+    let name = String(decoding: normalized, as: UTF8.self)
+    switch match {
+    case .suffix:
+      throw IndicatorError(
+        message: "single label '\(name)': a single label would match every name under that top-level domain; "
+          + "write it inline in `items:` if you mean it")
+    case .exact:
+      throw IndicatorError(
+        message: "single label '\(name)' (a hosts file's header, or a name cut short) is not taken from a feed; "
+          + "write it inline in `items:` if you mean it")
+    }
+  }
+
+  /// Why a block (as `parseNetwork` gave it) is broad enough to warn of, or nil: an IPv4 block
+  /// broader than /8, an IPv6 block broader than /16; an IPv4-mapped block counts as its IPv4 block.
+  static func broadBlockWarning(_ field: UnsafeRawBufferPointer, network: IPAddress, length: Int) -> String? {
+    let family: String
+    let block: String
+    switch network {
+    case .v4(let value):
+      guard length < broadestQuietIPv4Prefix else { return nil }
+      family = "IPv4"
+      block = "\(IPAddress.v4(value))/\(length)"
+    case .v6:
+      guard length < broadestQuietIPv6Prefix else { return nil }
+      family = "IPv6"
+      block = "\(network)/\(length)"
+    }
+    let share = length == 0 ? "every \(family) address" : "1 in \(1 << length) \(family) addresses"
+    let limit = family == "IPv4" ? broadestQuietIPv4Prefix : broadestQuietIPv6Prefix
+    let written = text(field)
+    let named = written == block ? "'\(block)'" : "'\(written)' (\(block))"
+    return "\(named) is broader than /\(limit) and matches \(share); kept, but a feed entry this broad "
+      + "is usually a mistake"
+  }
+}
