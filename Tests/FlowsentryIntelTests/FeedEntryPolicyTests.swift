@@ -142,6 +142,7 @@ import Testing
     #expect(list.match(address: IPAddress("192.0.2.1")!)?.indicator == "0.0.0.0/0")
     #expect(list.match(address: IPAddress("4400::1")!)?.indicator == "::/0")
     let messages = list.warnings.map(\.message)
+    try #require(messages.count == 6)
     #expect(messages[0].contains("'::ffff:0:0/96' (0.0.0.0/0)"))
     #expect(messages[0].contains("every IPv4 address"))
     #expect(messages[1].contains("'0.0.0.0/1'") && messages[1].contains("1 in 2 IPv4 addresses"))
