@@ -164,11 +164,11 @@ extension IndicatorParsing {
     switch match {
     case .suffix:
       throw IndicatorError(
-        message: "single label '\(name)': a single label would match every name under that top-level domain; "
+        message: "'\(name)' is a single label, which would match every name under that top-level domain; "
           + "write it inline in `items:` if you mean it")
     case .exact:
       throw IndicatorError(
-        message: "single label '\(name)' (a hosts file's header, or a name cut short) is not taken from a feed; "
+        message: "'\(name)' is a single label, not taken from a feed (a hosts file's header, or a name cut short); "
           + "write it inline in `items:` if you mean it")
     }
   }

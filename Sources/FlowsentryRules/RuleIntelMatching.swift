@@ -28,7 +28,7 @@ struct IntelTerm: @unchecked Sendable {
     firstListed(event)?.indicator
   }
 
-  fileprivate func firstListed(_ event: EventFields) -> IntelMatch? {
+  private func firstListed(_ event: EventFields) -> IntelMatch? {
     switch (field.accessor, type) {
     case (.strings(let read), .domain):
       for name in read(event) {
