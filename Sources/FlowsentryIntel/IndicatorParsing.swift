@@ -139,9 +139,9 @@ extension IndicatorParsing {
   static let broadestQuietIPv4Prefix = 8
   static let broadestQuietIPv6Prefix = 16
 
-  /// Refuses an IP address or block (`1.2.3.4`, `[::1]`, `::1`, `10.0.0.0/8`) in a domain list,
-  /// where no name ever equals it.
-  static func refuseAddressLiteral(_ field: UnsafeRawBufferPointer) throws(IndicatorError) {
+  /// Whether `field` is an IP address or block (`1.2.3.4`, `[::1]`, `::1`, `10.0.0.0/8`), which no
+  /// name ever equals.
+  static func isAddressLiteral(_ field: UnsafeRawBufferPointer) -> Bool {
     var body = field
     if body.count >= 2 && body[0] == UInt8(ascii: "[") && body[body.count - 1] == UInt8(ascii: "]") {
       body = UnsafeRawBufferPointer(rebasing: body[1..<(body.count - 1)])
@@ -149,8 +149,12 @@ extension IndicatorParsing {
     if let slash = body.firstIndex(of: UInt8(ascii: "/")) {
       body = UnsafeRawBufferPointer(rebasing: body[..<slash])
     }
-    guard isAddress(body) else { return }
-    throw IndicatorError(
+    return isAddress(body)
+  }
+
+  /// Why a domain list refuses `field`, an address (`isAddressLiteral`).
+  static func addressInDomainList(_ field: UnsafeRawBufferPointer) -> IndicatorError {
+    IndicatorError(
       message: "'\(text(field))' is an IP address, which a domain list never matches; put it in an address list "
         + "(type: address)")
   }

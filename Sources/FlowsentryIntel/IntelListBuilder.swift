@@ -176,8 +176,18 @@ public struct IntelListBuilder: Sendable {
       }
       switch type {
       case .domain:
-        try IndicatorParsing.refuseAddressLiteral(field)
-        try IndicatorParsing.normalizeDomain(field, into: &normalized)
+        // Only a name ending in a digit can be an address (no top-level domain is numeric), or one
+        // refused for its `:`, `[` or `/`: every other name is checked once, by the normalization.
+        do throws(IndicatorError) {
+          try IndicatorParsing.normalizeDomain(field, into: &normalized)
+        } catch {
+          throw IndicatorParsing.isAddressLiteral(field) ? IndicatorParsing.addressInDomainList(field) : error
+        }
+        if let last = normalized.last, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(last),
+          normalized.withUnsafeBytes(IndicatorParsing.isAddressLiteral)
+        {
+          throw IndicatorParsing.addressInDomainList(field)
+        }
         if fromFeed { try IndicatorParsing.checkFeedDomain(normalized, match: domainMatch) }
         let name = normalized
         insertion = name.withUnsafeBytes { domains.insert(normalized: $0) }

@@ -86,7 +86,9 @@ import Testing
 
   // MARK: Addresses in domain lists
 
-  @Test(arguments: ["1.2.3.4", "[::1]", "::1", "2001:db8::bad", "[192.0.2.1]", "203.0.113.0/24", "::ffff:1.2.3.4"])
+  @Test(arguments: [
+    "1.2.3.4", "1.2.3.4.", "[::1]", "::1", "2001:db8::bad", "[192.0.2.1]", "203.0.113.0/24", "::ffff:1.2.3.4",
+  ])
   func anAddressInADomainListIsRefusedPointingToAnAddressList(address: String) throws {
     let list = try Self.feed("ok.example\n  \(address)\n", .domain, .suffix)
     #expect(list.count == 1)
