@@ -96,7 +96,8 @@ extension IntelListBuilder {
   ) {
     insert(
       UnsafeRawBufferPointer(rebasing: line[range]), file: cursor.file, line: number,
-      column: scalarCount(line, 0..<range.lowerBound) + 1, sourceLine: line, origin: cursor.fileOrigin)
+      column: scalarCount(line, 0..<range.lowerBound) + 1, sourceLine: line, origin: cursor.fileOrigin,
+      fromFeed: true)
   }
 
   // MARK: csv
@@ -152,7 +153,9 @@ extension IntelListBuilder {
     if cursor.quotedFields[column] {
       let value = CSVFields.unescape(UnsafeRawBufferPointer(rebasing: line[field]))
       value.withUnsafeBytes {
-        insert($0, file: cursor.file, line: number, column: position, sourceLine: line, origin: cursor.fileOrigin)
+        insert(
+          $0, file: cursor.file, line: number, column: position, sourceLine: line, origin: cursor.fileOrigin,
+          fromFeed: true)
       }
     } else {
       insertField(field, of: line, number: number, cursor: cursor)
@@ -209,7 +212,7 @@ extension IntelListBuilder {
     let field = cursor.fields[columns.indicator]
     insert(
       UnsafeRawBufferPointer(rebasing: line[field]), file: cursor.file, line: number,
-      column: scalarCount(line, 0..<field.lowerBound) + 1, sourceLine: line, origin: origin)
+      column: scalarCount(line, 0..<field.lowerBound) + 1, sourceLine: line, origin: origin, fromFeed: true)
   }
 
   private mutating func consumeZeekHeader(

@@ -132,3 +132,71 @@ extension IndicatorParsing {
     parseIPv4(field) != nil || parseOtherAddress(field) != nil
   }
 }
+
+extension IndicatorParsing {
+  /// The broadest blocks kept without a warning: a feed entry broader than these is more likely a
+  /// mistake (`::ffff:0:0/96` is 0.0.0.0/0) than a network someone means to alert on.
+  static let broadestQuietIPv4Prefix = 8
+  static let broadestQuietIPv6Prefix = 16
+
+  /// Whether `field` is an IP address or block (`1.2.3.4`, `[::1]`, `::1`, `10.0.0.0/8`), which no
+  /// name ever equals.
+  static func isAddressLiteral(_ field: UnsafeRawBufferPointer) -> Bool {
+    var body = field
+    if body.count >= 2 && body[0] == UInt8(ascii: "[") && body[body.count - 1] == UInt8(ascii: "]") {
+      body = UnsafeRawBufferPointer(rebasing: body[1..<(body.count - 1)])
+    }
+    if let slash = body.firstIndex(of: UInt8(ascii: "/")) {
+      body = UnsafeRawBufferPointer(rebasing: body[..<slash])
+    }
+    return isAddress(body)
+  }
+
+  /// Why a domain list refuses `field`, an address (`isAddressLiteral`).
+  static func addressInDomainList(_ field: UnsafeRawBufferPointer) -> IndicatorError {
+    IndicatorError(
+      message: "'\(text(field))' is an IP address, which a domain list never matches; put it in an address list "
+        + "(type: address)")
+  }
+
+  /// Refuses a single-label name read from a feed (`normalized`, as `normalizeDomain` wrote it): in a
+  /// suffix list it would match every name under that top-level domain, and in either kind it is
+  /// usually a hosts file's header (`127.0.0.1 localhost`). A rule's `items:` may still list one.
+  static func checkFeedDomain(_ normalized: [UInt8], match: DomainMatch) throws(IndicatorError) {
+    guard !normalized.contains(UInt8(ascii: ".")) else { return }
+    let name = String(decoding: normalized, as: UTF8.self)
+    switch match {
+    case .suffix:
+      throw IndicatorError(
+        message: "'\(name)' is a single label, which would match every name under that top-level domain; "
+          + "write it inline in `items:` if you mean it")
+    case .exact:
+      throw IndicatorError(
+        message: "'\(name)' is a single label, not taken from a feed (a hosts file's header, or a name cut short); "
+          + "write it inline in `items:` if you mean it")
+    }
+  }
+
+  /// Why a block (as `parseNetwork` gave it) is broad enough to warn of, or nil: an IPv4 block
+  /// broader than /8, an IPv6 block broader than /16; an IPv4-mapped block counts as its IPv4 block.
+  static func broadBlockWarning(_ field: UnsafeRawBufferPointer, network: IPAddress, length: Int) -> String? {
+    let family: String
+    let block: String
+    switch network {
+    case .v4(let value):
+      guard length < broadestQuietIPv4Prefix else { return nil }
+      family = "IPv4"
+      block = "\(IPAddress.v4(value))/\(length)"
+    case .v6:
+      guard length < broadestQuietIPv6Prefix else { return nil }
+      family = "IPv6"
+      block = "\(network)/\(length)"
+    }
+    let share = length == 0 ? "every \(family) address" : "1 in \(1 << length) \(family) addresses"
+    let limit = family == "IPv4" ? broadestQuietIPv4Prefix : broadestQuietIPv6Prefix
+    let written = text(field)
+    let named = written == block ? "'\(block)'" : "'\(written)' (\(block))"
+    return "\(named) is broader than /\(limit) and matches \(share); kept, but a feed entry this broad "
+      + "is usually a mistake"
+  }
+}

@@ -12,6 +12,7 @@ public struct IntelList: Sendable {
     let domainMatch: DomainMatch
     let statistics: IntelListStatistics
     let diagnostics: [Diagnostic]
+    let warnings: [Diagnostic]
     let domains: DomainSet
     let strings: StringSet
     let ports: PortSet
@@ -21,14 +22,15 @@ public struct IntelList: Sendable {
 
     init(
       name: String, type: IndicatorType, domainMatch: DomainMatch, statistics: IntelListStatistics,
-      diagnostics: [Diagnostic], domains: DomainSet, strings: StringSet, ports: PortSet, ipv4: PrefixTable<UInt32>,
-      ipv6: PrefixTable<UInt128>, origins: OriginTable
+      diagnostics: [Diagnostic], warnings: [Diagnostic], domains: DomainSet, strings: StringSet, ports: PortSet,
+      ipv4: PrefixTable<UInt32>, ipv6: PrefixTable<UInt128>, origins: OriginTable
     ) {
       self.name = name
       self.type = type
       self.domainMatch = domainMatch
       self.statistics = statistics
       self.diagnostics = diagnostics
+      self.warnings = warnings
       self.domains = domains
       self.strings = strings
       self.ports = ports
@@ -42,12 +44,12 @@ public struct IntelList: Sendable {
 
   init(
     name: String, type: IndicatorType, domainMatch: DomainMatch, statistics: IntelListStatistics,
-    diagnostics: [Diagnostic], domains: DomainSet, strings: StringSet, ports: PortSet, ipv4: PrefixTable<UInt32>,
-    ipv6: PrefixTable<UInt128>, origins: OriginTable
+    diagnostics: [Diagnostic], warnings: [Diagnostic], domains: DomainSet, strings: StringSet, ports: PortSet,
+    ipv4: PrefixTable<UInt32>, ipv6: PrefixTable<UInt128>, origins: OriginTable
   ) {
     storage = Storage(
       name: name, type: type, domainMatch: domainMatch, statistics: statistics, diagnostics: diagnostics,
-      domains: domains, strings: strings, ports: ports, ipv4: ipv4, ipv6: ipv6, origins: origins)
+      warnings: warnings, domains: domains, strings: strings, ports: ports, ipv4: ipv4, ipv6: ipv6, origins: origins)
   }
 
   public var name: String { storage.name }
@@ -57,6 +59,9 @@ public struct IntelList: Sendable {
   public var statistics: IntelListStatistics { storage.statistics }
   /// The first malformed lines (up to the builder's limit); `statistics.malformed` counts them all.
   public var diagnostics: [Diagnostic] { storage.diagnostics }
+  /// Entries kept that are probably mistakes (an address block broader than /8 or /16), the first up
+  /// to the builder's limit; `statistics.broadBlocks` counts them all.
+  public var warnings: [Diagnostic] { storage.warnings }
 
   var domains: DomainSet { storage.domains }
   var strings: StringSet { storage.strings }

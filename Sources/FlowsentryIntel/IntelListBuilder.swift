@@ -11,6 +11,8 @@ public struct IntelListBuilder: Sendable {
   public let diagnosticLimit: Int
   public internal(set) var statistics = IntelListStatistics()
   public private(set) var diagnostics: [Diagnostic] = []
+  /// Entries kept that are probably mistakes (`IntelList.warnings`), up to `diagnosticLimit`.
+  public private(set) var warnings: [Diagnostic] = []
 
   private var domains: DomainSet
   private var strings = StringSet()
@@ -115,7 +117,8 @@ public struct IntelListBuilder: Sendable {
       let range = trimmed(buffer, 0..<buffer.count)
       insert(
         UnsafeRawBufferPointer(rebasing: buffer[range]), file: file, line: line,
-        column: column + scalarCount(buffer, 0..<range.lowerBound), sourceLine: buffer, origin: origin)
+        column: column + scalarCount(buffer, 0..<range.lowerBound), sourceLine: buffer, origin: origin,
+        fromFeed: false)
     }
     return statistics.malformed == malformedBefore
   }
@@ -139,7 +142,7 @@ public struct IntelListBuilder: Sendable {
       + origins.memoryBytes
     return IntelList(
       name: name, type: type, domainMatch: domainMatch, statistics: statistics, diagnostics: diagnostics,
-      domains: domains, strings: strings, ports: ports, ipv4: ipv4, ipv6: ipv6, origins: origins)
+      warnings: warnings, domains: domains, strings: strings, ports: ports, ipv4: ipv4, ipv6: ipv6, origins: origins)
   }
 
   // MARK: Shared by the formats
@@ -160,9 +163,11 @@ public struct IntelListBuilder: Sendable {
   }
 
   /// Parses `field` as an indicator of the list's type and adds it; a failure is a malformed diagnostic.
+  /// `fromFeed`: read from a feed file, not a rule's `items:`; a feed's single-label names are
+  /// refused (`IndicatorParsing.checkFeedDomain`).
   mutating func insert(
     _ field: UnsafeRawBufferPointer, file: String, line: Int, column: Int, sourceLine: UnsafeRawBufferPointer,
-    origin: UInt32
+    origin: UInt32, fromFeed: Bool
   ) {
     let insertion: ByteTable.Insertion
     do throws(IndicatorError) {
@@ -171,7 +176,19 @@ public struct IntelListBuilder: Sendable {
       }
       switch type {
       case .domain:
-        try IndicatorParsing.normalizeDomain(field, into: &normalized)
+        // Only a name ending in a digit can be an address (no top-level domain is numeric), or one
+        // refused for its `:`, `[` or `/`: every other name is checked once, by the normalization.
+        do throws(IndicatorError) {
+          try IndicatorParsing.normalizeDomain(field, into: &normalized)
+        } catch {
+          throw IndicatorParsing.isAddressLiteral(field) ? IndicatorParsing.addressInDomainList(field) : error
+        }
+        if let last = normalized.last, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(last),
+          normalized.withUnsafeBytes(IndicatorParsing.isAddressLiteral)
+        {
+          throw IndicatorParsing.addressInDomainList(field)
+        }
+        if fromFeed { try IndicatorParsing.checkFeedDomain(normalized, match: domainMatch) }
         let name = normalized
         insertion = name.withUnsafeBytes { domains.insert(normalized: $0) }
       case .string:
@@ -189,6 +206,9 @@ public struct IntelListBuilder: Sendable {
         case .v4(let value): ipv4Prefixes.append((value, UInt8(length), record))
         case .v6(let high, let low): ipv6Prefixes.append((UInt128(high) << 64 | UInt128(low), UInt8(length), record))
         }
+        if let breadth = IndicatorParsing.broadBlockWarning(field, network: network, length: length) {
+          broadBlock(file: file, line: line, column: column, message: breadth, sourceLine: sourceLine)
+        }
         return
       }
     } catch {
@@ -202,6 +222,16 @@ public struct IntelListBuilder: Sendable {
       malformed(
         file: file, line: line, column: column, message: "list is full (4 GiB of names)", sourceLine: sourceLine)
     }
+  }
+
+  /// A block kept but broad enough to be a mistake: a warning, counted in `statistics.broadBlocks`.
+  mutating func broadBlock(
+    file: String, line: Int, column: Int, message: String, sourceLine: UnsafeRawBufferPointer
+  ) {
+    statistics.broadBlocks += 1
+    guard warnings.count < diagnosticLimit else { return }
+    let shown = String(decoding: sourceLine.prefix(200), as: UTF8.self)
+    warnings.append(Diagnostic(.warning, file: file, line: line, column: column, message: message, sourceLine: shown))
   }
 
   mutating func malformed(

@@ -76,8 +76,11 @@ public struct IntelListStatistics: Sendable, Equatable {
   public var indicators = 0
   /// Indicators seen again (same normalized name, same network, same string or port); the first is kept.
   public var duplicates = 0
-  /// Lines (or fields) that did not parse; each is a diagnostic.
+  /// Lines (or fields) refused: not an indicator of the list's type, or one no name can match or that
+  /// would match too much (an address or, from a feed, a single label in a domain list); each is a diagnostic.
   public var malformed = 0
+  /// Address blocks kept though broader than /8 (IPv4) or /16 (IPv6); each is a warning.
+  public var broadBlocks = 0
   /// Zeek intel lines whose `indicator_type` this list does not hold, by type.
   public var skippedTypes: [String: Int] = [:]
   /// Lines read from feeds, comments and blank lines included.

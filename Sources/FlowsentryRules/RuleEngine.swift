@@ -218,7 +218,9 @@ public final class RuleEngine {
     if state.suppressWindowNanoseconds > 0 {
       var (suppressKey, suppressHash) = groupKeys.key(state.suppressGrouping, fields)
       if state.suppressByIndicator {
-        let named = FieldValue.string(IntelTerm.firstIndicator(state.rule.intelTerms, fields) ?? "")
+        // The indicator the alert would name (the highest-severity list's): key and alert agree.
+        let named = FieldValue.string(
+          IntelTerm.firstIndicator(state.rule.intelTerms, fields, ruleSeverity: state.rule.severity) ?? "")
         if state.indicatorKeyedInline {
           suppressKey.second = named
         } else {
@@ -250,7 +252,8 @@ public final class RuleEngine {
     }
 
     let rule = state.rule
-    let indicator = rule.intelTerms.isEmpty ? nil : IntelTerm.firstMatch(rule.intelTerms, fields)
+    let indicator =
+      rule.intelTerms.isEmpty ? nil : IntelTerm.firstMatch(rule.intelTerms, fields, ruleSeverity: rule.severity)
     let events: [SensorEvent]
     var leftOut = 0
     if let firedWindow {

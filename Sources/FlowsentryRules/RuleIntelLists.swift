@@ -35,6 +35,10 @@ public struct IntelListSummary: Sendable, Equatable {
   public var malformed = 0
   /// Zeek intel lines of types the list does not hold.
   public var skipped = 0
+  /// `skipped` by Zeek `indicator_type`, so that a misspelt type shows (`IntelListStatistics.skippedTypes`).
+  public var skippedTypes: [String: Int] = [:]
+  /// Address blocks kept though broader than /8 or /16 (each a warning).
+  public var broadBlocks = 0
   public var files = 0
   public var lines = 0
   public var memoryBytes = 0
@@ -48,10 +52,23 @@ public struct IntelListSummary: Sendable, Equatable {
     var text =
       "list \(name) (\(kind)) at \(location): \(indicators) indicators, \(duplicates) duplicates, "
       + "\(malformed) malformed lines"
-    if skipped > 0 { text += ", \(skipped) lines of other types skipped" }
+    if skipped > 0 { text += ", \(skipped) lines of other types skipped (\(skippedTypeBreakdown))" }
+    if broadBlocks > 0 { text += ", \(broadBlocks) broad blocks" }
     text += ", \(files) files, \(memoryBytes) bytes"
     if let severity { text += ", severity \(severity)" }
     return text
+  }
+
+  /// Types shown by name in `description`; a hostile file may name up to 64.
+  static let skippedTypesShown = 8
+
+  /// `Intel::URL 4, Intel::DOMIAN 1`: the most skipped first, then by name.
+  var skippedTypeBreakdown: String {
+    let ordered = skippedTypes.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+    var parts = ordered.prefix(Self.skippedTypesShown).map { "\($0.key) \($0.value)" }
+    let rest = ordered.dropFirst(Self.skippedTypesShown)
+    if !rest.isEmpty { parts.append("\(rest.reduce(0) { $0 + $1.value }) of \(rest.count) more types") }
+    return parts.joined(separator: ", ")
   }
 }
 
@@ -176,6 +193,10 @@ extension RuleSetBuilder {
           report(.error, item.location, "list '\(name)': \(message)")
         }
       }
+      for var warning in inline.warnings {
+        warning.message = "list '\(name)': \(warning.message)"
+        diagnostics.append(warning)
+      }
       sets.append(inline.build())
       if let loaded = loadFiles(name, declaration) { sets.append(loaded) }
       for set in sets {
@@ -183,6 +204,8 @@ extension RuleSetBuilder {
         summary.duplicates += set.statistics.duplicates
         summary.malformed += set.statistics.malformed
         summary.skipped += set.statistics.skipped
+        summary.skippedTypes.merge(set.statistics.skippedTypes, uniquingKeysWith: +)
+        summary.broadBlocks += set.statistics.broadBlocks
         summary.files += set.statistics.files
         summary.lines += set.statistics.lines
         summary.memoryBytes += set.statistics.memoryBytes
@@ -236,6 +259,16 @@ extension RuleSetBuilder {
       diagnostic.severity = .warning
       diagnostic.message = "list '\(name)': \(diagnostic.message) (line skipped)"
       diagnostics.append(diagnostic)
+    }
+    for var warning in load.list.warnings {
+      warning.message = "list '\(name)': \(warning.message)"
+      diagnostics.append(warning)
+    }
+    let broad = load.list.statistics.broadBlocks
+    if broad > load.list.warnings.count, let at = declaration.files.first?.location {
+      report(
+        .warning, at,
+        "list '\(name)': \(broad) broad blocks kept in all; the first \(load.list.warnings.count) are shown")
     }
     let malformed = load.list.statistics.malformed
     if malformed > load.list.diagnostics.count, let at = declaration.files.first?.location {

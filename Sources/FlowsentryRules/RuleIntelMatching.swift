@@ -65,22 +65,44 @@ struct IntelTerm: @unchecked Sendable {
     return nil
   }
 
-  /// The first term, in the condition's order, whose indicator ``firstMatch`` would name.
-  static func firstIndicator(_ terms: [IntelTerm], _ event: EventFields) -> String? {
-    for term in terms {
-      if let found = term.firstIndicator(event) { return found }
-    }
-    return nil
+  /// The indicator ``firstMatch`` would name (the suppression key by indicator), without building
+  /// the alert's `IntelIndicatorMatch`.
+  static func firstIndicator(_ terms: [IntelTerm], _ event: EventFields, ruleSeverity: Severity? = nil) -> String? {
+    deciding(terms, event, ruleSeverity: ruleSeverity)?.found.indicator
   }
 
-  /// The first term, in the condition's order, that names a listed indicator of this event.
-  static func firstMatch(_ terms: [IntelTerm], _ event: EventFields) -> (
+  /// The indicator an alert names, and the severity its list gives (nil: the rule's), from
+  /// ``deciding(_:_:ruleSeverity:)``.
+  static func firstMatch(_ terms: [IntelTerm], _ event: EventFields, ruleSeverity: Severity? = nil) -> (
     match: IntelIndicatorMatch, severity: Severity?
   )? {
-    for term in terms {
-      if let found = term.match(event) { return found }
+    guard let (index, found) = deciding(terms, event, ruleSeverity: ruleSeverity) else { return nil }
+    let term = terms[index]
+    return (
+      IntelIndicatorMatch(indicator: found.indicator, type: term.type.rawValue, list: term.list, source: found.source),
+      term.severity
+    )
+  }
+
+  /// The term that decides an alert: the first, in the condition's order, that names an indicator
+  /// of this event, unless a later one whose list has a higher severity names one too, so that the
+  /// alert takes the highest severity among the lists that match whatever the order of `or`
+  /// operands, and names an indicator of that list. A list without `severity` counts as
+  /// `ruleSeverity` (nil: below every severity); ties keep the first. Past the first match only
+  /// terms of a higher severity are looked up, so a rule whose lists agree costs what it did.
+  private static func deciding(_ terms: [IntelTerm], _ event: EventFields, ruleSeverity: Severity?) -> (
+    term: Int, found: IntelMatch
+  )? {
+    let highest = Severity.critical.rank
+    var best: (term: Int, found: IntelMatch, rank: Int)?
+    for index in terms.indices {
+      let rank = terms[index].severity?.rank ?? ruleSeverity?.rank ?? -1
+      if let best, rank <= best.rank { continue }
+      guard let found = terms[index].firstListed(event) else { continue }
+      best = (index, found, rank)
+      if rank == highest { break }
     }
-    return nil
+    return best.map { ($0.term, $0.found) }
   }
 }
 
