@@ -650,7 +650,7 @@ enum DefaultRules {
     exceptions:
       - remote_is_allowlisted
     suppress: {window: 1h, by: [indicator]}
-    output: "{process.comm} {conn_direction} connection with listed address {remote}:{remote_port}"
+    output: "{process.comm} {conn_direction} connection with {remote}:{remote_port} ({close_reason}), listed as {indicator} in {indicator.list} ({indicator.source})"
     tests:
       - name: a connection to a listed address fires, once an hour per indicator
         events:
@@ -694,7 +694,7 @@ enum DefaultRules {
       - remote_is_allowlisted
       - dns.questions in intel_allow_domains
     suppress: {window: 1h, by: [indicator]}
-    output: "listed domain: lookup of {dns.questions}, connection to {remote_dns} ({process.comm})"
+    output: "listed domain {indicator} in {indicator.list} ({indicator.source}); lookup of {dns.questions}, peer {remote_dns} of {process.comm}"
     tests:
       - name: a lookup and the connection after it make one alert
         events:

@@ -294,11 +294,14 @@ extension RuleSetBuilder {
       case "window": pieces.append(.window)
       case "group": pieces.append(.group)
       case "score", "period", "jitter": pieces.append(.measurement(name))
+      case "indicator": pieces.append(.indicator(\.indicator))
+      case "indicator.list": pieces.append(.indicator(\.list))
+      case "indicator.source": pieces.append(.indicator(\.source))
       default:
         if let field = Fields.byName[name] {
           pieces.append(.field(field))
         } else {
-          report(.error, start, "unknown placeholder '{\(name)}' in output (fields, or count, window, group)")
+          report(.error, start, "unknown placeholder '{\(name)}' in output (fields, or count, window, group, indicator)")
         }
       }
       rest = rest[rest.index(after: close)...]

@@ -272,7 +272,8 @@ public final class RuleEngine {
       id: "", timestamp: event.timestamp,
       ruleID: rule.id, ruleName: rule.name, severity: indicator?.severity ?? rule.severity, tags: rule.tags,
       message: rule.output.render(
-        event: fields, count: count, windowNanoseconds: window ?? 0, group: groupText, measurements: measurements),
+        event: fields, count: count, windowNanoseconds: window ?? 0, group: groupText, measurements: measurements,
+        indicator: indicator?.match),
       group: groupValues.map { (field: $0.0, value: $0.1) }, count: count, windowNanoseconds: window,
       suppressed: folded, events: events, eventsLeftOut: leftOut, ruleDescription: rule.description,
       ruleReferences: rule.references, indicator: indicator?.match)

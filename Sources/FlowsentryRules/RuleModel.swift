@@ -99,12 +99,15 @@ public struct OutputTemplate: @unchecked Sendable {
     case count, window, group
     /// A beaconing alert's measurements (`{score}`, `{period}`, `{jitter}`).
     case measurement(String)
+    /// What a typed list matched: `{indicator}`, `{indicator.list}`, `{indicator.source}`.
+    case indicator(KeyPath<IntelIndicatorMatch, String>)
   }
 
   var pieces: [Piece]
 
   func render(
-    event: EventFields, count: Int, windowNanoseconds: Int64, group: String, measurements: [String: String] = [:]
+    event: EventFields, count: Int, windowNanoseconds: Int64, group: String, measurements: [String: String] = [:],
+    indicator: IntelIndicatorMatch? = nil
   ) -> String {
     var text = ""
     for piece in pieces {
@@ -115,6 +118,7 @@ public struct OutputTemplate: @unchecked Sendable {
       case .window: text += Duration.describe(windowNanoseconds)
       case .group: text += group
       case .measurement(let name): text += measurements[name] ?? "-"
+      case .indicator(let part): text += indicator?[keyPath: part] ?? "-"
       }
     }
     return text
