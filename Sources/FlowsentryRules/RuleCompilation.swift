@@ -301,7 +301,8 @@ extension RuleSetBuilder {
         if let field = Fields.byName[name] {
           pieces.append(.field(field))
         } else {
-          report(.error, start, "unknown placeholder '{\(name)}' in output (fields, or count, window, group, indicator)")
+          report(
+            .error, start, "unknown placeholder '{\(name)}' in output (fields, or count, window, group, indicator)")
         }
       }
       rest = rest[rest.index(after: close)...]
