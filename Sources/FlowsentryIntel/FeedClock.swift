@@ -59,8 +59,9 @@ struct FeedClockReading: Sendable {
     FeedClockReading(realtime: realtime.advanced(bySeconds: seconds), sinceBoot: sinceBoot + .seconds(seconds))
   }
 
-  /// How far the two clocks may part between readings before the wall clock counts as stepped:
-  /// far more than NTP's slewing (at most 0.5 ms a second) parts them between two checks.
+  /// How far the two clocks may part between readings before the wall clock counts as stepped. NTP
+  /// slews CLOCK_BOOTTIME with CLOCK_REALTIME, so only a step parts them (`clock_settime`, a large
+  /// correction, a resume from suspend), whatever the time between the readings.
   static let clockStepTolerance = Duration.seconds(1)
 
   /// Whether the wall clock ran as the boot clock did from this reading to `later`: not back, nor

@@ -83,12 +83,24 @@ extension IntelListBuilder {
     if fields.count == 1 {
       insertField(fields[0], of: line, number: number, cursor: cursor)
     } else if type == .domain && IndicatorParsing.isAddress(UnsafeRawBufferPointer(rebasing: line[fields[0]])) {
-      for field in fields.dropFirst() { insertField(field, of: line, number: number, cursor: cursor) }
+      for field in fields.dropFirst() {
+        // `localhost`, `broadcasthost`, `ip6-loopback`: a hosts file's own names, in every copy of it.
+        guard Self.hasInnerDot(UnsafeRawBufferPointer(rebasing: line[field])) else {
+          statistics.hostsFileLabels += 1
+          continue
+        }
+        insertField(field, of: line, number: number, cursor: cursor)
+      }
     } else {
       malformed(
         file: cursor.file, line: number, column: scalarCount(line, 0..<fields[1].lowerBound) + 1,
         message: "expected one indicator a line, found \(fields.count) fields", sourceLine: line)
     }
+  }
+
+  /// Whether `name` has a dot before its last byte (a trailing dot ends a name; it is no label).
+  private static func hasInnerDot(_ name: UnsafeRawBufferPointer) -> Bool {
+    name.dropLast().contains(UInt8(ascii: "."))
   }
 
   private mutating func insertField(

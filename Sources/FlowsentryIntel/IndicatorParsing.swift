@@ -155,8 +155,8 @@ extension IndicatorParsing {
   /// Why a domain list refuses `field`, an address (`isAddressLiteral`).
   static func addressInDomainList(_ field: UnsafeRawBufferPointer) -> IndicatorError {
     IndicatorError(
-      message: "'\(text(field))' is an IP address, which a domain list never matches; put it in an address list "
-        + "(type: address)")
+      message: "'\(text(field))' is an IP address, which no name equals; put it in an address list (type: address), "
+        + "which `remote` and `dns.answers` are tested against")
   }
 
   /// Refuses a single-label name read from a feed (`normalized`, as `normalizeDomain` wrote it): in a
@@ -172,7 +172,7 @@ extension IndicatorParsing {
           + "write it inline in `items:` if you mean it")
     case .exact:
       throw IndicatorError(
-        message: "'\(name)' is a single label, not taken from a feed (a hosts file's header, or a name cut short); "
+        message: "'\(name)' is a single label, refused from a feed (a hosts file's header, or a name cut short); "
           + "write it inline in `items:` if you mean it")
     }
   }
@@ -196,7 +196,7 @@ extension IndicatorParsing {
     let limit = family == "IPv4" ? broadestQuietIPv4Prefix : broadestQuietIPv6Prefix
     let written = text(field)
     let named = written == block ? "'\(block)'" : "'\(written)' (\(block))"
-    return "\(named) is broader than /\(limit) and matches \(share); kept, but a feed entry this broad "
+    return "\(named) is broader than /\(limit) and matches \(share); kept, but an entry this broad "
       + "is usually a mistake"
   }
 }

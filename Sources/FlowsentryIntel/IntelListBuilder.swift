@@ -155,9 +155,11 @@ public struct IntelListBuilder: Sendable {
   }
 
   mutating func countSkippedType(_ typeName: UnsafeRawBufferPointer) {
-    var key = String(decoding: typeName.prefix(64), as: UTF8.self)
+    // Printed by `rules check` and the log: control bytes escaped, as in any diagnostic.
+    var key = IndicatorParsing.text(UnsafeRawBufferPointer(rebasing: typeName.prefix(64)))
     if statistics.skippedTypes[key] == nil && statistics.skippedTypes.count >= Self.skippedTypeNameLimit {
-      key = "other"
+      // No Zeek type has a blank or parentheses: this key cannot be a type's.
+      key = "(other types)"
     }
     statistics.skippedTypes[key, default: 0] += 1
   }

@@ -81,6 +81,9 @@ public struct IntelListStatistics: Sendable, Equatable {
   public var malformed = 0
   /// Address blocks kept though broader than /8 (IPv4) or /16 (IPv6); each is a warning.
   public var broadBlocks = 0
+  /// Single labels of hosts-file lines (`127.0.0.1 localhost`, a hosts file's header): not
+  /// indicators and not malformed either, so counted apart, without a diagnostic.
+  public var hostsFileLabels = 0
   /// Zeek intel lines whose `indicator_type` this list does not hold, by type.
   public var skippedTypes: [String: Int] = [:]
   /// Lines read from feeds, comments and blank lines included.

@@ -576,8 +576,9 @@ enum DefaultRules {
 #   allow/*.ip.txt, allow/*.domains.txt   allowlists, which beat every feed (sinkholes, CDNs)
 # Each list holds one self-test indicator from the reserved ranges, so that the rules' tests run
 # and an operator can check the pipeline end to end: `getent hosts flowsentry-selftest.invalid`
-# raises FS-INTEL-002 (RFC 6761: .invalid never resolves); a connection to 192.0.2.254 (TEST-NET-1,
-# RFC 5737) raises FS-INTEL-001.
+# raises FS-INTEL-002 (RFC 6761: .invalid never resolves); `curl --connect-timeout 180
+# http://192.0.2.254/` (TEST-NET-1, RFC 5737, which never answers) raises FS-INTEL-001 once the
+# kernel gives up on the attempt, about 2 minutes later.
 
 - list:
     name: intel_addresses
@@ -637,20 +638,22 @@ enum DefaultRules {
     name: Connection with an address a threat-intel feed lists
     description: >
       A connection to or from an address, or into a block, that a threat-intel list holds (botnet
-      command-and-control, malware distribution), or an attempt at one that was refused or timed
-      out (a server taken down or a firewall dropping it: the host still tried). The alert names
-      the indicator, the list and the feed line it came from.
+      command-and-control, malware distribution), or an attempt at one that the peer refused or the
+      kernel gave up on (a server taken down or a firewall dropping it: the host still tried). The
+      alert names the indicator, the list and the feed line it came from.
     severity: high
     tags: [T1071, T1105]
     references: ["https://attack.mitre.org/techniques/T1071/", "https://feodotracker.abuse.ch/blocklist/"]
     events: [net_flow_tcp_begin, net_flow_tcp_half_open, net_flow_tcp_end]
+    # An end counts only as a failed attempt: refused or timed out with no begin before it (no
+    # duration), so that a connection timing out after its begin does not alert a second time.
     condition: >
-      (event != net_flow_tcp_end or close_reason in (refused, timeout))
+      (event != net_flow_tcp_end or (close_reason in (refused, timeout) and not duration_ns >= 1))
       and (remote in intel_addresses or remote in intel_zeek_addresses)
     exceptions:
       - remote_is_allowlisted
     suppress: {window: 1h, by: [indicator]}
-    output: "{process.comm} {conn_direction} connection with {remote}:{remote_port} ({close_reason}), listed as {indicator} in {indicator.list} ({indicator.source})"
+    output: "{process.comm} {conn_direction} connection with {remote}:{remote_port}, listed as {indicator} in {indicator.list} ({indicator.source})"
     tests:
       - name: a connection to a listed address fires, once an hour per indicator
         events:
@@ -669,6 +672,11 @@ enum DefaultRules {
       - name: a refused attempt fires
         events:
           - {at: 0s, event: net_flow_tcp_end, close_reason: refused, terminated_by: remote, src: 192.0.2.254, dst: 198.51.100.2, src_port: 8080}
+        expect: 1
+      - name: a connection that timed out after its begin alerts once, not again at its end
+        events:
+          - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443}
+          - {at: 2h, event: net_flow_tcp_end, close_reason: timeout, terminated_by: local, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443, duration_ns: 7200000000000}
         expect: 1
       - name: the end of a connection that closed normally adds nothing to its begin
         events:

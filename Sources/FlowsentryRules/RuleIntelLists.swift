@@ -39,6 +39,8 @@ public struct IntelListSummary: Sendable, Equatable {
   public var skippedTypes: [String: Int] = [:]
   /// Address blocks kept though broader than /8 or /16 (each a warning).
   public var broadBlocks = 0
+  /// Single labels of hosts-file lines skipped (a hosts file's header: `localhost`).
+  public var hostsFileLabels = 0
   public var files = 0
   public var lines = 0
   public var memoryBytes = 0
@@ -54,6 +56,7 @@ public struct IntelListSummary: Sendable, Equatable {
       + "\(malformed) malformed lines"
     if skipped > 0 { text += ", \(skipped) lines of other types skipped (\(skippedTypeBreakdown))" }
     if broadBlocks > 0 { text += ", \(broadBlocks) broad blocks" }
+    if hostsFileLabels > 0 { text += ", \(hostsFileLabels) single labels of hosts-file lines skipped" }
     text += ", \(files) files, \(memoryBytes) bytes"
     if let severity { text += ", severity \(severity)" }
     return text
@@ -206,6 +209,7 @@ extension RuleSetBuilder {
         summary.skipped += set.statistics.skipped
         summary.skippedTypes.merge(set.statistics.skippedTypes, uniquingKeysWith: +)
         summary.broadBlocks += set.statistics.broadBlocks
+        summary.hostsFileLabels += set.statistics.hostsFileLabels
         summary.files += set.statistics.files
         summary.lines += set.statistics.lines
         summary.memoryBytes += set.statistics.memoryBytes

@@ -67,13 +67,13 @@ struct IntelTerm: @unchecked Sendable {
 
   /// The indicator ``firstMatch`` would name (the suppression key by indicator), without building
   /// the alert's `IntelIndicatorMatch`.
-  static func firstIndicator(_ terms: [IntelTerm], _ event: EventFields, ruleSeverity: Severity? = nil) -> String? {
+  static func firstIndicator(_ terms: [IntelTerm], _ event: EventFields, ruleSeverity: Severity) -> String? {
     deciding(terms, event, ruleSeverity: ruleSeverity)?.found.indicator
   }
 
   /// The indicator an alert names, and the severity its list gives (nil: the rule's), from
   /// ``deciding(_:_:ruleSeverity:)``.
-  static func firstMatch(_ terms: [IntelTerm], _ event: EventFields, ruleSeverity: Severity? = nil) -> (
+  static func firstMatch(_ terms: [IntelTerm], _ event: EventFields, ruleSeverity: Severity) -> (
     match: IntelIndicatorMatch, severity: Severity?
   )? {
     guard let (index, found) = deciding(terms, event, ruleSeverity: ruleSeverity) else { return nil }

@@ -60,7 +60,8 @@ extension IntelListSummary {
     }
     rows("flowsentry_intel_list_indicators", "Distinct indicators a typed list holds, as last loaded.", \.indicators)
     rows(
-      "flowsentry_intel_list_malformed_lines", "Feed lines a typed list skipped as malformed at its last load.",
+      "flowsentry_intel_list_malformed_lines",
+      "Feed lines (or fields of a line) a typed list skipped as malformed at its last load.",
       quietWhenZero: true, \.malformed)
     rows("flowsentry_intel_list_files", "Feed files a typed list read at its last load.", quietWhenZero: true, \.files)
     rows("flowsentry_intel_list_memory_bytes", "Bytes a typed list's structures take.", \.memoryBytes)

@@ -87,6 +87,9 @@ struct FeedWatchService: Service {
   }
 
   private func logComparisonTimedOut(_ limit: Duration, _ cause: String) {
-    logger.error("feeds not compared within \(limit); nothing loaded (cause: \(cause)); keeping the current rules")
+    let message =
+      "feeds not compared within \(limit); nothing loaded (cause: \(cause)); keeping the current rules "
+      + "(SIGHUP, `systemctl reload flowsentry`, loads them without comparing)"
+    logger.error("\(message)")
   }
 }

@@ -73,8 +73,7 @@ struct IntelAlertTests {
   }
 
   /// A listed server that is down still shows the host trying: the refused attempt (an end with no
-  /// begin) raises FS-INTEL-001 naming the feed line; a connection to an unlisted port of the same
-  /// peer that closes normally adds nothing.
+  /// begin) raises FS-INTEL-001 naming the feed line.
   @Test(.requires(.ip, .python3)) func aRefusedAttemptAtAListedAddressRaisesAnAlertNamingIt() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-intel-live-\(UUID())").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -45,7 +45,7 @@ import Testing
     var steppedAhead = steady
     steppedAhead.realtime = steady.realtime.advanced(bySeconds: 60)
     #expect(Self.check(feeds, at: steppedAhead) == .changed(feed + " changed"))
-    // Within the tolerance, as NTP's slewing parts them: trusted.
+    // Within the tolerance (a small correction): trusted.
     var slewed = steady
     slewed.sinceBoot += .milliseconds(150)
     #expect(Self.check(feeds, at: slewed) == .unchanged(files: 1))

@@ -57,8 +57,8 @@ import Testing
     for term in terms {
       #expect(term.firstIndicator(fields) == term.match(fields)?.match.indicator)
     }
-    let first = IntelTerm.firstIndicator(terms, fields)
-    #expect(first == IntelTerm.firstMatch(terms, fields)?.match.indicator)
+    let first = IntelTerm.firstIndicator(terms, fields, ruleSeverity: .medium)
+    #expect(first == IntelTerm.firstMatch(terms, fields, ruleSeverity: .medium)?.match.indicator)
     return first
   }
 

@@ -42,6 +42,8 @@ import Testing
   }
 
   @Test func anUnknownIndicatorPartIsAPositionedError() {
-    #expect(throws: RuleLoadError.self) { try Self.rules(output: "{indicator.feed}") }
+    let error = #expect(throws: RuleLoadError.self) { try Self.rules(output: "{indicator.feed}") }
+    let diagnostic = error?.diagnostics.first { $0.message.contains("'{indicator.feed}'") }
+    #expect(diagnostic.map { [$0.line, $0.column] } == [8, 17], "\(String(describing: error))")
   }
 }
