@@ -44,6 +44,6 @@ import Testing
   @Test func anUnknownIndicatorPartIsAPositionedError() {
     let error = #expect(throws: RuleLoadError.self) { try Self.rules(output: "{indicator.feed}") }
     let diagnostic = error?.diagnostics.first { $0.message.contains("'{indicator.feed}'") }
-    #expect(diagnostic.map { [$0.line, $0.column] } == [8, 17], "\(String(describing: error))")
+    #expect(diagnostic.map { [$0.line, $0.column] } == [8, 13], "\(String(describing: error))")
   }
 }
