@@ -8,17 +8,27 @@ import Testing
 /// FS-INTEL-001 live: an attempt at a listed address that the peer refuses.
 @Suite(.serialized, .requires(.root, .cgroup2), .testHostsInTurn)
 struct IntelAlertTests {
+  /// A directory of its own with a feed file (a comment line, then `indicators`) and a rule file
+  /// whose one list, `list`, replaces the shipped one of that name.
+  static func feedAndRules(_ name: String, _ indicators: String, list: String) throws -> (
+    directory: String, feed: String, rules: String
+  ) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-intel-live-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let feed = directory + "/" + name
+    try "# test feed\n\(indicators)\n".write(toFile: feed, atomically: true, encoding: .utf8)
+    let rules = directory + "/intel.yaml"
+    try "- list: \(list)\n".write(toFile: rules, atomically: true, encoding: .utf8)
+    return (directory, feed, rules)
+  }
+
   @Test(.requires(.ip, .python3, .dnsmasq, .dig)) func aListedDomainLookedUpAndConnectedToRaisesOneAlertNamingIt()
     async throws
   {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-intel-live-\(UUID())").path
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let (directory, feed, rules) = try Self.feedAndRules(
+      "feed.domains.txt", "evil-feed.test\nlookup-only.test",
+      list: "{name: intel_domains, type: domain, match: suffix, files: [feed.domains.txt]}")
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let feed = directory + "/feed.domains.txt"
-    try "# test feed\nevil-feed.test\nlookup-only.test\n".write(toFile: feed, atomically: true, encoding: .utf8)
-    let rules = directory + "/intel.yaml"
-    try "- list: {name: intel_domains, type: domain, match: suffix, files: [feed.domains.txt]}\n".write(
-      toFile: rules, atomically: true, encoding: .utf8)
 
     let host = try TestHost()
     defer { host.remove() }
@@ -75,14 +85,9 @@ struct IntelAlertTests {
   /// A listed server that is down still shows the host trying: the refused attempt (an end with no
   /// begin) raises FS-INTEL-001 naming the feed line.
   @Test(.requires(.ip, .python3)) func aRefusedAttemptAtAListedAddressRaisesAnAlertNamingIt() async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-intel-live-\(UUID())").path
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let (directory, feed, rules) = try Self.feedAndRules(
+      "feed.ip.txt", TestHost.peerAddress, list: "{name: intel_addresses, type: address, files: [feed.ip.txt]}")
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let feed = directory + "/feed.ip.txt"
-    try "# test feed\n\(TestHost.peerAddress)\n".write(toFile: feed, atomically: true, encoding: .utf8)
-    let rules = directory + "/intel.yaml"
-    try "- list: {name: intel_addresses, type: address, files: [feed.ip.txt]}\n".write(
-      toFile: rules, atomically: true, encoding: .utf8)
 
     let host = try TestHost()
     defer { host.remove() }

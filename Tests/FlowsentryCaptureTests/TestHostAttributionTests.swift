@@ -27,24 +27,15 @@ struct TestHostAttributionTests {
     let held = try #require(TestHostTag(host.tag[...]))
     let ownUnheld = TestHostTag(
       pid: thisRun.pid, startTime: thisRun.startTime, count: (held.count + 1) % TestHostTag.countLimit)
-    let tags = [liveRun, reusedPid, ownPidEarlier, ownUnheld].map(\.description)
-    defer {
-      for tag in tags {
-        _ = try? run("/usr/sbin/ip", ["link", "del", "fsh\(tag)"])
-        _ = try? run("/usr/sbin/ip", ["netns", "del", "fs-test-\(tag)"])
-      }
-    }
-    for tag in tags {
-      try run("/usr/sbin/ip", ["netns", "add", "fs-test-\(tag)"])
-      try run("/usr/sbin/ip", ["link", "add", "fsh\(tag)", "type", "veth", "peer", "name", "fsp\(tag)"])
-    }
+    let fakes = FakeTestHosts(tags: [liveRun, reusedPid, ownPidEarlier, ownUnheld].map(\.description))
+    defer { fakes.remove() }
+    try fakes.make()
     // A host link whose namespace's name is gone.
-    try run("/usr/sbin/ip", ["netns", "del", "fs-test-\(reusedPid)"])
+    try fakes.dropNamespace(of: reusedPid.description)
 
     TestHost.removeLeftovers()
 
-    let namespaces = Set((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? [])
-    let links = Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [])
+    let (namespaces, links) = FakeTestHosts.present()
     for tag in [reusedPid, ownPidEarlier, ownUnheld] {
       #expect(!namespaces.contains("fs-test-\(tag)") && !links.contains("fsh\(tag)"), "\(tag) stayed")
     }

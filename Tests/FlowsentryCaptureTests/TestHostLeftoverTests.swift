@@ -6,14 +6,6 @@ import Testing
 /// at once).
 @Suite(.serialized, .requires(.root, .ip), .testHostsInTurn)
 struct TestHostLeftoverTests {
-  private func namespaces() -> Set<String> {
-    Set((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? [])
-  }
-
-  private func links() -> Set<String> {
-    Set((try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? [])
-  }
-
   @Test func onlyTheLeftoversOfGoneRunsAndOfThisOneGo() throws {
     let host = try TestHost()
     defer { host.remove() }
@@ -35,24 +27,15 @@ struct TestHostLeftoverTests {
     defer { reused.terminate() }
     let otherTag = "\(otherRun.pid)-1"
     let reusedTag = "\(reused.pid)-1"
-    let tags = [goneTag, ownTag, otherTag, reusedTag]
-    defer {
-      for tag in tags {
-        _ = try? run("/usr/sbin/ip", ["link", "del", "fsh\(tag)"])
-        _ = try? run("/usr/sbin/ip", ["netns", "del", "fs-test-\(tag)"])
-      }
-    }
-    for tag in tags {
-      try run("/usr/sbin/ip", ["netns", "add", "fs-test-\(tag)"])
-      try run("/usr/sbin/ip", ["link", "add", "fsh\(tag)", "type", "veth", "peer", "name", "fsp\(tag)"])
-    }
+    let fakes = FakeTestHosts(tags: [goneTag, ownTag, otherTag, reusedTag])
+    defer { fakes.remove() }
+    try fakes.make()
     // A host link whose namespace's name is gone.
-    try run("/usr/sbin/ip", ["netns", "del", "fs-test-\(goneTag)"])
+    try fakes.dropNamespace(of: goneTag)
 
     TestHost.removeLeftovers()
 
-    let namespacesAfter = namespaces()
-    let linksAfter = links()
+    let (namespacesAfter, linksAfter) = FakeTestHosts.present()
     for tag in [goneTag, ownTag, reusedTag] {
       #expect(!namespacesAfter.contains("fs-test-\(tag)") && !linksAfter.contains("fsh\(tag)"), "\(tag) stayed")
     }

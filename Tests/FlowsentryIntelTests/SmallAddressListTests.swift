@@ -6,11 +6,7 @@ import Testing
 /// Address lists too short for the range table's 64 Ki index (a rule's inline items, an allowlist)
 /// search all their ranges: they cost what they hold, and answer as the indexed tables do.
 @Suite struct SmallAddressListTests {
-  func list(_ items: [String]) throws -> IntelList {
-    var builder = IntelListBuilder(name: "addresses", type: .address)
-    try builder.loadFeed(items.joined(separator: "\n"), file: "a.txt", format: .lines)
-    return builder.build()
-  }
+  func list(_ items: [String]) throws -> IntelList { try AddressMatchingTests().list(items) }
 
   @Test func aShortListCostsWhatItHolds() throws {
     let one = try list(["192.0.2.254"])

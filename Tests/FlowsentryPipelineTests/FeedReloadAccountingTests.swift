@@ -9,6 +9,30 @@ import Testing
 
 /// A feed change's reload is counted when it is asked for (its load starts), however it ends, and
 /// the reload's time limit is the load's alone: hashing the feeds before it takes none of it.
+/// A load (or a comparison) that, once armed, stops on the loader's thread until released: a feed
+/// file system that hangs. The loader calls `pass()`; it holds the next call after `arm()` only.
+final class LoadGate: Sendable {
+  private let armed = Atomic<Bool>(false)
+  private let held = DispatchSemaphore(value: 0)
+  private let released = DispatchSemaphore(value: 0)
+
+  func arm() { armed.store(true, ordering: .releasing) }
+
+  func pass() {
+    guard armed.exchange(false, ordering: .acquiringAndReleasing) else { return }
+    held.signal()
+    released.wait()
+  }
+
+  /// Whether the armed call is held now (waited for off the shared pool, at most 60 s; an issue
+  /// recorded if not).
+  func entered(sourceLocation: SourceLocation = #_sourceLocation) async -> Bool {
+    await FeedReloadAccountingTests.wait(for: held, sourceLocation: sourceLocation)
+  }
+
+  func release() { released.signal() }
+}
+
 @Suite struct FeedReloadAccountingTests {
   static func feedChanges(_ reloader: RuleReloader) -> Double? {
     ReloadMetricsTests.value(reloader.samples, "flowsentry_rule_reloads_total", cause: "feed_change")
@@ -31,16 +55,11 @@ import Testing
   @Test func aFeedChangeIsCountedAsItsLoadStartsAndStaysCountedWhenItTimesOutOrFails() async throws {
     let chain = try FeedReloadSkipTests.Chain()
     let rules = chain.rules
-    let held = Atomic<Bool>(false)
-    let entered = DispatchSemaphore(value: 0)
-    let released = DispatchSemaphore(value: 0)
+    let gate = LoadGate()
     // The held load waits until it has timed out, however late the timer runs on a busy machine.
     let reloader = RuleReloader(chain: .init(builtIn: false, paths: []), timeLimit: .milliseconds(300)) {
       _ throws(RuleLoadError) in
-      if held.exchange(false, ordering: .acquiringAndReleasing) {
-        entered.signal()
-        released.wait()
-      }
+      gate.pass()
       return try RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules])
     }
     #expect(
@@ -49,21 +68,21 @@ import Testing
     #expect(Self.feedChanges(reloader) == 0)
 
     try chain.replace("a.txt", "evil.example\nc2.example\n")
-    held.store(true, ordering: .releasing)
+    gate.arm()
     let change = Task { await reloader.reloadUnlessFeedsUnchanged() }
-    guard await Self.wait(for: entered) else {
-      released.signal()
+    guard await gate.entered() else {
+      gate.release()
       return
     }
     // Counted while it loads: a scrape during a long reload shows it asked for.
     #expect(Self.feedChanges(reloader) == 1)
     guard case .reloaded(.timedOut) = await change.value else {
       Issue.record("the held load did not time out")
-      released.signal()
+      gate.release()
       return
     }
     #expect(Self.feedChanges(reloader) == 1)
-    released.signal()
+    gate.release()
     // What follows must compare and load, however busy the machine.
     reloader.setTimeLimit(.seconds(60))
 
@@ -76,16 +95,16 @@ import Testing
     }
     #expect(Self.feedChanges(reloader) == 2)
     // A periodic check's load is counted as it starts too.
-    held.store(true, ordering: .releasing)
+    gate.arm()
     try FileManager.default.removeItem(atPath: chain.directory + "/feeds/x.txt")
     try chain.replace("b.txt", "other.example\n")
     let check = Task { await reloader.checkFeeds() }
-    guard await Self.wait(for: entered) else {
-      released.signal()
+    guard await gate.entered() else {
+      gate.release()
       return
     }
     #expect(Self.feedChanges(reloader) == 3)
-    released.signal()
+    gate.release()
     _ = await check.value
     #expect(Self.feedChanges(reloader) == 3)
     #expect(ReloadMetricsTests.value(reloader.samples, "flowsentry_rule_reloads_total", cause: "signal") == 0)

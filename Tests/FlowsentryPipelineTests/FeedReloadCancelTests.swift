@@ -37,27 +37,20 @@ extension FeedReloadSkipTests.Chain {
 @Suite struct FeedReloadCancelTests {
   @Test func aCancelledCallerIsAnsweredAtOnceAndTheReloaderStaysUsable() async throws {
     let chain = try FeedReloadSkipTests.Chain()
-    let held = Atomic<Bool>(false)
-    let entered = DispatchSemaphore(value: 0)
-    let released = DispatchSemaphore(value: 0)
+    let gate = LoadGate()
     let reloader = chain.reloader(
       snapshotClock: { .now },
-      load: {
-        if held.exchange(false, ordering: .acquiringAndReleasing) {
-          entered.signal()
-          released.wait()
-        }
-      })
+      load: gate.pass)
     guard case .loaded = await reloader.reload(cause: .signal) else {
       Issue.record("the first load failed")
       return
     }
     _ = reloader.takePending()
     try chain.replace("a.txt", "evil.example\nc2.example\n")
-    held.store(true, ordering: .releasing)
+    gate.arm()
     let change = Task { await reloader.reloadUnlessFeedsUnchanged() }
-    guard await FeedReloadAccountingTests.wait(for: entered) else {
-      released.signal()
+    guard await gate.entered() else {
+      gate.release()
       return
     }
     let cancelled = ContinuousClock.now
@@ -67,17 +60,17 @@ extension FeedReloadSkipTests.Chain {
     #expect(ContinuousClock.now - cancelled < .seconds(10))
     guard case .reloaded(.busy) = outcome else {
       Issue.record("a cancelled caller heard \(outcome)")
-      released.signal()
+      gate.release()
       return
     }
     // The held load still holds the loader; once it ends, discarded, a reload loads.
     guard case .busy = await reloader.reload(cause: .signal) else {
       Issue.record("a reload started beside the held one")
-      released.signal()
+      gate.release()
       return
     }
     #expect(reloader.takePending() == nil)
-    released.signal()
+    gate.release()
     guard case .loaded(let rules) = await reloader.reloadAfterTheRunningOne(cause: .signal) else {
       Issue.record("no reload after the cancelled one")
       return
@@ -89,18 +82,11 @@ extension FeedReloadSkipTests.Chain {
   /// The monitor's shutdown cancels the feed watch first: a loop whose load is held ends at once.
   @Test func aFeedWatchLoopCancelledDuringAHeldLoadEndsAtOnce() async throws {
     let chain = try FeedReloadSkipTests.Chain()
-    let held = Atomic<Bool>(false)
-    let entered = DispatchSemaphore(value: 0)
-    let released = DispatchSemaphore(value: 0)
-    defer { released.signal() }
+    let gate = LoadGate()
+    defer { gate.release() }
     let reloader = chain.reloader(
       snapshotClock: { .now },
-      load: {
-        if held.exchange(false, ordering: .acquiringAndReleasing) {
-          entered.signal()
-          released.wait()
-        }
-      })
+      load: gate.pass)
     let rules = chain.rules
     let first = try #require(
       await reloader.loadFirst { try? RuleLoader.loadChain(builtIn: false, systemDirectory: nil, paths: [rules]) })
@@ -118,9 +104,9 @@ extension FeedReloadSkipTests.Chain {
       task.cancel()
       return
     }
-    held.store(true, ordering: .releasing)
+    gate.arm()
     try chain.replace("a.txt", "evil.example\nc2.example\n")
-    guard await FeedReloadAccountingTests.wait(for: entered) else {
+    guard await gate.entered() else {
       task.cancel()
       return
     }

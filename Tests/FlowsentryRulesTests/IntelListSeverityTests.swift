@@ -30,19 +30,10 @@ import Testing
   }
 
   static func connection(to address: String, names: [String] = [], at second: Int64 = 0) -> SensorEvent {
-    .flow(
-      FlowEvent(
-        name: .netFlowTCPBegin, timestamp: second * 1_000_000_000, direction: .outgoing,
-        source: Endpoint(IPAddress("198.51.100.2")!, 40_000), destination: Endpoint(IPAddress(address)!, 443),
-        destinationNames: names))
+    RuleIntelListTests.connection(to: address, names: names, at: second)
   }
 
-  static func alerts(_ rules: RuleSet, _ events: [SensorEvent]) -> [Alert] {
-    let engine = RuleEngine(rules: rules)
-    var alerts: [Alert] = []
-    for event in events { engine.process(event, at: event.timestamp, into: &alerts) }
-    return alerts
-  }
+  static func alerts(_ rules: RuleSet, _ events: [SensorEvent]) -> [Alert] { RuleIntelListTests.alerts(rules, events) }
 
   static func alert(_ condition: String, _ address: String, names: [String] = [], severity: String = "medium") throws
     -> Alert?
