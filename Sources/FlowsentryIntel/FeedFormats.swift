@@ -174,9 +174,14 @@ extension IntelListBuilder {
     }
   }
 
+  /// The field named `name`: spelt exactly, else in another ASCII case (`dst_ip` finds `DST_IP`,
+  /// as a header's case is the feed's choice, not the rule author's).
   private static func fieldIndex(named name: String, in line: UnsafeRawBufferPointer, fields: [Range<Int>]) -> Int? {
     let wanted = Array(name.utf8)
-    return fields.firstIndex { line[$0].elementsEqual(wanted) }
+    if let exact = fields.firstIndex(where: { line[$0].elementsEqual(wanted) }) { return exact }
+    return fields.firstIndex {
+      line[$0].elementsEqual(wanted) { ASCIICaseFolding.lowercased($0) == ASCIICaseFolding.lowercased($1) }
+    }
   }
 
   // MARK: zeek-intel

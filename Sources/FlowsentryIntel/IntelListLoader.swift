@@ -65,6 +65,7 @@ public enum IntelListLoader {
       if matches.isEmpty { unmatched.append(pattern) }
       paths.append(contentsOf: matches)
     }
+    paths = readOnce(paths)
     // Sized once for all the files, so that the second file does not reallocate what the first filled.
     // A load that records its feeds (a monitor's, for skipping a reload that would read the same
     // bytes) fingerprints each file in this pass, the one read it already makes before loading.
@@ -85,6 +86,20 @@ public enum IntelListLoader {
       recorder?.loaded(path, bytesRead: builder.statistics.bytesRead - before)
     }
     return IntelListLoad(list: builder.build(), unmatchedPatterns: unmatched)
+  }
+
+  /// `paths` without a file named again (by two patterns of a list, `feeds/*.txt` and
+  /// `feeds/*.ip.txt`, or by two spellings of its path): read twice, its indicators would all count
+  /// as duplicates. A file is known by its device and inode; one that cannot be examined, by its
+  /// path (reading it then reports why).
+  static func readOnce(_ paths: [String]) -> [String] {
+    var seenFiles: Set<[UInt64]> = []
+    var seenPaths: Set<String> = []
+    return paths.filter { path in
+      var status = stat()
+      guard stat(path, &status) == 0 else { return seenPaths.insert(path).inserted }
+      return seenFiles.insert([UInt64(status.st_dev), UInt64(status.st_ino)]).inserted
+    }
   }
 
   /// The files `pattern` names, sorted; empty when none.

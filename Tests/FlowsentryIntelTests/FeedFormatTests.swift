@@ -49,6 +49,18 @@ import Testing
     #expect(hosts.diagnostics.first?.message.contains("1 fields") == true)
   }
 
+  @Test func csvHeaderNamesMatchInAnyCaseAndAnExactSpellingWins() throws {
+    var anyCase = IntelListBuilder(name: "feodo", type: .address)
+    try anyCase.loadFeed(feodoTrackerCSV, file: "f.csv", format: .csv(column: .name("DST_IP")))
+    #expect(anyCase.build().statistics.indicators == 3)
+
+    var exact = IntelListBuilder(name: "x", type: .address)
+    try exact.loadFeed("# ip,IP\n203.0.113.1,203.0.113.2\n", file: "x.csv", format: .csv(column: .name("IP")))
+    let list = exact.build()
+    #expect(list.contains(address: IPAddress("203.0.113.2")!))
+    #expect(!list.contains(address: IPAddress("203.0.113.1")!))
+  }
+
   @Test func csvQuotingErrorsAreMalformedLinesWithPositions() throws {
     var builder = IntelListBuilder(name: "s", type: .string)
     try builder.loadFeed(
