@@ -203,6 +203,7 @@ public final class CaptureSession: @unchecked Sendable {
   private func everySecond(bootNow: Int64) {
     let offset = bootTimeToWallClockOffset()
     clockOffset.store(offset, ordering: .relaxed)
+    if configuration.reportsClockTicks { batch.append(.tick(bootNow.saturatingAddition(offset))) }
     for attempt in halfOpen.scan(probe, bootNow: bootNow, clockOffset: offset) {
       batch.append(.halfOpen(attempt))
     }

@@ -11,7 +11,7 @@ public enum ConfigurationLoader {
     "cgroup", "events", "rules", "default_rules", "max_flows", "dns", "ring_buffer_bytes", "stats_interval",
     "spool_dir", "state_dir", "outputs", "metrics_address", "logging", "host", "flow_update_interval",
   ]
-  static let dnsKeys = ["ports", "cache_size", "pending_questions"]
+  static let dnsKeys = ["ports", "cache_size", "pending_questions", "question_timeout"]
 
   public static func load(path: String) throws(ConfigurationError) -> SensorConfiguration {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
@@ -123,7 +123,7 @@ public enum ConfigurationLoader {
 
   private static func readDNS(_ node: Node, _ configuration: inout SensorConfiguration, _ reader: inout Reader) {
     guard case .mapping(let mapping) = node else {
-      return reader.report(node, "dns: takes a mapping (ports, cache_size, pending_questions)")
+      return reader.report(node, "dns: takes a mapping (ports, cache_size, pending_questions, question_timeout)")
     }
     for (keyNode, value) in mapping {
       switch keyNode.string ?? "" {
@@ -141,6 +141,10 @@ public enum ConfigurationLoader {
       case "pending_questions":
         if let number = reader.integer(value, "pending_questions", 1...10_000_000) {
           configuration.pipeline.dns.pendingQuestions = number
+        }
+      case "question_timeout":
+        if let seconds = reader.integer(value, "question_timeout", 1...3_600) {
+          configuration.pipeline.dns.questionTimeoutNanoseconds = Int64(seconds) * 1_000_000_000
         }
       default:
         reader.report(

@@ -94,6 +94,7 @@ public struct SensorConfiguration: Sendable {
     lines.append("  ports: [" + capture.dnsPorts.map(String.init).joined(separator: ", ") + "]")
     lines.append("  cache_size: \(pipeline.dns.cache.capacity)")
     lines.append("  pending_questions: \(pipeline.dns.pendingQuestions)")
+    lines.append("  question_timeout: \(pipeline.dns.questionTimeoutNanoseconds / 1_000_000_000)")
     lines.append("ring_buffer_bytes: \(capture.ringBufferBytes)")
     lines.append("flow_update_interval: \(flowUpdateIntervalSeconds)")
     lines.append("stats_interval: \(statsIntervalSeconds)")

@@ -17,6 +17,10 @@ public struct CaptureConfiguration: Sendable, Equatable {
   /// Seconds between walks of the cgroup's open TCP sockets (`net_flow_tcp_update` for flows open
   /// longer); 0: only the start-up walk, which reports the connections already open.
   public var flowUpdateIntervalSeconds: Int = 60
+  /// Whether the session hands over a `.tick` record every second, so that a consumer's clock moves
+  /// on while the host is quiet (the monitor's: unanswered DNS questions are reported on time).
+  /// Not a setting: what the consumer asks for.
+  public var reportsClockTicks = false
 
   public init() {}
 }

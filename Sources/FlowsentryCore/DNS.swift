@@ -40,6 +40,20 @@ public enum CapturedRecord: Sendable {
   case socket(SocketStateChange)
   case dns(DNSPacketObservation)
   case halfOpen(HalfOpenObservation)
+  /// The capture's clock moved on with nothing to report (once a second, live): what waits for a
+  /// time (a question's answer) can be given up on while the host is quiet.
+  case tick(WallClockNanoseconds)
+
+  /// When the record was seen.
+  public var timestamp: WallClockNanoseconds {
+    switch self {
+    case .tcp(let packet): return packet.timestamp
+    case .socket(let change): return change.timestamp
+    case .dns(let packet): return packet.timestamp
+    case .halfOpen(let attempt): return attempt.timestamp
+    case .tick(let time): return time
+    }
+  }
 }
 
 /// `net_packet_dns`: a DNS response and what it resolved.
@@ -71,6 +85,10 @@ public struct DNSEvent: Hashable, Sendable {
   public var answers: [Answer]
   /// The message was cut (by the server's TC bit, in transit, or by the capture cap).
   public var truncated: Bool
+  /// False for a question no answer came to within the question timeout (a resolver down, a DNS
+  /// firewall dropping it): the event then reads as the answer would have (from the server to the
+  /// asking socket), with the question and no answers.
+  public var answered = true
   /// The sensor that saw it (`host:`); empty until an output or a recording names it.
   public var host = ""
 

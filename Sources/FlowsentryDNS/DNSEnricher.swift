@@ -29,6 +29,8 @@ public struct DNSEnricher {
     public var late: UInt64 = 0
     /// Questions evicted unanswered because `pendingQuestions` were waiting.
     public var questionsEvicted: UInt64 = 0
+    /// Questions no answer came to within the timeout: each reported by an event (`answered: false`).
+    public var questionsUnanswered: UInt64 = 0
     public var questionsPending: Int = 0
     /// Questions that reached, and answers that left, a local DNS server: its clients' business.
     public var served: UInt64 = 0
@@ -55,6 +57,7 @@ public struct DNSEnricher {
     counters.unsolicited = matching.unsolicited
     counters.late = matching.late
     counters.questionsEvicted = matching.evicted
+    counters.questionsUnanswered = matching.unanswered
     counters.questionsPending = matching.pending
     return counters
   }
@@ -99,6 +102,27 @@ public struct DNSEnricher {
         }
       },
       truncated: cut || message.isTruncated)
+  }
+
+  /// No question is given up on before this time (`expireQuestions`): a record earlier than it has
+  /// nothing to expire.
+  public var nextQuestionExpiry: WallClockNanoseconds { matcher.nextExpiry }
+
+  /// Gives up on the questions the timeout passed by `now` with no answer, and appends an event for
+  /// each (`answered: false`), as the answer would have read: from the server to the asking socket,
+  /// with the question and no answers, at the time the timeout passed.
+  public mutating func expireQuestions(at now: WallClockNanoseconds, into events: inout [DNSEvent]) {
+    guard now > matcher.nextExpiry else { return }
+    var given: [QuestionMatcher.Unanswered] = []
+    matcher.expire(at: now, into: &given)
+    for question in given {
+      var event = DNSEvent(
+        timestamp: question.givenUpAt, source: question.server, destination: question.client,
+        transport: question.transport, cgroupID: question.cgroupID, id: question.id, responseCode: 0,
+        questions: [question.name], answers: [], truncated: false)
+      event.answered = false
+      events.append(event)
+    }
   }
 
   /// Fills `src_dns` and `dst_dns` from the cache, as of the event's time, with the names its own

@@ -6,7 +6,10 @@ extension DNSEnricher.Counters {
     let ignored = "DNS answers ignored, by reason."
     let lookups = "DNS cache lookups, by result."
     return [
-      .counter("flowsentry_events_total", served, [("event", "net_packet_dns")], help: "Events made, by name."),
+      // A DNS event is an accepted answer, or a question given up on unanswered.
+      .counter(
+        "flowsentry_events_total", answered &+ questionsUnanswered, [("event", "net_packet_dns")],
+        help: "Events made, by name."),
       .counter("flowsentry_dns_messages_total", messages, help: "DNS messages read (questions and answers)."),
       .counter("flowsentry_dns_malformed_total", malformed, help: "DNS messages that did not parse."),
       .counter("flowsentry_dns_incomplete_total", incomplete, help: "DNS messages cut short (by capture or TCP)."),
@@ -18,6 +21,12 @@ extension DNSEnricher.Counters {
       .counter(
         "flowsentry_dns_questions_evicted_total", questionsEvicted,
         help: "Pending questions forgotten at the pending_questions bound."),
+      .counter(
+        "flowsentry_dns_questions_unanswered_total", questionsUnanswered,
+        help: "Questions no answer came to within question_timeout, each reported by an event (answered: false)."),
+      .counter(
+        "flowsentry_dns_messages_served_total", served,
+        help: "Questions that reached, and answers that left, a DNS server on this host (its clients' lookups)."),
       .gauge("flowsentry_dns_cache_entries", cache.entries, help: "Addresses the DNS cache names."),
       .counter(
         "flowsentry_dns_cache_responses_total", cache.responses,

@@ -6,7 +6,13 @@ import FlowsentryCore
 /// nobody asked for, a second answer to one question, an answer to a question of another namespace
 /// — is refused, so an attacker who can send packets cannot put names into the cache.
 ///
+/// A question no answer came to within `timeout` is given up on when the pipeline's clock passes
+/// that (`expire`), and reported unanswered; it is remembered a while longer, so that its answer,
+/// should it come after all, counts as late rather than unsolicited.
+///
 /// Bounded to `capacity` questions; the least recently asked is evicted (and counted) beyond it.
+/// The questions remembered after they expired are bounded the same way, and their evictions are
+/// not counted: such an answer then counts as unsolicited, refused all the same.
 struct QuestionMatcher {
   struct Counters: Sendable, Equatable {
     var asked: UInt64 = 0
@@ -15,7 +21,21 @@ struct QuestionMatcher {
     /// Answers that came after the timeout: refused like unsolicited ones, counted apart.
     var late: UInt64 = 0
     var evicted: UInt64 = 0
+    /// Questions the timeout passed with no answer: each reported once.
+    var unanswered: UInt64 = 0
     var pending: Int = 0
+  }
+
+  /// A question given up on: what its unanswered event says.
+  struct Unanswered: Equatable {
+    var client: Endpoint
+    var server: Endpoint
+    var id: UInt16
+    var transport: DNSPacketObservation.Transport
+    var name: String
+    var cgroupID: UInt64
+    /// When the timeout passed: the question's time plus the timeout.
+    var givenUpAt: WallClockNanoseconds
   }
 
   private struct Key: Hashable {
@@ -30,15 +50,40 @@ struct QuestionMatcher {
     var name: String
     var type: UInt16
     var askedAt: WallClockNanoseconds
+    var cgroupID: UInt64
   }
 
   private(set) var counters = Counters()
   private var pending: LRUDictionary<Key, Question>
+  private var expired: LRUDictionary<Key, Question>
   private let timeout: Int64
+  /// No pending question expires before this (it may be earlier than the oldest's real expiry,
+  /// never later): the pipeline compares it with each record's time, which costs no lookup.
+  private(set) var nextExpiry = WallClockNanoseconds.max
 
   init(capacity: Int, timeoutNanoseconds: Int64) {
     pending = LRUDictionary(capacity: capacity)
-    timeout = timeoutNanoseconds
+    expired = LRUDictionary(capacity: capacity)
+    timeout = max(0, timeoutNanoseconds)
+  }
+
+  /// Gives up on the questions asked more than the timeout before `now`, oldest first, appending
+  /// them to `unanswered`. Questions are kept in the order they were asked; one asked out of order
+  /// (a record from another CPU a little late) is given up on with the one before it.
+  mutating func expire(at now: WallClockNanoseconds, into unanswered: inout [Unanswered]) {
+    guard now > nextExpiry else { return }
+    while let oldest = pending.oldestEntry, now.saturatingSubtraction(oldest.value.askedAt) > timeout {
+      let (key, question) = oldest
+      pending.removeOldest()
+      expired.insert(question, for: key)
+      counters.unanswered += 1
+      unanswered.append(
+        Unanswered(
+          client: key.client, server: key.server, id: key.id, transport: key.transport, name: question.name,
+          cgroupID: question.cgroupID, givenUpAt: question.askedAt.saturatingAddition(timeout)))
+    }
+    nextExpiry = pending.oldestEntry.map { $0.value.askedAt.saturatingAddition(timeout) } ?? .max
+    counters.pending = pending.count
   }
 
   /// A question a local socket sent.
@@ -48,9 +93,11 @@ struct QuestionMatcher {
       client: packet.source, server: packet.destination, id: message.id, transport: packet.transport,
       networkNamespace: packet.networkNamespace)
     counters.asked += 1
-    if pending.insert(Question(name: name, type: type, askedAt: packet.timestamp), for: key) != nil {
+    let question = Question(name: name, type: type, askedAt: packet.timestamp, cgroupID: packet.cgroupID)
+    if pending.insert(question, for: key) != nil {
       counters.evicted += 1
     }
+    nextExpiry = min(nextExpiry, packet.timestamp.saturatingAddition(timeout))
     counters.pending = pending.count
   }
 
@@ -60,10 +107,13 @@ struct QuestionMatcher {
       client: packet.destination, server: packet.source, id: message.id, transport: packet.transport,
       networkNamespace: packet.networkNamespace)
     // A wrong guess must not consume the real question: look first, remove only on a full match.
-    guard let question = pending.peek(key), let name = message.questions.first,
-      message.questionTypes.first == question.type, Self.sameName(name, question.name)
-    else {
-      counters.unsolicited += 1
+    guard let question = pending.peek(key), Self.answers(message, question) else {
+      if let question = expired.peek(key), Self.answers(message, question) {
+        _ = expired.removeValue(for: key)
+        counters.late += 1
+      } else {
+        counters.unsolicited += 1
+      }
       return false
     }
     _ = pending.removeValue(for: key)
@@ -74,6 +124,11 @@ struct QuestionMatcher {
     }
     counters.answered += 1
     return true
+  }
+
+  private static func answers(_ message: DNSMessage, _ question: Question) -> Bool {
+    guard let name = message.questions.first else { return false }
+    return message.questionTypes.first == question.type && sameName(name, question.name)
   }
 
   /// DNS names compare without regard to ASCII case (RFC 4343); resolvers that randomise the case

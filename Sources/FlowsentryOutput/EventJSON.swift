@@ -83,6 +83,8 @@ public enum EventJSON {
       }
       json.raw(#"],"truncated":"#)
       json.raw(event.truncated ? "true" : "false")
+      json.raw(#","answered":"#)
+      json.raw(event.answered ? "true" : "false")
       json.raw("}}")
     }
   }

@@ -176,6 +176,8 @@ public enum EventJSONReader {
         questions: strings(line, line.args(.questions), .questions) ?? [],
         answers: answers,
         truncated: line.boolean(line.args(.truncated)) ?? false)
+      // Recordings older than the key hold answers only.
+      event.answered = line.boolean(line.args(.answered)) ?? true
       event.host = host
       deliver(.dns(event))
       return true

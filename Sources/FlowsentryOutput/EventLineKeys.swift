@@ -10,7 +10,7 @@ enum ArgsKey: Int, CaseIterable {
   case connDirection, src, dst, srcPort, dstPort, communityID, transport, id, rcode, questions, answers, srcDNS, dstDNS
   case closeReason, terminatedBy, duration, bytesSent, bytesReceived, packetsSent, packetsReceived
   case retransmits, rtt, bytesSentDelta, bytesReceivedDelta, packetsSentDelta, packetsReceivedDelta
-  case retransmitsDelta, attempts, truncated, preexisting
+  case retransmitsDelta, attempts, truncated, answered, preexisting
 }
 
 enum ProcessKey: Int, CaseIterable {
@@ -142,6 +142,7 @@ extension ArgsKey {
     case .retransmitsDelta: "retransmits_delta"
     case .attempts: "attempts"
     case .truncated: "truncated"
+    case .answered: "answered"
     case .preexisting: "preexisting"
     }
   }

@@ -27,8 +27,8 @@ struct EventLineScanner {
     // use; `init` checks that they agree.
     static let rootSlots = 0
     static let argsSlots = 10
-    static let processSlots = 40
-    static let slotCount = 43
+    static let processSlots = 41
+    static let slotCount = 44
 
     let slots = UnsafeMutablePointer<LineValue>.allocate(capacity: slotCount)
     /// The string elements of `questions`, `src_dns` and `dst_dns`; four values per object of `answers`.

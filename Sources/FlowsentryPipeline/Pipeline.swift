@@ -100,9 +100,14 @@ public final class Pipeline {
     var engine: RuleEngine
     let host: String
     var flowEvents: [FlowEvent] = []
+    var unansweredEvents: [DNSEvent] = []
     var alerts: [Alert] = []
 
     mutating func process<Sink: EventSink>(_ record: CapturedRecord, to sink: Sink) {
+      // Questions the record's time is past the timeout of are given up on first, so that an answer
+      // after its timeout finds its question already reported (and counts as late), whatever else
+      // arrived meanwhile. One comparison a record: nothing is looked up before a question is due.
+      if record.timestamp > enricher.nextQuestionExpiry { reportUnansweredQuestions(at: record.timestamp, to: sink) }
       switch record {
       case .tcp(let packet):
         tracker.observe(packet, into: &flowEvents)
@@ -117,6 +122,20 @@ public final class Pipeline {
         // Questions and answers are read whether or not DNS events are printed: they name flows.
         guard var event = enricher.observe(packet) else { return }
         if event.host.isEmpty { event.host = host }
+        let time = event.timestamp
+        deliver(.dns(event), at: time, to: sink)
+      case .tick:
+        break
+      }
+    }
+
+    private mutating func reportUnansweredQuestions<Sink: EventSink>(at now: WallClockNanoseconds, to sink: Sink) {
+      enricher.expireQuestions(at: now, into: &unansweredEvents)
+      for index in unansweredEvents.indices where unansweredEvents[index].host.isEmpty {
+        unansweredEvents[index].host = host
+      }
+      unansweredEvents.reverse()
+      while let event = unansweredEvents.popLast() {
         let time = event.timestamp
         deliver(.dns(event), at: time, to: sink)
       }

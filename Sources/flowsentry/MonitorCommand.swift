@@ -111,7 +111,9 @@ struct MonitorCommand: AsyncParsableCommand {
       logger.error("the rules do not validate; not starting")
       throw ExitCode.failure
     }
-    let captureConfiguration = settings.capture
+    var captureConfiguration = settings.capture
+    // The pipeline's clock is its records': ticks move it on while the host is quiet.
+    captureConfiguration.reportsClockTicks = true
     var recorder: RotatingFileEventSink?
     if let record {
       do {

@@ -82,6 +82,67 @@ struct IntelAlertTests {
     #expect(try await monitor.exitStatus() == 0)
   }
 
+  /// A lookup a DNS firewall drops (the server reads it and never answers) raises FS-INTEL-002 once
+  /// `dns.question_timeout` passes, with the monitor's clock moved on by the capture's ticks: after
+  /// the question, the cgroup does nothing more.
+  @Test(.requires(.ip, .python3)) func aLookupNobodyAnswersRaisesAnAlertWhenItsTimeoutPasses() async throws {
+    let (directory, _, rules) = try Self.feedAndRules(
+      "feed.domains.txt", "dropped-feed.test",
+      list: "{name: intel_domains, type: domain, match: suffix, files: [feed.domains.txt]}")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let configuration = directory + "/config.yaml"
+    try "dns: {question_timeout: 2}\n".write(toFile: configuration, atomically: true, encoding: .utf8)
+
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let dnsPort = UInt16.random(in: 20_000...40_000)
+    let silentServer = try host.runPython(
+      """
+      import socket
+      s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+      s.bind(("\(TestHost.peerAddress)", \(dnsPort)))
+      print("ready", flush=True)
+      while True:
+          s.recv(4096)
+      """)
+    defer { _ = silentServer }
+    #expect(try silentServer.firstLine() == "ready")
+    let monitor = try await MonitorProcess.attached(
+      to: cgroup,
+      ["--config", configuration, "--events", "none", "--dns-ports", String(dnsPort), "--rules", rules])
+    defer { monitor.kill() }
+
+    let asked = ContinuousClock.now
+    _ = try cgroup.run(
+      "/usr/bin/python3",
+      [
+        "-c",
+        """
+        import socket, struct
+        name = b"".join(bytes([len(l)]) + l for l in b"c2.dropped-feed.test".split(b".")) + b"\\0"
+        query = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(query, ("\(TestHost.peerAddress)", \(dnsPort)))
+        """,
+      ])
+
+    let alerts = try await monitor.alerts(including: ["FS-INTEL-002"])
+      .filter { ($0["rule"] as? [String: Any])?["id"] as? String == "FS-INTEL-002" }
+    #expect(ContinuousClock.now - asked >= .seconds(2), "not before the timeout")
+    #expect(alerts.count == 1, "\(alerts)")
+    #expect((alerts.first?["indicator"] as? [String: String])?["value"] == "dropped-feed.test")
+    let event = try #require((alerts.first?["events"] as? [[String: Any]])?.first)
+    #expect(event["event"] as? String == "net_packet_dns")
+    let args = try #require(event["args"] as? [String: Any])
+    #expect(args["answered"] as? Bool == false)
+    #expect(args["questions"] as? [String] == ["c2.dropped-feed.test"])
+    #expect(args["src"] as? String == TestHost.peerAddress, "as the answer would have come")
+    monitor.signal(SIGTERM)
+    #expect(try await monitor.exitStatus() == 0)
+  }
+
   /// A listed server that is down still shows the host trying: the refused attempt (an end with no
   /// begin) raises FS-INTEL-001 naming the feed line.
   @Test(.requires(.ip, .python3)) func aRefusedAttemptAtAListedAddressRaisesAnAlertNamingIt() async throws {

@@ -168,7 +168,7 @@ enum RecordingLines {
   }
 
   static func dnsEvent(_ random: inout SeededRandom) -> DNSEvent {
-    DNSEvent(
+    var event = DNSEvent(
       timestamp: Int64(random.next() % (1 << 62)), source: endpoint(&random), destination: endpoint(&random),
       transport: random.next() % 2 == 0 ? .udp : .tcp, cgroupID: number(&random),
       id: UInt16(truncatingIfNeeded: random.next()), responseCode: UInt8(truncatingIfNeeded: random.next() % 24),
@@ -179,6 +179,8 @@ enum RecordingLines {
           timeToLive: UInt32(truncatingIfNeeded: random.next()), data: pick(&random, names))
       },
       truncated: random.next() % 5 == 0)
+    event.answered = random.next() % 4 != 0
+    return event
   }
 
   /// Tokens a number or any value may be replaced by: at and past the ranges, other kinds, JSON's
@@ -207,6 +209,7 @@ enum RecordingLines {
     #""questions":["q",null]"#, #""answers":[{"name":"n","type":"A","data":"d","ttl":5}]"#, #""answers":7"#,
     #""bytes_sent":1"#, #""rtt_us":2"#, #""retransmits_delta":3"#, #""bytes_sent_delta":4"#, #""duration_ns":null"#,
     #""duration_ns":-5"#, #""attempts":true"#, #""preexisting":1"#, #""preexisting":true"#, #""truncated":true"#,
+    #""answered":false"#, #""answered":0"#,
     #""transport":"t\u0063p""#, #""close_reason":"rst""#, #""terminated_by":"x""#, #""conn_direction":"sideways""#,
     #""dst\u005fdns":["escaped key"]"#, #""id":65536"#, #""rcode":256"#,
   ]

@@ -149,6 +149,7 @@ enum OracleEventJSONReader {
         responseCode: try exact(document, document.member(args, "rcode"), "rcode", as: UInt8.self) ?? 0,
         questions: strings(document, document.member(args, "questions")) ?? [], answers: answers,
         truncated: document.member(args, "truncated").flatMap { document.boolean($0) } ?? false)
+      event.answered = document.member(args, "answered").flatMap { document.boolean($0) } ?? true
       event.host = host
       return .event(.dns(event))
     }

@@ -1,0 +1,79 @@
+import FlowsentryCore
+import Testing
+
+@testable import FlowsentryDNS
+
+/// A question no answer comes to within the timeout is reported once, as its answer would have read;
+/// an answer in time is never reported as missing, and one after the report counts as late.
+@Suite struct UnansweredQuestionTests {
+  let matching = QuestionMatchingTests()
+  let second: Int64 = 1_000_000_000
+
+  func enricher(timeout: Int64 = 30_000_000_000) -> DNSEnricher {
+    var configuration = DNSEnricher.Configuration()
+    configuration.questionTimeoutNanoseconds = timeout
+    return DNSEnricher(configuration: configuration)
+  }
+
+  func ask(_ enricher: inout DNSEnricher, _ name: String, id: UInt16, at time: Int64, cgroupID: UInt64 = 0) {
+    var packet = matching.packet(
+      matching.question(name, id: id), hook: .egress, at: time, from: matching.client, to: matching.server)
+    packet.cgroupID = cgroupID
+    #expect(enricher.observe(packet) == nil)
+  }
+
+  func expire(_ enricher: inout DNSEnricher, at time: Int64) -> [DNSEvent] {
+    var events: [DNSEvent] = []
+    enricher.expireQuestions(at: time, into: &events)
+    return events
+  }
+
+  @Test func aQuestionNoAnswerCameToIsReportedOnceWhenItsTimeoutPasses() throws {
+    var enricher = enricher()
+    #expect(enricher.nextQuestionExpiry == .max, "nothing waits: no record need look")
+    ask(&enricher, "c2.fs.test", id: 9, at: 10 * second, cgroupID: 77)
+    #expect(enricher.nextQuestionExpiry == 40 * second)
+    #expect(expire(&enricher, at: 40 * second).isEmpty, "at the timeout itself an answer is still accepted")
+    let events = expire(&enricher, at: 40 * second + 1)
+    let event = try #require(events.first)
+    #expect(events.count == 1)
+    #expect(!event.answered && event.answers.isEmpty && event.questions == ["c2.fs.test"])
+    #expect(event.source == matching.server && event.destination == matching.client, "as its answer would read")
+    #expect(event.timestamp == 40 * second && event.id == 9 && event.cgroupID == 77 && event.transport == .udp)
+    #expect(expire(&enricher, at: 100 * second).isEmpty, "reported once")
+    #expect(enricher.nextQuestionExpiry == .max)
+    #expect(enricher.counters.questionsUnanswered == 1 && enricher.counters.questionsPending == 0)
+    // Its answer, should it come after all, is late: refused, and not taken for a forgery.
+    #expect(
+      enricher.observe(
+        matching.packet(
+          matching.answer("c2.fs.test", id: 9), hook: .ingress, at: 101 * second, from: matching.server,
+          to: matching.client)) == nil)
+    #expect(enricher.counters.late == 1 && enricher.counters.unsolicited == 0)
+    #expect(matching.names(&enricher, at: 102 * second) == [])
+  }
+
+  @Test func anAnsweredQuestionIsNeverReportedAndTheOthersGoOldestFirst() {
+    var enricher = enricher(timeout: 5 * second)
+    ask(&enricher, "a.fs.test", id: 1, at: 1 * second)
+    ask(&enricher, "www.fs.test", id: 7, at: 2 * second)
+    ask(&enricher, "b.fs.test", id: 3, at: 3 * second)
+    #expect(
+      enricher.observe(
+        matching.packet(
+          matching.answer(), hook: .ingress, at: 2 * second + 1, from: matching.server, to: matching.client)) != nil)
+    #expect(expire(&enricher, at: 7 * second).map(\.questions) == [["a.fs.test"]])
+    #expect(expire(&enricher, at: 9 * second).map(\.questions) == [["b.fs.test"]], "the answered one is skipped")
+    #expect(enricher.counters.questionsUnanswered == 2 && enricher.counters.answered == 1)
+  }
+
+  @Test func aFloodOfQuestionsReportsNoMoreThanTheBoundHolds() {
+    var configuration = DNSEnricher.Configuration()
+    configuration.pendingQuestions = 8
+    configuration.questionTimeoutNanoseconds = second
+    var enricher = DNSEnricher(configuration: configuration)
+    for id in 0..<100 { ask(&enricher, "x\(id).fs.test", id: UInt16(id), at: Int64(id)) }
+    #expect(expire(&enricher, at: 10 * second).count == 8)
+    #expect(enricher.counters.questionsEvicted == 92 && enricher.counters.questionsUnanswered == 8)
+  }
+}

@@ -1,0 +1,60 @@
+import FlowsentryCore
+import FlowsentryOutput
+import FlowsentryPipeline
+import FlowsentryRules
+import FlowsentryTestSupport
+import Testing
+
+/// A lookup nobody answers (a DNS firewall dropping it) is an event when its timeout passes, on the
+/// pipeline's clock (any record's time, or the capture's tick), and the rules see it.
+@Suite struct UnansweredLookupTests {
+  let pipelineTests = PipelineTests()
+  let second: Int64 = 1_000_000_000
+
+  @Test func aLookupOfAListedDomainThatGetsNoAnswerAlertsOnceItsTimeoutPasses() throws {
+    let pipeline = Pipeline(rules: try RuleLoader.load(paths: [shippedRules]))
+    let sink = InMemoryEventSink()
+    let question = pipelineTests.lookup("c2.flowsentry-selftest.invalid", at: 10 * second)[0]
+    pipeline.process(question, to: sink)
+    pipeline.process(.tick(40 * second), to: sink)
+    #expect(sink.events.isEmpty && sink.alerts.isEmpty, "30 s is the default timeout: not passed yet")
+
+    pipeline.process(.tick(40 * second + 1), to: sink)
+    #expect(sink.events.count == 1)
+    guard case .dns(let event) = sink.events.first else {
+      Issue.record("no DNS event: \(sink.events)")
+      return
+    }
+    #expect(!event.answered && event.questions == ["c2.flowsentry-selftest.invalid"] && event.answers.isEmpty)
+    #expect(event.timestamp == 40 * second)
+    let alert = try #require(sink.alerts.first)
+    #expect(sink.alerts.count == 1 && alert.ruleID == "FS-INTEL-002")
+    #expect(alert.indicator?.indicator == "flowsentry-selftest.invalid")
+    #expect(pipeline.counters.dns.questionsUnanswered == 1)
+
+    pipeline.process(.tick(100 * second), to: sink)
+    #expect(sink.events.count == 1, "reported once")
+  }
+
+  @Test func aRecordPastTheTimeoutReportsTheQuestionBeforeItsOwnEvents() throws {
+    let pipeline = Pipeline()
+    let sink = InMemoryEventSink()
+    pipeline.process(pipelineTests.lookup("quiet.example", at: 0)[0], to: sink)
+    pipeline.process(
+      .socket(
+        SocketStateChange(
+          timestamp: 31 * second, transition: .established, direction: .outgoing, local: pipelineTests.client,
+          remote: pipelineTests.web)), to: sink)
+    #expect(sink.events.map(\.name) == [.netPacketDNS, .netFlowTCPBegin])
+    #expect(sink.events.first.map { if case .dns(let dns) = $0 { !dns.answered } else { false } } == true)
+  }
+
+  @Test func anAnsweredLookupIsNeverReportedUnanswered() throws {
+    let pipeline = Pipeline()
+    let sink = InMemoryEventSink()
+    for record in pipelineTests.lookup("www.example", at: 0) { pipeline.process(record, to: sink) }
+    pipeline.process(.tick(3_600 * second), to: sink)
+    #expect(sink.events.count == 1)
+    #expect(sink.events.first.map { if case .dns(let dns) = $0 { dns.answered } else { false } } == true)
+  }
+}
