@@ -107,7 +107,10 @@ public enum ECSJSON {
       context.communityID.append(
         dns.source, dns.destination, transport: dns.transport == .udp ? CommunityID.udp : CommunityID.tcp,
         to: &json.bytes)
-      json.raw(#""},"dns":{"id":""#)
+      // ECS's `dns.type`: an answer, or a question no answer came to (`answered: false`).
+      json.raw(#""},"dns":{"type":""#)
+      json.raw(dns.answered ? "answer" : "query")
+      json.raw(#"","id":""#)
       json.integer(dns.id)
       json.raw(#"","question":{"name":"#)
       json.string(dns.questions.first ?? "")

@@ -48,6 +48,9 @@ import Testing
     #expect(kill(pid, SIGSTOP) == 0)
     var stopped = true
     defer { if stopped { _ = kill(pid, SIGCONT) } }
+    // kill returns once the signal is queued; a server thread running on another CPU acknowledges
+    // on until it is descheduled (a dozen messages on a loaded machine): wait until all are stopped.
+    #expect(eventually(seconds: 10) { Self.allThreadsStopped(pid) }, "nats-server did not stop")
     for index in 5..<505 { router.receive(NATSOutputTests.alert(index)) }
     // Sampled while the window fills and for a second after: never past the bound.
     var highest: UInt64 = 0
@@ -74,5 +77,17 @@ import Testing
     output.stop()
     #expect(output.counters.spoolPending == 0)
     #expect(try admin.streamState("FLEET").messages == 505)
+  }
+
+  /// Whether every thread of `pid` is stopped (`T` in /proc/PID/task/TID/stat).
+  static func allThreadsStopped(_ pid: pid_t) -> Bool {
+    guard let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !threads.isEmpty
+    else { return false }
+    return threads.allSatisfy { thread in
+      guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8),
+        let afterName = stat.range(of: ") ", options: .backwards)
+      else { return false }
+      return stat[afterName.upperBound...].first == "T"
+    }
   }
 }

@@ -94,6 +94,28 @@ import Testing
         == "net_flow_tcp_end")
   }
 
+  @Test func ecsDNSEventsSayWhetherTheyAreAnAnswerOrAQuestionNobodyAnswered() throws {
+    var lookup = DNSEvent(
+      timestamp: 1_700_000_000_000_000_000, source: Endpoint(IPAddress("192.0.2.53")!, 53),
+      destination: Endpoint(IPAddress("198.51.100.2")!, 40_000), transport: .udp, cgroupID: 0, id: 7, responseCode: 0,
+      questions: ["c2.example.test"],
+      answers: [.init(name: "c2.example.test", type: "A", timeToLive: 60, data: "203.0.113.9")],
+      truncated: false)
+    for answered in [true, false] {
+      lookup.answered = answered
+      if !answered { lookup.answers = [] }
+      var bytes: [UInt8] = []
+      ECSJSON.append(.dns(lookup), context: context, to: &bytes)
+      let document = try object(bytes)
+      let dns = try #require(document["dns"] as? [String: Any])
+      #expect(dns["type"] as? String == (answered ? "answer" : "query"))
+      #expect((dns["question"] as? [String: Any])?["name"] as? String == "c2.example.test")
+      #expect(dns["resolved_ip"] as? [String] == (answered ? ["203.0.113.9"] : []))
+      let native = try #require((document["flowsentry"] as? [String: Any])?["event"] as? [String: Any])
+      #expect((native["args"] as? [String: Any])?["answered"] as? Bool == answered)
+    }
+  }
+
   @Test func cefHeaderAndExtensionsAreEscaped() throws {
     let line = CEFMessage.line(
       for: alert(message: "line1\nline2\r= back\\slash | pipe"), context: context)
