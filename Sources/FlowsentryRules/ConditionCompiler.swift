@@ -193,12 +193,22 @@ final class ConditionCompiler {
     }
     let nodes = parts.reduce(parts.count - 1) { $0 &+ $1.nodes }
     let depth = (parts.map(\.depth).max() ?? 0) + 1
+    var intelTerms: [IntelTerm] = []
+    for (position, part) in parts.enumerated() {
+      // Under `and`, a term decides the alert only with its siblings holding (IntelTerm.conjuncts).
+      let siblings =
+        all ? parts.indices.filter { $0 != position && parts[$0].leaves.isEmpty }.map { parts[$0].predicate } : []
+      for var term in part.intelTerms {
+        term.conjuncts += siblings
+        intelTerms.append(term)
+      }
+    }
     return try checked(
       CompiledCondition(
         predicate: tree(parts[...]), nodes: nodes, depth: depth, regexes: parts.flatMap(\.regexes),
         leaves: parts.flatMap(\.leaves), required: all ? parts.flatMap(\.required) : [],
         // The first term is evaluated first (the leftmost leaf of the tree): its gate is the whole's.
-        intelTerms: parts.flatMap(\.intelTerms), gate: all ? parts.first?.gate : nil),
+        intelTerms: intelTerms, gate: all ? parts.first?.gate : nil),
       source)
   }
 

@@ -13,6 +13,14 @@ struct IntelTerm: @unchecked Sendable {
   var sets: [IntelList]
   /// The list's `severity:`, which its alerts take instead of the rule's.
   var severity: Severity?
+  /// The other operands of each `and` above the term in the condition: a term whose field is listed
+  /// decides the alert only when they hold too (`remote in low or (remote in critical and
+  /// local_port == 22)` on port 443 is the low list's). An operand with a regex test is left out,
+  /// taken as holding: evaluated again here it would count its regex limit hits twice.
+  var conjuncts: [Predicate] = []
+
+  /// Whether the term's `and` operands hold on `event`.
+  func conjunctsHold(_ event: EventFields) -> Bool { conjuncts.allSatisfy { $0(event) } }
 
   /// The first value of the field that a set holds, described.
   func match(_ event: EventFields) -> (match: IntelIndicatorMatch, severity: Severity?)? {
@@ -98,7 +106,7 @@ struct IntelTerm: @unchecked Sendable {
     for index in terms.indices {
       let rank = terms[index].severity?.rank ?? ruleSeverity?.rank ?? -1
       if let best, rank <= best.rank { continue }
-      guard let found = terms[index].firstListed(event) else { continue }
+      guard let found = terms[index].firstListed(event), terms[index].conjunctsHold(event) else { continue }
       best = (index, found, rank)
       if rank == highest { break }
     }

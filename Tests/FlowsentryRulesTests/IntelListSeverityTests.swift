@@ -84,6 +84,22 @@ import Testing
     #expect(infoOnly.indicator?.indicator == "evil.example")
   }
 
+  /// A list in an `and` whose other operands do not hold on the event does not decide the alert:
+  /// the branch that held does, whatever the severities.
+  @Test func aListInABranchThatDidNotHoldDecidesNothing() throws {
+    let condition = "remote in lowl or (remote in crit and remote_port == 22)"
+    let https = try #require(try Self.alert(condition, "5.5.5.5"))
+    #expect(https.severity == .low)
+    #expect(https.indicator?.list == "lowl")
+    let ssh = try #require(
+      try Self.alerts(Self.rules(condition), [RuleIntelListTests.connection(to: "5.5.5.5", port: 22)]).first)
+    #expect(ssh.severity == .critical)
+    #expect(ssh.indicator?.list == "crit")
+    // Nested: the `and` above the `or` holds, the inner `and` does not.
+    let nested = "event == net_flow_tcp_begin and (remote in lowl or (remote_port == 22 and remote in crit))"
+    #expect(try Self.alert(nested, "5.5.5.5")?.indicator?.list == "lowl")
+  }
+
   /// The suppression key is the indicator the alert names: an event the critical list names is not
   /// folded into the low list's alert for its block, and a repeat of it is.
   @Test func suppressionByIndicatorKeysOnTheReportedIndicator() throws {

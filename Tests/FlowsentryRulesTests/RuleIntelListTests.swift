@@ -65,11 +65,13 @@ import Testing
     """
   }
 
-  static func connection(to address: String, names: [String] = [], at second: Int64 = 0) -> SensorEvent {
+  static func connection(to address: String, port: UInt16 = 443, names: [String] = [], at second: Int64 = 0)
+    -> SensorEvent
+  {
     .flow(
       FlowEvent(
         name: .netFlowTCPBegin, timestamp: second * 1_000_000_000, direction: .outgoing,
-        source: Endpoint(IPAddress("198.51.100.2")!, 40_000), destination: Endpoint(IPAddress(address)!, 443),
+        source: Endpoint(IPAddress("198.51.100.2")!, 40_000), destination: Endpoint(IPAddress(address)!, port),
         destinationNames: names))
   }
 
