@@ -66,6 +66,8 @@ public final class CaptureSession: @unchecked Sendable {
   private let counters = Mutex(Statistics())
   // Touched only by the reader thread while it runs, then by stop() after it has ended.
   private var batch: [CapturedRecord] = []
+  /// The `.tick` records in `batch` (read and written by whoever fills `batch`).
+  private var ticksInBatch = 0
   private var continuation: AsyncStream<[CapturedRecord]>.Continuation?
 
   /// Loads and attaches. `cgroupPath` nil means the root of the cgroup v2 mount: the whole host.
@@ -203,7 +205,10 @@ public final class CaptureSession: @unchecked Sendable {
   private func everySecond(bootNow: Int64) {
     let offset = bootTimeToWallClockOffset()
     clockOffset.store(offset, ordering: .relaxed)
-    if configuration.reportsClockTicks { batch.append(.tick(bootNow.saturatingAddition(offset))) }
+    if configuration.reportsClockTicks {
+      batch.append(.tick(bootNow.saturatingAddition(offset)))
+      ticksInBatch += 1
+    }
     for attempt in halfOpen.scan(probe, bootNow: bootNow, clockOffset: offset) {
       batch.append(.halfOpen(attempt))
     }
@@ -306,6 +311,9 @@ public final class CaptureSession: @unchecked Sendable {
     guard !batch.isEmpty else { return }
     let delivered = batch
     batch.removeAll(keepingCapacity: true)
+    // Ticks are not records the kernel made: counted in neither `records` nor the drops.
+    let kernelRecords = UInt64(delivered.count - ticksInBatch)
+    ticksInBatch = 0
     let result = continuation?.yield(delivered)
     let (enqueued, queueFull) = { () -> (Bool, Bool) in
       switch result {
@@ -321,12 +329,12 @@ public final class CaptureSession: @unchecked Sendable {
       }
     }
     counters.withLock { counters in
-      counters.records += UInt64(delivered.count)
+      counters.records += kernelRecords
       if queueFull {
-        counters.queueDrops += UInt64(delivered.count)
+        counters.queueDrops += kernelRecords
         counters.queueDroppedEnds += droppedEnds
       } else if !enqueued {
-        counters.recordsAfterConsumerEnd += UInt64(delivered.count)
+        counters.recordsAfterConsumerEnd += kernelRecords
       }
     }
   }

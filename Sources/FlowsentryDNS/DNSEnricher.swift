@@ -31,6 +31,9 @@ public struct DNSEnricher {
     public var questionsEvicted: UInt64 = 0
     /// Questions no answer came to within the timeout: each reported by an event (`answered: false`).
     public var questionsUnanswered: UInt64 = 0
+    /// Questions the timeout passed whose client had an answer to a retry of them (the same name and
+    /// type, from another port or with another id): not reported.
+    public var questionsAnsweredOnRetry: UInt64 = 0
     public var questionsPending: Int = 0
     /// Questions that reached, and answers that left, a local DNS server: its clients' business.
     public var served: UInt64 = 0
@@ -58,6 +61,7 @@ public struct DNSEnricher {
     counters.late = matching.late
     counters.questionsEvicted = matching.evicted
     counters.questionsUnanswered = matching.unanswered
+    counters.questionsAnsweredOnRetry = matching.answeredOnRetry
     counters.questionsPending = matching.pending
     return counters
   }
@@ -108,9 +112,10 @@ public struct DNSEnricher {
   /// nothing to expire.
   public var nextQuestionExpiry: WallClockNanoseconds { matcher.nextExpiry }
 
-  /// Gives up on the questions the timeout passed by `now` with no answer, and appends an event for
-  /// each (`answered: false`), as the answer would have read: from the server to the asking socket,
-  /// with the question and no answers, at the time the timeout passed.
+  /// Gives up on the questions `now` is past the timeout of (and the allowance for records out of
+  /// order, `QuestionMatcher.recordLateness`) with no answer, and appends an event for each
+  /// (`answered: false`), as the answer would have read: from the server to the asking socket, with
+  /// the question and no answers, at the time the timeout passed.
   public mutating func expireQuestions(at now: WallClockNanoseconds, into events: inout [DNSEvent]) {
     guard now > matcher.nextExpiry else { return }
     var given: [QuestionMatcher.Unanswered] = []

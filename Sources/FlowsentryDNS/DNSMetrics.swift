@@ -25,6 +25,9 @@ extension DNSEnricher.Counters {
         "flowsentry_dns_questions_unanswered_total", questionsUnanswered,
         help: "Questions no answer came to within question_timeout, each reported by an event (answered: false)."),
       .counter(
+        "flowsentry_dns_questions_answered_on_retry_total", questionsAnsweredOnRetry,
+        help: "Questions no answer came to whose client had a retry of them answered: not reported."),
+      .counter(
         "flowsentry_dns_messages_served_total", served,
         help: "Questions that reached, and answers that left, a DNS server on this host (its clients' lookups)."),
       .gauge("flowsentry_dns_cache_entries", cache.entries, help: "Addresses the DNS cache names."),

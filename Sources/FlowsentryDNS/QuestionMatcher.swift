@@ -6,13 +6,17 @@ import FlowsentryCore
 /// nobody asked for, a second answer to one question, an answer to a question of another namespace
 /// — is refused, so an attacker who can send packets cannot put names into the cache.
 ///
-/// A question no answer came to within `timeout` is given up on when the pipeline's clock passes
-/// that (`expire`), and reported unanswered; it is remembered a while longer, so that its answer,
+/// A question no answer came to within `timeout` is given up on once the pipeline's clock is
+/// `recordLateness` past that (`expire`: records from another CPU, and the capture's tick, may come
+/// that much out of order, and an answer in time must still find its question), and reported
+/// unanswered, unless the client got an answer to the same name and type after asking it (a retry
+/// from another port or with another id). It is remembered a while longer, so that its answer,
 /// should it come after all, counts as late rather than unsolicited.
 ///
 /// Bounded to `capacity` questions; the least recently asked is evicted (and counted) beyond it.
-/// The questions remembered after they expired are bounded the same way, and their evictions are
-/// not counted: such an answer then counts as unsolicited, refused all the same.
+/// The questions remembered after they expired, and the recent answers retries are matched with,
+/// are bounded the same way; what falls out of those is only less precise (a late answer counted
+/// as unsolicited, a retried question reported), never unbounded.
 struct QuestionMatcher {
   struct Counters: Sendable, Equatable {
     var asked: UInt64 = 0
@@ -23,6 +27,8 @@ struct QuestionMatcher {
     var evicted: UInt64 = 0
     /// Questions the timeout passed with no answer: each reported once.
     var unanswered: UInt64 = 0
+    /// Questions the timeout passed whose client had an answer to a retry of them: not reported.
+    var answeredOnRetry: UInt64 = 0
     var pending: Int = 0
   }
 
@@ -53,9 +59,31 @@ struct QuestionMatcher {
     var cgroupID: UInt64
   }
 
+  /// A client's lookup, whatever port or id asked it: what a retry has in common with the question.
+  private struct Lookup: Hashable {
+    var client: IPAddress
+    var networkNamespace: UInt64
+    /// ASCII lower case: resolvers may randomise the case (0x20 encoding).
+    var name: String
+    var type: UInt16
+
+    init(_ key: Key, _ question: Question) {
+      client = key.client.address
+      networkNamespace = key.networkNamespace
+      name = String(decoding: question.name.utf8.map(ASCIICaseFolding.lowercased), as: UTF8.self)
+      type = question.type
+    }
+  }
+
+  /// How far out of order a record may come and still be taken in time: a question is given up on
+  /// only once the clock is this far past its timeout.
+  static let recordLateness: Int64 = 2_000_000_000
+
   private(set) var counters = Counters()
   private var pending: LRUDictionary<Key, Question>
   private var expired: LRUDictionary<Key, Question>
+  /// When each recent lookup was last answered.
+  private var answeredLookups: LRUDictionary<Lookup, WallClockNanoseconds>
   private let timeout: Int64
   /// No pending question expires before this (it may be earlier than the oldest's real expiry,
   /// never later): the pipeline compares it with each record's time, which costs no lookup.
@@ -64,25 +92,37 @@ struct QuestionMatcher {
   init(capacity: Int, timeoutNanoseconds: Int64) {
     pending = LRUDictionary(capacity: capacity)
     expired = LRUDictionary(capacity: capacity)
+    answeredLookups = LRUDictionary(capacity: capacity)
     timeout = max(0, timeoutNanoseconds)
   }
 
-  /// Gives up on the questions asked more than the timeout before `now`, oldest first, appending
-  /// them to `unanswered`. Questions are kept in the order they were asked; one asked out of order
-  /// (a record from another CPU a little late) is given up on with the one before it.
+  private var giveUpAfter: Int64 { timeout.saturatingAddition(Self.recordLateness) }
+
+  /// Gives up on the questions `now` is past the timeout of, oldest first, appending those no retry
+  /// was answered for to `unanswered`. Questions are kept in the order they were asked; one asked
+  /// out of order waits for the one before it. One dated past `now` by more than the timeout (the
+  /// wall clock stepped back, or a capture's hostile time) is given up on now: otherwise it would
+  /// hold back every question after it.
   mutating func expire(at now: WallClockNanoseconds, into unanswered: inout [Unanswered]) {
     guard now > nextExpiry else { return }
-    while let oldest = pending.oldestEntry, now.saturatingSubtraction(oldest.value.askedAt) > timeout {
+    while let oldest = pending.oldestEntry {
+      let age = now.saturatingSubtraction(oldest.value.askedAt)
+      guard age > giveUpAfter || age < -giveUpAfter else { break }
       let (key, question) = oldest
       pending.removeOldest()
       expired.insert(question, for: key)
+      let lookup = Lookup(key, question)
+      if let answeredAt = answeredLookups.peek(lookup), answeredAt >= question.askedAt {
+        counters.answeredOnRetry += 1
+        continue
+      }
       counters.unanswered += 1
       unanswered.append(
         Unanswered(
           client: key.client, server: key.server, id: key.id, transport: key.transport, name: question.name,
-          cgroupID: question.cgroupID, givenUpAt: question.askedAt.saturatingAddition(timeout)))
+          cgroupID: question.cgroupID, givenUpAt: min(question.askedAt.saturatingAddition(timeout), now)))
     }
-    nextExpiry = pending.oldestEntry.map { $0.value.askedAt.saturatingAddition(timeout) } ?? .max
+    nextExpiry = pending.oldestEntry.map { $0.value.askedAt.saturatingAddition(giveUpAfter) } ?? .max
     counters.pending = pending.count
   }
 
@@ -97,7 +137,9 @@ struct QuestionMatcher {
     if pending.insert(question, for: key) != nil {
       counters.evicted += 1
     }
-    nextExpiry = min(nextExpiry, packet.timestamp.saturatingAddition(timeout))
+    // A question dated well before the others also moves the check earlier: it will be let go of
+    // (`expire`) then, and the check set again from what remains.
+    nextExpiry = min(nextExpiry, packet.timestamp.saturatingAddition(giveUpAfter))
     counters.pending = pending.count
   }
 
@@ -118,11 +160,12 @@ struct QuestionMatcher {
     }
     _ = pending.removeValue(for: key)
     counters.pending = pending.count
-    guard packet.timestamp - question.askedAt <= timeout else {
+    guard packet.timestamp.saturatingSubtraction(question.askedAt) <= timeout else {
       counters.late += 1
       return false
     }
     counters.answered += 1
+    answeredLookups.insert(packet.timestamp, for: Lookup(key, question))
     return true
   }
 

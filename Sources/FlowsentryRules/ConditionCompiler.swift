@@ -193,15 +193,15 @@ final class ConditionCompiler {
     }
     let nodes = parts.reduce(parts.count - 1) { $0 &+ $1.nodes }
     let depth = (parts.map(\.depth).max() ?? 0) + 1
-    var intelTerms: [IntelTerm] = []
-    for (position, part) in parts.enumerated() {
-      // Under `and`, a term decides the alert only with its siblings holding (IntelTerm.conjuncts).
-      let siblings =
-        all ? parts.indices.filter { $0 != position && parts[$0].leaves.isEmpty }.map { parts[$0].predicate } : []
-      for var term in part.intelTerms {
-        term.conjuncts += siblings
-        intelTerms.append(term)
-      }
+    var intelTerms = parts.flatMap(\.intelTerms)
+    if all && !intelTerms.isEmpty {
+      // A term under this `and` decides an alert only where the `and` holds (IntelTerm.conjuncts):
+      // one check shared by its terms, answered once an event, so a flat `and` of many list tests
+      // costs one closure each, not one per sibling. The term's own operand is in it: it holds
+      // whenever the term is listed and the `and`s under it hold.
+      let operands = parts.filter { $0.leaves.isEmpty }.map(\.predicate)
+      let holds = MacroAnswer.memoized { event in operands.allSatisfy { $0(event) } }
+      for index in intelTerms.indices { intelTerms[index].conjuncts.append(holds) }
     }
     return try checked(
       CompiledCondition(

@@ -13,13 +13,13 @@ struct IntelTerm: @unchecked Sendable {
   var sets: [IntelList]
   /// The list's `severity:`, which its alerts take instead of the rule's.
   var severity: Severity?
-  /// The other operands of each `and` above the term in the condition: a term whose field is listed
-  /// decides the alert only when they hold too (`remote in low or (remote in critical and
-  /// local_port == 22)` on port 443 is the low list's). An operand with a regex test is left out,
-  /// taken as holding: evaluated again here it would count its regex limit hits twice.
+  /// Each `and` above the term in the condition: a term whose field is listed decides the alert only
+  /// where they hold (`remote in low or (remote in critical and local_port == 22)` on port 443 is
+  /// the low list's). An operand with a regex test is left out of them, taken as holding: evaluated
+  /// again here it would count its regex limit hits twice.
   var conjuncts: [Predicate] = []
 
-  /// Whether the term's `and` operands hold on `event`.
+  /// Whether the `and`s above the term hold on `event`.
   func conjunctsHold(_ event: EventFields) -> Bool { conjuncts.allSatisfy { $0(event) } }
 
   /// The first value of the field that a set holds, described.

@@ -100,6 +100,30 @@ import Testing
     #expect(try Self.alert(nested, "5.5.5.5")?.indicator?.list == "lowl")
   }
 
+  /// Through a macro two rules share, under `not`, and beside a regex operand (taken as holding).
+  @Test func conjunctsHoldThroughMacrosNotAndRegexOperands() throws {
+    let text = """
+      \(Self.lists)
+      - macro: {name: critical_ssh, condition: remote in crit and remote_port == 22}
+      - rule: {id: T-A, name: a, severity: medium, events: [net_flow_tcp_begin],
+          condition: remote in lowl or critical_ssh}
+      - rule: {id: T-B, name: b, severity: medium, events: [net_flow_tcp_begin],
+          condition: critical_ssh or remote in lowl}
+      - rule: {id: T-C, name: c, severity: medium, events: [net_flow_tcp_begin],
+          condition: remote in lowl or (remote in crit and not remote_port == 443)}
+      - rule: {id: T-D, name: d, severity: medium, events: [net_flow_tcp_begin],
+          condition: "remote in lowl or (remote in crit and remote_dns matches 'nomatch')"}
+      """
+    let rules = try RuleLoader.load(text: text, file: "conjuncts.yaml")
+    let https = Self.alerts(rules, [Self.connection(to: "5.5.5.5")])
+    #expect(
+      Dictionary(uniqueKeysWithValues: https.map { ($0.ruleID, $0.indicator?.list) }) == [
+        "T-A": "lowl", "T-B": "lowl", "T-C": "lowl", "T-D": "crit",
+      ])
+    let ssh = Self.alerts(rules, [RuleIntelListTests.connection(to: "5.5.5.5", port: 22)])
+    #expect(ssh.filter { $0.ruleID != "T-D" }.allSatisfy { $0.indicator?.list == "crit" }, "\(ssh)")
+  }
+
   /// The suppression key is the indicator the alert names: an event the critical list names is not
   /// folded into the low list's alert for its block, and a repeat of it is.
   @Test func suppressionByIndicatorKeysOnTheReportedIndicator() throws {
