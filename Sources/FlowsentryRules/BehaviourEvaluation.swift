@@ -27,7 +27,9 @@ extension RuleEngine {
         state.beacons.insert(history, for: groupKey, hashValue: hash)
       }
       let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
-      history.record(at: time, bytes: bytes, event: event, minimumConnections: beacon.minimumConnections)
+      history.record(
+        at: time, bytes: bytes, event: event, minimumConnections: beacon.minimumConnections,
+        minimumPeriodNanoseconds: beacon.minimumPeriodNanoseconds)
       guard let shape = history.intervalShape(for: beacon) else { return nil }
       // Scored before the suppression is looked up: most groups do not beacon and need no lookup.
       // The least score (intervals alone) decides without the sizes when it reaches the minimum;
