@@ -34,12 +34,13 @@ public struct BeaconRule: Sendable, Equatable {
 /// two rings of 32 and their sorted copies inline (512 bytes, no array of their own) and four
 /// sampled events, under 1 KB.
 final class BeaconHistory {
-  private(set) var connections = 0
-  private var lastTime: Int64?
-  private var intervals = SortedRing()
-  private var sizes = SortedRing()
-  private var sample: [SensorEvent] = []
-  private var nextSample = 0
+  // Unchecked as the engine's state (RuleEngine.swift): a history is the engine's alone.
+  @exclusivity(unchecked) private(set) var connections = 0
+  @exclusivity(unchecked) private var lastTime: Int64?
+  @exclusivity(unchecked) private var intervals = SortedRing()
+  @exclusivity(unchecked) private var sizes = SortedRing()
+  @exclusivity(unchecked) private var sample: [SensorEvent] = []
+  @exclusivity(unchecked) private var nextSample = 0
 
   /// Records one connection at `time` (bytes sent and received when its volume is known). A group
   /// alerts from its `minimumConnections`th connection, whose sample holds it and the ones just

@@ -51,7 +51,10 @@ public final class RuleEngine {
   }
 
   public let configuration: Configuration
-  public internal(set) var counters = Counters()
+  // Unchecked, as the per-event state of RuleState and BeaconHistory: the engine is single-threaded
+  // and no access to them overlaps another, and the run-time check a class's stored `var` costs
+  // is a call per access, on every event.
+  @exclusivity(unchecked) public internal(set) var counters = Counters()
   /// What the set's typed lists hold (indicators, malformed lines, memory), for their gauges.
   public let intelLists: [IntelListSummary]
   private let states: [RuleState]
@@ -114,7 +117,7 @@ public final class RuleEngine {
 
   public var ruleCount: Int { states.count }
   /// A beaconing alert's measurements, from `evaluateBehaviour` to the alert it raises.
-  var pendingMeasurements: [(name: String, value: Double)] = []
+  @exclusivity(unchecked) var pendingMeasurements: [(name: String, value: Double)] = []
   var learnedStores: [FirstSeenStore] { states.compactMap(\.learned) }
 
   /// Each enabled rule's counters, in the rule set's order.

@@ -111,10 +111,11 @@ extension RuleEngine {
   final class RuleState {
     let rule: Rule
     /// Its `regexLimitHits` are those before a reload: the compiled regexes count from zero.
-    var counters: RuleCounters
-    var windows: LRUDictionary<GroupKey, Window>
-    var suppressions: LRUDictionary<GroupKey, Suppression>
-    var beacons: LRUDictionary<GroupKey, BeaconHistory>
+    /// Unchecked as the engine's counters (RuleEngine.swift).
+    @exclusivity(unchecked) var counters: RuleCounters
+    @exclusivity(unchecked) var windows: LRUDictionary<GroupKey, Window>
+    @exclusivity(unchecked) var suppressions: LRUDictionary<GroupKey, Suppression>
+    @exclusivity(unchecked) var beacons: LRUDictionary<GroupKey, BeaconHistory>
     let learned: FirstSeenStore?
     /// Read from `rule` once: the per-event path reads these plain values, not the rule's optionals.
     let behaviour: Behaviour
@@ -200,7 +201,7 @@ final class GroupKeyCache {
   private let hashes: UnsafeMutablePointer<Int>
   private let stamps: UnsafeMutablePointer<UInt64>
   /// The event under way; a slot holds its key when its stamp is this.
-  private var event: UInt64 = 1
+  @exclusivity(unchecked) private var event: UInt64 = 1
 
   init(groupings: [[Field]]) {
     self.groupings = .allocate(capacity: groupings.count)
