@@ -229,7 +229,7 @@ public final class RuleEngine {
         } else {
           suppressKey.rest.append(named)
         }
-        suppressHash = suppressKey.hashValue
+        suppressHash = suppressKey.tableHash
       }
       let window = state.suppressWindowNanoseconds
       var folds = false

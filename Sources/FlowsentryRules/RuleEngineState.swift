@@ -111,7 +111,8 @@ extension RuleEngine {
   final class RuleState {
     let rule: Rule
     /// Its `regexLimitHits` are those before a reload: the compiled regexes count from zero.
-    /// Unchecked as the engine's counters (RuleEngine.swift).
+    /// Unchecked as the engine's counters (RuleEngine.swift). The LRUs are hashed by
+    /// `GroupKey.tableHash`, which every call on them passes.
     @exclusivity(unchecked) var counters: RuleCounters
     @exclusivity(unchecked) var windows: LRUDictionary<GroupKey, Window>
     @exclusivity(unchecked) var suppressions: LRUDictionary<GroupKey, Suppression>
@@ -242,11 +243,11 @@ final class GroupKeyCache {
   /// Forgets the keys of the previous event.
   func nextEvent() { event &+= 1 }
 
-  /// The key of `grouping` in the event under way (`fields`) and its `hashValue`.
+  /// The key of `grouping` in the event under way (`fields`) and its `tableHash`.
   func key(_ grouping: Int, _ fields: EventFields) -> (key: RuleEngine.GroupKey, hash: Int) {
     if stamps[grouping] != event {
       let key = RuleEngine.GroupKey(UnsafeBufferPointer(groupings[grouping]), fields)
-      hashes[grouping] = key.hashValue
+      hashes[grouping] = key.tableHash
       keys[grouping] = key
       stamps[grouping] = event
     }

@@ -38,4 +38,25 @@ import Testing
     // The sequence reached a scorable period often enough for the comparison to mean something.
     #expect(shaped > 100)
   }
+
+  /// Equal group keys hash equal, texts by canonical equivalence as String's `==` compares them
+  /// (a Kelvin sign is a K), and keys of distinct remotes spread over a table's positions.
+  @Test func groupKeysHashAsTheyCompare() {
+    typealias Key = RuleEngine.GroupKey
+    let kelvin = Key([.string("\u{212A}worker"), .address(IPAddress("203.0.113.9")!)])
+    let ascii = Key([.string("Kworker"), .address(IPAddress("203.0.113.9")!)])
+    #expect(kelvin == ascii)
+    #expect(kelvin.tableHash == ascii.tableHash)
+    let long = Key([.integer(1), .address(IPAddress("2001:db8::1")!), .strings(["a", "b"]), .missing])
+    #expect(
+      long.tableHash
+        == Key([.integer(1), .address(IPAddress("2001:db8::1")!), .strings(["a", "b"]), .missing]).tableHash)
+    #expect(Key([.integer(7)]).tableHash != Key([.address(.v4(7))]).tableHash)
+    // 4,096 consecutive IPv4 remotes over a table of 8,192 positions: few share one.
+    var positions = Set<Int>()
+    for index in 0..<4_096 {
+      positions.insert(Key([.address(.v4(0xCB00_7100 + UInt32(index)))]).tableHash & 8_191)
+    }
+    #expect(positions.count > 3_000)
+  }
 }
