@@ -118,6 +118,9 @@ extension RuleEngine {
     @exclusivity(unchecked) var suppressions: LRUDictionary<GroupKey, Suppression>
     @exclusivity(unchecked) var beacons: LRUDictionary<GroupKey, BeaconHistory>
     let learned: FirstSeenStore?
+    /// A beacon rule's thresholds, without its group-by names: read per event, a copy of the rule's
+    /// own would retain and release them.
+    let beaconLimits: BeaconRule?
     /// Read from `rule` once: the per-event path reads these plain values, not the rule's optionals.
     let behaviour: Behaviour
     let windowNanoseconds: Int64
@@ -150,6 +153,11 @@ extension RuleEngine {
         FirstSeenStore(
           rule: $0, ruleID: rule.id, directory: configuration.stateDirectory,
           maximumGroups: configuration.maximumGroupsPerRule)
+      }
+      beaconLimits = rule.beacon.map { beacon in
+        var limits = beacon
+        limits.groupBy = []
+        return limits
       }
       if rule.beacon != nil {
         behaviour = .beacon
