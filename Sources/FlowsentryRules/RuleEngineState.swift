@@ -80,7 +80,9 @@ extension RuleEngine {
       }
     }
 
-    /// From the fields' accessors alone (the per-event path: no `Field` is copied).
+    /// From the fields' accessors alone (the per-event path: no `Field` is copied). Inlined: a
+    /// call of its own took `event` owned, a retain and a release per key.
+    @inline(__always)
     init(_ accessors: UnsafeBufferPointer<Field.Accessor>, _ event: EventFields) {
       switch accessors.count {
       case 0: self.init(first: .missing, second: .missing)
