@@ -34,17 +34,24 @@ public struct BeaconRule: Sendable, Equatable {
 /// two rings of 32 and their sorted copies inline (512 bytes, no array of their own) and four
 /// sampled events, under 1 KB.
 final class BeaconHistory {
-  private(set) var connections = 0
-  private var lastTime: Int64?
-  private var intervals = SortedRing()
-  private var sizes = SortedRing()
-  private var sample: [SensorEvent] = []
-  private var nextSample = 0
+  // Unchecked as the engine's state (RuleEngine.swift): a history is the engine's alone.
+  @exclusivity(unchecked) private(set) var connections = 0
+  @exclusivity(unchecked) private var lastTime: Int64?
+  @exclusivity(unchecked) private var intervals = SortedRing()
+  @exclusivity(unchecked) private var sizes = SortedRing()
+  @exclusivity(unchecked) private var sample: [SensorEvent] = []
+  @exclusivity(unchecked) private var nextSample = 0
 
   /// Records one connection at `time` (bytes sent and received when its volume is known). A group
   /// alerts from its `minimumConnections`th connection, whose sample holds it and the ones just
   /// before: a connection further back is never in an alert's sample, and is not copied into it.
-  func record(at time: Int64, bytes: UInt64?, event: SensorEvent, minimumConnections: Int = 0) {
+  /// Nor is one while the period stays below `minimumPeriodNanoseconds` until it leaves the sample
+  /// (`periodStaysShort`): the ring keeps the last events it was given, in order, and the last
+  /// `sampleCapacity` before any alert were all given to it.
+  func record(
+    at time: Int64, bytes: UInt64?, event: SensorEvent, minimumConnections: Int = 0,
+    minimumPeriodNanoseconds: Int64 = 0
+  ) {
     connections += 1
     if let lastTime {
       let milliseconds = max(0, time.saturatingSubtraction(lastTime)) / 1_000_000
@@ -52,7 +59,9 @@ final class BeaconHistory {
     }
     lastTime = max(lastTime ?? time, time)
     if let bytes { sizes.append(UInt32(clamping: bytes), capacity: BeaconRule.intervalCapacity) }
-    if connections + BeaconRule.sampleCapacity <= minimumConnections {
+    if connections + BeaconRule.sampleCapacity <= minimumConnections
+      || periodStaysShort(below: minimumPeriodNanoseconds)
+    {
       return
     } else if sample.count < BeaconRule.sampleCapacity {
       sample.append(event)
@@ -60,6 +69,26 @@ final class BeaconHistory {
       sample[nextSample] = event
       nextSample = nextSample + 1 == BeaconRule.sampleCapacity ? 0 : nextSample + 1
     }
+  }
+
+  /// Whether the intervals' upper middle, which `intervalShape` needs at `minimumPeriod` or more,
+  /// stays below it for this connection and the next `sampleCapacity` − 1 whatever their
+  /// intervals: each may push out a short interval (once the ring is full) and add a long one.
+  /// Then no alert can be raised while this connection is in the sample.
+  private func periodStaysShort(below minimumPeriod: Int64) -> Bool {
+    guard minimumPeriod > 0 else { return false }
+    let count = intervals.count
+    let short = intervals.withSorted { sorted in
+      var (low, high) = (0, sorted.count)
+      while low < high {
+        let middle = (low + high) / 2
+        if Int64(sorted[middle]) * 1_000_000 < minimumPeriod { low = middle + 1 } else { high = middle }
+      }
+      return low
+    }
+    let ahead = BeaconRule.sampleCapacity - 1
+    let pushedOut = max(0, count + ahead - BeaconRule.intervalCapacity)
+    return short - pushedOut > min(BeaconRule.intervalCapacity, count + ahead) / 2
   }
 
   /// As a new history, keeping the sample's storage (a group the LRU evicted leaves it to the next).

@@ -10,12 +10,16 @@ extension RuleEngine {
     at time: Int64
   ) -> Raised? {
     // Fields read through `state.rule`, never a copy of the whole rule (one retain per reference in it).
-    if state.behaviour == .beacon, let beacon = state.rule.beacon {
-      // `hash`: hashed once for the group's history and its suppression.
-      let history: BeaconHistory
-      if let existing = state.beacons.touch(groupKey, hashValue: hash) {
-        history = existing
-      } else {
+    if state.behaviour == .beacon, let beacon = state.beaconLimits {
+      // `hash`: hashed once for the group's history and its suppression. The history is used in
+      // its node (`updateIfPresent`): one read out of the LRU costs a retain and a release, the
+      // retain a write to a history seldom in the cache.
+      var raised: Raised?
+      let present = state.beacons.updateIfPresent(groupKey, hashValue: hash) { history in
+        raised = record(state, beacon, history, fields, event, at: time)
+        return true
+      }
+      if present == nil {
         // The group a full LRU evicts leaves its history, emptied, to this one.
         var reused: BeaconHistory?
         if state.beacons.count == state.beacons.capacity, let evicted = state.beacons.removeOldest() {
@@ -23,34 +27,11 @@ extension RuleEngine {
           evicted.value.reset()
           reused = evicted.value
         }
-        history = reused ?? BeaconHistory()
+        let history = reused ?? BeaconHistory()
         state.beacons.insert(history, for: groupKey, hashValue: hash)
+        raised = record(state, beacon, history, fields, event, at: time)
       }
-      let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
-      history.record(at: time, bytes: bytes, event: event, minimumConnections: beacon.minimumConnections)
-      guard let shape = history.intervalShape(for: beacon) else { return nil }
-      // Scored before the suppression is looked up: most groups do not beacon and need no lookup.
-      // The least score (intervals alone) decides without the sizes when it reaches the minimum;
-      // the score is at least it, so this folds and raises exactly what the score alone would.
-      var scored: BeaconScore?
-      if history.leastScore(intervals: shape) < beacon.minimumScore {
-        let score = history.score(intervals: shape)
-        guard score.score >= beacon.minimumScore else { return nil }
-        scored = score
-      }
-      // A group that keeps beaconing: its alert is folded and counted here, as the engine would,
-      // without building it or the group's key again, in one lookup of its suppression.
-      if foldIfSuppressed(state, fields, at: time) { return nil }
-      let score = scored ?? history.score(intervals: shape)
-      let measured: [String: String] = [
-        "score": String(format2(score.score)),
-        "period": Duration.describeMilliseconds(score.periodMilliseconds),
-        "jitter": Duration.describeMilliseconds(score.jitterMilliseconds),
-      ]
-      pendingMeasurements = [
-        ("score", score.score), ("period_ms", score.periodMilliseconds), ("jitter_ms", score.jitterMilliseconds),
-      ]
-      return (history.events, history.connections, measured)
+      return raised
     }
     if let store = state.learned, let field = state.rule.firstSeenField {
       let value = Fields.value(field, of: fields)
@@ -66,6 +47,41 @@ extension RuleEngine {
       return ([event], 1, [:])
     }
     return nil
+  }
+
+  /// Records a connection in its group's `history`; the alert's events, count and measurements
+  /// when the group beacons and no suppression folds its alert.
+  private func record(
+    _ state: RuleState, _ beacon: BeaconRule, _ history: BeaconHistory, _ fields: EventFields,
+    _ event: SensorEvent, at time: Int64
+  ) -> Raised? {
+    let bytes = fields.volume.map { $0.bytesSent.saturatingAddition($0.bytesReceived) }
+    history.record(
+      at: time, bytes: bytes, event: event, minimumConnections: beacon.minimumConnections,
+      minimumPeriodNanoseconds: beacon.minimumPeriodNanoseconds)
+    guard let shape = history.intervalShape(for: beacon) else { return nil }
+    // Scored before the suppression is looked up: most groups do not beacon and need no lookup.
+    // The least score (intervals alone) decides without the sizes when it reaches the minimum;
+    // the score is at least it, so this folds and raises exactly what the score alone would.
+    var scored: BeaconScore?
+    if history.leastScore(intervals: shape) < beacon.minimumScore {
+      let score = history.score(intervals: shape)
+      guard score.score >= beacon.minimumScore else { return nil }
+      scored = score
+    }
+    // A group that keeps beaconing: its alert is folded and counted here, as the engine would,
+    // without building it or the group's key again, in one lookup of its suppression.
+    if foldIfSuppressed(state, fields, at: time) { return nil }
+    let score = scored ?? history.score(intervals: shape)
+    let measured: [String: String] = [
+      "score": String(format2(score.score)),
+      "period": Duration.describeMilliseconds(score.periodMilliseconds),
+      "jitter": Duration.describeMilliseconds(score.jitterMilliseconds),
+    ]
+    pendingMeasurements = [
+      ("score", score.score), ("period_ms", score.periodMilliseconds), ("jitter_ms", score.jitterMilliseconds),
+    ]
+    return (history.events, history.connections, measured)
   }
 
   /// Folds an alert of this event into its running suppression (the same key and window as

@@ -51,7 +51,10 @@ public final class RuleEngine {
   }
 
   public let configuration: Configuration
-  public internal(set) var counters = Counters()
+  // Unchecked, as the per-event state of RuleState and BeaconHistory: the engine is single-threaded
+  // and no access to them overlaps another, and the run-time check a class's stored `var` costs
+  // is a call per access, on every event.
+  @exclusivity(unchecked) public internal(set) var counters = Counters()
   /// What the set's typed lists hold (indicators, malformed lines, memory), for their gauges.
   public let intelLists: [IntelListSummary]
   private let states: [RuleState]
@@ -60,6 +63,9 @@ public final class RuleEngine {
   /// `matchers`, unretained: a closure read out of an array is retained for its call, on every
   /// event and rule; `matchers` keeps them alive.
   private let matchersInPlace: [Unmanaged<Matcher>]
+  /// `states`, unretained, for the same reason: a state read out of `states` for a matching event
+  /// costs a retain and a release, on a line the rule's counters write.
+  private let statesInPlace: [Unmanaged<RuleState>]
   /// A predicate in a class: an array of bare closures holds them in their generic form, and each
   /// call would go through a conversion thunk.
   private final class Matcher {
@@ -70,6 +76,9 @@ public final class RuleEngine {
   private let scratch = EventFields.blank()
   /// Which rules each event is tested against (RuleIndex.swift).
   private let ruleIndex: RuleIndex
+  /// Its buckets, unretained (`ruleIndex` keeps them): a bucket read out of the array costs a
+  /// retain and a release around every event that has rules to test.
+  private let bucketsInPlace: [Unmanaged<RuleIndex.Bucket>]
   /// The rules selected for the event under way: room for every rule, allocated once.
   private let selected: UnsafeMutableBufferPointer<Int>
   /// The group keys of the event under way.
@@ -96,6 +105,7 @@ public final class RuleEngine {
     for store in states.compactMap(\.learned) { counters.stateFilesDamaged += store.counters.damagedFiles }
     matchers = states.map { Matcher(matches: $0.rule.matcher) }
     matchersInPlace = matchers.map { Unmanaged.passUnretained($0) }
+    statesInPlace = states.map { Unmanaged.passUnretained($0) }
     // Built here only when the loader did not (RuleSet.preparePatterns), with the cache under state_dir.
     let cacheDirectory = configuration.stateDirectory.map { RuleSet.patternCacheDirectory(stateDirectory: $0) }
     for index in rules.patternIndexes where configuration.patternSets {
@@ -106,6 +116,7 @@ public final class RuleEngine {
       }
     }
     ruleIndex = RuleIndex(rules: states.map(\.rule))
+    bucketsInPlace = ruleIndex.buckets.map { Unmanaged.passUnretained($0) }
     selected = .allocate(capacity: max(1, states.count))
     if let previous { adoptBehaviourState(from: previous) }
   }
@@ -114,7 +125,7 @@ public final class RuleEngine {
 
   public var ruleCount: Int { states.count }
   /// A beaconing alert's measurements, from `evaluateBehaviour` to the alert it raises.
-  var pendingMeasurements: [(name: String, value: Double)] = []
+  @exclusivity(unchecked) var pendingMeasurements: [(name: String, value: Double)] = []
   var learnedStores: [FirstSeenStore] { states.compactMap(\.learned) }
 
   /// Each enabled rule's counters, in the rule set's order.
@@ -134,16 +145,18 @@ public final class RuleEngine {
   /// Evaluates one event; appends the alerts it raises.
   public func process(_ event: SensorEvent, at time: Int64, into alerts: inout [Alert]) {
     counters.events += 1
-    let bucket = ruleIndex.buckets[event.gateBucket]
-    guard !bucket.all.isEmpty else { return }
-    let fields = scratch
-    fields.load(event)
-    groupKeys.nextEvent()
-    if bucket.gated.isEmpty {
-      test(UnsafeBufferPointer(bucket.all), fields, event, at: time, into: &alerts)
-    } else {
-      let count = ruleIndex.select(bucket, fields, into: selected)
-      test(UnsafeBufferPointer(rebasing: selected[..<count]), fields, event, at: time, into: &alerts)
+    let bucket = bucketsInPlace.withUnsafeBufferPointer { $0[event.gateBucket] }
+    bucket._withUnsafeGuaranteedRef { bucket in
+      guard !bucket.all.isEmpty else { return }
+      let fields = scratch
+      fields.load(event)
+      groupKeys.nextEvent()
+      if bucket.gated.isEmpty {
+        test(UnsafeBufferPointer(bucket.all), fields, event, at: time, into: &alerts)
+      } else {
+        let count = ruleIndex.select(bucket, fields, into: selected)
+        test(UnsafeBufferPointer(rebasing: selected[..<count]), fields, event, at: time, into: &alerts)
+      }
     }
   }
 
@@ -152,10 +165,15 @@ public final class RuleEngine {
     into alerts: inout [Alert]
   ) {
     matchersInPlace.withUnsafeBufferPointer { matchers in
-      for index in candidates where matchers[index]._withUnsafeGuaranteedRef({ $0.matches(fields) }) {
-        counters.matches += 1
-        states[index].counters.matches += 1
-        if let alert = evaluate(states[index], fields, event, at: time) { alerts.append(alert) }
+      statesInPlace.withUnsafeBufferPointer { states in
+        for index in candidates where matchers[index]._withUnsafeGuaranteedRef({ $0.matches(fields) }) {
+          counters.matches += 1
+          let alert = states[index]._withUnsafeGuaranteedRef { state in
+            state.counters.matches += 1
+            return evaluate(state, fields, event, at: time)
+          }
+          if let alert { alerts.append(alert) }
+        }
       }
     }
   }
@@ -191,27 +209,33 @@ public final class RuleEngine {
     // The rule is read through `state` until an alert is due: a copy of it costs a retain per
     // reference it holds, on every event. Its kind and numbers are plain values of `state`. What
     // only the alert carries (its events, the indicator's description) is taken after the
-    // suppression, so that a folded alert builds none of it.
-    var behaviourEvents: [SensorEvent]?
-    var firedWindow: Window?
-    var count = 1
-    var measurements: [String: String] = [:]
+    // suppression, so that a folded alert builds none of it; and in `raise`, out of line, so that
+    // the events that only count in a window or a history set up none of the alert's locals.
     if !pendingMeasurements.isEmpty { pendingMeasurements = [] }
-
     switch state.behaviour {
     case .beacon, .firstSeen:
       let (groupKey, hash) = groupKeys.key(state.grouping, fields)
       guard let raised = evaluateBehaviour(state, groupKey, hash, fields, event, at: time) else { return nil }
-      (behaviourEvents, count, measurements) = raised
+      return raise(
+        state, fields, event, at: time, count: raised.count, events: raised.events,
+        measurements: raised.measurements)
     case .count, .distinct, .sum, .maximum:
       let (groupKey, hash) = groupKeys.key(state.grouping, fields)
       let added = window(state, groupKey, hash, adding: event, fields, at: time)
       guard let fired = added.fired else { return nil }
-      (count, firedWindow) = (added.count, fired)
+      return raise(state, fields, event, at: time, count: added.count, window: fired)
     case .alert:
-      break
+      return raise(state, fields, event, at: time, count: 1)
     }
+  }
 
+  /// The alert of a rule that fired on this event, or nil when its suppression folds it (counted).
+  @inline(never)
+  private func raise(
+    _ state: RuleState, _ fields: EventFields, _ event: SensorEvent, at time: Int64, count: Int,
+    events behaviourEvents: [SensorEvent]? = nil, measurements: [String: String] = [:],
+    window firedWindow: Window? = nil
+  ) -> Alert? {
     // A suppression keyed by indicator needs only its name: the alert's `IntelIndicatorMatch` is
     // built once an alert is due, not for a folded event.
     var folded = 0
@@ -226,7 +250,7 @@ public final class RuleEngine {
         } else {
           suppressKey.rest.append(named)
         }
-        suppressHash = suppressKey.hashValue
+        suppressHash = suppressKey.tableHash
       }
       let window = state.suppressWindowNanoseconds
       var folds = false

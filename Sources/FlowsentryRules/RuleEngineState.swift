@@ -80,7 +80,9 @@ extension RuleEngine {
       }
     }
 
-    /// From the fields' accessors alone (the per-event path: no `Field` is copied).
+    /// From the fields' accessors alone (the per-event path: no `Field` is copied). Inlined: a
+    /// call of its own took `event` owned, a retain and a release per key.
+    @inline(__always)
     init(_ accessors: UnsafeBufferPointer<Field.Accessor>, _ event: EventFields) {
       switch accessors.count {
       case 0: self.init(first: .missing, second: .missing)
@@ -111,11 +113,16 @@ extension RuleEngine {
   final class RuleState {
     let rule: Rule
     /// Its `regexLimitHits` are those before a reload: the compiled regexes count from zero.
-    var counters: RuleCounters
-    var windows: LRUDictionary<GroupKey, Window>
-    var suppressions: LRUDictionary<GroupKey, Suppression>
-    var beacons: LRUDictionary<GroupKey, BeaconHistory>
+    /// Unchecked as the engine's counters (RuleEngine.swift). The LRUs are hashed by
+    /// `GroupKey.tableHash`, which every call on them passes.
+    @exclusivity(unchecked) var counters: RuleCounters
+    @exclusivity(unchecked) var windows: LRUDictionary<GroupKey, Window>
+    @exclusivity(unchecked) var suppressions: LRUDictionary<GroupKey, Suppression>
+    @exclusivity(unchecked) var beacons: LRUDictionary<GroupKey, BeaconHistory>
     let learned: FirstSeenStore?
+    /// A beacon rule's thresholds, without its group-by names: read per event, a copy of the rule's
+    /// own would retain and release them.
+    let beaconLimits: BeaconRule?
     /// Read from `rule` once: the per-event path reads these plain values, not the rule's optionals.
     let behaviour: Behaviour
     let windowNanoseconds: Int64
@@ -148,6 +155,11 @@ extension RuleEngine {
         FirstSeenStore(
           rule: $0, ruleID: rule.id, directory: configuration.stateDirectory,
           maximumGroups: configuration.maximumGroupsPerRule)
+      }
+      beaconLimits = rule.beacon.map { beacon in
+        var limits = beacon
+        limits.groupBy = []
+        return limits
       }
       if rule.beacon != nil {
         behaviour = .beacon
@@ -200,7 +212,7 @@ final class GroupKeyCache {
   private let hashes: UnsafeMutablePointer<Int>
   private let stamps: UnsafeMutablePointer<UInt64>
   /// The event under way; a slot holds its key when its stamp is this.
-  private var event: UInt64 = 1
+  @exclusivity(unchecked) private var event: UInt64 = 1
 
   init(groupings: [[Field]]) {
     self.groupings = .allocate(capacity: groupings.count)
@@ -241,11 +253,11 @@ final class GroupKeyCache {
   /// Forgets the keys of the previous event.
   func nextEvent() { event &+= 1 }
 
-  /// The key of `grouping` in the event under way (`fields`) and its `hashValue`.
+  /// The key of `grouping` in the event under way (`fields`) and its `tableHash`.
   func key(_ grouping: Int, _ fields: EventFields) -> (key: RuleEngine.GroupKey, hash: Int) {
     if stamps[grouping] != event {
       let key = RuleEngine.GroupKey(UnsafeBufferPointer(groupings[grouping]), fields)
-      hashes[grouping] = key.hashValue
+      hashes[grouping] = key.tableHash
       keys[grouping] = key
       stamps[grouping] = event
     }
