@@ -18,6 +18,8 @@ func measureRuleEvents(
   let events = ruleBenchmarkEvents(domainCount: domainCount, cidrCount: cidrCount)
   runRuleEvents(
     events, rulesDirectory: rulesDirectory, feedDirectory: feedDirectory, withFeeds: false, perRule: perRule)
+  // With no indicators asked for, no feed files were written: the run with feeds has nothing to load.
+  guard domainCount > 0 || cidrCount > 0 else { return }
   runRuleEvents(events, rulesDirectory: rulesDirectory, feedDirectory: feedDirectory, withFeeds: true, perRule: perRule)
 }
 
@@ -25,8 +27,13 @@ func runRuleEvents(
   _ events: [SensorEvent], rulesDirectory: String, feedDirectory: String, withFeeds: Bool, perRule: Bool
 ) {
   let override = feedDirectory + "/99-feeds.yaml"
-  let domainFiles = withFeeds ? "\(feedDirectory)/domains.txt" : ""
-  let addressFiles = withFeeds ? "\(feedDirectory)/cidrs.txt" : ""
+  // A feed of no indicators was not written (`IntelBenchmark rules 0 1000000`): named, it would not load.
+  func feed(_ name: String) -> String {
+    let path = "\(feedDirectory)/\(name)"
+    return withFeeds && access(path, F_OK) == 0 ? path : ""
+  }
+  let domainFiles = feed("domains.txt")
+  let addressFiles = feed("cidrs.txt")
   let text = """
     - list: {name: intel_domains, type: domain, match: suffix, items: [flowsentry-selftest.invalid], \
     files: [\(domainFiles)], format: lines}
