@@ -714,6 +714,10 @@ enum DefaultRules {
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [flowsentry-selftest.invalid]}
         expect: 1
+      - name: a lookup nobody answered fires (a DNS firewall dropped it)
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.flowsentry-selftest.invalid], answered: false}
+        expect: 1
       - name: names that only end alike, and allowlisted names, do not
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [notflowsentry-selftest.invalid]}

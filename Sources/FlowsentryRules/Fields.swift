@@ -33,6 +33,7 @@ final class EventFields {
     var cgroupID: Int64 = 0
     var questions: [String] = []
     var answers: [String] = []
+    var answered: String?
     var volume: FlowVolume?
     var volumeDelta: FlowVolume?
     var host = ""
@@ -59,6 +60,7 @@ final class EventFields {
   var cgroupID: Int64 { values.pointee.cgroupID }
   var questions: [String] { values.pointee.questions }
   var answers: [String] { values.pointee.answers }
+  var answered: String? { values.pointee.answered }
   var volume: FlowVolume? { values.pointee.volume }
   /// Since the flow's previous report; an event without one (no update before it) adds its volume.
   var volumeDelta: FlowVolume? { values.pointee.volumeDelta }
@@ -161,6 +163,7 @@ final class EventFields {
       fields.pointee.host = flow.host
       if !fields.pointee.questions.isEmpty { fields.pointee.questions = [] }
       if !fields.pointee.answers.isEmpty { fields.pointee.answers = [] }
+      fields.pointee.answered = nil
     case .dns(let dns):
       fields.pointee.direction = nil
       fields.pointee.source = dns.source
@@ -182,6 +185,7 @@ final class EventFields {
       fields.pointee.host = dns.host
       fields.pointee.questions = dns.questions
       fields.pointee.answers = dns.answers.isEmpty ? [] : dns.answers.map(\.data)
+      fields.pointee.answered = dns.answered ? "true" : "false"
     }
   }
 }
@@ -281,6 +285,9 @@ enum Fields {
       Field(
         name: "dns.answers", type: .strings, accessor: .strings { $0.answers },
         summary: "answer data: addresses and canonical names (DNS events)"),
+      Field(
+        name: "dns.answered", type: .string, accessor: .string { $0.answered },
+        summary: "true, or false for a question no answer came to within dns.question_timeout (DNS events)"),
     ] + VolumeFields.all + VolumeFields.deltas
 
   static let byName: [String: Field] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

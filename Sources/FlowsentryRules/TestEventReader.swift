@@ -10,8 +10,8 @@ enum TestEventReader {
   static let keys =
     [
       "at", "event", "conn_direction", "src", "dst", "src_port", "dst_port", "src_dns", "dst_dns", "close_reason",
-      "terminated_by", "duration_ns", "attempts", "process", "questions", "answers", "repeat", "every", "vary",
-      "host",
+      "terminated_by", "duration_ns", "attempts", "process", "questions", "answers", "answered", "repeat", "every",
+      "vary", "host",
     ] + VolumeFields.all.map(\.name) + VolumeFields.deltas.map(\.name)
   static let variableKeys = ["src", "dst", "src_port", "dst_port", "host"]
   static let portRange: ClosedRange<Int64> = 0...Int64(UInt16.max)
@@ -185,6 +185,10 @@ enum TestEventReader {
     if !host.isEmpty, let problem = SensorIdentity.problem(host) { fail(mapping["host"], problem) }
     let questions = list("questions")
     let answers = list("answers")
+    var answered = true
+    if let node = mapping["answered"] {
+      if let value = node.bool { answered = value } else { fail(node, "'answered' must be true or false") }
+    }
     let sourceNames = list("src_dns")
     let destinationNames = list("dst_dns")
     guard !failed, let direction, let reason, let side else { return [] }
@@ -203,12 +207,13 @@ enum TestEventReader {
       let event: SensorEvent
       switch name {
       case .netPacketDNS:
-        event = .dns(
-          DNSEvent(
-            timestamp: timestamp, source: src, destination: dst, transport: .udp, cgroupID: 0, id: 1, responseCode: 0,
-            questions: questions,
-            answers: answers.map { .init(name: questions.first ?? "", type: "A", timeToLive: 60, data: $0) },
-            truncated: false))
+        var lookup = DNSEvent(
+          timestamp: timestamp, source: src, destination: dst, transport: .udp, cgroupID: 0, id: 1, responseCode: 0,
+          questions: questions,
+          answers: answers.map { .init(name: questions.first ?? "", type: "A", timeToLive: 60, data: $0) },
+          truncated: false)
+        lookup.answered = answered
+        event = .dns(lookup)
       case .netFlowTCPHalfOpen:
         event = .flow(
           FlowEvent(
