@@ -13,7 +13,8 @@ extension RuleEngine {
     if state.behaviour == .beacon, let beacon = state.beaconLimits {
       // `hash`: hashed once for the group's history and its suppression. The history is used in
       // its node (`updateIfPresent`): one read out of the LRU costs a retain and a release, the
-      // retain a write to a history seldom in the cache.
+      // retain a write to a history seldom in the cache. `record` must not touch `state.beacons`:
+      // the node is borrowed for the closure, and the table's exclusivity is not checked at run time.
       var raised: Raised?
       let present = state.beacons.updateIfPresent(groupKey, hashValue: hash) { history in
         raised = record(state, beacon, history, fields, event, at: time)
