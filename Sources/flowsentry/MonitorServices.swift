@@ -104,7 +104,9 @@ struct StatsLoggerService: Service {
 }
 
 /// SIGHUP: the rules are loaded again off the pool; a set that validates is swapped in between two
-/// batches, anything else keeps the running set and says why.
+/// batches, anything else keeps the running set and says why. A SIGHUP while another load runs (a
+/// feed check, the start's, a feed change) waits for it and then loads: that load may have read
+/// the files before the operator's edit, and a check that found its feeds unchanged loads nothing.
 struct RuleReloadService: Service {
   let reloader: RuleReloader
   /// Trapped before the monitor says it runs, so that no SIGHUP after that is missed.
@@ -118,7 +120,7 @@ struct RuleReloadService: Service {
   }
 
   private func reloadOnce() async {
-    switch await reloader.reload() {
+    switch await reloader.reloadAfterTheRunningOne(cause: .signal) {
     case .loaded(let rules):
       Self.announce(rules, logger: logger)
       logger.info("rules reloaded: \(rules.rules.filter(\.enabled).count) enabled")
@@ -128,12 +130,8 @@ struct RuleReloadService: Service {
     case .timedOut(let limit):
       logger.error("the rules did not load within \(limit); keeping the current ones")
     case .busy:
-      // A reload whose caller is cancelled at shutdown is answered busy at once, its load discarded.
-      if Task.isCancelled {
-        logger.warning("shutting down before the reload finished; keeping the current rules")
-      } else {
-        logger.error("the previous reload is still running; keeping the current rules")
-      }
+      // Only a caller cancelled at shutdown is answered busy (at once, its load discarded).
+      logger.warning("shutting down before the reload finished; keeping the current rules")
     }
   }
 
