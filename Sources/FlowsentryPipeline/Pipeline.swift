@@ -104,9 +104,10 @@ public final class Pipeline {
     var alerts: [Alert] = []
 
     mutating func process<Sink: EventSink>(_ record: CapturedRecord, to sink: Sink) {
-      // Questions the record's time is past the timeout of are given up on first, so that an answer
-      // after its timeout finds its question already reported (and counts as late), whatever else
-      // arrived meanwhile. One comparison a record: nothing is looked up before a question is due.
+      // Questions the record's time is past the give-up point of (the timeout, and the allowance for
+      // records out of order) are reported first, so that an answer that comes later finds its
+      // question reported (and counts as late). One comparison a record: nothing is looked up
+      // before a question is due.
       if record.timestamp > enricher.nextQuestionExpiry { reportUnansweredQuestions(at: record.timestamp, to: sink) }
       switch record {
       case .tcp(let packet):
