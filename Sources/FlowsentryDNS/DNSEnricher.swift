@@ -118,16 +118,7 @@ public struct DNSEnricher {
   /// the question and no answers, at the time the timeout passed.
   public mutating func expireQuestions(at now: WallClockNanoseconds, into events: inout [DNSEvent]) {
     guard now > matcher.nextExpiry else { return }
-    var given: [QuestionMatcher.Unanswered] = []
-    matcher.expire(at: now, into: &given)
-    for question in given {
-      var event = DNSEvent(
-        timestamp: question.givenUpAt, source: question.server, destination: question.client,
-        transport: question.transport, cgroupID: question.cgroupID, id: question.id, responseCode: 0,
-        questions: [question.name], answers: [], truncated: false)
-      event.answered = false
-      events.append(event)
-    }
+    matcher.expire(at: now, into: &events)
   }
 
   /// Fills `src_dns` and `dst_dns` from the cache, as of the event's time, with the names its own

@@ -32,18 +32,6 @@ struct QuestionMatcher {
     var pending: Int = 0
   }
 
-  /// A question given up on: what its unanswered event says.
-  struct Unanswered: Equatable {
-    var client: Endpoint
-    var server: Endpoint
-    var id: UInt16
-    var transport: DNSPacketObservation.Transport
-    var name: String
-    var cgroupID: UInt64
-    /// When the timeout passed: the question's time plus the timeout.
-    var givenUpAt: WallClockNanoseconds
-  }
-
   private struct Key: Hashable {
     var client: Endpoint
     var server: Endpoint
@@ -103,7 +91,9 @@ struct QuestionMatcher {
   /// out of order waits for the one before it. One dated past `now` by more than the timeout (the
   /// wall clock stepped back, or a capture's hostile time) is given up on now: otherwise it would
   /// hold back every question after it.
-  mutating func expire(at now: WallClockNanoseconds, into unanswered: inout [Unanswered]) {
+  /// Each is appended as its event (`answered: false`), as the answer would have read: from the
+  /// server to the asking socket, with the question and no answers, at the time the timeout passed.
+  mutating func expire(at now: WallClockNanoseconds, into unanswered: inout [DNSEvent]) {
     guard now > nextExpiry else { return }
     while let oldest = pending.oldestEntry {
       let age = now.saturatingSubtraction(oldest.value.askedAt)
@@ -117,10 +107,12 @@ struct QuestionMatcher {
         continue
       }
       counters.unanswered += 1
-      unanswered.append(
-        Unanswered(
-          client: key.client, server: key.server, id: key.id, transport: key.transport, name: question.name,
-          cgroupID: question.cgroupID, givenUpAt: min(question.askedAt.saturatingAddition(timeout), now)))
+      var event = DNSEvent(
+        timestamp: min(question.askedAt.saturatingAddition(timeout), now), source: key.server,
+        destination: key.client, transport: key.transport, cgroupID: question.cgroupID, id: key.id, responseCode: 0,
+        questions: [question.name], answers: [], truncated: false)
+      event.answered = false
+      unanswered.append(event)
     }
     nextExpiry = pending.oldestEntry.map { $0.value.askedAt.saturatingAddition(giveUpAfter) } ?? .max
     counters.pending = pending.count
