@@ -121,6 +121,13 @@ public struct DNSEnricher {
     matcher.expire(at: now, into: &events)
   }
 
+  /// Gives up on every question still waiting, whatever its age, and appends an event for each as
+  /// `expireQuestions` does, at the time its timeout would have passed: the input ended (a replay's
+  /// last file), so no answer is still to come.
+  public mutating func expireAllQuestions(into events: inout [DNSEvent]) {
+    matcher.expireAll(into: &events)
+  }
+
   /// Fills `src_dns` and `dst_dns` from the cache, as of the event's time, with the names its own
   /// network namespace resolved.
   public mutating func enrich(_ event: inout FlowEvent) {

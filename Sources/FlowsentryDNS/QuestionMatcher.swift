@@ -11,7 +11,9 @@ import FlowsentryCore
 /// that much out of order, and an answer in time must still find its question), and reported
 /// unanswered, unless the client got an answer to the same name and type after asking it (a retry
 /// from another port or with another id). It is remembered a while longer, so that its answer,
-/// should it come after all, counts as late rather than unsolicited.
+/// should it come after all, counts as late rather than unsolicited. When a replay's input ends,
+/// every question still pending is given up on the same way (`expireAll`): a capture holds all the
+/// answers it will ever hold. The live monitor does not, at its stop: an answer may be a moment away.
 ///
 /// Bounded to `capacity` questions; the least recently asked is evicted (and counted) beyond it.
 /// The questions remembered after they expired, and the recent answers retries are matched with,
@@ -95,9 +97,26 @@ struct QuestionMatcher {
   /// server to the asking socket, with the question and no answers, at the time the timeout passed.
   mutating func expire(at now: WallClockNanoseconds, into unanswered: inout [DNSEvent]) {
     guard now > nextExpiry else { return }
+    giveUp(at: now, onEveryQuestion: false, into: &unanswered)
+  }
+
+  /// Gives up on every pending question, oldest first, as `expire` does once their time passed:
+  /// the input ended (a replay's last file), so no answer can come to them. Each is reported at the
+  /// time its timeout would have passed, and a question whose retry was answered is folded as there.
+  mutating func expireAll(into unanswered: inout [DNSEvent]) {
+    giveUp(at: .max, onEveryQuestion: true, into: &unanswered)
+  }
+
+  /// `expire`'s loop; `onEveryQuestion` skips the age check, so that no question's time (however
+  /// close to the clock's end) keeps it, or those after it, pending.
+  private mutating func giveUp(
+    at now: WallClockNanoseconds, onEveryQuestion: Bool, into unanswered: inout [DNSEvent]
+  ) {
     while let oldest = pending.oldestEntry {
-      let age = now.saturatingSubtraction(oldest.value.askedAt)
-      guard age > giveUpAfter || age < -giveUpAfter else { break }
+      if !onEveryQuestion {
+        let age = now.saturatingSubtraction(oldest.value.askedAt)
+        guard age > giveUpAfter || age < -giveUpAfter else { break }
+      }
       let (key, question) = oldest
       pending.removeOldest()
       expired.insert(question, for: key)

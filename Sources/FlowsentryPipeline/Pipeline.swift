@@ -88,6 +88,17 @@ public final class Pipeline {
     stages.process(record, to: sink)
   }
 
+  /// The input ended: no record follows (a replay's last file was read), so the questions still
+  /// waiting will get no answer. Each is reported unanswered as a timed-out one is (`answered:
+  /// false`, dated when its timeout would have passed, so possibly after the input's last record)
+  /// and rules see it; a question whose retry was answered is folded, not reported. A capture holds
+  /// every answer it will ever hold, so a retro-hunt must not lose its last lookups. Not for the
+  /// monitor's stop: a question asked just before it may be answered a moment later, and reporting
+  /// it would be a false alert. Records may still follow; they start with no question waiting.
+  public func finishInput<Sink: EventSink>(to sink: Sink) {
+    stages.finishInput(to: sink)
+  }
+
   /// Runs a recorded event (`monitor --record`) through the rules alone: the flow was tracked and
   /// named when it was recorded, so its names stand in for the DNS cache.
   public func rerun<Sink: EventSink>(_ event: SensorEvent, to sink: Sink) {
@@ -132,6 +143,16 @@ public final class Pipeline {
 
     private mutating func reportUnansweredQuestions<Sink: EventSink>(at now: WallClockNanoseconds, to sink: Sink) {
       enricher.expireQuestions(at: now, into: &unansweredEvents)
+      deliverUnansweredEvents(to: sink)
+    }
+
+    mutating func finishInput<Sink: EventSink>(to sink: Sink) {
+      enricher.expireAllQuestions(into: &unansweredEvents)
+      deliverUnansweredEvents(to: sink)
+    }
+
+    private mutating func deliverUnansweredEvents<Sink: EventSink>(to sink: Sink) {
+      guard !unansweredEvents.isEmpty else { return }
       for index in unansweredEvents.indices where unansweredEvents[index].host.isEmpty {
         unansweredEvents[index].host = host
       }

@@ -17,7 +17,10 @@ extension Replayer {
       pipeline: Pipeline(configuration: Pipeline.Configuration().validatingSegments, rules: rules),
       observer: PacketObserver(configuration: observing))
     let alerts = InMemoryEventSink()
-    replayer.replay(path: capture.path, to: SelectingEventSink(selection: [], alerts))
+    let sink = SelectingEventSink(selection: [], alerts)
+    replayer.replay(path: capture.path, to: sink)
+    // As `replay` ends: a lookup the capture holds no answer to is unanswered, and may alert.
+    replayer.finish(to: sink)
     if let error = replayer.summary.fileErrors.first { return .failure(.init(error)) }
     return .success(alerts.alerts.count)
   }

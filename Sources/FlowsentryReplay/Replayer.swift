@@ -11,6 +11,7 @@ import Foundation
 /// Reads capture files through the decoder and the packet observer into a `Pipeline`: the same
 /// tracking, DNS and rules as `monitor`, in packet time. Give it a pipeline made with
 /// `Configuration.validatingSegments`: without sockets, the tracker must check what it sees.
+/// `replay` each file in order, then `finish` once.
 public final class Replayer {
   /// What a replay read and what it could not use.
   public struct Summary: Sendable {
@@ -134,6 +135,17 @@ public final class Replayer {
         "\(path): \(clamped) times outside 1970-2116 clamped to that range, first at packet \(firstClamped)")
     }
     if let readError { summary.fileErrors.append("\(path): \(readError)") }
+  }
+
+  /// Ends the run, once its last file was replayed: every DNS question still waiting is reported
+  /// unanswered (`Pipeline.finishInput`), as the capture holds no answer to it. Files are one input
+  /// in sequence (a question at the end of one may be answered at the start of the next, a capture
+  /// rotated mid-lookup), so this comes once, after them all, never per file. A recording's DNS
+  /// events were decided when it was recorded and pass no question through the matcher: it leaves
+  /// nothing here.
+  public func finish<Sink: EventSink>(to sink: Sink) {
+    pipeline.finishInput(to: sink)
+    sink.flush()
   }
 
   /// A recording's lines are read up to this many bytes (an event is under 4 KiB); a longer line is

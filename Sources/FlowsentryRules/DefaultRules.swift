@@ -690,8 +690,9 @@ enum DefaultRules {
     description: >
       A name asked in DNS, or a peer's name, is listed or under a listed domain. A lookup alone
       fires (the connection may be blocked or sinkholed), and so does a lookup no answer comes to
-      (a DNS firewall dropping it), when dns.question_timeout passes; the lookup and the connection
-      that follows it name the same indicator and make one alert.
+      (a DNS firewall dropping it), when dns.question_timeout passes, or in a replay when the input
+      ends first; the lookup and the connection that follows it name the same indicator and make
+      one alert.
     severity: high
     tags: [T1071.004, T1568]
     references: ["https://attack.mitre.org/techniques/T1071/004/", "https://urlhaus.abuse.ch/api/#hostfile"]

@@ -98,7 +98,9 @@ struct ReplayCommand: ParsableCommand {
         logger.info("\(line)")
       }
     }
-    sink.flush()
+    // After the last file, not after each: the files are one input, and a question at the end of
+    // one may be answered at the start of the next.
+    replayer.finish(to: sink)
     // Each output delivers what it holds within its drain timeout; the rest waits in its spool.
     DispatchQueue.concurrentPerform(iterations: outputs.count) { outputs[$0].stop() }
     report(replayer, output.counters, logger)
@@ -125,7 +127,8 @@ struct ReplayCommand: ParsableCommand {
       + "recorded events \(summary.recordedEvents), malformed lines \(summary.malformedLines); "
       + "flows: begin \(flows.beginEvents), end \(flows.endEvents), "
       + "ends without begin \(flows.endsWithoutBegin), open at the end \(flows.openFlows); "
-      + "dns: answered \(counters.dns.answered), unsolicited \(counters.dns.unsolicited), "
+      + "dns: answered \(counters.dns.answered), unanswered \(counters.dns.questionsUnanswered), "
+      + "answered on retry \(counters.dns.questionsAnsweredOnRetry), unsolicited \(counters.dns.unsolicited), "
       + "malformed \(counters.dns.malformed); events printed \(output.eventsWritten), "
       + "alerts \(counters.rules.alerts)\(alerts.isEmpty ? "" : " (\(alerts))"), printed \(output.alertsWritten), "
       + "lost to failed writes \(lost)"

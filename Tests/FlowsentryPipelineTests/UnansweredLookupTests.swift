@@ -49,6 +49,32 @@ import Testing
     #expect(sink.events.first.map { if case .dns(let dns) = $0 { !dns.answered } else { false } } == true)
   }
 
+  /// The input's end (a replay's last file) gives up on every question still waiting, at the time
+  /// its timeout would have passed (the configured one), as the timeout would have; answered ones
+  /// stay unreported.
+  @Test func theInputsEndReportsTheQuestionsStillWaitingAtTheirTimeout() throws {
+    var configuration = Pipeline.Configuration()
+    configuration.dns.questionTimeoutNanoseconds = 5 * second
+    configuration.host = "sensor-a"
+    let pipeline = Pipeline(configuration: configuration, rules: try RuleLoader.load(paths: [shippedRules]))
+    let sink = InMemoryEventSink()
+    for record in pipelineTests.lookup("www.example", at: 0) { pipeline.process(record, to: sink) }
+    pipeline.process(pipelineTests.lookup("c2.flowsentry-selftest.invalid", at: second)[0], to: sink)
+    #expect(sink.events.count == 1 && sink.alerts.isEmpty)
+
+    pipeline.finishInput(to: sink)
+    let unanswered = sink.events.compactMap { if case .dns(let dns) = $0, !dns.answered { dns } else { nil } }
+    try #require(unanswered.count == 1, "\(sink.events)")
+    #expect(unanswered[0].questions == ["c2.flowsentry-selftest.invalid"] && unanswered[0].answers.isEmpty)
+    #expect(unanswered[0].timestamp == 6 * second && unanswered[0].host == "sensor-a")
+    #expect(unanswered[0].source == pipelineTests.resolver && unanswered[0].destination == pipelineTests.client)
+    #expect(sink.alerts.map(\.ruleID) == ["FS-INTEL-002"])
+    #expect(pipeline.counters.dns.questionsUnanswered == 1 && pipeline.counters.dns.questionsPending == 0)
+
+    pipeline.finishInput(to: sink)
+    #expect(sink.events.count == 2, "nothing is left to report")
+  }
+
   @Test func anAnsweredLookupIsNeverReportedUnanswered() throws {
     let pipeline = Pipeline()
     let sink = InMemoryEventSink()
