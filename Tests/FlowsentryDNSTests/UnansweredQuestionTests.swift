@@ -99,6 +99,26 @@ import Testing
     #expect(expire(&enricher, at: Int64.max).isEmpty && expire(&enricher, at: Int64.min).isEmpty)
   }
 
+  /// The input's end (a replay's last file): every question still waiting is given up on, oldest
+  /// first, at the time its timeout would have passed, whatever its time; none is left pending.
+  @Test func theInputsEndGivesUpOnEveryQuestionStillWaiting() {
+    var enricher = enricher()
+    ask(&enricher, "first.fs.test", id: 1, at: 10 * second)
+    ask(&enricher, "second.fs.test", id: 2, at: 11 * second)
+    // No clock gets far enough past this one's timeout to give up on it: the end does all the same.
+    ask(&enricher, "edge.fs.test", id: 3, at: Int64.max - second)
+    var events: [DNSEvent] = []
+    enricher.expireAllQuestions(into: &events)
+    #expect(events.map(\.questions) == [["first.fs.test"], ["second.fs.test"], ["edge.fs.test"]])
+    #expect(events.map(\.timestamp) == [40 * second, 41 * second, Int64.max])
+    #expect(events.allSatisfy { !$0.answered && $0.source == matching.server && $0.destination == matching.client })
+    #expect(enricher.counters.questionsUnanswered == 3 && enricher.counters.questionsPending == 0)
+    #expect(enricher.nextQuestionExpiry == .max)
+    events.removeAll()
+    enricher.expireAllQuestions(into: &events)
+    #expect(events.isEmpty, "reported once")
+  }
+
   @Test func aQuestionWhoseRetryWasAnsweredIsNotReported() {
     var enricher = enricher()
     ask(&enricher, "www.fs.test", id: 1, at: 0)
