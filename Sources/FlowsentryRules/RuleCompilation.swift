@@ -61,6 +61,11 @@ extension RuleSetBuilder {
       rules: rules, warnings: diagnostics.filter { $0.severity == .warning }, files: files,
       regexCount: Set(rules.flatMap { $0.regexes.map(ObjectIdentifier.init) }).count, replacements: replacements)
     ruleSet.intelLists = intelListSummaries()
+    ruleSet.indicatorLists = lists.keys.sorted().compactMap { name in
+      guard compiler.usedLists.contains(name), let intel = lists[name]?.intel else { return nil }
+      return IndicatorListReference(
+        name: name, type: intel.type, match: intel.match, severity: intel.severity, sets: intel.sets)
+    }
     return ruleSet
   }
 

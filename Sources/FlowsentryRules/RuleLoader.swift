@@ -15,6 +15,8 @@ public struct RuleSet: @unchecked Sendable {
   public var replacements: [Diagnostic] = []
   /// The typed (threat-intel) lists loaded, for `rules check`.
   public var intelLists: [IntelListSummary] = []
+  /// The typed lists the rules read, by name, for ``listings(of:)``.
+  var indicatorLists: [IndicatorListReference] = []
 
   public static let empty = RuleSet(rules: [], warnings: [], files: [], regexCount: 0)
 }

@@ -10,7 +10,7 @@ struct RulesCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "rules",
     abstract: "Check, test and list rule files.",
-    subcommands: [Check.self, Test.self, List.self]
+    subcommands: [Check.self, Test.self, List.self, Lookup.self]
   )
 
   struct Paths: ParsableArguments {
@@ -102,6 +102,45 @@ struct RulesCommand: ParsableCommand {
         let threshold = rule.threshold.map { " threshold \($0.atLeast)/\($0.windowNanoseconds / 1_000_000_000)s" } ?? ""
         print("\(rule.id)\t\(state)\t\(rule.severity.rawValue)\t\(events)\(threshold)\t\(rule.name)\t\(rule.origin)")
       }
+    }
+  }
+
+  struct Lookup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Show which threat-intel lists the rules read hold a domain, address, string or port, and where from.",
+      discussion: """
+        Each value is looked up in every typed list a rule reads, as the list's type reads it (a domain \
+        in any case, a trailing dot ignored, subdomains of a suffix list's names included; an address \
+        by longest prefix); each list holding it prints the indicator it holds and its file:line (or \
+        Zeek's meta.source). Membership only: an allowlist is a list too, and a rule's own condition \
+        still decides. Exit status: 0 when some value is listed, 1 when none is, 2 when the rules do \
+        not load.
+        """)
+
+    @Argument(help: "Domains, addresses, strings or ports to look up.")
+    var values: [String]
+
+    @Option(
+      name: .customLong("rules"),
+      help: """
+        A rule file or directory, loaded after the built-in rules and /etc/flowsentry/rules.d, as \
+        monitor's --rules (repeatable).
+        """)
+    var rules: [String] = []
+
+    @Flag(help: "Do not load the built-in rules first.")
+    var noDefaultRules = false
+
+    func run() throws {
+      guard let ruleSet = RulesCommand.load(rules, builtIn: !noDefaultRules) else { throw ExitCode(2) }
+      var anyListed = false
+      for value in values {
+        let listings = ruleSet.listings(of: value)
+        if listings.isEmpty { print("\(value): not listed") }
+        for listing in listings { print(listing.description) }
+        anyListed = anyListed || !listings.isEmpty
+      }
+      if !anyListed { throw ExitCode(1) }
     }
   }
 }

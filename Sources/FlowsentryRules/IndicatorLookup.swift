@@ -1,0 +1,73 @@
+import FlowsentryCore
+import FlowsentryIntel
+
+/// A typed list that a rule reads, kept in the rule set for `rules lookup`: the sets are the ones the
+/// rules' predicates hold, not copies. A list no rule reads is not kept (it can raise no alert, and
+/// a feed of millions held for nothing would cost its memory for as long as the set runs).
+struct IndicatorListReference: @unchecked Sendable {
+  let name: String
+  let type: IndicatorType
+  let match: DomainMatch
+  let severity: Severity?
+  /// Inline items first, then each file's set, as the rules test them.
+  let sets: [IntelList]
+}
+
+/// A typed list holding a looked-up value: what a rule reading the list would name as the alert's
+/// indicator, and where it came from.
+public struct IndicatorListing: Sendable, Equatable, CustomStringConvertible {
+  /// The value looked up, as given.
+  public var value: String
+  public var list: String
+  public var type: IndicatorType
+  /// The indicator as the list holds it: for a suffix list, the listed name the value is under; for
+  /// an address list, the most specific block holding the address.
+  public var indicator: String
+  /// `file:line`, or Zeek's `meta.source (file:line)`.
+  public var source: String
+  /// The list's own `severity:`, which its alerts take instead of the rule's.
+  public var severity: Severity?
+
+  public var description: String {
+    var text = "\(value): in \(list) as \(indicator) from \(source)"
+    if let severity { text += ", severity \(severity.rawValue)" }
+    return text
+  }
+}
+
+extension RuleSet {
+  /// The typed lists the rules read that hold `value`, in the lists' name order. The value is read as
+  /// each list's type reads it: a domain (any case, a trailing dot ignored; the form on the wire, so
+  /// an internationalized name in punycode), an address (IPv4-mapped IPv6 as IPv4), a string
+  /// (exactly), a port. Membership only: whether a rule alerts also depends on its condition and
+  /// exceptions (an allowlist is a list too, and shows here as one).
+  public func listings(of value: String) -> [IndicatorListing] {
+    let address = IPAddress(value)
+    let port = UInt16(value)
+    var listings: [IndicatorListing] = []
+    for list in indicatorLists {
+      let lookup: (IntelList) -> IntelMatch?
+      switch list.type {
+      case .domain:
+        // An address is no name: a domain list would only miss it, or match a listed last octet.
+        guard address == nil else { continue }
+        lookup = { $0.match(domain: value) }
+      case .address:
+        guard let address else { continue }
+        lookup = { $0.match(address: address) }
+      case .string:
+        lookup = { $0.match(string: value) }
+      case .port:
+        guard let port else { continue }
+        lookup = { $0.match(port: port) }
+      }
+      // As the rules name it: the first set holding it, inline items before files.
+      guard let found = list.sets.lazy.compactMap(lookup).first else { continue }
+      listings.append(
+        IndicatorListing(
+          value: value, list: list.name, type: list.type, indicator: found.indicator, source: found.source,
+          severity: list.severity))
+    }
+    return listings
+  }
+}

@@ -1,0 +1,124 @@
+import FlowsentryCore
+import FlowsentryIntel
+import FlowsentryTestSupport
+import Foundation
+import Testing
+
+@testable import FlowsentryRules
+
+/// `flowsentry rules lookup`: which typed lists the rules read hold a value, the indicator each
+/// holds and where it came from, by the rules' own semantics (suffix, longest prefix, mapped IPv6).
+@Suite struct RulesLookupTests {
+  static let files = [
+    "hosts.txt": "# feed\nevil.example\nexact.example\n",
+    "blocks.txt": "203.0.113.0/24\n# the one host\n203.0.113.7\n",
+    "feed.intel": """
+    #fields\tindicator\tindicator_type\tmeta.source
+    c2.zeek.example\tIntel::DOMAIN\tvendor-feed
+    """,
+    "rules.yaml": """
+    - list: {name: c2, type: domain, match: suffix, files: [hosts.txt], severity: critical}
+    - list: {name: exact_names, type: domain, files: [hosts.txt]}
+    - list: {name: zeek, type: domain, match: suffix, files: [feed.intel], format: zeek-intel}
+    - list: {name: blocks, type: address, files: [blocks.txt]}
+    - list: {name: ports, type: port, items: [4444]}
+    - list: {name: agents, type: string, items: [curl]}
+    - list: {name: unread, type: domain, items: [evil.example]}
+    - rule:
+        id: T-1
+        name: t
+        events: [net_flow_tcp_begin, net_packet_dns]
+        condition: >
+          remote_dns in c2 or remote_dns in exact_names or dns.questions in zeek or remote in blocks
+          or remote_port in ports or process.comm in agents
+    """,
+  ]
+
+  static func loaded() throws -> (RuleSet, RuleIntelListTests.Directory) {
+    let directory = try RuleIntelListTests.Directory(files)
+    let rules = try RuleLoader.load(sources: [], paths: [directory.path + "/rules.yaml"])
+    return (rules, directory)
+  }
+
+  @Test func aNameIsFoundUnderTheSuffixListsNameWithItsLineAndTheListsSeverity() throws {
+    let (rules, directory) = try Self.loaded()
+    defer { directory.remove() }
+    let hosts = directory.path + "/hosts.txt"
+    #expect(
+      rules.listings(of: "A.Evil.Example.").map(\.description) == [
+        "A.Evil.Example.: in c2 as evil.example from \(hosts):2, severity critical"
+      ])
+    // The exact list holds the name itself only; the suffix list holds it too.
+    #expect(rules.listings(of: "exact.example").map(\.list) == ["c2", "exact_names"])
+    #expect(rules.listings(of: "a.exact.example").map(\.list) == ["c2"])
+    // At label boundaries only, and a list no rule reads is not consulted.
+    #expect(rules.listings(of: "notevil.example").isEmpty)
+    #expect(rules.listings(of: "evil.example").map(\.list) == ["c2", "exact_names"])
+  }
+
+  @Test func zeekIndicatorsNameTheirMetaSource() throws {
+    let (rules, directory) = try Self.loaded()
+    defer { directory.remove() }
+    #expect(
+      rules.listings(of: "x.c2.zeek.example").map(\.description) == [
+        "x.c2.zeek.example: in zeek as c2.zeek.example from vendor-feed (\(directory.path)/feed.intel:2)"
+      ])
+  }
+
+  @Test func anAddressIsFoundByLongestPrefixAndAMappedAddressAsIPv4() throws {
+    let (rules, directory) = try Self.loaded()
+    defer { directory.remove() }
+    let blocks = directory.path + "/blocks.txt"
+    #expect(
+      rules.listings(of: "203.0.113.7").map(\.description) == [
+        "203.0.113.7: in blocks as 203.0.113.7/32 from \(blocks):3"
+      ])
+    #expect(rules.listings(of: "203.0.113.9").map(\.indicator) == ["203.0.113.0/24"])
+    #expect(rules.listings(of: "::ffff:203.0.113.9").map(\.indicator) == ["203.0.113.0/24"])
+    #expect(rules.listings(of: "198.51.100.1").isEmpty)
+  }
+
+  @Test func portsAndStringsAreLookedUpInTheirOwnListsOnly() throws {
+    let (rules, directory) = try Self.loaded()
+    defer { directory.remove() }
+    #expect(rules.listings(of: "4444").map(\.list) == ["ports"])
+    #expect(rules.listings(of: "curl").map(\.list) == ["agents"])
+    // Strings compare exactly.
+    #expect(rules.listings(of: "Curl").isEmpty)
+    #expect(rules.listings(of: "70000").isEmpty)
+  }
+
+  @Test func theCommandPrintsEachListingAndExitsByWhetherAnythingIsListed() throws {
+    let directory = try RuleIntelListTests.Directory(Self.files)
+    defer { directory.remove() }
+    let rules = directory.path + "/rules.yaml"
+    let found = try ChildProcess.run(
+      RulesCommandExitTests.binary,
+      ["rules", "lookup", "--no-default-rules", "--rules", rules, "a.evil.example", "198.51.100.1"])
+    #expect(found.termination == .exited(0), "\(found.stderr)")
+    #expect(
+      found.stdout == """
+        a.evil.example: in c2 as evil.example from \(directory.path)/hosts.txt:2, severity critical
+        198.51.100.1: not listed
+
+        """)
+    let missing = try ChildProcess.run(
+      RulesCommandExitTests.binary, ["rules", "lookup", "--no-default-rules", "--rules", rules, "good.example"])
+    #expect(missing.termination == .exited(1))
+    #expect(missing.stdout == "good.example: not listed\n")
+    try "- rule: {id: T-2, name: t, condition: remote_dns in nowhere}\n".write(
+      toFile: directory.path + "/broken.yaml", atomically: true, encoding: .utf8)
+    let broken = try ChildProcess.run(
+      RulesCommandExitTests.binary,
+      ["rules", "lookup", "--no-default-rules", "--rules", directory.path + "/broken.yaml", "evil.example"])
+    #expect(broken.termination == .exited(2))
+    #expect(broken.stderr.contains("broken.yaml:1:"), "\(broken.stderr)")
+  }
+
+  @Test func theShippedRulesHoldTheirSelfTestIndicators() throws {
+    let rules = try RuleLoader.load(sources: RuleLoader.builtInRules, paths: [])
+    #expect(rules.listings(of: "flowsentry-selftest.invalid").map(\.list) == ["intel_domains"])
+    #expect(rules.listings(of: "192.0.2.254").map(\.list) == ["intel_addresses"])
+    #expect(rules.listings(of: "192.0.2.253").map(\.list) == ["intel_allow_addresses"])
+  }
+}
