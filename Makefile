@@ -88,6 +88,7 @@ fuzz:
 PREFIX ?= /usr/local
 install: release
 	install -D -m 0755 .build/release/flowsentry $(DESTDIR)$(PREFIX)/bin/flowsentry
+	install -D -m 0755 deploy/flowsentry-intel-fetch $(DESTDIR)$(PREFIX)/bin/flowsentry-intel-fetch
 	install -d -m 0755 $(DESTDIR)/etc/flowsentry/rules.d $(DESTDIR)/etc/flowsentry/intel $(DESTDIR)/etc/flowsentry/intel/allow
 	[ -e $(DESTDIR)/etc/flowsentry/config.yaml ] || install -m 0644 deploy/config.yaml $(DESTDIR)/etc/flowsentry/config.yaml
 	install -D -m 0644 deploy/flowsentry.service $(DESTDIR)/etc/systemd/system/flowsentry.service

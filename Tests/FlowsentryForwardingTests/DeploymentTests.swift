@@ -2,6 +2,10 @@ import FlowsentryTestSupport
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The files an operator deploys with: the systemd unit, the example configuration, the
 /// Kubernetes manifest.
 @Suite struct DeploymentTests {
@@ -32,6 +36,55 @@ import Testing
     let result = try run("/usr/bin/systemd-analyze", ["verify", path])
     #expect(result.status == 0, "\(result.output)")
     #expect(!result.output.contains("flowsentry.service:"), "\(result.output)")
+  }
+
+  /// The feed refresh as systemd runs it: the unit's ExecStart script with the example environment
+  /// file's FLOWSENTRY_INTEL_FETCH, against a stand-in `curl` that fails for one feed. Every feed is
+  /// tried; the one that failed keeps its last copy and is named, and the run fails.
+  @Test func theIntelRefreshTriesEveryFeedAndNamesTheOnesThatFailed() throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-refresh-\(UUID().uuidString)")
+    let bin = directory.appendingPathComponent("bin")
+    let intel = directory.appendingPathComponent("intel")
+    for made in [bin, intel] { try FileManager.default.createDirectory(at: made, withIntermediateDirectories: true) }
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let curl = bin.appendingPathComponent("curl").path
+    try """
+    #!/bin/sh
+    out=""; url=""
+    while [ $# -gt 0 ]; do case $1 in -o) out=$2; shift 2 ;; --max-time) shift 2 ;; -*) shift ;; *) url=$1; shift ;; esac; done
+    case $url in *feodotracker*) echo "curl: (22) The requested URL returned error: 503" >&2; exit 22 ;; esac
+    printf 'fresh %s\\n' "$url" > "$out"
+    """.write(toFile: curl, atomically: true, encoding: .utf8)
+    #expect(chmod(curl, 0o755) == 0)
+    try "old\n".write(to: intel.appendingPathComponent("feodo.ip.txt"), atomically: true, encoding: .utf8)
+
+    let environment = try String(contentsOf: Self.deploy.appendingPathComponent("intel-refresh.env"), encoding: .utf8)
+    let fetch = try #require(
+      environment.split(separator: "\n").first { $0.hasPrefix("FLOWSENTRY_INTEL_FETCH=") }?
+        .dropFirst("FLOWSENTRY_INTEL_FETCH=".count))
+    let unit = try String(
+      contentsOf: Self.deploy.appendingPathComponent("flowsentry-intel-refresh.service"), encoding: .utf8)
+    let execStart = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=/bin/sh -ec '") })
+    // systemd's own unescaping of the line: `$$` is a `$` for the shell.
+    let script = String(execStart.dropFirst("ExecStart=/bin/sh -ec '".count).dropLast())
+      .replacingOccurrences(of: "$$", with: "$")
+    let path = "\(bin.path):\(Self.deploy.path):/usr/bin:/bin"
+    let result = try run(
+      "/usr/bin/env", ["-C", intel.path, "PATH=\(path)", "FLOWSENTRY_INTEL_FETCH=\(fetch)", "/bin/sh", "-ec", script])
+    #expect(result.status == 1, "\(result.output)")
+    #expect(result.output.contains("not refreshed, their last copies stay: feodo.ip.txt\n"), "\(result.output)")
+    let refreshed = try String(contentsOf: intel.appendingPathComponent("urlhaus.domains.txt"), encoding: .utf8)
+    #expect(refreshed == "fresh https://urlhaus.abuse.ch/downloads/hostfile/\n")
+    #expect(try String(contentsOf: intel.appendingPathComponent("feodo.ip.txt"), encoding: .utf8) == "old\n")
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: intel.path).sorted() == [
+        "feodo.ip.txt", "urlhaus.domains.txt",
+      ])
+
+    let malformed = try run(
+      "/usr/bin/env",
+      ["-C", intel.path, "PATH=\(path)", "flowsentry-intel-fetch", "../escape=https://example.invalid/"])
+    #expect(malformed.status == 2, "\(malformed.output)")
   }
 
   /// The manifest against Kubernetes' published schemas (kubernetes-validate from PyPI, offline).
