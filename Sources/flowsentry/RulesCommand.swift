@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlowsentryReplay
 import FlowsentryRules
+import Foundation
 
 #if canImport(Glibc)
   import Glibc
@@ -113,12 +114,16 @@ struct RulesCommand: ParsableCommand {
         in any case, a trailing dot ignored, subdomains of a suffix list's names included; an address \
         by longest prefix); each list holding it prints the indicator it holds and its file:line (or \
         Zeek's meta.source). Membership only: an allowlist is a list too, and a rule's own condition \
-        still decides. Exit status: 0 when some value is listed, 1 when none is, 2 when the rules do \
-        not load.
+        still decides. `-` reads values from stdin, one a line (blank lines and # comments skipped), \
+        such as the indicators of an incident report. Exit status: 0 when some value is listed, 1 when \
+        none is, 2 when the rules do not load.
         """)
 
-    @Argument(help: "Domains, addresses, strings or ports to look up.")
+    @Argument(help: "Domains, addresses, strings or ports to look up; - reads them from stdin, one a line.")
     var values: [String]
+
+    @Flag(help: "Print only the values some list holds.")
+    var listedOnly = false
 
     @Option(
       name: .customLong("rules"),
@@ -134,11 +139,30 @@ struct RulesCommand: ParsableCommand {
     func run() throws {
       guard let ruleSet = RulesCommand.load(rules, builtIn: !noDefaultRules) else { throw ExitCode(2) }
       var anyListed = false
-      for value in values {
+      func lookUp(_ value: String) {
         let listings = ruleSet.listings(of: value)
-        if listings.isEmpty { print("\(value): not listed") }
-        for listing in listings { print(listing.description) }
         anyListed = anyListed || !listings.isEmpty
+        // A value from a file may hold control characters: shown escaped, never sent to the terminal.
+        let shown = value.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+        if listings.isEmpty {
+          if !listedOnly { print("\(shown ? value.debugDescription : value): not listed") }
+          return
+        }
+        for var listing in listings {
+          if shown { listing.value = value.debugDescription }
+          print(listing.description)
+        }
+      }
+      for value in values {
+        guard value == "-" else {
+          lookUp(value)
+          continue
+        }
+        while let line = readLine(strippingNewline: true) {
+          let value = line.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+          if value.isEmpty || value.hasPrefix("#") { continue }
+          lookUp(value)
+        }
       }
       if !anyListed { throw ExitCode(1) }
     }

@@ -115,6 +115,31 @@ import Testing
     #expect(broken.stderr.contains("broken.yaml:1:"), "\(broken.stderr)")
   }
 
+  /// `-`: an incident report's indicators from stdin, one a line; comments, blank lines and CRLF
+  /// skipped, a control character shown escaped rather than sent to the terminal.
+  @Test func valuesFromStandardInputOnlyTheListedOnesWhenAsked() throws {
+    let directory = try RuleIntelListTests.Directory(Self.files)
+    defer { directory.remove() }
+    let iocs = directory.path + "/iocs.txt"
+    try "# from the report\n\nA.EVIL.example\r\n198.51.100.1\nbad\u{1B}[31m\n".write(
+      toFile: iocs, atomically: true, encoding: .utf8)
+    func lookUp(_ options: String) throws -> ChildProcess.Completed {
+      try ChildProcess.run(
+        "/bin/sh",
+        [
+          "-c", "exec \"$0\" rules lookup --no-default-rules --rules \"$1\" \(options) - < \"$2\"",
+          RulesCommandExitTests.binary, directory.path + "/rules.yaml", iocs,
+        ])
+    }
+    let listed = try lookUp("--listed-only")
+    #expect(listed.termination == .exited(0), "\(listed.stderr)")
+    #expect(
+      listed.stdout == "A.EVIL.example: in c2 as evil.example from \(directory.path)/hosts.txt:2, severity critical\n")
+    let all = try lookUp("")
+    #expect(all.stdout.hasSuffix("198.51.100.1: not listed\n\"bad\\u{1B}[31m\": not listed\n"), "\(all.stdout)")
+    #expect(!all.stdout.contains("\u{1B}"))
+  }
+
   @Test func theShippedRulesHoldTheirSelfTestIndicators() throws {
     let rules = try RuleLoader.load(sources: RuleLoader.builtInRules, paths: [])
     #expect(rules.listings(of: "flowsentry-selftest.invalid").map(\.list) == ["intel_domains"])
