@@ -28,10 +28,35 @@ public struct IndicatorListing: Sendable, Equatable, CustomStringConvertible {
   /// The list's own `severity:`, which its alerts take instead of the rule's.
   public var severity: Severity?
 
+  /// One line for a terminal: every part escaped where it holds a control character (a feed's
+  /// `meta.source` or a string list's indicator are a downloaded file's bytes, and an escape sequence
+  /// in them could rewrite what the analyst reads).
   public var description: String {
-    var text = "\(value): in \(list) as \(indicator) from \(source)"
+    let escape = IndicatorListing.terminalSafe
+    var text = "\(escape(value)): in \(escape(list)) as \(escape(indicator)) from \(escape(source))"
     if let severity { text += ", severity \(severity.rawValue)" }
     return text
+  }
+
+  /// `text` as is, or quoted with Swift's escapes when it holds a C0 or C1 control character, DEL, or
+  /// a bidirectional override or isolate (which reorder what a terminal shows).
+  public static func terminalSafe(_ text: String) -> String {
+    func unsafe(_ scalar: Unicode.Scalar) -> Bool {
+      scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value)
+        || (0x2066...0x2069).contains(scalar.value)
+    }
+    guard text.unicodeScalars.contains(where: unsafe) else { return text }
+    var quoted = "\""
+    for scalar in text.unicodeScalars {
+      if scalar == "\"" || scalar == "\\" {
+        quoted += "\\" + String(scalar)
+      } else if unsafe(scalar) {
+        quoted += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+      } else {
+        quoted.unicodeScalars.append(scalar)
+      }
+    }
+    return quoted + "\""
   }
 }
 
@@ -42,7 +67,7 @@ extension RuleSet {
   /// (exactly), a port. Membership only: whether a rule alerts also depends on its condition and
   /// exceptions (an allowlist is a list too, and shows here as one).
   public func listings(of value: String) -> [IndicatorListing] {
-    let address = IPAddress(value)
+    let address = Self.lookupAddress(value)
     let port = UInt16(value)
     var listings: [IndicatorListing] = []
     for list in indicatorLists {
@@ -69,5 +94,14 @@ extension RuleSet {
           severity: list.severity))
     }
     return listings
+  }
+
+  /// An address as written in a report: bare, in brackets (`[2001:db8::1]`), or with a zone
+  /// (`fe80::1%eth0`, which names the local link and is dropped).
+  static func lookupAddress(_ value: String) -> IPAddress? {
+    var text = Substring(value)
+    if text.hasPrefix("["), text.hasSuffix("]") { text = text.dropFirst().dropLast() }
+    if text.contains(":"), let zone = text.firstIndex(of: "%") { text = text[..<zone] }
+    return IPAddress(String(text))
   }
 }

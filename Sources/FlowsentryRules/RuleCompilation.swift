@@ -61,8 +61,11 @@ extension RuleSetBuilder {
       rules: rules, warnings: diagnostics.filter { $0.severity == .warning }, files: files,
       regexCount: Set(rules.flatMap { $0.regexes.map(ObjectIdentifier.init) }).count, replacements: replacements)
     ruleSet.intelLists = intelListSummaries()
+    // The lists enabled rules test (their conditions and exceptions): a disabled rule's, a replaced
+    // rule's or an unused macro's list raises no alert, and is not looked in.
+    let readByEnabledRules = Set(rules.filter(\.enabled).flatMap(\.intelListsRead))
     ruleSet.indicatorLists = lists.keys.sorted().compactMap { name in
-      guard compiler.usedLists.contains(name), let intel = lists[name]?.intel else { return nil }
+      guard readByEnabledRules.contains(name), let intel = lists[name]?.intel else { return nil }
       return IndicatorListReference(
         name: name, type: intel.type, match: intel.match, severity: intel.severity, sets: intel.sets)
     }
@@ -121,6 +124,7 @@ extension RuleSetBuilder {
     // The condition and its exceptions together are what each event costs: one budget.
     var nodes = 0
     var intelTerms: [IntelTerm] = []
+    var intelListsRead: Set<String> = []
     if let text = conditionText(body["condition"], "condition", file, at: here) {
       do {
         let compiled = try compiler.compile(text)
@@ -130,6 +134,7 @@ extension RuleSetBuilder {
         required = compiled.required
         nodes = compiled.nodes
         intelTerms = compiled.intelTerms
+        intelListsRead.formUnion(compiled.intelTerms.map(\.list))
         eventGate = compiled.gate
       } catch { report(.error, error.location, error.message) }
     }
@@ -143,6 +148,7 @@ extension RuleSetBuilder {
           do {
             let compiled = try compiler.compile(text)
             exceptions.append(compiled.predicate)
+            intelListsRead.formUnion(compiled.intelTerms.map(\.list))
             regexes += compiled.regexes
             leaves += compiled.leaves
             nodes += compiled.nodes
@@ -222,6 +228,7 @@ extension RuleSetBuilder {
     rule.gate = required.first
     rule.eventGate = eventGate
     rule.intelTerms = intelTerms
+    rule.intelListsRead = intelListsRead
     rule.suppressByIndicator = suppressByIndicator
     return rule
   }

@@ -67,6 +67,8 @@ public struct Rule: @unchecked Sendable {
   var patternIndex: RulePatternIndex?
   /// The condition's intel-list terms, to name the indicator that matched (RuleIntelLists.swift).
   var intelTerms: [IntelTerm] = []
+  /// Every typed list the condition and the exceptions test (`rules lookup` looks in these only).
+  var intelListsRead: Set<String> = []
   /// `suppress: {by: [indicator]}`: alerts naming the same indicator fold into one.
   var suppressByIndicator = false
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowsentryConfiguration
 import FlowsentryReplay
 import FlowsentryRules
 import Foundation
@@ -136,30 +137,53 @@ struct RulesCommand: ParsableCommand {
     @Flag(help: "Do not load the built-in rules first.")
     var noDefaultRules = false
 
+    @Option(
+      help: """
+        The monitor's configuration file, whose rules: and default_rules: decide the chain (default \
+        /etc/flowsentry/config.yaml when it exists); --rules and --no-default-rules override them.
+        """)
+    var config: String?
+
+    func validate() throws {
+      if values.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+        throw ValidationError("an empty value names nothing to look up")
+      }
+    }
+
     func run() throws {
-      guard let ruleSet = RulesCommand.load(rules, builtIn: !noDefaultRules) else { throw ExitCode(2) }
+      // The chain the monitor loads, so that the answer is the running sensor's.
+      var settings = SensorConfiguration()
+      let path =
+        config
+        ?? (FileManager.default.fileExists(atPath: SensorConfiguration.defaultPath)
+          ? SensorConfiguration.defaultPath : nil)
+      if let path {
+        do { settings = try ConfigurationLoader.load(path: path) } catch {
+          for diagnostic in error.diagnostics { standardError(diagnostic.description) }
+          throw ExitCode(2)
+        }
+      }
+      if !rules.isEmpty { settings.rulePaths = rules }
+      if noDefaultRules { settings.defaultRules = false }
+      guard let ruleSet = RulesCommand.load(settings.rulePaths, builtIn: settings.defaultRules) else {
+        throw ExitCode(2)
+      }
       var anyListed = false
       func lookUp(_ value: String) {
         let listings = ruleSet.listings(of: value)
         anyListed = anyListed || !listings.isEmpty
-        // A value from a file may hold control characters: shown escaped, never sent to the terminal.
-        let shown = value.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
-        if listings.isEmpty {
-          if !listedOnly { print("\(shown ? value.debugDescription : value): not listed") }
-          return
-        }
-        for var listing in listings {
-          if shown { listing.value = value.debugDescription }
-          print(listing.description)
-        }
+        // Escaped where a value (from a file, say) holds control characters: never sent to the terminal raw.
+        if listings.isEmpty && !listedOnly { print("\(IndicatorListing.terminalSafe(value)): not listed") }
+        for listing in listings { print(listing.description) }
       }
+      let whitespace = CharacterSet.whitespaces.union(CharacterSet(charactersIn: "\r"))
       for value in values {
         guard value == "-" else {
-          lookUp(value)
+          lookUp(value.trimmingCharacters(in: whitespace))
           continue
         }
         while let line = readLine(strippingNewline: true) {
-          let value = line.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+          let value = line.trimmingCharacters(in: whitespace)
           if value.isEmpty || value.hasPrefix("#") { continue }
           lookUp(value)
         }

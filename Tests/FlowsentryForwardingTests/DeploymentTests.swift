@@ -42,49 +42,95 @@ import Testing
   /// file's FLOWSENTRY_INTEL_FETCH, against a stand-in `curl` that fails for one feed. Every feed is
   /// tried; the one that failed keeps its last copy and is named, and the run fails.
   @Test func theIntelRefreshTriesEveryFeedAndNamesTheOnesThatFailed() throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-refresh-\(UUID().uuidString)")
-    let bin = directory.appendingPathComponent("bin")
-    let intel = directory.appendingPathComponent("intel")
-    for made in [bin, intel] { try FileManager.default.createDirectory(at: made, withIntermediateDirectories: true) }
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let curl = bin.appendingPathComponent("curl").path
-    try """
-    #!/bin/sh
-    out=""; url=""
-    while [ $# -gt 0 ]; do case $1 in -o) out=$2; shift 2 ;; --max-time) shift 2 ;; -*) shift ;; *) url=$1; shift ;; esac; done
-    case $url in *feodotracker*) echo "curl: (22) The requested URL returned error: 503" >&2; exit 22 ;; esac
-    printf 'fresh %s\\n' "$url" > "$out"
-    """.write(toFile: curl, atomically: true, encoding: .utf8)
-    #expect(chmod(curl, 0o755) == 0)
-    try "old\n".write(to: intel.appendingPathComponent("feodo.ip.txt"), atomically: true, encoding: .utf8)
+    let refresh = try RefreshDirectory()
+    defer { refresh.remove() }
+    try "old\n".write(toFile: refresh.intel + "/feodo.ip.txt", atomically: true, encoding: .utf8)
 
     let environment = try String(contentsOf: Self.deploy.appendingPathComponent("intel-refresh.env"), encoding: .utf8)
     let fetch = try #require(
       environment.split(separator: "\n").first { $0.hasPrefix("FLOWSENTRY_INTEL_FETCH=") }?
         .dropFirst("FLOWSENTRY_INTEL_FETCH=".count))
+    // What systemd's EnvironmentFile parse leaves as it is: no quotes, `$`, backslashes or outer blanks.
+    #expect(!fetch.contains { "\\$\"'".contains($0) } && fetch.trimmingCharacters(in: .whitespaces) == fetch)
     let unit = try String(
       contentsOf: Self.deploy.appendingPathComponent("flowsentry-intel-refresh.service"), encoding: .utf8)
     let execStart = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=/bin/sh -ec '") })
     // systemd's own unescaping of the line: `$$` is a `$` for the shell.
     let script = String(execStart.dropFirst("ExecStart=/bin/sh -ec '".count).dropLast())
       .replacingOccurrences(of: "$$", with: "$")
-    let path = "\(bin.path):\(Self.deploy.path):/usr/bin:/bin"
-    let result = try run(
-      "/usr/bin/env", ["-C", intel.path, "PATH=\(path)", "FLOWSENTRY_INTEL_FETCH=\(fetch)", "/bin/sh", "-ec", script])
+    let result = try refresh.run(["FLOWSENTRY_INTEL_FETCH=\(fetch)", "/bin/sh", "-ec", script])
     #expect(result.status == 1, "\(result.output)")
     #expect(result.output.contains("not refreshed, their last copies stay: feodo.ip.txt\n"), "\(result.output)")
-    let refreshed = try String(contentsOf: intel.appendingPathComponent("urlhaus.domains.txt"), encoding: .utf8)
-    #expect(refreshed == "fresh https://urlhaus.abuse.ch/downloads/hostfile/\n")
-    #expect(try String(contentsOf: intel.appendingPathComponent("feodo.ip.txt"), encoding: .utf8) == "old\n")
-    #expect(
-      try FileManager.default.contentsOfDirectory(atPath: intel.path).sorted() == [
-        "feodo.ip.txt", "urlhaus.domains.txt",
-      ])
+    #expect(try refresh.contents("urlhaus.domains.txt") == "fresh https://urlhaus.abuse.ch/downloads/hostfile/\n")
+    #expect(try refresh.contents("feodo.ip.txt") == "old\n")
+    #expect(try refresh.files() == ["feodo.ip.txt", "urlhaus.domains.txt"])
+  }
 
-    let malformed = try run(
-      "/usr/bin/env",
-      ["-C", intel.path, "PATH=\(path)", "flowsentry-intel-fetch", "../escape=https://example.invalid/"])
-    #expect(malformed.status == 2, "\(malformed.output)")
+  /// An empty download (a feed's server answering 200 with nothing) keeps the last copy; a URL the
+  /// shell would split goes in a --from file; a bad argument stops the run before any fetch.
+  @Test func theFetchKeepsTheLastCopyOfAnEmptyFeedAndChecksEveryArgumentFirst() throws {
+    let refresh = try RefreshDirectory()
+    defer { refresh.remove() }
+    try "old\n".write(toFile: refresh.intel + "/empty.ip.txt", atomically: true, encoding: .utf8)
+    let feeds = refresh.directory + "/feeds"
+    try """
+    # name url
+    empty.ip.txt https://feeds.invalid/empty\r
+    query.domains.txt https://feeds.invalid/list?format=hosts&limit=10
+
+    """.write(toFile: feeds, atomically: true, encoding: .utf8)
+    let fromFile = try refresh.run(["flowsentry-intel-fetch", "--from", feeds])
+    #expect(fromFile.status == 1, "\(fromFile.output)")
+    #expect(fromFile.output.contains("empty.ip.txt: the download was empty"), "\(fromFile.output)")
+    #expect(try refresh.contents("empty.ip.txt") == "old\n")
+    #expect(try refresh.contents("query.domains.txt") == "fresh https://feeds.invalid/list?format=hosts&limit=10\n")
+    #expect(try refresh.files() == ["empty.ip.txt", "query.domains.txt"])
+
+    for bad in ["../escape.txt=https://feeds.invalid/a", "-rf=https://feeds.invalid/a", "x.txt=--output=/etc/passwd"] {
+      let result = try refresh.run(["flowsentry-intel-fetch", "first.txt=https://feeds.invalid/first", bad])
+      #expect(result.status == 2, "\(bad): \(result.output)")
+      #expect(!FileManager.default.fileExists(atPath: refresh.intel + "/first.txt"), "fetched before checking \(bad)")
+    }
+    #expect(try refresh.run(["flowsentry-intel-fetch"]).status == 2)
+  }
+
+  /// A scratch directory with a stand-in `curl` (which fails for feodotracker URLs, writes nothing for
+  /// `/empty`, and writes `fresh URL` otherwise) first on PATH, then deploy/ for the fetch script.
+  struct RefreshDirectory {
+    let directory: String
+    var intel: String { directory + "/intel" }
+
+    init() throws {
+      directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-refresh-\(UUID().uuidString)").path
+      for made in [directory + "/bin", directory + "/intel"] {
+        try FileManager.default.createDirectory(atPath: made, withIntermediateDirectories: true)
+      }
+      let curl = directory + "/bin/curl"
+      try """
+      #!/bin/sh
+      out=""; url=""
+      while [ $# -gt 0 ]; do
+        case $1 in -o) out=$2; shift 2 ;; --max-time|--max-redirs|--proto-redir) shift 2 ;; -*) shift ;; *) url=$1; shift ;; esac
+      done
+      case $url in
+        *feodotracker*) echo "curl: (22) The requested URL returned error: 503" >&2; exit 22 ;;
+        */empty) : > "$out"; exit 0 ;;
+      esac
+      printf 'fresh %s\\n' "$url" > "$out"
+      """.write(toFile: curl, atomically: true, encoding: .utf8)
+      guard chmod(curl, 0o755) == 0 else { throw POSIXError(.EPERM) }
+    }
+
+    /// `arguments` through env, in the intel directory, with the stand-in first on PATH.
+    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+      let path = "\(directory)/bin:\(DeploymentTests.deploy.path):/usr/bin:/bin"
+      let result = try ChildProcess.run("/usr/bin/env", ["-C", intel, "PATH=\(path)"] + arguments)
+      return (result.status, result.stdout + result.stderr)
+    }
+
+    func contents(_ name: String) throws -> String { try String(contentsOfFile: intel + "/" + name, encoding: .utf8) }
+    func files() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: intel).sorted() }
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
   }
 
   /// The manifest against Kubernetes' published schemas (kubernetes-validate from PyPI, offline).

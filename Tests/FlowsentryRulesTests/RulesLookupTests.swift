@@ -24,6 +24,9 @@ import Testing
     - list: {name: ports, type: port, items: [4444]}
     - list: {name: agents, type: string, items: [curl]}
     - list: {name: unread, type: domain, items: [evil.example]}
+    - list: {name: disabled_only, type: domain, items: [evil.example]}
+    - list: {name: allowed, type: domain, items: [cdn.evil.example]}
+    - rule: {id: T-0, name: off, enabled: false, condition: remote_dns in disabled_only}
     - rule:
         id: T-1
         name: t
@@ -31,6 +34,7 @@ import Testing
         condition: >
           remote_dns in c2 or remote_dns in exact_names or dns.questions in zeek or remote in blocks
           or remote_port in ports or process.comm in agents
+        exceptions: [remote_dns in allowed]
     """,
   ]
 
@@ -138,6 +142,54 @@ import Testing
     let all = try lookUp("")
     #expect(all.stdout.hasSuffix("198.51.100.1: not listed\n\"bad\\u{1B}[31m\": not listed\n"), "\(all.stdout)")
     #expect(!all.stdout.contains("\u{1B}"))
+  }
+
+  /// A disabled rule's list raises no alert and is not looked in; an exception's list is.
+  @Test func onlyListsEnabledRulesTestAreLookedIn() throws {
+    let (rules, directory) = try Self.loaded()
+    defer { directory.remove() }
+    #expect(rules.listings(of: "cdn.evil.example").map(\.list) == ["allowed", "c2"])
+    #expect(!rules.listings(of: "evil.example").map(\.list).contains("disabled_only"))
+  }
+
+  /// A feed's bytes (a Zeek `meta.source`) are printed escaped: an escape sequence in a downloaded
+  /// file must not rewrite the analyst's terminal.
+  @Test func controlCharactersFromAFeedArePrintedEscaped() throws {
+    let directory = try RuleIntelListTests.Directory([
+      "feed.intel":
+        "#fields\tindicator\tindicator_type\tmeta.source\nbad.example\tIntel::DOMAIN\tvendor\u{1B}[2K\u{202E}x\n",
+      "rules.yaml": """
+      - list: {name: zeek, type: domain, files: [feed.intel], format: zeek-intel}
+      - rule: {id: T-1, name: t, condition: remote_dns in zeek}
+      """,
+    ])
+    defer { directory.remove() }
+    let rules = try RuleLoader.load(sources: [], paths: [directory.path + "/rules.yaml"])
+    let line = try #require(rules.listings(of: "bad.example").first).description
+    #expect(
+      line == "bad.example: in zeek as bad.example from \"vendor\\u{1B}[2K\\u{202E}x (\(directory.path)/feed.intel:2)\""
+    )
+    #expect(!line.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x202E })
+  }
+
+  @Test func addressesInBracketsOrWithAZoneAreAddresses() throws {
+    #expect(RuleSet.lookupAddress("[2001:db8::1]") == IPAddress("2001:db8::1"))
+    #expect(RuleSet.lookupAddress("fe80::1%eth0") == IPAddress("fe80::1"))
+    #expect(RuleSet.lookupAddress("203.0.113.7") == IPAddress("203.0.113.7"))
+    #expect(RuleSet.lookupAddress("evil%example") == nil)
+  }
+
+  /// The monitor's configuration file decides the chain, as it does for the monitor.
+  @Test func theConfigurationFilesRulesAreTheChainLookedIn() throws {
+    let directory = try RuleIntelListTests.Directory(
+      Self.files.merging(["config.yaml": "rules: [rules.yaml]\ndefault_rules: false\n"]) { first, _ in first })
+    defer { directory.remove() }
+    let result = try ChildProcess.run(
+      RulesCommandExitTests.binary, ["rules", "lookup", "--config", directory.path + "/config.yaml", "x.evil.example"])
+    #expect(result.termination == .exited(0), "\(result.stderr)")
+    #expect(result.stdout.hasPrefix("x.evil.example: in c2 as evil.example"), "\(result.stdout)")
+    let empty = try ChildProcess.run(RulesCommandExitTests.binary, ["rules", "lookup", " "])
+    #expect(empty.termination != .exited(0) && empty.termination != .exited(1), "\(empty.stderr)")
   }
 
   @Test func theShippedRulesHoldTheirSelfTestIndicators() throws {
