@@ -1,13 +1,12 @@
 import FlowsentryCore
 import FlowsentryIntel
 
-/// A typed list that a rule reads, kept in the rule set for `rules lookup`: the sets are the ones the
-/// rules' predicates hold, not copies. A list no rule reads is not kept (it can raise no alert, and
-/// a feed of millions held for nothing would cost its memory for as long as the set runs).
+/// A typed list that an enabled rule tests, kept in the rule set for `rules lookup`: the sets are the
+/// ones the rules' predicates hold, not copies. Another list is not kept (it can raise no alert, and
+/// a feed of millions held for nothing would cost its memory for as long as the set lives).
 struct IndicatorListReference: @unchecked Sendable {
   let name: String
   let type: IndicatorType
-  let match: DomainMatch
   let severity: Severity?
   /// Inline items first, then each file's set, as the rules test them.
   let sets: [IntelList]
@@ -74,7 +73,7 @@ extension RuleSet {
       let lookup: (IntelList) -> IntelMatch?
       switch list.type {
       case .domain:
-        // An address is no name: a domain list would only miss it, or match a listed last octet.
+        // An address is no name: the engine never tests one against a domain list.
         guard address == nil else { continue }
         lookup = { $0.match(domain: value) }
       case .address:

@@ -67,7 +67,7 @@ extension RuleSetBuilder {
     ruleSet.indicatorLists = lists.keys.sorted().compactMap { name in
       guard readByEnabledRules.contains(name), let intel = lists[name]?.intel else { return nil }
       return IndicatorListReference(
-        name: name, type: intel.type, match: intel.match, severity: intel.severity, sets: intel.sets)
+        name: name, type: intel.type, severity: intel.severity, sets: intel.sets)
     }
     return ruleSet
   }

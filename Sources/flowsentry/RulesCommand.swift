@@ -111,13 +111,14 @@ struct RulesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Show which threat-intel lists the rules read hold a domain, address, string or port, and where from.",
       discussion: """
-        Each value is looked up in every typed list a rule reads, as the list's type reads it (a domain \
+        Each value is looked up in every typed list an enabled rule tests (the chain the monitor \
+        loads), as the list's type reads it (a domain \
         in any case, a trailing dot ignored, subdomains of a suffix list's names included; an address \
         by longest prefix); each list holding it prints the indicator it holds and its file:line (or \
         Zeek's meta.source). Membership only: an allowlist is a list too, and a rule's own condition \
         still decides. `-` reads values from stdin, one a line (blank lines and # comments skipped), \
         such as the indicators of an incident report. Exit status: 0 when some value is listed, 1 when \
-        none is, 2 when the rules do not load.
+        none is, 2 when the rules or the configuration do not load.
         """)
 
     @Argument(help: "Domains, addresses, strings or ports to look up; - reads them from stdin, one a line.")
