@@ -66,7 +66,9 @@ extension RuleSet {
   /// (exactly), a port. Membership only: whether a rule alerts also depends on its condition and
   /// exceptions (an allowlist is a list too, and shows here as one).
   public func listings(of value: String) -> [IndicatorListing] {
-    let address = Self.lookupAddress(value)
+    // A report's indicator may be defanged or a URL: its host is what a domain or address list holds.
+    let host = Self.refangedHost(value)
+    let address = Self.lookupAddress(host)
     let port = UInt16(value)
     var listings: [IndicatorListing] = []
     for list in indicatorLists {
@@ -75,7 +77,7 @@ extension RuleSet {
       case .domain:
         // An address is no name: the engine never tests one against a domain list.
         guard address == nil else { continue }
-        lookup = { $0.match(domain: value) }
+        lookup = { $0.match(domain: host) }
       case .address:
         guard let address else { continue }
         lookup = { $0.match(address: address) }
@@ -102,5 +104,26 @@ extension RuleSet {
     if text.hasPrefix("["), text.hasSuffix("]") { text = text.dropFirst().dropLast() }
     if text.contains(":"), let zone = text.firstIndex(of: "%") { text = text[..<zone] }
     return IPAddress(String(text))
+  }
+
+  /// The host a threat report means: defanging undone (`evil[.]com`, `evil(.)com`, `evil[dot]com`,
+  /// `hxxp://`), and of a URL (`https://user@evil.com:8443/path`) its host alone. Anything else as is.
+  static func refangedHost(_ value: String) -> String {
+    var text = value
+    for (defanged, plain) in [("[.]", "."), ("(.)", "."), ("{.}", "."), ("[dot]", "."), ("(dot)", "."), ("[:]", ":")]
+    where text.contains(defanged) {
+      text = text.replacingOccurrences(of: defanged, with: plain)
+    }
+    guard let scheme = text.range(of: "://") else { return text }
+    let name = text[..<scheme.lowerBound]
+    guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) else { return text }
+    var authority = text[scheme.upperBound...]
+    if let end = authority.firstIndex(where: { "/?#".contains($0) }) { authority = authority[..<end] }
+    if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+    if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+      return String(authority[...close])
+    }
+    if let colon = authority.lastIndex(of: ":") { authority = authority[..<colon] }
+    return String(authority)
   }
 }

@@ -114,7 +114,8 @@ struct RulesCommand: ParsableCommand {
         Each value is looked up in every typed list an enabled rule tests (the chain the monitor \
         loads), as the list's type reads it (a domain \
         in any case, a trailing dot ignored, subdomains of a suffix list's names included; an address \
-        by longest prefix); each list holding it prints the indicator it holds and its file:line (or \
+        by longest prefix; a defanged indicator, evil[.]com or hxxps://, or a URL by its host); each \
+        list holding it prints the indicator it holds and its file:line (or \
         Zeek's meta.source). Membership only: an allowlist is a list too, and a rule's own condition \
         still decides. `-` reads values from stdin, one a line (blank lines and # comments skipped), \
         such as the indicators of an incident report. Exit status: 0 when some value is listed, 1 when \

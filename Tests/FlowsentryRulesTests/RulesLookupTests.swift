@@ -172,6 +172,20 @@ import Testing
     #expect(!line.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x202E })
   }
 
+  /// Reports defang their indicators and quote URLs: the host is what is looked up, the value as
+  /// given is what is printed. A string list still compares the value exactly.
+  @Test func defangedIndicatorsAndURLsAreLookedUpByTheirHost() throws {
+    let (rules, directory) = try Self.loaded()
+    defer { directory.remove() }
+    #expect(rules.listings(of: "hxxps://user@A.Evil[.]example:8443/path?q=1").map(\.list) == ["c2"])
+    #expect(rules.listings(of: "cdn(.)evil[dot]example").map(\.list) == ["allowed", "c2"])
+    #expect(rules.listings(of: "203.0.113[.]7").map(\.indicator) == ["203.0.113.7/32"])
+    #expect(rules.listings(of: "http://[::ffff:203.0.113.9]:80/").map(\.indicator) == ["203.0.113.0/24"])
+    #expect(rules.listings(of: "hxxp://evil[.]example/").first?.value == "hxxp://evil[.]example/")
+    #expect(RuleSet.refangedHost("not a url") == "not a url")
+    #expect(RuleSet.refangedHost("evil.example") == "evil.example")
+  }
+
   @Test func addressesInBracketsOrWithAZoneAreAddresses() throws {
     #expect(RuleSet.lookupAddress("[2001:db8::1]") == IPAddress("2001:db8::1"))
     #expect(RuleSet.lookupAddress("fe80::1%eth0") == IPAddress("fe80::1"))
