@@ -91,19 +91,7 @@ struct PipelineOptions: ParsableArguments {
   /// The file's settings (the named one, or the default path when it exists) with this command
   /// line's flags over them; nil, every problem printed, when the file does not validate.
   func settings() -> SensorConfiguration? {
-    var settings = SensorConfiguration()
-    let path =
-      config
-      ?? (FileManager.default.fileExists(atPath: SensorConfiguration.defaultPath)
-        ? SensorConfiguration.defaultPath : nil)
-    if let path {
-      do {
-        settings = try ConfigurationLoader.load(path: path)
-      } catch {
-        for diagnostic in error.diagnostics { standardError(diagnostic.description) }
-        return nil
-      }
-    }
+    guard var settings = Self.configurationFile(config) else { return nil }
     if let selection = try? selectionFlag() { settings.events = selection }
     if !rulePaths.isEmpty { settings.rulePaths = rulePaths }
     if noDefaultRules { settings.defaultRules = false }
@@ -114,6 +102,22 @@ struct PipelineOptions: ParsableArguments {
     if let host { settings.host = host }
     settings.pipeline.host = settings.host ?? hostName()
     return settings
+  }
+
+  /// The settings of the file `path` names, else of the default path when a file is there, else the
+  /// defaults; nil, every problem printed, when the file does not validate.
+  static func configurationFile(_ path: String?) -> SensorConfiguration? {
+    let path =
+      path
+      ?? (FileManager.default.fileExists(atPath: SensorConfiguration.defaultPath)
+        ? SensorConfiguration.defaultPath : nil)
+    guard let path else { return SensorConfiguration() }
+    do {
+      return try ConfigurationLoader.load(path: path)
+    } catch {
+      for diagnostic in error.diagnostics { standardError(diagnostic.description) }
+      return nil
+    }
   }
 
   /// The rule chain; nil (every problem printed) when it does not validate.

@@ -154,17 +154,7 @@ struct RulesCommand: ParsableCommand {
 
     func run() throws {
       // The chain the monitor loads, so that the answer is the running sensor's.
-      var settings = SensorConfiguration()
-      let path =
-        config
-        ?? (FileManager.default.fileExists(atPath: SensorConfiguration.defaultPath)
-          ? SensorConfiguration.defaultPath : nil)
-      if let path {
-        do { settings = try ConfigurationLoader.load(path: path) } catch {
-          for diagnostic in error.diagnostics { standardError(diagnostic.description) }
-          throw ExitCode(2)
-        }
-      }
+      guard var settings = PipelineOptions.configurationFile(config) else { throw ExitCode(2) }
       if !rules.isEmpty { settings.rulePaths = rules }
       if noDefaultRules { settings.defaultRules = false }
       guard let ruleSet = RulesCommand.load(settings.rulePaths, builtIn: settings.defaultRules) else {
