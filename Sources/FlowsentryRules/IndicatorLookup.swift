@@ -1,5 +1,6 @@
 import FlowsentryCore
 import FlowsentryIntel
+import Foundation
 
 /// A typed list that an enabled rule tests, kept in the rule set for `rules lookup`: the sets are the
 /// ones the rules' predicates hold, not copies. Another list is not kept (it can raise no alert, and
@@ -114,16 +115,8 @@ extension RuleSet {
     where text.contains(defanged) {
       text = text.replacingOccurrences(of: defanged, with: plain)
     }
-    guard let scheme = text.range(of: "://") else { return text }
-    let name = text[..<scheme.lowerBound]
-    guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) else { return text }
-    var authority = text[scheme.upperBound...]
-    if let end = authority.firstIndex(where: { "/?#".contains($0) }) { authority = authority[..<end] }
-    if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
-    if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
-      return String(authority[...close])
-    }
-    if let colon = authority.lastIndex(of: ":") { authority = authority[..<colon] }
-    return String(authority)
+    // Foundation's parser, not a hand-written one: userinfo, port, path and an IPv6 host's brackets.
+    guard text.contains("://"), let host = URLComponents(string: text)?.host, !host.isEmpty else { return text }
+    return host
   }
 }
