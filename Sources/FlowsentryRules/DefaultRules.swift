@@ -633,27 +633,41 @@ enum DefaultRules {
     name: remote_is_allowlisted
     condition: remote in intel_allow_addresses or remote_dns in intel_allow_domains
 
+# A lookup's counterpart of remote_is_allowlisted: a name asked, an alias it led to (CNAME) or an
+# address it resolved to is allowlisted. One allowlisted answer excepts the whole lookup, as one
+# allowlisted name of a peer's chain excepts its connection.
+- macro:
+    name: lookup_is_allowlisted
+    condition: >
+      dns.questions in intel_allow_domains or dns.answers in intel_allow_domains
+      or dns.answers in intel_allow_addresses
+
 - rule:
     id: FS-INTEL-001
-    name: Connection with an address a threat-intel feed lists
+    name: Connection with, or lookup resolving to, an address a threat-intel feed lists
     description: >
       A connection to or from an address, or into a block, that a threat-intel list holds (botnet
       command-and-control, malware distribution), or an attempt at one that the peer refused or the
-      kernel gave up on (a server taken down or a firewall dropping it: the host still tried). The
+      kernel gave up on (a server taken down or a firewall dropping it: the host still tried), or a
+      lookup whose answer is such an address (A or AAAA), which shows a name that resolves to a
+      listed server before any connection, and when the connection is not TCP or never comes. A
+      lookup and the connection that follows it name the same indicator and make one alert. The
       alert names the indicator, the list and the feed line it came from.
     severity: high
     tags: [T1071, T1105]
     references: ["https://attack.mitre.org/techniques/T1071/", "https://feodotracker.abuse.ch/blocklist/"]
-    events: [net_flow_tcp_begin, net_flow_tcp_half_open, net_flow_tcp_end]
+    events: [net_flow_tcp_begin, net_flow_tcp_half_open, net_flow_tcp_end, net_packet_dns]
     # An end counts only as a failed attempt: refused or timed out with no begin before it (no
     # duration), so that a connection timing out after its begin does not alert a second time.
     condition: >
       (event != net_flow_tcp_end or (close_reason in (refused, timeout) and not duration_ns >= 1))
-      and (remote in intel_addresses or remote in intel_zeek_addresses)
+      and (remote in intel_addresses or remote in intel_zeek_addresses
+           or dns.answers in intel_addresses or dns.answers in intel_zeek_addresses)
     exceptions:
       - remote_is_allowlisted
+      - lookup_is_allowlisted
     suppress: {window: 1h, by: [indicator]}
-    output: "{process.comm} {conn_direction} connection with {remote}:{remote_port}, listed as {indicator} in {indicator.list} ({indicator.source})"
+    output: "listed address {indicator} in {indicator.list} ({indicator.source}); {conn_direction} connection of {process.comm} with {remote}:{remote_port}, lookup of {dns.questions} answered {dns.answers}"
     tests:
       - name: a connection to a listed address fires, once an hour per indicator
         events:
@@ -683,12 +697,35 @@ enum DefaultRules {
           - {at: 0s, event: net_flow_tcp_end, close_reason: fin, terminated_by: local, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443}
           - {at: 1s, event: net_flow_tcp_end, close_reason: rst, terminated_by: remote, src: 192.0.2.254, dst: 198.51.100.2, src_port: 443}
         expect: 0
+      - name: a lookup answered with a listed address and the connection after it make one alert
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.example], answers: [203.0.113.5, 192.0.2.254]}
+          - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443, dst_dns: [c2.example]}
+        expect: 1
+      - name: a lookup answered with a listed address fires alone (no connection, or not over TCP)
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.example], answers: [192.0.2.254]}
+        expect: 1
+      - name: unlisted answers, and names among the answers, do not
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [a.example], answers: [203.0.113.5, 192.0.2.25]}
+          - {at: 1s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [b.example], answers: [192.0.2.254.example]}
+        expect: 0
+      - name: a lookup of an allowlisted name does not
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [allowed.flowsentry-selftest.invalid], answers: [192.0.2.254]}
+        expect: 0
+      - name: a lookup with an allowlisted address among its answers does not (a CDN a feed lists too)
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [cdn.example], answers: [192.0.2.253, 192.0.2.254]}
+        expect: 0
 
 - rule:
     id: FS-INTEL-002
     name: Connection to, or lookup of, a domain a threat-intel feed lists
     description: >
-      A name asked in DNS, or a peer's name, is listed or under a listed domain. A lookup alone
+      A name asked in DNS, an alias (CNAME) its answer led to, or a peer's name, is listed or under a
+      listed domain. A lookup alone
       fires (the connection may be blocked or sinkholed), and so does a lookup no answer comes to
       (a DNS firewall dropping it), when dns.question_timeout passes, or in a replay when the input
       ends first; the lookup and the connection that follows it name the same indicator and make
@@ -700,9 +737,10 @@ enum DefaultRules {
     condition: >
       remote_dns in intel_domains or remote_dns in intel_zeek_domains
       or dns.questions in intel_domains or dns.questions in intel_zeek_domains
+      or dns.answers in intel_domains or dns.answers in intel_zeek_domains
     exceptions:
       - remote_is_allowlisted
-      - dns.questions in intel_allow_domains
+      - lookup_is_allowlisted
     suppress: {window: 1h, by: [indicator]}
     output: "listed domain {indicator} in {indicator.list} ({indicator.source}); lookup of {dns.questions}, peer {remote_dns} of {process.comm}"
     tests:
@@ -724,6 +762,15 @@ enum DefaultRules {
           - {at: 0s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [notflowsentry-selftest.invalid]}
           - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.9, dst_dns: [x.allowed.flowsentry-selftest.invalid]}
           - {at: 2s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [allowed.flowsentry-selftest.invalid]}
+        expect: 0
+      - name: a lookup whose alias (CNAME) is listed fires, and the connection after it is the same alert
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [www.example], answers: [c2.flowsentry-selftest.invalid, 203.0.113.9]}
+          - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.9, dst_dns: [www.example, c2.flowsentry-selftest.invalid]}
+        expect: 1
+      - name: a lookup whose alias is allowlisted does not
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.flowsentry-selftest.invalid], answers: [x.allowed.flowsentry-selftest.invalid, 203.0.113.9]}
         expect: 0
 
 """#),

@@ -5,7 +5,8 @@ import Testing
 
 /// FS-INTEL-002 live: a feed file of the operator's replaces the shipped domain list, dnsmasq answers
 /// names under a listed domain, and a process in the test cgroup looks them up (and connects).
-/// FS-INTEL-001 live: an attempt at a listed address that the peer refuses.
+/// FS-INTEL-001 live: an attempt at a listed address that the peer refuses. Both live: a lookup
+/// answered with a listed address, or through an alias under a listed domain.
 @Suite(.serialized, .requires(.root, .cgroup2), .testHostsInTurn)
 struct IntelAlertTests {
   /// A directory of its own with a feed file (a comment line, then `indicators`) and a rule file
@@ -78,6 +79,84 @@ struct IntelAlertTests {
     // The lookup raised the first alert; the connection to the same indicator was folded into it.
     let events = try #require(alerts.first?["events"] as? [[String: Any]])
     #expect(events.first?["event"] as? String == "net_packet_dns")
+    monitor.signal(SIGTERM)
+    #expect(try await monitor.exitStatus() == 0)
+  }
+
+  /// What a lookup's answer names is tested too: an address answer that an address feed lists
+  /// raises FS-INTEL-001 at the lookup (the connection after it folds into that alert), and an
+  /// alias (CNAME) under a listed domain raises FS-INTEL-002, though the name asked is not listed.
+  @Test(.requires(.ip, .python3, .dnsmasq, .dig)) func aLookupAnsweredWithAListedAddressOrAliasRaisesAnAlert()
+    async throws
+  {
+    let (directory, addressFeed, _) = try Self.feedAndRules(
+      "feed.ip.txt", TestHost.peerAddress, list: "{name: intel_addresses, type: address, files: [feed.ip.txt]}")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let domainFeed = directory + "/feed.domains.txt"
+    try "# test feed\nalias-feed.test\n".write(toFile: domainFeed, atomically: true, encoding: .utf8)
+    try "- list: {name: intel_domains, type: domain, match: suffix, files: [feed.domains.txt]}\n"
+      .write(toFile: directory + "/intel-domains.yaml", atomically: true, encoding: .utf8)
+
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let dnsPort = UInt16.random(in: 20_000...40_000)
+    let resolver = try Resolver(
+      address: DNSResolutionTests.resolverAddress, port: dnsPort,
+      records: [
+        "--address=/web.fs.test/\(TestHost.peerAddress)",
+        "--address=/resolves-listed.test/\(TestHost.peerAddress)",
+        "--host-record=c2.alias-feed.test,\(TestHost.peerAddress)",
+        "--cname=innocent-alias.test,c2.alias-feed.test",
+      ])
+    defer { resolver.stop() }
+    let peerServer = try host.runPython(
+      """
+      import socket
+      l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      l.bind(("\(TestHost.peerAddress)", 443)); l.listen(16)
+      print("ready", flush=True)
+      while True:
+          c, _ = l.accept(); c.close()
+      """)
+    defer { _ = peerServer }
+    #expect(try peerServer.firstLine() == "ready")
+    let monitor = try await MonitorProcess.attached(
+      to: cgroup, ["--events", "none", "--dns-ports", String(dnsPort), "--rules", directory])
+    defer { monitor.kill() }
+
+    let dig = ["+short", "@\(resolver.address)", "-p", String(dnsPort)]
+    try cgroup.run("/usr/bin/dig", dig + ["resolves-listed.test"])
+    let client = try cgroup.socket(.v4)
+    let connected = try client.connect(to: Endpoint(IPAddress(TestHost.peerAddress)!, 443))
+    #expect(connected == 0, "connect: \(String(cString: strerror(connected)))")
+    client.readToEnd()
+    client.close()
+    try cgroup.run("/usr/bin/dig", dig + ["innocent-alias.test"])
+
+    _ = try await monitor.alerts(including: ["FS-INTEL-001", "FS-INTEL-002"])
+    try await Task.sleep(for: .seconds(1))
+    func alerts(_ rule: String) throws -> [[String: Any]] {
+      try monitor.alerts().filter { ($0["rule"] as? [String: Any])?["id"] as? String == rule }
+    }
+    let byAddress = try alerts("FS-INTEL-001")
+    #expect(byAddress.count == 1, "the lookup, its connection and the alias' address are one indicator: \(byAddress)")
+    let addressIndicator = try #require(byAddress.first?["indicator"] as? [String: String])
+    #expect(addressIndicator["value"] == "\(TestHost.peerAddress)/32")
+    #expect(addressIndicator["source"] == "\(addressFeed):2")
+    let lookup = try #require((byAddress.first?["events"] as? [[String: Any]])?.first)
+    #expect(lookup["event"] as? String == "net_packet_dns", "raised at the lookup, before the connection")
+    #expect((lookup["args"] as? [String: Any])?["questions"] as? [String] == ["resolves-listed.test"])
+
+    let byAlias = try alerts("FS-INTEL-002")
+    #expect(byAlias.count == 1, "\(byAlias)")
+    let aliasIndicator = try #require(byAlias.first?["indicator"] as? [String: String])
+    #expect(aliasIndicator["value"] == "alias-feed.test")
+    #expect(aliasIndicator["list"] == "intel_domains")
+    #expect(aliasIndicator["source"] == "\(domainFeed):2")
+    let aliasLookup = try #require((byAlias.first?["events"] as? [[String: Any]])?.first)
+    #expect((aliasLookup["args"] as? [String: Any])?["questions"] as? [String] == ["innocent-alias.test"])
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)
   }
