@@ -15,6 +15,27 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
     prefixLength = length
   }
 
+  /// `network`/`prefixLength` as given; nil for a length over the family's width or below 0.
+  public init?(network: IPAddress, prefixLength: Int) {
+    guard (0...(network.isIPv4 ? 32 : 128)).contains(prefixLength) else { return nil }
+    self.network = network
+    self.prefixLength = prefixLength
+  }
+
+  /// The block as a feed's entry is read: `203.0.113.7/24` is 203.0.113.0/24.
+  public var withHostBitsCleared: IPNetwork {
+    var cleared = self
+    switch network {
+    case .v4(let value):
+      cleared.network = .v4(prefixLength == 0 ? 0 : value & UInt32.max << (32 - prefixLength))
+    case .v6(let high, let low):
+      let value = UInt128(high) << 64 | UInt128(low)
+      let masked = prefixLength == 0 ? 0 : value & UInt128.max << (128 - prefixLength)
+      cleared.network = .v6(high: UInt64(masked >> 64), low: UInt64(truncatingIfNeeded: masked))
+    }
+    return cleared
+  }
+
   public func contains(_ address: IPAddress) -> Bool {
     switch (network, address) {
     case (.v4(let net), .v4(let candidate)):

@@ -110,20 +110,18 @@ public struct IntelList: Sendable {
   /// The most specific listed block holding `address`, with its origin.
   public func match(address: IPAddress) -> IntelMatch? {
     guard let hit = lookup(address) else { return nil }
-    let text: String
-    let record: UInt32
-    if hit.isIPv4 {
-      let entry = Int(hit.entry)
-      text = Self.describeIPv4Block(ipv4.networks[entry], length: ipv4.lengths[entry])
-      record = ipv4.records[entry]
-    } else {
-      let entry = Int(hit.entry)
-      let network = ipv6.networks[entry]
-      let address = IPAddress.v6(high: UInt64(network >> 64), low: UInt64(truncatingIfNeeded: network))
-      text = "\(address)/\(ipv6.lengths[entry])"
-      record = ipv6.records[entry]
-    }
-    return describe(record: record, indicator: text)
+    return hit.isIPv4 ? describe(ipv4Entry: Int(hit.entry)) : describe(ipv6Entry: Int(hit.entry))
+  }
+
+  func describe(ipv4Entry entry: Int) -> IntelMatch {
+    describe(
+      record: ipv4.records[entry], indicator: Self.describeIPv4Block(ipv4.networks[entry], length: ipv4.lengths[entry]))
+  }
+
+  func describe(ipv6Entry entry: Int) -> IntelMatch {
+    let network = ipv6.networks[entry]
+    let address = IPAddress.v6(high: UInt64(network >> 64), low: UInt64(truncatingIfNeeded: network))
+    return describe(record: ipv6.records[entry], indicator: "\(address)/\(ipv6.lengths[entry])")
   }
 
   @inline(__always)

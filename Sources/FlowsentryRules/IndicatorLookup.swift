@@ -21,19 +21,34 @@ public struct IndicatorListing: Sendable, Equatable, CustomStringConvertible {
   public var list: String
   public var type: IndicatorType
   /// The indicator as the list holds it: for a suffix list, the listed name the value is under; for
-  /// an address list, the most specific block holding the address.
+  /// an address list, the most specific block holding the address, or for a block looked up, an
+  /// entry covering it or inside it (empty on the line counting those not shown).
   public var indicator: String
   /// `file:line`, or Zeek's `meta.source (file:line)`.
   public var source: String
   /// The list's own `severity:`, which its alerts take instead of the rule's.
   public var severity: Severity?
+  /// How the indicator stands to the value: it holds it, or, for a block, covers it or lies inside.
+  public var relation: IndicatorRelation = .holds
 
   /// One line for a terminal: every part escaped where it holds a control character (a feed's
   /// `meta.source` or a string list's indicator are a downloaded file's bytes, and an escape sequence
   /// in them could rewrite what the analyst reads).
   public var description: String {
     let escape = IndicatorListing.terminalSafe
-    var text = "\(escape(value)): in \(escape(list)) as \(escape(indicator)) from \(escape(source))"
+    var text = "\(escape(value)): in \(escape(list))"
+    switch relation {
+    case .holds:
+      text += " as \(escape(indicator)) from \(escape(source))"
+    case .coversBlock(let mostSpecific):
+      text += " as \(escape(indicator)) from \(escape(source)), covering the block"
+      if mostSpecific { text += " (the most specific)" }
+    case .insideBlock:
+      text += " as \(escape(indicator)) from \(escape(source)), inside the block"
+    case .moreInsideBlock(let count):
+      // A count names no entry, so no entry's severity either.
+      return text + ", \(count) more inside the block not shown"
+    }
     if let severity { text += ", severity \(severity.rawValue)" }
     return text
   }
@@ -60,16 +75,36 @@ public struct IndicatorListing: Sendable, Equatable, CustomStringConvertible {
   }
 }
 
+/// How a listed indicator stands to the value looked up.
+public enum IndicatorRelation: Sendable, Equatable {
+  /// The list holds the value (for an address, the most specific block holding it).
+  case holds
+  /// A listed block equal to or holding the whole block looked up; the first of a list's is
+  /// `mostSpecific`, the one an alert on the block's addresses names when no entry inside holds them.
+  case coversBlock(mostSpecific: Bool)
+  /// A listed block or address strictly inside the block looked up.
+  case insideBlock
+  /// That many more entries inside the block than were shown (the listing's indicator and source are empty).
+  case moreInsideBlock(Int)
+}
+
 extension RuleSet {
+  /// How many of one list's entries inside a looked-up block are shown when nothing says otherwise:
+  /// enough to see what the list holds there, short enough that a /8 against a large feed stays readable.
+  public static let defaultInsideLimit = 20
+
   /// The typed lists the rules read that hold `value`, in the lists' name order. The value is read as
   /// each list's type reads it: a domain (any case, a trailing dot ignored; the form on the wire, so
   /// an internationalized name in punycode), an address (IPv4-mapped IPv6 as IPv4), a string
-  /// (exactly), a port. Membership only: whether a rule alerts also depends on its condition and
-  /// exceptions (an allowlist is a list too, and shows here as one).
-  public func listings(of value: String) -> [IndicatorListing] {
+  /// (exactly), a port. An address block (`203.0.113.0/24`) is looked up in address lists as a
+  /// block: the entries covering it, then the first `insideLimit` entries inside it in address order
+  /// and a count of the rest. Membership only: whether a rule alerts also depends on its condition
+  /// and exceptions (an allowlist is a list too, and shows here as one).
+  public func listings(of value: String, insideLimit: Int = defaultInsideLimit) -> [IndicatorListing] {
     // A report's indicator may be defanged or a URL: its host is what a domain or address list holds.
     let host = Self.refangedHost(value)
     let address = Self.lookupAddress(host)
+    let block = address == nil ? Self.lookupBlock(host) : nil
     let port = UInt16(value)
     var listings: [IndicatorListing] = []
     for list in indicatorLists {
@@ -77,9 +112,13 @@ extension RuleSet {
       switch list.type {
       case .domain:
         // An address is no name: the engine never tests one against a domain list.
-        guard address == nil else { continue }
+        guard address == nil, block == nil else { continue }
         lookup = { $0.match(domain: host) }
       case .address:
+        if let block {
+          listings += Self.blockListings(of: value, block: block, in: list, insideLimit: insideLimit)
+          continue
+        }
         guard let address else { continue }
         lookup = { $0.match(address: address) }
       case .string:
@@ -96,6 +135,48 @@ extension RuleSet {
           severity: list.severity))
     }
     return listings
+  }
+
+  private static func blockListings(
+    of value: String, block: IPNetwork, in list: IndicatorListReference, insideLimit: Int
+  ) -> [IndicatorListing] {
+    let found = IntelList.entries(of: block, in: list.sets, insideLimit: insideLimit)
+    func listing(_ match: IntelMatch?, _ relation: IndicatorRelation) -> IndicatorListing {
+      IndicatorListing(
+        value: value, list: list.name, type: list.type, indicator: match?.indicator ?? "", source: match?.source ?? "",
+        severity: list.severity, relation: relation)
+    }
+    var listings = found.covering.enumerated().map { listing($1, .coversBlock(mostSpecific: $0 == 0)) }
+    listings += found.inside.map { listing($0, .insideBlock) }
+    if found.insideCount > found.inside.count {
+      listings.append(listing(nil, .moreInsideBlock(found.insideCount - found.inside.count)))
+    }
+    return listings
+  }
+
+  /// The block `value` is looked up as when it names one with host bits set (`203.0.113.7/24`), for
+  /// the command to say so; nil for anything else.
+  public static func blockClearingHostBits(of value: String) -> IPNetwork? {
+    let host = refangedHost(value)
+    guard lookupAddress(host) == nil, let block = lookupBlock(host), block.withHostBitsCleared != block else {
+      return nil
+    }
+    return IntelList.listedForm(of: block)
+  }
+
+  /// An address block as written in a report: `203.0.113.0/24`, `2001:db8::/32`, the address in
+  /// brackets (`[2001:db8::]/32`) or the whole in them, a zone dropped as for an address. Host bits
+  /// are kept here (the caller may say they were set); the lists clear them as a feed's are.
+  public static func lookupBlock(_ value: String) -> IPNetwork? {
+    var text = Substring(value)
+    if text.hasPrefix("["), text.hasSuffix("]") { text = text.dropFirst().dropLast() }
+    guard let slash = text.lastIndex(of: "/") else { return nil }
+    let lengthText = text[text.index(after: slash)...]
+    // Digits only: `Int` would take `+24`, which no report means.
+    guard (1...3).contains(lengthText.count), lengthText.allSatisfy({ ("0"..."9").contains($0) }),
+      let length = Int(lengthText), let address = lookupAddress(String(text[..<slash]))
+    else { return nil }
+    return IPNetwork(network: address, prefixLength: length)
   }
 
   /// An address as written in a report: bare, in brackets (`[2001:db8::1]`), or with a zone

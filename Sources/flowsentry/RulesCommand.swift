@@ -116,7 +116,10 @@ struct RulesCommand: ParsableCommand {
         in any case, a trailing dot ignored, subdomains of a suffix list's names included; an address \
         by longest prefix; a defanged indicator, evil[.]com or hxxps://, or a URL by its host); each \
         list holding it prints the indicator it holds and its file:line (or \
-        Zeek's meta.source). Membership only: an allowlist is a list too, and a rule's own condition \
+        Zeek's meta.source). A block, 203.0.113.0/24 or 2001:db8::/32, is looked up in address lists \
+        as a block: each entry covering it (most specific first), then the entries inside it in \
+        address order, up to --inside-limit a list, and a count of the rest. \
+        Membership only: an allowlist is a list too, and a rule's own condition \
         still decides. `-` reads values from stdin, one a line (blank lines and # comments skipped), \
         such as the indicators of an incident report. Exit status: 0 when some value is listed, 1 when \
         none is, 2 when the rules or the configuration do not load.
@@ -127,6 +130,11 @@ struct RulesCommand: ParsableCommand {
 
     @Flag(help: "Print only the values some list holds.")
     var listedOnly = false
+
+    @Option(
+      help: ArgumentHelp(
+        "For a block, how many of one list's entries inside it to print; the rest are counted.", valueName: "count"))
+    var insideLimit = RuleSet.defaultInsideLimit
 
     @Option(
       name: .customLong("rules"),
@@ -150,6 +158,7 @@ struct RulesCommand: ParsableCommand {
       if values.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
         throw ValidationError("an empty value names nothing to look up")
       }
+      if insideLimit < 0 { throw ValidationError("--inside-limit is a count, 0 or more") }
     }
 
     func run() throws {
@@ -162,7 +171,13 @@ struct RulesCommand: ParsableCommand {
       }
       var anyListed = false
       func lookUp(_ value: String) {
-        let listings = ruleSet.listings(of: value)
+        // Cleared as a feed clears them, but said: 203.0.113.7/24 may have meant the one address.
+        if let cleared = RuleSet.blockClearingHostBits(of: value) {
+          standardError(
+            "\(IndicatorListing.terminalSafe(value)): host bits set; looked up as the block \(cleared), as a feed's entry is read"
+          )
+        }
+        let listings = ruleSet.listings(of: value, insideLimit: insideLimit)
         anyListed = anyListed || !listings.isEmpty
         // Escaped where a value (from a file, say) holds control characters: never sent to the terminal raw.
         if listings.isEmpty && !listedOnly { print("\(IndicatorListing.terminalSafe(value)): not listed") }
