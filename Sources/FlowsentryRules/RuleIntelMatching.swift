@@ -39,7 +39,8 @@ struct IntelTerm: @unchecked Sendable {
   private func firstListed(_ event: EventFields) -> IntelMatch? {
     switch (field.accessor, type) {
     case (.strings(let read), .domain):
-      for name in read(event) {
+      let skipsAddresses = field.name == ConditionCompiler.answersField
+      for name in read(event) where !(skipsAddresses && IPAddress(name) != nil) {
         if let found = first({ $0.match(domain: name) }) { return found }
       }
     case (.string(let read), .domain):
@@ -136,6 +137,12 @@ extension ConditionCompiler {
     case (.strings, .domain) where field.nameList != nil:
       let nameList = field.nameList!
       predicate = { event in event.anyName(in: nameList) { IntelList.anyContains(domainBytes: $0, in: sets) } }
+    case (.strings(let read), .domain) where field.name == Self.answersField:
+      // `dns.answers in c2_domains`: an alias (CNAME target) may be listed; an address among the
+      // answers is no name, and looked up as one it would cost a probe a label in a large list.
+      predicate = { event in
+        read(event).contains { text in IPAddress(text) == nil && Self.listed(text, in: sets) }
+      }
     case (.strings(let read), .domain):
       predicate = { event in read(event).contains { name in Self.listed(name, in: sets) } }
     case (.string(let read), .domain):

@@ -173,6 +173,29 @@ import Testing
     #expect(Self.alerts(answers, [.dns(dns)]).isEmpty)
   }
 
+  /// `dns.answers in` a domain list matches an alias (a CNAME target) under a listed name, in any
+  /// case and with its trailing dot; the addresses among the answers are skipped, not looked up as
+  /// names (a domain list holds none: the loader refuses them).
+  @Test func aLookupsAliasMatchesADomainListAndItsAddressesDoNot() throws {
+    let directory = try Directory(["feed.txt": "# aliases\nevil.example\n"])
+    defer { directory.remove() }
+    let rules = try Self.load(
+      directory,
+      Self.rules(
+        "- list: {name: c2_domains, type: domain, match: suffix, files: [\(directory.path)/feed.txt]}",
+        condition: "dns.answers in c2_domains"))
+    guard case .dns(var dns) = Self.lookup(["www.example"]) else { return }
+    dns.answers = [
+      .init(name: "www.example", type: "CNAME", timeToLive: 1, data: "cdn.EVIL.example."),
+      .init(name: "cdn.evil.example", type: "A", timeToLive: 1, data: "198.51.100.200"),
+    ]
+    let alias = Self.alerts(rules, [.dns(dns)])
+    #expect(alias.first?.indicator?.indicator == "evil.example")
+    #expect(alias.first?.indicator?.source == "\(directory.path)/feed.txt:2")
+    dns.answers.removeFirst()
+    #expect(Self.alerts(rules, [.dns(dns)]).isEmpty, "no alias left")
+  }
+
   @Test func aZeekIntelFileKeepsItsTypesAndMetaSource() throws {
     let directory = try Directory(["feeds/acme.intel": Self.zeekIntel])
     defer { directory.remove() }
