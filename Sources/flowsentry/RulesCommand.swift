@@ -131,6 +131,13 @@ struct RulesCommand: ParsableCommand {
     @Flag(help: "Print only the values some list holds.")
     var listedOnly = false
 
+    @Flag(
+      help: """
+        Print a line of JSON a value (value, listed, lists: list, type, relation, indicator, source, \
+        severity) instead of text, for a playbook or script.
+        """)
+    var json = false
+
     @Option(
       help: ArgumentHelp(
         "For a block, how many of one list's entries inside it to print; the rest are counted.", valueName: "count"))
@@ -179,6 +186,10 @@ struct RulesCommand: ParsableCommand {
         }
         let listings = ruleSet.listings(of: value, insideLimit: insideLimit)
         anyListed = anyListed || !listings.isEmpty
+        if json {
+          if !listings.isEmpty || !listedOnly { print(IndicatorListing.jsonLine(value: value, listings: listings)) }
+          return
+        }
         // Escaped where a value (from a file, say) holds control characters: never sent to the terminal raw.
         if listings.isEmpty && !listedOnly { print("\(IndicatorListing.terminalSafe(value)): not listed") }
         for listing in listings { print(listing.description) }

@@ -119,6 +119,57 @@ import Testing
     #expect(broken.stderr.contains("broken.yaml:1:"), "\(broken.stderr)")
   }
 
+  /// `--json`: a line a value that a playbook parses, with what the text says (severity, a block's
+  /// covering and inside entries and the count not shown), a feed's or value's control characters
+  /// escaped as JSON escapes them, and the same exit status.
+  @Test func jsonLinesSayWhatTheTextSaysAndParse() throws {
+    let directory = try RuleIntelListTests.Directory(Self.files)
+    defer { directory.remove() }
+    let run = try ChildProcess.run(
+      RulesCommandExitTests.binary,
+      [
+        "rules", "lookup", "--no-default-rules", "--rules", directory.path + "/rules.yaml", "--json",
+        "--inside-limit", "1", "cdn.evil.example", "203.0.0.0/16", "good\u{1B}[31m.example",
+      ])
+    #expect(run.termination == .exited(0), "\(run.stderr)")
+    #expect(!run.stdout.contains("\u{1B}"))
+    let lines = run.stdout.split(separator: "\n").map(String.init)
+    #expect(lines.count == 3, "\(run.stdout)")
+    func object(_ line: String) throws -> [String: Any] {
+      try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+    let name = try object(lines[0])
+    #expect(name["value"] as? String == "cdn.evil.example")
+    #expect(name["listed"] as? Bool == true)
+    let nameLists = try #require(name["lists"] as? [[String: Any]])
+    #expect(nameLists.map { $0["list"] as? String } == ["allowed", "c2"], "the lists' name order, as the text")
+    #expect(nameLists.last?["indicator"] as? String == "evil.example")
+    #expect(nameLists.last?["source"] as? String == "\(directory.path)/hosts.txt:2")
+    #expect(nameLists.last?["severity"] as? String == "critical")
+    #expect(nameLists.last?["relation"] as? String == "holds")
+    #expect(nameLists.first?["severity"] == nil, "a list without its own severity")
+
+    let block = try #require(try object(lines[1])["lists"] as? [[String: Any]])
+    #expect(block.map { $0["relation"] as? String } == ["inside", "more_inside"], "\(block)")
+    #expect(block.first?["indicator"] as? String == "203.0.113.0/24")
+    #expect(block.last?["count"] as? Int == 1)
+    #expect(block.last?["indicator"] == nil)
+
+    let unlisted = try object(lines[2])
+    #expect(unlisted["value"] as? String == "good\u{1B}[31m.example")
+    #expect(unlisted["listed"] as? Bool == false)
+    #expect((unlisted["lists"] as? [Any])?.isEmpty == true)
+
+    let none = try ChildProcess.run(
+      RulesCommandExitTests.binary,
+      [
+        "rules", "lookup", "--no-default-rules", "--rules", directory.path + "/rules.yaml", "--json", "--listed-only",
+        "good.example",
+      ])
+    #expect(none.termination == .exited(1))
+    #expect(none.stdout.isEmpty)
+  }
+
   /// `-`: an incident report's indicators from stdin, one a line; comments, blank lines and CRLF
   /// skipped, a control character shown escaped rather than sent to the terminal.
   @Test func valuesFromStandardInputOnlyTheListedOnesWhenAsked() throws {
