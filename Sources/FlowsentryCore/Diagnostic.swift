@@ -23,11 +23,19 @@ public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
     self.sourceLine = sourceLine
   }
 
-  /// `file:line:col: error: message`, then the line and a caret, as compilers print them.
+  /// `file:line:col: error: message`, then the line and a caret, as compilers print them. The
+  /// message may quote a feed's bytes and the line is a file's: control characters in either are
+  /// shown escaped (`TerminalText`), and the caret stays under the column in the escaped line.
   public var description: String {
-    var text = "\(file):\(line):\(column): \(severity.rawValue): \(message)"
+    var text =
+      "\(TerminalText.escapingControls(file)):\(line):\(column): \(severity.rawValue): "
+      + TerminalText.escapingControls(message)
     if let sourceLine {
-      text += "\n" + sourceLine + "\n" + String(repeating: " ", count: max(0, column - 1)) + "^"
+      let before = TerminalText.escapingControls(
+        String(String.UnicodeScalarView(sourceLine.unicodeScalars.prefix(max(0, column - 1)))))
+      text +=
+        "\n" + TerminalText.escapingControls(sourceLine) + "\n"
+        + String(repeating: " ", count: before.unicodeScalars.count) + "^"
     }
     return text
   }

@@ -97,7 +97,8 @@ public struct IntelList: Sendable {
   /// The listed name that `name` matches (for suffix lists the most specific), with its origin.
   public func match(domain name: some StringProtocol) -> IntelMatch? {
     guard let entry = Self.withUTF8(name, { storage.domains.lookup($0) }) else { return nil }
-    return describe(record: entry, indicator: domains.name(of: entry))
+    let indicator = domains.name(of: entry)
+    return describe(record: entry, indicator: indicator, specificity: indicator.utf8.count)
   }
 
   // MARK: Addresses
@@ -115,13 +116,16 @@ public struct IntelList: Sendable {
 
   func describe(ipv4Entry entry: Int) -> IntelMatch {
     describe(
-      record: ipv4.records[entry], indicator: Self.describeIPv4Block(ipv4.networks[entry], length: ipv4.lengths[entry]))
+      record: ipv4.records[entry], indicator: Self.describeIPv4Block(ipv4.networks[entry], length: ipv4.lengths[entry]),
+      specificity: Int(ipv4.lengths[entry]))
   }
 
   func describe(ipv6Entry entry: Int) -> IntelMatch {
     let network = ipv6.networks[entry]
     let address = IPAddress.v6(high: UInt64(network >> 64), low: UInt64(truncatingIfNeeded: network))
-    return describe(record: ipv6.records[entry], indicator: "\(address)/\(ipv6.lengths[entry])")
+    return describe(
+      record: ipv6.records[entry], indicator: "\(address)/\(ipv6.lengths[entry])", specificity: Int(ipv6.lengths[entry])
+    )
   }
 
   @inline(__always)
@@ -185,9 +189,21 @@ public struct IntelList: Sendable {
     }
   }
 
-  private func describe(record: UInt32, indicator: String) -> IntelMatch {
+  private func describe(record: UInt32, indicator: String, specificity: Int = 0) -> IntelMatch {
     let (origin, line) = origins.origin(of: record)
-    return IntelMatch(indicator: indicator, list: name, origin: origin, line: line)
+    return IntelMatch(indicator: indicator, list: name, origin: origin, line: line, specificity: specificity)
+  }
+
+  /// Of one list's sets (inline items, then each file), the match naming the narrowest indicator,
+  /// the earlier set's of equally narrow ones: what the list says of a value whatever file an
+  /// entry came from, as a single table would (longest prefix, longest listed suffix).
+  public static func mostSpecific(in sets: [IntelList], _ lookup: (IntelList) -> IntelMatch?) -> IntelMatch? {
+    var best: IntelMatch?
+    for set in sets {
+      guard let found = lookup(set) else { continue }
+      if best == nil || found.specificity > best!.specificity { best = found }
+    }
+    return best
   }
 
   @inline(__always)

@@ -3,8 +3,9 @@ import FlowsentryCore
 /// What address lists hold of a block rather than of one address: an analyst's report names
 /// `203.0.113.0/24`, and both the listed blocks around it and the entries within it concern it.
 public struct IntelBlockEntries: Sendable, Equatable {
-  /// Listed blocks equal to or holding the whole block: each set's in the order the sets were given
-  /// (as the rules read them, so the first is what an alert names), most specific first.
+  /// Listed blocks equal to or holding the whole block, most specific first (of equal ones, the
+  /// earlier set's first): the first is what an alert on an address of the block names, unless an
+  /// entry inside the block holds that address.
   public var covering: [IntelMatch] = []
   /// The first listed entries strictly inside the block, in address order, up to the limit asked for.
   public var inside: [IntelMatch] = []
@@ -59,6 +60,9 @@ extension IntelList {
       found.covering += table.covering(network, length: length).map { describe(set, $0) }
       pending.append(table.inside(network, length: length))
     }
+    // Across sets as within one: narrowest first, the earlier set's first among equals (stable).
+    found.covering = found.covering.enumerated()
+      .sorted { ($0.element.specificity, -$0.offset) > ($1.element.specificity, -$1.offset) }.map(\.element)
     found.insideCount = pending.reduce(0) { $0 + $1.count }
     // Each set's run is in address order already: merging them takes the lowest head each time, and
     // stops at the limit without reading further.

@@ -59,6 +59,10 @@ public struct IntelMatch: Sendable, Equatable, CustomStringConvertible {
   public var origin: IndicatorOrigin
   /// 1-based line of the feed (or of the rule file for inline items); saturated at `UInt32.max`.
   public var line: Int
+  /// How much of the space the indicator names, to choose among a list's sets (inline items and
+  /// each file hold their own): a block's prefix length, a listed name's length in bytes (of two
+  /// suffixes of one name the longer is the narrower); 0 for strings and ports, matched exactly.
+  public var specificity = 0
 
   /// `file:line`, or `meta.source (file:line)` when the feed named its source.
   public var source: String {

@@ -633,14 +633,20 @@ enum DefaultRules {
     name: remote_is_allowlisted
     condition: remote in intel_allow_addresses or remote_dns in intel_allow_domains
 
-# A lookup's counterpart of remote_is_allowlisted: a name asked, an alias it led to (CNAME) or an
-# address it resolved to is allowlisted. One allowlisted answer excepts the whole lookup, as one
-# allowlisted name of a peer's chain excepts its connection.
+# A lookup's counterparts of remote_is_allowlisted. By name (the name asked, or an alias it led
+# to): for both rules, as one allowlisted name of a peer's chain excepts its connection. By
+# address (an address among its answers): for FS-INTEL-001 alone, so that an allowlisted CDN
+# address a feed lists does not alert at each lookup; never for FS-INTEL-002, whose listed name
+# answered with a sinkhole's or a CDN's address is what it reports. An exception holds for the
+# whole lookup: one allowlisted address among the answers excepts a listed one beside it (the
+# connection to the listed one still alerts).
+- macro:
+    name: lookup_name_is_allowlisted
+    condition: dns.questions in intel_allow_domains or dns.answers in intel_allow_domains
+
 - macro:
     name: lookup_is_allowlisted
-    condition: >
-      dns.questions in intel_allow_domains or dns.answers in intel_allow_domains
-      or dns.answers in intel_allow_addresses
+    condition: lookup_name_is_allowlisted or dns.answers in intel_allow_addresses
 
 - rule:
     id: FS-INTEL-001
@@ -740,7 +746,7 @@ enum DefaultRules {
       or dns.answers in intel_domains or dns.answers in intel_zeek_domains
     exceptions:
       - remote_is_allowlisted
-      - lookup_is_allowlisted
+      - lookup_name_is_allowlisted
     suppress: {window: 1h, by: [indicator]}
     output: "listed domain {indicator} in {indicator.list} ({indicator.source}); lookup of {dns.questions}, peer {remote_dns} of {process.comm}"
     tests:
@@ -772,6 +778,10 @@ enum DefaultRules {
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.flowsentry-selftest.invalid], answers: [x.allowed.flowsentry-selftest.invalid, 203.0.113.9]}
         expect: 0
+      - name: a listed name answered with an allowlisted address (a sinkhole's) still fires
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.flowsentry-selftest.invalid], answers: [192.0.2.253]}
+        expect: 1
 
 """#),
   ]

@@ -129,6 +129,13 @@ final class EventFields {
     values.deallocate()
   }
 
+  private static func addressOrCanonicalName(_ answer: DNSEvent.Answer) -> String? {
+    switch answer.type {
+    case "A", "AAAA", "CNAME": return answer.data
+    default: return nil
+    }
+  }
+
   /// Reads another event into this instance: the engine keeps one and refills it per event.
   func load(_ event: SensorEvent) {
     let fields = values
@@ -184,7 +191,9 @@ final class EventFields {
       fields.pointee.volumeDelta = nil
       fields.pointee.host = dns.host
       fields.pointee.questions = dns.questions
-      fields.pointee.answers = dns.answers.isEmpty ? [] : dns.answers.map(\.data)
+      // The field is addresses and canonical names, as capture decodes them; a recording may carry
+      // other types (PTR, TXT), whose data a rule would take for a name or an address.
+      fields.pointee.answers = dns.answers.isEmpty ? [] : dns.answers.compactMap(Self.addressOrCanonicalName)
       fields.pointee.answered = dns.answered ? "true" : "false"
     }
   }

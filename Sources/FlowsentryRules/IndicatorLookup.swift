@@ -56,10 +56,7 @@ public struct IndicatorListing: Sendable, Equatable, CustomStringConvertible {
   /// `text` as is, or quoted with Swift's escapes when it holds a C0 or C1 control character, DEL, or
   /// a bidirectional override or isolate (which reorder what a terminal shows).
   public static func terminalSafe(_ text: String) -> String {
-    func unsafe(_ scalar: Unicode.Scalar) -> Bool {
-      scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || (0x202A...0x202E).contains(scalar.value)
-        || (0x2066...0x2069).contains(scalar.value)
-    }
+    func unsafe(_ scalar: Unicode.Scalar) -> Bool { TerminalText.isUnsafe(scalar) }
     guard text.unicodeScalars.contains(where: unsafe) else { return text }
     var quoted = "\""
     for scalar in text.unicodeScalars {
@@ -127,8 +124,8 @@ extension RuleSet {
         guard let port else { continue }
         lookup = { $0.match(port: port) }
       }
-      // As the rules name it: the first set holding it, inline items before files.
-      guard let found = list.sets.lazy.compactMap(lookup).first else { continue }
+      // As the rules name it: the narrowest indicator among the list's sets.
+      guard let found = IntelList.mostSpecific(in: list.sets, lookup) else { continue }
       listings.append(
         IndicatorListing(
           value: value, list: list.name, type: list.type, indicator: found.indicator, source: found.source,
@@ -162,6 +159,18 @@ extension RuleSet {
       return nil
     }
     return IntelList.listedForm(of: block)
+  }
+
+  /// Why `value` reads as an address block written wrong (`10.1.2.0/33`, `10.1.2.0/24x`), for the
+  /// command to say so rather than answer "not listed" for a typo; nil for anything else.
+  public static func malformedBlock(_ value: String) -> String? {
+    var host = Substring(refangedHost(value))
+    if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+    guard lookupBlock(String(host)) == nil, let slash = host.lastIndex(of: "/"),
+      let address = lookupAddress(String(host[..<slash]))
+    else { return nil }
+    let longest = address.isIPv4 ? 32 : 128
+    return "not a block: the prefix length after / must be 0 to \(longest), in digits"
   }
 
   /// An address block as written in a report: `203.0.113.0/24`, `2001:db8::/32`, the address in

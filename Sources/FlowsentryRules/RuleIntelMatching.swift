@@ -41,37 +41,35 @@ struct IntelTerm: @unchecked Sendable {
     case (.strings(let read), .domain):
       let skipsAddresses = field.name == ConditionCompiler.answersField
       for name in read(event) where !(skipsAddresses && IPAddress(name) != nil) {
-        if let found = first({ $0.match(domain: name) }) { return found }
+        if let found = listMatch({ $0.match(domain: name) }) { return found }
       }
     case (.string(let read), .domain):
-      if let name = read(event) { return first { $0.match(domain: name) } }
+      if let name = read(event) { return listMatch { $0.match(domain: name) } }
     case (.strings(let read), .string):
       for text in read(event) {
-        if let found = first({ $0.match(string: text) }) { return found }
+        if let found = listMatch({ $0.match(string: text) }) { return found }
       }
     case (.string(let read), .string):
-      if let text = read(event) { return first { $0.match(string: text) } }
+      if let text = read(event) { return listMatch { $0.match(string: text) } }
     case (.strings(let read), .address):
       for text in read(event) {
         guard let address = IPAddress(text) else { continue }
-        if let found = first({ $0.match(address: address) }) { return found }
+        if let found = listMatch({ $0.match(address: address) }) { return found }
       }
     case (.address(let read), .address):
-      if let address = read(event) { return first { $0.match(address: address) } }
+      if let address = read(event) { return listMatch { $0.match(address: address) } }
     case (.integer(let read), .port):
-      if let port = read(event).flatMap(UInt16.init(exactly:)) { return first { $0.match(port: port) } }
+      if let port = read(event).flatMap(UInt16.init(exactly:)) { return listMatch { $0.match(port: port) } }
     default:
       break
     }
     return nil
   }
 
-  /// The first set's match, in the list's order (inline items, then files).
-  private func first(_ lookup: (IntelList) -> IntelMatch?) -> IntelMatch? {
-    for set in sets {
-      if let match = lookup(set) { return match }
-    }
-    return nil
+  /// The list's match: the narrowest indicator among its sets (inline items, then files), the
+  /// earlier set's of equally narrow ones.
+  private func listMatch(_ lookup: (IntelList) -> IntelMatch?) -> IntelMatch? {
+    IntelList.mostSpecific(in: sets, lookup)
   }
 
   /// The indicator ``firstMatch`` would name (the suppression key by indicator), without building

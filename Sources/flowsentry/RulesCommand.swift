@@ -184,6 +184,9 @@ struct RulesCommand: ParsableCommand {
             "\(IndicatorListing.terminalSafe(value)): host bits set; looked up as the block \(cleared), as a feed's entry is read"
           )
         }
+        if let reason = RuleSet.malformedBlock(value) {
+          standardError("\(IndicatorListing.terminalSafe(value)): \(reason)")
+        }
         let listings = ruleSet.listings(of: value, insideLimit: insideLimit)
         anyListed = anyListed || !listings.isEmpty
         if json {

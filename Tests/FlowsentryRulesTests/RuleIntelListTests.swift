@@ -196,6 +196,53 @@ import Testing
     #expect(Self.alerts(rules, [.dns(dns)]).isEmpty, "no alias left")
   }
 
+  /// `dns.answers` is addresses (A, AAAA) and aliases (CNAME), as capture decodes them: a
+  /// recording's PTR or TXT answer is neither, so its data matches no list.
+  @Test func onlyAddressAndAliasAnswersAreTested() throws {
+    let directory = try RuleIntelListTests.Directory(["feed.txt": "evil.example\n", "feed.ip.txt": "192.0.2.254\n"])
+    defer { directory.remove() }
+    let rules = try Self.load(
+      directory,
+      Self.rules(
+        """
+        - list: {name: c2_domains, type: domain, match: suffix, files: [\(directory.path)/feed.txt]}
+        - list: {name: c2_addresses, type: address, files: [\(directory.path)/feed.ip.txt]}
+        """,
+        condition: "dns.answers in c2_domains or dns.answers in c2_addresses"))
+    guard case .dns(var dns) = Self.lookup(["254.2.0.192.in-addr.arpa"]) else { return }
+    dns.answers = [
+      .init(name: "254.2.0.192.in-addr.arpa", type: "PTR", timeToLive: 1, data: "host.evil.example"),
+      .init(name: "254.2.0.192.in-addr.arpa", type: "TXT", timeToLive: 1, data: "192.0.2.254"),
+    ]
+    #expect(Self.alerts(rules, [.dns(dns)]).isEmpty)
+    dns.answers.append(.init(name: "x.example", type: "AAAA", timeToLive: 1, data: "::ffff:192.0.2.254"))
+    #expect(Self.alerts(rules, [.dns(dns)]).first?.indicator?.indicator == "192.0.2.254/32")
+  }
+
+  /// A list's inline items and each file are sets of their own; the alert names the narrowest
+  /// indicator among them (longest prefix, longest listed suffix), not the first set's.
+  @Test func theNarrowestIndicatorOfAnySetIsNamed() throws {
+    let directory = try RuleIntelListTests.Directory([
+      "feed.ip.txt": "10.1.2.3\n", "feed.txt": "c2.example.com\n",
+    ])
+    defer { directory.remove() }
+    let rules = try Self.load(
+      directory,
+      Self.rules(
+        """
+        - list: {name: nets, type: address, items: [10.0.0.0/8], files: [\(directory.path)/feed.ip.txt]}
+        - list: {name: names, type: domain, match: suffix, items: [example.com], files: [\(directory.path)/feed.txt]}
+        """,
+        condition: "remote in nets or dns.questions in names"))
+    let host = Self.alerts(rules, [Self.connection(to: "10.1.2.3")]).first?.indicator
+    #expect(host?.indicator == "10.1.2.3/32")
+    #expect(host?.source == "\(directory.path)/feed.ip.txt:1")
+    #expect(Self.alerts(rules, [Self.connection(to: "10.9.9.9")]).first?.indicator?.indicator == "10.0.0.0/8")
+    let name = Self.alerts(rules, [Self.lookup(["x.c2.example.com"])]).first?.indicator
+    #expect(name?.indicator == "c2.example.com")
+    #expect(Self.alerts(rules, [Self.lookup(["www.example.com"])]).first?.indicator?.indicator == "example.com")
+  }
+
   @Test func aZeekIntelFileKeepsItsTypesAndMetaSource() throws {
     let directory = try Directory(["feeds/acme.intel": Self.zeekIntel])
     defer { directory.remove() }

@@ -124,5 +124,20 @@ import Testing
     #expect(nothing.stdout == "192.0.2.0/24: not listed\n")
     let refused = try lookUp(["--inside-limit", "-1", "192.0.2.0/24"])
     #expect(refused.termination != .exited(0) && refused.termination != .exited(1), "\(refused.stderr)")
+    // A typo in a block is said, not only answered "not listed".
+    let typo = try lookUp(["203.0.113.0/33"])
+    #expect(typo.termination == .exited(1))
+    #expect(
+      typo.stderr.contains("203.0.113.0/33: not a block: the prefix length after / must be 0 to 32"), "\(typo.stderr)")
+  }
+
+  @Test func aBlockWrittenWrongIsNamedAsSuch() {
+    #expect(RuleSet.malformedBlock("10.1.2.0/33") != nil)
+    #expect(RuleSet.malformedBlock("10.1.2.0/24x") != nil)
+    #expect(RuleSet.malformedBlock("10.1.2.0/+2") != nil)
+    #expect(RuleSet.malformedBlock("[2001:db8::]/129")?.contains("0 to 128") == true)
+    #expect(RuleSet.malformedBlock("10.1.2.0/24") == nil)
+    #expect(RuleSet.malformedBlock("evil.example/path") == nil)
+    #expect(RuleSet.malformedBlock("10.1.2.3") == nil)
   }
 }
