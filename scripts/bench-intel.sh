@@ -46,7 +46,7 @@ rules=$("$INTEL" rules 10000000 1000000 rules)
 echo "$rules" >&2
 without=$(grep "without feeds" <<<"$rules" | sed -E 's/.*: ([0-9.]+M events\/s).*/\1/')
 with=$(grep "indicators (2 begins" <<<"$rules" | sed -E 's/.*: ([0-9.]+M events\/s).*/\1/')
-row "shipped rules over generated events (2 begins, 1 end, 1 lookup in 4), one core's CPU time, without feeds / with 11M indicators" \
+row "shipped rules over generated events (2 begins, 1 end, 1 answered lookup in 4), one core's CPU time, without feeds / with 11M indicators" \
   "$without / $with"
 
 reload=$("$INTEL" reload 10000000 1000000 rules)
@@ -95,7 +95,7 @@ else
     row "$label" \
       "$(awk -v n="$recorded" -v u="$user" -v s="$system" -v w="$wall" 'BEGIN { printf "%.0f events/s of CPU time (wall %.0f events/s)", n / (u + s), n / w }')"
   }
-  replay_row "recording replayed through the shipped rules (800k events: 2 begins, 1 end, 1 lookup in 4; \`flowsentry replay\`)" \
+  replay_row "recording replayed through the shipped rules (800k events: 2 begins, 1 end, 1 answered lookup in 4; \`flowsentry replay\`)" \
     --no-default-rules --rules rules
   replay_row "the same recording replayed with no rules (the reader and the pipeline alone)" --no-default-rules
   rm -f "$recording"

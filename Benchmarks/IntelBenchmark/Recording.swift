@@ -69,6 +69,14 @@ private func appendRecordLine(_ event: SensorEvent, cookie: UInt64, to output: i
     endpoints(dns.source, dns.destination)
     text(",\"transport\":\"udp\",\"id\":\(dns.id),\"rcode\":\(dns.responseCode),\"questions\":")
     names(dns.questions)
-    text(",\"answers\":[],\"truncated\":false}}\n")
+    text(",\"answers\":[")
+    for (position, answer) in dns.answers.enumerated() {
+      text(position == 0 ? "{\"name\":" : ",{\"name\":")
+      quoted(answer.name)
+      text(",\"type\":\"\(answer.type)\",\"ttl\":\(answer.timeToLive),\"data\":")
+      quoted(answer.data)
+      text("}")
+    }
+    text("],\"truncated\":false}}\n")
   }
 }
