@@ -774,6 +774,10 @@ enum DefaultRules {
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [www.example], answers: [c2.flowsentry-selftest.invalid, 203.0.113.9]}
           - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.9, dst_dns: [www.example, c2.flowsentry-selftest.invalid]}
         expect: 1
+      - name: a lookup whose alias is listed fires with no connection after it
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [www.example], answers: [c2.flowsentry-selftest.invalid, 203.0.113.9]}
+        expect: 1
       - name: a lookup whose alias is allowlisted does not
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.flowsentry-selftest.invalid], answers: [x.allowed.flowsentry-selftest.invalid, 203.0.113.9]}

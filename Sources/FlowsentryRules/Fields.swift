@@ -33,6 +33,11 @@ final class EventFields {
     var cgroupID: Int64 = 0
     var questions: [String] = []
     var answers: [String] = []
+    /// `answers` taken apart once per event: the A and AAAA data as addresses, the CNAME data as
+    /// names, so that each list test reads them as they are (a text parsed as an address costs
+    /// more than the lookup it feeds, and would be parsed again by every test).
+    var answerAddresses: [IPAddress] = []
+    var answerNames: [String] = []
     var answered: String?
     var volume: FlowVolume?
     var volumeDelta: FlowVolume?
@@ -60,6 +65,8 @@ final class EventFields {
   var cgroupID: Int64 { values.pointee.cgroupID }
   var questions: [String] { values.pointee.questions }
   var answers: [String] { values.pointee.answers }
+  var answerAddresses: [IPAddress] { values.pointee.answerAddresses }
+  var answerNames: [String] { values.pointee.answerNames }
   var answered: String? { values.pointee.answered }
   var volume: FlowVolume? { values.pointee.volume }
   /// Since the flow's previous report; an event without one (no update before it) adds its volume.
@@ -129,11 +136,45 @@ final class EventFields {
     values.deallocate()
   }
 
-  private static func addressOrCanonicalName(_ answer: DNSEvent.Answer) -> String? {
-    switch answer.type {
-    case "A", "AAAA", "CNAME": return answer.data
-    default: return nil
+  private static func load(answers: [DNSEvent.Answer], into fields: UnsafeMutablePointer<Values>) {
+    guard !answers.isEmpty else {
+      if !fields.pointee.answers.isEmpty {
+        fields.pointee.answers = []
+        fields.pointee.answerAddresses = []
+        fields.pointee.answerNames = []
+      }
+      return
     }
+    var texts: [String] = []
+    var addresses: [IPAddress] = []
+    var names: [String] = []
+    texts.reserveCapacity(answers.count)
+    for answer in answers {
+      switch answer.type {
+      case "A":
+        texts.append(answer.data)
+        var data = answer.data
+        if let value = data.withUTF8({ IPAddress.strictDottedQuad(UnsafeRawBufferPointer($0)) }) {
+          addresses.append(.v4(value))
+        }
+      case "AAAA":
+        texts.append(answer.data)
+        var data = answer.data
+        if let address = data.withUTF8({ IPAddress.strictIPv6(UnsafeRawBufferPointer($0)) }) {
+          addresses.append(address)
+        }
+      case "CNAME":
+        texts.append(answer.data)
+        names.append(answer.data)
+      default:
+        // A recording may carry other types (PTR, TXT), whose data a rule would take for a name or
+        // an address; capture keeps these three only.
+        continue
+      }
+    }
+    fields.pointee.answers = texts
+    fields.pointee.answerAddresses = addresses
+    fields.pointee.answerNames = names
   }
 
   /// Reads another event into this instance: the engine keeps one and refills it per event.
@@ -169,7 +210,11 @@ final class EventFields {
       fields.pointee.volumeDelta = flow.volumeDelta ?? flow.volume
       fields.pointee.host = flow.host
       if !fields.pointee.questions.isEmpty { fields.pointee.questions = [] }
-      if !fields.pointee.answers.isEmpty { fields.pointee.answers = [] }
+      if !fields.pointee.answers.isEmpty {
+        fields.pointee.answers = []
+        fields.pointee.answerAddresses = []
+        fields.pointee.answerNames = []
+      }
       fields.pointee.answered = nil
     case .dns(let dns):
       fields.pointee.direction = nil
@@ -193,7 +238,7 @@ final class EventFields {
       fields.pointee.questions = dns.questions
       // The field is addresses and canonical names, as capture decodes them; a recording may carry
       // other types (PTR, TXT), whose data a rule would take for a name or an address.
-      fields.pointee.answers = dns.answers.isEmpty ? [] : dns.answers.compactMap(Self.addressOrCanonicalName)
+      Self.load(answers: dns.answers, into: fields)
       fields.pointee.answered = dns.answered ? "true" : "false"
     }
   }

@@ -38,9 +38,12 @@ struct IntelTerm: @unchecked Sendable {
 
   private func firstListed(_ event: EventFields) -> IntelMatch? {
     switch (field.accessor, type) {
+    case (.strings, .domain) where field.name == ConditionCompiler.answersField:
+      for name in event.answerNames {
+        if let found = listMatch({ $0.match(domain: name) }) { return found }
+      }
     case (.strings(let read), .domain):
-      let skipsAddresses = field.name == ConditionCompiler.answersField
-      for name in read(event) where !(skipsAddresses && IPAddress(name) != nil) {
+      for name in read(event) {
         if let found = listMatch({ $0.match(domain: name) }) { return found }
       }
     case (.string(let read), .domain):
@@ -51,9 +54,8 @@ struct IntelTerm: @unchecked Sendable {
       }
     case (.string(let read), .string):
       if let text = read(event) { return listMatch { $0.match(string: text) } }
-    case (.strings(let read), .address):
-      for text in read(event) {
-        guard let address = IPAddress(text) else { continue }
+    case (.strings, .address) where field.name == ConditionCompiler.answersField:
+      for address in event.answerAddresses {
         if let found = listMatch({ $0.match(address: address) }) { return found }
       }
     case (.address(let read), .address):
@@ -135,12 +137,10 @@ extension ConditionCompiler {
     case (.strings, .domain) where field.nameList != nil:
       let nameList = field.nameList!
       predicate = { event in event.anyName(in: nameList) { IntelList.anyContains(domainBytes: $0, in: sets) } }
-    case (.strings(let read), .domain) where field.name == Self.answersField:
-      // `dns.answers in c2_domains`: an alias (CNAME target) may be listed; an address among the
-      // answers is no name, and looked up as one it would cost a probe a label in a large list.
-      predicate = { event in
-        read(event).contains { text in IPAddress(text) == nil && Self.listed(text, in: sets) }
-      }
+    case (.strings, .domain) where field.name == Self.answersField:
+      // `dns.answers in c2_domains`: an alias (CNAME target) may be listed; the addresses among the
+      // answers are no names.
+      predicate = { event in event.answerNames.contains { name in Self.listed(name, in: sets) } }
     case (.strings(let read), .domain):
       predicate = { event in read(event).contains { name in Self.listed(name, in: sets) } }
     case (.string(let read), .domain):
@@ -149,12 +149,10 @@ extension ConditionCompiler {
       predicate = { event in read(event).contains { text in sets.contains { $0.contains(string: text) } } }
     case (.string(let read), .string):
       predicate = { event in read(event).map { text in sets.contains { $0.contains(string: text) } } ?? false }
-    case (.strings(let read), .address) where field.name == Self.answersField:
-      // `dns.answers in c2_addresses`: an answer's data is an address (A, AAAA) or a name, which never matches.
+    case (.strings, .address) where field.name == Self.answersField:
+      // `dns.answers in c2_addresses`: the A and AAAA answers, read once per event as addresses.
       predicate = { event in
-        read(event).contains { text in
-          IPAddress(text).map { address in sets.contains { $0.contains(address: address) } } ?? false
-        }
+        event.answerAddresses.contains { address in sets.contains { $0.contains(address: address) } }
       }
     case (.address(let read), .address):
       predicate = { event in read(event).map { address in sets.contains { $0.contains(address: address) } } ?? false }

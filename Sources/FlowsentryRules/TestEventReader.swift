@@ -210,7 +210,7 @@ enum TestEventReader {
         var lookup = DNSEvent(
           timestamp: timestamp, source: src, destination: dst, transport: .udp, cgroupID: 0, id: 1, responseCode: 0,
           questions: questions,
-          answers: answers.map { .init(name: questions.first ?? "", type: "A", timeToLive: 60, data: $0) },
+          answers: answers.map { .init(name: questions.first ?? "", type: Self.answerType($0), timeToLive: 60, data: $0) },
           truncated: false)
         lookup.answered = answered
         event = .dns(lookup)
@@ -232,5 +232,16 @@ enum TestEventReader {
       events.append(TestEvent(at: timestamp, event: sensor.isEmpty ? event : event.withHost(sensor)))
     }
     return events
+  }
+
+  /// A test's answer as capture would decode it: an address is an A or AAAA record, anything else
+  /// an alias (CNAME).
+  static func answerType(_ data: String) -> String {
+    var bytes = data
+    return bytes.withUTF8 { utf8 in
+      let raw = UnsafeRawBufferPointer(utf8)
+      if IPAddress.strictDottedQuad(raw) != nil { return "A" }
+      return IPAddress.strictIPv6(raw) != nil ? "AAAA" : "CNAME"
+    }
   }
 }

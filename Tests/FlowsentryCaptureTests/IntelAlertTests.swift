@@ -31,42 +31,19 @@ struct IntelAlertTests {
       list: "{name: intel_domains, type: domain, match: suffix, files: [feed.domains.txt]}")
     defer { try? FileManager.default.removeItem(atPath: directory) }
 
-    let host = try TestHost()
-    defer { host.remove() }
-    let cgroup = try TestCgroup()
-    defer { cgroup.remove() }
-    let dnsPort = UInt16.random(in: 20_000...40_000)
-    let resolver = try Resolver(
-      address: DNSResolutionTests.resolverAddress, port: dnsPort,
-      records: [
-        // web.fs.test: the name Resolver asks to know that dnsmasq is up.
-        "--address=/web.fs.test/\(TestHost.peerAddress)",
-        "--address=/c2.evil-feed.test/\(TestHost.peerAddress)", "--address=/x.lookup-only.test/\(TestHost.peerAddress)",
-      ])
-    defer { resolver.stop() }
-    let peerServer = try host.runPython(
-      """
-      import socket
-      l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-      l.bind(("\(TestHost.peerAddress)", 443)); l.listen(16)
-      print("ready", flush=True)
-      while True:
-          c, _ = l.accept(); c.close()
-      """)
-    defer { _ = peerServer }
-    #expect(try peerServer.firstLine() == "ready")
+    let peer = try ResolvingPeer(records: [
+      "--address=/c2.evil-feed.test/\(TestHost.peerAddress)", "--address=/x.lookup-only.test/\(TestHost.peerAddress)",
+    ])
+    defer { peer.remove() }
     let monitor = try await MonitorProcess.attached(
-      to: cgroup, ["--events", "none", "--dns-ports", String(dnsPort), "--rules", rules])
+      to: peer.cgroup, ["--events", "none", "--dns-ports", String(peer.dnsPort), "--rules", rules])
     defer { monitor.kill() }
 
-    try cgroup.run("/usr/bin/dig", ["+short", "@\(resolver.address)", "-p", String(dnsPort), "c2.evil-feed.test"])
-    let client = try cgroup.socket(.v4)
-    let connected = try client.connect(to: Endpoint(IPAddress(TestHost.peerAddress)!, 443))
+    try peer.lookUp("c2.evil-feed.test")
+    let connected = try peer.connectToPeer()
     #expect(connected == 0, "connect: \(String(cString: strerror(connected)))")
-    client.readToEnd()
-    client.close()
     // A lookup that no connection follows.
-    try cgroup.run("/usr/bin/dig", ["+short", "@\(resolver.address)", "-p", String(dnsPort), "x.lookup-only.test"])
+    try peer.lookUp("x.lookup-only.test")
 
     _ = try await monitor.alerts(including: ["FS-INTEL-002"])
     try await Task.sleep(for: .seconds(1))
@@ -97,43 +74,19 @@ struct IntelAlertTests {
     try "- list: {name: intel_domains, type: domain, match: suffix, files: [feed.domains.txt]}\n"
       .write(toFile: directory + "/intel-domains.yaml", atomically: true, encoding: .utf8)
 
-    let host = try TestHost()
-    defer { host.remove() }
-    let cgroup = try TestCgroup()
-    defer { cgroup.remove() }
-    let dnsPort = UInt16.random(in: 20_000...40_000)
-    let resolver = try Resolver(
-      address: DNSResolutionTests.resolverAddress, port: dnsPort,
-      records: [
-        "--address=/web.fs.test/\(TestHost.peerAddress)",
-        "--address=/resolves-listed.test/\(TestHost.peerAddress)",
-        "--host-record=c2.alias-feed.test,\(TestHost.peerAddress)",
-        "--cname=innocent-alias.test,c2.alias-feed.test",
-      ])
-    defer { resolver.stop() }
-    let peerServer = try host.runPython(
-      """
-      import socket
-      l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-      l.bind(("\(TestHost.peerAddress)", 443)); l.listen(16)
-      print("ready", flush=True)
-      while True:
-          c, _ = l.accept(); c.close()
-      """)
-    defer { _ = peerServer }
-    #expect(try peerServer.firstLine() == "ready")
+    let peer = try ResolvingPeer(records: [
+      "--address=/resolves-listed.test/\(TestHost.peerAddress)",
+      "--host-record=c2.alias-feed.test,\(TestHost.peerAddress)", "--cname=innocent-alias.test,c2.alias-feed.test",
+    ])
+    defer { peer.remove() }
     let monitor = try await MonitorProcess.attached(
-      to: cgroup, ["--events", "none", "--dns-ports", String(dnsPort), "--rules", directory])
+      to: peer.cgroup, ["--events", "none", "--dns-ports", String(peer.dnsPort), "--rules", directory])
     defer { monitor.kill() }
 
-    let dig = ["+short", "@\(resolver.address)", "-p", String(dnsPort)]
-    try cgroup.run("/usr/bin/dig", dig + ["resolves-listed.test"])
-    let client = try cgroup.socket(.v4)
-    let connected = try client.connect(to: Endpoint(IPAddress(TestHost.peerAddress)!, 443))
+    try peer.lookUp("resolves-listed.test")
+    let connected = try peer.connectToPeer()
     #expect(connected == 0, "connect: \(String(cString: strerror(connected)))")
-    client.readToEnd()
-    client.close()
-    try cgroup.run("/usr/bin/dig", dig + ["innocent-alias.test"])
+    try peer.lookUp("innocent-alias.test")
 
     _ = try await monitor.alerts(including: ["FS-INTEL-001", "FS-INTEL-002"])
     try await Task.sleep(for: .seconds(1))

@@ -13,29 +13,10 @@ struct RuleAlertTests {
   @Test(.requires(.ip, .python3, .dnsmasq, .dig)) func suspiciousTrafficRaisesAlertsAndOrdinaryTrafficDoesNot()
     async throws
   {
-    let host = try TestHost()
-    defer { host.remove() }
-    let cgroup = try TestCgroup()
-    defer { cgroup.remove() }
-    let dnsPort = UInt16.random(in: 20_000...40_000)
-    let resolver = try Resolver(
-      address: DNSResolutionTests.resolverAddress, port: dnsPort,
-      records: [
-        "--address=/web.fs.test/\(TestHost.peerAddress)", "--address=/c2.trycloudflare.com/\(TestHost.peerAddress)",
-      ])
-    defer { resolver.stop() }
     // The peer serves port 443, accepting and closing.
-    let peerServer = try host.runPython(
-      """
-      import socket
-      l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-      l.bind(("\(TestHost.peerAddress)", 443)); l.listen(128)
-      print("ready", flush=True)
-      while True:
-          c, _ = l.accept(); c.close()
-      """)
-    defer { _ = peerServer }
-    #expect(try peerServer.firstLine() == "ready")
+    let peer = try ResolvingPeer(records: ["--address=/c2.trycloudflare.com/\(TestHost.peerAddress)"], backlog: 128)
+    defer { peer.remove() }
+    let (host, cgroup, resolver, dnsPort) = (peer.host, peer.cgroup, peer.resolver, peer.dnsPort)
 
     let monitor = try await MonitorProcess.attached(to: cgroup, ["--events", "none", "--dns-ports", String(dnsPort)])
     defer { monitor.kill() }
