@@ -210,7 +210,9 @@ enum TestEventReader {
         var lookup = DNSEvent(
           timestamp: timestamp, source: src, destination: dst, transport: .udp, cgroupID: 0, id: 1, responseCode: 0,
           questions: questions,
-          answers: answers.map { .init(name: questions.first ?? "", type: Self.answerType($0), timeToLive: 60, data: $0) },
+          answers: answers.map {
+            .init(name: questions.first ?? "", type: Self.answerType($0), timeToLive: 60, data: $0)
+          },
           truncated: false)
         lookup.answered = answered
         event = .dns(lookup)

@@ -20,7 +20,8 @@ import Testing
     #expect(Self.strict("::ffff:192.0.2.1") == IPAddress("::ffff:192.0.2.1"))
     #expect(Self.strict("1:2:3:4:5:6:192.0.2.1") == IPAddress("1:2:3:4:5:6:c000:201"))
     for refused in [
-      "", ":", ":::", "1:::2", "1::2::3", "1:2:3:4:5:6:7:8:9", "1:2:3:4::5:6:7:8", "12345::", "1:", ":1", "fe80::1%eth0",
+      "", ":", ":::", "1:::2", "1::2::3", "1:2:3:4:5:6:7:8:9", "1:2:3:4::5:6:7:8", "12345::", "1:", ":1",
+      "fe80::1%eth0",
       "[::1]", "::ffff:192.0.2.01", "::1.2.3", "1:2:3:4:5:6:7:1.2.3.4", "::g", "192.0.2.1",
     ] {
       #expect(Self.strict(refused) == nil, "\(refused)")
@@ -38,20 +39,24 @@ import Testing
       let low = groups[4..<8].reduce(UInt64(0)) { $0 << 16 | UInt64($1) }
       let address = IPAddress.v6(high: high, low: low)
       #expect(Self.strict(address.description) == address, "\(address)")
-      let padded = groups.map { String(String($0, radix: 16).reversed()).padding(toLength: 4, withPad: "0", startingAt: 0) }
-        .map { String($0.reversed()) }.joined(separator: ":")
+      let padded = groups.map {
+        String(String($0, radix: 16).reversed()).padding(toLength: 4, withPad: "0", startingAt: 0)
+      }
+      .map { String($0.reversed()) }.joined(separator: ":")
       #expect(Self.strict(padded.uppercased()) == address, "\(padded)")
     }
     // Texts of the reader's alphabet: wherever the strict reader answers, it answers the same.
     let alphabet = Array("0123456789abcdefABCDEF::::...")
     for _ in 0..<20_000 {
-      let text = String((0..<Int.random(in: 1...24, using: &random)).map { _ in alphabet.randomElement(using: &random)! })
+      let text = String(
+        (0..<Int.random(in: 1...24, using: &random)).map { _ in alphabet.randomElement(using: &random)! })
       let strict = Self.strict(text)
       let characters = text.contains(":") ? IPAddress(text) : nil
       if let strict { #expect(characters == strict, "\(text)") }
-      let leadingZeroOctet = text.split(separator: ":").last.map { tail in
-        tail.contains(".") && tail.split(separator: ".").contains { $0.count > 1 && $0.first == "0" }
-      } ?? false
+      let leadingZeroOctet =
+        text.split(separator: ":").last.map { tail in
+          tail.contains(".") && tail.split(separator: ".").contains { $0.count > 1 && $0.first == "0" }
+        } ?? false
       if characters != nil && !leadingZeroOctet { #expect(strict == characters, "\(text)") }
     }
   }
