@@ -126,7 +126,7 @@ let package = Package(
     .target(
       name: "FlowsentryConfiguration",
       dependencies: [
-        "FlowsentryCore", "FlowsentryForwarding", "FlowsentryOutput", "FlowsentryPipeline",
+        "FlowsentryCore", "FlowsentryForwarding", "FlowsentryOutput", "FlowsentryPipeline", "FlowsentryRules",
         .product(name: "Yams", package: "Yams"),
       ]
     ),

@@ -1,6 +1,7 @@
 import FlowsentryCore
 import FlowsentryForwarding
 import FlowsentryOutput
+import FlowsentryRules
 import Foundation
 import Yams
 
@@ -30,17 +31,10 @@ public enum ConfigurationLoader {
     do {
       root = try Yams.compose(yaml: text)
     } catch {
-      var line = 1
-      var column = 1
-      if let yaml = error as? YamlError {
-        switch yaml {
-        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
-          line = mark.line
-          column = mark.column
-        default: break
-        }
-      }
-      throw ConfigurationError(diagnostics: [reader.diagnostic(line, column, "YAML: \(error)")])
+      let position = YAMLErrorText.position(error) ?? (1, 1)
+      throw ConfigurationError(diagnostics: [
+        reader.diagnostic(position.line, position.column, "YAML: \(YAMLErrorText.message(error))")
+      ])
     }
     guard let root else { return configuration }
     guard case .mapping(let mapping) = root else {

@@ -25,7 +25,8 @@ public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
 
   /// `file:line:col: error: message`, then the line and a caret, as compilers print them. The
   /// message may quote a feed's bytes and the line is a file's: control characters in either are
-  /// shown escaped (`TerminalText`), and the caret stays under the column in the escaped line.
+  /// shown escaped (`TerminalText`), and the caret stays under the column in the escaped line (a tab
+  /// before it is kept in the caret's line, so that a terminal widens both alike).
   public var description: String {
     var text =
       "\(TerminalText.escapingControls(file)):\(line):\(column): \(severity.rawValue): "
@@ -33,9 +34,8 @@ public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
     if let sourceLine {
       let before = TerminalText.escapingControls(
         String(String.UnicodeScalarView(sourceLine.unicodeScalars.prefix(max(0, column - 1)))))
-      text +=
-        "\n" + TerminalText.escapingControls(sourceLine) + "\n"
-        + String(repeating: " ", count: before.unicodeScalars.count) + "^"
+      let padding = String(String.UnicodeScalarView(before.unicodeScalars.map { $0 == "\t" ? "\t" : " " }))
+      text += "\n" + TerminalText.escapingControls(sourceLine) + "\n" + padding + "^"
     }
     return text
   }

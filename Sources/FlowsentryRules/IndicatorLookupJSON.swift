@@ -6,9 +6,23 @@ extension IndicatorListing {
   /// `list`, `type`, `relation` (`holds`, `covers`, `inside`, or `more_inside` with the `count` of
   /// entries inside a block not shown), and for the others `indicator`, `source`, and `severity`
   /// when the list has one (`most_specific` on a covering block). Strings are escaped as the event
-  /// schema escapes them (JSON itself: a feed's bytes cannot break the line).
+  /// schema escapes them, and DEL, the C1 controls and the bidirectional overrides as `\uXXXX` too:
+  /// valid JSON either way, but the line may well be read on a terminal.
   public static func jsonLine(value: String, listings: [IndicatorListing]) -> String {
-    func string(_ text: String) -> String { String(decoding: JSONText.quoted(text), as: UTF8.self) }
+    func string(_ text: String) -> String {
+      let quoted = String(decoding: JSONText.quoted(text), as: UTF8.self)
+      guard quoted.unicodeScalars.contains(where: { TerminalText.isUnsafe($0) }) else { return quoted }
+      var escaped = String.UnicodeScalarView()
+      for scalar in quoted.unicodeScalars {
+        guard TerminalText.isUnsafe(scalar) else {
+          escaped.append(scalar)
+          continue
+        }
+        let hex = String(scalar.value, radix: 16)
+        escaped.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).unicodeScalars)
+      }
+      return String(escaped)
+    }
     let lists = listings.map { listing -> String in
       var fields = ["\"list\":\(string(listing.list))", "\"type\":\(string(listing.type.rawValue))"]
       switch listing.relation {

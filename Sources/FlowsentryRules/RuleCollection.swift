@@ -9,11 +9,11 @@ extension RuleSetBuilder {
     let root: Node?
     do {
       root = try Yams.compose(yaml: text)
-    } catch let error as YamlError {
-      report(.error, yamlErrorLocation(error, file), "YAML: \(yamlErrorMessage(error))")
-      return
     } catch {
-      report(.error, SourceLocation(file: file, line: 1, column: 1), "YAML: \(error)")
+      let position = YAMLErrorText.position(error) ?? (1, 1)
+      report(
+        .error, SourceLocation(file: file, line: position.line, column: position.column),
+        "YAML: \(YAMLErrorText.message(error))")
       return
     }
     guard let root else { return }
@@ -37,26 +37,6 @@ extension RuleSetBuilder {
       case "macro": collectMacro(body, file)
       default: collectRule(body, file, location(value, file))
       }
-    }
-  }
-
-  private func yamlErrorLocation(_ error: YamlError, _ file: String) -> SourceLocation {
-    switch error {
-    case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
-      return SourceLocation(file: file, line: mark.line, column: mark.column)
-    default:
-      return SourceLocation(file: file, line: 1, column: 1)
-    }
-  }
-
-  private func yamlErrorMessage(_ error: YamlError) -> String {
-    switch error {
-    case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _):
-      return [context?.text, problem].compactMap { $0 }.joined(separator: ": ")
-    case .composer(let context, let problem, _, _):
-      return [context?.text, problem].compactMap { $0 }.joined(separator: ": ")
-    default:
-      return "\(error)"
     }
   }
 
