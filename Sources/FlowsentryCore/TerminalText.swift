@@ -14,15 +14,29 @@ public enum TerminalText {
   /// `text` with every unsafe scalar written as `\u{XX}` (a tab kept: feeds are tab-separated, and a
   /// tab moves nothing but the cursor to its next stop).
   public static func escapingControls(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: { isUnsafe($0, allowingTab: true) }) else { return text }
-    var escaped = String.UnicodeScalarView()
+    replacing(in: text, where: { isUnsafe($0, allowingTab: true) }, with: swiftEscape)
+  }
+
+  /// `\u{1B}`: how Swift writes a scalar, and how the sensor shows one it will not print.
+  public static func swiftEscape(_ scalar: Unicode.Scalar) -> String {
+    "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+  }
+
+  /// `text` with each scalar `replaced` accepts written as `replacement` gives it; `text` itself when
+  /// none is (the common case, which copies nothing). The one loop behind every escaping of unsafe
+  /// text (diagnostics, `rules lookup`'s lines and its JSON).
+  public static func replacing(
+    in text: String, where replaced: (Unicode.Scalar) -> Bool, with replacement: (Unicode.Scalar) -> String
+  ) -> String {
+    guard text.unicodeScalars.contains(where: replaced) else { return text }
+    var result = String.UnicodeScalarView()
     for scalar in text.unicodeScalars {
-      if isUnsafe(scalar, allowingTab: true) {
-        escaped.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+      if replaced(scalar) {
+        result.append(contentsOf: replacement(scalar).unicodeScalars)
       } else {
-        escaped.append(scalar)
+        result.append(scalar)
       }
     }
-    return String(escaped)
+    return String(result)
   }
 }

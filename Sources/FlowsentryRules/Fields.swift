@@ -169,11 +169,7 @@ final class EventFields {
       fields.pointee.volumeDelta = flow.volumeDelta ?? flow.volume
       fields.pointee.host = flow.host
       if !fields.pointee.questions.isEmpty { fields.pointee.questions = [] }
-      if !fields.pointee.answers.isEmpty {
-        fields.pointee.answers = []
-        fields.pointee.answerAddresses = []
-        fields.pointee.answerNames = []
-      }
+      Self.load(answers: [], into: fields)
       fields.pointee.answered = nil
     case .dns(let dns):
       fields.pointee.direction = nil

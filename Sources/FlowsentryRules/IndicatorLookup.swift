@@ -56,19 +56,12 @@ public struct IndicatorListing: Sendable, Equatable, CustomStringConvertible {
   /// `text` as is, or quoted with Swift's escapes when it holds a C0 or C1 control character, DEL, or
   /// a bidirectional override or isolate (which reorder what a terminal shows).
   public static func terminalSafe(_ text: String) -> String {
-    func unsafe(_ scalar: Unicode.Scalar) -> Bool { TerminalText.isUnsafe(scalar) }
-    guard text.unicodeScalars.contains(where: unsafe) else { return text }
-    var quoted = "\""
-    for scalar in text.unicodeScalars {
-      if scalar == "\"" || scalar == "\\" {
-        quoted += "\\" + String(scalar)
-      } else if unsafe(scalar) {
-        quoted += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
-      } else {
-        quoted.unicodeScalars.append(scalar)
-      }
-    }
-    return quoted + "\""
+    guard text.unicodeScalars.contains(where: { TerminalText.isUnsafe($0) }) else { return text }
+    // Quoted, so the quote and the backslash are escaped too: the line reads as one Swift literal.
+    let escaped = TerminalText.replacing(
+      in: text, where: { TerminalText.isUnsafe($0) || $0 == "\"" || $0 == "\\" },
+      with: { $0 == "\"" || $0 == "\\" ? "\\" + String($0) : TerminalText.swiftEscape($0) })
+    return "\"" + escaped + "\""
   }
 }
 

@@ -10,18 +10,13 @@ extension IndicatorListing {
   /// valid JSON either way, but the line may well be read on a terminal.
   public static func jsonLine(value: String, listings: [IndicatorListing]) -> String {
     func string(_ text: String) -> String {
-      let quoted = String(decoding: JSONText.quoted(text), as: UTF8.self)
-      guard quoted.unicodeScalars.contains(where: { TerminalText.isUnsafe($0) }) else { return quoted }
-      var escaped = String.UnicodeScalarView()
-      for scalar in quoted.unicodeScalars {
-        guard TerminalText.isUnsafe(scalar) else {
-          escaped.append(scalar)
-          continue
-        }
-        let hex = String(scalar.value, radix: 16)
-        escaped.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).unicodeScalars)
-      }
-      return String(escaped)
+      // JSONText escapes below 0x20; what is left unsafe is in the BMP, four hex digits.
+      TerminalText.replacing(
+        in: String(decoding: JSONText.quoted(text), as: UTF8.self), where: { TerminalText.isUnsafe($0) },
+        with: { scalar in
+          let hex = String(scalar.value, radix: 16)
+          return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        })
     }
     let lists = listings.map { listing -> String in
       var fields = ["\"list\":\(string(listing.list))", "\"type\":\(string(listing.type.rawValue))"]
