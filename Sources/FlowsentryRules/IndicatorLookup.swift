@@ -53,13 +53,18 @@ public struct IndicatorListing: Sendable, Equatable, CustomStringConvertible {
     return text
   }
 
-  /// `text` as is, or quoted with Swift's escapes when it holds a C0 or C1 control character, DEL, or
-  /// a bidirectional override or isolate (which reorder what a terminal shows).
+  /// `text` as is, or quoted with Swift's escapes when it holds a character `TerminalText` will not
+  /// print (a control character, a bidirectional override or mark, a line separator), a backslash or
+  /// a quote: a value holding the six characters `\u{1B}` is then printed `"\\u{1B}"`, and a bare
+  /// value or a quoted one always reads as what the feed or report held.
   public static func terminalSafe(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: { TerminalText.isUnsafe($0) }) else { return text }
+    func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+      TerminalText.isUnsafe(scalar) || scalar == "\"" || scalar == "\\"
+    }
+    guard text.unicodeScalars.contains(where: needsEscape) else { return text }
     // Quoted, so the quote and the backslash are escaped too: the line reads as one Swift literal.
     let escaped = TerminalText.replacing(
-      in: text, where: { TerminalText.isUnsafe($0) || $0 == "\"" || $0 == "\\" },
+      in: text, where: needsEscape,
       with: { $0 == "\"" || $0 == "\\" ? "\\" + String($0) : TerminalText.swiftEscape($0) })
     return "\"" + escaped + "\""
   }

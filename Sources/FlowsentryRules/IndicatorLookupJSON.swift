@@ -6,8 +6,9 @@ extension IndicatorListing {
   /// `list`, `type`, `relation` (`holds`, `covers`, `inside`, or `more_inside` with the `count` of
   /// entries inside a block not shown), and for the others `indicator`, `source`, and `severity`
   /// when the list has one (`most_specific` on a covering block). Strings are escaped as the event
-  /// schema escapes them, and DEL, the C1 controls and the bidirectional overrides as `\uXXXX` too:
-  /// valid JSON either way, but the line may well be read on a terminal.
+  /// schema escapes them (a backslash as `\\`, once), and DEL, the C1 controls, the bidirectional
+  /// overrides and marks and the line separators as `\uXXXX` too: valid JSON either way, but the
+  /// line may well be read on a terminal or split by a log viewer.
   public static func jsonLine(value: String, listings: [IndicatorListing]) -> String {
     func string(_ text: String) -> String {
       // JSONText escapes below 0x20; what is left unsafe is in the BMP, four hex digits.
