@@ -29,7 +29,8 @@ public struct DNSEnricher {
     public var late: UInt64 = 0
     /// Questions evicted unanswered because `pendingQuestions` were waiting.
     public var questionsEvicted: UInt64 = 0
-    /// Questions no answer came to within the timeout: each reported by an event (`answered: false`).
+    /// Questions no answer came to within the timeout, or before the input ended or the monitor
+    /// stopped: each reported by an event (`answered: false`).
     public var questionsUnanswered: UInt64 = 0
     /// Questions the timeout passed whose client had an answer to a retry of them (the same name and
     /// type, from another port or with another id): not reported.
@@ -122,10 +123,11 @@ public struct DNSEnricher {
   }
 
   /// Gives up on every question still waiting, whatever its age, and appends an event for each as
-  /// `expireQuestions` does, at the time its timeout would have passed: the input ended (a replay's
-  /// last file), so no answer is still to come.
-  public mutating func expireAllQuestions(into events: inout [DNSEvent]) {
-    matcher.expireAll(into: &events)
+  /// `expireQuestions` does, in the order they were asked, at the time its timeout would have passed
+  /// or at `now` if earlier: the input ended (a replay's last file, with no `now`; the monitor's
+  /// stop, at the time it stopped), so no answer will be read. Counted in `questionsUnanswered`.
+  public mutating func expireAllQuestions(at now: WallClockNanoseconds = .max, into events: inout [DNSEvent]) {
+    matcher.expireAll(at: now, into: &events)
   }
 
   /// Fills `src_dns` and `dst_dns` from the cache, as of the event's time, with the names its own

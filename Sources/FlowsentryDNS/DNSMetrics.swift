@@ -23,7 +23,9 @@ extension DNSEnricher.Counters {
         help: "Pending questions forgotten at the pending_questions bound."),
       .counter(
         "flowsentry_dns_questions_unanswered_total", questionsUnanswered,
-        help: "Questions no answer came to within question_timeout, each reported by an event (answered: false)."),
+        help:
+          "Questions no answer came to within question_timeout (or before a replay's end or the monitor's stop), each reported by an event (answered: false)."
+      ),
       .counter(
         "flowsentry_dns_questions_answered_on_retry_total", questionsAnsweredOnRetry,
         help: "Questions no answer came to whose client had a retry of them answered: not reported."),

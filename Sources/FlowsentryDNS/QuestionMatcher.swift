@@ -11,9 +11,9 @@ import FlowsentryCore
 /// that much out of order, and an answer in time must still find its question), and reported
 /// unanswered, unless the client got an answer to the same name and type after asking it (a retry
 /// from another port or with another id). It is remembered a while longer, so that its answer,
-/// should it come after all, counts as late rather than unsolicited. When a replay's input ends,
-/// every question still pending is given up on the same way (`expireAll`): a capture holds all the
-/// answers it will ever hold. The live monitor does not, at its stop: an answer may be a moment away.
+/// should it come after all, counts as late rather than unsolicited. When a replay's input ends, or
+/// the monitor stops, every question still pending is given up on the same way (`expireAll`): no
+/// answer to it will be read, and a lookup left pending would otherwise leave no event at all.
 ///
 /// Bounded to `capacity` questions; the least recently asked is evicted (and counted) beyond it.
 /// The questions remembered after they expired, and the recent answers retries are matched with,
@@ -101,10 +101,12 @@ struct QuestionMatcher {
   }
 
   /// Gives up on every pending question, oldest first, as `expire` does once their time passed:
-  /// the input ended (a replay's last file), so no answer can come to them. Each is reported at the
-  /// time its timeout would have passed, and a question whose retry was answered is folded as there.
-  mutating func expireAll(into unanswered: inout [DNSEvent]) {
-    giveUp(at: .max, onEveryQuestion: true, into: &unanswered)
+  /// the input ended (a replay's last file, the monitor's stop), so no answer will be read. Each is
+  /// reported at the time its timeout would have passed, or at `now` when that is earlier (the
+  /// monitor's stop: an event dated after the sensor stopped would be read as seen then), and a
+  /// question whose retry was answered is folded as there.
+  mutating func expireAll(at now: WallClockNanoseconds = .max, into unanswered: inout [DNSEvent]) {
+    giveUp(at: now, onEveryQuestion: true, into: &unanswered)
   }
 
   /// `expire`'s loop; `onEveryQuestion` skips the age check, so that no question's time (however

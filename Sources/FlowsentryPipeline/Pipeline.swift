@@ -88,15 +88,17 @@ public final class Pipeline {
     stages.process(record, to: sink)
   }
 
-  /// The input ended: no record follows (a replay's last file was read), so the questions still
-  /// waiting will get no answer. Each is reported unanswered as a timed-out one is (`answered:
-  /// false`, dated when its timeout would have passed, so possibly after the input's last record)
-  /// and rules see it; a question whose retry was answered is folded, not reported. A capture holds
-  /// every answer it will ever hold, so a retro-hunt must not lose its last lookups. Not for the
-  /// monitor's stop: a question asked just before it may be answered a moment later, and reporting
-  /// it would be a false alert. Records may still follow; they start with no question waiting.
-  public func finishInput<Sink: EventSink>(to sink: Sink) {
-    stages.finishInput(to: sink)
+  /// The input ended: no record follows (a replay's last file was read, or the monitor stopped and
+  /// drained its capture), so no answer to the questions still waiting will be read. Each is
+  /// reported unanswered as a timed-out one is (`answered: false`), in the order asked, and rules see
+  /// it; a question whose retry was answered is folded, not reported. A replay passes no `now`: its
+  /// questions are dated when their timeouts would have passed (possibly after its last record), as
+  /// a capture holds every answer it will ever hold. The monitor passes the time it stopped, which
+  /// dates those still within their timeout: one asked a moment before the stop may have had an
+  /// answer after it, but dropped, a lookup of a listed name would raise nothing at all. Records may
+  /// still follow; they start with no question waiting.
+  public func finishInput<Sink: EventSink>(at now: WallClockNanoseconds = .max, to sink: Sink) {
+    stages.finishInput(at: now, to: sink)
   }
 
   /// Runs a recorded event (`monitor --record`) through the rules alone: the flow was tracked and
@@ -146,8 +148,8 @@ public final class Pipeline {
       deliverUnansweredEvents(to: sink)
     }
 
-    mutating func finishInput<Sink: EventSink>(to sink: Sink) {
-      enricher.expireAllQuestions(into: &unansweredEvents)
+    mutating func finishInput<Sink: EventSink>(at now: WallClockNanoseconds, to sink: Sink) {
+      enricher.expireAllQuestions(at: now, into: &unansweredEvents)
       deliverUnansweredEvents(to: sink)
     }
 

@@ -87,6 +87,10 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
     }
     // Cancelled rather than shut down: the stream ended early; stop (and wait) all the same.
     await stopper.wait()
+    // The capture is drained: no answer will be read now, so the questions still waiting are
+    // reported (and their alerts raised) before the sinks' services, stopped after this one, flush.
+    pipeline.finishInput(at: Int64(Date().timeIntervalSince1970 * 1_000_000_000), to: sink)
+    sink.flush()
     pipeline.saveState()
     let final = pipeline.counters
     counters.pipeline.withLock { $0 = final }

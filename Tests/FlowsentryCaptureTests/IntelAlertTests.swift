@@ -130,15 +130,7 @@ struct IntelAlertTests {
     let cgroup = try TestCgroup()
     defer { cgroup.remove() }
     let dnsPort = UInt16.random(in: 20_000...40_000)
-    let silentServer = try host.runPython(
-      """
-      import socket
-      s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-      s.bind(("\(TestHost.peerAddress)", \(dnsPort)))
-      print("ready", flush=True)
-      while True:
-          s.recv(4096)
-      """)
+    let silentServer = try Self.silentDNSServer(on: host, port: dnsPort)
     defer { _ = silentServer }
     #expect(try silentServer.firstLine() == "ready")
     let monitor = try await MonitorProcess.attached(
@@ -147,18 +139,7 @@ struct IntelAlertTests {
     defer { monitor.kill() }
 
     let asked = ContinuousClock.now
-    _ = try cgroup.run(
-      "/usr/bin/python3",
-      [
-        "-c",
-        """
-        import socket, struct
-        name = b"".join(bytes([len(l)]) + l for l in b"c2.dropped-feed.test".split(b".")) + b"\\0"
-        query = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.sendto(query, ("\(TestHost.peerAddress)", \(dnsPort)))
-        """,
-      ])
+    try Self.ask("c2.dropped-feed.test", from: cgroup, port: dnsPort)
 
     let alerts = try await monitor.alerts(including: ["FS-INTEL-002"])
       .filter { ($0["rule"] as? [String: Any])?["id"] as? String == "FS-INTEL-002" }
@@ -173,6 +154,77 @@ struct IntelAlertTests {
     #expect(args["src"] as? String == TestHost.peerAddress, "as the answer would have come")
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)
+  }
+
+  /// A lookup still waiting for its answer when the monitor stops is reported on the way out
+  /// (`answered: false`, dated at the stop), its alert with it, and the stop stays quick: without
+  /// it, a lookup of a listed name just before a restart would leave no trace.
+  @Test(.requires(.ip, .python3)) func aLookupStillWaitingWhenTheMonitorStopsIsReportedOnTheWayOut() async throws {
+    let (directory, _, rules) = try Self.feedAndRules(
+      "feed.domains.txt", "stopped-feed.test",
+      list: "{name: intel_domains, type: domain, match: suffix, files: [feed.domains.txt]}")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let host = try TestHost()
+    defer { host.remove() }
+    let cgroup = try TestCgroup()
+    defer { cgroup.remove() }
+    let dnsPort = UInt16.random(in: 20_000...40_000)
+    let silentServer = try Self.silentDNSServer(on: host, port: dnsPort)
+    defer { _ = silentServer }
+    #expect(try silentServer.firstLine() == "ready")
+    let monitor = try await MonitorProcess.attached(
+      to: cgroup, ["--events", "net_packet_dns", "--dns-ports", String(dnsPort), "--rules", rules])
+    defer { monitor.kill() }
+
+    try Self.ask("c2.stopped-feed.test", from: cgroup, port: dnsPort)
+    // Well within the 30 s timeout: only the stop can report it.
+    try await Task.sleep(for: .milliseconds(500))
+    #expect(try monitor.alerts().isEmpty)
+    let stopping = ContinuousClock.now
+    monitor.signal(SIGTERM)
+    #expect(try await monitor.exitStatus() == 0)
+    #expect(ContinuousClock.now - stopping < .seconds(5), "the stop waits for no answer")
+
+    let alerts = try monitor.alerts().filter { ($0["rule"] as? [String: Any])?["id"] as? String == "FS-INTEL-002" }
+    #expect(alerts.count == 1, "\(monitor.stdoutSoFar)")
+    #expect((alerts.first?["indicator"] as? [String: String])?["value"] == "stopped-feed.test")
+    let events = monitor.stdoutSoFar.split(separator: "\n").compactMap {
+      try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }.filter { $0["event"] as? String == "net_packet_dns" }
+    #expect(events.count == 1, "\(monitor.stdoutSoFar)")
+    let args = try #require(events.first?["args"] as? [String: Any])
+    #expect(args["answered"] as? Bool == false)
+    #expect(args["questions"] as? [String] == ["c2.stopped-feed.test"])
+  }
+
+  /// A DNS server on the test host's peer address that reads every question and answers none (a
+  /// DNS firewall dropping them); it prints `ready` once bound.
+  static func silentDNSServer(on host: TestHost, port: UInt16) throws -> PeerProcess {
+    try host.runPython(
+      """
+      import socket
+      s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+      s.bind(("\(TestHost.peerAddress)", \(port)))
+      print("ready", flush=True)
+      while True:
+          s.recv(4096)
+      """)
+  }
+
+  /// One A question for `name`, sent over UDP from a process in `cgroup` to the peer's `port`.
+  static func ask(_ name: String, from cgroup: TestCgroup, port: UInt16) throws {
+    _ = try cgroup.run(
+      "/usr/bin/python3",
+      [
+        "-c",
+        """
+        import socket, struct
+        name = b"".join(bytes([len(l)]) + l for l in b"\(name)".split(b".")) + b"\\0"
+        query = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(query, ("\(TestHost.peerAddress)", \(port)))
+        """,
+      ])
   }
 
   /// A listed server that is down still shows the host trying: the refused attempt (an end with no

@@ -119,6 +119,29 @@ import Testing
     #expect(events.isEmpty, "reported once")
   }
 
+  /// The monitor's stop: every question still waiting is given up on in the order asked, dated at
+  /// the stop unless its timeout passed before it; an answered one is not among them.
+  @Test func theMonitorsStopGivesUpOnTheQuestionsStillWaitingDatedAtTheStop() {
+    var enricher = enricher()
+    ask(&enricher, "timed-out.fs.test", id: 1, at: 20 * second)
+    ask(&enricher, "www.fs.test", id: 7, at: 45 * second)
+    ask(&enricher, "last.fs.test", id: 3, at: 50 * second)
+    ask(&enricher, "again.fs.test", id: 4, at: 49 * second)
+    #expect(
+      enricher.observe(
+        matching.packet(
+          matching.answer(), hook: .ingress, at: 46 * second, from: matching.server, to: matching.client)) != nil)
+    var events: [DNSEvent] = []
+    enricher.expireAllQuestions(at: 51 * second, into: &events)
+    #expect(events.map(\.questions) == [["timed-out.fs.test"], ["last.fs.test"], ["again.fs.test"]])
+    #expect(events.map(\.timestamp) == [50 * second, 51 * second, 51 * second])
+    #expect(events.allSatisfy { !$0.answered && $0.answers.isEmpty && $0.destination == matching.client })
+    #expect(enricher.counters.questionsUnanswered == 3 && enricher.counters.questionsPending == 0)
+    events.removeAll()
+    enricher.expireAllQuestions(at: 52 * second, into: &events)
+    #expect(events.isEmpty, "reported once")
+  }
+
   @Test func aQuestionWhoseRetryWasAnsweredIsNotReported() {
     var enricher = enricher()
     ask(&enricher, "www.fs.test", id: 1, at: 0)

@@ -75,6 +75,34 @@ import Testing
     #expect(sink.events.count == 2, "nothing is left to report")
   }
 
+  /// The monitor's stop: the questions still waiting, within their timeout, are reported at the
+  /// stop in the order asked, and a listed one raises its alert on the way out.
+  @Test func theMonitorsStopReportsTheQuestionsStillWaitingAtTheStop() throws {
+    var configuration = Pipeline.Configuration()
+    configuration.host = "sensor-a"
+    let pipeline = Pipeline(configuration: configuration, rules: try RuleLoader.load(paths: [shippedRules]))
+    let sink = InMemoryEventSink()
+    pipeline.process(pipelineTests.lookup("c2.flowsentry-selftest.invalid", at: second)[0], to: sink)
+    // Another socket of the client: `lookup` always asks with one port and id.
+    var another = pipelineTests.lookup("quiet.example", at: 2 * second)[0]
+    if case .dns(var packet) = another {
+      packet.source = Endpoint(packet.source.address, 40_001)
+      another = .dns(packet)
+    }
+    pipeline.process(another, to: sink)
+    pipeline.process(.tick(3 * second), to: sink)
+    #expect(sink.events.isEmpty && sink.alerts.isEmpty)
+
+    pipeline.finishInput(at: 4 * second, to: sink)
+    let unanswered = sink.events.compactMap { if case .dns(let dns) = $0, !dns.answered { dns } else { nil } }
+    #expect(unanswered.count == sink.events.count)
+    #expect(unanswered.map(\.questions) == [["c2.flowsentry-selftest.invalid"], ["quiet.example"]])
+    #expect(unanswered.map(\.timestamp) == [4 * second, 4 * second])
+    #expect(unanswered.allSatisfy { $0.host == "sensor-a" })
+    #expect(sink.alerts.map(\.ruleID) == ["FS-INTEL-002"])
+    #expect(pipeline.counters.dns.questionsUnanswered == 2 && pipeline.counters.dns.questionsPending == 0)
+  }
+
   @Test func anAnsweredLookupIsNeverReportedUnanswered() throws {
     let pipeline = Pipeline()
     let sink = InMemoryEventSink()
