@@ -84,7 +84,9 @@ fuzz:
 	scripts/fuzz.sh intel $(FUZZ_SECONDS)
 
 # The sensor as a service: the binary (built-in rules inside), the example configuration (kept
-# when one exists), the rules.d directory, the systemd unit. DESTDIR stages it elsewhere.
+# when one exists), the rules.d directory, the systemd unit. The feed refresh's environment file is
+# the operator's too, but a newer shipped one must not go unseen: an edited one is kept and the
+# shipped one installed beside it as intel-refresh.env.new. DESTDIR stages it elsewhere.
 PREFIX ?= /usr/local
 install: release
 	install -D -m 0755 .build/release/flowsentry $(DESTDIR)$(PREFIX)/bin/flowsentry
@@ -94,7 +96,7 @@ install: release
 	install -D -m 0644 deploy/flowsentry.service $(DESTDIR)/etc/systemd/system/flowsentry.service
 	install -D -m 0644 deploy/flowsentry-intel-refresh.service $(DESTDIR)/etc/systemd/system/flowsentry-intel-refresh.service
 	install -D -m 0644 deploy/flowsentry-intel-refresh.timer $(DESTDIR)/etc/systemd/system/flowsentry-intel-refresh.timer
-	[ -e $(DESTDIR)/etc/flowsentry/intel-refresh.env ] || install -m 0600 deploy/intel-refresh.env $(DESTDIR)/etc/flowsentry/intel-refresh.env
+	scripts/install-conffile.sh 0600 deploy/intel-refresh.env $(DESTDIR)/etc/flowsentry/intel-refresh.env
 	@echo "installed; start it with: systemctl daemon-reload && systemctl enable --now flowsentry"
 
 clean:
