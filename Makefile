@@ -83,16 +83,16 @@ fuzz:
 	scripts/fuzz.sh captures $(FUZZ_SECONDS)
 	scripts/fuzz.sh intel $(FUZZ_SECONDS)
 
-# The sensor as a service: the binary (built-in rules inside), the example configuration (kept
-# when one exists), the rules.d directory, the systemd unit. The feed refresh's environment file is
-# the operator's too, but a newer shipped one must not go unseen: an edited one is kept and the
-# shipped one installed beside it as intel-refresh.env.new. DESTDIR stages it elsewhere.
+# The sensor as a service: the binary (built-in rules inside), the example configuration, the
+# rules.d directory, the systemd unit. The configuration and the feed refresh's environment file are
+# the operator's, but a newer shipped one must not go unseen: an edited one is kept and the shipped
+# one installed beside it as config.yaml.new or intel-refresh.env.new. DESTDIR stages it elsewhere.
 PREFIX ?= /usr/local
 install: release
 	install -D -m 0755 .build/release/flowsentry $(DESTDIR)$(PREFIX)/bin/flowsentry
 	install -D -m 0755 deploy/flowsentry-intel-fetch $(DESTDIR)$(PREFIX)/bin/flowsentry-intel-fetch
 	install -d -m 0755 $(DESTDIR)/etc/flowsentry/rules.d $(DESTDIR)/etc/flowsentry/intel $(DESTDIR)/etc/flowsentry/intel/allow
-	[ -e $(DESTDIR)/etc/flowsentry/config.yaml ] || install -m 0644 deploy/config.yaml $(DESTDIR)/etc/flowsentry/config.yaml
+	scripts/install-conffile.sh 0644 deploy/config.yaml $(DESTDIR)/etc/flowsentry/config.yaml
 	install -D -m 0644 deploy/flowsentry.service $(DESTDIR)/etc/systemd/system/flowsentry.service
 	install -D -m 0644 deploy/flowsentry-intel-refresh.service $(DESTDIR)/etc/systemd/system/flowsentry-intel-refresh.service
 	install -D -m 0644 deploy/flowsentry-intel-refresh.timer $(DESTDIR)/etc/systemd/system/flowsentry-intel-refresh.timer

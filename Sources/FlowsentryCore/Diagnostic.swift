@@ -32,10 +32,9 @@ public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
       "\(TerminalText.escapingControls(file)):\(line):\(column): \(severity.rawValue): "
       + TerminalText.escapingControls(message)
     if let sourceLine {
-      let before = TerminalText.escapingControls(
-        String(String.UnicodeScalarView(sourceLine.unicodeScalars.prefix(max(0, column - 1)))))
+      let (escapedLine, before) = TerminalText.escapingControls(sourceLine, splitBefore: max(0, column - 1))
       let padding = String(String.UnicodeScalarView(before.unicodeScalars.map { $0 == "\t" ? "\t" : " " }))
-      text += "\n" + TerminalText.escapingControls(sourceLine) + "\n" + padding + "^"
+      text += "\n" + escapedLine + "\n" + padding + "^"
     }
     return text
   }

@@ -3,7 +3,9 @@
 /// what the reader sees, a bidirectional override, isolate or mark reorders it, and a line or
 /// paragraph separator breaks a log line where some viewers split lines (a forged line follows).
 /// Such a character is shown as an escape instead, `\u{1B}`, which no terminal acts on; a backslash
-/// is shown as `\\`, so that a `\u{1B}` the text itself held cannot pass for one the sensor wrote.
+/// that starts `u{` is shown as `\u{5C}`, so that a `\u{1B}` the text itself held cannot pass for
+/// one the sensor wrote. Every other backslash is kept (a regex in a rule's line reads as written):
+/// read left to right, `\u{` always starts an escape, and a backslash before anything else is itself.
 public enum TerminalText {
   /// C0 controls (a tab too, unless `allowingTab`), DEL, C1 controls, the bidirectional overrides,
   /// isolates and marks (LRM, RLM, ALM), and the line and paragraph separators.
@@ -17,12 +19,41 @@ public enum TerminalText {
     }
   }
 
-  /// `text` with every unsafe scalar written as `\u{XX}` and each backslash as `\\` (a tab kept:
-  /// feeds are tab-separated, and a tab moves nothing but the cursor to its next stop).
+  /// `text` with every unsafe scalar written as `\u{XX}`, and a backslash that starts `u{` as
+  /// `\u{5C}` (a tab kept: feeds are tab-separated, and a tab moves nothing but the cursor to its next
+  /// stop).
   public static func escapingControls(_ text: String) -> String {
-    replacing(
-      in: text, where: { $0 == "\\" || isUnsafe($0, allowingTab: true) },
-      with: { $0 == "\\" ? "\\\\" : swiftEscape($0) })
+    escapingControls(text, splitBefore: 0).text
+  }
+
+  /// `escapingControls(text)`, and what of it the first `scalarCount` scalars of `text` became: a
+  /// prefix escaped alone could end before the `u{` that makes its last backslash an escape's.
+  public static func escapingControls(_ text: String, splitBefore scalarCount: Int) -> (text: String, before: String) {
+    let scalars = text.unicodeScalars
+    func startsEscape(_ index: String.UnicodeScalarView.Index) -> Bool {
+      guard scalars[index] == "\\" else { return false }
+      let next = scalars.index(after: index)
+      guard next != scalars.endIndex, scalars[next] == "u" else { return false }
+      let brace = scalars.index(after: next)
+      return brace != scalars.endIndex && scalars[brace] == "{"
+    }
+    func escaped(_ index: String.UnicodeScalarView.Index) -> Bool {
+      isUnsafe(scalars[index], allowingTab: true) || startsEscape(index)
+    }
+    guard scalars.indices.contains(where: escaped) else {
+      return (text, String(String.UnicodeScalarView(scalars.prefix(max(0, scalarCount)))))
+    }
+    var result = String.UnicodeScalarView()
+    var before: String.UnicodeScalarView?
+    for (offset, index) in scalars.indices.enumerated() {
+      if offset == scalarCount { before = result }
+      if escaped(index) {
+        result.append(contentsOf: swiftEscape(scalars[index]).unicodeScalars)
+      } else {
+        result.append(scalars[index])
+      }
+    }
+    return (String(result), String(before ?? result))
   }
 
   /// `\u{1B}`: how Swift writes a scalar, and how the sensor shows one it will not print.

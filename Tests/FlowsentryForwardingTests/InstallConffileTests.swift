@@ -48,7 +48,9 @@ import Testing
 
   /// The Makefile installs the file through the script (a recipe of its own would keep the file
   /// and drop the shipped one silently, as it once did).
-  @Test(.requires(.executable("/usr/bin/make"))) func makeInstallInstallsTheEnvironmentFileThroughIt() throws {
+  @Test(.requires(.executable("/usr/bin/make"))) func makeInstallInstallsTheConfigurationAndEnvironmentFilesThroughIt()
+    throws
+  {
     // -n prints the recipe without running it; -o release takes the release build as done.
     let dryRun = try ChildProcess.run(
       "/usr/bin/make", ["-C", repositoryRoot.path, "-n", "-o", "release", "install", "DESTDIR=/nonexistent"])
@@ -56,6 +58,10 @@ import Testing
     #expect(
       dryRun.stdout.contains(
         "scripts/install-conffile.sh 0600 deploy/intel-refresh.env /nonexistent/etc/flowsentry/intel-refresh.env"),
+      "\(dryRun.stdout)")
+    #expect(
+      dryRun.stdout.contains(
+        "scripts/install-conffile.sh 0644 deploy/config.yaml /nonexistent/etc/flowsentry/config.yaml"),
       "\(dryRun.stdout)")
   }
 }
