@@ -219,8 +219,9 @@ extension IntelListBuilder {
         if let last = cursor.lastFeedSourceOrigin, cursor.lastFeedSource.elementsEqual(source) {
           origin = last
         } else {
-          origin = originNumber(
-            IndicatorOrigin(file: cursor.file, feedSource: String(decoding: source.prefix(256), as: UTF8.self)))
+          origin = feedSourceOrigin(
+            IndicatorOrigin(file: cursor.file, feedSource: String(decoding: source.prefix(256), as: UTF8.self)),
+            fileOrigin: cursor.fileOrigin)
           cursor.lastFeedSource = Array(source)
           cursor.lastFeedSourceOrigin = origin
         }

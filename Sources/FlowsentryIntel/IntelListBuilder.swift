@@ -21,6 +21,10 @@ public struct IntelListBuilder: Sendable {
   private var ipv6Prefixes: [(network: UInt128, length: UInt8, record: UInt32)] = []
   var origins = OriginTable()
   private var originNumbers: [IndicatorOrigin: UInt32] = [:]
+  /// Distinct Zeek `meta.source` origins recorded, at most `maximumFeedSources`.
+  private var feedSources = 0
+  /// `IntelLimits.maximumFeedSourcesPerList`; tests give less.
+  var maximumFeedSources = IntelLimits.maximumFeedSourcesPerList
   private var normalized: [UInt8] = []
   /// Distinct Zeek types counted by name before the rest are counted as "other", so a hostile file
   /// cannot grow the statistics without bound.
@@ -152,6 +156,18 @@ public struct IntelListBuilder: Sendable {
     let number = origins.addOrigin(origin)
     originNumbers[origin] = number
     return number
+  }
+
+  /// A Zeek line's origin by its `meta.source`, or `fileOrigin` once the list holds
+  /// `maximumFeedSources` distinct sources and this is another (counted).
+  mutating func feedSourceOrigin(_ origin: IndicatorOrigin, fileOrigin: UInt32) -> UInt32 {
+    if let number = originNumbers[origin] { return number }
+    guard feedSources < maximumFeedSources else {
+      statistics.feedSourcesPastLimit += 1
+      return fileOrigin
+    }
+    feedSources += 1
+    return originNumber(origin)
   }
 
   mutating func countSkippedType(_ typeName: UnsafeRawBufferPointer) {

@@ -90,6 +90,9 @@ public struct IntelListStatistics: Sendable, Equatable {
   public var hostsFileLabels = 0
   /// Zeek intel lines whose `indicator_type` this list does not hold, by type.
   public var skippedTypes: [String: Int] = [:]
+  /// Zeek intel lines whose `meta.source` was one more past `IntelLimits.maximumFeedSourcesPerList`
+  /// distinct ones: kept, with their file as their origin.
+  public var feedSourcesPastLimit = 0
   /// Lines read from feeds, comments and blank lines included.
   public var lines = 0
   public var bytesRead = 0

@@ -6,12 +6,22 @@ struct OriginTable: Sendable {
   private var runStarts: [UInt32] = []
   private var runOrigins: [UInt32] = []
 
+  /// Bytes of the origins' texts stored apart from their `String`s (longer than a small string).
+  private var originTextBytes = 0
+
   var count: Int { lines.count }
-  var memoryBytes: Int { lines.count * 4 + runStarts.capacity * 4 + runOrigins.capacity * 4 }
+  var memoryBytes: Int {
+    lines.count * 4 + runStarts.capacity * 4 + runOrigins.capacity * 4
+      + origins.capacity * MemoryLayout<IndicatorOrigin>.stride + originTextBytes
+  }
 
   /// A new origin's number; the builder interns, so each distinct origin is added once.
   mutating func addOrigin(_ origin: IndicatorOrigin) -> UInt32 {
     origins.append(origin)
+    // A string of more than 15 UTF-8 bytes is a heap object: its bytes and a 32-byte header.
+    for text in [origin.file, origin.feedSource ?? ""] where text.utf8.count > 15 {
+      originTextBytes += text.utf8.count + 32
+    }
     return UInt32(origins.count - 1)
   }
 

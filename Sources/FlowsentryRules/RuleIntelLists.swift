@@ -41,6 +41,8 @@ public struct IntelListSummary: Sendable, Equatable {
   public var broadBlocks = 0
   /// Single labels of hosts-file lines skipped (a hosts file's header: `localhost`).
   public var hostsFileLabels = 0
+  /// Zeek lines whose `meta.source` was past the list's limit of distinct ones (their file names them).
+  public var feedSourcesPastLimit = 0
   public var files = 0
   public var lines = 0
   public var memoryBytes = 0
@@ -57,6 +59,11 @@ public struct IntelListSummary: Sendable, Equatable {
     if skipped > 0 { text += ", \(skipped) lines of other types skipped (\(skippedTypeBreakdown))" }
     if broadBlocks > 0 { text += ", \(broadBlocks) broad blocks" }
     if hostsFileLabels > 0 { text += ", \(hostsFileLabels) single labels of hosts-file lines skipped" }
+    if feedSourcesPastLimit > 0 {
+      text +=
+        ", \(feedSourcesPastLimit) lines with a meta.source past \(IntelLimits.maximumFeedSourcesPerList)"
+        + " distinct ones attributed to their file"
+    }
     text += ", \(files) files, \(memoryBytes) bytes"
     if let severity { text += ", severity \(severity)" }
     return text
@@ -210,6 +217,7 @@ extension RuleSetBuilder {
         summary.skippedTypes.merge(set.statistics.skippedTypes, uniquingKeysWith: +)
         summary.broadBlocks += set.statistics.broadBlocks
         summary.hostsFileLabels += set.statistics.hostsFileLabels
+        summary.feedSourcesPastLimit += set.statistics.feedSourcesPastLimit
         summary.files += set.statistics.files
         summary.lines += set.statistics.lines
         summary.memoryBytes += set.statistics.memoryBytes

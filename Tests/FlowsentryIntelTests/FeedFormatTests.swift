@@ -138,6 +138,33 @@ import Testing
     #expect(domainList.statistics.skipped == 6)
   }
 
+  /// A source per line (a hostile or broken export) would keep a string per indicator: past the
+  /// limit a line's file is its origin, counted, and the sources kept are counted in the list's bytes.
+  @Test func zeekSourcesPastTheLimitAreAttributedToTheirFileAndCounted() throws {
+    var feed = "#fields\tindicator\tindicator_type\tmeta.source\n"
+    for index in 0..<10 {
+      feed += "198.51.100.\(index)\tIntel::ADDR\tsource-\(index)-" + String(repeating: "x", count: 200) + "\n"
+    }
+    feed += "198.51.100.200\tIntel::ADDR\tsource-1-" + String(repeating: "x", count: 200) + "\n"
+    var builder = IntelListBuilder(name: "zeek", type: .address)
+    builder.maximumFeedSources = 4
+    try builder.loadFeed(feed, file: "many.intel", format: .zeekIntel)
+    let list = builder.build()
+    #expect(list.statistics.indicators == 11)
+    #expect(list.statistics.feedSourcesPastLimit == 6)
+    #expect(list.match(address: IPAddress("198.51.100.3")!)?.origin.feedSource?.hasPrefix("source-3-") == true)
+    #expect(list.match(address: IPAddress("198.51.100.4")!)?.source == "many.intel:6")
+    // A source already kept still names its lines past the limit.
+    #expect(list.match(address: IPAddress("198.51.100.200")!)?.origin.feedSource?.hasPrefix("source-1-") == true)
+
+    var unlimited = IntelListBuilder(name: "zeek", type: .address)
+    try unlimited.loadFeed(feed, file: "many.intel", format: .zeekIntel)
+    let all = unlimited.build()
+    #expect(all.statistics.feedSourcesPastLimit == 0)
+    // Six more sources of over 200 bytes each are counted in the list's bytes.
+    #expect(all.statistics.memoryBytes - list.statistics.memoryBytes >= 6 * 200)
+  }
+
   @Test func zeekIntelWithoutFieldsOrWithAnotherSeparatorIsAnError() {
     var builder = IntelListBuilder(name: "z", type: .address)
     #expect(throws: IntelFeedError.self) {
