@@ -30,6 +30,11 @@ public struct IntelListBuilder: Sendable {
   /// cannot grow the statistics without bound.
   static let skippedTypeNameLimit = 64
 
+  /// Indicators taken so far, kept or duplicate, and lines of types the list does not hold: what a
+  /// loader compares before and after a file to tell one that gave nothing (`statistics.indicators`
+  /// is counted by `build()` only).
+  var entriesTaken: Int { origins.count + statistics.duplicates + statistics.skipped }
+
   /// Indicators this list holds at most (`IntelLimits.maximumIndicatorsPerList`; tests give less).
   let maximumRecords: Int
 

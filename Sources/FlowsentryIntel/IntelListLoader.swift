@@ -29,6 +29,11 @@ public struct IntelListSpecification: Sendable, Equatable {
 public struct IntelListLoad: Sendable {
   public var list: IntelList
   public var unmatchedPatterns: [String]
+  /// Files that gave the list nothing: empty, comments only, or every line malformed (with how
+  /// many were), as a download cut short or an error page renamed over a feed leaves it. A file
+  /// whose lines are all of types the list does not hold (a Zeek file of domains, read by an
+  /// address list too) is not one.
+  public var filesWithoutIndicators: [(path: String, malformed: Int)] = []
 }
 
 public enum IntelListLoader {
@@ -80,12 +85,17 @@ public enum IntelListLoader {
       lines += extent.lines
     }
     builder.reserveCapacity(feedBytes: feedBytes, lines: lines)
+    var withoutIndicators: [(path: String, malformed: Int)] = []
     for path in paths {
-      let before = builder.statistics.bytesRead
+      let before = (statistics: builder.statistics, entries: builder.entriesTaken)
       try builder.loadFile(atPath: path, format: specification.format, displayName: path, sized: true)
-      recorder?.loaded(path, bytesRead: builder.statistics.bytesRead - before)
+      recorder?.loaded(path, bytesRead: builder.statistics.bytesRead - before.statistics.bytesRead)
+      if builder.entriesTaken == before.entries {
+        withoutIndicators.append((path, builder.statistics.malformed - before.statistics.malformed))
+      }
     }
-    return IntelListLoad(list: builder.build(), unmatchedPatterns: unmatched)
+    return IntelListLoad(
+      list: builder.build(), unmatchedPatterns: unmatched, filesWithoutIndicators: withoutIndicators)
   }
 
   /// `paths` without a file named again (by two patterns of a list, `feeds/*.txt` and

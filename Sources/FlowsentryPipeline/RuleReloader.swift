@@ -82,6 +82,9 @@ public final class RuleReloader: Sendable {
   /// or timed out) or its comparison ran past its limit: while they match (`FeedFilesSnapshot.matches`),
   /// a check does not load or hash them again every few minutes.
   private let unloadableFeeds = Mutex<FeedFilesSnapshot?>(nil)
+  /// The typed lists of the set running or pending, which a reload's lists are compared with
+  /// (`RuleSet.warningsForShrunkLists`).
+  private let runningIntelLists = Mutex<[IntelListSummary]>([])
 
   /// Reloads asked for with `cause`, whatever their outcome, counted when asked for: a SIGHUP's when
   /// it arrives, a feed change's when its comparison finds a feed changed and the load starts (or
@@ -158,7 +161,10 @@ public final class RuleReloader: Sendable {
       let thread = Thread { [self] in
         let recorder = FeedFingerprintRecorder()
         let rules = recorder.recording(load)
-        if let rules { runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) } }
+        if let rules {
+          runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
+          runningIntelLists.withLock { $0 = rules.intelLists }
+        }
         continuation.resume(returning: rules)
       }
       thread.name = "flowsentry-rules"
@@ -313,7 +319,7 @@ public final class RuleReloader: Sendable {
       }
       if skippingUnchangedFeeds { count(.feedChange) }
       let recorder = FeedFingerprintRecorder()
-      let outcome: Outcome
+      var outcome: Outcome
       do throws(RuleLoadError) {
         outcome = .loaded(try recorder.recording { () throws(RuleLoadError) in try load(chain) })
       } catch {
@@ -324,7 +330,11 @@ public final class RuleReloader: Sendable {
       // one finds it idle, and no older set can land after a newer one. The feeds recorded go with
       // the set: a set that failed or came too late leaves the running one's.
       let waiter = caller.take()
-      if waiter != nil, case .loaded(let rules) = outcome {
+      if waiter != nil, case .loaded(var rules) = outcome {
+        // Among the set's warnings, which each reload logs: a feed that lost most of its list.
+        rules.warnings += rules.warningsForShrunkLists(comparedWith: runningIntelLists.withLock { $0 })
+        runningIntelLists.withLock { $0 = rules.intelLists }
+        outcome = .loaded(rules)
         pendingRules.withLock { $0 = rules }
         runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
         unloadableFeeds.withLock { $0 = nil }

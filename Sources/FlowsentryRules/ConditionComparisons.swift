@@ -140,7 +140,7 @@ extension ConditionCompiler {
       return { regex.matches($0) }
     case .less, .lessOrEqual, .greater, .greaterOrEqual:
       throw fail(
-        source, value.offset, "'\(comparison.rawValue)' compares numbers; '\(field.name)' is a \(field.type.rawValue)")
+        source, value.offset, "'\(comparison.rawValue)' compares numbers; '\(field.name)' is \(field.type.withArticle)")
     }
   }
 

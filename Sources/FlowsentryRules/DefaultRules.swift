@@ -9,7 +9,9 @@ enum DefaultRules {
 # this file: in a rule file of your own, loaded after ours (/etc/flowsentry/rules.d/*.yaml, or
 # `flowsentry monitor --rules FILE`),
 #   - list: {name: allowed_inbound_ports, items: [22, 443, 8443]}
-# replaces it, and `append: true` adds to it instead.
+# replaces it, and `append: true` adds to it instead. A typed list (rules/30-intel.yaml) is replaced
+# only by one that repeats `type` (and `files`, or its feeds are no longer read); without `type` it is
+# an error: `- list: {name: intel_addresses, append: true, items: [203.0.113.9]}` adds indicators.
 
 - list:
     name: allowed_inbound_ports

@@ -7,6 +7,14 @@ public enum FieldType: String, Sendable {
   case integer
   case address
   case strings = "[]string"
+
+  /// The type's name after "is", with its article: "an address", "an integer".
+  var withArticle: String {
+    switch self {
+    case .integer, .address: "an \(rawValue)"
+    case .string, .strings: "a \(rawValue)"
+    }
+  }
 }
 
 /// One event, its fields read out once, so that every rule reads plain stored values instead of

@@ -164,7 +164,9 @@ extension RuleSet {
   public static func malformedBlock(_ value: String) -> String? {
     var host = Substring(refangedHost(value))
     if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-    guard lookupBlock(String(host)) == nil, let slash = host.lastIndex(of: "/"),
+    // The first slash: after a second one (`192.0.2.1/32/5`) the length is not digits, and the
+    // value must not pass for the address before it, answered "not listed".
+    guard lookupBlock(String(host)) == nil, let slash = host.firstIndex(of: "/"),
       let address = lookupAddress(String(host[..<slash]))
     else { return nil }
     let longest = address.isIPv4 ? 32 : 128

@@ -110,10 +110,29 @@ extension RuleSetBuilder {
       existing.items += items.map { (text: $0.0, location: $0.1) }
       lists[name] = existing
     } else {
+      if let typed = lists[name], let intel = typed.intel, !Self.intelListKeys.contains(where: { body[$0] != nil }) {
+        refuseUntypedReplacement(of: typed, intel, at: location(body["name"]!, file))
+        return
+      }
       lists[name] = ListDefinition(
         name: name, items: items.map { (text: $0.0, location: $0.1) }, location: here,
         intel: intelDeclaration(body, file))
     }
+  }
+
+  /// Without `type`, a definition would make a typed list an inline one: its feeds no longer read
+  /// and its `in` tests plain string or address comparisons, with nothing said. What was meant is
+  /// either adding items (`append: true`) or replacing the list with a typed one.
+  private mutating func refuseUntypedReplacement(
+    of typed: ListDefinition, _ intel: IntelListDeclaration, at: SourceLocation
+  ) {
+    let files = intel.files.isEmpty ? "no files" : "files " + intel.files.map(\.pattern).joined(separator: ", ")
+    let defined = "\(typed.location.file):\(typed.location.line):\(typed.location.column)"
+    report(
+      .error, at,
+      "list '\(typed.name)' is a typed list (\(intel.type.rawValue), \(files)) defined at \(defined); "
+        + "without 'type' this would replace it with an inline list whose files are no longer read: "
+        + "add 'append: true' to add these items, or repeat 'type' (and 'files') to replace it")
   }
 
   /// Refuses control characters (a newline in an alert's text could forge a log line) and U+FFFD

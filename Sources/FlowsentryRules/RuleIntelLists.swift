@@ -30,6 +30,10 @@ public struct IntelListSummary: Sendable, Equatable {
   public var match: String
   /// `file:line:column` of the declaration.
   public var location: String
+  /// The declaration's position, for a diagnostic at it (`warningsForShrunkLists`).
+  public var declarationFile = ""
+  public var declarationLine = 1
+  public var declarationColumn = 1
   public var indicators = 0
   public var duplicates = 0
   public var malformed = 0
@@ -192,6 +196,9 @@ extension RuleSetBuilder {
         name: name, type: declaration.type.rawValue, match: declaration.match.rawValue,
         location: "\(definition.location.file):\(definition.location.line):\(definition.location.column)",
         severity: declaration.severity?.rawValue)
+      summary.declarationFile = definition.location.file
+      summary.declarationLine = definition.location.line
+      summary.declarationColumn = definition.location.column
       summary.filePatterns = declaration.files.map { resolve($0.pattern, declaration.baseDirectory) }
       var sets: [IntelList] = []
       var inline = IntelListBuilder(name: name, type: declaration.type, domainMatch: declaration.match)
@@ -275,6 +282,17 @@ extension RuleSetBuilder {
     for var warning in load.list.warnings {
       warning.message = "list '\(name)': \(warning.message)"
       diagnostics.append(warning)
+    }
+    for (path, malformed) in load.filesWithoutIndicators {
+      // What a download cut short or an error page renamed over a feed leaves: the list loses the
+      // feed's indicators, which a line-by-line warning (or none, for an empty file) hides.
+      let at =
+        declaration.files.first { resolve($0.pattern, declaration.baseDirectory) == path }?.location
+        ?? declaration.files[0].location
+      let what =
+        malformed > 0
+        ? "all \(malformed) of its lines that are not comments are malformed" : "it is empty or comments only"
+      report(.warning, at, "list '\(name)': feed \(path) adds no indicator: \(what)")
     }
     let broad = load.list.statistics.broadBlocks
     if broad > load.list.warnings.count, let at = declaration.files.first?.location {

@@ -171,7 +171,7 @@ extension ConditionCompiler {
       throw fail(
         source, offset,
         "'\(definition.name)' holds \(declaration.type.rawValue) indicators, for \(fitting); "
-          + "'\(field.name)' is a \(field.type.rawValue)")
+          + "'\(field.name)' is \(field.type.withArticle)")
     }
     intelTerms.append(
       IntelTerm(

@@ -238,6 +238,14 @@ import Testing
     }
   }
 
+  @Test func aFieldOfTheWrongTypeForATypedListIsNamedWithItsArticle() throws {
+    let list = "- list: {name: c2, type: domain, items: [evil.example]}\n"
+    let address = try #require(errors(list + rule("remote in c2")).first)
+    #expect(address.line == 5 && address.message.hasSuffix("'remote' is an address"), "\(address)")
+    let integer = try #require(errors(list + rule("dst_port in c2")).first)
+    #expect(integer.message.hasSuffix("'dst_port' is an integer"), "\(integer)")
+  }
+
   @Test func appendingToAListThatDoesNotExistIsAnError() throws {
     let error = try #require(errors("- list:\n    name: ports\n    append: true\n    items: [1]\n").first)
     #expect(error.line == 3 && error.message.contains("no list 'ports'"))

@@ -139,5 +139,9 @@ import Testing
     #expect(RuleSet.malformedBlock("10.1.2.0/24") == nil)
     #expect(RuleSet.malformedBlock("evil.example/path") == nil)
     #expect(RuleSet.malformedBlock("10.1.2.3") == nil)
+    // A second slash: no prefix length in digits, rather than the address before it silently not listed.
+    #expect(RuleSet.malformedBlock("192.0.2.1/32/5")?.contains("0 to 32") == true)
+    #expect(RuleSet.malformedBlock("[2001:db8::]/32/5")?.contains("0 to 128") == true)
+    #expect(RuleSet.malformedBlock("192.0.2.1//32") != nil)
   }
 }

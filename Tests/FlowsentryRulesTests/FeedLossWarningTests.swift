@@ -1,0 +1,74 @@
+import FlowsentryCore
+import Foundation
+import Testing
+
+@testable import FlowsentryRules
+
+/// A feed replaced by an error page, an empty file or a download cut short: said at load for the
+/// file, and at a reload for a list that lost most of its indicators.
+@Suite struct FeedLossWarningTests {
+  typealias Directory = RuleIntelListTests.Directory
+
+  static let rules = """
+    - list: {name: c2, type: address, files: [feeds/*.ip.txt]}
+    - list: {name: zeek_c2, type: address, files: [feeds/*.intel], format: zeek-intel}
+    - rule: {id: T-1, name: listed, condition: remote in c2 or remote in zeek_c2}
+
+    """
+  static let errorPage = "<html>\n<head><title>503 Service Unavailable</title></head>\n</html>\n"
+
+  func load(_ directory: Directory) throws -> RuleSet {
+    try RuleLoader.load(paths: [directory.path + "/rules.yaml"])
+  }
+
+  @Test func aFeedThatAddsNoIndicatorIsAWarningAtItsFilesItem() throws {
+    let directory = try Directory([
+      "rules.yaml": Self.rules, "feeds/a.ip.txt": "203.0.113.9\n", "feeds/b.ip.txt": Self.errorPage,
+      "feeds/c.ip.txt": "# nothing today\n", "feeds/d.ip.txt": "",
+      // Domains only: nothing for an address list, and not a feed gone wrong either.
+      "feeds/e.intel": "#fields\tindicator\tindicator_type\nevil.example\tIntel::DOMAIN\n",
+    ])
+    defer { directory.remove() }
+    let rules = try load(directory)
+    let lost = rules.warnings.filter { $0.message.contains("adds no indicator") }
+    #expect(
+      lost.map(\.message) == [
+        "list 'c2': feed \(directory.path)/feeds/b.ip.txt adds no indicator: all 3 of its lines that are not comments are malformed",
+        "list 'c2': feed \(directory.path)/feeds/c.ip.txt adds no indicator: it is empty or comments only",
+        "list 'c2': feed \(directory.path)/feeds/d.ip.txt adds no indicator: it is empty or comments only",
+      ], "\(rules.warnings)")
+    #expect(lost.allSatisfy { ($0.file, $0.line, $0.column) == (directory.path + "/rules.yaml", 1, 43) }, "\(lost)")
+    #expect(rules.intelLists.first { $0.name == "c2" }?.indicators == 1)
+  }
+
+  @Test(arguments: [
+    (10, 4, true), (10, 5, false), (10, 0, true), (1, 0, true), (0, 0, false), (3, 1, true), (3, 2, false),
+    (10, 20, false),
+  ])
+  func aListShrinksWhenItLosesMoreThanHalf(before: Int, after: Int, shrunk: Bool) {
+    #expect(IntelListSummary.hasShrunk(from: before, to: after) == shrunk)
+  }
+
+  @Test func aReloadThatEmptiesAListWarnsWithItsCountsAndFiles() throws {
+    let directory = try Directory([
+      "rules.yaml": Self.rules, "feeds/a.ip.txt": "203.0.113.9\n203.0.113.10\n198.51.100.0/24\n",
+      "feeds/z.intel": "#fields\tindicator\tindicator_type\n203.0.113.99\tIntel::ADDR\n",
+    ])
+    defer { directory.remove() }
+    let running = try load(directory)
+    #expect(running.warningsForShrunkLists(comparedWith: running.intelLists).isEmpty)
+    try Self.errorPage.write(toFile: directory.path + "/feeds/a.ip.txt", atomically: true, encoding: .utf8)
+    let reloaded = try load(directory)
+    let warnings = reloaded.warningsForShrunkLists(comparedWith: running.intelLists)
+    let warning = try #require(warnings.first)
+    #expect(warnings.count == 1, "\(warnings)")
+    #expect(warning.severity == .warning)
+    #expect((warning.file, warning.line, warning.column) == (directory.path + "/rules.yaml", 1, 9))
+    #expect(
+      warning.message.hasPrefix(
+        "list 'c2' holds 0 indicators after this reload, 3 before (files: \(directory.path)/feeds/*.ip.txt)"),
+      "\(warning.message)")
+    // A list that is gone (a rule edit) is not compared.
+    #expect(RuleSet.empty.warningsForShrunkLists(comparedWith: running.intelLists).isEmpty)
+  }
+}

@@ -1,0 +1,62 @@
+import FlowsentryCore
+import Foundation
+import Testing
+
+@testable import FlowsentryRules
+
+/// A typed list defined again without `type` would become an inline list whose feeds are no longer
+/// read: an error at the new definition's name, which says what the list was and how to add to it.
+@Suite struct TypedListRedefinitionTests {
+  static let typed =
+    "- list: {name: c2, type: address, items: [192.0.2.254], files: [feeds/*.ip.txt], optional: true}\n"
+  static let rule = "- rule: {id: T-1, name: listed, condition: remote in c2}\n"
+
+  func load(_ text: String) -> Result<RuleSet, RuleLoadError> {
+    Result { () throws(RuleLoadError) in try RuleLoader.load(text: text, file: "r.yaml") }
+  }
+
+  @Test func anUntypedRedefinitionIsAnErrorNamingTheTypeAndFiles() throws {
+    let text = Self.typed + "- list: {name: c2, items: [203.0.113.9]}\n" + Self.rule
+    guard case .failure(let error) = load(text) else {
+      Issue.record("an untyped redefinition of a typed list loaded")
+      return
+    }
+    let diagnostic = try #require(error.diagnostics.first { $0.severity == .error })
+    #expect((diagnostic.file, diagnostic.line, diagnostic.column) == ("r.yaml", 2, 16), "\(diagnostic)")
+    #expect(
+      diagnostic.message.contains("list 'c2' is a typed list (address, files feeds/*.ip.txt) defined at r.yaml:1:9"))
+    #expect(diagnostic.message.contains("files are no longer read") && diagnostic.message.contains("'append: true'"))
+  }
+
+  @Test func appendingOrRepeatingTheTypeStillLoads() throws {
+    let appended = try load(Self.typed + "- list: {name: c2, append: true, items: [203.0.113.9]}\n" + Self.rule).get()
+    #expect(appended.listings(of: "203.0.113.9").map(\.list) == ["c2"])
+    #expect(appended.listings(of: "192.0.2.254").map(\.list) == ["c2"])
+    let replaced = try load(Self.typed + "- list: {name: c2, type: address, items: [203.0.113.9]}\n" + Self.rule).get()
+    #expect(replaced.listings(of: "203.0.113.9").map(\.list) == ["c2"])
+    #expect(replaced.listings(of: "192.0.2.254").isEmpty)
+    // An untyped list stays replaceable by an untyped one.
+    let plain = "- list: {name: ports, items: [22]}\n- list: {name: ports, items: [443]}\n"
+    _ = try load(plain + "- rule: {id: T-2, name: port, condition: dst_port in ports}\n").get()
+  }
+
+  /// The override the red team wrote in a user's file over the shipped intel_addresses.
+  @Test func theShippedIntelListIsNotSilentlyMadeInline() throws {
+    let user = RuleSource(name: "my.yaml", text: "- list: {name: intel_addresses, items: [192.0.2.254, 203.0.113.9]}\n")
+    do {
+      _ = try RuleLoader.load(sources: RuleLoader.builtInRules + [user], paths: [])
+      Issue.record("an untyped intel_addresses replaced the shipped typed one")
+    } catch {
+      let diagnostic = try #require(error.diagnostics.first { $0.severity == .error })
+      #expect((diagnostic.file, diagnostic.line, diagnostic.column) == ("my.yaml", 1, 16), "\(diagnostic)")
+      #expect(
+        diagnostic.message.contains(
+          "(address, files /etc/flowsentry/intel/*.ip.txt) defined at built-in/30-intel.yaml:15:5"))
+    }
+    let appended = RuleSource(
+      name: "my.yaml", text: "- list: {name: intel_addresses, append: true, items: [203.0.113.9]}\n")
+    let rules = try RuleLoader.load(sources: RuleLoader.builtInRules + [appended], paths: [])
+    #expect(rules.listings(of: "203.0.113.9").map(\.list) == ["intel_addresses"])
+    #expect(rules.listings(of: "192.0.2.254").map(\.list) == ["intel_addresses"])
+  }
+}
