@@ -45,7 +45,7 @@ public struct IntelListBuilder: Sendable {
   }
 
   /// Reads a feed file; `displayName` (default `path`) is what diagnostics and matches call it. The
-  /// structures are first sized from the file's bytes and lines (one counting pass, unless `sized`
+  /// structures are first sized from the file's indicator lines (one counting pass, unless `sized`
   /// says the caller reserved for it already).
   public mutating func loadFile(
     atPath path: String, format: FeedFormat, displayName: String? = nil

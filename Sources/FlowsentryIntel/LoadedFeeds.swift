@@ -55,7 +55,7 @@ public final class FeedFingerprintRecorder: Sendable {
     state.withLock { ($0.files, $0.readStarts) }
   }
 
-  /// The sizing pass over `path`: its bytes and lines, nil when it cannot be read (the load that
+  /// The sizing pass over `path`: its indicator lines and their bytes (`IndicatorLineCounter`), nil when it cannot be read (the load that
   /// follows reports why, naming it).
   func scanBeforeLoading(_ path: String) -> (bytes: Int, lines: Int)? {
     let start = clock()
@@ -66,7 +66,7 @@ public final class FeedFingerprintRecorder: Sendable {
         // A path two lists name keeps its first read's start, the earlier and so the stricter.
         $0.readStarts[path] = $0.readStarts[path] ?? start
       }
-      return (scan.fingerprint.size, scan.lines)
+      return (scan.lineBytes, scan.lines)
     case .failure:
       state.withLock { $0.scans[path] = nil }
       return nil
