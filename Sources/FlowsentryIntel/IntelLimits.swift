@@ -5,4 +5,12 @@ public enum IntelLimits {
   /// malformed ("list is full") and skipped. 100M domains cost about 4 GB, far past any real feed
   /// (the largest public ones hold a few million), and the 2^32 record numbers stay far off.
   public static let maximumIndicatorsPerList = 100_000_000
+
+  /// Indicators room is reserved for, at most, before a load reads its feeds (one for each line that
+  /// can hold one); past it the arrays grow as they fill. The count of lines is a guess, and an
+  /// address list reserves it in both families (44 bytes a line): 100 MB of junk lines asked for
+  /// 3.2 GB, which aborts the process where address space or overcommit is limited. 2^24 stays
+  /// above the largest real feeds (a few million indicators) and the 10M-name load benchmark, which
+  /// still never doubles an array; its worst reservation is 740 MB of address space, never written.
+  public static let maximumIndicatorsReservedAtOnce = 1 << 24
 }

@@ -28,6 +28,8 @@ public struct IntelListBuilder: Sendable {
 
   /// Indicators this list holds at most (`IntelLimits.maximumIndicatorsPerList`; tests give less).
   let maximumRecords: Int
+  /// Records one reservation makes room for at most (`IntelLimits.maximumIndicatorsReservedAtOnce`).
+  let maximumReservation: Int
 
   public init(name: String, type: IndicatorType, domainMatch: DomainMatch = .exact, diagnosticLimit: Int = 100) {
     self.init(
@@ -35,8 +37,12 @@ public struct IntelListBuilder: Sendable {
       maximumRecords: IntelLimits.maximumIndicatorsPerList)
   }
 
-  init(name: String, type: IndicatorType, domainMatch: DomainMatch, diagnosticLimit: Int, maximumRecords: Int) {
+  init(
+    name: String, type: IndicatorType, domainMatch: DomainMatch, diagnosticLimit: Int, maximumRecords: Int,
+    maximumReservation: Int = IntelLimits.maximumIndicatorsReservedAtOnce
+  ) {
     self.maximumRecords = maximumRecords
+    self.maximumReservation = maximumReservation
     self.name = name
     self.type = type
     self.domainMatch = type == .domain ? domainMatch : .exact
@@ -88,13 +94,15 @@ public struct IntelListBuilder: Sendable {
   /// without ever doubling an array, and `build()` keeps what it filled instead of copying it. The
   /// room reserved beyond what the feeds fill (comments, duplicates) is never written, so it costs
   /// address space rather than resident memory; a hosts-file line of several names can pass the
-  /// estimate, and then the arrays grow as they would have.
+  /// estimate, and then the arrays grow as they would have. At most `maximumReservation` records are
+  /// reserved, and then the bytes of as many average lines.
   mutating func reserveCapacity(feedBytes: Int, lines: Int) {
-    let records = max(0, min(lines, maximumRecords - origins.count))
+    let records = max(0, min(lines, maximumRecords - origins.count, maximumReservation))
     guard records > 0 else { return }
     origins.reserveCapacity(records: records)
+    let reservedBytes = records < lines ? Int(Double(feedBytes) / Double(lines) * Double(records)) : feedBytes
     // An entry in the arena is its bytes and a 2-byte length, where its line had at least a newline.
-    let arenaBytes = min(feedBytes + records, Int(UInt32.max))
+    let arenaBytes = min(reservedBytes + records, Int(UInt32.max))
     switch type {
     case .domain: domains.reserveCapacity(entries: records, bytes: arenaBytes)
     case .string: strings.reserveCapacity(entries: records, bytes: arenaBytes)
@@ -104,6 +112,11 @@ public struct IntelListBuilder: Sendable {
       ipv6Prefixes.reserveCapacity(ipv6Prefixes.count + records)
     case .port: break
     }
+  }
+
+  /// Records each array has room for (tests check what a feed made the builder reserve).
+  var reservedRecords: (origins: Int, ipv4: Int, ipv6: Int) {
+    (origins.reservedRecords, ipv4Prefixes.capacity, ipv6Prefixes.capacity)
   }
 
   /// Adds one inline item (a rule file's `items:`), positioned at `file:line:column`; whitespace

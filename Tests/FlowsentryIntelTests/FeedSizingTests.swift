@@ -89,4 +89,29 @@ import Testing
     #expect(load.list.statistics.malformed == 50_000)
     #expect(load.list.statistics.memoryBytes < 4_096)
   }
+
+  /// An address list reserves its lines in both families: 100 MB of newlines asked for 3.2 GB (an
+  /// abort under an address-space limit); now newlines reserve nothing, and junk lines no more
+  /// than the cap.
+  @Test func anAddressListReservesNothingForNewlinesAndAtMostTheCapForJunk() throws {
+    let directory = try FeedDirectory()
+    let newlines = try directory.write("n.txt", String(repeating: "\n", count: 300_000) + "192.0.2.1\n")
+    var builder = IntelListBuilder(name: "a", type: .address)
+    try builder.loadFile(atPath: newlines, format: .lines)
+    #expect(builder.reservedRecords.origins < 100)
+    #expect(builder.reservedRecords.ipv4 < 100)
+    #expect(builder.reservedRecords.ipv6 < 100)
+
+    let junk = try directory.write("j.txt", String(repeating: "x\n", count: 5_000) + "192.0.2.1\n")
+    var capped = IntelListBuilder(
+      name: "a", type: .address, domainMatch: .exact, diagnosticLimit: 10, maximumRecords: 1_000_000,
+      maximumReservation: 1_000)
+    capped.reserveCapacity(feedBytes: 10_002, lines: 5_001)
+    #expect(capped.reservedRecords.origins < 1_100)
+    #expect(capped.reservedRecords.ipv4 < 1_100)
+    #expect(capped.reservedRecords.ipv6 < 1_100)
+    try capped.loadFile(atPath: junk, format: .lines)
+    #expect(capped.build().count == 1)
+    #expect(IntelLimits.maximumIndicatorsReservedAtOnce >= 10_000_000)
+  }
 }
