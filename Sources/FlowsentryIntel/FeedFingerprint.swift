@@ -82,12 +82,14 @@ enum FeedScanning {
     func failure(_ reason: String) -> Result<FeedScan, IntelFeedError> {
       .failure(.unreadable(path: path, reason: reason))
     }
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-    guard descriptor >= 0 else { return failure(String(cString: strerror(errno))) }
+    let descriptor: Int32
+    let before: stat
+    do {
+      (descriptor, before) = try RegularFile.openForReading(path)
+    } catch {
+      return failure(error.reason)
+    }
     defer { _ = close(descriptor) }
-    var before = stat()
-    guard fstat(descriptor, &before) == 0 else { return failure(String(cString: strerror(errno))) }
-    guard before.st_mode & S_IFMT == S_IFREG else { return failure("not a regular file") }
     let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockBytes, alignment: 16)
     defer { block.deallocate() }
     var state = hasher.initialState

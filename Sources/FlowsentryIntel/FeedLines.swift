@@ -47,11 +47,8 @@ func forEachLine(
 /// builder can size its structures once (`IntelListBuilder.reserveCapacity`). Nil when the file
 /// cannot be opened or read as a regular file: the load that follows reports why, naming the path.
 func feedExtent(ofFileAt path: String, bufferSize: Int = 1 << 20) -> (bytes: Int, lines: Int)? {
-  let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-  guard descriptor >= 0 else { return nil }
+  guard let descriptor = try? RegularFile.openForReading(path).descriptor else { return nil }
   defer { _ = close(descriptor) }
-  var status = stat()
-  guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
   let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
   defer { buffer.deallocate() }
   var counter = IndicatorLineCounter()

@@ -107,7 +107,7 @@ import Testing
     let loaded = try Self.load(directory)
     try FileManager.default.removeItem(atPath: feed)
     #expect(rename(standIn, feed) == 0)
-    #expect(loaded.compareWithFiles() == .changed("\(feed): error: cannot read feed: not a regular file"))
+    #expect(loaded.compareWithFiles() == .changed("\(feed): error: cannot read feed: not a regular file (a directory)"))
 
     // And a FIFO, which a feed's size tells apart before anything is read.
     #expect(rmdir(feed) == 0)
