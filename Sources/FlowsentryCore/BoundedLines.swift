@@ -85,8 +85,8 @@ public struct BoundedLineFile: ~Copyable {
 
   /// With `regularFileOnly`, opens `path` only if it names a regular file (`RegularFile.openForReading`: a
   /// device is never opened, and /dev/zero or a FIFO would never end); otherwise non-blocking (a FIFO
-  /// must not wait for a writer).
-  public init(path: String, regularFileOnly: Bool = true) throws(Failure) {
+  /// must not wait for a writer). A regular file of more than `maximumBytes` is refused unread.
+  public init(path: String, regularFileOnly: Bool = true, maximumBytes: Int = .max) throws(Failure) {
     guard regularFileOnly else {
       let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
       guard descriptor >= 0 else { throw Failure(reason: Self.systemError()) }
@@ -94,7 +94,7 @@ public struct BoundedLineFile: ~Copyable {
       return
     }
     do {
-      descriptor = try RegularFile.openForReading(path).descriptor
+      descriptor = try RegularFile.openForReading(path, maximumBytes: maximumBytes).descriptor
     } catch {
       throw Failure(reason: error.reason)
     }

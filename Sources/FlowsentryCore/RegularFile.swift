@@ -14,11 +14,14 @@ public enum RegularFile {
     public var reason: String
   }
 
-  /// A descriptor the caller closes, and the file's status as opened.
-  public static func openForReading(_ path: String) throws(Failure) -> (descriptor: Int32, status: stat) {
+  /// A descriptor the caller closes, and the file's status as opened. A file of more than
+  /// `maximumBytes` is refused, before anything is read of it.
+  public static func openForReading(
+    _ path: String, maximumBytes: Int = .max
+  ) throws(Failure) -> (descriptor: Int32, status: stat) {
     var named = stat()
     guard stat(path, &named) == 0 else { throw Failure(reason: systemError()) }
-    guard isRegular(named) else { throw Failure(reason: "not a regular file (\(kind(of: named)))") }
+    try check(named, maximumBytes: maximumBytes)
     let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
     guard descriptor >= 0 else { throw Failure(reason: systemError()) }
     var opened = stat()
@@ -27,11 +30,20 @@ public enum RegularFile {
       _ = close(descriptor)
       throw failure
     }
-    guard isRegular(opened) else {
+    do {
+      try check(opened, maximumBytes: maximumBytes)
+    } catch {
       _ = close(descriptor)
-      throw Failure(reason: "not a regular file (\(kind(of: opened)))")
+      throw error
     }
     return (descriptor, opened)
+  }
+
+  private static func check(_ status: stat, maximumBytes: Int) throws(Failure) {
+    guard isRegular(status) else { throw Failure(reason: "not a regular file (\(kind(of: status)))") }
+    guard status.st_size <= maximumBytes else {
+      throw Failure(reason: "\(status.st_size) bytes, over the limit of \(maximumBytes) bytes")
+    }
   }
 
   public static func isRegular(_ status: stat) -> Bool { status.st_mode & S_IFMT == S_IFREG }

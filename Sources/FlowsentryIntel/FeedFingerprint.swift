@@ -77,7 +77,7 @@ enum FeedScanning {
 
   /// Reads the regular file at `path` through one fixed block; with `countingLines`, counts its
   /// indicator lines as `feedExtent` does. Fails (with the system's reason) when it cannot be opened or read,
-  /// is not a regular file, or changed while it was read.
+  /// is not a regular file, is larger than `IntelLimits.maximumFeedFileBytes`, or changed while it was read.
   static func scan(path: String, countingLines: Bool) -> Result<FeedScan, IntelFeedError> {
     func failure(_ reason: String) -> Result<FeedScan, IntelFeedError> {
       .failure(.unreadable(path: path, reason: reason))
@@ -85,7 +85,7 @@ enum FeedScanning {
     let descriptor: Int32
     let before: stat
     do {
-      (descriptor, before) = try RegularFile.openForReading(path)
+      (descriptor, before) = try RegularFile.openForReading(path, maximumBytes: IntelLimits.maximumFeedFileBytes)
     } catch {
       return failure(error.reason)
     }

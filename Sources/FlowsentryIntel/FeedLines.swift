@@ -16,14 +16,14 @@ enum FeedLines {
 
 /// Reads a file through a fixed buffer and hands its lines to `body`; memory stays bounded by the
 /// buffer whatever the file's size. Only regular files are read (a FIFO or /dev/zero would never
-/// end). Throws `IntelFeedError.unreadable` naming the path.
+/// end), of at most `IntelLimits.maximumFeedFileBytes`. Throws `IntelFeedError.unreadable` naming the path.
 func forEachLine(
   ofFileAt path: String, bufferSize: Int = 1 << 20, maximumLineLength: Int = FeedLines.maximumLineLength,
   _ body: (FeedLine) throws(IntelFeedError) -> Void
 ) throws(IntelFeedError) -> Int {
   var file: BoundedLineFile
   do {
-    file = try BoundedLineFile(path: path)
+    file = try BoundedLineFile(path: path, maximumBytes: IntelLimits.maximumFeedFileBytes)
   } catch {
     throw IntelFeedError.unreadable(path: path, reason: error.reason)
   }
@@ -47,7 +47,9 @@ func forEachLine(
 /// builder can size its structures once (`IntelListBuilder.reserveCapacity`). Nil when the file
 /// cannot be opened or read as a regular file: the load that follows reports why, naming the path.
 func feedExtent(ofFileAt path: String, bufferSize: Int = 1 << 20) -> (bytes: Int, lines: Int)? {
-  guard let descriptor = try? RegularFile.openForReading(path).descriptor else { return nil }
+  guard
+    let descriptor = try? RegularFile.openForReading(path, maximumBytes: IntelLimits.maximumFeedFileBytes).descriptor
+  else { return nil }
   defer { _ = close(descriptor) }
   let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
   defer { buffer.deallocate() }

@@ -13,4 +13,11 @@ public enum IntelLimits {
   /// above the largest real feeds (a few million indicators) and the 10M-name load benchmark, which
   /// still never doubles an array; its worst reservation is 740 MB of address space, never written.
   public static let maximumIndicatorsReservedAtOnce = 1 << 24
+
+  /// Bytes a feed file may hold; a larger one is refused (as a file that cannot be read is) before a
+  /// byte of it is read, by the loader and by a reload's fingerprint of it alike. A 12 GB sparse file
+  /// kept the loader busy for two minutes, and every feed event read it again. Real feeds hold at
+  /// most a few hundred MB; 2 GiB is room for about as many names as `maximumIndicatorsPerList`,
+  /// and reads well within a reload's 60 s.
+  public static let maximumFeedFileBytes = 1 << 31
 }

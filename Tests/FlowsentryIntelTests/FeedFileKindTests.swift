@@ -69,3 +69,20 @@ import Testing
       ])
   }
 }
+
+/// A feed file past `IntelLimits.maximumFeedFileBytes` is refused before a byte of it is read.
+@Suite struct FeedFileSizeTests {
+  @Test func aFeedOverTheSizeLimitIsRefusedUnread() throws {
+    let directory = try FeedDirectory()
+    let path = try directory.write("huge.txt", "evil.example\n")
+    // Sparse: no block of it is written.
+    try #require(truncate(path, off_t(IntelLimits.maximumFeedFileBytes) + 1) == 0)
+    let reason =
+      "\(IntelLimits.maximumFeedFileBytes + 1) bytes, over the limit of \(IntelLimits.maximumFeedFileBytes) bytes"
+    let clock = ContinuousClock()
+    let start = clock.now
+    #expect(feedExtent(ofFileAt: path) == nil)
+    #expect(FeedFileKindTests.refusals(path) == [reason, reason])
+    #expect(clock.now - start < .seconds(1))
+  }
+}
