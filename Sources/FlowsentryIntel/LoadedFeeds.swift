@@ -219,13 +219,14 @@ public struct LoadedFeeds: Sendable {
   }
 
   /// The files a pattern names now, as the loader finds them: a plain path is read whatever it is, a
-  /// glob under a directory that does not exist matches nothing (`RuleSetBuilder.loadFiles`).
+  /// glob under a directory that does not exist matches nothing (`RuleSetBuilder.loadFiles`), and a
+  /// glob's match that is not a regular file is skipped.
   static func paths(matching pattern: String) -> Result<[String], IntelFeedError> {
     guard pattern.contains(where: { "*?[".contains($0) }) else { return .success([pattern]) }
     var status = stat()
     guard stat(IntelListLoader.globDirectory(pattern), &status) == 0 else { return .success([]) }
     do throws(IntelFeedError) {
-      return .success(try IntelListLoader.expand(pattern))
+      return .success(try IntelListLoader.expandToFeeds(pattern).files)
     } catch {
       return .failure(error)
     }
