@@ -168,8 +168,10 @@ public struct IntelListBuilder: Sendable {
   }
 
   mutating func countSkippedType(_ typeName: UnsafeRawBufferPointer) {
-    // Printed by `rules check` and the log: control bytes escaped, as in any diagnostic.
-    var key = IndicatorParsing.text(UnsafeRawBufferPointer(rebasing: typeName.prefix(64)))
+    // Printed as it is by `rules check`'s summary and the log: escaped here, as a diagnostic's text is
+    // when printed, or a feed's type name could clear the terminal or forge a line.
+    var key = TerminalText.escapingControls(
+      IndicatorParsing.text(UnsafeRawBufferPointer(rebasing: typeName.prefix(64))))
     if statistics.skippedTypes[key] == nil && statistics.skippedTypes.count >= Self.skippedTypeNameLimit {
       // No Zeek type has a blank or parentheses: this key cannot be a type's.
       key = "(other types)"

@@ -46,3 +46,19 @@ import Testing
       errors.contains { $0.message.contains("feeds/b.txt") && $0.message.contains("not a regular file (a FIFO)") })
   }
 }
+
+/// `rules check`'s summary of a list prints the Zeek types it skipped as the feed named them, escaped.
+@Suite struct SkippedTypeSummaryTests {
+  @Test func aSkippedTypeNamePrintsEscaped() throws {
+    let feed = "#fields\tindicator\tindicator_type\n1.2.3.4\tIntel::\u{1B}[2JADDR\n203.0.113.9\tIntel::ADDR\n"
+    let directory = try RuleIntelListTests.Directory(["feed.intel": feed])
+    defer { directory.remove() }
+    let rules = try RuleIntelListTests.load(
+      directory,
+      RuleIntelListTests.rules(
+        "- list: {name: c2, type: address, format: zeek-intel, files: [feed.intel]}", condition: "remote in c2"))
+    let summary = try #require(rules.intelLists.first).description
+    #expect(summary.contains("1 lines of other types skipped (Intel::\\u{1B}[2JADDR 1)"), "\(summary)")
+    #expect(!summary.unicodeScalars.contains { TerminalText.isUnsafe($0) })
+  }
+}
