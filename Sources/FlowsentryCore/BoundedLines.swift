@@ -83,22 +83,21 @@ public struct BoundedLineFile: ~Copyable {
   /// Bytes taken from the file so far.
   public private(set) var bytesRead = 0
 
-  /// Opens `path` non-blocking (a FIFO must not wait for a writer); with `regularFileOnly`, anything
-  /// but a regular file is refused, since /dev/zero or a FIFO would never end.
-  public init(path: String, regularFileOnly: Bool = true) throws(Failure) {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-    guard descriptor >= 0 else { throw Failure(reason: Self.systemError()) }
-    var status = stat()
-    guard fstat(descriptor, &status) == 0 else {
-      let failure = Failure(reason: Self.systemError())
-      _ = close(descriptor)
-      throw failure
+  /// With `regularFileOnly`, opens `path` only if it names a regular file (`RegularFile.openForReading`: a
+  /// device is never opened, and /dev/zero or a FIFO would never end); otherwise non-blocking (a FIFO
+  /// must not wait for a writer). A regular file of more than `maximumBytes` is refused unread.
+  public init(path: String, regularFileOnly: Bool = true, maximumBytes: Int = .max) throws(Failure) {
+    guard regularFileOnly else {
+      let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+      guard descriptor >= 0 else { throw Failure(reason: Self.systemError()) }
+      self.descriptor = descriptor
+      return
     }
-    guard !regularFileOnly || status.st_mode & S_IFMT == S_IFREG else {
-      _ = close(descriptor)
-      throw Failure(reason: "not a regular file")
+    do {
+      descriptor = try RegularFile.openForReading(path, maximumBytes: maximumBytes).descriptor
+    } catch {
+      throw Failure(reason: error.reason)
     }
-    self.descriptor = descriptor
   }
 
   deinit { _ = close(descriptor) }

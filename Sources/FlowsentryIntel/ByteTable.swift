@@ -122,7 +122,7 @@ struct ByteTable: Sendable {
     offsets.reserveCapacity(offsets.count + entries)
     let wanted = offsets.count + entries
     if offsets.isEmpty {
-      while wanted * 4 > (1 << bits) * 3 && bits < 32 { bits += 1 }
+      bits = max(bits, Self.slotBits(holding: wanted))
       if slots.count != 1 << bits { slots = Self.emptySlots(count: 1 << bits) }
     } else {
       while wanted * 4 > slots.count * 3 && bits < 32 { grow() }
@@ -132,13 +132,33 @@ struct ByteTable: Sendable {
   /// Drops spare capacity once loading is done, unless it is at most an eighth of what is used: a
   /// reserved tail that was never written costs address space, not resident memory, while the exact
   /// copy would hold the arena twice for a moment.
-  /// Then builds the filter from the slots' fingerprints.
+  /// Then rebuilds slots sized for far more entries than were inserted (a reservation counted from
+  /// lines that turned out malformed: every slot was written, so all of them are resident), and
+  /// builds the filter from the slots' fingerprints.
   mutating func shrinkToFit() {
     arena = Self.fitted(arena, readAtRandom: true)
     offsets = Self.fitted(offsets, readAtRandom: true)
+    // Within a doubling of the fit is what growing leaves too; only a table four times too large or
+    // more is rebuilt, so a load sized from its feeds (duplicates aside) keeps its slots.
+    let fittingBits = Self.slotBits(holding: offsets.count)
+    if bits > fittingBits + 1 {
+      let old = slots
+      bits = fittingBits
+      slots = Self.emptySlots(count: 1 << bits)
+      for slot in old where slot != 0 {
+        place(fingerprint: UInt32(truncatingIfNeeded: slot >> 32), entry: UInt32(truncatingIfNeeded: slot) - 1)
+      }
+    }
     guard !offsets.isEmpty, let filter = FingerprintFilter(capacity: offsets.count) else { return }
     for slot in slots where slot != 0 { filter.insert(UInt32(truncatingIfNeeded: slot >> 32)) }
     self.filter = filter
+  }
+
+  /// The bits of the smallest table (16 slots at least) that holds `entries` at a load of 3/4 or less.
+  static func slotBits(holding entries: Int) -> Int {
+    var bits = 4
+    while entries * 4 > (1 << bits) * 3 && bits < 32 { bits += 1 }
+    return bits
   }
 
   private mutating func place(fingerprint: UInt32, entry: UInt32) {

@@ -61,10 +61,12 @@ struct FeedFileIdentity: Equatable, Sendable {
 }
 
 /// One pass over a feed file: its fingerprint (with the file it was, unchanged from the first byte
-/// read to the last) and its lines (for sizing the builder).
+/// read to the last) and its indicator lines (for sizing the builder).
 struct FeedScan {
   var fingerprint: FeedFingerprint
+  /// `IndicatorLineCounter`'s count and bytes.
   var lines: Int
+  var lineBytes: Int
 }
 
 enum FeedScanning {
@@ -74,24 +76,25 @@ enum FeedScanning {
   static let hasher = KeyedHash()
 
   /// Reads the regular file at `path` through one fixed block; with `countingLines`, counts its
-  /// lines as `feedExtent` does. Fails (with the system's reason) when it cannot be opened or read,
-  /// is not a regular file, or changed while it was read.
+  /// indicator lines as `feedExtent` does. Fails (with the system's reason) when it cannot be opened or read,
+  /// is not a regular file, is larger than `IntelLimits.maximumFeedFileBytes`, or changed while it was read.
   static func scan(path: String, countingLines: Bool) -> Result<FeedScan, IntelFeedError> {
     func failure(_ reason: String) -> Result<FeedScan, IntelFeedError> {
       .failure(.unreadable(path: path, reason: reason))
     }
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-    guard descriptor >= 0 else { return failure(String(cString: strerror(errno))) }
+    let descriptor: Int32
+    let before: stat
+    do {
+      (descriptor, before) = try RegularFile.openForReading(path, maximumBytes: IntelLimits.maximumFeedFileBytes)
+    } catch {
+      return failure(error.reason)
+    }
     defer { _ = close(descriptor) }
-    var before = stat()
-    guard fstat(descriptor, &before) == 0 else { return failure(String(cString: strerror(errno))) }
-    guard before.st_mode & S_IFMT == S_IFREG else { return failure("not a regular file") }
     let block = UnsafeMutableRawBufferPointer.allocate(byteCount: blockBytes, alignment: 16)
     defer { block.deallocate() }
     var state = hasher.initialState
     var size = 0
-    var newlines = 0
-    var endsInNewline = true
+    var counter = IndicatorLineCounter()
     while true {
       var filled = 0
       while filled < blockBytes {
@@ -106,15 +109,7 @@ enum FeedScanning {
       guard filled > 0 else { break }
       size += filled
       state = hasher.combine(state, block.baseAddress!, count: filled, lowercasing: false)
-      if countingLines {
-        var cursor = UnsafeRawPointer(block.baseAddress!)
-        let end = cursor + filled
-        while let found = memchr(cursor, Int32(UInt8(ascii: "\n")), end - cursor) {
-          newlines += 1
-          cursor = UnsafeRawPointer(found) + 1
-        }
-        endsInNewline = block[filled - 1] == UInt8(ascii: "\n")
-      }
+      if countingLines { counter.count(UnsafeRawBufferPointer(rebasing: block[0..<filled])) }
       if filled < blockBytes { break }
     }
     var after = stat()
@@ -125,6 +120,6 @@ enum FeedScanning {
     }
     var fingerprint = FeedFingerprint(size: size, hash: state)
     fingerprint.file = identity
-    return .success(FeedScan(fingerprint: fingerprint, lines: newlines + (endsInNewline ? 0 : 1)))
+    return .success(FeedScan(fingerprint: fingerprint, lines: counter.lines, lineBytes: counter.bytes))
   }
 }

@@ -16,14 +16,14 @@ enum FeedLines {
 
 /// Reads a file through a fixed buffer and hands its lines to `body`; memory stays bounded by the
 /// buffer whatever the file's size. Only regular files are read (a FIFO or /dev/zero would never
-/// end). Throws `IntelFeedError.unreadable` naming the path.
+/// end), of at most `IntelLimits.maximumFeedFileBytes`. Throws `IntelFeedError.unreadable` naming the path.
 func forEachLine(
   ofFileAt path: String, bufferSize: Int = 1 << 20, maximumLineLength: Int = FeedLines.maximumLineLength,
   _ body: (FeedLine) throws(IntelFeedError) -> Void
 ) throws(IntelFeedError) -> Int {
   var file: BoundedLineFile
   do {
-    file = try BoundedLineFile(path: path)
+    file = try BoundedLineFile(path: path, maximumBytes: IntelLimits.maximumFeedFileBytes)
   } catch {
     throw IntelFeedError.unreadable(path: path, reason: error.reason)
   }
@@ -43,20 +43,17 @@ func forEachLine(
   _ = try splitter.split(bytes, atEnd: true, body)
 }
 
-/// A feed file's size and line count, read in one pass before it is loaded so that the builder can
-/// size its structures once (`IntelListBuilder.reserveCapacity`). Nil when the file cannot be opened
-/// or read as a regular file: the load that follows reports why, naming the path.
+/// A feed file's indicator lines and their bytes, read in one pass before it is loaded so that the
+/// builder can size its structures once (`IntelListBuilder.reserveCapacity`). Nil when the file
+/// cannot be opened or read as a regular file: the load that follows reports why, naming the path.
 func feedExtent(ofFileAt path: String, bufferSize: Int = 1 << 20) -> (bytes: Int, lines: Int)? {
-  let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-  guard descriptor >= 0 else { return nil }
+  guard
+    let descriptor = try? RegularFile.openForReading(path, maximumBytes: IntelLimits.maximumFeedFileBytes).descriptor
+  else { return nil }
   defer { _ = close(descriptor) }
-  var status = stat()
-  guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
   let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
   defer { buffer.deallocate() }
-  var bytes = 0
-  var newlines = 0
-  var endsInNewline = true
+  var counter = IndicatorLineCounter()
   while true {
     let count = read(descriptor, buffer.baseAddress!, bufferSize)
     if count < 0 {
@@ -64,14 +61,50 @@ func feedExtent(ofFileAt path: String, bufferSize: Int = 1 << 20) -> (bytes: Int
       return nil
     }
     if count == 0 { break }
-    bytes += count
-    var cursor = buffer.baseAddress!
-    let end = cursor + count
-    while let found = memchr(cursor, Int32(UInt8(ascii: "\n")), end - cursor) {
-      newlines += 1
-      cursor = UnsafeMutableRawPointer(found) + 1
-    }
-    endsInNewline = buffer[count - 1] == UInt8(ascii: "\n")
+    counter.count(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
   }
-  return (bytes, newlines + (endsInNewline ? 0 : 1))
+  return (counter.bytes, counter.lines)
+}
+
+/// Counts the lines of a feed that can hold an indicator, and their bytes: a blank line (spaces,
+/// tabs, a carriage return) or one starting with `#` (a comment in every format, Zeek's headers
+/// included) holds none. The builder reserves room for one indicator a counted line, so counting
+/// every line let a file of newlines reserve, and write, slots for millions of names it never held.
+/// As cheap as counting newlines: one byte is looked at a line, then `memchr` finds its end.
+struct IndicatorLineCounter {
+  private(set) var lines = 0
+  /// The counted lines' bytes, from their first non-blank byte through their newline.
+  private(set) var bytes = 0
+  /// Only blanks since the last newline: the current line is not classified yet.
+  private var atLineStart = true
+  /// Inside a counted line, whose bytes up to its newline count.
+  private var inIndicatorLine = false
+
+  mutating func count(_ chunk: UnsafeRawBufferPointer) {
+    guard let base = chunk.baseAddress else { return }
+    var index = 0
+    while index < chunk.count {
+      if atLineStart {
+        let byte = chunk[index]
+        if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
+          || byte == UInt8(ascii: "\n")
+        {
+          index += 1
+          continue
+        }
+        atLineStart = false
+        inIndicatorLine = byte != UInt8(ascii: "#")
+        if inIndicatorLine { lines += 1 }
+      }
+      guard let newline = memchr(base + index, 0x0A, chunk.count - index) else {
+        if inIndicatorLine { bytes += chunk.count - index }
+        return
+      }
+      let next = base.distance(to: UnsafeRawPointer(newline)) + 1
+      if inIndicatorLine { bytes += next - index }
+      index = next
+      atLineStart = true
+      inIndicatorLine = false
+    }
+  }
 }

@@ -37,6 +37,8 @@ public struct IntelListBuilder: Sendable {
 
   /// Indicators this list holds at most (`IntelLimits.maximumIndicatorsPerList`; tests give less).
   let maximumRecords: Int
+  /// Records one reservation makes room for at most (`IntelLimits.maximumIndicatorsReservedAtOnce`).
+  let maximumReservation: Int
 
   public init(name: String, type: IndicatorType, domainMatch: DomainMatch = .exact, diagnosticLimit: Int = 100) {
     self.init(
@@ -44,8 +46,12 @@ public struct IntelListBuilder: Sendable {
       maximumRecords: IntelLimits.maximumIndicatorsPerList)
   }
 
-  init(name: String, type: IndicatorType, domainMatch: DomainMatch, diagnosticLimit: Int, maximumRecords: Int) {
+  init(
+    name: String, type: IndicatorType, domainMatch: DomainMatch, diagnosticLimit: Int, maximumRecords: Int,
+    maximumReservation: Int = IntelLimits.maximumIndicatorsReservedAtOnce
+  ) {
     self.maximumRecords = maximumRecords
+    self.maximumReservation = maximumReservation
     self.name = name
     self.type = type
     self.domainMatch = type == .domain ? domainMatch : .exact
@@ -54,7 +60,7 @@ public struct IntelListBuilder: Sendable {
   }
 
   /// Reads a feed file; `displayName` (default `path`) is what diagnostics and matches call it. The
-  /// structures are first sized from the file's bytes and lines (one counting pass, unless `sized`
+  /// structures are first sized from the file's indicator lines (one counting pass, unless `sized`
   /// says the caller reserved for it already).
   public mutating func loadFile(
     atPath path: String, format: FeedFormat, displayName: String? = nil
@@ -97,13 +103,15 @@ public struct IntelListBuilder: Sendable {
   /// without ever doubling an array, and `build()` keeps what it filled instead of copying it. The
   /// room reserved beyond what the feeds fill (comments, duplicates) is never written, so it costs
   /// address space rather than resident memory; a hosts-file line of several names can pass the
-  /// estimate, and then the arrays grow as they would have.
+  /// estimate, and then the arrays grow as they would have. At most `maximumReservation` records are
+  /// reserved, and then the bytes of as many average lines.
   mutating func reserveCapacity(feedBytes: Int, lines: Int) {
-    let records = max(0, min(lines, maximumRecords - origins.count))
+    let records = max(0, min(lines, maximumRecords - origins.count, maximumReservation))
     guard records > 0 else { return }
     origins.reserveCapacity(records: records)
+    let reservedBytes = records < lines ? Int(Double(feedBytes) / Double(lines) * Double(records)) : feedBytes
     // An entry in the arena is its bytes and a 2-byte length, where its line had at least a newline.
-    let arenaBytes = min(feedBytes + records, Int(UInt32.max))
+    let arenaBytes = min(reservedBytes + records, Int(UInt32.max))
     switch type {
     case .domain: domains.reserveCapacity(entries: records, bytes: arenaBytes)
     case .string: strings.reserveCapacity(entries: records, bytes: arenaBytes)
@@ -113,6 +121,11 @@ public struct IntelListBuilder: Sendable {
       ipv6Prefixes.reserveCapacity(ipv6Prefixes.count + records)
     case .port: break
     }
+  }
+
+  /// Records each array has room for (tests check what a feed made the builder reserve).
+  var reservedRecords: (origins: Int, ipv4: Int, ipv6: Int) {
+    (origins.reservedRecords, ipv4Prefixes.capacity, ipv6Prefixes.capacity)
   }
 
   /// Adds one inline item (a rule file's `items:`), positioned at `file:line:column`; whitespace
@@ -176,8 +189,10 @@ public struct IntelListBuilder: Sendable {
   }
 
   mutating func countSkippedType(_ typeName: UnsafeRawBufferPointer) {
-    // Printed by `rules check` and the log: control bytes escaped, as in any diagnostic.
-    var key = IndicatorParsing.text(UnsafeRawBufferPointer(rebasing: typeName.prefix(64)))
+    // Printed as it is by `rules check`'s summary and the log: escaped here, as a diagnostic's text is
+    // when printed, or a feed's type name could clear the terminal or forge a line.
+    var key = TerminalText.escapingControls(
+      IndicatorParsing.text(UnsafeRawBufferPointer(rebasing: typeName.prefix(64))))
     if statistics.skippedTypes[key] == nil && statistics.skippedTypes.count >= Self.skippedTypeNameLimit {
       // No Zeek type has a blank or parentheses: this key cannot be a type's.
       key = "(other types)"

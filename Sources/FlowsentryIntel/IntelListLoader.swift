@@ -1,3 +1,5 @@
+import FlowsentryCore
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -24,8 +26,9 @@ public struct IntelListSpecification: Sendable, Equatable {
   }
 }
 
-/// What loading a specification gave: the list, and the globs that matched no file (an empty list and
-/// a warning, so that rules naming feeds load on a host that has none).
+/// What loading a specification gave: the list, the globs that matched no file (an empty list and
+/// a warning, so that rules naming feeds load on a host that has none), and what globs matched that
+/// is not a regular file (each skipped with a warning).
 public struct IntelListLoad: Sendable {
   public var list: IntelList
   public var unmatchedPatterns: [String]
@@ -34,6 +37,17 @@ public struct IntelListLoad: Sendable {
   /// whose lines are all of types the list does not hold (a Zeek file of domains, read by an
   /// address list too) is not one.
   public var filesWithoutIndicators: [(path: String, malformed: Int)] = []
+  public var skippedFiles: [SkippedFeedFile] = []
+}
+
+/// A path a glob matched that names no regular file: skipped, where a path named literally is an
+/// error. A stray FIFO, directory or dangling link beside good feeds must not refuse a rule set.
+public struct SkippedFeedFile: Sendable, Equatable {
+  /// The pattern as the specification wrote it.
+  public var pattern: String
+  public var path: String
+  /// What the path names: `a FIFO`, `a directory`, `a dangling symbolic link`, ….
+  public var kind: String
 }
 
 public enum IntelListLoader {
@@ -51,7 +65,8 @@ public enum IntelListLoader {
 
   /// Expands `specification.files` against `baseDirectory` (sorted, so a reload reads the same order)
   /// and reads every feed into one list. A plain path that cannot be read, or a directory a glob cannot
-  /// search, throws `IntelFeedError.unreadable` naming it; a glob that matches nothing does not.
+  /// search, throws `IntelFeedError.unreadable` naming it; a glob that matches nothing does not, nor
+  /// one that matches something other than a regular file (`IntelListLoad.skippedFiles`).
   public static func load(
     _ specification: IntelListSpecification, baseDirectory: String, diagnosticLimit: Int = 100
   ) throws(IntelFeedError) -> IntelListLoad {
@@ -59,6 +74,7 @@ public enum IntelListLoader {
       name: specification.name, type: specification.type, domainMatch: specification.match,
       diagnosticLimit: diagnosticLimit)
     var unmatched: [String] = []
+    var skipped: [SkippedFeedFile] = []
     var paths: [String] = []
     for pattern in specification.files {
       let path = pattern.hasPrefix("/") || baseDirectory.isEmpty ? pattern : baseDirectory + "/" + pattern
@@ -66,9 +82,10 @@ public enum IntelListLoader {
         paths.append(path)
         continue
       }
-      let matches = try expand(path)
-      if matches.isEmpty { unmatched.append(pattern) }
-      paths.append(contentsOf: matches)
+      let matches = try expandToFeeds(path)
+      if matches.files.isEmpty && matches.skipped.isEmpty { unmatched.append(pattern) }
+      skipped += matches.skipped.map { SkippedFeedFile(pattern: pattern, path: $0.path, kind: $0.kind) }
+      paths.append(contentsOf: matches.files)
     }
     paths = readOnce(paths)
     // Sized once for all the files, so that the second file does not reallocate what the first filled.
@@ -95,7 +112,8 @@ public enum IntelListLoader {
       }
     }
     return IntelListLoad(
-      list: builder.build(), unmatchedPatterns: unmatched, filesWithoutIndicators: withoutIndicators)
+      list: builder.build(), unmatchedPatterns: unmatched, filesWithoutIndicators: withoutIndicators,
+      skippedFiles: skipped)
   }
 
   /// `paths` without a file named again (by two patterns of a list, `feeds/*.txt` and
@@ -112,7 +130,35 @@ public enum IntelListLoader {
     }
   }
 
-  /// The files `pattern` names, sorted; empty when none.
+  /// The regular files `pattern` matches, sorted, and the paths it matched that name something else
+  /// (what a reload's comparison expands too, so that a skipped path is never a new feed).
+  static func expandToFeeds(
+    _ pattern: String
+  ) throws(IntelFeedError) -> (files: [String], skipped: [(path: String, kind: String)]) {
+    var files: [String] = []
+    var skipped: [(path: String, kind: String)] = []
+    for path in try expand(pattern) {
+      if let kind = irregularKind(path) { skipped.append((path, kind)) } else { files.append(path) }
+    }
+    return (files, skipped)
+  }
+
+  /// What `path` names when that is not a regular file; nil for a regular file, and for a path that
+  /// cannot be examined for another reason (gone since the glob, say: reading it reports why).
+  static func irregularKind(_ path: String) -> String? {
+    var status = stat()
+    if stat(path, &status) == 0 { return RegularFile.isRegular(status) ? nil : RegularFile.kind(of: status) }
+    let reason = errno
+    var link = stat()
+    guard lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK else { return nil }
+    switch reason {
+    case ENOENT: return "a dangling symbolic link"
+    case ELOOP: return "a symbolic link loop"
+    default: return "a symbolic link that cannot be followed (\(String(cString: strerror(reason))))"
+    }
+  }
+
+  /// The paths `pattern` matches, sorted; empty when none.
   static func expand(_ pattern: String) throws(IntelFeedError) -> [String] {
     var result = glob_t()
     defer { globfree(&result) }

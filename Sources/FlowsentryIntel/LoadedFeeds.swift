@@ -55,7 +55,7 @@ public final class FeedFingerprintRecorder: Sendable {
     state.withLock { ($0.files, $0.readStarts) }
   }
 
-  /// The sizing pass over `path`: its bytes and lines, nil when it cannot be read (the load that
+  /// The sizing pass over `path`: its indicator lines and their bytes (`IndicatorLineCounter`), nil when it cannot be read (the load that
   /// follows reports why, naming it).
   func scanBeforeLoading(_ path: String) -> (bytes: Int, lines: Int)? {
     let start = clock()
@@ -66,7 +66,7 @@ public final class FeedFingerprintRecorder: Sendable {
         // A path two lists name keeps its first read's start, the earlier and so the stricter.
         $0.readStarts[path] = $0.readStarts[path] ?? start
       }
-      return (scan.fingerprint.size, scan.lines)
+      return (scan.lineBytes, scan.lines)
     case .failure:
       state.withLock { $0.scans[path] = nil }
       return nil
@@ -219,13 +219,14 @@ public struct LoadedFeeds: Sendable {
   }
 
   /// The files a pattern names now, as the loader finds them: a plain path is read whatever it is, a
-  /// glob under a directory that does not exist matches nothing (`RuleSetBuilder.loadFiles`).
+  /// glob under a directory that does not exist matches nothing (`RuleSetBuilder.loadFiles`), and a
+  /// glob's match that is not a regular file is skipped.
   static func paths(matching pattern: String) -> Result<[String], IntelFeedError> {
     guard pattern.contains(where: { "*?[".contains($0) }) else { return .success([pattern]) }
     var status = stat()
     guard stat(IntelListLoader.globDirectory(pattern), &status) == 0 else { return .success([]) }
     do throws(IntelFeedError) {
-      return .success(try IntelListLoader.expand(pattern))
+      return .success(try IntelListLoader.expandToFeeds(pattern).files)
     } catch {
       return .failure(error)
     }

@@ -47,6 +47,8 @@ struct OriginTable: Sendable {
     return (origins[Int(runOrigins[low - 1])], Int(lines[Int(record)]))
   }
 
+  var reservedRecords: Int { lines.capacity }
+
   mutating func reserveCapacity(records: Int) { lines.reserveCapacity(lines.count + records) }
 
   mutating func shrinkToFit() {

@@ -274,6 +274,12 @@ extension RuleSetBuilder {
       let at = declaration.files.first { $0.pattern == pattern }?.location ?? declaration.files[0].location
       unmatched(name, pattern, at, declaration)
     }
+    for skipped in load.skippedFiles {
+      let at = declaration.files.first { $0.pattern == skipped.pattern }?.location ?? declaration.files[0].location
+      report(
+        .warning, at,
+        "list '\(name)': skipped \(skipped.path), matched by '\(skipped.pattern)': \(skipped.kind), not a regular file")
+    }
     for var diagnostic in load.list.diagnostics {
       diagnostic.severity = .warning
       diagnostic.message = "list '\(name)': \(diagnostic.message) (line skipped)"

@@ -59,9 +59,8 @@ import Testing
     let reloader = chain.reloader(snapshotsAhead: 10)
     _ = await reloader.reload(cause: .signal)
     _ = reloader.takePending()
-    // A directory the glob matches cannot be read as a feed: the load fails.
-    try FileManager.default.createDirectory(
-      atPath: chain.directory + "/feeds/x.txt", withIntermediateDirectories: false)
+    // A file the glob matches cannot be read as a feed: the load fails.
+    try FeedReloadSkipTests.writeUnloadableFeed(chain.directory + "/feeds/x.txt")
     guard case .reloaded(.failed) = await reloader.checkFeeds() else {
       Issue.record("a feed that cannot be read did not fail the load")
       return

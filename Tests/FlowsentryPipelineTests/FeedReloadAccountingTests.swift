@@ -86,9 +86,8 @@ final class LoadGate: Sendable {
     // What follows must compare and load, however busy the machine.
     reloader.setTimeLimit(.seconds(60))
 
-    // A directory the glob matches cannot be read as a feed: the load fails, and was asked for.
-    try FileManager.default.createDirectory(
-      atPath: chain.directory + "/feeds/x.txt", withIntermediateDirectories: false)
+    // A file the glob matches cannot be read as a feed: the load fails, and was asked for.
+    try FeedReloadSkipTests.writeUnloadableFeed(chain.directory + "/feeds/x.txt")
     guard case .reloaded(.failed) = await reloader.reloadUnlessFeedsUnchanged() else {
       Issue.record("a feed that cannot be read did not fail the load")
       return

@@ -157,7 +157,7 @@ extension FeedReloadSkipTests.Chain {
     })
     _ = await reloader.reload(cause: .signal)
     _ = reloader.takePending()
-    try FileManager.default.createDirectory(atPath: unreadable, withIntermediateDirectories: false)
+    try FeedReloadSkipTests.writeUnloadableFeed(unreadable)
     for attempt in 1...2 {
       guard case .reloaded(.failed) = await reloader.checkFeeds() else {
         Issue.record("check \(attempt) did not load the feeds that failed right after their write")

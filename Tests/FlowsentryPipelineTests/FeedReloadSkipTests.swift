@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryIntel
 import FlowsentryPipeline
 import FlowsentryRules
 import Foundation
@@ -38,6 +39,13 @@ import Testing
 
   static func value(_ reloader: RuleReloader, _ name: String, _ label: (String, String)) -> Double? {
     reloader.samples.first { $0.name == name && $0.labels.contains { $0 == label } }?.value
+  }
+
+  /// Makes `path` a feed no load can read: a regular file (a glob skips anything else) over the size
+  /// limit, sparse so that nothing is written, and refused before a byte is read.
+  static func writeUnloadableFeed(_ path: String) throws {
+    #expect(FileManager.default.createFile(atPath: path, contents: Data("evil.example\n".utf8)))
+    #expect(truncate(path, off_t(IntelLimits.maximumFeedFileBytes) + 1) == 0)
   }
 
   static func counts(_ reloader: RuleReloader) -> (feedChanges: Double?, skipped: Double?) {
