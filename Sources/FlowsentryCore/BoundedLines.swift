@@ -80,6 +80,8 @@ public struct BoundedLineFile: ~Copyable {
   }
 
   private let descriptor: Int32
+  /// The file's size when opened was within it; reading stops past it too (`RegularFile.pastLimitWhileRead`).
+  private let maximumBytes: Int
   /// Bytes taken from the file so far.
   public private(set) var bytesRead = 0
 
@@ -87,6 +89,7 @@ public struct BoundedLineFile: ~Copyable {
   /// device is never opened, and /dev/zero or a FIFO would never end); otherwise non-blocking (a FIFO
   /// must not wait for a writer). A regular file of more than `maximumBytes` is refused unread.
   public init(path: String, regularFileOnly: Bool = true, maximumBytes: Int = .max) throws(Failure) {
+    self.maximumBytes = maximumBytes
     guard regularFileOnly else {
       let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
       guard descriptor >= 0 else { throw Failure(reason: Self.systemError()) }
@@ -118,6 +121,7 @@ public struct BoundedLineFile: ~Copyable {
         return Failure(reason: Self.systemError())
       }
       bytesRead += count
+      if bytesRead > maximumBytes { return Failure(reason: RegularFile.pastLimitWhileRead(maximumBytes)) }
       filled += count
       let atEnd = count == 0
       let consumed = try splitter.split(UnsafeRawBufferPointer(rebasing: buffer[0..<filled]), atEnd: atEnd, body)

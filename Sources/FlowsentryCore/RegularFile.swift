@@ -46,6 +46,12 @@ public enum RegularFile {
     }
   }
 
+  /// Why a read stopped at `maximumBytes` although the file was within them when opened: it grew,
+  /// or it is one of the kernel's files that say 0 bytes and hold more (`/proc/self/pagemap`).
+  public static func pastLimitWhileRead(_ maximumBytes: Int) -> String {
+    "more than \(maximumBytes) bytes read, over the limit (the file grew, or its size said less than it holds)"
+  }
+
   public static func isRegular(_ status: stat) -> Bool { status.st_mode & S_IFMT == S_IFREG }
 
   /// What a status describes, for a message: `a directory`, `a FIFO`, `a character device`, ….

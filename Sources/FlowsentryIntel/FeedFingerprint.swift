@@ -108,6 +108,9 @@ enum FeedScanning {
       }
       guard filled > 0 else { break }
       size += filled
+      if size > IntelLimits.maximumFeedFileBytes {
+        return failure(RegularFile.pastLimitWhileRead(IntelLimits.maximumFeedFileBytes))
+      }
       state = hasher.combine(state, block.baseAddress!, count: filled, lowercasing: false)
       if countingLines { counter.count(UnsafeRawBufferPointer(rebasing: block[0..<filled])) }
       if filled < blockBytes { break }

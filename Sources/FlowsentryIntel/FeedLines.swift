@@ -54,6 +54,7 @@ func feedExtent(ofFileAt path: String, bufferSize: Int = 1 << 20) -> (bytes: Int
   let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
   defer { buffer.deallocate() }
   var counter = IndicatorLineCounter()
+  var total = 0
   while true {
     let count = read(descriptor, buffer.baseAddress!, bufferSize)
     if count < 0 {
@@ -61,6 +62,9 @@ func feedExtent(ofFileAt path: String, bufferSize: Int = 1 << 20) -> (bytes: Int
       return nil
     }
     if count == 0 { break }
+    total += count
+    // Past the limit the load refuses the file anyway (and says so): stop sizing it.
+    if total > IntelLimits.maximumFeedFileBytes { return nil }
     counter.count(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
   }
   return (counter.bytes, counter.lines)

@@ -1,3 +1,4 @@
+import FlowsentryCore
 import FlowsentryPipeline
 import FlowsentryRules
 import Logging
@@ -39,7 +40,10 @@ struct FeedWatchService: Service {
     let outcome: RuleReloader.Outcome
     switch request {
     case .feedEvent(let paths):
-      cause = "feed event: \(paths.prefix(3).joined(separator: ", "))\(paths.count > 3 ? ", …" : "")"
+      // A file name is anyone's who can write to the feed directory: escaped, as a feed's bytes are.
+      cause =
+        "feed event: \(paths.prefix(3).map(TerminalText.escapingControls).joined(separator: ", "))"
+        + (paths.count > 3 ? ", …" : "")
       switch changeOutcome {
       case .feedsUnchanged(let files):
         logger.info(

@@ -85,4 +85,25 @@ import Testing
     #expect(FeedFileKindTests.refusals(path) == [reason, reason])
     #expect(clock.now - start < .seconds(1))
   }
+
+  /// The size a file had when opened does not bound what is read of it: one that grows while read,
+  /// or a kernel file that says 0 bytes, stops at the limit with a reason.
+  @Test func readingStopsAtTheLimitWhateverTheSizeSaid() throws {
+    let directory = try FeedDirectory()
+    let path = try directory.write("growing.txt", "a.example\n")
+    var file = try BoundedLineFile(path: path, maximumBytes: 64)
+    let appended = try #require(fopen(path, "a"))
+    fputs(String(repeating: "b.example\n", count: 20), appended)
+    fclose(appended)
+    var lines = 0
+    let failure = file.forEachLine(maximumLineLength: 1_000) { _ in lines += 1 }
+    #expect(failure?.reason == RegularFile.pastLimitWhileRead(64))
+    #expect(lines == 0)
+
+    var pagemap = try BoundedLineFile(path: "/proc/self/pagemap", maximumBytes: 1 << 16)
+    let clock = ContinuousClock()
+    let start = clock.now
+    #expect(pagemap.forEachLine(maximumLineLength: 1_000) { _ in }?.reason == RegularFile.pastLimitWhileRead(1 << 16))
+    #expect(clock.now - start < .seconds(1))
+  }
 }
