@@ -258,10 +258,7 @@ extension RuleSetBuilder {
     } catch {
       switch error {
       case .unreadable(let path, let reason):
-        let at =
-          declaration.files.first { resolve($0.pattern, declaration.baseDirectory) == path }?.location
-          ?? declaration.files[0].location
-        report(.error, at, "list '\(name)': cannot read feed \(path): \(reason)")
+        report(.error, item(producing: path, declaration), "list '\(name)': cannot read feed \(path): \(reason)")
       case .invalid(let diagnostic):
         var diagnostic = diagnostic
         diagnostic.severity = .error
@@ -292,9 +289,7 @@ extension RuleSetBuilder {
     for (path, malformed) in load.filesWithoutIndicators {
       // What a download cut short or an error page renamed over a feed leaves: the list loses the
       // feed's indicators, which a line-by-line warning (or none, for an empty file) hides.
-      let at =
-        declaration.files.first { resolve($0.pattern, declaration.baseDirectory) == path }?.location
-        ?? declaration.files[0].location
+      let at = item(producing: path, declaration)
       let what =
         malformed > 0
         ? "all \(malformed) of its lines that are not comments are malformed" : "it is empty or comments only"
@@ -322,6 +317,17 @@ extension RuleSetBuilder {
     // The shipped rules name /etc/flowsentry/intel/, which a default install leaves empty.
     guard !declaration.isOptional else { return }
     report(.warning, at, "list '\(name)': no file matches '\(pattern)'; it adds nothing to the list")
+  }
+
+  /// The `files:` item whose path or glob gave `path`: comparing resolved patterns with the path
+  /// never holds for a glob, which put a second item's feed at the first item's column. fnmatch(3)
+  /// with FNM_PATHNAME and FNM_PERIOD matches what glob(3) expands the pattern to.
+  private func item(producing path: String, _ declaration: IntelListDeclaration) -> SourceLocation {
+    let item = declaration.files.first { file in
+      let pattern = resolve(file.pattern, declaration.baseDirectory)
+      return pattern == path || fnmatch(pattern, path, FNM_PATHNAME | FNM_PERIOD) == 0
+    }
+    return (item ?? declaration.files[0]).location
   }
 
   private func resolve(_ pattern: String, _ base: String) -> String {

@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryIntel
 import Foundation
 import Testing
 
@@ -39,6 +40,29 @@ import Testing
       ], "\(rules.warnings)")
     #expect(lost.allSatisfy { ($0.file, $0.line, $0.column) == (directory.path + "/rules.yaml", 1, 43) }, "\(lost)")
     #expect(rules.intelLists.first { $0.name == "c2" }?.indicators == 1)
+  }
+
+  /// A glob that is not the first `files:` item: its feed's warning and error were put at the
+  /// first item's column, since a glob never equals the path it matched.
+  @Test func aGlobbedFeedIsPositionedAtItsOwnFilesItem() throws {
+    let list =
+      "- list: {name: c2, type: address, files: [good.txt, g/*.txt]}\n"
+      + "- rule: {id: T-1, name: listed, condition: remote in c2}\n"
+    let directory = try Directory([
+      "rules.yaml": list, "good.txt": "203.0.113.9\n",
+      "g/empty.txt": "",
+    ])
+    defer { directory.remove() }
+    let rules = try load(directory)
+    let lost = try #require(rules.warnings.first { $0.message.contains("adds no indicator") })
+    #expect(lost.message.contains("g/empty.txt"), "\(lost)")
+    #expect((lost.line, lost.column) == (1, 53), "\(lost)")
+    // Over the size limit (sparse): refused before a byte is read, at the glob's column too.
+    #expect(truncate(directory.path + "/g/empty.txt", off_t(IntelLimits.maximumFeedFileBytes) + 1) == 0)
+    let errors = try RuleIntelListTests.errors(directory, list)
+    let unreadable = try #require(errors.first { $0.message.contains("cannot read feed") }, "\(errors)")
+    #expect(unreadable.message.contains("g/empty.txt"), "\(unreadable)")
+    #expect((unreadable.line, unreadable.column) == (1, 53), "\(unreadable)")
   }
 
   @Test(arguments: [
