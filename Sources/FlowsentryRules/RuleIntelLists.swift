@@ -235,6 +235,10 @@ extension RuleSetBuilder {
     }
   }
 
+  /// How many skipped paths, and how many feeds that add no indicator, a list warns of one by one
+  /// before a warning with how many there are in all.
+  static let fileWarningLimit = 20
+
   private mutating func loadFiles(_ name: String, _ declaration: IntelListDeclaration) -> IntelList? {
     guard !declaration.files.isEmpty else { return nil }
     var patterns: [String] = []
@@ -271,11 +275,21 @@ extension RuleSetBuilder {
       let at = declaration.files.first { $0.pattern == pattern }?.location ?? declaration.files[0].location
       unmatched(name, pattern, at, declaration)
     }
-    for skipped in load.skippedFiles {
+    // Bounded like the malformed lines: a glob over 10,000 FIFOs or empty files gave a warning each,
+    // megabytes of output on every reload, with the one that mattered lost among them.
+    for skipped in load.skippedFiles.prefix(Self.fileWarningLimit) {
       let at = declaration.files.first { $0.pattern == skipped.pattern }?.location ?? declaration.files[0].location
       report(
         .warning, at,
         "list '\(name)': skipped \(skipped.path), matched by '\(skipped.pattern)': \(skipped.kind), not a regular file")
+    }
+    if load.skippedFiles.count > Self.fileWarningLimit {
+      let first = load.skippedFiles[Self.fileWarningLimit]
+      let at = declaration.files.first { $0.pattern == first.pattern }?.location ?? declaration.files[0].location
+      report(
+        .warning, at,
+        "list '\(name)': \(load.skippedFiles.count) paths that are not regular files skipped in all; "
+          + "the first \(Self.fileWarningLimit) are shown")
     }
     for var diagnostic in load.list.diagnostics {
       diagnostic.severity = .warning
@@ -286,7 +300,7 @@ extension RuleSetBuilder {
       warning.message = "list '\(name)': \(warning.message)"
       diagnostics.append(warning)
     }
-    for (path, malformed) in load.filesWithoutIndicators {
+    for (path, malformed) in load.filesWithoutIndicators.prefix(Self.fileWarningLimit) {
       // What a download cut short or an error page renamed over a feed leaves: the list loses the
       // feed's indicators, which a line-by-line warning (or none, for an empty file) hides.
       let at = item(producing: path, declaration)
@@ -294,6 +308,12 @@ extension RuleSetBuilder {
         malformed > 0
         ? "all \(malformed) of its lines that are not comments are malformed" : "it is empty or comments only"
       report(.warning, at, "list '\(name)': feed \(path) adds no indicator: \(what)")
+    }
+    if load.filesWithoutIndicators.count > Self.fileWarningLimit {
+      report(
+        .warning, item(producing: load.filesWithoutIndicators[Self.fileWarningLimit].path, declaration),
+        "list '\(name)': \(load.filesWithoutIndicators.count) feeds add no indicator in all; "
+          + "the first \(Self.fileWarningLimit) are shown")
     }
     let broad = load.list.statistics.broadBlocks
     if broad > load.list.warnings.count, let at = declaration.files.first?.location {

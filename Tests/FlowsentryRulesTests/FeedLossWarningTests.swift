@@ -65,6 +65,27 @@ import Testing
     #expect((unreadable.line, unreadable.column) == (1, 53), "\(unreadable)")
   }
 
+  /// 30 empty feeds and 30 FIFOs beside a good one: a warning each was unbounded output on every
+  /// load; now the first 20 of each, then one with how many in all.
+  @Test func perFileWarningsAreBoundedWithACount() throws {
+    var files = ["rules.yaml": Self.rules, "feeds/a.ip.txt": "203.0.113.9\n"]
+    for number in 0..<30 { files["feeds/empty\(number).ip.txt"] = "" }
+    let directory = try Directory(files)
+    defer { directory.remove() }
+    for number in 0..<30 { try #require(mkfifo(directory.path + "/feeds/fifo\(number).ip.txt", 0o600) == 0) }
+    let rules = try load(directory)
+    let lost = rules.warnings.filter { $0.message.contains("adds no indicator") }
+    let skipped = rules.warnings.filter { $0.message.contains("not a regular file") }
+    #expect(lost.count == 20 && skipped.count == 20, "\(lost.count) \(skipped.count)")
+    let counts = rules.warnings.filter { $0.message.hasSuffix("the first 20 are shown") }.map(\.message)
+    #expect(
+      counts == [
+        "list 'c2': 30 paths that are not regular files skipped in all; the first 20 are shown",
+        "list 'c2': 30 feeds add no indicator in all; the first 20 are shown",
+      ], "\(counts)")
+    #expect(rules.intelLists.first { $0.name == "c2" }?.indicators == 1)
+  }
+
   @Test(arguments: [
     (10, 4, true), (10, 5, false), (10, 0, true), (1, 0, true), (0, 0, false), (3, 1, true), (3, 2, false),
     (10, 20, false),
