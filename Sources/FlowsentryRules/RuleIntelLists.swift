@@ -350,7 +350,7 @@ extension RuleSetBuilder {
     return (item ?? declaration.files[0]).location
   }
 
-  private func resolve(_ pattern: String, _ base: String) -> String {
+  func resolve(_ pattern: String, _ base: String) -> String {
     pattern.hasPrefix("/") || base.isEmpty ? pattern : base + "/" + pattern
   }
 
