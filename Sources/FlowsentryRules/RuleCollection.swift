@@ -114,10 +114,30 @@ extension RuleSetBuilder {
         refuseUntypedReplacement(of: typed, intel, at: location(body["name"]!, file))
         return
       }
+      let intel = intelDeclaration(body, file)
+      if let typed = lists[name], let earlier = typed.intel, let intel {
+        warnOfDroppedFiles(typed, earlier, intel, at: location(body["name"]!, file))
+      }
       lists[name] = ListDefinition(
-        name: name, items: items.map { (text: $0.0, location: $0.1) }, location: here,
-        intel: intelDeclaration(body, file))
+        name: name, items: items.map { (text: $0.0, location: $0.1) }, location: here, intel: intel)
     }
+  }
+
+  /// Repeating `type` replaces a typed list, as documented; but one written only to change `match`
+  /// or add items lost the earlier definition's feeds with nothing said (`0 files … OK`).
+  private mutating func warnOfDroppedFiles(
+    _ typed: ListDefinition, _ earlier: IntelListDeclaration, _ intel: IntelListDeclaration, at: SourceLocation
+  ) {
+    let read = Set(intel.files.map { resolve($0.pattern, intel.baseDirectory) })
+    guard !earlier.files.isEmpty,
+      !earlier.files.contains(where: { read.contains(resolve($0.pattern, earlier.baseDirectory)) })
+    else { return }
+    let defined = "\(typed.location.file):\(typed.location.line):\(typed.location.column)"
+    report(
+      .warning, at,
+      "list '\(typed.name)' replaces the typed list defined at \(defined), which read "
+        + earlier.files.map(\.pattern).joined(separator: ", ")
+        + "; those files are no longer read (append: true adds to it)")
   }
 
   /// Without `type`, a definition would make a typed list an inline one: its feeds no longer read

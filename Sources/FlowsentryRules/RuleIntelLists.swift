@@ -235,6 +235,10 @@ extension RuleSetBuilder {
     }
   }
 
+  /// How many skipped paths, and how many feeds that add no indicator, a list warns of one by one
+  /// before a warning with how many there are in all.
+  static let fileWarningLimit = 20
+
   private mutating func loadFiles(_ name: String, _ declaration: IntelListDeclaration) -> IntelList? {
     guard !declaration.files.isEmpty else { return nil }
     var patterns: [String] = []
@@ -258,10 +262,7 @@ extension RuleSetBuilder {
     } catch {
       switch error {
       case .unreadable(let path, let reason):
-        let at =
-          declaration.files.first { resolve($0.pattern, declaration.baseDirectory) == path }?.location
-          ?? declaration.files[0].location
-        report(.error, at, "list '\(name)': cannot read feed \(path): \(reason)")
+        report(.error, item(producing: path, declaration), "list '\(name)': cannot read feed \(path): \(reason)")
       case .invalid(let diagnostic):
         var diagnostic = diagnostic
         diagnostic.severity = .error
@@ -274,11 +275,21 @@ extension RuleSetBuilder {
       let at = declaration.files.first { $0.pattern == pattern }?.location ?? declaration.files[0].location
       unmatched(name, pattern, at, declaration)
     }
-    for skipped in load.skippedFiles {
+    // Bounded like the malformed lines: a glob over 10,000 FIFOs or empty files gave a warning each,
+    // megabytes of output on every reload, with the one that mattered lost among them.
+    for skipped in load.skippedFiles.prefix(Self.fileWarningLimit) {
       let at = declaration.files.first { $0.pattern == skipped.pattern }?.location ?? declaration.files[0].location
       report(
         .warning, at,
         "list '\(name)': skipped \(skipped.path), matched by '\(skipped.pattern)': \(skipped.kind), not a regular file")
+    }
+    if load.skippedFiles.count > Self.fileWarningLimit {
+      let first = load.skippedFiles[Self.fileWarningLimit]
+      let at = declaration.files.first { $0.pattern == first.pattern }?.location ?? declaration.files[0].location
+      report(
+        .warning, at,
+        "list '\(name)': \(load.skippedFiles.count) paths that are not regular files skipped in all; "
+          + "the first \(Self.fileWarningLimit) are shown")
     }
     for var diagnostic in load.list.diagnostics {
       diagnostic.severity = .warning
@@ -289,16 +300,20 @@ extension RuleSetBuilder {
       warning.message = "list '\(name)': \(warning.message)"
       diagnostics.append(warning)
     }
-    for (path, malformed) in load.filesWithoutIndicators {
+    for (path, malformed) in load.filesWithoutIndicators.prefix(Self.fileWarningLimit) {
       // What a download cut short or an error page renamed over a feed leaves: the list loses the
       // feed's indicators, which a line-by-line warning (or none, for an empty file) hides.
-      let at =
-        declaration.files.first { resolve($0.pattern, declaration.baseDirectory) == path }?.location
-        ?? declaration.files[0].location
+      let at = item(producing: path, declaration)
       let what =
         malformed > 0
         ? "all \(malformed) of its lines that are not comments are malformed" : "it is empty or comments only"
       report(.warning, at, "list '\(name)': feed \(path) adds no indicator: \(what)")
+    }
+    if load.filesWithoutIndicators.count > Self.fileWarningLimit {
+      report(
+        .warning, item(producing: load.filesWithoutIndicators[Self.fileWarningLimit].path, declaration),
+        "list '\(name)': \(load.filesWithoutIndicators.count) feeds add no indicator in all; "
+          + "the first \(Self.fileWarningLimit) are shown")
     }
     let broad = load.list.statistics.broadBlocks
     if broad > load.list.warnings.count, let at = declaration.files.first?.location {
@@ -324,7 +339,18 @@ extension RuleSetBuilder {
     report(.warning, at, "list '\(name)': no file matches '\(pattern)'; it adds nothing to the list")
   }
 
-  private func resolve(_ pattern: String, _ base: String) -> String {
+  /// The `files:` item whose path or glob gave `path`: comparing resolved patterns with the path
+  /// never holds for a glob, which put a second item's feed at the first item's column. fnmatch(3)
+  /// with FNM_PATHNAME and FNM_PERIOD matches what glob(3) expands the pattern to.
+  private func item(producing path: String, _ declaration: IntelListDeclaration) -> SourceLocation {
+    let item = declaration.files.first { file in
+      let pattern = resolve(file.pattern, declaration.baseDirectory)
+      return pattern == path || fnmatch(pattern, path, FNM_PATHNAME | FNM_PERIOD) == 0
+    }
+    return (item ?? declaration.files[0]).location
+  }
+
+  func resolve(_ pattern: String, _ base: String) -> String {
     pattern.hasPrefix("/") || base.isEmpty ? pattern : base + "/" + pattern
   }
 

@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryIntel
 import Foundation
 import Testing
 
@@ -38,6 +39,50 @@ import Testing
         "list 'c2': feed \(directory.path)/feeds/d.ip.txt adds no indicator: it is empty or comments only",
       ], "\(rules.warnings)")
     #expect(lost.allSatisfy { ($0.file, $0.line, $0.column) == (directory.path + "/rules.yaml", 1, 43) }, "\(lost)")
+    #expect(rules.intelLists.first { $0.name == "c2" }?.indicators == 1)
+  }
+
+  /// A glob that is not the first `files:` item: its feed's warning and error were put at the
+  /// first item's column, since a glob never equals the path it matched.
+  @Test func aGlobbedFeedIsPositionedAtItsOwnFilesItem() throws {
+    let list =
+      "- list: {name: c2, type: address, files: [good.txt, g/*.txt]}\n"
+      + "- rule: {id: T-1, name: listed, condition: remote in c2}\n"
+    let directory = try Directory([
+      "rules.yaml": list, "good.txt": "203.0.113.9\n",
+      "g/empty.txt": "",
+    ])
+    defer { directory.remove() }
+    let rules = try load(directory)
+    let lost = try #require(rules.warnings.first { $0.message.contains("adds no indicator") })
+    #expect(lost.message.contains("g/empty.txt"), "\(lost)")
+    #expect((lost.line, lost.column) == (1, 53), "\(lost)")
+    // Over the size limit (sparse): refused before a byte is read, at the glob's column too.
+    #expect(truncate(directory.path + "/g/empty.txt", off_t(IntelLimits.maximumFeedFileBytes) + 1) == 0)
+    let errors = try RuleIntelListTests.errors(directory, list)
+    let unreadable = try #require(errors.first { $0.message.contains("cannot read feed") }, "\(errors)")
+    #expect(unreadable.message.contains("g/empty.txt"), "\(unreadable)")
+    #expect((unreadable.line, unreadable.column) == (1, 53), "\(unreadable)")
+  }
+
+  /// 30 empty feeds and 30 FIFOs beside a good one: a warning each was unbounded output on every
+  /// load; now the first 20 of each, then one with how many in all.
+  @Test func perFileWarningsAreBoundedWithACount() throws {
+    var files = ["rules.yaml": Self.rules, "feeds/a.ip.txt": "203.0.113.9\n"]
+    for number in 0..<30 { files["feeds/empty\(number).ip.txt"] = "" }
+    let directory = try Directory(files)
+    defer { directory.remove() }
+    for number in 0..<30 { try #require(mkfifo(directory.path + "/feeds/fifo\(number).ip.txt", 0o600) == 0) }
+    let rules = try load(directory)
+    let lost = rules.warnings.filter { $0.message.contains("adds no indicator") }
+    let skipped = rules.warnings.filter { $0.message.contains("not a regular file") }
+    #expect(lost.count == 20 && skipped.count == 20, "\(lost.count) \(skipped.count)")
+    let counts = rules.warnings.filter { $0.message.hasSuffix("the first 20 are shown") }.map(\.message)
+    #expect(
+      counts == [
+        "list 'c2': 30 paths that are not regular files skipped in all; the first 20 are shown",
+        "list 'c2': 30 feeds add no indicator in all; the first 20 are shown",
+      ], "\(counts)")
     #expect(rules.intelLists.first { $0.name == "c2" }?.indicators == 1)
   }
 

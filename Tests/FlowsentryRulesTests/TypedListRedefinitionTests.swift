@@ -40,6 +40,25 @@ import Testing
     _ = try load(plain + "- rule: {id: T-2, name: port, condition: dst_port in ports}\n").get()
   }
 
+  /// Repeating `type` without `files` replaced the list and dropped its feeds with no word, which
+  /// someone changing only `match` or the items did not mean: a warning at the new name.
+  @Test func aTypedRedefinitionThatReadsNoneOfTheFilesWarns() throws {
+    let text = Self.typed + "- list: {name: c2, type: address, items: [203.0.113.9]}\n" + Self.rule
+    let rules = try load(text).get()
+    let warning = try #require(rules.warnings.first { $0.message.contains("replaces the typed list") })
+    #expect((warning.file, warning.line, warning.column) == ("r.yaml", 2, 16), "\(warning)")
+    #expect(
+      warning.message
+        == "list 'c2' replaces the typed list defined at r.yaml:1:9, which read feeds/*.ip.txt; "
+        + "those files are no longer read (append: true adds to it)")
+    // Still reading one of the files, or replacing a list that read none: nothing is lost.
+    let kept = Self.typed + "- list: {name: c2, type: address, files: [feeds/*.ip.txt, more/*.txt], optional: true}\n"
+    #expect(!(try load(kept + Self.rule).get()).warnings.contains { $0.message.contains("replaces the typed") })
+    let inline = "- list: {name: c2, type: address, items: [192.0.2.1]}\n"
+    let again = inline + "- list: {name: c2, type: address, items: [192.0.2.2]}\n"
+    #expect(!(try load(again + Self.rule).get()).warnings.contains { $0.message.contains("replaces the typed") })
+  }
+
   /// The override the red team wrote in a user's file over the shipped intel_addresses.
   @Test func theShippedIntelListIsNotSilentlyMadeInline() throws {
     let user = RuleSource(name: "my.yaml", text: "- list: {name: intel_addresses, items: [192.0.2.254, 203.0.113.9]}\n")
