@@ -83,6 +83,22 @@ extension IntelListBuilder {
     if fields.count == 1 {
       insertField(fields[0], of: line, number: number, cursor: cursor)
     } else if type == .domain && IndicatorParsing.isAddress(UnsafeRawBufferPointer(rebasing: line[fields[0]])) {
+      // A hosts-file line is an address and host names, nothing else. A line that holds other
+      // words (a Zeek intel line, `203.0.113.5<TAB>Intel::ADDR<TAB>feodotracker.abuse.ch<TAB>a
+      // note`, read without `format: zeek-intel`) is malformed as a whole: taking the words that
+      // happen to look like names would list the feed's own name and words of its notes.
+      for field in fields.dropFirst() {
+        let text = UnsafeRawBufferPointer(rebasing: line[field])
+        do throws(IndicatorError) {
+          try IndicatorParsing.normalizeDomain(text, into: &hostNameScratch)
+        } catch {
+          let zeek = text.starts(with: "Intel::".utf8) ? "; a Zeek intel file needs format: zeek-intel" : ""
+          malformed(
+            file: cursor.file, line: number, column: scalarCount(line, 0..<field.lowerBound) + 1,
+            message: "a hosts-file line is an address and host names: \(error.message)\(zeek)", sourceLine: line)
+          return
+        }
+      }
       for field in fields.dropFirst() {
         // `localhost`, `broadcasthost`, `ip6-loopback`: a hosts file's own names, in every copy of it.
         guard Self.hasInnerDot(UnsafeRawBufferPointer(rebasing: line[field])) else {

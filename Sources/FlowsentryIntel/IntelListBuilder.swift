@@ -26,6 +26,8 @@ public struct IntelListBuilder: Sendable {
   /// `IntelLimits.maximumFeedSourcesPerList`; tests give less.
   var maximumFeedSources = IntelLimits.maximumFeedSourcesPerList
   private var normalized: [UInt8] = []
+  /// A hosts-file line's names, checked before any of them is listed (FeedFormats.swift).
+  var hostNameScratch: [UInt8] = []
   /// Distinct Zeek types counted by name before the rest are counted as "other", so a hostile file
   /// cannot grow the statistics without bound.
   static let skippedTypeNameLimit = 64

@@ -72,10 +72,13 @@ import Testing
     let refresh = try RefreshDirectory()
     defer { refresh.remove() }
     try "old\n".write(toFile: refresh.intel + "/empty.ip.txt", atomically: true, encoding: .utf8)
+    try "old page\n".write(toFile: refresh.intel + "/page.domains.txt", atomically: true, encoding: .utf8)
     let feeds = refresh.directory + "/feeds"
     try """
     # name url
     empty.ip.txt https://feeds.invalid/empty\r
+    page.domains.txt https://feeds.invalid/ratelimited
+    api.ip.txt https://feeds.invalid/json-error
     query.domains.txt https://feeds.invalid/list?format=hosts&limit=10
 
     """.write(toFile: feeds, atomically: true, encoding: .utf8)
@@ -83,8 +86,13 @@ import Testing
     #expect(fromFile.status == 1, "\(fromFile.output)")
     #expect(fromFile.output.contains("empty.ip.txt: the download was empty"), "\(fromFile.output)")
     #expect(try refresh.contents("empty.ip.txt") == "old\n")
+    // A page served with status 200 (a rate limit, an API's error) is no feed: the last copy stays.
+    #expect(fromFile.output.contains("page.domains.txt: the download is a web page"), "\(fromFile.output)")
+    #expect(fromFile.output.contains("api.ip.txt: the download is a web page"), "\(fromFile.output)")
+    #expect(fromFile.output.contains("not refreshed, their last copies stay: empty.ip.txt page.domains.txt api.ip.txt\n"))
+    #expect(try refresh.contents("page.domains.txt") == "old page\n")
     #expect(try refresh.contents("query.domains.txt") == "fresh https://feeds.invalid/list?format=hosts&limit=10\n")
-    #expect(try refresh.files() == ["empty.ip.txt", "query.domains.txt"])
+    #expect(try refresh.files() == ["empty.ip.txt", "page.domains.txt", "query.domains.txt"])
 
     for bad in ["../escape.txt=https://feeds.invalid/a", "-rf=https://feeds.invalid/a", "x.txt=--output=/etc/passwd"] {
       let result = try refresh.run(["flowsentry-intel-fetch", "first.txt=https://feeds.invalid/first", bad])
@@ -115,6 +123,8 @@ import Testing
       case $url in
         *feodotracker*) echo "curl: (22) The requested URL returned error: 503" >&2; exit 22 ;;
         */empty) : > "$out"; exit 0 ;;
+        */ratelimited) printf '\\r\\n  <!DOCTYPE html>\\n<html><body>Rate limited</body></html>\\n' > "$out"; exit 0 ;;
+        */json-error) printf '{"query_status": "unknown_auth_key"}\\n' > "$out"; exit 0 ;;
       esac
       printf 'fresh %s\\n' "$url" > "$out"
       """.write(toFile: curl, atomically: true, encoding: .utf8)

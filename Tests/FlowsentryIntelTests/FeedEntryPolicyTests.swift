@@ -57,6 +57,33 @@ import Testing
     #expect(list.statistics.hostsFileLabels == 4)
   }
 
+  /// A line that starts with an address but holds words that are no host names is malformed as a
+  /// whole: a Zeek intel file read as `lines` would otherwise list its `meta.source` and the names
+  /// in its notes (`feodotracker.abuse.ch`, `report.pdf`), and every lookup under them would alert.
+  @Test(arguments: [DomainMatch.suffix, .exact])
+  func aHostsLineWithOtherWordsListsNothingOfIt(match: DomainMatch) throws {
+    let zeek = """
+      #fields\tindicator\tindicator_type\tmeta.source\tmeta.desc
+      203.0.113.50\tIntel::ADDR\tfeodotracker.abuse.ch\tQakBot C2, see report.pdf
+      198.51.100.7 malware-drop.example  bad,name.example
+      0.0.0.0 c2.example.net
+
+      """
+    let list = try Self.feed(zeek, .domain, match)
+    #expect(list.count == 1)
+    #expect(list.contains(domain: "c2.example.net"))
+    for unlisted in ["x.feodotracker.abuse.ch", "feodotracker.abuse.ch", "report.pdf", "malware-drop.example"] {
+      #expect(!list.contains(domain: unlisted), "\(unlisted)")
+    }
+    #expect(list.statistics.malformed == 2)
+    #expect(list.statistics.hostsFileLabels == 0)
+    #expect(list.diagnostics.map { [$0.line, $0.column] } == [[2, 14], [3, 36]])
+    let messages = list.diagnostics.map(\.message)
+    #expect(messages[0].contains("a hosts-file line is an address and host names"))
+    #expect(messages[0].contains("format: zeek-intel"))
+    #expect(messages[1].contains("','") && !messages[1].contains("zeek"))
+  }
+
   /// One name a line, a single label is a malformed line with its position, hosts form or not.
   @Test func aSingleLabelAloneOnItsLineIsMalformed() throws {
     let list = try Self.feed("# feed\ncom\nlocalhost.\nevil.example\n", .domain, .suffix)
