@@ -16,6 +16,9 @@ struct FeedCursor {
   /// Field ranges of the current line, reused from line to line.
   var fields: [Range<Int>] = []
   var quotedFields: [Bool] = []
+  /// The last comment line before the data that parsed as a CSV header without the wanted column,
+  /// and its names: what the error says when no line names it.
+  var lastHeader: (line: Int, names: [String])?
 
   init(file: String, format: FeedFormat) throws(IntelFeedError) {
     self.file = file
@@ -139,10 +142,12 @@ extension IntelListBuilder {
       // abuse.ch puts its header in the last comment line before the data.
       if case .name(let wanted) = column, !cursor.sawData {
         let header = trimmed(line, (range.lowerBound + 1)..<range.upperBound)
-        if CSVFields.split(line, header, into: &cursor.fields, quoted: &cursor.quotedFields) == nil,
-          let index = Self.fieldIndex(named: wanted, in: line, fields: cursor.fields)
-        {
-          cursor.csvColumn = index
+        if CSVFields.split(line, header, into: &cursor.fields, quoted: &cursor.quotedFields) == nil {
+          if let index = Self.fieldIndex(named: wanted, in: line, fields: cursor.fields) {
+            cursor.csvColumn = index
+          } else if cursor.csvColumn == nil {
+            cursor.lastHeader = (number, Self.columnNames(line, cursor.fields))
+          }
         }
       }
       return
@@ -161,11 +166,14 @@ extension IntelListBuilder {
           return
         }
         guard cursor.csvColumn != nil else {
+          // Said at the header that came closest (abuse.ch's last comment line, else the first
+          // line), with the names it holds: a misspelt `column:` is then plain to see.
+          let (headerLine, names) = cursor.lastHeader ?? (number, Self.columnNames(line, cursor.fields))
           throw .invalid(
             Diagnostic(
-              .error, file: cursor.file, line: number, column: 1,
-              message: "no header line names the column '\(wanted)'",
-              sourceLine: String(decoding: line.prefix(200), as: UTF8.self)))
+              .error, file: cursor.file, line: headerLine, column: 1,
+              message: "no header line names the column '\(wanted)'" + Self.columnHint(wanted, names),
+              sourceLine: nil))
         }
       }
     }
@@ -188,6 +196,21 @@ extension IntelListBuilder {
     } else {
       insertField(field, of: line, number: number, cursor: cursor)
     }
+  }
+
+  /// The names of a header line's fields, for a message: at most 32, each cut to 64 bytes.
+  private static func columnNames(_ line: UnsafeRawBufferPointer, _ fields: [Range<Int>]) -> [String] {
+    fields.prefix(32).map { String(decoding: line[$0].prefix(64), as: UTF8.self) }
+  }
+
+  /// "; the header names: a, b, c; did you mean 'b'?" for a column name not found.
+  static func columnHint(_ wanted: String, _ names: [String]) -> String {
+    guard !names.isEmpty else { return "" }
+    let shown = names.map { TerminalText.escapingControls($0) }.joined(separator: ", ")
+    func folded(_ name: String) -> String { String(name.lowercased().filter { $0.isLetter || $0.isNumber }) }
+    let near = names.first { folded($0) == folded(wanted) && !folded(wanted).isEmpty }
+      ?? names.first { editDistance(folded($0), folded(wanted)) <= 2 }
+    return "; the header names: \(shown)" + (near.map { "; did you mean '\(TerminalText.escapingControls($0))'?" } ?? "")
   }
 
   /// The field named `name`: spelt exactly, else in another ASCII case (`dst_ip` finds `DST_IP`,
@@ -213,7 +236,9 @@ extension IntelListBuilder {
     guard let columns = cursor.zeekColumns else {
       throw .invalid(
         Diagnostic(
-          .error, file: cursor.file, line: number, column: 1, message: "Zeek intel data before its #fields header"))
+          .error, file: cursor.file, line: number, column: 1,
+          message: "Zeek intel data before its #fields header (a line '#fields<TAB>indicator<TAB>indicator_type…')",
+          sourceLine: String(decoding: line.prefix(200), as: UTF8.self)))
     }
     ZeekFields.split(line, into: &cursor.fields)
     let needed = max(columns.indicator, columns.type, columns.source ?? 0) + 1
@@ -268,11 +293,18 @@ extension IntelListBuilder {
       func column(_ name: String) -> Int? {
         cursor.fields.dropFirst().firstIndex { line[$0].elementsEqual(name.utf8) }
       }
-      guard let indicator = column("indicator"), let type = column("indicator_type") else {
-        throw invalid("#fields names no 'indicator' and 'indicator_type' columns")
+      let indicator = column("indicator")
+      let type = column("indicator_type")
+      guard let indicator, let type else {
+        let missing = [indicator == nil ? "'indicator'" : nil, type == nil ? "'indicator_type'" : nil]
+          .compactMap { $0 }.joined(separator: " and ")
+        throw invalid("#fields names no \(missing) column\(indicator == nil && type == nil ? "s" : "")")
       }
       // Data lines have no "#fields" cell: columns count from the header's second cell.
       cursor.zeekColumns = (indicator - 1, type - 1, column("meta.source").map { $0 - 1 })
+    } else if line.starts(with: "#fields".utf8), line.count > 7, line[7] == UInt8(ascii: " ") {
+      // Copied from a page or retyped, the header's tabs became spaces: the columns cannot be read.
+      throw invalid("the #fields header is separated by spaces; Zeek intel files separate fields by tabs")
     }
   }
 }

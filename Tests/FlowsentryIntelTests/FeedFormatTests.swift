@@ -178,6 +178,52 @@ import Testing
     }
   }
 
+  /// Which column is missing, and a header whose tabs became spaces, are said as such.
+  @Test func zeekHeaderErrorsSayWhatIsWrongWithTheHeader() {
+    func message(_ text: String) -> String? {
+      var builder = IntelListBuilder(name: "z", type: .address)
+      do {
+        try builder.loadFeed(text, file: "z.intel", format: .zeekIntel)
+        return nil
+      } catch {
+        guard case .invalid(let diagnostic) = error else { return nil }
+        return "\(diagnostic.line): \(diagnostic.message)"
+      }
+    }
+    #expect(message("#fields\tindicator\tmeta.source\n") == "1: #fields names no 'indicator_type' column")
+    #expect(message("#fields\tindicator_type\tmeta.source\n") == "1: #fields names no 'indicator' column")
+    #expect(message("#fields\tmeta.source\n") == "1: #fields names no 'indicator' and 'indicator_type' columns")
+    #expect(
+      message("#separator \\x09\n#fields indicator indicator_type meta.source\n1.2.3.4\tIntel::ADDR\tx\n")
+        == "2: the #fields header is separated by spaces; Zeek intel files separate fields by tabs")
+  }
+
+  /// A `column:` no header names is said at the header abuse.ch puts in its last comment line,
+  /// with the names it holds and the one meant.
+  @Test func aCSVColumnNoHeaderNamesIsSaidAtTheHeaderWithItsNames() throws {
+    var builder = IntelListBuilder(name: "f", type: .address)
+    do {
+      try builder.loadFeed(feodoTrackerCSV, file: "f.csv", format: .csv(column: .name("dstip")))
+      Issue.record("loaded without the column")
+    } catch {
+      guard case .invalid(let diagnostic) = error else { throw error }
+      #expect(diagnostic.line == 9)
+      #expect(
+        diagnostic.message
+          == "no header line names the column 'dstip'; the header names: first_seen_utc, dst_ip, dst_port, "
+          + "c2_status, last_online, malware; did you mean 'dst_ip'?")
+    }
+    var plain = IntelListBuilder(name: "h", type: .domain)
+    do {
+      try plain.loadFeed("host,note\nevil.example,x\n", file: "h.csv", format: .csv(column: .name("url")))
+      Issue.record("loaded without the column")
+    } catch {
+      guard case .invalid(let diagnostic) = error else { throw error }
+      #expect(diagnostic.line == 1)
+      #expect(diagnostic.message == "no header line names the column 'url'; the header names: host, note")
+    }
+  }
+
   @Test func anUnreadableFeedIsAnErrorNamingThePath() {
     var builder = IntelListBuilder(name: "x", type: .domain)
     #expect(throws: IntelFeedError.unreadable(path: "/nonexistent/feed.txt", reason: "No such file or directory")) {
