@@ -54,21 +54,25 @@ public struct IntelListSummary: Sendable, Equatable {
   /// The `files:` paths and globs, resolved against the rule file's directory: what a feed watcher watches.
   public var filePatterns: [String] = []
 
-  /// One line: `c2_domains (domain, suffix): 2 indicators, 0 duplicates, 1 malformed, …`.
+  /// One line: `c2_domains (domain, suffix): 2 indicators, 0 duplicates, 1 malformed line, …`.
   public var description: String {
     let kind = type == "domain" ? "\(type), \(match)" : type
     var text =
-      "list \(name) (\(kind)) at \(location): \(indicators) indicators, \(duplicates) duplicates, "
-      + "\(malformed) malformed lines"
-    if skipped > 0 { text += ", \(skipped) lines of other types skipped (\(skippedTypeBreakdown))" }
-    if broadBlocks > 0 { text += ", \(broadBlocks) broad blocks" }
-    if hostsFileLabels > 0 { text += ", \(hostsFileLabels) single labels of hosts-file lines skipped" }
-    if feedSourcesPastLimit > 0 {
+      "list \(name) (\(kind)) at \(location): \(counted(indicators, "indicator")), "
+      + "\(counted(duplicates, "duplicate")), \(counted(malformed, "malformed line"))"
+    if skipped > 0 {
       text +=
-        ", \(feedSourcesPastLimit) lines with a meta.source past \(IntelLimits.maximumFeedSourcesPerList)"
-        + " distinct ones attributed to their file"
+        ", \(counted(skipped, "line of another type", "lines of other types")) skipped (\(skippedTypeBreakdown))"
     }
-    text += ", \(files) files, \(memoryBytes) bytes"
+    if broadBlocks > 0 { text += ", \(counted(broadBlocks, "broad block"))" }
+    if hostsFileLabels > 0 { text += ", \(counted(hostsFileLabels, "single label")) of hosts-file lines skipped" }
+    if feedSourcesPastLimit > 0 {
+      let lines = counted(feedSourcesPastLimit, "line", "lines")
+      text +=
+        ", \(lines) with a meta.source past \(IntelLimits.maximumFeedSourcesPerList)"
+        + " distinct ones attributed to \(feedSourcesPastLimit == 1 ? "its" : "their") file"
+    }
+    text += ", \(counted(files, "file")), \(counted(memoryBytes, "byte"))"
     if let severity { text += ", severity \(severity)" }
     return text
   }
@@ -297,8 +301,11 @@ extension RuleSetBuilder {
       // feed's indicators, which a line-by-line warning (or none, for an empty file) hides.
       let at = item(pattern, declaration)
       let what =
-        malformed > 0
-        ? "all \(malformed) of its lines that are not comments are malformed" : "it is empty or comments only"
+        switch malformed {
+        case 0: "it is empty or comments only"
+        case 1: "its one line that is not a comment is malformed"
+        default: "all \(malformed) of its lines that are not comments are malformed"
+        }
       report(.warning, at, "list '\(name)': feed \(path) adds no indicator: \(what)")
     }
     if load.filesWithoutIndicators.count > shown {

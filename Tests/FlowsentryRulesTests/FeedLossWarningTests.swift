@@ -25,7 +25,7 @@ import Testing
   @Test func aFeedThatAddsNoIndicatorIsAWarningAtItsFilesItem() throws {
     let directory = try Directory([
       "rules.yaml": Self.rules, "feeds/a.ip.txt": "203.0.113.9\n", "feeds/b.ip.txt": Self.errorPage,
-      "feeds/c.ip.txt": "# nothing today\n", "feeds/d.ip.txt": "",
+      "feeds/c.ip.txt": "# nothing today\n", "feeds/d.ip.txt": "", "feeds/f.ip.txt": "# one line\nnot-an-address\n",
       // Domains only: nothing for an address list, and not a feed gone wrong either.
       "feeds/e.intel": "#fields\tindicator\tindicator_type\nevil.example\tIntel::DOMAIN\n",
     ])
@@ -37,6 +37,7 @@ import Testing
         "list 'c2': feed \(directory.path)/feeds/b.ip.txt adds no indicator: all 3 of its lines that are not comments are malformed",
         "list 'c2': feed \(directory.path)/feeds/c.ip.txt adds no indicator: it is empty or comments only",
         "list 'c2': feed \(directory.path)/feeds/d.ip.txt adds no indicator: it is empty or comments only",
+        "list 'c2': feed \(directory.path)/feeds/f.ip.txt adds no indicator: its one line that is not a comment is malformed",
       ], "\(rules.warnings)")
     #expect(lost.allSatisfy { ($0.file, $0.line, $0.column) == (directory.path + "/rules.yaml", 1, 43) }, "\(lost)")
     #expect(rules.intelLists.first { $0.name == "c2" }?.indicators == 1)
