@@ -4,10 +4,11 @@
   import Darwin
 #endif
 
-/// Opens a path for reading only when it names a regular file. A path is stat'ed before it is
-/// opened, since opening is what a device acts on (`/dev/watchdog` arms on open) and what a FIFO
-/// would wait on; the opened descriptor is stat'ed again, since the path may name another file by
-/// then. Non-blocking and without a controlling terminal, should a race still hand it a device.
+/// Opens a path for reading only when it names a regular file. Opening is what a device acts on
+/// (`/dev/watchdog` arms on open) and what a FIFO would wait on, so the path is first opened with
+/// `O_PATH`, which neither device nor FIFO sees, and that descriptor is the one examined; the file is
+/// then opened for reading through the descriptor (`/proc/self/fd/N`), not through the path, which
+/// may name another file by then. Non-blocking and without a controlling terminal all the same.
 public enum RegularFile {
   /// Why a path was not opened: the system's message, or what the path names instead of a file.
   public struct Failure: Error, Sendable {
@@ -19,18 +20,37 @@ public enum RegularFile {
   public static func openForReading(
     _ path: String, maximumBytes: Int = .max
   ) throws(Failure) -> (descriptor: Int32, status: stat) {
+    try openForReading(path, maximumBytes: maximumBytes, afterCheck: {})
+  }
+
+  /// `afterCheck` runs between the examination and the open for reading, where a test swaps the path.
+  static func openForReading(
+    _ path: String, maximumBytes: Int, afterCheck: () -> Void
+  ) throws(Failure) -> (descriptor: Int32, status: stat) {
+    let located = open(path, pathOnly | O_CLOEXEC)
+    guard located >= 0 else { throw Failure(reason: systemError()) }
+    defer { _ = close(located) }
     var named = stat()
-    guard stat(path, &named) == 0 else { throw Failure(reason: systemError()) }
+    guard fstat(located, &named) == 0 else { throw Failure(reason: systemError()) }
     try check(named, maximumBytes: maximumBytes)
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-    guard descriptor >= 0 else { throw Failure(reason: systemError()) }
+    afterCheck()
+    let descriptor = open("/proc/self/fd/\(located)", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+    guard descriptor >= 0 else {
+      // Without /proc the path itself was fine; say what is missing rather than "No such file".
+      throw Failure(
+        reason: errno == ENOENT ? "cannot reopen it through /proc/self/fd (is /proc mounted?)" : systemError())
+    }
     var opened = stat()
     guard fstat(descriptor, &opened) == 0 else {
       let failure = Failure(reason: systemError())
       _ = close(descriptor)
       throw failure
     }
-    do {
+    do throws(Failure) {
+      guard opened.st_dev == named.st_dev && opened.st_ino == named.st_ino else {
+        throw Failure(reason: "reopened as another file than the one examined")
+      }
+      // The file may have grown since it was examined.
       try check(opened, maximumBytes: maximumBytes)
     } catch {
       _ = close(descriptor)
@@ -38,6 +58,10 @@ public enum RegularFile {
     }
     return (descriptor, opened)
   }
+
+  /// `O_PATH` of Linux's asm-generic `fcntl.h` (x86-64 and arm64 alike), which Glibc's module does not
+  /// export: Swift does not build it with `_GNU_SOURCE`.
+  private static let pathOnly: Int32 = 0o10_000_000
 
   private static func check(_ status: stat, maximumBytes: Int) throws(Failure) {
     guard isRegular(status) else { throw Failure(reason: "not a regular file (\(kind(of: status)))") }

@@ -29,31 +29,20 @@ public enum TerminalText {
   /// `escapingControls(text)`, and what of it the first `scalarCount` scalars of `text` became: a
   /// prefix escaped alone could end before the `u{` that makes its last backslash an escape's.
   public static func escapingControls(_ text: String, splitBefore scalarCount: Int) -> (text: String, before: String) {
-    let scalars = text.unicodeScalars
-    func startsEscape(_ index: String.UnicodeScalarView.Index) -> Bool {
-      guard scalars[index] == "\\" else { return false }
-      let next = scalars.index(after: index)
-      guard next != scalars.endIndex, scalars[next] == "u" else { return false }
-      let brace = scalars.index(after: next)
-      return brace != scalars.endIndex && scalars[brace] == "{"
-    }
-    func escaped(_ index: String.UnicodeScalarView.Index) -> Bool {
-      isUnsafe(scalars[index], allowingTab: true) || startsEscape(index)
-    }
-    guard scalars.indices.contains(where: escaped) else {
-      return (text, String(String.UnicodeScalarView(scalars.prefix(max(0, scalarCount)))))
-    }
-    var result = String.UnicodeScalarView()
-    var before: String.UnicodeScalarView?
-    for (offset, index) in scalars.indices.enumerated() {
-      if offset == scalarCount { before = result }
-      if escaped(index) {
-        result.append(contentsOf: swiftEscape(scalars[index]).unicodeScalars)
-      } else {
-        result.append(scalars[index])
-      }
-    }
-    return (String(result), String(before ?? result))
+    replacing(
+      in: text, splitBefore: scalarCount,
+      where: { scalars, index in
+        isUnsafe(scalars[index], allowingTab: true) || startsEscape(scalars, at: index)
+      },
+      with: swiftEscape)
+  }
+
+  /// Whether the scalar at `index` is a backslash that, with the `u{` after it, reads as an escape.
+  private static func startsEscape(_ scalars: String.UnicodeScalarView, at index: String.UnicodeScalarView.Index)
+    -> Bool
+  {
+    guard scalars[index] == "\\" else { return false }
+    return scalars[scalars.index(after: index)...].starts(with: "u{".unicodeScalars)
   }
 
   /// `\u{1B}`: how Swift writes a scalar, and how the sensor shows one it will not print.
@@ -62,20 +51,35 @@ public enum TerminalText {
   }
 
   /// `text` with each scalar `replaced` accepts written as `replacement` gives it; `text` itself when
-  /// none is (the common case, which copies nothing). The one loop behind every escaping of unsafe
-  /// text (diagnostics, `rules lookup`'s lines and its JSON).
+  /// none is (the common case, which copies nothing).
   public static func replacing(
     in text: String, where replaced: (Unicode.Scalar) -> Bool, with replacement: (Unicode.Scalar) -> String
   ) -> String {
-    guard text.unicodeScalars.contains(where: replaced) else { return text }
+    replacing(in: text, splitBefore: 0, where: { replaced($0[$1]) }, with: replacement).text
+  }
+
+  /// The one loop behind every escaping of unsafe text (diagnostics, `rules lookup`'s lines and its
+  /// JSON). `replaced` sees the scalar in place, since whether a backslash is escaped depends on what
+  /// follows it; `before` is what the first `scalarCount` scalars became, for a caret under a column.
+  private static func replacing(
+    in text: String, splitBefore scalarCount: Int,
+    where replaced: (String.UnicodeScalarView, String.UnicodeScalarView.Index) -> Bool,
+    with replacement: (Unicode.Scalar) -> String
+  ) -> (text: String, before: String) {
+    let scalars = text.unicodeScalars
+    guard scalars.indices.contains(where: { replaced(scalars, $0) }) else {
+      return (text, String(String.UnicodeScalarView(scalars.prefix(max(0, scalarCount)))))
+    }
     var result = String.UnicodeScalarView()
-    for scalar in text.unicodeScalars {
-      if replaced(scalar) {
-        result.append(contentsOf: replacement(scalar).unicodeScalars)
+    var before: String.UnicodeScalarView?
+    for (offset, index) in scalars.indices.enumerated() {
+      if offset == scalarCount { before = result }
+      if replaced(scalars, index) {
+        result.append(contentsOf: replacement(scalars[index]).unicodeScalars)
       } else {
-        result.append(scalar)
+        result.append(scalars[index])
       }
     }
-    return String(result)
+    return (String(result), String(before ?? result))
   }
 }

@@ -25,4 +25,11 @@ public enum IntelLimits {
   /// most a few hundred MB; 2 GiB is room for about as many names as `maximumIndicatorsPerList`,
   /// and reads well within a reload's 60 s.
   public static let maximumFeedFileBytes = 1 << 31
+
+  /// Warnings of one kind a list shows one by one (malformed lines, broad blocks, paths skipped,
+  /// feeds that add no indicator), the rest counted in one more warning: a feed of junk lines, or a
+  /// glob over thousands of FIFOs or empty files, gave a warning each, megabytes on every load and
+  /// reload with the one that mattered lost among them. A hundred show what is wrong with a feed;
+  /// the count says how far it goes.
+  public static let warningsShownPerKind = 100
 }

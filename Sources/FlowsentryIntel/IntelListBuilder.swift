@@ -42,7 +42,10 @@ public struct IntelListBuilder: Sendable {
   /// Records one reservation makes room for at most (`IntelLimits.maximumIndicatorsReservedAtOnce`).
   let maximumReservation: Int
 
-  public init(name: String, type: IndicatorType, domainMatch: DomainMatch = .exact, diagnosticLimit: Int = 100) {
+  public init(
+    name: String, type: IndicatorType, domainMatch: DomainMatch = .exact,
+    diagnosticLimit: Int = IntelLimits.warningsShownPerKind
+  ) {
     self.init(
       name: name, type: type, domainMatch: domainMatch, diagnosticLimit: diagnosticLimit,
       maximumRecords: IntelLimits.maximumIndicatorsPerList)

@@ -35,9 +35,25 @@ public struct IntelListLoad: Sendable {
   /// Files that gave the list nothing: empty, comments only, or every line malformed (with how
   /// many were), as a download cut short or an error page renamed over a feed leaves it. A file
   /// whose lines are all of types the list does not hold (a Zeek file of domains, read by an
-  /// address list too) is not one.
-  public var filesWithoutIndicators: [(path: String, malformed: Int)] = []
+  /// address list too) is not one. With the pattern that named it, as the specification wrote it.
+  public var filesWithoutIndicators: [(pattern: String, path: String, malformed: Int)] = []
   public var skippedFiles: [SkippedFeedFile] = []
+}
+
+/// Why a load failed, and the pattern (as the specification wrote it) whose path or glob gave the
+/// feed that failed it: a rule file puts the error at that `files:` item. The pattern travels with
+/// each path from the glob that expanded it, since matching a path against the globs afterwards
+/// can disagree with what glob(3) did.
+public struct IntelListLoadFailure: Error, Sendable, Equatable, CustomStringConvertible {
+  public var pattern: String
+  public var error: IntelFeedError
+
+  public init(pattern: String, error: IntelFeedError) {
+    self.pattern = pattern
+    self.error = error
+  }
+
+  public var description: String { error.description }
 }
 
 /// A path a glob matched that names no regular file: skipped, where a path named literally is an
@@ -65,36 +81,42 @@ public enum IntelListLoader {
 
   /// Expands `specification.files` against `baseDirectory` (sorted, so a reload reads the same order)
   /// and reads every feed into one list. A plain path that cannot be read, or a directory a glob cannot
-  /// search, throws `IntelFeedError.unreadable` naming it; a glob that matches nothing does not, nor
+  /// search, throws `IntelFeedError.unreadable` naming it (with its pattern); a glob that matches nothing does not, nor
   /// one that matches something other than a regular file (`IntelListLoad.skippedFiles`).
   public static func load(
-    _ specification: IntelListSpecification, baseDirectory: String, diagnosticLimit: Int = 100
-  ) throws(IntelFeedError) -> IntelListLoad {
+    _ specification: IntelListSpecification, baseDirectory: String,
+    diagnosticLimit: Int = IntelLimits.warningsShownPerKind
+  ) throws(IntelListLoadFailure) -> IntelListLoad {
     var builder = IntelListBuilder(
       name: specification.name, type: specification.type, domainMatch: specification.match,
       diagnosticLimit: diagnosticLimit)
     var unmatched: [String] = []
     var skipped: [SkippedFeedFile] = []
-    var paths: [String] = []
+    var feeds: [(path: String, pattern: String)] = []
     for pattern in specification.files {
       let path = pattern.hasPrefix("/") || baseDirectory.isEmpty ? pattern : baseDirectory + "/" + pattern
       guard pattern.contains(where: { "*?[".contains($0) }) else {
-        paths.append(path)
+        feeds.append((path, pattern))
         continue
       }
-      let matches = try expandToFeeds(path)
+      let matches: (files: [String], skipped: [(path: String, kind: String)])
+      do {
+        matches = try expandToFeeds(path)
+      } catch {
+        throw IntelListLoadFailure(pattern: pattern, error: error)
+      }
       if matches.files.isEmpty && matches.skipped.isEmpty { unmatched.append(pattern) }
       skipped += matches.skipped.map { SkippedFeedFile(pattern: pattern, path: $0.path, kind: $0.kind) }
-      paths.append(contentsOf: matches.files)
+      feeds += matches.files.map { ($0, pattern) }
     }
-    paths = readOnce(paths)
+    feeds = readOnce(feeds)
     // Sized once for all the files, so that the second file does not reallocate what the first filled.
     // A load that records its feeds (a monitor's, for skipping a reload that would read the same
     // bytes) fingerprints each file in this pass, the one read it already makes before loading.
     let recorder = FeedFingerprintRecorder.current
     var feedBytes = 0
     var lines = 0
-    for path in paths {
+    for (path, _) in feeds {
       let extent: (bytes: Int, lines: Int)?
       if let recorder { extent = recorder.scanBeforeLoading(path) } else { extent = feedExtent(ofFileAt: path) }
       guard let extent else { continue }
@@ -102,13 +124,17 @@ public enum IntelListLoader {
       lines += extent.lines
     }
     builder.reserveCapacity(feedBytes: feedBytes, lines: lines)
-    var withoutIndicators: [(path: String, malformed: Int)] = []
-    for path in paths {
+    var withoutIndicators: [(pattern: String, path: String, malformed: Int)] = []
+    for (path, pattern) in feeds {
       let before = (statistics: builder.statistics, entries: builder.entriesTaken)
-      try builder.loadFile(atPath: path, format: specification.format, displayName: path, sized: true)
+      do {
+        try builder.loadFile(atPath: path, format: specification.format, displayName: path, sized: true)
+      } catch {
+        throw IntelListLoadFailure(pattern: pattern, error: error)
+      }
       recorder?.loaded(path, bytesRead: builder.statistics.bytesRead - before.statistics.bytesRead)
       if builder.entriesTaken == before.entries {
-        withoutIndicators.append((path, builder.statistics.malformed - before.statistics.malformed))
+        withoutIndicators.append((pattern, path, builder.statistics.malformed - before.statistics.malformed))
       }
     }
     return IntelListLoad(
@@ -116,14 +142,14 @@ public enum IntelListLoader {
       skippedFiles: skipped)
   }
 
-  /// `paths` without a file named again (by two patterns of a list, `feeds/*.txt` and
+  /// `feeds` without a file named again (by two patterns of a list, `feeds/*.txt` and
   /// `feeds/*.ip.txt`, or by two spellings of its path): read twice, its indicators would all count
   /// as duplicates. A file is known by its device and inode; one that cannot be examined, by its
-  /// path (reading it then reports why).
-  static func readOnce(_ paths: [String]) -> [String] {
+  /// path (reading it then reports why). The first pattern to name a file keeps it.
+  static func readOnce(_ feeds: [(path: String, pattern: String)]) -> [(path: String, pattern: String)] {
     var seenFiles: Set<[UInt64]> = []
     var seenPaths: Set<String> = []
-    return paths.filter { path in
+    return feeds.filter { (path, _) in
       var status = stat()
       guard stat(path, &status) == 0 else { return seenPaths.insert(path).inserted }
       return seenFiles.insert([UInt64(status.st_dev), UInt64(status.st_ino)]).inserted

@@ -24,7 +24,7 @@ extension RuleSet {
       return Diagnostic(
         .warning, file: list.declarationFile, line: list.declarationLine, column: list.declarationColumn,
         message:
-          "list '\(list.name)' holds \(list.indicators) indicators after this reload, \(held) before (\(files)): "
+          "list '\(list.name)' holds \(counted(list.indicators, "indicator")) after this reload, \(held) before (\(files)): "
           + "the reloaded rules run with the smaller list; check its feeds (a failed download, an error page) "
           + "and replace them")
     }

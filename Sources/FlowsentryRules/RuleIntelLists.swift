@@ -54,21 +54,25 @@ public struct IntelListSummary: Sendable, Equatable {
   /// The `files:` paths and globs, resolved against the rule file's directory: what a feed watcher watches.
   public var filePatterns: [String] = []
 
-  /// One line: `c2_domains (domain, suffix): 2 indicators, 0 duplicates, 1 malformed, …`.
+  /// One line: `c2_domains (domain, suffix): 2 indicators, 0 duplicates, 1 malformed line, …`.
   public var description: String {
     let kind = type == "domain" ? "\(type), \(match)" : type
     var text =
-      "list \(name) (\(kind)) at \(location): \(indicators) indicators, \(duplicates) duplicates, "
-      + "\(malformed) malformed lines"
-    if skipped > 0 { text += ", \(skipped) lines of other types skipped (\(skippedTypeBreakdown))" }
-    if broadBlocks > 0 { text += ", \(broadBlocks) broad blocks" }
-    if hostsFileLabels > 0 { text += ", \(hostsFileLabels) single labels of hosts-file lines skipped" }
-    if feedSourcesPastLimit > 0 {
+      "list \(name) (\(kind)) at \(location): \(counted(indicators, "indicator")), "
+      + "\(counted(duplicates, "duplicate")), \(counted(malformed, "malformed line"))"
+    if skipped > 0 {
       text +=
-        ", \(feedSourcesPastLimit) lines with a meta.source past \(IntelLimits.maximumFeedSourcesPerList)"
-        + " distinct ones attributed to their file"
+        ", \(counted(skipped, "line of another type", "lines of other types")) skipped (\(skippedTypeBreakdown))"
     }
-    text += ", \(files) files, \(memoryBytes) bytes"
+    if broadBlocks > 0 { text += ", \(counted(broadBlocks, "broad block"))" }
+    if hostsFileLabels > 0 { text += ", \(counted(hostsFileLabels, "single label")) of hosts-file lines skipped" }
+    if feedSourcesPastLimit > 0 {
+      let lines = counted(feedSourcesPastLimit, "line", "lines")
+      text +=
+        ", \(lines) with a meta.source past \(IntelLimits.maximumFeedSourcesPerList)"
+        + " distinct ones attributed to \(feedSourcesPastLimit == 1 ? "its" : "their") file"
+    }
+    text += ", \(counted(files, "file")), \(counted(memoryBytes, "byte"))"
     if let severity { text += ", severity \(severity)" }
     return text
   }
@@ -235,10 +239,6 @@ extension RuleSetBuilder {
     }
   }
 
-  /// How many skipped paths, and how many feeds that add no indicator, a list warns of one by one
-  /// before a warning with how many there are in all.
-  static let fileWarningLimit = 20
-
   private mutating func loadFiles(_ name: String, _ declaration: IntelListDeclaration) -> IntelList? {
     guard !declaration.files.isEmpty else { return nil }
     var patterns: [String] = []
@@ -260,9 +260,10 @@ extension RuleSetBuilder {
     do {
       load = try IntelListLoader.load(specification, baseDirectory: declaration.baseDirectory)
     } catch {
-      switch error {
+      switch error.error {
       case .unreadable(let path, let reason):
-        report(.error, item(producing: path, declaration), "list '\(name)': cannot read feed \(path): \(reason)")
+        report(
+          .error, item(error.pattern, declaration), "list '\(name)': cannot read feed \(path): \(reason)")
       case .invalid(let diagnostic):
         var diagnostic = diagnostic
         diagnostic.severity = .error
@@ -272,24 +273,19 @@ extension RuleSetBuilder {
       return nil
     }
     for pattern in load.unmatchedPatterns {
-      let at = declaration.files.first { $0.pattern == pattern }?.location ?? declaration.files[0].location
-      unmatched(name, pattern, at, declaration)
+      unmatched(name, pattern, item(pattern, declaration), declaration)
     }
-    // Bounded like the malformed lines: a glob over 10,000 FIFOs or empty files gave a warning each,
-    // megabytes of output on every reload, with the one that mattered lost among them.
-    for skipped in load.skippedFiles.prefix(Self.fileWarningLimit) {
-      let at = declaration.files.first { $0.pattern == skipped.pattern }?.location ?? declaration.files[0].location
+    let shown = IntelLimits.warningsShownPerKind
+    for skipped in load.skippedFiles.prefix(shown) {
       report(
-        .warning, at,
+        .warning, item(skipped.pattern, declaration),
         "list '\(name)': skipped \(skipped.path), matched by '\(skipped.pattern)': \(skipped.kind), not a regular file")
     }
-    if load.skippedFiles.count > Self.fileWarningLimit {
-      let first = load.skippedFiles[Self.fileWarningLimit]
-      let at = declaration.files.first { $0.pattern == first.pattern }?.location ?? declaration.files[0].location
+    if load.skippedFiles.count > shown {
       report(
-        .warning, at,
+        .warning, item(load.skippedFiles[shown].pattern, declaration),
         "list '\(name)': \(load.skippedFiles.count) paths that are not regular files skipped in all; "
-          + "the first \(Self.fileWarningLimit) are shown")
+          + "the first \(shown) are shown")
     }
     for var diagnostic in load.list.diagnostics {
       diagnostic.severity = .warning
@@ -300,20 +296,23 @@ extension RuleSetBuilder {
       warning.message = "list '\(name)': \(warning.message)"
       diagnostics.append(warning)
     }
-    for (path, malformed) in load.filesWithoutIndicators.prefix(Self.fileWarningLimit) {
+    for (pattern, path, malformed) in load.filesWithoutIndicators.prefix(shown) {
       // What a download cut short or an error page renamed over a feed leaves: the list loses the
       // feed's indicators, which a line-by-line warning (or none, for an empty file) hides.
-      let at = item(producing: path, declaration)
+      let at = item(pattern, declaration)
       let what =
-        malformed > 0
-        ? "all \(malformed) of its lines that are not comments are malformed" : "it is empty or comments only"
+        switch malformed {
+        case 0: "it is empty or comments only"
+        case 1: "its one line that is not a comment is malformed"
+        default: "all \(malformed) of its lines that are not comments are malformed"
+        }
       report(.warning, at, "list '\(name)': feed \(path) adds no indicator: \(what)")
     }
-    if load.filesWithoutIndicators.count > Self.fileWarningLimit {
+    if load.filesWithoutIndicators.count > shown {
       report(
-        .warning, item(producing: load.filesWithoutIndicators[Self.fileWarningLimit].path, declaration),
+        .warning, item(load.filesWithoutIndicators[shown].pattern, declaration),
         "list '\(name)': \(load.filesWithoutIndicators.count) feeds add no indicator in all; "
-          + "the first \(Self.fileWarningLimit) are shown")
+          + "the first \(shown) are shown")
     }
     let broad = load.list.statistics.broadBlocks
     if broad > load.list.warnings.count, let at = declaration.files.first?.location {
@@ -339,15 +338,10 @@ extension RuleSetBuilder {
     report(.warning, at, "list '\(name)': no file matches '\(pattern)'; it adds nothing to the list")
   }
 
-  /// The `files:` item whose path or glob gave `path`: comparing resolved patterns with the path
-  /// never holds for a glob, which put a second item's feed at the first item's column. fnmatch(3)
-  /// with FNM_PATHNAME and FNM_PERIOD matches what glob(3) expands the pattern to.
-  private func item(producing path: String, _ declaration: IntelListDeclaration) -> SourceLocation {
-    let item = declaration.files.first { file in
-      let pattern = resolve(file.pattern, declaration.baseDirectory)
-      return pattern == path || fnmatch(pattern, path, FNM_PATHNAME | FNM_PERIOD) == 0
-    }
-    return (item ?? declaration.files[0]).location
+  /// The `files:` item that wrote `pattern`: every per-file warning and error is placed by the
+  /// pattern the loader carried with the file from the glob that matched it.
+  private func item(_ pattern: String, _ declaration: IntelListDeclaration) -> SourceLocation {
+    (declaration.files.first { $0.pattern == pattern } ?? declaration.files[0]).location
   }
 
   func resolve(_ pattern: String, _ base: String) -> String {

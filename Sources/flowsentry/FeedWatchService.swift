@@ -47,7 +47,7 @@ struct FeedWatchService: Service {
       switch changeOutcome {
       case .feedsUnchanged(let files):
         logger.info(
-          "feeds unchanged; keeping the running rules (\(files) file\(files == 1 ? "" : "s") compared; \(cause))",
+          "feeds unchanged; keeping the running rules (\(counted(files, "file")) compared; \(cause))",
           metadata: ["files_compared": "\(files)"])
         return
       case .reloaded(let reloaded):
@@ -62,7 +62,7 @@ struct FeedWatchService: Service {
       cause = "periodic feed check"
       switch changeOutcome {
       case .feedsUnchanged(let files):
-        logger.debug("periodic feed check: \(files) file\(files == 1 ? "" : "s") unchanged")
+        logger.debug("periodic feed check: \(counted(files, "file")) unchanged")
         return
       case .unloadableAsBefore:
         logger.debug(
@@ -79,7 +79,9 @@ struct FeedWatchService: Service {
     case .loaded(let rules):
       RuleReloadService.announce(rules, logger: logger)
       let indicators = rules.intelLists.reduce(0) { $0 + $1.indicators }
-      logger.info("rules reloaded (\(cause)): \(rules.rules.filter(\.enabled).count) enabled, \(indicators) indicators")
+      logger.info(
+        "rules reloaded (\(cause)): \(rules.rules.filter(\.enabled).count) enabled, \(counted(indicators, "indicator"))"
+      )
     case .failed(let diagnostics):
       for diagnostic in diagnostics { logger.error("\(diagnostic)") }
       logger.error("the rules do not validate after a feed change (\(cause)); keeping the current ones")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowsentryConfiguration
+import FlowsentryCore
 import FlowsentryReplay
 import FlowsentryRules
 import Foundation
@@ -37,7 +38,7 @@ struct RulesCommand: ParsableCommand {
     } catch {
       for diagnostic in error.diagnostics { standardError(diagnostic.description) }
       let errors = error.diagnostics.filter { $0.severity == .error }.count
-      standardError("\(errors) error\(errors == 1 ? "" : "s")")
+      standardError(counted(errors, "error"))
       return nil
     }
   }
@@ -54,8 +55,8 @@ struct RulesCommand: ParsableCommand {
       // Each replacement was printed above as a warning, with both positions.
       let replaced = rules.replacements.isEmpty ? "" : ", \(rules.replacements.count) replaced by a later file"
       print(
-        "\(rules.files.count) files, \(rules.rules.count) rules (\(enabled) enabled\(replaced)), \(rules.regexCount) "
-          + "regexes, \(rules.warnings.count) warnings: OK")
+        "\(counted(rules.files.count, "file")), \(counted(rules.rules.count, "rule")) (\(enabled) enabled\(replaced)), "
+          + "\(counted(rules.regexCount, "regex", "regexes")), \(counted(rules.warnings.count, "warning")): OK")
     }
   }
 

@@ -125,21 +125,16 @@ struct IntelAlertTests {
     let configuration = directory + "/config.yaml"
     try "dns: {question_timeout: 2}\n".write(toFile: configuration, atomically: true, encoding: .utf8)
 
-    let host = try TestHost()
-    defer { host.remove() }
-    let cgroup = try TestCgroup()
-    defer { cgroup.remove() }
     let dnsPort = UInt16.random(in: 20_000...40_000)
-    let silentServer = try Self.silentDNSServer(on: host, port: dnsPort)
-    defer { _ = silentServer }
-    #expect(try silentServer.firstLine() == "ready")
+    let peer = try ServingPeer.silentResolver(port: dnsPort)
+    defer { peer.remove() }
     let monitor = try await MonitorProcess.attached(
-      to: cgroup,
+      to: peer.cgroup,
       ["--config", configuration, "--events", "none", "--dns-ports", String(dnsPort), "--rules", rules])
     defer { monitor.kill() }
 
     let asked = ContinuousClock.now
-    try Self.ask("c2.dropped-feed.test", from: cgroup, port: dnsPort)
+    try peer.ask("c2.dropped-feed.test", port: dnsPort)
 
     let alerts = try await monitor.alerts(including: ["FS-INTEL-002"])
       .filter { ($0["rule"] as? [String: Any])?["id"] as? String == "FS-INTEL-002" }
@@ -164,19 +159,14 @@ struct IntelAlertTests {
       "feed.domains.txt", "stopped-feed.test",
       list: "{name: intel_domains, type: domain, match: suffix, files: [feed.domains.txt]}")
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    let host = try TestHost()
-    defer { host.remove() }
-    let cgroup = try TestCgroup()
-    defer { cgroup.remove() }
     let dnsPort = UInt16.random(in: 20_000...40_000)
-    let silentServer = try Self.silentDNSServer(on: host, port: dnsPort)
-    defer { _ = silentServer }
-    #expect(try silentServer.firstLine() == "ready")
+    let peer = try ServingPeer.silentResolver(port: dnsPort)
+    defer { peer.remove() }
     let monitor = try await MonitorProcess.attached(
-      to: cgroup, ["--events", "net_packet_dns", "--dns-ports", String(dnsPort), "--rules", rules])
+      to: peer.cgroup, ["--events", "net_packet_dns", "--dns-ports", String(dnsPort), "--rules", rules])
     defer { monitor.kill() }
 
-    try Self.ask("c2.stopped-feed.test", from: cgroup, port: dnsPort)
+    try peer.ask("c2.stopped-feed.test", port: dnsPort)
     // Well within the 30 s timeout: only the stop can report it.
     try await Task.sleep(for: .milliseconds(500))
     #expect(try monitor.alerts().isEmpty)
@@ -197,36 +187,6 @@ struct IntelAlertTests {
     #expect(args["questions"] as? [String] == ["c2.stopped-feed.test"])
   }
 
-  /// A DNS server on the test host's peer address that reads every question and answers none (a
-  /// DNS firewall dropping them); it prints `ready` once bound.
-  static func silentDNSServer(on host: TestHost, port: UInt16) throws -> PeerProcess {
-    try host.runPython(
-      """
-      import socket
-      s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-      s.bind(("\(TestHost.peerAddress)", \(port)))
-      print("ready", flush=True)
-      while True:
-          s.recv(4096)
-      """)
-  }
-
-  /// One A question for `name`, sent over UDP from a process in `cgroup` to the peer's `port`.
-  static func ask(_ name: String, from cgroup: TestCgroup, port: UInt16) throws {
-    _ = try cgroup.run(
-      "/usr/bin/python3",
-      [
-        "-c",
-        """
-        import socket, struct
-        name = b"".join(bytes([len(l)]) + l for l in b"\(name)".split(b".")) + b"\\0"
-        query = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.sendto(query, ("\(TestHost.peerAddress)", \(port)))
-        """,
-      ])
-  }
-
   /// A listed server that is down still shows the host trying: the refused attempt (an end with no
   /// begin) raises FS-INTEL-001 naming the feed line.
   @Test(.requires(.ip, .python3)) func aRefusedAttemptAtAListedAddressRaisesAnAlertNamingIt() async throws {
@@ -234,14 +194,12 @@ struct IntelAlertTests {
       "feed.ip.txt", TestHost.peerAddress, list: "{name: intel_addresses, type: address, files: [feed.ip.txt]}")
     defer { try? FileManager.default.removeItem(atPath: directory) }
 
-    let host = try TestHost()
-    defer { host.remove() }
-    let cgroup = try TestCgroup()
-    defer { cgroup.remove() }
-    let monitor = try await MonitorProcess.attached(to: cgroup, ["--events", "none", "--rules", rules])
+    let peer = try ServingPeer()
+    defer { peer.remove() }
+    let monitor = try await MonitorProcess.attached(to: peer.cgroup, ["--events", "none", "--rules", rules])
     defer { monitor.kill() }
 
-    let client = try cgroup.socket(.v4)
+    let client = try peer.cgroup.socket(.v4)
     #expect(try client.connect(to: Endpoint(IPAddress(TestHost.peerAddress)!, 9)) == ECONNREFUSED)
     client.close()
 

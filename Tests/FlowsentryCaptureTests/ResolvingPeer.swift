@@ -1,35 +1,21 @@
 import FlowsentryCore
 import Foundation
 
-/// What the live tests of name rules share: a test host whose peer serves TCP 443 (accepting and
-/// closing), dnsmasq answering `records` on a port of its own, and a test cgroup to act from.
-/// `remove()` stops and removes all of it; a failure while setting up removes what was made.
+/// What the live tests of name rules share: a `ServingPeer` whose peer serves TCP 443 (accepting and
+/// closing), and dnsmasq answering `records` on a port of its own. `remove()` stops and removes all
+/// of it; a failure while setting up removes what was made.
 struct ResolvingPeer {
-  let host: TestHost
-  let cgroup: TestCgroup
+  let peer: ServingPeer
   let resolver: Resolver
+  var host: TestHost { peer.host }
+  var cgroup: TestCgroup { peer.cgroup }
   var dnsPort: UInt16 { resolver.port }
-  /// Held so that the server lives as long as the test (it is killed when released).
-  private let peerServer: PeerProcess
-
-  struct NotReady: Error, CustomStringConvertible {
-    var description: String
-  }
 
   /// `records`: dnsmasq options (`--address=/name/ADDRESS`, `--host-record`, `--cname`); the name
   /// `Resolver` asks to know it is up, web.fs.test, is added.
   init(records: [String], backlog: Int = 16) throws {
-    let host = try TestHost()
-    var undo: [() -> Void] = [{ host.remove() }]
-    do {
-      let cgroup = try TestCgroup()
-      undo.insert({ cgroup.remove() }, at: 0)
-      let resolver = try Resolver(
-        address: DNSResolutionTests.resolverAddress, port: UInt16.random(in: 20_000...40_000),
-        records: ["--address=/web.fs.test/\(TestHost.peerAddress)"] + records)
-      undo.insert({ resolver.stop() }, at: 0)
-      let peerServer = try host.runPython(
-        """
+    let peer = try ServingPeer(
+      server: """
         import socket
         l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         l.bind(("\(TestHost.peerAddress)", 443)); l.listen(\(backlog))
@@ -37,19 +23,20 @@ struct ResolvingPeer {
         while True:
             c, _ = l.accept(); c.close()
         """)
-      let first = try peerServer.firstLine()
-      guard first == "ready" else { throw NotReady(description: "the peer's server said \(first)") }
-      (self.host, self.cgroup, self.resolver, self.peerServer) = (host, cgroup, resolver, peerServer)
+    do {
+      resolver = try Resolver(
+        address: DNSResolutionTests.resolverAddress, port: UInt16.random(in: 20_000...40_000),
+        records: ["--address=/web.fs.test/\(TestHost.peerAddress)"] + records)
     } catch {
-      for step in undo { step() }
+      peer.remove()
       throw error
     }
+    self.peer = peer
   }
 
   func remove() {
     resolver.stop()
-    cgroup.remove()
-    host.remove()
+    peer.remove()
   }
 
   /// `dig +short` of `name` from inside the cgroup.

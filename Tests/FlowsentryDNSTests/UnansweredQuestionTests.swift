@@ -22,6 +22,17 @@ import Testing
     #expect(enricher.observe(packet) == nil)
   }
 
+  /// The server's answer to `name` (transaction `id`) reaching `client` at `time`: the event it made,
+  /// nil when the enricher refused it.
+  func answer(
+    _ enricher: inout DNSEnricher, _ name: String = "www.fs.test", id: UInt16 = 7, at time: Int64,
+    to client: Endpoint? = nil
+  ) -> DNSEvent? {
+    enricher.observe(
+      matching.packet(
+        matching.answer(name, id: id), hook: .ingress, at: time, from: matching.server, to: client ?? matching.client))
+  }
+
   func expire(_ enricher: inout DNSEnricher, at time: Int64) -> [DNSEvent] {
     var events: [DNSEvent] = []
     enricher.expireQuestions(at: time, into: &events)
@@ -44,11 +55,7 @@ import Testing
     #expect(enricher.nextQuestionExpiry == .max)
     #expect(enricher.counters.questionsUnanswered == 1 && enricher.counters.questionsPending == 0)
     // Its answer, should it come after all, is late: refused, and not taken for a forgery.
-    #expect(
-      enricher.observe(
-        matching.packet(
-          matching.answer("c2.fs.test", id: 9), hook: .ingress, at: 101 * second, from: matching.server,
-          to: matching.client)) == nil)
+    #expect(answer(&enricher, "c2.fs.test", id: 9, at: 101 * second) == nil)
     #expect(enricher.counters.late == 1 && enricher.counters.unsolicited == 0)
     #expect(matching.names(&enricher, at: 102 * second) == [])
   }
@@ -58,10 +65,7 @@ import Testing
     ask(&enricher, "a.fs.test", id: 1, at: 1 * second)
     ask(&enricher, "www.fs.test", id: 7, at: 2 * second)
     ask(&enricher, "b.fs.test", id: 3, at: 3 * second)
-    #expect(
-      enricher.observe(
-        matching.packet(
-          matching.answer(), hook: .ingress, at: 2 * second + 1, from: matching.server, to: matching.client)) != nil)
+    #expect(answer(&enricher, at: 2 * second + 1) != nil)
     #expect(expire(&enricher, at: 8 * second + 1).map(\.questions) == [["a.fs.test"]])
     #expect(expire(&enricher, at: 10 * second + 1).map(\.questions) == [["b.fs.test"]], "the answered one is skipped")
     #expect(enricher.counters.questionsUnanswered == 2 && enricher.counters.answered == 1)
@@ -81,9 +85,7 @@ import Testing
     var enricher = enricher()
     ask(&enricher, "www.fs.test", id: 7, at: 0)
     #expect(expire(&enricher, at: 31 * second).isEmpty, "past the timeout, within the allowance")
-    let late = matching.packet(
-      matching.answer(), hook: .ingress, at: 30 * second, from: matching.server, to: matching.client)
-    #expect(enricher.observe(late) != nil)
+    #expect(answer(&enricher, at: 30 * second) != nil)
     #expect(expire(&enricher, at: 100 * second).isEmpty)
     #expect(enricher.counters.answered == 1 && enricher.counters.questionsUnanswered == 0)
   }
@@ -127,10 +129,7 @@ import Testing
     ask(&enricher, "www.fs.test", id: 7, at: 45 * second)
     ask(&enricher, "last.fs.test", id: 3, at: 50 * second)
     ask(&enricher, "again.fs.test", id: 4, at: 49 * second)
-    #expect(
-      enricher.observe(
-        matching.packet(
-          matching.answer(), hook: .ingress, at: 46 * second, from: matching.server, to: matching.client)) != nil)
+    #expect(answer(&enricher, at: 46 * second) != nil)
     var events: [DNSEvent] = []
     enricher.expireAllQuestions(at: 51 * second, into: &events)
     #expect(events.map(\.questions) == [["timed-out.fs.test"], ["last.fs.test"], ["again.fs.test"]])
@@ -147,12 +146,10 @@ import Testing
     ask(&enricher, "www.fs.test", id: 1, at: 0)
     // The stub gave up on the first attempt and asked again, from another port with another id.
     let otherPort = Endpoint(matching.client.address, 40_001)
-    var retry = matching.packet(
+    let retry = matching.packet(
       matching.question("WWW.fs.test", id: 2), hook: .egress, at: 5 * second, from: otherPort, to: matching.server)
     #expect(enricher.observe(retry) == nil)
-    retry = matching.packet(
-      matching.answer("WWW.fs.test", id: 2), hook: .ingress, at: 5 * second + 1, from: matching.server, to: otherPort)
-    #expect(enricher.observe(retry) != nil)
+    #expect(answer(&enricher, "WWW.fs.test", id: 2, at: 5 * second + 1, to: otherPort) != nil)
     #expect(expire(&enricher, at: 100 * second).isEmpty)
     #expect(enricher.counters.questionsAnsweredOnRetry == 1 && enricher.counters.questionsUnanswered == 0)
     // Another name from the same client is not folded.

@@ -42,7 +42,7 @@ import Testing
         IntelListSpecification(name: "l", type: .domain, files: [path]), baseDirectory: "")
       reasons.append(nil)
     } catch {
-      if case .unreadable(_, let reason) = error { reasons.append(reason) } else { reasons.append("\(error)") }
+      if case .unreadable(_, let reason) = error.error { reasons.append(reason) } else { reasons.append("\(error)") }
     }
     return reasons
   }

@@ -38,7 +38,11 @@ import Testing
   @Test func aPathNamedLiterallyIsStillAnError() throws {
     let directory = try FeedDirectory()
     let base = try Self.strays(directory)
-    #expect(throws: IntelFeedError.unreadable(path: base + "/b.domains.txt", reason: "not a regular file (a FIFO)")) {
+    #expect(
+      throws: IntelListLoadFailure(
+        pattern: "b.domains.txt",
+        error: .unreadable(path: base + "/b.domains.txt", reason: "not a regular file (a FIFO)"))
+    ) {
       try IntelListLoader.load(
         IntelListSpecification(name: "c2", type: .domain, files: ["a.domains.txt", "b.domains.txt"]),
         baseDirectory: base)

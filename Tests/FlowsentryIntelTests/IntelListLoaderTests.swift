@@ -35,7 +35,9 @@ import Testing
   @Test func aPlainPathThatCannotBeReadIsAnError() throws {
     let directory = try FeedDirectory()
     #expect(
-      throws: IntelFeedError.unreadable(path: directory.url.path + "/missing.txt", reason: "No such file or directory")
+      throws: IntelListLoadFailure(
+        pattern: "missing.txt",
+        error: .unreadable(path: directory.url.path + "/missing.txt", reason: "No such file or directory"))
     ) {
       try IntelListLoader.load(
         IntelListSpecification(name: "x", type: .domain, files: ["missing.txt"]), baseDirectory: directory.url.path)

@@ -14,7 +14,7 @@ import Testing
   ) throws -> LoadedFeeds {
     let recorder = FeedFingerprintRecorder(clock: clock)
     let specification = IntelListSpecification(name: "c2", type: .domain, files: ["*.domains.txt"])
-    _ = try recorder.recording { () throws(IntelFeedError) in
+    _ = try recorder.recording { () throws(IntelListLoadFailure) in
       try IntelListLoader.load(specification, baseDirectory: directory.url.path)
     }
     return LoadedFeeds(patterns: [directory.url.path + "/*.domains.txt"], recorder: recorder)
@@ -71,7 +71,7 @@ import Testing
     let recorder = FeedFingerprintRecorder()
     let specification = IntelListSpecification(
       name: "c2", type: .domain, files: ["a.domains.txt", "*.domains.txt"])
-    _ = try recorder.recording { () throws(IntelFeedError) in
+    _ = try recorder.recording { () throws(IntelListLoadFailure) in
       try IntelListLoader.load(specification, baseDirectory: directory.url.path)
     }
     #expect(recorder.files == [feed: .read(FeedFingerprint(size: 13, hash: Self.hash(Array("evil.example\n".utf8))))])
@@ -121,7 +121,7 @@ import Testing
     let feed = try directory.write("plain.txt", "evil.example\n")
     let recorder = FeedFingerprintRecorder()
     let specification = IntelListSpecification(name: "c2", type: .domain, files: [feed])
-    _ = try recorder.recording { () throws(IntelFeedError) in
+    _ = try recorder.recording { () throws(IntelListLoadFailure) in
       try IntelListLoader.load(specification, baseDirectory: "")
     }
     let absent = directory.url.path + "/absent/*.txt"

@@ -25,7 +25,7 @@ import Testing
   @Test func aFeedThatAddsNoIndicatorIsAWarningAtItsFilesItem() throws {
     let directory = try Directory([
       "rules.yaml": Self.rules, "feeds/a.ip.txt": "203.0.113.9\n", "feeds/b.ip.txt": Self.errorPage,
-      "feeds/c.ip.txt": "# nothing today\n", "feeds/d.ip.txt": "",
+      "feeds/c.ip.txt": "# nothing today\n", "feeds/d.ip.txt": "", "feeds/f.ip.txt": "# one line\nnot-an-address\n",
       // Domains only: nothing for an address list, and not a feed gone wrong either.
       "feeds/e.intel": "#fields\tindicator\tindicator_type\nevil.example\tIntel::DOMAIN\n",
     ])
@@ -37,6 +37,7 @@ import Testing
         "list 'c2': feed \(directory.path)/feeds/b.ip.txt adds no indicator: all 3 of its lines that are not comments are malformed",
         "list 'c2': feed \(directory.path)/feeds/c.ip.txt adds no indicator: it is empty or comments only",
         "list 'c2': feed \(directory.path)/feeds/d.ip.txt adds no indicator: it is empty or comments only",
+        "list 'c2': feed \(directory.path)/feeds/f.ip.txt adds no indicator: its one line that is not a comment is malformed",
       ], "\(rules.warnings)")
     #expect(lost.allSatisfy { ($0.file, $0.line, $0.column) == (directory.path + "/rules.yaml", 1, 43) }, "\(lost)")
     #expect(rules.intelLists.first { $0.name == "c2" }?.indicators == 1)
@@ -65,23 +66,33 @@ import Testing
     #expect((unreadable.line, unreadable.column) == (1, 53), "\(unreadable)")
   }
 
-  /// 30 empty feeds and 30 FIFOs beside a good one: a warning each was unbounded output on every
-  /// load; now the first 20 of each, then one with how many in all.
+  /// 110 empty feeds, 110 FIFOs and 110 malformed lines beside a good feed: a warning each was
+  /// unbounded output on every load; now the first `IntelLimits.warningsShownPerKind` of each kind,
+  /// then one with how many in all. Paths and feeds were cut at 20 while lines were at 100.
   @Test func perFileWarningsAreBoundedWithACount() throws {
-    var files = ["rules.yaml": Self.rules, "feeds/a.ip.txt": "203.0.113.9\n"]
-    for number in 0..<30 { files["feeds/empty\(number).ip.txt"] = "" }
+    let shown = IntelLimits.warningsShownPerKind
+    #expect(shown == 100)
+    let count = shown + 10
+    var files = [
+      "rules.yaml": Self.rules,
+      "feeds/a.ip.txt": "203.0.113.9\n" + String(repeating: "not-an-address\n", count: count),
+    ]
+    for number in 0..<count { files["feeds/empty\(number).ip.txt"] = "" }
     let directory = try Directory(files)
     defer { directory.remove() }
-    for number in 0..<30 { try #require(mkfifo(directory.path + "/feeds/fifo\(number).ip.txt", 0o600) == 0) }
+    for number in 0..<count { try #require(mkfifo(directory.path + "/feeds/fifo\(number).ip.txt", 0o600) == 0) }
     let rules = try load(directory)
     let lost = rules.warnings.filter { $0.message.contains("adds no indicator") }
     let skipped = rules.warnings.filter { $0.message.contains("not a regular file") }
-    #expect(lost.count == 20 && skipped.count == 20, "\(lost.count) \(skipped.count)")
-    let counts = rules.warnings.filter { $0.message.hasSuffix("the first 20 are shown") }.map(\.message)
+    let malformed = rules.warnings.filter { $0.message.hasSuffix("(line skipped)") }
+    #expect(lost.count == shown && skipped.count == shown, "\(lost.count) \(skipped.count)")
+    #expect(malformed.count == shown, "\(malformed.count)")
+    let counts = rules.warnings.filter { $0.message.hasSuffix("the first \(shown) are shown") }.map(\.message)
     #expect(
       counts == [
-        "list 'c2': 30 paths that are not regular files skipped in all; the first 20 are shown",
-        "list 'c2': 30 feeds add no indicator in all; the first 20 are shown",
+        "list 'c2': \(count) paths that are not regular files skipped in all; the first \(shown) are shown",
+        "list 'c2': \(count) feeds add no indicator in all; the first \(shown) are shown",
+        "list 'c2': \(count) malformed lines skipped in all; the first \(shown) are shown",
       ], "\(counts)")
     #expect(rules.intelLists.first { $0.name == "c2" }?.indicators == 1)
   }

@@ -58,7 +58,7 @@ import Testing
       RuleIntelListTests.rules(
         "- list: {name: c2, type: address, format: zeek-intel, files: [feed.intel]}", condition: "remote in c2"))
     let summary = try #require(rules.intelLists.first).description
-    #expect(summary.contains("1 lines of other types skipped (Intel::\\u{1B}[2JADDR 1)"), "\(summary)")
+    #expect(summary.contains("1 line of another type skipped (Intel::\\u{1B}[2JADDR 1)"), "\(summary)")
     #expect(!summary.unicodeScalars.contains { TerminalText.isUnsafe($0) })
   }
 }

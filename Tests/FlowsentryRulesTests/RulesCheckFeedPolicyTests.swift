@@ -38,7 +38,7 @@ import Testing
     #expect(rules.intelLists.first { $0.name == "names" }?.malformed == 2)
     #expect(rules.intelLists.first { $0.name == "names" }?.hostsFileLabels == 1)
     #expect(
-      rules.intelLists.first { $0.name == "names" }?.description.contains("1 single labels of hosts-file lines skipped")
+      rules.intelLists.first { $0.name == "names" }?.description.contains("1 single label of hosts-file lines skipped")
         == true)
     #expect(rules.intelLists.first { $0.name == "names" }?.indicators == 1)
     let alerts = RuleIntelListTests.alerts(
