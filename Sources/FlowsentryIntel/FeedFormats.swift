@@ -208,9 +208,11 @@ extension IntelListBuilder {
     guard !names.isEmpty else { return "" }
     let shown = names.map { TerminalText.escapingControls($0) }.joined(separator: ", ")
     func folded(_ name: String) -> String { String(name.lowercased().filter { $0.isLetter || $0.isNumber }) }
-    let near = names.first { folded($0) == folded(wanted) && !folded(wanted).isEmpty }
+    let near =
+      names.first { folded($0) == folded(wanted) && !folded(wanted).isEmpty }
       ?? names.first { editDistance(folded($0), folded(wanted)) <= 2 }
-    return "; the header names: \(shown)" + (near.map { "; did you mean '\(TerminalText.escapingControls($0))'?" } ?? "")
+    return "; the header names: \(shown)"
+      + (near.map { "; did you mean '\(TerminalText.escapingControls($0))'?" } ?? "")
   }
 
   /// The field named `name`: spelt exactly, else in another ASCII case (`dst_ip` finds `DST_IP`,

@@ -84,6 +84,12 @@ public enum IndicatorRelation: Sendable, Equatable {
 }
 
 extension RuleSet {
+  /// The lists `listings(of:)` looks in (those an enabled rule tests), with how many indicators
+  /// each holds: what a lookup that found nothing says it searched.
+  public var listsLookedUpIn: [(name: String, indicators: Int)] {
+    indicatorLists.map { ($0.name, $0.sets.reduce(0) { $0 + $1.count }) }
+  }
+
   /// How many of one list's entries inside a looked-up block are shown when nothing says otherwise:
   /// enough to see what the list holds there, short enough that a /8 against a large feed stays readable.
   public static let defaultInsideLimit = 20

@@ -122,8 +122,10 @@ struct RulesCommand: ParsableCommand {
         address order, up to --inside-limit a list, and a count of the rest. \
         Membership only: an allowlist is a list too, and a rule's own condition \
         still decides. `-` reads values from stdin, one a line (blank lines and # comments skipped), \
-        such as the indicators of an incident report. Exit status: 0 when some value is listed, 1 when \
-        none is, 2 when the rules or the configuration do not load.
+        such as the indicators of an incident report. When none is listed, stderr names the lists \
+        searched: a list no enabled rule tests is not loaded, so a value only it holds is not listed. \
+        Exit status: 0 when some value is listed, 1 when none is, 2 when the rules or the configuration \
+        do not load.
         """)
 
     @Argument(help: "Domains, addresses, strings or ports to look up; - reads them from stdin, one a line.")
@@ -210,7 +212,22 @@ struct RulesCommand: ParsableCommand {
           lookUp(value)
         }
       }
-      if !anyListed { throw ExitCode(1) }
+      if !anyListed {
+        // Said once, on stderr: a value in a feed that no enabled rule reads is "not listed" here
+        // (its list is never loaded), which looks like a lookup that failed unless the lists are named.
+        standardError(Self.listsSearched(ruleSet.listsLookedUpIn))
+        throw ExitCode(1)
+      }
+    }
+
+    /// Which lists a lookup that found nothing searched.
+    static func listsSearched(_ lists: [(name: String, indicators: Int)]) -> String {
+      guard !lists.isEmpty else {
+        return "no enabled rule tests a typed list, so none was loaded to look in"
+      }
+      let named = lists.map { "\(IndicatorListing.terminalSafe($0.name)) (\(counted($0.indicators, "indicator")))" }
+      return "looked in the typed lists that enabled rules test: \(named.joined(separator: ", ")); "
+        + "a list no enabled rule tests is not loaded"
     }
   }
 }

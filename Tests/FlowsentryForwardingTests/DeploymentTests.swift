@@ -89,7 +89,8 @@ import Testing
     // A page served with status 200 (a rate limit, an API's error) is no feed: the last copy stays.
     #expect(fromFile.output.contains("page.domains.txt: the download is a web page"), "\(fromFile.output)")
     #expect(fromFile.output.contains("api.ip.txt: the download is a web page"), "\(fromFile.output)")
-    #expect(fromFile.output.contains("not refreshed, their last copies stay: empty.ip.txt page.domains.txt api.ip.txt\n"))
+    #expect(
+      fromFile.output.contains("not refreshed, their last copies stay: empty.ip.txt page.domains.txt api.ip.txt\n"))
     #expect(try refresh.contents("page.domains.txt") == "old page\n")
     #expect(try refresh.contents("query.domains.txt") == "fresh https://feeds.invalid/list?format=hosts&limit=10\n")
     #expect(try refresh.files() == ["empty.ip.txt", "page.domains.txt", "query.domains.txt"])

@@ -110,6 +110,14 @@ import Testing
       RulesCommandExitTests.binary, ["rules", "lookup", "--no-default-rules", "--rules", rules, "good.example"])
     #expect(missing.termination == .exited(1))
     #expect(missing.stdout == "good.example: not listed\n")
+    // Which lists were searched, so that a feed no enabled rule reads is not taken for a failed lookup.
+    let searched = try #require(
+      missing.stderr.split(separator: "\n").last { $0.hasPrefix("looked in the typed lists") })
+    #expect(searched.contains(" c2 (2 indicators),"), "\(searched)")
+    // 'unread' is loaded (rules check counts it) but no enabled rule tests it: not searched.
+    #expect(!searched.contains("unread") && !searched.contains("disabled_only"), "\(searched)")
+    #expect(missing.stderr.contains("a list no enabled rule tests is not loaded"), "\(missing.stderr)")
+    #expect(!found.stderr.contains("looked in"), "\(found.stderr)")
     try "- rule: {id: T-2, name: t, condition: remote_dns in nowhere}\n".write(
       toFile: directory.path + "/broken.yaml", atomically: true, encoding: .utf8)
     let broken = try ChildProcess.run(
