@@ -72,8 +72,12 @@ public enum ConfigurationLoader {
           }
         }
       case "rules":
-        configuration.rulePaths = reader.strings(value, key).map { path in
-          path.hasPrefix("/") ? path : directory + "/" + path
+        configuration.rulePaths = reader.list(value, key).compactMap { item in
+          guard let path = reader.string(item, key) else { return nil }
+          let resolved = path.hasPrefix("/") ? path : directory + "/" + path
+          configuration.rulePathPositions[resolved] = reader.diagnostic(
+            item, path.hasPrefix("/") ? "" : " (a relative path is read from the configuration file's directory)")
+          return resolved
         }
       case "default_rules": configuration.defaultRules = reader.bool(value, key) ?? true
       case "max_flows":

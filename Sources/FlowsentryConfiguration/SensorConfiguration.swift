@@ -38,6 +38,10 @@ public struct SensorConfiguration: Sendable {
   public static let logLevels = LogLevel.allCases.map(\.rawValue)
   /// Where the settings came from, for `config show`: the file, or nil for the defaults alone.
   public var file: String?
+  /// Where each `rules:` path is written in `file`, as a diagnostic at it whose message is only the
+  /// hint a missing path needs (how a relative one was resolved): a path that does not exist is
+  /// said there, not at a line 1 of the missing path itself.
+  public var rulePathPositions: [String: Diagnostic] = [:]
 
   public init() {
     pipeline.rules.stateDirectory = Self.defaultStateDirectory

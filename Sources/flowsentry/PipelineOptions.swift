@@ -122,6 +122,18 @@ struct PipelineOptions: ParsableArguments {
 
   /// The rule chain; nil (every problem printed) when it does not validate.
   static func loadRules(_ settings: SensorConfiguration) -> RuleSet? {
-    RulesCommand.load(settings.rulePaths, builtIn: settings.defaultRules)
+    // A rules: path of the file that does not exist is said where the file names it.
+    var missing = 0
+    for path in settings.rulePaths where access(path, F_OK) != 0 {
+      guard var diagnostic = settings.rulePathPositions[path] else { continue }
+      diagnostic.message = "rules: \(path): no such file or directory" + diagnostic.message
+      standardError(diagnostic.description)
+      missing += 1
+    }
+    guard missing == 0 else {
+      standardError(counted(missing, "error"))
+      return nil
+    }
+    return RulesCommand.load(settings.rulePaths, builtIn: settings.defaultRules)
   }
 }

@@ -176,7 +176,7 @@ struct RulesCommand: ParsableCommand {
       guard var settings = PipelineOptions.configurationFile(config) else { throw ExitCode(2) }
       if !rules.isEmpty { settings.rulePaths = rules }
       if noDefaultRules { settings.defaultRules = false }
-      guard let ruleSet = RulesCommand.load(settings.rulePaths, builtIn: settings.defaultRules) else {
+      guard let ruleSet = PipelineOptions.loadRules(settings) else {
         throw ExitCode(2)
       }
       var anyListed = false

@@ -25,6 +25,30 @@ import Testing
     }
   }
 
+  /// A rules: path that does not exist is said where the file writes it, by every command that
+  /// loads the file's rules; not as an error at line 1 of the missing path.
+  @Test func aMissingRulesPathIsSaidWhereTheFileNamesIt() throws {
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = try write("events: none\nrules: [rulez.d, /nonexistent/rules.yaml]\n")
+    let commands = [
+      ["config", "check", path], ["replay", "--config", path, shippedRules + "/captures/refused-storm.pcap"],
+      ["rules", "lookup", "--config", path, "192.0.2.1"],
+    ]
+    for command in commands {
+      let run = try CommandLineRun(command)
+      run.wait()
+      #expect(run.status != 0, "\(command)")
+      #expect(
+        run.errors.contains(
+          "\(path):2:9: error: rules: \(directory.path)/rulez.d: no such file or directory (a relative path is "
+            + "read from the configuration file's directory)"), "\(command): \(run.errors)")
+      #expect(
+        run.errors.contains("\(path):2:18: error: rules: /nonexistent/rules.yaml: no such file or directory\n"),
+        "\(command): \(run.errors)")
+      #expect(!run.errors.contains("rulez.d:1:1"), "\(command): \(run.errors)")
+    }
+  }
+
   @Test func theFileDrivesARunAndFlagsOverrideIt() throws {
     defer { try? FileManager.default.removeItem(at: directory) }
     let receiver = try Rsyslog.started(.tcp)
