@@ -23,8 +23,10 @@ public final class FeedWatcher: Sendable {
   public let settle: Duration
 
   private let descriptor: Int32
-  /// Each watch's directory, by the watch descriptor inotify gave it.
-  private let watches: [Int32: String]
+  /// Each watch's directory, by the watch descriptor inotify gave it: every spelling of it that the
+  /// patterns use (`/etc/flowsentry/intel` and `rules.d/../intel` are one inode, so one watch), each
+  /// matched against the patterns, since a pattern matches only the spelling it was written with.
+  private let watches: [Int32: [String]]
   private let stopping = Atomic<Bool>(false)
   private let stopPipe: (read: Int32, write: Int32)
 
@@ -39,7 +41,7 @@ public final class FeedWatcher: Sendable {
       throw FeedWatchError(reason: "pipe: \(String(cString: strerror(errno)))")
     }
     var directories: [String] = []
-    var watches: [Int32: String] = [:]
+    var watches: [Int32: [String]] = [:]
     var unwatched: [(String, String)] = []
     for directory in Set(patterns.map(IntelListLoader.globDirectory)).sorted() {
       guard directories.count < Self.maximumDirectories else {
@@ -50,7 +52,7 @@ public final class FeedWatcher: Sendable {
       let watch = inotify_add_watch(descriptor, directory, mask)
       if watch >= 0 {
         directories.append(directory)
-        watches[watch] = directory
+        watches[watch, default: []].append(directory)
       } else {
         unwatched.append((directory, String(cString: strerror(errno))))
       }
@@ -136,10 +138,10 @@ public final class FeedWatcher: Sendable {
         result.append(contentsOf: directories)
         continue
       }
-      guard let directory = watches[watch], length > 0, offset <= events.count else { continue }
+      guard let spellings = watches[watch], length > 0, offset <= events.count else { continue }
       let nameBytes = UnsafeRawBufferPointer(rebasing: events[nameStart..<offset]).prefix { $0 != 0 }
-      let path = directory + "/" + String(decoding: nameBytes, as: UTF8.self)
-      if isFeed(path) { result.append(path) }
+      let name = String(decoding: nameBytes, as: UTF8.self)
+      for directory in spellings where isFeed(directory + "/" + name) { result.append(directory + "/" + name) }
     }
     return result
   }

@@ -44,4 +44,38 @@ import Testing
     try await Task.sleep(for: .milliseconds(600))
     #expect(reports.withLock { $0.count } == 1)
   }
+
+  /// Two lists naming one directory by two spellings (an absolute path, and `../intel` from a rule
+  /// file's directory): inotify gives the directory one watch, and each spelling's pattern must
+  /// still see its files. Only the spelling written last was kept, so `*.ip.txt` changes under the
+  /// other went unreported until the periodic check, minutes later.
+  @Test func aDirectoryNamedTwoWaysReportsTheFilesOfBothPatterns() async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "fs-feeds-two-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    let intel = root.appendingPathComponent("intel")
+    try FileManager.default.createDirectory(at: intel, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(at: root.appendingPathComponent("rules"), withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: root) }
+    let viaRules = root.path + "/rules/../intel"
+    for patterns in [
+      [intel.path + "/*.ip.txt", viaRules + "/*.domains.txt"], [viaRules + "/*.domains.txt", intel.path + "/*.ip.txt"],
+    ] {
+      let watcher = try FeedWatcher(patterns: patterns, settle: .milliseconds(150))
+      #expect(watcher.unwatched.isEmpty)
+      let reports = Mutex<[String]>([])
+      watcher.start { paths in reports.withLock { $0 += paths } }
+      defer { watcher.stop() }
+      try Data("203.0.113.9\n".utf8).write(to: intel.appendingPathComponent("c2.ip.txt"))
+      try Data("evil.example\n".utf8).write(to: intel.appendingPathComponent("c2.domains.txt"))
+      let deadline = ContinuousClock.now + .seconds(10)
+      while reports.withLock({ $0.count < 2 }) && ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(50))
+      }
+      #expect(
+        Set(reports.withLock { $0 }) == [intel.path + "/c2.ip.txt", viaRules + "/c2.domains.txt"], "\(patterns)")
+      try FileManager.default.removeItem(at: intel.appendingPathComponent("c2.ip.txt"))
+      try FileManager.default.removeItem(at: intel.appendingPathComponent("c2.domains.txt"))
+      try await Task.sleep(for: .milliseconds(400))
+    }
+  }
 }
