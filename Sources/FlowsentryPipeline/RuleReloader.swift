@@ -74,6 +74,7 @@ public final class RuleReloader: Sendable {
   private let loading = Atomic<Bool>(false)
   private let pendingRules = Mutex<RuleSet?>(nil)
   private let reloadCounts = Mutex<[Cause: Int]>([:])
+  private let failureCounts = Mutex<[Cause: Int]>([:])
   private let skippedCount = Atomic<Int>(0)
   /// The feed files of the set running or pending (the last one handed to the pipeline); nil until
   /// one loaded, and then a feed change reloads.
@@ -97,12 +98,40 @@ public final class RuleReloader: Sendable {
   /// Feed changes that loaded nothing, every feed holding the running set's bytes.
   public var skippedReloads: Int { skippedCount.load(ordering: .relaxed) }
 
+  /// Reloads asked for with `cause` that left the running rules in place: the new set did not
+  /// validate, did not load within the time limit, or (a feed change) its feeds could not be
+  /// compared within it. What an operator alerts on: the log says why, the counter that it happened.
+  public func failedReloads(by cause: Cause) -> Int {
+    failureCounts.withLock { $0[cause, default: 0] }
+  }
+
+  private func countingFailure(_ outcome: Outcome, _ cause: Cause) -> Outcome {
+    switch outcome {
+    case .failed, .timedOut: failureCounts.withLock { $0[cause, default: 0] += 1 }
+    case .loaded, .busy: break
+    }
+    return outcome
+  }
+
+  private func countingFailure(_ outcome: FeedChangeOutcome) -> FeedChangeOutcome {
+    switch outcome {
+    case .reloaded(let reloaded): _ = countingFailure(reloaded, .feedChange)
+    case .comparisonTimedOut: failureCounts.withLock { $0[.feedChange, default: 0] += 1 }
+    case .feedsUnchanged, .unloadableAsBefore: break
+    }
+    return outcome
+  }
+
   /// The counter table's rows: reloads asked for, by cause, every cause listed from the start, and
   /// the feed changes skipped.
-  public var samples: [MetricSample] { Self.samples(reloads: { reloads(by: $0) }, skipped: skippedReloads) }
+  public var samples: [MetricSample] {
+    Self.samples(reloads: { reloads(by: $0) }, skipped: skippedReloads, failures: { failedReloads(by: $0) })
+  }
 
   /// The rows for reloads counted by `reloads` and `skipped` (the table at zero, before a reloader exists).
-  public static func samples(reloads: (Cause) -> Int, skipped: Int = 0) -> [MetricSample] {
+  public static func samples(reloads: (Cause) -> Int, skipped: Int = 0, failures: (Cause) -> Int = { _ in 0 })
+    -> [MetricSample]
+  {
     Cause.allCases.map { cause in
       .counter(
         "flowsentry_rule_reloads_total", UInt64(max(0, reloads(cause))), [("cause", cause.rawValue)],
@@ -116,6 +145,14 @@ public final class RuleReloader: Sendable {
         "flowsentry_rule_reloads_skipped_total", UInt64(max(0, skipped)), [("reason", "feeds_unchanged")],
         help: "Feed changes that reloaded nothing: every feed file held the bytes the running rules were loaded from.")
     ]
+      + Cause.allCases.map { cause in
+        .counter(
+          "flowsentry_rule_reload_failures_total", UInt64(max(0, failures(cause))), [("cause", cause.rawValue)],
+          help:
+            "Reloads that left the running rules in place: the new rules did not validate (the log gives each "
+            + "error at its file:line:col), did not load within the time limit, or a feed change's comparison "
+            + "ran past it. Any increase means the sensor runs older rules or feeds than its files hold.")
+      }
   }
 
   /// `load` is `RuleLoader.loadChain` unless a test needs another.
@@ -183,7 +220,7 @@ public final class RuleReloader: Sendable {
   /// stays in use (and in memory) until the new one is taken, so a reload peaks at both sets.
   public func reload(cause: Cause = .signal) async -> Outcome {
     count(cause)
-    return await loadOnce(skippingUnchangedFeeds: false).outcome
+    return countingFailure(await loadOnce(skippingUnchangedFeeds: false).outcome, cause)
   }
 
   /// As `reload`, for a change that a load already running may have missed (it may have read a
@@ -191,7 +228,7 @@ public final class RuleReloader: Sendable {
   /// `.busy` only when the task is cancelled first.
   public func reloadAfterTheRunningOne(cause: Cause) async -> Outcome {
     count(cause)
-    return await attemptAfterTheRunningOne(skippingUnchangedFeeds: false).outcome
+    return countingFailure(await attemptAfterTheRunningOne(skippingUnchangedFeeds: false).outcome, cause)
   }
 
   /// As `reloadAfterTheRunningOne(cause: .feedChange)`, unless the running set's feed patterns match
@@ -204,7 +241,7 @@ public final class RuleReloader: Sendable {
       skippedCount.add(1, ordering: .relaxed)
       return .feedsUnchanged(filesCompared: files)
     }
-    return attempt.feedChangeOutcome
+    return countingFailure(attempt.feedChangeOutcome)
   }
 
   /// The periodic check behind the feed watch, for what no watch reports (a feed directory made
@@ -214,7 +251,8 @@ public final class RuleReloader: Sendable {
   /// to load or to be compared are left alone while they stay so, by the same rule, and finding
   /// nothing changed counts nothing. A reload it makes counts as a feed change.
   public func checkFeeds() async -> FeedChangeOutcome {
-    await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, trustingSettledFiles: true).feedChangeOutcome
+    countingFailure(
+      await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, trustingSettledFiles: true).feedChangeOutcome)
   }
 
   private func attemptAfterTheRunningOne(skippingUnchangedFeeds: Bool, trustingSettledFiles: Bool = false) async

@@ -77,13 +77,9 @@ struct FeedWatchService: Service {
     }
     switch outcome {
     case .loaded(let rules):
-      RuleReloadService.announce(rules, logger: logger)
-      let indicators = rules.intelLists.reduce(0) { $0 + $1.indicators }
-      logger.info(
-        "rules reloaded (\(cause)): \(rules.rules.filter(\.enabled).count) enabled, \(counted(indicators, "indicator"))"
-      )
+      RuleReloadService.announceReloaded(rules, cause: cause, logger: logger)
     case .failed(let diagnostics):
-      for diagnostic in diagnostics { logger.error("\(diagnostic)") }
+      RuleReloadService.logRefused(diagnostics, logger: logger)
       logger.error("the rules do not validate after a feed change (\(cause)); keeping the current ones")
     case .timedOut(let limit):
       logger.error("the rules did not load within \(limit) after a feed change; keeping the current ones")

@@ -122,10 +122,9 @@ struct RuleReloadService: Service {
   private func reloadOnce() async {
     switch await reloader.reloadAfterTheRunningOne(cause: .signal) {
     case .loaded(let rules):
-      Self.announce(rules, logger: logger)
-      logger.info("rules reloaded: \(rules.rules.filter(\.enabled).count) enabled")
+      Self.announceReloaded(rules, cause: "SIGHUP", logger: logger)
     case .failed(let diagnostics):
-      for diagnostic in diagnostics { logger.error("\(diagnostic)") }
+      Self.logRefused(diagnostics, logger: logger)
       logger.error("the new rules do not validate; keeping the current ones")
     case .timedOut(let limit):
       logger.error("the rules did not load within \(limit); keeping the current ones")
@@ -139,6 +138,26 @@ struct RuleReloadService: Service {
   /// and replacements of earlier files' lists, macros and rules among them).
   static func announce(_ rules: RuleSet, logger: Logger) {
     for warning in rules.warnings { logger.warning("\(warning)") }
+  }
+
+  /// A reloaded set: its warnings, then one line with why it was loaded, its rules and indicators,
+  /// the same for a SIGHUP as for a feed change.
+  static func announceReloaded(_ rules: RuleSet, cause: String, logger: Logger) {
+    announce(rules, logger: logger)
+    let indicators = rules.intelLists.reduce(0) { $0 + $1.indicators }
+    logger.info(
+      "rules reloaded (\(cause)): \(rules.rules.filter(\.enabled).count) enabled, \(counted(indicators, "indicator"))")
+  }
+
+  /// The diagnostics of a set that did not load, each at its own level: its warnings are no errors,
+  /// and an operator's alert on error records must not count them.
+  static func logRefused(_ diagnostics: [Diagnostic], logger: Logger) {
+    for diagnostic in diagnostics {
+      switch diagnostic.severity {
+      case .error: logger.error("\(diagnostic)")
+      case .warning: logger.warning("\(diagnostic)")
+      }
+    }
   }
 }
 

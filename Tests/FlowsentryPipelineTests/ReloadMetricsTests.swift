@@ -51,6 +51,40 @@ import Testing
     #expect(Self.value(reloader.samples, "flowsentry_rule_reloads_total", cause: "signal") == 1)
   }
 
+  /// A reload that leaves the running rules in place is counted by its cause, so that an operator
+  /// can alert on a sensor stuck on older rules; one that loads is not.
+  @Test func aReloadThatKeepsTheRunningRulesCountsAsFailed() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fs-reload-failed-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let rules = directory + "/rules.yaml"
+    try "- rule: {id: T-1, name: one, condition: remote_port == 4444}\n".write(
+      toFile: rules, atomically: true, encoding: .utf8)
+    let reloader = RuleReloader(chain: .init(builtIn: false, paths: [rules]))
+    func failures(_ cause: String) -> Double? {
+      Self.value(reloader.samples, "flowsentry_rule_reload_failures_total", cause: cause)
+    }
+    #expect(failures("signal") == 0 && failures("feed_change") == 0)
+    guard case .loaded = await reloader.reload(cause: .signal) else {
+      Issue.record("the first load failed")
+      return
+    }
+    #expect(failures("signal") == 0)
+    try "- rule: {id: T-1, name: one, condition: remote_port === 4444}\n".write(
+      toFile: rules, atomically: true, encoding: .utf8)
+    guard case .failed = await reloader.reloadAfterTheRunningOne(cause: .signal) else {
+      Issue.record("a rule file that does not validate loaded")
+      return
+    }
+    #expect(failures("signal") == 1 && failures("feed_change") == 0)
+    guard case .failed = await reloader.reload(cause: .feedChange) else {
+      Issue.record("a rule file that does not validate loaded")
+      return
+    }
+    #expect(failures("signal") == 1 && failures("feed_change") == 1)
+    #expect(Self.value(reloader.samples, "flowsentry_rule_reloads_total", cause: "signal") == 2)
+  }
+
   @Test func theLongestBatchIsKept() {
     let pauses = BatchPauses()
     #expect(Self.value(pauses.samples, "flowsentry_pipeline_batch_max_seconds") == 0)
