@@ -8,11 +8,9 @@ import Logging
 public enum CounterTable {
   public static func metadata(_ samples: [MetricSample]) -> Logger.Metadata {
     var families: [String: Logger.Metadata.Value] = [:]
-    var order: [String] = []
     for sample in samples {
       let key = sample.shortName
       if families[key] == nil {
-        order.append(key)
         families[key] = sample.labels.isEmpty ? value(of: sample) : .dictionary([:])
       }
       guard !sample.labels.isEmpty, !(sample.quietWhenZero && sample.value == 0 && !isHistogram(sample)) else {
@@ -20,10 +18,8 @@ public enum CounterTable {
       }
       families[key] = inserting(value(of: sample), at: sample.labels.map(\.1)[...], into: families[key]!)
     }
-    // A family whose every row is quiet and zero still says so.
-    for key in order {
-      if case .dictionary(let rows) = families[key]!, rows.isEmpty { families[key] = .stringConvertible(0) }
-    }
+    // A family with labels stays an object when every row is quiet and zero (`{}`, text `name{}`):
+    // a 0 there would make a JSON consumer read a number in one record and an object in the next.
     return families
   }
 

@@ -87,8 +87,14 @@ final class WrittenLines: Sendable {
         "output_dropped{siem{queue_full=4}}",
         "process_cpu_seconds=1.235",
         "records=6",
-        "rule_matches=0",
+        "rule_matches{}",
       ])
+    // In JSON a family with labels is an object whatever its rows hold: one type a key, in every record.
+    let json = String(
+      decoding: SensorLogHandler.json(level: .info, label: "t", message: "m", metadata: CounterTable.metadata(samples)),
+      as: UTF8.self)
+    #expect(json.contains("\"rule_matches\":{}"), "\(json)")
+    #expect(json.contains("\"alerts\":{\"FS-NET-002\":2}"), "\(json)")
   }
 
   @Test func histogramQuantilesAreBucketBounds() {
