@@ -47,6 +47,13 @@ struct CommonOptions: ParsableArguments {
     SensorLogHandler.bootstrap(format: format, level: level)
     return Logger(label: "flowsentry")
   }
+
+  /// The logger for rule diagnostics when the log is JSON lines (nil when text): a raw multi-line
+  /// diagnostic would break a shipper's parsing there, while on a terminal or in a text log the
+  /// diagnostic as the checking commands print it (file:line:col at the line's start) reads best.
+  func diagnosticsLogger(_ logger: Logger, _ settings: SensorConfiguration) -> Logger? {
+    (logFormat.flatMap(LogFormat.init(rawValue:)) ?? settings.logFormat).resolved == .json ? logger : nil
+  }
 }
 
 struct VersionCommand: ParsableCommand {

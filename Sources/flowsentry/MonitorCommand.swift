@@ -107,7 +107,10 @@ struct MonitorCommand: AsyncParsableCommand {
     }
     // The feeds the first set reads are fingerprinted in the pass that sizes their lists, so that a
     // refresh that changes none of them reloads nothing.
-    guard let rules = await reloader.loadFirst({ [settings] in PipelineOptions.loadRules(settings) }) else {
+    let diagnostics = common.diagnosticsLogger(logger, settings)
+    guard
+      let rules = await reloader.loadFirst({ [settings] in PipelineOptions.loadRules(settings, logger: diagnostics) })
+    else {
       logger.error("the rules do not validate; not starting")
       throw ExitCode.failure
     }

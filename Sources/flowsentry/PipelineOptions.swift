@@ -4,6 +4,7 @@ import FlowsentryCore
 import FlowsentryPipeline
 import FlowsentryRules
 import Foundation
+import Logging
 
 /// What `monitor` and `replay` both set: the configuration file, which events to print, the rule
 /// chain, and the stages' bounds. A flag given on the command line overrides the file; a flag not
@@ -121,19 +122,19 @@ struct PipelineOptions: ParsableArguments {
   }
 
   /// The rule chain; nil (every problem printed) when it does not validate.
-  static func loadRules(_ settings: SensorConfiguration) -> RuleSet? {
+  static func loadRules(_ settings: SensorConfiguration, logger: Logger? = nil) -> RuleSet? {
     // A rules: path of the file that does not exist is said where the file names it.
     var missing = 0
     for path in settings.rulePaths where access(path, F_OK) != 0 {
       guard var diagnostic = settings.rulePathPositions[path] else { continue }
       diagnostic.message = "rules: \(path): no such file or directory" + diagnostic.message
-      standardError(diagnostic.description)
+      RulesCommand.report(diagnostic, logger)
       missing += 1
     }
     guard missing == 0 else {
-      standardError(counted(missing, "error"))
+      if let logger { logger.error("\(counted(missing, "error"))") } else { standardError(counted(missing, "error")) }
       return nil
     }
-    return RulesCommand.load(settings.rulePaths, builtIn: settings.defaultRules)
+    return RulesCommand.load(settings.rulePaths, builtIn: settings.defaultRules, logger: logger)
   }
 }

@@ -61,7 +61,7 @@ struct ReplayCommand: ParsableCommand {
     }
     self.output.apply(to: &settings)
     let logger = common.bootstrapLogging(settings)
-    guard let rules = PipelineOptions.loadRules(settings) else {
+    guard let rules = PipelineOptions.loadRules(settings, logger: common.diagnosticsLogger(logger, settings)) else {
       logger.error("the rules do not validate; not replaying")
       throw ExitCode.failure
     }

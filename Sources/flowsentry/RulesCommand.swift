@@ -4,6 +4,7 @@ import FlowsentryCore
 import FlowsentryReplay
 import FlowsentryRules
 import Foundation
+import Logging
 
 #if canImport(Glibc)
   import Glibc
@@ -30,16 +31,30 @@ struct RulesCommand: ParsableCommand {
 
   /// Loads the chain (built-in rules unless excluded, /etc/flowsentry/rules.d, then `paths`), printing
   /// every diagnostic to stderr; nil when there were errors.
-  static func load(_ paths: [String], builtIn: Bool = true) -> RuleSet? {
+  static func load(_ paths: [String], builtIn: Bool = true, logger: Logger? = nil) -> RuleSet? {
     do {
       let rules = try RuleLoader.loadChain(builtIn: builtIn, paths: paths)
-      for warning in rules.warnings { standardError(warning.description) }
+      for warning in rules.warnings { report(warning, logger) }
       return rules
     } catch {
-      for diagnostic in error.diagnostics { standardError(diagnostic.description) }
+      for diagnostic in error.diagnostics { report(diagnostic, logger) }
       let errors = error.diagnostics.filter { $0.severity == .error }.count
-      standardError(counted(errors, "error"))
+      if let logger { logger.error("\(counted(errors, "error"))") } else { standardError(counted(errors, "error")) }
       return nil
+    }
+  }
+
+  /// A diagnostic as printed text on stderr (the checking commands), or through `logger` at its own
+  /// level (the monitor, whose log may be JSON lines: a raw multi-line diagnostic there breaks
+  /// a log shipper's parsing at every start, while the same text came as records at a reload).
+  static func report(_ diagnostic: Diagnostic, _ logger: Logger?) {
+    guard let logger else {
+      standardError(diagnostic.description)
+      return
+    }
+    switch diagnostic.severity {
+    case .error: logger.error("\(diagnostic)")
+    case .warning: logger.warning("\(diagnostic)")
     }
   }
 
