@@ -34,7 +34,10 @@ extension RuleSetBuilder {
       guard name == "default" || event.map(events.contains) == true else {
         let nearest = keys.min { editDistance($0, name) < editDistance($1, name) }
         let hint = nearest.flatMap { editDistance($0, name) <= 2 ? "; did you mean '\($0)'?" : nil } ?? ""
-        let why = event == nil ? "not an event name" : "an event this rule does not take"
+        let why =
+          event != nil
+          ? "an event this rule does not take"
+          : EventName.sets[name] != nil ? "a set of events, where a key is one event" : "not an event name"
         report(
           .error, location(eventKey, file),
           "'\(name)' in output is \(why)\(hint) (its events: \(names.joined(separator: ", ")); or default)")

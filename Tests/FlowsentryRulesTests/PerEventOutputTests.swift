@@ -147,6 +147,17 @@ import Testing
     #expect(other.map { [$0.line, $0.column] } == [[7, 7]], "\(other)")
     #expect(
       other.first?.message.hasPrefix("'net_flow_tcp_update' in output is an event this rule does not take") == true)
+    // `events: [flows]` selects two events, and each is its own key.
+    let set = Self.diagnostics(
+      """
+
+            flows: "x"
+            net_packet_dns: "y"
+      """, events: "[flows, net_packet_dns]")
+    #expect(
+      set.map(\.message).last
+        == "'flows' in output is a set of events, where a key is one event "
+        + "(its events: net_flow_tcp_begin, net_flow_tcp_end, net_packet_dns; or default)", "\(set)")
     let misspeltDefault = Self.diagnostics(
       """
 
