@@ -396,7 +396,9 @@ enum DefaultRules {
     events: [net_packet_dns, net_flow_tcp_begin]
     condition: dns.questions iendswith out_of_band_testing_suffixes or (outgoing and remote_dns iendswith out_of_band_testing_suffixes)
     suppress: {window: 5m, by: [event]}
-    output: "out-of-band testing domain: {dns.questions}{remote_dns}"
+    output:
+      net_packet_dns: "out-of-band testing domain: lookup of {dns.questions} answered {dns.answers}"
+      net_flow_tcp_begin: "out-of-band testing domain: {process.comm} connected to {remote_dns} ({remote}:{remote_port})"
     tests:
       - name: a lookup of an interactsh name fires
         events:
@@ -675,7 +677,13 @@ enum DefaultRules {
       - remote_is_allowlisted
       - lookup_is_allowlisted
     suppress: {window: 1h, by: [indicator]}
-    output: "listed address {indicator} in {indicator.list} ({indicator.source}); {conn_direction} connection of {process.comm} with {remote}:{remote_port}, lookup of {dns.questions} answered {dns.answers}"
+    # One text per kind of event, each naming only what that kind carries (a lookup has no process
+    # or peer, a connection no answers); `from` because a Zeek source is already `meta (file:line)`.
+    output:
+      net_flow_tcp_begin: "listed address {indicator} in {indicator.list} from {indicator.source}; {conn_direction} connection of {process.comm} with {remote}:{remote_port}"
+      net_flow_tcp_end: "listed address {indicator} in {indicator.list} from {indicator.source}; {conn_direction} connection attempt of {process.comm} with {remote}:{remote_port} failed ({close_reason})"
+      net_flow_tcp_half_open: "listed address {indicator} in {indicator.list} from {indicator.source}; half-open connection attempts from {remote} to port {local_port}: {attempts}"
+      net_packet_dns: "listed address {indicator} in {indicator.list} from {indicator.source}; lookup of {dns.questions} answered {dns.answers}"
     tests:
       - name: a connection to a listed address fires, once an hour per indicator
         events:
@@ -750,7 +758,10 @@ enum DefaultRules {
       - remote_is_allowlisted
       - lookup_name_is_allowlisted
     suppress: {window: 1h, by: [indicator]}
-    output: "listed domain {indicator} in {indicator.list} ({indicator.source}); lookup of {dns.questions}, peer {remote_dns} of {process.comm}"
+    output:
+      net_flow_tcp_begin: "listed domain {indicator} in {indicator.list} from {indicator.source}; {conn_direction} connection of {process.comm} with {remote_dns} ({remote}:{remote_port})"
+      net_flow_tcp_half_open: "listed domain {indicator} in {indicator.list} from {indicator.source}; half-open connection attempts from {remote_dns} ({remote}) to port {local_port}: {attempts}"
+      net_packet_dns: "listed domain {indicator} in {indicator.list} from {indicator.source}; lookup of {dns.questions}, answered {dns.answered}: {dns.answers}"
     tests:
       - name: a lookup and the connection after it make one alert
         events:

@@ -200,7 +200,7 @@ extension RuleSetBuilder {
         report(.error, location(node, file), "unknown field '\(name)' to count distinct values of")
       }
     }
-    let output = compileTemplate(body["output"], file, here, default: name)
+    let output = compileOutput(body, file, events: events, default: name)
     let tests = compileTests(body["tests"], file, testEvents: &testEvents)
     var tags: [String] = []
     for (text, at) in stringList(body["tags"], "tags", file) where checkPrintable(text, at, "tags") {

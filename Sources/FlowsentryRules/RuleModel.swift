@@ -38,7 +38,7 @@ public struct Rule: @unchecked Sendable {
   /// Alerts of the same rule and key within this window are folded into one.
   public var suppressWindowNanoseconds: Int64
   public var suppressBy: [String]
-  public var output: OutputTemplate
+  public var output: RuleOutput
   public var tests: [RuleTest]
   var location: SourceLocation
   /// The file the rule came from (`built-in/…` for the rules built into the binary).
@@ -125,6 +125,18 @@ public struct OutputTemplate: @unchecked Sendable {
     }
     return text
   }
+}
+
+/// A rule's `output:`: one template, or one per event kind with `default` for the rest, so that an
+/// alert names what its event has instead of `-` for the fields only another kind carries.
+public struct RuleOutput: Sendable {
+  /// The plain text, or `default:` (the rule's name when it has neither).
+  var fallback: OutputTemplate
+  var byEvent: [EventName: OutputTemplate] = [:]
+
+  /// The template for an alert raised by `event`: for a threshold, beacon or first-seen rule the
+  /// event that completed it, whose fields the message shows.
+  func template(for event: EventName) -> OutputTemplate { byEvent[event] ?? fallback }
 }
 
 /// `tests:` inside a rule: a sequence of events and what should, or should not, be raised.

@@ -6,11 +6,72 @@ extension RuleSetBuilder {
   static let placeholders =
     "an event field, or count, window, group, score, period, jitter, indicator, indicator.list, indicator.source"
 
-  /// `output:`, a text with `{placeholder}`s; the rule's name when it has none.
-  mutating func compileTemplate(_ node: Node?, _ file: String, _ here: SourceLocation, default fallback: String)
-    -> OutputTemplate
+  /// `output:`, one text for every event, or a mapping from event name (or `default`) to text, so
+  /// that a rule over several kinds of event says for each what that kind has; the rule's name
+  /// when it has none.
+  mutating func compileOutput(_ body: Node.Mapping, _ file: String, events: Set<EventName>, default fallback: String)
+    -> RuleOutput
   {
-    guard let node, var text = node.string else { return OutputTemplate(pieces: [.text(fallback)]) }
+    guard let (key, node) = body.first(where: { $0.key.string == "output" }) else {
+      return RuleOutput(fallback: OutputTemplate(pieces: [.text(fallback)]))
+    }
+    guard case .mapping(let mapping) = node else {
+      guard node.scalar != nil else {
+        report(.error, location(node, file), "'output' takes a text, or event names and 'default' mapped to texts")
+        return RuleOutput(fallback: OutputTemplate(pieces: [.text(fallback)]))
+      }
+      return RuleOutput(fallback: compileTemplate(node, file))
+    }
+    // In the order `events` lists them everywhere else, so that a message names them the same way.
+    let taken = EventName.allCases.filter(events.contains)
+    let names = taken.map(\.rawValue)
+    let keys = names + ["default"]
+    var output = RuleOutput(fallback: OutputTemplate(pieces: [.text(fallback)]))
+    var hasDefault = false
+    for (eventKey, text) in mapping {
+      let name = eventKey.string ?? ""
+      let event = EventName(rawValue: name)
+      guard name == "default" || event.map(events.contains) == true else {
+        let nearest = keys.min { editDistance($0, name) < editDistance($1, name) }
+        let hint = nearest.flatMap { editDistance($0, name) <= 2 ? "; did you mean '\($0)'?" : nil } ?? ""
+        let why =
+          event != nil
+          ? "an event this rule does not take"
+          : EventName.sets[name] != nil ? "a set of events, where a key is one event" : "not an event name"
+        report(
+          .error, location(eventKey, file),
+          "'\(name)' in output is \(why)\(hint) (its events: \(names.joined(separator: ", ")); or default)")
+        continue
+      }
+      // A text that is not one still counts as given, so that its own error is the only one.
+      let template = text.scalar == nil ? OutputTemplate(pieces: []) : compileTemplate(text, file)
+      if text.scalar == nil { report(.error, location(text, file), "output for '\(name)' must be a text") }
+      if let event {
+        output.byEvent[event] = template
+      } else {
+        output.fallback = template
+        hasDefault = true
+      }
+    }
+    let here = location(key, file)
+    if mapping.isEmpty {
+      report(.error, here, "'output' maps no event to a text (give a text, or event names and 'default')")
+    } else if !hasDefault {
+      let left = taken.filter { output.byEvent[$0] == nil }.map(\.rawValue)
+      if !left.isEmpty {
+        let them = left.count == 1 ? "it" : "them"
+        report(.error, here, "'output' has no text for \(left.joined(separator: ", ")) (add \(them) or 'default')")
+      }
+    } else if taken.allSatisfy({ output.byEvent[$0] != nil }) {
+      // Not an error: the rule reads the same either way, but its author meant something else.
+      report(.warning, here, "'default' in output is used by none of the rule's events (each has its own)")
+    }
+    return output
+  }
+
+  /// One output text with `{placeholder}`s.
+  mutating func compileTemplate(_ node: Node, _ file: String) -> OutputTemplate {
+    guard var text = node.string else { return OutputTemplate(pieces: []) }
     // A block scalar ('output: >') ends with a line break that is not part of the text.
     while text.hasSuffix("\n") { text.removeLast() }
     _ = checkPrintable(text, node, "output", file)
