@@ -761,7 +761,7 @@ enum DefaultRules {
     output:
       net_flow_tcp_begin: "listed domain {indicator} in {indicator.list} from {indicator.source}; {conn_direction} connection of {process.comm} with {remote_dns} ({remote}:{remote_port})"
       net_flow_tcp_half_open: "listed domain {indicator} in {indicator.list} from {indicator.source}; half-open connection attempts from {remote_dns} ({remote}) to port {local_port}: {attempts}"
-      net_packet_dns: "listed domain {indicator} in {indicator.list} from {indicator.source}; lookup of {dns.questions}, answered {dns.answered}: {dns.answers}"
+      net_packet_dns: "listed domain {indicator} in {indicator.list} from {indicator.source}; lookup of {dns.questions}, answers: {dns.answers}"
     tests:
       - name: a lookup and the connection after it make one alert
         events:

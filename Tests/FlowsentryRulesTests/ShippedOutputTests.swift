@@ -106,7 +106,7 @@ import Testing
       ])
     #expect(
       messages == [
-        "\(listed); lookup of www.example, answered true: c2.flowsentry-selftest.invalid,203.0.113.9",
+        "\(listed); lookup of www.example, answers: c2.flowsentry-selftest.invalid,203.0.113.9",
         "\(listed); outgoing connection of curl with c2.flowsentry-selftest.invalid (203.0.113.9:443)",
       ])
     #expect(!messages.contains(where: Self.hasEmptyPlaceholder), "\(messages)")
