@@ -85,7 +85,7 @@ extension RuleSetBuilder {
 
   private mutating func collectList(_ body: Node.Mapping, _ file: String) {
     let here = location(.mapping(body), file)
-    checkKeys(body, ["name", "items", "append"] + Self.intelListKeys, "a list", file)
+    checkKeys(body, ["name", "items", "append", "replace"] + Self.intelListKeys, "a list", file)
     guard let name = requiredString(body, "name", "a list", file, at: here) else { return }
     let items = stringList(body["items"], "items", file)
     var append = false
@@ -95,6 +95,21 @@ extension RuleSetBuilder {
         return
       }
       append = value
+    }
+    // `replace: true` says that replacing an earlier definition, and no longer reading its files,
+    // is meant (the documented way to read feeds of another format or place): no warning then.
+    var replace = false
+    if let node = body["replace"] {
+      guard let value = node.bool else {
+        report(.error, location(node, file), "'replace' must be true or false")
+        return
+      }
+      if value && append {
+        report(
+          .error, location(node, file), "'replace' and 'append' contradict each other: a list is extended or replaced")
+        return
+      }
+      replace = value
     }
     if append {
       // Appending to nothing would quietly define a list a later file may expect to extend.
@@ -115,7 +130,7 @@ extension RuleSetBuilder {
         return
       }
       let intel = intelDeclaration(body, file)
-      if let typed = lists[name], let earlier = typed.intel, let intel {
+      if !replace, let typed = lists[name], let earlier = typed.intel, let intel {
         warnOfDroppedFiles(typed, earlier, intel, at: location(body["name"]!, file))
       }
       lists[name] = ListDefinition(
@@ -137,7 +152,8 @@ extension RuleSetBuilder {
       .warning, at,
       "list '\(typed.name)' replaces the typed list defined at \(defined), which read "
         + earlier.files.map(\.pattern).joined(separator: ", ")
-        + "; those files are no longer read (append: true adds to it)")
+        + "; those files are no longer read (list them in this definition's files to read them too, "
+        + "or add replace: true if no longer reading them is meant)")
   }
 
   /// Without `type`, a definition would make a typed list an inline one: its feeds no longer read

@@ -50,7 +50,21 @@ import Testing
     #expect(
       warning.message
         == "list 'c2' replaces the typed list defined at r.yaml:1:9, which read feeds/*.ip.txt; "
-        + "those files are no longer read (append: true adds to it)")
+        + "those files are no longer read (list them in this definition's files to read them too, "
+        + "or add replace: true if no longer reading them is meant)")
+    // replace: true says it is meant (the documented way to read another format's feed): no warning,
+    // and the replacement is what loads.
+    let meant = Self.typed + "- list: {name: c2, type: address, replace: true, items: [203.0.113.9]}\n" + Self.rule
+    let replaced = try load(meant).get()
+    #expect(!replaced.warnings.contains { $0.message.contains("replaces the typed") }, "\(replaced.warnings)")
+    #expect(replaced.listings(of: "203.0.113.9").map(\.list) == ["c2"])
+    // Extended and replaced at once is no definition.
+    let both = Self.typed + "- list: {name: c2, append: true, replace: true, items: [203.0.113.9]}\n" + Self.rule
+    guard case .failure(let error) = load(both) else {
+      Issue.record("append and replace together loaded")
+      return
+    }
+    #expect(error.diagnostics.contains { $0.message.contains("'replace' and 'append' contradict each other") })
     // Still reading one of the files, or replacing a list that read none: nothing is lost.
     let kept = Self.typed + "- list: {name: c2, type: address, files: [feeds/*.ip.txt, more/*.txt], optional: true}\n"
     #expect(!(try load(kept + Self.rule).get()).warnings.contains { $0.message.contains("replaces the typed") })
