@@ -8,7 +8,8 @@
 /// (`/dev/watchdog` arms on open) and what a FIFO would wait on, so the path is first opened with
 /// `O_PATH`, which neither device nor FIFO sees, and that descriptor is the one examined; the file is
 /// then opened for reading through the descriptor (`/proc/self/fd/N`), not through the path, which
-/// may name another file by then. Non-blocking and without a controlling terminal all the same.
+/// may name another file by then (by the path again where /proc is missing, and off Linux).
+/// Non-blocking and without a controlling terminal all the same.
 public enum RegularFile {
   /// Why a path was not opened: the system's message, or what the path names instead of a file.
   public struct Failure: Error, Sendable {
@@ -27,19 +28,27 @@ public enum RegularFile {
   static func openForReading(
     _ path: String, maximumBytes: Int, afterCheck: () -> Void
   ) throws(Failure) -> (descriptor: Int32, status: stat) {
-    let located = open(path, pathOnly | O_CLOEXEC)
-    guard located >= 0 else { throw Failure(reason: systemError()) }
-    defer { _ = close(located) }
+    let reading = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
     var named = stat()
-    guard fstat(located, &named) == 0 else { throw Failure(reason: systemError()) }
-    try check(named, maximumBytes: maximumBytes)
-    afterCheck()
-    let descriptor = open("/proc/self/fd/\(located)", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-    guard descriptor >= 0 else {
-      // Without /proc the path itself was fine; say what is missing rather than "No such file".
-      throw Failure(
-        reason: errno == ENOENT ? "cannot reopen it through /proc/self/fd (is /proc mounted?)" : systemError())
-    }
+    #if os(Linux)
+      let located = open(path, pathOnly | O_CLOEXEC)
+      guard located >= 0 else { throw Failure(reason: systemError()) }
+      defer { _ = close(located) }
+      guard fstat(located, &named) == 0 else { throw Failure(reason: systemError()) }
+      try check(named, maximumBytes: maximumBytes)
+      afterCheck()
+      var descriptor = open("/proc/self/fd/\(located)", reading)
+      // Without /proc (a chroot, a bare container) the file is opened by its path, as before there
+      // was a reopen: the window between the check and the open is back, the checks below remain.
+      if descriptor < 0 && errno == ENOENT && access("/proc/self/fd", F_OK) != 0 { descriptor = open(path, reading) }
+    #else
+      // No O_PATH here: the path is examined, then opened (the window the Linux reopen closes).
+      guard stat(path, &named) == 0 else { throw Failure(reason: systemError()) }
+      try check(named, maximumBytes: maximumBytes)
+      afterCheck()
+      let descriptor = open(path, reading)
+    #endif
+    guard descriptor >= 0 else { throw Failure(reason: systemError()) }
     var opened = stat()
     guard fstat(descriptor, &opened) == 0 else {
       let failure = Failure(reason: systemError())
@@ -59,9 +68,11 @@ public enum RegularFile {
     return (descriptor, opened)
   }
 
-  /// `O_PATH` of Linux's asm-generic `fcntl.h` (x86-64 and arm64 alike), which Glibc's module does not
-  /// export: Swift does not build it with `_GNU_SOURCE`.
-  private static let pathOnly: Int32 = 0o10_000_000
+  #if os(Linux)
+    /// `O_PATH` of Linux's asm-generic `fcntl.h` (x86-64 and arm64 alike), which Glibc's module does
+    /// not export: Swift does not build it with `_GNU_SOURCE`.
+    private static let pathOnly: Int32 = 0o10_000_000
+  #endif
 
   private static func check(_ status: stat, maximumBytes: Int) throws(Failure) {
     guard isRegular(status) else { throw Failure(reason: "not a regular file (\(kind(of: status)))") }

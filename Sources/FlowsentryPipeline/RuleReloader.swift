@@ -73,9 +73,10 @@ public final class RuleReloader: Sendable {
   private let snapshotFeeds: @Sendable (LoadedFeeds) -> FeedFilesSnapshot
   private let loading = Atomic<Bool>(false)
   private let pendingRules = Mutex<RuleSet?>(nil)
-  private let reloadCounts = Mutex<[Cause: Int]>([:])
-  private let failureCounts = Mutex<[Cause: Int]>([:])
-  private let skippedCount = Atomic<Int>(0)
+  // Counted here, read in RuleReloaderMetrics.swift.
+  let reloadCounts = Mutex<[Cause: Int]>([:])
+  let failureCounts = Mutex<[Cause: Int]>([:])
+  let skippedCount = Atomic<Int>(0)
   /// The feed files of the set running or pending (the last one handed to the pipeline); nil until
   /// one loaded, and then a feed change reloads.
   private let runningFeeds = Mutex<LoadedFeeds?>(nil)
@@ -86,74 +87,6 @@ public final class RuleReloader: Sendable {
   /// The typed lists of the set running or pending, which a reload's lists are compared with
   /// (`RuleSet.warningsForShrunkLists`).
   private let runningIntelLists = Mutex<[IntelListSummary]>([])
-
-  /// Reloads asked for with `cause`, whatever their outcome, counted when asked for: a SIGHUP's when
-  /// it arrives, a feed change's when its comparison finds a feed changed and the load starts (or
-  /// the comparison runs past its limit, as it may have found a change). A feed change skipped, or
-  /// ended by shutdown before its load started, is not one.
-  public func reloads(by cause: Cause) -> Int {
-    reloadCounts.withLock { $0[cause, default: 0] }
-  }
-
-  /// Feed changes that loaded nothing, every feed holding the running set's bytes.
-  public var skippedReloads: Int { skippedCount.load(ordering: .relaxed) }
-
-  /// Reloads asked for with `cause` that left the running rules in place: the new set did not
-  /// validate, did not load within the time limit, or (a feed change) its feeds could not be
-  /// compared within it. What an operator alerts on: the log says why, the counter that it happened.
-  public func failedReloads(by cause: Cause) -> Int {
-    failureCounts.withLock { $0[cause, default: 0] }
-  }
-
-  private func countingFailure(_ outcome: Outcome, _ cause: Cause) -> Outcome {
-    switch outcome {
-    case .failed, .timedOut: failureCounts.withLock { $0[cause, default: 0] += 1 }
-    case .loaded, .busy: break
-    }
-    return outcome
-  }
-
-  private func countingFailure(_ outcome: FeedChangeOutcome) -> FeedChangeOutcome {
-    switch outcome {
-    case .reloaded(let reloaded): _ = countingFailure(reloaded, .feedChange)
-    case .comparisonTimedOut: failureCounts.withLock { $0[.feedChange, default: 0] += 1 }
-    case .feedsUnchanged, .unloadableAsBefore: break
-    }
-    return outcome
-  }
-
-  /// The counter table's rows: reloads asked for, by cause, every cause listed from the start, and
-  /// the feed changes skipped.
-  public var samples: [MetricSample] {
-    Self.samples(reloads: { reloads(by: $0) }, skipped: skippedReloads, failures: { failedReloads(by: $0) })
-  }
-
-  /// The rows for reloads counted by `reloads` and `skipped` (the table at zero, before a reloader exists).
-  public static func samples(reloads: (Cause) -> Int, skipped: Int = 0, failures: (Cause) -> Int = { _ in 0 })
-    -> [MetricSample]
-  {
-    Cause.allCases.map { cause in
-      .counter(
-        "flowsentry_rule_reloads_total", UInt64(max(0, reloads(cause))), [("cause", cause.rawValue)],
-        help:
-          "Rule reloads asked for (SIGHUP, or a feed file replaced), whatever their outcome: a feed change "
-          + "counts as its load starts, so a reload under way, timed out or failed counts, or when the "
-          + "comparison of its feeds runs past its limit (then nothing loads); a feed change that left "
-          + "every feed's bytes as loaded is counted as skipped instead.")
-    } + [
-      .counter(
-        "flowsentry_rule_reloads_skipped_total", UInt64(max(0, skipped)), [("reason", "feeds_unchanged")],
-        help: "Feed changes that reloaded nothing: every feed file held the bytes the running rules were loaded from.")
-    ]
-      + Cause.allCases.map { cause in
-        .counter(
-          "flowsentry_rule_reload_failures_total", UInt64(max(0, failures(cause))), [("cause", cause.rawValue)],
-          help:
-            "Reloads that left the running rules in place: the new rules did not validate (the log gives each "
-            + "error at its file:line:col), did not load within the time limit, or a feed change's comparison "
-            + "ran past it. Any increase means the sensor runs older rules or feeds than its files hold.")
-      }
-  }
 
   /// `load` is `RuleLoader.loadChain` unless a test needs another.
   public convenience init(

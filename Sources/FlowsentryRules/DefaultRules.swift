@@ -397,7 +397,7 @@ enum DefaultRules {
     condition: dns.questions iendswith out_of_band_testing_suffixes or (outgoing and remote_dns iendswith out_of_band_testing_suffixes)
     suppress: {window: 5m, by: [event]}
     output:
-      net_packet_dns: "out-of-band testing domain: lookup of {dns.questions} answered {dns.answers}"
+      net_packet_dns: "out-of-band testing domain: lookup of {dns.questions} (answered: {dns.answered}), answers: {dns.answers}"
       net_flow_tcp_begin: "out-of-band testing domain: {process.comm} connected to {remote_dns} ({remote}:{remote_port})"
     tests:
       - name: a lookup of an interactsh name fires
@@ -761,7 +761,7 @@ enum DefaultRules {
     output:
       net_flow_tcp_begin: "listed domain {indicator} in {indicator.list} from {indicator.source}; {conn_direction} connection of {process.comm} with {remote_dns} ({remote}:{remote_port})"
       net_flow_tcp_half_open: "listed domain {indicator} in {indicator.list} from {indicator.source}; half-open connection attempts from {remote_dns} ({remote}) to port {local_port}: {attempts}"
-      net_packet_dns: "listed domain {indicator} in {indicator.list} from {indicator.source}; lookup of {dns.questions}, answers: {dns.answers}"
+      net_packet_dns: "listed domain {indicator} in {indicator.list} from {indicator.source}; lookup of {dns.questions} (answered: {dns.answered}), answers: {dns.answers}"
     tests:
       - name: a lookup and the connection after it make one alert
         events:

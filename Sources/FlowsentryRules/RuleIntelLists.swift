@@ -67,7 +67,7 @@ public struct IntelListSummary: Sendable, Equatable {
     if broadBlocks > 0 { text += ", \(counted(broadBlocks, "broad block"))" }
     if hostsFileLabels > 0 { text += ", \(counted(hostsFileLabels, "single label")) of hosts-file lines skipped" }
     if feedSourcesPastLimit > 0 {
-      let lines = counted(feedSourcesPastLimit, "line", "lines")
+      let lines = counted(feedSourcesPastLimit, "line")
       text +=
         ", \(lines) with a meta.source past \(IntelLimits.maximumFeedSourcesPerList)"
         + " distinct ones attributed to \(feedSourcesPastLimit == 1 ? "its" : "their") file"

@@ -79,7 +79,7 @@ struct FeedWatchService: Service {
     case .loaded(let rules):
       RuleReloadService.announceReloaded(rules, cause: cause, logger: logger)
     case .failed(let diagnostics):
-      RuleReloadService.logRefused(diagnostics, logger: logger)
+      for diagnostic in diagnostics { RulesCommand.report(diagnostic, logger) }
       logger.error("the rules do not validate after a feed change (\(cause)); keeping the current ones")
     case .timedOut(let limit):
       logger.error("the rules did not load within \(limit) after a feed change; keeping the current ones")

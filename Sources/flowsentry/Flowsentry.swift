@@ -42,7 +42,7 @@ struct CommonOptions: ParsableArguments {
   /// Makes swift-log write through the sensor's handler, flags over the configuration file, and
   /// returns the command's logger. Once per process.
   func bootstrapLogging(_ settings: SensorConfiguration) -> Logger {
-    let format = logFormat.flatMap(LogFormat.init(rawValue:)) ?? settings.logFormat
+    let format = self.format(settings)
     let level = verbose ? .debug : Logger.Level(logLevel.flatMap(LogLevel.init(rawValue:)) ?? settings.logLevel)
     SensorLogHandler.bootstrap(format: format, level: level)
     return Logger(label: "flowsentry")
@@ -52,7 +52,12 @@ struct CommonOptions: ParsableArguments {
   /// diagnostic would break a shipper's parsing there, while on a terminal or in a text log the
   /// diagnostic as the checking commands print it (file:line:col at the line's start) reads best.
   func diagnosticsLogger(_ logger: Logger, _ settings: SensorConfiguration) -> Logger? {
-    (logFormat.flatMap(LogFormat.init(rawValue:)) ?? settings.logFormat).resolved == .json ? logger : nil
+    format(settings).resolved == .json ? logger : nil
+  }
+
+  /// The log format: the flag's, else the configuration file's.
+  private func format(_ settings: SensorConfiguration) -> LogFormat {
+    logFormat.flatMap(LogFormat.init(rawValue:)) ?? settings.logFormat
   }
 }
 

@@ -124,7 +124,8 @@ struct RuleReloadService: Service {
     case .loaded(let rules):
       Self.announceReloaded(rules, cause: "SIGHUP", logger: logger)
     case .failed(let diagnostics):
-      Self.logRefused(diagnostics, logger: logger)
+      // Each at its own level: a refused set's warnings are no errors to an alert on error records.
+      for diagnostic in diagnostics { RulesCommand.report(diagnostic, logger) }
       logger.error("the new rules do not validate; keeping the current ones")
     case .timedOut(let limit):
       logger.error("the rules did not load within \(limit); keeping the current ones")
@@ -149,16 +150,6 @@ struct RuleReloadService: Service {
       "rules reloaded (\(cause)): \(rules.rules.filter(\.enabled).count) enabled, \(counted(indicators, "indicator"))")
   }
 
-  /// The diagnostics of a set that did not load, each at its own level: its warnings are no errors,
-  /// and an operator's alert on error records must not count them.
-  static func logRefused(_ diagnostics: [Diagnostic], logger: Logger) {
-    for diagnostic in diagnostics {
-      switch diagnostic.severity {
-      case .error: logger.error("\(diagnostic)")
-      case .warning: logger.warning("\(diagnostic)")
-      }
-    }
-  }
 }
 
 func hostName() -> String {

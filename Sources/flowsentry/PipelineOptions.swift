@@ -124,17 +124,17 @@ struct PipelineOptions: ParsableArguments {
   /// The rule chain; nil (every problem printed) when it does not validate.
   static func loadRules(_ settings: SensorConfiguration, logger: Logger? = nil) -> RuleSet? {
     // A rules: path of the file that does not exist is said where the file names it.
-    var missing = 0
-    for path in settings.rulePaths where access(path, F_OK) != 0 {
+    // Only when it is missing (ENOENT): a path that cannot be searched is the loader's to explain.
+    // The paths that exist are still loaded, so that their errors are said in the same run.
+    var missing: Set<String> = []
+    for path in settings.rulePaths where access(path, F_OK) != 0 && errno == ENOENT {
       guard var diagnostic = settings.rulePathPositions[path] else { continue }
       diagnostic.message = "rules: \(path): no such file or directory" + diagnostic.message
       RulesCommand.report(diagnostic, logger)
-      missing += 1
+      missing.insert(path)
     }
-    guard missing == 0 else {
-      if let logger { logger.error("\(counted(missing, "error"))") } else { standardError(counted(missing, "error")) }
-      return nil
-    }
-    return RulesCommand.load(settings.rulePaths, builtIn: settings.defaultRules, logger: logger)
+    return RulesCommand.load(
+      settings.rulePaths.filter { !missing.contains($0) }, builtIn: settings.defaultRules, logger: logger,
+      errorsBefore: missing.count)
   }
 }

@@ -31,17 +31,24 @@ struct RulesCommand: ParsableCommand {
 
   /// Loads the chain (built-in rules unless excluded, /etc/flowsentry/rules.d, then `paths`), printing
   /// every diagnostic to stderr; nil when there were errors.
-  static func load(_ paths: [String], builtIn: Bool = true, logger: Logger? = nil) -> RuleSet? {
+  /// `errorsBefore`: errors already reported about this chain (a configuration's missing path), so
+  /// that the set is refused and the count said covers them.
+  static func load(_ paths: [String], builtIn: Bool = true, logger: Logger? = nil, errorsBefore: Int = 0)
+    -> RuleSet?
+  {
+    var errors = errorsBefore
+    var rules: RuleSet?
     do {
-      let rules = try RuleLoader.loadChain(builtIn: builtIn, paths: paths)
-      for warning in rules.warnings { report(warning, logger) }
-      return rules
+      let loaded = try RuleLoader.loadChain(builtIn: builtIn, paths: paths)
+      for warning in loaded.warnings { report(warning, logger) }
+      rules = loaded
     } catch {
       for diagnostic in error.diagnostics { report(diagnostic, logger) }
-      let errors = error.diagnostics.filter { $0.severity == .error }.count
-      if let logger { logger.error("\(counted(errors, "error"))") } else { standardError(counted(errors, "error")) }
-      return nil
+      errors += error.diagnostics.filter { $0.severity == .error }.count
     }
+    guard errors > 0 else { return rules }
+    if let logger { logger.error("\(counted(errors, "error"))") } else { standardError(counted(errors, "error")) }
+    return nil
   }
 
   /// A diagnostic as printed text on stderr (the checking commands), or through `logger` at its own
@@ -138,7 +145,7 @@ struct RulesCommand: ParsableCommand {
         Membership only: an allowlist is a list too, and a rule's own condition \
         still decides. `-` reads values from stdin, one a line (blank lines and # comments skipped), \
         such as the indicators of an incident report. When none is listed, stderr names the lists \
-        searched: a list no enabled rule tests is not loaded, so a value only it holds is not listed. \
+        searched: a list no enabled rule tests is not searched, so a value only it holds is not listed. \
         Exit status: 0 when some value is listed, 1 when none is, 2 when the rules or the configuration \
         do not load.
         """)
@@ -229,7 +236,7 @@ struct RulesCommand: ParsableCommand {
       }
       if !anyListed {
         // Said once, on stderr: a value in a feed that no enabled rule reads is "not listed" here
-        // (its list is never loaded), which looks like a lookup that failed unless the lists are named.
+        // (its list is not searched), which looks like a lookup that failed unless the lists are named.
         standardError(Self.listsSearched(ruleSet.listsLookedUpIn))
         throw ExitCode(1)
       }
@@ -238,11 +245,11 @@ struct RulesCommand: ParsableCommand {
     /// Which lists a lookup that found nothing searched.
     static func listsSearched(_ lists: [(name: String, indicators: Int)]) -> String {
       guard !lists.isEmpty else {
-        return "no enabled rule tests a typed list, so none was loaded to look in"
+        return "no enabled rule tests a typed list, so there was none to look in"
       }
       let named = lists.map { "\(IndicatorListing.terminalSafe($0.name)) (\(counted($0.indicators, "indicator")))" }
       return "looked in the typed lists that enabled rules test: \(named.joined(separator: ", ")); "
-        + "a list no enabled rule tests is not loaded"
+        + "a list no enabled rule tests is not searched"
     }
   }
 }

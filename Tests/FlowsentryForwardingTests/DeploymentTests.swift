@@ -79,6 +79,7 @@ import Testing
     empty.ip.txt https://feeds.invalid/empty\r
     page.domains.txt https://feeds.invalid/ratelimited
     api.ip.txt https://feeds.invalid/json-error
+    bom.domains.txt https://feeds.invalid/bom-page
     query.domains.txt https://feeds.invalid/list?format=hosts&limit=10
 
     """.write(toFile: feeds, atomically: true, encoding: .utf8)
@@ -89,8 +90,10 @@ import Testing
     // A page served with status 200 (a rate limit, an API's error) is no feed: the last copy stays.
     #expect(fromFile.output.contains("page.domains.txt: the download is a web page"), "\(fromFile.output)")
     #expect(fromFile.output.contains("api.ip.txt: the download is a web page"), "\(fromFile.output)")
+    #expect(fromFile.output.contains("bom.domains.txt: the download is a web page"), "\(fromFile.output)")
     #expect(
-      fromFile.output.contains("not refreshed, their last copies stay: empty.ip.txt page.domains.txt api.ip.txt\n"))
+      fromFile.output.contains(
+        "not refreshed, their last copies stay: empty.ip.txt page.domains.txt api.ip.txt bom.domains.txt\n"))
     #expect(try refresh.contents("page.domains.txt") == "old page\n")
     #expect(try refresh.contents("query.domains.txt") == "fresh https://feeds.invalid/list?format=hosts&limit=10\n")
     #expect(try refresh.files() == ["empty.ip.txt", "page.domains.txt", "query.domains.txt"])
@@ -126,6 +129,7 @@ import Testing
         */empty) : > "$out"; exit 0 ;;
         */ratelimited) printf '\\r\\n  <!DOCTYPE html>\\n<html><body>Rate limited</body></html>\\n' > "$out"; exit 0 ;;
         */json-error) printf '{"query_status": "unknown_auth_key"}\\n' > "$out"; exit 0 ;;
+        */bom-page) printf '\\357\\273\\277<!DOCTYPE html><html>Server Error</html>\\n' > "$out"; exit 0 ;;
       esac
       printf 'fresh %s\\n' "$url" > "$out"
       """.write(toFile: curl, atomically: true, encoding: .utf8)

@@ -222,6 +222,18 @@ import Testing
       #expect(diagnostic.line == 1)
       #expect(diagnostic.message == "no header line names the column 'url'; the header names: host, note")
     }
+    // A comment of one field is prose, not a header: the first line's names are the ones shown.
+    var prose = IntelListBuilder(name: "p", type: .address)
+    do {
+      try prose.loadFeed(
+        "# Blocklist generated 2026-01-01\nip,port\n203.0.113.5,443\n", file: "p.csv",
+        format: .csv(column: .name("dst_ip")))
+      Issue.record("loaded without the column")
+    } catch {
+      guard case .invalid(let diagnostic) = error else { throw error }
+      #expect(diagnostic.line == 2)
+      #expect(diagnostic.message == "no header line names the column 'dst_ip'; the header names: ip, port")
+    }
   }
 
   @Test func anUnreadableFeedIsAnErrorNamingThePath() {

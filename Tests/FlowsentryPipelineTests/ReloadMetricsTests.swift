@@ -85,6 +85,42 @@ import Testing
     #expect(Self.value(reloader.samples, "flowsentry_rule_reloads_total", cause: "signal") == 2)
   }
 
+  /// The feed watch's own path: a changed feed whose reload does not validate, and the periodic
+  /// check's, count under feed_change; a change of nothing counts nothing.
+  @Test func aFeedChangeThatDoesNotLoadCountsAsFailed() async throws {
+    let chain = try FeedReloadSkipTests.Chain()
+    let reloader = chain.reloader()
+    func failures() -> Double? {
+      Self.value(reloader.samples, "flowsentry_rule_reload_failures_total", cause: "feed_change")
+    }
+    guard case .loaded = await reloader.reload(cause: .signal) else {
+      Issue.record("the first load failed")
+      return
+    }
+    _ = reloader.takePending()
+    guard case .feedsUnchanged = await reloader.reloadUnlessFeedsUnchanged() else {
+      Issue.record("the same feed reloaded")
+      return
+    }
+    #expect(failures() == 0)
+    try
+      "- list: {name: c2, type: domain, match: suffix, files: [feeds/*.txt]}\n- rule: {id: T-INTEL, name: listed, condition: remote_dns in c3}\n"
+      .write(toFile: chain.rules, atomically: true, encoding: .utf8)
+    try chain.replace("a.txt", "other.example\n")
+    guard case .reloaded(.failed) = await reloader.reloadUnlessFeedsUnchanged() else {
+      Issue.record("a feed change with rules that do not validate loaded")
+      return
+    }
+    #expect(failures() == 1)
+    try chain.replace("a.txt", "third.example\n")
+    guard case .reloaded(.failed) = await reloader.checkFeeds() else {
+      Issue.record("the periodic check did not load the changed feed")
+      return
+    }
+    #expect(failures() == 2)
+    #expect(Self.value(reloader.samples, "flowsentry_rule_reload_failures_total", cause: "signal") == 0)
+  }
+
   @Test func theLongestBatchIsKept() {
     let pauses = BatchPauses()
     #expect(Self.value(pauses.samples, "flowsentry_pipeline_batch_max_seconds") == 0)

@@ -116,7 +116,7 @@ import Testing
     #expect(searched.contains(" c2 (2 indicators),"), "\(searched)")
     // 'unread' is loaded (rules check counts it) but no enabled rule tests it: not searched.
     #expect(!searched.contains("unread") && !searched.contains("disabled_only"), "\(searched)")
-    #expect(missing.stderr.contains("a list no enabled rule tests is not loaded"), "\(missing.stderr)")
+    #expect(missing.stderr.contains("a list no enabled rule tests is not searched"), "\(missing.stderr)")
     #expect(!found.stderr.contains("looked in"), "\(found.stderr)")
     try "- rule: {id: T-2, name: t, condition: remote_dns in nowhere}\n".write(
       toFile: directory.path + "/broken.yaml", atomically: true, encoding: .utf8)
