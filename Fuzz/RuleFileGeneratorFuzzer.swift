@@ -188,6 +188,8 @@ struct Generator {
     if format == "csv" { keys += ", column: \(choices.pick(["2", "host", "dst_ip", "0", "1001", "nope"]))" }
     if type == "domain" && choices.chance(2) { keys += ", match: suffix" }
     if choices.chance(4) { keys += ", optional: true" }
+    // Replacing an earlier definition on purpose, with values and companions it refuses.
+    if hostile && choices.chance(4) { keys += choices.pick([", replace: true", ", replace: 3", ", replace: true, append: true"]) }
     return "- list: {name: l\(index), \(keys)}\n"
   }
 
@@ -236,7 +238,17 @@ struct Generator {
       text += choices.chance(3) ? ", distinct: \(choices.pick(integerFields))}\n" : "}\n"
     }
     if choices.chance(3) { text += "    suppress: {window: \(duration())}\n" }
-    if choices.chance(2) { text += "    output: \"\(words()) {\(choices.pick(integerFields))} {count}\"\n" }
+    if choices.chance(2) {
+      text += "    output: \"\(words()) {\(choices.pick(integerFields))} {count}\"\n"
+    } else if choices.chance(3) {
+      // A text per event: keys the rule's events may or may not have, `default`, sets, non-texts.
+      text += "    output:\n"
+      for _ in 0...choices.below(3) {
+        let key = choices.pick(["default", "flows", "deafult", event(), event()])
+        let value = hostile ? choices.pick(["\"{\(choices.pick(integerFields))}\"", "[1]", "\"{nope\"", "\"x\""]) : "\"x\""
+        text += "      \(key): \(value)\n"
+      }
+    }
     if choices.chance(2) {
       text += "    exceptions:\n      - \"\(condition(1))\"\n"
     }
