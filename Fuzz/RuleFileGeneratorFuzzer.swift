@@ -189,7 +189,9 @@ struct Generator {
     if type == "domain" && choices.chance(2) { keys += ", match: suffix" }
     if choices.chance(4) { keys += ", optional: true" }
     // Replacing an earlier definition on purpose, with values and companions it refuses.
-    if hostile && choices.chance(4) { keys += choices.pick([", replace: true", ", replace: 3", ", replace: true, append: true"]) }
+    if hostile && choices.chance(4) {
+      keys += choices.pick([", replace: true", ", replace: 3", ", replace: true, append: true"])
+    }
     return "- list: {name: l\(index), \(keys)}\n"
   }
 
@@ -245,7 +247,8 @@ struct Generator {
       text += "    output:\n"
       for _ in 0...choices.below(3) {
         let key = choices.pick(["default", "flows", "deafult", event(), event()])
-        let value = hostile ? choices.pick(["\"{\(choices.pick(integerFields))}\"", "[1]", "\"{nope\"", "\"x\""]) : "\"x\""
+        let value =
+          hostile ? choices.pick(["\"{\(choices.pick(integerFields))}\"", "[1]", "\"{nope\"", "\"x\""]) : "\"x\""
         text += "      \(key): \(value)\n"
       }
     }

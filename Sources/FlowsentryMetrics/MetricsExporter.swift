@@ -97,6 +97,24 @@ public final class MetricsExporter: Sendable {
     return [
       MetricSample("process_cpu_seconds_total", .counter, cpu, help: "User and system CPU time spent, in seconds."),
       MetricSample("process_resident_memory_bytes", .gauge, resident, help: "Resident memory size, in bytes."),
+      MetricSample(
+        "process_start_time_seconds", .gauge, processStartTime,
+        help: "When the process started (Unix time, seconds): time() minus it is its uptime."),
     ]
   }
+
+  /// The process's start from the kernel's own record (boot time plus the start in clock ticks after
+  /// it), read once: it does not change, and a restart is a new process. 0 where /proc cannot say.
+  static let processStartTime: Double = {
+    guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+      let close = stat.lastIndex(of: ")"),
+      let system = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+      let boot = system.split(separator: "\n").first(where: { $0.hasPrefix("btime ") })?.split(separator: " ").last
+        .flatMap({ Double($0) })
+    else { return 0 }
+    // Fields after the command's closing parenthesis start at the third; the start is the 22nd.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 19, let ticks = Double(fields[19]) else { return 0 }
+    return boot + ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+  }()
 }

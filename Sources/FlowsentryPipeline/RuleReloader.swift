@@ -77,6 +77,8 @@ public final class RuleReloader: Sendable {
   let reloadCounts = Mutex<[Cause: Int]>([:])
   let failureCounts = Mutex<[Cause: Int]>([:])
   let skippedCount = Atomic<Int>(0)
+  /// When the set running or pending was loaded (Unix seconds, wall clock); 0 before the first.
+  let loadedAtSeconds = Atomic<Int64>(0)
   /// The feed files of the set running or pending (the last one handed to the pipeline); nil until
   /// one loaded, and then a feed change reloads.
   private let runningFeeds = Mutex<LoadedFeeds?>(nil)
@@ -133,6 +135,7 @@ public final class RuleReloader: Sendable {
         let rules = recorder.recording(load)
         if let rules {
           runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
+          loadedAtSeconds.store(Int64(time(nil)), ordering: .relaxed)
           runningIntelLists.withLock { $0 = rules.intelLists }
         }
         continuation.resume(returning: rules)
@@ -308,6 +311,7 @@ public final class RuleReloader: Sendable {
         outcome = .loaded(rules)
         pendingRules.withLock { $0 = rules }
         runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
+        loadedAtSeconds.store(Int64(time(nil)), ordering: .relaxed)
         unloadableFeeds.withLock { $0 = nil }
       } else if let snapshot, !caller.wasCancelled {
         unloadableFeeds.withLock { $0 = snapshot }

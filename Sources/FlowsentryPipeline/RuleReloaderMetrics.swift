@@ -43,13 +43,15 @@ extension RuleReloader {
   /// The counter table's rows: reloads asked for, by cause, every cause listed from the start, and
   /// the feed changes skipped.
   public var samples: [MetricSample] {
-    Self.samples(reloads: { reloads(by: $0) }, skipped: skippedReloads, failures: { failedReloads(by: $0) })
+    Self.samples(
+      reloads: { reloads(by: $0) }, skipped: skippedReloads, failures: { failedReloads(by: $0) },
+      loadedAt: Int(loadedAtSeconds.load(ordering: .relaxed)))
   }
 
   /// The rows for reloads counted by `reloads` and `skipped` (the table at zero, before a reloader exists).
-  public static func samples(reloads: (Cause) -> Int, skipped: Int = 0, failures: (Cause) -> Int = { _ in 0 })
-    -> [MetricSample]
-  {
+  public static func samples(
+    reloads: (Cause) -> Int, skipped: Int = 0, failures: (Cause) -> Int = { _ in 0 }, loadedAt: Int = 0
+  ) -> [MetricSample] {
     Cause.allCases.map { cause in
       .counter(
         "flowsentry_rule_reloads_total", UInt64(max(0, reloads(cause))), [("cause", cause.rawValue)],
@@ -71,5 +73,12 @@ extension RuleReloader {
             + "error at its file:line:col), did not load within the time limit, or a feed change's comparison "
             + "ran past it. Any increase means the sensor runs older rules or feeds than its files hold.")
       }
+      + [
+        .gauge(
+          "flowsentry_rules_loaded_timestamp_seconds", loadedAt,
+          help:
+            "When the running rules and feeds were loaded (Unix time, seconds): at the start, or by the last "
+            + "reload that loaded; 0 before the first. time() minus it is their age.")
+      ]
   }
 }

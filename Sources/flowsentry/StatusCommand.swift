@@ -46,7 +46,37 @@ struct StatusCommand: AsyncParsableCommand {
         labels: series.labels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
         help: "")
     }
-    return (["flowsentry at \(address)"] + CounterTable.lines(samples)).joined(separator: "\n") + "\n"
+    return ([headline(metrics, address: address)] + CounterTable.lines(samples)).joined(separator: "\n") + "\n"
+  }
+
+  /// What an operator asks first: how long the monitor has run, how old its rules are, and whether
+  /// a reload was refused (the table below has the rest).
+  static func headline(_ metrics: MetricsText, address: String, now: Double = Double(time(nil))) -> String {
+    var parts: [String] = []
+    if let start = metrics.series("process_start_time_seconds").first?.value, start > 0 {
+      parts.append("up \(age(now - start))")
+    }
+    if let loaded = metrics.series("flowsentry_rules_loaded_timestamp_seconds").first?.value, loaded > 0 {
+      parts.append("rules loaded \(age(now - loaded)) ago")
+    }
+    let failures = metrics.series("flowsentry_rule_reload_failures_total").reduce(0) { $0 + $1.value }
+    if !metrics.series("flowsentry_rule_reload_failures_total").isEmpty {
+      parts.append(
+        failures == 0
+          ? "no reload refused"
+          : "\(counted(Int(failures), "reload")) refused (the running rules are older than their files)")
+    }
+    return "flowsentry at \(address)" + (parts.isEmpty ? "" : ": " + parts.joined(separator: "; "))
+  }
+
+  /// `3d 4h`, `2h 5m`, `4m 10s`, `7s`: the two largest units.
+  static func age(_ seconds: Double) -> String {
+    let total = max(0, Int(seconds))
+    let (days, hours, minutes, rest) = (total / 86_400, total / 3_600 % 24, total / 60 % 60, total % 60)
+    if days > 0 { return "\(days)d \(hours)h" }
+    if hours > 0 { return "\(hours)h \(minutes)m" }
+    if minutes > 0 { return "\(minutes)m \(rest)s" }
+    return "\(rest)s"
   }
 }
 

@@ -177,6 +177,14 @@ struct MonitorCommandTests {
       "\(status)")
     #expect(lines.contains("drops{queue=0 ring_buffer=0}"), "\(status)")
     #expect(lines.contains { $0.hasPrefix("process_resident_memory_bytes=") }, "\(status)")
+    // Its first line: uptime, the rules' age and whether a reload was refused, from the metrics.
+    let now = Double(time(nil))
+    #expect(((now - 600)...(now + 1)).contains(after.value("process_start_time_seconds") ?? 0))
+    #expect(((now - 600)...(now + 1)).contains(after.value("flowsentry_rules_loaded_timestamp_seconds") ?? 0))
+    #expect(lines.first?.hasPrefix("flowsentry at \(address): up ") == true, "\(status)")
+    #expect(
+      lines.first?.contains("; rules loaded ") == true && lines.first?.hasSuffix(" ago; no reload refused") == true,
+      "\(status)")
     // --stats-interval logs the same table: a periodic record catches up with the traffic.
     let logged = ContinuousClock.now + .seconds(5)
     func periodic() -> [String: Any]? {
