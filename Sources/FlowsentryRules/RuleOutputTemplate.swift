@@ -20,7 +20,11 @@ extension RuleSetBuilder {
         report(.error, location(node, file), "'output' takes a text, or event names and 'default' mapped to texts")
         return RuleOutput(fallback: OutputTemplate(pieces: [.text(fallback)]))
       }
-      return RuleOutput(fallback: compileTemplate(node, file))
+      let template = compileTemplate(node, file)
+      warnOfAbsentFields(
+        template, for: EventName.allCases.filter(events.contains), at: location(node, file),
+        fix: "map each event to its own text: output: {EVENT: TEXT, default: TEXT}")
+      return RuleOutput(fallback: template)
     }
     // In the order `events` lists them everywhere else, so that a message names them the same way.
     let taken = EventName.allCases.filter(events.contains)
@@ -28,6 +32,7 @@ extension RuleSetBuilder {
     let keys = names + ["default"]
     var output = RuleOutput(fallback: OutputTemplate(pieces: [.text(fallback)]))
     var hasDefault = false
+    var defaultLocation: SourceLocation?
     for (eventKey, text) in mapping {
       let name = eventKey.string ?? ""
       let event = EventName(rawValue: name)
@@ -48,10 +53,17 @@ extension RuleSetBuilder {
       if text.scalar == nil { report(.error, location(text, file), "output for '\(name)' must be a text") }
       if let event {
         output.byEvent[event] = template
+        warnOfAbsentFields(template, for: [event], at: location(text, file), fix: "leave it out of this text")
       } else {
         output.fallback = template
         hasDefault = true
+        defaultLocation = location(text, file)
       }
+    }
+    if let defaultLocation {
+      warnOfAbsentFields(
+        output.fallback, for: taken.filter { output.byEvent[$0] == nil }, at: defaultLocation,
+        fix: "give those events a text of their own")
     }
     let here = location(key, file)
     if mapping.isEmpty {
@@ -67,6 +79,21 @@ extension RuleSetBuilder {
       report(.warning, here, "'default' in output is used by none of the rule's events (each has its own)")
     }
     return output
+  }
+
+  /// A placeholder of a field that some event the text serves never holds prints `-` there (a
+  /// lookup's `{process.comm}`): a warning at the text, naming the events, with the way out.
+  mutating func warnOfAbsentFields(_ template: OutputTemplate, for events: [EventName], at: SourceLocation, fix: String)
+  {
+    var absent: [(field: String, events: [String])] = []
+    for piece in template.pieces {
+      guard case .field(let field) = piece, !absent.contains(where: { $0.field == field.name }) else { continue }
+      let lacking = events.filter { Fields.neverCarried(by: $0).contains(field.name) }.map(\.rawValue)
+      if !lacking.isEmpty { absent.append((field.name, lacking)) }
+    }
+    guard !absent.isEmpty else { return }
+    let said = absent.map { "'{\($0.field)}' on \($0.events.joined(separator: ", "))" }.joined(separator: "; ")
+    report(.warning, at, "output prints '-' for a field an event never has: \(said) (\(fix))")
   }
 
   /// One output text with `{placeholder}`s.

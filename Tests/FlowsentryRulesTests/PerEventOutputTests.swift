@@ -235,4 +235,43 @@ import Testing
         "6:5 'default' in output is used by none of the rule's events (each has its own)"
       ])
   }
+
+  /// A placeholder of a field some event the text serves never holds (a lookup has no process, a
+  /// connection no questions) is a warning at that text, naming the field and the events.
+  @Test func aFieldAnEventNeverHasIsAWarningAtItsText() throws {
+    let plain = try Self.rules(output: " \"{process.comm} asked {dns.questions}\"")
+    let warning = try #require(plain.warnings.first { $0.message.contains("prints '-'") }, "\(plain.warnings)")
+    #expect((warning.line, warning.column) == (6, 13), "\(warning)")
+    #expect(
+      warning.message
+        == "output prints '-' for a field an event never has: '{process.comm}' on net_packet_dns; "
+        + "'{dns.questions}' on net_flow_tcp_begin, net_flow_tcp_end "
+        + "(map each event to its own text: output: {EVENT: TEXT, default: TEXT})")
+    let keyed = try Self.rules(
+      output: """
+
+              net_packet_dns: "lookup of {dns.questions} by {process.pid}"
+              default: "{process.comm} with {remote} {dns.answered}"
+        """)
+    let said = keyed.warnings.filter { $0.message.contains("prints '-'") }.map {
+      "\($0.line):\($0.column) \($0.message)"
+    }
+    #expect(
+      said == [
+        "7:23 output prints '-' for a field an event never has: '{process.pid}' on net_packet_dns "
+          + "(leave it out of this text)",
+        "8:16 output prints '-' for a field an event never has: '{dns.answered}' on net_flow_tcp_begin, "
+          + "net_flow_tcp_end (give those events a text of their own)",
+      ], "\(keyed.warnings)")
+    // A text whose fields its events all hold warns of nothing; nor does one over flows alone.
+    let fitting = try Self.rules(
+      output: """
+
+              net_packet_dns: "lookup of {dns.questions} answered {dns.answers}"
+              default: "{process.comm} with {remote}:{remote_port}"
+        """)
+    #expect(!fitting.warnings.contains { $0.message.contains("prints '-'") }, "\(fitting.warnings)")
+    let flows = try Self.rules(events: "[net_flow_tcp_begin, net_flow_tcp_end]", output: " \"{process.comm} {remote}\"")
+    #expect(!flows.warnings.contains { $0.message.contains("prints '-'") }, "\(flows.warnings)")
+  }
 }
