@@ -209,9 +209,9 @@ extension IntelListBuilder {
     guard !names.isEmpty else { return "" }
     let shown = names.map { TerminalText.escapingControls($0) }.joined(separator: ", ")
     func folded(_ name: String) -> String { String(name.lowercased().filter { $0.isLetter || $0.isNumber }) }
+    let target = folded(wanted)
     let near =
-      names.first { folded($0) == folded(wanted) && !folded(wanted).isEmpty }
-      ?? names.first { editDistance(folded($0), folded(wanted)) <= 2 }
+      names.first { !target.isEmpty && folded($0) == target } ?? names.first { editDistance(folded($0), target) <= 2 }
     return "; the header names: \(shown)"
       + (near.map { "; did you mean '\(TerminalText.escapingControls($0))'?" } ?? "")
   }
@@ -296,12 +296,9 @@ extension IntelListBuilder {
       func column(_ name: String) -> Int? {
         cursor.fields.dropFirst().firstIndex { line[$0].elementsEqual(name.utf8) }
       }
-      let indicator = column("indicator")
-      let type = column("indicator_type")
-      guard let indicator, let type else {
-        let missing = [indicator == nil ? "'indicator'" : nil, type == nil ? "'indicator_type'" : nil]
-          .compactMap { $0 }.joined(separator: " and ")
-        throw invalid("#fields names no \(missing) column\(indicator == nil && type == nil ? "s" : "")")
+      guard let indicator = column("indicator"), let type = column("indicator_type") else {
+        let missing = ["indicator", "indicator_type"].filter { column($0) == nil }.map { "'\($0)'" }
+        throw invalid("#fields names no \(missing.joined(separator: " and ")) column\(missing.count > 1 ? "s" : "")")
       }
       // Data lines have no "#fields" cell: columns count from the header's second cell.
       cursor.zeekColumns = (indicator - 1, type - 1, column("meta.source").map { $0 - 1 })

@@ -295,7 +295,7 @@ public final class RuleEngine {
       // Named by the pipeline, which knows the sensor (StableIdentifier.alert: host, rule, group, time).
       id: "", timestamp: event.timestamp,
       ruleID: rule.id, ruleName: rule.name, severity: indicator?.severity ?? rule.severity, tags: rule.tags,
-      message: rule.output.template(for: event.name).render(
+      message: rule.output.template(for: event.eventName).render(
         event: fields, count: count, windowNanoseconds: window ?? 0, group: groupText, measurements: measurements,
         indicator: indicator?.match),
       group: groupValues.map { (field: $0.0, value: $0.1) }, count: count, windowNanoseconds: window,
