@@ -6,7 +6,8 @@ import FlowsentryCore
 public struct DNSEnricher {
   public struct Configuration: Sendable {
     public var cache = DNSCache.Configuration()
-    /// Questions waiting for their answer at most; the least recently asked is evicted beyond it.
+    /// Questions waiting for their answer at most; beyond it the least recently asked is given up on
+    /// at once and reported as unanswered (`answered: false`).
     public var pendingQuestions = 16_384
     /// How long a question waits for its answer.
     public var questionTimeoutNanoseconds: Int64 = 30_000_000_000
@@ -27,7 +28,8 @@ public struct DNSEnricher {
     public var unsolicited: UInt64 = 0
     /// Answers that came after the question's timeout: ignored.
     public var late: UInt64 = 0
-    /// Questions evicted unanswered because `pendingQuestions` were waiting.
+    /// Questions given up on before their timeout because `pendingQuestions` were waiting: each
+    /// reported at once by an event (`answered: false`) unless a retry of it was answered.
     public var questionsEvicted: UInt64 = 0
     /// Questions no answer came to within the timeout, or before the input ended or the monitor
     /// stopped: each reported by an event (`answered: false`).
@@ -110,7 +112,8 @@ public struct DNSEnricher {
   }
 
   /// No question is given up on before this time (`expireQuestions`): a record earlier than it has
-  /// nothing to expire.
+  /// nothing to expire. A question pushed out at the pending bound makes it the earliest time, so
+  /// that the next check reports it.
   public var nextQuestionExpiry: WallClockNanoseconds { matcher.nextExpiry }
 
   /// Gives up on the questions `now` is past the timeout of (and the allowance for records out of

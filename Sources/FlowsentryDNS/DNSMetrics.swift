@@ -20,7 +20,9 @@ extension DNSEnricher.Counters {
       .gauge("flowsentry_dns_questions_pending", questionsPending, help: "Questions waiting for their answer."),
       .counter(
         "flowsentry_dns_questions_evicted_total", questionsEvicted,
-        help: "Pending questions forgotten at the pending_questions bound."),
+        help:
+          "Questions given up on before their timeout at the pending_questions bound, each reported at once as unanswered."
+      ),
       .counter(
         "flowsentry_dns_questions_unanswered_total", questionsUnanswered,
         help:

@@ -15,8 +15,10 @@ import FlowsentryCore
 /// the monitor stops, every question still pending is given up on the same way (`expireAll`): no
 /// answer to it will be read, and a lookup left pending would otherwise leave no event at all.
 ///
-/// Bounded to `capacity` questions; the least recently asked is evicted (and counted) beyond it.
-/// The questions remembered after they expired, and the recent answers retries are matched with,
+/// Bounded to `capacity` questions; beyond it the least recently asked is given up on at once
+/// (counted as evicted) and reported as a timed-out one is, at the time it was pushed out: a flood
+/// of lookups must not hide the one among them that a rule is looking for, and it costs one event a
+/// question, as answers do. The questions remembered after they expired, and the recent answers retries are matched with,
 /// are bounded the same way; what falls out of those is only less precise (a late answer counted
 /// as unsolicited, a retried question reported), never unbounded.
 struct QuestionMatcher {
@@ -26,6 +28,8 @@ struct QuestionMatcher {
     var unsolicited: UInt64 = 0
     /// Answers that came after the timeout: refused like unsolicited ones, counted apart.
     var late: UInt64 = 0
+    /// Questions given up on before their timeout because `capacity` were waiting: each reported
+    /// as an unanswered one is, unless a retry of it was answered.
     var evicted: UInt64 = 0
     /// Questions the timeout passed with no answer: each reported once.
     var unanswered: UInt64 = 0
@@ -75,6 +79,9 @@ struct QuestionMatcher {
   /// When each recent lookup was last answered.
   private var answeredLookups: LRUDictionary<Lookup, WallClockNanoseconds>
   private let timeout: Int64
+  /// Questions pushed out at the bound, reported by the next `expire` (which `nextExpiry` calls for
+  /// at once): `asked` has no events to append to.
+  private var givenUpEarly: [DNSEvent] = []
   /// No pending question expires before this (it may be earlier than the oldest's real expiry,
   /// never later): the pipeline compares it with each record's time, which costs no lookup.
   private(set) var nextExpiry = WallClockNanoseconds.max
@@ -114,6 +121,10 @@ struct QuestionMatcher {
   private mutating func giveUp(
     at now: WallClockNanoseconds, onEveryQuestion: Bool, into unanswered: inout [DNSEvent]
   ) {
+    if !givenUpEarly.isEmpty {
+      unanswered.append(contentsOf: givenUpEarly)
+      givenUpEarly.removeAll(keepingCapacity: true)
+    }
     while let oldest = pending.oldestEntry {
       if !onEveryQuestion {
         let age = now.saturatingSubtraction(oldest.value.askedAt)
@@ -121,21 +132,35 @@ struct QuestionMatcher {
       }
       let (key, question) = oldest
       pending.removeOldest()
-      expired.insert(question, for: key)
-      let lookup = Lookup(key, question)
-      if let answeredAt = answeredLookups.peek(lookup), answeredAt >= question.askedAt {
-        counters.answeredOnRetry += 1
-        continue
+      if let event = report(question, askedBy: key, at: now) {
+        counters.unanswered += 1
+        unanswered.append(event)
       }
-      counters.unanswered += 1
-      var event = DNSEvent(
-        timestamp: min(question.askedAt.saturatingAddition(timeout), now), source: key.server,
-        destination: key.client, transport: key.transport, cgroupID: question.cgroupID, id: key.id, responseCode: 0,
-        questions: [question.name], answers: [], truncated: false)
-      event.answered = false
-      unanswered.append(event)
     }
-    nextExpiry = pending.oldestEntry.map { $0.value.askedAt.saturatingAddition(giveUpAfter) } ?? .max
+    resetNextExpiry()
+  }
+
+  /// The event of a question given up on at `now` (remembered as expired, so that its answer, should
+  /// it come, counts as late), or nil when its client had an answer to a retry of it (counted).
+  private mutating func report(_ question: Question, askedBy key: Key, at now: WallClockNanoseconds) -> DNSEvent? {
+    expired.insert(question, for: key)
+    let lookup = Lookup(key, question)
+    if let answeredAt = answeredLookups.peek(lookup), answeredAt >= question.askedAt {
+      counters.answeredOnRetry += 1
+      return nil
+    }
+    var event = DNSEvent(
+      timestamp: min(question.askedAt.saturatingAddition(timeout), now), source: key.server,
+      destination: key.client, transport: key.transport, cgroupID: question.cgroupID, id: key.id, responseCode: 0,
+      questions: [question.name], answers: [], truncated: false)
+    event.answered = false
+    return event
+  }
+
+  private mutating func resetNextExpiry() {
+    nextExpiry =
+      givenUpEarly.isEmpty
+      ? pending.oldestEntry.map { $0.value.askedAt.saturatingAddition(giveUpAfter) } ?? .max : .min
     counters.pending = pending.count
   }
 
@@ -147,12 +172,16 @@ struct QuestionMatcher {
       networkNamespace: packet.networkNamespace)
     counters.asked += 1
     let question = Question(name: name, type: type, askedAt: packet.timestamp, cgroupID: packet.cgroupID)
-    if pending.insert(question, for: key) != nil {
+    if let pushedOut = pending.insert(question, for: key) {
       counters.evicted += 1
+      if let event = report(pushedOut.value, askedBy: pushedOut.key, at: packet.timestamp) {
+        givenUpEarly.append(event)
+      }
     }
     // A question dated well before the others also moves the check earlier: it will be let go of
-    // (`expire`) then, and the check set again from what remains.
-    nextExpiry = min(nextExpiry, packet.timestamp.saturatingAddition(giveUpAfter))
+    // (`expire`) then, and the check set again from what remains. One pushed out is due at once.
+    nextExpiry =
+      givenUpEarly.isEmpty ? min(nextExpiry, packet.timestamp.saturatingAddition(giveUpAfter)) : .min
     counters.pending = pending.count
   }
 

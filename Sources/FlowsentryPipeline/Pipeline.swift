@@ -134,7 +134,10 @@ public final class Pipeline {
         emitFlowEvents(to: sink)
       case .dns(let packet):
         // Questions and answers are read whether or not DNS events are printed: they name flows.
-        guard var event = enricher.observe(packet) else { return }
+        let observed = enricher.observe(packet)
+        // A question this one pushed out of the pending bound is due now, before what follows it.
+        if record.timestamp > enricher.nextQuestionExpiry { reportUnansweredQuestions(at: record.timestamp, to: sink) }
+        guard var event = observed else { return }
         if event.host.isEmpty { event.host = host }
         let time = event.timestamp
         deliver(.dns(event), at: time, to: sink)

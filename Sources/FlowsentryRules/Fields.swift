@@ -304,7 +304,9 @@ enum Fields {
         summary: "answer data: addresses and canonical names (DNS events)"),
       Field(
         name: "dns.answered", type: .string, accessor: .string { $0.answered },
-        summary: "true, or false for a question no answer came to within dns.question_timeout (DNS events)"),
+        summary:
+          "true, or false for a question no answer came to within dns.question_timeout or before dns.pending_questions newer ones pushed it out (DNS events)"
+      ),
     ] + VolumeFields.all + VolumeFields.deltas
 
   static let byName: [String: Field] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -71,14 +71,50 @@ import Testing
     #expect(enricher.counters.questionsUnanswered == 2 && enricher.counters.answered == 1)
   }
 
-  @Test func aFloodOfQuestionsReportsNoMoreThanTheBoundHolds() {
+  /// A flood of lookups must not hide one a rule looks for: a question pushed out at the bound is
+  /// reported at once (dated when it was pushed out), memory stays at the bound, and each question
+  /// is reported once.
+  @Test func aFloodOfQuestionsKeepsTheBoundAndReportsEveryQuestionOnce() throws {
     var configuration = DNSEnricher.Configuration()
     configuration.pendingQuestions = 8
     configuration.questionTimeoutNanoseconds = second
     var enricher = DNSEnricher(configuration: configuration)
-    for id in 0..<100 { ask(&enricher, "x\(id).fs.test", id: UInt16(id), at: Int64(id)) }
-    #expect(expire(&enricher, at: 10 * second).count == 8)
-    #expect(enricher.counters.questionsEvicted == 92 && enricher.counters.questionsUnanswered == 8)
+    ask(&enricher, "c2.fs.test", id: 1000, at: 0)
+    for id in 0..<7 { ask(&enricher, "x\(id).fs.test", id: UInt16(id), at: Int64(id + 1)) }
+    #expect(enricher.nextQuestionExpiry == 3 * second, "nothing pushed out yet: the timeout and 2 s")
+    ask(&enricher, "x7.fs.test", id: 7, at: 100)
+    #expect(enricher.nextQuestionExpiry < 100, "the question pushed out is due at the next record")
+    let early = expire(&enricher, at: 100)
+    let event = try #require(early.first)
+    #expect(early.count == 1 && event.questions == ["c2.fs.test"] && !event.answered && event.id == 1000)
+    #expect(event.timestamp == 100, "dated when it was pushed out")
+    #expect(enricher.counters.questionsEvicted == 1 && enricher.counters.questionsPending == 8)
+    // Its answer, should it come, is late, not a forgery.
+    #expect(answer(&enricher, "c2.fs.test", id: 1000, at: 200) == nil)
+    #expect(enricher.counters.late == 1 && enricher.counters.unsolicited == 0)
+
+    var reported = early.map(\.questions)
+    for id in 8..<100 {
+      ask(&enricher, "x\(id).fs.test", id: UInt16(id), at: Int64(id + 1))
+      reported += expire(&enricher, at: Int64(id + 1)).map(\.questions)
+      #expect(enricher.counters.questionsPending <= 8)
+    }
+    reported += expire(&enricher, at: 10 * second).map(\.questions)
+    #expect(reported == [["c2.fs.test"]] + (0..<100).map { [["x\($0).fs.test"]] }.joined(), "each once, oldest first")
+    #expect(enricher.counters.questionsEvicted == 93 && enricher.counters.questionsUnanswered == 8)
+  }
+
+  @Test func aQuestionPushedOutWhoseRetryWasAnsweredIsNotReported() {
+    var configuration = DNSEnricher.Configuration()
+    configuration.pendingQuestions = 2
+    var enricher = DNSEnricher(configuration: configuration)
+    ask(&enricher, "www.fs.test", id: 1, at: 0)
+    ask(&enricher, "www.fs.test", id: 7, at: 10)
+    #expect(answer(&enricher, id: 7, at: 20) != nil, "the retry's answer")
+    ask(&enricher, "a.fs.test", id: 2, at: 30)
+    ask(&enricher, "b.fs.test", id: 3, at: 40)
+    #expect(expire(&enricher, at: 50).isEmpty)
+    #expect(enricher.counters.questionsEvicted == 1 && enricher.counters.questionsAnsweredOnRetry == 1)
   }
 
   @Test func anAnswerInTimeThatComesAfterALaterRecordIsStillAccepted() {

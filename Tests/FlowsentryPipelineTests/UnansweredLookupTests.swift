@@ -103,6 +103,35 @@ import Testing
     #expect(pipeline.counters.dns.questionsUnanswered == 2 && pipeline.counters.dns.questionsPending == 0)
   }
 
+  /// A flood of lookups past `dns.pending_questions` must not hide the lookup of a listed name: the
+  /// question pushed out is reported by the record that pushed it, before that record's own events,
+  /// and alerts at once.
+  @Test func aLookupPushedOutByAFloodAlertsWhenItIsPushedOut() throws {
+    var configuration = Pipeline.Configuration()
+    configuration.dns.pendingQuestions = 4
+    let pipeline = Pipeline(configuration: configuration, rules: try RuleLoader.load(paths: [shippedRules]))
+    let sink = InMemoryEventSink()
+    pipeline.process(pipelineTests.lookup("c2.flowsentry-selftest.invalid", at: second)[0], to: sink)
+    for index in 0..<4 {
+      // Other sockets of the client: `lookup` always asks with one port and id.
+      var flood = pipelineTests.lookup("x\(index).example", at: 2 * second + Int64(index))[0]
+      if case .dns(var packet) = flood {
+        packet.source = Endpoint(packet.source.address, UInt16(40_001 + index))
+        flood = .dns(packet)
+      }
+      pipeline.process(flood, to: sink)
+      #expect(sink.events.count == (index < 3 ? 0 : 1), "pushed out by the fifth question, not before")
+    }
+    guard case .dns(let event) = sink.events.first else {
+      Issue.record("no DNS event: \(sink.events)")
+      return
+    }
+    #expect(!event.answered && event.questions == ["c2.flowsentry-selftest.invalid"])
+    #expect(event.timestamp == 2 * second + 3, "dated when it was pushed out")
+    #expect(sink.alerts.map(\.ruleID) == ["FS-INTEL-002"])
+    #expect(pipeline.counters.dns.questionsEvicted == 1 && pipeline.counters.dns.questionsPending == 4)
+  }
+
   @Test func anAnsweredLookupIsNeverReportedUnanswered() throws {
     let pipeline = Pipeline()
     let sink = InMemoryEventSink()
