@@ -15,6 +15,9 @@ public struct MetricSample: Sendable {
   public var value: Double
   /// Left out of the human summaries while zero (rows by rule, many of them idle).
   public var quietWhenZero = false
+  /// Left out of the human summaries always: an info row, whose labels are what it says and whose
+  /// value is always 1, reads as noise in a table; they say the same in words where it is wanted.
+  public var onlyOnMetrics = false
 
   public init(_ name: String, _ kind: Kind, _ value: Double, labels: [(String, String)] = [], help: String) {
     self.name = name

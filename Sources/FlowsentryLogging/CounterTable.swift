@@ -8,7 +8,7 @@ import Logging
 public enum CounterTable {
   public static func metadata(_ samples: [MetricSample]) -> Logger.Metadata {
     var families: [String: Logger.Metadata.Value] = [:]
-    for sample in samples {
+    for sample in samples where !sample.onlyOnMetrics {
       let key = sample.shortName
       if families[key] == nil {
         families[key] = sample.labels.isEmpty ? value(of: sample) : .dictionary([:])

@@ -17,6 +17,9 @@ public struct FeedWatchLoop: Sendable {
     case watchUnavailable(FeedWatchError)
     /// A feed directory no watch covers, and why; the checks still find its changes.
     case unwatched(directory: String, reason: String)
+    /// A feed event or a periodic check found a feed changed (or one it could not compare), and
+    /// the load starts; `handled` follows with what it came to. Reported from the loader thread.
+    case loading(FeedCheckRequests.Request)
     /// A feed event or a periodic check, and what it came to.
     case handled(FeedCheckRequests.Request, RuleReloader.FeedChangeOutcome)
   }
@@ -37,9 +40,10 @@ public struct FeedWatchLoop: Sendable {
     self.settle = settle
   }
 
-  /// Watches and checks until the task is cancelled, handing `report` what it does. A request being
-  /// handled is answered `.busy` at once then, its load left to end on its thread, discarded.
-  public func run(report: (Report) -> Void) async {
+  /// Watches and checks until the task is cancelled, handing `report` what it does (`.loading` from
+  /// the loader thread, the rest from this task). A request being handled is answered `.busy` at
+  /// once then, its load left to end on its thread, discarded.
+  public func run(report: @escaping @Sendable (Report) -> Void) async {
     let requests = FeedCheckRequests()
     // A wake-up dropped loses nothing: the requests wait, coalesced, in `requests`.
     let (wakeUps, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -69,9 +73,10 @@ public struct FeedWatchLoop: Sendable {
     defer { timer.cancel() }
     for await _ in wakeUps {
       while let request = requests.take() {
+        let loading: RuleReloader.LoadStart = { report(.loading(request)) }
         switch request {
-        case .feedEvent: report(.handled(request, await reloader.reloadUnlessFeedsUnchanged()))
-        case .periodicCheck: report(.handled(request, await reloader.checkFeeds()))
+        case .feedEvent: report(.handled(request, await reloader.reloadUnlessFeedsUnchanged(onLoadStart: loading)))
+        case .periodicCheck: report(.handled(request, await reloader.checkFeeds(onLoadStart: loading)))
         }
       }
     }

@@ -152,27 +152,34 @@ public final class RuleReloader: Sendable {
     pendingRules.withLock { $0.take() }
   }
 
+  /// What a caller is told, on the loader thread, as its load starts: a load of millions of
+  /// indicators runs for seconds before its outcome, and a log silent meanwhile looks like a hang.
+  /// Never for a load that does not start (a feed change found unchanged or not compared in time, a
+  /// caller cancelled while it waited), so that each start has an outcome after it.
+  public typealias LoadStart = @Sendable () -> Void
+
   /// Loads the chain on the loader thread and waits for it, at most `timeLimit`. The running set
   /// stays in use (and in memory) until the new one is taken, so a reload peaks at both sets.
-  public func reload(cause: Cause = .signal) async -> Outcome {
+  public func reload(cause: Cause = .signal, onLoadStart: @escaping LoadStart = {}) async -> Outcome {
     count(cause)
-    return countingFailure(await loadOnce(skippingUnchangedFeeds: false).outcome, cause)
+    return countingFailure(await loadOnce(skippingUnchangedFeeds: false, onLoadStart: onLoadStart).outcome, cause)
   }
 
   /// As `reload`, for a change that a load already running may have missed (it may have read a
   /// feed before the operator's job replaced it): waits for that load to end, then loads again.
   /// `.busy` only when the task is cancelled first.
-  public func reloadAfterTheRunningOne(cause: Cause) async -> Outcome {
+  public func reloadAfterTheRunningOne(cause: Cause, onLoadStart: @escaping LoadStart = {}) async -> Outcome {
     count(cause)
-    return countingFailure(await attemptAfterTheRunningOne(skippingUnchangedFeeds: false).outcome, cause)
+    return countingFailure(
+      await attemptAfterTheRunningOne(skippingUnchangedFeeds: false, onLoadStart: onLoadStart).outcome, cause)
   }
 
   /// As `reloadAfterTheRunningOne(cause: .feedChange)`, unless the running set's feed patterns match
   /// the files it loaded, each still holding the bytes it loaded (`LoadedFeeds.compareWithFiles`,
   /// on the loader thread): then nothing loads, and the change counts in `skippedReloads` instead
   /// of as a reload. A file that cannot be compared reloads, which then reports it.
-  public func reloadUnlessFeedsUnchanged() async -> FeedChangeOutcome {
-    let attempt = await attemptAfterTheRunningOne(skippingUnchangedFeeds: true)
+  public func reloadUnlessFeedsUnchanged(onLoadStart: @escaping LoadStart = {}) async -> FeedChangeOutcome {
+    let attempt = await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, onLoadStart: onLoadStart)
     if case .skipped(let files) = attempt {
       skippedCount.add(1, ordering: .relaxed)
       return .feedsUnchanged(filesCompared: files)
@@ -186,19 +193,22 @@ public final class RuleReloader: Sendable {
   /// 2 s before that read, the wall clock not stepped since) is not read again, feeds that failed
   /// to load or to be compared are left alone while they stay so, by the same rule, and finding
   /// nothing changed counts nothing. A reload it makes counts as a feed change.
-  public func checkFeeds() async -> FeedChangeOutcome {
+  public func checkFeeds(onLoadStart: @escaping LoadStart = {}) async -> FeedChangeOutcome {
     countingFailure(
-      await attemptAfterTheRunningOne(skippingUnchangedFeeds: true, trustingSettledFiles: true).feedChangeOutcome)
+      await attemptAfterTheRunningOne(
+        skippingUnchangedFeeds: true, trustingSettledFiles: true, onLoadStart: onLoadStart
+      ).feedChangeOutcome)
   }
 
-  private func attemptAfterTheRunningOne(skippingUnchangedFeeds: Bool, trustingSettledFiles: Bool = false) async
-    -> Attempt
-  {
+  private func attemptAfterTheRunningOne(
+    skippingUnchangedFeeds: Bool, trustingSettledFiles: Bool = false, onLoadStart: @escaping LoadStart
+  ) async -> Attempt {
     while !Task.isCancelled {
       while loading.load(ordering: .acquiring), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(100)) }
       guard !Task.isCancelled else { break }
       let attempt = await loadOnce(
-        skippingUnchangedFeeds: skippingUnchangedFeeds, trustingSettledFiles: trustingSettledFiles)
+        skippingUnchangedFeeds: skippingUnchangedFeeds, trustingSettledFiles: trustingSettledFiles,
+        onLoadStart: onLoadStart)
       if case .finished(.busy) = attempt { continue }
       return attempt
     }
@@ -235,7 +245,9 @@ public final class RuleReloader: Sendable {
   /// Then the load, within `timeLimit` from its start, a feed change counted as it starts. A caller
   /// cancelled meanwhile is answered `.busy` at once; the thread runs on and its result is discarded,
   /// as a timed-out one is.
-  private func loadOnce(skippingUnchangedFeeds: Bool, trustingSettledFiles: Bool = false) async -> Attempt {
+  private func loadOnce(
+    skippingUnchangedFeeds: Bool, trustingSettledFiles: Bool = false, onLoadStart: @escaping LoadStart
+  ) async -> Attempt {
     guard !loading.exchange(true, ordering: .acquiringAndReleasing) else { return .finished(.busy) }
     let timeLimit = timeLimit
     let caller = WaitingCaller(timeLimit: timeLimit)
@@ -248,7 +260,7 @@ public final class RuleReloader: Sendable {
         }
         startLoaderThread(
           caller, timeLimit: timeLimit, skippingUnchangedFeeds: skippingUnchangedFeeds,
-          trustingSettledFiles: trustingSettledFiles)
+          trustingSettledFiles: trustingSettledFiles, onLoadStart: onLoadStart)
       }
     } onCancel: {
       caller.cancel()
@@ -256,7 +268,8 @@ public final class RuleReloader: Sendable {
   }
 
   private func startLoaderThread(
-    _ caller: WaitingCaller, timeLimit: Duration, skippingUnchangedFeeds: Bool, trustingSettledFiles: Bool
+    _ caller: WaitingCaller, timeLimit: Duration, skippingUnchangedFeeds: Bool, trustingSettledFiles: Bool,
+    onLoadStart: @escaping LoadStart
   ) {
     if skippingUnchangedFeeds {
       caller.startPhase(onTimeout: { [self] in count(.feedChange) }, answer: .comparisonTimedOut(timeLimit))
@@ -292,6 +305,7 @@ public final class RuleReloader: Sendable {
         return
       }
       if skippingUnchangedFeeds { count(.feedChange) }
+      onLoadStart()
       let recorder = FeedFingerprintRecorder()
       var outcome: Outcome
       do throws(RuleLoadError) {

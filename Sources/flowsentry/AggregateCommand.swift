@@ -148,7 +148,8 @@ struct AggregateCommand: ParsableCommand {
     if !outputs.isEmpty { sinks.append(OutputRouter(outputs: outputs, context: context, processID: getpid())) }
     let sink = AggregateAlertSink(MultiplexEventSink(sinks), host: host, forwardsEvents: true)
     logger.info(
-      "aggregate: instance \(layout.instance) of \(layout.instances), partitions \(layout.owned.map(String.init).joined(separator: ",")) of \(input.partitions) on \(input.stream), \(rules.rules.filter(\.enabled).count) rules, longest window \(window / 1_000_000_000) s, lateness \(input.latenessMilliseconds) ms"
+      "aggregate: instance \(layout.instance) of \(layout.instances), partitions \(layout.owned.map(String.init).joined(separator: ",")) of \(input.partitions) on \(input.stream), \(rules.rules.filter(\.enabled).count) rules, longest window \(window / 1_000_000_000) s, lateness \(input.latenessMilliseconds) ms",
+      metadata: ["version": "\(FlowsentryVersion.current)"]
     )
     let metrics = AggregateMetrics(aggregator: aggregator, outputs: outputs)
     var metricsServer: MetricsServer?

@@ -34,7 +34,7 @@ final class AggregateMetrics: Sendable {
   }
 
   func samples() -> [MetricSample] {
-    var samples = aggregator.counters.samples
+    var samples = [MetricSample.buildInfo] + aggregator.counters.samples
     let (counters, perRule, _) = rules.withLock { $0 }
     samples += counters.samples(perRule: perRule)
     for output in outputs { samples += output.counters.samples(output: output.configuration.name) }

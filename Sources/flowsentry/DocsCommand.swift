@@ -36,6 +36,8 @@ struct DocsCommand: ParsableCommand {
   static let ruleIDPlaceholder = "RULE_ID"
   static let outputNamePlaceholder = "OUTPUT_NAME"
   static let listNamePlaceholder = "LIST_NAME"
+  /// The page would otherwise change with every release.
+  static let versionPlaceholder = "VERSION"
 
   /// The monitor's counter table at zero with one row of each per-instance kind (one rule, one
   /// output, `--record` on), folded into families in the table's order.
@@ -67,6 +69,10 @@ struct DocsCommand: ParsableCommand {
     samples.insert(contentsOf: MetricsServer.Counters().samples, at: processRows)
     // `aggregate --metrics-address`: its input's rows (beside the rules', outputs' and process's).
     samples.insert(contentsOf: Aggregator.Counters().samples, at: processRows)
+
+    for index in samples.indices where samples[index].name == MetricSample.buildInfo.name {
+      samples[index].labels = samples[index].labels.map { $0.0 == "version" ? ($0.0, versionPlaceholder) : $0 }
+    }
 
     var order: [String] = []
     var families: [String: (sample: MetricSample, labels: [String: [String]], labelOrder: [String])] = [:]

@@ -28,6 +28,8 @@ struct FeedWatchService: Service {
           logger.error("\(error); feeds are checked every \(loop.checkInterval) and on SIGHUP")
         case .unwatched(let directory, let reason):
           logger.warning("feed directory \(directory) is not watched (\(reason)); checked every \(loop.checkInterval)")
+        case .loading(let request):
+          RuleReloadService.announceReloading(cause: Self.cause(request), logger: logger)
         case .handled(let request, let outcome):
           log(request, outcome)
         }
@@ -35,15 +37,23 @@ struct FeedWatchService: Service {
     }
   }
 
-  private func log(_ request: FeedCheckRequests.Request, _ changeOutcome: RuleReloader.FeedChangeOutcome) {
-    let cause: String
-    let outcome: RuleReloader.Outcome
+  /// Why a load ran, as its start and result lines say it.
+  static func cause(_ request: FeedCheckRequests.Request) -> String {
     switch request {
     case .feedEvent(let paths):
       // A file name is anyone's who can write to the feed directory: escaped, as a feed's bytes are.
-      cause =
-        "feed event: \(paths.prefix(3).map(TerminalText.escapingControls).joined(separator: ", "))"
+      return "feed event: \(paths.prefix(3).map(TerminalText.escapingControls).joined(separator: ", "))"
         + (paths.count > 3 ? ", …" : "")
+    case .periodicCheck:
+      return "periodic feed check"
+    }
+  }
+
+  private func log(_ request: FeedCheckRequests.Request, _ changeOutcome: RuleReloader.FeedChangeOutcome) {
+    let cause = Self.cause(request)
+    let outcome: RuleReloader.Outcome
+    switch request {
+    case .feedEvent:
       switch changeOutcome {
       case .feedsUnchanged(let files):
         logger.info(
@@ -59,7 +69,6 @@ struct FeedWatchService: Service {
         return
       }
     case .periodicCheck:
-      cause = "periodic feed check"
       switch changeOutcome {
       case .feedsUnchanged(let files):
         logger.debug("periodic feed check: \(counted(files, "file")) unchanged")

@@ -143,6 +143,8 @@ struct MonitorCommand: AsyncParsableCommand {
       metadata: [
         "cgroup_id": "\(session.cgroup.id)", "programs": .array(session.programIDs.map { "\($0)" }),
         "rules": "\(rules.rules.filter(\.enabled).count)",
+        // Logs are read beside a fleet of builds: each run says which one wrote them.
+        "version": "\(FlowsentryVersion.current)",
       ])
     let counters = MonitorCounters(
       session: session, outputs: outputs, recording: recorder != nil, servesMetrics: settings.metricsAddress != nil)

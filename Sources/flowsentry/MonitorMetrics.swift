@@ -22,7 +22,7 @@ struct MonitorMetrics {
   var batchPauses = BatchPauses()
 
   func samples() -> [MetricSample] {
-    var samples = capture.samples
+    var samples = [MetricSample.buildInfo] + capture.samples
     samples += (pipeline?.flows ?? FlowTracker.Counters()).samples
     samples += (pipeline?.dns ?? DNSEnricher.Counters()).samples
     samples += (pipeline?.rules ?? RuleEngine.Counters()).samples(perRule: pipeline?.perRule ?? [])
@@ -43,4 +43,21 @@ struct MonitorMetrics {
     for output in outputs { samples += output.counters.samples(output: output.configuration.name) }
     return samples + MetricsExporter.processSamples()
   }
+}
+
+extension MetricSample {
+  /// The build as Prometheus' info convention has it (labels the facts, value 1), so that a query
+  /// can put the version beside any series of the same target, and a fleet's versions can be
+  /// counted. The summaries leave it out: `status` says the version in its first line, the log in
+  /// the start record.
+  static let buildInfo: MetricSample = {
+    var sample = MetricSample(
+      "flowsentry_build_info", .gauge, 1,
+      labels: [("version", FlowsentryVersion.current), ("event_schema", "\(EventJSONSchema.version)")],
+      help:
+        "Always 1: the running build, in its labels (version, and event_schema: the schema version of its event JSON). On /metrics only: status prints the version in its first line, the monitor's start record logs it."
+    )
+    sample.onlyOnMetrics = true
+    return sample
+  }()
 }

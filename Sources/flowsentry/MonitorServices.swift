@@ -120,7 +120,10 @@ struct RuleReloadService: Service {
   }
 
   private func reloadOnce() async {
-    switch await reloader.reloadAfterTheRunningOne(cause: .signal) {
+    let outcome = await reloader.reloadAfterTheRunningOne(cause: .signal) { [logger] in
+      Self.announceReloading(cause: "SIGHUP", logger: logger)
+    }
+    switch outcome {
     case .loaded(let rules):
       Self.announceReloaded(rules, cause: "SIGHUP", logger: logger)
     case .failed(let diagnostics):
@@ -139,6 +142,13 @@ struct RuleReloadService: Service {
   /// and replacements of earlier files' lists, macros and rules among them).
   static func announce(_ rules: RuleSet, logger: Logger) {
     for warning in rules.warnings { logger.warning("\(warning)") }
+  }
+
+  /// A load starting, said as it starts (not when asked for: a SIGHUP during another load waits for
+  /// it), so that a start is never logged for a load that does not run, and each is followed by one
+  /// outcome line: reloaded, refused, timed out, or cut short by shutdown.
+  static func announceReloading(cause: String, logger: Logger) {
+    logger.info("reloading rules (\(cause)); the running ones stay in use meanwhile")
   }
 
   /// A reloaded set: its warnings, then one line with why it was loaded, its rules and indicators,

@@ -39,8 +39,9 @@ struct StatusCommand: AsyncParsableCommand {
 
   /// The counter table read back from `/metrics`, one family a line, as the exit record prints it.
   static func summary(of metrics: MetricsText, address: String) -> String {
-    // A histogram's buckets are for Prometheus; its _sum and _count say enough here.
-    let samples = metrics.all.filter { !$0.name.hasSuffix("_bucket") }.map { series in
+    // A histogram's buckets are for Prometheus; its _sum and _count say enough here. The build's
+    // row is in the headline.
+    let samples = metrics.all.filter { !$0.name.hasSuffix("_bucket") && $0.name != buildInfo }.map { series in
       MetricSample(
         series.name, .counter, series.value,
         labels: series.labels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
@@ -49,8 +50,11 @@ struct StatusCommand: AsyncParsableCommand {
     return ([headline(metrics, address: address)] + CounterTable.lines(samples)).joined(separator: "\n") + "\n"
   }
 
-  /// What an operator asks first: how long the monitor has run, how old its rules are, and whether
-  /// a reload was refused (the table below has the rest).
+  static let buildInfo = MetricSample.buildInfo.name
+
+  /// What an operator asks first: which build runs, how long it has run, how old its rules are, and
+  /// whether a reload was refused (the table below has the rest). A monitor older than a row says
+  /// nothing of it.
   static func headline(_ metrics: MetricsText, address: String, now: Double = Double(time(nil))) -> String {
     var parts: [String] = []
     if let start = metrics.series("process_start_time_seconds").first?.value, start > 0 {
@@ -66,7 +70,11 @@ struct StatusCommand: AsyncParsableCommand {
           ? "no reload refused"
           : "\(counted(Int(failures), "reload")) refused (the running rules are older than their files)")
     }
-    return "flowsentry at \(address)" + (parts.isEmpty ? "" : ": " + parts.joined(separator: "; "))
+    // The version is the monitor's to say, read off the network: printed, never obeyed by the terminal.
+    let version = metrics.series(buildInfo).first?.labels["version"].flatMap {
+      $0.isEmpty ? nil : " " + TerminalText.escapingControls($0)
+    }
+    return "flowsentry\(version ?? "") at \(address)" + (parts.isEmpty ? "" : ": " + parts.joined(separator: "; "))
   }
 
   /// `3d 4h`, `2h 5m`, `4m 10s`, `7s`: the two largest units.

@@ -48,11 +48,20 @@ struct FeedReloadSkipLiveTests {
     try await monitor.waitForStderr("feeds unchanged; keeping the running rules", occurrences: 1)
     #expect(try counts() == (0, 1))
     #expect(!monitor.stderr.contains("rules reloaded"), "\(monitor.stderr)")
+    // Nothing loaded, so no start was said.
+    #expect(!monitor.stderr.contains("reloading rules"), "\(monitor.stderr)")
 
     try refresh("evil.example\nc2.example\n")
     try await monitor.waitForStderr("rules reloaded (feed event", occurrences: 1)
     #expect(try counts() == (1, 1))
     #expect(monitor.stderr.contains("2 indicators"), "\(monitor.stderr)")
+    // Its start came first, naming the file that changed.
+    #expect(
+      monitor.stderrOrder(["reloading rules (feed event", "rules reloaded (feed event"]) == [
+        "reloading rules (feed event", "rules reloaded (feed event",
+      ], "\(monitor.stderr)")
+    let start = monitor.logRecords().compactMap { $0["message"] as? String }.first { $0.hasPrefix("reloading rules") }
+    #expect(start?.contains("/feeds/a.domains.txt") == true, "\(monitor.stderr)")
 
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)

@@ -43,6 +43,11 @@ struct MonitorCommandTests {
     #expect(records.count == monitor.stderr.split(separator: "\n").count, "every line a JSON record: \(monitor.stderr)")
     let stopped = try #require(records.last { $0["message"] as? String == "stopped" }, "\(monitor.stderr)")
     #expect(stopped["level"] as? String == "info" && stopped["logger"] as? String == "flowsentry")
+    // The build is said once, at the start, for logs read beside a fleet of versions; the counters
+    // leave its metrics row out.
+    let started = records.first { ($0["message"] as? String)?.hasPrefix("monitoring cgroup") == true }
+    #expect(started?["version"] as? String == FlowsentryVersion.current, "\(monitor.stderr)")
+    #expect(stopped["build_info"] == nil, "\(stopped)")
     #expect(stopped["drops"] as? [String: Int] == ["ring_buffer": 0, "queue": 0], "\(stopped)")
     #expect(stopped["ends_dropped"] as? [String: Int] == ["ring_buffer": 0, "queue": 0], "\(stopped)")
     #expect(
@@ -177,11 +182,17 @@ struct MonitorCommandTests {
       "\(status)")
     #expect(lines.contains("drops{queue=0 ring_buffer=0}"), "\(status)")
     #expect(lines.contains { $0.hasPrefix("process_resident_memory_bytes=") }, "\(status)")
-    // Its first line: uptime, the rules' age and whether a reload was refused, from the metrics.
+    // Its first line: the version, uptime, the rules' age and whether a reload was refused, from the
+    // metrics.
     let now = Double(time(nil))
     #expect(((now - 600)...(now + 1)).contains(after.value("process_start_time_seconds") ?? 0))
     #expect(((now - 600)...(now + 1)).contains(after.value("flowsentry_rules_loaded_timestamp_seconds") ?? 0))
-    #expect(lines.first?.hasPrefix("flowsentry at \(address): up ") == true, "\(status)")
+    #expect(lines.first?.hasPrefix("flowsentry \(FlowsentryVersion.current) at \(address): up ") == true, "\(status)")
+    #expect(!lines.contains { $0.hasPrefix("build_info") }, "the headline says the version: \(status)")
+    // Prometheus' info row: the build in its labels, 1.
+    #expect(
+      after.value("flowsentry_build_info{version=\"\(FlowsentryVersion.current)\",event_schema=\"1\"}") == 1,
+      "\(after.values.keys.filter { $0.hasPrefix("flowsentry_build") })")
     #expect(
       lines.first?.contains("; rules loaded ") == true && lines.first?.hasSuffix(" ago; no reload refused") == true,
       "\(status)")

@@ -27,6 +27,12 @@ final class MonitorProcess: Sendable {
     }
   }
 
+  /// stderr's lines that hold one of `texts`, each as the first of them it holds: the order in
+  /// which a reload's start and outcome lines came.
+  func stderrOrder(_ texts: [String]) -> [String] {
+    stderr.split(separator: "\n").compactMap { line in texts.first { line.contains($0) } }
+  }
+
   func waitUntilAttached() async throws {
     try await waitForStderr("monitoring cgroup", timeout: .seconds(20))
   }

@@ -127,6 +127,14 @@ struct RuleReloadTests {
     try listener.acceptOneConnection(from: cgroup)
     let alerts = try await monitor.alerts(including: ["RELOAD"])
     #expect(alerts.count == 1)
+    // Each reload said it started before it said how it ended, as an info record of its own.
+    let start = "reloading rules (SIGHUP)"
+    #expect(
+      monitor.stderrOrder([start, "keeping the current ones", "rules reloaded (SIGHUP)"]) == [
+        start, "keeping the current ones", start, "rules reloaded (SIGHUP)",
+      ], "\(monitor.stderr)")
+    let starts = monitor.logRecords().filter { ($0["message"] as? String)?.hasPrefix(start) == true }
+    #expect(starts.count == 2 && starts.allSatisfy { $0["level"] as? String == "info" }, "\(starts)")
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)
   }

@@ -37,6 +37,11 @@ struct SignalDuringLoadTests {
     monitor.signal(SIGHUP)
     try await monitor.waitForStderr("rules reloaded", occurrences: 2)
     #expect(!monitor.stderr.contains("still running"), "\(monitor.stderr)")
+    // The second signal's start is said when its load starts, after the first one's outcome: no
+    // start is said for a load that has not begun.
+    let start = "reloading rules (SIGHUP)"
+    let outcome = "rules reloaded (SIGHUP)"
+    #expect(monitor.stderrOrder([start, outcome]) == [start, outcome, start, outcome], "\(monitor.stderr)")
     monitor.signal(SIGTERM)
     #expect(try await monitor.exitStatus() == 0)
   }

@@ -53,6 +53,12 @@ import Testing
     }
 
     try chain.replace("a.txt", "evil.example\nc2.example\n")
+    // The load is reported as it starts, before what it came to: the log says so at once.
+    guard case .loading(.feedEvent(let starting)) = await reports.next() else {
+      Issue.record("a feed renamed into place did not report its load starting")
+      return
+    }
+    #expect(starting == [chain.feed])
     guard case .handled(.feedEvent(let paths), .reloaded(.loaded)) = await reports.next() else {
       Issue.record("a feed renamed into place did not reload")
       return
@@ -62,8 +68,9 @@ import Testing
     #expect(FeedReloadSkipTests.counts(running.reloader) == (1, 0))
 
     try chain.replace("a.txt", "evil.example\nc2.example\n")
+    // Nothing loads, so no start is reported.
     guard case .handled(.feedEvent(let again), .feedsUnchanged(1)) = await reports.next() else {
-      Issue.record("the same bytes renamed into place were not skipped")
+      Issue.record("the same bytes renamed into place were not skipped (or reported a load starting)")
       return
     }
     #expect(again == [chain.feed])
@@ -98,11 +105,16 @@ import Testing
 
     try FileManager.default.createDirectory(atPath: late, withIntermediateDirectories: false)
     try "evil.example\n".write(toFile: late + "/a.txt", atomically: true, encoding: .utf8)
-    // Checks that ran before the feed was written find nothing; one after it reloads.
+    // Checks that ran before the feed was written find nothing; one after it reloads, reporting its
+    // load as it starts.
+    var started = false
     while true {
       switch await reports.next() {
-      case .handled(.periodicCheck, .feedsUnchanged(0)): continue
-      case .handled(.periodicCheck, .reloaded(.loaded)):
+      case .handled(.periodicCheck, .feedsUnchanged(0)) where !started: continue
+      case .loading(.periodicCheck) where !started:
+        started = true
+        continue
+      case .handled(.periodicCheck, .reloaded(.loaded)) where started:
         #expect(FeedReloadSkipTests.indicators(running.reloader) == 1)
       case let other:
         Issue.record("a periodic check did not reload the feed: \(String(describing: other))")
