@@ -184,7 +184,7 @@ struct ScannedValue {
     switch reader._withUnsafeGuaranteedRef({ $0.kind }) {
     case .string:
       let value = reader._withUnsafeGuaranteedRef { $0.string(event) }
-      if scanned && list.isEmpty && value == single { return }
+      if scanned && list.isEmpty && Self.sameBytes(value, single) { return }
       scanned = true
       single = value
       if !list.isEmpty { list = [] }
@@ -192,7 +192,7 @@ struct ScannedValue {
       if let value { element(value) }
     case .strings:
       let values = reader._withUnsafeGuaranteedRef { $0.strings(event) }
-      if scanned && single == nil && values == list { return }
+      if scanned && single == nil && Self.sameBytes(values, list) { return }
       scanned = true
       single = nil
       list = values
@@ -205,6 +205,36 @@ struct ScannedValue {
       if scanned { return }
       scanned = true
       begin()
+    }
+  }
+
+  // A value is the one scanned last only when its bytes are: `==` on strings is Unicode canonical
+  // equivalence, under which `\u{212A}insing` (KELVIN SIGN) equals `Kinsing`, and the answers for one
+  // would be read for the other, whose bytes every test here compares (a process named with the
+  // look-alike just before the real one hid the real one's alert).
+  @inline(__always)
+  private static func sameBytes(_ first: String?, _ second: String?) -> Bool {
+    guard let first, let second else { return first == nil && second == nil }
+    return sameBytes(first, second)
+  }
+
+  @inline(__always)
+  private static func sameBytes(_ first: [String], _ second: [String]) -> Bool {
+    guard first.count == second.count else { return false }
+    return first.withUnsafeBufferPointer { first in
+      second.withUnsafeBufferPointer { second in
+        for index in first.indices where !sameBytes(first[index], second[index]) { return false }
+        return true
+      }
+    }
+  }
+
+  @inline(__always)
+  private static func sameBytes(_ first: String, _ second: String) -> Bool {
+    first.withUTF8Bytes { first in
+      second.withUTF8Bytes { second in
+        first.count == second.count && first.elementsEqual(second)
+      }
     }
   }
 }
