@@ -27,7 +27,7 @@ extension RuleSetBuilder {
           .error, location(key, file),
           "'\(name)' is said of one alert: put it in 'alerts', one entry an alert (alerts: [{\(name): …}])")
       }
-      checkKeys(mapping, Self.testKeys + Self.alertExpectationKeys, "a test", file)
+      checkKeys(mapping, Self.testKeys, "a test", file, reportedElsewhere: Self.alertExpectationKeys)
       let name = mapping["name"]?.string ?? "test at line \(location(item, file).line)"
       // Each mistake is reported, the events' too, before the test is left out.
       var failed = false

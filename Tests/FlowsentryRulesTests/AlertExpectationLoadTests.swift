@@ -93,6 +93,9 @@ import Testing
     let mistake = Self.mistakes[index]
     let errors = Self.errors(Self.rule(test: mistake.test))
     let error = try #require(errors.first, "\(mistake.test)")
+    // One error a mistake, and a test's keys never listed as taking what only an entry does.
+    #expect(errors.count == 1, "\(errors)")
+    #expect(!error.message.contains("keys: name, events, capture, local, expect, alerts, output"))
     #expect(error.message.contains(mistake.message), "\(error)")
     #expect((error.line, error.column) == (mistake.line, mistake.column), "\(error)")
     #expect(error.description.contains("t.yaml:\(mistake.line):\(mistake.column): error:"))
