@@ -8,7 +8,8 @@ import FlowsentryRules
 // libFuzzer entry point, structure-aware: the input is a stream of choices that builds one to three
 // rule files (lists, macros that use each other, rules with conditions nested or chained, numeric
 // fields at and past their ranges, thresholds, suppression, outputs, tests with repeated and varied
-// events, typed lists over feed files in each format that it writes), optionally mutated byte by byte, then loaded in order as `rules check` and a SIGHUP
+// events and the alerts' texts they expect, typed lists over feed files in each format that it
+// writes), optionally mutated byte by byte, then loaded in order as `rules check` and a SIGHUP
 // reload load them. A set that loads runs its tests (`rules test`) and events at the edges of time.
 // No input may crash, hang or trip a sanitizer. Built and run by scripts/fuzz.sh rule-files.
 
@@ -259,9 +260,48 @@ struct Generator {
       text += "    tests:\n"
       for _ in 0...choices.below(2) {
         let expect = choices.pick(hostile ? ["0", "1", "-1", "99999999999999999999"] : ["0", "1"])
-        text += "      - name: t\n        expect: \(expect)\n        events:\n"
+        // `alerts` says the count itself: a careful author leaves `expect` out beside it.
+        let withAlerts = choices.chance(3)
+        text += "      - name: t\n"
+        if !withAlerts || (hostile && choices.chance(2)) { text += "        expect: \(expect)\n" }
+        if withAlerts { text += alertExpectations() }
+        text += "        events:\n"
         for _ in 0...choices.below(3) { text += testEvent() }
       }
+    }
+    return text
+  }
+
+  /// A test's `alerts:`: entries of each key, texts with placeholders and escapes the alert's text
+  /// may or may not hold, and (hostile) what the loader refuses: misspelt or misplaced keys, empty
+  /// texts and lists, both texts at once, unknown severities, non-lists.
+  mutating func alertExpectations() -> String {
+    if hostile && choices.chance(8) {
+      return choices.pick([
+        "        alerts: {output: x}\n", "        alerts: 3\n", "        alerts: [x, [y]]\n",
+        "        output_contains: x\n",
+      ])
+    }
+    if choices.chance(6) { return "        alerts: []\n" }
+    var text = "        alerts:\n"
+    for _ in 0...choices.below(3) {
+      var keys: [String] = []
+      switch choices.below(hostile ? 5 : 4) {
+      case 0: keys.append("output: \"\(words()) {count}\"")
+      case 1: keys.append("output_contains: \"\(words())\"")
+      case 2: keys.append("output_contains: [\"\(words())\", \"\(words())\"]")
+      case 3: break
+      default:
+        keys.append(
+          choices.pick([
+            "outptu: x", "output_contain: x", "output: [1]", "output: \"\"", "output_contains: []",
+            "output_contains: [\"\"]", "output: x, output_contains: x", "output_contains: {a: b}",
+          ]))
+      }
+      if choices.chance(3) {
+        keys.append("severity: \(choices.pick(hostile ? ["high", "low", "urgent", "[high]"] : ["medium", "high"]))")
+      }
+      text += "          - {\(keys.joined(separator: ", "))}\n"
     }
     return text
   }
@@ -315,7 +355,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     sources.append(RuleSource(name: "fuzz-\(index).yaml", text: text))
   }
   guard let rules = try? RuleLoader.load(sources: sources, paths: []) else { return 0 }
-  _ = RuleTestRunner.run(rules)
+  // As `rules test` prints them: the alerts' texts shown beside what their tests expected.
+  for result in RuleTestRunner.run(rules) { _ = result.lines }
   let engine = RuleEngine(rules: rules)
   var alerts: [Alert] = []
   for (index, time) in edgesOfTime.enumerated() {

@@ -72,7 +72,8 @@ enum DefaultRules {
       - name: a refused-connection storm in a capture fires once (scripts/make-rule-captures.py)
         capture: captures/refused-storm.pcap
         local: [198.51.100.0/24]
-        expect: 1
+        alerts:
+          - output: "30 flows with 203.0.113.9 ended abruptly within 10s"
 
 - rule:
     id: FS-NET-002
@@ -400,10 +401,16 @@ enum DefaultRules {
       net_packet_dns: "out-of-band testing domain: lookup of {dns.questions} (answered: {dns.answered}), answers: {dns.answers}"
       net_flow_tcp_begin: "out-of-band testing domain: {process.comm} connected to {remote_dns} ({remote}:{remote_port})"
     tests:
-      - name: a lookup of an interactsh name fires
+      - name: a lookup of an interactsh name fires, naming the lookup
         events:
           - {at: 0s, event: net_packet_dns, src: 127.0.0.53, dst: 127.0.0.1, src_port: 53, questions: [c1abc.oast.fun], answers: [203.0.113.77]}
-        expect: 1
+        alerts:
+          - output: "out-of-band testing domain: lookup of c1abc.oast.fun (answered: true), answers: 203.0.113.77"
+      - name: a connection to an interactsh name fires, naming the process
+        events:
+          - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.77, dst_dns: [c1abc.oast.fun], process: {pid: 4242, comm: curl}}
+        alerts:
+          - output: "out-of-band testing domain: curl connected to c1abc.oast.fun (203.0.113.77:443)"
       - name: ordinary lookups do not
         events:
           - {at: 0s, event: net_packet_dns, src: 127.0.0.53, dst: 127.0.0.1, src_port: 53, questions: [www.example.org]}
@@ -684,12 +691,15 @@ enum DefaultRules {
       net_flow_tcp_end: "listed address {indicator} in {indicator.list} from {indicator.source}; {conn_direction} connection attempt of {process.comm} with {remote}:{remote_port} failed ({close_reason})"
       net_flow_tcp_half_open: "listed address {indicator} in {indicator.list} from {indicator.source}; half-open connection attempts from {remote} to port {local_port}: {attempts}"
       net_packet_dns: "listed address {indicator} in {indicator.list} from {indicator.source}; lookup of {dns.questions} answered {dns.answers}"
+    # Each text is checked around {indicator.source}, whose file is built-in/30-intel.yaml in the
+    # binary's copy and rules/30-intel.yaml on disk, and whose line moves with any edit above it.
     tests:
       - name: a connection to a listed address fires, once an hour per indicator
         events:
-          - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443}
-          - {at: 5s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 8080}
-        expect: 1
+          - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443, process: {pid: 4242, comm: curl}}
+          - {at: 5s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 8080, process: {pid: 4242, comm: curl}}
+        alerts:
+          - output_contains: ["listed address 192.0.2.254/32 in intel_addresses from ", "; outgoing connection of curl with 192.0.2.254:443"]
       - name: an allowlisted address and unlisted ones do not
         events:
           - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.253}
@@ -697,17 +707,20 @@ enum DefaultRules {
         expect: 0
       - name: an attempt that timed out fires (the self-test address never answers)
         events:
-          - {at: 0s, event: net_flow_tcp_end, close_reason: timeout, terminated_by: local, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443}
-        expect: 1
+          - {at: 0s, event: net_flow_tcp_end, close_reason: timeout, terminated_by: local, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443, process: {pid: 4242, comm: curl}}
+        alerts:
+          - output_contains: ["listed address 192.0.2.254/32 in intel_addresses from ", "; outgoing connection attempt of curl with 192.0.2.254:443 failed (timeout)"]
       - name: a refused attempt fires
         events:
           - {at: 0s, event: net_flow_tcp_end, close_reason: refused, terminated_by: remote, src: 192.0.2.254, dst: 198.51.100.2, src_port: 8080}
-        expect: 1
+        alerts:
+          - output_contains: ["listed address 192.0.2.254/32 in intel_addresses from ", "; outgoing connection attempt of - with 192.0.2.254:8080 failed (refused)"]
       - name: a connection that timed out after its begin alerts once, not again at its end
         events:
           - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443}
           - {at: 2h, event: net_flow_tcp_end, close_reason: timeout, terminated_by: local, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443, duration_ns: 7200000000000}
-        expect: 1
+        alerts:
+          - output_contains: ["listed address 192.0.2.254/32 in intel_addresses from ", "; outgoing connection of - with 192.0.2.254:443"]
       - name: the end of a connection that closed normally adds nothing to its begin
         events:
           - {at: 0s, event: net_flow_tcp_end, close_reason: fin, terminated_by: local, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443}
@@ -717,11 +730,13 @@ enum DefaultRules {
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.example], answers: [203.0.113.5, 192.0.2.254]}
           - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 192.0.2.254, dst_port: 443, dst_dns: [c2.example]}
-        expect: 1
+        alerts:
+          - output_contains: ["listed address 192.0.2.254/32 in intel_addresses from ", "; lookup of c2.example answered 203.0.113.5,192.0.2.254"]
       - name: a lookup answered with a listed address fires alone (no connection, or not over TCP)
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.example], answers: [192.0.2.254]}
-        expect: 1
+        alerts:
+          - output_contains: ["listed address 192.0.2.254/32 in intel_addresses from ", "; lookup of c2.example answered 192.0.2.254"]
       - name: unlisted answers, and names among the answers, do not
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [a.example], answers: [203.0.113.5, 192.0.2.25]}
@@ -767,15 +782,23 @@ enum DefaultRules {
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [c2.FlowSentry-SelfTest.invalid.]}
           - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.9, dst_dns: [c2.flowsentry-selftest.invalid]}
-        expect: 1
+        alerts:
+          - output_contains: ["listed domain flowsentry-selftest.invalid in intel_domains from ", "; lookup of c2.FlowSentry-SelfTest.invalid. (answered: true), answers: -"]
       - name: a lookup alone fires
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [flowsentry-selftest.invalid]}
-        expect: 1
+        alerts:
+          - output_contains: ["listed domain flowsentry-selftest.invalid in intel_domains from ", "; lookup of flowsentry-selftest.invalid (answered: true), answers: -"]
+      - name: a connection to a listed name fires alone, naming the process
+        events:
+          - {at: 0s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.9, dst_dns: [c2.flowsentry-selftest.invalid], process: {pid: 4242, comm: curl}}
+        alerts:
+          - output_contains: ["listed domain flowsentry-selftest.invalid in intel_domains from ", "; outgoing connection of curl with c2.flowsentry-selftest.invalid (203.0.113.9:443)"]
       - name: a lookup nobody answered fires (a DNS firewall dropped it)
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.flowsentry-selftest.invalid], answered: false}
-        expect: 1
+        alerts:
+          - output_contains: ["listed domain flowsentry-selftest.invalid in intel_domains from ", "; lookup of c2.flowsentry-selftest.invalid (answered: false), answers: -"]
       - name: names that only end alike, and allowlisted names, do not
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.2, dst: 198.51.100.53, questions: [notflowsentry-selftest.invalid]}
@@ -786,15 +809,18 @@ enum DefaultRules {
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [www.example], answers: [c2.flowsentry-selftest.invalid, 203.0.113.9]}
           - {at: 1s, event: net_flow_tcp_begin, src: 198.51.100.2, dst: 203.0.113.9, dst_dns: [www.example, c2.flowsentry-selftest.invalid]}
-        expect: 1
+        alerts:
+          - output_contains: ["listed domain flowsentry-selftest.invalid in intel_domains from ", "; lookup of www.example (answered: true), answers: c2.flowsentry-selftest.invalid,203.0.113.9"]
       - name: a lookup whose alias is listed fires with no connection after it
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [www.example], answers: [c2.flowsentry-selftest.invalid, 203.0.113.9]}
-        expect: 1
+        alerts:
+          - output_contains: ["listed domain flowsentry-selftest.invalid in intel_domains from ", "; lookup of www.example (answered: true), answers: c2.flowsentry-selftest.invalid,203.0.113.9"]
       - name: a listed name aliased to an allowlisted one still fires (the alias is the listed name's choice)
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.flowsentry-selftest.invalid], answers: [x.allowed.flowsentry-selftest.invalid, 203.0.113.9]}
-        expect: 1
+        alerts:
+          - output_contains: ["listed domain flowsentry-selftest.invalid in intel_domains from ", "; lookup of c2.flowsentry-selftest.invalid (answered: true), answers: x.allowed.flowsentry-selftest.invalid,203.0.113.9"]
       - name: an allowlisted name aliased to a listed one does not
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [allowed.flowsentry-selftest.invalid], answers: [c2.flowsentry-selftest.invalid, 203.0.113.9]}
@@ -802,7 +828,8 @@ enum DefaultRules {
       - name: a listed name answered with an allowlisted address (a sinkhole's) still fires
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.flowsentry-selftest.invalid], answers: [192.0.2.253]}
-        expect: 1
+        alerts:
+          - output_contains: ["listed domain flowsentry-selftest.invalid in intel_domains from ", "; lookup of c2.flowsentry-selftest.invalid (answered: true), answers: 192.0.2.253"]
 
 """#),
   ]

@@ -41,9 +41,12 @@ extension RuleSetBuilder {
   }
 
   /// Checks keys against the allowed ones; suggests the nearest for a typo.
-  mutating func checkKeys(_ mapping: Node.Mapping, _ allowed: [String], _ what: String, _ file: String) {
+  /// `reportedElsewhere`: keys the caller reports with a message of its own.
+  mutating func checkKeys(
+    _ mapping: Node.Mapping, _ allowed: [String], _ what: String, _ file: String, reportedElsewhere: [String] = []
+  ) {
     for (key, _) in mapping {
-      guard let name = key.string, !allowed.contains(name) else { continue }
+      guard let name = key.string, !allowed.contains(name), !reportedElsewhere.contains(name) else { continue }
       let nearest = allowed.min { editDistance($0, name) < editDistance($1, name) }
       let hint = nearest.map { editDistance($0, name) <= 2 ? "; did you mean '\($0)'?" : "" } ?? ""
       report(

@@ -154,7 +154,35 @@ public struct RuleTest: Sendable {
   public var capture: Capture?
   /// Alerts of this rule expected; 0 means "must not fire".
   public var expectedAlerts: Int
+  /// `alerts:`, one a raised alert in the order raised; nil when the test counts alerts only.
+  public var alerts: [AlertExpectation]? = nil
   var location: SourceLocation
+}
+
+/// What one alert of a test must say: a rule's text is what an analyst reads, and a count alone
+/// passes when a per-event text names the wrong field or the wrong event's text is picked.
+public struct AlertExpectation: Sendable {
+  /// The alert's whole text (`output:`).
+  public var output: String?
+  /// Texts the alert's text holds, each anywhere in it (`output_contains:`): the part that matters
+  /// without what varies, such as a built-in list's `{indicator.source}` line.
+  public var outputContains: [String] = []
+  public var severity: Severity?
+  var location: SourceLocation
+
+  /// What `message` and `severity` leave unmet, in the order written; empty when the alert is as expected.
+  public func unmet(message: String, severity raised: Severity) -> [String] {
+    var unmet: [String] = []
+    if let output, output != message { unmet.append("output \(Self.quoted(output))") }
+    for part in outputContains where !message.contains(part) {
+      unmet.append("output containing \(Self.quoted(part))")
+    }
+    if let severity, severity != raised { unmet.append("severity \(severity.rawValue)") }
+    return unmet
+  }
+
+  /// A text in quotes, its control characters escaped: an alert's text holds what events carried.
+  public static func quoted(_ text: String) -> String { "\"\(TerminalText.escapingControls(text))\"" }
 }
 
 /// One event of a rule test, at a time relative to the test's start.

@@ -1,7 +1,6 @@
 import ArgumentParser
 import FlowsentryConfiguration
 import FlowsentryCore
-import FlowsentryReplay
 import FlowsentryRules
 import Foundation
 import Logging
@@ -79,38 +78,6 @@ struct RulesCommand: ParsableCommand {
       print(
         "\(counted(rules.files.count, "file")), \(counted(rules.rules.count, "rule")) (\(enabled) enabled\(replaced)), "
           + "\(counted(rules.regexCount, "regex", "regexes")), \(counted(rules.warnings.count, "warning")): OK")
-    }
-  }
-
-  struct Test: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the tests written inside rule files.")
-    @OptionGroup var paths: Paths
-
-    func run() throws {
-      guard let rules = RulesCommand.load(paths.paths, builtIn: !paths.noDefaultRules) else { throw ExitCode.failure }
-      let results = RuleTestRunner.run(rules, captures: Replayer.ruleTestCaptures)
-      for result in results {
-        let mark = result.skipped != nil ? "skip" : result.passed ? "ok  " : "FAIL"
-        var detail = ""
-        if let reason = result.skipped {
-          detail = " (\(reason))"
-        } else if let error = result.error {
-          detail = " (\(error)) at \(result.location)"
-        } else if !result.passed {
-          detail = " (expected \(result.expected) alerts, raised \(result.raised)) at \(result.location)"
-        }
-        print("\(mark) \(result.ruleID): \(result.test)\(detail)")
-      }
-      let untested = rules.rules.filter { rule in
-        !rule.tests.contains { $0.expectedAlerts > 0 } || !rule.tests.contains { $0.expectedAlerts == 0 }
-      }
-      for rule in untested {
-        print("warn \(rule.id): needs a test that fires and one that does not")
-      }
-      let skipped = results.filter { $0.skipped != nil }.count
-      let failed = results.filter { !$0.passed && $0.skipped == nil }.count
-      print("rules: \(results.count - failed - skipped) passed, \(failed) failed, \(skipped) skipped")
-      if failed > 0 { throw ExitCode.failure }
     }
   }
 
