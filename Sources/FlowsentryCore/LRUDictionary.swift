@@ -2,10 +2,9 @@
 ///
 /// Nodes live in one array linked by indices, so inserting, touching and evicting are O(1)
 /// and the memory is bounded by `capacity` from the start. Keys are found through an open-addressed
-/// table of node indices (linear probing, at most half full, grown as entries come), each beside
-/// the high half of its key's hash, so that a probe past another key reads no node (a node is
-/// another cache line, often a miss); each node keeps its key's hash: an eviction or a removal
-/// hashes no key, and an insertion hashes its key once. Inlinable, so that users' modules specialize it for their key and value types (no generic
+/// table of node indices (linear probing, at most half full, grown as entries come) and each node
+/// keeps its key's hash: an eviction or a removal hashes no key, and an insertion hashes its key
+/// once. Inlinable, so that users' modules specialize it for their key and value types (no generic
 /// dispatch on the hot path).
 public struct LRUDictionary<Key: Hashable, Value> {
   @usableFromInline
@@ -26,14 +25,13 @@ public struct LRUDictionary<Key: Hashable, Value> {
   }
 
   @usableFromInline static var none: Int { -1 }
-  /// An empty position of the table: no node index reaches 2^32 - 1 (`capacity` is far below).
-  @usableFromInline static var vacant: UInt64 { .max }
+  /// An empty position of the table.
+  @usableFromInline static var vacant: Int32 { -1 }
 
   public let capacity: Int
   @usableFromInline var nodes: [Node] = []
-  /// Node indices by hash, each in the low half of a word whose high half is the high half of its
-  /// key's hash (`tag`); a power of two in size, at least twice `count`.
-  @usableFromInline var table: [UInt64] = Array(repeating: .max, count: 16)
+  /// Node indices by hash; a power of two in size, at least twice `count`.
+  @usableFromInline var table: [Int32] = Array(repeating: -1, count: 16)
   @usableFromInline var entries = 0
   @usableFromInline var newest = LRUDictionary.none
   @usableFromInline var oldest = LRUDictionary.none
@@ -48,28 +46,15 @@ public struct LRUDictionary<Key: Hashable, Value> {
   @inlinable public var count: Int { entries }
   @inlinable public var isEmpty: Bool { entries == 0 }
 
-  @inlinable
-  static func tag(_ hash: Int) -> UInt64 { UInt64(truncatingIfNeeded: hash) & 0xFFFF_FFFF_0000_0000 }
-
-  @inlinable
-  static func entry(_ slot: Int, hash: Int) -> UInt64 { tag(hash) | UInt64(truncatingIfNeeded: slot) & 0xFFFF_FFFF }
-
-  @inlinable
-  static func slot(_ entry: UInt64) -> Int { Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) }
-
   /// The table position holding `key`'s node, or the empty position where it would go.
   @inlinable
   func position(of key: Key, hash: Int) -> (position: Int, slot: Int?) {
     let mask = table.count - 1
-    let tag = Self.tag(hash)
     var position = hash & mask
     while true {
-      let entry = table[position]
-      if entry == Self.vacant { return (position, nil) }
-      if entry & 0xFFFF_FFFF_0000_0000 == tag {
-        let slot = Self.slot(entry)
-        if nodes[slot].hash == hash && nodes[slot].key == key { return (position, slot) }
-      }
+      let slot = Int(table[position])
+      if slot == Int(Self.vacant) { return (position, nil) }
+      if nodes[slot].hash == hash && nodes[slot].key == key { return (position, slot) }
       position = (position + 1) & mask
     }
   }
@@ -88,7 +73,7 @@ public struct LRUDictionary<Key: Hashable, Value> {
     var hole = start
     var next = (start + 1) & mask
     while table[next] != Self.vacant {
-      let home = nodes[Self.slot(table[next])].hash & mask
+      let home = nodes[Int(table[next])].hash & mask
       // Moves back unless its home lies cyclically within (hole, next].
       let stays = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next)
       if !stays {
@@ -104,12 +89,12 @@ public struct LRUDictionary<Key: Hashable, Value> {
   @inlinable
   mutating func reserveForOneMore() {
     guard (entries + 1) * 2 > table.count else { return }
-    var grown = [UInt64](repeating: Self.vacant, count: table.count * 2)
+    var grown = [Int32](repeating: Self.vacant, count: table.count * 2)
     let mask = grown.count - 1
-    for entry in table where entry != Self.vacant {
-      var position = nodes[Self.slot(entry)].hash & mask
+    for slot in table where slot != Self.vacant {
+      var position = nodes[Int(slot)].hash & mask
       while grown[position] != Self.vacant { position = (position + 1) & mask }
-      grown[position] = entry
+      grown[position] = slot
     }
     table = grown
   }
@@ -223,7 +208,7 @@ public struct LRUDictionary<Key: Hashable, Value> {
     // Found by its stored hash and its node index: no key is hashed or compared.
     let mask = table.count - 1
     var position = nodes[slot].hash & mask
-    while Self.slot(table[position]) != slot { position = (position + 1) & mask }
+    while Int(table[position]) != slot { position = (position + 1) & mask }
     return remove(slot, at: position)
   }
 
@@ -253,8 +238,8 @@ public struct LRUDictionary<Key: Hashable, Value> {
     if older != Self.none { nodes[older].newer = new } else { oldest = new }
     let mask = table.count - 1
     var position = nodes[new].hash & mask
-    while Self.slot(table[position]) != old { position = (position + 1) & mask }
-    table[position] = Self.entry(new, hash: nodes[new].hash)
+    while Int(table[position]) != old { position = (position + 1) & mask }
+    table[position] = Int32(new)
   }
 
   /// Stores a new entry (its key absent) as the most recently used.
@@ -269,7 +254,7 @@ public struct LRUDictionary<Key: Hashable, Value> {
     let mask = table.count - 1
     var position = hash & mask
     while table[position] != Self.vacant { position = (position + 1) & mask }
-    table[position] = Self.entry(slot, hash: hash)
+    table[position] = Int32(slot)
     entries += 1
   }
 
