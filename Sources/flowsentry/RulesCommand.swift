@@ -85,9 +85,14 @@ struct RulesCommand: ParsableCommand {
   struct Test: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the tests written inside rule files.")
     @OptionGroup var paths: Paths
+    @OptionGroup var cache: PatternCacheOption
 
     func run() throws {
       guard let rules = RulesCommand.load(paths.paths, builtIn: !paths.noDefaultRules) else { throw ExitCode.failure }
+      // Built before the first test, and timed: thousands of regexes take seconds, silent otherwise.
+      if let line = PatternCacheOption.prepare(rules, cacheDirectory: cache.patternCache, hint: "--pattern-cache DIR") {
+        standardError("rules test: " + line)
+      }
       let results = RuleTestRunner.run(rules, captures: Replayer.ruleTestCaptures)
       for result in results {
         let mark = result.skipped != nil ? "skip" : result.passed ? "ok  " : "FAIL"
