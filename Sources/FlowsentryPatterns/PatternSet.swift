@@ -110,6 +110,9 @@ public final class PatternSet: @unchecked Sendable {
   public let patterns: [PatternSpec]
   public let evaluation: [PatternEvaluation]
   public let statistics: Statistics
+  /// The name of its cache file (`<key>.hsdb`) when built with a cache, so that the files a running
+  /// set uses are known and the others can be pruned (``PatternDatabaseCache/prune(keeping:olderThan:)``).
+  public let cacheKey: String?
   let programs: [PCRE2Program]
   let databases: [HyperscanDatabase]
   /// Ids PCRE2 evaluates on every subject.
@@ -146,6 +149,7 @@ public final class PatternSet: @unchecked Sendable {
     started = clock.now
     let key = cache.map { _ in PatternDatabaseCache.key(for: patterns, patternsPerDatabase: options.patternsPerDatabase)
     }
+    cacheKey = key
     if let cache, let key {
       switch cache.load(key: key, patternCount: patterns.count) {
       case .found(let evaluation, let databases):

@@ -89,15 +89,24 @@ public final class RuleReloader: Sendable {
   /// The typed lists of the set running or pending, which a reload's lists are compared with
   /// (`RuleSet.warningsForShrunkLists`).
   private let runningIntelLists = Mutex<[IntelListSummary]>([])
+  /// The state directory whose pattern cache is pruned to the set taken to run (nil: none is).
+  let patternCacheStateDirectory: String?
+  // Counted here, read in RuleReloaderMetrics.swift.
+  let patternCachePrunings = Mutex(PatternCachePruningCounts())
 
   /// `load` is `RuleLoader.loadChain` unless a test needs another.
+  /// With `patternCacheStateDirectory`, each set taken to run (the first, and each reload offered
+  /// to the pipeline) has its pattern sets built with the cache there, if its load did not build
+  /// them, and prunes `state_dir/patterns` to the files it uses (`RuleSet.prunePatternCache`).
   public convenience init(
-    chain: Chain, timeLimit: Duration = .seconds(60),
+    chain: Chain, timeLimit: Duration = .seconds(60), patternCacheStateDirectory: String? = nil,
     load: @escaping @Sendable (Chain) throws(RuleLoadError) -> RuleSet = { chain throws(RuleLoadError) in
       try RuleLoader.loadChain(builtIn: chain.builtIn, paths: chain.paths)
     }
   ) {
-    self.init(chain: chain, timeLimit: timeLimit, load: load) { feeds, trustingSettledFiles in
+    self.init(
+      chain: chain, timeLimit: timeLimit, load: load, patternCacheStateDirectory: patternCacheStateDirectory
+    ) { feeds, trustingSettledFiles in
       feeds.comparedWithFiles(trustingSettledFiles: trustingSettledFiles)
     }
   }
@@ -106,6 +115,7 @@ public final class RuleReloader: Sendable {
   /// `snapshotFeeds` in place of `LoadedFeeds.snapshotOfFiles`, for one whose clock runs ahead.
   init(
     chain: Chain, timeLimit: Duration, load: @escaping @Sendable (Chain) throws(RuleLoadError) -> RuleSet,
+    patternCacheStateDirectory: String? = nil,
     compareFeeds: @escaping @Sendable (LoadedFeeds, _ trustingSettledFiles: Bool) -> FeedComparison,
     snapshotFeeds: @escaping @Sendable (LoadedFeeds) -> FeedFilesSnapshot = { $0.snapshotOfFiles() }
   ) {
@@ -114,6 +124,7 @@ public final class RuleReloader: Sendable {
     self.load = load
     self.compareFeeds = compareFeeds
     self.snapshotFeeds = snapshotFeeds
+    self.patternCacheStateDirectory = patternCacheStateDirectory
   }
 
   typealias FeedComparison = (comparison: LoadedFeeds.Comparison, feeds: LoadedFeeds)
@@ -132,7 +143,7 @@ public final class RuleReloader: Sendable {
     await withCheckedContinuation { (continuation: CheckedContinuation<RuleSet?, Never>) in
       let thread = Thread { [self] in
         let recorder = FeedFingerprintRecorder()
-        let rules = recorder.recording(load)
+        let rules = recorder.recording(load).map(pruningCache)
         if let rules {
           runningFeeds.withLock { $0 = LoadedFeeds(rules, recorder) }
           loadedAtSeconds.store(Int64(time(nil)), ordering: .relaxed)
@@ -321,6 +332,9 @@ public final class RuleReloader: Sendable {
       if waiter != nil, case .loaded(var rules) = outcome {
         // Among the set's warnings, which each reload logs: a feed that lost most of its list.
         rules.warnings += rules.warningsForShrunkLists(comparedWith: runningIntelLists.withLock { $0 })
+        // This set runs next: the cache files no set of it uses go (a refused, timed-out or
+        // discarded load never gets here, so the running set's files stay until one replaces it).
+        rules = pruningCache(to: rules)
         runningIntelLists.withLock { $0 = rules.intelLists }
         outcome = .loaded(rules)
         pendingRules.withLock { $0 = rules }

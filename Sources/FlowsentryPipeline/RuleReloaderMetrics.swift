@@ -40,17 +40,38 @@ extension RuleReloader {
     return outcome
   }
 
+  /// `rules`, having pruned the pattern cache to it when this reloader prunes one (on the loader
+  /// thread: it lists the directory and unlinks files), with what that did in
+  /// `patternCachePruning` for the reload's log line, and counted.
+  func pruningCache(to rules: RuleSet) -> RuleSet {
+    guard let patternCacheStateDirectory else { return rules }
+    // Its files are known once its sets are built with the cache: a load that did not build them
+    // (the monitor's first) has them built here, off the pipeline, as a reload's load does; a set
+    // built already returns what it built.
+    rules.preparePatterns(stateDirectory: patternCacheStateDirectory)
+    guard let pruning = rules.prunePatternCache(stateDirectory: patternCacheStateDirectory) else { return rules }
+    patternCachePrunings.withLock {
+      $0.filesRemoved &+= UInt64(pruning.removedFiles)
+      $0.failures &+= UInt64(pruning.failures.count)
+      $0.bytesKept = pruning.keptBytes
+    }
+    var rules = rules
+    rules.patternCachePruning = pruning
+    return rules
+  }
+
   /// The counter table's rows: reloads asked for, by cause, every cause listed from the start, and
   /// the feed changes skipped.
   public var samples: [MetricSample] {
     Self.samples(
       reloads: { reloads(by: $0) }, skipped: skippedReloads, failures: { failedReloads(by: $0) },
-      loadedAt: Int(loadedAtSeconds.load(ordering: .relaxed)))
+      loadedAt: Int(loadedAtSeconds.load(ordering: .relaxed)), patternCache: patternCachePrunings.withLock { $0 })
   }
 
   /// The rows for reloads counted by `reloads` and `skipped` (the table at zero, before a reloader exists).
   public static func samples(
-    reloads: (Cause) -> Int, skipped: Int = 0, failures: (Cause) -> Int = { _ in 0 }, loadedAt: Int = 0
+    reloads: (Cause) -> Int, skipped: Int = 0, failures: (Cause) -> Int = { _ in 0 }, loadedAt: Int = 0,
+    patternCache: PatternCachePruningCounts = PatternCachePruningCounts()
   ) -> [MetricSample] {
     Cause.allCases.map { cause in
       .counter(
@@ -79,6 +100,36 @@ extension RuleReloader {
           help:
             "When the running rules and feeds were loaded (Unix time, seconds): at the start, or by the last "
             + "reload that loaded; 0 before the first. time() minus it is their age.")
-      ]
+      ] + patternCache.samples
+  }
+}
+
+/// What pruning the pattern cache to each set taken to run came to (`RuleReloader.pruneCache`).
+public struct PatternCachePruningCounts: Sendable, Equatable {
+  public var filesRemoved: UInt64 = 0
+  public var failures: UInt64 = 0
+  /// The cache files' bytes after the last pruning: the running set's plus recent unused ones.
+  public var bytesKept: UInt64 = 0
+
+  public init() {}
+
+  var samples: [MetricSample] {
+    [
+      .counter(
+        "flowsentry_rule_pattern_cache_files_removed_total", filesRemoved,
+        help:
+          "Compiled regex database files removed from state_dir/patterns because the rules taken to run (at the "
+          + "start or by a reload) do not use them, and they were written over 10 minutes before."),
+      .counter(
+        "flowsentry_rule_pattern_cache_removal_failures_total", failures,
+        help:
+          "Unused files of state_dir/patterns that could not be removed, or the directory could not be listed "
+          + "(a reload's log line says which and why): the directory then grows."),
+      .gauge(
+        "flowsentry_rule_pattern_cache_bytes", Int(clamping: bytesKept),
+        help:
+          "Bytes of compiled regex database files in state_dir/patterns after the last pruning: the running "
+          + "rules' files and unused ones written in the 10 minutes before it."),
+    ]
   }
 }

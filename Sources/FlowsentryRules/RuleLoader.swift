@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryPatterns
 import Foundation
 import Yams
 
@@ -17,6 +18,9 @@ public struct RuleSet: @unchecked Sendable {
   public var intelLists: [IntelListSummary] = []
   /// The typed lists the rules read, by name, for ``listings(of:)``.
   var indicatorLists: [IndicatorListReference] = []
+  /// What the monitor's pruning of the pattern cache did once this set was taken to run (the
+  /// reload's log line says it); nil when nothing pruned (``prunePatternCache(stateDirectory:)``).
+  public var patternCachePruning: PatternCachePruning?
 
   public static let empty = RuleSet(rules: [], warnings: [], files: [], regexCount: 0)
 }

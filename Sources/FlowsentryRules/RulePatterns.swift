@@ -210,6 +210,9 @@ final class RulePatternIndex: @unchecked Sendable {
     }
   }
 
+  /// Whether ``prepare`` ran (its sets are built, or failed and left to PCRE2).
+  var isPrepared: Bool { prepared.withLock { $0 != nil } }
+
   /// The outcome of ``prepare``, to the first caller only (engines add it to their counters).
   func takeOutcomeForCounting() -> PatternPreparation? {
     guard !counted.exchange(true, ordering: .acquiringAndReleasing) else { return nil }
@@ -247,12 +250,14 @@ extension RuleSet {
 
   /// Builds the rules' pattern sets now (the loader's thread calls this, so that the pipeline never
   /// compiles them), with the database cache under `stateDirectory/patterns` when one is given.
-  /// An engine given a set not prepared builds them itself.
+  /// An engine given a set not prepared builds them itself. `patternCacheDirectory`, when given, is
+  /// the cache itself instead (`rules test` and `replay --pattern-cache`).
   @discardableResult
-  public func preparePatterns(stateDirectory: String?) -> PatternPreparation {
+  public func preparePatterns(stateDirectory: String?, patternCacheDirectory: String? = nil) -> PatternPreparation {
     var total = PatternPreparation()
+    let cacheDirectory = patternCacheDirectory ?? stateDirectory.map(Self.patternCacheDirectory)
     for index in patternIndexes {
-      let outcome = index.prepare(cacheDirectory: stateDirectory.map(Self.patternCacheDirectory))
+      let outcome = index.prepare(cacheDirectory: cacheDirectory)
       total.fields += outcome.fields
       total.patterns += outcome.patterns
       total.literalSets += outcome.literalSets

@@ -97,8 +97,11 @@ struct MonitorCommand: AsyncParsableCommand {
     if let metricsAddress { settings.metricsAddress = metricsAddress }
     let logger = common.bootstrapLogging(settings)
     let stateDirectory = settings.pipeline.rules.stateDirectory
-    let reloader = RuleReloader(chain: .init(builtIn: settings.defaultRules, paths: settings.rulePaths)) {
-      chain throws(RuleLoadError) in
+    // Each set taken to run prunes state_dir/patterns to the files it uses (docs/PATTERNS.md).
+    let reloader = RuleReloader(
+      chain: .init(builtIn: settings.defaultRules, paths: settings.rulePaths),
+      patternCacheStateDirectory: stateDirectory
+    ) { chain throws(RuleLoadError) in
       let rules = try RuleLoader.loadChain(builtIn: chain.builtIn, paths: chain.paths)
       // The pattern databases are built (or read from their cache) here, on the loader thread: the
       // pipeline swaps in a set that is ready and never compiles between two batches.

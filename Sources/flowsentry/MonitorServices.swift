@@ -142,6 +142,11 @@ struct RuleReloadService: Service {
   /// and replacements of earlier files' lists, macros and rules among them).
   static func announce(_ rules: RuleSet, logger: Logger) {
     for warning in rules.warnings { logger.warning("\(warning)") }
+    // The pattern cache pruned to the set: said when it removed something or failed to (a quiet
+    // reload stays one line); a failure at warning, as the directory then grows.
+    if let pruning = rules.patternCachePruning, pruning.removedFiles > 0 || !pruning.failures.isEmpty {
+      if pruning.failures.isEmpty { logger.info("\(pruning)") } else { logger.warning("\(pruning)") }
+    }
   }
 
   /// A load starting, said as it starts (not when asked for: a SIGHUP during another load waits for

@@ -6,6 +6,7 @@ import FlowsentryOutput
 import FlowsentryPackets
 import FlowsentryPipeline
 import FlowsentryReplay
+import FlowsentryRules
 import Foundation
 import Logging
 
@@ -27,6 +28,7 @@ struct ReplayCommand: ParsableCommand {
   @OptionGroup var common: CommonOptions
   @OptionGroup var pipeline: PipelineOptions
   @OptionGroup var output: OutputOptions
+  @OptionGroup var cache: PatternCacheOption
 
   @Option(
     help: """
@@ -64,6 +66,17 @@ struct ReplayCommand: ParsableCommand {
     guard let rules = PipelineOptions.loadRules(settings, logger: common.diagnosticsLogger(logger, settings)) else {
       logger.error("the rules do not validate; not replaying")
       throw ExitCode.failure
+    }
+    // The regex databases' cache: --pattern-cache, else that of the sensor --config describes
+    // (state_dir/patterns; replay writes there but never prunes), so that a replay with the
+    // monitor's rules loads what the monitor compiled. Built before the first packet, and timed.
+    let cacheDirectory =
+      cache.patternCache
+      ?? pipeline.config.map { _ in RuleSet.patternCacheDirectory(stateDirectory: settings.stateDirectory) }
+    if let line = PatternCacheOption.prepare(
+      rules, cacheDirectory: cacheDirectory, hint: "--pattern-cache DIR, or --config with the sensor's state_dir,")
+    {
+      logger.info("replay: \(line)")
     }
     var observing = PacketObserver.Configuration()
     if let local, let networks = localNetworks(local) { observing.localNetworks = networks }
@@ -119,6 +132,10 @@ struct ReplayCommand: ParsableCommand {
     let skipped = DecodeSkip.allCases.map { "\($0.label) \(summary.skipped[$0] ?? 0)" }.joined(separator: ", ")
     let alerts = counters.perRule.filter { $0.alerts > 0 }.map { "\($0.ruleID) \($0.alerts)" }
       .joined(separator: ", ")
+    // Only rules a limit stopped, as alerts: with thousands of rules a zero each would drown the line.
+    let limited = counters.perRule.filter { $0.regexLimitHits > 0 }
+    let limitHits = limited.reduce(UInt64(0)) { $0 &+ $1.regexLimitHits }
+    let limits = limited.map { "\($0.ruleID) \($0.regexLimitHits)" }.joined(separator: ", ")
     let flows = counters.flows
     let lost = output.eventsLost + output.alertsLost
     let line: String =
@@ -131,7 +148,7 @@ struct ReplayCommand: ParsableCommand {
       + "answered on retry \(counters.dns.questionsAnsweredOnRetry), unsolicited \(counters.dns.unsolicited), "
       + "malformed \(counters.dns.malformed); events printed \(output.eventsWritten), "
       + "alerts \(counters.rules.alerts)\(alerts.isEmpty ? "" : " (\(alerts))"), printed \(output.alertsWritten), "
-      + "lost to failed writes \(lost)"
+      + "lost to failed writes \(lost); regex limits hit \(limitHits)\(limits.isEmpty ? "" : " (\(limits))")"
     logger.info("\(line)")
     for skipped in summary.firstSkipped { logger.warning("replay: \(skipped)") }
     for error in summary.fileErrors { logger.error("\(error)") }

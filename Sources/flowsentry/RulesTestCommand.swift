@@ -7,12 +7,17 @@ extension RulesCommand {
   struct Test: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the tests written inside rule files.")
     @OptionGroup var paths: Paths
+    @OptionGroup var cache: PatternCacheOption
 
     /// Rules short of tests named one a line; past it, one line counts the rest.
     static let lackingShown = 20
 
     func run() throws {
       guard let rules = RulesCommand.load(paths.paths, builtIn: !paths.noDefaultRules) else { throw ExitCode.failure }
+      // Built before the first test, and timed: thousands of regexes take seconds, silent otherwise.
+      if let line = PatternCacheOption.prepare(rules, cacheDirectory: cache.patternCache, hint: "--pattern-cache DIR") {
+        standardError("rules test: " + line)
+      }
       let results = RuleTestRunner.run(rules, captures: Replayer.ruleTestCaptures)
       for result in results {
         for line in result.lines { print(line) }

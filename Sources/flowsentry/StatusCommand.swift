@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import FlowsentryCore
 import FlowsentryLogging
+import FlowsentryRules
 import Foundation
 
 /// `flowsentry status`: a running monitor's counters, read from its metrics endpoint, for a person.
@@ -41,11 +42,16 @@ struct StatusCommand: AsyncParsableCommand {
   static func summary(of metrics: MetricsText, address: String) -> String {
     // A histogram's buckets are for Prometheus; its _sum and _count say enough here. The build's
     // row is in the headline.
+    // Per-rule and per-list zero rows are left out as the exit record leaves them out (with 5,000
+    // rules, /metrics holds 20,000 of them); the table caps what a family shows (CounterTable).
+    let quiet = RuleEngine.Counters.quietWhenZeroNames
     let samples = metrics.all.filter { !$0.name.hasSuffix("_bucket") && $0.name != buildInfo }.map { series in
-      MetricSample(
+      var sample = MetricSample(
         series.name, .counter, series.value,
         labels: series.labels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
         help: "")
+      sample.quietWhenZero = quiet.contains(series.name)
+      return sample
     }
     return ([headline(metrics, address: address)] + CounterTable.lines(samples)).joined(separator: "\n") + "\n"
   }

@@ -89,4 +89,25 @@ import Testing
     #expect(headline.hasSuffix(" ago; no reload refused"), "\(lines)")
     #expect(lines.contains("records=8"), "\(lines)")
   }
+
+  /// With 5,000 rules `/metrics` holds a row per rule and family, nearly all zero: `status` leaves
+  /// those out as the exit record does, and shows a family's 20 largest rows and a count of the rest,
+  /// while other labelled families keep their zero rows.
+  @Test func perRuleZeroRowsAreLeftOutAndAFamilyIsCapped() throws {
+    var rows = Self.olderRows(now: Double(time(nil)))
+    rows += "flowsentry_drops_total{where=\"queue\"} 0\nflowsentry_drops_total{where=\"ring_buffer\"} 0\n"
+    for index in 0..<5_000 {
+      let id = String(format: "GEN-%05d", index)
+      // The first 30 rules alerted (30 down to 1 times); a limit stopped no regex of any.
+      rows += "flowsentry_alerts_total{rule=\"\(id)\"} \(index < 30 ? 30 - index : 0)\n"
+      rows += "flowsentry_regex_limit_hits_total{rule=\"\(id)\"} 0\n"
+    }
+    let (_, lines) = try Self.status(of: rows)
+    let alerts = try #require(lines.first { $0.hasPrefix("alerts{") })
+    let shown = (0..<20).map { String(format: "GEN-%05d=%d", $0, 30 - $0) }.joined(separator: " ")
+    #expect(alerts == "alerts{\(shown) … and 10 more=55}", "\(alerts)")
+    #expect(lines.contains("regex_limit_hits{}"), "\(lines)")
+    #expect(lines.contains("drops{queue=0 ring_buffer=0}"), "\(lines)")
+    #expect(lines.allSatisfy { $0.count < 1_000 }, "\(lines.map(\.count).max() ?? 0)")
+  }
 }

@@ -97,6 +97,31 @@ final class WrittenLines: Sendable {
     #expect(json.contains("\"alerts\":{\"FS-NET-002\":2}"), "\(json)")
   }
 
+  /// Thousands of rules made lines of 60,000 characters: a family shows its largest rows, and the
+  /// rest as one row that says how many and holds their sum.
+  @Test func aFamilyShowsItsLargestRowsAndTheRestSummed() throws {
+    var samples: [MetricSample] = [.counter("flowsentry_drops_total", 0, [("where", "queue")], help: "")]
+    for index in 0..<200 {
+      // Rules 0-24 alerted 1-25 times, the rest never.
+      var row = MetricSample.counter(
+        "flowsentry_alerts_total", index < 25 ? UInt64(index + 1) : 0, [("rule", "R-\(1000 + index)")], help: "")
+      row.quietWhenZero = true
+      samples.append(row)
+    }
+    let lines = CounterTable.lines(samples)
+    let alerts = try #require(lines.first { $0.hasPrefix("alerts{") })
+    let shown = (6...25).map { "R-\(1000 + $0 - 1)=\($0)" }.joined(separator: " ")
+    #expect(alerts == "alerts{\(shown) … and 5 more=15}", "\(alerts)")
+    #expect(lines.contains("drops{queue=0}"))
+    // Below the cap, every row; the cap is a parameter.
+    #expect(CounterTable.lines(samples, maximumRows: 25).first { $0.hasPrefix("alerts{") }?.contains("…") == false)
+    let json = String(
+      decoding: SensorLogHandler.json(
+        level: .info, label: "t", message: "m", metadata: CounterTable.metadata(samples, maximumRows: 2)),
+      as: UTF8.self)
+    #expect(json.contains("\"alerts\":{\"R-1023\":24,\"R-1024\":25,\"… and 23 more\":276}"), "\(json)")
+  }
+
   @Test func histogramQuantilesAreBucketBounds() {
     var histogram = LatencyHistogram()
     #expect(histogram.quantileBound(0.5) == nil)

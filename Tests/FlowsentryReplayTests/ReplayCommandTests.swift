@@ -74,4 +74,60 @@ import Testing
     #expect(alerts.contains("FS-INTEL-002"), "\(result.stdout)")
     #expect(result.stderr.contains("dns: answered 1, unanswered 1,"), "\(result.stderr)")
   }
+
+  /// A regex a PCRE2 limit stopped is counted per rule in the summary, as the monitor's
+  /// regex_limit_hits; the pattern sets are built before the first record, timed, and with
+  /// --pattern-cache loaded by the next run instead of compiled.
+  @Test func limitHitsAreSummedPerRuleAndThePatternCacheIsReused() throws {
+    if geteuid() == 0 { try TestEnvironment.require(.executable("/usr/bin/setpriv")) }
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "fs-replay-limits-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(
+      at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let rules = directory.appendingPathComponent("rules.yaml").path
+    try """
+    - rule:
+        id: LIM-CATA
+        name: catastrophic backtracking
+        events: [net_flow_tcp_begin]
+        condition: remote_dns matches '(a+)+$'
+    - rule:
+        id: LIM-PLAIN
+        name: plain
+        events: [net_flow_tcp_begin]
+        condition: remote_dns matches 'evil\\.com$'
+
+    """.write(toFile: rules, atomically: true, encoding: .utf8)
+    let recording = directory.appendingPathComponent("limits.jsonl").path
+    let name = String(repeating: "a", count: 40) + "!.example"
+    let lines = (0..<2).map { index in
+      "{\"schema_version\":1,\"event\":\"net_flow_tcp_begin\",\"time\":\"2026-12-07T10:00:0\(index).000000000Z\","
+        + "\"timestamp_ns\":\(1_796_637_600_000_000_000 + index * 1_000_000_000),\"host\":\"h\",\"cgroup_id\":1,"
+        + "\"socket_cookie\":\(11 + index),\"process\":{\"pid\":100,\"comm\":\"curl\",\"uid\":0},"
+        + "\"args\":{\"conn_direction\":\"outgoing\",\"src\":\"10.0.0.5\",\"dst\":\"192.0.2.10\","
+        + "\"src_port\":\(40_001 + index),\"dst_port\":443,\"community_id\":\"1:x\",\"src_dns\":[],"
+        + "\"dst_dns\":[\"\(name)\"]}}"
+    }
+    try (lines.joined(separator: "\n") + "\n").write(toFile: recording, atomically: true, encoding: .utf8)
+    // Made by the replay (as nobody, when run as root), under the world-writable temporary directory.
+    let cache = FileManager.default.temporaryDirectory.appendingPathComponent("fs-replay-cache-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: cache) }
+    let arguments = [
+      "replay", "--no-default-rules", "--rules", rules, "--events", "none", "--pattern-cache", cache.path, recording,
+    ]
+
+    let first = try run(arguments)
+    #expect(first.status == 0, "\(first.stderr)")
+    #expect(first.stderr.contains("; regex limits hit 2 (LIM-CATA 2)\""), "\(first.stderr)")
+    #expect(
+      first.stderr.contains("replay: pattern sets of 2 regexes on 1 field ready in "), "\(first.stderr)")
+    #expect(first.stderr.contains("; cache \(cache.path): 0 loaded, 1 compiled and stored\""), "\(first.stderr)")
+    let second = try run(arguments)
+    #expect(second.stderr.contains("; cache \(cache.path): 1 loaded, 0 compiled and stored\""), "\(second.stderr)")
+    #expect(second.stderr.contains("; regex limits hit 2 (LIM-CATA 2)\""), "\(second.stderr)")
+    // Without a cache, the line says how to keep one.
+    let plain = try run(["replay", "--no-default-rules", "--rules", rules, "--events", "none", recording])
+    #expect(plain.stderr.contains("compiled without a cache (--pattern-cache DIR"), "\(plain.stderr)")
+  }
 }
