@@ -186,7 +186,10 @@ enum TestEventReader {
     // Names as capture delivers them (DNSNameText): a rule tested on `www.EvilCorp.com` sees what
     // it would live, `www.evilcorp.com`. Only here: a replayed recording keeps its names as recorded.
     let questions = list("questions").map(DNSNameText.captured)
-    let answers = list("answers").map { answerType($0) == "CNAME" ? DNSNameText.captured($0) : $0 }
+    // An address as capture writes one too (`2001:DB8::1` is `2001:db8::1`).
+    let answers = list("answers").map {
+      answerType($0) == "CNAME" ? DNSNameText.captured($0) : IPAddress($0)?.description ?? $0
+    }
     var answered = true
     if let node = mapping["answered"] {
       if let value = node.bool { answered = value } else { fail(node, "'answered' must be true or false") }

@@ -31,6 +31,9 @@ import Testing
     #expect(try run("dns.answers == '192.0.2.1'", dns))
     #expect(
       try run(
+        "dns.answers == '2001:db8::1'", "{event: net_packet_dns, questions: [a.example], answers: ['2001:DB8:0::1']}"))
+    #expect(
+      try run(
         #"dns.questions == 'caf\195\169.example'"#, #"{event: net_packet_dns, questions: ['caf\195\169.Example']}"#))
   }
 
