@@ -49,7 +49,9 @@ extension ConditionCompiler {
         }
       }
       // A list's items are checked where the list is used: whether they can match depends on the field.
-      let items = comparison == .equal || comparison == .notEqual ? literals : listItems(value) ?? literals
+      // A bare word after any other operator names a list (an undefined one is an error of its own).
+      var items = literals
+      if comparison != .equal && comparison != .notEqual, case .word = value { items = listItems(value) ?? [] }
       for (text, location) in items {
         guard let scalar = text.unicodeScalars.first(where: PatternShape.neverInName) else { continue }
         let outcome = comparison == .notEqual ? "is always true" : "can never match"

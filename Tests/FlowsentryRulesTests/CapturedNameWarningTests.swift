@@ -42,6 +42,15 @@ import Testing
     #expect(accent.count == 1 && !accent[0].message.contains("iendswith"), "\(accent)")
   }
 
+  @Test func anUndefinedListIsAnErrorWithoutAWarning() {
+    do {
+      _ = try warnings("remote_dns endswith Nowhere")
+      Issue.record("loaded")
+    } catch let error as RuleLoadError {
+      #expect(error.diagnostics.count == 1 && error.diagnostics[0].message.contains("undefined list"), "\(error)")
+    } catch { Issue.record("\(error)") }
+  }
+
   @Test func whatCanMatchSaysNothing() throws {
     let quiet = [
       "remote_dns iendswith 'BadCorp.com'", "remote_dns imatches 'EvilCorp'", "process.comm == 'ABC'",
