@@ -211,12 +211,23 @@ struct Generator {
   }
 
   mutating func testEvent() -> String {
-    var fields = ["event: \(event())"]
-    let keys = [
+    let kind = event()
+    var fields = ["event: \(kind)"]
+    var keys = [
       "src_port", "dst_port", "attempts", "duration_ns", "repeat", "every", "at", "vary", "process", "src", "dst",
+      "dst_dns", "questions",
     ]
+    // A careful author gives an event only the keys of its kind (another kind's is an error).
+    if !hostile, let name = EventName(rawValue: kind) {
+      let taken = Set(TestEventKeys.keys(of: name))
+      keys = keys.filter(taken.contains)
+    }
     for _ in 0..<choices.below(6) {
       switch choices.pick(keys) {
+      case let key where key == "dst_dns" || key == "questions":
+        // Names as written by hand: mixed case, a trailing dot, `\DDD` and `\X` escapes, UTF-8.
+        let names = [#"Www.Example.COM."#, #"caf\195\169.example"#, "café.example", #"a\.b"#, #"x\"#, "\\999."]
+        fields.append("\(key): ['\(choices.pick(names))']")
       case "every", "at": fields.append("\(choices.pick(["every", "at"])): \(duration())")
       case "vary": fields.append("vary: {\(choices.pick(["src", "dst", "src_port", "dst_port"])): \(number())}")
       case "process":

@@ -33,9 +33,31 @@ public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
       + TerminalText.escapingControls(message)
     if let sourceLine {
       let (escapedLine, before) = TerminalText.escapingControls(sourceLine, splitBefore: max(0, column - 1))
-      let padding = String(String.UnicodeScalarView(before.unicodeScalars.map { $0 == "\t" ? "\t" : " " }))
-      text += "\n" + escapedLine + "\n" + padding + "^"
+      let (shown, prefix) = Self.window(escapedLine, caret: before.unicodeScalars.count)
+      let padding = String(String.UnicodeScalarView(prefix.unicodeScalars.map { $0 == "\t" ? "\t" : " " }))
+      text += "\n" + shown + "\n" + padding + "^"
     }
     return text
+  }
+
+  /// Scalars of the source line shown at most: a 100,000-character pattern's line, echoed whole,
+  /// buries the message and the caret.
+  public static let shownLineWidth = 160
+
+  /// `line` cut to `shownLineWidth` scalars around the caret, `…` where it was cut, and what of it
+  /// comes before the caret (for the caret's padding). The column in the message stays the file's.
+  static func window(_ line: String, caret: Int) -> (shown: String, beforeCaret: String) {
+    let scalars = Array(line.unicodeScalars)
+    guard scalars.count > shownLineWidth else {
+      return (line, String(String.UnicodeScalarView(scalars.prefix(caret))))
+    }
+    let caret = min(caret, scalars.count)
+    var start = max(0, caret - shownLineWidth / 2)
+    let end = min(scalars.count, start + shownLineWidth)
+    start = max(0, end - shownLineWidth)
+    let head = start > 0 ? "…" : ""
+    let tail = end < scalars.count ? "…" : ""
+    let shown = head + String(String.UnicodeScalarView(scalars[start..<end])) + tail
+    return (shown, head + String(String.UnicodeScalarView(scalars[start..<caret])))
   }
 }

@@ -138,7 +138,8 @@ public enum DNSParser {
     }
 
     /// Reads a possibly compressed name at `offset`, lower-cased, without the trailing dot;
-    /// bytes outside printable ASCII, dots and backslashes inside labels are escaped as \DDD.
+    /// bytes outside printable ASCII, dots and backslashes inside labels are escaped as \DDD
+    /// (``DNSNameText``, which rule test events share).
     mutating func name() throws(DNSParseError) -> String {
       var text: [UInt8] = []
       var position = offset
@@ -161,7 +162,7 @@ public enum DNSParser {
           guard encodedLength <= DNSParser.maximumNameLength else { throw .nameTooLong }
           if !text.isEmpty { text.append(UInt8(ascii: ".")) }
           for byte in bytes[(position + 1)..<(position + 1 + length)] {
-            Self.appendEscaped(byte, to: &text)
+            DNSNameText.appendEscaped(byte, to: &text)
           }
           position += 1 + length
         case 0xc0:
@@ -176,20 +177,6 @@ public enum DNSParser {
           // 0x40 and 0x80 are extended label types (RFC 6891 retired them): not names we can read.
           throw .badLabel
         }
-      }
-    }
-
-    private static func appendEscaped(_ byte: UInt8, to text: inout [UInt8]) {
-      switch byte {
-      case UInt8(ascii: "A")...UInt8(ascii: "Z"):
-        text.append(byte | 0x20)
-      case UInt8(ascii: "."), UInt8(ascii: "\\"), 0...0x20, 0x7f...0xff:
-        text.append(UInt8(ascii: "\\"))
-        text.append(UInt8(ascii: "0") + byte / 100)
-        text.append(UInt8(ascii: "0") + byte / 10 % 10)
-        text.append(UInt8(ascii: "0") + byte % 10)
-      default:
-        text.append(byte)
       }
     }
   }

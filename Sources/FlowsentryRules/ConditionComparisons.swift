@@ -9,6 +9,7 @@ extension ConditionCompiler {
     if comparison == .in, case .word(let name, let offset) = value, let list = lists[name], list.intel != nil {
       return try intelTest(field, list, source, at: offset)
     }
+    warnIfNeverCaptured(field, comparison, value, source)
     if comparison == .matches || comparison == .imatches, field.type == .string || field.type == .strings {
       // Through the leaf, which reads its field's pattern set once the rule set has one (RulePatterns.swift).
       let regex = try regexTest(field, comparison, value, source)
@@ -155,8 +156,15 @@ extension ConditionCompiler {
       regex = try PCRE2Regex(pattern, caseInsensitive: comparison == .imatches)
     } catch {
       // +1: the opening quote.
-      throw fail(source, offset + 1 + error.offset, "bad regular expression: \(error.message)")
+      // A pattern past PCRE2's size is nearly always a list of names or strings written as one
+      // alternation: say what holds such a list instead.
+      let hint =
+        error.message.contains("too large")
+        ? " (a long alternation of names or strings belongs in a typed list, 'type: domain' or 'type: string' "
+          + "with '\(field.name) in LIST', or in a literal set: '\(field.name) endswith (a, b)', 'in (a, b)')" : ""
+      throw fail(source, offset + 1 + error.offset, "bad regular expression: \(error.message)\(hint)")
     }
+    warnIfMatchingEmpty(regex, field, comparison, at: offset, source)
     regexes.append(regex)
     return regex
   }

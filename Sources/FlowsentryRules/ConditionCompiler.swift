@@ -79,6 +79,9 @@ final class ConditionCompiler {
   var literalLeaves: [LiteralLeaf] = []
   /// Intel-list terms compiled so far, as `regexes`.
   var intelTerms: [IntelTerm] = []
+  /// Warnings found compiling (ConditionWarnings.swift), each once, for the builder to take.
+  var warnings: [CompileError] = []
+  var warned: Set<String> = []
 
   init(lists: [String: ListDefinition], macros: [String: MacroDefinition]) {
     self.lists = lists

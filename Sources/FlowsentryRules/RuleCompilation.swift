@@ -12,7 +12,9 @@ extension RuleSetBuilder {
     var seen: [String: SourceLocation] = [:]
     var testEvents = 0
     for (file, body, here) in ruleNodes {
-      guard let rule = compileRule(body, file, here, compiler, testEvents: &testEvents) else { continue }
+      let compiled = compileRule(body, file, here, compiler, testEvents: &testEvents)
+      takeWarnings(compiler)
+      guard let rule = compiled else { continue }
       // A later file's rule replaces an earlier one's, in its place: a user may copy the shipped
       // rules to edit them. Within one file the same id twice is a mistake.
       if let previous = seen[rule.id] {
@@ -44,8 +46,9 @@ extension RuleSetBuilder {
     for macro in unusedMacros {
       // A macro no rule uses is still checked, so that its mistakes show before it is used.
       do { _ = try compiler.compileMacro(macro.name, at: macro.location) } catch {
-        report(.error, error.location, error.message)
+        report(.error, error.location, hinted(error))
       }
+      takeWarnings(compiler)
       report(.warning, macro.location, "macro '\(macro.name)' is not used")
     }
     for list in lists.values.sorted(by: { $0.name < $1.name }) where !compiler.usedLists.contains(list.name) {
@@ -136,7 +139,7 @@ extension RuleSetBuilder {
         intelTerms = compiled.intelTerms
         intelListsRead.formUnion(compiled.intelTerms.map(\.list))
         eventGate = compiled.gate
-      } catch { report(.error, error.location, error.message) }
+      } catch { report(.error, error.location, hinted(error, text)) }
     }
     var exceptions: [Predicate] = []
     if let node = body["exceptions"] {
@@ -152,7 +155,7 @@ extension RuleSetBuilder {
             regexes += compiled.regexes
             leaves += compiled.leaves
             nodes += compiled.nodes
-          } catch { report(.error, error.location, error.message) }
+          } catch { report(.error, error.location, hinted(error, text)) }
           if nodes > RuleLimits.maximumNodes {
             report(
               .error, location(item, file),

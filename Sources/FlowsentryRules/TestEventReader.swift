@@ -183,14 +183,21 @@ enum TestEventReader {
     }
     let host = text("host", in: mapping) ?? ""
     if !host.isEmpty, let problem = SensorIdentity.problem(host) { fail(mapping["host"], problem) }
-    let questions = list("questions")
-    let answers = list("answers")
+    // Names as capture delivers them (DNSNameText): a rule tested on `www.EvilCorp.com` sees what
+    // it would live, `www.evilcorp.com`. Only here: a replayed recording keeps its names as recorded.
+    let questions = list("questions").map(DNSNameText.captured)
+    // An address as capture writes one too (`2001:DB8::1` is `2001:db8::1`).
+    let answers = list("answers").map {
+      answerType($0) == "CNAME" ? DNSNameText.captured($0) : IPAddress($0)?.description ?? $0
+    }
     var answered = true
     if let node = mapping["answered"] {
       if let value = node.bool { answered = value } else { fail(node, "'answered' must be true or false") }
     }
-    let sourceNames = list("src_dns")
-    let destinationNames = list("dst_dns")
+    let sourceNames = list("src_dns").map(DNSNameText.captured)
+    let destinationNames = list("dst_dns").map(DNSNameText.captured)
+    // Once the values are right in themselves: an event with a bad value is said to have that first.
+    if !failed { checkKind(name, mapping, file, into: &builder) }
     guard !failed, let direction, let reason, let side else { return [] }
 
     var events: [TestEvent] = []
