@@ -70,7 +70,7 @@ public struct PatternPreparation: Sendable, Equatable {
       ? String(format: "%.1f MB", Double(databaseBytes) / 1_000_000)
       : String(format: "%.0f kB", Double(databaseBytes) / 1_000)
     return
-      "\(counted(patterns, "regex", "regexes")) in \(counted(fields, "field")) (\(counts.joined(separator: ", "))), "
+      "\(grouped(patterns)) \(patterns == 1 ? "regex" : "regexes") in \(counted(fields, "field")) (\(counts.joined(separator: ", "))), "
       + "\(how), \(megabytes)"
   }
 }

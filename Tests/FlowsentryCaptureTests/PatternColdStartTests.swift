@@ -51,6 +51,8 @@ struct PatternColdStartTests {
     for start in ["cold", "warm"] {
       let monitor = try await MonitorProcess.attached(to: cgroup, ["--config", setup.configuration])
       defer { monitor.kill() }
+      // The service group traps SIGTERM once it runs, just after the attach is logged.
+      try await Task.sleep(for: .milliseconds(500))
       monitor.signal(SIGTERM)
       #expect(try await monitor.exitStatus() == 0, "\(monitor.stderr)")
       let records = monitor.logRecords()
