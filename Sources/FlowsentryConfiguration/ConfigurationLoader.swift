@@ -108,6 +108,7 @@ public enum ConfigurationLoader {
           continue
         }
         configuration.metricsAddress = text
+        configuration.metricsAddressPosition = reader.diagnostic(value, "")
       case "dns": readDNS(value, &configuration, &reader)
       case "logging": readLogging(value, &configuration, &reader)
       case "outputs": readOutputs(value, &configuration, &reader)

@@ -30,6 +30,8 @@ public struct SensorConfiguration: Sendable {
   public var outputs: [OutputConfiguration] = []
   /// monitor: where `/metrics` is served (`127.0.0.1:9464`); nil, not served.
   public var metricsAddress: String?
+  /// Where `metrics_address` is written in `file`, so that a port already taken is said there.
+  public var metricsAddressPosition: Diagnostic?
   /// Log records on stderr: `auto` (text on a terminal, JSON lines otherwise), `text` or `json`.
   public var logFormat = LogFormat.auto
   /// The lowest level logged: trace, debug, info, notice, warning, error, critical.

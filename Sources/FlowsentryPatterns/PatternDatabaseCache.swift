@@ -26,6 +26,9 @@ public final class PatternDatabaseCache: Sendable {
 
   public let directory: URL
   private let counters = Mutex(Counters())
+  /// The last write that failed, as `path: error`, for the monitor's warning (a count alone does not
+  /// say that `state_dir/patterns` is a file, or read-only, and every start then compiles).
+  private let writeFailure = Mutex<String?>(nil)
   /// A cache file larger than this is damage, not a database (10,000 patterns take a few MiB).
   public static let maximumFileBytes = 1 << 30
   private static let magic = Array("FSPATDB2".utf8)
@@ -35,6 +38,9 @@ public final class PatternDatabaseCache: Sendable {
   }
 
   public var currentCounters: Counters { counters.withLock { $0 } }
+
+  /// The last write that failed (`path: error`), nil when none did.
+  public var lastWriteFailure: String? { writeFailure.withLock { $0 } }
 
   static func key(for patterns: [PatternSpec], patternsPerDatabase: Int) -> String {
     var hash = SHA256()
@@ -128,6 +134,7 @@ public final class PatternDatabaseCache: Sendable {
     for database in databases {
       guard let serialized = database.serialized() else {
         counters.withLock { $0.writeFailures += 1 }
+        writeFailure.withLock { $0 = "\(fileURL(key: key).path): Hyperscan could not serialize a database" }
         return
       }
       append(UInt64(serialized.count))
@@ -140,6 +147,7 @@ public final class PatternDatabaseCache: Sendable {
       try AtomicFile.write(file, to: fileURL(key: key).path, permissions: 0o600, creatingDirectories: true)
     } catch {
       counters.withLock { $0.writeFailures += 1 }
+      writeFailure.withLock { $0 = "\(fileURL(key: key).path): \(error)" }
     }
   }
 }

@@ -1,3 +1,14 @@
+/// Why a pattern's text alone keeps it out of Hyperscan.
+enum PCRE2OnlyCause: Equatable {
+  /// A `(*VERB)` or callout-like `(*…)` group: Hyperscan has none of them.
+  case verb
+  /// Caseless with characters beyond ASCII: PCRE2's Unicode case folding decides.
+  case caselessBeyondASCII
+  /// A repeated group holding a quantifier or an alternation: PCRE2's backtracking limit is
+  /// counted per rule, which only PCRE2 evaluating it alone gives.
+  case repeatedGroupBacktracks
+}
+
 /// What a pattern's text says about how far Hyperscan's answer for it can stand for PCRE2's.
 /// Every judgement errs one way: when in doubt, PCRE2 decides.
 struct PatternSyntax: Equatable {
@@ -15,6 +26,8 @@ struct PatternSyntax: Equatable {
   /// Caseless with characters beyond ASCII in the pattern (literally or by escape), or with
   /// PCRE2-only start verbs `(*...)`: PCRE2 always evaluates it, whatever the subject.
   var pcre2Only = false
+  /// Why the text alone makes the pattern PCRE2's (`rules check` lists it), when it does.
+  var pcre2OnlyBecause: PCRE2OnlyCause?
   /// Every construct matches ASCII characters only (no `.`, no negated class or escape, nothing
   /// beyond ASCII): on valid UTF-8 such a pattern matches the same bytes whether read as UTF-8 or
   /// as bytes, since an ASCII byte never occurs inside a multi-byte character. Hyperscan compiles
@@ -123,6 +136,7 @@ struct PatternSyntax: Equatable {
         groups.append((false, false))
         if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*") {
           pcre2Only = true
+          pcre2OnlyBecause = pcre2OnlyBecause ?? .verb
           sharedSemantics = false
         } else if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "?") {
           if index + 2 >= bytes.count || bytes[index + 2] != UInt8(ascii: ":") { sharedSemantics = false }
@@ -162,10 +176,16 @@ struct PatternSyntax: Equatable {
     if inClass { sharedSemantics = false }
     if caseless {
       unicodeSensitive = true
-      if beyondASCII { pcre2Only = true }
+      if beyondASCII {
+        pcre2Only = true
+        pcre2OnlyBecause = pcre2OnlyBecause ?? .caselessBeyondASCII
+      }
     }
     if beyondASCII { unicodeSensitive = true }
-    if backtracksWithoutBound { pcre2Only = true }
+    if backtracksWithoutBound {
+      pcre2Only = true
+      pcre2OnlyBecause = pcre2OnlyBecause ?? .repeatedGroupBacktracks
+    }
     if pcre2Only || relaxedAnchor { sharedSemantics = false }
   }
 

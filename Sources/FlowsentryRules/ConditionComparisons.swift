@@ -13,7 +13,7 @@ extension ConditionCompiler {
     if comparison == .matches || comparison == .imatches, field.type == .string || field.type == .strings {
       // Through the leaf, which reads its field's pattern set once the rule set has one (RulePatterns.swift).
       let regex = try regexTest(field, comparison, value, source)
-      let leaf = RegexLeaf(field: field, regex: regex)
+      let leaf = RegexLeaf(field: field, regex: regex, location: source.location(at: value.offset))
       regexLeaves.append(leaf)
       return { event in leaf.matches(event) }
     }

@@ -60,6 +60,8 @@ extension RuleSetBuilder {
       leaves: rules.flatMap(\.regexLeaves).filter { seenLeaves.insert(ObjectIdentifier($0)).inserted },
       literalLeaves: compiler.literalLeaves)
     for position in rules.indices { rules[position].patternIndex = index }
+    // Named beside each PCRE2-only pattern by `rules check`.
+    for rule in rules { for leaf in rule.regexLeaves { leaf.ruleIDs.append(rule.id) } }
     var ruleSet = RuleSet(
       rules: rules, warnings: diagnostics.filter { $0.severity == .warning }, files: files,
       regexCount: Set(rules.flatMap { $0.regexes.map(ObjectIdentifier.init) }).count, replacements: replacements)

@@ -37,6 +37,9 @@ public final class RuleEngine {
     /// there (or it was damaged), over the loads this engine and those it continues prepared.
     public var patternCacheHits: UInt64 = 0
     public var patternCacheMisses: UInt64 = 0
+    /// Of the misses, cache files found damaged; and databases the cache could not store.
+    public var patternCacheDamaged: UInt64 = 0
+    public var patternCacheWriteFailures: UInt64 = 0
     public init() {}
   }
 
@@ -113,6 +116,8 @@ public final class RuleEngine {
       if let outcome = index.takeOutcomeForCounting() {
         counters.patternCacheHits &+= outcome.cacheHits
         counters.patternCacheMisses &+= outcome.cacheMisses
+        counters.patternCacheDamaged &+= outcome.cacheDamaged
+        counters.patternCacheWriteFailures &+= outcome.cacheWriteFailures
       }
     }
     ruleIndex = RuleIndex(rules: states.map(\.rule))

@@ -26,6 +26,16 @@ extension RuleEngine.Counters {
       .counter(
         "flowsentry_rule_pattern_cache_misses_total", patternCacheMisses,
         help: "Regex databases compiled because state_dir/patterns had none (or a damaged one)."),
+      .counter(
+        "flowsentry_rule_pattern_cache_damaged_total", patternCacheDamaged,
+        help:
+          "Files in state_dir/patterns that failed their checks (checksum, layout, Hyperscan's version or platform): rebuilt and replaced; counted among the misses too."
+      ),
+      .counter(
+        "flowsentry_rule_pattern_cache_write_failures_total", patternCacheWriteFailures,
+        help:
+          "Compiled regex databases that could not be written to state_dir/patterns (the log names the path and the error): every start compiles them again."
+      ),
     ]
     func perRuleRows(_ name: String, _ help: String, _ value: (RuleEngine.RuleCounters) -> UInt64) {
       for rule in perRule {

@@ -10,6 +10,8 @@ import Synchronization
 final class RegexLeaf {
   let field: Field
   let regex: PCRE2Regex
+  /// Where the regex is written (its opening quote), for `rules check`'s list of PCRE2-only patterns.
+  let location: SourceLocation
   /// The field's scan and this pattern's id in it, once built (``RulePatternIndex/prepare``).
   fileprivate(set) var scan: FieldScan? {
     didSet { scanInPlace = scan.map { Unmanaged.passUnretained($0) } }
@@ -17,13 +19,16 @@ final class RegexLeaf {
   /// `scan`, called without a retain on every test (as ``LiteralLeaf``'s): `scan` keeps it alive.
   private var scanInPlace: Unmanaged<FieldScan>?
   fileprivate(set) var pattern = 0
+  /// The rules whose conditions hold this test (several when a macro holding it is used by several).
+  var ruleIDs: [String] = []
   /// Limit hits read from scans (the regex counts those it evaluated itself).
   fileprivate(set) var scannedLimitHits: UInt64 = 0
   var limitHits: UInt64 { regex.limitHits &+ scannedLimitHits }
 
-  init(field: Field, regex: PCRE2Regex) {
+  init(field: Field, regex: PCRE2Regex, location: SourceLocation) {
     self.field = field
     self.regex = regex
+    self.location = location
   }
 
   var spec: PatternSpec { PatternSpec(regex.pattern, caseInsensitive: regex.program.caseInsensitive) }
@@ -181,13 +186,21 @@ final class RulePatternIndex: @unchecked Sendable {
           ids[leaf.spec] = specs.count
           specs.append(leaf.spec)
         }
-        // PCRE2 compiled every pattern already; should the set still fail, the leaves keep their own regexes.
-        guard let set = try? PatternSet(specs, cache: cache) else { continue }
+        // PCRE2 compiled every pattern already; should the set still fail, the leaves keep their own
+        // regexes, and the outcome says so (the monitor logs it, `rules check` prints it).
+        let set: PatternSet
+        do {
+          set = try PatternSet(specs, cache: cache)
+        } catch {
+          outcome.byField.append(FieldPatterns(field: name, patterns: specs.count, failure: "\(error)"))
+          continue
+        }
         let scan = FieldScan(field: fieldLeaves[0].field, set: set)
         for leaf in fieldLeaves {
           leaf.scan = scan
           leaf.pattern = ids[leaf.spec]!
         }
+        outcome.byField.append(FieldPatterns(name, set, leaves: fieldLeaves, ids: ids))
         outcome.fields += 1
         outcome.patterns += specs.count
         for (kind, count) in set.statistics.counts { outcome.evaluation[kind, default: 0] += count }
@@ -202,7 +215,9 @@ final class RulePatternIndex: @unchecked Sendable {
         let counters = cache.currentCounters
         outcome.cacheHits = counters.hits
         outcome.cacheMisses = counters.misses &+ counters.damaged
+        outcome.cacheDamaged = counters.damaged
         outcome.cacheWriteFailures = counters.writeFailures
+        outcome.cacheWriteFailure = cache.lastWriteFailure
       }
       outcome.duration = ContinuousClock.now - started
       known = outcome
@@ -213,70 +228,12 @@ final class RulePatternIndex: @unchecked Sendable {
   /// Whether ``prepare`` ran (its sets are built, or failed and left to PCRE2).
   var isPrepared: Bool { prepared.withLock { $0 != nil } }
 
+  /// The outcome of ``prepare`` when it has run, without running it.
+  var preparedOutcome: PatternPreparation? { prepared.withLock { $0 } }
+
   /// The outcome of ``prepare``, to the first caller only (engines add it to their counters).
   func takeOutcomeForCounting() -> PatternPreparation? {
     guard !counted.exchange(true, ordering: .acquiringAndReleasing) else { return nil }
     return prepared.withLock { $0 }
-  }
-}
-
-/// What building a rule set's pattern sets did.
-public struct PatternPreparation: Sendable, Equatable {
-  /// Fields with a pattern set, and the distinct patterns in them.
-  public var fields = 0
-  public var patterns = 0
-  /// Literal sets (one per field, operation and case folding of `contains`, `startswith`, `endswith`).
-  public var literalSets = 0
-  /// Patterns by how they are evaluated (Hyperscan exact, confirmed, prefilter, PCRE2 only).
-  public var evaluation: [PatternEvaluation: Int] = [:]
-  /// Databases loaded from the on-disk cache, and built because it had none (or a damaged one).
-  public var cacheHits: UInt64 = 0
-  public var cacheMisses: UInt64 = 0
-  public var cacheWriteFailures: UInt64 = 0
-  /// Building (or loading) them all; of which, the pattern sets' steps and the literal sets.
-  public var duration: Swift.Duration = .zero
-  public var phases = PatternSet.Phases()
-  public var literalDuration: Swift.Duration = .zero
-  /// The pattern sets' Hyperscan databases, and their size in bytes.
-  public var databases = 0
-  public var databaseBytes = 0
-}
-
-extension RuleSet {
-  /// The directory under `state_dir` where compiled pattern databases are kept.
-  public static func patternCacheDirectory(stateDirectory: String) -> String {
-    (stateDirectory as NSString).appendingPathComponent("patterns")
-  }
-
-  /// Builds the rules' pattern sets now (the loader's thread calls this, so that the pipeline never
-  /// compiles them), with the database cache under `stateDirectory/patterns` when one is given.
-  /// An engine given a set not prepared builds them itself. `patternCacheDirectory`, when given, is
-  /// the cache itself instead (`rules test` and `replay --pattern-cache`).
-  @discardableResult
-  public func preparePatterns(stateDirectory: String?, patternCacheDirectory: String? = nil) -> PatternPreparation {
-    var total = PatternPreparation()
-    let cacheDirectory = patternCacheDirectory ?? stateDirectory.map(Self.patternCacheDirectory)
-    for index in patternIndexes {
-      let outcome = index.prepare(cacheDirectory: cacheDirectory)
-      total.fields += outcome.fields
-      total.patterns += outcome.patterns
-      total.literalSets += outcome.literalSets
-      for (kind, count) in outcome.evaluation { total.evaluation[kind, default: 0] += count }
-      total.cacheHits &+= outcome.cacheHits
-      total.cacheMisses &+= outcome.cacheMisses
-      total.cacheWriteFailures &+= outcome.cacheWriteFailures
-      total.duration += outcome.duration
-      total.phases += outcome.phases
-      total.literalDuration += outcome.literalDuration
-      total.databases += outcome.databases
-      total.databaseBytes += outcome.databaseBytes
-    }
-    return total
-  }
-
-  /// The distinct indexes of the rules (one per load; a set assembled from several loads has more).
-  var patternIndexes: [RulePatternIndex] {
-    var seen: Set<ObjectIdentifier> = []
-    return rules.compactMap(\.patternIndex).filter { seen.insert(ObjectIdentifier($0)).inserted }
   }
 }

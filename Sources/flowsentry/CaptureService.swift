@@ -73,7 +73,10 @@ final class CaptureService<Sink: EventSink>: Service, @unchecked Sendable {
       for await batch in packets {
         // From the batch's arrival to the counters' copy: the time the capture is not drained.
         let started = MonotonicClock.nanoseconds()
-        if let replacement = reloader.takePending() { pipeline.replaceRules(replacement) }
+        if let replacement = reloader.takePending() {
+          pipeline.replaceRules(replacement)
+          counters.patterns.withLock { $0 = replacement.preparedPatterns }
+        }
         // Each record lent from the batch's storage, not copied out of it as an iterator would.
         batch.withUnsafeBufferPointer { records in Self.process(records, through: pipeline, to: sink) }
         sink.flush()

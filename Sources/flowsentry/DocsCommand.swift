@@ -36,6 +36,7 @@ struct DocsCommand: ParsableCommand {
   static let ruleIDPlaceholder = "RULE_ID"
   static let outputNamePlaceholder = "OUTPUT_NAME"
   static let listNamePlaceholder = "LIST_NAME"
+  static let fieldNamePlaceholder = "FIELD"
   /// The page would otherwise change with every release.
   static let versionPlaceholder = "VERSION"
 
@@ -56,7 +57,8 @@ struct DocsCommand: ParsableCommand {
     pipeline.intelLists = [list]
     var samples = MonitorMetrics(
       pipeline: pipeline, capture: CaptureSession.Statistics(), stdout: JSONLinesEventSink.Counters(),
-      recorded: (JSONLinesEventSink.Counters(), 0, 0), outputs: []
+      recorded: (JSONLinesEventSink.Counters(), 0, 0), outputs: [],
+      patterns: .documentationSample(field: fieldNamePlaceholder)
     ).samples()
     // A ForwardingOutput opens its spool when made: its rows come from its counters alone, where
     // the monitor puts them (before the process's own rows).

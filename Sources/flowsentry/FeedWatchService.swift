@@ -3,12 +3,17 @@ import FlowsentryPipeline
 import FlowsentryRules
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The feed watch (`FeedWatchLoop`: feed events and periodic checks reload the rules off the
 /// pipeline, unless every feed holds the running set's bytes) for the set loaded at start, logged.
 struct FeedWatchService: Service {
   let loop: FeedWatchLoop
   let logger: Logger
+  /// Whether the request being handled started its load (`.loading` came): a request cancelled by
+  /// shutdown before its load started has nothing to say (a monitor that failed to start logged a
+  /// feed change cut short although it had no feeds).
+  private let loadStarted = LoadStarted()
 
   init(
     reloader: RuleReloader, rules: RuleSet, logger: Logger,
@@ -29,9 +34,10 @@ struct FeedWatchService: Service {
         case .unwatched(let directory, let reason):
           logger.warning("feed directory \(directory) is not watched (\(reason)); checked every \(loop.checkInterval)")
         case .loading(let request):
+          loadStarted.note()
           RuleReloadService.announceReloading(cause: Self.cause(request), logger: logger)
         case .handled(let request, let outcome):
-          log(request, outcome)
+          log(request, outcome, loadStarted: loadStarted.take())
         }
       }
     }
@@ -49,7 +55,9 @@ struct FeedWatchService: Service {
     }
   }
 
-  private func log(_ request: FeedCheckRequests.Request, _ changeOutcome: RuleReloader.FeedChangeOutcome) {
+  private func log(
+    _ request: FeedCheckRequests.Request, _ changeOutcome: RuleReloader.FeedChangeOutcome, loadStarted: Bool
+  ) {
     let cause = Self.cause(request)
     let outcome: RuleReloader.Outcome
     switch request {
@@ -93,6 +101,7 @@ struct FeedWatchService: Service {
     case .timedOut(let limit):
       logger.error("the rules did not load within \(limit) after a feed change; keeping the current ones")
     case .busy:
+      guard loadStarted else { return }
       logger.warning("shutting down before the feed change (\(cause)) loaded; keeping the current rules")
     }
   }
@@ -103,4 +112,11 @@ struct FeedWatchService: Service {
       + "(SIGHUP, `systemctl reload flowsentry`, loads them without comparing)"
     logger.error("\(message)")
   }
+}
+
+/// Set when a load starts (on the loader thread), taken when its outcome is handled.
+final class LoadStarted: Sendable {
+  private let started = Atomic<Bool>(false)
+  func note() { started.store(true, ordering: .releasing) }
+  func take() -> Bool { started.exchange(false, ordering: .acquiringAndReleasing) }
 }

@@ -6,6 +6,7 @@ import FlowsentryDNS
 import FlowsentryFlows
 import FlowsentryForwarding
 import FlowsentryLogging
+import FlowsentryMetrics
 import FlowsentryOutput
 import FlowsentryPipeline
 import FlowsentryRules
@@ -94,8 +95,57 @@ struct MonitorCommand: AsyncParsableCommand {
     if let cgroup { settings.cgroup = cgroup }
     if let ringBufferBytes { settings.capture.ringBufferBytes = ringBufferBytes }
     if let statsInterval { settings.statsIntervalSeconds = statsInterval }
-    if let metricsAddress { settings.metricsAddress = metricsAddress }
+    if let metricsAddress {
+      settings.metricsAddress = metricsAddress
+      settings.metricsAddressPosition = nil
+    }
     let logger = common.bootstrapLogging(settings)
+    // /metrics is bound before anything slow or privileged: a port already taken stops the monitor
+    // in a moment, through the logger, before the rules' build and before a program is attached.
+    let served = ServedCounters()
+    var metricsServer: MetricsServer?
+    if let address = settings.metricsAddress.flatMap(HostAndPort.parse) {
+      guard let server = await Self.bindMetrics(address, settings: settings, served: served, logger: logger) else {
+        throw ExitCode.failure
+      }
+      metricsServer = server
+    }
+    do {
+      try await run(settings: settings, logger: logger, metricsServer: metricsServer, served: served)
+    } catch {
+      await metricsServer?.stop()
+      throw error
+    }
+  }
+
+  /// Serves `/metrics` at `address`, or says where the address was set and why it cannot be.
+  private static func bindMetrics(
+    _ address: (host: String, port: Int), settings: SensorConfiguration, served: ServedCounters, logger: Logger
+  ) async -> MetricsServer? {
+    do {
+      let server = try await MetricsServer(
+        host: address.host, port: address.port, exporter: MetricsExporter { served.samples() },
+        counters: MetricsServer.Counters())
+      logger.info("metrics on http://\(HostAndPort.text(host: address.host, port: server.port))/metrics")
+      return server
+    } catch {
+      let text = settings.metricsAddress ?? ""
+      let problem =
+        "cannot serve /metrics at \(text): \(error); is another process (another flowsentry?) listening there?"
+      if var position = settings.metricsAddressPosition {
+        position.message = "metrics_address: " + problem
+        RulesCommand.report(position, logger)
+      } else {
+        logger.error("--metrics-address: \(problem)")
+      }
+      logger.error("not starting")
+      return nil
+    }
+  }
+
+  private func run(settings: SensorConfiguration, logger: Logger, metricsServer: MetricsServer?, served: ServedCounters)
+    async throws
+  {
     let stateDirectory = settings.pipeline.rules.stateDirectory
     // Each set taken to run prunes state_dir/patterns to the files it uses (docs/PATTERNS.md).
     let reloader = RuleReloader(
@@ -105,14 +155,20 @@ struct MonitorCommand: AsyncParsableCommand {
       let rules = try RuleLoader.loadChain(builtIn: chain.builtIn, paths: chain.paths)
       // The pattern databases are built (or read from their cache) here, on the loader thread: the
       // pipeline swaps in a set that is ready and never compiles between two batches.
-      _ = rules.preparePatterns(stateDirectory: stateDirectory)
+      PatternLog.report(rules.preparePatterns(stateDirectory: stateDirectory), logger: logger)
       return rules
     }
     // The feeds the first set reads are fingerprinted in the pass that sizes their lists, so that a
-    // refresh that changes none of them reloads nothing.
+    // refresh that changes none of them reloads nothing. Its pattern sets are built there too, before
+    // anything is attached: built by the pipeline's engine instead, they held the first batch for
+    // seconds (22 s for 10,000 regexes) while the ring buffer filled.
     let diagnostics = common.diagnosticsLogger(logger, settings)
     guard
-      let rules = await reloader.loadFirst({ [settings] in PipelineOptions.loadRules(settings, logger: diagnostics) })
+      let rules = await reloader.loadFirst({ [settings] in
+        guard let rules = PipelineOptions.loadRules(settings, logger: diagnostics) else { return nil }
+        PatternLog.report(rules.preparePatterns(stateDirectory: stateDirectory), logger: logger)
+        return rules
+      })
     else {
       logger.error("the rules do not validate; not starting")
       throw ExitCode.failure
@@ -150,11 +206,13 @@ struct MonitorCommand: AsyncParsableCommand {
         "version": "\(FlowsentryVersion.current)",
       ])
     let counters = MonitorCounters(
-      session: session, outputs: outputs, recording: recorder != nil, servesMetrics: settings.metricsAddress != nil)
+      session: session, outputs: outputs, recording: recorder != nil, metricsConnections: metricsServer?.counters)
+    counters.patterns.withLock { $0 = rules.preparedPatterns }
+    served.serve(counters)
     // Consumed: the services hold the first set, and once a reload replaces it nothing keeps it alive.
     let services = monitorServices(
       settings: settings, session: session, rules: consume rules, reloader: reloader, recorder: recorder,
-      outputs: outputs, counters: counters, hangups: hangups, logger: logger)
+      outputs: outputs, counters: counters, hangups: hangups, metricsServer: metricsServer, logger: logger)
     // The service group's own records (lifecycle) only when debugging: the monitor logs its own.
     var lifecycle = logger
     lifecycle.logLevel = max(logger.logLevel, .warning)
@@ -171,13 +229,10 @@ struct MonitorCommand: AsyncParsableCommand {
   private func monitorServices(
     settings: SensorConfiguration, session: CaptureSession, rules: RuleSet, reloader: RuleReloader,
     recorder: RotatingFileEventSink?, outputs: [ForwardingOutput], counters: MonitorCounters,
-    hangups: UnixSignalsSequence, logger: Logger
+    hangups: UnixSignalsSequence, metricsServer: MetricsServer?, logger: Logger
   ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-    if let address = settings.metricsAddress.flatMap(HostAndPort.parse) {
-      services.append(
-        .init(service: MetricsService(host: address.host, port: address.port, counters: counters, logger: logger)))
-    }
+    if let metricsServer { services.append(.init(service: MetricsService(server: metricsServer))) }
     if settings.statsIntervalSeconds > 0 {
       services.append(
         .init(

@@ -5,6 +5,7 @@ import FlowsentryLogging
 import FlowsentryMetrics
 import FlowsentryOutput
 import FlowsentryPipeline
+import FlowsentryRules
 import Logging
 import Synchronization
 
@@ -27,9 +28,14 @@ final class MonitorCounters: Sendable {
   let batchPauses = BatchPauses()
   /// Set by the capture service, which takes the sets it reloads: its reloads by cause.
   let reloader = Mutex<RuleReloader?>(nil)
+  /// The running set's pattern sets, as built: set by the capture service as it swaps a set in.
+  let patterns = Mutex<PatternPreparation?>(nil)
 
-  init(session: CaptureSession, outputs: [ForwardingOutput], recording: Bool, servesMetrics: Bool) {
-    self.metricsConnections = servesMetrics ? MetricsServer.Counters() : nil
+  /// `metricsConnections`: the counters of the `/metrics` server, bound before this table exists.
+  init(
+    session: CaptureSession, outputs: [ForwardingOutput], recording: Bool, metricsConnections: MetricsServer.Counters?
+  ) {
+    self.metricsConnections = metricsConnections
     self.session = session
     self.outputs = outputs
     self.recording = recording
@@ -39,7 +45,7 @@ final class MonitorCounters: Sendable {
     MonitorMetrics(
       pipeline: pipeline.withLock { $0 }, capture: session.statistics, stdout: stdout.withLock { $0 },
       recorded: recording ? recorded.withLock { $0 } : nil, outputs: outputs, reloader: reloader.withLock { $0 },
-      batchPauses: batchPauses
+      batchPauses: batchPauses, patterns: patterns.withLock { $0 }
     ).samples() + (metricsConnections?.samples ?? [])
   }
 
@@ -49,5 +55,19 @@ final class MonitorCounters: Sendable {
     let tenths = (MonotonicClock.nanoseconds() - startedAt) / 100_000_000
     metadata["uptime_seconds"] = .stringConvertible(Double(tenths) / 10)
     return metadata
+  }
+}
+
+/// What `/metrics` serves: bound before the rules load and the programs attach (so that a port
+/// already taken stops the monitor before either), it serves the build and process rows until the
+/// monitor's counter table exists, then the table.
+final class ServedCounters: Sendable {
+  private let table = Mutex<MonitorCounters?>(nil)
+
+  func serve(_ counters: MonitorCounters) { table.withLock { $0 = counters } }
+
+  func samples() -> [MetricSample] {
+    if let counters = table.withLock({ $0 }) { return counters.samples() }
+    return [MetricSample.buildInfo] + MetricsExporter.processSamples()
   }
 }

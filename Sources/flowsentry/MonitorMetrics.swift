@@ -20,12 +20,15 @@ struct MonitorMetrics {
   /// Reloads by cause; zero rows until the capture service hands its reloader over.
   var reloader: RuleReloader? = nil
   var batchPauses = BatchPauses()
+  /// The running set's pattern sets, once built.
+  var patterns: PatternPreparation? = nil
 
   func samples() -> [MetricSample] {
     var samples = [MetricSample.buildInfo] + capture.samples
     samples += (pipeline?.flows ?? FlowTracker.Counters()).samples
     samples += (pipeline?.dns ?? DNSEnricher.Counters()).samples
     samples += (pipeline?.rules ?? RuleEngine.Counters()).samples(perRule: pipeline?.perRule ?? [])
+    samples += Self.patternSamples(patterns)
     samples += IntelListSummary.samples(pipeline?.intelLists ?? [])
     samples += reloader?.samples ?? RuleReloader.samples { _ in 0 }
     samples += batchPauses.samples
@@ -42,6 +45,34 @@ struct MonitorMetrics {
     }
     for output in outputs { samples += output.counters.samples(output: output.configuration.name) }
     return samples + MetricsExporter.processSamples()
+  }
+}
+
+extension MonitorMetrics {
+  /// The running set's regexes by field and evaluation (every evaluation listed for each field, so
+  /// that a dashboard sees PCRE2-only patterns appear), and how long its sets took to build or load.
+  static func patternSamples(_ patterns: PatternPreparation?) -> [MetricSample] {
+    var samples: [MetricSample] = []
+    for field in patterns?.byField ?? [] {
+      for kind in field.evaluationCounts {
+        var sample = MetricSample.gauge(
+          "flowsentry_rule_patterns", kind.count, [("field", field.field), ("evaluation", kind.metricLabel)],
+          help:
+            "Distinct regexes of the running rules, by field and how they are evaluated: exact (Hyperscan's answer), confirmed and prefilter (Hyperscan's candidates, PCRE2 confirms), pcre2_only (PCRE2 on every value, tens of times the cost; `flowsentry rules check` lists them with why)."
+        )
+        sample.quietWhenZero = true
+        samples.append(sample)
+      }
+    }
+    let duration = patterns?.duration ?? .zero
+    samples.append(
+      MetricSample(
+        "flowsentry_rule_pattern_build_seconds", .gauge,
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18,
+        help:
+          "Seconds the running rules' regex pattern sets took to build (or to load from state_dir/patterns), off the pipeline, before the rules were used."
+      ))
+    return samples
   }
 }
 

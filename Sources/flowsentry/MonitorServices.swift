@@ -70,18 +70,12 @@ struct ForwardingOutputsService: Service {
   }
 }
 
-/// `/metrics`, served until the other services have stopped, so that a drain can be watched.
+/// `/metrics`, served until the other services have stopped, so that a drain can be watched. Bound
+/// by the monitor before it loads the rules and attaches (a port taken stops it first).
 struct MetricsService: Service {
-  let host: String
-  let port: Int
-  let counters: MonitorCounters
-  let logger: Logger
+  let server: MetricsServer
 
   func run() async throws {
-    let server = try await MetricsServer(
-      host: host, port: port, exporter: MetricsExporter { [counters] in counters.samples() },
-      counters: counters.metricsConnections ?? MetricsServer.Counters())
-    logger.info("metrics on http://\(HostAndPort.text(host: host, port: server.port))/metrics")
     await untilShutdown()
     await server.stop()
   }
@@ -120,7 +114,9 @@ struct RuleReloadService: Service {
   }
 
   private func reloadOnce() async {
+    let started = LoadStarted()
     let outcome = await reloader.reloadAfterTheRunningOne(cause: .signal) { [logger] in
+      started.note()
       Self.announceReloading(cause: "SIGHUP", logger: logger)
     }
     switch outcome {
@@ -133,7 +129,9 @@ struct RuleReloadService: Service {
     case .timedOut(let limit):
       logger.error("the rules did not load within \(limit); keeping the current ones")
     case .busy:
-      // Only a caller cancelled at shutdown is answered busy (at once, its load discarded).
+      // Only a caller cancelled at shutdown is answered busy (at once, its load discarded); one
+      // still waiting for another load to end had started nothing.
+      guard started.take() else { return }
       logger.warning("shutting down before the reload finished; keeping the current rules")
     }
   }
