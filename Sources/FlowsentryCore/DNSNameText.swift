@@ -1,7 +1,7 @@
 /// A DNS name as the sensor writes it: lower case, labels joined by dots, every byte outside
 /// printable ASCII and every dot or backslash inside a label written `\DDD` (its decimal value).
 /// Capture's parser writes names so, and rule test events are brought to the same form, so that a
-/// rule that passes its tests sees the same text live (docs/EVENTS.md "DNS names").
+/// rule that passes its tests sees the same text live (docs/EVENTS.md "How names are written").
 public enum DNSNameText {
   /// Appends one label byte as a name carries it.
   @inlinable @inline(__always)

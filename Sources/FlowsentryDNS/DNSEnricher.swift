@@ -71,7 +71,9 @@ public struct DNSEnricher {
 
   /// Parses a message. A question a local socket sent is remembered; an answer that reached a
   /// local socket is cached and returned as an event only when it answers such a question.
-  /// Everything else returns nil, counted.
+  /// Everything else returns nil, counted. A question that pushes another out of the pending bound
+  /// makes `nextQuestionExpiry` the earliest time: call `expireQuestions` then, as the pipeline does
+  /// after each record, to take its event (held until then, one a question).
   public mutating func observe(_ packet: DNSPacketObservation) -> DNSEvent? {
     parsingCounters.messages += 1
     let message: DNSMessage

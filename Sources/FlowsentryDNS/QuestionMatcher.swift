@@ -121,10 +121,6 @@ struct QuestionMatcher {
   private mutating func giveUp(
     at now: WallClockNanoseconds, onEveryQuestion: Bool, into unanswered: inout [DNSEvent]
   ) {
-    if !givenUpEarly.isEmpty {
-      unanswered.append(contentsOf: givenUpEarly)
-      givenUpEarly.removeAll(keepingCapacity: true)
-    }
     while let oldest = pending.oldestEntry {
       if !onEveryQuestion {
         let age = now.saturatingSubtraction(oldest.value.askedAt)
@@ -136,6 +132,12 @@ struct QuestionMatcher {
         counters.unanswered += 1
         unanswered.append(event)
       }
+    }
+    // After those: each is dated when it was pushed out, at the time of a record `now` is at or past
+    // (the pipeline expires right after the record that pushed it), and those above at or before.
+    if !givenUpEarly.isEmpty {
+      unanswered.append(contentsOf: givenUpEarly)
+      givenUpEarly.removeAll(keepingCapacity: true)
     }
     resetNextExpiry()
   }

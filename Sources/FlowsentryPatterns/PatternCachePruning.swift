@@ -62,6 +62,18 @@ extension PatternDatabaseCache {
         if !inUse { result.recentFiles += 1 }
         continue
       }
+      // A writer may have renamed a fresh file onto this name since the lstat above (`rules test
+      // --pattern-cache` warming the cache): look again, and leave a file that is not the one seen (the
+      // window left is the one between this lstat and the unlink; losing it costs a recompile).
+      var again = stat()
+      guard lstat(path, &again) == 0, again.st_ino == status.st_ino, again.st_dev == status.st_dev,
+        again.st_mtim.tv_sec == status.st_mtim.tv_sec, again.st_mtim.tv_nsec == status.st_mtim.tv_nsec
+      else {
+        result.keptFiles += 1
+        result.keptBytes += bytes
+        result.recentFiles += 1
+        continue
+      }
       if unlink(path) == 0 || errno == ENOENT {
         result.removedFiles += 1
         result.removedBytes += bytes

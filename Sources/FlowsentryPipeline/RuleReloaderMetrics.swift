@@ -45,9 +45,10 @@ extension RuleReloader {
   /// `patternCachePruning` for the reload's log line, and counted.
   func pruningCache(to rules: RuleSet) -> RuleSet {
     guard let patternCacheStateDirectory else { return rules }
-    // Its files are known once its sets are built with the cache: a load that did not build them
-    // (the monitor's first) has them built here, off the pipeline, as a reload's load does; a set
-    // built already returns what it built.
+    // Its files are known once its sets are built with the cache. The monitor's loads build them
+    // (first load and reloads, before attaching and logging them); a load closure that does not
+    // (a library caller's) has them built here, off the pipeline; a set built already returns what
+    // it built.
     rules.preparePatterns(stateDirectory: patternCacheStateDirectory)
     guard let pruning = rules.prunePatternCache(stateDirectory: patternCacheStateDirectory) else { return rules }
     patternCachePrunings.withLock {

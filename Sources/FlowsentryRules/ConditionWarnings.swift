@@ -74,8 +74,10 @@ extension ConditionCompiler {
   }
 
   /// A regex that matches the empty string: true of every value when nothing in it depends on where
-  /// it is matched (`zzz|`, `(|)`); otherwise an empty alternative is named (`evil\.(com|)$` also
-  /// matches `evil.`). An anchored pattern meant to match an empty value (`^$`) says nothing.
+  /// it is matched (`zzz|`, `(|)`); otherwise an empty alternative outside every group is named
+  /// (`^evil|`: its right side matches anywhere). An empty alternative in a group is an idiom for
+  /// an optional part (`^(www\.|)example\.com$`), and an anchored pattern meant to match an empty
+  /// value (`^$`) says nothing.
   func warnIfMatchingEmpty(
     _ regex: PCRE2Regex, _ field: Field, _ comparison: ComparisonOperator, at offset: Int, _ source: ConditionText
   ) {

@@ -94,14 +94,17 @@ enum PatternShape {
     return true
   }
 
-  /// The index of the first `|` in `pattern` with nothing on one side of it (`zzz|`, `(|x)`,
-  /// `(com|)`, `a||b`): that alternative matches the empty string. Nil when there is none or the
-  /// pattern uses a construct this scan does not follow.
+  /// The index of the first `|` outside every group with nothing on one side of it (`^evil|`,
+  /// `|x$`, `a||b`): that alternative matches the empty string anywhere, so the pattern is true of
+  /// every value. Inside a group (`^(www\.|)example\.com$`) an empty alternative is an idiom for an
+  /// optional part, and is not named. Nil when there is none or the pattern uses a construct this
+  /// scan does not follow.
   static func emptyAlternative(_ pattern: String) -> Int? {
     let scalars = Array(pattern.unicodeScalars)
     var index = 0
     /// Where the current alternative began: just past `(`, `(?:` or `|`, or the start.
     var alternativeStart = 0
+    var depth = 0
     while index < scalars.count {
       switch scalars[index] {
       case "\\":
@@ -119,10 +122,14 @@ enum PatternShape {
         } else {
           index += 1
         }
+        depth += 1
         alternativeStart = index
+      case ")":
+        depth = max(0, depth - 1)
+        index += 1
       case "|":
         let next = index + 1 < scalars.count ? scalars[index + 1] : nil
-        if index == alternativeStart || next == nil || next == "|" || next == ")" { return index }
+        if depth == 0 && (index == alternativeStart || next == nil || next == "|") { return index }
         index += 1
         alternativeStart = index
       default:

@@ -12,7 +12,8 @@ public enum TestEventKeys {
   public static func keys(of kind: EventName) -> [String] {
     switch kind {
     case .netPacketDNS: return commonKeys + ["questions", "answers", "answered"]
-    case .netFlowTCPHalfOpen: return commonKeys + ["attempts"]
+    // Half-open reports are named from the DNS cache as every flow event is (Pipeline).
+    case .netFlowTCPHalfOpen: return commonKeys + ["attempts", "src_dns", "dst_dns"]
     case .netFlowTCPBegin: return commonKeys + ["conn_direction", "src_dns", "dst_dns", "process"]
     // Updates and ends carry the flow's age and its volume (FlowTracker).
     case .netFlowTCPUpdate:

@@ -227,7 +227,7 @@ enum TestEventReader {
         event = .flow(
           FlowEvent(
             name: name, timestamp: timestamp, direction: .incoming, source: src, destination: dst,
-            attempts: UInt64(attempts)))
+            sourceNames: sourceNames, destinationNames: destinationNames, attempts: UInt64(attempts)))
       case .netFlowTCPBegin, .netFlowTCPEnd, .netFlowTCPUpdate:
         var flow = FlowEvent(
           name: name, timestamp: timestamp, direction: direction, source: src, destination: dst,
