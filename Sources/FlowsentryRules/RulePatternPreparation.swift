@@ -107,19 +107,31 @@ public struct FieldPatterns: Sendable, Equatable {
       uses[ids[leaf.spec]!, default: []] += rules.map { PatternUse(ruleID: $0, location: place) }
     }
     pcre2Only = set.evaluation.indices.filter { set.evaluation[$0] == .pcre2Only }.map { id in
-      PCRE2OnlyPattern(
-        pattern: set.patterns[id].pattern, caseInsensitive: set.patterns[id].caseInsensitive,
-        reason: set.pcre2OnlyReason(id) ?? "", uses: uses[id] ?? [])
+      PCRE2OnlyPattern(set: set, id: id, uses: uses[id] ?? [])
     }
   }
 }
 
 /// A pattern PCRE2 evaluates on every value of its field, and where the rules test it.
 public struct PCRE2OnlyPattern: Sendable, Equatable {
-  public var pattern: String
-  public var caseInsensitive: Bool
-  public var reason: String
+  private let patternSet: PatternSet
+  private let id: Int
   public var uses: [PatternUse]
+
+  init(set: PatternSet, id: Int, uses: [PatternUse]) {
+    patternSet = set
+    self.id = id
+    self.uses = uses
+  }
+
+  public var pattern: String { patternSet.patterns[id].pattern }
+  public var caseInsensitive: Bool { patternSet.patterns[id].caseInsensitive }
+  /// Worked out when asked (`rules check`): every load prepares this, and only the report reads it.
+  public var reason: String { patternSet.pcre2OnlyReason(id) ?? "" }
+
+  public static func == (first: PCRE2OnlyPattern, second: PCRE2OnlyPattern) -> Bool {
+    first.patternSet === second.patternSet && first.id == second.id && first.uses == second.uses
+  }
 }
 
 public struct PatternUse: Sendable, Equatable {
