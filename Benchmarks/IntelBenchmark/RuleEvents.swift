@@ -18,8 +18,17 @@ import FlowsentryRules
 func measureRuleEvents(
   rulesDirectory: String, feedDirectory: String, domainCount: Int, cidrCount: Int, perRule: Bool = false
 ) {
-  var eventSets = [(label: "", events: ruleBenchmarkEvents(domainCount: domainCount, cidrCount: cidrCount))]
-  if !perRule {
+  // FLOWSENTRY_BENCH_NAMES=N: only the mix over N names (to profile the engine's work apart from memory).
+  let onlyNames = getenv("FLOWSENTRY_BENCH_NAMES").flatMap { Int(String(cString: $0)) }
+  var eventSets = [
+    (
+      label: onlyNames.map { " over \($0) names" } ?? "",
+      events: ruleBenchmarkEvents(
+        domainCount: domainCount, cidrCount: cidrCount,
+        nameCount: onlyNames ?? RuleBenchmarkWorkingSet.defaultNameCount)
+    )
+  ]
+  if !perRule && onlyNames == nil {
     eventSets.append(
       (
         label: " over \(hotNameCount) names (in cache)",
