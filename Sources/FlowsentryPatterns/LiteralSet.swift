@@ -1,5 +1,6 @@
 import CFlowsentryHyperscan
 import FlowsentryCore
+import Foundation
 
 /// Many literal strings tested at once against a subject, for `contains`, `startswith`,
 /// `endswith` (and equality) over a list. Semantics, the same as the rule engine's one-by-one
@@ -22,14 +23,31 @@ public final class LiteralSet: @unchecked Sendable {
   /// The anchored operations' needles, walked instead of scanned (no database then).
   let trie: AnchoredLiteralTrie?
   let emptyNeedles: [Int]
+  /// The name of its cache file (`<key>.hsdb`) when it has a database and was built with a cache,
+  /// so that pruning keeps the file the running set uses.
+  public let cacheKey: String?
+  /// Whether the database was loaded from the cache rather than compiled.
+  public let loadedFromCache: Bool
 
-  public convenience init(_ needles: [String], operation: Operation, caseFolding: CaseFolding = .none)
-    throws(BuildError)
-  {
-    try self.init(bytes: needles.map { Array($0.utf8) }, operation: operation, caseFolding: caseFolding)
+  /// Whether the set scans with a Hyperscan database (`contains` over non-empty needles): only
+  /// such a set has a compile worth caching, and a cache file.
+  public var hasDatabase: Bool { database != nil }
+  public var databaseBytes: Int { database?.byteSize ?? 0 }
+
+  public convenience init(
+    _ needles: [String], operation: Operation, caseFolding: CaseFolding = .none, cache: PatternDatabaseCache? = nil
+  ) throws(BuildError) {
+    try self.init(
+      bytes: needles.map { Array($0.utf8) }, operation: operation, caseFolding: caseFolding, cache: cache)
   }
 
-  public init(bytes needles: [[UInt8]], operation: Operation, caseFolding: CaseFolding = .none) throws(BuildError) {
+  /// Builds the set; with `cache`, a `contains` set's database is loaded from it when it holds one for
+  /// the same needles, folding and library (compiling 200,000 needles takes over ten seconds, at
+  /// every start and reload), and stored there when compiled.
+  public init(
+    bytes needles: [[UInt8]], operation: Operation, caseFolding: CaseFolding = .none,
+    cache: PatternDatabaseCache? = nil
+  ) throws(BuildError) {
     self.needles = needles
     self.operation = operation
     self.caseFolding = caseFolding
@@ -38,11 +56,15 @@ public final class LiteralSet: @unchecked Sendable {
     guard !members.isEmpty else {
       database = nil
       trie = nil
+      cacheKey = nil
+      loadedFromCache = false
       return
     }
     if operation != .contains {
       trie = AnchoredLiteralTrie(needles: needles, members: members, operation: operation, caseFolding: caseFolding)
       database = nil
+      cacheKey = nil
+      loadedFromCache = false
       return
     }
     trie = nil
@@ -51,13 +73,43 @@ public final class LiteralSet: @unchecked Sendable {
     let flags = UInt32(HS_FLAG_SINGLEMATCH) | (caseFolding == .ascii ? UInt32(HS_FLAG_CASELESS) : 0)
     let prefix = operation == .startsWith || operation == .equals ? "^" : ""
     let suffix = operation == .endsWith || operation == .equals ? "\\z" : ""
+    let expressions = members.map { Array((prefix + Self.escaped(needles[$0]) + suffix).utf8) }
+    let ids = members.map { UInt32($0) }
+    let key = cache.map { _ in PatternDatabaseCache.literalKey(expressions: expressions, ids: ids, flags: flags) }
+    cacheKey = key
+    if let cache, let key, case .found(_, let databases) = cache.load(key: key, patternCount: members.count),
+      databases.count == 1
+    {
+      database = databases[0]
+      loadedFromCache = true
+      return
+    }
+    loadedFromCache = false
+    let compiled: HyperscanDatabase
     do {
-      database = try HyperscanDatabase(
-        expressions: members.map { Array((prefix + Self.escaped(needles[$0]) + suffix).utf8) },
-        flags: [UInt32](repeating: flags, count: members.count),
-        ids: members.map { UInt32($0) })
+      compiled = try HyperscanDatabase(
+        expressions: expressions, flags: [UInt32](repeating: flags, count: members.count), ids: ids)
     } catch {
       throw BuildError(message: "\(error.message)" + (error.expression.map { " (needle \(members[$0]))" } ?? ""))
+    }
+    database = compiled
+    // Every needle is evaluated by the database alone: the file says so, one byte each.
+    cache?.store(
+      key: key!, evaluation: [PatternEvaluation](repeating: .exact, count: members.count), databases: [compiled])
+  }
+
+  /// Builds several sets at once on up to `threads` threads of their own (Hyperscan's compiler is
+  /// thread-safe; a rule set's literal sets are independent), each as ``init(bytes:operation:caseFolding:cache:)``.
+  public static func build(
+    _ requests: [(needles: [[UInt8]], operation: Operation, caseFolding: CaseFolding)], cache: PatternDatabaseCache?,
+    threads: Int = ProcessInfo.processInfo.activeProcessorCount
+  ) -> [Result<LiteralSet, BuildError>] {
+    ParallelWork.map(jobs: requests.count, threads: threads) { job in
+      let request = requests[job]
+      return Result { () throws(BuildError) in
+        try LiteralSet(
+          bytes: request.needles, operation: request.operation, caseFolding: request.caseFolding, cache: cache)
+      }
     }
   }
 

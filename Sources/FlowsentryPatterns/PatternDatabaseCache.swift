@@ -67,6 +67,31 @@ public final class PatternDatabaseCache: Sendable {
     return hash.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
   }
 
+  /// The key of a literal set's database: its expressions, ids and flags, under a name of its own
+  /// so that no regex set shares it.
+  static func literalKey(expressions: [[UInt8]], ids: [UInt32], flags: UInt32) -> String {
+    var hash = SHA256()
+    func add(_ bytes: [UInt8]) {
+      var length = UInt64(bytes.count).littleEndian
+      withUnsafeBytes(of: &length) { hash.update(bufferPointer: $0) }
+      hash.update(data: bytes)
+    }
+    add(Array("flowsentry-literals-1".utf8))
+    add(Array(HyperscanDatabase.version.utf8))
+    add(Array(HyperscanDatabase.platform.utf8))
+    #if arch(x86_64)
+      add(Array("x86_64".utf8))
+    #else
+      add(Array("other".utf8))
+    #endif
+    add(Array(String(flags).utf8))
+    for (expression, id) in zip(expressions, ids) {
+      add(expression)
+      add(Array(String(id).utf8))
+    }
+    return hash.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+  }
+
   func fileURL(key: String) -> URL { directory.appendingPathComponent("\(key).hsdb") }
 
   func load(key: String, patternCount: Int) -> Lookup {

@@ -41,8 +41,19 @@ final class LiteralLeaf {
     }
   }
 
-  /// Builds one set per field, operation and folding from `leaves`, and points each at its scan.
-  static func bind(_ leaves: [LiteralLeaf]) -> Int {
+  /// What ``bind(_:cache:)`` built: sets; the `contains` sets' databases, their needles, and how
+  /// many the cache gave.
+  struct Binding {
+    var sets = 0
+    var databaseNeedles = 0
+    var databases = 0
+    var loadedFromCache = 0
+    var databaseBytes = 0
+  }
+
+  /// Builds one set per field, operation and folding from `leaves` (at once, on threads of their
+  /// own; `contains` databases from `cache` when it holds them), and points each at its scan.
+  static func bind(_ leaves: [LiteralLeaf], cache: PatternDatabaseCache? = nil) -> Binding {
     var groups: [String: [LiteralLeaf]] = [:]
     var order: [String] = []
     for leaf in leaves {
@@ -50,27 +61,38 @@ final class LiteralLeaf {
       if groups[key] == nil { order.append(key) }
       groups[key, default: []].append(leaf)
     }
-    var sets = 0
+    var requests: [(needles: [[UInt8]], operation: LiteralSet.Operation, caseFolding: LiteralSet.CaseFolding)] = []
+    var ownersOfSet: [[Int32]] = []
     for key in order {
       let members = groups[key]!
-      var needles: [String] = []
+      var needles: [[UInt8]] = []
       var owners: [Int32] = []
       for (slot, leaf) in members.enumerated() {
-        needles += leaf.needles
+        needles += leaf.needles.map { Array($0.utf8) }
         owners += [Int32](repeating: Int32(slot), count: leaf.needles.count)
       }
+      requests.append((needles, members[0].operation, members[0].folding))
+      ownersOfSet.append(owners)
+    }
+    var binding = Binding()
+    for (index, built) in LiteralSet.build(requests, cache: cache).enumerated() {
       // Should Hyperscan refuse the set, its tests keep comparing one needle at a time.
-      guard
-        let set = try? LiteralSet(needles, operation: members[0].operation, caseFolding: members[0].folding)
-      else { continue }
-      let scan = LiteralFieldScan(field: members[0].field, set: set, owners: owners, tests: members.count)
+      guard case .success(let set) = built else { continue }
+      let members = groups[order[index]]!
+      let scan = LiteralFieldScan(field: members[0].field, set: set, owners: ownersOfSet[index], tests: members.count)
       for (slot, leaf) in members.enumerated() {
         leaf.scan = scan
         leaf.slot = slot
       }
-      sets += 1
+      binding.sets += 1
+      if set.hasDatabase {
+        binding.databases += 1
+        binding.databaseNeedles += set.needles.count
+      }
+      if set.loadedFromCache { binding.loadedFromCache += 1 }
+      binding.databaseBytes += set.databaseBytes
     }
-    return sets
+    return binding
   }
 }
 
@@ -87,9 +109,11 @@ final class LiteralFieldScan {
   private let testStamp: UnsafeMutablePointer<UInt32>
   private let tests: Int
   let field: Field
+  let set: LiteralSet
 
   init(field: Field, set: LiteralSet, owners: [Int32], tests: Int) {
     self.field = field
+    self.set = set
     scanner = set.makeScanner()
     self.owners = owners
     self.tests = max(1, tests)

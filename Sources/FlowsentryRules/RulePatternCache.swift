@@ -15,6 +15,12 @@ extension RuleSet {
         guard let key = set.cacheKey else { return nil }
         keys.insert(key)
       }
+      // A `contains` list's database has a file too; the anchored operations' tries have none.
+      for leaf in index.literalLeaves {
+        guard let set = leaf.scan?.set, set.hasDatabase else { continue }
+        guard let key = set.cacheKey else { return nil }
+        keys.insert(key)
+      }
     }
     return keys
   }

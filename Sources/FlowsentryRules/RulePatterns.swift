@@ -209,7 +209,12 @@ final class RulePatternIndex: @unchecked Sendable {
         outcome.databaseBytes += set.statistics.databaseBytes
       }
       let literalsStarted = ContinuousClock.now
-      outcome.literalSets = LiteralLeaf.bind(literalLeaves)
+      let literals = LiteralLeaf.bind(literalLeaves, cache: cache)
+      outcome.literalSets = literals.sets
+      outcome.literalDatabaseNeedles = literals.databaseNeedles
+      outcome.literalDatabases = literals.databases
+      outcome.literalDatabasesFromCache = literals.loadedFromCache
+      outcome.literalDatabaseBytes = literals.databaseBytes
       outcome.literalDuration = ContinuousClock.now - literalsStarted
       if let cache {
         let counters = cache.currentCounters

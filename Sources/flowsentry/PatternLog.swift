@@ -7,7 +7,7 @@ import Logging
 /// them, and a pattern cache that could not be written made every start compile, silently.
 enum PatternLog {
   static func report(_ outcome: PatternPreparation, logger: Logger) {
-    guard outcome.patterns > 0 || !outcome.byField.isEmpty else { return }
+    guard outcome.patterns > 0 || !outcome.byField.isEmpty || outcome.literalDatabases > 0 else { return }
     let pcre2Only = outcome.pcre2OnlyCount
     // The PCRE2-only ones cost tens of times the others on every value: say where to see which.
     let hint = pcre2Only > 0 ? "; `flowsentry rules check` lists the PCRE2-only ones and why" : ""
@@ -19,6 +19,9 @@ enum PatternLog {
           Dictionary(uniqueKeysWithValues: outcome.evaluationCounts.map { ($0.metricLabel, "\($0.count)") })),
         "cache_hits": "\(outcome.cacheHits)", "cache_misses": "\(outcome.cacheMisses)",
         "database_bytes": "\(outcome.databaseBytes)",
+        "literal_database_needles": "\(outcome.literalDatabaseNeedles)",
+        "literal_databases": "\(outcome.literalDatabases)",
+        "literal_databases_from_cache": "\(outcome.literalDatabasesFromCache)",
       ])
     for field in outcome.byField {
       if let failure = field.failure { logger.warning("patterns: \(field.field): \(failure)") }
