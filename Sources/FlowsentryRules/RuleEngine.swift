@@ -286,8 +286,9 @@ public final class RuleEngine {
     let events: [SensorEvent]
     var leftOut = 0
     if let firedWindow {
-      events = firedWindow.events
-      leftOut = max(0, firedWindow.matched - firedWindow.sample.count)
+      (events, leftOut) = firedWindow.fired(
+        at: time, windowNanoseconds: state.windowNanoseconds, count: count,
+        capacity: configuration.maximumEventsPerAlert, counting: state.behaviour)
     } else {
       events = behaviourEvents ?? [event]
     }

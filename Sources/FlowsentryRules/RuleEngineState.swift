@@ -13,10 +13,14 @@ extension RuleEngine {
     var aggregate = SlicedAggregate()
     /// When the oldest distinct value was last seen, to prune only when something expired.
     var oldestDistinct = Int64.max
-    /// The most recent matching events, a ring of at most `capacity`.
+    /// The most recent matching events, a ring of at most `capacity`, and the time each was counted at.
     var sample: [SensorEvent] = []
+    var sampleTimes: [Int64] = []
     var next = 0
+    /// Matching events counted since the group was last quiet for a whole window (or made).
     var matched = 0
+    /// When the last matching event was counted.
+    var newest = Int64.min
 
     /// Counts one matching event of the rule `state` at `time` and returns the window's count;
     /// samples the event unless it is too far from any alert to be in one (`sampledAboveCount`).
@@ -24,6 +28,16 @@ extension RuleEngine {
       _ event: SensorEvent, _ fields: EventFields, at time: Int64, for state: RuleState, sampling capacity: Int
     ) -> Int {
       let since = time.saturatingSubtraction(state.windowNanoseconds)
+      // Everything the group holds is older than the window: it starts again, so that an alert
+      // neither lists nor counts as left out the events of an earlier burst (an hour-old event in an
+      // alert of "3 connections in 5s" was its first event, and its id was hashed from it).
+      if newest <= since && matched > 0 {
+        matched = 0
+        sample.removeAll(keepingCapacity: true)
+        sampleTimes.removeAll(keepingCapacity: true)
+        next = 0
+      }
+      newest = max(newest, time)
       matched += 1
       let count: Int
       switch state.behaviour {
@@ -42,21 +56,36 @@ extension RuleEngine {
           keepingMaximum: state.behaviour == .maximum)
         count = Int(clamping: total)
       }
-      if count > state.sampledAboveCount { remember(event, capacity: capacity) }
+      if count > state.sampledAboveCount { remember(event, at: time, capacity: capacity) }
       return count
     }
 
-    mutating func remember(_ event: SensorEvent, capacity: Int) {
+    mutating func remember(_ event: SensorEvent, at time: Int64, capacity: Int) {
       if sample.count < capacity {
         sample.append(event)
+        sampleTimes.append(time)
       } else if capacity > 0 {
         sample[next] = event
+        sampleTimes[next] = time
         next = next + 1 == capacity ? 0 : next + 1
       }
     }
 
-    /// The sample oldest first.
-    var events: [SensorEvent] { Array(sample[next...] + sample[..<next]) }
+    /// The sampled events of the window that ends at `time` (counted after `time - windowNanoseconds`,
+    /// as the counts are), oldest first, and how many matching events of that window the sample left
+    /// out. Exact for `count`, whose count is the window's events. For the other kinds, none when
+    /// the window's sampled events do not fill the ring (an event left unsampled has a full ring of
+    /// the window's events after it); else at most the events counted since the group was last
+    /// quiet for a whole window, less those kept (events of that stretch older than the window are
+    /// counted too: the kinds keep no time per event).
+    func fired(at time: Int64, windowNanoseconds: Int64, count: Int, capacity: Int, counting behaviour: Behaviour)
+      -> (events: [SensorEvent], leftOut: Int)
+    {
+      let since = time.saturatingSubtraction(windowNanoseconds)
+      let events = (Array(next..<sample.count) + Array(0..<next)).filter { sampleTimes[$0] > since }.map { sample[$0] }
+      if behaviour == .count { return (events, max(0, count - events.count)) }
+      return (events, events.count < capacity ? 0 : max(0, matched - events.count))
+    }
   }
 
   /// Group-by values, typed; the common one- and two-field keys need no array.

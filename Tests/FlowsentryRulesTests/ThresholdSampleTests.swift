@@ -4,8 +4,10 @@ import Testing
 @testable import FlowsentryRules
 
 /// A threshold alert carries the last `maximumEventsPerAlert` matching events of its group's window
-/// (since the window began: its first event, the previous alert, or its eviction) and counts the
-/// rest in `eventsLeftOut`, whichever events the engine chose not to copy on the way.
+/// (those counted within `window` of the alert, since the group began: its first event, the previous
+/// alert, or its eviction) and counts the rest in `eventsLeftOut`, whichever events the engine chose
+/// not to copy on the way. Events of an earlier burst, older than the window, are neither listed nor
+/// counted (an alert of "3 connections in 5s" listed one an hour old, and its id was hashed from it).
 @Suite struct ThresholdSampleTests {
   static let second: Int64 = 1_000_000_000
 
@@ -64,6 +66,7 @@ import Testing
   func alertsCarryTheLastEventsOfTheirWindow(_ measure: String) throws {
     var random = SeededRandom(seed: 18)
     var checked = 0
+    var stale = 0
     for _ in 0..<200 {
       let capacity = Int.random(in: 1...6, using: &random)
       let threshold = Int.random(in: 1...12, using: &random)
@@ -71,7 +74,8 @@ import Testing
       let ports = Int.random(in: 1...15, using: &random)
       let rules = try engine(
         measure.replacingOccurrences(of: "THRESHOLD", with: "\(threshold)"), capacity: capacity, groups: groups)
-      // The model: each group's matching events since its window began, and the LRU's order.
+      // The model: each group's matching events since its window began (or since it was last quiet
+      // for a whole window), and the LRU's order.
       var windows: [Int: [SensorEvent]] = [:]
       var recency: [Int] = []
       var evictions: UInt64 = 0
@@ -88,6 +92,7 @@ import Testing
           evictions += 1
         }
         recency.append(remote)
+        if let newest = windows[remote]?.last?.timestamp, newest <= time - 10 * Self.second { windows[remote] = [] }
         windows[remote, default: []].append(event)
         let (before, suppressedBefore) = (alerts.count, rules.counters.suppressed)
         rules.process(event, at: time, into: &alerts)
@@ -97,16 +102,43 @@ import Testing
           recency.removeAll { $0 == remote }
         }
         guard alerts.count > before else { continue }
-        let window = windows[remote] ?? []
+        let stretch = windows[remote] ?? []
+        let window = stretch.filter { $0.timestamp > time - 10 * Self.second }
         #expect(alerts.last?.events == Array(window.suffix(capacity)))
-        #expect(alerts.last?.eventsLeftOut == window.count - min(window.count, capacity))
+        if measure.hasPrefix("count") {
+          #expect(alerts.last?.eventsLeftOut == window.count - min(window.count, capacity))
+        } else {
+          // No time per event: the stretch's older events count too, once the window fills the sample.
+          #expect(alerts.last?.eventsLeftOut == (window.count < capacity ? 0 : stretch.count - capacity))
+          #expect(alerts.last!.eventsLeftOut >= window.count - min(window.count, capacity))
+        }
+        if window.count < stretch.count { stale += 1 }
         windows[remote] = nil
         recency.removeAll { $0 == remote }
         checked += 1
       }
       #expect(rules.counters.groupEvictions == evictions)
     }
-    // Enough alerts that the streams exercised what they were made for.
+    // Enough alerts that the streams exercised what they were made for, some with older events.
     #expect(checked > 500)
+    #expect(stale > 50, "\(stale)")
+  }
+
+  /// The walkthrough's case: one event, an hour's quiet, then three within the window.
+  @Test(arguments: ["count: 3", "distinct: remote_port, count: 3"])
+  func anEarlierBurstIsNeitherListedNorCountedAsLeftOut(_ measure: String) throws {
+    let rules = try engine(measure, capacity: 20, groups: 10)
+    var alerts: [Alert] = []
+    let times = [0, 3_600, 3_601, 3_602].map { Int64($0) * Self.second }
+    var sent: [SensorEvent] = []
+    for (port, time) in times.enumerated() {
+      let event = begin(remote: 9, port: port + 1, at: time)
+      sent.append(event)
+      rules.process(event, at: time, into: &alerts)
+    }
+    #expect(alerts.count == 1)
+    #expect(alerts.first?.count == 3)
+    #expect(alerts.first?.events == Array(sent.suffix(3)))
+    #expect(alerts.first?.eventsLeftOut == 0)
   }
 }
