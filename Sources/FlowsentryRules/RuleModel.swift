@@ -98,6 +98,9 @@ public struct OutputTemplate: @unchecked Sendable {
   enum Piece {
     case text(String)
     case field(Field)
+    /// An address written before `:{…port}`: an IPv6 one in brackets (`[2001:db8::1]:443`, RFC 3986's
+    /// form), as `2001:db8::1:443` does not say where the address ends.
+    case addressBeforePort(Field)
     case count, window, group
     /// A beaconing alert's measurements (`{score}`, `{period}`, `{jitter}`).
     case measurement(String)
@@ -116,6 +119,12 @@ public struct OutputTemplate: @unchecked Sendable {
       switch piece {
       case .text(let literal): text += literal
       case .field(let field): text += Fields.text(field, of: event) ?? "-"
+      case .addressBeforePort(let field):
+        guard case .address(let read) = field.accessor, let address = read(event) else {
+          text += Fields.text(field, of: event) ?? "-"
+          continue
+        }
+        text += address.isIPv4 ? address.description : "[\(address.description)]"
       case .count: text += String(count)
       case .window: text += Duration.describe(windowNanoseconds)
       case .group: text += group

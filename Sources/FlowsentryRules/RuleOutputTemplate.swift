@@ -87,7 +87,13 @@ extension RuleSetBuilder {
   {
     var absent: [(field: String, events: [String])] = []
     for piece in template.pieces {
-      guard case .field(let field) = piece, !absent.contains(where: { $0.field == field.name }) else { continue }
+      let read: Field
+      switch piece {
+      case .field(let field), .addressBeforePort(let field): read = field
+      default: continue
+      }
+      guard !absent.contains(where: { $0.field == read.name }) else { continue }
+      let field = read
       let lacking = events.filter { Fields.neverCarried(by: $0).contains(field.name) }.map(\.rawValue)
       if !lacking.isEmpty { absent.append((field.name, lacking)) }
     }
@@ -130,6 +136,14 @@ extension RuleSetBuilder {
       rest = rest[rest.index(after: close)...]
     }
     pieces.append(.text(String(rest)))
+    // `{remote}:{remote_port}`: an IPv6 address there is written in brackets.
+    for index in pieces.indices.dropLast(2) {
+      guard case .field(let field) = pieces[index], field.type == .address,
+        case .text(":") = pieces[index + 1], case .field(let port) = pieces[index + 2], port.type == .integer,
+        port.name.hasSuffix("port")
+      else { continue }
+      pieces[index] = .addressBeforePort(field)
+    }
     return OutputTemplate(pieces: pieces)
   }
 }

@@ -274,4 +274,28 @@ import Testing
     let flows = try Self.rules(events: "[net_flow_tcp_begin, net_flow_tcp_end]", output: " \"{process.comm} {remote}\"")
     #expect(!flows.warnings.contains { $0.message.contains("prints '-'") }, "\(flows.warnings)")
   }
+
+  /// `{remote}:{remote_port}` writes an IPv6 peer in brackets (`[2001:db8::9]:443`), as the shipped
+  /// rules' texts print it; an address alone, or not before a port, stays as it is.
+  @Test func anIPv6AddressBeforeItsPortIsBracketed() throws {
+    let rules = try RuleLoader.load(
+      text: """
+        - rule:
+            id: T-V6
+            name: v6
+            events: [net_flow_tcp_begin]
+            condition: dst_port == 443
+            output: "{remote}:{remote_port} {remote} {src}:{dst} {local}: {dst}:{dst_port}"
+        """, file: "v6.yaml")
+    func message(_ remote: String) -> String {
+      let event = SensorEvent.flow(
+        FlowEvent(
+          name: .netFlowTCPBegin, timestamp: 1, direction: .outgoing, source: Endpoint(IPAddress("::1")!, 40_000),
+          destination: Endpoint(IPAddress(remote)!, 443)))
+      return Self.messages(rules, [event], rule: "T-V6").first ?? ""
+    }
+    #expect(message("2001:db8::9") == "[2001:db8::9]:443 2001:db8::9 ::1:2001:db8::9 ::1: [2001:db8::9]:443")
+    #expect(message("::ffff:203.0.113.9").hasPrefix("[::ffff:203.0.113.9]:443 "))
+    #expect(message("203.0.113.9").hasPrefix("203.0.113.9:443 203.0.113.9 ::1:203.0.113.9"))
+  }
 }
