@@ -31,7 +31,12 @@ public enum CEFMessage {
       if case .flow(let flow) = event { return flow }
       return nil
     }.first
-    if let flow { extensions += flowExtensions(flow, context: context) }
+    if let flow {
+      extensions += flowExtensions(flow, context: context)
+    } else if case .dns(let dns) = alert.events.first {
+      // A lookup's alert: the asking socket and the question, as its event's line has them.
+      extensions += dnsExtensions(dns)
+    }
     extensions += indicatorExtensions(alert)
     return header(signature: alert.ruleID, name: alert.ruleName, severity: severity(ofRule: alert.severity))
       + extensionText(extensions)
@@ -42,14 +47,16 @@ public enum CEFMessage {
       ("rt", String(event.timestamp / 1_000_000)), ("dvchost", context.hostName),
     ]
     if case .flow(let flow) = event { extensions += flowExtensions(flow, context: context) }
-    if case .dns(let dns) = event {
-      extensions += [
-        ("src", "\(dns.source.address.unmappingIPv4)"), ("spt", String(dns.source.port)),
-        ("dst", "\(dns.destination.address.unmappingIPv4)"), ("dpt", String(dns.destination.port)),
-        ("proto", dns.transport == .udp ? "UDP" : "TCP"), ("request", dns.questions.first ?? ""),
-      ]
-    }
+    if case .dns(let dns) = event { extensions += dnsExtensions(dns) }
     return header(signature: event.name.rawValue, name: event.name.rawValue, severity: 1) + extensionText(extensions)
+  }
+
+  private static func dnsExtensions(_ dns: DNSEvent) -> [(String, String)] {
+    [
+      ("src", "\(dns.source.address.unmappingIPv4)"), ("spt", String(dns.source.port)),
+      ("dst", "\(dns.destination.address.unmappingIPv4)"), ("dpt", String(dns.destination.port)),
+      ("proto", dns.transport == .udp ? "UDP" : "TCP"), ("request", dns.questions.first ?? ""),
+    ]
   }
 
   private static func flowExtensions(_ flow: FlowEvent, context: EventJSON.Context) -> [(String, String)] {

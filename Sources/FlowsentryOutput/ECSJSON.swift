@@ -3,7 +3,8 @@ import FlowsentryCore
 /// Alerts and events as Elastic Common Schema (9.x) documents, for SIEMs that index ECS.
 ///
 /// Network, host and process fields come from the alert's first flow event (the one that raised it,
-/// or the oldest of a threshold's window); the rule's own fields, the ATT&CK techniques of its tags,
+/// or the oldest of a threshold's window), or for a lookup's alert from its DNS event (`source`,
+/// `destination`, `network`, `dns`); the rule's own fields, the ATT&CK techniques of its tags,
 /// and the native events under `flowsentry`.
 public enum ECSJSON {
   public static let version: StaticString = "9.0.0"
@@ -59,7 +60,13 @@ public enum ECSJSON {
       if case .flow(let flow) = event { return flow }
       return nil
     }.first
-    if let flow { json.flowFields(flow, context: context) } else { json.hostField(context) }
+    if let flow {
+      json.flowFields(flow, context: context)
+    } else if case .dns(let dns) = alert.events.first {
+      json.dnsFields(dns, context: context)
+    } else {
+      json.hostField(context)
+    }
     json.raw(#","flowsentry":{"alert":{"group":{"#)
     json.groupCountWindowSuppressed(alert)
     json.raw(#","events_left_out":"#)
@@ -93,31 +100,7 @@ public enum ECSJSON {
       json.flowFields(flow, context: context)
     case .dns(let dns):
       json.raw(#"["protocol"],"action":"net_packet_dns","module":"flowsentry","dataset":"flowsentry.dns"}"#)
-      json.raw(#","source":{"ip":""#)
-      json.address(dns.source.address)
-      json.raw(#"","port":"#)
-      json.integer(dns.source.port)
-      json.raw(#"},"destination":{"ip":""#)
-      json.address(dns.destination.address)
-      json.raw(#"","port":"#)
-      json.integer(dns.destination.port)
-      json.raw(#"},"network":{"transport":""#)
-      json.raw(dns.transport == .udp ? "udp" : "tcp")
-      json.raw(#"","protocol":"dns","community_id":""#)
-      context.communityID.append(
-        dns.source, dns.destination, transport: dns.transport == .udp ? CommunityID.udp : CommunityID.tcp,
-        to: &json.bytes)
-      // ECS's `dns.type`: an answer, or a question no answer came to (`answered: false`).
-      json.raw(#""},"dns":{"type":""#)
-      json.raw(dns.answered ? "answer" : "query")
-      json.raw(#"","id":""#)
-      json.integer(dns.id)
-      json.raw(#"","question":{"name":"#)
-      json.string(dns.questions.first ?? "")
-      json.raw(#"},"resolved_ip":"#)
-      json.strings(dns.answers.filter { $0.type == "A" || $0.type == "AAAA" }.map(\.data))
-      json.raw("}")
-      json.hostField(context)
+      json.dnsFields(dns, context: context)
     }
     json.raw(#","flowsentry":{"event":"#)
     bytes = json.bytes
@@ -127,6 +110,37 @@ public enum ECSJSON {
 }
 
 extension JSONBytes {
+  /// `source`, `destination`, `network`, `dns` and `host` of one lookup: a DNS event's, and a lookup
+  /// alert's (one with no flow event), whose asking socket and question a SIEM would otherwise find
+  /// only in `message` and the embedded events.
+  fileprivate mutating func dnsFields(_ dns: DNSEvent, context: EventJSON.Context) {
+    raw(#","source":{"ip":""#)
+    address(dns.source.address)
+    raw(#"","port":"#)
+    integer(dns.source.port)
+    raw(#"},"destination":{"ip":""#)
+    address(dns.destination.address)
+    raw(#"","port":"#)
+    integer(dns.destination.port)
+    raw(#"},"network":{"transport":""#)
+    raw(dns.transport == .udp ? "udp" : "tcp")
+    raw(#"","protocol":"dns","community_id":""#)
+    context.communityID.append(
+      dns.source, dns.destination, transport: dns.transport == .udp ? CommunityID.udp : CommunityID.tcp,
+      to: &bytes)
+    // ECS's `dns.type`: an answer, or a question no answer came to (`answered: false`).
+    raw(#""},"dns":{"type":""#)
+    raw(dns.answered ? "answer" : "query")
+    raw(#"","id":""#)
+    integer(dns.id)
+    raw(#"","question":{"name":"#)
+    string(dns.questions.first ?? "")
+    raw(#"},"resolved_ip":"#)
+    strings(dns.answers.filter { $0.type == "A" || $0.type == "AAAA" }.map(\.data))
+    raw("}")
+    hostField(context)
+  }
+
   /// `source`, `destination`, `network`, `host`, `process` and `user` of one flow.
   fileprivate mutating func flowFields(_ flow: FlowEvent, context: EventJSON.Context) {
     let sides = flow.volumeBySide
