@@ -103,8 +103,9 @@ struct PatternToken: Equatable {
     default: break
     }
     guard var end = nameStart else { return (.construct, index + 1) }
-    while let next = scalar(end), next == "_" || (next.isASCII && next.properties.isAlphabetic)
-      || ("0"..."9").contains(next)
+    while let next = scalar(end),
+      next == "_" || (next.isASCII && next.properties.isAlphabetic)
+        || ("0"..."9").contains(next)
     {
       end += 1
     }

@@ -27,8 +27,8 @@ import Testing
     #expect(found.first?.line == 5 && found.first?.column == 38, "\(found)")
     let expected: String =
       #"'remote_dns matches' can never take the alternative 'Evil' of '^(Evil|bad)\.com$': it needs the "#
-        + "capital 'E', but remote_dns holds names as capture delivers them (lower case, other bytes as \\DDD: "
-        + "docs/EVENTS.md); use 'imatches' or write the alternative in lower case"
+      + "capital 'E', but remote_dns holds names as capture delivers them (lower case, other bytes as \\DDD: "
+      + "docs/EVENTS.md); use 'imatches' or write the alternative in lower case"
     #expect(found.first?.message == expected, "\(found)")
   }
 
@@ -47,7 +47,9 @@ import Testing
       #expect(found.count == 1 && found[0].column == column, "\(pattern): \(found)")
       #expect(found.first?.message.contains("the alternative \(named)") == true, "\(pattern): \(found)")
     }
-    #expect(try warnings(#"remote_dns matches '^(Evil|Bad)\.com$'"#).first?.message.hasSuffix("(1 more alternative needs one too)") == true)
+    #expect(
+      try warnings(#"remote_dns matches '^(Evil|Bad)\.com$'"#).first?.message.hasSuffix(
+        "(1 more alternative needs one too)") == true)
     // A group without `|` that must match is part of the pattern: every match needs its capital.
     let whole = try warnings(#"remote_dns matches '^(Evil)\.com$'"#)
     #expect(whole.count == 1 && whole[0].column == 38 && whole[0].message.contains("every match needs"), "\(whole)")

@@ -35,10 +35,10 @@ import Testing
     #expect(found.first?.line == 9 && found.first?.column == 30, "\(found)")
     let expected: String =
       "'remote_dns in hosts' can never match its item 'Evil.example' (w.yaml:4:25): the list is "
-        + "'type: string', compared byte for byte, and 'Evil.example' has the capital 'E', but remote_dns "
-        + "holds names as capture delivers them (lower case, other bytes as \\DDD: docs/EVENTS.md); write it "
-        + "as capture does: 'evil.example' (1 more item cannot match either); a 'type: domain' list compares "
-        + "names in any case, without the final dot"
+      + "'type: string', compared byte for byte, and 'Evil.example' has the capital 'E', but remote_dns "
+      + "holds names as capture delivers them (lower case, other bytes as \\DDD: docs/EVENTS.md); write it "
+      + "as capture does: 'evil.example' (1 more item cannot match either); a 'type: domain' list compares "
+      + "names in any case, without the final dot"
     #expect(found.first?.message == expected, "\(found)")
   }
 
@@ -55,13 +55,13 @@ import Testing
     #expect(found.map(\.column) == [36, 69, 110], "\(found)")
     let expected: String =
       "'remote_dns endswith evil.com.' can never match: names arrive without the final dot (remote_dns "
-        + "holds names as capture delivers them: docs/EVENTS.md); write 'evil.com'"
+      + "holds names as capture delivers them: docs/EVENTS.md); write 'evil.com'"
     #expect(found.first?.message == expected, "\(found)")
     #expect(found.last?.message.hasPrefix("'dst_dns != x.org.' is always true") == true, "\(found)")
     // A list's item: at the item, as its other warnings are.
     let listed = try warnings("remote_dns iendswith suffixes", lists: "- list: {name: suffixes, items: [Evil.org.]}\n")
     #expect(listed.count == 1 && listed[0].line == 1 && listed[0].column == 34, "\(listed)")
-    #expect(listed[0].message.contains("write 'Evil.org'"), "\(listed)")
+    #expect(listed.first?.message.contains("write 'Evil.org'") == true, "\(listed)")
   }
 
   @Test func aLeadingDotWhereTheStartIsComparedWarns() throws {
@@ -69,8 +69,8 @@ import Testing
     #expect(found.count == 1 && found[0].column == 31, "\(found)")
     let expected: String =
       "'remote_dns in .evil.com' can never match: a name never begins with a dot; for the names under "
-        + "evil.com write 'remote_dns endswith .evil.com', or use a list of 'type: domain' with 'match: suffix' "
-        + "for evil.com and the names under it"
+      + "evil.com write 'remote_dns endswith .evil.com', or use a list of 'type: domain' with 'match: suffix' "
+      + "for evil.com and the names under it"
     #expect(found.first?.message == expected, "\(found)")
   }
 
@@ -79,8 +79,8 @@ import Testing
     #expect(found.count == 1 && found[0].column == 37, "\(found)")
     let expected: String =
       "'remote_dns iendswith Café.org' can never match: 'Café.org' has the non-ASCII 'é', but remote_dns "
-        + "holds names as capture delivers them (lower case, other bytes as \\DDD: docs/EVENTS.md); write it as "
-        + "capture does: 'caf\\195\\169.org'"
+      + "holds names as capture delivers them (lower case, other bytes as \\DDD: docs/EVENTS.md); write it as "
+      + "capture does: 'caf\\195\\169.org'"
     #expect(found.first?.message == expected, "\(found)")
   }
 
