@@ -6,10 +6,10 @@ extension ConditionCompiler {
   func compileComparison(
     _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
   ) throws(CompileError) -> Predicate {
+    warnIfNeverCaptured(field, comparison, value, source)
     if comparison == .in, case .word(let name, let offset) = value, let list = lists[name], list.intel != nil {
       return try intelTest(field, list, source, at: offset)
     }
-    warnIfNeverCaptured(field, comparison, value, source)
     if comparison == .matches || comparison == .imatches, field.type == .string || field.type == .strings {
       // Through the leaf, which reads its field's pattern set once the rule set has one (RulePatterns.swift).
       let regex = try regexTest(field, comparison, value, source)

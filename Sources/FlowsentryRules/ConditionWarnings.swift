@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryIntel
 import FlowsentryPatterns
 
 /// Load-time warnings about tests that compile but cannot do what they say: a case-sensitive test
@@ -16,27 +17,22 @@ extension ConditionCompiler {
     warnings.append(CompileError(location: location, message: message))
   }
 
-  /// A case-sensitive literal or pattern on a name field that holds a letter in upper case, a
-  /// space, a control or a non-ASCII character never matches there (`!=` is always true).
+  /// A literal or pattern on a name field that capture can never deliver: under a case-sensitive
+  /// test, a letter in upper case, a space, a control or a non-ASCII character; under an `i…` form
+  /// (which folds ASCII only) the last three; and a final dot where the name's end is compared, or
+  /// a leading dot where its start is (names have neither). `!=` is then always true.
   func warnIfNeverCaptured(
     _ field: Field, _ comparison: ComparisonOperator, _ value: ValueNode, _ source: ConditionText
   ) {
-    guard Self.nameFields.contains(field.name), !comparison.isCaseInsensitive else { return }
-    let instead = comparison == .equal || comparison == .notEqual || comparison == .in ? nil : "i\(comparison.rawValue)"
+    guard Self.nameFields.contains(field.name) else { return }
     switch comparison {
     case .matches:
-      guard case .string(let pattern, let offset) = value,
-        let index = PatternShape.requiredLiteralNeverInName(pattern)
-      else { return }
-      let scalar = Array(pattern.unicodeScalars)[index]
-      warn(
-        source.location(at: Self.sourceOffset(ofScalar: index, inStringAt: offset, source.text)),
-        "'\(field.name) matches' can never match here: every match needs \(Self.describe(scalar)), but "
-          + Self.nameForm(field) + "; "
-          + (Self.isCapital(scalar)
-            ? "use 'imatches' or write the pattern in lower case"
-            : "match the name's \\DDD text instead (a backslash in the pattern is '\\\\')"))
-    case .equal, .notEqual, .in, .contains, .startswith, .endswith:
+      guard case .string(let pattern, let offset) = value else { return }
+      warnIfNeverCaptured(field, pattern: pattern, at: offset, source)
+    case .in where typedStringList(value) != nil:
+      guard case .word(let name, let offset) = value, let list = typedStringList(value) else { return }
+      warnIfNeverCaptured(field, list: name, list.items, at: source.location(at: offset))
+    case .equal, .notEqual, .in, .contains, .startswith, .endswith, .icontains, .istartswith, .iendswith:
       let literals: [(String, SourceLocation)]
       switch value {
       case .string(let text, let offset), .word(let text, let offset): literals = [(text, source.location(at: offset))]
@@ -53,24 +49,116 @@ extension ConditionCompiler {
       var items = literals
       if comparison != .equal && comparison != .notEqual, case .word = value { items = listItems(value) ?? [] }
       for (text, location) in items {
-        guard let scalar = text.unicodeScalars.first(where: PatternShape.neverInName) else { continue }
+        guard let why = Self.whyNeverCaptured(text, field, comparison) else { continue }
         let outcome = comparison == .notEqual ? "is always true" : "can never match"
-        // Only a capital has an `i…` form that matches it: the others are bytes a name escapes.
-        let fix = instead.flatMap { Self.isCapital(scalar) ? "use '\($0)' or write it " : nil } ?? "write it "
-        warn(
-          location,
-          "'\(field.name) \(comparison.rawValue) \(text)' \(outcome): '\(text)' has \(Self.describe(scalar)), but "
-            + Self.nameForm(field) + "; \(fix)as capture does: '\(Self.captured(text))'")
+        warn(location, "'\(field.name) \(comparison.rawValue) \(text)' \(outcome): \(why)")
       }
     default:
       return
     }
   }
 
+  /// A case-sensitive regex: at the letter every match needs, or else at the first alternative that
+  /// needs one (PatternAlternatives.swift).
+  private func warnIfNeverCaptured(_ field: Field, pattern: String, at offset: Int, _ source: ConditionText) {
+    let scalars = Array(pattern.unicodeScalars)
+    let index: Int
+    var alternative: PatternShape.DeadAlternative?
+    if let required = PatternShape.requiredLiteralNeverInName(pattern) {
+      index = required
+    } else if let dead = PatternShape.deadAlternative(pattern) {
+      index = dead.literal
+      if dead.range != scalars.indices { alternative = dead }
+    } else {
+      return
+    }
+    let scalar = scalars[index]
+    let fix =
+      Self.isCapital(scalar)
+      ? "use 'imatches' or write the \(alternative == nil ? "pattern" : "alternative") in lower case"
+      : "match the name's \\DDD text instead (a backslash in the pattern is '\\\\')"
+    let location = source.location(at: Self.sourceOffset(ofScalar: index, inStringAt: offset, source.text))
+    guard let alternative else {
+      warn(
+        location,
+        "'\(field.name) matches' can never match here: every match needs \(Self.describe(scalar)), but "
+          + Self.nameForm(field) + "; " + fix)
+      return
+    }
+    let text = String(String.UnicodeScalarView(scalars[alternative.range]))
+    let more =
+      switch alternative.others {
+      case 0: ""
+      case 1: " (1 more alternative needs one too)"
+      default: " (\(alternative.others) more alternatives need one too)"
+      }
+    warn(
+      location,
+      "'\(field.name) matches' can never take the alternative '\(text)' of '\(pattern)': it needs "
+        + "\(Self.describe(scalar)), but " + Self.nameForm(field) + "; " + fix + more)
+  }
+
+  /// `name in LIST` where LIST is `type: string`: its items are compared as bytes, so one a name
+  /// never holds can never match. Said at the use, naming the first such item and where it is; the
+  /// list's files are not read for this.
+  private func warnIfNeverCaptured(
+    _ field: Field, list name: String, _ items: [(text: String, location: SourceLocation)], at location: SourceLocation
+  ) {
+    let never = items.compactMap { item in Self.whyNeverCaptured(item.text, field, .in).map { (item, $0) } }
+    guard let ((text, at), why) = never.first else { return }
+    let more =
+      switch never.count {
+      case 1: ""
+      case 2: " (1 more item cannot match either)"
+      default: " (\(never.count - 1) more items cannot match either)"
+      }
+    warn(
+      location,
+      "'\(field.name) in \(name)' can never match its item '\(text)' (\(at.file):\(at.line):\(at.column)): "
+        + "the list is 'type: string', compared byte for byte, and \(why)\(more); a 'type: domain' list "
+        + "compares names in any case, without the final dot")
+  }
+
   /// The items of a plain list named by `value`, nil for anything else.
   private func listItems(_ value: ValueNode) -> [(String, SourceLocation)]? {
     guard case .word(let name, _) = value, let list = lists[name], list.intel == nil else { return nil }
     return list.items.map { ($0.text, $0.location) }
+  }
+
+  /// A typed list of `type: string` named by `value`, nil for anything else.
+  private func typedStringList(_ value: ValueNode) -> ListDefinition? {
+    guard case .word(let name, _) = value, let list = lists[name], list.intel?.type == .string else { return nil }
+    return list
+  }
+
+  /// Why `text`, compared with a name by `comparison` (none of `matches`), can never match it, with
+  /// how to write it; nil when it can.
+  private static func whyNeverCaptured(_ text: String, _ field: Field, _ comparison: ComparisonOperator) -> String? {
+    let folds = comparison.isCaseInsensitive
+    if let scalar = text.unicodeScalars.first(where: { PatternShape.neverInName($0) && !(folds && isCapital($0)) }) {
+      // Only a capital has an `i…` form that matches it: the others are bytes a name escapes.
+      let instead = [.equal, .notEqual, .in].contains(comparison) ? nil : "i\(comparison.rawValue)"
+      let fix = instead.flatMap { isCapital(scalar) ? "use '\($0)' or write it " : nil } ?? "write it "
+      return "'\(text)' has \(describe(scalar)), but " + nameForm(field)
+        + "; \(fix)as capture does: '\(captured(text))'"
+    }
+    let comparesEnd = [.equal, .notEqual, .in, .endswith, .iendswith].contains(comparison)
+    let comparesStart = [.equal, .notEqual, .in, .startswith, .istartswith].contains(comparison)
+    if comparesEnd, text.hasSuffix("."), text.count > 1 {
+      let bare = String(text.dropLast())
+      return "names arrive without the final dot (\(field.name) holds names as capture delivers them: "
+        + "docs/EVENTS.md); write '\(bare)'"
+    }
+    if comparesStart, text.hasPrefix("."), text.count > 1 {
+      let parent = String(text.dropFirst())
+      let fix =
+        comparison == .startswith || comparison == .istartswith
+        ? "write it without the dot"
+        : "for the names under \(parent) write '\(field.name) endswith \(text)', or use a list of "
+          + "'type: domain' with 'match: suffix' for \(parent) and the names under it"
+      return "a name never begins with a dot; \(fix)"
+    }
+    return nil
   }
 
   /// A regex that matches the empty string: true of every value when nothing in it depends on where

@@ -4,7 +4,7 @@
 /// wrong is worse than none. Patterns are in PCRE2's syntax, compiled with UTF and no other option.
 enum PatternShape {
   /// Escapes of a letter that match a class or an assertion: the letter is not a literal.
-  private static let classEscapes = Set("dDwWsSbBAzZGhHvVRXKnrtfea".unicodeScalars)
+  static let classEscapes = Set("dDwWsSbBAzZGhHvVRXKnrtfea".unicodeScalars)
 
   /// Whether a DNS name as capture writes it (lower case, printable ASCII) can never hold `scalar`.
   static func neverInName(_ scalar: Unicode.Scalar) -> Bool {
@@ -19,43 +19,27 @@ enum PatternShape {
     let scalars = Array(pattern.unicodeScalars)
     var depth = 0
     var found: Int?
-    var index = 0
-    func optional(after position: Int) -> Bool {
-      guard position < scalars.count else { return false }
-      return ["?", "*", "{"].contains(scalars[position])
-    }
-    while index < scalars.count {
-      let scalar = scalars[index]
-      switch scalar {
-      case "\\":
-        guard index + 1 < scalars.count else { return nil }
-        let next = scalars[index + 1]
-        if next.properties.isAlphabetic || ("0"..."9").contains(next) {
-          // `\x41`, `\cA`, `\101`, `\p{Lu}`, `\k<Name>`, `\Q…\E`: not followed here.
+    for token in PatternToken.tokens(scalars) {
+      switch token.kind {
+      case .unterminated, .quoted, .construct, .group(.named):
+        return nil
+      case .escape(let next):
+        if isLetterOrDigit(next) {
+          // `\x41`, `\cA`, `\101`, `\p{Lu}`, `\k<Name>`: not followed here.
           guard next.isASCII, classEscapes.contains(next) else { return nil }
-        } else if depth == 0, found == nil, neverInName(next), !optional(after: index + 2) {
-          found = index + 1
+        } else if depth == 0, found == nil, neverInName(next), !isOptional(scalars, after: token.end) {
+          found = token.start + 1
         }
-        index += 2
-      case "[":
-        guard let end = classEnd(scalars, from: index) else { return nil }
-        index = end + 1
-      case "(":
-        if index + 1 < scalars.count, scalars[index + 1] == "*" { return nil }
-        if index + 1 < scalars.count, scalars[index + 1] == "?" {
-          guard index + 2 < scalars.count, scalars[index + 2] == ":" else { return nil }
-        }
+      case .plain(let scalar):
+        if depth == 0, found == nil, neverInName(scalar), !isOptional(scalars, after: token.end) { found = token.start }
+      case .characterClass:
+        break
+      case .group:
         depth += 1
-        index += 1
-      case ")":
+      case .close:
         depth -= 1
-        index += 1
-      case "|":
+      case .alternation:
         if depth == 0 { return nil }
-        index += 1
-      default:
-        if depth == 0, found == nil, neverInName(scalar), !optional(after: index + 1) { found = index }
-        index += 1
       }
     }
     return found
@@ -65,30 +49,15 @@ enum PatternShape {
   /// lookaround, no back-reference, no verb or conditional): then a pattern that matches the
   /// empty subject matches at the start of every subject.
   static func isContextFree(_ pattern: String) -> Bool {
-    let scalars = Array(pattern.unicodeScalars)
-    var index = 0
-    while index < scalars.count {
-      switch scalars[index] {
-      case "^", "$": return false
-      case "\\":
-        guard index + 1 < scalars.count else { return false }
-        let next = scalars[index + 1]
-        if next.properties.isAlphabetic || ("0"..."9").contains(next) {
-          // Only escapes that match a character class or one character are known context-free.
-          guard "dDwWsShHvVRXnrtfe".unicodeScalars.contains(next) else { return false }
-        }
-        index += 2
-      case "[":
-        guard let end = classEnd(scalars, from: index) else { return false }
-        index = end + 1
-      case "(":
-        if index + 1 < scalars.count, scalars[index + 1] == "*" { return false }
-        if index + 1 < scalars.count, scalars[index + 1] == "?" {
-          guard index + 2 < scalars.count, scalars[index + 2] == ":" else { return false }
-        }
-        index += 1
-      default:
-        index += 1
+    for token in PatternToken.tokens(Array(pattern.unicodeScalars)) {
+      switch token.kind {
+      case .plain("^"), .plain("$"), .unterminated, .quoted, .construct, .group(.named):
+        return false
+      case .escape(let next):
+        // Only escapes that match a character class or one character are known context-free.
+        if isLetterOrDigit(next), !"dDwWsShHvVRXnrtfe".unicodeScalars.contains(next) { return false }
+      case .plain, .characterClass, .group, .close, .alternation:
+        break
       }
     }
     return true
@@ -101,42 +70,39 @@ enum PatternShape {
   /// scan does not follow.
   static func emptyAlternative(_ pattern: String) -> Int? {
     let scalars = Array(pattern.unicodeScalars)
-    var index = 0
     /// Where the current alternative began: just past `(`, `(?:` or `|`, or the start.
     var alternativeStart = 0
     var depth = 0
-    while index < scalars.count {
-      switch scalars[index] {
-      case "\\":
-        guard index + 1 < scalars.count else { return nil }
-        if scalars[index + 1] == "Q" { return nil }
-        index += 2
-      case "[":
-        guard let end = classEnd(scalars, from: index) else { return nil }
-        index = end + 1
-      case "(":
-        if index + 1 < scalars.count, scalars[index + 1] == "*" { return nil }
-        if index + 1 < scalars.count, scalars[index + 1] == "?" {
-          guard index + 2 < scalars.count, scalars[index + 2] == ":" else { return nil }
-          index += 3
-        } else {
-          index += 1
-        }
+    for token in PatternToken.tokens(scalars) {
+      switch token.kind {
+      case .unterminated, .quoted, .construct, .group(.named):
+        return nil
+      case .group:
         depth += 1
-        alternativeStart = index
-      case ")":
+        alternativeStart = token.end
+      case .close:
         depth = max(0, depth - 1)
-        index += 1
-      case "|":
-        let next = index + 1 < scalars.count ? scalars[index + 1] : nil
-        if depth == 0 && (index == alternativeStart || next == nil || next == "|") { return index }
-        index += 1
-        alternativeStart = index
-      default:
-        index += 1
+      case .alternation:
+        let next = token.end < scalars.count ? scalars[token.end] : nil
+        if depth == 0 && (token.start == alternativeStart || next == nil || next == "|") { return token.start }
+        alternativeStart = token.end
+      case .plain, .escape, .characterClass:
+        break
       }
     }
     return nil
+  }
+
+  /// A letter or a digit after `\` names a class, an assertion or a code point, not itself.
+  static func isLetterOrDigit(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+  }
+
+  /// Whether the piece ending at `end` may be matched zero times: `?`, `*` or a `{` (taken as a
+  /// quantifier that may be `{0,…}`) follows it.
+  static func isOptional(_ scalars: [Unicode.Scalar], after end: Int) -> Bool {
+    guard end < scalars.count else { return false }
+    return ["?", "*", "{"].contains(scalars[end])
   }
 
   /// The index of the `]` that closes the class opening at `start` (PCRE2's rules: a `]` first,

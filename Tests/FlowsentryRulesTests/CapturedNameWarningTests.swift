@@ -54,8 +54,8 @@ import Testing
   @Test func whatCanMatchSaysNothing() throws {
     let quiet = [
       "remote_dns iendswith 'BadCorp.com'", "remote_dns imatches 'EvilCorp'", "process.comm == 'ABC'",
-      "remote_dns matches '(?i)EVIL'", "remote_dns matches 'a(B|c)'", #"remote_dns matches 'x\.[A-Z]Q?'"#,
-      "remote_dns matches 'Ev|ok'", #"remote_dns matches '\x41b'"#, #"remote_dns matches '\QAb\E'"#,
+      "remote_dns matches '(?i)EVIL'", "remote_dns matches 'a(B?|c)'", #"remote_dns matches 'x\.[A-Z]Q?'"#,
+      "remote_dns matches 'E?v|ok'", #"remote_dns matches '\x41b'"#, #"remote_dns matches '\QAb\E'"#,
       "remote_dns matches 'A*b'", "remote_dns matches 'A{0,2}b'", "remote_dns matches '^$'",
       #"remote_dns matches '\d\.example$'"#, "remote_dns endswith 'evil.com'",
     ]
