@@ -18,10 +18,12 @@ public struct FeedWatchLoop: Sendable {
     /// A feed directory no watch covers, and why; the checks still find its changes.
     case unwatched(directory: String, reason: String)
     /// A feed event or a periodic check found a feed changed (or one it could not compare), and
-    /// the load starts; `handled` follows with what it came to. Reported from the loader thread.
+    /// the load starts; `handled` follows with what it came to. Reported from the loader thread,
+    /// never after the request's `handled`.
     case loading(FeedCheckRequests.Request)
-    /// A feed event or a periodic check, and what it came to.
-    case handled(FeedCheckRequests.Request, RuleReloader.FeedChangeOutcome)
+    /// A feed event or a periodic check, what it came to, and whether its `loading` was reported
+    /// (a request cut short by shutdown may have started its load or not).
+    case handled(FeedCheckRequests.Request, RuleReloader.FeedChangeOutcome, loadStarted: Bool)
   }
 
   public let reloader: RuleReloader
@@ -73,11 +75,15 @@ public struct FeedWatchLoop: Sendable {
     defer { timer.cancel() }
     for await _ in wakeUps {
       while let request = requests.take() {
-        let loading: RuleReloader.LoadStart = { report(.loading(request)) }
+        // Each request its own: a late start of one cut short at shutdown is not another's.
+        let start = LoadStartLine()
+        let loading: RuleReloader.LoadStart = { start.sayStart { report(.loading(request)) } }
+        let outcome: RuleReloader.FeedChangeOutcome
         switch request {
-        case .feedEvent: report(.handled(request, await reloader.reloadUnlessFeedsUnchanged(onLoadStart: loading)))
-        case .periodicCheck: report(.handled(request, await reloader.checkFeeds(onLoadStart: loading)))
+        case .feedEvent: outcome = await reloader.reloadUnlessFeedsUnchanged(onLoadStart: loading)
+        case .periodicCheck: outcome = await reloader.checkFeeds(onLoadStart: loading)
         }
+        report(.handled(request, outcome, loadStarted: start.answer()))
       }
     }
   }

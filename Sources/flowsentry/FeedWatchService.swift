@@ -3,17 +3,12 @@ import FlowsentryPipeline
 import FlowsentryRules
 import Logging
 import ServiceLifecycle
-import Synchronization
 
 /// The feed watch (`FeedWatchLoop`: feed events and periodic checks reload the rules off the
 /// pipeline, unless every feed holds the running set's bytes) for the set loaded at start, logged.
 struct FeedWatchService: Service {
   let loop: FeedWatchLoop
   let logger: Logger
-  /// Whether the request being handled started its load (`.loading` came): a request cancelled by
-  /// shutdown before its load started has nothing to say (a monitor that failed to start logged a
-  /// feed change cut short although it had no feeds).
-  private let loadStarted = LoadStarted()
 
   init(
     reloader: RuleReloader, rules: RuleSet, logger: Logger,
@@ -34,10 +29,11 @@ struct FeedWatchService: Service {
         case .unwatched(let directory, let reason):
           logger.warning("feed directory \(directory) is not watched (\(reason)); checked every \(loop.checkInterval)")
         case .loading(let request):
-          loadStarted.note()
           RuleReloadService.announceReloading(cause: Self.cause(request), logger: logger)
-        case .handled(let request, let outcome):
-          log(request, outcome, loadStarted: loadStarted.take())
+        case .handled(let request, let outcome, let loadStarted):
+          // A request cut short by shutdown before its load started has nothing to say (a monitor
+          // that failed to start logged a feed change cut short although it had no feeds).
+          log(request, outcome, loadStarted: loadStarted)
         }
       }
     }
@@ -112,11 +108,4 @@ struct FeedWatchService: Service {
       + "(SIGHUP, `systemctl reload flowsentry`, loads them without comparing)"
     logger.error("\(message)")
   }
-}
-
-/// Set when a load starts (on the loader thread), taken when its outcome is handled.
-final class LoadStarted: Sendable {
-  private let started = Atomic<Bool>(false)
-  func note() { started.store(true, ordering: .releasing) }
-  func take() -> Bool { started.exchange(false, ordering: .acquiringAndReleasing) }
 }

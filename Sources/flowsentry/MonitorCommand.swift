@@ -86,6 +86,9 @@ struct MonitorCommand: AsyncParsableCommand {
     signal(SIGPIPE, SIG_IGN)
     // A SIGHUP before the reload service listens is ignored, not the default exit.
     signal(SIGHUP, SIG_IGN)
+    // SIGTERM and SIGINT stop the monitor from here on, the start included (StopSignals.swift).
+    let stops = await StopSignals.trap()
+    let startedAt = MonotonicClock.nanoseconds()
     // A broken configuration or broken rules stop the monitor before anything is attached.
     guard var settings = pipeline.settings() else {
       standardError("flowsentry: error: the configuration does not validate; not starting")
@@ -111,7 +114,9 @@ struct MonitorCommand: AsyncParsableCommand {
       metricsServer = server
     }
     do {
-      try await run(settings: settings, logger: logger, metricsServer: metricsServer, served: served)
+      try await run(
+        settings: settings, logger: logger, metricsServer: metricsServer, served: served,
+        start: Start(stops: stops, startedAt: startedAt))
     } catch {
       await metricsServer?.stop()
       throw error
@@ -143,9 +148,15 @@ struct MonitorCommand: AsyncParsableCommand {
     }
   }
 
-  private func run(settings: SensorConfiguration, logger: Logger, metricsServer: MetricsServer?, served: ServedCounters)
-    async throws
-  {
+  /// A stop asked for while the monitor starts, and when it started (for the `stopped` record).
+  struct Start {
+    let stops: StopSignals
+    let startedAt: Int64
+  }
+
+  private func run(
+    settings: SensorConfiguration, logger: Logger, metricsServer: MetricsServer?, served: ServedCounters, start: Start
+  ) async throws {
     let stateDirectory = settings.pipeline.rules.stateDirectory
     // Each set taken to run prunes state_dir/patterns to the files it uses (docs/PATTERNS.md).
     let reloader = RuleReloader(
@@ -163,15 +174,39 @@ struct MonitorCommand: AsyncParsableCommand {
     // anything is attached: built by the pipeline's engine instead, they held the first batch for
     // seconds (22 s for 10,000 regexes) while the ring buffer filled.
     let diagnostics = common.diagnosticsLogger(logger, settings)
-    guard
-      let rules = await reloader.loadFirst({ [settings] in
+    let loaded = await start.stops.unlessStopped { [settings] in
+      await reloader.loadFirst({
         guard let rules = PipelineOptions.loadRules(settings, logger: diagnostics) else { return nil }
+        // A cold build of thousands of regexes runs for seconds to minutes before the next line: said
+        // as it starts, so that the pause reads as work (and a stop meanwhile as cutting it short).
+        if rules.regexCount > 0 {
+          let regexes = counted(rules.regexCount, "regex", "regexes")
+          logger.info(
+            "building the pattern sets of \(regexes) before attaching (read from state_dir/patterns when built before)")
+        }
         PatternLog.report(rules.preparePatterns(stateDirectory: stateDirectory), logger: logger)
         return rules
       })
-    else {
+    }
+    guard let loaded else {
+      Self.stoppedBeforeAttaching(start, served: served, logger: logger)
+      await metricsServer?.stop()
+      // The loader thread may be inside Hyperscan's compile, which nothing interrupts (one field's
+      // build can take minutes). exit() would run C++ static destructors under it; _exit leaves
+      // nothing behind: nothing is attached or spooled yet, and a cache file it was writing is a
+      // temporary one, which pruning removes.
+      fflush(nil)
+      _exit(EXIT_SUCCESS)
+    }
+    guard let rules = loaded else {
       logger.error("the rules do not validate; not starting")
       throw ExitCode.failure
+    }
+    // Asked for after the load: the outputs (and their spools) are not opened, nothing attaches.
+    if start.stops.isRequested {
+      Self.stoppedBeforeAttaching(start, served: served, logger: logger)
+      await metricsServer?.stop()
+      return
     }
     var captureConfiguration = settings.capture
     // The pipeline's clock is its records': ticks move it on while the host is quiet.
@@ -217,10 +252,22 @@ struct MonitorCommand: AsyncParsableCommand {
     var lifecycle = logger
     lifecycle.logLevel = max(logger.logLevel, .warning)
     if common.verbose { lifecycle.logLevel = .debug }
-    let group = ServiceGroup(
-      configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: lifecycle))
+    // No signals of its own: `stops` has trapped them since the start, and one already caught (during
+    // the attach, say) shuts the group down as soon as it runs, through the same drain.
+    let group = ServiceGroup(configuration: .init(services: services, logger: lifecycle))
+    await start.stops.stop(group)
     try await group.run()
     logger.info("stopped", metadata: counters.metadata())
+  }
+
+  /// The record a stop writes, for a stop before anything attached: the counters there are (the
+  /// build and the process's), and that it stopped while starting.
+  private static func stoppedBeforeAttaching(_ start: Start, served: ServedCounters, logger: Logger) {
+    var metadata = CounterTable.metadata(served.samples())
+    let tenths = (MonotonicClock.nanoseconds() - start.startedAt) / 100_000_000
+    metadata["uptime_seconds"] = .stringConvertible(Double(tenths) / 10)
+    metadata["during"] = "start"
+    logger.info("stopped", metadata: metadata)
   }
 
   /// The monitor's services in the order they start; the group shuts them down in reverse: SIGHUP

@@ -114,11 +114,12 @@ struct RuleReloadService: Service {
   }
 
   private func reloadOnce() async {
-    let started = LoadStarted()
+    let start = LoadStartLine()
     let outcome = await reloader.reloadAfterTheRunningOne(cause: .signal) { [logger] in
-      started.note()
-      Self.announceReloading(cause: "SIGHUP", logger: logger)
+      start.sayStart { Self.announceReloading(cause: "SIGHUP", logger: logger) }
     }
+    // Answered before any outcome line: a start the loader thread reaches after this is not said.
+    let started = start.answer()
     switch outcome {
     case .loaded(let rules):
       Self.announceReloaded(rules, cause: "SIGHUP", logger: logger)
@@ -131,7 +132,7 @@ struct RuleReloadService: Service {
     case .busy:
       // Only a caller cancelled at shutdown is answered busy (at once, its load discarded); one
       // still waiting for another load to end had started nothing.
-      guard started.take() else { return }
+      guard started else { return }
       logger.warning("shutting down before the reload finished; keeping the current rules")
     }
   }

@@ -99,7 +99,7 @@ extension FeedReloadSkipTests.Chain {
       continuation.finish()
     }
     var next = reports.makeAsyncIterator()
-    guard case .handled(.periodicCheck, .feedsUnchanged(1)) = await next.next() else {
+    guard case .handled(.periodicCheck, .feedsUnchanged(1), loadStarted: false) = await next.next() else {
       Issue.record("the first check did not find the feed unchanged")
       task.cancel()
       return
@@ -116,7 +116,7 @@ extension FeedReloadSkipTests.Chain {
     #expect(ContinuousClock.now - cancelled < .seconds(10))
     // Its start was reported (the load is held inside), then its end by shutdown.
     guard case .loading(.feedEvent) = await next.next(),
-      case .handled(.feedEvent, .reloaded(.busy)) = await next.next()
+      case .handled(.feedEvent, .reloaded(.busy), loadStarted: true) = await next.next()
     else {
       Issue.record("the held feed event was not answered as ended by shutdown")
       return

@@ -47,7 +47,7 @@ import Testing
     let running = try await RunningLoop(chain, checkInterval: .seconds(3600))
     var reports = running.reports.makeAsyncIterator()
     // The check right after the watch starts: the feed read at the first load, unchanged.
-    guard case .handled(.periodicCheck, .feedsUnchanged(1)) = await reports.next() else {
+    guard case .handled(.periodicCheck, .feedsUnchanged(1), loadStarted: false) = await reports.next() else {
       Issue.record("the first check did not find the feed unchanged")
       return
     }
@@ -59,7 +59,7 @@ import Testing
       return
     }
     #expect(starting == [chain.feed])
-    guard case .handled(.feedEvent(let paths), .reloaded(.loaded)) = await reports.next() else {
+    guard case .handled(.feedEvent(let paths), .reloaded(.loaded), loadStarted: true) = await reports.next() else {
       Issue.record("a feed renamed into place did not reload")
       return
     }
@@ -69,7 +69,7 @@ import Testing
 
     try chain.replace("a.txt", "evil.example\nc2.example\n")
     // Nothing loads, so no start is reported.
-    guard case .handled(.feedEvent(let again), .feedsUnchanged(1)) = await reports.next() else {
+    guard case .handled(.feedEvent(let again), .feedsUnchanged(1), loadStarted: false) = await reports.next() else {
       Issue.record("the same bytes renamed into place were not skipped (or reported a load starting)")
       return
     }
@@ -98,7 +98,7 @@ import Testing
       return
     }
     #expect(directory == late)
-    guard case .handled(.periodicCheck, .feedsUnchanged(0)) = await reports.next() else {
+    guard case .handled(.periodicCheck, .feedsUnchanged(0), loadStarted: false) = await reports.next() else {
       Issue.record("the first check did not find the empty glob unchanged")
       return
     }
@@ -110,11 +110,11 @@ import Testing
     var started = false
     while true {
       switch await reports.next() {
-      case .handled(.periodicCheck, .feedsUnchanged(0)) where !started: continue
+      case .handled(.periodicCheck, .feedsUnchanged(0), loadStarted: false) where !started: continue
       case .loading(.periodicCheck) where !started:
         started = true
         continue
-      case .handled(.periodicCheck, .reloaded(.loaded)) where started:
+      case .handled(.periodicCheck, .reloaded(.loaded), loadStarted: true) where started:
         #expect(FeedReloadSkipTests.indicators(running.reloader) == 1)
       case let other:
         Issue.record("a periodic check did not reload the feed: \(String(describing: other))")
