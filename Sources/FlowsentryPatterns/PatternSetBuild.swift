@@ -23,10 +23,11 @@ enum PatternSetBuild {
     var compile: Duration = .zero
   }
 
-  /// What building one part gave: its patterns' evaluations (the part's range of ids), its database.
+  /// What building one part gave: its patterns' evaluations (the part's range of ids), its
+  /// databases (one, unless its compile grew too fast: ``DatabaseSizing``).
   struct Part: @unchecked Sendable {
     var evaluation: [PatternEvaluation]
-    var database: HyperscanDatabase?
+    var databases: [HyperscanDatabase] = []
     var failure: String?
     var attempts = 0
     var refused: [Int] = []
@@ -48,7 +49,7 @@ enum PatternSetBuild {
     outcome.evaluation.reserveCapacity(patterns.count)
     for part in built {
       outcome.evaluation += part.evaluation
-      if let database = part.database { outcome.databases.append(database) }
+      outcome.databases += part.databases
       outcome.failure = outcome.failure ?? part.failure
       outcome.attempts += part.attempts
       outcome.refused += part.refused
@@ -90,31 +91,97 @@ enum PatternSetBuild {
     return .seconds(time.tv_sec) + .nanoseconds(time.tv_nsec)
   }
 
-  /// Builds the part's database, moving each pattern the build refuses one step down and retrying.
+  /// Builds the part's databases (one, unless ``DatabaseSizing`` finds its compile growing too fast
+  /// for one), moving each pattern a build refuses one step down and retrying that database.
   private static func compile(_ part: inout Part, _ patterns: [PatternSpec], _ syntax: [PatternSyntax], firstID: Int) {
-    while true {
-      let members = part.evaluation.indices.filter { part.evaluation[$0] != .pcre2Only }
-      if members.isEmpty { return }
-      part.attempts += 1
-      do {
-        part.database = try HyperscanDatabase(
-          expressions: members.map { syntax[$0].hyperscanExpression(patterns[$0].pattern) },
-          flags: members.map {
-            PatternSet.flags(patterns[$0], syntax[$0], prefilter: part.evaluation[$0] == .prefilter)
-          },
-          ids: members.map { UInt32(firstID + $0) })
-        return
-      } catch {
-        guard let position = error.expression, position < members.count else {
-          // Refused as a whole (resource limits): PCRE2 evaluates this part's patterns, and says why.
-          part.evaluation = [PatternEvaluation](repeating: .pcre2Only, count: patterns.count)
-          part.failure = error.message
-          return
+    let members = part.evaluation.indices.filter { part.evaluation[$0] != .pcre2Only }
+    if members.isEmpty { return }
+    func compiled(_ members: ArraySlice<Int>) throws(HyperscanDatabase.Failure) -> HyperscanDatabase {
+      try HyperscanDatabase(
+        expressions: members.map { syntax[$0].hyperscanExpression(patterns[$0].pattern) },
+        flags: members.map { PatternSet.flags(patterns[$0], syntax[$0], prefilter: part.evaluation[$0] == .prefilter) },
+        ids: members.map { UInt32(firstID + $0) })
+    }
+    let size = DatabaseSizing.patternsPerDatabase(members: members.count) { count in
+      let started = threadCPUTime()
+      guard (try? compiled(members[..<count])) != nil else { return nil }
+      return seconds(threadCPUTime() - started)
+    }
+    for start in stride(from: 0, to: members.count, by: size) {
+      var chunk = Array(members[start..<min(members.count, start + size)])
+      while true {
+        chunk = chunk.filter { part.evaluation[$0] != .pcre2Only }
+        if chunk.isEmpty { break }
+        part.attempts += 1
+        do {
+          part.databases.append(try compiled(chunk[...]))
+          break
+        } catch {
+          guard let position = error.expression, position < chunk.count else {
+            // Refused as a whole (resource limits): PCRE2 evaluates these patterns, and says why.
+            for member in chunk { part.evaluation[member] = .pcre2Only }
+            part.failure = error.message
+            break
+          }
+          let pattern = chunk[position]
+          part.refused.append(firstID + pattern)
+          part.evaluation[pattern] = part.evaluation[pattern] == .prefilter ? .pcre2Only : .prefilter
         }
-        let pattern = members[position]
-        part.refused.append(firstID + pattern)
-        part.evaluation[pattern] = part.evaluation[pattern] == .prefilter ? .pcre2Only : .prefilter
       }
+    }
+  }
+
+  static func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+  }
+}
+
+/// How many patterns one database takes. Hyperscan's compile time grows with the patterns faster
+/// than linearly for some shapes, unanchored bounded repeats above all: 200 of
+/// `host{i}[0-9]{1,3}\.(?:example|test)\.net` compile in 3.9 s, 800 in over a minute, 4,000 in about
+/// half an hour, while 5,000 domain-like regexes take about 6 s. A start (or a reload, cut off at
+/// its limit) would wait for that. So a part of more than `smallestProbed` patterns is timed on its
+/// first 128, 256, … patterns until a compile takes `measurableSeconds`; the growth between the
+/// last two gives the exponent, and a part whose compile would take more than `wholeSeconds` is
+/// cut into databases that compile in about `targetSeconds` each. The matches are the same either
+/// way (every database is scanned); more databases cost more per scan, which only such a part pays.
+/// A probe's cost is a few per cent of the part's compile.
+enum DatabaseSizing {
+  static let smallestProbed = 512
+  static let measurableSeconds = 0.1
+  static let wholeSeconds = 10.0
+  static let targetSeconds = 1.0
+
+  /// Patterns per database for a part of `count` patterns; `probe(k)` compiles its first `k` and
+  /// returns the CPU seconds it took (nil when the build refused them: the part stays whole, and its
+  /// own build deals with the refusal).
+  static func patternsPerDatabase(members count: Int, probe: (Int) -> Double?) -> Int {
+    guard count > smallestProbed else { return count }
+    var size = 128
+    var previous: (size: Int, seconds: Double)?
+    while true {
+      guard let seconds = probe(size) else { return count }
+      if seconds < measurableSeconds {
+        // Too quick to read a growth from; doubled while half the part is left to double into (the
+        // whole part then takes at most a few times this).
+        guard size * 2 <= count / 2 else { return count }
+        previous = (size, seconds)
+        size *= 2
+        continue
+      }
+      let smaller: (size: Int, seconds: Double)
+      if let previous {
+        smaller = previous
+      } else {
+        guard let half = probe(size / 2) else { return count }
+        smaller = (size / 2, half)
+      }
+      // Between linear and cubic: timer noise on the smaller compile must not read as an explosion.
+      let exponent = min(3, max(1, log2(seconds / max(smaller.seconds, 1e-6))))
+      let whole = seconds * pow(Double(count) / Double(size), exponent)
+      guard whole > wholeSeconds else { return count }
+      let fitting = Double(size) * pow(targetSeconds / seconds, 1 / exponent)
+      return max(16, min(count, Int(fitting)))
     }
   }
 }
