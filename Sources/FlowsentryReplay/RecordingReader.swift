@@ -39,8 +39,10 @@ enum RecordingReader {
       case .tooLong(_, let number):
         result.lastLine = number
         result.malformed(at: number, column: 1, "a line over the \(maximumLineBytes) bytes read")
-      case .text(let bytes, let number):
+      case .text(var bytes, let number):
         result.lastLine = number
+        // A byte order mark some tools write first (the monitor never does) is not part of the JSON.
+        if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = UnsafeRawBufferPointer(rebasing: bytes[3...]) }
         guard !isBlank(bytes) else { return }
         let delivery = decoder.read(bytes) { event in
           result.recorded += 1

@@ -67,9 +67,17 @@ public final class Replayer {
       summary.unreadableFiles += 1
       return
     }
-    if Self.isRecording(path) {
+    switch Self.content(of: path) {
+    case .recording:
       rerunRecording(path, to: sink)
       return
+    case .neither(let start):
+      summary.fileErrors.append(
+        "\(path): neither a capture (pcap or pcapng) nor a recording (JSON lines): it starts with \(start)")
+      summary.unreadableFiles += 1
+      return
+    case .capture:
+      break
     }
     let file: CaptureFile
     do {
@@ -170,11 +178,47 @@ public final class Replayer {
     return "\(kind): replay reads capture files and recordings (save the stream to a file first)"
   }
 
-  /// A recording is JSON lines: its first byte opens an object. Captures start with a binary magic.
-  static func isRecording(_ path: String) -> Bool {
-    guard let file = fopen(path, "r") else { return false }
+  enum Content: Equatable {
+    case capture, recording
+    /// Neither: the first bytes, in hex, to tell what it is (a zip, gzip, text).
+    case neither(String)
+  }
+
+  /// Leading blanks a recording may start with before `content` calls it one anyway: the line
+  /// reader skips blank lines wherever they are, so more of them tells nothing more.
+  static let leadingBlankLimit = 1 << 16
+
+  /// What `path` holds, from its first bytes: a pcap or pcapng magic (before blanks are skipped:
+  /// pcapng's starts with a newline) is a capture; a file that is empty, or whose first byte after
+  /// a UTF-8 byte order mark and JSON blanks opens an object, is a recording (`monitor --record`
+  /// creates its file empty, at start and after each rotation). A file that cannot be opened is
+  /// taken for a capture, whose opening reports why.
+  static func content(of path: String) -> Content {
+    guard let file = fopen(path, "r") else { return .capture }
     defer { fclose(file) }
-    return fgetc(file) == Int32(UInt8(ascii: "{"))
+    var magic: [UInt8] = []
+    while magic.count < 4, case let byte = fgetc(file), byte != EOF { magic.append(UInt8(byte)) }
+    let captureMagics: [[UInt8]] = [
+      [0xD4, 0xC3, 0xB2, 0xA1], [0xA1, 0xB2, 0xC3, 0xD4], [0x4D, 0x3C, 0xB2, 0xA1], [0xA1, 0xB2, 0x3C, 0x4D],
+      [0x0A, 0x0D, 0x0D, 0x0A],
+    ]
+    if captureMagics.contains(magic) { return .capture }
+    var pending = magic[...]
+    if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending = pending.dropFirst(3) }
+    var skipped = 0
+    while true {
+      let byte: Int32
+      if let next = pending.popFirst() { byte = Int32(next) } else { byte = fgetc(file) }
+      switch byte {
+      case EOF, Int32(UInt8(ascii: "{")):
+        return .recording
+      case 0x20, 0x09, 0x0A, 0x0D:
+        skipped += 1
+        if skipped > leadingBlankLimit { return .recording }
+      default:
+        return .neither(magic.map { String(format: "%02x", $0) }.joined(separator: " "))
+      }
+    }
   }
 
   /// Re-runs the events of a recording through the rules, line by line; a line that is not an
