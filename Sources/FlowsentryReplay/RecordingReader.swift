@@ -9,6 +9,11 @@ enum RecordingReader {
     var malformed: UInt64 = 0
     /// Where the first line that is not an event is, and why.
     var firstMalformed: (line: Int, column: Int, reason: String)?
+    /// Lines of the schema that are no event to re-run, by reason, and where the first event of a
+    /// name this version does not know is.
+    var alertLines: UInt64 = 0
+    var unknownEventLines: UInt64 = 0
+    var firstUnknownEvent: (line: Int, name: String)?
     var lastLine = 0
     var bytesRead = 0
     /// The file could not be opened: nothing was read.
@@ -49,8 +54,13 @@ enum RecordingReader {
           deliver(event)
         }
         switch delivery {
-        case .delivered, .skipped:
+        case .delivered:
           break
+        case .skipped(.alert):
+          result.alertLines += 1
+        case .skipped(.unknownEvent):
+          result.unknownEventLines += 1
+          if result.firstUnknownEvent == nil { result.firstUnknownEvent = (number, decoder.eventName ?? "") }
         case .malformed(let reason, let column):
           result.malformed(at: number, column: column, reason)
         }

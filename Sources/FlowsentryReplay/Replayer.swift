@@ -31,6 +31,11 @@ public final class Replayer {
     /// Events read back from recordings (`monitor --record`), and their lines that were not events.
     public var recordedEvents: UInt64 = 0
     public var malformedLines: UInt64 = 0
+    /// Lines of the schema that are no event to re-run: alerts, and events this version does not
+    /// know (a newer recorder's), the first of those per file in `unknownEvents`.
+    public var alertLines: UInt64 = 0
+    public var unknownEventLines: UInt64 = 0
+    public var unknownEvents: [String] = []
     public init() {}
   }
 
@@ -249,6 +254,13 @@ public final class Replayer {
     sink.flush()
     summary.recordedEvents += result.recorded
     summary.malformedLines += result.malformed
+    summary.alertLines += result.alertLines
+    summary.unknownEventLines += result.unknownEventLines
+    if let (number, name) = result.firstUnknownEvent {
+      summary.unknownEvents.append(
+        "\(path):\(number): \(result.unknownEventLines) lines of events unknown to this version skipped, "
+          + "the first here (\(Self.printable(name)))")
+    }
     summary.bytes += Int64(result.bytesRead)
     if let (number, column, reason) = result.firstMalformed {
       summary.firstSkipped.append("\(path):\(number):\(column): malformed lines first here (\(reason))")
@@ -256,6 +268,13 @@ public final class Replayer {
     if let reason = result.readFailure {
       summary.fileErrors.append("\(path): read failed after line \(result.lastLine): \(reason)")
     }
+  }
+
+  /// A name from a file, as it can go in a log line: as is when it is short and plain, else quoted
+  /// and escaped.
+  static func printable(_ name: String) -> String {
+    let plain = name.utf8.count <= 64 && !name.isEmpty && name.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+    return plain ? name : String(name.prefix(64)).debugDescription
   }
 
   private func monotonicSeconds() -> Double {

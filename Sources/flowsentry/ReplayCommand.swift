@@ -141,7 +141,8 @@ struct ReplayCommand: ParsableCommand {
     let line: String =
       "replay: \(summary.files) files, \(summary.bytes) bytes, \(summary.packets) packets, "
       + "\(summary.decoded) decoded; skipped: \(skipped); "
-      + "recorded events \(summary.recordedEvents), malformed lines \(summary.malformedLines); "
+      + "recorded events \(summary.recordedEvents), malformed lines \(summary.malformedLines), "
+      + "skipped lines: alerts \(summary.alertLines), unknown events \(summary.unknownEventLines); "
       + "flows: begin \(flows.beginEvents), end \(flows.endEvents), "
       + "ends without begin \(flows.endsWithoutBegin), open at the end \(flows.openFlows); "
       + "dns: answered \(counters.dns.answered), unanswered \(counters.dns.questionsUnanswered), "
@@ -150,7 +151,7 @@ struct ReplayCommand: ParsableCommand {
       + "alerts \(counters.rules.alerts)\(alerts.isEmpty ? "" : " (\(alerts))"), printed \(output.alertsWritten), "
       + "lost to failed writes \(lost); regex limits hit \(limitHits)\(limits.isEmpty ? "" : " (\(limits))")"
     logger.info("\(line)")
-    for skipped in summary.firstSkipped { logger.warning("replay: \(skipped)") }
+    for skipped in summary.firstSkipped + summary.unknownEvents { logger.warning("replay: \(skipped)") }
     for error in summary.fileErrors { logger.error("\(error)") }
   }
 }
