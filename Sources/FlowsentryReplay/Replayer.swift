@@ -24,8 +24,11 @@ public final class Replayer {
     public var firstSkipped: [String] = []
     /// Files that could not be opened or read to their end.
     public var fileErrors: [String] = []
-    /// Of those, files that could not be opened at all.
+    /// Of those, files that could not be opened at all, or are neither a capture nor a recording.
     public var unreadableFiles = 0
+    /// Recordings with lines, none of them an event to re-run (another schema version, another
+    /// format): replayed, they would read as "nothing happened".
+    public var unusableFiles = 0
     /// Frames whose recorded time was outside `CaptureFile.timestampRange`, replayed at its nearer end.
     public var clampedTimestamps: UInt64 = 0
     /// Events read back from recordings (`monitor --record`), and their lines that were not events.
@@ -264,6 +267,17 @@ public final class Replayer {
     summary.bytes += Int64(result.bytesRead)
     if let (number, column, reason) = result.firstMalformed {
       summary.firstSkipped.append("\(path):\(number):\(column): malformed lines first here (\(reason))")
+    }
+    let lines = result.recorded + result.malformed + result.alertLines + result.unknownEventLines
+    if result.recorded == 0 && lines > 0 {
+      var error = "\(path): no usable event in \(lines) lines"
+      if let (number, column, reason) = result.firstMalformed {
+        error += " (the first malformed at \(path):\(number):\(column): \(reason))"
+      } else if let (number, name) = result.firstUnknownEvent {
+        error += " (the first unknown event at \(path):\(number): \(Self.printable(name)))"
+      }
+      summary.fileErrors.append(error)
+      summary.unusableFiles += 1
     }
     if let reason = result.readFailure {
       summary.fileErrors.append("\(path): read failed after line \(result.lastLine): \(reason)")

@@ -21,7 +21,10 @@ struct ReplayCommand: ParsableCommand {
     discussion: """
       The same flow tracking, DNS naming and rules as monitor, in packet time (windows, TTLs and \
       durations use the capture's timestamps). Events and alerts go to stdout as JSON lines; a summary \
-      and, for long files, progress go to stderr.
+      and, for long files, progress go to stderr. Exit status: 0 when every file gave what it holds \
+      (a capture cut short counts, up to its last good packet; an empty recording holds nothing); 1 \
+      when a file could not be opened, is neither a capture nor a recording, or is a recording with \
+      lines but no usable event (another schema version, another format); 64 for a usage error.
       """
   )
 
@@ -122,8 +125,10 @@ struct ReplayCommand: ParsableCommand {
         "replay: output \(output.configuration.name) (\(output.configuration.address))",
         metadata: CounterTable.metadata(output.counters.samples(output: output.configuration.name)))
     }
-    // A file cut short was still replayed up to its last good packet; one that cannot be read at all was not.
-    if replayer.summary.unreadableFiles > 0 { throw ExitCode.failure }
+    // A file cut short was still replayed up to its last good packet; one that cannot be read at
+    // all was not, nor one whose lines were none of them events: a retro-hunt over it would
+    // otherwise read as "nobody talked to it".
+    if replayer.summary.unreadableFiles + replayer.summary.unusableFiles > 0 { throw ExitCode.failure }
   }
 
   private func report(_ replayer: Replayer, _ output: JSONLinesEventSink.Counters, _ logger: Logger) {
