@@ -14,6 +14,12 @@ enum RecordingReader {
     var alertLines: UInt64 = 0
     var unknownEventLines: UInt64 = 0
     var firstUnknownEvent: (line: Int, name: String)?
+    /// The latest event time so far, this file's and the files' before it (`read`'s `after`).
+    var latestTime = Int64.min
+    /// Events earlier than `latestTime` by more than `backwardsTolerance`, and the first of them:
+    /// its line and by how much.
+    var backwardsEvents: UInt64 = 0
+    var firstBackwards: (line: Int, nanoseconds: Int64)?
     var lastLine = 0
     var bytesRead = 0
     /// The file could not be opened: nothing was read.
@@ -27,10 +33,22 @@ enum RecordingReader {
     }
   }
 
+  /// How far an event may be earlier than one before it without time running backwards. The
+  /// monitor writes events in its pipeline's order, which is time order but for two cases: a DNS
+  /// question reported unanswered is dated at its timeout and written once a later record passes
+  /// that by the matcher's allowance for late records (QuestionMatcher.recordLateness, 2 s), and
+  /// records from other CPUs may come that late too. Five seconds leaves room for both and is far
+  /// less than files of a rotation set are apart.
+  static let backwardsTolerance: Int64 = 5_000_000_000
+
   /// Hands `deliver` every event of the recording at `path`, in order; a line that is not an event
-  /// is counted and the first one kept with its line and column.
-  static func read(_ path: String, maximumLineBytes: Int, _ deliver: (consuming SensorEvent) -> Void) -> Result {
+  /// is counted and the first one kept with its line and column. `after` is the latest event time
+  /// of the files read before this one in the same run.
+  static func read(
+    _ path: String, maximumLineBytes: Int, after latest: Int64 = .min, _ deliver: (consuming SensorEvent) -> Void
+  ) -> Result {
     var result = Result()
+    result.latestTime = latest
     var file: BoundedLineFile
     do {
       file = try BoundedLineFile(path: path)
@@ -51,6 +69,14 @@ enum RecordingReader {
         guard !isBlank(bytes) else { return }
         let delivery = decoder.read(bytes) { event in
           result.recorded += 1
+          // Two comparisons an event; times are in 0...2^62, so the difference cannot overflow.
+          let time = event.timestamp
+          if time > result.latestTime {
+            result.latestTime = time
+          } else if result.latestTime - time > backwardsTolerance {
+            result.backwardsEvents += 1
+            if result.firstBackwards == nil { result.firstBackwards = (number, result.latestTime - time) }
+          }
           deliver(event)
         }
         switch delivery {

@@ -39,6 +39,10 @@ public final class Replayer {
     public var alertLines: UInt64 = 0
     public var unknownEventLines: UInt64 = 0
     public var unknownEvents: [String] = []
+    /// Recorded events earlier than one replayed before them by more than a few seconds (files
+    /// given newest first), and the first of them: where, and by how much.
+    public var backwardsEvents: UInt64 = 0
+    public var firstBackwards: (path: String, line: Int, nanoseconds: Int64)?
     public init() {}
   }
 
@@ -59,6 +63,8 @@ public final class Replayer {
   /// default where there are two processors or more.
   public var readsOnItsOwnThread = sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1
   private var records: [CapturedRecord] = []
+  /// The latest time of the recorded events replayed so far, across files.
+  private var latestRecordedTime = Int64.min
 
   public init(pipeline: Pipeline, observer: PacketObserver = PacketObserver()) {
     self.pipeline = pipeline
@@ -235,11 +241,12 @@ public final class Replayer {
   private func rerunRecording<Sink: EventSink>(_ path: String, to sink: Sink) {
     let pipeline = self.pipeline
     let limit = Self.maximumRecordingLineBytes
+    let latest = latestRecordedTime
     var result: RecordingReader.Result
     if readsOnItsOwnThread {
       let handOff = EventHandOff()
       let reader = Thread {
-        handOff.finish(RecordingReader.read(path, maximumLineBytes: limit) { handOff.put($0) })
+        handOff.finish(RecordingReader.read(path, maximumLineBytes: limit, after: latest) { handOff.put($0) })
       }
       reader.name = "flowsentry-replay-reader"
       reader.start()
@@ -247,7 +254,7 @@ public final class Replayer {
       // Set before the last take returned false.
       result = handOff.result ?? RecordingReader.Result()
     } else {
-      result = RecordingReader.read(path, maximumLineBytes: limit) { pipeline.rerun($0, to: sink) }
+      result = RecordingReader.read(path, maximumLineBytes: limit, after: latest) { pipeline.rerun($0, to: sink) }
     }
     if let reason = result.openFailure {
       summary.fileErrors.append("\(path): cannot open: \(reason)")
@@ -257,6 +264,11 @@ public final class Replayer {
     sink.flush()
     summary.recordedEvents += result.recorded
     summary.malformedLines += result.malformed
+    latestRecordedTime = result.latestTime
+    summary.backwardsEvents += result.backwardsEvents
+    if summary.firstBackwards == nil, let (line, nanoseconds) = result.firstBackwards {
+      summary.firstBackwards = (path, line, nanoseconds)
+    }
     summary.alertLines += result.alertLines
     summary.unknownEventLines += result.unknownEventLines
     if let (number, name) = result.firstUnknownEvent {

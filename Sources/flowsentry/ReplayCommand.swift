@@ -104,7 +104,9 @@ struct ReplayCommand: ParsableCommand {
       printed: settings.printsToStandardOutput ? SelectingEventSink(selection: settings.effectiveEvents, output) : nil,
       printsEvents: settings.printsToStandardOutput && !settings.effectiveEvents.isEmpty,
       router: outputs.isEmpty ? nil : OutputRouter(outputs: outputs, context: context, processID: getpid()))
-    for file in files {
+    let (ordered, notes) = RotationOrder.oldestFirst(files)
+    for note in notes { logger.notice("replay: \(note)") }
+    for file in ordered {
       replayer.replay(path: file, to: sink) { progress in
         let percent = progress.size > 0 ? 100 * Double(progress.bytesRead) / Double(progress.size) : 0
         let line =
@@ -157,6 +159,16 @@ struct ReplayCommand: ParsableCommand {
       + "lost to failed writes \(lost); regex limits hit \(limitHits)\(limits.isEmpty ? "" : " (\(limits))")"
     logger.info("\(line)")
     for skipped in summary.firstSkipped + summary.unknownEvents { logger.warning("replay: \(skipped)") }
+    if let (path, line, nanoseconds) = summary.firstBackwards {
+      let by =
+        nanoseconds >= 10_000_000_000
+        ? "\(nanoseconds / 1_000_000_000) s" : String(format: "%.3f s", Double(nanoseconds) / 1e9)
+      let warning =
+        "replay: \(path):\(line): time runs backwards by \(by) (\(summary.backwardsEvents) events earlier than one "
+        + "replayed before them): windows and suppression then fold first contacts into later alerts; "
+        + "give files oldest first (a rotation set as FILE.2 FILE.1 FILE)"
+      logger.warning("\(warning)")
+    }
     for error in summary.fileErrors { logger.error("\(error)") }
   }
 }
