@@ -41,11 +41,18 @@ enum RecordingReader {
   /// less than files of a rotation set are apart.
   static let backwardsTolerance: Int64 = 5_000_000_000
 
+  /// A power of two: lines between two `tick`s.
+  static let tickLines = 4096
+
   /// Hands `deliver` every event of the recording at `path`, in order; a line that is not an event
   /// is counted and the first one kept with its line and column. `after` is the latest event time
   /// of the files read before this one in the same run.
+  /// `tick` is handed the bytes of the lines read so far and the events delivered every
+  /// `tickLines` lines, for progress: often enough to report every few seconds, rarely enough that
+  /// what it does (a clock read) costs nothing per line.
   static func read(
-    _ path: String, maximumLineBytes: Int, after latest: Int64 = .min, _ deliver: (consuming SensorEvent) -> Void
+    _ path: String, maximumLineBytes: Int, after latest: Int64 = .min,
+    tick: (_ bytesRead: Int, _ events: UInt64) -> Void = { _, _ in }, _ deliver: (consuming SensorEvent) -> Void
   ) -> Result {
     var result = Result()
     result.latestTime = latest
@@ -57,13 +64,18 @@ enum RecordingReader {
       return result
     }
     var decoder = EventJSONReader.Decoder()
+    var consumed = 0
     let readError = file.forEachLine(maximumLineLength: maximumLineBytes) { line in
       switch line {
       case .tooLong(_, let number):
         result.lastLine = number
+        // Skipped unread: at least this long.
+        consumed &+= maximumLineBytes
         result.malformed(at: number, column: 1, "a line over the \(maximumLineBytes) bytes read")
       case .text(var bytes, let number):
         result.lastLine = number
+        consumed &+= bytes.count &+ 1
+        if number & (tickLines - 1) == 0 { tick(consumed, result.recorded) }
         // A byte order mark some tools write first (the monitor never does) is not part of the JSON.
         if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = UnsafeRawBufferPointer(rebasing: bytes[3...]) }
         guard !isBlank(bytes) else { return }

@@ -46,13 +46,18 @@ public final class Replayer {
     public init() {}
   }
 
-  /// Reported while a file is read, at most every `progressInterval` seconds.
+  /// Reported while a file is read, at most every `progressInterval` seconds (a recording's from
+  /// the thread that reads it).
   public struct Progress: Sendable {
     public var path: String
     public var bytesRead: Int64
     public var size: Int64
     public var packets: UInt64
     public var packetsPerSecond: Double
+    /// A recording's: its events read so far, and per second (its packets are 0).
+    public var isRecording = false
+    public var events: UInt64 = 0
+    public var eventsPerSecond: Double = 0
   }
 
   public let pipeline: Pipeline
@@ -74,7 +79,9 @@ public final class Replayer {
 
   /// Replays one file into `sink`; a file that cannot be opened or read to its end is recorded in
   /// the summary's `fileErrors`, and what was read before the error still counts.
-  public func replay<Sink: EventSink>(path: String, to sink: Sink, progress: (Progress) -> Void = { _ in }) {
+  public func replay<Sink: EventSink>(
+    path: String, to sink: Sink, progress: @escaping @Sendable (Progress) -> Void = { _ in }
+  ) {
     summary.files += 1
     if let reason = Self.notAFile(path) {
       summary.fileErrors.append("\(path): \(reason)")
@@ -83,7 +90,7 @@ public final class Replayer {
     }
     switch Self.content(of: path) {
     case .recording:
-      rerunRecording(path, to: sink)
+      rerunRecording(path, to: sink, progress: progress)
       return
     case .neither(let start):
       summary.fileErrors.append(
@@ -101,7 +108,7 @@ public final class Replayer {
       summary.unreadableFiles += 1
       return
     }
-    let started = monotonicSeconds()
+    let started = Self.monotonicSeconds()
     var lastReport = started
     var packets: UInt64 = 0
     var packet = DecodedPacket()
@@ -131,7 +138,7 @@ public final class Replayer {
         records.removeAll(keepingCapacity: true)
       }
       if packets & 0xffff == 0 {
-        let now = monotonicSeconds()
+        let now = Self.monotonicSeconds()
         if now - lastReport >= progressInterval {
           lastReport = now
           progress(
@@ -238,7 +245,12 @@ public final class Replayer {
   /// Re-runs the events of a recording through the rules, line by line; a line that is not an
   /// event is counted and the first one reported with its line number. With `readsOnItsOwnThread`,
   /// lines are read and decoded on a thread of their own while this one runs the pipeline.
-  private func rerunRecording<Sink: EventSink>(_ path: String, to sink: Sink) {
+  private func rerunRecording<Sink: EventSink>(
+    _ path: String, to sink: Sink, progress: @escaping @Sendable (Progress) -> Void
+  ) {
+    var status = stat()
+    let size = stat(path, &status) == 0 ? Int64(status.st_size) : 0
+    let interval = progressInterval
     let pipeline = self.pipeline
     let limit = Self.maximumRecordingLineBytes
     let latest = latestRecordedTime
@@ -246,7 +258,8 @@ public final class Replayer {
     if readsOnItsOwnThread {
       let handOff = EventHandOff()
       let reader = Thread {
-        handOff.finish(RecordingReader.read(path, maximumLineBytes: limit, after: latest) { handOff.put($0) })
+        let tick = Self.progressTicks(path, size: size, interval: interval, progress)
+        handOff.finish(RecordingReader.read(path, maximumLineBytes: limit, after: latest, tick: tick) { handOff.put($0) })
       }
       reader.name = "flowsentry-replay-reader"
       reader.start()
@@ -254,7 +267,10 @@ public final class Replayer {
       // Set before the last take returned false.
       result = handOff.result ?? RecordingReader.Result()
     } else {
-      result = RecordingReader.read(path, maximumLineBytes: limit, after: latest) { pipeline.rerun($0, to: sink) }
+      let tick = Self.progressTicks(path, size: size, interval: interval, progress)
+      result = RecordingReader.read(path, maximumLineBytes: limit, after: latest, tick: tick) {
+        pipeline.rerun($0, to: sink)
+      }
     }
     if let reason = result.openFailure {
       summary.fileErrors.append("\(path): cannot open: \(reason)")
@@ -303,7 +319,26 @@ public final class Replayer {
     return plain ? name : String(name.prefix(64)).debugDescription
   }
 
-  private func monotonicSeconds() -> Double {
+  /// What `RecordingReader.read` calls every few thousand lines: reports progress once
+  /// `interval` passed since the last report, as the capture path does. Made on the thread that
+  /// reads, and used only there.
+  private static func progressTicks(
+    _ path: String, size: Int64, interval: Double, _ progress: @escaping @Sendable (Progress) -> Void
+  ) -> (Int, UInt64) -> Void {
+    let started = monotonicSeconds()
+    var lastReport = started
+    return { bytesRead, events in
+      let now = monotonicSeconds()
+      guard now - lastReport >= interval else { return }
+      lastReport = now
+      progress(
+        Progress(
+          path: path, bytesRead: Int64(bytesRead), size: size, packets: 0, packetsPerSecond: 0, isRecording: true,
+          events: events, eventsPerSecond: Double(events) / max(now - started, 1e-9)))
+    }
+  }
+
+  private static func monotonicSeconds() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

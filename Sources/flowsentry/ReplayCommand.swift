@@ -111,8 +111,10 @@ struct ReplayCommand: ParsableCommand {
         let percent = progress.size > 0 ? 100 * Double(progress.bytesRead) / Double(progress.size) : 0
         let line =
           "replay: \(progress.path): \(String(format: "%.0f", percent))% "
-          + "(\(progress.bytesRead) of \(progress.size) bytes), \(progress.packets) packets, "
-          + "\(Int(progress.packetsPerSecond)) packets/s"
+          + "(\(progress.bytesRead) of \(progress.size) bytes), "
+          + (progress.isRecording
+            ? "\(progress.events) events, \(Int(progress.eventsPerSecond)) events/s"
+            : "\(progress.packets) packets, \(Int(progress.packetsPerSecond)) packets/s")
         logger.info("\(line)")
       }
     }
