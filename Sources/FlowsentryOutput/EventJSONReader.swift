@@ -13,7 +13,8 @@ public enum EventJSONReader {
     case event(SensorEvent)
     /// An alert or a line of another kind: nothing to re-run.
     case skipped
-    /// Why the line is not an event, and the 1-based column of the offending key (1 for the line).
+    /// Why the line is not an event, and the 1-based column of the offending key's value, or for a
+    /// line that is not JSON, of the byte where its syntax goes wrong.
     case malformed(String, column: Int)
   }
 
@@ -29,7 +30,7 @@ public enum EventJSONReader {
   public enum Delivery {
     case delivered
     case skipped(Skip)
-    /// Why the line is not an event, and the 1-based column of the offending key (1 for the line).
+    /// As `Outcome.malformed`.
     case malformed(String, column: Int)
   }
 
@@ -64,7 +65,9 @@ public enum EventJSONReader {
     public mutating func read(_ line: UnsafeRawBufferPointer, delivering deliver: (consuming SensorEvent) -> Void)
       -> Delivery
     {
-      guard scanner.scan(line) else { return .malformed("not a JSON object", column: 1) }
+      guard scanner.scan(line) else {
+        return .malformed("not a JSON object", column: scanner.syntaxErrorOffset + 1)
+      }
       do throws(Malformed) {
         guard let skip = try EventJSONReader.decode(scanner, deliver) else { return .delivered }
         return .skipped(skip)
