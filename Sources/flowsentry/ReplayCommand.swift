@@ -145,6 +145,7 @@ struct ReplayCommand: ParsableCommand {
     let limited = counters.perRule.filter { $0.regexLimitHits > 0 }
     let limitHits = limited.reduce(UInt64(0)) { $0 &+ $1.regexLimitHits }
     let limits = limited.map { "\($0.ruleID) \($0.regexLimitHits)" }.joined(separator: ", ")
+    let folded = Self.perRule(counters.perRule.map { ($0.ruleID, $0.suppressed) })
     let flows = counters.flows
     let lost = output.eventsLost + output.alertsLost
     let line: String =
@@ -157,7 +158,9 @@ struct ReplayCommand: ParsableCommand {
       + "dns: answered \(counters.dns.answered), unanswered \(counters.dns.questionsUnanswered), "
       + "answered on retry \(counters.dns.questionsAnsweredOnRetry), unsolicited \(counters.dns.unsolicited), "
       + "malformed \(counters.dns.malformed); events printed \(output.eventsWritten), "
-      + "alerts \(counters.rules.alerts)\(alerts.isEmpty ? "" : " (\(alerts))"), printed \(output.alertsWritten), "
+      + "alerts \(counters.rules.alerts)\(alerts.isEmpty ? "" : " (\(alerts))"), "
+      + "folded by suppression \(counters.rules.suppressed)\(folded.isEmpty ? "" : " (\(folded))"), "
+      + "printed \(output.alertsWritten), "
       + "lost to failed writes \(lost); regex limits hit \(limitHits)\(limits.isEmpty ? "" : " (\(limits))")"
     logger.info("\(line)")
     for skipped in summary.firstSkipped + summary.unknownEvents { logger.warning("replay: \(skipped)") }
@@ -172,6 +175,17 @@ struct ReplayCommand: ParsableCommand {
       logger.warning("\(warning)")
     }
     for error in summary.fileErrors { logger.error("\(error)") }
+  }
+}
+
+extension ReplayCommand {
+  /// "RULE N, …" for the rules whose count is not zero, the largest first, at most as many as the
+  /// monitor's counter tables show of a family (`CounterTable.maximumRows`), then how many more.
+  static func perRule(_ counts: [(rule: String, count: UInt64)]) -> String {
+    let counted = counts.filter { $0.count > 0 }.sorted { $0.count > $1.count || ($0.count == $1.count && $0.rule < $1.rule) }
+    var parts = counted.prefix(CounterTable.maximumRows).map { "\($0.rule) \($0.count)" }
+    if counted.count > CounterTable.maximumRows { parts.append("\(counted.count - CounterTable.maximumRows) more rules") }
+    return parts.joined(separator: ", ")
   }
 }
 
