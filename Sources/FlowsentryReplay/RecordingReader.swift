@@ -6,6 +6,8 @@ enum RecordingReader {
   /// What reading found besides the events it delivered.
   struct Result: Sendable {
     var recorded: UInt64 = 0
+    /// `recorded` by kind, in `EventName.allCases` order.
+    var byKind = [UInt64](repeating: 0, count: EventName.allCases.count)
     var malformed: UInt64 = 0
     /// Where the first line that is not an event is, and why.
     var firstMalformed: (line: Int, column: Int, reason: String)?
@@ -81,6 +83,7 @@ enum RecordingReader {
         guard !isBlank(bytes) else { return }
         let delivery = decoder.read(bytes) { event in
           result.recorded += 1
+          result.byKind[slot(event.name)] &+= 1
           // Two comparisons an event; times are in 0...2^62, so the difference cannot overflow.
           let time = event.timestamp
           if time > result.latestTime {
@@ -107,6 +110,17 @@ enum RecordingReader {
     result.bytesRead = file.bytesRead
     result.readFailure = readError?.reason
     return result
+  }
+
+  /// `name`'s index in `EventName.allCases`, without searching it.
+  private static func slot(_ name: EventName) -> Int {
+    switch name {
+    case .netFlowTCPBegin: 0
+    case .netFlowTCPEnd: 1
+    case .netPacketDNS: 2
+    case .netFlowTCPHalfOpen: 3
+    case .netFlowTCPUpdate: 4
+    }
   }
 
   /// A line of JSON whitespace only (a trailing newline, a blank line) is no line at all.

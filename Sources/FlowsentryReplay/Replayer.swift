@@ -16,6 +16,9 @@ public final class Replayer {
   /// What a replay read and what it could not use.
   public struct Summary: Sendable {
     public var files = 0
+    /// Of those, the captures and the recordings opened (an unusable recording included).
+    public var captureFiles = 0
+    public var recordingFiles = 0
     public var packets: UInt64 = 0
     public var bytes: Int64 = 0
     public var decoded: UInt64 = 0
@@ -34,6 +37,8 @@ public final class Replayer {
     /// Events read back from recordings (`monitor --record`), and their lines that were not events.
     public var recordedEvents: UInt64 = 0
     public var malformedLines: UInt64 = 0
+    /// The recorded events by kind, the kinds seen only.
+    public var recordedByKind: [EventName: UInt64] = [:]
     /// Lines of the schema that are no event to re-run: alerts, and events this version does not
     /// know (a newer recorder's), the first of those per file in `unknownEvents`.
     public var alertLines: UInt64 = 0
@@ -108,6 +113,7 @@ public final class Replayer {
       summary.unreadableFiles += 1
       return
     }
+    summary.captureFiles += 1
     let started = Self.monotonicSeconds()
     var lastReport = started
     var packets: UInt64 = 0
@@ -278,6 +284,10 @@ public final class Replayer {
       return
     }
     sink.flush()
+    summary.recordingFiles += 1
+    for (name, count) in zip(EventName.allCases, result.byKind) where count > 0 {
+      summary.recordedByKind[name, default: 0] += count
+    }
     summary.recordedEvents += result.recorded
     summary.malformedLines += result.malformed
     latestRecordedTime = result.latestTime

@@ -148,20 +148,35 @@ struct ReplayCommand: ParsableCommand {
     let folded = Self.perRule(counters.perRule.map { ($0.ruleID, $0.suppressed) })
     let flows = counters.flows
     let lost = output.eventsLost + output.alertsLost
-    let line: String =
-      "replay: \(summary.files) files, \(summary.bytes) bytes, \(summary.packets) packets, "
-      + "\(summary.decoded) decoded; skipped: \(skipped); "
-      + "recorded events \(summary.recordedEvents), malformed lines \(summary.malformedLines), "
-      + "skipped lines: alerts \(summary.alertLines), unknown events \(summary.unknownEventLines); "
-      + "flows: begin \(flows.beginEvents), end \(flows.endEvents), "
-      + "ends without begin \(flows.endsWithoutBegin), open at the end \(flows.openFlows); "
-      + "dns: answered \(counters.dns.answered), unanswered \(counters.dns.questionsUnanswered), "
-      + "answered on retry \(counters.dns.questionsAnsweredOnRetry), unsolicited \(counters.dns.unsolicited), "
-      + "malformed \(counters.dns.malformed); events printed \(output.eventsWritten), "
-      + "alerts \(counters.rules.alerts)\(alerts.isEmpty ? "" : " (\(alerts))"), "
-      + "folded by suppression \(counters.rules.suppressed)\(folded.isEmpty ? "" : " (\(folded))"), "
-      + "printed \(output.alertsWritten), "
-      + "lost to failed writes \(lost); regex limits hit \(limitHits)\(limits.isEmpty ? "" : " (\(limits))")"
+    // What captures hold (packets, and the flows and lookups made of them) only when captures were
+    // replayed; what recordings hold (their events by kind) only when recordings were.
+    var parts = ["replay: \(Self.files(summary)), \(Self.count(Int(summary.bytes), "byte"))"]
+    if summary.captureFiles > 0 || summary.recordingFiles == 0 {
+      parts.append(
+        "\(Self.count(Int(summary.packets), "packet")), \(summary.decoded) decoded; skipped: \(skipped)")
+      parts.append(
+        "flows: begin \(flows.beginEvents), end \(flows.endEvents), "
+          + "ends without begin \(flows.endsWithoutBegin), open at the end \(flows.openFlows)")
+      parts.append(
+        "dns: answered \(counters.dns.answered), unanswered \(counters.dns.questionsUnanswered), "
+          + "answered on retry \(counters.dns.questionsAnsweredOnRetry), unsolicited \(counters.dns.unsolicited), "
+          + "malformed \(counters.dns.malformed)")
+    }
+    if summary.recordingFiles > 0 {
+      let kinds = EventName.allCases.compactMap { name in
+        summary.recordedByKind[name].map { "\(name.rawValue) \($0)" }
+      }
+      parts.append(
+        "recorded events \(summary.recordedEvents), malformed lines \(summary.malformedLines), "
+          + "skipped lines: alerts \(summary.alertLines), unknown events \(summary.unknownEventLines)")
+      if !kinds.isEmpty { parts.append("by kind: \(kinds.joined(separator: ", "))") }
+    }
+    parts.append(
+      "events printed \(output.eventsWritten), alerts \(counters.rules.alerts)\(alerts.isEmpty ? "" : " (\(alerts))"), "
+        + "folded by suppression \(counters.rules.suppressed)\(folded.isEmpty ? "" : " (\(folded))"), "
+        + "printed \(output.alertsWritten), lost to failed writes \(lost)")
+    parts.append("regex limits hit \(limitHits)\(limits.isEmpty ? "" : " (\(limits))")")
+    let line = parts.joined(separator: "; ")
     logger.info("\(line)")
     for skipped in summary.firstSkipped + summary.unknownEvents { logger.warning("replay: \(skipped)") }
     if let (path, line, nanoseconds) = summary.firstBackwards {
@@ -179,6 +194,19 @@ struct ReplayCommand: ParsableCommand {
 }
 
 extension ReplayCommand {
+  /// "1 recording", "3 captures", or for a mix "3 files (2 captures, 1 recording)".
+  static func files(_ summary: Replayer.Summary) -> String {
+    let kinds = [
+      (summary.captureFiles, "capture"), (summary.recordingFiles, "recording"),
+      (summary.unreadableFiles, "unreadable file"),
+    ].filter { $0.0 > 0 }
+    if kinds.count == 1, kinds[0].0 == summary.files { return count(kinds[0].0, kinds[0].1) }
+    let breakdown = kinds.map { count($0.0, $0.1) }.joined(separator: ", ")
+    return count(summary.files, "file") + (breakdown.isEmpty ? "" : " (\(breakdown))")
+  }
+
+  static func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
+
   /// "RULE N, …" for the rules whose count is not zero, the largest first, at most as many as the
   /// monitor's counter tables show of a family (`CounterTable.maximumRows`), then how many more.
   static func perRule(_ counts: [(rule: String, count: UInt64)]) -> String {
