@@ -103,7 +103,12 @@ struct ReplayCommand: ParsableCommand {
     let sink = ReplaySink(
       printed: settings.printsToStandardOutput ? SelectingEventSink(selection: settings.effectiveEvents, output) : nil,
       printsEvents: settings.printsToStandardOutput && !settings.effectiveEvents.isEmpty,
-      router: outputs.isEmpty ? nil : OutputRouter(outputs: outputs, context: context, processID: getpid()))
+      router: outputs.isEmpty ? nil : OutputRouter(outputs: outputs, context: context, processID: getpid()),
+      recorded: settings.host != nil
+        ? nil
+        : RecordedHostAlerts(
+          replayingHost: settings.pipeline.host, printsToStandardOutput: settings.printsToStandardOutput,
+          outputs: outputs))
     let (ordered, notes) = RotationOrder.oldestFirst(files)
     for note in notes { logger.notice("replay: \(note)") }
     for file in ordered {
@@ -123,7 +128,7 @@ struct ReplayCommand: ParsableCommand {
     replayer.finish(to: sink)
     // Each output delivers what it holds within its drain timeout; the rest waits in its spool.
     DispatchQueue.concurrentPerform(iterations: outputs.count) { outputs[$0].stop() }
-    report(replayer, output.counters, logger)
+    report(replayer, sink.recorded.map { $0.counters(adding: output.counters) } ?? output.counters, logger)
     for output in outputs {
       logger.info(
         "replay: output \(output.configuration.name) (\(output.configuration.address))",
@@ -224,11 +229,17 @@ private final class ReplaySink: EventSink {
   let printed: SelectingEventSink<JSONLinesEventSink>?
   let printsEvents: Bool
   let router: OutputRouter?
+  /// Nil with --host (or `host:` in the configuration): every alert names that sensor.
+  let recorded: RecordedHostAlerts?
 
-  init(printed: SelectingEventSink<JSONLinesEventSink>?, printsEvents: Bool, router: OutputRouter?) {
+  init(
+    printed: SelectingEventSink<JSONLinesEventSink>?, printsEvents: Bool, router: OutputRouter?,
+    recorded: RecordedHostAlerts?
+  ) {
     self.printed = printed
     self.printsEvents = printsEvents
     self.router = router
+    self.recorded = recorded
   }
 
   func receive(_ event: SensorEvent) {
@@ -237,6 +248,14 @@ private final class ReplaySink: EventSink {
   }
 
   func receive(_ alert: Alert) {
+    if let recorded, let host = alert.events.lazy.map(\.host).first(where: { !$0.isEmpty }),
+      host != recorded.replayingHost
+    {
+      // Standard output keeps its order: what the main sink holds goes out first.
+      printed?.flush()
+      recorded.receive(alert, host: host)
+      return
+    }
     printed?.receive(alert)
     router?.receive(alert)
   }
@@ -244,5 +263,66 @@ private final class ReplaySink: EventSink {
   func flush() {
     printed?.flush()
     router?.flush()
+  }
+}
+
+/// A recording's alerts, named after the sensor that recorded their events: its `host` in the alert,
+/// ECS `host.name` and CEF `dvchost`, and in the alert's id (`StableIdentifier.alert` hashes the
+/// host), so that a replayed alert has the id the live sensor's had and a receiver deduplicating by
+/// id keeps one. A capture's events name no sensor (the pipeline names them after the replaying
+/// one), so its alerts need nothing of this.
+final class RecordedHostAlerts {
+  let replayingHost: String
+  private let printsToStandardOutput: Bool
+  private let outputs: [ForwardingOutput]
+  /// The sinks of each host met, as many as `maximumHosts` (the names come from the files).
+  private var byHost: [String: (printed: JSONLinesEventSink?, router: OutputRouter?)] = [:]
+  /// What the sinks of hosts past `maximumHosts`, made for one alert each, wrote.
+  private var retired = JSONLinesEventSink.Counters()
+  static let maximumHosts = 256
+
+  init(replayingHost: String, printsToStandardOutput: Bool, outputs: [ForwardingOutput]) {
+    self.replayingHost = replayingHost
+    self.printsToStandardOutput = printsToStandardOutput
+    self.outputs = outputs
+  }
+
+  func receive(_ alert: Alert, host: String) {
+    var alert = alert
+    alert.id = StableIdentifier.alert(alert, host: host)
+    let sinks = byHost[host] ?? make(host)
+    if let printed = sinks.printed {
+      printed.receive(alert)
+      printed.flush()
+    }
+    sinks.router?.receive(alert)
+    guard byHost[host] == nil else { return }
+    if byHost.count < Self.maximumHosts {
+      byHost[host] = sinks
+    } else if let printed = sinks.printed {
+      retired = Self.sum(retired, printed.counters)
+    }
+  }
+
+  private func make(_ host: String) -> (printed: JSONLinesEventSink?, router: OutputRouter?) {
+    let context = EventJSON.Context(hostName: host)
+    return (
+      printsToStandardOutput ? JSONLinesEventSink(context: context) : nil,
+      outputs.isEmpty ? nil : OutputRouter(outputs: outputs, context: context, processID: getpid())
+    )
+  }
+
+  /// `main`'s counters with what these sinks wrote added.
+  func counters(adding main: JSONLinesEventSink.Counters) -> JSONLinesEventSink.Counters {
+    byHost.values.compactMap(\.printed).reduce(Self.sum(main, retired)) { Self.sum($0, $1.counters) }
+  }
+
+  private static func sum(_ a: JSONLinesEventSink.Counters, _ b: JSONLinesEventSink.Counters)
+    -> JSONLinesEventSink.Counters
+  {
+    JSONLinesEventSink.Counters(
+      eventsWritten: a.eventsWritten + b.eventsWritten, alertsWritten: a.alertsWritten + b.alertsWritten,
+      eventsLost: a.eventsLost + b.eventsLost, alertsLost: a.alertsLost + b.alertsLost,
+      failedWrites: a.failedWrites + b.failedWrites, bytesWritten: a.bytesWritten + b.bytesWritten)
   }
 }
