@@ -24,7 +24,9 @@ struct ReplayCommand: ParsableCommand {
       and, for long files, progress go to stderr. Exit status: 0 when every file gave what it holds \
       (a capture cut short counts, up to its last good packet; an empty recording holds nothing); 1 \
       when a file could not be opened, is neither a capture nor a recording, or is a recording with \
-      lines but no usable event (another schema version, another format); 64 for a usage error.
+      lines but no usable event (another schema version, another format); 64 for a usage error. \
+      Without --host, a recording's alerts name the sensor that recorded their events, with the id it \
+      gave them live. A rotation set given newest first (FILE FILE.1 FILE.2) is replayed oldest first.
       """
   )
 
@@ -215,9 +217,13 @@ extension ReplayCommand {
   /// "RULE N, …" for the rules whose count is not zero, the largest first, at most as many as the
   /// monitor's counter tables show of a family (`CounterTable.maximumRows`), then how many more.
   static func perRule(_ counts: [(rule: String, count: UInt64)]) -> String {
-    let counted = counts.filter { $0.count > 0 }.sorted { $0.count > $1.count || ($0.count == $1.count && $0.rule < $1.rule) }
+    let counted = counts.filter { $0.count > 0 }.sorted {
+      $0.count > $1.count || ($0.count == $1.count && $0.rule < $1.rule)
+    }
     var parts = counted.prefix(CounterTable.maximumRows).map { "\($0.rule) \($0.count)" }
-    if counted.count > CounterTable.maximumRows { parts.append("\(counted.count - CounterTable.maximumRows) more rules") }
+    if counted.count > CounterTable.maximumRows {
+      parts.append("\(counted.count - CounterTable.maximumRows) more rules")
+    }
     return parts.joined(separator: ", ")
   }
 }
