@@ -79,7 +79,9 @@ enum RecordingReader {
         consumed &+= bytes.count &+ 1
         if number & (tickLines - 1) == 0 { tick(consumed, result.recorded) }
         // A byte order mark some tools write first (the monitor never does) is not part of the JSON.
-        if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = UnsafeRawBufferPointer(rebasing: bytes[3...]) }
+        if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+          bytes = UnsafeRawBufferPointer(rebasing: bytes[3...])
+        }
         guard !isBlank(bytes) else { return }
         let delivery = decoder.read(bytes) { event in
           result.recorded += 1

@@ -265,7 +265,8 @@ public final class Replayer {
       let handOff = EventHandOff()
       let reader = Thread {
         let tick = Self.progressTicks(path, size: size, interval: interval, progress)
-        handOff.finish(RecordingReader.read(path, maximumLineBytes: limit, after: latest, tick: tick) { handOff.put($0) })
+        handOff.finish(
+          RecordingReader.read(path, maximumLineBytes: limit, after: latest, tick: tick) { handOff.put($0) })
       }
       reader.name = "flowsentry-replay-reader"
       reader.start()

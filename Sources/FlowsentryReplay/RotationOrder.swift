@@ -29,7 +29,8 @@ public enum RotationOrder {
         .map { files[$0] }.joined(separator: ", ")
       let named = numbers.contains(0) ? "\(base) and its rotations \(rotations)" : "rotations \(rotations) of \(base)"
       notes.append(
-        "\(named): replayed oldest first, as their numbers say (\(oldestFirst.map { files[$0] }.joined(separator: ", ")))")
+        "\(named): replayed oldest first, as their numbers say (\(oldestFirst.map { files[$0] }.joined(separator: ", ")))"
+      )
     }
     return (ordered, notes)
   }

@@ -48,4 +48,20 @@ extension RecordingInputTests {
         "\(earlier):1: time runs backwards by 3600 s (3 events earlier than one replayed before them)"),
       "\(result.stderr)")
   }
+
+  /// The set is ordered by number, not text (X.10 is older than X.2), in the places its files had;
+  /// other files, a lone X.N and names like X.01 stay where they were.
+  @Test func rotationSetsAreOrderedByNumberInTheirPlaces() {
+    let (files, notes) = RotationOrder.oldestFirst([
+      "a.pcap", "d/x.rec", "d/x.rec.10", "b.rec", "d/x.rec.2", "lone.rec.3", "y.01", "y",
+    ])
+    #expect(files == ["a.pcap", "d/x.rec.10", "d/x.rec.2", "b.rec", "d/x.rec", "lone.rec.3", "y.01", "y"])
+    #expect(notes.count == 1)
+    #expect(notes.first?.hasPrefix("d/x.rec and its rotations d/x.rec.2, d/x.rec.10: replayed oldest first") == true)
+    let (already, none) = RotationOrder.oldestFirst(["x.2", "x.1", "x"])
+    #expect(already == ["x.2", "x.1", "x"] && none.isEmpty)
+    let (rotationsOnly, note) = RotationOrder.oldestFirst(["x.1", "x.2"])
+    #expect(rotationsOnly == ["x.2", "x.1"])
+    #expect(note == ["rotations x.1, x.2 of x: replayed oldest first, as their numbers say (x.2, x.1)"])
+  }
 }

@@ -75,7 +75,8 @@ import Testing
         case .malformed(let reason, var column):
           expected.malformed += 1
           var locator = EventJSONReader.Decoder()
-          if reason == "not a JSON object", case .malformed(_, let located) = line.withUnsafeBytes({ locator.read($0) }) {
+          if reason == "not a JSON object", case .malformed(_, let located) = line.withUnsafeBytes({ locator.read($0) })
+          {
             column = located
           }
           if expected.first == nil {

@@ -22,7 +22,8 @@ extension RecordingInputTests {
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stderr.contains("skipped lines: alerts 1, unknown events 2"), "\(result.stderr)")
     #expect(
-      result.stderr.contains("\(path):3: 2 lines of events unknown to this version skipped, the first here (net_packet_http)"),
+      result.stderr.contains(
+        "\(path):3: 2 lines of events unknown to this version skipped, the first here (net_packet_http)"),
       "\(result.stderr)")
   }
 }
