@@ -13,16 +13,24 @@ public enum EventJSONReader {
     case event(SensorEvent)
     /// An alert or a line of another kind: nothing to re-run.
     case skipped
-    /// Why the line is not an event, and the 1-based column of the offending key (1 for the line).
+    /// Why the line is not an event, and the 1-based column of the offending key's value, or for a
+    /// line that is not JSON, of the byte where its syntax goes wrong.
     case malformed(String, column: Int)
+  }
+
+  /// Why a line that is JSON of the schema is no event to re-run.
+  public enum Skip: Sendable {
+    /// An alert (the monitor records none; a file of its stdout holds them).
+    case alert
+    /// An event this version does not know (a newer recorder's); `Decoder.eventName` names it.
+    case unknownEvent
   }
 
   /// What `Decoder.read(_:delivering:)` did with a line.
   public enum Delivery {
     case delivered
-    /// An alert or a line of another kind: nothing to re-run.
-    case skipped
-    /// Why the line is not an event, and the 1-based column of the offending key (1 for the line).
+    case skipped(Skip)
+    /// As `Outcome.malformed`.
     case malformed(String, column: Int)
   }
 
@@ -57,13 +65,20 @@ public enum EventJSONReader {
     public mutating func read(_ line: UnsafeRawBufferPointer, delivering deliver: (consuming SensorEvent) -> Void)
       -> Delivery
     {
-      guard scanner.scan(line) else { return .malformed("not a JSON object", column: 1) }
+      guard scanner.scan(line) else {
+        return .malformed("not a JSON object", column: scanner.syntaxErrorOffset + 1)
+      }
       do throws(Malformed) {
-        return try EventJSONReader.decode(scanner, deliver) ? .delivered : .skipped
+        guard let skip = try EventJSONReader.decode(scanner, deliver) else { return .delivered }
+        return .skipped(skip)
       } catch {
         return .malformed(error.reason, column: error.key.map { column(of: $0, in: line) } ?? 1)
       }
     }
+
+    /// The `event` of the line read last, as written: what a skip of an unknown event names, read
+    /// before the next line, and only then (it allocates).
+    public var eventName: String? { scanner.string(scanner.root(.event)) }
   }
 
   fileprivate struct Malformed: Error {
@@ -125,17 +140,17 @@ public enum EventJSONReader {
   private static let closeReasons = RawValues<CloseReason>([.fin, .rst, .refused, .timeout])
   private static let sides = RawValues<Side>([.local, .remote])
 
-  /// Hands the line's event to `deliver` and returns true; false for a line that is no event to re-run.
+  /// Hands the line's event to `deliver` and returns nil; why not, for a line that is no event to re-run.
   fileprivate static func decode(_ line: EventLineScanner, _ deliver: (consuming SensorEvent) -> Void)
-    throws(Malformed) -> Bool
+    throws(Malformed) -> Skip?
   {
-    if line.stringEquals(line.root(.type), "alert") { return false }
+    if line.stringEquals(line.root(.type), "alert") { return .alert }
     guard
       let version = try? exact(line, line.root(.schemaVersion), "schema_version", as: Int.self),
       version == EventJSON.schemaVersion
     else { throw Malformed("no schema_version \(EventJSON.schemaVersion)", at: "schema_version") }
     guard line.root(.event).kind == .string else { throw Malformed("no 'event'", at: "event") }
-    guard let name = line.rawValued(line.root(.event), Self.eventNames) else { return false }
+    guard let name = line.rawValued(line.root(.event), Self.eventNames) else { return .unknownEvent }
     guard let timestamp = try exact(line, line.root(.timestampNanoseconds), "timestamp_ns", as: Int64.self)
     else { throw Malformed("no 'timestamp_ns'") }
     guard timestampRange.contains(timestamp) else {
@@ -180,7 +195,7 @@ public enum EventJSONReader {
       event.answered = line.boolean(line.args(.answered)) ?? true
       event.host = host
       deliver(.dns(event))
-      return true
+      return nil
     }
 
     guard let direction = line.rawValued(line.args(.connDirection), Self.directions)
@@ -216,7 +231,7 @@ public enum EventJSONReader {
     }
     event.preexisting = line.boolean(line.args(.preexisting)) ?? false
     deliver(.flow(event))
-    return true
+    return nil
   }
 
   /// An update's or end's duration (null: none), volume and deltas.

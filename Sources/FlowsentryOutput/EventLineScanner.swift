@@ -114,6 +114,9 @@ struct EventLineScanner {
 
   let storage = Storage()
   private(set) var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+  /// Where the last `scan` that returned false found the line not to be JSON (0-based): each step
+  /// of the pass leaves its position at the byte it refused, or at the line's end when it ran out.
+  private(set) var syntaxErrorOffset = 0
 
   init() {}
 
@@ -127,6 +130,7 @@ struct EventLineScanner {
   /// Scans `line`, which must outlive every later read; false when it is not one JSON object.
   mutating func scan(_ line: UnsafeRawBufferPointer) -> Bool {
     bytes = line
+    syntaxErrorOffset = 0
     guard line.count < Int(Int32.max), let base = line.baseAddress else { return false }
     let pass = Pass(
       base: base.assumingMemoryBound(to: UInt8.self), count: line.count, storage: storage, keys: Storage.keys,
@@ -137,8 +141,15 @@ struct EventLineScanner {
     pass.skipBlanks(&position)
     guard position < line.count, pass.base[position] == UInt8(ascii: "{"),
       pass.object(&position, depth: 0, context: .root)
-    else { return false }
+    else {
+      syntaxErrorOffset = position
+      return false
+    }
     pass.skipBlanks(&position)
-    return position == line.count
+    guard position == line.count else {
+      syntaxErrorOffset = position
+      return false
+    }
+    return true
   }
 }

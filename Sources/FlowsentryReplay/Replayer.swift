@@ -16,6 +16,9 @@ public final class Replayer {
   /// What a replay read and what it could not use.
   public struct Summary: Sendable {
     public var files = 0
+    /// Of those, the captures and the recordings opened (an unusable recording included).
+    public var captureFiles = 0
+    public var recordingFiles = 0
     public var packets: UInt64 = 0
     public var bytes: Int64 = 0
     public var decoded: UInt64 = 0
@@ -24,23 +27,42 @@ public final class Replayer {
     public var firstSkipped: [String] = []
     /// Files that could not be opened or read to their end.
     public var fileErrors: [String] = []
-    /// Of those, files that could not be opened at all.
+    /// Of those, files that could not be opened at all, or are neither a capture nor a recording.
     public var unreadableFiles = 0
+    /// Recordings with lines, none of them an event to re-run (another schema version, another
+    /// format): replayed, they would read as "nothing happened".
+    public var unusableFiles = 0
     /// Frames whose recorded time was outside `CaptureFile.timestampRange`, replayed at its nearer end.
     public var clampedTimestamps: UInt64 = 0
     /// Events read back from recordings (`monitor --record`), and their lines that were not events.
     public var recordedEvents: UInt64 = 0
     public var malformedLines: UInt64 = 0
+    /// The recorded events by kind, the kinds seen only.
+    public var recordedByKind: [EventName: UInt64] = [:]
+    /// Lines of the schema that are no event to re-run: alerts, and events this version does not
+    /// know (a newer recorder's), the first of those per file in `unknownEvents`.
+    public var alertLines: UInt64 = 0
+    public var unknownEventLines: UInt64 = 0
+    public var unknownEvents: [String] = []
+    /// Recorded events earlier than one replayed before them by more than a few seconds (files
+    /// given newest first), and the first of them: where, and by how much.
+    public var backwardsEvents: UInt64 = 0
+    public var firstBackwards: (path: String, line: Int, nanoseconds: Int64)?
     public init() {}
   }
 
-  /// Reported while a file is read, at most every `progressInterval` seconds.
+  /// Reported while a file is read, at most every `progressInterval` seconds (a recording's from
+  /// the thread that reads it).
   public struct Progress: Sendable {
     public var path: String
     public var bytesRead: Int64
     public var size: Int64
     public var packets: UInt64
     public var packetsPerSecond: Double
+    /// A recording's: its events read so far, and per second (its packets are 0).
+    public var isRecording = false
+    public var events: UInt64 = 0
+    public var eventsPerSecond: Double = 0
   }
 
   public let pipeline: Pipeline
@@ -51,6 +73,8 @@ public final class Replayer {
   /// default where there are two processors or more.
   public var readsOnItsOwnThread = sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1
   private var records: [CapturedRecord] = []
+  /// The latest time of the recorded events replayed so far, across files.
+  private var latestRecordedTime = Int64.min
 
   public init(pipeline: Pipeline, observer: PacketObserver = PacketObserver()) {
     self.pipeline = pipeline
@@ -60,16 +84,26 @@ public final class Replayer {
 
   /// Replays one file into `sink`; a file that cannot be opened or read to its end is recorded in
   /// the summary's `fileErrors`, and what was read before the error still counts.
-  public func replay<Sink: EventSink>(path: String, to sink: Sink, progress: (Progress) -> Void = { _ in }) {
+  public func replay<Sink: EventSink>(
+    path: String, to sink: Sink, progress: @escaping @Sendable (Progress) -> Void = { _ in }
+  ) {
     summary.files += 1
     if let reason = Self.notAFile(path) {
       summary.fileErrors.append("\(path): \(reason)")
       summary.unreadableFiles += 1
       return
     }
-    if Self.isRecording(path) {
-      rerunRecording(path, to: sink)
+    switch Self.content(of: path) {
+    case .recording:
+      rerunRecording(path, to: sink, progress: progress)
       return
+    case .neither(let start):
+      summary.fileErrors.append(
+        "\(path): neither a capture (pcap or pcapng) nor a recording (JSON lines): it starts with \(start)")
+      summary.unreadableFiles += 1
+      return
+    case .capture:
+      break
     }
     let file: CaptureFile
     do {
@@ -79,7 +113,8 @@ public final class Replayer {
       summary.unreadableFiles += 1
       return
     }
-    let started = monotonicSeconds()
+    summary.captureFiles += 1
+    let started = Self.monotonicSeconds()
     var lastReport = started
     var packets: UInt64 = 0
     var packet = DecodedPacket()
@@ -109,7 +144,7 @@ public final class Replayer {
         records.removeAll(keepingCapacity: true)
       }
       if packets & 0xffff == 0 {
-        let now = monotonicSeconds()
+        let now = Self.monotonicSeconds()
         if now - lastReport >= progressInterval {
           lastReport = now
           progress(
@@ -170,24 +205,68 @@ public final class Replayer {
     return "\(kind): replay reads capture files and recordings (save the stream to a file first)"
   }
 
-  /// A recording is JSON lines: its first byte opens an object. Captures start with a binary magic.
-  static func isRecording(_ path: String) -> Bool {
-    guard let file = fopen(path, "r") else { return false }
+  enum Content: Equatable {
+    case capture, recording
+    /// Neither: the first bytes, in hex, to tell what it is (a zip, gzip, text).
+    case neither(String)
+  }
+
+  /// Leading blanks a recording may start with before `content` calls it one anyway: the line
+  /// reader skips blank lines wherever they are, so more of them tells nothing more.
+  static let leadingBlankLimit = 1 << 16
+
+  /// What `path` holds, from its first bytes: a pcap or pcapng magic (before blanks are skipped:
+  /// pcapng's starts with a newline) is a capture; a file that is empty, or whose first byte after
+  /// a UTF-8 byte order mark and JSON blanks opens an object, is a recording (`monitor --record`
+  /// creates its file empty, at start and after each rotation). A file that cannot be opened is
+  /// taken for a capture, whose opening reports why.
+  static func content(of path: String) -> Content {
+    guard let file = fopen(path, "r") else { return .capture }
     defer { fclose(file) }
-    return fgetc(file) == Int32(UInt8(ascii: "{"))
+    var magic: [UInt8] = []
+    while magic.count < 4, case let byte = fgetc(file), byte != EOF { magic.append(UInt8(byte)) }
+    let captureMagics: [[UInt8]] = [
+      [0xD4, 0xC3, 0xB2, 0xA1], [0xA1, 0xB2, 0xC3, 0xD4], [0x4D, 0x3C, 0xB2, 0xA1], [0xA1, 0xB2, 0x3C, 0x4D],
+      [0x0A, 0x0D, 0x0D, 0x0A],
+    ]
+    if captureMagics.contains(magic) { return .capture }
+    var pending = magic[...]
+    if pending.starts(with: [0xEF, 0xBB, 0xBF]) { pending = pending.dropFirst(3) }
+    var skipped = 0
+    while true {
+      let byte: Int32
+      if let next = pending.popFirst() { byte = Int32(next) } else { byte = fgetc(file) }
+      switch byte {
+      case EOF, Int32(UInt8(ascii: "{")):
+        return .recording
+      case 0x20, 0x09, 0x0A, 0x0D:
+        skipped += 1
+        if skipped > leadingBlankLimit { return .recording }
+      default:
+        return .neither(magic.map { String(format: "%02x", $0) }.joined(separator: " "))
+      }
+    }
   }
 
   /// Re-runs the events of a recording through the rules, line by line; a line that is not an
   /// event is counted and the first one reported with its line number. With `readsOnItsOwnThread`,
   /// lines are read and decoded on a thread of their own while this one runs the pipeline.
-  private func rerunRecording<Sink: EventSink>(_ path: String, to sink: Sink) {
+  private func rerunRecording<Sink: EventSink>(
+    _ path: String, to sink: Sink, progress: @escaping @Sendable (Progress) -> Void
+  ) {
+    var status = stat()
+    let size = stat(path, &status) == 0 ? Int64(status.st_size) : 0
+    let interval = progressInterval
     let pipeline = self.pipeline
     let limit = Self.maximumRecordingLineBytes
+    let latest = latestRecordedTime
     var result: RecordingReader.Result
     if readsOnItsOwnThread {
       let handOff = EventHandOff()
       let reader = Thread {
-        handOff.finish(RecordingReader.read(path, maximumLineBytes: limit) { handOff.put($0) })
+        let tick = Self.progressTicks(path, size: size, interval: interval, progress)
+        handOff.finish(
+          RecordingReader.read(path, maximumLineBytes: limit, after: latest, tick: tick) { handOff.put($0) })
       }
       reader.name = "flowsentry-replay-reader"
       reader.start()
@@ -195,7 +274,10 @@ public final class Replayer {
       // Set before the last take returned false.
       result = handOff.result ?? RecordingReader.Result()
     } else {
-      result = RecordingReader.read(path, maximumLineBytes: limit) { pipeline.rerun($0, to: sink) }
+      let tick = Self.progressTicks(path, size: size, interval: interval, progress)
+      result = RecordingReader.read(path, maximumLineBytes: limit, after: latest, tick: tick) {
+        pipeline.rerun($0, to: sink)
+      }
     }
     if let reason = result.openFailure {
       summary.fileErrors.append("\(path): cannot open: \(reason)")
@@ -203,18 +285,71 @@ public final class Replayer {
       return
     }
     sink.flush()
+    summary.recordingFiles += 1
+    for (name, count) in zip(EventName.allCases, result.byKind) where count > 0 {
+      summary.recordedByKind[name, default: 0] += count
+    }
     summary.recordedEvents += result.recorded
     summary.malformedLines += result.malformed
+    latestRecordedTime = result.latestTime
+    summary.backwardsEvents += result.backwardsEvents
+    if summary.firstBackwards == nil, let (line, nanoseconds) = result.firstBackwards {
+      summary.firstBackwards = (path, line, nanoseconds)
+    }
+    summary.alertLines += result.alertLines
+    summary.unknownEventLines += result.unknownEventLines
+    if let (number, name) = result.firstUnknownEvent {
+      summary.unknownEvents.append(
+        "\(path):\(number): \(result.unknownEventLines) lines of events unknown to this version skipped, "
+          + "the first here (\(Self.printable(name)))")
+    }
     summary.bytes += Int64(result.bytesRead)
     if let (number, column, reason) = result.firstMalformed {
       summary.firstSkipped.append("\(path):\(number):\(column): malformed lines first here (\(reason))")
+    }
+    let lines = result.recorded + result.malformed + result.alertLines + result.unknownEventLines
+    if result.recorded == 0 && lines > 0 {
+      var error = "\(path): no usable event in \(lines) lines"
+      if let (number, column, reason) = result.firstMalformed {
+        error += " (the first malformed at \(path):\(number):\(column): \(reason))"
+      } else if let (number, name) = result.firstUnknownEvent {
+        error += " (the first unknown event at \(path):\(number): \(Self.printable(name)))"
+      }
+      summary.fileErrors.append(error)
+      summary.unusableFiles += 1
     }
     if let reason = result.readFailure {
       summary.fileErrors.append("\(path): read failed after line \(result.lastLine): \(reason)")
     }
   }
 
-  private func monotonicSeconds() -> Double {
+  /// A name from a file, as it can go in a log line: as is when it is short and plain, else quoted
+  /// and escaped.
+  static func printable(_ name: String) -> String {
+    let plain = name.utf8.count <= 64 && !name.isEmpty && name.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+    return plain ? name : String(name.prefix(64)).debugDescription
+  }
+
+  /// What `RecordingReader.read` calls every few thousand lines: reports progress once
+  /// `interval` passed since the last report, as the capture path does. Made on the thread that
+  /// reads, and used only there.
+  private static func progressTicks(
+    _ path: String, size: Int64, interval: Double, _ progress: @escaping @Sendable (Progress) -> Void
+  ) -> (Int, UInt64) -> Void {
+    let started = monotonicSeconds()
+    var lastReport = started
+    return { bytesRead, events in
+      let now = monotonicSeconds()
+      guard now - lastReport >= interval else { return }
+      lastReport = now
+      progress(
+        Progress(
+          path: path, bytesRead: Int64(bytesRead), size: size, packets: 0, packetsPerSecond: 0, isRecording: true,
+          events: events, eventsPerSecond: Double(events) / max(now - started, 1e-9)))
+    }
+  }
+
+  private static func monotonicSeconds() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9

@@ -51,7 +51,7 @@ import Testing
     for line in broken {
       let foundation = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
       #expect(foundation == nil, "Foundation reads \(line)")
-      guard case .malformed(let reason, column: 1) = EventJSONReader.read(line) else {
+      guard case .malformed(let reason, _) = EventJSONReader.read(line) else {
         Issue.record("\(line) was not malformed")
         continue
       }
@@ -59,7 +59,7 @@ import Testing
     }
     // Trailing commas, which Foundation on Linux lets through, are not JSON (RFC 8259) and not an event.
     for line in [#"{"a":[1,]}"#, #"{"a":1,}"#] {
-      guard case .malformed(let reason, column: 1) = EventJSONReader.read(line) else {
+      guard case .malformed(let reason, _) = EventJSONReader.read(line) else {
         Issue.record("\(line) was not malformed")
         continue
       }
@@ -89,5 +89,21 @@ import Testing
       }
     }
     #expect(events == 40)
+  }
+
+  /// A syntax error is pointed at where the syntax goes wrong, not at the line's start.
+  @Test func syntaxErrorsNameTheirColumn() {
+    let cases: [(String, Int)] = [
+      (#"{"a":1,}"#, 8), (#"{"a":"xy"#, 9), (#"{"a":1 "b":2}"#, 8), (#"{"a":[1,]}"#, 9), ("not json", 1),
+      (#"{"a":1}x"#, 8),
+    ]
+    for (line, expected) in cases {
+      guard case .malformed(let reason, let column) = EventJSONReader.read(line) else {
+        Issue.record("\(line) was not malformed")
+        continue
+      }
+      #expect(reason == "not a JSON object", "\(line)")
+      #expect(column == expected, "\(line)")
+    }
   }
 }
