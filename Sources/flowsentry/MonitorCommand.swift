@@ -51,7 +51,11 @@ struct MonitorCommand: AsyncParsableCommand {
       """)
   var record: String?
 
-  @Option(help: "With --record: bytes per file before it rotates to FILE.1.")
+  @Option(
+    help: """
+      With --record: the size at which a file rotates to FILE.1 (checked as each batch of events is \
+      written, so a file ends up to one batch past it).
+      """)
   var recordMaxBytes: UInt64 = 100 << 20
 
   @Option(help: "With --record: files kept (FILE and FILE.1 … FILE.N-1).")

@@ -83,6 +83,13 @@ struct ReplayCommand: ParsableCommand {
     {
       logger.info("replay: \(line)")
     }
+    // What each list read from its feeds: a retro-hunt through a feed whose glob matched nothing (an
+    // optional list says nothing of it at load) would otherwise end in "alerts 0", read as "nobody
+    // talked to it". Said, not warned: the shipped lists are optional, and most hosts have no feeds.
+    for list in rules.intelLists where !list.filePatterns.isEmpty {
+      let unmatched = list.files == 0 ? "; no file matched \(list.filePatterns.joined(separator: ", "))" : ""
+      logger.info("replay: \(list.description)\(unmatched)")
+    }
     var observing = PacketObserver.Configuration()
     if let local, let networks = localNetworks(local) { observing.localNetworks = networks }
     observing.dnsPorts = Set(settings.capture.dnsPorts)

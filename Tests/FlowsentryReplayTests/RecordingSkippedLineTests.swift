@@ -27,3 +27,31 @@ extension RecordingInputTests {
       "\(result.stderr)")
   }
 }
+
+extension RecordingInputTests {
+  /// A retro-hunt says what each list read from its feeds: a glob that matched nothing (a typo; an
+  /// optional list is silent at load) shows before the summary's "alerts 0".
+  @Test func eachListsFeedsAreSaidAndAGlobMatchingNothingShows() throws {
+    let directory = try temporaryDirectory("rec-lists")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = directory.appendingPathComponent("day.rec").path
+    try write(Array((Self.line(1) + "\n").utf8), path)
+    try write(Array("a.example\n".utf8), directory.appendingPathComponent("today.domains.txt").path)
+    let rules = directory.appendingPathComponent("hunt.yaml").path
+    try write(
+      Array(
+        """
+        - list: {name: found, type: domain, files: [today.domains.txt], format: lines}
+        - list: {name: typo, type: domain, files: ["*.domain.txt"], format: lines, optional: true}
+        - rule: {id: H-1, name: hunt, events: [net_flow_tcp_begin], condition: remote_dns in found or remote_dns in typo}
+
+        """.utf8), rules)
+    let result = try replay(["--rules", rules, "--events", "none", path])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stderr.contains("list found (domain, exact) at \(rules):1:9: 1 indicator"), "\(result.stderr)")
+    #expect(result.stderr.contains("1 file,"), "\(result.stderr)")
+    #expect(
+      result.stderr.contains("list typo (domain, exact) at \(rules):2:9: 0 indicators"), "\(result.stderr)")
+    #expect(result.stderr.contains("no file matched \(directory.path)/*.domain.txt"), "\(result.stderr)")
+  }
+}
