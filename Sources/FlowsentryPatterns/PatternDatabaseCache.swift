@@ -5,7 +5,8 @@ import Synchronization
 
 /// Compiled pattern databases on disk, so a restart loads instead of compiling. A file holds a set's
 /// databases, is named by the SHA-256 of everything they depend on (Hyperscan's version, the
-/// platform it tunes for, every pattern and flag, the partition into databases) and carries a
+/// platform it tunes for, every pattern and flag, the parts of `patternsPerDatabase`; not how a slow
+/// part was cut, which depends on timings and is whatever the file holds) and carries a
 /// SHA-256 of its own contents: a damaged or foreign file is ignored, counted, and replaced by a
 /// rebuilt one.
 public final class PatternDatabaseCache: Sendable {

@@ -94,6 +94,8 @@ public final class PatternSet: @unchecked Sendable {
   public struct BuildOptions: Sendable, Equatable {
     public var patternsPerDatabase: Int
     public var threads: Int
+    /// When a part is cut into several databases (``DatabaseSizing``); tests set smaller limits.
+    var sizing = DatabaseSizing.Limits()
 
     public init(patternsPerDatabase: Int = 5_000, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
       self.patternsPerDatabase = max(1, patternsPerDatabase)

@@ -7,9 +7,10 @@ import Foundation
 
 /// Building a ``PatternSet``'s databases: the patterns, in order, cut into parts of
 /// `patternsPerDatabase`; each part classified (exact, prefilter or PCRE2-only, asking Hyperscan's
-/// parser one pattern at a time) and compiled into one database by the same thread, the parts
-/// shared by a few threads. A part's outcome depends on its patterns alone, so the databases are
-/// the same whatever the threads, and a pattern the build refuses costs a rebuild of its part only.
+/// parser one pattern at a time) and compiled by the same thread, the parts shared by a few
+/// threads. A part is one database unless its compile grows too fast (``DatabaseSizing``, which
+/// times it: then the databases depend on the machine's timings, the answers never). The threads
+/// change nothing, and a pattern the build refuses costs a rebuild of its database only.
 enum PatternSetBuild {
   struct Outcome {
     var evaluation: [PatternEvaluation]
@@ -43,7 +44,7 @@ enum PatternSetBuild {
     let threads = min(options.threads, parts)
     let built = ParallelWork.map(jobs: parts, threads: threads) { part in
       let range = (part * size)..<min(patterns.count, (part + 1) * size)
-      return buildPart(Array(patterns[range]), Array(syntax[range]), firstID: range.lowerBound)
+      return buildPart(Array(patterns[range]), Array(syntax[range]), firstID: range.lowerBound, limits: options.sizing)
     }
     var outcome = Outcome(evaluation: [], databases: [], threads: max(1, threads))
     outcome.evaluation.reserveCapacity(patterns.count)
@@ -60,7 +61,9 @@ enum PatternSetBuild {
   }
 
   /// Classifies and compiles the patterns of one part; their Hyperscan ids are `firstID` on.
-  static func buildPart(_ patterns: [PatternSpec], _ syntax: [PatternSyntax], firstID: Int) -> Part {
+  static func buildPart(
+    _ patterns: [PatternSpec], _ syntax: [PatternSyntax], firstID: Int, limits: DatabaseSizing.Limits = .init()
+  ) -> Part {
     let started = threadCPUTime()
     var part = Part(evaluation: [PatternEvaluation](repeating: .pcre2Only, count: patterns.count))
     for (index, spec) in patterns.enumerated() where !syntax[index].pcre2Only {
@@ -79,7 +82,7 @@ enum PatternSetBuild {
     }
     let classified = threadCPUTime()
     part.classification = classified - started
-    compile(&part, patterns, syntax, firstID: firstID)
+    compile(&part, patterns, syntax, firstID: firstID, limits: limits)
     part.compile = threadCPUTime() - classified
     return part
   }
@@ -93,7 +96,10 @@ enum PatternSetBuild {
 
   /// Builds the part's databases (one, unless ``DatabaseSizing`` finds its compile growing too fast
   /// for one), moving each pattern a build refuses one step down and retrying that database.
-  private static func compile(_ part: inout Part, _ patterns: [PatternSpec], _ syntax: [PatternSyntax], firstID: Int) {
+  private static func compile(
+    _ part: inout Part, _ patterns: [PatternSpec], _ syntax: [PatternSyntax], firstID: Int,
+    limits: DatabaseSizing.Limits
+  ) {
     let members = part.evaluation.indices.filter { part.evaluation[$0] != .pcre2Only }
     if members.isEmpty { return }
     func compiled(_ members: ArraySlice<Int>) throws(HyperscanDatabase.Failure) -> HyperscanDatabase {
@@ -102,10 +108,22 @@ enum PatternSetBuild {
         flags: members.map { PatternSet.flags(patterns[$0], syntax[$0], prefilter: part.evaluation[$0] == .prefilter) },
         ids: members.map { UInt32(firstID + $0) })
     }
-    let size = DatabaseSizing.patternsPerDatabase(members: members.count) { count in
-      let started = threadCPUTime()
-      guard (try? compiled(members[..<count])) != nil else { return nil }
-      return seconds(threadCPUTime() - started)
+    let size = DatabaseSizing.patternsPerDatabase(members: members.count, limits: limits) { count in
+      // A pattern the probe's build refuses moves down a step, as the database's build would move
+      // it (so that one such pattern does not leave a slow part whole); the time is the last try's.
+      while true {
+        let probed = members[..<count].filter { part.evaluation[$0] != .pcre2Only }
+        let started = threadCPUTime()
+        do throws(HyperscanDatabase.Failure) {
+          _ = try compiled(probed[...])
+          return seconds(threadCPUTime() - started)
+        } catch {
+          guard let position = error.expression, position < probed.count else { return nil }
+          part.attempts += 1
+          part.refused.append(firstID + probed[position])
+          part.evaluation[probed[position]] = part.evaluation[probed[position]] == .prefilter ? .pcre2Only : .prefilter
+        }
+      }
     }
     for start in stride(from: 0, to: members.count, by: size) {
       var chunk = Array(members[start..<min(members.count, start + size)])
@@ -113,7 +131,7 @@ enum PatternSetBuild {
         chunk = chunk.filter { part.evaluation[$0] != .pcre2Only }
         if chunk.isEmpty { break }
         part.attempts += 1
-        do {
+        do throws(HyperscanDatabase.Failure) {
           part.databases.append(try compiled(chunk[...]))
           break
         } catch {
@@ -145,23 +163,26 @@ enum PatternSetBuild {
 /// last two gives the exponent, and a part whose compile would take more than `wholeSeconds` is
 /// cut into databases that compile in about `targetSeconds` each. The matches are the same either
 /// way (every database is scanned); more databases cost more per scan, which only such a part pays.
-/// A probe's cost is a few per cent of the part's compile.
+/// The probes cost at most about as much again as the largest one, which is a tenth of a second
+/// of CPU unless the part is large and quick to build.
 enum DatabaseSizing {
-  static let smallestProbed = 512
-  static let measurableSeconds = 0.1
-  static let wholeSeconds = 10.0
-  static let targetSeconds = 1.0
+  struct Limits: Sendable, Equatable {
+    var smallestProbed = 512
+    var measurableSeconds = 0.1
+    var wholeSeconds = 10.0
+    var targetSeconds = 1.0
+  }
 
   /// Patterns per database for a part of `count` patterns; `probe(k)` compiles its first `k` and
-  /// returns the CPU seconds it took (nil when the build refused them: the part stays whole, and its
-  /// own build deals with the refusal).
-  static func patternsPerDatabase(members count: Int, probe: (Int) -> Double?) -> Int {
-    guard count > smallestProbed else { return count }
+  /// returns the CPU seconds it took (nil when the build refused them as a whole: the part stays
+  /// whole, and its own build says why).
+  static func patternsPerDatabase(members count: Int, limits: Limits = Limits(), probe: (Int) -> Double?) -> Int {
+    guard count > limits.smallestProbed else { return count }
     var size = 128
     var previous: (size: Int, seconds: Double)?
     while true {
       guard let seconds = probe(size) else { return count }
-      if seconds < measurableSeconds {
+      if seconds < limits.measurableSeconds {
         // Too quick to read a growth from; doubled while half the part is left to double into (the
         // whole part then takes at most a few times this).
         guard size * 2 <= count / 2 else { return count }
@@ -179,8 +200,8 @@ enum DatabaseSizing {
       // Between linear and cubic: timer noise on the smaller compile must not read as an explosion.
       let exponent = min(3, max(1, log2(seconds / max(smaller.seconds, 1e-6))))
       let whole = seconds * pow(Double(count) / Double(size), exponent)
-      guard whole > wholeSeconds else { return count }
-      let fitting = Double(size) * pow(targetSeconds / seconds, 1 / exponent)
+      guard whole > limits.wholeSeconds else { return count }
+      let fitting = Double(size) * pow(limits.targetSeconds / seconds, 1 / exponent)
       return max(16, min(count, Int(fitting)))
     }
   }

@@ -12,7 +12,8 @@ public final class LoadStartLine: Sendable {
   public init() {}
 
   /// Runs `say` unless the outcome was handled already. The outcome waits for `say` to return, so
-  /// that its line never comes before the start's.
+  /// that its line never comes before the start's: the lock is held across `say` (a log line) on
+  /// purpose, and `answer` waits at most that long.
   public func sayStart(_ say: () -> Void) {
     state.withLock { state in
       guard state == .waiting else { return }

@@ -78,9 +78,12 @@ enum RecordingReader {
         result.lastLine = number
         consumed &+= bytes.count &+ 1
         if number & (tickLines - 1) == 0 { tick(consumed, result.recorded) }
-        // A byte order mark some tools write first (the monitor never does) is not part of the JSON.
+        // A byte order mark some tools write first (the monitor never does) is not part of the JSON;
+        // a column on that line still counts its three bytes, as an editor shows them.
+        var columnOffset = 0
         if number == 1, bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
           bytes = UnsafeRawBufferPointer(rebasing: bytes[3...])
+          columnOffset = 3
         }
         guard !isBlank(bytes) else { return }
         let delivery = decoder.read(bytes) { event in
@@ -105,7 +108,7 @@ enum RecordingReader {
           result.unknownEventLines += 1
           if result.firstUnknownEvent == nil { result.firstUnknownEvent = (number, decoder.eventName ?? "") }
         case .malformed(let reason, let column):
-          result.malformed(at: number, column: column, reason)
+          result.malformed(at: number, column: column + columnOffset, reason)
         }
       }
     }

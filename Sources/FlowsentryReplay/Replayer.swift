@@ -225,9 +225,11 @@ public final class Replayer {
     defer { fclose(file) }
     var magic: [UInt8] = []
     while magic.count < 4, case let byte = fgetc(file), byte != EOF { magic.append(UInt8(byte)) }
+    // pcap (microsecond and nanosecond, either byte order), the "modified" pcap libpcap also reads,
+    // and pcapng.
     let captureMagics: [[UInt8]] = [
       [0xD4, 0xC3, 0xB2, 0xA1], [0xA1, 0xB2, 0xC3, 0xD4], [0x4D, 0x3C, 0xB2, 0xA1], [0xA1, 0xB2, 0x3C, 0x4D],
-      [0x0A, 0x0D, 0x0D, 0x0A],
+      [0x34, 0xCD, 0xB2, 0xA1], [0xA1, 0xB2, 0xCD, 0x34], [0x0A, 0x0D, 0x0D, 0x0A],
     ]
     if captureMagics.contains(magic) { return .capture }
     var pending = magic[...]

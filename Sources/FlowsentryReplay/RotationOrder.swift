@@ -4,9 +4,12 @@
 /// backwards through the rules: windows and suppression would fold the first contact into a later
 /// alert. logrotate numbers its files the same way.
 public enum RotationOrder {
-  /// `files` with each rotation set among them (a name and that name with `.N` suffixes, N ≥ 1:
-  /// two files or more) in the places its files had, oldest first; every other file stays where it
-  /// was. One line per set whose order changed, naming it.
+  /// `files` with each rotation set among them (a name and that name with `.N` suffixes, N ≥ 1)
+  /// in the places its files had, oldest first; every other file stays where it was. A set counts
+  /// only with its bare name among the files, as a glob over a rotation set always gives it: names
+  /// that merely end in numbers (`conn.20241206 conn.20241207`, `trace.1 trace.2` numbered in time
+  /// order) are the user's order, kept (time running backwards through them is warned of). One line
+  /// per set whose order changed, naming it.
   public static func oldestFirst(_ files: [String]) -> (files: [String], notes: [String]) {
     let parsed = files.map(rotation)
     var sets: [String: [Int]] = [:]
@@ -21,15 +24,14 @@ public enum RotationOrder {
       let positions = sets[base]!
       let numbers = positions.map { parsed[$0].number }
       // One file, or a name given twice: nothing to order.
-      guard positions.count > 1, Set(numbers).count == numbers.count else { continue }
+      guard positions.count > 1, Set(numbers).count == numbers.count, numbers.contains(0) else { continue }
       let oldestFirst = positions.sorted { parsed[$0].number > parsed[$1].number }
       guard oldestFirst != positions else { continue }
       for (position, source) in zip(positions, oldestFirst) { ordered[position] = files[source] }
       let rotations = positions.filter { parsed[$0].number > 0 }.sorted { parsed[$0].number < parsed[$1].number }
         .map { files[$0] }.joined(separator: ", ")
-      let named = numbers.contains(0) ? "\(base) and its rotations \(rotations)" : "rotations \(rotations) of \(base)"
       notes.append(
-        "\(named): replayed oldest first, as their numbers say (\(oldestFirst.map { files[$0] }.joined(separator: ", ")))"
+        "\(base) and its rotations \(rotations): replayed oldest first, as their numbers say (\(oldestFirst.map { files[$0] }.joined(separator: ", ")))"
       )
     }
     return (ordered, notes)

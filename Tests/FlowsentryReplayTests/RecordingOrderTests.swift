@@ -60,8 +60,10 @@ extension RecordingInputTests {
     #expect(notes.first?.hasPrefix("d/x.rec and its rotations d/x.rec.2, d/x.rec.10: replayed oldest first") == true)
     let (already, none) = RotationOrder.oldestFirst(["x.2", "x.1", "x"])
     #expect(already == ["x.2", "x.1", "x"] && none.isEmpty)
-    let (rotationsOnly, note) = RotationOrder.oldestFirst(["x.1", "x.2"])
-    #expect(rotationsOnly == ["x.2", "x.1"])
-    #expect(note == ["rotations x.1, x.2 of x: replayed oldest first, as their numbers say (x.2, x.1)"])
+    // Without the bare name, numbered names are the user's order (dates, chunks numbered in time order).
+    for given in [["x.1", "x.2"], ["conn.20241206", "conn.20241207"], ["host-10.0.0.1", "host-10.0.0.2"]] {
+      let (kept, none) = RotationOrder.oldestFirst(given)
+      #expect(kept == given && none.isEmpty, "\(given)")
+    }
   }
 }

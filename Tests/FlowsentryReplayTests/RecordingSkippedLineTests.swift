@@ -55,3 +55,16 @@ extension RecordingInputTests {
     #expect(result.stderr.contains("no file matched \(directory.path)/*.domain.txt"), "\(result.stderr)")
   }
 }
+
+extension RecordingInputTests {
+  /// A byte order mark before line 1 is skipped, and a column on that line still counts its three
+  /// bytes, as the file holds them.
+  @Test func aColumnAfterAByteOrderMarkCountsIt() throws {
+    let directory = try temporaryDirectory("rec-bom-column")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = directory.appendingPathComponent("bom.rec").path
+    try write([0xEF, 0xBB, 0xBF] + Array(#"{"a":1,}"#.utf8) + [0x0A] + Array((Self.line(1) + "\n").utf8), path)
+    let result = try replay(["--events", "none", path])
+    #expect(result.stderr.contains("\(path):1:11: malformed lines first here"), "\(result.stderr)")
+  }
+}
