@@ -88,7 +88,7 @@ else
     timing=$(mktemp)
     /usr/bin/time -f "%U %S %e" -o "$timing" .build/release/flowsentry replay "$@" \
       --events none "$recording" 2>"$timing.log" >/dev/null
-    summary=$(grep -m1 "replay: 1 files" "$timing.log")
+    summary=$(grep -m1 "recorded events" "$timing.log")
     recorded=$(sed -E 's/.*recorded events ([0-9]+), malformed lines ([0-9]+).*/\1/' <<<"$summary")
     malformed=$(sed -E 's/.*recorded events ([0-9]+), malformed lines ([0-9]+).*/\2/' <<<"$summary")
     read -r user system wall <"$timing"
