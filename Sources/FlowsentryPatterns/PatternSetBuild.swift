@@ -1,4 +1,5 @@
 import CFlowsentryHyperscan
+import FlowsentryCore
 import Foundation
 
 #if canImport(Glibc)
@@ -116,7 +117,7 @@ enum PatternSetBuild {
         let started = threadCPUTime()
         do throws(HyperscanDatabase.Failure) {
           _ = try compiled(probed[...])
-          return seconds(threadCPUTime() - started)
+          return (threadCPUTime() - started).inSeconds
         } catch {
           guard let position = error.expression, position < probed.count else { return nil }
           part.attempts += 1
@@ -147,10 +148,6 @@ enum PatternSetBuild {
         }
       }
     }
-  }
-
-  static func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
   }
 }
 

@@ -98,7 +98,7 @@ public struct PatternPreparation: Sendable, Equatable {
 
   /// Tenths say a cold start's seconds; a small set's hundredths are all it has.
   private static func seconds(_ duration: Swift.Duration) -> String {
-    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    let seconds = duration.inSeconds
     return String(format: seconds >= 1 ? "%.1f s" : "%.2f s", seconds)
   }
 

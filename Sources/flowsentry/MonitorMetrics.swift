@@ -68,7 +68,7 @@ extension MonitorMetrics {
     samples.append(
       MetricSample(
         "flowsentry_rule_pattern_build_seconds", .gauge,
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18,
+        duration.inSeconds,
         help:
           "Seconds the running rules' regex pattern sets took to build (or to load from state_dir/patterns), off the pipeline, before the rules were used."
       ))

@@ -27,7 +27,7 @@ struct PatternCacheOption: ParsableArguments {
     let outcome = rules.preparePatterns(stateDirectory: nil, patternCacheDirectory: directory)
     let elapsed = clock.now - started
     guard outcome.patterns > 0 || outcome.literalDatabases > 0 else { return nil }
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let seconds = elapsed.inSeconds
     var sets: [String] = []
     if outcome.patterns > 0 {
       sets.append(
