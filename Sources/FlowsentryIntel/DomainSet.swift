@@ -24,17 +24,31 @@ struct DomainSet: Sendable {
     var state = hasher.initialState
     var labelEnd = name.count
     var labels = 0
+    var topLabel: UInt64 = 0
     while labelEnd > 0 {
       var start = labelEnd
       while start > 0 && name[start - 1] != UInt8(ascii: ".") { start -= 1 }
       state = hasher.combine(state, name.baseAddress! + start, count: labelEnd - start, lowercasing: true)
       labels += 1
+      if labels == 1 { topLabel = Self.topLabelBit(state) }
       labelEnd = start - 1
     }
     let insertion = table.insert(name, hash: state)
-    if case .inserted = insertion { labelCounts |= Self.labelCountBit(labels) }
+    if case .inserted = insertion {
+      labelCounts |= Self.labelCountBit(labels)
+      topLabels |= topLabel
+    }
     return insertion
   }
+
+  /// One bit per listed name's top-level label (of 64, by its hash): a name whose top-level label
+  /// sets a bit no listed name does is answered after hashing that one label. Feeds of many names
+  /// set every bit; the lists a host without feeds has (a self-test item or two, under `.invalid`)
+  /// set one, and then a name under `.com` costs one label's hash, not a hash and a probe per suffix.
+  private var topLabels: UInt64 = 0
+
+  @inline(__always)
+  private static func topLabelBit(_ state: UInt64) -> UInt64 { 1 << (state >> 58) }
 
   /// Bit n-1 set when some listed name has n labels (bit 63: 64 or more). A suffix lookup probes only
   /// the suffixes whose label count is listed, so `com` is not probed for every name unless a feed
@@ -71,6 +85,7 @@ struct DomainSet: Sendable {
           guard start < labelEnd else { break }
           state = hasher.combine(state, base + start, count: labelEnd - start, lowercasing: true)
           labels += 1
+          if labels == 1 && topLabels & Self.topLabelBit(state) == 0 { return nil }
           if (matching == .suffix || start == 0) && labelCounts & Self.labelCountBit(labels) != 0 {
             scratch[pending] = state
             starts[pending] = start

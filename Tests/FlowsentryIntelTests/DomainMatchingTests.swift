@@ -106,4 +106,33 @@ import Testing
       #expect(domains.contains(domain: name) == expectedSuffixMatch(name))
     }
   }
+
+  /// A list of few top-level labels (a host without feeds: its self-test items) answers a name under
+  /// any other top-level label after hashing that label alone; the names under its own, in any case
+  /// and with a trailing dot, still answer as the model says, and one listed top-level label (`top`,
+  /// a single-label item) matches every name under it.
+  @Test func aListOfFewTopLevelLabelsAnswersAsAModelDoes() throws {
+    var builder = IntelListBuilder(name: "few", type: .domain, domainMatch: .suffix)
+    let listed = ["flowsentry-selftest.invalid", "a.b.example", "top"]
+    for (index, name) in listed.enumerated() { builder.addItem(name, file: "rules.yaml", line: index + 1, column: 1) }
+    let domains = builder.build()
+    func expected(_ name: String) -> Bool {
+      var labels = name.lowercased().split(separator: ".", omittingEmptySubsequences: false)
+      if labels.count > 1 && labels.last == "" { labels.removeLast() }
+      return labels.indices.contains { listed.contains(labels[$0...].joined(separator: ".")) }
+    }
+    var generator = SystemRandomNumberGenerator()
+    let tops = ["invalid", "INVALID", "example", "Example", "top", "TOP", "com", "org", "net", "cn", "xyz", "invalid2"]
+    let middles = ["flowsentry-selftest", "FlowSentry-SelfTest", "b", "a.b", "x.b", "evil", "c2"]
+    for _ in 0..<5_000 {
+      var name = [middles.randomElement(using: &generator)!, tops.randomElement(using: &generator)!]
+      if Bool.random(using: &generator) { name.insert("host", at: 0) }
+      var text = name.joined(separator: ".")
+      if Int.random(in: 0..<4, using: &generator) == 0 { text += "." }
+      #expect(domains.contains(domain: text) == expected(text), "\(text)")
+    }
+    #expect(domains.contains(domain: "x.flowsentry-selftest.INVALID."))
+    #expect(!domains.contains(domain: "flowsentry-selftest.com"))
+    #expect(domains.contains(domain: "anything.Top"))
+  }
 }

@@ -219,6 +219,40 @@ import Testing
     #expect(Self.alerts(rules, [.dns(dns)]).first?.indicator?.indicator == "192.0.2.254/32")
   }
 
+  /// One engine reads a lookup's answers afresh at each event: a lookup answered with no address
+  /// or alias, a connection, and a lookup of other answers after a listed one match nothing of it
+  /// (the engine keeps its answer buffers from event to event).
+  @Test func eachLookupsAnswersAreItsOwn() throws {
+    let directory = try RuleIntelListTests.Directory(["feed.txt": "evil.example\n", "feed.ip.txt": "192.0.2.254\n"])
+    defer { directory.remove() }
+    let rules = try Self.load(
+      directory,
+      Self.rules(
+        """
+        - list: {name: c2_domains, type: domain, match: suffix, files: [\(directory.path)/feed.txt]}
+        - list: {name: c2_addresses, type: address, files: [\(directory.path)/feed.ip.txt]}
+        """,
+        condition: "dns.answers in c2_domains or dns.answers in c2_addresses"))
+    func lookup(_ answers: [DNSEvent.Answer], at second: Int64) -> SensorEvent {
+      guard case .dns(var dns) = Self.lookup(["x.example"], at: second) else { fatalError() }
+      dns.answers = answers
+      return .dns(dns)
+    }
+    let listedAddress = DNSEvent.Answer(name: "x.example", type: "A", timeToLive: 1, data: "192.0.2.254")
+    let listedAlias = DNSEvent.Answer(name: "x.example", type: "CNAME", timeToLive: 1, data: "c.evil.example")
+    let other = DNSEvent.Answer(name: "x.example", type: "A", timeToLive: 1, data: "192.0.2.1")
+    let pointer = DNSEvent.Answer(name: "x.example", type: "PTR", timeToLive: 1, data: "c.evil.example")
+    let alerts = Self.alerts(
+      rules,
+      [
+        lookup([listedAddress, pointer], at: 0), lookup([pointer], at: 1), lookup([other], at: 2),
+        Self.connection(to: "192.0.2.254", at: 3), lookup([], at: 4), lookup([other, listedAlias], at: 5),
+        lookup([other], at: 6), lookup([listedAddress], at: 7),
+      ])
+    #expect(alerts.map { $0.timestamp / 1_000_000_000 } == [0, 5, 7])
+    #expect(alerts.map { $0.indicator?.indicator } == ["192.0.2.254/32", "evil.example", "192.0.2.254/32"])
+  }
+
   /// A list's inline items and each file are sets of their own; the alert names the narrowest
   /// indicator among them (longest prefix, longest listed suffix), not the first set's.
   @Test func theNarrowestIndicatorOfAnySetIsNamed() throws {
