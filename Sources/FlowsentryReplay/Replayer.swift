@@ -44,10 +44,12 @@ public final class Replayer {
     public var alertLines: UInt64 = 0
     public var unknownEventLines: UInt64 = 0
     public var unknownEvents: [String] = []
-    /// Recorded events earlier than one replayed before them by more than a few seconds (files
-    /// given newest first), and the first of them: where, and by how much.
+    /// Recorded events, and captured packets, earlier than one replayed before them by more than a
+    /// few seconds (files given newest first), and the first of them: where (`path:line` of a
+    /// recording, `path: packet N` of a capture), and by how much.
     public var backwardsEvents: UInt64 = 0
-    public var firstBackwards: (path: String, line: Int, nanoseconds: Int64)?
+    public var backwardsPackets: UInt64 = 0
+    public var firstBackwards: (place: String, nanoseconds: Int64)?
     public init() {}
   }
 
@@ -73,8 +75,8 @@ public final class Replayer {
   /// default where there are two processors or more.
   public var readsOnItsOwnThread = sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1
   private var records: [CapturedRecord] = []
-  /// The latest time of the recorded events replayed so far, across files.
-  private var latestRecordedTime = Int64.min
+  /// The latest time of the recorded events and captured packets replayed so far, across files.
+  private var latestReplayedTime = Int64.min
 
   public init(pipeline: Pipeline, observer: PacketObserver = PacketObserver()) {
     self.pipeline = pipeline
@@ -127,12 +129,24 @@ public final class Replayer {
     var decoded: UInt64 = 0
     var clamped: UInt64 = 0
     var firstClamped: Int?
+    // As a recording's events (RecordingReader.backwardsTolerance): a capture of several
+    // interfaces or CPUs interleaves a little out of order, files given newest first by hours.
+    var latest = latestReplayedTime
+    var backwards: UInt64 = 0
+    var firstBackwards: (packet: Int, nanoseconds: Int64)?
     let pipeline = self.pipeline
     let readError = file.forEachFrame { frame in
       packets += 1
       if frame.timestampClamped {
         clamped += 1
         if firstClamped == nil { firstClamped = frame.number }
+      }
+      // Times are clamped to 0...2^62: the difference cannot overflow.
+      if frame.timestamp > latest {
+        latest = frame.timestamp
+      } else if latest - frame.timestamp > RecordingReader.backwardsTolerance {
+        backwards += 1
+        if firstBackwards == nil { firstBackwards = (frame.number, latest - frame.timestamp) }
       }
       if let skip = PacketDecoder.decode(frame.bytes, linkType: linkType, into: &packet) {
         skipped[skip, default: 0] += 1
@@ -162,6 +176,11 @@ public final class Replayer {
     summary.clampedTimestamps += clamped
     summary.packets += packets
     summary.bytes += file.size
+    latestReplayedTime = latest
+    summary.backwardsPackets += backwards
+    if summary.firstBackwards == nil, let (packet, nanoseconds) = firstBackwards {
+      summary.firstBackwards = ("\(path): packet \(packet)", nanoseconds)
+    }
     for (skip, number) in firstSkip.sorted(by: { $0.value < $1.value }) {
       summary.firstSkipped.append("\(path): \(skip.label) first at packet \(number)")
     }
@@ -261,7 +280,7 @@ public final class Replayer {
     let interval = progressInterval
     let pipeline = self.pipeline
     let limit = Self.maximumRecordingLineBytes
-    let latest = latestRecordedTime
+    let latest = latestReplayedTime
     var result: RecordingReader.Result
     if readsOnItsOwnThread {
       let handOff = EventHandOff()
@@ -293,10 +312,10 @@ public final class Replayer {
     }
     summary.recordedEvents += result.recorded
     summary.malformedLines += result.malformed
-    latestRecordedTime = result.latestTime
+    latestReplayedTime = result.latestTime
     summary.backwardsEvents += result.backwardsEvents
     if summary.firstBackwards == nil, let (line, nanoseconds) = result.firstBackwards {
-      summary.firstBackwards = (path, line, nanoseconds)
+      summary.firstBackwards = ("\(path):\(line)", nanoseconds)
     }
     summary.alertLines += result.alertLines
     summary.unknownEventLines += result.unknownEventLines

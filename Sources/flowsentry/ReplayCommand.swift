@@ -193,12 +193,18 @@ struct ReplayCommand: ParsableCommand {
     let line = parts.joined(separator: "; ")
     logger.info("\(line)")
     for skipped in summary.firstSkipped + summary.unknownEvents { logger.warning("replay: \(skipped)") }
-    if let (path, line, nanoseconds) = summary.firstBackwards {
+    if let (place, nanoseconds) = summary.firstBackwards {
       let by =
         nanoseconds >= 10_000_000_000
         ? "\(nanoseconds / 1_000_000_000) s" : String(format: "%.3f s", Double(nanoseconds) / 1e9)
+      let earlier =
+        switch (summary.backwardsEvents, summary.backwardsPackets) {
+        case (let events, 0): "\(events) events"
+        case (0, let packets): "\(packets) packets"
+        case (let events, let packets): "\(events) events and \(packets) packets"
+        }
       let warning =
-        "replay: \(path):\(line): time runs backwards by \(by) (\(summary.backwardsEvents) events earlier than one "
+        "replay: \(place): time runs backwards by \(by) (\(earlier) earlier than one "
         + "replayed before them): windows and suppression then fold first contacts into later alerts; "
         + "give files oldest first (a rotation set as FILE.2 FILE.1 FILE)"
       logger.warning("\(warning)")
