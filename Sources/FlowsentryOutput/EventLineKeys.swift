@@ -172,21 +172,31 @@ extension AnswerKey {
 /// Matching a member's key against the tables, as a scan reads it.
 extension EventLineScanner.Pass {
   /// The index in key table `table` of the key that `position` (its opening quote) starts when
-  /// it is one of the three tried first (from the entry after the last one matched: the writer's
-  /// order, an absent optional key or two skipped) and written as the writer writes it,
-  /// `"name":`, compared at once; `position` is then past the colon. -1 (and `position` unmoved)
-  /// otherwise: the key is scanned as any string and looked up.
+  /// it is one of those tried first, written as the writer writes it, `"name":`, compared at once:
+  /// the key learned to follow `previous` (a key's index in `keys`, or an object's start), then
+  /// the three after `previous` in the writer's order (an absent optional key or two skipped);
+  /// `position` is then past the colon. -1 (and `position` unmoved) otherwise: the key is scanned
+  /// as any string and looked up.
   @inline(__always)
-  func writtenKey(_ position: inout Int, table: Int) -> Int {
+  func writtenKey(_ position: inout Int, table: Int, after previous: Int) -> Int {
     let first = keyStarts[table]
     let entries = keyStarts[table + 1] - first
-    var candidate = storage.hints[table]
-    for _ in 0..<3 where candidate < entries {
-      let written = writtenKeys[first + candidate]
+    let learned = storage.successors[previous]
+    if learned < entries {
+      let written = writtenKeys[first + learned]
       if isWritten(written, at: position + 1) {
-        storage.hints[table] = candidate + 1
         position += 1 + written.count
-        return candidate
+        return learned
+      }
+    }
+    var candidate = previous >= keyStarts[4] ? 0 : previous - first + 1
+    for _ in 0..<3 where candidate < entries {
+      if candidate != learned {
+        let written = writtenKeys[first + candidate]
+        if isWritten(written, at: position + 1) {
+          position += 1 + written.count
+          return candidate
+        }
       }
       candidate += 1
     }
@@ -215,8 +225,7 @@ extension EventLineScanner.Pass {
   }
 
   /// The index in key table `table` (0 root, 1 args, 2 process, 3 answer) of the key `key` names
-  /// (its escapes decoded), -1 when none; the entry after the last one matched in that table is
-  /// tried first, since lines keep the writer's order.
+  /// (its escapes decoded), -1 when none.
   @inline(__always)
   func match(_ key: LineValue, table: Int) -> Int {
     let length = Int(key.end - key.start)
@@ -246,15 +255,7 @@ extension EventLineScanner.Pass {
     let first = keyStarts[table]
     let entries = keyStarts[table + 1] - first
     let keys = self.keys + first
-    let next = storage.hints[table]
-    if next < entries, keys[next] == words {
-      storage.hints[table] = next + 1
-      return next
-    }
-    for index in 0..<entries where keys[index] == words {
-      storage.hints[table] = index + 1
-      return index
-    }
+    for index in 0..<entries where keys[index] == words { return index }
     return -1
   }
 }

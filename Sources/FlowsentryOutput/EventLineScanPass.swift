@@ -198,19 +198,24 @@ extension EventLineScanner {
         return true
       }
       let table = context.keyTable
+      // The key matched last in this object (its index in `keys`), or the object's start.
+      var previous = table < 0 ? -1 : keyStarts[4] + table
       while true {
         guard position < count, base[position] == UInt8(ascii: "\"") else { return false }
-        var key = LineValue()
-        let matched = table < 0 ? -1 : writtenKey(&position, table: table)
+        var matched = table < 0 ? -1 : writtenKey(&position, table: table, after: previous)
         if matched < 0 {
-          guard let scanned = string(&position) else { return false }
-          key = scanned
+          guard let key = string(&position) else { return false }
           skipBlanks(&position)
           guard position < count, base[position] == UInt8(ascii: ":") else { return false }
           position += 1
+          if table >= 0 {
+            matched = match(key, table: table)
+            if matched >= 0 { storage.successors[previous] = matched }
+          }
         }
+        if matched >= 0 { previous = keyStarts[table] + matched }
         skipBlanks(&position)
-        guard member(&position, depth: depth + 1, key: key, matched: matched, context: context) else { return false }
+        guard member(&position, depth: depth + 1, matched: matched, context: context) else { return false }
         skipBlanks(&position)
         guard position < count else { return false }
         if base[position] == UInt8(ascii: "}") {
@@ -224,14 +229,14 @@ extension EventLineScanner {
     }
 
     /// A member's value, kept when its key is one an event is read from: the key's index in its
-    /// table is `matched` when it is not -1, else looked up.
-    private func member(_ position: inout Int, depth: Int, key: LineValue, matched: Int, context: Context) -> Bool {
+    /// table is `matched`, -1 for any other key.
+    private func member(_ position: inout Int, depth: Int, matched: Int, context: Context) -> Bool {
       let slot: Int
       switch context {
       case .plain:
         return value(&position, depth: depth) != nil
       case .root:
-        guard let field = RootKey(rawValue: matched >= 0 ? matched : match(key, table: 0)) else {
+        guard let field = RootKey(rawValue: matched) else {
           return value(&position, depth: depth) != nil
         }
         if field == .args || field == .process {
@@ -246,7 +251,7 @@ extension EventLineScanner {
         }
         slot = Storage.rootSlots + field.rawValue
       case .args:
-        guard let field = ArgsKey(rawValue: matched >= 0 ? matched : match(key, table: 1)) else {
+        guard let field = ArgsKey(rawValue: matched) else {
           return value(&position, depth: depth) != nil
         }
         let list: List? =
@@ -267,12 +272,12 @@ extension EventLineScanner {
         }
         slot = Storage.argsSlots + field.rawValue
       case .process:
-        guard let field = ProcessKey(rawValue: matched >= 0 ? matched : match(key, table: 2)) else {
+        guard let field = ProcessKey(rawValue: matched) else {
           return value(&position, depth: depth) != nil
         }
         slot = Storage.processSlots + field.rawValue
       case .answer(let first):
-        guard let field = AnswerKey(rawValue: matched >= 0 ? matched : match(key, table: 3)) else {
+        guard let field = AnswerKey(rawValue: matched) else {
           return value(&position, depth: depth) != nil
         }
         guard let found = value(&position, depth: depth) else { return false }

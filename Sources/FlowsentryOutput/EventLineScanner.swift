@@ -35,8 +35,11 @@ struct EventLineScanner {
     let lists = UnsafeMutablePointer<ValueList>.allocate(capacity: 4)
     /// Whether every element of each list was a string (an object for `answers`).
     let listsRegular = UnsafeMutablePointer<Bool>.allocate(capacity: 4)
-    /// The index after the last key matched, per object kind: tried first.
-    let hints = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+    /// Per key (its index in `keys`), then per table (an object's start): the key that followed it
+    /// when the writer's order did not, tried first next time. A recording's lines come in a few
+    /// shapes whose optional keys are absent or present line after line, so the one key past a gap
+    /// is learned once instead of scanned and searched for on every line.
+    let successors = UnsafeMutablePointer<Int>.allocate(capacity: keyTableStarts[4] + 4)
     /// The keys of the four kinds of object, one table after another from `keyStarts`: built once
     /// for the process and never changed, so every scanner reads them unsynchronised.
     nonisolated(unsafe) static let keys: UnsafePointer<KeyWords> = {
@@ -70,7 +73,12 @@ struct EventLineScanner {
       slots.initialize(repeating: LineValue(), count: Self.slotCount)
       lists.initialize(repeating: ValueList(), count: 4)
       listsRegular.initialize(repeating: true, count: 4)
-      hints.initialize(repeating: 0, count: 4)
+      for table in 0..<4 {
+        for index in Self.keyTableStarts[table]..<Self.keyTableStarts[table + 1] {
+          (successors + index).initialize(to: index - Self.keyTableStarts[table] + 1)
+        }
+        (successors + Self.keyTableStarts[4] + table).initialize(to: 0)
+      }
       repeatedTexts.initialize(repeating: ([], ""), count: 2)
     }
 
@@ -79,7 +87,7 @@ struct EventLineScanner {
       slots.deallocate()
       lists.deallocate()
       listsRegular.deallocate()
-      hints.deallocate()
+      successors.deallocate()
       repeatedTexts.deinitialize(count: 2)
       repeatedTexts.deallocate()
     }
