@@ -109,7 +109,16 @@ public enum EventJSONReader {
 
   /// `value` as `T` when it is an integer that `T` holds exactly (never a rounded or wrapped one);
   /// nil when absent.
+  @inline(__always)
   private static func exact<T: FixedWidthInteger>(
+    _ line: EventLineScanner, _ value: LineValue, _ key: String, as type: T.Type
+  ) throws(Malformed) -> T? {
+    // Almost every number of a recording: read here, in line; anything else as below.
+    if let magnitude = line.shortUnsigned(value), let number = T(exactly: magnitude) { return number }
+    return try checkedExact(line, value, key, as: T.self)
+  }
+
+  private static func checkedExact<T: FixedWidthInteger>(
     _ line: EventLineScanner, _ value: LineValue, _ key: String, as type: T.Type
   ) throws(Malformed) -> T? {
     switch value.kind {
@@ -217,12 +226,14 @@ public enum EventJSONReader {
   ) throws(Malformed) -> FlowEvent {
     guard let direction = line.rawValued(line.args(.connDirection), Self.directions)
     else { throw Malformed("'conn_direction' is outgoing or incoming", at: "conn_direction") }
+    // Made without its arrays, then given them: FlowEvent's initializer copies the event it builds
+    // (every array it holds retained, then released).
     var event = FlowEvent(
       name: name, timestamp: timestamp, direction: direction, source: source, destination: destination,
-      sourceNames: strings(line, line.args(.srcDNS), .sourceNames) ?? [],
-      destinationNames: strings(line, line.args(.dstDNS), .destinationNames) ?? [],
       cgroupID: cgroupID,
       socketCookie: try exact(line, line.root(.socketCookie), "socket_cookie", as: UInt64.self) ?? 0)
+    event.sourceNames = strings(line, line.args(.srcDNS), .sourceNames) ?? []
+    event.destinationNames = strings(line, line.args(.dstDNS), .destinationNames) ?? []
     event.host = host
     if line.root(.process).kind == .object,
       let pid = try exact(line, line.process(.pid), "pid", as: UInt32.self)

@@ -50,6 +50,9 @@ extension EventLineScanner {
     }
 
     /// Any value, checked and located; nil when it is not one.
+    // Inlined into its callers (and `number` into it), as `member` is into `object`: the position
+    // then stays in a register across a member instead of going through memory at every call.
+    @inline(__always)
     func value(_ position: inout Int, depth: Int) -> LineValue? {
       guard position < count, depth <= EventLineScanner.maximumDepth else { return nil }
       let start = position
@@ -76,6 +79,7 @@ extension EventLineScanner {
       return LineValue(kind: kind, start: Int32(position), end: Int32(position + length))
     }
 
+    @inline(__always)
     func number(_ position: inout Int) -> LineValue? {
       let start = position
       @inline(__always) func digits(_ position: inout Int) -> Int {
@@ -230,6 +234,7 @@ extension EventLineScanner {
 
     /// A member's value, kept when its key is one an event is read from: the key's index in its
     /// table is `matched`, -1 for any other key.
+    @inline(__always)
     private func member(_ position: inout Int, depth: Int, matched: Int, context: Context) -> Bool {
       let slot: Int
       switch context {

@@ -97,6 +97,19 @@ extension EventLineScanner {
     return T(exactly: number)
   }
 
+  /// The number `value` when it is a plain unsigned integer of at most 19 digits (which 64 bits
+  /// always hold); nil for any other value, which `integer` reads.
+  @inline(__always)
+  func shortUnsigned(_ value: LineValue) -> UInt64? {
+    guard value.kind == .number, !value.irregular, let base = bytes.baseAddress else { return nil }
+    let count = Int(value.end &- value.start)
+    let digits = (base + Int(value.start)).assumingMemoryBound(to: UInt8.self)
+    guard count <= 19, digits[0] != UInt8(ascii: "-") else { return nil }
+    var magnitude: UInt64 = 0
+    for index in 0..<count { magnitude = magnitude &* 10 &+ UInt64(digits[index] &- UInt8(ascii: "0")) }
+    return magnitude
+  }
+
   /// The string `value` as an IPv4 address when it is a plain dotted quad (no leading zeros); nil
   /// otherwise, for the caller's general parser.
   func dottedQuad(_ value: LineValue) -> UInt32? {
