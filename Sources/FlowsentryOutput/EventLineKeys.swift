@@ -171,41 +171,55 @@ extension AnswerKey {
 
 /// Matching a member's key against the tables, as a scan reads it.
 extension EventLineScanner.Pass {
-  /// The index in key table `table` of the key that `position` (its opening quote) starts when
-  /// it is one of those tried first, written as the writer writes it, `"name":`, compared at once:
-  /// the key learned to follow `previous` (a key's index in `keys`, or an object's start), then
-  /// the three after `previous` in the writer's order (an absent optional key or two skipped);
+  /// The index in `table` of the key that `position` (its opening quote) starts when it is one
+  /// of those tried first, written as the writer writes it, `"name":`, compared at once: the key
+  /// learned to follow `previous` (an index in the table, -1 at an object's start), then the
+  /// three after `previous` in the writer's order (an absent optional key or two skipped);
   /// `position` is then past the colon. -1 (and `position` unmoved) otherwise: the key is scanned
   /// as any string and looked up.
-  @inline(__always)
-  func writtenKey(_ position: inout Int, table: Int, after previous: Int) -> Int {
-    let first = keyStarts[table]
-    let entries = keyStarts[table + 1] - first
-    let learned = storage.successors[previous]
-    if learned < entries {
-      let written = writtenKeys[first + learned]
-      if isWritten(written, at: position + 1) {
-        position += 1 + written.count
+  @inline(always)
+  func writtenKey(_ position: inout Int, in table: KeyTable, after previous: Int) -> Int {
+    let learned = table.successors[previous &+ 1]
+    if learned < table.entries {
+      let written = table.written[learned]
+      if isWritten(written, at: position &+ 1) {
+        position &+= 1 &+ written.count
         return learned
       }
     }
-    var candidate = previous >= keyStarts[4] ? 0 : previous - first + 1
-    for _ in 0..<3 where candidate < entries {
+    var candidate = previous &+ 1
+    for _ in 0..<3 where candidate < table.entries {
       if candidate != learned {
-        let written = writtenKeys[first + candidate]
-        if isWritten(written, at: position + 1) {
-          position += 1 + written.count
+        let written = table.written[candidate]
+        if isWritten(written, at: position &+ 1) {
+          position &+= 1 &+ written.count
           return candidate
         }
       }
-      candidate += 1
+      candidate &+= 1
     }
     return -1
   }
 
+  /// One object kind's keys as `writtenKey` reads them, taken once per object.
+  struct KeyTable {
+    var entries: Int
+    var written: UnsafePointer<EventLineScanner.WrittenKey>
+    /// The table's part of `Storage.successors`: an object's start, then after each key.
+    var successors: UnsafeMutablePointer<Int>
+  }
+
+  /// Key table `table` (0 root, 1 args, 2 process, 3 answer).
+  @inline(always)
+  func keyTable(_ table: Int) -> KeyTable {
+    let first = keyStarts[table]
+    return KeyTable(
+      entries: keyStarts[table + 1] - first, written: writtenKeys + first, successors: storage.successors + first + table)
+  }
+
   /// Whether the bytes from `start` are `written`'s: three words at once, or byte by byte near
   /// the line's end.
-  @inline(__always)
+  @inline(always)
   private func isWritten(_ written: EventLineScanner.WrittenKey, at start: Int) -> Bool {
     let bytes = UnsafeRawPointer(base + start)
     if count - start >= 24 {

@@ -39,7 +39,7 @@ extension EventLineScanner {
       for index in Storage.processSlots..<Storage.slotCount { slots[index].kind = .absent }
     }
 
-    @inline(__always)
+    @inline(always)
     func skipBlanks(_ position: inout Int) {
       while position < count {
         switch base[position] {
@@ -50,20 +50,23 @@ extension EventLineScanner {
     }
 
     /// Any value, checked and located; nil when it is not one.
-    // Inlined into its callers (and `number` into it), as `member` is into `object`: the position
-    // then stays in a register across a member instead of going through memory at every call.
     @inline(__always)
     func value(_ position: inout Int, depth: Int) -> LineValue? {
       guard position < count, depth <= EventLineScanner.maximumDepth else { return nil }
-      let start = position
+      switch base[position] {
+      case UInt8(ascii: "{"), UInt8(ascii: "["): return container(&position, depth: depth)
+      default: return scalar(&position)
+      }
+    }
+
+    /// A string, number or literal at `position` (within the line): read in line where it is met,
+    /// since a call per member, the position passed through memory, costs as much as the reading.
+    /// The nesting of containers (`container`, `object`, `member`) is calls: the compiler inlines
+    /// nothing that is part of such a cycle.
+    @inline(always)
+    func scalar(_ position: inout Int) -> LineValue? {
       switch base[position] {
       case UInt8(ascii: "\""): return string(&position)
-      case UInt8(ascii: "{"):
-        guard object(&position, depth: depth, context: .plain) else { return nil }
-        return LineValue(kind: .object, start: Int32(start), end: Int32(position))
-      case UInt8(ascii: "["):
-        guard elements(&position, depth: depth, into: nil) else { return nil }
-        return LineValue(kind: .array, start: Int32(start), end: Int32(position))
       case UInt8(ascii: "t"): return literal(&position, "true", .boolean)
       case UInt8(ascii: "f"): return literal(&position, "false", .boolean)
       case UInt8(ascii: "n"): return literal(&position, "null", .null)
@@ -71,6 +74,19 @@ extension EventLineScanner {
       }
     }
 
+    /// An object or array none of whose members is kept.
+    @inline(never)
+    func container(_ position: inout Int, depth: Int) -> LineValue? {
+      let start = position
+      if base[position] == UInt8(ascii: "{") {
+        guard object(&position, depth: depth, context: .plain) else { return nil }
+        return LineValue(kind: .object, start: Int32(start), end: Int32(position))
+      }
+      guard elements(&position, depth: depth, into: nil) else { return nil }
+      return LineValue(kind: .array, start: Int32(start), end: Int32(position))
+    }
+
+    @inline(always)
     func literal(_ position: inout Int, _ text: StaticString, _ kind: LineValue.Kind) -> LineValue? {
       let length = text.utf8CodeUnitCount
       guard position + length <= count else { return nil }
@@ -79,10 +95,10 @@ extension EventLineScanner {
       return LineValue(kind: kind, start: Int32(position), end: Int32(position + length))
     }
 
-    @inline(__always)
+    @inline(always)
     func number(_ position: inout Int) -> LineValue? {
       let start = position
-      @inline(__always) func digits(_ position: inout Int) -> Int {
+      @inline(always) func digits(_ position: inout Int) -> Int {
         let first = position
         while position < count, base[position] &- UInt8(ascii: "0") < 10 { position += 1 }
         return position - first
@@ -110,7 +126,7 @@ extension EventLineScanner {
 
     /// A string's bytes must be valid JSON: no raw control characters, escapes of JSON's set, and
     /// `\u` surrogates in pairs. Eight bytes at a time until one of `"`, `\` or a control character.
-    @inline(__always)
+    @inline(always)
     func string(_ position: inout Int) -> LineValue? {
       position += 1
       let start = position
@@ -185,7 +201,15 @@ extension EventLineScanner {
         for _ in AnswerKey.allCases { storage.lists[list.rawValue].append(LineValue()) }
         return object(&position, depth: depth, context: .answer(first))
       }
-      guard let found = value(&position, depth: depth) else { return false }
+      guard position < count, depth <= EventLineScanner.maximumDepth else { return false }
+      let found: LineValue
+      if base[position] == UInt8(ascii: "{") || base[position] == UInt8(ascii: "[") {
+        guard let nested = container(&position, depth: depth) else { return false }
+        found = nested
+      } else {
+        guard let scanned = scalar(&position) else { return false }
+        found = scanned
+      }
       if found.kind == .string {
         storage.lists[list.rawValue].append(found)
       } else {
@@ -202,11 +226,12 @@ extension EventLineScanner {
         return true
       }
       let table = context.keyTable
-      // The key matched last in this object (its index in `keys`), or the object's start.
-      var previous = table < 0 ? -1 : keyStarts[4] + table
+      let keys = keyTable(max(table, 0))
+      // The key matched last in this object (its index in the table), -1 at its start.
+      var previous = -1
       while true {
         guard position < count, base[position] == UInt8(ascii: "\"") else { return false }
-        var matched = table < 0 ? -1 : writtenKey(&position, table: table, after: previous)
+        var matched = table < 0 ? -1 : writtenKey(&position, in: keys, after: previous)
         if matched < 0 {
           guard let key = string(&position) else { return false }
           skipBlanks(&position)
@@ -214,12 +239,18 @@ extension EventLineScanner {
           position += 1
           if table >= 0 {
             matched = match(key, table: table)
-            if matched >= 0 { storage.successors[previous] = matched }
+            if matched >= 0 { keys.successors[previous + 1] = matched }
           }
         }
-        if matched >= 0 { previous = keyStarts[table] + matched }
+        if matched >= 0 { previous = matched }
         skipBlanks(&position)
-        guard member(&position, depth: depth + 1, matched: matched, context: context) else { return false }
+        guard position < count else { return false }
+        if base[position] == UInt8(ascii: "{") || base[position] == UInt8(ascii: "[") {
+          guard member(&position, depth: depth + 1, matched: matched, context: context) else { return false }
+        } else {
+          guard depth + 1 <= EventLineScanner.maximumDepth, let found = scalar(&position) else { return false }
+          keep(found, matched: matched, context: context)
+        }
         skipBlanks(&position)
         guard position < count else { return false }
         if base[position] == UInt8(ascii: "}") {
@@ -232,9 +263,33 @@ extension EventLineScanner {
       }
     }
 
-    /// A member's value, kept when its key is one an event is read from: the key's index in its
+    /// Where a member's scalar value goes, as `member` keeps a value: `matched` is its key's index
+    /// in the object's table, -1 for any other key.
+    @inline(always)
+    private func keep(_ found: LineValue, matched: Int, context: Context) {
+      guard matched >= 0 else { return }
+      switch context {
+      case .plain:
+        return
+      case .root:
+        if matched == RootKey.args.rawValue {
+          resetArgs()
+        } else if matched == RootKey.process.rawValue {
+          resetProcess()
+        }
+        slots[Storage.rootSlots + matched] = found
+      case .args:
+        slots[Storage.argsSlots + matched] = found
+      case .process:
+        slots[Storage.processSlots + matched] = found
+      case .answer(let first):
+        storage.lists[List.answers.rawValue].elements![first + matched] = found
+      }
+    }
+
+    /// A member's container value, kept when its key is one an event is read from (`args` and
+    /// `process` read as their objects, the lists element by element): the key's index in its
     /// table is `matched`, -1 for any other key.
-    @inline(__always)
     private func member(_ position: inout Int, depth: Int, matched: Int, context: Context) -> Bool {
       let slot: Int
       switch context {

@@ -35,10 +35,11 @@ struct EventLineScanner {
     let lists = UnsafeMutablePointer<ValueList>.allocate(capacity: 4)
     /// Whether every element of each list was a string (an object for `answers`).
     let listsRegular = UnsafeMutablePointer<Bool>.allocate(capacity: 4)
-    /// Per key (its index in `keys`), then per table (an object's start): the key that followed it
-    /// when the writer's order did not, tried first next time. A recording's lines come in a few
-    /// shapes whose optional keys are absent or present line after line, so the one key past a gap
-    /// is learned once instead of scanned and searched for on every line.
+    /// Per table, from `keyStarts[table] + table`: for an object's start, then after each of its
+    /// keys, the key that came next when the writer's order did not, tried first next time. A
+    /// recording's lines come in a few shapes whose optional keys are absent or present line after
+    /// line, so the one key past a gap is learned once instead of scanned and searched for on every
+    /// line.
     let successors = UnsafeMutablePointer<Int>.allocate(capacity: keyTableStarts[4] + 4)
     /// The keys of the four kinds of object, one table after another from `keyStarts`: built once
     /// for the process and never changed, so every scanner reads them unsynchronised.
@@ -74,10 +75,8 @@ struct EventLineScanner {
       lists.initialize(repeating: ValueList(), count: 4)
       listsRegular.initialize(repeating: true, count: 4)
       for table in 0..<4 {
-        for index in Self.keyTableStarts[table]..<Self.keyTableStarts[table + 1] {
-          (successors + index).initialize(to: index - Self.keyTableStarts[table] + 1)
-        }
-        (successors + Self.keyTableStarts[4] + table).initialize(to: 0)
+        let entries = Self.keyTableStarts[table + 1] - Self.keyTableStarts[table]
+        for slot in 0...entries { (successors + Self.keyTableStarts[table] + table + slot).initialize(to: slot) }
       }
       repeatedTexts.initialize(repeating: ([], ""), count: 2)
     }
