@@ -142,8 +142,9 @@ struct EventLineScanner {
     let pass = Pass(
       base: base.assumingMemoryBound(to: UInt8.self), count: line.count, storage: storage, keys: Storage.keys,
       writtenKeys: Storage.writtenKeys, keyStarts: Storage.keyStarts)
-    for index in 0..<Storage.slotCount { storage.slots[index].kind = .absent }
+    for index in Storage.rootSlots..<Storage.argsSlots { storage.slots[index].kind = .absent }
     pass.resetArgs()
+    pass.resetProcess()
     var position = 0
     pass.skipBlanks(&position)
     guard position < line.count, pass.base[position] == UInt8(ascii: "{"),

@@ -93,6 +93,34 @@ import Testing
       }
     }
   }
+
+  /// Addresses near a dotted quad (leading zeros, octets past 255, missing or extra parts, other
+  /// bytes): read in line or by the general parser, each as the old reader read it.
+  @Test func addressesNearADottedQuadReadAsTheOldReaderRead() {
+    var random = SeededRandom(seed: 0x5EED_0021)
+    let pieces = ["0", "1", "9", "00", "01", "10", "99", "100", "199", "255", "256", "299", "999", "1000", "", "a", "-1"]
+    var events = 0
+    for index in 0..<20_000 {
+      let parts = (0..<Int(3 + random.next() % 3)).map { _ in RecordingLines.pick(&random, pieces) }
+      var address = parts.joined(separator: random.next() % 10 == 0 ? ":" : ".")
+      if random.next() % 10 == 0 { address += RecordingLines.pick(&random, [".", " ", "x", "::1"]) }
+      let line =
+        #"{"schema_version":1,"event":"net_flow_tcp_begin","timestamp_ns":1,"args":{"conn_direction":"outgoing","#
+        + #""src":"\#(address)","dst":"10.0.0.2","src_port":1,"dst_port":2}}"#
+      let new = EventJSONReader.read(line)
+      let old = OracleEventJSONReader.read(line)
+      switch (new, old) {
+      case (.event(let newEvent), .event(let oldEvent)):
+        events += 1
+        #expect(newEvent == oldEvent, "line \(index): \(line)")
+      case (.malformed(let newReason, let newColumn), .malformed(let oldReason, let oldColumn)):
+        #expect(newReason == oldReason && newColumn == oldColumn, "line \(index): \(line)")
+      default:
+        Issue.record("line \(index): \(new) against \(old): \(line)")
+      }
+    }
+    #expect(events > 200, "\(events) events")
+  }
 }
 
 /// A line with the members of each of its objects (nested ones too, and objects in arrays) in a
