@@ -271,8 +271,9 @@ public enum EventJSONReader {
     }
     // Most ends and updates carry no counters at all: then neither reading below finds anything to
     // check, and this answers for both without walking their keys.
-    guard volumeKeys.contains(where: { line.args($0.key).kind != .absent })
-      || deltaKeys.contains(where: { line.args($0.key).kind != .absent })
+    guard
+      volumeKeys.contains(where: { line.args($0.key).kind != .absent })
+        || deltaKeys.contains(where: { line.args($0.key).kind != .absent })
     else { return }
     event.volume = try volume(line)
     event.volumeDelta = try volumeDelta(line, rtt: event.volume?.rttMicroseconds)

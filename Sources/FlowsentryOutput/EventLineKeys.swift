@@ -214,7 +214,8 @@ extension EventLineScanner.Pass {
   func keyTable(_ table: Int) -> KeyTable {
     let first = keyStarts[table]
     return KeyTable(
-      entries: keyStarts[table + 1] - first, written: writtenKeys + first, successors: storage.successors + first + table)
+      entries: keyStarts[table + 1] - first, written: writtenKeys + first,
+      successors: storage.successors + first + table)
   }
 
   /// Whether the bytes from `start` are `written`'s: three words at once, or byte by byte near

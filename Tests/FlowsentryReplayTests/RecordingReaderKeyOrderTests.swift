@@ -98,7 +98,9 @@ import Testing
   /// bytes): read in line or by the general parser, each as the old reader read it.
   @Test func addressesNearADottedQuadReadAsTheOldReaderRead() {
     var random = SeededRandom(seed: 0x5EED_0021)
-    let pieces = ["0", "1", "9", "00", "01", "10", "99", "100", "199", "255", "256", "299", "999", "1000", "", "a", "-1"]
+    let pieces = [
+      "0", "1", "9", "00", "01", "10", "99", "100", "199", "255", "256", "299", "999", "1000", "", "a", "-1",
+    ]
     var events = 0
     for index in 0..<20_000 {
       let parts = (0..<Int(3 + random.next() % 3)).map { _ in RecordingLines.pick(&random, pieces) }
