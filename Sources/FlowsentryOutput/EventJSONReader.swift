@@ -172,8 +172,8 @@ public enum EventJSONReader {
     let cgroupID = try exact(line, line.root(.cgroupID), "cgroup_id", as: UInt64.self) ?? 0
     let host = line.repeatedString(line.root(.host), slot: 0) ?? ""
 
-    // The event is made by a function of its own and handed on as it returns: moved, where a local
-    // one would be copied into the enum and then released here.
+    // Each kind of event is made by a function of its own. The compiler still copies a flow event
+    // once on its way out (`flowEvent` returning its local), and refuses `consume` of one here.
     if name == .netPacketDNS {
       deliver(.dns(try dnsEvent(line, timestamp, source, destination, cgroupID, host)))
     } else {
