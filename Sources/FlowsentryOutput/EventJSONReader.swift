@@ -109,7 +109,16 @@ public enum EventJSONReader {
 
   /// `value` as `T` when it is an integer that `T` holds exactly (never a rounded or wrapped one);
   /// nil when absent.
+  @inline(__always)
   private static func exact<T: FixedWidthInteger>(
+    _ line: EventLineScanner, _ value: LineValue, _ key: String, as type: T.Type
+  ) throws(Malformed) -> T? {
+    // Almost every number of a recording: read here, in line; anything else as below.
+    if let magnitude = line.shortUnsigned(value), let number = T(exactly: magnitude) { return number }
+    return try checkedExact(line, value, key, as: T.self)
+  }
+
+  private static func checkedExact<T: FixedWidthInteger>(
     _ line: EventLineScanner, _ value: LineValue, _ key: String, as type: T.Type
   ) throws(Malformed) -> T? {
     switch value.kind {
@@ -163,49 +172,68 @@ public enum EventJSONReader {
     let cgroupID = try exact(line, line.root(.cgroupID), "cgroup_id", as: UInt64.self) ?? 0
     let host = line.repeatedString(line.root(.host), slot: 0) ?? ""
 
+    // Each kind of event is made by a function of its own. The compiler still copies a flow event
+    // once on its way out (`flowEvent` returning its local), and refuses `consume` of one here.
     if name == .netPacketDNS {
-      var answers: [DNSEvent.Answer] = []
-      // An array holding anything but objects is no answers at all.
-      if line.args(.answers).kind == .array, line.listIsRegular(.answers) {
-        let answer = line.list(.answers)
-        let stride = AnswerKey.allCases.count
-        for first in Swift.stride(from: 0, to: answer.count, by: stride) {
-          guard let owner = line.string(answer[first + AnswerKey.name.rawValue]),
-            let type = line.string(answer[first + AnswerKey.type.rawValue]),
-            let data = line.string(answer[first + AnswerKey.data.rawValue])
-          else { continue }
-          answers.append(
-            DNSEvent.Answer(
-              name: owner, type: type,
-              timeToLive: try exact(line, answer[first + AnswerKey.ttl.rawValue], "ttl", as: UInt32.self) ?? 0,
-              data: data))
-        }
-      }
-      let transport = line.args(.transport)
-      var event = DNSEvent(
-        timestamp: timestamp, source: source, destination: destination,
-        transport: transport.kind != .absent && line.stringEquals(transport, "tcp") ? .tcp : .udp,
-        cgroupID: cgroupID,
-        id: try exact(line, line.args(.id), "id", as: UInt16.self) ?? 0,
-        responseCode: try exact(line, line.args(.rcode), "rcode", as: UInt8.self) ?? 0,
-        questions: strings(line, line.args(.questions), .questions) ?? [],
-        answers: answers,
-        truncated: line.boolean(line.args(.truncated)) ?? false)
-      // Recordings older than the key hold answers only.
-      event.answered = line.boolean(line.args(.answered)) ?? true
-      event.host = host
-      deliver(.dns(event))
-      return nil
+      deliver(.dns(try dnsEvent(line, timestamp, source, destination, cgroupID, host)))
+    } else {
+      deliver(.flow(try flowEvent(line, name, timestamp, source, destination, cgroupID, host)))
     }
+    return nil
+  }
 
+  private static func dnsEvent(
+    _ line: EventLineScanner, _ timestamp: Int64, _ source: Endpoint, _ destination: Endpoint, _ cgroupID: UInt64,
+    _ host: String
+  ) throws(Malformed) -> DNSEvent {
+    var answers: [DNSEvent.Answer] = []
+    // An array holding anything but objects is no answers at all.
+    if line.args(.answers).kind == .array, line.listIsRegular(.answers) {
+      let answer = line.list(.answers)
+      let stride = AnswerKey.allCases.count
+      answers.reserveCapacity(answer.count / stride)
+      for first in Swift.stride(from: 0, to: answer.count, by: stride) {
+        guard let owner = line.string(answer[first + AnswerKey.name.rawValue]),
+          let type = line.string(answer[first + AnswerKey.type.rawValue]),
+          let data = line.string(answer[first + AnswerKey.data.rawValue])
+        else { continue }
+        answers.append(
+          DNSEvent.Answer(
+            name: owner, type: type,
+            timeToLive: try exact(line, answer[first + AnswerKey.ttl.rawValue], "ttl", as: UInt32.self) ?? 0,
+            data: data))
+      }
+    }
+    let transport = line.args(.transport)
+    var event = DNSEvent(
+      timestamp: timestamp, source: source, destination: destination,
+      transport: transport.kind != .absent && line.stringEquals(transport, "tcp") ? .tcp : .udp,
+      cgroupID: cgroupID,
+      id: try exact(line, line.args(.id), "id", as: UInt16.self) ?? 0,
+      responseCode: try exact(line, line.args(.rcode), "rcode", as: UInt8.self) ?? 0,
+      questions: strings(line, line.args(.questions), .questions) ?? [],
+      answers: answers,
+      truncated: line.boolean(line.args(.truncated)) ?? false)
+    // Recordings older than the key hold answers only.
+    event.answered = line.boolean(line.args(.answered)) ?? true
+    event.host = host
+    return event
+  }
+
+  private static func flowEvent(
+    _ line: EventLineScanner, _ name: EventName, _ timestamp: Int64, _ source: Endpoint, _ destination: Endpoint,
+    _ cgroupID: UInt64, _ host: String
+  ) throws(Malformed) -> FlowEvent {
     guard let direction = line.rawValued(line.args(.connDirection), Self.directions)
     else { throw Malformed("'conn_direction' is outgoing or incoming", at: "conn_direction") }
+    // Made without its arrays, then given them: FlowEvent's initializer copies the event it builds
+    // (every array it holds retained, then released).
     var event = FlowEvent(
       name: name, timestamp: timestamp, direction: direction, source: source, destination: destination,
-      sourceNames: strings(line, line.args(.srcDNS), .sourceNames) ?? [],
-      destinationNames: strings(line, line.args(.dstDNS), .destinationNames) ?? [],
       cgroupID: cgroupID,
       socketCookie: try exact(line, line.root(.socketCookie), "socket_cookie", as: UInt64.self) ?? 0)
+    event.sourceNames = strings(line, line.args(.srcDNS), .sourceNames) ?? []
+    event.destinationNames = strings(line, line.args(.dstDNS), .destinationNames) ?? []
     event.host = host
     if line.root(.process).kind == .object,
       let pid = try exact(line, line.process(.pid), "pid", as: UInt32.self)
@@ -230,8 +258,7 @@ public enum EventJSONReader {
       break
     }
     event.preexisting = line.boolean(line.args(.preexisting)) ?? false
-    deliver(.flow(event))
-    return nil
+    return event
   }
 
   /// An update's or end's duration (null: none), volume and deltas.
@@ -242,54 +269,77 @@ public enum EventJSONReader {
     if duration.kind != .absent, duration.kind != .null {
       event.durationNanoseconds = try exact(line, duration, "duration_ns", as: Int64.self)
     }
+    // Most ends and updates carry no counters at all: then neither reading below finds anything to
+    // check, and this answers for both without walking their keys.
+    guard
+      volumeKeys.contains(where: { line.args($0.key).kind != .absent })
+        || deltaKeys.contains(where: { line.args($0.key).kind != .absent })
+    else { return }
     event.volume = try volume(line)
     event.volumeDelta = try volumeDelta(line, rtt: event.volume?.rttMicroseconds)
   }
 
+  /// The six counters of a volume, in the order they are checked (and their errors reported), with
+  /// where each goes; kept once, not built per line.
+  private static let volumeKeys: [(key: ArgsKey, name: String)] = [
+    (.bytesSent, "bytes_sent"), (.bytesReceived, "bytes_received"), (.packetsSent, "packets_sent"),
+    (.packetsReceived, "packets_received"), (.retransmits, "retransmits"), (.rtt, "rtt_us"),
+  ]
+
+  /// The five deltas, as `volumeKeys`.
+  private static let deltaKeys: [(key: ArgsKey, name: String)] = [
+    (.bytesSentDelta, "bytes_sent_delta"), (.bytesReceivedDelta, "bytes_received_delta"),
+    (.packetsSentDelta, "packets_sent_delta"), (.packetsReceivedDelta, "packets_received_delta"),
+    (.retransmitsDelta, "retransmits_delta"),
+  ]
+
   /// An end's volume: all six counters or none (an end nothing counted); each a UInt64, exactly.
   private static func volume(_ line: EventLineScanner) throws(Malformed) -> FlowVolume? {
-    let keys: [(ArgsKey, String)] = [
-      (.bytesSent, "bytes_sent"), (.bytesReceived, "bytes_received"), (.packetsSent, "packets_sent"),
-      (.packetsReceived, "packets_received"), (.retransmits, "retransmits"), (.rtt, "rtt_us"),
-    ]
     guard let bytesSent = try exact(line, line.args(.bytesSent), "bytes_sent", as: UInt64.self) else {
-      for (key, name) in keys.dropFirst() where line.args(key).kind != .absent {
+      for (key, name) in volumeKeys.dropFirst() where line.args(key).kind != .absent {
         throw Malformed("'\(name)' without 'bytes_sent': volume is all six counters or none", at: name)
       }
       return nil
     }
-    var values: [UInt64] = [bytesSent]
-    for (key, name) in keys.dropFirst() {
+    var values: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (bytesSent, 0, 0, 0, 0, 0)
+    for (index, (key, name)) in volumeKeys.enumerated().dropFirst() {
       guard let value = try exact(line, line.args(key), name, as: UInt64.self) else {
         throw Malformed("'\(name)' missing: volume is all six counters or none", at: name)
       }
-      values.append(value)
+      switch index {
+      case 1: values.1 = value
+      case 2: values.2 = value
+      case 3: values.3 = value
+      case 4: values.4 = value
+      default: values.5 = value
+      }
     }
     return FlowVolume(
-      bytesSent: values[0], bytesReceived: values[1], packetsSent: values[2], packetsReceived: values[3],
-      retransmits: values[4], rttMicroseconds: values[5])
+      bytesSent: values.0, bytesReceived: values.1, packetsSent: values.2, packetsReceived: values.3,
+      retransmits: values.4, rttMicroseconds: values.5)
   }
 
   /// An update's or end's deltas: all five or none, each a UInt64, exactly.
   private static func volumeDelta(_ line: EventLineScanner, rtt: UInt64?) throws(Malformed)
     -> FlowVolume?
   {
-    let keys: [(ArgsKey, String)] = [
-      (.bytesSentDelta, "bytes_sent_delta"), (.bytesReceivedDelta, "bytes_received_delta"),
-      (.packetsSentDelta, "packets_sent_delta"), (.packetsReceivedDelta, "packets_received_delta"),
-      (.retransmitsDelta, "retransmits_delta"),
-    ]
-    guard keys.contains(where: { line.args($0.0).kind != .absent }) else { return nil }
-    var values: [UInt64] = []
-    for (key, name) in keys {
+    guard deltaKeys.contains(where: { line.args($0.key).kind != .absent }) else { return nil }
+    var values: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+    for (index, (key, name)) in deltaKeys.enumerated() {
       guard let value = try exact(line, line.args(key), name, as: UInt64.self) else {
         throw Malformed("'\(name)' missing: the deltas are all five counters or none", at: name)
       }
-      values.append(value)
+      switch index {
+      case 0: values.0 = value
+      case 1: values.1 = value
+      case 2: values.2 = value
+      case 3: values.3 = value
+      default: values.4 = value
+      }
     }
     return FlowVolume(
-      bytesSent: values[0], bytesReceived: values[1], packetsSent: values[2], packetsReceived: values[3],
-      retransmits: values[4], rttMicroseconds: rtt ?? 0)
+      bytesSent: values.0, bytesReceived: values.1, packetsSent: values.2, packetsReceived: values.3,
+      retransmits: values.4, rttMicroseconds: rtt ?? 0)
   }
 
   private static func endpoint(

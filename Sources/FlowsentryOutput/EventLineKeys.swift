@@ -171,31 +171,56 @@ extension AnswerKey {
 
 /// Matching a member's key against the tables, as a scan reads it.
 extension EventLineScanner.Pass {
-  /// The index in key table `table` of the key that `position` (its opening quote) starts when
-  /// it is one of the three tried first (from the entry after the last one matched: the writer's
-  /// order, an absent optional key or two skipped) and written as the writer writes it,
-  /// `"name":`, compared at once; `position` is then past the colon. -1 (and `position` unmoved)
-  /// otherwise: the key is scanned as any string and looked up.
-  @inline(__always)
-  func writtenKey(_ position: inout Int, table: Int) -> Int {
-    let first = keyStarts[table]
-    let entries = keyStarts[table + 1] - first
-    var candidate = storage.hints[table]
-    for _ in 0..<3 where candidate < entries {
-      let written = writtenKeys[first + candidate]
-      if isWritten(written, at: position + 1) {
-        storage.hints[table] = candidate + 1
-        position += 1 + written.count
-        return candidate
+  /// The index in `table` of the key that `position` (its opening quote) starts when it is one
+  /// of those tried first, written as the writer writes it, `"name":`, compared at once: the key
+  /// learned to follow `previous` (an index in the table, -1 at an object's start), then the
+  /// three after `previous` in the writer's order (an absent optional key or two skipped);
+  /// `position` is then past the colon. -1 (and `position` unmoved) otherwise: the key is scanned
+  /// as any string and looked up.
+  @inline(always)
+  func writtenKey(_ position: inout Int, in table: KeyTable, after previous: Int) -> Int {
+    let learned = table.successors[previous &+ 1]
+    if learned < table.entries {
+      let written = table.written[learned]
+      if isWritten(written, at: position &+ 1) {
+        position &+= 1 &+ written.count
+        return learned
       }
-      candidate += 1
+    }
+    var candidate = previous &+ 1
+    for _ in 0..<3 where candidate < table.entries {
+      if candidate != learned {
+        let written = table.written[candidate]
+        if isWritten(written, at: position &+ 1) {
+          position &+= 1 &+ written.count
+          return candidate
+        }
+      }
+      candidate &+= 1
     }
     return -1
   }
 
+  /// One object kind's keys as `writtenKey` reads them, taken once per object.
+  struct KeyTable {
+    var entries: Int
+    var written: UnsafePointer<EventLineScanner.WrittenKey>
+    /// The table's part of `Storage.successors`: an object's start, then after each key.
+    var successors: UnsafeMutablePointer<Int>
+  }
+
+  /// Key table `table` (0 root, 1 args, 2 process, 3 answer).
+  @inline(always)
+  func keyTable(_ table: Int) -> KeyTable {
+    let first = keyStarts[table]
+    return KeyTable(
+      entries: keyStarts[table + 1] - first, written: writtenKeys + first,
+      successors: storage.successors + first + table)
+  }
+
   /// Whether the bytes from `start` are `written`'s: three words at once, or byte by byte near
   /// the line's end.
-  @inline(__always)
+  @inline(always)
   private func isWritten(_ written: EventLineScanner.WrittenKey, at start: Int) -> Bool {
     let bytes = UnsafeRawPointer(base + start)
     if count - start >= 24 {
@@ -215,8 +240,7 @@ extension EventLineScanner.Pass {
   }
 
   /// The index in key table `table` (0 root, 1 args, 2 process, 3 answer) of the key `key` names
-  /// (its escapes decoded), -1 when none; the entry after the last one matched in that table is
-  /// tried first, since lines keep the writer's order.
+  /// (its escapes decoded), -1 when none.
   @inline(__always)
   func match(_ key: LineValue, table: Int) -> Int {
     let length = Int(key.end - key.start)
@@ -246,15 +270,7 @@ extension EventLineScanner.Pass {
     let first = keyStarts[table]
     let entries = keyStarts[table + 1] - first
     let keys = self.keys + first
-    let next = storage.hints[table]
-    if next < entries, keys[next] == words {
-      storage.hints[table] = next + 1
-      return next
-    }
-    for index in 0..<entries where keys[index] == words {
-      storage.hints[table] = index + 1
-      return index
-    }
+    for index in 0..<entries where keys[index] == words { return index }
     return -1
   }
 }

@@ -39,7 +39,7 @@ extension EventLineScanner {
       for index in Storage.processSlots..<Storage.slotCount { slots[index].kind = .absent }
     }
 
-    @inline(__always)
+    @inline(always)
     func skipBlanks(_ position: inout Int) {
       while position < count {
         switch base[position] {
@@ -50,17 +50,23 @@ extension EventLineScanner {
     }
 
     /// Any value, checked and located; nil when it is not one.
+    @inline(__always)
     func value(_ position: inout Int, depth: Int) -> LineValue? {
       guard position < count, depth <= EventLineScanner.maximumDepth else { return nil }
-      let start = position
+      switch base[position] {
+      case UInt8(ascii: "{"), UInt8(ascii: "["): return container(&position, depth: depth)
+      default: return scalar(&position)
+      }
+    }
+
+    /// A string, number or literal at `position` (within the line): read in line where it is met,
+    /// since a call per member, the position passed through memory, costs as much as the reading.
+    /// The nesting of containers (`container`, `object`, `member`) is calls: the compiler inlines
+    /// nothing that is part of such a cycle.
+    @inline(always)
+    func scalar(_ position: inout Int) -> LineValue? {
       switch base[position] {
       case UInt8(ascii: "\""): return string(&position)
-      case UInt8(ascii: "{"):
-        guard object(&position, depth: depth, context: .plain) else { return nil }
-        return LineValue(kind: .object, start: Int32(start), end: Int32(position))
-      case UInt8(ascii: "["):
-        guard elements(&position, depth: depth, into: nil) else { return nil }
-        return LineValue(kind: .array, start: Int32(start), end: Int32(position))
       case UInt8(ascii: "t"): return literal(&position, "true", .boolean)
       case UInt8(ascii: "f"): return literal(&position, "false", .boolean)
       case UInt8(ascii: "n"): return literal(&position, "null", .null)
@@ -68,6 +74,19 @@ extension EventLineScanner {
       }
     }
 
+    /// An object or array none of whose members is kept.
+    @inline(never)
+    func container(_ position: inout Int, depth: Int) -> LineValue? {
+      let start = position
+      if base[position] == UInt8(ascii: "{") {
+        guard object(&position, depth: depth, context: .plain) else { return nil }
+        return LineValue(kind: .object, start: Int32(start), end: Int32(position))
+      }
+      guard elements(&position, depth: depth, into: nil) else { return nil }
+      return LineValue(kind: .array, start: Int32(start), end: Int32(position))
+    }
+
+    @inline(always)
     func literal(_ position: inout Int, _ text: StaticString, _ kind: LineValue.Kind) -> LineValue? {
       let length = text.utf8CodeUnitCount
       guard position + length <= count else { return nil }
@@ -76,9 +95,10 @@ extension EventLineScanner {
       return LineValue(kind: kind, start: Int32(position), end: Int32(position + length))
     }
 
+    @inline(always)
     func number(_ position: inout Int) -> LineValue? {
       let start = position
-      @inline(__always) func digits(_ position: inout Int) -> Int {
+      @inline(always) func digits(_ position: inout Int) -> Int {
         let first = position
         while position < count, base[position] &- UInt8(ascii: "0") < 10 { position += 1 }
         return position - first
@@ -106,7 +126,7 @@ extension EventLineScanner {
 
     /// A string's bytes must be valid JSON: no raw control characters, escapes of JSON's set, and
     /// `\u` surrogates in pairs. Eight bytes at a time until one of `"`, `\` or a control character.
-    @inline(__always)
+    @inline(always)
     func string(_ position: inout Int) -> LineValue? {
       position += 1
       let start = position
@@ -181,7 +201,15 @@ extension EventLineScanner {
         for _ in AnswerKey.allCases { storage.lists[list.rawValue].append(LineValue()) }
         return object(&position, depth: depth, context: .answer(first))
       }
-      guard let found = value(&position, depth: depth) else { return false }
+      guard position < count, depth <= EventLineScanner.maximumDepth else { return false }
+      let found: LineValue
+      if base[position] == UInt8(ascii: "{") || base[position] == UInt8(ascii: "[") {
+        guard let nested = container(&position, depth: depth) else { return false }
+        found = nested
+      } else {
+        guard let scanned = scalar(&position) else { return false }
+        found = scanned
+      }
       if found.kind == .string {
         storage.lists[list.rawValue].append(found)
       } else {
@@ -198,19 +226,31 @@ extension EventLineScanner {
         return true
       }
       let table = context.keyTable
+      let keys = keyTable(max(table, 0))
+      // The key matched last in this object (its index in the table), -1 at its start.
+      var previous = -1
       while true {
         guard position < count, base[position] == UInt8(ascii: "\"") else { return false }
-        var key = LineValue()
-        let matched = table < 0 ? -1 : writtenKey(&position, table: table)
+        var matched = table < 0 ? -1 : writtenKey(&position, in: keys, after: previous)
         if matched < 0 {
-          guard let scanned = string(&position) else { return false }
-          key = scanned
+          guard let key = string(&position) else { return false }
           skipBlanks(&position)
           guard position < count, base[position] == UInt8(ascii: ":") else { return false }
           position += 1
+          if table >= 0 {
+            matched = match(key, table: table)
+            if matched >= 0 { keys.successors[previous + 1] = matched }
+          }
         }
+        if matched >= 0 { previous = matched }
         skipBlanks(&position)
-        guard member(&position, depth: depth + 1, key: key, matched: matched, context: context) else { return false }
+        guard position < count else { return false }
+        if base[position] == UInt8(ascii: "{") || base[position] == UInt8(ascii: "[") {
+          guard member(&position, depth: depth + 1, matched: matched, context: context) else { return false }
+        } else {
+          guard depth + 1 <= EventLineScanner.maximumDepth, let found = scalar(&position) else { return false }
+          keep(found, matched: matched, context: context)
+        }
         skipBlanks(&position)
         guard position < count else { return false }
         if base[position] == UInt8(ascii: "}") {
@@ -223,15 +263,40 @@ extension EventLineScanner {
       }
     }
 
-    /// A member's value, kept when its key is one an event is read from: the key's index in its
-    /// table is `matched` when it is not -1, else looked up.
-    private func member(_ position: inout Int, depth: Int, key: LineValue, matched: Int, context: Context) -> Bool {
+    /// Where a member's scalar value goes, as `member` keeps a value: `matched` is its key's index
+    /// in the object's table, -1 for any other key.
+    @inline(always)
+    private func keep(_ found: LineValue, matched: Int, context: Context) {
+      guard matched >= 0 else { return }
+      switch context {
+      case .plain:
+        return
+      case .root:
+        if matched == RootKey.args.rawValue {
+          resetArgs()
+        } else if matched == RootKey.process.rawValue {
+          resetProcess()
+        }
+        slots[Storage.rootSlots + matched] = found
+      case .args:
+        slots[Storage.argsSlots + matched] = found
+      case .process:
+        slots[Storage.processSlots + matched] = found
+      case .answer(let first):
+        storage.lists[List.answers.rawValue].elements![first + matched] = found
+      }
+    }
+
+    /// A member's container value, kept when its key is one an event is read from (`args` and
+    /// `process` read as their objects, the lists element by element): the key's index in its
+    /// table is `matched`, -1 for any other key.
+    private func member(_ position: inout Int, depth: Int, matched: Int, context: Context) -> Bool {
       let slot: Int
       switch context {
       case .plain:
         return value(&position, depth: depth) != nil
       case .root:
-        guard let field = RootKey(rawValue: matched >= 0 ? matched : match(key, table: 0)) else {
+        guard let field = RootKey(rawValue: matched) else {
           return value(&position, depth: depth) != nil
         }
         if field == .args || field == .process {
@@ -246,7 +311,7 @@ extension EventLineScanner {
         }
         slot = Storage.rootSlots + field.rawValue
       case .args:
-        guard let field = ArgsKey(rawValue: matched >= 0 ? matched : match(key, table: 1)) else {
+        guard let field = ArgsKey(rawValue: matched) else {
           return value(&position, depth: depth) != nil
         }
         let list: List? =
@@ -267,12 +332,12 @@ extension EventLineScanner {
         }
         slot = Storage.argsSlots + field.rawValue
       case .process:
-        guard let field = ProcessKey(rawValue: matched >= 0 ? matched : match(key, table: 2)) else {
+        guard let field = ProcessKey(rawValue: matched) else {
           return value(&position, depth: depth) != nil
         }
         slot = Storage.processSlots + field.rawValue
       case .answer(let first):
-        guard let field = AnswerKey(rawValue: matched >= 0 ? matched : match(key, table: 3)) else {
+        guard let field = AnswerKey(rawValue: matched) else {
           return value(&position, depth: depth) != nil
         }
         guard let found = value(&position, depth: depth) else { return false }

@@ -35,8 +35,12 @@ struct EventLineScanner {
     let lists = UnsafeMutablePointer<ValueList>.allocate(capacity: 4)
     /// Whether every element of each list was a string (an object for `answers`).
     let listsRegular = UnsafeMutablePointer<Bool>.allocate(capacity: 4)
-    /// The index after the last key matched, per object kind: tried first.
-    let hints = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+    /// Per table, from `keyStarts[table] + table`: for an object's start, then after each of its
+    /// keys, the key that came next when the writer's order did not, tried first next time. A
+    /// recording's lines come in a few shapes whose optional keys are absent or present line after
+    /// line, so the one key past a gap is learned once instead of scanned and searched for on every
+    /// line.
+    let successors = UnsafeMutablePointer<Int>.allocate(capacity: keyTableStarts[4] + 4)
     /// The keys of the four kinds of object, one table after another from `keyStarts`: built once
     /// for the process and never changed, so every scanner reads them unsynchronised.
     nonisolated(unsafe) static let keys: UnsafePointer<KeyWords> = {
@@ -70,7 +74,10 @@ struct EventLineScanner {
       slots.initialize(repeating: LineValue(), count: Self.slotCount)
       lists.initialize(repeating: ValueList(), count: 4)
       listsRegular.initialize(repeating: true, count: 4)
-      hints.initialize(repeating: 0, count: 4)
+      for table in 0..<4 {
+        let entries = Self.keyTableStarts[table + 1] - Self.keyTableStarts[table]
+        for slot in 0...entries { (successors + Self.keyTableStarts[table] + table + slot).initialize(to: slot) }
+      }
       repeatedTexts.initialize(repeating: ([], ""), count: 2)
     }
 
@@ -79,7 +86,7 @@ struct EventLineScanner {
       slots.deallocate()
       lists.deallocate()
       listsRegular.deallocate()
-      hints.deallocate()
+      successors.deallocate()
       repeatedTexts.deinitialize(count: 2)
       repeatedTexts.deallocate()
     }
@@ -135,8 +142,9 @@ struct EventLineScanner {
     let pass = Pass(
       base: base.assumingMemoryBound(to: UInt8.self), count: line.count, storage: storage, keys: Storage.keys,
       writtenKeys: Storage.writtenKeys, keyStarts: Storage.keyStarts)
-    for index in 0..<Storage.slotCount { storage.slots[index].kind = .absent }
+    for index in Storage.rootSlots..<Storage.argsSlots { storage.slots[index].kind = .absent }
     pass.resetArgs()
+    pass.resetProcess()
     var position = 0
     pass.skipBlanks(&position)
     guard position < line.count, pass.base[position] == UInt8(ascii: "{"),

@@ -97,11 +97,52 @@ extension EventLineScanner {
     return T(exactly: number)
   }
 
+  /// The number `value` when it is a plain unsigned integer of at most 19 digits (which 64 bits
+  /// always hold); nil for any other value, which `integer` reads.
+  @inline(__always)
+  func shortUnsigned(_ value: LineValue) -> UInt64? {
+    guard value.kind == .number, !value.irregular, let base = bytes.baseAddress else { return nil }
+    let count = Int(value.end &- value.start)
+    let digits = (base + Int(value.start)).assumingMemoryBound(to: UInt8.self)
+    guard count <= 19, digits[0] != UInt8(ascii: "-") else { return nil }
+    var magnitude: UInt64 = 0
+    for index in 0..<count { magnitude = magnitude &* 10 &+ UInt64(digits[index] &- UInt8(ascii: "0")) }
+    return magnitude
+  }
+
   /// The string `value` as an IPv4 address when it is a plain dotted quad (no leading zeros); nil
   /// otherwise, for the caller's general parser.
   func dottedQuad(_ value: LineValue) -> UInt32? {
-    guard value.kind == .string, !value.irregular else { return nil }
-    return IPAddress.strictDottedQuad(raw(value))
+    guard value.kind == .string, !value.irregular, let base = bytes.baseAddress else { return nil }
+    let count = Int(value.end &- value.start)
+    guard count >= 7, count <= 15 else { return nil }
+    // As `IPAddress.strictDottedQuad`, an octet at a time rather than a byte at a time with a
+    // state per byte; a nil only sends the text to the general parser, which decides.
+    let text = (base + Int(value.start)).assumingMemoryBound(to: UInt8.self)
+    var position = 0
+    var address: UInt32 = 0
+    for octetIndex in 0..<4 {
+      if octetIndex > 0 {
+        guard position < count, text[position] == UInt8(ascii: ".") else { return nil }
+        position &+= 1
+      }
+      guard position < count else { return nil }
+      var octet = UInt32(text[position] &- UInt8(ascii: "0"))
+      guard octet < 10 else { return nil }
+      position &+= 1
+      if position < count, text[position] &- UInt8(ascii: "0") < 10 {
+        guard octet != 0 else { return nil }
+        octet = octet &* 10 &+ UInt32(text[position] &- UInt8(ascii: "0"))
+        position &+= 1
+        if position < count, text[position] &- UInt8(ascii: "0") < 10 {
+          octet = octet &* 10 &+ UInt32(text[position] &- UInt8(ascii: "0"))
+          position &+= 1
+          guard octet <= 255 else { return nil }
+        }
+      }
+      address = address << 8 | octet
+    }
+    return position == count ? address : nil
   }
 }
 
