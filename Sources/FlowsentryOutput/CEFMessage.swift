@@ -51,10 +51,13 @@ public enum CEFMessage {
     return header(signature: event.name.rawValue, name: event.name.rawValue, severity: 1) + extensionText(extensions)
   }
 
+  /// `src`/`spt` the asking socket, `dst`/`dpt` the resolver: a DNS event reads as its answer packet
+  /// (`src` the resolver, answered or not, EVENTS.md), but CEF's source is the side that initiated,
+  /// the host a SOC investigates.
   private static func dnsExtensions(_ dns: DNSEvent) -> [(String, String)] {
     [
-      ("src", "\(dns.source.address.unmappingIPv4)"), ("spt", String(dns.source.port)),
-      ("dst", "\(dns.destination.address.unmappingIPv4)"), ("dpt", String(dns.destination.port)),
+      ("src", "\(dns.destination.address.unmappingIPv4)"), ("spt", String(dns.destination.port)),
+      ("dst", "\(dns.source.address.unmappingIPv4)"), ("dpt", String(dns.source.port)),
       ("proto", dns.transport == .udp ? "UDP" : "TCP"), ("request", dns.questions.first ?? ""),
     ]
   }

@@ -110,19 +110,25 @@ public enum ECSJSON {
 }
 
 extension JSONBytes {
-  /// `source`, `destination`, `network`, `dns` and `host` of one lookup: a DNS event's, and a lookup
-  /// alert's (one with no flow event), whose asking socket and question a SIEM would otherwise find
-  /// only in `message` and the embedded events.
+  /// `source`, `client`, `destination`, `server`, `network`, `dns` and `host` of one lookup: a DNS
+  /// event's, and a lookup alert's (one with no flow event), whose asking socket and question a SIEM
+  /// would otherwise find only in `message` and the embedded events. A DNS event reads as its answer
+  /// packet (`src` the resolver, `dst` the asking socket; a question nobody answered reads the same,
+  /// EVENTS.md), but ECS's `source` is the side that initiated: the host that asked, which is the
+  /// one to investigate, and the connection after a lookup alert is folded into it.
   fileprivate mutating func dnsFields(_ dns: DNSEvent, context: EventJSON.Context) {
-    raw(#","source":{"ip":""#)
-    address(dns.source.address)
-    raw(#"","port":"#)
-    integer(dns.source.port)
-    raw(#"},"destination":{"ip":""#)
-    address(dns.destination.address)
-    raw(#"","port":"#)
-    integer(dns.destination.port)
-    raw(#"},"network":{"transport":""#)
+    for (key, endpoint) in [
+      ("source", dns.destination), ("client", dns.destination), ("destination", dns.source), ("server", dns.source),
+    ] {
+      raw(",")
+      string(key)
+      raw(#":{"ip":""#)
+      address(endpoint.address)
+      raw(#"","port":"#)
+      integer(endpoint.port)
+      raw("}")
+    }
+    raw(#","network":{"transport":""#)
     raw(dns.transport == .udp ? "udp" : "tcp")
     raw(#"","protocol":"dns","community_id":""#)
     context.communityID.append(

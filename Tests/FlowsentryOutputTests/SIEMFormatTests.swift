@@ -118,29 +118,43 @@ import Testing
 
   /// A lookup's alert (no flow event: FS-INTEL-002 on a question, FS-DNS-003) carries the asking
   /// socket and the question in ECS and CEF, as the lookup's own event does; before, only `msg`
-  /// and the embedded events said them.
-  @Test func aLookupsAlertHasTheLookupsNetworkFields() throws {
-    let lookup = DNSEvent(
-      timestamp: 1_700_000_000_000_000_000, source: Endpoint(IPAddress("198.51.100.2")!, 40_000),
-      destination: Endpoint(IPAddress("192.0.2.53")!, 53), transport: .udp, cgroupID: 0, id: 7, responseCode: 0,
+  /// and the embedded events said them. A DNS event reads as its answer packet (src the resolver,
+  /// dst the asker, answered or not: EVENTS.md), and `source`/`client`/`src` must be the asker, the
+  /// host to investigate (they were the resolver).
+  @Test(arguments: [true, false])
+  func aLookupsAlertAndEventHaveTheAskerAsSource(answered: Bool) throws {
+    var lookup = DNSEvent(
+      timestamp: 1_700_000_000_000_000_000, source: Endpoint(IPAddress("192.0.2.53")!, 53),
+      destination: Endpoint(IPAddress("198.51.100.2")!, 40_000), transport: .udp, cgroupID: 0, id: 7, responseCode: 0,
       questions: ["c2.example.test"], answers: [], truncated: false)
+    lookup.answered = answered
     var alert = self.alert(message: "lookup of c2.example.test")
     alert.events = [.dns(lookup)]
-    var bytes: [UInt8] = []
-    ECSJSON.append(alert, context: context, to: &bytes)
-    let document = try object(bytes)
-    #expect((document["source"] as? [String: Any])?["ip"] as? String == "198.51.100.2")
-    #expect((document["source"] as? [String: Any])?["port"] as? Int == 40_000)
-    #expect((document["destination"] as? [String: Any])?["ip"] as? String == "192.0.2.53")
-    #expect((document["network"] as? [String: Any])?["protocol"] as? String == "dns")
-    let dns = try #require(document["dns"] as? [String: Any])
-    #expect((dns["question"] as? [String: Any])?["name"] as? String == "c2.example.test")
-    #expect((document["host"] as? [String: Any])?["name"] as? String == "sensor-1")
-    #expect((document["event"] as? [String: Any])?["kind"] as? String == "alert")
+    var alertBytes: [UInt8] = []
+    ECSJSON.append(alert, context: context, to: &alertBytes)
+    var eventBytes: [UInt8] = []
+    ECSJSON.append(.dns(lookup), context: context, to: &eventBytes)
+    for document in [try object(alertBytes), try object(eventBytes)] {
+      for key in ["source", "client"] {
+        #expect((document[key] as? [String: Any])?["ip"] as? String == "198.51.100.2", "\(key)")
+        #expect((document[key] as? [String: Any])?["port"] as? Int == 40_000, "\(key)")
+      }
+      for key in ["destination", "server"] {
+        #expect((document[key] as? [String: Any])?["ip"] as? String == "192.0.2.53", "\(key)")
+        #expect((document[key] as? [String: Any])?["port"] as? Int == 53, "\(key)")
+      }
+      #expect((document["network"] as? [String: Any])?["protocol"] as? String == "dns")
+      let dns = try #require(document["dns"] as? [String: Any])
+      #expect((dns["question"] as? [String: Any])?["name"] as? String == "c2.example.test")
+      #expect((document["host"] as? [String: Any])?["name"] as? String == "sensor-1")
+    }
+    #expect(((try object(alertBytes))["event"] as? [String: Any])?["kind"] as? String == "alert")
 
-    let line = CEFMessage.line(for: alert, context: context)
-    for field in ["src=198.51.100.2", "spt=40000", "dst=192.0.2.53", "dpt=53", "proto=UDP", "request=c2.example.test"] {
-      #expect(line.contains(" \(field)"), "\(field) in \(line)")
+    for line in [CEFMessage.line(for: alert, context: context), CEFMessage.line(for: .dns(lookup), context: context)] {
+      for field in ["src=198.51.100.2", "spt=40000", "dst=192.0.2.53", "dpt=53", "proto=UDP", "request=c2.example.test"]
+      {
+        #expect(line.contains(" \(field)"), "\(field) in \(line)")
+      }
     }
   }
 
