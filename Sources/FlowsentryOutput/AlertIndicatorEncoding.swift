@@ -17,8 +17,12 @@ extension JSONBytes {
     raw("}")
   }
 
-  /// `,"threat":{…}` with the ATT&CK techniques and the indicator, when there is either.
-  mutating func ecsThreat(techniques: [String], indicator: IntelIndicatorMatch?) {
+  /// `,"threat":{…}` with the ATT&CK techniques and the indicator, when there is either. The match
+  /// goes in `threat.enrichments` (ECS threat-usage, "Enriched events": an event a listed indicator
+  /// matched carries it there, with what matched); `threat.indicator` and `threat.feed` are for
+  /// documents that are indicators, but issue #18 named them and consumers read them, so they stay.
+  /// `matchedField` is the ECS field of this document that holds the matched value.
+  mutating func ecsThreat(techniques: [String], indicator: IntelIndicatorMatch?, matchedField: String?) {
     guard !techniques.isEmpty || indicator != nil else { return }
     raw(#","threat":{"#)
     if !techniques.isEmpty {
@@ -30,33 +34,85 @@ extension JSONBytes {
     if let indicator {
       raw(#""feed":{"name":"#)
       string(indicator.list)
-      raw(#"},"indicator":{"name":"#)
-      string(indicator.indicator)
-      raw(#","provider":"#)
-      string(indicator.source)
-      switch indicator.type {
-      case "domain":
-        raw(#","type":"domain-name","url":{"domain":"#)
-        string(indicator.indicator)
-        raw("}")
-      case "address":
-        let parts = indicator.indicator.split(separator: "/")
-        let isIPv6 = indicator.indicator.contains(":")
-        raw(isIPv6 ? #","type":"ipv6-addr""# : #","type":"ipv4-addr""#)
-        // `threat.indicator.ip` holds one address: a listed host, not a block.
-        if parts.count == 2, parts[1] == (isIPv6 ? "128" : "32") {
-          raw(#","ip":"#)
-          string(String(parts[0]))
-        }
-      case "port":
-        raw(#","type":"port","port":"#)
-        integer(Int(indicator.indicator) ?? 0)
-      default:
-        break
+      raw(#"},"indicator":"#)
+      ecsIndicator(indicator)
+      raw(#","enrichments":[{"indicator":"#)
+      ecsIndicator(indicator)
+      raw(#","feed":{"name":"#)
+      string(indicator.list)
+      raw(#"},"matched":{"#)
+      if !indicator.matchedValue.isEmpty {
+        raw(#""atomic":"#)
+        string(indicator.matchedValue)
+        raw(",")
       }
-      raw("}")
+      if let matchedField {
+        raw(#""field":"#)
+        string(matchedField)
+        raw(",")
+      }
+      raw(#""type":"indicator_match_rule"}}]"#)
     }
     raw("}")
+  }
+
+  /// `{…}`: the listed indicator, as ECS's `threat.indicator` and `threat.enrichments.indicator` take it.
+  private mutating func ecsIndicator(_ indicator: IntelIndicatorMatch) {
+    raw(#"{"name":"#)
+    string(indicator.indicator)
+    raw(#","provider":"#)
+    string(indicator.source)
+    switch indicator.type {
+    case "domain":
+      raw(#","type":"domain-name","url":{"domain":"#)
+      string(indicator.indicator)
+      raw("}")
+    case "address":
+      let parts = indicator.indicator.split(separator: "/")
+      let isIPv6 = indicator.indicator.contains(":")
+      raw(isIPv6 ? #","type":"ipv6-addr""# : #","type":"ipv4-addr""#)
+      // `threat.indicator.ip` holds one address: a listed host, not a block.
+      if parts.count == 2, parts[1] == (isIPv6 ? "128" : "32") {
+        raw(#","ip":"#)
+        string(String(parts[0]))
+      }
+    case "port":
+      raw(#","type":"port","port":"#)
+      integer(Int(indicator.indicator) ?? 0)
+    default:
+      break
+    }
+    raw("}")
+  }
+}
+
+extension ECSJSON {
+  /// The ECS field of the alert's document that holds the value a list matched (ECS
+  /// `threat.enrichments.matched.field`), from the rule field it was read from; nil when the
+  /// document has no such field. A lookup's document has the asker in `source` (``dnsFields``).
+  static func matchedField(_ match: IntelIndicatorMatch, flow: FlowEvent?, dns: DNSEvent?) -> String? {
+    switch match.matchedField {
+    case "dns.questions": return "dns.question.name"
+    case "dns.answers": return "dns.answers.data"
+    case "process.comm": return "process.name"
+    case "src", "dst", "local", "remote":
+      if let flow {
+        if "\(flow.destination.address.unmappingIPv4)" == match.matchedValue { return "destination.ip" }
+        if "\(flow.source.address.unmappingIPv4)" == match.matchedValue { return "source.ip" }
+      } else if let dns {
+        if "\(dns.source.address.unmappingIPv4)" == match.matchedValue { return "destination.ip" }
+        if "\(dns.destination.address.unmappingIPv4)" == match.matchedValue { return "source.ip" }
+      }
+      return nil
+    case "src_dns", "dst_dns", "remote_dns":
+      // The document's `domain` is the side's first name; a later one (an alias) is still that side's.
+      guard let flow else { return nil }
+      if flow.destinationNames.contains(match.matchedValue) { return "destination.domain" }
+      if flow.sourceNames.contains(match.matchedValue) { return "source.domain" }
+      return nil
+    default:
+      return nil
+    }
   }
 }
 

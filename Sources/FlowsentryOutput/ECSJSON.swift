@@ -53,17 +53,21 @@ public enum ECSJSON {
     json.raw(#","reference":"#)
     json.string(alert.ruleReferences.joined(separator: " "))
     json.raw(#","ruleset":"flowsentry"}"#)
-    json.ecsThreat(techniques: techniques(alert.tags), indicator: alert.indicator)
-    json.raw(#","tags":"#)
-    json.strings(alert.tags)
     let flow = alert.events.lazy.compactMap { event -> FlowEvent? in
       if case .flow(let flow) = event { return flow }
       return nil
     }.first
+    var lookup: DNSEvent?
+    if flow == nil, case .dns(let dns) = alert.events.first { lookup = dns }
+    json.ecsThreat(
+      techniques: techniques(alert.tags), indicator: alert.indicator,
+      matchedField: alert.indicator.flatMap { matchedField($0, flow: flow, dns: lookup) })
+    json.raw(#","tags":"#)
+    json.strings(alert.tags)
     if let flow {
       json.flowFields(flow, context: context)
-    } else if case .dns(let dns) = alert.events.first {
-      json.dnsFields(dns, context: context)
+    } else if let lookup {
+      json.dnsFields(lookup, context: context)
     } else {
       json.hostField(context)
     }
@@ -143,7 +147,21 @@ extension JSONBytes {
     string(dns.questions.first ?? "")
     raw(#"},"resolved_ip":"#)
     strings(dns.answers.filter { $0.type == "A" || $0.type == "AAAA" }.map(\.data))
-    raw("}")
+    // ECS's `dns.answers`: the aliases too, which an alert's `threat.enrichments.matched.field` may name.
+    raw(#","answers":["#)
+    for (index, answer) in dns.answers.enumerated() {
+      if index > 0 { raw(",") }
+      raw(#"{"name":"#)
+      string(answer.name)
+      raw(#","type":"#)
+      string(answer.type)
+      raw(#","ttl":"#)
+      integer(answer.timeToLive)
+      raw(#","data":"#)
+      string(answer.data)
+      raw("}")
+    }
+    raw("]}")
     hostField(context)
   }
 
