@@ -26,8 +26,21 @@ extension JSONBytes {
     guard !techniques.isEmpty || indicator != nil else { return }
     raw(#","threat":{"#)
     if !techniques.isEmpty {
+      // ECS threat.technique.id takes techniques (T1071), threat.technique.subtechnique.id the full
+      // id of a sub-technique (T1071.004): a sub-technique tag names its parent in the first.
+      var parents: [String] = []
+      for technique in techniques {
+        let parent = String(technique.prefix { $0 != "." })
+        if !parents.contains(parent) { parents.append(parent) }
+      }
+      let subtechniques = techniques.filter { $0.contains(".") }
       raw(#""framework":"MITRE ATT&CK","technique":{"id":"#)
-      strings(techniques)
+      strings(parents)
+      if !subtechniques.isEmpty {
+        raw(#","subtechnique":{"id":"#)
+        strings(subtechniques)
+        raw("}")
+      }
       raw("}")
       if indicator != nil { raw(",") }
     }

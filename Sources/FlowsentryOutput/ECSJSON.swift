@@ -20,7 +20,7 @@ public enum ECSJSON {
     }
   }
 
-  /// ATT&CK technique ids among the tags (T1046, T1071.004).
+  /// ATT&CK technique and sub-technique ids among the tags (T1046, T1071.004).
   static func techniques(_ tags: [String]) -> [String] {
     tags.filter { tag in
       let parts = tag.split(separator: ".", omittingEmptySubsequences: false)

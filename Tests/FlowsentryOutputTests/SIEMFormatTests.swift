@@ -50,7 +50,10 @@ import Testing
     #expect(rule["ruleset"] as? String == "flowsentry")
     let threat = try #require(document["threat"] as? [String: Any])
     #expect(threat["framework"] as? String == "MITRE ATT&CK")
-    #expect((threat["technique"] as? [String: Any])?["id"] as? [String] == ["T1071.004", "T1046"])
+    // ECS: technique.id the techniques (a sub-technique's parent), subtechnique.id the full ids.
+    let technique = try #require(threat["technique"] as? [String: Any])
+    #expect(technique["id"] as? [String] == ["T1071", "T1046"])
+    #expect((technique["subtechnique"] as? [String: Any])?["id"] as? [String] == ["T1071.004"])
     let source = try #require(document["source"] as? [String: Any])
     #expect(source["ip"] as? String == "128.232.110.120")
     #expect(source["port"] as? Int == 34855)
