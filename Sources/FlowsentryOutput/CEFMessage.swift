@@ -95,7 +95,10 @@ public enum CEFMessage {
   /// The spec's maximum lengths of the extension keys flowsentry writes.
   static let limits: [String: Int] = [
     "externalId": 40, "msg": 1023, "cat": 1023, "dvchost": 100, "shost": 1023, "dhost": 1023, "sproc": 1023,
-    "suid": 1023, "cs1": 4000, "cs1Label": 1023, "cn1Label": 1023, "cn2Label": 1023, "request": 1023,
+    "suid": 1023, "cn1Label": 1023, "cn2Label": 1023, "request": 1023,
+    // deviceCustomString1–6 take 4,000 characters in the CEF extension dictionary, their labels 1,023.
+    "cs1": 4000, "cs2": 4000, "cs3": 4000, "cs4": 4000, "cs5": 4000, "cs6": 4000,
+    "cs1Label": 1023, "cs2Label": 1023, "cs3Label": 1023, "cs4Label": 1023, "cs5Label": 1023, "cs6Label": 1023,
   ]
 
   static func header(signature: String, name: String, severity: Int) -> String {

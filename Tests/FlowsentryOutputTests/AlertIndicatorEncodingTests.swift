@@ -140,4 +140,14 @@ import Testing
     #expect(line.contains(" cs6Label=threatSource cs6=acme-feed (/etc/flowsentry/intel/a.intel:7)"))
     #expect(!CEFMessage.line(for: alert(nil), context: context).contains("cs4"))
   }
+
+  /// deviceCustomString1–6 take 4,000 characters (the CEF extension dictionary); cs4–cs6 were cut at 1,023.
+  @Test func cefCustomStringsKeepFourThousandCharacters() {
+    var long = Self.domain
+    long.source = String(repeating: "s", count: 5000)
+    long.list = String(repeating: "l", count: 3000)
+    let line = CEFMessage.line(for: alert(long), context: context)
+    #expect(line.contains("cs5=" + String(repeating: "l", count: 3000) + " "))
+    #expect(line.hasSuffix("cs6=" + String(repeating: "s", count: 4000)))
+  }
 }
