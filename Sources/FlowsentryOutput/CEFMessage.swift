@@ -5,6 +5,7 @@ import FlowsentryCore
 ///     CEF:0|flowsentry|flowsentry|VERSION|SIGNATURE ID|NAME|SEVERITY|key=value key=value …
 ///
 /// Header fields escape `\` and `|`; extension values escape `\`, `=`, newline and carriage return.
+/// Other control characters and U+2028/U+2029, which CEF has no escape for, become U+FFFD in both.
 /// Fields are cut to the lengths the CEF specification gives (in characters, before escaping).
 public enum CEFMessage {
   /// CEF severity 0–10 of a rule severity: low 3, medium 5, high 8, critical 10, info 1.
@@ -114,10 +115,27 @@ public enum CEFMessage {
       case "|": result += "\\|"
       // A header has no escape for line breaks: they would end the record.
       case "\n", "\r", "\r\n": result += " "
-      default: result.append(character)
+      default: result.append(isUnescapable(character) ? replacement : character)
       }
     }
     return result
+  }
+
+  /// What an unescapable character becomes: U+FFFD REPLACEMENT CHARACTER, visible, and never
+  /// anything a receiver or a terminal acts on.
+  static let replacement: Character = "\u{FFFD}"
+
+  /// Whether `character` is a control character (C0, DEL, C1 such as U+0085 NEL) or a line or
+  /// paragraph separator (U+2028, U+2029), which CEF has no escape for: raw, they can end or split
+  /// the record at a receiver, or drive the terminal it is read on (ESC sequences from a Zeek
+  /// `meta.source` or a feed file's name). Each is its own grapheme cluster (Unicode's
+  /// Grapheme_Cluster_Break=Control), so one character is one scalar here.
+  static func isUnescapable(_ character: Character) -> Bool {
+    guard let scalar = character.unicodeScalars.first else { return false }
+    switch scalar.properties.generalCategory {
+    case .control, .lineSeparator, .paragraphSeparator: return true
+    default: return false
+    }
   }
 
   static func escapeExtension(_ value: String, limit: Int) -> String {
@@ -129,7 +147,7 @@ public enum CEFMessage {
       case "\n": result += "\\n"
       case "\r": result += "\\r"
       case "\r\n": result += "\\r\\n"
-      default: result.append(character)
+      default: result.append(isUnescapable(character) ? replacement : character)
       }
     }
     return result

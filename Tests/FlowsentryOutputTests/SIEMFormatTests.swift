@@ -201,6 +201,28 @@ import Testing
     #expect(!line.contains(String(repeating: "h", count: 101)))
   }
 
+  /// CEF has no escape for control characters: ESC, SOH, DEL, VT, FF, NEL and the Unicode line and
+  /// paragraph separators from a hostile feed's name or a Zeek meta.source reached the line raw
+  /// (`ESC[2J` cleared the terminal of whoever read it). Each becomes U+FFFD, header and extensions.
+  @Test func cefControlCharactersBecomeReplacementCharacters() {
+    let hostile = "a\u{1B}[2Jb\u{01}c\u{7F}d\u{0B}e\u{0C}f\u{85}g\u{2028}h\u{2029}i\u{00}j\tk"
+    let expected = "a\u{FFFD}[2Jb\u{FFFD}c\u{FFFD}d\u{FFFD}e\u{FFFD}f\u{FFFD}g\u{FFFD}h\u{FFFD}i\u{FFFD}j\u{FFFD}k"
+    var alert = alert(message: hostile)
+    alert.ruleName = hostile
+    alert.indicator = IntelIndicatorMatch(indicator: "evil.example", type: "domain", list: "l", source: hostile)
+    let line = CEFMessage.line(for: alert, context: context)
+    #expect(line.split(separator: "|", maxSplits: 7, omittingEmptySubsequences: false)[5] == Substring(expected))
+    #expect(line.contains("msg=\(expected) "))
+    #expect(line.hasSuffix("cs6=\(expected)"))
+    #expect(
+      !line.unicodeScalars.contains {
+        $0.properties.generalCategory == .control || $0 == "\u{2028}" || $0 == "\u{2029}"
+      })
+    // What the format escapes stays escaped, and line breaks in the header stay spaces.
+    #expect(CEFMessage.escapeExtension("x=\ny", limit: 10) == "x\\=\\ny")
+    #expect(CEFMessage.escapeHeader("a\nb\u{1B}", limit: 10) == "a b\u{FFFD}")
+  }
+
   @Test func headerLineBreaksBecomeSpaces() {
     #expect(CEFMessage.escapeHeader("a\nb\r\nc", limit: 100) == "a b c")
   }
