@@ -49,9 +49,13 @@ public enum ECSJSON {
     json.raw(#","name":"#)
     json.string(alert.ruleName)
     json.raw(#","description":"#)
-    json.string(alert.ruleDescription)
+    // A folded YAML scalar (`description: >`) ends with a newline, no part of the text.
+    var description = Substring(alert.ruleDescription)
+    while let last = description.last, last.isWhitespace { description.removeLast() }
+    json.string(String(description))
+    // ECS rule.reference is a URL; a rule with several gives an array of them (any ECS field may be one).
     json.raw(#","reference":"#)
-    json.string(alert.ruleReferences.joined(separator: " "))
+    json.strings(alert.ruleReferences)
     json.raw(#","ruleset":"flowsentry"}"#)
     let flow = alert.events.lazy.compactMap { event -> FlowEvent? in
       if case .flow(let flow) = event { return flow }

@@ -21,7 +21,7 @@ import Testing
       id: "0123456789abcdef", timestamp: 1_700_000_000_223_456_789, ruleID: "FS-NET-006",
       ruleName: "Outbound | beacon \\ pipe", severity: .high, tags: ["T1071.004", "T1046", "network", "TX1234"],
       message: message, group: [(field: "remote", value: "66.35.250.204")], count: 3, windowNanoseconds: 60_000_000_000,
-      suppressed: 2, events: [.flow(flow)], eventsLeftOut: 0, ruleDescription: "Beacons to a known C2.",
+      suppressed: 2, events: [.flow(flow)], eventsLeftOut: 0, ruleDescription: "Beacons to a known C2.\n",
       ruleReferences: ["https://attack.mitre.org/techniques/T1071/004/", "https://example.test/r"])
   }
 
@@ -46,7 +46,8 @@ import Testing
     #expect(rule["id"] as? String == "FS-NET-006")
     #expect(rule["name"] as? String == "Outbound | beacon \\ pipe")
     #expect(rule["description"] as? String == "Beacons to a known C2.")
-    #expect(rule["reference"] as? String == "https://attack.mitre.org/techniques/T1071/004/ https://example.test/r")
+    // ECS rule.reference is a URL: one per element, not two joined by a space.
+    #expect(rule["reference"] as? [String] == ["https://attack.mitre.org/techniques/T1071/004/", "https://example.test/r"])
     #expect(rule["ruleset"] as? String == "flowsentry")
     let threat = try #require(document["threat"] as? [String: Any])
     #expect(threat["framework"] as? String == "MITRE ATT&CK")
