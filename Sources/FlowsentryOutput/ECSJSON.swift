@@ -75,6 +75,7 @@ public enum ECSJSON {
     } else {
       json.hostField(context)
     }
+    json.ecsRelated(alert, flow: flow, lookup: lookup)
     json.raw(#","flowsentry":{"alert":{"group":{"#)
     json.groupCountWindowSuppressed(alert)
     json.raw(#","events_left_out":"#)

@@ -150,4 +150,29 @@ import Testing
     #expect(line.contains("cs5=" + String(repeating: "l", count: 3000) + " "))
     #expect(line.hasSuffix("cs6=" + String(repeating: "s", count: 4000)))
   }
+
+  /// ECS related.ip holds every address of the event and related.hosts its names; threat-usage asks
+  /// for the indicator to be copied there too. Each once.
+  @Test func ecsRelatedHoldsTheEventsAddressesAndNamesAndTheIndicator() throws {
+    let domain = try ecsDocument(alert(Self.domain))
+    let related = try #require(domain["related"] as? [String: [String]])
+    #expect(related["ip"] == ["198.51.100.2", "203.0.113.5"])
+    #expect(related["hosts"] == ["www.evil.example", "evil.example"])
+    let host = try #require(try ecsDocument(alert(Self.host))["related"] as? [String: [String]])
+    #expect(host["ip"] == ["198.51.100.2", "203.0.113.5"])
+
+    let lookup = DNSEvent(
+      timestamp: 1_000_000_000, source: Endpoint(IPAddress("10.0.0.53")!, 53),
+      destination: Endpoint(IPAddress("10.0.0.5")!, 40_000), transport: .udp, cgroupID: 0, id: 7, responseCode: 0,
+      questions: ["www.example"],
+      answers: [
+        .init(name: "www.example", type: "CNAME", timeToLive: 60, data: "cdn.evil.example"),
+        .init(name: "cdn.evil.example", type: "A", timeToLive: 60, data: "203.0.113.9"),
+      ], truncated: false)
+    var lookupAlert = alert(Self.domain)
+    lookupAlert.events = [.dns(lookup)]
+    let fromLookup = try #require(try ecsDocument(lookupAlert)["related"] as? [String: [String]])
+    #expect(fromLookup["ip"] == ["10.0.0.5", "10.0.0.53", "203.0.113.9"])
+    #expect(fromLookup["hosts"] == ["www.example", "cdn.evil.example", "evil.example"])
+  }
 }
