@@ -72,7 +72,7 @@ extension JSONBytes {
   /// `{…}`: the listed indicator, as ECS's `threat.indicator` and `threat.enrichments.indicator` take it.
   private mutating func ecsIndicator(_ indicator: IntelIndicatorMatch) {
     raw(#"{"name":"#)
-    string(indicator.indicator)
+    string(indicator.forSIEM)
     raw(#","provider":"#)
     string(indicator.source)
     switch indicator.type {
@@ -81,13 +81,11 @@ extension JSONBytes {
       string(indicator.indicator)
       raw("}")
     case "address":
-      let parts = indicator.indicator.split(separator: "/")
-      let isIPv6 = indicator.indicator.contains(":")
-      raw(isIPv6 ? #","type":"ipv6-addr""# : #","type":"ipv4-addr""#)
+      raw(indicator.indicator.contains(":") ? #","type":"ipv6-addr""# : #","type":"ipv4-addr""#)
       // `threat.indicator.ip` holds one address: a listed host, not a block.
-      if parts.count == 2, parts[1] == (isIPv6 ? "128" : "32") {
+      if let host = indicator.listedHost {
         raw(#","ip":"#)
-        string(String(parts[0]))
+        string(host)
       }
     case "port":
       raw(#","type":"port","port":"#)
@@ -97,6 +95,21 @@ extension JSONBytes {
     }
     raw("}")
   }
+}
+
+extension IntelIndicatorMatch {
+  /// The address of a listed host (`203.0.113.66/32`, `2001:db8::1/128`); nil for a block or another type.
+  var listedHost: String? {
+    guard type == "address" else { return nil }
+    let parts = indicator.split(separator: "/")
+    guard parts.count == 2, parts[1] == (indicator.contains(":") ? "128" : "32") else { return nil }
+    return String(parts[0])
+  }
+
+  /// The indicator as ECS `threat.indicator.name` and CEF `cs4` give it: a listed host as its bare
+  /// address, so that a SIEM joins it with `destination.ip` or `dst`; a block, a domain as listed.
+  /// The native alert and the rule texts keep the list's own form (`/32`).
+  var forSIEM: String { listedHost ?? indicator }
 }
 
 extension ECSJSON {
@@ -134,7 +147,7 @@ extension CEFMessage {
   static func indicatorExtensions(_ alert: Alert) -> [(String, String)] {
     guard let match = alert.indicator else { return [] }
     return [
-      ("cs4Label", "threatIndicator"), ("cs4", match.indicator),
+      ("cs4Label", "threatIndicator"), ("cs4", match.forSIEM),
       ("cs5Label", "threatList"), ("cs5", match.list),
       ("cs6Label", "threatSource"), ("cs6", match.source),
     ]

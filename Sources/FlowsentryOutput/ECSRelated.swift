@@ -34,10 +34,7 @@ extension JSONBytes {
         add(indicator.indicator, to: &hosts)
       case "address":
         // A listed host is an address; a block is none, and its matched address is among the event's.
-        let parts = indicator.indicator.split(separator: "/")
-        if parts.count == 2, parts[1] == (indicator.indicator.contains(":") ? "128" : "32") {
-          add(String(parts[0]), to: &addresses)
-        }
+        if let host = indicator.listedHost { add(host, to: &addresses) }
       default:
         break
       }

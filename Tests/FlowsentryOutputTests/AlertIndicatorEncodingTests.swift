@@ -58,6 +58,9 @@ import Testing
     let hostIndicator = try #require(hostThreat["indicator"] as? [String: Any])
     #expect(hostIndicator["type"] as? String == "ipv4-addr")
     #expect(hostIndicator["ip"] as? String == "203.0.113.5")
+    // A single listed host is named by its bare address, to join with destination.ip; the native
+    // alert keeps the list's 203.0.113.5/32.
+    #expect(hostIndicator["name"] as? String == "203.0.113.5")
     #expect(hostThreat["technique"] == nil)
 
     bytes = []
@@ -134,11 +137,21 @@ import Testing
     #expect(answers.first?["ttl"] as? Int == 60)
   }
 
-  @Test func cefCarriesIndicatorListAndSourceInLabelledCustomStrings() {
+  @Test func cefCarriesIndicatorListAndSourceInLabelledCustomStrings() throws {
     let line = CEFMessage.line(for: alert(Self.domain), context: context)
     #expect(line.contains(" cs4Label=threatIndicator cs4=evil.example cs5Label=threatList cs5=c2_domains"))
     #expect(line.contains(" cs6Label=threatSource cs6=acme-feed (/etc/flowsentry/intel/a.intel:7)"))
     #expect(!CEFMessage.line(for: alert(nil), context: context).contains("cs4"))
+    // A single listed host as its bare address, to join cs4 with dst; a block as listed.
+    #expect(CEFMessage.line(for: alert(Self.host), context: context).contains(" cs4=203.0.113.5 "))
+    var block = Self.host
+    block.indicator = "203.0.113.0/24"
+    #expect(CEFMessage.line(for: alert(block), context: context).contains(" cs4=203.0.113.0/24 "))
+    var v6 = Self.host
+    v6.indicator = "2001:db8::1/128"
+    #expect(CEFMessage.line(for: alert(v6), context: context).contains(" cs4=2001:db8::1 "))
+    let native = try object(AlertJSON.line(for: alert(Self.host), context: context))
+    #expect((native["indicator"] as? [String: String])?["value"] == "203.0.113.5/32")
   }
 
   /// deviceCustomString1–6 take 4,000 characters (the CEF extension dictionary); cs4–cs6 were cut at 1,023.
