@@ -47,7 +47,8 @@ import Testing
     #expect(rule["name"] as? String == "Outbound | beacon \\ pipe")
     #expect(rule["description"] as? String == "Beacons to a known C2.")
     // ECS rule.reference is a URL: one per element, not two joined by a space.
-    #expect(rule["reference"] as? [String] == ["https://attack.mitre.org/techniques/T1071/004/", "https://example.test/r"])
+    #expect(
+      rule["reference"] as? [String] == ["https://attack.mitre.org/techniques/T1071/004/", "https://example.test/r"])
     #expect(rule["ruleset"] as? String == "flowsentry")
     let threat = try #require(document["threat"] as? [String: Any])
     #expect(threat["framework"] as? String == "MITRE ATT&CK")
@@ -155,8 +156,9 @@ import Testing
     #expect(((try object(alertBytes))["event"] as? [String: Any])?["kind"] as? String == "alert")
 
     for line in [CEFMessage.line(for: alert, context: context), CEFMessage.line(for: .dns(lookup), context: context)] {
-      for field in ["src=198.51.100.2", "spt=40000", "dst=192.0.2.53", "dpt=53", "proto=UDP", "request=c2.example.test"]
-      {
+      for field in [
+        "src=198.51.100.2", "spt=40000", "dst=192.0.2.53", "dpt=53", "proto=UDP", "request=c2.example.test",
+      ] {
         #expect(line.contains(" \(field)"), "\(field) in \(line)")
       }
     }
