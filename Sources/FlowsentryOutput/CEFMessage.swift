@@ -5,6 +5,7 @@ import FlowsentryCore
 ///     CEF:0|flowsentry|flowsentry|VERSION|SIGNATURE ID|NAME|SEVERITY|key=value key=value …
 ///
 /// Header fields escape `\` and `|`; extension values escape `\`, `=`, newline and carriage return.
+/// Other control characters and U+2028/U+2029, which CEF has no escape for, become U+FFFD in both.
 /// Fields are cut to the lengths the CEF specification gives (in characters, before escaping).
 public enum CEFMessage {
   /// CEF severity 0–10 of a rule severity: low 3, medium 5, high 8, critical 10, info 1.
@@ -51,10 +52,13 @@ public enum CEFMessage {
     return header(signature: event.name.rawValue, name: event.name.rawValue, severity: 1) + extensionText(extensions)
   }
 
+  /// `src`/`spt` the asking socket, `dst`/`dpt` the resolver: a DNS event reads as its answer packet
+  /// (`src` the resolver, answered or not, EVENTS.md), but CEF's source is the side that initiated,
+  /// the host a SOC investigates.
   private static func dnsExtensions(_ dns: DNSEvent) -> [(String, String)] {
     [
-      ("src", "\(dns.source.address.unmappingIPv4)"), ("spt", String(dns.source.port)),
-      ("dst", "\(dns.destination.address.unmappingIPv4)"), ("dpt", String(dns.destination.port)),
+      ("src", "\(dns.destination.address.unmappingIPv4)"), ("spt", String(dns.destination.port)),
+      ("dst", "\(dns.source.address.unmappingIPv4)"), ("dpt", String(dns.source.port)),
       ("proto", dns.transport == .udp ? "UDP" : "TCP"), ("request", dns.questions.first ?? ""),
     ]
   }
@@ -92,7 +96,10 @@ public enum CEFMessage {
   /// The spec's maximum lengths of the extension keys flowsentry writes.
   static let limits: [String: Int] = [
     "externalId": 40, "msg": 1023, "cat": 1023, "dvchost": 100, "shost": 1023, "dhost": 1023, "sproc": 1023,
-    "suid": 1023, "cs1": 4000, "cs1Label": 1023, "cn1Label": 1023, "cn2Label": 1023, "request": 1023,
+    "suid": 1023, "cn1Label": 1023, "cn2Label": 1023, "request": 1023,
+    // deviceCustomString1–6 take 4,000 characters in the CEF extension dictionary, their labels 1,023.
+    "cs1": 4000, "cs2": 4000, "cs3": 4000, "cs4": 4000, "cs5": 4000, "cs6": 4000,
+    "cs1Label": 1023, "cs2Label": 1023, "cs3Label": 1023, "cs4Label": 1023, "cs5Label": 1023, "cs6Label": 1023,
   ]
 
   static func header(signature: String, name: String, severity: Int) -> String {
@@ -108,10 +115,27 @@ public enum CEFMessage {
       case "|": result += "\\|"
       // A header has no escape for line breaks: they would end the record.
       case "\n", "\r", "\r\n": result += " "
-      default: result.append(character)
+      default: result.append(isUnescapable(character) ? replacement : character)
       }
     }
     return result
+  }
+
+  /// What an unescapable character becomes: U+FFFD REPLACEMENT CHARACTER, visible, and never
+  /// anything a receiver or a terminal acts on.
+  static let replacement: Character = "\u{FFFD}"
+
+  /// Whether `character` is a control character (C0, DEL, C1 such as U+0085 NEL) or a line or
+  /// paragraph separator (U+2028, U+2029), which CEF has no escape for: raw, they can end or split
+  /// the record at a receiver, or drive the terminal it is read on (ESC sequences from a Zeek
+  /// `meta.source` or a feed file's name). Each is its own grapheme cluster (Unicode's
+  /// Grapheme_Cluster_Break=Control), so one character is one scalar here.
+  static func isUnescapable(_ character: Character) -> Bool {
+    guard let scalar = character.unicodeScalars.first else { return false }
+    switch scalar.properties.generalCategory {
+    case .control, .lineSeparator, .paragraphSeparator: return true
+    default: return false
+    }
   }
 
   static func escapeExtension(_ value: String, limit: Int) -> String {
@@ -123,7 +147,7 @@ public enum CEFMessage {
       case "\n": result += "\\n"
       case "\r": result += "\\r"
       case "\r\n": result += "\\r\\n"
-      default: result.append(character)
+      default: result.append(isUnescapable(character) ? replacement : character)
       }
     }
     return result

@@ -20,7 +20,7 @@ public enum ECSJSON {
     }
   }
 
-  /// ATT&CK technique ids among the tags (T1046, T1071.004).
+  /// ATT&CK technique and sub-technique ids among the tags (T1046, T1071.004).
   static func techniques(_ tags: [String]) -> [String] {
     tags.filter { tag in
       let parts = tag.split(separator: ".", omittingEmptySubsequences: false)
@@ -49,24 +49,33 @@ public enum ECSJSON {
     json.raw(#","name":"#)
     json.string(alert.ruleName)
     json.raw(#","description":"#)
-    json.string(alert.ruleDescription)
+    // A folded YAML scalar (`description: >`) ends with a newline, no part of the text.
+    var description = Substring(alert.ruleDescription)
+    while let last = description.last, last.isWhitespace { description.removeLast() }
+    json.string(String(description))
+    // ECS rule.reference is a URL; a rule with several gives an array of them (any ECS field may be one).
     json.raw(#","reference":"#)
-    json.string(alert.ruleReferences.joined(separator: " "))
+    json.strings(alert.ruleReferences)
     json.raw(#","ruleset":"flowsentry"}"#)
-    json.ecsThreat(techniques: techniques(alert.tags), indicator: alert.indicator)
-    json.raw(#","tags":"#)
-    json.strings(alert.tags)
     let flow = alert.events.lazy.compactMap { event -> FlowEvent? in
       if case .flow(let flow) = event { return flow }
       return nil
     }.first
+    var lookup: DNSEvent?
+    if flow == nil, case .dns(let dns) = alert.events.first { lookup = dns }
+    json.ecsThreat(
+      techniques: techniques(alert.tags), indicator: alert.indicator,
+      matchedField: alert.indicator.flatMap { matchedField($0, flow: flow, dns: lookup) })
+    json.raw(#","tags":"#)
+    json.strings(alert.tags)
     if let flow {
       json.flowFields(flow, context: context)
-    } else if case .dns(let dns) = alert.events.first {
-      json.dnsFields(dns, context: context)
+    } else if let lookup {
+      json.dnsFields(lookup, context: context)
     } else {
       json.hostField(context)
     }
+    json.ecsRelated(alert, flow: flow, lookup: lookup)
     json.raw(#","flowsentry":{"alert":{"group":{"#)
     json.groupCountWindowSuppressed(alert)
     json.raw(#","events_left_out":"#)
@@ -110,19 +119,25 @@ public enum ECSJSON {
 }
 
 extension JSONBytes {
-  /// `source`, `destination`, `network`, `dns` and `host` of one lookup: a DNS event's, and a lookup
-  /// alert's (one with no flow event), whose asking socket and question a SIEM would otherwise find
-  /// only in `message` and the embedded events.
+  /// `source`, `client`, `destination`, `server`, `network`, `dns` and `host` of one lookup: a DNS
+  /// event's, and a lookup alert's (one with no flow event), whose asking socket and question a SIEM
+  /// would otherwise find only in `message` and the embedded events. A DNS event reads as its answer
+  /// packet (`src` the resolver, `dst` the asking socket; a question nobody answered reads the same,
+  /// EVENTS.md), but ECS's `source` is the side that initiated: the host that asked, which is the
+  /// one to investigate, and the connection after a lookup alert is folded into it.
   fileprivate mutating func dnsFields(_ dns: DNSEvent, context: EventJSON.Context) {
-    raw(#","source":{"ip":""#)
-    address(dns.source.address)
-    raw(#"","port":"#)
-    integer(dns.source.port)
-    raw(#"},"destination":{"ip":""#)
-    address(dns.destination.address)
-    raw(#"","port":"#)
-    integer(dns.destination.port)
-    raw(#"},"network":{"transport":""#)
+    for (key, endpoint) in [
+      ("source", dns.destination), ("client", dns.destination), ("destination", dns.source), ("server", dns.source),
+    ] {
+      raw(",")
+      string(key)
+      raw(#":{"ip":""#)
+      address(endpoint.address)
+      raw(#"","port":"#)
+      integer(endpoint.port)
+      raw("}")
+    }
+    raw(#","network":{"transport":""#)
     raw(dns.transport == .udp ? "udp" : "tcp")
     raw(#"","protocol":"dns","community_id":""#)
     context.communityID.append(
@@ -137,7 +152,21 @@ extension JSONBytes {
     string(dns.questions.first ?? "")
     raw(#"},"resolved_ip":"#)
     strings(dns.answers.filter { $0.type == "A" || $0.type == "AAAA" }.map(\.data))
-    raw("}")
+    // ECS's `dns.answers`: the aliases too, which an alert's `threat.enrichments.matched.field` may name.
+    raw(#","answers":["#)
+    for (index, answer) in dns.answers.enumerated() {
+      if index > 0 { raw(",") }
+      raw(#"{"name":"#)
+      string(answer.name)
+      raw(#","type":"#)
+      string(answer.type)
+      raw(#","ttl":"#)
+      integer(answer.timeToLive)
+      raw(#","data":"#)
+      string(answer.data)
+      raw("}")
+    }
+    raw("]}")
     hostField(context)
   }
 

@@ -25,43 +25,69 @@ struct IntelTerm: @unchecked Sendable {
   /// The first value of the field that a set holds, described.
   func match(_ event: EventFields) -> (match: IntelIndicatorMatch, severity: Severity?)? {
     guard let found = firstListed(event) else { return nil }
-    return (
-      IntelIndicatorMatch(indicator: found.indicator, type: type.rawValue, list: list, source: found.source), severity
-    )
+    return (describe(found), severity)
+  }
+
+  /// The alert's `IntelIndicatorMatch`, the matched value written out only now that an alert is
+  /// raised (an address's text costs a formatting the suppression key does not need).
+  private func describe(_ found: (match: IntelMatch, value: Observed)) -> IntelIndicatorMatch {
+    IntelIndicatorMatch(
+      indicator: found.match.indicator, type: type.rawValue, list: list, source: found.match.source,
+      matchedValue: found.value.text, matchedField: field.name)
+  }
+
+  /// The event's value a list matched, kept as read (a name is a retain, an address a copy).
+  enum Observed {
+    case text(String)
+    case address(IPAddress)
+    case port(UInt16)
+
+    var text: String {
+      switch self {
+      case .text(let text): text
+      case .address(let address): "\(address.unmappingIPv4)"
+      case .port(let port): String(port)
+      }
+    }
   }
 
   /// The indicator ``match`` would name, without building the alert's `IntelIndicatorMatch` (a
   /// suppression key).
   func firstIndicator(_ event: EventFields) -> String? {
-    firstListed(event)?.indicator
+    firstListed(event)?.match.indicator
   }
 
-  private func firstListed(_ event: EventFields) -> IntelMatch? {
+  /// The first value of the field a set holds, and the set's match.
+  private func firstListed(_ event: EventFields) -> (match: IntelMatch, value: Observed)? {
     switch (field.accessor, type) {
     case (.strings, .domain) where field.name == ConditionCompiler.answersField:
       for name in event.answerNames {
-        if let found = listMatch({ $0.match(domain: name) }) { return found }
+        if let found = listMatch({ $0.match(domain: name) }) { return (found, .text(name)) }
       }
     case (.strings(let read), .domain):
       for name in read(event) {
-        if let found = listMatch({ $0.match(domain: name) }) { return found }
+        if let found = listMatch({ $0.match(domain: name) }) { return (found, .text(name)) }
       }
     case (.string(let read), .domain):
-      if let name = read(event) { return listMatch { $0.match(domain: name) } }
+      if let name = read(event), let found = listMatch({ $0.match(domain: name) }) { return (found, .text(name)) }
     case (.strings(let read), .string):
       for text in read(event) {
-        if let found = listMatch({ $0.match(string: text) }) { return found }
+        if let found = listMatch({ $0.match(string: text) }) { return (found, .text(text)) }
       }
     case (.string(let read), .string):
-      if let text = read(event) { return listMatch { $0.match(string: text) } }
+      if let text = read(event), let found = listMatch({ $0.match(string: text) }) { return (found, .text(text)) }
     case (.strings, .address) where field.name == ConditionCompiler.answersField:
       for address in event.answerAddresses {
-        if let found = listMatch({ $0.match(address: address) }) { return found }
+        if let found = listMatch({ $0.match(address: address) }) { return (found, .address(address)) }
       }
     case (.address(let read), .address):
-      if let address = read(event) { return listMatch { $0.match(address: address) } }
+      if let address = read(event), let found = listMatch({ $0.match(address: address) }) {
+        return (found, .address(address))
+      }
     case (.integer(let read), .port):
-      if let port = read(event).flatMap(UInt16.init(exactly:)) { return listMatch { $0.match(port: port) } }
+      if let port = read(event).flatMap(UInt16.init(exactly:)), let found = listMatch({ $0.match(port: port) }) {
+        return (found, .port(port))
+      }
     default:
       break
     }
@@ -77,7 +103,7 @@ struct IntelTerm: @unchecked Sendable {
   /// The indicator ``firstMatch`` would name (the suppression key by indicator), without building
   /// the alert's `IntelIndicatorMatch`.
   static func firstIndicator(_ terms: [IntelTerm], _ event: EventFields, ruleSeverity: Severity) -> String? {
-    deciding(terms, event, ruleSeverity: ruleSeverity)?.found.indicator
+    deciding(terms, event, ruleSeverity: ruleSeverity)?.found.match.indicator
   }
 
   /// The indicator an alert names, and the severity its list gives (nil: the rule's), from
@@ -86,11 +112,7 @@ struct IntelTerm: @unchecked Sendable {
     match: IntelIndicatorMatch, severity: Severity?
   )? {
     guard let (index, found) = deciding(terms, event, ruleSeverity: ruleSeverity) else { return nil }
-    let term = terms[index]
-    return (
-      IntelIndicatorMatch(indicator: found.indicator, type: term.type.rawValue, list: term.list, source: found.source),
-      term.severity
-    )
+    return (terms[index].describe(found), terms[index].severity)
   }
 
   /// The term that decides an alert: the first, in the condition's order, that names an indicator
@@ -100,10 +122,10 @@ struct IntelTerm: @unchecked Sendable {
   /// `ruleSeverity` (nil: below every severity); ties keep the first. Past the first match only
   /// terms of a higher severity are looked up, so a rule whose lists agree costs what it did.
   private static func deciding(_ terms: [IntelTerm], _ event: EventFields, ruleSeverity: Severity?) -> (
-    term: Int, found: IntelMatch
+    term: Int, found: (match: IntelMatch, value: Observed)
   )? {
     let highest = Severity.critical.rank
-    var best: (term: Int, found: IntelMatch, rank: Int)?
+    var best: (term: Int, found: (match: IntelMatch, value: Observed), rank: Int)?
     for index in terms.indices {
       let rank = terms[index].severity?.rank ?? ruleSeverity?.rank ?? -1
       if let best, rank <= best.rank { continue }

@@ -21,7 +21,7 @@ import Testing
       id: "0123456789abcdef", timestamp: 1_700_000_000_223_456_789, ruleID: "FS-NET-006",
       ruleName: "Outbound | beacon \\ pipe", severity: .high, tags: ["T1071.004", "T1046", "network", "TX1234"],
       message: message, group: [(field: "remote", value: "66.35.250.204")], count: 3, windowNanoseconds: 60_000_000_000,
-      suppressed: 2, events: [.flow(flow)], eventsLeftOut: 0, ruleDescription: "Beacons to a known C2.",
+      suppressed: 2, events: [.flow(flow)], eventsLeftOut: 0, ruleDescription: "Beacons to a known C2.\n",
       ruleReferences: ["https://attack.mitre.org/techniques/T1071/004/", "https://example.test/r"])
   }
 
@@ -46,11 +46,16 @@ import Testing
     #expect(rule["id"] as? String == "FS-NET-006")
     #expect(rule["name"] as? String == "Outbound | beacon \\ pipe")
     #expect(rule["description"] as? String == "Beacons to a known C2.")
-    #expect(rule["reference"] as? String == "https://attack.mitre.org/techniques/T1071/004/ https://example.test/r")
+    // ECS rule.reference is a URL: one per element, not two joined by a space.
+    #expect(
+      rule["reference"] as? [String] == ["https://attack.mitre.org/techniques/T1071/004/", "https://example.test/r"])
     #expect(rule["ruleset"] as? String == "flowsentry")
     let threat = try #require(document["threat"] as? [String: Any])
     #expect(threat["framework"] as? String == "MITRE ATT&CK")
-    #expect((threat["technique"] as? [String: Any])?["id"] as? [String] == ["T1071.004", "T1046"])
+    // ECS: technique.id the techniques (a sub-technique's parent), subtechnique.id the full ids.
+    let technique = try #require(threat["technique"] as? [String: Any])
+    #expect(technique["id"] as? [String] == ["T1071", "T1046"])
+    #expect((technique["subtechnique"] as? [String: Any])?["id"] as? [String] == ["T1071.004"])
     let source = try #require(document["source"] as? [String: Any])
     #expect(source["ip"] as? String == "128.232.110.120")
     #expect(source["port"] as? Int == 34855)
@@ -118,29 +123,44 @@ import Testing
 
   /// A lookup's alert (no flow event: FS-INTEL-002 on a question, FS-DNS-003) carries the asking
   /// socket and the question in ECS and CEF, as the lookup's own event does; before, only `msg`
-  /// and the embedded events said them.
-  @Test func aLookupsAlertHasTheLookupsNetworkFields() throws {
-    let lookup = DNSEvent(
-      timestamp: 1_700_000_000_000_000_000, source: Endpoint(IPAddress("198.51.100.2")!, 40_000),
-      destination: Endpoint(IPAddress("192.0.2.53")!, 53), transport: .udp, cgroupID: 0, id: 7, responseCode: 0,
+  /// and the embedded events said them. A DNS event reads as its answer packet (src the resolver,
+  /// dst the asker, answered or not: EVENTS.md), and `source`/`client`/`src` must be the asker, the
+  /// host to investigate (they were the resolver).
+  @Test(arguments: [true, false])
+  func aLookupsAlertAndEventHaveTheAskerAsSource(answered: Bool) throws {
+    var lookup = DNSEvent(
+      timestamp: 1_700_000_000_000_000_000, source: Endpoint(IPAddress("192.0.2.53")!, 53),
+      destination: Endpoint(IPAddress("198.51.100.2")!, 40_000), transport: .udp, cgroupID: 0, id: 7, responseCode: 0,
       questions: ["c2.example.test"], answers: [], truncated: false)
+    lookup.answered = answered
     var alert = self.alert(message: "lookup of c2.example.test")
     alert.events = [.dns(lookup)]
-    var bytes: [UInt8] = []
-    ECSJSON.append(alert, context: context, to: &bytes)
-    let document = try object(bytes)
-    #expect((document["source"] as? [String: Any])?["ip"] as? String == "198.51.100.2")
-    #expect((document["source"] as? [String: Any])?["port"] as? Int == 40_000)
-    #expect((document["destination"] as? [String: Any])?["ip"] as? String == "192.0.2.53")
-    #expect((document["network"] as? [String: Any])?["protocol"] as? String == "dns")
-    let dns = try #require(document["dns"] as? [String: Any])
-    #expect((dns["question"] as? [String: Any])?["name"] as? String == "c2.example.test")
-    #expect((document["host"] as? [String: Any])?["name"] as? String == "sensor-1")
-    #expect((document["event"] as? [String: Any])?["kind"] as? String == "alert")
+    var alertBytes: [UInt8] = []
+    ECSJSON.append(alert, context: context, to: &alertBytes)
+    var eventBytes: [UInt8] = []
+    ECSJSON.append(.dns(lookup), context: context, to: &eventBytes)
+    for document in [try object(alertBytes), try object(eventBytes)] {
+      for key in ["source", "client"] {
+        #expect((document[key] as? [String: Any])?["ip"] as? String == "198.51.100.2", "\(key)")
+        #expect((document[key] as? [String: Any])?["port"] as? Int == 40_000, "\(key)")
+      }
+      for key in ["destination", "server"] {
+        #expect((document[key] as? [String: Any])?["ip"] as? String == "192.0.2.53", "\(key)")
+        #expect((document[key] as? [String: Any])?["port"] as? Int == 53, "\(key)")
+      }
+      #expect((document["network"] as? [String: Any])?["protocol"] as? String == "dns")
+      let dns = try #require(document["dns"] as? [String: Any])
+      #expect((dns["question"] as? [String: Any])?["name"] as? String == "c2.example.test")
+      #expect((document["host"] as? [String: Any])?["name"] as? String == "sensor-1")
+    }
+    #expect(((try object(alertBytes))["event"] as? [String: Any])?["kind"] as? String == "alert")
 
-    let line = CEFMessage.line(for: alert, context: context)
-    for field in ["src=198.51.100.2", "spt=40000", "dst=192.0.2.53", "dpt=53", "proto=UDP", "request=c2.example.test"] {
-      #expect(line.contains(" \(field)"), "\(field) in \(line)")
+    for line in [CEFMessage.line(for: alert, context: context), CEFMessage.line(for: .dns(lookup), context: context)] {
+      for field in [
+        "src=198.51.100.2", "spt=40000", "dst=192.0.2.53", "dpt=53", "proto=UDP", "request=c2.example.test",
+      ] {
+        #expect(line.contains(" \(field)"), "\(field) in \(line)")
+      }
     }
   }
 
@@ -182,6 +202,28 @@ import Testing
     #expect(line.contains("externalId=" + String(repeating: "a", count: 40) + " "))
     #expect(line.contains("dvchost=" + String(repeating: "h", count: 100)))
     #expect(!line.contains(String(repeating: "h", count: 101)))
+  }
+
+  /// CEF has no escape for control characters: ESC, SOH, DEL, VT, FF, NEL and the Unicode line and
+  /// paragraph separators from a hostile feed's name or a Zeek meta.source reached the line raw
+  /// (`ESC[2J` cleared the terminal of whoever read it). Each becomes U+FFFD, header and extensions.
+  @Test func cefControlCharactersBecomeReplacementCharacters() {
+    let hostile = "a\u{1B}[2Jb\u{01}c\u{7F}d\u{0B}e\u{0C}f\u{85}g\u{2028}h\u{2029}i\u{00}j\tk"
+    let expected = "a\u{FFFD}[2Jb\u{FFFD}c\u{FFFD}d\u{FFFD}e\u{FFFD}f\u{FFFD}g\u{FFFD}h\u{FFFD}i\u{FFFD}j\u{FFFD}k"
+    var alert = alert(message: hostile)
+    alert.ruleName = hostile
+    alert.indicator = IntelIndicatorMatch(indicator: "evil.example", type: "domain", list: "l", source: hostile)
+    let line = CEFMessage.line(for: alert, context: context)
+    #expect(line.split(separator: "|", maxSplits: 7, omittingEmptySubsequences: false)[5] == Substring(expected))
+    #expect(line.contains("msg=\(expected) "))
+    #expect(line.hasSuffix("cs6=\(expected)"))
+    #expect(
+      !line.unicodeScalars.contains {
+        $0.properties.generalCategory == .control || $0 == "\u{2028}" || $0 == "\u{2029}"
+      })
+    // What the format escapes stays escaped, and line breaks in the header stay spaces.
+    #expect(CEFMessage.escapeExtension("x=\ny", limit: 10) == "x\\=\\ny")
+    #expect(CEFMessage.escapeHeader("a\nb\u{1B}", limit: 10) == "a b\u{FFFD}")
   }
 
   @Test func headerLineBreaksBecomeSpaces() {

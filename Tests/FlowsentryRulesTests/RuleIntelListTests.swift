@@ -130,9 +130,14 @@ import Testing
       let alerts = Self.alerts(rules, [Self.connection(to: "203.0.113.1", names: [name])])
       #expect(alerts.count == (fires ? 1 : 0), "\(name)")
       if fires {
+        // The alert also names the peer's name that matched and its field (ECS threat.enrichments.matched.*).
+        let match = try #require(alerts.first?.indicator)
         #expect(
-          alerts.first?.indicator
-            == IntelIndicatorMatch(indicator: "evil.example", type: "domain", list: "c2_domains", source: "\(feed):4"))
+          match
+            == IntelIndicatorMatch(
+              indicator: "evil.example", type: "domain", list: "c2_domains", source: "\(feed):4",
+              matchedValue: match.matchedValue, matchedField: "remote_dns"))
+        #expect([name, "a.b.evil.example"].contains(match.matchedValue))
       }
     }
   }
@@ -192,6 +197,9 @@ import Testing
     let alias = Self.alerts(rules, [.dns(dns)])
     #expect(alias.first?.indicator?.indicator == "evil.example")
     #expect(alias.first?.indicator?.source == "\(directory.path)/feed.txt:2")
+    // The alias is what matched, not the name asked: ECS threat.enrichments.matched.atomic.
+    #expect(alias.first?.indicator?.matchedField == "dns.answers")
+    #expect(alias.first?.indicator?.matchedValue.lowercased().hasPrefix("cdn.evil.example") == true)
     dns.answers.removeFirst()
     #expect(Self.alerts(rules, [.dns(dns)]).isEmpty, "no alias left")
   }
