@@ -157,9 +157,16 @@ enum PatternSetBuild {
 /// half an hour, while 5,000 domain-like regexes take about 6 s. A start (or a reload, cut off at
 /// its limit) would wait for that. So a part of more than `smallestProbed` patterns is timed on its
 /// first 128, 256, … patterns until a compile takes `measurableSeconds`; the growth between the
-/// last two gives the exponent, and a part whose compile would take more than `wholeSeconds` is
-/// cut into databases that compile in about `targetSeconds` each. The matches are the same either
-/// way (every database is scanned); more databases cost more per scan, which only such a part pays.
+/// last two gives the exponent, and a part whose compile grows clearly faster than its patterns
+/// (an exponent of `superlinearExponent` or more) and would take more than `wholeSeconds`, or that
+/// would take more than `hopelessSeconds` whatever its growth, is cut into databases that compile
+/// in about `targetSeconds` each. The matches are the same either way (every database is
+/// scanned); more databases cost more per scan, which only such a part pays. The exponent read
+/// from two probes a doubling apart moves by a tenth or more with a few per cent of noise in
+/// either, which puts the estimate of a linear part of 5,000 patterns anywhere from 7 s to 15 s:
+/// cutting on the time alone split the regex benchmark's 10,000 patterns into 14 databases in one
+/// run (2 in the run before), and its scans ran at a quarter of the speed. A linear part's compile
+/// is paid once (the database is cached) and its scans for as long as it runs.
 /// The probes cost at most about as much again as the largest one, which is a tenth of a second
 /// of CPU unless the part is large and quick to build.
 enum DatabaseSizing {
@@ -167,6 +174,8 @@ enum DatabaseSizing {
     var smallestProbed = 512
     var measurableSeconds = 0.1
     var wholeSeconds = 10.0
+    var superlinearExponent = 1.5
+    var hopelessSeconds = 60.0
     var targetSeconds = 1.0
   }
 
@@ -197,7 +206,8 @@ enum DatabaseSizing {
       // Between linear and cubic: timer noise on the smaller compile must not read as an explosion.
       let exponent = min(3, max(1, log2(seconds / max(smaller.seconds, 1e-6))))
       let whole = seconds * pow(Double(count) / Double(size), exponent)
-      guard whole > limits.wholeSeconds else { return count }
+      guard (exponent >= limits.superlinearExponent && whole > limits.wholeSeconds) || whole > limits.hopelessSeconds
+      else { return count }
       let fitting = Double(size) * pow(limits.targetSeconds / seconds, 1 / exponent)
       return max(16, min(count, Int(fitting)))
     }

@@ -25,6 +25,22 @@ import Testing
     #expect(probes.asked == [128, 64])
   }
 
+  /// The exponent read from two probes a doubling apart is noisy: a linear part whose smaller
+  /// probe read 10% quick gives an exponent of about 1.15 and an estimate past `wholeSeconds`
+  /// (0.18 s at 128 patterns: 13 s for 5,000), yet it stays one database; one that grows a little
+  /// faster than linear stays whole too, until its estimate is past `hopelessSeconds`.
+  @Test func aNearlyLinearPartStaysOneDatabaseUnlessHopeless() {
+    let noisy = Probes { $0 == 64 ? 0.081 : Double($0) * 0.0014 }
+    #expect(DatabaseSizing.patternsPerDatabase(members: 5_000, probe: noisy.probe) == 5_000)
+    #expect(noisy.asked == [128, 64])
+    // Exponent 1.3: 5,000 patterns in about 25 s stay whole; 50,000 (about 500 s) are cut.
+    let steeper = Probes { pow(Double($0), 1.3) * 0.0003 }
+    #expect(DatabaseSizing.patternsPerDatabase(members: 5_000, probe: steeper.probe) == 5_000)
+    let hopeless = Probes { pow(Double($0), 1.3) * 0.0003 }
+    let size = DatabaseSizing.patternsPerDatabase(members: 50_000, probe: hopeless.probe)
+    #expect(size < 50_000, "\(size)")
+  }
+
   @Test func aQuadraticPartIsCutIntoDatabasesOfAboutASecond() {
     let probes = Probes { pow(Double($0) / 100, 2) }
     let size = DatabaseSizing.patternsPerDatabase(members: 4_000, probe: probes.probe)
