@@ -2,7 +2,7 @@ import FlowsentryCore
 
 extension JSONBytes {
   /// `,"related":{"ip":[…],"hosts":[…]}` of an alert: ECS related.ip holds every address of the
-  /// event, related.hosts every host name, and ECS threat-usage asks for a matched indicator to be
+  /// event, related.hosts every host name (a lookup's aliases and pointers among them), and ECS threat-usage asks for a matched indicator to be
   /// copied to the related.* field it fits, so that a SIEM's pivot on an address or a name finds
   /// the alert whichever side or answer held it. Each value once, in the order met.
   mutating func ecsRelated(_ alert: Alert, flow: FlowEvent?, lookup: DNSEvent?) {
@@ -21,10 +21,16 @@ extension JSONBytes {
       for name in lookup.questions { add(name, to: &hosts) }
       for answer in lookup.answers {
         add(answer.name, to: &hosts)
-        if answer.type == "A" || answer.type == "AAAA" {
-          add(answer.data, to: &addresses)
-        } else {
+        switch answer.type {
+        case "A", "AAAA":
+          // ECS related.ip is an `ip` field: a recording's answer that is no address would make
+          // Elasticsearch refuse the whole alert, so only a parsed address goes in, written as one.
+          if let address = IPAddress(answer.data) { add(address.description, to: &addresses) }
+        case "CNAME", "PTR":
           add(answer.data, to: &hosts)
+        default:
+          // A recording's TXT or MX data is no host name.
+          break
         }
       }
     }

@@ -159,7 +159,7 @@ enum PatternSetBuild {
 /// first 128, 256, … patterns until a compile takes `measurableSeconds`; the growth between the
 /// last two gives the exponent, and a part whose compile grows clearly faster than its patterns
 /// (an exponent of `superlinearExponent` or more) and would take more than `wholeSeconds`, or that
-/// would take more than `hopelessSeconds` whatever its growth, is cut into databases that compile
+/// would take more than `hopelessSeconds` whatever its growth (half a reload's default limit), is cut into databases that compile
 /// in about `targetSeconds` each. The matches are the same either way (every database is
 /// scanned); more databases cost more per scan, which only such a part pays. The exponent read
 /// from two probes a doubling apart moves by a tenth or more with a few per cent of noise in
@@ -175,7 +175,7 @@ enum DatabaseSizing {
     var measurableSeconds = 0.1
     var wholeSeconds = 10.0
     var superlinearExponent = 1.5
-    var hopelessSeconds = 60.0
+    var hopelessSeconds = 30.0
     var targetSeconds = 1.0
   }
 

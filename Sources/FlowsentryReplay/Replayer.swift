@@ -141,12 +141,15 @@ public final class Replayer {
         clamped += 1
         if firstClamped == nil { firstClamped = frame.number }
       }
-      // Times are clamped to 0...2^62: the difference cannot overflow.
-      if frame.timestamp > latest {
-        latest = frame.timestamp
-      } else if latest - frame.timestamp > RecordingReader.backwardsTolerance {
-        backwards += 1
-        if firstBackwards == nil { firstBackwards = (frame.number, latest - frame.timestamp) }
+      // Times are clamped to 0...2^62: the difference cannot overflow. A clamped time (reported
+      // on its own) is left out: one corrupt record would make every later packet read as backwards.
+      if !frame.timestampClamped {
+        if frame.timestamp > latest {
+          latest = frame.timestamp
+        } else if latest - frame.timestamp > RecordingReader.backwardsTolerance {
+          backwards += 1
+          if firstBackwards == nil { firstBackwards = (frame.number, latest - frame.timestamp) }
+        }
       }
       if let skip = PacketDecoder.decode(frame.bytes, linkType: linkType, into: &packet) {
         skipped[skip, default: 0] += 1

@@ -187,5 +187,20 @@ import Testing
     let fromLookup = try #require(try ecsDocument(lookupAlert)["related"] as? [String: [String]])
     #expect(fromLookup["ip"] == ["10.0.0.5", "10.0.0.53", "203.0.113.9"])
     #expect(fromLookup["hosts"] == ["www.example", "cdn.evil.example", "evil.example"])
+
+    // A recording may carry answers capture never makes: an A record that is no address (an `ip`
+    // field Elasticsearch would refuse the alert for), and TXT or MX data, which name no host.
+    var odd = lookup
+    odd.answers = [
+      .init(name: "www.example", type: "A", timeToLive: 60, data: "not-an-address"),
+      .init(name: "www.example", type: "AAAA", timeToLive: 60, data: "2001:DB8:0:0::9"),
+      .init(name: "www.example", type: "TXT", timeToLive: 60, data: "v=spf1 -all"),
+      .init(name: "www.example", type: "MX", timeToLive: 60, data: "10 mx.example"),
+      .init(name: "9.0.0.10.in-addr.arpa", type: "PTR", timeToLive: 60, data: "host.example"),
+    ]
+    lookupAlert.events = [.dns(odd)]
+    let fromOdd = try #require(try ecsDocument(lookupAlert)["related"] as? [String: [String]])
+    #expect(fromOdd["ip"] == ["10.0.0.5", "10.0.0.53", "2001:db8::9"])
+    #expect(fromOdd["hosts"] == ["www.example", "9.0.0.10.in-addr.arpa", "host.example", "evil.example"])
   }
 }
