@@ -129,12 +129,7 @@ extension JSONBytes {
     for (key, endpoint) in [
       ("source", dns.destination), ("client", dns.destination), ("destination", dns.source), ("server", dns.source),
     ] {
-      raw(",")
-      string(key)
-      raw(#":{"ip":""#)
-      address(endpoint.address)
-      raw(#"","port":"#)
-      integer(endpoint.port)
+      openEndpoint(key, endpoint)
       raw("}")
     }
     raw(#","network":{"transport":""#)
@@ -170,6 +165,16 @@ extension JSONBytes {
     hostField(context)
   }
 
+  /// `,"KEY":{"ip":"…","port":N` of one side, left open for the fields a flow's sides add.
+  private mutating func openEndpoint(_ key: String, _ endpoint: Endpoint) {
+    raw(",")
+    string(key)
+    raw(#":{"ip":""#)
+    address(endpoint.address)
+    raw(#"","port":"#)
+    integer(endpoint.port)
+  }
+
   /// `source`, `destination`, `network`, `host`, `process` and `user` of one flow.
   fileprivate mutating func flowFields(_ flow: FlowEvent, context: EventJSON.Context) {
     let sides = flow.volumeBySide
@@ -177,12 +182,7 @@ extension JSONBytes {
       ("source", flow.source, flow.sourceNames, sides?.source),
       ("destination", flow.destination, flow.destinationNames, sides?.destination),
     ] {
-      raw(",")
-      string(key)
-      raw(#":{"ip":""#)
-      address(endpoint.address)
-      raw(#"","port":"#)
-      integer(endpoint.port)
+      openEndpoint(key, endpoint)
       if let name = names.first {
         raw(#","domain":"#)
         string(name)
