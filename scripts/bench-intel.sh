@@ -81,22 +81,31 @@ if [ ! -x .build/release/flowsentry ]; then
 else
   recording=$(mktemp /tmp/bench-intel-recording-XXXXXX.jsonl)
   "$INTEL" recording "$recording" 800000
-  # replay_row LABEL ARGS...: one `flowsentry replay` of the recording with ARGS, as a row.
+  # replay_row LABEL ARGS...: three `flowsentry replay` runs of the recording with ARGS, as a row: the
+  # fastest by wall time (as the rule-event rows take the best of three: the machine is shared, and
+  # a run slowed by a neighbour measures the neighbour), with every run's wall rate beside it.
   replay_row() {
-    local label=$1 timing summary recorded malformed user system wall
+    local label=$1 timing summary recorded malformed user system wall run best="" walls=()
     shift
-    timing=$(mktemp)
-    /usr/bin/time -f "%U %S %e" -o "$timing" .build/release/flowsentry replay "$@" \
-      --events none "$recording" 2>"$timing.log" >/dev/null
-    summary=$(grep -m1 "recorded events" "$timing.log")
-    recorded=$(sed -E 's/.*recorded events ([0-9]+), malformed lines ([0-9]+).*/\1/' <<<"$summary")
-    malformed=$(sed -E 's/.*recorded events ([0-9]+), malformed lines ([0-9]+).*/\2/' <<<"$summary")
-    read -r user system wall <"$timing"
-    rm -f "$timing" "$timing.log"
-    echo "replay $*: $recorded events, $malformed malformed lines, CPU $user s user + $system s system, wall $wall s" >&2
-    [ "$recorded" = 800000 ] && [ "$malformed" = 0 ] || { echo "bench-intel: the recording did not replay whole" >&2; exit 1; }
+    for run in 1 2 3; do
+      timing=$(mktemp)
+      /usr/bin/time -f "%U %S %e" -o "$timing" .build/release/flowsentry replay "$@" \
+        --events none "$recording" 2>"$timing.log" >/dev/null
+      summary=$(grep -m1 "recorded events" "$timing.log")
+      recorded=$(sed -E 's/.*recorded events ([0-9]+), malformed lines ([0-9]+).*/\1/' <<<"$summary")
+      malformed=$(sed -E 's/.*recorded events ([0-9]+), malformed lines ([0-9]+).*/\2/' <<<"$summary")
+      read -r user system wall <"$timing"
+      rm -f "$timing" "$timing.log"
+      echo "replay $*: $recorded events, $malformed malformed lines, CPU $user s user + $system s system, wall $wall s" >&2
+      [ "$recorded" = 800000 ] && [ "$malformed" = 0 ] || { echo "bench-intel: the recording did not replay whole" >&2; exit 1; }
+      walls+=("$(awk -v n="$recorded" -v w="$wall" 'BEGIN { printf "%.0f", n / w }')")
+      if [ -z "$best" ] || awk -v w="$wall" -v b="${best##* }" 'BEGIN { exit !(w < b) }'; then
+        best="$user $system $wall"
+      fi
+    done
+    read -r user system wall <<<"$best"
     row "$label" \
-      "$(awk -v n="$recorded" -v u="$user" -v s="$system" -v w="$wall" 'BEGIN { printf "%.0f events/s of CPU time (wall %.0f events/s)", n / (u + s), n / w }')"
+      "$(awk -v n="$recorded" -v u="$user" -v s="$system" -v w="$wall" 'BEGIN { printf "%.0f events/s of CPU time (wall %.0f events/s)", n / (u + s), n / w }'); best of 3 by wall time (the three: $(IFS=/; echo "${walls[*]}") events/s)"
   }
   replay_row "recording replayed through the shipped rules (800k events: 2 begins, 1 end, 1 answered lookup in 4; \`flowsentry replay\`)" \
     --no-default-rules --rules rules
