@@ -189,6 +189,16 @@ struct Generator {
     if format == "csv" { keys += ", column: \(choices.pick(["2", "host", "dst_ip", "0", "1001", "nope"]))" }
     if type == "domain" && choices.chance(2) { keys += ", match: suffix" }
     if choices.chance(4) { keys += ", optional: true" }
+    // An allowlist: another typed list (of any type, maybe not yet declared, maybe this one, maybe
+    // one with its own `except:`), one or several, or a value `except:` refuses.
+    if choices.chance(3) {
+      let other = "l\(choices.below(listCount + 1))"
+      keys += choices.pick([
+        ", except: \(other)", ", except: [\(other), l\(choices.below(listCount + 1))]",
+        ", except: [\(other), \(other)]",
+        hostile ? ", except: {a: 1}" : ", except: []", hostile ? ", except: nowhere" : ", except: \(other)",
+      ])
+    }
     // Replacing an earlier definition on purpose, with values and companions it refuses.
     if hostile && choices.chance(4) {
       keys += choices.pick([", replace: true", ", replace: 3", ", replace: true, append: true"])

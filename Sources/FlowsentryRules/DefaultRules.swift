@@ -584,7 +584,9 @@ enum DefaultRules {
 #   *.ip.txt        addresses and CIDR blocks, one a line (Feodo Tracker's ipblocklist.txt)
 #   *.domains.txt   domains, one a line or a hosts file (URLhaus' hostfile); subdomains match too
 #   *.intel         Zeek intel files (Intel::ADDR, Intel::SUBNET, Intel::DOMAIN)
-#   allow/*.ip.txt, allow/*.domains.txt   allowlists, which beat every feed (sinkholes, CDNs)
+#   allow/*.ip.txt, allow/*.domains.txt   allowlists, which beat every feed (sinkholes, CDNs):
+#                   each feed list has `except:` its allowlist, so an allowlisted value is never
+#                   listed, in these rules or any other over these lists, value by value
 # Each list holds one self-test indicator from the reserved ranges, so that the rules' tests run
 # and an operator can check the pipeline end to end: `getent hosts flowsentry-selftest.invalid`
 # raises FS-INTEL-002 (RFC 6761: .invalid never resolves); `curl --connect-timeout 180
@@ -598,6 +600,7 @@ enum DefaultRules {
     files: [/etc/flowsentry/intel/*.ip.txt]
     format: lines
     optional: true
+    except: intel_allow_addresses
 
 - list:
     name: intel_zeek_addresses
@@ -605,6 +608,7 @@ enum DefaultRules {
     files: [/etc/flowsentry/intel/*.intel]
     format: zeek-intel
     optional: true
+    except: intel_allow_addresses
 
 - list:
     name: intel_domains
@@ -614,6 +618,7 @@ enum DefaultRules {
     files: [/etc/flowsentry/intel/*.domains.txt]
     format: lines
     optional: true
+    except: intel_allow_domains
 
 - list:
     name: intel_zeek_domains
@@ -622,6 +627,7 @@ enum DefaultRules {
     files: [/etc/flowsentry/intel/*.intel]
     format: zeek-intel
     optional: true
+    except: intel_allow_domains
 
 - list:
     name: intel_allow_addresses
@@ -644,20 +650,19 @@ enum DefaultRules {
     name: remote_is_allowlisted
     condition: remote in intel_allow_addresses or remote_dns in intel_allow_domains
 
-# A lookup's counterparts of remote_is_allowlisted. By the name asked: for both rules; not by an
-# alias it led to, which whoever holds the listed name chooses (a listed name aliased to an
-# allowlisted CDN would hide itself). By an address among its answers: for FS-INTEL-001 alone,
-# so that an allowlisted CDN address a feed lists does not alert at each lookup; never for
-# FS-INTEL-002, whose listed name answered with a sinkhole's or a CDN's address is what it
-# reports. An exception holds for the whole lookup: one allowlisted address among the answers
-# excepts a listed one beside it (the connection to the listed one still alerts).
+# A lookup's counterparts of remote_is_allowlisted, by the name asked: not by an alias it led to,
+# which whoever holds the listed name chooses (a listed name aliased to an allowlisted CDN would
+# hide itself). An allowlisted address among the answers excepts that address alone, through the
+# address lists' `except:` (a CDN address a feed lists does not alert at each lookup), never the
+# lookup: a zone that adds an address of the allowlist to its answers does not hide a listed one
+# beside it. `lookup_is_allowlisted` is the same test, under the name rules written before kept.
 - macro:
     name: lookup_name_is_allowlisted
     condition: dns.questions in intel_allow_domains
 
 - macro:
     name: lookup_is_allowlisted
-    condition: lookup_name_is_allowlisted or dns.answers in intel_allow_addresses
+    condition: lookup_name_is_allowlisted
 
 - rule:
     id: FS-INTEL-001
@@ -746,9 +751,14 @@ enum DefaultRules {
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [allowed.flowsentry-selftest.invalid], answers: [192.0.2.254]}
         expect: 0
-      - name: a lookup with an allowlisted address among its answers does not (the exception holds for the whole lookup)
+      - name: a lookup answered with an allowlisted address and a listed one fires by the listed one (the allowlist excepts each answer on its own)
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [cdn.example], answers: [192.0.2.253, 192.0.2.254]}
+        alerts:
+          - output_contains: ["listed address 192.0.2.254/32 in intel_addresses from ", "; lookup of cdn.example answered 192.0.2.253,192.0.2.254"]
+      - name: a lookup answered with an allowlisted address alone does not
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [cdn.example], answers: [192.0.2.253]}
         expect: 0
 
 - rule:
@@ -821,6 +831,10 @@ enum DefaultRules {
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [c2.flowsentry-selftest.invalid], answers: [x.allowed.flowsentry-selftest.invalid, 203.0.113.9]}
         alerts:
           - output_contains: ["listed domain flowsentry-selftest.invalid in intel_domains from ", "; lookup of c2.flowsentry-selftest.invalid (answered: true), answers: x.allowed.flowsentry-selftest.invalid,203.0.113.9"]
+      - name: a lookup whose alias is under a listed domain and allowlisted too does not (the allowlist beats the feed)
+        events:
+          - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [www.example], answers: [x.allowed.flowsentry-selftest.invalid, 203.0.113.9]}
+        expect: 0
       - name: an allowlisted name aliased to a listed one does not
         events:
           - {at: 0s, event: net_packet_dns, src: 198.51.100.53, dst: 198.51.100.2, questions: [allowed.flowsentry-selftest.invalid], answers: [c2.flowsentry-selftest.invalid, 203.0.113.9]}

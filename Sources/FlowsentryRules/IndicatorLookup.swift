@@ -11,6 +11,8 @@ struct IndicatorListReference: @unchecked Sendable {
   let severity: Severity?
   /// Inline items first, then each file's set, as the rules test them.
   let sets: [IntelList]
+  /// The list's `except:` lists (read by the same rules, so among the references too).
+  var except: [String] = []
 }
 
 /// A typed list holding a looked-up value: what a rule reading the list would name as the alert's
@@ -30,6 +32,8 @@ public struct IndicatorListing: Sendable, Equatable, CustomStringConvertible {
   public var severity: Severity?
   /// How the indicator stands to the value: it holds it, or, for a block, covers it or lies inside.
   public var relation: IndicatorRelation = .holds
+  /// The list's `except:` lists that hold the value too: then no rule matches it by this list.
+  public var exceptedBy: [String] = []
 
   /// One line for a terminal: every part escaped where it holds a control character (a feed's
   /// `meta.source` or a string list's indicator are a downloaded file's bytes, and an escape sequence
@@ -50,6 +54,9 @@ public struct IndicatorListing: Sendable, Equatable, CustomStringConvertible {
       return text + ", \(count) more inside the block not shown"
     }
     if let severity { text += ", severity \(severity.rawValue)" }
+    if !exceptedBy.isEmpty {
+      text += "; excepted by \(exceptedBy.map(escape).joined(separator: ", ")): no rule matches it by this list"
+    }
     return text
   }
 
@@ -130,10 +137,13 @@ extension RuleSet {
       }
       // As the rules name it: the narrowest indicator among the list's sets.
       guard let found = IntelList.mostSpecific(in: list.sets, lookup) else { continue }
+      let exceptedBy = list.except.filter { name in
+        indicatorLists.first { $0.name == name }.map { IntelList.mostSpecific(in: $0.sets, lookup) != nil } ?? false
+      }
       listings.append(
         IndicatorListing(
           value: value, list: list.name, type: list.type, indicator: found.indicator, source: found.source,
-          severity: list.severity))
+          severity: list.severity, exceptedBy: exceptedBy))
     }
     return listings
   }

@@ -5,7 +5,8 @@ extension IndicatorListing {
   /// `listed`, and `lists`, one object per listing in the order the text lines come in, each with
   /// `list`, `type`, `relation` (`holds`, `covers`, `inside`, or `more_inside` with the `count` of
   /// entries inside a block not shown), and for the others `indicator`, `source`, and `severity`
-  /// when the list has one (`most_specific` on a covering block). Strings are escaped as the event
+  /// when the list has one (`most_specific` on a covering block), and `excepted_by` naming the
+  /// list's `except:` lists that hold the value too (no rule matches it by this list then). Strings are escaped as the event
   /// schema escapes them (a backslash as `\\`, once), and DEL, the C1 controls, the bidirectional
   /// overrides and marks and the line separators as `\uXXXX` too: valid JSON either way, but the
   /// line may well be read on a terminal or split by a log viewer.
@@ -32,6 +33,9 @@ extension IndicatorListing {
       }
       fields += ["\"indicator\":\(string(listing.indicator))", "\"source\":\(string(listing.source))"]
       if let severity = listing.severity { fields.append("\"severity\":\(string(severity.rawValue))") }
+      if !listing.exceptedBy.isEmpty {
+        fields.append("\"excepted_by\":[\(listing.exceptedBy.map(string).joined(separator: ","))]")
+      }
       return "{" + fields.joined(separator: ",") + "}"
     }
     return "{\"value\":\(string(value)),\"listed\":\(!listings.isEmpty),\"lists\":[\(lists.joined(separator: ","))]}"

@@ -6,6 +6,7 @@ import Yams
 /// Compile: rule nodes into rules (conditions, thresholds, templates, tests), every problem at its position.
 extension RuleSetBuilder {
   mutating func compile(files: [String]) -> RuleSet {
+    checkExceptLists()
     loadIntelLists()
     let compiler = ConditionCompiler(lists: lists, macros: macros)
     var rules: [Rule] = []
@@ -72,7 +73,7 @@ extension RuleSetBuilder {
     ruleSet.indicatorLists = lists.keys.sorted().compactMap { name in
       guard readByEnabledRules.contains(name), let intel = lists[name]?.intel else { return nil }
       return IndicatorListReference(
-        name: name, type: intel.type, severity: intel.severity, sets: intel.sets)
+        name: name, type: intel.type, severity: intel.severity, sets: intel.sets, except: intel.except.map(\.name))
     }
     return ruleSet
   }
@@ -139,7 +140,7 @@ extension RuleSetBuilder {
         required = compiled.required
         nodes = compiled.nodes
         intelTerms = compiled.intelTerms
-        intelListsRead.formUnion(compiled.intelTerms.map(\.list))
+        intelListsRead.formUnion(compiled.intelTerms.flatMap(\.listsRead))
         eventGate = compiled.gate
       } catch { report(.error, error.location, hinted(error, text)) }
     }
@@ -153,7 +154,7 @@ extension RuleSetBuilder {
           do {
             let compiled = try compiler.compile(text)
             exceptions.append(compiled.predicate)
-            intelListsRead.formUnion(compiled.intelTerms.map(\.list))
+            intelListsRead.formUnion(compiled.intelTerms.flatMap(\.listsRead))
             regexes += compiled.regexes
             leaves += compiled.leaves
             nodes += compiled.nodes

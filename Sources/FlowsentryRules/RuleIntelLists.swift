@@ -17,6 +17,9 @@ struct IntelListDeclaration {
   var baseDirectory: String
   /// `optional: true`: a glob matching nothing is expected (feeds an install may not have), not a warning.
   var isOptional: Bool
+  /// `except:` the lists (an allowlist) whose values this one never matches, each value on its own:
+  /// a lookup answered with a listed and an allowlisted address still matches by the listed one.
+  var except: [(name: String, location: SourceLocation)] = []
   /// The loaded sets: the inline items' and the files', each non-empty one.
   var sets: [IntelList] = []
   var summary: IntelListSummary?
@@ -53,6 +56,8 @@ public struct IntelListSummary: Sendable, Equatable {
   public var severity: String?
   /// The `files:` paths and globs, resolved against the rule file's directory: what a feed watcher watches.
   public var filePatterns: [String] = []
+  /// The `except:` lists, whose values this list never matches.
+  public var except: [String] = []
 
   /// One line: `c2_domains (domain, suffix): 2 indicators, 0 duplicates, 1 malformed line, …`.
   public var description: String {
@@ -74,6 +79,7 @@ public struct IntelListSummary: Sendable, Equatable {
     }
     text += ", \(counted(files, "file")), \(counted(memoryBytes, "byte"))"
     if let severity { text += ", severity \(severity)" }
+    if !except.isEmpty { text += ", except what \(except.joined(separator: " or ")) holds" }
     return text
   }
 
@@ -91,7 +97,7 @@ public struct IntelListSummary: Sendable, Equatable {
 }
 
 extension RuleSetBuilder {
-  static let intelListKeys = ["type", "match", "files", "format", "column", "severity", "optional"]
+  static let intelListKeys = ["type", "match", "files", "format", "column", "severity", "optional", "except"]
   /// A CSV column past this is a typo, not a feed (abuse.ch's have fewer than twenty).
   static let maximumCSVColumn = 1_000
   /// Typed lists a rule chain may declare: an address or port list costs a fixed index of up to
@@ -174,11 +180,62 @@ extension RuleSetBuilder {
       isOptional = value
     }
     let files = stringList(body["files"], "files", file).map { (pattern: $0.0, location: $0.1) }
+    var except: [(name: String, location: SourceLocation)] = []
+    if let node = body["except"] {
+      // One list name, or several.
+      if let name = node.scalar?.string {
+        except = [(name, location(node, file))]
+      } else {
+        except = stringList(node, "except", file).map { (name: $0.0, location: $0.1) }
+      }
+    }
     guard !failed else { return nil }
     return IntelListDeclaration(
       type: type, match: match, format: format, files: files, severity: severity,
       baseDirectory: (file as NSString).deletingLastPathComponent,
-      isOptional: isOptional)
+      isOptional: isOptional, except: except)
+  }
+
+  /// Each `except:` names a typed list of the same type that has no `except:` of its own (an
+  /// allowlist of an allowlist would make a value's fate depend on a chain no alert shows). Checked
+  /// once every file is collected: the allowlist may be declared after the list, or in a later file.
+  mutating func checkExceptLists() {
+    for name in lists.keys.sorted() {
+      guard let declaration = lists[name]?.intel, !declaration.except.isEmpty else { continue }
+      var kept: [(name: String, location: SourceLocation)] = []
+      for (other, at) in declaration.except {
+        guard other != name else {
+          report(.error, at, "list '\(name)' cannot except itself")
+          continue
+        }
+        guard let definition = lists[other] else {
+          report(.error, at, "list '\(name)': 'except' names no list '\(other)'")
+          continue
+        }
+        guard let allowlist = definition.intel else {
+          report(
+            .error, at,
+            "list '\(name)': 'except' takes a typed list (with 'type'), and '\(other)' is a plain list of strings")
+          continue
+        }
+        guard allowlist.type == declaration.type else {
+          report(
+            .error, at,
+            "list '\(name)' holds \(declaration.type.rawValue) indicators; '\(other)' holds "
+              + "\(allowlist.type.rawValue) indicators, which no value of this list can be")
+          continue
+        }
+        guard allowlist.except.isEmpty else {
+          report(
+            .error, at,
+            "list '\(name)': '\(other)' has an 'except' of its own; a list's exceptions are lists without one")
+          continue
+        }
+        guard !kept.contains(where: { $0.name == other }) else { continue }
+        kept.append((other, at))
+      }
+      lists[name]?.intel?.except = kept
+    }
   }
 
   private static var typeNames: String { IndicatorType.allCases.map(\.rawValue).joined(separator: ", ") }
@@ -204,6 +261,7 @@ extension RuleSetBuilder {
       summary.declarationLine = definition.location.line
       summary.declarationColumn = definition.location.column
       summary.filePatterns = declaration.files.map { resolve($0.pattern, declaration.baseDirectory) }
+      summary.except = declaration.except.map(\.name)
       var sets: [IntelList] = []
       var inline = IntelListBuilder(name: name, type: declaration.type, domainMatch: declaration.match)
       for item in definition.items {

@@ -11,6 +11,9 @@ struct IntelTerm: @unchecked Sendable {
   var list: String
   var type: IndicatorType
   var sets: [IntelList]
+  /// The list's `except:` lists' sets: a value they hold is not listed, whatever `sets` say.
+  var excepted: [IntelList] = []
+  var exceptLists: [String] = []
   /// The list's `severity:`, which its alerts take instead of the rule's.
   var severity: Severity?
   /// Each `and` above the term in the condition: a term whose field is listed decides the alert only
@@ -18,6 +21,9 @@ struct IntelTerm: @unchecked Sendable {
   /// the low list's). An operand with a regex test is left out of them, taken as holding: evaluated
   /// again here it would count its regex limit hits twice.
   var conjuncts: [Predicate] = []
+
+  /// The lists the term reads: its own and its `except:` lists (`rules lookup` looks in both).
+  var listsRead: [String] { [list] + exceptLists }
 
   /// Whether the `and`s above the term hold on `event`.
   func conjunctsHold(_ event: EventFields) -> Bool { conjuncts.allSatisfy { $0(event) } }
@@ -62,36 +68,57 @@ struct IntelTerm: @unchecked Sendable {
     switch (field.accessor, type) {
     case (.strings, .domain) where field.name == ConditionCompiler.answersField:
       for name in event.answerNames {
-        if let found = listMatch({ $0.match(domain: name) }) { return (found, .text(name)) }
+        if let found = listMatch({ $0.match(domain: name) }), !excepted(name) { return (found, .text(name)) }
       }
     case (.strings(let read), .domain):
       for name in read(event) {
-        if let found = listMatch({ $0.match(domain: name) }) { return (found, .text(name)) }
+        if let found = listMatch({ $0.match(domain: name) }), !excepted(name) { return (found, .text(name)) }
       }
     case (.string(let read), .domain):
-      if let name = read(event), let found = listMatch({ $0.match(domain: name) }) { return (found, .text(name)) }
+      if let name = read(event), let found = listMatch({ $0.match(domain: name) }), !excepted(name) {
+        return (found, .text(name))
+      }
     case (.strings(let read), .string):
       for text in read(event) {
-        if let found = listMatch({ $0.match(string: text) }) { return (found, .text(text)) }
+        if let found = listMatch({ $0.match(string: text) }), !excepted.contains(where: { $0.contains(string: text) }) {
+          return (found, .text(text))
+        }
       }
     case (.string(let read), .string):
-      if let text = read(event), let found = listMatch({ $0.match(string: text) }) { return (found, .text(text)) }
+      if let text = read(event), let found = listMatch({ $0.match(string: text) }),
+        !excepted.contains(where: { $0.contains(string: text) })
+      {
+        return (found, .text(text))
+      }
     case (.strings, .address) where field.name == ConditionCompiler.answersField:
       for address in event.answerAddresses {
-        if let found = listMatch({ $0.match(address: address) }) { return (found, .address(address)) }
+        if let found = listMatch({ $0.match(address: address) }),
+          !excepted.contains(where: { $0.contains(address: address) })
+        {
+          return (found, .address(address))
+        }
       }
     case (.address(let read), .address):
-      if let address = read(event), let found = listMatch({ $0.match(address: address) }) {
+      if let address = read(event), let found = listMatch({ $0.match(address: address) }),
+        !excepted.contains(where: { $0.contains(address: address) })
+      {
         return (found, .address(address))
       }
     case (.integer(let read), .port):
-      if let port = read(event).flatMap(UInt16.init(exactly:)), let found = listMatch({ $0.match(port: port) }) {
+      if let port = read(event).flatMap(UInt16.init(exactly:)), let found = listMatch({ $0.match(port: port) }),
+        !excepted.contains(where: { $0.contains(port: port) })
+      {
         return (found, .port(port))
       }
     default:
       break
     }
     return nil
+  }
+
+  /// Whether an `except:` list holds the name.
+  private func excepted(_ name: String) -> Bool {
+    !excepted.isEmpty && name.withUTF8Bytes { IntelList.anyContains(domainBytes: $0, in: excepted) }
   }
 
   /// The list's match: the narrowest indicator among its sets (inline items, then files), the
@@ -142,9 +169,26 @@ extension ConditionCompiler {
   static let answersField = "dns.answers"
 
   /// Whether a set lists `name`, its bytes read once for all of them: `contains(domain:)` is generic
-  /// over the string type, and unspecialised here it reaches the bytes through witness calls.
-  private static func listed(_ name: String, in sets: [IntelList]) -> Bool {
-    name.withUTF8Bytes { IntelList.anyContains(domainBytes: $0, in: sets) }
+  /// over the string type, and unspecialised here it reaches the bytes through witness calls. A
+  /// name an `except:` list holds is not listed; those are read only for a listed name.
+  private static func listed(_ name: String, in sets: [IntelList], except excepted: [IntelList]) -> Bool {
+    name.withUTF8Bytes { listed($0, in: sets, except: excepted) }
+  }
+
+  @inline(__always)
+  private static func listed(_ name: UnsafeRawBufferPointer, in sets: [IntelList], except excepted: [IntelList])
+    -> Bool
+  {
+    IntelList.anyContains(domainBytes: name, in: sets)
+      && (excepted.isEmpty || !IntelList.anyContains(domainBytes: name, in: excepted))
+  }
+
+  private static func listedString(_ text: String, in sets: [IntelList], except excepted: [IntelList]) -> Bool {
+    sets.contains { $0.contains(string: text) } && !excepted.contains { $0.contains(string: text) }
+  }
+
+  private static func listed(_ address: IPAddress, in sets: [IntelList], except excepted: [IntelList]) -> Bool {
+    sets.contains { $0.contains(address: address) } && !excepted.contains { $0.contains(address: address) }
   }
 
   /// `field in list` where the list is typed: the field's type must be one the list's indicators can be.
@@ -154,34 +198,41 @@ extension ConditionCompiler {
     guard let declaration = definition.intel else { throw fail(source, offset, "'\(definition.name)' is not typed") }
     usedLists.insert(definition.name)
     let sets = declaration.sets
+    // Each value is tested against the allowlists only once a set lists it: the common miss costs
+    // what it did without them.
+    let exceptLists = declaration.except.map(\.name)
+    let excepted = exceptLists.compactMap { lists[$0]?.intel }.flatMap(\.sets)
+    for name in exceptLists { usedLists.insert(name) }
     let predicate: Predicate
     switch (field.accessor, declaration.type) {
     case (.strings, .domain) where field.nameList != nil:
       let nameList = field.nameList!
-      predicate = { event in event.anyName(in: nameList) { IntelList.anyContains(domainBytes: $0, in: sets) } }
+      predicate = { event in event.anyName(in: nameList) { Self.listed($0, in: sets, except: excepted) } }
     case (.strings, .domain) where field.name == Self.answersField:
       // `dns.answers in c2_domains`: an alias (CNAME target) may be listed; the addresses among the
       // answers are no names.
-      predicate = { event in event.answerNames.contains { name in Self.listed(name, in: sets) } }
+      predicate = { event in event.answerNames.contains { name in Self.listed(name, in: sets, except: excepted) } }
     case (.strings(let read), .domain):
-      predicate = { event in read(event).contains { name in Self.listed(name, in: sets) } }
+      predicate = { event in read(event).contains { name in Self.listed(name, in: sets, except: excepted) } }
     case (.string(let read), .domain):
-      predicate = { event in read(event).map { name in Self.listed(name, in: sets) } ?? false }
+      predicate = { event in read(event).map { name in Self.listed(name, in: sets, except: excepted) } ?? false }
     case (.strings(let read), .string):
-      predicate = { event in read(event).contains { text in sets.contains { $0.contains(string: text) } } }
+      predicate = { event in read(event).contains { text in Self.listedString(text, in: sets, except: excepted) } }
     case (.string(let read), .string):
-      predicate = { event in read(event).map { text in sets.contains { $0.contains(string: text) } } ?? false }
+      predicate = { event in read(event).map { text in Self.listedString(text, in: sets, except: excepted) } ?? false }
     case (.strings, .address) where field.name == Self.answersField:
       // `dns.answers in c2_addresses`: the A and AAAA answers, read once per event as addresses.
       predicate = { event in
-        event.answerAddresses.contains { address in sets.contains { $0.contains(address: address) } }
+        event.answerAddresses.contains { address in Self.listed(address, in: sets, except: excepted) }
       }
     case (.address(let read), .address):
-      predicate = { event in read(event).map { address in sets.contains { $0.contains(address: address) } } ?? false }
+      predicate = { event in
+        read(event).map { address in Self.listed(address, in: sets, except: excepted) } ?? false
+      }
     case (.integer(let read), .port):
       predicate = { event in
         guard let port = read(event).flatMap(UInt16.init(exactly:)) else { return false }
-        return sets.contains { $0.contains(port: port) }
+        return sets.contains { $0.contains(port: port) } && !excepted.contains { $0.contains(port: port) }
       }
     default:
       let fitting: String
@@ -197,7 +248,8 @@ extension ConditionCompiler {
     }
     intelTerms.append(
       IntelTerm(
-        field: field, list: definition.name, type: declaration.type, sets: sets, severity: declaration.severity))
+        field: field, list: definition.name, type: declaration.type, sets: sets, excepted: excepted,
+        exceptLists: exceptLists, severity: declaration.severity))
     return predicate
   }
 }

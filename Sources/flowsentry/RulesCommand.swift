@@ -132,8 +132,8 @@ struct RulesCommand: ParsableCommand {
         Zeek's meta.source). A block, 203.0.113.0/24 or 2001:db8::/32, is looked up in address lists \
         as a block: each entry covering it (most specific first), then the entries inside it in \
         address order, up to --inside-limit a list, and a count of the rest. \
-        Membership only: an allowlist is a list too, and a rule's own condition \
-        still decides. `-` reads values from stdin, one a line (blank lines and # comments skipped), \
+        Membership only: an allowlist is a list too, a listing that a list's `except:` list holds too \
+        says so (no rule matches the value by that list), and a rule's own condition still decides. `-` reads values from stdin, one a line (blank lines and # comments skipped), \
         such as the indicators of an incident report. When none is listed, stderr names the lists \
         searched: a list no enabled rule tests is not searched, so a value only it holds is not listed. \
         Exit status: 0 when some value is listed, 1 when none is, 2 when the rules or the configuration \
@@ -149,7 +149,7 @@ struct RulesCommand: ParsableCommand {
     @Flag(
       help: """
         Print a line of JSON a value (value, listed, lists: list, type, relation, indicator, source, \
-        severity) instead of text, for a playbook or script.
+        severity, excepted_by) instead of text, for a playbook or script.
         """)
     var json = false
 
