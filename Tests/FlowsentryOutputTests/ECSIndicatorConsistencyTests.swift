@@ -170,4 +170,21 @@ import Testing
     #expect(try matched(folded)["field"] == "related.ip")
     try expectFieldHoldsAtomic(folded)
   }
+
+  /// A Zeek meta.source and a feed's path come from files anyone may have written: the provider and
+  /// the position, now fields of their own, keep the document one valid JSON line whatever they hold.
+  @Test func hostileProvidersAndPathsKeepTheDocumentValid() throws {
+    let hostile = "a\"b\\c\u{1B}[2J\u{0}\n\u{2028}\u{202E}d"
+    let match = IntelIndicatorMatch(
+      indicator: "evil.example", type: "domain", list: hostile, source: "\(hostile) (\(hostile):7)",
+      matchedValue: "evil.example", matchedField: "remote_dns", provider: hostile, file: hostile, line: 7)
+    var bytes: [UInt8] = []
+    ECSJSON.append(alert([.flow(flow(names: ["evil.example"]))], match), context: context, to: &bytes)
+    #expect(!bytes.contains(UInt8(ascii: "\n")))
+    let document = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    #expect(((document["threat"] as? [String: Any])?["indicator"] as? [String: Any])?["provider"] as? String == hostile)
+    let position = (document["flowsentry"] as? [String: Any]).flatMap { $0["alert"] as? [String: Any] }?["indicator"]
+    #expect((position as? [String: Any])?["file"] as? String == hostile)
+    #expect((position as? [String: Any])?["source"] as? String == match.source)
+  }
 }
