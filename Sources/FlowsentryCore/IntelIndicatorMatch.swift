@@ -15,9 +15,18 @@ public struct IntelIndicatorMatch: Sendable, Equatable {
   /// The rule's field that value came from (`remote`, `remote_dns`, `dns.questions`, `dns.answers`,
   /// …), for the encoders to name the field their document holds it in; empty when not known.
   public var matchedField: String
+  /// Who published the indicator: Zeek intel's `meta.source`, else the feed file (or rule file)
+  /// it was read from; the same for every line of a feed, so that a SIEM grouping by ECS
+  /// `threat.indicator.provider` gets one bucket per feed, not one per line. Empty when not known.
+  public var provider: String
+  /// The file the indicator was read from and its 1-based line, apart, for what `source` says in
+  /// one text; empty and 0 when not known.
+  public var file: String
+  public var line: Int
 
   public init(
-    indicator: String, type: String, list: String, source: String, matchedValue: String = "", matchedField: String = ""
+    indicator: String, type: String, list: String, source: String, matchedValue: String = "", matchedField: String = "",
+    provider: String = "", file: String = "", line: Int = 0
   ) {
     self.indicator = indicator
     self.type = type
@@ -25,5 +34,8 @@ public struct IntelIndicatorMatch: Sendable, Equatable {
     self.source = source
     self.matchedValue = matchedValue
     self.matchedField = matchedField
+    self.provider = provider
+    self.file = file
+    self.line = line
   }
 }

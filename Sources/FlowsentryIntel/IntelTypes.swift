@@ -49,6 +49,10 @@ public struct IndicatorOrigin: Sendable, Hashable {
     self.file = file
     self.feedSource = feedSource
   }
+
+  /// Who published the indicators: the feed's own name for its source when it gave one, else the
+  /// file, which one feed's lines share (its path is what the rule file names it by).
+  public var provider: String { feedSource ?? file }
 }
 
 /// A listed indicator that matched, with the list and where the indicator came from.

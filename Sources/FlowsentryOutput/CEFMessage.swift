@@ -5,8 +5,9 @@ import FlowsentryCore
 ///     CEF:0|flowsentry|flowsentry|VERSION|SIGNATURE ID|NAME|SEVERITY|key=value key=value …
 ///
 /// Header fields escape `\` and `|`; extension values escape `\`, `=`, newline and carriage return.
-/// Other control characters and U+2028/U+2029, which CEF has no escape for, become U+FFFD in both.
-/// Fields are cut to the lengths the CEF specification gives (in characters, before escaping).
+/// Other control characters (TAB among them), U+2028/U+2029 and format characters, which CEF has
+/// no escape for, become U+FFFD in both (``isUnescapable(_:)``). Fields are cut to the lengths the
+/// CEF specification gives (in characters, after that replacement and before escaping).
 public enum CEFMessage {
   /// CEF severity 0–10 of a rule severity: low 3, medium 5, high 8, critical 10, info 1.
   public static func severity(ofRule severity: Severity) -> Int {
@@ -33,7 +34,7 @@ public enum CEFMessage {
       return nil
     }.first
     if let flow {
-      extensions += flowExtensions(flow, context: context)
+      extensions += flowExtensions(flow, context: context, indicator: alert.indicator)
     } else if case .dns(let dns) = alert.events.first {
       // A lookup's alert: the asking socket and the question, as its event's line has them.
       extensions += dnsExtensions(dns)
@@ -55,15 +56,27 @@ public enum CEFMessage {
   /// `src`/`spt` the asking socket, `dst`/`dpt` the resolver: a DNS event reads as its answer packet
   /// (`src` the resolver, answered or not, EVENTS.md), but CEF's source is the side that initiated,
   /// the host a SOC investigates.
+  ///
+  /// The question goes in a labelled custom string, `cs2` (`dnsQuery`): the CEF extension
+  /// dictionary has no key for a DNS query name. `request` is requestUrl, a URL with its protocol,
+  /// which a SIEM parses as one; `dhost` and `destinationDnsDomain` name the destination node,
+  /// which here is the resolver, not the name it was asked.
   private static func dnsExtensions(_ dns: DNSEvent) -> [(String, String)] {
-    [
+    var extensions = [
       ("src", "\(dns.destination.address.unmappingIPv4)"), ("spt", String(dns.destination.port)),
       ("dst", "\(dns.source.address.unmappingIPv4)"), ("dpt", String(dns.source.port)),
-      ("proto", dns.transport == .udp ? "UDP" : "TCP"), ("request", dns.questions.first ?? ""),
+      ("proto", dns.transport == .udp ? "UDP" : "TCP"),
     ]
+    if let question = dns.questions.first { extensions += [("cs2Label", "dnsQuery"), ("cs2", question)] }
+    return extensions
   }
 
-  private static func flowExtensions(_ flow: FlowEvent, context: EventJSON.Context) -> [(String, String)] {
+  /// An alert's `indicator` picks the side's name in `shost`/`dhost`, as in ECS's `*.domain`.
+  private static func flowExtensions(
+    _ flow: FlowEvent, context: EventJSON.Context, indicator: IntelIndicatorMatch? = nil
+  )
+    -> [(String, String)]
+  {
     var extensions: [(String, String)] = [
       ("src", "\(flow.source.address.unmappingIPv4)"), ("spt", String(flow.source.port)),
       ("dst", "\(flow.destination.address.unmappingIPv4)"), ("dpt", String(flow.destination.port)),
@@ -85,8 +98,8 @@ public enum CEFMessage {
         ("cn2Label", "bytesInDelta"), ("cn2", String(delta.destination.bytes)),
       ]
     }
-    if let name = flow.sourceNames.first { extensions.append(("shost", name)) }
-    if let name = flow.destinationNames.first { extensions.append(("dhost", name)) }
+    if let name = ECSJSON.sideName(flow.sourceNames, indicator) { extensions.append(("shost", name)) }
+    if let name = ECSJSON.sideName(flow.destinationNames, indicator) { extensions.append(("dhost", name)) }
     if let process = flow.process {
       extensions += [("sproc", process.command), ("spid", String(process.pid)), ("suid", String(process.uid))]
     }
@@ -96,7 +109,7 @@ public enum CEFMessage {
   /// The spec's maximum lengths of the extension keys flowsentry writes.
   static let limits: [String: Int] = [
     "externalId": 40, "msg": 1023, "cat": 1023, "dvchost": 100, "shost": 1023, "dhost": 1023, "sproc": 1023,
-    "suid": 1023, "cn1Label": 1023, "cn2Label": 1023, "request": 1023,
+    "suid": 1023, "cn1Label": 1023, "cn2Label": 1023,
     // deviceCustomString1–6 take 4,000 characters in the CEF extension dictionary, their labels 1,023.
     "cs1": 4000, "cs2": 4000, "cs3": 4000, "cs4": 4000, "cs5": 4000, "cs6": 4000,
     "cs1Label": 1023, "cs2Label": 1023, "cs3Label": 1023, "cs4Label": 1023, "cs5Label": 1023, "cs6Label": 1023,
@@ -109,13 +122,13 @@ public enum CEFMessage {
 
   static func escapeHeader(_ value: String, limit: Int) -> String {
     var result = ""
-    for character in value.prefix(limit) {
+    for character in replacingUnescapable(value).prefix(limit) {
       switch character {
       case "\\": result += "\\\\"
       case "|": result += "\\|"
       // A header has no escape for line breaks: they would end the record.
       case "\n", "\r", "\r\n": result += " "
-      default: result.append(isUnescapable(character) ? replacement : character)
+      default: result.append(character)
       }
     }
     return result
@@ -123,31 +136,48 @@ public enum CEFMessage {
 
   /// What an unescapable character becomes: U+FFFD REPLACEMENT CHARACTER, visible, and never
   /// anything a receiver or a terminal acts on.
-  static let replacement: Character = "\u{FFFD}"
+  static let replacement: Unicode.Scalar = "\u{FFFD}"
 
-  /// Whether `character` is a control character (C0, DEL, C1 such as U+0085 NEL) or a line or
-  /// paragraph separator (U+2028, U+2029), which CEF has no escape for: raw, they can end or split
-  /// the record at a receiver, or drive the terminal it is read on (ESC sequences from a Zeek
-  /// `meta.source` or a feed file's name). Each is its own grapheme cluster (Unicode's
-  /// Grapheme_Cluster_Break=Control), so one character is one scalar here.
-  static func isUnescapable(_ character: Character) -> Bool {
-    guard let scalar = character.unicodeScalars.first else { return false }
+  /// Whether `scalar` is one CEF has no escape for and that must not reach a line raw:
+  /// - a control character (C0, DEL, C1 such as U+0085 NEL) or a line or paragraph separator
+  ///   (U+2028, U+2029): raw, they can end or split the record at a receiver, or drive the terminal
+  ///   it is read on (ESC sequences from a Zeek `meta.source` or a feed file's name). TAB is one:
+  ///   CEF has no `\t`, and rsyslog rewrites a raw one as `#011` by default, text no reader
+  ///   would take for a TAB; a space would pass for the value's own.
+  /// - a format character (Unicode category Cf): the bidirectional marks, embeddings, overrides and
+  ///   isolates (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) reorder what follows on a
+  ///   reader's screen (`\u{202E}moc.evil` shows as `live.com`), and the invisible ones (U+200B–
+  ///   U+200D, U+2060, U+FEFF, U+00AD, the tag characters U+E0000–U+E007F) make two values that
+  ///   read alike differ; U+FFFD shows where one was.
+  /// Line breaks are among them; the escapes take them first.
+  static func isUnescapable(_ scalar: Unicode.Scalar) -> Bool {
     switch scalar.properties.generalCategory {
-    case .control, .lineSeparator, .paragraphSeparator: return true
+    case .control, .format, .lineSeparator, .paragraphSeparator: return true
     default: return false
     }
   }
 
+  /// `value` with each unescapable scalar but the line breaks (which the escapes write) replaced.
+  /// By scalar, not by character: a format character may join the character before it (U+200D and
+  /// the tag characters extend a grapheme cluster), so a character can hold one beside text.
+  static func replacingUnescapable(_ value: String) -> String {
+    func replaced(_ scalar: Unicode.Scalar) -> Bool { scalar != "\n" && scalar != "\r" && isUnescapable(scalar) }
+    guard value.unicodeScalars.contains(where: replaced) else { return value }
+    var result = String.UnicodeScalarView()
+    for scalar in value.unicodeScalars { result.append(replaced(scalar) ? replacement : scalar) }
+    return String(result)
+  }
+
   static func escapeExtension(_ value: String, limit: Int) -> String {
     var result = ""
-    for character in value.prefix(limit) {
+    for character in replacingUnescapable(value).prefix(limit) {
       switch character {
       case "\\": result += "\\\\"
       case "=": result += "\\="
       case "\n": result += "\\n"
       case "\r": result += "\\r"
       case "\r\n": result += "\\r\\n"
-      default: result.append(isUnescapable(character) ? replacement : character)
+      default: result.append(character)
       }
     }
     return result

@@ -63,23 +63,25 @@ public enum ECSJSON {
     }.first
     var lookup: DNSEvent?
     if flow == nil, case .dns(let dns) = alert.events.first { lookup = dns }
+    let related = ECSRelated(alert, flow: flow, lookup: lookup)
     json.ecsThreat(
       techniques: techniques(alert.tags), indicator: alert.indicator,
-      matchedField: alert.indicator.flatMap { matchedField($0, flow: flow, dns: lookup) })
+      matched: alert.indicator.map { matched($0, flow: flow, dns: lookup, related: related) })
     json.raw(#","tags":"#)
     json.strings(alert.tags)
     if let flow {
-      json.flowFields(flow, context: context)
+      json.flowFields(flow, context: context, indicator: alert.indicator)
     } else if let lookup {
       json.dnsFields(lookup, context: context)
     } else {
       json.hostField(context)
     }
-    json.ecsRelated(alert, flow: flow, lookup: lookup)
+    json.ecsRelated(related)
     json.raw(#","flowsentry":{"alert":{"group":{"#)
     json.groupCountWindowSuppressed(alert)
     json.raw(#","events_left_out":"#)
     json.integer(alert.eventsLeftOut)
+    json.ecsIndicatorSource(alert.indicator)
     json.raw(#"},"events":["#)
     bytes = json.bytes
     for (index, event) in alert.events.enumerated() {
@@ -175,15 +177,18 @@ extension JSONBytes {
     integer(endpoint.port)
   }
 
-  /// `source`, `destination`, `network`, `host`, `process` and `user` of one flow.
-  fileprivate mutating func flowFields(_ flow: FlowEvent, context: EventJSON.Context) {
+  /// `source`, `destination`, `network`, `host`, `process` and `user` of one flow; an alert's
+  /// `indicator` picks each side's `domain` (``ECSJSON/sideName(_:_:)``).
+  fileprivate mutating func flowFields(
+    _ flow: FlowEvent, context: EventJSON.Context, indicator: IntelIndicatorMatch? = nil
+  ) {
     let sides = flow.volumeBySide
     for (key, endpoint, names, sent) in [
       ("source", flow.source, flow.sourceNames, sides?.source),
       ("destination", flow.destination, flow.destinationNames, sides?.destination),
     ] {
       openEndpoint(key, endpoint)
-      if let name = names.first {
+      if let name = ECSJSON.sideName(names, indicator) {
         raw(#","domain":"#)
         string(name)
       }

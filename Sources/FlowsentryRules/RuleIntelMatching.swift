@@ -39,7 +39,8 @@ struct IntelTerm: @unchecked Sendable {
   private func describe(_ found: (match: IntelMatch, value: Observed)) -> IntelIndicatorMatch {
     IntelIndicatorMatch(
       indicator: found.match.indicator, type: type.rawValue, list: list, source: found.match.source,
-      matchedValue: found.value.text, matchedField: field.name)
+      matchedValue: found.value.text, matchedField: field.name, provider: found.match.origin.provider,
+      file: found.match.origin.file, line: found.match.line)
   }
 
   /// The event's value a list matched, kept as read (a name is a retain, an address a copy).

@@ -20,10 +20,12 @@ import Testing
   }
 
   static let domain = IntelIndicatorMatch(
-    indicator: "evil.example", type: "domain", list: "c2_domains", source: "acme-feed (/etc/flowsentry/intel/a.intel:7)"
-  )
+    indicator: "evil.example", type: "domain", list: "c2_domains",
+    source: "acme-feed (/etc/flowsentry/intel/a.intel:7)",
+    provider: "acme-feed", file: "/etc/flowsentry/intel/a.intel", line: 7)
   static let host = IntelIndicatorMatch(
-    indicator: "203.0.113.5/32", type: "address", list: "c2_addresses", source: "/etc/flowsentry/intel/f.ip.txt:3")
+    indicator: "203.0.113.5/32", type: "address", list: "c2_addresses", source: "/etc/flowsentry/intel/f.ip.txt:3",
+    provider: "/etc/flowsentry/intel/f.ip.txt", file: "/etc/flowsentry/intel/f.ip.txt", line: 3)
 
   func object(_ line: String) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -49,7 +51,7 @@ import Testing
     #expect(indicator["name"] as? String == "evil.example")
     #expect(indicator["type"] as? String == "domain-name")
     #expect((indicator["url"] as? [String: String]) == ["domain": "evil.example"])
-    #expect(indicator["provider"] as? String == "acme-feed (/etc/flowsentry/intel/a.intel:7)")
+    #expect(indicator["provider"] as? String == "acme-feed")
     #expect((threat["technique"] as? [String: [String]]) == ["id": ["T1071"]])
 
     bytes = []
@@ -96,7 +98,7 @@ import Testing
     let indicator = try #require(found["indicator"] as? [String: Any])
     #expect(indicator["name"] as? String == "evil.example")
     #expect(indicator["type"] as? String == "domain-name")
-    #expect(indicator["provider"] as? String == "acme-feed (/etc/flowsentry/intel/a.intel:7)")
+    #expect(indicator["provider"] as? String == "acme-feed")
     // threat.indicator and threat.feed stay, for the consumers issue #18 gave them to.
     let threat = try #require(document["threat"] as? [String: Any])
     #expect((threat["indicator"] as? [String: Any])?["name"] as? String == "evil.example")
@@ -202,5 +204,45 @@ import Testing
     let fromOdd = try #require(try ecsDocument(lookupAlert)["related"] as? [String: [String]])
     #expect(fromOdd["ip"] == ["10.0.0.5", "10.0.0.53", "2001:db8::9"])
     #expect(fromOdd["hosts"] == ["www.example", "9.0.0.10.in-addr.arpa", "host.example", "evil.example"])
+  }
+
+  /// ECS threat.indicator.provider is who published the indicator: it held the feed's `file:line`
+  /// (or `meta.source (file:line)`), so a SIEM grouping by provider got one bucket per line. Now
+  /// the Zeek meta.source, or for a feed without one its file, the same for each of its lines; the
+  /// position is under flowsentry.alert.indicator, the combined text too.
+  @Test func ecsProviderIsTheFeedAndThePositionIsKeptApart() throws {
+    for (match, provider) in [(Self.domain, "acme-feed"), (Self.host, "/etc/flowsentry/intel/f.ip.txt")] {
+      var otherLine = match
+      otherLine.line = 900
+      otherLine.source = match.source.replacingOccurrences(of: ":\(match.line)", with: ":900")
+      var providers: Set<String> = []
+      for each in [match, otherLine] {
+        let document = try ecsDocument(alert(each))
+        let threat = try #require(document["threat"] as? [String: Any])
+        let indicator = try #require(threat["indicator"] as? [String: Any])
+        let enriched = try #require(try enrichment(document)["indicator"] as? [String: Any])
+        #expect(indicator["provider"] as? String == provider)
+        #expect(enriched["provider"] as? String == provider)
+        providers.insert(try #require(indicator["provider"] as? String))
+        let native = try #require((document["flowsentry"] as? [String: Any])?["alert"] as? [String: Any])
+        let position = try #require(native["indicator"] as? [String: Any])
+        #expect(position["source"] as? String == each.source)
+        #expect(position["file"] as? String == each.file)
+        #expect(position["line"] as? Int == each.line)
+      }
+      #expect(providers.count == 1)
+    }
+    // The native alert and CEF keep the combined text.
+    let native = try object(AlertJSON.line(for: alert(Self.domain), context: context))
+    #expect((native["indicator"] as? [String: String])?["source"] == "acme-feed (/etc/flowsentry/intel/a.intel:7)")
+    #expect(
+      CEFMessage.line(for: alert(Self.domain), context: context)
+        .contains("cs6=acme-feed (/etc/flowsentry/intel/a.intel:7)"))
+    // A match that knows no provider or position (a caller of the old initializer) writes neither.
+    let bare = IntelIndicatorMatch(indicator: "evil.example", type: "domain", list: "l", source: "s")
+    let document = try ecsDocument(alert(bare))
+    #expect((document["threat"] as? [String: Any]).flatMap { $0["indicator"] as? [String: Any] }?["provider"] == nil)
+    let position = (document["flowsentry"] as? [String: Any]).flatMap { $0["alert"] as? [String: Any] }?["indicator"]
+    #expect((position as? [String: String]) == ["source": "s"])
   }
 }

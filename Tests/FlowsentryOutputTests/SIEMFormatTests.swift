@@ -157,10 +157,13 @@ import Testing
 
     for line in [CEFMessage.line(for: alert, context: context), CEFMessage.line(for: .dns(lookup), context: context)] {
       for field in [
-        "src=198.51.100.2", "spt=40000", "dst=192.0.2.53", "dpt=53", "proto=UDP", "request=c2.example.test",
+        "src=198.51.100.2", "spt=40000", "dst=192.0.2.53", "dpt=53", "proto=UDP",
+        "cs2Label=dnsQuery cs2=c2.example.test",
       ] {
         #expect(line.contains(" \(field)"), "\(field) in \(line)")
       }
+      // CEF's request is requestUrl, a URL: a name asked is none.
+      #expect(!line.contains("request="))
     }
   }
 

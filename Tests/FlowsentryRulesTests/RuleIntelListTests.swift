@@ -136,7 +136,7 @@ import Testing
           match
             == IntelIndicatorMatch(
               indicator: "evil.example", type: "domain", list: "c2_domains", source: "\(feed):4",
-              matchedValue: match.matchedValue, matchedField: "remote_dns"))
+              matchedValue: match.matchedValue, matchedField: "remote_dns", provider: feed, file: feed, line: 4))
         #expect([name, "a.b.evil.example"].contains(match.matchedValue))
       }
     }
@@ -303,6 +303,14 @@ import Testing
     let feed = directory.path + "/feeds/acme.intel"
     let lookup = Self.alerts(rules, [Self.lookup(["C2.example."])])
     #expect(lookup.first?.indicator?.source == "acme-feed (\(feed):2)")
+    // The provider is the feed's meta.source, the same on every line (ECS threat.indicator.provider
+    // held the line's position, one bucket per line); the position is kept apart.
+    #expect(lookup.first?.indicator?.provider == "acme-feed")
+    #expect(lookup.first?.indicator?.file == feed)
+    #expect(lookup.first?.indicator?.line == 2)
+    let address = Self.alerts(rules, [Self.connection(to: "203.0.113.99")]).first?.indicator
+    #expect(address?.provider == "acme-feed")
+    #expect(address?.line == 3)
     // Exact (the default): a subdomain is not the listed name.
     #expect(Self.alerts(rules, [Self.lookup(["a.c2.example"])]).isEmpty)
     #expect(Self.alerts(rules, [Self.connection(to: "203.0.113.99")]).first?.indicator?.list == "zeek_addresses")
