@@ -90,6 +90,8 @@ import Testing
         "FS-DNS-003: a lookup of an interactsh name fires, naming the lookup",
         "FS-INTEL-001: a lookup answered with a listed address and the connection after it make one alert",
         "FS-INTEL-001: a lookup answered with a listed address fires alone (no connection, or not over TCP)",
+        "FS-INTEL-001: a lookup answered with an allowlisted address and a listed one fires by the listed one "
+          + "(the allowlist excepts each answer on its own)",
         "FS-INTEL-002: a connection to a listed name fires alone, naming the process",
       ])
     #expect(failed.allSatisfy { $0.expected == $0.raised && !$0.alertFailures.isEmpty })

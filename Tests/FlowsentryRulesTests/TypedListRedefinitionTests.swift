@@ -84,7 +84,7 @@ import Testing
       #expect((diagnostic.file, diagnostic.line, diagnostic.column) == ("my.yaml", 1, 16), "\(diagnostic)")
       #expect(
         diagnostic.message.contains(
-          "(address, files /etc/flowsentry/intel/*.ip.txt) defined at built-in/30-intel.yaml:15:5"))
+          "(address, files /etc/flowsentry/intel/*.ip.txt) defined at built-in/30-intel.yaml:17:5"))
     }
     let appended = RuleSource(
       name: "my.yaml", text: "- list: {name: intel_addresses, append: true, items: [203.0.113.9]}\n")
