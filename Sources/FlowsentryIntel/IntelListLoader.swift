@@ -96,6 +96,30 @@ public enum IntelListLoader {
     return prefix.isEmpty ? (pattern.hasPrefix("/") ? "/" : ".") : prefix
   }
 
+  /// `pattern` as a path from `baseDirectory` (unless absolute), as the loader reads it, alerts and
+  /// `rules check` show it, and a reload's comparison and the feed watch expand it: without its `.`
+  /// segments, which name the directory they are in, so `rules/./feeds/a.txt` and `./feeds/a.txt`
+  /// show as `rules/feeds/a.txt` and `feeds/a.txt`. A `..` segment is kept as written: after a
+  /// symbolic link it is the parent of the link's target, not of the link (`rules.d/../intel`
+  /// with `rules.d` a link to `/opt/x/rules` is `/opt/x/intel`), so removing it with the segment
+  /// before it could name another file. Repeated slashes are kept too (harmless, and rare).
+  public static func resolve(_ pattern: String, in baseDirectory: String) -> String {
+    let path = pattern.hasPrefix("/") || baseDirectory.isEmpty ? pattern : baseDirectory + "/" + pattern
+    return withoutDotSegments(path)
+  }
+
+  /// `path` without its `.` segments but the last (`a/.` names `a` only when `a` is a directory).
+  static func withoutDotSegments(_ path: String) -> String {
+    var segments = path.split(separator: "/", omittingEmptySubsequences: false)
+    guard segments.count > 1, segments.dropLast().contains(".") else { return path }
+    let last = segments.removeLast()
+    segments.removeAll { $0 == "." }
+    segments.append(last)
+    let joined = segments.joined(separator: "/")
+    // `./` alone, a directory, is no feed: left as written for the error that names it.
+    return last.isEmpty && segments.count == 1 ? path : joined
+  }
+
   /// Expands `specification.files` against `baseDirectory` (sorted, so a reload reads the same order)
   /// and reads every feed into one list. A plain path that cannot be read, or a directory a glob cannot
   /// search, throws `IntelFeedError.unreadable` naming it (with its pattern); a glob that matches nothing does not, nor
@@ -112,7 +136,7 @@ public enum IntelListLoader {
     var skipped: [SkippedFeedFile] = []
     var feeds: [(path: String, pattern: String)] = []
     for pattern in specification.files {
-      let path = pattern.hasPrefix("/") || baseDirectory.isEmpty ? pattern : baseDirectory + "/" + pattern
+      let path = resolve(pattern, in: baseDirectory)
       guard pattern.contains(where: { "*?[".contains($0) }) else {
         feeds.append((path, pattern))
         continue

@@ -353,7 +353,7 @@ extension RuleSetBuilder {
   }
 
   func resolve(_ pattern: String, _ base: String) -> String {
-    pattern.hasPrefix("/") || base.isEmpty ? pattern : base + "/" + pattern
+    IntelListLoader.resolve(pattern, in: base)
   }
 
   /// Each typed list's summary, by name.
