@@ -23,10 +23,14 @@ import Testing
     let warning = try #require(found.first)
     // The condition is on line 6 of the rule file, at column 16; `hosts` is 14 scalars into it.
     #expect((warning.line, warning.column) == (6, 30), "\(warning)")
-    #expect(warning.message.hasPrefix("'remote_dns in hosts' can never match 4 strings its files hold, the first "
-      + "'Evil.example' ("), "\(warning)")
-    #expect(warning.message.contains("/hosts.txt:3:3): the list is 'type: string', compared byte for byte, and "
-      + "'Evil.example' has the capital 'E'"), "\(warning)")
+    #expect(
+      warning.message.hasPrefix(
+        "'remote_dns in hosts' can never match 4 strings its files hold, the first "
+          + "'Evil.example' ("), "\(warning)")
+    #expect(
+      warning.message.contains(
+        "/hosts.txt:3:3): the list is 'type: string', compared byte for byte, and "
+          + "'Evil.example' has the capital 'E'"), "\(warning)")
     #expect(warning.message.hasSuffix("a 'type: domain' list compares names in any case, without the final dot"))
   }
 

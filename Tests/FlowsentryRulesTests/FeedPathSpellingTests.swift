@@ -10,7 +10,8 @@ import Testing
 /// written (after a symbolic link it is the link target's parent, which a lexical removal would miss).
 @Suite struct FeedPathSpellingTests {
   @Test func dotSegmentsAreDroppedAndParentSegmentsKept() {
-    #expect(IntelListLoader.resolve("./feeds/a.txt", in: "/etc/flowsentry/rules.d") == "/etc/flowsentry/rules.d/feeds/a.txt")
+    #expect(
+      IntelListLoader.resolve("./feeds/a.txt", in: "/etc/flowsentry/rules.d") == "/etc/flowsentry/rules.d/feeds/a.txt")
     #expect(IntelListLoader.resolve("feeds/./*.txt", in: "./rules") == "rules/feeds/*.txt")
     #expect(IntelListLoader.resolve("/etc/./intel/./a.txt", in: "rules") == "/etc/intel/a.txt")
     #expect(IntelListLoader.resolve("../intel/a.txt", in: "rules.d") == "rules.d/../intel/a.txt")
