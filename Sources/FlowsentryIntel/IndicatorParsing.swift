@@ -111,6 +111,16 @@ enum IndicatorParsing {
   /// Dotted quad, 1–3 digits an octet, 0–255; a leading zero ("010", octal to some parsers) is refused.
   static func parseIPv4(_ field: UnsafeRawBufferPointer) -> UInt32? { IPAddress.strictDottedQuad(field) }
 
+  /// Whether no DNS name as capture writes it (lower case, every byte outside printable ASCII as
+  /// `\DDD`, no leading or final dot) can equal `field`: the test the rule loader makes of a string
+  /// list's inline items, byte for byte (ConditionWarnings.swift), made of its feeds' strings.
+  static func isUnlikeAnyName(_ field: UnsafeRawBufferPointer) -> Bool {
+    if field.count > 1, field.first == UInt8(ascii: ".") || field.last == UInt8(ascii: ".") { return true }
+    return field.contains { byte in
+      (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || byte <= 0x20 || byte >= 0x7f
+    }
+  }
+
   fileprivate static func parseOtherAddress(_ field: UnsafeRawBufferPointer) -> IPAddress? {
     guard field.count <= 45, field.contains(UInt8(ascii: ":")) else { return nil }
     return IPAddress(String(decoding: field, as: UTF8.self))

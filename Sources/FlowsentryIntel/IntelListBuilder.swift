@@ -259,12 +259,25 @@ public struct IntelListBuilder: Sendable {
       return
     }
     switch insertion {
-    case .inserted: _ = origins.append(line: line, origin: origin)
+    case .inserted:
+      _ = origins.append(line: line, origin: origin)
+      if type == .string, fromFeed, IndicatorParsing.isUnlikeAnyName(field) {
+        noteStringUnlikeAnyName(field, file: file, line: line, column: column)
+      }
     case .duplicate: statistics.duplicates += 1
     case .full:
       malformed(
         file: file, line: line, column: column, message: "list is full (4 GiB of names)", sourceLine: sourceLine)
     }
+  }
+
+  /// Counted, and the first kept with its position, for a rule that tests the list on a name field
+  /// (ConditionWarnings.swift): a warning per line would be millions of them for one case-folded feed.
+  mutating func noteStringUnlikeAnyName(_ field: UnsafeRawBufferPointer, file: String, line: Int, column: Int) {
+    statistics.stringsUnlikeAnyName += 1
+    guard statistics.firstStringUnlikeAnyName == nil else { return }
+    statistics.firstStringUnlikeAnyName = PositionedIndicator(
+      text: String(decoding: field, as: UTF8.self), file: file, line: line, column: column)
   }
 
   /// A block kept but broad enough to be a mistake: a warning, counted in `statistics.broadBlocks`.

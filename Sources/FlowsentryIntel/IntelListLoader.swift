@@ -56,14 +56,31 @@ public struct IntelListLoadFailure: Error, Sendable, Equatable, CustomStringConv
   public var description: String { error.description }
 }
 
-/// A path a glob matched that names no regular file: skipped, where a path named literally is an
-/// error. A stray FIFO, directory or dangling link beside good feeds must not refuse a rule set.
+/// A path a glob matched that names no regular file, or a regular file past
+/// `IntelLimits.maximumFeedFileBytes`: skipped, where a path named literally is an error. A stray
+/// FIFO, directory, dangling link or oversized file beside good feeds must not refuse a rule set
+/// (at start the monitor would not run at all).
 public struct SkippedFeedFile: Sendable, Equatable {
   /// The pattern as the specification wrote it.
   public var pattern: String
   public var path: String
-  /// What the path names: `a FIFO`, `a directory`, `a dangling symbolic link`, ….
+  /// What the path names: `a FIFO`, `a directory`, `a dangling symbolic link`, `a regular file`, ….
   public var kind: String
+  /// The size of a regular file skipped for it; nil for a path skipped for its kind.
+  public var bytes: Int64?
+
+  public init(pattern: String, path: String, kind: String, bytes: Int64? = nil) {
+    self.pattern = pattern
+    self.path = path
+    self.kind = kind
+    self.bytes = bytes
+  }
+
+  /// Why it was skipped, for a warning: `a FIFO, not a regular file`, or its size and the limit.
+  public var reason: String {
+    guard let bytes else { return "\(kind), not a regular file" }
+    return "\(bytes) bytes, over the feed size limit of \(IntelLimits.maximumFeedFileBytes) bytes"
+  }
 }
 
 public enum IntelListLoader {
@@ -79,10 +96,35 @@ public enum IntelListLoader {
     return prefix.isEmpty ? (pattern.hasPrefix("/") ? "/" : ".") : prefix
   }
 
+  /// `pattern` as a path from `baseDirectory` (unless absolute), as the loader reads it, alerts and
+  /// `rules check` show it, and a reload's comparison and the feed watch expand it: without its `.`
+  /// segments, which name the directory they are in, so `rules/./feeds/a.txt` and `./feeds/a.txt`
+  /// show as `rules/feeds/a.txt` and `feeds/a.txt`. A `..` segment is kept as written: after a
+  /// symbolic link it is the parent of the link's target, not of the link (`rules.d/../intel`
+  /// with `rules.d` a link to `/opt/x/rules` is `/opt/x/intel`), so removing it with the segment
+  /// before it could name another file. Repeated slashes are kept too (harmless, and rare).
+  public static func resolve(_ pattern: String, in baseDirectory: String) -> String {
+    let path = pattern.hasPrefix("/") || baseDirectory.isEmpty ? pattern : baseDirectory + "/" + pattern
+    return withoutDotSegments(path)
+  }
+
+  /// `path` without its `.` segments but the last (`a/.` names `a` only when `a` is a directory).
+  static func withoutDotSegments(_ path: String) -> String {
+    var segments = path.split(separator: "/", omittingEmptySubsequences: false)
+    guard segments.count > 1, segments.dropLast().contains(".") else { return path }
+    let last = segments.removeLast()
+    segments.removeAll { $0 == "." }
+    segments.append(last)
+    let joined = segments.joined(separator: "/")
+    // `./` alone, a directory, is no feed: left as written for the error that names it.
+    return last.isEmpty && segments.count == 1 ? path : joined
+  }
+
   /// Expands `specification.files` against `baseDirectory` (sorted, so a reload reads the same order)
   /// and reads every feed into one list. A plain path that cannot be read, or a directory a glob cannot
   /// search, throws `IntelFeedError.unreadable` naming it (with its pattern); a glob that matches nothing does not, nor
-  /// one that matches something other than a regular file (`IntelListLoad.skippedFiles`).
+  /// one that matches something other than a regular file, or one past the size limit
+  /// (`IntelListLoad.skippedFiles`): a plain path past it is an error too.
   public static func load(
     _ specification: IntelListSpecification, baseDirectory: String,
     diagnosticLimit: Int = IntelLimits.warningsShownPerKind
@@ -94,19 +136,19 @@ public enum IntelListLoader {
     var skipped: [SkippedFeedFile] = []
     var feeds: [(path: String, pattern: String)] = []
     for pattern in specification.files {
-      let path = pattern.hasPrefix("/") || baseDirectory.isEmpty ? pattern : baseDirectory + "/" + pattern
+      let path = resolve(pattern, in: baseDirectory)
       guard pattern.contains(where: { "*?[".contains($0) }) else {
         feeds.append((path, pattern))
         continue
       }
-      let matches: (files: [String], skipped: [(path: String, kind: String)])
+      let matches: (files: [String], skipped: [SkippedFeedFile])
       do {
-        matches = try expandToFeeds(path)
+        matches = try expandToFeeds(path, pattern: pattern)
       } catch {
         throw IntelListLoadFailure(pattern: pattern, error: error)
       }
       if matches.files.isEmpty && matches.skipped.isEmpty { unmatched.append(pattern) }
-      skipped += matches.skipped.map { SkippedFeedFile(pattern: pattern, path: $0.path, kind: $0.kind) }
+      skipped += matches.skipped
       feeds += matches.files.map { ($0, pattern) }
     }
     feeds = readOnce(feeds)
@@ -156,25 +198,41 @@ public enum IntelListLoader {
     }
   }
 
-  /// The regular files `pattern` matches, sorted, and the paths it matched that name something else
-  /// (what a reload's comparison expands too, so that a skipped path is never a new feed).
+  /// The regular files within the size limit that `pattern` matches, sorted, and the paths it
+  /// matched that name something else (what a reload's comparison expands too, so that a skipped
+  /// path is never a new feed, and a feed grown past the limit is gone from it). `written` is the
+  /// pattern as the specification wrote it, for the skipped paths.
   static func expandToFeeds(
-    _ pattern: String
-  ) throws(IntelFeedError) -> (files: [String], skipped: [(path: String, kind: String)]) {
+    _ pattern: String, pattern written: String? = nil
+  ) throws(IntelFeedError) -> (files: [String], skipped: [SkippedFeedFile]) {
     var files: [String] = []
-    var skipped: [(path: String, kind: String)] = []
+    var skipped: [SkippedFeedFile] = []
     for path in try expand(pattern) {
-      if let kind = irregularKind(path) { skipped.append((path, kind)) } else { files.append(path) }
+      if let (kind, bytes) = unusableKind(path) {
+        skipped.append(SkippedFeedFile(pattern: written ?? pattern, path: path, kind: kind, bytes: bytes))
+      } else {
+        files.append(path)
+      }
     }
     return (files, skipped)
   }
 
-  /// What `path` names when that is not a regular file; nil for a regular file, and for a path that
-  /// cannot be examined for another reason (gone since the glob, say: reading it reports why).
-  static func irregularKind(_ path: String) -> String? {
+  /// What `path` names when it is no feed to read: not a regular file (with no size), or a regular
+  /// file past `IntelLimits.maximumFeedFileBytes` (with its size). Nil for a feed, and for a path
+  /// that cannot be examined for another reason (gone since the glob, say: reading it reports why).
+  /// The loader checks the size again as it opens the file, which may have grown since.
+  static func unusableKind(_ path: String) -> (kind: String, bytes: Int64?)? {
     var status = stat()
-    if stat(path, &status) == 0 { return RegularFile.isRegular(status) ? nil : RegularFile.kind(of: status) }
-    let reason = errno
+    if stat(path, &status) == 0 {
+      guard RegularFile.isRegular(status) else { return (RegularFile.kind(of: status), nil) }
+      let bytes = Int64(status.st_size)
+      return bytes > Int64(IntelLimits.maximumFeedFileBytes) ? (RegularFile.kind(of: status), bytes) : nil
+    }
+    return irregularLink(path, statError: errno).map { ($0, nil) }
+  }
+
+  /// What a path that `stat` could not follow (for `statError`) names, when it is a symbolic link.
+  private static func irregularLink(_ path: String, statError reason: Int32) -> String? {
     var link = stat()
     guard lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK else { return nil }
     switch reason {

@@ -97,6 +97,13 @@ public struct IntelListStatistics: Sendable, Equatable {
   /// Zeek intel lines whose `meta.source` was one more past `IntelLimits.maximumFeedSourcesPerList`
   /// distinct ones: kept, with their file as their origin.
   public var feedSourcesPastLimit = 0
+  /// Strings read from feeds (a string list's) that no DNS name as capture writes it can equal: one
+  /// with a capital, a space, a control or a non-ASCII byte, or a leading or final dot. A list of
+  /// them tested against a name field can never match there; a rule that does is warned of it once,
+  /// naming the first (a feed may hold millions).
+  public var stringsUnlikeAnyName = 0
+  /// The first of `stringsUnlikeAnyName`, where it was read.
+  public var firstStringUnlikeAnyName: PositionedIndicator?
   /// Lines read from feeds, comments and blank lines included.
   public var lines = 0
   public var bytesRead = 0
@@ -105,6 +112,21 @@ public struct IntelListStatistics: Sendable, Equatable {
   public var memoryBytes = 0
 
   public var skipped: Int { skippedTypes.values.reduce(0, +) }
+}
+
+/// An indicator as a feed wrote it, and where: `file:line:column`.
+public struct PositionedIndicator: Sendable, Equatable {
+  public var text: String
+  public var file: String
+  public var line: Int
+  public var column: Int
+
+  public init(text: String, file: String, line: Int, column: Int) {
+    self.text = text
+    self.file = file
+    self.line = line
+    self.column = column
+  }
 }
 
 /// A feed that cannot be used at all (unlike a malformed line, which is counted and skipped).

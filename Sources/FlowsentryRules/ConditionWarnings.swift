@@ -32,6 +32,7 @@ extension ConditionCompiler {
     case .in where typedStringList(value) != nil:
       guard case .word(let name, let offset) = value, let list = typedStringList(value) else { return }
       warnIfNeverCaptured(field, list: name, list.items, at: source.location(at: offset))
+      warnIfFeedsNeverCaptured(field, list: name, list.intel?.sets ?? [], at: source.location(at: offset))
     case .equal, .notEqual, .in, .contains, .startswith, .endswith, .icontains, .istartswith, .iendswith:
       let literals: [(String, SourceLocation)]
       switch value {
@@ -116,6 +117,26 @@ extension ConditionCompiler {
       location,
       "'\(field.name) in \(name)' can never match its item '\(text)' (\(at.file):\(at.line):\(at.column)): "
         + "the list is 'type: string', compared byte for byte, and \(why)\(more); a 'type: domain' list "
+        + "compares names in any case, without the final dot")
+  }
+
+  /// As the inline items' warning, for the strings the list's files hold: one warning, naming the
+  /// first such string where its feed has it and how many there are (the loader counted them,
+  /// `IntelListStatistics.stringsUnlikeAnyName`), since a feed written in capitals has millions.
+  private func warnIfFeedsNeverCaptured(
+    _ field: Field, list name: String, _ sets: [IntelList], at location: SourceLocation
+  ) {
+    let count = sets.reduce(0) { $0 + $1.statistics.stringsUnlikeAnyName }
+    guard let first = sets.lazy.compactMap(\.statistics.firstStringUnlikeAnyName).first,
+      let why = Self.whyNeverCaptured(first.text, field, .in)
+    else { return }
+    let which =
+      count == 1
+      ? "the string '\(first.text)' its files hold" : "\(count) strings its files hold, the first '\(first.text)'"
+    warn(
+      location,
+      "'\(field.name) in \(name)' can never match \(which) (\(first.file):\(first.line):\(first.column)): "
+        + "the list is 'type: string', compared byte for byte, and \(why); a 'type: domain' list "
         + "compares names in any case, without the final dot")
   }
 

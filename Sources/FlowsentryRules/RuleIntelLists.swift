@@ -51,6 +51,9 @@ public struct IntelListSummary: Sendable, Equatable {
   /// Zeek lines whose `meta.source` was past the list's limit of distinct ones (their file names them).
   public var feedSourcesPastLimit = 0
   public var files = 0
+  /// Paths the globs matched and skipped: not regular files, or past the feed size limit (each a
+  /// warning). A feed lost so is counted where a monitor's metrics show it, not only in its log.
+  public var skippedFiles = 0
   public var lines = 0
   public var memoryBytes = 0
   public var severity: String?
@@ -77,7 +80,9 @@ public struct IntelListSummary: Sendable, Equatable {
         ", \(lines) with a meta.source past \(IntelLimits.maximumFeedSourcesPerList)"
         + " distinct ones attributed to \(feedSourcesPastLimit == 1 ? "its" : "their") file"
     }
-    text += ", \(counted(files, "file")), \(counted(memoryBytes, "byte"))"
+    text += ", \(counted(files, "file"))"
+    if skippedFiles > 0 { text += " (\(counted(skippedFiles, "path")) skipped)" }
+    text += ", \(counted(memoryBytes, "byte"))"
     if let severity { text += ", severity \(severity)" }
     if !except.isEmpty { text += ", except what \(except.joined(separator: " or ")) holds" }
     return text
@@ -235,7 +240,7 @@ extension RuleSetBuilder {
         diagnostics.append(warning)
       }
       sets.append(inline.build())
-      if let loaded = loadFiles(name, declaration) { sets.append(loaded) }
+      if let loaded = loadFiles(name, declaration, &summary) { sets.append(loaded) }
       for set in sets {
         summary.indicators += set.statistics.indicators
         summary.duplicates += set.statistics.duplicates
@@ -255,7 +260,9 @@ extension RuleSetBuilder {
     }
   }
 
-  private mutating func loadFiles(_ name: String, _ declaration: IntelListDeclaration) -> IntelList? {
+  private mutating func loadFiles(
+    _ name: String, _ declaration: IntelListDeclaration, _ summary: inout IntelListSummary
+  ) -> IntelList? {
     guard !declaration.files.isEmpty else { return nil }
     var patterns: [String] = []
     for (pattern, at) in declaration.files {
@@ -292,16 +299,17 @@ extension RuleSetBuilder {
       unmatched(name, pattern, item(pattern, declaration), declaration)
     }
     let shown = IntelLimits.warningsShownPerKind
+    summary.skippedFiles = load.skippedFiles.count
     for skipped in load.skippedFiles.prefix(shown) {
       report(
         .warning, item(skipped.pattern, declaration),
-        "list '\(name)': skipped \(skipped.path), matched by '\(skipped.pattern)': \(skipped.kind), not a regular file")
+        "list '\(name)': skipped \(skipped.path), matched by '\(skipped.pattern)': \(skipped.reason)")
     }
     if load.skippedFiles.count > shown {
       report(
         .warning, item(load.skippedFiles[shown].pattern, declaration),
-        "list '\(name)': \(load.skippedFiles.count) paths that are not regular files skipped in all; "
-          + "the first \(shown) are shown")
+        "list '\(name)': \(load.skippedFiles.count) paths that are not regular files or are past the size limit "
+          + "skipped in all; the first \(shown) are shown")
     }
     for var diagnostic in load.list.diagnostics {
       diagnostic.severity = .warning
@@ -361,7 +369,7 @@ extension RuleSetBuilder {
   }
 
   func resolve(_ pattern: String, _ base: String) -> String {
-    pattern.hasPrefix("/") || base.isEmpty ? pattern : base + "/" + pattern
+    IntelListLoader.resolve(pattern, in: base)
   }
 
   /// Each typed list's summary, by name.

@@ -74,6 +74,10 @@ extension IntelListSummary {
       "Feed lines (or fields of a line) a typed list skipped as malformed at its last load.",
       quietWhenZero: true, \.malformed)
     rows("flowsentry_intel_list_files", "Feed files a typed list read at its last load.", quietWhenZero: true, \.files)
+    rows(
+      "flowsentry_intel_list_skipped_files",
+      "Paths a typed list's globs matched and skipped at its last load: not regular files, or past the feed size limit.",
+      quietWhenZero: true, \.skippedFiles)
     rows("flowsentry_intel_list_memory_bytes", "Bytes a typed list's structures take.", \.memoryBytes)
     return samples
   }

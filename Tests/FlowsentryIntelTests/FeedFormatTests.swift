@@ -138,6 +138,29 @@ import Testing
     #expect(domainList.statistics.skipped == 6)
   }
 
+  /// `meta.do_notice` and `meta.if_in` (Zeek's policy/frameworks/intel/do_notice.zeek) say whether a
+  /// match Zeek logs to intel.log is raised as a notice too, never whether it matches: every line
+  /// is listed whatever they say, `F` and unset included, as Zeek logs every match.
+  @Test func zeekDoNoticeAndIfInDecideNothing() throws {
+    let feed = """
+      #separator \\x09
+      #fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\tmeta.do_notice\tmeta.if_in
+      c2.example\tIntel::DOMAIN\tacme\tC2 server\tT\t-
+      quiet.example\tIntel::DOMAIN\tacme\tLogged only\tF\t-
+      unset.example\tIntel::DOMAIN\tacme\tDefault\t-\t-
+      dns-only.example\tIntel::DOMAIN\tacme\tNotice in DNS\tT\tDNS::IN_REQUEST
+
+      """
+    var builder = IntelListBuilder(name: "zeek-domains", type: .domain)
+    try builder.loadFeed(feed, file: "notice.intel", format: .zeekIntel)
+    let list = builder.build()
+    #expect(list.statistics.indicators == 4)
+    #expect(list.statistics.malformed == 0)
+    for name in ["c2.example", "quiet.example", "unset.example", "dns-only.example"] {
+      #expect(list.match(domain: name)?.origin.feedSource == "acme", "\(name)")
+    }
+  }
+
   /// A source per line (a hostile or broken export) would keep a string per indicator: past the
   /// limit a line's file is its origin, counted, and the sources kept are counted in the list's bytes.
   @Test func zeekSourcesPastTheLimitAreAttributedToTheirFileAndCounted() throws {

@@ -57,4 +57,37 @@ import Testing
     #expect(loaded.files.count == 1)
     #expect(loaded.compareWithFiles() == .unchanged(files: 1))
   }
+
+  /// A glob's match past `IntelLimits.maximumFeedFileBytes` is skipped with its size, unread: one
+  /// stray big file in the feeds directory made the load fail, so the monitor would not start. Named
+  /// literally it is still an error naming it.
+  @Test func aGlobSkipsAFilePastTheSizeLimitAndAPathNamedLiterallyIsRefused() throws {
+    let directory = try FeedDirectory()
+    _ = try directory.write("a.domains.txt", "evil.example\n")
+    let huge = try directory.write("b.domains.txt", "worse.example\n")
+    let size = Int64(IntelLimits.maximumFeedFileBytes) + 1
+    // Sparse: no block of it is written.
+    try #require(truncate(huge, off_t(size)) == 0)
+    let base = directory.url.path
+    let load = try IntelListLoader.load(
+      IntelListSpecification(name: "c2", type: .domain, files: ["*.domains.txt"]), baseDirectory: base)
+    #expect(load.list.count == 1)
+    let skipped = SkippedFeedFile(pattern: "*.domains.txt", path: huge, kind: "a regular file", bytes: size)
+    #expect(load.skippedFiles == [skipped])
+    #expect(skipped.reason == "\(size) bytes, over the feed size limit of \(IntelLimits.maximumFeedFileBytes) bytes")
+    // A reload's comparison expands the glob as the load does: the skipped file is no new feed.
+    let loaded = try LoadedFeedsTests.load(directory)
+    #expect(loaded.files.count == 1)
+    #expect(loaded.compareWithFiles() == .unchanged(files: 1))
+    #expect(
+      throws: IntelListLoadFailure(
+        pattern: "b.domains.txt",
+        error: .unreadable(
+          path: huge, reason: "\(size) bytes, over the limit of \(IntelLimits.maximumFeedFileBytes) bytes"))
+    ) {
+      try IntelListLoader.load(
+        IntelListSpecification(name: "c2", type: .domain, files: ["a.domains.txt", "b.domains.txt"]),
+        baseDirectory: base)
+    }
+  }
 }

@@ -41,11 +41,11 @@ import Testing
     reloader.samples.first { $0.name == name && $0.labels.contains { $0 == label } }?.value
   }
 
-  /// Makes `path` a feed no load can read: a regular file (a glob skips anything else) over the size
-  /// limit, sparse so that nothing is written, and refused before a byte is read.
+  /// Makes `path` a feed no load can read: a link to a regular file whose first read fails (a glob
+  /// skips anything but a regular file within the size limit, and the tests run as root, whom no
+  /// mode keeps out). Reading /proc/self/mem at offset 0, which no process maps, is an I/O error.
   static func writeUnloadableFeed(_ path: String) throws {
-    #expect(FileManager.default.createFile(atPath: path, contents: Data("evil.example\n".utf8)))
-    #expect(truncate(path, off_t(IntelLimits.maximumFeedFileBytes) + 1) == 0)
+    #expect(symlink("/proc/self/mem", path) == 0)
   }
 
   static func counts(_ reloader: RuleReloader) -> (feedChanges: Double?, skipped: Double?) {

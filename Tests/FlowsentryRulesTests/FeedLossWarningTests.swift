@@ -58,8 +58,13 @@ import Testing
     let lost = try #require(rules.warnings.first { $0.message.contains("adds no indicator") })
     #expect(lost.message.contains("g/empty.txt"), "\(lost)")
     #expect((lost.line, lost.column) == (1, 53), "\(lost)")
-    // Over the size limit (sparse): refused before a byte is read, at the glob's column too.
+    // Over the size limit (sparse): skipped unread, with a warning at the glob's column too.
     #expect(truncate(directory.path + "/g/empty.txt", off_t(IntelLimits.maximumFeedFileBytes) + 1) == 0)
+    let oversized = try load(directory).warnings.filter { $0.message.contains("over the feed size limit") }
+    #expect(oversized.count == 1 && oversized.allSatisfy { ($0.line, $0.column) == (1, 53) }, "\(oversized)")
+    // A file whose read fails (an I/O error: nothing maps offset 0 of /proc/self/mem): an error there.
+    try FileManager.default.removeItem(atPath: directory.path + "/g/empty.txt")
+    try #require(symlink("/proc/self/mem", directory.path + "/g/empty.txt") == 0)
     let errors = try RuleIntelListTests.errors(directory, list)
     let unreadable = try #require(errors.first { $0.message.contains("cannot read feed") }, "\(errors)")
     #expect(unreadable.message.contains("g/empty.txt"), "\(unreadable)")
@@ -90,7 +95,8 @@ import Testing
     let counts = rules.warnings.filter { $0.message.hasSuffix("the first \(shown) are shown") }.map(\.message)
     #expect(
       counts == [
-        "list 'c2': \(count) paths that are not regular files skipped in all; the first \(shown) are shown",
+        "list 'c2': \(count) paths that are not regular files or are past the size limit skipped in all; "
+          + "the first \(shown) are shown",
         "list 'c2': \(count) feeds add no indicator in all; the first \(shown) are shown",
         "list 'c2': \(count) malformed lines skipped in all; the first \(shown) are shown",
       ], "\(counts)")

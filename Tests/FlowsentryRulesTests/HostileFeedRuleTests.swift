@@ -1,4 +1,5 @@
 import FlowsentryCore
+import FlowsentryIntel
 import Foundation
 import Testing
 
@@ -31,6 +32,42 @@ import Testing
     let alerts = RuleIntelListTests.alerts(
       rules, [RuleIntelListTests.connection(to: "203.0.113.1", names: ["evil.example"])])
     #expect(alerts.count == 1)
+  }
+
+  /// A stray file past the feed size limit in a globbed directory failed the load: the monitor did
+  /// not start, and a reload kept the running rules. Now skipped, said with its size and the limit,
+  /// counted in the summary and its metric; named literally it is still an error.
+  @Test func aGlobSkipsAFilePastTheSizeLimitWithItsSize() throws {
+    let directory = try RuleIntelListTests.Directory(["feeds/a.txt": "evil.example\n", "feeds/b.txt": "x.example\n"])
+    defer { directory.remove() }
+    let feeds = directory.path + "/feeds"
+    let size = IntelLimits.maximumFeedFileBytes + 1
+    try #require(truncate(feeds + "/b.txt", off_t(size)) == 0)
+    let rules = try RuleIntelListTests.load(
+      directory,
+      RuleIntelListTests.rules("- list: {name: c2, type: domain, files: [feeds/*.txt]}", condition: "remote_dns in c2"))
+    let list = try #require(rules.intelLists.first)
+    #expect(list.indicators == 1 && list.files == 1 && list.skippedFiles == 1)
+    #expect(list.description.contains("1 file (1 path skipped)"), "\(list.description)")
+    #expect(
+      IntelListSummary.samples([list]).contains { $0.name == "flowsentry_intel_list_skipped_files" && $0.value == 1 })
+    let skipped = rules.warnings.filter { $0.message.contains("b.txt") }
+    #expect(
+      skipped.map(\.message) == [
+        "list 'c2': skipped \(feeds)/b.txt, matched by 'feeds/*.txt': \(size) bytes, over the feed size limit of "
+          + "\(IntelLimits.maximumFeedFileBytes) bytes"
+      ], "\(rules.warnings)")
+    #expect(skipped.allSatisfy { ($0.line, $0.column) == (1, 42) }, "\(skipped)")
+
+    let errors = try RuleIntelListTests.errors(
+      directory,
+      RuleIntelListTests.rules(
+        "- list: {name: c2, type: domain, files: [feeds/a.txt, feeds/b.txt]}", condition: "remote_dns in c2"))
+    #expect(
+      errors.map(\.message) == [
+        "list 'c2': cannot read feed \(feeds)/b.txt: \(size) bytes, over the limit of "
+          + "\(IntelLimits.maximumFeedFileBytes) bytes"
+      ], "\(errors)")
   }
 
   @Test func aFIFONamedLiterallyIsStillAnError() throws {
