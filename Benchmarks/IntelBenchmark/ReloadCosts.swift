@@ -16,9 +16,9 @@ func measureReloadCosts(rulesDirectory: String, feedDirectory: String, domainCou
   let override = feedDirectory + "/99-feeds.yaml"
   let text = """
     - list: {name: intel_domains, type: domain, match: suffix, items: [flowsentry-selftest.invalid], \
-    files: [\(feedDirectory)/domains.txt], format: lines}
+    files: [\(feedDirectory)/domains.txt], format: lines, except: intel_allow_domains}
     - list: {name: intel_addresses, type: address, items: [192.0.2.254], \
-    files: [\(feedDirectory)/cidrs.txt], format: lines}
+    files: [\(feedDirectory)/cidrs.txt], format: lines, except: intel_allow_addresses}
 
     """
   var file = GeneratedFile(override)

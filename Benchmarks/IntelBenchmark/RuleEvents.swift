@@ -61,9 +61,9 @@ func runRuleEvents(
   let addressFiles = feed("cidrs.txt")
   let text = """
     - list: {name: intel_domains, type: domain, match: suffix, items: [flowsentry-selftest.invalid], \
-    files: [\(domainFiles)], format: lines}
+    files: [\(domainFiles)], format: lines, except: intel_allow_domains}
     - list: {name: intel_addresses, type: address, items: [192.0.2.254], \
-    files: [\(addressFiles)], format: lines}
+    files: [\(addressFiles)], format: lines, except: intel_allow_addresses}
 
     """
   writeFeed(override, count: 0) { _, _ in }
@@ -248,8 +248,10 @@ func peakResidentBytes() -> Int {
 func measureReloadMemory(rulesDirectory: String, feedDirectory: String) {
   let override = feedDirectory + "/99-feeds.yaml"
   let text = """
-    - list: {name: intel_domains, type: domain, match: suffix, files: [\(feedDirectory)/domains.txt], format: lines}
-    - list: {name: intel_addresses, type: address, files: [\(feedDirectory)/cidrs.txt], format: lines}
+    - list: {name: intel_domains, type: domain, match: suffix, files: [\(feedDirectory)/domains.txt], format: lines, \
+    except: intel_allow_domains}
+    - list: {name: intel_addresses, type: address, files: [\(feedDirectory)/cidrs.txt], format: lines, \
+    except: intel_allow_addresses}
 
     """
   let descriptor = open(override, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
