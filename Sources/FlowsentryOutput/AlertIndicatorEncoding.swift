@@ -137,10 +137,18 @@ extension IntelIndicatorMatch {
   /// The host name a list matched, when the rule read it from a name field (an alias among the
   /// answers, a peer's name); nil for an address, a port, a process name.
   var matchedName: String? {
-    guard type == "domain" || type == "string", !matchedValue.isEmpty, Self.nameFields.contains(matchedField) else {
-      return nil
-    }
+    guard type == "domain" || type == "string", !matchedValue.isEmpty, Self.nameFields.contains(matchedField),
+      matchedNameFieldAddress == nil
+    else { return nil }
     return matchedValue
+  }
+
+  /// The address a `domain` or `string` list matched in a name field: `dns.answers` holds an A or
+  /// AAAA answer's address beside the aliases, so a string list of addresses matches there. It is
+  /// no host name (ECS `related.hosts`, `*.domain`) but an address of the event (`related.ip`).
+  var matchedNameFieldAddress: IPAddress? {
+    guard type == "domain" || type == "string", Self.nameFields.contains(matchedField) else { return nil }
+    return IPAddress(matchedValue)
   }
 
   /// The indicator as ECS `threat.indicator.name` and CEF `cs4` give it: a listed host as its bare
@@ -194,7 +202,8 @@ extension ECSJSON {
 
     let fields: [String]
     let holds: (String) -> Bool
-    switch match.type {
+    // A name list's match that is an address (an A answer) is compared and named as an address list's.
+    switch match.matchedNameFieldAddress != nil ? "address" : match.type {
     case "address":
       guard let address = IPAddress(value)?.unmappingIPv4 else { return (value, nil) }
       fields =

@@ -7,7 +7,7 @@ import FlowsentryCore
 /// Header fields escape `\` and `|`; extension values escape `\`, `=`, newline and carriage return.
 /// Other control characters (TAB among them), U+2028/U+2029 and format characters, which CEF has
 /// no escape for, become U+FFFD in both (``isUnescapable(_:)``). Fields are cut to the lengths the
-/// CEF specification gives (in characters, after that replacement and before escaping).
+/// CEF specification gives, counted in Unicode scalars after that replacement and before escaping.
 public enum CEFMessage {
   /// CEF severity 0–10 of a rule severity: low 3, medium 5, high 8, critical 10, info 1.
   public static func severity(ofRule severity: Severity) -> Int {
@@ -120,18 +120,32 @@ public enum CEFMessage {
       + "\(escapeHeader(signature, limit: 1023))|\(escapeHeader(name, limit: 512))|\(severity)|"
   }
 
+  /// Scalar by scalar, as ``escapeExtension(_:limit:)``: `|` and a combining mark are one character,
+  /// and one field boundary to a receiver reading bytes.
   static func escapeHeader(_ value: String, limit: Int) -> String {
-    var result = ""
-    for character in replacingUnescapable(value).prefix(limit) {
-      switch character {
-      case "\\": result += "\\\\"
-      case "|": result += "\\|"
-      // A header has no escape for line breaks: they would end the record.
-      case "\n", "\r", "\r\n": result += " "
-      default: result.append(character)
+    var result = String.UnicodeScalarView()
+    var afterCR = false
+    for scalar in cut(value, limit: limit) {
+      switch scalar {
+      case "\\": result.append(contentsOf: #"\\"#.unicodeScalars)
+      case "|": result.append(contentsOf: #"\|"#.unicodeScalars)
+      // A header has no escape for line breaks: they would end the record. CRLF is one break, one space.
+      case "\n" where afterCR: break
+      case "\n", "\r": result.append(" ")
+      default: result.append(scalar)
       }
+      afterCR = scalar == "\r"
     }
-    return result
+    return String(result)
+  }
+
+  /// `value` after ``replacingUnescapable(_:)``, cut to `limit` Unicode scalars before it is
+  /// escaped, so that the cut never splits an escape or a UTF-8 sequence. Scalars, not characters:
+  /// one grapheme cluster may hold any number of combining marks, so a cut by characters bounded
+  /// nothing (`"a"` and 10,000 U+0301 are one character).
+  static func cut(_ value: String, limit: Int) -> Substring.UnicodeScalarView {
+    let replaced = replacingUnescapable(value)
+    return Substring(replaced).unicodeScalars.prefix(limit)
   }
 
   /// What an unescapable character becomes: U+FFFD REPLACEMENT CHARACTER, visible, and never
@@ -168,19 +182,21 @@ public enum CEFMessage {
     return String(result)
   }
 
+  /// Scalar by scalar: a combining mark after `=` (`"=\u{301}"`) makes one character of the two,
+  /// which a comparison by character let through raw, while a receiver splitting the line on bytes
+  /// sees `=` there and reads a key of the attacker's (`sproc` from a process's own name).
   static func escapeExtension(_ value: String, limit: Int) -> String {
-    var result = ""
-    for character in replacingUnescapable(value).prefix(limit) {
-      switch character {
-      case "\\": result += "\\\\"
-      case "=": result += "\\="
-      case "\n": result += "\\n"
-      case "\r": result += "\\r"
-      case "\r\n": result += "\\r\\n"
-      default: result.append(character)
+    var result = String.UnicodeScalarView()
+    for scalar in cut(value, limit: limit) {
+      switch scalar {
+      case "\\": result.append(contentsOf: #"\\"#.unicodeScalars)
+      case "=": result.append(contentsOf: #"\="#.unicodeScalars)
+      case "\n": result.append(contentsOf: #"\n"#.unicodeScalars)
+      case "\r": result.append(contentsOf: #"\r"#.unicodeScalars)
+      default: result.append(scalar)
       }
     }
-    return result
+    return String(result)
   }
 
   private static func extensionText(_ extensions: [(String, String)]) -> String {

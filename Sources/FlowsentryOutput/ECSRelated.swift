@@ -42,6 +42,7 @@ struct ECSRelated {
     // The value that matched was seen in one of the alert's events, though perhaps not in the one
     // the document is built from (the lookup before a flow): a name of the event all the same.
     if let name = indicator.matchedName { add(host: name) }
+    if let address = indicator.matchedNameFieldAddress { add(address) }
     switch indicator.type {
     case "domain":
       add(host: indicator.indicator)

@@ -72,7 +72,7 @@ import Testing
     // A TAB too (CEF has no \t); letters of other scripts and emoji stay.
     #expect(CEFMessage.escapeExtension("a\tb", limit: 10) == "a\u{FFFD}b")
     #expect(CEFMessage.escapeExtension("é日本ش👍", limit: 10) == "é日本ش👍")
-    // The limit counts what is written: a joined format character is a character of its own there.
+    // The limit counts the scalars after the replacement: the joiner's U+FFFD is one of the two.
     #expect(CEFMessage.escapeExtension("a\u{200D}bc", limit: 2) == "a\u{FFFD}")
   }
 }

@@ -171,6 +171,40 @@ import Testing
     try expectFieldHoldsAtomic(folded)
   }
 
+  /// dns.answers holds the A and AAAA answers' addresses beside the aliases, and everything a name
+  /// list matched there went to related.hosts: a `string` list of addresses put one in it. An
+  /// address is related.ip's, written as that array writes addresses, and matched names it as an
+  /// address list's match.
+  @Test func anAddressAStringListMatchedAmongTheAnswersIsNoHostName() throws {
+    var listed = match("203.0.113.5", in: "dns.answers")
+    listed.indicator = "203.0.113.5"
+    listed.type = "string"
+    let answered = lookup(
+      questions: ["www.example"], answers: [.init(name: "www.example", type: "A", timeToLive: 60, data: "203.0.113.5")])
+    let fromLookup = try document(alert([.dns(answered)], listed))
+    let related = try #require(fromLookup["related"] as? [String: [String]])
+    #expect(related["hosts"] == ["www.example"])
+    #expect(related["ip"] == ["10.0.0.5", "10.0.0.53", "203.0.113.5"])
+    #expect(try matched(fromLookup)["field"] == "dns.answers.data")
+    try expectFieldHoldsAtomic(fromLookup)
+
+    // Folded into the flow to that address, a mapped side: the side's field and form.
+    let toIt = try document(alert([.dns(answered), .flow(flow("::ffff:198.51.100.2", "::ffff:203.0.113.5"))], listed))
+    #expect((toIt["related"] as? [String: [String]])?["hosts"] == nil)
+    #expect((toIt["related"] as? [String: [String]])?["ip"] == ["::ffff:198.51.100.2", "::ffff:203.0.113.5"])
+    #expect(
+      try matched(toIt) == ["atomic": "::ffff:203.0.113.5", "field": "destination.ip", "type": "indicator_match_rule"])
+    try expectFieldHoldsAtomic(toIt)
+
+    // An IPv6 answer, as the list spelled it, folded into a flow elsewhere: related.ip's own form.
+    listed.matchedValue = "2001:DB8:0::5"
+    let elsewhere = try document(alert([.dns(answered), .flow(flow())], listed))
+    #expect((elsewhere["related"] as? [String: [String]])?["ip"] == ["198.51.100.2", "203.0.113.5", "2001:db8::5"])
+    #expect((elsewhere["related"] as? [String: [String]])?["hosts"] == nil)
+    #expect(try matched(elsewhere) == ["atomic": "2001:db8::5", "field": "related.ip", "type": "indicator_match_rule"])
+    #expect(!CEFMessage.line(for: alert([.dns(answered), .flow(flow())], listed), context: context).contains("dhost="))
+  }
+
   /// A Zeek meta.source and a feed's path come from files anyone may have written: the provider and
   /// the position, now fields of their own, keep the document one valid JSON line whatever they hold.
   @Test func hostileProvidersAndPathsKeepTheDocumentValid() throws {
