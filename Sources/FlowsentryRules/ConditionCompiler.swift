@@ -38,6 +38,9 @@ struct MacroDefinition {
   var name: String
   var condition: ConditionText
   var location: SourceLocation
+  /// `deprecated:` why the macro is kept and what to use: each use is a warning saying so, and the
+  /// macro unused is none (kept for rules written before, not a mistake of the file defining it).
+  var deprecated: String? = nil
 }
 
 /// A condition compiled: its predicate, how many nodes and how deep it is with its macros expanded
@@ -95,10 +98,15 @@ final class ConditionCompiler {
   }
 
   /// A macro, compiled at its first use (or here) and kept.
-  func compileMacro(_ name: String, at location: SourceLocation) throws(CompileError) -> CompiledCondition {
+  func compileMacro(_ name: String, at location: SourceLocation, checkingOnly: Bool = false) throws(CompileError)
+    -> CompiledCondition
+  {
     guard let macro = macros[name] else {
       let hint = Fields.byName[name] != nil ? " ('\(name)' is a field: compare it with an operator)" : ""
       throw CompileError(location: location, message: "undefined macro '\(name)'\(hint)")
+    }
+    if let reason = macro.deprecated, !checkingOnly {
+      warnings.append(CompileError(location: location, message: "macro '\(name)' is deprecated: \(reason)"))
     }
     usedMacros.insert(name)
     if let known = compiledMacros[name] { return try known.get() }

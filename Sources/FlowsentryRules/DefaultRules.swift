@@ -596,7 +596,8 @@ enum DefaultRules {
 - list:
     name: intel_addresses
     type: address
-    items: [192.0.2.254]
+    # 192.0.2.253 is the allowlist's self-test address too: the rules' tests see it excepted.
+    items: [192.0.2.254, 192.0.2.253]
     files: [/etc/flowsentry/intel/*.ip.txt]
     format: lines
     optional: true
@@ -655,14 +656,19 @@ enum DefaultRules {
 # hide itself). An allowlisted address among the answers excepts that address alone, through the
 # address lists' `except:` (a CDN address a feed lists does not alert at each lookup), never the
 # lookup: a zone that adds an address of the allowlist to its answers does not hide a listed one
-# beside it. `lookup_is_allowlisted` is the same test, under the name rules written before kept.
+# beside it.
 - macro:
     name: lookup_name_is_allowlisted
     condition: dns.questions in intel_allow_domains
 
+# What FS-INTEL-001 excepted a lookup by before the lists took `except:`, kept as it was for rules
+# written against it.
 - macro:
     name: lookup_is_allowlisted
-    condition: lookup_name_is_allowlisted
+    condition: lookup_name_is_allowlisted or dns.answers in intel_allow_addresses
+    deprecated: >-
+      one allowlisted answer excepts the whole lookup, hiding a listed answer beside it;
+      use lookup_name_is_allowlisted, and an address list's except (the shipped ones have it) for the answers
 
 - rule:
     id: FS-INTEL-001
@@ -687,7 +693,7 @@ enum DefaultRules {
            or dns.answers in intel_addresses or dns.answers in intel_zeek_addresses)
     exceptions:
       - remote_is_allowlisted
-      - lookup_is_allowlisted
+      - lookup_name_is_allowlisted
     suppress: {window: 1h, by: [indicator]}
     # One text per kind of event, each naming only what that kind carries (a lookup has no process
     # or peer, a connection no answers); `from` because a Zeek source is already `meta (file:line)`.

@@ -124,7 +124,15 @@ extension RuleSet {
         lookup = { $0.match(domain: host) }
       case .address:
         if let block {
-          listings += Self.blockListings(of: value, block: block, in: list, insideLimit: insideLimit)
+          // Every address of the block is excepted only where an allowlist covers the whole block;
+          // one that covers part of it is a listing of its own (the allowlist is looked in too).
+          let exceptedBy = list.except.filter { name in
+            indicatorLists.first { $0.name == name }.map {
+              !IntelList.entries(of: block, in: $0.sets, insideLimit: 0).covering.isEmpty
+            } ?? false
+          }
+          listings += Self.blockListings(
+            of: value, block: block, in: list, insideLimit: insideLimit, exceptedBy: exceptedBy)
           continue
         }
         guard let address else { continue }
@@ -149,13 +157,13 @@ extension RuleSet {
   }
 
   private static func blockListings(
-    of value: String, block: IPNetwork, in list: IndicatorListReference, insideLimit: Int
+    of value: String, block: IPNetwork, in list: IndicatorListReference, insideLimit: Int, exceptedBy: [String]
   ) -> [IndicatorListing] {
     let found = IntelList.entries(of: block, in: list.sets, insideLimit: insideLimit)
     func listing(_ match: IntelMatch?, _ relation: IndicatorRelation) -> IndicatorListing {
       IndicatorListing(
         value: value, list: list.name, type: list.type, indicator: match?.indicator ?? "", source: match?.source ?? "",
-        severity: list.severity, relation: relation)
+        severity: list.severity, relation: relation, exceptedBy: exceptedBy)
     }
     var listings = found.covering.enumerated().map { listing($1, .coversBlock(mostSpecific: $0 == 0)) }
     listings += found.inside.map { listing($0, .insideBlock) }

@@ -136,6 +136,9 @@ extension RuleSetBuilder {
       if !replace, let typed = lists[name], let earlier = typed.intel, let intel {
         warnOfDroppedFiles(typed, earlier, intel, at: location(body["name"]!, file))
       }
+      if let typed = lists[name], let earlier = typed.intel, !earlier.except.isEmpty, let intel, !intel.exceptWritten {
+        warnOfDroppedAllowlist(typed, earlier, at: location(body["name"]!, file))
+      }
       lists[name] = ListDefinition(
         name: name, items: items.map { (text: $0.0, location: $0.1) }, location: here, intel: intel)
     }
@@ -157,6 +160,21 @@ extension RuleSetBuilder {
         + earlier.files.map(\.pattern).joined(separator: ", ")
         + "; those files are no longer read (list them in this definition's files to read them too, "
         + "or add replace: true if no longer reading them is meant)")
+  }
+
+  /// A list replaced to read other feeds (the documented Feodo CSV recipe) kept none of the shipped
+  /// list's `except:`, and the allowlist stopped applying to it with nothing said.
+  private mutating func warnOfDroppedAllowlist(
+    _ typed: ListDefinition, _ earlier: IntelListDeclaration, at: SourceLocation
+  ) {
+    let defined = "\(typed.location.file):\(typed.location.line):\(typed.location.column)"
+    let names = earlier.except.map(\.name).joined(separator: ", ")
+    report(
+      .warning, at,
+      "list '\(typed.name)' replaces the typed list defined at \(defined), which excepted what \(names) "
+        + "holds; this one excepts nothing, so that allowlist no longer applies to it "
+        + "(add except: \(earlier.except.count == 1 ? names : "[\(names)]") to keep it, or except: [] if that is meant)"
+    )
   }
 
   /// Without `type`, a definition would make a typed list an inline one: its feeds no longer read
@@ -195,10 +213,18 @@ extension RuleSetBuilder {
 
   private mutating func collectMacro(_ body: Node.Mapping, _ file: String) {
     let here = location(.mapping(body), file)
-    checkKeys(body, ["name", "condition"], "a macro", file)
+    checkKeys(body, ["name", "condition", "deprecated"], "a macro", file)
     guard let name = requiredString(body, "name", "a macro", file, at: here) else { return }
     guard let condition = conditionText(body["condition"], "condition", file, at: here) else { return }
-    macros[name] = MacroDefinition(name: name, condition: condition, location: here)
+    var deprecated: String?
+    if let node = body["deprecated"] {
+      guard let reason = node.scalar?.string, !reason.isEmpty else {
+        report(.error, location(node, file), "'deprecated' is a text saying what to use instead")
+        return
+      }
+      deprecated = reason
+    }
+    macros[name] = MacroDefinition(name: name, condition: condition, location: here, deprecated: deprecated)
   }
 
   static let ruleKeys = [

@@ -46,11 +46,11 @@ extension RuleSetBuilder {
     let unusedMacros = macros.values.filter { !compiler.usedMacros.contains($0.name) }.sorted { $0.name < $1.name }
     for macro in unusedMacros {
       // A macro no rule uses is still checked, so that its mistakes show before it is used.
-      do { _ = try compiler.compileMacro(macro.name, at: macro.location) } catch {
+      do { _ = try compiler.compileMacro(macro.name, at: macro.location, checkingOnly: true) } catch {
         report(.error, error.location, hinted(error))
       }
       takeWarnings(compiler)
-      report(.warning, macro.location, "macro '\(macro.name)' is not used")
+      if macro.deprecated == nil { report(.warning, macro.location, "macro '\(macro.name)' is not used") }
     }
     for list in lists.values.sorted(by: { $0.name < $1.name }) where !compiler.usedLists.contains(list.name) {
       report(.warning, list.location, "list '\(list.name)' is not used")

@@ -20,6 +20,8 @@ struct IntelListDeclaration {
   /// `except:` the lists (an allowlist) whose values this one never matches, each value on its own:
   /// a lookup answered with a listed and an allowlisted address still matches by the listed one.
   var except: [(name: String, location: SourceLocation)] = []
+  /// Whether `except:` was written at all (`except: []` says that no allowlist is meant).
+  var exceptWritten = false
   /// The loaded sets: the inline items' and the files', each non-empty one.
   var sets: [IntelList] = []
   var summary: IntelListSummary?
@@ -198,7 +200,7 @@ extension RuleSetBuilder {
     return IntelListDeclaration(
       type: type, match: match, format: format, files: files, severity: severity,
       baseDirectory: (file as NSString).deletingLastPathComponent,
-      isOptional: isOptional, except: except)
+      isOptional: isOptional, except: except, exceptWritten: body["except"] != nil)
   }
 
   private static var typeNames: String { IndicatorType.allCases.map(\.rawValue).joined(separator: ", ") }

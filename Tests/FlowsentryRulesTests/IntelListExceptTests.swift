@@ -165,3 +165,62 @@ extension IntelListExceptTests {
     #expect(IndicatorListing.jsonLine(value: "x", listings: listed.map { [$0] } ?? []).contains("excepted_by") == false)
   }
 }
+
+extension IntelListExceptTests {
+  @Test func replacingAListThatHadAnExceptWithoutOneWarnsAndExceptEmptySaysItIsMeant() throws {
+    let directory = try Support.Directory([:])
+    defer { directory.remove() }
+    func warnings(_ replacement: String) throws -> [String] {
+      try Support.load(
+        directory,
+        Support.rules(
+          """
+          - list: {name: c2, type: address, items: [203.0.113.0/24], except: ours}
+          - list: {name: ours, type: address, items: [203.0.113.80]}
+          \(replacement)
+          """, condition: "remote in c2")
+      ).warnings.map(\.message)
+    }
+    let dropped = try warnings("- list: {name: c2, type: address, items: [198.51.100.0/24], replace: true}")
+    #expect(dropped.contains { $0.contains("which excepted what ours holds; this one excepts nothing") }, "\(dropped)")
+    let kept = try warnings("- list: {name: c2, type: address, items: [198.51.100.0/24], except: ours, replace: true}")
+    #expect(!kept.contains { $0.contains("excepts nothing") })
+    let meant = try warnings("- list: {name: c2, type: address, items: [198.51.100.0/24], except: [], replace: true}")
+    #expect(!meant.contains { $0.contains("excepts nothing") })
+    #expect(meant.contains { $0.contains("'ours' is not used") })
+  }
+
+  @Test func aDeprecatedMacroWarnsAtEachUseAndNotWhenUnused() throws {
+    let directory = try Support.Directory([:])
+    defer { directory.remove() }
+    let lists = """
+      - macro: {name: old_way, condition: "dst_port == 22", deprecated: "use new_way"}
+      """
+    let used = try Support.load(directory, Support.rules(lists, condition: "old_way or dst_port == 23"))
+    let warning = used.warnings.first { $0.message == "macro 'old_way' is deprecated: use new_way" }
+    #expect(warning != nil, "\(used.warnings)")
+    #expect(warning?.line == 6)
+    let unused = try Support.load(directory, Support.rules(lists, condition: "dst_port == 23"))
+    #expect(!unused.warnings.contains { $0.message.contains("old_way") }, "\(unused.warnings)")
+    let errors = try Support.errors(
+      directory, Support.rules("- macro: {name: m, condition: dst_port == 1, deprecated: ''}", condition: "m"))
+    #expect(errors.contains { $0.message.contains("'deprecated' is a text") })
+  }
+
+  @Test func aBlockLookupMarksListingsWhenAnAllowlistCoversTheWholeBlock() throws {
+    let directory = try Support.Directory([:])
+    defer { directory.remove() }
+    let rules = try Support.load(directory, Support.rules(Self.lists, condition: "remote in c2_addresses"))
+    let covered = rules.listings(of: "203.0.113.80/32").filter { $0.list == "c2_addresses" }
+    #expect(!covered.isEmpty && covered.allSatisfy { $0.exceptedBy == ["allow_addresses"] }, "\(covered)")
+    let partly = rules.listings(of: "203.0.113.0/25").filter { $0.list == "c2_addresses" }
+    #expect(!partly.isEmpty && partly.allSatisfy { $0.exceptedBy.isEmpty }, "\(partly)")
+  }
+
+  @Test func theShippedRulesUseNoDeprecatedMacroAndExceptTheirSelfTestAddress() throws {
+    let rules = try RuleLoader.loadChain(systemDirectory: nil, paths: [])
+    #expect(!rules.warnings.contains { $0.message.contains("deprecated") }, "\(rules.warnings)")
+    let listing = rules.listings(of: "192.0.2.253").first { $0.list == "intel_addresses" }
+    #expect(listing?.exceptedBy == ["intel_allow_addresses"])
+  }
+}

@@ -65,7 +65,7 @@ import Testing
     let feeds = try RuleIntelListTests.Directory(["c2.intel": Self.zeekFeed])
     defer { feeds.remove() }
     let rules = try Self.intelRules(feeds: feeds.path)
-    let listed = "listed address 192.0.2.254/32 in intel_addresses from shipped/30-intel.yaml:19"
+    let listed = "listed address 192.0.2.254/32 in intel_addresses from shipped/30-intel.yaml:20"
     let messages = Self.messages(
       rules, "FS-INTEL-001",
       [
@@ -95,7 +95,7 @@ import Testing
     let feeds = try RuleIntelListTests.Directory([:])
     defer { feeds.remove() }
     let rules = try Self.intelRules(feeds: feeds.path)
-    let listed = "listed domain flowsentry-selftest.invalid in intel_domains from shipped/30-intel.yaml:37"
+    let listed = "listed domain flowsentry-selftest.invalid in intel_domains from shipped/30-intel.yaml:38"
     let messages = Self.messages(
       rules, "FS-INTEL-002",
       [
