@@ -269,6 +269,9 @@ import Testing
     let rules = try RuleLoader.load(sources: RuleLoader.builtInRules, paths: [])
     #expect(rules.listings(of: "flowsentry-selftest.invalid").map(\.list) == ["intel_domains"])
     #expect(rules.listings(of: "192.0.2.254").map(\.list) == ["intel_addresses"])
-    #expect(rules.listings(of: "192.0.2.253").map(\.list) == ["intel_allow_addresses"])
+    // The allowlist's self-test address is in the feed list too, excepted there.
+    let allowlisted = rules.listings(of: "192.0.2.253")
+    #expect(allowlisted.map(\.list) == ["intel_addresses", "intel_allow_addresses"])
+    #expect(allowlisted.map(\.exceptedBy) == [["intel_allow_addresses"], []])
   }
 }
