@@ -69,45 +69,45 @@ struct IntelTerm: @unchecked Sendable {
     switch (field.accessor, type) {
     case (.strings, .domain) where field.name == ConditionCompiler.answersField:
       for name in event.answerNames {
-        if let found = listMatch({ $0.match(domain: name) }), !excepted(name) { return (found, .text(name)) }
+        if let found = listMatch({ $0.match(domain: name) }), !excepted.holds(domain: name) {
+          return (found, .text(name))
+        }
       }
     case (.strings(let read), .domain):
       for name in read(event) {
-        if let found = listMatch({ $0.match(domain: name) }), !excepted(name) { return (found, .text(name)) }
+        if let found = listMatch({ $0.match(domain: name) }), !excepted.holds(domain: name) {
+          return (found, .text(name))
+        }
       }
     case (.string(let read), .domain):
-      if let name = read(event), let found = listMatch({ $0.match(domain: name) }), !excepted(name) {
+      if let name = read(event), let found = listMatch({ $0.match(domain: name) }), !excepted.holds(domain: name) {
         return (found, .text(name))
       }
     case (.strings(let read), .string):
       for text in read(event) {
-        if let found = listMatch({ $0.match(string: text) }), !excepted.contains(where: { $0.contains(string: text) }) {
+        if let found = listMatch({ $0.match(string: text) }), !excepted.holds(string: text) {
           return (found, .text(text))
         }
       }
     case (.string(let read), .string):
-      if let text = read(event), let found = listMatch({ $0.match(string: text) }),
-        !excepted.contains(where: { $0.contains(string: text) })
-      {
+      if let text = read(event), let found = listMatch({ $0.match(string: text) }), !excepted.holds(string: text) {
         return (found, .text(text))
       }
     case (.strings, .address) where field.name == ConditionCompiler.answersField:
       for address in event.answerAddresses {
-        if let found = listMatch({ $0.match(address: address) }),
-          !excepted.contains(where: { $0.contains(address: address) })
-        {
+        if let found = listMatch({ $0.match(address: address) }), !excepted.holds(address: address) {
           return (found, .address(address))
         }
       }
     case (.address(let read), .address):
       if let address = read(event), let found = listMatch({ $0.match(address: address) }),
-        !excepted.contains(where: { $0.contains(address: address) })
+        !excepted.holds(address: address)
       {
         return (found, .address(address))
       }
     case (.integer(let read), .port):
       if let port = read(event).flatMap(UInt16.init(exactly:)), let found = listMatch({ $0.match(port: port) }),
-        !excepted.contains(where: { $0.contains(port: port) })
+        !excepted.holds(port: port)
       {
         return (found, .port(port))
       }
@@ -115,11 +115,6 @@ struct IntelTerm: @unchecked Sendable {
       break
     }
     return nil
-  }
-
-  /// Whether an `except:` list holds the name.
-  private func excepted(_ name: String) -> Bool {
-    !excepted.isEmpty && name.withUTF8Bytes { IntelList.anyContains(domainBytes: $0, in: excepted) }
   }
 
   /// The list's match: the narrowest indicator among its sets (inline items, then files), the
@@ -184,14 +179,6 @@ extension ConditionCompiler {
       && (excepted.isEmpty || !IntelList.anyContains(domainBytes: name, in: excepted))
   }
 
-  private static func listedString(_ text: String, in sets: [IntelList], except excepted: [IntelList]) -> Bool {
-    sets.contains { $0.contains(string: text) } && !excepted.contains { $0.contains(string: text) }
-  }
-
-  private static func listed(_ address: IPAddress, in sets: [IntelList], except excepted: [IntelList]) -> Bool {
-    sets.contains { $0.contains(address: address) } && !excepted.contains { $0.contains(address: address) }
-  }
-
   /// `field in list` where the list is typed: the field's type must be one the list's indicators can be.
   func intelTest(_ field: Field, _ definition: ListDefinition, _ source: ConditionText, at offset: Int)
     throws(CompileError) -> Predicate
@@ -218,22 +205,25 @@ extension ConditionCompiler {
     case (.string(let read), .domain):
       predicate = { event in read(event).map { name in Self.listed(name, in: sets, except: excepted) } ?? false }
     case (.strings(let read), .string):
-      predicate = { event in read(event).contains { text in Self.listedString(text, in: sets, except: excepted) } }
+      predicate = { event in read(event).contains { text in sets.holds(string: text) && !excepted.holds(string: text) }
+      }
     case (.string(let read), .string):
-      predicate = { event in read(event).map { text in Self.listedString(text, in: sets, except: excepted) } ?? false }
+      predicate = { event in
+        read(event).map { text in sets.holds(string: text) && !excepted.holds(string: text) } ?? false
+      }
     case (.strings, .address) where field.name == Self.answersField:
       // `dns.answers in c2_addresses`: the A and AAAA answers, read once per event as addresses.
       predicate = { event in
-        event.answerAddresses.contains { address in Self.listed(address, in: sets, except: excepted) }
+        event.answerAddresses.contains { address in sets.holds(address: address) && !excepted.holds(address: address) }
       }
     case (.address(let read), .address):
       predicate = { event in
-        read(event).map { address in Self.listed(address, in: sets, except: excepted) } ?? false
+        read(event).map { address in sets.holds(address: address) && !excepted.holds(address: address) } ?? false
       }
     case (.integer(let read), .port):
       predicate = { event in
         guard let port = read(event).flatMap(UInt16.init(exactly:)) else { return false }
-        return sets.contains { $0.contains(port: port) } && !excepted.contains { $0.contains(port: port) }
+        return sets.holds(port: port) && !excepted.holds(port: port)
       }
     default:
       let fitting: String
@@ -252,5 +242,16 @@ extension ConditionCompiler {
         field: field, list: definition.name, type: declaration.type, sets: sets, excepted: excepted,
         exceptLists: exceptLists, severity: declaration.severity))
     return predicate
+  }
+}
+
+extension Array where Element == IntelList {
+  /// Whether one of the sets holds the value: a list's sets, or its `except:` lists' (which the
+  /// predicates and the alert's indicator test alike, so that they never disagree).
+  func holds(address: IPAddress) -> Bool { contains { $0.contains(address: address) } }
+  func holds(string: String) -> Bool { contains { $0.contains(string: string) } }
+  func holds(port: UInt16) -> Bool { contains { $0.contains(port: port) } }
+  func holds(domain name: String) -> Bool {
+    !isEmpty && name.withUTF8Bytes { IntelList.anyContains(domainBytes: $0, in: self) }
   }
 }
