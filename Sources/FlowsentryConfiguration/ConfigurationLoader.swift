@@ -284,7 +284,7 @@ struct Reader {
   }
 
   mutating func integer(_ node: Node, _ key: String, _ range: ClosedRange<Int>) -> Int? {
-    guard let value = node.int, range.contains(value) else {
+    guard let value = node.checkedInt, range.contains(value) else {
       report(node, "\(key) takes an integer from \(range.lowerBound) to \(range.upperBound)")
       return nil
     }

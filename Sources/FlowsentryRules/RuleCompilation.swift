@@ -272,7 +272,7 @@ extension RuleSetBuilder {
       return compileAggregateThreshold(mapping, node, file, compiler)
     }
     checkKeys(mapping, ["count", "distinct", "window", "group_by"], "threshold", file)
-    guard let countNode = mapping["count"], let count = countNode.int,
+    guard let countNode = mapping["count"], let count = countNode.checkedInt,
       (1...RuleLimits.maximumThresholdCount).contains(count)
     else {
       report(

@@ -148,7 +148,7 @@ extension RuleSetBuilder {
         report(.error, location(body["format"]!, file), "a csv list needs 'column' (a 1-based number or a header name)")
         return nil
       }
-      if let number = node.int {
+      if let number = node.checkedInt {
         guard (1...Self.maximumCSVColumn).contains(number) else {
           report(.error, location(node, file), "'column' is from 1 to \(Self.maximumCSVColumn), or a header name")
           return nil

@@ -38,7 +38,7 @@ extension RuleSetBuilder {
       }
       var expect = expectations?.count ?? 0
       if let node = mapping["expect"] {
-        if let value = node.int, value >= 0 {
+        if let value = node.checkedInt, value >= 0 {
           expect = value
           if let expectations, expectations.count != value,
             let alerts = mapping.first(where: { $0.key.string == "alerts" })?.key

@@ -47,7 +47,7 @@ enum TestEventReader {
       -> Int64?
     {
       guard let value = (fields ?? mapping)[key] else { return fallback }
-      guard let number = value.int.map(Int64.init), range.contains(number) else {
+      guard let number = value.checkedInt.map(Int64.init), range.contains(number) else {
         fail(value, "'\(key)' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         return nil
       }

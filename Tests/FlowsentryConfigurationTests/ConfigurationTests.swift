@@ -133,3 +133,15 @@ import Testing
     }
   }
 }
+
+extension ConfigurationTests {
+  /// Yams multiplies a base-60 integer's parts unchecked: `max_flows: 461168601842738790:4` trapped.
+  @Test func aBaseSixtyNumberIsAnErrorNotATrap() {
+    do {
+      _ = try ConfigurationLoader.load(text: "max_flows: 461168601842738790:4\n", file: "config.yaml")
+      Issue.record("the configuration loaded")
+    } catch {
+      #expect(error.diagnostics.map(\.message).contains { $0.hasPrefix("max_flows takes an integer") })
+    }
+  }
+}
